@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up of a fresh Debian 12 machine for Wharfie:
+# system packages from Debian, then a virtual environment in .venv with Wharfie
+# installed in editable mode plus the development tools.
+#
+#   scripts/setup.sh          everything
+#   SKIP_APT=1 scripts/setup.sh   only the Python side
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# busybox-static: offline base images and test rootfs; iproute2: networking;
+# libseccomp2: seccomp filters (loaded through ctypes); runc: the reference
+# runtime the runtime test-suite is validated against; tini: --init;
+# hyperfine: benchmarks.
+APT_PKGS="busybox-static iproute2 libseccomp2 runc tini hyperfine python3-venv procps"
+
+need_apt() {
+	local p
+	for p in $APT_PKGS; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || return 0
+	done
+	return 1
+}
+
+if [ -z "${SKIP_APT:-}" ] && need_apt; then
+	[ "$(id -u)" = 0 ] || { echo "setup: run as root to install system packages" >&2; exit 1; }
+	echo "setup: installing Debian packages: $APT_PKGS" >&2
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $APT_PKGS
+fi
+
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+	for cand in python3.11 python3; do
+		if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+			PY=$(command -v "$cand"); break
+		fi
+	done
+fi
+[ -n "$PY" ] || { echo "setup: Python >= 3.11 not found" >&2; exit 1; }
+# Resolve pyenv shims to the real interpreter: the shim costs ~100 ms per start.
+PY=$("$PY" -c 'import sys; print(sys.executable)')
+REAL=$("$PY" -c 'import sys, os; print(os.path.realpath(sys.executable))')
+
+if [ ! -x .venv/bin/python ]; then
+	echo "setup: creating .venv with $REAL" >&2
+	"$REAL" -m venv .venv
+fi
+if ! .venv/bin/python -c 'import wharfie, pytest, xdist, ruff, mypy' 2>/dev/null \
+	|| [ pyproject.toml -nt .venv/.installed ]; then
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -e '.[dev]'
+	touch .venv/.installed
+fi
+echo "setup: done (.venv/bin/wharfie-runtime, .venv/bin/wharfie, .venv/bin/wharfied)" >&2
