@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 V=.venv/bin
+$V/python -m compileall -q src >/dev/null
 echo "== ruff" >&2
 $V/ruff check src tests bench
 echo "== mypy" >&2

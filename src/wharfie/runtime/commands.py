@@ -1,0 +1,306 @@
+"""One handler per wharfie-runtime command: parse the flags into a call, render the result."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from wharfie.errors import InvalidArgument, NotFound
+from wharfie.runtime import container, state
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from wharfie.runtime.cli import Args
+
+
+def _root(args: Args) -> str:
+    return str(args.glob.get("--root") or state.DEFAULT_ROOT)
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        sys.stderr.write(f"warning: {w}\n")
+
+
+def _create_options(args: Args) -> container.CreateOptions:
+    return container.CreateOptions(
+        _root(args),
+        args.flags.get("--bundle") or os.getcwd(),
+        console_socket=args.flags.get("--console-socket"),
+        pid_file=args.flags.get("--pid-file"),
+        no_pivot=bool(args.flags.get("--no-pivot")),
+    )
+
+
+def cmd_create(args: Args) -> int:
+    opts = _create_options(args)
+    container.create(opts, args.one_id())
+    _warn(opts.warn)
+    return 0
+
+
+def cmd_run(args: Args) -> int:
+    from wharfie.runtime import foreground
+
+    opts = _create_options(args)
+    try:
+        return foreground.run_container(opts, args.one_id(), bool(args.flags.get("--detach")))
+    finally:
+        _warn(opts.warn)
+
+
+def cmd_start(args: Args) -> int:
+    _warn(container.start(state.load(_root(args), args.one_id())))
+    return 0
+
+
+def cmd_state(args: Args) -> int:
+    import json
+
+    st = state.load(_root(args), args.one_id())
+    print(json.dumps(st.oci_state(container.current_status(st)), indent=2))
+    return 0
+
+
+def cmd_kill(args: Args) -> int:
+    if not 1 <= len(args.positional) <= 2:
+        raise InvalidArgument('"kill" requires 1 or 2 arguments: ID [SIGNAL]')
+    sig = parse_signal(args.positional[1] if len(args.positional) == 2 else "SIGTERM")
+    st = state.load(_root(args), args.positional[0])
+    container.kill(st, sig, bool(args.flags.get("--all")))
+    return 0
+
+
+def parse_signal(text: str) -> int:
+    import _signal
+
+    if text.isdigit():
+        num = int(text)
+        if 0 < num < _signal.NSIG:
+            return num
+    else:
+        name = text.upper()
+        name = name if name.startswith("SIG") else "SIG" + name
+        if name.startswith("SIGRTMIN+") or name.startswith("SIGRTMAX-"):
+            base = _signal.SIGRTMIN if "MIN" in name else _signal.SIGRTMAX
+            off = name[9:]
+            if off.isdigit():
+                return base + int(off) if "MIN" in name else base - int(off)
+        num = getattr(_signal, name, None)
+        if isinstance(num, int) and not name.startswith("SIG_"):
+            return num
+    raise InvalidArgument(f"unknown signal {text!r}")
+
+
+def cmd_delete(args: Args) -> int:
+    cid = args.one_id()
+    force = bool(args.flags.get("--force"))
+    try:
+        st = state.load(_root(args), cid)
+    except NotFound:
+        _remove_stale_dir(_root(args), cid)
+        if force:
+            return 0
+        raise
+    _warn(container.delete(st, force))
+    return 0
+
+
+def _remove_stale_dir(root: str, cid: str) -> None:
+    """A create killed before it wrote state.json leaves a bare directory: remove it."""
+    import shutil
+
+    path = state.container_dir(root, cid)
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def cmd_pause(args: Args) -> int:
+    container.pause(state.load(_root(args), args.one_id()))
+    return 0
+
+
+def cmd_resume(args: Args) -> int:
+    container.resume(state.load(_root(args), args.one_id()))
+    return 0
+
+
+def cmd_list(args: Args) -> int:
+    root = _root(args)
+    states = []
+    for cid in state.list_ids(root):
+        try:
+            st = state.load(root, cid)
+        except NotFound:
+            continue  # deleted while we listed
+        states.append(st.oci_state(container.current_status(st)))
+    if args.flags.get("--quiet"):
+        for s in states:
+            print(s["id"])
+    elif args.flags.get("--format", "table") == "json":
+        import json
+
+        print(json.dumps(states))
+    else:
+        rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
+        rows += [[s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"]] for s in states]
+        print_table(rows)
+    return 0
+
+
+def print_table(rows: list[list[str]]) -> None:
+    """Columns padded like Go's tabwriter(minwidth 12, padding 3), as runc prints."""
+    widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]))]
+    for r in rows:
+        print("".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + r[-1])
+
+
+def cmd_ps(args: Args) -> int:
+    if not args.positional:
+        raise InvalidArgument('"ps" requires at least 1 argument: the container id')
+    from wharfie.runtime import cgroups
+
+    st = state.load(_root(args), args.positional[0])
+    pids = sorted(cgroups.from_paths(st.data["cgroup_paths"]).pids())
+    if args.flags.get("--format", "table") == "json":
+        import json
+
+        print(json.dumps(pids))
+        return 0
+    return _ps_table(pids, args.positional[1:] or ["-ef"])
+
+
+def _ps_table(pids: list[int], ps_args: list[str]) -> int:
+    import subprocess
+
+    out = subprocess.run(["ps", *ps_args], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise InvalidArgument(f"ps {' '.join(ps_args)}: {out.stderr.strip()}")
+    lines = out.stdout.splitlines()
+    if not lines:
+        return 0
+    header = lines[0].split()
+    if "PID" not in header:
+        raise InvalidArgument(f"ps {' '.join(ps_args)}: output has no PID column")
+    col = header.index("PID")
+    print(lines[0])
+    wanted = {str(p) for p in pids}
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > col and fields[col] in wanted:
+            print(line)
+    return 0
+
+
+def cmd_exec(args: Args) -> int:
+    from wharfie.runtime import execproc, foreground
+
+    if not args.positional:
+        raise InvalidArgument('"exec" requires a container id')
+    st = state.load(_root(args), args.positional[0])
+    proc = exec_process_spec(args, st.config.get("process") or {})
+    detach = bool(args.flags.get("--detach"))
+    opts = execproc.ExecOptions(detach=detach, pid_file=args.flags.get("--pid-file"))
+    ours = _exec_console(args, proc, opts, detach)
+    if not detach:
+        foreground.become_subreaper()
+    pid = execproc.run(st, proc, opts)
+    if opts.console_fd >= 0:
+        os.close(opts.console_fd)
+    if opts.pid_file:
+        container._write_pid_file(opts.pid_file, pid)
+    if detach:
+        return 0
+    foreground.forward_signals(pid)
+    if ours >= 0:
+        foreground.attach_terminal(ours)
+    return foreground.wait_exit(pid)
+
+
+def _exec_console(args: Args, proc: dict[str, Any], opts: Any, detach: bool) -> int:
+    """Connect the console for a tty exec; returns our end of a private pair, or -1."""
+    if not proc.get("terminal"):
+        return -1
+    from wharfie.runtime import console
+
+    if args.flags.get("--console-socket"):
+        opts.console_fd = console.connect(args.flags["--console-socket"])
+        return -1
+    if detach:
+        raise InvalidArgument("cannot allocate tty if runtime will detach without setting console socket")
+    ours, opts.console_fd = console.socketpair()
+    return ours
+
+
+def exec_process_spec(args: Args, base: dict[str, Any]) -> dict[str, Any]:
+    """The process to exec: --process FILE, or the container's process with these overrides."""
+    from wharfie.oci import runtime_spec
+
+    if args.flags.get("--process"):
+        from wharfie.oci import jsonio
+
+        with open(args.flags["--process"], "rb") as f:
+            proc = jsonio.loads(f.read())
+        runtime_spec.process("process", proc)
+        return dict(proc)
+    cmd = args.positional[1:]
+    if not cmd:
+        raise InvalidArgument("exec: args must not be empty")
+    proc = dict(base)
+    proc["args"] = cmd
+    proc["terminal"] = bool(args.flags.get("--tty"))
+    proc["env"] = list(base.get("env") or []) + list(args.flags.get("--env") or [])
+    if args.flags.get("--cwd"):
+        proc["cwd"] = args.flags["--cwd"]
+    proc["user"] = _exec_user(args, dict(base.get("user") or {"uid": 0, "gid": 0}))
+    if args.flags.get("--cap"):
+        proc["capabilities"] = _add_caps(base.get("capabilities") or {}, args.flags["--cap"])
+    if args.flags.get("--no-new-privs"):
+        proc["noNewPrivileges"] = True
+    runtime_spec.process("process", proc)
+    return proc
+
+
+def _exec_user(args: Args, user: dict[str, Any]) -> dict[str, Any]:
+    spec = args.flags.get("--user")
+    if spec:
+        uid, _, gid = spec.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise InvalidArgument(f"--user {spec!r}: expected UID[:GID] as numbers")
+        user["uid"] = int(uid)
+        user["gid"] = int(gid) if gid else 0
+    if args.flags.get("--additional-gids"):
+        user["additionalGids"] = [int(g) for g in args.flags["--additional-gids"]]
+    return user
+
+
+def _add_caps(caps: dict[str, Any], extra: list[str]) -> dict[str, Any]:
+    out = {k: list(v or []) for k, v in caps.items()}
+    for kind in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+        out.setdefault(kind, [])
+        out[kind] += [c for c in extra if c not in out[kind]]
+    return out
+
+
+def cmd_spec(args: Args) -> int:
+    import json
+
+    from wharfie.oci.defaults import default_spec
+
+    path = os.path.join(args.flags.get("--bundle") or ".", "config.json")
+    if os.path.exists(path):
+        raise InvalidArgument("File config.json exists. Remove it first")
+    with open(path, "w") as f:
+        f.write(json.dumps(default_spec(), indent="\t") + "\n")
+    return 0
+
+
+def cmd_features(args: Args) -> int:
+    import json
+
+    from wharfie.runtime.features import features
+
+    print(json.dumps(features(), indent=4))
+    return 0

@@ -1,0 +1,452 @@
+"""Container lifecycle as the runtime's commands see it: create, start, kill, delete, pause.
+
+`create` validates config.json, claims the state directory, prepares the
+cgroup, forks the init stages (see init.py) and waits until the container's
+init is parked on the exec fifo. Anything that fails on the way is undone:
+the init is killed, the cgroup and state directory removed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from wharfie import syscalls as sc
+from wharfie.errors import FailedPrecondition, InvalidArgument, NotFound
+from wharfie.oci import jsonio, runtime_spec
+from wharfie.runtime import cgroups, init, state, sync
+from wharfie.runtime.state import State
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+NS_FLAGS = {
+    "pid": sc.CLONE_NEWPID,
+    "network": sc.CLONE_NEWNET,
+    "mount": sc.CLONE_NEWNS,
+    "ipc": sc.CLONE_NEWIPC,
+    "uts": sc.CLONE_NEWUTS,
+    "user": sc.CLONE_NEWUSER,
+    "cgroup": sc.CLONE_NEWCGROUP,
+    "time": sc.CLONE_NEWTIME,
+}
+# setns order: the user namespace first, mount last but one (it changes path lookup), cgroup last
+JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "time", "mount", "cgroup")
+
+
+class CreateOptions:
+    __slots__ = ("bundle", "console_fd", "console_socket", "local_console", "no_pivot", "pid_file", "root", "warn")
+
+    def __init__(self, root: str, bundle: str, console_socket: str | None = None,
+                 pid_file: str | None = None, no_pivot: bool = False) -> None:
+        self.root = root
+        self.bundle = os.path.abspath(bundle)
+        self.console_socket = console_socket
+        self.pid_file = pid_file
+        self.no_pivot = no_pivot
+        # foreground `run` without --console-socket: create() makes a private socket
+        # pair and leaves the runtime's end here, to proxy the pty through our stdio
+        self.local_console = False
+        self.console_fd = -1
+        self.warn: list[str] = []
+
+
+def load_spec(bundle: str) -> dict[str, Any]:
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise NotFound(f"JSON specification file {path} not found") from None
+    try:
+        spec = jsonio.loads(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"{path}: {exc}") from exc
+    runtime_spec.validate(spec)
+    return spec  # type: ignore[no-any-return]
+
+
+def rootfs_path(bundle: str, spec: dict[str, Any]) -> str:
+    path = os.path.join(bundle, spec["root"]["path"])
+    if not os.path.isdir(path):
+        raise NotFound(f"rootfs ({path!r}) does not exist")
+    return os.path.realpath(path)
+
+
+def _namespaces(plan: init.InitPlan, linux: dict[str, Any]) -> None:
+    by_type = {ns["type"]: ns.get("path") for ns in linux.get("namespaces") or ()}
+    for kind in JOIN_ORDER:
+        if kind not in by_type:
+            continue
+        path = by_type[kind]
+        if path:
+            plan.join.append((path, NS_FLAGS[kind]))
+        elif kind == "user":
+            plan.new_userns = True
+        else:
+            plan.unshare_flags |= NS_FLAGS[kind]
+    plan.userns = "user" in by_type
+    plan.new_mountns = "mount" in by_type and not by_type["mount"]
+    if "mount" not in by_type:
+        raise InvalidArgument("linux.namespaces: a mount namespace is required")
+
+
+def _hooks(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    return {k: v for k, v in (spec.get("hooks") or {}).items() if v}
+
+
+def build_plan(opts: CreateOptions, spec: dict[str, Any], cg: Any) -> init.InitPlan:
+    from wharfie.runtime import process
+
+    linux = spec.get("linux") or {}
+    plan = init.InitPlan()
+    plan.rootfs = rootfs_path(opts.bundle, spec)
+    plan.readonly = bool(spec["root"].get("readonly"))
+    plan.mounts = spec.get("mounts") or []
+    plan.linux = linux
+    plan.proc = spec["process"]
+    plan.hostname = spec.get("hostname")
+    plan.domainname = spec.get("domainname")
+    plan.no_pivot = opts.no_pivot
+    _namespaces(plan, linux)
+    plan.hooks = _hooks(spec)
+    plan.hook_roundtrip = any(
+        k in plan.hooks for k in ("prestart", "createRuntime", "createContainer", "startContainer")
+    )
+    plan.caps = process.Caps(plan.proc.get("capabilities"))
+    if plan.caps.unknown:
+        opts.warn.append(f"ignoring unknown or unavailable capabilities: {plan.caps.unknown}")
+    if any(m.get("type") == "cgroup" for m in plan.mounts):
+        from wharfie.runtime.rootfs import CgroupMountInfo
+
+        own_ns = bool(plan.unshare_flags & sc.CLONE_NEWCGROUP)
+        plan.cgroup_mounts = CgroupMountInfo(cg.hierarchies(), own_ns)
+    if linux.get("seccomp"):
+        from wharfie.runtime.seccomp import compile_filter
+
+        plan.seccomp = compile_filter(linux["seccomp"])
+    for key, what in (("apparmorProfile", "AppArmor"), ("selinuxLabel", "SELinux")):
+        if plan.proc.get(key):
+            opts.warn.append(f"{what} is not enabled on this host: ignoring process.{key}")
+    return plan
+
+
+class _Undo:
+    """What a failed create must take back, in reverse order."""
+
+    def __init__(self) -> None:
+        self.pids: list[int] = []
+        self.cg: Any = None
+        self.dir: str | None = None
+        self.fds: list[int] = []
+
+    def close_fds(self) -> None:
+        for fd in self.fds:
+            os.close(fd)
+        self.fds = []
+
+    def run(self) -> None:
+        for pid in self.pids:
+            _kill_and_reap(pid)
+        self.close_fds()
+        if self.cg is not None:
+            self.cg.destroy()
+        if self.dir is not None:
+            import shutil
+
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        return
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        _wait_gone(pid)
+
+
+def _wait_gone(pid: int, timeout: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while state.proc_start_time(pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
+def create(opts: CreateOptions, cid: str) -> State:
+    spec = load_spec(opts.bundle)
+    state.validate_id(cid)
+    rootfs_path(opts.bundle, spec)
+    undo = _Undo()
+    undo.dir = state.new_dir(opts.root, cid)
+    try:
+        return _create(opts, cid, spec, undo)
+    except BaseException:
+        undo.run()
+        raise
+
+
+def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], undo: _Undo) -> State:
+    linux = spec.get("linux") or {}
+    cg = cgroups.for_container(linux.get("cgroupsPath"), cid)
+    undo.cg = cg
+    cg.create()
+    cg.set(linux.get("resources") or {})
+    plan = build_plan(opts, spec, cg)
+    sdir = undo.dir
+    assert sdir is not None
+    fifo = os.path.join(sdir, state.FIFO)
+    os.mkfifo(fifo, 0o622)
+    plan.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+    undo.fds.append(plan.fifo_fd)
+    if plan.proc.get("terminal"):
+        from wharfie.runtime import console
+
+        if opts.console_socket:
+            plan.console_fd = console.connect(opts.console_socket)
+        elif opts.local_console:
+            opts.console_fd, plan.console_fd = console.socketpair()
+        else:
+            raise InvalidArgument("process.terminal is set but no --console-socket was given")
+        undo.fds.append(plan.console_fd)
+    st = State(sdir, _initial_state(opts, cid, spec, plan, cg))
+    pid = _spawn(plan, st, undo, spec)
+    st.data["pid"] = pid
+    st.data["start_time"] = state.proc_start_time(pid)
+    undo.close_fds()
+    st.save()
+    if opts.pid_file:
+        _write_pid_file(opts.pid_file, pid)
+    return st
+
+
+def _initial_state(
+    opts: CreateOptions, cid: str, spec: dict[str, Any], plan: init.InitPlan, cg: Any
+) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "pid": 0,
+        "bundle": opts.bundle,
+        "rootfs": plan.rootfs,
+        "created": state.rfc3339_now(),
+        "config": spec,
+        "cgroup_paths": cg.paths,
+    }
+
+
+def _spawn(plan: init.InitPlan, st: State, undo: _Undo, spec: dict[str, Any]) -> int:
+    parent, child = sync.pair()
+    pid1 = os.fork()
+    if pid1 == 0:
+        parent.close()
+        init.stage1(child, plan)
+    child.close()
+    undo.pids.append(pid1)
+    try:
+        return _drive(parent, pid1, plan, st, undo, spec)
+    finally:
+        parent.close()
+
+
+def _drive(
+    ch: sync.Channel, pid1: int, plan: init.InitPlan, st: State, undo: _Undo, spec: dict[str, Any]
+) -> int:
+    """Answer the init stages until the container is READY; returns its pid."""
+    st.data["cgroup_paths"] = undo.cg.paths
+    undo.cg.add_proc(pid1)
+    ch.send(sync.GO)
+    pid = 0
+    pending_hooks = False
+    while True:
+        try:
+            tag, payload = ch.recv()
+        except sync.PeerGone:
+            raise FailedPrecondition("container init exited during setup") from None
+        if tag == sync.ERROR:
+            raise FailedPrecondition(payload)
+        if tag == sync.USERNS:
+            _write_id_maps(pid1, spec["linux"])
+            ch.send(sync.GO)
+        elif tag == sync.PID:
+            pid = int(payload)
+            undo.pids.insert(0, pid)
+            os.waitpid(pid1, 0)
+            undo.pids.remove(pid1)
+        elif tag == sync.HOOKS:
+            pending_hooks = True
+        elif tag == sync.READY:
+            return pid
+        if pending_hooks and pid:
+            pending_hooks = False
+            ch.send(sync.GO, _create_hooks(st, pid, plan))
+
+
+def _create_hooks(st: State, pid: int, plan: init.InitPlan) -> str:
+    from wharfie.runtime import hooks
+
+    st.data["pid"] = pid
+    state_json = jsonio.dumps(st.oci_state("creating"))
+    for kind in ("prestart", "createRuntime"):
+        if plan.hooks.get(kind):
+            hooks.run_all(kind, plan.hooks[kind], state_json)
+    return state_json
+
+
+def _write_id_maps(pid: int, linux: dict[str, Any]) -> None:
+    for kind in ("uid", "gid"):
+        maps = linux.get(f"{kind}Mappings") or []
+        text = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
+        try:
+            with open(f"/proc/{pid}/{kind}_map", "w") as f:
+                f.write(text)
+        except OSError as exc:
+            raise FailedPrecondition(f"writing {kind}_map {text.strip()!r}: {exc.strerror}") from exc
+
+
+def _write_pid_file(path: str, pid: int) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.rename(tmp, path)
+
+
+# ----------------------------------------------------------------------------- start
+
+
+def start(st: State) -> list[str]:
+    """Let the created container exec its process; returns poststart hook warnings."""
+    status = st.status()
+    if status == "stopped":
+        raise FailedPrecondition("cannot start a container that has stopped")
+    if status != "created":
+        raise FailedPrecondition(f"cannot start an already {status} container")
+    _release_fifo(st)
+    poststart = (st.config.get("hooks") or {}).get("poststart")
+    if not poststart:
+        return []
+    from wharfie.runtime import hooks
+
+    return hooks.run_all("poststart", poststart, jsonio.dumps(st.oci_state("running")))
+
+
+def _release_fifo(st: State) -> None:
+    import select
+
+    try:
+        fd = os.open(st.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise FailedPrecondition("cannot start an already running container") from None
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready and os.read(fd, 1):
+                break
+            if not st.alive():
+                raise FailedPrecondition("cannot start a container that has stopped")
+    finally:
+        os.close(fd)
+    os.unlink(st.fifo)
+
+
+# ------------------------------------------------------------------- kill, delete
+
+
+def frozen(st: State) -> bool:
+    try:
+        return bool(cgroups.from_paths(st.data["cgroup_paths"]).frozen())
+    except OSError:
+        return False
+
+
+def current_status(st: State) -> str:
+    status = st.status()
+    if status == "running" and frozen(st):
+        return "paused"
+    return status
+
+
+def kill(st: State, sig: int, all_procs: bool = False) -> None:
+    status = current_status(st)
+    if status == "stopped":
+        raise FailedPrecondition("container not running")
+    if all_procs:
+        for pid in cgroups.from_paths(st.data["cgroup_paths"]).pids():
+            _signal_pid(pid, sig)
+    else:
+        _signal_pid(st.pid, sig)
+
+
+def _signal_pid(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def delete(st: State, force: bool) -> list[str]:
+    """Remove a container; returns poststop hook warnings."""
+    status = current_status(st)
+    if status in ("running", "paused") and not force:
+        raise FailedPrecondition(f"cannot delete container {st.id} that is not stopped: {status}")
+    return destroy(st)
+
+
+def destroy(st: State) -> list[str]:
+    cg = cgroups.from_paths(st.data["cgroup_paths"])
+    _kill_everything(st, cg)
+    cg.destroy()
+    import shutil
+
+    shutil.rmtree(st.dir, ignore_errors=True)
+    poststop = (st.config.get("hooks") or {}).get("poststop")
+    if not poststop:
+        return []
+    from wharfie.runtime import hooks
+
+    return hooks.run_all("poststop", poststop, jsonio.dumps(st.oci_state("stopped")))
+
+
+def _kill_everything(st: State, cg: Any) -> None:
+    """SIGKILL the init and every process in the cgroup, thawing it so they can die."""
+    import time
+
+    pids = cg.pids() if cg.paths else []
+    if st.alive():
+        pids.append(st.pid)
+    if not pids:
+        return
+    for pid in pids:
+        _signal_pid(pid, 9)
+    if cg.frozen():
+        cg.thaw()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        _reap_children()
+        if not cg.pids() and not st.alive():
+            return
+        time.sleep(0.002)
+    raise FailedPrecondition(f"processes of container {st.id} did not exit after SIGKILL")
+
+
+def _reap_children() -> None:
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass
+
+
+def pause(st: State) -> None:
+    status = current_status(st)
+    if status not in ("running", "created"):
+        raise FailedPrecondition("container not running")
+    cgroups.from_paths(st.data["cgroup_paths"]).freeze()
+
+
+def resume(st: State) -> None:
+    if current_status(st) != "paused":
+        raise FailedPrecondition("container not paused")
+    cgroups.from_paths(st.data["cgroup_paths"]).thaw()

@@ -1,0 +1,234 @@
+"""The container's side of `create`: the two forked stages that become its init.
+
+The runtime process forks stage 1, which joins and unshares namespaces (the
+user namespace first, so the others belong to it) and forks stage 2. Stage 2 is
+the container's first process, pid 1 in a new pid namespace: it builds the
+root filesystem, reports READY, blocks opening the exec fifo until `start`,
+then drops privileges and execs the user's program.
+
+These functions run in freshly forked, single-threaded children and never
+return: they end in execve or os._exit. Failures before READY are reported to
+the runtime over the sync channel in runc's wording where runc has one.
+"""
+
+from __future__ import annotations
+
+import os
+
+from wharfie import syscalls as sc
+from wharfie.runtime import process, rootfs, sync
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from wharfie.runtime.seccomp import Filter
+
+
+class InitPlan:
+    """Everything the init stages need, computed by the runtime before fork."""
+
+    __slots__ = (
+        "caps",
+        "cgroup_mounts",
+        "console_fd",
+        "domainname",
+        "fifo_fd",
+        "hook_roundtrip",
+        "hooks",
+        "hostname",
+        "join",
+        "linux",
+        "mounts",
+        "new_mountns",
+        "new_userns",
+        "no_pivot",
+        "proc",
+        "readonly",
+        "rootfs",
+        "seccomp",
+        "unshare_flags",
+        "userns",
+    )
+
+    def __init__(self) -> None:
+        self.rootfs = ""
+        self.readonly = False
+        self.mounts: list[dict[str, Any]] = []
+        self.linux: dict[str, Any] = {}
+        self.proc: dict[str, Any] = {}
+        self.hostname: str | None = None
+        self.domainname: str | None = None
+        self.join: list[tuple[str, int]] = []
+        self.unshare_flags = 0
+        self.new_userns = False
+        self.userns = False
+        self.new_mountns = False
+        self.no_pivot = False
+        self.fifo_fd = -1
+        self.console_fd = -1
+        self.seccomp: Filter | None = None
+        self.caps: process.Caps | None = None
+        self.cgroup_mounts: rootfs.CgroupMountInfo | None = None
+        self.hooks: dict[str, list[dict[str, Any]]] = {}
+        self.hook_roundtrip = False
+
+
+def _report(ch: sync.Channel, exc: BaseException) -> NoReturn:
+    try:
+        ch.send(sync.ERROR, str(exc) or type(exc).__name__)
+    finally:
+        os._exit(1)
+
+
+def stage1(ch: sync.Channel, plan: InitPlan) -> NoReturn:
+    """Join/unshare namespaces, fork the container's init, report its pid."""
+    try:
+        ch.recv()  # GO: the runtime has put us in the container's cgroup
+        _join_namespaces(plan.join)
+        if plan.new_userns:
+            sc.unshare(sc.CLONE_NEWUSER)
+            ch.send(sync.USERNS)
+            ch.recv()  # GO: uid/gid maps written
+            _become_root()
+        if plan.unshare_flags:
+            sc.unshare(plan.unshare_flags)
+        pid = os.fork()
+        if pid == 0:
+            stage2(ch, plan)
+        ch.send(sync.PID, str(pid))
+    except BaseException as exc:
+        _report(ch, exc)
+    os._exit(0)
+
+
+def _join_namespaces(join: list[tuple[str, int]]) -> None:
+    fds = []
+    for path, flag in join:  # open all first: joining a mount ns changes what paths mean
+        try:
+            fds.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag, path))
+        except OSError as exc:
+            raise OSError(exc.errno, f"open namespace {path}: {exc.strerror}") from exc
+    for fd, flag, path in fds:
+        try:
+            sc.setns(fd, flag)
+        except OSError as exc:
+            raise OSError(exc.errno, f"joining namespace {path}: {exc.strerror}") from exc
+        os.close(fd)
+
+
+def _become_root() -> None:
+    try:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    except OSError as exc:
+        raise OSError(exc.errno, f"becoming root in the user namespace: {exc.strerror}") from exc
+
+
+def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
+    """The container's init: set up, wait for `start`, exec."""
+    state_json = ""
+    try:
+        os.setsid()
+        if plan.new_mountns:
+            _setup_rootfs(plan)
+        if plan.hook_roundtrip:
+            ch.send(sync.HOOKS)
+            state_json = ch.recv()[1]
+            _run_hooks(plan, "createContainer", state_json)
+        if plan.new_mountns:
+            _enter_rootfs(plan)
+        else:
+            os.chroot(plan.rootfs)
+        _finish_environment(plan)
+        path = _prepare_process(plan)
+        ch.send(sync.READY)
+    except BaseException as exc:
+        _report(ch, exc)
+    ch.close()
+    _wait_for_start(plan.fifo_fd)
+    try:
+        _run_hooks(plan, "startContainer", state_json)
+        process.finalize(plan.proc, plan.seccomp, plan.userns, plan.caps)
+        process.exec_process(path, plan.proc)
+    except BaseException as exc:
+        os.write(2, f"wharfie-runtime: {exc}\n".encode())
+        os._exit(126 if "permission denied" in str(exc) else 127)
+    os._exit(127)
+
+
+def _setup_rootfs(plan: InitPlan) -> None:
+    rootfs.prepare_root(plan.rootfs, plan.linux.get("rootfsPropagation") or "")
+    dev_is_tmpfs = False
+    for m in plan.mounts:
+        rootfs.mount_one(plan.rootfs, m, plan.cgroup_mounts)
+        if m["destination"].rstrip("/") == "/dev" and m.get("type") != "bind":
+            dev_is_tmpfs = True
+    if dev_is_tmpfs:
+        rootfs.create_devices(plan.rootfs, plan.linux.get("devices") or [], plan.userns)
+        rootfs.dev_symlinks(plan.rootfs)
+
+
+def _enter_rootfs(plan: InitPlan) -> None:
+    if plan.no_pivot:
+        rootfs.move_root(plan.rootfs)
+    else:
+        rootfs.pivot_root(plan.rootfs)
+    prop = plan.linux.get("rootfsPropagation")
+    if prop:
+        from wharfie.oci.mount_options import PROPAGATION
+
+        sc.mount(None, "/", None, PROPAGATION[prop], None)
+
+
+def _finish_environment(plan: InitPlan) -> None:
+    linux = plan.linux
+    if linux.get("sysctl"):
+        rootfs.write_sysctls(linux["sysctl"])
+    if plan.proc.get("terminal"):
+        from wharfie.runtime import console
+
+        console.setup_in_container(plan.console_fd, plan.proc.get("consoleSize"))
+    if plan.new_mountns:
+        rootfs.mask_paths(linux.get("maskedPaths") or [])
+        rootfs.readonly_paths(linux.get("readonlyPaths") or [])
+        if plan.readonly:
+            rootfs.readonly_root()
+    if plan.hostname is not None:
+        sc.sethostname(plan.hostname)
+    if plan.domainname is not None:
+        sc.setdomainname(plan.domainname)
+
+
+def _prepare_process(plan: InitPlan) -> str:
+    proc = plan.proc
+    process.set_rlimits(proc.get("rlimits"))
+    process.set_oom_score_adj(proc.get("oomScoreAdj"))
+    cwd = proc.get("cwd") or "/"
+    try:
+        os.chdir(cwd)
+    except OSError as exc:
+        raise process.ProcessError(
+            f"chdir to cwd ({cwd!r}) set in config.json failed: {exc.strerror.lower()}"
+        ) from exc
+    return process.lookup_executable(proc["args"][0], proc.get("env") or [], cwd)
+
+
+def _wait_for_start(fifo_fd: int) -> None:
+    """Block until `start` opens the fifo for reading, then tell it we are going."""
+    try:
+        fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fd, b"0")
+        os.close(fd)
+        os.close(fifo_fd)
+    except OSError as exc:
+        os.write(2, f"wharfie-runtime: waiting for start on the exec fifo: {exc}\n".encode())
+        os._exit(127)
+
+
+def _run_hooks(plan: InitPlan, kind: str, state_json: str) -> None:
+    hooks = plan.hooks.get(kind)
+    if hooks:
+        from wharfie.runtime import hooks as hookrun
+
+        hookrun.run_all(kind, hooks, state_json)

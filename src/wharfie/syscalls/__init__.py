@@ -1,0 +1,161 @@
+"""Thin Linux system calls that the standard library of Python 3.11 lacks.
+
+Each wrapper raises OSError with the errno and the arguments that failed, so a
+caller can add its own context with `raise ... from`. Nothing here decides
+policy; the runtime composes these calls.
+"""
+
+import ctypes
+import os
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# clone(2) / unshare(2) / setns(2) flags
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+
+# mount(2) flags
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+MNT_DETACH = 2
+
+# prctl(2)
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# x86_64 syscall numbers for calls glibc does not wrap
+_SYS_PIVOT_ROOT = 155
+
+_mount = _libc.mount
+_mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_umount2 = _libc.umount2
+_umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_unshare = _libc.unshare
+_unshare.argtypes = [ctypes.c_int]
+_setns = _libc.setns
+_setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_syscall = _libc.syscall
+_prctl = _libc.prctl
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_sethostname = _libc.sethostname
+_sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_setdomainname = _libc.setdomainname
+_setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_capset = _libc.capset
+_capset.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+
+
+def _fail(what: str) -> OSError:
+    err = ctypes.get_errno()
+    return OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _b(s: str | None) -> bytes | None:
+    return None if s is None else s.encode()
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    if _mount(_b(source), target.encode(), _b(fstype), flags, _b(data)) != 0:
+        raise _fail(f"mount {source or 'none'} on {target} (type {fstype or 'none'}, {data or ''})")
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    if _umount2(target.encode(), flags) != 0:
+        raise _fail(f"umount {target}")
+
+
+def unshare(flags: int) -> None:
+    if _unshare(flags) != 0:
+        raise _fail(f"unshare {flags:#x}")
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    if _setns(fd, nstype) != 0:
+        raise _fail(f"setns fd {fd} type {nstype:#x}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    if _syscall(_SYS_PIVOT_ROOT, new_root.encode(), put_old.encode()) != 0:
+        raise _fail(f"pivot_root {new_root}")
+
+
+def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int:
+    ret = int(_prctl(option, a2, a3, a4, a5))
+    if ret < 0:
+        raise _fail(f"prctl {option}")
+    return ret
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    if _sethostname(raw, len(raw)) != 0:
+        raise _fail(f"sethostname {name!r}")
+
+
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    if _setdomainname(raw, len(raw)) != 0:
+        raise _fail(f"setdomainname {name!r}")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set this thread's capability sets from 64-bit masks."""
+    hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in (0, 1):
+        shift = 32 * i
+        data[i].effective = (effective >> shift) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    if _capset(ctypes.byref(hdr), ctypes.byref(data)) != 0:
+        raise _fail("capset")
