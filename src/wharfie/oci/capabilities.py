@@ -52,7 +52,9 @@ def mask(names: list[str] | None, last_cap: int, unknown: list[str]) -> int:
     """Bit mask of `names`; names this kernel does not know are appended to `unknown`."""
     bits = 0
     for name in names or ():
-        num = NUMBERS.get(name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper())
+        num = NUMBERS.get(
+            name.upper() if name.upper().startswith("CAP_") else "CAP_" + name.upper()
+        )
         if num is None or num > last_cap:
             unknown.append(name)
         else:

@@ -234,7 +234,9 @@ def _hooks(p: str, v: Any) -> None:
     want(p, v, dict)
     for name, hooks in v.items():
         if name not in HOOK_NAMES:
-            raise fail(f"{p}.{name}", f"unknown hook kind (expected one of {', '.join(HOOK_NAMES)})")
+            raise fail(
+                f"{p}.{name}", f"unknown hook kind (expected one of {', '.join(HOOK_NAMES)})"
+            )
         if hooks is not None:
             _each(_hook)(f"{p}.{name}", hooks)
 

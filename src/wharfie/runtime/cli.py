@@ -119,9 +119,7 @@ class Args:
 
     def one_id(self) -> str:
         if len(self.positional) != 1:
-            raise InvalidArgument(
-                f'"{self.command}" requires exactly 1 argument: the container id'
-            )
+            raise InvalidArgument(f'"{self.command}" requires exactly 1 argument: the container id')
         return self.positional[0]
 
 
@@ -170,7 +168,11 @@ def parse(argv: list[str]) -> Args:
         if arg == "--":
             args.positional.extend(argv[i + 1 :])
             break
-        if arg.startswith("-") and len(arg) > 1 and not (args.command == "kill" and args.positional):
+        if (
+            arg.startswith("-")
+            and len(arg) > 1
+            and not (args.command == "kill" and args.positional)
+        ):
             i = _take(argv, i, table, args.flags)
             continue
         if arg.startswith("-") and arg in table:  # kill ID --all
@@ -231,5 +233,16 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """Console-script entry: exit without interpreter teardown (~2 ms of a ~20 ms `run`)."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -110,11 +110,9 @@ def cmd_delete(args: Args) -> int:
 
 def _remove_stale_dir(root: str, cid: str) -> None:
     """A create killed before it wrote state.json leaves a bare directory: remove it."""
-    import shutil
-
     path = state.container_dir(root, cid)
     if os.path.isdir(path):
-        shutil.rmtree(path, ignore_errors=True)
+        state.remove_dir(path)
 
 
 def cmd_pause(args: Args) -> int:
@@ -145,7 +143,10 @@ def cmd_list(args: Args) -> int:
         print(json.dumps(states))
     else:
         rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
-        rows += [[s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"]] for s in states]
+        rows += [
+            [s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"]]
+            for s in states
+        ]
         print_table(rows)
     return 0
 
@@ -229,7 +230,9 @@ def _exec_console(args: Args, proc: dict[str, Any], opts: Any, detach: bool) -> 
         opts.console_fd = console.connect(args.flags["--console-socket"])
         return -1
     if detach:
-        raise InvalidArgument("cannot allocate tty if runtime will detach without setting console socket")
+        raise InvalidArgument(
+            "cannot allocate tty if runtime will detach without setting console socket"
+        )
     ours, opts.console_fd = console.socketpair()
     return ours
 

@@ -9,9 +9,11 @@ itself receives the master and copies bytes between it and its own stdio.
 
 from __future__ import annotations
 
-import os
-
 import _socket
+import array
+import fcntl
+import os
+import struct
 
 from wharfie import syscalls as sc
 
@@ -36,7 +38,6 @@ def connect(path: str) -> int:
 
 
 def send_fd(sock_fd: int, fd: int, name: str) -> None:
-    import array
 
     sock = _socket.socket(fileno=sock_fd)
     try:
@@ -47,7 +48,6 @@ def send_fd(sock_fd: int, fd: int, name: str) -> None:
 
 
 def recv_fd(sock_fd: int) -> int:
-    import array
 
     sock = _socket.socket(fileno=sock_fd)
     try:
@@ -66,8 +66,6 @@ def recv_fd(sock_fd: int) -> int:
 def set_size(fd: int, size: dict[str, Any] | None) -> None:
     if not size:
         return
-    import fcntl
-    import struct
 
     fcntl.ioctl(fd, TIOCSWINSZ, struct.pack("HHHH", size["height"], size["width"], 0, 0))
 
@@ -98,7 +96,6 @@ def _pty_to_socket(console_fd: int, size: dict[str, Any] | None) -> tuple[int, s
 
 
 def _make_controlling(slave: int) -> None:
-    import fcntl
 
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
@@ -119,11 +116,10 @@ def proxy(master: int) -> None:
     Our terminal (if stdin is one) is put in raw mode meanwhile, and window-size
     changes are passed on.
     """
+    import _signal
     import select
     import termios
     import tty
-
-    import _signal
 
     saved = None
     if os.isatty(0):
@@ -140,7 +136,6 @@ def proxy(master: int) -> None:
 
 
 def _copy_winsize(src: int, dst: int) -> None:
-    import fcntl
 
     try:
         buf = fcntl.ioctl(src, TIOCGWINSZ, b"\0" * 8)

@@ -35,10 +35,25 @@ JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "time", "mount", "cgroup")
 
 
 class CreateOptions:
-    __slots__ = ("bundle", "console_fd", "console_socket", "local_console", "no_pivot", "pid_file", "root", "warn")
+    __slots__ = (
+        "bundle",
+        "console_fd",
+        "console_socket",
+        "local_console",
+        "no_pivot",
+        "pid_file",
+        "root",
+        "warn",
+    )
 
-    def __init__(self, root: str, bundle: str, console_socket: str | None = None,
-                 pid_file: str | None = None, no_pivot: bool = False) -> None:
+    def __init__(
+        self,
+        root: str,
+        bundle: str,
+        console_socket: str | None = None,
+        pid_file: str | None = None,
+        no_pivot: bool = False,
+    ) -> None:
         self.root = root
         self.bundle = os.path.abspath(bundle)
         self.console_socket = console_socket
@@ -125,10 +140,20 @@ def build_plan(opts: CreateOptions, spec: dict[str, Any], cg: Any) -> init.InitP
         from wharfie.runtime.seccomp import compile_filter
 
         plan.seccomp = compile_filter(linux["seccomp"])
+    _preload(plan)
     for key, what in (("apparmorProfile", "AppArmor"), ("selinuxLabel", "SELinux")):
         if plan.proc.get(key):
             opts.warn.append(f"{what} is not enabled on this host: ignoring process.{key}")
     return plan
+
+
+def _preload(plan: init.InitPlan) -> None:
+    """Import now what the init stages will need: after pivot_root (or inside a user
+    namespace) the Python standard library may no longer be reachable from the child."""
+    if plan.proc.get("terminal"):
+        from wharfie.runtime import console  # noqa: F401
+    if plan.hooks:
+        from wharfie.runtime import hooks  # noqa: F401
 
 
 class _Undo:
@@ -152,9 +177,7 @@ class _Undo:
         if self.cg is not None:
             self.cg.destroy()
         if self.dir is not None:
-            import shutil
-
-            shutil.rmtree(self.dir, ignore_errors=True)
+            state.remove_dir(self.dir)
 
 
 def _kill_and_reap(pid: int) -> None:
@@ -200,6 +223,8 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], undo: _Undo) ->
     assert sdir is not None
     fifo = os.path.join(sdir, state.FIFO)
     os.mkfifo(fifo, 0o622)
+    os.chmod(fifo, 0o622)  # not cut by our umask
+    os.chown(fifo, *_host_root(linux))
     plan.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
     undo.fds.append(plan.fifo_fd)
     if plan.proc.get("terminal"):
@@ -295,6 +320,18 @@ def _create_hooks(st: State, pid: int, plan: init.InitPlan) -> str:
     return state_json
 
 
+def _host_root(linux: dict[str, Any]) -> tuple[int, int]:
+    """The host uid and gid of the container's root (0, 0 without a user namespace)."""
+    ids = []
+    for kind in ("uid", "gid"):
+        host = 0
+        for m in linux.get(f"{kind}Mappings") or ():
+            if m["containerID"] <= 0 < m["containerID"] + m["size"]:
+                host = m["hostID"] - m["containerID"]
+        ids.append(host)
+    return ids[0], ids[1]
+
+
 def _write_id_maps(pid: int, linux: dict[str, Any]) -> None:
     for kind in ("uid", "gid"):
         maps = linux.get(f"{kind}Mappings") or []
@@ -303,7 +340,9 @@ def _write_id_maps(pid: int, linux: dict[str, Any]) -> None:
             with open(f"/proc/{pid}/{kind}_map", "w") as f:
                 f.write(text)
         except OSError as exc:
-            raise FailedPrecondition(f"writing {kind}_map {text.strip()!r}: {exc.strerror}") from exc
+            raise FailedPrecondition(
+                f"writing {kind}_map {text.strip()!r}: {exc.strerror}"
+            ) from exc
 
 
 def _write_pid_file(path: str, pid: int) -> None:
@@ -398,9 +437,7 @@ def destroy(st: State) -> list[str]:
     cg = cgroups.from_paths(st.data["cgroup_paths"])
     _kill_everything(st, cg)
     cg.destroy()
-    import shutil
-
-    shutil.rmtree(st.dir, ignore_errors=True)
+    state.remove_dir(st.dir)
     poststop = (st.config.get("hooks") or {}).get("poststop")
     if not poststop:
         return []

@@ -8,9 +8,8 @@ the exit status becomes the runtime's: the code, or 128+n after signal n.
 
 from __future__ import annotations
 
-import os
-
 import _signal
+import os
 
 from wharfie import syscalls as sc
 

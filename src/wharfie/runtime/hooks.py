@@ -7,6 +7,8 @@ rule), returned to the caller to log.
 
 from __future__ import annotations
 
+import subprocess
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -19,8 +21,6 @@ class HookError(Exception):
 
 
 def run_one(kind: str, index: int, hook: dict[str, Any], state_json: str) -> None:
-    import subprocess
-
     args = hook.get("args") or [hook["path"]]
     env = dict(e.split("=", 1) for e in hook.get("env") or [])
     try:
@@ -34,7 +34,9 @@ def run_one(kind: str, index: int, hook: dict[str, Any], state_json: str) -> Non
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise HookError(f"{kind} hook #{index} ({hook['path']}): timed out after {exc.timeout}s") from exc
+        raise HookError(
+            f"{kind} hook #{index} ({hook['path']}): timed out after {exc.timeout}s"
+        ) from exc
     except OSError as exc:
         raise HookError(f"{kind} hook #{index} ({hook['path']}): {exc.strerror}") from exc
     if res.returncode != 0:

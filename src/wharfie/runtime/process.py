@@ -8,10 +8,9 @@ sets; no_new_privs; seccomp as late as possible; then execve.
 
 from __future__ import annotations
 
+import _signal
 import os
 import resource
-
-import _signal
 
 from wharfie import syscalls as sc
 from wharfie.oci import capabilities

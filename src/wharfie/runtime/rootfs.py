@@ -116,7 +116,9 @@ def _mount_bind(m: dict[str, Any], dest: str, opts: mount_options.MountOptions) 
     try:
         src_is_dir = stat.S_ISDIR(os.stat(source).st_mode)
     except OSError as exc:
-        raise MountError(f"bind mount source {source!r} for {m['destination']}: {exc.strerror}") from exc
+        raise MountError(
+            f"bind mount source {source!r} for {m['destination']}: {exc.strerror}"
+        ) from exc
     _make_mountpoint(dest, src_is_dir)
     sc.mount(source, dest, None, sc.MS_BIND | (opts.flags & sc.MS_REC), None)
     bind_remount(dest, opts.flags)
@@ -136,7 +138,9 @@ def _mount_cgroup(
         _mkdir_p(sub)
         _mount_cgroup2_or_bind(cg, h, sub, opts.flags)
     if opts.flags & sc.MS_RDONLY:
-        sc.mount(None, dest, None, sc.MS_REMOUNT | sc.MS_BIND | _remount_flags(dest, sc.MS_RDONLY), None)
+        sc.mount(
+            None, dest, None, sc.MS_REMOUNT | sc.MS_BIND | _remount_flags(dest, sc.MS_RDONLY), None
+        )
 
 
 def _mount_cgroup2_or_bind(cg: CgroupMountInfo, h: Hierarchy, dest: str, flags: int) -> None:

@@ -144,6 +144,20 @@ def load(root: str, cid: str) -> State:
     return State(path, jsonio.loads(raw))
 
 
+def remove_dir(path: str) -> None:
+    """Remove a container's state directory (flat: state.json, the fifo, temp files)."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(path, name))
+        except FileNotFoundError:
+            pass
+    os.rmdir(path)
+
+
 def list_ids(root: str) -> list[str]:
     try:
         names = os.listdir(root)

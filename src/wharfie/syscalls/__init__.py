@@ -62,7 +62,13 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 _SYS_PIVOT_ROOT = 155
 
 _mount = _libc.mount
-_mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
 _umount2 = _libc.umount2
 _umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _unshare = _libc.unshare
@@ -89,7 +95,9 @@ def _b(s: str | None) -> bytes | None:
     return None if s is None else s.encode()
 
 
-def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+def mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None
+) -> None:
     if _mount(_b(source), target.encode(), _b(fstype), flags, _b(data)) != 0:
         raise _fail(f"mount {source or 'none'} on {target} (type {fstype or 'none'}, {data or ''})")
 
