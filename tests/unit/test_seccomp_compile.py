@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from wharfie.errors import FailedPrecondition, InvalidArgument, NotImplementedFeature
+from wharfie.errors import FailedPrecondition, InvalidArgument, NotImplementedFeature, Unavailable
 from wharfie.runtime.seccomp import compile_filter
 
 
@@ -343,3 +343,20 @@ def test_library_is_loaded_lazily() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.split() == ["True", "False"]
+
+
+def test_unreadable_cache_entry_is_an_error_with_context(tmp_path: Path) -> None:
+    seccomp = spec(rule(["mkdir"]))
+    compile_filter(seccomp, cache_dir=str(tmp_path))
+    (entry,) = tmp_path.iterdir()
+    entry.unlink()
+    entry.mkdir()  # a directory where the entry should be
+    with pytest.raises(Unavailable, match=f"seccomp cache {tmp_path}: cannot read") as caught:
+        compile_filter(seccomp, cache_dir=str(tmp_path))
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+def test_filter_is_the_runtime_facing_name() -> None:
+    from wharfie.runtime.seccomp import Filter, SeccompFilter
+
+    assert Filter is SeccompFilter

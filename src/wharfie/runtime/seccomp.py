@@ -36,6 +36,7 @@ from wharfie.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotImplementedFeature,
+    Unavailable,
     WharfieError,
 )
 
@@ -49,37 +50,26 @@ if TYPE_CHECKING:
     _Conditions = tuple[tuple[int, "ctypes.Array[_ArgCmp]"], ...]
     _Rule = tuple[int, list[str], int, _Conditions]
 
-__all__ = ["LIBSECCOMP", "SeccompFilter", "compile_filter"]
+__all__ = ["LIBSECCOMP", "Filter", "SeccompFilter", "compile_filter"]
 
 LIBSECCOMP = "libseccomp.so.2"
 
-_ACT_KILL_THREAD = 0x00000000
-_ACT_KILL_PROCESS = 0x80000000
-_ACT_TRAP = 0x00030000
-_ACT_ERRNO = 0x00050000
-_ACT_TRACE = 0x7FF00000
-_ACT_LOG = 0x7FFC0000
-_ACT_ALLOW = 0x7FFF0000
-
-# Actions without a return code, and those whose low 16 bits carry errnoRet.
+# libseccomp's action values: those without a return code, and those whose low 16 bits
+# carry errnoRet.
 _PLAIN_ACTIONS = {
-    "SCMP_ACT_KILL": _ACT_KILL_THREAD,
-    "SCMP_ACT_KILL_THREAD": _ACT_KILL_THREAD,
-    "SCMP_ACT_KILL_PROCESS": _ACT_KILL_PROCESS,
-    "SCMP_ACT_TRAP": _ACT_TRAP,
-    "SCMP_ACT_LOG": _ACT_LOG,
-    "SCMP_ACT_ALLOW": _ACT_ALLOW,
+    "SCMP_ACT_KILL": 0x00000000,  # = KILL_THREAD
+    "SCMP_ACT_KILL_THREAD": 0x00000000,
+    "SCMP_ACT_KILL_PROCESS": 0x80000000,
+    "SCMP_ACT_TRAP": 0x00030000,
+    "SCMP_ACT_LOG": 0x7FFC0000,
+    "SCMP_ACT_ALLOW": 0x7FFF0000,
 }
-_CODE_ACTIONS = {"SCMP_ACT_ERRNO": _ACT_ERRNO, "SCMP_ACT_TRACE": _ACT_TRACE}
+_CODE_ACTIONS = {"SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7FF00000}
 
+# enum scmp_compare: SCMP_CMP_NE = 1 ... SCMP_CMP_MASKED_EQ = 7
 _OPERATORS = {
-    "SCMP_CMP_NE": 1,
-    "SCMP_CMP_LT": 2,
-    "SCMP_CMP_LE": 3,
-    "SCMP_CMP_EQ": 4,
-    "SCMP_CMP_GE": 5,
-    "SCMP_CMP_GT": 6,
-    "SCMP_CMP_MASKED_EQ": 7,
+    f"SCMP_CMP_{name}": value
+    for value, name in enumerate(("NE", "LT", "LE", "EQ", "GE", "GT", "MASKED_EQ"), start=1)
 }
 
 # enum scmp_filter_attr
@@ -225,6 +215,9 @@ class SeccompFilter:
             return _read_all(fd)
         finally:
             os.close(fd)
+
+
+Filter = SeccompFilter  # the name the runtime's init stages use
 
 
 def compile_filter(seccomp_spec: dict[str, Any], *, cache_dir: str | None = None) -> SeccompFilter:
@@ -462,16 +455,26 @@ _libc: ctypes.CDLL | None = None
 
 def _cached(seccomp_spec: dict[str, Any], cache_dir: str) -> SeccompFilter:
     key = _cache_key(seccomp_spec)
-    path = os.path.join(_cache_root(cache_dir), _cache_name(key))
-    bpf = _cache_read(path, key)
+    try:
+        path = os.path.join(_cache_root(cache_dir), _cache_name(key))
+        bpf = _cache_read(path, key)
+    except OSError as e:
+        raise Unavailable(f"seccomp cache {cache_dir}: cannot read: {e}") from e
     if bpf is None:
-        built = _compile(seccomp_spec)
+        bpf = _generate(seccomp_spec)
         try:
-            bpf = built.export_bpf()
-        finally:
-            built.release()
-        _cache_write(path, key, bpf)
+            _cache_write(path, key, bpf)
+        except OSError as e:
+            raise Unavailable(f"seccomp cache {cache_dir}: cannot write {path}: {e}") from e
     return SeccompFilter(bpf=bpf, flags=_flag_bits(seccomp_spec.get("flags")))
+
+
+def _generate(seccomp_spec: dict[str, Any]) -> bytes:
+    built = _compile(seccomp_spec)
+    try:
+        return built.export_bpf()
+    finally:
+        built.release()
 
 
 def _cache_key(seccomp_spec: dict[str, Any]) -> bytes:
