@@ -78,9 +78,7 @@ def rt(runtime_binary: RuntimeBinary, tmp_path: Path) -> Runtime:
 
 
 @pytest.fixture
-def make_container(
-    rt: Runtime, rootfs_template: Path, tmp_path: Path
-) -> Iterator[MakeContainer]:
+def make_container(rt: Runtime, rootfs_template: Path, tmp_path: Path) -> Iterator[MakeContainer]:
     """Factory: a fresh bundle + unique id; every container made is deleted and leak-checked.
 
     `make_container(*args, world_traversable=False)`: `args` is the process argv

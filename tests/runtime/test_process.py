@@ -106,8 +106,10 @@ def test_rlimit_above_host_hard_limit_fails(ctr: Container, command: str) -> Non
     ctr.sh("echo started > /shared/started")
     res = ctr.run() if command == "run" else ctr.create()
     res.fails()
-    assert "rlimit" in res.stderr.lower() or "nofile" in res.stderr.lower() or (
-        "operation not permitted" in res.stderr.lower()
+    assert (
+        "rlimit" in res.stderr.lower()
+        or "nofile" in res.stderr.lower()
+        or ("operation not permitted" in res.stderr.lower())
     ), res.describe()
     assert not (ctr.bundle / "shared" / "started").exists()
     assert ctr.status() is None or ctr.status() == "stopped"

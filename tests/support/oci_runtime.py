@@ -381,6 +381,11 @@ def find_leaks(ctr: Container) -> list[str]:
 
 def scrub(ctr: Container) -> None:
     """Best-effort removal of what a runtime leaked, so one bad test does not poison others."""
+    for d in cgroup_dirs_named(ctr.id):  # a frozen process cannot die: thaw first
+        for name, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+            if (d / name).exists():
+                with contextlib.suppress(OSError):
+                    (d / name).write_text(value)
     for d in cgroup_dirs_named(ctr.id):
         with contextlib.suppress(OSError):
             for pid in (d / "cgroup.procs").read_text().split():
@@ -407,6 +412,8 @@ def cleanup_and_check(ctr: Container, grace: float = 2.0) -> list[str]:
     ctr.rt("delete", "-f", ctr.id)
     deadline = time.monotonic() + grace
     leaks = find_leaks(ctr)
+    if leaks and os.environ.get("WT_DEBUG"):
+        print("FIRST LEAKS", leaks, file=sys.stderr)
     while leaks and time.monotonic() < deadline:
         time.sleep(0.05)
         leaks = find_leaks(ctr)
