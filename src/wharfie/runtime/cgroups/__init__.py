@@ -14,4 +14,116 @@ Contract (what the rest of the runtime relies on):
     cg.hierarchies()         # what to mount at /sys/fs/cgroup inside the container
 
 The driver never kills processes on its own: the runtime does that and then calls destroy().
+
+Implementation notes (decided here, relied on by the runtime):
+
+* `for_container(cgroups_path, container_id, *, root="/sys/fs/cgroup", mountinfo=None,
+  self_cgroup=None)` -- the host layout comes from /proc/self/mountinfo, read once and
+  cached per root (pass `mountinfo`/`self_cgroup` text to describe another host, e.g. a
+  fake tree in tests). cgroupsPath follows runc's cgroupfs driver (see _paths): absolute
+  -> below every hierarchy's mount; relative -> below our own cgroup (/proc/self/cgroup;
+  its parent on pure v2); empty -> the container id, relative. A path escaping its
+  root, or naming the root, is an InvalidArgument naming linux.cgroupsPath.
+* `paths` keys are the hierarchies' mount options: "memory", "cpu,cpuacct",
+  "name=systemd", and "" for the cgroup2 hierarchy (pure v2 or the hybrid "unified").
+* `set(resources)` returns the list of warnings (also logged on the
+  "wharfie.runtime.cgroups" logger): requests this host cannot honour that runc treats
+  as best effort -- a blkio/io weight when the kernel has neither blkio.weight nor
+  blkio.bfq.weight, hugetlb page sizes the kernel lacks, net_cls/net_prio/rdma without
+  their hierarchy, swap without swap accounting, deprecated kernel memory limits. Any
+  other failure raises: InvalidArgument naming the field for bad values (also EINVAL
+  from the kernel), FailedPrecondition for a memory limit below the current usage,
+  NotImplementedFeature for a required file or hierarchy the host lacks.
+* `set` applies linux.resources.devices exactly as given (deny-all first, like runc);
+  `with_default_devices(resources, linux_devices)` adds what runc adds on its own
+  (/dev/null, zero, full, random, urandom, tty, ptmx, pts, tun, mknod of anything, and
+  linux.devices).
+* v2 device rules become an eBPF program (see _bpf) attached to the container's cgroup.
+* `destroy()` removes only the container's own directory (and sub-cgroups made inside
+  it), not parents created for a nested cgroupsPath -- like runc.
+* `stats()` -> {"cpu": {usage_ns, user_ns, system_ns, periods, throttled_periods,
+  throttled_ns}, "memory": {usage, limit, max_usage, stat}, "pids": {current, limit},
+  "blkio": {read_bytes, write_bytes}}; a section is missing when its files are; a limit
+  of None means unlimited.
 """
+
+from __future__ import annotations
+
+from ._base import DEFAULT_ROOT, Cgroup, Hierarchy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "Cgroup",
+    "Hierarchy",
+    "default_device_rules",
+    "for_container",
+    "from_paths",
+    "with_default_devices",
+]
+
+
+def _driver(kind: str, hierarchies: list[Hierarchy]) -> Cgroup:
+    if kind == "v2":
+        from ._v2 import V2Cgroup
+
+        return V2Cgroup(hierarchies)
+    if kind == "hybrid":
+        from ._hybrid import HybridCgroup
+
+        return HybridCgroup(hierarchies)
+    from ._v1 import V1Cgroup
+
+    return V1Cgroup(hierarchies)
+
+
+def for_container(
+    cgroups_path: str | None,
+    container_id: str,
+    *,
+    root: str = DEFAULT_ROOT,
+    mountinfo: str | None = None,
+    self_cgroup: str | None = None,
+) -> Cgroup:
+    """The container's cgroup on this host (nothing is created until `create()`)."""
+    from ._mounts import host_layout, own_cgroups
+    from ._paths import hierarchies_for, inner_path
+
+    inner = inner_path(cgroups_path, container_id)
+    layout = host_layout(root, mountinfo)
+    own = None if inner.startswith("/") else own_cgroups(self_cgroup)
+    return _driver(layout.kind, hierarchies_for(layout, inner, own))
+
+
+def from_paths(
+    paths: Mapping[str, str], *, root: str = DEFAULT_ROOT, mountinfo: str | None = None
+) -> Cgroup:
+    """Rebuild a container's cgroup from its saved `paths` (e.g. to delete after a crash)."""
+    from ._mounts import host_layout
+    from ._paths import hierarchies_from_paths
+
+    layout = host_layout(root, mountinfo)
+    hierarchies = hierarchies_from_paths(layout, paths)
+    has_v2 = "" in paths
+    kind = ("v2" if len(paths) == 1 else "hybrid") if has_v2 else "v1"
+    return _driver(kind, hierarchies)
+
+
+def default_device_rules() -> list[dict[str, Any]]:
+    """runc's built-in allowed devices, as linux.resources.devices entries."""
+    from ._devices import default_device_rules as rules
+
+    return rules()
+
+
+def with_default_devices(
+    resources: dict[str, Any] | None, linux_devices: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """`resources` with runc's default device rules and linux.devices appended."""
+    from ._devices import with_default_devices as add
+
+    return add(resources, linux_devices)

@@ -1,0 +1,115 @@
+"""The hybrid driver: v1 controllers plus a directory in the cgroup2 (unified) hierarchy.
+
+Controllers are used through v1. The container also joins the unified hierarchy (as runc
+does), and a controller that no v1 hierarchy claims but the unified one holds (hugetlb
+when nobody mounted it as v1, say) is driven there with v2 semantics instead of being
+refused. Devices fall back to the eBPF filter on the unified directory when no v1
+devices hierarchy is mounted; freezing falls back to cgroup.freeze without a v1 freezer.
+`linux.resources.unified` keys are accepted for controllers the unified hierarchy holds.
+"""
+
+from __future__ import annotations
+
+from wharfie.errors import InvalidArgument
+
+from ._fs import read_optional
+from ._plan_v1 import plan_v1
+from ._plan_v2 import V1_TO_V2, plan_v2
+from ._spec import resources_obj
+from ._v1 import V1Cgroup
+from ._v2 import apply_devices_v2, enable_controllers, is_frozen, oom_killed_v2, set_freeze
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._base import Hierarchy, Plan
+
+# The v1 controllers each linux.resources section needs.
+SECTION_CONTROLLERS = {
+    "memory": ("memory",),
+    "cpu": ("cpu", "cpuset"),
+    "pids": ("pids",),
+    "blockIO": ("blkio",),
+    "hugepageLimits": ("hugetlb",),
+    "rdma": ("rdma",),
+}
+
+
+class HybridCgroup(V1Cgroup):
+    kind = "hybrid"
+
+    def __init__(self, hierarchies: list[Hierarchy]) -> None:
+        super().__init__(hierarchies)
+        self._unified = next(h for h in hierarchies if h.fstype == "cgroup2")
+        self._held: frozenset[str] | None = None
+
+    def unified_controllers(self) -> frozenset[str]:
+        """Controllers available in the unified hierarchy (read once from its root)."""
+        if self._held is None:
+            text = read_optional(self._unified.mountpoint + "/cgroup.controllers") or ""
+            self._held = frozenset(text.split())
+        return self._held
+
+    def create(self) -> None:
+        super().create()
+        self._mkdir(self._unified.path)
+        if self.unified_controllers():
+            enable_controllers(self._unified)
+
+    def _v2_sections(self, res: dict[str, Any]) -> tuple[str, ...]:
+        """Sections whose v1 controllers are all missing but the unified hierarchy has."""
+        held = self.unified_controllers()
+        out = []
+        for key, controllers in SECTION_CONTROLLERS.items():
+            if key not in res or any(c in self._by_controller for c in controllers):
+                continue
+            if any(V1_TO_V2.get(c, c) in held for c in controllers):
+                out.append(key)
+        return tuple(out)
+
+    def set(self, resources: dict[str, Any]) -> list[str]:
+        """Apply linux.resources through v1, or v2 for what only the unified hierarchy has."""
+        res = resources_obj(resources)
+        v2_keys = (*self._v2_sections(res), "unified")
+        bpf_devices = "devices" in res and "devices" not in self._by_controller
+        skip = (*v2_keys, "devices") if bpf_devices else v2_keys
+        v1_res = {k: v for k, v in res.items() if k not in skip}
+        plan = plan_v1(v1_res, current_memory_limit=self._current_memory_limit(v1_res))
+        v2_plan = plan_v2(res, sections=v2_keys)
+        self._check_unified(v2_plan)
+        if bpf_devices:
+            apply_devices_v2(self._unified.path, res["devices"])
+        warnings = self._apply(plan, self._by_controller.get)
+        return warnings + self._apply(v2_plan, lambda controller: self._unified.path)
+
+    def _check_unified(self, plan: Plan) -> None:
+        held = self.unified_controllers()
+        for w in plan.writes:
+            if w.controller != "cgroup" and w.controller not in held:
+                raise InvalidArgument(
+                    f"{w.field}: the {w.controller} controller is not in this host's unified "
+                    f"cgroup hierarchy (it holds: {' '.join(sorted(held)) or 'none'})"
+                )
+
+    def freeze(self) -> None:
+        if "freezer" in self._by_controller:
+            super().freeze()
+        else:
+            set_freeze(self._unified.path, True)
+
+    def thaw(self) -> None:
+        if "freezer" in self._by_controller:
+            super().thaw()
+        else:
+            set_freeze(self._unified.path, False)
+
+    def frozen(self) -> bool:
+        if "freezer" in self._by_controller:
+            return super().frozen()
+        return is_frozen(self._unified.path)
+
+    def oom_killed(self) -> bool:
+        if "memory" in self._by_controller:
+            return super().oom_killed()
+        return oom_killed_v2(self._unified.path)
