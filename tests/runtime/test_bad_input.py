@@ -167,7 +167,10 @@ def test_missing_executable(ctr: Container) -> None:
 @pytest.mark.parametrize("bad_id", ["bad/id", "..", "a b"])
 def test_invalid_container_id(ctr: Container, bad_id: str) -> None:
     ctr.write_spec()
-    res = ctr.rt("create", "--bundle", str(ctr.bundle), bad_id).fails()
+    res = ctr.rt("create", "--bundle", str(ctr.bundle), bad_id)
+    if res.returncode == 0:  # a lenient runtime made it: remove it before failing
+        ctr.rt("delete", "-f", bad_id)
+    res.fails()
     assert re.search(r"invalid|id", res.stderr, re.I), res.describe()
     leftovers = list(ctr.rt.root.iterdir()) if ctr.rt.root.exists() else []
     assert leftovers == []
@@ -207,7 +210,7 @@ def test_start_a_stopped_container(ctr: Container) -> None:
     ctr.start().check()
     assert ctr.wait_status("stopped") == "stopped"
     res = ctr.start().fails()
-    assert re.search(r"stopped|not created", res.stderr), res.describe()
+    assert re.search(r"stopped|not created|not running", res.stderr), res.describe()
 
 
 def test_kill_a_stopped_container(ctr: Container) -> None:

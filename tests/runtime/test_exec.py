@@ -85,9 +85,18 @@ def test_exec_exit_code_propagates(running: Container, code: int) -> None:
 def test_exec_env_cwd_user(running: Container) -> None:
     res = running.exec(
         "-e", "FOO=bar", "--cwd", "/tmp", "-u", "1000:1000", "--",
-        "sh", "-c", "echo $FOO; pwd; id -u; id -g",
+        "/bin/sh", "-c", "echo $FOO; pwd; /bin/id -u; /bin/id -g",
     ).check()  # fmt: skip
     assert res.stdout.split() == ["bar", "/tmp", "1000", "1000"]
+
+
+def test_exec_env_adds_to_the_spec_env(running: Container) -> None:
+    """runc semantics: -e adds to (or overrides in) process.env, it does not replace it."""
+    res = running.exec("-e", "FOO=bar", "-e", "TERM=dumb", "--", "/bin/env").check()
+    env = dict(line.split("=", 1) for line in res.stdout.splitlines())
+    assert env["FOO"] == "bar"
+    assert env["TERM"] == "dumb"
+    assert env["PATH"] == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def test_exec_inherits_spec_env_by_default(running: Container) -> None:

@@ -75,7 +75,8 @@ def test_state_json_fields(ctr: Container) -> None:
     assert state["status"] == "created"
     assert isinstance(state["pid"], int) and state["pid"] > 0
     assert Path(state["bundle"]).resolve() == ctr.bundle.resolve()
-    assert Path(state["rootfs"]).resolve() == ctr.rootfs.resolve()
+    # runc reports an absolute path; accept one relative to the bundle too.
+    assert (ctr.bundle / state["rootfs"]).resolve() == ctr.rootfs.resolve(), state
     assert re.fullmatch(r"\d+\.\d+\.\d+(-[\w.]+)?", state["ociVersion"]), state
     created = parse_rfc3339(state["created"])
     assert abs((created - before).total_seconds()) < 60
@@ -86,7 +87,7 @@ def test_list_shows_the_container(ctr: Container) -> None:
     ctr.set_args("sleep", "1000")
     ctr.run_detached().check()
     table = ctr.rt("list").check().stdout.splitlines()
-    assert table[0].split()[:3] == ["ID", "PID", "STATUS"], table
+    assert table[0].split()[1:3] == ["PID", "STATUS"], table  # runc "ID", crun "NAME"
     row = next(line.split() for line in table[1:] if line.split()[0] == ctr.id)
     assert row[1] == str(ctr.init_pid())
     assert row[2] == "running"
@@ -107,10 +108,11 @@ def test_ps(ctr: Container) -> None:
     ctr.run_detached().check()
     pid = ctr.init_pid()
     table = ctr.rt("ps", ctr.id).check().stdout.splitlines()
-    assert "PID" in table[0].split()
+    assert "PID" in table[0].split(), table  # runc: ps(1) output for the container's pids
     pid_col = table[0].split().index("PID")
     assert [int(line.split()[pid_col]) for line in table[1:]] == [pid]
-    assert "sleep" in table[1]
+    if "CMD" in table[0].split():  # runc's ps(1) table; crun prints only a PID column
+        assert "sleep" in table[1]
     assert json.loads(ctr.rt("ps", "--format", "json", ctr.id).check().stdout) == [pid]
 
 
@@ -215,8 +217,7 @@ def test_run_exits_with_the_process_exit_code(ctr: Container, code: int) -> None
 def test_run_removes_the_container_when_it_exits(ctr: Container) -> None:
     ctr.set_args("true")
     ctr.run().check()
-    res = ctr.rt("state", ctr.id).fails()
-    assert "does not exist" in res.stderr
+    ctr.rt("state", ctr.id).fails()
     assert not (ctr.rt.root / ctr.id).exists()
 
 
@@ -264,7 +265,7 @@ def test_spec_writes_config_and_refuses_to_overwrite(rt: Runtime, tmp_path: Path
     assert {"type": "pid"} in spec["linux"]["namespaces"]
     before = (where / "config.json").read_text()
     res = rt("spec", cwd=where).fails()
-    assert re.search(r"config\.json exists", res.stderr), res.describe()
+    assert re.search(r"config\.json.* exists", res.stderr), res.describe()
     assert (where / "config.json").read_text() == before
 
 
