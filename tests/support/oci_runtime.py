@@ -412,8 +412,6 @@ def cleanup_and_check(ctr: Container, grace: float = 2.0) -> list[str]:
     ctr.rt("delete", "-f", ctr.id)
     deadline = time.monotonic() + grace
     leaks = find_leaks(ctr)
-    if leaks and os.environ.get("WT_DEBUG"):
-        print("FIRST LEAKS", leaks, file=sys.stderr)
     while leaks and time.monotonic() < deadline:
         time.sleep(0.05)
         leaks = find_leaks(ctr)
