@@ -67,7 +67,7 @@ __all__ = [
 ]
 
 
-def _driver(kind: str, hierarchies: list[Hierarchy]) -> Cgroup:
+def _make(kind: str, hierarchies: list[Hierarchy]) -> Cgroup:
     if kind == "v2":
         from ._v2 import V2Cgroup
 
@@ -96,7 +96,7 @@ def for_container(
     inner = inner_path(cgroups_path, container_id)
     layout = host_layout(root, mountinfo)
     own = None if inner.startswith("/") else own_cgroups(self_cgroup)
-    return _driver(layout.kind, hierarchies_for(layout, inner, own))
+    return _make(layout.kind, hierarchies_for(layout, inner, own))
 
 
 def from_paths(
@@ -110,7 +110,7 @@ def from_paths(
     hierarchies = hierarchies_from_paths(layout, paths)
     has_v2 = "" in paths
     kind = ("v2" if len(paths) == 1 else "hybrid") if has_v2 else "v1"
-    return _driver(kind, hierarchies)
+    return _make(kind, hierarchies)
 
 
 def default_device_rules() -> list[dict[str, Any]]:

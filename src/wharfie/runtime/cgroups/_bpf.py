@@ -170,8 +170,17 @@ def disassemble(insns: list[Insn]) -> list[str]:
 
 # bpf(2) plumbing ------------------------------------------------------------------------
 
-SYS_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351,
-           "i686": 357, "i386": 357, "armv7l": 386, "loongarch64": 280}  # fmt: skip
+SYS_BPF = {
+    "x86_64": 321,
+    "aarch64": 280,
+    "riscv64": 280,
+    "ppc64le": 361,
+    "s390x": 351,
+    "i686": 357,
+    "i386": 357,
+    "armv7l": 386,
+    "loongarch64": 280,
+}
 BPF_PROG_LOAD, BPF_PROG_ATTACH, BPF_PROG_DETACH, BPF_PROG_QUERY = 5, 8, 9, 16
 BPF_PROG_GET_FD_BY_ID = 13
 BPF_PROG_TYPE_CGROUP_DEVICE = 15
@@ -288,9 +297,11 @@ class _Bpf:
     def attach(self, dirfd: int, prog_fd: int, cmd: int = BPF_PROG_ATTACH) -> None:
         flags = BPF_F_ALLOW_MULTI if cmd == BPF_PROG_ATTACH else 0
         attr = self.s["attach"](
-            target_fd=dirfd, attach_bpf_fd=prog_fd, attach_type=BPF_CGROUP_DEVICE,
+            target_fd=dirfd,
+            attach_bpf_fd=prog_fd,
+            attach_type=BPF_CGROUP_DEVICE,
             attach_flags=flags,
-        )  # fmt: skip
+        )
         self.call(cmd, attr)
 
     def detach_id(self, dirfd: int, prog_id: int) -> None:

@@ -18,15 +18,15 @@ def flat_keyed(text: str | None) -> dict[str, int]:
 
 
 def number(text: str | None) -> int | None:
-    """A single-number file; None when absent."""
-    if text is None:
+    """A single-number file; None when absent (or empty)."""
+    if text is None or not text.strip():
         return None
     return int(text.strip())
 
 
 def limit(text: str | None) -> int | None:
     """A limit file: None when absent or unlimited ("max" on v2, ~2**63 on v1)."""
-    if text is None or text.strip() == "max":
+    if text is None or text.strip() in ("max", ""):
         return None
     value = int(text.strip())
     return None if value >= UNLIMITED_V1 else value

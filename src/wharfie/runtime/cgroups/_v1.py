@@ -54,8 +54,9 @@ class V1Cgroup(Driver):
             parent = d
 
     def _inherit(self, parent: str, d: str, name: str) -> None:
-        if (self._read(f"{d}/{name}") or "").strip():
-            return
+        mine = self._read(f"{d}/{name}")
+        if mine is None or mine.strip():
+            return  # set already (or no such file: nothing to inherit)
         value = (self._read(f"{parent}/{name}") or "").strip()
         if not value:
             return
