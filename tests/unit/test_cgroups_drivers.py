@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cgroups_devices import RUNC_DEVICES_LIST
 
 from wharfie.errors import FailedPrecondition, InvalidArgument, NotImplementedFeature, Unavailable
 from wharfie.runtime.cgroups import Cgroup, for_container, from_paths
@@ -138,7 +139,8 @@ def test_v1_set_writes_the_files(root: Path) -> None:
             "pids": {"limit": 5},
             "devices": [{"allow": False}, {"allow": True, "type": "c", "major": 1, "minor": 3}],
             "blockIO": {"weight": 300},
-        }
+        },
+        default_devices=False,
     )
     assert warnings == []
 
@@ -156,6 +158,26 @@ def test_v1_set_writes_the_files(root: Path) -> None:
     assert read("blkio", "blkio.bfq.weight") == "300"  # blkio.weight missing: bfq fallback
 
 
+def test_v1_default_devices_are_runcs(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cg = v1(root)
+    cg.create()
+    touch(cg.paths["devices"], "devices.allow", "devices.deny")
+    written: list[tuple[str, str]] = []
+    real = driver_module.write_file
+
+    def record(path: str, value: str) -> None:
+        written.append((os.path.basename(path), value))
+        real(path, value)
+
+    monkeypatch.setattr(driver_module, "write_file", record)
+    assert cg.set({}) == []
+    assert written[0] == ("devices.deny", "a *:* rwm")
+    assert [v for _, v in written[1:]] == RUNC_DEVICES_LIST
+    written.clear()
+    cg.set({}, default_devices=False)
+    assert written == []
+
+
 def test_v1_best_effort_requests_warn_and_log(root: Path, caplog: pytest.LogCaptureFixture) -> None:
     cg = v1(root)
     cg.create()
@@ -166,7 +188,8 @@ def test_v1_best_effort_requests_warn_and_log(root: Path, caplog: pytest.LogCapt
                 "network": {"classID": 7},
                 "memory": {"kernel": 1},
                 "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
-            }
+            },
+            default_devices=False,
         )
     assert warnings == [
         "linux.resources.memory.kernel: ignored, kernel memory limits are deprecated (as in runc)",
@@ -186,13 +209,13 @@ def test_v1_missing_required_file_is_an_error_naming_the_field(root: Path) -> No
         match=r"^linux\.resources\.cpu\.realtimeRuntime: not supported here, this kernel has no "
         r"cpu\.rt_runtime_us",
     ):
-        cg.set({"cpu": {"realtimeRuntime": 100}})
+        cg.set({"cpu": {"realtimeRuntime": 100}}, default_devices=False)
 
 
 def test_v1_set_before_create_says_so(root: Path) -> None:
     cg = v1(root)
     with pytest.raises(FailedPrecondition, match=r"pids\.limit: cgroup .* does not exist"):
-        cg.set({"pids": {"limit": 3}})
+        cg.set({"pids": {"limit": 3}}, default_devices=False)
 
 
 def fail_writes(monkeypatch: pytest.MonkeyPatch, filename: str, code: int) -> None:
@@ -220,7 +243,7 @@ def test_v1_memory_limit_below_usage_is_a_clear_error(
         r"bytes in memory\.usage_in_bytes\) of .*; failed to write 1048576 to "
         r".*/memory\.limit_in_bytes: Device or resource busy \(EBUSY\)$",
     ):
-        cg.set({"memory": {"limit": 1 << 20}})
+        cg.set({"memory": {"limit": 1 << 20}}, default_devices=False)
 
 
 def test_v1_kernel_einval_is_an_invalid_argument_naming_the_field(
@@ -231,7 +254,7 @@ def test_v1_kernel_einval_is_an_invalid_argument_naming_the_field(
     touch(cg.paths["cpuset"], "cpuset.cpus")
     fail_writes(monkeypatch, "cpuset.cpus", errno.EINVAL)
     with pytest.raises(InvalidArgument) as info:
-        cg.set({"cpu": {"cpus": "7-9"}})
+        cg.set({"cpu": {"cpus": "7-9"}}, default_devices=False)
     assert str(info.value) == (
         f"linux.resources.cpu.cpus: failed to write 7-9 to {cg.paths['cpuset']}/cpuset.cpus: "
         "Invalid argument (EINVAL)"
@@ -319,7 +342,7 @@ def test_v2_controllers_that_cannot_be_enabled_explain_later_failures(root: Path
     cg = v2(root, "/a/c1")
     cg.create()  # root/a has no cgroup.subtree_control in the fake tree: enabling fails there
     with pytest.raises(NotImplementedFeature, match=r"memory cannot enable it in .*/a/cgroup"):
-        cg.set({"memory": {"limit": 1 << 20}})
+        cg.set({"memory": {"limit": 1 << 20}}, default_devices=False)
 
 
 def test_v2_set(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -340,7 +363,8 @@ def test_v2_set(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             "blockIO": {"weight": 500},
             "devices": [{"allow": False}, {"allow": True, "type": "c", "major": 1, "minor": 3}],
             "unified": {"memory.max": "max"},
-        }
+        },
+        default_devices=False,
     )
     assert warnings == [
         "linux.resources.memory.swappiness: ignored, there is no per-cgroup swappiness on v2"
@@ -354,14 +378,32 @@ def test_v2_set(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert attached == [(d, 13)]
 
 
+def test_v2_always_gets_a_device_filter_by_default(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cg = v2(root)
+    cg.create()
+    attached: list[int] = []
+    monkeypatch.setattr(
+        "wharfie.runtime.cgroups._bpf.attach_device_program",
+        lambda path, insns: attached.append(len(insns)),
+    )
+    cg.set({})
+    assert attached == [64]  # runc's built-in allow list (see test_cgroups_bpf)
+    cg.set({}, default_devices=False)
+    assert attached == [64]
+
+
 def test_v2_check_before_update(root: Path) -> None:
     cg = v2(root)
     cg.create()
     touch(cg.paths[""], "memory.max")
     touch(cg.paths[""], "memory.current", text="104857600\n")
     with pytest.raises(FailedPrecondition, match=r"memory\.limit: 52428800 is below the current"):
-        cg.set({"memory": {"limit": 50 << 20, "checkBeforeUpdate": True}})
-    cg.set({"memory": {"limit": 50 << 20}})  # without the check the kernel decides
+        cg.set({"memory": {"limit": 50 << 20, "checkBeforeUpdate": True}}, default_devices=False)
+    cg.set(
+        {"memory": {"limit": 50 << 20}}, default_devices=False
+    )  # without the check the kernel decides
 
 
 def test_v2_freeze_waits_for_the_events_file(root: Path) -> None:
@@ -441,10 +483,10 @@ def test_hybrid_drives_unified_only_controllers_through_v2(root: Path) -> None:
     touch(cg.paths[""], "hugetlb.2MB.max")
     touch(cg.paths["pids"], "pids.max")
     limits = [{"pageSize": "2MB", "limit": 1 << 21}]
-    assert cg.set({"hugepageLimits": limits, "pids": {"limit": 9}}) == []
+    assert cg.set({"hugepageLimits": limits, "pids": {"limit": 9}}, default_devices=False) == []
     assert Path(cg.paths[""], "hugetlb.2MB.max").read_text() == str(1 << 21)
     assert Path(cg.paths["pids"], "pids.max").read_text() == "9"
-    cg.set({"unified": {"hugetlb.2MB.max": "max"}})
+    cg.set({"unified": {"hugetlb.2MB.max": "max"}}, default_devices=False)
     assert Path(cg.paths[""], "hugetlb.2MB.max").read_text() == "max"
 
 
@@ -456,7 +498,7 @@ def test_hybrid_unified_keys_need_a_controller_held_there(root: Path) -> None:
         r"hierarchy \(it holds: hugetlb\)"
     )
     with pytest.raises(InvalidArgument, match=message):
-        cg.set({"unified": {"memory.high": "1G"}})
+        cg.set({"unified": {"memory.high": "1G"}}, default_devices=False)
 
 
 def test_hybrid_without_v1_devices_uses_ebpf_on_unified(
@@ -469,7 +511,7 @@ def test_hybrid_without_v1_devices_uses_ebpf_on_unified(
         "wharfie.runtime.cgroups._bpf.attach_device_program",
         lambda path, insns: attached.append(path),
     )
-    cg.set({"devices": [{"allow": False}]})
+    cg.set({"devices": [{"allow": False}]}, default_devices=False)
     assert attached == [cg.paths[""]]
 
 
@@ -500,6 +542,7 @@ def test_the_start_path_imports_nothing_heavy(root: Path) -> None:
     cg = hybrid(root)
     cg.create()
     touch(cg.paths["pids"], "pids.max")
+    touch(cg.paths["devices"], "devices.allow", "devices.deny")
     code = (
         "import sys\n"
         "from wharfie.runtime.cgroups import for_container\n"

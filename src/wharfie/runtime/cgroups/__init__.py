@@ -34,13 +34,16 @@ Implementation notes (decided here, relied on by the runtime):
   other failure raises: InvalidArgument naming the field for bad values (also EINVAL
   from the kernel), FailedPrecondition for a memory limit below the current usage,
   NotImplementedFeature for a required file or hierarchy the host lacks.
-* `set` applies linux.resources.devices exactly as given (deny-all first, like runc);
-  `with_default_devices(resources, linux_devices)` adds what runc adds on its own
-  (/dev/null, zero, full, random, urandom, tty, ptmx, pts, tun, mknod of anything, and
-  linux.devices).
+* `set(resources, *, default_devices=True)` applies linux.resources.devices followed by
+  runc's built-in allowed devices, as runc 1.1 does (checked on this host): without any
+  devices rule that is deny-all plus /dev/null, zero, full, random, urandom, tty, ptmx,
+  pts/*, net/tun and mknod of anything; devices in linux.devices get no rule of their
+  own. `default_devices=False` applies the spec's rules only (none: devices untouched).
 * v2 device rules become an eBPF program (see _bpf) attached to the container's cgroup.
 * `destroy()` removes only the container's own directory (and sub-cgroups made inside
   it), not parents created for a nested cgroupsPath -- like runc.
+* `oom_killed()`: the memory controller recorded an OOM kill (v1 memory.oom_control or
+  v2 memory.events "oom_kill" > 0); False when there is no memory controller.
 * `stats()` -> {"cpu": {usage_ns, user_ns, system_ns, periods, throttled_periods,
   throttled_ns}, "memory": {usage, limit, max_usage, stat}, "pids": {current, limit},
   "blkio": {read_bytes, write_bytes}}; a section is missing when its files are; a limit
@@ -120,10 +123,8 @@ def default_device_rules() -> list[dict[str, Any]]:
     return rules()
 
 
-def with_default_devices(
-    resources: dict[str, Any] | None, linux_devices: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """`resources` with runc's default device rules and linux.devices appended."""
+def with_default_devices(resources: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of `resources` with runc's built-in device rules appended to its devices."""
     from ._devices import with_default_devices as add
 
-    return add(resources, linux_devices)
+    return add(resources)

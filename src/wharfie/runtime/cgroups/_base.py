@@ -154,7 +154,7 @@ class Cgroup:
     def add_proc(self, pid: int) -> None:
         raise NotImplementedError
 
-    def set(self, resources: dict[str, Any]) -> list[str]:
+    def set(self, resources: dict[str, Any], *, default_devices: bool = True) -> list[str]:
         raise NotImplementedError
 
     def freeze(self) -> None:

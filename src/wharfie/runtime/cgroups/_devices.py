@@ -193,33 +193,13 @@ def default_device_rules() -> list[dict[str, Any]]:
     ]
 
 
-def with_default_devices(
-    resources: dict[str, Any] | None, linux_devices: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """A copy of `resources` whose devices list ends with what runc appends to it.
+def with_default_devices(resources: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of `resources` whose devices list ends with runc's built-in allowed devices.
 
-    runc allows, after the spec's own rules, its built-in devices (/dev/null, zero, full,
-    random, urandom, tty, ptmx, pts, tun, and mknod of anything) and every device listed
-    in linux.devices. The runtime calls this before `set()` to behave the same.
+    runc 1.1 allows, after the spec's own rules, /dev/null, zero, full, random, urandom,
+    tty, ptmx, pts/*, net/tun and mknod of any device; devices listed in linux.devices
+    get no rule of their own (checked: a /dev/fuse there stays denied).
     """
     out = dict(resources or {})
-    rules = list(out.get("devices") or []) + default_device_rules()
-    for i, dev in enumerate(linux_devices or []):
-        field = f"linux.devices[{i}]"
-        dev = obj(dev, field)
-        kind = string(dev, "type", field)
-        if kind not in ("b", "c", "u"):
-            continue  # fifos have no cgroup rule
-        major = integer(dev, "major", field)
-        minor = integer(dev, "minor", field)
-        rules.append(
-            {
-                "allow": True,
-                "type": "c" if kind == "u" else kind,
-                "major": major,
-                "minor": minor,
-                "access": "rwm",
-            }
-        )
-    out["devices"] = rules
+    out["devices"] = list(out.get("devices") or []) + default_device_rules()
     return out

@@ -7,15 +7,24 @@ import os
 from wharfie.errors import FailedPrecondition, NotImplementedFeature, Unavailable
 
 from ._base import Cgroup, Hierarchy, Plan, Write
+from ._devices import with_default_devices
 from ._fs import cause, procs, read_optional, rmdir, subdirs_depth_first, write_error, write_file
+from ._spec import resources_obj
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from wharfie.errors import WharfieError
 
 LOGGER = "wharfie.runtime.cgroups"
+
+
+def effective_resources(resources: object, default_devices: bool) -> dict[str, Any]:
+    """linux.resources checked, plus runc's built-in device rules unless told otherwise."""
+    res = resources_obj(resources)
+    return with_default_devices(res) if default_devices else res
 
 
 def log_warnings(warnings: list[str]) -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from wharfie.errors import InvalidArgument
 
+from ._driver import effective_resources
 from ._fs import read_optional
 from ._plan_v1 import plan_v1
 from ._plan_v2 import V1_TO_V2, plan_v2
-from ._spec import resources_obj
 from ._v1 import V1Cgroup
 from ._v2 import apply_devices_v2, enable_controllers, is_frozen, oom_killed_v2, set_freeze
 
@@ -68,9 +68,9 @@ class HybridCgroup(V1Cgroup):
                 out.append(key)
         return tuple(out)
 
-    def set(self, resources: dict[str, Any]) -> list[str]:
+    def set(self, resources: dict[str, Any], *, default_devices: bool = True) -> list[str]:
         """Apply linux.resources through v1, or v2 for what only the unified hierarchy has."""
-        res = resources_obj(resources)
+        res = effective_resources(resources, default_devices)
         v2_keys = (*self._v2_sections(res), "unified")
         bpf_devices = "devices" in res and "devices" not in self._by_controller
         skip = (*v2_keys, "devices") if bpf_devices else v2_keys

@@ -9,10 +9,10 @@ import time
 from wharfie.errors import FailedPrecondition, NotImplementedFeature, Unavailable
 
 from . import _stats
-from ._driver import Driver
+from ._driver import Driver, effective_resources
 from ._fs import cause, read_file, write_error, write_file
 from ._plan_v1 import plan_v1
-from ._spec import RES, resources_obj, section
+from ._spec import RES, section
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,9 +65,9 @@ class V1Cgroup(Driver):
         except OSError as err:
             raise write_error(f"cpuset of {d}", value, f"{d}/{name}", err) from err
 
-    def set(self, resources: dict[str, Any]) -> list[str]:
+    def set(self, resources: dict[str, Any], *, default_devices: bool = True) -> list[str]:
         """Apply linux.resources; returns the warnings (also logged). See the package doc."""
-        res = resources_obj(resources)
+        res = effective_resources(resources, default_devices)
         plan = plan_v1(res, current_memory_limit=self._current_memory_limit(res))
         return self._apply(plan, self._by_controller.get)
 

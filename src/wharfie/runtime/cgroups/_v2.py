@@ -5,10 +5,10 @@ from __future__ import annotations
 from wharfie.errors import FailedPrecondition, NotImplementedFeature, Unavailable
 
 from . import _stats
-from ._driver import Driver
+from ._driver import Driver, effective_resources
 from ._fs import cause, read_optional, wait_until, write_error, write_file
 from ._plan_v2 import plan_v2
-from ._spec import RES, integer, resources_obj, section
+from ._spec import RES, integer, section
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -144,9 +144,9 @@ class V2Cgroup(Driver):
         self._mkdir(self.path)
         self._not_enabled = enable_controllers(self._h)
 
-    def set(self, resources: dict[str, Any]) -> list[str]:
+    def set(self, resources: dict[str, Any], *, default_devices: bool = True) -> list[str]:
         """Apply linux.resources; returns the warnings (also logged). See the package doc."""
-        res = resources_obj(resources)
+        res = effective_resources(resources, default_devices)
         plan = plan_v2(res)
         self._check_before_update(res)
         if "devices" in res:
