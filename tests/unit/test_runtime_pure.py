@@ -121,13 +121,13 @@ def test_parse_signal_rejects(text: str) -> None:
 
 @pytest.mark.parametrize("cid", ["", ".", "..", "a/b", "a b", "x" * 1025])
 def test_invalid_ids(cid: str) -> None:
-    with pytest.raises(InvalidArgument, match="invalid id format"):
+    with pytest.raises(InvalidArgument, match="invalid container ID format"):
         state.validate_id(cid)
 
 
 def test_state_dir_claim_is_exclusive(tmp_path: Path) -> None:
     state.new_dir(str(tmp_path), "c1")
-    with pytest.raises(Exception, match="container with id exists: c1"):
+    with pytest.raises(Exception, match="container with given ID already exists: c1"):
         state.new_dir(str(tmp_path), "c1")
 
 

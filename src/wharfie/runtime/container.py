@@ -102,6 +102,7 @@ def _namespaces(plan: init.InitPlan, linux: dict[str, Any]) -> None:
             plan.unshare_flags |= NS_FLAGS[kind]
     plan.userns = "user" in by_type
     plan.new_mountns = "mount" in by_type and not by_type["mount"]
+    plan.new_netns = "network" in by_type and not by_type["network"]
     if "mount" not in by_type:
         raise InvalidArgument("linux.namespaces: a mount namespace is required")
 
@@ -139,7 +140,8 @@ def build_plan(opts: CreateOptions, spec: dict[str, Any], cg: Any) -> init.InitP
     if linux.get("seccomp"):
         from wharfie.runtime.seccomp import compile_filter
 
-        plan.seccomp = compile_filter(linux["seccomp"])
+        cache = os.path.join(opts.root, state.SECCOMP_CACHE)
+        plan.seccomp = compile_filter(linux["seccomp"], cache_dir=cache)
     _preload(plan)
     for key, what in (("apparmorProfile", "AppArmor"), ("selinuxLabel", "SELinux")):
         if plan.proc.get(key):
@@ -217,7 +219,8 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], undo: _Undo) ->
     cg = cgroups.for_container(linux.get("cgroupsPath"), cid)
     undo.cg = cg
     cg.create()
-    cg.set(linux.get("resources") or {})
+    resources = cgroups.with_default_devices(linux.get("resources"))
+    opts.warn.extend(cg.set(resources) or ())
     plan = build_plan(opts, spec, cg)
     sdir = undo.dir
     assert sdir is not None
@@ -372,22 +375,38 @@ def start(st: State) -> list[str]:
 
 
 def _release_fifo(st: State) -> None:
-    import select
-
+    """Open the exec fifo: the init sends "0", then an error message or EOF at its execve."""
     try:
         fd = os.open(st.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise FailedPrecondition("cannot start an already running container") from None
     try:
-        while True:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready and os.read(fd, 1):
-                break
-            if not st.alive():
-                raise FailedPrecondition("cannot start a container that has stopped")
+        _await_release(st, fd)
+        os.set_blocking(fd, True)
+        os.unlink(st.fifo)
+        error = _read_to_eof(fd)
     finally:
         os.close(fd)
-    os.unlink(st.fifo)
+    if error:
+        raise FailedPrecondition(error.decode(errors="replace"))
+
+
+def _await_release(st: State, fd: int) -> None:
+    import select
+
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready and os.read(fd, 1) == b"0":
+            return
+        if not st.alive():
+            raise FailedPrecondition("cannot start a container that has stopped")
+
+
+def _read_to_eof(fd: int) -> bytes:
+    out = b""
+    while chunk := os.read(fd, 4096):
+        out += chunk
+    return out
 
 
 # ------------------------------------------------------------------- kill, delete

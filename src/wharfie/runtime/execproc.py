@@ -12,7 +12,7 @@ import os
 
 from wharfie import syscalls as sc
 from wharfie.errors import FailedPrecondition
-from wharfie.runtime import cgroups, container, process, sync
+from wharfie.runtime import cgroups, container, process, state, sync
 from wharfie.runtime.state import State
 
 TYPE_CHECKING = False
@@ -74,7 +74,8 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
     if linux.get("seccomp"):
         from wharfie.runtime.seccomp import compile_filter
 
-        seccomp = compile_filter(linux["seccomp"])
+        cache = os.path.join(os.path.dirname(st.dir), state.SECCOMP_CACHE)
+        seccomp = compile_filter(linux["seccomp"], cache_dir=cache)
     parent, child = sync.pair()
     pid1 = os.fork()
     if pid1 == 0:

@@ -41,6 +41,7 @@ class InitPlan:
         "linux",
         "mounts",
         "new_mountns",
+        "new_netns",
         "new_userns",
         "no_pivot",
         "proc",
@@ -64,6 +65,7 @@ class InitPlan:
         self.new_userns = False
         self.userns = False
         self.new_mountns = False
+        self.new_netns = False
         self.no_pivot = False
         self.fifo_fd = -1
         self.console_fd = -1
@@ -146,15 +148,24 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
     except BaseException as exc:
         _report(ch, exc)
     ch.close()
-    _wait_for_start(plan.fifo_fd)
+    fifo = _wait_for_start(plan.fifo_fd)
     try:
         _run_hooks(plan, "startContainer", state_json)
         process.finalize(plan.proc, plan.seccomp, plan.userns, plan.caps)
-        process.exec_process(path, plan.proc)
+        process.exec_process(path, plan.proc)  # closes the fifo (close-on-exec): start returns
     except BaseException as exc:
-        os.write(2, f"wharfie-runtime: {exc}\n".encode())
-        os._exit(126 if "permission denied" in str(exc) else 127)
+        msg = f"{exc}"
+        _tell_start(fifo, msg)
+        os.write(2, f"wharfie-runtime: {msg}\n".encode())
+        os._exit(126 if "permission denied" in msg else 127)
     os._exit(127)
+
+
+def _tell_start(fd: int, msg: str) -> None:
+    try:
+        os.write(fd, msg.encode() or b"error")
+    except OSError:
+        pass  # start is gone: the message still goes to stderr
 
 
 def _setup_rootfs(plan: InitPlan) -> None:
@@ -167,6 +178,7 @@ def _setup_rootfs(plan: InitPlan) -> None:
     if dev_is_tmpfs:
         rootfs.create_devices(plan.rootfs, plan.linux.get("devices") or [], plan.userns)
         rootfs.dev_symlinks(plan.rootfs)
+    rootfs.make_cwd(plan.rootfs, plan.proc.get("cwd") or "/")
 
 
 def _enter_rootfs(plan: InitPlan) -> None:
@@ -194,6 +206,8 @@ def _finish_environment(plan: InitPlan) -> None:
         rootfs.readonly_paths(linux.get("readonlyPaths") or [])
         if plan.readonly:
             rootfs.readonly_root()
+    if plan.new_netns:
+        sc.link_up("lo")
     if plan.hostname is not None:
         sc.sethostname(plan.hostname)
     if plan.domainname is not None:
@@ -214,16 +228,19 @@ def _prepare_process(plan: InitPlan) -> str:
     return process.lookup_executable(proc["args"][0], proc.get("env") or [], cwd)
 
 
-def _wait_for_start(fifo_fd: int) -> None:
-    """Block until `start` opens the fifo for reading, then tell it we are going."""
+def _wait_for_start(fifo_fd: int) -> int:
+    """Block until `start` opens the fifo; say "0" (released) and keep the fd for errors.
+
+    The fd is close-on-exec, so a successful execve is what ends `start`'s read.
+    """
     try:
         fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
-        os.close(fd)
         os.close(fifo_fd)
     except OSError as exc:
         os.write(2, f"wharfie-runtime: waiting for start on the exec fifo: {exc}\n".encode())
         os._exit(127)
+    return fd
 
 
 def _run_hooks(plan: InitPlan, kind: str, state_json: str) -> None:

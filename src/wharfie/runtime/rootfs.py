@@ -260,6 +260,16 @@ def dev_symlinks(rootfs: str) -> None:
         os.symlink("pts/ptmx", ptmx)
 
 
+def make_cwd(rootfs: str, cwd: str) -> None:
+    """Create the process's working directory if the image lacks it (runc does too)."""
+    path = secure_join(rootfs, cwd)
+    if not os.path.isdir(path):
+        try:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+        except OSError as exc:
+            raise MountError(f"creating cwd {cwd}: {exc.strerror}") from exc
+
+
 def pivot_root(rootfs: str) -> None:
     """pivot_root into `rootfs` without a put_old directory, then drop the old root."""
     old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)

@@ -24,12 +24,15 @@ if TYPE_CHECKING:
 DEFAULT_ROOT = "/run/wharfie-runtime"
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
+# Compiled seccomp programs, keyed by profile (see seccomp.compile_filter). "@" cannot
+# appear in a container id, so this never collides with a container's directory.
+SECCOMP_CACHE = "@cache/seccomp"
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
 
 def validate_id(cid: str) -> None:
     if not cid or cid in (".", "..") or not set(cid) <= _ID_CHARS or len(cid) > 1024:
-        raise InvalidArgument(f"invalid id format: {cid!r}")
+        raise InvalidArgument(f"invalid container ID format: {cid!r}")
 
 
 def rfc3339_now() -> str:
@@ -129,7 +132,7 @@ def new_dir(root: str, cid: str) -> str:
     try:
         os.mkdir(path, 0o711)
     except FileExistsError:
-        raise Conflict(f"container with id exists: {cid}") from None
+        raise Conflict(f"container with given ID already exists: {cid}") from None
     return path
 
 

@@ -167,3 +167,36 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
     if _capset(ctypes.byref(hdr), ctypes.byref(data)) != 0:
         raise _fail("capset")
+
+
+_socket_fn = _libc.socket
+_socket_fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+_ioctl = _libc.ioctl
+_ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+
+class _IfReq(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char * 16),
+        ("flags", ctypes.c_short),
+        ("pad", ctypes.c_char * 22),
+    ]
+
+
+def link_up(name: str) -> None:
+    """Set IFF_UP on an interface of the current network namespace (no netlink needed)."""
+    fd = _socket_fn(2, 2 | 0o2000000, 0)  # AF_INET, SOCK_DGRAM | SOCK_CLOEXEC
+    if fd < 0:
+        raise _fail("socket for interface flags")
+    try:
+        req = _IfReq(name.encode(), 0)
+        if _ioctl(fd, _SIOCGIFFLAGS, ctypes.byref(req)) != 0:
+            raise _fail(f"reading flags of {name}")
+        req.flags |= _IFF_UP
+        if _ioctl(fd, _SIOCSIFFLAGS, ctypes.byref(req)) != 0:
+            raise _fail(f"bringing {name} up")
+    finally:
+        os.close(fd)
