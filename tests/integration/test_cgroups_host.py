@@ -271,6 +271,40 @@ def test_ebpf_device_filter_on_the_unified_hierarchy(cg: Cgroup, procs: Procs) -
     assert out.split() == ["zero-read", "zero-write-denied", "urandom-denied"]
 
 
+def test_v2_driver_on_the_real_unified_mount(name: str, procs: Procs) -> None:
+    """The cgroup2 mount at /sys/fs/cgroup/unified is a v2 root of its own: drive it with
+    the pure v2 driver (no controllers there, but freezing, membership, the eBPF device
+    filter and removal are real)."""
+    from wharfie.runtime.cgroups._bpf import attached_programs
+
+    cg = for_container(f"/{name}", "x", root=str(ROOT / "unified"))
+    assert type(cg).__name__ == "V2Cgroup"
+    assert cg.paths == {"": f"/sys/fs/cgroup/unified/{name}"}
+    try:
+        cg.create()
+        assert cg.set({}) == []  # runc's default device rules, as an eBPF program
+        assert len(attached_programs(cg.paths[""])) == 1
+        p = procs.start("sh", "-c", "read x; echo x >/dev/null && echo null-ok; exec sleep 30")
+        cg.add_proc(p.pid)
+        assert p.stdin and p.stdout
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "null-ok"
+        assert cg.pids() == [p.pid]
+        cg.freeze()
+        assert cg.frozen()
+        assert "frozen 1" in Path(cg.paths[""], "cgroup.events").read_text()
+        cg.thaw()
+        assert not cg.frozen()
+        assert cg.stats().get("cpu", {}).get("usage_ns", 0) >= 0
+        procs.kill_all()
+        assert cg.pids() == []
+    finally:
+        procs.kill_all()
+        cg.destroy()
+    assert leftovers(name) == []
+
+
 # -- cgroupsPath: what runc does ---------------------------------------------------------
 
 

@@ -283,7 +283,6 @@ def test_from_paths_survives_a_changed_layout() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        {},
         {"memory": "/etc/passwd"},
         {"memory": "/sys/fs/cgroup/memory/../../../etc"},
         {"memory": 3},
@@ -293,6 +292,15 @@ def test_from_paths_survives_a_changed_layout() -> None:
 def test_from_paths_refuses_paths_outside_the_root(bad: dict[str, object]) -> None:
     with pytest.raises(InvalidArgument):
         from_paths(bad, mountinfo=HYBRID)  # type: ignore[arg-type]
+
+
+def test_from_paths_of_nothing_is_an_empty_cgroup() -> None:
+    cg = from_paths({}, mountinfo=HYBRID)
+    assert cg.paths == {}
+    assert cg.hierarchies() == []
+    assert cg.pids() == []
+    assert not cg.frozen()
+    cg.destroy()
 
 
 def test_hierarchy_is_immutable_and_hashable() -> None:

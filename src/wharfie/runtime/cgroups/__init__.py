@@ -105,7 +105,10 @@ def for_container(
 def from_paths(
     paths: Mapping[str, str], *, root: str = DEFAULT_ROOT, mountinfo: str | None = None
 ) -> Cgroup:
-    """Rebuild a container's cgroup from its saved `paths` (e.g. to delete after a crash)."""
+    """Rebuild a container's cgroup from its saved `paths` (e.g. to delete after a crash).
+
+    Empty `paths` give a cgroup with no hierarchies: pids() is [], destroy() does nothing.
+    """
     from ._mounts import host_layout
     from ._paths import hierarchies_from_paths
 

@@ -15,9 +15,7 @@ from wharfie.errors import InvalidArgument
 from ._driver import effective_resources
 from ._fs import read_optional
 from ._plan_v1 import plan_v1
-from ._plan_v2 import V1_TO_V2, plan_v2
 from ._v1 import V1Cgroup
-from ._v2 import apply_devices_v2, enable_controllers, is_frozen, oom_killed_v2, set_freeze
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,6 +32,10 @@ SECTION_CONTROLLERS = {
     "hugepageLimits": ("hugetlb",),
     "rdma": ("rdma",),
 }
+V1_TO_V2 = {"blkio": "io"}  # v1 controllers whose v2 counterpart has another name
+
+# The v2 modules are imported only when the unified hierarchy has work to do, which on
+# most hybrid hosts (an empty cgroup2 at unified) is never: they are not on the start path.
 
 
 class HybridCgroup(V1Cgroup):
@@ -55,11 +57,15 @@ class HybridCgroup(V1Cgroup):
         super().create()
         self._mkdir(self._unified.path)
         if self.unified_controllers():
+            from ._v2 import enable_controllers
+
             enable_controllers(self._unified)
 
     def _v2_sections(self, res: dict[str, Any]) -> tuple[str, ...]:
         """Sections whose v1 controllers are all missing but the unified hierarchy has."""
         held = self.unified_controllers()
+        if not held:
+            return ()
         out = []
         for key, controllers in SECTION_CONTROLLERS.items():
             if key not in res or any(c in self._by_controller for c in controllers):
@@ -71,17 +77,29 @@ class HybridCgroup(V1Cgroup):
     def set(self, resources: dict[str, Any], *, default_devices: bool = True) -> list[str]:
         """Apply linux.resources through v1, or v2 for what only the unified hierarchy has."""
         res = effective_resources(resources, default_devices)
-        v2_keys = (*self._v2_sections(res), "unified")
+        v2_keys = self._v2_sections(res) + (("unified",) if res.get("unified") else ())
         bpf_devices = "devices" in res and "devices" not in self._by_controller
         skip = (*v2_keys, "devices") if bpf_devices else v2_keys
         v1_res = {k: v for k, v in res.items() if k not in skip}
         plan = plan_v1(v1_res, current_memory_limit=self._current_memory_limit(v1_res))
-        v2_plan = plan_v2(res, sections=v2_keys)
-        self._check_unified(v2_plan)
+        v2_plan = self._v2_plan(res, v2_keys)
         if bpf_devices:
+            from ._v2 import apply_devices_v2
+
             apply_devices_v2(self._unified.path, res["devices"])
         warnings = self._apply(plan, self._by_controller.get)
-        return warnings + self._apply(v2_plan, lambda controller: self._unified.path)
+        if v2_plan is not None:
+            warnings += self._apply(v2_plan, lambda controller: self._unified.path)
+        return warnings
+
+    def _v2_plan(self, res: dict[str, Any], keys: tuple[str, ...]) -> Plan | None:
+        if not keys:
+            return None
+        from ._plan_v2 import plan_v2
+
+        plan = plan_v2(res, sections=keys)
+        self._check_unified(plan)
+        return plan
 
     def _check_unified(self, plan: Plan) -> None:
         held = self.unified_controllers()
@@ -96,20 +114,28 @@ class HybridCgroup(V1Cgroup):
         if "freezer" in self._by_controller:
             super().freeze()
         else:
+            from ._v2 import set_freeze
+
             set_freeze(self._unified.path, True)
 
     def thaw(self) -> None:
         if "freezer" in self._by_controller:
             super().thaw()
         else:
+            from ._v2 import set_freeze
+
             set_freeze(self._unified.path, False)
 
     def frozen(self) -> bool:
         if "freezer" in self._by_controller:
             return super().frozen()
+        from ._v2 import is_frozen
+
         return is_frozen(self._unified.path)
 
     def oom_killed(self) -> bool:
         if "memory" in self._by_controller:
             return super().oom_killed()
+        from ._v2 import oom_killed_v2
+
         return oom_killed_v2(self._unified.path)

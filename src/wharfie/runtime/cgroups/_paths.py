@@ -122,9 +122,9 @@ def _mount_for(layout: Layout, key: str, path: str) -> tuple[str, str]:
 
 
 def hierarchies_from_paths(layout: Layout, paths: Mapping[str, str]) -> list[Hierarchy]:
-    """Rebuild Hierarchy values from `Cgroup.paths` as saved in state.json."""
-    if not isinstance(paths, dict) or not paths:
-        raise InvalidArgument(f"cgroup paths must be a non-empty object, got {paths!r}")
+    """Rebuild Hierarchy values from `Cgroup.paths` as saved in state.json ({} -> [])."""
+    if not isinstance(paths, dict):
+        raise InvalidArgument(f"cgroup paths must be an object, got {paths!r}")
     out = []
     for key in sorted(paths):
         path = _check_saved_path(key, paths[key], layout.root)

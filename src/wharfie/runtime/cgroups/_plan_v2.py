@@ -29,9 +29,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-# Which v2 controller each v1 controller's settings belong to (for the hybrid driver).
-V1_TO_V2 = {"blkio": "io", "cpuacct": "cpu"}
-
 
 def plan_v2(resources: object, sections: tuple[str, ...] | None = None) -> Plan:
     """Translate linux.resources for cgroup v2 (devices excluded: see _bpf).

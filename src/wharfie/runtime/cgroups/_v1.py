@@ -138,8 +138,11 @@ class V1Cgroup(Driver):
             raise Unavailable(f"{path}/freezer.state is {state} after writing THAWED")
 
     def frozen(self) -> bool:
-        """True when the freezer reports FROZEN; False too when the cgroup is gone."""
-        text = self._read(self._freezer() + "/freezer.state")
+        """True when the freezer reports FROZEN; False without a freezer or cgroup."""
+        path = self._by_controller.get("freezer")
+        if path is None:
+            return False
+        text = self._read(path + "/freezer.state")
         return text is not None and text.strip() == "FROZEN"
 
     # memory events and statistics ------------------------------------------------------------
