@@ -6,7 +6,7 @@ import os
 
 from wharfie.errors import FailedPrecondition, NotImplementedFeature, Unavailable
 
-from ._base import Cgroup, Hierarchy, Plan, Write
+from ._base import Cgroup, Plan, Write
 from ._devices import with_default_devices
 from ._fs import cause, procs, read_optional, rmdir, subdirs_depth_first, write_error, write_file
 from ._spec import resources_obj
@@ -40,9 +40,6 @@ def log_warnings(warnings: list[str]) -> None:
 
 class Driver(Cgroup):
     """Shared implementation; subclasses supply create/set/freeze and friends."""
-
-    def __init__(self, hierarchies: list[Hierarchy]) -> None:
-        super().__init__(hierarchies)
 
     def _dirs(self) -> list[str]:
         seen: list[str] = []
