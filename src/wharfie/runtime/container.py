@@ -14,6 +14,7 @@ from wharfie import syscalls as sc
 from wharfie.errors import FailedPrecondition, InvalidArgument, NotFound
 from wharfie.oci import jsonio, runtime_spec
 from wharfie.runtime import cgroups, init, state, sync
+from wharfie.runtime.spawn import CgroupEntry
 from wharfie.runtime.state import State
 
 TYPE_CHECKING = False
@@ -219,9 +220,9 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], undo: _Undo) ->
     cg = cgroups.for_container(linux.get("cgroupsPath"), cid)
     undo.cg = cg
     cg.create()
-    resources = cgroups.with_default_devices(linux.get("resources"))
-    opts.warn.extend(cg.set(resources) or ())
+    opts.warn.extend(cg.set(linux.get("resources") or {}))
     plan = build_plan(opts, spec, cg)
+    plan.cgroup = CgroupEntry(cg.paths)
     sdir = undo.dir
     assert sdir is not None
     fifo = os.path.join(sdir, state.FIFO)
@@ -267,7 +268,7 @@ def _initial_state(
 
 def _spawn(plan: init.InitPlan, st: State, undo: _Undo, spec: dict[str, Any]) -> int:
     parent, child = sync.pair()
-    pid1 = os.fork()
+    pid1 = plan.cgroup.fork()
     if pid1 == 0:
         parent.close()
         init.stage1(child, plan)
@@ -283,9 +284,6 @@ def _drive(
     ch: sync.Channel, pid1: int, plan: init.InitPlan, st: State, undo: _Undo, spec: dict[str, Any]
 ) -> int:
     """Answer the init stages until the container is READY; returns its pid."""
-    st.data["cgroup_paths"] = undo.cg.paths
-    undo.cg.add_proc(pid1)
-    ch.send(sync.GO)
     pid = 0
     pending_hooks = False
     while True:

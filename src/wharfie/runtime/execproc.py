@@ -12,7 +12,8 @@ import os
 
 from wharfie import syscalls as sc
 from wharfie.errors import FailedPrecondition
-from wharfie.runtime import cgroups, container, process, state, sync
+from wharfie.runtime import container, process, state, sync
+from wharfie.runtime.spawn import CgroupEntry
 from wharfie.runtime.state import State
 
 TYPE_CHECKING = False
@@ -76,11 +77,12 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
 
         cache = os.path.join(os.path.dirname(st.dir), state.SECCOMP_CACHE)
         seccomp = compile_filter(linux["seccomp"], cache_dir=cache)
+    entry = CgroupEntry(st.data["cgroup_paths"])
     parent, child = sync.pair()
-    pid1 = os.fork()
+    pid1 = entry.fork()
     if pid1 == 0:
         parent.close()
-        _stage1(child, join, proc, seccomp, in_userns, opts.console_fd)
+        _stage1(child, entry, join, proc, seccomp, in_userns, opts.console_fd)
     child.close()
     try:
         return _drive(parent, pid1, st)
@@ -89,10 +91,8 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
 
 
 def _drive(ch: sync.Channel, pid1: int, st: State) -> int:
+    pid = 0
     try:
-        cgroups.from_paths(st.data["cgroup_paths"]).add_proc(pid1)
-        ch.send(sync.GO)
-        pid = 0
         while True:
             tag, payload = ch.recv()
             if tag == sync.ERROR:
@@ -120,6 +120,7 @@ def _kill(pid: int) -> None:
 
 def _stage1(
     ch: sync.Channel,
+    entry: CgroupEntry,
     join: list[tuple[str, int]],
     proc: dict[str, Any],
     seccomp: Filter | None,
@@ -127,7 +128,7 @@ def _stage1(
     console_fd: int,
 ) -> NoReturn:
     try:
-        ch.recv()  # GO: we are in the container's cgroup
+        entry.join_self()
         fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag) for path, flag in join]
         for fd, flag in fds:
             sc.setns(fd, flag)

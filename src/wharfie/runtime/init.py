@@ -17,6 +17,7 @@ import os
 
 from wharfie import syscalls as sc
 from wharfie.runtime import process, rootfs, sync
+from wharfie.runtime.spawn import CgroupEntry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class InitPlan:
 
     __slots__ = (
         "caps",
+        "cgroup",
         "cgroup_mounts",
         "console_fd",
         "domainname",
@@ -71,6 +73,7 @@ class InitPlan:
         self.console_fd = -1
         self.seccomp: Filter | None = None
         self.caps: process.Caps | None = None
+        self.cgroup = CgroupEntry({})
         self.cgroup_mounts: rootfs.CgroupMountInfo | None = None
         self.hooks: dict[str, list[dict[str, Any]]] = {}
         self.hook_roundtrip = False
@@ -86,7 +89,7 @@ def _report(ch: sync.Channel, exc: BaseException) -> NoReturn:
 def stage1(ch: sync.Channel, plan: InitPlan) -> NoReturn:
     """Join/unshare namespaces, fork the container's init, report its pid."""
     try:
-        ch.recv()  # GO: the runtime has put us in the container's cgroup
+        plan.cgroup.join_self()  # before a cgroup namespace is made: it is rooted here
         _join_namespaces(plan.join)
         if plan.new_userns:
             sc.unshare(sc.CLONE_NEWUSER)
