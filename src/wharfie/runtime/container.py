@@ -390,14 +390,18 @@ def _release_fifo(st: State) -> None:
 
 
 def _await_release(st: State, fd: int) -> None:
-    import select
+    """Wait for the init's "0" (polling: `select` would cost an import on the start path)."""
+    import time
 
     while True:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready and os.read(fd, 1) == b"0":
-            return
+        try:
+            if os.read(fd, 1) == b"0":
+                return
+        except BlockingIOError:  # the init has the fifo open but has not written yet
+            pass
         if not st.alive():
             raise FailedPrecondition("cannot start a container that has stopped")
+        time.sleep(0.0002)
 
 
 def _read_to_eof(fd: int) -> bytes:

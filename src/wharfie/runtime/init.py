@@ -135,6 +135,7 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
     state_json = ""
     try:
         os.setsid()
+        os.umask(0)  # device nodes and mount points get exactly the modes asked for
         if plan.new_mountns:
             _setup_rootfs(plan)
         if plan.hook_roundtrip:

@@ -198,42 +198,48 @@ def prepare_root(rootfs: str, propagation: str) -> None:
 
 
 def create_devices(rootfs: str, devices: list[dict[str, Any]], in_userns: bool) -> None:
-    """Device nodes for a tmpfs /dev: the default set plus linux.devices.
+    """Device nodes on the fresh tmpfs /dev: the default set plus linux.devices.
 
-    In a user namespace mknod is not allowed, so the host's nodes are bind-mounted.
+    Runs with umask 0 (see init), so mknod gives the exact mode. In a user
+    namespace mknod is not allowed, so the host's nodes are bind-mounted.
     """
-    wanted = [(p, "c", ma, mi, 0o666, 0, 0) for p, ma, mi in DEFAULT_DEVICES]
-    for d in devices:
-        wanted.append(
-            (
-                d["path"],
-                d["type"],
-                d.get("major", 0),
-                d.get("minor", 0),
-                d.get("fileMode", 0o666) & 0o7777,
-                d.get("uid", 0),
-                d.get("gid", 0),
-            )
-        )
-    for path, kind, major, minor, mode, uid, gid in wanted:
-        dest = secure_join(rootfs, path)
-        _mkdir_p(os.path.dirname(dest))
+    dev = secure_join(rootfs, "/dev")
+    for path, major, minor in DEFAULT_DEVICES:
+        dest = dev + path[4:]
         if in_userns:
             _bind_device(path, dest)
         else:
-            _mknod(dest, kind, major, minor, mode, uid, gid)
+            _mknod(dest, "c", major, minor, 0o666, 0, 0)
+    for d in devices:
+        dest = secure_join(rootfs, d["path"])
+        _mkdir_p(os.path.dirname(dest))
+        if in_userns:
+            _bind_device(d["path"], dest)
+        else:
+            mode = d.get("fileMode", 0o666) & 0o7777
+            _mknod(
+                dest,
+                d["type"],
+                d.get("major", 0),
+                d.get("minor", 0),
+                mode,
+                d.get("uid", 0),
+                d.get("gid", 0),
+            )
 
 
 _KINDS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
 def _mknod(dest: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int) -> None:
-    if os.path.lexists(dest):
-        os.unlink(dest)
     try:
-        os.mknod(dest, _KINDS[kind] | mode, os.makedev(major, minor))
-        os.chown(dest, uid, gid)
-        os.chmod(dest, mode)
+        try:
+            os.mknod(dest, _KINDS[kind] | mode, os.makedev(major, minor))
+        except FileExistsError:
+            os.unlink(dest)
+            os.mknod(dest, _KINDS[kind] | mode, os.makedev(major, minor))
+        if uid or gid:
+            os.chown(dest, uid, gid)
     except OSError as exc:
         raise MountError(f"creating device node {dest}: {exc.strerror}") from exc
 
@@ -246,18 +252,22 @@ def _bind_device(path: str, dest: str) -> None:
 
 
 def dev_symlinks(rootfs: str) -> None:
+    """/dev/fd, stdin, stdout, stderr (and core) and /dev/ptmx -> pts/ptmx on the fresh /dev."""
+    dev = secure_join(rootfs, "/dev")
     links = list(DEV_SYMLINKS)
     if os.path.exists("/proc/kcore"):
         links.append(("/proc/kcore", "/dev/core"))
     for target, name in links:
-        dest = secure_join(rootfs, name)
-        if not os.path.lexists(dest):
-            os.symlink(target, dest)
-    ptmx = secure_join(rootfs, "/dev/ptmx")
-    if os.path.isdir(secure_join(rootfs, "/dev/pts")):
-        if os.path.lexists(ptmx):
-            os.unlink(ptmx)
-        os.symlink("pts/ptmx", ptmx)
+        try:
+            os.symlink(target, dev + name[4:])
+        except FileExistsError:
+            pass
+    if os.path.isdir(dev + "/pts"):
+        try:
+            os.unlink(dev + "/ptmx")
+        except FileNotFoundError:
+            pass
+        os.symlink("pts/ptmx", dev + "/ptmx")
 
 
 def make_cwd(rootfs: str, cwd: str) -> None:

@@ -53,7 +53,10 @@ class CgroupEntry:
         """In the child: move this single-threaded process into the v1 hierarchies."""
         for path in self.tasks:
             try:
-                with open(path, "w") as f:
-                    f.write("0")
+                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(fd, b"0")
+                finally:
+                    os.close(fd)
             except OSError as exc:
                 raise OSError(exc.errno, f"joining cgroup {path}: {exc.strerror}") from exc
