@@ -1,0 +1,81 @@
+"""Architecture rules as tests: which packages may import which, and what the
+runtime's start path must not pull in."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "wharfie"
+
+# package -> wharfie packages it may import (besides itself)
+ALLOWED = {
+    "errors": set(),
+    "oci": {"errors"},
+    "syscalls": set(),
+    "runtime": {"errors", "oci", "syscalls"},
+}
+
+
+def _wharfie_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    found = set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+            if node.module == "wharfie":
+                names = [f"wharfie.{a.name}" for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "wharfie" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def test_packages_import_only_downwards() -> None:
+    wrong = []
+    for package, allowed in ALLOWED.items():
+        files = [SRC / f"{package}.py"] if (SRC / f"{package}.py").exists() else []
+        files += sorted((SRC / package).rglob("*.py")) if (SRC / package).is_dir() else []
+        assert files, f"no files for package {package}"
+        for f in files:
+            for imported in _wharfie_imports(f) - allowed - {package, "__version__"}:
+                wrong.append(f"{f.relative_to(SRC)} imports wharfie.{imported}")
+    assert not wrong, "layering violations:\n" + "\n".join(wrong)
+
+
+HEAVY = (
+    "re",
+    "typing",
+    "enum",
+    "json",
+    "subprocess",
+    "dataclasses",
+    "shutil",
+    "logging",
+    "argparse",
+    "socket",
+    "signal",
+    "select",
+    "contextlib",
+    "functools",
+)
+
+
+def test_runtime_start_path_stays_lean() -> None:
+    """`wharfie-runtime run` must not import modules that cost milliseconds at start-up."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(SRC.parent)!r})\n"
+        "import wharfie.runtime.cli, wharfie.runtime.commands, wharfie.runtime.container\n"
+        "import wharfie.runtime.foreground, wharfie.runtime.init, wharfie.runtime.execproc\n"
+        "from wharfie.runtime import cgroups\n"
+        "cgroups.for_container('/wharfie-layering-test', 'x')\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "", f"heavy modules on the start path: {out.stdout.strip()}"
