@@ -84,13 +84,13 @@ def parse_signal(text: str) -> int:
         name = text.upper()
         name = name if name.startswith("SIG") else "SIG" + name
         if name.startswith("SIGRTMIN+") or name.startswith("SIGRTMAX-"):
-            base = _signal.SIGRTMIN if "MIN" in name else _signal.SIGRTMAX
+            base = int(_signal.SIGRTMIN if "MIN" in name else _signal.SIGRTMAX)
             off = name[9:]
             if off.isdigit():
                 return base + int(off) if "MIN" in name else base - int(off)
-        num = getattr(_signal, name, None)
-        if isinstance(num, int) and not name.startswith("SIG_"):
-            return num
+        found = getattr(_signal, name, None)
+        if isinstance(found, int) and not name.startswith("SIG_"):
+            return found
     raise InvalidArgument(f"unknown signal {text!r}")
 
 

@@ -227,7 +227,7 @@ def _prepare_process(plan: InitPlan) -> str:
         os.chdir(cwd)
     except OSError as exc:
         raise process.ProcessError(
-            f"chdir to cwd ({cwd!r}) set in config.json failed: {exc.strerror.lower()}"
+            f"chdir to cwd ({cwd!r}) set in config.json failed: {(exc.strerror or str(exc)).lower()}"
         ) from exc
     return process.lookup_executable(proc["args"][0], proc.get("env") or [], cwd)
 
