@@ -99,3 +99,17 @@ def test_foreground_run_cleans_up_on_exit(ctr: Container) -> None:
     ctr.sh("sleep 1000 & exit 0")
     ctr.run().check()
     assert_clean(ctr)
+
+
+def test_delete_cleans_up_after_the_runtime_was_killed_during_create(ctr: Container) -> None:
+    """A runtime SIGKILLed half-way through `create` (here: by its own prestart hook, whose
+    parent it is) leaves a state dir and cgroups; `delete -f` must remove all of it."""
+    if ctr.rt.name == "runc":
+        pytest.skip("runc 1.1 writes no state before the container exists and leaks the cgroup")
+    ctr.spec["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $PPID"]}]}
+    ctr.set_args("true")
+    res = ctr.create()
+    assert res.returncode == -signal.SIGKILL
+    assert find_leaks(ctr), "the killed create should have left its cgroup or state behind"
+    ctr.delete("-f").check()
+    assert_clean(ctr)

@@ -242,6 +242,7 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], undo: _Undo) ->
             raise InvalidArgument("process.terminal is set but no --console-socket was given")
         undo.fds.append(plan.console_fd)
     st = State(sdir, _initial_state(opts, cid, spec, plan, cg))
+    st.save()  # a runtime killed from here on leaves enough for `delete` to clean up
     pid = _spawn(plan, st, undo, spec)
     st.data["pid"] = pid
     st.data["start_time"] = state.proc_start_time(pid)

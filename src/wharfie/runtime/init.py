@@ -226,8 +226,9 @@ def _prepare_process(plan: InitPlan) -> str:
     try:
         os.chdir(cwd)
     except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
         raise process.ProcessError(
-            f"chdir to cwd ({cwd!r}) set in config.json failed: {(exc.strerror or str(exc)).lower()}"
+            f"chdir to cwd ({cwd!r}) set in config.json failed: {reason}"
         ) from exc
     return process.lookup_executable(proc["args"][0], proc.get("env") or [], cwd)
 

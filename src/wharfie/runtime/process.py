@@ -169,4 +169,5 @@ def exec_process(path: str, proc: dict[str, Any]) -> None:
     try:
         os.execve(path, proc["args"], dict(e.split("=", 1) for e in env))
     except OSError as exc:
-        raise ProcessError(f'exec: "{proc["args"][0]}": {(exc.strerror or str(exc)).lower()}') from exc
+        reason = (exc.strerror or str(exc)).lower()
+        raise ProcessError(f'exec: "{proc["args"][0]}": {reason}') from exc
