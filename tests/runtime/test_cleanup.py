@@ -113,3 +113,16 @@ def test_delete_cleans_up_after_the_runtime_was_killed_during_create(ctr: Contai
     assert find_leaks(ctr), "the killed create should have left its cgroup or state behind"
     ctr.delete("-f").check()
     assert_clean(ctr)
+
+
+def test_delete_kills_leftovers_of_a_container_without_pid_namespace(ctr: Container) -> None:
+    """Without its own pid namespace, a container's background processes outlive its init;
+    `delete` of the stopped container must still kill them and remove the cgroup."""
+    ctr.spec["linux"]["namespaces"] = [
+        ns for ns in ctr.spec["linux"]["namespaces"] if ns["type"] != "pid"
+    ]
+    ctr.sh("sleep 1000 >/dev/null 2>&1 </dev/null & exit 0")
+    ctr.run_detached().check()
+    assert ctr.wait_status("stopped") == "stopped"
+    ctr.delete().check()
+    assert_clean(ctr)

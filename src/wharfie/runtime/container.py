@@ -457,8 +457,13 @@ def delete(st: State, force: bool) -> list[str]:
 
 def destroy(st: State) -> list[str]:
     cg = cgroups.from_paths(st.data["cgroup_paths"])
-    _kill_everything(st, cg)
-    cg.destroy()
+    if st.alive():
+        _kill_everything(st, cg)
+    try:
+        cg.destroy()
+    except FailedPrecondition:  # still busy: processes outside the init's pid namespace
+        _kill_everything(st, cg)
+        cg.destroy()
     state.remove_dir(st.dir)
     poststop = (st.config.get("hooks") or {}).get("poststop")
     if not poststop:
