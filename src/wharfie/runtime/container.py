@@ -268,24 +268,39 @@ def _initial_state(
 
 
 def _spawn(plan: init.InitPlan, st: State, undo: _Undo, spec: dict[str, Any]) -> int:
+    """Fork the container's init; returns its pid once it is READY.
+
+    Without a user namespace or namespaces joined by path, clone3 makes the init
+    directly in its new namespaces and cgroup; otherwise stage 1 prepares them first.
+    """
+    direct = not plan.join and not plan.new_userns
+    flags = plan.unshare_flags & ~sc.CLONE_NEWCGROUP if direct else 0
     parent, child = sync.pair()
-    pid1 = plan.cgroup.fork()
-    if pid1 == 0:
+    pid = plan.cgroup.fork(flags)
+    direct = direct and plan.cgroup.cloned
+    if pid == 0:
         parent.close()
+        if direct:
+            init.direct(child, plan)
         init.stage1(child, plan)
     child.close()
-    undo.pids.append(pid1)
+    undo.pids.append(pid)
     try:
-        return _drive(parent, pid1, plan, st, undo, spec)
+        return _drive(parent, pid if direct else 0, 0 if direct else pid, plan, st, undo, spec)
     finally:
         parent.close()
 
 
 def _drive(
-    ch: sync.Channel, pid1: int, plan: init.InitPlan, st: State, undo: _Undo, spec: dict[str, Any]
+    ch: sync.Channel,
+    pid: int,
+    stage1: int,
+    plan: init.InitPlan,
+    st: State,
+    undo: _Undo,
+    spec: dict[str, Any],
 ) -> int:
-    """Answer the init stages until the container is READY; returns its pid."""
-    pid = 0
+    """Answer the init (and stage 1, if any) until the container is READY; returns its pid."""
     pending_hooks = False
     while True:
         try:
@@ -295,13 +310,13 @@ def _drive(
         if tag == sync.ERROR:
             raise FailedPrecondition(payload)
         if tag == sync.USERNS:
-            _write_id_maps(pid1, spec["linux"])
+            _write_id_maps(stage1, spec["linux"])
             ch.send(sync.GO)
         elif tag == sync.PID:
             pid = int(payload)
             undo.pids.insert(0, pid)
-            os.waitpid(pid1, 0)
-            undo.pids.remove(pid1)
+            os.waitpid(stage1, 0)
+            undo.pids.remove(stage1)
         elif tag == sync.HOOKS:
             pending_hooks = True
         elif tag == sync.READY:

@@ -107,6 +107,17 @@ def stage1(ch: sync.Channel, plan: InitPlan) -> NoReturn:
     os._exit(0)
 
 
+def direct(ch: sync.Channel, plan: InitPlan) -> NoReturn:
+    """The init when clone3 already made its namespaces: join the v1 cgroups, then stage 2."""
+    try:
+        plan.cgroup.join_self()  # before the cgroup namespace: it is rooted where we are
+        if plan.unshare_flags & sc.CLONE_NEWCGROUP:
+            sc.unshare(sc.CLONE_NEWCGROUP)
+    except BaseException as exc:
+        _report(ch, exc)
+    stage2(ch, plan)
+
+
 def _join_namespaces(join: list[tuple[str, int]]) -> None:
     fds = []
     for path, flag in join:  # open all first: joining a mount ns changes what paths mean

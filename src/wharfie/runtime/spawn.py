@@ -22,30 +22,39 @@ import os
 from wharfie import syscalls as sc
 
 
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
 class CgroupEntry:
     """How a new process gets into a container's cgroups (built from `cgroup.paths`)."""
 
-    __slots__ = ("cgroup2", "tasks")
+    __slots__ = ("cgroup2", "cloned", "tasks")
 
     def __init__(self, paths: dict[str, str]) -> None:
         self.tasks = [p + "/tasks" for key, p in paths.items() if key]
         self.cgroup2 = paths.get("")
+        self.cloned = False
 
-    def fork(self) -> int:
-        """fork(); the child is already in the cgroup2 directory where clone3 allows."""
-        if self.cgroup2 is None:
-            return os.fork()
-        fd = os.open(self.cgroup2, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    def fork(self, ns_flags: int = 0) -> int:
+        """fork(), the child born in the cgroup2 directory (if any) and in new namespaces.
+
+        Falls back to os.fork() where clone3 is missing; the namespaces are then the
+        caller's to unshare (check `self.cloned`), and the cgroup2 directory is joined
+        through cgroup.procs by join_self().
+        """
+        fd = -1 if self.cgroup2 is None else os.open(self.cgroup2, _DIR_FLAGS)
         try:
-            pid = sc.fork_into_cgroup(fd)
+            pid = sc.clone3(ns_flags, fd) if fd >= 0 or ns_flags else os.fork()
+            self.cloned = bool(ns_flags)
         except OSError as exc:
             if exc.errno not in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.E2BIG):
                 raise
             pid = os.fork()
-            if pid == 0:
+            self.cloned = False
+            if pid == 0 and self.cgroup2 is not None:
                 self.tasks.append(self.cgroup2 + "/cgroup.procs")
         finally:
-            if pid != 0:
+            if fd >= 0 and pid != 0:
                 os.close(fd)
         return pid
 

@@ -226,8 +226,9 @@ _SYS_CLONE3 = 435
 _SIGCHLD = 17
 
 
-def fork_into_cgroup(cgroup_fd: int) -> int:
-    """fork(), with the child born in the cgroup2 directory `cgroup_fd` (clone3 CLONE_INTO_CGROUP).
+def clone3(flags: int, cgroup_fd: int = -1) -> int:
+    """fork() through clone3: the child can be born in new namespaces (CLONE_NEW* flags) and,
+    with `cgroup_fd` (a cgroup2 directory), directly in that cgroup (CLONE_INTO_CGROUP).
 
     Moving a process between cgroups afterwards takes the kernel's global
     cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period
@@ -235,9 +236,9 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     fork hooks run as they do for os.fork(). Returns 0 in the child.
     """
     args = _CloneArgs()
-    args.flags = CLONE_INTO_CGROUP
+    args.flags = flags | (CLONE_INTO_CGROUP if cgroup_fd >= 0 else 0)
     args.exit_signal = _SIGCHLD
-    args.cgroup = cgroup_fd
+    args.cgroup = max(cgroup_fd, 0)
     api = ctypes.pythonapi
     api.PyOS_BeforeFork()
     pid = _syscall(_SYS_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
@@ -247,5 +248,5 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     err = ctypes.get_errno()
     api.PyOS_AfterFork_Parent()
     if pid < 0:
-        raise OSError(err, f"clone3 into cgroup: {os.strerror(err)}")
+        raise OSError(err, f"clone3 (flags {args.flags:#x}): {os.strerror(err)}")
     return int(pid)
