@@ -246,6 +246,8 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], undo: _Undo) ->
     pid = _spawn(plan, st, undo, spec)
     st.data["pid"] = pid
     st.data["start_time"] = state.proc_start_time(pid)
+    if st.data["start_time"] is None:  # it is parked on the fifo: gone means killed
+        raise FailedPrecondition("container init exited during setup")
     undo.close_fds()
     st.save()
     if opts.pid_file:
@@ -396,7 +398,6 @@ def _release_fifo(st: State) -> None:
         raise FailedPrecondition("cannot start an already running container") from None
     try:
         _await_release(st, fd)
-        os.set_blocking(fd, True)
         os.unlink(st.fifo)
         error = _read_to_eof(fd)
     finally:
@@ -406,15 +407,16 @@ def _release_fifo(st: State) -> None:
 
 
 def _await_release(st: State, fd: int) -> None:
-    """Wait for the init's "0" (polling: `select` would cost an import on the start path)."""
+    """Wait for the init's "0" with a blocking read.
+
+    A writer blocked in open() already counts as the fifo's writer, so the read
+    waits for its byte. Only if the init has not reached open() yet (or died) does
+    the read see end-of-file at once; then check it is alive and try again.
+    """
     import time
 
-    while True:
-        try:
-            if os.read(fd, 1) == b"0":
-                return
-        except BlockingIOError:  # the init has the fifo open but has not written yet
-            pass
+    os.set_blocking(fd, True)
+    while os.read(fd, 1) != b"0":
         if not st.alive():
             raise FailedPrecondition("cannot start a container that has stopped")
         time.sleep(0.0002)

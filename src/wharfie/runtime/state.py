@@ -84,8 +84,8 @@ class State:
         return os.path.join(self.dir, FIFO)
 
     def alive(self) -> bool:
-        pid = self.pid
-        return pid > 0 and proc_start_time(pid) == self.data.get("start_time")
+        pid, started = self.pid, self.data.get("start_time")
+        return pid > 0 and started is not None and proc_start_time(pid) == started
 
     def status(self, frozen: bool | None = None) -> str:
         """created, running, paused or stopped; `frozen` is the cgroup's freezer state."""
