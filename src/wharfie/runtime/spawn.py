@@ -21,7 +21,6 @@ import os
 
 from wharfie import syscalls as sc
 
-
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
