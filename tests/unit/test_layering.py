@@ -62,6 +62,7 @@ HEAVY = (
     "select",
     "contextlib",
     "functools",
+    "ctypes",
 )
 
 

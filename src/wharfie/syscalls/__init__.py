@@ -5,10 +5,9 @@ caller can add its own context with `raise ... from`. Nothing here decides
 policy; the runtime composes these calls.
 """
 
-import ctypes
 import os
 
-_libc = ctypes.CDLL(None, use_errno=True)
+from wharfie.syscalls import ffi as ctypes  # the subset of ctypes we use, without its import cost
 
 # clone(2) / unshare(2) / setns(2) flags
 CLONE_NEWNS = 0x00020000
@@ -61,29 +60,19 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 # x86_64 syscall numbers for calls glibc does not wrap
 _SYS_PIVOT_ROOT = 155
 
-_mount = _libc.mount
-_mount.argtypes = [
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    ctypes.c_char_p,
-    ctypes.c_ulong,
-    ctypes.c_char_p,
-]
-_umount2 = _libc.umount2
-_umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_unshare = _libc.unshare
-_unshare.argtypes = [ctypes.c_int]
-_setns = _libc.setns
-_setns.argtypes = [ctypes.c_int, ctypes.c_int]
-_syscall = _libc.syscall
-_prctl = _libc.prctl
-_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-_sethostname = _libc.sethostname
-_sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-_setdomainname = _libc.setdomainname
-_setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-_capset = _libc.capset
-_capset.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+_fn = ctypes.function
+_int = ctypes.c_int
+_str = ctypes.c_char_p
+_ulong = ctypes.c_ulong
+_mount = _fn("mount", _int, [_str, _str, _str, _ulong, _str])
+_umount2 = _fn("umount2", _int, [_str, _int])
+_unshare = _fn("unshare", _int, [_int])
+_setns = _fn("setns", _int, [_int, _int])
+_syscall = _fn("syscall", ctypes.c_long, None)
+_prctl = _fn("prctl", _int, [_int, _ulong, _ulong, _ulong, _ulong])
+_sethostname = _fn("sethostname", _int, [_str, ctypes.c_size_t])
+_setdomainname = _fn("setdomainname", _int, [_str, ctypes.c_size_t])
+_capset = _fn("capset", _int, [ctypes.c_void_p, ctypes.c_void_p])
 
 
 def _fail(what: str) -> OSError:
@@ -169,10 +158,8 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         raise _fail("capset")
 
 
-_socket_fn = _libc.socket
-_socket_fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-_ioctl = _libc.ioctl
-_ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+_socket_fn = _fn("socket", _int, [_int, _int, _int])
+_ioctl = _fn("ioctl", _int, [_int, _ulong, ctypes.c_void_p])
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
@@ -222,6 +209,9 @@ class _CloneArgs(ctypes.Structure):
 
 
 CLONE_INTO_CGROUP = 0x200000000
+_before_fork = _fn("PyOS_BeforeFork", None, [], python_api=True)
+_after_fork_child = _fn("PyOS_AfterFork_Child", None, [], python_api=True)
+_after_fork_parent = _fn("PyOS_AfterFork_Parent", None, [], python_api=True)
 _SYS_CLONE3 = 435
 _SIGCHLD = 17
 
@@ -239,14 +229,13 @@ def clone3(flags: int, cgroup_fd: int = -1) -> int:
     args.flags = flags | (CLONE_INTO_CGROUP if cgroup_fd >= 0 else 0)
     args.exit_signal = _SIGCHLD
     args.cgroup = max(cgroup_fd, 0)
-    api = ctypes.pythonapi
-    api.PyOS_BeforeFork()
+    _before_fork()
     pid = _syscall(_SYS_CLONE3, ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))
     if pid == 0:
-        api.PyOS_AfterFork_Child()
+        _after_fork_child()
         return 0
     err = ctypes.get_errno()
-    api.PyOS_AfterFork_Parent()
+    _after_fork_parent()
     if pid < 0:
         raise OSError(err, f"clone3 (flags {args.flags:#x}): {os.strerror(err)}")
     return int(pid)
