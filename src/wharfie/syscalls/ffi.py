@@ -12,9 +12,8 @@ capture. Values and structures are the real `_ctypes` objects, so `byref`,
 
 from __future__ import annotations
 
-import os
-
 import _ctypes
+import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,39 +25,39 @@ sizeof = _ctypes.sizeof
 get_errno = _ctypes.get_errno
 
 
-class c_int(_ctypes._SimpleCData):  # noqa: N801  (named as in ctypes)
+class c_int(_ctypes._SimpleCData):
     _type_ = "i"
 
 
-class c_short(_ctypes._SimpleCData):  # noqa: N801
+class c_short(_ctypes._SimpleCData):
     _type_ = "h"
 
 
-class c_long(_ctypes._SimpleCData):  # noqa: N801
+class c_long(_ctypes._SimpleCData):
     _type_ = "l"
 
 
-class c_ulong(_ctypes._SimpleCData):  # noqa: N801
+class c_ulong(_ctypes._SimpleCData):
     _type_ = "L"
 
 
-class c_uint32(_ctypes._SimpleCData):  # noqa: N801
+class c_uint32(_ctypes._SimpleCData):
     _type_ = "I"
 
 
-class c_uint64(_ctypes._SimpleCData):  # noqa: N801
+class c_uint64(_ctypes._SimpleCData):
     _type_ = "Q"
 
 
-class c_char(_ctypes._SimpleCData):  # noqa: N801
+class c_char(_ctypes._SimpleCData):
     _type_ = "c"
 
 
-class c_char_p(_ctypes._SimpleCData):  # noqa: N801
+class c_char_p(_ctypes._SimpleCData):
     _type_ = "z"
 
 
-class c_void_p(_ctypes._SimpleCData):  # noqa: N801
+class c_void_p(_ctypes._SimpleCData):
     _type_ = "P"
 
 
