@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from wharfie.errors import InvalidArgument
-from wharfie.oci import capabilities, jsonio, mount_options
-from wharfie.runtime import cli, commands, state
+from wharfie.oci import capabilities, jsonio
+from wharfie.runtime import cli, commands, mount_options, state
 from wharfie.runtime.rootfs import secure_join
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from wharfie.oci import capabilities, mount_options, runtime_spec
+from wharfie.oci import capabilities, runtime_spec
+from wharfie.runtime import mount_options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

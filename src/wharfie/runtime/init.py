@@ -203,7 +203,7 @@ def _enter_rootfs(plan: InitPlan) -> None:
         rootfs.pivot_root(plan.rootfs)
     prop = plan.linux.get("rootfsPropagation")
     if prop:
-        from wharfie.oci.mount_options import PROPAGATION
+        from wharfie.runtime.mount_options import PROPAGATION
 
         sc.mount(None, "/", None, PROPAGATION[prop], None)
 

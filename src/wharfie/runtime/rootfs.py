@@ -12,7 +12,7 @@ import os
 import stat
 
 from wharfie import syscalls as sc
-from wharfie.oci import mount_options
+from wharfie.runtime import mount_options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,32 +1,34 @@
 """Translation of OCI mount options into mount(2) flags, propagation and data.
 
-Pure: `parse(options)` returns (flags, clear_flags, propagation flags, data,
-is_bind, is_recursive). Unknown options are passed to the filesystem as data,
-as runc does.
+Pure: `parse(options)` returns the mount(2) flags, the propagation changes to
+apply after mounting, and the filesystem data string. Unknown options are passed
+to the filesystem as data, as runc does.
 """
 
 from __future__ import annotations
 
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_NOEXEC = 8
-MS_SYNCHRONOUS = 16
-MS_REMOUNT = 32
-MS_MANDLOCK = 64
-MS_DIRSYNC = 128
-MS_NOSYMFOLLOW = 256
-MS_NOATIME = 1024
-MS_NODIRATIME = 2048
-MS_BIND = 4096
-MS_REC = 16384
-MS_UNBINDABLE = 1 << 17
-MS_PRIVATE = 1 << 18
-MS_SLAVE = 1 << 19
-MS_SHARED = 1 << 20
-MS_RELATIME = 1 << 21
-MS_STRICTATIME = 1 << 24
-MS_LAZYTIME = 1 << 25
+from wharfie.syscalls import (
+    MS_BIND,
+    MS_DIRSYNC,
+    MS_LAZYTIME,
+    MS_MANDLOCK,
+    MS_NOATIME,
+    MS_NODEV,
+    MS_NODIRATIME,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_NOSYMFOLLOW,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_RELATIME,
+    MS_REMOUNT,
+    MS_SHARED,
+    MS_SLAVE,
+    MS_STRICTATIME,
+    MS_SYNCHRONOUS,
+    MS_UNBINDABLE,
+)
 
 # option -> (clear?, flag)
 FLAGS: dict[str, tuple[bool, int]] = {
