@@ -6,7 +6,7 @@ import os
 import sys
 
 from wharfie.errors import InvalidArgument, NotFound
-from wharfie.runtime import container, state
+from wharfie.runtime import container, lifecycle, state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def cmd_state(args: Args) -> int:
     import json
 
     st = state.load(_root(args), args.one_id())
-    print(json.dumps(st.oci_state(container.current_status(st)), indent=2))
+    print(json.dumps(st.oci_state(lifecycle.current_status(st)), indent=2))
     return 0
 
 
@@ -69,7 +69,7 @@ def cmd_kill(args: Args) -> int:
         raise InvalidArgument('"kill" requires 1 or 2 arguments: ID [SIGNAL]')
     sig = parse_signal(args.positional[1] if len(args.positional) == 2 else "SIGTERM")
     st = state.load(_root(args), args.positional[0])
-    container.kill(st, sig, bool(args.flags.get("--all")))
+    lifecycle.kill(st, sig, bool(args.flags.get("--all")))
     return 0
 
 
@@ -104,7 +104,7 @@ def cmd_delete(args: Args) -> int:
         if force:
             return 0
         raise
-    _warn(container.delete(st, force))
+    _warn(lifecycle.delete(st, force))
     return 0
 
 
@@ -116,12 +116,12 @@ def _remove_stale_dir(root: str, cid: str) -> None:
 
 
 def cmd_pause(args: Args) -> int:
-    container.pause(state.load(_root(args), args.one_id()))
+    lifecycle.pause(state.load(_root(args), args.one_id()))
     return 0
 
 
 def cmd_resume(args: Args) -> int:
-    container.resume(state.load(_root(args), args.one_id()))
+    lifecycle.resume(state.load(_root(args), args.one_id()))
     return 0
 
 
@@ -133,7 +133,7 @@ def cmd_list(args: Args) -> int:
             st = state.load(root, cid)
         except NotFound:
             continue  # deleted while we listed
-        states.append(st.oci_state(container.current_status(st)))
+        states.append(st.oci_state(lifecycle.current_status(st)))
     if args.flags.get("--quiet"):
         for s in states:
             print(s["id"])

@@ -12,7 +12,7 @@ import os
 
 from wharfie import syscalls as sc
 from wharfie.errors import FailedPrecondition
-from wharfie.runtime import container, process, state, sync
+from wharfie.runtime import lifecycle, process, state, sync
 from wharfie.runtime.spawn import CgroupEntry
 from wharfie.runtime.state import State
 
@@ -56,7 +56,7 @@ def namespaces_to_join(pid: int) -> list[tuple[str, int]]:
 
 
 def check_running(st: State) -> None:
-    status = container.current_status(st)
+    status = lifecycle.current_status(st)
     if status == "stopped":
         raise FailedPrecondition("cannot exec in a stopped container")
     if status == "paused":

@@ -63,7 +63,7 @@ def attach_terminal(our_end: int) -> None:
 
 def run_container(opts: object, cid: str, detach: bool) -> int:
     """`run`: create and start; in the foreground, wait, then delete. Returns the exit status."""
-    from wharfie.runtime import container
+    from wharfie.runtime import container, lifecycle
 
     assert isinstance(opts, container.CreateOptions)
     if not detach:
@@ -73,7 +73,7 @@ def run_container(opts: object, cid: str, detach: bool) -> int:
     try:
         opts.warn.extend(container.start(st))
     except BaseException:
-        container.destroy(st)
+        lifecycle.destroy(st)
         raise
     if detach:
         return 0
@@ -81,5 +81,5 @@ def run_container(opts: object, cid: str, detach: bool) -> int:
     if opts.console_fd >= 0:
         attach_terminal(opts.console_fd)
     code = wait_exit(st.pid)
-    opts.warn.extend(container.destroy(st))
+    opts.warn.extend(lifecycle.destroy(st))
     return code
