@@ -16,6 +16,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "runtime_run.py"
 
 
 def _load() -> ModuleType:
+    sys.path.insert(0, str(BENCH.parent))  # runtime_run imports bench_report beside it
     spec = importlib.util.spec_from_file_location("bench_runtime_run", BENCH)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
@@ -25,6 +26,7 @@ def _load() -> ModuleType:
 
 
 rr = _load()
+import bench_report as br  # noqa: E402  (importable once _load() put bench/ on the path)
 
 
 def _result(name: str, samples: list[float], status: str = "ok", error: str | None = None):
@@ -35,51 +37,51 @@ def _result(name: str, samples: list[float], status: str = "ok", error: str | No
         "error": error,
         "samples_ms": samples,
         "by_round_ms": list(samples),
-        "stats": rr.summarize(samples) if status == "ok" and samples else None,
+        "stats": br.summarize(samples) if status == "ok" and samples else None,
     }
 
 
 def test_median_odd_even_and_unsorted() -> None:
-    assert rr.median([3.0, 1.0, 2.0]) == 2.0
-    assert rr.median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    assert br.median([3.0, 1.0, 2.0]) == 2.0
+    assert br.median([4.0, 1.0, 3.0, 2.0]) == 2.5
     with pytest.raises(ValueError):
-        rr.median([])
+        br.median([])
 
 
 def test_percentile_interpolates() -> None:
     xs = [float(x) for x in range(1, 11)]  # 1..10
-    assert rr.percentile(xs, 0) == 1.0
-    assert rr.percentile(xs, 100) == 10.0
-    assert rr.percentile(xs, 50) == pytest.approx(5.5)
-    assert rr.percentile(xs, 10) == pytest.approx(1.9)
-    assert rr.percentile([7.0], 90) == 7.0
+    assert br.percentile(xs, 0) == 1.0
+    assert br.percentile(xs, 100) == 10.0
+    assert br.percentile(xs, 50) == pytest.approx(5.5)
+    assert br.percentile(xs, 10) == pytest.approx(1.9)
+    assert br.percentile([7.0], 90) == 7.0
     with pytest.raises(ValueError):
-        rr.percentile(xs, 101)
+        br.percentile(xs, 101)
 
 
 def test_summarize() -> None:
-    s = rr.summarize([10.0, 30.0, 20.0])
+    s = br.summarize([10.0, 30.0, 20.0])
     assert s == {"median": 20.0, "p10": 12.0, "p90": 28.0, "min": 10.0, "max": 30.0, "n": 3}
 
 
 def test_ratio_and_paired_ratio() -> None:
-    assert rr.ratio(30.0, 20.0) == 1.5
-    assert rr.ratio(None, 20.0) is None
-    assert rr.ratio(1.0, 0.0) is None
+    assert br.ratio(30.0, 20.0) == 1.5
+    assert br.ratio(None, 20.0) is None
+    assert br.ratio(1.0, 0.0) is None
     # rounds where either side is missing are ignored
-    assert rr.paired_ratio([10.0, 20.0, None, 40.0], [10.0, 10.0, 5.0, 10.0]) == 2.0
-    assert rr.paired_ratio([None], [1.0]) is None
+    assert br.paired_ratio([10.0, 20.0, None, 40.0], [10.0, 10.0, 5.0, 10.0]) == 2.0
+    assert br.paired_ratio([None], [1.0]) is None
 
 
 def test_rotation_puts_each_runtime_in_each_position() -> None:
     names = ["wharfie", "runc", "crun"]
-    orders = [rr.rotation(names, r) for r in range(3)]
+    orders = [br.rotation(names, r) for r in range(3)]
     assert orders[0] == names
     assert orders[1] == ["runc", "crun", "wharfie"]
     for pos in range(3):
         assert sorted(o[pos] for o in orders) == sorted(names)
-    assert rr.rotation(names, 3) == names
-    assert rr.rotation([], 5) == []
+    assert br.rotation(names, 3) == names
+    assert br.rotation([], 5) == []
 
 
 def test_parse_runtimes() -> None:
@@ -112,7 +114,7 @@ def test_format_table_rows_and_ratios() -> None:
         _result("crun", [], status="failed", error="exit 1: cgroups in hybrid | mode"),
         _result("other", [], status="skipped", error="not installed"),
     ]
-    lines = rr.format_table(results).splitlines()
+    lines = br.format_table(results).splitlines()
     assert lines[0].startswith("| runtime | version | median ms |")
     assert lines[1] == "|---|---|---|---|---|---|---|---|"
     assert len(lines) == 6
@@ -134,20 +136,20 @@ def test_compute_ratios_and_verdicts() -> None:
         _result("runc", [20.0, 24.0, 28.0]),
         _result("crun", [5.0, 6.0, 7.0]),
     ]
-    ratios = rr.compute_ratios(results)
+    ratios = br.compute_ratios(results)
     assert ratios["wharfie/runc"]["medians"] == pytest.approx(0.5)
     assert ratios["wharfie/runc"]["paired"] == pytest.approx(0.5)
     assert ratios["wharfie/crun"]["medians"] == pytest.approx(2.0)
-    text = rr.format_verdicts(ratios)
+    text = br.format_verdicts(ratios)
     assert "wharfie/runc = 0.50" in text and "**MET**" in text
     assert "wharfie/crun = 2.00" in text
 
-    slow = rr.compute_ratios([_result("wharfie", [30.0]), _result("runc", [20.0])])
-    assert "NOT MET" in rr.format_verdicts(slow)
-    assert "n/a" in rr.format_verdicts(rr.compute_ratios(results[1:]))
+    slow = br.compute_ratios([_result("wharfie", [30.0]), _result("runc", [20.0])])
+    assert "NOT MET" in br.format_verdicts(slow)
+    assert "n/a" in br.format_verdicts(br.compute_ratios(results[1:]))
 
 
 def test_fmt_ms() -> None:
-    assert rr.fmt_ms(None) == "\u2013"
-    assert rr.fmt_ms(8.26) == "8.3"
-    assert rr.fmt_ms(254.4) == "254"
+    assert br.fmt_ms(None) == "\u2013"
+    assert br.fmt_ms(8.26) == "8.3"
+    assert br.fmt_ms(254.4) == "254"
