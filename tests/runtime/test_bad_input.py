@@ -116,6 +116,10 @@ BAD_SPECS = {
     ),
     "missing-rootfs": (put("root.path", "/nonexistent/rootfs"), r"rootfs"),
     "relative-cwd": (put("process.cwd", "tmp"), r"cwd"),
+    "memory-limit-not-a-number": (
+        put("linux.resources.memory", {"limit": "64m"}),
+        r"memory|limit|64m|unmarshal",
+    ),
     "unknown-rlimit": (
         put("process.rlimits", [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]),
         r"RLIMIT_BOGUS|rlimit",

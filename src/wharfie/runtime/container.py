@@ -220,9 +220,14 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], undo: _Undo) ->
     cg = cgroups.for_container(linux.get("cgroupsPath"), cid)
     undo.cg = cg
     cg.create()
-    opts.warn.extend(cg.set(linux.get("resources") or {}))
     plan = build_plan(opts, spec, cg)
     plan.cgroup = CgroupEntry(cg.paths)
+    # Resources are applied while the init builds its rootfs (it waits for CGROUP_READY
+    # before going further); with a new user namespace stage 1 owns the first messages,
+    # so they are applied before the fork instead.
+    plan.await_cgroup = not plan.new_userns
+    if not plan.await_cgroup:
+        opts.warn.extend(cg.set(linux.get("resources") or {}))
     sdir = undo.dir
     assert sdir is not None
     fifo = os.path.join(sdir, state.FIFO)
@@ -243,7 +248,7 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], undo: _Undo) ->
         undo.fds.append(plan.console_fd)
     st = State(sdir, _initial_state(opts, cid, spec, plan, cg))
     st.save()  # a runtime killed from here on leaves enough for `delete` to clean up
-    pid = _spawn(plan, st, undo, spec)
+    pid = _spawn(plan, st, undo, spec, opts.warn)
     st.data["pid"] = pid
     st.data["start_time"] = state.proc_start_time(pid)
     if st.data["start_time"] is None:  # it is parked on the fifo: gone means killed
@@ -269,7 +274,9 @@ def _initial_state(
     }
 
 
-def _spawn(plan: init.InitPlan, st: State, undo: _Undo, spec: dict[str, Any]) -> int:
+def _spawn(
+    plan: init.InitPlan, st: State, undo: _Undo, spec: dict[str, Any], warn: list[str]
+) -> int:
     """Fork the container's init; returns its pid once it is READY.
 
     Without a user namespace or namespaces joined by path, clone3 makes the init
@@ -288,6 +295,12 @@ def _spawn(plan: init.InitPlan, st: State, undo: _Undo, spec: dict[str, Any]) ->
     child.close()
     undo.pids.append(pid)
     try:
+        if plan.await_cgroup:
+            warn.extend(undo.cg.set((spec.get("linux") or {}).get("resources") or {}))
+            try:
+                parent.send(sync.CGROUP_READY)
+            except sync.PeerGone:
+                pass  # the init failed already; _drive reads its reason from the pipe
         return _drive(parent, pid if direct else 0, 0 if direct else pid, plan, st, undo, spec)
     finally:
         parent.close()

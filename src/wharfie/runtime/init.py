@@ -30,6 +30,7 @@ class InitPlan:
     """Everything the init stages need, computed by the runtime before fork."""
 
     __slots__ = (
+        "await_cgroup",
         "caps",
         "cgroup",
         "cgroup_mounts",
@@ -74,6 +75,7 @@ class InitPlan:
         self.seccomp: Filter | None = None
         self.caps: process.Caps | None = None
         self.cgroup = CgroupEntry({})
+        self.await_cgroup = False
         self.cgroup_mounts: rootfs.CgroupMountInfo | None = None
         self.hooks: dict[str, list[dict[str, Any]]] = {}
         self.hook_roundtrip = False
@@ -149,6 +151,8 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
         os.umask(0)  # device nodes and mount points get exactly the modes asked for
         if plan.new_mountns:
             _setup_rootfs(plan)
+        if plan.await_cgroup:
+            ch.recv()  # CGROUP_READY: limits and device rules are in place
         if plan.hook_roundtrip:
             ch.send(sync.HOOKS)
             state_json = ch.recv()[1]

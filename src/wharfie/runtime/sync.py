@@ -18,6 +18,7 @@ READY = "R"  # set up, waiting on the exec fifo
 ERROR = "E"  # payload: what failed; the child exits after sending it
 # parent -> child
 GO = "G"
+CGROUP_READY = "C"  # linux.resources are applied: the init may go past its rootfs setup
 
 
 class PeerGone(Exception):

@@ -7,9 +7,7 @@ import os
 from wharfie.errors import FailedPrecondition, NotImplementedFeature, Unavailable
 
 from ._base import Cgroup, Plan, Write
-from ._devices import with_default_devices
 from ._fs import cause, procs, read_optional, rmdir, subdirs_depth_first, write_error, write_file
-from ._spec import resources_obj
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,6 +21,11 @@ LOGGER = "wharfie.runtime.cgroups"
 
 def effective_resources(resources: object, default_devices: bool) -> dict[str, Any]:
     """linux.resources checked, plus runc's built-in device rules unless told otherwise."""
+    # Imported here, not at the top: creating a cgroup (on the runtime's critical path,
+    # before the container's init is forked) must not pay for the resource planning.
+    from ._devices import with_default_devices
+    from ._spec import resources_obj
+
     res = resources_obj(resources)
     return with_default_devices(res) if default_devices else res
 

@@ -14,7 +14,6 @@ from wharfie.errors import InvalidArgument
 
 from ._driver import effective_resources
 from ._fs import read_optional
-from ._plan_v1 import plan_v1
 from ._v1 import V1Cgroup
 
 TYPE_CHECKING = False
@@ -81,6 +80,8 @@ class HybridCgroup(V1Cgroup):
         bpf_devices = "devices" in res and "devices" not in self._by_controller
         skip = (*v2_keys, "devices") if bpf_devices else v2_keys
         v1_res = {k: v for k, v in res.items() if k not in skip}
+        from ._plan_v1 import plan_v1
+
         plan = plan_v1(v1_res, current_memory_limit=self._current_memory_limit(v1_res))
         v2_plan = self._v2_plan(res, v2_keys)
         if bpf_devices:

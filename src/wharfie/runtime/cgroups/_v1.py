@@ -8,11 +8,8 @@ import time
 
 from wharfie.errors import FailedPrecondition, NotImplementedFeature, Unavailable
 
-from . import _stats
 from ._driver import Driver, effective_resources
 from ._fs import cause, read_file, write_error, write_file
-from ._plan_v1 import plan_v1
-from ._spec import RES, section
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -67,11 +64,16 @@ class V1Cgroup(Driver):
 
     def set(self, resources: dict[str, Any], *, default_devices: bool = True) -> list[str]:
         """Apply linux.resources; returns the warnings (also logged). See the package doc."""
+        from ._plan_v1 import plan_v1
+
         res = effective_resources(resources, default_devices)
         plan = plan_v1(res, current_memory_limit=self._current_memory_limit(res))
         return self._apply(plan, self._by_controller.get)
 
     def _current_memory_limit(self, res: dict[str, Any]) -> int | None:
+        from . import _stats
+        from ._spec import RES, section
+
         mem = section(res, "memory", RES) or {}
         memory = self._by_controller.get("memory")
         if not memory or not mem.get("limit") or not mem.get("swap"):
@@ -148,6 +150,8 @@ class V1Cgroup(Driver):
     # memory events and statistics ------------------------------------------------------------
 
     def oom_killed(self) -> bool:
+        from . import _stats
+
         memory = self._by_controller.get("memory")
         if memory is None:
             return False
@@ -155,6 +159,8 @@ class V1Cgroup(Driver):
         return control.get("oom_kill", 0) > 0
 
     def stats(self) -> dict[str, Any]:
+        from . import _stats
+
         out: dict[str, Any] = {}
         cpu = self._cpu_stats()
         if cpu:
@@ -177,6 +183,8 @@ class V1Cgroup(Driver):
         return out
 
     def _cpu_stats(self) -> dict[str, int]:
+        from . import _stats
+
         out: dict[str, int] = {}
         acct = self._by_controller.get("cpuacct")
         usage = _stats.number(self._read(acct + "/cpuacct.usage")) if acct else None
@@ -195,6 +203,8 @@ class V1Cgroup(Driver):
         return out
 
     def _memory_stats(self) -> dict[str, Any] | None:
+        from . import _stats
+
         memory = self._by_controller.get("memory")
         usage = _stats.number(self._read(memory + "/memory.usage_in_bytes")) if memory else None
         if memory is None or usage is None:
