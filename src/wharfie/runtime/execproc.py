@@ -1,9 +1,10 @@
 """`exec`: another process in a running container, in all its namespaces and its cgroup.
 
-Stage 1 joins the container's namespaces (those that differ from ours, the
-user namespace first); stage 2, forked inside the container's pid namespace,
-takes the process spec's identity and privileges and execs. The sync pipe is
-close-on-exec: EOF without an error message means the exec succeeded.
+The process is born in the container's pid namespace and cgroup (see `run`),
+joins the container's other namespaces (those that differ from ours, the user
+namespace first), takes the process spec's identity and privileges, and execs.
+The sync pipe is close-on-exec: EOF without an error message means the exec
+succeeded.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from wharfie.runtime.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any, NoReturn
 
     from wharfie.runtime.seccomp import Filter
@@ -65,8 +67,18 @@ def check_running(st: State) -> None:
         raise FailedPrecondition("cannot exec in a created container: start it first")
 
 
+# Namespaces that setns() applies to the caller's future children, not to the caller.
+FOR_CHILDREN = (sc.CLONE_NEWPID, sc.CLONE_NEWTIME)
+
+
 def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
-    """Start `proc` in the container; returns its pid."""
+    """Start `proc` in the container; returns its pid.
+
+    The runtime joins the container's pid (and time) namespace itself, which only
+    decides where its next child is born, then clones that child straight into the
+    container's cgroup; the child joins the other namespaces. No helper process ever
+    shows up in the container.
+    """
     check_running(st)
     join = namespaces_to_join(st.pid)
     in_userns = any(name.endswith("/user") for name, _ in join)
@@ -77,48 +89,51 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
 
         cache = os.path.join(os.path.dirname(st.dir), state.SECCOMP_CACHE)
         seccomp = compile_filter(linux["seccomp"], cache_dir=cache)
+    _join(j for j in join if j[1] in FOR_CHILDREN)
     entry = CgroupEntry(st.data["cgroup_paths"])
     parent, child = sync.pair()
-    pid1 = entry.fork()
-    if pid1 == 0:
+    pid = entry.fork()
+    if pid == 0:
         parent.close()
-        _stage1(child, entry, join, proc, seccomp, in_userns, opts.console_fd)
+        _child(
+            child,
+            entry,
+            [j for j in join if j[1] not in FOR_CHILDREN],
+            proc,
+            seccomp,
+            in_userns,
+            opts.console_fd,
+        )
     child.close()
     try:
-        return _drive(parent, pid1, st)
+        _await_exec(parent, pid)
     finally:
         parent.close()
-
-
-def _drive(ch: sync.Channel, pid1: int, st: State) -> int:
-    pid = 0
-    try:
-        while True:
-            tag, payload = ch.recv()
-            if tag == sync.ERROR:
-                raise FailedPrecondition(payload)
-            if tag == sync.PID:
-                pid = int(payload)
-    except sync.PeerGone:
-        pass
-    except BaseException:
-        _kill(pid1)
-        raise
-    finally:
-        os.waitpid(pid1, 0)
-    if not pid:
-        raise FailedPrecondition("exec: the process exited during setup")
     return pid
 
 
-def _kill(pid: int) -> None:
+def _join(namespaces: Iterable[tuple[str, int]]) -> None:
+    fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag, path) for path, flag in namespaces]
+    for fd, flag, path in fds:  # all opened first: joining a mount ns changes path lookup
+        try:
+            sc.setns(fd, flag)
+        except OSError as exc:
+            raise OSError(exc.errno, f"joining namespace {path}: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+
+
+def _await_exec(ch: sync.Channel, pid: int) -> None:
+    """The sync pipe is close-on-exec: EOF means the exec worked, a message why it did not."""
     try:
-        os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
+        _, reason = ch.recv()
+    except sync.PeerGone:
+        return
+    os.waitpid(pid, 0)
+    raise FailedPrecondition(reason)
 
 
-def _stage1(
+def _child(
     ch: sync.Channel,
     entry: CgroupEntry,
     join: list[tuple[str, int]],
@@ -129,21 +144,14 @@ def _stage1(
 ) -> NoReturn:
     try:
         entry.join_self()
-        fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag) for path, flag in join]
-        for fd, flag in fds:
-            sc.setns(fd, flag)
-            os.close(fd)
-        pid = os.fork()
-        if pid == 0:
-            _stage2(ch, proc, seccomp, in_userns, console_fd)
-        ch.send(sync.PID, str(pid))
+        _join(join)
     except BaseException as exc:
         ch.send(sync.ERROR, str(exc))
-        os._exit(1)
-    os._exit(0)
+        os._exit(127)
+    _setup_and_exec(ch, proc, seccomp, in_userns, console_fd)
 
 
-def _stage2(
+def _setup_and_exec(
     ch: sync.Channel, proc: dict[str, Any], seccomp: Filter | None, in_userns: bool, console_fd: int
 ) -> NoReturn:
     try:

@@ -150,9 +150,9 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
         os.setsid()
         os.umask(0)  # device nodes and mount points get exactly the modes asked for
         if plan.new_mountns:
-            _setup_rootfs(plan)
-        if plan.await_cgroup:
-            ch.recv()  # CGROUP_READY: limits and device rules are in place
+            _setup_rootfs(plan, ch)
+        else:
+            _await_cgroup(plan, ch)
         if plan.hook_roundtrip:
             ch.send(sync.HOOKS)
             state_json = ch.recv()[1]
@@ -187,13 +187,21 @@ def _tell_start(fd: int, msg: str) -> None:
         pass  # start is gone: the message still goes to stderr
 
 
-def _setup_rootfs(plan: InitPlan) -> None:
+def _await_cgroup(plan: InitPlan, ch: sync.Channel) -> None:
+    if plan.await_cgroup:
+        ch.recv()  # CGROUP_READY: limits and device rules are in place
+
+
+def _setup_rootfs(plan: InitPlan, ch: sync.Channel) -> None:
     rootfs.prepare_root(plan.rootfs, plan.linux.get("rootfsPropagation") or "")
     dev_is_tmpfs = False
     for m in plan.mounts:
         rootfs.mount_one(plan.rootfs, m, plan.cgroup_mounts)
         if m["destination"].rstrip("/") == "/dev" and m.get("type") != "bind":
             dev_is_tmpfs = True
+    # mknod is subject to the devices cgroup, whose rules are rewritten (deny all, then
+    # allow) while resources are applied: wait for them before making device nodes.
+    _await_cgroup(plan, ch)
     if dev_is_tmpfs:
         rootfs.create_devices(plan.rootfs, plan.linux.get("devices") or [], plan.userns)
         rootfs.dev_symlinks(plan.rootfs)
