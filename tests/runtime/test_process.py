@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,30 @@ def test_user_namespace_process_runs_as_mapped_host_uid(make_container: MakeCont
     gids = next(line for line in status.splitlines() if line.startswith("Gid:")).split()[1:]
     assert set(uids) == {"101000"}
     assert set(gids) == {"101000"}
+
+
+def _run_with_fds(ctr: Container, out: Path, *flags: str) -> subprocess.CompletedProcess[bytes]:
+    """Run the container from a shell that opened fd 3 (to `out`) and fd 4 (/dev/null)."""
+    ctr.write_spec()
+    argv = [str(ctr.rt.binary.path), "--root", str(ctr.rt.root), "run", *flags]
+    argv += ["--bundle", str(ctr.bundle), ctr.id]
+    script = 'exec 3>"$0" 4</dev/null; exec "$@"'
+    return subprocess.run(["sh", "-c", script, str(out), *argv], capture_output=True, timeout=30)
+
+
+def test_preserve_fds_passes_extra_descriptors(ctr: Container, tmp_path: Path) -> None:
+    """`run --preserve-fds 1` hands the caller's fd 3 to the process, and no other."""
+    out = tmp_path / "fd3.txt"
+    ctr.sh("echo through-fd-3 >&3; [ -e /proc/self/fd/4 ] && echo fd-4-leaked >&3; true")
+    res = _run_with_fds(ctr, out, "--preserve-fds", "1")
+    assert res.returncode == 0, res.stderr.decode()
+    assert out.read_text() == "through-fd-3\n"
+
+
+def test_callers_fds_are_not_inherited(ctr: Container, tmp_path: Path) -> None:
+    """Without --preserve-fds only stdio reaches the container (a leaked fd is an escape)."""
+    out = tmp_path / "fd3.txt"
+    ctr.sh("ls /proc/self/fd; echo leaked >&3")
+    res = _run_with_fds(ctr, out)
+    assert out.read_text() == ""
+    assert res.stdout.decode().split() == ["0", "1", "2", "3"]  # 3: the fd ls itself opened

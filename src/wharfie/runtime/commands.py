@@ -25,13 +25,22 @@ def _warn(warnings: list[str]) -> None:
 
 
 def _create_options(args: Args) -> container.CreateOptions:
-    return container.CreateOptions(
+    opts = container.CreateOptions(
         _root(args),
         args.flags.get("--bundle") or os.getcwd(),
         console_socket=args.flags.get("--console-socket"),
         pid_file=args.flags.get("--pid-file"),
         no_pivot=bool(args.flags.get("--no-pivot")),
     )
+    opts.preserve_fds = _preserve_fds(args)
+    return opts
+
+
+def _preserve_fds(args: Args) -> int:
+    text = args.flags.get("--preserve-fds") or "0"
+    if not text.isdigit():
+        raise InvalidArgument(f"--preserve-fds {text!r}: expected a number of file descriptors")
+    return int(text)
 
 
 def cmd_create(args: Args) -> int:
@@ -204,6 +213,7 @@ def cmd_exec(args: Args) -> int:
     proc = exec_process_spec(args, st.config.get("process") or {})
     detach = bool(args.flags.get("--detach"))
     opts = execproc.ExecOptions(detach=detach, pid_file=args.flags.get("--pid-file"))
+    opts.preserve_fds = _preserve_fds(args)
     ours = _exec_console(args, proc, opts, detach)
     if not detach:
         foreground.become_subreaper()

@@ -13,7 +13,7 @@ import os
 from wharfie import syscalls as sc
 from wharfie.errors import FailedPrecondition, InvalidArgument, NotFound
 from wharfie.oci import jsonio, runtime_spec
-from wharfie.runtime import cgroups, init, state, sync
+from wharfie.runtime import cgroups, init, process, state, sync
 from wharfie.runtime.spawn import CgroupEntry
 from wharfie.runtime.state import State
 
@@ -43,6 +43,7 @@ class CreateOptions:
         "local_console",
         "no_pivot",
         "pid_file",
+        "preserve_fds",
         "root",
         "warn",
     )
@@ -63,6 +64,7 @@ class CreateOptions:
         # foreground `run` without --console-socket: create() makes a private socket
         # pair and leaves the runtime's end here, to proxy the pty through our stdio
         self.local_console = False
+        self.preserve_fds = 0
         self.console_fd = -1
         self.warn: list[str] = []
 
@@ -113,8 +115,6 @@ def _hooks(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 def build_plan(opts: CreateOptions, spec: dict[str, Any], cg: Any) -> init.InitPlan:
-    from wharfie.runtime import process
-
     linux = spec.get("linux") or {}
     plan = init.InitPlan()
     plan.rootfs = rootfs_path(opts.bundle, spec)
@@ -125,6 +125,7 @@ def build_plan(opts: CreateOptions, spec: dict[str, Any], cg: Any) -> init.InitP
     plan.hostname = spec.get("hostname")
     plan.domainname = spec.get("domainname")
     plan.no_pivot = opts.no_pivot
+    plan.preserve_fds = opts.preserve_fds
     _namespaces(plan, linux)
     plan.hooks = _hooks(spec)
     plan.hook_roundtrip = any(
@@ -246,6 +247,7 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], undo: _Undo) ->
         else:
             raise InvalidArgument("process.terminal is set but no --console-socket was given")
         undo.fds.append(plan.console_fd)
+    process.close_on_exec_from(3 + opts.preserve_fds)
     st = State(sdir, _initial_state(opts, cid, spec, plan, cg))
     st.save()  # a runtime killed from here on leaves enough for `delete` to clean up
     pid = _spawn(plan, st, undo, spec, opts.warn)

@@ -37,12 +37,13 @@ PROC_NS = (  # /proc/<pid>/ns name, flag, in join order
 
 
 class ExecOptions:
-    __slots__ = ("console_fd", "detach", "pid_file")
+    __slots__ = ("console_fd", "detach", "pid_file", "preserve_fds")
 
     def __init__(self, detach: bool = False, pid_file: str | None = None, console_fd: int = -1):
         self.detach = detach
         self.pid_file = pid_file
         self.console_fd = console_fd
+        self.preserve_fds = 0
 
 
 def namespaces_to_join(pid: int) -> list[tuple[str, int]]:
@@ -81,7 +82,6 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
     """
     check_running(st)
     join = namespaces_to_join(st.pid)
-    in_userns = any(name.endswith("/user") for name, _ in join)
     seccomp = None
     linux = st.config.get("linux") or {}
     if linux.get("seccomp"):
@@ -89,21 +89,14 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
 
         cache = os.path.join(os.path.dirname(st.dir), state.SECCOMP_CACHE)
         seccomp = compile_filter(linux["seccomp"], cache_dir=cache)
+    process.close_on_exec_from(3 + opts.preserve_fds)
     _join(j for j in join if j[1] in FOR_CHILDREN)
     entry = CgroupEntry(st.data["cgroup_paths"])
     parent, child = sync.pair()
     pid = entry.fork()
     if pid == 0:
         parent.close()
-        _child(
-            child,
-            entry,
-            [j for j in join if j[1] not in FOR_CHILDREN],
-            proc,
-            seccomp,
-            in_userns,
-            opts.console_fd,
-        )
+        _child(child, entry, [j for j in join if j[1] not in FOR_CHILDREN], proc, seccomp, opts)
     child.close()
     try:
         _await_exec(parent, pid)
@@ -139,8 +132,7 @@ def _child(
     join: list[tuple[str, int]],
     proc: dict[str, Any],
     seccomp: Filter | None,
-    in_userns: bool,
-    console_fd: int,
+    opts: ExecOptions,
 ) -> NoReturn:
     try:
         entry.join_self()
@@ -148,18 +140,23 @@ def _child(
     except BaseException as exc:
         ch.send(sync.ERROR, str(exc))
         os._exit(127)
-    _setup_and_exec(ch, proc, seccomp, in_userns, console_fd)
+    in_userns = any(flag == sc.CLONE_NEWUSER for _, flag in join)
+    _setup_and_exec(ch, proc, seccomp, in_userns, opts)
 
 
 def _setup_and_exec(
-    ch: sync.Channel, proc: dict[str, Any], seccomp: Filter | None, in_userns: bool, console_fd: int
+    ch: sync.Channel,
+    proc: dict[str, Any],
+    seccomp: Filter | None,
+    in_userns: bool,
+    opts: ExecOptions,
 ) -> NoReturn:
     try:
         if proc.get("terminal"):
             from wharfie.runtime import console
 
             os.setsid()
-            console.setup_exec_tty(console_fd, proc.get("consoleSize"))
+            console.setup_exec_tty(opts.console_fd, proc.get("consoleSize"))
         process.set_rlimits(proc.get("rlimits"))
         cwd = proc.get("cwd") or "/"
         try:
@@ -168,7 +165,7 @@ def _setup_and_exec(
             raise process.ProcessError(f"chdir to cwd ({cwd!r}) failed: {exc.strerror}") from exc
         path = process.lookup_executable(proc["args"][0], proc.get("env") or [], cwd)
         process.finalize(proc, seccomp, in_userns)
-        process.exec_process(path, proc)
+        process.exec_process(path, proc, opts.preserve_fds)
     except BaseException as exc:
         ch.send(sync.ERROR, str(exc))
     os._exit(127)

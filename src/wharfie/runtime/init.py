@@ -47,6 +47,7 @@ class InitPlan:
         "new_netns",
         "new_userns",
         "no_pivot",
+        "preserve_fds",
         "proc",
         "readonly",
         "rootfs",
@@ -70,6 +71,7 @@ class InitPlan:
         self.new_mountns = False
         self.new_netns = False
         self.no_pivot = False
+        self.preserve_fds = 0
         self.fifo_fd = -1
         self.console_fd = -1
         self.seccomp: Filter | None = None
@@ -171,7 +173,9 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
     try:
         _run_hooks(plan, "startContainer", state_json)
         process.finalize(plan.proc, plan.seccomp, plan.userns, plan.caps)
-        process.exec_process(path, plan.proc)  # closes the fifo (close-on-exec): start returns
+        process.exec_process(
+            path, plan.proc, plan.preserve_fds
+        )  # closes the fifo (close-on-exec): start returns
     except BaseException as exc:
         msg = f"{exc}"
         _tell_start(fifo, msg)

@@ -82,6 +82,18 @@ def _check_exec(arg0: str, path: str) -> None:
         raise ProcessError(f'exec: "{arg0}": permission denied')
 
 
+def close_on_exec_from(first: int) -> None:
+    """Mark every open fd >= `first` close-on-exec: the container must not inherit the fds
+    its caller left open to the runtime (leaked host fds are a container escape)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass  # the fd listdir itself used, already closed
+
+
 def last_cap() -> int:
     try:
         with open("/proc/sys/kernel/cap_last_cap") as f:
@@ -158,8 +170,16 @@ def finalize(
             seccomp.load()
 
 
-def exec_process(path: str, proc: dict[str, Any]) -> None:
-    """Replace this process with the user's; returns only by raising."""
+def exec_process(path: str, proc: dict[str, Any], preserve_fds: int = 0) -> None:
+    """Replace this process with the user's; returns only by raising.
+
+    Besides stdio, fds 3 .. 3+preserve_fds-1 (runc's --preserve-fds) are passed on.
+    """
+    for fd in range(3, 3 + preserve_fds):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError as exc:
+            raise ProcessError(f"--preserve-fds: fd {fd} is not open: {exc.strerror}") from exc
     user = proc.get("user") or {}
     os.umask(user["umask"] if user.get("umask") is not None else 0o022)
     # Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive execve.
