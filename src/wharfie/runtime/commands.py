@@ -221,7 +221,7 @@ def cmd_exec(args: Args) -> int:
     if opts.console_fd >= 0:
         os.close(opts.console_fd)
     if opts.pid_file:
-        container._write_pid_file(opts.pid_file, pid)
+        container.write_pid_file(opts.pid_file, pid)
     if detach:
         return 0
     foreground.forward_signals(pid)

@@ -114,10 +114,10 @@ def _hooks(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {k: v for k, v in (spec.get("hooks") or {}).items() if v}
 
 
-def build_plan(opts: CreateOptions, spec: dict[str, Any], cg: Any) -> init.InitPlan:
+def build_plan(opts: CreateOptions, spec: dict[str, Any], rootfs: str, cg: Any) -> init.InitPlan:
     linux = spec.get("linux") or {}
     plan = init.InitPlan()
-    plan.rootfs = rootfs_path(opts.bundle, spec)
+    plan.rootfs = rootfs
     plan.readonly = bool(spec["root"].get("readonly"))
     plan.mounts = spec.get("mounts") or []
     plan.linux = linux
@@ -206,22 +206,22 @@ def _wait_gone(pid: int, timeout: float = 5.0) -> None:
 def create(opts: CreateOptions, cid: str) -> State:
     spec = load_spec(opts.bundle)
     state.validate_id(cid)
-    rootfs_path(opts.bundle, spec)
+    rootfs = rootfs_path(opts.bundle, spec)  # before claiming the id: a bad rootfs leaves nothing
     undo = _Undo()
     undo.dir = state.new_dir(opts.root, cid)
     try:
-        return _create(opts, cid, spec, undo)
+        return _create(opts, cid, spec, rootfs, undo)
     except BaseException:
         undo.run()
         raise
 
 
-def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], undo: _Undo) -> State:
+def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], rootfs: str, undo: _Undo) -> State:
     linux = spec.get("linux") or {}
     cg = cgroups.for_container(linux.get("cgroupsPath"), cid)
     undo.cg = cg
     cg.create()
-    plan = build_plan(opts, spec, cg)
+    plan = build_plan(opts, spec, rootfs, cg)
     plan.cgroup = CgroupEntry(cg.paths)
     # Resources are applied while the init builds its rootfs (it waits for CGROUP_READY
     # before going further); with a new user namespace stage 1 owns the first messages,
@@ -258,7 +258,7 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], undo: _Undo) ->
     undo.close_fds()
     st.save()
     if opts.pid_file:
-        _write_pid_file(opts.pid_file, pid)
+        write_pid_file(opts.pid_file, pid)
     return st
 
 
@@ -379,7 +379,7 @@ def _write_id_maps(pid: int, linux: dict[str, Any]) -> None:
             ) from exc
 
 
-def _write_pid_file(path: str, pid: int) -> None:
+def write_pid_file(path: str, pid: int) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as f:
         f.write(str(pid))

@@ -14,12 +14,11 @@ import os
 from wharfie import syscalls as sc
 from wharfie.errors import FailedPrecondition
 from wharfie.runtime import lifecycle, process, state, sync
-from wharfie.runtime.spawn import CgroupEntry
+from wharfie.runtime.spawn import CgroupEntry, join_namespaces
 from wharfie.runtime.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
     from typing import Any, NoReturn
 
     from wharfie.runtime.seccomp import Filter
@@ -90,7 +89,7 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
         cache = os.path.join(os.path.dirname(st.dir), state.SECCOMP_CACHE)
         seccomp = compile_filter(linux["seccomp"], cache_dir=cache)
     process.close_on_exec_from(3 + opts.preserve_fds)
-    _join(j for j in join if j[1] in FOR_CHILDREN)
+    join_namespaces(j for j in join if j[1] in FOR_CHILDREN)
     entry = CgroupEntry(st.data["cgroup_paths"])
     parent, child = sync.pair()
     pid = entry.fork()
@@ -103,17 +102,6 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
     finally:
         parent.close()
     return pid
-
-
-def _join(namespaces: Iterable[tuple[str, int]]) -> None:
-    fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag, path) for path, flag in namespaces]
-    for fd, flag, path in fds:  # all opened first: joining a mount ns changes path lookup
-        try:
-            sc.setns(fd, flag)
-        except OSError as exc:
-            raise OSError(exc.errno, f"joining namespace {path}: {exc.strerror}") from exc
-        finally:
-            os.close(fd)
 
 
 def _await_exec(ch: sync.Channel, pid: int) -> None:
@@ -136,7 +124,7 @@ def _child(
 ) -> NoReturn:
     try:
         entry.join_self()
-        _join(join)
+        join_namespaces(join)
     except BaseException as exc:
         ch.send(sync.ERROR, str(exc))
         os._exit(127)

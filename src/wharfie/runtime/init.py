@@ -17,7 +17,7 @@ import os
 
 from wharfie import syscalls as sc
 from wharfie.runtime import process, rootfs, sync
-from wharfie.runtime.spawn import CgroupEntry
+from wharfie.runtime.spawn import CgroupEntry, join_namespaces
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def stage1(ch: sync.Channel, plan: InitPlan) -> NoReturn:
     """Join/unshare namespaces, fork the container's init, report its pid."""
     try:
         plan.cgroup.join_self()  # before a cgroup namespace is made: it is rooted here
-        _join_namespaces(plan.join)
+        join_namespaces(plan.join)
         if plan.new_userns:
             sc.unshare(sc.CLONE_NEWUSER)
             ch.send(sync.USERNS)
@@ -120,21 +120,6 @@ def direct(ch: sync.Channel, plan: InitPlan) -> NoReturn:
     except BaseException as exc:
         _report(ch, exc)
     stage2(ch, plan)
-
-
-def _join_namespaces(join: list[tuple[str, int]]) -> None:
-    fds = []
-    for path, flag in join:  # open all first: joining a mount ns changes what paths mean
-        try:
-            fds.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag, path))
-        except OSError as exc:
-            raise OSError(exc.errno, f"open namespace {path}: {exc.strerror}") from exc
-    for fd, flag, path in fds:
-        try:
-            sc.setns(fd, flag)
-        except OSError as exc:
-            raise OSError(exc.errno, f"joining namespace {path}: {exc.strerror}") from exc
-        os.close(fd)
 
 
 def _become_root() -> None:

@@ -21,6 +21,10 @@ import os
 
 from wharfie import syscalls as sc
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
@@ -68,3 +72,24 @@ class CgroupEntry:
                     os.close(fd)
             except OSError as exc:
                 raise OSError(exc.errno, f"joining cgroup {path}: {exc.strerror}") from exc
+
+
+def join_namespaces(namespaces: Iterable[tuple[str, int]]) -> None:
+    """setns() into each (path, CLONE_NEW* flag), in the order given (user namespace first).
+
+    Every path is opened before the first join: joining a mount namespace changes what
+    paths mean.
+    """
+    fds = []
+    for path, flag in namespaces:
+        try:
+            fds.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag, path))
+        except OSError as exc:
+            raise OSError(exc.errno, f"open namespace {path}: {exc.strerror}") from exc
+    for fd, flag, path in fds:
+        try:
+            sc.setns(fd, flag)
+        except OSError as exc:
+            raise OSError(exc.errno, f"joining namespace {path}: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
