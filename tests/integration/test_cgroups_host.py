@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from wharfie.cgroups import Cgroup, for_container, from_paths
+from wharfie.cgroups._mounts import host_layout
 from wharfie.errors import FailedPrecondition, Unavailable
-from wharfie.runtime.cgroups import Cgroup, for_container, from_paths
-from wharfie.runtime.cgroups._mounts import host_layout
 
 pytestmark = pytest.mark.root
 
@@ -247,8 +247,8 @@ def test_oom_kill_is_reported(cg: Cgroup, procs: Procs) -> None:
 
 def test_ebpf_device_filter_on_the_unified_hierarchy(cg: Cgroup, procs: Procs) -> None:
     """The hybrid host's cgroup2 hierarchy runs device programs too: check the real thing."""
-    from wharfie.runtime.cgroups._bpf import attached_programs
-    from wharfie.runtime.cgroups._v2 import apply_devices_v2
+    from wharfie.cgroups._bpf import attached_programs
+    from wharfie.cgroups._v2 import apply_devices_v2
 
     cg.create()
     unified = cg.paths[""]
@@ -275,7 +275,7 @@ def test_v2_driver_on_the_real_unified_mount(name: str, procs: Procs) -> None:
     """The cgroup2 mount at /sys/fs/cgroup/unified is a v2 root of its own: drive it with
     the pure v2 driver (no controllers there, but freezing, membership, the eBPF device
     filter and removal are real)."""
-    from wharfie.runtime.cgroups._bpf import attached_programs
+    from wharfie.cgroups._bpf import attached_programs
 
     cg = for_container(f"/{name}", "x", root=str(ROOT / "unified"))
     assert type(cg).__name__ == "V2Cgroup"

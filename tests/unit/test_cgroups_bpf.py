@@ -12,9 +12,8 @@ import sys
 
 import pytest
 
-from wharfie.errors import InvalidArgument
-from wharfie.runtime.cgroups import with_default_devices
-from wharfie.runtime.cgroups._bpf import (
+from wharfie.cgroups import with_default_devices
+from wharfie.cgroups._bpf import (
     AND32_IMM,
     EXIT,
     JEQ_IMM,
@@ -28,7 +27,8 @@ from wharfie.runtime.cgroups._bpf import (
     device_program,
     disassemble,
 )
-from wharfie.runtime.cgroups._devices import Emulated, emulate, parse_rules
+from wharfie.cgroups._devices import Emulated, emulate, parse_rules
+from wharfie.errors import InvalidArgument
 
 PROLOGUE = [
     "LdXMemW dst: r2 src: r1 off: 0 imm: 0",

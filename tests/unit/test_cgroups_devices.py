@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from wharfie.cgroups import default_device_rules, with_default_devices
+from wharfie.cgroups._base import Plan
+from wharfie.cgroups._devices import Rule, emulate, parse_rule, parse_rules, v1_writes
 from wharfie.errors import InvalidArgument
-from wharfie.runtime.cgroups import default_device_rules, with_default_devices
-from wharfie.runtime.cgroups._base import Plan
-from wharfie.runtime.cgroups._devices import Rule, emulate, parse_rule, parse_rules, v1_writes
 
 
 def allow(t: str, major: int = -1, minor: int = -1, access: str = "rwm") -> dict[str, object]:

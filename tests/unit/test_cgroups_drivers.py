@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from test_cgroups_devices import RUNC_DEVICES_LIST
 
+from wharfie.cgroups import Cgroup, for_container, from_paths
+from wharfie.cgroups import _driver as driver_module
+from wharfie.cgroups._v2 import set_freeze
 from wharfie.errors import FailedPrecondition, InvalidArgument, NotImplementedFeature, Unavailable
-from wharfie.runtime.cgroups import Cgroup, for_container, from_paths
-from wharfie.runtime.cgroups import _driver as driver_module
-from wharfie.runtime.cgroups._v2 import set_freeze
 
 V1_CONTROLLERS = ("cpu,cpuacct", "cpuset", "memory", "devices", "freezer", "pids", "blkio")
 
@@ -181,7 +181,7 @@ def test_v1_default_devices_are_runcs(root: Path, monkeypatch: pytest.MonkeyPatc
 def test_v1_best_effort_requests_warn_and_log(root: Path, caplog: pytest.LogCaptureFixture) -> None:
     cg = v1(root)
     cg.create()
-    with caplog.at_level(logging.WARNING, logger="wharfie.runtime.cgroups"):
+    with caplog.at_level(logging.WARNING, logger="wharfie.cgroups"):
         warnings = cg.set(
             {
                 "blockIO": {"weight": 300},
@@ -352,7 +352,7 @@ def test_v2_set(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     touch(d, "memory.max", "memory.swap.max", "cpu.weight", "cpu.max", "pids.max", "io.weight")
     attached: list[tuple[str, int]] = []
     monkeypatch.setattr(
-        "wharfie.runtime.cgroups._bpf.attach_device_program",
+        "wharfie.cgroups._bpf.attach_device_program",
         lambda path, insns: attached.append((path, len(insns))),
     )
     warnings = cg.set(
@@ -385,7 +385,7 @@ def test_v2_always_gets_a_device_filter_by_default(
     cg.create()
     attached: list[int] = []
     monkeypatch.setattr(
-        "wharfie.runtime.cgroups._bpf.attach_device_program",
+        "wharfie.cgroups._bpf.attach_device_program",
         lambda path, insns: attached.append(len(insns)),
     )
     cg.set({})
@@ -508,7 +508,7 @@ def test_hybrid_without_v1_devices_uses_ebpf_on_unified(
     cg.create()
     attached: list[str] = []
     monkeypatch.setattr(
-        "wharfie.runtime.cgroups._bpf.attach_device_program",
+        "wharfie.cgroups._bpf.attach_device_program",
         lambda path, insns: attached.append(path),
     )
     cg.set({"devices": [{"allow": False}]}, default_devices=False)
@@ -536,7 +536,7 @@ def test_hybrid_from_paths(root: Path) -> None:
 # -- import cost ---------------------------------------------------------------------------
 
 HEAVY = ("re", "typing", "dataclasses", "logging", "subprocess", "ctypes", "json", "enum")
-V2_ONLY = ("wharfie.runtime.cgroups._v2", "wharfie.runtime.cgroups._plan_v2")
+V2_ONLY = ("wharfie.cgroups._v2", "wharfie.cgroups._plan_v2")
 
 
 def test_the_hybrid_start_path_imports_nothing_heavy_nor_v2(root: Path) -> None:
@@ -546,7 +546,7 @@ def test_the_hybrid_start_path_imports_nothing_heavy_nor_v2(root: Path) -> None:
     touch(cg.paths["devices"], "devices.allow", "devices.deny")
     code = (
         "import sys\n"
-        "from wharfie.runtime.cgroups import for_container\n"
+        "from wharfie.cgroups import for_container\n"
         f"cg = for_container('/c1', 'c1', root={str(root)!r}, mountinfo={mountinfo(root, V1_CONTROLLERS, 'unified')!r})\n"  # noqa: E501
         "cg.set({'pids': {'limit': 3}})\n"
         f"print(sorted(m for m in {(*HEAVY, *V2_ONLY)!r} if m in sys.modules))\n"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from wharfie.cgroups import Hierarchy, for_container, from_paths
+from wharfie.cgroups._mounts import Layout, parse_mountinfo, parse_proc_cgroup
+from wharfie.cgroups._paths import inner_path
 from wharfie.errors import InvalidArgument, Unavailable
-from wharfie.runtime.cgroups import Hierarchy, for_container, from_paths
-from wharfie.runtime.cgroups._mounts import Layout, parse_mountinfo, parse_proc_cgroup
-from wharfie.runtime.cgroups._paths import inner_path
 
 # This host's /proc/self/mountinfo (Debian 12 VM, hybrid, no systemd).
 HYBRID = """\

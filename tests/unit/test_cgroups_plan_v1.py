@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from wharfie.cgroups._plan_v1 import plan_v1
 from wharfie.errors import InvalidArgument
-from wharfie.runtime.cgroups._plan_v1 import plan_v1
 
 MIB = 1 << 20
 

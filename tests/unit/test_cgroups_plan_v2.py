@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from wharfie.errors import InvalidArgument
-from wharfie.runtime.cgroups._plan_v2 import (
+from wharfie.cgroups._plan_v2 import (
     blkio_to_io_weight,
     cpu_max,
     plan_v2,
     shares_to_weight,
     swap_v2,
 )
+from wharfie.errors import InvalidArgument
 
 MIB = 1 << 20
 

@@ -170,7 +170,7 @@ def print_table(rows: list[list[str]]) -> None:
 def cmd_ps(args: Args) -> int:
     if not args.positional:
         raise InvalidArgument('"ps" requires at least 1 argument: the container id')
-    from wharfie.runtime import cgroups
+    from wharfie import cgroups
 
     st = state.load(_root(args), args.positional[0])
     pids = sorted(cgroups.from_paths(st.data["cgroup_paths"]).pids())

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 
+from wharfie import cgroups
 from wharfie import syscalls as sc
 from wharfie.errors import FailedPrecondition, InvalidArgument, NotFound
 from wharfie.oci import jsonio, runtime_spec
-from wharfie.runtime import cgroups, init, process, state, sync
+from wharfie.runtime import init, process, state, sync
 from wharfie.runtime.spawn import CgroupEntry
 from wharfie.runtime.state import State
 

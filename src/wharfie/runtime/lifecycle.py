@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 
+from wharfie import cgroups
 from wharfie.errors import FailedPrecondition
 from wharfie.oci import jsonio
-from wharfie.runtime import cgroups, state
+from wharfie.runtime import state
 from wharfie.runtime.state import State
 
 TYPE_CHECKING = False

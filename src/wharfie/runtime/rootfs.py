@@ -18,7 +18,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from wharfie.runtime.cgroups import Hierarchy
+    from wharfie.cgroups import Hierarchy
 
 DEFAULT_DEVICES = (  # path, major, minor: what every container gets on a tmpfs /dev
     ("/dev/null", 1, 3),

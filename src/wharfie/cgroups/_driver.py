@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from wharfie.errors import WharfieError
 
-LOGGER = "wharfie.runtime.cgroups"
+LOGGER = "wharfie.cgroups"
 
 
 def effective_resources(resources: object, default_devices: bool) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def effective_resources(resources: object, default_devices: bool) -> dict[str, A
 
 
 def log_warnings(warnings: list[str]) -> None:
-    """Send set()'s warnings to the `wharfie.runtime.cgroups` logger (imported lazily)."""
+    """Send set()'s warnings to the `wharfie.cgroups` logger (imported lazily)."""
     if not warnings:
         return
     import logging

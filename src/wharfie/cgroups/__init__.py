@@ -1,4 +1,4 @@
-"""cgroup drivers for the runtime: v1, v2 and the hybrid layout.
+"""cgroup drivers (used by the runtime, and by the engine for stats): v1, v2 and the hybrid layout.
 
 Contract (what the rest of the runtime relies on):
 
@@ -27,7 +27,7 @@ Implementation notes (decided here, relied on by the runtime):
 * `paths` keys are the hierarchies' mount options: "memory", "cpu,cpuacct",
   "name=systemd", and "" for the cgroup2 hierarchy (pure v2 or the hybrid "unified").
 * `set(resources)` returns the list of warnings (also logged on the
-  "wharfie.runtime.cgroups" logger): requests this host cannot honour that runc treats
+  "wharfie.cgroups" logger): requests this host cannot honour that runc treats
   as best effort -- a blkio/io weight when the kernel has neither blkio.weight nor
   blkio.bfq.weight, hugetlb page sizes the kernel lacks, net_cls/net_prio/rdma without
   their hierarchy, swap without swap accounting, deprecated kernel memory limits. Any
