@@ -1,15 +1,212 @@
-"""wharfie: the command-line client of wharfied (Docker's verbs and flags).
+"""wharfie: the command-line client of wharfied, with Docker's verbs, flags and output.
 
-Not built yet: the daemon and this client arrive with the engine work. The OCI
-runtime underneath, `wharfie-runtime`, is complete and usable on its own.
+    wharfie [-H HOST] [--tlsverify ...] COMMAND [OPTIONS] ARGS
+
+Start-up is measured against `docker ps`: this module imports only os/sys and
+the flag parser; each command's module is imported when that command runs.
+The process ends with os._exit after flushing (no interpreter teardown).
 """
 
+from __future__ import annotations
+
+import os
 import sys
+
+from wharfie.cli.flags import parse, table
+from wharfie.errors import InvalidArgument, WharfieError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from wharfie.cli.context import Context
+
+GLOBAL = table(
+    """
+    H host list
+    - tls bool
+    - tlsverify bool
+    - tlscacert value
+    - tlscert value
+    - tlskey value
+    D debug bool
+    l log-level value
+    - config value
+    c context value
+    v version bool
+    - help bool
+    """
+)
+
+# verb -> (module under wharfie.cli, function)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "cmd_run"),
+    "create": ("run", "cmd_create"),
+    "start": ("run", "cmd_start"),
+    "attach": ("run", "cmd_attach"),
+    "exec": ("run", "cmd_exec"),
+    "ps": ("container", "cmd_ps"),
+    "logs": ("container", "cmd_logs"),
+    "stop": ("container", "cmd_stop"),
+    "kill": ("container", "cmd_kill"),
+    "rm": ("container", "cmd_rm"),
+    "inspect": ("container", "cmd_inspect"),
+    "top": ("container", "cmd_top"),
+    "stats": ("container", "cmd_stats"),
+    "cp": ("container", "cmd_cp"),
+    "pause": ("container", "cmd_pause"),
+    "unpause": ("container", "cmd_unpause"),
+    "restart": ("container", "cmd_restart"),
+    "wait": ("container", "cmd_wait"),
+    "rename": ("container", "cmd_rename"),
+    "update": ("container", "cmd_update"),
+    "export": ("container", "cmd_export"),
+    "commit": ("image", "cmd_commit"),
+    "import": ("image", "cmd_import"),
+    "images": ("image", "cmd_images"),
+    "tag": ("image", "cmd_tag"),
+    "rmi": ("image", "cmd_rmi"),
+    "history": ("image", "cmd_history"),
+    "pull": ("image", "cmd_pull"),
+    "events": ("system", "cmd_events"),
+    "info": ("system", "cmd_info"),
+    "version": ("system", "cmd_version"),
+}
+_IMAGE_VERBS = ("images", "rmi", "tag", "history", "pull", "import")
+GROUPS: dict[str, dict[str, str]] = {
+    "container": {
+        "ls": "ps",
+        "list": "ps",
+        "ps": "ps",
+        "prune": "container-prune",
+        "inspect": "container-inspect",
+        **{v: v for v in COMMANDS if v not in _IMAGE_VERBS},
+    },
+    "image": {
+        "ls": "images",
+        "list": "images",
+        "rm": "rmi",
+        "remove": "rmi",
+        "tag": "tag",
+        "history": "history",
+        "import": "import",
+        "pull": "pull",
+        "inspect": "image-inspect",
+        "prune": "image-prune",
+        "bootstrap": "image-bootstrap",
+    },
+    "system": {
+        "df": "system-df",
+        "prune": "system-prune",
+        "info": "info",
+        "events": "events",
+    },
+}
+COMMANDS.update(
+    {
+        "container-prune": ("system", "cmd_container_prune"),
+        "image-prune": ("system", "cmd_image_prune"),
+        "system-prune": ("system", "cmd_system_prune"),
+        "system-df": ("system", "cmd_df"),
+        "container-inspect": ("container", "cmd_container_inspect"),
+        "image-inspect": ("image", "cmd_image_inspect"),
+        "image-bootstrap": ("image", "cmd_bootstrap"),
+    }
+)
+
+USAGE = """Usage:  wharfie [OPTIONS] COMMAND
+
+A Docker-compatible container engine client
+
+Common Commands:
+  run, exec, ps, images, pull, info, version
+
+Management Commands:
+  container   Manage containers (ls, rm, inspect, prune, ...)
+  image       Manage images (ls, rm, tag, history, import, prune, bootstrap)
+  system      Manage wharfie (df, prune, info, events)
+
+Commands:
+  attach commit cp create events export history import inspect kill logs
+  pause rename restart rm rmi start stats stop tag top unpause update wait
+
+Global Options:
+  -H, --host list        Daemon socket to connect to
+      --tlsverify        Use TLS and verify the remote
+      --tlscacert/--tlscert/--tlskey string
+  -v, --version          Print version information and quit
+"""
+
+
+def run(argv: list[str]) -> int:
+    """Run one command line (without the program name); returns the exit status."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
+        takes_value = GLOBAL.get(argv[i].partition("=")[0], ("", 0))[1] and "=" not in argv[i]
+        i += 2 if takes_value else 1
+    try:
+        glob = parse(argv[:i], GLOBAL)
+    except InvalidArgument as exc:
+        sys.stderr.write(f"{exc}\nSee 'wharfie --help'.\n")
+        return 125
+    rest = argv[i:]
+    if glob.on("version") and not rest:
+        rest = ["version", "--format", "Wharfie version {{.Client.Version}}"]
+    if glob.on("help") or not rest or rest[0] == "help":
+        sys.stdout.write(USAGE)
+        return 0
+    verb, args = _resolve(rest)
+    if verb is None:
+        sys.stderr.write(
+            f"wharfie: unknown command: wharfie {' '.join(rest[:2])}\n\nRun 'wharfie --help' "
+            "for more information\n"
+        )
+        return 125 if len(rest) == 1 or rest[0] not in GROUPS else 1
+    from wharfie.cli.context import Context
+
+    ctx = Context(glob, verb)
+    module, func = COMMANDS[verb]
+    handler = getattr(__import__(f"wharfie.cli.{module}", fromlist=[func]), func)
+    return _call(handler, ctx, args)
+
+
+def _resolve(rest: list[str]) -> tuple[str | None, list[str]]:
+    word = rest[0]
+    if word in GROUPS:
+        if len(rest) < 2:
+            return None, []
+        verb = GROUPS[word].get(rest[1])
+        return verb, rest[2:]
+    if word in COMMANDS and "-" not in word:
+        return word, rest[1:]
+    return None, []
+
+
+def _call(handler: object, ctx: Context, args: list[str]) -> int:
+    from wharfie.client.api import APIError
+
+    try:
+        code: int = handler(ctx, args)  # type: ignore[operator]  # a cmd_* function
+        return code
+    except InvalidArgument as exc:
+        sys.stderr.write(f"{ctx.prog_prefix()}{exc}\nSee 'wharfie {ctx.display_verb()} --help'.\n")
+        return 125
+    except APIError as exc:
+        sys.stderr.write(f"{ctx.prog_prefix()}Error response from daemon: {exc.message}\n")
+        return ctx.error_status()
+    except WharfieError as exc:
+        sys.stderr.write(f"{ctx.prog_prefix()}{exc}\n")
+        return ctx.error_status()
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
 
 
 def main() -> int:
-    sys.stderr.write(
-        "wharfie: the client is not built yet (it arrives with the wharfied engine);\n"
-        "         containers can be run with wharfie-runtime today, see docs/runtime.md\n"
-    )
-    return 1
+    """Console-script entry: run, flush, and leave without interpreter teardown."""
+    code = run(sys.argv[1:])
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # the reader went away: nothing left to deliver
+    sys.stderr.flush()
+    os._exit(code)
