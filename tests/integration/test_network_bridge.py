@@ -321,3 +321,23 @@ def test_failure_after_the_veth_exists_removes_it(
         bridge.attach(cid(), netns, bridge.ipam.allocate(set()))
     assert _host_veths(bridge) == []
     assert sorted(netns_links(netns)) == ["lo", "other0", "other1"]
+
+
+def test_concurrent_attach_from_threads(bridge: Bridge, make_netns: Callable[[], str]) -> None:
+    """The daemon attaches from worker threads: one shared netlink socket must cope."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bridge.ensure(masquerade=False)
+    spaces = [make_netns() for _ in range(6)]
+    ips: list[str] = []
+    for _ in spaces:
+        ips.append(bridge.ipam.allocate(set(ips)))
+    with ThreadPoolExecutor(6) as pool:
+        eps = list(pool.map(lambda i: bridge.attach(cid(), spaces[i], ips[i]), range(6)))
+    try:
+        assert sorted(_host_veths(bridge)) == sorted(ep.host_veth for ep in eps)
+        assert ping_from(spaces[0], ips[5]) and ping_from(spaces[5], ips[0])
+    finally:
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(bridge.detach, eps))
+    assert _host_veths(bridge) == []

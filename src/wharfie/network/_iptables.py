@@ -12,7 +12,6 @@ A bridge gets:
 from __future__ import annotations
 
 import os
-import shutil
 
 Rule = tuple[str, str, tuple[str, ...]]  # table, chain, match and target
 
@@ -43,6 +42,8 @@ def rules(bridge: str, subnet: str, masquerade: bool) -> list[Rule]:
 
 def binary() -> str | None:
     """The iptables program, also looked for in sbin directories a daemon's PATH may lack."""
+    import shutil
+
     found = shutil.which("iptables")
     for path in (found, "/usr/sbin/iptables", "/sbin/iptables"):
         if path and os.access(path, os.X_OK):
