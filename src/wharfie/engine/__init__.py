@@ -1,0 +1,1 @@
+"""wharfied's use cases (containers, exec, images, events, logs, stats), pure translations."""

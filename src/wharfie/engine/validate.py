@@ -1,0 +1,895 @@
+"""Docker's request bodies -> validated, normalised configs (pure; moby 25 / API 1.44 wording).
+
+`container_create(body)` checks a `POST /containers/create` body the way moby's decoder
+(runconfig.decodeContainerConfig) and `daemon.verifyContainerSettings` do, and fills the
+defaults that `docker inspect` reports. Every field the client sent is kept.
+
+Decisions (where moby's behaviour could not be matched exactly, or is left to the engine):
+
+* Type errors follow Go's encoding/json wording behind moby's "invalid JSON: " prefix, with
+  Go type names from moby's structs: `invalid JSON: json: cannot unmarshal string into Go
+  struct field ContainerConfigWrapper.HostConfig.Memory of type int64`. Fields of the
+  embedded container.Config are named `ContainerConfigWrapper.<Field>`; a body that is not an
+  object gives `... into Go value of type runconfig.ContainerConfigWrapper`. Unknown fields
+  are ignored and `null` is accepted everywhere, as Go does.
+* A body without any container.Config field (null, {}, only HostConfig) is
+  `config cannot be empty in order to create a container`, as moby. An empty Image is not an
+  error here (moby too lets it through to the image lookup): the engine answers 404.
+* NetworkMode: "", "default" and "bridge" become "bridge"; "none" and "host" are kept;
+  "container:<id>" is NotImplementedFeature (joining another container's namespaces comes
+  later); any other name is NotFound `network <name> not found` (user networks come later).
+* Mounts of type "bind" come from `Binds` only here; HostConfig.Mounts is type-checked and
+  kept, and interpreting it is the engine's (later issue).
+* apparmor= and label= security options are accepted and ignored (no LSM support): the
+  engine may add a warning; `warnings(host_config)` lists them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+from wharfie.errors import InvalidArgument, NotFound, NotImplementedFeature
+from wharfie.oci.capabilities import NUMBERS as CAP_NUMBERS
+
+from .units import ram_in_bytes
+
+__all__ = [
+    "CreateConfig",
+    "container_create",
+    "detach_keys",
+    "exec_create",
+    "merge_image_config",
+    "parse_binds",
+    "parse_log_opts",
+    "parse_security_opts",
+    "parse_tmpfs",
+    "signal_number",
+    "warnings",
+]
+
+MIN_MEMORY = 6 * 1024 * 1024
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+LOG_DRIVERS = ("json-file", "none")
+JSON_FILE_OPTS = (
+    "max-file",
+    "max-size",
+    "compress",
+    "labels",
+    "labels-regex",
+    "env",
+    "env-regex",
+    "tag",
+)
+RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
+PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+WRAPPER = "ContainerConfigWrapper"
+
+
+class CreateConfig(NamedTuple):
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    networking: dict[str, Any]
+
+
+# ---------------------------------------------------------------- Go-style type checking
+
+# A type is a Go type name (str) or a struct: (go name, {field: type}).
+STR_SLICE = "strslice.StrSlice"
+HEALTH = ("container.HealthConfig", {
+    "Test": "[]string", "Interval": "time.Duration", "Timeout": "time.Duration",
+    "StartPeriod": "time.Duration", "StartInterval": "time.Duration", "Retries": "int",
+})  # fmt: skip
+CONFIG_FIELDS: dict[str, Any] = {
+    "Hostname": "string", "Domainname": "string", "User": "string", "AttachStdin": "bool",
+    "AttachStdout": "bool", "AttachStderr": "bool", "ExposedPorts": "nat.PortSet", "Tty": "bool",
+    "OpenStdin": "bool", "StdinOnce": "bool", "Env": "[]string", "Cmd": STR_SLICE,
+    "Healthcheck": HEALTH, "ArgsEscaped": "bool", "Image": "string",
+    "Volumes": "map[string]struct {}", "WorkingDir": "string", "Entrypoint": STR_SLICE,
+    "NetworkDisabled": "bool", "MacAddress": "string", "OnBuild": "[]string",
+    "Labels": "map[string]string", "StopSignal": "string", "StopTimeout": "int",
+    "Shell": STR_SLICE,
+}  # fmt: skip
+ULIMIT = ("units.Ulimit", {"Name": "string", "Hard": "int64", "Soft": "int64"})
+HOST_FIELDS: dict[str, Any] = {
+    "Binds": "[]string", "ContainerIDFile": "string",
+    "LogConfig": ("container.LogConfig", {"Type": "string", "Config": "map[string]string"}),
+    "NetworkMode": "container.NetworkMode", "PortBindings": "nat.PortMap",
+    "RestartPolicy": ("container.RestartPolicy", {
+        "Name": "container.RestartPolicyMode", "MaximumRetryCount": "int"}),
+    "AutoRemove": "bool", "VolumeDriver": "string", "VolumesFrom": "[]string",
+    "ConsoleSize": "[2]uint", "Annotations": "map[string]string", "CapAdd": STR_SLICE,
+    "CapDrop": STR_SLICE, "CgroupnsMode": "container.CgroupnsMode", "Dns": "[]string",
+    "DnsOptions": "[]string", "DnsSearch": "[]string", "ExtraHosts": "[]string",
+    "GroupAdd": "[]string", "IpcMode": "container.IpcMode", "Cgroup": "container.CgroupSpec",
+    "Links": "[]string", "OomScoreAdj": "int", "PidMode": "container.PidMode",
+    "Privileged": "bool", "PublishAllPorts": "bool", "ReadonlyRootfs": "bool",
+    "SecurityOpt": "[]string", "StorageOpt": "map[string]string",
+    "Tmpfs": "map[string]string", "UTSMode": "container.UTSMode",
+    "UsernsMode": "container.UsernsMode", "ShmSize": "int64", "Sysctls": "map[string]string",
+    "Runtime": "string", "Isolation": "container.Isolation", "CpuShares": "int64",
+    "Memory": "int64", "NanoCpus": "int64", "CgroupParent": "string", "BlkioWeight": "uint16",
+    "BlkioWeightDevice": "[]*blkiodev.WeightDevice",
+    "BlkioDeviceReadBps": "[]*blkiodev.ThrottleDevice",
+    "BlkioDeviceWriteBps": "[]*blkiodev.ThrottleDevice",
+    "BlkioDeviceReadIOps": "[]*blkiodev.ThrottleDevice",
+    "BlkioDeviceWriteIOps": "[]*blkiodev.ThrottleDevice", "CpuPeriod": "int64",
+    "CpuQuota": "int64", "CpuRealtimePeriod": "int64", "CpuRealtimeRuntime": "int64",
+    "CpusetCpus": "string", "CpusetMems": "string", "Devices": "[]container.DeviceMapping",
+    "DeviceCgroupRules": "[]string", "DeviceRequests": "[]container.DeviceRequest",
+    "KernelMemory": "int64", "KernelMemoryTCP": "int64", "MemoryReservation": "int64",
+    "MemorySwap": "int64", "MemorySwappiness": "int64", "OomKillDisable": "bool",
+    "PidsLimit": "int64", "Ulimits": ("[]*units.Ulimit", ULIMIT), "CpuCount": "int64",
+    "CpuPercent": "int64", "IOMaximumIOps": "uint64", "IOMaximumBandwidth": "uint64",
+    "Mounts": "[]mount.Mount", "MaskedPaths": "[]string", "ReadonlyPaths": "[]string",
+    "Init": "bool",
+}  # fmt: skip
+NETWORKING_FIELDS: dict[str, Any] = {"EndpointsConfig": "map[string]*network.EndpointSettings"}
+WRAPPER_FIELDS: dict[str, Any] = {
+    **CONFIG_FIELDS,
+    "HostConfig": ("container.HostConfig", HOST_FIELDS),
+    "NetworkingConfig": ("network.NetworkingConfig", NETWORKING_FIELDS),
+}
+_INT_RANGES = {
+    "int": (-(1 << 63), (1 << 63) - 1),
+    "int64": (-(1 << 63), (1 << 63) - 1),
+    "time.Duration": (-(1 << 63), (1 << 63) - 1),
+    "uint16": (0, (1 << 16) - 1),
+    "uint64": (0, (1 << 64) - 1),
+    "uint": (0, (1 << 64) - 1),
+}
+_STRING_TYPES = (
+    "string",
+    *(t for t in HOST_FIELDS.values() if isinstance(t, str) and t.startswith("container.")),
+)
+
+
+def _json_kind(value: Any, numeric_target: bool) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        if not numeric_target:
+            return "number"
+        text = repr(value) if isinstance(value, float) else str(value)
+        return f"number {text.removesuffix('.0') if isinstance(value, float) else text}"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _type_error(value: Any, where: str, go_type: str) -> InvalidArgument:
+    target = f"Go struct field {where}" if where else "Go value"
+    return InvalidArgument(
+        f"invalid JSON: json: cannot unmarshal {_json_kind(value, go_type in _INT_RANGES)} "
+        f"into {target} of type {go_type}"
+    )
+
+
+def _check(value: Any, kind: Any, where: str) -> None:
+    """Raise like Go's decoder when `value` cannot be decoded into `kind` (null always can)."""
+    if value is None:
+        return
+    if isinstance(kind, tuple):
+        go_name, fields = kind
+        if go_name.startswith("[]"):
+            if not isinstance(value, list):
+                raise _type_error(value, where, go_name)
+            for item in value:
+                _check(item, fields, where)
+            return
+        if not isinstance(value, dict):
+            raise _type_error(value, where, go_name)
+        for key, item in value.items():
+            if key in fields:
+                _check(item, fields[key], f"{where}.{key}" if where else key)
+        return
+    _check_scalar(value, kind, where)
+
+
+def _check_scalar(value: Any, kind: str, where: str) -> None:
+    if kind in _INT_RANGES:
+        low, high = _INT_RANGES[kind]
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or value != int(value) or not low <= int(value) <= high:
+            raise _type_error(value, where, kind)
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise _type_error(value, where, kind)
+    elif kind in _STRING_TYPES:
+        if not isinstance(value, str):
+            raise _type_error(value, where, kind)
+    elif kind == STR_SLICE:
+        if not isinstance(value, str) and not _list_of(value, str):
+            raise _type_error(value, where, kind)
+    elif kind == "[]string":
+        if not _list_of(value, str):
+            raise _type_error(value if not isinstance(value, list) else _first_bad(value), where,
+                              kind if not isinstance(value, list) else "string")  # fmt: skip
+    elif kind == "[2]uint":
+        if not isinstance(value, list):
+            raise _type_error(value, where, kind)
+        for item in value:
+            _check_scalar(item, "uint", where)
+    elif kind.startswith("map[string]string"):
+        if not isinstance(value, dict):
+            raise _type_error(value, where, kind)
+        for item in value.values():
+            if item is not None and not isinstance(item, str):
+                raise _type_error(item, where, "string")
+    elif kind.startswith("[]"):
+        if not isinstance(value, list):
+            raise _type_error(value, where, kind)
+    elif not isinstance(value, dict):  # maps and structs we keep without looking inside
+        raise _type_error(value, where, kind)
+
+
+def _list_of(value: Any, kind: type) -> bool:
+    return isinstance(value, list) and all(item is None or isinstance(item, kind) for item in value)
+
+
+def _first_bad(values: list[Any]) -> Any:
+    return next(item for item in values if item is not None and not isinstance(item, str))
+
+
+def _num(value: Any) -> int:
+    return int(value) if value is not None else 0
+
+
+# ---------------------------------------------------------------- container create
+
+
+def container_create(body: object, *, api_version: tuple[int, int] = (1, 44)) -> CreateConfig:
+    """Check a create body; (Config, HostConfig, NetworkingConfig) with defaults filled."""
+    if body is not None and not isinstance(body, dict):
+        raise _type_error(body, "", f"runconfig.{WRAPPER}")
+    body = body or {}
+    _check(body, ("runconfig." + WRAPPER, WRAPPER_FIELDS), WRAPPER)
+    config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
+    if not any(k in CONFIG_FIELDS for k in config):
+        raise InvalidArgument("config cannot be empty in order to create a container")
+    host = dict(body.get("HostConfig") or {})
+    networking = dict(body.get("NetworkingConfig") or {})
+    _normalise_config(config)
+    _verify_config(config)
+    _verify_host_config(host)
+    _fill_host_defaults(host, api_version)
+    if networking.get("EndpointsConfig") is None:
+        networking["EndpointsConfig"] = {}
+    return CreateConfig(config, host, networking)
+
+
+def _normalise_config(config: dict[str, Any]) -> None:
+    for key in ("Cmd", "Entrypoint", "Shell"):
+        if isinstance(config.get(key), str):
+            config[key] = [config[key]]
+    for key in ("Hostname", "Domainname", "User", "Image", "WorkingDir", "StopSignal"):
+        config.setdefault(key, "")
+    for key in ("AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"):
+        config.setdefault(key, False)
+    for key in ("Cmd", "Entrypoint", "Env", "OnBuild"):
+        config.setdefault(key, None)
+    if config.get("Labels") is None:
+        config["Labels"] = {}
+    if config.get("Volumes") is None:
+        config["Volumes"] = {}
+
+
+def _verify_config(config: dict[str, Any]) -> None:
+    workdir = config.get("WorkingDir") or ""
+    if workdir and not workdir.startswith("/"):
+        raise InvalidArgument(
+            f"the working directory '{workdir}' is invalid, it needs to be an absolute path"
+        )
+    if config.get("StopSignal"):
+        signal_number(config["StopSignal"])
+    for entry in config.get("Env") or ():
+        if entry is not None and entry.split("=", 1)[0] == "":
+            raise InvalidArgument(f"invalid environment variable: {entry}")
+    _verify_healthcheck(config.get("Healthcheck"))
+    if config.get("StopTimeout") is not None and config["StopTimeout"] < -1:
+        raise InvalidArgument("invalid stop timeout: must be -1 or greater")
+
+
+def _verify_healthcheck(health: dict[str, Any] | None) -> None:
+    if not health:
+        return
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        value = _num(health.get(key))
+        if value != 0 and value < 1_000_000:
+            raise InvalidArgument(f"{key} in Healthcheck cannot be less than 1ms")
+    if _num(health.get("Retries")) < 0:
+        raise InvalidArgument("Retries in Healthcheck cannot be negative")
+    test = health.get("Test") or []
+    if test and test[0] not in ("NONE", "CMD", "CMD-SHELL"):
+        raise InvalidArgument(f"invalid Healthcheck.Test: unknown type {test[0]!r}")
+    if test and test[0] in ("CMD", "CMD-SHELL") and len(test) < 2:
+        raise InvalidArgument("invalid Healthcheck.Test: no command given")
+
+
+def _verify_host_config(host: dict[str, Any]) -> None:
+    _verify_network_mode(host.get("NetworkMode") or "")
+    _verify_restart(host)
+    _verify_resources(host)
+    if _num(host.get("ShmSize")) < 0:
+        raise InvalidArgument("SHM size can not be less than 0")
+    oom = _num(host.get("OomScoreAdj"))
+    if not -1000 <= oom <= 1000:
+        raise InvalidArgument(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
+    normalise_caps(host.get("CapAdd"))
+    normalise_caps(host.get("CapDrop"))
+    parse_security_opts(host.get("SecurityOpt") or [])
+    parse_binds([b for b in host.get("Binds") or () if b is not None])
+    parse_tmpfs(host.get("Tmpfs") or {})
+    _verify_ulimits(host.get("Ulimits") or [])
+    _verify_log_config(host.get("LogConfig") or {})
+
+
+def _verify_network_mode(mode: str) -> None:
+    if mode in ("", "default", "bridge", "none", "host"):
+        return
+    if mode.startswith("container:"):
+        if not mode[len("container:") :]:
+            raise InvalidArgument("invalid container format container:<name|id>")
+        raise NotImplementedFeature(f"network mode {mode!r} is not supported yet")
+    raise NotFound(f"network {mode} not found")
+
+
+def _verify_restart(host: dict[str, Any]) -> None:
+    policy = host.get("RestartPolicy") or {}
+    name = policy.get("Name") or ""
+    retries = _num(policy.get("MaximumRetryCount"))
+    if name in ("always", "unless-stopped", "no"):
+        if retries != 0:
+            msg = "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+            raise InvalidArgument(msg + (" and cannot be negative" if retries < 0 else ""))
+    elif name == "on-failure":
+        if retries < 0:
+            raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
+    elif name != "":
+        raise InvalidArgument(
+            f"invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', "
+            "'on-failure', or 'unless-stopped'"
+        )
+    if host.get("AutoRemove") and name not in ("", "no"):
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+
+
+def host_cpus() -> int:
+    """CPUs this process may run on (moby's sysinfo.NumCPU)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except OSError:
+        return os.cpu_count() or 1
+
+
+def _verify_resources(host: dict[str, Any]) -> None:
+    memory = _num(host.get("Memory"))
+    swap = _num(host.get("MemorySwap"))
+    reservation = _num(host.get("MemoryReservation"))
+    if memory != 0 and memory < MIN_MEMORY:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if memory == 0 and swap > 0:
+        raise InvalidArgument(
+            "You should always set the Memory limit when using Memoryswap limit, see usage"
+        )
+    if swap > 0 and swap < memory:
+        raise InvalidArgument(
+            "Minimum memoryswap limit should be larger than memory limit, see usage"
+        )
+    if reservation != 0 and reservation < MIN_MEMORY:
+        raise InvalidArgument("Minimum memory reservation allowed is 6MB")
+    if memory > 0 and reservation > 0 and memory < reservation:
+        raise InvalidArgument(
+            "Minimum memory limit can not be less than memory reservation limit, see usage"
+        )
+    swappiness = host.get("MemorySwappiness")
+    if swappiness is not None and swappiness != -1 and not 0 <= swappiness <= 100:
+        raise InvalidArgument(
+            f"Invalid value: {swappiness}, valid memory swappiness range is 0-100"
+        )
+    _verify_cpu(host)
+    weight = _num(host.get("BlkioWeight"))
+    if weight > 0 and not 10 <= weight <= 1000:
+        raise InvalidArgument("Range of blkio weight is from 10 to 1000")
+
+
+def _verify_cpu(host: dict[str, Any]) -> None:
+    nano = _num(host.get("NanoCpus"))
+    period = _num(host.get("CpuPeriod"))
+    quota = _num(host.get("CpuQuota"))
+    if nano > 0 and period > 0:
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano > 0 and quota > 0:
+        raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    cpus = host_cpus()
+    if nano < 0 or nano > cpus * 1_000_000_000:
+        raise InvalidArgument(
+            f"Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
+        )
+    if period != 0 and not 1000 <= period <= 1_000_000:
+        raise InvalidArgument(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
+        )
+    if quota > 0 and quota < 1000:
+        raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+
+
+def normalise_caps(names: list[str] | str | None) -> list[str]:
+    """CapAdd/CapDrop -> "CAP_X" names (or "ALL"); `unknown capability: "CAP_FOO"` otherwise."""
+    if isinstance(names, str):
+        names = [names]
+    out: list[str] = []
+    for name in names or ():
+        upper = name.upper()
+        if upper == "ALL":
+            out.append("ALL")
+            continue
+        cap = upper if upper.startswith("CAP_") else "CAP_" + upper
+        if cap not in CAP_NUMBERS:
+            raise InvalidArgument(f'unknown capability: "{cap}"')
+        out.append(cap)
+    return out
+
+
+class SecurityOpts(NamedTuple):
+    no_new_privileges: bool
+    seccomp: str | None  # None = default profile, "unconfined", or the JSON profile text
+    ignored: list[str]  # accepted without effect (apparmor=, label=)
+    writable_system_paths: bool  # systempaths=unconfined
+
+
+def parse_security_opts(opts: list[str]) -> SecurityOpts:
+    """HostConfig.SecurityOpt as moby's parseSecurityOpt reads it."""
+    nnp = False
+    seccomp: str | None = None
+    ignored: list[str] = []
+    system_paths = False
+    for opt in opts:
+        if opt == "no-new-privileges":
+            nnp = True
+            continue
+        if opt == "disable":
+            ignored.append(opt)
+            continue
+        key, sep, value = opt.partition("=")
+        if not sep:
+            if ":" not in opt:
+                raise InvalidArgument(f'invalid --security-opt: "{opt}"')
+            key, _, value = opt.partition(":")
+        if key in ("label", "apparmor"):
+            ignored.append(opt)
+        elif key == "seccomp":
+            seccomp = value
+        elif key == "no-new-privileges":
+            nnp = _parse_go_bool(value, f'invalid --security-opt 2: "{opt}"')
+        elif key == "systempaths" and value == "unconfined":
+            system_paths = True
+        else:
+            raise InvalidArgument(f'invalid --security-opt 2: "{opt}"')
+    return SecurityOpts(nnp, seccomp, ignored, system_paths)
+
+
+def _parse_go_bool(value: str, message: str) -> bool:
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise InvalidArgument(message)
+
+
+def warnings(host_config: dict[str, Any]) -> list[str]:
+    """Warnings for the create response: options accepted but without effect here."""
+    return [
+        f"security option {opt!r} is ignored: no LSM support"
+        for opt in parse_security_opts(host_config.get("SecurityOpt") or []).ignored
+    ]
+
+
+# ---------------------------------------------------------------- mounts
+
+
+def _mount_error(kind: str, message: str) -> InvalidArgument:
+    return InvalidArgument(f'invalid mount config for type "{kind}": {message}')
+
+
+def _valid_mode(mode: str) -> bool:
+    if not mode:
+        return True
+    counts = {"rw": 0, "prop": 0, "label": 0, "copy": 0, "consistency": 0}
+    for part in mode.split(","):
+        if part in ("rw", "ro"):
+            counts["rw"] += 1
+        elif part in PROPAGATIONS:
+            counts["prop"] += 1
+        elif part in ("z", "Z"):
+            counts["label"] += 1
+        elif part in ("nocopy", "copy"):
+            counts["copy"] += 1
+        elif part in ("consistent", "cached", "delegated"):
+            counts["consistency"] += 1
+        else:
+            return False
+    return all(n <= 1 for n in counts.values())
+
+
+def parse_binds(binds: list[str]) -> list[dict[str, Any]]:
+    """HostConfig.Binds -> mount dicts, as moby's linux parser (ParseMountRaw) reads them."""
+    return [_parse_bind(raw) for raw in binds]
+
+
+def _parse_bind(raw: str) -> dict[str, Any]:
+    parts = raw.split(":")
+    if len(parts) == 2 and _valid_mode(parts[1]) and parts[1] and not parts[1].startswith("/"):
+        src, dst, mode = "", parts[0], parts[1]
+    elif len(parts) == 1:
+        src, dst, mode = "", parts[0], ""
+    elif len(parts) == 2:
+        src, dst, mode = parts[0], parts[1], ""
+    elif len(parts) == 3:
+        src, dst, mode = parts
+    else:
+        raise InvalidArgument(f"invalid volume specification: '{raw}'")
+    if any(p == "" for p in parts):
+        raise InvalidArgument(f"invalid volume specification: '{raw}'")
+    if not _valid_mode(mode):
+        raise InvalidArgument(f"invalid mode: {mode}")
+    kind = "bind" if src.startswith("/") else "volume"
+    if dst == "/":
+        raise _mount_error(kind, "invalid specification: destination can't be '/'")
+    if not dst.startswith("/"):
+        raise _mount_error(kind, f"invalid mount path: '{dst}' mount path must be absolute")
+    options = mode.split(",") if mode else []
+    rw = "ro" not in options
+    propagation = next((o for o in options if o in PROPAGATIONS), "")
+    if kind == "bind":
+        if "nocopy" in options:
+            raise InvalidArgument(f"invalid mode: {mode}")
+        return {
+            "Type": "bind",
+            "Source": os.path.normpath(src),
+            "Destination": os.path.normpath(dst),
+            "Mode": mode,
+            "RW": rw,
+            "Propagation": propagation or "rprivate",
+        }
+    return {
+        "Type": "volume",
+        "Name": src,
+        "Destination": os.path.normpath(dst),
+        "Mode": mode,
+        "RW": rw,
+        "Propagation": propagation,
+    }
+
+
+TMPFS_DEFAULTS = ["noexec", "nosuid", "nodev"]
+
+
+def parse_tmpfs(tmpfs: dict[str, str]) -> list[dict[str, Any]]:
+    """HostConfig.Tmpfs {dest: "opts"} -> [{"Destination", "Options"}] (defaults merged, sorted)."""
+    out = []
+    for dest in sorted(tmpfs):
+        if dest == "/":
+            raise _mount_error("tmpfs", "invalid specification: destination can't be '/'")
+        if not dest.startswith("/"):
+            raise _mount_error("tmpfs", f"invalid mount path: '{dest}' mount path must be absolute")
+        out.append({"Destination": dest, "Options": merge_tmpfs_options(tmpfs[dest] or "")})
+    return out
+
+
+_FLAG_OPPOSITES = {
+    "exec": "noexec", "noexec": "exec", "suid": "nosuid", "nosuid": "suid",
+    "dev": "nodev", "nodev": "dev",
+}  # fmt: skip
+
+
+def merge_tmpfs_options(text: str) -> list[str]:
+    """moby's mount.MergeTmpfsOptions: defaults overridden by the user's options."""
+    options = [o for o in text.split(",") if o]
+    for option in options:
+        key = option.split("=", 1)[0]
+        if key not in _FLAG_OPPOSITES and key not in (
+            "size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol", "ro", "rw",
+            "noatime", "atime", "relatime", "strictatime", "nodiratime", "diratime", "tmpcopyup",
+        ):  # fmt: skip
+            raise InvalidArgument(f'invalid tmpfs option ["{option}"]')
+    merged = [d for d in TMPFS_DEFAULTS if d not in options and _FLAG_OPPOSITES[d] not in options]
+    return merged + options
+
+
+def _verify_ulimits(ulimits: list[dict[str, Any] | None]) -> None:
+    from .spec import RLIMIT_NAMES
+
+    for ulimit in ulimits:
+        if not ulimit:
+            continue
+        name = ulimit.get("Name") or ""
+        if name not in RLIMIT_NAMES:
+            raise InvalidArgument(f"invalid ulimit type: {name}")
+        soft, hard = _num(ulimit.get("Soft")), _num(ulimit.get("Hard"))
+        if soft > hard:
+            raise InvalidArgument(
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )
+
+
+def _verify_log_config(log: dict[str, Any]) -> None:
+    kind = log.get("Type") or "json-file"
+    opts = log.get("Config") or {}
+    if kind not in LOG_DRIVERS:
+        raise InvalidArgument(f"logger: no log driver named '{kind}' is registered")
+    if kind == "none":
+        if opts:
+            key = sorted(opts)[0]
+            raise InvalidArgument(f"unknown log opt '{key}' for none log driver")
+        return
+    parse_log_opts(opts)
+
+
+def parse_log_opts(cfg: dict[str, str]) -> tuple[int, int]:
+    """json-file options -> (max_size in bytes or -1 = unlimited, max_file >= 1)."""
+    for key in sorted(cfg):
+        if key not in JSON_FILE_OPTS:
+            raise InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
+    max_size = -1
+    if cfg.get("max-size"):
+        max_size = ram_in_bytes(cfg["max-size"])
+    max_file = 1
+    if cfg.get("max-file"):
+        try:
+            max_file = int(cfg["max-file"])
+        except ValueError as e:
+            raise InvalidArgument(
+                f'strconv.Atoi: parsing "{cfg["max-file"]}": invalid syntax'
+            ) from e
+        if max_file < 1:
+            raise InvalidArgument("max-file cannot be less than 1")
+    if cfg.get("compress") and cfg["compress"] not in ("true", "false", "1", "0"):
+        raise InvalidArgument(f'strconv.ParseBool: parsing "{cfg["compress"]}": invalid syntax')
+    return max_size, max_file
+
+
+def _fill_host_defaults(host: dict[str, Any], api_version: tuple[int, int]) -> None:
+    log = dict(host.get("LogConfig") or {})
+    if not log.get("Type"):
+        log["Type"] = "json-file"
+    if log.get("Config") is None:
+        log["Config"] = {}
+    host["LogConfig"] = log
+    policy = dict(host.get("RestartPolicy") or {})
+    if not policy.get("Name"):
+        policy["Name"] = "no"
+    policy["MaximumRetryCount"] = _num(policy.get("MaximumRetryCount"))
+    host["RestartPolicy"] = policy
+    if (host.get("NetworkMode") or "default") == "default":
+        host["NetworkMode"] = "bridge"
+    if _num(host.get("Memory")) > 0 and _num(host.get("MemorySwap")) == 0:
+        host["MemorySwap"] = 2 * _num(host.get("Memory"))  # moby adaptContainerSettings
+    if not host.get("ShmSize"):
+        host["ShmSize"] = DEFAULT_SHM_SIZE
+    if host.get("Ulimits") is None:
+        host["Ulimits"] = []
+    for key in (
+        "Dns",
+        "DnsOptions",
+        "DnsSearch",
+        "BlkioWeightDevice",
+        "BlkioDeviceReadBps",
+        "BlkioDeviceWriteBps",
+        "BlkioDeviceReadIOps",
+        "BlkioDeviceWriteIOps",
+        "Devices",
+    ):
+        if host.get(key) is None:
+            host[key] = []
+    for key in (
+        "Binds",
+        "VolumesFrom",
+        "CapAdd",
+        "CapDrop",
+        "ExtraHosts",
+        "GroupAdd",
+        "Links",
+        "SecurityOpt",
+        "DeviceCgroupRules",
+        "DeviceRequests",
+        "MemorySwappiness",
+        "OomKillDisable",
+        "PidsLimit",
+        "Init",
+    ):
+        host.setdefault(key, None)
+    for key in ("CapAdd", "CapDrop"):
+        if isinstance(host[key], str):
+            host[key] = [host[key]]
+    for key in (
+        "ContainerIDFile",
+        "VolumeDriver",
+        "Cgroup",
+        "PidMode",
+        "UTSMode",
+        "UsernsMode",
+        "Isolation",
+        "CgroupParent",
+        "CpusetCpus",
+        "CpusetMems",
+    ):
+        host.setdefault(key, "")
+    for key in ("AutoRemove", "Privileged", "PublishAllPorts", "ReadonlyRootfs"):
+        host.setdefault(key, False)
+    for key in (
+        "OomScoreAdj",
+        "CpuShares",
+        "Memory",
+        "NanoCpus",
+        "BlkioWeight",
+        "CpuPeriod",
+        "CpuQuota",
+        "CpuRealtimePeriod",
+        "CpuRealtimeRuntime",
+        "MemoryReservation",
+        "MemorySwap",
+        "CpuCount",
+        "CpuPercent",
+        "IOMaximumIOps",
+        "IOMaximumBandwidth",
+    ):
+        host[key] = _num(host.get(key))
+    if not host.get("IpcMode"):
+        host["IpcMode"] = "private"
+    if not host.get("CgroupnsMode"):
+        host["CgroupnsMode"] = default_cgroupns_mode()
+    if host.get("PortBindings") is None:
+        host["PortBindings"] = {}
+    if host.get("ConsoleSize") is None:
+        host["ConsoleSize"] = [0, 0]
+    host.setdefault("Runtime", "runc")
+    host["Runtime"] = host["Runtime"] or "runc"
+    if not host["Privileged"] and api_version >= (1, 44):
+        from .spec import MASKED_PATHS, READONLY_PATHS
+
+        if host.get("MaskedPaths") is None:
+            host["MaskedPaths"] = list(MASKED_PATHS)
+        if host.get("ReadonlyPaths") is None:
+            host["ReadonlyPaths"] = list(READONLY_PATHS)
+
+
+def default_cgroupns_mode(root: str = "/sys/fs/cgroup") -> str:
+    """moby 25: "private" on a pure cgroup v2 host, "host" on v1 or hybrid."""
+    return "private" if os.path.exists(f"{root}/cgroup.controllers") else "host"
+
+
+# ---------------------------------------------------------------- image config merge
+
+
+def merge_image_config(config: dict[str, Any], image_config: dict[str, Any]) -> dict[str, Any]:
+    """moby's runconfig Merge at create: image defaults for what the container did not set.
+
+    Env: image entries whose key the container does not set come first; Cmd/Entrypoint:
+    the image's Cmd is taken only when neither Cmd nor Entrypoint was given; Labels,
+    ExposedPorts and Volumes are unions; User, WorkingDir, StopSignal, Healthcheck (and each
+    of its zero fields), Shell, OnBuild from the image when unset. Returns a new dict.
+    """
+    out = dict(config)
+    image = image_config or {}
+    own = [e for e in out.get("Env") or () if e is not None]
+    keys = {e.split("=", 1)[0] for e in own}
+    merged_env = [e for e in image.get("Env") or () if e.split("=", 1)[0] not in keys] + own
+    out["Env"] = merged_env or out.get("Env")
+    for key in ("Labels", "ExposedPorts", "Volumes"):
+        if image.get(key):
+            out[key] = {**image[key], **(out.get(key) or {})}
+    if not out.get("Entrypoint") and out.get("Entrypoint") is None:
+        out["Entrypoint"] = image.get("Entrypoint")
+        if not out.get("Cmd"):
+            out["Cmd"] = image.get("Cmd")
+    for key in ("User", "WorkingDir", "StopSignal", "Shell", "OnBuild"):
+        if not out.get(key) and image.get(key):
+            out[key] = image[key]
+    out["Healthcheck"] = _merge_health(out.get("Healthcheck"), image.get("Healthcheck"))
+    return out
+
+
+def _merge_health(own: dict[str, Any] | None, image: dict[str, Any] | None) -> Any:
+    if not image:
+        return own
+    if not own:
+        return dict(image)
+    merged = dict(own)
+    if not merged.get("Test"):
+        merged["Test"] = image.get("Test")
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+        if not merged.get(key) and image.get(key):
+            merged[key] = image[key]
+    return merged
+
+
+# ---------------------------------------------------------------- exec, keys, signals
+
+
+EXEC_FIELDS: dict[str, Any] = {
+    "User": "string", "Privileged": "bool", "Tty": "bool", "ConsoleSize": "[2]uint",
+    "AttachStdin": "bool", "AttachStderr": "bool", "AttachStdout": "bool", "Detach": "bool",
+    "DetachKeys": "string", "Env": "[]string", "WorkingDir": "string", "Cmd": STR_SLICE,
+}  # fmt: skip
+
+
+def exec_create(body: object) -> dict[str, Any]:
+    """A `POST /containers/{id}/exec` body checked and with defaults (a new dict)."""
+    if body is not None and not isinstance(body, dict):
+        raise _type_error(body, "", "types.ExecConfig")
+    src = body or {}
+    _check(src, ("types.ExecConfig", EXEC_FIELDS), "ExecConfig")
+    out = dict(src)
+    if isinstance(out.get("Cmd"), str):
+        out["Cmd"] = [out["Cmd"]]
+    if not out.get("Cmd"):
+        raise InvalidArgument("No exec command specified")
+    for key in ("User", "DetachKeys", "WorkingDir"):
+        out[key] = out.get(key) or ""
+    for key in ("Privileged", "Tty", "AttachStdin", "AttachStderr", "AttachStdout", "Detach"):
+        out[key] = bool(out.get(key))
+    out.setdefault("Env", None)
+    out.setdefault("ConsoleSize", None)
+    if out["WorkingDir"] and not out["WorkingDir"].startswith("/"):
+        raise InvalidArgument(
+            f"the working directory '{out['WorkingDir']}' is invalid, it needs to be an "
+            "absolute path"
+        )
+    if out["DetachKeys"]:
+        detach_keys(out["DetachKeys"])
+    return out
+
+
+_CTRL = ["ctrl-@"] + [f"ctrl-{chr(c)}" for c in range(ord("a"), ord("z") + 1)]
+_CTRL += ["ctrl-[", "ctrl-\\", "ctrl-]", "ctrl-^", "ctrl-_"]
+DEFAULT_DETACH_KEYS = b"\x10\x11"
+
+
+def detach_keys(spec: str) -> bytes:
+    """moby's term.ToBytes: "ctrl-p,ctrl-q" -> b"\\x10\\x11"; single characters as themselves."""
+    out = bytearray()
+    for key in spec.split(","):
+        if len(key) == 1:
+            out += key.encode()
+        elif key in _CTRL:
+            out.append(_CTRL.index(key))
+        else:
+            raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
+    return bytes(out)
+
+
+def _signal_map() -> dict[str, int]:
+    import signal
+
+    table = {s.name[3:]: int(s) for s in signal.Signals if s.name.startswith("SIG")}
+    table.pop("RTMIN", None)
+    table.pop("RTMAX", None)
+    low, high = signal.SIGRTMIN, signal.SIGRTMAX
+    table["RTMIN"], table["RTMAX"] = low, high
+    for i in range(1, 16):
+        table[f"RTMIN+{i}"] = low + i
+        table[f"RTMAX-{i}"] = high - i
+    return table
+
+
+_SIGNALS: dict[str, int] = {}
+
+
+def signal_number(name: str) -> int:
+    """moby's signal.ParseSignal: "KILL", "SIGKILL", "9", "SIGRTMIN+3" -> number."""
+    try:
+        number = int(name)
+    except ValueError:
+        pass
+    else:
+        if number <= 0:
+            raise InvalidArgument(f"Invalid signal: {name}")
+        return number
+    if not _SIGNALS:
+        _SIGNALS.update(_signal_map())
+    upper = name.upper()
+    found = _SIGNALS.get(upper[3:] if upper.startswith("SIG") else upper)
+    if found is None:
+        raise InvalidArgument(f"Invalid signal: {name}")
+    return found
