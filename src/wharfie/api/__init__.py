@@ -1,0 +1,21 @@
+"""The Docker Engine API (1.44) over HTTP: server, routes, error mapping."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wharfie.api.http import Router, Server
+
+if TYPE_CHECKING:
+    from wharfie.engine.core import Engine
+
+
+def build(engine: Engine) -> Server:
+    from wharfie.api.routes_containers import ContainerRoutes
+    from wharfie.api.routes_images import ImageRoutes
+    from wharfie.api.routes_system import SystemRoutes
+
+    router = Router()
+    for routes in (SystemRoutes(engine), ContainerRoutes(engine), ImageRoutes(engine)):
+        routes.register(router)
+    return Server(router)

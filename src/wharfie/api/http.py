@@ -1,0 +1,457 @@
+"""A small HTTP/1.1 server on asyncio streams, made for the Docker Engine API.
+
+Why not a framework: the API needs exact control of a few things frameworks hide --
+a 101 upgrade after which the socket is raw and handed to another process, a
+client's half-close (shutdown of its write side) that must not end our writing,
+response headers flushed before the body exists (`/wait`), and chunked request
+bodies streamed to disk (import, cp). Everything else is plain keep-alive HTTP.
+
+Handlers are `async def handler(req: Request, **path_params) -> Reply`, where a
+reply is a `Response` (whole body), a `Stream` (chunked body from an async
+iterator) or `HIJACKED` (the handler took the connection over with
+`Request.upgrade`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from wharfie import errors
+from wharfie.oci import jsonio
+
+log = logging.getLogger("wharfie.api")
+
+MAX_HEADER = 64 * 1024
+MAX_BODY = 16 * 1024 * 1024  # JSON bodies; big bodies are streamed with Request.chunks()
+
+STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+}
+
+ERROR_STATUS: list[tuple[type[Exception], int]] = [
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.FailedPrecondition, 409),
+    (errors.InvalidArgument, 400),
+    (errors.NotImplementedFeature, 501),
+    (errors.Unavailable, 503),
+]
+
+
+class HTTPError(Exception):
+    """An error reply with an explicit status (for statuses outside the error categories)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Response:
+    def __init__(
+        self,
+        status: int = 200,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = dict(headers or {})
+        if content_type:
+            self.headers["Content-Type"] = content_type
+
+
+class Stream:
+    """A chunked response whose body comes from an async iterator of bytes."""
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[bytes],
+        content_type: str = "application/json",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.chunks = chunks
+        self.status = status
+        self.headers = {"Content-Type": content_type, **(headers or {})}
+
+
+HIJACKED = object()
+Reply = Response | Stream | object
+Handler = Callable[..., Awaitable[Reply]]
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    return Response(status, jsonio.dumps(obj).encode(), "application/json")
+
+
+def error_body(message: str) -> bytes:
+    return jsonio.dumps({"message": message}).encode()
+
+
+def status_for(exc: BaseException) -> int:
+    if isinstance(exc, HTTPError):
+        return exc.status
+    for cls, status in ERROR_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+class Request:
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.reader = reader
+        self.writer = writer
+        parts = urlsplit(target)
+        self.raw_path = unquote(parts.path)
+        self.query = parse_qs(parts.query, keep_blank_values=True)
+        self.path = self.raw_path
+        self.api_version = (1, 44)
+        self.hijacked = False
+        self._body_read = False
+        self._body_done = False
+
+    # -- query helpers (moby's booleans: 1/true/True; 0/false/False/"") --
+    def q(self, name: str, default: str = "") -> str:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def qlist(self, name: str) -> list[str]:
+        return self.query.get(name, [])
+
+    def qbool(self, name: str, default: bool = False) -> bool:
+        if name not in self.query:
+            return default
+        value = self.q(name).strip().lower()
+        return value not in ("", "0", "false", "no")
+
+    def qint(self, name: str, default: int) -> int:
+        value = self.q(name)
+        if value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise errors.InvalidArgument(
+                f"invalid value for {name}: strconv.Atoi: parsing {value!r}: invalid syntax"
+            ) from None
+
+    @property
+    def wants_upgrade(self) -> bool:
+        return "upgrade" in self.headers.get("connection", "").lower()
+
+    @property
+    def chunked(self) -> bool:
+        return "chunked" in self.headers.get("transfer-encoding", "").lower()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The request body as it arrives (Content-Length or chunked)."""
+        self._body_read = True
+        if self.chunked:
+            async for piece in _read_chunked(self.reader):
+                yield piece
+            self._body_done = True
+            return
+        remaining = int(self.headers.get("content-length", "0") or 0)
+        while remaining > 0:
+            piece = await self.reader.read(min(remaining, 1 << 20))
+            if not piece:
+                raise ConnectionError("client closed the connection in the middle of the body")
+            remaining -= len(piece)
+            yield piece
+        self._body_done = True
+
+    async def body(self, limit: int = MAX_BODY) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        async for piece in self.chunks():
+            size += len(piece)
+            if size > limit:
+                raise HTTPError(400, f"request body larger than {limit} bytes")
+            parts.append(piece)
+        return b"".join(parts)
+
+    async def json(self, *, allow_empty: bool = True) -> Any:
+        raw = await self.body()
+        if not raw.strip():
+            if allow_empty:
+                return None
+            raise errors.InvalidArgument("invalid JSON: the request body is empty")
+        try:
+            return jsonio.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise errors.InvalidArgument(f"invalid JSON: {exc}") from None
+
+    async def discard_body(self) -> None:
+        if not self._body_read and not self.wants_upgrade:
+            async for _ in self.chunks():
+                pass
+
+    async def upgrade(self, content_type: str) -> None:
+        """Answer 101 (or 200 for a legacy client without Upgrade) and stop parsing HTTP.
+
+        Reading is paused first, so no byte of the client's stream is consumed into our
+        buffers: the socket can then be handed to another process as it is.
+        """
+        self.hijacked = True
+        transport = self.writer.transport
+        transport.pause_reading()  # type: ignore[attr-defined]  # a socket transport
+        if self.wants_upgrade:
+            head = (
+                "HTTP/1.1 101 UPGRADED\r\n"
+                f"Content-Type: {content_type}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+            )
+        else:
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n"
+        self.writer.write((head + _common_headers() + "\r\n").encode())
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Wait until everything written has left our buffers (before a socket handover)."""
+        await self.writer.drain()
+        transport = self.writer.transport
+        while transport.get_write_buffer_size() and not transport.is_closing():
+            await asyncio.sleep(0.001)
+
+    def buffered(self) -> bytes:
+        """Bytes the client sent after the request that we have already read (normally none)."""
+        buf: bytearray = getattr(self.reader, "_buffer", bytearray())
+        data = bytes(buf)
+        buf.clear()
+        return data
+
+    def socket_fd(self) -> int:
+        sock = self.writer.get_extra_info("socket")
+        return int(sock.fileno())
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("client closed the connection in a chunked body")
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise HTTPError(400, "malformed chunked encoding") from None
+        if size == 0:
+            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return
+        data = await reader.readexactly(size)
+        await reader.readexactly(2)
+        yield data
+
+
+VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
+API_VERSION = (1, 44)
+MIN_API_VERSION = (1, 24)
+SERVER_HEADER = "Docker/25.0.0-wharfie (linux)"
+
+
+def _common_headers() -> str:
+    return (
+        f"Api-Version: {API_VERSION[0]}.{API_VERSION[1]}\r\nOstype: linux\r\n"
+        f"Server: {SERVER_HEADER}\r\nDocker-Experimental: false\r\n"
+    )
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+
+    def add(self, method: str, pattern: str, handler: Handler) -> None:
+        self.routes.append((method, re.compile("^" + pattern + "$"), handler))
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        allowed = False
+        for m, rx, handler in self.routes:
+            found = rx.match(path)
+            if found is None:
+                continue
+            if m == method or (method == "HEAD" and m == "GET" and not self._has(path, "HEAD")):
+                return handler, found.groupdict()
+            allowed = True
+        if allowed:
+            raise HTTPError(405, "method not allowed")
+        raise HTTPError(404, "page not found")
+
+    def _has(self, path: str, method: str) -> bool:
+        return any(m == method and rx.match(path) for m, rx, _ in self.routes)
+
+
+def negotiate(req: Request) -> None:
+    found = VERSION_PREFIX.match(req.raw_path)
+    if not found:
+        return
+    version = (int(found.group(1)), int(found.group(2)))
+    text = f"{version[0]}.{version[1]}"
+    if version < MIN_API_VERSION:
+        raise HTTPError(
+            400,
+            f"client version {text} is too old. Minimum supported API version is "
+            f"{MIN_API_VERSION[0]}.{MIN_API_VERSION[1]}, please upgrade your client to a "
+            "newer version",
+        )
+    if version > API_VERSION:
+        raise HTTPError(
+            400,
+            f"client version {text} is too new. Maximum supported API version is "
+            f"{API_VERSION[0]}.{API_VERSION[1]}",
+        )
+    req.api_version = version
+    req.path = found.group(3)
+
+
+class Server:
+    """Serves a Router on any number of listeners (unix or TCP/TLS)."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.connections: set[asyncio.Task[None]] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.connections.add(task)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # the client went away
+        finally:
+            if task is not None:
+                self.connections.discard(task)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            req = await _read_request(reader, writer)
+            if req is None:
+                return
+            keep = await self._one(req)
+            if req.hijacked or not keep:
+                return
+
+    async def _one(self, req: Request) -> bool:
+        try:
+            negotiate(req)
+            handler, params = self.router.match(req.method, req.path)
+            reply = await handler(req, **params)
+        except Exception as exc:  # every error becomes Docker's {"message"} body
+            if req.hijacked:
+                await _hijacked_error(req, exc)
+                return False
+            status = status_for(exc)
+            if status == 500:
+                log.exception("%s %s failed", req.method, req.target)
+            reply = Response(status, error_body(str(exc) or type(exc).__name__), "application/json")
+        if reply is HIJACKED or req.hijacked:
+            return False
+        if isinstance(reply, Stream):
+            await _write_stream(req, reply)
+            if req._body_read:
+                return req._body_done  # a body left half-read ends the connection
+            await req.discard_body()
+            return True
+        await req.discard_body()
+        assert isinstance(reply, Response)
+        _write_response(req, reply)
+        await req.writer.drain()
+        return req.headers.get("connection", "").lower() != "close"
+
+
+async def _hijacked_error(req: Request, exc: BaseException) -> None:
+    status = status_for(exc)
+    msg = (
+        f"HTTP/1.1 {status} {STATUS_TEXT.get(status, '')}\r\n"
+        f"Content-Type: application/json\r\n\r\n{error_body(str(exc)).decode()}\r\n"
+    )
+    try:
+        req.writer.write(msg.encode())
+        await req.writer.drain()
+    except ConnectionError:
+        pass  # nobody to tell
+
+
+async def _read_request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> Request | None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return None
+    if len(head) > MAX_HEADER:
+        raise ConnectionError("request header too large")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3:
+        raise ConnectionError(f"malformed request line {lines[0]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Request(parts[0], parts[1], headers, reader, writer)
+
+
+def _head(status: int, headers: dict[str, str]) -> bytes:
+    lines = [f"HTTP/1.1 {status} {STATUS_TEXT.get(status, 'Unknown')}\r\n", _common_headers()]
+    lines += [f"{k}: {v}\r\n" for k, v in headers.items()]
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
+
+
+def _write_response(req: Request, reply: Response) -> None:
+    headers = dict(reply.headers)
+    if reply.status not in (204, 304):
+        headers["Content-Length"] = str(len(reply.body))
+    if reply.status >= 400 or reply.body:
+        headers.setdefault("Content-Type", "application/json")
+    body = b"" if req.method == "HEAD" or reply.status in (204, 304) else reply.body
+    req.writer.write(_head(reply.status, headers) + body)
+
+
+async def _write_stream(req: Request, reply: Stream) -> None:
+    """Headers go out at once (clients block on them: `/wait`), then one chunk per piece."""
+    headers = {**reply.headers, "Transfer-Encoding": "chunked"}
+    writer = req.writer
+    writer.write(_head(reply.status, headers))
+    await writer.drain()
+    try:
+        async for piece in reply.chunks:
+            if piece:
+                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                await writer.drain()
+    finally:
+        aclose = getattr(reply.chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()

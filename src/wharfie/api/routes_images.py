@@ -1,0 +1,142 @@
+"""Routes of /images: list, inspect, history, tag, remove, import, prune.
+
+Image names hold "/" and ":" (`localhost:5000/x:1`), so the name part of a path is
+matched greedily, as moby's `{name:.*}` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
+from wharfie.engine import filters
+from wharfie.engine.files import _QueueReader, as_binary
+from wharfie.errors import NotFound, WharfieError
+from wharfie.oci import jsonio
+
+if TYPE_CHECKING:
+    from wharfie.engine.core import Engine
+
+NAME = r"(?P<name>.+)"
+
+
+class ImageRoutes:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+
+    def register(self, r: Router) -> None:
+        r.add("GET", "/images/json", self.list)
+        r.add("POST", "/images/create", self.create)
+        r.add("POST", "/images/prune", self.prune)
+        r.add("GET", f"/images/{NAME}/json", self.inspect)
+        r.add("GET", f"/images/{NAME}/history", self.history)
+        r.add("POST", f"/images/{NAME}/tag", self.tag)
+        r.add("DELETE", f"/images/{NAME}", self.remove)
+
+    def _users(self, image_id: str) -> list[str]:
+        return [c.id for c in self.e.containers.values() if c.doc["Image"] == image_id]
+
+    def _running(self, cid: str) -> bool:
+        c = self.e.containers.get(cid)
+        return bool(c and c.running)
+
+    async def list(self, req: Request) -> Reply:
+        f = filters.parse(req.q("filters"))
+        users: dict[str, int] = {}
+        for c in self.e.containers.values():
+            users[str(c.doc["Image"])] = users.get(str(c.doc["Image"]), 0) + 1
+        recs = self.e.images.list(all=req.qbool("all"), filters=f)
+        return json_response([self.e.images.summary(r, users.get(r.id, 0)) for r in recs])
+
+    async def inspect(self, req: Request, name: str) -> Reply:
+        return json_response(self.e.images.inspect(self.e.images.resolve(name)))
+
+    async def history(self, req: Request, name: str) -> Reply:
+        return json_response(self.e.images.history(self.e.images.resolve(name)))
+
+    async def tag(self, req: Request, name: str) -> Reply:
+        self.e.images.tag(name, req.q("repo"), req.q("tag"))
+        rec = self.e.images.resolve(name)
+        self.e.events.emit(
+            "image", "tag", rec.id, {"name": f"{req.q('repo')}:{req.q('tag') or 'latest'}"}
+        )
+        return Response(201)
+
+    async def remove(self, req: Request, name: str) -> Reply:
+        out = await asyncio.to_thread(
+            self.e.images.remove,
+            name,
+            force=req.qbool("force"),
+            noprune=req.qbool("noprune"),
+            users=self._users,
+            running=self._running,
+        )
+        for item in out:
+            for action, ident in item.items():
+                self.e.events.emit(
+                    "image",
+                    action.lower().replace("untagged", "untag").replace("deleted", "delete"),
+                    ident,
+                    {"name": ident},
+                )
+        return json_response(out)
+
+    async def prune(self, req: Request) -> Reply:
+        f = filters.parse(req.q("filters"))
+        dangling = f.pop("dangling", ["true"])[0].lower() in ("1", "true")
+        out = await asyncio.to_thread(
+            self.e.images.prune, dangling_only=dangling, users=self._users, filters=f
+        )
+        return json_response(out)
+
+    async def create(self, req: Request) -> Reply:
+        if req.q("fromSrc") == "-":
+            return Stream(self._import(req))
+        if req.q("fromSrc"):
+            raise NotFound(
+                "importing from a URL is not supported: download the file and import it from stdin"
+            )
+        ref = req.q("fromImage")
+        if req.q("tag"):
+            ref = f"{ref}:{req.q('tag')}"
+        raise NotFound(
+            f"pull access denied for {ref}, repository does not exist or may require "
+            "'docker login': pulling from registries is not available yet; make a base image "
+            "offline with `wharfie image bootstrap busybox` or `docker import`"
+        )
+
+    async def _import(self, req: Request) -> AsyncIterator[bytes]:
+        reader = _QueueReader()
+        loop = asyncio.get_running_loop()
+        repo, tag = req.q("repo"), req.q("tag")
+        reference = f"{repo}:{tag}" if repo and tag else (repo or None)
+        job = loop.run_in_executor(
+            None,
+            lambda: self.e.images.import_tar(
+                as_binary(reader),
+                reference=reference,
+                changes=req.qlist("changes"),
+                message=req.q("message"),
+                platform=req.q("platform"),
+            ),
+        )
+        try:
+            async for piece in req.chunks():
+                if job.done():
+                    break
+                await reader.feed(piece, job)
+        finally:
+            await reader.feed(b"", job)
+        try:
+            rec = await job
+        except WharfieError as exc:
+            yield _line({"errorDetail": {"message": str(exc)}, "error": str(exc)})
+            return
+        self.e.events.emit("image", "import", rec.id, {"name": reference or rec.id})
+        yield _line({"status": rec.id})
+
+
+def _line(obj: object) -> bytes:
+    return jsonio.dumps(obj).encode() + b"\r\n"

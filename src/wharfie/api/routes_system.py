@@ -1,0 +1,68 @@
+"""Routes of the system: ping, version, info, events, disk usage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
+from wharfie.engine import filters, present, system
+from wharfie.oci import jsonio
+
+if TYPE_CHECKING:
+    from wharfie.engine.core import Engine
+
+PING_HEADERS = {
+    "Builder-Version": "1",
+    "Swarm": "inactive",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Pragma": "no-cache",
+}
+
+
+class SystemRoutes:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+
+    def register(self, r: Router) -> None:
+        r.add("GET", "/_ping", self.ping)
+        r.add("HEAD", "/_ping", self.ping_head)
+        r.add("GET", "/version", self.version)
+        r.add("GET", "/info", self.info)
+        r.add("GET", "/events", self.events)
+        r.add("GET", "/system/df", self.df)
+
+    async def ping(self, req: Request) -> Reply:
+        return Response(200, b"OK", "text/plain; charset=utf-8", PING_HEADERS)
+
+    async def ping_head(self, req: Request) -> Reply:
+        return Response(
+            200, b"", "text/plain; charset=utf-8", {**PING_HEADERS, "Content-Length": "0"}
+        )
+
+    async def version(self, req: Request) -> Reply:
+        return json_response(system.version())
+
+    async def info(self, req: Request) -> Reply:
+        return json_response(await asyncio.to_thread(system.info, self.e))
+
+    async def df(self, req: Request) -> Reply:
+        return json_response(await asyncio.to_thread(system.df, self.e))
+
+    async def events(self, req: Request) -> Reply:
+        f = filters.parse(req.q("filters"))
+        since = _ns(req.q("since"))
+        until = _ns(req.q("until"))
+        return Stream(_events(self.e, f, since, until))
+
+
+def _ns(text: str) -> int | None:
+    return int(present.parse_time(text) * 1_000_000_000) if text else None
+
+
+async def _events(
+    engine: Engine, f: dict[str, list[str]], since: int | None, until: int | None
+) -> AsyncIterator[bytes]:
+    async for event in engine.events.stream(f, since, until):
+        yield jsonio.dumps(event).encode() + b"\n"

@@ -1,0 +1,243 @@
+"""The engine: the daemon's state and the services that act on it.
+
+`Engine` owns the metadata store, the image store, the event bus, the monitor
+connection and the in-memory index of containers. The use cases live in
+`containers.py` (lifecycle), `execs.py`, `streams.py` (logs, attach, stats) and
+`system.py`; each gets the engine and nothing global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from wharfie import network
+from wharfie.engine import filters, present, recovery
+from wharfie.engine.containers import Containers
+from wharfie.engine.events import EventBus
+from wharfie.engine.execs import Execs
+from wharfie.engine.files import Files
+from wharfie.engine.health import Health
+from wharfie.engine.model import Container
+from wharfie.engine.store import Store
+from wharfie.engine.streams import StatsReader
+from wharfie.errors import InvalidArgument, NotFound
+from wharfie.images import ImageStore
+from wharfie.monitor import client as monitor_client
+from wharfie.monitor.client import MonitorClient, RuntimeRef
+
+log = logging.getLogger("wharfie.engine")
+
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+@dataclass
+class Config:
+    data_root: str = "/var/lib/wharfie"
+    exec_root: str = "/run/wharfie"
+    default_runtime: str = "wharfie-runtime"
+    bridge_name: str = "wharfie0"
+    bridge_subnet: str = "172.29.0.0/16"
+    masquerade: bool = True
+    cgroup_parent: str = "/wharfie"
+    runtimes: dict[str, str] = field(default_factory=dict)  # name -> binary path
+
+
+class Engine:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.store = Store(config.data_root)
+        self.images = ImageStore(self.store.db, config.data_root, self.store.lock)
+        self.events = EventBus()
+        self.containers: dict[str, Container] = {}
+        self.names: dict[str, str] = {}  # name -> id
+        self.monitor: MonitorClient | None = None
+        self.daemon_id = self.store.setting("daemon_id", lambda: secrets.token_hex(32))
+        self.bridge_id = self.store.setting("bridge_network_id", lambda: secrets.token_hex(32))
+        self.tasks: set[asyncio.Task[Any]] = set()
+        for sub in ("containers",):
+            os.makedirs(os.path.join(config.data_root, sub), mode=0o710, exist_ok=True)
+        for sub in ("containers", "netns", "runtime"):
+            os.makedirs(os.path.join(config.exec_root, sub), mode=0o711, exist_ok=True)
+        self.bridge = network.Bridge(config.bridge_name, config.bridge_subnet, self.bridge_id)
+        self.ipam = network.IPAM(config.bridge_subnet)
+        self.ctr = Containers(self)
+        self.execs_service = Execs(self)
+        self.health = Health(self)
+        self.files = Files(self)
+        self.stats = StatsReader(self)
+
+    async def start(self) -> None:
+        """Bring the host side up (bridge, monitor), then re-adopt containers."""
+        await asyncio.to_thread(self.bridge.ensure, masquerade=self.config.masquerade)
+        await asyncio.to_thread(monitor_client.ensure_running, self.config.exec_root)
+        sock = os.path.join(self.config.exec_root, "monitor.sock")
+        self.monitor = await MonitorClient.connect(sock, self._on_monitor_event)
+        await recovery.recover(self)
+
+    async def close(self) -> None:
+        for c in self.containers.values():
+            self.health.stop(c)
+        if self.monitor is not None:
+            await self.monitor.close()
+            self.monitor = None
+        self.store.close()
+
+    def _on_monitor_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "exit":
+            self.spawn(
+                self.ctr.on_exit(
+                    str(event["id"]), int(event["exit_code"]), event.get("finished_at")
+                )
+            )
+        elif kind == "exec-exit":
+            self.execs_service.on_exit(str(event["exec_id"]), int(event["exit_code"]))
+        else:
+            log.warning("unknown monitor event %r", event)
+
+    # -- listing --
+    def present_row(self, c: Container) -> dict[str, Any]:
+        """A container as `GET /containers/json` lists it."""
+        mode = c.network_mode
+        return {
+            "Id": c.id,
+            "Names": ["/" + c.name],
+            "Image": c.config.get("Image", ""),
+            "ImageID": c.doc["Image"],
+            "Command": present.command_string(str(c.doc["Path"]), list(c.doc["Args"])),
+            "Created": int(present.parse_time(str(c.doc["Created"]))),
+            "Ports": [],
+            "Labels": c.config.get("Labels") or {},
+            "State": c.state["Status"],
+            "Status": present.status_text(c.inspect()["State"], time.time()),
+            "HostConfig": {"NetworkMode": mode},
+            "NetworkSettings": {"Networks": c.doc["NetworkSettings"]["Networks"]},
+            "Mounts": c.doc.get("Mounts") or [],
+        }
+
+    def list_containers(
+        self, all_: bool, limit: int, raw_filters: str, size: bool
+    ) -> list[dict[str, Any]]:
+        f = filters.parse(raw_filters)
+        cs = sorted(self.containers.values(), key=lambda c: str(c.doc["Created"]), reverse=True)
+        if not all_ and limit <= 0 and "status" not in f:
+            cs = [c for c in cs if c.running]
+        rows = []
+        for c in cs:
+            if f and not filters.match_container(f, self._view(c)):
+                continue
+            row = self.present_row(c)
+            if size:
+                from wharfie.engine.system import dir_size
+
+                row["SizeRw"] = dir_size(os.path.join(self.container_dir(c.id), "rw", "upper"))
+                row["SizeRootFs"] = row["SizeRw"] + self._image_size(c)
+            rows.append(row)
+            if limit > 0 and len(rows) >= limit:
+                break
+        return rows
+
+    def _image_size(self, c: Container) -> int:
+        try:
+            return int(self.images.resolve(str(c.doc["Image"])).size)
+        except NotFound:
+            return 0
+
+    def _view(self, c: Container) -> filters.ContainerView:
+        return filters.ContainerView(
+            id=c.id,
+            names=[c.name],
+            image=str(c.config.get("Image", "")),
+            image_id=str(c.doc["Image"]),
+            labels=c.config.get("Labels") or {},
+            state=str(c.state["Status"]),
+            exit_code=int(c.state["ExitCode"]),
+            created=present.parse_time(str(c.doc["Created"])),
+            ancestor_ids={str(c.doc["Image"])},
+        )
+
+    # -- paths --
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self.config.data_root, "containers", cid)
+
+    def bundle_dir(self, cid: str) -> str:
+        return os.path.join(self.config.exec_root, "containers", cid)
+
+    def netns_path(self, cid: str) -> str:
+        return os.path.join(self.config.exec_root, "netns", cid)
+
+    # -- runtimes --
+    def runtime_ref(self, name: str | None) -> RuntimeRef:
+        name = name or self.config.default_runtime
+        root = os.path.join(self.config.exec_root, "runtime", os.path.basename(name))
+        if name == "wharfie-runtime":
+            path = shutil.which("wharfie-runtime") or "wharfie-runtime"
+            return RuntimeRef(name=name, path=path, root=root, in_process=True)
+        path = self.config.runtimes.get(name) or shutil.which(name) or ""
+        if not path:
+            raise InvalidArgument(f"unknown or invalid runtime name: {name}")
+        return RuntimeRef(name=name, path=path, root=root, in_process=False)
+
+    def check_runtime(self, name: str) -> None:
+        self.runtime_ref(name)
+
+    # -- lookup --
+    def add(self, c: Container) -> None:
+        self.containers[c.id] = c
+        self.names[c.name] = c.id
+
+    def drop(self, c: Container) -> None:
+        self.containers.pop(c.id, None)
+        if self.names.get(c.name) == c.id:
+            del self.names[c.name]
+
+    def find(self, ref: str) -> Container:
+        """By full id, name (with or without "/"), or unique id prefix -- as Docker."""
+        c = self.containers.get(ref)
+        if c is not None:
+            return c
+        cid = self.names.get(ref.lstrip("/"))
+        if cid is not None:
+            return self.containers[cid]
+        if ref and re.fullmatch(r"[0-9a-f]+", ref):
+            hits = [c for cid, c in self.containers.items() if cid.startswith(ref)]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def save(self, c: Container) -> None:
+        self.store.save_container(c.id, c.name, c.doc)
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """A background task the engine keeps a reference to (and logs if it fails)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    def need_monitor(self) -> MonitorClient:
+        if self.monitor is None:
+            raise RuntimeError("the monitor is not connected")
+        return self.monitor
+
+    def validate_name(self, name: str) -> str:
+        if not NAME_RE.match(name):
+            raise InvalidArgument(
+                f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )
+        return name.lstrip("/")

@@ -1,0 +1,191 @@
+"""exec: extra processes in a running container, created then started, as Docker does.
+
+The process spec starts from the container's own (bundle config.json) so an exec
+gets the same capabilities, environment and seccomp policy, then applies the exec's
+Cmd, Env, WorkingDir, User, Tty and Privileged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from wharfie.engine import users, validate
+from wharfie.errors import Conflict, NotFound
+from wharfie.monitor.client import ExecRequest, StartError
+from wharfie.oci import jsonio
+from wharfie.oci.capabilities import NAMES as ALL_CAPS
+
+if TYPE_CHECKING:
+    from wharfie.engine.core import Engine
+    from wharfie.engine.model import Container
+
+KEEP_DONE = 600.0  # seconds an ended exec stays inspectable
+
+
+class Exec:
+    def __init__(self, eid: str, c: Container, config: dict[str, Any]) -> None:
+        self.id = eid
+        self.container = c
+        self.config = config
+        self.running = False
+        self.exit_code: int | None = None
+        self.pid = 0
+        self.started = False
+        self.ended_at = 0.0
+        self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def inspect(self) -> dict[str, Any]:
+        cmd = list(self.config.get("Cmd") or [])
+        return {
+            "ID": self.id,
+            "Running": self.running,
+            "ExitCode": self.exit_code,
+            "ProcessConfig": {
+                "tty": bool(self.config.get("Tty")),
+                "entrypoint": cmd[0] if cmd else "",
+                "arguments": cmd[1:],
+                "privileged": bool(self.config.get("Privileged")),
+                "user": self.config.get("User") or "",
+            },
+            "OpenStdin": bool(self.config.get("AttachStdin")),
+            "OpenStderr": bool(self.config.get("AttachStderr")),
+            "OpenStdout": bool(self.config.get("AttachStdout")),
+            "CanRemove": False,
+            "ContainerID": self.container.id,
+            "DetachKeys": self.config.get("DetachKeys") or "",
+            "Pid": self.pid,
+        }
+
+
+class Execs:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+        self.by_id: dict[str, Exec] = {}
+
+    def create(self, ref: str, body: Any) -> str:
+        c = self.e.find(ref)
+        config = validate.exec_create(body)
+        _check_running(c)
+        self._expire()
+        eid = secrets.token_hex(32)
+        self.by_id[eid] = Exec(eid, c, config)
+        c.doc["ExecIDs"] = [*(c.doc.get("ExecIDs") or []), eid]
+        self.e.events.emit(
+            "container",
+            f"exec_create: {' '.join(config['Cmd'])}",
+            c.id,
+            {**c.event_attrs(), "execID": eid},
+        )
+        return eid
+
+    def get(self, eid: str) -> Exec:
+        ex = self.by_id.get(eid)
+        if ex is None:
+            raise NotFound(f"No such exec instance: {eid}")
+        return ex
+
+    def check_startable(self, ex: Exec) -> None:
+        if ex.started:
+            raise Conflict(f"Error: Exec command {ex.id} has already run")
+        _check_running(ex.container)
+
+    async def start(self, ex: Exec, sock_fd: int | None, console: tuple[int, int] | None) -> int:
+        """Start the process; with sock_fd its stdio is that (hijacked) socket. Returns the pid."""
+        self.check_startable(ex)
+        ex.started = True
+        c = ex.container
+        req = ExecRequest(
+            container_id=c.id,
+            exec_id=ex.id,
+            runtime=self.e.runtime_ref(c.private.get("runtime")),
+            process=self._process(ex),
+            tty=bool(ex.config.get("Tty")),
+            stdin=bool(ex.config.get("AttachStdin")),
+            stdout=bool(ex.config.get("AttachStdout")),
+            stderr=bool(ex.config.get("AttachStderr")),
+            detach_keys=_keys(ex.config.get("DetachKeys")),
+            console_size=console,
+        )
+        try:
+            ex.pid = await self.e.need_monitor().exec(req, sock_fd)
+        except StartError as exc:
+            msg = str(exc)
+            self.finish(ex, 127 if "not found" in msg or "no such file" in msg else 126)
+            raise
+        ex.running = True
+        self.e.events.emit(
+            "container",
+            f"exec_start: {' '.join(ex.config['Cmd'])}",
+            c.id,
+            {**c.event_attrs(), "execID": ex.id},
+        )
+        return ex.pid
+
+    def on_exit(self, eid: str, code: int) -> None:
+        ex = self.by_id.get(eid)
+        if ex is not None:
+            self.finish(ex, code)
+            self.e.events.emit(
+                "container",
+                "exec_die",
+                ex.container.id,
+                {**ex.container.event_attrs(), "execID": eid, "exitCode": str(code)},
+            )
+
+    def finish(self, ex: Exec, code: int) -> None:
+        ex.running = False
+        ex.exit_code = code
+        ex.ended_at = time.monotonic()
+        if not ex.done.done():
+            ex.done.set_result(code)
+
+    def _process(self, ex: Exec) -> dict[str, Any]:
+        c = ex.container
+        with open(os.path.join(self.e.bundle_dir(c.id), "config.json")) as f:
+            base: dict[str, Any] = jsonio.loads(f.read())["process"]
+        proc = dict(base)
+        proc["args"] = list(ex.config["Cmd"])
+        proc["terminal"] = bool(ex.config.get("Tty"))
+        env = list(base.get("env") or [])
+        extra = list(ex.config.get("Env") or [])
+        keys = {e.split("=", 1)[0] for e in extra}
+        proc["env"] = [e for e in env if e.split("=", 1)[0] not in keys] + extra
+        if ex.config.get("Tty") and not any(e.startswith("TERM=") for e in proc["env"]):
+            proc["env"].append("TERM=xterm")
+        if ex.config.get("WorkingDir"):
+            proc["cwd"] = ex.config["WorkingDir"]
+        if ex.config.get("User"):
+            rootfs = os.path.join(self.e.bundle_dir(c.id), "rootfs")
+            uid, gid, groups = users.resolve_user(rootfs, str(ex.config["User"]))
+            proc["user"] = {"uid": uid, "gid": gid, "additionalGids": groups}
+        if ex.config.get("Privileged"):
+            caps = sorted(ALL_CAPS)
+            proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
+        proc.pop("consoleSize", None)
+        return proc
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for eid in [
+            e for e, x in self.by_id.items() if x.ended_at and now - x.ended_at > KEEP_DONE
+        ]:
+            del self.by_id[eid]
+
+    def forget_container(self, cid: str) -> None:
+        for eid in [e for e, x in self.by_id.items() if x.container.id == cid]:
+            del self.by_id[eid]
+
+
+def _check_running(c: Container) -> None:
+    if not c.running:
+        raise Conflict(f"Container {c.id} is not running")
+    if c.paused:
+        raise Conflict(f"Container {c.id} is paused, unpause the container before exec")
+
+
+def _keys(spec: Any) -> bytes | None:
+    return validate.detach_keys(str(spec)) if spec else None

@@ -1,0 +1,174 @@
+"""A container's files: cp (archive), export, diff and commit.
+
+A running container's root filesystem is its mounted overlay; a stopped one is
+mounted for the length of the operation (counted, so two concurrent copies share
+one mount) and unmounted afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from wharfie.engine.streams import in_thread
+from wharfie.errors import Conflict, NotFound
+from wharfie.images import archive
+from wharfie.oci import jsonio
+
+if TYPE_CHECKING:
+    from wharfie.engine.core import Engine
+    from wharfie.engine.model import Container
+
+
+class Files:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+
+    @contextlib.contextmanager
+    def rootfs(self, c: Container) -> Iterator[str]:
+        image = self.e.images.resolve(str(c.doc["Image"]))
+        c.mount_users += 1
+        try:
+            yield self.e.ctr.mount_rootfs(c, image)
+        finally:
+            c.mount_users -= 1
+            if c.mount_users == 0 and not c.running:
+                self.e.ctr.unmount_rootfs(c)
+
+    def stat_header(self, c: Container, path: str) -> str:
+        with self.rootfs(c) as root:
+            try:
+                st = archive.stat(root, path)
+            except NotFound:
+                raise NotFound(f"Could not find the file {path} in container {c.name}") from None
+        return base64.b64encode(jsonio.dumps(st).encode()).decode()
+
+    async def get_archive(self, c: Container, path: str) -> tuple[str, AsyncIterator[bytes]]:
+        header = self.stat_header(c, path)
+
+        def produce() -> Iterator[bytes]:
+            with self.rootfs(c) as root:
+                yield from archive.tar(root, path)
+
+        return header, in_thread(produce)
+
+    async def put_archive(
+        self,
+        c: Container,
+        path: str,
+        body: AsyncIterator[bytes],
+        no_overwrite: bool,
+        copy_uid_gid: bool,
+    ) -> None:
+        if c.host_config.get("ReadonlyRootfs") and c.running:
+            raise Conflict("container rootfs is marked read-only")
+        reader = _QueueReader()
+        loop = asyncio.get_running_loop()
+
+        def extract() -> None:
+            with self.rootfs(c) as root:
+                archive.extract(
+                    root,
+                    path,
+                    as_binary(reader),
+                    no_overwrite_dir_non_dir=no_overwrite,
+                    copy_uid_gid=copy_uid_gid,
+                )
+
+        job = loop.run_in_executor(None, extract)
+        try:
+            async for piece in body:
+                if job.done():
+                    break  # extraction failed: its error is raised below
+                await reader.feed(piece, job)
+        finally:
+            await reader.feed(b"", job)
+        await job
+
+    def export(self, c: Container) -> AsyncIterator[bytes]:
+        def produce() -> Iterator[bytes]:
+            with self.rootfs(c) as root:
+                yield from archive.export(root)
+
+        return in_thread(produce)
+
+    def changes(self, c: Container) -> list[dict[str, Any]]:
+        image = self.e.images.resolve(str(c.doc["Image"]))
+        upper = os.path.join(self.e.container_dir(c.id), "rw", "upper")
+        return archive.changes(upper, self.e.images.layer_dirs(image))
+
+    async def commit(
+        self,
+        c: Container,
+        *,
+        reference: str | None,
+        author: str,
+        comment: str,
+        changes: list[str],
+        config: dict[str, Any] | None,
+        pause: bool,
+    ) -> str:
+        image = self.e.images.resolve(str(c.doc["Image"]))
+        upper = os.path.join(self.e.container_dir(c.id), "rw", "upper")
+        paused_here = pause and c.running and not c.paused
+        if paused_here:
+            await self.e.ctr.pause(c.id)
+        try:
+            rec = await asyncio.to_thread(
+                self.e.images.commit,
+                upper=upper,
+                lowers=self.e.images.layer_dirs(image),
+                parent=image,
+                container_config={**c.config, **(config or {})},
+                reference=reference or None,
+                author=author,
+                comment=comment,
+                changes=changes,
+            )
+        finally:
+            if paused_here:
+                await self.e.ctr.unpause(c.id)
+        self.e.events.emit("container", "commit", c.id, {**c.event_attrs(), "comment": comment})
+        return str(rec.id)
+
+
+class _QueueReader:
+    """A blocking file-like reader fed from the event loop (the request body)."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self.q: queue.Queue[bytes] = queue.Queue(16)
+        self.buf = b""
+        self.eof = False
+
+    async def feed(self, data: bytes, consumer: asyncio.Future[Any]) -> None:
+        import queue
+
+        while not consumer.done():
+            try:
+                self.q.put_nowait(data)
+                return
+            except queue.Full:
+                await asyncio.sleep(0.005)
+
+    def read(self, n: int = -1) -> bytes:
+        while not self.eof and (n < 0 or len(self.buf) < n):
+            piece = self.q.get()
+            if not piece:
+                self.eof = True
+                break
+            self.buf += piece
+        if n < 0:
+            out, self.buf = self.buf, b""
+        else:
+            out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+
+def as_binary(reader: _QueueReader) -> BinaryIO:
+    return reader  # type: ignore[return-value]  # duck-typed: read(n) is all tarfile needs

@@ -1,0 +1,78 @@
+"""The daemon's metadata store: one SQLite database (WAL) under the data root.
+
+Containers are kept as one JSON document per row (the shape inspect reports, plus a
+few private fields), indexed by id and name. The image store keeps its own tables
+in the same database. Every use of the connection holds `lock`: the event loop and
+worker threads share it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from typing import Any
+
+from wharfie.oci import jsonio
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS containers (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    doc  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class Store:
+    def __init__(self, data_root: str) -> None:
+        os.makedirs(data_root, mode=0o711, exist_ok=True)
+        self.path = os.path.join(data_root, "wharfie.db")
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.lock = threading.Lock()
+        with self.lock:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    def load_containers(self) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.db.execute("SELECT doc FROM containers").fetchall()
+        return [jsonio.loads(doc) for (doc,) in rows]
+
+    def insert_container(self, cid: str, name: str, doc: dict[str, Any]) -> None:
+        """Raises sqlite3.IntegrityError when the id or name is taken."""
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO containers (id, name, doc) VALUES (?, ?, ?)",
+                (cid, name, jsonio.dumps(doc)),
+            )
+
+    def save_container(self, cid: str, name: str, doc: dict[str, Any]) -> None:
+        with self.lock:
+            self.db.execute(
+                "UPDATE containers SET name = ?, doc = ? WHERE id = ?",
+                (name, jsonio.dumps(doc), cid),
+            )
+
+    def delete_container(self, cid: str) -> None:
+        with self.lock:
+            self.db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+
+    def setting(self, key: str, make: Any) -> str:
+        """A persistent value, created once with `make()` (ids of default networks, daemon ID)."""
+        with self.lock:
+            row = self.db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            if row:
+                return str(row[0])
+            value = str(make())
+            self.db.execute("INSERT INTO settings (key, value) VALUES (?, ?)", (key, value))
+            return value

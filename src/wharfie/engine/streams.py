@@ -1,0 +1,236 @@
+"""What flows out of a container: logs, stats, top, and its files (archive, export, diff).
+
+Log files are read in a worker thread and framed here: Docker's multiplexed frames
+for non-TTY containers (8-byte header, stream 1/2, big-endian length), plain bytes
+for TTY ones; `timestamps` prefixes every line with its RFC3339Nano time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import struct
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from wharfie import cgroups, logs
+from wharfie.engine import present, statsfmt
+from wharfie.errors import Conflict, WharfieError
+from wharfie.oci import jsonio
+
+if TYPE_CHECKING:
+    from wharfie.engine.core import Engine
+    from wharfie.engine.model import Container
+
+STREAM_NO = {"stdout": 1, "stderr": 2}
+_HEADER = struct.Struct(">BxxxI")
+
+
+def frame(stream: str, data: bytes) -> bytes:
+    return _HEADER.pack(STREAM_NO.get(stream, 1), len(data)) + data
+
+
+async def in_thread(make: Callable[[], Iterator[bytes]], depth: int = 8) -> AsyncIterator[bytes]:
+    """Run a blocking generator in a worker thread; yield its items on the event loop."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue(depth)
+    done = object()
+    cancelled = False
+
+    def pump() -> None:
+        try:
+            for item in make():
+                if cancelled:
+                    return
+                asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+            asyncio.run_coroutine_threadsafe(queue.put(done), loop).result()
+        except BaseException as exc:  # handed to the consumer, who re-raises it
+            asyncio.run_coroutine_threadsafe(queue.put(exc), loop).result()
+
+    worker = loop.run_in_executor(None, pump)
+    try:
+        while True:
+            item = await queue.get()
+            if item is done:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        cancelled = True
+        while not worker.done():  # unblock a producer waiting on a full queue
+            with contextlib.suppress(asyncio.QueueEmpty):
+                queue.get_nowait()
+            await asyncio.sleep(0)
+
+
+class LogQuery:
+    def __init__(
+        self,
+        *,
+        follow: bool,
+        stdout: bool,
+        stderr: bool,
+        since_ns: int,
+        until_ns: int,
+        tail: int,
+        timestamps: bool,
+    ) -> None:
+        self.follow = follow
+        self.stdout = stdout
+        self.stderr = stderr
+        self.since_ns = since_ns
+        self.until_ns = until_ns
+        self.tail = tail
+        self.timestamps = timestamps
+
+
+def log_chunks(c: Container, q: LogQuery) -> Iterator[bytes]:
+    """Blocking: the framed log of a container, batched into chunks of about 256 KiB."""
+    path = str(c.doc["LogPath"])
+    tty = c.tty
+    batch: list[bytes] = []
+    size = 0
+    for stream, data, t_ns in _entries(c, path, q):
+        if q.timestamps:
+            data = present.rfc3339nano(t_ns).encode() + b" " + data
+        piece = data if tty else frame(stream, data)
+        batch.append(piece)
+        size += len(piece)
+        if size >= 262144:
+            yield b"".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield b"".join(batch)
+
+
+def _entries(c: Container, path: str, q: LogQuery) -> Iterator[tuple[str, bytes, int]]:
+    if not os.path.exists(path):
+        return
+    if q.tail >= 0 or q.timestamps:
+        for e in logs.read(
+            path,
+            stdout=q.stdout,
+            stderr=q.stderr,
+            since_ns=q.since_ns,
+            until_ns=q.until_ns,
+            tail=q.tail,
+        ):
+            yield e.stream, e.data, e.time_ns
+    else:
+        yield from logs.read_raw(
+            path, stdout=q.stdout, stderr=q.stderr, since_ns=q.since_ns, until_ns=q.until_ns
+        )
+    if q.follow and c.running and not q.until_ns:
+        yield from _follow(c, path, q)
+
+
+def _follow(c: Container, path: str, q: LogQuery) -> Iterator[tuple[str, bytes, int]]:
+    for item in logs.follow(
+        path, stdout=q.stdout, stderr=q.stderr, since_ns=q.since_ns, stop=lambda: not c.running
+    ):
+        if isinstance(item, tuple):
+            yield item[0], item[1], item[2]
+        else:
+            yield item.stream, item.data, item.time_ns
+
+
+# ---------------------------------------------------------------------- stats
+class StatsReader:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+
+    def sample(self, c: Container) -> dict[str, Any]:
+        cg = cgroups.for_container(self.e.ctr.cgroups_path(c), c.id)
+        return {
+            "cg": cg.stats(),
+            "system": statsfmt.system_cpu_ns(),
+            "time": time.time(),
+            "net": statsfmt.net_dev(int(c.state["Pid"])) if c.running else {},
+        }
+
+    def render(self, c: Container, now: dict[str, Any], pre: dict[str, Any] | None) -> bytes:
+        doc = statsfmt.docker_stats(
+            container_id=c.id,
+            name="/" + c.name,
+            cg=now["cg"],
+            pre=pre["cg"] if pre else None,
+            system_ns=now["system"],
+            pre_system_ns=pre["system"] if pre else 0,
+            online_cpus=os.cpu_count() or 1,
+            read_time=now["time"],
+            pre_time=pre["time"] if pre else None,
+            networks=now["net"] or None,
+        )
+        return jsonio.dumps(doc).encode() + b"\n"
+
+    async def stream(self, c: Container, stream: bool, one_shot: bool) -> AsyncIterator[bytes]:
+        if not c.running:
+            yield self._empty(c)
+            return
+        pre = None
+        if not stream and not one_shot:
+            pre = self.sample(c)
+            await asyncio.sleep(1.0)  # moby samples twice so CPU % has a delta
+        while True:
+            if not c.running:
+                return
+            try:
+                now = self.sample(c)
+            except (OSError, WharfieError):
+                return  # it stopped between the check and the read
+            yield self.render(c, now, pre)
+            if not stream:
+                return
+            pre = now
+            await asyncio.sleep(1.0)
+
+    def _empty(self, c: Container) -> bytes:
+        return (
+            jsonio.dumps(
+                {
+                    "read": present.rfc3339nano(0),
+                    "preread": present.rfc3339nano(0),
+                    "id": c.id,
+                    "name": "/" + c.name,
+                    "pids_stats": {},
+                    "blkio_stats": {},
+                    "num_procs": 0,
+                    "storage_stats": {},
+                    "cpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+                    "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+                    "memory_stats": {},
+                }
+            ).encode()
+            + b"\n"
+        )
+
+
+# ------------------------------------------------------------------------ top
+def top(engine: Engine, c: Container, ps_args: str) -> dict[str, Any]:
+    if not c.running:
+        raise Conflict(f"Container {c.id} is not running")
+    pids = set(cgroups.for_container(engine.ctr.cgroups_path(c), c.id).pids())
+    args = ps_args.split() if ps_args else ["-ef"]
+    try:
+        out = subprocess.run(["ps", *args], capture_output=True, text=True, check=True).stdout
+    except subprocess.CalledProcessError as exc:
+        raise WharfieError(f"ps: {exc.stderr.strip() or exc}") from exc
+    return parse_ps(out, pids)
+
+
+def parse_ps(output: str, pids: set[int]) -> dict[str, Any]:
+    lines = output.splitlines()
+    titles = lines[0].split() if lines else []
+    if "PID" not in titles:
+        raise WharfieError(f"Couldn't find PID field in ps output: {lines[:1]}")
+    col = titles.index("PID")
+    procs = []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
+            procs.append(fields)
+    return {"Titles": titles, "Processes": procs}
