@@ -15,6 +15,20 @@ ALLOWED = {
     "syscalls": set(),
     "cgroups": {"errors"},
     "runtime": {"errors", "oci", "syscalls", "cgroups"},
+    "content": {"errors", "oci"},
+    "snapshots": {"errors", "syscalls"},
+    "images": {"errors", "oci", "content", "snapshots", "syscalls"},
+    "network": {"errors", "syscalls"},
+    "logs": {"errors", "oci"},
+    "monitor": {"errors", "oci", "logs", "runtime", "syscalls"},
+    "engine": {
+        "errors", "oci", "cgroups", "content", "snapshots", "images", "network", "logs",
+        "monitor", "syscalls",
+    },
+    "api": {"errors", "oci", "engine", "monitor"},
+    "daemon": {"errors", "api", "engine"},
+    "client": {"errors", "oci"},
+    "cli": {"errors", "oci", "client"},
 }
 
 
