@@ -254,11 +254,11 @@ def _bind_mount(source: str, destination: str, rw: bool, propagation: str) -> di
 
 
 def user_mounts(inp: SpecInputs) -> list[dict[str, Any]]:
-    """etc files, Binds, Tmpfs and the init binary, as moby adds them after the defaults."""
+    """etc files (unless a user mount covers them), Binds, Tmpfs, the init binary."""
     from .validate import parse_binds, parse_tmpfs
 
     host = inp.host_config
-    mounts = [_bind_mount(src, dst, True, "rprivate") for dst, src in sorted(inp.etc_files.items())]
+    mounts: list[dict[str, Any]] = []
     for bind in parse_binds([b for b in host.get("Binds") or () if b]):
         if bind["Type"] != "bind":
             raise InvalidArgument(f"named volumes are not supported yet: {bind['Name']!r}")
@@ -268,6 +268,13 @@ def user_mounts(inp: SpecInputs) -> list[dict[str, Any]]:
     for tmpfs in parse_tmpfs(host.get("Tmpfs") or {}):
         mounts.append({"destination": tmpfs["Destination"], "type": "tmpfs", "source": "tmpfs",
                        "options": tmpfs["Options"]})  # fmt: skip
+    taken = {m["destination"] for m in mounts}
+    etc = [
+        _bind_mount(src, dst, True, "rprivate")
+        for dst, src in sorted(inp.etc_files.items())
+        if dst not in taken
+    ]
+    mounts = etc + mounts
     if inp.init_path:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": inp.init_path,
                        "options": ["bind", "ro"]})  # fmt: skip

@@ -69,7 +69,10 @@ def _resolve_in_root(root: str, path: str) -> str:
 
 def read_in_root(root: str, path: str) -> str | None:
     """Text of `path` inside `root` (None when it does not exist or is not a regular file)."""
-    host_path = _resolve_in_root(root, path)
+    try:
+        host_path = _resolve_in_root(root, path)
+    except OSError as e:
+        raise InvalidArgument(f"cannot read {path} in the container: {e.strerror}") from e
     try:
         fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except (FileNotFoundError, NotADirectoryError):

@@ -138,10 +138,6 @@ _INT_RANGES = {
     "uint64": (0, (1 << 64) - 1),
     "uint": (0, (1 << 64) - 1),
 }
-_STRING_TYPES = (
-    "string",
-    *(t for t in HOST_FIELDS.values() if isinstance(t, str) and t.startswith("container.")),
-)
 
 
 def _json_kind(value: Any, numeric_target: bool) -> str:
@@ -195,7 +191,7 @@ def _check_scalar(value: Any, kind: str, where: str) -> None:
     elif kind == "bool":
         if not isinstance(value, bool):
             raise _type_error(value, where, kind)
-    elif kind in _STRING_TYPES:
+    elif kind == "string" or kind.startswith("container."):  # named string types
         if not isinstance(value, str):
             raise _type_error(value, where, kind)
     elif kind == STR_SLICE:
