@@ -48,7 +48,7 @@ def test_command(config: dict[str, Any], image: dict[str, Any], expected: list[s
     [({}, {}), ({"Entrypoint": []}, {"Entrypoint": ["/ep"]}), ({"Cmd": None}, {"Cmd": None})],
 )
 def test_no_command(config: dict[str, Any], image: dict[str, Any]) -> None:
-    with pytest.raises(InvalidArgument, match="^No command specified$"):
+    with pytest.raises(InvalidArgument, match=r"^No command specified$"):
         s.command(config, image)
 
 

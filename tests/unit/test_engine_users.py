@@ -63,7 +63,7 @@ def test_resolve_user(rootfs: Path, user: str, expected: tuple[int, int, list[in
 
 def test_unknown_user(rootfs: Path) -> None:
     with pytest.raises(
-        InvalidArgument, match="^unable to find user xyz: no matching entries in passwd file$"
+        InvalidArgument, match=r"^unable to find user xyz: no matching entries in passwd file$"
     ):
         resolve_user(str(rootfs), "xyz")
     with pytest.raises(InvalidArgument, match="unable to find user xyz"):
@@ -72,7 +72,7 @@ def test_unknown_user(rootfs: Path) -> None:
 
 def test_unknown_group(rootfs: Path) -> None:
     with pytest.raises(
-        InvalidArgument, match="^unable to find group nope: no matching entries in group file$"
+        InvalidArgument, match=r"^unable to find group nope: no matching entries in group file$"
     ):
         resolve_user(str(rootfs), "app:nope")
 

@@ -138,7 +138,7 @@ def test_nulls_and_unknown_fields_are_accepted() -> None:
 
 @pytest.mark.parametrize("body", [None, {}, {"HostConfig": {"Memory": 0}}])
 def test_empty_config(body: object) -> None:
-    with pytest.raises(InvalidArgument, match="^config cannot be empty in order to create a "):
+    with pytest.raises(InvalidArgument, match=r"^config cannot be empty in order to create a "):
         v.container_create(body)
 
 
@@ -363,7 +363,7 @@ def test_nano_cpus_range() -> None:
 
 
 def test_network_modes() -> None:
-    with pytest.raises(NotFound, match="^network mynet not found$"):
+    with pytest.raises(NotFound, match=r"^network mynet not found$"):
         create({"NetworkMode": "mynet"})
     with pytest.raises(NotImplementedFeature):
         create({"NetworkMode": "container:abc"})
@@ -600,14 +600,14 @@ def test_exec_create_defaults() -> None:
 
 @pytest.mark.parametrize("body", [{}, None, {"Cmd": []}, {"Cmd": None}])
 def test_exec_create_needs_a_command(body: object) -> None:
-    with pytest.raises(InvalidArgument, match="^No exec command specified$"):
+    with pytest.raises(InvalidArgument, match=r"^No exec command specified$"):
         v.exec_create(body)
 
 
 def test_exec_create_errors() -> None:
-    with pytest.raises(InvalidArgument, match="Go value of type types.ExecConfig"):
+    with pytest.raises(InvalidArgument, match=r"Go value of type types.ExecConfig"):
         v.exec_create([])
-    with pytest.raises(InvalidArgument, match="ExecConfig.Tty of type bool"):
+    with pytest.raises(InvalidArgument, match=r"ExecConfig.Tty of type bool"):
         v.exec_create({"Cmd": ["x"], "Tty": "1"})
     with pytest.raises(InvalidArgument, match="Invalid detach keys"):
         v.exec_create({"Cmd": ["x"], "DetachKeys": "ctrl-"})
