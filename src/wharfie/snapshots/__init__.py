@@ -5,9 +5,9 @@ Layout under `root` (the daemon uses `<data-root>/snapshots`):
 * `<chainid-hex>/` - one extracted layer, in overlay format (whiteouts are 0:0 char
   devices, opaque dirs carry `trusted.overlay.opaque=y`); an overlay lowerdir.
 * `l/<first 16 hex>` - a short symlink to it (`../<chainid-hex>`), like docker's
-  overlay2 `l/` links. Mount data is limited to one page (4096 bytes); `overlay()`
-  switches to these links when the full paths would not fit, which keeps images of up
-  to ~60 layers (and well beyond with a short data root) mountable.
+  overlay2 `l/` links. Mount data is limited to one page (4096 bytes); when the full
+  paths would not fit, `mount()` names each lower as `/proc/self/fd/<fd of l/>/<link>`
+  (about 35 bytes, whatever the data root's length), so ~110 layers fit in one mount.
 * `tmp-*` - a layer being filled; renamed into place when complete.
 
 Mounts are plain values (`Mount`); `mount`/`unmount` apply them on the host.
@@ -125,13 +125,33 @@ def overlay(lowerdirs: list[str], upper: str, work: str) -> Mount:
     if not upper and len(lowerdirs) == 1:
         return Mount("bind", lowerdirs[0], ["rbind", "ro"])
     rw = [f"upperdir={_check(upper)}", f"workdir={_check(work)}"] if upper else []
-    lowers = [_check(d) for d in lowerdirs]
-    options = ["lowerdir=" + ":".join(lowers), *rw]
-    if len(",".join(options)) >= _PAGE:
-        options[0] = "lowerdir=" + ":".join(short_path(d) for d in lowers)
-    if len(",".join(options)) >= _PAGE:
-        raise InvalidArgument(f"too many layers ({len(lowers)}) for one overlay mount")
-    return Mount("overlay", "overlay", options)
+    return Mount("overlay", "overlay", ["lowerdir=" + ":".join(_check(d) for d in lowerdirs), *rw])
+
+
+def _fit(options: list[str]) -> tuple[str, list[int]]:
+    """Mount data within one page: long lowerdir lists are rewritten to
+    /proc/self/fd/<dirfd>/<l-link> paths (fds returned, to close after the mount)."""
+    data = ",".join(options)
+    if len(data) < _PAGE or not options[0].startswith("lowerdir="):
+        return data, []
+    fds: dict[str, int] = {}
+    short = []
+    try:
+        for d in options[0][len("lowerdir=") :].split(":"):
+            parent, name = os.path.split(short_path(d))
+            if parent not in fds:
+                fds[parent] = os.open(parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            short.append(f"/proc/self/fd/{fds[parent]}/{name}")
+    except OSError:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    data = ",".join(["lowerdir=" + ":".join(short), *options[1:]])
+    if len(data) >= _PAGE:
+        for fd in fds.values():
+            os.close(fd)
+        raise InvalidArgument(f"too many layers ({len(short)}) for one overlay mount")
+    return data, list(fds.values())
 
 
 def mount(m: Mount, target: str) -> None:
@@ -139,7 +159,12 @@ def mount(m: Mount, target: str) -> None:
         if m.type == "bind":
             _bind(m, target)
         else:
-            syscalls.mount(m.source, target, m.type, 0, ",".join(m.options))
+            data, fds = _fit(m.options)
+            try:
+                syscalls.mount(m.source, target, m.type, 0, data)
+            finally:
+                for fd in fds:
+                    os.close(fd)
     except OSError as exc:
         raise Unavailable(f"mount {m.type} on {target}: {os.strerror(exc.errno or 0)}") from exc
 
