@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 # busybox-static: offline base images and test rootfs; iproute2: networking;
 # libseccomp2: seccomp filters (loaded through ctypes); runc: the reference
 # runtime the runtime test-suite is validated against; tini: --init;
-# hyperfine: benchmarks.
-APT_PKGS="busybox-static iproute2 libseccomp2 runc tini hyperfine python3-venv procps"
+# hyperfine: benchmarks; iptables: forwarding/NAT rules of the default bridge;
+# procps: `top` of a container (ps).
+APT_PKGS="busybox-static iproute2 iptables libseccomp2 runc tini hyperfine python3-venv procps"
 
 need_apt() {
 	local p
@@ -46,7 +47,7 @@ if [ ! -x .venv/bin/python ]; then
 	echo "setup: creating .venv with $REAL" >&2
 	"$REAL" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import wharfie, pytest, xdist, ruff, mypy' 2>/dev/null \
+if ! .venv/bin/python -c 'import wharfie, pytest, xdist, ruff, mypy, docker' 2>/dev/null \
 	|| [ pyproject.toml -nt .venv/.installed ]; then
 	.venv/bin/pip install -q --upgrade pip
 	.venv/bin/pip install -q -e '.[dev]'

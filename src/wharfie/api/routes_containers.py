@@ -144,6 +144,7 @@ class ContainerRoutes:
         c = self.e.find(ref)
         keys = validate.detach_keys(req.q("detachKeys")) if req.q("detachKeys") else None
         mux = not c.tty
+        self.e.events.emit("container", "attach", c.id, c.event_attrs())
         await req.upgrade(MUX if mux and req.api_version >= (1, 42) else RAW)
         sock_fd = req.socket_fd()
         if req.qbool("logs"):

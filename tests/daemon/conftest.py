@@ -1,0 +1,61 @@
+"""One real wharfied per test worker, with busybox:latest imported offline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.daemon import Daemon, busybox_tar
+
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+
+
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker[2:].isdigit() else 0
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    if os.geteuid() != 0:
+        pytest.skip("wharfied needs root (namespaces, cgroups, mounts)")
+    base = tmp_path_factory.mktemp("wharfied")
+    d = Daemon(base, _worker_index())
+    d.start()
+    try:
+        import docker
+
+        client = docker.APIClient(base_url=d.host)
+        client.import_image_from_data(busybox_tar(base), repository="busybox", tag="latest",
+                                      changes=['CMD ["sh"]'])
+        yield d
+    finally:
+        leaked = d.teardown()
+        assert not leaked, f"mounts left behind: {leaked}"
+
+
+@pytest.fixture
+def name() -> str:
+    return "t" + uuid.uuid4().hex[:10]
+
+
+def docker_cli(d: Daemon, *args: str, input: bytes | None = None, timeout: float = 60,
+               check: bool = False) -> subprocess.CompletedProcess[bytes]:
+    if not os.path.exists(DOCKER):
+        pytest.skip("the docker CLI is not installed")
+    env = {**d.env, "DOCKER_BUILDKIT": "0", "DOCKER_CONFIG": str(d.base / "docker-config")}
+    return subprocess.run([DOCKER, *args], input=input, capture_output=True, env=env,
+                          timeout=timeout, check=check)
+
+
+def wharfie_cli(d: Daemon, *args: str, input: bytes | None = None, timeout: float = 60,
+                check: bool = False) -> subprocess.CompletedProcess[bytes]:
+    exe = Path(os.sys.executable).parent / "wharfie"
+    return subprocess.run([str(exe), *args], input=input, capture_output=True, env=d.env,
+                          timeout=timeout, check=check)

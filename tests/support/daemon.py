@@ -1,0 +1,132 @@
+"""A real wharfied for integration tests: temporary data root, exec root, socket and bridge.
+
+Each pytest-xdist worker starts its own daemon (own monitor, own bridge device and
+subnet), imports one busybox image made offline from Debian's busybox-static, and
+at the end removes every container, stops the daemon and the monitor by PID,
+deletes the bridge, and checks that no mount is left under its directories.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+from tests.support.bundle import busybox_rootfs
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def busybox_tar(workdir: Path) -> bytes:
+    rootfs = busybox_rootfs(workdir / "busybox-rootfs")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for entry in sorted(rootfs.iterdir()):
+            tar.add(entry, arcname=entry.name)
+    return buf.getvalue()
+
+
+def _mounts_under(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    return [p for p in points if p.startswith(str(path))]
+
+
+class Daemon:
+    def __init__(self, base: Path, index: int) -> None:
+        self.base = base
+        self.data = base / "data"
+        self.exec_root = base / "exec"
+        self.sock = base / "w.sock"
+        self.host = f"unix://{self.sock}"
+        tag = f"{os.getpid() % 100000:05d}{index}"
+        self.bridge = f"wt{tag}"[:15]
+        self.subnet = f"10.214.{(os.getpid() * 7 + index) % 250}.0/24"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = base / "wharfied.log"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": self.host, "WHARFIE_HOST": self.host,
+                "PYTHONPATH": str(SRC)}
+
+    def start(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        args = [
+            sys.executable, "-m", "wharfie.daemon", "-H", self.host,
+            "--data-root", str(self.data), "--exec-root", str(self.exec_root),
+            "--bridge", self.bridge, "--bip", self.subnet, "--no-masquerade",
+            "--pidfile", str(self.base / "wharfied.pid"), "--log-level", "debug",
+        ]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                         env=self.env, start_new_session=True)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"wharfied exited: {self.log.read_text()[-3000:]}")
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(str(self.sock))
+                    s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+                    if s.recv(100).startswith(b"HTTP/1.1 200"):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"wharfied did not answer in {timeout}s: {self.log.read_text()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def monitor_pid(self) -> int:
+        try:
+            return int((self.exec_root / "monitor.pid").read_text().strip())
+        except (OSError, ValueError):
+            return 0
+
+    def teardown(self) -> list[str]:
+        """Remove everything; returns what leaked (mounts) for the caller to assert on."""
+        if self.proc is not None:
+            try:
+                import docker
+
+                client = docker.APIClient(base_url=self.host, timeout=60)
+                for c in client.containers(all=True):
+                    client.remove_container(c["Id"], force=True)
+            except Exception as exc:  # report, then clean up by force anyway
+                print(f"teardown: removing containers failed: {exc}", file=sys.stderr)
+            self.stop()
+        pid = self.monitor_pid()
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        leaked = _mounts_under(self.base)
+        for point in reversed(leaked):
+            subprocess.run(["umount", "-l", point], check=False)
+        from wharfie.network import Bridge
+
+        try:
+            Bridge(self.bridge, self.subnet).remove()
+        except Exception as exc:
+            print(f"teardown: removing bridge {self.bridge} failed: {exc}", file=sys.stderr)
+        return leaked
