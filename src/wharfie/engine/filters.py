@@ -50,9 +50,7 @@ class ContainerView(NamedTuple):
 def _invalid(name: str = "", values: list[str] | None = None) -> InvalidArgument:
     msg = "invalid filter"
     if name:
-        msg += f" '{name}'"
-        if values is not None:
-            msg += "=" + "[" + " ".join(json.dumps(v) for v in values) + "]"
+        msg += f" '{name}" + ("=" + ",".join(values) if values is not None else "") + "'"
     return InvalidArgument(msg)
 
 

@@ -1,0 +1,173 @@
+"""engine.statsfmt: Docker's stats JSON from wharfie.cgroups stats, and what the CLI derives."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from wharfie.engine import statsfmt as st
+
+GIB = 1 << 30
+V2 = {
+    "cpu": {"usage_ns": 3_000_000_000, "user_ns": 2_000_000_000, "system_ns": 1_000_000_000,
+            "periods": 10, "throttled_periods": 2, "throttled_ns": 5000},
+    "memory": {"usage": 100 << 20, "limit": None, "max_usage": None,
+               "stat": {"anon": 50 << 20, "file": 40 << 20, "inactive_file": 30 << 20}},
+    "pids": {"current": 3, "limit": None},
+    "blkio": {"read_bytes": 4096, "write_bytes": 8192},
+}  # fmt: skip
+V1 = {
+    "cpu": {"usage_ns": 2_000_000_000, "user_ns": 1_500_000_000, "system_ns": 500_000_000},
+    "memory": {"usage": 80 << 20, "limit": 64 << 20, "max_usage": 90 << 20,
+               "stat": {"cache": 20 << 20, "rss": 40 << 20, "total_inactive_file": 10 << 20,
+                        "inactive_file": 9 << 20}},
+    "pids": {"current": 2, "limit": 100},
+}  # fmt: skip
+NETS = {"eth0": {"rx_bytes": 1000, "rx_packets": 10, "tx_bytes": 500, "tx_packets": 5}}
+
+
+def stats(cg: dict[str, Any], pre: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "container_id": "c" * 64,
+        "name": "web",
+        "cg": cg,
+        "pre": pre,
+        "system_ns": 200_000_000_000,
+        "pre_system_ns": 190_000_000_000,
+        "online_cpus": 2,
+        "read_time": 1_700_000_001.0,
+        "pre_time": 1_700_000_000.0 if pre is not None else None,
+        "networks": NETS,
+        "host_mem": 4 * GIB,
+    }
+    args.update(kw)
+    return st.docker_stats(**args)
+
+
+def test_v2_shape() -> None:
+    out = stats(V2)
+    assert out["name"] == "/web" and out["id"] == "c" * 64
+    assert out["read"] == "2023-11-14T22:13:21Z"
+    assert out["preread"] == "0001-01-01T00:00:00Z"
+    assert out["cpu_stats"] == {
+        "cpu_usage": {
+            "total_usage": 3_000_000_000,
+            "usage_in_kernelmode": 1_000_000_000,
+            "usage_in_usermode": 2_000_000_000,
+        },
+        "throttling_data": {"periods": 10, "throttled_periods": 2, "throttled_time": 5000},
+        "system_cpu_usage": 200_000_000_000,
+        "online_cpus": 2,
+    }
+    assert out["precpu_stats"] == {
+        "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    }
+    mem = out["memory_stats"]
+    assert mem["usage"] == 100 << 20
+    assert mem["limit"] == 4 * GIB  # unlimited -> host memory
+    assert "max_usage" not in mem
+    assert mem["stats"]["inactive_file"] == 30 << 20
+    assert "total_inactive_file" not in mem["stats"]
+    assert out["pids_stats"] == {"current": 3}
+    assert out["blkio_stats"]["io_service_bytes_recursive"] == [
+        {"major": 0, "minor": 0, "op": "read", "value": 4096},
+        {"major": 0, "minor": 0, "op": "write", "value": 8192},
+    ]
+    assert out["blkio_stats"]["io_serviced_recursive"] is None
+    assert out["networks"]["eth0"] == {
+        "rx_bytes": 1000, "rx_packets": 10, "rx_errors": 0, "rx_dropped": 0,
+        "tx_bytes": 500, "tx_packets": 5, "tx_errors": 0, "tx_dropped": 0,
+    }  # fmt: skip
+    assert out["num_procs"] == 0 and out["storage_stats"] == {}
+
+
+def test_v1_shape() -> None:
+    out = stats(V1)
+    mem = out["memory_stats"]
+    assert mem["limit"] == 64 << 20
+    assert mem["max_usage"] == 90 << 20
+    assert mem["stats"]["total_inactive_file"] == 10 << 20
+    assert out["pids_stats"] == {"current": 2, "limit": 100}
+    assert out["blkio_stats"]["io_service_bytes_recursive"] is None
+    assert out["cpu_stats"]["throttling_data"] == {
+        "periods": 0,
+        "throttled_periods": 0,
+        "throttled_time": 0,
+    }
+
+
+def test_limit_above_host_memory_is_host_memory() -> None:
+    cg = {**V1, "memory": {**V1["memory"], "limit": 64 * GIB}}
+    assert stats(cg)["memory_stats"]["limit"] == 4 * GIB
+
+
+def test_missing_sections() -> None:
+    out = stats({}, networks=None)
+    assert out["memory_stats"] == {}
+    assert out["pids_stats"] == {}
+    assert "networks" not in out
+    assert out["cpu_stats"]["cpu_usage"]["total_usage"] == 0
+
+
+def test_cli_cpu_percent() -> None:
+    pre = {**V2, "cpu": {**V2["cpu"], "usage_ns": 2_000_000_000}}
+    out = stats(V2, pre)
+    # 1 s of CPU over 10 s of all-CPU time on 2 CPUs = 20 %
+    assert st.cpu_percent(out) == pytest.approx(20.0)
+    assert out["precpu_stats"]["system_cpu_usage"] == 190_000_000_000
+    assert out["precpu_stats"]["online_cpus"] == 2
+    assert out["preread"] == "2023-11-14T22:13:20Z"
+    assert st.cpu_percent(stats(V2)) > 0  # no pre: delta from zero, as docker
+    assert st.cpu_percent(stats(V2, pre, system_ns=190_000_000_000)) == 0.0
+
+
+def test_cli_memory() -> None:
+    assert st.memory_usage(stats(V2)) == 70 << 20  # usage - inactive_file (v2)
+    assert st.memory_usage(stats(V1)) == 70 << 20  # usage - total_inactive_file (v1)
+
+
+def test_v1_without_total_inactive_file_gets_one() -> None:
+    cg = {"memory": {"usage": 10, "limit": None, "stat": {"cache": 1, "inactive_file": 4}}}
+    assert stats(cg)["memory_stats"]["stats"]["total_inactive_file"] == 4
+
+
+def test_system_cpu_ns() -> None:
+    first = st.system_cpu_ns()
+    assert first > 0
+    assert st.system_cpu_ns() >= first
+
+
+def test_system_cpu_ns_from_a_file(tmp_path: Any) -> None:
+    path = tmp_path / "stat"
+    path.write_text("cpu  100 0 100 800 0 0 0 5 0 0\ncpu0 50 0 50 400 0 0 0 0 0 0\n")
+    assert st.system_cpu_ns(str(path)) == 1000 * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+NET_DEV = """Inter-|   Receive                                                |  Transmit
+ face |bytes packets errs drop fifo frame compressed multicast|bytes packets errs drop
+    lo: 12345 100 0 0 0 0 0 0 12345 100 0 0 0 0 0 0
+  eth0: 1000 10 1 2 0 0 0 0 500 5 3 4 0 0 0 0
+"""
+
+
+def test_parse_net_dev() -> None:
+    assert st._parse_net_dev(NET_DEV) == {
+        "eth0": {
+            "rx_bytes": 1000, "rx_packets": 10, "rx_errors": 1, "rx_dropped": 2,
+            "tx_bytes": 500, "tx_packets": 5, "tx_errors": 3, "tx_dropped": 4,
+        }
+    }  # fmt: skip
+
+
+def test_net_dev_of_a_real_process() -> None:
+    devices = st.net_dev(os.getpid())
+    assert "lo" not in devices
+    for counters in devices.values():
+        assert set(counters) == set(st.NET_FIELDS)
+
+
+def test_host_memory() -> None:
+    assert st.host_memory() > 64 << 20
