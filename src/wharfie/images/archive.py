@@ -60,7 +60,7 @@ def go_file_mode(st_mode: int) -> int:
 
 def go_time(ts_ns: int) -> str:
     """time.Time as Go marshals it (RFC3339Nano, UTC here)."""
-    return present.rfc3339(ts_ns // 10**9 + (ts_ns % 10**9) / 1e9)
+    return present.rfc3339_ns(ts_ns)
 
 
 def _not_found(path: str) -> NotFound:

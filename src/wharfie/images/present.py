@@ -28,10 +28,11 @@ CONFIG_DEFAULTS: dict[str, Any] = {
 
 def rfc3339(ts: float) -> str:
     """Go's RFC3339Nano in UTC: "2024-05-01T10:20:30.123456789Z" (zeros trimmed)."""
-    secs = int(ts)
-    nanos = round((ts - secs) * 1e9)
-    if nanos >= 10**9:
-        secs, nanos = secs + 1, nanos - 10**9
+    return rfc3339_ns(round(ts * 1e9))
+
+
+def rfc3339_ns(ts_ns: int) -> str:
+    secs, nanos = divmod(ts_ns, 10**9)
     out = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
     if nanos:
         out += "." + f"{nanos:09d}".rstrip("0")
