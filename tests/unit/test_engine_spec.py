@@ -436,3 +436,54 @@ def test_spec_is_fresh_every_time() -> None:
     b = s.runtime_spec(inp)
     assert "x" not in b["mounts"][0]["options"]
     assert b["linux"]["resources"]["devices"][0]["allow"] is False
+
+
+# ---------------------------------------------------------------- devices
+
+
+def test_privileged_lists_host_devices() -> None:
+    spec = build({"Privileged": True})
+    paths = {d["path"] for d in spec["linux"]["devices"]}
+    assert "/dev/null" in paths
+    assert not any(p.startswith("/dev/pts/") for p in paths)
+    assert build({"Privileged": True}, devices=[])["linux"]["devices"] == []
+
+
+def test_host_devices_of_an_empty_dir(tmp_path: Any) -> None:
+    (tmp_path / "file").write_text("")
+    assert s.host_devices(str(tmp_path)) == []
+
+
+def test_device_mapping() -> None:
+    spec = build({"Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull",
+                               "CgroupPermissions": "rw"}]})  # fmt: skip
+    (dev,) = spec["linux"]["devices"]
+    assert (dev["type"], dev["path"], dev["major"], dev["minor"]) == ("c", "/dev/mynull", 1, 3)
+    assert spec["linux"]["resources"]["devices"][-1] == {
+        "allow": True,
+        "type": "c",
+        "major": 1,
+        "minor": 3,
+        "access": "rw",
+    }
+    assert "devices" not in build()["linux"]
+
+
+def test_device_mapping_of_a_directory() -> None:
+    devices, rules = s.device_mappings([{"PathOnHost": "/dev", "PathInContainer": "/hostdev"}])
+    assert any(d["path"] == "/hostdev/null" for d in devices)
+    assert len(devices) == len(rules)
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"PathOnHost": "/nonexistent/dev"}, "error gathering device information"),
+        ({"PathOnHost": "/etc/hostname"}, "error gathering device information"),
+        ({"PathOnHost": "dev/null"}, "is not an absolute path"),
+        ({"PathOnHost": "/dev/null", "CgroupPermissions": "rx"}, "invalid device cgroup perm"),
+    ],
+)
+def test_device_mapping_errors(mapping: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        s.device_mappings([mapping])

@@ -11,8 +11,9 @@ Decisions:
 * A user mount (Binds, Tmpfs) at the destination of a default mount (/dev/shm, /etc/hosts...)
   replaces it, as moby does.
 * Privileged containers get every capability, no seccomp, no masked or read-only paths,
-  rw /sys and /sys/fs/cgroup, and an allow-all device rule; the host's device nodes are not
-  listed in linux.devices (not done yet).
+  rw /sys and /sys/fs/cgroup, an allow-all device rule and every device node of the host's
+  /dev in linux.devices (read when the spec is built, as moby does; `SpecInputs.devices`
+  overrides that list). HostConfig.Devices (`--device`) stats the host paths too.
 * No rlimits unless Ulimits asks (the runtime's own limits are inherited, as with dockerd).
 * The cgroup namespace follows HostConfig.CgroupnsMode ("private" or "host"); when it is
   empty, the host decides as moby 25 does (private on pure cgroup v2, host otherwise).
@@ -97,6 +98,7 @@ class SpecInputs(NamedTuple):
     cgroups_path: str
     init_path: str | None
     arch: str = "x86_64"
+    devices: list[dict[str, Any]] | None = None  # privileged: None = the host's /dev
 
 
 # ---------------------------------------------------------------- process
@@ -367,6 +369,75 @@ def resources(host: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# ---------------------------------------------------------------- devices
+
+_SKIP_DIRS = ("pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev")
+
+
+def _device_node(path: str, in_container: str) -> dict[str, Any] | None:
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(st.st_mode):
+        kind = "b"
+    else:
+        return None
+    return {
+        "type": kind, "path": in_container, "major": os.major(st.st_rdev),
+        "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode),
+        "uid": st.st_uid, "gid": st.st_gid,
+    }  # fmt: skip
+
+
+def host_devices(root: str = "/dev") -> list[dict[str, Any]]:
+    """Every char/block device under `root` (runc's HostDevices: pts, shm... skipped)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            if name == "console" or os.path.islink(path):
+                continue
+            node = _device_node(path, "/dev" + path[len(root) :])
+            if node is not None:
+                out.append(node)
+    return out
+
+
+def device_mappings(mappings: list[dict[str, Any]] | None) -> tuple[list[Any], list[Any]]:
+    """HostConfig.Devices -> (linux.devices, cgroup allow rules), as moby devicesFromPath."""
+    devices: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = []
+    for mapping in mappings or ():
+        host_path = mapping.get("PathOnHost") or ""
+        target = mapping.get("PathInContainer") or host_path
+        access = mapping.get("CgroupPermissions") or "rwm"
+        if not host_path.startswith("/") or not target.startswith("/"):
+            raise InvalidArgument(f"{host_path}:{target} is not an absolute path")
+        if set(access) - set("rwm") or not access:
+            raise InvalidArgument(f"invalid device cgroup permissions: {access!r}")
+        node = _device_node(host_path, target)
+        found = [node] if node else []
+        if not node and os.path.isdir(host_path):
+            found = [
+                {**d, "path": target + d["path"][len("/dev") :]} for d in host_devices(host_path)
+            ]
+        if not found:
+            raise InvalidArgument(
+                "error gathering device information while adding custom device "
+                f'"{host_path}": not a device node'
+            )
+        for d in found:
+            devices.append(d)
+            rules.append(_dev(d["type"], d["major"], d["minor"], access))
+    return devices, rules
+
+
 def _seccomp(inp: SpecInputs, caps: list[str], profile: str | None) -> dict[str, Any] | None:
     if inp.host_config.get("Privileged") or profile == "unconfined":
         return None
@@ -382,6 +453,13 @@ def _linux(inp: SpecInputs, caps: list[str], profile: str | None) -> dict[str, A
         "cgroupsPath": inp.cgroups_path,
         "namespaces": _namespaces(inp),
     }
+    if host.get("Privileged"):
+        linux["devices"] = host_devices() if inp.devices is None else list(inp.devices)
+    else:
+        devices, rules = device_mappings(host.get("Devices"))
+        if devices:
+            linux["devices"] = devices
+            linux["resources"]["devices"] += rules
     if host.get("Sysctls"):
         linux["sysctl"] = dict(host["Sysctls"])
     seccomp = _seccomp(inp, caps, profile)
