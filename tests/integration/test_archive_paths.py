@@ -86,7 +86,9 @@ def test_tar_file_dir_and_contents(root: Path) -> None:
     link = _untar(archive.tar(str(root), "/lnk"))
     assert link["lnk"].issym() and link["lnk"].linkname == "/etc"
     with pytest.raises(NotFound):
-        list(archive.tar(str(root), "/etc/missing"))
+        archive.tar(str(root), "/etc/missing")  # raised before streaming starts
+    with pytest.raises(NotFound):
+        archive.tar(str(root), "/missing/x")
 
 
 def test_export(root: Path) -> None:

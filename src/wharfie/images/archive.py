@@ -142,15 +142,16 @@ def tar(root: str, path: str) -> Iterator[bytes]:
         pfd = _open_dir(root, parent)
     except OSError as exc:
         raise _not_found(path) from exc
-    return _tar_from(pfd, base or ".", "" if contents_only or not base else base, path)
-
-
-def _tar_from(pfd: int, base: str, arcname: str, path: str) -> Iterator[bytes]:
     try:
-        try:
-            os.stat(base, dir_fd=pfd, follow_symlinks=False)
-        except OSError as exc:
-            raise _not_found(path) from exc
+        os.stat(base or ".", dir_fd=pfd, follow_symlinks=False)
+    except OSError as exc:
+        os.close(pfd)
+        raise _not_found(path) from exc
+    return _tar_from(pfd, base or ".", "" if contents_only or not base else base)
+
+
+def _tar_from(pfd: int, base: str, arcname: str) -> Iterator[bytes]:
+    try:
         yield from tree(pfd, base, arcname)
     finally:
         os.close(pfd)

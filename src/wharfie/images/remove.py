@@ -120,11 +120,8 @@ class Remover:
             s._db.execute("DELETE FROM image_images WHERE id=?", (rec.id,))
         del s._images[rec.id]
         self.records.append({"Deleted": rec.id})
-        if not any(r.id != rec.id and r.config == rec.config for r in s._images.values()):
-            try:
-                s.content.delete(rec.id)
-            except Exception:
-                pass  # config blob already gone: nothing to free
+        if s.content.has(rec.id):
+            s.content.delete(rec.id)  # the config blob
         if self.usage.get(rec.id):
             return  # a container still runs on these layers: gc_layers frees them later
         used = {c for r in s._images.values() for c in r.chain_ids}
