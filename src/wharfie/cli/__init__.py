@@ -191,6 +191,10 @@ def _call(handler: object, ctx: Context, args: list[str]) -> int:
         return 125
     except APIError as exc:
         sys.stderr.write(f"{ctx.prog_prefix()}Error response from daemon: {exc.message}\n")
+        if getattr(exc, "start_failure", False) and ctx.verb == "run":
+            from wharfie.cli.run import start_error_status
+
+            return start_error_status(exc.message)
         return ctx.error_status()
     except WharfieError as exc:
         sys.stderr.write(f"{ctx.prog_prefix()}{exc}\n")

@@ -133,9 +133,7 @@ def _parse_time(v: str) -> float:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidArgument(
-            f'failed to parse value as time or duration: "{v}"'
-        ) from None
+        raise InvalidArgument(f'failed to parse value as time or duration: "{v}"') from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()

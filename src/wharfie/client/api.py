@@ -384,7 +384,9 @@ class Client:
         self._scheme = scheme
         self._address = rest
         if scheme not in ("unix", "tcp", "http", "https"):
-            raise NotImplementedFeature(f"unsupported daemon address {self.host!r} (unix:// or tcp://)")
+            raise NotImplementedFeature(
+                f"unsupported daemon address {self.host!r} (unix:// or tcp://)"
+            )
 
     # -- connections -------------------------------------------------------
     def connect(self) -> socket.socket:
