@@ -119,11 +119,21 @@ def test_capabilities_drop_all_add_some() -> None:
 
 def test_capabilities_add_all_drop_some() -> None:
     caps = s.capabilities({"CapAdd": ["ALL"], "CapDrop": ["SYS_ADMIN"]})
-    assert set(caps) == set(NAMES) - {"CAP_SYS_ADMIN"}
+    assert set(caps) == set(s.all_capabilities()) - {"CAP_SYS_ADMIN"}
 
 
 def test_capabilities_privileged() -> None:
-    assert s.capabilities({"Privileged": True, "CapDrop": ["ALL"]}) == list(NAMES)
+    assert s.capabilities({"Privileged": True, "CapDrop": ["ALL"]}) == s.all_capabilities()
+
+
+def test_all_capabilities_is_limited_by_our_bounding_set(tmp_path: Any) -> None:
+    status = tmp_path / "status"
+    status.write_text("Name:\tx\nCapBnd:\t000001fffeffffff\n")
+    caps = s.all_capabilities(str(status))
+    assert "CAP_SYS_RESOURCE" not in caps and len(caps) == len(NAMES) - 1
+    status.write_text("CapBnd:\t0000000000000001\n")
+    assert s.all_capabilities(str(status)) == ["CAP_CHOWN"]
+    assert set(s.all_capabilities()) <= set(NAMES)
 
 
 def test_capabilities_unknown() -> None:
@@ -236,7 +246,7 @@ def test_network_modes() -> None:
 
 def test_privileged_spec() -> None:
     spec = build({"Privileged": True})
-    assert spec["process"]["capabilities"]["bounding"] == list(NAMES)
+    assert spec["process"]["capabilities"]["bounding"] == s.all_capabilities()
     assert "seccomp" not in spec["linux"]
     assert "maskedPaths" not in spec["linux"] and "readonlyPaths" not in spec["linux"]
     assert "ro" not in mount(spec, "/sys")["options"]

@@ -36,6 +36,7 @@ __all__ = [
     "MASKED_PATHS",
     "READONLY_PATHS",
     "SpecInputs",
+    "all_capabilities",
     "capabilities",
     "command",
     "environment",
@@ -166,16 +167,37 @@ def environment(
     return env
 
 
+_ALL_CAPS: list[str] = []
+
+
+def all_capabilities(status_path: str = "/proc/self/status") -> list[str]:
+    """What "all capabilities" means here (privileged, CapAdd ALL): every capability the
+    kernel knows that is also in our own bounding set, as moby's caps.GetAllCapabilities
+    (a daemon that lacks one, e.g. in a restricted sandbox, cannot grant it: capset fails)."""
+    if status_path != "/proc/self/status" or not _ALL_CAPS:
+        try:
+            with open(status_path, encoding="ascii") as f:
+                text = f.read()
+            bounding = int(text.split("CapBnd:", 1)[1].split()[0], 16)
+        except (OSError, IndexError, ValueError):
+            bounding = (1 << len(ALL_CAPS)) - 1
+        found = [name for i, name in enumerate(ALL_CAPS) if bounding >> i & 1]
+        if status_path != "/proc/self/status":
+            return found
+        _ALL_CAPS[:] = found
+    return list(_ALL_CAPS)
+
+
 def capabilities(host_config: dict[str, Any]) -> list[str]:
     """Docker's default set + CapAdd - CapDrop (moby caps.TweakCapabilities); all if privileged."""
     from .validate import normalise_caps
 
     if host_config.get("Privileged"):
-        return list(ALL_CAPS)
+        return all_capabilities()
     adds = normalise_caps(host_config.get("CapAdd"))
     drops = normalise_caps(host_config.get("CapDrop"))
     if "ALL" in adds:
-        base = list(ALL_CAPS)
+        base = all_capabilities()
     elif "ALL" in drops:
         base = []
     else:
