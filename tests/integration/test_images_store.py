@@ -350,3 +350,24 @@ def test_prune(store: ImageStore, busybox_tar: bytes) -> None:
     out = store.prune(dangling_only=False, users=_no_users)
     assert out["SpaceReclaimed"] == used.size
     assert store.layers_size() == 0
+
+
+def test_concurrent_imports_share_one_layer(store: ImageStore, busybox_tar: bytes) -> None:
+    results: list[object] = []
+
+    def run(i: int) -> None:
+        try:
+            results.append(_import(store, busybox_tar, ref=f"conc:{i}"))
+        except Exception as exc:  # reported below
+            results.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert len({r.diff_ids[0] for r in results}) == 1  # type: ignore[attr-defined]
+    assert [n for n in os.listdir(store.snapshots.root) if n != "l"] == [
+        results[0].chain_ids[0][7:]]  # type: ignore[attr-defined]
+    assert sorted(t for r in store.list() for t in r.repo_tags) == [f"conc:{i}" for i in range(4)]

@@ -10,7 +10,6 @@ the DB does not hold. Records returned are shared: treat them as read-only.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import sqlite3
@@ -25,6 +24,7 @@ from wharfie.errors import InvalidArgument, NotFound
 from wharfie.images import changes as changes_mod
 from wharfie.images import present, reference
 from wharfie.images.extract import extract_layer
+from wharfie.images.filters import CHECKS, all_checks, bool_filter, time_check
 from wharfie.images.layers import chain_ids, host_arch, uncompressed
 from wharfie.images.tarstream import tree
 from wharfie.snapshots import SnapshotStore
@@ -112,18 +112,17 @@ class ImageStore:
         self._reindex_all()
 
     def _reindex_all(self) -> None:
-        for rec in self._images.values():
-            rec.repo_tags, rec.repo_digests = [], []
+        """Rebuild each record's RepoTags/RepoDigests; lists are swapped whole, so a reader
+        outside the lock sees the old or the new list, never a half-built one."""
+        tags: dict[str, list[str]] = {}
+        digests: dict[str, list[str]] = {}
         for ref in sorted(self._refs):
-            self._index_ref(ref, self._refs[ref])
-
-    def _index_ref(self, ref: str, image_id: str) -> None:
-        rec = self._images[image_id]
-        parsed = reference.parse(ref)
-        if parsed.digest:
-            rec.repo_digests.append(parsed.familiar())
-        else:
-            rec.repo_tags.append(parsed.familiar())
+            parsed = reference.parse(ref)
+            into = digests if parsed.digest else tags
+            into.setdefault(self._refs[ref], []).append(parsed.familiar())
+        for image_id, rec in self._images.items():
+            rec.repo_tags = tags.get(image_id, [])
+            rec.repo_digests = digests.get(image_id, [])
 
     def _refs_of(self, image_id: str) -> list[str]:
         return sorted(r for r, i in self._refs.items() if i == image_id)
@@ -405,9 +404,9 @@ class ImageStore:
         for key, values in filters.items():
             if key in ("before", "since"):
                 pivot = min(self._resolve(v).created for v in values)
-                checks.append(_time_check(key == "before", pivot))
-            elif key in _CHECKS:
-                checks.append(_CHECKS[key](values))
+                checks.append(time_check(key == "before", pivot))
+            elif key in CHECKS:
+                checks.append(CHECKS[key](values))
             else:
                 raise InvalidArgument(f"invalid filter '{key}'")
         return checks
@@ -451,7 +450,7 @@ class ImageStore:
         with self._lock:
             checks = self._filter_checks({k: v for k, v in filters.items() if k != "dangling"})
             if "dangling" in filters:
-                dangling_only = _bool_filter(filters["dangling"])
+                dangling_only = bool_filter(filters["dangling"])
             return Remover(self, usage, {}).prune(dangling_only, checks)
 
     def images_in_use(self, users: Users) -> Strs:
@@ -524,75 +523,3 @@ def _tag_target(ref: str | None) -> reference.Reference | None:
     if not ref:
         return None
     return reference.with_tag(ref, "")
-
-
-def _bool_filter(values: list[str]) -> bool:
-    value = values[-1].lower() if values else ""
-    if value in ("true", "1"):
-        return True
-    if value in ("false", "0"):
-        return False
-    raise InvalidArgument(f"Invalid filter 'dangling={values[-1] if values else ''}'")
-
-
-def _label_match(labels: dict[str, str], spec: str) -> bool:
-    key, eq, value = spec.partition("=")
-    return key in labels and (not eq or labels[key] == value)
-
-
-def _ref_match(rec: ImageRecord, pattern: str) -> bool:
-    for tag in rec.repo_tags:
-        name = tag.rpartition(":")[0] if ":" in tag.rpartition("/")[2] else tag
-        if fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(name, pattern):
-            return True
-    return False
-
-
-def _until(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    units = {"s": 1, "m": 60, "h": 3600}
-    if value[-1:] in units and value[:-1].isdigit():
-        return time.time() - int(value[:-1]) * units[value[-1]]
-    try:
-        return present.parse_rfc3339(value)
-    except ValueError as exc:
-        raise InvalidArgument(f"invalid filter 'until={value}'") from exc
-
-
-def _dangling_check(values: list[str]) -> Check:
-    want = _bool_filter(values)
-    return lambda r: (not r.repo_tags) == want
-
-
-def _label_check(values: list[str]) -> Check:
-    return lambda r: all(_label_match(r.labels, x) for x in values)
-
-
-def _reference_check(values: list[str]) -> Check:
-    return lambda r: any(_ref_match(r, x) for x in values)
-
-
-def _until_check(values: list[str]) -> Check:
-    limit = min(_until(v) for v in values)
-    return lambda r: r.created < limit
-
-
-def _time_check(before: bool, pivot: float) -> Check:
-    if before:
-        return lambda r: r.created < pivot
-    return lambda r: r.created > pivot
-
-
-_CHECKS: dict[str, Callable[[list[str]], Check]] = {
-    "dangling": _dangling_check,
-    "label": _label_check,
-    "reference": _reference_check,
-    "until": _until_check,
-}
-
-
-def all_checks(rec: ImageRecord, checks: Checks) -> bool:
-    return all(check(rec) for check in checks)

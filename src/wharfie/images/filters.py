@@ -1,0 +1,85 @@
+"""Filters of `images` / `image prune` (dangling, label, reference, until) as predicates."""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Callable
+from typing import Any
+
+from wharfie.errors import InvalidArgument
+from wharfie.images import present
+
+Check = Callable[[Any], bool]  # takes an ImageRecord
+
+
+def bool_filter(values: list[str]) -> bool:
+    value = values[-1].lower() if values else ""
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise InvalidArgument(f"Invalid filter 'dangling={values[-1] if values else ''}'")
+
+
+def _label_match(labels: dict[str, str], spec: str) -> bool:
+    key, eq, value = spec.partition("=")
+    return key in labels and (not eq or labels[key] == value)
+
+
+def _ref_match(rec: Any, pattern: str) -> bool:
+    for tag in rec.repo_tags:
+        name = tag.rpartition(":")[0] if ":" in tag.rpartition("/")[2] else tag
+        if fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(name, pattern):
+            return True
+    return False
+
+
+def _until(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    units = {"s": 1, "m": 60, "h": 3600}
+    if value[-1:] in units and value[:-1].isdigit():
+        return time.time() - int(value[:-1]) * units[value[-1]]
+    try:
+        return present.parse_rfc3339(value)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid filter 'until={value}'") from exc
+
+
+def _dangling_check(values: list[str]) -> Check:
+    want = bool_filter(values)
+    return lambda r: (not r.repo_tags) == want
+
+
+def _label_check(values: list[str]) -> Check:
+    return lambda r: all(_label_match(r.labels, x) for x in values)
+
+
+def _reference_check(values: list[str]) -> Check:
+    return lambda r: any(_ref_match(r, x) for x in values)
+
+
+def _until_check(values: list[str]) -> Check:
+    limit = min(_until(v) for v in values)
+    return lambda r: r.created < limit
+
+
+def time_check(before: bool, pivot: float) -> Check:
+    if before:
+        return lambda r: r.created < pivot
+    return lambda r: r.created > pivot
+
+
+CHECKS: dict[str, Callable[[list[str]], Check]] = {
+    "dangling": _dangling_check,
+    "label": _label_check,
+    "reference": _reference_check,
+    "until": _until_check,
+}
+
+
+def all_checks(rec: Any, checks: list[Check]) -> bool:
+    return all(check(rec) for check in checks)
