@@ -435,7 +435,7 @@ class Client:
             resp.close()
             resp = self._roundtrip("GET", "/_ping", None, None, False)
             resp.read()
-            self._release(resp)
+        self._release(resp)
         self.ping_headers = resp.headers
         return resp.headers
 
