@@ -497,3 +497,22 @@ def test_device_mapping_of_a_directory() -> None:
 def test_device_mapping_errors(mapping: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         s.device_mappings([mapping])
+
+
+def test_host_config_mounts() -> None:
+    spec = build({"Mounts": [
+        {"Type": "bind", "Source": "/srv/a", "Target": "/a", "ReadOnly": True},
+        {"Type": "bind", "Source": "/srv/b", "Target": "/b",
+         "BindOptions": {"NonRecursive": True, "Propagation": "rshared"}},
+        {"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 4096}},
+    ]})  # fmt: skip
+    assert mount(spec, "/a")["options"] == ["rbind", "ro", "rprivate"]
+    assert mount(spec, "/b")["options"] == ["bind", "rshared"]
+    assert mount(spec, "/t") == {
+        "destination": "/t",
+        "type": "tmpfs",
+        "source": "tmpfs",
+        "options": ["noexec", "nosuid", "nodev", "size=4096"],
+    }
+    with pytest.raises(InvalidArgument, match="named volumes are not supported yet"):
+        build({"Mounts": [{"Type": "volume", "Source": "v", "Target": "/v"}]})

@@ -648,3 +648,61 @@ def test_merge_image_config() -> None:
 
 def test_host_cpus_is_positive() -> None:
     assert 1 <= v.host_cpus() <= (os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------- HostConfig.Mounts
+
+
+def test_parse_mounts() -> None:
+    bind, tmpfs, vol = v.parse_mounts([
+        {"Type": "bind", "Source": "/srv/", "Target": "/data", "ReadOnly": True,
+         "BindOptions": {"Propagation": "rslave", "NonRecursive": True}},
+        {"Type": "tmpfs", "Target": "/cache", "TmpfsOptions": {"SizeBytes": 1048576,
+                                                                "Mode": 0o1777}},
+        {"Type": "volume", "Source": "data", "Target": "/v"},
+    ])  # fmt: skip
+    assert bind == {
+        "Type": "bind",
+        "Source": "/srv",
+        "Destination": "/data",
+        "Mode": "",
+        "RW": False,
+        "Propagation": "rslave",
+        "Recursive": False,
+    }
+    assert tmpfs == {
+        "Type": "tmpfs",
+        "Destination": "/cache",
+        "Options": ["noexec", "nosuid", "nodev", "size=1048576", "mode=1777"],
+    }
+    assert vol == {"Type": "volume", "Name": "data", "Destination": "/v", "RW": True}
+
+
+@pytest.mark.parametrize(
+    ("mount", "message"),
+    [
+        ({"Type": "bind", "Source": "/a"}, 'type "bind": field Target must not be empty'),
+        ({"Type": "bind", "Target": "/a"}, 'type "bind": field Source must not be empty'),
+        ({"Type": "bind", "Source": "a", "Target": "/a"}, "invalid mount path: 'a'"),
+        ({"Type": "bind", "Source": "/a", "Target": "a"}, "invalid mount path: 'a'"),
+        ({"Type": "tmpfs", "Source": "/a", "Target": "/a"}, 'type "tmpfs": must not set Source'),
+        ({"Type": "npipe", "Target": "/a"}, 'type "npipe": mount type unknown'),
+        (
+            {"Type": "bind", "Source": "/a", "Target": "/b", "BindOptions": {"Propagation": "x"}},
+            "invalid propagation mode: x",
+        ),
+    ],
+)
+def test_parse_mounts_errors(mount: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        v.parse_mounts([mount])
+    with pytest.raises(InvalidArgument, match=re.escape(message)):
+        create({"Mounts": [mount]})
+
+
+def test_duplicate_mount_points() -> None:
+    msg = "Duplicate mount point: /data"
+    assert error({"Binds": ["/a:/data", "/b:/data/"]}) == msg
+    assert error({"Binds": ["/a:/data"], "Tmpfs": {"/data": ""}}) == msg
+    mounts = [{"Type": "bind", "Source": "/b", "Target": "/data"}]
+    assert error({"Binds": ["/a:/data"], "Mounts": mounts}) == msg

@@ -279,16 +279,23 @@ def _bind_mount(source: str, destination: str, rw: bool, propagation: str) -> di
 
 def user_mounts(inp: SpecInputs) -> list[dict[str, Any]]:
     """etc files (unless a user mount covers them), Binds, Tmpfs, the init binary."""
-    from .validate import parse_binds, parse_tmpfs
+    from .validate import parse_binds, parse_mounts, parse_tmpfs
 
     host = inp.host_config
     mounts: list[dict[str, Any]] = []
-    for bind in parse_binds([b for b in host.get("Binds") or () if b]):
-        if bind["Type"] != "bind":
-            raise InvalidArgument(f"named volumes are not supported yet: {bind['Name']!r}")
-        mounts.append(
-            _bind_mount(bind["Source"], bind["Destination"], bind["RW"], bind["Propagation"])
-        )
+    binds = parse_binds([b for b in host.get("Binds") or () if b])
+    given = binds + parse_mounts(host.get("Mounts") or [])
+    for m in given:
+        if m["Type"] == "volume":
+            raise InvalidArgument(f"named volumes are not supported yet: {m['Name']!r}")
+        if m["Type"] == "tmpfs":
+            mounts.append({"destination": m["Destination"], "type": "tmpfs", "source": "tmpfs",
+                           "options": m["Options"]})  # fmt: skip
+            continue
+        mount = _bind_mount(m["Source"], m["Destination"], m["RW"], m["Propagation"])
+        if not m.get("Recursive", True):
+            mount["options"][0] = "bind"
+        mounts.append(mount)
     for tmpfs in parse_tmpfs(host.get("Tmpfs") or {}):
         mounts.append({"destination": tmpfs["Destination"], "type": "tmpfs", "source": "tmpfs",
                        "options": tmpfs["Options"]})  # fmt: skip

@@ -18,8 +18,9 @@ Decisions (where moby's behaviour could not be matched exactly, or is left to th
 * NetworkMode: "", "default" and "bridge" become "bridge"; "none" and "host" are kept;
   "container:<id>" is NotImplementedFeature (joining another container's namespaces comes
   later); any other name is NotFound `network <name> not found` (user networks come later).
-* Mounts of type "bind" come from `Binds` only here; HostConfig.Mounts is type-checked and
-  kept, and interpreting it is the engine's (later issue).
+* HostConfig.Mounts of type bind and tmpfs are checked (parse_mounts) and become mounts in
+  the runtime spec; type volume parses (the engine refuses it for now). A destination used
+  twice across Binds, Mounts and Tmpfs is `Duplicate mount point: <dest>`.
 * apparmor= and label= security options are accepted and ignored (no LSM support): the
   engine may add a warning; `warnings(host_config)` lists them.
 """
@@ -42,6 +43,7 @@ __all__ = [
     "merge_image_config",
     "parse_binds",
     "parse_log_opts",
+    "parse_mounts",
     "parse_security_opts",
     "parse_tmpfs",
     "signal_number",
@@ -316,6 +318,7 @@ def _verify_host_config(host: dict[str, Any]) -> None:
     parse_security_opts(host.get("SecurityOpt") or [])
     parse_binds([b for b in host.get("Binds") or () if b is not None])
     parse_tmpfs(host.get("Tmpfs") or {})
+    _check_duplicate_mounts(host)
     _verify_ulimits(host.get("Ulimits") or [])
     _verify_log_config(host.get("LogConfig") or {})
 
@@ -556,6 +559,80 @@ def _parse_bind(raw: str) -> dict[str, Any]:
         "RW": rw,
         "Propagation": propagation,
     }
+
+
+def parse_mounts(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """HostConfig.Mounts (`--mount`) of type bind and tmpfs -> the shape parse_binds gives.
+
+    Binds: {"Type": "bind", "Source", "Destination", "RW", "Propagation", "Recursive"};
+    tmpfs: {"Type": "tmpfs", "Destination", "Options"} (defaults merged, as Tmpfs); volumes:
+    {"Type": "volume", "Name", "Destination", "RW"} (the engine refuses them for now).
+    Whether a bind source exists is the engine's check (moby: "bind source path does not
+    exist").
+    """
+    return [_parse_mount(m) for m in mounts if m]
+
+
+def _parse_mount(m: dict[str, Any]) -> dict[str, Any]:
+    kind = m.get("Type") or ""
+    target = m.get("Target") or ""
+    source = m.get("Source") or ""
+    if kind not in ("bind", "tmpfs", "volume"):
+        raise _mount_error(kind, "mount type unknown")
+    if not target:
+        raise _mount_error(kind, "field Target must not be empty")
+    if target == "/":
+        raise _mount_error(kind, "invalid specification: destination can't be '/'")
+    if not target.startswith("/"):
+        raise _mount_error(kind, f"invalid mount path: '{target}' mount path must be absolute")
+    rw = not m.get("ReadOnly")
+    if kind == "bind":
+        if not source:
+            raise _mount_error(kind, "field Source must not be empty")
+        if not source.startswith("/"):
+            raise _mount_error(kind, f"invalid mount path: '{source}' mount path must be absolute")
+        opts = m.get("BindOptions") or {}
+        propagation = opts.get("Propagation") or "rprivate"
+        if propagation not in PROPAGATIONS:
+            raise _mount_error(kind, f"invalid propagation mode: {propagation}")
+        return {
+            "Type": "bind",
+            "Source": os.path.normpath(source),
+            "Destination": os.path.normpath(target),
+            "Mode": "",
+            "RW": rw,
+            "Propagation": propagation,
+            "Recursive": not opts.get("NonRecursive"),
+        }
+    if kind == "tmpfs":
+        if source:
+            raise _mount_error(kind, "must not set Source")
+        opts = m.get("TmpfsOptions") or {}
+        extra = [] if rw else ["ro"]
+        if opts.get("SizeBytes"):
+            if opts["SizeBytes"] < 0:
+                raise _mount_error(kind, "invalid tmpfs size: must not be negative")
+            extra.append(f"size={int(opts['SizeBytes'])}")
+        if opts.get("Mode"):
+            extra.append(f"mode={int(opts['Mode']) & 0o7777:o}")
+        dest = os.path.normpath(target)
+        return {
+            "Type": "tmpfs",
+            "Destination": dest,
+            "Options": merge_tmpfs_options(",".join(extra)),
+        }
+    return {"Type": "volume", "Name": source, "Destination": os.path.normpath(target), "RW": rw}
+
+
+def _check_duplicate_mounts(host: dict[str, Any]) -> None:
+    seen: set[str] = set()
+    dests = [b["Destination"] for b in parse_binds([x for x in host.get("Binds") or () if x])]
+    dests += [m["Destination"] for m in parse_mounts(host.get("Mounts") or [])]
+    dests += [os.path.normpath(d) for d in host.get("Tmpfs") or {}]
+    for dest in dests:
+        if dest in seen:
+            raise InvalidArgument(f"Duplicate mount point: {dest}")
+        seen.add(dest)
 
 
 TMPFS_DEFAULTS = ["noexec", "nosuid", "nodev"]
