@@ -9,8 +9,8 @@ capped at MAX_API_VERSION) and every later path gets the `/v1.NN` prefix.
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 
 from wharfie.errors import InvalidArgument, NotImplementedFeature, Unavailable, WharfieError
 from wharfie.oci import jsonio
@@ -191,13 +191,13 @@ class Response:
         status: int,
         headers: dict[str, str],
         reader: Reader,
-        sock: socket.socket,
+        sock: _socket.socket,
         no_body: bool,
     ) -> None:
         self.status = status
         self.headers = headers
         self._reader = reader
-        self._sock: socket.socket | None = sock
+        self._sock: _socket.socket | None = sock
         self._done = no_body
         self._body: bytes | None = None
         self.reusable = headers.get("connection", "").lower() != "close"
@@ -254,12 +254,12 @@ class Response:
             self._sock.close()
             self._sock = None
 
-    def detach(self) -> socket.socket | None:
+    def detach(self) -> _socket.socket | None:
         """Hand the connection back (for keep-alive) once the body was read."""
         sock, self._sock = self._sock, None
         return sock if self._done and self.reusable else None
 
-    def detach_raw(self) -> socket.socket:
+    def detach_raw(self) -> _socket.socket:
         """Take the socket over (after a 101); bytes already buffered stay in the reader."""
         sock, self._sock = self._sock, None
         if sock is None:
@@ -276,7 +276,7 @@ class Response:
 class HijackedSocket:
     """The raw socket after a 101 upgrade, with bytes read past the headers kept."""
 
-    def __init__(self, sock: socket.socket, pending: bytes, headers: dict[str, str]) -> None:
+    def __init__(self, sock: _socket.socket, pending: bytes, headers: dict[str, str]) -> None:
         self.sock = sock
         self.pending = pending
         self.headers = headers
@@ -296,7 +296,7 @@ class HijackedSocket:
     def close_write(self) -> None:
         """Half-close: the daemon sees stdin EOF, output keeps coming."""
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass  # already gone: nothing left to tell the daemon
 
@@ -377,7 +377,7 @@ class Client:
         self.version = version or os.environ.get("DOCKER_API_VERSION") or None
         self.server_version: str | None = None
         self.ping_headers: dict[str, str] = {}
-        self._idle: socket.socket | None = None
+        self._idle: _socket.socket | None = None
         scheme, sep, rest = self.host.partition("://")
         if not sep:
             scheme, rest = "tcp", self.host
@@ -389,11 +389,11 @@ class Client:
             )
 
     # -- connections -------------------------------------------------------
-    def connect(self) -> socket.socket:
+    def connect(self) -> _socket.socket:
         """A new connection to the daemon."""
         try:
             if self._scheme == "unix":
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
                 sock.settimeout(self.timeout)
                 try:
                     sock.connect(self._address)
@@ -405,6 +405,8 @@ class Client:
             h, _, p = hostport.rpartition(":")
             if not h:
                 h, p = hostport, "2376" if self.tls else "2375"
+            import socket  # TCP only: `socket` imports enum and selectors (~10 ms)
+
             sock = socket.create_connection((h.strip("[]"), int(p)), timeout=self.timeout)
             if self.tls is not None or self._scheme == "https":
                 ctx = (self.tls or TLSConfig()).context()
@@ -593,7 +595,7 @@ class Client:
 
     @staticmethod
     def _response(
-        method: str, status: int, hdrs: dict[str, str], reader: Reader, sock: socket.socket
+        method: str, status: int, hdrs: dict[str, str], reader: Reader, sock: _socket.socket
     ) -> Response:
         no_body = method == "HEAD" or status in (101, 204, 304) or 100 <= status < 200
         return Response(status, hdrs, reader, sock, no_body)
