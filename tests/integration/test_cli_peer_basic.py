@@ -1,0 +1,227 @@
+"""The wharfie CLI end to end against a Docker Engine API daemon.
+
+The daemon is WHARFIE_TEST_HOST (default: the peer dockerd at
+unix:///run/peer-docker.sock, which has busybox:latest). Pointing the suite
+at wharfied is a one-line change: WHARFIE_TEST_HOST=unix:///run/wharfie/wharfie.sock.
+Every container and image gets a unique name (prefix + uuid) and is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wharfie.client import Client
+from wharfie.errors import Unavailable
+
+PEER = "unix:///run/peer-docker.sock"
+IMAGE = os.environ.get("WHARFIE_TEST_IMAGE", "busybox:latest")
+
+
+@pytest.fixture(scope="module")
+def host() -> str:
+    address = os.environ.get("WHARFIE_TEST_HOST", PEER)
+    try:
+        with Client(address, timeout=5) as c:
+            c.api_version()
+            c.get_json(f"/images/{IMAGE}/json")
+    except (Unavailable, OSError) as exc:
+        pytest.skip(f"NO DAEMON: {address} does not answer ({exc}); CLI integration tests skipped")
+    except Exception as exc:
+        pytest.skip(f"{address} has no {IMAGE} ({exc})")
+    return address
+
+
+class CLI:
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.prefix = f"wh-cli-{uuid.uuid4().hex[:8]}"
+        self.names: list[str] = []
+        self.images: list[str] = []
+
+    def name(self) -> str:
+        n = f"{self.prefix}-{len(self.names)}"
+        self.names.append(n)
+        return n
+
+    def __call__(
+        self, *args: str, input: bytes | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "wharfie.cli", "-H", self.host, *args],
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+        )
+
+    def ok(self, *args: str, input: bytes | None = None) -> str:
+        r = self(*args, input=input)
+        assert r.returncode == 0, (args, r.returncode, r.stderr.decode())
+        return r.stdout.decode()
+
+    def cleanup(self) -> None:
+        if self.names:
+            self("rm", "-f", *self.names)
+        if self.images:
+            self("rmi", "-f", *self.images)
+
+
+@pytest.fixture
+def cli(host: str) -> Iterator[CLI]:
+    c = CLI(host)
+    try:
+        yield c
+    finally:
+        c.cleanup()
+
+
+def test_run_rm_echo(cli: CLI) -> None:
+    r = cli("run", "--rm", "--name", cli.name(), IMAGE, "echo", "hello")
+    assert (r.returncode, r.stdout) == (0, b"hello\n"), r.stderr
+
+
+def test_exit_codes(cli: CLI) -> None:
+    r = cli("run", "--rm", "--name", cli.name(), IMAGE, "sh", "-c", "echo e >&2; exit 3")
+    assert (r.returncode, r.stderr) == (3, b"e\n")
+    r = cli("run", "--rm", "--name", cli.name(), IMAGE, "nosuchcommand-xyz")
+    assert r.returncode == 127, r.stderr
+    assert b"Error response from daemon" in r.stderr
+    r = cli("run", "--rm", "--badflag", IMAGE, "true")
+    assert r.returncode == 125 and b"unknown flag: --badflag" in r.stderr
+    r = cli("run", "--rm", f"{cli.prefix}-no-such-image:1", "true")
+    assert r.returncode == 125
+    assert b"Unable to find image" in r.stderr
+
+
+def test_stdin_pipe(cli: CLI) -> None:
+    r = cli("run", "-i", "--rm", "--name", cli.name(), IMAGE, "cat", input=b"hi\n")
+    assert (r.returncode, r.stdout) == (0, b"hi\n"), r.stderr
+
+
+def test_detached_lifecycle(cli: CLI, tmp_path: Path) -> None:
+    name = cli.name()
+    cid = cli.ok(
+        "run", "-d", "--name", name, "-l", "t=1", IMAGE, "sh", "-c", "echo started; exec sleep 300"
+    ).strip()
+    assert len(cid) == 64
+    ps = cli.ok(
+        "ps", "--filter", f"name={name}", "--format", '{{.Names}} {{.Label "t"}} {{.State}}'
+    )
+    assert ps == f"{name} 1 running\n"
+    assert cid[:12] in cli.ok("ps", "-q")
+    table = cli.ok("ps", "-a", "--filter", f"name={name}").splitlines()
+    assert table[0].split() == [
+        "CONTAINER",
+        "ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
+    deadline = time.monotonic() + 10
+    while "started" not in cli.ok("logs", name) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cli.ok("logs", name) == "started\n"
+    assert cli.ok("inspect", "-f", '{{.State.Status}} {{index .Config.Labels "t"}}', name) == (
+        "running 1\n"
+    )
+    assert cli.ok("exec", name, "sh", "-c", "echo in-exec") == "in-exec\n"
+    r = cli("exec", name, "sh", "-c", "exit 4")
+    assert r.returncode == 4
+    top = cli.ok("top", name)
+    assert "sleep 300" in top and top.split()[0] == "UID"
+    stats = cli.ok("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", name)
+    assert stats.startswith(name + " ")
+    assert cli.ok("pause", name) == f"{name}\n"
+    assert cli.ok("inspect", "-f", "{{.State.Status}}", name) == "paused\n"
+    assert cli.ok("unpause", name) == f"{name}\n"
+    # cp both ways
+    src = tmp_path / "in.txt"
+    src.write_text("payload")
+    cli.ok("cp", str(src), f"{name}:/tmp/")
+    assert cli.ok("exec", name, "cat", "/tmp/in.txt") == "payload"
+    cli.ok("cp", f"{name}:/tmp/in.txt", str(tmp_path / "out.txt"))
+    assert (tmp_path / "out.txt").read_text() == "payload"
+    tar = cli("cp", f"{name}:/tmp/in.txt", "-")
+    assert tar.returncode == 0 and b"payload" in tar.stdout
+    assert cli.ok("stop", "-t", "1", name) == f"{name}\n"
+    assert cli.ok("wait", name) in ("137\n", "143\n")
+    assert cli.ok("rm", name) == f"{name}\n"
+    r = cli("rm", name)
+    assert r.returncode == 1 and b"Error response from daemon" in r.stderr
+
+
+def test_commit_tag_images_rmi(cli: CLI) -> None:
+    name = cli.name()
+    cli.ok("run", "--name", name, IMAGE, "sh", "-c", "echo x > /marker")
+    repo = f"{cli.prefix}-img"
+    cli.images += [f"{repo}:1", f"{repo}:2"]
+    image_id = cli.ok("commit", "-m", "msg", "-c", 'CMD ["cat", "/marker"]', name, f"{repo}:1")
+    assert image_id.startswith("sha256:")
+    cli.ok("tag", f"{repo}:1", f"{repo}:2")
+    listing = cli.ok("images", "--format", "{{.Repository}}:{{.Tag}}", repo)
+    assert sorted(listing.split()) == [f"{repo}:1", f"{repo}:2"]
+    r = cli("run", "--rm", f"{repo}:2")
+    assert r.stdout == b"x\n"
+    out = cli.ok("rmi", f"{repo}:1", f"{repo}:2")
+    assert f"Untagged: {repo}:1" in out or f"Untagged: docker.io/library/{repo}:1" in out
+
+
+def test_tty_under_a_pty(cli: CLI) -> None:
+    name = cli.name()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "wharfie.cli",
+                "-H",
+                cli.host,
+                "run",
+                "-it",
+                "--rm",
+                "--name",
+                name,
+                IMAGE,
+                "sh",
+            ],
+        )
+    out = b""
+    try:
+        os.write(fd, b"echo $((6*7)); exit 5\n")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert b"42" in out
+    assert os.waitstatus_to_exitcode(status) == 5
+
+
+def test_info_version_df(cli: CLI) -> None:
+    assert "Server Version:" in cli.ok("info")
+    version = cli.ok("version")
+    assert version.startswith("Client:") and "\nServer:" in version
+    assert cli.ok("system", "df").startswith("TYPE")
