@@ -175,7 +175,7 @@ def test_defaults_as_inspect_reports_them() -> None:
     assert h["Privileged"] is False and h["AutoRemove"] is False
     assert h["CgroupnsMode"] in ("host", "private")
     assert h["IpcMode"] == "private"
-    assert h["Runtime"] == "runc"
+    assert h["Runtime"] == ""
     assert h["PidsLimit"] is None and h["CapAdd"] is None
     assert "/proc/kcore" in h["MaskedPaths"] and "/proc/sys" in h["ReadonlyPaths"]
     assert c.config["Env"] == ["FOO=bar"]

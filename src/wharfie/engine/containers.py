@@ -46,6 +46,7 @@ class Containers:
         image = self.e.images.resolve(str(config["Image"]))
         netsetup.check_mode(str(host_config.get("NetworkMode") or "bridge"))
         self.e.check_runtime(host_config.get("Runtime") or self.e.config.default_runtime)
+        host_config["Runtime"] = host_config.get("Runtime") or self.e.config.default_runtime
         _check_mounts(host_config)
         name = self.e.validate_name(name) if name else names.generate(set(self.e.names))
         self._check_name_free(name)
@@ -198,8 +199,8 @@ class Containers:
             open_stdin=bool(c.config.get("OpenStdin")),
             stdin_once=bool(c.config.get("StdinOnce")),
             log_path=None if log_cfg.get("Type") == "none" else str(c.doc["LogPath"]),
-            log_max_size=max_size,
-            log_max_file=max_file,
+            log_max_size=max(max_size, 0),
+            log_max_file=max(max_file, 1),
             console_size=(int(size[0]), int(size[1])) if size and size[0] else None,
         )
 

@@ -816,8 +816,7 @@ def _fill_host_defaults(host: dict[str, Any], api_version: tuple[int, int]) -> N
         host["PortBindings"] = {}
     if host.get("ConsoleSize") is None:
         host["ConsoleSize"] = [0, 0]
-    host.setdefault("Runtime", "runc")
-    host["Runtime"] = host["Runtime"] or "runc"
+    host["Runtime"] = host.get("Runtime") or ""  # the engine fills in the daemon's default
     if not host["Privileged"] and api_version >= (1, 44):
         from .spec import MASKED_PATHS, READONLY_PATHS
 
