@@ -1,0 +1,236 @@
+"""The daemon's side of the monitor protocol (asyncio), and starting the monitor.
+
+Used from wharfied's event loop thread only. One SOCK_SEQPACKET connection; requests are
+numbered, answers resolve futures, events go to `on_event`. Sends are blocking (the
+messages are small and the monitor reads promptly); receives are driven by the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from wharfie.errors import Unavailable
+from wharfie.monitor import protocol
+from wharfie.monitor.protocol import StartError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    "AttachOptions",
+    "ExecRequest",
+    "MonitorClient",
+    "RuntimeRef",
+    "StartError",
+    "StartRequest",
+    "ensure_running",
+]
+
+
+@dataclass
+class RuntimeRef:
+    name: str
+    path: str
+    root: str
+    in_process: bool  # only for wharfie-runtime: forked from the monitor, not exec'd
+
+
+@dataclass
+class StartRequest:
+    id: str
+    bundle: str
+    runtime: RuntimeRef
+    tty: bool
+    open_stdin: bool
+    stdin_once: bool
+    log_path: str | None  # None: no logging (log driver "none")
+    log_max_size: int = 0
+    log_max_file: int = 1
+    console_size: tuple[int, int] | None = None  # (height, width)
+
+
+@dataclass
+class AttachOptions:
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    tty: bool  # True: raw stream; False: Docker's multiplexed frames
+    detach_keys: bytes | None = None  # None: ctrl-p ctrl-q when stdin is attached; b"": none
+    close_on_exit: bool = True
+
+
+@dataclass
+class ExecRequest:
+    container_id: str
+    exec_id: str
+    runtime: RuntimeRef
+    process: dict[str, Any]  # OCI process object
+    tty: bool
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    detach_keys: bytes | None = None
+    console_size: tuple[int, int] | None = None
+
+
+class MonitorClient:
+    def __init__(self, sock: socket.socket, on_event: Callable[[dict[str, Any]], None]) -> None:
+        self._sock = sock
+        self._on_event = on_event
+        self._next = 0
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._readable)
+        self._closed = False
+
+    @classmethod
+    async def connect(cls, path: str, on_event: Callable[[dict[str, Any]], None]) -> MonitorClient:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            sock.close()
+            raise Unavailable(f"connecting to the monitor at {path}: {exc.strerror}") from exc
+        return cls(sock, on_event)
+
+    # -- transport ------------------------------------------------------------------------
+    def _readable(self) -> None:
+        while True:
+            try:
+                data, fds = protocol.recv_fds(self._sock, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError:
+                data, fds = b"", []
+            for fd in fds:
+                os.close(fd)
+            if not data:
+                self._lost()
+                return
+            msg = protocol.decode(data)
+            if "event" in msg:
+                self._on_event(msg)
+                continue
+            fut = self._waiting.pop(int(msg.get("re", -1)), None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+
+    def _lost(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._loop.remove_reader(self._sock.fileno())
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(Unavailable("the monitor closed the connection"))
+        self._waiting.clear()
+
+    async def _call(
+        self, op: str, body: dict[str, Any], fds: list[int] | None = None
+    ) -> dict[str, Any]:
+        if self._closed:
+            raise Unavailable("the monitor connection is closed")
+        self._next += 1
+        req = self._next
+        fut: asyncio.Future[dict[str, Any]] = self._loop.create_future()
+        self._waiting[req] = fut
+        data = protocol.encode({"req": req, "op": op, **body})
+        try:
+            if fds:
+                socket.send_fds(self._sock, [data], fds)
+            else:
+                self._sock.send(data)
+        except OSError as exc:
+            self._waiting.pop(req, None)
+            raise Unavailable(f"monitor request {op}: {exc}") from exc
+        reply = await fut
+        if "error" in reply:
+            protocol.raise_error(reply["error"])
+        ok: dict[str, Any] = reply.get("ok") or {}
+        return ok
+
+    # -- operations -----------------------------------------------------------------------
+    async def hello(self) -> dict[str, Any]:
+        return await self._call("hello", {})
+
+    async def start(self, req: StartRequest) -> int:
+        body = asdict(req)
+        return int((await self._call("start", body))["pid"])
+
+    async def attach(self, container_id: str, sock_fd: int, opts: AttachOptions) -> None:
+        body = asdict(opts)
+        body["detach_keys"] = protocol.hex_bytes(opts.detach_keys)
+        await self._call("attach", {"id": container_id, **body}, [sock_fd])
+
+    async def exec(self, req: ExecRequest, sock_fd: int | None) -> int:
+        body = asdict(req)
+        body["detach_keys"] = protocol.hex_bytes(req.detach_keys)
+        body["attach"] = {
+            "stdin": req.stdin, "stdout": req.stdout, "stderr": req.stderr, "tty": req.tty,
+            "detach_keys": body["detach_keys"], "close_on_exit": True,
+        }  # fmt: skip
+        fds = [sock_fd] if sock_fd is not None else None
+        return int((await self._call("exec", body, fds))["pid"])
+
+    async def resize(self, target_id: str, height: int, width: int) -> None:
+        await self._call("resize", {"id": target_id, "height": height, "width": width})
+
+    async def signal(self, container_id: str, signum: int) -> None:
+        await self._call("signal", {"id": container_id, "signal": int(signum)})
+
+    async def runtime(self, ref: RuntimeRef, args: list[str]) -> tuple[int, str, str]:
+        ok = await self._call("runtime", {"runtime": asdict(ref), "args": list(args)})
+        return int(ok["rc"]), str(ok["stdout"]), str(ok["stderr"])
+
+    async def forget(self, container_id: str) -> None:
+        await self._call("forget", {"id": container_id})
+
+    async def close(self) -> None:
+        self._lost()
+        self._sock.close()
+
+
+def _answers(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def ensure_running(exec_root: str, python: str = sys.executable, timeout: float = 10.0) -> None:
+    """Start the monitor for `exec_root` unless one answers on its socket already.
+
+    It runs in its own session (never in the daemon's process group), stdin/stdout on
+    /dev/null and stderr appended to <exec_root>/monitor.log; it writes monitor.pid.
+    """
+    path = os.path.join(exec_root, "monitor.sock")
+    if _answers(path):
+        return
+    os.makedirs(exec_root, exist_ok=True)
+    with open(os.path.join(exec_root, "monitor.log"), "ab") as log:
+        proc = subprocess.Popen(
+            [python, "-m", "wharfie.monitor", "--exec-root", exec_root],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _answers(path):
+            return
+        if proc.poll() is not None:
+            raise Unavailable(f"the monitor exited with status {proc.returncode}: see {log.name}")
+        time.sleep(0.01)
+    raise Unavailable(f"the monitor did not answer on {path} within {timeout:.0f}s")

@@ -1,0 +1,155 @@
+"""A minimal single-threaded event loop: epoll, timers, and SIGCHLD through a wakeup fd.
+
+No selectors/asyncio objects per fd: a dict of fd -> [on_read, on_write] and one epoll.
+Children are reaped in one place (`reap`); an exit status nobody has claimed yet (a
+container that exited before its runtime told us its pid) is kept by pid until claimed.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Callback = Callable[[], None]
+
+_IN = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
+_OUT = select.EPOLLOUT
+_MAX_UNCLAIMED = 4096
+
+
+class Loop:
+    def __init__(self) -> None:
+        self.epoll = select.epoll()
+        self.cbs: dict[int, list[Callback | None]] = {}
+        self.timers: list[tuple[float, Callback]] = []
+        self.waiters: dict[int, Callable[[int], None]] = {}
+        self.unclaimed: dict[int, int] = {}
+        self.running = True
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        signal.signal(signal.SIGCHLD, _noop)
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        self.watch(self._wake_r.fileno(), self._on_wakeup)
+
+    def watch(
+        self, fd: int, on_read: Callback | None = None, on_write: Callback | None = None
+    ) -> None:
+        """Set both callbacks of `fd` (None: not interested); no callbacks unregisters."""
+        mask = (_IN if on_read else 0) | (_OUT if on_write else 0)
+        known = fd in self.cbs
+        if not mask:
+            if known:
+                del self.cbs[fd]
+                self.epoll.unregister(fd)
+            return
+        if known:
+            self.epoll.modify(fd, mask)
+        else:
+            self.epoll.register(fd, mask)
+        self.cbs[fd] = [on_read, on_write]
+
+    def set_read(self, fd: int, cb: Callback | None) -> None:
+        self.watch(fd, cb, self.cbs.get(fd, (None, None))[1])
+
+    def set_write(self, fd: int, cb: Callback | None) -> None:
+        self.watch(fd, self.cbs.get(fd, (None, None))[0], cb)
+
+    def later(self, delay: float, cb: Callback) -> None:
+        self.timers.append((time.monotonic() + delay, cb))
+
+    def wait_pid(self, pid: int, cb: Callable[[int], None]) -> None:
+        """Call cb(wait status) when `pid` exits (at once if it already has)."""
+        status = self.unclaimed.pop(pid, None)
+        if status is None:
+            self.waiters[pid] = cb
+        else:
+            cb(status)
+
+    def run(self) -> None:
+        while self.running:
+            for fd, events in self.epoll.poll(self._timeout()):
+                self._dispatch(fd, events)
+            self._fire_timers()
+
+    def _dispatch(self, fd: int, events: int) -> None:
+        cbs = self.cbs.get(fd)
+        if cbs is None:
+            return
+        if events & _IN and cbs[0] is not None:
+            cbs[0]()
+            cbs = self.cbs.get(fd)  # the callback may have changed or removed them
+            if cbs is None:
+                return
+        if events & (_OUT | select.EPOLLERR | select.EPOLLHUP) and cbs[1] is not None:
+            cbs[1]()
+
+    def _timeout(self) -> float:
+        if not self.timers:
+            return -1
+        return max(0.0, min(t for t, _ in self.timers) - time.monotonic())
+
+    def _fire_timers(self) -> None:
+        if not self.timers:
+            return
+        now = time.monotonic()
+        due = [cb for t, cb in self.timers if t <= now]
+        if due:
+            self.timers = [(t, cb) for t, cb in self.timers if t > now]
+            for cb in due:
+                cb()
+
+    def _on_wakeup(self) -> None:
+        try:
+            while self._wake_r.recv(512):
+                pass
+        except BlockingIOError:
+            pass
+        self.reap()
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            cb = self.waiters.pop(pid, None)
+            if cb is not None:
+                cb(status)
+                continue
+            if len(self.unclaimed) >= _MAX_UNCLAIMED:
+                self.unclaimed.pop(next(iter(self.unclaimed)))
+            self.unclaimed[pid] = status
+
+
+def _noop(_signum: int, _frame: object) -> None:
+    return None
+
+
+def exit_code(status: int) -> int:
+    """A wait status as the shell shows it: the code, or 128+n after signal n."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def read_available(fd: int, limit: int = 1 << 20) -> bytes:
+    """Whatever a non-blocking fd holds now (up to `limit`), without waiting."""
+    out = b""
+    while len(out) < limit:
+        try:
+            chunk = os.read(fd, 65536)
+        except (BlockingIOError, OSError):
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out

@@ -1,0 +1,301 @@
+"""A supervised process's stdio (container init or exec) and the clients attached to it.
+
+Output: every chunk read (up to 64 KiB) goes to the log writer and to each attached
+client that wants its stream, raw (TTY) or in Docker's multiplexed frames. A client that
+cannot keep up gets a buffer of at most CLIENT_BUFFER bytes, then is disconnected: it
+never stalls the container or the other clients. Input from clients goes to the
+process's stdin (a pipe or the pty master), buffered while the process does not exist yet.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from wharfie.monitor.protocol import DetachScanner, frame
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable
+
+    from wharfie.logs import Writer
+    from wharfie.monitor.loop import Loop
+
+CHUNK = 65536
+CLIENT_BUFFER = 4 << 20
+STDIN_BUFFER = 4 << 20
+
+
+class Proc:
+    """A container's init or an exec process: fds, buffers and attached clients."""
+
+    __slots__ = (
+        "clients", "console", "container_id", "draining", "exit_code", "finished_at", "is_exec",
+        "key",
+        "loop", "master", "on_done", "outs", "pid", "started_at", "status", "stdin_buf",
+        "stdin_eof", "stdin_fd", "stdin_once", "tty", "want_stdin", "writer",
+    )  # fmt: skip
+
+    def __init__(self, loop: Loop, key: str, container_id: str, is_exec: bool) -> None:
+        self.loop = loop
+        self.key = key
+        self.container_id = container_id
+        self.is_exec = is_exec
+        self.status = "created"  # created -> starting -> running -> exiting -> exited
+        self.pid = 0
+        self.exit_code: int | None = None
+        self.started_at = 0.0
+        self.finished_at: float | None = None
+        self.tty = False
+        self.want_stdin = False
+        self.stdin_once = is_exec
+        self.stdin_fd = -1
+        self.stdin_buf = b""
+        self.stdin_eof = False
+        self.master = -1
+        self.outs: dict[int, int] = {}  # fd -> stream (1 stdout, 2 stderr)
+        self.clients: list[Client] = []
+        self.writer: Writer | None = None
+        self.draining = False
+        self.on_done: Callable[[Proc], None] | None = None
+        self.console: socket.socket | None = (
+            None  # the console-socket listener until the pty arrives
+        )
+
+    # -- output ---------------------------------------------------------------------------
+    def add_output(self, fd: int, stream: int) -> None:
+        os.set_blocking(fd, False)
+        self.outs[fd] = stream
+        self.loop.set_read(fd, lambda: self._readable(fd))
+
+    def _readable(self, fd: int) -> None:
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as exc:  # EIO: the pty's last slave is closed
+            if exc.errno != errno.EIO:
+                raise
+            data = b""
+        if not data:
+            self._close_output(fd)
+            return
+        self.output(self.outs[fd], data)
+
+    def output(self, stream: int, data: bytes) -> None:
+        if self.writer is not None:
+            self.writer.write(stream, data)
+        for client in list(self.clients):
+            client.send(stream, data)
+
+    def _close_output(self, fd: int) -> None:
+        self.loop.set_read(fd, None)
+        del self.outs[fd]
+        if fd == self.master:
+            if self.loop.cbs.get(fd):
+                return  # still writing stdin into it; closed in close_fds
+            self.master = -1
+            if self.stdin_fd == fd:
+                self.stdin_fd = -1
+        os.close(fd)
+        if self.draining and not self.outs:
+            self.finish()
+
+    def drain_now(self) -> None:
+        """After the grace period: take what the pipes hold and stop reading them."""
+        for fd in list(self.outs):
+            stream = self.outs[fd]
+            from wharfie.monitor.loop import read_available
+
+            data = read_available(fd)
+            if data:
+                self.output(stream, data)
+            if fd in self.outs:
+                self._close_output(fd)
+        if self.draining:
+            self.finish()
+
+    def finish(self) -> None:
+        """Output is drained: flush logs, end the clients, close stdin, report the exit."""
+        if not self.draining:
+            return
+        self.draining = False
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        for client in list(self.clients):
+            if client.close_on_exit:
+                client.end()
+        self.close_fds()
+        self.status = "exited"
+        if self.on_done is not None:
+            self.on_done(self)
+
+    # -- input ----------------------------------------------------------------------------
+    def set_stdin(self, fd: int) -> None:
+        if fd != self.master:
+            os.set_blocking(fd, False)
+        self.stdin_fd = fd
+        self.flush_stdin()
+
+    def input(self, data: bytes) -> None:
+        if not data or (self.status not in ("created", "starting") and self.stdin_fd < 0):
+            return
+        if len(self.stdin_buf) + len(data) > STDIN_BUFFER:
+            data = data[: max(0, STDIN_BUFFER - len(self.stdin_buf))]
+        self.stdin_buf += data
+        self.flush_stdin()
+
+    def end_input(self) -> None:
+        """A client half-closed: close stdin once the buffered input is written."""
+        self.stdin_eof = True
+        self.flush_stdin()
+
+    def flush_stdin(self) -> None:
+        fd = self.stdin_fd
+        if fd < 0:
+            return
+        while self.stdin_buf:
+            try:
+                n = os.write(fd, self.stdin_buf)
+            except BlockingIOError:
+                self.loop.set_write(fd, self.flush_stdin)
+                return
+            except OSError:  # EPIPE: the process closed its stdin
+                self.stdin_buf = b""
+                break
+            self.stdin_buf = self.stdin_buf[n:]
+        self.loop.set_write(fd, None)
+        if self.stdin_eof and fd != self.master:
+            self.stdin_fd = -1
+            os.close(fd)
+
+    def close_fds(self) -> None:
+        for fd in list(self.outs):
+            self.loop.watch(fd)
+            os.close(fd)
+        self.outs.clear()
+        if self.stdin_fd >= 0:
+            self.loop.watch(self.stdin_fd)
+            if self.stdin_fd != self.master:
+                os.close(self.stdin_fd)
+            self.stdin_fd = -1
+        if self.master >= 0:
+            self.loop.watch(self.master)
+            os.close(self.master)
+            self.master = -1
+        self.stdin_buf = b""
+        self.close_console()
+
+    def close_console(self) -> None:
+        sock = self.console
+        self.console = None
+        if sock is not None:
+            if sock.fileno() >= 0:
+                self.loop.watch(sock.fileno())
+            sock.close()
+
+
+class Client:
+    """An attached socket (handed over by the daemon after its HTTP 101)."""
+
+    __slots__ = (
+        "close_on_exit", "fd", "loop", "out", "proc", "reading", "scanner", "stderr",
+        "stdin", "stdout", "tty",
+    )  # fmt: skip
+
+    def __init__(self, loop: Loop, proc: Proc, fd: int, opts: dict[str, object]) -> None:
+        self.loop = loop
+        self.proc = proc
+        self.fd = fd
+        self.stdin = bool(opts.get("stdin"))
+        self.stdout = bool(opts.get("stdout"))
+        self.stderr = bool(opts.get("stderr"))
+        self.tty = bool(opts.get("tty"))
+        self.close_on_exit = bool(opts.get("close_on_exit", True))
+        keys = opts.get("detach_keys")
+        self.scanner = DetachScanner(keys) if self.stdin and isinstance(keys, bytes) else None
+        self.out = b""
+        self.reading = self.stdin
+        os.set_blocking(fd, False)
+        proc.clients.append(self)
+        if self.stdin:
+            loop.set_read(fd, self._readable)
+
+    def send(self, stream: int, data: bytes) -> None:
+        if not (self.stdout if stream == 1 or self.tty else self.stderr):
+            return
+        self.queue(data if self.tty else frame(stream, data))
+
+    def queue(self, data: bytes) -> None:
+        if self.out:
+            if len(self.out) + len(data) > CLIENT_BUFFER:
+                self.close()  # too slow: disconnected rather than stalling the container
+                return
+            self.out += data
+            return
+        self.out = data
+        self._writable()
+
+    def _writable(self) -> None:
+        try:
+            while self.out:
+                n = os.write(self.fd, self.out)
+                self.out = self.out[n:]
+        except BlockingIOError:
+            self.loop.set_write(self.fd, self._writable)
+            return
+        except OSError:
+            self.close()  # the client went away
+            return
+        self.loop.set_write(self.fd, None)
+        if self.proc is None:  # ending: all written
+            self.close()
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._input_closed()
+            return
+        detached = False
+        if self.scanner is not None:
+            data, detached = self.scanner.feed(data)
+        self.proc.input(data)
+        if detached:
+            self.close()
+
+    def _input_closed(self) -> None:
+        self.reading = False
+        self.loop.set_read(self.fd, None)
+        if self.scanner is not None:
+            self.proc.input(self.scanner.flush())
+        if self.proc.stdin_once:
+            self.proc.end_input()
+
+    def end(self) -> None:
+        """The process is gone: write out what is buffered, then close."""
+        self._detach_proc()
+        self.loop.set_read(self.fd, None)
+        if not self.out:
+            self.close()
+
+    def _detach_proc(self) -> None:
+        proc = self.proc
+        if proc is not None and self in proc.clients:
+            proc.clients.remove(self)
+        self.proc = None  # type: ignore[assignment]
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        self._detach_proc()
+        self.loop.watch(self.fd)
+        os.close(self.fd)
+        self.fd = -1
+        self.out = b""
