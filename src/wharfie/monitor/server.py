@@ -252,6 +252,7 @@ class Monitor:
         proc.want_stdin = bool(msg.get("open_stdin") if bundle else msg.get("stdin"))
         if bundle is not None:
             proc.stdin_once = bool(msg.get("stdin_once"))
+            proc.stdin_eof = proc.stdin_eof and proc.stdin_once
             if msg.get("log_path"):
                 from wharfie.logs import Writer
 

@@ -275,8 +275,8 @@ class Client:
         self.loop.set_read(self.fd, None)
         if self.scanner is not None:
             self.proc.input(self.scanner.flush())
-        if self.proc.stdin_once:
-            self.proc.end_input()
+        if self.proc.stdin_once or self.proc.status == "created":
+            self.proc.end_input()  # before start: kept, and dropped then unless stdin_once
 
     def end(self) -> None:
         """The process is gone: write out what is buffered, then close."""
