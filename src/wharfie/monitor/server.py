@@ -211,7 +211,9 @@ class Monitor:
         _close_all(fds)
         cid = str(msg["id"])
         proc = self.procs.get(cid)
-        if proc is not None and proc.status == "exited":
+        if proc is not None and proc.status == "created":  # attached, never started (removed)
+            self._drop(proc)
+        elif proc is not None and proc.status == "exited":
             del self.procs[cid]
             for eid in [e for e, p in self.execs.items() if p.container_id == cid]:
                 if self.execs[eid].status == "exited":
@@ -325,8 +327,8 @@ class Monitor:
     ) -> None:  # fmt: skip
         err = read_available(err_r).decode(errors="replace")
         os.close(err_r)
-        for name in ("process",):
-            if name in files:
+        if "process" in files:  # an exec: its files are ours to remove
+            for name in ("process", "log"):
                 _unlink(files[name])
         rc = exit_code(status)
         if rc != 0:
@@ -337,6 +339,8 @@ class Monitor:
         try:
             with open(files["pid"]) as f:
                 proc.pid = int(f.read().strip())
+            if "process" in files:
+                _unlink(files["pid"])
         except (OSError, ValueError) as exc:
             self._drop(proc)
             conn.send(protocol.error_reply(req, Unavailable(f"reading {files['pid']}: {exc}")))
