@@ -23,8 +23,6 @@ def main(argv: list[str]) -> int:
     except WharfieError as exc:
         sys.stderr.write(f"wharfie-monitor: {exc}\n")
         return 1
-    with open(os.path.join(exec_root, "monitor.pid"), "w") as f:
-        f.write(str(os.getpid()))
     monitor.serve()
     return 0
 

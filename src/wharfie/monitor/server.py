@@ -77,6 +77,10 @@ class Monitor:
                 raise Conflict(f"a monitor already answers on {path}")
             os.unlink(path)
         self.listener.bind(path)
+        pid_path = os.path.join(self.exec_root, "monitor.pid")
+        with open(pid_path + ".tmp", "w") as f:  # before listen(): whoever connects finds it
+            f.write(str(os.getpid()))
+        os.rename(pid_path + ".tmp", pid_path)
         self.listener.listen(16)
         self.listener.setblocking(False)
         self.loop.set_read(self.listener.fileno(), self._accept)
