@@ -490,3 +490,27 @@ def test_memory_per_idle_container(env: Env) -> None:
         assert per < 400
 
     run(env, body)
+
+
+def test_slow_client_is_disconnected_not_waited_for(env: Env) -> None:
+    async def body(s: Session) -> None:
+        script = "yes | head -c 12000000; sleep 30"
+        cid, _, log = await s.start(["sh", "-c", script])
+        slow, theirs = pair()
+        await s.client.attach(cid, theirs.fileno(), AttachOptions(False, True, True, False))
+        theirs.close()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and Path(log).stat().st_size < 12_000_000:
+            await asyncio.sleep(0.05)  # the container's output is not held up by `slow`
+        assert Path(log).stat().st_size >= 12_000_000
+        got = b""
+        with contextlib.suppress(ConnectionResetError):
+            got = await read_to_eof(slow)  # what was buffered, then EOF: disconnected
+        slow.close()
+        assert len(got) < 12_000_000
+        mine = [c for c in (await s.client.hello())["containers"] if c["id"] == cid]
+        assert mine[0]["status"] == "running"
+        await s.client.signal(cid, signal.SIGKILL)
+        assert await s.exit_of(cid) == 137
+
+    run(env, body)
