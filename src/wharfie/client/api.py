@@ -563,15 +563,15 @@ class Client:
         fresh: bool,
     ) -> Response:
         head, payload, chunks = self._encode(method, path, body, headers)
-        sock = None if fresh else self._idle
-        self._idle = None
+        # A streamed body cannot be replayed, so it never risks a stale keep-alive connection.
+        sock = None if fresh or chunks is not None else self._idle
         if sock is not None:
+            self._idle = None
             try:
                 sock.sendall(head + payload)
                 reader = Reader(sock)
                 status, _reason, hdrs = reader.read_headers()
-                if chunks is None:
-                    return self._response(method, status, hdrs, reader, sock)
+                return self._response(method, status, hdrs, reader, sock)
             except (OSError, Unavailable):
                 pass  # the keep-alive connection went stale: retry once on a new one
             sock.close()
