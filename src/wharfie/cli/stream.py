@@ -150,7 +150,7 @@ class RawTerminal:
             import tty
 
             self.saved = termios.tcgetattr(self.fd)
-            tty.setraw(self.fd)
+            tty.setraw(self.fd, termios.TCSANOW)  # like docker: no flush of typed-ahead input
         return self
 
     def __exit__(self, *exc: object) -> None:
