@@ -82,12 +82,20 @@ def cmd_info(ctx: Context, argv: list[str]) -> int:
         f" Logging Driver: {g('LoggingDriver', '')}",
         f" Cgroup Driver: {g('CgroupDriver', '')}",
         f" Cgroup Version: {g('CgroupVersion', '')}",
+        " Plugins:",
+        *(
+            f"  {kind}: {' '.join((g('Plugins') or {}).get(kind) or [])}"
+            for kind in ("Volume", "Network", "Log")
+        ),
+        f" Swarm: {(g('Swarm') or {}).get('LocalNodeState', 'inactive')}",
         " Runtimes: " + " ".join(sorted(g("Runtimes") or {})),
         f" Default Runtime: {g('DefaultRuntime', '')}",
         " Security Options:",
     ]
     for opt in g("SecurityOptions") or []:
-        lines.append("  " + str(opt).removeprefix("name="))
+        fields = dict(kv.partition("=")[::2] for kv in str(opt).split(","))
+        lines.append("  " + fields.pop("name", ""))
+        lines += [f"   {k.title()}: {v}" for k, v in fields.items()]
     lines += [
         f" Kernel Version: {g('KernelVersion', '')}",
         f" Operating System: {g('OperatingSystem', '')}",
@@ -100,6 +108,8 @@ def cmd_info(ctx: Context, argv: list[str]) -> int:
         f" Docker Root Dir: {g('DockerRootDir', '')}",
         f" Debug Mode: {str(bool(g('Debug'))).lower()}",
         f" Experimental: {str(bool(g('ExperimentalBuild'))).lower()}",
+        " Insecure Registries:",
+        *(f"  {r}" for r in (g("RegistryConfig") or {}).get("InsecureRegistryCIDRs") or []),
         f" Live Restore Enabled: {str(bool(g('LiveRestoreEnabled'))).lower()}",
         "",
     ]
@@ -179,13 +189,31 @@ def _version_text(c: dict[str, Any], s: dict[str, Any] | None) -> str:
                     f"(minimum version {d.get('MinAPIVersion', '')})",
                     f"  Go version:       {d.get('GoVersion', '')}",
                     f"  Git commit:       {d.get('GitCommit', '')}",
-                    f"  Built:            {d.get('BuildTime', '')}",
+                    f"  Built:            {_ansic(d.get('BuildTime', ''))}",
                     f"  OS/Arch:          {d.get('Os', '')}/{d.get('Arch', '')}",
                     f"  Experimental:     {d.get('Experimental', 'false')}",
                 ]
-            elif d.get("GitCommit"):
+            elif "GitCommit" in d:
                 lines.append(f"  GitCommit:        {d.get('GitCommit')}")
     return "\n".join(lines) + "\n"
+
+
+def _ansic(stamp: str) -> str:
+    """RFC 3339 -> Go's time.ANSIC ("Thu May  7 21:09:36 2026"), as docker version prints."""
+    from wharfie.cli.units import _parse_time
+
+    try:
+        t = _parse_time(stamp)
+    except InvalidArgument:  # not a time: print it as the daemon sent it
+        return stamp
+    import time
+
+    parts = time.gmtime(t)
+    return (
+        time.strftime("%a %b ", parts)
+        + f"{parts.tm_mday:2d}"
+        + time.strftime(" %H:%M:%S %Y", parts)
+    )
 
 
 def cmd_df(ctx: Context, argv: list[str]) -> int:
@@ -199,7 +227,9 @@ def cmd_df(ctx: Context, argv: list[str]) -> int:
     cache = df.get("BuildCache") or []
 
     def pct(part: float, whole: float) -> str:
-        return f"{human_size(part, 3)} ({int(part * 100 / whole) if whole else 0}%)"
+        if not whole:
+            return human_size(part)
+        return f"{human_size(part)} ({int(part * 100 / whole)}%)"
 
     img_size = float(df.get("LayersSize") or sum(i.get("Size") or 0 for i in images))
     img_active = [i for i in images if (i.get("Containers") or 0) > 0]
@@ -220,24 +250,24 @@ def cmd_df(ctx: Context, argv: list[str]) -> int:
             "Images",
             str(len(images)),
             str(len(img_active)),
-            human_size(img_size, 3),
+            human_size(img_size),
             pct(img_rec, img_size),
         ],
         [
             "Containers",
             str(len(containers)),
             str(len(c_active)),
-            human_size(c_size, 3),
+            human_size(c_size),
             pct(c_rec, c_size),
         ],
         [
             "Local Volumes",
             str(len(volumes)),
             str(len(v_active)),
-            human_size(v_size, 3),
+            human_size(v_size),
             pct(v_rec, v_size),
         ],
-        ["Build Cache", str(len(cache)), "0", human_size(b_size, 3), human_size(b_size, 3)],
+        ["Build Cache", str(len(cache)), "0", human_size(b_size), human_size(b_size)],
     ]
     sys.stdout.write(tabulate(rows, minwidth=10))
     if f.on("verbose"):
@@ -320,7 +350,7 @@ def cmd_container_prune(ctx: Context, argv: list[str]) -> int:
     deleted, space = _prune(ctx, "/containers/prune", _filters(f))
     if deleted:
         print("Deleted Containers:\n" + "\n".join(deleted) + "\n")
-    print(f"Total reclaimed space: {human_size(space, 3)}")
+    print(f"Total reclaimed space: {human_size(space)}")
     return 0
 
 
@@ -340,7 +370,7 @@ def cmd_image_prune(ctx: Context, argv: list[str]) -> int:
     deleted, space = _prune(ctx, "/images/prune", filters)
     if deleted:
         print("Deleted Images:\n" + "\n".join(deleted) + "\n")
-    print(f"Total reclaimed space: {human_size(space, 3)}")
+    print(f"Total reclaimed space: {human_size(space)}")
     return 0
 
 
@@ -376,7 +406,7 @@ def cmd_system_prune(ctx: Context, argv: list[str]) -> int:
     total += space
     if deleted:
         print("Deleted Images:\n" + "\n".join(deleted) + "\n")
-    print(f"Total reclaimed space: {human_size(total, 3)}")
+    print(f"Total reclaimed space: {human_size(total)}")
     return 0
 
 
