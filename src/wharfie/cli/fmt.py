@@ -85,12 +85,29 @@ def render_rows(rows: list[Any], fmt: str, headers: dict[str, str] | None = None
         fmt = "{{json .}}"
     table, body = docker_format(fmt)
     nodes = parse(body)
-    lines = [render(nodes, row) for row in rows]
+    simple = [f for f in (_simple_field(n) for n in nodes) if f is not None]
+    if len(simple) == len(nodes):
+        # Fast path (the default tables): plain fields, no template evaluation per row.
+        pairs = list(zip(nodes, simple, strict=True))
+        lines = ["".join(n if f == "" else str(getattr(row, f)) for n, f in pairs) for row in rows]
+    else:
+        lines = [render(nodes, row) for row in rows]
     if not table:
         return "".join(line + "\n" for line in lines)
     names = headers or HEADERS
     header = "".join(n if isinstance(n, str) else _header(n, names) for n in nodes)
     return tab_text("\n".join([header, *lines]))
+
+
+def _simple_field(node: Any) -> str | None:
+    """ "" for text, the field name for `{{.Field}}`, None for anything else."""
+    if isinstance(node, str):
+        return ""
+    if node[0] == "pipe" and len(node[1]) == 1 and len(node[1][0]) == 1:
+        tok = node[1][0][0]
+        if tok.startswith(".") and tok.count(".") == 1 and len(tok) > 1:
+            return str(tok[1:])
+    return None
 
 
 def _header(node: Any, names: dict[str, str]) -> str:
@@ -113,27 +130,43 @@ class ContainerRow:
         self.Image = image
         command = c.get("Command") or ""
         self.Command = go_quote(ellipsis(command, 20) if trunc else command)
-        created = c.get("Created") or 0
-        self.CreatedAt = created_at(created)
-        self.RunningFor = ago(created, now)
-        self.Ports = display_ports(c.get("Ports") or [])
+        self.RunningFor = ago(c.get("Created") or 0, now)
+        self.Ports = display_ports(c["Ports"]) if c.get("Ports") else ""
         self.Status = c.get("Status") or ""
         self.State = c.get("State") or ""
         names = [n.lstrip("/") for n in c.get("Names") or []]
         if trunc:
             names = [n for n in names if "/" not in n]
         self.Names = ",".join(names)
-        labels = c.get("Labels") or {}
-        self.Labels = ",".join(f"{k}={v}" for k, v in labels.items())
-        self.Mounts = ",".join(
-            ellipsis(m.get("Name") or m.get("Source") or "", 15) if trunc else m.get("Name") or ""
-            for m in c.get("Mounts") or []
-        )
-        nets = (c.get("NetworkSettings") or {}).get("Networks") or {}
-        self.Networks = ",".join(sorted(nets))
-        self.LocalVolumes = str(sum(1 for m in c.get("Mounts") or [] if m.get("Driver") == "local"))
-        size_rw = c.get("SizeRw") or 0
-        self.Size = f"{human_size(size_rw, 3)} (virtual {human_size(c.get('SizeRootFs') or 0, 3)})"
+        self.trunc = trunc
+
+    # The fields below are computed only when a --format asks for them.
+    @property
+    def CreatedAt(self) -> str:
+        return created_at(self.c.get("Created") or 0)
+
+    @property
+    def Labels(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in (self.c.get("Labels") or {}).items())
+
+    @property
+    def Mounts(self) -> str:
+        names = [m.get("Name") or m.get("Source") or "" for m in self.c.get("Mounts") or []]
+        return ",".join(ellipsis(n, 15) if self.trunc else n for n in names)
+
+    @property
+    def Networks(self) -> str:
+        return ",".join(sorted((self.c.get("NetworkSettings") or {}).get("Networks") or {}))
+
+    @property
+    def LocalVolumes(self) -> str:
+        mounts = self.c.get("Mounts") or []
+        return str(sum(1 for m in mounts if m.get("Driver") == "local"))
+
+    @property
+    def Size(self) -> str:
+        rw, root = self.c.get("SizeRw") or 0, self.c.get("SizeRootFs") or 0
+        return f"{human_size(rw, 3)} (virtual {human_size(root, 3)})"
 
     def Label(self, key: str) -> str:
         labels: dict[str, str] = self.c.get("Labels") or {}
