@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import Daemon, busybox_tar
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+from support.daemon import Daemon, busybox_tar
 
 
 def _worker_index() -> int:
@@ -43,19 +42,3 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 @pytest.fixture
 def name() -> str:
     return "t" + uuid.uuid4().hex[:10]
-
-
-def docker_cli(d: Daemon, *args: str, input: bytes | None = None, timeout: float = 60,
-               check: bool = False) -> subprocess.CompletedProcess[bytes]:
-    if not os.path.exists(DOCKER):
-        pytest.skip("the docker CLI is not installed")
-    env = {**d.env, "DOCKER_BUILDKIT": "0", "DOCKER_CONFIG": str(d.base / "docker-config")}
-    return subprocess.run([DOCKER, *args], input=input, capture_output=True, env=env,
-                          timeout=timeout, check=check)
-
-
-def wharfie_cli(d: Daemon, *args: str, input: bytes | None = None, timeout: float = 60,
-                check: bool = False) -> subprocess.CompletedProcess[bytes]:
-    exe = Path(os.sys.executable).parent / "wharfie"
-    return subprocess.run([str(exe), *args], input=input, capture_output=True, env=d.env,
-                          timeout=timeout, check=check)

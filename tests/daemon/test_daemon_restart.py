@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from tests.daemon.conftest import DOCKER, docker_cli
-from tests.support.daemon import Daemon
+from support.daemon import DOCKER, Daemon, docker_cli
 
 pytestmark = pytest.mark.root
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.conftest import DOCKER, docker_cli
-from tests.support.daemon import Daemon
+from support.daemon import DOCKER, Daemon, docker_cli, sleeper
 
 pytestmark = pytest.mark.root
 
@@ -109,7 +108,7 @@ def test_exit_codes(daemon: Daemon, args: list[str], code: int) -> None:
 
 
 def test_exec_cp_stats_top_pause(daemon: Daemon, name: str, tmp_path: Path) -> None:
-    assert docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
+    sleeper(daemon, name)
     try:
         p = docker_cli(daemon, "exec", name, "sh", "-c", "echo in-$HOSTNAME; exit 5")
         assert p.returncode == 5
@@ -139,7 +138,7 @@ def test_exec_cp_stats_top_pause(daemon: Daemon, name: str, tmp_path: Path) -> N
 
 
 def test_exec_it(daemon: Daemon, name: str) -> None:
-    assert docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
+    sleeper(daemon, name)
     try:
         pid, fd = pty.fork()
         if pid == 0:

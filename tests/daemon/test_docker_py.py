@@ -10,7 +10,7 @@ import docker
 import pytest
 from docker.errors import APIError, ImageNotFound, NotFound
 
-from tests.support.daemon import Daemon
+from support.daemon import Daemon
 
 pytestmark = pytest.mark.root
 

@@ -8,8 +8,7 @@ import socket
 
 import pytest
 
-from tests.daemon.conftest import docker_cli
-from tests.support.daemon import Daemon
+from support.daemon import Daemon, docker_cli, sleeper
 
 pytestmark = pytest.mark.root
 
@@ -60,12 +59,12 @@ def test_missing_image_is_404(daemon: Daemon) -> None:
 
 
 def test_name_conflict_and_rm_running(daemon: Daemon, name: str) -> None:
-    assert docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300").returncode == 0
+    sleeper(daemon, name)
     try:
         payload = json.dumps({"Image": "busybox"}).encode()
         status, body = call(daemon, "POST", f"/containers/create?name={name}", payload)
         assert status == 409
-        assert body["message"].startswith(f'Conflict. The container name "/{name}" is already in use')
+        assert body["message"].startswith(f'Conflict. The container name "/{name}" is already')
         status, body = call(daemon, "DELETE", f"/containers/{name}")
         assert status == 409
         assert body["message"] == (
@@ -95,7 +94,8 @@ def test_unknown_user(daemon: Daemon) -> None:
 
 
 def test_unknown_container_and_exec(daemon: Daemon) -> None:
-    assert call(daemon, "GET", "/containers/nosuch/json") == (404, {"message": "No such container: nosuch"})
+    missing = {"message": "No such container: nosuch"}
+    assert call(daemon, "GET", "/containers/nosuch/json") == (404, missing)
     assert call(daemon, "GET", "/exec/nosuch/json")[0] == 404
     assert call(daemon, "GET", "/v1.12/version")[0] == 400
     assert call(daemon, "GET", "/v1.99/version")[0] == 400

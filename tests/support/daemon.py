@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,9 +19,12 @@ import tarfile
 import time
 from pathlib import Path
 
-from tests.support.bundle import busybox_rootfs
+import pytest
+
+from support.bundle import busybox_rootfs
 
 SRC = Path(__file__).resolve().parents[2] / "src"
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 
 
 def busybox_tar(workdir: Path) -> bytes:
@@ -130,3 +134,26 @@ class Daemon:
         except Exception as exc:
             print(f"teardown: removing bridge {self.bridge} failed: {exc}", file=sys.stderr)
         return leaked
+
+
+def docker_cli(d: Daemon, *args: str, input: bytes | None = None, timeout: float = 60,
+               check: bool = False) -> subprocess.CompletedProcess[bytes]:
+    if not os.path.exists(DOCKER):
+        pytest.skip("the docker CLI is not installed")
+    env = {**d.env, "DOCKER_BUILDKIT": "0", "DOCKER_CONFIG": str(d.base / "docker-config")}
+    return subprocess.run([DOCKER, *args], input=input, capture_output=True, env=env,
+                          timeout=timeout, check=check)
+
+
+def wharfie_cli(d: Daemon, *args: str, input: bytes | None = None, timeout: float = 60,
+                check: bool = False) -> subprocess.CompletedProcess[bytes]:
+    exe = Path(sys.executable).parent / "wharfie"
+    return subprocess.run([str(exe), *args], input=input, capture_output=True, env=d.env,
+                          timeout=timeout, check=check)
+
+
+def sleeper(d: Daemon, name: str) -> str:
+    """A detached `sleep 300` named `name`; returns its id."""
+    p = docker_cli(d, "run", "-d", "--name", name, "busybox", "sleep", "300")
+    assert p.returncode == 0, p.stderr
+    return p.stdout.decode().strip()

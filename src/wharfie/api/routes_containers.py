@@ -263,7 +263,9 @@ class ContainerRoutes:
         return Response(200)
 
     async def exec_inspect(self, req: Request, eid: str) -> Reply:
-        return json_response(self.e.execs_service.get(eid).inspect())
+        ex = self.e.execs_service.get(eid)
+        await self.e.execs_service.settle(ex)
+        return json_response(ex.inspect())
 
     async def commit(self, req: Request) -> Reply:
         c = self.e.find(req.q("container"))
@@ -299,3 +301,7 @@ async def _wait_body(req: Request, fut: asyncio.Future[dict[str, Any]]) -> Async
             yield jsonio.dumps(fut.result()).encode() + b"\n"
     finally:
         gone.cancel()
+        try:
+            await gone  # the reader must be free before the connection's next request
+        except (asyncio.CancelledError, ConnectionError):
+            pass

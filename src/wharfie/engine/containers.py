@@ -20,7 +20,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from wharfie import cgroups, snapshots
-from wharfie.engine import names, netsetup, restart, spec, users, validate
+from wharfie.engine import names, netsetup, present, restart, spec, users, validate
 from wharfie.engine.model import Container, initial_state, now_rfc3339
 from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, WharfieError
 from wharfie.monitor.client import StartRequest
@@ -250,8 +250,10 @@ class Containers:
                 self.unmount_rootfs(c)
 
     # -------------------------------------------------------------------- exit
-    async def on_exit(self, cid: str, code: int, finished: str | None) -> None:
-        """The monitor saw the container's init exit."""
+    async def on_exit(self, cid: str, code: int, finished: float | str | None) -> None:
+        """The monitor saw the container's init exit (`finished`: unix seconds)."""
+        if isinstance(finished, (int, float)):
+            finished = present.rfc3339nano(float(finished))
         c = self.e.containers.get(cid)
         if c is None:
             return

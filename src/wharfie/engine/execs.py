@@ -125,6 +125,15 @@ class Execs:
         )
         return ex.pid
 
+    async def settle(self, ex: Exec) -> None:
+        """A client that read its exec's stream to the end asks for the exit code at once:
+        if the process is already gone, wait the moment it takes its exit to reach us."""
+        if ex.running and not _alive(ex.pid):
+            try:
+                await asyncio.wait_for(asyncio.shield(ex.done), 2.0)
+            except TimeoutError:
+                pass  # the monitor is slow: report it as still running
+
     def on_exit(self, eid: str, code: int) -> None:
         ex = self.by_id.get(eid)
         if ex is not None:
@@ -178,6 +187,15 @@ class Execs:
     def forget_container(self, cid: str) -> None:
         for eid in [e for e, x in self.by_id.items() if x.container.id == cid]:
             del self.by_id[eid]
+
+
+def _alive(pid: int) -> bool:
+    """False once the process has exited (gone, or a zombie waiting for its reaper)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _check_running(c: Container) -> None:

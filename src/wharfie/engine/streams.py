@@ -108,34 +108,41 @@ def log_chunks(c: Container, q: LogQuery) -> Iterator[bytes]:
 
 
 def _entries(c: Container, path: str, q: LogQuery) -> Iterator[tuple[str, bytes, int]]:
-    if not os.path.exists(path):
+    if not os.path.exists(path) and not (q.follow and c.running):
         return
+    follow = q.follow and c.running and not q.until_ns
+    if follow and q.tail < 0 and not q.timestamps:
+        yield from _follow(c, path, q, q.since_ns)  # the whole log, then what comes
+        return
+    last_ns = 0
+    if follow:  # what is in the file now is read below; follow() takes over after it
+        for _, _, t_ns in logs.read_raw(path, stdout=q.stdout, stderr=q.stderr):
+            last_ns = t_ns
+    until = last_ns if follow else q.until_ns
     if q.tail >= 0 or q.timestamps:
         for e in logs.read(
-            path,
-            stdout=q.stdout,
-            stderr=q.stderr,
-            since_ns=q.since_ns,
-            until_ns=q.until_ns,
-            tail=q.tail,
+            path, stdout=q.stdout, stderr=q.stderr, since_ns=q.since_ns, until_ns=until, tail=q.tail
         ):
             yield e.stream, e.data, e.time_ns
     else:
         yield from logs.read_raw(
-            path, stdout=q.stdout, stderr=q.stderr, since_ns=q.since_ns, until_ns=q.until_ns
+            path, stdout=q.stdout, stderr=q.stderr, since_ns=q.since_ns, until_ns=until
         )
-    if q.follow and c.running and not q.until_ns:
-        yield from _follow(c, path, q)
+    if follow:
+        yield from _follow(c, path, q, max(q.since_ns, last_ns + 1))
 
 
-def _follow(c: Container, path: str, q: LogQuery) -> Iterator[tuple[str, bytes, int]]:
-    for item in logs.follow(
-        path, stdout=q.stdout, stderr=q.stderr, since_ns=q.since_ns, stop=lambda: not c.running
+def _follow(
+    c: Container, path: str, q: LogQuery, since_ns: int
+) -> Iterator[tuple[str, bytes, int]]:
+    for stream, data, t_ns in logs.follow(
+        path, stdout=q.stdout, stderr=q.stderr, since_ns=since_ns, stop=lambda: not c.running
     ):
-        if isinstance(item, tuple):
-            yield item[0], item[1], item[2]
-        else:
-            yield item.stream, item.data, item.time_ns
+        if not q.timestamps:
+            yield stream, data, t_ns
+            continue
+        for line in data.splitlines(keepends=True):  # every line gets its time prefix
+            yield stream, line, t_ns
 
 
 # ---------------------------------------------------------------------- stats
