@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -26,17 +25,12 @@ def test_memory_limit_kills_with_oom(daemon: Daemon, name: str) -> None:
         docker_cli(daemon, "rm", "-f", name)
 
 
-def test_pids_limit_holds(daemon: Daemon, name: str) -> None:
-    p = docker_cli(daemon, "run", "-d", "--name", name, "--pids-limit", "10", "busybox", "sh",
-                   "-c", "for i in $(seq 1 30); do sleep 60 & done; sleep 60")
-    assert p.returncode == 0, p.stderr
-    try:
-        time.sleep(1)
-        stats = docker_cli(daemon, "stats", "--no-stream", "--format", "{{.PIDs}}", name)
-        assert 1 < int(stats.stdout.decode()) <= 10
-        assert b"can't fork" in docker_cli(daemon, "logs", name).stderr
-    finally:
-        docker_cli(daemon, "rm", "-f", name)
+def test_pids_limit_holds(daemon: Daemon) -> None:
+    p = docker_cli(daemon, "run", "--rm", "--pids-limit", "10", "busybox", "sh", "-c",
+                   "for i in $(seq 1 30); do sleep 30 & echo $i; done")
+    started = [int(n) for n in p.stdout.decode().split()]
+    assert b"can't fork" in p.stderr
+    assert 0 < max(started) < 10  # the shell itself is one of the 10
 
 
 def test_no_host_processes(daemon: Daemon) -> None:
