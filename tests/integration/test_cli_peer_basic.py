@@ -241,3 +241,16 @@ def test_info_version_df(cli: CLI) -> None:
     version = cli.ok("version")
     assert version.startswith("Client:") and "\nServer:" in version
     assert cli.ok("system", "df").startswith("TYPE")
+
+
+def test_image_bootstrap_busybox(cli: CLI) -> None:
+    if not os.path.exists("/bin/busybox"):
+        pytest.skip("busybox-static is not installed (apt-get install busybox-static)")
+    ref = f"{cli.prefix}-bb:1"
+    cli.images.append(ref)
+    image_id = cli.ok("image", "bootstrap", "busybox", "--tag", ref).strip()
+    assert image_id.startswith("sha256:")
+    r = cli("run", "--rm", "--name", cli.name(), ref, "sh", "-c", "ls /bin/ls && cat /etc/group")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"/bin/ls\nroot:x:0:\nnogroup:x:65534:\n"
+    assert cli.ok("image", "ls", "-q", ref).strip() == image_id.removeprefix("sha256:")[:12]
