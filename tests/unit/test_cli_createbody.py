@@ -167,7 +167,7 @@ def test_ports() -> None:
 
 
 def test_conflicts() -> None:
-    with pytest.raises(InvalidArgument, match="Conflicting options"):
+    with pytest.raises(InvalidArgument, match="conflicting options"):
         body("--rm", "--restart", "always", "img")
     with pytest.raises(InvalidArgument):
         body("--restart", "sometimes", "img")

@@ -144,7 +144,7 @@ def run(argv: list[str]) -> int:
         i += 2 if takes_value else 1
     try:
         glob = parse(argv[:i], GLOBAL)
-    except InvalidArgument as exc:
+    except InvalidArgument as exc:  # a FlagError
         sys.stderr.write(f"{exc}\nSee 'wharfie --help'.\n")
         return 125
     rest = argv[i:]
@@ -159,7 +159,7 @@ def run(argv: list[str]) -> int:
             f"wharfie: unknown command: wharfie {' '.join(rest[:2])}\n\nRun 'wharfie --help' "
             "for more information\n"
         )
-        return 125 if len(rest) == 1 or rest[0] not in GROUPS else 1
+        return 1
     from wharfie.cli.context import Context
 
     ctx = Context(glob, verb)
@@ -180,24 +180,46 @@ def _resolve(rest: list[str]) -> tuple[str | None, list[str]]:
     return None, []
 
 
+USAGE_LINES = {
+    "run": "wharfie run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+    "create": "wharfie create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+    "exec": "wharfie exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+    "ps": "wharfie ps [OPTIONS]",
+    "images": "wharfie images [OPTIONS] [REPOSITORY[:TAG]]",
+    "cp": "wharfie cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
+    "        wharfie cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+}
+
+
 def _call(handler: object, ctx: Context, args: list[str]) -> int:
+    from wharfie.cli.flags import FlagError
     from wharfie.client.api import APIError
 
+    verb = ctx.display_verb()
+    more = f"\nRun 'wharfie {verb} --help' for more information\n"
     try:
         code: int = handler(ctx, args)  # type: ignore[operator]  # a cmd_* function
         return code
-    except InvalidArgument as exc:
-        sys.stderr.write(f"{ctx.prog_prefix()}{exc}\nSee 'wharfie {ctx.display_verb()} --help'.\n")
+    except FlagError as exc:
+        usage = USAGE_LINES.get(verb, f"wharfie {verb} [OPTIONS]")
+        sys.stderr.write(f"{exc}\n\nUsage:  {usage}\n{more}")
         return 125
     except APIError as exc:
         sys.stderr.write(f"{ctx.prog_prefix()}Error response from daemon: {exc.message}\n")
+        if ctx.prog_prefix():
+            sys.stderr.write(more)
         if getattr(exc, "start_failure", False) and ctx.verb == "run":
             from wharfie.cli.run import start_error_status
 
             return start_error_status(exc.message)
         return ctx.error_status()
     except WharfieError as exc:
+        if getattr(exc, "plain", False):
+            sys.stderr.write(f"{exc}\n")
+            return 1
         sys.stderr.write(f"{ctx.prog_prefix()}{exc}\n")
+        if ctx.prog_prefix():
+            sys.stderr.write(more)
         return ctx.error_status()
     except BrokenPipeError:
         return 0

@@ -312,7 +312,7 @@ def build(
         tmpfs[path] = opts
     restart = parse_restart(f.get("restart") or "no")
     if f.on("rm") and restart["Name"] != "no":
-        raise InvalidArgument("Conflicting options: --restart and --rm")
+        raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
     memory_swap = f.get("memory-swap")
     pids = f.get("pids-limit")
     config: dict[str, Any] = {

@@ -18,6 +18,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+
+class FlagError(InvalidArgument):
+    """A command line that does not parse (docker: usage text, exit 125)."""
+
+
 BOOL = 0
 VALUE = 1
 LIST = 2
@@ -77,7 +82,7 @@ def _bool_value(flag: str, text: str) -> bool:
         return True
     if low in ("0", "f", "false"):
         return False
-    raise InvalidArgument(
+    raise FlagError(
         f'invalid argument "{text}" for "{flag}" flag: strconv.ParseBool: parsing "{text}": '
         "invalid syntax"
     )
@@ -110,7 +115,7 @@ def parse(argv: list[str], tbl: Table, *, interspersed: bool = True) -> Parsed:
             flag, eq, inline = word.partition("=")
             spec = tbl.get(flag)
             if spec is None:
-                raise InvalidArgument(f"unknown flag: {flag}")
+                raise FlagError(f"unknown flag: {flag}")
             name, kind = spec
             if kind == BOOL:
                 _store(out, name, kind, _bool_value(flag[2:], inline) if eq else True)
@@ -120,7 +125,7 @@ def parse(argv: list[str], tbl: Table, *, interspersed: bool = True) -> Parsed:
                 _store(out, name, kind, argv[i])
                 i += 1
             else:
-                raise InvalidArgument(f"flag needs an argument: {flag}")
+                raise FlagError(f"flag needs an argument: {flag}")
             continue
         i = _short_group(word, argv, i, tbl, out)
     return out
@@ -133,7 +138,7 @@ def _short_group(word: str, argv: list[str], i: int, tbl: Table, out: Parsed) ->
         letter = word[j]
         spec = tbl.get("-" + letter)
         if spec is None:
-            raise InvalidArgument(f"unknown shorthand flag: '{letter}' in {word}")
+            raise FlagError(f"unknown shorthand flag: '{letter}' in {word}")
         name, kind = spec
         rest = word[j + 1 :]
         if kind == BOOL:
@@ -149,5 +154,5 @@ def _short_group(word: str, argv: list[str], i: int, tbl: Table, out: Parsed) ->
         if i < len(argv):
             _store(out, name, kind, argv[i])
             return i + 1
-        raise InvalidArgument(f"flag needs an argument: '{letter}' in -{letter}")
+        raise FlagError(f"flag needs an argument: '{letter}' in -{letter}")
     return i

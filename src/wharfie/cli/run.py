@@ -12,7 +12,7 @@ import sys
 
 from wharfie.cli.flags import parse, table
 from wharfie.client.api import APIError
-from wharfie.errors import InvalidArgument
+from wharfie.errors import FailedPrecondition, InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def _prepare(ctx: Context, argv: list[str], verb: str) -> tuple[Parsed, dict[str
     image = f.args[0]
     tty = f.on("tty")
     if tty and f.on("interactive") and not f.on("detach") and not os.isatty(0):
-        raise InvalidArgument("the input device is not a TTY")
+        raise NotATTY("the input device is not a TTY")
     console = terminal_size(1) if tty else (0, 0)
     body = build(f, image, f.args[1:], os.environ, console)
     return f, body, image
@@ -158,6 +158,12 @@ def _start(client: Client, cid: str) -> None:
         client.request("POST", f"/containers/{cid}/start")
     except APIError as exc:
         raise StartError(exc.status, exc.message) from exc
+
+
+class NotATTY(FailedPrecondition):
+    """-t with -i while stdin is not a terminal: docker prints the bare message, exit 1."""
+
+    plain = True
 
 
 class StartError(APIError):
@@ -311,7 +317,7 @@ def cmd_exec(ctx: Context, argv: list[str]) -> int:
     ref, cmd = f.args[0], f.args[1:]
     tty, stdin, detach = f.on("tty"), f.on("interactive"), f.on("detach")
     if tty and stdin and not detach and not os.isatty(0):
-        raise InvalidArgument("the input device is not a TTY")
+        raise NotATTY("the input device is not a TTY")
     env: list[str] = []
     for path in f.all("env-file"):
         env.extend(read_env_file(path, os.environ))
