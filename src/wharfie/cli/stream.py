@@ -103,12 +103,13 @@ def pump(
                     stdin = False
                     sock.close_write()
                     continue
+                detached = False
                 if detacher is not None:
                     data, detached = detacher.feed(data)
-                    if detached:
-                        return True
                 if data:
                     sock.sendall(data)
+                if detached:
+                    return True
             else:
                 data = sock.sock.recv(65536)
                 if not data:
