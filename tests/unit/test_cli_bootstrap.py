@@ -70,3 +70,36 @@ def test_autostart_only_for_the_default_socket() -> None:
     assert not should_autostart(DEFAULT_HOST, True, err)
     assert not should_autostart("unix:///other.sock", False, err)
     assert not should_autostart(DEFAULT_HOST, False, Unavailable("timeout"))
+
+
+FAKE_DAEMON = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(4)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    c.recv(65536)
+    c.sendall(b"HTTP/1.1 200 OK\\r\\nApi-Version: 1.44\\r\\nContent-Length: 0\\r\\n\\r\\n")
+    c.close()
+"""
+
+
+def test_start_daemon_spawns_detached_and_waits(tmp_path: Path) -> None:
+    import sys
+
+    from wharfie.cli.autostart import start_daemon, wait_for_daemon
+    from wharfie.client import Client
+
+    sock = tmp_path / "d.sock"
+    log = tmp_path / "d.log"
+    pid, used_log = start_daemon([sys.executable, "-c", FAKE_DAEMON, str(sock)], str(log))
+    try:
+        assert used_log == str(log)
+        wait_for_daemon(Client(f"unix://{sock}"), timeout=10)
+        assert os.getsid(pid) == pid  # its own session
+        assert "listening" in log.read_text()
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)

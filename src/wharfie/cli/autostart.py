@@ -42,9 +42,10 @@ def daemon_argv() -> list[str]:
     return [sys.executable, "-m", "wharfie.daemon"]
 
 
-def start_daemon(host: str) -> tuple[int, str]:
+def start_daemon(argv: list[str] | None = None, log: str | None = None) -> tuple[int, str]:
     """Spawn wharfied detached (own session, stdin /dev/null, output to the log)."""
-    log = log_path()
+    argv = argv or daemon_argv()
+    log = log or log_path()
     os.makedirs(os.path.dirname(log), exist_ok=True)
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -56,7 +57,6 @@ def start_daemon(host: str) -> tuple[int, str]:
                 os.dup2(null, 0)
                 os.dup2(out, 1)
                 os.dup2(out, 2)
-                argv = daemon_argv()
                 os.execv(argv[0], argv)
             finally:
                 os._exit(127)

@@ -82,7 +82,7 @@ class Context:
 
             if not should_autostart(host, explicit, exc):
                 raise
-            pid, log = start_daemon(host)
+            pid, log = start_daemon()
             sys.stderr.write(
                 f"wharfie: no daemon was running; started wharfied (pid {pid}, log {log})\n"
             )
