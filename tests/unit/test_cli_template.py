@@ -24,7 +24,7 @@ INSPECT = {
         ("{{json .Config.Env}}", '["A=1"]'),
         ("{{.Config.Labels}}", "map[a:b k:v]"),
         ("{{.Config.Env}}", "[A=1]"),
-        ("{{.Config.Cmd}}", "<no value>"),
+        ("{{.Config.Cmd}}", "<nil>"),
         ("{{.Config.Missing}}", "<no value>"),
         ("{{range .Config.Env}}<{{.}}>{{end}}", "<A=1>"),
         ("{{if .State.Running}}up{{else}}down{{end}}", "up"),
@@ -48,7 +48,7 @@ def test_errors() -> None:
 
 
 def test_go_values() -> None:
-    assert go_str(None) == "<no value>"
+    assert go_str(None) == "<nil>"
     assert go_str(1.0) == "1"
     assert go_str({"b": [1, None]}) == "map[b:[1 <nil>]]"
 
@@ -82,3 +82,9 @@ def test_ps_row_fields_and_table() -> None:
     assert out == ("CONTAINER ID   NAMES     STATUS\n0123456789ab   web       Up 2 minutes\n")
     assert render_rows([row], '{{.Names}} {{.Label "k"}}') == "web v\n"
     assert '"Names":"web"' in render_rows([row], "{{json .}}")
+
+
+def test_null_missing_and_index_like_docker_inspect() -> None:
+    doc = {"HostConfig": {"PidsLimit": None}, "Config": {"Labels": {}}}
+    assert render('{{.HostConfig.PidsLimit}} {{index .Config.Labels "x"}}|', doc) == "<nil> |"
+    assert render("{{.Config.Nope}} {{json .Config.Nope}}", doc) == "<no value> null"

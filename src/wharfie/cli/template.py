@@ -27,6 +27,19 @@ if TYPE_CHECKING:
 NO_VALUE = "<no value>"
 
 
+class _Missing:
+    """A key absent from a map: Go prints "<no value>" (a present null prints "<nil>")."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return NO_VALUE
+
+
+MISSING: Any = _Missing()
+
+
 # -- lexing -----------------------------------------------------------------
 def _split(src: str) -> list[tuple[str, str]]:
     """[("text", s) | ("action", s)] with `{{-`/`-}}` whitespace trimming applied."""
@@ -155,8 +168,10 @@ def _parse_pipe(text: str) -> list[list[str]]:
 # -- evaluation -------------------------------------------------------------
 def go_str(v: Any) -> str:
     """Go's fmt %v rendering of JSON-ish values."""
-    if v is None:
+    if v is MISSING:
         return NO_VALUE
+    if v is None:
+        return "<nil>"
     if v is True:
         return "true"
     if v is False:
@@ -171,20 +186,20 @@ def go_str(v: Any) -> str:
 
 
 def _inner(v: Any) -> str:
-    return "<nil>" if v is None else go_str(v)
+    return go_str(v)
 
 
 def to_json(v: Any) -> str:
     if hasattr(v, "as_dict"):
         v = v.as_dict()
-    return jsonio.dumps(v)
+    return jsonio.dumps(None if v is MISSING else v)
 
 
 def _field(obj: Any, name: str, args: list[Any]) -> Any:
     if isinstance(obj, dict):
-        return obj.get(name)
-    if obj is None:
-        return None
+        return obj.get(name, MISSING)
+    if obj is None or obj is MISSING:
+        return MISSING
     attr = getattr(obj, name, None)
     if attr is None and not hasattr(obj, name):
         raise InvalidArgument(f"template: can't evaluate field {name} in type {type(obj).__name__}")
@@ -213,11 +228,11 @@ def _printf(fmt: str, *args: Any) -> str:
 def _index(obj: Any, *keys: Any) -> Any:
     for key in keys:
         if isinstance(obj, dict):
-            obj = obj.get(key)
+            obj = obj.get(key, "")  # docker's typed maps (labels) give the zero value
         elif isinstance(obj, (list, tuple)):
             obj = obj[int(key)]
         else:
-            return None
+            return MISSING
     return obj
 
 
