@@ -14,12 +14,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
-from support.daemon import Daemon  # noqa: E402
-from test_cli_peer_basic import *  # noqa: E402, F403
+from test_cli_peer_basic import *  # noqa: F403
+
+from support.daemon import Daemon
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
-def host(daemon: Daemon) -> str:  # noqa: F811
+def host(daemon: Daemon) -> str:
     return daemon.host

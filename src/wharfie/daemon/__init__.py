@@ -64,6 +64,8 @@ def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
         return None
     if not (args.tlscert and args.tlskey):
         raise InvalidArgument("--tlscert and --tlskey are needed for TLS")
+    if args.tlsverify and not args.tlscacert:
+        raise InvalidArgument("--tlsverify needs --tlscacert to check client certificates")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(args.tlscert, args.tlskey)

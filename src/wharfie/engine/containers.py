@@ -432,6 +432,8 @@ class Containers:
                 await asyncio.to_thread(self._remove_files, c)
                 self.e.store.delete_container(c.id)
                 self.e.drop(c)
+                if not self._image_exists(str(c.doc["Image"])):
+                    await asyncio.to_thread(self.e.images.gc_layers, self._lowers_in_use())
         except BaseException:
             c.removing = False
             raise
@@ -439,6 +441,22 @@ class Containers:
         self.e.events.emit("container", "destroy", c.id, c.event_attrs())
         c.resolve_waiters(c.exit_waiters)
         c.resolve_waiters(c.remove_waiters)
+
+    def _image_exists(self, image_id: str) -> bool:
+        try:
+            self.e.images.resolve(image_id)
+            return True
+        except NotFound:
+            return False
+
+    def _lowers_in_use(self) -> set[str]:
+        """Layer dirs of every remaining container (a force-removed image's layers stay
+        until its last container goes)."""
+        dirs: set[str] = set()
+        for other in self.e.containers.values():
+            lower = other.doc.get("GraphDriver", {}).get("Data", {}).get("LowerDir") or ""
+            dirs.update(d for d in lower.split(":") if d)
+        return dirs
 
     def _remove_files(self, c: Container) -> None:
         for path in (self.e.bundle_dir(c.id), self.e.container_dir(c.id)):
