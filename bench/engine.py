@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -255,10 +256,18 @@ class Timer:
 
     def run(self, argv: Sequence[str], env: dict[str, str], check: bool = True,
             stdout: int | None = subprocess.DEVNULL, timeout: float = 600) -> float:
+        # No Popen.wait(timeout): with a timeout it polls with sleeps of up to 50 ms, which
+        # quantizes every figure; a blocking waitpid plus a watchdog timer does not.
         with open(self.scratch, "wb") as err:
             t0 = time.perf_counter()
-            p = subprocess.run(list(argv), env=env, stdin=subprocess.DEVNULL, stdout=stdout,
-                               stderr=err, timeout=timeout, check=False)
+            p = subprocess.Popen(list(argv), env=env, stdin=subprocess.DEVNULL, stdout=stdout,
+                                 stderr=err)
+            watchdog = threading.Timer(timeout, p.kill)
+            watchdog.start()
+            try:
+                p.wait()
+            finally:
+                watchdog.cancel()
             dt = time.perf_counter() - t0
         if check and p.returncode != 0:
             tail = self.scratch.read_text(errors="replace")[-2000:]
@@ -463,6 +472,8 @@ class Bench:
                 ids[e.name] = names
                 time.sleep(1.0)  # let the just-started processes settle before measuring
                 mem.add(e.name, (self.pss_of(e) - idle) / 1024 / n)
+                if rep == 0:
+                    self.notes.append(f"memory, {e.name}: counted {self.counted(e)}")
                 log(f"rep {rep}: {e.name} started {n} in {start.samples[e.name][-1]:.2f} s")
             rounds = self.args.rounds if rep == 0 else 0
             for r in range(rounds):
@@ -474,6 +485,15 @@ class Bench:
                 rm.add(e.name, self.timer.run([*e.rm, *ids[e.name]], e.env, timeout=900))
             log(f"rep {rep}: done")
         self.rows += [start, mem, ps, ex, rm]
+
+    def counted(self, e: Engine) -> str:
+        """Which processes the memory row sums, e.g. '2 processes: monitor, python'."""
+        if e.name == "wharfie":
+            pids = self.daemon.pids()
+        else:
+            pids = {p for p in all_pids() if comm(p).startswith(e.shim_comm)}
+        names = sorted({comm(p) for p in pids})
+        return f"{len(pids)} processes ({', '.join(names)})"
 
     def pss_of(self, e: Engine) -> int:
         return self.daemon.pss_kib() if e.name == "wharfie" else shim_pss_kib(e.shim_comm)
