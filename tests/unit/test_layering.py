@@ -14,6 +14,7 @@ ALLOWED = {
     "oci": {"errors"},
     "syscalls": set(),
     "cgroups": {"errors"},
+    "units": {"errors"},
     "runtime": {"errors", "oci", "syscalls", "cgroups"},
     "content": {"errors", "oci"},
     "snapshots": {"errors", "syscalls"},
@@ -23,12 +24,12 @@ ALLOWED = {
     "monitor": {"errors", "oci", "logs", "runtime", "syscalls"},
     "engine": {
         "errors", "oci", "cgroups", "content", "snapshots", "images", "network", "logs",
-        "monitor", "syscalls",
+        "monitor", "syscalls", "units",
     },
     "api": {"errors", "oci", "engine", "monitor"},
     "daemon": {"errors", "api", "engine"},
     "client": {"errors", "oci"},
-    "cli": {"errors", "oci", "client"},
+    "cli": {"errors", "oci", "client", "units"},
 }
 
 

@@ -239,13 +239,6 @@ class Request:
         while transport.get_write_buffer_size() and not transport.is_closing():
             await asyncio.sleep(0.001)
 
-    def buffered(self) -> bytes:
-        """Bytes the client sent after the request that we have already read (normally none)."""
-        buf: bytearray = getattr(self.reader, "_buffer", bytearray())
-        data = bytes(buf)
-        buf.clear()
-        return data
-
     def socket_fd(self) -> int:
         sock = self.writer.get_extra_info("socket")
         return int(sock.fileno())

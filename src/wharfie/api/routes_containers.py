@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from wharfie.api.http import HIJACKED, Reply, Request, Response, Router, Stream, json_response
 from wharfie.engine import present, validate
 from wharfie.engine.streams import LogQuery, in_thread, log_chunks
-from wharfie.errors import InvalidArgument, NotFound
+from wharfie.errors import Conflict, InvalidArgument
 from wharfie.monitor.client import AttachOptions
 from wharfie.oci import jsonio
 
@@ -136,7 +136,7 @@ class ContainerRoutes:
         c = self.e.find(ref)
         h, w = req.qint("h", 0), req.qint("w", 0)
         if not c.running:
-            raise NotFound(f"Container {c.id} is not running")  # moby: 409 via errdefs? keep 404
+            raise Conflict(f"Container {c.id} is not running")
         await self.e.need_monitor().resize(c.id, h, w)
         return Response(200)
 

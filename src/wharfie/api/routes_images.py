@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
 from wharfie.engine import filters
-from wharfie.engine.files import _QueueReader, as_binary
+from wharfie.engine.files import consume_in_thread
 from wharfie.errors import NotFound, WharfieError
 from wharfie.oci import jsonio
 
@@ -108,29 +108,20 @@ class ImageRoutes:
         )
 
     async def _import(self, req: Request) -> AsyncIterator[bytes]:
-        reader = _QueueReader()
-        loop = asyncio.get_running_loop()
         repo, tag = req.q("repo"), req.q("tag")
         reference = f"{repo}:{tag}" if repo and tag else (repo or None)
-        job = loop.run_in_executor(
-            None,
-            lambda: self.e.images.import_tar(
-                as_binary(reader),
+
+        def load(stream: BinaryIO) -> Any:  # an images.ImageRecord
+            return self.e.images.import_tar(
+                stream,
                 reference=reference,
                 changes=req.qlist("changes"),
                 message=req.q("message"),
                 platform=req.q("platform"),
-            ),
-        )
+            )
+
         try:
-            async for piece in req.chunks():
-                if job.done():
-                    break
-                await reader.feed(piece, job)
-        finally:
-            await reader.feed(b"", job)
-        try:
-            rec = await job
+            rec = await consume_in_thread(req.chunks(), load)
         except WharfieError as exc:
             yield _line({"errorDetail": {"message": str(exc)}, "error": str(exc)})
             return

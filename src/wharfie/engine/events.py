@@ -77,9 +77,11 @@ class EventBus:
     ) -> AsyncIterator[dict[str, Any]]:
         q: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.queues.add(q)
+        replayed = 0  # events replayed from history are also in the queue: skip them there
         try:
             if since_ns is not None:
                 for event in list(self.history):
+                    replayed = event["timeNano"]
                     if event["timeNano"] >= since_ns and matches(event, filters):
                         if until_ns is not None and event["timeNano"] > until_ns:
                             break
@@ -90,7 +92,9 @@ class EventBus:
                     event = await asyncio.wait_for(q.get(), timeout)
                 except TimeoutError:
                     return
-                if since_ns is not None and event["timeNano"] < since_ns:
+                if event["timeNano"] <= replayed or (
+                    since_ns is not None and event["timeNano"] < since_ns
+                ):
                     continue
                 if matches(event, filters):
                     yield event

@@ -11,8 +11,8 @@ import asyncio
 import base64
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from wharfie.engine.streams import in_thread
 from wharfie.errors import Conflict, NotFound
@@ -22,6 +22,8 @@ from wharfie.oci import jsonio
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
     from wharfie.engine.model import Container
+
+T = TypeVar("T")
 
 
 class Files:
@@ -66,28 +68,18 @@ class Files:
     ) -> None:
         if c.host_config.get("ReadonlyRootfs") and c.running:
             raise Conflict("container rootfs is marked read-only")
-        reader = _QueueReader()
-        loop = asyncio.get_running_loop()
 
-        def extract() -> None:
+        def extract(stream: BinaryIO) -> None:
             with self.rootfs(c) as root:
                 archive.extract(
                     root,
                     path,
-                    as_binary(reader),
+                    stream,
                     no_overwrite_dir_non_dir=no_overwrite,
                     copy_uid_gid=copy_uid_gid,
                 )
 
-        job = loop.run_in_executor(None, extract)
-        try:
-            async for piece in body:
-                if job.done():
-                    break  # extraction failed: its error is raised below
-                await reader.feed(piece, job)
-        finally:
-            await reader.feed(b"", job)
-        await job
+        await consume_in_thread(body, extract)
 
     def export(self, c: Container) -> AsyncIterator[bytes]:
         def produce() -> Iterator[bytes]:
@@ -136,7 +128,7 @@ class Files:
         return str(rec.id)
 
 
-class _QueueReader:
+class QueueReader:
     """A blocking file-like reader fed from the event loop (the request body)."""
 
     def __init__(self) -> None:
@@ -170,5 +162,18 @@ class _QueueReader:
         return out
 
 
-def as_binary(reader: _QueueReader) -> BinaryIO:
-    return reader  # type: ignore[return-value]  # duck-typed: read(n) is all tarfile needs
+async def consume_in_thread(body: AsyncIterator[bytes], work: Callable[[BinaryIO], T]) -> T:
+    """Run `work(stream)` in a worker thread while the request body feeds `stream`.
+
+    A failing `work` stops the feeding; its error is raised here.
+    """
+    reader = QueueReader()
+    job = asyncio.get_running_loop().run_in_executor(None, work, reader)  # type: ignore[arg-type]
+    try:
+        async for piece in body:
+            if job.done():
+                break
+            await reader.feed(piece, job)
+    finally:
+        await reader.feed(b"", job)
+    return await job

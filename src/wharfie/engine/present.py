@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 from wharfie.errors import InvalidArgument
+from wharfie.units import human_duration, parse_duration
 
 __all__ = [
     "ZERO_TIME",
@@ -20,34 +21,6 @@ __all__ = [
 ]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration."""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def rfc3339nano(ts: float | int) -> str:
@@ -118,42 +91,6 @@ def status_text(state: dict[str, object], now: float) -> str:
     if finished == ZERO_TIME:
         return ""
     return f"Exited ({code}) {_since(now, finished)} ago"
-
-
-_UNITS = {
-    "ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0,
-    "m": 60.0, "h": 3600.0,
-}  # fmt: skip
-
-
-def parse_duration(text: str) -> float:
-    """Go's time.ParseDuration ("1h30m", "-10m", "1.5s") -> seconds."""
-    s = text
-    sign = 1.0
-    if s[:1] in ("-", "+"):
-        sign = -1.0 if s[0] == "-" else 1.0
-        s = s[1:]
-    if s == "0":
-        return 0.0
-    if not s:
-        raise InvalidArgument(f'time: invalid duration "{text}"')
-    total = 0.0
-    while s:
-        i = 0
-        while i < len(s) and (s[i].isdigit() or s[i] == "."):
-            i += 1
-        number, s = s[:i], s[i:]
-        j = 0
-        while j < len(s) and not (s[j].isdigit() or s[j] == "."):
-            j += 1
-        unit, s = s[:j], s[j:]
-        if not number or number == "." or number.count(".") > 1:
-            raise InvalidArgument(f'time: invalid duration "{text}"')
-        if unit not in _UNITS:
-            kind = "missing unit" if not unit else f'unknown unit "{unit}"'
-            raise InvalidArgument(f'time: {kind} in duration "{text}"')
-        total += float(number) * _UNITS[unit]
-    return sign * total
 
 
 _LAYOUTS = (

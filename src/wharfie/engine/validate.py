@@ -32,8 +32,7 @@ from typing import Any, NamedTuple
 
 from wharfie.errors import InvalidArgument, NotFound, NotImplementedFeature
 from wharfie.oci.capabilities import NUMBERS as CAP_NUMBERS
-
-from .units import ram_in_bytes
+from wharfie.units import ram_in_bytes
 
 __all__ = [
     "CreateConfig",
