@@ -12,8 +12,10 @@ cd "$(dirname "$0")/.."
 # libseccomp2: seccomp filters (loaded through ctypes); runc: the reference
 # runtime the runtime test-suite is validated against; tini: --init;
 # hyperfine: benchmarks; iptables: forwarding/NAT rules of the default bridge;
-# procps: `top` of a container (ps).
-APT_PKGS="busybox-static iproute2 iptables libseccomp2 runc tini hyperfine python3-venv procps"
+# procps: `top` of a container (ps); nftables: network isolation and published ports;
+# docker.io, skopeo, docker-registry, curl: the real peers the integration tests talk to
+# (a private dockerd for save/load and push interop, skopeo, the reference registry).
+APT_PKGS="busybox-static iproute2 iptables nftables libseccomp2 runc tini hyperfine python3-venv procps docker.io skopeo docker-registry curl"
 
 need_apt() {
 	local p
@@ -27,6 +29,10 @@ if [ -z "${SKIP_APT:-}" ] && need_apt; then
 	[ "$(id -u)" = 0 ] || { echo "setup: run as root to install system packages" >&2; exit 1; }
 	echo "setup: installing Debian packages: $APT_PKGS" >&2
 	apt-get update -q
+	# policy-rc.d 101: the packages' maintainer scripts must not start services
+	# (docker.io would start a system dockerd); tests start their own peers.
+	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+	trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $APT_PKGS
 fi
 
