@@ -148,8 +148,8 @@ class DockerPeer:
                 pytest.skip(f"{exe} is not installed (scripts/setup.sh installs docker.io)")
         self.base.mkdir(parents=True, exist_ok=True)
         # exec-root must be short: containerd's socket path lives under it (108-byte limit)
-        exec_root = Path("/run") / f"wharfie-test-dockerd-{os.getpid()}-{abs(hash(self.base)) % 10**6}"
-        self.exec_root = exec_root
+        tag = f"{os.getpid()}-{abs(hash(self.base)) % 10**6}"
+        exec_root = self.exec_root = Path("/run") / f"wharfie-test-dockerd-{tag}"
         args = [DOCKERD, "-H", self.host, "--data-root", str(self.base / "data"),
                 "--exec-root", str(exec_root), "--pidfile", str(self.base / "dockerd.pid"),
                 "--bridge=none", "--iptables=false", "--ip6tables=false",
