@@ -22,14 +22,19 @@ ALLOWED = {
     "network": {"errors", "syscalls"},
     "logs": {"errors", "oci"},
     "monitor": {"errors", "oci", "logs", "runtime", "syscalls"},
+    "distribution": {"errors", "oci", "content", "images", "units"},
+    "registry": {"errors", "oci", "content", "units"},
+    "volumes": {"errors", "syscalls", "units"},
+    "build": {"errors", "oci", "content", "images", "units"},
     "engine": {
         "errors", "oci", "cgroups", "content", "snapshots", "images", "network", "logs",
-        "monitor", "syscalls", "units",
+        "monitor", "syscalls", "units", "distribution", "volumes", "build",
     },
-    "api": {"errors", "oci", "engine", "monitor"},
+    "api": {"errors", "oci", "engine", "monitor", "units"},
     "daemon": {"errors", "api", "engine"},
     "client": {"errors", "oci"},
-    "cli": {"errors", "oci", "client", "units"},
+    "compose": {"errors", "oci", "client", "units"},
+    "cli": {"errors", "oci", "client", "units", "compose", "registry"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Dockerfile builds: parser (pure) -> planner (pure) -> executor (RUN through the engine)."""

@@ -1,0 +1,1 @@
+"""wharfie compose: compose model (pure) -> plan (pure) -> apply through the client."""

@@ -1,0 +1,1 @@
+"""The registry client: references, token and basic auth, resolve, fetch, push, mirrors."""

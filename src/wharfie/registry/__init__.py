@@ -1,0 +1,1 @@
+"""wharfie registry: an OCI distribution server (a standalone process)."""
