@@ -21,6 +21,7 @@ Container life:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -41,10 +42,19 @@ FILTERS = ("dangling", "driver", "label", "name")
 PRUNE_FILTERS = ("label", "label!", "all")
 
 
+def points_of(c: Container) -> list[dict[str, Any]]:
+    points: list[dict[str, Any]] = c.private.get("mounts") or []
+    return points
+
+
 class Volumes:
     def __init__(self, engine: Engine) -> None:
         self.e = engine
         self.drivers: dict[str, vol.Driver] = {}
+
+    @staticmethod
+    def points_of(c: Container) -> list[dict[str, Any]]:
+        return points_of(c)
 
     def driver(self, name: str) -> vol.Driver:
         name = name or "local"
@@ -152,7 +162,7 @@ class Volumes:
                     rows.append(self.present(v, d))
         return {"Volumes": rows, "Warnings": None}
 
-    def remove(self, name: str, force: bool) -> None:
+    async def remove(self, name: str, force: bool) -> None:
         try:
             v, d = self.get(name)
         except NotFound:
@@ -162,10 +172,10 @@ class Volumes:
         users = self.users(v.name)
         if users:
             raise Conflict(f"remove {v.name}: volume is in use - [{', '.join(users)}]")
-        d.remove(v.name)
+        await asyncio.to_thread(d.remove, v.name)
         self.e.events.emit("volume", "destroy", v.name, {"driver": d.name})
 
-    def prune(self, raw_filters: str, api_version: tuple[int, int]) -> dict[str, Any]:
+    async def prune(self, raw_filters: str, api_version: tuple[int, int]) -> dict[str, Any]:
         f = filters.parse(raw_filters)
         filters.validate(f, PRUNE_FILTERS)
         everything = _truthy(f.get("all"))
@@ -178,9 +188,9 @@ class Volumes:
             for v in d.volumes():
                 if counts.get(v.name) or not _prune_match(f, v, everything):
                     continue
-                size = vol.size_of(v.mountpoint)
+                size = await asyncio.to_thread(vol.size_of, v.mountpoint)
                 try:
-                    d.remove(v.name)
+                    await asyncio.to_thread(d.remove, v.name)
                 except WharfieError as exc:
                     log.warning("prune: volume %s: %s", v.name, exc)
                     continue
@@ -220,9 +230,16 @@ class Volumes:
                 m.update(Name=v.name, Source=v.mountpoint, Driver=v.driver)
         except BaseException:
             for name in created:
-                self._remove_quietly(name)
+                self._drop_new(name)
             raise
         return points
+
+    def _drop_new(self, name: str) -> None:
+        try:
+            _, d = self.get(name)
+            d.remove(name)
+        except WharfieError as exc:
+            log.warning("removing volume %s: %s", name, exc)
 
     def _named_exists(self, name: str) -> bool:
         try:
@@ -275,27 +292,22 @@ class Volumes:
             for name in d.sweep():
                 log.info("unmounted unused volume %s", name)
 
-    def detach(self, c: Container, remove_anonymous: bool) -> None:
+    async def detach(self, c: Container, remove_anonymous: bool) -> None:
         """After the container is gone: its anonymous volumes go too when asked (`rm -v`)."""
         if not remove_anonymous:
             return
         for m in points_of(c):
             if m["Type"] == "volume" and m.get("Name") and m.get("Anonymous"):
-                self._remove_quietly(str(m["Name"]))
+                await self._remove_quietly(str(m["Name"]))
 
-    def _remove_quietly(self, name: str) -> None:
+    async def _remove_quietly(self, name: str) -> None:
         try:
             v, _ = self.get(name)
             if ANON_LABEL not in v.labels or self.users(name):
                 return
-            self.remove(name, force=True)
+            await self.remove(name, force=True)
         except WharfieError as exc:
             log.warning("removing volume %s: %s", name, exc)
-
-
-def points_of(c: Container) -> list[dict[str, Any]]:
-    points: list[dict[str, Any]] = c.private.get("mounts") or []
-    return points
 
 
 def _copy_up(rootfs: str, dest: str, volume_path: str) -> None:
