@@ -28,6 +28,7 @@ from wharfie.engine.health import Health
 from wharfie.engine.model import Container
 from wharfie.engine.store import Store
 from wharfie.engine.streams import StatsReader
+from wharfie.engine.volumes import Volumes
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.images import ImageStore
 from wharfie.monitor import client as monitor_client
@@ -73,6 +74,7 @@ class Engine:
         self.health = Health(self)
         self.files = Files(self)
         self.stats = StatsReader(self)
+        self.volumes = Volumes(self)
 
     async def start(self) -> None:
         """Bring the host side up (bridge, monitor), then re-adopt containers."""
