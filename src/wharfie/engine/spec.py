@@ -100,6 +100,9 @@ class SpecInputs(NamedTuple):
     init_path: str | None
     arch: str = "x86_64"
     devices: list[dict[str, Any]] | None = None  # privileged: None = the host's /dev
+    # resolved mount points (engine/mounts.spec_mounts: bind or tmpfs, volumes as binds of
+    # their host path); None: Binds and Mounts are read from host_config (no volumes)
+    mounts: list[dict[str, Any]] | None = None
 
 
 # ---------------------------------------------------------------- process
@@ -283,8 +286,11 @@ def user_mounts(inp: SpecInputs) -> list[dict[str, Any]]:
 
     host = inp.host_config
     mounts: list[dict[str, Any]] = []
-    binds = parse_binds([b for b in host.get("Binds") or () if b])
-    given = binds + parse_mounts(host.get("Mounts") or [])
+    if inp.mounts is not None:
+        given = inp.mounts
+    else:
+        binds = parse_binds([b for b in host.get("Binds") or () if b])
+        given = binds + parse_mounts(host.get("Mounts") or [])
     for m in given:
         if m["Type"] == "volume":
             raise InvalidArgument(f"named volumes are not supported yet: {m['Name']!r}")
