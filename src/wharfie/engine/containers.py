@@ -20,7 +20,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from wharfie import cgroups, snapshots
-from wharfie.engine import names, netsetup, present, restart, spec, users, validate
+from wharfie.engine import mounts, names, netsetup, present, restart, spec, users, validate
 from wharfie.engine.model import Container, initial_state, now_rfc3339
 from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, WharfieError
 from wharfie.monitor.client import StartRequest
@@ -47,22 +47,36 @@ class Containers:
         netsetup.check_mode(str(host_config.get("NetworkMode") or "bridge"))
         self.e.check_runtime(host_config.get("Runtime") or self.e.config.default_runtime)
         host_config["Runtime"] = host_config.get("Runtime") or self.e.config.default_runtime
-        _check_mounts(host_config)
+        mounts.check(host_config)
         name = self.e.validate_name(name) if name else names.generate(set(self.e.names))
         self._check_name_free(name)
         cid = secrets.token_hex(32)
         doc = self._document(cid, name, config, host_config, image)
+        points = self._mount_points(cid, config, host_config, image)
+        doc["Mounts"], doc["_w"]["mounts"] = mounts.public(points), points
         await asyncio.to_thread(self._make_dirs, cid)
         c = Container(doc)
         try:
             self.e.store.insert_container(cid, name, doc)
         except sqlite3.IntegrityError:
             shutil.rmtree(self.e.container_dir(cid), ignore_errors=True)
+            await self.e.volumes.detach(c, remove_anonymous=True)
             self._check_name_free(name)
             raise
         self.e.add(c)
         self.e.events.emit("container", "create", cid, c.event_attrs())
         return {"Id": cid, "Warnings": []}
+
+    def _mount_points(
+        self, cid: str, config: dict[str, Any], host_config: dict[str, Any], image: Any
+    ) -> list[dict[str, Any]]:
+        sources = []
+        for spec_ in host_config.get("VolumesFrom") or []:
+            ref, writable = mounts.parse_volumes_from(spec_)
+            sources.append((self.e.volumes.points_of(self.e.find(ref)), writable))
+        img_volumes = (image.config.get("config") or {}).get("Volumes")
+        points = mounts.plan(config, host_config, img_volumes, sources)
+        return self.e.volumes.attach(cid, points)
 
     def _check_name_free(self, name: str) -> None:
         other = self.e.names.get(name)
@@ -124,7 +138,7 @@ class Containers:
             },
             "SizeRw": None,
             "SizeRootFs": None,
-            "Mounts": _mount_points(host_config),
+            "Mounts": [],
             "Config": full_config,
             "NetworkSettings": netsetup.empty_settings(self.e, mode),
             "_w": {"runtime": host_config.get("Runtime") or self.e.config.default_runtime},
@@ -160,6 +174,7 @@ class Containers:
         image = self.e.images.resolve(str(c.doc["Image"]))
         rootfs = self.mount_rootfs(c, image)
         try:
+            await asyncio.to_thread(self.e.volumes.mount, c, rootfs)
             uid, gid, groups = users.resolve_user(rootfs, str(c.config.get("User") or ""))
             home = users.user_home(rootfs, uid)
             netns, etc_files = netsetup.prepare(self.e, c)
@@ -178,14 +193,21 @@ class Containers:
                     netns_path=netns,
                     cgroups_path=self.cgroups_path(c),
                     init_path=TINI if c.host_config.get("Init") else None,
+                    mounts=self._spec_mounts(c),
                 )
             )
-            _prepare_binds(c.host_config)
             _write_json(os.path.join(self.e.bundle_dir(c.id), "config.json"), runtime_spec)
             return await self.e.need_monitor().start(self._start_request(c))
         except BaseException:
             await self.release(c)
             raise
+
+    def _spec_mounts(self, c: Container) -> list[dict[str, Any]] | None:
+        if "mounts" not in c.private:  # created before mount points were recorded
+            return None
+        points = self.e.volumes.points_of(c)
+        mounts.prepare_binds(points)
+        return mounts.spec_mounts(points)
 
     def _start_request(self, c: Container) -> StartRequest:
         log_cfg = c.host_config.get("LogConfig") or {}
@@ -216,7 +238,7 @@ class Containers:
         self.e.events.emit("container", "die", c.id, {**c.event_attrs(), "exitCode": str(code)})
         c.resolve_waiters(c.exit_waiters)
         if c.host_config.get("AutoRemove"):
-            self.e.spawn(self.remove(c.id, force=True, volumes=False))
+            self.e.spawn(self.remove(c.id, force=True, volumes=True))
 
     def cgroups_path(self, c: Container) -> str:
         parent = c.host_config.get("CgroupParent") or self.e.config.cgroup_parent
@@ -246,6 +268,7 @@ class Containers:
         try:
             netsetup.release(self.e, c)
         finally:
+            self.e.volumes.unmount(c)
             if c.mount_users == 0:
                 self.unmount_rootfs(c)
 
@@ -272,7 +295,7 @@ class Containers:
         if restart.should_restart(c):
             c.restart_task = self.e.spawn(self._restart_later(c))
         elif c.host_config.get("AutoRemove") and not c.removing:
-            await self.remove(cid, force=True, volumes=False)
+            await self.remove(cid, force=True, volumes=True)
 
     def _oom_killed(self, c: Container) -> bool:
         try:
@@ -432,6 +455,7 @@ class Containers:
                 await asyncio.to_thread(self._remove_files, c)
                 self.e.store.delete_container(c.id)
                 self.e.drop(c)
+                await self.e.volumes.detach(c, remove_anonymous=volumes)
                 if not self._image_exists(str(c.doc["Image"])):
                     await asyncio.to_thread(self.e.images.gc_layers, self._lowers_in_use())
         except BaseException:
@@ -558,50 +582,6 @@ def _merged_config(config: dict[str, Any], img: dict[str, Any]) -> dict[str, Any
     if out.get("Healthcheck") is None and img.get("Healthcheck"):
         out["Healthcheck"] = img["Healthcheck"]
     return out
-
-
-def _user_mounts(host_config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Binds (`-v`) then Mounts (`--mount`), in validate's one shape."""
-    binds = validate.parse_binds(host_config.get("Binds") or [])
-    return binds + validate.parse_mounts(host_config.get("Mounts") or [])
-
-
-def _check_mounts(host_config: dict[str, Any]) -> None:
-    for m in _user_mounts(host_config):
-        if m["Type"] == "volume":
-            raise InvalidArgument(
-                f"invalid mount config: named volume {m.get('Name')!r}: named volumes are not "
-                "supported yet; use an absolute host path"
-            )
-    for m in validate.parse_mounts(host_config.get("Mounts") or []):
-        if m["Type"] == "bind" and not os.path.exists(m["Source"]):
-            raise InvalidArgument(
-                'invalid mount config for type "bind": bind source path does not exist: '
-                f"{m['Source']}"
-            )
-
-
-def _prepare_binds(host_config: dict[str, Any]) -> None:
-    """`-v /host/dir:/x` creates a missing host directory, as Docker does (`--mount` does not)."""
-    for m in validate.parse_binds(host_config.get("Binds") or []):
-        src = m.get("Source")
-        if src and not os.path.exists(src):
-            os.makedirs(src, mode=0o755, exist_ok=True)
-
-
-def _mount_points(host_config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Inspect's Mounts."""
-    return [
-        {
-            "Type": m["Type"],
-            "Source": m.get("Source", ""),
-            "Destination": m["Destination"],
-            "Mode": m.get("Mode", ""),
-            "RW": m.get("RW", True),
-            "Propagation": m.get("Propagation", ""),
-        }
-        for m in _user_mounts(host_config)
-    ]
 
 
 def _write_json(path: str, obj: Any) -> None:
