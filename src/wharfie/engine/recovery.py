@@ -33,6 +33,7 @@ async def recover(engine: Engine) -> None:
     for c in list(engine.containers.values()):
         await _reconcile(engine, c, known.get(c.id))
     _remove_orphans(engine)
+    engine.volumes.recover()
     for c in list(engine.containers.values()):
         if not c.running and restart.restart_on_daemon_start(c):
             try:
