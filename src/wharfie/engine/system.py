@@ -178,7 +178,7 @@ def df(engine: Engine) -> dict[str, Any]:
         "LayersSize": sum(int(i.get("Size") or 0) for i in images),
         "Images": images,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": engine.volumes.usage(),
         "BuildCache": [],
     }
 
