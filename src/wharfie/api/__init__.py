@@ -14,8 +14,10 @@ def build(engine: Engine) -> Server:
     from wharfie.api.routes_containers import ContainerRoutes
     from wharfie.api.routes_images import ImageRoutes
     from wharfie.api.routes_system import SystemRoutes
+    from wharfie.api.routes_volumes import VolumeRoutes
 
     router = Router()
     for routes in (SystemRoutes(engine), ContainerRoutes(engine), ImageRoutes(engine)):
         routes.register(router)
+    VolumeRoutes(engine).register(router)
     return Server(router)
