@@ -172,6 +172,23 @@ def test_detached_lifecycle(cli: CLI, tmp_path: Path) -> None:
     assert r.returncode == 1 and b"Error response from daemon" in r.stderr
 
 
+def test_many_containers_in_one_command(cli: CLI) -> None:
+    """stop/pause/kill/rm of several containers go out at once (as docker's do) and are
+    reported in argument order; a missing one is an error line and exit 1, the rest done."""
+    names = [cli.name() for _ in range(4)]
+    for n in names:
+        cli.ok("run", "-d", "--name", n, IMAGE, "sleep", "300")
+    missing = f"{cli.prefix}-missing"
+    assert cli.ok("pause", *names[:2]) == "".join(n + "\n" for n in names[:2])
+    assert cli.ok("unpause", *names[:2]) == "".join(n + "\n" for n in names[:2])
+    assert cli.ok("kill", *names[2:]) == "".join(n + "\n" for n in names[2:])
+    r = cli("rm", "-f", names[0], missing, *names[1:])
+    assert r.returncode == 1
+    assert r.stdout.decode() == "".join(n + "\n" for n in names)
+    assert r.stderr.decode().startswith("Error response from daemon: No such container: ")
+    assert cli.ok("ps", "-aq", "--filter", f"name={cli.prefix}") == ""
+
+
 def test_commit_tag_images_rmi(cli: CLI) -> None:
     name = cli.name()
     cli.ok("run", "--name", name, IMAGE, "sh", "-c", "echo x > /marker")

@@ -122,6 +122,27 @@ def _each(ctx: Context, refs: list[str], action: Callable[[str], object], verb: 
     return 1 if failed else 0
 
 
+def _each_at_once(
+    ctx: Context, refs: list[str], method: str, path: str, query: dict[str, Any], verb: str
+) -> int:
+    """Like _each for one request per container, sent all at once as docker does for
+    rm/stop/kill/pause of several containers; reported in argument order. `path` has a
+    `{}` for the reference."""
+    if len(refs) < 2:
+        client = ctx.client
+        return _each(ctx, refs, lambda r: client.request(method, path.format(r), query=query),
+                     verb)
+    failed = False
+    errors = ctx.client.request_each(method, [path.format(r) for r in refs], query=query)
+    for ref, err in zip(refs, errors, strict=True):
+        if err is not None:
+            sys.stderr.write(f"Error response from daemon: {err.message}\n")
+            failed = True
+        else:
+            sys.stdout.write(ref + "\n")
+    return 1 if failed else 0
+
+
 STOP_FLAGS = table(
     """
     t time value timeout
@@ -141,43 +162,30 @@ def cmd_restart(ctx: Context, argv: list[str]) -> int:
 def _stop_like(ctx: Context, argv: list[str], verb: str) -> int:
     f = parse(argv, STOP_FLAGS)
     query = {"t": f.get("time"), "signal": f.get("signal")}
-    client = ctx.client
-    return _each(
-        ctx, f.args, lambda r: client.request("POST", f"/containers/{r}/{verb}", query=query), verb
-    )
+    return _each_at_once(ctx, f.args, "POST", "/containers/{}/" + verb, query, verb)
 
 
 def cmd_kill(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table("s signal value"))
     query = {"signal": f.get("signal")}
-    client = ctx.client
-    return _each(
-        ctx, f.args, lambda r: client.request("POST", f"/containers/{r}/kill", query=query), "kill"
-    )
+    return _each_at_once(ctx, f.args, "POST", "/containers/{}/kill", query, "kill")
 
 
 def cmd_rm(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table("f force bool\nv volumes bool\nl link bool"))
     query = {"force": f.on("force") or None, "v": f.on("volumes") or None}
     query["link"] = f.on("link") or None
-    client = ctx.client
-    return _each(
-        ctx, f.args, lambda r: client.request("DELETE", f"/containers/{r}", query=query), "rm"
-    )
+    return _each_at_once(ctx, f.args, "DELETE", "/containers/{}", query, "rm")
 
 
 def cmd_pause(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, {})
-    client = ctx.client
-    return _each(ctx, f.args, lambda r: client.request("POST", f"/containers/{r}/pause"), "pause")
+    return _each_at_once(ctx, f.args, "POST", "/containers/{}/pause", {}, "pause")
 
 
 def cmd_unpause(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, {})
-    client = ctx.client
-    return _each(
-        ctx, f.args, lambda r: client.request("POST", f"/containers/{r}/unpause"), "unpause"
-    )
+    return _each_at_once(ctx, f.args, "POST", "/containers/{}/unpause", {}, "unpause")
 
 
 def cmd_wait(ctx: Context, argv: list[str]) -> int:

@@ -474,6 +474,47 @@ class Client:
             self._release(resp)
         return resp
 
+    def request_each(
+        self, method: str, paths: list[str], *, query: dict[str, Any] | None = None,
+        limit: int = 50,
+    ) -> list[APIError | None]:
+        """The same body-less request on several paths at once, as docker's parallel
+        operations (rm, stop, kill of many containers): one connection per path, up to
+        `limit` in flight, all sent before any reply is read. Results come in the order
+        of `paths`: None for a success, the APIError otherwise."""
+        results: list[APIError | None] = []
+        for i in range(0, len(paths), limit):
+            results += self._fan_out(method, paths[i:i + limit], query)
+        return results
+
+    def _fan_out(
+        self, method: str, paths: list[str], query: dict[str, Any] | None
+    ) -> list[APIError | None]:
+        version = self.api_version()
+        sent: list[tuple[_socket.socket, str]] = []
+        try:
+            for path in paths:
+                full = f"/v{version}{path}{encode_query(query)}"
+                head, payload, _ = self._encode(method, full, None, None)
+                sock = self.connect()
+                sent.append((sock, full))
+                sock.sendall(head + payload)
+            return [self._collect(method, sock, full) for sock, full in sent]
+        except OSError as exc:
+            raise Unavailable(f"{method}: connection to {self.host} failed: {exc}") from exc
+        finally:
+            for sock, _ in sent:
+                sock.close()
+
+    def _collect(self, method: str, sock: _socket.socket, path: str) -> APIError | None:
+        reader = Reader(sock)
+        status, _reason, hdrs = reader.read_headers()
+        resp = self._response(method, status, hdrs, reader, sock)
+        if status >= 400:
+            return self._error(resp, method, path)
+        resp.read()
+        return None
+
     def get_json(self, path: str, query: dict[str, Any] | None = None) -> Any:
         return self.request("GET", path, query=query).json()
 
