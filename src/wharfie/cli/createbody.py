@@ -29,6 +29,8 @@ RUN_FLAGS = table(
     - env-file list
     v volume list
     - mount list
+    - volumes-from list
+    - volume-driver value
     - tmpfs list
     w workdir value
     u user value
@@ -163,36 +165,88 @@ def parse_ports(specs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     return exposed, bindings
 
 
+def _parse_bool(key: str, value: str) -> bool:
+    low = value.lower()
+    if low in ("1", "t", "true"):
+        return True
+    if low in ("0", "f", "false"):
+        return False
+    raise InvalidArgument(f"invalid value for {key}: {value}")
+
+
 def parse_mount(spec: str) -> dict[str, Any]:
-    """--mount type=bind|tmpfs|volume,source=,target=,readonly[,tmpfs-size=,tmpfs-mode=]."""
+    """--mount as docker's CLI (opts/mount.go) reads it: type=bind|volume|tmpfs,
+    source=,target=,readonly, bind-propagation, bind-nonrecursive, volume-nocopy,
+    volume-label, volume-driver, volume-opt, tmpfs-size, tmpfs-mode."""
+    import csv
+
     m: dict[str, Any] = {"Type": "volume"}
+    vol: dict[str, Any] = {}
+    bind: dict[str, Any] = {}
     tmpfs: dict[str, Any] = {}
-    for field in spec.split(","):
+    for field in next(csv.reader([spec]), []):
         key, eq, value = field.partition("=")
-        key = key.strip().lower()
+        if not eq:
+            if key in ("readonly", "ro"):
+                m["ReadOnly"] = True
+            elif key == "volume-nocopy":
+                vol["NoCopy"] = True
+            elif key == "bind-nonrecursive":
+                bind["NonRecursive"] = True
+            else:
+                raise InvalidArgument(f"invalid field '{field}' must be a key=value pair")
+            continue
         if key == "type":
-            m["Type"] = value
+            m["Type"] = value.lower()
         elif key in ("source", "src"):
             m["Source"] = value
         elif key in ("target", "destination", "dst"):
             m["Target"] = value
         elif key in ("readonly", "ro"):
-            m["ReadOnly"] = not eq or value.lower() in ("1", "true")
-        elif key == "bind-propagation":
-            m.setdefault("BindOptions", {})["Propagation"] = value
-        elif key == "tmpfs-size":
-            tmpfs["SizeBytes"] = ram_in_bytes(value)
-        elif key == "tmpfs-mode":
-            tmpfs["Mode"] = int(value, 8)
+            m["ReadOnly"] = _parse_bool(key, value)
         elif key == "consistency":
-            m["Consistency"] = value
+            m["Consistency"] = value.lower()
+        elif key == "bind-propagation":
+            bind["Propagation"] = value.lower()
+        elif key == "bind-nonrecursive":
+            bind["NonRecursive"] = _parse_bool(key, value)
+        elif key == "volume-nocopy":
+            vol["NoCopy"] = _parse_bool(key, value)
+        elif key == "volume-label":
+            _set_kv(vol.setdefault("Labels", {}), value)
+        elif key == "volume-driver":
+            vol.setdefault("DriverConfig", {})["Name"] = value
+        elif key == "volume-opt":
+            _set_kv(vol.setdefault("DriverConfig", {}).setdefault("Options", {}), value)
+        elif key == "tmpfs-size":
+            try:
+                tmpfs["SizeBytes"] = ram_in_bytes(value)
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"invalid value for {key}: {value}") from exc
+        elif key == "tmpfs-mode":
+            try:
+                tmpfs["Mode"] = int(value, 8)
+            except ValueError as exc:
+                raise InvalidArgument(f"invalid value for {key}: {value}") from exc
         else:
-            raise InvalidArgument(f"invalid field '{key}' must be a key=value pair")
-    if "Target" not in m:
+            raise InvalidArgument(f"unexpected key '{key}' in '{field}'")
+    if not m["Type"]:
+        raise InvalidArgument("type is required")
+    if "Target" not in m or not m["Target"]:
         raise InvalidArgument("target is required")
-    if tmpfs:
-        m["TmpfsOptions"] = tmpfs
+    for kind, opts, key in (("volume", vol, "VolumeOptions"), ("bind", bind, "BindOptions"),
+                            ("tmpfs", tmpfs, "TmpfsOptions")):  # fmt: skip
+        if opts and m["Type"] != kind:
+            raise InvalidArgument(f"cannot mix '{kind}-*' options with mount type '{m['Type']}'")
+        if opts:
+            m[key] = opts
     return m
+
+
+def _set_kv(target: dict[str, str], value: str) -> None:
+    key, _, val = value.partition("=")
+    if key:
+        target[key] = val
 
 
 def parse_ulimit(spec: str) -> dict[str, Any]:
@@ -355,8 +409,8 @@ def build(
         "PortBindings": bindings,
         "RestartPolicy": restart,
         "AutoRemove": f.on("rm"),
-        "VolumeDriver": "",
-        "VolumesFrom": None,
+        "VolumeDriver": f.get("volume-driver") or "",
+        "VolumesFrom": f.all("volumes-from") or None,
         "ConsoleSize": [console[0], console[1]],
     }
     if f.all("annotation"):
