@@ -93,6 +93,15 @@ GROUPS: dict[str, dict[str, str]] = {
         "prune": "image-prune",
         "bootstrap": "image-bootstrap",
     },
+    "volume": {
+        "ls": "volume-ls",
+        "list": "volume-ls",
+        "create": "volume-create",
+        "inspect": "volume-inspect",
+        "rm": "volume-rm",
+        "remove": "volume-rm",
+        "prune": "volume-prune",
+    },
     "system": {
         "df": "system-df",
         "prune": "system-prune",
@@ -109,8 +118,17 @@ COMMANDS.update(
         "container-inspect": ("container", "cmd_container_inspect"),
         "image-inspect": ("image", "cmd_image_inspect"),
         "image-bootstrap": ("image", "cmd_bootstrap"),
+        "volume-ls": ("volume", "cmd_ls"),
+        "volume-create": ("volume", "cmd_create"),
+        "volume-inspect": ("volume", "cmd_inspect"),
+        "volume-rm": ("volume", "cmd_rm"),
+        "volume-prune": ("volume", "cmd_prune"),
     }
 )
+# the registry server (its own process; no daemon involved)
+GROUPS["registry"] = {"serve": "registry-serve", "gc": "registry-gc"}
+COMMANDS["registry-serve"] = ("registry", "cmd_serve")
+COMMANDS["registry-gc"] = ("registry", "cmd_gc")
 
 USAGE = """Usage:  wharfie [OPTIONS] COMMAND
 
@@ -123,6 +141,7 @@ Management Commands:
   container   Manage containers (ls, rm, inspect, prune, ...)
   image       Manage images (ls, rm, tag, history, import, prune, bootstrap)
   system      Manage wharfie (df, prune, info, events)
+  volume      Manage volumes (ls, create, inspect, rm, prune)
 
 Commands:
   attach commit cp create events export history import inspect kill logs
