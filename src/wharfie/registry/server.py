@@ -1,0 +1,65 @@
+"""`serve(config)`: the registry process (storage, auth, HTTP server, signals)."""
+
+from __future__ import annotations
+
+import signal
+import ssl
+import sys
+import threading
+from typing import IO, Any
+
+from wharfie.errors import InvalidArgument
+from wharfie.registry.app import Registry
+from wharfie.registry.auth import make_authorizer
+from wharfie.registry.config import Config
+from wharfie.registry.httpserver import Server
+from wharfie.registry.storage import Storage
+
+
+def _tls(cfg: Config) -> ssl.SSLContext | None:
+    if not cfg.tls_cert and not cfg.tls_key:
+        return None
+    if not (cfg.tls_cert and cfg.tls_key):
+        raise InvalidArgument("TLS needs both --tls-cert and --tls-key")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidArgument(f"TLS certificate/key: {exc}") from exc
+    return ctx
+
+
+def _accesslog(target: str) -> IO[str] | None:
+    if target == "off":
+        return None
+    if target == "-":
+        return sys.stderr
+    return open(target, "a", buffering=1)  # lives as long as the process
+
+
+def build(cfg: Config) -> tuple[Registry, Server]:
+    tls = _tls(cfg)
+    storage = Storage(cfg.root, fsync=cfg.fsync)
+    authorizer = make_authorizer(cfg.htpasswd, cfg.realm, cfg.token)
+    registry = Registry(storage, authorizer, delete=cfg.delete,
+                        accesslog=_accesslog(cfg.accesslog), tls=tls is not None)
+    try:
+        server = Server(cfg.host, cfg.port, registry.handle, tls)
+    except OSError as exc:
+        raise InvalidArgument(f"cannot listen on {cfg.host}:{cfg.port}: {exc}") from exc
+    return registry, server
+
+
+def serve(cfg: Config, ready: Any = None) -> None:
+    """Serve until SIGTERM/SIGINT. `ready(port)` is called once listening."""
+    _registry, server = build(cfg)
+
+    def stop(signum: int, frame: object) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if ready is not None:
+        ready(server.port)
+    server.serve_forever()
