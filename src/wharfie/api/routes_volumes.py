@@ -25,9 +25,7 @@ class VolumeRoutes:
         r.add("DELETE", f"/volumes/{NAME}", self.remove)
 
     async def list(self, req: Request) -> Reply:
-        return json_response(
-            await asyncio.to_thread(self.e.volumes.list_volumes, req.q("filters"))
-        )
+        return json_response(await asyncio.to_thread(self.e.volumes.list_volumes, req.q("filters")))
 
     async def create(self, req: Request) -> Reply:
         body = await req.json()

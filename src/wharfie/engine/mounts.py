@@ -31,6 +31,9 @@ PUBLIC = ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW", "Prop
 def user_mounts(host_config: dict[str, Any]) -> list[dict[str, Any]]:
     """Binds (`-v`) then Mounts (`--mount`), in validate's one shape (volume options kept)."""
     binds = validate.parse_binds([b for b in host_config.get("Binds") or [] if b])
+    for b in binds:
+        if b["Type"] == "volume":
+            b["Driver"] = host_config.get("VolumeDriver") or ""
     raw = [m for m in host_config.get("Mounts") or [] if m]
     mounts = validate.parse_mounts(raw)
     for parsed, given in zip(mounts, raw, strict=True):
@@ -119,7 +122,7 @@ def plan(
             continue
         if not dest.startswith("/") or dest == "/":
             raise InvalidArgument(
-                f'invalid mount config for type "volume": invalid mount path: \'{dest}\' '
+                f"invalid mount config for type \"volume\": invalid mount path: '{dest}' "
                 "mount path must be absolute"
             )
         points[dest] = _volume_point("", dest, "", True, True)
