@@ -77,12 +77,13 @@ class Registry:
             self._trace(req, exc)
             resp = _error(RegistryError("UNKNOWN", f"internal error: {type(exc).__name__}"))
         resp.headers.setdefault("Docker-Distribution-API-Version", "registry/2.0")
-        elapsed = time.perf_counter() - started
-        size = resp.file[2] if resp.file else len(resp.body)
-        self.metrics.end(req.method, route, resp.status, elapsed, req.bytes_in,
-                         0 if req.method == "HEAD" else size)
-        self._access(req, resp, elapsed, size)
+        resp.after = lambda: self._done(req, resp, route, started)
         return resp
+
+    def _done(self, req: Request, resp: Response, route: str, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        self.metrics.end(req.method, route, resp.status, elapsed, req.bytes_in, resp.bytes_out)
+        self._access(req, resp, elapsed, resp.bytes_out)
 
     def _route(self, req: Request) -> tuple[str, Response]:
         path = req.path

@@ -150,6 +150,7 @@ class Response:
         self.headers = headers or {}
         self.file: tuple[str, int, int] | None = None  # path, offset, count
         self.bytes_out = 0
+        self.after: Callable[[], None] | None = None  # called once the reply is sent
 
     def send_file(self, path: str, offset: int, count: int) -> Response:
         self.file = (path, offset, count)
@@ -239,7 +240,11 @@ def _one_request(conn: Connection, rfile: IO[bytes], handler: Handler) -> bool:
     req = Request(method, target, headers, rfile, conn)
     resp = handler(req)
     keep = headers.get("connection", "").lower() != "close" and req.drain()
-    _write(conn.sock, req, resp, keep)
+    try:
+        _write(conn.sock, req, resp, keep)
+    finally:
+        if resp.after is not None:
+            resp.after()
     return keep
 
 
