@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.peers import free_port  # noqa: E402
+from support.peers import free_port
 
 
 class OurRegistry:

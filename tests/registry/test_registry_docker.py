@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import OurRegistry
 from regimages import busybox_layout
+
+from conftest import OurRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.peers import DockerPeer, _htpasswd_line, private_dockerd  # noqa: E402
+from support.peers import DockerPeer, _htpasswd_line, private_dockerd
 
 pytestmark = pytest.mark.slow
 
