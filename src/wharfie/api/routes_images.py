@@ -1,4 +1,5 @@
-"""Routes of /images: list, inspect, history, tag, remove, import, prune.
+"""Routes of /images (list, inspect, history, tag, remove, import, prune, pull, push,
+save, load), /auth and /distribution/{name}/json.
 
 Image names hold "/" and ":" (`localhost:5000/x:1`), so the name part of a path is
 matched greedily, as moby's `{name:.*}` does.
@@ -10,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from wharfie.api import routes_distribution as dist
 from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
 from wharfie.engine import filters
 from wharfie.engine.files import consume_in_thread
@@ -34,6 +36,12 @@ class ImageRoutes:
         r.add("GET", f"/images/{NAME}/history", self.history)
         r.add("POST", f"/images/{NAME}/tag", self.tag)
         r.add("DELETE", f"/images/{NAME}", self.remove)
+        r.add("POST", f"/images/{NAME}/push", self.push)
+        r.add("GET", "/images/get", self.save_many)
+        r.add("GET", f"/images/{NAME}/get", self.save_one)
+        r.add("POST", "/images/load", self.load)
+        r.add("POST", "/auth", self.auth)
+        r.add("GET", f"/distribution/{NAME}/json", self.distribution)
 
     def _users(self, image_id: str) -> list[str]:
         return [c.id for c in self.e.containers.values() if c.doc["Image"] == image_id]
@@ -98,14 +106,25 @@ class ImageRoutes:
             raise NotFound(
                 "importing from a URL is not supported: download the file and import it from stdin"
             )
-        ref = req.q("fromImage")
-        if req.q("tag"):
-            ref = f"{ref}:{req.q('tag')}"
-        raise NotFound(
-            f"pull access denied for {ref}, repository does not exist or may require "
-            "'docker login': pulling from registries is not available yet; make a base image "
-            "offline with `wharfie image bootstrap busybox` or `docker import`"
-        )
+        return await dist.pull(self.e, req)
+
+    async def push(self, req: Request, name: str) -> Reply:
+        return await dist.push(self.e, req, name)
+
+    async def save_one(self, req: Request, name: str) -> Reply:
+        return await dist.save(self.e, [name])
+
+    async def save_many(self, req: Request) -> Reply:
+        return await dist.save(self.e, req.qlist("names"))
+
+    async def load(self, req: Request) -> Reply:
+        return await dist.load(self.e, req)
+
+    async def auth(self, req: Request) -> Reply:
+        return await dist.auth(self.e, req)
+
+    async def distribution(self, req: Request, name: str) -> Reply:
+        return await dist.inspect(self.e, req, name)
 
     async def _import(self, req: Request) -> AsyncIterator[bytes]:
         repo, tag = req.q("repo"), req.q("tag")

@@ -248,8 +248,10 @@ def _setxattr(fd: int, name: str, value: bytes) -> None:
 def open_tar(stream: IO[bytes], detect_compression: bool = False) -> tarfile.TarFile:
     """A streaming reader (`r|`, or `r|*` to accept gzip/bz2/xz); names kept as bytes-safe."""
     if detect_compression:
-        return tarfile.open(fileobj=stream, mode="r|*", encoding="utf-8", errors="surrogateescape")
-    return tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape")
+        return tarfile.open(fileobj=stream, mode="r|*", encoding="utf-8", errors="surrogateescape",
+                            bufsize=_CHUNK)
+    return tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape",
+                        bufsize=_CHUNK)
 
 
 def extract_layer(stream: IO[bytes], dest: str) -> int:

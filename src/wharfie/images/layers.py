@@ -47,15 +47,38 @@ class _Decomp(Protocol):
     def decompress(self, data: bytes) -> bytes: ...
 
 
+def _gzip() -> _Decomp:
+    from isal import isal_zlib  # ISA-L: several times zlib's speed
+
+    return isal_zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+
+def _zstd() -> _Decomp:
+    import zstandard
+
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+def decompressor(kind: str) -> Callable[[], _Decomp] | None:
+    """A decompressor factory for "gzip", "zstd" (None for "none")."""
+    if kind == "gzip":
+        return _gzip
+    if kind == "zstd":
+        return _zstd
+    if kind == "none":
+        return None
+    raise NotImplementedFeature(f"unsupported layer compression {kind!r}")
+
+
 def _decompressor(head: bytes) -> Callable[[], _Decomp] | None:
     if head.startswith(b"\x1f\x8b"):
-        return lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return _gzip
     if head.startswith(b"BZh"):
         return bz2.BZ2Decompressor
     if head.startswith(b"\xfd7zXZ\x00"):
         return lzma.LZMADecompressor
     if head.startswith(b"\x28\xb5\x2f\xfd"):
-        raise NotImplementedFeature("zstd-compressed archives are not supported yet")
+        return _zstd
     return None
 
 
@@ -80,8 +103,32 @@ def uncompressed(stream: BinaryIO) -> Iterator[bytes]:
         return
     try:
         yield from _decompress(make, head, stream)
-    except (zlib.error, OSError, lzma.LZMAError, EOFError) as exc:
+    except (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError) as exc:
         raise InvalidArgument(f"invalid compressed archive: {exc}") from exc
+
+
+def decompress_chunks(kind: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Chunks of a compressed stream ("gzip", "zstd", "none"), uncompressed, as they come."""
+    make = decompressor(kind)
+    if make is None:
+        yield from chunks
+        return
+    d = make()
+    try:
+        for data in chunks:
+            while data:
+                out = d.decompress(data)
+                if out:
+                    yield out
+                rest: bytes = getattr(d, "unused_data", b"")
+                if getattr(d, "eof", False) and rest:
+                    d, data = make(), rest  # the next gzip member / zstd frame
+                    continue
+                data = b""
+    except (zlib.error, OSError, EOFError, ValueError) as exc:
+        raise InvalidArgument(f"invalid {kind} layer: {exc}") from exc
+    if not getattr(d, "eof", True):
+        raise InvalidArgument(f"invalid {kind} layer: unexpected end of data")
 
 
 def _decompress(make: Callable[[], _Decomp], head: bytes, stream: BinaryIO) -> Iterator[bytes]:

@@ -87,6 +87,11 @@ class ImageStore:
         self._images: dict[str, ImageRecord] = {}
         self._refs: dict[str, str] = {}  # full ref -> image id
         self._layers: dict[str, _Layer] = {}
+        from wharfie.images.distmeta import BlobSums
+        from wharfie.images.ingest import cleanup_temp
+
+        cleanup_temp(self.content.root, self.snapshots.root)
+        self.blobsums = BlobSums(db, lock)
         with lock:
             db.executescript(_SCHEMA)
             db.commit()
@@ -176,6 +181,46 @@ class ImageStore:
     def _layer_size(self, chain_id: str) -> int:
         layer = self._layers.get(chain_id)
         return layer.size if layer else 0
+
+    def has_layer(self, chain_id: str) -> bool:
+        with self._lock:
+            known = chain_id in self._layers
+        return known and self.snapshots.has(chain_id)
+
+    def layer_size(self, chain_id: str) -> int:
+        with self._lock:
+            return self._layer_size(chain_id)
+
+    def add_image_raw(
+        self, raw: bytes, layers: list[tuple[str, str, int, bool]], refs: list[str]
+    ) -> ImageRecord:
+        """An image whose config bytes came from outside (pull, load): its id is their
+        digest. `layers` as (chain, diff, size, new); `refs` full references to set."""
+        config = json.loads(raw)
+        from wharfie.images.ingest import parse_created
+
+        created = parse_created(str(config.get("created") or "")) or time.time()
+        new = [(c, d) for c, d, _, is_new in layers if is_new]
+        try:
+            image_id = self.content.put(raw)
+            with self._lock:
+                rec = self._images.get(image_id) or ImageRecord(
+                    image_id, config, size=sum(s for _, _, s, _ in layers), created=created)
+                self._insert(rec, layers)
+                for ref in refs:
+                    self._set_ref(ref, image_id)
+            return rec
+        except BaseException:
+            for chain, diff in new:
+                self._drop_layer_files(chain, diff)
+            raise
+
+    def discard_layers(self, layers: list[tuple[str, str]]) -> None:
+        """Files of new layers no image took (a failed pull or load): (chain, diff) pairs."""
+        with self._lock:
+            for chain, diff in layers:
+                if chain not in self._layers:
+                    self._drop_layer_files(chain, diff)
 
     def layers_size(self) -> int:
         with self._lock:
