@@ -55,6 +55,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="do not add the NAT rule for the default bridge",
     )
+    p.add_argument("--registry-mirror", action="append", default=[],
+                   help="mirror of docker.io, or HOST=URL for a mirror of HOST")
+    p.add_argument("--insecure-registry", action="append", default=[],
+                   help="registry host[:port] or CIDR reachable over HTTP / unverified TLS")
     p.add_argument("--version", "-v", action="store_true")
     return p.parse_args(argv)
 
@@ -155,6 +159,9 @@ async def serve(args: argparse.Namespace) -> None:
         masquerade=not args.no_masquerade,
     )
     engine = Engine(config)
+    from wharfie.engine.images import configure
+
+    configure(engine, args.registry_mirror, args.insecure_registry)
     await engine.start()
     server = api.build(engine)
     tls = tls_context(args)
