@@ -19,7 +19,7 @@ from wharfie.registry import routes_blobs as rb
 from wharfie.registry import routes_manifests as rm
 from wharfie.registry.auth import AuthError, Authorizer, Need, TokenAuth
 from wharfie.registry.codes import RegistryError
-from wharfie.registry.httpserver import Request, Response
+from wharfie.registry.httpserver import BadRequest, Request, Response
 from wharfie.registry.metrics import Metrics
 from wharfie.registry.names import check_name
 from wharfie.registry.storage import Storage
@@ -69,10 +69,10 @@ class Registry:
             route, resp = self._route(req)
         except RegistryError as exc:
             resp = _error(exc)
-        except (OSError, EOFError):
+        except (OSError, EOFError, BadRequest):
             self.metrics.end(req.method, route, 499, time.perf_counter() - started,
                              req.bytes_in, 0)
-            raise  # the client went away mid-body
+            raise  # the client went away mid-body or sent garbage: the connection closes
         except Exception as exc:  # a bug: answer 500, keep serving, leave a trace
             self._trace(req, exc)
             resp = _error(RegistryError("UNKNOWN", f"internal error: {type(exc).__name__}"))
