@@ -1,0 +1,105 @@
+"""Routes of the legacy builder: POST /build (context tar in, JSON lines out) and
+POST /build/prune."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from wharfie.api.http import Reply, Request, Router, Stream, json_response
+from wharfie.engine.builds import BuildOptions
+from wharfie.errors import InvalidArgument, NotImplementedFeature
+from wharfie.oci import jsonio
+
+if TYPE_CHECKING:
+    from wharfie.engine.core import Engine
+
+_RESOURCES = {
+    "memory": "Memory", "memswap": "MemorySwap", "cpushares": "CpuShares",
+    "cpuperiod": "CpuPeriod", "cpuquota": "CpuQuota", "shmsize": "ShmSize",
+}
+
+
+class BuildRoutes:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+
+    def register(self, r: Router) -> None:
+        r.add("POST", "/build", self.build)
+        r.add("POST", "/build/prune", self.prune)
+
+    async def build(self, req: Request) -> Reply:
+        opts = options(req)
+        return Stream(self.e.builds.build(opts, req.chunks()))
+
+    async def prune(self, req: Request) -> Reply:
+        keep = req.qint("keep-storage", 0) or req.qint("reserved-space", 0)
+        out = await asyncio.to_thread(self.e.builds.prune, keep, req.qbool("all"))
+        return json_response(out)
+
+
+def options(req: Request) -> BuildOptions:
+    if req.q("version") == "2":
+        raise NotImplementedFeature(
+            "BuildKit (version=2) is not supported: use the legacy builder (DOCKER_BUILDKIT=0)"
+        )
+    if req.q("remote"):
+        raise NotImplementedFeature("remote build contexts are not supported: send a tar")
+    host: dict[str, Any] = {}
+    for q, key in _RESOURCES.items():
+        if req.q(q):
+            host[key] = req.qint(q, 0)
+    if req.q("cpusetcpus"):
+        host["CpusetCpus"] = req.q("cpusetcpus")
+    if req.q("extrahosts"):
+        host["ExtraHosts"] = req.q("extrahosts").split(",")
+    return BuildOptions(
+        tags=[t for t in req.qlist("t") if t],
+        dockerfile=req.q("dockerfile"),
+        build_args=_json_map(req, "buildargs"),
+        labels=_json_map(req, "labels"),
+        target=req.q("target"),
+        no_cache=req.qbool("nocache"),
+        pull=req.qbool("pull"),
+        quiet=req.qbool("q"),
+        rm=req.qbool("rm", True),
+        force_rm=req.qbool("forcerm"),
+        network_mode=_network(req.q("networkmode")),
+        cache_from=_json_list(req, "cachefrom"),
+        platform=req.q("platform"),
+        host_config=host,
+    )
+
+
+def _network(mode: str) -> str:
+    if mode in ("", "default"):
+        return "bridge"
+    if mode not in ("bridge", "none", "host"):
+        raise InvalidArgument(f"network mode {mode!r} is not supported by builds")
+    return mode
+
+
+def _json_map(req: Request, name: str) -> dict[str, str]:
+    raw = req.q(name)
+    if not raw:
+        return {}
+    try:
+        value = jsonio.loads(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid {name} JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"invalid {name}: a JSON object is expected")
+    return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+def _json_list(req: Request, name: str) -> list[str]:
+    raw = req.q(name)
+    if not raw:
+        return []
+    try:
+        value = jsonio.loads(raw)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid {name} JSON: {exc}") from exc
+    if not isinstance(value, list):
+        raise InvalidArgument(f"invalid {name}: a JSON list is expected")
+    return [str(v) for v in value]

@@ -1,0 +1,87 @@
+"""The build cache index: cache key -> the image a build step made.
+
+Kept in the daemon's SQLite database (table `build_cache`), so it survives restarts.
+A key is the digest of the parent image, the instruction after substitution, the ARGs
+in scope for RUN, and for COPY/ADD the content hash of the sources (metadata included);
+the image the key names holds the step's layer and config. An entry whose image is gone
+is simply a miss. `size` is the bytes of the step's own layer (0 for metadata steps),
+what `builder prune` counts.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS build_cache (
+    key TEXT PRIMARY KEY, image_id TEXT NOT NULL, size INTEGER NOT NULL,
+    created REAL NOT NULL, last_used REAL NOT NULL, description TEXT NOT NULL DEFAULT '');
+"""
+
+
+@dataclass
+class Entry:
+    key: str
+    image_id: str
+    size: int
+    created: float
+    last_used: float
+    description: str
+
+
+class BuildCache:
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
+        self._db = db
+        self._lock = lock
+        with lock:
+            db.executescript(_SCHEMA)
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT image_id FROM build_cache WHERE key=?", (key,)
+            ).fetchone()
+            if row is not None:
+                self._db.execute(
+                    "UPDATE build_cache SET last_used=? WHERE key=?", (time.time(), key)
+                )
+        return str(row[0]) if row else None
+
+    def put(self, key: str, image_id: str, size: int, description: str) -> None:
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO build_cache VALUES (?,?,?,?,?,?)",
+                (key, image_id, size, now, now, description[:200]),
+            )
+
+    def entries(self) -> list[Entry]:
+        """All entries, least recently used first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, image_id, size, created, last_used, description FROM build_cache "
+                "ORDER BY last_used, created"
+            ).fetchall()
+        return [Entry(*row) for row in rows]
+
+    def delete(self, keys: list[str]) -> None:
+        with self._lock:
+            self._db.executemany("DELETE FROM build_cache WHERE key=?", [(k,) for k in keys])
+
+
+def pick_for_prune(entries: list[Entry], keep_storage: int, everything: bool) -> list[Entry]:
+    """Entries to drop, least recently used first, until at most `keep_storage` bytes stay
+    (0 with `everything`: all of them)."""
+    if keep_storage <= 0:
+        return list(entries) if everything or entries else []
+    total = sum(e.size for e in entries)
+    out = []
+    for e in entries:
+        if keep_storage > 0 and total <= keep_storage:
+            break
+        out.append(e)
+        total -= e.size
+    return out
