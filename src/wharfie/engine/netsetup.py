@@ -1,48 +1,94 @@
-"""A container's network at start and stop: namespace, endpoint, /etc files.
+"""A container's network at create, start, stop, connect and disconnect.
 
-Modes of this issue: "none" (a fresh netns with only lo, made by the runtime),
-"host" (no netns), and the default bridge (a netns prepared here, then a veth
-pair on `wharfie0` with an address from the bridge's pool). User-defined
-networks come with the networking issue.
+Modes: "none" (a fresh netns with only lo, made by the runtime), "host" (no netns),
+"container:<ref>" (the other container's namespace is joined), and the networks: the
+default `bridge` and user-defined ones (bridge, macvlan). For networks, start creates
+`<exec-root>/netns/<id>`, attaches one interface per network (`eth0` first, with the
+default route), reserves and DNATs published ports, and on user networks serves the
+embedded DNS at 127.0.0.11 inside the namespace. Stop undoes it; dropping the namespace
+destroys the container's interfaces (and their host-side peers) in the kernel.
+
+Wanted state is `NetworkSettings.Networks` (name -> EndpointSettings: aliases, static
+address); what exists is `private["endpoints"]` (network id -> Endpoint) and
+`private["ports"]` (the nft PortRules).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from typing import TYPE_CHECKING, Any
 
+import wharfie.engine.etcfiles as etcfiles
 from wharfie import network
-from wharfie.errors import InvalidArgument, NotImplementedFeature
+from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
     from wharfie.engine.model import Container
 
-HOSTS_HEAD = (
-    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-    "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-    "ff02::2\tip6-allrouters\n"
-)
+# kept for callers of the earlier module
+HOSTS_HEAD = etcfiles.HOSTS_HEAD
+resolv_conf = etcfiles.resolv_conf
 
 
-def mode_of(network_mode: str) -> str:
+def kind_of(network_mode: str) -> str:
+    """"bridge" (the default network), "host", "none", "container" or "network" (a user one)."""
     mode = network_mode or "bridge"
     if mode == "default":
         return "bridge"
-    if mode in ("bridge", "none", "host"):
+    if mode in ("bridge", "host", "none"):
         return mode
     if mode.startswith("container:"):
-        raise NotImplementedFeature("network mode container:<name> is not supported yet")
-    raise NotImplementedFeature(
-        f"network {mode} not found: user-defined networks are not supported yet"
-    )
+        return "container"
+    return "network"
+
+
+def mode_of(network_mode: str) -> str:
+    """What the runtime spec needs: "host", "none", or "bridge" (join a netns path)."""
+    kind = kind_of(network_mode)
+    return kind if kind in ("host", "none") else "bridge"
+
+
+def check_mode(network_mode: str) -> None:
+    """Kept for the create path: a malformed mode; the engine checks names in check_create."""
+    if network_mode.startswith("container:") and not network_mode[len("container:"):]:
+        raise InvalidArgument("invalid container format container:<name|id>")
+
+
+def _endpoint_doc(nid: str, ep: dict[str, Any] | None, wanted: dict[str, Any] | None
+                  ) -> dict[str, Any]:
+    wanted = wanted or {}
+    return {
+        "IPAMConfig": wanted.get("IPAMConfig") or None,
+        "Links": wanted.get("Links") or None,
+        "Aliases": wanted.get("Aliases") or None,
+        "MacAddress": ep["mac"] if ep else "",
+        "NetworkID": nid,
+        "EndpointID": _endpoint_id(ep) if ep else "",
+        "Gateway": ep["gateway"] if ep else "",
+        "IPAddress": ep["ip"] if ep else "",
+        "IPPrefixLen": ep["prefix_len"] if ep else 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DriverOpts": wanted.get("DriverOpts") or None,
+        "DNSNames": wanted.get("DNSNames") or None,
+    }
+
+
+def _endpoint_id(ep: dict[str, Any]) -> str:
+    from wharfie.engine.networks import endpoint_id
+
+    return endpoint_id({"network_id": ep.get("network_id") or "bridge", **ep})
 
 
 def empty_settings(engine: Engine, mode: str) -> dict[str, Any]:
     nets: dict[str, Any] = {}
     if mode in ("bridge", "host", "none"):
-        nets[mode] = _endpoint_doc(engine, mode, None)
+        nid = engine.networks.builtin_doc(mode)["Id"]
+        nets[mode] = _endpoint_doc(nid, None, None)
     return {
         "Bridge": "",
         "SandboxID": "",
@@ -65,85 +111,261 @@ def empty_settings(engine: Engine, mode: str) -> dict[str, Any]:
     }
 
 
-def _endpoint_doc(engine: Engine, mode: str, ep: network.Endpoint | None) -> dict[str, Any]:
-    return {
-        "IPAMConfig": None,
-        "Links": None,
-        "Aliases": None,
-        "MacAddress": ep.mac if ep else "",
-        "NetworkID": engine.bridge_id if mode == "bridge" else _static_id(engine, mode),
-        "EndpointID": (ep.container_id[:32] + ep.host_veth.encode().hex()[:32]) if ep else "",
-        "Gateway": ep.gateway if ep else "",
-        "IPAddress": ep.ip if ep else "",
-        "IPPrefixLen": ep.prefix_len if ep else 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DriverOpts": None,
-        "DNSNames": None,
-    }
+# -- create --------------------------------------------------------------------------------
 
 
-def _static_id(engine: Engine, mode: str) -> str:
-    return engine.store.setting(f"{mode}_network_id", lambda: os.urandom(32).hex())
+def check_create(engine: Engine, host_config: dict[str, Any], networking: dict[str, Any]
+                 ) -> None:
+    """Refuse, before anything is made, what start could not do."""
+    mode = str(host_config.get("NetworkMode") or "bridge")
+    check_mode(mode)
+    kind = kind_of(mode)
+    if kind == "container":
+        engine.find(mode[len("container:"):])
+        if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
+            raise InvalidArgument("conflicting options: port publishing and the container "
+                                  "type network mode")
+        return
+    if kind == "network":
+        engine.networks.find(mode)
+    for name, cfg in (networking.get("EndpointsConfig") or {}).items():
+        target = mode if name == "default" else name
+        if kind_of(target) in ("host", "none") and name != mode:
+            raise InvalidArgument(f"container cannot be connected to {target} network and "
+                                  f"{mode} at the same time")
+        doc = engine.networks.find("bridge" if target == "default" else target)
+        _check_static_ip(engine, doc, cfg or {})
 
 
-def used_ips(engine: Engine) -> set[str]:
-    return {
-        str(c.private["endpoint"]["ip"])
-        for c in engine.containers.values()
-        if c.private.get("endpoint")
-    }
+def _check_static_ip(engine: Engine, doc: dict[str, Any], cfg: dict[str, Any]) -> None:
+    ip = ((cfg.get("IPAMConfig") or {}).get("IPv4Address")) or ""
+    if not ip:
+        return
+    if not engine.networks.is_user(doc["Id"]):
+        raise InvalidArgument("user specified IP address is supported on user defined "
+                              "networks only")
+    engine.networks.driver(doc["Id"]).ipam.allocate(set(), ip)
+
+
+def on_create(engine: Engine, doc: dict[str, Any], networking: dict[str, Any]) -> None:
+    """NetworkSettings.Networks of a new container: its network and EndpointsConfig's."""
+    mode = str(doc["HostConfig"].get("NetworkMode") or "bridge")
+    if kind_of(mode) == "container":
+        doc["NetworkSettings"]["Networks"] = {}
+        return
+    if kind_of(mode) in ("host", "none"):
+        return
+    wanted = dict(networking.get("EndpointsConfig") or {})
+    if "default" in wanted:
+        wanted.setdefault(mode, wanted.pop("default"))
+    wanted.setdefault(mode, {})
+    nets: dict[str, Any] = {}
+    for name in [mode, *[n for n in wanted if n != mode]]:
+        net = engine.networks.find(name)
+        nets[net["Name"]] = settings_for(engine, net, doc["Id"], wanted[name] or {})
+    doc["NetworkSettings"]["Networks"] = nets
+
+
+def settings_for(engine: Engine, net: dict[str, Any], cid: str, cfg: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """An endpoint's wanted settings; on user networks the short ID joins the aliases (1.44)."""
+    aliases = [str(a) for a in cfg.get("Aliases") or []]
+    if engine.networks.is_user(net["Id"]) and cid[:12] not in aliases:
+        aliases.append(cid[:12])
+    wanted = {**cfg, "Aliases": aliases or None}
+    return _endpoint_doc(net["Id"], None, wanted)
+
+
+# -- start ---------------------------------------------------------------------------------
+
+
+def used_ips(engine: Engine, nid: str) -> set[str]:
+    out = set()
+    for c in engine.containers.values():
+        ep = (c.private.get("endpoints") or {}).get(nid)
+        if ep is not None:
+            out.add(str(ep["ip"]))
+    return out
 
 
 def prepare(engine: Engine, c: Container) -> tuple[str | None, dict[str, str]]:
     """Make the network ready; returns (netns path to join or None, /etc files to mount)."""
-    mode = mode_of(c.network_mode)
+    kind = kind_of(c.network_mode)
+    if kind == "container":
+        return _join_container(engine, c)
     netns: str | None = None
     ip = ""
-    if mode == "bridge":
+    user = False
+    if kind in ("bridge", "network"):
         netns = engine.netns_path(c.id)
         network.create_netns(netns)
         try:
-            ip = engine.ipam.allocate(used_ips(engine))
-            ep = engine.bridge.attach(c.id, netns, ip)
+            ip, user = _attach_all(engine, c, netns)
+            _publish_ports(engine, c)
+            if user:
+                _serve_dns(engine, c, netns)
         except BaseException:
-            network.delete_netns(netns)
+            release(engine, c)
             raise
-        c.private["endpoint"] = ep._asdict()
-        _publish(engine, c, ep)
-    files = write_etc_files(engine, c, mode, ip)
+        c.doc["NetworkSettings"]["SandboxKey"] = netns
+    files = etcfiles.write(engine, c, kind, ip, user)
     return netns, files
 
 
-def _publish(engine: Engine, c: Container, ep: network.Endpoint) -> None:
-    settings = c.doc["NetworkSettings"]
-    doc = _endpoint_doc(engine, "bridge", ep)
-    settings["Networks"]["bridge"] = doc
-    settings.update(
-        SandboxKey=ep.netns,
-        EndpointID=doc["EndpointID"],
-        Gateway=ep.gateway,
-        IPAddress=ep.ip,
-        IPPrefixLen=ep.prefix_len,
-        MacAddress=ep.mac,
-    )
+def _attach_all(engine: Engine, c: Container, netns: str) -> tuple[str, bool]:
+    nets = c.doc["NetworkSettings"]["Networks"]
+    c.private["endpoints"] = {}
+    first_ip = ""
+    user = False
+    for i, (name, wanted) in enumerate(list(nets.items())):
+        net = engine.networks.find(str(wanted.get("NetworkID") or name))
+        ep = attach_one(engine, c, net, wanted, f"eth{i}", default_route=(i == 0))
+        first_ip = first_ip or str(ep["ip"])
+        user = user or engine.networks.is_user(net["Id"])
+    return first_ip, user
+
+
+def attach_one(engine: Engine, c: Container, net: dict[str, Any], wanted: dict[str, Any],
+               ifname: str, default_route: bool) -> dict[str, Any]:
+    nid = net["Id"]
+    drv = engine.networks.driver(nid)
+    preferred = ((wanted.get("IPAMConfig") or {}).get("IPv4Address")) or None
+    ip = drv.ipam.allocate(used_ips(engine, nid), preferred)
+    route = default_route and not net.get("Internal")
+    ep = drv.attach(c.id, engine.netns_path(c.id), ip, ifname, route)._asdict()
+    ep["network_id"] = nid
+    c.private.setdefault("endpoints", {})[nid] = ep
+    doc = _endpoint_doc(nid, ep, wanted)
+    c.doc["NetworkSettings"]["Networks"][net["Name"]] = doc
+    if nid == engine.bridge_id:
+        c.doc["NetworkSettings"].update(
+            EndpointID=doc["EndpointID"], Gateway=ep["gateway"], IPAddress=ep["ip"],
+            IPPrefixLen=ep["prefix_len"], MacAddress=ep["mac"],
+        )
+    return ep
+
+
+def _primary(engine: Engine, c: Container) -> dict[str, Any] | None:
+    for ep in (c.private.get("endpoints") or {}).values():
+        return dict(ep)
+    return None
+
+
+def _publish_ports(engine: Engine, c: Container) -> None:
+    plan = network.ports.plan(c.host_config.get("PortBindings"), c.config.get("ExposedPorts"),
+                              bool(c.host_config.get("PublishAllPorts")))
+    c.doc["NetworkSettings"]["Ports"] = network.ports.port_map([], c.config.get("ExposedPorts"))
+    ep = _primary(engine, c)
+    if not plan or ep is None:
+        return
+    bound = engine.networks.ports.reserve(c.id, plan)
+    bridge = getattr(engine.networks.driver(ep["network_id"]), "name", "")
+    c.private["ports"] = [
+        {"proto": b.proto, "host_ip": b.host_ip, "host_port": b.host_port,
+         "container_ip": ep["ip"], "container_port": b.container_port, "bridge": bridge}
+        for b in bound
+    ]
+    c.doc["NetworkSettings"]["Ports"] = network.ports.port_map(bound,
+                                                               c.config.get("ExposedPorts"))
+    _firewall_now(engine)
+
+
+def _firewall_now(engine: Engine) -> None:
+    from wharfie.network import nft
+
+    try:
+        nft.apply(nft.render(engine.networks.table, engine.networks.ruleset()))
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise network.ports.PortAllocated(f"publish ports: {e}") from e
+
+
+def _serve_dns(engine: Engine, c: Container, netns: str) -> None:
+    engine.networks.resolver.open(c.id, netns)
+
+
+def reserve_running(engine: Engine, c: Container) -> None:
+    """After a daemon restart: hold the published ports of a running container again."""
+    from wharfie.network.ports import Binding
+
+    wanted = [Binding(r["proto"], r["container_port"], r["host_ip"], r["host_port"])
+              for r in c.private.get("ports") or []]
+    if wanted:
+        engine.networks.ports.reserve(c.id, wanted)
+
+
+def _join_container(engine: Engine, c: Container) -> tuple[str, dict[str, str]]:
+    ref = c.network_mode[len("container:"):]
+    other = engine.find(ref)
+    if other.id == c.id:
+        raise InvalidArgument("cannot join own network")
+    if not other.running:
+        raise Conflict(f"cannot join network of a non running container: {other.id}")
+    if kind_of(other.network_mode) == "container":
+        return _join_container(engine, other)
+    path = engine.netns_path(other.id)
+    if not os.path.exists(path):
+        path = f"/proc/{other.state['Pid']}/ns/net"
+        if kind_of(other.network_mode) == "host":
+            raise InvalidArgument("joining a container on the host network is not supported")
+    files = {
+        "/etc/hostname": str(other.doc["HostnamePath"]),
+        "/etc/hosts": str(other.doc["HostsPath"]),
+        "/etc/resolv.conf": str(other.doc["ResolvConfPath"]),
+    }
+    c.doc.update(HostnamePath=files["/etc/hostname"], HostsPath=files["/etc/hosts"],
+                 ResolvConfPath=files["/etc/resolv.conf"])
+    c.doc["NetworkSettings"]["SandboxKey"] = path
+    return path, files
+
+
+# -- stop ----------------------------------------------------------------------------------
 
 
 def release(engine: Engine, c: Container) -> None:
     """Undo prepare(); safe to call twice and after a crash."""
-    ep = c.private.pop("endpoint", None)
+    engine.networks.resolver.stop(c.id)
+    engine.networks.ports.release(c.id)
+    if c.private.pop("ports", None):
+        _firewall_now(engine)
+    eps = c.private.pop("endpoints", None) or {}
+    legacy = c.private.pop("endpoint", None)
+    if legacy:
+        eps.setdefault(engine.bridge_id, legacy)
     netns = engine.netns_path(c.id)
     if os.path.exists(netns):
         # The container's processes are gone: dropping the last reference to the netns
-        # makes the kernel destroy eth0 and its host-side peer in the background. An
-        # explicit veth delete waits for an RCU grace period (~20 ms) on this path.
+        # makes the kernel destroy its interfaces and their host-side peers in the
+        # background. An explicit veth delete waits for an RCU grace period (~20 ms).
         network.delete_netns(netns)
-    elif ep is not None:
-        engine.bridge.detach(network.Endpoint(**ep))
-    mode = "bridge" if c.network_mode in ("default", "bridge") else c.network_mode
-    if mode in ("bridge", "host", "none"):
-        c.doc["NetworkSettings"] = empty_settings(engine, mode)
+    else:
+        for nid, ep in eps.items():
+            _detach(engine, nid, ep)
+    _clear_settings(engine, c)
+
+
+def _detach(engine: Engine, nid: str, ep: dict[str, Any]) -> None:
+    try:
+        drv = engine.networks.driver(nid)
+    except KeyError:
+        if ep.get("host_veth"):
+            engine.bridge.remove_link(str(ep["host_veth"]))
+        return
+    fields = {k: v for k, v in ep.items() if k in network.Endpoint._fields}
+    drv.detach(network.Endpoint(**fields))
+
+
+def _clear_settings(engine: Engine, c: Container) -> None:
+    kind = kind_of(c.network_mode)
+    old = c.doc["NetworkSettings"].get("Networks") or {}
+    settings = empty_settings(engine, kind if kind != "network" else "")
+    if kind in ("bridge", "network"):
+        settings["Networks"] = {
+            name: _endpoint_doc(str(doc.get("NetworkID") or ""), None, doc)
+            for name, doc in old.items()
+        }
+    c.doc["NetworkSettings"] = settings
 
 
 def hostname_of(c: Container) -> str:
@@ -152,70 +374,75 @@ def hostname_of(c: Container) -> str:
     return str(c.config.get("Hostname") or c.id[:12])
 
 
-def write_etc_files(engine: Engine, c: Container, mode: str, ip: str) -> dict[str, str]:
-    cdir = engine.container_dir(c.id)
-    hostname = hostname_of(c)
-    domain = c.config.get("Domainname") or ""
-    paths = {
-        "/etc/hostname": os.path.join(cdir, "hostname"),
-        "/etc/hosts": os.path.join(cdir, "hosts"),
-        "/etc/resolv.conf": os.path.join(cdir, "resolv.conf"),
-    }
-    _write(paths["/etc/hostname"], hostname + "\n")
-    if mode == "host":
-        _write(paths["/etc/hosts"], _read("/etc/hosts"))
-    else:
-        fqdn = f"{hostname}.{domain} {hostname}" if domain else hostname
-        extra = "".join(
-            f"{h.split(':', 1)[1]}\t{h.split(':', 1)[0]}\n"
-            for h in c.host_config.get("ExtraHosts") or []
-            if ":" in h
-        )
-        _write(paths["/etc/hosts"], HOSTS_HEAD + extra + (f"{ip}\t{fqdn}\n" if ip else ""))
-    _write(paths["/etc/resolv.conf"], resolv_conf(_read("/etc/resolv.conf"), mode))
-    c.doc.update(
-        HostnamePath=paths["/etc/hostname"],
-        HostsPath=paths["/etc/hosts"],
-        ResolvConfPath=paths["/etc/resolv.conf"],
-    )
-    return paths
+# -- connect and disconnect ----------------------------------------------------------------
 
 
-def resolv_conf(host: str, mode: str) -> str:
-    """The host's resolv.conf; for a private netns, loopback servers are unreachable and are
-    replaced by public ones, as Docker does."""
-    if mode == "host":
-        return host
-    lines = [
-        ln for ln in host.splitlines() if not (ln.startswith("nameserver") and _is_loopback(ln))
-    ]
-    if not any(ln.startswith("nameserver") for ln in lines):
-        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
-    return "\n".join(lines) + "\n"
+async def connect(engine: Engine, c: Container, net: dict[str, Any], cfg: dict[str, Any]
+                  ) -> None:
+    kind = kind_of(c.network_mode)
+    if kind in ("host", "none", "container"):
+        raise InvalidArgument("container sharing network namespace with another container "
+                              "or host cannot be connected to any other network"
+                              if kind != "none" else
+                              "container cannot be disconnected from host network or "
+                              "connected to host network")
+    if net["Driver"] in ("host", "null"):
+        raise InvalidArgument("container cannot be disconnected from host network or "
+                              "connected to host network")
+    nets = c.doc["NetworkSettings"]["Networks"]
+    if net["Name"] in nets:
+        raise network.ipam.Forbidden(
+            f"endpoint with name {c.name} already exists in network {net['Name']}")
+    _check_static_ip(engine, net, cfg)
+    wanted = settings_for(engine, net, c.id, cfg)
+    if not c.running:
+        nets[net["Name"]] = wanted
+        return
+    ifname = f"eth{_free_index(c)}"
+    await asyncio.to_thread(attach_one, engine, c, net, wanted, ifname, False)
+    if engine.networks.is_user(net["Id"]) and os.path.exists(engine.netns_path(c.id)):
+        _serve_dns(engine, c, engine.netns_path(c.id))
+    etcfiles.rewrite_resolv(engine, c)
 
 
-def _is_loopback(line: str) -> bool:
-    parts = line.split()
-    return len(parts) > 1 and (parts[1].startswith("127.") or parts[1] == "::1")
+def _free_index(c: Container) -> int:
+    used = {str(ep.get("ifname") or "eth0") for ep in (c.private.get("endpoints") or {}).values()}
+    i = 0
+    while f"eth{i}" in used:
+        i += 1
+    return i
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
+async def disconnect(engine: Engine, c: Container, net: dict[str, Any], force: bool) -> None:
+    nets = c.doc["NetworkSettings"]["Networks"]
+    if net["Name"] not in nets:
+        if force:
+            return
+        raise WharfieError(f"container {c.id} is not connected to network {net['Name']}")
+    if net["Driver"] in ("host", "null"):
+        raise InvalidArgument("container cannot be disconnected from host network or "
+                              "connected to host network")
+    ep = (c.private.get("endpoints") or {}).pop(net["Id"], None)
+    del nets[net["Name"]]
+    if ep is not None:
+        await asyncio.to_thread(_detach, engine, net["Id"], ep)
+    if not any(engine.networks.is_user(n) for n in c.private.get("endpoints") or {}):
+        engine.networks.resolver.stop(c.id)
 
 
-def _write(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def ps_ports(c: Container) -> list[dict[str, Any]]:
+    """`Ports` of a `GET /containers/json` row."""
+    out: list[dict[str, Any]] = []
+    for key, hosts in (c.doc["NetworkSettings"].get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        if not hosts:
+            out.append({"PrivatePort": int(port), "Type": proto})
+            continue
+        for h in hosts:
+            out.append({"IP": h["HostIp"], "PrivatePort": int(port),
+                        "PublicPort": int(h["HostPort"]), "Type": proto})
+    return out
 
 
-def check_mode(network_mode: str) -> None:
-    try:
-        mode_of(network_mode)
-    except NotImplementedFeature as exc:
-        raise InvalidArgument(str(exc)) from None
+def not_found(name: str) -> NotFound:
+    return NotFound(f"network {name} not found")

@@ -130,6 +130,25 @@ class Netlink:
         )
         self.request(m.RTM_NEWLINK, m.NLM_F_CREATE | m.NLM_F_EXCL, body, f"create veth {host}")
 
+    def create_macvlan(
+        self, name: str, parent: int, mac: bytes, netns_fd: int, mode: int = m.MACVLAN_MODE_BRIDGE
+    ) -> None:
+        """A macvlan link on the parent link `parent`, born in the namespace of `netns_fd`."""
+        linkinfo = m.nested(
+            m.IFLA_LINKINFO,
+            m.attr_str(m.IFLA_INFO_KIND, "macvlan"),
+            m.nested(m.IFLA_INFO_DATA, m.attr_u32(m.IFLA_MACVLAN_MODE, mode)),
+        )
+        body = (
+            m.ifinfomsg()
+            + m.attr_str(m.IFLA_IFNAME, name)
+            + m.attr_u32(m.IFLA_LINK, parent)
+            + m.attr(m.IFLA_ADDRESS, mac)
+            + m.attr_u32(m.IFLA_NET_NS_FD, netns_fd)
+            + linkinfo
+        )
+        self.request(m.RTM_NEWLINK, m.NLM_F_CREATE | m.NLM_F_EXCL, body, f"create macvlan {name}")
+
     def set_up(self, index: int, what: str) -> None:
         body = m.ifinfomsg(index, flags=m.IFF_UP, change=m.IFF_UP)
         self.request(m.RTM_NEWLINK, 0, body, f"set {what} up")

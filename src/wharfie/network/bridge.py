@@ -26,7 +26,7 @@ from wharfie.errors import (
     Unavailable,
     WharfieError,
 )
-from wharfie.network import _iptables
+from wharfie.network import _iptables, nft
 from wharfie.network._netns import open_netns, socket_in
 from wharfie.network._nlmsg import Link
 from wharfie.network._rtnl import Netlink
@@ -44,14 +44,23 @@ class Endpoint(NamedTuple):
     prefix_len: int
     gateway: str
     mac: str
-    host_veth: str
+    host_veth: str  # "" for drivers without a host end (macvlan)
     netns: str
+    ifname: str = "eth0"
+    network_id: str = ""
 
 
-def host_veth_name(container_id: str) -> str:
+def host_veth_name(container_id: str, network_id: str = "") -> str:
+    """`wh` + 11 characters: the container id's on the default network, else a hash of the
+    container and network ids (one container has one veth per network)."""
     if not container_id:
         raise InvalidArgument("empty container id")
-    return _VETH_PREFIX + container_id[:_ID_CHARS]
+    if not network_id:
+        return _VETH_PREFIX + container_id[:_ID_CHARS]
+    import hashlib
+
+    digest = hashlib.sha256(f"{network_id}/{container_id}".encode()).hexdigest()
+    return _VETH_PREFIX + digest[:_ID_CHARS]
 
 
 def _mac_bytes(mac: str) -> bytes:
@@ -82,12 +91,17 @@ class Bridge:
         network_id: str = "",
         gateway: str | None = None,
         network_name: str = "bridge",
+        user_defined: bool = False,
+        ip_range: str | None = None,
+        masquerade: bool = True,
     ) -> None:
         if not name or len(name) > _IFNAMSIZ or "/" in name or " " in name:
             raise InvalidArgument(f"invalid bridge name {name!r} (1 to {_IFNAMSIZ} characters)")
         self.name = name
         self.network_id = network_id
-        self.ipam = IPAM(subnet, gateway, network_name)
+        self.user_defined = user_defined
+        self.masquerade = masquerade
+        self.ipam = IPAM(subnet, gateway, network_name, ip_range)
         self.subnet = str(self.ipam.subnet)
         self.gateway = self.ipam.gateway
         self.prefix_len = self.ipam.prefix_len
@@ -112,9 +126,12 @@ class Bridge:
 
     # -- the bridge itself -------------------------------------------------------------------
 
-    def ensure(self, masquerade: bool = True) -> None:
+    def ensure(self, masquerade: bool | None = None) -> None:
         """Create the bridge if absent, give it the gateway address, set it up, enable IPv4
-        forwarding and add the iptables rules (masquerading the subnet if asked)."""
+        forwarding and `route_localnet` (published ports DNAT 127.0.0.1 to containers), and
+        add the iptables rules (masquerading the subnet if asked, default: the constructor's)."""
+        if masquerade is None:
+            masquerade = self.masquerade
         link = self._ensure_link()
         nl = self._netlink()
         try:
@@ -131,6 +148,7 @@ class Bridge:
         except OSError as e:
             raise _error(e, f"configure bridge {self.name}") from e
         _enable_forwarding()
+        _set_sysctl(f"/proc/sys/net/ipv4/conf/{self.name}/route_localnet", "1")
         self._firewall(masquerade)
 
     def _ensure_link(self) -> Link:
@@ -167,7 +185,13 @@ class Bridge:
             raise Unavailable(f"iptables rules for bridge {self.name}: {e}") from e
 
     def remove(self) -> None:
-        """Delete the bridge and every iptables rule ensure() may have added; idempotent."""
+        """Delete the bridge and every iptables rule ensure() may have added; idempotent.
+        For a default bridge, also the daemon's nftables table (named after it)."""
+        if not self.user_defined:
+            try:
+                nft.delete_table(nft.table_name(self.name))
+            except OSError as e:
+                raise Unavailable(f"remove nftables table of {self.name}: {e}") from e
         exe = _iptables.binary()
         if exe is not None:
             try:
@@ -187,15 +211,34 @@ class Bridge:
 
     # -- endpoints ---------------------------------------------------------------------------
 
-    def attach(self, container_id: str, netns_path: str, ip: str) -> Endpoint:
-        """Connect the namespace at `netns_path` to this bridge as eth0 with address `ip`."""
+    def veth_name(self, container_id: str) -> str:
+        return host_veth_name(container_id, self.network_id if self.user_defined else "")
+
+    def attach(
+        self,
+        container_id: str,
+        netns_path: str,
+        ip: str,
+        ifname: str = _PEER_NAME,
+        default_route: bool = True,
+    ) -> Endpoint:
+        """Connect the namespace at `netns_path` to this bridge as `ifname` with address `ip`,
+        and a default route through the gateway if `default_route`."""
         if not self.ipam.contains(ip):
             raise InvalidArgument(
                 f"address {ip} is not a container address of {self.name} ({self.subnet})"
             )
-        host = host_veth_name(container_id)
+        host = self.veth_name(container_id)
         endpoint = Endpoint(
-            container_id, ip, self.prefix_len, self.gateway, mac_for_ip(ip), host, netns_path
+            container_id,
+            ip,
+            self.prefix_len,
+            self.gateway,
+            mac_for_ip(ip),
+            host,
+            netns_path,
+            ifname,
+            self.network_id,
         )
         master = self._index()
         fd = open_netns(netns_path)
@@ -204,7 +247,8 @@ class Bridge:
             with ns:
                 self._create_veth(endpoint, master, fd)
                 try:
-                    self._configure_peer(ns, endpoint)
+                    route = self.gateway if default_route else None
+                    configure_peer(ns, endpoint, self.ipam.broadcast, route)
                 except BaseException as e:
                     self._undo(host, e)
                     raise
@@ -215,24 +259,10 @@ class Bridge:
     def _create_veth(self, endpoint: Endpoint, master: int, netns_fd: int) -> None:
         try:
             self._netlink().create_veth(
-                endpoint.host_veth, master, _PEER_NAME, _mac_bytes(endpoint.mac), netns_fd
+                endpoint.host_veth, master, endpoint.ifname, _mac_bytes(endpoint.mac), netns_fd
             )
         except OSError as e:
             raise _error(e, f"attach container {endpoint.container_id[:12]} to {self.name}") from e
-
-    def _configure_peer(self, ns: Netlink, endpoint: Endpoint) -> None:
-        context = f"configure eth0 of container {endpoint.container_id[:12]}"
-        try:
-            link = ns.get_link(_PEER_NAME)
-            if link is None:
-                raise NotFound(f"{context}: eth0 missing from {endpoint.netns}")
-            ns.set_up(link.index, "eth0")
-            ip = _packed(endpoint.ip)
-            broadcast = _packed(self.ipam.broadcast)
-            ns.add_address(link.index, ip, self.prefix_len, broadcast, "eth0", replace=False)
-            ns.add_default_route(link.index, _packed(self.gateway), self.gateway)
-        except OSError as e:
-            raise _error(e, context) from e
 
     def _undo(self, host: str, cause: BaseException) -> None:
         try:
@@ -261,12 +291,41 @@ class Bridge:
             ports = nl.links(master=bridge.index)
         except OSError as e:
             raise _error(e, f"list links of bridge {self.name}") from e
-        known = {host_veth_name(cid) for cid in known_container_ids if cid}
+        known = {self.veth_name(cid) for cid in known_container_ids if cid}
         return [
             link.name
             for link in ports
             if link.kind == "veth" and link.name.startswith(_VETH_PREFIX) and link.name not in known
         ]
+
+
+def configure_peer(ns: Netlink, endpoint: Endpoint, broadcast: str, gateway: str | None) -> None:
+    """Set the container's end up with its address, and a default route if `gateway`."""
+    name = endpoint.ifname
+    context = f"configure {name} of container {endpoint.container_id[:12]}"
+    try:
+        link = ns.get_link(name)
+        if link is None:
+            raise NotFound(f"{context}: {name} missing from {endpoint.netns}")
+        ns.set_up(link.index, name)
+        ip = _packed(endpoint.ip)
+        ns.add_address(
+            link.index, ip, endpoint.prefix_len, _packed(broadcast), name, replace=False
+        )
+        if gateway:
+            ns.add_default_route(link.index, _packed(gateway), gateway)
+    except OSError as e:
+        raise _error(e, context) from e
+
+
+def _set_sysctl(path: str, value: str) -> None:
+    try:
+        with open(path, "r+") as f:
+            if f.read().strip() != value:
+                f.seek(0)
+                f.write(value + "\n")
+    except OSError as e:
+        raise Unavailable(f"set {path} to {value}: {e}") from e
 
 
 def _enable_forwarding() -> None:

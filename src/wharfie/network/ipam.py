@@ -15,7 +15,13 @@ _MAX_PREFIX = 30  # a /31 or /32 leaves no address besides the gateway
 
 
 class IPAM:
-    def __init__(self, subnet: str, gateway: str | None = None, name: str = "bridge") -> None:
+    def __init__(
+        self,
+        subnet: str,
+        gateway: str | None = None,
+        name: str = "bridge",
+        ip_range: str | None = None,
+    ) -> None:
         try:
             net = ipaddress.IPv4Network(subnet, strict=False)
         except ValueError as e:
@@ -27,6 +33,18 @@ class IPAM:
         self._first = int(net.network_address) + 1
         self._last = int(net.broadcast_address) - 1
         self.gateway = self._gateway(gateway)
+        self._pool = (self._first, self._last)
+        if ip_range:
+            self._pool = self._range(ip_range)
+
+    def _range(self, ip_range: str) -> tuple[int, int]:
+        try:
+            r = ipaddress.IPv4Network(ip_range, strict=False)
+        except ValueError as e:
+            raise InvalidArgument(f"invalid ip-range {ip_range!r}: {e}") from e
+        if not r.subnet_of(self.subnet):
+            raise InvalidArgument(f"ip-range {r} is not within subnet {self.subnet}")
+        return max(self._first, int(r.network_address)), min(self._last, int(r.broadcast_address))
 
     def _gateway(self, gateway: str | None) -> str:
         if gateway is None:
@@ -63,7 +81,7 @@ class IPAM:
             return self._take(preferred, used)
         taken = {self._parse(ip, "address in use") for ip in used}
         taken.add(self._parse(self.gateway, "gateway"))
-        for value in range(self._first, self._last + 1):
+        for value in range(self._pool[0], self._pool[1] + 1):
             if value not in taken:
                 return str(ipaddress.IPv4Address(value))
         raise Unavailable(
@@ -87,3 +105,52 @@ def mac_for_ip(ip: str) -> str:
     """Docker's MAC for an IPv4 address: 02:42 followed by the four address bytes."""
     raw = ipaddress.IPv4Address(ip).packed
     return "02:42:" + ":".join(f"{b:02x}" for b in raw)
+
+
+class Forbidden(Conflict):
+    """A request Docker answers with 403 Forbidden (the API maps it)."""
+
+
+class PoolOverlap(Forbidden):
+    """A subnet overlaps another network's."""
+
+
+def _default_pools() -> list[ipaddress.IPv4Network]:
+    """Docker's default address pools: 172.17-31.0.0/16, then 192.168.0.0/16 in /20s."""
+    pools = [ipaddress.IPv4Network(f"172.{n}.0.0/16") for n in range(17, 32)]
+    pools += list(ipaddress.IPv4Network("192.168.0.0/16").subnets(new_prefix=20))
+    return pools
+
+
+def check_overlap(subnet: str, taken: list[str]) -> None:
+    """PoolOverlap if `subnet` overlaps any of `taken` (other networks' subnets)."""
+    net = ipaddress.IPv4Network(subnet, strict=False)
+    for other in taken:
+        if net.overlaps(ipaddress.IPv4Network(other, strict=False)):
+            raise PoolOverlap("Pool overlaps with other one on this address space")
+
+
+def pick_subnet(taken: list[str], host_routes: list[str]) -> str:
+    """The first default pool overlapping neither another network nor a host route."""
+    busy = [ipaddress.IPv4Network(s, strict=False) for s in [*taken, *host_routes]]
+    for pool in _default_pools():
+        if not any(pool.overlaps(b) for b in busy):
+            return str(pool)
+    raise Unavailable(
+        "all predefined address pools have been fully subnetted"
+    )
+
+
+def host_routes(text: str) -> list[str]:
+    """Destinations of /proc/net/route (little-endian hex), the default route left out."""
+    out = []
+    for line in text.splitlines()[1:]:
+        cols = line.split()
+        if len(cols) < 8:
+            continue
+        dest = ipaddress.IPv4Address(int(cols[1], 16).to_bytes(4, "little"))
+        mask = ipaddress.IPv4Address(int(cols[7], 16).to_bytes(4, "little"))
+        if int(mask) == 0:
+            continue
+        out.append(str(ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)))
+    return out

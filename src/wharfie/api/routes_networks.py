@@ -1,0 +1,88 @@
+"""Routes of /networks: parse, make one engine call, render (moby's fields and statuses)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
+from wharfie.engine import netsetup
+from wharfie.engine.networks import Forbidden
+from wharfie.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from wharfie.engine.core import Engine
+
+ID = r"(?P<ref>[^/]+)"
+
+
+def _forbidden(exc: Forbidden) -> HTTPError:
+    return HTTPError(403, str(exc))
+
+
+class NetworkRoutes:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+
+    def register(self, r: Router) -> None:
+        r.add("GET", "/networks", self.list)
+        r.add("GET", "/networks/", self.list)
+        r.add("POST", "/networks/create", self.create)
+        r.add("POST", "/networks/prune", self.prune)
+        r.add("GET", "/networks/" + ID, self.inspect)
+        r.add("DELETE", "/networks/" + ID, self.remove)
+        r.add("POST", "/networks/" + ID + "/connect", self.connect)
+        r.add("POST", "/networks/" + ID + "/disconnect", self.disconnect)
+
+    async def list(self, req: Request) -> Reply:
+        return json_response(self.e.networks.listing(req.q("filters")))
+
+    async def inspect(self, req: Request, ref: str) -> Reply:
+        return json_response(self.e.networks.present(self.e.networks.find(ref)))
+
+    async def create(self, req: Request) -> Reply:
+        body = await req.json(allow_empty=False)
+        if not isinstance(body, dict):
+            raise InvalidArgument("invalid JSON body: an object is expected")
+        try:
+            return json_response(await self.e.networks.create(body), 201)
+        except Forbidden as exc:
+            raise _forbidden(exc) from exc
+
+    async def remove(self, req: Request, ref: str) -> Reply:
+        try:
+            await self.e.networks.remove(ref)
+        except Forbidden as exc:
+            raise _forbidden(exc) from exc
+        return Response(204)
+
+    async def prune(self, req: Request) -> Reply:
+        return json_response(await self.e.networks.prune(req.q("filters")))
+
+    async def _target(self, req: Request, ref: str) -> tuple[Any, Any, dict[str, Any]]:
+        body = await req.json(allow_empty=False)
+        if not isinstance(body, dict) or not body.get("Container"):
+            raise InvalidArgument("a Container is required")
+        net = self.e.networks.find(ref)
+        c = self.e.find(str(body["Container"]))
+        return net, c, body
+
+    async def connect(self, req: Request, ref: str) -> Reply:
+        net, c, body = await self._target(req, ref)
+        try:
+            async with c.lock:
+                await netsetup.connect(self.e, c, net, dict(body.get("EndpointConfig") or {}))
+                self.e.save(c)
+        except Forbidden as exc:
+            raise _forbidden(exc) from exc
+        self.e.events.emit("network", "connect", net["Id"],
+                           {"container": c.id, "name": net["Name"], "type": net["Driver"]})
+        return Response(200)
+
+    async def disconnect(self, req: Request, ref: str) -> Reply:
+        net, c, body = await self._target(req, ref)
+        async with c.lock:
+            await netsetup.disconnect(self.e, c, net, bool(body.get("Force")))
+            self.e.save(c)
+        self.e.events.emit("network", "disconnect", net["Id"],
+                           {"container": c.id, "name": net["Name"], "type": net["Driver"]})
+        return Response(200)

@@ -1,0 +1,454 @@
+"""Networks: records in the store, drivers, the firewall table, and the API's use cases.
+
+A network record is the document `GET /networks/{id}` shows, minus `Containers`, kept in
+the `networks` table of the daemon's database. The three built-in networks (`bridge`,
+`host`, `none`) are not stored: they are made from the daemon's configuration. Each
+bridge or macvlan network has a driver object (`wharfie.network`) made from its record.
+
+Which containers are on a network is the containers' own state: `NetworkSettings.Networks`
+(wanted: aliases, static address) and `private["endpoints"]` (what exists now: veth,
+address), keyed by network id. `netsetup` attaches and detaches them at start and stop;
+`connect` and `disconnect` here do it on a running container too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any, Protocol
+
+from wharfie import network
+from wharfie.engine import filters
+from wharfie.engine.model import now_rfc3339
+from wharfie.errors import Conflict, InvalidArgument, NotFound
+from wharfie.network import nft
+from wharfie.network.ipam import Forbidden as Forbidden
+from wharfie.network.ipam import check_overlap, host_routes, pick_subnet
+from wharfie.oci import jsonio
+
+if TYPE_CHECKING:
+    from wharfie.engine.core import Engine
+
+log = logging.getLogger("wharfie.engine")
+
+BUILTIN = ("bridge", "host", "none")
+DRIVERS = ("bridge", "macvlan", "host", "null")
+SCHEMA = "CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, " \
+    "doc TEXT NOT NULL)"
+
+
+class Driver(Protocol):
+    """What a network driver does for the engine (bridge, macvlan; overlay later).
+
+    `ensure()` makes the host side (idempotent: start-up and create), `attach()` gives
+    a container namespace an interface and address, `detach()` takes it away, `remove()`
+    deletes the host side when the network goes, `close()` frees sockets."""
+
+    network_id: str
+    ipam: network.IPAM
+
+    def attach(self, container_id: str, netns_path: str, ip: str, ifname: str,
+               default_route: bool) -> network.Endpoint: ...
+
+    def detach(self, endpoint: network.Endpoint) -> None: ...
+
+    def remove(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Networks:
+    def __init__(self, engine: Engine) -> None:
+        self.e = engine
+        self.docs: dict[str, dict[str, Any]] = {}  # user-defined networks by id
+        self.drivers: dict[str, Driver] = {}
+        self.ports = network.ports.Reservations()
+        self.table = nft.table_name(engine.config.bridge_name)
+        self.lock = asyncio.Lock()
+        self.resolver = network.dns.Resolver(self.lookup, _upstreams())
+        with engine.store.lock:
+            engine.store.db.execute(SCHEMA)
+            rows = engine.store.db.execute("SELECT doc FROM networks").fetchall()
+        for (text,) in rows:
+            doc = jsonio.loads(text)
+            self.docs[doc["Id"]] = doc
+
+    # -- records -------------------------------------------------------------------------
+
+    def builtin_doc(self, name: str) -> dict[str, Any]:
+        e = self.e
+        if name == "bridge":
+            ipam = [{"Subnet": e.bridge.subnet, "Gateway": e.bridge.gateway}]
+            opts = {
+                "com.docker.network.bridge.default_bridge": "true",
+                "com.docker.network.bridge.enable_icc": "true",
+                "com.docker.network.bridge.enable_ip_masquerade": str(e.config.masquerade).lower(),
+                "com.docker.network.bridge.name": e.config.bridge_name,
+                "com.docker.network.driver.mtu": "1500",
+            }
+            return _doc(e.bridge_id, "bridge", "bridge", ipam, opts, {}, False, "")
+        nid = e.store.setting(f"{name}_network_id", lambda: secrets.token_hex(32))
+        return _doc(nid, name, "host" if name == "host" else "null", [], {}, {}, False, "")
+
+    def all_docs(self) -> list[dict[str, Any]]:
+        return [self.builtin_doc(n) for n in BUILTIN] + list(self.docs.values())
+
+    def find(self, ref: str) -> dict[str, Any]:
+        """By full id, then name, then unique id prefix (Docker's order)."""
+        docs = self.all_docs()
+        for doc in docs:
+            if doc["Id"] == ref:
+                return doc
+        for doc in docs:
+            if doc["Name"] == ref:
+                return doc
+        hits = [d for d in docs if ref and d["Id"].startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise NotFound(f"network {ref} is ambiguous ({len(hits)} matches found based on ID)")
+        raise NotFound(f"network {ref} not found")
+
+    def driver(self, nid: str) -> Driver:
+        if nid == self.e.bridge_id:
+            return self.e.bridge
+        drv = self.drivers.get(nid)
+        if drv is None:
+            drv = _make_driver(self.docs[nid], self.e.config.masquerade)
+            self.drivers[nid] = drv
+        return drv
+
+    def is_user(self, nid: str) -> bool:
+        return nid in self.docs
+
+    # -- inspect and list ----------------------------------------------------------------
+
+    def present(self, doc: dict[str, Any]) -> dict[str, Any]:
+        out = dict(doc)
+        out["Containers"] = self._containers_on(doc["Id"])
+        return out
+
+    def _containers_on(self, nid: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for c in self.e.containers.values():
+            ep = (c.private.get("endpoints") or {}).get(nid)
+            if ep is None:
+                continue
+            out[c.id] = {
+                "Name": c.name,
+                "EndpointID": endpoint_id(ep),
+                "MacAddress": ep["mac"],
+                "IPv4Address": f"{ep['ip']}/{ep['prefix_len']}",
+                "IPv6Address": "",
+            }
+        return out
+
+    def listing(self, raw_filters: str) -> list[dict[str, Any]]:
+        f = filters.parse(raw_filters)
+        return [self.present(d) for d in self.all_docs() if _match(f, d, self)]
+
+    # -- create and remove ---------------------------------------------------------------
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        async with self.lock:
+            doc = self._new_doc(body)
+            drv = _make_driver(doc, self.e.config.masquerade)
+            await asyncio.to_thread(_ensure, drv)
+            try:
+                self._insert(doc)
+            except BaseException:
+                await asyncio.to_thread(drv.remove)
+                raise
+            self.drivers[doc["Id"]] = drv
+            await self.apply_firewall()
+        self.e.events.emit("network", "create", doc["Id"], {"name": doc["Name"],
+                                                             "type": doc["Driver"]})
+        return {"Id": doc["Id"], "Warning": ""}
+
+    def _new_doc(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = str(body.get("Name") or "")
+        if not name:
+            raise InvalidArgument("network name cannot be empty")
+        if any(d["Name"] == name for d in self.all_docs()):
+            raise Conflict(f"network with name {name} already exists")
+        driver = str(body.get("Driver") or "bridge")
+        if driver in ("host", "null", "none"):
+            raise Forbidden(f"only one instance of \"{driver}\" network is allowed")
+        if driver == "overlay":
+            raise Forbidden("This node is not a swarm manager. Use \"docker swarm init\" or "
+                            "\"docker swarm join\" to connect this node to swarm and try again.")
+        if driver not in DRIVERS:
+            raise NotFound(f'plugin "{driver}" not found')
+        if body.get("EnableIPv6"):
+            raise InvalidArgument("IPv6 networks are not supported")
+        nid = secrets.token_hex(32)
+        ipam = self._ipam_config(body.get("IPAM") or {}, driver)
+        opts = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
+        labels = {str(k): str(v) for k, v in (body.get("Labels") or {}).items()}
+        doc = _doc(nid, name, driver, ipam, opts, labels, bool(body.get("Internal")),
+                   now_rfc3339())
+        doc["Attachable"] = bool(body.get("Attachable"))
+        doc["IPAM"]["Options"] = (body.get("IPAM") or {}).get("Options") or {}
+        return doc
+
+    def _ipam_config(self, ipam: dict[str, Any], driver: str) -> list[dict[str, Any]]:
+        if (ipam.get("Driver") or "default") != "default":
+            raise NotFound(f'plugin "{ipam.get("Driver")}" not found')
+        configs = [dict(c) for c in ipam.get("Config") or [] if c]
+        taken = [str(c["Subnet"]) for d in self.all_docs() for c in d["IPAM"]["Config"]
+                 if c.get("Subnet")]
+        if not configs:
+            subnet = pick_subnet(taken, _host_routes())
+            net = ipaddress.IPv4Network(subnet)
+            return [{"Subnet": subnet, "Gateway": str(net.network_address + 1)}]
+        if len(configs) > 1:
+            raise InvalidArgument("only one IPv4 subnet per network is supported")
+        cfg = configs[0]
+        if not cfg.get("Subnet"):
+            raise InvalidArgument("IPAM config needs a Subnet")
+        try:
+            net = ipaddress.IPv4Network(str(cfg["Subnet"]), strict=False)
+        except ValueError as e:
+            raise InvalidArgument(f"invalid subnet {cfg['Subnet']}: {e}") from e
+        if driver == "bridge":
+            check_overlap(str(net), taken)
+        out = {"Subnet": str(net)}
+        network.IPAM(str(net), cfg.get("Gateway") or None, "", cfg.get("IPRange") or None)
+        out["Gateway"] = str(cfg.get("Gateway") or net.network_address + 1)
+        if cfg.get("IPRange"):
+            out["IPRange"] = str(cfg["IPRange"])
+        return [out]
+
+    def _insert(self, doc: dict[str, Any]) -> None:
+        import sqlite3
+
+        try:
+            with self.e.store.lock:
+                self.e.store.db.execute(
+                    "INSERT INTO networks (id, name, doc) VALUES (?, ?, ?)",
+                    (doc["Id"], doc["Name"], jsonio.dumps(doc)),
+                )
+        except sqlite3.IntegrityError as e:
+            raise Conflict(f"network with name {doc['Name']} already exists") from e
+        self.docs[doc["Id"]] = doc
+
+    async def remove(self, ref: str) -> None:
+        doc = self.find(ref)
+        if doc["Name"] in BUILTIN and doc["Id"] not in self.docs:
+            raise Forbidden(f"{doc['Name']} is a pre-defined network and cannot be removed")
+        async with self.lock:
+            users = self._containers_on(doc["Id"])
+            if users:
+                raise Conflict(
+                    f"error while removing network: network {doc['Name']} id {doc['Id']} "
+                    "has active endpoints"
+                )
+            drv = self.driver(doc["Id"])
+            await asyncio.to_thread(drv.remove)
+            drv.close()
+            self.drivers.pop(doc["Id"], None)
+            with self.e.store.lock:
+                self.e.store.db.execute("DELETE FROM networks WHERE id = ?", (doc["Id"],))
+            del self.docs[doc["Id"]]
+            await self.apply_firewall()
+        self.e.events.emit("network", "destroy", doc["Id"], {"name": doc["Name"],
+                                                              "type": doc["Driver"]})
+
+    async def prune(self, raw_filters: str) -> dict[str, Any]:
+        f = filters.parse(raw_filters)
+        deleted = []
+        for doc in list(self.docs.values()):
+            if self._containers_on(doc["Id"]) or self._wanted_by(doc) or not _match(f, doc, self):
+                continue
+            await self.remove(doc["Id"])
+            deleted.append(doc["Name"])
+        return {"NetworksDeleted": deleted}
+
+    def _wanted_by(self, doc: dict[str, Any]) -> bool:
+        return any(doc["Name"] in (c.doc["NetworkSettings"].get("Networks") or {})
+                   for c in self.e.containers.values())
+
+    # -- firewall ------------------------------------------------------------------------
+
+    def ruleset(self) -> nft.Ruleset:
+        nets = [nft.NetRule(self.e.config.bridge_name, self.e.bridge.subnet)]
+        for doc in self.docs.values():
+            if doc["Driver"] == "bridge":
+                cfg = doc["IPAM"]["Config"][0]
+                nets.append(nft.NetRule(bridge_name(doc["Id"]), cfg["Subnet"],
+                                        bool(doc["Internal"])))
+        ports = []
+        for c in self.e.containers.values():
+            for rule in c.private.get("ports") or []:
+                ports.append(nft.PortRule(**rule))
+        return nft.Ruleset(nets, ports)
+
+    async def apply_firewall(self) -> None:
+        script = nft.render(self.table, self.ruleset())
+        try:
+            await asyncio.to_thread(nft.apply, script)
+        except FileNotFoundError as e:
+            log.warning("no nftables: networks are not isolated, ports not published: %s", e)
+        except OSError as e:
+            raise network.ports.PortAllocated(f"nftables: {e}") from e
+
+    # -- embedded DNS --------------------------------------------------------------------
+
+    def lookup(self, asker: str, name: str) -> list[str] | None:
+        """Addresses of `name` on the user networks `asker` is on; None if none has it."""
+        me = self.e.containers.get(asker)
+        if me is None:
+            return None
+        mine = {nid for nid in me.private.get("endpoints") or {} if nid in self.docs}
+        found: list[str] = []
+        for nid in mine:
+            suffix = "." + self.docs[nid]["Name"].lower()
+            short = name[: -len(suffix)] if name.endswith(suffix) else name
+            for c in self.e.containers.values():
+                ep = (c.private.get("endpoints") or {}).get(nid)
+                if ep is not None and short in _names_of(c, self.docs[nid]["Name"]):
+                    found.append(str(ep["ip"]))
+        return found or None
+
+    async def recover(self) -> None:
+        """After start-up recovery: the firewall from the state, ports held, DNS served,
+        stale veths of user networks removed."""
+        from wharfie.engine import netsetup
+
+        running = {c.id for c in self.e.containers.values() if c.running}
+        for nid, _doc in self.docs.items():
+            drv = self.driver(nid)
+            if isinstance(drv, network.Bridge):
+                for link in await asyncio.to_thread(drv.stale_links, running):
+                    await asyncio.to_thread(drv.remove_link, link)
+        for c in self.e.containers.values():
+            if not c.running:
+                continue
+            try:
+                netsetup.reserve_running(self.e, c)
+            except Exception as exc:
+                log.warning("ports of %s: %s", c.name, exc)
+            netns = self.e.netns_path(c.id)
+            if any(n in self.docs for n in c.private.get("endpoints") or {}):
+                try:
+                    await self.resolver.serve(c.id, netns)
+                except Exception as exc:
+                    log.warning("embedded DNS of %s: %s", c.name, exc)
+        await self.apply_firewall()
+
+    # -- start-up --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Make every network's host side (after a reboot bridges are gone)."""
+        for nid in list(self.docs):
+            try:
+                await asyncio.to_thread(_ensure, self.driver(nid))
+            except Exception as exc:  # one broken network must not keep the daemon down
+                log.error("network %s: %s", self.docs[nid]["Name"], exc)
+
+
+def bridge_name(nid: str) -> str:
+    return "br-" + nid[:12]
+
+
+def endpoint_id(ep: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{ep['network_id']}/{ep['container_id']}".encode()).hexdigest()
+
+
+def _names_of(c: Any, net_name: str) -> set[str]:
+    settings = (c.doc["NetworkSettings"].get("Networks") or {}).get(net_name) or {}
+    names = {c.name.lower(), c.id[:12]}
+    names.update(str(a).lower() for a in settings.get("Aliases") or [])
+    return names
+
+
+def _upstreams() -> list[tuple[str, int]]:
+    try:
+        with open("/etc/resolv.conf") as f:
+            return network.dns.upstreams_of(f.read())
+    except OSError:
+        return []
+
+
+def _ensure(drv: Driver) -> None:
+    ensure = getattr(drv, "ensure", None)
+    if ensure is not None:
+        ensure()
+
+
+def _host_routes() -> list[str]:
+    try:
+        with open("/proc/net/route") as f:
+            return host_routes(f.read())
+    except OSError:
+        return []
+
+
+def _make_driver(doc: dict[str, Any], masquerade: bool) -> Driver:
+    cfg = doc["IPAM"]["Config"][0]
+    opts = doc.get("Options") or {}
+    internal = bool(doc.get("Internal"))
+    if doc["Driver"] == "macvlan":
+        mode = opts.get("macvlan_mode", "bridge")
+        if mode != "bridge":
+            raise InvalidArgument(f"macvlan mode {mode!r} is not supported (only bridge)")
+        return network.Macvlan(opts.get("parent", ""), cfg["Subnet"], doc["Id"],
+                               cfg.get("Gateway"), doc["Name"], internal)
+    masq = masquerade and not internal and \
+        opts.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false"
+    bridge = network.Bridge(bridge_name(doc["Id"]), cfg["Subnet"], doc["Id"], cfg.get("Gateway"),
+                            doc["Name"], user_defined=True, ip_range=cfg.get("IPRange"),
+                            masquerade=masq)
+    return bridge
+
+
+def _doc(nid: str, name: str, driver: str, ipam: list[dict[str, Any]], opts: dict[str, str],
+         labels: dict[str, str], internal: bool, created: str) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "Id": nid,
+        "Created": created or "0001-01-01T00:00:00Z",
+        "Scope": "local",
+        "Driver": driver,
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None if not created else {}, "Config": ipam},
+        "Internal": internal,
+        "Attachable": False,
+        "Ingress": False,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Options": opts,
+        "Labels": labels,
+    }
+
+
+def _match(f: dict[str, list[str]], doc: dict[str, Any], nets: Networks) -> bool:
+    for key, values in f.items():
+        if key == "name" and not any(v in doc["Name"] for v in values):
+            return False
+        if key == "id" and not any(doc["Id"].startswith(v) for v in values):
+            return False
+        if key == "driver" and doc["Driver"] not in values:
+            return False
+        if key == "scope" and doc["Scope"] not in values:
+            return False
+        if key == "type":
+            kind = "custom" if nets.is_user(doc["Id"]) else "builtin"
+            if kind not in values:
+                return False
+        if key == "label" and not all(_label(doc["Labels"], v) for v in values):
+            return False
+        if key == "dangling":
+            dangling = not nets._containers_on(doc["Id"])
+            if any((v in ("true", "1")) != dangling for v in values):
+                return False
+    return True
+
+
+def _label(labels: dict[str, str], want: str) -> bool:
+    key, eq, value = want.partition("=")
+    return key in labels and (not eq or labels[key] == value)
