@@ -20,6 +20,7 @@ from typing import Any
 
 from wharfie import network
 from wharfie.engine import filters, netsetup, present, recovery
+from wharfie.engine.builds import Builds
 from wharfie.engine.containers import Containers
 from wharfie.engine.events import EventBus
 from wharfie.engine.execs import Execs
@@ -77,6 +78,7 @@ class Engine:
         self.files = Files(self)
         self.stats = StatsReader(self)
         self.volumes = Volumes(self)
+        self.builds = Builds(self)
 
     async def start(self) -> None:
         """Bring the host side up (bridge, monitor), then re-adopt containers."""
