@@ -44,7 +44,7 @@ class Containers:
         if not config.get("Image"):
             raise InvalidArgument("config cannot be empty in order to create a container")
         image = self.e.images.resolve(str(config["Image"]))
-        netsetup.check_mode(str(host_config.get("NetworkMode") or "bridge"))
+        netsetup.check_create(self.e, host_config, cfg.networking)
         self.e.check_runtime(host_config.get("Runtime") or self.e.config.default_runtime)
         host_config["Runtime"] = host_config.get("Runtime") or self.e.config.default_runtime
         mounts.check(host_config)
@@ -52,6 +52,7 @@ class Containers:
         self._check_name_free(name)
         cid = secrets.token_hex(32)
         doc = self._document(cid, name, config, host_config, image)
+        netsetup.on_create(self.e, doc, cfg.networking)
         points = self._mount_points(cid, config, host_config, image)
         doc["Mounts"], doc["_w"]["mounts"] = mounts.public(points), points
         await asyncio.to_thread(self._make_dirs, cid)
