@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from wharfie.engine import validate as v
-from wharfie.errors import InvalidArgument, NotFound, NotImplementedFeature
+from wharfie.errors import InvalidArgument
 
 
 def create(host: dict[str, Any] | None = None, **config: Any) -> v.CreateConfig:
@@ -363,10 +363,9 @@ def test_nano_cpus_range() -> None:
 
 
 def test_network_modes() -> None:
-    with pytest.raises(NotFound, match=r"^network mynet not found$"):
-        create({"NetworkMode": "mynet"})
-    with pytest.raises(NotImplementedFeature):
-        create({"NetworkMode": "container:abc"})
+    # names of user networks and container:<ref> pass: the engine looks them up
+    assert create({"NetworkMode": "mynet"}).host_config["NetworkMode"] == "mynet"
+    assert create({"NetworkMode": "container:abc"}).host_config["NetworkMode"] == "container:abc"
     assert error({"NetworkMode": "container:"}) == "invalid container format container:<name|id>"
 
 

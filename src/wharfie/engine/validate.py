@@ -15,9 +15,8 @@ Decisions (where moby's behaviour could not be matched exactly, or is left to th
 * A body without any container.Config field (null, {}, only HostConfig) is
   `config cannot be empty in order to create a container`, as moby. An empty Image is not an
   error here (moby too lets it through to the image lookup): the engine answers 404.
-* NetworkMode: "", "default" and "bridge" become "bridge"; "none" and "host" are kept;
-  "container:<id>" is NotImplementedFeature (joining another container's namespaces comes
-  later); any other name is NotFound `network <name> not found` (user networks come later).
+* NetworkMode: "", "default" and "bridge" become "bridge"; "none", "host", "container:<ref>"
+  and user network names are kept (the engine checks that the network or container exists).
 * HostConfig.Mounts of type bind and tmpfs are checked (parse_mounts) and become mounts in
   the runtime spec; type volume parses (the engine refuses it for now). A destination used
   twice across Binds, Mounts and Tmpfs is `Duplicate mount point: <dest>`.
@@ -30,7 +29,7 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
-from wharfie.errors import InvalidArgument, NotFound, NotImplementedFeature
+from wharfie.errors import InvalidArgument
 from wharfie.oci.capabilities import NUMBERS as CAP_NUMBERS
 from wharfie.units import ram_in_bytes
 
@@ -325,11 +324,9 @@ def _verify_host_config(host: dict[str, Any]) -> None:
 def _verify_network_mode(mode: str) -> None:
     if mode in ("", "default", "bridge", "none", "host"):
         return
-    if mode.startswith("container:"):
-        if not mode[len("container:") :]:
-            raise InvalidArgument("invalid container format container:<name|id>")
-        raise NotImplementedFeature(f"network mode {mode!r} is not supported yet")
-    raise NotFound(f"network {mode} not found")
+    if mode.startswith("container:") and not mode[len("container:") :]:
+        raise InvalidArgument("invalid container format container:<name|id>")
+    # a user-defined network or container:<ref>: the engine checks that it exists
 
 
 def _verify_restart(host: dict[str, Any]) -> None:
