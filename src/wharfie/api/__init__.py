@@ -11,8 +11,10 @@ if TYPE_CHECKING:
 
 
 def build(engine: Engine) -> Server:
+    from wharfie.api.routes_build import BuildRoutes
     from wharfie.api.routes_containers import ContainerRoutes
     from wharfie.api.routes_images import ImageRoutes
+    from wharfie.api.routes_networks import NetworkRoutes
     from wharfie.api.routes_system import SystemRoutes
     from wharfie.api.routes_volumes import VolumeRoutes
 
@@ -20,4 +22,6 @@ def build(engine: Engine) -> Server:
     for routes in (SystemRoutes(engine), ContainerRoutes(engine), ImageRoutes(engine)):
         routes.register(router)
     VolumeRoutes(engine).register(router)
+    BuildRoutes(engine).register(router)
+    NetworkRoutes(engine).register(router)
     return Server(router)
