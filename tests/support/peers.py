@@ -128,7 +128,11 @@ class ReferenceRegistry:
 
 
 class DockerPeer:
-    """A dockerd of our own: private data root, exec root and socket; no bridge, no iptables."""
+    """A dockerd of our own: private data root, exec root, socket and bridge; no iptables
+    rules (containers on its bridge reach the host's loopback services through the
+    bridge address, and nothing beyond)."""
+
+    _count = 0
 
     def __init__(self, base: Path) -> None:
         self.base = base
@@ -150,14 +154,27 @@ class DockerPeer:
         # exec-root must be short: containerd's socket path lives under it (108-byte limit)
         tag = f"{os.getpid()}-{abs(hash(self.base)) % 10**6}"
         exec_root = self.exec_root = Path("/run") / f"wharfie-test-dockerd-{tag}"
+        self._make_bridge()
         args = [DOCKERD, "-H", self.host, "--data-root", str(self.base / "data"),
                 "--exec-root", str(exec_root), "--pidfile", str(self.base / "dockerd.pid"),
-                "--bridge=none", "--iptables=false", "--ip6tables=false",
-                "--storage-driver", "overlay2"]
+                "--bridge", self.bridge, "--iptables=false", "--ip6tables=false",
+                "--ip-masq=false", "--storage-driver", "overlay2"]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         self._wait_ready()
+
+    def _make_bridge(self) -> None:
+        """A bridge of its own, made before dockerd starts and passed as --bridge. Not
+        --bridge=none: with that, dockerd deletes any link named docker0 at start-up,
+        which would take the benchmark peer's bridge away."""
+        DockerPeer._count += 1
+        n = (os.getpid() * 3 + DockerPeer._count) % 250
+        self.bridge = f"wpd{os.getpid() % 100000}{DockerPeer._count}"[:15]
+        for cmd in (["link", "add", "name", self.bridge, "type", "bridge"],
+                    ["addr", "add", f"10.215.{n}.1/24", "dev", self.bridge],
+                    ["link", "set", self.bridge, "up"]):
+            subprocess.run(["ip", *cmd], check=True, capture_output=True)
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -185,6 +202,7 @@ class DockerPeer:
         self.proc = None
         subprocess.run(["umount", "-R", "-l", str(self.base / "data")], capture_output=True)
         shutil.rmtree(self.exec_root, ignore_errors=True)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 
 
 @contextmanager
