@@ -65,12 +65,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("image", "cmd_tag"),
     "rmi": ("image", "cmd_rmi"),
     "history": ("image", "cmd_history"),
-    "pull": ("image", "cmd_pull"),
+    "pull": ("transfer", "cmd_pull"),
+    "push": ("transfer", "cmd_push"),
+    "save": ("transfer", "cmd_save"),
+    "load": ("transfer", "cmd_load"),
+    "login": ("auth", "cmd_login"),
+    "logout": ("auth", "cmd_logout"),
     "events": ("system", "cmd_events"),
     "info": ("system", "cmd_info"),
     "version": ("system", "cmd_version"),
+    "compose": ("compose", "cmd_compose"),
 }
-_IMAGE_VERBS = ("images", "rmi", "tag", "history", "pull", "import")
+_IMAGE_VERBS = ("images", "rmi", "tag", "history", "pull", "import", "push", "save", "load",
+                "login", "logout")
 GROUPS: dict[str, dict[str, str]] = {
     "container": {
         "ls": "ps",
@@ -89,6 +96,9 @@ GROUPS: dict[str, dict[str, str]] = {
         "history": "history",
         "import": "import",
         "pull": "pull",
+        "push": "push",
+        "save": "save",
+        "load": "load",
         "inspect": "image-inspect",
         "prune": "image-prune",
         "bootstrap": "image-bootstrap",
@@ -135,17 +145,18 @@ USAGE = """Usage:  wharfie [OPTIONS] COMMAND
 A Docker-compatible container engine client
 
 Common Commands:
-  run, exec, ps, images, pull, info, version
+  run, exec, ps, images, pull, push, login, logout, info, version
 
 Management Commands:
   container   Manage containers (ls, rm, inspect, prune, ...)
-  image       Manage images (ls, rm, tag, history, import, prune, bootstrap)
+  image       Manage images (ls, rm, tag, history, import, pull, push, save, load,
+              inspect, prune, bootstrap)
   system      Manage wharfie (df, prune, info, events)
   volume      Manage volumes (ls, create, inspect, rm, prune)
 
 Commands:
-  attach commit cp create events export history import inspect kill logs
-  pause rename restart rm rmi start stats stop tag top unpause update wait
+  attach commit cp create events export history import inspect kill load logs
+  pause rename save restart rm rmi start stats stop tag top unpause update wait
 
 Global Options:
   -H, --host list        Daemon socket to connect to
