@@ -135,16 +135,6 @@ def cmd_history(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
-def cmd_pull(ctx: Context, argv: list[str]) -> int:
-    from wharfie.cli.run import pull
-
-    f = parse(argv, table("q quiet bool\na all-tags bool\n- platform value"))
-    if len(f.args) != 1:
-        raise InvalidArgument('"pull" requires exactly 1 argument.')
-    pull(ctx.client, f.args[0], quiet=f.on("quiet"))
-    return 0
-
-
 COMMIT_FLAGS = table(
     """
     a author value
