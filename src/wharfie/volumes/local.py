@@ -160,13 +160,14 @@ class LocalDriver:
         with self._lock:
             if self._users.get(name):
                 raise Conflict(f"remove {name}: volume is in use")
-            data = self.path(name)
-            if os.path.ismount(data):
+            vdir = os.path.join(self.root, name)
+            if is_mounted(vol.mountpoint):
                 self._unmount(vol)
-            if os.path.ismount(data):
-                raise FailedPrecondition(f"remove {name}: {data} is still mounted")
+            left = mounts_under(vdir)
+            if left:  # never delete through a mount: it would delete the device's files
+                raise FailedPrecondition(f"remove {name}: still mounted: {', '.join(left)}")
             try:
-                shutil.rmtree(os.path.join(self.root, name))
+                shutil.rmtree(vdir)
             except OSError as exc:
                 raise Unavailable(f"remove {name}: {exc}") from exc
 
@@ -176,7 +177,7 @@ class LocalDriver:
         vol = self.get(name)
         with self._lock:
             users = self._users.setdefault(name, set())
-            if vol.needs_mount and not users and not os.path.ismount(vol.mountpoint):
+            if vol.needs_mount and not users and not is_mounted(vol.mountpoint):
                 try:
                     self._mount(vol)
                 except BaseException:
@@ -199,7 +200,7 @@ class LocalDriver:
                 vol = self._load(name)
             except (NotFound, Unavailable, FileNotFoundError):
                 return
-            if vol.needs_mount and os.path.ismount(vol.mountpoint):
+            if vol.needs_mount and is_mounted(vol.mountpoint):
                 self._unmount(vol)
 
     def restore(self, name: str, ref: str) -> None:
@@ -216,7 +217,7 @@ class LocalDriver:
             with self._lock:
                 if self._users.get(vol.name):
                     continue
-                if vol.needs_mount and os.path.ismount(vol.mountpoint):
+                if vol.needs_mount and is_mounted(vol.mountpoint):
                     self._unmount(vol)
                     done.append(vol.name)
         return done
@@ -240,7 +241,7 @@ class LocalDriver:
             if opts.propagation:
                 syscalls.mount(None, vol.mountpoint, None, opts.propagation, None)
         except OSError as exc:
-            if os.path.ismount(vol.mountpoint):
+            if is_mounted(vol.mountpoint):
                 syscalls.umount2(vol.mountpoint, syscalls.MNT_DETACH)
             raise Unavailable(
                 f"error while mounting volume '{vol.mountpoint}': failed to mount local volume: "
@@ -253,7 +254,7 @@ class LocalDriver:
         try:
             syscalls.umount2(vol.mountpoint, 0)
         except OSError as exc:
-            if not os.path.ismount(vol.mountpoint):
+            if not is_mounted(vol.mountpoint):
                 return
             try:
                 syscalls.umount2(vol.mountpoint, syscalls.MNT_DETACH)
@@ -264,6 +265,28 @@ class LocalDriver:
         for entry in os.listdir(self.root):
             if entry.startswith(".tmp-"):
                 shutil.rmtree(os.path.join(self.root, entry), ignore_errors=True)
+
+
+def _mount_points() -> list[str]:
+    """Mount points of this mount namespace (/proc/self/mountinfo, octal escapes decoded).
+    os.path.ismount cannot see a bind mount of a directory of the same filesystem."""
+    with open("/proc/self/mountinfo", "rb") as f:
+        return [_unescape(line.split(b" ")[4]) for line in f]
+
+
+def _unescape(raw: bytes) -> str:
+    return re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), raw).decode(
+        errors="surrogateescape"
+    )
+
+
+def is_mounted(path: str) -> bool:
+    return os.path.realpath(path) in _mount_points()
+
+
+def mounts_under(path: str) -> list[str]:
+    real = os.path.realpath(path)
+    return [p for p in _mount_points() if p == real or p.startswith(real + "/")]
 
 
 def size_of(path: str) -> int:
