@@ -60,7 +60,7 @@ async def _reconcile(engine: Engine, c: Container, status: dict[str, Any] | None
         c.set_exited(255, False)
         engine.save(c)
     if c.host_config.get("AutoRemove") and c.id in engine.containers:
-        await engine.ctr.remove(c.id, force=True, volumes=False)
+        await engine.ctr.remove(c.id, force=True, volumes=True)
 
 
 def _rootfs(engine: Engine, c: Container) -> str:
