@@ -17,9 +17,10 @@ Decisions (where moby's behaviour could not be matched exactly, or is left to th
   error here (moby too lets it through to the image lookup): the engine answers 404.
 * NetworkMode: "", "default" and "bridge" become "bridge"; "none", "host", "container:<ref>"
   and user network names are kept (the engine checks that the network or container exists).
-* HostConfig.Mounts of type bind and tmpfs are checked (parse_mounts) and become mounts in
-  the runtime spec; type volume parses (the engine refuses it for now). A destination used
-  twice across Binds, Mounts and Tmpfs is `Duplicate mount point: <dest>`.
+* HostConfig.Mounts of type bind, tmpfs and volume are checked (parse_mounts); the engine
+  (engine/mounts.py) turns them, with Binds, VolumesFrom and Config.Volumes, into mount
+  points. A destination used twice across Binds, Mounts and Tmpfs is
+  `Duplicate mount point: <dest>`.
 * apparmor= and label= security options are accepted and ignored (no LSM support): the
   engine may add a warning; `warnings(host_config)` lists them.
 """
@@ -562,7 +563,7 @@ def parse_mounts(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     Binds: {"Type": "bind", "Source", "Destination", "RW", "Propagation", "Recursive"};
     tmpfs: {"Type": "tmpfs", "Destination", "Options"} (defaults merged, as Tmpfs); volumes:
-    {"Type": "volume", "Name", "Destination", "RW"} (the engine refuses them for now).
+    {"Type": "volume", "Name", "Destination", "RW"} (engine/mounts.py adds the volume options).
     Whether a bind source exists is the engine's check (moby: "bind source path does not
     exist").
     """
