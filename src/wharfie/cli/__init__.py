@@ -135,6 +135,15 @@ COMMANDS.update(
         "volume-prune": ("volume", "cmd_prune"),
     }
 )
+GROUPS["network"] = {
+    "ls": "network-ls", "list": "network-ls", "create": "network-create",
+    "inspect": "network-inspect", "rm": "network-rm", "remove": "network-rm",
+    "connect": "network-connect", "disconnect": "network-disconnect", "prune": "network-prune",
+}
+COMMANDS.update({f"network-{v}": ("network", f"cmd_{v}") for v in
+                 ("ls", "create", "inspect", "rm", "connect", "disconnect", "prune")})
+COMMANDS["port"] = ("network", "cmd_port")
+GROUPS["container"]["port"] = "port"
 # the registry server (its own process; no daemon involved)
 GROUPS["registry"] = {"serve": "registry-serve", "gc": "registry-gc"}
 COMMANDS["registry-serve"] = ("registry", "cmd_serve")
@@ -153,6 +162,7 @@ Management Commands:
               inspect, prune, bootstrap)
   system      Manage wharfie (df, prune, info, events)
   volume      Manage volumes (ls, create, inspect, rm, prune)
+  network     Manage networks (ls, create, inspect, rm, connect, disconnect, prune)
 
 Commands:
   attach commit cp create events export history import inspect kill load logs
