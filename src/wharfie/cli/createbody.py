@@ -56,6 +56,7 @@ RUN_FLAGS = table(
     - init bool
     - network value net
     - network-alias list
+    - ip value
     - log-driver value
     - log-opt list
     - stop-signal value
@@ -358,6 +359,8 @@ def build(
     endpoint = _endpoint()
     if f.all("network-alias"):
         endpoint["Aliases"] = f.all("network-alias")
+    if f.get("ip"):
+        endpoint["IPAMConfig"] = {"IPv4Address": f.get("ip")}
     log_driver = f.get("log-driver") or ""
     mounts = [parse_mount(m) for m in f.all("mount")]
     tmpfs = {}
