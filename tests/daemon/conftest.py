@@ -42,3 +42,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 @pytest.fixture
 def name() -> str:
     return "t" + uuid.uuid4().hex[:10]
+
+
+# The embedded DNS of test daemons forwards unknown names nowhere: no query leaves the host.
+os.environ.setdefault("WHARFIE_DNS_UPSTREAMS", "")
