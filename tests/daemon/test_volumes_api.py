@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -251,3 +252,16 @@ def test_volumes_survive_daemon_restart(daemon: Daemon, name: str) -> None:
         docker_cli(daemon, "rm", "-f", name)
         docker_cli(daemon, "volume", "rm", v, t)
         assert not os.path.exists(tmount)
+
+
+def test_volume_events(daemon: Daemon, name: str) -> None:
+    api = _api(daemon)
+    v = _vol()
+    start = time.time() - 1
+    _ok(docker_cli(daemon, "run", "--name", name, "-v", f"{v}:/d", "busybox", "true"))
+    _ok(docker_cli(daemon, "rm", name))
+    _ok(docker_cli(daemon, "volume", "rm", v))
+    events = api.events(since=start, until=time.time() + 1, decode=True,
+                        filters={"type": "volume"})
+    seen = [(e["Action"], e["Actor"]["ID"]) for e in events if e["Actor"]["ID"] == v]
+    assert seen == [("create", v), ("mount", v), ("unmount", v), ("destroy", v)]

@@ -248,7 +248,7 @@ class Volumes:
         except NotFound:
             return False
 
-    def mount(self, c: Container, rootfs: str) -> None:
+    async def mount(self, c: Container, rootfs: str) -> None:
         """Mount the container's volumes (and fill new empty ones from the image)."""
         done: list[tuple[str, str]] = []
         try:
@@ -256,11 +256,12 @@ class Volumes:
                 if m["Type"] != "volume":
                     continue
                 v, d = self.get(str(m["Name"]))
-                path = d.mount(v.name, c.id)
+                path = await asyncio.to_thread(d.mount, v.name, c.id)
                 done.append((v.name, d.name))
                 m["Source"] = path
                 if m.get("CopyData", True):
-                    _copy_up(rootfs, str(m["Destination"]), path)
+                    await asyncio.to_thread(_copy_up, rootfs, str(m["Destination"]), path)
+                self.e.events.emit("volume", "mount", v.name, _mount_attrs(c, m))
         except BaseException:
             for name, driver in done:
                 self.driver(driver).unmount(name, c.id)
@@ -270,7 +271,9 @@ class Volumes:
         for m in points_of(c):
             if m["Type"] == "volume" and m.get("Name"):
                 for d in self._all_drivers():
-                    d.unmount(str(m["Name"]), c.id)
+                    if d.unmount(str(m["Name"]), c.id):
+                        attrs = {"container": c.id, "driver": d.name}
+                        self.e.events.emit("volume", "unmount", str(m["Name"]), attrs)
 
     def restore(self, c: Container) -> None:
         """A container that still runs after a daemon restart keeps its volumes mounted."""
@@ -308,6 +311,16 @@ class Volumes:
             await self.remove(name, force=True)
         except WharfieError as exc:
             log.warning("removing volume %s: %s", name, exc)
+
+
+def _mount_attrs(c: Container, m: dict[str, Any]) -> dict[str, str]:
+    return {
+        "container": c.id,
+        "destination": str(m["Destination"]),
+        "driver": str(m.get("Driver") or "local"),
+        "propagation": str(m.get("Propagation") or ""),
+        "read/write": "true" if m.get("RW") else "false",
+    }
 
 
 def _copy_up(rootfs: str, dest: str, volume_path: str) -> None:

@@ -187,21 +187,23 @@ class LocalDriver:
             users.add(ref)
         return vol.mountpoint
 
-    def unmount(self, name: str, ref: str) -> None:
+    def unmount(self, name: str, ref: str) -> bool:
+        """Forget `ref` as a user (the last one unmounts a device); False if it was none."""
         with self._lock:
             users = self._users.get(name)
             if users is None or ref not in users:
-                return
+                return False
             users.discard(ref)
             if users:
-                return
+                return True
             del self._users[name]
             try:
                 vol = self._load(name)
             except (NotFound, Unavailable, FileNotFoundError):
-                return
+                return True
             if vol.needs_mount and is_mounted(vol.mountpoint):
                 self._unmount(vol)
+            return True
 
     def restore(self, name: str, ref: str) -> None:
         """Count `ref` (a container still running after a restart) as a user of `name`."""
