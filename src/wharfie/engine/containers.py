@@ -175,7 +175,7 @@ class Containers:
         image = self.e.images.resolve(str(c.doc["Image"]))
         rootfs = self.mount_rootfs(c, image)
         try:
-            await asyncio.to_thread(self.e.volumes.mount, c, rootfs)
+            await self.e.volumes.mount(c, rootfs)
             uid, gid, groups = users.resolve_user(rootfs, str(c.config.get("User") or ""))
             home = users.user_home(rootfs, uid)
             netns, etc_files = netsetup.prepare(self.e, c)
