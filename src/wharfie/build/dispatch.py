@@ -103,7 +103,9 @@ def nop(text: str) -> str:
 
 
 # -- ARG -------------------------------------------------------------------------------
-def declare_args(st: StageState, ins: Instruction) -> None:
+def declare_args(st: StageState, ins: Instruction) -> str:
+    """Declare ARGs; the history text names them with their values (what the cache keys)."""
+    shown = []
     for key, default in name_values(ins, st.filename):
         if key in st.build_args:
             value = st.build_args[key]
@@ -115,6 +117,8 @@ def declare_args(st: StageState, ins: Instruction) -> None:
             value = UNSET
         st.args[key] = value
         st.used_args.add(key)
+        shown.append(key if value == UNSET else f"{key}={value}")
+    return nop("ARG " + " ".join(shown))
 
 
 # -- metadata instructions --------------------------------------------------------------
@@ -255,7 +259,8 @@ def _healthcheck(st: StageState, ins: Instruction) -> str:
 
 
 def healthcheck(ins: Instruction) -> dict[str, Any]:
-    flags, rest = split_flags(ins.rest)
+    more, rest = split_flags(ins.rest)
+    flags = [*ins.flags, *more]
     word, _, cmd = rest.partition(" ")
     if word.upper() == "NONE":
         if flags or cmd.strip():

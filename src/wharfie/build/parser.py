@@ -169,7 +169,7 @@ class _Parser:
         for m in _HEREDOC.finditer(rest):
             chomp, quote, name = m.group(1) == "-", m.group(2), m.group(3)
             body: list[str] = []
-            start = self.i + 1
+            start = self.i
             while True:
                 if self.i >= len(self.lines):
                     raise error(self.filename, start, f"unterminated heredoc {name}")
@@ -213,6 +213,8 @@ def check(ins: Instruction, filename: str) -> None:
             raise error(filename, ins.line, "SHELL requires the arguments to be in JSON form")
         if ins.cmd in ("shell", "onbuild", "healthcheck") and not ins.rest:
             raise error(filename, ins.line, f"{name} requires at least one argument")
+        if ins.cmd == "onbuild":
+            parse_onbuild(ins, filename)
         return
     if not ins.rest:
         raise error(filename, ins.line, f"{name} requires at least one argument")

@@ -149,6 +149,8 @@ class _Lexer:
         ch = self.next()
         if ch == "}":
             return self.env.get(name, "")
+        if ch == "":
+            raise InvalidArgument(f"syntax error: missing '}}' in {self.s!r}")
         colon = ch == ":"
         if colon:
             ch = self.next()

@@ -303,9 +303,10 @@ class _Run:
         self, st: StageState, image: ImageRecord | None, ins: parser.Instruction
     ) -> ImageRecord | None:
         if ins.cmd == "arg":
-            declare_args(st, ins)
+            text = declare_args(st, ins)
             self.used_args |= st.used_args
-            return image
+            return await self._cached_or(st, image, ["arg", text], lambda: self._meta_image(
+                st, image, text))
         if ins.cmd in ("copy", "add"):
             return await self._copy(st, image, ins)
         if ins.cmd == "run":
