@@ -127,3 +127,30 @@ def test_cli_mount_flag() -> None:
 def test_cli_mount_flag_errors(spec: str, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         parse_mount(spec)
+
+
+def test_runtime_spec_takes_resolved_points() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_engine_spec import inputs
+
+    from wharfie.engine import spec
+
+    points = mounts.plan({"Volumes": {"/anon": {}}},
+                         {"Binds": ["vol:/data", "/h:/data/sub:ro"],
+                          "Mounts": [{"Type": "tmpfs", "Target": "/t"}]}, None, [])
+    for p in points:
+        if p["Type"] == "volume":
+            p["Source"] = f"/var/lib/wharfie/volumes/{p['Name'] or 'x'}/_data"
+    inp = inputs()._replace(mounts=mounts.spec_mounts(points))
+    own = {m["destination"]: m for m in spec.user_mounts(inp)}
+    assert own["/data"] == {"destination": "/data", "type": "bind",
+                            "source": "/var/lib/wharfie/volumes/vol/_data",
+                            "options": ["rbind", "rprivate"]}
+    assert own["/data/sub"]["options"] == ["rbind", "ro", "rprivate"]
+    assert own["/anon"]["source"] == "/var/lib/wharfie/volumes/x/_data"
+    assert own["/t"]["type"] == "tmpfs"
+    order = [m["destination"] for m in spec.user_mounts(inp)]
+    assert order.index("/data") < order.index("/data/sub")
