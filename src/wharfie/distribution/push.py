@@ -155,7 +155,7 @@ def push_layer(store: ImageStore, t: Target, diff_id: str, progress: pg.Progress
     known = _try_known(store, t, diff_id)
     if known is not None:
         progress(pg.detail(known[1], ident))
-        return known[0]
+        return known[0]._replace(repository=t.repository)
     throttle = pg.Throttle()
     tmp, digest, size = compress(store, diff_id, lambda n: None)
     try:

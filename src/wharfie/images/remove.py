@@ -58,12 +58,7 @@ class Remover:
                 )
             parsed = reference.parse(ref).with_default_tag()
             self._untag(parsed.full())
-            refs = self.s._refs_of(img)
-            if refs and all(reference.parse(r).digest and reference.parse(r).repository
-                            == parsed.repository for r in refs):
-                for r in refs:
-                    self._untag(r)
-                refs = []
+            refs = self._drop_repo_digests(parsed, self.s._refs_of(img))
             if refs:
                 return self.records
             self._delete(img, force, prune, quiet=True)
@@ -77,6 +72,18 @@ class Remover:
                 self._untag(r)
         self._delete(img, force, prune, quiet=False)
         return self.records
+
+    def _drop_repo_digests(self, parsed: reference.Reference, refs: list[str]) -> list[str]:
+        """moby: once a repository's last tag is gone, its digest references go too."""
+        if parsed.digest:
+            return refs
+        same = [reference.parse(r) for r in refs]
+        same = [r for r in same if r.repository == parsed.repository]
+        if any(not r.digest for r in same):
+            return refs
+        for r in same:
+            self._untag(r.full())
+        return [x for x in refs if reference.parse(x).repository != parsed.repository]
 
     def _untag(self, full_ref: str) -> None:
         self.s._drop_ref(full_ref)
