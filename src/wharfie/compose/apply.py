@@ -35,13 +35,14 @@ class DependencyFailed(FailedPrecondition):
 
 class Runner:
     def __init__(
-        self, new_client: Callable[[], Client], project: Project, progress: Progress
+        self, new_client: Callable[[], Client], project: Project, progress: Progress,
+        client: Client | None = None,
     ) -> None:
         self.new_client = new_client
         self.project = project
         self.progress = progress
         self._local = threading.local()
-        self.client = new_client()
+        self.client = client or new_client()
         self._nets: bool | None = None
 
     # -- helpers -----------------------------------------------------------
@@ -251,6 +252,7 @@ class Runner:
         client = self.thread_client()
         deadline = time.monotonic() + timeout
         cname = cid[:12]
+        said = False
         while True:
             info = client.get_json(f"/containers/{cid}/json")
             cname = str(info.get("Name", "")).lstrip("/") or cname
@@ -273,7 +275,9 @@ class Runner:
                     f"exited ({state.get('ExitCode')})")
             if time.monotonic() > deadline:
                 raise DependencyFailed(f"service {service}: not healthy after {timeout:.0f}s")
-            self.progress("Container", cname, "Waiting")
+            if not said:
+                self.progress("Container", cname, "Waiting")
+                said = True
             time.sleep(0.1)
 
     def wait_completed(self, service: str, cid: str) -> None:
