@@ -25,7 +25,14 @@ import time
 from dataclasses import dataclass, field
 
 from wharfie import syscalls
-from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, Unavailable
+from wharfie.errors import (
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    WharfieError,
+)
 from wharfie.units import ram_in_bytes
 from wharfie.volumes import mountopts
 
@@ -245,7 +252,7 @@ class LocalDriver:
         except OSError as exc:
             if is_mounted(vol.mountpoint):
                 syscalls.umount2(vol.mountpoint, syscalls.MNT_DETACH)
-            raise Unavailable(
+            raise WharfieError(
                 f"error while mounting volume '{vol.mountpoint}': failed to mount local volume: "
                 f"mount {device}:{vol.mountpoint}, flags: {opts.flags:#x}"
                 + (f", data: {opts.data}" if opts.data else "")
