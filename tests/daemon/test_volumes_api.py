@@ -265,3 +265,19 @@ def test_volume_events(daemon: Daemon, name: str) -> None:
                         filters={"type": "volume"})
     seen = [(e["Action"], e["Actor"]["ID"]) for e in events if e["Actor"]["ID"] == v]
     assert seen == [("create", v), ("mount", v), ("unmount", v), ("destroy", v)]
+
+
+def test_ps_filter_volume(daemon: Daemon, name: str, tmp_path: Path) -> None:
+    v = _vol()
+    _ok(docker_cli(daemon, "create", "--name", name, "-v", f"{v}:/data", "-v", f"{tmp_path}:/h",
+                   "busybox", "true"))
+    try:
+        for value in (v, "/data", str(tmp_path)):
+            out = _ok(docker_cli(daemon, "ps", "-a", "--format", "{{.Names}}",
+                                 "--filter", f"volume={value}"))
+            assert out.split() == [name]
+        out = _ok(docker_cli(daemon, "ps", "-a", "-q", "--filter", "volume=nosuch" + v))
+        assert out == ""
+    finally:
+        docker_cli(daemon, "rm", name)
+        docker_cli(daemon, "volume", "rm", v)

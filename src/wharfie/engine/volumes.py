@@ -81,6 +81,15 @@ class Volumes:
                     counts[name] = counts.get(name, 0) + 1
         return counts
 
+    @staticmethod
+    def container_matches(c: Container, values: list[str]) -> bool:
+        """`docker ps --filter volume=X`: a mount point whose volume name, source or
+        destination is X (moby's filter)."""
+        for m in c.doc.get("Mounts") or []:
+            if {m.get("Name"), m.get("Source"), m.get("Destination")} & set(values):
+                return True
+        return False
+
     # ------------------------------------------------------------- the API
     def create(self, body: Any) -> dict[str, Any]:
         if body is not None and not isinstance(body, dict):
