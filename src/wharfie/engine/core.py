@@ -142,6 +142,8 @@ class Engine:
         for c in cs:
             if f and not filters.match_container(f, self._view(c)):
                 continue
+            if "volume" in f and not self.volumes.container_matches(c, f["volume"]):
+                continue
             row = self.present_row(c)
             if size:
                 from wharfie.engine.system import dir_size
