@@ -123,3 +123,11 @@ def test_copy_up_keeps_types_modes_links(tmp_path: Path) -> None:
     empty.mkdir()
     assert copy_up(str(src / "f"), str(empty)) is False
     assert copy_up(str(tmp_path / "missing"), str(empty)) is False
+
+
+def test_mountinfo_paths_unescaped() -> None:
+    from wharfie.volumes.local import _unescape, is_mounted, mounts_under
+
+    assert _unescape(b"/a\\040b\\011c\\134d") == "/a b\tc\\d"
+    assert is_mounted("/proc") and not is_mounted("/proc/self")
+    assert "/proc" in mounts_under("/proc")
