@@ -192,8 +192,8 @@ def _depends_on(value: Any) -> dict[str, dict[str, Any]]:
     if isinstance(value, list):
         return {d: {"condition": "service_started", "required": True} for d in value}
     return {
-        k: {"condition": v.get("condition", "service_started"),
-            "restart": v.get("restart", False), "required": v.get("required", True)}
+        k: {"condition": (v or {}).get("condition", "service_started"),
+            "restart": (v or {}).get("restart", False), "required": (v or {}).get("required", True)}
         for k, v in value.items()
     }
 

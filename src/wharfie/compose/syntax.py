@@ -30,6 +30,16 @@ def _range(text: str) -> tuple[int, int] | None:
     return lo, hi
 
 
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def parse_port(spec: str | int) -> list[dict[str, Any]]:
     """One short port spec → long-syntax entries; InvalidArgument names the spec."""
     text = str(spec)
@@ -54,7 +64,7 @@ def parse_port(spec: str | int) -> list[dict[str, Any]]:
         elif len(parts) > 3:
             raise bad
     target = _range(parts[-1])
-    if target is None:
+    if target is None or (host_ip and not _is_ip(host_ip)):
         raise bad
     published = parts[0] if len(parts) == 2 else ""
     host = _range(published) if published else None
