@@ -148,6 +148,9 @@ class _Run:
 
     # -- the build ----------------------------------------------------------------------
     async def main(self, body: AsyncIterator[bytes]) -> None:
+        """The build; a failure is reported after the cleanup, so a client that stops at
+        the error line finds no container, mount or temporary file of the build left."""
+        failure: dict[str, Any] | None = None
         try:
             os.makedirs(self.ctx, mode=0o700)
             await consume_in_thread(body, lambda s: context.extract(s, self.ctx))
@@ -157,11 +160,13 @@ class _Run:
             detail: dict[str, Any] = {"message": str(exc)}
             if exc.code is not None:
                 detail["code"] = exc.code
-            self.emit({"errorDetail": detail, "error": str(exc)})
+            failure = {"errorDetail": detail, "error": str(exc)}
         except WharfieError as exc:
-            self.emit({"errorDetail": {"message": str(exc)}, "error": str(exc)})
+            failure = {"errorDetail": {"message": str(exc)}, "error": str(exc)}
         finally:
             await self._cleanup()
+            if failure is not None:
+                self.emit(failure)
             self.out.put_nowait(_END)
 
     async def _build(self) -> ImageRecord:

@@ -1,0 +1,373 @@
+"""Dockerfile builds against wharfied through `DOCKER_BUILDKIT=0 docker build`, `wharfie
+build` and docker-py: the image config, the files a container run from the image sees,
+the cache, and bad input (a clear error, no tagged image, nothing leaked)."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import http.server
+import io
+import json
+import lzma
+import os
+import subprocess
+import tarfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.daemon import Daemon, docker_cli, wharfie_cli
+
+pytestmark = pytest.mark.root
+
+CLIS = ["docker", "wharfie"]
+
+
+def build(d: Daemon, cli: str, ctx: Path | None, *args: str, input: bytes | None = None
+          ) -> subprocess.CompletedProcess[bytes]:
+    run = docker_cli if cli == "docker" else wharfie_cli
+    extra = [] if cli == "docker" else ["--progress", "plain"]
+    where = "-" if ctx is None else str(ctx)
+    return run(d, "build", *extra, *args, where, input=input, timeout=120)
+
+
+def ok(p: subprocess.CompletedProcess[bytes]) -> str:
+    assert p.returncode == 0, (p.stdout + p.stderr).decode()
+    return p.stdout.decode()
+
+
+def config(d: Daemon, ref: str) -> dict[str, Any]:
+    doc = json.loads(ok(docker_cli(d, "image", "inspect", ref)))[0]
+    return dict(doc["Config"])
+
+
+def run_out(d: Daemon, ref: str, *cmd: str) -> str:
+    return ok(docker_cli(d, "run", "--rm", ref, *cmd))
+
+
+def write(ctx: Path, files: dict[str, str | bytes]) -> Path:
+    ctx.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        path = ctx / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data)
+    return ctx
+
+
+def containers(d: Daemon) -> set[str]:
+    return set(ok(docker_cli(d, "ps", "-aq", "--no-trunc")).split())
+
+
+def build_mounts(d: Daemon) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if str(d.base) in line and "/builds/" in line]
+
+
+# ------------------------------------------------------------------ the must-shows
+@pytest.mark.parametrize("cli", CLIS)
+def test_multistage_copy_from_and_target(daemon: Daemon, tmp_path: Path, name: str,
+                                         cli: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": """\
+FROM busybox AS builder
+RUN mkdir -p /out && echo built > /out/artifact && echo 2 > /out/two
+FROM busybox AS other
+RUN echo other > /other
+FROM busybox AS broken
+RUN exit 3
+FROM busybox
+COPY --from=builder /out/artifact /app/
+COPY --from=1 /other /app/other
+COPY --from=builder /out/ /app/dir/
+CMD ["cat", "/app/artifact"]
+"""})
+    out = ok(build(daemon, cli, ctx, "-t", name, "--target", ""))
+    assert "exit 3" not in out  # the stage the target does not need is not built
+    assert run_out(daemon, name) == "built\n"
+    assert run_out(daemon, name, "cat", "/app/other", "/app/dir/two") == "other\n2\n"
+    ok(build(daemon, cli, ctx, "-t", name + "-b", "--target", "builder"))
+    assert run_out(daemon, name + "-b", "cat", "/out/artifact") == "built\n"
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_args_env_workdir_user_and_config(daemon: Daemon, tmp_path: Path, name: str,
+                                          cli: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": """\
+ARG BASE=busybox
+ARG VERSION=1.0
+FROM ${BASE}
+ARG VERSION
+ARG WHO=world
+ENV APP_HOME=/srv/app GREETING="hello $WHO"
+WORKDIR $APP_HOME
+WORKDIR sub
+RUN echo "$GREETING v$VERSION in $(pwd)" > info && \\
+    echo "app:x:1234:2345::/home/app:/bin/sh" >> /etc/passwd && \\
+    echo "app:x:2345:" >> /etc/group
+LABEL org.example.version=$VERSION "with space"="a b"
+EXPOSE 8080 53/udp
+VOLUME /data
+STOPSIGNAL SIGUSR1
+USER app
+RUN id -u > /tmp/uid-by-name
+USER 4321:99
+RUN id -u > /tmp/uid-by-number; id -g >> /tmp/uid-by-number
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat info"]
+"""})
+    ok(build(daemon, cli, ctx, "-t", name, "--build-arg", "WHO=builder"))
+    cfg = config(daemon, name)
+    assert cfg["WorkingDir"] == "/srv/app/sub"
+    assert "APP_HOME=/srv/app" in cfg["Env"] and "GREETING=hello builder" in cfg["Env"]
+    assert not any(e.startswith(("VERSION=", "WHO=")) for e in cfg["Env"])  # ARGs stay out
+    assert cfg["User"] == "4321:99"
+    assert cfg["ExposedPorts"] == {"8080/tcp": {}, "53/udp": {}}
+    assert cfg["Volumes"] == {"/data": {}}
+    assert cfg["Labels"] == {"org.example.version": "1.0", "with space": "a b"}
+    assert cfg["StopSignal"] == "SIGUSR1"
+    assert cfg["Entrypoint"] == ["/bin/sh", "-c"] and cfg["Cmd"] == ["cat info"]
+    assert run_out(daemon, name) == "hello builder v1.0 in /srv/app/sub\n"
+    assert run_out(daemon, name, "cat /tmp/uid-by-name /tmp/uid-by-number") == "1234\n4321\n99\n"
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_onbuild_triggers_run_in_the_child(daemon: Daemon, tmp_path: Path, name: str,
+                                           cli: str) -> None:
+    parent = write(tmp_path / "parent", {"Dockerfile": """\
+FROM busybox
+ONBUILD COPY marker.txt /marker.txt
+ONBUILD RUN echo triggered > /triggered
+"""})
+    ok(build(daemon, cli, parent, "-t", name + "-base"))
+    assert config(daemon, name + "-base")["OnBuild"] == [
+        "COPY marker.txt /marker.txt", "RUN echo triggered > /triggered"]
+    child = write(tmp_path / "child", {"Dockerfile": f"FROM {name}-base\nRUN cat /triggered\n",
+                                       "marker.txt": "from the child's context\n"})
+    out = ok(build(daemon, cli, child, "-t", name))
+    assert "Executing 2 build triggers" in out
+    assert run_out(daemon, name, "cat", "/marker.txt", "/triggered") == (
+        "from the child's context\ntriggered\n")
+    assert not config(daemon, name).get("OnBuild")  # triggers are not inherited further
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_healthcheck_shell_and_heredocs(daemon: Daemon, tmp_path: Path, name: str,
+                                        cli: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": """\
+FROM busybox
+SHELL ["/bin/sh", "-ec"]
+ENV WHO=heredoc
+RUN <<EOF
+echo "first line" > /script-out
+echo "second $WHO" >> /script-out
+EOF
+RUN cat <<'END' > /literal
+not expanded: $WHO
+END
+COPY <<EOF /etc/copied.conf
+copied for $WHO
+EOF
+HEALTHCHECK --interval=5s --timeout=2s --start-period=1s --retries=4 CMD test -f /script-out
+CMD echo "shell form via $0"
+"""})
+    ok(build(daemon, cli, ctx, "-t", name))
+    cfg = config(daemon, name)
+    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "test -f /script-out"],
+                                  "Interval": 5_000_000_000, "Timeout": 2_000_000_000,
+                                  "StartPeriod": 1_000_000_000, "Retries": 4}
+    assert cfg["Cmd"] == ["/bin/sh", "-ec", 'echo "shell form via $0"']
+    assert run_out(daemon, name) == "shell form via /bin/sh\n"
+    assert run_out(daemon, name, "cat", "/script-out", "/literal", "/etc/copied.conf") == (
+        "first line\nsecond heredoc\nnot expanded: $WHO\ncopied for heredoc\n")
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for path, data in files.items():
+            ti = tarfile.TarInfo(path)
+            ti.size, ti.mode = len(data), 0o640
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[Callable[[str, bytes], str]]:
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, directory=str(root), **kw)
+
+        def log_message(self, *_: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def publish(path: str, data: bytes) -> str:
+        (root / path).write_bytes(data)
+        return f"http://127.0.0.1:{server.server_address[1]}/{path}"
+
+    yield publish
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_add_tar_archives_and_url(daemon: Daemon, tmp_path: Path, name: str, cli: str,
+                                  http_server: Callable[[str, bytes], str]) -> None:
+    url = http_server("remote.txt", b"fetched over http\n")
+    ctx = write(tmp_path / "ctx", {
+        "plain.tar": _tar({"p/a.txt": b"plain\n"}),
+        "g.tar.gz": gzip.compress(_tar({"g/a.txt": b"gzip\n"})),
+        "b.tar.bz2": bz2.compress(_tar({"b/a.txt": b"bzip2\n"})),
+        "x.tar.xz": lzma.compress(_tar({"x/a.txt": b"xz\n"})),
+        "notes.gz": gzip.compress(b"not a tar\n"),
+        "Dockerfile": f"""\
+FROM busybox
+ADD plain.tar g.tar.gz b.tar.bz2 x.tar.xz /unpacked/
+ADD notes.gz /kept/
+ADD {url} /downloads/
+ADD --chmod=644 {url} /renamed.txt
+""",
+    })
+    ok(build(daemon, cli, ctx, "-t", name))
+    assert run_out(daemon, name, "cat", "/unpacked/p/a.txt", "/unpacked/g/a.txt",
+                   "/unpacked/b/a.txt", "/unpacked/x/a.txt") == "plain\ngzip\nbzip2\nxz\n"
+    assert run_out(daemon, name, "ls", "/kept") == "notes.gz\n"  # not a tar: copied as is
+    assert run_out(daemon, name, "cat", "/downloads/remote.txt") == "fetched over http\n"
+    modes = run_out(daemon, name, "stat", "-c", "%a", "/downloads/remote.txt", "/renamed.txt")
+    assert modes == "600\n644\n"
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_dockerignore_exceptions_and_wildcards(daemon: Daemon, tmp_path: Path, name: str,
+                                               cli: str) -> None:
+    ctx = write(tmp_path, {
+        ".dockerignore": "# notes\n*.md\n!README.md\nsecrets\n**/*.tmp\nDockerfile\n",
+        "README.md": "readme\n", "CHANGES.md": "changes\n", "secrets/key": "k\n",
+        "src/a.txt": "a\n", "src/b.txt": "b\n", "src/c.tmp": "tmp\n", "src/deep/d.txt": "d\n",
+        "Dockerfile": """\
+FROM busybox
+COPY . /ctx/
+COPY src/*.txt /txt/
+COPY --chown=1:2 --chmod=600 src/a.txt /owned
+""",
+    })
+    ok(build(daemon, cli, ctx, "-t", name))
+    listing = run_out(daemon, name, "find", "/ctx", "-type", "f").split()
+    assert sorted(listing) == ["/ctx/.dockerignore", "/ctx/README.md", "/ctx/src/a.txt",
+                               "/ctx/src/b.txt", "/ctx/src/deep/d.txt"]
+    assert sorted(run_out(daemon, name, "ls", "/txt").split()) == ["a.txt", "b.txt"]
+    assert run_out(daemon, name, "stat", "-c", "%u:%g %a", "/owned") == "1:2 600\n"
+
+
+# ------------------------------------------------------------------------- the cache
+def test_cache_hits_and_invalidation(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    ctx = write(tmp_path, {"one.txt": "1\n", "two.txt": "2\n", "Dockerfile": """\
+FROM busybox
+RUN echo first > /first
+COPY one.txt /
+RUN cat /one.txt > /copy-of-one
+COPY two.txt /
+RUN cat /proc/sys/kernel/random/uuid > /stamp
+"""})
+    first = ok(build(daemon, "docker", ctx, "-t", name))
+    assert "Using cache" not in first
+    again = ok(build(daemon, "docker", ctx, "-t", name + "-again"))
+    assert again.count("Using cache") == 5  # every step after FROM
+    assert config(daemon, name) == config(daemon, name + "-again")
+    stamp = run_out(daemon, name, "cat", "/stamp")
+    (ctx / "two.txt").write_text("changed\n")
+    changed = ok(build(daemon, "docker", ctx, "-t", name))
+    steps = changed.split("Step ")[1:]
+    assert ["Using cache" in s for s in steps] == [False, True, True, True, False, False]
+    assert run_out(daemon, name, "cat", "/two.txt") == "changed\n"
+    assert run_out(daemon, name, "cat", "/stamp") != stamp
+    nocache = ok(build(daemon, "docker", ctx, "-t", name, "--no-cache"))
+    assert "Using cache" not in nocache
+
+
+def test_cache_survives_a_daemon_restart(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN echo {name} > /x\n"})
+    ok(build(daemon, "docker", ctx, "-t", name))
+    daemon.stop()
+    daemon.start()
+    assert "Using cache" in ok(build(daemon, "docker", ctx, "-t", name))
+
+
+def test_builder_prune_with_a_size_cap(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN head -c 300000 /dev/zero > /{name}\n"})
+    ok(build(daemon, "docker", ctx, "-t", name))
+    ok(docker_cli(daemon, "rmi", name))
+    out = ok(wharfie_cli(daemon, "builder", "prune", "-f", "--keep-storage", "1MB"))
+    assert "Total reclaimed space" in out
+    out = ok(wharfie_cli(daemon, "builder", "prune", "-f", "--all"))
+    assert "Total reclaimed space" in out
+    assert "Using cache" not in ok(build(daemon, "docker", ctx, "-t", name))
+
+
+# ------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("dockerfile,message", [
+    ("FROM busybox\nRUN true\nFROM\n", "line 3"),
+    ("FROM busybox\nFOO bar\n", "unknown instruction: FOO"),
+    ("FROM busybox\nCOPY missing.txt /\n", "missing.txt"),
+    ("FROM busybox\nCOPY --from=nostage /x /x\n", "nostage"),
+    ("FROM busybox\nRUN echo partial > /p\nRUN echo some output; false\n",
+     "The command '/bin/sh -c echo some output; false' returned a non-zero code: 1"),
+])
+@pytest.mark.parametrize("cli", CLIS)
+def test_bad_input(daemon: Daemon, tmp_path: Path, name: str, cli: str, dockerfile: str,
+                   message: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": dockerfile})
+    before = containers(daemon)
+    p = build(daemon, cli, ctx, "-t", name)
+    assert p.returncode != 0
+    assert message in (p.stdout + p.stderr).decode()
+    assert docker_cli(daemon, "image", "inspect", name).returncode != 0  # nothing tagged
+    assert containers(daemon) == before  # no stray containers
+    assert build_mounts(daemon) == []
+    assert os.listdir(daemon.base / "data" / "builds") == []
+
+
+def test_unused_build_arg_warning(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nARG USED\nRUN echo $USED\n"})
+    out = ok(build(daemon, "docker", ctx, "-t", name, "--build-arg", "USED=1",
+                   "--build-arg", "FOO=2", "--build-arg", "HTTP_PROXY=http://127.0.0.1:9"))
+    assert "[Warning] One or more build-args [FOO] were not consumed" in out
+
+
+# ---------------------------------------------------------------- stdin and docker-py
+def test_context_tar_on_stdin_and_iidfile(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    data = _tar({"Dockerfile": b"FROM busybox\nCOPY f /f\n", "f": b"from stdin\n"})
+    iid = tmp_path / "iid"
+    p = wharfie_cli(daemon, "build", "-q", "-t", name, "--iidfile", str(iid), "-", input=data)
+    image_id = ok(p).strip()
+    assert image_id.startswith("sha256:") and iid.read_text() == image_id
+    assert run_out(daemon, name, "cat", "/f") == "from stdin\n"
+
+
+def test_docker_py_images_build(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    import docker
+
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nLABEL via=docker-py\nRUN echo py > /py\n"})
+    client = docker.DockerClient(base_url=daemon.host)
+    try:
+        image, logs = client.images.build(path=str(ctx), tag=name, rm=True)
+        assert image.labels == {"via": "docker-py"}
+        assert any("Successfully built" in str(x.get("stream", "")) for x in logs)
+        out = client.containers.run(name, ["cat", "/py"], remove=True)
+        assert out == b"py\n"
+        with pytest.raises(docker.errors.BuildError, match="returned a non-zero code"):
+            client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN false\n"), tag=name + "x")
+    finally:
+        client.close()
