@@ -148,13 +148,18 @@ GROUPS["container"]["port"] = "port"
 GROUPS["registry"] = {"serve": "registry-serve", "gc": "registry-gc"}
 COMMANDS["registry-serve"] = ("registry", "cmd_serve")
 COMMANDS["registry-gc"] = ("registry", "cmd_gc")
+# Dockerfile builds
+COMMANDS["build"] = ("build", "cmd_build")
+GROUPS["builder"] = {"build": "build", "prune": "builder-prune"}
+GROUPS["image"]["build"] = "build"
+COMMANDS["builder-prune"] = ("build", "cmd_prune")
 
 USAGE = """Usage:  wharfie [OPTIONS] COMMAND
 
 A Docker-compatible container engine client
 
 Common Commands:
-  run, exec, ps, images, pull, push, login, logout, info, version
+  run, exec, ps, build, images, pull, push, login, logout, info, version
 
 Management Commands:
   container   Manage containers (ls, rm, inspect, prune, ...)
