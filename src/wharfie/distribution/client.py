@@ -103,18 +103,33 @@ class Registry:
             return self._base
 
     def _probe(self) -> str:
-        """https, or http for an insecure registry whose https fails."""
-        if not self.insecure:
-            return f"https://{self._api_host}"
+        """GET /v2/ first, as Docker: https, or http for an insecure registry whose https
+        fails; an unreachable registry fails here with Docker's wording."""
+        https = f"https://{self._api_host}"
         try:
-            conn = http.client.HTTPSConnection(self._api_host, timeout=5,
-                                               context=_tls_context(False))
+            self._ping_once(http.client.HTTPSConnection(
+                self._api_host, timeout=10, context=_tls_context(not self.insecure)))
+            return https
+        except ssl.SSLError as exc:
+            if not self.insecure:
+                raise dial_error("GET", https + "/v2/", exc) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            if not self.insecure:
+                raise dial_error("GET", https + "/v2/", exc) from exc
+        plain = f"http://{self._api_host}"
+        try:
+            self._ping_once(http.client.HTTPConnection(self._api_host, timeout=10))
+        except (OSError, http.client.HTTPException) as exc:
+            raise dial_error("GET", plain + "/v2/", exc) from exc
+        return plain
+
+    @staticmethod
+    def _ping_once(conn: http.client.HTTPConnection) -> None:
+        try:
             conn.request("GET", "/v2/", headers={"User-Agent": USER_AGENT})
             conn.getresponse().read()
+        finally:
             conn.close()
-            return f"https://{self._api_host}"
-        except (ssl.SSLError, http.client.HTTPException, ConnectionResetError, OSError):
-            return f"http://{self._api_host}"
 
     def _conn(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         conns: dict[tuple[str, str], http.client.HTTPConnection] = getattr(
@@ -153,14 +168,19 @@ class Registry:
         url = path if path.startswith("http") else self.base + path
         reply = self._send(method, url, headers or {}, body, scopes)
         replayable = isinstance(body, (bytes, type(None)))
-        if reply.status == 401 and self._learn(reply, scopes) and replayable:
-            reply = self._send(method, url, headers or {}, body, scopes)
+        verb = method[:1] + method[1:].lower()
+        if reply.status == 401:
+            ch = authmod.parse_challenge(reply.header("www-authenticate"))
+            if ch is not None and ch.scheme == "basic" and self.credentials.anonymous:
+                reply.read()
+                raise Unauthorized(f'{verb} "{url}": no basic auth credentials')
+            if self._learn(reply, scopes) and replayable:
+                reply = self._send(method, url, headers or {}, body, scopes)
         if reply.status in ok:
             return reply
         text = registry_message(b"" if method == "HEAD" else reply.read(), reply.status,
                                 reply.resp.reason)
         reply.resp.close()
-        verb = method[:1] + method[1:].lower()
         if reply.status in (401, 403):
             raise Unauthorized(f'{verb} "{url}": {text}')
         raise for_status(reply.status, text)

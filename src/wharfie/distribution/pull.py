@@ -9,6 +9,7 @@ back-off; the blob's sha256 and size are checked before its layer is committed.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import time
 from collections.abc import Iterator
@@ -46,6 +47,13 @@ class Resolved:
 def fetch_manifest(reg: Registry, path: str, ref: str) -> tuple[bytes, str, str]:
     """(raw, media type, digest) of `ref` (a tag or a digest); verified when by digest."""
     scopes = [repo_scope(path, "pull")]
+    if not ref.startswith("sha256:"):
+        head = reg.request("HEAD", f"/v2/{path}/manifests/{ref}", scopes=scopes,
+                           headers={"Accept": mf.ACCEPT}, ok=(200, 404))
+        head.read()  # a 404 is left to the GET, whose body says why
+        found = head.header("docker-content-digest")
+        if found.startswith("sha256:"):
+            ref = found  # then fetched by digest, and verified
     reply = reg.request("GET", f"/v2/{path}/manifests/{ref}", scopes=scopes,
                         headers={"Accept": mf.ACCEPT})
     raw = reply.resp.read(MAX_MANIFEST + 1)
@@ -82,8 +90,9 @@ class BlobStream:
     """The bytes of a blob, resumed with Range after a broken connection, verified at EOF."""
 
     def __init__(self, reg: Registry, path: str, desc: mf.Descriptor,
-                 on_bytes: Any = None) -> None:
+                 on_bytes: Any = None, on_retry: Any = None) -> None:
         self.reg, self.path, self.desc = reg, path, desc
+        self.on_retry = on_retry
         self.offset = 0
         self.hash = hashlib.sha256()
         self.on_bytes = on_bytes
@@ -100,7 +109,10 @@ class BlobStream:
                 if failures >= RETRIES:
                     raise Unavailable(f"download of {self.desc.digest} failed after "
                                       f"{failures} retries: {exc}") from exc
-                time.sleep(BACKOFF[min(failures, len(BACKOFF) - 1)])
+                delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
+                if self.on_retry is not None:
+                    self.on_retry(delay)
+                time.sleep(delay)
                 failures += 1
         self._verify()
 
@@ -115,7 +127,7 @@ class BlobStream:
         while True:
             try:
                 n = reply.resp.readinto(view)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, http.client.HTTPException) as exc:
                 self.reg.close()
                 raise Unavailable(f"read blob {self.desc.digest}: {exc}") from exc
             if not n:
@@ -154,9 +166,17 @@ def _layer_job(
         if throttle.ready(n >= desc.size):
             progress(pg.moving("Downloading", ident, n, desc.size))
 
-    blob = BlobStream(reg, path, desc, on_bytes)
+    def on_retry(delay: float) -> None:
+        progress(pg.detail(f"Retrying in {delay:g} seconds", ident))
+
+    blob = BlobStream(reg, path, desc, on_bytes, on_retry)
     chunks = decompress_chunks(mf.compression(desc.media_type), iter(blob))
-    result = ingest_layer(store, parent, diff_id, chunks)
+    try:
+        result = ingest_layer(store, parent, diff_id, chunks)
+    except InvalidArgument as exc:
+        if "does not match its digest" in str(exc):
+            raise
+        raise InvalidArgument(f"failed to register layer: {exc}") from exc
     progress(pg.detail("Download complete", ident))
     progress(pg.detail("Pull complete", ident))
     return result

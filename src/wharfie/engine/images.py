@@ -67,7 +67,11 @@ class ImageService:
         if tag:
             parsed = reference.with_tag(parsed._replace(tag="").full(), tag)
         if parsed.tag:
-            self.e.images.resolve(parsed.full())  # NotFound before any progress
+            try:
+                self.e.images.resolve(parsed.full())  # NotFound before any progress
+            except NotFound as exc:
+                raise NotFound("An image does not exist locally with the tag: "
+                               f"{parsed.familiar_name()}") from exc
         reg = self.settings.registries(parsed.domain, auth)[-1]
         out = await asyncio.to_thread(distribution.push, self.e.images, reg, parsed, progress)
         for aux in out:
