@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.daemon import Daemon, docker_cli, wharfie_cli
 from support.peers import ReferenceRegistry
 

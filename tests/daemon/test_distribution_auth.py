@@ -15,9 +15,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from test_distribution import ok, unique_image
+
 from support.daemon import Daemon, docker_cli, wharfie_cli
 from support.peers import ReferenceRegistry
-from test_distribution import ok, unique_image
 
 USER, PASSWORD = "alice", "s3cret-pw"
 

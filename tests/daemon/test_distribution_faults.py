@@ -18,9 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from test_distribution import layer_tar, ok, unique_image
+
 from support.daemon import Daemon, docker_cli
 from support.peers import ReferenceRegistry
-from test_distribution import layer_tar, ok, unique_image
 
 
 def _state(d: Daemon) -> tuple[list[str], int, list[str], list[str]]:
@@ -53,8 +54,9 @@ def test_unknown_image_and_tag(daemon: Daemon, registry: ReferenceRegistry, name
     ok(docker_cli(daemon, "push", f"{registry.addr}/{name}:v1"))
     ok(docker_cli(daemon, "rmi", f"{registry.addr}/{name}:v1"))
     p = docker_cli(daemon, "pull", f"{registry.addr}/{name}:nosuchtag")
-    assert p.stderr.decode() == (f"Error response from daemon: manifest for {registry.addr}/"
-                                 f"{name}:nosuchtag not found: manifest unknown: manifest unknown\n")
+    assert p.stderr.decode() == (
+        f"Error response from daemon: manifest for {registry.addr}/{name}:nosuchtag not found: "
+        "manifest unknown: manifest unknown\n")
     assert _state(daemon)[0] == before[0]
 
 

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_distribution import layer_tar, ok, unique_image
+
 from support.daemon import Daemon, docker_cli, wharfie_cli
 from support.peers import DockerPeer, private_dockerd
-from test_distribution import layer_tar, ok, unique_image
 
 
 @pytest.fixture(scope="module")
@@ -130,11 +131,11 @@ def ok_bytes(p: subprocess.CompletedProcess[bytes]) -> bytes:
 
 
 def _rewrite(data: bytes, drop: set[str] | None = None, corrupt_layers: bool = False) -> bytes:
-    src = tarfile.open(fileobj=io.BytesIO(data))
-    manifest = json.load(src.extractfile("manifest.json"))  # type: ignore[arg-type]
-    layers = {x for m in manifest for x in m["Layers"]}
     out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as dst:
+    with tarfile.open(fileobj=io.BytesIO(data)) as src, \
+            tarfile.open(fileobj=out, mode="w") as dst:
+        manifest = json.load(src.extractfile("manifest.json"))  # type: ignore[arg-type]
+        layers = {x for m in manifest for x in m["Layers"]}
         for m in src.getmembers():
             if drop and m.name in drop:
                 continue
