@@ -116,24 +116,26 @@ def empty_settings(engine: Engine, mode: str) -> dict[str, Any]:
 
 def check_create(engine: Engine, host_config: dict[str, Any], networking: dict[str, Any]
                  ) -> None:
-    """Refuse, before anything is made, what start could not do."""
+    """Refuse at create what can never start. A network or container that does not exist
+    (yet) is only an error at start, as with Docker (a 404 from create would make the
+    docker CLI try to pull the image)."""
     mode = str(host_config.get("NetworkMode") or "bridge")
     check_mode(mode)
     kind = kind_of(mode)
     if kind == "container":
-        engine.find(mode[len("container:"):])
         if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
             raise InvalidArgument("conflicting options: port publishing and the container "
                                   "type network mode")
         return
-    if kind == "network":
-        engine.networks.find(mode)
     for name, cfg in (networking.get("EndpointsConfig") or {}).items():
         target = mode if name == "default" else name
-        if kind_of(target) in ("host", "none") and name != mode:
+        if kind_of(target) in ("host", "none") and target != mode:
             raise InvalidArgument(f"container cannot be connected to {target} network and "
                                   f"{mode} at the same time")
-        doc = engine.networks.find("bridge" if target == "default" else target)
+        try:
+            doc = engine.networks.find("bridge" if target == "default" else target)
+        except NotFound:
+            continue
         _check_static_ip(engine, doc, cfg or {})
 
 
@@ -161,7 +163,11 @@ def on_create(engine: Engine, doc: dict[str, Any], networking: dict[str, Any]) -
     wanted.setdefault(mode, {})
     nets: dict[str, Any] = {}
     for name in [mode, *[n for n in wanted if n != mode]]:
-        net = engine.networks.find(name)
+        try:
+            net = engine.networks.find(name)
+        except NotFound:  # reported by start
+            nets[name] = _endpoint_doc("", None, wanted[name] or {})
+            continue
         nets[net["Name"]] = settings_for(engine, net, doc["Id"], wanted[name] or {})
     doc["NetworkSettings"]["Networks"] = nets
 
@@ -218,7 +224,10 @@ def _attach_all(engine: Engine, c: Container, netns: str) -> tuple[str, bool]:
     first_ip = ""
     user = False
     for i, (name, wanted) in enumerate(list(nets.items())):
-        net = engine.networks.find(str(wanted.get("NetworkID") or name))
+        try:
+            net = engine.networks.find(str(wanted.get("NetworkID") or name))
+        except NotFound as e:
+            raise NotFound(f"network {name} not found") from e
         ep = attach_one(engine, c, net, wanted, f"eth{i}", default_route=(i == 0))
         first_ip = first_ip or str(ep["ip"])
         user = user or engine.networks.is_user(net["Id"])
@@ -444,5 +453,3 @@ def ps_ports(c: Container) -> list[dict[str, Any]]:
     return out
 
 
-def not_found(name: str) -> NotFound:
-    return NotFound(f"network {name} not found")

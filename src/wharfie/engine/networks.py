@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -367,6 +368,15 @@ def _names_of(c: Any, net_name: str) -> set[str]:
 
 
 def _upstreams() -> list[tuple[str, int]]:
+    """The host's resolvers, or WHARFIE_DNS_UPSTREAMS ("ip[:port],...", empty: none)."""
+    override = os.environ.get("WHARFIE_DNS_UPSTREAMS")
+    if override is not None:
+        out = []
+        for item in override.split(","):
+            host, _, port = item.strip().partition(":")
+            if host:
+                out.append((host, int(port or 53)))
+        return out
     try:
         with open("/etc/resolv.conf") as f:
             return network.dns.upstreams_of(f.read())
