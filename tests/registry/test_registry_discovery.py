@@ -8,9 +8,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from ourregistry import OurRegistry
 from regclient import Client, sha
-
-from conftest import OurRegistry
 
 ARTIFACT = "application/vnd.example.sbom.v1"
 

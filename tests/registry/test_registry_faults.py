@@ -11,9 +11,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ourregistry import OurRegistry
 from regclient import Client, sha
-
-from conftest import OurRegistry
 
 MiB = 1 << 20
 

@@ -6,9 +6,8 @@ import json
 import uuid
 
 import pytest
+from ourregistry import OurRegistry
 from regclient import Client, sha
-
-from conftest import OurRegistry
 
 
 @pytest.fixture

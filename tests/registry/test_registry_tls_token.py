@@ -12,9 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from ourregistry import OurRegistry
 from regimages import busybox_layout
-
-from conftest import OurRegistry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
