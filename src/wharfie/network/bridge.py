@@ -247,6 +247,9 @@ class Bridge:
             with ns:
                 self._create_veth(endpoint, master, fd)
                 try:
+                    # hairpin: a container reaching its own published port through the
+                    # host is DNATed back out of the port it came in by (br_netfilter)
+                    _set_sysctl(f"/sys/class/net/{host}/brport/hairpin_mode", "1")
                     route = self.gateway if default_route else None
                     configure_peer(ns, endpoint, self.ipam.broadcast, route)
                 except BaseException as e:

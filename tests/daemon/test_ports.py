@@ -1,0 +1,136 @@
+"""Published ports through the real docker CLI and wharfie: a busybox httpd served to the
+host on 127.0.0.1 and on the host's other addresses, random ports, -P, hairpin, `port`
+and ps output, a port already published, and no nft rule or held port left behind."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from support.daemon import Daemon, docker_cli, wharfie_cli
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _host_address() -> str:
+    """The host's address on its default route (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.254", 9))
+            return str(s.getsockname()[0])
+        except OSError:
+            return ""
+
+
+def _get(url: str, tries: int = 40) -> str:
+    last: Exception | None = None
+    for _ in range(tries):  # httpd may not listen yet
+        try:
+            with urllib.request.urlopen(url, timeout=3) as r:
+                return str(r.read().decode())
+        except OSError as e:
+            last = e
+            time.sleep(0.05)
+    raise AssertionError(f"{url}: {last}")
+
+
+def _ok(p: subprocess.CompletedProcess[bytes]) -> str:
+    assert p.returncode == 0, (p.stdout + p.stderr).decode()
+    return p.stdout.decode()
+
+
+def _httpd(daemon: Daemon, name: str, *args: str) -> str:
+    p = docker_cli(daemon, "run", "-d", "--label", "wtest=ports", "--name", name, *args,
+                   "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+    return _ok(p).strip()
+
+
+@pytest.fixture
+def cleanup(daemon: Daemon) -> Iterator[None]:
+    yield
+    client = docker.APIClient(base_url=daemon.host, timeout=60)
+    for c in client.containers(all=True, filters={"label": "wtest=ports"}):
+        client.remove_container(c["Id"], force=True)
+
+
+def _rules(daemon: Daemon) -> str:
+    return subprocess.run(["nft", "list", "table", "ip", f"wharfie_{daemon.bridge}"],
+                          capture_output=True, text=True).stdout
+
+
+def test_published_port_serves_httpd_on_loopback_and_host_addresses(
+    daemon: Daemon, name: str, cleanup: None
+) -> None:
+    port = _free_port()
+    cid = _httpd(daemon, name, "-p", f"{port}:80")
+    assert _get(f"http://127.0.0.1:{port}/hostname").strip() == cid[:12]
+    addr = _host_address()
+    if addr:
+        assert _get(f"http://{addr}:{port}/hostname").strip() == cid[:12]
+    assert _ok(docker_cli(daemon, "port", name)).strip() == f"80/tcp -> 0.0.0.0:{port}"
+    assert _ok(wharfie_cli(daemon, "port", name, "80")).strip() == f"0.0.0.0:{port}"
+    ps = _ok(docker_cli(daemon, "ps", "--filter", f"name={name}", "--format", "{{.Ports}}"))
+    assert ps.strip() == f"0.0.0.0:{port}->80/tcp"
+    # hairpin: the container reaches itself through the host's published port
+    gateway = docker.APIClient(base_url=daemon.host).inspect_container(cid)[
+        "NetworkSettings"]["Gateway"]
+    out = _ok(docker_cli(daemon, "exec", name, "sh", "-c",
+                         f"timeout 3 wget -q -O- http://{gateway}:{port}/hostname || exit 1"))
+    assert out.strip() == cid[:12]
+    _ok(docker_cli(daemon, "rm", "-f", name))
+    assert f"dport {port} " not in _rules(daemon)
+    with socket.socket() as s:  # the daemon no longer holds the port
+        s.bind(("0.0.0.0", port))
+
+
+def test_loopback_binding_random_ports_and_publish_all(
+    daemon: Daemon, name: str, cleanup: None
+) -> None:
+    port = _free_port()
+    cid = _httpd(daemon, name, "-p", f"127.0.0.1:{port}:80")
+    assert _get(f"http://127.0.0.1:{port}/hostname").strip() == cid[:12]
+    addr = _host_address()
+    if addr:
+        with pytest.raises(AssertionError):
+            _get(f"http://{addr}:{port}/hostname", tries=1)
+    cid2 = _httpd(daemon, name + "r", "-p", "80")
+    mapped = _ok(wharfie_cli(daemon, "port", name + "r", "80/tcp")).strip()
+    host_ip, _, host_port = mapped.rpartition(":")
+    assert host_ip == "0.0.0.0" and int(host_port) > 0
+    assert _get(f"http://127.0.0.1:{host_port}/hostname").strip() == cid2[:12]
+    cid3 = _httpd(daemon, name + "p", "--expose", "80", "-P")
+    ports = docker.APIClient(base_url=daemon.host).inspect_container(cid3)[
+        "NetworkSettings"]["Ports"]
+    assert list(ports) == ["80/tcp"] and ports["80/tcp"][0]["HostPort"] != "0"
+    assert _get(f"http://127.0.0.1:{ports['80/tcp'][0]['HostPort']}/hostname").strip() \
+        == cid3[:12]
+
+
+def test_a_port_already_published_is_refused(
+    daemon: Daemon, name: str, cleanup: None
+) -> None:
+    port = _free_port()
+    _httpd(daemon, name, "-p", f"{port}:80")
+    p = docker_cli(daemon, "run", "-d", "--label", "wtest=ports", "--name", name + "b",
+                   "-p", f"{port}:80", "busybox", "sleep", "5")
+    assert p.returncode == 125
+    assert f"Bind for 0.0.0.0:{port} failed: port is already allocated".encode() in p.stderr
+    with socket.socket() as holder:  # a port some other program holds
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        p = wharfie_cli(daemon, "run", "-d", "--label", "wtest=ports", "--name", name + "c",
+                        "-p", f"127.0.0.1:{taken}:80", "busybox", "sleep", "5")
+        assert p.returncode != 0 and b"already allocated" in p.stderr
+    state = docker.APIClient(base_url=daemon.host).inspect_container(name + "b")["State"]
+    assert state["Status"] == "created" or state["ExitCode"] != 0
