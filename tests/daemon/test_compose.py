@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import textwrap
 import time
 import urllib.request
@@ -235,11 +237,22 @@ def test_secrets_mounted_read_only(project: Project) -> None:
             image: busybox
             command: sleep 300
             stop_grace_period: 1s
-            secrets: [pw, {source: pw, target: /etc/app/pw}]
+            secrets: [pw, {source: pw, target: /etc/app/pw}, token]
+            configs: [greet, {source: greet, target: /etc/greet.conf}]
         secrets:
           pw: {file: ./pw.txt}
+          token: {environment: WHARFIE_T_TOKEN}
+        configs:
+          greet: {content: "hello config"}
     """)
-    project.run("up", "-d")
+    p = subprocess.run([str(Path(sys.executable).parent / "wharfie"), "compose", "-f",
+                        str(project.folder / "compose.yaml"), "-p", project.name, "up", "-d"],
+                       env={**project.d.env, "WHARFIE_T_TOKEN": "tok"}, capture_output=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert project.run("exec", "-T", "app", "cat", "/run/secrets/token").stdout == b"tok"
+    assert project.run("exec", "-T", "app", "cat", "/greet").stdout == b"hello config"
+    assert project.run("exec", "-T", "app", "cat", "/etc/greet.conf").stdout == b"hello config"
     assert project.run("exec", "-T", "app", "cat", "/run/secrets/pw").stdout == b"s3cret\n"
     assert project.run("exec", "-T", "app", "cat", "/etc/app/pw").stdout == b"s3cret\n"
     w = project.run("exec", "-T", "app", "sh", "-c", "echo x > /run/secrets/pw", check=False)

@@ -95,18 +95,22 @@ class Runner:
     ) -> dict[str, str]:
         """Build or pull what the services need; returns {service: image id}."""
         ids: dict[str, str] = {}
+        cache: dict[str, str | None] = {}
         for name in sorted(names):
             svc = self.project.services[name]
             policy = svc.get("pull_policy", "missing")
-            have = resources.image_id(self.client, svc["image"])
+            if svc["image"] not in cache:
+                cache[svc["image"]] = resources.image_id(self.client, svc["image"])
+            have = cache[svc["image"]]
             if "build" in svc and not no_build and (build or policy == "build" or have is None):
                 self.progress("Service", name, "Building")
                 have = resources.build(self.client, name, svc, log)
+                cache[svc["image"]] = have
                 self.progress("Service", name, "Built")
             elif policy == "always" or (have is None and policy != "never"):
                 self.progress("Image", svc["image"], "Pulling")
                 resources.pull(self.client, svc["image"], log)
-                have = resources.image_id(self.client, svc["image"])
+                have = cache[svc["image"]] = resources.image_id(self.client, svc["image"])
                 self.progress("Image", svc["image"], "Pulled")
             if have is None:
                 raise NotFound(f"service {name}: image {svc['image']} not found"
@@ -201,6 +205,10 @@ class Runner:
             body = convert.create_body(ctx, name, svc, number, cname, oneoff)
         doc = client.post_json("/containers/create", body, {"name": cname})
         cid = str(doc["Id"])
+        files = convert.inline_files(ctx, svc)
+        if files is not None:
+            client.request("PUT", f"/containers/{cid}/archive", query={"path": "/"},
+                           body=files, headers={"Content-Type": "application/x-tar"})
         if ctx.networks_supported:
             for key in convert.secondary_networks(svc):
                 net = ctx.project["networks"][key]["name"]

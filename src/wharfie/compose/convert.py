@@ -10,6 +10,7 @@ short name and the listed aliases); the others are connected before start.
 from __future__ import annotations
 
 from wharfie.compose import plan, syntax
+from wharfie.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -203,6 +204,44 @@ def mounts_of(ctx: Context, svc: dict[str, Any]) -> tuple[list[str], list[dict[s
             if spec.get("file"):
                 binds.append(f"{spec['file']}:{ref['target']}:ro")
     return binds, mounts
+
+
+def inline_files(ctx: Context, svc: dict[str, Any]) -> bytes | None:
+    """Secrets and configs given as `content:` or `environment:` as a tar rooted at "/",
+    for PUT /containers/{id}/archive?path=/ before start (compose copies them the same way).
+    """
+    entries = []
+    for kind in ("secrets", "configs"):
+        defined = ctx.project.get(kind, {})
+        for ref in svc.get(kind, []):
+            spec = defined.get(ref["source"], {})
+            if spec.get("missing"):
+                raise InvalidArgument(spec["missing"])
+            if not spec.get("file") and spec.get("content") is not None:
+                mode = ref.get("mode", 0o444)
+                entries.append((ref["target"], str(spec["content"]).encode(),
+                                int(mode, 8) if isinstance(mode, str) else int(mode)))
+    if not entries:
+        return None
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        dirs: set[str] = set()
+        for target, data, mode in entries:
+            parts = target.strip("/").split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo("/".join(parts))
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def network_mode(ctx: Context, svc: dict[str, Any]) -> str:

@@ -283,10 +283,11 @@ def _file_obj(
     if spec.get("file"):
         out["file"] = _abs(spec["file"], wd)
     elif spec.get("environment") is not None:
-        if spec["environment"] not in env:
-            raise SchemaError(f"{kind}.{key}.environment",
-                              f'variable {spec["environment"]} is not set')
-        out["content"] = env[spec["environment"]]
+        if spec["environment"] in env:
+            out["content"] = env[spec["environment"]]
+        else:  # an error only where it is used (up, run), not for ps or logs
+            out["missing"] = f'{kind}.{key}.environment: variable {spec["environment"]} is not set'
+
     elif spec.get("content") is None and not spec.get("external"):
         raise SchemaError(f"{kind}.{key}", "needs one of file, environment or content")
     if spec.get("external"):
