@@ -424,3 +424,89 @@ def test_docker_cli_sees_compose_labels(project: Project) -> None:
     assert p.stdout.decode().split() == [f"{project.name}-s-1"]
     ls = wharfie_cli(project.d, "compose", "ls").stdout.decode()
     assert project.name in ls and "running(1)" in ls
+
+
+def test_networks_aliases_and_static_address(project: Project) -> None:
+    needs(project.d, "networks (issue 7)", "GET", "/networks")
+    sub = 100 + int(project.name[-2:], 16) % 100
+    project.write(f"""
+        services:
+          web:
+            image: busybox
+            command: ["sh", "-c", "echo aliased > /i.html; exec httpd -f -p 80 -h / "]
+            stop_grace_period: 1s
+            networks:
+              back:
+                aliases: [www]
+                ipv4_address: 172.29.{sub}.50
+          probe:
+            image: busybox
+            command:
+              - sh
+              - -c
+              - sleep 0.5; wget -q -O- http://www/i.html && wget -q -O- http://web/i.html
+            networks: [back]
+            depends_on: [web]
+        networks:
+          back:
+            ipam: {{config: [{{subnet: 172.29.{sub}.0/24}}]}}
+            labels: {{tier: back}}
+    """)
+    project.run("up", "-d")
+    ids = project.ids()
+    n = project.name
+    code = wait_exit(project.d, ids[f"{n}-probe-1"])
+    logs = project.run("logs", "--no-log-prefix", "probe").stdout.decode()
+    assert code == 0, logs
+    assert logs == "aliased\naliased\n"
+    info = json.loads(docker_cli(project.d, "inspect", ids[f"{n}-web-1"]).stdout)[0]
+    nets = info["NetworkSettings"]["Networks"]
+    assert nets[f"{n}_back"]["IPAddress"] == f"172.29.{sub}.50"
+    net = json.loads(docker_cli(project.d, "network", "inspect", f"{n}_back").stdout)[0]
+    assert net["Labels"]["com.docker.compose.network"] == "back"
+    assert net["Labels"]["tier"] == "back"
+    project.run("down", "-t", "1")
+    assert docker_cli(project.d, "network", "inspect", f"{n}_back").returncode != 0
+
+
+def test_service_options_reach_the_container(project: Project) -> None:
+    project.write("""
+        services:
+          app:
+            image: busybox
+            command: ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
+            hostname: apphost
+            init: true
+            read_only: true
+            tmpfs: [/scratch]
+            extra_hosts: ["db.local:10.9.8.7"]
+            cap_drop: [CHOWN]
+            ulimits: {nofile: {soft: 123, hard: 456}}
+            working_dir: /scratch
+            user: "0:0"
+            labels: {team: blue}
+            environment: {GREETING: hi}
+            stop_signal: SIGTERM
+            deploy: {resources: {limits: {memory: 64m, cpus: "0.5", pids: 40}}}
+            restart: unless-stopped
+    """)
+    project.run("up", "-d")
+
+    def sh(cmd: str) -> str:
+        return str(project.run("exec", "-T", "app", "sh", "-c", cmd).stdout.decode())
+
+    assert sh("hostname") == "apphost\n"
+    assert "10.9.8.7\tdb.local" in sh("cat /etc/hosts") or "db.local" in sh("cat /etc/hosts")
+    assert sh("ulimit -n") == "123\n"
+    assert sh("pwd; echo $GREETING") == "/scratch\nhi\n"
+    assert sh("touch /scratch/ok && echo ok") == "ok\n"
+    ro = project.run("exec", "-T", "app", "touch", "/nope", check=False)
+    assert ro.returncode != 0
+    info = json.loads(docker_cli(project.d, "inspect", project.ids()[f"{project.name}-app-1"])
+                      .stdout)[0]
+    hc = info["HostConfig"]
+    assert (hc["Memory"], hc["NanoCpus"], hc["PidsLimit"]) == (64 * 2**20, 500_000_000, 40)
+    assert hc["Init"] is True and hc["ReadonlyRootfs"] is True
+    assert hc["RestartPolicy"]["Name"] == "unless-stopped"
+    assert hc["CapDrop"] == ["CHOWN"]
+    assert info["Config"]["Labels"]["team"] == "blue"
