@@ -40,15 +40,21 @@ class BuildCache:
             db.executescript(_SCHEMA)
 
     def get(self, key: str) -> str | None:
+        """The image of `key` (its use is recorded with `touch`, once per build)."""
         with self._lock:
             row = self._db.execute(
                 "SELECT image_id FROM build_cache WHERE key=?", (key,)
             ).fetchone()
-            if row is not None:
-                self._db.execute(
-                    "UPDATE build_cache SET last_used=? WHERE key=?", (time.time(), key)
-                )
         return str(row[0]) if row else None
+
+    def touch(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        now = time.time()
+        with self._lock:
+            self._db.executemany(
+                "UPDATE build_cache SET last_used=? WHERE key=?", [(now, k) for k in keys]
+            )
 
     def put(self, key: str, image_id: str, size: int, description: str) -> None:
         now = time.time()

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
-import secrets
 import stat
-import tarfile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Iterator
 
 _CHUNK = 1 << 20
@@ -44,6 +42,8 @@ def read_dockerignore(text: str) -> list[str]:
 
 
 def _regex(pattern: str) -> re.Pattern[str]:
+    import re  # only when there is a .dockerignore: `re` is a start-up cost
+
     out, i, n = "^", 0, len(pattern)
     while i < n:
         ch = pattern[i]
@@ -70,6 +70,8 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 
 def _class(pattern: str, i: int) -> tuple[str, int]:
+    import re
+
     out, first = "[", True
     if i < len(pattern) and pattern[i] == "^":
         out, i = "[^", i + 1
@@ -130,7 +132,7 @@ def context_tar(root: str, dockerfile: str | None) -> tuple[Iterator[bytes], str
     extra: tuple[str, bytes] | None = None
     if rel.startswith(".."):  # outside the context: sent under a private name
         with open(df_path, "rb") as f:
-            extra = (f".dockerfile.{secrets.token_hex(10)}", f.read())
+            extra = (f".dockerfile.{os.urandom(10).hex()}", f.read())
         rel = extra[0]
     keep = {rel, ".dockerignore"}
     return _tar(root, Matcher(patterns), keep, extra), rel
@@ -163,32 +165,54 @@ def _walk(root: str, rel_dir: str, m: Matcher, keep: set[str]) -> Iterator[str]:
 def _entry(root: str, rel: str) -> Iterator[bytes]:
     path = os.path.join(root, rel)
     st = os.lstat(path)
-    ti = tarfile.TarInfo(rel)
-    ti.mode = stat.S_IMODE(st.st_mode)
-    ti.mtime = int(st.st_mtime)
-    ti.uid = ti.gid = 0
+    size, link = 0, ""
     if stat.S_ISDIR(st.st_mode):
-        ti.type = tarfile.DIRTYPE
+        kind = b"5"
     elif stat.S_ISLNK(st.st_mode):
-        ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(path)
+        kind, link = b"2", os.readlink(path)
     elif stat.S_ISREG(st.st_mode):
-        ti.size = st.st_size
+        kind, size = b"0", st.st_size
     else:
         return
-    yield ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-    if ti.size:
+    yield header(rel, kind, stat.S_IMODE(st.st_mode), size, int(st.st_mtime), link)
+    if size:
         with open(path, "rb") as f:
-            left = ti.size
+            left = size
             while left > 0:
                 chunk = f.read(min(_CHUNK, left)) or b"\0" * min(_CHUNK, left)
                 left -= len(chunk)
                 yield chunk
-        if ti.size % 512:
-            yield b"\0" * (512 - ti.size % 512)
+        if size % 512:
+            yield b"\0" * (512 - size % 512)
+
+
+def header(name: str, kind: bytes, mode: int, size: int, mtime: int, link: str = "") -> bytes:
+    """A ustar header owned by 0:0 (tarfile's PAX writer for names ustar cannot hold:
+    importing tarfile costs more than the whole header code)."""
+    raw, raw_link = name.encode("utf-8", "surrogateescape"), link.encode("utf-8", "surrogateescape")
+    prefix, short = b"", raw
+    if len(raw) > 100:
+        cut = raw.rfind(b"/", 0, 156)
+        prefix, short = (raw[:cut], raw[cut + 1 :]) if cut > 0 else (b"", raw)
+    if len(short) > 100 or len(raw_link) > 100 or size >= 8**11 or not raw.isascii():
+        return _pax(name, kind, mode, size, mtime, link)
+    fields = (short.ljust(100, b"\0") + b"%07o\0" % mode + b"0000000\0" * 2
+              + b"%011o\0" % size + b"%011o\0" % mtime + b" " * 8 + kind
+              + raw_link.ljust(100, b"\0") + b"ustar\x0000" + b"\0" * 64
+              + b"0000000\0" * 2 + prefix.ljust(155, b"\0"))
+    block = fields.ljust(512, b"\0")
+    check = b"%06o\0 " % sum(block)
+    return block[:148] + check + block[156:]
+
+
+def _pax(name: str, kind: bytes, mode: int, size: int, mtime: int, link: str) -> bytes:
+    import tarfile
+
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.mode, ti.size, ti.mtime, ti.linkname = kind, mode, size, mtime, link
+    return ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
 def single_file_tar(name: str, data: bytes, end: bool = True) -> bytes:
-    ti = tarfile.TarInfo(name)
-    ti.size, ti.mode, ti.mtime = len(data), 0o644, 0
     pad = b"\0" * ((512 - len(data) % 512) % 512)
-    return ti.tobuf(tarfile.PAX_FORMAT, "utf-8") + data + pad + (b"\0" * 1024 if end else b"")
+    return header(name, b"0", 0o644, len(data), 0) + data + pad + (b"\0" * 1024 if end else b"")

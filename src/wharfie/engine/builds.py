@@ -134,6 +134,8 @@ class _Run:
         self.ctx = os.path.join(self.dir, "context")
         self.results: dict[int, asyncio.Future[ImageRecord | None]] = {}
         self.containers: set[str] = set()
+        self.hits: list[str] = []  # cache keys used (their last use is recorded at the end)
+        self.mounted = False
         self.used_args: set[str] = set()
         self.step = 0
         self.total = 0
@@ -202,11 +204,18 @@ class _Run:
         self.say(f"Successfully built {image.id[7:19]}\n")
         for t in self.opts.tags:
             repo, tag = _split_tag(t)
-            await asyncio.to_thread(self.e.images.tag, image.id, repo, tag)
+            if image.id != self._tagged(f"{repo}:{tag}"):
+                await asyncio.to_thread(self.e.images.tag, image.id, repo, tag)
             self.e.events.emit("image", "tag", image.id, {"name": f"{repo}:{tag}"})
             self.say(f"Successfully tagged {repo}:{tag}\n")
         if self.opts.quiet:
             self.emit({"stream": image.id + "\n"})
+
+    def _tagged(self, ref: str) -> str:
+        try:
+            return self.e.images.resolve(ref).id
+        except NotFound:
+            return ""
 
     async def _labels(self, image: ImageRecord) -> ImageRecord:
         st = self._state_of(image)
@@ -217,7 +226,9 @@ class _Run:
     async def _cleanup(self) -> None:
         for cid in list(self.containers):
             await self._remove_container(cid)
-        await asyncio.to_thread(_unmount_under, self.dir)
+        self.b.cache.touch(self.hits)
+        if self.mounted:
+            await asyncio.to_thread(_unmount_under, self.dir)
         await asyncio.to_thread(shutil.rmtree, self.dir, True)
 
     # -- stages -------------------------------------------------------------------------
@@ -328,6 +339,7 @@ class _Run:
         hit = None if self.opts.no_cache else self._cache_hit(key)
         if hit is not None:
             self.say(" ---> Using cache\n")
+            self.hits.append(key)
             self._adopt(st, hit)
         else:
             hit = await make()
@@ -519,6 +531,7 @@ class _View:
         if len(dirs) == 1:
             return str(dirs[0])
         self.target = self.run._tmpdir("view")
+        self.run.mounted = True
         snapshots.mount(snapshots.overlay(dirs, "", ""), self.target)
         return self.target
 
