@@ -305,6 +305,23 @@ def test_cache_survives_a_daemon_restart(daemon: Daemon, tmp_path: Path, name: s
     assert "Using cache" in ok(build(daemon, "docker", ctx, "-t", name))
 
 
+def test_cache_from_an_image(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    ctx = write(tmp_path, {"f": f"{name}\n", "Dockerfile": """\
+FROM busybox
+ENV MARK=cache-from
+RUN cat /proc/sys/kernel/random/uuid > /id
+COPY f /f
+CMD ["cat", "/id"]
+"""})
+    ok(build(daemon, "docker", ctx, "-t", name))
+    ok(wharfie_cli(daemon, "builder", "prune", "-f", "--all"))  # the cache index is empty now
+    out = ok(build(daemon, "docker", ctx, "-t", name + "-b", "--cache-from", name))
+    assert out.count("Using cache") == 4
+    assert run_out(daemon, name + "-b") == run_out(daemon, name)  # the RUN's layer reused
+    ok(wharfie_cli(daemon, "builder", "prune", "-f", "--all"))
+    assert "Using cache" not in ok(build(daemon, "docker", ctx, "-t", name + "-c"))
+
+
 def test_builder_prune_with_a_size_cap(daemon: Daemon, tmp_path: Path, name: str) -> None:
     ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN head -c 300000 /dev/zero > /{name}\n"})
     ok(build(daemon, "docker", ctx, "-t", name))

@@ -160,3 +160,19 @@ def test_prune_picks_least_recently_used_until_under_the_cap() -> None:
     assert [e.key for e in pick_for_prune(es, 250, False)] == ["k0", "k1", "k2"]
     assert len(pick_for_prune(es, 0, False)) == 5
     assert pick_for_prune(es, 1000, False) == []
+
+
+def test_cache_from_history_matching() -> None:
+    from wharfie.build.cache import from_history
+
+    base = [{"created_by": "", "comment": "Imported"}]
+    src = {"history": [*base, {"created_by": "ENV", "empty_layer": True},
+                       {"created_by": "RUN x"}],
+           "rootfs": {"diff_ids": ["sha256:a", "sha256:b"]}}
+    assert from_history(src, base, ["sha256:a"], "ENV") == (src["history"][1], "")
+    step2 = [*base, src["history"][1]]
+    assert from_history(src, step2, ["sha256:a"], "RUN x") == (src["history"][2], "sha256:b")
+    assert from_history(src, step2, ["sha256:a"], "RUN y") is None  # another step
+    assert from_history(src, base, ["sha256:z"], "ENV") is None  # other parent layers
+    assert from_history(src, [{"created_by": "other"}], ["sha256:a"], "ENV") is None
+    assert from_history(src, src["history"], ["sha256:a", "sha256:b"], "RUN x") is None

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS build_cache (
@@ -76,6 +77,26 @@ class BuildCache:
     def delete(self, keys: list[str]) -> None:
         with self._lock:
             self._db.executemany("DELETE FROM build_cache WHERE key=?", [(k,) for k in keys])
+
+
+def from_history(source: dict[str, Any], history: list[dict[str, Any]], diff_ids: list[str],
+                 created_by: str) -> tuple[dict[str, Any], str] | None:
+    """(history entry, its diff id or "") when the image config `source` starts with
+    `history`/`diff_ids` and continues with a step whose text is `created_by`."""
+    theirs = list(source.get("history") or [])
+    their_diffs = list((source.get("rootfs") or {}).get("diff_ids") or [])
+    n = len(history)
+    if len(theirs) <= n or theirs[:n] != history or their_diffs[: len(diff_ids)] != diff_ids:
+        return None
+    entry = theirs[n]
+    if entry.get("created_by") != created_by:
+        return None
+    if entry.get("empty_layer"):
+        return entry, ""
+    index = sum(1 for h in theirs[:n] if not h.get("empty_layer"))
+    if index != len(diff_ids) or index >= len(their_diffs):
+        return None
+    return entry, their_diffs[index]
 
 
 def pick_for_prune(entries: list[Entry], keep_storage: int, everything: bool) -> list[Entry]:

@@ -5,6 +5,7 @@ commit's config rules, so these use its layer/image primitives directly.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -24,13 +25,15 @@ def now() -> str:
 
 def image_config(base: dict[str, Any], cfg: dict[str, Any], diff_ids: list[str],
                  history: list[dict[str, Any]], author: str) -> dict[str, Any]:
+    """An image config of its own (nothing shared with the build state, which goes on
+    changing: the store keeps this dict as the image's record)."""
     out: dict[str, Any] = {
         "architecture": base.get("architecture") or _arch(),
-        "config": cfg,
+        "config": copy.deepcopy(cfg),
         "created": history[-1]["created"] if history else now(),
-        "history": history,
+        "history": copy.deepcopy(history),
         "os": base.get("os") or "linux",
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "rootfs": {"type": "layers", "diff_ids": list(diff_ids)},
     }
     if base.get("variant"):
         out["variant"] = base["variant"]

@@ -31,6 +31,7 @@ class CopyStep:
     scratch: str  # a private dir for heredocs and downloads
     urls: list[str] = field(default_factory=list)
     history: str = ""
+    flags_text: str = ""
     passwd_root: str | None = None
     _srcs: list[copier.Source] | None = None
 
@@ -59,11 +60,19 @@ class CopyStep:
             dest += "/"
         step = cls(ins.cmd, root, patterns, dest, st.word(ins.flag("chown") or ""),
                    copier.parse_chmod(ins.flag("chmod")), from_image, scratch, urls)
-        flags = " ".join(f for f in ins.flags if not f.startswith("--from="))
-        step.history = f"/bin/sh -c #(nop) {what} {flags + ' ' if flags else ''}" + (
-            f"{' '.join(words[:-1])} in {dest} "
-        )
+        step.flags_text = " ".join(f for f in ins.flags if not f.startswith("--from="))
         return step
+
+    def describe(self, source_hash: str) -> str:
+        """The history text, as Docker's: `COPY file:<content hash> in /dest ` (dir:,
+        multi: for a directory or several sources); what --cache-from matches on."""
+        srcs = self.sources()
+        kind = "multi" if len(srcs) > 1 else (
+            "dir" if os.path.isdir(srcs[0].path) and not os.path.islink(srcs[0].path) else "file")
+        flags = self.flags_text + " " if self.flags_text else ""
+        self.history = (f"/bin/sh -c #(nop) {self.cmd.upper()} {flags}{kind}:"
+                        f"{source_hash.removeprefix('sha256:')} in {self.dest} ")
+        return self.history
 
     def sources(self) -> list[copier.Source]:
         if self._srcs is None:

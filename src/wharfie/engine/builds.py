@@ -136,6 +136,7 @@ class _Run:
         self.containers: set[str] = set()
         self.hits: list[str] = []  # cache keys used (their last use is recorded at the end)
         self.mounted = False
+        self.cache_sources: list[ImageRecord] | None = None
         self.used_args: set[str] = set()
         self.step = 0
         self.total = 0
@@ -335,17 +336,56 @@ class _Run:
 
     async def _cached_or(self, st: StageState, image: ImageRecord | None, key_parts: list[Any],
                          make: Any) -> ImageRecord:
+        """The step's image from the cache (the index, then --cache-from images), else
+        `make()`'s. key_parts: [kind, history text, more...]."""
         key = digest([image.id if image else "scratch", *key_parts])
-        hit = None if self.opts.no_cache else self._cache_hit(key)
+        hit = None
+        if not self.opts.no_cache:
+            hit = self._cache_hit(key) or await self._cache_from(st, image, str(key_parts[1]))
         if hit is not None:
             self.say(" ---> Using cache\n")
             self.hits.append(key)
             self._adopt(st, hit)
         else:
             hit = await make()
-            self.b.cache.put(key, hit.id, 0, str(key_parts[1])[:200])
+            own = max(hit.size - (image.size if image else 0), 0)
+            self.b.cache.put(key, hit.id, own, str(key_parts[1])[:200])
         self.say(f" ---> {hit.id[7:19]}\n")
         return hit
+
+    async def _cache_from(self, st: StageState, parent: ImageRecord | None, text: str
+                          ) -> ImageRecord | None:
+        """A step found in a --cache-from image's history (moby's ImageCache): the source
+        starts with the parent (layers and history) and its next history entry is this step.
+        The image made has the parent's layers plus the source's layer of that entry."""
+        if not self.opts.cache_from:
+            return None
+        for src in self._sources():
+            found = cache_mod.from_history(src.config, st.history, st.diff_ids, text)
+            if found is None:
+                continue
+            entry, diff_id = found
+            layers_of = layers.parent_layers(self.e.images, src)
+            lay = layers.parent_layers(self.e.images, parent)
+            diff_ids = list(st.diff_ids)
+            if diff_id:
+                lay = [*lay, layers_of[src.diff_ids.index(diff_id)]]
+                diff_ids.append(diff_id)
+            config = layers.image_config(src.config, dict(st.config), diff_ids,
+                                         [*st.history, entry], st.author)
+            return await asyncio.to_thread(
+                layers.make_image, self.e.images, config, parent.id if parent else "", lay)
+        return None
+
+    def _sources(self) -> list[ImageRecord]:
+        if self.cache_sources is None:
+            self.cache_sources = []
+            for ref in self.opts.cache_from:
+                try:
+                    self.cache_sources.append(self.e.images.resolve(ref))
+                except NotFound:
+                    continue  # as docker: a missing cache source is skipped
+        return self.cache_sources
 
     def _cache_hit(self, key: str) -> ImageRecord | None:
         image_id = self.b.cache.get(key)
@@ -414,7 +454,8 @@ class _Run:
                     await asyncio.to_thread(copy_layer, step, upper, root)
                 return await self._layer_image(st, image, upper, step.history)
 
-            return await self._cached_or(st, image, ["copy", step.history, src_hash], make)
+            text = step.describe(src_hash)
+            return await self._cached_or(st, image, ["copy", text, src_hash], make)
 
     async def _copy_root(self, ins: parser.Instruction) -> tuple[str, ImageRecord | None]:
         ref = ins.flag("from")
