@@ -212,7 +212,9 @@ class Registry:
 # ---------------------------------------------------------------- docker
 
 
-def docker(*args: str, check: bool = True, timeout: float = 600) -> float:
+def docker(*args: str, check: bool = True, timeout: float = 600,
+           want: str | None = None) -> float:
+    """Wall time of one docker CLI run on the peer dockerd; `want` must be in its output."""
     env = {**os.environ, "DOCKER_HOST": PEER_DOCKER_HOST}
     t0 = time.perf_counter()
     p = subprocess.run([DOCKER, *args], env=env, capture_output=True, timeout=timeout,
@@ -221,6 +223,9 @@ def docker(*args: str, check: bool = True, timeout: float = 600) -> float:
     if check and p.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args)} exited {p.returncode}: "
                            f"{p.stderr.decode(errors='replace')[-1500:]}")
+    if want is not None and want not in p.stdout.decode(errors="replace"):
+        raise RuntimeError(f"docker {' '.join(args)}: no {want!r} in its output (another "
+                           f"local image shares the layer?): {p.stdout.decode()[-800:]}")
     return dt
 
 
@@ -357,14 +362,16 @@ class Bench:
             for reg in rotated(self.regs, rnd):
                 if "push" in self.args.only:
                     reg.wipe()
-                    push.add(reg.kind, docker("push", image_ref(reg)))
+                    os.sync()  # no writeback of the previous round inside this one
+                    push.add(reg.kind, docker("push", image_ref(reg), want="Pushed"))
                     log(f"push {reg.kind}: {push.samples[reg.kind][-1]:.2f} s")
                 elif rnd == 0:
                     docker("push", image_ref(reg))
             if "pull" in self.args.only:
                 for reg in rotated(self.regs, rnd):
                     drop_big_image(self.regs)
-                    pull.add(reg.kind, docker("pull", image_ref(reg)))
+                    os.sync()
+                    pull.add(reg.kind, docker("pull", image_ref(reg), want="Pull complete"))
                     log(f"pull {reg.kind}: {pull.samples[reg.kind][-1]:.2f} s")
                     for other in self.regs:
                         docker("tag", image_ref(reg), image_ref(other))

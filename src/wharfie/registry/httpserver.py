@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from typing import IO
@@ -275,7 +276,14 @@ class Server:
 
     def _serve(self, conn: socket.socket, addr: tuple[str, int]) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn.settimeout(IDLE_TIMEOUT)
+        # Blocking mode with kernel timeouts, not settimeout(): a Python-level timeout makes
+        # every recv/sendfile a poll + non-blocking call, and sendfile of a big blob a loop
+        # of wake-ups; with SO_RCVTIMEO/SO_SNDTIMEO each is one blocking syscall, and a
+        # stalled peer still ends in an OSError (EAGAIN) after IDLE_TIMEOUT.
+        conn.settimeout(None)
+        tv = struct.pack("ll", int(IDLE_TIMEOUT), 0)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
         try:
             if self.tls is not None:
                 conn = self.tls.wrap_socket(conn, server_side=True)
