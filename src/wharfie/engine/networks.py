@@ -68,6 +68,7 @@ class Networks:
         self.ports = network.ports.Reservations()
         self.table = nft.table_name(engine.config.bridge_name)
         self.lock = asyncio.Lock()
+        self._builtin_ids: dict[str, str] = {}
         self.resolver = network.dns.Resolver(self.lookup, _upstreams())
         with engine.store.lock:
             engine.store.db.execute(SCHEMA)
@@ -90,7 +91,9 @@ class Networks:
                 "com.docker.network.driver.mtu": "1500",
             }
             return _doc(e.bridge_id, "bridge", "bridge", ipam, opts, {}, False, "")
-        nid = e.store.setting(f"{name}_network_id", lambda: secrets.token_hex(32))
+        nid = self._builtin_ids.get(name) or e.store.setting(
+            f"{name}_network_id", lambda: secrets.token_hex(32))
+        self._builtin_ids[name] = nid
         return _doc(nid, name, "host" if name == "host" else "null", [], {}, {}, False, "")
 
     def all_docs(self) -> list[dict[str, Any]]:
