@@ -159,11 +159,14 @@ class Networks:
         async with self.lock:
             doc = self._new_doc(body)
             drv = _make_driver(doc, self.e.config.masquerade)
-            await asyncio.to_thread(_ensure, drv)
+            # the record first: a crash before the bridge exists leaves a network that the
+            # next start-up ensures, never a bridge that no record owns
+            self._insert(doc)
             try:
-                self._insert(doc)
+                await asyncio.to_thread(_ensure, drv)
             except BaseException:
                 await asyncio.to_thread(drv.remove)
+                self._delete(doc["Id"])
                 raise
             self.drivers[doc["Id"]] = drv
             await self.apply_firewall()
@@ -238,6 +241,11 @@ class Networks:
             raise Conflict(f"network with name {doc['Name']} already exists") from e
         self.docs[doc["Id"]] = doc
 
+    def _delete(self, nid: str) -> None:
+        with self.e.store.lock:
+            self.e.store.db.execute("DELETE FROM networks WHERE id = ?", (nid,))
+        self.docs.pop(nid, None)
+
     async def remove(self, ref: str) -> None:
         doc = self.find(ref)
         if doc["Name"] in BUILTIN and doc["Id"] not in self.docs:
@@ -253,9 +261,7 @@ class Networks:
             await asyncio.to_thread(drv.remove)
             drv.close()
             self.drivers.pop(doc["Id"], None)
-            with self.e.store.lock:
-                self.e.store.db.execute("DELETE FROM networks WHERE id = ?", (doc["Id"],))
-            del self.docs[doc["Id"]]
+            self._delete(doc["Id"])
             await self.apply_firewall()
         self.e.events.emit("network", "destroy", doc["Id"], {"name": doc["Name"],
                                                               "type": doc["Driver"]})
