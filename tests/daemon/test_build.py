@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from support.daemon import Daemon, docker_cli, wharfie_cli
+from support.peers import ReferenceRegistry
 
 pytestmark = pytest.mark.root
 
@@ -271,6 +272,59 @@ COPY --chown=1:2 --chmod=600 src/a.txt /owned
     assert run_out(daemon, name, "stat", "-c", "%u:%g %a", "/owned") == "1:2 600\n"
 
 
+def test_independent_stages_build_concurrently(daemon: Daemon, tmp_path: Path, name: str
+                                               ) -> None:
+    ctx = write(tmp_path, {"Dockerfile": """\
+FROM busybox AS a
+RUN sleep 1.5 && echo a > /a
+FROM busybox AS b
+RUN sleep 1.5 && echo b > /b
+FROM busybox
+COPY --from=a /a /a
+COPY --from=b /b /b
+"""})
+    import time
+
+    t0 = time.monotonic()
+    ok(build(daemon, "wharfie", ctx, "-t", name, "--no-cache"))
+    took = time.monotonic() - t0
+    assert took < 2.9, f"the two 1.5 s stages ran one after the other ({took:.1f} s)"
+    assert run_out(daemon, name, "cat", "/a", "/b") == "a\nb\n"
+
+
+def test_network_none_and_chown_by_name(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    ctx = write(tmp_path, {"f": "owned\n", "Dockerfile": """\
+FROM busybox
+RUN ls /sys/class/net > /nets && \\
+    echo "svc:x:701:702::/:/bin/sh" >> /etc/passwd && echo "svcgrp:x:703:" >> /etc/group
+COPY --chown=svc f /by-user
+COPY --chown=svc:svcgrp --link f /by-user-group
+"""})
+    ok(build(daemon, "docker", ctx, "-t", name, "--network", "none"))
+    assert run_out(daemon, name, "cat", "/nets") == "lo\n"
+    assert run_out(daemon, name, "stat", "-c", "%u:%g", "/by-user", "/by-user-group") == (
+        "701:702\n701:703\n")
+
+
+def test_from_pulls_a_missing_base(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    reg = ReferenceRegistry(tmp_path / "registry")
+    reg.start()
+    try:
+        ref = f"{reg.addr}/{name}:1"
+        ok(docker_cli(daemon, "tag", "busybox", ref))
+        ok(docker_cli(daemon, "push", ref))
+        ok(docker_cli(daemon, "rmi", ref))
+        ctx = write(tmp_path / "ctx", {"Dockerfile": f"FROM {ref}\nRUN echo pulled > /p\n"})
+        ok(build(daemon, "docker", ctx, "-t", name))
+        assert run_out(daemon, name, "cat", "/p") == "pulled\n"
+        ok(docker_cli(daemon, "image", "inspect", ref))
+    finally:
+        reg.stop()
+    missing = write(tmp_path / "missing", {"Dockerfile": f"FROM {reg.addr}/nope:1\n"})
+    p = build(daemon, "docker", missing, "-t", name + "-missing")
+    assert p.returncode != 0 and f"{reg.addr}/nope" in (p.stdout + p.stderr).decode()
+
+
 # ------------------------------------------------------------------------- the cache
 def test_cache_hits_and_invalidation(daemon: Daemon, tmp_path: Path, name: str) -> None:
     ctx = write(tmp_path, {"one.txt": "1\n", "two.txt": "2\n", "Dockerfile": """\
@@ -371,6 +425,38 @@ def test_context_tar_on_stdin_and_iidfile(daemon: Daemon, tmp_path: Path, name: 
     image_id = ok(p).strip()
     assert image_id.startswith("sha256:") and iid.read_text() == image_id
     assert run_out(daemon, name, "cat", "/f") == "from stdin\n"
+
+
+def test_live_display_on_a_terminal(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    import pty
+    import select
+    import sys
+
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo live-output\nENV A=1\n"})
+    exe = str(Path(sys.executable).parent / "wharfie")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: wharfie build on a terminal
+        os.execve(exe, [exe, "build", "-t", name, str(ctx)], daemon.env)
+    out = b""
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], 60)
+            if not ready:
+                break
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    text = out.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "[2/3] RUN echo live-output" in text and "  live-output" in text
+    assert "DONE" in text and "Finished in" in text
 
 
 def test_docker_py_images_build(daemon: Daemon, tmp_path: Path, name: str) -> None:

@@ -180,7 +180,7 @@ class _Quiet(_Plain):
 
 
 class _Live(_Plain):
-    """A per-step display: `#N STEP` lines that end with CACHED or DONE and the time;
+    """A per-step display: `[N/M] STEP` lines that end with CACHED or DONE and the time;
     output of the running step shown beneath it (dimmed)."""
 
     def __init__(self) -> None:
@@ -204,7 +204,7 @@ class _Live(_Plain):
             number = line.split(" ", 2)[1]
             self.cached = False
             self.step_start = time.monotonic()
-            out.write(f"\x1b[1m#{number} {self.current}\x1b[0m\n")
+            out.write(f"\x1b[1m[{number}] {self.current}\x1b[0m\n")
         elif line.strip() == "---> Using cache":
             self.cached = True
         elif line.startswith(" ---> ") or line.startswith("Removing intermediate"):
