@@ -205,6 +205,9 @@ class Registry:
             except (OSError, http.client.HTTPException) as exc:
                 self._drop(parts.scheme, parts.netloc)
                 raise dial_error(method, url, exc) from exc
+            except BaseException:  # e.g. a streamed body failing half-way
+                self._drop(parts.scheme, parts.netloc)
+                raise
             heads = {k.lower(): v for k, v in resp.getheaders()}
             if resp.status in (301, 302, 303, 307, 308) and heads.get("location"):
                 resp.read()

@@ -20,7 +20,7 @@ from typing import Any
 from wharfie.content import parse_digest
 from wharfie.distribution import progress as pg
 from wharfie.distribution.auth import repo_scope
-from wharfie.distribution.client import Registry
+from wharfie.distribution.client import Registry, Reply
 from wharfie.errors import InvalidArgument, NotFound, Unavailable, WharfieError
 from wharfie.images import ImageStore
 from wharfie.images import manifest as mf
@@ -121,6 +121,16 @@ class BlobStream:
         reply = self.reg.request("GET", f"/v2/{self.path}/blobs/{self.desc.digest}",
                                  scopes=[repo_scope(self.path, "pull")], headers=headers,
                                  ok=(200, 206))
+        complete = False
+        try:
+            yield from self._body(reply)
+            complete = True
+        finally:
+            if not complete:  # abandoned or broken: the connection can't be reused
+                reply.resp.close()
+                self.reg.close()
+
+    def _body(self, reply: Reply) -> Iterator[bytes]:
         skip = self.offset if (self.offset and reply.status == 200) else 0
         buf = bytearray(CHUNK)
         view = memoryview(buf)
@@ -169,8 +179,10 @@ def _layer_job(
     def on_retry(delay: float) -> None:
         progress(pg.detail(f"Retrying in {delay:g} seconds", ident))
 
-    blob = BlobStream(reg, path, desc, on_bytes, on_retry)
-    chunks = decompress_chunks(mf.compression(desc.media_type), iter(blob))
+    def chunks() -> Iterator[bytes]:  # called again if the layer must be kept whole
+        blob = BlobStream(reg, path, desc, on_bytes, on_retry)
+        return decompress_chunks(mf.compression(desc.media_type), iter(blob))
+
     try:
         result = ingest_layer(store, parent, diff_id, chunks)
     except InvalidArgument as exc:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import queue
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,7 @@ from wharfie.images import ImageStore
 from wharfie.images import manifest as mf
 from wharfie.images import reference as refmod
 from wharfie.images.distmeta import BlobSum
+from wharfie.images.ingest import layer_tar
 from wharfie.images.store import ImageRecord
 
 PARALLEL = 3
@@ -95,86 +98,96 @@ def _try_known(store: ImageStore, t: Target, diff_id: str) -> tuple[BlobSum, str
     return None
 
 
-def compress(store: ImageStore, diff_id: str, on_bytes: Any) -> tuple[str, str, int]:
-    """gzip (ISA-L, threaded) of a layer blob into a temp file: (path, digest, size)."""
+class _Pipe:
+    """A bounded queue of compressed chunks between the gzip writer and the HTTP body;
+    hashes and counts what passes."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.error: BaseException | None = None
+
+    def write(self, data: Any) -> int:
+        b = bytes(data)
+        self.hash.update(b)
+        self.size += len(b)
+        self.q.put(b)
+        return len(b)
+
+    def flush(self) -> None:
+        return None
+
+    def body(self, on_bytes: Any) -> Iterator[bytes]:
+        sent = 0
+        while (chunk := self.q.get()) is not None:
+            sent += len(chunk)
+            on_bytes(sent)
+            yield chunk
+        if self.error is not None:
+            raise self.error
+
+
+def _compress_into(pipe: _Pipe, chunks: Iterator[bytes]) -> None:
+    """gzip with ISA-L (threaded, level 1: deterministic, several times zlib's speed)."""
     from isal import igzip_threaded
 
-    fd, tmp = tempfile.mkstemp(dir=store.content.ingest_dir, prefix="blob-push-")
-    h = hashlib.sha256()
-
-    class Hashing:
-        def __init__(self, f: Any) -> None:
-            self.f = f
-            self.size = 0
-
-        def write(self, data: Any) -> int:
-            h.update(data)
-            self.size += len(data)
-            return int(self.f.write(data))
-
-        def flush(self) -> None:
-            self.f.flush()
-
     try:
-        with os.fdopen(fd, "wb") as raw, open(store.content.path(diff_id), "rb") as src:
-            out = Hashing(raw)
-            gz = igzip_threaded.open(  # type: ignore[no-untyped-call]
-                out, "wb", compresslevel=GZIP_LEVEL, threads=GZIP_THREADS)
-            with gz:
-                done = 0
-                while chunk := src.read(CHUNK):
-                    gz.write(chunk)
-                    done += len(chunk)
-                    on_bytes(done)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp, "sha256:" + h.hexdigest(), out.size
+        gz = igzip_threaded.open(  # type: ignore[no-untyped-call]
+            pipe, "wb", compresslevel=GZIP_LEVEL, threads=GZIP_THREADS)
+        with gz:
+            for chunk in chunks:
+                gz.write(chunk)
+    except BaseException as exc:  # handed to the uploading thread, which raises it
+        pipe.error = exc
+    finally:
+        pipe.q.put(None)
 
 
-class _Reader:
-    """A file read in big chunks that reports progress (http.client sends what read gives)."""
-
-    def __init__(self, path: str, on_bytes: Any) -> None:
-        self.f = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self.done = 0
-        self.on_bytes = on_bytes
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.f.read(CHUNK if n < 0 else max(n, CHUNK))
-        self.done += len(data)
-        self.on_bytes(self.done)
-        return data
-
-    def close(self) -> None:
-        self.f.close()
+def upload_stream(t: Target, body: Iterator[bytes], digest_of: Any) -> None:
+    """Streamed upload: POST a session, PATCH the bytes (chunked), PUT ?digest=."""
+    _, location = _start_upload(t)
+    url = location if location.startswith("http") else t.reg.base + location
+    reply = t.reg.request("PATCH", url, scopes=t.scopes(), body=body,
+                          headers={"Content-Type": "application/octet-stream"},
+                          ok=(202, 204))
+    reply.read()
+    location = reply.header("location") or location
+    url = location if location.startswith("http") else t.reg.base + location
+    sep = "&" if "?" in url else "?"
+    reply = t.reg.request("PUT", f"{url}{sep}{urlencode({'digest': digest_of()})}",
+                          scopes=t.scopes(), body=b"", ok=(201, 204))
+    reply.read()
 
 
-def push_layer(store: ImageStore, t: Target, diff_id: str, progress: pg.Progress) -> BlobSum:
+def push_layer(store: ImageStore, t: Target, diff_id: str, chain_id: str,
+               progress: pg.Progress) -> BlobSum:
     ident = pg.short_id(diff_id)
     known = _try_known(store, t, diff_id)
     if known is not None:
         progress(pg.detail(known[1], ident))
         return known[0]._replace(repository=t.repository)
     throttle = pg.Throttle()
-    tmp, digest, size = compress(store, diff_id, lambda n: None)
-    try:
-        if has_blob(t, digest) == size:
-            progress(pg.detail("Layer already exists", ident))
-        else:
-            def sent(n: int) -> None:
-                if throttle.ready(n >= size):
-                    progress(pg.moving("Pushing", ident, min(n, size), size))
+    total, chunks = layer_tar(store, diff_id, chain_id)
 
-            body = _Reader(tmp, sent)
-            try:
-                upload(t, digest, size, body)
-            finally:
-                body.close()
-            progress(pg.detail("Pushed", ident))
+    def sent(n: int) -> None:
+        if throttle.ready():
+            progress(pg.moving("Pushing", ident, min(n, total), total))
+
+    pipe = _Pipe()
+    worker = threading.Thread(target=_compress_into, args=(pipe, chunks), daemon=True)
+    worker.start()
+    try:
+        upload_stream(t, pipe.body(sent), lambda: "sha256:" + pipe.hash.hexdigest())
     finally:
-        os.unlink(tmp)
-    return BlobSum(diff_id, digest, mf.DOCKER_LAYER_GZIP, size, t.repository)
+        while worker.is_alive():  # unblock a writer stuck on a full queue
+            try:
+                pipe.q.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
+    progress(pg.detail("Pushed", ident))
+    return BlobSum(diff_id, "sha256:" + pipe.hash.hexdigest(), mf.DOCKER_LAYER_GZIP,
+                   pipe.size, t.repository)
 
 
 def push_image(store: ImageStore, t: Target, rec: ImageRecord,
@@ -185,7 +198,8 @@ def push_image(store: ImageStore, t: Target, rec: ImageRecord,
         progress(pg.detail("Preparing", pg.short_id(d)))
     sums: dict[str, BlobSum] = {}
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        futs = {d: pool.submit(push_layer, store, t, d, progress) for d in dict.fromkeys(diff_ids)}
+        chains = dict(zip(diff_ids, rec.chain_ids, strict=True))
+        futs = {d: pool.submit(push_layer, store, t, d, chains[d], progress) for d in chains}
         for d, fut in futs.items():
             sums[d] = fut.result()
     store.blobsums.add(list(sums.values()))

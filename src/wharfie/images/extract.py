@@ -16,6 +16,7 @@ import posixpath
 import shutil
 import stat
 import tarfile
+from collections.abc import Callable
 from typing import IO
 
 from wharfie.errors import InvalidArgument
@@ -87,9 +88,12 @@ class Extractor:
 
     # -- members -----------------------------------------------------------------------
 
-    def run(self, tf: tarfile.TarFile) -> None:
+    def run(self, tf: tarfile.TarFile, on_member: Callable[[tarfile.TarInfo], None] | None = None
+            ) -> None:
         try:
             for member in tf:
+                if on_member is not None:
+                    on_member(member)
                 self.member(tf, member)
             self.finish()
         except tarfile.TarError as exc:
@@ -254,13 +258,16 @@ def open_tar(stream: IO[bytes], detect_compression: bool = False) -> tarfile.Tar
                         bufsize=_CHUNK)
 
 
-def extract_layer(stream: IO[bytes], dest: str) -> int:
-    """Extract a layer tar into the empty dir `dest`; returns its data size in bytes."""
+def extract_layer(
+    stream: IO[bytes], dest: str, on_member: Callable[[tarfile.TarInfo], None] | None = None
+) -> int:
+    """Extract a layer tar into the empty dir `dest`; returns its data size in bytes.
+    `on_member(m)` sees each member before its data is read (tar-split uses it)."""
     fd = os.open(dest, _DIR_FLAGS)
     try:
         ex = Extractor(fd, layer=True)
         with open_tar(stream) as tf:
-            ex.run(tf)
+            ex.run(tf, on_member)
         return ex.size
     except tarfile.TarError as exc:
         raise InvalidArgument(f"invalid tar: {exc}") from exc

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from wharfie.errors import InvalidArgument
 from wharfie.images.extract import extract_layer
 from wharfie.images.layers import chain_ids
+from wharfie.images.tarsplit import Splitter, Unsplittable, index_path, reader, size_of, write_index
+
+if TYPE_CHECKING:
+    from wharfie.images.store import ImageStore
 
 
 class TeeReader:
@@ -60,38 +64,119 @@ def chain_of(parent_chain: str, diff_id: str) -> str:
     return chain_ids([parent_chain, diff_id])[1] if parent_chain else diff_id
 
 
+Chunks = Callable[[], Iterator[bytes]]
+
+
 def ingest_layer(
-    store: object, parent_chain: str, diff_id: str, chunks: Iterator[bytes]
+    store: object, parent_chain: str, diff_id: str, open_chunks: Chunks, *,
+    split: bool = True,
 ) -> tuple[str, bool, int]:
-    """A layer from a stream of its uncompressed tar: (chain id, created?, size)."""
+    """A layer from a stream of its uncompressed tar: (chain id, created?, size).
+
+    With `split` only the extracted files and a tar-split index are written (the tar is
+    rebuilt from them for push/save); a layer that cannot be rebuilt that way is streamed
+    again (`open_chunks()` once more) and kept whole as a blob."""
     from wharfie.images.store import ImageStore
 
     assert isinstance(store, ImageStore)
     chain = chain_of(parent_chain, diff_id)
     if store.has_layer(chain):
-        for _ in chunks:
-            pass
         return chain, False, store.layer_size(chain)
+    if split:
+        try:
+            return chain, True, _ingest_split(store, chain, diff_id, open_chunks())
+        except Unsplittable:
+            pass
+    return chain, True, _ingest_blob(store, chain, diff_id, open_chunks())
+
+
+def _check_diff(got: str, diff_id: str) -> None:
+    if got != diff_id:
+        raise InvalidArgument(
+            f"layer content does not match its diff id: expected {diff_id}, got {got}")
+
+
+def _ingest_split(store: ImageStore, chain: str, diff_id: str,
+                  chunks: Iterator[bytes]) -> int:
+    splitter = Splitter()
+    sizes: list[int] = []
+
+    def fill(tmp: str) -> None:
+        tee = TeeReader(chunks, splitter)
+        sizes.append(extract_layer(tee, tmp, splitter.member))  # type: ignore[arg-type]
+        tee.drain()
+        got, _ = splitter.finish()
+        _check_diff(got, diff_id)
+        write_index(store.tarsplit_root, diff_id, splitter.dump())
+
+    store.snapshots.create(chain, fill)
+    return sizes[0] if sizes else 0
+
+
+def _ingest_blob(store: ImageStore, chain: str, diff_id: str,
+                 chunks: Iterator[bytes]) -> int:
     sizes: list[int] = []
     with store.content.writer() as writer:
         def fill(tmp: str) -> None:
             tee = TeeReader(chunks, writer)
             sizes.append(extract_layer(tee, tmp))  # type: ignore[arg-type]
             tee.drain()
-            if writer.digest != diff_id:
-                raise InvalidArgument(
-                    f"layer content does not match its diff id: expected {diff_id}, "
-                    f"got {writer.digest}"
-                )
+            _check_diff(writer.digest, diff_id)
             writer.flush()
 
         store.snapshots.create(chain, fill)
         try:
             if not store.content.has(diff_id):
-                writer.commit(diff_id)
+                writer.commit(diff_id, sync=False)
         except BaseException:
             store.snapshots.remove(chain)
             raise
+    return sizes[0] if sizes else 0
+
+
+def layer_tar(store: object, diff_id: str, chain_id: str) -> tuple[int, Iterator[bytes]]:
+    """(size, bytes) of a layer's uncompressed tar: the blob, or rebuilt by tar-split."""
+    from wharfie.images.store import ImageStore
+
+    assert isinstance(store, ImageStore)
+    if store.content.has(diff_id):
+        path = store.content.path(diff_id)
+        return os.path.getsize(path), _file_chunks(path)
+    root = store.tarsplit_root
+    if not os.path.exists(index_path(root, diff_id)):
+        raise InvalidArgument(f"layer {diff_id}: neither its tar nor its index is stored")
+    return size_of(root, diff_id), reader(root, diff_id, store.snapshots.path(chain_id))
+
+
+def _file_chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            yield chunk
+
+
+def ingest_layer_file(
+    store: object, parent_chain: str, diff_id: str, path: str
+) -> tuple[str, bool, int]:
+    """A layer from an uncompressed tar file already in `content/ingest` whose sha256 the
+    caller checked equals `diff_id` (load): extracted, then the file itself becomes the blob
+    (renamed, not copied)."""
+    from wharfie.images.store import ImageStore
+
+    assert isinstance(store, ImageStore)
+    chain = chain_of(parent_chain, diff_id)
+    if store.has_layer(chain):
+        return chain, False, store.layer_size(chain)
+    sizes: list[int] = []
+
+    src = path if os.path.exists(path) else store.content.path(diff_id)
+
+    def fill(tmp: str) -> None:
+        with open(src, "rb") as f:
+            sizes.append(extract_layer(f, tmp))
+
+    store.snapshots.create(chain, fill)
+    if not store.content.has(diff_id) and src == path:
+        os.rename(path, store.content.path(diff_id))
     return chain, True, sizes[0] if sizes else 0
 
 

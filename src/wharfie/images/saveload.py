@@ -28,7 +28,7 @@ from wharfie.errors import InvalidArgument
 from wharfie.images import manifest as mf
 from wharfie.images import reference as refmod
 from wharfie.images.extract import open_tar
-from wharfie.images.ingest import chain_of, ingest_layer
+from wharfie.images.ingest import chain_of, ingest_layer, ingest_layer_file, layer_tar
 from wharfie.images.layers import uncompressed
 from wharfie.images.store import ImageRecord, ImageStore
 
@@ -55,12 +55,9 @@ def _member(name: str, data: bytes) -> Iterator[bytes]:
     yield _header(name, len(data)) + data + _pad(len(data))
 
 
-def _file_member(name: str, path: str) -> Iterator[bytes]:
-    size = os.path.getsize(path)
+def _stream_member(name: str, size: int, chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield _header(name, size)
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            yield chunk
+    yield from chunks
     yield _pad(size)
 
 
@@ -106,11 +103,12 @@ def _save_stream(store: ImageStore, items: list[_Saved]) -> Iterator[bytes]:
     for item in items:
         rec = item.rec
         layers = []
-        for diff in rec.diff_ids:
+        for diff, chain in zip(rec.diff_ids, rec.chain_ids, strict=True):
+            size, chunks = layer_tar(store, diff, chain)
             if diff not in written:
                 written.add(diff)
-                yield from _file_member(_blob_name(diff), store.content.path(diff))
-            layers.append(mf.Descriptor(mf.OCI_LAYER, diff, store.content.size(diff)))
+                yield from _stream_member(_blob_name(diff), size, chunks)
+            layers.append(mf.Descriptor(mf.OCI_LAYER, diff, size))
         raw_cfg = store.content.read(rec.id)
         if rec.id not in written:
             written.add(rec.id)
@@ -334,6 +332,8 @@ def _load_layer(store: ImageStore, f: _Spooled, parent: str, diff: str) -> tuple
             yield from uncompressed(fh)
 
     try:
-        return ingest_layer(store, parent, diff, chunks())
+        if f.digest == diff:  # an uncompressed tar: no copy, the file becomes the blob
+            return ingest_layer_file(store, parent, diff, f.path)
+        return ingest_layer(store, parent, diff, chunks)
     except InvalidArgument as exc:
         raise InvalidArgument(f"invalid archive: layer {diff}: {exc}") from exc

@@ -84,6 +84,7 @@ class ImageStore:
         self._lock = lock
         self.content = ContentStore(os.path.join(data_root, "content"))
         self.snapshots = SnapshotStore(os.path.join(data_root, "snapshots"))
+        self.tarsplit_root = os.path.join(data_root, "content", "tarsplit")
         self._images: dict[str, ImageRecord] = {}
         self._refs: dict[str, str] = {}  # full ref -> image id
         self._layers: dict[str, _Layer] = {}
@@ -387,10 +388,14 @@ class ImageStore:
     def _drop_layer_files(self, chain: str, diff: str) -> None:
         if self.snapshots.has(chain):
             self.snapshots.remove(chain)
-        if self.content.has(diff) and not any(
-            layer.diff_id == diff for layer in self._layers.values() if layer.chain_id != chain
-        ):
+        if any(layer.diff_id == diff for layer in self._layers.values()
+               if layer.chain_id != chain):
+            return
+        if self.content.has(diff):
             self.content.delete(diff)
+        index = os.path.join(self.tarsplit_root, diff.removeprefix("sha256:"))
+        if os.path.exists(index):
+            os.unlink(index)
 
     # -- tag ----------------------------------------------------------------------------
 
