@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -165,6 +167,50 @@ class BlobStream:
                 f"digest (got {got}, {self.offset} of {self.desc.size} bytes)")
 
 
+_END = object()
+
+
+def prefetched(it: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
+    """`it` run in a thread of its own (download, digest, decompress) while the caller
+    consumes (extract, write): the two halves of a layer overlap. Closing the result stops
+    the producer and closes `it`."""
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in it:
+                if stop.is_set():
+                    break
+                q.put(item)
+            q.put(_END)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            q.put(exc)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, daemon=True, name="layer-fetch")
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, bytes)
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+
+
 def _layer_job(
     store: ImageStore, reg: Registry, path: str, desc: mf.Descriptor, parent: str,
     diff_id: str, progress: pg.Progress,
@@ -181,7 +227,7 @@ def _layer_job(
 
     def chunks() -> Iterator[bytes]:  # called again if the layer must be kept whole
         blob = BlobStream(reg, path, desc, on_bytes, on_retry)
-        return decompress_chunks(mf.compression(desc.media_type), iter(blob))
+        return prefetched(decompress_chunks(mf.compression(desc.media_type), iter(blob)))
 
     try:
         result = ingest_layer(store, parent, diff_id, chunks)
