@@ -427,6 +427,15 @@ def test_context_tar_on_stdin_and_iidfile(daemon: Daemon, tmp_path: Path, name: 
     assert run_out(daemon, name, "cat", "/f") == "from stdin\n"
 
 
+@pytest.mark.parametrize("cli", CLIS)
+def test_dockerfile_outside_the_context(daemon: Daemon, tmp_path: Path, name: str,
+                                        cli: str) -> None:
+    ctx = write(tmp_path / "ctx", {"data.txt": "data\n"})
+    df = write(tmp_path / "elsewhere", {"build.Dockerfile": "FROM busybox\nCOPY . /ctx/\n"})
+    ok(build(daemon, cli, ctx, "-t", name, "-f", str(df / "build.Dockerfile")))
+    assert run_out(daemon, name, "ls", "-A", "/ctx") == "data.txt\n"
+
+
 def test_live_display_on_a_terminal(daemon: Daemon, tmp_path: Path, name: str) -> None:
     import pty
     import select

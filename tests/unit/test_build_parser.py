@@ -128,3 +128,14 @@ def test_onbuild_trigger() -> None:
 
 def test_crlf_and_bom() -> None:
     assert cmds("\ufeffFROM busybox\r\nRUN echo\r\n") == [("from", "busybox"), ("run", "echo")]
+
+
+def test_flags_are_checked() -> None:
+    with pytest.raises(ParseError, match=r"line 2.*Unknown flag: bogus"):
+        parse("FROM busybox\nCOPY --bogus=1 a b\n")
+    with pytest.raises(ParseError, match="the --mount option requires BuildKit"):
+        parse("FROM busybox\nRUN --mount=type=cache,target=/x true\n")
+    with pytest.raises(ParseError, match="Unknown flag: interval2"):
+        parse("FROM busybox\nHEALTHCHECK --interval2=1s CMD true\n")
+    ins = parse("FROM --platform=linux/amd64 busybox AS x\n").instructions[0]
+    assert ins.flag("platform") == "linux/amd64" and ins.rest == "busybox AS x"

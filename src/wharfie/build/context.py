@@ -20,12 +20,42 @@ from wharfie.images.extract import Extractor, open_tar
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+class _Padded:
+    """A plain tar stream completed at its end: the docker CLI's context for a Dockerfile
+    outside the context ends right after the last file's data (Go's reader accepts that;
+    Python's stream reader wants the padding and the end blocks)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.head = stream.read(512)
+        self.total = 0
+        self.tail: bytes | None = None
+        self.compressed = self.head[:2] == b"\x1f\x8b" or self.head[:3] == b"BZh" or (
+            self.head[:6] == b"\xfd7zXZ\x00")
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            data, self.head = self.head, b""
+        else:
+            data = self.stream.read(n) if self.tail is None else b""
+        if data:
+            self.total += len(data)
+            return data
+        if self.compressed:
+            return b""
+        if self.tail is None:
+            self.tail = b"\0" * ((512 - self.total % 512) % 512 + 1024)
+        size = len(self.tail) if n < 0 else n
+        out, self.tail = self.tail[:size], self.tail[size:]
+        return out
+
+
 def extract(stream: IO[bytes], dest: str) -> None:
     """Unpack a context tar (gzip, bzip2 and xz detected) into the empty dir `dest`."""
     fd = os.open(dest, _DIR_FLAGS)
     try:
         ex = Extractor(fd, layer=False)
-        with open_tar(stream, detect_compression=True) as tf:
+        with open_tar(_Padded(stream), detect_compression=True) as tf:  # type: ignore[arg-type]
             ex.run(tf)
     except tarfile.ReadError as exc:
         if "empty file" in str(exc):

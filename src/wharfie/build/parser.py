@@ -25,6 +25,15 @@ INSTRUCTIONS = frozenset(
 JSON_FORMS = frozenset({"run", "cmd", "entrypoint", "shell", "volume", "copy", "add"})
 FLAGGED = frozenset({"from", "run", "copy", "add", "healthcheck"})
 HEREDOC_FORMS = frozenset({"run", "copy", "add"})
+FLAGS = {
+    "from": {"platform"},
+    "copy": {"from", "chown", "chmod", "link"},
+    "add": {"chown", "chmod", "link"},
+    "run": set(),
+    "healthcheck": {"interval", "timeout", "start-period", "start-interval", "retries"},
+}
+BUILDKIT_FLAGS = {"run": {"mount", "network", "security"}, "copy": {"parents", "exclude"},
+                  "add": {"checksum", "keep-git-dir", "exclude"}}
 
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _HEREDOC = re.compile(r"<<(-?)(['\"]?)([a-zA-Z_][a-zA-Z0-9_]*)\2")
@@ -205,9 +214,22 @@ def parse_json(rest: str) -> list[str] | None:
     return value
 
 
+def check_flags(ins: Instruction, filename: str) -> None:
+    for f in ins.flags:
+        key = f[2:].partition("=")[0]
+        if key in FLAGS.get(ins.cmd, set()):
+            continue
+        if key in BUILDKIT_FLAGS.get(ins.cmd, set()):
+            raise error(filename, ins.line, f"the --{key} option requires BuildKit. Refer to "
+                        "https://docs.docker.com/go/buildkit/ to learn how to build images "
+                        "with BuildKit enabled")
+        raise error(filename, ins.line, f"Unknown flag: {key}")
+
+
 def check(ins: Instruction, filename: str) -> None:
     """Per-instruction argument checks that need no build state."""
     name = ins.cmd.upper()
+    check_flags(ins, filename)
     if ins.cmd in ("run", "cmd", "entrypoint", "shell", "onbuild", "healthcheck"):
         if ins.cmd == "shell" and ins.json is None:
             raise error(filename, ins.line, "SHELL requires the arguments to be in JSON form")

@@ -121,29 +121,37 @@ class Matcher:
 def context_tar(root: str, dockerfile: str | None) -> tuple[Iterator[bytes], str]:
     """(tar chunks, the Dockerfile's name inside the context) for a context directory."""
     patterns: list[str] = []
+    ignore_text = ""
     ignore = os.path.join(root, ".dockerignore")
     if os.path.isfile(ignore):
         with open(ignore, encoding="utf-8", errors="surrogateescape") as f:
-            patterns = read_dockerignore(f.read())
+            ignore_text = f.read()
+        patterns = read_dockerignore(ignore_text)
     df_path = dockerfile or os.path.join(root, "Dockerfile")
     if dockerfile and not os.path.isabs(dockerfile) and not os.path.exists(dockerfile):
         df_path = os.path.join(root, dockerfile)
     rel = os.path.relpath(os.path.abspath(df_path), os.path.abspath(root))
-    extra: tuple[str, bytes] | None = None
-    if rel.startswith(".."):  # outside the context: sent under a private name
+    extra: list[tuple[str, bytes]] = []
+    if rel.startswith(".."):
+        # outside the context: sent under a private name that .dockerignore then names (with
+        # itself), so the daemon hides both from COPY -- as the docker CLI does
+        rel = f".dockerfile.{os.urandom(10).hex()}"
         with open(df_path, "rb") as f:
-            extra = (f".dockerfile.{os.urandom(10).hex()}", f.read())
-        rel = extra[0]
+            extra.append((rel, f.read()))
+        text = ignore_text + ("\n" if ignore_text and not ignore_text.endswith("\n") else "")
+        extra.append((".dockerignore", f"{text}{rel}\n.dockerignore\n".encode()))
     keep = {rel, ".dockerignore"}
     return _tar(root, Matcher(patterns), keep, extra), rel
 
 
-def _tar(root: str, m: Matcher, keep: set[str], extra: tuple[str, bytes] | None
+def _tar(root: str, m: Matcher, keep: set[str], extra: list[tuple[str, bytes]]
          ) -> Iterator[bytes]:
+    replaced = {name for name, _ in extra}
     for rel in _walk(root, "", m, keep):
-        yield from _entry(root, rel)
-    if extra is not None:
-        yield single_file_tar(extra[0], extra[1], end=False)
+        if rel not in replaced:
+            yield from _entry(root, rel)
+    for name, data in extra:
+        yield single_file_tar(name, data, end=False)
     yield b"\0" * 1024
 
 
