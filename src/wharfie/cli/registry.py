@@ -83,6 +83,6 @@ def cmd_gc(ctx: Context, argv: list[str]) -> int:
         sys.stdout.write(f"{verb} blob sha256:{hexd}\n")
     for uid in report.uploads:
         sys.stdout.write(f"{verb} upload {uid}\n")
-    sys.stdout.write(f"{report.marked} blobs marked, {len(report.swept)} blobs {verb} "
-                     f"({report.freed} bytes), {len(report.uploads)} uploads {verb}\n")
+    sys.stdout.write(f"{report.marked} blobs in use; {verb} {len(report.swept)} blobs "
+                     f"({report.freed} bytes) and {len(report.uploads)} stale uploads\n")
     return 0
