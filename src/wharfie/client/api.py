@@ -134,9 +134,15 @@ class Reader:
                 return line
 
     def read_exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            if not self._fill():
-                raise Unavailable(f"connection closed after {len(self.buf)} of {n} bytes")
+        if len(self.buf) < n:  # gather the pieces once: `buf +=` per recv is quadratic
+            parts, have = [self.buf], len(self.buf)
+            while have < n:
+                data = self.sock.recv(min(max(n - have, _BUF), 1 << 20))
+                if not data:
+                    raise Unavailable(f"connection closed after {have} of {n} bytes")
+                parts.append(data)
+                have += len(data)
+            self.buf = b"".join(parts)
         data, self.buf = self.buf[:n], self.buf[n:]
         return data
 
