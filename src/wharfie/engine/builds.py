@@ -85,11 +85,16 @@ class Builds:
         run = _Run(self, opts, out)
         task = asyncio.get_running_loop().create_task(run.main(body))
         try:
-            while True:
-                item = await out.get()
-                if item is _END:
-                    break
-                yield item
+            done = False
+            while not done:
+                batch = [await out.get()]
+                while not out.empty():  # what is ready goes out in one write
+                    batch.append(out.get_nowait())
+                if _END in batch:
+                    done = True
+                    batch = batch[: batch.index(_END)]
+                if batch:
+                    yield b"".join(batch)
         finally:
             if not task.done():
                 task.cancel()
