@@ -197,3 +197,34 @@ def test_operations_endpoints(c: Client, shared_registry: OurRegistry, repo: str
     assert r.status == 404
     r = c.call("PATCH", "/v2/x/manifests/v1", b"")
     assert r.status == 405 and r.codes() == ["UNSUPPORTED"]
+
+
+def test_readonly_mode_and_health(tmp_path: Path) -> None:
+    reg = OurRegistry(tmp_path / "reg")
+    reg.start()
+    c = Client(reg.addr)
+    c.push_image("ro/app", "v1")
+    reg.stop()
+    reg.config = "storage:\n  readonly: true\n"
+    reg.start()
+    try:
+        assert c.call("GET", "/v2/ro/app/manifests/v1").status == 200
+        for method, path in (("POST", "/v2/ro/app/blobs/uploads/"),
+                             ("PUT", "/v2/ro/app/manifests/v2"),
+                             ("DELETE", "/v2/ro/app/manifests/v1")):
+            r = c.call(method, path, b"")
+            assert r.status == 405 and r.codes() == ["UNSUPPORTED"], (method, path)
+        assert c.call("GET", "/healthz").json() == {"status": "ok"}
+    finally:
+        reg.stop()
+
+
+def test_malformed_http_gets_400(c: Client, shared_registry: OurRegistry) -> None:
+    import socket
+
+    for raw in (b"NONSENSE\r\n\r\n", b"GET /v2/ HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+                b"GET /v2/ SPDY/3\r\n\r\n", b"GET /v2/ HTTP/1.1\r\nno colon here\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", shared_registry.port), timeout=10) as s:
+            s.sendall(raw)
+            assert s.recv(100).startswith(b"HTTP/1.1 400 Bad Request"), raw
+    assert c.call("GET", "/v2/").status == 200  # and the server carries on

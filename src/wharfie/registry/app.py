@@ -8,6 +8,7 @@ spec's JSON error body. Every request ends as one JSON line in the access log.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import time
@@ -50,11 +51,13 @@ ACTIONS = {"GET": ["pull"], "HEAD": ["pull"], "PUT": ["pull", "push"],
 
 class Registry:
     def __init__(self, storage: Storage, authorizer: Authorizer, delete: bool = True,
-                 accesslog: IO[str] | None = None, tls: bool = False) -> None:
+                 accesslog: IO[str] | None = None, tls: bool = False,
+                 readonly: bool = False) -> None:
         self.storage = storage
         self.uploads = Uploads(storage)
         self.auth = authorizer
         self.delete_enabled = delete
+        self.readonly = readonly
         self.metrics = Metrics()
         self.log = accesslog
         self.scheme = "https" if tls else "http"
@@ -88,8 +91,7 @@ class Registry:
     def _route(self, req: Request) -> tuple[str, Response]:
         path = req.path
         if path in ("/healthz", "/debug/health"):
-            return "health", Response(200, b'{"status":"ok"}',
-                                      {"Content-Type": "application/json"})
+            return "health", self.health()
         if path == "/metrics":
             return "metrics", Response(200, self.metrics.render().encode(),
                                        {"Content-Type": "text/plain; version=0.0.4"})
@@ -106,6 +108,8 @@ class Registry:
             if func is None:
                 raise RegistryError("UNSUPPORTED", f"method {req.method} not allowed here")
             req.user = self._authorize(req, label, params.get("name"))
+            if self.readonly and req.method not in ("GET", "HEAD"):
+                raise RegistryError("UNSUPPORTED", "the registry is in read-only mode")
             return label, func(self, req, **params)
         raise RegistryError("NAME_INVALID" if path.startswith("/v2/") else "UNSUPPORTED",
                             f"no route for {path[:200]}", status=404)
@@ -134,6 +138,17 @@ class Registry:
             raise RegistryError("UNSUPPORTED", "deletes are disabled on this registry")
 
     # -- small routes ----------------------------------------------------------------------
+    def health(self) -> Response:
+        """200 while the storage root is there and writable, 503 otherwise."""
+        problem = None
+        if not os.path.isdir(self.storage.blobs):
+            problem = "storage root missing"
+        elif not self.readonly and not os.access(self.storage.uploads, os.W_OK):
+            problem = "storage not writable"
+        body = {"status": "ok"} if problem is None else {"status": "unhealthy", "error": problem}
+        return Response(200 if problem is None else 503, json.dumps(body).encode(),
+                        {"Content-Type": "application/json"})
+
     def base(self, req: Request) -> Response:
         return Response(200, b"{}", {"Content-Type": "application/json"})
 
@@ -181,6 +196,10 @@ class Registry:
         self._write_log({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                          "level": "error", "method": req.method, "path": req.target,
                          "error": repr(exc), "trace": traceback.format_exc()})
+
+    def log_error(self, message: str) -> None:
+        self._write_log({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                         "level": "error", "error": message})
 
     def _write_log(self, entry: dict[str, Any]) -> None:
         if self.log is None:

@@ -3,7 +3,7 @@
     addr: 127.0.0.1:5000
     root: /var/lib/wharfie-registry
     tls: {cert: server.crt, key: server.key}
-    storage: {delete: true, fsync: true}
+    storage: {delete: true, fsync: true, readonly: false, upload_purge_age: 604800}
     log: {accesslog: "-"}            # "-" stderr (default), a file path, or "off"
     auth:
       htpasswd: {realm: wharfie-registry, path: /etc/wharfie/htpasswd}
@@ -58,6 +58,8 @@ class Config:
     tls_key: str | None = None
     delete: bool = True
     fsync: bool = True
+    readonly: bool = False
+    upload_purge_age: float = 7 * 24 * 3600
     accesslog: str = "-"
     htpasswd: str | None = None
     realm: str = "wharfie-registry"
@@ -90,6 +92,8 @@ def from_dict(doc: dict[str, Any], root: str | None = None) -> Config:
     cfg.tls_cert, cfg.tls_key = tls.get("cert"), tls.get("key")
     cfg.delete = bool(storage.get("delete", True))
     cfg.fsync = bool(storage.get("fsync", True))
+    cfg.readonly = bool(storage.get("readonly", False))
+    cfg.upload_purge_age = float(storage.get("upload_purge_age", cfg.upload_purge_age))
     cfg.accesslog = str(log.get("accesslog", "-"))
     auth = _section(doc, "auth")
     if "htpasswd" in auth:

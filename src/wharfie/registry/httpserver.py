@@ -225,8 +225,14 @@ def serve_connection(sock: socket.socket, remote: str, handler: Handler) -> None
     try:
         while _one_request(conn, rfile, handler):
             pass
-    except (OSError, EOFError, BadRequest):
-        pass  # the peer went away or spoke garbage: nothing left to answer
+    except BadRequest as exc:  # not HTTP we take: say so once, then close
+        body = f"bad request: {exc}\n".encode()
+        with contextlib.suppress(OSError):
+            sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                         b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+                         % (len(body), body))
+    except (OSError, EOFError):
+        pass  # the peer went away: nothing left to answer
     finally:
         rfile.close()
         with contextlib.suppress(OSError):

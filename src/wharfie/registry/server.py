@@ -6,6 +6,7 @@ import signal
 import ssl
 import sys
 import threading
+import time
 from typing import IO, Any
 
 from wharfie.errors import InvalidArgument
@@ -43,7 +44,8 @@ def build(cfg: Config) -> tuple[Registry, Server]:
     storage = Storage(cfg.root, fsync=cfg.fsync)
     authorizer = make_authorizer(cfg.htpasswd, cfg.realm, cfg.token)
     registry = Registry(storage, authorizer, delete=cfg.delete,
-                        accesslog=_accesslog(cfg.accesslog), tls=tls is not None)
+                        accesslog=_accesslog(cfg.accesslog), tls=tls is not None,
+                        readonly=cfg.readonly)
     try:
         server = Server(cfg.host, cfg.port, registry.handle, tls)
     except OSError as exc:
@@ -53,13 +55,29 @@ def build(cfg: Config) -> tuple[Registry, Server]:
 
 def serve(cfg: Config, ready: Any = None) -> None:
     """Serve until SIGTERM/SIGINT. `ready(port)` is called once listening."""
-    _registry, server = build(cfg)
+    registry, server = build(cfg)
 
     def stop(signum: int, frame: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if not cfg.readonly:
+        threading.Thread(target=_purge_loop, args=(registry, cfg.upload_purge_age),
+                         daemon=True).start()
     if ready is not None:
         ready(server.port)
     server.serve_forever()
+
+
+PURGE_EVERY = 3600.0
+
+
+def _purge_loop(registry: Registry, age: float) -> None:
+    """Drop upload sessions idle for longer than `age`, once an hour (as distribution does)."""
+    while True:
+        time.sleep(PURGE_EVERY)
+        try:
+            registry.uploads.purge(age)
+        except OSError as exc:  # keep serving; say why the purge failed
+            registry.log_error(f"upload purge failed: {exc}")

@@ -92,7 +92,10 @@ class Uploads:
 
     def append(self, up: Upload, read: ReadInto, length: int | None) -> None:
         """Stream a request body onto the session; on a break, cut back to the old end."""
-        fd = os.open(up.path, os.O_WRONLY)
+        try:
+            fd = os.open(up.path, os.O_WRONLY)
+        except FileNotFoundError as exc:  # purged or cancelled meanwhile
+            raise _unknown(up.uuid) from exc
         start = up.offset
         try:
             os.lseek(fd, start, os.SEEK_SET)
@@ -146,6 +149,8 @@ class Uploads:
             if now - mtime > older_than:
                 gone.append(uid)
                 if not dry_run:
+                    with self._lock:
+                        self._live.pop(uid, None)
                     shutil.rmtree(d, ignore_errors=True)
         return gone
 
