@@ -117,6 +117,15 @@ def table(rows: Sequence[Row], engines: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def failure_reason(output: str) -> str:
+    """The line of a failed build's output that says why (an ERROR line, else the last)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for ln in lines:
+        if ln.startswith("ERROR"):
+            return ln.removeprefix("ERROR:").strip()[:70]
+    return (lines[-1] if lines else "failed")[:70]
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--rounds", type=int, default=5)
@@ -224,8 +233,7 @@ def _probe(cs: list[Client], rows: dict[str, Row]) -> list[Client]:
             c.build()
             alive.append(c)
         except RuntimeError as exc:
-            reason = str(exc).strip().splitlines()
-            short = next((ln for ln in reversed(reason) if ln.strip()), "failed")[:60]
+            short = failure_reason(str(exc))
             for row in rows.values():
                 row.failures[c.name] = f"FAILED: {short}"
             print(f"[bench] {c.name} cannot build: {exc}", file=sys.stderr)

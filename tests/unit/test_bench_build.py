@@ -59,3 +59,10 @@ def test_arguments() -> None:
     assert a.rounds == 3 and a.engines == "wharfie,docker"
     with pytest.raises(SystemExit):
         bb.parse_args(["--rounds", "0"])
+
+
+def test_failure_reason() -> None:
+    out = ("buildkit: docker build exited 1:\nERROR: BuildKit is enabled but the buildx component "
+           "is missing or broken.\n       Install the buildx component\n")
+    assert bb.failure_reason(out).startswith("BuildKit is enabled but the buildx component")
+    assert bb.failure_reason("a\nlast line\n\n") == "last line"
