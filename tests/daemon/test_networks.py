@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -80,6 +81,18 @@ def assert_no_leaks(daemon: Daemon, network_ids: list[str]) -> None:
     netns_dir = daemon.exec_root / "netns"
     stale = [n for n in os.listdir(netns_dir) if n not in running] if netns_dir.exists() else []
     assert not stale, f"network namespaces left behind: {stale}"
+    from wharfie.network import host_veth_name
+
+    wanted = {host_veth_name(cid) for cid in running}
+    for _ in range(40):  # the kernel frees a dropped namespace's veths asynchronously
+        ports = subprocess.run(["ip", "-o", "link", "show", "master", daemon.bridge],
+                               capture_output=True, text=True).stdout
+        extra = [ln.split(":")[1].strip().split("@")[0] for ln in ports.splitlines()]
+        extra = [v for v in extra if v not in wanted]
+        if not extra:
+            break
+        time.sleep(0.05)
+    assert not extra, f"veths left on {daemon.bridge}: {extra}"
 
 
 def _net(daemon: Daemon, nets: list[str], *args: str) -> str:

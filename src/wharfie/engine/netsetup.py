@@ -16,6 +16,7 @@ address); what exists is `private["endpoints"]` (network id -> Endpoint) and
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
     from wharfie.engine.model import Container
+
+log = logging.getLogger("wharfie.engine")
 
 # kept for callers of the earlier module
 HOSTS_HEAD = etcfiles.HOSTS_HEAD
@@ -337,7 +340,10 @@ def release(engine: Engine, c: Container) -> None:
     engine.networks.resolver.stop(c.id)
     engine.networks.ports.release(c.id)
     if c.private.pop("ports", None):
-        _firewall_now(engine)
+        try:
+            _firewall_now(engine)
+        except WharfieError as exc:  # the exit path goes on; start-up renders the table again
+            log.warning("removing the published ports of %s: %s", c.id[:12], exc)
     eps = c.private.pop("endpoints", None) or {}
     legacy = c.private.pop("endpoint", None)
     if legacy:
