@@ -172,7 +172,7 @@ RUN cat <<'END' > /literal
 not expanded: $WHO
 END
 COPY <<EOF /etc/copied.conf
-copied for $WHO
+copied for "$WHO"
 EOF
 HEALTHCHECK --interval=5s --timeout=2s --start-period=1s --retries=4 CMD test -f /script-out
 CMD echo "shell form via $0"
@@ -185,7 +185,7 @@ CMD echo "shell form via $0"
     assert cfg["Cmd"] == ["/bin/sh", "-ec", 'echo "shell form via $0"']
     assert run_out(daemon, name) == "shell form via /bin/sh\n"
     assert run_out(daemon, name, "cat", "/script-out", "/literal", "/etc/copied.conf") == (
-        "first line\nsecond heredoc\nnot expanded: $WHO\ncopied for heredoc\n")
+        "first line\nsecond heredoc\nnot expanded: $WHO\ncopied for \"heredoc\"\n")
 
 
 def _tar(files: dict[str, bytes]) -> bytes:

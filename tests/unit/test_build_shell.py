@@ -72,3 +72,10 @@ def test_errors(text: str, message: str) -> None:
 
 def test_unset_question_only_when_unset() -> None:
     assert word("${EMPTY?x}", ENV) == ""
+
+
+def test_heredoc_expansion_keeps_quotes() -> None:
+    from wharfie.build.shell import heredoc
+
+    body = 'echo "$foo" \'$foo\' \\$foo ${missing:-d}\n'
+    assert heredoc(body, ENV) == "echo \"hello\" 'hello' $foo d\n"

@@ -28,6 +28,22 @@ def words(text: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
     return [w for w in _Lexer(text, env, escape, split=True).run() if w != ""] if text else []
 
 
+def heredoc(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """A heredoc's body with variables expanded as a shell does for `<<EOF`: quotes are
+    literal, the escape character escapes only `$` and itself."""
+    lx = _Lexer(text, env, escape, split=False)
+    out: list[str] = []
+    while lx.i < len(text):
+        ch = lx.next()
+        if ch == "$":
+            out.append(lx._dollar())
+        elif ch == escape and lx.peek() in ("$", escape) and lx.peek():
+            out.append(lx.next())
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 class _Words:
     def __init__(self, split: bool) -> None:
         self.split = split

@@ -10,7 +10,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 
-from wharfie.build import copier
+from wharfie.build import copier, shell
 from wharfie.build.context import extract_archive
 from wharfie.build.dispatch import StageState
 from wharfie.build.parser import Instruction
@@ -49,7 +49,8 @@ class CopyStep:
             m = _HEREDOC_WORD.match(w) if ins.heredocs else None
             if m and m.group(2) in heredoc_names:
                 doc = heredoc_names[m.group(2)]
-                text = st.word(doc.content) if doc.expand and "$" in doc.content else doc.content
+                text = shell.heredoc(doc.content, st.env(), st.escape) if doc.expand else (
+                    doc.content)
                 patterns.append(_heredoc_file(scratch, doc.name, text))
             elif ins.cmd == "add" and copier.is_url(w):
                 urls.append(w)
