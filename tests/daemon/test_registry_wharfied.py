@@ -88,3 +88,30 @@ def test_wharfied_login_htpasswd(daemon: Daemon, tmp_path: Path, name: str) -> N
         ok(docker_cli(daemon, "rmi", ref))
     finally:
         reg.stop()
+
+
+def test_wharfied_login_token(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text(_htpasswd_line("tuser", "tpass") + "\n" + _htpasswd_line("ro", "ro"))
+    reg = OurRegistry(tmp_path / "reg", config=(
+        f"auth:\n  token:\n    htpasswd: {htpasswd}\n    access:\n"
+        "      - {account: tuser, name: '*', actions: ['*']}\n"
+        "      - {account: ro, name: '*', actions: [pull]}\n"))
+    reg.start()
+    try:
+        ref = f"{reg.addr}/{name}:v1"
+        _unique_image(daemon, ref)
+        assert docker_cli(daemon, "push", ref).returncode != 0
+        ok(docker_cli(daemon, "login", "-u", "tuser", "--password-stdin", reg.addr,
+                      input=b"tpass"))
+        ok(docker_cli(daemon, "push", ref))
+        ok(docker_cli(daemon, "rmi", ref))
+        ok(docker_cli(daemon, "pull", ref))
+        ok(docker_cli(daemon, "login", "-u", "ro", "--password-stdin", reg.addr, input=b"ro"))
+        ok(docker_cli(daemon, "tag", ref, f"{reg.addr}/{name}:v2"))
+        denied = docker_cli(daemon, "push", f"{reg.addr}/{name}:v2")
+        assert denied.returncode != 0
+        ok(docker_cli(daemon, "logout", reg.addr))
+        ok(docker_cli(daemon, "rmi", ref, f"{reg.addr}/{name}:v2"))
+    finally:
+        reg.stop()

@@ -101,7 +101,7 @@ def test_token_endpoint(tmp_path: Path) -> None:
         assert payload["access"] == [{"type": "repository", "name": "a/b", "actions": ["pull"]}]
         status, _, body = _get(f"{reg.url}/v2/a/b/blobs/uploads/", {"Authorization":
                                                                     f"Bearer {anon}"}, b"")
-        assert status == 403 and json.loads(body)["errors"][0]["code"] == "DENIED"
+        assert status == 401 and json.loads(body)["errors"][0]["code"] == "UNAUTHORIZED"
         status, _, _ = _get(f"{reg.url}/v2/a/b/tags/list", {"Authorization": "Bearer x.y.z"})
         assert status == 401
     finally:

@@ -156,9 +156,20 @@ def test_scopes_and_token_grants(tmp_path: object) -> None:
     assert claims["access"] == [{"type": "repository", "name": "bob/x", "actions": ["pull"]}]
     bearer = {"authorization": f"Bearer {body['token']}"}
     assert auth.check(bearer, [("repository", "bob/x", "pull")], "http://h") is None
-    with pytest.raises(RegistryError) as exc:  # anonymous may never push: denied
+    with pytest.raises(RegistryError) as exc:  # anonymous may not push: log in first
         auth.check(bearer, [("repository", "bob/x", "push")], "http://h")
-    assert exc.value.code == "DENIED"
+    assert exc.value.code == "UNAUTHORIZED"
+    alice = jwt.encode({"iss": cfg.issuer, "aud": cfg.service, "sub": "alice", "exp": 2**40,
+                        "access": []}, auth.secret)
+    with pytest.raises(RegistryError) as exc:  # alice may never push to bob/x: denied
+        auth.check({"authorization": f"Bearer {alice}"}, [("repository", "bob/x", "push")],
+                   "http://h")
+    assert exc.value.code == "DENIED" and exc.value.status == 403
+    with pytest.raises(RegistryError) as exc:  # but she may get a token for alice/x
+        auth.check({"authorization": f"Bearer {alice}"}, [("repository", "alice/x", "push")],
+                   "http://h")
+    assert exc.value.code == "UNAUTHORIZED"
+    assert 'error="insufficient_scope"' in exc.value.challenge  # type: ignore[attr-defined]
     with pytest.raises(RegistryError) as exc:
         auth.check({}, [("repository", "bob/x", "pull")], "http://h")
     assert exc.value.challenge == ('Bearer realm="http://h/token",service="wharfie-registry",'  # type: ignore[attr-defined]

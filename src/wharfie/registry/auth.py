@@ -148,7 +148,7 @@ class TokenAuth:
         for need in needs:
             if need in granted:
                 continue
-            if self.allowed(account, *need):
+            if account is None or self.allowed(account, *need):  # log in, or ask again
                 raise self._challenge(needs, base, "insufficient_scope")
             raise AuthError("DENIED", "requested access to the resource is denied", None,
                             {"type": need[0], "name": need[1], "action": need[2]})
