@@ -410,11 +410,34 @@ def test_bad_input(daemon: Daemon, tmp_path: Path, name: str, cli: str, dockerfi
     assert os.listdir(daemon.base / "data" / "builds") == []
 
 
-def test_unused_build_arg_warning(daemon: Daemon, tmp_path: Path, name: str) -> None:
-    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nARG USED\nRUN echo $USED\n"})
+def test_build_args_proxy_args_and_the_unused_warning(daemon: Daemon, tmp_path: Path,
+                                                       name: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nARG USED\n"
+                                         "RUN echo \"$USED $HTTP_PROXY\" > /seen\n"})
     out = ok(build(daemon, "docker", ctx, "-t", name, "--build-arg", "USED=1",
                    "--build-arg", "FOO=2", "--build-arg", "HTTP_PROXY=http://127.0.0.1:9"))
     assert "[Warning] One or more build-args [FOO] were not consumed" in out
+    assert run_out(daemon, name, "cat", "/seen") == "1 http://127.0.0.1:9\n"
+    history = ok(docker_cli(daemon, "history", "--no-trunc", name))
+    assert "|1 USED=1 /bin/sh -c" in history and "127.0.0.1:9" not in history
+    assert not any("PROXY" in e for e in config(daemon, name)["Env"] or [])
+
+
+def test_steps_before_a_failure_stay_cached(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN echo {name} > /a\nRUN exit 7\n"})
+    p = build(daemon, "docker", ctx, "-t", name)
+    assert p.returncode != 0 and b"returned a non-zero code: 7" in p.stdout + p.stderr
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nRUN echo {name} > /a\nRUN true\n")
+    steps = ok(build(daemon, "docker", ctx, "-t", name)).split("Step ")[1:]
+    assert ["Using cache" in s for s in steps] == [False, True, False]
+
+
+def test_run_gets_the_build_resources(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN cat /sys/fs/cgroup/memory.max "
+                                         "/sys/fs/cgroup/memory/memory.limit_in_bytes "
+                                         "2>/dev/null > /limit; true\n"})
+    ok(build(daemon, "docker", ctx, "-t", name, "--memory", "64m"))
+    assert run_out(daemon, name, "cat", "/limit").split() == [str(64 << 20)]
 
 
 # ---------------------------------------------------------------- stdin and docker-py
