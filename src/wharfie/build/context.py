@@ -83,10 +83,12 @@ def extract_archive(path: str, dest: str) -> None:
 
 def read_dockerfile(root: str, name: str) -> tuple[str, str]:
     """(text, name) of the Dockerfile inside the context (`name` relative to it)."""
+    from wharfie.build.copier import inside
+
     rel = posixpath.normpath("/" + (name or "Dockerfile")).lstrip("/")
-    path = os.path.join(root, rel)
+    path = inside(root, rel, follow_last=True)  # a symlink cannot point out of the context
     if not os.path.isfile(path) and not name:
-        alt = os.path.join(root, "dockerfile")
+        alt = inside(root, "dockerfile", follow_last=True)
         path = alt if os.path.isfile(alt) else path
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:

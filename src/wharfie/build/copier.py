@@ -28,16 +28,19 @@ class Source:
     wildcard: bool
 
 
-def inside(root: str, rel: str) -> str:
-    """`rel` resolved under `root` without leaving it (symlinks resolved within root)."""
+def inside(root: str, rel: str, follow_last: bool = False, _depth: int = 0) -> str:
+    """`rel` resolved under `root` without leaving it: symlinks are resolved as if `root`
+    were `/` (moby's FollowSymlinkInScope); the last one only with `follow_last`."""
+    if _depth > 40:
+        raise InvalidArgument(f"too many levels of symbolic links in {rel!r}")
     parts = [p for p in posixpath.normpath("/" + rel).split("/") if p]
     cur = root
     for i, part in enumerate(parts):
         nxt = os.path.join(cur, part)
-        if os.path.islink(nxt) and i < len(parts) - 1:
+        if os.path.islink(nxt) and (follow_last or i < len(parts) - 1):
             target = os.readlink(nxt)
             base = "/" if target.startswith("/") else "/" + os.path.relpath(cur, root)
-            nxt = inside(root, posixpath.join(base, target))
+            nxt = inside(root, posixpath.join(base, target), True, _depth + 1)
         cur = nxt
     return cur
 
@@ -47,12 +50,12 @@ def sources(root: str, patterns: list[str], what: str) -> list[Source]:
     for pattern in patterns:
         rel = posixpath.normpath("/" + pattern).lstrip("/") or "."
         if has_wildcards(rel):
-            hits = [Source(os.path.join(root, r), r, True) for r in _glob(root, rel)]
+            hits = [Source(inside(root, r, follow_last=True), r, True) for r in _glob(root, rel)]
             if not hits:
                 raise NotFound(f"{what} failed: no source files were specified")
             out.extend(hits)
             continue
-        path = inside(root, rel)
+        path = inside(root, rel, follow_last=True)
         if not os.path.lexists(path):
             raise NotFound(
                 f"{what} failed: file not found in build context or excluded by "

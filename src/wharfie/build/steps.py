@@ -153,7 +153,7 @@ def copy_layer(step: CopyStep, layer: str, image_root: str | None) -> None:
                 target = os.path.join(layer + dest_dir, os.path.basename(src.rel))
             copier.copy_source(src, target, opts)
         else:
-            name = os.path.basename(src.path)
+            name = os.path.basename(src.rel)
             target = os.path.join(layer + dest_dir, name) if as_dir else layer + dest
             copier.copy_source(src, target, opts)
 
