@@ -154,32 +154,6 @@ def _file_chunks(path: str) -> Iterator[bytes]:
             yield chunk
 
 
-def ingest_layer_file(
-    store: object, parent_chain: str, diff_id: str, path: str
-) -> tuple[str, bool, int]:
-    """A layer from an uncompressed tar file already in `content/ingest` whose sha256 the
-    caller checked equals `diff_id` (load): extracted, then the file itself becomes the blob
-    (renamed, not copied)."""
-    from wharfie.images.store import ImageStore
-
-    assert isinstance(store, ImageStore)
-    chain = chain_of(parent_chain, diff_id)
-    if store.has_layer(chain):
-        return chain, False, store.layer_size(chain)
-    sizes: list[int] = []
-
-    src = path if os.path.exists(path) else store.content.path(diff_id)
-
-    def fill(tmp: str) -> None:
-        with open(src, "rb") as f:
-            sizes.append(extract_layer(f, tmp))
-
-    store.snapshots.create(chain, fill)
-    if not store.content.has(diff_id) and src == path:
-        os.rename(path, store.content.path(diff_id))
-    return chain, True, sizes[0] if sizes else 0
-
-
 def cleanup_temp(content_root: str, snapshots_root: str) -> None:
     """Leftovers of a crash: blobs being written, layers being extracted."""
     for d, prefix in ((os.path.join(content_root, "ingest"), "blob-"),

@@ -17,9 +17,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tarfile
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -28,8 +26,8 @@ from wharfie.errors import InvalidArgument
 from wharfie.images import manifest as mf
 from wharfie.images import reference as refmod
 from wharfie.images.extract import open_tar
-from wharfie.images.ingest import chain_of, ingest_layer, ingest_layer_file, layer_tar
-from wharfie.images.layers import uncompressed
+from wharfie.images.ingest import layer_tar
+from wharfie.images.loadstage import Staging, adopt
 from wharfie.images.store import ImageRecord, ImageStore
 
 CHUNK = 1 << 20
@@ -162,95 +160,41 @@ def _index_entries(digest: str, size: int, tags: list[refmod.Reference]) -> list
 
 # -- load ---------------------------------------------------------------------------------
 
-@dataclass
-class _Spooled:
-    path: str
-    digest: str
-    size: int
-
-
-class _Spool:
-    """The archive's files on disk (hashed), small JSON files also in memory."""
-
-    def __init__(self, store: ImageStore) -> None:
-        self.dir = tempfile.mkdtemp(dir=store.content.ingest_dir, prefix="blob-load-")
-        self.files: dict[str, _Spooled] = {}
-        self.links: dict[str, str] = {}
-
-    def add(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
-        name = os.path.normpath(m.name).lstrip("/")
-        if m.issym() or m.islnk():
-            target = m.linkname if m.islnk() else os.path.join(os.path.dirname(name), m.linkname)
-            self.links[name] = os.path.normpath(target).lstrip("/")
-            return
-        if not m.isfile():
-            return
-        src = tf.extractfile(m)
-        if src is None:
-            return
-        path = os.path.join(self.dir, str(len(self.files)))
-        h = hashlib.sha256()
-        with open(path, "wb") as out:
-            while chunk := src.read(CHUNK):
-                h.update(chunk)
-                out.write(chunk)
-        self.files[name] = _Spooled(path, "sha256:" + h.hexdigest(), m.size)
-
-    def get(self, name: str) -> _Spooled:
-        name = os.path.normpath(name).lstrip("/")
-        for _ in range(10):
-            if name in self.links:
-                name = self.links[name]
-        found = self.files.get(name)
-        if found is None:
-            raise InvalidArgument(f"invalid archive: {name} is missing")
-        return found
-
-    def json(self, name: str) -> Any:
-        f = self.get(name)
-        if f.size > 64 << 20:
-            raise InvalidArgument(f"invalid archive: {name} is too large")
-        try:
-            with open(f.path, "rb") as fh:
-                return json.load(fh)
-        except ValueError as exc:
-            raise InvalidArgument(f"invalid archive: {name}: {exc}") from exc
-
-    def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def load(store: ImageStore, stream: IO[bytes]) -> list[str]:
     """Load an archive; returns Docker's lines ("Loaded image: x:y", "Loaded image ID: …")."""
-    spool = _Spool(store)
+    staging = Staging(store)
     try:
         try:
             with open_tar(stream, detect_compression=True) as tf:
                 for m in tf:
-                    spool.add(tf, m)
+                    staging.add(tf, m)
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise InvalidArgument(f"invalid archive: {exc}") from exc
-        return _load_images(store, spool)
+        except InvalidArgument as exc:
+            if str(exc).startswith("invalid archive"):
+                raise
+            raise InvalidArgument(f"invalid archive: {exc}") from exc
+        return _load_images(store, staging)
     finally:
-        spool.close()
+        staging.close()
 
 
-def _entries(spool: _Spool) -> list[tuple[str, list[str], list[str]]]:
+def _entries(spool: Staging) -> list[tuple[str, list[str], list[str]]]:
     """(config path, layer paths, tags) per image, from manifest.json or index.json."""
-    if "manifest.json" in spool.files:
+    if spool.has("manifest.json"):
         out = []
         for e in spool.json("manifest.json") or []:
             if not isinstance(e, dict) or not isinstance(e.get("Config"), str):
                 raise InvalidArgument("invalid archive: bad manifest.json entry")
             out.append((e["Config"], list(e.get("Layers") or []), list(e.get("RepoTags") or [])))
         return out
-    if "index.json" in spool.files:
+    if spool.has("index.json"):
         return _oci_entries(spool)
     raise InvalidArgument("invalid archive: no manifest.json or index.json "
                           "(is this a docker save / OCI layout archive?)")
 
 
-def _oci_entries(spool: _Spool) -> list[tuple[str, list[str], list[str]]]:
+def _oci_entries(spool: Staging) -> list[tuple[str, list[str], list[str]]]:
     out = []
     for d in (spool.json("index.json") or {}).get("manifests") or []:
         desc = mf.Descriptor.from_json(d)
@@ -271,26 +215,31 @@ def _oci_entries(spool: _Spool) -> list[tuple[str, list[str], list[str]]]:
     return out
 
 
-def _blob_bytes(spool: _Spool, digest: str) -> bytes:
+def _blob_bytes(spool: Staging, digest: str) -> bytes:
     f = spool.get(_blob_name(digest))
-    if f.digest != digest:
+    if f.raw_digest != digest:
         raise InvalidArgument(f"invalid archive: blob {digest} does not match its digest")
-    with open(f.path, "rb") as fh:
-        return fh.read()
+    return spool.bytes(_blob_name(digest))
 
 
-def _load_images(store: ImageStore, spool: _Spool) -> list[str]:
+def _load_images(store: ImageStore, spool: Staging) -> list[str]:
     lines = []
     for config_path, layer_paths, tags in _entries(spool):
-        cfg = spool.get(config_path)
-        with open(cfg.path, "rb") as fh:
-            raw = fh.read()
+        raw = spool.bytes(config_path)
+        _check_name(config_path, spool.get(config_path).raw_digest)
         rec = _load_one(store, spool, raw, layer_paths, _parse_tags(tags))
         if tags:
             lines += [f"Loaded image: {refmod.short(t)}" for t in tags]
         else:
             lines.append(f"Loaded image ID: {rec.id}")
     return lines
+
+
+def _check_name(path: str, digest: str) -> None:
+    """A member named blobs/sha256/<hex> must hash to that digest."""
+    m = _BLOB.match(os.path.normpath(path).lstrip("/"))
+    if m and digest != "sha256:" + m.group(1):
+        raise InvalidArgument(f"invalid archive: {path} does not match its digest")
 
 
 def _parse_tags(tags: list[str]) -> list[str]:
@@ -300,7 +249,7 @@ def _parse_tags(tags: list[str]) -> list[str]:
         raise InvalidArgument(f"invalid archive: bad tag: {exc}") from exc
 
 
-def _load_one(store: ImageStore, spool: _Spool, raw: bytes, layer_paths: list[str],
+def _load_one(store: ImageStore, spool: Staging, raw: bytes, layer_paths: list[str],
               tags: list[str]) -> ImageRecord:
     try:
         config = json.loads(raw)
@@ -313,27 +262,12 @@ def _load_one(store: ImageStore, spool: _Spool, raw: bytes, layer_paths: list[st
     parent = ""
     try:
         for diff, path in zip(diff_ids, layer_paths, strict=True):
-            chain, new, size = _load_layer(store, spool.get(path), parent, diff)
+            staged = spool.get(path)
+            _check_name(path, staged.raw_digest)
+            chain, new, size = adopt(store, staged, parent, diff)
             layers.append((chain, diff, size, new))
             parent = chain
         return store.add_image_raw(raw, layers, tags)
     except BaseException:
         store.discard_layers([(c, d) for c, d, _, new in layers if new])
         raise
-
-
-def _load_layer(store: ImageStore, f: _Spooled, parent: str, diff: str) -> tuple[str, bool, int]:
-    chain = chain_of(parent, diff)
-    if store.has_layer(chain):
-        return chain, False, store.layer_size(chain)
-
-    def chunks() -> Iterator[bytes]:
-        with open(f.path, "rb") as fh:
-            yield from uncompressed(fh)
-
-    try:
-        if f.digest == diff:  # an uncompressed tar: no copy, the file becomes the blob
-            return ingest_layer_file(store, parent, diff, f.path)
-        return ingest_layer(store, parent, diff, chunks)
-    except InvalidArgument as exc:
-        raise InvalidArgument(f"invalid archive: layer {diff}: {exc}") from exc
