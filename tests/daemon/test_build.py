@@ -410,6 +410,15 @@ def test_bad_input(daemon: Daemon, tmp_path: Path, name: str, cli: str, dockerfi
     assert os.listdir(daemon.base / "data" / "builds") == []
 
 
+def test_bad_tag_is_refused_before_building(daemon: Daemon) -> None:
+    from wharfie.client.api import APIError, Client
+
+    data = _tar({"Dockerfile": b"FROM busybox\nRUN echo should-not-run\n"})
+    with Client(daemon.host) as client, pytest.raises(APIError) as exc:
+        client.request("POST", "/build", query={"t": "Bad:Tag:x"}, body=data)
+    assert exc.value.status == 400 and "invalid reference format" in exc.value.message
+
+
 def test_build_args_proxy_args_and_the_unused_warning(daemon: Daemon, tmp_path: Path,
                                                        name: str) -> None:
     ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nARG USED\n"

@@ -30,6 +30,7 @@ class BuildRoutes:
 
     async def build(self, req: Request) -> Reply:
         opts = options(req)
+        self.e.builds.check(opts)
         return Stream(self.e.builds.build(opts, req.chunks()))
 
     async def prune(self, req: Request) -> Reply:

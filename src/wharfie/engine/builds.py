@@ -79,6 +79,11 @@ class Builds:
             _unmount_under(os.path.join(self.root, leftover))
             shutil.rmtree(os.path.join(self.root, leftover), ignore_errors=True)
 
+    def check(self, opts: BuildOptions) -> None:
+        """What can be refused before the build starts (a 400 rather than a stream error)."""
+        for t in opts.tags:
+            _split_tag(t)
+
     async def build(self, opts: BuildOptions, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The JSON lines of a build (Docker's legacy builder stream)."""
         out: asyncio.Queue[Any] = asyncio.Queue()
