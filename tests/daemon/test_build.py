@@ -262,9 +262,15 @@ FROM busybox
 COPY . /ctx/
 COPY src/*.txt /txt/
 COPY --chown=1:2 --chmod=600 src/a.txt /owned
+RUN mkdir /real && ln -s /real /link
+COPY sr? /wild/
+COPY src/a.txt /link/
 """,
     })
     ok(build(daemon, cli, ctx, "-t", name))
+    assert sorted(run_out(daemon, name, "ls", "/wild").split()) == ["a.txt", "b.txt", "deep"]
+    assert run_out(daemon, name, "readlink", "/link") == "/real\n"  # still a link
+    assert run_out(daemon, name, "cat", "/real/a.txt") == "a\n"
     listing = run_out(daemon, name, "find", "/ctx", "-type", "f").split()
     assert sorted(listing) == ["/ctx/.dockerignore", "/ctx/README.md", "/ctx/src/a.txt",
                                "/ctx/src/b.txt", "/ctx/src/deep/d.txt"]

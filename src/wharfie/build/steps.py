@@ -138,24 +138,30 @@ def copy_layer(step: CopyStep, layer: str, image_root: str | None) -> None:
         len(srcs) == 1 and os.path.isdir(srcs[0].path) and not os.path.islink(srcs[0].path)
     )
     dest = step.dest.rstrip("/") or "/"
-    dest_dir = dest if as_dir else posixpath.dirname(dest)
+    dest_dir = _in_image(image_root, dest if as_dir else posixpath.dirname(dest))
+    dest = dest_dir if as_dir else posixpath.join(dest_dir, posixpath.basename(dest))
     copier.parent_dirs(layer, image_root, dest_dir, opts)
+    base = layer + (dest_dir if dest_dir != "/" else "")
     for src in srcs:
         is_dir = os.path.isdir(src.path) and not os.path.islink(src.path)
         if step.cmd == "add" and not src.path.startswith(step.scratch) and copier.is_archive(
             src.path
         ):
-            extract_archive(src.path, layer + (dest_dir if dest_dir != "/" else ""))
-            continue
-        if is_dir:
-            target = layer + dest
-            if src.wildcard:
-                target = os.path.join(layer + dest_dir, os.path.basename(src.rel))
-            copier.copy_source(src, target, opts)
+            extract_archive(src.path, base)
+        elif is_dir:  # a directory's contents (a wildcard's match too, as docker)
+            copier.copy_source(src, base, opts)
         else:
             name = os.path.basename(src.rel)
-            target = os.path.join(layer + dest_dir, name) if as_dir else layer + dest
-            copier.copy_source(src, target, opts)
+            copier.copy_source(src, os.path.join(base, name) if as_dir else layer + dest, opts)
+
+
+def _in_image(image_root: str | None, path: str) -> str:
+    """`path` with the image's symlinks resolved (COPY to /var/run/x writes /run/x when
+    /var/run links to /run, instead of hiding the link with a directory)."""
+    if image_root is None:
+        return path
+    rel = os.path.relpath(copier.inside(image_root, path, follow_last=True), image_root)
+    return "/" if rel == "." else "/" + rel
 
 
 def workdir_layer(layer: str, image_root: str | None, path: str) -> bool:
