@@ -97,6 +97,28 @@ CMD ["cat", "/app/artifact"]
 
 
 @pytest.mark.parametrize("cli", CLIS)
+def test_from_scratch_platform_and_copy_from_an_image(daemon: Daemon, tmp_path: Path,
+                                                      name: str, cli: str) -> None:
+    ctx = write(tmp_path, {"f": "in scratch\n", "Dockerfile": """\
+FROM --platform=linux/amd64 busybox AS tools
+FROM scratch
+MAINTAINER someone@example.com
+COPY --from=busybox /bin/busybox /bin/busybox
+COPY f /
+ENV OLD value with  spaces
+ENTRYPOINT ["/bin/busybox"]
+CMD ["cat", "/f"]
+"""})
+    ok(build(daemon, cli, ctx, "-t", name))
+    doc = json.loads(ok(docker_cli(daemon, "image", "inspect", name)))[0]
+    assert len(doc["RootFS"]["Layers"]) == 2 and doc["Author"] == "someone@example.com"
+    assert doc["Config"]["Env"] == ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                                    "/sbin:/bin", "OLD=value with  spaces"]
+    assert run_out(daemon, name) == "in scratch\n"
+    assert run_out(daemon, name, "ls", "/").split() == ["bin", "dev", "etc", "f", "proc", "sys"]
+
+
+@pytest.mark.parametrize("cli", CLIS)
 def test_args_env_workdir_user_and_config(daemon: Daemon, tmp_path: Path, name: str,
                                           cli: str) -> None:
     ctx = write(tmp_path, {"Dockerfile": """\
