@@ -346,6 +346,9 @@ def test_from_pulls_a_missing_base(daemon: Daemon, tmp_path: Path, name: str) ->
         ok(build(daemon, "docker", ctx, "-t", name))
         assert run_out(daemon, name, "cat", "/p") == "pulled\n"
         ok(docker_cli(daemon, "image", "inspect", ref))
+        other = write(tmp_path / "other", {"Dockerfile": f"FROM --platform=linux/s390x {ref}\n"})
+        p = build(daemon, "docker", other, "-t", name + "-s390x")  # the local one is amd64
+        assert p.returncode != 0 and b"wanted linux/s390x" in p.stdout + p.stderr
     finally:
         reg.stop()
     missing = write(tmp_path / "missing", {"Dockerfile": f"FROM {reg.addr}/nope:1\n"})

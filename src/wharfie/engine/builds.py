@@ -274,16 +274,20 @@ class _Run:
         elif stage.base == "scratch":
             image = None
         else:
-            image = await self._base_image(stage.base)
+            image = await self._base_image(stage.base, stage.platform)
         if image is not None:
             self.say(f" ---> {image.id[7:19]}\n")
         return image
 
-    async def _base_image(self, ref: str) -> ImageRecord:
-        """A FROM (or --from) image: the local one, else (or with pull=1) pulled."""
+    async def _base_image(self, ref: str, platform: str = "") -> ImageRecord:
+        """A FROM (or --from) image: the local one if it is of the platform asked for,
+        else (or with pull=1) pulled."""
+        platform = platform or self.opts.platform
         if not self.opts.pull:
             try:
-                return self.e.images.resolve(ref)
+                local = self.e.images.resolve(ref)
+                if _of_platform(local, platform):
+                    return local
             except NotFound:
                 pass
         from wharfie.engine.images import AuthConfig, service
@@ -294,7 +298,14 @@ class _Run:
             if not self.opts.quiet:
                 loop.call_soon_threadsafe(self.emit, msg)
 
-        return await service(self.e).pull(ref, AuthConfig(), self.opts.platform, progress)
+        image = await service(self.e).pull(ref, AuthConfig(), platform, progress)
+        if not _of_platform(image, platform):
+            cfg = image.config
+            actual = "/".join(str(cfg.get(k)) for k in ("os", "architecture", "variant")
+                              if cfg.get(k))
+            raise NotFound(f"image with reference {ref} was found but does not match the "
+                           f"specified platform: wanted {platform}, actual: {actual}")
+        return image
 
     async def _triggers(self, st: StageState, image: ImageRecord) -> ImageRecord | None:
         triggers = list((image.config.get("config") or {}).get("OnBuild") or [])
@@ -605,6 +616,20 @@ def _unmount_under(path: str) -> None:
             snapshots.unmount(point)
         except WharfieError:
             pass  # already gone
+
+
+def _of_platform(image: ImageRecord, platform: str) -> bool:
+    """Whether `image` is for `platform` ("os/arch[/variant]", "" for any)."""
+    if not platform:
+        return True
+    os_name, _, rest = platform.lower().partition("/")
+    arch, _, variant = rest.partition("/")
+    cfg = image.config
+    if os_name and os_name != str(cfg.get("os") or "linux"):
+        return False
+    if arch and arch != str(cfg.get("architecture") or ""):
+        return False
+    return not variant or variant == str(cfg.get("variant") or variant)
 
 
 def _split_tag(ref: str) -> tuple[str, str]:
