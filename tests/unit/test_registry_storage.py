@@ -147,3 +147,17 @@ def test_gc_keeps_index_children_and_their_blobs(tmp_path: Path) -> None:
     assert report.swept == [hx(b"stray")] and report.freed == 5
     assert not st.has_blob(hx(b"stray")) and hx(b"stray") not in st.layers("r")
     assert all(st.has_blob(hx(b)) for b in (layer, config, image, index))
+
+
+def test_gc_removes_old_crash_leftovers_only(tmp_path: Path) -> None:
+    st = Storage(str(tmp_path))
+    st.set_tag("r", "v1", "a" * 64)
+    old = Path(st.tmp) / "x.tmp-1"
+    fresh = tmp_path / "repositories" / "r" / "_manifests" / "tags" / "v2.tmp-2"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    os.utime(old, (1, 1))
+    assert collect(st, dry_run=True).leftovers == [str(old)] and old.exists()
+    assert collect(st).leftovers == [str(old)]
+    assert not old.exists() and fresh.exists()
+    assert st.tags("r") == ["v1"]

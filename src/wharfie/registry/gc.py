@@ -3,8 +3,9 @@
 Mark: every manifest revision of every repository, its config, layers, blobs and
 (for indexes) child manifests. Sweep: every blob in the store not marked, plus the
 repository layer links that point at swept blobs, plus upload sessions idle for
-longer than `upload_age`. Run it while the registry is stopped (or takes no
-pushes): a blob uploaded but not yet referenced by a manifest counts as garbage.
+longer than `upload_age`, plus temp files a crash left (older than an hour). Run it
+while the registry is stopped (or takes no pushes): a blob uploaded but not yet
+referenced by a manifest counts as garbage.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from wharfie.registry.codes import RegistryError
 from wharfie.registry.storage import Storage
 from wharfie.registry.uploads import Uploads
 
+LEFTOVER_AGE = 3600.0  # a temp file older than this is no write in progress
+
 
 @dataclass
 class Report:
@@ -24,6 +27,7 @@ class Report:
     swept: list[str] = field(default_factory=list)   # blob hex digests
     freed: int = 0                                     # bytes
     uploads: list[str] = field(default_factory=list)  # stale upload sessions
+    leftovers: list[str] = field(default_factory=list)  # temp files of a crash
 
 
 def mark(storage: Storage) -> set[str]:
@@ -61,6 +65,10 @@ def collect(storage: Storage, dry_run: bool = False,
     if not dry_run:
         _unlink_dangling(storage, set(report.swept))
     report.uploads = Uploads(storage).purge(upload_age, dry_run)
+    report.leftovers = storage.leftovers(LEFTOVER_AGE)
+    if not dry_run:
+        for path in report.leftovers:
+            os.unlink(path)
     return report
 
 

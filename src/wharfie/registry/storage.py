@@ -2,6 +2,7 @@
 
     <root>/blobs/sha256/<hex>                          every blob and manifest, by digest
     <root>/uploads/<uuid>/data, /repo                  upload sessions (never served)
+    <root>/tmp/                                        small blobs (manifests) being written
     <root>/repositories/<name>/_layers/<hex>            empty link: blob belongs to repo
     <root>/repositories/<name>/_manifests/revisions/<hex>   link holding the media type
     <root>/repositories/<name>/_manifests/tags/<tag>    "sha256:<hex>"
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from typing import Any
 
@@ -25,9 +27,14 @@ from wharfie.registry.codes import RegistryError
 from wharfie.registry.names import check_name
 
 
-def atomic_write(path: str, data: bytes, sync: bool = False) -> None:
-    """Write `data` to `path` by temp file and rename (readers see old or new)."""
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+def atomic_write(path: str, data: bytes, sync: bool = False, tmpdir: str | None = None) -> None:
+    """Write `data` to `path` by temp file and rename (readers see old or new).
+
+    The temp file sits beside `path`, or in `tmpdir` (same filesystem) to keep a
+    directory free of crash leftovers.
+    """
+    name = f"{os.path.basename(path)}.tmp-{uuid.uuid4().hex}"
+    tmp = os.path.join(tmpdir or os.path.dirname(path), name)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         os.write(fd, data)
@@ -67,7 +74,8 @@ class Storage:
         self.blobs = os.path.join(self.root, "blobs", "sha256")
         self.uploads = os.path.join(self.root, "uploads")
         self.repos = os.path.join(self.root, "repositories")
-        for d in (self.blobs, self.uploads, self.repos):
+        self.tmp = os.path.join(self.root, "tmp")
+        for d in (self.blobs, self.uploads, self.repos, self.tmp):
             os.makedirs(d, exist_ok=True)
 
     # -- blobs ----------------------------------------------------------------------
@@ -83,7 +91,7 @@ class Storage:
 
     def put_blob(self, data: bytes, hexd: str) -> None:
         if not self.has_blob(hexd):
-            atomic_write(self.blob_path(hexd), data, sync=self.fsync)
+            atomic_write(self.blob_path(hexd), data, sync=self.fsync, tmpdir=self.tmp)
 
     def read_blob(self, hexd: str) -> bytes:
         with open(self.blob_path(hexd), "rb") as f:
@@ -91,6 +99,19 @@ class Storage:
 
     def all_blobs(self) -> list[str]:
         return [n for n in os.listdir(self.blobs) if ".tmp-" not in n]
+
+    def leftovers(self, older_than: float) -> list[str]:
+        """Temp files a crash left behind (in tmp/ and beside links and tags)."""
+        now = time.time()
+        found = []
+        for dirpath, _dirs, files in os.walk(self.root):
+            if dirpath.startswith((self.uploads, self.blobs)):
+                continue
+            for name in files:
+                path = os.path.join(dirpath, name)
+                if ".tmp-" in name and now - os.stat(path).st_mtime > older_than:
+                    found.append(path)
+        return found
 
     # -- repositories ------------------------------------------------------------------
     def repo_dir(self, name: str) -> str:
