@@ -168,6 +168,7 @@ Management Commands:
   system      Manage wharfie (df, prune, info, events)
   volume      Manage volumes (ls, create, inspect, rm, prune)
   network     Manage networks (ls, create, inspect, rm, connect, disconnect, prune)
+  registry    Run an OCI distribution registry (serve, gc)
 
 Commands:
   attach commit cp create events export history import inspect kill load logs
