@@ -407,6 +407,34 @@ CMD ["cat", "/id"]
     assert "Using cache" not in ok(build(daemon, "docker", ctx, "-t", name + "-c"))
 
 
+def test_daemon_killed_mid_build_leaves_nothing_after_restart(daemon: Daemon, tmp_path: Path,
+                                                               name: str) -> None:
+    import signal
+    import time
+
+    ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN echo {name}; sleep 30\n"})
+    env = {**daemon.env, "DOCKER_BUILDKIT": "0"}
+    client = subprocess.Popen(["docker", "build", "-t", name, str(ctx)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        label = "label=org.wharfie.build.step"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if ok(docker_cli(daemon, "ps", "-q", "--filter", label)).strip():
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the RUN container never started")
+        daemon.stop(signal.SIGKILL)
+        daemon.start()
+        assert ok(docker_cli(daemon, "ps", "-aq", "--filter", label)).strip() == ""
+        assert os.listdir(daemon.base / "data" / "builds") == []
+        assert build_mounts(daemon) == []
+    finally:
+        client.kill()
+        client.wait()
+
+
 def test_builder_prune_with_a_size_cap(daemon: Daemon, tmp_path: Path, name: str) -> None:
     ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN head -c 300000 /dev/zero > /{name}\n"})
     ok(build(daemon, "docker", ctx, "-t", name))

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from wharfie.engine.core import Engine
 
 _END = object()
+STEP_LABEL = "org.wharfie.build.step"  # on RUN containers, so a restart can remove leftovers
 
 
 @dataclass
@@ -78,6 +79,12 @@ class Builds:
         for leftover in os.listdir(self.root):  # from a daemon that died mid-build
             _unmount_under(os.path.join(self.root, leftover))
             shutil.rmtree(os.path.join(self.root, leftover), ignore_errors=True)
+
+    async def recover(self) -> None:
+        """Remove the RUN containers of builds a daemon that died mid-build left."""
+        for c in list(self.e.containers.values()):
+            if (c.config.get("Labels") or {}).get(STEP_LABEL):
+                await self.e.ctr.remove(c.id, force=True, volumes=False)
 
     def check(self, opts: BuildOptions) -> None:
         """What can be refused before the build starts (a 400 rather than a stream error)."""
@@ -527,7 +534,7 @@ class _Run:
         body = {
             "Image": image.id, "Cmd": argv, "Entrypoint": [""], "Env": env,
             "WorkingDir": cfg.get("WorkingDir") or "", "User": cfg.get("User") or "",
-            "Healthcheck": {"Test": ["NONE"]}, "Labels": {}, "HostConfig": host,
+            "Healthcheck": {"Test": ["NONE"]}, "Labels": {STEP_LABEL: "1"}, "HostConfig": host,
             "AttachStdout": True, "AttachStderr": True,
         }
         made = await self.e.ctr.create(body, "", (1, 44))
