@@ -89,6 +89,7 @@ class Engine:
         self.monitor = await MonitorClient.connect(sock, self._on_monitor_event)
         await recovery.recover(self)
         await self.networks.recover()
+        await self.builds.recover()
 
     async def close(self) -> None:
         for c in self.containers.values():
