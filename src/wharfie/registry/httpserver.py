@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 MAX_LINE = 64 * 1024
 MAX_HEADERS = 200
 IDLE_TIMEOUT = 300.0
+MAX_CONNECTIONS = 1024  # one thread each
 
 REASONS = {
     100: "Continue", 200: "OK", 201: "Created", 202: "Accepted", 204: "No Content",
@@ -269,6 +270,7 @@ class Server:
         self.sock.listen(512)
         self.port = int(self.sock.getsockname()[1])
         self._stopping = False
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     def serve_forever(self) -> None:
         while not self._stopping:
@@ -278,9 +280,16 @@ class Server:
                 if self._stopping:
                     return
                 raise
+            self._slots.acquire()  # past MAX_CONNECTIONS, new clients wait in the backlog
             threading.Thread(target=self._serve, args=(conn, addr), daemon=True).start()
 
     def _serve(self, conn: socket.socket, addr: tuple[str, int]) -> None:
+        try:
+            self._serve_one(conn, addr)
+        finally:
+            self._slots.release()
+
+    def _serve_one(self, conn: socket.socket, addr: tuple[str, int]) -> None:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Blocking mode with kernel timeouts, not settimeout(): a Python-level timeout makes
         # every recv/sendfile a poll + non-blocking call, and sendfile of a big blob a loop
