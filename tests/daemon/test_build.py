@@ -435,15 +435,30 @@ def test_daemon_killed_mid_build_leaves_nothing_after_restart(daemon: Daemon, tm
         client.wait()
 
 
-def test_builder_prune_with_a_size_cap(daemon: Daemon, tmp_path: Path, name: str) -> None:
-    ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN head -c 300000 /dev/zero > /{name}\n"})
-    ok(build(daemon, "docker", ctx, "-t", name))
-    ok(docker_cli(daemon, "rmi", name))
-    out = ok(wharfie_cli(daemon, "builder", "prune", "-f", "--keep-storage", "1MB"))
-    assert "Total reclaimed space" in out
-    out = ok(wharfie_cli(daemon, "builder", "prune", "-f", "--all"))
-    assert "Total reclaimed space" in out
-    assert "Using cache" not in ok(build(daemon, "docker", ctx, "-t", name))
+def test_builder_prune_with_a_size_cap(tmp_path: Path) -> None:
+    """On a daemon of its own (the cap counts every cache entry of the daemon)."""
+    from support.daemon import busybox_tar
+
+    d = Daemon(tmp_path / "own", 6)
+    d.start()
+    try:
+        ok(docker_cli(d, "import", "-c", 'CMD ["sh"]', "-", "busybox", input=busybox_tar(tmp_path)))
+        for n in ("a", "b"):  # a 400 kB RUN layer each, under an image that is then removed
+            ctx = write(tmp_path / n, {"Dockerfile": f"FROM busybox\nRUN head -c 400000 "
+                                                     f"/dev/urandom > /{n}\nENV X={n}\n"})
+            ok(build(d, "docker", ctx, "-t", n))
+            ok(docker_cli(d, "rmi", "--no-prune", n))  # the RUN step's image stays, untagged
+        out = ok(wharfie_cli(d, "builder", "prune", "-f", "--keep-storage", "500KB"))
+        assert "Total reclaimed space: 400" in out  # a's layer: the least recently used
+        steps_b = ok(build(d, "docker", tmp_path / "b", "-t", "b")).split("Step ")[1:]
+        assert ["Using cache" in s for s in steps_b] == [False, True, False]  # ENV's image: gone
+        steps_a = ok(build(d, "docker", tmp_path / "a", "-t", "a")).split("Step ")[1:]
+        assert ["Using cache" in s for s in steps_a] == [False, False, False]
+        out = ok(wharfie_cli(d, "builder", "prune", "-f", "--all"))
+        assert "Deleted build cache objects" in out
+        assert "Using cache" not in ok(build(d, "docker", tmp_path / "a", "-t", "a2"))
+    finally:
+        assert d.teardown() == []
 
 
 # ------------------------------------------------------------------------- bad input
