@@ -30,21 +30,24 @@ def peer() -> Iterator[socket.socket]:
     t.start()
     theirs.settimeout(10)
     yield theirs
+    _readers.pop(theirs.fileno(), None)
     theirs.close()
     t.join(10)
 
 
+_readers: dict[int, object] = {}
+
+
 def read_reply(s: socket.socket) -> tuple[str, dict[str, str], bytes]:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += s.recv(65536)
-    head, _, rest = data.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+    """One reply, read through a buffered reader kept per socket (replies may arrive together)."""
+    f = _readers.setdefault(s.fileno(), s.makefile("rb"))
+    status = f.readline().decode().rstrip("\r\n")  # type: ignore[attr-defined]
+    headers = {}
+    while (line := f.readline().decode()) not in ("\r\n", ""):  # type: ignore[attr-defined]
+        k, _, v = line.partition(":")
+        headers[k.lower()] = v.strip()
     length = int(headers.get("content-length", "0"))
-    while len(rest) < length:
-        rest += s.recv(65536)
-    return lines[0], headers, rest
+    return status, headers, f.read(length)  # type: ignore[attr-defined]
 
 
 def test_keep_alive_and_content_length(peer: socket.socket) -> None:
