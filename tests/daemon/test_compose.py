@@ -510,3 +510,30 @@ def test_service_options_reach_the_container(project: Project) -> None:
     assert hc["RestartPolicy"]["Name"] == "unless-stopped"
     assert hc["CapDrop"] == ["CHOWN"]
     assert info["Config"]["Labels"]["team"] == "blue"
+
+
+def test_attached_up_ctrl_c_stops_the_project(project: Project) -> None:
+    import signal
+
+    project.write("""
+        services:
+          chatty:
+            image: busybox
+            command: ["sh", "-c", "trap 'exit 0' TERM; echo started-chatty; sleep 300 & wait"]
+    """)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "wharfie"), "compose", "-f",
+         str(project.folder / "compose.yaml"), "-p", project.name, "up"],
+        env=project.d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        assert "chatty-1  | started-chatty" in line
+        proc.send_signal(signal.SIGINT)
+        out, _err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert b"Gracefully stopping" in out
+    assert {c["State"] for c in project.containers()} == {"exited"}

@@ -159,17 +159,19 @@ class Runner:
         for action in p.orphans:
             self._remove(action.container or "", action.name, force=True)
         for level in p.levels:
-            jobs = [self._service_job(ctx, name, p.actions.get(name, []), opts.no_start)
+            skip = set(services) - targets if opts.no_deps else set()
+            jobs = [self._service_job(ctx, name, p.actions.get(name, []), opts.no_start, skip)
                     for name in level]
             self.parallel(jobs)
         return p
 
     def _service_job(
-        self, ctx: convert.Context, name: str, actions: list[plan.Action], no_start: bool
+        self, ctx: convert.Context, name: str, actions: list[plan.Action], no_start: bool,
+        skip: set[str],
     ) -> Callable[[], None]:
         def job() -> None:
             if not no_start:
-                self.wait_dependencies(name)
+                self.wait_dependencies(name, skip=skip)
             for a in actions:
                 self._apply(ctx, name, a, no_start)
         return job
@@ -238,11 +240,15 @@ class Runner:
             self.progress("Container", cname, "Removed")
 
     # -- dependency conditions --------------------------------------------
-    def wait_dependencies(self, name: str, timeout: float = 300.0) -> None:
+    def wait_dependencies(
+        self, name: str, timeout: float = 300.0, skip: set[str] | None = None
+    ) -> None:
         deps = self.project.services[name].get("depends_on", {})
         for dep, cfg in deps.items():
             cond = cfg.get("condition", "service_started")
             if cond == "service_started" or dep not in self.project.services:
+                continue
+            if skip and dep in skip:
                 continue
             containers = [c for c in self.containers()
                           if (c.get("Labels") or {}).get(plan.SERVICE) == dep]
