@@ -43,6 +43,8 @@ DOCKER = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else
 PEER_DOCKER_HOST = "unix:///run/peer-docker.sock"
 PEER_CTX = Path("/var/lib/peer-bench/buildctx")
 T = TypeVar("T")
+PEERS = ("docker", "buildkit")
+OURS_VIA_DOCKER = "docker-cli-wharfied"
 SCENARIOS = ("cold", "cached", "changed")
 # wharfie/peer ratio targets (issue 6)
 TARGETS: dict[str, list[tuple[str, float]]] = {
@@ -88,8 +90,8 @@ class Row:
     def add(self, engine: str, seconds: float) -> None:
         self.samples.setdefault(engine, []).append(seconds)
 
-    def ratio(self, peer: str) -> float | None:
-        return ratio(self.samples.get("wharfie", []), self.samples.get(peer, []))
+    def ratio(self, peer: str, ours: str = "wharfie") -> float | None:
+        return ratio(self.samples.get(ours, []), self.samples.get(peer, []))
 
     def verdict(self) -> str:
         out = []
@@ -101,17 +103,18 @@ class Row:
 
     def cells(self, engines: Sequence[str]) -> list[str]:
         vals = [self.failures.get(e) or fmt_ms(self.samples.get(e, [])) for e in engines]
-        ratios = []
-        for e in engines:
-            if e != "wharfie":
-                r = self.ratio(e)
-                ratios.append("—" if r is None else f"{r:.2f}x")
-        return [self.scenario, *vals, *ratios, self.verdict()]
+        ratios = [self.ratio(p) for p in PEERS if p in engines]
+        if OURS_VIA_DOCKER in engines and "docker" in engines:
+            ratios.append(self.ratio("docker", ours=OURS_VIA_DOCKER))
+        shown = ["—" if r is None else f"{r:.2f}x" for r in ratios]
+        return [self.scenario, *vals, *shown, self.verdict()]
 
 
 def table(rows: Sequence[Row], engines: Sequence[str]) -> str:
-    peers = [e for e in engines if e != "wharfie"]
-    head = ["build", *engines, *(f"wharfie/{p}" for p in peers), "target met?"]
+    head = ["build", *engines, *(f"wharfie/{p}" for p in PEERS if p in engines)]
+    if OURS_VIA_DOCKER in engines and "docker" in engines:
+        head.append(f"{OURS_VIA_DOCKER}/docker")
+    head.append("target met?")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r.cells(engines)) + " |" for r in rows]
     return "\n".join(lines)
@@ -131,7 +134,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", default="")
     ap.add_argument("--context", default=str(PEER_CTX))
-    ap.add_argument("--engines", default="wharfie,docker,buildkit")
+    ap.add_argument("--engines", default="wharfie,docker,buildkit,docker-cli-wharfied",
+                    help="wharfie (wharfie CLI -> wharfied), docker (legacy builder), buildkit "
+                         "(DOCKER_BUILDKIT=1) and docker-cli-wharfied (the docker CLI -> "
+                         "wharfied)")
     args = ap.parse_args(argv)
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
@@ -181,6 +187,9 @@ def clients(names: list[str], tmp: Path, src: Path, wharfie_host: str) -> list[C
         if name == "wharfie":
             env = {**os.environ, "DOCKER_HOST": wharfie_host}
             out.append(Client(name, [WHARFIE], env, ctx))
+        elif name == "docker-cli-wharfied":  # the docker CLI against wharfied (legacy API)
+            env = {**os.environ, "DOCKER_HOST": wharfie_host, "DOCKER_BUILDKIT": "0"}
+            out.append(Client(name, [DOCKER], env, ctx))
         else:
             kit = "1" if name == "buildkit" else "0"
             env = {**os.environ, "DOCKER_HOST": PEER_DOCKER_HOST, "DOCKER_BUILDKIT": kit}
@@ -220,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(
             {r.scenario: {"samples": r.samples, "failures": r.failures,
                           "median": {k: median(v) for k, v in r.samples.items() if v},
-                          "ratios": {p: r.ratio(p) for p in names if p != "wharfie"},
+                          "ratios": {p: r.ratio(p) for p in PEERS if p in names},
+                          "docker_cli_ratio": r.ratio("docker", ours=OURS_VIA_DOCKER),
                           "targets": r.verdict()} for r in rows.values()}, indent=2))
     return 0
 

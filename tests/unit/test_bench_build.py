@@ -52,6 +52,10 @@ def test_rows_and_verdicts() -> None:
     assert cached.verdict() == "<= 0.5x docker: NO"
     text = bb.table([cold, cached], ["wharfie", "docker", "buildkit"])
     assert "| cold | 250 ms (200-300) | 1000 ms (1000-1000) | FAILED: no buildx | 0.25x |" in text
+    cached.add("docker-cli-wharfied", 0.08)
+    text = bb.table([cached], ["wharfie", "docker", "docker-cli-wharfied"])
+    assert text.splitlines()[0].endswith("| docker-cli-wharfied/docker | target met? |")
+    assert "| 0.60x | 0.80x | <= 0.5x docker: NO |" in text
 
 
 def test_arguments() -> None:
