@@ -124,8 +124,8 @@ def failure_reason(output: str) -> str:
     """The line of a failed build's output that says why (an ERROR line, else the last)."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     for ln in lines:
-        if ln.startswith("ERROR"):
-            return ln.removeprefix("ERROR:").strip()[:70]
+        if "ERROR:" in ln:
+            return ln.split("ERROR:", 1)[1].strip()[:70]
     return (lines[-1] if lines else "failed")[:70]
 
 
