@@ -49,6 +49,11 @@ def test_rows_targets_and_table() -> None:
     conc.add("reference", 600.0)
     assert conc.met() == "NO"
     assert br.Row("empty", "s", 1.0).met() == "n/a"
+    lat = br.Row("lat", "us", None)
+    lat.add("wharfie", 300.0)
+    lat.add("reference", 1500.0)
+    assert lat.met() == "" and lat.cells()[3:] == ["0.20x", "—", ""]
+    assert lat.cells()[1] == "300 us (300-300)"
     text = br.table([push, conc])
     assert "| push | 3.00 s (3.00-3.00) | 4.00 s (4.00-4.00) | 0.75x | <= 1x | yes |" in text
     assert "| conc | 500 MB/s (500-500) | 600 MB/s (600-600) | 0.83x | >= 1x | NO |" in text
