@@ -176,3 +176,18 @@ def test_cache_from_history_matching() -> None:
     assert from_history(src, base, ["sha256:z"], "ENV") is None  # other parent layers
     assert from_history(src, [{"created_by": "other"}], ["sha256:a"], "ENV") is None
     assert from_history(src, src["history"], ["sha256:a", "sha256:b"], "RUN x") is None
+
+
+@pytest.mark.parametrize("sig,valid", [
+    ("SIGTERM", True), ("term", True), ("9", True), ("SIGRTMIN+3", True), ("RTMAX-2", True),
+    ("0", False), ("65", False), ("bogus", False), ("SIGRTMIN+99", False),
+])
+def test_stopsignal_names(sig: str, valid: bool) -> None:
+    assert dispatch.valid_signal(sig) is valid
+    st = state()
+    if valid:
+        apply(st, f"STOPSIGNAL {sig}\n")
+        assert st.config["StopSignal"] == sig
+    else:
+        with pytest.raises(InvalidArgument, match="Invalid signal"):
+            apply(st, f"STOPSIGNAL {sig}\n")

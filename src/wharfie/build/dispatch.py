@@ -235,10 +235,21 @@ def _workdir(st: StageState, ins: Instruction) -> str:
     return nop("WORKDIR " + st.config["WorkingDir"])
 
 
+def valid_signal(sig: str) -> bool:
+    """moby's signal.ParseSignal: a number, or a name with or without SIG (RTMIN+n too)."""
+    import signal
+
+    if sig.isdigit():
+        return 0 < int(sig) <= 64
+    name = sig.upper().removeprefix("SIG")
+    if name.startswith(("RTMIN+", "RTMAX-")):
+        return name[6:].isdigit() and 0 <= int(name[6:]) <= 15
+    return ("SIG" + name) in signal.Signals.__members__ or name in ("RTMIN", "RTMAX")
+
+
 def _stopsignal(st: StageState, ins: Instruction) -> str:
     sig = st.word(ins.rest)
-    name = sig.upper()
-    if not (sig.isdigit() or name.startswith("SIG") or name.isalpha()):
+    if not valid_signal(sig):
         raise InvalidArgument(f"Invalid signal: {sig}")
     st.config["StopSignal"] = sig
     return nop("STOPSIGNAL " + sig)
