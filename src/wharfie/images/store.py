@@ -45,6 +45,7 @@ Filters = dict[str, list[str]]
 Checks = list[Check]
 Records = list[dict[str, str]]
 Strs_ImageRecords = list["ImageRecord"]
+DiskUsage = tuple[int, list[dict[str, Any]]]
 
 
 @dataclass
@@ -502,6 +503,11 @@ class ImageStore:
             if "dangling" in filters:
                 dangling_only = bool_filter(filters["dangling"])
             return Remover(self, usage, {}).prune(dangling_only, checks)
+
+    def disk_usage(self, containers: dict[str, int]) -> DiskUsage:
+        from wharfie.images.usage import disk_usage
+
+        return disk_usage(self, containers)
 
     def images_in_use(self, users: Users) -> Strs:
         """Ids of images some container uses (for `system df`)."""
