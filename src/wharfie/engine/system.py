@@ -166,16 +166,14 @@ def df(engine: Engine) -> dict[str, Any]:
     users: dict[str, int] = {}
     for c in engine.containers.values():
         users[str(c.doc["Image"])] = users.get(str(c.doc["Image"]), 0) + 1
-    images = [
-        engine.images.summary(rec, users.get(rec.id, 0)) for rec in engine.images.list(all=True)
-    ]
+    layers_size, images = engine.images.disk_usage(users)
     containers = []
     for c in engine.containers.values():
         row = engine.present_row(c)
         row["SizeRw"] = dir_size(os.path.join(engine.container_dir(c.id), "rw", "upper"))
         containers.append(row)
     return {
-        "LayersSize": sum(int(i.get("Size") or 0) for i in images),
+        "LayersSize": layers_size,
         "Images": images,
         "Containers": containers,
         "Volumes": engine.volumes.usage(),
