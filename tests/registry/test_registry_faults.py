@@ -30,20 +30,34 @@ def _push_chunked(c: Client, repo: str, data: bytes, chunk: int) -> str:
 
 
 def test_16_clients_push_and_pull_same_and_different_blobs(registry: OurRegistry) -> None:
+    """Pushers and pullers at once: 16 clients, one blob they all push, one each of their own,
+    and blobs pushed before that they keep pulling. Whatever a GET returns is whole."""
     c = Client(registry.addr)
     shared = os.urandom(3 * MiB)
     own = [os.urandom(MiB + i * 4099) for i in range(16)]
+    old = [os.urandom(2 * MiB + i) for i in range(4)]
+    for i, blob in enumerate(old):
+        c.push_blob(f"conc/r{i}", blob)
 
-    def worker(i: int) -> list[str]:
+    def worker(i: int) -> int:
         repo = f"conc/r{i % 4}"
-        digests = [c.push_blob(repo, shared) if i % 2 else _push_chunked(c, repo, shared, MiB)]
-        digests.append(_push_chunked(c, repo, own[i], 700_000) if i % 3 else
-                       c.push_blob(repo, own[i]))
-        return digests
+        seen = 0
+        for round_no in range(3):
+            if (i + round_no) % 2:  # push: the shared blob, then this client's own
+                assert (c.push_blob(repo, shared) if i % 3 else
+                        _push_chunked(c, repo, shared, MiB)) == sha(shared)
+                if round_no < 2:  # each client pushes its own blob once
+                    assert _push_chunked(c, repo, own[i], 700_000) == sha(own[i])
+            else:  # pull: an old blob, and the shared one, which may not be there yet
+                assert sha(c.call("GET", f"/v2/{repo}/blobs/{sha(old[i % 4])}").body) == \
+                    sha(old[i % 4])
+                r = c.call("GET", f"/v2/{repo}/blobs/{sha(shared)}")
+                assert r.status == 404 or sha(r.body) == sha(shared)
+                seen += r.status == 200
+        return seen
 
     with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(worker, range(16)))
-    assert all(r[0] == sha(shared) for r in results)
+        list(pool.map(worker, range(16)))
 
     def check(i: int) -> bool:
         repo = f"conc/r{i % 4}"
@@ -55,7 +69,7 @@ def test_16_clients_push_and_pull_same_and_different_blobs(registry: OurRegistry
         assert all(pool.map(check, range(16)))
     blobs = registry.root / "blobs" / "sha256"
     assert sorted(p.name for p in blobs.iterdir()) == sorted(
-        {sha(b)[7:] for b in [shared, *own]})
+        {sha(b)[7:] for b in [shared, *own, *old]})
     assert list((registry.root / "uploads").iterdir()) == []
 
 
