@@ -225,3 +225,24 @@ def test_kill_9_at_random_moments_keeps_the_store_whole(registry: OurRegistry) -
                 blob = c.call("GET", f"/v2/{repo}/blobs/{layer['digest']}")
                 assert sha(blob.body) == layer["digest"]
     assert c.push_blob("chaos/after", b"still works") == sha(b"still works")
+
+
+def test_sigterm_lets_a_push_in_progress_finish(registry: OurRegistry) -> None:
+    c = Client(registry.addr)
+    data = os.urandom(8 * MiB)
+    loc = c.call("POST", "/v2/fault/term/blobs/uploads/").headers["location"]
+    s = _start_patch(registry, loc, len(data), data[:MiB])
+    time.sleep(0.2)
+    assert registry.proc is not None
+    registry.proc.terminate()
+    time.sleep(0.2)
+    assert registry.proc.poll() is None  # still serving the PATCH
+    s.sendall(data[MiB:])
+    reply = s.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 202"), reply[:200]
+    s.close()
+    assert registry.proc.wait(10) == 0
+    registry.proc = None
+    registry.start()
+    r = c.call("PUT", f"{loc}?digest={sha(data)}")
+    assert r.status == 201

@@ -54,7 +54,8 @@ def build(cfg: Config) -> tuple[Registry, Server]:
 
 
 def serve(cfg: Config, ready: Any = None) -> None:
-    """Serve until SIGTERM/SIGINT. `ready(port)` is called once listening."""
+    """Serve until SIGTERM/SIGINT, then finish the requests in progress (at most 30 s).
+    `ready(port)` is called once listening."""
     registry, server = build(cfg)
 
     def stop(signum: int, frame: object) -> None:
@@ -68,6 +69,18 @@ def serve(cfg: Config, ready: Any = None) -> None:
     if ready is not None:
         ready(server.port)
     server.serve_forever()
+    _drain(registry, DRAIN_TIMEOUT)
+
+
+DRAIN_TIMEOUT = 30.0
+
+
+def _drain(registry: Registry, timeout: float) -> None:
+    """After the listener closed: let requests in progress finish (idle keep-alives do not
+    count), for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while registry.metrics.in_flight > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 PURGE_EVERY = 3600.0
