@@ -12,6 +12,7 @@ import json
 import lzma
 import os
 import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
@@ -544,27 +545,14 @@ def test_dockerfile_outside_the_context(daemon: Daemon, tmp_path: Path, name: st
 
 def test_live_display_on_a_terminal(daemon: Daemon, tmp_path: Path, name: str) -> None:
     import pty
-    import select
-    import sys
 
     ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo live-output\nENV A=1\n"})
     exe = str(Path(sys.executable).parent / "wharfie")
     pid, fd = pty.fork()
     if pid == 0:  # the child: wharfie build on a terminal
         os.execve(exe, [exe, "build", "-t", name, str(ctx)], daemon.env)
-    out = b""
     try:
-        while True:
-            ready, _, _ = select.select([fd], [], [], 60)
-            if not ready:
-                break
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
+        out = _read_all(fd)
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)
@@ -572,6 +560,43 @@ def test_live_display_on_a_terminal(daemon: Daemon, tmp_path: Path, name: str) -
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert "[2/3] RUN echo live-output" in text and "  live-output" in text
     assert "DONE" in text and "Finished in" in text
+
+
+
+def test_live_display_repeats_a_failing_step(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    import pty
+
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN for i in 1 2 3; do echo line$i; "
+                                         "done; exit 4\n"})
+    exe = str(Path(sys.executable).parent / "wharfie")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(exe, [exe, "build", "-t", name, str(ctx)], daemon.env)
+    out = _read_all(fd)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = out.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 1, text
+    assert " > [2/2] RUN for i in 1 2 3" in text and "  line3\r\n------" in text
+    assert "ERROR: The command '/bin/sh -c for i in 1 2 3; do echo line$i; done; exit 4' " \
+           "returned a non-zero code: 4" in text
+
+
+def _read_all(fd: int) -> bytes:
+    import select
+
+    out = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 60)
+        if not ready:
+            return out
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            return out
+        if not chunk:
+            return out
+        out += chunk
 
 
 def test_docker_py_images_build(daemon: Daemon, tmp_path: Path, name: str) -> None:

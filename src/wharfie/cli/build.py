@@ -181,14 +181,19 @@ class _Quiet(_Plain):
 
 class _Live(_Plain):
     """A per-step display: `[N/M] STEP` lines that end with CACHED or DONE and the time;
-    output of the running step shown beneath it (dimmed)."""
+    output of the running step shown beneath it (dimmed). A failure repeats the failing
+    step and its last lines of output above the error, as BuildKit's display does."""
+
+    TAIL = 10
 
     def __init__(self) -> None:
         self.started = time.monotonic()
         self.step_start = self.started
         self.current = ""
+        self.label = ""
         self.cached = False
         self.buffer = ""
+        self.tail: list[str] = []
 
     def stream(self, text: str) -> None:
         self.buffer += text
@@ -201,10 +206,11 @@ class _Live(_Plain):
         if line.startswith("Step "):
             self.finish()
             self.current = line.split(" : ", 1)[-1]
-            number = line.split(" ", 2)[1]
+            self.label = f"[{line.split(' ', 2)[1]}] {self.current}"
             self.cached = False
+            self.tail = []
             self.step_start = time.monotonic()
-            out.write(f"\x1b[1m[{number}] {self.current}\x1b[0m\n")
+            out.write(f"\x1b[1m{self.label}\x1b[0m\n")
         elif line.strip() == "---> Using cache":
             self.cached = True
         elif line.startswith(" ---> ") or line.startswith("Removing intermediate"):
@@ -213,8 +219,19 @@ class _Live(_Plain):
             self.finish()
             out.write(line + "\n")
         elif line:
+            self.tail = [*self.tail[1 - self.TAIL :], line]
             out.write(f"\x1b[2m  {line}\x1b[0m\n")
         out.flush()
+
+    def error(self, message: str) -> None:
+        if self.buffer:
+            self.line(self.buffer)
+        if self.label:
+            took = time.monotonic() - self.step_start
+            sys.stdout.write(f"\x1b[31m   ERROR {took:.1f}s\x1b[0m\n")
+            body = "".join(f"  {ln}\n" for ln in self.tail)
+            sys.stderr.write(f"------\n > {self.label}:\n{body}------\n")
+        super().error(f"ERROR: {message}")
 
     def finish(self) -> None:
         if not self.current:
