@@ -15,8 +15,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from support.peers import DockerPeer, _htpasswd_line, private_dockerd
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
