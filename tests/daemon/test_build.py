@@ -467,7 +467,7 @@ def test_builder_prune_with_a_size_cap(tmp_path: Path) -> None:
     ("FROM busybox\nRUN true\nFROM\n", "line 3"),
     ("FROM busybox\nFOO bar\n", "unknown instruction: FOO"),
     ("FROM busybox\nCOPY missing.txt /\n", "missing.txt"),
-    ("FROM busybox\nCOPY --from=nostage /x /x\n", "nostage"),
+    ("FROM busybox AS a\nCOPY --from=7 /x /x\n", "invalid from flag value 7"),  # no stage 7
     ("FROM busybox\nRUN echo partial > /p\nRUN echo some output; false\n",
      "The command '/bin/sh -c echo some output; false' returned a non-zero code: 1"),
 ])
@@ -483,6 +483,15 @@ def test_bad_input(daemon: Daemon, tmp_path: Path, name: str, cli: str, dockerfi
     assert containers(daemon) == before  # no stray containers
     assert build_mounts(daemon) == []
     assert os.listdir(daemon.base / "data" / "builds") == []
+
+
+def test_unknown_target_stage(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox AS one\nRUN echo never\n"})
+    for cli in CLIS:
+        p = build(daemon, cli, ctx, "-t", name, "--target", "nostage")
+        assert p.returncode != 0
+        assert b"failed to reach build target nostage in Dockerfile" in p.stdout + p.stderr
+        assert b"never" not in p.stdout
 
 
 def test_bad_tag_is_refused_before_building(daemon: Daemon) -> None:

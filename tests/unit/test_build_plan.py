@@ -191,3 +191,12 @@ def test_stopsignal_names(sig: str, valid: bool) -> None:
     else:
         with pytest.raises(InvalidArgument, match="Invalid signal"):
             apply(st, f"STOPSIGNAL {sig}\n")
+
+
+def test_copy_from_substitution_and_forward_names() -> None:
+    df = parse("ARG SRC=one\nFROM busybox AS one\nFROM busybox\nCOPY --from=${SRC} /a /a\n"
+               "COPY --from=later /b /b\nFROM busybox AS later\n")
+    p = plan(df, {})
+    assert p.stages[1].deps == {0}  # "later" is not defined yet: an image name
+    with pytest.raises(InvalidArgument, match="refers to current build stage"):
+        plan(parse("FROM busybox\nCOPY --from=0 /a /a\n"), {})

@@ -40,7 +40,7 @@ class StageState:
     used_args: set[str] = field(default_factory=set)
     cmd_set: bool = False
     author: str = ""
-    key: str = ""  # cache chain: hash of everything this state came from
+    stage: int = -1  # the index of the stage being built
 
     @classmethod
     def from_image(
@@ -52,10 +52,8 @@ class StageState:
             cfg.setdefault("Env", [DEFAULT_PATH])
         cfg.pop("OnBuild", None)
         diff_ids = list((image.get("rootfs") or {}).get("diff_ids") or [])
-        st = cls(cfg, image_id, diff_ids, list(image.get("history") or []), build_args,
-                 meta_args, escape, filename)
-        st.key = digest(["from", image_id or "scratch"])
-        return st
+        return cls(cfg, image_id, diff_ids, list(image.get("history") or []), build_args,
+                   meta_args, escape, filename)
 
     # -- the environment seen by substitution and by RUN ---------------------------------
     def env(self) -> dict[str, str]:
@@ -79,9 +77,6 @@ class StageState:
             if k in self.build_args and k not in out:
                 out[k] = self.build_args[k]
         return out
-
-    def advance(self, *parts: Any) -> None:
-        self.key = digest([self.key, *parts])
 
     def shell_cmd(self) -> list[str]:
         return list(self.config.get("Shell") or DEFAULT_SHELL)

@@ -90,6 +90,7 @@ def plan(df: Dockerfile, build_args: dict[str, str], target: str = "") -> Plan:
 
 
 def _stages(df: Dockerfile, rest: list[Instruction], metas: dict[str, str]) -> list[Stage]:
+    """The stages; `COPY --from` values are substituted with the meta args, as FROM's."""
     stages: list[Stage] = []
     names: dict[str, int] = {}
     for ins in rest:
@@ -116,7 +117,7 @@ def _stages(df: Dockerfile, rest: list[Instruction], metas: dict[str, str]) -> l
         for ins in st.instructions:
             src = ins.flag("from")
             if src is not None and ins.cmd in ("copy", "add"):
-                dep = stage_ref(stages, names, src, st.index)
+                dep = stage_ref(stages, names, shell.word(src, metas, df.escape), st.index)
                 if dep is not None:
                     st.deps.add(dep)
     return stages

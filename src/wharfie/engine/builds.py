@@ -221,6 +221,7 @@ class _Run(Steps):
                 await asyncio.shield(self.results[dep])
             image = await self._from(stage)
             st = self._state_of(image)
+            st.stage = stage.index
             if image is not None:
                 image = await self._triggers(st, image)
             for ins in stage.instructions:

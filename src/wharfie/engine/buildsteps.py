@@ -135,12 +135,7 @@ class Steps:
         counted: bool = True,
     ) -> ImageRecord | None:
         self._step_line(ins.original, counted)
-        try:
-            return await self._dispatch(st, image, ins)
-        except BuildFailed:
-            raise
-        except WharfieError as exc:
-            raise type(exc)(f"{exc}") from exc
+        return await self._dispatch(st, image, ins)
 
     async def _dispatch(
         self, st: StageState, image: ImageRecord | None, ins: parser.Instruction
@@ -267,7 +262,7 @@ class Steps:
     # -- COPY / ADD ---------------------------------------------------------------------
     async def _copy(self, st: StageState, image: ImageRecord | None, ins: parser.Instruction
                     ) -> ImageRecord:
-        src_root, src_image = await self._copy_root(ins)
+        src_root, src_image = await self._copy_root(ins, st.stage)
         with self._view(src_image) as mounted:
             from_other = src_image is not None or ins.flag("from") is not None
             step = CopyStep.prepare(st, ins, mounted or src_root, self._tmpdir("src"),
@@ -283,13 +278,15 @@ class Steps:
             text = step.describe(src_hash)
             return await self._cached_or(st, image, ["copy", text, src_hash], make)
 
-    async def _copy_root(self, ins: parser.Instruction) -> tuple[str, ImageRecord | None]:
+    async def _copy_root(self, ins: parser.Instruction, stage: int
+                         ) -> tuple[str, ImageRecord | None]:
+        """Where COPY reads: the context, an earlier stage's image, or an image."""
         ref = ins.flag("from")
         if ref is None:
             return self.ctx, None
         ref = self._state_word(ref)
-        idx = plan.stage_ref(self.plan.stages, plan.stage_names(self.plan.stages), ref,
-                             len(self.plan.stages))
+        before = stage if stage >= 0 else len(self.plan.stages)
+        idx = plan.stage_ref(self.plan.stages, plan.stage_names(self.plan.stages), ref, before)
         if idx is not None:
             image = await asyncio.shield(self.results[idx])
             return (self._tmpdir("empty"), None) if image is None else ("", image)
