@@ -7,7 +7,8 @@ import ssl
 import sys
 import threading
 import time
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO
 
 from wharfie.errors import InvalidArgument
 from wharfie.registry.app import Registry
@@ -53,7 +54,7 @@ def build(cfg: Config) -> tuple[Registry, Server]:
     return registry, server
 
 
-def serve(cfg: Config, ready: Any = None) -> None:
+def serve(cfg: Config, ready: Callable[[int], None] | None = None) -> None:
     """Serve until SIGTERM/SIGINT, then finish the requests in progress (at most 30 s).
     `ready(port)` is called once listening."""
     registry, server = build(cfg)
