@@ -381,6 +381,8 @@ RUN cat /proc/sys/kernel/random/uuid > /stamp
     assert run_out(daemon, name, "cat", "/stamp") != stamp
     nocache = ok(build(daemon, "docker", ctx, "-t", name, "--no-cache"))
     assert "Using cache" not in nocache
+    df = ok(docker_cli(daemon, "system", "df", "--format", "{{.Type}} {{.TotalCount}}"))
+    assert int(df.split("Build Cache ")[1].split()[0]) >= 5
 
 
 def test_cache_survives_a_daemon_restart(daemon: Daemon, tmp_path: Path, name: str) -> None:

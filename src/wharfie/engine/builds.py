@@ -84,6 +84,19 @@ class Builds:
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
+    def usage(self) -> list[dict[str, Any]]:
+        """The cache entries as `GET /system/df` lists them (BuildCache)."""
+        from wharfie.images.present import rfc3339
+
+        tagged = {r.id for r in self.e.images.list() if r.repo_tags}
+        return [
+            {"ID": e.key.removeprefix("sha256:")[:25], "Parents": None, "Type": "regular",
+             "Description": e.description, "InUse": e.image_id in tagged, "Shared": False,
+             "Size": e.size, "CreatedAt": rfc3339(e.created), "LastUsedAt": rfc3339(e.last_used),
+             "UsageCount": 1}
+            for e in self.cache.entries()
+        ]
+
     def prune(self, keep_storage: int, everything: bool) -> dict[str, Any]:
         entries = cache_mod.pick_for_prune(self.cache.entries(), keep_storage, everything)
         self.cache.delete([e.key for e in entries])
