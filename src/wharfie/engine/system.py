@@ -177,7 +177,7 @@ def df(engine: Engine) -> dict[str, Any]:
         "Images": images,
         "Containers": containers,
         "Volumes": engine.volumes.usage(),
-        "BuildCache": [],
+        "BuildCache": engine.builds.usage(),
     }
 
 
