@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +32,3 @@ def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OurReg
         yield reg
     finally:
         reg.stop()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")

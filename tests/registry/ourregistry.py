@@ -25,7 +25,7 @@ def free_port() -> int:
 
 class OurRegistry:
     def __init__(self, base: Path, config: str | None = None, tls: tuple[str, str] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, extra: list[str] | None = None) -> None:
         self.base = base
         self.root = base / "root"
         self.port = port or free_port()
@@ -34,6 +34,7 @@ class OurRegistry:
         self.url = f"{self.scheme}://{self.addr}"
         self.config = config
         self.tls = tls
+        self.extra = extra or []
         self.log = base / "registry.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -47,6 +48,7 @@ class OurRegistry:
             args += ["--config", str(cfg)]
         if self.tls:
             args += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
+        args += self.extra
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                          start_new_session=True)

@@ -2,6 +2,7 @@
 
     wharfie registry serve [--addr HOST:PORT] [--root DIR] [--config FILE]
                            [--tls-cert F --tls-key F] [--access-log -|FILE|off]
+                           [--htpasswd FILE]   (basic auth; the config offers tokens)
     wharfie registry gc --root DIR [--config FILE] [--dry-run] [--upload-age SECONDS]
 
 The registry is its own process; these commands do not talk to wharfied.
@@ -26,6 +27,7 @@ SERVE_FLAGS = table(
     - tls-cert value
     - tls-key value
     - access-log value
+    - htpasswd value
     - help bool
     """
 )
@@ -53,6 +55,10 @@ def cmd_serve(ctx: Context, argv: list[str]) -> int:
     cfg.tls_cert = f.get("tls-cert") or cfg.tls_cert
     cfg.tls_key = f.get("tls-key") or cfg.tls_key
     cfg.accesslog = f.get("access-log") or cfg.accesslog
+    if f.get("htpasswd"):
+        if cfg.token is not None:
+            raise InvalidArgument("--htpasswd: the config already sets up token auth")
+        cfg.htpasswd = f.get("htpasswd")
 
     def ready(port: int) -> None:
         scheme = "https" if cfg.tls_cert else "http"
