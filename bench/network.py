@@ -212,32 +212,58 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def c2c(env: dict[str, str], rounds: int, size: int) -> dict[str, object]:
-    argv, e = _cli("wharfie", env)
-    net = "wbench" + os.urandom(3).hex()
-    subprocess.run([*argv, "network", "create", net], env=e, check=True, capture_output=True)
+def c2c(variants: list[str], env: dict[str, str], rounds: int, size: int
+        ) -> dict[str, object]:
+    """Loopback and each variant's user bridge, interleaved round by round; a variant is an
+    engine, or `engine:MTU` for a network made with that MTU."""
+    tag = os.urandom(3).hex()
     port = _free_port()
     host_rx = subprocess.Popen([PYTHON, "-c", RECEIVER, str(port)])
+    ready: list[str] = []
     try:
-        _receiver("wharfie", env, net + "rx", ["--network", net])
+        for v in variants:
+            engine, _, mtu = v.partition(":")
+            argv, ee = _cli(engine, env)
+            net = _c2c_net(v, tag)
+            opts = ["-o", f"com.docker.network.driver.mtu={mtu}"] if mtu else []
+            subprocess.run([*argv, "network", "create", *opts, net], env=ee, check=True,
+                           capture_output=True)
+            ready.append(v)
+            _receiver(engine, env, net + "rx", ["--network", net])
         time.sleep(0.3)
-        loop: list[float] = []
-        bridge: list[float] = []
-        send = [*argv, "run", "--rm", "--network", net, *MOUNTS, "busybox", *IN_PYTHON, "-c",
-                SENDER, net + "rx", str(PORT), str(size)]
-        for _ in range(rounds):
-            loop.append(_host_send("127.0.0.1", port, size))
-            p = subprocess.run(send, env=e, capture_output=True, timeout=300)
-            if p.returncode != 0:
-                raise RuntimeError(p.stderr.decode(errors="replace"))
-            bridge.append(float(p.stdout.decode().strip()))
+        samples: dict[str, list[float]] = {"loopback": [], **{v: [] for v in variants}}
+        for r in range(rounds):
+            for what in rotate(["loopback", *variants], r):
+                samples[what].append(_host_send("127.0.0.1", port, size) if what == "loopback"
+                                     else _c2c_send(what, env, _c2c_net(what, tag), size))
     finally:
         host_rx.kill()
         host_rx.wait()
-        subprocess.run([*argv, "rm", "-f", net + "rx"], env=e, capture_output=True)
-        subprocess.run([*argv, "network", "rm", net], env=e, capture_output=True)
-    lo, br = mib_per_s(size, loop), mib_per_s(size, bridge)
-    return {"loopback": lo, "bridge": br, "ratio": median(br) / median(lo)}
+        for v in ready:
+            argv, ee = _cli(v.partition(":")[0], env)
+            net = _c2c_net(v, tag)
+            subprocess.run([*argv, "rm", "-f", net + "rx"], env=ee, capture_output=True)
+            subprocess.run([*argv, "network", "rm", net], env=ee, capture_output=True)
+    out: dict[str, object] = {k: mib_per_s(size, v) for k, v in samples.items()}
+    lo = median(mib_per_s(size, samples["loopback"]))
+    for v in variants:
+        out[v + "_ratio"] = median(mib_per_s(size, samples[v])) / lo
+    return out
+
+
+def _c2c_net(variant: str, tag: str) -> str:
+    engine, _, mtu = variant.partition(":")
+    return f"wbench{tag}{engine[0]}{mtu}"
+
+
+def _c2c_send(variant: str, env: dict[str, str], net: str, size: int) -> float:
+    argv, e = _cli(variant.partition(":")[0], env)
+    send = [*argv, "run", "--rm", "--network", net, *MOUNTS, "busybox", *IN_PYTHON, "-c",
+            SENDER, net + "rx", str(PORT), str(size)]
+    p = subprocess.run(send, env=e, capture_output=True, timeout=300)
+    if p.returncode != 0:
+        raise RuntimeError(f"c2c sender on {variant}: {p.stderr.decode(errors='replace')}")
+    return float(p.stdout.decode().strip())
 
 
 def published(engines: list[str], env: dict[str, str], rounds: int, size: int
@@ -268,6 +294,8 @@ def main() -> int:
     ap.add_argument("--mib", type=int, default=1024, help="bytes per transfer, in MiB")
     ap.add_argument("--only", default=",".join(SECTIONS))
     ap.add_argument("--json", default="")
+    ap.add_argument("--mtu", type=int, default=0,
+                    help="c2c also on networks with this MTU (both engines)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     from support.daemon import Daemon, busybox_tar
@@ -295,9 +323,13 @@ def main() -> int:
             parts = "  ".join(f"{k} {median(v) * 1000:.2f} ms" for k, v in st.items())
             print(f"steps     {parts}")
         if "c2c" in only:
-            report["c2c"] = res = c2c(env, max(args.rounds // 3, 2), size)
-            print(f"c2c       loopback {fmt_rate(res['loopback'])}  bridge "  # type: ignore[arg-type]
-                  f"{fmt_rate(res['bridge'])}  ratio {res['ratio']:.2f}x")  # type: ignore[arg-type]
+            ce = [e for e in ("wharfie", "docker") if e == "wharfie" or e in peers]
+            ce += [f"{e}:{args.mtu}" for e in ce] if args.mtu else []
+            report["c2c"] = res = c2c(ce, env, max(args.rounds // 3, 2), size)
+            print(f"c2c       loopback {fmt_rate(res['loopback'])}")  # type: ignore[arg-type]
+            for e in ce:
+                print(f"c2c       {e:13} {fmt_rate(res[e])}  "  # type: ignore[arg-type]
+                      f"{res[e + '_ratio']:.2f}x loopback")
         if "published" in only:
             pub = [e for e in ("wharfie", "docker") if e == "wharfie" or e in peers]
             report["published"] = res = published(pub, env, max(args.rounds // 3, 2), size)

@@ -268,3 +268,20 @@ def test_ls_inspect_filters_and_prune(daemon: Daemon, nets: list[str], name: str
     out = _ok(docker_cli(daemon, "network", "prune", "-f", "--filter", "label=team=blue"))
     assert net in out
     assert docker_cli(daemon, "network", "inspect", net).returncode == 1
+
+
+def test_mtu_jumbo_by_default_on_user_bridges_and_set_by_option(
+    daemon: Daemon, nets: list[str]
+) -> None:
+    jumbo = _net(daemon, nets, "--subnet", _slot(daemon, 0))
+    out = _ok(_run(daemon, "--rm", "--network", jumbo, "busybox", "ip", "-o", "link", "show",
+                   "eth0"))
+    assert "mtu 65520" in out
+    plain = _net(daemon, nets, "-o", "com.docker.network.driver.mtu=1500", "--subnet",
+                 _slot(daemon, 1))
+    out = _ok(_run(daemon, "--rm", "--network", plain, "busybox", "ip", "-o", "link", "show",
+                   "eth0"))
+    assert "mtu 1500" in out
+    bad = docker_cli(daemon, "network", "create", "-o", "com.docker.network.driver.mtu=x",
+                     "tnbadmtu")
+    assert bad.returncode != 0 and b"invalid MTU" in bad.stderr

@@ -96,26 +96,29 @@ class Netlink:
         ]
         return [link for link in links if not master or link.master == master]
 
-    def create_bridge(self, name: str, mac: bytes) -> None:
+    def create_bridge(self, name: str, mac: bytes, mtu: int = 0) -> None:
         body = (
             m.ifinfomsg(flags=m.IFF_UP, change=m.IFF_UP)
             + m.attr_str(m.IFLA_IFNAME, name)
             + m.attr(m.IFLA_ADDRESS, mac)
+            + (m.attr_u32(m.IFLA_MTU, mtu) if mtu else b"")
             + m.nested(m.IFLA_LINKINFO, m.attr_str(m.IFLA_INFO_KIND, "bridge"))
         )
         flags = m.NLM_F_CREATE | m.NLM_F_EXCL
         self.request(m.RTM_NEWLINK, flags, body, f"create bridge {name}")
 
     def create_veth(
-        self, host: str, master: int, peer: str, peer_mac: bytes, netns_fd: int
+        self, host: str, master: int, peer: str, peer_mac: bytes, netns_fd: int, mtu: int = 0
     ) -> None:
         """A veth pair: `host` enslaved to `master` and up here; `peer` (down, with its MAC)
-        born directly in the namespace of `netns_fd`."""
+        born directly in the namespace of `netns_fd`; both with `mtu` if given."""
+        mtu_attr = m.attr_u32(m.IFLA_MTU, mtu) if mtu else b""
         peer_info = (
             m.ifinfomsg()  # not up yet: veth_open fails (ENOTCONN) before the pair is linked
             + m.attr_str(m.IFLA_IFNAME, peer)
             + m.attr(m.IFLA_ADDRESS, peer_mac)
             + m.attr_u32(m.IFLA_NET_NS_FD, netns_fd)
+            + mtu_attr
         )
         linkinfo = m.nested(
             m.IFLA_LINKINFO,
@@ -126,6 +129,7 @@ class Netlink:
             m.ifinfomsg(flags=m.IFF_UP, change=m.IFF_UP)
             + m.attr_str(m.IFLA_IFNAME, host)
             + m.attr_u32(m.IFLA_MASTER, master)
+            + mtu_attr
             + linkinfo
         )
         self.request(m.RTM_NEWLINK, m.NLM_F_CREATE | m.NLM_F_EXCL, body, f"create veth {host}")

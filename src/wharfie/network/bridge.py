@@ -94,6 +94,7 @@ class Bridge:
         user_defined: bool = False,
         ip_range: str | None = None,
         masquerade: bool = True,
+        mtu: int = 0,
     ) -> None:
         if not name or len(name) > _IFNAMSIZ or "/" in name or " " in name:
             raise InvalidArgument(f"invalid bridge name {name!r} (1 to {_IFNAMSIZ} characters)")
@@ -101,6 +102,7 @@ class Bridge:
         self.network_id = network_id
         self.user_defined = user_defined
         self.masquerade = masquerade
+        self.mtu = mtu  # 0: the kernel's default (1500)
         self.ipam = IPAM(subnet, gateway, network_name, ip_range)
         self.subnet = str(self.ipam.subnet)
         self.gateway = self.ipam.gateway
@@ -157,7 +159,7 @@ class Bridge:
             link = nl.get_link(self.name)
             if link is None:
                 try:
-                    nl.create_bridge(self.name, _mac_bytes(mac_for_ip(self.gateway)))
+                    nl.create_bridge(self.name, _mac_bytes(mac_for_ip(self.gateway)), self.mtu)
                 except OSError as e:
                     if e.errno != errno.EEXIST:  # made meanwhile by someone else: fine
                         raise
@@ -262,7 +264,12 @@ class Bridge:
     def _create_veth(self, endpoint: Endpoint, master: int, netns_fd: int) -> None:
         try:
             self._netlink().create_veth(
-                endpoint.host_veth, master, endpoint.ifname, _mac_bytes(endpoint.mac), netns_fd
+                endpoint.host_veth,
+                master,
+                endpoint.ifname,
+                _mac_bytes(endpoint.mac),
+                netns_fd,
+                self.mtu,
             )
         except OSError as e:
             raise _error(e, f"attach container {endpoint.container_id[:12]} to {self.name}") from e
