@@ -357,6 +357,28 @@ def test_from_pulls_a_missing_base(daemon: Daemon, tmp_path: Path, name: str) ->
     assert p.returncode != 0 and f"{reg.addr}/nope" in (p.stdout + p.stderr).decode()
 
 
+def test_from_a_registry_with_auth(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    """docker login stores the credentials; docker build sends them (X-Registry-Config)."""
+    reg = ReferenceRegistry(tmp_path / "registry", htpasswd={"builder": "s3cret"})
+    reg.start()
+    try:
+        ref = f"{reg.addr}/{name}:1"
+        ok(docker_cli(daemon, "login", "-u", "builder", "--password-stdin", reg.addr,
+                      input=b"s3cret"))
+        ok(docker_cli(daemon, "tag", "busybox", ref))
+        ok(docker_cli(daemon, "push", ref))
+        ok(docker_cli(daemon, "rmi", ref))
+        ctx = write(tmp_path / "ctx", {"Dockerfile": f"FROM {ref}\nRUN echo authed > /a\n"})
+        ok(build(daemon, "docker", ctx, "-t", name))
+        assert run_out(daemon, name, "cat", "/a") == "authed\n"
+        ok(docker_cli(daemon, "logout", reg.addr))
+        ok(docker_cli(daemon, "rmi", ref))
+        p = build(daemon, "docker", ctx, "-t", name + "-anon", "--no-cache")
+        assert p.returncode != 0  # no credentials: the pull is refused
+    finally:
+        reg.stop()
+
+
 # ------------------------------------------------------------------------- the cache
 def test_cache_hits_and_invalidation(daemon: Daemon, tmp_path: Path, name: str) -> None:
     ctx = write(tmp_path, {"one.txt": "1\n", "two.txt": "2\n", "Dockerfile": """\

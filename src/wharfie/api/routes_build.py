@@ -69,7 +69,24 @@ def options(req: Request) -> BuildOptions:
         cache_from=_json_list(req, "cachefrom"),
         platform=req.q("platform"),
         host_config=host,
+        registry_auth=_registry_config(req.headers.get("x-registry-config", "")),
     )
+
+
+def _registry_config(header: str) -> dict[str, dict[str, Any]]:
+    """X-Registry-Config: base64url(JSON {registry: AuthConfig}); "" or "e30=" for none."""
+    if not header.strip():
+        return {}
+    import base64
+
+    raw = header.strip()
+    try:
+        value = jsonio.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)) or b"{}")
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid X-Registry-Config header: {exc}") from exc
+    if not isinstance(value, dict):
+        raise InvalidArgument("invalid X-Registry-Config header: not a JSON object")
+    return {str(k): v for k, v in value.items() if isinstance(v, dict)}
 
 
 def _network(mode: str) -> str:

@@ -53,6 +53,7 @@ class BuildOptions:
     cache_from: list[str] = field(default_factory=list)
     platform: str = ""
     host_config: dict[str, Any] = field(default_factory=dict)
+    registry_auth: dict[str, dict[str, Any]] = field(default_factory=dict)  # X-Registry-Config
 
 
 class BuildFailed(WharfieError):
@@ -106,7 +107,7 @@ class Steps:
                     return local
             except NotFound:
                 pass
-        from wharfie.engine.images import AuthConfig, service
+        from wharfie.engine.images import service
 
         loop = asyncio.get_running_loop()
 
@@ -114,7 +115,7 @@ class Steps:
             if not self.opts.quiet:
                 loop.call_soon_threadsafe(self.emit, msg)
 
-        image = await service(self.e).pull(ref, AuthConfig(), platform, progress)
+        image = await service(self.e).pull(ref, self._auth_for(ref), platform, progress)
         if not _of_platform(image, platform):
             cfg = image.config
             actual = "/".join(str(cfg.get(k)) for k in ("os", "architecture", "variant")
@@ -122,6 +123,18 @@ class Steps:
             raise NotFound(f"image with reference {ref} was found but does not match the "
                            f"specified platform: wanted {platform}, actual: {actual}")
         return image
+
+    def _auth_for(self, ref: str) -> Any:  # an engine.images.AuthConfig
+        """The credentials the client sent (X-Registry-Config) for the registry of `ref`."""
+        from wharfie.distribution.auth import normalize_server
+        from wharfie.engine.images import AuthConfig
+        from wharfie.images import reference
+
+        domain = reference.parse(ref).domain
+        for server, entry in self.opts.registry_auth.items():
+            if normalize_server(server) == domain and isinstance(entry, dict):
+                return AuthConfig.from_json(entry)
+        return AuthConfig()
 
     def _step_line(self, text: str, counted: bool = True) -> None:
         if counted:
