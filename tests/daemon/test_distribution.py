@@ -97,6 +97,31 @@ def test_wharfie_cli_push_pull_round_trip(daemon: Daemon, registry: ReferenceReg
     assert ok(wharfie_cli(daemon, "run", "--rm", "--network", "none", f"{ref}:b",
                           "/bin/busybox", "echo", "ok")) == "ok\n"
     ok(wharfie_cli(daemon, "rmi", f"{ref}:b"))
+    out = ok(wharfie_cli(daemon, "pull", "-a", ref))  # every tag the registry lists
+    assert "a: Pulling from" in out and "b: Pulling from" in out
+    tags = ok(wharfie_cli(daemon, "images", "--format", "{{.Repository}}:{{.Tag}}")).split()
+    assert f"{ref}:a" in tags and f"{ref}:b" in tags
+    ok(wharfie_cli(daemon, "rmi", f"{ref}:a", f"{ref}:b"))
+
+
+def test_pull_and_push_emit_events(daemon: Daemon, registry: ReferenceRegistry,
+                                   name: str) -> None:
+    import time
+
+    import docker
+
+    ref = f"{registry.addr}/{name}:v1"
+    since = time.time() - 1
+    unique_image(daemon, ref)
+    ok(docker_cli(daemon, "push", ref))
+    ok(docker_cli(daemon, "rmi", ref))
+    ok(docker_cli(daemon, "pull", ref))
+    api = docker.APIClient(base_url=daemon.host)
+    events = list(api.events(since=since, until=time.time() + 1, decode=True,
+                             filters={"type": "image"}))
+    actions = [(e["Action"], e["Actor"]["Attributes"].get("name")) for e in events]
+    assert ("push", ref) in actions and ("pull", ref) in actions
+    ok(docker_cli(daemon, "rmi", ref))
 
 
 def test_pull_by_digest_and_distribution_inspect(daemon: Daemon, registry: ReferenceRegistry,

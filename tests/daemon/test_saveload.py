@@ -145,3 +145,21 @@ def _rewrite(data: bytes, drop: set[str] | None = None, corrupt_layers: bool = F
                 body = body[:-2048] + b"\x01" * 2048
             dst.addfile(m, io.BytesIO(body) if f else None)
     return out.getvalue()
+
+
+def test_save_and_load_two_images_in_one_archive(daemon: Daemon, name: str,
+                                                 tmp_path: Path) -> None:
+    first = unique_image(daemon, f"{name}-a:v1")
+    second = unique_image(daemon, f"{name}-b:v2")
+    ok(docker_cli(daemon, "tag", f"{name}-a:v1", f"{name}-a:also"))
+    archive = tmp_path / "two.tar"
+    ok(docker_cli(daemon, "save", "-o", str(archive), f"{name}-a", f"{name}-b:v2"))
+    ok(docker_cli(daemon, "rmi", f"{name}-a:v1", f"{name}-a:also", f"{name}-b:v2"))
+    out = ok(docker_cli(daemon, "load", "-i", str(archive)))
+    assert sorted(out.splitlines()) == sorted([
+        f"Loaded image: {name}-a:also", f"Loaded image: {name}-a:v1",
+        f"Loaded image: {name}-b:v2"])
+    got = {ok(docker_cli(daemon, "inspect", "-f", "{{.Id}}", r)).strip()
+           for r in (f"{name}-a:v1", f"{name}-b:v2")}
+    assert got == {first, second}
+    ok(docker_cli(daemon, "rmi", f"{name}-a:v1", f"{name}-a:also", f"{name}-b:v2"))

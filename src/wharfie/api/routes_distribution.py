@@ -73,12 +73,22 @@ async def pull(e: Engine, req: Request) -> Reply:
     tag = req.q("tag")
     if not ref:
         raise InvalidArgument("fromImage is required")
-    if tag:
-        ref = f"{ref}@{tag}" if tag.startswith("sha256:") else f"{ref}:{tag}"
     auth = _auth(req)
     platform = req.q("platform")
+    if tag:
+        ref = f"{ref}@{tag}" if tag.startswith("sha256:") else f"{ref}:{tag}"
+    elif _bare(ref):  # moby: no tag and none in fromImage pulls every tag
+        return await progress_stream(
+            lambda progress: service(e).pull_all_tags(ref, auth, platform, progress))
     return await progress_stream(
         lambda progress: service(e).pull(ref, auth, platform, progress))
+
+
+def _bare(ref: str) -> bool:
+    """No tag or digest in a reference ("h:5000/x" has none; "x:1", "x@sha256:…" have)."""
+    if "@" in ref:
+        return False
+    return ref.rfind(":") <= ref.rfind("/")
 
 
 async def push(e: Engine, req: Request, name: str) -> Reply:

@@ -67,6 +67,21 @@ def fetch_manifest(reg: Registry, path: str, ref: str) -> tuple[bytes, str, str]
     return raw, mf.media_type_of(raw, reply.header("content-type")), digest
 
 
+def list_tags(reg: Registry, path: str) -> list[str]:
+    """GET /v2/<path>/tags/list (following Link pagination)."""
+    url = f"/v2/{path}/tags/list?n=1000"
+    out: list[str] = []
+    for _ in range(100):
+        reply = reg.request("GET", url, scopes=[repo_scope(path, "pull")])
+        data = json.loads(reply.read() or b"{}")
+        out += [str(t) for t in data.get("tags") or []]
+        link = reply.header("link")
+        if not link or "<" not in link:
+            break
+        url = link[link.index("<") + 1:link.index(">")]
+    return sorted(set(out))
+
+
 def resolve(reg: Registry, path: str, ref: str, platform: str) -> Resolved:
     raw, mt, digest = fetch_manifest(reg, path, ref)
     top = digest

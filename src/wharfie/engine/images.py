@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any
 from wharfie import distribution
 from wharfie.distribution.auth import AuthConfig, decode_registry_auth, normalize_server
 from wharfie.distribution.errors import Unauthorized
-from wharfie.distribution.pull import fetch_manifest, fetch_small_blob
+from wharfie.distribution.pull import fetch_manifest, fetch_small_blob, list_tags
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.images import manifest as mf
 from wharfie.images import reference, saveload
@@ -60,6 +60,24 @@ class ImageService:
         name = parsed.familiar()
         self.e.events.emit("image", "pull", name, {"name": name})
         return rec
+
+    async def pull_all_tags(self, name: str, auth: AuthConfig, platform: str = "",
+                            progress: Progress = _quiet) -> list[ImageRecord]:
+        """`docker pull -a`: every tag the registry lists for the repository."""
+        parsed = reference.parse(name)
+        reg = self.settings.registries(parsed.domain, auth)[-1]
+
+        def tags() -> list[str]:
+            try:
+                return list_tags(reg, parsed.path)
+            finally:
+                reg.close()
+
+        out = []
+        for tag in await asyncio.to_thread(tags):
+            out.append(await self.pull(parsed._replace(tag=tag, digest="").full(), auth,
+                                       platform, progress))
+        return out
 
     async def push(self, name: str, tag: str, auth: AuthConfig,
                    progress: Progress = _quiet) -> list[dict[str, Any]]:
@@ -112,9 +130,9 @@ class ImageService:
         if not refs:
             raise InvalidArgument("no images specified")
         stream = saveload.save(self.e.images, refs)
-        for ref in refs:
-            rec = self.e.images.resolve(ref)
-            self.e.events.emit("image", "save", rec.id, {"name": ref})
+        for rec in saveload.images_of(self.e.images, refs):
+            name = rec.repo_tags[0] if rec.repo_tags else rec.id
+            self.e.events.emit("image", "save", rec.id, {"name": name})
         return stream
 
     def load(self, body: IO[bytes]) -> list[str]:

@@ -67,13 +67,47 @@ class _Saved:
 
 def save(store: ImageStore, refs: list[str]) -> Iterator[bytes]:
     """A tar stream of the images named by `refs` (resolved before the first byte)."""
+    return _save_stream(store, _items(store, refs))
+
+
+def images_of(store: ImageStore, refs: list[str]) -> list[ImageRecord]:
+    """The images `save(store, refs)` writes (NotFound for an unknown name)."""
+    return [item.rec for item in _items(store, refs)]
+
+
+def _items(store: ImageStore, refs: list[str]) -> list[_Saved]:
     items: dict[str, _Saved] = {}
     for ref in refs:
-        rec = store.resolve(ref)
-        tags = _tags_for(ref, rec)
-        item = items.setdefault(rec.id, _Saved(rec, []))
-        item.tags += [t for t in tags if t not in item.tags]
-    return _save_stream(store, list(items.values()))
+        for rec, tags in _expand(store, ref):
+            item = items.setdefault(rec.id, _Saved(rec, []))
+            item.tags += [t for t in tags if t not in item.tags]
+    return list(items.values())
+
+
+def _expand(store: ImageStore, ref: str) -> list[tuple[ImageRecord, list[refmod.Reference]]]:
+    """A bare repository name means every tag of it (docker save busybox), else one image."""
+    parsed = _bare_repository(ref)
+    if parsed is not None:
+        found = []
+        for rec in store.list(all=True):
+            tags = [refmod.parse(t) for t in rec.repo_tags]
+            tags = [t for t in tags if t.repository == parsed.repository]
+            if tags:
+                found.append((rec, tags))
+        if found:
+            return found
+    rec = store.resolve(ref)
+    return [(rec, _tags_for(ref, rec))]
+
+
+def _bare_repository(ref: str) -> refmod.Reference | None:
+    if ref.startswith("sha256:") or refmod.is_id_prefix(ref):
+        return None
+    try:
+        parsed = refmod.parse(ref)
+    except InvalidArgument:
+        return None
+    return None if parsed.tag or parsed.digest else parsed
 
 
 def _tags_for(ref: str, rec: ImageRecord) -> list[refmod.Reference]:
