@@ -23,6 +23,7 @@ from wharfie.content import parse_digest
 from wharfie.distribution import progress as pg
 from wharfie.distribution.auth import repo_scope
 from wharfie.distribution.client import Registry, Reply
+from wharfie.distribution.errors import Unauthorized
 from wharfie.errors import InvalidArgument, NotFound, Unavailable, WharfieError
 from wharfie.images import ImageStore
 from wharfie.images import manifest as mf
@@ -306,7 +307,7 @@ def pull(store: ImageStore, regs: list[Registry], ref: refmod.Reference, platfor
     for reg in regs:
         try:
             return _pull_from(store, reg, ref, platform, progress)
-        except (Unavailable, NotFound) as exc:
+        except (Unavailable, NotFound, Unauthorized) as exc:  # a mirror: try the next
             err = exc
             if reg is regs[-1]:
                 raise
