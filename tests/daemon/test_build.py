@@ -632,6 +632,27 @@ def _read_all(fd: int) -> bytes:
         out += chunk
 
 
+def test_run_output_streams_live(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    import time
+
+    import docker
+
+    ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN echo early-{name}; sleep 2; "
+                                         "echo late\n"})
+    client = docker.APIClient(base_url=daemon.host)
+    seen: dict[str, float] = {}
+    try:
+        for msg in client.build(path=str(ctx), tag=name, decode=True, nocache=True):
+            text = str(msg.get("stream", ""))
+            if text in (f"early-{name}\n", "late\n") or text.startswith("Successfully built"):
+                seen.setdefault(text.split()[0], time.monotonic())
+    finally:
+        client.close()
+    early = seen[f"early-{name}"]
+    assert seen["late"] - early > 1.5  # each line as the RUN writes it
+    assert seen["Successfully"] - early > 1.5  # not held back to the end
+
+
 def test_docker_py_images_build(daemon: Daemon, tmp_path: Path, name: str) -> None:
     import docker
 
