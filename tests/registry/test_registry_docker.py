@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -107,6 +108,10 @@ def test_docker_login_token(dockerd: DockerPeer, tmp_path: Path) -> None:
         ok(dockerd.cli("tag", "busybox:latest", ref))
         assert dockerd.cli("push", ref).returncode != 0
         ok(dockerd.cli("login", reg.addr, "-u", "bob", "--password-stdin", input=b"pw-b0b"))
+        # docker asked for an offline token: it keeps our refresh token, not the password
+        config = json.loads((dockerd.base / "docker-config" / "config.json").read_text())
+        assert config["auths"][reg.addr].get("identitytoken")
+        assert "pw-b0b" not in json.dumps(config)
         push_rmi_pull_run(dockerd, ref)
         # eve may pull but not push
         ok(dockerd.cli("login", reg.addr, "-u", "eve", "--password-stdin", input=b"pw-eve"))

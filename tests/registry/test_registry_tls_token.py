@@ -94,6 +94,27 @@ def test_token_endpoint(tmp_path: Path) -> None:
         status, _, body = _get(f"{reg.url}/token", {"Content-Type":
                                                     "application/x-www-form-urlencoded"}, form)
         assert status == 200 and "access_token" in json.loads(body)
+        # refresh tokens: handed out for offline use, traded for access tokens by POST
+        status, _, body = _get(f"{reg.url}/token?service=test-svc&offline_token=true"
+                               "&client_id=docker", {"Authorization": basic})
+        refresh = json.loads(body)["refresh_token"]
+        status, _, _ = _get(f"{reg.url}/v2/", {"Authorization": f"Bearer {refresh}"})
+        assert status == 401  # a refresh token opens nothing by itself
+        form = ("grant_type=refresh_token&service=test-svc&client_id=docker&refresh_token="
+                f"{refresh}&scope=repository%3Aa%2Fb%3Apush").encode()
+        status, _, body = _get(f"{reg.url}/token", {}, form)
+        assert status == 200 and "refresh_token" not in json.loads(body)
+        access = json.loads(body)["access_token"]
+        payload = json.loads(base64.urlsafe_b64decode(access.split(".")[1] + "=="))
+        assert payload["sub"] == "carol"
+        assert payload["access"] == [{"type": "repository", "name": "a/b", "actions": ["push"]}]
+        status, _, _ = _get(f"{reg.url}/token", {}, b"grant_type=refresh_token&refresh_token="
+                            + access.encode())
+        assert status == 401  # an access token is no refresh token
+        htpasswd.write_text(_htpasswd_line("other", "pw") + "\n")  # carol removed
+        status, _, _ = _get(f"{reg.url}/token", {}, form)
+        assert status == 401
+        htpasswd.write_text(_htpasswd_line("carol", "pw") + "\n")
         # anonymous: a token that may pull, never push
         status, _, body = _get(f"{reg.url}/token?service=test-svc&scope=repository:a/b:pull,push")
         anon = json.loads(body)["token"]

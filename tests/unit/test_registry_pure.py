@@ -151,7 +151,7 @@ def test_scopes_and_token_grants(tmp_path: object) -> None:
     assert not auth.allowed("alice", "repository", "bob/x", "push")
     assert auth.allowed(None, "repository", "bob/x", "pull")
     assert not auth.allowed(None, "repository", "bob/x", "push")
-    body = auth.issue({}, "wharfie-registry", ["repository:bob/x:pull,push"])
+    body = auth.issue(None, "wharfie-registry", ["repository:bob/x:pull,push"])
     claims = jwt.decode(body["token"], auth.secret, cfg.issuer, cfg.service)
     assert claims["access"] == [{"type": "repository", "name": "bob/x", "actions": ["pull"]}]
     bearer = {"authorization": f"Bearer {body['token']}"}

@@ -164,21 +164,13 @@ class Registry:
     def token(self, req: Request) -> Response:
         if not isinstance(self.auth, TokenAuth):
             raise RegistryError("UNSUPPORTED", "this registry does not issue tokens", status=404)
-        query = req.query_all
-        if req.method == "POST":  # OAuth2 password grant (docker login with --password)
+        params = req.query_all
+        if req.method == "POST":
             from urllib.parse import parse_qs
 
-            query = parse_qs(req.read_all(65536).decode(), keep_blank_values=True)
-            req.headers = dict(req.headers)
-            user, password = query.get("username", [""])[-1], query.get("password", [""])[-1]
-            if user:
-                import base64
-
-                cred = base64.b64encode(f"{user}:{password}".encode()).decode()
-                req.headers["authorization"] = f"Basic {cred}"
-        body = self.auth.issue(req.headers, query.get("service", [None])[-1],
-                               query.get("scope", []))
-        return _json(body, None)
+            params = parse_qs(req.read_all(65536).decode(errors="replace"),
+                              keep_blank_values=True)
+        return _json(self.auth.token_request(req.method, req.headers, params), None)
 
     # -- logs ------------------------------------------------------------------------------
     def _access(self, req: Request, resp: Response, elapsed: float, size: int) -> None:

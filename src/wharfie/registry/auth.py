@@ -26,6 +26,8 @@ from wharfie.registry.codes import RegistryError
 from wharfie.registry.config import AccessRule, TokenConfig
 
 Need = tuple[str, str, str]  # (type, name, action)
+REFRESH = "refresh"
+REFRESH_LIFETIME = 90 * 24 * 3600
 ALL_ACTIONS = ("pull", "push", "delete")
 
 
@@ -70,6 +72,11 @@ class Htpasswd:
                 if sep and user and not user.startswith("#"):
                     users[user] = hashed.encode()
         self._users, self._ok, self._mtime = users, set(), mtime
+
+    def has_user(self, user: str) -> bool:
+        with self._lock:
+            self._reload()
+            return user in self._users
 
     def verify(self, user: str, password: str) -> bool:
         import bcrypt
@@ -143,6 +150,8 @@ class TokenAuth:
             claims = jwt.decode(token.strip(), self.secret, self.cfg.issuer, self.cfg.service)
         except InvalidArgument as exc:
             raise self._challenge(needs, base, "invalid_token", str(exc)) from exc
+        if claims.get("typ") == REFRESH:  # a refresh token opens nothing by itself
+            raise self._challenge(needs, base, "invalid_token", "a refresh token is no access")
         granted = _granted(claims.get("access"))
         account = claims.get("sub") or None
         for need in needs:
@@ -173,15 +182,49 @@ class TokenAuth:
             return True
         return any(_rule_matches(r, account, kind, name, action) for r in self.cfg.access)
 
-    def issue(self, headers: dict[str, str], service: str | None,
-              scopes: list[str]) -> dict[str, Any]:
-        """The token endpoint's answer for these credentials and requested scopes."""
-        account = None
-        creds = basic_credentials(headers)
-        if creds is not None:
-            if not self.htpasswd.verify(*creds):
-                raise AuthError("UNAUTHORIZED", "invalid username or password", None)
-            account = creds[0]
+    def token_request(self, method: str, headers: dict[str, str],
+                      params: dict[str, list[str]]) -> dict[str, Any]:
+        """The token endpoint: GET with basic credentials (Docker's login and pulls), or a
+        POST form with the OAuth2 password or refresh_token grant (Docker's identity tokens).
+        A refresh token is handed out on request (GET `offline_token=true`, POST
+        `access_type=offline`) to an account that logged in with its password."""
+        def one(key: str) -> str:
+            return params.get(key, [""])[-1]
+
+        grant = one("grant_type") if method == "POST" else ""
+        if grant == "refresh_token":
+            account: str | None = self._refresh_account(one("refresh_token"))
+        elif grant == "password":
+            account = self._password_account(one("username"), one("password"))
+        elif method == "POST":
+            raise AuthError("UNSUPPORTED", f"unsupported grant_type {grant!r}", None)
+        else:
+            creds = basic_credentials(headers)
+            account = self._password_account(*creds) if creds else None
+        offline = account is not None and grant != "refresh_token" and (
+            one("offline_token") == "true" or one("access_type") == "offline")
+        return self.issue(account, one("service") or None, params.get("scope", []), offline)
+
+    def _password_account(self, user: str, password: str) -> str:
+        if not user or not self.htpasswd.verify(user, password):
+            raise AuthError("UNAUTHORIZED", "invalid username or password", None)
+        return user
+
+    def _refresh_account(self, token: str) -> str:
+        try:
+            claims = jwt.decode(token, self.secret, self.cfg.issuer, self.cfg.service)
+        except InvalidArgument as exc:
+            raise AuthError("UNAUTHORIZED", f"invalid refresh token: {exc}", None) from exc
+        account = claims.get("sub")
+        if claims.get("typ") != REFRESH or not isinstance(account, str) or \
+                not self.htpasswd.has_user(account):
+            raise AuthError("UNAUTHORIZED", "invalid refresh token", None)
+        return account
+
+    def issue(self, account: str | None, service: str | None, scopes: list[str],
+              offline: bool = False) -> dict[str, Any]:
+        """A signed access token for `account` (None: anonymous) with the granted part of
+        `scopes`, plus a refresh token if `offline`."""
         if service not in (None, self.cfg.service):
             raise AuthError("DENIED", "unknown service", None, {"service": service})
         needs = parse_scope(" ".join(scopes))
@@ -192,8 +235,14 @@ class TokenAuth:
                   "jti": secrets.token_hex(16), "access": access}
         token = jwt.encode(claims, self.secret)
         issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-        return {"token": token, "access_token": token, "expires_in": self.cfg.expiration,
-                "issued_at": issued}
+        out: dict[str, Any] = {"token": token, "access_token": token,
+                               "expires_in": self.cfg.expiration, "issued_at": issued}
+        if offline:
+            out["refresh_token"] = jwt.encode(
+                {"iss": self.cfg.issuer, "sub": account, "aud": self.cfg.service,
+                 "exp": now + REFRESH_LIFETIME, "iat": now, "typ": REFRESH,
+                 "jti": secrets.token_hex(16)}, self.secret)
+        return out
 
 
 def _rule_matches(rule: AccessRule, account: str, kind: str, name: str, action: str) -> bool:
