@@ -285,3 +285,19 @@ def test_mtu_jumbo_by_default_on_user_bridges_and_set_by_option(
     bad = docker_cli(daemon, "network", "create", "-o", "com.docker.network.driver.mtu=x",
                      "tnbadmtu")
     assert bad.returncode != 0 and b"invalid MTU" in bad.stderr
+
+
+def test_reverse_lookup_and_network_events(daemon: Daemon, nets: list[str], name: str) -> None:
+    since = str(int(time.time()) - 1)
+    net = _net(daemon, nets, "--subnet", _slot(daemon, 2))
+    _sleeper(daemon, name, "--network", net)
+    out = _ok(_run(daemon, "--rm", "--network", net, "busybox", "nslookup",
+                   _addr(daemon, 2, 2)))
+    assert f"{name}.{net}" in out
+    _ok(docker_cli(daemon, "rm", "-f", name))
+    until = str(int(time.time()) + 1)
+    events = _ok(docker_cli(daemon, "events", "--since", since, "--until", until, "--filter",
+                            "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}}"))
+    lines = events.splitlines()
+    assert f"create {net}" in lines
+    assert f"connect {net}" in lines and f"disconnect {net}" in lines

@@ -68,3 +68,31 @@ def test_forwarding_to_a_fake_upstream_and_servfail_without_one() -> None:
         upstream.close()
     assert [str(rr.rdata) for rr in dnslib.DNSRecord.parse(forwarded or b"").rr] == ["192.0.2.7"]
     assert dnslib.DNSRecord.parse(failed or b"").header.rcode == dnslib.RCODE.SERVFAIL
+
+
+def reverse(asker: str, ip: str) -> list[str] | None:
+    return ["db.app"] if (asker, ip) == ("asker", "10.0.0.5") else None
+
+
+def test_ptr_of_a_container_address() -> None:
+    q = _query("5.0.0.10.in-addr.arpa", "PTR")
+    reply = dnslib.DNSRecord.parse(dns.answer(q, "asker", lookup, reverse) or b"")
+    assert [str(rr.rdata) for rr in reply.rr] == ["db.app."]
+    assert dns.answer(_query("6.0.0.10.in-addr.arpa", "PTR"), "asker", lookup, reverse) is None
+    assert dns.answer(q, "asker", lookup) is None  # without a reverse map: forwarded
+
+
+def test_a_containers_own_dns_servers_come_first() -> None:
+    asked: list[str] = []
+
+    def own(asker: str) -> list[tuple[str, int]] | None:
+        asked.append(asker)
+        return [("127.0.0.1", 9)]  # nothing listens: no answer, then SERVFAIL
+
+    async def main() -> bytes | None:
+        r = dns.Resolver(lookup, [], upstreams_for=own)
+        return await r.resolve(_query("example.org"), "asker")
+
+    reply = asyncio.run(main())
+    assert asked == ["asker"]
+    assert dnslib.DNSRecord.parse(reply or b"").header.rcode == dnslib.RCODE.SERVFAIL

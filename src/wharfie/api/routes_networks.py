@@ -74,8 +74,7 @@ class NetworkRoutes:
                 self.e.save(c)
         except Forbidden as exc:
             raise _forbidden(exc) from exc
-        self.e.events.emit("network", "connect", net["Id"],
-                           {"container": c.id, "name": net["Name"], "type": net["Driver"]})
+        netsetup.emit(self.e, "connect", net, c.id)
         return Response(200)
 
     async def disconnect(self, req: Request, ref: str) -> Reply:
@@ -83,6 +82,5 @@ class NetworkRoutes:
         async with c.lock:
             await netsetup.disconnect(self.e, c, net, bool(body.get("Force")))
             self.e.save(c)
-        self.e.events.emit("network", "disconnect", net["Id"],
-                           {"container": c.id, "name": net["Name"], "type": net["Driver"]})
+        netsetup.emit(self.e, "disconnect", net, c.id)
         return Response(200)

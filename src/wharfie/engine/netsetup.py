@@ -233,6 +233,7 @@ def _attach_all(engine: Engine, c: Container, netns: str) -> tuple[str, bool]:
             raise NotFound(f"network {name} not found") from e
         ep = attach_one(engine, c, net, wanted, f"eth{i}", default_route=(i == 0))
         first_ip = first_ip or str(ep["ip"])
+        emit(engine, "connect", net, c.id)
         user = user or engine.networks.is_user(net["Id"])
     return first_ip, user
 
@@ -255,6 +256,12 @@ def attach_one(engine: Engine, c: Container, net: dict[str, Any], wanted: dict[s
             IPPrefixLen=ep["prefix_len"], MacAddress=ep["mac"],
         )
     return ep
+
+
+def emit(engine: Engine, action: str, net: dict[str, Any], cid: str) -> None:
+    """A `network connect|disconnect` event, as Docker sends on start, stop and the API."""
+    engine.events.emit("network", action, net["Id"],
+                       {"container": cid, "name": net["Name"], "type": net["Driver"]})
 
 
 def _primary(engine: Engine, c: Container) -> dict[str, Any] | None:
@@ -349,6 +356,11 @@ def release(engine: Engine, c: Container) -> None:
     if legacy:
         eps.setdefault(engine.bridge_id, legacy)
     netns = engine.netns_path(c.id)
+    for nid in eps:
+        try:
+            emit(engine, "disconnect", engine.networks.find(nid), c.id)
+        except NotFound:
+            pass
     if os.path.exists(netns):
         # The container's processes are gone: dropping the last reference to the netns
         # makes the kernel destroy its interfaces and their host-side peers in the

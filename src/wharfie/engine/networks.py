@@ -75,7 +75,8 @@ class Networks:
         self.table = nft.table_name(engine.config.bridge_name)
         self.lock = asyncio.Lock()
         self._builtin_ids: dict[str, str] = {}
-        self.resolver = network.dns.Resolver(self.lookup, _upstreams())
+        self.resolver = network.dns.Resolver(self.lookup, _upstreams(), self.reverse,
+                                             self.own_upstreams)
         with engine.store.lock:
             engine.store.db.execute(SCHEMA)
             rows = engine.store.db.execute("SELECT doc FROM networks").fetchall()
@@ -327,6 +328,25 @@ class Networks:
                 if ep is not None and short in _names_of(c, self.docs[nid]["Name"]):
                     found.append(str(ep["ip"]))
         return found or None
+
+    def reverse(self, asker: str, ip: str) -> list[str] | None:
+        """Names of the container holding `ip` on a user network `asker` shares (PTR)."""
+        me = self.e.containers.get(asker)
+        if me is None:
+            return None
+        mine = {nid for nid in me.private.get("endpoints") or {} if nid in self.docs}
+        for nid in mine:
+            for c in self.e.containers.values():
+                ep = (c.private.get("endpoints") or {}).get(nid)
+                if ep is not None and ep["ip"] == ip:
+                    return [f"{c.name}.{self.docs[nid]['Name']}"]
+        return None
+
+    def own_upstreams(self, asker: str) -> list[tuple[str, int]] | None:
+        """A container's `--dns` servers: where its embedded DNS forwards (as Docker)."""
+        c = self.e.containers.get(asker)
+        servers = (c.host_config.get("Dns") or []) if c is not None else []
+        return [(s, 53) for s in servers if ":" not in s] or None
 
     async def recover(self) -> None:
         """After start-up recovery: the firewall from the state, ports held, DNS served,

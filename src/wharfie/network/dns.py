@@ -12,8 +12,9 @@ containers anew (the engine calls `serve()` from its recovery).
 Answers (`answer()`, pure): an A query for a name the engine's `lookup(asker, name)`
 knows (container names, aliases and short IDs on the networks the asking container
 shares) gets those addresses; AAAA for such a name gets an empty NOERROR (no IPv6
-here); anything else is forwarded to the host's resolvers (`upstreams`), and answered
-SERVFAIL if none answers.
+here); a PTR query for the address of such a container gets its names (`reverse`);
+anything else is forwarded to the container's own `--dns` servers if it has some, else
+to the host's resolvers (`upstreams`), and answered SERVFAIL if none answers.
 """
 
 from __future__ import annotations
@@ -38,9 +39,12 @@ TTL = 600
 FORWARD_TIMEOUT = 2.0
 
 Lookup = Callable[[str, str], list[str] | None]  # (asker id, name) -> IPv4s, None: unknown
+Reverse = Callable[[str, str], list[str] | None]  # (asker id, IPv4) -> names, None: unknown
+ARPA = ".in-addr.arpa"
 
 
-def answer(query: bytes, asker: str, lookup: Lookup) -> bytes | None:
+def answer(query: bytes, asker: str, lookup: Lookup, reverse: Reverse | None = None
+           ) -> bytes | None:
     """The reply to a query from `asker`, or None if it must be forwarded."""
     import dnslib
 
@@ -52,6 +56,8 @@ def answer(query: bytes, asker: str, lookup: Lookup) -> bytes | None:
         return None
     q = req.questions[0]
     name = str(q.qname).rstrip(".").lower()
+    if q.qtype == dnslib.QTYPE.PTR and reverse is not None and name.endswith(ARPA):
+        return _ptr(req, asker, name, reverse)
     if q.qtype not in (dnslib.QTYPE.A, dnslib.QTYPE.AAAA, dnslib.QTYPE.ANY):
         return None
     ips = lookup(asker, name)
@@ -61,6 +67,20 @@ def answer(query: bytes, asker: str, lookup: Lookup) -> bytes | None:
     if q.qtype in (dnslib.QTYPE.A, dnslib.QTYPE.ANY):
         for ip in ips:
             reply.add_answer(dnslib.RR(q.qname, dnslib.QTYPE.A, rdata=dnslib.A(ip), ttl=TTL))
+    return bytes(reply.pack())
+
+
+def _ptr(req: Any, asker: str, name: str, reverse: Reverse) -> bytes | None:
+    import dnslib
+
+    ip = ".".join(reversed(name[: -len(ARPA)].split(".")))
+    names = reverse(asker, ip) if ip.count(".") == 3 else None
+    if not names:
+        return None
+    reply = req.reply(ra=1, aa=1)
+    for n in names:
+        reply.add_answer(dnslib.RR(req.q.qname, dnslib.QTYPE.PTR, rdata=dnslib.PTR(n + "."),
+                                   ttl=TTL))
     return bytes(reply.pack())
 
 
@@ -154,9 +174,18 @@ class _Udp(asyncio.DatagramProtocol):
 class Resolver:
     """Per-container DNS servers inside container namespaces, run on the event loop."""
 
-    def __init__(self, lookup: Lookup, upstreams: list[tuple[str, int]]) -> None:
+    def __init__(
+        self,
+        lookup: Lookup,
+        upstreams: list[tuple[str, int]],
+        reverse: Reverse | None = None,
+        upstreams_for: Callable[[str], list[tuple[str, int]] | None] | None = None,
+    ) -> None:
+        """`upstreams_for(asker)`: a container's own servers (its `--dns`), if it has any."""
         self.lookup = lookup
+        self.reverse = reverse
         self.upstreams = upstreams
+        self.upstreams_for = upstreams_for
         self._served: dict[str, tuple[asyncio.BaseTransport, asyncio.Server]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._opening: set[str] = set()
@@ -167,10 +196,11 @@ class Resolver:
         task.add_done_callback(self._tasks.discard)
 
     async def resolve(self, query: bytes, asker: str) -> bytes | None:
-        reply = answer(query, asker, self.lookup)
+        reply = answer(query, asker, self.lookup, self.reverse)
         if reply is not None:
             return reply
-        reply = await forward(query, self.upstreams)
+        own = self.upstreams_for(asker) if self.upstreams_for is not None else None
+        reply = await forward(query, own or self.upstreams)
         return reply if reply is not None else servfail(query)
 
     def open(self, container_id: str, netns_path: str) -> None:
