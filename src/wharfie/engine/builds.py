@@ -115,7 +115,7 @@ class Builds:
             return 0
         if rec.repo_tags or any(r.parent == image_id for r in images.list(all=True)):
             return 0
-        if any(c.doc["Image"] == image_id for c in self.e.containers.values()):
+        if any(c.doc["Image"] == image_id for c in list(self.e.containers.values())):
             return 0
         try:
             images.remove(image_id, force=False, noprune=True, users=lambda _i: [])
