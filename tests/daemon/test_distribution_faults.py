@@ -318,6 +318,10 @@ def test_wharfied_killed_mid_pull_leaves_a_consistent_store(
         d.start()
         images, _, ingest, tmp = _state(d)
         assert images == [] and ingest == [] and tmp == []
+        layers = [n for n in os.listdir(d.data / "snapshots") if len(n) == 64]
+        assert layers == []  # a layer renamed into place without its row is swept
+        tarsplit = d.data / "content" / "tarsplit"
+        assert not tarsplit.exists() or not list(tarsplit.iterdir())
         ok(docker_cli(d, "pull", ref, timeout=120))
         assert ok(docker_cli(d, "run", "--rm", "--network", "none", ref,
                              "/bin/busybox", "true")) == ""

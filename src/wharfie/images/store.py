@@ -98,6 +98,7 @@ class ImageStore:
             db.executescript(_SCHEMA)
             db.commit()
             self._load()
+            self._sweep()
 
     # -- loading and the in-memory index ------------------------------------------------
 
@@ -117,6 +118,19 @@ class ImageStore:
         for chain, diff, size in layers:
             self._layers[chain] = _Layer(chain, diff, size)
         self._reindex_all()
+
+    def _sweep(self) -> None:
+        """Layers a crash left without a row (a pull killed after a layer's rename, before
+        its image record): nothing can use them, so they go, with orphan indexes."""
+        known = {c.removeprefix("sha256:") for c in self._layers}
+        for name in os.listdir(self.snapshots.root):
+            if len(name) == 64 and name not in known:
+                self.snapshots.remove("sha256:" + name)
+        diffs = {layer.diff_id.removeprefix("sha256:") for layer in self._layers.values()}
+        if os.path.isdir(self.tarsplit_root):
+            for name in os.listdir(self.tarsplit_root):
+                if name not in diffs:
+                    os.unlink(os.path.join(self.tarsplit_root, name))
 
     def _reindex_all(self) -> None:
         """Rebuild each record's RepoTags/RepoDigests; lists are swapped whole, so a reader
