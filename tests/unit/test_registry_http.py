@@ -102,3 +102,11 @@ def test_bad_chunk_size_is_400(peer: socket.socket) -> None:
     while chunk := peer.recv(65536):
         data += chunk
     assert data.startswith(b"HTTP/1.1 400 Bad Request")
+
+
+def test_over_long_lines_are_400(peer: socket.socket) -> None:
+    peer.sendall(b"GET /x HTTP/1.1\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n")
+    data = b""
+    while chunk := peer.recv(65536):
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 400 Bad Request")

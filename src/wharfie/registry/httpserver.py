@@ -174,6 +174,8 @@ def _read_head(rfile: IO[bytes]) -> tuple[str, str, dict[str, str]] | None:
         line = rfile.readline(MAX_LINE)
     if not line:
         return None
+    if not line.endswith(b"\n"):
+        raise BadRequest(f"request line longer than {MAX_LINE} bytes")
     try:
         method, target, version = line.decode("latin-1").split()
     except ValueError as exc:
@@ -183,6 +185,8 @@ def _read_head(rfile: IO[bytes]) -> tuple[str, str, dict[str, str]] | None:
     headers: dict[str, str] = {}
     for _ in range(MAX_HEADERS):
         raw = rfile.readline(MAX_LINE)
+        if raw and not raw.endswith(b"\n"):
+            raise BadRequest(f"header line longer than {MAX_LINE} bytes")
         if raw in (b"\r\n", b"\n", b""):
             if version == "HTTP/1.0":
                 headers.setdefault("connection", "close")
