@@ -301,3 +301,15 @@ def test_reverse_lookup_and_network_events(daemon: Daemon, nets: list[str], name
     lines = events.splitlines()
     assert f"create {net}" in lines
     assert f"connect {net}" in lines and f"disconnect {net}" in lines
+
+
+def test_auxiliary_addresses_are_not_handed_out(daemon: Daemon, nets: list[str], name: str
+                                                ) -> None:
+    net = _net(daemon, nets, "--subnet", _slot(daemon, 3), "--aux-address",
+               f"router={_addr(daemon, 3, 2)}")
+    _sleeper(daemon, name, "--network", net)
+    ip = docker.APIClient(base_url=daemon.host).inspect_container(name)[
+        "NetworkSettings"]["Networks"][net]["IPAddress"]
+    assert ip == _addr(daemon, 3, 3)
+    p = docker_cli(daemon, "network", "connect", "--ip", _addr(daemon, 3, 2), net, name + "x")
+    assert p.returncode != 0

@@ -134,3 +134,20 @@ def test_a_port_already_published_is_refused(
         assert p.returncode != 0 and b"already allocated" in p.stderr
     state = docker.APIClient(base_url=daemon.host).inspect_container(name + "b")["State"]
     assert state["Status"] == "created" or state["ExitCode"] != 0
+
+
+def test_published_port_of_a_container_on_a_user_network(
+    daemon: Daemon, name: str, cleanup: None
+) -> None:
+    third = int(daemon.subnet.split(".")[2])
+    net = "tp" + name
+    _ok(docker_cli(daemon, "network", "create", "--subnet", f"10.220.{third}.0/24", net))
+    try:
+        port = _free_port()
+        cid = _httpd(daemon, name, "--network", net, "-p", f"127.0.0.1:{port}:80")
+        assert _get(f"http://127.0.0.1:{port}/hostname").strip() == cid[:12]
+    finally:
+        client = docker.APIClient(base_url=daemon.host)
+        for c in client.containers(all=True, filters={"label": "wtest=ports"}):
+            client.remove_container(c["Id"], force=True)
+        client.remove_network(net)

@@ -95,9 +95,12 @@ def create_body(name: str, argv: list[str]) -> dict[str, Any]:
     subnets, gateways, ranges = f.all("subnet"), f.all("gateway"), f.all("ip-range")
     if len(gateways) > len(subnets) or len(ranges) > len(subnets):
         raise InvalidArgument("every ip-range or gateway must have a corresponding subnet")
-    config = []
+    config: list[dict[str, Any]] = []
+    aux = _kv(f.all("aux-address"))
     for i, subnet in enumerate(subnets):
-        entry = {"Subnet": subnet}
+        entry: dict[str, Any] = {"Subnet": subnet}
+        if aux:
+            entry["AuxiliaryAddresses"] = aux
         if i < len(ranges):
             entry["IPRange"] = ranges[i]
         if i < len(gateways):

@@ -189,7 +189,12 @@ def settings_for(engine: Engine, net: dict[str, Any], cid: str, cfg: dict[str, A
 
 
 def used_ips(engine: Engine, nid: str) -> set[str]:
-    out = set()
+    """Addresses taken on a network: its containers' and its auxiliary addresses."""
+    out: set[str] = set()
+    doc = engine.networks.docs.get(nid)
+    if doc is not None:
+        for cfg in doc["IPAM"]["Config"]:
+            out.update(str(ip) for ip in (cfg.get("AuxiliaryAddresses") or {}).values())
     for c in engine.containers.values():
         ep = (c.private.get("endpoints") or {}).get(nid)
         if ep is not None:
@@ -407,12 +412,12 @@ def hostname_of(c: Container) -> str:
 async def connect(engine: Engine, c: Container, net: dict[str, Any], cfg: dict[str, Any]
                   ) -> None:
     kind = kind_of(c.network_mode)
-    if kind in ("host", "none", "container"):
+    if kind in ("host", "container"):
         raise InvalidArgument("container sharing network namespace with another container "
-                              "or host cannot be connected to any other network"
-                              if kind != "none" else
-                              "container cannot be disconnected from host network or "
-                              "connected to host network")
+                              "or host cannot be connected to any other network")
+    if kind == "none":
+        raise InvalidArgument("container cannot be connected to multiple networks with one "
+                              "of the networks in private (none) mode")
     if net["Driver"] in ("host", "null"):
         raise InvalidArgument("container cannot be disconnected from host network or "
                               "connected to host network")

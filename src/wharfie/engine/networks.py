@@ -233,7 +233,18 @@ class Networks:
         out["Gateway"] = str(cfg.get("Gateway") or net.network_address + 1)
         if cfg.get("IPRange"):
             out["IPRange"] = str(cfg["IPRange"])
-        return [out]
+        aux = {str(k): str(v) for k, v in (cfg.get("AuxiliaryAddresses") or {}).items()}
+        for host, ip in aux.items():
+            try:
+                inside = ipaddress.IPv4Address(ip) in net
+            except ValueError as e:
+                raise InvalidArgument(f"invalid auxiliary address {host}={ip}") from e
+            if not inside:
+                raise InvalidArgument(f"auxiliary address {host}={ip} is not in subnet {net}")
+        result: dict[str, Any] = dict(out)
+        if aux:
+            result["AuxiliaryAddresses"] = aux
+        return [result]
 
     def _insert(self, doc: dict[str, Any]) -> None:
         import sqlite3
