@@ -54,6 +54,33 @@ def busybox_layout(layout: Path, tag: str = "latest", extra: bytes | None = None
     return mdigest
 
 
+def multiarch_layout(layout: Path, tag: str = "multi") -> tuple[str, bytes]:
+    """An OCI layout whose `tag` is an image index of an amd64 and an arm64 manifest (same
+    busybox layer, configs that differ); returns the index's digest and bytes."""
+    busybox_layout(layout, "single")
+    single = json.loads((layout / "index.json").read_text())["manifests"][0]
+    manifest = json.loads((layout / "blobs" / "sha256" / single["digest"][7:]).read_bytes())
+    config = json.loads((layout / "blobs" / "sha256" /
+                         manifest["config"]["digest"][7:]).read_bytes())
+    children = []
+    for arch in ("amd64", "arm64"):
+        cfg = json.dumps({**config, "architecture": arch}).encode()
+        m = json.dumps({**manifest, "config": {**manifest["config"], "digest": _blob(layout, cfg),
+                                                "size": len(cfg)}}).encode()
+        children.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                         "digest": _blob(layout, m), "size": len(m),
+                         "platform": {"architecture": arch, "os": "linux"}})
+    index = json.dumps({"schemaVersion": 2,
+                        "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": children}, indent=2).encode()
+    digest = _blob(layout, index)
+    top = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest,
+        "size": len(index), "annotations": {"org.opencontainers.image.ref.name": tag}}]}
+    (layout / "index.json").write_text(json.dumps(top))
+    return digest, index
+
+
 def _file_tar(name: str, data: bytes) -> bytes:
     import io
     import tarfile

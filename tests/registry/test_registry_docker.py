@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from ourregistry import OurRegistry
-from regimages import busybox_layout
+from regimages import busybox_layout, multiarch_layout
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -123,3 +123,17 @@ def test_docker_login_token(dockerd: DockerPeer, tmp_path: Path) -> None:
         ok(dockerd.cli("logout", reg.addr))
     finally:
         reg.stop()
+
+
+def test_skopeo_copies_a_multi_arch_index(registry: OurRegistry, tmp_path: Path) -> None:
+    digest, index = multiarch_layout(tmp_path / "multi")
+    dest = f"docker://{registry.addr}/skopeo/multi:1"
+    skopeo("copy", "--all", "--dest-tls-verify=false", f"oci:{tmp_path / 'multi'}:multi", dest)
+    raw = skopeo("inspect", "--raw", "--tls-verify=false", dest).stdout
+    assert raw == index  # the index, byte for byte (indented as pushed)
+    skopeo("copy", "--all", "--src-tls-verify=false", f"{dest}",
+           f"oci:{tmp_path / 'back'}:multi")
+    back = json.loads((tmp_path / "back" / "index.json").read_text())
+    assert back["manifests"][0]["digest"] == digest
+    arm = skopeo("inspect", "--tls-verify=false", "--override-arch", "arm64", dest).stdout
+    assert json.loads(arm)["Architecture"] == "arm64"
