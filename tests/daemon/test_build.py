@@ -145,7 +145,12 @@ RUN id -u > /tmp/uid-by-number; id -g >> /tmp/uid-by-number
 ENTRYPOINT ["/bin/sh", "-c"]
 CMD ["cat info"]
 """})
-    ok(build(daemon, cli, ctx, "-t", name, "--build-arg", "WHO=builder"))
+    first = ok(build(daemon, cli, ctx, "-t", name, "--build-arg", "WHO=builder",
+                     "--label", "via=cli"))
+    again = ok(build(daemon, cli, ctx, "-t", name, "--build-arg", "WHO=builder",
+                     "--label", "via=cli"))
+    assert "Using cache" not in first
+    assert again.count("Using cache") == 17  # every step after FROM, --label's step too
     cfg = config(daemon, name)
     assert cfg["WorkingDir"] == "/srv/app/sub"
     assert "APP_HOME=/srv/app" in cfg["Env"] and "GREETING=hello builder" in cfg["Env"]
@@ -153,7 +158,7 @@ CMD ["cat info"]
     assert cfg["User"] == "4321:99"
     assert cfg["ExposedPorts"] == {"8080/tcp": {}, "53/udp": {}}
     assert cfg["Volumes"] == {"/data": {}}
-    assert cfg["Labels"] == {"org.example.version": "1.0", "with space": "a b"}
+    assert cfg["Labels"] == {"org.example.version": "1.0", "with space": "a b", "via": "cli"}
     assert cfg["StopSignal"] == "SIGUSR1"
     assert cfg["Entrypoint"] == ["/bin/sh", "-c"] and cfg["Cmd"] == ["cat info"]
     assert run_out(daemon, name) == "hello builder v1.0 in /srv/app/sub\n"

@@ -213,10 +213,12 @@ class _Run(Steps):
             return ""
 
     async def _labels(self, image: ImageRecord) -> ImageRecord:
+        """`--label`s: a last LABEL step, cached like the others (as docker appends one)."""
         st = self._state_of(image)
         st.config["Labels"] = {**(st.config.get("Labels") or {}), **self.opts.labels}
         text = nop("LABEL " + " ".join(f"{k}={v}" for k, v in sorted(self.opts.labels.items())))
-        return await self._meta_image(st, image, text)
+        return await self._cached_or(st, image, ["meta", text], lambda: self._meta_image(
+            st, image, text))
 
     async def _cleanup(self) -> None:
         for cid in list(self.containers):
