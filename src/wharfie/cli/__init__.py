@@ -232,6 +232,7 @@ USAGE_LINES = {
     "exec": "wharfie exec [OPTIONS] CONTAINER COMMAND [ARG...]",
     "ps": "wharfie ps [OPTIONS]",
     "images": "wharfie images [OPTIONS] [REPOSITORY[:TAG]]",
+    "build": "wharfie build [OPTIONS] PATH | -",
     "cp": "wharfie cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
     "        wharfie cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
 }
