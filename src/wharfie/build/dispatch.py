@@ -1,9 +1,9 @@
 """What each instruction does to a stage's image config (pure).
 
-`StageState` is the build state of one stage: the image config being assembled, the
-ARGs in scope, the cache chain key. Metadata instructions (ENV, LABEL, CMD, ...) are
+`StageState` is the build state of one stage: the image config being assembled, its
+history and layers, the ARGs in scope. Metadata instructions (ENV, LABEL, CMD, ...) are
 applied here; RUN's argv and environment and the history text are computed here too.
-The executor (engine.builds) does what needs the filesystem: RUN, COPY, ADD, WORKDIR.
+The executor (engine.buildsteps) does what needs the filesystem: RUN, COPY, ADD, WORKDIR.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wharfie.build import shell
-from wharfie.build.parser import Instruction, name_values, parse_onbuild, split_flags
+from wharfie.build.parser import (
+    Instruction,
+    name_values,
+    parse_json,
+    parse_onbuild,
+    split_flags,
+)
 from wharfie.build.plan import PROXY_ARGS
 from wharfie.errors import InvalidArgument
 from wharfie.units import parse_duration
@@ -251,10 +257,9 @@ def _stopsignal(st: StageState, ins: Instruction) -> str:
 
 
 def _onbuild(st: StageState, ins: Instruction) -> str:
-    inner = parse_onbuild(ins, st.filename)
+    parse_onbuild(ins, st.filename)  # the trigger must be a valid instruction
     word, _, rest = ins.rest.partition(" ")
     trigger = f"{word.upper()} {rest.strip()}".strip()
-    del inner
     st.config["OnBuild"] = [*(st.config.get("OnBuild") or []), trigger]
     return nop("ONBUILD " + trigger)
 
@@ -277,8 +282,6 @@ def healthcheck(ins: Instruction) -> dict[str, Any]:
     cmd = cmd.strip()
     if not cmd:
         raise InvalidArgument("Missing command after HEALTHCHECK CMD")
-    from wharfie.build.parser import parse_json
-
     words = parse_json(cmd) if cmd.startswith("[") else None
     out: dict[str, Any] = {"Test": ["CMD", *words] if words is not None else ["CMD-SHELL", cmd]}
     for f in flags:
