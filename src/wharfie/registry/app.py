@@ -111,8 +111,7 @@ class Registry:
             if self.readonly and req.method not in ("GET", "HEAD"):
                 raise RegistryError("UNSUPPORTED", "the registry is in read-only mode")
             return label, func(self, req, **params)
-        raise RegistryError("NAME_INVALID" if path.startswith("/v2/") else "UNSUPPORTED",
-                            f"no route for {path[:200]}", status=404)
+        raise RegistryError("UNSUPPORTED", f"no such endpoint: {path[:200]}", status=404)
 
     def _authorize(self, req: Request, label: str, name: str | None) -> str | None:
         needs: list[Need] = []
