@@ -556,11 +556,11 @@ def test_steps_before_a_failure_stay_cached(daemon: Daemon, tmp_path: Path, name
 
 
 def test_run_gets_the_build_resources(daemon: Daemon, tmp_path: Path, name: str) -> None:
-    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN cat /sys/fs/cgroup/memory.max "
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN (cat /sys/fs/cgroup/memory.max "
                                          "/sys/fs/cgroup/memory/memory.limit_in_bytes "
-                                         "2>/dev/null > /limit; true\n"})
-    ok(build(daemon, "docker", ctx, "-t", name, "--memory", "64m"))
-    assert run_out(daemon, name, "cat", "/limit").split() == [str(64 << 20)]
+                                         "2>/dev/null; ulimit -n) > /limit; true\n"})
+    ok(build(daemon, "docker", ctx, "-t", name, "--memory", "64m", "--ulimit", "nofile=512:512"))
+    assert run_out(daemon, name, "cat", "/limit").split() == [str(64 << 20), "512"]
 
 
 # ---------------------------------------------------------------- stdin and docker-py

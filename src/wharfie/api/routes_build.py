@@ -50,8 +50,12 @@ def options(req: Request) -> BuildOptions:
     for q, key in _RESOURCES.items():
         if req.q(q):
             host[key] = req.qint(q, 0)
-    if req.q("cpusetcpus"):
-        host["CpusetCpus"] = req.q("cpusetcpus")
+    for q, key in (("cpusetcpus", "CpusetCpus"), ("cpusetmems", "CpusetMems"),
+                   ("cgroupparent", "CgroupParent")):
+        if req.q(q):
+            host[key] = req.q(q)
+    if req.q("ulimits"):
+        host["Ulimits"] = _json_value(req, "ulimits", list)
     if req.q("extrahosts"):
         host["ExtraHosts"] = req.q("extrahosts").split(",")
     return BuildOptions(
@@ -108,6 +112,16 @@ def _json_map(req: Request, name: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise InvalidArgument(f"invalid {name}: a JSON object is expected")
     return {str(k): "" if v is None else str(v) for k, v in value.items()}
+
+
+def _json_value(req: Request, name: str, kind: type) -> Any:
+    try:
+        value = jsonio.loads(req.q(name))
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid {name} JSON: {exc}") from exc
+    if not isinstance(value, kind):
+        raise InvalidArgument(f"invalid {name}: a JSON {kind.__name__} is expected")
+    return value
 
 
 def _json_list(req: Request, name: str) -> list[str]:
