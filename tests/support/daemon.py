@@ -67,6 +67,8 @@ class Daemon:
             "--data-root", str(self.data), "--exec-root", str(self.exec_root),
             "--bridge", self.bridge, "--bip", self.subnet, "--no-masquerade",
             "--pidfile", str(self.base / "wharfied.pid"), "--log-level", "debug",
+            # Tests reach only loopback: a missing image must not send wharfied to Docker Hub.
+            "--blocked-registry", "docker.io",
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,

@@ -11,7 +11,13 @@ import pytest
 from wharfie.distribution import auth, progress
 from wharfie.distribution.endpoints import Settings
 from wharfie.distribution.errors import Unauthorized, for_status, registry_message
-from wharfie.errors import InvalidArgument, NotFound, NotImplementedFeature, Unavailable
+from wharfie.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    NotImplementedFeature,
+    Unavailable,
+)
 from wharfie.images import manifest as mf
 
 
@@ -125,6 +131,14 @@ def test_insecure_and_mirrors() -> None:
     assert [r.host for r in s.registries("quay.io", auth.AuthConfig())] == ["qmirror", "quay.io"]
     with pytest.raises(InvalidArgument):
         Settings.from_flags(["ftp://x"], [])
+
+
+def test_blocked_registry_is_refused_before_any_connection() -> None:
+    s = Settings.from_flags(["http://mirror:5000"], [], ["docker.io"])
+    with pytest.raises(FailedPrecondition, match=r"registry docker\.io is blocked"):
+        s.registries("docker.io", auth.AuthConfig())
+    assert [r.host for r in s.registries("127.0.0.1:5000", auth.AuthConfig())] == [
+        "127.0.0.1:5000"]
 
 
 def test_registry_error_wording() -> None:

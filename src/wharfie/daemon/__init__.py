@@ -59,6 +59,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="mirror of docker.io, or HOST=URL for a mirror of HOST")
     p.add_argument("--insecure-registry", action="append", default=[],
                    help="registry host[:port] or CIDR reachable over HTTP / unverified TLS")
+    p.add_argument("--blocked-registry", action="append", default=[],
+                   help="registry host never contacted (pulls and pushes naming it fail)")
     p.add_argument("--version", "-v", action="store_true")
     return p.parse_args(argv)
 
@@ -161,7 +163,7 @@ async def serve(args: argparse.Namespace) -> None:
     engine = Engine(config)
     from wharfie.engine.images import configure
 
-    configure(engine, args.registry_mirror, args.insecure_registry)
+    configure(engine, args.registry_mirror, args.insecure_registry, args.blocked_registry)
     await engine.start()
     server = api.build(engine)
     tls = tls_context(args)

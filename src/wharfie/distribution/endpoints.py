@@ -3,7 +3,10 @@ insecure (HTTP allowed, certificates not verified).
 
 As Docker: loopback registries (127.0.0.0/8, ::1, localhost) are insecure by default;
 `--insecure-registry` adds hosts or CIDRs. Docker's `--registry-mirror URL` mirrors
-docker.io; ours also takes `host=URL` to mirror any registry.
+docker.io; ours also takes `host=URL` to mirror any registry. `--blocked-registry HOST`
+(podman's `blocked = true` in registries.conf) refuses a registry before any lookup or
+connection: for air-gapped hosts, and for the test daemons, which must never reach off
+the machine when a test names an image that is not local.
 """
 
 from __future__ import annotations
@@ -14,17 +17,19 @@ from urllib.parse import urlsplit
 
 from wharfie.distribution.auth import AuthConfig
 from wharfie.distribution.client import Registry
-from wharfie.errors import InvalidArgument
+from wharfie.errors import FailedPrecondition, InvalidArgument
 
 
 @dataclass
 class Settings:
     mirrors: dict[str, list[str]] = field(default_factory=dict)  # registry host -> base URLs
     insecure: list[str] = field(default_factory=list)  # hosts, host:port, or CIDRs
+    blocked: list[str] = field(default_factory=list)  # registry hosts never contacted
 
     @classmethod
-    def from_flags(cls, mirrors: list[str], insecure: list[str]) -> Settings:
-        out = cls(insecure=list(insecure))
+    def from_flags(cls, mirrors: list[str], insecure: list[str],
+                   blocked: list[str] | None = None) -> Settings:
+        out = cls(insecure=list(insecure), blocked=list(blocked or []))
         for m in mirrors:
             host, eq, url = m.partition("=")
             if not eq:
@@ -47,7 +52,12 @@ class Settings:
         return False
 
     def registries(self, host: str, auth: AuthConfig) -> list[Registry]:
-        """Mirrors (anonymous, as Docker) then the registry itself."""
+        """Mirrors (anonymous, as Docker) then the registry itself; FailedPrecondition for a
+        blocked registry (its mirrors are blocked with it)."""
+        if host in self.blocked:
+            raise FailedPrecondition(
+                f"registry {host} is blocked on this daemon (--blocked-registry)"
+            )
         out = []
         for url in self.mirrors.get(host, []):
             netloc = urlsplit(url).netloc

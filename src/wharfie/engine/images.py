@@ -10,7 +10,8 @@ For other engine modules (a Dockerfile FROM that is missing):
     rec = await service(engine).pull("busybox:latest", AuthConfig(), "", progress)
 
 The service is kept per engine (`service(engine)`); the daemon sets the registry
-settings (`--registry-mirror`, `--insecure-registry`) with `configure`.
+settings (`--registry-mirror`, `--insecure-registry`, `--blocked-registry`) with
+`configure`.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ def service(engine: Engine) -> ImageService:
     return found
 
 
-def configure(engine: Engine, mirrors: list[str], insecure: list[str]) -> None:
+def configure(engine: Engine, mirrors: list[str], insecure: list[str],
+              blocked: list[str] | None = None) -> None:
     """The daemon's registry flags (InvalidArgument for a bad mirror URL)."""
-    service(engine).settings = distribution.Settings.from_flags(mirrors, insecure)
+    service(engine).settings = distribution.Settings.from_flags(mirrors, insecure, blocked)
