@@ -36,7 +36,8 @@ DOCKER = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else
 PEER_DOCKER_HOST = "unix:///run/peer-docker.sock"
 REFERENCE = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 BIGCTX = Path("/var/lib/peer-bench/bigctx")
-SECTIONS = ("push", "pull", "concurrent", "latency")
+SECTIONS = ("push", "pull", "concurrent", "latency", "download")
+SKOPEO = shutil.which("skopeo") or "/usr/bin/skopeo"
 LATENCY_REQUESTS = 2000
 REGISTRIES = ("wharfie", "reference")
 CONC_CLIENTS = 16
@@ -270,11 +271,11 @@ def _blob_post(addr: str, repo: str, data: bytes) -> str:
     return digest
 
 
-def push_conc_image(addr: str, layer: bytes) -> None:
+def push_conc_image(addr: str, layer: bytes, repo: str = "bench/conc") -> None:
     config = json.dumps({"architecture": "amd64", "os": "linux",
                          "rootfs": {"type": "layers", "diff_ids": []}}).encode()
-    cfg = _blob_post(addr, "bench/conc", config)
-    lay = _blob_post(addr, "bench/conc", layer)
+    cfg = _blob_post(addr, repo, config)
+    lay = _blob_post(addr, repo, layer)
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg,
@@ -282,7 +283,7 @@ def push_conc_image(addr: str, layer: bytes) -> None:
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": lay,
                     "size": len(layer)}]}).encode()
     conn = http.client.HTTPConnection(addr, timeout=60)
-    conn.request("PUT", "/v2/bench/conc/manifests/latest", body=manifest,
+    conn.request("PUT", f"/v2/{repo}/manifests/latest", body=manifest,
                  headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
     resp = conn.getresponse()
     resp.read()
@@ -400,6 +401,28 @@ class Bench:
                 log(f"concurrent {reg.kind}: {row.samples[reg.kind][-1]:.0f} MB/s ({dt:.2f} s)")
         self.rows.append(row)
 
+    def download(self) -> None:
+        """skopeo copy docker:// -> dir: of the 200 MiB blob: the registry's serving alone,
+        with a Go client and no docker extraction in the way (no target)."""
+        layer = (BIGCTX / "big.bin").read_bytes()
+        for reg in self.regs:
+            push_conc_image(reg.addr, layer, "bench/dl")
+        row = Row("skopeo copy docker:// -> dir:, 200 MiB blob (download only)", "s", None)
+        out = Path(tempfile.mkdtemp(prefix="wharfie-registry-dl-"))
+        try:
+            for rnd in range(self.args.rounds):
+                for reg in rotated(self.regs, rnd):
+                    shutil.rmtree(out / "img", ignore_errors=True)
+                    os.sync()
+                    t0 = time.perf_counter()
+                    subprocess.run([SKOPEO, "copy", "-q", "--src-tls-verify=false",
+                                    f"docker://{reg.addr}/bench/dl:latest", f"dir:{out / 'img'}"],
+                                   check=True, capture_output=True, timeout=300)
+                    row.add(reg.kind, time.perf_counter() - t0)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        self.rows.append(row)
+
     def latency(self) -> None:
         """Small requests one after another on one keep-alive connection (no target)."""
         for reg in self.regs:
@@ -440,6 +463,8 @@ def run(args: argparse.Namespace) -> int:
             bench.concurrent()
         if "latency" in args.only:
             bench.latency()
+        if "download" in args.only:
+            bench.download()
         print(f"Registry benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}; rounds={args.rounds}, "
               f"conc-rounds={args.conc_rounds}\n")
         print(table(bench.rows))
