@@ -412,6 +412,19 @@ RUN cat /proc/sys/kernel/random/uuid > /stamp
     assert int(df.split("Build Cache ")[1].split()[0]) >= 5
 
 
+def test_no_cache_rebuild_keeps_other_chains(daemon: Daemon, tmp_path: Path, name: str
+                                             ) -> None:
+    """A --no-cache build of the same first steps does not cut another context's chain."""
+    df = f"FROM busybox\nRUN echo {name} > /x\nCOPY f /f\nRUN cat /f\n"
+    a = write(tmp_path / "a", {"Dockerfile": df, "f": "a\n"})
+    b = write(tmp_path / "b", {"Dockerfile": df, "f": "b\n"})
+    ok(build(daemon, "docker", a, "-t", name + "-a", "--no-cache"))
+    ok(build(daemon, "docker", b, "-t", name + "-b", "--no-cache"))
+    assert ok(build(daemon, "docker", a, "-t", name + "-a")).count("Using cache") == 3
+    assert ok(build(daemon, "docker", b, "-t", name + "-b")).count("Using cache") == 3
+    assert run_out(daemon, name + "-a", "cat", "/f") == "a\n"
+
+
 def test_cache_survives_a_daemon_restart(daemon: Daemon, tmp_path: Path, name: str) -> None:
     ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN echo {name} > /x\n"})
     ok(build(daemon, "docker", ctx, "-t", name))

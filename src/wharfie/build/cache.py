@@ -1,9 +1,10 @@
 """The build cache index: cache key -> the image a build step made.
 
 Kept in the daemon's SQLite database (table `build_cache`), so it survives restarts.
-A key is the digest of the parent image, the instruction after substitution, the ARGs
-in scope for RUN, and for COPY/ADD the content hash of the sources (metadata included);
-the image the key names holds the step's layer and config. An entry whose image is gone
+A key is the digest of the previous step's key (the chain starts at the stage's base
+image id), the instruction after substitution, the ARGs in scope for RUN, and for COPY/ADD
+the content hash of the sources (metadata included); the image the key names holds the
+step's layer and config. An entry whose image is gone
 is simply a miss. `size` is the bytes of the step's own layer (0 for metadata steps),
 what `builder prune` counts.
 """

@@ -47,6 +47,7 @@ class StageState:
     cmd_set: bool = False
     author: str = ""
     stage: int = -1  # the index of the stage being built
+    key: str = ""  # the cache chain: the base image and every step so far (see build.cache)
 
     @classmethod
     def from_image(
@@ -58,8 +59,10 @@ class StageState:
             cfg.setdefault("Env", [DEFAULT_PATH])
         cfg.pop("OnBuild", None)
         diff_ids = list((image.get("rootfs") or {}).get("diff_ids") or [])
-        return cls(cfg, image_id, diff_ids, list(image.get("history") or []), build_args,
-                   meta_args, escape, filename)
+        st = cls(cfg, image_id, diff_ids, list(image.get("history") or []), build_args,
+                 meta_args, escape, filename)
+        st.key = digest(["from", image_id or "scratch"])
+        return st
 
     # -- the environment seen by substitution and by RUN ---------------------------------
     def env(self) -> dict[str, str]:

@@ -171,8 +171,11 @@ class Steps:
     async def _cached_or(self, st: StageState, image: ImageRecord | None, key_parts: list[Any],
                          make: Any) -> ImageRecord:
         """The step's image from the cache (the index, then --cache-from images), else
-        `make()`'s. key_parts: [kind, history text, more...]."""
-        key = digest([image.id if image else "scratch", *key_parts])
+        `make()`'s. key_parts: [kind, history text, more...]. The key chains from the
+        previous step's key, not from its image: a `--no-cache` rebuild of the same steps
+        makes new images without breaking the chains that lead through the old ones."""
+        key = digest([st.key, *key_parts])
+        st.key = key
         hit = None
         if not self.opts.no_cache:
             hit = self._cache_hit(key) or await self._cache_from(st, image, str(key_parts[1]))
