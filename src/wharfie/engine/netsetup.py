@@ -431,7 +431,8 @@ async def connect(engine: Engine, c: Container, net: dict[str, Any], cfg: dict[s
         nets[net["Name"]] = wanted
         return
     ifname = f"eth{_free_index(c)}"
-    await asyncio.to_thread(attach_one, engine, c, net, wanted, ifname, False)
+    # on the loop, as start does: the address is taken and recorded with no await between
+    attach_one(engine, c, net, wanted, ifname, False)
     if engine.networks.is_user(net["Id"]) and os.path.exists(engine.netns_path(c.id)):
         _serve_dns(engine, c, engine.netns_path(c.id))
     etcfiles.rewrite_resolv(engine, c)
