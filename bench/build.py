@@ -200,6 +200,7 @@ def clients(names: list[str], tmp: Path, src: Path, wharfie_host: str) -> list[C
 def run(args: argparse.Namespace) -> int:
     names = [e.strip() for e in args.engines.split(",") if e.strip()]
     be = _load_engine_bench()
+    be.compile_sources()  # as setup.sh does: no compiler time in the wharfie figures
     tmp = Path(tempfile.mkdtemp(prefix="wharfie-bench-build-"))
     daemon = be.Wharfied(tmp / "w")
     (tmp / "w").mkdir()
