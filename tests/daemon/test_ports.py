@@ -4,6 +4,7 @@ and ps output, a port already published, and no nft rule or held port left behin
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -151,3 +152,39 @@ def test_published_port_of_a_container_on_a_user_network(
         for c in client.containers(all=True, filters={"label": "wtest=ports"}):
             client.remove_container(c["Id"], force=True)
         client.remove_network(net)
+
+
+LOADER = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+PY = "/usr/bin/python3.11"
+UDP_ECHO = """
+import os
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9999))
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(b"echo:" + data, peer)
+"""
+
+
+def test_published_udp_port(daemon: Daemon, name: str, cleanup: None) -> None:
+    if not (os.path.exists(LOADER) and os.path.exists(PY)):
+        pytest.skip("needs the host's python3.11 (bind-mounted into busybox) for a UDP server")
+    port = _free_port()
+    p = docker_cli(daemon, "run", "-d", "--label", "wtest=ports", "--name", name, "-v",
+                   "/usr:/usr:ro", "-p", f"127.0.0.1:{port}:9999/udp", "busybox", LOADER, PY,
+                   "-c", UDP_ECHO)
+    _ok(p)
+    assert _ok(docker_cli(daemon, "port", name)).strip() == \
+        f"9999/udp -> 127.0.0.1:{port}"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.2)
+        for _ in range(50):  # the server may not be bound yet
+            s.sendto(b"ping", ("127.0.0.1", port))
+            try:
+                assert s.recv(100) == b"echo:ping"
+                break
+            except TimeoutError:
+                continue
+        else:
+            raise AssertionError("no UDP echo through the published port")
