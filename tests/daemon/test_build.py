@@ -507,6 +507,8 @@ def test_builder_prune_with_a_size_cap(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("dockerfile,message", [
     ("FROM busybox\nRUN true\nFROM\n", "line 3"),
+    ("# only a comment\n", "the Dockerfile (Dockerfile) cannot be empty"),
+    ("FROM busybox\nCOPY *.nothing /\n", "no source files were specified"),
     ("FROM busybox\nFOO bar\n", "unknown instruction: FOO"),
     ("FROM busybox\nCOPY missing.txt /\n", "missing.txt"),
     ("FROM busybox AS a\nCOPY --from=7 /x /x\n", "invalid from flag value 7"),  # no stage 7
