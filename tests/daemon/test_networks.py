@@ -313,3 +313,14 @@ def test_auxiliary_addresses_are_not_handed_out(daemon: Daemon, nets: list[str],
     assert ip == _addr(daemon, 3, 3)
     p = docker_cli(daemon, "network", "connect", "--ip", _addr(daemon, 3, 2), net, name + "x")
     assert p.returncode != 0
+
+
+def test_host_and_none_networks_list_their_containers(daemon: Daemon, nets: list[str],
+                                                      name: str) -> None:
+    cid = _sleeper(daemon, name, "--network", "host")
+    out = _ok(docker_cli(daemon, "network", "inspect", "-f", "{{json .Containers}}", "host"))
+    assert cid in out
+    none = _sleeper(daemon, name + "n", "--network", "none")
+    assert none in _ok(docker_cli(daemon, "network", "inspect", "none"))
+    p = docker_cli(daemon, "network", "connect", "bridge", name + "n")
+    assert p.returncode != 0 and b"private (none) mode" in p.stderr

@@ -143,9 +143,14 @@ class Networks:
 
     def _containers_on(self, nid: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        mode = next((n for n in ("host", "none") if self._builtin_ids.get(n) == nid), "")
         for c in self.e.containers.values():
             ep = (c.private.get("endpoints") or {}).get(nid)
             if ep is None:
+                if mode and c.running and c.network_mode == mode:  # as Docker lists them
+                    out[c.id] = {"Name": c.name, "EndpointID": endpoint_id(
+                        {"network_id": nid, "container_id": c.id}), "MacAddress": "",
+                        "IPv4Address": "", "IPv6Address": ""}
                 continue
             out[c.id] = {
                 "Name": c.name,
