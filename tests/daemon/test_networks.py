@@ -324,3 +324,18 @@ def test_host_and_none_networks_list_their_containers(daemon: Daemon, nets: list
     assert none in _ok(docker_cli(daemon, "network", "inspect", "none"))
     p = docker_cli(daemon, "network", "connect", "bridge", name + "n")
     assert p.returncode != 0 and b"private (none) mode" in p.stderr
+
+
+def test_alias_needs_a_user_network_and_host_gateway_is_the_bridge_gateway(
+    daemon: Daemon, nets: list[str]
+) -> None:
+    api = docker.APIClient(base_url=daemon.host)
+    config = api.create_networking_config({"bridge": api.create_endpoint_config(aliases=["x"])})
+    with pytest.raises(docker.errors.APIError) as e:  # the docker CLI refuses it itself
+        api.create_container("busybox", "true", networking_config=config)
+    assert e.value.status_code == 400
+    assert "network-scoped alias is supported only for containers in user defined" in str(e.value)
+    out = _ok(_run(daemon, "--rm", "--add-host", "host.docker.internal:host-gateway",
+                   "busybox", "cat", "/etc/hosts"))
+    gateway = daemon.subnet.rsplit(".", 1)[0] + ".1"
+    assert f"{gateway}\thost.docker.internal" in out

@@ -43,7 +43,7 @@ def write(engine: Engine, c: Container, kind: str, ip: str, user: bool) -> dict[
     else:
         fqdn = f"{hostname}.{domain} {hostname}" if domain else hostname
         extra = "".join(
-            f"{h.split(':', 1)[1]}\t{h.split(':', 1)[0]}\n"
+            f"{_host_ip(engine, h.split(':', 1)[1])}\t{h.split(':', 1)[0]}\n"
             for h in c.host_config.get("ExtraHosts") or []
             if ":" in h
         )
@@ -55,6 +55,11 @@ def write(engine: Engine, c: Container, kind: str, ip: str, user: bool) -> dict[
         ResolvConfPath=paths["/etc/resolv.conf"],
     )
     return paths
+
+
+def _host_ip(engine: Engine, value: str) -> str:
+    """`--add-host name:host-gateway` is the default bridge's gateway, as Docker's."""
+    return engine.bridge.gateway if value == "host-gateway" else value
 
 
 def rewrite_resolv(engine: Engine, c: Container) -> None:

@@ -140,6 +140,9 @@ def check_create(engine: Engine, host_config: dict[str, Any], networking: dict[s
         except NotFound:
             continue
         _check_static_ip(engine, doc, cfg or {})
+        if (cfg or {}).get("Aliases") and not engine.networks.is_user(doc["Id"]):
+            raise InvalidArgument("network-scoped alias is supported only for containers in "
+                                  "user defined networks")
 
 
 def _check_static_ip(engine: Engine, doc: dict[str, Any], cfg: dict[str, Any]) -> None:
