@@ -188,3 +188,37 @@ def test_published_udp_port(daemon: Daemon, name: str, cleanup: None) -> None:
                 continue
         else:
             raise AssertionError("no UDP echo through the published port")
+
+
+def test_published_port_from_another_host(daemon: Daemon, name: str, cleanup: None) -> None:
+    """A namespace wired to the host by a veth pair stands for another machine: its
+    connection to the host's address is DNATed and forwarded into the bridge (FORWARD
+    accepts for DNATed connections, with masquerading off as in the test daemons)."""
+    third = int(daemon.subnet.split(".")[2])
+    outside = f"wto{third}{os.getpid() % 1000}"[:15]
+    host_ip, peer_ip = f"10.223.{third}.1", f"10.223.{third}.2"
+    ns = f"/run/netns/{outside}"
+    subprocess.run(["ip", "netns", "add", outside], check=True)
+    try:
+        subprocess.run(["ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0",
+                        "netns", outside], check=True)
+        subprocess.run(["ip", "addr", "add", f"{host_ip}/30", "dev", outside], check=True)
+        subprocess.run(["ip", "link", "set", outside, "up"], check=True)
+        for cmd in (["ip", "addr", "add", f"{peer_ip}/30", "dev", "eth0"],
+                    ["ip", "link", "set", "eth0", "up"], ["ip", "link", "set", "lo", "up"]):
+            subprocess.run(["ip", "netns", "exec", outside, *cmd], check=True)
+        port = _free_port()
+        cid = _httpd(daemon, name, "-p", f"{port}:80")
+        got = ""
+        for _ in range(40):
+            p = subprocess.run(["nsenter", f"--net={ns}", "busybox", "wget", "-q", "-O-",
+                                f"http://{host_ip}:{port}/hostname"], capture_output=True,
+                               text=True, timeout=10)
+            got = p.stdout.strip()
+            if got:
+                break
+            time.sleep(0.05)
+        assert got == cid[:12]
+    finally:
+        subprocess.run(["ip", "link", "del", outside], capture_output=True)
+        subprocess.run(["ip", "netns", "del", outside], capture_output=True)

@@ -5,6 +5,8 @@ added once: `-C` checks for it first. `-w` waits for the xtables lock other engi
 A bridge gets:
 * FORWARD `-i BR -o BR -j ACCEPT`: with br_netfilter loaded (Docker loads it) bridged
   frames between containers cross the FORWARD chain, whose policy Docker sets to DROP;
+* FORWARD `-o BR` and `-i BR` with `-m conntrack --ctstate DNAT`: connections to published
+  ports coming from (and answered to) other interfaces, masquerade or not;
 * with masquerade, FORWARD rules letting the subnet out and replies back in, and
   nat POSTROUTING `-s SUBNET ! -o BR -j MASQUERADE`.
 """
@@ -17,7 +19,13 @@ Rule = tuple[str, str, tuple[str, ...]]  # table, chain, match and target
 
 
 def rules(bridge: str, subnet: str, masquerade: bool) -> list[Rule]:
-    out: list[Rule] = [("filter", "FORWARD", ("-i", bridge, "-o", bridge, "-j", "ACCEPT"))]
+    dnat = ("-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT")
+    out: list[Rule] = [
+        ("filter", "FORWARD", ("-i", bridge, "-o", bridge, "-j", "ACCEPT")),
+        # published ports: connections DNATed (nft) from another interface, both ways
+        ("filter", "FORWARD", ("-o", bridge, *dnat)),
+        ("filter", "FORWARD", ("-i", bridge, *dnat)),
+    ]
     if masquerade:
         out += [
             ("filter", "FORWARD", ("-i", bridge, "!", "-o", bridge, "-j", "ACCEPT")),
