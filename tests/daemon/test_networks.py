@@ -190,7 +190,10 @@ def test_container_network_mode_shares_the_namespace(
              "httpd", "-f", "-p", "8080", "-h", "/etc"))
     out = _ok(_run(daemon, "--rm", "--network", f"container:{name}", "busybox",
                    *_wget("http://127.0.0.1:8080/hostname", 3)))
-    assert out.strip()
+    other = docker.APIClient(base_url=daemon.host).inspect_container(name)["Id"]
+    assert out.strip() == other[:12]  # the other container's /etc/hostname, served by it
+    own = _ok(_run(daemon, "--rm", "--network", f"container:{name}", "busybox", "hostname"))
+    assert own.strip() == other[:12]  # and its host name, as Docker
     bad = _run(daemon, "--rm", "--network", "container:nosuch", "busybox", "true")
     assert bad.returncode != 0 and b"No such container: nosuch" in bad.stderr
 

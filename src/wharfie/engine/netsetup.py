@@ -343,6 +343,9 @@ def _join_container(engine: Engine, c: Container) -> tuple[str, dict[str, str]]:
     }
     c.doc.update(HostnamePath=files["/etc/hostname"], HostsPath=files["/etc/hosts"],
                  ResolvConfPath=files["/etc/resolv.conf"])
+    # as Docker: the joining container takes the other's host and domain names
+    c.config["Hostname"] = hostname_of(other)
+    c.config["Domainname"] = other.config.get("Domainname") or ""
     c.doc["NetworkSettings"]["SandboxKey"] = path
     return path, files
 
