@@ -596,6 +596,16 @@ def test_dockerfile_outside_the_context(daemon: Daemon, tmp_path: Path, name: st
     assert run_out(daemon, name, "ls", "-A", "/ctx") == "data.txt\n"
 
 
+def test_dockerfile_on_stdin_with_a_context_dir(daemon: Daemon, tmp_path: Path,
+                                                 name: str) -> None:
+    ctx = write(tmp_path, {"data.txt": "from the dir\n"})
+    df = b"FROM busybox\nCOPY . /ctx/\n"
+    ok(wharfie_cli(daemon, "build", "-q", "-t", name, "-f", "-", str(ctx), input=df))
+    assert run_out(daemon, name, "ls", "-A", "/ctx") == "data.txt\n"
+    p = wharfie_cli(daemon, "build", "-f", "-", "-", input=df)
+    assert p.returncode != 0 and b"can't use stdin for both" in p.stderr
+
+
 def test_live_display_on_a_terminal(daemon: Daemon, tmp_path: Path, name: str) -> None:
     import pty
 

@@ -107,11 +107,17 @@ def _pairs(items: list[str], from_env: bool) -> dict[str, str]:
 # -- the context --------------------------------------------------------------------------
 def _context(arg: str, dockerfile: str | None) -> tuple[Iterator[bytes], str]:
     if arg == "-":
+        if dockerfile == "-":
+            raise InvalidArgument("invalid argument: can't use stdin for both build context "
+                                  "and dockerfile")
         return _stdin_context(), dockerfile or ""
     if not os.path.isdir(arg):
         raise InvalidArgument(f'unable to prepare context: path "{arg}" not found')
     from wharfie.cli.buildctx import context_tar
 
+    if dockerfile == "-":  # the Dockerfile on stdin, the context a directory
+        data = b"".join(iter(lambda: os.read(0, _CHUNK), b""))
+        return context_tar(arg, None, dockerfile_data=data)
     return context_tar(arg, dockerfile)
 
 

@@ -118,8 +118,10 @@ class Matcher:
         return matched
 
 
-def context_tar(root: str, dockerfile: str | None) -> tuple[Iterator[bytes], str]:
-    """(tar chunks, the Dockerfile's name inside the context) for a context directory."""
+def context_tar(root: str, dockerfile: str | None, dockerfile_data: bytes | None = None
+                ) -> tuple[Iterator[bytes], str]:
+    """(tar chunks, the Dockerfile's name inside the context) for a context directory.
+    `dockerfile_data`: the Dockerfile's text given apart (`-f -`)."""
     patterns: list[str] = []
     ignore_text = ""
     ignore = os.path.join(root, ".dockerignore")
@@ -132,12 +134,14 @@ def context_tar(root: str, dockerfile: str | None) -> tuple[Iterator[bytes], str
         df_path = os.path.join(root, dockerfile)
     rel = os.path.relpath(os.path.abspath(df_path), os.path.abspath(root))
     extra: list[tuple[str, bytes]] = []
-    if rel.startswith(".."):
+    if rel.startswith("..") or dockerfile_data is not None:
         # outside the context: sent under a private name that .dockerignore then names (with
         # itself), so the daemon hides both from COPY -- as the docker CLI does
         rel = f".dockerfile.{os.urandom(10).hex()}"
-        with open(df_path, "rb") as f:
-            extra.append((rel, f.read()))
+        if dockerfile_data is None:
+            with open(df_path, "rb") as f:
+                dockerfile_data = f.read()
+        extra.append((rel, dockerfile_data))
         text = ignore_text + ("\n" if ignore_text and not ignore_text.endswith("\n") else "")
         extra.append((".dockerignore", f"{text}{rel}\n.dockerignore\n".encode()))
     keep = {rel, ".dockerignore"}
