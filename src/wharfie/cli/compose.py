@@ -214,7 +214,7 @@ def cmd_up(c: Compose, argv: list[str]) -> int:
     f = parse(argv, UP_FLAGS)
     opts = _up_options(f)
     runner = c.runner(f.args)
-    for name in f.args:
+    for name in [*f.args, *opts.scale]:
         if name not in runner.project.services:
             raise InvalidArgument(f"no such service: {name}")
     pull = f.get("pull")
