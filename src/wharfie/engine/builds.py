@@ -15,6 +15,7 @@ themselves are `engine.buildsteps.Steps`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
@@ -37,6 +38,8 @@ from wharfie.images.store import ImageRecord
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
+
+log = logging.getLogger("wharfie.engine")
 
 _END = object()
 
@@ -139,6 +142,7 @@ class _Run(Steps):
         self.hits: list[str] = []  # cache keys used (their last use is recorded at the end)
         self.mounted = False
         self.cache_sources: list[ImageRecord] | None = None
+        self.removals: list[asyncio.Future[None]] = []
         self.used_args: set[str] = set()
         self.step = 0
         self.total = 0
@@ -221,8 +225,12 @@ class _Run(Steps):
             st, image, text))
 
     async def _cleanup(self) -> None:
-        for cid in list(self.containers):
-            await self._remove_container(cid)
+        results = await asyncio.gather(*self.removals, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                log.warning("build %s: removing a RUN container failed: %s", self.dir, r)
+        for cid in list(self.containers):  # a RUN that failed, or one not yet handed over
+            await self.remove_container(cid)
         self.b.cache.touch(self.hits)
         if self.mounted:
             await asyncio.to_thread(unmount_under, self.dir)

@@ -78,6 +78,7 @@ class Steps:
     hits: list[str]
     mounted: bool
     cache_sources: list[ImageRecord] | None
+    removals: list[asyncio.Future[None]]
     used_args: set[str]
     step: int
     total: int
@@ -333,7 +334,7 @@ class Steps:
                 upper = os.path.join(self.e.container_dir(cid), "rw", "upper")
                 return await self._layer_image(st, image, upper, text)
             finally:
-                await self._remove_container(cid)
+                self._remove_later(cid)
 
         return await self._cached_or(st, image, ["run", text, sorted(env.items())], make)
 
@@ -380,13 +381,21 @@ class Steps:
         await reader
         return int(result["StatusCode"])
 
-    async def _remove_container(self, cid: str) -> None:
-        self.containers.discard(cid)
+    def _remove_later(self, cid: str) -> None:
+        """Remove a finished RUN container while the build goes on (the build's cleanup
+        waits for every removal before the last line is sent)."""
+        self.say(f"Removing intermediate container {cid[:12]}\n")
+        self.removals.append(asyncio.ensure_future(self.remove_container(cid, quiet=True)))
+
+    async def remove_container(self, cid: str, quiet: bool = False) -> None:
         try:
             await self.e.ctr.remove(cid, force=True, volumes=False)
         except NotFound:
             return
-        self.say(f"Removing intermediate container {cid[:12]}\n")
+        finally:
+            self.containers.discard(cid)
+        if not quiet:
+            self.say(f"Removing intermediate container {cid[:12]}\n")
 
     # -- scratch space and mounted views ----------------------------------------------
     def _tmpdir(self, kind: str) -> str:
