@@ -177,6 +177,10 @@ ONBUILD RUN echo triggered > /triggered
     ok(build(daemon, cli, parent, "-t", name + "-base"))
     assert config(daemon, name + "-base")["OnBuild"] == [
         "COPY marker.txt /marker.txt", "RUN echo triggered > /triggered"]
+    (parent / "Dockerfile").write_text((parent / "Dockerfile").read_text() + f"ENV N={name}\n")
+    ok(build(daemon, cli, parent, "-t", name + "-base"))  # cached triggers, then a new step
+    assert config(daemon, name + "-base")["OnBuild"] == [
+        "COPY marker.txt /marker.txt", "RUN echo triggered > /triggered"]
     child = write(tmp_path / "child", {"Dockerfile": f"FROM {name}-base\nRUN cat /triggered\n",
                                        "marker.txt": "from the child's context\n"})
     out = ok(build(daemon, cli, child, "-t", name))

@@ -235,9 +235,12 @@ class Steps:
             return None
 
     def _adopt(self, st: StageState, image: ImageRecord) -> None:
-        """Take a cached image's config and history (the state moves to it)."""
+        """Take a cached image's config and history (the state moves to it). Unlike a FROM
+        image's, its OnBuild triggers are this stage's own and stay."""
         fresh = self._state_of(image)
         st.config, st.history, st.diff_ids = fresh.config, fresh.history, fresh.diff_ids
+        if (image.config.get("config") or {}).get("OnBuild"):
+            st.config["OnBuild"] = list(image.config["config"]["OnBuild"])
         st.image_id = image.id
 
     async def _meta_image(self, st: StageState, parent: ImageRecord | None, text: str
