@@ -204,6 +204,10 @@ EOF
 RUN cat <<'END' > /literal
 not expanded: $WHO
 END
+RUN <<EOF
+#!/bin/busybox awk -f
+BEGIN { print "from awk" > "/awk-out" }
+EOF
 COPY <<EOF /etc/copied.conf
 copied for "$WHO"
 EOF
@@ -217,6 +221,8 @@ CMD echo "shell form via $0"
                                   "StartPeriod": 1_000_000_000, "Retries": 4}
     assert cfg["Cmd"] == ["/bin/sh", "-ec", 'echo "shell form via $0"']
     assert run_out(daemon, name) == "shell form via /bin/sh\n"
+    assert run_out(daemon, name, "cat", "/awk-out") == "from awk\n"  # a shebang heredoc
+    assert run_out(daemon, name, "ls", "-A", "/dev/shm") == ""
     assert run_out(daemon, name, "cat", "/script-out", "/literal", "/etc/copied.conf") == (
         "first line\nsecond heredoc\nnot expanded: $WHO\ncopied for \"heredoc\"\n")
 

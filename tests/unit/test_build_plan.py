@@ -200,3 +200,12 @@ def test_copy_from_substitution_and_forward_names() -> None:
     assert p.stages[1].deps == {0}  # "later" is not defined yet: an image name
     with pytest.raises(InvalidArgument, match="refers to current build stage"):
         plan(parse("FROM busybox\nCOPY --from=0 /a /a\n"), {})
+
+
+def test_run_heredoc_with_a_shebang() -> None:
+    st = state()
+    ins = parse("FROM x\nRUN <<EOF\n#!/bin/busybox awk -f\nBEGIN { print 1 }\nEOF\n").instructions[1]
+    argv = run_argv(st, ins)
+    assert argv[:2] == ["/bin/sh", "-c"]
+    assert argv[2].endswith("exec /bin/busybox awk -f /dev/shm/.wharfie-heredoc")
+    assert "#!/bin/busybox awk -f\nBEGIN { print 1 }\n" in argv[2]

@@ -321,14 +321,26 @@ META_INSTRUCTIONS = frozenset(_META)
 
 
 # -- RUN -------------------------------------------------------------------------------
+HEREDOC_SCRIPT = "/dev/shm/.wharfie-heredoc"  # tmpfs: never part of the layer
+
+
 def run_argv(st: StageState, ins: Instruction) -> list[str]:
+    """RUN's command. A RUN that is only a heredoc runs it as the script (through its
+    shebang's interpreter when it has one, as BuildKit does); `cmd <<EOF` hands the command
+    and the heredoc to the shell, which feeds the body to the command's stdin."""
     if ins.json is not None:
         return list(ins.json)
     script = ins.rest
     if ins.heredocs:
         sole = script.strip().lstrip("<-").strip("'\"") == ins.heredocs[0].name
         if sole and len(ins.heredocs) == 1:
-            return [*st.shell_cmd(), ins.heredocs[0].content]
+            body = ins.heredocs[0].content
+            if body.startswith("#!"):
+                interpreter = body.splitlines()[0][2:].strip()
+                mark = "__WHARFIE_HEREDOC_END__"
+                return [*st.shell_cmd(), f"cat > {HEREDOC_SCRIPT} <<'{mark}'\n{body}{mark}\n"
+                                         f"exec {interpreter} {HEREDOC_SCRIPT}"]
+            return [*st.shell_cmd(), body]
         for doc in ins.heredocs:
             script += "\n" + doc.content + doc.name
     return [*st.shell_cmd(), script]
