@@ -204,7 +204,8 @@ def test_copy_from_substitution_and_forward_names() -> None:
 
 def test_run_heredoc_with_a_shebang() -> None:
     st = state()
-    ins = parse("FROM x\nRUN <<EOF\n#!/bin/busybox awk -f\nBEGIN { print 1 }\nEOF\n").instructions[1]
+    text = "FROM x\nRUN <<EOF\n#!/bin/busybox awk -f\nBEGIN { print 1 }\nEOF\n"
+    ins = parse(text).instructions[1]
     argv = run_argv(st, ins)
     assert argv[:2] == ["/bin/sh", "-c"]
     assert argv[2].endswith("exec /bin/busybox awk -f /dev/shm/.wharfie-heredoc")
