@@ -362,6 +362,12 @@ def test_from_pulls_a_missing_base(daemon: Daemon, tmp_path: Path, name: str) ->
         ok(build(daemon, "docker", ctx, "-t", name))
         assert run_out(daemon, name, "cat", "/p") == "pulled\n"
         ok(docker_cli(daemon, "image", "inspect", ref))
+        built = f"{reg.addr}/{name}-built:1"  # a built image pushes and pulls back
+        ok(docker_cli(daemon, "tag", name, built))
+        ok(docker_cli(daemon, "push", built))
+        ok(docker_cli(daemon, "rmi", built, name))
+        ok(docker_cli(daemon, "pull", built))
+        assert run_out(daemon, built, "cat", "/p") == "pulled\n"
         other = write(tmp_path / "other", {"Dockerfile": f"FROM --platform=linux/s390x {ref}\n"})
         p = build(daemon, "docker", other, "-t", name + "-s390x")  # the local one is amd64
         assert p.returncode != 0 and b"wanted linux/s390x" in p.stdout + p.stderr
