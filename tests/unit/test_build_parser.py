@@ -139,3 +139,8 @@ def test_flags_are_checked() -> None:
         parse("FROM busybox\nHEALTHCHECK --interval2=1s CMD true\n")
     ins = parse("FROM --platform=linux/amd64 busybox AS x\n").instructions[0]
     assert ins.flag("platform") == "linux/amd64" and ins.rest == "busybox AS x"
+
+
+def test_empty_continuation_lines_warn() -> None:
+    df = parse("FROM busybox\nRUN echo a \\\n\n  b\nRUN echo c \\\n# comment only\n d\n")
+    assert df.warnings == ["Empty continuation line found in: RUN echo a   b"]

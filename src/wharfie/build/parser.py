@@ -137,11 +137,17 @@ class _Parser:
         """Join continuation lines from self.i; skip comments and blanks inside."""
         first = self.i + 1
         parts: list[str] = []
+        empty = False
         while self.i < len(self.lines):
             line = self.lines[self.i]
             self.i += 1
             if parts and (not line.strip() or line.lstrip().startswith("#")):
+                empty = empty or not line.strip()
                 continue
+            if empty:
+                self.warnings.append(f"Empty continuation line found in: {''.join(parts)}{line}"
+                                     .strip())
+                empty = False
             body = line.rstrip()
             if body.endswith(self.escape):
                 parts.append(body[:-1])

@@ -173,6 +173,11 @@ class _Run(Steps):
     async def _build(self) -> ImageRecord:
         text, name = context.read_dockerfile(self.ctx, self.opts.dockerfile)
         df = parser.parse(text, os.path.basename(name) or "Dockerfile")
+        for warning in df.warnings:  # as docker's legacy builder prints them
+            self.say(f"[WARNING]: {warning}\n")
+        if df.warnings:
+            self.say("[WARNING]: Empty continuation lines will become errors in a future "
+                     "release.\n")
         context.hide_ignored(self.ctx, name)
         p = plan.plan(df, self.opts.build_args, self.opts.target)
         self.used_args |= p.declared_meta
