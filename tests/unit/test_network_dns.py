@@ -96,3 +96,26 @@ def test_a_containers_own_dns_servers_come_first() -> None:
     reply = asyncio.run(main())
     assert asked == ["asker"]
     assert dnslib.DNSRecord.parse(reply or b"").header.rcode == dnslib.RCODE.SERVFAIL
+
+
+def test_queries_over_tcp_are_forwarded_over_tcp() -> None:
+    async def main() -> bytes | None:
+        async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            head = await reader.readexactly(2)
+            data = await reader.readexactly(int.from_bytes(head, "big"))
+            req = dnslib.DNSRecord.parse(data)
+            reply = req.reply()
+            reply.add_answer(dnslib.RR(req.q.qname, rdata=dnslib.A("192.0.2.9")))
+            packed = bytes(reply.pack())
+            writer.write(len(packed).to_bytes(2, "big") + packed)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(upstream, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            r = dns.Resolver(lookup, [("127.0.0.1", port)])
+            return await r.resolve(_query("big.example.org"), "asker", tcp=True)
+
+    reply = asyncio.run(main())
+    assert [str(rr.rdata) for rr in dnslib.DNSRecord.parse(reply or b"").rr] == ["192.0.2.9"]

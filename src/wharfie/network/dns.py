@@ -106,8 +106,15 @@ def upstreams_of(resolv_conf: str) -> list[tuple[str, int]]:
     return out
 
 
-async def forward(query: bytes, upstreams: list[tuple[str, int]]) -> bytes | None:
-    """Ask each upstream in turn over UDP; the first reply, or None."""
+async def forward(query: bytes, upstreams: list[tuple[str, int]], tcp: bool = False
+                  ) -> bytes | None:
+    """Ask each upstream in turn (over TCP if `tcp`, else UDP); the first reply, or None."""
+    if tcp:
+        for addr in upstreams:
+            reply = await _forward_tcp(query, addr)
+            if reply is not None:
+                return reply
+        return None
     loop = asyncio.get_running_loop()
     for addr in upstreams:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
@@ -123,6 +130,28 @@ async def forward(query: bytes, upstreams: list[tuple[str, int]]) -> bytes | Non
         finally:
             sock.close()
     return None
+
+
+async def _forward_tcp(query: bytes, addr: tuple[str, int]) -> bytes | None:
+    """One query over TCP (a client that got a truncated answer asks again this way)."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(*addr),
+                                                FORWARD_TIMEOUT)
+    except (OSError, TimeoutError) as e:
+        log.debug("dns upstream %s:%d (tcp): %s", addr[0], addr[1], e)
+        return None
+    try:
+        writer.write(struct.pack("!H", len(query)) + query)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readexactly(2), FORWARD_TIMEOUT)
+        reply = await asyncio.wait_for(reader.readexactly(struct.unpack("!H", head)[0]),
+                                       FORWARD_TIMEOUT)
+        return reply if reply[:2] == query[:2] else None
+    except (OSError, TimeoutError, asyncio.IncompleteReadError) as e:
+        log.debug("dns upstream %s:%d (tcp): %s", addr[0], addr[1], e)
+        return None
+    finally:
+        writer.close()
 
 
 def _sockets_in(netns_path: str) -> tuple[socket.socket, socket.socket]:
@@ -195,12 +224,12 @@ class Resolver:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def resolve(self, query: bytes, asker: str) -> bytes | None:
+    async def resolve(self, query: bytes, asker: str, tcp: bool = False) -> bytes | None:
         reply = answer(query, asker, self.lookup, self.reverse)
         if reply is not None:
             return reply
         own = self.upstreams_for(asker) if self.upstreams_for is not None else None
-        reply = await forward(query, own or self.upstreams)
+        reply = await forward(query, own or self.upstreams, tcp)
         return reply if reply is not None else servfail(query)
 
     def open(self, container_id: str, netns_path: str) -> None:
@@ -242,7 +271,7 @@ class Resolver:
             while True:
                 head = await reader.readexactly(2)
                 query = await reader.readexactly(struct.unpack("!H", head)[0])
-                reply = await self.resolve(query, asker)
+                reply = await self.resolve(query, asker, tcp=True)
                 if reply is None:
                     break
                 writer.write(struct.pack("!H", len(reply)) + reply)
