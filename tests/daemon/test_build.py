@@ -494,6 +494,39 @@ def test_daemon_killed_mid_build_leaves_nothing_after_restart(daemon: Daemon, tm
         client.wait()
 
 
+def test_client_gone_mid_run_cancels_the_build(daemon: Daemon, tmp_path: Path, name: str
+                                                ) -> None:
+    """A silent RUN gives the stream nothing to write: the build still notices the client
+    closed its connection, stops the RUN and cleans up."""
+    import time
+
+    ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN sleep 60 # {name}\n"})
+    env = {**daemon.env, "DOCKER_BUILDKIT": "0"}
+    client = subprocess.Popen(["docker", "build", "-t", name, str(ctx)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    label = "label=org.wharfie.build.step"
+    try:
+        deadline = time.monotonic() + 30
+        while not ok(docker_cli(daemon, "ps", "-q", "--filter", label)).strip():
+            assert time.monotonic() < deadline, "the RUN container never started"
+            time.sleep(0.1)
+        client.kill()
+        client.wait()
+        deadline = time.monotonic() + 20
+        while ok(docker_cli(daemon, "ps", "-aq", "--filter", label)).strip():
+            assert time.monotonic() < deadline, "the RUN container outlived its client"
+            time.sleep(0.2)
+        while os.listdir(daemon.base / "data" / "builds"):
+            assert time.monotonic() < deadline, "the build's directory was left"
+            time.sleep(0.1)
+        assert build_mounts(daemon) == []
+        assert docker_cli(daemon, "image", "inspect", name).returncode != 0
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+
+
 def test_builder_prune_with_a_size_cap(tmp_path: Path) -> None:
     """On a daemon of its own (the cap counts every cache entry of the daemon)."""
     from support.daemon import busybox_tar

@@ -31,12 +31,21 @@ class BuildRoutes:
     async def build(self, req: Request) -> Reply:
         opts = options(req)
         self.e.builds.check(opts)
-        return Stream(self.e.builds.build(opts, req.chunks()))
+        return Stream(self.e.builds.build(opts, req.chunks(), gone=lambda: _closed(req)))
 
     async def prune(self, req: Request) -> Reply:
         keep = req.qint("keep-storage", 0) or req.qint("reserved-space", 0)
         out = await asyncio.to_thread(self.e.builds.prune, keep, req.qbool("all"))
         return json_response(out)
+
+
+async def _closed(req: Request) -> None:
+    """Returns when the client closes its side (the body has been read by then)."""
+    try:
+        while await req.reader.read(4096):
+            pass  # a client sends nothing more during a build; whatever comes is ignored
+    except OSError:
+        return  # reset: gone too
 
 
 def options(req: Request) -> BuildOptions:

@@ -19,7 +19,7 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from wharfie.build import cache as cache_mod
@@ -66,11 +66,16 @@ class Builds:
         for t in opts.tags:
             _split_tag(t)
 
-    async def build(self, opts: BuildOptions, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """The JSON lines of a build (Docker's legacy builder stream)."""
+    async def build(self, opts: BuildOptions, body: AsyncIterator[bytes],
+                    gone: Callable[[], Awaitable[object]] | None = None
+                    ) -> AsyncIterator[bytes]:
+        """The JSON lines of a build (Docker's legacy builder stream). `gone()` returns
+        when the client has gone away: the build is then cancelled (and cleaned up) even
+        while a silent RUN gives the stream nothing to write."""
         out: asyncio.Queue[Any] = asyncio.Queue()
         run = _Run(self, opts, out)
         task = asyncio.get_running_loop().create_task(run.main(body))
+        watch = asyncio.ensure_future(_cancel_when_gone(run, task, gone)) if gone else None
         try:
             done = False
             while not done:
@@ -83,6 +88,8 @@ class Builds:
                 if batch:
                     yield b"".join(batch)
         finally:
+            if watch is not None:
+                watch.cancel()
             if not task.done():
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -143,6 +150,7 @@ class _Run(Steps):
         self.mounted = False
         self.cache_sources: list[ImageRecord] | None = None
         self.removals: list[asyncio.Future[None]] = []
+        self.received = asyncio.Event()  # the whole context is in
         self.used_args: set[str] = set()
         self.step = 0
         self.total = 0
@@ -155,6 +163,7 @@ class _Run(Steps):
         try:
             os.makedirs(self.ctx, mode=0o700)
             await consume_in_thread(body, lambda s: context.extract(s, self.ctx))
+            self.received.set()
             image = await self._build()
             await self._finish(image)
         except BuildFailed as exc:
@@ -165,7 +174,7 @@ class _Run(Steps):
         except WharfieError as exc:
             failure = {"errorDetail": {"message": str(exc)}, "error": str(exc)}
         finally:
-            await self._cleanup()
+            await _to_the_end(self._cleanup())
             if failure is not None:
                 self.emit(failure)
             self.out.put_nowait(_END)
@@ -283,6 +292,32 @@ class _Run(Steps):
             ins = parser.parse_trigger(text, self.df.filename)
             out = await self._step(st, out, ins, counted=False)
         return out
+
+async def _cancel_when_gone(run: _Run, task: asyncio.Task[None],
+                            gone: Callable[[], Awaitable[object]]) -> None:
+    await run.received.wait()  # the request body is read to its end first
+    await gone()
+    if not task.done():
+        log.info("build %s: the client went away; cancelling", run.dir)
+        task.cancel()
+
+
+async def _to_the_end(coro: Awaitable[None]) -> None:
+    """Run `coro` to its end even if the caller is cancelled meanwhile (a cleanup); the
+    cancellation is passed on afterwards."""
+    fut = asyncio.ensure_future(coro)
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(fut)
+            break
+        except asyncio.CancelledError:
+            if fut.done():  # the cleanup itself was cancelled
+                raise
+            cancelled = True  # we were: wait on, then pass it on
+    if cancelled:
+        raise asyncio.CancelledError
+
 
 def _split_tag(ref: str) -> tuple[str, str]:
     from wharfie.images import reference
