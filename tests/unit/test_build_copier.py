@@ -82,3 +82,22 @@ def test_dockerfile_symlink_cannot_point_out(root: Path) -> None:
     os.symlink("/etc/hostname", root / "Dockerfile")
     with pytest.raises(NotFound, match="Cannot locate specified Dockerfile"):
         read_dockerfile(str(root), "")
+
+
+def test_context_tar_without_end_blocks(tmp_path: Path) -> None:
+    """The docker CLI's context for an outside Dockerfile ends right after the last data."""
+    import io
+
+    from wharfie.build.context import extract
+    from wharfie.cli.buildctx import header
+
+    data = b"FROM busybox\n"
+    raw = header("Dockerfile", b"0", 0o644, len(data), 0) + data  # no padding, no end blocks
+    dest = tmp_path / "ctx"
+    dest.mkdir()
+    extract(io.BytesIO(raw), str(dest))
+    assert (dest / "Dockerfile").read_bytes() == data
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    extract(io.BytesIO(b""), str(empty))
+    assert os.listdir(empty) == []
