@@ -441,6 +441,21 @@ def test_no_cache_rebuild_keeps_other_chains(daemon: Daemon, tmp_path: Path, nam
     assert run_out(daemon, name + "-a", "cat", "/f") == "a\n"
 
 
+def test_concurrent_builds_of_one_context(daemon: Daemon, tmp_path: Path, name: str) -> None:
+    ctx = write(tmp_path, {"f": f"{name}\n", "Dockerfile": "FROM busybox\nRUN echo run > /r\n"
+                                                            "COPY f /f\nCMD [\"cat\", \"/f\"]\n"})
+    env = {**daemon.env, "DOCKER_BUILDKIT": "0"}
+    procs = [subprocess.Popen(["docker", "build", "-q", "-t", f"{name}-{i}", str(ctx)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(3)]
+    for p in procs:
+        _out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    for i in range(3):
+        assert run_out(daemon, f"{name}-{i}") == f"{name}\n"
+    assert run_out(daemon, f"{name}-0", "cat", "/r") == "run\n"
+    assert os.listdir(daemon.base / "data" / "builds") == []
+
+
 def test_cache_survives_a_daemon_restart(daemon: Daemon, tmp_path: Path, name: str) -> None:
     ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN echo {name} > /x\n"})
     ok(build(daemon, "docker", ctx, "-t", name))
