@@ -573,6 +573,7 @@ def test_builder_prune_with_a_size_cap(tmp_path: Path) -> None:
     ("FROM busybox\nRUN true\nFROM\n", "line 3"),
     ("# only a comment\n", "the Dockerfile (Dockerfile) cannot be empty"),
     ("FROM busybox\nCOPY *.nothing /\n", "no source files were specified"),
+    ("FROM busybox\nUSER nosuchuser\nRUN true\n", "unable to find user nosuchuser"),
     ("FROM busybox\nFOO bar\n", "unknown instruction: FOO"),
     ("FROM busybox\nCOPY missing.txt /\n", "missing.txt"),
     ("FROM busybox AS a\nCOPY --from=7 /x /x\n", "invalid from flag value 7"),  # no stage 7
