@@ -342,3 +342,17 @@ def test_alias_needs_a_user_network_and_host_gateway_is_the_bridge_gateway(
                    "busybox", "cat", "/etc/hosts"))
     gateway = daemon.subnet.rsplit(".", 1)[0] + ".1"
     assert f"{gateway}\thost.docker.internal" in out
+
+
+def test_stop_and_start_again_at_once_on_user_and_default_networks(
+    daemon: Daemon, nets: list[str], name: str
+) -> None:
+    """The kernel destroys a stopped container's veth pair in the background; a start right
+    away must not trip over the old host end (same name)."""
+    net = _net(daemon, nets, "--subnet", _slot(daemon, 1))
+    _sleeper(daemon, name, "--network", net)
+    _ok(docker_cli(daemon, "network", "connect", "bridge", name))
+    for _ in range(5):
+        _ok(docker_cli(daemon, "restart", "-t", "0", name))
+    out = _ok(docker_cli(daemon, "exec", name, "ip", "-o", "-4", "addr"))
+    assert _addr(daemon, 1, 2) in out and "eth1" in out

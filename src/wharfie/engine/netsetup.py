@@ -253,7 +253,17 @@ def attach_one(engine: Engine, c: Container, net: dict[str, Any], wanted: dict[s
     preferred = ((wanted.get("IPAMConfig") or {}).get("IPv4Address")) or None
     ip = drv.ipam.allocate(used_ips(engine, nid), preferred)
     route = default_route and not net.get("Internal")
-    ep = drv.attach(c.id, engine.netns_path(c.id), ip, ifname, route)._asdict()
+    netns = engine.netns_path(c.id)
+    try:
+        ep = drv.attach(c.id, netns, ip, ifname, route)._asdict()
+    except Conflict:
+        if not isinstance(drv, network.Bridge) or c.running:
+            raise
+        # A start right after a stop: the stop dropped the old namespace and the kernel is
+        # still destroying its veth pair, whose host end has this container's name. It can
+        # only be that stale pair (the container is not running): delete it, try again.
+        drv.remove_link(drv.veth_name(c.id))
+        ep = drv.attach(c.id, netns, ip, ifname, route)._asdict()
     ep["network_id"] = nid
     c.private.setdefault("endpoints", {})[nid] = ep
     doc = _endpoint_doc(nid, ep, wanted)
