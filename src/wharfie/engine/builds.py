@@ -129,7 +129,8 @@ class Builds:
             return 0
         try:
             images.remove(image_id, force=False, noprune=True, users=lambda _i: [])
-        except WharfieError:
+        except WharfieError as exc:  # taken meanwhile (a tag, a child): it stays, as it should
+            log.info("build cache: image %s kept: %s", image_id[7:19], exc)
             return 0
         return size
 
