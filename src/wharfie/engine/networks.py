@@ -319,9 +319,12 @@ class Networks:
         return nft.Ruleset(nets, ports)
 
     async def apply_firewall(self) -> None:
+        """Render and apply on the event loop, like a container start with published ports
+        does: every transaction then carries the state of its moment, and a slower,
+        older one can never land after a newer one (one `nft` run, a few ms)."""
         script = nft.render(self.table, self.ruleset())
         try:
-            await asyncio.to_thread(nft.apply, script)
+            nft.apply(script)
         except FileNotFoundError as e:
             log.warning("no nftables: networks are not isolated, ports not published: %s", e)
         except OSError as e:
