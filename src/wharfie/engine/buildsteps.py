@@ -9,6 +9,7 @@ container itself with its output streamed, and read-only mounted views of images
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from wharfie.engine.builds import Builds
     from wharfie.engine.core import Engine
 
+log = logging.getLogger("wharfie.engine")
 STEP_LABEL = "org.wharfie.build.step"  # on RUN containers, so a restart can remove leftovers
 
 
@@ -380,6 +382,8 @@ class Steps:
                     loop.call_soon_threadsafe(self.emit, {"stream": text})
 
         reader = loop.run_in_executor(None, pump)
+        # a cancelled build stops waiting here; the follower ends with the container
+        reader.add_done_callback(_log_failure)
         result = await asyncio.shield(waiter)
         await reader
         return int(result["StatusCode"])
@@ -433,6 +437,11 @@ class _View:
         if self.target:
             snapshots.unmount(self.target)
             os.rmdir(self.target)
+
+
+def _log_failure(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("build: following a RUN's output failed: %s", fut.exception())
 
 
 def unmount_under(path: str) -> None:
