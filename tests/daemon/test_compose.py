@@ -525,17 +525,19 @@ def test_attached_up_ctrl_c_stops_the_project(project: Project) -> None:
         [str(Path(sys.executable).parent / "wharfie"), "compose", "-f",
          str(project.folder / "compose.yaml"), "-p", project.name, "up"],
         env=project.d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    import threading
+
+    watchdog = threading.Timer(30, proc.kill)
+    watchdog.start()
     try:
-        # wait for the container to run (not for its first log line: wharfied's
-        # logs?follow=1 sends nothing until the container exits, a daemon bug)
-        deadline = time.monotonic() + 30
-        while [c["State"] for c in project.containers()] != ["running"]:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.1)
-        time.sleep(0.3)
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()  # live: attached before the start
+        assert "chatty-1  | started-chatty" in line
+        assert [c["State"] for c in project.containers()] == ["running"]
         proc.send_signal(signal.SIGINT)
         out, _err = proc.communicate(timeout=30)
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait()

@@ -221,23 +221,24 @@ def cmd_up(c: Compose, argv: list[str]) -> int:
     if pull in ("always", "never", "missing"):
         for svc in runner.project.services.values():
             svc["pull_policy"] = pull
-    detach = f.on("detach") or f.on("wait")
-    try:
-        p = runner.up(opts, build=f.on("build"), no_build=f.on("no-build"), log=_build_log)
-    except BaseException:
-        sys.stderr.flush()
-        raise
+    detach = f.on("detach") or f.on("wait") or opts.no_start
+    attacher = None
+    if not detach:
+        from wharfie.cli.compose_logs import prepare_attached
+
+        attacher = prepare_attached(runner, f)
+    runner.up(opts, build=f.on("build"), no_build=f.on("no-build"), log=_build_log)
     if f.on("wait"):
         from wharfie.compose.plan import with_dependencies
 
         names = set(opts.services) or set(runner.project.services)
         runner.wait_running(with_dependencies(runner.project.services, sorted(names)),
                             float(f.get("wait-timeout") or 300))
-    if detach or opts.no_start:
+    if attacher is None:
         return 0
     from wharfie.cli.compose_logs import attached_up
 
-    return attached_up(c, runner, p, f)
+    return attached_up(attacher, f)
 
 
 def _build_log(line: str) -> None:

@@ -15,24 +15,27 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from wharfie.cli.compose import Compose
     from wharfie.cli.flags import Parsed
     from wharfie.client.api import Client
     from wharfie.compose.apply import Runner
-    from wharfie.compose.plan import Plan
 
 _COLOURS = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
 
 
 class Printer:
-    def __init__(self, names: list[str], colour: bool, prefix: bool = True,
-                 timestamps: bool = False) -> None:
-        self.width = max((len(n) for n in names), default=0)
+    def __init__(self, names: list[str], colour: bool, prefix: bool = True) -> None:
+        self.width = 0
         self.colour = colour
         self.prefix = prefix
-        self.colours = {n: _COLOURS[i % len(_COLOURS)] for i, n in enumerate(names)}
+        self.colours: dict[str, str] = {}
         self.lock = threading.Lock()
-        self.timestamps = timestamps
+        for n in names:
+            self.add(n)
+
+    def add(self, name: str) -> None:
+        with self.lock:
+            self.width = max(self.width, len(name))
+            self.colours.setdefault(name, _COLOURS[len(self.colours) % len(_COLOURS)])
 
     def head(self, name: str) -> str:
         if not self.prefix:
@@ -110,28 +113,101 @@ def follow(
     return threads
 
 
-def attached_up(c: Compose, runner: Runner, p: Plan, f: Parsed) -> int:
-    """Show the services' logs until every container exited (or one did, with
+class Attacher:
+    """Attached `up`: one stream per container, attached just before it starts
+    (Runner.before_start) or, for containers already running, after `up`."""
+
+    def __init__(self, runner: Runner, printer: Printer, services: set[str]) -> None:
+        self.runner = runner
+        self.printer = printer
+        self.services = services
+        self.threads: dict[str, threading.Thread] = {}
+        self.lock = threading.Lock()
+
+    def before_start(self, cid: str, cname: str, service: str) -> None:
+        if service not in self.services:
+            return
+        info = self.runner.thread_client().get_json(f"/containers/{cid}/json")
+        if (info.get("State") or {}).get("Status") != "created":
+            return  # wharfied streams an exited container only once it runs: after_start
+        self._attach(cid, cname, bool(info["Config"].get("Tty")))
+
+    def after_start(self, cid: str, cname: str, service: str) -> None:
+        if service in self.services and cid not in self.threads:
+            tty = bool(self.runner.project.services[service].get("tty"))
+            self._attach(cid, cname, tty)
+
+    def attach_running(self, containers: list[dict[str, Any]]) -> None:
+        for ct in containers:
+            if ct["Id"] not in self.threads:
+                info = self.runner.client.get_json(f"/containers/{ct['Id']}/json")
+                self._attach(ct["Id"], str(info["Name"]).lstrip("/"),
+                             bool(info["Config"].get("Tty")))
+
+    def _attach(self, cid: str, cname: str, tty: bool) -> None:
+        name = short_name({"Names": [cname]}, self.runner.project.name)
+        self.printer.add(name)
+        sock = self.runner.thread_client().hijack(
+            "POST", f"/containers/{cid}/attach",
+            query={"stream": True, "stdout": True, "stderr": True})
+
+        def run() -> None:
+            try:
+                pump_lines(sock, tty, self.printer, name)
+            except OSError as exc:  # shown; the other containers go on
+                self.printer.note(f"{name}: attach stopped: {exc}")
+            finally:
+                sock.close()
+
+        t = threading.Thread(target=run, daemon=True)
+        with self.lock:
+            self.threads[cid] = t
+        t.start()
+
+
+def pump_lines(sock: Any, tty: bool, printer: Printer, name: str) -> None:
+    from wharfie.client.api import FrameSplitter
+
+    splitter = None if tty else FrameSplitter()
+    pending: dict[int, bytes] = {}
+    while data := sock.recv(65536):
+        frames = [(1, data)] if splitter is None else splitter.feed(data)
+        for stream, chunk in frames:
+            *lines, pending[stream] = (pending.get(stream, b"") + chunk).split(b"\n")
+            for ln in lines:
+                printer.line(name, ln.rstrip(b"\r").decode(errors="replace"))
+    for rest in pending.values():
+        if rest:
+            printer.line(name, rest.decode(errors="replace"))
+
+
+def prepare_attached(runner: Runner, f: Parsed) -> Attacher:
+    """Before `up`: the printer and the attach hook for the services shown."""
+    services = set(f.all("attach")) or set(f.args) or set(runner.project.services)
+    colour = os.isatty(1) and not f.on("no-color")
+    printer = Printer([], colour, not f.on("no-log-prefix"))
+    attacher = Attacher(runner, printer, services)
+    runner.before_start = attacher.before_start
+    runner.after_start = attacher.after_start
+    return attacher
+
+
+def attached_up(attacher: Attacher, f: Parsed) -> int:
+    """Show the services' output until every container exited (or one did, with
     --abort-on-container-exit / --exit-code-from); Ctrl-C stops the project."""
     from wharfie.compose import plan as planmod
 
-    wanted = {name for lv in p.levels for name in lv}
-    attach = set(f.all("attach")) or wanted
+    runner = attacher.runner
     containers = [ct for ct in runner.containers()
-                  if (ct.get("Labels") or {}).get(planmod.SERVICE) in attach]
-    kept = {a.container for acts in p.actions.values() for a in acts if a.kind == "keep"}
-    names = [short_name(ct, runner.project.name) for ct in containers]
-    colour = os.isatty(1) and not f.on("no-color")
-    printer = Printer(names, colour, not f.on("no-log-prefix"))
-    query = {"stdout": True, "stderr": True, "follow": True, "tail": "all",
-             "timestamps": f.on("timestamps") or None}
-    tails = {cid: "0" for cid in kept if cid}
-    threads = follow(runner, containers, printer, query, tails)
+                  if (ct.get("Labels") or {}).get(planmod.SERVICE) in attacher.services]
+    attacher.attach_running([ct for ct in containers if ct.get("State") == "running"])
+    containers = [ct for ct in containers if ct["Id"] in attacher.threads]
     abort = f.on("abort-on-container-exit") or f.has("exit-code-from")
     try:
-        return _watch(runner, containers, threads, printer, abort, f.get("exit-code-from"))
+        return _watch(runner, containers, dict(attacher.threads), attacher.printer, abort,
+                      f.get("exit-code-from"))
     except KeyboardInterrupt:
-        printer.note("Gracefully stopping... (press Ctrl+C again to force)")
+        attacher.printer.note("Gracefully stopping... (press Ctrl+C again to force)")
         _stop_all(runner, containers)
         return 130
 

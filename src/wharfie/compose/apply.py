@@ -44,6 +44,10 @@ class Runner:
         self._local = threading.local()
         self.client = client or new_client()
         self._nets: bool | None = None
+        # called as (container id, container name, service) just before each start:
+        # attached `up` attaches there, so no output is missed
+        self.before_start: Callable[[str, str, str], None] | None = None
+        self.after_start: Callable[[str, str, str], None] | None = None
 
     # -- helpers -----------------------------------------------------------
     def thread_client(self) -> Client:
@@ -186,7 +190,7 @@ class Runner:
             self.progress("Container", a.name, "Running")
             return
         if a.kind == "start":
-            self._start(client, a.container or "", a.name)
+            self._start(client, a.container or "", a.name, name)
             return
         if a.kind == "recreate":
             self.progress("Container", a.name, "Recreate")
@@ -196,7 +200,7 @@ class Runner:
         if a.kind == "create":
             self.progress("Container", a.name, "Created")
         if not no_start:
-            self._start(client, cid, a.name)
+            self._start(client, cid, a.name, name)
 
     def create(
         self, ctx: convert.Context, name: str, svc: dict[str, Any], number: int, cname: str,
@@ -217,9 +221,13 @@ class Runner:
                 resources.connect(client, net, cid, convert.endpoint(name, svc, key))
         return cid
 
-    def _start(self, client: Client, cid: str, cname: str) -> None:
+    def _start(self, client: Client, cid: str, cname: str, service: str) -> None:
+        if self.before_start is not None:
+            self.before_start(cid, cname, service)
         self.progress("Container", cname, "Starting")
         client.request("POST", f"/containers/{cid}/start")
+        if self.after_start is not None:
+            self.after_start(cid, cname, service)
         self.progress("Container", cname, "Started")
 
     def _remove(
