@@ -273,6 +273,18 @@ def test_ls_inspect_filters_and_prune(daemon: Daemon, nets: list[str], name: str
     assert docker_cli(daemon, "network", "inspect", net).returncode == 1
 
 
+def test_ps_filters_by_network_name_or_id_prefix(daemon: Daemon, nets: list[str],
+                                                name: str) -> None:
+    net = _net(daemon, nets, "--subnet", _slot(daemon, 3))
+    _sleeper(daemon, name, "--network", net)
+    nid = _ok(docker_cli(daemon, "network", "inspect", "-f", "{{.Id}}", net)).strip()
+    for value in (net, nid[:10]):
+        out = _ok(docker_cli(daemon, "ps", "--filter", f"network={value}", "--format",
+                             "{{.Names}}"))
+        assert out.split() == [name]
+    assert _ok(docker_cli(daemon, "ps", "-q", "--filter", f"network={net[:-1]}")) == ""
+
+
 def test_mtu_jumbo_by_default_on_user_bridges_and_set_by_option(
     daemon: Daemon, nets: list[str]
 ) -> None:

@@ -117,6 +117,7 @@ class Daemon:
                 client = docker.APIClient(base_url=self.host, timeout=60)
                 for c in client.containers(all=True):
                     client.remove_container(c["Id"], force=True)
+                client.prune_networks()  # user networks: their bridges and nft rules
             except Exception as exc:  # report, then clean up by force anyway
                 print(f"teardown: removing containers failed: {exc}", file=sys.stderr)
             self.stop()

@@ -172,7 +172,7 @@ class DockerPeer:
         n = (os.getpid() * 3 + DockerPeer._count) % 250
         self.bridge = f"wpd{os.getpid() % 100000}{DockerPeer._count}"[:15]
         for cmd in (["link", "add", "name", self.bridge, "type", "bridge"],
-                    ["addr", "add", f"10.215.{n}.1/24", "dev", self.bridge],
+                    ["addr", "add", f"10.230.{n}.1/24", "dev", self.bridge],
                     ["link", "set", self.bridge, "up"]):
             subprocess.run(["ip", *cmd], check=True, capture_output=True)
 

@@ -21,6 +21,7 @@ VIEW = f.ContainerView(
     created=1000.0,
     ancestor_ids=frozenset({"sha256:" + "ab" * 32, "sha256:" + "cd" * 32}),
     health="healthy",
+    networks={"bridge": "9f" * 32, "front": "12ab" + "0" * 60},
 )
 
 
@@ -106,7 +107,12 @@ def test_match_labels(wanted: list[str], expected: bool) -> None:
         ({"ancestor": ["alpine"]}, False),
         ({"ancestor": ["cdcdcdcdcdcd"]}, True),
         ({"ancestor": ["sha256:" + "ab" * 32]}, True),
-        ({"network": ["bridge"]}, True),  # left to the engine
+        ({"network": ["bridge"]}, True),
+        ({"network": ["front"]}, True),
+        ({"network": ["12ab"]}, True),  # an id prefix
+        ({"network": ["fro"]}, False),  # names match whole
+        ({"network": ["back", "9f9f"]}, True),
+        ({"network": ["back"]}, False),
     ],
 )
 def test_match_container(filters: dict[str, Any], expected: bool) -> None:

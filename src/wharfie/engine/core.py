@@ -173,6 +173,8 @@ class Engine:
             exit_code=int(c.state["ExitCode"]),
             created=present.parse_time(str(c.doc["Created"])),
             ancestor_ids={str(c.doc["Image"])},
+            networks={name: str((ep or {}).get("NetworkID") or "") for name, ep in
+                      (c.doc.get("NetworkSettings", {}).get("Networks") or {}).items()},
         )
 
     # -- paths --

@@ -45,6 +45,7 @@ class ContainerView(NamedTuple):
     created: float
     ancestor_ids: frozenset[str] | set[str] = frozenset()  # the image and its parents
     health: str = "none"
+    networks: dict[str, str] | None = None  # network name -> network id
 
 
 def _invalid(name: str = "", values: list[str] | None = None) -> InvalidArgument:
@@ -157,9 +158,17 @@ def match_container(
         return False
     if f.get("ancestor") and not _match_ancestor(f["ancestor"], view, resolve_image):
         return False
+    if f.get("network") and not _match_network(f["network"], view.networks or {}):
+        return False
     if before is not None and view.created >= before:
         return False
     return not (since is not None and view.created <= since)
+
+
+def _match_network(wanted: list[str], networks: dict[str, str]) -> bool:
+    """moby: a network's exact name, or a prefix of its id."""
+    return any(value in networks or any(nid.startswith(value) for nid in networks.values())
+               for value in wanted)
 
 
 def _match_ancestor(
