@@ -543,3 +543,32 @@ def test_attached_up_ctrl_c_stops_the_project(project: Project) -> None:
             proc.wait()
     assert b"Gracefully stopping" in out
     assert {c["State"] for c in project.containers()} == {"exited"}
+
+
+def test_build_push_pull_through_a_registry(project: Project, tmp_path: Path) -> None:
+    from support.peers import ReferenceRegistry
+
+    needs(project.d, "builds (issue 6)", "GET", "/build")
+    reg = ReferenceRegistry(tmp_path / "registry")
+    reg.start()
+    try:
+        ref = f"{reg.addr}/{project.name}/app:1"
+        (project.folder / "app").mkdir(parents=True)
+        (project.folder / "app" / "Dockerfile").write_text(
+            'FROM busybox\nRUN echo pushed > /m\nCMD ["cat", "/m"]\n')
+        project.write(f"""
+            services:
+              app: {{image: "{ref}", build: ./app, pull_policy: always}}
+        """)
+        project.run("build")
+        project.run("push")
+        assert docker_cli(project.d, "rmi", ref).returncode == 0
+        project.run("pull")
+        assert docker_cli(project.d, "image", "inspect", ref).returncode == 0
+        assert docker_cli(project.d, "rmi", ref).returncode == 0
+        project.run("up", "-d", "--no-build")  # pull_policy: always pulls it back
+        cid = project.ids()[f"{project.name}-app-1"]
+        assert wait_exit(project.d, cid) == 0
+        assert project.run("logs", "--no-log-prefix").stdout == b"pushed\n"
+    finally:
+        reg.stop()
