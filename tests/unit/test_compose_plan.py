@@ -120,7 +120,9 @@ def test_orphans_and_oneoffs() -> None:
     assert p.orphans[0].as_tuple() == ("orphan", "gone", 1)
     assert ("create", "lone", 1) in p.summary()  # the one-off is not the service's container
     p = plan_up("p", SERVICES, seen, UpOptions(remove_orphans=True, known={"gone"}))
-    assert p.orphans == []
+    assert p.orphans == [] and p.found_orphans == []
+    p = plan_up("p", SERVICES, seen, UpOptions())
+    assert p.orphans == [] and p.found_orphans == ["p-gone-1"]
 
 
 def test_unknown_service() -> None:

@@ -160,6 +160,10 @@ class Runner:
         self.ensure_networks(ctx, targets)
         self.ensure_volumes(ctx, targets)
         p = plan.plan_up(self.project.name, services, self.containers(), opts)
+        if p.found_orphans and not opts.remove_orphans:
+            self.progress("Warning", self.project.name,
+                          "found orphan containers (" + ", ".join(p.found_orphans) + ") for "
+                          "this project; run with --remove-orphans to clean them up")
         for action in p.orphans:
             self._remove(action.container or "", action.name, force=True)
         for level in p.levels:

@@ -183,7 +183,8 @@ class Plan:
     ) -> None:
         self.levels = levels
         self.actions = actions
-        self.orphans = orphans
+        self.orphans = orphans  # to remove (--remove-orphans)
+        self.found_orphans: list[str] = []  # container names, removed or not
 
     def summary(self) -> list[tuple[str, str, int]]:
         """All actions as (kind, service, number), in execution order."""
@@ -230,12 +231,13 @@ def plan_up(
         for name in targets
     }
     orphans: list[Action] = []
-    if opts.remove_orphans:
-        for svc_name, group in sorted(by_service.items()):
-            if svc_name not in services and svc_name not in opts.known:
-                orphans.extend(Action("orphan", svc_name, _number(c), _cname(c), c["Id"])
-                               for c in group)
-    return Plan(levels(services, targets), actions, orphans)
+    for svc_name, group in sorted(by_service.items()):
+        if svc_name not in services and svc_name not in opts.known:
+            orphans.extend(Action("orphan", svc_name, _number(c), _cname(c), c["Id"])
+                           for c in group)
+    out = Plan(levels(services, targets), actions, orphans if opts.remove_orphans else [])
+    out.found_orphans = [a.name for a in orphans]
+    return out
 
 
 def _outdated(svc: dict[str, Any], c: dict[str, Any], image_id: str | None) -> bool:
