@@ -572,3 +572,37 @@ def test_build_push_pull_through_a_registry(project: Project, tmp_path: Path) ->
         assert project.run("logs", "--no-log-prefix").stdout == b"pushed\n"
     finally:
         reg.stop()
+
+
+def test_external_network_and_volume(project: Project) -> None:
+    needs(project.d, "networks (issue 7)", "GET", "/networks")
+    net, vol = f"{project.name}-ext-net", f"{project.name}-ext-vol"
+    project.write(f"""
+        services:
+          app:
+            image: busybox
+            command: ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
+            networks: [outside]
+            volumes: [shared:/shared]
+        networks:
+          outside: {{external: true, name: {net}}}
+        volumes:
+          shared: {{external: true, name: {vol}}}
+    """)
+    out = project.run("up", "-d", check=False)
+    assert out.returncode != 0 and f"network {net} declared as external" in out.stderr.decode()
+    assert project.containers() == []
+    assert docker_cli(project.d, "network", "create", net).returncode == 0
+    try:
+        out = project.run("up", "-d", check=False)
+        assert out.returncode != 0 and f'external volume "{vol}" not found' in out.stderr.decode()
+        assert docker_cli(project.d, "volume", "create", vol).returncode == 0
+        project.run("up", "-d")
+        info = json.loads(docker_cli(project.d, "inspect", f"{project.name}-app-1").stdout)[0]
+        assert net in info["NetworkSettings"]["Networks"]
+        project.run("down", "-v", "-t", "1")  # external objects are left alone
+        assert docker_cli(project.d, "network", "inspect", net).returncode == 0
+        assert docker_cli(project.d, "volume", "inspect", vol).returncode == 0
+    finally:
+        docker_cli(project.d, "network", "rm", net)
+        docker_cli(project.d, "volume", "rm", vol)
