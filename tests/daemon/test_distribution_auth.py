@@ -231,6 +231,10 @@ def test_basic_auth_with_wharfie_login_logout(daemon: Daemon, basic_registry: Re
     ok(wharfie_cli(daemon, "rmi", ref))
     p = cli("pull", ref)
     assert p.returncode == 0, p.stderr
+    ok(wharfie_cli(daemon, "rmi", ref))
+    p = cli("create", "--name", name, ref)  # create's (and run's) own pull logs in too
+    assert p.returncode == 0 and b"Unable to find image" in p.stderr, p.stderr
+    ok(wharfie_cli(daemon, "rm", name))
     p = cli("logout", basic_registry.addr)
     assert p.stdout == f"Removing login credentials for {basic_registry.addr}\n".encode()
     assert basic_registry.addr not in json.loads(

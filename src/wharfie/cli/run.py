@@ -62,9 +62,10 @@ def pull(client: Client, ref: str, quiet: bool = False) -> None:
         query["fromImage"] += tag
     else:
         query["tag"] = tag
-    for msg in client.stream_lines(
-        "POST", "/images/create", query=query, headers={"X-Registry-Auth": "e30="}
-    ):
+    from wharfie.cli.auth import registry_auth_header  # the stored login for that registry
+
+    headers = {"X-Registry-Auth": registry_auth_header(ref)}
+    for msg in client.stream_lines("POST", "/images/create", query=query, headers=headers):
         if msg.get("error") or msg.get("errorDetail"):
             detail = msg.get("errorDetail") or {}
             raise APIError(500, str(msg.get("error") or detail.get("message")))
