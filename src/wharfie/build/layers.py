@@ -1,6 +1,6 @@
 """Images made by a build: a new layer from a directory, or a new config on the same
-layers. The image store's public API only commits container upper dirs with docker
-commit's config rules, so these use its layer/image primitives directly.
+layers, through the image store's layer and image primitives (store_layer,
+parent_layers, add_image): `commit` would apply docker commit's config rules instead.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _arch() -> str:
 
 
 def parent_layers(store: ImageStore, parent: ImageRecord | None) -> Layers:
-    return store._parent_layers(parent)
+    return store.parent_layers(parent)
 
 
 def add_layer(store: ImageStore, parent: ImageRecord | None, upper: str) -> tuple[str, Layers]:
@@ -60,7 +60,7 @@ def add_layer(store: ImageStore, parent: ImageRecord | None, upper: str) -> tupl
         with store.content.writer() as writer:
             for chunk in tree(fd, ".", "", whiteouts=True):
                 writer.write(chunk)
-            diff_id, chain, new_layer, size = store._store_layer(writer, parent_chain)
+            diff_id, chain, new_layer, size = store.store_layer(writer, parent_chain)
     finally:
         os.close(fd)
     return diff_id, [*parent_layers(store, parent), (chain, diff_id, size, new_layer)]
@@ -76,4 +76,4 @@ def make_image(store: ImageStore, config: dict[str, Any], parent: str, layers: L
         return store.get(image_id)  # the same step made the same image before
     except NotFound:
         pass
-    return store._add_image(config, parent, layers, time.time(), None)
+    return store.add_image(config, parent, layers, time.time(), None)

@@ -260,7 +260,7 @@ class ImageStore:
         self.snapshots.create(chain, fill)
         return chain, True, sizes[0] if sizes else 0
 
-    def _store_layer(self, writer: Any, parent_chain: str) -> tuple[str, str, bool, int]:
+    def store_layer(self, writer: Any, parent_chain: str) -> tuple[str, str, bool, int]:
         """Commit a layer tar being written: snapshot first, then the blob; all or nothing."""
         writer.flush()
         diff_id = writer.digest
@@ -288,7 +288,7 @@ class ImageStore:
         with self.content.writer() as writer:
             for chunk in uncompressed(stream):
                 writer.write(chunk)
-            diff_id, chain, new_layer, size = self._store_layer(writer, "")
+            diff_id, chain, new_layer, size = self.store_layer(writer, "")
         now = time.time()
         os_name, _, arch = (platform or f"linux/{host_arch()}").partition("/")
         config: dict[str, Any] = {
@@ -302,7 +302,7 @@ class ImageStore:
             "os": os_name or "linux",
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         }
-        return self._add_image(config, "", [(chain, diff_id, size, new_layer)], now, tag_ref)
+        return self.add_image(config, "", [(chain, diff_id, size, new_layer)], now, tag_ref)
 
     def commit(
         self,
@@ -330,23 +330,24 @@ class ImageStore:
             with self.content.writer() as writer:
                 for chunk in tree(fd, ".", "", whiteouts=True):
                     writer.write(chunk)
-                diff_id, chain, new_layer, size = self._store_layer(writer, parent_chain)
+                diff_id, chain, new_layer, size = self.store_layer(writer, parent_chain)
         finally:
             os.close(fd)
         now = time.time()
         config = _commit_config(base, cfg, diff_id, now, author, comment, container_config)
-        parent_layers = self._parent_layers(parent)
+        parent_layers = self.parent_layers(parent)
         layers = [*parent_layers, (chain, diff_id, size, new_layer)]
-        return self._add_image(config, parent.id if parent else "", layers, now, tag_ref)
+        return self.add_image(config, parent.id if parent else "", layers, now, tag_ref)
 
-    def _parent_layers(self, parent: ImageRecord | None) -> list[tuple[str, str, int, bool]]:
+    def parent_layers(self, parent: ImageRecord | None) -> list[tuple[str, str, int, bool]]:
+        """`parent`'s layers as (chain id, diff id, size, new=False), for add_image."""
         if parent is None:
             return []
         with self._lock:
             return [(c, d, self._layer_size(c), False)
                     for c, d in zip(parent.chain_ids, parent.diff_ids, strict=True)]
 
-    def _add_image(
+    def add_image(
         self,
         config: dict[str, Any],
         parent: str,
@@ -354,6 +355,8 @@ class ImageStore:
         created: float,
         tag_ref: reference.Reference | None,
     ) -> ImageRecord:
+        """Record an image made here (commit, import, build): its config, parent id and
+        layers (those marked new were just stored by store_layer); tagged if `tag_ref`."""
         raw = json.dumps(config, separators=(",", ":")).encode()
         new = [(c, d) for c, d, _, is_new in layers if is_new]
         try:
