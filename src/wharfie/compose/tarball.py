@@ -60,8 +60,10 @@ def context_tar(context: str, dockerfile: str = "Dockerfile") -> bytes:
                     tar.add(os.path.join(root, name), arcname=rel, recursive=False)
             for d in list(dirs):
                 rel = d if rel_root == "." else f"{rel_root}/{d}"
-                if ignored(rel, patterns) and not any(neg for neg, _ in patterns):
-                    dirs.remove(d)
+                if ignored(rel, patterns):
+                    # walked into only if a `!pattern` may re-include something below
+                    if not any(neg and p.startswith(rel + "/") for neg, p in patterns):
+                        dirs.remove(d)
                 elif not os.path.islink(os.path.join(root, d)):
                     tar.add(os.path.join(root, d), arcname=rel, recursive=False)
     return buf.getvalue()
