@@ -149,3 +149,14 @@ def test_cycle_is_an_error() -> None:
     s = {"a": svc(depends_on=dep("b")), "b": svc(depends_on=dep("a"))}
     with pytest.raises(SchemaError, match="dependency cycle detected: a -> b -> a"):
         plan.levels(s)
+
+
+def test_restart_with_dependents_marked_restart() -> None:
+    s = {
+        "db": svc(),
+        "api": svc(depends_on={"db": {"condition": "service_started", "restart": True}}),
+        "web": svc(depends_on={"api": {"condition": "service_started", "restart": True}}),
+        "cron": svc(depends_on={"db": {"condition": "service_started", "restart": False}}),
+    }
+    assert plan.restart_with(s, ["db"]) == {"db", "api", "web"}
+    assert plan.restart_with(s, ["web"]) == {"web"}

@@ -176,12 +176,18 @@ def cmd_stop(c: Compose, argv: list[str]) -> int:
     return _each(c, argv, "t timeout value", "stop", act, reverse=True, status="Stopped")
 
 
+RESTART_SPEC = "t timeout value\n- no-deps bool"
+
+
 def cmd_restart(c: Compose, argv: list[str]) -> int:
     def act(runner: Runner, r: dict[str, Any], f: Any) -> None:
         runner.client.request("POST", f"/containers/{r['Id']}/restart",
                               query={"t": f.get("timeout")})
-    return _each(c, argv, "t timeout value\n- no-deps bool", "restart", act,
-                 status="Started")
+    f = parse(argv, table(RESTART_SPEC))
+    if f.args and not f.on("no-deps"):  # dependents with `restart: true` come along
+        extra = plan.restart_with(c.project().services, f.args) - set(f.args)
+        argv = [*argv, *sorted(extra)]
+    return _each(c, argv, RESTART_SPEC, "restart", act, status="Started")
 
 
 def cmd_kill(c: Compose, argv: list[str]) -> int:

@@ -104,6 +104,22 @@ def dependents(services: dict[str, dict[str, Any]], changed: set[str]) -> set[st
     return out
 
 
+def restart_with(services: dict[str, dict[str, Any]], names: list[str]) -> set[str]:
+    """`names` plus the services whose depends_on on one of them says `restart: true`
+    (transitively): what `compose restart` restarts."""
+    out = set(names)
+    grew = True
+    while grew:
+        grew = False
+        for name, svc in services.items():
+            deps = svc.get("depends_on") or {}
+            if name not in out and any(d in out and (deps[d] or {}).get("restart")
+                                       for d in deps):
+                out.add(name)
+                grew = True
+    return out
+
+
 def container_name(project: str, service: str, svc: dict[str, Any], number: int) -> str:
     return str(svc.get("container_name") or f"{project}-{service}-{number}")
 
