@@ -606,3 +606,27 @@ def test_external_network_and_volume(project: Project) -> None:
     finally:
         docker_cli(project.d, "network", "rm", net)
         docker_cli(project.d, "volume", "rm", vol)
+
+
+def test_recreate_keeps_anonymous_volumes(project: Project) -> None:
+    needs(project.d, "volumes (issue 7)", "GET", "/volumes")
+    base = """
+        services:
+          app:
+            image: busybox
+            command: ["sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait"]
+            volumes: [/cache]
+            environment: {V: "1"}
+    """
+    project.write(base)
+    project.run("up", "-d")
+    project.run("exec", "-T", "app", "sh", "-c", "echo warm > /cache/f")
+    first = project.ids()
+    project.write(base.replace('V: "1"', 'V: "2"'))
+    project.run("up", "-d")
+    assert project.ids() != first
+    assert project.run("exec", "-T", "app", "cat", "/cache/f").stdout == b"warm\n"
+    info = json.loads(docker_cli(project.d, "inspect", f"{project.name}-app-1").stdout)[0]
+    anon = [m["Name"] for m in info["Mounts"] if m["Destination"] == "/cache"]
+    project.run("down", "-v", "-t", "1")  # anonymous volumes go with -v too
+    assert docker_cli(project.d, "volume", "inspect", anon[0]).returncode != 0

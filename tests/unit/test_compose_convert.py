@@ -148,3 +148,23 @@ def test_syntax_helpers() -> None:
     assert syntax.parse_port("8000-8010:80")[0]["published"] == "8000-8010"
     assert syntax.parse_volume("/a:/b:ro,z")["read_only"] is True
     assert syntax.parse_volume("/anon") == {"type": "volume", "target": "/anon"}
+
+
+def test_recreate_reuses_anonymous_volumes() -> None:
+    anon1, anon2, named = "a" * 64, "b" * 64, "demo_data"
+    body = {"HostConfig": {
+        "Mounts": [{"Type": "volume", "Source": "", "Target": "/cache", "ReadOnly": False},
+                   {"Type": "volume", "Source": named, "Target": "/data", "ReadOnly": False}],
+        "Binds": ["/h:/conf:ro"]}}
+    old = [{"Type": "volume", "Name": anon1, "Destination": "/cache"},
+           {"Type": "volume", "Name": anon2, "Destination": "/var/lib/image-volume"},
+           {"Type": "volume", "Name": named, "Destination": "/data"},
+           {"Type": "volume", "Name": "c" * 64, "Destination": "/conf"},
+           {"Type": "bind", "Source": "/h", "Destination": "/h"}]
+    convert.reuse_anonymous_volumes(body, old)
+    assert body["HostConfig"]["Mounts"] == [
+        {"Type": "volume", "Source": named, "Target": "/data", "ReadOnly": False},
+        {"Type": "volume", "Source": anon1, "Target": "/cache", "ReadOnly": False},
+        {"Type": "volume", "Source": anon2, "Target": "/var/lib/image-volume",
+         "ReadOnly": False},
+    ]

@@ -196,11 +196,15 @@ class Runner:
         if a.kind == "start":
             self._start(client, a.container or "", a.name, name)
             return
+        body = None
         if a.kind == "recreate":
             self.progress("Container", a.name, "Recreate")
+            old = client.get_json(f"/containers/{a.container}/json")
+            body = convert.create_body(ctx, name, svc, a.number, a.name)
+            convert.reuse_anonymous_volumes(body, old.get("Mounts") or [])
             self._remove(a.container or "", a.name, force=False, stop=True, quiet=True)
             self.progress("Container", a.name, "Recreated")
-        cid = self.create(ctx, name, svc, a.number, a.name)
+        cid = self.create(ctx, name, svc, a.number, a.name, body=body)
         if a.kind == "create":
             self.progress("Container", a.name, "Created")
         if not no_start:
@@ -236,7 +240,7 @@ class Runner:
 
     def _remove(
         self, cid: str, cname: str, force: bool, stop: bool = False, quiet: bool = False,
-        timeout: int | None = None,
+        timeout: int | None = None, volumes: bool = False,
     ) -> None:
         client = self.thread_client()
         if stop:
@@ -247,7 +251,8 @@ class Runner:
         if not quiet:
             self.progress("Container", cname, "Removing")
         _ignore_gone(lambda: client.request(
-            "DELETE", f"/containers/{cid}", query={"force": force or None, "v": None}))
+            "DELETE", f"/containers/{cid}", query={"force": force or None,
+                                                   "v": volumes or None}))
         if not quiet:
             self.progress("Container", cname, "Removed")
 
@@ -344,20 +349,30 @@ class Runner:
                 self.progress("Warning", self.project.name,
                               f"found orphan containers ({names}); use --remove-orphans")
             containers = [c for c in containers if c not in orphans]
+        anonymous = {m["Name"] for c in containers for m in c.get("Mounts") or []
+                     if m.get("Type") == "volume" and len(m.get("Name") or "") == 64}
         for group in plan.down_order(self.project.services, containers):
-            self.parallel([self._stop_remove_job(c, timeout) for c in group])
+            self.parallel([self._stop_remove_job(c, timeout, volumes) for c in group])
         self._down_networks()
         if volumes:
+            for name in sorted(anonymous):  # also those re-attached by a recreate
+                try:
+                    resources.remove_volume(self.client, name)
+                except APIError as exc:
+                    if exc.status != 409:  # still used by a container outside the project
+                        raise
             for _key, vol in sorted(self.project.model["volumes"].items()):
                 if not vol.get("external") and resources.remove_volume(self.client, vol["name"]):
                     self.progress("Volume", vol["name"], "Removed")
         if rmi:
             self._down_images(rmi)
 
-    def _stop_remove_job(self, c: dict[str, Any], timeout: int | None) -> Callable[[], None]:
+    def _stop_remove_job(
+        self, c: dict[str, Any], timeout: int | None, volumes: bool
+    ) -> Callable[[], None]:
         def job() -> None:
             self._remove(c["Id"], _name(c), force=True, stop=c.get("State") == "running",
-                         timeout=timeout)
+                         timeout=timeout, volumes=volumes)
         return job
 
     def _down_networks(self) -> None:

@@ -155,6 +155,26 @@ def host_config(ctx: Context, svc: dict[str, Any]) -> dict[str, Any]:
     return hc
 
 
+def reuse_anonymous_volumes(body: dict[str, Any], old_mounts: list[dict[str, Any]]) -> None:
+    """On recreate, the old container's anonymous volumes (declared without a source, or
+    the image's VOLUMEs) are mounted again at the same place, as compose does (its -V /
+    --renew-anon-volumes turns that off); a place the new body mounts something else at
+    is left to the new body."""
+    hc = body["HostConfig"]
+    taken = {m["Target"] for m in hc.get("Mounts", []) if m.get("Source")}
+    taken |= {b.split(":")[1] for b in hc.get("Binds", [])}
+    taken |= set(hc.get("Tmpfs", {}))
+    anon = {m["Destination"]: m["Name"] for m in old_mounts
+            if m.get("Type") == "volume" and m.get("Name") and m.get("Destination")
+            and len(m["Name"]) == 64}  # anonymous volumes are named by 64 hex digits
+    mounts = [m for m in hc.get("Mounts", []) if m.get("Source") or m["Target"] not in anon]
+    for dest, vol in sorted(anon.items()):
+        if dest not in taken:
+            mounts.append({"Type": "volume", "Source": vol, "Target": dest, "ReadOnly": False})
+    if mounts:
+        hc["Mounts"] = mounts
+
+
 def restart_policy(value: str) -> dict[str, Any]:
     name, _, count = value.partition(":")
     return {"Name": "" if name == "no" else name,
