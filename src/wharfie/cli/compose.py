@@ -178,7 +178,7 @@ UP_FLAGS = table(
     t timeout value
     - attach list
     - always-recreate-deps bool
-    - renew-anon-volumes bool V
+    V renew-anon-volumes bool
     - timestamps bool
     y yes bool
     """
@@ -227,6 +227,7 @@ def cmd_up(c: Compose, argv: list[str]) -> int:
         from wharfie.cli.compose_logs import prepare_attached
 
         attacher = prepare_attached(runner, f)
+    runner.renew_anon_volumes = f.on("renew-anon-volumes")
     runner.up(opts, build=f.on("build"), no_build=f.on("no-build"), log=_build_log)
     if f.on("wait"):
         from wharfie.compose.plan import with_dependencies

@@ -48,6 +48,7 @@ class Runner:
         # attached `up` attaches there, so no output is missed
         self.before_start: Callable[[str, str, str], None] | None = None
         self.after_start: Callable[[str, str, str], None] | None = None
+        self.renew_anon_volumes = False  # up -V: recreated containers get fresh ones
 
     # -- helpers -----------------------------------------------------------
     def thread_client(self) -> Client:
@@ -201,7 +202,8 @@ class Runner:
             self.progress("Container", a.name, "Recreate")
             old = client.get_json(f"/containers/{a.container}/json")
             body = convert.create_body(ctx, name, svc, a.number, a.name)
-            convert.reuse_anonymous_volumes(body, old.get("Mounts") or [])
+            if not self.renew_anon_volumes:
+                convert.reuse_anonymous_volumes(body, old.get("Mounts") or [])
             self._remove(a.container or "", a.name, force=False, stop=True, quiet=True)
             self.progress("Container", a.name, "Recreated")
         cid = self.create(ctx, name, svc, a.number, a.name, body=body)
