@@ -13,9 +13,10 @@ cd "$(dirname "$0")/.."
 # runtime the runtime test-suite is validated against; tini: --init;
 # hyperfine: benchmarks; iptables: forwarding/NAT rules of the default bridge;
 # procps: `top` of a container (ps); nftables: network isolation and published ports;
-# docker.io, skopeo, docker-registry, curl: the real peers the integration tests talk to
+# docker.io, skopeo, docker-registry, docker-compose (1.29), curl: the real peers the
+# integration tests talk to
 # (a private dockerd for save/load and push interop, skopeo, the reference registry).
-APT_PKGS="busybox-static iproute2 iptables nftables libseccomp2 runc tini hyperfine python3-venv procps docker.io skopeo docker-registry curl"
+APT_PKGS="busybox-static iproute2 iptables nftables libseccomp2 runc tini hyperfine python3-venv procps docker.io skopeo docker-registry docker-compose curl"
 
 need_apt() {
 	local p
