@@ -140,3 +140,21 @@ def test_follow_sees_growth_and_rotation(tmp_path: Path) -> None:
     assert not t.is_alive()
     assert seen[0] == b"before\n"
     assert [s[:7] for s in seen[1:]] == [f"live {i:02d}".encode() for i in range(30)]
+
+
+def test_follow_marks_each_catch_up_when_asked(tmp_path: Path) -> None:
+    log = tmp_path / "c.log"
+    w = Writer(str(log), 0, 1)
+    w.write(1, b"one\n")
+    w.write(2, b"two\n")
+    stopped = [False]
+    it = follow(str(log), poll=0.001, stop=lambda: stopped[0], idle_marks=True)
+    got = [next(it)[1], next(it)[1], next(it)]
+    assert got == [b"one\n", b"two\n", ("", b"", 0)]  # caught up: the mark, then a wait
+    w.write(1, b"three\n")
+    assert next(it)[1] == b"three\n"
+    w.close()
+    stopped[0] = True
+    assert [r for r in it if r[0]] == []
+    assert [r[1] for r in follow(str(log), poll=0.001, stop=lambda: True)] == [
+        b"one\n", b"two\n", b"three\n"]  # no marks unless asked

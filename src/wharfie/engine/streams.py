@@ -89,12 +89,18 @@ class LogQuery:
 
 
 def log_chunks(c: Container, q: LogQuery) -> Iterator[bytes]:
-    """Blocking: the framed log of a container, batched into chunks of about 256 KiB."""
+    """Blocking: the framed log of a container, batched into chunks of about 256 KiB;
+    when following, what is held goes out as soon as the reader catches up."""
     path = str(c.doc["LogPath"])
     tty = c.tty
     batch: list[bytes] = []
     size = 0
     for stream, data, t_ns in _entries(c, path, q):
+        if not stream:  # follow() caught up: send what is held before it waits
+            if batch:
+                yield b"".join(batch)
+                batch, size = [], 0
+            continue
         if q.timestamps:
             data = present.rfc3339nano(t_ns).encode() + b" " + data
         piece = data if tty else frame(stream, data)
@@ -136,9 +142,10 @@ def _follow(
     c: Container, path: str, q: LogQuery, since_ns: int
 ) -> Iterator[tuple[str, bytes, int]]:
     for stream, data, t_ns in logs.follow(
-        path, stdout=q.stdout, stderr=q.stderr, since_ns=since_ns, stop=lambda: not c.running
+        path, stdout=q.stdout, stderr=q.stderr, since_ns=since_ns, stop=lambda: not c.running,
+        idle_marks=True,
     ):
-        if not q.timestamps:
+        if not q.timestamps or not stream:
             yield stream, data, t_ns
             continue
         for line in data.splitlines(keepends=True):  # every line gets its time prefix

@@ -211,12 +211,15 @@ def follow(
     since_ns: int = 0,
     poll: float = 0.05,
     stop: Callable[[], bool],
+    idle_marks: bool = False,
 ) -> Iterator[Record]:
     """Records as the log grows: everything present first, then new ones (blocking, poll).
 
     Survives rotation: when `path` is renamed away, the old file is read to its end and
     reading continues with the new `path`. Ends once stop() is true and the file is read
-    to its end. Run it in a thread (or step it between polls).
+    to its end. Run it in a thread (or step it between polls). With `idle_marks`, an empty
+    record ("", b"", 0) comes each time the reader has caught up and is about to wait, so
+    a caller that batches records knows when to send what it holds.
     """
     want = _streams(stdout, stderr)
     for name in _files(path)[:-1]:
@@ -244,6 +247,8 @@ def follow(
                 continue
             if stop():
                 return
+            if idle_marks:
+                yield "", b"", 0
             time.sleep(poll)
     finally:
         if f is not None:
