@@ -61,6 +61,16 @@ def test_detached_ps_logs_stop_rm(daemon: Daemon, name: str) -> None:
     assert not (daemon.exec_root / "containers" / cid).exists()
 
 
+def test_start_attach_of_an_exited_container_streams_the_new_run(daemon: Daemon,
+                                                                 name: str) -> None:
+    p = docker_cli(daemon, "run", "--name", name, "busybox", "sh", "-c", "echo run; exit 3")
+    assert (p.returncode, out(p)) == (3, "run\n"), p.stderr
+    for _ in range(2):  # `start -a` attaches first (the container is exited), then starts
+        p = docker_cli(daemon, "start", "-a", name, timeout=30)
+        assert (p.returncode, out(p)) == (3, "run\n"), p.stderr
+    assert docker_cli(daemon, "rm", name).returncode == 0
+
+
 def test_stdin_pipe(daemon: Daemon) -> None:
     p = docker_cli(daemon, "run", "-i", "--rm", "busybox", "cat", input=b"hi\n")
     assert p.returncode == 0, p.stderr

@@ -161,7 +161,8 @@ class ContainerRoutes:
                 req.writer.write(chunk)
                 await req.writer.drain()
             await req.flush()
-        if req.qbool("stream") and (c.running or c.state["Status"] == "created"):
+        # as moby: a stream attach to a stopped container waits for its next start
+        if req.qbool("stream") and (c.running or c.state["Status"] in ("created", "exited")):
             opts = AttachOptions(
                 stdin=req.qbool("stdin"),
                 stdout=req.qbool("stdout"),
