@@ -64,3 +64,33 @@ def test_args() -> None:
     assert a.rounds == 2 and a.stacks == ["wharfie", "docker-compose"]
     with pytest.raises(SystemExit):
         bc.parse_args(["--stacks", "podman"])
+
+
+def test_report_marks_failed_stacks() -> None:
+    samples = {"wharfie": {"up": [0.2], "noop": [0.05], "down": [0.4]},
+               "docker-compose@wharfied": {"up": [], "noop": [], "down": []}}
+    text = bc.report(samples, ["wharfie", "docker-compose@wharfied"], {},
+                     {"docker-compose@wharfied": "round 0: up -d exited 1: boom"})
+    assert "| up | 200 ms (200-200) | FAILED |" in text
+    assert "docker-compose@wharfied: FAILED (round 0: up -d exited 1: boom)" in text
+
+
+def _rows(n: int, state: str = "running", prefix: str = "c") -> list[dict[str, object]]:
+    return [{"Id": f"{prefix}{i}", "State": state} for i in range(n)]
+
+
+def test_check_step() -> None:
+    assert bc.check_step("up", _rows(5)) is None
+    assert bc.check_step("up", _rows(4)) == "4 of 4 containers running after up, expected 5"
+    assert bc.check_step("up", _rows(5, "exited")) is not None
+    ids = [f"c{i}" for i in range(5)]
+    assert bc.check_step("noop", _rows(5), ids) is None
+    assert bc.check_step("noop", _rows(5, prefix="d"), ids) == "the no-op up replaced containers"
+    assert bc.check_step("down", []) is None
+    assert bc.check_step("down", _rows(1)) == "1 container(s) left after down"
+
+
+def test_default_stacks_include_compose_v1_against_wharfied() -> None:
+    a = bc.parse_args([])
+    assert a.stacks == list(bc.STACKS)
+    assert "docker-compose@wharfied" in a.stacks
