@@ -196,3 +196,33 @@ def test_each_tool_sees_the_others_containers(v1: V1Project) -> None:
     assert v1.inspect() == {}
     assert docker_cli(v1.d, "network", "inspect", f"{n}_default").returncode != 0
     assert docker_cli(v1.d, "volume", "inspect", f"{n}_data").returncode != 0
+
+
+def test_switching_tools_on_a_running_project(v1: V1Project) -> None:
+    """Each tool takes over the other's running project: the config hashes differ (each
+    tool hashes its own model), so the takeover recreates the services once under the
+    tool's own names, on the same network and named volume, and then it is a no-op."""
+    n = v1.name
+    v1.v1("up", "-d")
+    web = v1.inspect()[f"{n}_web_1"]
+    assert docker_cli(v1.d, "exec", web["Id"], "sh", "-c",
+                      "echo kept > /data/seen").returncode == 0
+    took = v1.ours("up", "-d").stderr.decode()
+    boxes = v1.inspect()
+    assert set(boxes) == {f"{n}-web-1", f"{n}-client-1"}, (took, sorted(boxes))
+    assert boxes[f"{n}-web-1"]["State"]["Health"]["Status"] == "healthy"
+    assert wait_exit(v1.d, boxes[f"{n}-client-1"]["Id"]) == 0
+    assert "kept" in v1.ours("logs", "client").stdout.decode()
+    again = v1.ours("up", "-d").stderr.decode()
+    assert "Recreate" not in again and "Creat" not in again, again
+
+    back = v1.v1("up", "-d").stderr.decode()
+    boxes = v1.inspect()
+    assert set(boxes) == {f"{n}_web_1", f"{n}_client_1"}, (back, sorted(boxes))
+    assert boxes[f"{n}_web_1"]["State"]["Running"]
+    assert wait_exit(v1.d, boxes[f"{n}_client_1"]["Id"]) == 0
+    logs = v1.v1("logs", "client").stdout.decode()
+    assert "kept" in logs and "client-done" in logs, logs
+    v1.v1("down", "-v", "-t", "1")
+    assert v1.inspect() == {}
+    assert docker_cli(v1.d, "volume", "inspect", f"{n}_data").returncode != 0
