@@ -56,7 +56,7 @@ class V1Project:
     def v1(self, *args: str, check: bool = True, timeout: float = 120) -> Any:
         env = {**self.d.env, "COMPOSE_INTERACTIVE_NO_CLI": "1",
                "DOCKER_CONFIG": str(self.d.base / "docker-config")}
-        p = subprocess.run([COMPOSE_V1, "--no-ansi", "-p", self.name, "-f", str(self.file),
+        p = subprocess.run([COMPOSE_V1, "--ansi", "never", "-p", self.name, "-f", str(self.file),
                             *args], capture_output=True, env=env, timeout=timeout)
         if check:
             assert p.returncode == 0, (p.stdout.decode(), p.stderr.decode())
@@ -226,3 +226,21 @@ def test_switching_tools_on_a_running_project(v1: V1Project) -> None:
     v1.v1("down", "-v", "-t", "1")
     assert v1.inspect() == {}
     assert docker_cli(v1.d, "volume", "inspect", f"{n}_data").returncode != 0
+
+
+def test_exec_and_run_rm_through_the_docker_cli(v1: V1Project) -> None:
+    """compose 1.29's default interactive path: `exec` and `run` hand over to the docker
+    CLI (`docker start --attach --interactive`), which attaches before the start."""
+    n = v1.name
+    v1.v1("up", "-d", "web")
+    out = v1.v1("exec", "-T", "web", "cat", "/www/index.html").stdout
+    assert out == b"hello-from-web\n"
+    env = {k: v for k, v in v1.d.env.items() if k != "COMPOSE_INTERACTIVE_NO_CLI"}
+    env["DOCKER_CONFIG"] = str(v1.d.base / "docker-config")
+    p = subprocess.run([COMPOSE_V1, "--ansi", "never", "-p", n, "-f", str(v1.file), "run",
+                        "--rm", "client", "sh", "-c", 'echo "got $(cat)"; wget -q -O- '
+                        "http://web/; exit 3"], input=b"from-stdin", capture_output=True,
+                       env=env, timeout=120)
+    assert p.returncode == 3, p.stderr
+    assert p.stdout == b"got from-stdin\nhello-from-web\n", (p.stdout, p.stderr)
+    assert set(v1.inspect()) == {f"{n}_web_1"}  # the one-off was removed
