@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -244,3 +245,37 @@ def test_exec_and_run_rm_through_the_docker_cli(v1: V1Project) -> None:
     assert p.returncode == 3, p.stderr
     assert p.stdout == b"got from-stdin\nhello-from-web\n", (p.stdout, p.stderr)
     assert set(v1.inspect()) == {f"{n}_web_1"}  # the one-off was removed
+
+
+def test_logs_follow_is_live(v1: V1Project) -> None:
+    """`docker-compose logs -f` shows lines as the container writes them."""
+    v1.file.write_text(textwrap.dedent("""
+        version: '2.4'
+        services:
+          t:
+            image: busybox
+            command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$$((i+1)); echo tick-$$i; sleep 0.3; done"]
+    """))  # noqa: E501
+    v1.v1("up", "-d")
+    env = {**v1.d.env, "COMPOSE_INTERACTIVE_NO_CLI": "1"}
+    proc = subprocess.Popen([COMPOSE_V1, "--ansi", "never", "-p", v1.name, "-f", str(v1.file),
+                             "logs", "-f", "--tail", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env)
+    watchdog = threading.Timer(20, proc.kill)  # a batching follow would block readline
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        seen: list[tuple[float, int]] = []
+        while len(seen) < 4:
+            line = proc.stdout.readline().decode()
+            assert line, f"logs -f ended early after {seen}"
+            if "| tick-" in line:
+                seen.append((time.monotonic(), int(line.rsplit("tick-", 1)[1])))
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        proc.wait()
+    numbers = [n for _, n in seen]
+    assert numbers == list(range(numbers[0], numbers[0] + 4)), numbers
+    # new lines arrive as written (about 0.3 s apart), not in one batch at the end
+    assert seen[-1][0] - seen[1][0] > 0.3, seen
