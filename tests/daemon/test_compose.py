@@ -415,6 +415,19 @@ def test_attached_up_prefixes_logs_and_aborts(project: Project) -> None:
     assert "talk-1 exited with code 0" in text
 
 
+def test_attached_up_shows_a_restarted_containers_first_output(project: Project) -> None:
+    """A second attached `up` starts the exited container again; its attach is made
+    before that start (wharfied, as moby, holds a stream attach to an exited container
+    until its next start), so even instant output is shown."""
+    project.write("""
+        services:
+          quick: {image: busybox, command: ["echo", "instant-line"]}
+    """)
+    for _ in range(3):
+        out = project.run("up", "--abort-on-container-exit")
+        assert "quick-1  | instant-line" in out.stdout.decode(), (out.stdout, out.stderr)
+
+
 def test_docker_cli_sees_compose_labels(project: Project) -> None:
     project.write("services:\n  s: {image: busybox, command: sleep 300, stop_grace_period: 1s}\n")
     project.run("up", "-d")

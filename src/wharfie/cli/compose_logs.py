@@ -115,7 +115,8 @@ def follow(
 
 class Attacher:
     """Attached `up`: one stream per container, attached just before it starts
-    (Runner.before_start) or, for containers already running, after `up`."""
+    (Runner.before_start), or after `up` for containers already running (after_start
+    covers a container started without the hook)."""
 
     def __init__(self, runner: Runner, printer: Printer, services: set[str]) -> None:
         self.runner = runner
@@ -125,12 +126,10 @@ class Attacher:
         self.lock = threading.Lock()
 
     def before_start(self, cid: str, cname: str, service: str) -> None:
-        if service not in self.services:
-            return
-        info = self.runner.thread_client().get_json(f"/containers/{cid}/json")
-        if (info.get("State") or {}).get("Status") != "created":
-            return  # wharfied streams an exited container only once it runs: after_start
-        self._attach(cid, cname, bool(info["Config"].get("Tty")))
+        # created or exited: the daemon holds a stream attach until the next start (moby,
+        # and wharfied since the attach fix), so even instant output is caught
+        if service in self.services:
+            self._attach(cid, cname, bool(self.runner.project.services[service].get("tty")))
 
     def after_start(self, cid: str, cname: str, service: str) -> None:
         if service in self.services and cid not in self.threads:
