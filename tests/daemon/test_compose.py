@@ -643,3 +643,36 @@ def test_recreate_keeps_anonymous_volumes(project: Project) -> None:
     anon = [m["Name"] for m in info["Mounts"] if m["Destination"] == "/cache"]
     project.run("down", "-v", "-t", "1")  # anonymous volumes go with -v too
     assert docker_cli(project.d, "volume", "inspect", anon[0]).returncode != 0
+
+
+def test_logs_follow_is_live(project: Project) -> None:
+    project.write("""
+        services:
+          t:
+            image: busybox
+            command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$$((i+1)); echo tick-$$i; sleep 0.3; done"]
+    """)  # noqa: E501
+    project.run("up", "-d")
+    import threading
+
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "wharfie"), "compose", "-f",
+                             str(project.folder / "compose.yaml"), "-p", project.name, "logs",
+                             "-f", "--tail", "1", "--no-color"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=project.d.env)
+    watchdog = threading.Timer(20, proc.kill)  # a batching follow would block readline
+    watchdog.start()
+    seen: list[tuple[float, int]] = []
+    try:
+        assert proc.stdout is not None
+        while len(seen) < 4:
+            line = proc.stdout.readline().decode()
+            assert line, f"logs -f ended early after {seen}"
+            if "t-1  | tick-" in line:
+                seen.append((time.monotonic(), int(line.rsplit("tick-", 1)[1])))
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        proc.wait()
+    numbers = [n for _, n in seen]
+    assert numbers == list(range(numbers[0], numbers[0] + 4)), numbers
+    assert seen[-1][0] - seen[1][0] > 0.3, seen
