@@ -1,8 +1,8 @@
 """The wharfie CLI end to end against a Docker Engine API daemon.
 
-The daemon is WHARFIE_TEST_HOST (default: the peer dockerd at
-unix:///run/peer-docker.sock, which has busybox:latest). Pointing the suite
-at wharfied is a one-line change: WHARFIE_TEST_HOST=unix:///run/wharfie/wharfie.sock.
+The daemon is WHARFIE_TEST_HOST, or by default a private real dockerd the module
+starts (tests/support/peers.py) with busybox:latest imported offline. The same tests
+run against wharfied in tests/daemon/test_wharfie_cli.py.
 Every container and image gets a unique name (prefix + uuid) and is removed.
 """
 
@@ -23,13 +23,30 @@ import pytest
 from wharfie.client import Client
 from wharfie.errors import Unavailable
 
-PEER = "unix:///run/peer-docker.sock"
 IMAGE = os.environ.get("WHARFIE_TEST_IMAGE", "busybox:latest")
 
 
 @pytest.fixture(scope="module")
-def host() -> str:
-    address = os.environ.get("WHARFIE_TEST_HOST", PEER)
+def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """WHARFIE_TEST_HOST if set; otherwise a private real dockerd with busybox imported,
+    started for this module (tests/support/peers.py), so CI runs the suite too."""
+    address = os.environ.get("WHARFIE_TEST_HOST")
+    if address:
+        _check_host(address)
+        yield address
+        return
+    if os.geteuid() != 0:
+        pytest.skip("a private dockerd needs root")
+    from support.daemon import busybox_tar
+    from support.peers import private_dockerd
+
+    base = tmp_path_factory.mktemp("peer")
+    with private_dockerd(base / "dockerd") as peer:
+        peer.cli("import", "-c", 'CMD ["sh"]', "-", IMAGE, input=busybox_tar(base), check=True)
+        yield peer.host
+
+
+def _check_host(address: str) -> None:
     try:
         with Client(address, timeout=5) as c:
             c.api_version()
@@ -38,7 +55,6 @@ def host() -> str:
         pytest.skip(f"NO DAEMON: {address} does not answer ({exc}); CLI integration tests skipped")
     except Exception as exc:
         pytest.skip(f"{address} has no {IMAGE} ({exc})")
-    return address
 
 
 class CLI:
