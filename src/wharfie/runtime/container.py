@@ -180,9 +180,30 @@ class _Undo:
             _kill_and_reap(pid)
         self.close_fds()
         if self.cg is not None:
+            _empty_cgroup(self.cg)
             self.cg.destroy()
         if self.dir is not None:
             state.remove_dir(self.dir)
+
+
+def _empty_cgroup(cg: Any) -> None:
+    """SIGKILL whatever a failed create left in the cgroup (a process the init or stage 1
+    had forked, not in undo.pids) and wait for it to go, so the cgroup can be removed."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while (pids := cg.pids()) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            pass
+        time.sleep(0.002)
 
 
 def _kill_and_reap(pid: int) -> None:
@@ -212,8 +233,11 @@ def create(opts: CreateOptions, cid: str) -> State:
     undo.dir = state.new_dir(opts.root, cid)
     try:
         return _create(opts, cid, spec, rootfs, undo)
-    except BaseException:
-        undo.run()
+    except BaseException as exc:
+        try:
+            undo.run()
+        except Exception as cleanup:  # report the failure, not only the failed clean-up
+            raise FailedPrecondition(f"{exc}; and cleaning up after it: {cleanup}") from exc
         raise
 
 
