@@ -32,6 +32,23 @@ RUNTIME_MODULES = (
     "wharfie.runtime.sync",
     "wharfie.runtime.hooks",
     "wharfie.runtime.mount_options",
+    # the cgroup drivers the runtime imports lazily: without them here every fork
+    # unmarshalled them again (~10 modules on each container start)
+    "wharfie.cgroups._base",
+    "wharfie.cgroups._fs",
+    "wharfie.cgroups._mounts",
+    "wharfie.cgroups._paths",
+    "wharfie.cgroups._driver",
+    "wharfie.cgroups._v1",
+    "wharfie.cgroups._v2",
+    "wharfie.cgroups._hybrid",
+    "wharfie.cgroups._spec",
+    "wharfie.cgroups._plan_common",
+    "wharfie.cgroups._plan_v1",
+    "wharfie.cgroups._plan_v2",
+    "wharfie.cgroups._devices",
+    "wharfie.cgroups._bpf",
+    "wharfie.cgroups._stats",
 )
 _RESET = ("SIGCHLD", "SIGPIPE", "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGXFSZ")
 
