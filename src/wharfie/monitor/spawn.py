@@ -62,6 +62,11 @@ def preload() -> None:
             importlib.import_module(name)
         except ImportError:
             continue  # not every runtime module exists in every version
+    import zlib  # noqa: F401  (the seccomp filter cache names its files by crc32)
+
+    from wharfie.runtime import seccomp
+
+    seccomp.preload_library()  # one dlopen here instead of one per container start
 
 
 def spawn(path: str | None, argv: list[str], stdio: tuple[int, int, int], err_fd: int) -> int:

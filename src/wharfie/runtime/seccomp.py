@@ -121,6 +121,16 @@ def _libseccomp() -> ctypes.CDLL:
     return _lib
 
 
+def preload_library() -> bool:
+    """Load libseccomp now (a process that forks runtimes does this once, so no fork has
+    to dlopen it again); False when it is not installed."""
+    try:
+        _libseccomp()
+    except NotImplementedFeature:
+        return False
+    return True
+
+
 def _load_library() -> ctypes.CDLL:
     try:
         lib = ctypes.CDLL(LIBSECCOMP)
