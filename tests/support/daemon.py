@@ -103,10 +103,15 @@ class Daemon:
         self.proc = None
 
     def monitor_pid(self) -> int:
+        """The pid in monitor.pid if that process is still this daemon's monitor, else 0
+        (pids wrap quickly here: a stale pid file may name some other process by now)."""
         try:
-            return int((self.exec_root / "monitor.pid").read_text().strip())
+            pid = int((self.exec_root / "monitor.pid").read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             return 0
+        ours = b"wharfie.monitor" in cmdline and str(self.exec_root).encode() in cmdline
+        return pid if ours else 0
 
     def teardown(self) -> list[str]:
         """Remove everything; returns what leaked (mounts) for the caller to assert on."""

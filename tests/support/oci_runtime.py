@@ -303,8 +303,11 @@ class Container:
     def _remember_pid(self) -> None:
         with contextlib.suppress(Exception):
             pid = self.init_pid()
-            if pid > 0:
-                self.pids.add((pid, proc_starttime(pid) or ""))
+            start = proc_starttime(pid) if pid > 0 else None
+            # Only with its start time: pids wrap here (pid_max 32768), and a bare pid could
+            # later name another test's process, which the leak check would then SIGKILL.
+            if start:
+                self.pids.add((pid, start))
 
 
 MakeContainer = Callable[..., Container]
@@ -374,7 +377,7 @@ def find_leaks(ctr: Container) -> list[str]:
     if state_dir.exists():
         leaks.append(f"state directory left behind: {state_dir}")
     for pid, start in ctr.pids:
-        if proc_alive(pid, start):
+        if start and proc_alive(pid, start):
             leaks.append(f"container process {pid} still running")
     return leaks
 
@@ -391,7 +394,7 @@ def scrub(ctr: Container) -> None:
             for pid in (d / "cgroup.procs").read_text().split():
                 os.kill(int(pid), signal.SIGKILL)
     for pid, start in ctr.pids:
-        if proc_alive(pid, start):
+        if start and proc_alive(pid, start):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
     time.sleep(0.1)
