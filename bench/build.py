@@ -21,12 +21,10 @@ Run as root: ``.venv/bin/python bench/build.py [--rounds N] [--json FILE]``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,8 +32,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import TypeVar
+
+from benchlib import median, ratio, rotated
 
 VENV_BIN = Path(sys.executable).parent
 WHARFIE = str(VENV_BIN / "wharfie")
@@ -55,30 +54,10 @@ TARGETS: dict[str, list[tuple[str, float]]] = {
 
 
 # ---------------------------------------------------------------- pure helpers
-def median(values: Sequence[float]) -> float:
-    if not values:
-        raise ValueError("median of no values")
-    return float(statistics.median(values))
-
-
-def ratio(ours: Sequence[float], peer: Sequence[float]) -> float | None:
-    if not ours or not peer:
-        return None
-    p = median(peer)
-    return None if p == 0 else median(ours) / p
-
-
 def fmt_ms(values: Sequence[float]) -> str:
     if not values:
         return "—"
     return f"{median(values) * 1000:.0f} ms ({min(values) * 1000:.0f}-{max(values) * 1000:.0f})"
-
-
-def rotated(items: Sequence[T], k: int) -> list[T]:
-    if not items:
-        return []
-    k %= len(items)
-    return [*items[k:], *items[:k]]
 
 
 @dataclass
@@ -145,16 +124,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 # ---------------------------------------------------------------- the bench
-def _load_engine_bench() -> ModuleType:
-    path = Path(__file__).resolve().parent / "engine.py"
-    spec = importlib.util.spec_from_file_location("bench_engine", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_engine"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 class Client:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], ctx: Path) -> None:
         self.name, self.argv, self.env, self.ctx = name, argv, env, ctx
@@ -199,7 +168,8 @@ def clients(names: list[str], tmp: Path, src: Path, wharfie_host: str) -> list[C
 
 def run(args: argparse.Namespace) -> int:
     names = [e.strip() for e in args.engines.split(",") if e.strip()]
-    be = _load_engine_bench()
+    import engine as be  # bench/engine.py: its Wharfied
+
     be.compile_sources()  # as setup.sh does: no compiler time in the wharfie figures
     tmp = Path(tempfile.mkdtemp(prefix="wharfie-bench-build-"))
     daemon = be.Wharfied(tmp / "w")

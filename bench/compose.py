@@ -28,13 +28,14 @@ import json
 import os
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from benchlib import median, ratio, rotated
 
 ROOT = Path(__file__).resolve().parents[1]
 WHARFIE = str(Path(sys.executable).parent / "wharfie")
@@ -58,31 +59,11 @@ def project_text() -> str:
             + svc("api", ["db", "cache"]) + svc("web", ["api"]) + svc("worker"))
 
 
-def median(values: Sequence[float]) -> float:
-    if not values:
-        raise ValueError("median of no values")
-    return float(statistics.median(values))
-
-
-def ratio(ours: Sequence[float], peer: Sequence[float]) -> float | None:
-    if not ours or not peer:
-        return None
-    p = median(peer)
-    return None if p == 0 else median(ours) / p
-
-
 def fmt(values: Sequence[float]) -> str:
     if not values:
         return "—"
     m, lo, hi = median(values), min(values), max(values)
     return f"{m * 1000:.0f} ms ({lo * 1000:.0f}-{hi * 1000:.0f})"
-
-
-def rotated(items: Sequence[str], k: int) -> list[str]:
-    if not items:
-        return []
-    k %= len(items)
-    return [*items[k:], *items[:k]]
 
 
 def report(samples: dict[str, dict[str, list[float]]], stacks: Sequence[str],

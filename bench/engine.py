@@ -17,7 +17,6 @@ import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from benchlib import compile_sources, median, ratio, rotated
 
 VENV_BIN = Path(sys.executable).parent
 WHARFIE = str(VENV_BIN / "wharfie")
@@ -41,12 +42,6 @@ T = TypeVar("T")
 
 
 # ---------------------------------------------------------------- pure helpers
-
-
-def median(values: Sequence[float]) -> float:
-    if not values:
-        raise ValueError("median of no values")
-    return float(statistics.median(values))
 
 
 def fmt_seconds(v: float) -> str:
@@ -64,13 +59,6 @@ def fmt_value(values: Sequence[float], unit: str) -> str:
             return f"{m * 1000:.0f} ms ({lo * 1000:.0f}-{hi * 1000:.0f})"
         return f"{m:.2f} s ({lo:.2f}-{hi:.2f})"
     return f"{m:.2f} {unit} ({lo:.2f}-{hi:.2f})"
-
-
-def ratio(ours: Sequence[float], peer: Sequence[float]) -> float | None:
-    if not ours or not peer:
-        return None
-    p = median(peer)
-    return None if p == 0 else median(ours) / p
 
 
 def fmt_ratio(r: float | None) -> str:
@@ -144,13 +132,6 @@ def table(rows: Sequence[Row]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
     return "\n".join(lines)
-
-
-def rotated(items: Sequence[T], k: int) -> list[T]:
-    if not items:
-        return []
-    k %= len(items)
-    return [*items[k:], *items[:k]]
 
 
 def parse_sections(text: str) -> list[str]:
@@ -529,15 +510,6 @@ class Bench:
                 e.remove(e.names(self.prefix))
             except Exception as exc:  # report and carry on cleaning the others
                 log(f"cleanup of {e.name} failed: {exc}")
-
-
-def compile_sources() -> None:
-    """Byte-compile Wharfie as scripts/setup.sh does. Under PYTHONDONTWRITEBYTECODE (set in
-    some shells) a module edited since the last compile is recompiled by every process
-    that imports it, which would put a few ms of compiler time into every wharfie figure."""
-    src = Path(__file__).resolve().parents[1] / "src"
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True,
-                   stdout=subprocess.DEVNULL)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ Run as root: ``.venv/bin/python bench/images.py [--rounds N] [--mib N] [--json F
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import json
 import os
@@ -26,22 +25,13 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
+
+import engine as be  # bench/engine.py: its Wharfied, Row, Target, table and log
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def _load_engine_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_engine", HERE / "engine.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_engine"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-be = _load_engine_bench()
 Row, Target, table, log = be.Row, be.Target, be.table, be.log
 
 OPS = ("push", "pull", "save", "load")

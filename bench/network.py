@@ -26,13 +26,14 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from benchlib import median
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -74,12 +75,6 @@ print(time.perf_counter() - t0)
 
 
 # ---------------------------------------------------------------- pure helpers
-
-
-def median(values: Sequence[float]) -> float:
-    if not values:
-        raise ValueError("median of no values")
-    return float(statistics.median(values))
 
 
 def mib_per_s(size: int, seconds: Sequence[float]) -> list[float]:

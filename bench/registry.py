@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from benchlib import median, ratio, rotated
 
 VENV_PY = sys.executable
 DOCKER = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else "docker"
@@ -45,26 +46,6 @@ CONC_LAYER = 20 * 1024 * 1024
 T = TypeVar("T")
 
 # ---------------------------------------------------------------- pure helpers
-
-
-def median(values: Sequence[float]) -> float:
-    if not values:
-        raise ValueError("median of no values")
-    return float(statistics.median(values))
-
-
-def ratio(ours: Sequence[float], peer: Sequence[float]) -> float | None:
-    if not ours or not peer:
-        return None
-    p = median(peer)
-    return None if p == 0 else median(ours) / p
-
-
-def rotated(items: Sequence[T], k: int) -> list[T]:
-    if not items:
-        return []
-    k %= len(items)
-    return [*items[k:], *items[:k]]
 
 
 def throughput_mbs(total_bytes: int, seconds: float) -> float:

@@ -89,7 +89,7 @@ def test_context_tar_without_end_blocks(tmp_path: Path) -> None:
     import io
 
     from wharfie.build.context import extract
-    from wharfie.cli.buildctx import header
+    from wharfie.client.buildcontext import header
 
     data = b"FROM busybox\n"
     raw = header("Dockerfile", b"0", 0o644, len(data), 0) + data  # no padding, no end blocks

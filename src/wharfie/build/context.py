@@ -13,9 +13,9 @@ import posixpath
 import tarfile
 from typing import IO
 
-from wharfie.build.patterns import Matcher, read_dockerignore
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.images.extract import Extractor, open_tar
+from wharfie.patterns import Matcher, read_dockerignore
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 

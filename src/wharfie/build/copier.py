@@ -17,8 +17,8 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from wharfie.build.patterns import fnmatch, has_wildcards
 from wharfie.errors import InvalidArgument, NotFound
+from wharfie.patterns import fnmatch, has_wildcards
 
 
 @dataclass

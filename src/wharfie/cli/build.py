@@ -113,7 +113,7 @@ def _context(arg: str, dockerfile: str | None) -> tuple[Iterator[bytes], str]:
         return _stdin_context(), dockerfile or ""
     if not os.path.isdir(arg):
         raise InvalidArgument(f'unable to prepare context: path "{arg}" not found')
-    from wharfie.cli.buildctx import context_tar
+    from wharfie.client.buildcontext import context_tar
 
     if dockerfile == "-":  # the Dockerfile on stdin, the context a directory
         data = b"".join(iter(lambda: os.read(0, _CHUNK), b""))
@@ -136,7 +136,7 @@ def _stdin_context() -> Iterator[bytes]:
         yield from iter(lambda: os.read(0, _CHUNK), b"")
         return
     rest = data + b"".join(iter(lambda: os.read(0, _CHUNK), b""))
-    from wharfie.cli.buildctx import single_file_tar
+    from wharfie.client.buildcontext import single_file_tar
 
     yield single_file_tar("Dockerfile", rest)
 

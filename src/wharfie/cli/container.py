@@ -106,8 +106,9 @@ def cmd_logs(ctx: Context, argv: list[str]) -> int:
     return 0
 
 
-def _each(ctx: Context, refs: list[str], action: Callable[[str], object], verb: str) -> int:
-    """Apply to every argument; print it on success, docker's error lines otherwise."""
+def each(ctx: Context, refs: list[str], action: Callable[[str], object], verb: str) -> int:
+    """Apply to every argument; print it on success, docker's error lines otherwise
+    (also `network rm`, `volume rm`)."""
     if not refs:
         raise InvalidArgument(f'"{verb}" requires at least 1 argument.')
     failed = False
@@ -125,12 +126,12 @@ def _each(ctx: Context, refs: list[str], action: Callable[[str], object], verb: 
 def _each_at_once(
     ctx: Context, refs: list[str], method: str, path: str, query: dict[str, Any], verb: str
 ) -> int:
-    """Like _each for one request per container, sent all at once as docker does for
+    """Like each for one request per container, sent all at once as docker does for
     rm/stop/kill/pause of several containers; reported in argument order. `path` has a
     `{}` for the reference."""
     if len(refs) < 2:
         client = ctx.client
-        return _each(ctx, refs, lambda r: client.request(method, path.format(r), query=query),
+        return each(ctx, refs, lambda r: client.request(method, path.format(r), query=query),
                      verb)
     failed = False
     errors = ctx.client.request_each(method, [path.format(r) for r in refs], query=query)
@@ -263,7 +264,7 @@ def cmd_update(ctx: Context, argv: list[str]) -> int:
         for w in (resp or {}).get("Warnings") or []:
             sys.stderr.write(f"WARNING: {w}\n")
 
-    return _each(ctx, f.args, one, "update")
+    return each(ctx, f.args, one, "update")
 
 
 INSPECT_FLAGS = table(
@@ -282,9 +283,6 @@ def _dump_indent(objs: list[Any]) -> str:
 
 
 def cmd_inspect(ctx: Context, argv: list[str], kind: str | None = None) -> int:
-    from wharfie.cli.template import docker_format, render
-    from wharfie.cli.template import parse as parse_template
-
     f = parse(argv, INSPECT_FLAGS)
     if not f.args:
         raise InvalidArgument('"inspect" requires at least 1 argument.')
@@ -300,12 +298,38 @@ def cmd_inspect(ctx: Context, argv: list[str], kind: str | None = None) -> int:
             failed = True
         else:
             found.append(obj)
-    fmt = f.get("format")
+    write_inspect(found, f.get("format"))
+    return 1 if failed else 0
+
+
+def write_inspect(found: list[Any], fmt: str | None) -> None:
+    """Inspect output: `--format` per object, or the JSON array docker prints."""
     if fmt:
+        from wharfie.cli.template import docker_format, render
+        from wharfie.cli.template import parse as parse_template
+
         nodes = parse_template(docker_format(fmt)[1])
         sys.stdout.write("".join(render(nodes, obj) + "\n" for obj in found))
     else:
         sys.stdout.write(_dump_indent(found))
+
+
+def inspect_each(ctx: Context, refs: list[str], fmt: str | None, verb: str,
+                 path: Callable[[str], str]) -> int:
+    """`network inspect`/`volume inspect`: GET each; a 404 is the daemon's own message."""
+    if not refs:
+        raise InvalidArgument(f'"{verb}" requires at least 1 argument.')
+    found: list[Any] = []
+    failed = False
+    for ref in refs:
+        try:
+            found.append(ctx.client.get_json(path(ref)))
+        except APIError as exc:
+            if exc.status != 404:
+                raise
+            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
+            failed = True
+    write_inspect(found, fmt)
     return 1 if failed else 0
 
 

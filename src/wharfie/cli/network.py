@@ -141,30 +141,11 @@ def cmd_create(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_inspect(ctx: Context, argv: list[str]) -> int:
-    from wharfie.cli.container import _dump_indent
-    from wharfie.cli.template import docker_format, render
-    from wharfie.cli.template import parse as parse_template
+    from wharfie.cli.container import inspect_each
 
     f = parse(argv, table("f format value\nv verbose bool"))
-    if not f.args:
-        raise InvalidArgument('"network inspect" requires at least 1 argument.')
-    found: list[Any] = []
-    failed = False
-    for name in f.args:
-        try:
-            found.append(ctx.client.get_json(f"/networks/{name}"))
-        except APIError as exc:
-            if exc.status != 404:
-                raise
-            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
-            failed = True
-    fmt = f.get("format")
-    if fmt:
-        nodes = parse_template(docker_format(fmt)[1])
-        sys.stdout.write("".join(render(nodes, obj) + "\n" for obj in found))
-    else:
-        sys.stdout.write(_dump_indent(found))
-    return 1 if failed else 0
+    return inspect_each(ctx, f.args, f.get("format"), "network inspect",
+                        lambda name: f"/networks/{name}")
 
 
 def cmd_rm(ctx: Context, argv: list[str]) -> int:
@@ -177,7 +158,7 @@ def cmd_rm(ctx: Context, argv: list[str]) -> int:
             ctx.client.delete(f"/networks/{name}")
         except APIError as exc:
             if f.on("force") and exc.status == 404:
-                continue
+                continue  # -f: a missing network is neither printed nor an error
             sys.stderr.write(f"Error response from daemon: {exc.message}\n")
             failed = True
             continue

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from wharfie.cli.flags import parse, table
-from wharfie.client.api import APIError
 from wharfie.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -112,46 +111,20 @@ def _kv(items: list[str], flag: str) -> dict[str, str]:
 
 
 def cmd_inspect(ctx: Context, argv: list[str]) -> int:
-    from wharfie.cli.container import _dump_indent
-    from wharfie.cli.template import docker_format, render
-    from wharfie.cli.template import parse as parse_template
+    from wharfie.cli.container import inspect_each
 
     f = parse(argv, table("f format value"))
-    if not f.args:
-        raise InvalidArgument('"volume inspect" requires at least 1 argument.')
-    found: list[Any] = []
-    failed = False
-    for name in f.args:
-        try:
-            found.append(ctx.client.get_json(f"/volumes/{name}"))
-        except APIError as exc:
-            if exc.status != 404:
-                raise
-            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
-            failed = True
-    fmt = f.get("format")
-    if fmt:
-        nodes = parse_template(docker_format(fmt)[1])
-        sys.stdout.write("".join(render(nodes, obj) + "\n" for obj in found))
-    else:
-        sys.stdout.write(_dump_indent(found))
-    return 1 if failed else 0
+    return inspect_each(ctx, f.args, f.get("format"), "volume inspect",
+                        lambda name: f"/volumes/{name}")
 
 
 def cmd_rm(ctx: Context, argv: list[str]) -> int:
+    from wharfie.cli.container import each
+
     f = parse(argv, table("f force bool"))
-    if not f.args:
-        raise InvalidArgument('"volume rm" requires at least 1 argument.')
-    failed = False
-    for name in f.args:
-        try:
-            ctx.client.delete(f"/volumes/{name}", {"force": f.on("force") or None})
-        except APIError as exc:
-            sys.stderr.write(f"Error response from daemon: {exc.message}\n")
-            failed = True
-            continue
-        print(name)
-    return 1 if failed else 0
+    query = {"force": f.on("force") or None}
+    return each(ctx, f.args, lambda name: ctx.client.delete(f"/volumes/{name}", query),
+                "volume rm")
 
 
 def cmd_prune(ctx: Context, argv: list[str]) -> int:

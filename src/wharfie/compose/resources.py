@@ -86,9 +86,9 @@ def build(
         "buildargs": {k: v for k, v in b.get("args", {}).items() if v is not None} or None,
         "labels": b.get("labels") or None,
     }
-    from wharfie.compose.tarball import context_tar
+    from wharfie.client.buildcontext import context_tar
 
-    body = context_tar(context)
+    body, query["dockerfile"] = context_tar(context, os.path.join(context, query["dockerfile"]))
     image: str | None = None
     lines = client.stream_lines("POST", "/build", query=query, body=body,
                                 headers={"Content-Type": "application/x-tar"})

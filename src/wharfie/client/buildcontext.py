@@ -2,120 +2,22 @@
 excludes (the Dockerfile and .dockerignore always go, as with the docker CLI; the daemon
 hides them from COPY when they are excluded).
 
-The matcher follows moby/patternmatcher. The daemon's copy of these rules lives in
-`wharfie.build.patterns` (the CLI may not import the build package: layering); the unit
-tests run the same cases through both so they cannot drift apart.
+Used by `wharfie build` and by compose. The .dockerignore rules are `wharfie.patterns`,
+the same module the builder uses.
 """
 
 from __future__ import annotations
 
 import os
-import posixpath
 import stat
+
+from wharfie.patterns import Matcher, read_dockerignore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import re
     from collections.abc import Iterator
 
 _CHUNK = 1 << 20
-
-
-def read_dockerignore(text: str) -> list[str]:
-    out: list[str] = []
-    for i, raw in enumerate(text.splitlines()):
-        line = raw.lstrip("\ufeff") if i == 0 else raw
-        if line.startswith("#"):
-            continue
-        pattern = line.strip()
-        if not pattern:
-            continue
-        invert = pattern.startswith("!")
-        if invert:
-            pattern = pattern[1:].strip()
-        if pattern:
-            pattern = posixpath.normpath(pattern)
-            if len(pattern) > 1 and pattern.startswith("/"):
-                pattern = pattern.lstrip("/") or "/"
-        out.append("!" + pattern if invert else pattern)
-    return out
-
-
-def _regex(pattern: str) -> re.Pattern[str]:
-    import re  # only when there is a .dockerignore: `re` is a start-up cost
-
-    out, i, n = "^", 0, len(pattern)
-    while i < n:
-        ch = pattern[i]
-        i += 1
-        if ch == "*":
-            if i < n and pattern[i] == "*":
-                i += 1
-                if i < n and pattern[i] == "/":
-                    i += 1
-                out += ".*" if i >= n else "(.*/)?"
-            else:
-                out += "[^/]*"
-        elif ch == "?":
-            out += "[^/]"
-        elif ch == "\\":
-            out += re.escape(pattern[i]) if i < n else "\\\\"
-            i += 1
-        elif ch == "[":
-            cls, i = _class(pattern, i)
-            out += cls
-        else:
-            out += re.escape(ch)
-    return re.compile(out + "$")
-
-
-def _class(pattern: str, i: int) -> tuple[str, int]:
-    import re
-
-    out, first = "[", True
-    if i < len(pattern) and pattern[i] == "^":
-        out, i = "[^", i + 1
-    while i < len(pattern):
-        ch = pattern[i]
-        i += 1
-        if ch == "]" and not first:
-            return out + "]", i
-        first = False
-        if ch == "\\" and i < len(pattern):
-            out += re.escape(pattern[i])
-            i += 1
-        else:
-            out += "-" if ch == "-" else re.escape(ch)
-    raise ValueError(f"syntax error in pattern: unterminated [ in {pattern!r}")
-
-
-class Matcher:
-    def __init__(self, patterns: list[str]) -> None:
-        self.patterns: list[tuple[bool, re.Pattern[str]]] = []
-        for p in patterns:
-            exclusion = p.startswith("!")
-            p = p[1:] if exclusion else p
-            if not p:
-                raise ValueError('illegal exclusion pattern: "!"')
-            self.patterns.append((exclusion, _regex(posixpath.normpath(p))))
-
-    @property
-    def has_exclusions(self) -> bool:
-        return any(ex for ex, _ in self.patterns)
-
-    def excluded(self, path: str) -> bool:
-        path = posixpath.normpath(path).lstrip("/")
-        parent = posixpath.dirname(path)
-        parts = parent.split("/") if parent else []
-        matched = False
-        for exclusion, regex in self.patterns:
-            if exclusion != matched:
-                continue
-            hit = bool(regex.match(path)) or any(
-                regex.match("/".join(parts[: i + 1])) for i in range(len(parts)))
-            if hit:
-                matched = not exclusion
-        return matched
 
 
 def context_tar(root: str, dockerfile: str | None, dockerfile_data: bytes | None = None

@@ -1,5 +1,10 @@
 """.dockerignore matching (moby/patternmatcher rules) and Go `filepath.Match` (pure).
 
+One copy for everyone who needs these rules: the builder (what COPY may see, COPY/ADD
+wildcards) and the clients that send a build context (`wharfie build`, compose). It sits
+at the top, like `units`, so each can import it; `re` is imported on first use, since the
+CLI imports this module on `wharfie build`'s start path.
+
 .dockerignore: one pattern per line; lines starting with `#` are comments; surrounding
 whitespace is trimmed; a leading `!` makes an exception; patterns are cleaned like Go's
 `filepath.Clean` and a leading `/` is dropped (the context root). `*` and `?` do not match
@@ -11,11 +16,12 @@ parent directories, is not an exception.
 from __future__ import annotations
 
 import posixpath
-import re
-from dataclasses import dataclass
-from functools import lru_cache
 
 from wharfie.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
 
 
 def clean(path: str) -> str:
@@ -47,11 +53,13 @@ def read_dockerignore(text: str) -> list[str]:
     return out
 
 
-@dataclass(frozen=True)
 class _Pattern:
-    text: str
-    exclusion: bool
-    regex: re.Pattern[str]
+    __slots__ = ("exclusion", "regex", "text")
+
+    def __init__(self, text: str, exclusion: bool, regex: re.Pattern[str]) -> None:
+        self.text = text
+        self.exclusion = exclusion
+        self.regex = regex
 
 
 class Matcher:
@@ -92,6 +100,8 @@ class Matcher:
 
 
 def _ignore_regex(pattern: str) -> re.Pattern[str]:
+    import re
+
     out = "^"
     i, n = 0, len(pattern)
     while i < n:
@@ -126,6 +136,8 @@ def _ignore_regex(pattern: str) -> re.Pattern[str]:
 
 def _class(pattern: str, i: int) -> tuple[str, int]:
     """A `[...]` class starting after the `[`: (regex, index after the `]`)."""
+    import re
+
     out = "["
     if i < len(pattern) and pattern[i] == "^":
         out += "^"
@@ -147,8 +159,21 @@ def _class(pattern: str, i: int) -> tuple[str, int]:
     raise InvalidArgument(f"syntax error in pattern: unterminated [ in {pattern!r}")
 
 
-@lru_cache(maxsize=256)
+_MATCH_CACHE: dict[str, re.Pattern[str]] = {}
+
+
 def _match_regex(pattern: str) -> re.Pattern[str]:
+    regex = _MATCH_CACHE.get(pattern)
+    if regex is None:
+        if len(_MATCH_CACHE) >= 256:
+            _MATCH_CACHE.clear()
+        regex = _MATCH_CACHE[pattern] = _compile_match(pattern)
+    return regex
+
+
+def _compile_match(pattern: str) -> re.Pattern[str]:
+    import re
+
     out = ""
     i, n = 0, len(pattern)
     while i < n:

@@ -1,4 +1,4 @@
-"""Build contexts as tars (.dockerignore) and `compose run` overrides."""
+"""Build contexts as compose sends them (.dockerignore) and `compose run` overrides."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 from wharfie.cli.compose_run import RUN_FLAGS, _override
 from wharfie.cli.flags import parse
-from wharfie.compose.tarball import context_tar, ignored
+from wharfie.client.buildcontext import context_tar
+from wharfie.patterns import Matcher
 
 
 def names(data: bytes) -> list[str]:
@@ -23,7 +24,9 @@ def test_context_tar_honours_dockerignore(tmp_path: Path) -> None:
         (tmp_path / rel).write_text(rel)
     (tmp_path / ".dockerignore").write_text(
         "# comment\n*.md\n!src/keep.md\nbuild\nnode_modules\nDockerfile\n")
-    got = names(context_tar(str(tmp_path)))
+    chunks, dockerfile = context_tar(str(tmp_path), str(tmp_path / "Dockerfile"))
+    assert dockerfile == "Dockerfile"
+    got = names(b"".join(chunks))
     assert "Dockerfile" in got and ".dockerignore" in got  # always sent
     assert "app.py" in got and "src/a.py" in got and "src/keep.md" in got
     assert "notes.md" not in got
@@ -31,10 +34,10 @@ def test_context_tar_honours_dockerignore(tmp_path: Path) -> None:
 
 
 def test_ignored_patterns() -> None:
-    pats = [(False, "**/*.log"), (False, "tmp"), (True, "tmp/keep")]
-    assert ignored("a/b/c.log", pats) and ignored("c.log", pats)
-    assert ignored("tmp/x", pats) and not ignored("tmp/keep", pats)
-    assert not ignored("src/main.c", pats)
+    m = Matcher(["**/*.log", "tmp", "!tmp/keep"])
+    assert m.excluded("a/b/c.log") and m.excluded("c.log")
+    assert m.excluded("tmp/x") and not m.excluded("tmp/keep")
+    assert not m.excluded("src/main.c")
 
 
 def test_run_overrides() -> None:
