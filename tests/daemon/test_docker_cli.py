@@ -21,12 +21,16 @@ def out(p: subprocess.CompletedProcess[bytes]) -> str:
     return p.stdout.decode()
 
 
-def test_run_rm_echo_hello(daemon: Daemon) -> None:
-    p = docker_cli(daemon, "run", "--rm", "busybox", "echo", "hello")
+def test_run_rm_echo_hello(daemon: Daemon, name: str) -> None:
+    p = docker_cli(daemon, "run", "--rm", "--name", name, "busybox", "echo", "hello")
     assert p.returncode == 0, p.stderr
     assert out(p) == "hello\n"
-    left = docker_cli(daemon, "ps", "-aq", "--no-trunc")
-    assert out(left).strip() == "" or "hello" not in out(left)
+    # docker run --rm returns after the removal: the container is gone at once.
+    left = docker_cli(daemon, "ps", "-a", "--filter", f"name=^{name}$", "--format", "{{.Names}}")
+    assert left.returncode == 0, left.stderr
+    assert out(left) == ""
+    gone = docker_cli(daemon, "inspect", name)
+    assert gone.returncode == 1 and b"No such object" in gone.stderr, gone.stderr
 
 
 def test_detached_ps_logs_stop_rm(daemon: Daemon, name: str) -> None:

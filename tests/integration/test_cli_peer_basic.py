@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from wharfie.client import Client
-from wharfie.errors import Unavailable
+from wharfie.errors import NotFound, Unavailable
 
 IMAGE = os.environ.get("WHARFIE_TEST_IMAGE", "busybox:latest")
 
@@ -47,14 +47,18 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _check_host(address: str) -> None:
+    """A host named in WHARFIE_TEST_HOST was asked for explicitly: if it does not answer or
+    lacks the image, the suite fails with the reason instead of skipping quietly."""
     try:
         with Client(address, timeout=5) as c:
             c.api_version()
-            c.get_json(f"/images/{IMAGE}/json")
     except (Unavailable, OSError) as exc:
-        pytest.skip(f"NO DAEMON: {address} does not answer ({exc}); CLI integration tests skipped")
-    except Exception as exc:
-        pytest.skip(f"{address} has no {IMAGE} ({exc})")
+        pytest.fail(f"WHARFIE_TEST_HOST={address} does not answer: {exc}")
+    with Client(address, timeout=5) as c:
+        try:
+            c.get_json(f"/images/{IMAGE}/json")
+        except NotFound as exc:
+            pytest.fail(f"WHARFIE_TEST_HOST={address} has no {IMAGE}: {exc}")
 
 
 class CLI:
