@@ -19,6 +19,7 @@ import pytest
 
 from support.bundle import BusyboxMissing, busybox_rootfs
 from wharfie import snapshots
+from wharfie.engine import schema
 from wharfie.errors import Conflict, InvalidArgument, NotFound
 from wharfie.images import ImageStore, archive
 
@@ -47,6 +48,7 @@ def _mounts_under(path: Path) -> list[str]:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[ImageStore]:
     db = sqlite3.connect(str(tmp_path / "wharfie.db"), check_same_thread=False)
+    schema.migrate(db, "the test database")
     yield ImageStore(db, str(tmp_path / "data"), threading.Lock())
     leftover = _mounts_under(tmp_path)
     for m in reversed(leftover):
@@ -110,6 +112,7 @@ def test_import_compressed(store: ImageStore, busybox_tar: bytes) -> None:
 
 def test_reload_from_db(tmp_path: Path, busybox_tar: bytes) -> None:
     db = sqlite3.connect(str(tmp_path / "db"), check_same_thread=False)
+    schema.migrate(db, "the test database")
     rec = ImageStore(db, str(tmp_path / "data"), threading.Lock()).import_tar(
         io.BytesIO(busybox_tar), reference="re:1", changes=[])
     again = ImageStore(db, str(tmp_path / "data"), threading.Lock())

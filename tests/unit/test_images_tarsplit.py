@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from wharfie.engine import schema
 from wharfie.images.ingest import ingest_layer, layer_tar
 from wharfie.images.loadstage import Staging, adopt
 from wharfie.images.store import ImageStore
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="extraction chowns to 
 
 def _store(tmp_path: Path) -> ImageStore:
     db = sqlite3.connect(str(tmp_path / "db"), check_same_thread=False)
+    schema.migrate(db, "the test database")
     return ImageStore(db, str(tmp_path / "data"), threading.Lock())
 
 

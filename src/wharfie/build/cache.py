@@ -17,12 +17,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS build_cache (
-    key TEXT PRIMARY KEY, image_id TEXT NOT NULL, size INTEGER NOT NULL,
-    created REAL NOT NULL, last_used REAL NOT NULL, description TEXT NOT NULL DEFAULT '');
-"""
-
 
 @dataclass
 class Entry:
@@ -37,9 +31,7 @@ class Entry:
 class BuildCache:
     def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
         self._db = db
-        self._lock = lock
-        with lock:
-            db.executescript(_SCHEMA)
+        self._lock = lock  # the table `build_cache` is made by the daemon's schema owner
 
     def get(self, key: str) -> str | None:
         """The image of `key` (its use is recorded with `touch`, once per build)."""

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from urllib.parse import urlsplit
 
-from wharfie.errors import InvalidArgument
+from wharfie.errors import FailedPrecondition, InvalidArgument
 
 log = logging.getLogger("wharfie.daemon")
 
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         write_pidfile(args.pidfile)
         asyncio.run(serve(args))
-    except InvalidArgument as exc:
+    except (InvalidArgument, FailedPrecondition) as exc:
         print(f"wharfied: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -42,8 +42,6 @@ BUILTIN = ("bridge", "host", "none")
 # com.docker.network.driver.mtu=1500` gives Docker's default back.
 USER_BRIDGE_MTU = 65520
 DRIVERS = ("bridge", "macvlan", "host", "null")
-SCHEMA = "CREATE TABLE IF NOT EXISTS networks (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, " \
-    "doc TEXT NOT NULL)"
 
 
 class Driver(Protocol):
@@ -78,7 +76,6 @@ class Networks:
         self.resolver = network.dns.Resolver(self.lookup, _upstreams(), self.reverse,
                                              self.own_upstreams)
         with engine.store.lock:
-            engine.store.db.execute(SCHEMA)
             rows = engine.store.db.execute("SELECT doc FROM networks").fetchall()
         for (text,) in rows:
             doc = jsonio.loads(text)

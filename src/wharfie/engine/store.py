@@ -1,9 +1,10 @@
 """The daemon's metadata store: one SQLite database (WAL) under the data root.
 
 Containers are kept as one JSON document per row (the shape inspect reports, plus a
-few private fields), indexed by id and name. The image store keeps its own tables
-in the same database. Every use of the connection holds `lock`: the event loop and
-worker threads share it.
+few private fields), indexed by id and name. The image store, the networks and the build
+cache keep their tables in the same database; `engine.schema` creates and upgrades them all
+when the store opens. Every use of the connection holds `lock`: the event loop and worker
+threads share it.
 """
 
 from __future__ import annotations
@@ -13,19 +14,8 @@ import sqlite3
 import threading
 from typing import Any
 
+from wharfie.engine import schema
 from wharfie.oci import jsonio
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS containers (
-    id   TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    doc  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS settings (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-"""
 
 
 class Store:
@@ -37,7 +27,7 @@ class Store:
         with self.lock:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
+            schema.migrate(self.db, self.path)
 
     def close(self) -> None:
         with self.lock:

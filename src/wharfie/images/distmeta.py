@@ -11,13 +11,6 @@ import sqlite3
 import threading
 from typing import NamedTuple
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS image_blobsums (
-    diff_id TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL,
-    size INTEGER NOT NULL, repository TEXT NOT NULL,
-    PRIMARY KEY (diff_id, digest, repository));
-"""
-
 
 class BlobSum(NamedTuple):
     diff_id: str
@@ -28,12 +21,11 @@ class BlobSum(NamedTuple):
 
 
 class BlobSums:
+    """Rows of the table `image_blobsums` (created by the daemon's schema owner)."""
+
     def __init__(self, db: sqlite3.Connection, lock: threading.Lock) -> None:
         self._db = db
         self._lock = lock
-        with lock:
-            db.executescript(_SCHEMA)
-            db.commit()
 
     def add(self, sums: list[BlobSum]) -> None:
         with self._lock, self._db:

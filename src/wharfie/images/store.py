@@ -29,15 +29,6 @@ from wharfie.images.layers import chain_ids, host_arch, uncompressed
 from wharfie.images.tarstream import tree
 from wharfie.snapshots import SnapshotStore
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS image_images (
-    id TEXT PRIMARY KEY, parent TEXT NOT NULL, created REAL NOT NULL,
-    size INTEGER NOT NULL, last_tag_time TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS image_refs (ref TEXT PRIMARY KEY, image_id TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS image_layers (
-    chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, size INTEGER NOT NULL);
-"""
-
 Users = Callable[[str], list[str]]
 Strs = list[str]
 Check = Callable[["ImageRecord"], bool]
@@ -94,9 +85,7 @@ class ImageStore:
 
         cleanup_temp(self.content.root, self.snapshots.root)
         self.blobsums = BlobSums(db, lock)
-        with lock:
-            db.executescript(_SCHEMA)
-            db.commit()
+        with lock:  # tables image_images, image_refs, image_layers: engine.schema makes them
             self._load()
             self._sweep()
 
