@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from wharfie.cli.stats import cpu_percent, mem_usage
 from wharfie.engine import statsfmt as st
 
 GIB = 1 << 30
@@ -116,17 +117,17 @@ def test_cli_cpu_percent() -> None:
     pre = {**V2, "cpu": {**V2["cpu"], "usage_ns": 2_000_000_000}}
     out = stats(V2, pre)
     # 1 s of CPU over 10 s of all-CPU time on 2 CPUs = 20 %
-    assert st.cpu_percent(out) == pytest.approx(20.0)
+    assert cpu_percent(out) == pytest.approx(20.0)
     assert out["precpu_stats"]["system_cpu_usage"] == 190_000_000_000
     assert out["precpu_stats"]["online_cpus"] == 2
     assert out["preread"] == "2023-11-14T22:13:20Z"
-    assert st.cpu_percent(stats(V2)) > 0  # no pre: delta from zero, as docker
-    assert st.cpu_percent(stats(V2, pre, system_ns=190_000_000_000)) == 0.0
+    assert cpu_percent(stats(V2)) > 0  # no pre: delta from zero, as docker
+    assert cpu_percent(stats(V2, pre, system_ns=190_000_000_000)) == 0.0
 
 
 def test_cli_memory() -> None:
-    assert st.memory_usage(stats(V2)) == 70 << 20  # usage - inactive_file (v2)
-    assert st.memory_usage(stats(V1)) == 70 << 20  # usage - total_inactive_file (v1)
+    assert mem_usage(stats(V2)) == 70 << 20  # usage - inactive_file (v2)
+    assert mem_usage(stats(V1)) == 70 << 20  # usage - total_inactive_file (v1)
 
 
 def test_v1_without_total_inactive_file_gets_one() -> None:

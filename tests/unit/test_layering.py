@@ -16,12 +16,13 @@ ALLOWED = {
     "cgroups": {"errors"},
     "units": {"errors"},
     "patterns": {"errors"},
+    "times": {"errors", "units"},
     "runtime": {"errors", "oci", "syscalls", "cgroups"},
     "content": {"errors", "oci"},
     "snapshots": {"errors", "syscalls"},
-    "images": {"errors", "oci", "content", "snapshots", "syscalls"},
+    "images": {"errors", "oci", "content", "snapshots", "syscalls", "times"},
     "network": {"errors", "syscalls"},
-    "logs": {"errors", "oci"},
+    "logs": {"errors", "oci", "times"},
     "monitor": {"errors", "oci", "logs", "runtime", "syscalls"},
     "distribution": {"errors", "oci", "content", "images", "units"},
     "registry": {"errors", "oci", "content", "units"},
@@ -29,13 +30,13 @@ ALLOWED = {
     "build": {"errors", "oci", "content", "images", "units", "patterns"},
     "engine": {
         "errors", "oci", "cgroups", "content", "snapshots", "images", "network", "logs",
-        "monitor", "syscalls", "units", "distribution", "volumes", "build",
+        "monitor", "syscalls", "units", "distribution", "volumes", "build", "times",
     },
     "api": {"errors", "oci", "engine", "monitor", "units"},
     "daemon": {"errors", "api", "engine"},
     "client": {"errors", "oci", "patterns"},
     "compose": {"errors", "oci", "client", "units"},
-    "cli": {"errors", "oci", "client", "units", "compose", "registry"},
+    "cli": {"errors", "oci", "client", "units", "compose", "registry", "times"},
 }
 
 

@@ -200,10 +200,10 @@ def _version_text(c: dict[str, Any], s: dict[str, Any] | None) -> str:
 
 def _ansic(stamp: str) -> str:
     """RFC 3339 -> Go's time.ANSIC ("Thu May  7 21:09:36 2026"), as docker version prints."""
-    from wharfie.cli.units import _parse_time
+    from wharfie.times import parse
 
     try:
-        t = _parse_time(stamp)
+        t = parse(stamp)
     except InvalidArgument:  # not a time: print it as the daemon sent it
         return stamp
     import time

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from wharfie.errors import InvalidArgument
+from wharfie.times import get_timestamp
 from wharfie.units import (
     bytes_size,
     human_duration,
@@ -35,30 +35,13 @@ def ago(unix: float, now: float | None = None) -> str:
 
 
 def timestamp(value: str, now: float | None = None) -> str:
-    """docker's GetTimestamp for --since/--until: duration, RFC3339 or unix seconds."""
-    now = time.time() if now is None else now
+    """docker's GetTimestamp for --since/--until, as the "seconds.nanoseconds" it sends."""
     v = value.strip()
     if v.replace(".", "", 1).isdigit():
         return v
-    try:
-        t = now - parse_duration(v)
-    except InvalidArgument:
-        t = _parse_time(v)
+    t = get_timestamp(v, now)
     sec = int(t // 1)
     return f"{sec}.{round((t - sec) * 1e9):09d}"
-
-
-def _parse_time(v: str) -> float:
-    from datetime import UTC, datetime
-
-    text = v[:-1] + "+00:00" if v.endswith(("Z", "z")) else v
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise InvalidArgument(f'failed to parse value as time or duration: "{v}"') from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
 
 
 def tabulate(rows: list[list[str]], minwidth: int = 10, padding: int = 3) -> str:

@@ -122,28 +122,6 @@ def docker_stats(
     return out
 
 
-def cpu_percent(stats: dict[str, Any]) -> float:
-    """The CPU % the docker CLI derives from one stats object (for tests and `wharfie stats`)."""
-    cpu, pre = stats["cpu_stats"], stats["precpu_stats"]
-    delta = int(cpu["cpu_usage"]["total_usage"]) - int(pre["cpu_usage"]["total_usage"])
-    system = int(cpu.get("system_cpu_usage", 0)) - int(pre.get("system_cpu_usage", 0))
-    if delta <= 0 or system <= 0:
-        return 0.0
-    return float(delta) / system * int(cpu.get("online_cpus", 1)) * 100.0
-
-
-def memory_usage(stats: dict[str, Any]) -> int:
-    """Memory use as the docker CLI shows it (usage minus inactive file pages)."""
-    mem = stats["memory_stats"]
-    usage = int(mem.get("usage", 0))
-    st = mem.get("stats") or {}
-    if "total_inactive_file" in st and st["total_inactive_file"] < usage:
-        return usage - int(st["total_inactive_file"])
-    if st.get("inactive_file", 0) < usage:
-        return usage - int(st.get("inactive_file", 0))
-    return usage
-
-
 def system_cpu_ns(path: str = "/proc/stat") -> int:
     """moby's getSystemCPUUsage: the first 7 fields of /proc/stat's "cpu" line, in ns."""
     with open(path, "rb") as f:

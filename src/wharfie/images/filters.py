@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
-import time
 from collections.abc import Callable
 from typing import Any
 
+from wharfie import times
 from wharfie.errors import InvalidArgument
-from wharfie.images import present
 
 Check = Callable[[Any], bool]  # takes an ImageRecord
 
@@ -37,15 +36,8 @@ def _ref_match(rec: Any, pattern: str) -> bool:
 
 def _until(value: str) -> float:
     try:
-        return float(value)
-    except ValueError:
-        pass
-    units = {"s": 1, "m": 60, "h": 3600}
-    if value[-1:] in units and value[:-1].isdigit():
-        return time.time() - int(value[:-1]) * units[value[-1]]
-    try:
-        return present.parse_rfc3339(value)
-    except ValueError as exc:
+        return times.get_timestamp(value)
+    except InvalidArgument as exc:
         raise InvalidArgument(f"invalid filter 'until={value}'") from exc
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
+
+from wharfie.times import format_nano as rfc3339_ns
+from wharfie.times import parse as parse_rfc3339
+
+__all__ = ["CONFIG_DEFAULTS", "container_config", "history_rows", "inspect", "parse_rfc3339",
+           "rfc3339", "rfc3339_ns", "short_id", "summary"]
 
 CONFIG_DEFAULTS: dict[str, Any] = {
     "Hostname": "",
@@ -27,38 +32,8 @@ CONFIG_DEFAULTS: dict[str, Any] = {
 
 
 def rfc3339(ts: float) -> str:
-    """Go's RFC3339Nano in UTC: "2024-05-01T10:20:30.123456789Z" (zeros trimmed)."""
+    """Go's RFC3339Nano in UTC for seconds since the epoch."""
     return rfc3339_ns(round(ts * 1e9))
-
-
-def rfc3339_ns(ts_ns: int) -> str:
-    secs, nanos = divmod(ts_ns, 10**9)
-    out = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    if nanos:
-        out += "." + f"{nanos:09d}".rstrip("0")
-    return out + "Z"
-
-
-def parse_rfc3339(text: str) -> float:
-    """Seconds since the epoch of an RFC 3339 time (UTC "Z" or an offset)."""
-    import calendar
-
-    main, _, frac = text.rstrip("Z").partition(".")
-    offset = 0
-    for sign in ("+", "-"):
-        tail = frac if frac else main[10:]
-        if sign in tail:
-            head, _, off = tail.rpartition(sign)
-            hh, _, mm = off.partition(":")
-            offset = (int(hh) * 3600 + int(mm or 0) * 60) * (1 if sign == "+" else -1)
-            if frac:
-                frac = head
-            else:
-                main = main[:10] + head
-            break
-    secs = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
-    digits = "".join(c for c in frac if c.isdigit())
-    return secs - offset + (int(digits) / 10 ** len(digits) if digits else 0.0)
 
 
 def short_id(image_id: str) -> str:

@@ -7,38 +7,12 @@ import codecs
 import os
 import time
 
+from wharfie.times import format_fixed as format_time
+from wharfie.times import parse_fixed_ns as parse_time
+
 _encode_str = _json.encode_basestring_ascii
 _STREAMS = ("stdout", "stderr")
-_second_cache: list[object] = [-1, ""]
-
-
-def format_time(ns: int) -> str:
-    """RFC 3339 UTC with nanoseconds, as Docker writes it: 2026-11-22T10:00:00.123456789Z."""
-    sec, frac = divmod(ns, 1_000_000_000)
-    if _second_cache[0] != sec:
-        _second_cache[0] = sec
-        _second_cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-    return f"{_second_cache[1]}.{frac:09d}Z"
-
-
-_parse_cache: dict[str, int] = {}
-
-
-def parse_time(text: str) -> int:
-    """The inverse of format_time; also accepts fewer fraction digits and no fraction."""
-    if not text.endswith("Z") or len(text) < 20:
-        raise ValueError(f"invalid log time {text!r}")
-    head = text[:19]
-    sec = _parse_cache.get(head)
-    if sec is None:
-        import calendar
-
-        sec = calendar.timegm(time.strptime(head, "%Y-%m-%dT%H:%M:%S"))
-        if len(_parse_cache) > 4096:
-            _parse_cache.clear()
-        _parse_cache[head] = sec
-    frac = text[20:-1] if text[19:20] == "." else ""
-    return sec * 1_000_000_000 + (int(frac.ljust(9, "0")[:9]) if frac else 0)
+__all__ = ["Writer", "format_time", "parse_time"]
 
 
 class Writer:
