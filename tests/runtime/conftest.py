@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -127,3 +127,55 @@ def short_tmp() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="wt-sock-", dir="/tmp"))
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+# --- differential tests: the same scenario against runc and wharfie-runtime ------------
+
+
+@pytest.fixture(scope="session")
+def runc_binary() -> RuntimeBinary:
+    if os.geteuid() != 0:
+        pytest.skip("runtime tests need root (namespaces, mounts, cgroups)")
+    rb = resolve_runtime("runc")
+    if rb.missing_reason:
+        pytest.skip(f"differential test needs runc: {rb.missing_reason}")
+    return rb
+
+
+@pytest.fixture
+def both(runc_binary: RuntimeBinary, rootfs_template: Path, tmp_path: Path) -> Iterator[MakeBoth]:
+    """Factory: `both(*args)` -> {"runc": Container, "wharfie": Container}, same spec.
+
+    Each runtime gets its own --root, bundle and container id; everything made is deleted
+    and leak-checked afterwards. Tests change `c.spec` on both and compare the results.
+    """
+    ours = resolve_runtime("wharfie")
+    runtimes = {
+        "runc": Runtime(runc_binary, tmp_path / "state-runc", tmp_path / "io-runc"),
+        "wharfie": Runtime(ours, tmp_path / "state-wharfie", tmp_path / "io-wharfie"),
+    }
+    made: list[Container] = []
+
+    def make(*args: str) -> dict[str, Container]:
+        pair = {}
+        for name, rt in runtimes.items():
+            cid = new_container_id()
+            spec = bundle_spec(list(args) or ["sh"], terminal=False)
+            spec["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/{cid}"
+            bundle = make_bundle(tmp_path / f"bundle-{name}-{len(made)}", rootfs_template, spec)
+            ctr = Container(rt, cid, bundle, spec)
+            made.append(ctr)
+            pair[name] = ctr
+        return pair
+
+    make.runtimes = runtimes  # type: ignore[attr-defined]
+    yield make
+
+    leaks: list[str] = []
+    for ctr in made:
+        leaks += [f"{ctr.rt.name} {ctr.id}: {leak}" for leak in cleanup_and_check(ctr)]
+    if leaks:
+        pytest.fail("runtime left things behind:\n" + "\n".join(leaks), pytrace=False)
+
+
+MakeBoth = Callable[..., dict[str, Container]]

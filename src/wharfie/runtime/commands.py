@@ -298,15 +298,14 @@ def _add_caps(caps: dict[str, Any], extra: list[str]) -> dict[str, Any]:
 
 
 def cmd_spec(args: Args) -> int:
-    import json
-
-    from wharfie.oci.defaults import default_spec
+    from wharfie.runtime import spec_template
 
     path = os.path.join(args.flags.get("--bundle") or ".", "config.json")
     if os.path.exists(path):
         raise InvalidArgument("File config.json exists. Remove it first")
+    spec = spec_template.runc_template(rootless=bool(args.flags.get("--rootless")))
     with open(path, "w") as f:
-        f.write(json.dumps(default_spec(), indent="\t") + "\n")
+        f.write(spec_template.render(spec))
     return 0
 
 

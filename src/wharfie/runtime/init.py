@@ -163,17 +163,18 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
         )  # closes the fifo (close-on-exec): start returns
     except BaseException as exc:
         msg = f"{exc}"
-        _tell_start(fifo, msg)
-        os.write(2, f"wharfie-runtime: {msg}\n".encode())
+        if not _tell_start(fifo, msg):  # `start` prints it; else it must not be lost
+            os.write(2, f"wharfie-runtime: {msg}\n".encode())
         os._exit(126 if "permission denied" in msg else 127)
     os._exit(127)
 
 
-def _tell_start(fd: int, msg: str) -> None:
+def _tell_start(fd: int, msg: str) -> bool:
     try:
         os.write(fd, msg.encode() or b"error")
     except OSError:
-        pass  # start is gone: the message still goes to stderr
+        return False  # start is gone
+    return True
 
 
 def _await_cgroup(plan: InitPlan, ch: sync.Channel) -> None:

@@ -126,9 +126,19 @@ class Caps:
     def apply(self) -> None:
         sc.capset(self.effective, self.permitted, self.inheritable)
         sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
+        ambient = self.raisable_ambient()
         for cap in range(self.last + 1):
-            if self.ambient & (1 << cap):
+            if ambient & (1 << cap):
                 sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
+
+    def raisable_ambient(self) -> int:
+        """The ambient caps the kernel lets us raise: those also inheritable and permitted.
+
+        runc's template asks for ambient caps without an inheritable set; runc starts it
+        with an empty ambient set (the kernel refuses the rest with EPERM, which runc
+        ignores), and so do we.
+        """
+        return self.ambient & self.inheritable & self.permitted
 
 
 def switch_user(user: dict[str, Any], in_userns: bool) -> None:
