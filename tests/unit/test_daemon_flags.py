@@ -12,7 +12,7 @@ from wharfie.errors import InvalidArgument
 
 def test_defaults() -> None:
     args = parse_args([])
-    assert args.host == []
+    assert args.hosts == []
     assert args.data_root == "/var/lib/wharfie"
     assert args.exec_root == "/run/wharfie"
     assert args.default_runtime == "wharfie-runtime"

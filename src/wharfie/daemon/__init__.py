@@ -1,9 +1,10 @@
 """wharfied: the daemon. Flags like dockerd's; serves the Docker Engine API.
 
-    wharfied [-H unix:///run/wharfie/wharfie.sock] [--data-root /var/lib/wharfie]
-             [--exec-root /run/wharfie] [--default-runtime wharfie-runtime]
-             [--log-level info] [--pidfile /run/wharfie/wharfied.pid]
-             [--tlsverify --tlscacert CA --tlscert CERT --tlskey KEY]
+    wharfied [--config-file /etc/wharfie/daemon.json] [-H unix:///run/wharfie/wharfie.sock]
+             [--data-root /var/lib/wharfie] [--exec-root /run/wharfie] [--log-level info]
+             [--tlsverify --tlscacert CA --tlscert CERT --tlskey KEY] ...  (wharfied --help)
+
+The options, their help and their daemon.json keys are one table: daemon/config.py.
 
 Access to the API is root-equivalent (as with Docker): the unix socket is mode 0660,
 group `wharfie`; TCP is refused unless it is loopback or mutual TLS is configured.
@@ -12,7 +13,6 @@ Containers keep running when wharfied stops; the next wharfied re-adopts them.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import grp
 import ipaddress
@@ -22,50 +22,26 @@ import signal
 import ssl
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from wharfie.daemon.config import DEFAULT_HOST, ConfigError, Settings, load
 from wharfie.errors import FailedPrecondition, InvalidArgument
+
+if TYPE_CHECKING:
+    from wharfie.engine.core import Config, Engine
 
 log = logging.getLogger("wharfie.daemon")
 
-DEFAULT_HOST = "unix:///run/wharfie/wharfie.sock"
 SOCKET_GROUP = "wharfie"
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="wharfied", description="The Wharfie daemon.")
-    p.add_argument("-H", "--host", action="append", default=[], help="socket(s) to listen on")
-    p.add_argument("--data-root", default="/var/lib/wharfie")
-    p.add_argument("--exec-root", default="/run/wharfie")
-    p.add_argument("--default-runtime", default="wharfie-runtime")
-    p.add_argument(
-        "--log-level", "-l", default="info", choices=["debug", "info", "warn", "error", "fatal"]
-    )
-    p.add_argument("--pidfile", "-p", default="")
-    p.add_argument("--group", "-G", default=SOCKET_GROUP)
-    p.add_argument("--tlsverify", action="store_true")
-    p.add_argument("--tls", action="store_true")
-    p.add_argument("--tlscacert", default="")
-    p.add_argument("--tlscert", default="")
-    p.add_argument("--tlskey", default="")
-    p.add_argument("--bip", default="172.29.0.0/16", help="subnet of the default bridge")
-    p.add_argument("--bridge", default="wharfie0", help="name of the default bridge device")
-    p.add_argument(
-        "--no-masquerade",
-        action="store_true",
-        help="do not add the NAT rule for the default bridge",
-    )
-    p.add_argument("--registry-mirror", action="append", default=[],
-                   help="mirror of docker.io, or HOST=URL for a mirror of HOST")
-    p.add_argument("--insecure-registry", action="append", default=[],
-                   help="registry host[:port] or CIDR reachable over HTTP / unverified TLS")
-    p.add_argument("--blocked-registry", action="append", default=[],
-                   help="registry host never contacted (pulls and pushes naming it fail)")
-    p.add_argument("--version", "-v", action="store_true")
-    return p.parse_args(argv)
+def parse_args(argv: list[str]) -> Settings:
+    """The flags merged with the configuration file (ConfigError: dockerd's wording)."""
+    return load(argv)
 
 
-def tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+def tls_context(args: Settings) -> ssl.SSLContext | None:
     if not (args.tlsverify or args.tls):
         return None
     if not (args.tlscert and args.tlskey):
@@ -148,44 +124,88 @@ def write_pidfile(path: str) -> None:
         f.write(f"{os.getpid()}\n")
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: Settings) -> None:
     from wharfie import api
-    from wharfie.engine.core import Config, Engine
+    from wharfie.engine.core import Engine
 
-    config = Config(
-        data_root=args.data_root,
-        exec_root=args.exec_root,
-        default_runtime=args.default_runtime,
-        bridge_name=args.bridge,
-        bridge_subnet=args.bip,
-        masquerade=not args.no_masquerade,
-    )
-    engine = Engine(config)
+    engine = Engine(engine_config(args))
     from wharfie.engine.images import configure
 
-    configure(engine, args.registry_mirror, args.insecure_registry, args.blocked_registry)
+    configure(engine, args.registry_mirrors, args.insecure_registries, args.blocked_registries)
     await engine.start()
     server = api.build(engine)
     tls = tls_context(args)
     listeners = [
-        await listen(h, server.handle, tls, args.group) for h in args.host or [DEFAULT_HOST]
+        await listen(h, server.handle, tls, args.group) for h in args.hosts or [DEFAULT_HOST]
     ]
-    log.info("wharfied ready: %s", ", ".join(args.host or [DEFAULT_HOST]))
+    log.info("wharfied ready: %s", ", ".join(args.hosts or [DEFAULT_HOST]))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("shutting down; containers keep running")
     for listener in listeners:
         listener.close()
     for task in list(server.connections):
         task.cancel()
+    if args.live_restore:
+        log.info("shutting down; containers keep running")
+    else:
+        await stop_containers(engine)
     await engine.close()
 
 
+async def stop_containers(engine: Engine) -> None:
+    """--live-restore=false: stop the running containers as dockerd does at shutdown
+    (SIGTERM, then SIGKILL after each one's stop timeout)."""
+    running = [c.id for c in engine.containers.values() if c.running]
+    log.info("shutting down; stopping %d running container(s) (live-restore is off)", len(running))
+    results = await asyncio.gather(
+        *(engine.ctr.stop(cid, None, None) for cid in running), return_exceptions=True
+    )
+    for cid, result in zip(running, results, strict=True):
+        if isinstance(result, BaseException):
+            log.warning("stopping container %s at shutdown failed: %s", cid[:12], result)
+
+
+def engine_config(args: Settings) -> Config:
+    """The engine's Config from the merged options."""
+    from wharfie.engine.core import Config
+
+    try:
+        bip = ipaddress.IPv4Interface(args.bip)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid --bip {args.bip!r}: {e}") from e
+    # dockerd's --bip is the bridge's address with its prefix (10.1.0.1/24); wharfied's
+    # historical form is the subnet (10.1.0.0/24), whose bridge takes the first address.
+    gateway = None if bip.ip == bip.network.network_address else str(bip.ip)
+    return Config(
+        data_root=args.data_root,
+        exec_root=args.exec_root,
+        default_runtime=args.default_runtime,
+        bridge_name=args.bridge,
+        bridge_subnet=str(bip.network),
+        bridge_gateway=gateway,
+        masquerade=args.ip_masq,
+        runtimes=dict(args.runtimes),
+        mtu=args.mtu,
+        dns=list(args.dns),
+        address_pools=list(args.default_address_pools),
+        log_driver=args.log_driver,
+        log_opts=dict(args.log_opts),
+        live_restore=args.live_restore,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.validate:
+        print("configuration OK")
+        return 0
     if args.version:
         from wharfie import __version__
 

@@ -39,7 +39,11 @@ class Containers:
 
     # ------------------------------------------------------------------ create
     async def create(self, body: Any, name: str, api_version: tuple[int, int]) -> dict[str, Any]:
-        cfg = validate.container_create(body, api_version=api_version)
+        cfg = validate.container_create(
+            body,
+            api_version=api_version,
+            default_log=(self.e.config.log_driver, self.e.config.log_opts),
+        )
         config, host_config = cfg.config, cfg.host_config
         if not config.get("Image"):
             raise InvalidArgument("config cannot be empty in order to create a container")

@@ -51,6 +51,14 @@ class Config:
     masquerade: bool = True
     cgroup_parent: str = "/wharfie"
     runtimes: dict[str, str] = field(default_factory=dict)  # name -> binary path
+    # daemon.json / flags (daemon/config.py); dockerd's meaning unless noted
+    bridge_gateway: str | None = None  # None: the subnet's first address
+    mtu: int = 0  # the default bridge's; 0: 1500
+    dns: list[str] = field(default_factory=list)  # for containers that set no Dns
+    address_pools: list[tuple[str, int]] = field(default_factory=list)  # (base, size)
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = field(default_factory=dict)
+    live_restore: bool = True  # False: running containers are stopped with the daemon
 
 
 class Engine:
@@ -69,8 +77,14 @@ class Engine:
             os.makedirs(os.path.join(config.data_root, sub), mode=0o710, exist_ok=True)
         for sub in ("containers", "netns", "runtime"):
             os.makedirs(os.path.join(config.exec_root, sub), mode=0o711, exist_ok=True)
-        self.bridge = network.Bridge(config.bridge_name, config.bridge_subnet, self.bridge_id)
-        self.ipam = network.IPAM(config.bridge_subnet)
+        self.bridge = network.Bridge(
+            config.bridge_name,
+            config.bridge_subnet,
+            self.bridge_id,
+            gateway=config.bridge_gateway,
+            mtu=config.mtu,
+        )
+        self.ipam = network.IPAM(config.bridge_subnet, config.bridge_gateway)
         self.networks = Networks(self)
         self.ctr = Containers(self)
         self.execs_service = Execs(self)

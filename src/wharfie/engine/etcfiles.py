@@ -48,7 +48,7 @@ def write(engine: Engine, c: Container, kind: str, ip: str, user: bool) -> dict[
             if ":" in h
         )
         _write(paths["/etc/hosts"], HOSTS_HEAD + extra + (f"{ip}\t{fqdn}\n" if ip else ""))
-    _write(paths["/etc/resolv.conf"], _resolv_for(c, kind, user))
+    _write(paths["/etc/resolv.conf"], _resolv_for(c, kind, user, engine.config.dns))
     c.doc.update(
         HostnamePath=paths["/etc/hostname"],
         HostsPath=paths["/etc/hosts"],
@@ -66,10 +66,10 @@ def rewrite_resolv(engine: Engine, c: Container) -> None:
     """After a live connect to a user network: point resolv.conf at the embedded DNS."""
     path = os.path.join(engine.container_dir(c.id), "resolv.conf")
     if os.path.exists(path):
-        _write(path, _resolv_for(c, "network", True))
+        _write(path, _resolv_for(c, "network", True, engine.config.dns))
 
 
-def _resolv_for(c: Container, kind: str, user: bool) -> str:
+def _resolv_for(c: Container, kind: str, user: bool, daemon_dns: list[str] | None = None) -> str:
     host = _read("/etc/resolv.conf")
     if user:
         search = [ln for ln in host.splitlines() if ln.startswith("search")]
@@ -78,7 +78,7 @@ def _resolv_for(c: Container, kind: str, user: bool) -> str:
         opts = ["ndots:0", *(c.host_config.get("DnsOptions") or [])]
         return "\n".join(["nameserver 127.0.0.11", *search, "options " + " ".join(opts)]) + "\n"
     text = resolv_conf(host, kind)
-    dns = c.host_config.get("Dns") or []
+    dns = c.host_config.get("Dns") or daemon_dns or []  # the daemon's --dns: dockerd's default
     if dns or c.host_config.get("DnsSearch") or c.host_config.get("DnsOptions"):
         lines = [ln for ln in text.splitlines() if not (dns and ln.startswith("nameserver"))]
         if c.host_config.get("DnsSearch"):

@@ -54,8 +54,9 @@ class Driver(Protocol):
     network_id: str
     ipam: network.IPAM
 
-    def attach(self, container_id: str, netns_path: str, ip: str, ifname: str,
-               default_route: bool) -> network.Endpoint: ...
+    def attach(
+        self, container_id: str, netns_path: str, ip: str, ifname: str, default_route: bool
+    ) -> network.Endpoint: ...
 
     def detach(self, endpoint: network.Endpoint) -> None: ...
 
@@ -73,8 +74,9 @@ class Networks:
         self.table = nft.table_name(engine.config.bridge_name)
         self.lock = asyncio.Lock()
         self._builtin_ids: dict[str, str] = {}
-        self.resolver = network.dns.Resolver(self.lookup, _upstreams(), self.reverse,
-                                             self.own_upstreams)
+        self.resolver = network.dns.Resolver(
+            self.lookup, _upstreams(), self.reverse, self.own_upstreams
+        )
         with engine.store.lock:
             rows = engine.store.db.execute("SELECT doc FROM networks").fetchall()
         for (text,) in rows:
@@ -92,11 +94,12 @@ class Networks:
                 "com.docker.network.bridge.enable_icc": "true",
                 "com.docker.network.bridge.enable_ip_masquerade": str(e.config.masquerade).lower(),
                 "com.docker.network.bridge.name": e.config.bridge_name,
-                "com.docker.network.driver.mtu": "1500",
+                "com.docker.network.driver.mtu": str(e.config.mtu or 1500),
             }
             return _doc(e.bridge_id, "bridge", "bridge", ipam, opts, {}, False, "")
         nid = self._builtin_ids.get(name) or e.store.setting(
-            f"{name}_network_id", lambda: secrets.token_hex(32))
+            f"{name}_network_id", lambda: secrets.token_hex(32)
+        )
         self._builtin_ids[name] = nid
         return _doc(nid, name, "host" if name == "host" else "null", [], {}, {}, False, "")
 
@@ -145,9 +148,13 @@ class Networks:
             ep = (c.private.get("endpoints") or {}).get(nid)
             if ep is None:
                 if mode and c.running and c.network_mode == mode:  # as Docker lists them
-                    out[c.id] = {"Name": c.name, "EndpointID": endpoint_id(
-                        {"network_id": nid, "container_id": c.id}), "MacAddress": "",
-                        "IPv4Address": "", "IPv6Address": ""}
+                    out[c.id] = {
+                        "Name": c.name,
+                        "EndpointID": endpoint_id({"network_id": nid, "container_id": c.id}),
+                        "MacAddress": "",
+                        "IPv4Address": "",
+                        "IPv6Address": "",
+                    }
                 continue
             out[c.id] = {
                 "Name": c.name,
@@ -179,8 +186,9 @@ class Networks:
                 raise
             self.drivers[doc["Id"]] = drv
             await self.apply_firewall()
-        self.e.events.emit("network", "create", doc["Id"], {"name": doc["Name"],
-                                                             "type": doc["Driver"]})
+        self.e.events.emit(
+            "network", "create", doc["Id"], {"name": doc["Name"], "type": doc["Driver"]}
+        )
         return {"Id": doc["Id"], "Warning": ""}
 
     def _new_doc(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -191,10 +199,12 @@ class Networks:
             raise Conflict(f"network with name {name} already exists")
         driver = str(body.get("Driver") or "bridge")
         if driver in ("host", "null", "none"):
-            raise Forbidden(f"only one instance of \"{driver}\" network is allowed")
+            raise Forbidden(f'only one instance of "{driver}" network is allowed')
         if driver == "overlay":
-            raise Forbidden("This node is not a swarm manager. Use \"docker swarm init\" or "
-                            "\"docker swarm join\" to connect this node to swarm and try again.")
+            raise Forbidden(
+                'This node is not a swarm manager. Use "docker swarm init" or '
+                '"docker swarm join" to connect this node to swarm and try again.'
+            )
         if driver not in DRIVERS:
             raise NotFound(f'plugin "{driver}" not found')
         if body.get("EnableIPv6"):
@@ -203,8 +213,7 @@ class Networks:
         ipam = self._ipam_config(body.get("IPAM") or {}, driver)
         opts = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
         labels = {str(k): str(v) for k, v in (body.get("Labels") or {}).items()}
-        doc = _doc(nid, name, driver, ipam, opts, labels, bool(body.get("Internal")),
-                   now_rfc3339())
+        doc = _doc(nid, name, driver, ipam, opts, labels, bool(body.get("Internal")), now_rfc3339())
         doc["Attachable"] = bool(body.get("Attachable"))
         doc["IPAM"]["Options"] = (body.get("IPAM") or {}).get("Options") or {}
         return doc
@@ -213,10 +222,14 @@ class Networks:
         if (ipam.get("Driver") or "default") != "default":
             raise NotFound(f'plugin "{ipam.get("Driver")}" not found')
         configs = [dict(c) for c in ipam.get("Config") or [] if c]
-        taken = [str(c["Subnet"]) for d in self.all_docs() for c in d["IPAM"]["Config"]
-                 if c.get("Subnet")]
+        taken = [
+            str(c["Subnet"])
+            for d in self.all_docs()
+            for c in d["IPAM"]["Config"]
+            if c.get("Subnet")
+        ]
         if not configs:
-            subnet = pick_subnet(taken, _host_routes())
+            subnet = pick_subnet(taken, _host_routes(), self.e.config.address_pools)
             net = ipaddress.IPv4Network(subnet)
             return [{"Subnet": subnet, "Gateway": str(net.network_address + 1)}]
         if len(configs) > 1:
@@ -283,8 +296,9 @@ class Networks:
             self.drivers.pop(doc["Id"], None)
             self._delete(doc["Id"])
             await self.apply_firewall()
-        self.e.events.emit("network", "destroy", doc["Id"], {"name": doc["Name"],
-                                                              "type": doc["Driver"]})
+        self.e.events.emit(
+            "network", "destroy", doc["Id"], {"name": doc["Name"], "type": doc["Driver"]}
+        )
 
     async def prune(self, raw_filters: str) -> dict[str, Any]:
         f = filters.parse(raw_filters)
@@ -297,8 +311,10 @@ class Networks:
         return {"NetworksDeleted": deleted}
 
     def _wanted_by(self, doc: dict[str, Any]) -> bool:
-        return any(doc["Name"] in (c.doc["NetworkSettings"].get("Networks") or {})
-                   for c in self.e.containers.values())
+        return any(
+            doc["Name"] in (c.doc["NetworkSettings"].get("Networks") or {})
+            for c in self.e.containers.values()
+        )
 
     # -- firewall ------------------------------------------------------------------------
 
@@ -307,8 +323,9 @@ class Networks:
         for doc in self.docs.values():
             if doc["Driver"] == "bridge":
                 cfg = doc["IPAM"]["Config"][0]
-                nets.append(nft.NetRule(bridge_name(doc["Id"]), cfg["Subnet"],
-                                        bool(doc["Internal"])))
+                nets.append(
+                    nft.NetRule(bridge_name(doc["Id"]), cfg["Subnet"], bool(doc["Internal"]))
+                )
         ports = []
         for c in self.e.containers.values():
             for rule in c.private.get("ports") or []:
@@ -361,7 +378,7 @@ class Networks:
     def own_upstreams(self, asker: str) -> list[tuple[str, int]] | None:
         """A container's `--dns` servers: where its embedded DNS forwards (as Docker)."""
         c = self.e.containers.get(asker)
-        servers = (c.host_config.get("Dns") or []) if c is not None else []
+        servers = (c.host_config.get("Dns") or self.e.config.dns) if c is not None else []
         return [(s, 53) for s in servers if ":" not in s] or None
 
     async def recover(self) -> None:
@@ -457,13 +474,30 @@ def _make_driver(doc: dict[str, Any], masquerade: bool) -> Driver:
         mode = opts.get("macvlan_mode", "bridge")
         if mode != "bridge":
             raise InvalidArgument(f"macvlan mode {mode!r} is not supported (only bridge)")
-        return network.Macvlan(opts.get("parent", ""), cfg["Subnet"], doc["Id"],
-                               cfg.get("Gateway"), doc["Name"], internal)
-    masq = masquerade and not internal and \
-        opts.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false"
-    bridge = network.Bridge(bridge_name(doc["Id"]), cfg["Subnet"], doc["Id"], cfg.get("Gateway"),
-                            doc["Name"], user_defined=True, ip_range=cfg.get("IPRange"),
-                            masquerade=masq, mtu=_mtu(opts) or USER_BRIDGE_MTU)
+        return network.Macvlan(
+            opts.get("parent", ""),
+            cfg["Subnet"],
+            doc["Id"],
+            cfg.get("Gateway"),
+            doc["Name"],
+            internal,
+        )
+    masq = (
+        masquerade
+        and not internal
+        and opts.get("com.docker.network.bridge.enable_ip_masquerade", "true") != "false"
+    )
+    bridge = network.Bridge(
+        bridge_name(doc["Id"]),
+        cfg["Subnet"],
+        doc["Id"],
+        cfg.get("Gateway"),
+        doc["Name"],
+        user_defined=True,
+        ip_range=cfg.get("IPRange"),
+        masquerade=masq,
+        mtu=_mtu(opts) or USER_BRIDGE_MTU,
+    )
     return bridge
 
 
@@ -478,8 +512,16 @@ def _mtu(opts: dict[str, str]) -> int:
     return mtu
 
 
-def _doc(nid: str, name: str, driver: str, ipam: list[dict[str, Any]], opts: dict[str, str],
-         labels: dict[str, str], internal: bool, created: str) -> dict[str, Any]:
+def _doc(
+    nid: str,
+    name: str,
+    driver: str,
+    ipam: list[dict[str, Any]],
+    opts: dict[str, str],
+    labels: dict[str, str],
+    internal: bool,
+    created: str,
+) -> dict[str, Any]:
     return {
         "Name": name,
         "Id": nid,

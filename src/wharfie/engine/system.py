@@ -69,6 +69,7 @@ def info(engine: Engine) -> dict[str, Any]:
     running = sum(1 for c in cs if c.running and not c.paused)
     paused = sum(1 for c in cs if c.paused)
     runtimes = {name: {"path": name} for name in ("wharfie-runtime", "runc", "crun")}
+    runtimes.update({name: {"path": path} for name, path in engine.config.runtimes.items()})
     return {
         "ID": engine.daemon_id,
         "Containers": len(cs),
@@ -97,7 +98,7 @@ def info(engine: Engine) -> dict[str, Any]:
         "OomKillDisable": False,
         "NGoroutines": 0,
         "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "LoggingDriver": "json-file",
+        "LoggingDriver": engine.config.log_driver,
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": _cgroup_version(),
         "NEventsListener": len(engine.events.queues),
@@ -107,11 +108,7 @@ def info(engine: Engine) -> dict[str, Any]:
         "OSType": "linux",
         "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-            "IndexConfigs": {},
-            "Mirrors": [],
-        },
+        "RegistryConfig": registry_config(engine),
         "NCPU": os.cpu_count() or 1,
         "MemTotal": _mem_total(),
         "DockerRootDir": engine.config.data_root,
@@ -132,11 +129,39 @@ def info(engine: Engine) -> dict[str, Any]:
             "Error": "",
             "RemoteManagers": None,
         },
-        "LiveRestoreEnabled": True,
+        "LiveRestoreEnabled": engine.config.live_restore,
         "Isolation": "",
         "InitBinary": "tini-static",
         "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
         "Warnings": [],
+    }
+
+
+def registry_config(engine: Engine) -> dict[str, Any]:
+    """dockerd's RegistryConfig from the daemon's registry-mirrors and insecure-registries."""
+    import ipaddress
+
+    from wharfie.engine.images import service
+
+    settings = service(engine).settings
+    mirrors = [m + "/" for m in settings.mirrors.get("docker.io", [])]
+    cidrs, hosts = ["127.0.0.0/8"], []
+    for entry in settings.insecure:
+        try:
+            cidrs.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            hosts.append(entry)
+    index = {
+        "docker.io": {"Name": "docker.io", "Mirrors": mirrors, "Secure": True, "Official": True}
+    }
+    for host in hosts:
+        index[host] = {"Name": host, "Mirrors": [], "Secure": False, "Official": False}
+    return {
+        "AllowNondistributableArtifactsCIDRs": None,
+        "AllowNondistributableArtifactsHostnames": None,
+        "InsecureRegistryCIDRs": cidrs,
+        "IndexConfigs": index,
+        "Mirrors": mirrors,
     }
 
 

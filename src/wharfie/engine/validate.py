@@ -235,7 +235,12 @@ def _num(value: Any) -> int:
 # ---------------------------------------------------------------- container create
 
 
-def container_create(body: object, *, api_version: tuple[int, int] = (1, 44)) -> CreateConfig:
+def container_create(
+    body: object,
+    *,
+    api_version: tuple[int, int] = (1, 44),
+    default_log: tuple[str, dict[str, str]] = ("json-file", {}),
+) -> CreateConfig:
     """Check a create body; (Config, HostConfig, NetworkingConfig) with defaults filled."""
     if body is not None and not isinstance(body, dict):
         raise _type_error(body, "", f"runconfig.{WRAPPER}")
@@ -249,7 +254,7 @@ def container_create(body: object, *, api_version: tuple[int, int] = (1, 44)) ->
     _normalise_config(config)
     _verify_config(config)
     _verify_host_config(host)
-    _fill_host_defaults(host, api_version)
+    _fill_host_defaults(host, api_version, default_log)
     if networking.get("EndpointsConfig") is None:
         networking["EndpointsConfig"] = {}
     return CreateConfig(config, host, networking)
@@ -719,12 +724,17 @@ def parse_log_opts(cfg: dict[str, str]) -> tuple[int, int]:
     return max_size, max_file
 
 
-def _fill_host_defaults(host: dict[str, Any], api_version: tuple[int, int]) -> None:
+def _fill_host_defaults(
+    host: dict[str, Any],
+    api_version: tuple[int, int],
+    default_log: tuple[str, dict[str, str]] = ("json-file", {}),
+) -> None:
     log = dict(host.get("LogConfig") or {})
     if not log.get("Type"):
-        log["Type"] = "json-file"
-    if log.get("Config") is None:
-        log["Config"] = {}
+        log["Type"] = default_log[0]  # the daemon's --log-driver
+    log["Config"] = dict(log.get("Config") or {})
+    if log["Type"] == default_log[0]:  # dockerd: the daemon's --log-opt fill the gaps
+        log["Config"] = {**default_log[1], **log["Config"]}
     host["LogConfig"] = log
     policy = dict(host.get("RestartPolicy") or {})
     if not policy.get("Name"):

@@ -8,6 +8,7 @@ beyond its subnet and can be rebuilt from the metadata store at any time.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 
 from wharfie.errors import Conflict, InvalidArgument, Unavailable
 
@@ -122,6 +123,13 @@ def _default_pools() -> list[ipaddress.IPv4Network]:
     return pools
 
 
+def split_pools(pools: list[tuple[str, int]]) -> Iterator[ipaddress.IPv4Network]:
+    """The daemon's `default-address-pools` ({base, size}) as the subnets they yield, in
+    order (as dockerd: each base cut into /size pieces), lazily."""
+    for base, size in pools:
+        yield from ipaddress.IPv4Network(base, strict=False).subnets(new_prefix=size)
+
+
 def check_overlap(subnet: str, taken: list[str]) -> None:
     """PoolOverlap if `subnet` overlaps any of `taken` (other networks' subnets)."""
     net = ipaddress.IPv4Network(subnet, strict=False)
@@ -130,15 +138,16 @@ def check_overlap(subnet: str, taken: list[str]) -> None:
             raise PoolOverlap("Pool overlaps with other one on this address space")
 
 
-def pick_subnet(taken: list[str], host_routes: list[str]) -> str:
-    """The first default pool overlapping neither another network nor a host route."""
+def pick_subnet(
+    taken: list[str], host_routes: list[str], pools: list[tuple[str, int]] | None = None
+) -> str:
+    """The first pool (the daemon's `default-address-pools`, else Docker's) overlapping
+    neither another network nor a host route."""
     busy = [ipaddress.IPv4Network(s, strict=False) for s in [*taken, *host_routes]]
-    for pool in _default_pools():
+    for pool in split_pools(pools) if pools else _default_pools():
         if not any(pool.overlaps(b) for b in busy):
             return str(pool)
-    raise Unavailable(
-        "all predefined address pools have been fully subnetted"
-    )
+    raise Unavailable("all predefined address pools have been fully subnetted")
 
 
 def host_routes(text: str) -> list[str]:

@@ -1,0 +1,208 @@
+"""wharfied --config-file, against a real dockerd and with a real daemon.
+
+The bad files are given to dockerd 20.10 and to wharfied with the same flags; both must
+refuse to start, and the message after "with file PATH: " must be the same (dockerd exits
+at once on these, before touching anything; its roots are private anyway). Then a wharfied
+configured only by a file is started and checked through the docker CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from support.daemon import SRC, Daemon, busybox_tar, docker_cli
+from support.peers import DOCKERD
+
+
+def _run(argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+
+
+def _message(stderr: str) -> str:
+    """The last error line, without dockerd's log prefix and without the file's name."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith("time=")]
+    last = lines[-1]
+    return last.split(".json: ", 1)[1] if ".json: " in last else last
+
+
+CASES = {
+    "unknown": ({"zzz-not-an-option": 1}, []),
+    "unknown_nested": ({"nested": {"also-unknown": 1}}, []),
+    "conflicts": (
+        {
+            "data-root": "/tmp/file-root",
+            "bip": "10.1.0.1/24",
+            "debug": False,
+            "insecure-registries": ["x:1"],
+        },
+        ["--bip", "10.2.0.1/24", "-D", "--insecure-registry", "y:1"],
+    ),
+    "type_int": ({"mtu": "x"}, []),
+    "type_string": ({"group": 5}, []),
+    "type_list": ({"dns": "10.0.0.1"}, []),
+    "type_bool": ({"live-restore": "yes"}, []),
+    "not_an_object": ([1], []),
+    "log_level": ({"log-level": "bogus"}, []),
+}
+
+
+def _write(base: Path, name: str, doc: object) -> Path:
+    path = base / f"{name}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_files_are_refused_as_dockerd_refuses_them(tmp_path: Path, case: str) -> None:
+    if not os.path.exists(DOCKERD):
+        pytest.skip(f"{DOCKERD} is not installed (scripts/setup.sh installs docker.io)")
+    doc, flags = CASES[case]
+    path = _write(tmp_path, case, doc)
+    private = [
+        "-H",
+        f"unix://{tmp_path}/d.sock",
+        "--data-root",
+        str(tmp_path / "root"),
+        "--pidfile",
+        str(tmp_path / "d.pid"),
+    ]
+    theirs = _run(
+        [
+            DOCKERD,
+            "--config-file",
+            str(path),
+            "--exec-root",
+            f"/run/wcfg-{os.getpid()}",
+            *private,
+            *flags,
+        ]
+    )
+    ours = _run(
+        [
+            sys.executable,
+            "-m",
+            "wharfie.daemon",
+            "--config-file",
+            str(path),
+            "--exec-root",
+            str(tmp_path / "exec"),
+            *private,
+            *flags,
+        ]
+    )
+    assert theirs.returncode == 1 and ours.returncode == 1, (theirs.stderr, ours.stderr)
+    assert _message(ours.stderr) == _message(theirs.stderr)
+    assert "Traceback" not in ours.stderr
+    assert not (tmp_path / "root").exists()  # nothing was made
+
+
+def test_missing_explicit_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.json"
+    ours = _run([sys.executable, "-m", "wharfie.daemon", "--config-file", str(path)])
+    assert ours.returncode == 1
+    assert ours.stderr.strip().endswith(f"open {path}: no such file or directory")
+
+
+def test_validate(tmp_path: Path) -> None:
+    good = _write(tmp_path, "good", {"data-root": "/tmp/x", "mtu": 1400})
+    ours = _run([sys.executable, "-m", "wharfie.daemon", "--config-file", str(good), "--validate"])
+    assert (ours.returncode, ours.stdout) == (0, "configuration OK\n")
+    bad = _write(tmp_path, "bad", {"nope": 1})
+    ours = _run([sys.executable, "-m", "wharfie.daemon", "--config-file", str(bad), "--validate"])
+    assert ours.returncode == 1 and "don't match any configuration option: nope" in ours.stderr
+
+
+class FileDaemon(Daemon):
+    """A test daemon whose every option comes from its daemon.json."""
+
+    def start(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        n = (os.getpid() * 11) % 250
+        self.config = {
+            "hosts": [self.host],
+            "data-root": str(self.data),
+            "exec-root": str(self.exec_root),
+            "bridge": self.bridge,
+            "bip": self.subnet.replace(".0/24", ".1/24"),
+            "ip-masq": False,
+            "pidfile": str(self.base / "wharfied.pid"),
+            "debug": True,
+            "blocked-registries": ["docker.io"],
+            "registry-mirrors": ["https://m.invalid"],
+            "insecure-registries": ["10.250.0.0/16"],
+            "log-driver": "json-file",
+            "log-opts": {"max-size": "1m", "max-file": "2"},
+            "live-restore": True,
+            "dns": ["10.1.2.3"],
+            "mtu": 1400,
+            "default-address-pools": [{"base": f"10.{n}.0.0/16", "size": 26}],
+            "runtimes": {"myrunc": {"path": "/usr/sbin/runc"}},
+        }
+        path = _write(self.base, "daemon", self.config)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "wharfie.daemon", "--config-file", str(path)],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,
+            )
+        self.wait_ready()
+
+
+def test_a_daemon_configured_by_its_file(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("wharfied needs root")
+    d = FileDaemon(tmp_path / "w", 7)
+    d.start()
+    try:
+        import docker
+
+        docker.APIClient(base_url=d.host).import_image_from_data(
+            busybox_tar(tmp_path), repository="busybox", tag="latest"
+        )
+        info = json.loads(docker_cli(d, "info", "--format", "{{json .}}").stdout)
+        assert info["DockerRootDir"] == str(d.data) and info["LoggingDriver"] == "json-file"
+        assert info["RegistryConfig"]["Mirrors"] == ["https://m.invalid/"]
+        assert "myrunc" in info["Runtimes"] and info["LiveRestoreEnabled"] is True
+        bridge = json.loads(docker_cli(d, "network", "inspect", "bridge").stdout)[0]
+        gateway = d.config["bip"].split("/")[0]
+        assert bridge["IPAM"]["Config"] == [{"Subnet": d.subnet, "Gateway": gateway}]
+        assert bridge["Options"]["com.docker.network.driver.mtu"] == "1400"
+        assert Path(f"/sys/class/net/{d.bridge}/mtu").read_text().strip() == "1400"
+        p = docker_cli(
+            d,
+            "run",
+            "--name",
+            "c1",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/resolv.conf; ip -o route; cat /sys/class/net/eth0/mtu",
+        )
+        assert p.returncode == 0, p.stderr
+        out = p.stdout.decode()
+        assert "nameserver 10.1.2.3" in out and f"via {gateway}" in out and "1400" in out
+        log_config = json.loads(docker_cli(d, "inspect", "c1").stdout)[0]["HostConfig"]["LogConfig"]
+        assert log_config == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "2"}}
+        p = docker_cli(d, "network", "create", "pooled")
+        assert p.returncode == 0, p.stderr
+        net = json.loads(docker_cli(d, "network", "inspect", "pooled").stdout)[0]
+        pool = d.config["default-address-pools"][0]["base"]  # type: ignore[index]
+        assert net["IPAM"]["Config"][0]["Subnet"] == pool.replace("/16", "/26")
+    finally:
+        leaked = d.teardown()
+    assert not leaked
