@@ -242,3 +242,22 @@ def test_symlink_swapped_in_during_the_walk_never_escapes(
         stop.set()
         racer.join()
     assert seen["hits"] > 0
+
+
+def test_import_is_light_enough_for_the_runtime_start_path() -> None:
+    """The runtime could resolve its mount destinations here: no heavy module comes along."""
+    import subprocess
+    import sys
+
+    src = str(Path(fsroot.__file__).resolve().parents[2])
+    code = (
+        f"import sys; sys.path.insert(0, {src!r})\n"
+        "from wharfie import fsroot\n"
+        "fd = fsroot.open_root('/'); fsroot.os.close(fsroot.open_in(fd, 'etc'))\n"
+        "heavy = ('re', 'typing', 'enum', 'json', 'subprocess', 'ctypes', 'logging')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "", f"heavy modules pulled in: {out.stdout.strip()}"

@@ -27,7 +27,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "MAX_LINKS",
