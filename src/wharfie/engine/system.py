@@ -136,7 +136,7 @@ def info(engine: Engine) -> dict[str, Any]:
         "Isolation": "",
         "InitBinary": "tini-static",
         "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
-        "Warnings": [],
+        "Warnings": list(engine.warnings),
     }
 
 
