@@ -256,6 +256,7 @@ class Monitor:
             os.close(out_w)
             os.close(err_w)
         bufs = [b"", b""]
+        since = self.loop.mark()
         for i, fd in enumerate((out_r, err_r)):
             os.set_blocking(fd, False)
             self.loop.set_read(fd, lambda i=i, fd=fd: _collect(bufs, i, fd))  # type: ignore[misc]
@@ -268,7 +269,7 @@ class Monitor:
             out, err = (b.decode(errors="replace") for b in bufs)
             conn.send({"re": req, "ok": {"rc": exit_code(status), "stdout": out, "stderr": err}})
 
-        self.loop.wait_pid(pid, done)
+        self.loop.wait_pid(pid, done, since)
 
     # -- launching ------------------------------------------------------------------------
     def _launch(self, conn: Conn, req: int, proc: Proc, msg: Msg, bundle: str | None) -> None:
@@ -304,6 +305,7 @@ class Monitor:
         argv.append(proc.container_id)
         err_r, err_w = os.pipe()
         t0 = time.monotonic()
+        since = self.loop.mark()  # the runtime and the process it starts are newer than this
         try:
             pid = spawn.spawn(path, argv, child_fds, err_w)
         finally:
@@ -313,9 +315,9 @@ class Monitor:
         os.set_blocking(err_r, False)
 
         def ran(status: int) -> None:
-            self._launched(conn, req, proc, status, err_r, files, path is None, t0)
+            self._launched(conn, req, proc, status, err_r, files, path is None, t0, since)
 
-        self.loop.wait_pid(pid, ran)
+        self.loop.wait_pid(pid, ran, since)
 
     def _files(self, proc: Proc, bundle: str | None) -> dict[str, str]:
         if bundle is not None:
@@ -347,7 +349,7 @@ class Monitor:
 
     def _launched(
         self, conn: Conn, req: int, proc: Proc, status: int, err_r: int, files: dict[str, str],
-        in_process: bool, t0: float,
+        in_process: bool, t0: float, since: int,
     ) -> None:  # fmt: skip
         err = read_available(err_r).decode(errors="replace")
         os.close(err_r)
@@ -380,7 +382,7 @@ class Monitor:
         )
         if not proc.want_stdin and proc.stdin_fd < 0:
             proc.stdin_buf = b""
-        self.loop.wait_pid(proc.pid, lambda st: self._exited(proc, st))
+        self.loop.wait_pid(proc.pid, lambda st: self._exited(proc, st), since)
 
     def _exited(self, proc: Proc, status: int) -> None:
         proc.exit_code = exit_code(status)

@@ -45,6 +45,8 @@ def peek(fd: int) -> bytes:
         _tee.extend((tee, r, w, ctypes.get_errno))
     tee, r, w, get_errno = _tee
     n = tee(fd, w, CHUNK, _SPLICE_F_NONBLOCK)
+    while n < 0 and get_errno() == errno.EINTR:  # a signal (SIGCHLD): ctypes does not retry
+        n = tee(fd, w, CHUNK, _SPLICE_F_NONBLOCK)
     if n < 0:
         err = get_errno()
         if err == errno.EAGAIN:  # empty while writers remain (EOF makes tee return 0)
