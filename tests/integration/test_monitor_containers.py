@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import pytest
 
 from support.bundle import BusyboxMissing, bundle_spec, busybox_rootfs, make_bundle
+from support.monitor_pids import kill_monitor
 from wharfie.logs import read
 from wharfie.monitor.client import (
     AttachOptions,
@@ -69,9 +70,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         yield e
     finally:
         asyncio.run(_delete_all(e))
-        os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+        kill_monitor(exec_root)
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -126,12 +126,9 @@ class Daemon:
             except Exception as exc:  # report, then clean up by force anyway
                 print(f"teardown: removing containers failed: {exc}", file=sys.stderr)
             self.stop()
-        pid = self.monitor_pid()
-        if pid:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        from support.monitor_pids import kill_monitor
+
+        kill_monitor(self.exec_root)
         leaked = _mounts_under(self.base)
         for point in reversed(leaked):
             subprocess.run(["umount", "-l", point], check=False)

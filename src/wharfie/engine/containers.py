@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from wharfie import cgroups, snapshots
 from wharfie.engine import mounts, names, netsetup, present, restart, spec, users, validate
 from wharfie.engine.model import Container, initial_state, now_rfc3339
+from wharfie.engine.storageopt import check as check_storage_opt
 from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, WharfieError
 from wharfie.monitor.client import StartRequest
 
@@ -54,6 +55,7 @@ class Containers:
         mounts.check(host_config)
         name = self.e.validate_name(name) if name else names.generate(set(self.e.names))
         self._check_name_free(name)
+        check_storage_opt(host_config.get("StorageOpt"), self.e.config.data_root)
         cid = secrets.token_hex(32)
         doc = self._document(cid, name, config, host_config, image)
         netsetup.on_create(self.e, doc, cfg.networking)

@@ -70,6 +70,7 @@ class Engine:
         self.containers: dict[str, Container] = {}
         self.names: dict[str, str] = {}  # name -> id
         self.monitor: MonitorClient | None = None
+        self.warnings: list[str] = []  # shown by `info` (e.g. a monitor that died)
         self.daemon_id = self.store.setting("daemon_id", lambda: secrets.token_hex(32))
         self.bridge_id = self.store.setting("bridge_network_id", lambda: secrets.token_hex(32))
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -101,6 +102,8 @@ class Engine:
         await asyncio.to_thread(monitor_client.ensure_running, self.config.exec_root)
         sock = os.path.join(self.config.exec_root, "monitor.sock")
         self.monitor = await MonitorClient.connect(sock, self._on_monitor_event)
+        self.monitor.on_lost = lambda: recovery.monitor_lost(self)
+        self.monitor.on_back = lambda hello: recovery.monitor_back(self, hello)
         await recovery.recover(self)
         await self.networks.recover()
         await self.builds.recover()

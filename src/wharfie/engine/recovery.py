@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
+import time
 from typing import TYPE_CHECKING, Any
 
 from wharfie import network
@@ -61,6 +63,41 @@ async def _reconcile(engine: Engine, c: Container, status: dict[str, Any] | None
         engine.save(c)
     if c.host_config.get("AutoRemove") and c.id in engine.containers:
         await engine.ctr.remove(c.id, force=True, volumes=True)
+
+
+def monitor_lost(engine: Engine) -> None:
+    """The monitor's connection dropped: it died. Say so at once (events, `info`); the
+    monitor client reconnects to the one its warden forks, and `monitor_back` follows."""
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    log.error("the container monitor died at %s: re-adopting its containers", when)
+    engine.warnings[:] = [w for w in engine.warnings if "container monitor" not in w]
+    engine.warnings.append(
+        f"WARNING: the container monitor died at {when}; "
+        "a new one re-adopted the running containers"
+    )
+    engine.events.emit("daemon", "monitor-died", engine.daemon_id, {"name": socket.gethostname()})
+
+
+async def monitor_back(engine: Engine, hello: dict[str, Any]) -> None:
+    """A new monitor answers: finish what ended meanwhile; never kill what still runs."""
+    known = {s["id"]: s for s in hello.get("containers", [])}
+    adopted = 0
+    for c in list(engine.containers.values()):
+        status = known.get(c.id)
+        if not c.running or status is None:
+            if c.running:  # started by nobody we can ask: leave it, do not kill it
+                log.warning("container %s is unknown to the new monitor", c.id[:12])
+            continue
+        if status.get("status") == "running":
+            adopted += 1
+            c.state["Pid"] = int(status["pid"])
+        elif status.get("status") == "exited":
+            await engine.ctr.on_exit(c.id, int(status.get("exit_code") or 0), None)
+    log.info("the new monitor re-adopted %d running containers", adopted)
+    engine.events.emit(
+        "daemon", "monitor-restarted", engine.daemon_id,
+        {"name": socket.gethostname(), "containers": str(adopted)},
+    )  # fmt: skip
 
 
 def _rootfs(engine: Engine, c: Container) -> str:

@@ -133,7 +133,7 @@ def info(engine: Engine) -> dict[str, Any]:
         "Isolation": "",
         "InitBinary": "tini-static",
         "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
-        "Warnings": [],
+        "Warnings": list(engine.warnings),
     }
 
 

@@ -270,6 +270,8 @@ class Volumes:
                 m["Source"] = path
                 if m.get("CopyData", True):
                     await asyncio.to_thread(_copy_up, rootfs, str(m["Destination"]), path)
+                elif await asyncio.to_thread(vol.discard_interrupted, path):
+                    vol.finish_discard(path)  # nocopy: empty rather than partly filled
                 self.e.events.emit("volume", "mount", v.name, _mount_attrs(c, m))
         except BaseException:
             for name, driver in done:

@@ -3,6 +3,13 @@
 Used from wharfied's event loop thread only. One SOCK_SEQPACKET connection; requests are
 numbered, answers resolve futures, events go to `on_event`. Sends are blocking (the
 messages are small and the monitor reads promptly); receives are driven by the loop.
+
+When the connection drops without `close()`, the monitor died: `on_lost` is called at
+once, requests wait while the client reconnects (the warden forks a new monitor within
+milliseconds; if the warden is gone too, `ensure_running` starts both again), then
+`on_back(hello)` lets the engine reconcile. Requests that were in flight are sent again
+when repeating them is harmless (signal, runtime commands, resize, forget, hello); a
+`start`, `exec` or `attach` in flight fails with Unavailable.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from wharfie.monitor import protocol
 from wharfie.monitor.protocol import StartError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
 __all__ = [
     "AttachOptions",
@@ -80,25 +87,37 @@ class ExecRequest:
     console_size: tuple[int, int] | None = None
 
 
+RECONNECT_WAIT = 30.0  # how long a request waits for a dead monitor to come back
+_RETRIED = frozenset(("hello", "signal", "runtime", "resize", "forget"))
+
+
 class MonitorClient:
-    def __init__(self, sock: socket.socket, on_event: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self, sock: socket.socket, on_event: Callable[[dict[str, Any]], None], path: str = ""
+    ) -> None:
         self._sock = sock
         self._on_event = on_event
+        self._path = path
         self._next = 0
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._ops: dict[int, str] = {}
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sock.fileno(), self._readable)
         self._closed = False
+        self._closing = False
+        self._up = asyncio.Event()
+        self._up.set()
+        self._reconnecting: asyncio.Task[None] | None = None
+        self.on_lost: Callable[[], None] | None = None
+        self.on_back: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     @classmethod
     async def connect(cls, path: str, on_event: Callable[[dict[str, Any]], None]) -> MonitorClient:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        try:
-            sock.connect(path)
-        except OSError as exc:
-            sock.close()
-            raise Unavailable(f"connecting to the monitor at {path}: {exc.strerror}") from exc
-        return cls(sock, on_event)
+        return cls(_connect(path), on_event, path)
+
+    @property
+    def connected(self) -> bool:
+        return self._up.is_set()
 
     # -- transport ------------------------------------------------------------------------
     def _readable(self) -> None:
@@ -128,12 +147,64 @@ class MonitorClient:
             self._loop.remove_reader(self._sock.fileno())
         for fut in self._waiting.values():
             if not fut.done():
-                fut.set_exception(Unavailable("the monitor closed the connection"))
+                fut.set_exception(_Lost("the monitor closed the connection"))
         self._waiting.clear()
+        if self._closing or not self._path or self._reconnecting is not None:
+            return
+        self._up.clear()
+        self._sock.close()
+        if self.on_lost is not None:
+            self.on_lost()
+        self._reconnecting = self._loop.create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        exec_root = os.path.dirname(self._path)
+        delay = 0.01
+        while not self._closing:
+            try:
+                sock = _connect(self._path)
+            except Unavailable:
+                try:
+                    await asyncio.to_thread(ensure_running, exec_root, sys.executable, 5.0)
+                except Unavailable:
+                    await asyncio.sleep(delay)
+                    delay = min(1.0, delay * 2)
+                continue
+            self._sock = sock
+            self._closed = False
+            self._loop.add_reader(sock.fileno(), self._readable)
+            break
+        self._reconnecting = None
+        if self._closing:
+            return
+        self._up.set()
+        try:
+            hello = await self._call("hello", {})
+        except Unavailable:
+            return  # died again: that loss starts the next reconnect
+        if self.on_back is not None:
+            await self.on_back(hello)
 
     async def _call(
         self, op: str, body: dict[str, Any], fds: list[int] | None = None
     ) -> dict[str, Any]:
+        try:
+            return await self._call_once(op, body, fds)
+        except _Lost:
+            if op not in _RETRIED or self._closing:
+                raise
+            return await self._call_once(op, body, fds)
+
+    async def _call_once(
+        self, op: str, body: dict[str, Any], fds: list[int] | None
+    ) -> dict[str, Any]:
+        if not self._up.is_set() and not self._closing:
+            try:
+                await asyncio.wait_for(self._up.wait(), RECONNECT_WAIT)
+            except TimeoutError:
+                raise Unavailable(
+                    f"the monitor has not come back within {RECONNECT_WAIT:.0f}s"
+                ) from None
         if self._closed:
             raise Unavailable("the monitor connection is closed")
         self._next += 1
@@ -192,8 +263,26 @@ class MonitorClient:
         await self._call("forget", {"id": container_id})
 
     async def close(self) -> None:
+        self._closing = True
+        self._up.set()
         self._lost()
         self._sock.close()
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+
+
+class _Lost(Unavailable):
+    """The connection dropped while the request was in flight."""
+
+
+def _connect(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError as exc:
+        sock.close()
+        raise Unavailable(f"connecting to the monitor at {path}: {exc.strerror}") from exc
+    return sock
 
 
 def _answers(path: str) -> bool:
@@ -213,10 +302,19 @@ def ensure_running(exec_root: str, python: str = sys.executable, timeout: float 
     It runs in its own session (never in the daemon's process group), stdin/stdout on
     /dev/null and stderr appended to <exec_root>/monitor.log; it writes monitor.pid.
     """
+    from wharfie.monitor.warden import lock_held
+
     path = os.path.join(exec_root, "monitor.sock")
     if _answers(path):
         return
     os.makedirs(exec_root, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    if lock_held(exec_root):  # a warden lives: it is forking a new monitor
+        while time.monotonic() < deadline:
+            if _answers(path):
+                return
+            time.sleep(0.01)
+        raise Unavailable(f"the monitor's warden did not bring it back within {timeout:.0f}s")
     with open(os.path.join(exec_root, "monitor.log"), "ab") as log:
         proc = subprocess.Popen(
             [python, "-m", "wharfie.monitor", "--exec-root", exec_root],
@@ -226,11 +324,10 @@ def ensure_running(exec_root: str, python: str = sys.executable, timeout: float 
             start_new_session=True,
             close_fds=True,
         )
-    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _answers(path):
             return
-        if proc.poll() is not None:
+        if proc.poll() is not None and proc.returncode != 0:  # 0: another warden won the race
             raise Unavailable(f"the monitor exited with status {proc.returncode}: see {log.name}")
         time.sleep(0.01)
     raise Unavailable(f"the monitor did not answer on {path} within {timeout:.0f}s")

@@ -3,6 +3,10 @@
 No selectors/asyncio objects per fd: a dict of fd -> [on_read, on_write] and one epoll.
 Children are reaped in one place (`reap`); an exit status nobody has claimed yet (a
 container that exited before its runtime told us its pid) is kept by pid until claimed.
+Pids wrap (at 32768 by default), so such a status is numbered by when it was reaped:
+`wait_pid(pid, cb, since=mark())` ignores one reaped before the mark, which belonged to
+an earlier process with the same pid (a runtime's init it killed and left to us, an
+orphan), and would otherwise be taken for the exit of a process started after it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ class Loop:
         self.cbs: dict[int, list[Callback | None]] = {}
         self.timers: list[tuple[float, Callback]] = []
         self.waiters: dict[int, Callable[[int], None]] = {}
-        self.unclaimed: dict[int, int] = {}
+        self.unclaimed: dict[int, tuple[int, int]] = {}  # pid -> (wait status, reap number)
+        self.reaped = 0
         self.running = True
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -65,13 +70,17 @@ class Loop:
     def later(self, delay: float, cb: Callback) -> None:
         self.timers.append((time.monotonic() + delay, cb))
 
-    def wait_pid(self, pid: int, cb: Callable[[int], None]) -> None:
-        """Call cb(wait status) when `pid` exits (at once if it already has)."""
-        status = self.unclaimed.pop(pid, None)
-        if status is None:
+    def mark(self) -> int:
+        """A point in the sequence of reaps: statuses reaped from now on are newer."""
+        return self.reaped
+
+    def wait_pid(self, pid: int, cb: Callable[[int], None], since: int = 0) -> None:
+        """Call cb(wait status) when `pid` exits (at once if it already has, after `since`)."""
+        kept = self.unclaimed.pop(pid, None)
+        if kept is None or kept[1] <= since:  # none, or an earlier process's with this pid
             self.waiters[pid] = cb
         else:
-            cb(status)
+            cb(kept[0])
 
     def run(self) -> None:
         while self.running:
@@ -80,6 +89,12 @@ class Loop:
             self._fire_timers()
 
     def _dispatch(self, fd: int, events: int) -> None:
+        try:
+            self._dispatch_one(fd, events)
+        except Exception:  # one bad event must not take every container's supervisor down
+            _report(f"handling fd {fd}")
+
+    def _dispatch_one(self, fd: int, events: int) -> None:
         cbs = self.cbs.get(fd)
         if cbs is None:
             return
@@ -104,7 +119,10 @@ class Loop:
         if due:
             self.timers = [(t, cb) for t, cb in self.timers if t > now]
             for cb in due:
-                cb()
+                try:
+                    cb()
+                except Exception:  # as in _dispatch
+                    _report("running a timer")
 
     def _on_wakeup(self) -> None:
         try:
@@ -122,13 +140,22 @@ class Loop:
                 return
             if pid == 0:
                 return
+            self.reaped += 1
             cb = self.waiters.pop(pid, None)
             if cb is not None:
                 cb(status)
                 continue
             if len(self.unclaimed) >= _MAX_UNCLAIMED:
                 self.unclaimed.pop(next(iter(self.unclaimed)))
-            self.unclaimed[pid] = status
+            self.unclaimed[pid] = (status, self.reaped)
+
+
+def _report(what: str) -> None:
+    import sys
+    import traceback
+
+    sys.stderr.write(f"wharfie-monitor: error {what}:\n{traceback.format_exc()}")
+    sys.stderr.flush()
 
 
 def _noop(_signum: int, _frame: object) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 import socket
 import time
 
 from wharfie.errors import Conflict, InvalidArgument, NotFound, Unavailable, WharfieError
-from wharfie.monitor import protocol, spawn
+from wharfie.monitor import adopt, protocol, spawn
 from wharfie.monitor.loop import Loop, exit_code, read_available
 from wharfie.monitor.stdio import Client, Proc
 
@@ -65,6 +66,8 @@ class Monitor:
         self.procs: dict[str, Proc] = {}  # container id -> init
         self.execs: dict[str, Proc] = {}  # exec id -> exec process
         self.conns: dict[int, Conn] = {}
+        self.link: adopt.WardenLink | None = None  # None: run without a warden (tests)
+        self.adopted: dict[int, Proc] = {}  # pid -> container re-adopted from a dead worker
         self.seq = 0
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -84,6 +87,18 @@ class Monitor:
         self.listener.listen(16)
         self.listener.setblocking(False)
         self.loop.set_read(self.listener.fileno(), self._accept)
+
+    def attach_warden(self, fd: int, holds: dict[str, dict[str, int]]) -> None:
+        """Run under a warden (warden.py): hold fds there, and re-adopt what a dead
+        worker supervised. Before listen(): wharfied's hello sees the adopted containers."""
+        self.link = adopt.WardenLink(self.loop, fd, self._warden_exit)
+        adopt.adopt(self, holds)
+        self.link.start()
+
+    def _warden_exit(self, pid: int, status: int) -> None:
+        proc = self.adopted.pop(pid, None)
+        if proc is not None and proc.status == "running":
+            self._exited(proc, status)
 
     def serve(self) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -150,6 +165,7 @@ class Monitor:
             raise Conflict(f"container {cid} is already running")
         if proc is None or proc.status == "exited":
             proc = self.procs[cid] = Proc(self.loop, cid, cid, False)
+        proc.link = self.link
         proc.status = "starting"
         try:
             self._launch(conn, req, proc, msg, msg["bundle"])
@@ -208,7 +224,10 @@ class Monitor:
         proc = self.procs.get(cid)
         if proc is None or proc.status != "running":
             raise NotFound(f"container {cid} is not running")
-        os.kill(proc.pid, int(msg["signal"]))
+        if proc.pidfd >= 0:  # adopted: the warden reaps it, so its pid alone could be stale
+            signal.pidfd_send_signal(proc.pidfd, int(msg["signal"]))
+        else:  # our child: its pid is not reused before we reap it
+            os.kill(proc.pid, int(msg["signal"]))
         return {}
 
     def op_forget(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
@@ -219,6 +238,7 @@ class Monitor:
             self._drop(proc)
         elif proc is not None and proc.status == "exited":
             del self.procs[cid]
+            adopt.remove(self.exec_root, cid)
             for eid in [e for e, p in self.execs.items() if p.container_id == cid]:
                 if self.execs[eid].status == "exited":
                     del self.execs[eid]
@@ -236,6 +256,7 @@ class Monitor:
             os.close(out_w)
             os.close(err_w)
         bufs = [b"", b""]
+        since = self.loop.mark()
         for i, fd in enumerate((out_r, err_r)):
             os.set_blocking(fd, False)
             self.loop.set_read(fd, lambda i=i, fd=fd: _collect(bufs, i, fd))  # type: ignore[misc]
@@ -248,7 +269,7 @@ class Monitor:
             out, err = (b.decode(errors="replace") for b in bufs)
             conn.send({"re": req, "ok": {"rc": exit_code(status), "stdout": out, "stderr": err}})
 
-        self.loop.wait_pid(pid, done)
+        self.loop.wait_pid(pid, done, since)
 
     # -- launching ------------------------------------------------------------------------
     def _launch(self, conn: Conn, req: int, proc: Proc, msg: Msg, bundle: str | None) -> None:
@@ -284,6 +305,7 @@ class Monitor:
         argv.append(proc.container_id)
         err_r, err_w = os.pipe()
         t0 = time.monotonic()
+        since = self.loop.mark()  # the runtime and the process it starts are newer than this
         try:
             pid = spawn.spawn(path, argv, child_fds, err_w)
         finally:
@@ -293,9 +315,9 @@ class Monitor:
         os.set_blocking(err_r, False)
 
         def ran(status: int) -> None:
-            self._launched(conn, req, proc, status, err_r, files, path is None, t0)
+            self._launched(conn, req, proc, status, err_r, files, path is None, t0, since)
 
-        self.loop.wait_pid(pid, ran)
+        self.loop.wait_pid(pid, ran, since)
 
     def _files(self, proc: Proc, bundle: str | None) -> dict[str, str]:
         if bundle is not None:
@@ -327,7 +349,7 @@ class Monitor:
 
     def _launched(
         self, conn: Conn, req: int, proc: Proc, status: int, err_r: int, files: dict[str, str],
-        in_process: bool, t0: float,
+        in_process: bool, t0: float, since: int,
     ) -> None:  # fmt: skip
         err = read_available(err_r).decode(errors="replace")
         os.close(err_r)
@@ -352,16 +374,21 @@ class Monitor:
         proc.status = "running"
         proc.started_at = time.time()
         proc.on_done = self._done
+        if not proc.is_exec:
+            proc.start_time = adopt.start_time(proc.pid)
+            adopt.save(self.exec_root, _state(proc))
         conn.send(
             {"re": req, "ok": {"pid": proc.pid, "ms": round((time.monotonic() - t0) * 1000, 2)}}
         )
         if not proc.want_stdin and proc.stdin_fd < 0:
             proc.stdin_buf = b""
-        self.loop.wait_pid(proc.pid, lambda st: self._exited(proc, st))
+        self.loop.wait_pid(proc.pid, lambda st: self._exited(proc, st), since)
 
     def _exited(self, proc: Proc, status: int) -> None:
         proc.exit_code = exit_code(status)
         proc.finished_at = time.time()
+        if not proc.is_exec:  # first: a crash from here on must not lose the code
+            adopt.save(self.exec_root, _state(proc))
         proc.status = "exiting"
         proc.draining = True
         if not proc.outs:
@@ -428,6 +455,17 @@ def _status(p: Proc) -> Msg:
         "exit_code": p.exit_code if not running else None, "started_at": p.started_at,
         "finished_at": p.finished_at if not running else None,
     }  # fmt: skip
+
+
+def _state(p: Proc) -> adopt.State:
+    w = p.writer
+    return adopt.State(
+        id=p.key, pid=p.pid, start_time=p.start_time, tty=p.tty, want_stdin=p.want_stdin,
+        stdin_once=p.stdin_once, log_path=w.path if w else None,
+        log_max_size=w.max_size if w else 0, log_max_file=w.max_file if w else 1,
+        started_at=p.started_at, status="running" if p.exit_code is None else "exited",
+        exit_code=p.exit_code, finished_at=p.finished_at,
+    )  # fmt: skip
 
 
 def _exec_status(p: Proc) -> Msg:

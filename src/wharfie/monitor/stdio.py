@@ -18,13 +18,52 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
     from collections.abc import Callable
+    from typing import Any
 
     from wharfie.logs import Writer
+    from wharfie.monitor.adopt import WardenLink
     from wharfie.monitor.loop import Loop
 
 CHUNK = 65536
 CLIENT_BUFFER = 4 << 20
 STDIN_BUFFER = 4 << 20
+_SPLICE_F_NONBLOCK = 2
+_tee: list[Any] = []  # [libc.tee, scratch read fd, scratch write fd], made on first use
+
+
+def peek(fd: int) -> bytes:
+    """Up to CHUNK bytes at the head of pipe `fd`, left in the pipe (tee(2) into a scratch
+    pipe); b"" at end of file. BlockingIOError when the pipe is empty."""
+    if not _tee:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        tee = libc.tee
+        tee.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_size_t, ctypes.c_uint)
+        tee.restype = ctypes.c_ssize_t
+        r, w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        _tee.extend((tee, r, w, ctypes.get_errno))
+    tee, r, w, get_errno = _tee
+    n = tee(fd, w, CHUNK, _SPLICE_F_NONBLOCK)
+    while n < 0 and get_errno() == errno.EINTR:  # a signal (SIGCHLD): ctypes does not retry
+        n = tee(fd, w, CHUNK, _SPLICE_F_NONBLOCK)
+    if n < 0:
+        err = get_errno()
+        if err == errno.EAGAIN:  # empty while writers remain (EOF makes tee return 0)
+            raise BlockingIOError(err, os.strerror(err))
+        raise OSError(err, os.strerror(err))
+    if n == 0:
+        return b""
+    out = b""
+    while len(out) < n:
+        out += os.read(r, n - len(out))
+    return out
+
+
+def consume(fd: int, n: int) -> None:
+    """Drop `n` bytes that peek() returned (the pipe holds at least that many)."""
+    while n > 0:
+        n -= len(os.read(fd, n))
 
 
 class Proc:
@@ -32,9 +71,9 @@ class Proc:
 
     __slots__ = (
         "clients", "console", "container_id", "draining", "exit_code", "finished_at", "is_exec",
-        "key",
-        "loop", "master", "on_done", "outs", "pid", "started_at", "status", "stdin_buf",
-        "stdin_eof", "stdin_fd", "stdin_once", "tty", "want_stdin", "writer",
+        "key", "link", "loop", "master", "on_done", "outs", "pid", "pidfd", "start_time",
+        "started_at", "status", "stdin_buf", "stdin_eof", "stdin_fd", "stdin_once", "tty",
+        "want_stdin", "writer",
     )  # fmt: skip
 
     def __init__(self, loop: Loop, key: str, container_id: str, is_exec: bool) -> None:
@@ -62,14 +101,32 @@ class Proc:
         self.console: socket.socket | None = (
             None  # the console-socket listener until the pty arrives
         )
+        self.link: WardenLink | None = None  # containers: the warden holds copies of our fds
+        self.pidfd = -1  # adopted from a dead worker: signal through the pidfd
+        self.start_time: str | None = None
+
+    def _hold(self, role: str, fd: int) -> None:
+        if self.link is not None:
+            self.link.hold(self.key, role, fd)
+
+    def _unhold(self, role: str | None) -> None:
+        if self.link is not None:
+            self.link.drop(self.key, role)
+
+    def _role(self, fd: int) -> str:
+        return "pty" if fd == self.master else ("out" if self.outs.get(fd) == 1 else "err")
 
     # -- output ---------------------------------------------------------------------------
     def add_output(self, fd: int, stream: int) -> None:
         os.set_blocking(fd, False)
         self.outs[fd] = stream
+        self._hold(self._role(fd), fd)
         self.loop.set_read(fd, lambda: self._readable(fd))
 
     def _readable(self, fd: int) -> None:
+        if fd != self.master:
+            self._readable_pipe(fd)
+            return
         try:
             data = os.read(fd, CHUNK)
         except BlockingIOError:
@@ -83,6 +140,19 @@ class Proc:
             return
         self.output(self.outs[fd], data)
 
+    def _readable_pipe(self, fd: int) -> None:
+        """Copy what the pipe holds (tee), log and forward it, and only then consume it:
+        a monitor killed in between leaves the bytes in the pipe for the next one."""
+        try:
+            data = peek(fd)
+        except BlockingIOError:
+            return
+        if not data:
+            self._close_output(fd)
+            return
+        self.output(self.outs[fd], data)
+        consume(fd, len(data))
+
     def output(self, stream: int, data: bytes) -> None:
         if self.writer is not None:
             self.writer.write(stream, data)
@@ -91,6 +161,7 @@ class Proc:
 
     def _close_output(self, fd: int) -> None:
         self.loop.set_read(fd, None)
+        self._unhold(self._role(fd))
         del self.outs[fd]
         if fd == self.master:
             if self.loop.cbs.get(fd):
@@ -136,6 +207,7 @@ class Proc:
     def set_stdin(self, fd: int) -> None:
         if fd != self.master:
             os.set_blocking(fd, False)
+            self._hold("in", fd)
         self.stdin_fd = fd
         self.flush_stdin()
 
@@ -169,9 +241,17 @@ class Proc:
         self.loop.set_write(fd, None)
         if self.stdin_eof and fd != self.master:
             self.stdin_fd = -1
+            self._unhold("in")  # the warden's copy first: the process sees EOF when both go
             os.close(fd)
 
     def close_fds(self) -> None:
+        if self.outs or self.stdin_fd >= 0 or self.master >= 0:
+            self._unhold(None)
+        if self.pidfd >= 0:
+            if self.pidfd in self.loop.cbs:
+                self.loop.watch(self.pidfd)
+            os.close(self.pidfd)
+            self.pidfd = -1
         for fd in list(self.outs):
             self.loop.watch(fd)
             os.close(fd)

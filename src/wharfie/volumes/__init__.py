@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from wharfie.errors import NotFound
-from wharfie.volumes.copyup import copy_up, is_empty
+from wharfie.volumes.copyup import copy_up, discard_interrupted, finish_discard, is_empty
 from wharfie.volumes.local import LocalDriver, Volume, check_name, check_opts, size_of
 
 __all__ = [
@@ -32,7 +32,9 @@ __all__ = [
     "check_name",
     "check_opts",
     "copy_up",
+    "discard_interrupted",
     "driver",
+    "finish_discard",
     "is_empty",
     "size_of",
 ]

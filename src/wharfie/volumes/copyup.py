@@ -5,12 +5,18 @@ copied into `dest` with its type (file, dir, symlink, fifo, device node), owner,
 mode, times and extended attributes; hard links inside the tree stay hard links;
 then `dest` itself takes the owner and mode of `source`. Sparse files are not
 preserved (the data is copied whole); sockets are skipped, as tar would.
+
+Atomic as seen by containers: a marker next to `dest` (`.<name>.copyup-pending`) is made
+durable before the first byte is copied and removed only when the copy is complete. A
+copy interrupted by a crash leaves the marker, and the next copy-up of that volume
+empties it and copies again, instead of taking the partly filled volume for a used one.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import stat
 
 _CHUNK = 1 << 20
@@ -21,19 +27,67 @@ def is_empty(path: str) -> bool:
         return next(it, None) is None
 
 
+def pending_marker(dest: str) -> str:
+    parent, name = os.path.split(os.path.normpath(dest))
+    return os.path.join(parent, f".{name}.copyup-pending")
+
+
 def copy_up(source: str, dest: str) -> bool:
     """Copy the tree under `source` into the empty dir `dest`; False if `source` is not a
-    directory (nothing to copy) or `dest` is not empty (moby copies only into empty volumes)."""
+    directory (nothing to copy) or `dest` is not empty (moby copies only into empty volumes).
+    A copy into `dest` that a crash interrupted is discarded and done again."""
+    interrupted = discard_interrupted(dest)
     try:
         st = os.lstat(source)
     except FileNotFoundError:
+        st = None
+    if st is None or not stat.S_ISDIR(st.st_mode) or (not interrupted and not is_empty(dest)):
+        if interrupted:
+            finish_discard(dest)  # nothing to copy any more: empty, not partly filled
         return False
-    if not stat.S_ISDIR(st.st_mode) or not is_empty(dest):
-        return False
+    marker = pending_marker(dest)
+    _durable_create(marker)
     links: dict[tuple[int, int], str] = {}
     _copy_dir_contents(source, dest, links)
     _copy_meta(source, dest, st)
+    os.unlink(marker)
     return True
+
+
+def discard_interrupted(dest: str) -> bool:
+    """If a copy into `dest` was interrupted, empty `dest` (keeping the marker, so that a
+    crash now still counts as interrupted); True when it was."""
+    if not os.path.exists(pending_marker(dest)):
+        return False
+    with os.scandir(dest) as it:
+        entries = list(it)
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
+    return True
+
+
+def finish_discard(dest: str) -> None:
+    """After `discard_interrupted` when no copy follows (nocopy): the volume is empty."""
+    try:
+        os.unlink(pending_marker(dest))
+    except FileNotFoundError:
+        pass
+
+
+def _durable_create(path: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def _copy_dir_contents(src: str, dst: str, links: dict[tuple[int, int], str]) -> None:
