@@ -20,7 +20,17 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from wharfie import cgroups, snapshots
-from wharfie.engine import mounts, names, netsetup, present, restart, spec, users, validate
+from wharfie.engine import (
+    mounts,
+    names,
+    netsetup,
+    present,
+    restart,
+    rtsched,
+    spec,
+    users,
+    validate,
+)
 from wharfie.engine.model import Container, initial_state, now_rfc3339
 from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, WharfieError
 from wharfie.monitor.client import StartRequest
@@ -49,6 +59,7 @@ class Containers:
             raise InvalidArgument("config cannot be empty in order to create a container")
         image = self.e.images.resolve(str(config["Image"]))
         netsetup.check_create(self.e, host_config, cfg.networking)
+        rtsched.check(host_config)
         self.e.check_runtime(host_config.get("Runtime") or self.e.config.default_runtime)
         host_config["Runtime"] = host_config.get("Runtime") or self.e.config.default_runtime
         mounts.check(host_config)
@@ -183,6 +194,12 @@ class Containers:
             uid, gid, groups = users.resolve_user(rootfs, str(c.config.get("User") or ""))
             home = users.user_home(rootfs, uid)
             netns, etc_files = netsetup.prepare(self.e, c)
+            rtsched.prepare_parents(
+                self.cgroups_path(c),
+                c.host_config,
+                self.e.config.cpu_rt_period,
+                self.e.config.cpu_rt_runtime,
+            )
             runtime_spec = spec.runtime_spec(
                 spec.SpecInputs(
                     container_id=c.id,
