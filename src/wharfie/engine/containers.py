@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from wharfie import cgroups, snapshots
 from wharfie.engine import (
+    links,
     mounts,
     names,
     netsetup,
@@ -203,7 +204,7 @@ class Containers:
             runtime_spec = spec.runtime_spec(
                 spec.SpecInputs(
                     container_id=c.id,
-                    config=c.config,
+                    config={**c.config, "Env": links.environment(self.e, c)},
                     host_config=c.host_config,
                     image_config=image.config.get("config") or {},
                     rootfs=rootfs,
@@ -477,6 +478,7 @@ class Containers:
                 await asyncio.to_thread(self._remove_files, c)
                 self.e.store.delete_container(c.id)
                 self.e.drop(c)
+                links.forget(self.e, c.id)
                 await self.e.volumes.detach(c, remove_anonymous=volumes)
                 if not self._image_exists(str(c.doc["Image"])):
                     await asyncio.to_thread(self.e.images.gc_layers, self._lowers_in_use())
