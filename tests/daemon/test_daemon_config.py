@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import SRC, Daemon, busybox_tar, docker_cli
+from support.daemon import SRC, busybox_tar, docker_cli
+from support.filedaemon import FileDaemon
 from support.peers import DOCKERD
 
 
@@ -124,22 +125,13 @@ def test_validate(tmp_path: Path) -> None:
     assert ours.returncode == 1 and "don't match any configuration option: nope" in ours.stderr
 
 
-class FileDaemon(Daemon):
-    """A test daemon whose every option comes from its daemon.json."""
-
-    def start(self) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
-        n = (os.getpid() * 11) % 250
-        self.config = {
-            "hosts": [self.host],
-            "data-root": str(self.data),
-            "exec-root": str(self.exec_root),
-            "bridge": self.bridge,
-            "bip": self.subnet.replace(".0/24", ".1/24"),
-            "ip-masq": False,
-            "pidfile": str(self.base / "wharfied.pid"),
-            "debug": True,
-            "blocked-registries": ["docker.io"],
+def test_a_daemon_configured_by_its_file(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("wharfied needs root")
+    n = (os.getpid() * 11) % 250
+    d = FileDaemon(tmp_path / "w", 7)
+    d.start(
+        {
             "registry-mirrors": ["https://m.invalid"],
             "insecure-registries": ["10.250.0.0/16"],
             "log-driver": "json-file",
@@ -150,24 +142,7 @@ class FileDaemon(Daemon):
             "default-address-pools": [{"base": f"10.{n}.0.0/16", "size": 26}],
             "runtimes": {"myrunc": {"path": "/usr/sbin/runc"}},
         }
-        path = _write(self.base, "daemon", self.config)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wharfie.daemon", "--config-file", str(path)],
-                stdout=log,
-                stderr=log,
-                stdin=subprocess.DEVNULL,
-                env=self.env,
-                start_new_session=True,
-            )
-        self.wait_ready()
-
-
-def test_a_daemon_configured_by_its_file(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("wharfied needs root")
-    d = FileDaemon(tmp_path / "w", 7)
-    d.start()
+    )
     try:
         import docker
 
@@ -203,6 +178,37 @@ def test_a_daemon_configured_by_its_file(tmp_path: Path) -> None:
         net = json.loads(docker_cli(d, "network", "inspect", "pooled").stdout)[0]
         pool = d.config["default-address-pools"][0]["base"]  # type: ignore[index]
         assert net["IPAM"]["Config"][0]["Subnet"] == pool.replace("/16", "/26")
+    finally:
+        leaked = d.teardown()
+    assert not leaked
+
+
+def test_live_restore_false_stops_containers_with_the_daemon(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("wharfied needs root")
+    d = FileDaemon(tmp_path / "w", 8)
+    d.start({"live-restore": False})
+    try:
+        import docker
+
+        docker.APIClient(base_url=d.host).import_image_from_data(
+            busybox_tar(tmp_path), repository="busybox", tag="latest"
+        )
+        p = docker_cli(
+            d, "run", "-d", "--name", "s1", "--stop-timeout", "1", "busybox", "sleep", "300"
+        )
+        assert p.returncode == 0, p.stderr
+        pid = json.loads(docker_cli(d, "inspect", "s1").stdout)[0]["State"]["Pid"]
+        assert os.path.exists(f"/proc/{pid}")
+        info = json.loads(docker_cli(d, "info", "--format", "{{json .}}").stdout)
+        assert info["LiveRestoreEnabled"] is False
+        d.stop()
+        assert not os.path.exists(f"/proc/{pid}") or "sleep" not in Path(
+            f"/proc/{pid}/cmdline"
+        ).read_text(errors="replace")
+        d.start({"live-restore": False})
+        state = json.loads(docker_cli(d, "inspect", "s1").stdout)[0]["State"]
+        assert state["Status"] == "exited" and state["ExitCode"] == 137  # sleep ignores SIGTERM
     finally:
         leaked = d.teardown()
     assert not leaked

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from wharfie.api.http import HIJACKED, Reply, Request, Response, Router, Stream, json_response
-from wharfie.engine import present, validate
+from wharfie.engine import links, present, validate
 from wharfie.engine.streams import LogQuery, in_thread, log_chunks
-from wharfie.errors import Conflict, InvalidArgument
+from wharfie.errors import Conflict, InvalidArgument, NotFound
 from wharfie.monitor.client import AttachOptions
 from wharfie.oci import jsonio
 
@@ -44,6 +44,7 @@ class ContainerRoutes:
         r.add("POST", p + "/unpause", self.unpause)
         r.add("POST", p + "/wait", self.wait)
         r.add("DELETE", p, self.remove)
+        r.add("DELETE", "/containers/(?P<ref>/?[^/]+/[^/]+)", self.remove)  # ?link=1
         r.add("POST", p + "/rename", self.rename)
         r.add("POST", p + "/update", self.update)
         r.add("POST", p + "/resize", self.resize)
@@ -121,6 +122,11 @@ class ContainerRoutes:
         return Stream(_wait_body(req, fut))
 
     async def remove(self, req: Request, ref: str) -> Reply:
+        if req.qbool("link"):  # docker rm --link parent/alias
+            links.remove_link(self.e, ref)
+            return Response(204)
+        if "/" in ref:
+            raise NotFound(f"No such container: {ref}")
         await self.e.ctr.remove(ref, force=req.qbool("force"), volumes=req.qbool("v"))
         self.e.execs_service.forget_container(ref)
         return Response(204)

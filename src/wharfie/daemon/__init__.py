@@ -194,6 +194,9 @@ def engine_config(args: Settings) -> Config:
         log_driver=args.log_driver,
         log_opts=dict(args.log_opts),
         live_restore=args.live_restore,
+        cgroup_parent=args.cgroup_parent,
+        cpu_rt_period=args.cpu_rt_period,
+        cpu_rt_runtime=args.cpu_rt_runtime,
     )
 
 

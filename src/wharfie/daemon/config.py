@@ -194,6 +194,27 @@ OPTIONS: tuple[Option, ...] = (
         metavar="KEY=VALUE",
     ),
     Option(
+        "cgroup-parent",
+        ("--cgroup-parent",),
+        "str",
+        "/wharfie",
+        "parent cgroup of containers that set none",
+    ),
+    Option(
+        "cpu-rt-period",
+        ("--cpu-rt-period",),
+        "int",
+        0,
+        "real-time period (microseconds) given to the containers' parent cgroup (cgroup v1)",
+    ),
+    Option(
+        "cpu-rt-runtime",
+        ("--cpu-rt-runtime",),
+        "int",
+        0,
+        "real-time runtime (microseconds) given to the containers' parent cgroup (cgroup v1)",
+    ),
+    Option(
         "live-restore",
         ("--live-restore",),
         "bool",

@@ -20,7 +20,18 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from wharfie import cgroups, snapshots
-from wharfie.engine import mounts, names, netsetup, present, restart, spec, users, validate
+from wharfie.engine import (
+    links,
+    mounts,
+    names,
+    netsetup,
+    present,
+    restart,
+    rtsched,
+    spec,
+    users,
+    validate,
+)
 from wharfie.engine.model import Container, initial_state, now_rfc3339
 from wharfie.engine.storageopt import check as check_storage_opt
 from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, WharfieError
@@ -50,6 +61,7 @@ class Containers:
             raise InvalidArgument("config cannot be empty in order to create a container")
         image = self.e.images.resolve(str(config["Image"]))
         netsetup.check_create(self.e, host_config, cfg.networking)
+        rtsched.check(host_config)
         self.e.check_runtime(host_config.get("Runtime") or self.e.config.default_runtime)
         host_config["Runtime"] = host_config.get("Runtime") or self.e.config.default_runtime
         mounts.check(host_config)
@@ -185,10 +197,16 @@ class Containers:
             uid, gid, groups = users.resolve_user(rootfs, str(c.config.get("User") or ""))
             home = users.user_home(rootfs, uid)
             netns, etc_files = netsetup.prepare(self.e, c)
+            rtsched.prepare_parents(
+                self.cgroups_path(c),
+                c.host_config,
+                self.e.config.cpu_rt_period,
+                self.e.config.cpu_rt_runtime,
+            )
             runtime_spec = spec.runtime_spec(
                 spec.SpecInputs(
                     container_id=c.id,
-                    config=c.config,
+                    config={**c.config, "Env": links.environment(self.e, c)},
                     host_config=c.host_config,
                     image_config=image.config.get("config") or {},
                     rootfs=rootfs,
@@ -462,6 +480,7 @@ class Containers:
                 await asyncio.to_thread(self._remove_files, c)
                 self.e.store.delete_container(c.id)
                 self.e.drop(c)
+                links.forget(self.e, c.id)
                 await self.e.volumes.detach(c, remove_anonymous=volumes)
                 if not self._image_exists(str(c.doc["Image"])):
                     await asyncio.to_thread(self.e.images.gc_layers, self._lowers_in_use())

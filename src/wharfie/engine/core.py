@@ -59,6 +59,8 @@ class Config:
     log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=dict)
     live_restore: bool = True  # False: running containers are stopped with the daemon
+    cpu_rt_period: int = 0  # the budget given to the containers' parent cgroup (v1)
+    cpu_rt_runtime: int = 0
 
 
 class Engine:

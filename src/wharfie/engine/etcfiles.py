@@ -11,6 +11,8 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
+from wharfie.engine import links
+
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
     from wharfie.engine.model import Container
@@ -47,6 +49,8 @@ def write(engine: Engine, c: Container, kind: str, ip: str, user: bool) -> dict[
             for h in c.host_config.get("ExtraHosts") or []
             if ":" in h
         )
+        if kind == "bridge":
+            extra += links.hosts_lines(engine, c)
         _write(paths["/etc/hosts"], HOSTS_HEAD + extra + (f"{ip}\t{fqdn}\n" if ip else ""))
     _write(paths["/etc/resolv.conf"], _resolv_for(c, kind, user, engine.config.dns))
     c.doc.update(

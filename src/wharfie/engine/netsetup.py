@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import wharfie.engine.etcfiles as etcfiles
 from wharfie import network
+from wharfie.engine import links
 from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
 
 if TYPE_CHECKING:
@@ -156,7 +157,9 @@ def _check_static_ip(engine: Engine, doc: dict[str, Any], cfg: dict[str, Any]) -
 
 
 def on_create(engine: Engine, doc: dict[str, Any], networking: dict[str, Any]) -> None:
-    """NetworkSettings.Networks of a new container: its network and EndpointsConfig's."""
+    """NetworkSettings.Networks of a new container: its network and EndpointsConfig's;
+    its legacy links."""
+    links.on_create(engine, doc)
     mode = str(doc["HostConfig"].get("NetworkMode") or "bridge")
     if kind_of(mode) == "container":
         doc["NetworkSettings"]["Networks"] = {}

@@ -31,6 +31,7 @@ from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
+    from wharfie.engine.model import Container
 
 log = logging.getLogger("wharfie.engine")
 
@@ -356,11 +357,28 @@ class Networks:
         for nid in mine:
             suffix = "." + self.docs[nid]["Name"].lower()
             short = name[: -len(suffix)] if name.endswith(suffix) else name
+            targets = self._link_targets(me, nid, short)
             for c in self.e.containers.values():
                 ep = (c.private.get("endpoints") or {}).get(nid)
-                if ep is not None and short in _names_of(c, self.docs[nid]["Name"]):
+                if ep is None:
+                    continue
+                if short in _names_of(c, self.docs[nid]["Name"]) or c.id in targets:
                     found.append(str(ep["ip"]))
         return found or None
+
+    def _link_targets(self, me: Container, nid: str, alias: str) -> set[str]:
+        """Network-scoped links (`--link name:alias` on a user network, EndpointsConfig
+        Links): the ids `alias` names for `me` alone on network `nid`."""
+        wanted = (me.doc["NetworkSettings"].get("Networks") or {}).get(self.docs[nid]["Name"])
+        out = set()
+        for spec in (wanted or {}).get("Links") or []:
+            name, _, link_alias = str(spec).partition(":")
+            if (link_alias or name) == alias:
+                try:
+                    out.add(self.e.find(name.lstrip("/")).id)
+                except NotFound:
+                    continue
+        return out
 
     def reverse(self, asker: str, ip: str) -> list[str] | None:
         """Names of the container holding `ip` on a user network `asker` shares (PTR)."""
