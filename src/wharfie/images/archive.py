@@ -10,6 +10,7 @@ engine appends the container's name (Docker: "... in container <name>").
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
@@ -17,12 +18,12 @@ import stat as stat_mod
 from collections.abc import Iterator
 from typing import IO, Any
 
+from wharfie import fsroot
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.images import present
 from wharfie.images.extract import Extractor, open_tar
 from wharfie.images.tarstream import end, tree
 
-_MAX_LINKS = 40
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 # Go os.FileMode bits
@@ -67,49 +68,75 @@ def _not_found(path: str) -> NotFound:
     return NotFound(f"Could not find the file {path} in container")
 
 
-def resolve(root: str, path: str, follow_last: bool = False) -> str:
-    """`path` as a clean absolute path inside root with symlinks (but maybe the last)
-    resolved in scope. Missing components are fine (they are returned as named)."""
-    todo = [c for c in path.split("/") if c not in ("", ".")]
-    done: list[str] = []
-    links = 0
-    while todo:
-        comp = todo.pop(0)
-        if comp == "..":
-            if done:
-                done.pop()
-            continue
-        host = os.path.join(root, *done, comp)
-        if (todo or follow_last) and os.path.islink(host):
-            links += 1
-            if links > _MAX_LINKS:
-                raise InvalidArgument(f"too many levels of symbolic links in {path}")
-            target = os.readlink(host)
-            if target.startswith("/"):
-                done = []
-            todo = [c for c in target.split("/") if c not in ("", ".")] + todo
-            continue
-        done.append(comp)
-    return "/" + "/".join(done)
+Root = str | int  # a root directory, by path or by an open descriptor
 
 
-def _host(root: str, inside: str) -> str:
-    return os.path.join(root, inside.lstrip("/")) if inside != "/" else root
-
-
-def stat(root: str, path: str) -> dict[str, Any]:
-    follow = path.endswith("/") or path.endswith("/.")
-    inside = resolve(root, path, follow_last=follow)
-    host = _host(root, inside)
+@contextlib.contextmanager
+def _root_fd(root: Root) -> Iterator[int]:
+    if isinstance(root, int):
+        yield root
+        return
+    fd = fsroot.open_root(root)
     try:
-        st = os.lstat(host)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def resolve(root: Root, path: str, follow_last: bool = False) -> str:
+    """`path` as a clean absolute path inside root with symlinks (but maybe the last)
+    resolved in scope. Missing components are fine (they are returned as named). A name
+    to report; to reach the file, open it with `fsroot.open_in`."""
+    with _root_fd(root) as fd:
+        try:
+            return fsroot.scoped_path(fd, path, follow=follow_last)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InvalidArgument(f"too many levels of symbolic links in {path}") from exc
+            raise
+
+
+def _follows(path: str) -> bool:
+    """A trailing "/" or "/." names what a last symlink points at (Docker's rule)."""
+    return path.endswith("/") or path.endswith("/.")
+
+
+def _name(path: str) -> str:
+    """The stat name: the base of the path as given, a trailing "/." kept (Docker's)."""
+    if path.endswith("/.") or path == ".":
+        return "."
+    return posixpath.basename(posixpath.normpath("/" + path)) or "/"
+
+
+def _open(root: int, path: str, flags: int = os.O_PATH) -> int:
+    try:
+        return fsroot.open_in(root, path, flags, follow=_follows(path))
     except OSError as exc:
+        if exc.errno == errno.ENOTDIR and path.endswith("/"):
+            raise InvalidArgument(f"not a directory: {path}") from exc
         raise _not_found(path) from exc
-    link = ""
-    if stat_mod.S_ISLNK(st.st_mode):
-        link = resolve(root, inside, follow_last=True)
+
+
+def stat(root: Root, path: str) -> dict[str, Any]:
+    """The stat header of `path` (X-Docker-Container-Path-Stat): what is inside root, read
+    through one descriptor, so nothing on the host can be reported."""
+    with _root_fd(root) as rfd:
+        fd = _open(rfd, path)
+        try:
+            st = os.fstat(fd)
+            link = ""
+            if stat_mod.S_ISLNK(st.st_mode):
+                inside = fsroot.scoped_path(rfd, path, follow=False)
+                try:
+                    link = fsroot.scoped_path(rfd, inside)
+                except OSError:  # a loop: report the link's own text, in scope
+                    link = posixpath.normpath(
+                        posixpath.join(posixpath.dirname(inside), os.readlink("", dir_fd=fd))
+                    )
+        finally:
+            os.close(fd)
     return {
-        "name": posixpath.basename(inside) or "/",
+        "name": _name(path),
         "size": st.st_size,
         "mode": go_file_mode(st.st_mode),
         "mtime": go_time(st.st_mtime_ns),
@@ -117,37 +144,32 @@ def stat(root: str, path: str) -> dict[str, Any]:
     }
 
 
-def _open_dir(root: str, inside: str) -> int:
-    """An fd of the directory `inside` root, opened without following any symlink."""
-    fd = os.open(root, _DIR_FLAGS)
-    try:
-        for comp in [c for c in inside.split("/") if c]:
-            nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
-def tar(root: str, path: str) -> Iterator[bytes]:
+def tar(root: Root, path: str) -> Iterator[bytes]:
     """GET archive: the file or directory at `path`, named by its basename; for a path
-    ending in "/." the directory's contents only. Symlinks inside are stored as links."""
+    ending in "/." the directory's contents only. Symlinks inside are stored as links.
+    The parent is opened (in scope) before this returns, so a missing path fails here."""
     contents_only = path.endswith("/.")
-    follow = contents_only or path.endswith("/")
-    inside = resolve(root, path, follow_last=follow)
-    parent, base = posixpath.split(inside)
-    try:
-        pfd = _open_dir(root, parent)
-    except OSError as exc:
-        raise _not_found(path) from exc
-    try:
-        os.stat(base or ".", dir_fd=pfd, follow_symlinks=False)
-    except OSError as exc:
-        os.close(pfd)
-        raise _not_found(path) from exc
-    return _tar_from(pfd, base or ".", "" if contents_only or not base else base)
+    with _root_fd(root) as rfd:
+        if contents_only or not fsroot.components(path):
+            fd = _open(rfd, path, os.O_RDONLY | os.O_DIRECTORY)
+            return _tar_from(fd, ".", "")
+        if _follows(path):
+            fd = _open(rfd, path, os.O_PATH)
+            try:
+                pfd, base = fsroot.open_parent(rfd, fsroot.scoped_path(rfd, path))
+            finally:
+                os.close(fd)
+        else:
+            try:
+                pfd, base = fsroot.open_parent(rfd, path)
+            except OSError as exc:
+                raise _not_found(path) from exc
+        try:
+            os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        except OSError as exc:
+            os.close(pfd)
+            raise _not_found(path) from exc
+        return _tar_from(pfd, base, base)
 
 
 def _tar_from(pfd: int, base: str, arcname: str) -> Iterator[bytes]:
@@ -157,9 +179,10 @@ def _tar_from(pfd: int, base: str, arcname: str) -> Iterator[bytes]:
         os.close(pfd)
 
 
-def export(root: str) -> Iterator[bytes]:
+def export(root: Root) -> Iterator[bytes]:
     """The whole root filesystem as a tar (docker export)."""
-    fd = os.open(root, _DIR_FLAGS)
+    with _root_fd(root) as rfd:
+        fd = os.open(".", _DIR_FLAGS, dir_fd=rfd)
     try:
         yield from tree(fd, ".", "", finish=False)
         yield end()
@@ -168,7 +191,7 @@ def export(root: str) -> Iterator[bytes]:
 
 
 def extract(
-    root: str,
+    root: Root,
     path: str,
     stream: IO[bytes],
     *,
@@ -176,13 +199,15 @@ def extract(
     copy_uid_gid: bool,
 ) -> None:
     """PUT archive: extract a (possibly compressed) tar into the directory at `path`."""
-    inside = resolve(root, path, follow_last=True)
-    try:
-        fd = _open_dir(root, inside)
-    except OSError as exc:
-        if exc.errno == errno.ENOTDIR:
-            raise InvalidArgument("extraction point is not a directory") from exc
-        raise _not_found(path) from exc
+    with _root_fd(root) as rfd:
+        try:
+            fd = fsroot.open_in(rfd, path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            if exc.errno == errno.ENOTDIR:
+                raise InvalidArgument("extraction point is not a directory") from exc
+            if exc.errno == errno.ELOOP:
+                raise InvalidArgument(f"too many levels of symbolic links in {path}") from exc
+            raise _not_found(path) from exc
     try:
         ex = Extractor(
             fd,
