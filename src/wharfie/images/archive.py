@@ -15,6 +15,7 @@ import errno
 import os
 import posixpath
 import stat as stat_mod
+import tarfile
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -22,7 +23,7 @@ from wharfie import fsroot
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.images import present
 from wharfie.images.extract import Extractor, open_tar
-from wharfie.images.tarstream import end, tree
+from wharfie.images.tarstream import end, header, tree
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -179,12 +180,50 @@ def _tar_from(pfd: int, base: str, arcname: str) -> Iterator[bytes]:
         os.close(pfd)
 
 
+# What dockerd's init layer gives every container (moby daemon/initlayer): the files the
+# engine provides and the mount points of /dev, /proc and /sys. It sits below the
+# container's own layer, so none of it is ever in `docker diff`; `docker export` has it,
+# as empty files and directories (0755) where the image has nothing.
+INIT_LAYER: tuple[tuple[str, str], ...] = (
+    ("dev", "dir"),
+    ("dev/pts", "dir"),
+    ("dev/shm", "dir"),
+    ("proc", "dir"),
+    ("sys", "dir"),
+    (".dockerenv", "file"),
+    ("etc", "dir"),
+    ("etc/resolv.conf", "file"),
+    ("etc/hosts", "file"),
+    ("etc/hostname", "file"),
+    ("dev/console", "file"),
+    ("etc/mtab", "/proc/mounts"),
+)
+_INIT_FILES = frozenset("/" + name for name, kind in INIT_LAYER if kind != "dir")
+_INIT_TREES = ("/dev", "/proc", "/sys")  # mount points in every container: never its diff
+
+
 def export(root: Root) -> Iterator[bytes]:
-    """The whole root filesystem as a tar (docker export)."""
+    """The whole root filesystem as a tar (docker export), with the init layer's entries
+    where the root has nothing (named as dockerd names them: "dev/", "etc/hosts"), dated
+    as the root directory."""
     with _root_fd(root) as rfd:
         fd = os.open(".", _DIR_FLAGS, dir_fd=rfd)
     try:
+        mtime = os.fstat(fd).st_mtime
         yield from tree(fd, ".", "", finish=False)
+        for name, kind in INIT_LAYER:
+            try:
+                os.stat(name, dir_fd=fd, follow_symlinks=False)
+                continue
+            except OSError:
+                pass
+            ti = tarfile.TarInfo(name + "/" if kind == "dir" else name)
+            ti.mode, ti.mtime = 0o755, int(mtime)
+            if kind == "dir":
+                ti.type = tarfile.DIRTYPE
+            elif kind != "file":
+                ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, kind, 0o777
+            yield header(ti)
         yield end()
     finally:
         os.close(fd)
@@ -225,14 +264,22 @@ def extract(
 
 def changes(upper: str, lowers: list[str]) -> list[dict[str, Any]]:
     """docker diff from an overlay upper dir: whiteouts are deletions (2), entries that
-    exist in a lower layer are modifications (0), the rest additions (1)."""
+    exist in a lower layer are modifications (0), the rest additions (1). What dockerd's
+    init layer holds (see INIT_LAYER) is left out, and so is a directory that changed only
+    by it (its metadata still the lower's)."""
     out: list[dict[str, Any]] = []
     _changes(upper, "", lowers, out)
     out.sort(key=lambda c: c["Path"])
     return out
 
 
-def _changes(upper: str, rel: str, lowers: list[str], out: list[dict[str, Any]]) -> None:
+def _hidden(path: str) -> bool:
+    return path in _INIT_FILES or any(path == t or path.startswith(t + "/") for t in _INIT_TREES)
+
+
+def _changes(upper: str, rel: str, lowers: list[str], out: list[dict[str, Any]]) -> bool:
+    """Append the changes under `rel`; whether any was hidden (an init-layer entry)."""
+    hid = False
     with os.scandir(os.path.join(upper, rel) if rel else upper) as it:
         entries = list(it)
     for entry in entries:
@@ -241,7 +288,27 @@ def _changes(upper: str, rel: str, lowers: list[str], out: list[dict[str, Any]])
         if stat_mod.S_ISCHR(st.st_mode) and st.st_rdev == 0:
             out.append({"Path": "/" + child, "Kind": 2})
             continue
-        in_lower = any(os.path.lexists(os.path.join(low, child)) for low in lowers)
-        out.append({"Path": "/" + child, "Kind": 0 if in_lower else 1})
+        if _hidden("/" + child):
+            hid = True
+            continue
+        lower = _lower(lowers, child)
+        mark = len(out)
+        out.append({"Path": "/" + child, "Kind": 0 if lower else 1})
         if stat_mod.S_ISDIR(st.st_mode):
-            _changes(upper, child, lowers, out)
+            only_init = _changes(upper, child, lowers, out) and len(out) == mark + 1
+            if only_init and lower is not None and _same_meta(st, lower):
+                del out[mark]  # copied up only for what the engine put there
+    return hid
+
+
+def _lower(lowers: list[str], child: str) -> os.stat_result | None:
+    for low in lowers:
+        try:
+            return os.lstat(os.path.join(low, child))
+        except OSError:
+            continue
+    return None
+
+
+def _same_meta(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_mode, a.st_uid, a.st_gid) == (b.st_mode, b.st_uid, b.st_gid)
