@@ -97,16 +97,25 @@ class Files:
             return self._stat(c, root, binds, path)
 
     async def get_archive(self, c: Container, path: str) -> tuple[str, AsyncIterator[bytes]]:
-        header = await asyncio.to_thread(self.stat_header, c, path)
+        """The stat header and the tar of one resolution: the header comes first out of
+        the producer, so a missing path is an error before any byte is sent."""
 
         def produce() -> Iterator[bytes]:
             with self.view(c) as (root, binds):
+
+                def make(fd: int) -> Iterator[bytes]:
+                    st, body = archive.stat_and_tar(fd, path)
+                    yield base64.b64encode(jsonio.dumps(st).encode())
+                    yield from body
+
                 try:
-                    yield from containerfs.stream(root, binds, lambda fd: archive.tar(fd, path))
+                    yield from containerfs.stream(root, binds, make)
                 except NotFound:
                     raise self._not_found(c, path) from None
 
-        return header, in_thread(produce)
+        chunks = in_thread(produce)
+        header = (await anext(chunks)).decode()
+        return header, chunks
 
     async def put_archive(
         self,

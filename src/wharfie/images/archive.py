@@ -124,18 +124,21 @@ def stat(root: Root, path: str) -> dict[str, Any]:
     with _root_fd(root) as rfd:
         fd = _open(rfd, path)
         try:
-            st = os.fstat(fd)
-            link = ""
-            if stat_mod.S_ISLNK(st.st_mode):
-                inside = fsroot.scoped_path(rfd, path, follow=False)
-                try:
-                    link = fsroot.scoped_path(rfd, inside)
-                except OSError:  # a loop: report the link's own text, in scope
-                    link = posixpath.normpath(
-                        posixpath.join(posixpath.dirname(inside), os.readlink("", dir_fd=fd))
-                    )
+            return _stat_of(rfd, path, fd)
         finally:
             os.close(fd)
+
+
+def _stat_of(rfd: int, path: str, fd: int) -> dict[str, Any]:
+    st = os.fstat(fd)
+    link = ""
+    if stat_mod.S_ISLNK(st.st_mode):
+        inside = fsroot.scoped_path(rfd, path, follow=False)
+        try:
+            link = fsroot.scoped_path(rfd, inside)
+        except OSError:  # a loop: report the link's own text, in scope
+            text = os.readlink("", dir_fd=fd)
+            link = posixpath.normpath(posixpath.join(posixpath.dirname(inside), text))
     return {
         "name": _name(path),
         "size": st.st_size,
@@ -149,28 +152,45 @@ def tar(root: Root, path: str) -> Iterator[bytes]:
     """GET archive: the file or directory at `path`, named by its basename; for a path
     ending in "/." the directory's contents only. Symlinks inside are stored as links.
     The parent is opened (in scope) before this returns, so a missing path fails here."""
-    contents_only = path.endswith("/.")
+    return stat_and_tar(root, path)[1]
+
+
+def stat_and_tar(root: Root, path: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+    """GET archive's header and body, both of the one object reached by one resolution
+    (a swap between the two cannot make them disagree, nor reach the host)."""
     with _root_fd(root) as rfd:
-        if contents_only or not fsroot.components(path):
-            fd = _open(rfd, path, os.O_RDONLY | os.O_DIRECTORY)
-            return _tar_from(fd, ".", "")
-        if _follows(path):
-            fd = _open(rfd, path, os.O_PATH)
-            try:
-                pfd, base = fsroot.open_parent(rfd, fsroot.scoped_path(rfd, path))
-            finally:
-                os.close(fd)
-        else:
-            try:
-                pfd, base = fsroot.open_parent(rfd, path)
-            except OSError as exc:
-                raise _not_found(path) from exc
+        pfd, base, arcname = _tar_source(rfd, path)
         try:
-            os.stat(base, dir_fd=pfd, follow_symlinks=False)
+            fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
         except OSError as exc:
             os.close(pfd)
             raise _not_found(path) from exc
-        return _tar_from(pfd, base, base)
+        try:
+            st = _stat_of(rfd, path, fd)
+        except BaseException:
+            os.close(pfd)
+            raise
+        finally:
+            os.close(fd)
+    return st, _tar_from(pfd, base, arcname)
+
+
+def _tar_source(rfd: int, path: str) -> tuple[int, str, str]:
+    """(parent directory fd, name in it, name in the archive) of what GET `path` sends."""
+    if path.endswith("/.") or not fsroot.components(path):
+        return _open(rfd, path, os.O_RDONLY | os.O_DIRECTORY), ".", ""
+    if _follows(path):
+        os.close(_open(rfd, path, os.O_PATH))  # NotFound, or not a directory, as stat says
+        try:
+            pfd, base = fsroot.open_parent(rfd, fsroot.scoped_path(rfd, path))
+        except OSError as exc:
+            raise _not_found(path) from exc
+        return pfd, base, base
+    try:
+        pfd, base = fsroot.open_parent(rfd, path)
+    except OSError as exc:
+        raise _not_found(path) from exc
+    return pfd, base, base
 
 
 def _tar_from(pfd: int, base: str, arcname: str) -> Iterator[bytes]:
