@@ -90,11 +90,22 @@ def resolve(root: Root, path: str, follow_last: bool = False) -> str:
     to report; to reach the file, open it with `fsroot.open_in`."""
     with _root_fd(root) as fd:
         try:
-            return fsroot.scoped_path(fd, path, follow=follow_last)
+            return fsroot.scoped_path(fd, _lexical(path), follow=follow_last)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise InvalidArgument(f"too many levels of symbolic links in {path}") from exc
             raise
+
+
+def _lexical(path: str) -> str:
+    """The path cleaned as Go's filepath.Join("/", path) cleans it (".." taken lexically,
+    before any link is read, as dockerd does), a trailing "/" or "/." kept."""
+    clean = posixpath.normpath("/" + path)
+    if path.endswith("/.") and clean != "/":
+        return clean + "/."
+    if path.endswith("/") and clean != "/":
+        return clean + "/"
+    return clean
 
 
 def _follows(path: str) -> bool:
@@ -111,7 +122,7 @@ def _name(path: str) -> str:
 
 def _open(root: int, path: str, flags: int = os.O_PATH) -> int:
     try:
-        return fsroot.open_in(root, path, flags, follow=_follows(path))
+        return fsroot.open_in(root, _lexical(path), flags, follow=_follows(path))
     except OSError as exc:
         if exc.errno == errno.ENOTDIR and path.endswith("/"):
             raise InvalidArgument(f"not a directory: {path}") from exc
@@ -133,12 +144,13 @@ def _stat_of(rfd: int, path: str, fd: int) -> dict[str, Any]:
     st = os.fstat(fd)
     link = ""
     if stat_mod.S_ISLNK(st.st_mode):
-        inside = fsroot.scoped_path(rfd, path, follow=False)
+        inside = fsroot.scoped_path(rfd, _lexical(path), follow=False)
         try:
             link = fsroot.scoped_path(rfd, inside)
-        except OSError:  # a loop: report the link's own text, in scope
-            text = os.readlink("", dir_fd=fd)
-            link = posixpath.normpath(posixpath.join(posixpath.dirname(inside), text))
+        except OSError as exc:  # dockerd's words, without its host path; 400, not its 500
+            if exc.errno != errno.ELOOP:
+                raise _not_found(path) from exc
+            raise InvalidArgument(f"evalSymlinksInScope: too many links in {inside}") from exc
     return {
         "name": _name(path),
         "size": st.st_size,
@@ -182,12 +194,12 @@ def _tar_source(rfd: int, path: str) -> tuple[int, str, str]:
     if _follows(path):
         os.close(_open(rfd, path, os.O_PATH))  # NotFound, or not a directory, as stat says
         try:
-            pfd, base = fsroot.open_parent(rfd, fsroot.scoped_path(rfd, path))
+            pfd, base = fsroot.open_parent(rfd, fsroot.scoped_path(rfd, _lexical(path)))
         except OSError as exc:
             raise _not_found(path) from exc
         return pfd, base, base
     try:
-        pfd, base = fsroot.open_parent(rfd, path)
+        pfd, base = fsroot.open_parent(rfd, _lexical(path))
     except OSError as exc:
         raise _not_found(path) from exc
     return pfd, base, base
@@ -260,7 +272,7 @@ def extract(
     """PUT archive: extract a (possibly compressed) tar into the directory at `path`."""
     with _root_fd(root) as rfd:
         try:
-            fd = fsroot.open_in(rfd, path, os.O_RDONLY | os.O_DIRECTORY)
+            fd = fsroot.open_in(rfd, _lexical(path), os.O_RDONLY | os.O_DIRECTORY)
         except OSError as exc:
             if exc.errno == errno.ENOTDIR:
                 raise InvalidArgument("extraction point is not a directory") from exc
