@@ -9,6 +9,7 @@ have in the image (so the layer does not change them), as an overlay upper dir w
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import posixpath
@@ -17,6 +18,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from wharfie import fsroot
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.patterns import fnmatch, has_wildcards
 
@@ -28,21 +30,23 @@ class Source:
     wildcard: bool
 
 
-def inside(root: str, rel: str, follow_last: bool = False, _depth: int = 0) -> str:
+def inside(root: str, rel: str, follow_last: bool = False) -> str:
     """`rel` resolved under `root` without leaving it: symlinks are resolved as if `root`
-    were `/` (moby's FollowSymlinkInScope); the last one only with `follow_last`."""
-    if _depth > 40:
-        raise InvalidArgument(f"too many levels of symbolic links in {rel!r}")
-    parts = [p for p in posixpath.normpath("/" + rel).split("/") if p]
-    cur = root
-    for i, part in enumerate(parts):
-        nxt = os.path.join(cur, part)
-        if os.path.islink(nxt) and (follow_last or i < len(parts) - 1):
-            target = os.readlink(nxt)
-            base = "/" if target.startswith("/") else "/" + os.path.relpath(cur, root)
-            nxt = inside(root, posixpath.join(base, target), True, _depth + 1)
-        cur = nxt
-    return cur
+    were `/` (moby's FollowSymlinkInScope, by wharfie.fsroot's descriptor walk); the last
+    one only with `follow_last`. Missing names are kept as given."""
+    try:
+        fd = fsroot.open_root(root)
+    except OSError as exc:
+        raise NotFound(f"{root}: {exc.strerror}") from exc
+    try:
+        scoped = fsroot.scoped_path(fd, posixpath.normpath("/" + rel), follow=follow_last)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InvalidArgument(f"too many levels of symbolic links in {rel!r}") from exc
+        raise InvalidArgument(f"resolve {rel!r}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    return root if scoped == "/" else os.path.join(root, scoped.lstrip("/"))
 
 
 def sources(root: str, patterns: list[str], what: str) -> list[Source]:

@@ -11,11 +11,14 @@ import asyncio
 import base64
 import contextlib
 import os
+import posixpath
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
+from wharfie.engine import containerfs
 from wharfie.engine.streams import in_thread
-from wharfie.errors import Conflict, NotFound
+from wharfie.errors import NotFound
 from wharfie.images import archive
 from wharfie.oci import jsonio
 
@@ -41,22 +44,78 @@ class Files:
             if c.mount_users == 0 and not c.running:
                 self.e.ctr.unmount_rootfs(c)
 
-    def stat_header(self, c: Container, path: str) -> str:
-        with self.rootfs(c) as root:
-            try:
-                st = archive.stat(root, path)
-            except NotFound:
-                raise NotFound(f"Could not find the file {path} in container {c.name}") from None
+    @contextlib.contextmanager
+    def view(self, c: Container) -> Iterator[tuple[str, list[containerfs.Bind]]]:
+        """The root and the mounts of the container's own view (its volumes, binds and
+        /etc files), held for the length of an archive operation."""
+        ref = f"{c.id}-archive-{uuid.uuid4().hex[:12]}"
+        held: list[tuple[str, str]] = []
+        binds: list[containerfs.Bind] = []
+        try:
+            with self.rootfs(c) as root:
+                for m in self.e.volumes.points_of(c):
+                    dest, rw = str(m["Destination"]), bool(m.get("RW", True))
+                    if m["Type"] == "volume" and m.get("Name"):
+                        v, d = self.e.volumes.get(str(m["Name"]))
+                        source = d.mount(v.name, ref)
+                        held.append((v.name, d.name))
+                        binds.append(containerfs.Bind(source, dest, rw))
+                    elif m["Type"] == "bind" and m.get("Source"):
+                        binds.append(containerfs.Bind(str(m["Source"]), dest, rw))
+                binds += self._etc_binds(c, binds)
+                yield root, binds
+        finally:
+            for name, driver in held:
+                self.e.volumes.driver(driver).unmount(name, ref)
+
+    @staticmethod
+    def _etc_binds(c: Container, user: list[containerfs.Bind]) -> list[containerfs.Bind]:
+        files = {
+            "/etc/hostname": c.doc.get("HostnamePath"),
+            "/etc/hosts": c.doc.get("HostsPath"),
+            "/etc/resolv.conf": c.doc.get("ResolvConfPath"),
+        }
+        taken = {posixpath.normpath(b.destination) for b in user}
+        return [
+            containerfs.Bind(str(src), dest, True, volume=False)
+            for dest, src in files.items()
+            if src and dest not in taken
+        ]
+
+    def _not_found(self, c: Container, path: str) -> NotFound:
+        return NotFound(f"Could not find the file {path} in container {c.name}")
+
+    def _stat(self, c: Container, root: str, binds: list[containerfs.Bind], path: str) -> str:
+        try:
+            st = containerfs.run(root, binds, lambda fd: archive.stat(fd, path))
+        except NotFound:
+            raise self._not_found(c, path) from None
         return base64.b64encode(jsonio.dumps(st).encode()).decode()
 
+    def stat_header(self, c: Container, path: str) -> str:
+        with self.view(c) as (root, binds):
+            return self._stat(c, root, binds, path)
+
     async def get_archive(self, c: Container, path: str) -> tuple[str, AsyncIterator[bytes]]:
-        header = self.stat_header(c, path)
+        """The stat header and the tar of one resolution: the header comes first out of
+        the producer, so a missing path is an error before any byte is sent."""
 
         def produce() -> Iterator[bytes]:
-            with self.rootfs(c) as root:
-                yield from archive.tar(root, path)
+            with self.view(c) as (root, binds):
 
-        return header, in_thread(produce)
+                def make(fd: int) -> Iterator[bytes]:
+                    st, body = archive.stat_and_tar(fd, path)
+                    yield base64.b64encode(jsonio.dumps(st).encode())
+                    yield from body
+
+                try:
+                    yield from containerfs.stream(root, binds, make)
+                except NotFound:
+                    raise self._not_found(c, path) from None
+
+        chunks = in_thread(produce)
+        header = (await anext(chunks)).decode()
+        return header, chunks
 
     async def put_archive(
         self,
@@ -66,18 +125,26 @@ class Files:
         no_overwrite: bool,
         copy_uid_gid: bool,
     ) -> None:
-        if c.host_config.get("ReadonlyRootfs") and c.running:
-            raise Conflict("container rootfs is marked read-only")
+        readonly = bool(c.host_config.get("ReadonlyRootfs"))
 
         def extract(stream: BinaryIO) -> None:
-            with self.rootfs(c) as root:
-                archive.extract(
-                    root,
-                    path,
-                    stream,
-                    no_overwrite_dir_non_dir=no_overwrite,
-                    copy_uid_gid=copy_uid_gid,
-                )
+            with self.view(c) as (root, binds):
+
+                def work(fd: int) -> None:
+                    inside = archive.resolve(fd, path, follow_last=True)
+                    containerfs.check_writable(binds, inside, readonly)
+                    archive.extract(
+                        fd,
+                        path,
+                        stream,
+                        no_overwrite_dir_non_dir=no_overwrite,
+                        copy_uid_gid=copy_uid_gid,
+                    )
+
+                try:
+                    containerfs.run(root, binds, work)
+                except NotFound:
+                    raise self._not_found(c, path) from None
 
         await consume_in_thread(body, extract)
 

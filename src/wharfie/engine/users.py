@@ -5,22 +5,21 @@ Semantics of moby/sys/user GetExecUser (as runc and dockerd use it): "", "name",
 that entry's gid and home, and (when no group is given) every group of /etc/group listing
 the name as a member; a number not in passwd is fine (gid 0, home "/"). /etc/passwd and
 /etc/group are looked up inside the rootfs: symlinks are resolved as if the rootfs were "/"
-(moby's FollowSymlinkInScope), so a link to /host/etc/passwd reads <rootfs>/host/etc/passwd,
+(moby's FollowSymlinkInScope) and the file read through the descriptor they resolve to
+(wharfie.fsroot), so a link to /host/etc/passwd reads <rootfs>/host/etc/passwd,
 never the host's file. A missing file is an empty database.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from typing import NamedTuple
 
+from wharfie import fsroot
 from wharfie.errors import InvalidArgument
 
 __all__ = ["group_ids", "read_in_root", "resolve_user", "user_home"]
-
-MAX_LINKS = 40
 
 
 class Passwd(NamedTuple):
@@ -36,51 +35,22 @@ class Group(NamedTuple):
     members: list[str]
 
 
-def _resolve_in_root(root: str, path: str) -> str:
-    """The host path of `path` inside `root`, symlinks followed without leaving `root`."""
-    parts = [p for p in path.split("/") if p]
-    done: list[str] = []
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if done:
-                done.pop()
-            continue
-        current = os.path.join(root, *done, part)
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            return os.path.join(root, *done, part, *parts)
-        if stat.S_ISLNK(st.st_mode):
-            links += 1
-            if links > MAX_LINKS:
-                raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
-            target = os.readlink(current)
-            if target.startswith("/"):
-                done = []
-            parts = [p for p in target.split("/") if p] + parts
-            continue
-        done.append(part)
-    return os.path.join(root, *done)
-
-
 def read_in_root(root: str, path: str) -> str | None:
-    """Text of `path` inside `root` (None when it does not exist or is not a regular file)."""
+    """Text of `path` inside `root` (None when it does not exist or is not a regular file),
+    resolved and read through one descriptor (wharfie.fsroot)."""
     try:
-        host_path = _resolve_in_root(root, path)
+        rfd = fsroot.open_root(root)
     except OSError as e:
         raise InvalidArgument(f"cannot read {path} in the container: {e.strerror}") from e
     try:
-        fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = fsroot.open_in(rfd, path, os.O_RDONLY | os.O_NONBLOCK)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as e:
-        if e.errno == errno.ELOOP:  # replaced by a symlink since we resolved it
-            return None
-        raise
+        reason = (e.strerror or str(e)).lower()  # as Go spells errnos
+        raise InvalidArgument(f"cannot read {path} in the container: {reason}") from e
+    finally:
+        os.close(rfd)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None

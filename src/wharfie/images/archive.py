@@ -10,19 +10,21 @@ engine appends the container's name (Docker: "... in container <name>").
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
 import stat as stat_mod
+import tarfile
 from collections.abc import Iterator
 from typing import IO, Any
 
+from wharfie import fsroot
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.images import present
 from wharfie.images.extract import Extractor, open_tar
-from wharfie.images.tarstream import end, tree
+from wharfie.images.tarstream import end, header, tree
 
-_MAX_LINKS = 40
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 # Go os.FileMode bits
@@ -67,49 +69,90 @@ def _not_found(path: str) -> NotFound:
     return NotFound(f"Could not find the file {path} in container")
 
 
-def resolve(root: str, path: str, follow_last: bool = False) -> str:
-    """`path` as a clean absolute path inside root with symlinks (but maybe the last)
-    resolved in scope. Missing components are fine (they are returned as named)."""
-    todo = [c for c in path.split("/") if c not in ("", ".")]
-    done: list[str] = []
-    links = 0
-    while todo:
-        comp = todo.pop(0)
-        if comp == "..":
-            if done:
-                done.pop()
-            continue
-        host = os.path.join(root, *done, comp)
-        if (todo or follow_last) and os.path.islink(host):
-            links += 1
-            if links > _MAX_LINKS:
-                raise InvalidArgument(f"too many levels of symbolic links in {path}")
-            target = os.readlink(host)
-            if target.startswith("/"):
-                done = []
-            todo = [c for c in target.split("/") if c not in ("", ".")] + todo
-            continue
-        done.append(comp)
-    return "/" + "/".join(done)
+Root = str | int  # a root directory, by path or by an open descriptor
 
 
-def _host(root: str, inside: str) -> str:
-    return os.path.join(root, inside.lstrip("/")) if inside != "/" else root
-
-
-def stat(root: str, path: str) -> dict[str, Any]:
-    follow = path.endswith("/") or path.endswith("/.")
-    inside = resolve(root, path, follow_last=follow)
-    host = _host(root, inside)
+@contextlib.contextmanager
+def _root_fd(root: Root) -> Iterator[int]:
+    if isinstance(root, int):
+        yield root
+        return
+    fd = fsroot.open_root(root)
     try:
-        st = os.lstat(host)
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def resolve(root: Root, path: str, follow_last: bool = False) -> str:
+    """`path` as a clean absolute path inside root with symlinks (but maybe the last)
+    resolved in scope. Missing components are fine (they are returned as named). A name
+    to report; to reach the file, open it with `fsroot.open_in`."""
+    with _root_fd(root) as fd:
+        try:
+            return fsroot.scoped_path(fd, _lexical(path), follow=follow_last)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InvalidArgument(f"too many levels of symbolic links in {path}") from exc
+            raise
+
+
+def _lexical(path: str) -> str:
+    """The path cleaned as Go's filepath.Join("/", path) cleans it (".." taken lexically,
+    before any link is read, as dockerd does), a trailing "/" or "/." kept."""
+    clean = posixpath.normpath("/" + path)
+    if path.endswith("/.") and clean != "/":
+        return clean + "/."
+    if path.endswith("/") and clean != "/":
+        return clean + "/"
+    return clean
+
+
+def _follows(path: str) -> bool:
+    """A trailing "/" or "/." names what a last symlink points at (Docker's rule)."""
+    return path.endswith("/") or path.endswith("/.")
+
+
+def _name(path: str) -> str:
+    """The stat name: the base of the path as given, a trailing "/." kept (Docker's)."""
+    if path.endswith("/.") or path == ".":
+        return "."
+    return posixpath.basename(posixpath.normpath("/" + path)) or "/"
+
+
+def _open(root: int, path: str, flags: int = os.O_PATH) -> int:
+    try:
+        return fsroot.open_in(root, _lexical(path), flags, follow=_follows(path))
     except OSError as exc:
+        if exc.errno == errno.ENOTDIR and path.endswith("/"):
+            raise InvalidArgument(f"not a directory: {path}") from exc
         raise _not_found(path) from exc
+
+
+def stat(root: Root, path: str) -> dict[str, Any]:
+    """The stat header of `path` (X-Docker-Container-Path-Stat): what is inside root, read
+    through one descriptor, so nothing on the host can be reported."""
+    with _root_fd(root) as rfd:
+        fd = _open(rfd, path)
+        try:
+            return _stat_of(rfd, path, fd)
+        finally:
+            os.close(fd)
+
+
+def _stat_of(rfd: int, path: str, fd: int) -> dict[str, Any]:
+    st = os.fstat(fd)
     link = ""
     if stat_mod.S_ISLNK(st.st_mode):
-        link = resolve(root, inside, follow_last=True)
+        inside = fsroot.scoped_path(rfd, _lexical(path), follow=False)
+        try:
+            link = fsroot.scoped_path(rfd, inside)
+        except OSError as exc:  # dockerd's words, without its host path; 400, not its 500
+            if exc.errno != errno.ELOOP:
+                raise _not_found(path) from exc
+            raise InvalidArgument(f"evalSymlinksInScope: too many links in {inside}") from exc
     return {
-        "name": posixpath.basename(inside) or "/",
+        "name": _name(path),
         "size": st.st_size,
         "mode": go_file_mode(st.st_mode),
         "mtime": go_time(st.st_mtime_ns),
@@ -117,37 +160,49 @@ def stat(root: str, path: str) -> dict[str, Any]:
     }
 
 
-def _open_dir(root: str, inside: str) -> int:
-    """An fd of the directory `inside` root, opened without following any symlink."""
-    fd = os.open(root, _DIR_FLAGS)
-    try:
-        for comp in [c for c in inside.split("/") if c]:
-            nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-    except OSError:
-        os.close(fd)
-        raise
-    return fd
-
-
-def tar(root: str, path: str) -> Iterator[bytes]:
+def tar(root: Root, path: str) -> Iterator[bytes]:
     """GET archive: the file or directory at `path`, named by its basename; for a path
-    ending in "/." the directory's contents only. Symlinks inside are stored as links."""
-    contents_only = path.endswith("/.")
-    follow = contents_only or path.endswith("/")
-    inside = resolve(root, path, follow_last=follow)
-    parent, base = posixpath.split(inside)
+    ending in "/." the directory's contents only. Symlinks inside are stored as links.
+    The parent is opened (in scope) before this returns, so a missing path fails here."""
+    return stat_and_tar(root, path)[1]
+
+
+def stat_and_tar(root: Root, path: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+    """GET archive's header and body, both of the one object reached by one resolution
+    (a swap between the two cannot make them disagree, nor reach the host)."""
+    with _root_fd(root) as rfd:
+        pfd, base, arcname = _tar_source(rfd, path)
+        try:
+            fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd)
+        except OSError as exc:
+            os.close(pfd)
+            raise _not_found(path) from exc
+        try:
+            st = _stat_of(rfd, path, fd)
+        except BaseException:
+            os.close(pfd)
+            raise
+        finally:
+            os.close(fd)
+    return st, _tar_from(pfd, base, arcname)
+
+
+def _tar_source(rfd: int, path: str) -> tuple[int, str, str]:
+    """(parent directory fd, name in it, name in the archive) of what GET `path` sends."""
+    if path.endswith("/.") or not fsroot.components(path):
+        return _open(rfd, path, os.O_RDONLY | os.O_DIRECTORY), ".", ""
+    if _follows(path):
+        os.close(_open(rfd, path, os.O_PATH))  # NotFound, or not a directory, as stat says
+        try:
+            pfd, base = fsroot.open_parent(rfd, fsroot.scoped_path(rfd, _lexical(path)))
+        except OSError as exc:
+            raise _not_found(path) from exc
+        return pfd, base, base
     try:
-        pfd = _open_dir(root, parent)
+        pfd, base = fsroot.open_parent(rfd, _lexical(path))
     except OSError as exc:
         raise _not_found(path) from exc
-    try:
-        os.stat(base or ".", dir_fd=pfd, follow_symlinks=False)
-    except OSError as exc:
-        os.close(pfd)
-        raise _not_found(path) from exc
-    return _tar_from(pfd, base or ".", "" if contents_only or not base else base)
+    return pfd, base, base
 
 
 def _tar_from(pfd: int, base: str, arcname: str) -> Iterator[bytes]:
@@ -157,18 +212,57 @@ def _tar_from(pfd: int, base: str, arcname: str) -> Iterator[bytes]:
         os.close(pfd)
 
 
-def export(root: str) -> Iterator[bytes]:
-    """The whole root filesystem as a tar (docker export)."""
-    fd = os.open(root, _DIR_FLAGS)
+# What dockerd's init layer gives every container (moby daemon/initlayer): the files the
+# engine provides and the mount points of /dev, /proc and /sys. It sits below the
+# container's own layer, so none of it is ever in `docker diff`; `docker export` has it,
+# as empty files and directories (0755) where the image has nothing.
+INIT_LAYER: tuple[tuple[str, str], ...] = (
+    ("dev", "dir"),
+    ("dev/pts", "dir"),
+    ("dev/shm", "dir"),
+    ("proc", "dir"),
+    ("sys", "dir"),
+    (".dockerenv", "file"),
+    ("etc", "dir"),
+    ("etc/resolv.conf", "file"),
+    ("etc/hosts", "file"),
+    ("etc/hostname", "file"),
+    ("dev/console", "file"),
+    ("etc/mtab", "/proc/mounts"),
+)
+_INIT_FILES = frozenset("/" + name for name, kind in INIT_LAYER if kind != "dir")
+_INIT_TREES = ("/dev", "/proc", "/sys")  # mount points in every container: never its diff
+
+
+def export(root: Root) -> Iterator[bytes]:
+    """The whole root filesystem as a tar (docker export), with the init layer's entries
+    where the root has nothing (named as dockerd names them: "dev/", "etc/hosts"), dated
+    as the root directory."""
+    with _root_fd(root) as rfd:
+        fd = os.open(".", _DIR_FLAGS, dir_fd=rfd)
     try:
+        mtime = os.fstat(fd).st_mtime
         yield from tree(fd, ".", "", finish=False)
+        for name, kind in INIT_LAYER:
+            try:
+                os.stat(name, dir_fd=fd, follow_symlinks=False)
+                continue
+            except OSError:
+                pass
+            ti = tarfile.TarInfo(name + "/" if kind == "dir" else name)
+            ti.mode, ti.mtime = 0o755, int(mtime)
+            if kind == "dir":
+                ti.type = tarfile.DIRTYPE
+            elif kind != "file":
+                ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, kind, 0o777
+            yield header(ti)
         yield end()
     finally:
         os.close(fd)
 
 
 def extract(
-    root: str,
+    root: Root,
     path: str,
     stream: IO[bytes],
     *,
@@ -176,13 +270,15 @@ def extract(
     copy_uid_gid: bool,
 ) -> None:
     """PUT archive: extract a (possibly compressed) tar into the directory at `path`."""
-    inside = resolve(root, path, follow_last=True)
-    try:
-        fd = _open_dir(root, inside)
-    except OSError as exc:
-        if exc.errno == errno.ENOTDIR:
-            raise InvalidArgument("extraction point is not a directory") from exc
-        raise _not_found(path) from exc
+    with _root_fd(root) as rfd:
+        try:
+            fd = fsroot.open_in(rfd, _lexical(path), os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            if exc.errno == errno.ENOTDIR:
+                raise InvalidArgument("extraction point is not a directory") from exc
+            if exc.errno == errno.ELOOP:
+                raise InvalidArgument(f"too many levels of symbolic links in {path}") from exc
+            raise _not_found(path) from exc
     try:
         ex = Extractor(
             fd,
@@ -200,14 +296,22 @@ def extract(
 
 def changes(upper: str, lowers: list[str]) -> list[dict[str, Any]]:
     """docker diff from an overlay upper dir: whiteouts are deletions (2), entries that
-    exist in a lower layer are modifications (0), the rest additions (1)."""
+    exist in a lower layer are modifications (0), the rest additions (1). What dockerd's
+    init layer holds (see INIT_LAYER) is left out, and so is a directory that changed only
+    by it (its metadata still the lower's)."""
     out: list[dict[str, Any]] = []
     _changes(upper, "", lowers, out)
     out.sort(key=lambda c: c["Path"])
     return out
 
 
-def _changes(upper: str, rel: str, lowers: list[str], out: list[dict[str, Any]]) -> None:
+def _hidden(path: str) -> bool:
+    return path in _INIT_FILES or any(path == t or path.startswith(t + "/") for t in _INIT_TREES)
+
+
+def _changes(upper: str, rel: str, lowers: list[str], out: list[dict[str, Any]]) -> bool:
+    """Append the changes under `rel`; whether any was hidden (an init-layer entry)."""
+    hid = False
     with os.scandir(os.path.join(upper, rel) if rel else upper) as it:
         entries = list(it)
     for entry in entries:
@@ -216,7 +320,27 @@ def _changes(upper: str, rel: str, lowers: list[str], out: list[dict[str, Any]])
         if stat_mod.S_ISCHR(st.st_mode) and st.st_rdev == 0:
             out.append({"Path": "/" + child, "Kind": 2})
             continue
-        in_lower = any(os.path.lexists(os.path.join(low, child)) for low in lowers)
-        out.append({"Path": "/" + child, "Kind": 0 if in_lower else 1})
+        if _hidden("/" + child):
+            hid = True
+            continue
+        lower = _lower(lowers, child)
+        mark = len(out)
+        out.append({"Path": "/" + child, "Kind": 0 if lower else 1})
         if stat_mod.S_ISDIR(st.st_mode):
-            _changes(upper, child, lowers, out)
+            only_init = _changes(upper, child, lowers, out) and len(out) == mark + 1
+            if only_init and lower is not None and _same_meta(st, lower):
+                del out[mark]  # copied up only for what the engine put there
+    return hid
+
+
+def _lower(lowers: list[str], child: str) -> os.stat_result | None:
+    for low in lowers:
+        try:
+            return os.lstat(os.path.join(low, child))
+        except OSError:
+            continue
+    return None
+
+
+def _same_meta(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_mode, a.st_uid, a.st_gid) == (b.st_mode, b.st_uid, b.st_gid)

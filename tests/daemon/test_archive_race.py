@@ -1,0 +1,65 @@
+"""The stat header of `docker cp` while the container swaps a path for a symlink to /etc
+(issue 21): hundreds of HEAD and GET archive requests, and never a word about the host."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import tarfile
+from typing import Any
+
+import docker
+
+from support.daemon import Daemon
+
+SWAPPER = (
+    "mkdir -p /d && echo swapped-in-dir > /d/passwd && "
+    "while true; do mv /d /d.real; ln -s /etc /d; rm /d; mv /d.real /d; done"
+)
+
+
+def _stat(header: str) -> dict[str, Any]:
+    return dict(json.loads(base64.b64decode(header)))
+
+
+def test_stat_header_never_reports_the_host_during_a_symlink_swap(
+    daemon: Daemon, name: str
+) -> None:
+    api = docker.APIClient(base_url=daemon.host)
+    cid = api.create_container("busybox", ["sh", "-c", SWAPPER], name=name)["Id"]
+    api.start(cid)
+    try:
+        ex = api.exec_create(cid, ["stat", "-c", "%s", "/etc/passwd"])
+        size = api.exec_start(ex).decode().strip()
+        inside = {len("swapped-in-dir\n"), int(size)}
+        host = os.stat("/etc/passwd")
+        assert host.st_size not in inside, "pick another file: the sizes coincide"
+        url = api._url("/containers/{0}/archive", cid)
+        seen = {"dir": 0, "link": 0, "missing": 0}
+        for i in range(500):
+            if i % 5:
+                r = api.head(url, params={"path": "/d/passwd"})
+                if r.status_code == 404:
+                    seen["missing"] += 1
+                    continue
+                assert r.status_code == 200, r.text
+                st = _stat(r.headers["X-Docker-Container-Path-Stat"])
+                body = b""
+            else:
+                try:
+                    stream, st = api.get_archive(cid, "/d/passwd")
+                except docker.errors.NotFound:
+                    seen["missing"] += 1
+                    continue
+                body = b"".join(stream)
+            assert st["size"] in inside, f"reported a file that is not the container's: {st}"
+            seen["dir" if st["size"] == len("swapped-in-dir\n") else "link"] += 1
+            if body:
+                with tarfile.open(fileobj=io.BytesIO(body)) as tf:
+                    member = tf.next()
+                    assert member is not None and member.size in inside
+        assert seen["dir"] > 0, seen
+    finally:
+        api.remove_container(cid, force=True)
