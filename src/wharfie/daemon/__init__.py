@@ -29,11 +29,13 @@ from wharfie.daemon.config import DEFAULT_HOST, ConfigError, Settings, load
 from wharfie.errors import FailedPrecondition, InvalidArgument
 
 if TYPE_CHECKING:
+    from wharfie.api.http import Server
     from wharfie.engine.core import Config, Engine
 
 log = logging.getLogger("wharfie.daemon")
 
 SOCKET_GROUP = "wharfie"
+BACKLOG = 1024  # a burst of new connections waits in the kernel, not in connect errors
 
 
 def parse_args(argv: list[str]) -> Settings:
@@ -77,20 +79,34 @@ def check_tcp(host: str, port: int, tls: ssl.SSLContext | None) -> None:
 async def listen(
     host: str, handle: object, tls: ssl.SSLContext | None, group: str
 ) -> asyncio.AbstractServer:
+    from wharfie.api.http import STREAM_LIMIT  # a head line must fit the StreamReader
+
     url = urlsplit(host)
     if url.scheme in ("unix", ""):
         path = url.path or host
         os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
         if os.path.exists(path):
             os.unlink(path)
-        server = await asyncio.start_unix_server(handle, path)  # type: ignore[arg-type]
+        server = await asyncio.start_unix_server(
+            handle,  # type: ignore[arg-type]
+            path,
+            backlog=BACKLOG,
+            limit=STREAM_LIMIT,
+        )
         os.chmod(path, 0o660)
         os.chown(path, 0, _group_id(group))
         return server
     if url.scheme == "tcp":
         port = url.port or (2376 if tls else 2375)
         check_tcp(url.hostname or "", port, tls)
-        return await asyncio.start_server(handle, url.hostname, port, ssl=tls)  # type: ignore[arg-type]
+        return await asyncio.start_server(
+            handle,  # type: ignore[arg-type]
+            url.hostname,
+            port,
+            ssl=tls,
+            backlog=BACKLOG,
+            limit=STREAM_LIMIT,
+        )
     raise InvalidArgument(f"unsupported address {host!r}: use unix:// or tcp://")
 
 
@@ -105,6 +121,24 @@ def _group_id(name: str) -> int:
     except (OSError, subprocess.CalledProcessError, KeyError) as exc:
         log.warning("cannot create group %s (%s): the socket stays root-only", name, exc)
         return 0
+
+
+def configure_limits(server: Server, args: Settings) -> None:
+    """The API's connection cap and timeouts; file descriptors up to the hard limit (as
+    Go raises them for dockerd) so the cap, not EMFILE, is what a flood meets; and a
+    rate limit on the loggers an accept-error storm would fill."""
+    import resource
+
+    from wharfie.httpcore.serving import Timeouts, install_rate_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    server.configure(
+        args.api_max_connections,
+        Timeouts(header=args.api_header_timeout, idle=args.api_idle_timeout),
+    )
+    install_rate_limit("asyncio", "wharfie.api", "wharfie.daemon")
 
 
 def write_pidfile(path: str) -> None:
@@ -134,6 +168,7 @@ async def serve(args: Settings) -> None:
     configure(engine, args.registry_mirrors, args.insecure_registries, args.blocked_registries)
     await engine.start()
     server = api.build(engine)
+    configure_limits(server, args)
     tls = tls_context(args)
     listeners = [
         await listen(h, server.handle, tls, args.group) for h in args.hosts or [DEFAULT_HOST]

@@ -30,7 +30,7 @@ class ConfigError(Exception):
 class Option:
     key: str  # daemon.json key (dockerd's)
     flags: tuple[str, ...]  # command-line flags; the first long one names the flag
-    kind: str  # str | bool | int | list | map | pools | runtimes
+    kind: str  # str | bool | int | float | list | map | pools | runtimes
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -222,6 +222,27 @@ OPTIONS: tuple[Option, ...] = (
         "keep containers running while the daemon is down (--live-restore=false: "
         "stop them when it stops)",
     ),
+    Option(
+        "api-max-connections",
+        ("--api-max-connections",),
+        "int",
+        2048,
+        "open API connections; past it the longest idle one is closed",
+    ),
+    Option(
+        "api-header-timeout",
+        ("--api-header-timeout",),
+        "float",
+        30.0,
+        "seconds for a request head to arrive once it began",
+    ),
+    Option(
+        "api-idle-timeout",
+        ("--api-idle-timeout",),
+        "float",
+        300.0,
+        "seconds a connection may wait for its next request",
+    ),
 )
 
 BY_KEY = {o.key: o for o in OPTIONS}
@@ -231,6 +252,7 @@ _GO_TYPES = {
     "str": "string",
     "bool": "bool",
     "int": "int",
+    "float": "float64",
     "list": "[]string",
     "map": "map[string]string",
     "pools": "[]*ipamutils.NetworkToSplit",
@@ -294,6 +316,8 @@ def parser() -> argparse.ArgumentParser:
             kw.update(nargs="?", const=True, type=_go_bool, metavar="true|false")
         elif o.kind == "int":
             kw["type"] = int
+        elif o.kind == "float":
+            kw["type"] = float
         elif o.kind in ("list", "map", "pools", "runtimes"):
             kw["action"] = "append"
         p.add_argument(*o.flags, **kw)
@@ -450,6 +474,10 @@ def _from_file(o: Option, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
             raise _type_error(o, value)
         return int(value)
+    if o.kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(o, value)
+        return float(value)
     if o.kind == "list":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise _type_error(o, value)
