@@ -61,6 +61,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="registry host[:port] or CIDR reachable over HTTP / unverified TLS")
     p.add_argument("--blocked-registry", action="append", default=[],
                    help="registry host never contacted (pulls and pushes naming it fail)")
+    p.add_argument("--dashboard-addr", default="",
+                   help="serve the dashboard at HOST:PORT from start-up (off loopback: TLS only)")
     p.add_argument("--version", "-v", action="store_true")
     return p.parse_args(argv)
 
@@ -160,6 +162,9 @@ async def serve(args: argparse.Namespace) -> None:
         bridge_subnet=args.bip,
         masquerade=not args.no_masquerade,
     )
+    from wharfie.dashboard import Dashboard, check_address
+
+    check_address(args.dashboard_addr, tls_context(args))  # before anything is started
     engine = Engine(config)
     from wharfie.engine.images import configure
 
@@ -170,6 +175,13 @@ async def serve(args: argparse.Namespace) -> None:
     listeners = [
         await listen(h, server.handle, tls, args.group) for h in args.host or [DEFAULT_HOST]
     ]
+    # The dashboard (wharfie.dashboard): started by `POST /wharfie/dashboard`, or at start-up
+    # when --dashboard-addr is given or it was started before (its port and token are kept).
+    dashboard = Dashboard(engine, server.router, address=args.dashboard_addr, tls=tls,
+                          state_path=os.path.join(args.data_root, "dashboard.json"))
+    dashboard.register(server.router)
+    if args.dashboard_addr or dashboard.configured:
+        await dashboard.start()
     log.info("wharfied ready: %s", ", ".join(args.host or [DEFAULT_HOST]))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -181,6 +193,7 @@ async def serve(args: argparse.Namespace) -> None:
         listener.close()
     for task in list(server.connections):
         task.cancel()
+    await dashboard.close()
     await engine.close()
 
 
