@@ -1,7 +1,7 @@
 // Containers: the live list with status, image, ports, CPU and memory sparklines, actions.
 
 import { get, post, del } from './api.js';
-import { h, action, empty, errorBox, sparkline, updateSparkline, table, td, bytes, shortId } from './ui.js';
+import { h, action, empty, errorBox, sparkline, updateSparkline, td, bytes, shortId } from './ui.js';
 
 export function stateOf(c) { return (c.State || '').toLowerCase(); }
 
@@ -62,6 +62,27 @@ export async function render(view, ctx) {
 
   let list = [];
   const rows = new Map();  // id -> {cpu svg, mem svg, cpuText, memText}
+  let cache = new Map();  // id -> {sig, tr, msgRow, refs}
+  let tbody = null;
+
+  function buildRow(c, st, sig) {
+    const msg = h('td', { colspan: 7 });
+    const hist = ctx.history.get(c.Id) || [];
+    const cpuSvg = sparkline(hist.map((s) => s.cpu));
+    const memSvg = sparkline(hist.map((s) => s.mem));
+    const last = hist[hist.length - 1];
+    const cpuText = h('span', {}, st === 'running' && last ? `${last.cpu.toFixed(1)}%` : '—');
+    const memText = h('span', {}, st === 'running' && last ? bytes(last.mem) : '—');
+    const tr = h('tr', { 'data-id': c.Id, 'data-name': name(c), 'data-state': st },
+      td('Name', h('a', { href: `#/containers/${encodeURIComponent(c.Id)}` }, name(c))),
+      td('Image', c.Image),
+      td('Status', h('span', { class: `badge ${st}`, 'data-state': st }, st), ' ', h('span', { class: 'muted' }, c.Status)),
+      td('Ports', ...portLinks(c.Ports)),
+      td('CPU', h('span', { class: 'spark' }, cpuSvg, cpuText)),
+      td('Memory', h('span', { class: 'spark' }, memSvg, memText)),
+      h('td', { class: 'actions' }, lifecycleButtons(c, () => msg, load)));
+    return { sig, tr, msgRow: h('tr', { class: 'rowmsg' }, msg), refs: { cpuSvg, memSvg, cpuText, memText } };
+  }
 
   async function load() {
     try {
@@ -79,32 +100,38 @@ export async function render(view, ctx) {
       && (!q || name(c).toLowerCase().includes(q) || (c.Image || '').toLowerCase().includes(q)));
     rows.clear();
     if (!list.length) {
+      tbody = null;
       body.replaceChildren(empty('No containers yet.', 'Start one from a terminal: ', h('code', {}, 'wharfie run -d --name web -p 8080:80 busybox httpd -f -p 80'), '. It appears here at once.'));
       return;
     }
-    if (!shown.length) { body.replaceChildren(empty('No container matches.', 'Clear the filter or tick “show stopped”.')); return; }
+    if (!shown.length) { tbody = null; body.replaceChildren(empty('No container matches.', 'Clear the filter or tick “show stopped”.')); return; }
+    // Rows are kept while their container is unchanged, so focus and hover survive the
+    // live updates; a changed row is rebuilt and gets the focus back on the same button.
+    const focused = document.activeElement && document.activeElement.getAttribute('aria-label');
     const trs = [];
+    const next = new Map();
     for (const c of shown) {
-      const msg = h('td', { colspan: 7 });
-      const hist = ctx.history.get(c.Id) || [];
-      const cpuSvg = sparkline(hist.map((s) => s.cpu));
-      const memSvg = sparkline(hist.map((s) => s.mem));
-      const last = hist[hist.length - 1];
-      const cpuText = h('span', {}, stateOf(c) === 'running' && last ? `${last.cpu.toFixed(1)}%` : '—');
-      const memText = h('span', {}, stateOf(c) === 'running' && last ? bytes(last.mem) : '—');
-      rows.set(c.Id, { cpuSvg, memSvg, cpuText, memText });
       const st = stateOf(c);
-      trs.push(h('tr', { 'data-id': c.Id, 'data-name': name(c), 'data-state': st },
-        td('Name', h('a', { href: `#/containers/${encodeURIComponent(c.Id)}` }, name(c))),
-        td('Image', c.Image),
-        td('Status', h('span', { class: `badge ${st}`, 'data-state': st }, st), ' ', h('span', { class: 'muted' }, c.Status)),
-        td('Ports', ...portLinks(c.Ports)),
-        td('CPU', h('span', { class: 'spark' }, cpuSvg, cpuText)),
-        td('Memory', h('span', { class: 'spark' }, memSvg, memText)),
-        h('td', { class: 'actions' }, lifecycleButtons(c, () => msg, load))));
-      trs.push(h('tr', { class: 'rowmsg' }, msg));
+      const sig = JSON.stringify([name(c), c.Image, st, c.Status, c.Ports]);
+      let built = cache.get(c.Id);
+      if (!built || built.sig !== sig) built = buildRow(c, st, sig);
+      next.set(c.Id, built);
+      rows.set(c.Id, built.refs);
+      trs.push(built.tr, built.msgRow);
     }
-    body.replaceChildren(table(['Name', 'Image', 'Status', 'Ports', 'CPU', 'Memory', 'Actions'], trs));
+    cache = next;
+    if (!tbody || !body.contains(tbody)) {
+      tbody = h('tbody');
+      body.replaceChildren(h('table', { class: 'cards' },
+        h('thead', {}, h('tr', {}, ['Name', 'Image', 'Status', 'Ports', 'CPU', 'Memory', 'Actions'].map((x) => h('th', { scope: 'col' }, x)))),
+        tbody));
+    }
+    const current = [...tbody.children];
+    if (current.length !== trs.length || current.some((x, i) => x !== trs[i])) tbody.replaceChildren(...trs);
+    if (focused && !document.activeElement.getAttribute('aria-label')) {
+      const again = tbody.querySelector(`[aria-label="${CSS.escape(focused)}"]`);
+      if (again) again.focus();
+    }
     document.body.dataset.ready = 'containers';
   }
 
@@ -125,5 +152,6 @@ export async function render(view, ctx) {
   filter.addEventListener('input', draw);
   showAll.addEventListener('change', draw);
   await load();
-  return () => { offEvents(); offStats(); clearTimeout(timer); };
+  const tick = setInterval(load, 15000);  // "Up 2 minutes" stays true
+  return () => { offEvents(); offStats(); clearTimeout(timer); clearInterval(tick); };
 }

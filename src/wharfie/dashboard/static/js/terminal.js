@@ -36,7 +36,7 @@ export function mount(el, c) {
     const proto = location.protocol === 'https:' ? 'wss' : 'ws';
     ws = new WebSocket(`${proto}://${location.host}/dash/exec/${execId}?rows=${term.rows}&cols=${term.cols}`);
     ws.binaryType = 'arraybuffer';
-    ws.onopen = () => { box.dataset.connected = 'true'; term.focus(); };
+    ws.onopen = () => { showSize(); box.dataset.connected = 'true'; term.focus(); };
     ws.onmessage = (e) => term.write(typeof e.data === 'string' ? e.data : new Uint8Array(e.data));
     ws.onclose = () => {
       box.dataset.connected = 'false';
@@ -45,7 +45,9 @@ export function mount(el, c) {
     ws.onerror = () => msg.replaceChildren(errorBox('The terminal connection failed (is the container still running?).'));
   }
   term.onData((d) => { if (ws && ws.readyState === 1) ws.send(new TextEncoder().encode(d)); });
+  const showSize = () => { box.dataset.size = `${term.rows} ${term.cols}`; };
   term.onResize(({ rows, cols }) => {
+    showSize();
     if (execId) request('POST', `/exec/${execId}/resize`, { query: { h: rows, w: cols } }).catch(() => {});
   });
   const onResize = () => { try { fit.fit(); } catch (_) { /* hidden */ } };
