@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +18,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.daemon import Daemon, busybox_tar, wharfie_cli
+from dashkit import CHROMEDRIVER, CHROMIUM, DESKTOP, Dash
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-DESKTOP = (1280, 900)
-PHONE = (390, 844)
+from support.daemon import Daemon, busybox_tar, wharfie_cli
 
 
 def _worker_index() -> int:
@@ -53,13 +48,6 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         assert not leaked, f"mounts left behind: {leaked}"
 
 
-class Dash:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.base, _, query = url.partition("/?")
-        self.token = query.removeprefix("token=")
-
-
 @pytest.fixture(scope="session")
 def dash(daemon: Daemon) -> Dash:
     p = wharfie_cli(daemon, "dashboard", "-q", check=True)
@@ -67,11 +55,10 @@ def dash(daemon: Daemon) -> Dash:
 
 
 @pytest.fixture(scope="session")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.getbasetemp() / "screenshots"
     path.mkdir(exist_ok=True)
-    yield path
-    print(f"\ndashboard screenshots: {path}", file=sys.stderr)
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -111,37 +98,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def wait_for(fn: Callable[[], Any], timeout: float = 15, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except Exception as exc:  # the element is not there yet; keep polling
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
-def http(
-    url: str,
-    *,
-    method: str = "GET",
-    headers: dict[str, str] | None = None,
-    data: bytes | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    """A request that neither follows redirects nor raises on error statuses."""
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kw: Any) -> None:
-            return None
-
-    opener = urllib.request.build_opener(NoRedirect)
-    req = urllib.request.Request(url, method=method, headers=headers or {}, data=data)
-    try:
-        with opener.open(req, timeout=10) as resp:
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say where the screenshots are (under each worker's temp dir with xdist)."""
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    base = factory.getbasetemp()
+    for path in sorted([*base.glob("screenshots"), *base.glob("*/screenshots")]):
+        terminalreporter.write_line(f"dashboard screenshots: {path}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DESKTOP, PHONE, Dash, wait_for
+from dashkit import DESKTOP, PHONE, Dash, wait_for
 
 from support.daemon import Daemon, docker_cli
 from support.peers import ReferenceRegistry
@@ -30,8 +30,10 @@ def open_page(browser: Any, dash: Dash, page: str) -> None:
     """Log in with the token once (the cookie then does), then go to a page."""
     if not browser.current_url.startswith(dash.base):
         browser.get(dash.url)
-        wait_for(lambda: browser.execute_script("return document.body.dataset.online"),
-                 what="the page to start")
+        wait_for(
+            lambda: browser.execute_script("return document.body.dataset.online"),
+            what="the page to start",
+        )
     browser.get(f"{dash.base}/#/{page}")
     wait_for(lambda: browser.execute_script("return document.readyState") == "complete")
 
@@ -59,8 +61,11 @@ def click(browser: Any, selector: str) -> None:
 
 
 def text_of(browser: Any, selector: str) -> str:
-    return str(browser.execute_script(
-        "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''", selector))
+    return str(
+        browser.execute_script(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''", selector
+        )
+    )
 
 
 def shoot(browser: Any, shots: Path, name: str) -> None:
@@ -75,25 +80,49 @@ def test_list_shows_a_running_container_and_stop_changes_it_live(
     daemon: Daemon, dash: Dash, browser: Any, shots: Path
 ) -> None:
     name = "dash-run-" + str(time.time_ns())[-6:]
-    ok(docker_cli(daemon, "run", "-d", "--name", name, "-p", "127.0.0.1::80", "busybox",
-                  "sh", "-c", TICKER))
+    ok(
+        docker_cli(
+            daemon,
+            "run",
+            "-d",
+            "--name",
+            name,
+            "-p",
+            "127.0.0.1::80",
+            "busybox",
+            "sh",
+            "-c",
+            TICKER,
+        )
+    )
     open_page(browser, dash, "containers")
     row = f'tr[data-name="{name}"]'
-    wait_for(lambda: css(browser, row).get_attribute("data-state") == "running",
-             what="the running container in the list")
+    wait_for(
+        lambda: css(browser, row).get_attribute("data-state") == "running",
+        what="the running container in the list",
+    )
     assert re.search(r"\d+→80/tcp", text_of(browser, row)), text_of(browser, row)
     # the sparklines fill from the one stats stream
-    wait_for(lambda: int(css(browser, f"{row} svg").get_attribute("data-points") or 0) >= 2,
-             timeout=12, what="CPU sparkline points")
+    wait_for(
+        lambda: int(css(browser, f"{row} svg").get_attribute("data-points") or 0) >= 2,
+        timeout=12,
+        what="CPU sparkline points",
+    )
     shoot(browser, shots, "containers")
     browser.execute_script("window.__noReload = 1")
     click(browser, f'{row} button[aria-label="Stop {name}"]')
-    wait_for(lambda: css(browser, row).get_attribute("data-state") == "exited", timeout=20,
-             what="the state to change to exited")
+    wait_for(
+        lambda: css(browser, row).get_attribute("data-state") == "exited",
+        timeout=20,
+        what="the state to change to exited",
+    )
     assert browser.execute_script("return window.__noReload") == 1, "the page was reloaded"
     click(browser, f'{row} button[aria-label="Start {name}"]')
-    wait_for(lambda: css(browser, row).get_attribute("data-state") == "running", timeout=20,
-             what="the state to change back to running")
+    wait_for(
+        lambda: css(browser, row).get_attribute("data-state") == "running",
+        timeout=20,
+        what="the state to change back to running",
+    )
 
 
 def test_detail_logs_live_chart_grows_and_terminal(
@@ -107,48 +136,71 @@ def test_detail_logs_live_chart_grows_and_terminal(
 
     # logs: a line written after the page opened appears by itself
     click(browser, "#tab-logs")
-    first = wait_for(lambda: re.findall(r"tick-(\d+)", text_of(browser, "#logview")),
-                     what="log lines")
+    first = wait_for(
+        lambda: re.findall(r"tick-(\d+)", text_of(browser, "#logview")), what="log lines"
+    )
     newest = max(int(n) for n in first)
-    wait_for(lambda: f"tick-{newest + 3}" in text_of(browser, "#logview"), timeout=10,
-             what=f"tick-{newest + 3} to arrive live")
+    wait_for(
+        lambda: f"tick-{newest + 3}" in text_of(browser, "#logview"),
+        timeout=10,
+        what=f"tick-{newest + 3} to arrive live",
+    )
     search = css(browser, 'input[aria-label="Search the log"]')
     search.send_keys(f"tick-{newest}")
-    wait_for(lambda: all(f"tick-{newest}" in line
-                         for line in text_of(browser, "#logview").splitlines() if line))
+    wait_for(
+        lambda: all(
+            f"tick-{newest}" in line for line in text_of(browser, "#logview").splitlines() if line
+        )
+    )
     shoot(browser, shots, "container-logs")
 
     # charts: data points grow while we watch
     click(browser, "#tab-stats")
     cpu = '[data-chart="CPU"]'
     before = int(wait_for(lambda: css(browser, cpu).get_attribute("data-points")))
-    wait_for(lambda: int(css(browser, cpu).get_attribute("data-points")) >= before + 2,
-             timeout=12, what="the CPU chart to grow")
+    wait_for(
+        lambda: int(css(browser, cpu).get_attribute("data-points")) >= before + 2,
+        timeout=12,
+        what="the CPU chart to grow",
+    )
     shoot(browser, shots, "container-stats")
 
     click(browser, "#tab-processes")
-    wait_for(lambda: "sleep" in text_of(browser, "#tabpanel") or "sh" in text_of(browser, "#tabpanel"))
+    wait_for(
+        lambda: "sleep" in text_of(browser, "#tabpanel") or "sh" in text_of(browser, "#tabpanel")
+    )
     click(browser, "#tab-changes")
-    wait_for(lambda: "no file changed" in text_of(browser, "#tabpanel").lower()
-             or "path" in text_of(browser, "#tabpanel").lower(), what="the changes")
+    wait_for(
+        lambda: (
+            "no file changed" in text_of(browser, "#tabpanel").lower()
+            or "path" in text_of(browser, "#tabpanel").lower()
+        ),
+        what="the changes",
+    )
 
     # terminal: exec with a TTY through the WebSocket
     click(browser, "#tab-terminal")
-    wait_for(lambda: css(browser, "#terminal").get_attribute("data-connected") == "true",
-             what="the terminal to connect")
+    wait_for(
+        lambda: css(browser, "#terminal").get_attribute("data-connected") == "true",
+        what="the terminal to connect",
+    )
     textarea = css(browser, "#terminal .xterm-helper-textarea")
     textarea.send_keys("echo hi\n")
-    wait_for(lambda: any(line.strip() == "hi"
-                         for line in text_of(browser, "#terminal .xterm-rows").splitlines()),
-             what="'hi' on a line of its own in the terminal")
+    wait_for(
+        lambda: any(
+            line.strip() == "hi" for line in text_of(browser, "#terminal .xterm-rows").splitlines()
+        ),
+        what="'hi' on a line of its own in the terminal",
+    )
     # resize: the page's size reaches the exec's terminal
     browser.set_window_size(900, 700)
     size = wait_for(lambda: css(browser, "#terminal").get_attribute("data-size"))
     time.sleep(0.5)
     size = css(browser, "#terminal").get_attribute("data-size")
     textarea.send_keys("stty size\n")
-    wait_for(lambda: size in text_of(browser, "#terminal .xterm-rows"),
-             what=f"stty size to print {size}")
+    wait_for(
+        lambda: size in text_of(browser, "#terminal .xterm-rows"), what=f"stty size to print {size}"
+    )
     browser.set_window_size(*DESKTOP)
     shoot(browser, shots, "container-terminal")
 
@@ -175,8 +227,11 @@ def test_pull_with_progress_from_a_local_registry_and_a_failed_pull(
         ref_input.clear()
         ref_input.send_keys(ref)
         click(browser, "#pull-btn")
-        wait_for(lambda: css(browser, "#pull-bar").get_attribute("data-done") == "true",
-                 timeout=30, what="the progress bar to complete")
+        wait_for(
+            lambda: css(browser, "#pull-bar").get_attribute("data-done") == "true",
+            timeout=30,
+            what="the progress bar to complete",
+        )
         assert float(css(browser, "#pull-bar").get_attribute("value")) == 1.0
         assert "failed" not in text_of(browser, "#pull-msg")
         wait_for(lambda: css_all(browser, f'tr[data-image="{ref}"]'), what="the pulled image")
@@ -242,12 +297,17 @@ def test_lost_daemon_connection_shows_and_recovers(
     wait_for(lambda: browser.execute_script("return document.body.dataset.events") == "open")
     daemon.stop()
     try:
-        wait_for(lambda: "Lost the connection" in text_of(browser, "#conn"),
-                 what="the lost-connection banner")
+        wait_for(
+            lambda: "Lost the connection" in text_of(browser, "#conn"),
+            what="the lost-connection banner",
+        )
         shoot(browser, shots, "connection-lost")
     finally:
         daemon.start()  # same data root: the dashboard comes back on the same port and token
-    wait_for(lambda: browser.execute_script("return document.body.dataset.online") == "true",
-             timeout=20, what="the page to reconnect by itself")
+    wait_for(
+        lambda: browser.execute_script("return document.body.dataset.online") == "true",
+        timeout=20,
+        what="the page to reconnect by itself",
+    )
     wait_for(lambda: browser.execute_script("return document.body.dataset.events") == "open")
     wait_for(lambda: "#container-list" and css_all(browser, "#container-list"))

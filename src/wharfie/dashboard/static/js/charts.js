@@ -29,14 +29,14 @@ export function mount(el, ctx, id) {
   const note = h('p', { class: 'muted' }, 'Live, one point every 2 seconds while the container runs.');
   el.append(note, grid);
   const plots = [];
-  const width = () => Math.max(260, Math.min(grid.clientWidth || 600, 640) - 24);
+  const width = (box) => Math.max(220, (box.clientWidth || 320) - 26);
   for (const [title, pick, ser] of specs) {
     const box = h('div', { class: 'chart panel', 'data-chart': title, 'data-points': '0', role: 'img', 'aria-label': `${title} chart` },
       h('h3', {}, title));
     grid.append(box);
     const colors = [css('--chart1'), css('--chart2')];
     const opts = {
-      width: width(), height: 160,
+      width: 300, height: 160,
       series: [{}, ...ser.map(([label, fmt], i) => ({ label, value: (_u, v) => fmt(v), stroke: colors[i], width: 1.5 }))],
       axes: [
         { stroke: css('--muted'), grid: { stroke: css('--border') } },
@@ -47,6 +47,7 @@ export function mount(el, ctx, id) {
     };
     const plot = new uPlot(opts, pick(series(ctx.history.get(id) || [])), box);
     plots.push({ plot, pick, box });
+    plot.setSize({ width: width(box), height: 160 });
   }
   const update = () => {
     const samples = ctx.history.get(id) || [];
@@ -57,7 +58,7 @@ export function mount(el, ctx, id) {
   };
   update();
   const off = ctx.onStats(update);
-  const onResize = () => { for (const p of plots) p.plot.setSize({ width: width(), height: 160 }); };
+  const onResize = () => { for (const p of plots) p.plot.setSize({ width: width(p.box), height: 160 }); };
   window.addEventListener('resize', onResize);
   requestAnimationFrame(onResize);
   return () => { off(); window.removeEventListener('resize', onResize); for (const p of plots) p.plot.destroy(); };
