@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from dashkit import DESKTOP, PHONE, Dash, wait_for
 
-from support.daemon import Daemon, docker_cli
+from support.daemon import Daemon, docker_cli, wharfie_cli
 from support.peers import ReferenceRegistry
 
 pytestmark = [pytest.mark.root]
@@ -311,3 +311,88 @@ def test_lost_daemon_connection_shows_and_recovers(
     )
     wait_for(lambda: browser.execute_script("return document.body.dataset.events") == "open")
     wait_for(lambda: "#container-list" and css_all(browser, "#container-list"))
+
+
+def test_compose_project_grouped_with_stop_and_down(
+    daemon: Daemon, dash: Dash, browser: Any, shots: Path, tmp_path: Path
+) -> None:
+    proj = "dashproj" + str(time.time_ns())[-6:]
+    folder = tmp_path / proj
+    folder.mkdir()
+    (folder / "compose.yaml").write_text(
+        "services:\n"
+        "  web:\n    image: busybox\n    command: sleep 300\n"
+        "  worker:\n    image: busybox\n    command: sleep 300\n"
+    )
+    ok(
+        wharfie_cli(
+            daemon,
+            "compose",
+            "-f",
+            str(folder / "compose.yaml"),
+            "-p",
+            proj,
+            "up",
+            "-d",
+            timeout=120,
+        )
+    )
+    section = f'section[data-project="{proj}"]'
+    open_page(browser, dash, "compose")
+    wait_for(lambda: "2/2 running" in text_of(browser, section), what="the project, running")
+    assert "compose.yaml" in text_of(browser, section)
+    shoot(browser, shots, "compose")
+    click(browser, f'{section} button[aria-label="Stop {proj}"]')
+    wait_for(lambda: "0/2 running" in text_of(browser, section), timeout=30, what="stopped")
+    click(browser, f'{section} button[aria-label="Down {proj}"]')
+    wait_for(lambda: browser.switch_to.alert, what="the confirmation").accept()
+    wait_for(lambda: not css_all(browser, section), timeout=30, what="the project to go")
+    left = ok(
+        docker_cli(daemon, "ps", "-aq", "--filter", f"label=com.docker.compose.project={proj}")
+    )
+    assert left == ""
+    nets = ok(
+        docker_cli(
+            daemon, "network", "ls", "-q", "--filter", f"label=com.docker.compose.project={proj}"
+        )
+    )
+    assert nets == ""
+
+
+def test_keyboard_and_dark_theme(daemon: Daemon, dash: Dash, browser: Any, shots: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    name = "dash-kbd-" + str(time.time_ns())[-6:]
+    ok(docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300"))
+    open_page(browser, dash, f"containers/{name}")
+    wait_for(lambda: css(browser, "#detail-state").get_attribute("data-state") == "running")
+    # the tabs move with the arrow keys; the focus follows
+    css(browser, "#tab-overview").send_keys(Keys.ARROW_RIGHT)
+    wait_for(lambda: css(browser, "#tab-logs").get_attribute("aria-selected") == "true")
+    assert browser.switch_to.active_element.get_attribute("id") == "tab-logs"
+    # the Stop button is reachable with Tab and works with Enter
+    open_page(browser, dash, "containers")
+    row = f'tr[data-name="{name}"]'
+    wait_for(lambda: css(browser, row).get_attribute("data-state") == "running")
+    body = css(browser, "body")
+    for _ in range(80):
+        body = browser.switch_to.active_element
+        if body.get_attribute("aria-label") == f"Stop {name}":
+            break
+        body.send_keys(Keys.TAB)
+    else:
+        raise AssertionError("Tab never reached the Stop button")
+    body.send_keys(Keys.ENTER)
+    wait_for(lambda: css(browser, row).get_attribute("data-state") == "exited", timeout=20)
+    # dark theme follows the system setting
+    browser.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia",
+        {"features": [{"name": "prefers-color-scheme", "value": "dark"}]},
+    )
+    try:
+        bg = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+        assert bg == "rgb(17, 20, 24)", bg
+        shoot(browser, shots, "containers-dark")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    ok(docker_cli(daemon, "rm", "-f", name))

@@ -97,11 +97,14 @@ export async function render(view, ctx, ref) {
     const nets = Object.entries((c.NetworkSettings || {}).Networks || {}).map(([n, v]) => `${n} ${v.IPAddress || ''}`).join(', ');
     el.append(dl([
       ['Id', shortId(c.Id)], ['Image', cfg.Image], ['Command', [c.Path, ...(c.Args || [])].join(' ')],
-      ['Created', new Date(c.Created).toLocaleString()], ['Started', c.State.StartedAt],
-      ['Exit code', String(c.State.ExitCode)], ['Ports', h('span', {}, ...portLinks(ports))],
+      ['Created', new Date(c.Created).toLocaleString()],
+      ['Started', c.State.StartedAt && !c.State.StartedAt.startsWith('0001') ? new Date(c.State.StartedAt).toLocaleString() : 'never'],
+      c.State.Running ? null : ['Exit code', String(c.State.ExitCode)],
+      c.State.Error ? ['Error', c.State.Error] : null,
+      ['Ports', h('span', {}, ...portLinks(ports))],
       ['Networks', nets || '—'], ['Mounts', (c.Mounts || []).map((m) => `${m.Source || m.Name} → ${m.Destination}`).join(', ') || '—'],
       ['Restart policy', ((c.HostConfig || {}).RestartPolicy || {}).Name || 'no'],
-    ]), h('details', {}, h('summary', {}, 'Full inspect JSON'), h('pre', {}, JSON.stringify(c, null, 2))));
+    ].filter(Boolean)), h('details', {}, h('summary', {}, 'Full inspect JSON'), h('pre', {}, JSON.stringify(c, null, 2))));
   }
 
   function logs(el) {
@@ -122,15 +125,19 @@ export async function render(view, ctx, ref) {
         if (lines.length > 5000) lines.shift();
         if (matches(line)) appendLine(line);
       }
-      count.textContent = `${lines.length} lines`;
+      showCount();
       if (pre.childNodes.length > 5000) pre.firstChild.remove();
       if (follow.checked) pre.scrollTop = pre.scrollHeight;
+    };
+    const showCount = () => {
+      count.textContent = search.value ? `${pre.childNodes.length} of ${lines.length} lines match` : `${lines.length} lines`;
     };
     const matches = (line) => !search.value || line.toLowerCase().includes(search.value.toLowerCase());
     const appendLine = (line) => pre.append(h('div', { class: search.value ? 'hit' : '' }, line || ' '));
     search.addEventListener('input', () => {
       pre.replaceChildren();
       for (const l of lines) if (matches(l)) appendLine(l);
+      showCount();
     });
     (async () => {
       let since = 0;
