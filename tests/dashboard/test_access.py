@@ -27,7 +27,7 @@ def login(dash: Dash) -> str:
 def test_without_the_token_the_page_and_the_api_are_refused(dash: Dash) -> None:
     status, _, body = http(dash.base + "/")
     assert status == 401 and b"wharfie dashboard" in body
-    for path in ("/api/containers/json", "/api/_ping", "/dash/stats", "/static/js/app.js"):
+    for path in ("/api/containers/json", "/api/_ping", "/dash/live", "/static/js/app.js"):
         status, _, body = http(dash.base + path)
         assert status == 401, (path, status)
     status, _, body = http(dash.base + "/api/containers/json?token=wrong")
@@ -134,3 +134,31 @@ def test_plain_http_off_loopback_is_refused_before_anything_starts(tmp_path: Pat
     assert b"refusing to serve the dashboard on 0.0.0.0:0 without TLS" in p.stderr
     assert b"Traceback" not in p.stderr
     assert not (tmp_path / "exec" / "monitor.pid").exists()
+
+
+def test_live_stream_carries_events_and_stats(daemon: Daemon, dash: Dash) -> None:
+    import json
+    import urllib.request
+
+    name = "dash-live-" + str(time.time_ns())[-6:]
+    req = urllib.request.Request(
+        dash.base + f"/dash/live?since={int(time.time())}",
+        headers={"Authorization": f"Bearer {dash.token}"},
+    )
+    with urllib.request.urlopen(req, timeout=20) as resp:
+        assert json.loads(resp.readline()) == {"t": "hello"}
+        p = wharfie_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300")
+        assert p.returncode == 0, p.stderr
+        cid = p.stdout.decode().strip()
+        seen_event = seen_stats = False
+        deadline = time.monotonic() + 15
+        while not (seen_event and seen_stats) and time.monotonic() < deadline:
+            msg = json.loads(resp.readline())
+            if msg["t"] == "event" and msg["d"]["Actor"]["ID"] == cid:
+                seen_event = True
+            if msg["t"] == "stats" and cid in msg["d"]["stats"]:
+                cpu, mem, limit = msg["d"]["stats"][cid][:3]
+                assert cpu >= 0 and mem > 0 and limit > 0
+                seen_stats = True
+        assert seen_event and seen_stats
+    wharfie_cli(daemon, "rm", "-f", name)

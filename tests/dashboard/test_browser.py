@@ -351,12 +351,11 @@ def test_compose_project_grouped_with_stop_and_down(
         docker_cli(daemon, "ps", "-aq", "--filter", f"label=com.docker.compose.project={proj}")
     )
     assert left == ""
-    nets = ok(
-        docker_cli(
-            daemon, "network", "ls", "-q", "--filter", f"label=com.docker.compose.project={proj}"
-        )
+    label = f"label=com.docker.compose.project={proj}"
+    wait_for(
+        lambda: ok(docker_cli(daemon, "network", "ls", "-q", "--filter", label)) == "",
+        what="the project's network to be removed",
     )
-    assert nets == ""
 
 
 def test_keyboard_and_dark_theme(daemon: Daemon, dash: Dash, browser: Any, shots: Path) -> None:

@@ -6,7 +6,8 @@ Routes on the dashboard's own listener (every one needs the token or its cookie)
     GET  /static/<file>         its scripts, styles and the vendored libraries
     ANY  /api/<engine route>    the daemon's Engine API routes, the same handlers the CLI
                                 reaches on the unix socket, called in-process
-    GET  /dash/stats            one stream of every running container's stats (stats.py)
+    GET  /dash/live             the page's one live stream: the Engine API's events and every
+                                running container's stats (live.py, stats.py)
     GET  /dash/exec/<exec id>   WebSocket: a terminal into an exec with a TTY (terminal.py)
 
 On the API socket, `POST /wharfie/dashboard` starts the listener if needed and
@@ -99,7 +100,7 @@ class Dashboard:
         r.add("GET", "/static/(?P<name>[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)", self.static)
         for method in ("GET", "POST", "PUT", "DELETE", "HEAD"):
             r.add(method, "/api(?P<rest>/.*)", self.api)
-        r.add("GET", "/dash/stats", self.stats_stream)
+        r.add("GET", "/dash/live", self.live)
         r.add("GET", "/dash/exec/(?P<eid>[^/]+)", self.terminal)
 
     # ------------------------------------------------------------ lifecycle
@@ -235,11 +236,17 @@ class Dashboard:
         handler, params = self.api_router.match(req.method, rest)
         return await handler(req, **params)
 
-    async def stats_stream(self, req: Request) -> Reply:
+    async def live(self, req: Request) -> Reply:
         refused = self._guard(req)
         if refused is not None:
             return refused
-        return Stream(self.stats.subscribe(), "application/json")
+        from wharfie.dashboard.live import merge
+
+        handler, params = self.api_router.match("GET", "/events")
+        events = await handler(req, **params)  # the API's own events route (filters, since)
+        if not isinstance(events, Stream):
+            return events
+        return Stream(merge(events.chunks, self.stats.subscribe()), "application/json")
 
     async def terminal(self, req: Request, eid: str) -> Reply:
         refused = self._guard(req)

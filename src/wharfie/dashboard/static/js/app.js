@@ -2,7 +2,7 @@
 // the connection banner. Views are modules exporting render(main, ctx, ...params),
 // which may return a cleanup function.
 
-import { request, onConnection, isOnline, jsonLines, lost } from './api.js';
+import { onConnection, isOnline, jsonLines, lost } from './api.js';
 import { h } from './ui.js';
 
 const routes = [
@@ -24,37 +24,33 @@ const HISTORY = 90;
 
 function subscribe(set, fn) { set.add(fn); return () => set.delete(fn); }
 
-async function eventsLoop() {
+// One stream for both (a browser allows six connections per host: see live.py).
+async function liveLoop() {
   for (;;) {
     if (!isOnline()) { await new Promise((r) => setTimeout(r, 500)); continue; }
     try {
-      const resp = await request('GET', '/events', { raw: true, query: { since: Math.floor(Date.now() / 1000) } });
-      document.body.dataset.events = 'open';
-      await jsonLines(resp, (ev) => { for (const fn of eventFns) fn(ev); });
+      const resp = await fetch(`/dash/live?since=${Math.floor(Date.now() / 1000)}`, { cache: 'no-store' });
+      if (!resp.ok) throw new Error(String(resp.status));
+      await jsonLines(resp, (msg) => {
+        if (msg.t === 'hello') document.body.dataset.events = 'open';
+        else if (msg.t === 'event') { for (const fn of eventFns) fn(msg.d); }
+        else if (msg.t === 'stats') onStatsLine(msg.d);
+      });
     } catch (_) { /* lost below */ }
     document.body.dataset.events = 'closed';
     lost();
   }
 }
 
-async function statsLoop() {
-  for (;;) {
-    if (!isOnline()) { await new Promise((r) => setTimeout(r, 500)); continue; }
-    try {
-      const resp = await fetch('/dash/stats', { cache: 'no-store' });
-      if (!resp.ok) throw new Error(String(resp.status));
-      await jsonLines(resp, (line) => {
-        for (const [id, v] of Object.entries(line.stats)) {
-          const list = statsHistory.get(id) || [];
-          list.push({ t: line.time, cpu: v[0], mem: v[1], limit: v[2], rx: v[3], tx: v[4], br: v[5], bw: v[6] });
-          if (list.length > HISTORY) list.shift();
-          statsHistory.set(id, list);
-        }
-        for (const fn of statsFns) fn(line);
-      });
-    } catch (_) { /* lost below */ }
-    lost();
+function onStatsLine(line) {
+  for (const [id, v] of Object.entries(line.stats)) {
+    const list = statsHistory.get(id) || [];
+    list.push({ t: line.time, cpu: v[0], mem: v[1], limit: v[2], rx: v[3], tx: v[4], br: v[5], bw: v[6] });
+    if (list.length > HISTORY) list.shift();
+    statsHistory.set(id, list);
   }
+  for (const id of statsHistory.keys()) if (!(id in line.stats)) statsHistory.delete(id);
+  for (const fn of statsFns) fn(line);
 }
 
 // ---- connection banner
@@ -110,5 +106,4 @@ window.addEventListener('hashchange', show);
 if (!location.hash) window.history.replaceState(null, '', '#/containers');
 document.body.dataset.online = 'true';
 show();
-eventsLoop();
-statsLoop();
+liveLoop();

@@ -67,7 +67,7 @@ export async function render(view, ctx) {
 
   function buildRow(c, st, sig) {
     const msg = h('td', { colspan: 7 });
-    const hist = ctx.history.get(c.Id) || [];
+    const hist = (st === 'running' && ctx.history.get(c.Id)) || [];
     const cpuSvg = sparkline(hist.map((s) => s.cpu));
     const memSvg = sparkline(hist.map((s) => s.mem));
     const last = hist[hist.length - 1];
@@ -132,6 +132,7 @@ export async function render(view, ctx) {
       const again = tbody.querySelector(`[aria-label="${CSS.escape(focused)}"]`);
       if (again) again.focus();
     }
+    if (document.body.dataset.ready !== 'containers') performance.mark('list-ready');
     document.body.dataset.ready = 'containers';
   }
 

@@ -100,3 +100,12 @@ def test_a_browser_opens_only_with_a_display() -> None:
     assert not has_display({})
     assert has_display({"DISPLAY": ":0"})
     assert has_display({"BROWSER": "firefox"})
+
+
+def test_live_lines_are_wrapped_one_by_one() -> None:
+    from wharfie.dashboard.live import wrap
+
+    assert wrap(b"event", b'{"a":1}\n{"b":2}\n') == (
+        b'{"t":"event","d":{"a":1}}\n{"t":"event","d":{"b":2}}\n'
+    )
+    assert wrap(b"stats", b"\n") == b""
