@@ -15,8 +15,9 @@ cd "$(dirname "$0")/.."
 # procps: `top` of a container (ps); nftables: network isolation and published ports;
 # docker.io, skopeo, docker-registry, docker-compose (1.29), curl: the real peers the
 # integration tests talk to
-# (a private dockerd for save/load and push interop, skopeo, the reference registry).
-APT_PKGS="busybox-static iproute2 iptables nftables libseccomp2 runc tini hyperfine python3-venv procps docker.io skopeo docker-registry docker-compose curl"
+# (a private dockerd for save/load and push interop, skopeo, the reference registry);
+# chromium, chromium-driver: the dashboard's browser tests (headless, driven by Selenium).
+APT_PKGS="busybox-static iproute2 iptables nftables libseccomp2 runc tini hyperfine python3-venv procps docker.io skopeo docker-registry docker-compose curl chromium chromium-driver"
 
 need_apt() {
 	local p
@@ -54,7 +55,7 @@ if [ ! -x .venv/bin/python ]; then
 	echo "setup: creating .venv with $REAL" >&2
 	"$REAL" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import wharfie, pytest, xdist, ruff, mypy, docker' 2>/dev/null \
+if ! .venv/bin/python -c 'import wharfie, pytest, xdist, ruff, mypy, docker, wsproto, selenium' 2>/dev/null \
 	|| [ pyproject.toml -nt .venv/.installed ]; then
 	.venv/bin/pip install -q --upgrade pip
 	.venv/bin/pip install -q -e '.[dev]'

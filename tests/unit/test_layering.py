@@ -18,6 +18,7 @@ ALLOWED = {
     "units": {"errors"},
     "patterns": {"errors"},
     "times": {"errors", "units"},
+    "statsmath": set(),
     "httpcore": set(),
     "runtime": {"errors", "oci", "syscalls", "cgroups", "fsroot"},
     "content": {"errors", "oci"},
@@ -35,10 +36,11 @@ ALLOWED = {
         "monitor", "syscalls", "units", "distribution", "volumes", "build", "times", "fsroot",
     },
     "api": {"errors", "oci", "engine", "monitor", "units", "httpcore"},
-    "daemon": {"errors", "api", "engine", "httpcore"},
+    "dashboard": {"errors", "oci", "api", "engine", "statsmath"},
+    "daemon": {"errors", "api", "engine", "httpcore", "dashboard"},
     "client": {"errors", "oci", "patterns", "httpcore"},
     "compose": {"errors", "oci", "client", "units"},
-    "cli": {"errors", "oci", "client", "units", "compose", "registry", "times"},
+    "cli": {"errors", "oci", "client", "units", "compose", "registry", "times", "statsmath"},
 }
 
 

@@ -153,6 +153,7 @@ COMMANDS["build"] = ("build", "cmd_build")
 GROUPS["builder"] = {"build": "build", "prune": "builder-prune"}
 GROUPS["image"]["build"] = "build"
 COMMANDS["builder-prune"] = ("build", "cmd_prune")
+COMMANDS["dashboard"] = ("dashboard", "cmd_dashboard")  # the daemon's web UI
 
 USAGE = """Usage:  wharfie [OPTIONS] COMMAND
 

@@ -160,8 +160,10 @@ def write_pidfile(path: str) -> None:
 
 async def serve(args: Settings) -> None:
     from wharfie import api
+    from wharfie.dashboard import Dashboard, check_address
     from wharfie.engine.core import Engine
 
+    check_address(args.dashboard_addr, tls_context(args))  # before anything is started
     engine = Engine(engine_config(args))
     from wharfie.engine.images import configure
 
@@ -173,6 +175,18 @@ async def serve(args: Settings) -> None:
     listeners = [
         await listen(h, server.handle, tls, args.group) for h in args.hosts or [DEFAULT_HOST]
     ]
+    # The dashboard (wharfie.dashboard): started by `POST /wharfie/dashboard`, or at start-up
+    # when --dashboard-addr is given or it was started before (its port and token are kept).
+    dashboard = Dashboard(
+        engine,
+        server.router,
+        address=args.dashboard_addr,
+        tls=tls,
+        state_path=os.path.join(args.data_root, "dashboard.json"),
+    )
+    dashboard.register(server.router)
+    if args.dashboard_addr or dashboard.configured:
+        await dashboard.start()
     log.info("wharfied ready: %s", ", ".join(args.hosts or [DEFAULT_HOST]))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -183,6 +197,7 @@ async def serve(args: Settings) -> None:
         listener.close()
     for task in list(server.connections):
         task.cancel()
+    await dashboard.close()
     if args.live_restore:
         log.info("shutting down; containers keep running")
     else:

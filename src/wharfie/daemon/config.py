@@ -223,6 +223,14 @@ OPTIONS: tuple[Option, ...] = (
         "stop them when it stops)",
     ),
     Option(
+        "dashboard-addr",
+        ("--dashboard-addr",),
+        "str",
+        "",
+        "serve the dashboard at HOST:PORT from start-up (off loopback: TLS only)",
+        metavar="HOST:PORT",
+    ),
+    Option(
         "api-max-connections",
         ("--api-max-connections",),
         "int",
