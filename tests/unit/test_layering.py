@@ -74,6 +74,39 @@ def test_packages_import_only_downwards() -> None:
     assert not wrong, "layering violations:\n" + "\n".join(wrong)
 
 
+def test_every_package_has_layering_rules() -> None:
+    """A new package (or top-level module) must say what it may import."""
+    present = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    present |= {p.stem for p in SRC.glob("*.py") if p.stem != "__init__"}
+    assert present - set(ALLOWED) == set(), "packages without layering rules"
+
+
+def _private_imports(path: Path, package: str) -> list[str]:
+    """Imports of another package's private modules (a name part starting with "_")."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        modules = []
+        if isinstance(node, ast.Import):
+            modules = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        for module in modules:
+            parts = module.split(".")
+            if parts[0] != "wharfie" or len(parts) < 3 or parts[1] == package:
+                continue
+            if any(p.startswith("_") and not p.startswith("__") for p in parts[2:]):
+                found.append(module)
+    return found
+
+
+def test_no_package_imports_another_packages_private_modules() -> None:
+    wrong = []
+    for f in sorted(SRC.rglob("*.py")):
+        package = f.relative_to(SRC).parts[0].removesuffix(".py")
+        wrong += [f"{f.relative_to(SRC)} imports {m}" for m in _private_imports(f, package)]
+    assert not wrong, "private modules imported across packages:\n" + "\n".join(wrong)
+
+
 HEAVY = (
     "re",
     "typing",
