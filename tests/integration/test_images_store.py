@@ -66,10 +66,8 @@ def _no_users(_: str) -> list[str]:
 
 
 def test_import_and_resolve(store: ImageStore, busybox_tar: bytes) -> None:
-    t0 = time.perf_counter()
+    # How long an import takes is measured by bench/images.py, not asserted here.
     rec = _import(store, busybox_tar, changes=['CMD ["sh"]'], message="hello")
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 0.5, f"import took {elapsed:.3f}s"
     assert rec.repo_tags == ["busybox:latest"]
     assert rec.config["config"]["Cmd"] == ["sh"]
     assert rec.config["os"] == "linux" and rec.config["architecture"]
