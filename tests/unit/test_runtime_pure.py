@@ -98,11 +98,11 @@ def test_cli_parse_kill_with_trailing_all() -> None:
 
 
 def test_cli_parse_errors() -> None:
-    with pytest.raises(InvalidArgument, match="no such command: frob"):
+    with pytest.raises(InvalidArgument, match="No help topic for 'frob'"):
         cli.parse(["frob"])
-    with pytest.raises(InvalidArgument, match="flag provided but not defined: --nope"):
+    with pytest.raises(InvalidArgument, match="flag provided but not defined: -nope"):
         cli.parse(["create", "--nope", "x"])
-    with pytest.raises(InvalidArgument, match="flag needs an argument: --bundle"):
+    with pytest.raises(InvalidArgument, match="flag needs an argument: -bundle"):
         cli.parse(["create", "--bundle"])
 
 

@@ -41,11 +41,13 @@ class CreateOptions:
         "bundle",
         "console_fd",
         "console_socket",
+        "keep",
         "local_console",
         "no_pivot",
         "pid_file",
         "preserve_fds",
         "root",
+        "subreaper",
         "warn",
     )
 
@@ -62,6 +64,8 @@ class CreateOptions:
         self.console_socket = console_socket
         self.pid_file = pid_file
         self.no_pivot = no_pivot
+        self.keep = False  # run --keep: leave the stopped container for `delete`
+        self.subreaper = True  # run --no-subreaper clears it
         # foreground `run` without --console-socket: create() makes a private socket
         # pair and leaves the runtime's end here, to proxy the pty through our stdio
         self.local_console = False
