@@ -45,11 +45,26 @@ def test_mount_options_flags_and_data() -> None:
 
 def test_mount_options_clearing_and_bind() -> None:
     m = mount_options
-    o = mount_options.parse(["ro", "rw", "rbind", "tmpcopyup"])
+    o = mount_options.parse(["ro", "rw", "rbind"])
     assert o.flags == m.MS_BIND | m.MS_REC
     assert o.data == ""
     assert o.is_bind
     assert mount_options.parse([], "bind").is_bind
+
+
+def test_mount_options_recursive_tmpcopyup_and_refusals() -> None:
+    m = mount_options
+    o = m.parse(["rbind", "rro", "rnosuid", "rsuid"])
+    assert (o.rec_set, o.rec_clear) == (m.MOUNT_ATTR_RDONLY, m.MOUNT_ATTR_NOSUID)
+    o = m.parse(["tmpcopyup", "mode=700"], "tmpfs")
+    assert o.tmpcopyup and o.data == "mode=700"
+    for opts, mtype, msg in (
+        (["rbind", "bogus"], "bind", "unknown mount option"),
+        (["tmpcopyup"], "bind", "only for tmpfs"),
+        (["idmap"], "bind", "idmapped mounts are not supported"),
+    ):
+        with pytest.raises(m.MountOptionError, match=msg):
+            m.parse(opts, mtype)
 
 
 def test_capability_mask_and_unknown_names() -> None:
