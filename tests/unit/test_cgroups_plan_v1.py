@@ -229,13 +229,13 @@ def test_blkio_device_needs_major_and_minor() -> None:
         plan_v1({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "rate": 1}]}})
 
 
-def test_hugepages_best_effort() -> None:
+def test_hugepages_warn_without_hierarchy_refuse_unknown_size() -> None:
     plan = plan_v1({"hugepageLimits": [{"pageSize": "2MB", "limit": 4 * MIB}]})
     assert plan.keys() == [("hugetlb", "hugetlb.2MB.limit_in_bytes", str(4 * MIB))]
-    assert plan.writes[0].on_missing == "warn"
+    assert plan.writes[0].on_missing == "hugetlb"
 
 
-@pytest.mark.parametrize("size", ["../x", "2 MB", "", None])
+@pytest.mark.parametrize("size", ["../x", "2 MB", "", None, "2mb", "MB", "2XB"])
 def test_hugepage_size_is_checked(size: object) -> None:
     with pytest.raises(InvalidArgument, match=r"hugepageLimits\[0\]\.pageSize"):
         plan_v1({"hugepageLimits": [{"pageSize": size, "limit": 1}]})

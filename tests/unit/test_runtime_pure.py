@@ -45,11 +45,26 @@ def test_mount_options_flags_and_data() -> None:
 
 def test_mount_options_clearing_and_bind() -> None:
     m = mount_options
-    o = mount_options.parse(["ro", "rw", "rbind", "tmpcopyup"])
+    o = mount_options.parse(["ro", "rw", "rbind"])
     assert o.flags == m.MS_BIND | m.MS_REC
     assert o.data == ""
     assert o.is_bind
     assert mount_options.parse([], "bind").is_bind
+
+
+def test_mount_options_recursive_tmpcopyup_and_refusals() -> None:
+    m = mount_options
+    o = m.parse(["rbind", "rro", "rnosuid", "rsuid"])
+    assert (o.rec_set, o.rec_clear) == (m.MOUNT_ATTR_RDONLY, m.MOUNT_ATTR_NOSUID)
+    o = m.parse(["tmpcopyup", "mode=700"], "tmpfs")
+    assert o.tmpcopyup and o.data == "mode=700"
+    for opts, mtype, msg in (
+        (["rbind", "bogus"], "bind", "unknown mount option"),
+        (["tmpcopyup"], "bind", "only for tmpfs"),
+        (["idmap"], "bind", "idmapped mounts are not supported"),
+    ):
+        with pytest.raises(m.MountOptionError, match=msg):
+            m.parse(opts, mtype)
 
 
 def test_capability_mask_and_unknown_names() -> None:
@@ -98,11 +113,11 @@ def test_cli_parse_kill_with_trailing_all() -> None:
 
 
 def test_cli_parse_errors() -> None:
-    with pytest.raises(InvalidArgument, match="no such command: frob"):
+    with pytest.raises(InvalidArgument, match="No help topic for 'frob'"):
         cli.parse(["frob"])
-    with pytest.raises(InvalidArgument, match="flag provided but not defined: --nope"):
+    with pytest.raises(InvalidArgument, match="flag provided but not defined: -nope"):
         cli.parse(["create", "--nope", "x"])
-    with pytest.raises(InvalidArgument, match="flag needs an argument: --bundle"):
+    with pytest.raises(InvalidArgument, match="flag needs an argument: -bundle"):
         cli.parse(["create", "--bundle"])
 
 

@@ -67,7 +67,9 @@ class Write:
 
     `files` is a tuple of (filename, value) candidates: the first existing file wins
     (e.g. blkio.weight, then blkio.bfq.weight). `field` names the spec field for errors.
-    `on_missing` says what happens when no candidate exists: "error", "warn" or "ignore".
+    `on_missing` says what happens when no candidate exists: "error", "warn" or "ignore";
+    "hugetlb": a warning without the hierarchy, an error when the hierarchy lacks the file
+    (a page size this kernel does not have: runc refuses it too).
     """
 
     __slots__ = ("controller", "field", "files", "on_missing")

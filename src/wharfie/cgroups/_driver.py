@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from wharfie.errors import FailedPrecondition, NotImplementedFeature, Unavailable
+from wharfie.errors import FailedPrecondition, InvalidArgument, NotImplementedFeature, Unavailable
 
 from ._base import Cgroup, Plan, Write
 from ._fs import cause, procs, read_optional, rmdir, subdirs_depth_first, write_error, write_file
@@ -112,12 +112,14 @@ class Driver(Cgroup):
         if not os.path.isdir(d):
             raise FailedPrecondition(f"{w.field}: cgroup {d} does not exist (not created?)")
         names = " or ".join(f for f, _ in w.files)
+        if w.on_missing == "hugetlb":
+            raise InvalidArgument(f"{w.field}.pageSize: this kernel has no {names} in {d}")
         self._missing(w, f"this kernel has no {names} in {d}", warnings)
 
     def _missing(self, w: Write, why: str, warnings: list[str]) -> None:
         if w.on_missing == "error":
             raise NotImplementedFeature(f"{w.field}: not supported here, {why}")
-        if w.on_missing == "warn":
+        if w.on_missing in ("warn", "hugetlb"):
             warnings.append(f"{w.field}: ignored, {why}")
 
     def _write_failed(

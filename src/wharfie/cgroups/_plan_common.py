@@ -22,17 +22,19 @@ def plan_pids(res: dict[str, Any], plan: Plan) -> None:
 
 
 def plan_hugetlb(res: dict[str, Any], plan: Plan, suffix: str) -> None:
-    """hugepageLimits -> hugetlb.<size>.<suffix>; best effort (warn when the size is unknown)."""
+    """hugepageLimits -> hugetlb.<size>.<suffix>; a size the kernel lacks is refused at write
+    time, a host without the hugetlb controller gets a warning."""
     for i, entry in enumerate(items(res, "hugepageLimits", RES)):
         field = f"{RES}.hugepageLimits[{i}]"
         entry = obj(entry, field)
         size = string(entry, "pageSize", field)
-        if not size or not size.isalnum():
+        num = (size or "").rstrip("KMGTPB")
+        if not num.isdigit() or (size or "")[len(num) :] not in ("KB", "MB", "GB", "TB", "PB"):
             raise invalid(f"{field}.pageSize", f'must look like "2MB", got {show(size)}')
         limit = unsigned(entry, "limit", field)
         if limit is None:
             raise invalid(f"{field}.limit", "is required")
-        plan.add("hugetlb", f"hugetlb.{size}.{suffix}", str(limit), field, "warn")
+        plan.add("hugetlb", f"hugetlb.{size}.{suffix}", str(limit), field, "hugetlb")
 
 
 def plan_rdma(res: dict[str, Any], plan: Plan) -> None:

@@ -1,10 +1,12 @@
-"""wharfie-runtime: an OCI runtime with runc's command line.
+"""wharfie-runtime: an OCI runtime with runc 1.1's command line.
 
     wharfie-runtime [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND ...
 
 The parser is hand-written on purpose: `argparse` costs ~10 ms of imports, and
-`run` must finish in about twice that. Errors go to stderr (and to --log, in
-the chosen format) and exit 1; `run` and `exec` exit with the process's status.
+`run` must finish in about twice that. The help texts live in `cli_help` (loaded
+only for help). Errors are one line on stderr (and in --log, in the chosen format)
+with runc's status: 1, 3 for an unknown command, 255 for a failed exec; `run` and
+`exec` otherwise exit with the process's status.
 """
 
 from __future__ import annotations
@@ -21,39 +23,14 @@ if TYPE_CHECKING:
 
     Handler = Callable[["Args"], int]
 
-USAGE = """usage: wharfie-runtime [global options] COMMAND [options] ARGS
-
-commands:
-  create [--bundle DIR] [--console-socket PATH] [--pid-file FILE] [--no-pivot] ID
-  start ID
-  run [--bundle DIR] [-d] [--console-socket PATH] [--pid-file FILE] [--no-pivot] ID
-  state ID
-  kill [--all] ID [SIGNAL]
-  delete [-f] ID
-  list [--format table|json] [-q]
-  ps [--format table|json] ID [PS_ARGS...]
-  exec [--process FILE] [-t] [--console-socket PATH] [-d] [--pid-file FILE]
-       [-e KEY=VALUE]... [--cwd DIR] [-u UID[:GID]] [--cap CAP]... ID [COMMAND ARGS...]
-  pause ID
-  resume ID
-  spec [--bundle DIR]
-  features
-
-global options:
-  --root DIR          state directory (default /run/wharfie-runtime)
-  --log FILE          also write log messages to FILE
-  --log-format FMT    text or json
-  --debug             log debug messages
-"""
-
 # flag -> 0 (boolean), 1 (takes a value), 2 (repeatable value); "-x" -> alias of a long flag
 GLOBAL_FLAGS: dict[str, Any] = {
-    "--root": 1,
+    "--debug": 0,
     "--log": 1,
     "--log-format": 1,
-    "--debug": 0,
-    "--systemd-cgroup": 0,
+    "--root": 1,
     "--criu": 1,
+    "--systemd-cgroup": 0,
     "--rootless": 1,
     "--help": 0,
     "-h": "--help",
@@ -69,43 +46,128 @@ _CREATE = {
     "--no-new-keyring": 0,
     "--preserve-fds": 1,
 }
+_CRIU = {
+    "--image-path": 1,
+    "--work-path": 1,
+    "--tcp-established": 0,
+    "--ext-unix-sk": 0,
+    "--shell-job": 0,
+    "--file-locks": 0,
+    "--manage-cgroups-mode": 1,
+    "--empty-ns": 1,
+    "--auto-dedup": 0,
+    "--lazy-pages": 0,
+}
+_UPDATE = {
+    "--resources": 1,
+    "-r": "--resources",
+    "--blkio-weight": 1,
+    "--cpu-period": 1,
+    "--cpu-quota": 1,
+    "--cpu-share": 1,
+    "--cpu-rt-period": 1,
+    "--cpu-rt-runtime": 1,
+    "--cpuset-cpus": 1,
+    "--cpuset-mems": 1,
+    "--memory": 1,
+    "--memory-reservation": 1,
+    "--memory-swap": 1,
+    "--pids-limit": 1,
+    "--l3-cache-schema": 1,
+    "--mem-bw-schema": 1,
+}
 COMMAND_FLAGS: dict[str, dict[str, Any]] = {
+    "checkpoint": {
+        **_CRIU,
+        "--parent-path": 1,
+        "--leave-running": 0,
+        "--status-fd": 1,
+        "--page-server": 1,
+        "--pre-dump": 0,
+    },
     "create": _CREATE,
-    "run": {**_CREATE, "--detach": 0, "-d": "--detach", "--keep": 0},
-    "start": {},
-    "state": {},
-    "kill": {"--all": 0, "-a": "--all"},
     "delete": {"--force": 0, "-f": "--force"},
-    "list": {"--format": 1, "-f": "--format", "--quiet": 0, "-q": "--quiet"},
-    "ps": {"--format": 1, "-f": "--format"},
+    "events": {"--interval": 1, "--stats": 0},
     "exec": {
-        "--process": 1,
-        "-p": "--process",
+        "--console-socket": 1,
+        "--cwd": 1,
+        "--env": 2,
+        "-e": "--env",
         "--tty": 0,
         "-t": "--tty",
-        "--console-socket": 1,
+        "--user": 1,
+        "-u": "--user",
+        "--additional-gids": 2,
+        "-g": "--additional-gids",
+        "--process": 1,
+        "-p": "--process",
         "--detach": 0,
         "-d": "--detach",
         "--pid-file": 1,
-        "--env": 2,
-        "-e": "--env",
-        "--cwd": 1,
-        "--user": 1,
-        "-u": "--user",
+        "--process-label": 1,
+        "--apparmor": 1,
+        "--no-new-privs": 0,
         "--cap": 2,
         "-c": "--cap",
-        "--no-new-privs": 0,
-        "--additional-gids": 2,
-        "-g": "--additional-gids",
         "--preserve-fds": 1,
+        "--cgroup": 2,
+        "--ignore-paused": 0,
     },
+    "kill": {"--all": 0, "-a": "--all"},
+    "list": {"--format": 1, "-f": "--format", "--quiet": 0, "-q": "--quiet"},
     "pause": {},
+    "ps": {"--format": 1, "-f": "--format"},
+    "restore": {
+        **_CRIU,
+        "--console-socket": 1,
+        "--bundle": 1,
+        "-b": "--bundle",
+        "--detach": 0,
+        "-d": "--detach",
+        "--pid-file": 1,
+        "--no-subreaper": 0,
+        "--no-pivot": 0,
+        "--lsm-profile": 1,
+        "--lsm-mount-context": 1,
+    },
     "resume": {},
+    "run": {**_CREATE, "--detach": 0, "-d": "--detach", "--keep": 0, "--no-subreaper": 0},
     "spec": {"--bundle": 1, "-b": "--bundle", "--rootless": 0},
+    "start": {},
+    "state": {},
+    "update": _UPDATE,
     "features": {},
+}
+# runc's argument counts: (minimum, maximum or -1)
+ARG_COUNTS: dict[str, tuple[int, int]] = {
+    "checkpoint": (1, 1),
+    "create": (1, 1),
+    "delete": (1, 1),
+    "events": (1, 1),
+    "exec": (1, -1),
+    "kill": (1, 2),
+    "list": (0, 0),
+    "pause": (1, 1),
+    "ps": (1, -1),
+    "restore": (1, 1),
+    "resume": (1, 1),
+    "run": (1, 1),
+    "spec": (0, 0),
+    "start": (1, 1),
+    "state": (1, 1),
+    "update": (1, 1),
+    "features": (0, 0),
 }
 # Commands whose arguments after the container id belong to the process, not to us.
 _REST_AFTER_ID = ("exec", "ps")
+
+
+class UsageError(InvalidArgument):
+    """Bad command line: runc exits 1 (3 for an unknown command), after its usage text."""
+
+    def __init__(self, msg: str, code: int = 1) -> None:
+        super().__init__(msg)
+        self.code = code
 
 
 class Args:
@@ -127,17 +189,22 @@ def _take(argv: list[str], i: int, table: dict[str, Any], out: dict[str, Any]) -
     """Parse the flag at argv[i] into `out`; returns the next index."""
     arg = argv[i]
     name, eq, value = arg.partition("=")
+    if name.startswith("-") and not name.startswith("--") and len(name) > 2:
+        name = "-" + name  # Go's flag package: -root is --root
     kind = table.get(name)
     if isinstance(kind, str):
         name, kind = kind, table[kind]
     if kind is None:
-        raise InvalidArgument(f"flag provided but not defined: {name}")
+        if name in ("--help", "-h"):
+            out["--help"] = True
+            return i + 1
+        raise UsageError(f"flag provided but not defined: -{name.lstrip('-')}")
     if kind == 0:
         out[name] = value.lower() not in ("false", "0") if eq else True
         return i + 1
     if not eq:
         if i + 1 >= len(argv):
-            raise InvalidArgument(f"flag needs an argument: {name}")
+            raise UsageError(f"flag needs an argument: -{name.lstrip('-')}")
         value = argv[i + 1]
         i += 1
     if kind == 2:
@@ -150,14 +217,18 @@ def _take(argv: list[str], i: int, table: dict[str, Any], out: dict[str, Any]) -
 def parse(argv: list[str]) -> Args:
     args = Args()
     i = 0
-    while i < len(argv) and argv[i].startswith("-"):
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-":
         i = _take(argv, i, GLOBAL_FLAGS, args.glob)
     if i >= len(argv):
         return args
     args.command = argv[i]
+    if args.command in ("help", "h"):
+        args.command = "help"
+        args.positional = argv[i + 1 :]
+        return args
     table = COMMAND_FLAGS.get(args.command)
     if table is None:
-        raise InvalidArgument(f"no such command: {args.command}")
+        raise UsageError(f"No help topic for '{args.command}'", 3)
     i += 1
     while i < len(argv):
         arg = argv[i]
@@ -180,7 +251,29 @@ def parse(argv: list[str]) -> Args:
             continue
         args.positional.append(arg)
         i += 1
+    if not args.flags.get("--help"):
+        check_arg_count(args.command, len(args.positional))
     return args
+
+
+def check_arg_count(command: str, n: int) -> None:
+    """runc's checkArgs, with its wording."""
+    low, high = ARG_COUNTS[command]
+    if low == high and n != low:
+        raise UsageError(f'"{command}" requires exactly {low} argument(s)')
+    if n < low:
+        raise UsageError(f'"{command}" requires a minimum of {low} argument(s)')
+    if high >= 0 and n > high:
+        raise UsageError(f'"{command}" requires a maximum of {high} argument(s)')
+
+
+def check_globals(glob: dict[str, Any]) -> None:
+    fmt = glob.get("--log-format")
+    if fmt is not None and fmt not in ("text", "json"):
+        raise InvalidArgument(f"invalid log-format: {fmt}")
+    rootless = glob.get("--rootless")
+    if rootless is not None and rootless not in ("true", "false", "auto"):
+        raise InvalidArgument(f'--rootless {rootless!r}: expected "true", "false" or "auto"')
 
 
 class Logger:
@@ -211,26 +304,39 @@ class Logger:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     log = Logger(None, None)
+    args = Args()
     try:
         args = parse(argv)
+        check_globals(args.glob)
         log = Logger(args.glob.get("--log"), args.glob.get("--log-format"))
         if args.glob.get("--version"):
             from wharfie import __version__
 
-            print(f"wharfie-runtime version {__version__}\nspec: 1.1.0")
+            print(f"wharfie-runtime version {__version__}\nspec: 1.0.2-dev")
             return 0
-        if not args.command or args.glob.get("--help"):
-            sys.stdout.write(USAGE)
-            return 0 if args.glob.get("--help") else 1
+        if not args.command or args.command == "help" or args.glob.get("--help"):
+            from wharfie.runtime import cli_help
+
+            return cli_help.show(args.positional if args.command == "help" else [])
+        if args.flags.get("--help"):
+            from wharfie.runtime import cli_help
+
+            return cli_help.show([args.command])
         from wharfie.runtime import commands
 
         handler: Handler = getattr(commands, "cmd_" + args.command)
         return handler(args)
+    except UsageError as exc:
+        log.write("error", str(exc))
+        return exc.code
     except (WharfieError, OSError) as exc:
         log.write("error", str(exc))
-        return 1
+        return 255 if args.command == "exec" else 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: still one line, never a traceback
+        log.write("error", f"internal error: {type(exc).__name__}: {exc}")
+        return 255 if args.command == "exec" else 1
 
 
 def entry() -> None:

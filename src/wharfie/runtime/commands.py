@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from wharfie.errors import InvalidArgument, NotFound
+from wharfie.errors import FailedPrecondition, InvalidArgument, NotFound
 from wharfie.runtime import container, lifecycle, state
 
 TYPE_CHECKING = False
@@ -24,7 +24,37 @@ def _warn(warnings: list[str]) -> None:
         sys.stderr.write(f"warning: {w}\n")
 
 
+def _check_cgroup_driver(args: Args, config: str | None = None) -> None:
+    """--systemd-cgroup: runc's errors (cgroupsPath format, no systemd); with systemd running,
+    ours has no systemd driver and says so."""
+    if not args.glob.get("--systemd-cgroup"):
+        return
+    if config is not None:
+        from wharfie.oci import jsonio
+
+        try:
+            with open(config, "rb") as f:
+                path = (jsonio.loads(f.read()).get("linux") or {}).get("cgroupsPath") or ""
+        except (OSError, ValueError, AttributeError):
+            path = ""  # create reports the bad config itself
+        if path and path.count(":") != 2:
+            raise InvalidArgument(
+                'expected cgroupsPath to be of format "slice:prefix:name" for systemd '
+                f'cgroups, got "{path}" instead'
+            )
+    if not os.path.isdir("/run/systemd/system"):
+        raise FailedPrecondition(
+            "systemd not running on this host, cannot use systemd cgroups manager"
+        )
+    raise FailedPrecondition(
+        "--systemd-cgroup: wharfie-runtime has no systemd cgroup driver; "
+        "drop the flag to use the cgroupfs driver"
+    )
+
+
 def _create_options(args: Args) -> container.CreateOptions:
+    bundle = args.flags.get("--bundle") or os.getcwd()
+    _check_cgroup_driver(args, os.path.join(bundle, "config.json"))
     opts = container.CreateOptions(
         _root(args),
         args.flags.get("--bundle") or os.getcwd(),
@@ -54,6 +84,8 @@ def cmd_run(args: Args) -> int:
     from wharfie.runtime import foreground
 
     opts = _create_options(args)
+    opts.keep = bool(args.flags.get("--keep"))
+    opts.subreaper = not args.flags.get("--no-subreaper")
     try:
         return foreground.run_container(opts, args.one_id(), bool(args.flags.get("--detach")))
     finally:
@@ -74,10 +106,8 @@ def cmd_state(args: Args) -> int:
 
 
 def cmd_kill(args: Args) -> int:
-    if not 1 <= len(args.positional) <= 2:
-        raise InvalidArgument('"kill" requires 1 or 2 arguments: ID [SIGNAL]')
-    sig = parse_signal(args.positional[1] if len(args.positional) == 2 else "SIGTERM")
     st = state.load(_root(args), args.positional[0])
+    sig = parse_signal(args.positional[1] if len(args.positional) == 2 else "SIGTERM")
     lifecycle.kill(st, sig, bool(args.flags.get("--all")))
     return 0
 
@@ -100,7 +130,7 @@ def parse_signal(text: str) -> int:
         found = getattr(_signal, name, None)
         if isinstance(found, int) and not name.startswith("SIG_"):
             return found
-    raise InvalidArgument(f"unknown signal {text!r}")
+    raise InvalidArgument(f'unknown signal "{text}"')
 
 
 def cmd_delete(args: Args) -> int:
@@ -136,6 +166,7 @@ def cmd_resume(args: Args) -> int:
 
 def cmd_list(args: Args) -> int:
     root = _root(args)
+    fmt = _format(args)
     states = []
     for cid in state.list_ids(root):
         try:
@@ -146,7 +177,7 @@ def cmd_list(args: Args) -> int:
     if args.flags.get("--quiet"):
         for s in states:
             print(s["id"])
-    elif args.flags.get("--format", "table") == "json":
+    elif fmt == "json":
         import json
 
         print(json.dumps(states))
@@ -160,6 +191,13 @@ def cmd_list(args: Args) -> int:
     return 0
 
 
+def _format(args: Args) -> str:
+    fmt = str(args.flags.get("--format", "table"))
+    if fmt not in ("table", "json"):
+        raise InvalidArgument("invalid format option")
+    return fmt
+
+
 def print_table(rows: list[list[str]]) -> None:
     """Columns padded like Go's tabwriter(minwidth 12, padding 3), as runc prints."""
     widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]))]
@@ -168,16 +206,15 @@ def print_table(rows: list[list[str]]) -> None:
 
 
 def cmd_ps(args: Args) -> int:
-    if not args.positional:
-        raise InvalidArgument('"ps" requires at least 1 argument: the container id')
     from wharfie import cgroups
 
     st = state.load(_root(args), args.positional[0])
+    fmt = _format(args)
     pids = sorted(cgroups.from_paths(st.data["cgroup_paths"]).pids())
-    if args.flags.get("--format", "table") == "json":
+    if fmt == "json":
         import json
 
-        print(json.dumps(pids))
+        print(json.dumps(pids or None))  # runc marshals an empty Go slice as null
         return 0
     return _ps_table(pids, args.positional[1:] or ["-ef"])
 
@@ -207,12 +244,13 @@ def _ps_table(pids: list[int], ps_args: list[str]) -> int:
 def cmd_exec(args: Args) -> int:
     from wharfie.runtime import execproc, foreground
 
-    if not args.positional:
-        raise InvalidArgument('"exec" requires a container id')
+    _check_cgroup_driver(args)
     st = state.load(_root(args), args.positional[0])
     proc = exec_process_spec(args, st.config.get("process") or {})
     detach = bool(args.flags.get("--detach"))
     opts = execproc.ExecOptions(detach=detach, pid_file=args.flags.get("--pid-file"))
+    opts.ignore_paused = bool(args.flags.get("--ignore-paused"))
+    opts.sub_cgroups = execproc.parse_sub_cgroups(args.flags.get("--cgroup") or [])
     opts.preserve_fds = _preserve_fds(args)
     ours = _exec_console(args, proc, opts, detach)
     if not detach:
@@ -316,3 +354,36 @@ def cmd_features(args: Args) -> int:
 
     print(json.dumps(features(), indent=4))
     return 0
+
+
+def cmd_update(args: Args) -> int:
+    from wharfie.runtime import admin
+
+    _check_cgroup_driver(args)
+    st = state.load(_root(args), args.one_id())
+    _warn(admin.update(st, admin.update_resources(args.flags)))
+    return 0
+
+
+def cmd_events(args: Args) -> int:
+    from wharfie.runtime import admin
+
+    st = state.load(_root(args), args.one_id())
+    interval = admin.parse_interval(str(args.flags.get("--interval") or "5s"))
+    return admin.events(st, interval, bool(args.flags.get("--stats")))
+
+
+def cmd_checkpoint(args: Args) -> int:
+    from wharfie.runtime import admin
+
+    st = state.load(_root(args), args.one_id())
+    return admin.checkpoint_or_restore("checkpoint", str(args.glob.get("--criu") or "criu"), st)
+
+
+def cmd_restore(args: Args) -> int:
+    from wharfie.runtime import admin
+
+    root, cid = _root(args), args.one_id()
+    if admin.load_or_none(root, cid) is not None:
+        raise InvalidArgument("container with given ID already exists")
+    return admin.checkpoint_or_restore("restore", str(args.glob.get("--criu") or "criu"), None)

@@ -41,11 +41,13 @@ class CreateOptions:
         "bundle",
         "console_fd",
         "console_socket",
+        "keep",
         "local_console",
         "no_pivot",
         "pid_file",
         "preserve_fds",
         "root",
+        "subreaper",
         "warn",
     )
 
@@ -62,6 +64,8 @@ class CreateOptions:
         self.console_socket = console_socket
         self.pid_file = pid_file
         self.no_pivot = no_pivot
+        self.keep = False  # run --keep: leave the stopped container for `delete`
+        self.subreaper = True  # run --no-subreaper clears it
         # foreground `run` without --console-socket: create() makes a private socket
         # pair and leaves the runtime's end here, to proxy the pty through our stdio
         self.local_console = False
@@ -167,6 +171,7 @@ class _Undo:
     def __init__(self) -> None:
         self.pids: list[int] = []
         self.cg: Any = None
+        self.foreign: set[int] = set()  # processes already in the cgroup before create
         self.dir: str | None = None
         self.fds: list[int] = []
 
@@ -180,19 +185,21 @@ class _Undo:
             _kill_and_reap(pid)
         self.close_fds()
         if self.cg is not None:
-            _empty_cgroup(self.cg)
-            self.cg.destroy()
+            _empty_cgroup(self.cg, self.foreign)
+            if not self.foreign:  # not ours to remove while others' processes live in it
+                self.cg.destroy()
         if self.dir is not None:
             state.remove_dir(self.dir)
 
 
-def _empty_cgroup(cg: Any) -> None:
+def _empty_cgroup(cg: Any, foreign: set[int]) -> None:
     """SIGKILL whatever a failed create left in the cgroup (a process the init or stage 1
-    had forked, not in undo.pids) and wait for it to go, so the cgroup can be removed."""
+    had forked, not in undo.pids; never the `foreign` ones that were there before us) and
+    wait for it to go, so the cgroup can be removed."""
     import time
 
     deadline = time.monotonic() + 5
-    while (pids := cg.pids()) and time.monotonic() < deadline:
+    while (pids := [p for p in cg.pids() if p not in foreign]) and time.monotonic() < deadline:
         for pid in pids:
             try:
                 os.kill(pid, 9)
@@ -244,7 +251,12 @@ def create(opts: CreateOptions, cid: str) -> State:
 def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], rootfs: str, undo: _Undo) -> State:
     linux = spec.get("linux") or {}
     cg = cgroups.for_container(linux.get("cgroupsPath"), cid)
+    if cg.frozen():  # a process born in it would stop, unkillable, before it could report
+        raise FailedPrecondition("container's cgroup unexpectedly frozen")
     undo.cg = cg
+    undo.foreign = set(cg.pids())
+    if undo.foreign:  # runc 1.1 warns and goes on (1.2 refuses)
+        opts.warn.append(f"container's cgroup is not empty: {len(undo.foreign)} process(es) found")
     cg.create()
     plan = build_plan(opts, spec, rootfs, cg)
     plan.cgroup = CgroupEntry(cg.paths)
@@ -277,6 +289,8 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], rootfs: str, un
     st.save()  # a runtime killed from here on leaves enough for `delete` to clean up
     pid = _spawn(plan, st, undo, spec, opts.warn)
     st.data["pid"] = pid
+    if undo.foreign:
+        st.data["foreign_pids"] = sorted(undo.foreign)
     st.data["start_time"] = state.proc_start_time(pid)
     if st.data["start_time"] is None:  # it is parked on the fifo: gone means killed
         raise FailedPrecondition("container init exited during setup")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from wharfie import syscalls as sc
-from wharfie.errors import FailedPrecondition
+from wharfie.errors import FailedPrecondition, InvalidArgument
 from wharfie.runtime import lifecycle, process, state, sync
 from wharfie.runtime.spawn import CgroupEntry, join_namespaces
 from wharfie.runtime.state import State
@@ -36,13 +36,57 @@ PROC_NS = (  # /proc/<pid>/ns name, flag, in join order
 
 
 class ExecOptions:
-    __slots__ = ("console_fd", "detach", "pid_file", "preserve_fds")
+    __slots__ = (
+        "console_fd",
+        "detach",
+        "ignore_paused",
+        "pid_file",
+        "preserve_fds",
+        "sub_cgroups",
+    )
 
     def __init__(self, detach: bool = False, pid_file: str | None = None, console_fd: int = -1):
         self.detach = detach
         self.pid_file = pid_file
         self.console_fd = console_fd
         self.preserve_fds = 0
+        self.ignore_paused = False
+        # exec --cgroup: controller ("" = every hierarchy) -> sub-cgroup of the container's
+        self.sub_cgroups: dict[str, str] = {}
+
+
+def parse_sub_cgroups(values: list[str]) -> dict[str, str]:
+    """runc's `--cgroup [<controller>[,<controller>]:]<path>` values."""
+    out: dict[str, str] = {}
+    for value in values:
+        ctrls, sep, path = value.rpartition(":")
+        if not path:
+            raise InvalidArgument(f"invalid --cgroup argument: {value}")
+        for ctrl in ctrls.split(",") if sep else [""]:
+            if ctrl in out:
+                raise InvalidArgument(f"invalid --cgroup argument: {value} (duplicated)")
+            out[ctrl] = path
+    return out
+
+
+def sub_cgroup_paths(paths: dict[str, str], subs: dict[str, str]) -> dict[str, str]:
+    """The container's cgroup paths with --cgroup's sub-cgroups; they must exist."""
+    if not subs:
+        return paths
+    known = {c for key in paths for c in key.split(",") if key}
+    for ctrl in subs:
+        if ctrl and ctrl not in known and not (ctrl == "unified" and "" in paths):
+            raise InvalidArgument(f"unknown controller {ctrl} in SubCgroupPaths")
+    out = {}
+    for key, path in paths.items():
+        names = key.split(",") if key else ["unified"]
+        sub = next((subs[c] for c in names if c in subs), subs.get(""))
+        if sub is not None:
+            path = os.path.join(path, sub.lstrip("/"))
+            if os.path.normpath(path) != path or not os.path.isdir(path):
+                raise InvalidArgument(f"--cgroup: {path}: no such cgroup directory")
+        out[key] = path
+    return out
 
 
 def namespaces_to_join(pid: int) -> list[tuple[str, int]]:
@@ -57,12 +101,14 @@ def namespaces_to_join(pid: int) -> list[tuple[str, int]]:
     return out
 
 
-def check_running(st: State) -> None:
+def check_running(st: State, ignore_paused: bool = False) -> None:
     status = lifecycle.current_status(st)
     if status == "stopped":
         raise FailedPrecondition("cannot exec in a stopped container")
-    if status == "paused":
-        raise FailedPrecondition("cannot exec in a paused container")
+    if status == "paused" and not ignore_paused:
+        raise FailedPrecondition(
+            "cannot exec in a paused container (use --ignore-paused to override)"
+        )
     if status == "created":
         raise FailedPrecondition("cannot exec in a created container: start it first")
 
@@ -79,7 +125,8 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
     container's cgroup; the child joins the other namespaces. No helper process ever
     shows up in the container.
     """
-    check_running(st)
+    check_running(st, opts.ignore_paused)
+    cgroup_paths = sub_cgroup_paths(st.data["cgroup_paths"], opts.sub_cgroups)
     join = namespaces_to_join(st.pid)
     seccomp = None
     linux = st.config.get("linux") or {}
@@ -90,7 +137,7 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
         seccomp = compile_filter(linux["seccomp"], cache_dir=cache)
     process.close_on_exec_from(3 + opts.preserve_fds)
     join_namespaces(j for j in join if j[1] in FOR_CHILDREN)
-    entry = CgroupEntry(st.data["cgroup_paths"])
+    entry = CgroupEntry(cgroup_paths)
     parent, child = sync.pair()
     pid = entry.fork()
     if pid == 0:

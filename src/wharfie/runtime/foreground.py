@@ -43,9 +43,27 @@ def wait_exit(pid: int) -> int:
         try:
             got, status = os.waitpid(-1, 0)
         except ChildProcessError:
-            return 255  # not our child: nothing to report
+            return _wait_foreign(pid)
         if got == pid:
             return exit_code(status)
+
+
+def _wait_foreign(pid: int) -> int:
+    """`run --no-subreaper` when the init is not our child: wait until it is gone.
+
+    Its status is not ours to read (it went to its new parent); runc reports 0 then too.
+    """
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return 0
+    try:
+        select.select([fd], [], [])
+    finally:
+        os.close(fd)
+    return 0
 
 
 def exit_code(status: int) -> int:
@@ -67,7 +85,8 @@ def run_container(opts: object, cid: str, detach: bool) -> int:
 
     assert isinstance(opts, container.CreateOptions)
     if not detach:
-        become_subreaper()
+        if opts.subreaper:
+            become_subreaper()
         opts.local_console = True
     st = container.create(opts, cid)
     try:
@@ -81,5 +100,6 @@ def run_container(opts: object, cid: str, detach: bool) -> int:
     if opts.console_fd >= 0:
         attach_terminal(opts.console_fd)
     code = wait_exit(st.pid)
-    opts.warn.extend(lifecycle.destroy(st))
+    if not opts.keep:
+        opts.warn.extend(lifecycle.destroy(st))
     return code

@@ -62,27 +62,37 @@ def delete(st: State, force: bool) -> list[str]:
 
 def destroy(st: State) -> list[str]:
     cg = cgroups.from_paths(st.data["cgroup_paths"])
+    # processes that were in the cgroup before the container (runc 1.1 only warns about
+    # them): not ours to kill, and the cgroup is not ours to remove while they live
+    foreign = set(st.data.get("foreign_pids") or ())
+    warnings = []
     if st.alive():
-        _kill_everything(st, cg)
+        _kill_everything(st, cg, foreign)
     try:
         cg.destroy()
     except FailedPrecondition:  # still busy: processes outside the init's pid namespace
-        _kill_everything(st, cg)
-        cg.destroy()
+        _kill_everything(st, cg, foreign)
+        try:
+            cg.destroy()
+        except FailedPrecondition as exc:
+            if not foreign:
+                raise
+            warnings.append(f"cgroup left in place, it holds processes of others: {exc}")
     state.remove_dir(st.dir)
     poststop = (st.config.get("hooks") or {}).get("poststop")
     if not poststop:
-        return []
+        return warnings
     from wharfie.runtime import hooks
 
-    return hooks.run_all("poststop", poststop, jsonio.dumps(st.oci_state("stopped")))
+    return warnings + hooks.run_all("poststop", poststop, jsonio.dumps(st.oci_state("stopped")))
 
 
-def _kill_everything(st: State, cg: Any) -> None:
-    """SIGKILL the init and every process in the cgroup, thawing it so they can die."""
+def _kill_everything(st: State, cg: Any, foreign: frozenset[int] | set[int] = frozenset()) -> None:
+    """SIGKILL the init and every process in the cgroup (except `foreign` ones), thawing it
+    so they can die."""
     import time
 
-    pids = cg.pids() if cg.paths else []
+    pids = [p for p in cg.pids() if p not in foreign] if cg.paths else []
     if st.alive():
         pids.append(st.pid)
     if not pids:
@@ -94,7 +104,7 @@ def _kill_everything(st: State, cg: Any) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         _reap_children()
-        if not cg.pids() and not st.alive():
+        if not [p for p in cg.pids() if p not in foreign] and not st.alive():
             return
         time.sleep(0.002)
     raise FailedPrecondition(f"processes of container {st.id} did not exit after SIGKILL")

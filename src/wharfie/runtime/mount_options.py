@@ -1,13 +1,24 @@
 """Translation of OCI mount options into mount(2) flags, propagation and data.
 
 Pure: `parse(options)` returns the mount(2) flags, the propagation changes to
-apply after mounting, and the filesystem data string. Unknown options are passed
-to the filesystem as data, as runc does.
+apply after mounting, the recursive attributes to set with mount_setattr(2) (runc's
+"rro", "rnosuid", ...), and the filesystem data string. Unknown options are passed
+to the filesystem as data, as runc does, which refuses what it does not know; a bind
+mount has no filesystem to refuse them, so there an unknown option is an error here
+(runc 1.1 ignores it: a typo such as "rro " would leave a mount writable).
 """
 
 from __future__ import annotations
 
 from wharfie.syscalls import (
+    MOUNT_ATTR_NOATIME,
+    MOUNT_ATTR_NODEV,
+    MOUNT_ATTR_NODIRATIME,
+    MOUNT_ATTR_NOEXEC,
+    MOUNT_ATTR_NOSUID,
+    MOUNT_ATTR_NOSYMFOLLOW,
+    MOUNT_ATTR_RDONLY,
+    MOUNT_ATTR_STRICTATIME,
     MS_BIND,
     MS_DIRSYNC,
     MS_LAZYTIME,
@@ -72,17 +83,48 @@ PROPAGATION = {
     "runbindable": MS_UNBINDABLE | MS_REC,
 }
 
-# Options runtimes accept that are not mount(2) flags nor filesystem data.
-IGNORED = ("tmpcopyup", "idmap", "ridmap", "X-mount.mkdir")
+# runc's recursive options -> (clear?, MOUNT_ATTR_*), applied with mount_setattr(AT_RECURSIVE)
+RECURSIVE: dict[str, tuple[bool, int]] = {
+    "rro": (False, MOUNT_ATTR_RDONLY),
+    "rrw": (True, MOUNT_ATTR_RDONLY),
+    "rnosuid": (False, MOUNT_ATTR_NOSUID),
+    "rsuid": (True, MOUNT_ATTR_NOSUID),
+    "rnodev": (False, MOUNT_ATTR_NODEV),
+    "rdev": (True, MOUNT_ATTR_NODEV),
+    "rnoexec": (False, MOUNT_ATTR_NOEXEC),
+    "rexec": (True, MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (False, MOUNT_ATTR_NODIRATIME),
+    "rdiratime": (True, MOUNT_ATTR_NODIRATIME),
+    "rnoatime": (False, MOUNT_ATTR_NOATIME),
+    "ratime": (True, MOUNT_ATTR_NOATIME),
+    "rstrictatime": (False, MOUNT_ATTR_STRICTATIME),
+    "rnosymfollow": (False, MOUNT_ATTR_NOSYMFOLLOW),
+    "rsymfollow": (True, MOUNT_ATTR_NOSYMFOLLOW),
+}
+
+# Options that are not mount(2) flags nor filesystem data: handled by the runtime itself.
+TMPCOPYUP = "tmpcopyup"
+IGNORED = ("X-mount.mkdir",)  # a hint for mount(8), meaningless here
+UNSUPPORTED = {
+    "idmap": "idmapped mounts are not supported by wharfie-runtime",
+    "ridmap": "idmapped mounts are not supported by wharfie-runtime",
+}
+
+
+class MountOptionError(ValueError):
+    """An option this mount cannot honour; the message names it."""
 
 
 class MountOptions:
-    __slots__ = ("data", "flags", "propagation")
+    __slots__ = ("data", "flags", "propagation", "rec_clear", "rec_set", "tmpcopyup")
 
     def __init__(self, flags: int, propagation: list[int], data: str) -> None:
         self.flags = flags
         self.propagation = propagation
         self.data = data
+        self.rec_set = 0
+        self.rec_clear = 0
+        self.tmpcopyup = False
 
     @property
     def is_bind(self) -> bool:
@@ -93,14 +135,34 @@ def parse(options: list[str] | None, mount_type: str = "") -> MountOptions:
     flags = 0
     propagation: list[int] = []
     data: list[str] = []
+    rec_set = rec_clear = 0
+    tmpcopyup = False
     for opt in options or ():
         if opt in FLAGS:
             clear, flag = FLAGS[opt]
             flags = flags & ~flag if clear else flags | flag
         elif opt in PROPAGATION:
             propagation.append(PROPAGATION[opt])
+        elif opt in RECURSIVE:
+            clear, attr = RECURSIVE[opt]
+            if clear:
+                rec_clear, rec_set = rec_clear | attr, rec_set & ~attr
+            else:
+                rec_set, rec_clear = rec_set | attr, rec_clear & ~attr
+        elif opt == TMPCOPYUP:
+            if mount_type != "tmpfs":
+                raise MountOptionError(f'mount option "{opt}" is only for tmpfs mounts')
+            tmpcopyup = True
+        elif opt in UNSUPPORTED:
+            raise MountOptionError(f'mount option "{opt}": {UNSUPPORTED[opt]}')
         elif opt not in IGNORED:
             data.append(opt)
     if mount_type == "bind":
         flags |= MS_BIND
-    return MountOptions(flags, propagation, ",".join(data))
+    if flags & MS_BIND and data:
+        raise MountOptionError(
+            f"unknown mount option(s) {', '.join(repr(d) for d in data)} for a bind mount"
+        )
+    out = MountOptions(flags, propagation, ",".join(data))
+    out.rec_set, out.rec_clear, out.tmpcopyup = rec_set, rec_clear, tmpcopyup
+    return out

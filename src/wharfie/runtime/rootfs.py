@@ -167,7 +167,13 @@ class CgroupMountInfo:
 def mount_one(rootfs: str, m: dict[str, Any], cg: CgroupMountInfo | None) -> None:
     """Set up one entry of config.json `mounts` under `rootfs`."""
     mtype = m.get("type") or ""
-    opts = mount_options.parse(m.get("options"), mtype)
+    where = f"{m.get('source') or mtype!r} to rootfs at {m['destination']!r}"
+    try:
+        opts = mount_options.parse(m.get("options"), mtype)
+    except mount_options.MountOptionError as exc:
+        raise MountError(f"error mounting {where}: {exc}") from exc
+    if mtype in ("proc", "sysfs"):
+        _check_ordinary_dir(rootfs, m["destination"], mtype, where)
     dest = secure_join(rootfs, m["destination"])
     try:
         if opts.is_bind:
@@ -178,7 +184,18 @@ def mount_one(rootfs: str, m: dict[str, Any], cg: CgroupMountInfo | None) -> Non
             _mount_cgroup(m, dest, opts, cg)
         else:
             _mkdir_p(dest)
-            sc.mount(m.get("source") or mtype, dest, mtype or None, opts.flags, opts.data or None)
+            below = _open_dir(dest) if opts.tmpcopyup else -1
+            try:
+                sc.mount(
+                    m.get("source") or mtype, dest, mtype or None, opts.flags, opts.data or None
+                )
+                if below >= 0:
+                    _copy_up(below, dest)
+            finally:
+                if below >= 0:
+                    os.close(below)
+        if opts.rec_set or opts.rec_clear:
+            sc.mount_setattr(dest, opts.rec_set, opts.rec_clear)
         for prop in opts.propagation:
             sc.mount(None, dest, None, prop, None)
     except OSError as exc:
@@ -186,6 +203,42 @@ def mount_one(rootfs: str, m: dict[str, Any], cg: CgroupMountInfo | None) -> Non
             f"error mounting {m.get('source') or mtype!r} to rootfs at {m['destination']!r}: "
             f"{exc.strerror or exc}"
         ) from exc
+
+
+def _check_ordinary_dir(rootfs: str, destination: str, mtype: str, where: str) -> None:
+    """proc and sysfs go on a real directory: a symlink could point them anywhere (runc)."""
+    path = os.path.join(rootfs, destination.lstrip("/"))
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise MountError(
+            f'error mounting {where}: filesystem "{mtype}" must be mounted on ordinary directory'
+        )
+
+
+def _open_dir(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except NotADirectoryError:
+        return -1
+
+
+def _copy_up(below_fd: int, dest: str) -> None:
+    """tmpcopyup: copy what the directory held before the tmpfs hid it (owners, modes kept;
+    the tmpfs root keeps the mode its options give it)."""
+    import shutil
+
+    src = f"/proc/self/fd/{below_fd}"
+    shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        for name in dirnames + filenames:
+            s_path = os.path.join(dirpath, name)
+            d_path = os.path.normpath(os.path.join(dest, rel, name))
+            st = os.lstat(s_path)
+            os.lchown(d_path, st.st_uid, st.st_gid)
 
 
 def prepare_root(rootfs: str, propagation: str) -> None:

@@ -239,3 +239,39 @@ def clone3(flags: int, cgroup_fd: int = -1) -> int:
     if pid < 0:
         raise OSError(err, f"clone3 (flags {args.flags:#x}): {os.strerror(err)}")
     return int(pid)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_uint64) for name in ("attr_set", "attr_clr", "propagation", "userns_fd")
+    ]
+
+
+_SYS_MOUNT_SETATTR = 442
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
+
+def mount_setattr(path: str, attr_set: int, attr_clr: int = 0, recursive: bool = True) -> None:
+    """mount_setattr(2) on `path` (and, recursively, every mount below it)."""
+    attr = _MountAttr()
+    attr.attr_set = attr_set
+    attr.attr_clr = attr_clr
+    flags = AT_RECURSIVE if recursive else 0
+    ret = _syscall(
+        _SYS_MOUNT_SETATTR,
+        ctypes.c_int(-100),  # AT_FDCWD
+        path.encode(),
+        ctypes.c_uint32(flags),
+        ctypes.byref(attr),
+        ctypes.c_size_t(ctypes.sizeof(attr)),
+    )
+    if ret != 0:
+        raise _fail(f"mount_setattr {path} (set {attr_set:#x}, clear {attr_clr:#x})")

@@ -1,0 +1,185 @@
+"""Differential: spec corners run against runc 1.1 and wharfie-runtime, results compared.
+
+Each scenario changes the same busybox bundle for both runtimes, runs `run` in the
+foreground and compares the exit status and stdout (and that ours printed no traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import MakeBoth
+from support.oci_runtime import Container
+
+Scenario = Callable[[Container], None]
+
+
+def _bind(c: Container, dest: str, *options: str, source: Path | None = None) -> Path:
+    src = source or c.bundle / ("src" + dest.replace("/", "-"))
+    if source is None:
+        src.mkdir(exist_ok=True)
+        (src / "file").write_text("x\n")
+    c.add_mount({"destination": dest, "type": "bind", "source": str(src), "options": list(options)})
+    return src
+
+
+def rro(c: Container) -> None:
+    src = _bind(c, "/data", "rbind", "rro")
+    (src / "sub").mkdir(exist_ok=True)
+    c.extra_paths.append(src)
+    c.sh(
+        "touch /data/new 2>/dev/null && echo wrote || echo refused; grep -c ' /data ' /proc/mounts"
+    )
+
+
+def unknown_tmpfs_option(c: Container) -> None:
+    c.add_tmpfs("/scratch", "bogusopt")
+    c.sh("echo ran")
+
+
+def tmpfs_mode(c: Container) -> None:
+    c.add_tmpfs("/scratch", "mode=0700", "size=1m")
+    c.sh("stat -c %a /scratch")
+
+
+def tmpcopyup(c: Container) -> None:
+    (c.rootfs / "etc" / "seed").write_text("seeded\n")
+    c.add_tmpfs("/etc", "tmpcopyup", "size=4m")
+    c.sh("cat /etc/seed; touch /etc/new && echo writable")
+
+
+def ro_dev_bind(c: Container) -> None:
+    c.spec["mounts"] = [m for m in c.spec["mounts"] if m["destination"] != "/dev"]
+    c.add_mount(
+        {"destination": "/dev", "type": "bind", "source": "/dev", "options": ["rbind", "ro"]}
+    )
+    c.sh("touch /dev/x 2>/dev/null && echo wrote || echo refused")
+
+
+def proc_symlink(c: Container) -> None:
+    (c.rootfs / "proc").rmdir()
+    (c.rootfs / "proc").symlink_to("/tmp")
+    c.sh("echo ran")
+
+
+def sys_symlink(c: Container) -> None:
+    (c.rootfs / "sys").rmdir()
+    (c.rootfs / "sys").symlink_to("/tmp")
+    c.sh("echo ran")
+
+
+def masked_symlink(c: Container) -> None:
+    (c.rootfs / "etc" / "masklink").symlink_to("/etc/passwd")
+    c.spec["linux"]["maskedPaths"].append("/etc/masklink")
+    c.sh("cat /etc/passwd | head -1")
+
+
+def bad_hugepage(c: Container) -> None:
+    c.spec["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "3MB", "limit": 1 << 21}]
+    c.sh("echo ran")
+
+
+def unified_on_v1(c: Container) -> None:
+    c.spec["linux"]["resources"]["unified"] = {"memory.max": "10000000"}
+    c.sh("echo ran")
+
+
+def no_mount_ns(c: Container) -> None:
+    c.spec["linux"]["namespaces"] = [
+        n for n in c.spec["linux"]["namespaces"] if n["type"] not in ("mount", "network")
+    ]
+    c.spec["mounts"] = []
+    c.spec["linux"]["maskedPaths"] = []
+    c.spec["linux"]["readonlyPaths"] = []
+    c.spec["root"]["readonly"] = False
+    c.sh("echo ran")
+
+
+def no_net_ns(c: Container) -> None:
+    c.spec["linux"]["namespaces"] = [
+        n for n in c.spec["linux"]["namespaces"] if n["type"] != "network"
+    ]
+    me = os.stat("/proc/self/ns/net").st_ino
+    c.sh(f"[ $(stat -L -c %i /proc/1/ns/net) -gt 0 ] && readlink /proc/self/ns/net | grep -c {me}")
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "rro": rro,
+    "unknown-tmpfs-option": unknown_tmpfs_option,
+    "tmpfs-mode": tmpfs_mode,
+    "tmpcopyup": tmpcopyup,
+    "ro-dev-bind": ro_dev_bind,
+    "proc-symlink": proc_symlink,
+    "sys-symlink": sys_symlink,
+    "masked-symlink": masked_symlink,
+    "bad-hugepage-size": bad_hugepage,
+    "unified-on-v1": unified_on_v1,
+    "no-mount-ns": no_mount_ns,
+    "no-net-ns": no_net_ns,
+}
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_same_as_runc(both: MakeBoth, name: str) -> None:
+    if name == "unified-on-v1" and not Path("/sys/fs/cgroup/memory/cgroup.procs").exists():
+        pytest.skip("needs a v1 memory controller (v1 or hybrid host)")
+    got = {}
+    for rt_name, c in both().items():
+        SCENARIOS[name](c)
+        got[rt_name] = c.run()
+        if name == "no-mount-ns" and rt_name == "runc":
+            # runc 1.1 leaves its rootfs bind mount behind in the host's namespace
+            subprocess.run(["umount", "-l", str(c.rootfs)], capture_output=True, check=False)
+    runc, ours = got["runc"], got["wharfie"]
+    detail = f"runc:\n{runc.describe()}\nours:\n{ours.describe()}"
+    assert ours.returncode == runc.returncode, detail
+    assert ours.stdout == runc.stdout, detail
+    assert "Traceback" not in ours.stderr
+    if runc.returncode != 0:
+        assert len(ours.stderr.strip().splitlines()) == 1, detail
+
+
+@pytest.mark.parametrize("option", ["bogusopt", "idmap", "rro "])
+def test_unknown_bind_option_is_an_error(both: MakeBoth, option: str) -> None:
+    """runc 1.1 ignores options it does not know on a bind mount (a bind has no filesystem
+    to refuse them); we refuse them, so that a typo cannot leave a mount writable."""
+    got = {}
+    for rt_name, c in both().items():
+        _bind(c, "/data", "rbind", option)
+        c.sh("echo ran")
+        got[rt_name] = c.run()
+    assert got["runc"].returncode == 0 and got["runc"].stdout == "ran\n"
+    ours = got["wharfie"]
+    assert ours.returncode == 1 and ours.stdout == "", ours.describe()
+    assert repr(option) in ours.stderr or f'"{option}"' in ours.stderr, ours.stderr
+    assert len(ours.stderr.strip().splitlines()) == 1 and "Traceback" not in ours.stderr
+
+
+@pytest.mark.parametrize("option", ["ro", "rro"])
+def test_rro_covers_submounts(make_container: Callable[..., Container], option: str) -> None:
+    """rbind of a tree holding a submount: "ro" leaves the submount writable, "rro" makes every
+    mount below the destination read-only (mount_setattr AT_RECURSIVE)."""
+    c = make_container()
+    tree = c.bundle / "tree"
+    (tree / "inner").mkdir(parents=True)
+    c.add_mount({"destination": "/tree", "type": "bind", "source": str(tree), "options": ["rbind"]})
+    c.add_tmpfs("/tree/inner", "size=1m")
+    # the rootfs's /tree, as mounted above inside the container: it has the tmpfs below it
+    inside = str(c.rootfs / "tree")
+    c.add_mount(
+        {"destination": "/ro", "type": "bind", "source": inside, "options": ["rbind", option]}
+    )
+    c.extra_paths.append(tree)
+    c.sh(
+        "touch /tree/inner/x && echo rw-ok; touch /ro/x 2>/dev/null || echo top-ro;"
+        "touch /ro/inner/y 2>/dev/null && echo inner-rw || echo inner-ro"
+    )
+    res = c.run()
+    assert res.returncode == 0, res.describe()
+    inner = "inner-ro" if option == "rro" else "inner-rw"
+    assert res.stdout == f"rw-ok\ntop-ro\n{inner}\n"

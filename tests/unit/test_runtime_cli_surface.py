@@ -1,0 +1,121 @@
+"""wharfie-runtime's runc 1.1 command line: parsing, help coverage, update/events parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from wharfie.errors import InvalidArgument
+from wharfie.runtime import admin, cli, cli_help, execproc
+
+
+def test_every_flag_has_help_and_every_help_line_a_flag() -> None:
+    for cmd, table in cli.COMMAND_FLAGS.items():
+        assert cmd in cli_help.COMMANDS
+        for name, kind in table.items():
+            if not isinstance(kind, str):
+                assert name in cli_help.FLAG_HELP, (cmd, name)
+        text = cli_help.command_help(cmd)
+        for name in table:
+            assert name in text, (cmd, name)
+    for name, kind in cli.GLOBAL_FLAGS.items():
+        if not isinstance(kind, str):
+            assert name in cli_help.GLOBAL_HELP
+    assert set(cli.ARG_COUNTS) == set(cli.COMMAND_FLAGS)
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["bogus"], 3, "No help topic for 'bogus'"),
+        (["list", "--bogus"], 1, "flag provided but not defined: -bogus"),
+        (["state"], 1, '"state" requires exactly 1 argument(s)'),
+        (["kill", "a", "b", "c"], 1, '"kill" requires a maximum of 2 argument(s)'),
+        (["exec"], 1, '"exec" requires a minimum of 1 argument(s)'),
+        (["--root"], 1, "flag needs an argument: -root"),
+    ],
+)
+def test_usage_errors(argv: list[str], code: int, message: str) -> None:
+    with pytest.raises(cli.UsageError) as info:
+        cli.parse(argv)
+    assert info.value.code == code
+    assert str(info.value) == message
+
+
+def test_parse_go_style_flags_and_help() -> None:
+    args = cli.parse(["-root", "/r", "run", "-b=/b", "--keep", "c1"])
+    assert args.glob["--root"] == "/r"
+    assert args.flags == {"--bundle": "/b", "--keep": True}
+    assert args.positional == ["c1"]
+    assert cli.parse(["state", "--help"]).flags["--help"] is True
+    assert cli.parse(["h", "state"]).command == "help"
+    args = cli.parse(["exec", "--cgroup", "memory:sub", "c1", "ls", "-l"])
+    assert args.positional == ["c1", "ls", "-l"]
+
+
+def test_ram_in_bytes() -> None:
+    assert admin.ram_in_bytes("512") == 512
+    assert admin.ram_in_bytes("32m") == 32 << 20
+    assert admin.ram_in_bytes("1.5g") == 3 << 29
+    assert admin.ram_in_bytes("64KiB") == 64 << 10
+    with pytest.raises(InvalidArgument, match="invalid size: 'bogus'"):
+        admin.ram_in_bytes("bogus")
+
+
+def test_update_resources_from_flags() -> None:
+    res = admin.update_resources(
+        {"--memory": "32m", "--memory-swap": "-1", "--pids-limit": "50", "--cpuset-cpus": "0"}
+    )
+    assert res == {
+        "memory": {"limit": 32 << 20, "swap": -1},
+        "pids": {"limit": 50},
+        "cpu": {"cpus": "0"},
+    }
+    with pytest.raises(InvalidArgument, match="invalid value for memory"):
+        admin.update_resources({"--memory": "x"})
+    with pytest.raises(InvalidArgument, match="-cpu-share"):
+        admin.update_resources({"--cpu-share": "-3"})
+
+
+def test_merge_keeps_untouched_keys() -> None:
+    old = {"memory": {"limit": 1, "reservation": 2}, "pids": {"limit": 3}}
+    assert admin.merge(old, {"memory": {"limit": 5}}) == {
+        "memory": {"limit": 5, "reservation": 2},
+        "pids": {"limit": 3},
+    }
+
+
+def test_parse_interval() -> None:
+    assert admin.parse_interval("5s") == 5
+    assert admin.parse_interval("200ms") == pytest.approx(0.2)
+    assert admin.parse_interval("1m30s") == 90
+    for bad in ("", "5", "bogus", "0s"):
+        with pytest.raises(InvalidArgument):
+            admin.parse_interval(bad)
+
+
+def test_stats_event_shape() -> None:
+    ev = admin.stats_event(
+        "c1",
+        {
+            "cpu": {"usage_ns": 10, "user_ns": 4, "system_ns": 6},
+            "memory": {"usage": 100, "limit": None, "max_usage": 150, "stat": {"cache": 7}},
+            "pids": {"current": 2, "limit": None},
+        },
+    )
+    assert ev["type"] == "stats" and ev["id"] == "c1"
+    assert ev["data"]["cpu"]["usage"] == {"total": 10, "kernel": 6, "user": 4}
+    assert ev["data"]["memory"]["usage"]["usage"] == 100
+    assert ev["data"]["memory"]["cache"] == 7
+    assert ev["data"]["pids"] == {"current": 2, "limit": 0}
+
+
+def test_sub_cgroups() -> None:
+    assert execproc.parse_sub_cgroups(["memory,pids:sub", "/x"]) == {
+        "memory": "sub",
+        "pids": "sub",
+        "": "/x",
+    }
+    with pytest.raises(InvalidArgument):
+        execproc.parse_sub_cgroups(["memory:"])
+    with pytest.raises(InvalidArgument, match="unknown controller bogus"):
+        execproc.sub_cgroup_paths({"memory": "/m"}, {"bogus": "s"})
