@@ -70,6 +70,7 @@ _PROPAGATION = {
     "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable",
 }  # fmt: skip
 RDONLY = 1
+_BIND_BITS = 4096 | 16384  # MS_BIND | MS_REC: the agent binds; the rest are remount flags
 # runtime-spec rlimit names -> Linux resource numbers (x86-64)
 _RLIMITS = {
     "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
@@ -119,7 +120,7 @@ def plan_mounts(mounts: list[dict[str, Any]]) -> MountPlan:
             name = f"m{len(plan.shares)}"
             ro = bool(flags & RDONLY)
             plan.shares.append(Share(name, str(m.get("source") or ""), ro))
-            plan.records.append(f"mount=bind|{name}|{dest}|{flags}|")
+            plan.records.append(f"mount=bind|{name}|{dest}|{flags & ~_BIND_BITS}|")
             continue
         if kind == "proc":
             continue  # the agent mounts /proc from inside the container's pid namespace
@@ -135,9 +136,7 @@ def plan_mounts(mounts: list[dict[str, Any]]) -> MountPlan:
         for part in (kind, source, dest, ",".join(data)):
             if "|" in part or "\0" in part:
                 raise InvalidArgument(f"mounts: {dest}: unsupported character in {part!r}")
-        plan.records.append(
-            f"mount={kind}|{source}|{dest}|{flags & ~(4096 | 16384)}|{','.join(data)}"
-        )
+        plan.records.append(f"mount={kind}|{source}|{dest}|{flags & ~_BIND_BITS}|{','.join(data)}")
     return plan
 
 
