@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import lzma
 import struct
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,3 +236,34 @@ def test_parse_signal() -> None:
 def test_find_kernel_missing_is_clear(tmp_path: object) -> None:
     with pytest.raises(Exception, match="no guest kernel"):
         assets.find_kernel(base=str(tmp_path))
+
+
+def test_compose_runtime_selects_wharfie_vm(tmp_path: Path) -> None:
+    from wharfie.compose import convert
+    from wharfie.compose.loader import Options, load
+
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web:\n    image: busybox\n    runtime: wharfie-vm\n"
+        "  plain:\n    image: busybox\n"
+    )
+    p = load(Options(cwd=str(tmp_path), environ={}, project_name="demo"))
+    ctx = convert.Context(p.model, p.working_dir, p.config_files)
+    web = convert.create_body(ctx, "web", p.services["web"], 1, "demo-web-1")
+    plain = convert.create_body(ctx, "plain", p.services["plain"], 1, "demo-plain-1")
+    assert web["HostConfig"]["Runtime"] == "wharfie-vm"
+    assert "Runtime" not in plain["HostConfig"]
+
+
+def test_cli_isolation_vm_is_the_runtime() -> None:
+    from wharfie.cli.createbody import RUN_FLAGS, build
+    from wharfie.cli.flags import parse
+
+    def body(*argv: str) -> dict[str, Any]:
+        f = parse(list(argv), RUN_FLAGS, interspersed=False)
+        return build(f, f.args[0], f.args[1:], {})
+
+    assert body("--isolation", "vm", "busybox")["HostConfig"]["Runtime"] == "wharfie-vm"
+    assert body("--isolation", "default", "busybox")["HostConfig"]["Isolation"] == ""
+    assert "Runtime" not in body("busybox")["HostConfig"]
+    with pytest.raises(InvalidArgument, match='invalid isolation "hyperv"'):
+        body("--isolation", "hyperv", "busybox")
