@@ -16,8 +16,10 @@ cd "$(dirname "$0")/.."
 # docker.io, skopeo, docker-registry, docker-compose (1.29), curl: the real peers the
 # integration tests talk to
 # (a private dockerd for save/load and push interop, skopeo, the reference registry);
-# chromium, chromium-driver: the dashboard's browser tests (headless, driven by Selenium).
-APT_PKGS="busybox-static iproute2 iptables nftables libseccomp2 runc tini hyperfine python3-venv procps docker.io skopeo docker-registry docker-compose curl chromium chromium-driver"
+# chromium, chromium-driver: the dashboard's browser tests (headless, driven by Selenium);
+# qemu-system-x86 (QEMU, virtiofsd), linux-image-amd64 (the guest kernel), gcc and libc6-dev
+# (the static guest agent): VM-isolated containers, the wharfie-vm runtime (docs/vm.md).
+APT_PKGS="busybox-static iproute2 iptables nftables libseccomp2 runc tini hyperfine python3-venv procps docker.io skopeo docker-registry docker-compose curl chromium chromium-driver qemu-system-x86 linux-image-amd64 gcc libc6-dev"
 
 need_apt() {
 	local p
@@ -67,4 +69,16 @@ fi
 # Byte-compile Wharfie: start-up time is measured, and PYTHONDONTWRITEBYTECODE
 # (set in some environments) would otherwise recompile every module on every start.
 .venv/bin/python -m compileall -q src >/dev/null
+# wharfie-vm: the guest's uncompressed kernel, the static agent and the initramfs, once
+# (into .venv/share/wharfie/vm; rebuilt when the agent's source or the kernel changes).
+if ls /boot/vmlinuz-* >/dev/null 2>&1; then
+	VMDIR=.venv/share/wharfie/vm
+	INITRD="$VMDIR/kernels/$(readlink "$VMDIR/current" 2>/dev/null)/initramfs"
+	if [ ! -e "$INITRD" ] || [ src/wharfie/vm/agent/agent.c -nt "$INITRD" ] \
+		|| [ src/wharfie/vm/assets.py -nt "$INITRD" ]; then
+		.venv/bin/python -m wharfie.vm.assets build
+	fi
+else
+	echo "setup: no /boot/vmlinuz-*: wharfie-vm has no guest kernel (install linux-image-amd64)" >&2
+fi
 echo "setup: done (.venv/bin/wharfie-runtime, .venv/bin/wharfie, .venv/bin/wharfied)" >&2

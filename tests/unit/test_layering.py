@@ -41,6 +41,7 @@ ALLOWED = {
     "client": {"errors", "oci", "patterns", "httpcore"},
     "compose": {"errors", "oci", "client", "units"},
     "cli": {"errors", "oci", "client", "units", "compose", "registry", "times", "statsmath"},
+    "vm": {"errors", "syscalls"},
 }
 
 

@@ -68,6 +68,7 @@ RUN_FLAGS = table(
     - health-start-period value
     - no-healthcheck bool
     - runtime value
+    - isolation value
     - detach-keys value
     - sig-proxy bool
     p publish list
@@ -445,6 +446,11 @@ def build(
         host["Sysctls"] = _kv_map(f.all("sysctl"))
     if f.has("runtime"):
         host["Runtime"] = f.get("runtime")
+    isolation = f.get("isolation") or ""
+    if isolation == "vm":  # wharfie's VM isolation is a runtime (docs/vm.md)
+        host["Runtime"] = "wharfie-vm"
+    elif isolation not in ("", "default"):
+        raise InvalidArgument(f'invalid isolation "{isolation}": use "vm" or "default"')
     host |= {
         "Isolation": "",
         "CpuShares": int(f.get("cpu-shares") or 0),

@@ -142,7 +142,7 @@ def host_config(ctx: Context, svc: dict[str, Any]) -> dict[str, Any]:
             hc[field] = svc[key]
     if svc.get("group_add"):
         hc["GroupAdd"] = [str(g) for g in svc["group_add"]]
-    for key, field in (("ipc", "IpcMode"), ("pid", "PidMode")):
+    for key, field in (("ipc", "IpcMode"), ("pid", "PidMode"), ("runtime", "Runtime")):
         if svc.get(key):
             hc[field] = svc[key]
     if svc.get("ulimits"):

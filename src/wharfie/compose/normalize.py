@@ -26,6 +26,7 @@ _COPY = (
     "stop_signal", "stop_grace_period", "cap_add", "cap_drop", "read_only", "hostname",
     "domainname", "privileged", "security_opt", "platform", "ipc", "pid", "mac_address",
     "oom_score_adj", "pull_policy", "profiles", "logging", "dns_opt", "group_add",
+    "runtime",
 )
 
 

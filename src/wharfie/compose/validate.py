@@ -142,7 +142,7 @@ SERVICE = Obj(
         "pids_limit": INT, "shm_size": BYTES, "sysctls": LIST_OR_DICT,
         "security_opt": STR_LIST, "group_add": List(STR_OR_NUM), "platform": STR,
         "logging": Obj({"driver": STR, "options": Map(SCALAR)}), "ipc": STR, "pid": STR,
-        "mac_address": STR, "oom_score_adj": INT, "stop_timeout": DURATION,
+        "mac_address": STR, "oom_score_adj": INT, "stop_timeout": DURATION, "runtime": STR,
     }
 )
 

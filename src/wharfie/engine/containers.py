@@ -84,7 +84,8 @@ class Containers:
             raise
         self.e.add(c)
         self.e.events.emit("container", "create", cid, c.event_attrs())
-        return {"Id": cid, "Warnings": []}
+        runtime = str(host_config["Runtime"])
+        return {"Id": cid, "Warnings": await asyncio.to_thread(self.e.runtime_warnings, runtime)}
 
     def _mount_points(
         self, cid: str, config: dict[str, Any], host_config: dict[str, Any], image: Any

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,8 +193,10 @@ class Engine:
             exit_code=int(c.state["ExitCode"]),
             created=present.parse_time(str(c.doc["Created"])),
             ancestor_ids={str(c.doc["Image"])},
-            networks={name: str((ep or {}).get("NetworkID") or "") for name, ep in
-                      (c.doc.get("NetworkSettings", {}).get("Networks") or {}).items()},
+            networks={
+                name: str((ep or {}).get("NetworkID") or "")
+                for name, ep in (c.doc.get("NetworkSettings", {}).get("Networks") or {}).items()
+            },
         )
 
     # -- paths --
@@ -214,9 +217,23 @@ class Engine:
             path = _which("wharfie-runtime") or "wharfie-runtime"
             return RuntimeRef(name=name, path=path, root=root, in_process=True)
         path = self.config.runtimes.get(name) or _which(name)
+        if not path and name == "wharfie-vm":  # installed beside wharfied (docs/vm.md)
+            beside = os.path.join(os.path.dirname(sys.executable), name)
+            path = beside if os.access(beside, os.X_OK) else ""
         if not path:
             raise InvalidArgument(f"unknown or invalid runtime name: {name}")
         return RuntimeRef(name=name, path=path, root=root, in_process=False)
+
+    def runtime_warnings(self, name: str) -> list[str]:
+        """What a runtime says about itself on this host: the `org.wharfie.warning` annotation
+        of its `features` (wharfie-vm without a usable KVM). Asked once per runtime."""
+        if name not in _RUNTIME_WARNINGS:
+            try:
+                ref = self.runtime_ref(name)
+            except InvalidArgument:
+                return []
+            _RUNTIME_WARNINGS[name] = [] if ref.in_process else _features_warning(ref.path)
+        return _RUNTIME_WARNINGS[name]
 
     def check_runtime(self, name: str) -> None:
         self.runtime_ref(name)
@@ -276,6 +293,22 @@ class Engine:
 
 
 _FOUND: dict[str, str] = {}
+
+
+_RUNTIME_WARNINGS: dict[str, list[str]] = {}
+
+
+def _features_warning(path: str) -> list[str]:
+    import json
+    import subprocess
+
+    try:
+        out = subprocess.run([path, "features"], capture_output=True, timeout=30, check=True)
+        annotations = json.loads(out.stdout).get("annotations") or {}
+    except (OSError, ValueError, AttributeError, subprocess.SubprocessError):
+        return []
+    warning = annotations.get("org.wharfie.warning") if isinstance(annotations, dict) else None
+    return [str(warning)] if warning else []
 
 
 def _which(name: str) -> str:

@@ -68,7 +68,7 @@ def info(engine: Engine) -> dict[str, Any]:
     cs = list(engine.containers.values())
     running = sum(1 for c in cs if c.running and not c.paused)
     paused = sum(1 for c in cs if c.paused)
-    runtimes = {name: {"path": name} for name in ("wharfie-runtime", "runc", "crun")}
+    runtimes = {n: {"path": n} for n in ("wharfie-runtime", "runc", "crun", "wharfie-vm")}
     runtimes.update({name: {"path": path} for name, path in engine.config.runtimes.items()})
     return {
         "ID": engine.daemon_id,
@@ -133,7 +133,8 @@ def info(engine: Engine) -> dict[str, Any]:
         "Isolation": "",
         "InitBinary": "tini-static",
         "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
-        "Warnings": list(engine.warnings),
+        "Warnings": list(engine.warnings)
+        + [f"WARNING: {w}" for w in engine.runtime_warnings("wharfie-vm")],
     }
 
 

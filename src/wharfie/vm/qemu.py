@@ -1,0 +1,120 @@
+"""QEMU and virtiofsd command lines for one container's microVM (pure, apart from lookups).
+
+`-M microvm` with virtio-mmio devices (modern mode: vhost-user-fs refuses legacy devices), ACPI
+on (the guest powers off through it), no PIT/PIC/RTC (the agent sets the clock from the host),
+guest RAM from a shared memfd (virtiofs needs the daemon to map it), the uncompressed kernel
+booted through its PVH entry point. The agent's channel is a virtio-serial port named
+"wharfie" on a unix socket the shim connects to; QMP on another (pause, resume, quit).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+
+from wharfie.errors import FailedPrecondition
+
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+
+
+@dataclass(frozen=True)
+class VMConfig:
+    kernel: str
+    initramfs: str
+    state_dir: str
+    memory_mib: int = 512
+    vcpus: int = 1
+    accel: str = "tcg"
+    tsc_khz: int = 0
+    tap_fd: int | None = None
+    mac: str | None = None
+    incoming: str | None = None  # restore from this migration file
+
+
+def paths(state_dir: str) -> dict[str, str]:
+    from wharfie.vm.state import sock_dir
+
+    socks = sock_dir(state_dir)
+    return {
+        "agent": os.path.join(socks, "agent.sock"),
+        "qmp": os.path.join(socks, "qmp.sock"),
+        "fs": os.path.join(socks, "fs.sock"),
+        "console": os.path.join(state_dir, "console.log"),
+        "share": os.path.join(state_dir, "share"),
+    }
+
+
+def qemu_binary() -> str:
+    path = os.environ.get("WHARFIE_VM_QEMU") or shutil.which("qemu-system-x86_64")
+    if not path or not os.access(path, os.X_OK):
+        raise FailedPrecondition(
+            "wharfie-vm: QEMU is not installed (qemu-system-x86_64 not found; scripts/setup.sh"
+            " installs qemu-system-x86)"
+        )
+    return path
+
+
+def virtiofsd_binary() -> str:
+    path = os.environ.get("WHARFIE_VM_VIRTIOFSD") or VIRTIOFSD
+    if not os.access(path, os.X_OK):
+        raise FailedPrecondition(f"wharfie-vm: virtiofsd not found at {path} (qemu-system-x86)")
+    return path
+
+
+def tsc_khz(cpuinfo_path: str = "/proc/cpuinfo") -> int:
+    """The host's TSC rate for `tsc_early_khz` (microvm has no timer to calibrate against)."""
+    try:
+        with open(cpuinfo_path) as f:
+            for line in f:
+                if line.startswith("cpu MHz"):
+                    return int(float(line.partition(":")[2]) * 1000)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def cmdline(cfg: VMConfig) -> str:
+    parts = ["console=ttyS0", "quiet", "reboot=t", "panic=-1", "rdinit=/init"]
+    if cfg.tsc_khz:
+        parts.append(f"tsc_early_khz={cfg.tsc_khz}")
+    return " ".join(parts)
+
+
+def qemu_argv(binary: str, cfg: VMConfig) -> list[str]:
+    p = paths(cfg.state_dir)
+    mem = f"{cfg.memory_mib}M"
+    argv = [
+        binary, "-name", os.path.basename(cfg.state_dir),
+        "-M", "microvm,acpi=on,pit=off,pic=off,rtc=off,memory-backend=mem",
+        "-accel", cfg.accel, "-cpu", "host" if cfg.accel == "kvm" else "max",
+        "-m", mem, "-smp", str(cfg.vcpus),
+        "-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
+        "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+        "-global", "virtio-mmio.force-legacy=false",
+        "-kernel", cfg.kernel, "-initrd", cfg.initramfs, "-append", cmdline(cfg),
+        "-serial", f"file:{p['console']}",
+        "-chardev", f"socket,id=fs0,path={p['fs']}",
+        "-device", "vhost-user-fs-device,chardev=fs0,tag=wharfie",
+        "-chardev", f"socket,id=agent,path={p['agent']},server=on,wait=off",
+        "-device", "virtio-serial-device",
+        "-device", "virtserialport,chardev=agent,name=wharfie",
+        "-qmp", f"unix:{p['qmp']},server=on,wait=off",
+    ]  # fmt: skip
+    if cfg.tap_fd is not None:
+        argv += ["-netdev", f"tap,id=net0,fd={cfg.tap_fd}"]
+        dev = "virtio-net-device,netdev=net0"
+        if cfg.mac:
+            dev += f",mac={cfg.mac}"
+        argv += ["-device", dev]
+    if cfg.incoming:
+        argv += ["-incoming", f"exec:cat {cfg.incoming}"]
+    return argv
+
+
+def virtiofsd_argv(binary: str, state_dir: str) -> list[str]:
+    p = paths(state_dir)
+    return [
+        binary, f"--socket-path={p['fs']}", "-o", f"source={p['share']}", "-o", "cache=auto",
+        "-o", "sandbox=namespace", "-o", "log_level=err",
+    ]  # fmt: skip

@@ -1,0 +1,200 @@
+"""VM-isolated containers through the real docker CLI against a real wharfied (QEMU TCG here).
+
+Unmarked: two boots (a `run --rm` that checks isolation, memory, exit code and the warning; a
+`run -d` with a published port, a volume, exec, logs -f and stop) and the refusals that boot
+nothing. The rest is `full`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import pty
+import select
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from vm_support import vm_leftovers
+
+from support.daemon import Daemon, docker_cli, wharfie_cli
+
+pytestmark = pytest.mark.root
+
+BOOT = 240.0  # seconds: TCG on a loaded 2-core machine is slow
+
+
+def _root(d: Daemon) -> Path:
+    return d.exec_root / "runtime" / "wharfie-vm"
+
+
+def _guest_release() -> str:
+    from wharfie.vm import assets
+
+    return assets.find_kernel().release
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_log(d: Daemon, name: str, text: str, timeout: float = BOOT) -> str:
+    until = time.monotonic() + timeout
+    out = ""
+    while time.monotonic() < until:
+        p = docker_cli(d, "logs", name)
+        out = (p.stdout + p.stderr).decode(errors="replace")
+        if text in out:
+            return out
+        time.sleep(0.5)
+    raise AssertionError(f"{text!r} not in the logs of {name} after {timeout} s: {out!r}")
+
+
+def test_run_rm_isolated_guest(vm_daemon: Daemon) -> None:
+    """Own kernel, no host processes, --memory sizes the VM, exit code, the TCG warning."""
+    script = "echo hello; uname -r; ps -o pid,comm; grep MemTotal /proc/meminfo; exit 3"
+    p = docker_cli(vm_daemon, "run", "--rm", "--runtime", "wharfie-vm", "--memory", "256m",
+                   "busybox", "sh", "-c", script, timeout=BOOT)  # fmt: skip
+    out, err = p.stdout.decode(), p.stderr.decode()
+    assert p.returncode == 3, (out, err)
+    lines = out.splitlines()
+    assert lines[0] == "hello"
+    assert lines[1] == _guest_release()
+    assert lines[1] != platform.release() or "guest and host run the same kernel release"
+    procs = [ln.split() for ln in lines[3:] if ln.strip() and not ln.startswith("MemTotal")]
+    assert [c for _, c in procs] == ["sh", "ps"], out  # the host's processes are not there
+    mem_kib = int(lines[-1].split()[1])
+    assert 150 * 1024 < mem_kib <= 256 * 1024, lines[-1]
+    if os.environ.get("WHARFIE_VM_ACCEL") != "kvm":
+        assert "KVM is not usable" in err and "TCG" in err
+    assert not vm_leftovers(_root(vm_daemon))
+
+
+def test_detached_port_volume_exec_logs_stop(vm_daemon: Daemon, name: str) -> None:
+    port = _free_port()
+    vol = f"{name}-vol"
+    script = (
+        'trap "echo bye; exit 0" TERM; echo started; mkdir -p /www; echo hi-from-vm > '
+        "/www/index.html; httpd -p 80 -h /www; while :; do sleep 1; done"
+    )
+    p = docker_cli(vm_daemon, "run", "-d", "--name", name, "--runtime", "wharfie-vm",
+                   "-p", f"127.0.0.1:{port}:80", "-v", f"{vol}:/data", "busybox", "sh", "-c",
+                   script, timeout=BOOT)  # fmt: skip
+    try:
+        assert p.returncode == 0, p.stderr
+        _wait_log(vm_daemon, name, "started")
+        ex = docker_cli(vm_daemon, "exec", name, "sh", "-c",
+                        "echo written-in-vm > /data/f; cat /proc/1/cmdline | head -c 2; exit 4",
+                        timeout=BOOT)  # fmt: skip
+        assert ex.returncode == 4, ex.stderr
+        assert ex.stdout == b"sh"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as r:
+            assert r.read() == b"hi-from-vm\n"
+        follow = subprocess.Popen(
+            ["docker", "logs", "-f", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**vm_daemon.env, "DOCKER_CONFIG": str(vm_daemon.base / "docker-config")},
+        )  # fmt: skip
+        st = docker_cli(vm_daemon, "stop", "-t", "60", name, timeout=BOOT)
+        assert st.returncode == 0, st.stderr
+        out, _ = follow.communicate(timeout=60)
+        assert follow.returncode == 0
+        assert out.decode().splitlines() == ["started", "bye"]
+        state = json.loads(docker_cli(vm_daemon, "inspect", name).stdout)[0]["State"]
+        assert state["ExitCode"] == 0 and state["Status"] == "exited"
+        # a normal container reads what the VM wrote in the volume
+        rd = docker_cli(vm_daemon, "run", "--rm", "-v", f"{vol}:/data", "busybox", "cat", "/data/f")
+        assert rd.stdout == b"written-in-vm\n", rd.stderr
+        assert not vm_leftovers(_root(vm_daemon))
+    finally:
+        docker_cli(vm_daemon, "rm", "-f", name)
+        docker_cli(vm_daemon, "volume", "rm", "-f", vol)
+
+
+def test_unsupported_spec_feature_is_refused_cleanly(vm_daemon: Daemon, name: str) -> None:
+    p = docker_cli(vm_daemon, "run", "--name", name, "--runtime", "wharfie-vm",
+                   "--device", "/dev/fuse", "busybox", "true", timeout=BOOT)  # fmt: skip
+    try:
+        err = p.stderr.decode()
+        assert p.returncode != 0
+        assert "linux.devices (/dev/fuse): host devices cannot be passed into the VM" in err
+        assert "Traceback" not in err
+        assert not vm_leftovers(_root(vm_daemon))
+        # the daemon keeps serving
+        assert docker_cli(vm_daemon, "ps", "-a").returncode == 0
+    finally:
+        docker_cli(vm_daemon, "rm", "-f", name)
+
+
+def test_info_shows_the_accelerator_warning(vm_daemon: Daemon) -> None:
+    info = json.loads(docker_cli(vm_daemon, "info", "--format", "{{json .}}").stdout)
+    assert "wharfie-vm" in info["Runtimes"]
+    if os.environ.get("WHARFIE_VM_ACCEL") != "kvm":
+        assert any("KVM is not usable" in w for w in info["Warnings"]), info["Warnings"]
+
+
+@pytest.mark.full
+def test_run_it_terminal(vm_daemon: Daemon) -> None:
+    master, slave = pty.openpty()
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    env = {**vm_daemon.env, "DOCKER_CONFIG": str(vm_daemon.base / "docker-config")}
+    proc = subprocess.Popen(["docker", "run", "-it", "--rm", "--runtime", "wharfie-vm",
+                             "busybox", "sh"], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, start_new_session=True)  # fmt: skip
+    os.close(slave)
+    out = b""
+    sent = False
+    until = time.monotonic() + BOOT
+    while time.monotonic() < until and proc.poll() is None:
+        r, _, _ = select.select([master], [], [], 0.5)
+        if r:
+            try:
+                out += os.read(master, 4096)
+            except OSError:
+                break
+        if not sent and b"# " in out:
+            os.write(master, b"echo in-vm-$((6*7)); stty size; tty; exit 5\r")
+            sent = True
+    proc.wait(30)
+    os.close(master)
+    text = out.decode(errors="replace")
+    assert "in-vm-42" in text and "33 101" in text and "/dev/pts/0" in text, text
+    assert proc.returncode == 5
+
+
+@pytest.mark.full
+def test_wharfie_cli_isolation_vm(vm_daemon: Daemon) -> None:
+    p = wharfie_cli(vm_daemon, "run", "--rm", "--isolation", "vm", "busybox", "uname", "-r",
+                    timeout=BOOT)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.decode().strip() == _guest_release()
+
+
+@pytest.mark.full
+def test_pause_resume_and_exit_of_exec(vm_daemon: Daemon, name: str) -> None:
+    p = docker_cli(vm_daemon, "run", "-d", "--name", name, "--runtime", "wharfie-vm", "busybox",
+                   "sh", "-c", "echo up; while :; do sleep 1; done", timeout=BOOT)  # fmt: skip
+    try:
+        assert p.returncode == 0, p.stderr
+        _wait_log(vm_daemon, name, "up")
+        assert docker_cli(vm_daemon, "pause", name).returncode == 0
+        st = json.loads(docker_cli(vm_daemon, "inspect", name).stdout)[0]["State"]
+        assert st["Paused"] is True
+        assert docker_cli(vm_daemon, "unpause", name).returncode == 0
+        ex = docker_cli(vm_daemon, "exec", name, "sh", "-c", "exit 9", timeout=BOOT)
+        assert ex.returncode == 9
+        assert docker_cli(vm_daemon, "kill", name).returncode == 0
+        w = docker_cli(vm_daemon, "wait", name, timeout=BOOT)
+        assert w.stdout.strip() == b"137"
+    finally:
+        docker_cli(vm_daemon, "rm", "-f", name)
+    assert not vm_leftovers(_root(vm_daemon))

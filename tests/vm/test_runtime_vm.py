@@ -1,0 +1,147 @@
+"""`wharfie-vm` at the OCI level: its CLI driven directly, with real QEMU.
+
+Refusals that boot nothing are unmarked; the watchdog tests (a boot each) are `full`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from vm_support import vm_leftovers
+
+from support.bundle import bundle_spec, busybox_rootfs, make_bundle
+from wharfie.vm import accel
+
+pytestmark = pytest.mark.root
+
+WHARFIE_VM = str(Path(sys.executable).parent / "wharfie-vm")
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("wharfie-vm needs root")
+    rootfs = busybox_rootfs(tmp_path / "tmpl")
+    return make_bundle(tmp_path / "bundle", rootfs, bundle_spec(["sh", "-c", "sleep 1000"]))
+
+
+def vm(
+    root: Path, *args: str, env: dict[str, str] | None = None, **kw: object
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([WHARFIE_VM, "--root", str(root), *args], capture_output=True,
+                          env={**os.environ, **(env or {})}, timeout=300, **kw)  # type: ignore[call-overload]  # fmt: skip
+
+
+def test_missing_kernel_is_a_clear_error(tmp_path: Path, bundle: Path) -> None:
+    root = tmp_path / "root"
+    p = vm(root, "run", "-d", "--bundle", str(bundle), "c1",
+           env={"WHARFIE_VM_DIR": str(tmp_path / "no-kernels")})  # fmt: skip
+    assert p.returncode == 1
+    err = p.stderr.decode()
+    assert "no guest kernel" in err and "scripts/setup.sh" in err and "Traceback" not in err
+    assert not vm_leftovers(root)
+
+
+def test_missing_qemu_is_a_clear_error(tmp_path: Path, bundle: Path) -> None:
+    root = tmp_path / "root"
+    p = vm(root, "run", "-d", "--bundle", str(bundle), "c1",
+           env={"WHARFIE_VM_QEMU": str(tmp_path / "no-qemu")})  # fmt: skip
+    assert p.returncode == 1
+    err = p.stderr.decode()
+    assert "QEMU is not installed" in err and "Traceback" not in err
+    assert not vm_leftovers(root)
+
+
+def test_unknown_container_and_bad_bundle(tmp_path: Path, bundle: Path) -> None:
+    root = tmp_path / "root"
+    for args in (["state", "nope"], ["delete", "nope"], ["kill", "nope"]):
+        p = vm(root, *args)
+        assert p.returncode == 1 and p.stderr.decode().strip() == "container does not exist"
+    p = vm(root, "run", "-d", "--bundle", str(tmp_path), "c1")
+    assert p.returncode == 1 and "config.json: no such file or directory" in p.stderr.decode()
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]
+    (bundle / "config.json").write_text(json.dumps(spec))
+    p = vm(root, "run", "-d", "--bundle", str(bundle), "c1")
+    assert p.returncode == 1 and "host devices cannot be passed into the VM" in p.stderr.decode()
+    assert not vm_leftovers(root)
+
+
+def test_features_name_the_accelerator() -> None:
+    out = json.loads(
+        subprocess.run([WHARFIE_VM, "features"], capture_output=True, check=True).stdout
+    )
+    assert out["annotations"]["org.wharfie.vm.accelerator"] in ("kvm", "tcg")
+
+
+def test_pvm_kvm_is_detected_unusable_without_booting(tmp_path: Path) -> None:
+    flags = accel.cpu_flags(Path("/proc/cpuinfo").read_text())
+    if not os.path.exists("/dev/kvm") or flags & {"vmx", "svm"}:
+        pytest.skip(
+            "not a PVM host: /dev/kvm absent, or the CPU has vmx/svm (a probe boot decides)"
+        )
+    os.environ.pop("WHARFIE_VM_ACCEL", None)
+    verdict = accel.detect("/nonexistent/vmlinux", "/nonexistent/initrd", str(tmp_path))
+    assert verdict.name == "tcg" and "PVM" in verdict.reason
+    assert (tmp_path / "accel.json").exists()  # cached for the next VM
+    assert "TCG" in verdict.warning
+
+
+def _wait_status(root: Path, cid: str, want: str, timeout: float) -> str:
+    until = time.monotonic() + timeout
+    status = ""
+    while time.monotonic() < until:
+        p = vm(root, "state", cid)
+        status = json.loads(p.stdout)["status"] if p.returncode == 0 else "gone"
+        if status == want:
+            return status
+        time.sleep(0.5)
+    return status
+
+
+@pytest.mark.full
+def test_watchdog_kills_a_stalled_guest(tmp_path: Path, bundle: Path) -> None:
+    root = tmp_path / "root"
+    err_path = tmp_path / "stderr"
+    with open(err_path, "wb") as err:
+        p = subprocess.run([WHARFIE_VM, "--root", str(root), "run", "-d", "--bundle", str(bundle),
+                            "--pid-file", str(tmp_path / "pid"), "c1"], stderr=err,
+                           stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=300,
+                           env={**os.environ, "WHARFIE_VM_STALL_TIMEOUT": "8"})  # fmt: skip
+    try:
+        assert p.returncode == 0, err_path.read_text()
+        state = json.loads((root / "c1" / "state.json").read_text())
+        qemu_pid = state["qemu"]["pid"]
+        t0 = time.monotonic()
+        os.kill(qemu_pid, signal.SIGSTOP)  # the guest stops answering
+        assert _wait_status(root, "c1", "stopped", 60) == "stopped"
+        took = time.monotonic() - t0
+        assert took < 8 + 5 + 10, took
+        assert "the guest stopped answering for 8 s" in err_path.read_text()
+        assert "watchdog killed QEMU" in (root / "c1" / "error").read_text()
+    finally:
+        vm(root, "delete", "-f", "c1")
+    assert not vm_leftovers(root)
+
+
+@pytest.mark.full
+def test_unusable_kvm_boot_is_stopped_by_the_watchdog(tmp_path: Path, bundle: Path) -> None:
+    flags = accel.cpu_flags(Path("/proc/cpuinfo").read_text())
+    if not os.path.exists("/dev/kvm") or flags & {"vmx", "svm"}:
+        pytest.skip("needs a PVM host, where guests stall under KVM")
+    root = tmp_path / "root"
+    t0 = time.monotonic()
+    p = vm(root, "run", "-d", "--bundle", str(bundle), "c1",
+           env={"WHARFIE_VM_ACCEL": "kvm", "WHARFIE_VM_BOOT_TIMEOUT": "10"})  # fmt: skip
+    assert p.returncode == 1
+    assert time.monotonic() - t0 < 40
+    err = p.stderr.decode()
+    assert "did not boot within 10 s (accelerator kvm); the watchdog killed QEMU" in err, err
+    assert not vm_leftovers(root)
