@@ -73,7 +73,7 @@ fi
 # (into .venv/share/wharfie/vm; rebuilt when the agent's source or the kernel changes).
 if ls /boot/vmlinuz-* >/dev/null 2>&1; then
 	VMDIR=.venv/share/wharfie/vm
-	INITRD="$VMDIR/kernels/$(readlink "$VMDIR/current" 2>/dev/null)/initramfs"
+	INITRD="$VMDIR/kernels/$(readlink "$VMDIR/current" 2>/dev/null || true)/initramfs"
 	if [ ! -e "$INITRD" ] || [ src/wharfie/vm/agent/agent.c -nt "$INITRD" ] \
 		|| [ src/wharfie/vm/assets.py -nt "$INITRD" ]; then
 		.venv/bin/python -m wharfie.vm.assets build
