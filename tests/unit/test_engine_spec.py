@@ -333,9 +333,16 @@ def test_resources() -> None:
     assert res["blockIO"] == {"weight": 300}
 
 
+@pytest.mark.parametrize(("limit", "expected"), [(0, None), (-1, None), (100, 100)])
+def test_pids_limit(limit: int, expected: int | None) -> None:
+    """No limit at create is no `pids` at all (crun would write -1 into v1's pids.max)."""
+    pids = build({"PidsLimit": limit})["linux"]["resources"].get("pids")
+    assert pids == (None if expected is None else {"limit": expected})
+
+
 @pytest.mark.parametrize(("limit", "expected"), [(0, -1), (-1, -1), (100, 100)])
-def test_pids_limit(limit: int, expected: int) -> None:
-    assert build({"PidsLimit": limit})["linux"]["resources"]["pids"] == {"limit": expected}
+def test_pids_limit_on_update_unsets_with_minus_one(limit: int, expected: int) -> None:
+    assert s.resources({"PidsLimit": limit}, update=True)["pids"] == {"limit": expected}
 
 
 def test_memory_swap_explicit() -> None:

@@ -136,7 +136,7 @@ class ContainerRoutes:
         return Response(204)
 
     async def update(self, req: Request, ref: str) -> Reply:
-        return json_response(self.e.ctr.update(ref, await req.json()))
+        return json_response(await self.e.ctr.update(ref, await req.json()))
 
     async def resize(self, req: Request, ref: str) -> Reply:
         c = self.e.find(ref)
@@ -203,7 +203,7 @@ class ContainerRoutes:
         from wharfie.engine import streams
 
         c = self.e.find(ref)
-        out = await asyncio.to_thread(streams.top, self.e, c, req.q("ps_args"))
+        out = await streams.top(self.e, c, req.q("ps_args"))
         return json_response(out)
 
     async def stats(self, req: Request, ref: str) -> Reply:

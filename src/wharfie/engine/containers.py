@@ -445,6 +445,29 @@ class Containers:
         self.e.save(c)
         self.e.events.emit("container", "unpause", c.id, c.event_attrs())
 
+    async def _runtime_update(self, c: Container, resources: dict[str, Any]) -> None:
+        """The runtime changes the cgroup limits (`update -r`, as runc), so runc, crun and
+        wharfie-runtime each apply them to the cgroups they made, on any cgroup layout."""
+        path = os.path.join(self.e.bundle_dir(c.id), "update.json")
+        _write_json(path, resources)
+        try:
+            await self._runtime(c, ["update", "-r", path, c.id])
+        finally:
+            os.unlink(path)
+
+    async def pids(self, c: Container) -> list[int]:
+        """The container's processes as its runtime reports them (`ps --format json`)."""
+        from wharfie.oci import jsonio
+
+        out = await self._runtime(c, ["ps", "--format", "json", c.id])
+        try:
+            pids = jsonio.loads(out or "[]")
+        except ValueError as exc:
+            raise FailedPrecondition(f"runtime ps of {c.id[:12]}: not JSON: {out[:200]!r}") from exc
+        if not isinstance(pids, list) or not all(isinstance(p, int) for p in pids):
+            raise FailedPrecondition(f"runtime ps of {c.id[:12]}: not pids: {out[:200]!r}")
+        return pids
+
     async def _runtime(self, c: Container, args: list[str]) -> str:
         ref = self.e.runtime_ref(c.private.get("runtime"))
         rc, out, err = await self.e.need_monitor().runtime(ref, args)
@@ -548,7 +571,7 @@ class Containers:
         self.e.save(c)
         self.e.events.emit("container", "rename", c.id, {**c.event_attrs(), "oldName": "/" + old})
 
-    def update(self, ref: str, body: Any) -> dict[str, Any]:
+    async def update(self, ref: str, body: Any) -> dict[str, Any]:
         c = self.e.find(ref)
         if not isinstance(body, dict):
             raise InvalidArgument(
@@ -577,9 +600,7 @@ class Containers:
         merged = {**c.host_config, **changes}
         validate.container_create({"Image": "x", "HostConfig": merged})
         if c.running and changes:
-            resources = spec.resources(merged)
-            cg = cgroups.for_container(self.cgroups_path(c), c.id)
-            cg.set(resources)
+            await self._runtime_update(c, spec.resources(merged, update=True))
         c.host_config.update(changes)
         self.e.save(c)
         self.e.events.emit("container", "update", c.id, c.event_attrs())

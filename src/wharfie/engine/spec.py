@@ -350,8 +350,12 @@ def _namespaces(inp: SpecInputs) -> list[dict[str, Any]]:
     return out
 
 
-def resources(host: dict[str, Any]) -> dict[str, Any]:
-    """HostConfig's resources -> linux.resources (moby getMemoryResources/getCPUResources)."""
+def resources(host: dict[str, Any], *, update: bool = False) -> dict[str, Any]:
+    """HostConfig's resources -> linux.resources (moby getMemoryResources/getCPUResources).
+
+    A PidsLimit of 0 or less means no limit. At create that is no `pids` at all (crun
+    writes a -1 into cgroup v1's pids.max, which the kernel refuses); for an `update` it is
+    -1, which runtimes take as "remove the previous limit"."""
     out: dict[str, Any] = {}
     memory: dict[str, Any] = {}
     limit = int(host.get("Memory") or 0)
@@ -393,7 +397,7 @@ def resources(host: dict[str, Any]) -> dict[str, Any]:
     if cpu:
         out["cpu"] = cpu
     pids = host.get("PidsLimit")
-    if pids is not None:
+    if pids is not None and (pids > 0 or update):
         out["pids"] = {"limit": int(pids) if pids > 0 else -1}
     if host.get("BlkioWeight"):
         out["blockIO"] = {"weight": int(host["BlkioWeight"])}

@@ -224,10 +224,15 @@ class StatsReader:
 
 
 # ------------------------------------------------------------------------ top
-def top(engine: Engine, c: Container, ps_args: str) -> dict[str, Any]:
+async def top(engine: Engine, c: Container, ps_args: str) -> dict[str, Any]:
+    """`ps` of the host, cut to the pids the container's runtime reports (as dockerd)."""
     if not c.running:
         raise Conflict(f"Container {c.id} is not running")
-    pids = set(cgroups.for_container(engine.ctr.cgroups_path(c), c.id).pids())
+    pids = set(await engine.ctr.pids(c))
+    return await asyncio.to_thread(_ps_rows, ps_args, pids)
+
+
+def _ps_rows(ps_args: str, pids: set[int]) -> dict[str, Any]:
     args = ps_args.split() if ps_args else ["-ef"]
     try:
         out = subprocess.run(["ps", *args], capture_output=True, text=True, check=True).stdout
