@@ -107,9 +107,58 @@ def scenario(run: Run, name: str, work: Path) -> list[tuple[str, object]]:
     cp_out("cp bind file, exited", "/bnd/b.txt")
     cp_in("cp into ro bind, exited", "/bnd/")
     out.append(("export exited", _export(run, name)))
+    r = step("cp the whole root, exited", "cp", f"{name}:/", "-")
+    out.append(("cp the whole root names", [n for n in _names(r.stdout) if "/bin/" not in n]))
     step("rm", "rm", "-f", name)
     step("volume rm", "volume", "rm", vol)
     return out
+
+
+def scenario_links_and_readonly(run: Run, name: str, work: Path) -> list[tuple[str, object]]:
+    """Links in a volume that lead back into the root, a tmpfs, a read-only rootfs."""
+    out: list[tuple[str, object]] = []
+    vol = f"{name}-vol2"
+    (work / "x.txt").write_text("copied in\n")
+
+    def step(label: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+        r = run(*args)
+        out.append((label + " rc", r.returncode))
+        return r
+
+    step("volume create", "volume", "create", vol)
+    step("fill", "run", "--rm", "-v", f"{vol}:/v", "busybox", "sh", "-c",
+         "ln -s /etc /v/etc; ln -s ../../tmp /v/tmp; mkdir /v/d; echo deep > /v/d/f")  # fmt: skip
+    step("run", "run", "--name", name, "--read-only", "-v", f"{vol}:/vol", "--tmpfs", "/tmpd",
+         "busybox", "sh", "-c", "echo in tmpfs > /tmpd/x")  # fmt: skip
+    for label, path in (("link in volume to /etc", "/vol/etc/passwd"),
+                        ("relative link out of the volume", "/vol/tmp"),
+                        ("volume dir", "/vol/d"),
+                        ("tmpfs (not shown)", "/tmpd"),
+                        ("volume root", "/vol/.")):  # fmt: skip
+        r = step("cp " + label, "cp", f"{name}:{path}", "-")
+        out.append(("cp " + label, _names(r.stdout) if r.returncode == 0 else r.stderr.decode()))
+    for label, path in (("into the read-only root", "/tmp"),
+                        ("into a writable volume of a read-only root", "/vol/d"),
+                        ("through a volume link into the read-only root", "/vol/tmp"),
+                        ("onto a file", "/etc/passwd")):  # fmt: skip
+        r = step("cp in " + label, "cp", str(work / "x.txt"), f"{name}:{path}")
+        out.append(("cp in " + label, r.stderr.decode().strip()))
+    r = step("read back", "run", "--rm", "-v", f"{vol}:/v", "busybox", "ls", "/v/d")
+    out.append(("read back", sorted(r.stdout.decode().split())))
+    step("rm", "rm", "-f", name)
+    step("volume rm", "volume", "rm", vol)
+    return out
+
+
+def test_links_through_volumes_tmpfs_and_readonly_root_match_dockerd(
+    daemon: Daemon, peer: DockerPeer, name: str, tmp_path: Path
+) -> None:
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "theirs").mkdir()
+    ours = scenario_links_and_readonly(lambda *a: docker_cli(daemon, *a), name, tmp_path / "ours")
+    theirs = scenario_links_and_readonly(lambda *a: peer.cli(*a), name, tmp_path / "theirs")
+    wrong = [(a[0], a[1], b[1]) for a, b in zip(ours, theirs, strict=True) if a != b]
+    assert not wrong, "differences (step, wharfied, dockerd):\n" + "\n".join(map(repr, wrong))
 
 
 def test_cp_diff_export_with_mounts_match_dockerd(

@@ -39,7 +39,9 @@ def inside(root: str, rel: str, follow_last: bool = False) -> str:
     except OSError as exc:
         raise NotFound(f"{root}: {exc.strerror}") from exc
     try:
-        scoped = fsroot.scoped_path(fd, posixpath.normpath("/" + rel), follow=follow_last)
+        scoped = fsroot.scoped_path(
+            fd, posixpath.normpath("/" + rel.lstrip("/")), follow=follow_last
+        )
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InvalidArgument(f"too many levels of symbolic links in {rel!r}") from exc

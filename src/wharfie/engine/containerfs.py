@@ -30,6 +30,7 @@ from typing import TypeVar
 from wharfie import fsroot
 from wharfie import syscalls as sc
 from wharfie.errors import Conflict, WharfieError
+from wharfie.images import archive
 
 T = TypeVar("T")
 
@@ -44,6 +45,13 @@ class Bind:
     destination: str
     rw: bool
     volume: bool = True  # a user's volume or bind (False: an /etc file the engine gives)
+
+
+def init_layer(data_root: str) -> str:
+    """The init layer (made on first use), the top lower of every container's root. Its
+    entries are the same empty files and directories for every container, so one is
+    shared (dockerd makes one per container: the same content, a mkdir each)."""
+    return archive.make_init_layer(os.path.join(data_root, "init-layer"))
 
 
 def sort_binds(binds: list[Bind]) -> list[Bind]:

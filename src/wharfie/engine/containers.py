@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from wharfie import cgroups, snapshots
 from wharfie.engine import mounts, names, netsetup, present, restart, spec, users, validate
+from wharfie.engine.containerfs import init_layer
 from wharfie.engine.model import Container, initial_state, now_rfc3339
 from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, WharfieError
 from wharfie.monitor.client import StartRequest
@@ -251,7 +252,9 @@ class Containers:
         os.makedirs(rootfs, mode=0o755, exist_ok=True)
         if not os.path.ismount(rootfs):
             upper, work = snapshots.prepare_rw(self.e.container_dir(c.id))
-            snapshots.mount(snapshots.overlay(self.e.images.layer_dirs(image), upper, work), rootfs)
+            lowers = [init_layer(self.e.config.data_root)]  # dockerd's "-init" layer
+            lowers += self.e.images.layer_dirs(image)
+            snapshots.mount(snapshots.overlay(lowers, upper, work), rootfs)
         return rootfs
 
     def unmount_rootfs(self, c: Container) -> None:
