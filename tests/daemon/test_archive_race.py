@@ -63,3 +63,31 @@ def test_stat_header_never_reports_the_host_during_a_symlink_swap(
         assert seen["dir"] > 0, seen
     finally:
         api.remove_container(cid, force=True)
+
+
+def test_put_archive_during_a_symlink_swap_never_writes_on_the_host(
+    daemon: Daemon, name: str
+) -> None:
+    api = docker.APIClient(base_url=daemon.host)
+    marker = f"wharfie-race-{os.getpid()}-{name}.txt"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        ti = tarfile.TarInfo(marker)
+        ti.size = 3
+        tf.addfile(ti, io.BytesIO(b"in\n"))
+    data = buf.getvalue()
+    cid = api.create_container("busybox", ["sh", "-c", SWAPPER], name=name)["Id"]
+    api.start(cid)
+    placed = 0
+    try:
+        for _ in range(200):
+            try:
+                placed += bool(api.put_archive(cid, "/d", data))
+            except docker.errors.APIError as exc:  # the path was missing at that instant
+                assert exc.status_code in (400, 404), exc
+            assert not os.path.exists(f"/etc/{marker}"), "a write escaped to the host"
+        assert placed > 0
+    finally:
+        api.remove_container(cid, force=True)
+        if os.path.exists(f"/etc/{marker}"):
+            os.unlink(f"/etc/{marker}")
