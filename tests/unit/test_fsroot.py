@@ -261,3 +261,24 @@ def test_import_is_light_enough_for_the_runtime_start_path() -> None:
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "", f"heavy modules pulled in: {out.stdout.strip()}"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_make_in_creates_mount_points_inside(
+    impl: Opener, tree: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, rfd = tree
+    monkeypatch.setattr(fsroot, "open_in", impl)
+    fd = fsroot.make_in(rfd, "escape/new/deep", directory=True)  # ".." links clamp
+    os.close(fd)
+    assert (root / "new" / "deep").is_dir()
+    fd = fsroot.make_in(rfd, "dangling", directory=False)  # creates the link's target
+    os.close(fd)
+    assert (root / "nowhere" / "at" / "all").is_file()
+    fd = fsroot.make_in(rfd, "abs", directory=True)  # exists (through a link): as is
+    try:
+        assert _same(fd, root / "dir")
+    finally:
+        os.close(fd)
+    with pytest.raises(NotADirectoryError):
+        fsroot.make_in(rfd, "file/x", directory=True)

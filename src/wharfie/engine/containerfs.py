@@ -17,7 +17,6 @@ or an empty file for a file source); like dockerd's, it shows in `docker diff`.
 
 from __future__ import annotations
 
-import errno
 import os
 import posixpath
 import queue
@@ -33,8 +32,6 @@ from wharfie.errors import Conflict, WharfieError
 from wharfie.images import archive
 
 T = TypeVar("T")
-
-_DIR = os.O_PATH | os.O_DIRECTORY
 
 
 @dataclass(frozen=True)
@@ -184,7 +181,7 @@ def _bind(root: int, b: Bind) -> None:
     except OSError:
         return  # a source that is gone (an /etc file not written yet): nothing to show
     try:
-        target = _mountpoint(root, b.destination, is_dir)
+        target = fsroot.make_in(root, b.destination, directory=is_dir)
     except OSError as exc:
         raise WharfieError(f"mount point {b.destination} in the container: {exc}") from exc
     try:
@@ -200,33 +197,3 @@ def _bind(root: int, b: Bind) -> None:
         raise WharfieError(f"bind {b.source} at {b.destination}: {exc}") from exc
     finally:
         os.close(target)
-
-
-def _mountpoint(root: int, dest: str, is_dir: bool) -> int:
-    """An O_PATH descriptor of `dest` inside root, created (with its parents) if missing."""
-    try:
-        return fsroot.open_in(root, dest, _DIR if is_dir else os.O_PATH)
-    except FileNotFoundError:
-        pass
-    parts = fsroot.components(fsroot.scoped_path(root, dest))
-    for i in range(1, len(parts)):
-        _make(root, "/".join(parts[:i]), True)
-    _make(root, "/".join(parts), is_dir)
-    return fsroot.open_in(root, dest, _DIR if is_dir else os.O_PATH)
-
-
-def _make(root: int, path: str, is_dir: bool) -> None:
-    parent, name = fsroot.open_parent(root, path)
-    try:
-        if is_dir:
-            os.mkdir(name, 0o755, dir_fd=parent)
-        else:
-            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC,
-                             0o755, dir_fd=parent))  # fmt: skip
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise
-    finally:
-        os.close(parent)

@@ -37,6 +37,7 @@ __all__ = [
     "components",
     "fd_path",
     "have_openat2",
+    "make_in",
     "open_in",
     "open_parent",
     "open_root",
@@ -273,3 +274,30 @@ def scoped_path(root: int, path: str, *, follow: bool = True) -> str:
         else:
             names.append(comp)
     return "/" + "/".join(names)
+
+
+def make_in(root: int, path: str, *, directory: bool, mode: int = 0o755) -> int:
+    """An `O_PATH` descriptor of `path` inside `root`, created first if missing (with its
+    missing parents as directories; the last as a directory or an empty file), each made by
+    `dir_fd` in a parent resolved in scope: a mount point, as runc and dockerd make them."""
+    flags = os.O_PATH | (os.O_DIRECTORY if directory else 0)
+    try:
+        return open_in(root, path, flags)
+    except FileNotFoundError:
+        pass
+    parts = components(scoped_path(root, path))
+    for i in range(1, len(parts) + 1):
+        last = i == len(parts)
+        parent, name = open_parent(root, "/".join(parts[:i]))
+        try:
+            if directory or not last:
+                os.mkdir(name, mode, dir_fd=parent)
+            else:
+                made = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | _CLOEXEC, mode,
+                               dir_fd=parent)  # fmt: skip
+                os.close(made)
+        except FileExistsError:
+            pass
+        finally:
+            os.close(parent)
+    return open_in(root, path, flags)
