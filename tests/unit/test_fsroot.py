@@ -106,6 +106,7 @@ CASES: list[tuple[str, bool, str | int]] = [
     ("c40/f", True, "dir/f"),
     ("c41/f", True, errno.ELOOP),
     ("c41", False, "c41"),
+    ("dir/f\0/etc/passwd", True, errno.EINVAL),  # never cut at the NUL as C would
 ]
 
 

@@ -59,7 +59,10 @@ _have: bool | None = None
 
 
 def components(path: str) -> list[str]:
-    """The names of `path`, without "" and "." (".." kept: resolution clamps it)."""
+    """The names of `path`, without "" and "." (".." kept: resolution clamps it). A NUL
+    byte is EINVAL, as the kernel would say (C would silently cut the path there)."""
+    if "\0" in path:
+        raise OSError(errno.EINVAL, "invalid argument", path)
     return [c for c in path.split("/") if c not in ("", ".")]
 
 

@@ -100,7 +100,10 @@ def resolve(root: Root, path: str, follow_last: bool = False) -> str:
 
 def _lexical(path: str) -> str:
     """The path cleaned as Go's filepath.Join("/", path) cleans it (".." taken lexically,
-    before any link is read, as dockerd does), a trailing "/" or "/." kept."""
+    before any link is read, as dockerd does), a trailing "/" or "/." kept. A NUL byte is
+    bad input (dockerd: 500 "lstat <host path>: invalid argument")."""
+    if "\0" in path:
+        raise InvalidArgument(f"lstat {path}: invalid argument")
     clean = posixpath.normpath("/" + path.lstrip("/"))  # (POSIX keeps a leading "//")
     if path.endswith("/.") or path == ".":
         return clean.rstrip("/") + "/."
