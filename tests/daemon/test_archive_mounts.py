@@ -18,6 +18,8 @@ from support.peers import DockerPeer, private_dockerd
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
 
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerPeer]:
