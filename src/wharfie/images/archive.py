@@ -125,11 +125,13 @@ def _name(path: str) -> str:
 
 
 def _open(root: int, path: str, flags: int = os.O_PATH) -> int:
+    if _follows(path):  # "x/" names a directory (or a link to one), never a file
+        flags |= os.O_DIRECTORY
     try:
         return fsroot.open_in(root, _lexical(path), flags, follow=_follows(path))
     except OSError as exc:
-        if exc.errno == errno.ENOTDIR and path.endswith("/"):
-            raise InvalidArgument(f"not a directory: {path}") from exc
+        if exc.errno == errno.ENOTDIR:  # dockerd: 500, naming its host path
+            raise InvalidArgument(f"lstat {path}: not a directory") from exc
         raise _not_found(path) from exc
 
 
