@@ -180,6 +180,10 @@ STAT_PATHS = ["/etc/.", "/etclink", "/etclink/", "/etclink/.", "/dang", "/bin/pw
               "/etc/passwd/x"]  # fmt: skip
 
 
+GET_PATHS = ["/etc", "/etc/", "/etc/.", "/etclink", "/etclink/", "/etclink/.", "/", "/.",
+             "/bin/pw", "/etc/../etc/./", "/home/test/."]  # fmt: skip
+
+
 def _stat_view(host: str, name: str) -> list[tuple[str, int, object]]:
     import base64
     import json
@@ -196,6 +200,13 @@ def _stat_view(host: str, name: str) -> list[tuple[str, int, object]]:
         if st is not None:
             del st["mtime"]  # the two containers were made at different times
         out.append((path, r.status_code, st))
+    for path in GET_PATHS:  # the names a GET sends, as dockerd rebases them
+        try:
+            stream, _ = api.get_archive(name, path)
+            names = [n for n in _names(b"".join(stream)) if "bin/" not in n]
+            out.append((f"GET {path}", 200, names))
+        except docker.errors.APIError as exc:
+            out.append((f"GET {path}", exc.status_code or 0, None))
     return out
 
 

@@ -105,21 +105,26 @@ def _lexical(path: str) -> str:
     if "\0" in path:
         raise InvalidArgument(f"lstat {path}: invalid argument")
     clean = posixpath.normpath("/" + path.lstrip("/"))  # (POSIX keeps a leading "//")
-    if path.endswith("/.") or path == ".":
+    if _dot(path):
         return clean.rstrip("/") + "/."
     if path.endswith("/") and clean != "/":
         return clean + "/"
     return clean
 
 
+def _dot(path: str) -> bool:
+    """The path ends in "." (`x/.`, `x/./`): a directory's contents (Go's Base(path) == ".")."""
+    return posixpath.basename(path.rstrip("/")) == "."
+
+
 def _follows(path: str) -> bool:
     """A trailing "/" or "/." names what a last symlink points at (Docker's rule)."""
-    return path.endswith("/") or path.endswith("/.")
+    return path.endswith("/") or _dot(path)
 
 
 def _name(path: str) -> str:
     """The stat name: the base of the path as given, a trailing "/." kept (Docker's)."""
-    if path.endswith("/.") or path == ".":
+    if _dot(path):
         return "."
     return posixpath.basename(posixpath.normpath("/" + path.lstrip("/"))) or "/"
 
