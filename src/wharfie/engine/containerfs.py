@@ -76,9 +76,13 @@ def check_writable(binds: list[Bind], inside: str, readonly_rootfs: bool) -> Non
         raise Conflict("container rootfs is marked read-only")
 
 
-def run(root: str, binds: list[Bind], work: Callable[[int], T]) -> T:
-    """`work(root_fd)` in a private mount namespace where `binds` are mounted on `root`."""
-    if not binds:
+def run(
+    root: str, binds: list[Bind], work: Callable[[int], T], *, readonly_root: bool = False
+) -> T:
+    """`work(root_fd)` in a private mount namespace where `binds` are mounted on `root`
+    (and, with `readonly_root`, `root` itself made read-only there, once the mount points
+    exist: a `--read-only` container's root stays so whatever a path resolves to)."""
+    if not binds and not readonly_root:
         fd = fsroot.open_root(root)
         try:
             return work(fd)
@@ -89,7 +93,7 @@ def run(root: str, binds: list[Bind], work: Callable[[int], T]) -> T:
 
     def main() -> None:
         try:
-            fd = _enter(root, binds)
+            fd = _enter(root, binds, readonly_root)
             try:
                 box.append(work(fd))
             finally:
@@ -157,7 +161,7 @@ def _in_ns(root: str, binds: list[Bind], work: Callable[[int], None]) -> None:
         os.close(fd)
 
 
-def _enter(root: str, binds: list[Bind]) -> int:
+def _enter(root: str, binds: list[Bind], readonly_root: bool = False) -> int:
     """In the calling thread (which must exit afterwards): a private mount namespace with
     `binds` on `root`; returns an O_PATH descriptor of the root opened inside it."""
     try:
@@ -169,6 +173,9 @@ def _enter(root: str, binds: list[Bind]) -> int:
     try:
         for b in sort_binds(binds):
             _bind(fd, b)
+        if readonly_root:  # this namespace's view of the root mount only
+            flags = sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY
+            sc.mount(None, fsroot.fd_path(fd), None, flags, None)
     except BaseException:
         os.close(fd)
         raise

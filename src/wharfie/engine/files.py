@@ -142,7 +142,7 @@ class Files:
                     )
 
                 try:
-                    containerfs.run(root, binds, work)
+                    containerfs.run(root, binds, work, readonly_root=readonly)
                 except NotFound:
                     raise self._not_found(c, path) from None
 
