@@ -9,6 +9,10 @@ private, binds each source at its destination, then runs the work and exits, and
 namespace and its mounts go with it. The host's mount table never changes. Tmpfs mounts
 are not reproduced (dockerd shows the directory underneath too).
 
+The work gets a descriptor of the root and must reach everything through it with
+`wharfie.fsroot` (or `dir_fd` walks that never follow links): the thread's own `/` is still
+the host's, so a plain `open()` of a path would follow a container's absolute link there.
+
 Every destination is resolved inside the root with `wharfie.fsroot` and mounted through
 `/proc/self/fd/N`, so a container that swaps a path for a symlink cannot point a mount
 at the host. A missing destination is created first, as dockerd creates it (a directory,
