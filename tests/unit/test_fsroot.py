@@ -220,6 +220,8 @@ def test_symlink_swapped_in_during_the_walk_never_escapes(
     allowed = {root / "swap" / "passwd", root / "etc" / "passwd"}
     allowed_ids = {(os.lstat(p).st_dev, os.lstat(p).st_ino) for p in allowed}
     host = os.stat("/etc/passwd")
+    swap_dirs = {_ident(root / "swap"), _ident(root / "etc")}  # renames keep the inode
+    host_etc = _ident(Path("/etc"))
     stop = threading.Event()
     racer = threading.Thread(target=_swapper, args=(root, stop), daemon=True)
     racer.start()
@@ -239,10 +241,26 @@ def test_symlink_swapped_in_during_the_walk_never_escapes(
             assert (st.st_dev, st.st_ino) != (host.st_dev, host.st_ino), "escaped to the host"
             assert (st.st_dev, st.st_ino) in allowed_ids
             seen["hits"] += 1
+        # the swapped name itself as the last component, followed: a directory inside
+        for _ in range(1000):
+            try:
+                fd = impl(rfd, "swap", os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                continue
+            try:
+                got = (os.fstat(fd).st_dev, os.fstat(fd).st_ino)
+            finally:
+                os.close(fd)
+            assert got != host_etc and got in swap_dirs
     finally:
         stop.set()
         racer.join()
     assert seen["hits"] > 0
+
+
+def _ident(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def test_import_is_light_enough_for_the_runtime_start_path() -> None:
