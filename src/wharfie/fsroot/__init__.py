@@ -249,6 +249,8 @@ def _walk(root: int, parts: list[str], follow: bool, *, keep_missing: bool,
                 continue
             if not last and not stat.S_ISDIR(st.st_mode):
                 os.close(fd)
+                if keep_missing:  # a name, as moby's: the rest is kept as given
+                    break
                 raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), "/".join(parts))
             stack.append(fd)
             resolved.append(comp)
