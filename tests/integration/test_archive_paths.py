@@ -79,8 +79,12 @@ def test_tar_file_dir_and_contents(root: Path) -> None:
     assert list(f) == ["passwd"] and f["passwd"].size == 26
     d = _untar(archive.tar(str(root), "/etc"))
     assert set(d) == {"etc", "etc/passwd", "etc/d", "etc/d/f"}
-    c = _untar(archive.tar(str(root), "/etc/."))
-    assert set(c) == {"passwd", "d", "d/f"}
+    c = _untar(archive.tar(str(root), "/etc/."))  # dockerd's rebase: "./" and "./x"
+    assert set(c) == {".", "./passwd", "./d", "./d/f"}
+    whole = _untar(archive.tar(str(root), "/"))
+    assert "/etc/passwd" in whole and "/lnk" in whole
+    followed = _untar(archive.tar(str(root), "/lnk/"))  # named as asked, not as resolved
+    assert set(followed) == {"lnk", "lnk/passwd", "lnk/d", "lnk/d/f"}
     via_link = _untar(archive.tar(str(root), "/lnk/d"))
     assert set(via_link) == {"d", "d/f"}
     link = _untar(archive.tar(str(root), "/lnk"))
@@ -98,8 +102,9 @@ def test_export(root: Path) -> None:
 
 
 def test_extract_ownership(root: Path) -> None:
-    data = _tar(("a.txt", b"A", {"uid": 1000, "gid": 1000}),
-                ("sub/b.txt", b"B", {"uid": 1001, "gid": 1001}))
+    data = _tar(
+        ("a.txt", b"A", {"uid": 1000, "gid": 1000}), ("sub/b.txt", b"B", {"uid": 1001, "gid": 1001})
+    )
     archive.extract(str(root), "/tmp", data, no_overwrite_dir_non_dir=False, copy_uid_gid=False)
     st = os.stat(root / "tmp" / "a.txt")
     assert (st.st_uid, st.st_gid) == (0, 0) and (root / "tmp" / "sub" / "b.txt").read_text() == "B"
@@ -119,23 +124,48 @@ def test_extract_compressed(root: Path) -> None:
 
 def test_extract_destination_errors(root: Path) -> None:
     with pytest.raises(NotFound):
-        archive.extract(str(root), "/nope", _tar(("x", b"", {})),
-                        no_overwrite_dir_non_dir=False, copy_uid_gid=False)
+        archive.extract(
+            str(root),
+            "/nope",
+            _tar(("x", b"", {})),
+            no_overwrite_dir_non_dir=False,
+            copy_uid_gid=False,
+        )
     with pytest.raises(InvalidArgument, match="extraction point is not a directory"):
-        archive.extract(str(root), "/etc/passwd", _tar(("x", b"", {})),
-                        no_overwrite_dir_non_dir=False, copy_uid_gid=False)
+        archive.extract(
+            str(root),
+            "/etc/passwd",
+            _tar(("x", b"", {})),
+            no_overwrite_dir_non_dir=False,
+            copy_uid_gid=False,
+        )
 
 
 def test_no_overwrite_dir_non_dir(root: Path) -> None:
     with pytest.raises(InvalidArgument, match="cannot overwrite directory"):
-        archive.extract(str(root), "/etc", _tar(("d", b"file now", {})),
-                        no_overwrite_dir_non_dir=True, copy_uid_gid=False)
+        archive.extract(
+            str(root),
+            "/etc",
+            _tar(("d", b"file now", {})),
+            no_overwrite_dir_non_dir=True,
+            copy_uid_gid=False,
+        )
     with pytest.raises(InvalidArgument, match="cannot overwrite non-directory"):
-        archive.extract(str(root), "/etc", _tar(("passwd", b"", {"type": tarfile.DIRTYPE})),
-                        no_overwrite_dir_non_dir=True, copy_uid_gid=False)
+        archive.extract(
+            str(root),
+            "/etc",
+            _tar(("passwd", b"", {"type": tarfile.DIRTYPE})),
+            no_overwrite_dir_non_dir=True,
+            copy_uid_gid=False,
+        )
     assert (root / "etc" / "d").is_dir() and (root / "etc" / "passwd").is_file()
-    archive.extract(str(root), "/etc", _tar(("d", b"file now", {})),
-                    no_overwrite_dir_non_dir=False, copy_uid_gid=False)
+    archive.extract(
+        str(root),
+        "/etc",
+        _tar(("d", b"file now", {})),
+        no_overwrite_dir_non_dir=False,
+        copy_uid_gid=False,
+    )
     assert (root / "etc" / "d").read_text() == "file now"
 
 
@@ -145,25 +175,32 @@ def test_no_overwrite_dir_non_dir(root: Path) -> None:
         [("../escape", b"x", {})],
         [("a/../../escape", b"x", {})],
         [("evil", b"", {"type": tarfile.SYMTYPE, "linkname": "/"}), ("evil/escape", b"x", {})],
-        [("evil", b"", {"type": tarfile.SYMTYPE, "linkname": "../.."}),
-         ("evil/escape", b"x", {})],
+        [("evil", b"", {"type": tarfile.SYMTYPE, "linkname": "../.."}), ("evil/escape", b"x", {})],
         [("lnk/escape", b"x", {})],  # an existing symlink in the container is not crossed
         [("h", b"", {"type": tarfile.LNKTYPE, "linkname": "../../escape"})],
     ],
 )
-def test_extract_escapes_fail_cleanly(root: Path, entries: list[tuple[str, bytes, dict[str, object]]]) -> None:  # noqa: E501
+def test_extract_escapes_fail_cleanly(
+    root: Path, entries: list[tuple[str, bytes, dict[str, object]]]
+) -> None:
     outside = root.parent / "escape"
     outside.write_text("keep")
     with pytest.raises(InvalidArgument):
-        archive.extract(str(root), "/", _tar(*entries), no_overwrite_dir_non_dir=False,
-                        copy_uid_gid=False)
+        archive.extract(
+            str(root), "/", _tar(*entries), no_overwrite_dir_non_dir=False, copy_uid_gid=False
+        )
     assert outside.read_text() == "keep"
     assert not Path("/escape").exists()
     assert not (root.parent.parent / "escape").exists()
 
 
 def test_absolute_names_stay_inside(root: Path) -> None:
-    archive.extract(str(root), "/tmp", _tar(("/abs.txt", b"1", {})),
-                    no_overwrite_dir_non_dir=False, copy_uid_gid=False)
+    archive.extract(
+        str(root),
+        "/tmp",
+        _tar(("/abs.txt", b"1", {})),
+        no_overwrite_dir_non_dir=False,
+        copy_uid_gid=False,
+    )
     assert (root / "tmp" / "abs.txt").read_text() == "1"
     assert stat.S_ISREG(os.stat(root / "tmp" / "abs.txt").st_mode)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -106,6 +107,7 @@ CASES: list[tuple[str, bool, str | int]] = [
     ("c40/f", True, "dir/f"),
     ("c41/f", True, errno.ELOOP),
     ("c41", False, "c41"),
+    ("dir/f\0/etc/passwd", True, errno.EINVAL),  # never cut at the NUL as C would
 ]
 
 
@@ -174,6 +176,7 @@ def test_scoped_path_and_parent(tree: tuple[Path, int]) -> None:
     assert fsroot.scoped_path(rfd, "dangling") == "/nowhere/at/all"
     assert fsroot.scoped_path(rfd, "escape/../x/..") == "/"
     assert fsroot.scoped_path(rfd, "missing/../dir") == "/dir"
+    assert fsroot.scoped_path(rfd, "rel/f/x/../y") == "/dir/f/y"  # past a file: as given
     with pytest.raises(OSError):
         fsroot.scoped_path(rfd, "loop1")
     pfd, name = fsroot.open_parent(rfd, "abs/f")
@@ -219,12 +222,18 @@ def test_symlink_swapped_in_during_the_walk_never_escapes(
     allowed = {root / "swap" / "passwd", root / "etc" / "passwd"}
     allowed_ids = {(os.lstat(p).st_dev, os.lstat(p).st_ino) for p in allowed}
     host = os.stat("/etc/passwd")
+    swap_dirs = {_ident(root / "swap"), _ident(root / "etc")}  # renames keep the inode
+    host_etc = _ident(Path("/etc"))
     stop = threading.Event()
     racer = threading.Thread(target=_swapper, args=(root, stop), daemon=True)
     racer.start()
     seen: dict[str, int] = {"hits": 0, "missing": 0}
     try:
-        for i in range(3000):
+        i = 0  # 3000 resolutions, and on until some succeeded (a loaded machine may not
+        # schedule the racer for a while), within 20 s
+        deadline = time.monotonic() + 20
+        while i < 3000 or (seen["hits"] < 100 and time.monotonic() < deadline):
+            i += 1
             path = ("swap/passwd", "swap/../swap/passwd", "/swap/./passwd")[i % 3]
             try:
                 fd = impl(rfd, path, os.O_RDONLY)
@@ -238,10 +247,26 @@ def test_symlink_swapped_in_during_the_walk_never_escapes(
             assert (st.st_dev, st.st_ino) != (host.st_dev, host.st_ino), "escaped to the host"
             assert (st.st_dev, st.st_ino) in allowed_ids
             seen["hits"] += 1
+        # the swapped name itself as the last component, followed: a directory inside
+        for _ in range(1000):
+            try:
+                fd = impl(rfd, "swap", os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                continue
+            try:
+                got = (os.fstat(fd).st_dev, os.fstat(fd).st_ino)
+            finally:
+                os.close(fd)
+            assert got != host_etc and got in swap_dirs
     finally:
         stop.set()
         racer.join()
     assert seen["hits"] > 0
+
+
+def _ident(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def test_import_is_light_enough_for_the_runtime_start_path() -> None:
@@ -261,3 +286,24 @@ def test_import_is_light_enough_for_the_runtime_start_path() -> None:
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "", f"heavy modules pulled in: {out.stdout.strip()}"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_make_in_creates_mount_points_inside(
+    impl: Opener, tree: tuple[Path, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, rfd = tree
+    monkeypatch.setattr(fsroot, "open_in", impl)
+    fd = fsroot.make_in(rfd, "escape/new/deep", directory=True)  # ".." links clamp
+    os.close(fd)
+    assert (root / "new" / "deep").is_dir()
+    fd = fsroot.make_in(rfd, "dangling", directory=False)  # creates the link's target
+    os.close(fd)
+    assert (root / "nowhere" / "at" / "all").is_file()
+    fd = fsroot.make_in(rfd, "abs", directory=True)  # exists (through a link): as is
+    try:
+        assert _same(fd, root / "dir")
+    finally:
+        os.close(fd)
+    with pytest.raises(NotADirectoryError):
+        fsroot.make_in(rfd, "file/x", directory=True)

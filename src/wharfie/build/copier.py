@@ -2,9 +2,15 @@
 cache, and copying them into a fresh layer directory.
 
 Sources are read from a root (the build context, or the mounted root of the stage or
-image `--from` names) and never followed out of it. The layer directory receives the
-copied files at their destination, plus the parent directories with the metadata they
-have in the image (so the layer does not change them), as an overlay upper dir would.
+image `--from` names) and never followed out of it: names are resolved by wharfie.fsroot's
+scoped walk (links read as if the root were `/`), and the copy reads what `lstat` saw
+(`O_NOFOLLOW`, links copied as links). Nothing runs in these roots while a build copies
+from them, so the resolved host paths stay valid; the container paths that a running
+container can change go through descriptors end to end (images/archive.py).
+
+The layer directory receives the copied files at their destination, plus the parent
+directories with the metadata they have in the image (so the layer does not change them),
+as an overlay upper dir would.
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ def inside(root: str, rel: str, follow_last: bool = False) -> str:
     except OSError as exc:
         raise NotFound(f"{root}: {exc.strerror}") from exc
     try:
-        scoped = fsroot.scoped_path(fd, posixpath.normpath("/" + rel), follow=follow_last)
+        scoped = fsroot.scoped_path(
+            fd, posixpath.normpath("/" + rel.lstrip("/")), follow=follow_last
+        )
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InvalidArgument(f"too many levels of symbolic links in {rel!r}") from exc
@@ -104,7 +112,8 @@ def content_hash(srcs: list[Source]) -> str:
 
 
 def _file_digest(path: str) -> bytes:
-    with open(path, "rb") as f:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)  # the file lstat saw
+    with os.fdopen(fd, "rb") as f:
         return hashlib.file_digest(f, "sha256").digest()
 
 

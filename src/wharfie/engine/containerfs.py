@@ -9,6 +9,10 @@ private, binds each source at its destination, then runs the work and exits, and
 namespace and its mounts go with it. The host's mount table never changes. Tmpfs mounts
 are not reproduced (dockerd shows the directory underneath too).
 
+The work gets a descriptor of the root and must reach everything through it with
+`wharfie.fsroot` (or `dir_fd` walks that never follow links): the thread's own `/` is still
+the host's, so a plain `open()` of a path would follow a container's absolute link there.
+
 Every destination is resolved inside the root with `wharfie.fsroot` and mounted through
 `/proc/self/fd/N`, so a container that swaps a path for a symlink cannot point a mount
 at the host. A missing destination is created first, as dockerd creates it (a directory,
@@ -17,7 +21,6 @@ or an empty file for a file source); like dockerd's, it shows in `docker diff`.
 
 from __future__ import annotations
 
-import errno
 import os
 import posixpath
 import queue
@@ -30,10 +33,9 @@ from typing import TypeVar
 from wharfie import fsroot
 from wharfie import syscalls as sc
 from wharfie.errors import Conflict, WharfieError
+from wharfie.images import archive
 
 T = TypeVar("T")
-
-_DIR = os.O_PATH | os.O_DIRECTORY
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,13 @@ class Bind:
     destination: str
     rw: bool
     volume: bool = True  # a user's volume or bind (False: an /etc file the engine gives)
+
+
+def init_layer(data_root: str) -> str:
+    """The init layer (made on first use), the top lower of every container's root. Its
+    entries are the same empty files and directories for every container, so one is
+    shared (dockerd makes one per container: the same content, a mkdir each)."""
+    return archive.make_init_layer(os.path.join(data_root, "init-layer"))
 
 
 def sort_binds(binds: list[Bind]) -> list[Bind]:
@@ -71,9 +80,13 @@ def check_writable(binds: list[Bind], inside: str, readonly_rootfs: bool) -> Non
         raise Conflict("container rootfs is marked read-only")
 
 
-def run(root: str, binds: list[Bind], work: Callable[[int], T]) -> T:
-    """`work(root_fd)` in a private mount namespace where `binds` are mounted on `root`."""
-    if not binds:
+def run(
+    root: str, binds: list[Bind], work: Callable[[int], T], *, readonly_root: bool = False
+) -> T:
+    """`work(root_fd)` in a private mount namespace where `binds` are mounted on `root`
+    (and, with `readonly_root`, `root` itself made read-only there, once the mount points
+    exist: a `--read-only` container's root stays so whatever a path resolves to)."""
+    if not binds and not readonly_root:
         fd = fsroot.open_root(root)
         try:
             return work(fd)
@@ -84,7 +97,7 @@ def run(root: str, binds: list[Bind], work: Callable[[int], T]) -> T:
 
     def main() -> None:
         try:
-            fd = _enter(root, binds)
+            fd = _enter(root, binds, readonly_root)
             try:
                 box.append(work(fd))
             finally:
@@ -152,7 +165,7 @@ def _in_ns(root: str, binds: list[Bind], work: Callable[[int], None]) -> None:
         os.close(fd)
 
 
-def _enter(root: str, binds: list[Bind]) -> int:
+def _enter(root: str, binds: list[Bind], readonly_root: bool = False) -> int:
     """In the calling thread (which must exit afterwards): a private mount namespace with
     `binds` on `root`; returns an O_PATH descriptor of the root opened inside it."""
     try:
@@ -164,6 +177,9 @@ def _enter(root: str, binds: list[Bind]) -> int:
     try:
         for b in sort_binds(binds):
             _bind(fd, b)
+        if readonly_root:  # this namespace's view of the root mount only
+            flags = sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY
+            sc.mount(None, fsroot.fd_path(fd), None, flags, None)
     except BaseException:
         os.close(fd)
         raise
@@ -176,7 +192,7 @@ def _bind(root: int, b: Bind) -> None:
     except OSError:
         return  # a source that is gone (an /etc file not written yet): nothing to show
     try:
-        target = _mountpoint(root, b.destination, is_dir)
+        target = fsroot.make_in(root, b.destination, directory=is_dir)
     except OSError as exc:
         raise WharfieError(f"mount point {b.destination} in the container: {exc}") from exc
     try:
@@ -192,33 +208,3 @@ def _bind(root: int, b: Bind) -> None:
         raise WharfieError(f"bind {b.source} at {b.destination}: {exc}") from exc
     finally:
         os.close(target)
-
-
-def _mountpoint(root: int, dest: str, is_dir: bool) -> int:
-    """An O_PATH descriptor of `dest` inside root, created (with its parents) if missing."""
-    try:
-        return fsroot.open_in(root, dest, _DIR if is_dir else os.O_PATH)
-    except FileNotFoundError:
-        pass
-    parts = fsroot.components(fsroot.scoped_path(root, dest))
-    for i in range(1, len(parts)):
-        _make(root, "/".join(parts[:i]), True)
-    _make(root, "/".join(parts), is_dir)
-    return fsroot.open_in(root, dest, _DIR if is_dir else os.O_PATH)
-
-
-def _make(root: int, path: str, is_dir: bool) -> None:
-    parent, name = fsroot.open_parent(root, path)
-    try:
-        if is_dir:
-            os.mkdir(name, 0o755, dir_fd=parent)
-        else:
-            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC,
-                             0o755, dir_fd=parent))  # fmt: skip
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise
-    finally:
-        os.close(parent)

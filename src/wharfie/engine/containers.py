@@ -32,6 +32,7 @@ from wharfie.engine import (
     users,
     validate,
 )
+from wharfie.engine.containerfs import init_layer
 from wharfie.engine.model import Container, initial_state, now_rfc3339
 from wharfie.engine.storageopt import check as check_storage_opt
 from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, WharfieError
@@ -276,7 +277,9 @@ class Containers:
         os.makedirs(rootfs, mode=0o755, exist_ok=True)
         if not os.path.ismount(rootfs):
             upper, work = snapshots.prepare_rw(self.e.container_dir(c.id))
-            snapshots.mount(snapshots.overlay(self.e.images.layer_dirs(image), upper, work), rootfs)
+            lowers = [init_layer(self.e.config.data_root)]  # dockerd's "-init" layer
+            lowers += self.e.images.layer_dirs(image)
+            snapshots.mount(snapshots.overlay(lowers, upper, work), rootfs)
         return rootfs
 
     def unmount_rootfs(self, c: Container) -> None:

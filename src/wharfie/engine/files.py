@@ -142,7 +142,7 @@ class Files:
                     )
 
                 try:
-                    containerfs.run(root, binds, work)
+                    containerfs.run(root, binds, work, readonly_root=readonly)
                 except NotFound:
                     raise self._not_found(c, path) from None
 
@@ -157,8 +157,9 @@ class Files:
 
     def changes(self, c: Container) -> list[dict[str, Any]]:
         image = self.e.images.resolve(str(c.doc["Image"]))
-        upper = os.path.join(self.e.container_dir(c.id), "rw", "upper")
-        return archive.changes(upper, self.e.images.layer_dirs(image))
+        cdir = self.e.container_dir(c.id)
+        lowers = [containerfs.init_layer(self.e.config.data_root), *self.e.images.layer_dirs(image)]
+        return archive.changes(os.path.join(cdir, "rw", "upper"), lowers)
 
     async def commit(
         self,

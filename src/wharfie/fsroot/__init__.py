@@ -37,6 +37,7 @@ __all__ = [
     "components",
     "fd_path",
     "have_openat2",
+    "make_in",
     "open_in",
     "open_parent",
     "open_root",
@@ -58,7 +59,10 @@ _have: bool | None = None
 
 
 def components(path: str) -> list[str]:
-    """The names of `path`, without "" and "." (".." kept: resolution clamps it)."""
+    """The names of `path`, without "" and "." (".." kept: resolution clamps it). A NUL
+    byte is EINVAL, as the kernel would say (C would silently cut the path there)."""
+    if "\0" in path:
+        raise OSError(errno.EINVAL, "invalid argument", path)
     return [c for c in path.split("/") if c not in ("", ".")]
 
 
@@ -245,6 +249,8 @@ def _walk(root: int, parts: list[str], follow: bool, *, keep_missing: bool,
                 continue
             if not last and not stat.S_ISDIR(st.st_mode):
                 os.close(fd)
+                if keep_missing:  # a name, as moby's: the rest is kept as given
+                    break
                 raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), "/".join(parts))
             stack.append(fd)
             resolved.append(comp)
@@ -273,3 +279,30 @@ def scoped_path(root: int, path: str, *, follow: bool = True) -> str:
         else:
             names.append(comp)
     return "/" + "/".join(names)
+
+
+def make_in(root: int, path: str, *, directory: bool, mode: int = 0o755) -> int:
+    """An `O_PATH` descriptor of `path` inside `root`, created first if missing (with its
+    missing parents as directories; the last as a directory or an empty file), each made by
+    `dir_fd` in a parent resolved in scope: a mount point, as runc and dockerd make them."""
+    flags = os.O_PATH | (os.O_DIRECTORY if directory else 0)
+    try:
+        return open_in(root, path, flags)
+    except FileNotFoundError:
+        pass
+    parts = components(scoped_path(root, path))
+    for i in range(1, len(parts) + 1):
+        last = i == len(parts)
+        parent, name = open_parent(root, "/".join(parts[:i]))
+        try:
+            if directory or not last:
+                os.mkdir(name, mode, dir_fd=parent)
+            else:
+                made = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | _CLOEXEC, mode,
+                               dir_fd=parent)  # fmt: skip
+                os.close(made)
+        except FileExistsError:
+            pass
+        finally:
+            os.close(parent)
+    return open_in(root, path, flags)

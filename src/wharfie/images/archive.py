@@ -14,16 +14,17 @@ import contextlib
 import errno
 import os
 import posixpath
+import shutil
 import stat as stat_mod
-import tarfile
+import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
 from wharfie import fsroot
-from wharfie.errors import InvalidArgument, NotFound
+from wharfie.errors import InvalidArgument, NotFound, WharfieError
 from wharfie.images import present
 from wharfie.images.extract import Extractor, open_tar
-from wharfie.images.tarstream import end, header, tree
+from wharfie.images.tarstream import end, header, info, tree
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -99,33 +100,43 @@ def resolve(root: Root, path: str, follow_last: bool = False) -> str:
 
 def _lexical(path: str) -> str:
     """The path cleaned as Go's filepath.Join("/", path) cleans it (".." taken lexically,
-    before any link is read, as dockerd does), a trailing "/" or "/." kept."""
-    clean = posixpath.normpath("/" + path)
-    if path.endswith("/.") and clean != "/":
-        return clean + "/."
+    before any link is read, as dockerd does), a trailing "/" or "/." kept. A NUL byte is
+    bad input (dockerd: 500 "lstat <host path>: invalid argument")."""
+    if "\0" in path:
+        raise InvalidArgument(f"lstat {path}: invalid argument")
+    clean = posixpath.normpath("/" + path.lstrip("/"))  # (POSIX keeps a leading "//")
+    if _dot(path):
+        return clean.rstrip("/") + "/."
     if path.endswith("/") and clean != "/":
         return clean + "/"
     return clean
 
 
+def _dot(path: str) -> bool:
+    """The path ends in "." (`x/.`, `x/./`): a directory's contents (Go's Base(path) == ".")."""
+    return posixpath.basename(path.rstrip("/")) == "."
+
+
 def _follows(path: str) -> bool:
     """A trailing "/" or "/." names what a last symlink points at (Docker's rule)."""
-    return path.endswith("/") or path.endswith("/.")
+    return path.endswith("/") or _dot(path)
 
 
 def _name(path: str) -> str:
     """The stat name: the base of the path as given, a trailing "/." kept (Docker's)."""
-    if path.endswith("/.") or path == ".":
+    if _dot(path):
         return "."
-    return posixpath.basename(posixpath.normpath("/" + path)) or "/"
+    return posixpath.basename(posixpath.normpath("/" + path.lstrip("/"))) or "/"
 
 
 def _open(root: int, path: str, flags: int = os.O_PATH) -> int:
+    if _follows(path):  # "x/" names a directory (or a link to one), never a file
+        flags |= os.O_DIRECTORY
     try:
         return fsroot.open_in(root, _lexical(path), flags, follow=_follows(path))
     except OSError as exc:
-        if exc.errno == errno.ENOTDIR and path.endswith("/"):
-            raise InvalidArgument(f"not a directory: {path}") from exc
+        if exc.errno == errno.ENOTDIR:  # dockerd: 500, naming its host path
+            raise InvalidArgument(f"lstat {path}: not a directory") from exc
         raise _not_found(path) from exc
 
 
@@ -188,18 +199,22 @@ def stat_and_tar(root: Root, path: str) -> tuple[dict[str, Any], Iterator[bytes]
 
 
 def _tar_source(rfd: int, path: str) -> tuple[int, str, str]:
-    """(parent directory fd, name in it, name in the archive) of what GET `path` sends."""
-    if path.endswith("/.") or not fsroot.components(path):
-        return _open(rfd, path, os.O_RDONLY | os.O_DIRECTORY), ".", ""
+    """(parent directory fd, name in it, name in the archive) of what GET `path` sends.
+    The archive name is dockerd's rebase: the base of the path as given (`/etclink/` is
+    sent as `etclink/...`), `.` for a trailing "/." (`./`, `./x`), `/` for the root."""
+    lexical = _lexical(path)
+    if lexical.endswith("/.") or lexical == "/":
+        fd = _open(rfd, path, os.O_RDONLY | os.O_DIRECTORY)
+        return fd, ".", "/" if lexical == "/" else "."
     if _follows(path):
         os.close(_open(rfd, path, os.O_PATH))  # NotFound, or not a directory, as stat says
         try:
-            pfd, base = fsroot.open_parent(rfd, fsroot.scoped_path(rfd, _lexical(path)))
+            pfd, base = fsroot.open_parent(rfd, fsroot.scoped_path(rfd, lexical))
         except OSError as exc:
             raise _not_found(path) from exc
-        return pfd, base, base
+        return pfd, base, _name(path)
     try:
-        pfd, base = fsroot.open_parent(rfd, _lexical(path))
+        pfd, base = fsroot.open_parent(rfd, lexical)
     except OSError as exc:
         raise _not_found(path) from exc
     return pfd, base, base
@@ -207,15 +222,26 @@ def _tar_source(rfd: int, path: str) -> tuple[int, str, str]:
 
 def _tar_from(pfd: int, base: str, arcname: str) -> Iterator[bytes]:
     try:
-        yield from tree(pfd, base, arcname)
+        if arcname not in (".", "/"):
+            yield from tree(pfd, base, arcname)
+            return
+        # a directory's contents under "./" or "/": its own entry first, as dockerd's
+        yield header(info(arcname, os.stat(base, dir_fd=pfd, follow_symlinks=False)))
+        prefix = "./" if arcname == "." else "/"
+        with os.scandir(pfd) as it:
+            children = sorted(e.name for e in it)
+        for child in children:
+            yield from tree(pfd, child, prefix + child, finish=False)
+        yield end()
     finally:
         os.close(pfd)
 
 
-# What dockerd's init layer gives every container (moby daemon/initlayer): the files the
-# engine provides and the mount points of /dev, /proc and /sys. It sits below the
-# container's own layer, so none of it is ever in `docker diff`; `docker export` has it,
-# as empty files and directories (0755) where the image has nothing.
+# dockerd's init layer (moby daemon/initlayer): what the engine provides to every container
+# (the /etc files it binds, a /.dockerenv marker, the mount points of /dev, /proc, /sys),
+# as empty files and directories (0755). It is the top lower layer of a container's root,
+# below the container's own layer, so none of it is ever in `docker diff` nor in a commit,
+# and `docker export` and `docker cp` show it as dockerd's do.
 INIT_LAYER: tuple[tuple[str, str], ...] = (
     ("dev", "dir"),
     ("dev/pts", "dir"),
@@ -234,28 +260,36 @@ _INIT_FILES = frozenset("/" + name for name, kind in INIT_LAYER if kind != "dir"
 _INIT_TREES = ("/dev", "/proc", "/sys")  # mount points in every container: never its diff
 
 
+def make_init_layer(path: str) -> str:
+    """The init layer at `path`, made once (built aside, then renamed into place)."""
+    if os.path.isdir(path):
+        return path
+    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+    try:
+        os.mkdir(tmp, 0o755)
+        for name, kind in INIT_LAYER:
+            where = os.path.join(tmp, name)
+            if kind == "dir":
+                os.mkdir(where, 0o755)
+            elif kind == "file":
+                os.close(os.open(where, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o755))
+            else:
+                os.symlink(kind, where)
+        os.rename(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.isdir(path):  # made meanwhile by another caller
+            return path
+        raise WharfieError(f"init layer {path}: {exc}") from exc
+    return path
+
+
 def export(root: Root) -> Iterator[bytes]:
-    """The whole root filesystem as a tar (docker export), with the init layer's entries
-    where the root has nothing (named as dockerd names them: "dev/", "etc/hosts"), dated
-    as the root directory."""
+    """The whole root filesystem as a tar (docker export)."""
     with _root_fd(root) as rfd:
         fd = os.open(".", _DIR_FLAGS, dir_fd=rfd)
     try:
-        mtime = os.fstat(fd).st_mtime
         yield from tree(fd, ".", "", finish=False)
-        for name, kind in INIT_LAYER:
-            try:
-                os.stat(name, dir_fd=fd, follow_symlinks=False)
-                continue
-            except OSError:
-                pass
-            ti = tarfile.TarInfo(name + "/" if kind == "dir" else name)
-            ti.mode, ti.mtime = 0o755, int(mtime)
-            if kind == "dir":
-                ti.type = tarfile.DIRTYPE
-            elif kind != "file":
-                ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, kind, 0o777
-            yield header(ti)
         yield end()
     finally:
         os.close(fd)
