@@ -195,6 +195,8 @@ def engine_config(args: Settings) -> Config:
         log_opts=dict(args.log_opts),
         live_restore=args.live_restore,
         cgroup_parent=args.cgroup_parent,
+        ipv6=args.ipv6,
+        fixed_cidr_v6=args.fixed_cidr_v6,
         cpu_rt_period=args.cpu_rt_period,
         cpu_rt_runtime=args.cpu_rt_runtime,
     )

@@ -50,6 +50,7 @@ class PortRule:
 class Ruleset:
     networks: list[NetRule] = field(default_factory=list)
     ports: list[PortRule] = field(default_factory=list)
+    ipv6: bool = False  # some network has IPv6: the same isolation in an ip6 table
 
 
 def table_name(default_bridge: str) -> str:
@@ -79,10 +80,7 @@ def _forward(rs: Ruleset) -> list[str]:
 
 def _dnat(p: PortRule) -> str:
     match = "" if p.host_ip in ("", "0.0.0.0") else f"ip daddr {p.host_ip} "
-    return (
-        f"{match}{p.proto} dport {p.host_port} "
-        f"dnat to {p.container_ip}:{p.container_port}"
-    )
+    return f"{match}{p.proto} dport {p.host_port} dnat to {p.container_ip}:{p.container_port}"
 
 
 def _postrouting(rs: Ruleset) -> list[str]:
@@ -105,17 +103,34 @@ def _chain(name: str, head: str, rules: list[str]) -> list[str]:
 def render(table: str, rs: Ruleset) -> str:
     """The `nft -f` script that replaces the table with exactly `rs`, in one transaction."""
     lines = [f"table ip {table} {{}}", f"delete table ip {table}", f"table ip {table} {{"]
-    lines += _chain("forward", "type filter hook forward priority filter - 1; policy accept;",
-                    _forward(rs))
+    lines += _chain(
+        "forward", "type filter hook forward priority filter - 1; policy accept;", _forward(rs)
+    )
     dnat = [_dnat(p) for p in rs.ports]
     lines += _chain("ports", "", dnat)
-    lines += _chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;",
-                    ["fib daddr type local jump ports"] if dnat else [])
-    lines += _chain("output", "type nat hook output priority -100; policy accept;",
-                    ["fib daddr type local jump ports"] if dnat else [])
-    lines += _chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;",
-                    _postrouting(rs))
+    lines += _chain(
+        "prerouting",
+        "type nat hook prerouting priority dstnat; policy accept;",
+        ["fib daddr type local jump ports"] if dnat else [],
+    )
+    lines += _chain(
+        "output",
+        "type nat hook output priority -100; policy accept;",
+        ["fib daddr type local jump ports"] if dnat else [],
+    )
+    lines += _chain(
+        "postrouting", "type nat hook postrouting priority srcnat; policy accept;", _postrouting(rs)
+    )
     lines.append("}")
+    # IPv6: the same isolation between bridges (the rules name interfaces only) in an ip6
+    # table of the same name, or no such table when no network has IPv6
+    lines += [f"table ip6 {table} {{}}", f"delete table ip6 {table}"]
+    if rs.ipv6:
+        lines.append(f"table ip6 {table} {{")
+        lines += _chain(
+            "forward", "type filter hook forward priority filter - 1; policy accept;", _forward(rs)
+        )
+        lines.append("}")
     return "\n".join(lines) + "\n"
 
 
@@ -134,8 +149,9 @@ def apply(script: str) -> None:
     exe = binary()
     if exe is None:
         raise FileNotFoundError("nft not found (install the nftables package)")
-    done = subprocess.run([exe, "-f", "-"], input=script, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [exe, "-f", "-"], input=script, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise OSError(f"nft -f: {done.stderr.strip() or f'exit {done.returncode}'}")
 
@@ -144,7 +160,10 @@ def delete_table(table: str) -> None:
     """Remove the table if it exists."""
     if binary() is None:
         return
-    apply(f"table ip {table} {{}}\ndelete table ip {table}\n")
+    apply(
+        f"table ip {table} {{}}\ndelete table ip {table}\n"
+        f"table ip6 {table} {{}}\ndelete table ip6 {table}\n"
+    )
 
 
 def list_tables() -> list[str]:
@@ -152,6 +171,7 @@ def list_tables() -> list[str]:
     exe = binary()
     if exe is None:
         return []
-    done = subprocess.run([exe, "list", "tables", "ip"], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [exe, "list", "tables", "ip"], capture_output=True, text=True, check=False
+    )
     return [ln.split()[-1] for ln in done.stdout.splitlines() if ln.startswith("table ip ")]

@@ -70,8 +70,9 @@ def _host_ports(text: str, count: int) -> list[int]:
     return ports
 
 
-def plan(bindings: dict[str, Any] | None, exposed: dict[str, Any] | None,
-         publish_all: bool) -> list[Binding]:
+def plan(
+    bindings: dict[str, Any] | None, exposed: dict[str, Any] | None, publish_all: bool
+) -> list[Binding]:
     """The host bindings a container asks for (host_port 0: pick one)."""
     out: list[Binding] = []
     seen: set[str] = set()
