@@ -265,3 +265,61 @@ def test_default_bridge_ipv6_from_the_daemon_config(tmp_path: Path) -> None:
     finally:
         leaked = d.teardown()
     assert not leaked
+
+
+def test_published_ports_on_ipv6(daemon: Daemon, peer: DockerPeer, name: str) -> None:
+    from support.peers import free_port
+
+    seen = {}
+    for who, (cli, _sock) in _both(daemon, peer).items():
+        net, web = f"{name}-n", f"{name}-web"
+        assert (
+            cli("network", "create", "--ipv6", "--subnet", f"fd00:{N:x}:8::/64", net).returncode
+            == 0
+        )
+        lo6, dual = free_port(), free_port()
+        try:
+            p = cli(
+                "run",
+                "-d",
+                "--name",
+                web,
+                "--network",
+                net,
+                "-p",
+                f"[::1]:{lo6}:80",
+                "-p",
+                f"{dual}:80",
+                "busybox",
+                "sh",
+                "-c",
+                "mkdir /w && echo hi6 > /w/index.html && httpd -f -p 80 -h /w",
+            )
+            assert p.returncode == 0, (who, p.stderr)
+            port = (
+                cli("port", web).stdout.decode().replace(str(lo6), "LO6").replace(str(dual), "DUAL")
+            )
+            fetched = []
+            for url in (
+                f"http://[::1]:{lo6}/",
+                f"http://[::1]:{dual}/",
+                f"http://127.0.0.1:{dual}/",
+            ):
+                for _ in range(50):
+                    got = subprocess.run(
+                        ["curl", "-s", "-g", "-m", "5", url], capture_output=True, text=True
+                    ).stdout
+                    if got:
+                        break
+                fetched.append(got)
+            seen[who] = (sorted(port.splitlines()), fetched)
+        finally:
+            cli("rm", "-f", web)
+            cli("network", "rm", net)
+    assert seen["wharfied"] == seen["dockerd"]
+    assert seen["wharfied"][1] == ["hi6\n"] * 3
+    assert seen["wharfied"][0] == [
+        "80/tcp -> 0.0.0.0:DUAL",
+        "80/tcp -> [::1]:LO6",
+        "80/tcp -> [::]:DUAL",
+    ]

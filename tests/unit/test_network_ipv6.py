@@ -70,3 +70,56 @@ def test_ipv6_address_message() -> None:
     msg = m.ifaddrmsg(3, 64, m.RT_SCOPE_UNIVERSE, m.AF_INET6, m.IFA_F_NODAD)
     assert msg == bytes([10, 64, 2, 0]) + (3).to_bytes(4, "little")
     assert m.rtmsg_default(m.AF_INET6)[0] == 10 and m.rtmsg_default_v4()[0] == 2
+
+
+def test_ipv6_ports_render_into_the_ip6_table() -> None:
+    rs = nft.Ruleset(
+        [nft.NetRule("br-a", "10.0.0.0/24")],
+        [
+            nft.PortRule("tcp", "", 8080, "10.0.0.2", 80, "br-a"),
+            nft.PortRule("tcp", "::", 8080, "fd00::2", 80, "br-a"),
+            nft.PortRule("tcp", "::1", 8081, "fd00::2", 80, "br-a"),
+        ],
+        ipv6=True,
+    )
+    ip4, ip6 = nft.render("t", rs).split("table ip6 t {\n", 1)
+    assert "dnat to 10.0.0.2:80" in ip4 and "fd00" not in ip4
+    assert "ip6 daddr ::1 return" in ip6  # relayed in userland
+    assert (
+        "tcp dport 8080 dnat to [fd00::2]:80" in ip6 and "8081" not in ip6.split("postrouting")[0]
+    )
+    assert 'oifname "br-a" ip6 saddr ::1 masquerade' in ip6
+
+
+def test_relay_from_ipv6_loopback() -> None:
+    import asyncio
+    import socket
+
+    from wharfie.network.ports import Binding, Reservations, ipv6_twins
+    from wharfie.network.relay import LoopbackRelay
+
+    async def main() -> None:
+        async def echo(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            w.write(b"echo:" + await r.readline())
+            await w.drain()
+            w.close()
+
+        upstream = await asyncio.start_server(echo, "::1", 0)
+        target = ("::1", upstream.sockets[0].getsockname()[1])
+        held = Reservations()
+        bound = held.reserve("c", [Binding("tcp", 80, "", 0)])
+        assert ipv6_twins(bound) == [Binding("tcp", 80, "::", bound[0].host_port)]
+        (b6,) = held.reserve("c", [Binding("tcp", 80, "::1", 0)])
+        relay = LoopbackRelay()
+        relay.open("c", dict((b, s) for b, s in held.held("c"))[b6], target)
+        r, w = await asyncio.open_connection("::1", b6.host_port)
+        w.write(b"hi\n")
+        assert await r.read() == b"echo:hi\n"
+        w.close()
+        relay.stop("c")
+        held.release("c")
+        with pytest.raises(OSError), socket.create_connection(("::1", b6.host_port), 1):
+            pass
+        upstream.close()
+
+    asyncio.run(main())

@@ -367,14 +367,23 @@ def _publish_ports(engine: Engine, c: Container) -> None:
     ep = _primary(engine, c)
     if not plan or ep is None:
         return
+    ip6 = str(ep.get("ip6") or "")
+    literal6 = [b.host_ip for b in plan if ":" in b.host_ip]
+    if literal6 and not ip6:
+        raise InvalidArgument(
+            f"cannot publish a port on {literal6[0]}: the container has no IPv6 address "
+            "(publishing on IPv6 needs its first network to have IPv6 enabled)"
+        )
     bound = engine.networks.ports.reserve(c.id, plan)
+    if ip6:
+        bound += engine.networks.ports.reserve(c.id, network.ports.ipv6_twins(bound))
     bridge = getattr(engine.networks.driver(ep["network_id"]), "name", "")
     c.private["ports"] = [
         {
             "proto": b.proto,
             "host_ip": b.host_ip,
             "host_port": b.host_port,
-            "container_ip": ep["ip"],
+            "container_ip": ip6 if ":" in b.host_ip else ep["ip"],
             "container_port": b.container_port,
             "bridge": bridge,
         }
@@ -382,6 +391,19 @@ def _publish_ports(engine: Engine, c: Container) -> None:
     ]
     c.doc["NetworkSettings"]["Ports"] = network.ports.port_map(bound, c.config.get("ExposedPorts"))
     _firewall_now(engine)
+    _relay_loopback6(engine, c)
+
+
+def _relay_loopback6(engine: Engine, c: Container) -> None:
+    """TCP ports published on ::1 or :: : relayed from ::1 in userland (network/relay.py)."""
+    targets = {
+        (r["proto"], r["host_ip"], r["host_port"]): (r["container_ip"], r["container_port"])
+        for r in c.private.get("ports") or []
+    }
+    for b, sock in engine.networks.ports.held(c.id):
+        target = targets.get((b.proto, b.host_ip, b.host_port))
+        if b.proto == "tcp" and b.host_ip in ("::", "::1") and target is not None:
+            engine.networks.relay.open(c.id, sock, target)
 
 
 def _firewall_now(engine: Engine) -> None:
@@ -409,6 +431,7 @@ def reserve_running(engine: Engine, c: Container) -> None:
     ]
     if wanted:
         engine.networks.ports.reserve(c.id, wanted)
+        _relay_loopback6(engine, c)
 
 
 def _join_container(engine: Engine, c: Container) -> tuple[str, dict[str, str]]:
@@ -448,6 +471,7 @@ def _join_container(engine: Engine, c: Container) -> tuple[str, dict[str, str]]:
 def release(engine: Engine, c: Container) -> None:
     """Undo prepare(); safe to call twice and after a crash."""
     engine.networks.resolver.stop(c.id)
+    engine.networks.relay.stop(c.id)
     engine.networks.ports.release(c.id)
     if c.private.pop("ports", None):
         try:

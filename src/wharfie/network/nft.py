@@ -78,18 +78,28 @@ def _forward(rs: Ruleset) -> list[str]:
     return out
 
 
+def _v6(p: PortRule) -> bool:
+    return ":" in p.container_ip
+
+
 def _dnat(p: PortRule) -> str:
-    match = "" if p.host_ip in ("", "0.0.0.0") else f"ip daddr {p.host_ip} "
-    return f"{match}{p.proto} dport {p.host_port} dnat to {p.container_ip}:{p.container_port}"
+    if _v6(p):
+        match = "" if p.host_ip in ("", "::") else f"ip6 daddr {p.host_ip} "
+        target = f"[{p.container_ip}]:{p.container_port}"
+    else:
+        match = "" if p.host_ip in ("", "0.0.0.0") else f"ip daddr {p.host_ip} "
+        target = f"{p.container_ip}:{p.container_port}"
+    return f"{match}{p.proto} dport {p.host_port} dnat to {target}"
 
 
-def _postrouting(rs: Ruleset) -> list[str]:
+def _postrouting(ports: list[PortRule], v6: bool) -> list[str]:
     out = []
-    for bridge in sorted({p.bridge for p in rs.ports if p.bridge}):
-        out.append(f"oifname {_q(bridge)} ip saddr 127.0.0.0/8 masquerade")
-    for p in rs.ports:
+    ip, loopback = ("ip6", "::1") if v6 else ("ip", "127.0.0.0/8")
+    for bridge in sorted({p.bridge for p in ports if p.bridge}):
+        out.append(f"oifname {_q(bridge)} {ip} saddr {loopback} masquerade")
+    for p in ports:
         out.append(
-            f"ip saddr {p.container_ip} ip daddr {p.container_ip} "
+            f"{ip} saddr {p.container_ip} {ip} daddr {p.container_ip} "
             f"{p.proto} dport {p.container_port} masquerade"
         )
     return out
@@ -101,12 +111,25 @@ def _chain(name: str, head: str, rules: list[str]) -> list[str]:
 
 
 def render(table: str, rs: Ruleset) -> str:
-    """The `nft -f` script that replaces the table with exactly `rs`, in one transaction."""
-    lines = [f"table ip {table} {{}}", f"delete table ip {table}", f"table ip {table} {{"]
+    """The `nft -f` script that replaces the table with exactly `rs`, in one transaction.
+    With IPv6, an `ip6` table of the same name gets the same isolation (the rules name
+    interfaces only) and the IPv6 published ports; without, it is deleted."""
+    lines = [f"table ip {table} {{}}", f"delete table ip {table}"]
+    lines += _table("ip", table, rs, [p for p in rs.ports if not _v6(p)])
+    lines += [f"table ip6 {table} {{}}", f"delete table ip6 {table}"]
+    if rs.ipv6:
+        lines += _table("ip6", table, rs, [p for p in rs.ports if _v6(p)])
+    return "\n".join(lines) + "\n"
+
+
+def _table(family: str, table: str, rs: Ruleset, ports: list[PortRule]) -> list[str]:
+    lines = [f"table {family} {table} {{"]
     lines += _chain(
         "forward", "type filter hook forward priority filter - 1; policy accept;", _forward(rs)
     )
-    dnat = [_dnat(p) for p in rs.ports]
+    dnat = [_dnat(p) for p in ports if p.host_ip != "::1"]
+    if family == "ip6" and dnat:  # ::1 is relayed in userland (relay.py), never DNATed
+        dnat.insert(0, "ip6 daddr ::1 return")
     lines += _chain("ports", "", dnat)
     lines += _chain(
         "prerouting",
@@ -119,19 +142,12 @@ def render(table: str, rs: Ruleset) -> str:
         ["fib daddr type local jump ports"] if dnat else [],
     )
     lines += _chain(
-        "postrouting", "type nat hook postrouting priority srcnat; policy accept;", _postrouting(rs)
+        "postrouting",
+        "type nat hook postrouting priority srcnat; policy accept;",
+        _postrouting(ports, family == "ip6"),
     )
     lines.append("}")
-    # IPv6: the same isolation between bridges (the rules name interfaces only) in an ip6
-    # table of the same name, or no such table when no network has IPv6
-    lines += [f"table ip6 {table} {{}}", f"delete table ip6 {table}"]
-    if rs.ipv6:
-        lines.append(f"table ip6 {table} {{")
-        lines += _chain(
-            "forward", "type filter hook forward priority filter - 1; policy accept;", _forward(rs)
-        )
-        lines.append("}")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def binary() -> str | None:
