@@ -323,3 +323,73 @@ def test_published_ports_on_ipv6(daemon: Daemon, peer: DockerPeer, name: str) ->
         "80/tcp -> [::1]:LO6",
         "80/tcp -> [::]:DUAL",
     ]
+
+
+def test_ipv6_ports_and_dns_survive_a_daemon_restart(tmp_path: Path) -> None:
+    import signal
+
+    from support.peers import free_port
+
+    if os.geteuid() != 0:
+        pytest.skip("wharfied needs root")
+    d = FileDaemon(tmp_path / "w", 4)
+    d.start()
+    try:
+        import docker
+
+        docker.APIClient(base_url=d.host).import_image_from_data(
+            busybox_tar(tmp_path), repository="busybox", tag="latest"
+        )
+        net = "r6"
+        assert (
+            docker_cli(
+                d, "network", "create", "--ipv6", "--subnet", f"fd00:{N:x}:9::/64", net
+            ).returncode
+            == 0
+        )
+        port = free_port()
+        p = docker_cli(
+            d,
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            net,
+            "-p",
+            f"[::1]:{port}:80",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /w && echo hi6 > /w/index.html && httpd -f -p 80 -h /w",
+        )
+        assert p.returncode == 0, p.stderr
+        assert (
+            docker_cli(
+                d, "run", "-d", "--name", "cli", "--network", net, "busybox", "sleep", "300"
+            ).returncode
+            == 0
+        )
+
+        def fetch() -> str:
+            for _ in range(50):
+                out = subprocess.run(
+                    ["curl", "-s", "-g", "-m", "2", f"http://[::1]:{port}/"],
+                    capture_output=True,
+                    text=True,
+                ).stdout
+                if out:
+                    return out
+            return ""
+
+        assert fetch() == "hi6\n"
+        d.stop(signal.SIGKILL)
+        d.start()
+        assert fetch() == "hi6\n"
+        aaaa = docker_cli(d, "exec", "cli", "nslookup", "-type=AAAA", "web", "127.0.0.11")
+        assert f"fd00:{N:x}:9::2" in aaaa.stdout.decode()
+        docker_cli(d, "rm", "-f", "web", "cli")
+        assert docker_cli(d, "network", "rm", net).returncode == 0
+    finally:
+        leaked = d.teardown()
+    assert not leaked

@@ -123,3 +123,22 @@ def test_relay_from_ipv6_loopback() -> None:
         upstream.close()
 
     asyncio.run(main())
+
+
+def test_a_relayed_port_is_still_exclusive() -> None:
+    import asyncio
+
+    from wharfie.network.ports import Binding, PortAllocated, Reservations
+    from wharfie.network.relay import LoopbackRelay
+
+    async def main() -> None:
+        held = Reservations()
+        (b,) = held.reserve("a", [Binding("tcp", 80, "::1", 0)])
+        relay = LoopbackRelay()
+        relay.open("a", held.held("a")[0][1], ("::1", 9))
+        with pytest.raises(PortAllocated, match="port is already allocated"):
+            held.reserve("b", [Binding("tcp", 80, "::1", b.host_port)])
+        relay.stop("a")
+        held.release("a")
+
+    asyncio.run(main())

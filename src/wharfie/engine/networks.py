@@ -172,7 +172,7 @@ class Networks:
                 "EndpointID": endpoint_id(ep),
                 "MacAddress": ep["mac"],
                 "IPv4Address": f"{ep['ip']}/{ep['prefix_len']}",
-                "IPv6Address": "",
+                "IPv6Address": f"{ep['ip6']}/{ep['prefix_len6']}" if ep.get("ip6") else "",
             }
         return out
 

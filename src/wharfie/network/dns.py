@@ -64,7 +64,7 @@ def answer(
     ips = lookup(asker, name)
     if ips is None:
         return None
-    reply = req.reply(ra=1, aa=1)
+    reply = req.reply(ra=1, aa=0)  # as Docker's: nslookup says non-authoritative
     v6 = [ip for ip in ips if ":" in ip]
     if q.qtype in (dnslib.QTYPE.A, dnslib.QTYPE.ANY):
         for ip in ips:
@@ -83,7 +83,7 @@ def _ptr(req: Any, asker: str, name: str, reverse: Reverse) -> bytes | None:
     names = reverse(asker, ip) if ip.count(".") == 3 else None
     if not names:
         return None
-    reply = req.reply(ra=1, aa=1)
+    reply = req.reply(ra=1, aa=0)  # as Docker's: nslookup says non-authoritative
     for n in names:
         reply.add_answer(
             dnslib.RR(req.q.qname, dnslib.QTYPE.PTR, rdata=dnslib.PTR(n + "."), ttl=TTL)

@@ -151,6 +151,11 @@ class Reservations:
         try:
             if v6:
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if b.proto == "tcp" and b.host_ip in ("::", "::1"):
+                # these listen at once (relay.py): the relayed connections' TIME_WAIT must
+                # not keep the port from a daemon restarted meanwhile; a listening socket
+                # still refuses every other bind
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((addr, b.host_port))
         except OSError as e:
             s.close()
