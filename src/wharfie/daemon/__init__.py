@@ -209,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     if args.validate:
+        try:
+            engine_config(args)
+        except InvalidArgument as exc:
+            print(f"wharfied: {exc}", file=sys.stderr)
+            return 1
         print("configuration OK")
         return 0
     if args.version:
