@@ -229,9 +229,23 @@ def test_dns_connectivity_and_isolation(daemon: Daemon, name: str) -> None:
         assert cross.returncode != 0  # another network: dropped by the ip6 table
         gw = docker_cli(daemon, "exec", f"{name}-t1", "ping", "-c1", "-W2", f"fd00:{N:x}:7::1")
         assert gw.returncode == 0  # its own gateway (the bridge) answers
+        nid = _json(lambda *x: docker_cli(daemon, *x), "network", "inspect", a)[0]["Id"]
+        accept = [
+            "-w",
+            "-C",
+            "FORWARD",
+            "-i",
+            f"br-{nid[:12]}",
+            "-o",
+            f"br-{nid[:12]}",
+            "-j",
+            "ACCEPT",
+        ]
+        assert subprocess.run(["ip6tables", *accept], capture_output=True).returncode == 0
     finally:
         docker_cli(daemon, "rm", "-f", f"{name}-s1", f"{name}-s2", f"{name}-t1")
         docker_cli(daemon, "network", "rm", a, b)
+    assert subprocess.run(["ip6tables", *accept], capture_output=True).returncode == 1
 
 
 def test_default_bridge_ipv6_from_the_daemon_config(tmp_path: Path) -> None:

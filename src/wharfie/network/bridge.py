@@ -200,6 +200,9 @@ class Bridge:
             return
         try:
             _iptables.ensure(exe, _iptables.rules(self.name, self.subnet, masquerade))
+            exe6 = _iptables.binary("ip6tables") if self.ipam6 is not None else None
+            if exe6 is not None:
+                _iptables.ensure(exe6, _iptables.rules6(self.name))
         except OSError as e:
             raise Unavailable(f"iptables rules for bridge {self.name}: {e}") from e
 
@@ -215,6 +218,9 @@ class Bridge:
         if exe is not None:
             try:
                 _iptables.remove(exe, _iptables.rules(self.name, self.subnet, True))
+                exe6 = _iptables.binary("ip6tables") if self.ipam6 is not None else None
+                if exe6 is not None:
+                    _iptables.remove(exe6, _iptables.rules6(self.name))
             except OSError as e:
                 raise Unavailable(f"remove iptables rules of bridge {self.name}: {e}") from e
         self.remove_link(self.name)
