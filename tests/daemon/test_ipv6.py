@@ -223,6 +223,8 @@ def test_dns_connectivity_and_isolation(daemon: Daemon, name: str) -> None:
             daemon, "exec", f"{name}-s2", "nslookup", "-type=A", f"{name}-s1", "127.0.0.11"
         ).stdout.decode()
         assert "fd00" not in a_rec and "Address: " in a_rec.split("Name:")[-1]
+        ptr = docker_cli(daemon, "exec", f"{name}-s2", "nslookup", f"fd00:{N:x}:6::2", "127.0.0.11")
+        assert f"{name}-s1.{a}" in ptr.stdout.decode(), ptr.stdout
         ping = docker_cli(daemon, "exec", f"{name}-s2", "ping", "-6", "-c1", "-W2", f"{name}-s1")
         assert ping.returncode == 0, ping.stdout
         cross = docker_cli(daemon, "exec", f"{name}-t1", "ping", "-c1", "-W1", f"fd00:{N:x}:6::2")

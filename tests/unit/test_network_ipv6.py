@@ -142,3 +142,24 @@ def test_a_relayed_port_is_still_exclusive() -> None:
         held.release("a")
 
     asyncio.run(main())
+
+
+def test_ptr_for_an_ipv6_address() -> None:
+    import ipaddress
+
+    import dnslib
+
+    def reverse(asker: str, ip: str) -> list[str] | None:
+        return ["web.net"] if ip == "fd00::2" else None
+
+    def lookup(asker: str, name: str) -> list[str] | None:
+        return None
+
+    name = ipaddress.IPv6Address("fd00::2").reverse_pointer
+    reply = dns.answer(bytes(dnslib.DNSRecord.question(name, "PTR").pack()), "x", lookup, reverse)
+    assert reply is not None
+    assert [str(rr.rdata) for rr in dnslib.DNSRecord.parse(reply).rr] == ["web.net."]
+    bad = dns.answer(
+        bytes(dnslib.DNSRecord.question("1.2.ip6.arpa", "PTR").pack()), "x", lookup, reverse
+    )
+    assert bad is None  # not ours: forwarded

@@ -448,7 +448,7 @@ class Networks:
         for nid in mine:
             for c in self.e.containers.values():
                 ep = (c.private.get("endpoints") or {}).get(nid)
-                if ep is not None and ep["ip"] == ip:
+                if ep is not None and ip in (ep["ip"], ep.get("ip6")):
                     return [f"{c.name}.{self.docs[nid]['Name']}"]
         return None
 

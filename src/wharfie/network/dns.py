@@ -41,6 +41,7 @@ FORWARD_TIMEOUT = 2.0
 Lookup = Callable[[str, str], list[str] | None]  # (asker id, name) -> IPs, None: unknown
 Reverse = Callable[[str, str], list[str] | None]  # (asker id, IPv4) -> names, None: unknown
 ARPA = ".in-addr.arpa"
+ARPA6 = ".ip6.arpa"
 
 
 def answer(
@@ -57,7 +58,7 @@ def answer(
         return None
     q = req.questions[0]
     name = str(q.qname).rstrip(".").lower()
-    if q.qtype == dnslib.QTYPE.PTR and reverse is not None and name.endswith(ARPA):
+    if q.qtype == dnslib.QTYPE.PTR and reverse is not None and name.endswith((ARPA, ARPA6)):
         return _ptr(req, asker, name, reverse)
     if q.qtype not in (dnslib.QTYPE.A, dnslib.QTYPE.AAAA, dnslib.QTYPE.ANY):
         return None
@@ -79,8 +80,8 @@ def answer(
 def _ptr(req: Any, asker: str, name: str, reverse: Reverse) -> bytes | None:
     import dnslib
 
-    ip = ".".join(reversed(name[: -len(ARPA)].split(".")))
-    names = reverse(asker, ip) if ip.count(".") == 3 else None
+    ip = _arpa_address(name)
+    names = reverse(asker, ip) if ip else None
     if not names:
         return None
     reply = req.reply(ra=1, aa=0)  # as Docker's: nslookup says non-authoritative
@@ -89,6 +90,22 @@ def _ptr(req: Any, asker: str, name: str, reverse: Reverse) -> bytes | None:
             dnslib.RR(req.q.qname, dnslib.QTYPE.PTR, rdata=dnslib.PTR(n + "."), ttl=TTL)
         )
     return bytes(reply.pack())
+
+
+def _arpa_address(name: str) -> str:
+    """The address a reverse name stands for ("" if it is not one)."""
+    import ipaddress
+
+    if name.endswith(ARPA6):
+        nibbles = name[: -len(ARPA6)].split(".")
+        if len(nibbles) != 32 or any(len(n) != 1 for n in nibbles):
+            return ""
+        try:
+            return str(ipaddress.IPv6Address(int("".join(reversed(nibbles)), 16)))
+        except ValueError:
+            return ""
+    ip = ".".join(reversed(name[: -len(ARPA)].split(".")))
+    return ip if ip.count(".") == 3 else ""
 
 
 def servfail(query: bytes) -> bytes | None:
