@@ -120,6 +120,9 @@ def test_validate(tmp_path: Path) -> None:
     good = _write(tmp_path, "good", {"data-root": "/tmp/x", "mtu": 1400})
     ours = _run([sys.executable, "-m", "wharfie.daemon", "--config-file", str(good), "--validate"])
     assert (ours.returncode, ours.stdout) == (0, "configuration OK\n")
+    bip = _write(tmp_path, "bip", {"bip": "10.1.0.300/24"})
+    ours = _run([sys.executable, "-m", "wharfie.daemon", "--config-file", str(bip), "--validate"])
+    assert ours.returncode == 1 and "invalid --bip" in ours.stderr, ours.stderr
     bad = _write(tmp_path, "bad", {"nope": 1})
     ours = _run([sys.executable, "-m", "wharfie.daemon", "--config-file", str(bad), "--validate"])
     assert ours.returncode == 1 and "don't match any configuration option: nope" in ours.stderr

@@ -213,7 +213,7 @@ def test_network_scoped_links_and_aliases(daemon: Daemon, peer: DockerPeer, name
                 "busybox",
                 "sh",
                 "-c",
-                "nslookup myal 127.0.0.11; timeout 3 nslookup dbal 127.0.0.11",
+                "nslookup myal 127.0.0.11; timeout 2 nslookup dbal 127.0.0.11",
             )
             text = other.stdout.decode()
             results[who] = (

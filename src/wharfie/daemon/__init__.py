@@ -245,6 +245,8 @@ def engine_config(args: Settings) -> Config:
         log_opts=dict(args.log_opts),
         live_restore=args.live_restore,
         cgroup_parent=args.cgroup_parent,
+        ipv6=args.ipv6,
+        fixed_cidr_v6=args.fixed_cidr_v6,
         cpu_rt_period=args.cpu_rt_period,
         cpu_rt_runtime=args.cpu_rt_runtime,
     )
@@ -257,6 +259,11 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     if args.validate:
+        try:
+            engine_config(args)
+        except InvalidArgument as exc:
+            print(f"wharfied: {exc}", file=sys.stderr)
+            return 1
         print("configuration OK")
         return 0
     if args.version:

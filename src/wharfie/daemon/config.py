@@ -130,6 +130,21 @@ OPTIONS: tuple[Option, ...] = (
         "masquerade traffic leaving the default bridge (--ip-masq=false: no NAT rule)",
     ),
     Option(
+        "ipv6",
+        ("--ipv6",),
+        "bool",
+        False,
+        "IPv6 on the default bridge (needs --fixed-cidr-v6)",
+    ),
+    Option(
+        "fixed-cidr-v6",
+        ("--fixed-cidr-v6",),
+        "str",
+        "",
+        "IPv6 subnet of the default bridge, e.g. fd00:1::/64 (containers get the subnet "
+        "with their MAC as host part, as dockerd)",
+    ),
+    Option(
         "mtu",
         ("--mtu",),
         "int",
@@ -572,6 +587,16 @@ def _check_values(values: dict[str, Any]) -> None:
             raise ConfigError(f"invalid base pool {base!r}: {e}") from e
         if not net.prefixlen <= size <= 30:
             raise ConfigError(f"invalid pools size: {size}")
+    if values["ipv6"] and not values["fixed_cidr_v6"]:
+        raise ConfigError(
+            "IPv6 is enabled for the default bridge, but no subnet is configured. Specify an "
+            "IPv6 subnet using --fixed-cidr-v6"
+        )
+    if values["fixed_cidr_v6"]:
+        try:
+            ipaddress.IPv6Network(values["fixed_cidr_v6"])
+        except ValueError as e:
+            raise ConfigError(f"invalid fixed-cidr-v6 {values['fixed_cidr_v6']!r}: {e}") from e
     for server in values["dns"]:
         try:
             ipaddress.ip_address(server)

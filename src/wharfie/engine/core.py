@@ -60,6 +60,8 @@ class Config:
     log_driver: str = "json-file"
     log_opts: dict[str, str] = field(default_factory=dict)
     live_restore: bool = True  # False: running containers are stopped with the daemon
+    ipv6: bool = False  # the default bridge's IPv6, on fixed_cidr_v6
+    fixed_cidr_v6: str = ""
     cpu_rt_period: int = 0  # the budget given to the containers' parent cgroup (v1)
     cpu_rt_runtime: int = 0
 
@@ -87,6 +89,7 @@ class Engine:
             self.bridge_id,
             gateway=config.bridge_gateway,
             mtu=config.mtu,
+            subnet6=config.fixed_cidr_v6 if config.ipv6 else None,
         )
         self.ipam = network.IPAM(config.bridge_subnet, config.bridge_gateway)
         self.networks = Networks(self)

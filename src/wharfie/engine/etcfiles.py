@@ -51,7 +51,11 @@ def write(engine: Engine, c: Container, kind: str, ip: str, user: bool) -> dict[
         )
         if kind == "bridge":
             extra += links.hosts_lines(engine, c)
-        _write(paths["/etc/hosts"], HOSTS_HEAD + extra + (f"{ip}\t{fqdn}\n" if ip else ""))
+        own = f"{ip}\t{fqdn}\n" if ip else ""
+        first = next(iter((c.private.get("endpoints") or {}).values()), None)
+        if own and first and first.get("ip6"):
+            own += f"{first['ip6']}\t{fqdn}\n"
+        _write(paths["/etc/hosts"], HOSTS_HEAD + extra + own)
     _write(paths["/etc/resolv.conf"], _resolv_for(c, kind, user, engine.config.dns))
     c.doc.update(
         HostnamePath=paths["/etc/hostname"],

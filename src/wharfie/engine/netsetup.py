@@ -16,6 +16,7 @@ address); what exists is `private["endpoints"]` (network id -> Endpoint) and
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import socket
@@ -38,7 +39,7 @@ resolv_conf = etcfiles.resolv_conf
 
 
 def kind_of(network_mode: str) -> str:
-    """"bridge" (the default network), "host", "none", "container" or "network" (a user one)."""
+    """ "bridge" (the default network), "host", "none", "container" or "network" (a user one)."""
     mode = network_mode or "bridge"
     if mode == "default":
         return "bridge"
@@ -57,12 +58,13 @@ def mode_of(network_mode: str) -> str:
 
 def check_mode(network_mode: str) -> None:
     """Kept for the create path: a malformed mode; the engine checks names in check_create."""
-    if network_mode.startswith("container:") and not network_mode[len("container:"):]:
+    if network_mode.startswith("container:") and not network_mode[len("container:") :]:
         raise InvalidArgument("invalid container format container:<name|id>")
 
 
-def _endpoint_doc(nid: str, ep: dict[str, Any] | None, wanted: dict[str, Any] | None
-                  ) -> dict[str, Any]:
+def _endpoint_doc(
+    nid: str, ep: dict[str, Any] | None, wanted: dict[str, Any] | None
+) -> dict[str, Any]:
     wanted = wanted or {}
     return {
         "IPAMConfig": wanted.get("IPAMConfig") or None,
@@ -74,9 +76,9 @@ def _endpoint_doc(nid: str, ep: dict[str, Any] | None, wanted: dict[str, Any] | 
         "Gateway": ep["gateway"] if ep else "",
         "IPAddress": ep["ip"] if ep else "",
         "IPPrefixLen": ep["prefix_len"] if ep else 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": (ep.get("gateway6") or "") if ep else "",
+        "GlobalIPv6Address": (ep.get("ip6") or "") if ep else "",
+        "GlobalIPv6PrefixLen": (ep.get("prefix_len6") or 0) if ep else 0,
         "DriverOpts": wanted.get("DriverOpts") or None,
         "DNSNames": wanted.get("DNSNames") or None,
     }
@@ -118,8 +120,7 @@ def empty_settings(engine: Engine, mode: str) -> dict[str, Any]:
 # -- create --------------------------------------------------------------------------------
 
 
-def check_create(engine: Engine, host_config: dict[str, Any], networking: dict[str, Any]
-                 ) -> None:
+def check_create(engine: Engine, host_config: dict[str, Any], networking: dict[str, Any]) -> None:
     """Refuse at create what can never start. A network or container that does not exist
     (yet) is only an error at start, as with Docker (a 404 from create would make the
     docker CLI try to pull the image)."""
@@ -128,32 +129,62 @@ def check_create(engine: Engine, host_config: dict[str, Any], networking: dict[s
     kind = kind_of(mode)
     if kind == "container":
         if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
-            raise InvalidArgument("conflicting options: port publishing and the container "
-                                  "type network mode")
+            raise InvalidArgument(
+                "conflicting options: port publishing and the container type network mode"
+            )
         return
     for name, cfg in (networking.get("EndpointsConfig") or {}).items():
         target = mode if name == "default" else name
         if kind_of(target) in ("host", "none") and target != mode:
-            raise InvalidArgument(f"container cannot be connected to {target} network and "
-                                  f"{mode} at the same time")
+            raise InvalidArgument(
+                f"container cannot be connected to {target} network and {mode} at the same time"
+            )
         try:
             doc = engine.networks.find("bridge" if target == "default" else target)
         except NotFound:
             continue
         _check_static_ip(engine, doc, cfg or {})
         if (cfg or {}).get("Aliases") and not engine.networks.is_user(doc["Id"]):
-            raise InvalidArgument("network-scoped alias is supported only for containers in "
-                                  "user defined networks")
+            raise InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks"
+            )
 
 
 def _check_static_ip(engine: Engine, doc: dict[str, Any], cfg: dict[str, Any]) -> None:
-    ip = ((cfg.get("IPAMConfig") or {}).get("IPv4Address")) or ""
-    if not ip:
+    ipam = cfg.get("IPAMConfig") or {}
+    ip, ip6 = ipam.get("IPv4Address") or "", ipam.get("IPv6Address") or ""
+    if ip6:
+        try:
+            ipaddress.IPv6Address(str(ip6))
+        except ValueError as e:
+            raise InvalidArgument(f"invalid IPv6 address: {ip6}") from e
+    bad = [str(a) for a in ipam.get("LinkLocalIPs") or [] if not _is_ip(str(a))]
+    if bad:
+        raise InvalidArgument(f"Invalid link-local IP address: [{' '.join(bad)}]")
+    if not (ip or ip6):
         return
     if not engine.networks.is_user(doc["Id"]):
-        raise InvalidArgument("user specified IP address is supported on user defined "
-                              "networks only")
-    engine.networks.driver(doc["Id"]).ipam.allocate(set(), ip)
+        raise InvalidArgument(
+            "user specified IP address is supported on user defined networks only"
+        )
+    drv = engine.networks.driver(doc["Id"])
+    if ip:
+        drv.ipam.allocate(set(), ip)
+    if ip6:
+        ipam6 = getattr(drv, "ipam6", None)
+        if ipam6 is None:
+            raise InvalidArgument(
+                f"Invalid address {ip6}: It does not belong to any of this network's subnets"
+            )
+        ipam6.allocate(set(), ip6)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def on_create(engine: Engine, doc: dict[str, Any], networking: dict[str, Any]) -> None:
@@ -181,8 +212,9 @@ def on_create(engine: Engine, doc: dict[str, Any], networking: dict[str, Any]) -
     doc["NetworkSettings"]["Networks"] = nets
 
 
-def settings_for(engine: Engine, net: dict[str, Any], cid: str, cfg: dict[str, Any]
-                 ) -> dict[str, Any]:
+def settings_for(
+    engine: Engine, net: dict[str, Any], cid: str, cfg: dict[str, Any]
+) -> dict[str, Any]:
     """An endpoint's wanted settings; on user networks the short ID joins the aliases (1.44)."""
     aliases = [str(a) for a in cfg.get("Aliases") or []]
     if engine.networks.is_user(net["Id"]) and cid[:12] not in aliases:
@@ -205,6 +237,16 @@ def used_ips(engine: Engine, nid: str) -> set[str]:
         ep = (c.private.get("endpoints") or {}).get(nid)
         if ep is not None:
             out.add(str(ep["ip"]))
+    return out
+
+
+def used_ips6(engine: Engine, nid: str) -> set[str]:
+    """IPv6 addresses taken on a network by its containers."""
+    out: set[str] = set()
+    for c in engine.containers.values():
+        ep = (c.private.get("endpoints") or {}).get(nid)
+        if ep is not None and ep.get("ip6"):
+            out.add(str(ep["ip6"]))
     return out
 
 
@@ -249,16 +291,33 @@ def _attach_all(engine: Engine, c: Container, netns: str) -> tuple[str, bool]:
     return first_ip, user
 
 
-def attach_one(engine: Engine, c: Container, net: dict[str, Any], wanted: dict[str, Any],
-               ifname: str, default_route: bool) -> dict[str, Any]:
+def attach_one(
+    engine: Engine,
+    c: Container,
+    net: dict[str, Any],
+    wanted: dict[str, Any],
+    ifname: str,
+    default_route: bool,
+) -> dict[str, Any]:
     nid = net["Id"]
     drv = engine.networks.driver(nid)
-    preferred = ((wanted.get("IPAMConfig") or {}).get("IPv4Address")) or None
+    ipam_cfg = wanted.get("IPAMConfig") or {}
+    preferred = ipam_cfg.get("IPv4Address") or None
     ip = drv.ipam.allocate(used_ips(engine, nid), preferred)
+    ipam6 = getattr(drv, "ipam6", None)
+    ip6 = ""
+    if ipam6 is not None and nid == engine.bridge_id:  # --fixed-cidr-v6: dockerd's MAC form
+        ip6 = ipam6.from_mac(network.mac_for_ip(ip))
+    elif ipam6 is not None:
+        ip6 = ipam6.allocate(used_ips6(engine, nid), ipam_cfg.get("IPv6Address") or None)
+    v6: dict[str, Any] = {"ip6": ip6} if ip6 else {}  # keywords only IPv6 drivers take
+    link_local = tuple(str(a) for a in ipam_cfg.get("LinkLocalIPs") or [])
+    if link_local:
+        v6["link_local"] = link_local
     route = default_route and not net.get("Internal")
     netns = engine.netns_path(c.id)
     try:
-        ep = drv.attach(c.id, netns, ip, ifname, route)._asdict()
+        ep = drv.attach(c.id, netns, ip, ifname, route, **v6)._asdict()
     except Conflict:
         if not isinstance(drv, network.Bridge) or c.running:
             raise
@@ -266,23 +325,30 @@ def attach_one(engine: Engine, c: Container, net: dict[str, Any], wanted: dict[s
         # still destroying its veth pair, whose host end has this container's name. It can
         # only be that stale pair (the container is not running): delete it, try again.
         drv.remove_link(drv.veth_name(c.id))
-        ep = drv.attach(c.id, netns, ip, ifname, route)._asdict()
+        ep = drv.attach(c.id, netns, ip, ifname, route, **v6)._asdict()
     ep["network_id"] = nid
     c.private.setdefault("endpoints", {})[nid] = ep
     doc = _endpoint_doc(nid, ep, wanted)
     c.doc["NetworkSettings"]["Networks"][net["Name"]] = doc
     if nid == engine.bridge_id:
         c.doc["NetworkSettings"].update(
-            EndpointID=doc["EndpointID"], Gateway=ep["gateway"], IPAddress=ep["ip"],
-            IPPrefixLen=ep["prefix_len"], MacAddress=ep["mac"],
+            EndpointID=doc["EndpointID"],
+            Gateway=ep["gateway"],
+            IPAddress=ep["ip"],
+            IPPrefixLen=ep["prefix_len"],
+            MacAddress=ep["mac"],
+            GlobalIPv6Address=doc["GlobalIPv6Address"],
+            GlobalIPv6PrefixLen=doc["GlobalIPv6PrefixLen"],
+            IPv6Gateway=doc["IPv6Gateway"],
         )
     return ep
 
 
 def emit(engine: Engine, action: str, net: dict[str, Any], cid: str) -> None:
     """A `network connect|disconnect` event, as Docker sends on start, stop and the API."""
-    engine.events.emit("network", action, net["Id"],
-                       {"container": cid, "name": net["Name"], "type": net["Driver"]})
+    engine.events.emit(
+        "network", action, net["Id"], {"container": cid, "name": net["Name"], "type": net["Driver"]}
+    )
 
 
 def _primary(engine: Engine, c: Container) -> dict[str, Any] | None:
@@ -292,22 +358,52 @@ def _primary(engine: Engine, c: Container) -> dict[str, Any] | None:
 
 
 def _publish_ports(engine: Engine, c: Container) -> None:
-    plan = network.ports.plan(c.host_config.get("PortBindings"), c.config.get("ExposedPorts"),
-                              bool(c.host_config.get("PublishAllPorts")))
+    plan = network.ports.plan(
+        c.host_config.get("PortBindings"),
+        c.config.get("ExposedPorts"),
+        bool(c.host_config.get("PublishAllPorts")),
+    )
     c.doc["NetworkSettings"]["Ports"] = network.ports.port_map([], c.config.get("ExposedPorts"))
     ep = _primary(engine, c)
     if not plan or ep is None:
         return
+    ip6 = str(ep.get("ip6") or "")
+    literal6 = [b.host_ip for b in plan if ":" in b.host_ip]
+    if literal6 and not ip6:
+        raise InvalidArgument(
+            f"cannot publish a port on {literal6[0]}: the container has no IPv6 address "
+            "(publishing on IPv6 needs its first network to have IPv6 enabled)"
+        )
     bound = engine.networks.ports.reserve(c.id, plan)
+    if ip6:
+        bound += engine.networks.ports.reserve(c.id, network.ports.ipv6_twins(bound))
     bridge = getattr(engine.networks.driver(ep["network_id"]), "name", "")
     c.private["ports"] = [
-        {"proto": b.proto, "host_ip": b.host_ip, "host_port": b.host_port,
-         "container_ip": ep["ip"], "container_port": b.container_port, "bridge": bridge}
+        {
+            "proto": b.proto,
+            "host_ip": b.host_ip,
+            "host_port": b.host_port,
+            "container_ip": ip6 if ":" in b.host_ip else ep["ip"],
+            "container_port": b.container_port,
+            "bridge": bridge,
+        }
         for b in bound
     ]
-    c.doc["NetworkSettings"]["Ports"] = network.ports.port_map(bound,
-                                                               c.config.get("ExposedPorts"))
+    c.doc["NetworkSettings"]["Ports"] = network.ports.port_map(bound, c.config.get("ExposedPorts"))
     _firewall_now(engine)
+    _relay_loopback6(engine, c)
+
+
+def _relay_loopback6(engine: Engine, c: Container) -> None:
+    """TCP ports published on ::1 or :: : relayed from ::1 in userland (network/relay.py)."""
+    targets = {
+        (r["proto"], r["host_ip"], r["host_port"]): (r["container_ip"], r["container_port"])
+        for r in c.private.get("ports") or []
+    }
+    for b, sock in engine.networks.ports.held(c.id):
+        target = targets.get((b.proto, b.host_ip, b.host_port))
+        if b.proto == "tcp" and b.host_ip in ("::", "::1") and target is not None:
+            engine.networks.relay.open(c.id, sock, target)
 
 
 def _firewall_now(engine: Engine) -> None:
@@ -329,14 +425,17 @@ def reserve_running(engine: Engine, c: Container) -> None:
     """After a daemon restart: hold the published ports of a running container again."""
     from wharfie.network.ports import Binding
 
-    wanted = [Binding(r["proto"], r["container_port"], r["host_ip"], r["host_port"])
-              for r in c.private.get("ports") or []]
+    wanted = [
+        Binding(r["proto"], r["container_port"], r["host_ip"], r["host_port"])
+        for r in c.private.get("ports") or []
+    ]
     if wanted:
         engine.networks.ports.reserve(c.id, wanted)
+        _relay_loopback6(engine, c)
 
 
 def _join_container(engine: Engine, c: Container) -> tuple[str, dict[str, str]]:
-    ref = c.network_mode[len("container:"):]
+    ref = c.network_mode[len("container:") :]
     other = engine.find(ref)
     if other.id == c.id:
         raise InvalidArgument("cannot join own network")
@@ -354,8 +453,11 @@ def _join_container(engine: Engine, c: Container) -> tuple[str, dict[str, str]]:
         "/etc/hosts": str(other.doc["HostsPath"]),
         "/etc/resolv.conf": str(other.doc["ResolvConfPath"]),
     }
-    c.doc.update(HostnamePath=files["/etc/hostname"], HostsPath=files["/etc/hosts"],
-                 ResolvConfPath=files["/etc/resolv.conf"])
+    c.doc.update(
+        HostnamePath=files["/etc/hostname"],
+        HostsPath=files["/etc/hosts"],
+        ResolvConfPath=files["/etc/resolv.conf"],
+    )
     # as Docker: the joining container takes the other's host and domain names
     c.config["Hostname"] = hostname_of(other)
     c.config["Domainname"] = other.config.get("Domainname") or ""
@@ -369,6 +471,7 @@ def _join_container(engine: Engine, c: Container) -> tuple[str, dict[str, str]]:
 def release(engine: Engine, c: Container) -> None:
     """Undo prepare(); safe to call twice and after a crash."""
     engine.networks.resolver.stop(c.id)
+    engine.networks.relay.stop(c.id)
     engine.networks.ports.release(c.id)
     if c.private.pop("ports", None):
         try:
@@ -428,22 +531,27 @@ def hostname_of(c: Container) -> str:
 # -- connect and disconnect ----------------------------------------------------------------
 
 
-async def connect(engine: Engine, c: Container, net: dict[str, Any], cfg: dict[str, Any]
-                  ) -> None:
+async def connect(engine: Engine, c: Container, net: dict[str, Any], cfg: dict[str, Any]) -> None:
     kind = kind_of(c.network_mode)
     if kind in ("host", "container"):
-        raise InvalidArgument("container sharing network namespace with another container "
-                              "or host cannot be connected to any other network")
+        raise InvalidArgument(
+            "container sharing network namespace with another container "
+            "or host cannot be connected to any other network"
+        )
     if kind == "none":
-        raise InvalidArgument("container cannot be connected to multiple networks with one "
-                              "of the networks in private (none) mode")
+        raise InvalidArgument(
+            "container cannot be connected to multiple networks with one "
+            "of the networks in private (none) mode"
+        )
     if net["Driver"] in ("host", "null"):
-        raise InvalidArgument("container cannot be disconnected from host network or "
-                              "connected to host network")
+        raise InvalidArgument(
+            "container cannot be disconnected from host network or connected to host network"
+        )
     nets = c.doc["NetworkSettings"]["Networks"]
     if net["Name"] in nets:
         raise network.ipam.Forbidden(
-            f"endpoint with name {c.name} already exists in network {net['Name']}")
+            f"endpoint with name {c.name} already exists in network {net['Name']}"
+        )
     _check_static_ip(engine, net, cfg)
     wanted = settings_for(engine, net, c.id, cfg)
     if not c.running:
@@ -472,8 +580,9 @@ async def disconnect(engine: Engine, c: Container, net: dict[str, Any], force: b
             return
         raise WharfieError(f"container {c.id} is not connected to network {net['Name']}")
     if net["Driver"] in ("host", "null"):
-        raise InvalidArgument("container cannot be disconnected from host network or "
-                              "connected to host network")
+        raise InvalidArgument(
+            "container cannot be disconnected from host network or connected to host network"
+        )
     ep = (c.private.get("endpoints") or {}).pop(net["Id"], None)
     del nets[net["Name"]]
     if ep is not None:
@@ -491,8 +600,12 @@ def ps_ports(c: Container) -> list[dict[str, Any]]:
             out.append({"PrivatePort": int(port), "Type": proto})
             continue
         for h in hosts:
-            out.append({"IP": h["HostIp"], "PrivatePort": int(port),
-                        "PublicPort": int(h["HostPort"]), "Type": proto})
+            out.append(
+                {
+                    "IP": h["HostIp"],
+                    "PrivatePort": int(port),
+                    "PublicPort": int(h["HostPort"]),
+                    "Type": proto,
+                }
+            )
     return out
-
-

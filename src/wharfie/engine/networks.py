@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from wharfie import network
 from wharfie.engine import filters
 from wharfie.engine.model import now_rfc3339
-from wharfie.errors import Conflict, InvalidArgument, NotFound
+from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
 from wharfie.network import nft
 from wharfie.network.ipam import Forbidden as Forbidden
 from wharfie.network.ipam import check_overlap, host_routes, pick_subnet
@@ -72,6 +72,7 @@ class Networks:
         self.docs: dict[str, dict[str, Any]] = {}  # user-defined networks by id
         self.drivers: dict[str, Driver] = {}
         self.ports = network.ports.Reservations()
+        self.relay = network.relay.LoopbackRelay()  # TCP ports published on ::1
         self.table = nft.table_name(engine.config.bridge_name)
         self.lock = asyncio.Lock()
         self._builtin_ids: dict[str, str] = {}
@@ -90,6 +91,8 @@ class Networks:
         e = self.e
         if name == "bridge":
             ipam = [{"Subnet": e.bridge.subnet, "Gateway": e.bridge.gateway}]
+            if e.bridge.ipam6 is not None:
+                ipam.append({"Subnet": str(e.bridge.ipam6.subnet)})
             opts = {
                 "com.docker.network.bridge.default_bridge": "true",
                 "com.docker.network.bridge.enable_icc": "true",
@@ -97,7 +100,9 @@ class Networks:
                 "com.docker.network.bridge.name": e.config.bridge_name,
                 "com.docker.network.driver.mtu": str(e.config.mtu or 1500),
             }
-            return _doc(e.bridge_id, "bridge", "bridge", ipam, opts, {}, False, "")
+            doc = _doc(e.bridge_id, "bridge", "bridge", ipam, opts, {}, False, "")
+            doc["EnableIPv6"] = e.bridge.ipam6 is not None
+            return doc
         nid = self._builtin_ids.get(name) or e.store.setting(
             f"{name}_network_id", lambda: secrets.token_hex(32)
         )
@@ -162,7 +167,7 @@ class Networks:
                 "EndpointID": endpoint_id(ep),
                 "MacAddress": ep["mac"],
                 "IPv4Address": f"{ep['ip']}/{ep['prefix_len']}",
-                "IPv6Address": "",
+                "IPv6Address": f"{ep['ip6']}/{ep['prefix_len6']}" if ep.get("ip6") else "",
             }
         return out
 
@@ -208,27 +213,71 @@ class Networks:
             )
         if driver not in DRIVERS:
             raise NotFound(f'plugin "{driver}" not found')
-        if body.get("EnableIPv6"):
-            raise InvalidArgument("IPv6 networks are not supported")
+        ipv6 = bool(body.get("EnableIPv6"))
+        if ipv6 and driver == "macvlan":
+            raise InvalidArgument("IPv6 is not supported on macvlan networks (yet)")
         nid = secrets.token_hex(32)
-        ipam = self._ipam_config(body.get("IPAM") or {}, driver)
+        ipam = self._ipam_config(body.get("IPAM") or {}, driver, ipv6)
         opts = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
         labels = {str(k): str(v) for k, v in (body.get("Labels") or {}).items()}
         doc = _doc(nid, name, driver, ipam, opts, labels, bool(body.get("Internal")), now_rfc3339())
         doc["Attachable"] = bool(body.get("Attachable"))
+        doc["EnableIPv6"] = ipv6
         doc["IPAM"]["Options"] = (body.get("IPAM") or {}).get("Options") or {}
         return doc
 
-    def _ipam_config(self, ipam: dict[str, Any], driver: str) -> list[dict[str, Any]]:
+    def _ipam_config(
+        self, ipam: dict[str, Any], driver: str, ipv6: bool = False
+    ) -> list[dict[str, Any]]:
         if (ipam.get("Driver") or "default") != "default":
             raise NotFound(f'plugin "{ipam.get("Driver")}" not found')
         configs = [dict(c) for c in ipam.get("Config") or [] if c]
-        taken = [
+        v6 = [c for c in configs if ":" in str(c.get("Subnet") or "")]
+        v4 = self._ipam_v4([c for c in configs if c not in v6], driver)
+        if len(v6) > 1:
+            raise Forbidden("bridge driver doesn't support multiple subnets")
+        if not v6:
+            if ipv6:
+                raise NotFound(
+                    "could not find an available, non-overlapping IPv6 address pool among "
+                    "the defaults to assign to the network"
+                )
+            return v4
+        return [*v4, self._ipam_v6(v6[0])]
+
+    def _taken(self) -> list[str]:
+        return [
             str(c["Subnet"])
             for d in self.all_docs()
             for c in d["IPAM"]["Config"]
             if c.get("Subnet")
         ]
+
+    def _ipam_v6(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        try:
+            net = ipaddress.IPv6Network(str(cfg["Subnet"]), strict=False)
+        except ValueError as e:
+            raise InvalidArgument(f"Invalid subnet {cfg['Subnet']} : {e}") from e
+        for other in self._taken():
+            if ":" in other and net.overlaps(ipaddress.IPv6Network(other, strict=False)):
+                raise Forbidden("Pool overlaps with other one on this address space")
+        out: dict[str, Any] = {"Subnet": str(net)}
+        if cfg.get("Gateway"):
+            gateway = str(cfg["Gateway"])
+            try:
+                inside = ipaddress.IPv6Address(gateway) in net
+            except ValueError as e:
+                raise InvalidArgument(f"invalid gateway {gateway}") from e
+            if not inside:
+                raise WharfieError(
+                    f"failed to allocate gateway ({gateway}): Requested address is out of range"
+                )
+            out["Gateway"] = gateway
+        network.ipam.IPAM6(str(net), out.get("Gateway"))
+        return out
+
+    def _ipam_v4(self, configs: list[dict[str, Any]], driver: str) -> list[dict[str, Any]]:
+        taken = [t for t in self._taken() if ":" not in t]
         if not configs:
             subnet = pick_subnet(taken, _host_routes(), self.e.config.address_pools)
             net = ipaddress.IPv4Network(subnet)
@@ -331,7 +380,10 @@ class Networks:
         for c in self.e.containers.values():
             for rule in c.private.get("ports") or []:
                 ports.append(nft.PortRule(**rule))
-        return nft.Ruleset(nets, ports)
+        ipv6 = self.e.bridge.ipam6 is not None or any(
+            ipv6_config(doc) for doc in self.docs.values()
+        )
+        return nft.Ruleset(nets, ports, ipv6)
 
     async def apply_firewall(self) -> None:
         """Render and apply on the event loop, like a container start with published ports
@@ -364,6 +416,8 @@ class Networks:
                     continue
                 if short in _names_of(c, self.docs[nid]["Name"]) or c.id in targets:
                     found.append(str(ep["ip"]))
+                    if ep.get("ip6"):
+                        found.append(str(ep["ip6"]))
         return found or None
 
     def _link_targets(self, me: Container, nid: str, alias: str) -> set[str]:
@@ -389,7 +443,7 @@ class Networks:
         for nid in mine:
             for c in self.e.containers.values():
                 ep = (c.private.get("endpoints") or {}).get(nid)
-                if ep is not None and ep["ip"] == ip:
+                if ep is not None and ip in (ep["ip"], ep.get("ip6")):
                     return [f"{c.name}.{self.docs[nid]['Name']}"]
         return None
 
@@ -500,6 +554,7 @@ def _make_driver(doc: dict[str, Any], masquerade: bool) -> Driver:
             doc["Name"],
             internal,
         )
+    v6 = ipv6_config(doc)
     masq = (
         masquerade
         and not internal
@@ -515,8 +570,17 @@ def _make_driver(doc: dict[str, Any], masquerade: bool) -> Driver:
         ip_range=cfg.get("IPRange"),
         masquerade=masq,
         mtu=_mtu(opts) or USER_BRIDGE_MTU,
+        subnet6=v6["Subnet"] if v6 else None,
+        gateway6=v6.get("Gateway") if v6 else None,
     )
     return bridge
+
+
+def ipv6_config(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The IPv6 IPAM config of an IPv6-enabled network, else None."""
+    if not doc.get("EnableIPv6"):
+        return None
+    return next((c for c in doc["IPAM"]["Config"] if ":" in str(c.get("Subnet") or "")), None)
 
 
 def _mtu(opts: dict[str, str]) -> int:

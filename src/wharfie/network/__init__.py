@@ -17,7 +17,7 @@ addresses; the engine persists them. See docs/network.md.
 
 from __future__ import annotations
 
-from wharfie.network import dns, nft, ports
+from wharfie.network import dns, nft, ports, relay
 from wharfie.network._netns import create_netns, delete_netns, netns_links
 from wharfie.network.bridge import Bridge, Endpoint, host_veth_name
 from wharfie.network.ipam import IPAM, mac_for_ip
@@ -36,4 +36,5 @@ __all__ = [
     "netns_links",
     "nft",
     "ports",
+    "relay",
 ]

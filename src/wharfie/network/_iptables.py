@@ -9,6 +9,7 @@ A bridge gets:
   ports coming from (and answered to) other interfaces, masquerade or not;
 * with masquerade, FORWARD rules letting the subnet out and replies back in, and
   nat POSTROUTING `-s SUBNET ! -o BR -j MASQUERADE`.
+A bridge with IPv6 also gets the first three from ip6tables (`rules6`).
 """
 
 from __future__ import annotations
@@ -48,12 +49,23 @@ def rules(bridge: str, subnet: str, masquerade: bool) -> list[Rule]:
     return out
 
 
-def binary() -> str | None:
-    """The iptables program, also looked for in sbin directories a daemon's PATH may lack."""
+def rules6(bridge: str) -> list[Rule]:
+    """ip6tables FORWARD accepts of an IPv6 bridge (no NAT: its addresses stay local)."""
+    dnat = ("-m", "conntrack", "--ctstate", "DNAT", "-j", "ACCEPT")
+    return [
+        ("filter", "FORWARD", ("-i", bridge, "-o", bridge, "-j", "ACCEPT")),
+        ("filter", "FORWARD", ("-o", bridge, *dnat)),
+        ("filter", "FORWARD", ("-i", bridge, *dnat)),
+    ]
+
+
+def binary(name: str = "iptables") -> str | None:
+    """The iptables (or ip6tables) program, also looked for in sbin directories a daemon's
+    PATH may lack."""
     import shutil
 
-    found = shutil.which("iptables")
-    for path in (found, "/usr/sbin/iptables", "/sbin/iptables"):
+    found = shutil.which(name)
+    for path in (found, f"/usr/sbin/{name}", f"/sbin/{name}"):
         if path and os.access(path, os.X_OK):
             return path
     return None

@@ -63,6 +63,10 @@ RTN_UNICAST = 1
 
 AF_UNSPEC = 0
 AF_INET = 2
+AF_INET6 = 10
+IFA_FLAGS = 8
+IFA_F_NODAD = 0x02  # no duplicate address detection: usable at once, as Docker's
+RT_SCOPE_LINK = 253
 
 _HDR = struct.Struct("=IHHII")  # nlmsghdr
 _IFINFO = struct.Struct("=BxHiII")  # ifinfomsg
@@ -101,14 +105,25 @@ def ifinfomsg(index: int = 0, flags: int = 0, change: int = 0, family: int = AF_
     return _IFINFO.pack(family, 0, index, flags, change)
 
 
-def ifaddrmsg(index: int, prefix_len: int, scope: int = RT_SCOPE_UNIVERSE) -> bytes:
-    return _IFADDR.pack(AF_INET, prefix_len, 0, scope, index)
+def ifaddrmsg(
+    index: int,
+    prefix_len: int,
+    scope: int = RT_SCOPE_UNIVERSE,
+    family: int = AF_INET,
+    flags: int = 0,
+) -> bytes:
+    return _IFADDR.pack(family, prefix_len, flags, scope, index)
 
 
 def rtmsg_default_v4() -> bytes:
     """An rtmsg for 0.0.0.0/0 in the main table."""
+    return rtmsg_default(AF_INET)
+
+
+def rtmsg_default(family: int) -> bytes:
+    """An rtmsg for the default route (0.0.0.0/0 or ::/0) in the main table."""
     return _RTMSG.pack(
-        AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0
+        family, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0
     )
 
 

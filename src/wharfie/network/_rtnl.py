@@ -173,16 +173,30 @@ class Netlink:
     def add_address(
         self, index: int, ip: bytes, prefix_len: int, broadcast: bytes, what: str, replace: bool
     ) -> None:
-        body = (
-            m.ifaddrmsg(index, prefix_len)
-            + m.attr(m.IFA_LOCAL, ip)
-            + m.attr(m.IFA_ADDRESS, ip)
-            + m.attr(m.IFA_BROADCAST, broadcast)
-        )
+        """An IPv4 address (4 bytes, with its broadcast) or an IPv6 one (16 bytes, no DAD:
+        usable at once; `broadcast` is ignored)."""
+        if len(ip) == 16:
+            scope = m.RT_SCOPE_LINK if ip[:2] == b"\xfe\x80" else m.RT_SCOPE_UNIVERSE
+            body = (
+                m.ifaddrmsg(index, prefix_len, scope, m.AF_INET6, m.IFA_F_NODAD)
+                + m.attr(m.IFA_LOCAL, ip)
+                + m.attr(m.IFA_ADDRESS, ip)
+                + m.attr_u32(m.IFA_FLAGS, m.IFA_F_NODAD)
+            )
+        else:
+            body = (
+                m.ifaddrmsg(index, prefix_len)
+                + m.attr(m.IFA_LOCAL, ip)
+                + m.attr(m.IFA_ADDRESS, ip)
+                + m.attr(m.IFA_BROADCAST, broadcast)
+            )
         flags = m.NLM_F_CREATE | (m.NLM_F_REPLACE if replace else m.NLM_F_EXCL)
         self.request(m.RTM_NEWADDR, flags, body, f"add address to {what}")
 
     def add_default_route(self, index: int, gateway: bytes, what: str) -> None:
-        body = m.rtmsg_default_v4() + m.attr(m.RTA_GATEWAY, gateway) + m.attr_u32(m.RTA_OIF, index)
+        family = m.AF_INET6 if len(gateway) == 16 else m.AF_INET
+        body = (
+            m.rtmsg_default(family) + m.attr(m.RTA_GATEWAY, gateway) + m.attr_u32(m.RTA_OIF, index)
+        )
         flags = m.NLM_F_CREATE | m.NLM_F_EXCL
         self.request(m.RTM_NEWROUTE, flags, body, f"add default route via {what}")

@@ -30,7 +30,7 @@ from wharfie.network import _iptables, nft
 from wharfie.network._netns import open_netns, socket_in
 from wharfie.network._nlmsg import Link
 from wharfie.network._rtnl import Netlink
-from wharfie.network.ipam import IPAM, mac_for_ip
+from wharfie.network.ipam import IPAM, IPAM6, mac_for_ip
 
 _IFNAMSIZ = 15  # usable characters in an interface name
 _VETH_PREFIX = "wh"
@@ -48,6 +48,10 @@ class Endpoint(NamedTuple):
     netns: str
     ifname: str = "eth0"
     network_id: str = ""
+    ip6: str = ""  # on an IPv6-enabled network
+    prefix_len6: int = 0
+    gateway6: str = ""
+    link_local: tuple[str, ...] = ()  # --link-local-ip, as given ("169.254.1.5", "fe80::7")
 
 
 def host_veth_name(container_id: str, network_id: str = "") -> str:
@@ -68,7 +72,7 @@ def _mac_bytes(mac: str) -> bytes:
 
 
 def _packed(ip: str) -> bytes:
-    return ipaddress.IPv4Address(ip).packed
+    return ipaddress.ip_address(ip).packed
 
 
 def _error(e: OSError, context: str) -> WharfieError:
@@ -95,6 +99,8 @@ class Bridge:
         ip_range: str | None = None,
         masquerade: bool = True,
         mtu: int = 0,
+        subnet6: str | None = None,
+        gateway6: str | None = None,
     ) -> None:
         if not name or len(name) > _IFNAMSIZ or "/" in name or " " in name:
             raise InvalidArgument(f"invalid bridge name {name!r} (1 to {_IFNAMSIZ} characters)")
@@ -107,6 +113,7 @@ class Bridge:
         self.subnet = str(self.ipam.subnet)
         self.gateway = self.ipam.gateway
         self.prefix_len = self.ipam.prefix_len
+        self.ipam6 = IPAM6(subnet6, gateway6, network_name) if subnet6 else None
         self._nl: Netlink | None = None
         self._nl_lock = threading.Lock()
 
@@ -145,6 +152,16 @@ class Bridge:
                 self.name,
                 replace=True,
             )
+            if self.ipam6 is not None:
+                _set_sysctl(f"/proc/sys/net/ipv6/conf/{self.name}/disable_ipv6", "0")
+                nl.add_address(
+                    link.index,
+                    _packed(self.ipam6.gateway),
+                    self.ipam6.prefix_len,
+                    b"",
+                    self.name,
+                    replace=True,
+                )
             if not link.up:
                 nl.set_up(link.index, self.name)
         except OSError as e:
@@ -183,6 +200,9 @@ class Bridge:
             return
         try:
             _iptables.ensure(exe, _iptables.rules(self.name, self.subnet, masquerade))
+            exe6 = _iptables.binary("ip6tables") if self.ipam6 is not None else None
+            if exe6 is not None:
+                _iptables.ensure(exe6, _iptables.rules6(self.name))
         except OSError as e:
             raise Unavailable(f"iptables rules for bridge {self.name}: {e}") from e
 
@@ -198,6 +218,9 @@ class Bridge:
         if exe is not None:
             try:
                 _iptables.remove(exe, _iptables.rules(self.name, self.subnet, True))
+                exe6 = _iptables.binary("ip6tables") if self.ipam6 is not None else None
+                if exe6 is not None:
+                    _iptables.remove(exe6, _iptables.rules6(self.name))
             except OSError as e:
                 raise Unavailable(f"remove iptables rules of bridge {self.name}: {e}") from e
         self.remove_link(self.name)
@@ -223,13 +246,18 @@ class Bridge:
         ip: str,
         ifname: str = _PEER_NAME,
         default_route: bool = True,
+        ip6: str = "",
+        link_local: tuple[str, ...] = (),
     ) -> Endpoint:
-        """Connect the namespace at `netns_path` to this bridge as `ifname` with address `ip`,
-        and a default route through the gateway if `default_route`."""
+        """Connect the namespace at `netns_path` to this bridge as `ifname` with address `ip`
+        (and `ip6` on an IPv6 network, and link-local addresses), and default routes through
+        the gateways if `default_route`."""
         if not self.ipam.contains(ip):
             raise InvalidArgument(
                 f"address {ip} is not a container address of {self.name} ({self.subnet})"
             )
+        if ip6 and (self.ipam6 is None or not self.ipam6.contains(ip6)):
+            raise InvalidArgument(f"address {ip6} is not a container address of {self.name}")
         host = self.veth_name(container_id)
         endpoint = Endpoint(
             container_id,
@@ -241,6 +269,10 @@ class Bridge:
             netns_path,
             ifname,
             self.network_id,
+            ip6,
+            self.ipam6.prefix_len if ip6 and self.ipam6 else 0,
+            self.ipam6.gateway if ip6 and self.ipam6 else "",
+            tuple(link_local),
         )
         master = self._index()
         fd = open_netns(netns_path)
@@ -310,7 +342,8 @@ class Bridge:
 
 
 def configure_peer(ns: Netlink, endpoint: Endpoint, broadcast: str, gateway: str | None) -> None:
-    """Set the container's end up with its address, and a default route if `gateway`."""
+    """Set the container's end up with its addresses (IPv4; IPv6 and link-local ones if the
+    endpoint has them), and default routes if `gateway`."""
     name = endpoint.ifname
     context = f"configure {name} of container {endpoint.container_id[:12]}"
     try:
@@ -319,11 +352,20 @@ def configure_peer(ns: Netlink, endpoint: Endpoint, broadcast: str, gateway: str
             raise NotFound(f"{context}: {name} missing from {endpoint.netns}")
         ns.set_up(link.index, name)
         ip = _packed(endpoint.ip)
-        ns.add_address(
-            link.index, ip, endpoint.prefix_len, _packed(broadcast), name, replace=False
-        )
+        ns.add_address(link.index, ip, endpoint.prefix_len, _packed(broadcast), name, replace=False)
         if gateway:
             ns.add_default_route(link.index, _packed(gateway), gateway)
+        if endpoint.ip6:
+            ns.add_address(
+                link.index, _packed(endpoint.ip6), endpoint.prefix_len6, b"", name, replace=False
+            )
+            if gateway and endpoint.gateway6:
+                ns.add_default_route(link.index, _packed(endpoint.gateway6), endpoint.gateway6)
+        for text in endpoint.link_local:
+            addr = ipaddress.ip_address(text)
+            prefix = 64 if addr.version == 6 else 16
+            bcast = b"" if addr.version == 6 else _packed("169.254.255.255")
+            ns.add_address(link.index, addr.packed, prefix, bcast, name, replace=False)
     except OSError as e:
         raise _error(e, context) from e
 

@@ -11,8 +11,8 @@ containers anew (the engine calls `serve()` from its recovery).
 
 Answers (`answer()`, pure): an A query for a name the engine's `lookup(asker, name)`
 knows (container names, aliases and short IDs on the networks the asking container
-shares) gets those addresses; AAAA for such a name gets an empty NOERROR (no IPv6
-here); a PTR query for the address of such a container gets its names (`reverse`);
+shares) gets its IPv4 addresses, an AAAA query its IPv6 ones (an empty NOERROR when it
+has none, as Docker); a PTR query for the address of such a container gets its names (`reverse`);
 anything else is forwarded to the container's own `--dns` servers if it has some, else
 to the host's resolvers (`upstreams`), and answered SERVFAIL if none answers.
 """
@@ -38,13 +38,15 @@ PORT = 53
 TTL = 600
 FORWARD_TIMEOUT = 2.0
 
-Lookup = Callable[[str, str], list[str] | None]  # (asker id, name) -> IPv4s, None: unknown
+Lookup = Callable[[str, str], list[str] | None]  # (asker id, name) -> IPs, None: unknown
 Reverse = Callable[[str, str], list[str] | None]  # (asker id, IPv4) -> names, None: unknown
 ARPA = ".in-addr.arpa"
+ARPA6 = ".ip6.arpa"
 
 
-def answer(query: bytes, asker: str, lookup: Lookup, reverse: Reverse | None = None
-           ) -> bytes | None:
+def answer(
+    query: bytes, asker: str, lookup: Lookup, reverse: Reverse | None = None
+) -> bytes | None:
     """The reply to a query from `asker`, or None if it must be forwarded."""
     import dnslib
 
@@ -56,32 +58,54 @@ def answer(query: bytes, asker: str, lookup: Lookup, reverse: Reverse | None = N
         return None
     q = req.questions[0]
     name = str(q.qname).rstrip(".").lower()
-    if q.qtype == dnslib.QTYPE.PTR and reverse is not None and name.endswith(ARPA):
+    if q.qtype == dnslib.QTYPE.PTR and reverse is not None and name.endswith((ARPA, ARPA6)):
         return _ptr(req, asker, name, reverse)
     if q.qtype not in (dnslib.QTYPE.A, dnslib.QTYPE.AAAA, dnslib.QTYPE.ANY):
         return None
     ips = lookup(asker, name)
     if ips is None:
         return None
-    reply = req.reply(ra=1, aa=1)
+    reply = req.reply(ra=1, aa=0)  # as Docker's: nslookup says non-authoritative
+    v6 = [ip for ip in ips if ":" in ip]
     if q.qtype in (dnslib.QTYPE.A, dnslib.QTYPE.ANY):
         for ip in ips:
-            reply.add_answer(dnslib.RR(q.qname, dnslib.QTYPE.A, rdata=dnslib.A(ip), ttl=TTL))
+            if ":" not in ip:
+                reply.add_answer(dnslib.RR(q.qname, dnslib.QTYPE.A, rdata=dnslib.A(ip), ttl=TTL))
+    if q.qtype in (dnslib.QTYPE.AAAA, dnslib.QTYPE.ANY):
+        for ip in v6:
+            reply.add_answer(dnslib.RR(q.qname, dnslib.QTYPE.AAAA, rdata=dnslib.AAAA(ip), ttl=TTL))
     return bytes(reply.pack())
 
 
 def _ptr(req: Any, asker: str, name: str, reverse: Reverse) -> bytes | None:
     import dnslib
 
-    ip = ".".join(reversed(name[: -len(ARPA)].split(".")))
-    names = reverse(asker, ip) if ip.count(".") == 3 else None
+    ip = _arpa_address(name)
+    names = reverse(asker, ip) if ip else None
     if not names:
         return None
-    reply = req.reply(ra=1, aa=1)
+    reply = req.reply(ra=1, aa=0)  # as Docker's: nslookup says non-authoritative
     for n in names:
-        reply.add_answer(dnslib.RR(req.q.qname, dnslib.QTYPE.PTR, rdata=dnslib.PTR(n + "."),
-                                   ttl=TTL))
+        reply.add_answer(
+            dnslib.RR(req.q.qname, dnslib.QTYPE.PTR, rdata=dnslib.PTR(n + "."), ttl=TTL)
+        )
     return bytes(reply.pack())
+
+
+def _arpa_address(name: str) -> str:
+    """The address a reverse name stands for ("" if it is not one)."""
+    import ipaddress
+
+    if name.endswith(ARPA6):
+        nibbles = name[: -len(ARPA6)].split(".")
+        if len(nibbles) != 32 or any(len(n) != 1 for n in nibbles):
+            return ""
+        try:
+            return str(ipaddress.IPv6Address(int("".join(reversed(nibbles)), 16)))
+        except ValueError:
+            return ""
+    ip = ".".join(reversed(name[: -len(ARPA)].split(".")))
+    return ip if ip.count(".") == 3 else ""
 
 
 def servfail(query: bytes) -> bytes | None:
@@ -106,8 +130,9 @@ def upstreams_of(resolv_conf: str) -> list[tuple[str, int]]:
     return out
 
 
-async def forward(query: bytes, upstreams: list[tuple[str, int]], tcp: bool = False
-                  ) -> bytes | None:
+async def forward(
+    query: bytes, upstreams: list[tuple[str, int]], tcp: bool = False
+) -> bytes | None:
     """Ask each upstream in turn (over TCP if `tcp`, else UDP); the first reply, or None."""
     if tcp:
         for addr in upstreams:
@@ -135,8 +160,7 @@ async def forward(query: bytes, upstreams: list[tuple[str, int]], tcp: bool = Fa
 async def _forward_tcp(query: bytes, addr: tuple[str, int]) -> bytes | None:
     """One query over TCP (a client that got a truncated answer asks again this way)."""
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(*addr),
-                                                FORWARD_TIMEOUT)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(*addr), FORWARD_TIMEOUT)
     except (OSError, TimeoutError) as e:
         log.debug("dns upstream %s:%d (tcp): %s", addr[0], addr[1], e)
         return None
@@ -144,8 +168,9 @@ async def _forward_tcp(query: bytes, addr: tuple[str, int]) -> bytes | None:
         writer.write(struct.pack("!H", len(query)) + query)
         await writer.drain()
         head = await asyncio.wait_for(reader.readexactly(2), FORWARD_TIMEOUT)
-        reply = await asyncio.wait_for(reader.readexactly(struct.unpack("!H", head)[0]),
-                                       FORWARD_TIMEOUT)
+        reply = await asyncio.wait_for(
+            reader.readexactly(struct.unpack("!H", head)[0]), FORWARD_TIMEOUT
+        )
         return reply if reply[:2] == query[:2] else None
     except (OSError, TimeoutError, asyncio.IncompleteReadError) as e:
         log.debug("dns upstream %s:%d (tcp): %s", addr[0], addr[1], e)
@@ -259,9 +284,7 @@ class Resolver:
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Udp(self, container_id), sock=udp
         )
-        server = await asyncio.start_server(
-            lambda r, w: self._tcp(r, w, container_id), sock=tcp
-        )
+        server = await asyncio.start_server(lambda r, w: self._tcp(r, w, container_id), sock=tcp)
         self._served[container_id] = (transport, server)
 
     async def _tcp(

@@ -102,6 +102,78 @@ class IPAM:
         return ip
 
 
+class IPAM6:
+    """IPv6 addresses of one subnet, as Docker hands them out: the gateway is the first
+    host address (`::1`) unless given, containers get the lowest free one after it."""
+
+    def __init__(self, subnet: str, gateway: str | None = None, name: str = "bridge") -> None:
+        try:
+            net = ipaddress.IPv6Network(subnet, strict=False)
+        except ValueError as e:
+            raise InvalidArgument(f"invalid IPv6 subnet {subnet!r}: {e}") from e
+        if net.prefixlen > 126:
+            raise InvalidArgument(f"subnet {net} is too small: at most /126")
+        self.subnet = net
+        self.name = name
+        self._first = int(net.network_address) + 1
+        self._last = int(net.broadcast_address)
+        if gateway is None:
+            self.gateway = str(ipaddress.IPv6Address(self._first))
+        else:
+            if not self._first <= self._parse(gateway, "gateway") <= self._last:
+                raise InvalidArgument(f"no matching subnet for gateway {gateway}")
+            self.gateway = str(ipaddress.IPv6Address(gateway))
+
+    @property
+    def prefix_len(self) -> int:
+        return self.subnet.prefixlen
+
+    def _parse(self, ip: str, what: str) -> int:
+        try:
+            return int(ipaddress.IPv6Address(ip))
+        except ValueError as e:
+            raise InvalidArgument(f"invalid IPv6 {what} {ip!r}") from e
+
+    def contains(self, ip: str) -> bool:
+        value = self._parse(ip, "address")
+        return self._first <= value <= self._last and value != self._parse(self.gateway, "")
+
+    def allocate(self, used: set[str], preferred: str | None = None) -> str:
+        """The preferred address if free (Docker's errors otherwise), else the lowest free."""
+        if preferred is not None:
+            if not self.contains(preferred):
+                raise InvalidArgument(
+                    f"Invalid address {preferred}: It does not belong to any of this "
+                    "network's subnets"
+                )
+            ip = str(ipaddress.IPv6Address(preferred))
+            if ip in {str(ipaddress.IPv6Address(u)) for u in used}:
+                raise Conflict("Address already in use")
+            return ip
+        taken = {self._parse(ip, "address in use") for ip in used}
+        taken.add(self._parse(self.gateway, "gateway"))
+        value = self._first
+        while value in taken:
+            value += 1
+        if value > self._last:
+            raise Unavailable(
+                "no available IPv6 addresses on this network's address pools: "
+                f"{self.name} ({self.subnet})"
+            )
+        return str(ipaddress.IPv6Address(value))
+
+    def from_mac(self, mac: str) -> str:
+        """dockerd's address on the default bridge's `--fixed-cidr-v6` (at least 48 host
+        bits): the subnet with the MAC as the host part."""
+        if self.subnet.prefixlen > 80:
+            raise Forbidden(
+                f"Cannot self generate an IPv6 address on network {self.name}: At least 48 "
+                "host bits are needed."
+            )
+        host = int(mac.replace(":", ""), 16)
+        return str(ipaddress.IPv6Address(int(self.subnet.network_address) | host))
+
+
 def mac_for_ip(ip: str) -> str:
     """Docker's MAC for an IPv4 address: 02:42 followed by the four address bytes."""
     raw = ipaddress.IPv4Address(ip).packed

@@ -59,8 +59,17 @@ class Macvlan:
         return link.index
 
     def attach(
-        self, container_id: str, netns_path: str, ip: str, ifname: str, default_route: bool
+        self,
+        container_id: str,
+        netns_path: str,
+        ip: str,
+        ifname: str,
+        default_route: bool,
+        ip6: str = "",
+        link_local: tuple[str, ...] = (),
     ) -> Endpoint:
+        if ip6 or link_local:
+            raise InvalidArgument("IPv6 and link-local addresses are not supported on macvlan")
         if not self.ipam.contains(ip):
             raise InvalidArgument(f"address {ip} is not a container address of {self.subnet}")
         ep = Endpoint(

@@ -50,6 +50,7 @@ class PortRule:
 class Ruleset:
     networks: list[NetRule] = field(default_factory=list)
     ports: list[PortRule] = field(default_factory=list)
+    ipv6: bool = False  # some network has IPv6: the same isolation in an ip6 table
 
 
 def table_name(default_bridge: str) -> str:
@@ -77,21 +78,28 @@ def _forward(rs: Ruleset) -> list[str]:
     return out
 
 
+def _v6(p: PortRule) -> bool:
+    return ":" in p.container_ip
+
+
 def _dnat(p: PortRule) -> str:
-    match = "" if p.host_ip in ("", "0.0.0.0") else f"ip daddr {p.host_ip} "
-    return (
-        f"{match}{p.proto} dport {p.host_port} "
-        f"dnat to {p.container_ip}:{p.container_port}"
-    )
+    if _v6(p):
+        match = "" if p.host_ip in ("", "::") else f"ip6 daddr {p.host_ip} "
+        target = f"[{p.container_ip}]:{p.container_port}"
+    else:
+        match = "" if p.host_ip in ("", "0.0.0.0") else f"ip daddr {p.host_ip} "
+        target = f"{p.container_ip}:{p.container_port}"
+    return f"{match}{p.proto} dport {p.host_port} dnat to {target}"
 
 
-def _postrouting(rs: Ruleset) -> list[str]:
+def _postrouting(ports: list[PortRule], v6: bool) -> list[str]:
     out = []
-    for bridge in sorted({p.bridge for p in rs.ports if p.bridge}):
-        out.append(f"oifname {_q(bridge)} ip saddr 127.0.0.0/8 masquerade")
-    for p in rs.ports:
+    ip, loopback = ("ip6", "::1") if v6 else ("ip", "127.0.0.0/8")
+    for bridge in sorted({p.bridge for p in ports if p.bridge}):
+        out.append(f"oifname {_q(bridge)} {ip} saddr {loopback} masquerade")
+    for p in ports:
         out.append(
-            f"ip saddr {p.container_ip} ip daddr {p.container_ip} "
+            f"{ip} saddr {p.container_ip} {ip} daddr {p.container_ip} "
             f"{p.proto} dport {p.container_port} masquerade"
         )
     return out
@@ -103,20 +111,43 @@ def _chain(name: str, head: str, rules: list[str]) -> list[str]:
 
 
 def render(table: str, rs: Ruleset) -> str:
-    """The `nft -f` script that replaces the table with exactly `rs`, in one transaction."""
-    lines = [f"table ip {table} {{}}", f"delete table ip {table}", f"table ip {table} {{"]
-    lines += _chain("forward", "type filter hook forward priority filter - 1; policy accept;",
-                    _forward(rs))
-    dnat = [_dnat(p) for p in rs.ports]
-    lines += _chain("ports", "", dnat)
-    lines += _chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;",
-                    ["fib daddr type local jump ports"] if dnat else [])
-    lines += _chain("output", "type nat hook output priority -100; policy accept;",
-                    ["fib daddr type local jump ports"] if dnat else [])
-    lines += _chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;",
-                    _postrouting(rs))
-    lines.append("}")
+    """The `nft -f` script that replaces the table with exactly `rs`, in one transaction.
+    With IPv6, an `ip6` table of the same name gets the same isolation (the rules name
+    interfaces only) and the IPv6 published ports; without, it is deleted."""
+    lines = [f"table ip {table} {{}}", f"delete table ip {table}"]
+    lines += _table("ip", table, rs, [p for p in rs.ports if not _v6(p)])
+    lines += [f"table ip6 {table} {{}}", f"delete table ip6 {table}"]
+    if rs.ipv6:
+        lines += _table("ip6", table, rs, [p for p in rs.ports if _v6(p)])
     return "\n".join(lines) + "\n"
+
+
+def _table(family: str, table: str, rs: Ruleset, ports: list[PortRule]) -> list[str]:
+    lines = [f"table {family} {table} {{"]
+    lines += _chain(
+        "forward", "type filter hook forward priority filter - 1; policy accept;", _forward(rs)
+    )
+    dnat = [_dnat(p) for p in ports if p.host_ip != "::1"]
+    if family == "ip6" and dnat:  # ::1 is relayed in userland (relay.py), never DNATed
+        dnat.insert(0, "ip6 daddr ::1 return")
+    lines += _chain("ports", "", dnat)
+    lines += _chain(
+        "prerouting",
+        "type nat hook prerouting priority dstnat; policy accept;",
+        ["fib daddr type local jump ports"] if dnat else [],
+    )
+    lines += _chain(
+        "output",
+        "type nat hook output priority -100; policy accept;",
+        ["fib daddr type local jump ports"] if dnat else [],
+    )
+    lines += _chain(
+        "postrouting",
+        "type nat hook postrouting priority srcnat; policy accept;",
+        _postrouting(ports, family == "ip6"),
+    )
+    lines.append("}")
+    return lines
 
 
 def binary() -> str | None:
@@ -134,8 +165,9 @@ def apply(script: str) -> None:
     exe = binary()
     if exe is None:
         raise FileNotFoundError("nft not found (install the nftables package)")
-    done = subprocess.run([exe, "-f", "-"], input=script, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [exe, "-f", "-"], input=script, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise OSError(f"nft -f: {done.stderr.strip() or f'exit {done.returncode}'}")
 
@@ -144,7 +176,10 @@ def delete_table(table: str) -> None:
     """Remove the table if it exists."""
     if binary() is None:
         return
-    apply(f"table ip {table} {{}}\ndelete table ip {table}\n")
+    apply(
+        f"table ip {table} {{}}\ndelete table ip {table}\n"
+        f"table ip6 {table} {{}}\ndelete table ip6 {table}\n"
+    )
 
 
 def list_tables() -> list[str]:
@@ -152,6 +187,7 @@ def list_tables() -> list[str]:
     exe = binary()
     if exe is None:
         return []
-    done = subprocess.run([exe, "list", "tables", "ip"], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [exe, "list", "tables", "ip"], capture_output=True, text=True, check=False
+    )
     return [ln.split()[-1] for ln in done.stdout.splitlines() if ln.startswith("table ip ")]

@@ -70,8 +70,9 @@ def _host_ports(text: str, count: int) -> list[int]:
     return ports
 
 
-def plan(bindings: dict[str, Any] | None, exposed: dict[str, Any] | None,
-         publish_all: bool) -> list[Binding]:
+def plan(
+    bindings: dict[str, Any] | None, exposed: dict[str, Any] | None, publish_all: bool
+) -> list[Binding]:
     """The host bindings a container asks for (host_port 0: pick one)."""
     out: list[Binding] = []
     seen: set[str] = set()
@@ -102,8 +103,13 @@ def _check_ip(ip: str) -> None:
         addr = ipaddress.ip_address(ip)
     except ValueError as e:
         raise InvalidArgument(f"invalid IP address: {ip}") from e
-    if addr.version != 4:
-        raise InvalidArgument(f"IPv6 host addresses are not supported: {ip}")
+    del addr  # IPv4 and IPv6 host addresses (the latter for containers with IPv6)
+
+
+def ipv6_twins(bound: list[Binding]) -> list[Binding]:
+    """For a container with an IPv6 address: its wildcard bindings on `::` too, with the
+    same host ports (dockerd publishes on both 0.0.0.0 and ::)."""
+    return [Binding(b.proto, b.container_port, "::", b.host_port) for b in bound if not b.host_ip]
 
 
 def port_map(bound: list[Binding], exposed: dict[str, Any] | None) -> dict[str, Any]:
@@ -139,9 +145,17 @@ class Reservations:
 
     def _bind(self, b: Binding) -> tuple[Binding, socket.socket]:
         kind = socket.SOCK_STREAM if b.proto == "tcp" else socket.SOCK_DGRAM
-        s = socket.socket(socket.AF_INET, kind | socket.SOCK_CLOEXEC)
+        v6 = ":" in b.host_ip
+        s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, kind | socket.SOCK_CLOEXEC)
         addr = b.host_ip or "0.0.0.0"
         try:
+            if v6:
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if b.proto == "tcp" and b.host_ip in ("::", "::1"):
+                # these listen at once (relay.py): the relayed connections' TIME_WAIT must
+                # not keep the port from a daemon restarted meanwhile; a listening socket
+                # still refuses every other bind
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((addr, b.host_port))
         except OSError as e:
             s.close()
@@ -154,6 +168,11 @@ class Reservations:
             ) from e
         port = s.getsockname()[1]
         return Binding(b.proto, b.container_port, b.host_ip, port), s
+
+    def held(self, owner: str) -> list[tuple[Binding, socket.socket]]:
+        """The bindings of `owner` with the sockets holding them."""
+        with self._lock:
+            return list(self._socks.get(owner, []))
 
     def release(self, owner: str) -> None:
         with self._lock:
