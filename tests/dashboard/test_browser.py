@@ -369,6 +369,12 @@ def test_keyboard_and_dark_theme(daemon: Daemon, dash: Dash, browser: Any, shots
     css(browser, "#tab-overview").send_keys(Keys.ARROW_RIGHT)
     wait_for(lambda: css(browser, "#tab-logs").get_attribute("aria-selected") == "true")
     assert browser.switch_to.active_element.get_attribute("id") == "tab-logs"
+    # leaving the terminal ends its shell: no exec process is left in the container
+    click(browser, "#tab-terminal")
+    wait_for(lambda: css(browser, "#terminal").get_attribute("data-connected") == "true")
+    wait_for(lambda: "/bin/sh" in ok(docker_cli(daemon, "top", name)), what="the shell")
+    click(browser, "#tab-overview")
+    wait_for(lambda: "/bin/sh" not in ok(docker_cli(daemon, "top", name)), what="the shell to end")
     # the Stop button is reachable with Tab and works with Enter
     open_page(browser, dash, "containers")
     row = f'tr[data-name="{name}"]'

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import mimetypes
 import os
+import signal
 import ssl
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from wharfie.api.http import HTTPError, Reply, Request, Response, Router, Server
 from wharfie.api.http import json_response as json_reply
 from wharfie.dashboard import auth
 from wharfie.dashboard.stats import StatsHub
-from wharfie.errors import InvalidArgument
+from wharfie.errors import InvalidArgument, WharfieError
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
@@ -254,7 +255,27 @@ class Dashboard:
             return refused
         from wharfie.dashboard.terminal import bridge
 
-        return await bridge(req, self.inner.handle, eid)
+        return await bridge(req, self.inner.handle, eid, self._hangup)
+
+    async def _hangup(self, eid: str) -> None:
+        """The page's terminal closed: SIGHUP to the exec's process, SIGKILL if it stays.
+        (`running` is cleared when the monitor reports the exit, after it reaped the pid.)"""
+        try:
+            ex = self.engine.execs_service.get(eid)
+        except WharfieError:
+            return
+        for sig in (signal.SIGHUP, signal.SIGKILL):
+            if not ex.running or not ex.pid:
+                return
+            try:
+                os.kill(ex.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                await asyncio.wait_for(asyncio.shield(ex.done), 2.0)
+                return
+            except TimeoutError:
+                continue
 
 
 def _asset(name: str) -> bytes:
