@@ -85,6 +85,8 @@ def test_list_shows_a_running_container_and_stop_changes_it_live(
             daemon,
             "run",
             "-d",
+            "--stop-timeout",
+            "1",
             "--name",
             name,
             "-p",
@@ -117,7 +119,12 @@ def test_list_shows_a_running_container_and_stop_changes_it_live(
         what="the state to change to exited",
     )
     assert browser.execute_script("return window.__noReload") == 1, "the page was reloaded"
+    # start, pause and resume from the page too
     click(browser, f'{row} button[aria-label="Start {name}"]')
+    wait_for(lambda: css(browser, row).get_attribute("data-state") == "running", timeout=20)
+    click(browser, f'{row} button[aria-label="Pause {name}"]')
+    wait_for(lambda: css(browser, row).get_attribute("data-state") == "paused", timeout=20)
+    click(browser, f'{row} button[aria-label="Resume {name}"]')
     wait_for(
         lambda: css(browser, row).get_attribute("data-state") == "running",
         timeout=20,
@@ -129,7 +136,21 @@ def test_detail_logs_live_chart_grows_and_terminal(
     daemon: Daemon, dash: Dash, browser: Any, shots: Path
 ) -> None:
     name = "dash-detail-" + str(time.time_ns())[-6:]
-    ok(docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sh", "-c", TICKER))
+    ok(
+        docker_cli(
+            daemon,
+            "run",
+            "-d",
+            "--stop-timeout",
+            "1",
+            "--name",
+            name,
+            "busybox",
+            "sh",
+            "-c",
+            TICKER,
+        )
+    )
     open_page(browser, dash, f"containers/{name}")
     wait_for(lambda: css(browser, "#detail-state").get_attribute("data-state") == "running")
     shoot(browser, shots, "container-overview")
@@ -244,13 +265,21 @@ def test_deleted_container_page_says_so_and_comes_back(
     daemon: Daemon, dash: Dash, browser: Any, shots: Path
 ) -> None:
     name = "dash-gone-" + str(time.time_ns())[-6:]
-    ok(docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300"))
+    ok(
+        docker_cli(
+            daemon, "run", "-d", "--stop-timeout", "1", "--name", name, "busybox", "sleep", "300"
+        )
+    )
     open_page(browser, dash, f"containers/{name}")
     wait_for(lambda: css(browser, "#detail-state").get_attribute("data-state") == "running")
     ok(docker_cli(daemon, "rm", "-f", name))
     wait_for(lambda: "does not exist" in text_of(browser, "main"), what="the 'gone' message")
     shoot(browser, shots, "container-gone")
-    ok(docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300"))
+    ok(
+        docker_cli(
+            daemon, "run", "-d", "--stop-timeout", "1", "--name", name, "busybox", "sleep", "300"
+        )
+    )
     wait_for(lambda: css_all(browser, "#detail-state"), what="the page to come back by itself")
 
 
@@ -321,8 +350,8 @@ def test_compose_project_grouped_with_stop_and_down(
     folder.mkdir()
     (folder / "compose.yaml").write_text(
         "services:\n"
-        "  web:\n    image: busybox\n    command: sleep 300\n"
-        "  worker:\n    image: busybox\n    command: sleep 300\n"
+        "  web:\n    image: busybox\n    command: sleep 300\n    stop_grace_period: 1s\n"
+        "  worker:\n    image: busybox\n    command: sleep 300\n    stop_grace_period: 1s\n"
     )
     ok(
         wharfie_cli(
@@ -362,7 +391,11 @@ def test_keyboard_and_dark_theme(daemon: Daemon, dash: Dash, browser: Any, shots
     from selenium.webdriver.common.keys import Keys
 
     name = "dash-kbd-" + str(time.time_ns())[-6:]
-    ok(docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300"))
+    ok(
+        docker_cli(
+            daemon, "run", "-d", "--stop-timeout", "1", "--name", name, "busybox", "sleep", "300"
+        )
+    )
     open_page(browser, dash, f"containers/{name}")
     wait_for(lambda: css(browser, "#detail-state").get_attribute("data-state") == "running")
     # the tabs move with the arrow keys; the focus follows
