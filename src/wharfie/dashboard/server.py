@@ -139,7 +139,15 @@ class Dashboard:
             return self.url
 
     async def _listen(self, port: int) -> asyncio.Server:
-        return await asyncio.start_server(self.server.handle, self.address.host, port, ssl=self.tls)
+        return await asyncio.start_server(self._connection, self.address.host, port, ssl=self.tls)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A page's live stream is open until the daemon stops, which cancels it: the task
+        # then ends quietly (Python 3.11's stream callback logs a cancelled one as an error).
+        try:
+            await self.server.handle(reader, writer)
+        except asyncio.CancelledError:
+            pass
 
     async def close(self) -> None:
         if self.listener is not None:
