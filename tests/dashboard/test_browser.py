@@ -373,6 +373,15 @@ def test_compose_project_grouped_with_stop_and_down(
     shoot(browser, shots, "compose")
     click(browser, f'{section} button[aria-label="Stop {proj}"]')
     wait_for(lambda: "0/2 running" in text_of(browser, section), timeout=30, what="stopped")
+    # up again from the page: compose runs with the file recorded in the labels
+    click(browser, f'{section} button[aria-label="Up {proj}"]')
+    wait_for(lambda: "2/2 running" in text_of(browser, section), timeout=60, what="up again")
+    # without its file, Up says so where it was clicked
+    (folder / "compose.yaml").rename(folder / "moved.yaml")
+    click(browser, f'{section} button[aria-label="Up {proj}"]')
+    wait_for(lambda: "not found" in text_of(browser, f"{section} .error"), what="the error")
+    assert "compose.yaml" in text_of(browser, f"{section} .error")
+    (folder / "moved.yaml").rename(folder / "compose.yaml")
     click(browser, f'{section} button[aria-label="Down {proj}"]')
     wait_for(lambda: browser.switch_to.alert, what="the confirmation").accept()
     wait_for(lambda: not css_all(browser, section), timeout=30, what="the project to go")

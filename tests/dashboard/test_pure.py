@@ -109,3 +109,39 @@ def test_live_lines_are_wrapped_one_by_one() -> None:
         b'{"t":"event","d":{"a":1}}\n{"t":"event","d":{"b":2}}\n'
     )
     assert wrap(b"stats", b"\n") == b""
+
+
+def test_compose_files_from_labels() -> None:
+    from wharfie.dashboard.composeup import ProjectFiles, command, project_files
+    from wharfie.errors import FailedPrecondition, NotFound
+
+    labels = [
+        {"com.docker.compose.project": "other"},
+        {
+            "com.docker.compose.project": "app",
+            "com.docker.compose.project.config_files": "/srv/app/compose.yaml,/srv/app/o.yaml",
+            "com.docker.compose.project.working_dir": "/srv/app",
+        },
+    ]
+    p = project_files("app", labels)
+    assert p == ProjectFiles("app", ("/srv/app/compose.yaml", "/srv/app/o.yaml"), "/srv/app")
+    cmd = command("unix:///run/w.sock", p)
+    assert cmd[1:] == [
+        "-m",
+        "wharfie.cli",
+        "-H",
+        "unix:///run/w.sock",
+        "compose",
+        "-p",
+        "app",
+        "-f",
+        "/srv/app/compose.yaml",
+        "-f",
+        "/srv/app/o.yaml",
+        "up",
+        "-d",
+    ]
+    with pytest.raises(FailedPrecondition, match="is not known"):
+        project_files("other", labels)
+    with pytest.raises(NotFound):
+        project_files("nope", labels)

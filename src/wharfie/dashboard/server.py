@@ -9,6 +9,7 @@ Routes on the dashboard's own listener (every one needs the token or its cookie)
     GET  /dash/live             the page's one live stream: the Engine API's events and every
                                 running container's stats (live.py, stats.py)
     GET  /dash/exec/<exec id>   WebSocket: a terminal into an exec with a TTY (terminal.py)
+    POST /dash/compose/<p>/up   `wharfie compose up -d` of a project (composeup.py)
 
 On the API socket, `POST /wharfie/dashboard` starts the listener if needed and
 answers its URL (with the token): anyone who may call the API is root-equivalent
@@ -82,6 +83,7 @@ class Dashboard:
         state_path: str,
         address: str = "",
         tls: ssl.SSLContext | None = None,
+        api_host: str = "",
     ) -> None:
         self.engine = engine
         self.api_router = api_router
@@ -89,6 +91,7 @@ class Dashboard:
         self.state_path = state_path
         self.address = check_address(address, tls)
         self.tls = tls
+        self.api_host = api_host  # the daemon's own API address, for `compose up`
         self.token = ""
         self.url = ""
         self.stats = StatsHub(engine)
@@ -103,6 +106,7 @@ class Dashboard:
             r.add(method, "/api(?P<rest>/.*)", self.api)
         r.add("GET", "/dash/live", self.live)
         r.add("GET", "/dash/exec/(?P<eid>[^/]+)", self.terminal)
+        r.add("POST", "/dash/compose/(?P<project>[^/]+)/up", self.compose_up)
 
     # ------------------------------------------------------------ lifecycle
     def register(self, api_router: Router) -> None:
@@ -264,6 +268,18 @@ class Dashboard:
         from wharfie.dashboard.terminal import bridge
 
         return await bridge(req, self.inner.handle, eid, self._hangup)
+
+    async def compose_up(self, req: Request, project: str) -> Reply:
+        refused = self._guard(req)
+        if refused is not None:
+            return refused
+        from wharfie.dashboard import composeup
+
+        if not self.api_host:
+            raise HTTPError(501, "compose up needs the daemon to listen on a unix socket")
+        labels = [c.config.get("Labels") or {} for c in list(self.engine.containers.values())]
+        files = composeup.project_files(project, labels)
+        return json_reply({"Output": await composeup.up(self.api_host, files)})
 
     async def _hangup(self, eid: str) -> None:
         """The page's terminal closed: SIGHUP to the exec's process, SIGKILL if it stays.

@@ -1,7 +1,7 @@
 // Compose projects: containers grouped by their com.docker.compose.project label, with
 // start, stop, restart and down for a whole project (through the Engine API).
 
-import { get, post, del } from './api.js';
+import { get, post, del, request } from './api.js';
 import { h, action, empty, errorBox, table, td } from './ui.js';
 import { stateOf, name } from './containers.js';
 
@@ -25,7 +25,7 @@ export async function render(view, ctx) {
       }
       const panels = [];
       for (const [proj, members] of [...projects].sort()) {
-        const msg = h('div');
+        const msg = h('div', { class: 'compose-msg' });
         const each = async (fn) => { for (const c of members) await fn(c); await load(); };
         const files = members[0].Labels['com.docker.compose.project.config_files'];
         const running = members.filter((c) => stateOf(c) === 'running').length;
@@ -33,6 +33,12 @@ export async function render(view, ctx) {
           h('h2', {}, proj, ' ', h('span', { class: 'muted' }, `${running}/${members.length} running`)),
           files ? h('p', { class: 'muted' }, 'Compose file: ', h('code', {}, files)) : null,
           h('div', { class: 'toolbar' },
+            files ? action('Up', async () => {
+              const r = await request('POST', `/dash/compose/${encodeURIComponent(proj)}/up`, { base: '' });
+              await load();
+              const slot = document.querySelector(`section[data-project="${CSS.escape(proj)}"] .compose-msg`);
+              if (slot) slot.replaceChildren(h('pre', { class: 'ok-msg' }, r.Output || 'Up to date.'));
+            }, { where: () => msg, cls: 'primary', title: `Up ${proj}` }) : null,
             action('Start', () => each((c) => stateOf(c) === 'running' ? null : post(`/containers/${c.Id}/start`)), { where: () => msg, title: `Start ${proj}` }),
             action('Stop', () => each((c) => post(`/containers/${c.Id}/stop`)), { where: () => msg, title: `Stop ${proj}` }),
             action('Restart', () => each((c) => post(`/containers/${c.Id}/restart`)), { where: () => msg, title: `Restart ${proj}` }),
