@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
 import os
 import signal
 import ssl
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from wharfie.api.http import HTTPError, Reply, Request, Response, Router, Server, Stream
@@ -236,8 +234,7 @@ class Dashboard:
             body = _asset(name)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise HTTPError(404, f"no such file: {name}") from None
-        kind = "text/javascript" if name.endswith((".js", ".mjs")) else None
-        kind = kind or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        kind = CONTENT_TYPES.get(name.rpartition(".")[2], "application/octet-stream")
         headers = {**SECURITY_HEADERS, "Cache-Control": "private, max-age=300"}
         return Response(200, body, kind, headers)
 
@@ -302,7 +299,21 @@ class Dashboard:
                 continue
 
 
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+CONTENT_TYPES = {
+    "js": "text/javascript",
+    "mjs": "text/javascript",
+    "css": "text/css",
+    "html": "text/html; charset=utf-8",
+    "png": "image/png",
+    "svg": "image/svg+xml",
+}
+
+
 def _asset(name: str) -> bytes:
-    if ".." in name.split("/"):
+    """A file under static/ (installed as package data beside this module)."""
+    parts = name.split("/")
+    if ".." in parts or "" in parts:
         raise FileNotFoundError(name)
-    return resources.files("wharfie.dashboard").joinpath("static", *name.split("/")).read_bytes()
+    with open(os.path.join(STATIC, *parts), "rb") as f:
+        return f.read()
