@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -42,10 +43,15 @@ def test_without_the_token_the_page_and_the_api_are_refused(dash: Dash) -> None:
 def test_with_the_token_the_cookie_opens_page_api_and_assets(dash: Dash) -> None:
     cookie = login(dash)
     status, headers, body = http(dash.base + "/", headers={"Cookie": cookie})
-    assert status == 200 and b'src="/static/js/app.js"' in body
+    assert status == 200
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-    status, headers, body = http(dash.base + "/static/vendor/xterm.mjs", headers={"Cookie": cookie})
+    tagged = re.search(rb'src="(/static/[0-9a-f]{16}/js/app.js)"', body)
+    assert tagged, body
+    status, headers, body = http(dash.base + tagged.group(1).decode(), headers={"Cookie": cookie})
     assert status == 200 and headers["Content-Type"] == "text/javascript"
+    assert "immutable" in headers["Cache-Control"]
+    status, headers, body = http(dash.base + "/static/vendor/xterm.mjs", headers={"Cookie": cookie})
+    assert status == 200 and headers["Cache-Control"] == "no-cache"
     status, _, body = http(dash.base + "/api/containers/json?all=1", headers={"Cookie": cookie})
     assert status == 200 and body.startswith(b"[")
     status, _, _ = http(dash.base + "/api/info", headers={"Authorization": f"Bearer {dash.token}"})

@@ -99,7 +99,11 @@ class Dashboard:
         self._lock = asyncio.Lock()
         r = self.router
         r.add("GET", "/", self.index)
-        r.add("GET", "/static/(?P<name>[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)", self.static)
+        r.add(
+            "GET",
+            "/static/(?:(?P<tag>[0-9a-f]{16})/)?(?P<name>[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)",
+            self.static,
+        )
         for method in ("GET", "POST", "PUT", "DELETE", "HEAD"):
             r.add(method, "/api(?P<rest>/.*)", self.api)
         r.add("GET", "/dash/live", self.live)
@@ -223,10 +227,13 @@ class Dashboard:
         refused = self._guard(req)
         if refused is not None:
             return refused
-        body = _asset("index.html")
+        # The page names its files under a tag of their current contents: they are then
+        # cached for good, and a daemon with other files serves other URLs (and the
+        # modules' relative imports carry the tag along).
+        body = _asset("index.html").replace(b'"/static/', f'"/static/{_static_tag()}/'.encode())
         return Response(200, body, "text/html; charset=utf-8", SECURITY_HEADERS)
 
-    async def static(self, req: Request, name: str) -> Reply:
+    async def static(self, req: Request, name: str, tag: str | None = None) -> Reply:
         refused = self._guard(req)
         if refused is not None:
             return refused
@@ -234,8 +241,9 @@ class Dashboard:
             body = _asset(name)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise HTTPError(404, f"no such file: {name}") from None
+        cache = "private, max-age=31536000, immutable" if tag else "no-cache"
+        headers = {**SECURITY_HEADERS, "Cache-Control": cache}
         kind = CONTENT_TYPES.get(name.rpartition(".")[2], "application/octet-stream")
-        headers = {**SECURITY_HEADERS, "Cache-Control": "private, max-age=300"}
         return Response(200, body, kind, headers)
 
     async def api(self, req: Request, rest: str) -> Reply:
@@ -310,10 +318,26 @@ CONTENT_TYPES = {
 }
 
 
-def _asset(name: str) -> bytes:
+def _path(name: str) -> str:
     """A file under static/ (installed as package data beside this module)."""
     parts = name.split("/")
     if ".." in parts or "" in parts:
         raise FileNotFoundError(name)
-    with open(os.path.join(STATIC, *parts), "rb") as f:
+    return os.path.join(STATIC, *parts)
+
+
+def _asset(name: str) -> bytes:
+    with open(_path(name), "rb") as f:
         return f.read()
+
+
+def _static_tag() -> str:
+    """A digest of the static files' names, sizes and times (a few dozen stats)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for folder, _, files in sorted(os.walk(STATIC)):
+        for name in sorted(files):
+            st = os.stat(os.path.join(folder, name))
+            h.update(f"{folder}/{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]

@@ -1,7 +1,7 @@
 // A terminal into the container: exec (sh, with a TTY) through a WebSocket, with resize.
 
-import { Terminal } from '/static/vendor/xterm.mjs';
-import { FitAddon } from '/static/vendor/addon-fit.mjs';
+import { Terminal } from '../vendor/xterm.mjs';
+import { FitAddon } from '../vendor/addon-fit.mjs';
 import { post, request } from './api.js';
 import { h, errorBox } from './ui.js';
 
