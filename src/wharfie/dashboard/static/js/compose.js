@@ -24,7 +24,9 @@ export async function render(view, ctx) {
         return;
       }
       const panels = [];
-      for (const [proj, members] of [...projects].sort()) {
+      const service = (c) => c.Labels['com.docker.compose.service'] || '';
+      for (const [proj, members] of [...projects].sort((a, b) => a[0].localeCompare(b[0]))) {
+        members.sort((a, b) => service(a).localeCompare(service(b)));
         const msg = h('div', { class: 'compose-msg' });
         const each = async (fn) => { for (const c of members) await fn(c); await load(); };
         const files = members[0].Labels['com.docker.compose.project.config_files'];
