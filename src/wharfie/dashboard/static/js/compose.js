@@ -9,6 +9,7 @@ const P = 'com.docker.compose.project';
 
 export async function render(view, ctx) {
   const body = h('div');
+  const msgs = new Map();
   view.append(h('h1', {}, 'Compose projects'), body);
 
   async function load() {
@@ -27,7 +28,9 @@ export async function render(view, ctx) {
       const service = (c) => c.Labels['com.docker.compose.service'] || '';
       for (const [proj, members] of [...projects].sort((a, b) => a[0].localeCompare(b[0]))) {
         members.sort((a, b) => service(a).localeCompare(service(b)));
-        const msg = h('div', { class: 'compose-msg' });
+        // one message box per project, kept across the live re-renders
+        const msg = msgs.get(proj) || h('div', { class: 'compose-msg', role: 'status' });
+        msgs.set(proj, msg);
         const each = async (fn) => { for (const c of members) await fn(c); await load(); };
         const files = members[0].Labels['com.docker.compose.project.config_files'];
         const running = members.filter((c) => stateOf(c) === 'running').length;
@@ -38,8 +41,7 @@ export async function render(view, ctx) {
             files ? action('Up', async () => {
               const r = await request('POST', `/dash/compose/${encodeURIComponent(proj)}/up`, { base: '' });
               await load();
-              const slot = document.querySelector(`section[data-project="${CSS.escape(proj)}"] .compose-msg`);
-              if (slot) slot.replaceChildren(h('pre', { class: 'ok-msg' }, r.Output || 'Up to date.'));
+              msg.replaceChildren(h('pre', { class: 'ok-msg' }, r.Output || 'Up to date.'));
             }, { where: () => msg, cls: 'primary', title: `Up ${proj}` }) : null,
             action('Start', () => each((c) => stateOf(c) === 'running' ? null : post(`/containers/${c.Id}/start`)), { where: () => msg, title: `Start ${proj}` }),
             action('Stop', () => each((c) => post(`/containers/${c.Id}/stop`)), { where: () => msg, title: `Stop ${proj}` }),
