@@ -257,6 +257,16 @@ def test_pull_with_progress_from_a_local_registry_and_a_failed_pull(
         assert "failed" not in text_of(browser, "#pull-msg")
         wait_for(lambda: css_all(browser, f'tr[data-image="{ref}"]'), what="the pulled image")
         shoot(browser, shots, "images")
+        click(browser, 'button[aria-label="Remove unused images"]')
+        wait_for(
+            lambda: (
+                "reclaimed" in text_of(browser, "main .ok-msg:last-of-type")
+                or "reclaimed" in text_of(browser, "main")
+            ),
+            what="the prune result",
+        )
+        click(browser, f'tr[data-image="{ref}"] button[title^="Layers"]')
+        wait_for(lambda: "created by" in text_of(browser, "main").lower(), what="the layers")
     finally:
         reg.stop()
 
@@ -292,7 +302,16 @@ def test_other_pages_and_their_empty_states(
     name_input.send_keys(vol)
     click(browser, 'button[aria-label="Create volume"]')
     wait_for(lambda: css_all(browser, f'tr[data-volume="{vol}"]'), what="the new volume")
+    user = vol + "-user"
+    ok(docker_cli(daemon, "create", "--name", user, "-v", f"{vol}:/data", "busybox", "true"))
+    row = f'tr[data-volume="{vol}"]'
+    wait_for(lambda: user in text_of(browser, row), what="the volume's user")
     shoot(browser, shots, "volumes")
+    # in use: the daemon's refusal is shown in the row's message
+    click(browser, f'button[aria-label="Remove {vol}"]')
+    wait_for(lambda: "in use" in text_of(browser, ".error"), what="the daemon's error")
+    ok(docker_cli(daemon, "rm", user))
+    wait_for(lambda: user not in text_of(browser, row), what="the user to go")
     click(browser, f'button[aria-label="Remove {vol}"]')
     wait_for(lambda: not css_all(browser, f'tr[data-volume="{vol}"]'), what="the volume to go")
 
