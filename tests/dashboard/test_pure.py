@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from wharfie.cli.dashboard import has_display
@@ -145,3 +150,15 @@ def test_compose_files_from_labels() -> None:
         project_files("other", labels)
     with pytest.raises(NotFound):
         project_files("nope", labels)
+
+
+def test_cli_help_flags_and_a_missing_daemon(tmp_path: Path) -> None:
+    env = {**os.environ, "WHARFIE_HOST": f"unix://{tmp_path}/none.sock"}
+    exe = [sys.executable, "-m", "wharfie.cli", "dashboard"]
+    p = subprocess.run([*exe, "--help"], capture_output=True, env=env, timeout=30)
+    assert p.returncode == 0 and b"--no-browser" in p.stdout
+    p = subprocess.run([*exe, "--bogus"], capture_output=True, env=env, timeout=30)
+    assert p.returncode == 125 and b"unknown flag: --bogus" in p.stderr
+    p = subprocess.run(exe, capture_output=True, env=env, timeout=30)
+    assert p.returncode == 1 and b"Cannot connect" in p.stderr
+    assert b"Traceback" not in p.stderr
