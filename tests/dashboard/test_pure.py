@@ -162,3 +162,36 @@ def test_cli_help_flags_and_a_missing_daemon(tmp_path: Path) -> None:
     p = subprocess.run(exe, capture_output=True, env=env, timeout=30)
     assert p.returncode == 1 and b"Cannot connect" in p.stderr
     assert b"Traceback" not in p.stderr
+
+
+def test_merge_ends_with_either_source_and_closes_both() -> None:
+    import asyncio
+    from collections.abc import AsyncIterator
+
+    from wharfie.dashboard.live import merge
+
+    closed: list[str] = []
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield b'{"Action":"start"}\n'
+            await asyncio.sleep(0.05)
+        finally:
+            closed.append("events")
+
+    async def stats() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b'{"stats":{}}\n'
+                await asyncio.sleep(0.01)
+        finally:
+            closed.append("stats")
+
+    async def run() -> list[bytes]:
+        return [line async for line in merge(events(), stats())]
+
+    lines = asyncio.run(run())
+    assert lines[0] == b'{"t":"hello"}\n'
+    assert b'{"t":"event","d":{"Action":"start"}}\n' in lines
+    assert b'{"t":"stats","d":{"stats":{}}}\n' in lines
+    assert sorted(closed) == ["events", "stats"]

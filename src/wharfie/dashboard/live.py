@@ -27,14 +27,16 @@ def wrap(kind: bytes, chunk: bytes) -> bytes:
 
 async def merge(events: AsyncIterator[bytes], stats: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Lines from both, as they come; ends when either ends (the page then reconnects)."""
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
+    # Unbounded: events are rare and stats come every 2 s; a page that stops reading is
+    # found out by the write that fails. The end marker must never block.
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
     async def pump(kind: bytes, source: AsyncIterator[bytes]) -> None:
         try:
             async for chunk in source:
-                await queue.put(wrap(kind, chunk))
+                queue.put_nowait(wrap(kind, chunk))
         finally:
-            await queue.put(None)
+            queue.put_nowait(None)
 
     tasks = [
         asyncio.create_task(pump(b"event", events)),
