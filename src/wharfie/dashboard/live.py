@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+BACKLOG = 32
+
 
 def wrap(kind: bytes, chunk: bytes) -> bytes:
     """Each JSON line of `chunk` as `{"t": kind, "d": line}` (pure)."""
@@ -27,13 +29,15 @@ def wrap(kind: bytes, chunk: bytes) -> bytes:
 
 async def merge(events: AsyncIterator[bytes], stats: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Lines from both, as they come; ends when either ends (the page then reconnects)."""
-    # Unbounded: events are rare and stats come every 2 s; a page that stops reading is
-    # found out by the write that fails. The end marker must never block.
+    # Not bounded by put(): the end marker must never block. Events are rare and kept;
+    # stats samples beyond BACKLOG waiting lines are dropped.
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
     async def pump(kind: bytes, source: AsyncIterator[bytes]) -> None:
         try:
             async for chunk in source:
+                if kind == b"stats" and queue.qsize() > BACKLOG:
+                    continue  # a page that stopped reading (a frozen tab) skips samples
                 queue.put_nowait(wrap(kind, chunk))
         finally:
             queue.put_nowait(None)
