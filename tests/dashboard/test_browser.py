@@ -462,3 +462,37 @@ def test_keyboard_and_dark_theme(daemon: Daemon, dash: Dash, browser: Any, shots
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     ok(docker_cli(daemon, "rm", "-f", name))
+
+
+def test_tty_container_logs_and_terminal_of_a_stopped_container(
+    daemon: Daemon, dash: Dash, browser: Any
+) -> None:
+    name = "dash-tty-" + str(time.time_ns())[-6:]
+    ok(
+        docker_cli(
+            daemon,
+            "run",
+            "-d",
+            "-t",
+            "--stop-timeout",
+            "1",
+            "--name",
+            name,
+            "busybox",
+            "sh",
+            "-c",
+            "echo tty-line-one; sleep 300",
+        )
+    )
+    open_page(browser, dash, f"containers/{name}")
+    wait_for(lambda: css(browser, "#detail-state").get_attribute("data-state") == "running")
+    click(browser, "#tab-logs")  # a TTY's log is a raw stream, not multiplexed
+    wait_for(lambda: "tty-line-one" in text_of(browser, "#logview"), what="the TTY's log")
+    ok(docker_cli(daemon, "stop", name))
+    wait_for(
+        lambda: css(browser, "#detail-state").get_attribute("data-state") == "exited",
+        what="the header to follow the stop",
+    )
+    click(browser, "#tab-terminal")
+    wait_for(lambda: "not running" in text_of(browser, "#tabpanel"), what="the terminal's message")
+    ok(docker_cli(daemon, "rm", name))
