@@ -107,27 +107,31 @@ def test_list_shows_a_running_container_and_stop_changes_it_live(
     # the sparklines fill from the one stats stream
     wait_for(
         lambda: int(css(browser, f"{row} svg").get_attribute("data-points") or 0) >= 2,
-        timeout=12,
+        timeout=40,
         what="CPU sparkline points",
     )
     shoot(browser, shots, "containers")
     browser.execute_script("window.__noReload = 1")
     click(browser, f'{row} button[aria-label="Stop {name}"]')
-    wait_for(
-        lambda: css(browser, row).get_attribute("data-state") == "exited",
-        timeout=20,
-        what="the state to change to exited",
-    )
+    try:
+        wait_for(lambda: css(browser, row).get_attribute("data-state") == "exited", timeout=40)
+    except AssertionError:
+        state = ok(docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", name))
+        raise AssertionError(
+            f"the row did not turn to exited; the daemon says {state}; "
+            f"the list says {text_of(browser, '#container-list')!r}; "
+            f"page log: {browser.get_log('browser')}"
+        ) from None
     assert browser.execute_script("return window.__noReload") == 1, "the page was reloaded"
     # start, pause and resume from the page too
     click(browser, f'{row} button[aria-label="Start {name}"]')
-    wait_for(lambda: css(browser, row).get_attribute("data-state") == "running", timeout=20)
+    wait_for(lambda: css(browser, row).get_attribute("data-state") == "running", timeout=40)
     click(browser, f'{row} button[aria-label="Pause {name}"]')
-    wait_for(lambda: css(browser, row).get_attribute("data-state") == "paused", timeout=20)
+    wait_for(lambda: css(browser, row).get_attribute("data-state") == "paused", timeout=40)
     click(browser, f'{row} button[aria-label="Resume {name}"]')
     wait_for(
         lambda: css(browser, row).get_attribute("data-state") == "running",
-        timeout=20,
+        timeout=40,
         what="the state to change back to running",
     )
 
@@ -163,7 +167,7 @@ def test_detail_logs_live_chart_grows_and_terminal(
     newest = max(int(n) for n in first)
     wait_for(
         lambda: f"tick-{newest + 3}" in text_of(browser, "#logview"),
-        timeout=10,
+        timeout=40,
         what=f"tick-{newest + 3} to arrive live",
     )
     search = css(browser, 'input[aria-label="Search the log"]')
@@ -181,7 +185,7 @@ def test_detail_logs_live_chart_grows_and_terminal(
     before = int(wait_for(lambda: css(browser, cpu).get_attribute("data-points")))
     wait_for(
         lambda: int(css(browser, cpu).get_attribute("data-points")) >= before + 2,
-        timeout=12,
+        timeout=40,
         what="the CPU chart to grow",
     )
     shoot(browser, shots, "container-stats")
@@ -358,7 +362,7 @@ def test_lost_daemon_connection_shows_and_recovers(
         daemon.start()  # same data root: the dashboard comes back on the same port and token
     wait_for(
         lambda: browser.execute_script("return document.body.dataset.online") == "true",
-        timeout=20,
+        timeout=40,
         what="the page to reconnect by itself",
     )
     wait_for(lambda: browser.execute_script("return document.body.dataset.events") == "open")
@@ -366,7 +370,7 @@ def test_lost_daemon_connection_shows_and_recovers(
     newest = max(int(n) for n in re.findall(r"tick-(\d+)", text_of(browser, "#logview")))
     wait_for(
         lambda: f"tick-{newest + 2}" in text_of(browser, "#logview"),
-        timeout=20,
+        timeout=40,
         what="the log to follow again",
     )
     ok(docker_cli(daemon, "rm", "-f", name))
@@ -460,7 +464,7 @@ def test_keyboard_and_dark_theme(daemon: Daemon, dash: Dash, browser: Any, shots
     else:
         raise AssertionError("Tab never reached the Stop button")
     body.send_keys(Keys.ENTER)
-    wait_for(lambda: css(browser, row).get_attribute("data-state") == "exited", timeout=20)
+    wait_for(lambda: css(browser, row).get_attribute("data-state") == "exited", timeout=40)
     # dark theme follows the system setting
     browser.execute_cdp_cmd(
         "Emulation.setEmulatedMedia",
