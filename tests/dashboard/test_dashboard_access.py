@@ -215,7 +215,7 @@ def test_tls_listener_serves_https_with_a_secure_cookie(tmp_path: Path) -> None:
                 "--bridge",
                 f"wd{os.getpid() % 100000}",
                 "--bip",
-                "10.213.7.0/24",
+                f"10.213.{os.getpid() % 250}.0/24",
                 "--no-masquerade",
                 "--tls",
                 "--tlscert",
@@ -284,4 +284,4 @@ def test_tls_listener_serves_https_with_a_secure_cookie(tmp_path: Path) -> None:
             subprocess.run(["umount", "-l", point], check=False)
         from wharfie.network import Bridge
 
-        Bridge(f"wd{os.getpid() % 100000}", "10.213.7.0/24").remove()
+        Bridge(f"wd{os.getpid() % 100000}", f"10.213.{os.getpid() % 250}.0/24").remove()
