@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -158,7 +159,9 @@ def main() -> int:
         finally:
             drv.quit()
     finally:
-        d.teardown()
+        leaked = d.teardown()
+        if not leaked:
+            shutil.rmtree(base, ignore_errors=True)
     print(json.dumps(out, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))

@@ -21,7 +21,7 @@ class Dash:
         self.token = query.removeprefix("token=")
 
 
-def wait_for(fn: Callable[[], Any], timeout: float = 15, what: str = "condition") -> Any:
+def wait_for(fn: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:

@@ -18,7 +18,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from wharfie.cli.context import Context
 
-FLAGS = table("- no-browser bool\nq quiet bool")
+FLAGS = table("- no-browser bool\nq quiet bool\n- help bool")
+USAGE = """Usage:  wharfie dashboard [OPTIONS]
+
+Start (or find) the daemon's web UI and print its URL, access token included
+
+Options:
+      --no-browser   Only print the URL
+  -q, --quiet        Print the bare URL
+"""
 
 
 def has_display(env: dict[str, str]) -> bool:
@@ -29,6 +37,9 @@ def has_display(env: dict[str, str]) -> bool:
 
 def cmd_dashboard(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, FLAGS)
+    if f.on("help"):
+        sys.stdout.write(USAGE)
+        return 0
     reply = ctx.client.post_json("/wharfie/dashboard")
     url = str(reply["URL"])
     if f.on("quiet"):

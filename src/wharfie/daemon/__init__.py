@@ -177,12 +177,14 @@ async def serve(args: Settings) -> None:
     ]
     # The dashboard (wharfie.dashboard): started by `POST /wharfie/dashboard`, or at start-up
     # when --dashboard-addr is given or it was started before (its port and token are kept).
+    unix = [h for h in args.hosts or [DEFAULT_HOST] if h.startswith("unix://")]
     dashboard = Dashboard(
         engine,
         server.router,
         address=args.dashboard_addr,
         tls=tls,
         state_path=os.path.join(args.data_root, "dashboard.json"),
+        api_host=unix[0] if unix else "",
     )
     dashboard.register(server.router)
     if args.dashboard_addr or dashboard.configured:

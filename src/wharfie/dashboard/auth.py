@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import secrets
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode
 
@@ -20,6 +19,8 @@ COOKIE = "wharfie_dashboard"
 
 
 def new_token() -> str:
+    import secrets
+
     return secrets.token_urlsafe(32)
 
 

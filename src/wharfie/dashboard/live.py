@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+BACKLOG = 32
+
 
 def wrap(kind: bytes, chunk: bytes) -> bytes:
     """Each JSON line of `chunk` as `{"t": kind, "d": line}` (pure)."""
@@ -27,14 +29,18 @@ def wrap(kind: bytes, chunk: bytes) -> bytes:
 
 async def merge(events: AsyncIterator[bytes], stats: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Lines from both, as they come; ends when either ends (the page then reconnects)."""
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
+    # Not bounded by put(): the end marker must never block. Events are rare and kept;
+    # stats samples beyond BACKLOG waiting lines are dropped.
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
     async def pump(kind: bytes, source: AsyncIterator[bytes]) -> None:
         try:
             async for chunk in source:
-                await queue.put(wrap(kind, chunk))
+                if kind == b"stats" and queue.qsize() > BACKLOG:
+                    continue  # a page that stopped reading (a frozen tab) skips samples
+                queue.put_nowait(wrap(kind, chunk))
         finally:
-            await queue.put(None)
+            queue.put_nowait(None)
 
     tasks = [
         asyncio.create_task(pump(b"event", events)),

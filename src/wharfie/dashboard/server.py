@@ -9,6 +9,7 @@ Routes on the dashboard's own listener (every one needs the token or its cookie)
     GET  /dash/live             the page's one live stream: the Engine API's events and every
                                 running container's stats (live.py, stats.py)
     GET  /dash/exec/<exec id>   WebSocket: a terminal into an exec with a TTY (terminal.py)
+    POST /dash/compose/<p>/up   `wharfie compose up -d` of a project (composeup.py)
 
 On the API socket, `POST /wharfie/dashboard` starts the listener if needed and
 answers its URL (with the token): anyone who may call the API is root-equivalent
@@ -20,17 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import mimetypes
 import os
+import signal
 import ssl
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from wharfie.api.http import HTTPError, Reply, Request, Response, Router, Server, Stream
 from wharfie.api.http import json_response as json_reply
 from wharfie.dashboard import auth
 from wharfie.dashboard.stats import StatsHub
-from wharfie.errors import InvalidArgument
+from wharfie.errors import InvalidArgument, WharfieError
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class Dashboard:
         state_path: str,
         address: str = "",
         tls: ssl.SSLContext | None = None,
+        api_host: str = "",
     ) -> None:
         self.engine = engine
         self.api_router = api_router
@@ -88,6 +89,7 @@ class Dashboard:
         self.state_path = state_path
         self.address = check_address(address, tls)
         self.tls = tls
+        self.api_host = api_host  # the daemon's own API address, for `compose up`
         self.token = ""
         self.url = ""
         self.stats = StatsHub(engine)
@@ -97,11 +99,16 @@ class Dashboard:
         self._lock = asyncio.Lock()
         r = self.router
         r.add("GET", "/", self.index)
-        r.add("GET", "/static/(?P<name>[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)", self.static)
+        r.add(
+            "GET",
+            "/static/(?:(?P<tag>[0-9a-f]{16})/)?(?P<name>[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)?)",
+            self.static,
+        )
         for method in ("GET", "POST", "PUT", "DELETE", "HEAD"):
             r.add(method, "/api(?P<rest>/.*)", self.api)
         r.add("GET", "/dash/live", self.live)
         r.add("GET", "/dash/exec/(?P<eid>[^/]+)", self.terminal)
+        r.add("POST", "/dash/compose/(?P<project>[^/]+)/up", self.compose_up)
 
     # ------------------------------------------------------------ lifecycle
     def register(self, api_router: Router) -> None:
@@ -138,7 +145,15 @@ class Dashboard:
             return self.url
 
     async def _listen(self, port: int) -> asyncio.Server:
-        return await asyncio.start_server(self.server.handle, self.address.host, port, ssl=self.tls)
+        return await asyncio.start_server(self._connection, self.address.host, port, ssl=self.tls)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A page's live stream is open until the daemon stops, which cancels it: the task
+        # then ends quietly (Python 3.11's stream callback logs a cancelled one as an error).
+        try:
+            await self.server.handle(reader, writer)
+        except asyncio.CancelledError:
+            pass
 
     async def close(self) -> None:
         if self.listener is not None:
@@ -212,10 +227,13 @@ class Dashboard:
         refused = self._guard(req)
         if refused is not None:
             return refused
-        body = _asset("index.html")
+        # The page names its files under a tag of their current contents: they are then
+        # cached for good, and a daemon with other files serves other URLs (and the
+        # modules' relative imports carry the tag along).
+        body = _asset("index.html").replace(b'"/static/', f'"/static/{_static_tag()}/'.encode())
         return Response(200, body, "text/html; charset=utf-8", SECURITY_HEADERS)
 
-    async def static(self, req: Request, name: str) -> Reply:
+    async def static(self, req: Request, name: str, tag: str | None = None) -> Reply:
         refused = self._guard(req)
         if refused is not None:
             return refused
@@ -223,9 +241,9 @@ class Dashboard:
             body = _asset(name)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise HTTPError(404, f"no such file: {name}") from None
-        kind = "text/javascript" if name.endswith((".js", ".mjs")) else None
-        kind = kind or mimetypes.guess_type(name)[0] or "application/octet-stream"
-        headers = {**SECURITY_HEADERS, "Cache-Control": "private, max-age=300"}
+        cache = "private, max-age=31536000, immutable" if tag else "no-cache"
+        headers = {**SECURITY_HEADERS, "Cache-Control": cache}
+        kind = CONTENT_TYPES.get(name.rpartition(".")[2], "application/octet-stream")
         return Response(200, body, kind, headers)
 
     async def api(self, req: Request, rest: str) -> Reply:
@@ -254,10 +272,72 @@ class Dashboard:
             return refused
         from wharfie.dashboard.terminal import bridge
 
-        return await bridge(req, self.inner.handle, eid)
+        return await bridge(req, self.inner.handle, eid, self._hangup)
+
+    async def compose_up(self, req: Request, project: str) -> Reply:
+        refused = self._guard(req)
+        if refused is not None:
+            return refused
+        from wharfie.dashboard import composeup
+
+        if not self.api_host:
+            raise HTTPError(501, "compose up needs the daemon to listen on a unix socket")
+        labels = [c.config.get("Labels") or {} for c in list(self.engine.containers.values())]
+        files = composeup.project_files(project, labels)
+        return json_reply({"Output": await composeup.up(self.api_host, files)})
+
+    async def _hangup(self, eid: str) -> None:
+        """The page's terminal closed: SIGHUP to the exec's process, SIGKILL if it stays.
+        (`running` is cleared when the monitor reports the exit, after it reaped the pid.)"""
+        try:
+            ex = self.engine.execs_service.get(eid)
+        except WharfieError:
+            return
+        for sig in (signal.SIGHUP, signal.SIGKILL):
+            if not ex.running or not ex.pid:
+                return
+            try:
+                os.kill(ex.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                await asyncio.wait_for(asyncio.shield(ex.done), 2.0)
+                return
+            except TimeoutError:
+                continue
+
+
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+CONTENT_TYPES = {
+    "js": "text/javascript",
+    "mjs": "text/javascript",
+    "css": "text/css",
+    "html": "text/html; charset=utf-8",
+    "png": "image/png",
+    "svg": "image/svg+xml",
+}
+
+
+def _path(name: str) -> str:
+    """A file under static/ (installed as package data beside this module)."""
+    parts = name.split("/")
+    if ".." in parts or "" in parts:
+        raise FileNotFoundError(name)
+    return os.path.join(STATIC, *parts)
 
 
 def _asset(name: str) -> bytes:
-    if ".." in name.split("/"):
-        raise FileNotFoundError(name)
-    return resources.files("wharfie.dashboard").joinpath("static", *name.split("/")).read_bytes()
+    with open(_path(name), "rb") as f:
+        return f.read()
+
+
+def _static_tag() -> str:
+    """A digest of the static files' names, sizes and times (a few dozen stats)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for folder, _, files in sorted(os.walk(STATIC)):
+        for name in sorted(files):
+            st = os.stat(os.path.join(folder, name))
+            h.update(f"{folder}/{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]

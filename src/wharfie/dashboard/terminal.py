@@ -6,7 +6,9 @@ with the API's own `POST /exec/{id}/start` on an in-process socket pair served b
 the API server, exactly as a CLI's request would be, so the monitor gets the pair's
 other end as the exec's terminal. Binary and text frames from the page are typed
 input; the terminal's output goes back as binary frames. Resizing is the API's
-`POST /exec/{id}/resize`, which the page calls itself.
+`POST /exec/{id}/resize`, which the page calls itself. When the page goes away the
+exec's process gets SIGHUP (then SIGKILL), as with a terminal that was closed: a
+shell left behind by every closed tab would pile up in the container.
 
 WebSocket framing is wsproto's (sans-I/O); the upgrade handshake is answered here
 because the HTTP request was already parsed by our server.
@@ -72,7 +74,13 @@ async def start_exec(
     return reader, writer, task
 
 
-async def bridge(req: Request, serve: ServeConnection, exec_id: str) -> Reply:
+async def bridge(
+    req: Request,
+    serve: ServeConnection,
+    exec_id: str,
+    hangup: Callable[[str], Coroutine[Any, Any, None]],
+) -> Reply:
+    """Bridge until either side ends; then `hangup(exec_id)`, as a closed terminal would."""
     from wsproto.connection import Connection, ConnectionType
     from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 
@@ -124,4 +132,5 @@ async def bridge(req: Request, serve: ServeConnection, exec_id: str) -> Reply:
             await out.drain()
         e_writer.close()
         task.cancel()
+        await hangup(exec_id)
     return HIJACKED

@@ -45,8 +45,8 @@ async function errorOf(resp) {
   return new ApiError(resp.status, message);
 }
 
-export async function request(method, path, { query, body, raw } = {}) {
-  let url = '/api' + path;
+export async function request(method, path, { query, body, raw, base = '/api' } = {}) {
+  let url = base + path;
   if (query) {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null) q.set(k, typeof v === 'object' ? JSON.stringify(v) : String(v));

@@ -1,7 +1,7 @@
 // Live CPU, memory, network and disk I/O charts of one container (uPlot), fed by the
 // dashboard's single stats stream.
 
-import uPlot from '/static/vendor/uPlot.esm.js';
+import uPlot from '../vendor/uPlot.esm.js';
 import { h, bytes, empty } from './ui.js';
 
 function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }

@@ -1,7 +1,7 @@
 // Compose projects: containers grouped by their com.docker.compose.project label, with
 // start, stop, restart and down for a whole project (through the Engine API).
 
-import { get, post, del } from './api.js';
+import { get, post, del, request } from './api.js';
 import { h, action, empty, errorBox, table, td } from './ui.js';
 import { stateOf, name } from './containers.js';
 
@@ -9,6 +9,7 @@ const P = 'com.docker.compose.project';
 
 export async function render(view, ctx) {
   const body = h('div');
+  const msgs = new Map();
   view.append(h('h1', {}, 'Compose projects'), body);
 
   async function load() {
@@ -24,8 +25,12 @@ export async function render(view, ctx) {
         return;
       }
       const panels = [];
-      for (const [proj, members] of [...projects].sort()) {
-        const msg = h('div');
+      const service = (c) => c.Labels['com.docker.compose.service'] || '';
+      for (const [proj, members] of [...projects].sort((a, b) => a[0].localeCompare(b[0]))) {
+        members.sort((a, b) => service(a).localeCompare(service(b)));
+        // one message box per project, kept across the live re-renders
+        const msg = msgs.get(proj) || h('div', { class: 'compose-msg', role: 'status' });
+        msgs.set(proj, msg);
         const each = async (fn) => { for (const c of members) await fn(c); await load(); };
         const files = members[0].Labels['com.docker.compose.project.config_files'];
         const running = members.filter((c) => stateOf(c) === 'running').length;
@@ -33,6 +38,11 @@ export async function render(view, ctx) {
           h('h2', {}, proj, ' ', h('span', { class: 'muted' }, `${running}/${members.length} running`)),
           files ? h('p', { class: 'muted' }, 'Compose file: ', h('code', {}, files)) : null,
           h('div', { class: 'toolbar' },
+            files ? action('Up', async () => {
+              const r = await request('POST', `/dash/compose/${encodeURIComponent(proj)}/up`, { base: '' });
+              await load();
+              msg.replaceChildren(h('pre', { class: 'ok-msg' }, r.Output || 'Up to date.'));
+            }, { where: () => msg, cls: 'primary', title: `Up ${proj}` }) : null,
             action('Start', () => each((c) => stateOf(c) === 'running' ? null : post(`/containers/${c.Id}/start`)), { where: () => msg, title: `Start ${proj}` }),
             action('Stop', () => each((c) => post(`/containers/${c.Id}/stop`)), { where: () => msg, title: `Stop ${proj}` }),
             action('Restart', () => each((c) => post(`/containers/${c.Id}/restart`)), { where: () => msg, title: `Restart ${proj}` }),

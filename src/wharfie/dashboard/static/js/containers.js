@@ -65,8 +65,10 @@ export async function render(view, ctx) {
   let cache = new Map();  // id -> {sig, tr, msgRow, refs}
   let tbody = null;
 
+  const msgs = new Map();  // id -> the row's message cell, kept when the row is rebuilt
   function buildRow(c, st, sig) {
-    const msg = h('td', { colspan: 7 });
+    const msg = msgs.get(c.Id) || h('td', { colspan: 7, role: 'status' });
+    msgs.set(c.Id, msg);
     const hist = (st === 'running' && ctx.history.get(c.Id)) || [];
     const cpuSvg = sparkline(hist.map((s) => s.cpu));
     const memSvg = sparkline(hist.map((s) => s.mem));

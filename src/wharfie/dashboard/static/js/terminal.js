@@ -1,7 +1,7 @@
 // A terminal into the container: exec (sh, with a TTY) through a WebSocket, with resize.
 
-import { Terminal } from '/static/vendor/xterm.mjs';
-import { FitAddon } from '/static/vendor/addon-fit.mjs';
+import { Terminal } from '../vendor/xterm.mjs';
+import { FitAddon } from '../vendor/addon-fit.mjs';
 import { post, request } from './api.js';
 import { h, errorBox } from './ui.js';
 
@@ -33,6 +33,7 @@ export function mount(el, c) {
         Env: ['TERM=xterm-256color'] });
       execId = created.Id;
     } catch (err) { msg.replaceChildren(errorBox(err.message)); return; }
+    if (closed) return;  // the tab was left while the exec was being created
     const proto = location.protocol === 'https:' ? 'wss' : 'ws';
     ws = new WebSocket(`${proto}://${location.host}/dash/exec/${execId}?rows=${term.rows}&cols=${term.cols}`);
     ws.binaryType = 'arraybuffer';

@@ -17,7 +17,7 @@ export async function usersOf(kind) {
 }
 
 export async function render(view, ctx) {
-  const name = h('input', { placeholder: 'new volume name (empty: random)', 'aria-label': 'Volume name' });
+  const name = h('input', { placeholder: 'name (optional)', 'aria-label': 'Volume name' });
   const formMsg = h('div');
   const body = h('div');
   view.append(h('h1', {}, 'Volumes'),

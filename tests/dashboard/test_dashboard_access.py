@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -41,10 +43,15 @@ def test_without_the_token_the_page_and_the_api_are_refused(dash: Dash) -> None:
 def test_with_the_token_the_cookie_opens_page_api_and_assets(dash: Dash) -> None:
     cookie = login(dash)
     status, headers, body = http(dash.base + "/", headers={"Cookie": cookie})
-    assert status == 200 and b'src="/static/js/app.js"' in body
+    assert status == 200
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-    status, headers, body = http(dash.base + "/static/vendor/xterm.mjs", headers={"Cookie": cookie})
+    tagged = re.search(rb'src="(/static/[0-9a-f]{16}/js/app.js)"', body)
+    assert tagged, body
+    status, headers, body = http(dash.base + tagged.group(1).decode(), headers={"Cookie": cookie})
     assert status == 200 and headers["Content-Type"] == "text/javascript"
+    assert "immutable" in headers["Cache-Control"]
+    status, headers, body = http(dash.base + "/static/vendor/xterm.mjs", headers={"Cookie": cookie})
+    assert status == 200 and headers["Cache-Control"] == "no-cache"
     status, _, body = http(dash.base + "/api/containers/json?all=1", headers={"Cookie": cookie})
     assert status == 200 and body.startswith(b"[")
     status, _, _ = http(dash.base + "/api/info", headers={"Authorization": f"Bearer {dash.token}"})
@@ -162,3 +169,119 @@ def test_live_stream_carries_events_and_stats(daemon: Daemon, dash: Dash) -> Non
                 seen_stats = True
         assert seen_event and seen_stats
     wharfie_cli(daemon, "rm", "-f", name)
+
+
+def test_tls_listener_serves_https_with_a_secure_cookie(tmp_path: Path) -> None:
+    """`--dashboard-addr` with TLS: https in the URL, the cookie marked Secure, the token
+    still required."""
+    import ssl
+    import urllib.request
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    sock = tmp_path / "w.sock"
+    log = tmp_path / "wharfied.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wharfie.daemon",
+                "-H",
+                f"unix://{sock}",
+                "--data-root",
+                str(tmp_path / "data"),
+                "--exec-root",
+                str(tmp_path / "exec"),
+                "--bridge",
+                f"wd{os.getpid() % 100000}",
+                "--bip",
+                f"10.213.{os.getpid() % 250}.0/24",
+                "--no-masquerade",
+                "--tls",
+                "--tlscert",
+                str(cert),
+                "--tlskey",
+                str(key),
+                "--dashboard-addr",
+                "127.0.0.1:0",
+            ],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while b"dashboard listening" not in log.read_bytes():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        state = json.loads((tmp_path / "data" / "dashboard.json").read_text())
+        base = f"https://127.0.0.1:{state['port']}"
+        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx.check_hostname = False
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx))
+        try:
+            opener.open(base + "/api/_ping", timeout=10)
+            raise AssertionError("no token, yet served")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401
+        req = urllib.request.Request(
+            base + "/api/_ping", headers={"Authorization": f"Bearer {state['token']}"}
+        )
+        with opener.open(req, timeout=10) as resp:
+            assert resp.status == 200
+        # plain HTTP on the TLS port gets no page
+        with socket.create_connection(("127.0.0.1", state["port"])) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.settimeout(5)
+            try:
+                assert not s.recv(100).startswith(b"HTTP/1.1 200")
+            except (TimeoutError, ConnectionError):
+                pass
+
+        # the Secure flag on the cookie
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: object, **kw: object) -> None:
+                return None
+
+        opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), NoRedirect)
+        try:
+            opener.open(base + f"/?token={state['token']}", timeout=10)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 303
+            assert "Secure" in exc.headers["Set-Cookie"]
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        from support.daemon import _mounts_under
+
+        mon = tmp_path / "exec" / "monitor.pid"
+        if mon.exists():
+            pid = int(mon.read_text().strip() or 0)
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if pid else b""
+            if b"wharfie.monitor" in cmdline and str(tmp_path).encode() in cmdline:
+                os.kill(pid, 9)
+        for point in reversed(_mounts_under(tmp_path)):
+            subprocess.run(["umount", "-l", point], check=False)
+        from wharfie.network import Bridge
+
+        Bridge(f"wd{os.getpid() % 100000}", f"10.213.{os.getpid() % 250}.0/24").remove()

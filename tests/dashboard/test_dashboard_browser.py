@@ -85,6 +85,8 @@ def test_list_shows_a_running_container_and_stop_changes_it_live(
             daemon,
             "run",
             "-d",
+            "--stop-timeout",
+            "1",
             "--name",
             name,
             "-p",
@@ -105,22 +107,31 @@ def test_list_shows_a_running_container_and_stop_changes_it_live(
     # the sparklines fill from the one stats stream
     wait_for(
         lambda: int(css(browser, f"{row} svg").get_attribute("data-points") or 0) >= 2,
-        timeout=12,
+        timeout=40,
         what="CPU sparkline points",
     )
     shoot(browser, shots, "containers")
     browser.execute_script("window.__noReload = 1")
     click(browser, f'{row} button[aria-label="Stop {name}"]')
-    wait_for(
-        lambda: css(browser, row).get_attribute("data-state") == "exited",
-        timeout=20,
-        what="the state to change to exited",
-    )
+    try:
+        wait_for(lambda: css(browser, row).get_attribute("data-state") == "exited", timeout=40)
+    except AssertionError:
+        state = ok(docker_cli(daemon, "inspect", "-f", "{{.State.Status}}", name))
+        raise AssertionError(
+            f"the row did not turn to exited; the daemon says {state}; "
+            f"the list says {text_of(browser, '#container-list')!r}; "
+            f"page log: {browser.get_log('browser')}"
+        ) from None
     assert browser.execute_script("return window.__noReload") == 1, "the page was reloaded"
+    # start, pause and resume from the page too
     click(browser, f'{row} button[aria-label="Start {name}"]')
+    wait_for(lambda: css(browser, row).get_attribute("data-state") == "running", timeout=40)
+    click(browser, f'{row} button[aria-label="Pause {name}"]')
+    wait_for(lambda: css(browser, row).get_attribute("data-state") == "paused", timeout=40)
+    click(browser, f'{row} button[aria-label="Resume {name}"]')
     wait_for(
         lambda: css(browser, row).get_attribute("data-state") == "running",
-        timeout=20,
+        timeout=40,
         what="the state to change back to running",
     )
 
@@ -129,7 +140,21 @@ def test_detail_logs_live_chart_grows_and_terminal(
     daemon: Daemon, dash: Dash, browser: Any, shots: Path
 ) -> None:
     name = "dash-detail-" + str(time.time_ns())[-6:]
-    ok(docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sh", "-c", TICKER))
+    ok(
+        docker_cli(
+            daemon,
+            "run",
+            "-d",
+            "--stop-timeout",
+            "1",
+            "--name",
+            name,
+            "busybox",
+            "sh",
+            "-c",
+            TICKER,
+        )
+    )
     open_page(browser, dash, f"containers/{name}")
     wait_for(lambda: css(browser, "#detail-state").get_attribute("data-state") == "running")
     shoot(browser, shots, "container-overview")
@@ -142,7 +167,7 @@ def test_detail_logs_live_chart_grows_and_terminal(
     newest = max(int(n) for n in first)
     wait_for(
         lambda: f"tick-{newest + 3}" in text_of(browser, "#logview"),
-        timeout=10,
+        timeout=40,
         what=f"tick-{newest + 3} to arrive live",
     )
     search = css(browser, 'input[aria-label="Search the log"]')
@@ -160,7 +185,7 @@ def test_detail_logs_live_chart_grows_and_terminal(
     before = int(wait_for(lambda: css(browser, cpu).get_attribute("data-points")))
     wait_for(
         lambda: int(css(browser, cpu).get_attribute("data-points")) >= before + 2,
-        timeout=12,
+        timeout=40,
         what="the CPU chart to grow",
     )
     shoot(browser, shots, "container-stats")
@@ -236,6 +261,16 @@ def test_pull_with_progress_from_a_local_registry_and_a_failed_pull(
         assert "failed" not in text_of(browser, "#pull-msg")
         wait_for(lambda: css_all(browser, f'tr[data-image="{ref}"]'), what="the pulled image")
         shoot(browser, shots, "images")
+        click(browser, 'button[aria-label="Remove unused images"]')
+        wait_for(
+            lambda: (
+                "reclaimed" in text_of(browser, "main .ok-msg:last-of-type")
+                or "reclaimed" in text_of(browser, "main")
+            ),
+            what="the prune result",
+        )
+        click(browser, f'tr[data-image="{ref}"] button[title^="Layers"]')
+        wait_for(lambda: "created by" in text_of(browser, "main").lower(), what="the layers")
     finally:
         reg.stop()
 
@@ -244,13 +279,21 @@ def test_deleted_container_page_says_so_and_comes_back(
     daemon: Daemon, dash: Dash, browser: Any, shots: Path
 ) -> None:
     name = "dash-gone-" + str(time.time_ns())[-6:]
-    ok(docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300"))
+    ok(
+        docker_cli(
+            daemon, "run", "-d", "--stop-timeout", "1", "--name", name, "busybox", "sleep", "300"
+        )
+    )
     open_page(browser, dash, f"containers/{name}")
     wait_for(lambda: css(browser, "#detail-state").get_attribute("data-state") == "running")
     ok(docker_cli(daemon, "rm", "-f", name))
     wait_for(lambda: "does not exist" in text_of(browser, "main"), what="the 'gone' message")
     shoot(browser, shots, "container-gone")
-    ok(docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300"))
+    ok(
+        docker_cli(
+            daemon, "run", "-d", "--stop-timeout", "1", "--name", name, "busybox", "sleep", "300"
+        )
+    )
     wait_for(lambda: css_all(browser, "#detail-state"), what="the page to come back by itself")
 
 
@@ -263,7 +306,16 @@ def test_other_pages_and_their_empty_states(
     name_input.send_keys(vol)
     click(browser, 'button[aria-label="Create volume"]')
     wait_for(lambda: css_all(browser, f'tr[data-volume="{vol}"]'), what="the new volume")
+    user = vol + "-user"
+    ok(docker_cli(daemon, "create", "--name", user, "-v", f"{vol}:/data", "busybox", "true"))
+    row = f'tr[data-volume="{vol}"]'
+    wait_for(lambda: user in text_of(browser, row), what="the volume's user")
     shoot(browser, shots, "volumes")
+    # in use: the daemon's refusal is shown in the row's message
+    click(browser, f'button[aria-label="Remove {vol}"]')
+    wait_for(lambda: "in use" in text_of(browser, ".error"), what="the daemon's error")
+    ok(docker_cli(daemon, "rm", user))
+    wait_for(lambda: user not in text_of(browser, row), what="the user to go")
     click(browser, f'button[aria-label="Remove {vol}"]')
     wait_for(lambda: not css_all(browser, f'tr[data-volume="{vol}"]'), what="the volume to go")
 
@@ -293,8 +345,12 @@ def test_other_pages_and_their_empty_states(
 def test_lost_daemon_connection_shows_and_recovers(
     daemon: Daemon, dash: Dash, browser: Any, shots: Path
 ) -> None:
-    open_page(browser, dash, "containers")
+    name = "dash-lost-" + str(time.time_ns())[-6:]
+    ok(docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sh", "-c", TICKER))
+    open_page(browser, dash, f"containers/{name}")
     wait_for(lambda: browser.execute_script("return document.body.dataset.events") == "open")
+    click(browser, "#tab-logs")
+    wait_for(lambda: "tick-" in text_of(browser, "#logview"), what="log lines")
     daemon.stop()
     try:
         wait_for(
@@ -306,11 +362,18 @@ def test_lost_daemon_connection_shows_and_recovers(
         daemon.start()  # same data root: the dashboard comes back on the same port and token
     wait_for(
         lambda: browser.execute_script("return document.body.dataset.online") == "true",
-        timeout=20,
+        timeout=40,
         what="the page to reconnect by itself",
     )
     wait_for(lambda: browser.execute_script("return document.body.dataset.events") == "open")
-    wait_for(lambda: "#container-list" and css_all(browser, "#container-list"))
+    # the container kept running; its log tail picks up again by itself
+    newest = max(int(n) for n in re.findall(r"tick-(\d+)", text_of(browser, "#logview")))
+    wait_for(
+        lambda: f"tick-{newest + 2}" in text_of(browser, "#logview"),
+        timeout=40,
+        what="the log to follow again",
+    )
+    ok(docker_cli(daemon, "rm", "-f", name))
 
 
 def test_compose_project_grouped_with_stop_and_down(
@@ -321,8 +384,8 @@ def test_compose_project_grouped_with_stop_and_down(
     folder.mkdir()
     (folder / "compose.yaml").write_text(
         "services:\n"
-        "  web:\n    image: busybox\n    command: sleep 300\n"
-        "  worker:\n    image: busybox\n    command: sleep 300\n"
+        "  web:\n    image: busybox\n    command: sleep 300\n    stop_grace_period: 1s\n"
+        "  worker:\n    image: busybox\n    command: sleep 300\n    stop_grace_period: 1s\n"
     )
     ok(
         wharfie_cli(
@@ -344,6 +407,15 @@ def test_compose_project_grouped_with_stop_and_down(
     shoot(browser, shots, "compose")
     click(browser, f'{section} button[aria-label="Stop {proj}"]')
     wait_for(lambda: "0/2 running" in text_of(browser, section), timeout=30, what="stopped")
+    # up again from the page: compose runs with the file recorded in the labels
+    click(browser, f'{section} button[aria-label="Up {proj}"]')
+    wait_for(lambda: "2/2 running" in text_of(browser, section), timeout=60, what="up again")
+    # without its file, Up says so where it was clicked
+    (folder / "compose.yaml").rename(folder / "moved.yaml")
+    click(browser, f'{section} button[aria-label="Up {proj}"]')
+    wait_for(lambda: "not found" in text_of(browser, f"{section} .error"), what="the error")
+    assert "compose.yaml" in text_of(browser, f"{section} .error")
+    (folder / "moved.yaml").rename(folder / "compose.yaml")
     click(browser, f'{section} button[aria-label="Down {proj}"]')
     wait_for(lambda: browser.switch_to.alert, what="the confirmation").accept()
     wait_for(lambda: not css_all(browser, section), timeout=30, what="the project to go")
@@ -362,13 +434,23 @@ def test_keyboard_and_dark_theme(daemon: Daemon, dash: Dash, browser: Any, shots
     from selenium.webdriver.common.keys import Keys
 
     name = "dash-kbd-" + str(time.time_ns())[-6:]
-    ok(docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300"))
+    ok(
+        docker_cli(
+            daemon, "run", "-d", "--stop-timeout", "1", "--name", name, "busybox", "sleep", "300"
+        )
+    )
     open_page(browser, dash, f"containers/{name}")
     wait_for(lambda: css(browser, "#detail-state").get_attribute("data-state") == "running")
     # the tabs move with the arrow keys; the focus follows
     css(browser, "#tab-overview").send_keys(Keys.ARROW_RIGHT)
     wait_for(lambda: css(browser, "#tab-logs").get_attribute("aria-selected") == "true")
     assert browser.switch_to.active_element.get_attribute("id") == "tab-logs"
+    # leaving the terminal ends its shell: no exec process is left in the container
+    click(browser, "#tab-terminal")
+    wait_for(lambda: css(browser, "#terminal").get_attribute("data-connected") == "true")
+    wait_for(lambda: "/bin/sh" in ok(docker_cli(daemon, "top", name)), what="the shell")
+    click(browser, "#tab-overview")
+    wait_for(lambda: "/bin/sh" not in ok(docker_cli(daemon, "top", name)), what="the shell to end")
     # the Stop button is reachable with Tab and works with Enter
     open_page(browser, dash, "containers")
     row = f'tr[data-name="{name}"]'
@@ -382,7 +464,7 @@ def test_keyboard_and_dark_theme(daemon: Daemon, dash: Dash, browser: Any, shots
     else:
         raise AssertionError("Tab never reached the Stop button")
     body.send_keys(Keys.ENTER)
-    wait_for(lambda: css(browser, row).get_attribute("data-state") == "exited", timeout=20)
+    wait_for(lambda: css(browser, row).get_attribute("data-state") == "exited", timeout=40)
     # dark theme follows the system setting
     browser.execute_cdp_cmd(
         "Emulation.setEmulatedMedia",
@@ -395,3 +477,37 @@ def test_keyboard_and_dark_theme(daemon: Daemon, dash: Dash, browser: Any, shots
     finally:
         browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     ok(docker_cli(daemon, "rm", "-f", name))
+
+
+def test_tty_container_logs_and_terminal_of_a_stopped_container(
+    daemon: Daemon, dash: Dash, browser: Any
+) -> None:
+    name = "dash-tty-" + str(time.time_ns())[-6:]
+    ok(
+        docker_cli(
+            daemon,
+            "run",
+            "-d",
+            "-t",
+            "--stop-timeout",
+            "1",
+            "--name",
+            name,
+            "busybox",
+            "sh",
+            "-c",
+            "echo tty-line-one; sleep 300",
+        )
+    )
+    open_page(browser, dash, f"containers/{name}")
+    wait_for(lambda: css(browser, "#detail-state").get_attribute("data-state") == "running")
+    click(browser, "#tab-logs")  # a TTY's log is a raw stream, not multiplexed
+    wait_for(lambda: "tty-line-one" in text_of(browser, "#logview"), what="the TTY's log")
+    ok(docker_cli(daemon, "stop", name))
+    wait_for(
+        lambda: css(browser, "#detail-state").get_attribute("data-state") == "exited",
+        what="the header to follow the stop",
+    )
+    click(browser, "#tab-terminal")
+    wait_for(lambda: "not running" in text_of(browser, "#tabpanel"), what="the terminal's message")
+    ok(docker_cli(daemon, "rm", name))

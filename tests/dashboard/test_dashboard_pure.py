@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from wharfie.cli.dashboard import has_display
@@ -109,3 +114,84 @@ def test_live_lines_are_wrapped_one_by_one() -> None:
         b'{"t":"event","d":{"a":1}}\n{"t":"event","d":{"b":2}}\n'
     )
     assert wrap(b"stats", b"\n") == b""
+
+
+def test_compose_files_from_labels() -> None:
+    from wharfie.dashboard.composeup import ProjectFiles, command, project_files
+    from wharfie.errors import FailedPrecondition, NotFound
+
+    labels = [
+        {"com.docker.compose.project": "other"},
+        {
+            "com.docker.compose.project": "app",
+            "com.docker.compose.project.config_files": "/srv/app/compose.yaml,/srv/app/o.yaml",
+            "com.docker.compose.project.working_dir": "/srv/app",
+        },
+    ]
+    p = project_files("app", labels)
+    assert p == ProjectFiles("app", ("/srv/app/compose.yaml", "/srv/app/o.yaml"), "/srv/app")
+    cmd = command("unix:///run/w.sock", p)
+    assert cmd[1:] == [
+        "-m",
+        "wharfie.cli",
+        "-H",
+        "unix:///run/w.sock",
+        "compose",
+        "-p",
+        "app",
+        "-f",
+        "/srv/app/compose.yaml",
+        "-f",
+        "/srv/app/o.yaml",
+        "up",
+        "-d",
+    ]
+    with pytest.raises(FailedPrecondition, match="is not known"):
+        project_files("other", labels)
+    with pytest.raises(NotFound):
+        project_files("nope", labels)
+
+
+def test_cli_help_flags_and_a_missing_daemon(tmp_path: Path) -> None:
+    env = {**os.environ, "WHARFIE_HOST": f"unix://{tmp_path}/none.sock"}
+    exe = [sys.executable, "-m", "wharfie.cli", "dashboard"]
+    p = subprocess.run([*exe, "--help"], capture_output=True, env=env, timeout=30)
+    assert p.returncode == 0 and b"--no-browser" in p.stdout
+    p = subprocess.run([*exe, "--bogus"], capture_output=True, env=env, timeout=30)
+    assert p.returncode == 125 and b"unknown flag: --bogus" in p.stderr
+    p = subprocess.run(exe, capture_output=True, env=env, timeout=30)
+    assert p.returncode == 1 and b"Cannot connect" in p.stderr
+    assert b"Traceback" not in p.stderr
+
+
+def test_merge_ends_with_either_source_and_closes_both() -> None:
+    import asyncio
+    from collections.abc import AsyncIterator
+
+    from wharfie.dashboard.live import merge
+
+    closed: list[str] = []
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield b'{"Action":"start"}\n'
+            await asyncio.sleep(0.05)
+        finally:
+            closed.append("events")
+
+    async def stats() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield b'{"stats":{}}\n'
+                await asyncio.sleep(0.01)
+        finally:
+            closed.append("stats")
+
+    async def run() -> list[bytes]:
+        return [line async for line in merge(events(), stats())]
+
+    lines = asyncio.run(run())
+    assert lines[0] == b'{"t":"hello"}\n'
+    assert b'{"t":"event","d":{"Action":"start"}}\n' in lines
+    assert b'{"t":"stats","d":{"stats":{}}}\n' in lines
+    assert sorted(closed) == ["events", "stats"]
