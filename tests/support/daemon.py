@@ -43,8 +43,9 @@ def _mounts_under(path: Path) -> list[str]:
 
 
 class Daemon:
-    def __init__(self, base: Path, index: int) -> None:
+    def __init__(self, base: Path, index: int, extra_args: tuple[str, ...] = ()) -> None:
         self.base = base
+        self.extra_args = extra_args
         self.data = base / "data"
         self.exec_root = base / "exec"
         self.sock = base / "w.sock"
@@ -68,7 +69,7 @@ class Daemon:
             "--bridge", self.bridge, "--bip", self.subnet, "--no-masquerade",
             "--pidfile", str(self.base / "wharfied.pid"), "--log-level", "debug",
             # Tests reach only loopback: a missing image must not send wharfied to Docker Hub.
-            "--blocked-registry", "docker.io",
+            "--blocked-registry", "docker.io", *self.extra_args,
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,

@@ -60,8 +60,10 @@ def test_keep_alive_and_content_length(peer: socket.socket) -> None:
 
 
 def test_chunked_body_with_extensions_and_trailers(peer: socket.socket) -> None:
-    peer.sendall(b"PATCH /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 b"3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n")
+    peer.sendall(
+        b"PATCH /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    )
     assert read_reply(peer)[2] == b"PATCH /c [] 13 abc0123456789"
 
 
@@ -73,8 +75,9 @@ def test_expect_100_continue(peer: socket.socket) -> None:
 
 
 def test_unread_small_body_is_drained_for_keep_alive(peer: socket.socket) -> None:
-    peer.sendall(b"PUT /ignore-body HTTP/1.1\r\nContent-Length: 4\r\n\r\nskip"
-                 b"GET /next HTTP/1.1\r\n\r\n")
+    peer.sendall(
+        b"PUT /ignore-body HTTP/1.1\r\nContent-Length: 4\r\n\r\nskipGET /next HTTP/1.1\r\n\r\n"
+    )
     status, headers, _ = read_reply(peer)
     assert status == "HTTP/1.1 204 No Content" and "connection" not in headers
     assert read_reply(peer)[2] == b"GET /next [] 0 "
@@ -104,9 +107,12 @@ def test_bad_chunk_size_is_400(peer: socket.socket) -> None:
     assert data.startswith(b"HTTP/1.1 400 Bad Request")
 
 
-def test_over_long_lines_are_400(peer: socket.socket) -> None:
-    peer.sendall(b"GET /x HTTP/1.1\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n")
+def test_over_long_lines_are_431(peer: socket.socket) -> None:
+    try:  # Go's limit, as the reference registry has it: 1 MiB of head
+        peer.sendall(b"GET /x HTTP/1.1\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+    except OSError:
+        pass  # refused before all was sent
     data = b""
     while chunk := peer.recv(65536):
         data += chunk
-    assert data.startswith(b"HTTP/1.1 400 Bad Request")
+    assert data.startswith(b"HTTP/1.1 431 Request Header Fields Too Large")

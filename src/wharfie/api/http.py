@@ -22,27 +22,31 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from wharfie import errors
+from wharfie.httpcore import (
+    LAST_CHUNK,
+    NEED_CRLF,
+    NEED_LINE,
+    REASONS,
+    BodyDecoder,
+    Head,
+    HeadParser,
+    Limits,
+    ProtocolError,
+    encode_chunk,
+)
+from wharfie.httpcore.serving import ConnectionSlots, Timeouts
 from wharfie.oci import jsonio
 
 log = logging.getLogger("wharfie.api")
 
-MAX_HEADER = 64 * 1024
+LIMITS = Limits()
+STREAM_LIMIT = LIMITS.max_line + 1  # the StreamReader's line limit (a head line must fit)
 MAX_BODY = 16 * 1024 * 1024  # JSON bodies; big bodies are streamed with Request.chunks()
+MAX_DISCARD = 1 << 20  # an unread body up to this is skipped to keep the connection
+MAX_CONNECTIONS = 2048
+BLOCK = 1 << 20
 
-STATUS_TEXT = {
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    304: "Not Modified",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    409: "Conflict",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    503: "Service Unavailable",
-}
+STATUS_TEXT = REASONS
 
 ERROR_STATUS: list[tuple[type[Exception], int]] = [
     (errors.NotFound, 404),
@@ -106,7 +110,7 @@ def error_body(message: str) -> bytes:
 
 
 def status_for(exc: BaseException) -> int:
-    if isinstance(exc, HTTPError):
+    if isinstance(exc, (HTTPError, ProtocolError)):
         return exc.status
     for cls, status in ERROR_STATUS:
         if isinstance(exc, cls):
@@ -122,12 +126,15 @@ class Request:
         headers: dict[str, str],
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        head: Head,
     ) -> None:
         self.method = method
         self.target = target
         self.headers = headers
         self.reader = reader
         self.writer = writer
+        self.head = head
+        self._decoder = BodyDecoder.for_head(head, LIMITS)
         parts = urlsplit(target)
         self.raw_path = unquote(parts.path)
         self.query = parse_qs(parts.query, keep_blank_values=True)
@@ -164,27 +171,29 @@ class Request:
 
     @property
     def wants_upgrade(self) -> bool:
-        return "upgrade" in self.headers.get("connection", "").lower()
+        return self.head.upgrade
 
     @property
     def chunked(self) -> bool:
-        return "chunked" in self.headers.get("transfer-encoding", "").lower()
+        return self.head.chunked
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The request body as it arrives (Content-Length or chunked)."""
+        """The request body as it arrives (Content-Length or chunked), at most BLOCK bytes
+        a piece: a huge chunk is streamed, never held whole."""
         self._body_read = True
-        if self.chunked:
-            async for piece in _read_chunked(self.reader):
+        dec, reader = self._decoder, self.reader
+        while not dec.done:
+            want = dec.want
+            if want == NEED_LINE:
+                dec.line(await _read_line(reader, 400))
+            elif want == NEED_CRLF:
+                dec.crlf(await reader.readexactly(2))
+            else:
+                piece = await reader.read(min(want, BLOCK))
+                if not piece:
+                    raise ConnectionError("client closed the connection in the middle of the body")
+                dec.data(len(piece))
                 yield piece
-            self._body_done = True
-            return
-        remaining = int(self.headers.get("content-length", "0") or 0)
-        while remaining > 0:
-            piece = await self.reader.read(min(remaining, 1 << 20))
-            if not piece:
-                raise ConnectionError("client closed the connection in the middle of the body")
-            remaining -= len(piece)
-            yield piece
         self._body_done = True
 
     async def body(self, limit: int = MAX_BODY) -> bytes:
@@ -208,10 +217,21 @@ class Request:
         except (ValueError, UnicodeDecodeError) as exc:
             raise errors.InvalidArgument(f"invalid JSON: {exc}") from None
 
-    async def discard_body(self) -> None:
-        if not self._body_read and not self.wants_upgrade:
-            async for _ in self.chunks():
-                pass
+    async def discard_body(self) -> bool:
+        """Skip a body the handler left unread (up to MAX_DISCARD); False: the
+        connection cannot carry another request."""
+        if self._body_read:
+            return self._body_done
+        if self.wants_upgrade:
+            return True
+        if self._decoder.done:
+            return True
+        if self.head.length is not None and self.head.length > MAX_DISCARD:
+            return False
+        async for _ in self.chunks():
+            if self._decoder.received > MAX_DISCARD:
+                return False
+        return True
 
     async def upgrade(self, content_type: str) -> None:
         """Answer 101 (or 200 for a legacy client without Upgrade) and stop parsing HTTP.
@@ -244,22 +264,15 @@ class Request:
         return int(sock.fileno())
 
 
-async def _read_chunked(reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
-    while True:
-        line = await reader.readline()
-        if not line:
-            raise ConnectionError("client closed the connection in a chunked body")
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise HTTPError(400, "malformed chunked encoding") from None
-        if size == 0:
-            while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            return
-        data = await reader.readexactly(size)
-        await reader.readexactly(2)
-        yield data
+async def _read_line(reader: asyncio.StreamReader, too_long: int) -> bytes:
+    """One line with its LF; b"" or a partial line at EOF. A line past the reader's
+    limit (STREAM_LIMIT) is a ProtocolError with status `too_long`."""
+    try:
+        return await reader.readuntil(b"\n")
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial
+    except asyncio.LimitOverrunError:
+        raise ProtocolError(too_long, "line too long") from None
 
 
 VERSION_PREFIX = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
@@ -323,35 +336,97 @@ def negotiate(req: Request) -> None:
 
 
 class Server:
-    """Serves a Router on any number of listeners (unix or TCP/TLS)."""
+    """Serves a Router on any number of listeners (unix or TCP/TLS).
 
-    def __init__(self, router: Router) -> None:
+    Every connection takes one of `max_connections` slots; past the cap the one idle
+    longest (waiting for, or slowly sending, a request head) is closed for the
+    newcomer, and only when all are busy is the newcomer refused with 503. A head must
+    arrive whole within `timeouts.header` of its first byte; a connection may wait
+    `timeouts.idle` for its next request (one sweep a second closes those idle longer).
+    Listeners are made with `protocol` as their factory.
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        max_connections: int = MAX_CONNECTIONS,
+        timeouts: Timeouts | None = None,
+    ) -> None:
         self.router = router
+        self.timeouts = timeouts or Timeouts()
         self.connections: set[asyncio.Task[None]] = set()
+        self.slots = ConnectionSlots(max_connections, _abort)
+        self._sweeper: asyncio.TimerHandle | None = None
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def configure(self, max_connections: int, timeouts: Timeouts) -> None:
+        """Set the limits before the first connection (the daemon's flags)."""
+        self.slots = ConnectionSlots(max_connections, _abort)
+        self.timeouts = timeouts
+
+    def protocol(self) -> asyncio.Protocol:
+        """The protocol factory for `loop.create_server` / `create_unix_server`."""
+        return _Conn(self)
+
+    def _sweep(self) -> None:
+        for conn in self.slots.expired(self.timeouts.idle):
+            self.slots.release(conn)
+            _abort(conn)
+        self._sweeper = None
+        self.start_sweeping()
+
+    def start_sweeping(self) -> None:
+        if self._sweeper is None:
+            delay = max(0.05, min(1.0, self.timeouts.idle / 4))
+            self._sweeper = asyncio.get_running_loop().call_later(delay, self._sweep)
+
+    async def handle(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        conn: _Conn | None = None,
+    ) -> None:
+        """Serve one connection; `conn` is its slot, taken when it was accepted."""
+        key: object = conn if conn is not None else writer
+        if conn is None and not self.slots.admit(writer):
+            writer.write(_refusal(503, "too many connections: every one is busy"))
+            writer.close()
+            return
         task = asyncio.current_task()
         if task is not None:
             self.connections.add(task)
         try:
-            await self._serve(reader, writer)
+            await self._serve(reader, writer, key)
+        except ProtocolError as exc:  # not HTTP we take: say so once, then close
+            await _refuse(writer, exc.status, str(exc))
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # the client went away
+        except TimeoutError:
+            pass  # slow: closed without an answer, as Go's server does
         finally:
+            self.slots.release(key)
             if task is not None:
                 self.connections.discard(task)
             writer.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: object
+    ) -> None:
         while True:
-            req = await _read_request(reader, writer)
-            if req is None:
+            self.slots.idle(key)
+            head = await _read_head(reader, self.timeouts)
+            if head is None:
                 return
-            keep = await self._one(req)
-            if req.hijacked or not keep:
+            self.slots.busy(key)
+            req = Request(head.method, head.target, head.headers, reader, writer, head)
+            keep = await self._one(req, key if isinstance(key, _Conn) else None)
+            if req.hijacked:
+                return
+            if not keep:
+                if not req._decoder.done:
+                    await _linger(reader, writer)
                 return
 
-    async def _one(self, req: Request) -> bool:
+    async def _one(self, req: Request, conn: _Conn | None = None) -> bool:
         try:
             negotiate(req)
             handler, params = self.router.match(req.method, req.path)
@@ -363,20 +438,146 @@ class Server:
             status = status_for(exc)
             if status == 500:
                 log.exception("%s %s failed", req.method, req.target)
+            if isinstance(exc, ProtocolError):
+                req.head.keep_alive = False  # the body's framing is broken
             reply = Response(status, error_body(str(exc) or type(exc).__name__), "application/json")
         if reply is HIJACKED or req.hijacked:
             return False
         if isinstance(reply, Stream):
-            await _write_stream(req, reply)
-            if req._body_read:
-                return req._body_done  # a body left half-read ends the connection
-            await req.discard_body()
-            return True
-        await req.discard_body()
+            if conn is not None:
+                conn.streaming = asyncio.current_task()  # ended if the client goes away
+            try:
+                await _write_stream(req, reply)
+            except ProtocolError:
+                return False  # the request body broke after the answer began: just close
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if conn is None or not conn.eof or task is None or task.uncancel():
+                    raise  # not (only) ours: the daemon is stopping
+                return False  # the client went away: the stream ended for it
+            finally:
+                if conn is not None:
+                    conn.streaming = None
+            return req.head.keep_alive and await _discard(req)
         assert isinstance(reply, Response)
+        if req.head.keep_alive and not await _discard(req):
+            req.head.keep_alive = False
         _write_response(req, reply)
         await req.writer.drain()
-        return req.headers.get("connection", "").lower() != "close"
+        return req.head.keep_alive
+
+
+async def _discard(req: Request) -> bool:
+    try:
+        return await req.discard_body()
+    except ProtocolError:
+        return False
+
+
+class _Conn(asyncio.Protocol):
+    """A connection until its first byte: a slot and a transport, but no task and no
+    stream objects yet, so a flood of idle connections costs little. The first bytes
+    hand the transport to a StreamReaderProtocol and `Server.handle` serves it."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.eof = False  # the client closed its side
+        self.streaming: asyncio.Task[Any] | None = None  # the task writing a Stream reply
+
+    def client_eof(self) -> None:
+        """The client closed its side (or the connection is gone): a Stream reply in
+        progress has nobody to go to (Go's server cancels the request's context the
+        same way), so it ends."""
+        self.eof = True
+        if self.streaming is not None and not self.streaming.done():
+            self.streaming.cancel()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if not self.server.slots.admit(self):
+            transport.write(_refusal(503, "too many connections: every one is busy"))
+            transport.close()
+            return
+        self.server.start_sweeping()
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        reader = asyncio.StreamReader(limit=STREAM_LIMIT)
+        server = self.server
+
+        def connected(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> Awaitable[None]:
+            return server.handle(r, w, self)
+
+        proto = _StreamProtocol(reader, connected, self)
+        self.transport.set_protocol(proto)
+        proto.connection_made(self.transport)
+        proto.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.slots.release(self)  # closed before it sent a byte
+
+
+class _StreamProtocol(asyncio.StreamReaderProtocol):
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        connected: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+        conn: _Conn,
+    ) -> None:
+        super().__init__(reader, connected)
+        self._conn = conn
+
+    def eof_received(self) -> bool:
+        self._conn.client_eof()
+        return bool(super().eof_received())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._conn.client_eof()  # reset, or closed with our data unread
+        super().connection_lost(exc)
+
+
+LINGER = 2.0
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """The answer went out before the client finished sending its body: close our side
+    and skip what still comes for a moment, so the client reads the answer instead of a
+    reset (Go's server waits the same way before closing)."""
+    try:
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(LINGER):
+            while await reader.read(1 << 20):
+                pass
+    except (ConnectionError, TimeoutError, OSError):
+        pass
+
+
+def _abort(conn: object) -> None:
+    """Close an idle connection (to make room, or idle too long): its task sees EOF."""
+    transport = conn.transport if isinstance(conn, (_Conn, asyncio.StreamWriter)) else None
+    if transport is not None:
+        transport.abort()
+
+
+def _refusal(status: int, message: str) -> bytes:
+    """An error outside any request, as Go's server words it (then close)."""
+    body = f"{status} {STATUS_TEXT.get(status, '')}: {message}".encode()
+    return (
+        b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+        % (status, STATUS_TEXT.get(status, "").encode(), len(body), body)
+    )
+
+
+async def _refuse(writer: asyncio.StreamWriter, status: int, message: str) -> None:
+    try:
+        writer.write(_refusal(status, message))
+        await asyncio.wait_for(writer.drain(), 5)
+    except (ConnectionError, TimeoutError):
+        pass  # nobody to tell
 
 
 async def _hijacked_error(req: Request, exc: BaseException) -> None:
@@ -392,30 +593,31 @@ async def _hijacked_error(req: Request, exc: BaseException) -> None:
         pass  # nobody to tell
 
 
-async def _read_request(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> Request | None:
+async def _read_head(reader: asyncio.StreamReader, timeouts: Timeouts) -> Head | None:
+    """The next request head; None at a clean EOF between requests. The wait for its
+    first byte is bounded by the idle sweep, the rest by the header timeout."""
+    parser = HeadParser(request=True, limits=LIMITS)
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
+        first = await reader.readexactly(1)
     except asyncio.IncompleteReadError:
         return None
-    if len(head) > MAX_HEADER:
-        raise ConnectionError("request header too large")
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
-        raise ConnectionError(f"malformed request line {lines[0]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return Request(parts[0], parts[1], headers, reader, writer)
+    async with asyncio.timeout(timeouts.header):
+        line = first if first == b"\n" else first + await _read_line(reader, 431)
+        while True:
+            if not line.endswith(b"\n"):
+                if not line.strip() and not parser.started:
+                    return None
+                raise ConnectionError("client closed the connection inside a request head")
+            head = parser.line(line)
+            if head is not None:
+                return head
+            line = await _read_line(reader, 431)
 
 
-def _head(status: int, headers: dict[str, str]) -> bytes:
+def _head(req: Request, status: int, headers: dict[str, str]) -> bytes:
     lines = [f"HTTP/1.1 {status} {STATUS_TEXT.get(status, 'Unknown')}\r\n", _common_headers()]
+    if not req.head.keep_alive:
+        headers["Connection"] = "close"
     lines += [f"{k}: {v}\r\n" for k, v in headers.items()]
     lines.append("\r\n")
     return "".join(lines).encode("latin-1")
@@ -428,23 +630,23 @@ def _write_response(req: Request, reply: Response) -> None:
     if reply.status >= 400 or reply.body:
         headers.setdefault("Content-Type", "application/json")
     body = b"" if req.method == "HEAD" or reply.status in (204, 304) else reply.body
-    req.writer.write(_head(reply.status, headers) + body)
+    req.writer.write(_head(req, reply.status, headers) + body)
 
 
 async def _write_stream(req: Request, reply: Stream) -> None:
     """Headers go out at once (clients block on them: `/wait`), then one chunk per piece."""
     headers = {**reply.headers, "Transfer-Encoding": "chunked"}
     writer = req.writer
-    writer.write(_head(reply.status, headers))
+    writer.write(_head(req, reply.status, headers))
     await writer.drain()
     try:
         async for piece in reply.chunks:
             if piece:
-                writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                writer.write(encode_chunk(piece))
                 await writer.drain()
     finally:
         aclose = getattr(reply.chunks, "aclose", None)
         if aclose is not None:
             await aclose()
-    writer.write(b"0\r\n\r\n")
+    writer.write(LAST_CHUNK)
     await writer.drain()

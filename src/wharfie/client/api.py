@@ -13,6 +13,16 @@ import _socket
 import os
 
 from wharfie.errors import InvalidArgument, NotImplementedFeature, Unavailable, WharfieError
+from wharfie.httpcore import (
+    LAST_CHUNK,
+    NEED_CRLF,
+    NEED_LINE,
+    BodyDecoder,
+    Head,
+    HeadParser,
+    ProtocolError,
+    encode_chunk,
+)
 from wharfie.oci import jsonio
 
 TYPE_CHECKING = False
@@ -29,6 +39,7 @@ DEFAULT_HOST = "unix:///run/wharfie/wharfie.sock"
 MAX_API_VERSION = "1.44"
 FALLBACK_API_VERSION = "1.24"
 _BUF = 65536
+_MAX_LINE = 256 * 1024  # a response head line (Go's server allows 1 MiB of head in all)
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
@@ -122,13 +133,15 @@ class Reader:
         self.buf += data
         return True
 
-    def readline(self) -> bytes:
+    def readline(self, limit: int = _MAX_LINE) -> bytes:
         """One line including b"\\n"; what is left at EOF (maybe b"")."""
         while True:
-            i = self.buf.find(b"\n")
+            i = self.buf.find(b"\n", 0, limit)
             if i >= 0:
                 line, self.buf = self.buf[: i + 1], self.buf[i + 1 :]
                 return line
+            if len(self.buf) >= limit:
+                raise Unavailable(f"the daemon sent a line longer than {limit} bytes")
             if not self._fill():
                 line, self.buf = self.buf, b""
                 return line
@@ -146,90 +159,84 @@ class Reader:
         data, self.buf = self.buf[:n], self.buf[n:]
         return data
 
-    def read_some(self) -> bytes:
-        """Buffered bytes, or one recv; b"" at EOF."""
+    def read_some(self, most: int = 1 << 62) -> bytes:
+        """Up to `most` buffered bytes, or one recv; b"" at EOF."""
         if not self.buf and not self._fill():
             return b""
+        if len(self.buf) > most:
+            data, self.buf = self.buf[:most], self.buf[most:]
+            return data
         data, self.buf = self.buf, b""
         return data
 
-    def read_headers(self) -> tuple[int, str, dict[str, str]]:
-        """Status line and headers (lower-cased names)."""
-        line = self.readline()
-        if not line:
-            raise Unavailable("the daemon closed the connection without answering")
-        parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-            raise Unavailable(f"malformed HTTP status line {line[:80]!r}")
-        headers: dict[str, str] = {}
-        while True:
-            h = self.readline()
-            if h in (b"\r\n", b"\n", b""):
-                break
-            name, _, value = h.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        return int(parts[1]), parts[2] if len(parts) > 2 else "", headers
+    def read_head(self, method: str) -> Head:
+        """Status line and headers of the response to `method` (HTTP framing checked)."""
+        parser = HeadParser(request=False, method=method)
+        try:
+            while True:
+                line = self.readline()
+                if not line.endswith(b"\n"):
+                    if not parser.started:
+                        raise Unavailable("the daemon closed the connection without answering")
+                    raise Unavailable("the daemon closed the connection inside a response head")
+                head = parser.line(line)
+                if head is not None:
+                    return head
+        except ProtocolError as exc:
+            raise Unavailable(f"malformed HTTP response from the daemon: {exc}") from None
 
 
 def iter_chunked(reader: Reader) -> Iterator[bytes]:
-    """Decode a Transfer-Encoding: chunked body (trailers are skipped)."""
-    while True:
-        size_line = reader.readline()
-        if not size_line:
-            raise Unavailable("connection closed inside a chunked body")
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise Unavailable(f"malformed chunk size {size_line[:40]!r}") from None
-        if size == 0:
-            while reader.readline() not in (b"\r\n", b"\n", b""):
-                pass
-            return
-        yield reader.read_exact(size)
-        reader.read_exact(2)
+    """Decode a Transfer-Encoding: chunked body (trailers are checked and skipped)."""
+    return iter_body(reader, BodyDecoder(None, True))
+
+
+def iter_body(reader: Reader, decoder: BodyDecoder) -> Iterator[bytes]:
+    """A body as its framing says (Content-Length, chunked or up to EOF), checked."""
+    try:
+        while not decoder.done:
+            want = decoder.want
+            if want == NEED_LINE:
+                line = reader.readline()
+                if not line:
+                    raise Unavailable("connection closed inside a chunked body")
+                decoder.line(line)
+            elif want == NEED_CRLF:
+                decoder.crlf(reader.read_exact(2))
+            else:
+                data = reader.read_some(want)
+                if not data:
+                    decoder.eof()  # fine only for a body that runs until EOF
+                    return
+                decoder.data(len(data))
+                yield data
+    except ProtocolError as exc:
+        raise Unavailable(f"malformed HTTP body from the daemon: {exc}") from None
 
 
 class Response:
     """Status, headers and a body that is read on demand."""
 
-    def __init__(
-        self,
-        status: int,
-        headers: dict[str, str],
-        reader: Reader,
-        sock: _socket.socket,
-        no_body: bool,
-    ) -> None:
-        self.status = status
-        self.headers = headers
+    def __init__(self, head: Head, reader: Reader, sock: _socket.socket) -> None:
+        self.status = head.status
+        self.headers = head.headers
         self._reader = reader
         self._sock: _socket.socket | None = sock
-        self._done = no_body
+        self._decoder = BodyDecoder.for_head(head)
+        self._done = self._decoder.done
         self._body: bytes | None = None
-        self.reusable = headers.get("connection", "").lower() != "close"
+        # a body that runs until EOF leaves nothing to reuse
+        self.reusable = head.keep_alive and (head.length is not None or head.chunked)
 
     def iter_bytes(self) -> Iterator[bytes]:
         """The body piece by piece (chunked, Content-Length or up to EOF)."""
         if self._done:
             return
         try:
-            if "chunked" in self.headers.get("transfer-encoding", "").lower():
-                yield from iter_chunked(self._reader)
-            elif "content-length" in self.headers:
-                left = int(self.headers["content-length"])
-                while left > 0:
-                    data = self._reader.read_some()
-                    if not data:
-                        raise Unavailable(f"connection closed with {left} body bytes missing")
-                    if len(data) > left:
-                        self._reader.buf = data[left:]
-                        data = data[:left]
-                    left -= len(data)
-                    yield data
-            else:
-                self.reusable = False
-                while data := self._reader.read_some():
-                    yield data
+            yield from iter_body(self._reader, self._decoder)
+        except BaseException:
+            self.reusable = False
+            raise
         finally:
             self._done = True
 
@@ -481,7 +488,11 @@ class Client:
         return resp
 
     def request_each(
-        self, method: str, paths: list[str], *, query: dict[str, Any] | None = None,
+        self,
+        method: str,
+        paths: list[str],
+        *,
+        query: dict[str, Any] | None = None,
         limit: int = 50,
     ) -> list[APIError | None]:
         """The same body-less request on several paths at once, as docker's parallel
@@ -490,7 +501,7 @@ class Client:
         of `paths`: None for a success, the APIError otherwise."""
         results: list[APIError | None] = []
         for i in range(0, len(paths), limit):
-            results += self._fan_out(method, paths[i:i + limit], query)
+            results += self._fan_out(method, paths[i : i + limit], query)
         return results
 
     def _fan_out(
@@ -514,9 +525,8 @@ class Client:
 
     def _collect(self, method: str, sock: _socket.socket, path: str) -> APIError | None:
         reader = Reader(sock)
-        status, _reason, hdrs = reader.read_headers()
-        resp = self._response(method, status, hdrs, reader, sock)
-        if status >= 400:
+        resp = Response(reader.read_head(method), reader, sock)
+        if resp.status >= 400:
             return self._error(resp, method, path)
         resp.read()
         return None
@@ -617,8 +627,7 @@ class Client:
             try:
                 sock.sendall(head + payload)
                 reader = Reader(sock)
-                status, _reason, hdrs = reader.read_headers()
-                return self._response(method, status, hdrs, reader, sock)
+                return Response(reader.read_head(method), reader, sock)
             except (OSError, Unavailable):
                 pass  # the keep-alive connection went stale: retry once on a new one
             sock.close()
@@ -628,24 +637,17 @@ class Client:
             if chunks is not None:
                 for chunk in chunks:
                     if chunk:
-                        sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                sock.sendall(b"0\r\n\r\n")
+                        sock.sendall(encode_chunk(chunk))
+                sock.sendall(LAST_CHUNK)
             reader = Reader(sock)
-            status, _reason, hdrs = reader.read_headers()
+            rhead = reader.read_head(method)
         except OSError as exc:
             sock.close()
             raise Unavailable(f"{method} {path}: connection to {self.host} failed: {exc}") from exc
         except BaseException:
             sock.close()
             raise
-        return self._response(method, status, hdrs, reader, sock)
-
-    @staticmethod
-    def _response(
-        method: str, status: int, hdrs: dict[str, str], reader: Reader, sock: _socket.socket
-    ) -> Response:
-        no_body = method == "HEAD" or status in (101, 204, 304) or 100 <= status < 200
-        return Response(status, hdrs, reader, sock, no_body)
+        return Response(rhead, reader, sock)
 
     def _encode(
         self, method: str, path: str, body: Any, headers: dict[str, str] | None

@@ -22,14 +22,20 @@ import signal
 import ssl
 import subprocess
 import sys
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from wharfie.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from wharfie.api.http import Server
 
 log = logging.getLogger("wharfie.daemon")
 
 DEFAULT_HOST = "unix:///run/wharfie/wharfie.sock"
 SOCKET_GROUP = "wharfie"
+BACKLOG = 128  # accepted in batches of this many: a bigger batch raised the RSS high-water
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -55,12 +61,42 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="do not add the NAT rule for the default bridge",
     )
-    p.add_argument("--registry-mirror", action="append", default=[],
-                   help="mirror of docker.io, or HOST=URL for a mirror of HOST")
-    p.add_argument("--insecure-registry", action="append", default=[],
-                   help="registry host[:port] or CIDR reachable over HTTP / unverified TLS")
-    p.add_argument("--blocked-registry", action="append", default=[],
-                   help="registry host never contacted (pulls and pushes naming it fail)")
+    p.add_argument(
+        "--registry-mirror",
+        action="append",
+        default=[],
+        help="mirror of docker.io, or HOST=URL for a mirror of HOST",
+    )
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        help="registry host[:port] or CIDR reachable over HTTP / unverified TLS",
+    )
+    p.add_argument(
+        "--blocked-registry",
+        action="append",
+        default=[],
+        help="registry host never contacted (pulls and pushes naming it fail)",
+    )
+    p.add_argument(
+        "--api-max-connections",
+        type=int,
+        default=2048,
+        help="open API connections; past it the longest idle one is closed",
+    )
+    p.add_argument(
+        "--api-header-timeout",
+        type=float,
+        default=30.0,
+        help="seconds for a request head to arrive once it began",
+    )
+    p.add_argument(
+        "--api-idle-timeout",
+        type=float,
+        default=300.0,
+        help="seconds a connection may wait for its next request",
+    )
     p.add_argument("--version", "-v", action="store_true")
     return p.parse_args(argv)
 
@@ -99,22 +135,27 @@ def check_tcp(host: str, port: int, tls: ssl.SSLContext | None) -> None:
 
 
 async def listen(
-    host: str, handle: object, tls: ssl.SSLContext | None, group: str
+    host: str,
+    protocol: Callable[[], asyncio.Protocol],
+    tls: ssl.SSLContext | None,
+    group: str,
 ) -> asyncio.AbstractServer:
+    """A listener for `host` whose connections `protocol()` serves (Server.protocol)."""
+    loop = asyncio.get_running_loop()
     url = urlsplit(host)
     if url.scheme in ("unix", ""):
         path = url.path or host
         os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
         if os.path.exists(path):
             os.unlink(path)
-        server = await asyncio.start_unix_server(handle, path)  # type: ignore[arg-type]
+        server = await loop.create_unix_server(protocol, path, backlog=BACKLOG)
         os.chmod(path, 0o660)
         os.chown(path, 0, _group_id(group))
         return server
     if url.scheme == "tcp":
         port = url.port or (2376 if tls else 2375)
         check_tcp(url.hostname or "", port, tls)
-        return await asyncio.start_server(handle, url.hostname, port, ssl=tls)  # type: ignore[arg-type]
+        return await loop.create_server(protocol, url.hostname, port, ssl=tls, backlog=BACKLOG)
     raise InvalidArgument(f"unsupported address {host!r}: use unix:// or tcp://")
 
 
@@ -129,6 +170,24 @@ def _group_id(name: str) -> int:
     except (OSError, subprocess.CalledProcessError, KeyError) as exc:
         log.warning("cannot create group %s (%s): the socket stays root-only", name, exc)
         return 0
+
+
+def configure_limits(server: Server, args: argparse.Namespace) -> None:
+    """The API's connection cap and timeouts; file descriptors up to the hard limit (as
+    Go raises them for dockerd) so the cap, not EMFILE, is what a flood meets; and a
+    rate limit on the loggers an accept-error storm would fill."""
+    import resource
+
+    from wharfie.httpcore.serving import Timeouts, install_rate_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    server.configure(
+        args.api_max_connections,
+        Timeouts(header=args.api_header_timeout, idle=args.api_idle_timeout),
+    )
+    install_rate_limit("asyncio", "wharfie.api", "wharfie.daemon")
 
 
 def write_pidfile(path: str) -> None:
@@ -166,9 +225,10 @@ async def serve(args: argparse.Namespace) -> None:
     configure(engine, args.registry_mirror, args.insecure_registry, args.blocked_registry)
     await engine.start()
     server = api.build(engine)
+    configure_limits(server, args)
     tls = tls_context(args)
     listeners = [
-        await listen(h, server.handle, tls, args.group) for h in args.host or [DEFAULT_HOST]
+        await listen(h, server.protocol, tls, args.group) for h in args.host or [DEFAULT_HOST]
     ]
     log.info("wharfied ready: %s", ", ".join(args.host or [DEFAULT_HOST]))
     stop = asyncio.Event()

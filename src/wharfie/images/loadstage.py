@@ -3,7 +3,9 @@ streams in, before the manifest that names it has arrived (docker puts manifest.
 
 A member that looks like a layer (a tar, or gzip/zstd data) is extracted into a temp dir
 under the snapshot store with a tar-split index, hashed raw (its blob name) and
-uncompressed (its diff id); small members (JSON) are kept in memory. Once the manifests
+uncompressed (its diff id); small members (JSON) are kept in memory, at most
+SMALL_LIMIT each and SMALL_TOTAL in all (an archive of big non-layer members is refused
+with a clear error before they are read, not held until memory runs out). Once the manifests
 are read, `adopt` checks each staged layer against its diff id and renames its dir into
 place as the snapshot of its chain. A layer that tar-split cannot rebuild (see
 images.tarsplit) switches, mid-stream, to keeping its whole tar as a blob: the part
@@ -32,7 +34,8 @@ from wharfie.images.store import ImageStore
 from wharfie.images.tarsplit import Splitter, Unsplittable, write_index
 
 CHUNK = 1 << 20
-SMALL_LIMIT = 64 << 20
+SMALL_LIMIT = 16 << 20  # one non-layer member (a config is a few KiB; a big one < 1 MiB)
+SMALL_TOTAL = 64 << 20  # every non-layer member of one archive together
 
 
 @dataclass
@@ -49,7 +52,7 @@ class Staged:
 
 
 def _kind(head: bytes) -> str:
-    """"gzip", "zstd", "none" for a layer-looking member, "" for anything else."""
+    """ "gzip", "zstd", "none" for a layer-looking member, "" for anything else."""
     if head.startswith(b"\x1f\x8b"):
         return "gzip"
     if head.startswith(b"\x28\xb5\x2f\xfd"):
@@ -81,6 +84,7 @@ class Staging:
         self.store = store
         self.members: dict[str, Staged] = {}
         self.links: dict[str, str] = {}
+        self.small_total = 0
 
     def add(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
         name = os.path.normpath(m.name).lstrip("/")
@@ -97,10 +101,19 @@ class Staging:
             self.members[name] = self._layer(_Hashing(head, src), kind)
             return
         if m.size > SMALL_LIMIT:
-            raise InvalidArgument(f"invalid archive: {name} is neither a layer nor small")
-        data = head + src.read()
-        self.members[name] = Staged("sha256:" + hashlib.sha256(data).hexdigest(), len(data),
-                                    data=data)
+            raise InvalidArgument(
+                f"invalid archive: {name} is neither a layer nor small "
+                f"({m.size} bytes; at most {SMALL_LIMIT >> 20} MiB)"
+            )
+        self.small_total += m.size
+        if self.small_total > SMALL_TOTAL:
+            raise InvalidArgument(
+                f"invalid archive: its non-layer members take more than {SMALL_TOTAL >> 20} MiB"
+            )
+        data = head + src.read(m.size - len(head))
+        self.members[name] = Staged(
+            "sha256:" + hashlib.sha256(data).hexdigest(), len(data), data=data
+        )
 
     def _layer(self, raw: _Hashing, kind: str) -> Staged:
         chunks = decompress_chunks(kind, iter(raw))
@@ -186,14 +199,15 @@ def _rebuild(splitter: Splitter, root: str) -> Iterator[bytes]:
             yield from _file_data(root, value, size)
 
 
-def adopt(store: ImageStore, staged: Staged, parent: str, diff_id: str
-          ) -> tuple[str, bool, int]:
+def adopt(store: ImageStore, staged: Staged, parent: str, diff_id: str) -> tuple[str, bool, int]:
     """A staged layer as the snapshot of its chain: (chain id, created?, size)."""
     if not staged.dir:
         raise InvalidArgument("invalid archive: a layer entry is not a tar")
     if staged.diff_id != diff_id:
-        raise InvalidArgument(f"invalid archive: layer content does not match its diff id: "
-                              f"expected {diff_id}, got {staged.diff_id}")
+        raise InvalidArgument(
+            f"invalid archive: layer content does not match its diff id: "
+            f"expected {diff_id}, got {staged.diff_id}"
+        )
     chain = chain_of(parent, diff_id)
     if store.has_layer(chain):
         return chain, False, store.layer_size(chain)

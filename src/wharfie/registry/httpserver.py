@@ -1,75 +1,173 @@
-"""A small threaded HTTP/1.1 server for the registry.
+"""A small threaded HTTP/1.1 server for the registry, on the shared HTTP core.
 
-One thread per connection on blocking sockets: the hot paths (`readinto` + `sendall`
-of a blob in 1 MiB blocks, `recv_into` of an upload, sha256 of 1 MiB blocks) all
-release the GIL, so blob traffic runs in parallel across cores without an event loop
-handing work to threads. Keep-alive, `Content-Length` and chunked request bodies,
+One thread per connection on blocking sockets: the hot paths (`recv_into` of an upload
+straight into the caller's buffer, `readinto` + `sendall` of a blob in 1 MiB blocks,
+sha256 of 1 MiB blocks) all release the GIL, so blob traffic runs in parallel across
+cores without an event loop handing work to threads. Framing and limits are
+`wharfie.httpcore`'s (strict RFC 9112: 400, 431 or 501, then close); keep-alive,
 `Expect: 100-continue`, HEAD, and file bodies sent from one reused buffer (see
 _send_range for why not sendfile).
+
+Connections are capped (`ConnectionSlots`): past the cap the longest-idle connection is
+shut down for the newcomer, and when every one is busy the newcomer gets 503 at once.
+The accept loop never waits, and accept errors (EMFILE) back off and log rate-limited.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import logging
 import socket
 import ssl
 import struct
 import threading
-from collections.abc import Callable
-from typing import IO
+import time
+from collections.abc import Callable, Hashable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-MAX_LINE = 64 * 1024
-MAX_HEADERS = 200
-IDLE_TIMEOUT = 300.0
+from wharfie.httpcore import (
+    NEED_CRLF,
+    NEED_LINE,
+    REASONS,
+    BodyDecoder,
+    Head,
+    HeadParser,
+    Limits,
+    ProtocolError,
+    encode_head,
+)
+from wharfie.httpcore.serving import ConnectionSlots, Timeouts, install_rate_limit
+
+log = logging.getLogger("wharfie.registry.http")
+
+LIMITS = Limits()
+TIMEOUTS = Timeouts(header=30.0, idle=300.0)
 MAX_CONNECTIONS = 1024  # one thread each
+_RECV = 256 * 1024
 
-REASONS = {
-    100: "Continue", 200: "OK", 201: "Created", 202: "Accepted", 204: "No Content",
-    206: "Partial Content", 307: "Temporary Redirect", 400: "Bad Request",
-    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    411: "Length Required", 413: "Payload Too Large", 416: "Range Not Satisfiable",
-    429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented",
-    503: "Service Unavailable",
-}
+BadRequest = ProtocolError  # bytes that are not HTTP we accept: answered, then closed
 
 
-class BadRequest(Exception):
-    """The bytes on the wire are not HTTP we accept; the connection is closed."""
+class Wire:
+    """Buffered reads from a blocking socket: lines and exact counts for the framing,
+    and body bytes straight into the caller's buffer when nothing is buffered."""
+
+    __slots__ = ("buf", "sock", "timeouts")
+
+    def __init__(self, sock: socket.socket, timeouts: Timeouts = TIMEOUTS) -> None:
+        self.sock = sock
+        self.buf = bytearray()
+        self.timeouts = timeouts
+
+    def fill(self) -> bool:
+        data = self.sock.recv(_RECV)
+        if not data:
+            return False
+        self.buf += data
+        return True
+
+    def readline(self, limit: int, too_long: int) -> bytes:
+        """One line with its LF; b"" or a partial line at EOF."""
+        while True:
+            i = self.buf.find(b"\n", 0, limit)
+            if i >= 0:
+                line = bytes(self.buf[: i + 1])
+                del self.buf[: i + 1]
+                return line
+            if len(self.buf) >= limit:
+                raise ProtocolError(too_long, f"line longer than {limit} bytes")
+            if not self.fill():
+                line = bytes(self.buf)
+                self.buf.clear()
+                return line
+
+    def read_exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            if not self.fill():
+                raise EOFError("connection closed inside a request")
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def readinto(self, view: memoryview) -> int:
+        if self.buf:
+            n = min(len(view), len(self.buf))
+            view[:n] = self.buf[:n]
+            del self.buf[:n]
+            return n
+        return int(self.sock.recv_into(view))
+
+    def read_head(self) -> Head | None:
+        """The next request head; None at a clean EOF between requests. A head that
+        arrives in pieces must be whole within the header timeout (slowloris)."""
+        parser = HeadParser(request=True, limits=LIMITS)
+        limit = LIMITS.max_line + 1
+        buf = self.buf
+        deadline = 0.0
+        try:
+            while True:
+                i = buf.find(b"\n", 0, limit)
+                if i >= 0:
+                    line = bytes(buf[: i + 1])
+                    del buf[: i + 1]
+                    head = parser.line(line)
+                    if head is not None:
+                        return head
+                    continue
+                if len(buf) >= limit:
+                    raise ProtocolError(431, f"line longer than {limit} bytes")
+                if buf or parser.started:
+                    if not deadline:
+                        deadline = self._header_clock()  # the head is coming in pieces
+                    elif time.monotonic() > deadline:
+                        raise TimeoutError("request head not complete in the header timeout")
+                if not self.fill():
+                    break
+        finally:
+            if deadline:
+                _set_timeout(self.sock, self.timeouts.idle)
+        if parser.started or buf.strip():
+            raise EOFError("connection closed inside a request head")
+        return None
+
+    def _header_clock(self) -> float:
+        _set_timeout(self.sock, self.timeouts.header)
+        return time.monotonic() + self.timeouts.header
+
+
+def _set_timeout(sock: socket.socket, seconds: float) -> None:
+    """Kernel receive/send timeouts (see Server._serve_one for why not settimeout)."""
+    tv = struct.pack("ll", int(seconds), int((seconds % 1) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
 
 
 class Request:
     """One parsed request; its body is read with `readinto` / `read_all`."""
 
-    def __init__(self, method: str, target: str, headers: dict[str, str], rfile: IO[bytes],
-                 conn: Connection) -> None:
-        self.method = method
-        self.target = target
-        parts = urlsplit(target)
+    def __init__(self, head: Head, wire: Wire, conn: Connection) -> None:
+        self.method = head.method
+        self.target = head.target
+        parts = urlsplit(self.target)
         self.path = unquote(parts.path)
         self.query_all = parse_qs(parts.query, keep_blank_values=True)
         self.query = {k: v[-1] for k, v in self.query_all.items()}
-        self.headers = headers
+        self.headers = head.headers
+        self.head = head
         self.remote = conn.remote
         self._conn = conn
-        self._rfile = rfile
+        self._wire = wire
         self.user: str | None = None
-        self.bytes_in = 0
-        te = headers.get("transfer-encoding", "").lower()
-        self.chunked = "chunked" in te
-        length = headers.get("content-length")
-        if self.chunked:
-            self.length: int | None = None
-        elif length is not None:
-            if not length.isdigit():
-                raise BadRequest(f"bad Content-Length {length!r}")
-            self.length = int(length)
-        else:
-            self.length = 0
-        self._left = self.length if self.length is not None else 0  # in body / in chunk
-        self._done = self.length == 0
-        self._continue = headers.get("expect", "").lower() == "100-continue"
+        self.chunked = head.chunked
+        self.length: int | None = head.length
+        self._dec = BodyDecoder.for_head(head, LIMITS)
+        self._continue = self.headers.get("expect", "").lower() == "100-continue"
+
+    @property
+    def bytes_in(self) -> int:
+        return self._dec.received
 
     @property
     def has_body(self) -> bool:
@@ -77,7 +175,7 @@ class Request:
 
     @property
     def consumed(self) -> bool:
-        return self._done
+        return self._dec.done
 
     def _expect(self) -> None:
         if self._continue:
@@ -85,38 +183,30 @@ class Request:
             self._conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def readinto(self, view: memoryview) -> int:
-        """Fill some of `view` with body bytes; 0 at the end. Raises EOFError if cut off."""
-        if self._done:
+        """Fill some of `view` with body bytes; 0 at the end. Raises EOFError if cut off,
+        ProtocolError (BadRequest) on bad chunked framing."""
+        dec = self._dec
+        if dec.done:
             return 0
         self._expect()
-        if self.chunked and self._left == 0 and not self._next_chunk():
-            return 0
-        n = self._rfile.readinto(view[: min(len(view), self._left)])  # type: ignore[attr-defined]
-        if not n:
-            raise EOFError("request body cut off")
-        self._left -= n
-        self.bytes_in += n
-        if not self.chunked and self._left == 0:
-            self._done = True
-        elif self.chunked and self._left == 0:
-            self._rfile.readline(MAX_LINE)  # the CRLF after the chunk
-        return int(n)
-
-    def _next_chunk(self) -> bool:
-        line = self._rfile.readline(MAX_LINE)
-        if not line:
-            raise EOFError("request body cut off")
-        try:
-            size = int(line.split(b";")[0].strip(), 16)
-        except ValueError as exc:
-            raise BadRequest(f"bad chunk size line {line[:40]!r}") from exc
-        if size == 0:
-            while self._rfile.readline(MAX_LINE) not in (b"\r\n", b"\n", b""):
-                pass  # trailers
-            self._done = True
-            return False
-        self._left = size
-        return True
+        wire = self._wire
+        while True:
+            want = dec.want
+            if want == NEED_LINE:
+                line = wire.readline(LIMITS.max_line + 1, 400)
+                if not line:
+                    raise EOFError("request body cut off")
+                dec.line(line)
+            elif want == NEED_CRLF:
+                dec.crlf(wire.read_exact(2))
+            elif want == 0:
+                return 0
+            else:
+                n = wire.readinto(view[: min(len(view), want)])
+                if not n:
+                    raise EOFError("request body cut off")
+                dec.data(n)
+                return n
 
     def read_all(self, limit: int) -> bytes:
         """The whole body, at most `limit` bytes (ValueError past it)."""
@@ -132,13 +222,13 @@ class Request:
 
     def drain(self, limit: int = 1 << 20) -> bool:
         """Skip an unread body up to `limit` bytes; False if the connection must close."""
-        if self._done:
+        if self._dec.done:
             return True
         if self._continue:
             return False  # the client waits for our go-ahead: it sent no body
         try:
             self.read_all(limit)
-        except (ValueError, EOFError, BadRequest, OSError):
+        except (ValueError, EOFError, ProtocolError, OSError):
             return False
         return True
 
@@ -146,8 +236,9 @@ class Request:
 class Response:
     """Status, headers and a body: bytes, or a file range sent with sendfile."""
 
-    def __init__(self, status: int = 200, body: bytes = b"",
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int = 200, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> None:
         self.status = status
         self.body = body
         self.headers = headers or {}
@@ -169,38 +260,6 @@ class Connection:
         self.remote = remote
 
 
-def _read_head(rfile: IO[bytes]) -> tuple[str, str, dict[str, str]] | None:
-    line = rfile.readline(MAX_LINE)
-    while line in (b"\r\n", b"\n"):
-        line = rfile.readline(MAX_LINE)
-    if not line:
-        return None
-    if not line.endswith(b"\n"):
-        raise BadRequest(f"request line longer than {MAX_LINE} bytes")
-    try:
-        method, target, version = line.decode("latin-1").split()
-    except ValueError as exc:
-        raise BadRequest(f"bad request line {line[:80]!r}") from exc
-    if not version.startswith("HTTP/1."):
-        raise BadRequest(f"unsupported protocol {version}")
-    headers: dict[str, str] = {}
-    for _ in range(MAX_HEADERS):
-        raw = rfile.readline(MAX_LINE)
-        if raw and not raw.endswith(b"\n"):
-            raise BadRequest(f"header line longer than {MAX_LINE} bytes")
-        if raw in (b"\r\n", b"\n", b""):
-            if version == "HTTP/1.0":
-                headers.setdefault("connection", "close")
-            return method, target, headers
-        key, sep, value = raw.decode("latin-1").partition(":")
-        if not sep:
-            raise BadRequest(f"bad header line {raw[:80]!r}")
-        key = key.strip().lower()
-        value = value.strip()
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    raise BadRequest("too many headers")
-
-
 def _write(sock: socket.socket, req: Request, resp: Response, keep: bool) -> None:
     headers = dict(resp.headers)
     if resp.file is not None:
@@ -209,9 +268,7 @@ def _write(sock: socket.socket, req: Request, resp: Response, keep: bool) -> Non
         headers["Content-Length"] = str(len(resp.body))
     if not keep:
         headers["Connection"] = "close"
-    head = f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}\r\n"
-    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    data = head.encode("latin-1")
+    data = encode_head(f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}", headers)
     if req.method == "HEAD":
         sock.sendall(data)
         return
@@ -249,49 +306,81 @@ def _send_range(sock: socket.socket, f: io.BufferedReader, offset: int, count: i
     return sent
 
 
-def serve_connection(sock: socket.socket, remote: str, handler: Handler) -> None:
+def _plain_error(status: int, message: str) -> bytes:
+    """An error outside any request (framing, limits), worded as Go's server does."""
+    body = f"{status} {REASONS.get(status, '')}: {message}\n".encode()
+    return (
+        b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+        % (status, REASONS.get(status, "").encode(), len(body), body)
+    )
+
+
+def serve_connection(
+    sock: socket.socket,
+    remote: str,
+    handler: Handler,
+    on_state: Callable[[bool], None] | None = None,
+    timeouts: Timeouts = TIMEOUTS,
+) -> None:
+    """Serve requests on `sock` until it closes; `on_state(busy)` is told when a request
+    head has arrived (True) and when the answer is out (False)."""
     conn = Connection(sock, remote)
-    rfile: IO[bytes] = sock.makefile("rb", buffering=256 * 1024)  # type: ignore[assignment]
+    wire = Wire(sock, timeouts)
     try:
-        while _one_request(conn, rfile, handler):
+        while _one_request(conn, wire, handler, on_state):
             pass
-    except BadRequest as exc:  # not HTTP we take: say so once, then close
-        body = f"bad request: {exc}\n".encode()
+    except ProtocolError as exc:  # not HTTP we take: say so once, then close
         with contextlib.suppress(OSError):
-            sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
-                         b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
-                         % (len(body), body))
+            sock.sendall(_plain_error(exc.status, str(exc)))
     except (OSError, EOFError):
-        pass  # the peer went away: nothing left to answer
+        pass  # the peer went away or stalled (TimeoutError): nothing left to answer
     finally:
-        rfile.close()
         with contextlib.suppress(OSError):
             sock.close()
 
 
-def _one_request(conn: Connection, rfile: IO[bytes], handler: Handler) -> bool:
-    head = _read_head(rfile)
+def _one_request(
+    conn: Connection, wire: Wire, handler: Handler, on_state: Callable[[bool], None] | None
+) -> bool:
+    head = wire.read_head()
     if head is None:
         return False
-    method, target, headers = head
-    req = Request(method, target, headers, rfile, conn)
+    if on_state is not None:
+        on_state(True)
+    req = Request(head, wire, conn)
     resp = handler(req)
-    keep = headers.get("connection", "").lower() != "close" and req.drain()
+    keep = head.keep_alive and req.drain()
     try:
         _write(conn.sock, req, resp, keep)
     finally:
         if resp.after is not None:
             resp.after()
+    if on_state is not None:
+        on_state(False)
     return keep
+
+
+_UNAVAILABLE = json.dumps(
+    {"errors": [{"code": "UNAVAILABLE", "message": "service unavailable", "detail": None}]}
+).encode()
 
 
 class Server:
     """Accepts connections on `addr` and serves each in its own thread."""
 
-    def __init__(self, host: str, port: int, handler: Handler,
-                 tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        handler: Handler,
+        tls: ssl.SSLContext | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        timeouts: Timeouts = TIMEOUTS,
+    ) -> None:
         self.handler = handler
         self.tls = tls
+        self.timeouts = timeouts
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -299,45 +388,117 @@ class Server:
         self.sock.listen(512)
         self.port = int(self.sock.getsockname()[1])
         self._stopping = False
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._lock = threading.Lock()
+        self.slots = ConnectionSlots(min(max_connections, _fd_room()), _shutdown)
+        install_rate_limit(log.name)
 
     def serve_forever(self) -> None:
         while not self._stopping:
             try:
                 conn, addr = self.sock.accept()
-            except OSError:
+            except OSError as exc:
                 if self._stopping:
                     return
-                raise
-            self._slots.acquire()  # past MAX_CONNECTIONS, new clients wait in the backlog
-            threading.Thread(target=self._serve, args=(conn, addr), daemon=True).start()
+                log.error("accept failed: %s", exc)  # EMFILE and the like: back off
+                time.sleep(0.05)
+                continue
+            slot = _Slot(conn)
+            with self._lock:
+                admitted = self.slots.admit(slot)
+            if not admitted:
+                _refuse(conn)
+                continue
+            try:
+                threading.Thread(target=self._serve, args=(slot, addr), daemon=True).start()
+            except RuntimeError as exc:  # no thread to be had: refuse, keep accepting
+                log.error("cannot start a connection thread: %s", exc)
+                self._release(slot)
+                _refuse(conn)
 
-    def _serve(self, conn: socket.socket, addr: tuple[str, int]) -> None:
+    def _release(self, slot: _Slot) -> None:
+        with self._lock:
+            self.slots.release(slot)
+
+    def _serve(self, slot: _Slot, addr: tuple[str, int]) -> None:
         try:
-            self._serve_one(conn, addr)
+            self._serve_one(slot, addr)
         finally:
-            self._slots.release()
+            self._release(slot)  # before the socket closes: no shutdown of a reused fd
 
-    def _serve_one(self, conn: socket.socket, addr: tuple[str, int]) -> None:
+    def _state(self, slot: _Slot, busy: bool) -> None:
+        with self._lock:
+            if busy:
+                self.slots.busy(slot)
+            else:
+                self.slots.idle(slot)
+
+    def _serve_one(self, slot: _Slot, addr: tuple[str, int]) -> None:
+        conn = slot.sock
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         # Blocking mode with kernel timeouts, not settimeout(): a Python-level timeout makes
         # every recv/sendfile a poll + non-blocking call, and sendfile of a big blob a loop
         # of wake-ups; with SO_RCVTIMEO/SO_SNDTIMEO each is one blocking syscall, and a
-        # stalled peer still ends in an OSError (EAGAIN) after IDLE_TIMEOUT.
+        # stalled peer still ends in an OSError (EAGAIN) after the timeout.
         conn.settimeout(None)
-        tv = struct.pack("ll", int(IDLE_TIMEOUT), 0)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+        _set_timeout(conn, self.timeouts.idle)
         try:
             if self.tls is not None:
+                _set_timeout(conn, self.timeouts.header)  # the handshake is part of the head
                 conn = self.tls.wrap_socket(conn, server_side=True)
+                slot.sock = conn
+                _set_timeout(conn, self.timeouts.idle)
         except (OSError, ssl.SSLError):
             conn.close()
             return
-        serve_connection(conn, f"{addr[0]}:{addr[1]}", self.handler)
+        serve_connection(
+            conn,
+            f"{addr[0]}:{addr[1]}",
+            self.handler,
+            lambda busy: self._state(slot, busy),
+            self.timeouts,
+        )
 
     def shutdown(self) -> None:
         self._stopping = True
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+
+
+def _fd_room() -> int:
+    """Connections that fit under the soft file limit with room for blobs and logs, so
+    the cap, not EMFILE, is what a flood meets."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return max(16, soft - 64) if soft != resource.RLIM_INFINITY else MAX_CONNECTIONS
+
+
+class _Slot:
+    """A connection's place in the slots; `sock` becomes the TLS socket once wrapped."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+
+def _shutdown(slot: Hashable) -> None:
+    """End an idle connection for a newcomer: its thread's recv sees EOF and it closes."""
+    assert isinstance(slot, _Slot)
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(slot.sock, socket.SHUT_RDWR)  # not SSLSocket's: no unwrap
+
+
+def _refuse(conn: socket.socket) -> None:
+    """Every slot is busy: say so at once (never wait on the client), then close."""
+    body = _UNAVAILABLE
+    with contextlib.suppress(OSError):
+        conn.setblocking(False)
+        conn.send(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            b"Retry-After: 1\r\nConnection: close\r\n"
+            b"Docker-Distribution-API-Version: registry/2.0\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+    conn.close()
