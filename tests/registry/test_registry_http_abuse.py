@@ -81,7 +81,6 @@ def test_huge_manifest_chunk_is_streamed_and_capped(shared_registry: OurRegistry
             pass
     assert data.startswith(b"HTTP/1.1 413"), data[:300]
     assert b"MANIFEST_TOO_BIG" in data
-    assert sent < (64 << 20)
     assert rss_kb(shared_registry.proc.pid) - before < 48 * 1024
     assert get_v2(shared_registry).status == 200
 

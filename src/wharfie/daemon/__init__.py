@@ -29,7 +29,7 @@ from wharfie.errors import InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from wharfie.api.http import Server
+    from wharfie.api.serve import Server
 
 log = logging.getLogger("wharfie.daemon")
 

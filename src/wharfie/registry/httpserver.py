@@ -54,12 +54,13 @@ class Wire:
     """Buffered reads from a blocking socket: lines and exact counts for the framing,
     and body bytes straight into the caller's buffer when nothing is buffered."""
 
-    __slots__ = ("buf", "sock", "timeouts")
+    __slots__ = ("buf", "sock", "timeouts", "unread")
 
     def __init__(self, sock: socket.socket, timeouts: Timeouts = TIMEOUTS) -> None:
         self.sock = sock
         self.buf = bytearray()
         self.timeouts = timeouts
+        self.unread = False  # the last request's body was not read to its end
 
     def fill(self) -> bool:
         data = self.sock.recv(_RECV)
@@ -330,14 +331,32 @@ def serve_connection(
     try:
         while _one_request(conn, wire, handler, on_state):
             pass
+        if wire.unread:
+            _linger(sock)
     except ProtocolError as exc:  # not HTTP we take: say so once, then close
         with contextlib.suppress(OSError):
             sock.sendall(_plain_error(exc.status, str(exc)))
+            _linger(sock)
     except (OSError, EOFError):
         pass  # the peer went away or stalled (TimeoutError): nothing left to answer
     finally:
         with contextlib.suppress(OSError):
             sock.close()
+
+
+LINGER = 2.0
+
+
+def _linger(sock: socket.socket) -> None:
+    """Before closing: shut our side and skip what the client still sends for a moment,
+    so a client that was still sending a body reads our answer instead of a reset (Go's
+    server waits the same way)."""
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_WR)
+        _set_timeout(sock, LINGER)
+        deadline = time.monotonic() + LINGER
+        while time.monotonic() < deadline and sock.recv(1 << 20):
+            pass
 
 
 def _one_request(
@@ -351,6 +370,7 @@ def _one_request(
     req = Request(head, wire, conn)
     resp = handler(req)
     keep = head.keep_alive and req.drain()
+    wire.unread = not req.consumed
     try:
         _write(conn.sock, req, resp, keep)
     finally:
