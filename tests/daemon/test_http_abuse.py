@@ -256,6 +256,44 @@ def test_busy_flood_is_refused_fairly(d: Daemon) -> None:
     assert docker_ps_seconds(d) < 1.0
 
 
+def test_accept_errors_are_logged_rate_limited(d: Daemon) -> None:
+    """Out of descriptors (the limit lowered under the daemon, as other work might use
+    them up): accepts fail with EMFILE for seconds; the log gets a handful of lines, not
+    a storm, and once descriptors are free again `docker ps` is served."""
+    import resource
+
+    assert d.proc is not None
+    pid = d.proc.pid
+    old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    used = len(os.listdir(f"/proc/{pid}/fd"))
+    log_before = d.log.read_bytes().count(b"\n")
+    conns = []
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (used + 20, old[1]))
+    try:
+        for _ in range(150):
+            s = socket.socket(socket.AF_UNIX)
+            s.setblocking(False)
+            try:
+                s.connect(str(d.sock))
+            except BlockingIOError:
+                s.close()  # the backlog is full: the daemon is not accepting
+                continue
+            conns.append(s)
+        time.sleep(4)
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, old)
+        for s in conns:
+            s.close()
+    lines = d.log.read_bytes().splitlines()[log_before:]
+    errors = [x for x in lines if b"ERROR" in x]
+    assert any(b"accept" in x for x in errors), lines[-20:]  # the storm did happen
+    assert len(lines) < 60, lines[-20:]
+    deadline = time.monotonic() + 5
+    while ping(d).status != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert docker_ps_seconds(d) < 1.0
+
+
 @pytest.mark.full
 def test_twenty_thousand_idle_connections(d: Daemon) -> None:
     """The issue's flood: ~20,000 idle connections (as many as this process may open),

@@ -35,6 +35,7 @@ log = logging.getLogger("wharfie.daemon")
 
 DEFAULT_HOST = "unix:///run/wharfie/wharfie.sock"
 SOCKET_GROUP = "wharfie"
+FD_RESERVE = 512  # descriptors kept for everything but API connections
 BACKLOG = 128  # accepted in batches of this many: a bigger batch raised the RSS high-water
 
 
@@ -183,10 +184,12 @@ def configure_limits(server: Server, args: argparse.Namespace) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    server.configure(
-        args.api_max_connections,
-        Timeouts(header=args.api_header_timeout, idle=args.api_idle_timeout),
-    )
+        soft = hard
+    cap = args.api_max_connections
+    if soft != resource.RLIM_INFINITY and cap > soft - FD_RESERVE:
+        cap = max(16, soft - FD_RESERVE)
+        log.warning("file limit %d: at most %d API connections", soft, cap)
+    server.configure(cap, Timeouts(header=args.api_header_timeout, idle=args.api_idle_timeout))
     install_rate_limit("asyncio", "wharfie.api", "wharfie.daemon")
 
 
