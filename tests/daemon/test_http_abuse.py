@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from support import http_abuse as ha
 from support.daemon import DOCKER, Daemon
+from support.peers import private_dockerd
 
 HEADER_TIMEOUT = 2.0
 IDLE_TIMEOUT = 6.0
@@ -87,6 +88,41 @@ def test_framing_abuse_is_refused_and_closed(d: Daemon) -> None:
     ).stdout
     assert volume.encode() not in volumes.split()
     assert ping(d).status == 200
+
+
+# Where RFC 9112 lets a server refuse what Go's server (dockerd 20.10) takes: we refuse.
+LOOSER_IN_GO = {"te-and-cl", "obs-fold", "chunk-no-crlf", "many-headers-20000"}
+
+
+def test_framing_answers_match_dockerd(d: Daemon, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The same bytes to a private dockerd and to wharfied: the same status, and the same
+    close, for every case but the documented stricter ones."""
+    volume = f"peer{os.getpid()}"
+    cases = ha.framing_cases(volume)
+    cases["huge-header-2m"] = ha.huge_header(2 << 20)
+    cases["huge-header-200k"] = ha.huge_header(200_000)
+    cases["many-headers-1000"] = ha.many_headers(1000)
+    cases["many-headers-20000"] = ha.many_headers(20_000)
+    with private_dockerd(tmp_path_factory.mktemp("dockerd")) as peer:
+        theirs = {name: ha.probe(str(peer.sock), raw, timeout=1.5) for name, raw in cases.items()}
+        peer.cli("volume", "rm", "-f", volume)
+    for name, raw in cases.items():
+        ours = ha.probe(str(d.sock), raw, timeout=1.5)
+        if name in LOOSER_IN_GO:
+            assert theirs[name].status is not None and theirs[name].status < 300, name
+            assert ours.status in (400, 431) and ours.closed, name
+        else:
+            assert ours.status == theirs[name].status, (
+                name,
+                ours.raw[:200],
+                theirs[name].raw[:200],
+            )
+            assert ours.closed == theirs[name].closed, name
+    subprocess.run(
+        [DOCKER, "volume", "rm", "-f", volume],
+        capture_output=True,
+        env={**os.environ, "DOCKER_HOST": d.host},
+    )
 
 
 def test_a_valid_body_after_the_checks_still_works(d: Daemon) -> None:
