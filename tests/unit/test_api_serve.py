@@ -111,7 +111,7 @@ def test_idle_and_header_timeouts(tmp_path: Path) -> None:
             for _ in range(30):  # slowloris: a byte every 50 ms, never a whole head
                 w.write(b"X")
                 await asyncio.sleep(0.05)
-                if r.at_eof():
+                if r.at_eof() or r.exception() is not None:
                     break
             assert await asyncio.wait_for(r.read(), 3) == b""
         except ConnectionResetError:
@@ -140,3 +140,61 @@ def test_connection_close_pipelining_and_framing_errors(tmp_path: Path) -> None:
         assert huge.startswith(b"HTTP/1.1 431 Request Header Fields Too Large")
 
     asyncio.run(main())
+
+
+def test_tls_listener(tmp_path: Path) -> None:
+    """The same protocol behind asyncio's TLS transport (wharfied's tcp:// with --tls)."""
+    import shutil
+    import socket
+    import ssl
+    import subprocess
+
+    import pytest
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+    async def main() -> bytes:
+        server, _ = make_server(cap=4)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        listener = await asyncio.get_running_loop().create_server(
+            server.protocol, "127.0.0.1", 0, ssl=ctx
+        )
+        port = listener.sockets[0].getsockname()[1]
+
+        def client() -> bytes:
+            c = ssl.create_default_context(cafile=str(cert))
+            raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+            with c.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall(PING + b"GET /ping HTTP/1.1\r\nConnection: close\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+                return data
+
+        return await asyncio.to_thread(client)
+
+    out = asyncio.run(main())
+    assert out.count(b"HTTP/1.1 200 OK") == 2 and out.endswith(b"pong")
