@@ -198,3 +198,21 @@ def test_tls_listener(tmp_path: Path) -> None:
 
     out = asyncio.run(main())
     assert out.count(b"HTTP/1.1 200 OK") == 2 and out.endswith(b"pong")
+
+
+def test_a_request_built_by_hand_frames_its_body_from_its_headers() -> None:
+    """Route tests may build a Request without a parsed head: its framing then comes
+    from the headers given."""
+
+    async def main() -> tuple[object, object]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(b'3\r\n{"a\r\n5\r\n": 1}\r\n0\r\n\r\n')
+        reader.feed_eof()
+        chunked = Request("POST", "/x", {"transfer-encoding": "chunked"}, reader, None)  # type: ignore[arg-type]
+        reader2 = asyncio.StreamReader()
+        reader2.feed_data(b'{"b": 2}')
+        reader2.feed_eof()
+        plain = Request("POST", "/x", {"content-length": "8"}, reader2, None)  # type: ignore[arg-type]
+        return await chunked.json(), await plain.json()
+
+    assert asyncio.run(main()) == ({"a": 1}, {"b": 2})

@@ -28,6 +28,7 @@ from wharfie.httpcore import (
     REASONS,
     BodyDecoder,
     Head,
+    HeadParser,
     Limits,
     ProtocolError,
 )
@@ -122,15 +123,15 @@ class Request:
         headers: dict[str, str],
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        head: Head,
+        head: Head | None = None,
     ) -> None:
         self.method = method
         self.target = target
         self.headers = headers
         self.reader = reader
         self.writer = writer
-        self.head = head
-        self._decoder = BodyDecoder.for_head(head, LIMITS)
+        self.head = head if head is not None else _head_of(method, target, headers)
+        self._decoder = BodyDecoder.for_head(self.head, LIMITS)
         parts = urlsplit(target)
         self.raw_path = unquote(parts.path)
         self.query = parse_qs(parts.query, keep_blank_values=True)
@@ -258,6 +259,17 @@ class Request:
     def socket_fd(self) -> int:
         sock = self.writer.get_extra_info("socket")
         return int(sock.fileno())
+
+
+def _head_of(method: str, target: str, headers: dict[str, str]) -> Head:
+    """The framing of a request built by hand (tests): parsed from its headers."""
+    parser = HeadParser(request=True, limits=LIMITS)
+    parser.line(f"{method} {target} HTTP/1.1\r\n".encode("latin-1"))
+    for name, value in headers.items():
+        parser.line(f"{name}: {value}\r\n".encode("latin-1"))
+    head = parser.line(b"\r\n")
+    assert head is not None
+    return head
 
 
 async def _read_line(reader: asyncio.StreamReader, too_long: int) -> bytes:
