@@ -71,12 +71,20 @@ class Outcome:
 
 
 def connect(address: str | tuple[str, int], timeout: float) -> socket.socket:
-    if isinstance(address, str):
+    if not isinstance(address, str):
+        return socket.create_connection(address, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while True:  # a full listen backlog is EAGAIN on a unix socket: wait for room
         s = socket.socket(socket.AF_UNIX)
         s.settimeout(timeout)
-        s.connect(address)
-        return s
-    return socket.create_connection(address, timeout=timeout)
+        try:
+            s.connect(address)
+            return s
+        except BlockingIOError:
+            s.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def probe(address: str | tuple[str, int], raw: bytes, timeout: float = 10.0) -> Outcome:

@@ -41,6 +41,27 @@ def test_chunked_truncated_raises() -> None:
         list(iter_chunked(Reader(Pieces(b"5\r\nhel"))))
 
 
+def test_malformed_responses_are_unavailable() -> None:
+    """The client frames responses with the shared core: what smuggling relies on is an
+    error, not a guess."""
+    from wharfie.client.api import Response as Resp
+
+    bad_heads = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n",
+    ]
+    for raw in bad_heads:
+        with pytest.raises(Unavailable):
+            Reader(Pieces(raw)).read_head("GET")
+    reader = Reader(Pieces(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1_0\r\n"))
+    resp = Resp(reader.read_head("GET"), reader, None)  # type: ignore[arg-type]
+    with pytest.raises(Unavailable):
+        resp.read()
+    assert not resp.reusable
+
+
 def test_demux_split_and_merged_frames() -> None:
     data = frame(1, b"out") + frame(2, b"err") + frame(1, b"") + frame(1, b"x" * 70000)
     for step in (1, 5, 9, len(data)):

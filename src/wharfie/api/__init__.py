@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from wharfie.api.http import Router, Server
+from wharfie.api.http import Router
+from wharfie.api.serve import Server
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine

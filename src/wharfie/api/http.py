@@ -23,7 +23,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from wharfie import errors
 from wharfie.httpcore import (
-    LAST_CHUNK,
     NEED_CRLF,
     NEED_LINE,
     REASONS,
@@ -32,15 +31,13 @@ from wharfie.httpcore import (
     HeadParser,
     Limits,
     ProtocolError,
-    encode_chunk,
 )
-from wharfie.httpcore.serving import ConnectionSlots, Timeouts
 from wharfie.oci import jsonio
 
 log = logging.getLogger("wharfie.api")
 
 LIMITS = Limits()
-STREAM_LIMIT = LIMITS.max_line + 1  # the StreamReader's line limit: listen(limit=...)
+STREAM_LIMIT = LIMITS.max_line + 1  # the StreamReader's line limit (a head line must fit)
 MAX_BODY = 16 * 1024 * 1024  # JSON bodies; big bodies are streamed with Request.chunks()
 MAX_DISCARD = 1 << 20  # an unread body up to this is skipped to keep the connection
 MAX_CONNECTIONS = 2048
@@ -126,15 +123,15 @@ class Request:
         headers: dict[str, str],
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        head: Head,
+        head: Head | None = None,
     ) -> None:
         self.method = method
         self.target = target
         self.headers = headers
         self.reader = reader
         self.writer = writer
-        self.head = head
-        self._decoder = BodyDecoder.for_head(head, LIMITS)
+        self.head = head if head is not None else _head_of(method, target, headers)
+        self._decoder = BodyDecoder.for_head(self.head, LIMITS)
         parts = urlsplit(target)
         self.raw_path = unquote(parts.path)
         self.query = parse_qs(parts.query, keep_blank_values=True)
@@ -264,6 +261,17 @@ class Request:
         return int(sock.fileno())
 
 
+def _head_of(method: str, target: str, headers: dict[str, str]) -> Head:
+    """The framing of a request built by hand (tests): parsed from its headers."""
+    parser = HeadParser(request=True, limits=LIMITS)
+    parser.line(f"{method} {target} HTTP/1.1\r\n".encode("latin-1"))
+    for name, value in headers.items():
+        parser.line(f"{name}: {value}\r\n".encode("latin-1"))
+    head = parser.line(b"\r\n")
+    assert head is not None
+    return head
+
+
 async def _read_line(reader: asyncio.StreamReader, too_long: int) -> bytes:
     """One line with its LF; b"" or a partial line at EOF. A line past the reader's
     limit (STREAM_LIMIT) is a ProtocolError with status `too_long`."""
@@ -333,220 +341,3 @@ def negotiate(req: Request) -> None:
         )
     req.api_version = version
     req.path = found.group(3)
-
-
-class Server:
-    """Serves a Router on any number of listeners (unix or TCP/TLS).
-
-    Every connection takes one of `max_connections` slots; past the cap the one idle
-    longest (waiting for, or slowly sending, a request head) is closed for the
-    newcomer, and only when all are busy is the newcomer refused with 503. A head must
-    arrive whole within `timeouts.header` of its first byte; a connection may wait
-    `timeouts.idle` for its next request.
-    """
-
-    def __init__(
-        self,
-        router: Router,
-        max_connections: int = MAX_CONNECTIONS,
-        timeouts: Timeouts | None = None,
-    ) -> None:
-        self.router = router
-        self.timeouts = timeouts or Timeouts()
-        self.connections: set[asyncio.Task[None]] = set()
-        self.slots = ConnectionSlots(max_connections, _abort)
-        self._peak = 0  # most connections open since the last trim
-
-    def configure(self, max_connections: int, timeouts: Timeouts) -> None:
-        """Set the limits before the first connection (the daemon's flags)."""
-        self.slots = ConnectionSlots(max_connections, _abort)
-        self.timeouts = timeouts
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if not self.slots.admit(writer):
-            await _refuse(writer, 503, "too many connections: every one is busy")
-            return
-        self._peak = max(self._peak, len(self.slots))
-        if task is not None:
-            self.connections.add(task)
-        try:
-            await self._serve(reader, writer)
-        except ProtocolError as exc:  # not HTTP we take: say so once, then close
-            await _refuse(writer, exc.status, str(exc))
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass  # the client went away
-        except TimeoutError:
-            pass  # slow or silent: closed without an answer, as Go's server does
-        finally:
-            self.slots.release(writer)
-            if task is not None:
-                self.connections.discard(task)
-            writer.close()
-            if len(self.slots) < self._peak // 4:
-                self._peak = len(self.slots)
-                _trim_soon()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            self.slots.idle(writer)
-            head = await _read_head(reader, self.timeouts)
-            if head is None:
-                return
-            self.slots.busy(writer)
-            req = Request(head.method, head.target, head.headers, reader, writer, head)
-            keep = await self._one(req)
-            if req.hijacked or not keep:
-                return
-
-    async def _one(self, req: Request) -> bool:
-        try:
-            negotiate(req)
-            handler, params = self.router.match(req.method, req.path)
-            reply = await handler(req, **params)
-        except Exception as exc:  # every error becomes Docker's {"message"} body
-            if req.hijacked:
-                await _hijacked_error(req, exc)
-                return False
-            status = status_for(exc)
-            if status == 500:
-                log.exception("%s %s failed", req.method, req.target)
-            if isinstance(exc, ProtocolError):
-                req.head.keep_alive = False  # the body's framing is broken
-            reply = Response(status, error_body(str(exc) or type(exc).__name__), "application/json")
-        if reply is HIJACKED or req.hijacked:
-            return False
-        if isinstance(reply, Stream):
-            try:
-                await _write_stream(req, reply)
-            except ProtocolError:
-                return False  # the request body broke after the answer began: just close
-            return req.head.keep_alive and await _discard(req)
-        assert isinstance(reply, Response)
-        if req.head.keep_alive and not await _discard(req):
-            req.head.keep_alive = False
-        _write_response(req, reply)
-        await req.writer.drain()
-        return req.head.keep_alive
-
-
-async def _discard(req: Request) -> bool:
-    try:
-        return await req.discard_body()
-    except ProtocolError:
-        return False
-
-
-_trim_handle: asyncio.TimerHandle | None = None
-
-
-def _trim_soon() -> None:
-    """After a burst of connections ends, hand the freed heap back to the system (glibc
-    keeps it otherwise: 2,000 idle connections left ~12 MB of RSS behind for good)."""
-    global _trim_handle
-    if _trim_handle is None or _trim_handle.cancelled():
-        _trim_handle = asyncio.get_running_loop().call_later(1.0, _trim)
-
-
-def _trim() -> None:
-    global _trim_handle
-    _trim_handle = None
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to trim
-
-
-def _abort(conn: object) -> None:
-    """Close an idle connection to make room (its task sees EOF and ends)."""
-    assert isinstance(conn, asyncio.StreamWriter)
-    conn.transport.abort()
-
-
-async def _refuse(writer: asyncio.StreamWriter, status: int, message: str) -> None:
-    """An error outside any request, as Go's server words it, then close."""
-    body = f"{status} {STATUS_TEXT.get(status, '')}: {message}".encode()
-    try:
-        writer.write(
-            b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
-            % (status, STATUS_TEXT.get(status, "").encode(), len(body), body)
-        )
-        await asyncio.wait_for(writer.drain(), 5)
-    except (ConnectionError, TimeoutError):
-        pass  # nobody to tell
-
-
-async def _hijacked_error(req: Request, exc: BaseException) -> None:
-    status = status_for(exc)
-    msg = (
-        f"HTTP/1.1 {status} {STATUS_TEXT.get(status, '')}\r\n"
-        f"Content-Type: application/json\r\n\r\n{error_body(str(exc)).decode()}\r\n"
-    )
-    try:
-        req.writer.write(msg.encode())
-        await req.writer.drain()
-    except ConnectionError:
-        pass  # nobody to tell
-
-
-async def _read_head(reader: asyncio.StreamReader, timeouts: Timeouts) -> Head | None:
-    """The next request head; None at a clean EOF between requests. The wait for its
-    first byte is bounded by the idle timeout, the rest by the header timeout."""
-    parser = HeadParser(request=True, limits=LIMITS)
-    async with asyncio.timeout(timeouts.idle):
-        try:
-            first = await reader.readexactly(1)
-        except asyncio.IncompleteReadError:
-            return None
-    async with asyncio.timeout(timeouts.header):
-        line = first if first == b"\n" else first + await _read_line(reader, 431)
-        while True:
-            if not line.endswith(b"\n"):
-                if not line.strip() and not parser.started:
-                    return None
-                raise ConnectionError("client closed the connection inside a request head")
-            head = parser.line(line)
-            if head is not None:
-                return head
-            line = await _read_line(reader, 431)
-
-
-def _head(req: Request, status: int, headers: dict[str, str]) -> bytes:
-    lines = [f"HTTP/1.1 {status} {STATUS_TEXT.get(status, 'Unknown')}\r\n", _common_headers()]
-    if not req.head.keep_alive:
-        headers["Connection"] = "close"
-    lines += [f"{k}: {v}\r\n" for k, v in headers.items()]
-    lines.append("\r\n")
-    return "".join(lines).encode("latin-1")
-
-
-def _write_response(req: Request, reply: Response) -> None:
-    headers = dict(reply.headers)
-    if reply.status not in (204, 304):
-        headers["Content-Length"] = str(len(reply.body))
-    if reply.status >= 400 or reply.body:
-        headers.setdefault("Content-Type", "application/json")
-    body = b"" if req.method == "HEAD" or reply.status in (204, 304) else reply.body
-    req.writer.write(_head(req, reply.status, headers) + body)
-
-
-async def _write_stream(req: Request, reply: Stream) -> None:
-    """Headers go out at once (clients block on them: `/wait`), then one chunk per piece."""
-    headers = {**reply.headers, "Transfer-Encoding": "chunked"}
-    writer = req.writer
-    writer.write(_head(req, reply.status, headers))
-    await writer.drain()
-    try:
-        async for piece in reply.chunks:
-            if piece:
-                writer.write(encode_chunk(piece))
-                await writer.drain()
-    finally:
-        aclose = getattr(reply.chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    writer.write(LAST_CHUNK)
-    await writer.drain()

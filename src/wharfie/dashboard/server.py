@@ -26,8 +26,9 @@ import signal
 import ssl
 from typing import TYPE_CHECKING, Any
 
-from wharfie.api.http import HTTPError, Reply, Request, Response, Router, Server, Stream
+from wharfie.api.http import HTTPError, Reply, Request, Response, Router, Stream
 from wharfie.api.http import json_response as json_reply
+from wharfie.api.serve import Server
 from wharfie.dashboard import auth
 from wharfie.dashboard.stats import StatsHub
 from wharfie.errors import InvalidArgument, WharfieError

@@ -38,7 +38,7 @@ class ConnectionSlots:
         self.cap = cap
         self._close = close
         self._open: set[Hashable] = set()
-        self._idle: dict[Hashable, None] = {}  # insertion order: longest idle first
+        self._idle: dict[Hashable, float] = {}  # since when; insertion order: longest first
         self.evicted = 0
         self.refused = 0
 
@@ -60,7 +60,7 @@ class ConnectionSlots:
             self.evicted += 1
             self._close(victim)
         self._open.add(conn)
-        self._idle[conn] = None
+        self._idle[conn] = time.monotonic()
         return True
 
     def busy(self, conn: Hashable) -> None:
@@ -71,11 +71,21 @@ class ConnectionSlots:
         """The request is answered; waiting for the next one (evictable again)."""
         if conn in self._open:
             self._idle.pop(conn, None)
-            self._idle[conn] = None
+            self._idle[conn] = time.monotonic()
 
     def release(self, conn: Hashable) -> None:
         self._open.discard(conn)
         self._idle.pop(conn, None)
+
+    def expired(self, max_idle: float, now: float | None = None) -> list[Hashable]:
+        """Connections idle for longer than `max_idle` seconds, longest first."""
+        limit = (time.monotonic() if now is None else now) - max_idle
+        out = []
+        for conn, since in self._idle.items():
+            if since > limit:
+                break
+            out.append(conn)
+        return out
 
 
 class RateLimitFilter(logging.Filter):

@@ -54,12 +54,13 @@ class Wire:
     """Buffered reads from a blocking socket: lines and exact counts for the framing,
     and body bytes straight into the caller's buffer when nothing is buffered."""
 
-    __slots__ = ("buf", "sock", "timeouts")
+    __slots__ = ("buf", "sock", "timeouts", "unread")
 
     def __init__(self, sock: socket.socket, timeouts: Timeouts = TIMEOUTS) -> None:
         self.sock = sock
         self.buf = bytearray()
         self.timeouts = timeouts
+        self.unread = False  # the last request's body was not read to its end
 
     def fill(self) -> bool:
         data = self.sock.recv(_RECV)
@@ -321,22 +322,41 @@ def serve_connection(
     remote: str,
     handler: Handler,
     on_state: Callable[[bool], None] | None = None,
+    timeouts: Timeouts = TIMEOUTS,
 ) -> None:
     """Serve requests on `sock` until it closes; `on_state(busy)` is told when a request
     head has arrived (True) and when the answer is out (False)."""
     conn = Connection(sock, remote)
-    wire = Wire(sock)
+    wire = Wire(sock, timeouts)
     try:
         while _one_request(conn, wire, handler, on_state):
             pass
+        if wire.unread:
+            _linger(sock)
     except ProtocolError as exc:  # not HTTP we take: say so once, then close
         with contextlib.suppress(OSError):
             sock.sendall(_plain_error(exc.status, str(exc)))
+            _linger(sock)
     except (OSError, EOFError):
         pass  # the peer went away or stalled (TimeoutError): nothing left to answer
     finally:
         with contextlib.suppress(OSError):
             sock.close()
+
+
+LINGER = 2.0
+
+
+def _linger(sock: socket.socket) -> None:
+    """Before closing: shut our side and skip what the client still sends for a moment,
+    so a client that was still sending a body reads our answer instead of a reset (Go's
+    server waits the same way)."""
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_WR)
+        _set_timeout(sock, LINGER)
+        deadline = time.monotonic() + LINGER
+        while time.monotonic() < deadline and sock.recv(1 << 20):
+            pass
 
 
 def _one_request(
@@ -350,6 +370,7 @@ def _one_request(
     req = Request(head, wire, conn)
     resp = handler(req)
     keep = head.keep_alive and req.drain()
+    wire.unread = not req.consumed
     try:
         _write(conn.sock, req, resp, keep)
     finally:
@@ -375,9 +396,11 @@ class Server:
         handler: Handler,
         tls: ssl.SSLContext | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        timeouts: Timeouts = TIMEOUTS,
     ) -> None:
         self.handler = handler
         self.tls = tls
+        self.timeouts = timeouts
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -437,18 +460,22 @@ class Server:
         # of wake-ups; with SO_RCVTIMEO/SO_SNDTIMEO each is one blocking syscall, and a
         # stalled peer still ends in an OSError (EAGAIN) after the timeout.
         conn.settimeout(None)
-        _set_timeout(conn, TIMEOUTS.idle)
+        _set_timeout(conn, self.timeouts.idle)
         try:
             if self.tls is not None:
-                _set_timeout(conn, TIMEOUTS.header)  # the handshake is part of the head
+                _set_timeout(conn, self.timeouts.header)  # the handshake is part of the head
                 conn = self.tls.wrap_socket(conn, server_side=True)
                 slot.sock = conn
-                _set_timeout(conn, TIMEOUTS.idle)
+                _set_timeout(conn, self.timeouts.idle)
         except (OSError, ssl.SSLError):
             conn.close()
             return
         serve_connection(
-            conn, f"{addr[0]}:{addr[1]}", self.handler, lambda busy: self._state(slot, busy)
+            conn,
+            f"{addr[0]}:{addr[1]}",
+            self.handler,
+            lambda busy: self._state(slot, busy),
+            self.timeouts,
         )
 
     def shutdown(self) -> None:
