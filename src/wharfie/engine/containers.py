@@ -20,7 +20,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from wharfie import cgroups, snapshots
-from wharfie.engine import mounts, names, netsetup, present, restart, spec, users, validate
+from wharfie.engine import filters, mounts, names, netsetup, present, restart, spec, users, validate
 from wharfie.engine.model import Container, initial_state, now_rfc3339
 from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, WharfieError
 from wharfie.monitor.client import StartRequest
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from wharfie.engine.core import Engine
 
 log = logging.getLogger("wharfie.engine")
+KILL_WAIT = 10.0  # seconds a SIGKILL waits for the exit before the call returns
 
 TINI = "/usr/bin/tini-static"
 
@@ -43,7 +44,11 @@ class Containers:
         config, host_config = cfg.config, cfg.host_config
         if not config.get("Image"):
             raise InvalidArgument("config cannot be empty in order to create a container")
-        image = self.e.images.resolve(str(config["Image"]))
+        try:
+            image = self.e.images.resolve(str(config["Image"]))
+        except NotFound:
+            filters.check_image_reference(str(config["Image"]))  # malformed: 400, as moby's
+            raise
         netsetup.check_create(self.e, host_config, cfg.networking)
         self.e.check_runtime(host_config.get("Runtime") or self.e.config.default_runtime)
         host_config["Runtime"] = host_config.get("Runtime") or self.e.config.default_runtime
@@ -108,6 +113,13 @@ class Containers:
             host_config["NetworkMode"] = "bridge"
         cdir = self.e.container_dir(cid)
         full_config = _merged_config(config, img_cfg)
+        net_mode = str(host_config.get("NetworkMode") or "")
+        if (
+            not full_config.get("Hostname")
+            and net_mode != "host"
+            and not net_mode.startswith("container:")
+        ):
+            full_config["Hostname"] = cid[:12]  # as moby: inspect shows the hostname it gets
         return {
             "Id": cid,
             "Created": now_rfc3339(),
@@ -376,8 +388,12 @@ class Containers:
             pass  # it exited meanwhile: the exit event follows
 
     async def kill(self, ref: str, signal: str) -> None:
-        c = self.e.find(ref)
         signum = validate.signal_number(signal or "KILL")
+        try:
+            validate.platform_signal(str(signum))
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"Cannot kill container: {ref}: {exc}") from None
+        c = self.e.find(ref)
         if not c.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         if signum in (9, 15):
@@ -387,8 +403,14 @@ class Containers:
                 f"Cannot kill container: {ref}: Container {c.id} is paused. "
                 "Unpause the container before stopping or killing"
             )
+        waiter = self.exit_future(c) if signum == 9 else None
         await self._signal(c, signum)
         self.e.events.emit("container", "kill", c.id, {**c.event_attrs(), "signal": str(signum)})
+        if waiter is not None:  # as moby's Kill: SIGKILL returns once the container is down
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), KILL_WAIT)
+            except TimeoutError:
+                log.warning("container %s did not exit %ss after SIGKILL", c.id[:12], KILL_WAIT)
 
     async def restart(self, ref: str, timeout: int | None, signal: str | None) -> None:
         c = self.e.find(ref)
@@ -511,10 +533,13 @@ class Containers:
         c = self.e.find(ref)
         if not new:
             raise InvalidArgument("Neither old nor new names may be empty")
-        new = self.e.validate_name(new)
-        if new == c.name:
-            raise Conflict("Renaming a container with the same name as its current name")
-        self._check_name_free(new)
+        if new.lstrip("/") == c.name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        try:  # as moby's reserveName, under the prefix its rename gives
+            new = self.e.validate_name("/" + new.lstrip("/"))
+            self._check_name_free(new)
+        except WharfieError as exc:
+            raise type(exc)(f"Error when allocating new name: {exc}") from None
         old = c.name
         del self.e.names[old]
         c.doc["Name"] = "/" + new
@@ -547,7 +572,11 @@ class Containers:
                     "Restart policy cannot be updated because AutoRemove is enabled for the "
                     "container"
                 )
-            c.host_config["RestartPolicy"] = body["RestartPolicy"]
+            policy = body["RestartPolicy"]
+            c.host_config["RestartPolicy"] = {
+                "Name": policy.get("Name") or "no",
+                "MaximumRetryCount": int(policy.get("MaximumRetryCount") or 0),
+            }
         merged = {**c.host_config, **changes}
         validate.container_create({"Image": "x", "HostConfig": merged})
         if c.running and changes:
@@ -557,7 +586,7 @@ class Containers:
         c.host_config.update(changes)
         self.e.save(c)
         self.e.events.emit("container", "update", c.id, c.event_attrs())
-        return {"Warnings": []}
+        return {"Warnings": None}
 
 
 def _merged_config(config: dict[str, Any], img: dict[str, Any]) -> dict[str, Any]:

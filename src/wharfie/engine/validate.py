@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
+from wharfie.engine.gojson import STR_SLICE, canonical, check, type_error
 from wharfie.errors import InvalidArgument
 from wharfie.oci.capabilities import NUMBERS as CAP_NUMBERS
 from wharfie.units import ram_in_bytes
@@ -37,14 +38,17 @@ from wharfie.units import ram_in_bytes
 __all__ = [
     "CreateConfig",
     "container_create",
+    "container_update",
     "detach_keys",
     "exec_create",
+    "exec_start",
     "merge_image_config",
     "parse_binds",
     "parse_log_opts",
     "parse_mounts",
     "parse_security_opts",
     "parse_tmpfs",
+    "platform_signal",
     "signal_number",
     "warnings",
 ]
@@ -76,7 +80,6 @@ class CreateConfig(NamedTuple):
 # ---------------------------------------------------------------- Go-style type checking
 
 # A type is a Go type name (str) or a struct: (go name, {field: type}).
-STR_SLICE = "strslice.StrSlice"
 HEALTH = ("container.HealthConfig", {
     "Test": "[]string", "Interval": "time.Duration", "Timeout": "time.Duration",
     "StartPeriod": "time.Duration", "StartInterval": "time.Duration", "Retries": "int",
@@ -131,101 +134,15 @@ WRAPPER_FIELDS: dict[str, Any] = {
     "HostConfig": ("container.HostConfig", HOST_FIELDS),
     "NetworkingConfig": ("network.NetworkingConfig", NETWORKING_FIELDS),
 }
-_INT_RANGES = {
-    "int": (-(1 << 63), (1 << 63) - 1),
-    "int64": (-(1 << 63), (1 << 63) - 1),
-    "time.Duration": (-(1 << 63), (1 << 63) - 1),
-    "uint16": (0, (1 << 16) - 1),
-    "uint64": (0, (1 << 64) - 1),
-    "uint": (0, (1 << 64) - 1),
-}
-
-
-def _json_kind(value: Any, numeric_target: bool) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        if not numeric_target:
-            return "number"
-        text = repr(value) if isinstance(value, float) else str(value)
-        return f"number {text.removesuffix('.0') if isinstance(value, float) else text}"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _type_error(value: Any, where: str, go_type: str) -> InvalidArgument:
-    target = f"Go struct field {where}" if where else "Go value"
-    return InvalidArgument(
-        f"invalid JSON: json: cannot unmarshal {_json_kind(value, go_type in _INT_RANGES)} "
-        f"into {target} of type {go_type}"
-    )
-
-
-def _check(value: Any, kind: Any, where: str) -> None:
-    """Raise like Go's decoder when `value` cannot be decoded into `kind` (null always can)."""
-    if value is None:
-        return
-    if isinstance(kind, tuple):
-        go_name, fields = kind
-        if go_name.startswith("[]"):
-            if not isinstance(value, list):
-                raise _type_error(value, where, go_name)
-            for item in value:
-                _check(item, fields, where)
-            return
-        if not isinstance(value, dict):
-            raise _type_error(value, where, go_name)
-        for key, item in value.items():
-            if key in fields:
-                _check(item, fields[key], f"{where}.{key}" if where else key)
-        return
-    _check_scalar(value, kind, where)
-
-
-def _check_scalar(value: Any, kind: str, where: str) -> None:
-    if kind in _INT_RANGES:
-        low, high = _INT_RANGES[kind]
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or value != int(value) or not low <= int(value) <= high:
-            raise _type_error(value, where, kind)
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            raise _type_error(value, where, kind)
-    elif kind == "string" or kind.startswith("container."):  # named string types
-        if not isinstance(value, str):
-            raise _type_error(value, where, kind)
-    elif kind == STR_SLICE:
-        if not isinstance(value, str) and not _list_of(value, str):
-            raise _type_error(value, where, kind)
-    elif kind == "[]string":
-        if not _list_of(value, str):
-            raise _type_error(value if not isinstance(value, list) else _first_bad(value), where,
-                              kind if not isinstance(value, list) else "string")  # fmt: skip
-    elif kind == "[2]uint":
-        if not isinstance(value, list):
-            raise _type_error(value, where, kind)
-        for item in value:
-            _check_scalar(item, "uint", where)
-    elif kind.startswith("map[string]string"):
-        if not isinstance(value, dict):
-            raise _type_error(value, where, kind)
-        for item in value.values():
-            if item is not None and not isinstance(item, str):
-                raise _type_error(item, where, "string")
-    elif kind.startswith("[]"):
-        if not isinstance(value, list):
-            raise _type_error(value, where, kind)
-    elif not isinstance(value, dict):  # maps and structs we keep without looking inside
-        raise _type_error(value, where, kind)
-
-
-def _list_of(value: Any, kind: type) -> bool:
-    return isinstance(value, list) and all(item is None or isinstance(item, kind) for item in value)
-
-
-def _first_bad(values: list[Any]) -> Any:
-    return next(item for item in values if item is not None and not isinstance(item, str))
+RESOURCE_FIELDS = frozenset({
+    "CpuShares", "Memory", "NanoCpus", "CgroupParent", "BlkioWeight", "BlkioWeightDevice",
+    "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+    "CpuPeriod", "CpuQuota", "CpuRealtimePeriod", "CpuRealtimeRuntime", "CpusetCpus",
+    "CpusetMems", "Devices", "DeviceCgroupRules", "DeviceRequests", "KernelMemory",
+    "KernelMemoryTCP", "MemoryReservation", "MemorySwap", "MemorySwappiness", "OomKillDisable",
+    "PidsLimit", "Ulimits", "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth",
+})  # fmt: skip
+CREATE_SCHEMA = ("runconfig." + WRAPPER, WRAPPER_FIELDS)
 
 
 def _num(value: Any) -> int:
@@ -238,9 +155,10 @@ def _num(value: Any) -> int:
 def container_create(body: object, *, api_version: tuple[int, int] = (1, 44)) -> CreateConfig:
     """Check a create body; (Config, HostConfig, NetworkingConfig) with defaults filled."""
     if body is not None and not isinstance(body, dict):
-        raise _type_error(body, "", f"runconfig.{WRAPPER}")
-    body = body or {}
-    _check(body, ("runconfig." + WRAPPER, WRAPPER_FIELDS), WRAPPER)
+        raise type_error(body, "", f"runconfig.{WRAPPER}")
+    doc: dict[str, Any] = canonical(body or {}, CREATE_SCHEMA)
+    check(doc, CREATE_SCHEMA)
+    body = doc
     config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
     if not any(k in CONFIG_FIELDS for k in config):
         raise InvalidArgument("config cannot be empty in order to create a container")
@@ -305,6 +223,8 @@ def _verify_healthcheck(health: dict[str, Any] | None) -> None:
 
 def _verify_host_config(host: dict[str, Any]) -> None:
     _verify_network_mode(host.get("NetworkMode") or "")
+    _verify_namespace_modes(host)
+    _verify_port_bindings(host.get("PortBindings") or {})
     _verify_restart(host)
     _verify_resources(host)
     if _num(host.get("ShmSize")) < 0:
@@ -328,6 +248,64 @@ def _verify_network_mode(mode: str) -> None:
     if mode.startswith("container:") and not mode[len("container:") :]:
         raise InvalidArgument("invalid container format container:<name|id>")
     # a user-defined network or container:<ref>: the engine checks that it exists
+
+
+def _verify_namespace_modes(host: dict[str, Any]) -> None:
+    """moby's CgroupnsMode.Valid and IpcMode.Valid, with its wording."""
+    cgroupns = host.get("CgroupnsMode") or ""
+    if cgroupns not in ("", "host", "private"):
+        raise InvalidArgument(f"invalid cgroup namespace mode: {cgroupns}")
+    ipc = host.get("IpcMode") or ""
+    if ipc not in ("", "none", "private", "shareable", "host") and not (
+        ipc.startswith("container:") and ipc[len("container:") :]
+    ):
+        raise InvalidArgument(f"invalid IPC mode: {ipc}")
+
+
+def _port_ok(text: str) -> bool:
+    """nat.ParsePortRangeToInt: "", "80" or "8000-8010" within 0..65535."""
+    if text == "":
+        return True
+    low, sep, high = text.partition("-")
+    parts = [low, high] if sep else [low]
+    if not all(p.isascii() and p.isdigit() and int(p) <= 65535 for p in parts):
+        return False
+    return not sep or int(low) <= int(high)
+
+
+def _verify_port_bindings(bindings: dict[str, Any]) -> None:
+    """moby's verifyPlatformContainerSettings: every key and HostPort is a port (range)."""
+    for key, targets in bindings.items():
+        port = key.partition("/")[0]
+        if not port or not _port_ok(port):
+            raise InvalidArgument(f"invalid port specification: {jsonio_quote(port)}")
+        for target in targets or ():
+            host_port = str((target or {}).get("HostPort") or "").partition("/")[0]
+            if not _port_ok(host_port):
+                raise InvalidArgument(
+                    f"invalid port specification: {jsonio_quote(str(target.get('HostPort')))}"
+                )
+
+
+def jsonio_quote(text: str) -> str:
+    """Go's %q for the plain strings these messages quote."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _verify_cpuset(value: str, what: str) -> None:
+    """parsers.ParseUintList, as moby words it: `Invalid value abc for cpuset cpus: invalid
+    format: abc`."""
+    if not value:
+        return
+    for part in value.split(","):
+        low, sep, high = part.partition("-")
+        ok = low.isascii() and low.isdigit() and (not sep or (high.isascii() and high.isdigit()))
+        if not ok or (sep and int(high) < int(low)):
+            raise InvalidArgument(
+                f"Invalid value {value} for cpuset {what}: invalid format: {part}"
+            )
 
 
 def _verify_restart(host: dict[str, Any]) -> None:
@@ -390,6 +368,8 @@ def _verify_resources(host: dict[str, Any]) -> None:
 
 
 def _verify_cpu(host: dict[str, Any]) -> None:
+    _verify_cpuset(host.get("CpusetCpus") or "", "cpus")
+    _verify_cpuset(host.get("CpusetMems") or "", "mems")
     nano = _num(host.get("NanoCpus"))
     period = _num(host.get("CpuPeriod"))
     quota = _num(host.get("CpuQuota"))
@@ -737,9 +717,8 @@ def _fill_host_defaults(host: dict[str, Any], api_version: tuple[int, int]) -> N
         host["MemorySwap"] = 2 * _num(host.get("Memory"))  # moby adaptContainerSettings
     if not host.get("ShmSize"):
         host["ShmSize"] = DEFAULT_SHM_SIZE
-    if host.get("Ulimits") is None:
-        host["Ulimits"] = []
-    for key in (
+    for key in (  # as moby: what the client did not send is null (the CLI sends [])
+        "Ulimits",
         "Dns",
         "DnsOptions",
         "DnsSearch",
@@ -749,9 +728,9 @@ def _fill_host_defaults(host: dict[str, Any], api_version: tuple[int, int]) -> N
         "BlkioDeviceReadIOps",
         "BlkioDeviceWriteIOps",
         "Devices",
+        "PortBindings",
     ):
-        if host.get(key) is None:
-            host[key] = []
+        host.setdefault(key, None)
     for key in (
         "Binds",
         "VolumesFrom",
@@ -809,8 +788,6 @@ def _fill_host_defaults(host: dict[str, Any], api_version: tuple[int, int]) -> N
         host["IpcMode"] = "private"
     if not host.get("CgroupnsMode"):
         host["CgroupnsMode"] = default_cgroupns_mode()
-    if host.get("PortBindings") is None:
-        host["PortBindings"] = {}
     if host.get("ConsoleSize") is None:
         host["ConsoleSize"] = [0, 0]
     host["Runtime"] = host.get("Runtime") or ""  # the engine fills in the daemon's default
@@ -881,14 +858,44 @@ EXEC_FIELDS: dict[str, Any] = {
     "AttachStdin": "bool", "AttachStderr": "bool", "AttachStdout": "bool", "Detach": "bool",
     "DetachKeys": "string", "Env": "[]string", "WorkingDir": "string", "Cmd": STR_SLICE,
 }  # fmt: skip
+EXEC_SCHEMA = ("types.ExecConfig", EXEC_FIELDS)
+
+
+EXEC_START_SCHEMA = (
+    "types.ExecStartCheck",
+    {"Detach": "bool", "Tty": "bool", "ConsoleSize": "[2]uint"},
+)
+UPDATE_FIELDS: dict[str, Any] = {
+    **{k: v for k, v in HOST_FIELDS.items() if k in RESOURCE_FIELDS},
+    "RestartPolicy": HOST_FIELDS["RestartPolicy"],
+}
+UPDATE_SCHEMA = ("container.UpdateConfig", UPDATE_FIELDS)
+
+
+def exec_start(body: object) -> dict[str, Any]:
+    """A `POST /exec/{id}/start` body, checked (Go's decoding of types.ExecStartCheck)."""
+    if not isinstance(body, dict):
+        raise type_error(body, "", "types.ExecStartCheck")
+    out: dict[str, Any] = canonical(body, EXEC_START_SCHEMA)
+    check(out, EXEC_START_SCHEMA)
+    return out
+
+
+def container_update(body: object) -> dict[str, Any]:
+    """A `POST /containers/{id}/update` body, checked (Go's decoding of UpdateConfig)."""
+    if not isinstance(body, dict):
+        raise type_error(body, "", "container.UpdateConfig")
+    out: dict[str, Any] = canonical(body, UPDATE_SCHEMA)
+    check(out, UPDATE_SCHEMA)
+    return out
 
 
 def exec_create(body: object) -> dict[str, Any]:
     """A `POST /containers/{id}/exec` body checked and with defaults (a new dict)."""
     if body is not None and not isinstance(body, dict):
-        raise _type_error(body, "", "types.ExecConfig")
-    src = body or {}
-    _check(src, ("types.ExecConfig", EXEC_FIELDS), "ExecConfig")
+        raise type_error(body, "", "types.ExecConfig")
+    src = canonical(body or {}, EXEC_SCHEMA)
+    check(src, EXEC_SCHEMA)
     out = dict(src)
     if isinstance(out.get("Cmd"), str):
         out["Cmd"] = [out["Cmd"]]
@@ -906,7 +913,10 @@ def exec_create(body: object) -> dict[str, Any]:
             "absolute path"
         )
     if out["DetachKeys"]:
-        detach_keys(out["DetachKeys"])
+        try:
+            detach_keys(out["DetachKeys"])
+        except InvalidArgument:  # moby's exec wording
+            raise InvalidArgument(f"Invalid escape keys ({out['DetachKeys']}) provided") from None
     return out
 
 
@@ -943,6 +953,17 @@ def _signal_map() -> dict[str, int]:
 
 
 _SIGNALS: dict[str, int] = {}
+
+
+def platform_signal(name: str) -> int:
+    """signal_number, then moby's ValidSignalForPlatform: a number Linux does not have is
+    `the linux daemon does not support signal 999`."""
+    number = signal_number(name)
+    if not _SIGNALS:
+        _SIGNALS.update(_signal_map())
+    if number not in _SIGNALS.values():
+        raise InvalidArgument(f"the linux daemon does not support signal {number}")
+    return number
 
 
 def signal_number(name: str) -> int:
