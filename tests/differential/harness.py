@@ -252,6 +252,15 @@ def normalise(value: Any, key: str = "") -> Any:
     return value
 
 
+def shape(value: Any) -> Any:
+    """Field names, types, and null vs empty, without the values (counters, pids)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return None if value is None else type(value).__name__
+
+
 # -- running and comparing ------------------------------------------------------------------------
 
 

@@ -592,8 +592,8 @@ class Containers:
 def _merged_config(config: dict[str, Any], img: dict[str, Any]) -> dict[str, Any]:
     """What inspect shows as Config: the request with the image's defaults filled in."""
     out = dict(config)
-    if not out.get("Env"):
-        out["Env"] = list(img.get("Env") or [])
+    if not out.get("Env"):  # as moby's merge: the image's, which may be none (null)
+        out["Env"] = list(img["Env"]) if img.get("Env") else None
     else:
         keys = {e.split("=", 1)[0] for e in out["Env"]}
         out["Env"] = [e for e in (img.get("Env") or []) if e.split("=", 1)[0] not in keys] + list(
