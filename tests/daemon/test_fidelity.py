@@ -162,6 +162,7 @@ def test_swarm_routes_answer_as_a_node_outside_a_swarm(daemon: Daemon) -> None:
     [
         ({"CgroupnsMode": "bogus"}, "invalid cgroup namespace mode: bogus"),
         ({"IpcMode": "bogus"}, "invalid IPC mode: bogus"),
+        ({"UTSMode": "bogus"}, "invalid UTS mode: bogus"),
         ({"CpusetCpus": "abc"}, "Invalid value abc for cpuset cpus: invalid format: abc"),
         ({"CpusetMems": "3-1"}, "Invalid value 3-1 for cpuset mems: invalid format: 3-1"),
         ({"PortBindings": {"80/tcp": [{"HostPort": "x"}]}}, 'invalid port specification: "x"'),

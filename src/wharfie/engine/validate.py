@@ -251,7 +251,7 @@ def _verify_network_mode(mode: str) -> None:
 
 
 def _verify_namespace_modes(host: dict[str, Any]) -> None:
-    """moby's CgroupnsMode.Valid and IpcMode.Valid, with its wording."""
+    """moby's CgroupnsMode.Valid, IpcMode.Valid and UTSMode.Valid, with its wording."""
     cgroupns = host.get("CgroupnsMode") or ""
     if cgroupns not in ("", "host", "private"):
         raise InvalidArgument(f"invalid cgroup namespace mode: {cgroupns}")
@@ -260,6 +260,9 @@ def _verify_namespace_modes(host: dict[str, Any]) -> None:
         ipc.startswith("container:") and ipc[len("container:") :]
     ):
         raise InvalidArgument(f"invalid IPC mode: {ipc}")
+    uts = host.get("UTSMode") or ""
+    if uts not in ("", "host"):
+        raise InvalidArgument(f"invalid UTS mode: {uts}")
 
 
 def _port_ok(text: str) -> bool:
