@@ -149,3 +149,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         workeroutput["differential"] = dict(STATS)
     elif STATS["scenarios"]:
         session.config._differential = dict(STATS)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's docker-registry on loopback (both daemons take 127.0.0.1 as insecure)."""
+    from support.peers import ReferenceRegistry
+
+    reg = ReferenceRegistry(tmp_path_factory.mktemp("differential-registry"))
+    reg.start()
+    try:
+        yield reg
+    finally:
+        reg.stop()
