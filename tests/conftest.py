@@ -22,3 +22,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             parent.rmdir()
         except OSError:
             continue  # absent, or still in use
+
+
+def pytest_testnodedown(node: object, error: object) -> None:
+    """Sum what each xdist worker's differential harness compared (tests/differential)."""
+    stats = getattr(node, "workeroutput", {}).get("differential")
+    if stats:
+        config = node.config  # type: ignore[attr-defined]
+        total = getattr(config, "_differential", None) or {}
+        for key, value in stats.items():
+            total[key] = (
+                max(total.get(key, 0), value)
+                if key.startswith("allow")
+                else total.get(key, 0) + value
+            )
+        config._differential = total
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    stats = getattr(terminalreporter.config, "_differential", None)
+    if stats:
+        terminalreporter.write_line(
+            f"differential harness: {stats['calls']} calls compared with dockerd in "
+            f"{stats['scenarios']} scenarios; allow-list: {stats['allowlist']} entries"
+        )

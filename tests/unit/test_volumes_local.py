@@ -76,10 +76,15 @@ def test_good_options() -> None:
     check_opts({"size": "0"})
 
 
-@pytest.mark.parametrize("name", ["a", "-x", "a/b", "a b", "", ".hidden"])
+@pytest.mark.parametrize("name", ["-x", "a/b", "a b", "", ".hidden", "abc\n"])
 def test_bad_names(name: str) -> None:
     with pytest.raises(InvalidArgument, match="includes invalid characters for a local volume"):
         check_name(name)
+
+
+def test_one_character_name() -> None:
+    with pytest.raises(InvalidArgument, match="volume name is too short"):
+        check_name("a")
 
 
 def test_unknown_driver(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 
 def build(engine: Engine) -> Server:
+    from wharfie.api import routes_swarm
     from wharfie.api.routes_build import BuildRoutes
     from wharfie.api.routes_containers import ContainerRoutes
     from wharfie.api.routes_images import ImageRoutes
@@ -25,4 +26,5 @@ def build(engine: Engine) -> Server:
     VolumeRoutes(engine).register(router)
     BuildRoutes(engine).register(router)
     NetworkRoutes(engine).register(router)
+    routes_swarm.register(router)
     return Server(router)

@@ -4,9 +4,12 @@ POST /build/prune."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from wharfie.api.decoding import arg, flag, number
 from wharfie.api.http import Reply, Request, Router, Stream, json_response
+from wharfie.engine import filters
 from wharfie.engine.builds import BuildOptions
 from wharfie.errors import InvalidArgument, NotImplementedFeature
 from wharfie.oci import jsonio
@@ -14,9 +17,19 @@ from wharfie.oci import jsonio
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
 
+# moby's build cache prune filters: none is implemented by wharfie's cache yet, and a prune
+# must never delete more than it was asked to, so each is refused rather than ignored
+BUILD_PRUNE_FILTERS = frozenset({
+    "description", "id", "immutable", "inuse", "mutable", "parent", "private", "shared",
+    "type", "unused-for", "until",
+})  # fmt: skip
 _RESOURCES = {
-    "memory": "Memory", "memswap": "MemorySwap", "cpushares": "CpuShares",
-    "cpuperiod": "CpuPeriod", "cpuquota": "CpuQuota", "shmsize": "ShmSize",
+    "memory": "Memory",
+    "memswap": "MemorySwap",
+    "cpushares": "CpuShares",
+    "cpuperiod": "CpuPeriod",
+    "cpuquota": "CpuQuota",
+    "shmsize": "ShmSize",
 }
 
 
@@ -31,12 +44,40 @@ class BuildRoutes:
     async def build(self, req: Request) -> Reply:
         opts = options(req)
         self.e.builds.check(opts)
-        return Stream(self.e.builds.build(opts, req.chunks(), gone=lambda: _closed(req)))
+        chunks = self.e.builds.build(opts, req.chunks(), gone=lambda: _closed(req))
+        return Stream(await errors_before_output_as_status(chunks))
 
     async def prune(self, req: Request) -> Reply:
-        keep = req.qint("keep-storage", 0) or req.qint("reserved-space", 0)
-        out = await asyncio.to_thread(self.e.builds.prune, keep, req.qbool("all"))
+        f = filters.parse(arg(req, "filters"))
+        try:
+            filters.validate(f, BUILD_PRUNE_FILTERS)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"failed to prune build cache: {exc}") from None
+        if f:
+            raise NotImplementedFeature(
+                f"failed to prune build cache: filter '{sorted(f)[0]}' is not supported"
+            )
+        keep = number(req, "keep-storage", 0) or number(req, "reserved-space", 0)
+        out = await asyncio.to_thread(self.e.builds.prune, keep, flag(req, "all"))
         return json_response(out)
+
+
+async def errors_before_output_as_status(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """As dockerd: an error before the stream says anything (a bad context, a Dockerfile that
+    does not parse) is the HTTP status; once output has begun, errors are JSON lines in it."""
+    first = await anext(chunks, b"")
+    lines = first.splitlines()
+    if len(lines) == 1 and lines[0].startswith(b'{"errorDetail"'):
+        await chunks.aclose()  # type: ignore[attr-defined]  # an async generator
+        raise InvalidArgument(str(jsonio.loads(lines[0]).get("error") or "build failed"))
+
+    async def again() -> AsyncIterator[bytes]:
+        if first:
+            yield first
+        async for chunk in chunks:
+            yield chunk
+
+    return again()
 
 
 async def _closed(req: Request) -> None:
@@ -49,38 +90,44 @@ async def _closed(req: Request) -> None:
 
 
 def options(req: Request) -> BuildOptions:
-    if req.q("version") == "2":
+    if arg(req, "version") == "2":
         raise NotImplementedFeature(
             "BuildKit (version=2) is not supported: use the legacy builder (DOCKER_BUILDKIT=0)"
         )
-    if req.q("remote"):
+    if arg(req, "remote"):
         raise NotImplementedFeature("remote build contexts are not supported: send a tar")
     host: dict[str, Any] = {}
     for q, key in _RESOURCES.items():
-        if req.q(q):
-            host[key] = req.qint(q, 0)
-    for q, key in (("cpusetcpus", "CpusetCpus"), ("cpusetmems", "CpusetMems"),
-                   ("cgroupparent", "CgroupParent")):
-        if req.q(q):
-            host[key] = req.q(q)
-    if req.q("ulimits"):
+        if arg(req, q):  # moby's Int64ValueOrZero: what is not a number is 0
+            try:
+                host[key] = number(req, q, 0)
+            except InvalidArgument:
+                host[key] = 0
+    for q, key in (
+        ("cpusetcpus", "CpusetCpus"),
+        ("cpusetmems", "CpusetMems"),
+        ("cgroupparent", "CgroupParent"),
+    ):
+        if arg(req, q):
+            host[key] = arg(req, q)
+    if arg(req, "ulimits"):
         host["Ulimits"] = _json_value(req, "ulimits", list)
-    if req.q("extrahosts"):
-        host["ExtraHosts"] = req.q("extrahosts").split(",")
+    if arg(req, "extrahosts"):
+        host["ExtraHosts"] = arg(req, "extrahosts").split(",")
     return BuildOptions(
         tags=[t for t in req.qlist("t") if t],
-        dockerfile=req.q("dockerfile"),
+        dockerfile=arg(req, "dockerfile"),
         build_args=_json_map(req, "buildargs"),
         labels=_json_map(req, "labels"),
-        target=req.q("target"),
-        no_cache=req.qbool("nocache"),
-        pull=req.qbool("pull"),
-        quiet=req.qbool("q"),
-        rm=req.qbool("rm", True),
-        force_rm=req.qbool("forcerm"),
-        network_mode=_network(req.q("networkmode")),
+        target=arg(req, "target"),
+        no_cache=flag(req, "nocache"),
+        pull=flag(req, "pull"),
+        quiet=flag(req, "q"),
+        rm=flag(req, "rm", True),
+        force_rm=flag(req, "forcerm"),
+        network_mode=_network(arg(req, "networkmode")),
         cache_from=_json_list(req, "cachefrom"),
-        platform=req.q("platform"),
+        platform=arg(req, "platform"),
         host_config=host,
         registry_auth=_registry_config(req.headers.get("x-registry-config", "")),
     )
@@ -109,7 +156,7 @@ def _network(mode: str) -> str:
 
 
 def _json_map(req: Request, name: str) -> dict[str, str]:
-    raw = req.q(name)
+    raw = arg(req, name)
     if not raw:
         return {}
     try:
@@ -123,7 +170,7 @@ def _json_map(req: Request, name: str) -> dict[str, str]:
 
 def _json_value(req: Request, name: str, kind: type) -> Any:
     try:
-        value = jsonio.loads(req.q(name))
+        value = jsonio.loads(arg(req, name))
     except ValueError as exc:
         raise InvalidArgument(f"invalid {name} JSON: {exc}") from exc
     if not isinstance(value, kind):
@@ -132,7 +179,7 @@ def _json_value(req: Request, name: str, kind: type) -> Any:
 
 
 def _json_list(req: Request, name: str) -> list[str]:
-    raw = req.q(name)
+    raw = arg(req, name)
     if not raw:
         return []
     try:

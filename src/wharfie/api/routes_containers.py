@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from wharfie.api.decoding import EOF, arg, atoi, flag, json_body, number, number_opt, timestamp_ns
 from wharfie.api.http import HIJACKED, Reply, Request, Response, Router, Stream, json_response
-from wharfie.engine import links, present, validate
+from wharfie.engine import filters, gojson, links, validate
 from wharfie.engine.streams import LogQuery, in_thread, log_chunks
 from wharfie.errors import Conflict, InvalidArgument, NotFound
-from wharfie.monitor.client import AttachOptions
+from wharfie.monitor.client import AttachOptions, StartError
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
@@ -23,7 +25,16 @@ ID = r"(?P<ref>[^/]+)"
 
 
 def _time(text: str) -> int:
-    return int(present.parse_time(text) * 1_000_000_000) if text else 0
+    return timestamp_ns(text) or 0
+
+
+def _tail(text: str) -> int:
+    """moby: "all", anything that is not a number, and negative numbers mean every line."""
+    try:
+        n = atoi(text)
+    except InvalidArgument:
+        return -1
+    return n if n >= 0 else -1
 
 
 class ContainerRoutes:
@@ -64,31 +75,40 @@ class ContainerRoutes:
         r.add("POST", "/commit", self.commit)
 
     async def list(self, req: Request) -> Reply:
-        limit = req.qint("limit", -1)
-        if req.qbool("latest"):
+        limit = number(req, "limit", -1)
+        f = filters.parse(arg(req, "filters"))
+        _check_list_filters(f)
+        for ref in f.get("before", []) + f.get("since", []):
+            self.e.find(ref)  # as moby: a pivot that does not exist is an error
+        if flag(req, "latest"):
             limit = 1
         rows = self.e.list_containers(
-            req.qbool("all") or limit > 0, limit, req.q("filters"), req.qbool("size")
+            flag(req, "all") or limit > 0, limit, arg(req, "filters"), flag(req, "size")
         )
         return json_response(rows)
 
     async def create(self, req: Request) -> Reply:
-        body = await req.json()
-        out = await self.e.ctr.create(body, req.q("name"), req.api_version)
+        body = await json_body(req, required=EOF)
+        out = await self.e.ctr.create(body, arg(req, "name"), req.api_version)
         return json_response(out, 201)
 
     async def prune(self, req: Request) -> Reply:
         from wharfie.engine import system
 
-        return json_response(await system.prune_containers(self.e, req.q("filters")))
+        return json_response(await system.prune_containers(self.e, arg(req, "filters")))
 
     async def inspect(self, req: Request, ref: str) -> Reply:
         c = self.e.find(ref)
         doc = c.inspect()
-        if req.qbool("size"):
+        for key in ("SizeRw", "SizeRootFs"):  # omitempty in moby's types
+            doc.pop(key, None)
+        if doc.get("HostConfig", {}).get("Init", False) is None:
+            doc["HostConfig"] = {k: v for k, v in doc["HostConfig"].items() if k != "Init"}
+        if flag(req, "size"):
             from wharfie.engine.system import dir_size
 
             doc["SizeRw"] = dir_size(os.path.join(self.e.container_dir(c.id), "rw", "upper"))
+            doc["SizeRootFs"] = doc["SizeRw"] + self.e._image_size(c)
         return json_response(doc)
 
     async def start(self, req: Request, ref: str) -> Reply:
@@ -96,17 +116,17 @@ class ContainerRoutes:
         return Response(204 if started else 304)
 
     async def stop(self, req: Request, ref: str) -> Reply:
-        t = req.q("t")
-        stopped = await self.e.ctr.stop(ref, int(t) if t else None, req.q("signal") or None)
+        t = number_opt(req, "t")
+        stopped = await self.e.ctr.stop(ref, t, arg(req, "signal") or None)
         return Response(204 if stopped else 304)
 
     async def restart(self, req: Request, ref: str) -> Reply:
-        t = req.q("t")
-        await self.e.ctr.restart(ref, int(t) if t else None, req.q("signal") or None)
+        t = number_opt(req, "t")
+        await self.e.ctr.restart(ref, t, arg(req, "signal") or None)
         return Response(204)
 
     async def kill(self, req: Request, ref: str) -> Reply:
-        await self.e.ctr.kill(ref, req.q("signal", "KILL"))
+        await self.e.ctr.kill(ref, arg(req, "signal", "KILL"))
         return Response(204)
 
     async def pause(self, req: Request, ref: str) -> Reply:
@@ -118,46 +138,51 @@ class ContainerRoutes:
         return Response(204)
 
     async def wait(self, req: Request, ref: str) -> Reply:
-        fut = await self.e.ctr.wait(ref, req.q("condition"))
+        fut = await self.e.ctr.wait(ref, arg(req, "condition"))
         return Stream(_wait_body(req, fut))
 
     async def remove(self, req: Request, ref: str) -> Reply:
-        if req.qbool("link"):  # docker rm --link parent/alias
+        if flag(req, "link"):  # docker rm --link parent/alias
             links.remove_link(self.e, ref)
             return Response(204)
         if "/" in ref:
             raise NotFound(f"No such container: {ref}")
-        await self.e.ctr.remove(ref, force=req.qbool("force"), volumes=req.qbool("v"))
+        await self.e.ctr.remove(ref, force=flag(req, "force"), volumes=flag(req, "v"))
         self.e.execs_service.forget_container(ref)
         return Response(204)
 
     async def rename(self, req: Request, ref: str) -> Reply:
-        self.e.ctr.rename(ref, req.q("name"))
+        self.e.ctr.rename(ref, arg(req, "name"))
         return Response(204)
 
     async def update(self, req: Request, ref: str) -> Reply:
-        return json_response(await self.e.ctr.update(ref, await req.json()))
+        body = validate.container_update(await json_body(req, empty={}))
+        return json_response(await self.e.ctr.update(ref, body))
 
     async def resize(self, req: Request, ref: str) -> Reply:
         c = self.e.find(ref)
-        h, w = req.qint("h", 0), req.qint("w", 0)
+        h, w = number(req, "h", 0), number(req, "w", 0)
         if not c.running:
             raise Conflict(f"Container {c.id} is not running")
         await self.e.need_monitor().resize(c.id, h, w)
         return Response(200)
 
     async def attach(self, req: Request, ref: str) -> Reply:
-        c = self.e.find(ref)
-        keys = validate.detach_keys(req.q("detachKeys")) if req.q("detachKeys") else None
+        try:
+            c = self.e.find(ref)
+            keys = validate.detach_keys(arg(req, "detachKeys")) if arg(req, "detachKeys") else None
+        except (NotFound, InvalidArgument) as exc:  # moby writes these as a raw stream
+            status = 404 if isinstance(exc, NotFound) else 400
+            return Response(status, f"{exc}\r\n".encode(), RAW)
         mux = not c.tty
         self.e.events.emit("container", "attach", c.id, c.event_attrs())
         await req.upgrade(MUX if mux and req.api_version >= (1, 42) else RAW)
         sock_fd = req.socket_fd()
-        if req.qbool("logs"):
+        if flag(req, "logs"):
             q = LogQuery(
                 follow=False,
-                stdout=req.qbool("stdout"),
-                stderr=req.qbool("stderr"),
+                stdout=flag(req, "stdout"),
+                stderr=flag(req, "stderr"),
                 since_ns=0,
                 until_ns=0,
                 tail=-1,
@@ -168,11 +193,11 @@ class ContainerRoutes:
                 await req.writer.drain()
             await req.flush()
         # as moby: a stream attach to a stopped container waits for its next start
-        if req.qbool("stream") and (c.running or c.state["Status"] in ("created", "exited")):
+        if flag(req, "stream") and (c.running or c.state["Status"] in ("created", "exited")):
             opts = AttachOptions(
-                stdin=req.qbool("stdin"),
-                stdout=req.qbool("stdout"),
-                stderr=req.qbool("stderr"),
+                stdin=flag(req, "stdin"),
+                stdout=flag(req, "stdout"),
+                stderr=flag(req, "stderr"),
                 tty=c.tty,
                 detach_keys=keys,
             )
@@ -181,20 +206,20 @@ class ContainerRoutes:
 
     async def logs(self, req: Request, ref: str) -> Reply:
         c = self.e.find(ref)
-        stdout, stderr = req.qbool("stdout"), req.qbool("stderr")
+        stdout, stderr = flag(req, "stdout"), flag(req, "stderr")
         if not (stdout or stderr):
             raise InvalidArgument("Bad parameters: you must choose at least one stream")
         if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
             raise InvalidArgument("configured logging driver does not support reading")
-        tail = req.q("tail", "all")
+        tail = arg(req, "tail", "all")
         q = LogQuery(
-            follow=req.qbool("follow"),
+            follow=flag(req, "follow"),
             stdout=stdout,
             stderr=stderr,
-            since_ns=_time(req.q("since")),
-            until_ns=_time(req.q("until")),
-            tail=-1 if tail in ("", "all") else max(0, int(tail)),
-            timestamps=req.qbool("timestamps"),
+            since_ns=_time(arg(req, "since")),
+            until_ns=_time(arg(req, "until")),
+            tail=_tail(tail),
+            timestamps=flag(req, "timestamps"),
         )
         kind = RAW if c.tty or req.api_version < (1, 42) else MUX
         return Stream(in_thread(lambda: log_chunks(c, q)), kind)
@@ -203,13 +228,13 @@ class ContainerRoutes:
         from wharfie.engine import streams
 
         c = self.e.find(ref)
-        out = await streams.top(self.e, c, req.q("ps_args"))
+        out = await streams.top(self.e, c, arg(req, "ps_args"))
         return json_response(out)
 
     async def stats(self, req: Request, ref: str) -> Reply:
         c = self.e.find(ref)
-        stream = req.qbool("stream", True)
-        return Stream(self.e.stats.stream(c, stream, req.qbool("one-shot")))
+        stream = flag(req, "stream", True)
+        return Stream(self.e.stats.stream(c, stream, flag(req, "one-shot")))
 
     async def changes(self, req: Request, ref: str) -> Reply:
         c = self.e.find(ref)
@@ -238,35 +263,37 @@ class ContainerRoutes:
             c,
             _path(req),
             req.chunks(),
-            req.qbool("noOverwriteDirNonDir"),
-            req.qbool("copyUIDGID"),
+            flag(req, "noOverwriteDirNonDir"),
+            flag(req, "copyUIDGID"),
         )
         return Response(200)
 
     async def exec_create(self, req: Request, ref: str) -> Reply:
-        eid = self.e.execs_service.create(ref, await req.json())
+        eid = self.e.execs_service.create(ref, await json_body(req, empty={}))
         return json_response({"Id": eid}, 201)
 
     async def exec_start(self, req: Request, eid: str) -> Reply:
         ex = self.e.execs_service.get(eid)
-        body = await req.json() or {}
-        if not isinstance(body, dict):
-            raise InvalidArgument(
-                "json: cannot unmarshal into Go value of type container.ExecStartOptions"
-            )
+        body = validate.exec_start(await json_body(req, empty={}))
         size = body.get("ConsoleSize") or None
         console = (int(size[0]), int(size[1])) if size and size[0] else None
         if body.get("Detach"):
             await self.e.execs_service.start(ex, None, console)
             return Response(200)
         self.e.execs_service.check_startable(ex)
-        await req.upgrade(RAW if ex.config.get("Tty") else MUX)
-        await self.e.execs_service.start(ex, req.socket_fd(), console)
+        mux = not ex.config.get("Tty")
+        await req.upgrade(MUX if mux and req.api_version >= (1, 42) else RAW)
+        try:
+            await self.e.execs_service.start(ex, req.socket_fd(), console)
+        except StartError as exc:  # as moby: after the upgrade, the error is in the stream
+            line = f"{exec_failure(str(exc))}\r\n".encode()
+            req.writer.write(struct.pack(">BxxxI", 1, len(line)) + line if mux else line)
+            await req.flush()
         return HIJACKED
 
     async def exec_resize(self, req: Request, eid: str) -> Reply:
         ex = self.e.execs_service.get(eid)
-        await self.e.need_monitor().resize(ex.id, req.qint("h", 0), req.qint("w", 0))
+        await self.e.need_monitor().resize(ex.id, number(req, "h", 0), number(req, "w", 0))
         return Response(200)
 
     async def exec_inspect(self, req: Request, eid: str) -> Reply:
@@ -275,24 +302,46 @@ class ContainerRoutes:
         return json_response(ex.inspect())
 
     async def commit(self, req: Request) -> Reply:
-        c = self.e.find(req.q("container"))
-        config = await req.json()
-        repo, tag = req.q("repo"), req.q("tag")
+        c = self.e.find(arg(req, "container"))
+        config = await json_body(req)
+        if config is not None and not isinstance(config, dict):
+            raise gojson.type_error(config, "", "runconfig.ContainerConfigWrapper")
+        repo, tag = arg(req, "repo"), arg(req, "tag")
         reference = f"{repo}:{tag}" if repo and tag else repo
         image_id = await self.e.files.commit(
             c,
             reference=reference or None,
-            author=req.q("author"),
-            comment=req.q("comment"),
+            author=arg(req, "author"),
+            comment=arg(req, "comment"),
             changes=req.qlist("changes"),
             config=config if isinstance(config, dict) else None,
-            pause=req.qbool("pause", True),
+            pause=flag(req, "pause", True),
         )
         return json_response({"Id": image_id}, 201)
 
 
+def _check_list_filters(f: dict[str, list[str]]) -> None:
+    """moby's container list filter checks: known keys, known states and health values,
+    numeric exit codes (each with moby 25's wording)."""
+    filters.validate(f, filters.CONTAINER_FILTERS)
+    for key, allowed in (("status", filters.STATES), ("health", filters.HEALTH)):
+        for value in f.get(key, []):
+            if value not in allowed:
+                raise InvalidArgument(f"invalid filter '{key}={value}'")
+    for value in f.get("exited", []):
+        atoi(value)
+
+
+def exec_failure(message: str) -> str:
+    """A runtime's refusal to start an exec process, worded as dockerd (with runc) words it."""
+    if message.startswith("OCI runtime"):
+        return message
+    prefix = "OCI runtime exec failed: exec failed: unable to start container process"
+    return f"{prefix}: {message}: unknown"
+
+
 def _path(req: Request) -> str:
-    path = req.q("path")
+    path = arg(req, "path")
     if not path:
         raise InvalidArgument("path is required")
     return path

@@ -13,10 +13,11 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from wharfie.api.decoding import arg
 from wharfie.api.http import HTTPError, Reply, Request, Stream, json_response
 from wharfie.engine.files import consume_in_thread
 from wharfie.engine.images import AuthConfig, Unauthorized, decode_registry_auth, service
-from wharfie.errors import InvalidArgument
+from wharfie.errors import InvalidArgument, WharfieError
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
@@ -57,8 +58,9 @@ async def progress_stream(work: Callable[[Progress], Awaitable[Any]]) -> Reply:
     return Stream(_drain(first, queue, task))
 
 
-async def _drain(first: Any, queue: asyncio.Queue[Any], task: asyncio.Future[Any]
-                 ) -> AsyncIterator[bytes]:
+async def _drain(
+    first: Any, queue: asyncio.Queue[Any], task: asyncio.Future[Any]
+) -> AsyncIterator[bytes]:
     item = first
     while item is not _DONE:
         yield _line(item)
@@ -69,19 +71,19 @@ async def _drain(first: Any, queue: asyncio.Queue[Any], task: asyncio.Future[Any
 
 
 async def pull(e: Engine, req: Request) -> Reply:
-    ref = req.q("fromImage")
-    tag = req.q("tag")
+    ref = arg(req, "fromImage")
+    tag = arg(req, "tag")
     if not ref:
         raise InvalidArgument("fromImage is required")
     auth = _auth(req)
-    platform = req.q("platform")
+    platform = arg(req, "platform")
     if tag:
         ref = f"{ref}@{tag}" if tag.startswith("sha256:") else f"{ref}:{tag}"
     elif _bare(ref):  # moby: no tag and none in fromImage pulls every tag
         return await progress_stream(
-            lambda progress: service(e).pull_all_tags(ref, auth, platform, progress))
-    return await progress_stream(
-        lambda progress: service(e).pull(ref, auth, platform, progress))
+            lambda progress: service(e).pull_all_tags(ref, auth, platform, progress)
+        )
+    return await progress_stream(lambda progress: service(e).pull(ref, auth, platform, progress))
 
 
 def _bare(ref: str) -> bool:
@@ -94,7 +96,8 @@ def _bare(ref: str) -> bool:
 async def push(e: Engine, req: Request, name: str) -> Reply:
     auth = _auth(req)
     return await progress_stream(
-        lambda progress: service(e).push(name, req.q("tag"), auth, progress))
+        lambda progress: service(e).push(name, arg(req, "tag"), auth, progress)
+    )
 
 
 async def save(e: Engine, names: list[str]) -> Reply:
@@ -117,11 +120,20 @@ async def _in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 
 async def load(e: Engine, req: Request) -> Reply:
-    lines = await consume_in_thread(req.chunks(), service(e).load)
+    """As dockerd: the load's outcome, error included, is in the 200 stream."""
+    try:
+        lines = await consume_in_thread(req.chunks(), service(e).load)
+    except WharfieError as exc:
+        failure = str(exc)
+        lines = []
+    else:
+        failure = ""
 
     async def out() -> AsyncIterator[bytes]:
         for line in lines:
             yield _line({"stream": line + "\n"})
+        if failure:
+            yield _line({"errorDetail": {"message": failure}, "error": failure})
 
     return Stream(out())
 

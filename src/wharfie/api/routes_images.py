@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from wharfie.api import routes_distribution as dist
+from wharfie.api.decoding import arg, flag, number
 from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
+from wharfie.api.routes_build import errors_before_output_as_status
 from wharfie.engine import filters
 from wharfie.engine.files import consume_in_thread
-from wharfie.errors import NotFound, WharfieError
+from wharfie.errors import NotFound, NotImplementedFeature, WharfieError
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ class ImageRoutes:
 
     def register(self, r: Router) -> None:
         r.add("GET", "/images/json", self.list)
+        r.add("GET", "/images/search", self.search)
         r.add("POST", "/images/create", self.create)
         r.add("POST", "/images/prune", self.prune)
         r.add("GET", f"/images/{NAME}/json", self.inspect)
@@ -51,24 +54,40 @@ class ImageRoutes:
         return bool(c and c.running)
 
     async def list(self, req: Request) -> Reply:
-        f = filters.parse(req.q("filters"))
+        f = filters.parse(arg(req, "filters"))
         users: dict[str, int] = {}
         for c in self.e.containers.values():
             users[str(c.doc["Image"])] = users.get(str(c.doc["Image"]), 0) + 1
-        recs = self.e.images.list(all=req.qbool("all"), filters=f)
-        return json_response([self.e.images.summary(r, users.get(r.id, 0)) for r in recs])
+        recs = self.e.images.list(all=flag(req, "all"), filters=f)
+        rows = [self.e.images.summary(r, users.get(r.id, 0)) for r in recs]
+        patterns = f.get("reference") or []
+        for row in rows if patterns else ():  # as moby: only the tags that match are listed
+            tags = row.get("RepoTags") or []
+            row["RepoTags"] = [
+                t for t in tags if any(filters.image_tag_matches(p, t) for p in patterns)
+            ]
+        return json_response(rows)
 
     async def inspect(self, req: Request, name: str) -> Reply:
-        return json_response(self.e.images.inspect(self.e.images.resolve(name)))
+        try:
+            rec = self.e.images.resolve(name)
+        except NotFound:
+            filters.check_image_reference(name)  # a malformed name is a 400, as moby's
+            raise
+        return json_response(self.e.images.inspect(rec))
+
+    async def search(self, req: Request) -> Reply:
+        number(req, "limit", 25)  # moby reads its parameters first (a bad limit is a 400)
+        raise NotImplementedFeature("image search is not supported by wharfied")
 
     async def history(self, req: Request, name: str) -> Reply:
         return json_response(self.e.images.history(self.e.images.resolve(name)))
 
     async def tag(self, req: Request, name: str) -> Reply:
-        self.e.images.tag(name, req.q("repo"), req.q("tag"))
+        self.e.images.tag(name, arg(req, "repo"), arg(req, "tag"))
         rec = self.e.images.resolve(name)
         self.e.events.emit(
-            "image", "tag", rec.id, {"name": f"{req.q('repo')}:{req.q('tag') or 'latest'}"}
+            "image", "tag", rec.id, {"name": f"{arg(req, 'repo')}:{arg(req, 'tag') or 'latest'}"}
         )
         return Response(201)
 
@@ -76,8 +95,8 @@ class ImageRoutes:
         out = await asyncio.to_thread(
             self.e.images.remove,
             name,
-            force=req.qbool("force"),
-            noprune=req.qbool("noprune"),
+            force=flag(req, "force"),
+            noprune=flag(req, "noprune"),
             users=self._users,
             running=self._running,
         )
@@ -92,17 +111,18 @@ class ImageRoutes:
         return json_response(out)
 
     async def prune(self, req: Request) -> Reply:
-        f = filters.parse(req.q("filters"))
-        dangling = f.pop("dangling", ["true"])[0].lower() in ("1", "true")
+        f = filters.parse(arg(req, "filters"))
+        filters.validate(f, filters.PRUNE_IMAGE_FILTERS)
+        dangling = filters.image_dangling(f.pop("dangling")) if "dangling" in f else True
         out = await asyncio.to_thread(
             self.e.images.prune, dangling_only=dangling, users=self._users, filters=f
         )
         return json_response(out)
 
     async def create(self, req: Request) -> Reply:
-        if req.q("fromSrc") == "-":
-            return Stream(self._import(req))
-        if req.q("fromSrc"):
+        if arg(req, "fromSrc") == "-":
+            return Stream(await errors_before_output_as_status(self._import(req)))
+        if arg(req, "fromSrc"):
             raise NotFound(
                 "importing from a URL is not supported: download the file and import it from stdin"
             )
@@ -127,7 +147,7 @@ class ImageRoutes:
         return await dist.inspect(self.e, req, name)
 
     async def _import(self, req: Request) -> AsyncIterator[bytes]:
-        repo, tag = req.q("repo"), req.q("tag")
+        repo, tag = arg(req, "repo"), arg(req, "tag")
         reference = f"{repo}:{tag}" if repo and tag else (repo or None)
 
         def load(stream: BinaryIO) -> Any:  # an images.ImageRecord
@@ -135,8 +155,8 @@ class ImageRoutes:
                 stream,
                 reference=reference,
                 changes=req.qlist("changes"),
-                message=req.q("message"),
-                platform=req.q("platform"),
+                message=arg(req, "message"),
+                platform=arg(req, "platform"),
             )
 
         try:

@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from wharfie.api.decoding import arg, timestamp_ns
 from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
-from wharfie.engine import filters, present, system
+from wharfie.engine import filters, system
+from wharfie.errors import InvalidArgument
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
@@ -51,14 +53,15 @@ class SystemRoutes:
         return json_response(await asyncio.to_thread(system.df, self.e))
 
     async def events(self, req: Request) -> Reply:
-        f = filters.parse(req.q("filters"))
-        since = _ns(req.q("since"))
-        until = _ns(req.q("until"))
+        f = filters.parse(arg(req, "filters"))
+        since = timestamp_ns(arg(req, "since"))
+        until = timestamp_ns(arg(req, "until"))
+        if since is not None and until is not None and since > until:
+            raise InvalidArgument(
+                f"`since` time ({arg(req, 'since')}) cannot be after `until` time "
+                f"({arg(req, 'until')})"
+            )
         return Stream(_events(self.e, f, since, until))
-
-
-def _ns(text: str) -> int | None:
-    return int(present.parse_time(text) * 1_000_000_000) if text else None
 
 
 async def _events(

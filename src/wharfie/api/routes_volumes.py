@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from wharfie.api import schemas
+from wharfie.api.decoding import arg, flag, json_body
 from wharfie.api.http import Reply, Request, Response, Router, json_response
+from wharfie.errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
@@ -25,18 +28,26 @@ class VolumeRoutes:
         r.add("DELETE", f"/volumes/{NAME}", self.remove)
 
     async def list(self, req: Request) -> Reply:
-        return json_response(await asyncio.to_thread(self.e.volumes.list_volumes, req.q("filters")))
+        return json_response(
+            await asyncio.to_thread(self.e.volumes.list_volumes, arg(req, "filters"))
+        )
 
     async def create(self, req: Request) -> Reply:
-        body = await req.json()
-        return json_response(self.e.volumes.create(body), 201)
+        body = schemas.decode(await json_body(req, empty={}), schemas.VOLUME_CREATE)
+        try:
+            return json_response(self.e.volumes.create(body), 201)
+        except (InvalidArgument, NotFound) as exc:  # moby's volume service: "create <name>: "
+            name = str(body.get("Name") or "")
+            if not name or str(exc).startswith(f"create {name}: "):
+                raise
+            raise type(exc)(f"create {name}: {exc}") from exc
 
     async def inspect(self, req: Request, name: str) -> Reply:
         return json_response(self.e.volumes.inspect(name))
 
     async def remove(self, req: Request, name: str) -> Reply:
-        await self.e.volumes.remove(name, force=req.qbool("force"))
+        await self.e.volumes.remove(name, force=flag(req, "force"))
         return Response(204)
 
     async def prune(self, req: Request) -> Reply:
-        return json_response(await self.e.volumes.prune(req.q("filters"), req.api_version))
+        return json_response(await self.e.volumes.prune(arg(req, "filters"), req.api_version))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from wharfie import cgroups, snapshots
 from wharfie.engine import (
+    filters,
     links,
     mounts,
     names,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from wharfie.engine.core import Engine
 
 log = logging.getLogger("wharfie.engine")
+KILL_WAIT = 10.0  # seconds a SIGKILL waits for the exit before the call returns
 
 TINI = "/usr/bin/tini-static"
 
@@ -60,7 +62,11 @@ class Containers:
         config, host_config = cfg.config, cfg.host_config
         if not config.get("Image"):
             raise InvalidArgument("config cannot be empty in order to create a container")
-        image = self.e.images.resolve(str(config["Image"]))
+        try:
+            image = self.e.images.resolve(str(config["Image"]))
+        except NotFound:
+            filters.check_image_reference(str(config["Image"]))  # malformed: 400, as moby's
+            raise
         netsetup.check_create(self.e, host_config, cfg.networking)
         rtsched.check(host_config)
         self.e.check_runtime(host_config.get("Runtime") or self.e.config.default_runtime)
@@ -128,6 +134,13 @@ class Containers:
             host_config["NetworkMode"] = "bridge"
         cdir = self.e.container_dir(cid)
         full_config = _merged_config(config, img_cfg)
+        net_mode = str(host_config.get("NetworkMode") or "")
+        if (
+            not full_config.get("Hostname")
+            and net_mode != "host"
+            and not net_mode.startswith("container:")
+        ):
+            full_config["Hostname"] = cid[:12]  # as moby: inspect shows the hostname it gets
         return {
             "Id": cid,
             "Created": now_rfc3339(),
@@ -404,8 +417,12 @@ class Containers:
             pass  # it exited meanwhile: the exit event follows
 
     async def kill(self, ref: str, signal: str) -> None:
-        c = self.e.find(ref)
         signum = validate.signal_number(signal or "KILL")
+        try:
+            validate.platform_signal(str(signum))
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"Cannot kill container: {ref}: {exc}") from None
+        c = self.e.find(ref)
         if not c.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         if signum in (9, 15):
@@ -415,8 +432,14 @@ class Containers:
                 f"Cannot kill container: {ref}: Container {c.id} is paused. "
                 "Unpause the container before stopping or killing"
             )
+        waiter = self.exit_future(c) if signum == 9 else None
         await self._signal(c, signum)
         self.e.events.emit("container", "kill", c.id, {**c.event_attrs(), "signal": str(signum)})
+        if waiter is not None:  # as moby's Kill: SIGKILL returns once the container is down
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), KILL_WAIT)
+            except TimeoutError:
+                log.warning("container %s did not exit %ss after SIGKILL", c.id[:12], KILL_WAIT)
 
     async def restart(self, ref: str, timeout: int | None, signal: str | None) -> None:
         c = self.e.find(ref)
@@ -563,10 +586,13 @@ class Containers:
         c = self.e.find(ref)
         if not new:
             raise InvalidArgument("Neither old nor new names may be empty")
-        new = self.e.validate_name(new)
-        if new == c.name:
-            raise Conflict("Renaming a container with the same name as its current name")
-        self._check_name_free(new)
+        if new.lstrip("/") == c.name:
+            raise InvalidArgument("Renaming a container with the same name as its current name")
+        try:  # as moby's reserveName, under the prefix its rename gives
+            new = self.e.validate_name("/" + new.lstrip("/"))
+            self._check_name_free(new)
+        except WharfieError as exc:
+            raise type(exc)(f"Error when allocating new name: {exc}") from None
         old = c.name
         del self.e.names[old]
         c.doc["Name"] = "/" + new
@@ -599,7 +625,11 @@ class Containers:
                     "Restart policy cannot be updated because AutoRemove is enabled for the "
                     "container"
                 )
-            c.host_config["RestartPolicy"] = body["RestartPolicy"]
+            policy = body["RestartPolicy"]
+            c.host_config["RestartPolicy"] = {
+                "Name": policy.get("Name") or "no",
+                "MaximumRetryCount": int(policy.get("MaximumRetryCount") or 0),
+            }
         merged = {**c.host_config, **changes}
         validate.container_create({"Image": "x", "HostConfig": merged})
         if c.running and changes:
@@ -607,14 +637,14 @@ class Containers:
         c.host_config.update(changes)
         self.e.save(c)
         self.e.events.emit("container", "update", c.id, c.event_attrs())
-        return {"Warnings": []}
+        return {"Warnings": None}
 
 
 def _merged_config(config: dict[str, Any], img: dict[str, Any]) -> dict[str, Any]:
     """What inspect shows as Config: the request with the image's defaults filled in."""
     out = dict(config)
-    if not out.get("Env"):
-        out["Env"] = list(img.get("Env") or [])
+    if not out.get("Env"):  # as moby's merge: the image's, which may be none (null)
+        out["Env"] = list(img["Env"]) if img.get("Env") else None
     else:
         keys = {e.split("=", 1)[0] for e in out["Env"]}
         out["Env"] = [e for e in (img.get("Env") or []) if e.split("=", 1)[0] not in keys] + list(

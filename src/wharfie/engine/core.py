@@ -39,7 +39,7 @@ from wharfie.monitor.client import MonitorClient, RuntimeRef
 
 log = logging.getLogger("wharfie.engine")
 
-NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+NAME_RE = re.compile(r"\A/?[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # Go: $ is the end of text
 
 
 @dataclass

@@ -49,7 +49,7 @@ class Exec:
                 "entrypoint": cmd[0] if cmd else "",
                 "arguments": cmd[1:],
                 "privileged": bool(self.config.get("Privileged")),
-                "user": self.config.get("User") or "",
+                **({"user": self.config["User"]} if self.config.get("User") else {}),
             },
             "OpenStdin": bool(self.config.get("AttachStdin")),
             "OpenStderr": bool(self.config.get("AttachStderr")),
@@ -116,7 +116,7 @@ class Execs:
             msg = str(exc)
             self.finish(ex, 127 if "not found" in msg or "no such file" in msg else 126)
             raise
-        ex.running = True
+        ex.running = ex.exit_code is None  # a short process may have exited already
         self.e.events.emit(
             "container",
             f"exec_start: {' '.join(ex.config['Cmd'])}",
@@ -189,12 +189,17 @@ class Execs:
             del self.by_id[eid]
 
 
+PF_EXITING = 0x4  # linux/sched.h: set first thing in do_exit, before the process's files close
+
+
 def _alive(pid: int) -> bool:
-    """False once the process has exited (gone, or a zombie waiting for its reaper)."""
+    """False once the process is exiting or has exited (gone, a zombie waiting for its reaper,
+    or on its way there: a client that saw its stream end must not see it running)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return fields[0] != b"Z" and not int(fields[6]) & PF_EXITING
+    except (OSError, IndexError, ValueError):
         return False
 
 

@@ -10,6 +10,7 @@ engine and passed in.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
@@ -167,8 +168,10 @@ def match_container(
 
 def _match_network(wanted: list[str], networks: dict[str, str]) -> bool:
     """moby: a network's exact name, or a prefix of its id."""
-    return any(value in networks or any(nid.startswith(value) for nid in networks.values())
-               for value in wanted)
+    return any(
+        value in networks or any(nid.startswith(value) for nid in networks.values())
+        for value in wanted
+    )
 
 
 def _match_ancestor(
@@ -196,3 +199,73 @@ def _bare(ref: str) -> str:
     if ":" not in last and "@" not in last:
         ref += ":latest"
     return ref
+
+
+# -- prune (moby's daemon/prune.go: the same rules for every resource) ----------------------
+
+PRUNE_CONTAINER_FILTERS = frozenset({"label", "label!", "until"})
+PRUNE_NETWORK_FILTERS = frozenset({"label", "label!", "until"})
+PRUNE_IMAGE_FILTERS = frozenset({"dangling", "label", "label!", "until"})
+NETWORK_LIST_FILTERS = frozenset({"dangling", "driver", "id", "label", "name", "scope", "type"})
+
+
+def prune_until(f: dict[str, list[str]], now: float | None = None) -> float | None:
+    """The `until` filter as seconds since the epoch (None without one), as moby's
+    getUntilFromPruneFilters reads it."""
+    from wharfie.engine.present import parse_duration, parse_time
+
+    values = f.get("until")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidArgument("more than one until filter specified")
+    try:
+        parse_duration(values[0])
+    except (InvalidArgument, ValueError):
+        pass
+    else:  # moby's GetTimestamp gives whole seconds for a duration ("10m", "0s")
+        return float(math.floor(parse_time(values[0], now)))
+    try:
+        return parse_time(values[0], now)
+    except (InvalidArgument, ValueError):
+        raise InvalidArgument(
+            f"failed to parse value as time or duration: {json.dumps(values[0])}"
+        ) from None
+
+
+def prune_match(
+    f: dict[str, list[str]], labels: dict[str, str] | None, created: float, until: float | None
+) -> bool:
+    """moby's matchLabels plus the until check: every `label` matches, not every `label!`
+    matches, and the object was created before `until`."""
+    labels = labels or {}
+    if "label" in f and not match_labels(f["label"], labels):
+        return False
+    if f.get("label!") and match_labels(f["label!"], labels):
+        return False
+    return until is None or created < until
+
+
+# -- images (the api layer reaches wharfie.images through the engine) -----------------------
+
+
+def image_dangling(values: list[str]) -> bool:
+    """The `dangling` filter's value: `invalid filter 'dangling=maybe'` unless a boolean."""
+    from wharfie.images.filters import bool_filter
+
+    return bool_filter(values)
+
+
+def image_tag_matches(pattern: str, tag: str) -> bool:
+    from wharfie.images.filters import tag_matches
+
+    return tag_matches(pattern, tag)
+
+
+def check_image_reference(name: str) -> None:
+    """InvalidArgument (moby's 400) when `name` is neither an id prefix nor a well-formed
+    reference; for a lookup that found nothing, to tell "malformed" from "absent"."""
+    from wharfie.images import reference
+
+    if not reference.is_id_prefix(name):
+        reference.parse(name)

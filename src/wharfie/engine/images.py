@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from wharfie import distribution
 from wharfie.distribution.auth import AuthConfig, decode_registry_auth, normalize_server
 from wharfie.distribution.errors import Unauthorized
+from wharfie.distribution.progress import status as pg_status
 from wharfie.distribution.pull import fetch_manifest, fetch_small_blob, list_tags
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.images import manifest as mf
@@ -87,10 +88,11 @@ class ImageService:
             parsed = reference.with_tag(parsed._replace(tag="").full(), tag)
         if parsed.tag:
             try:
-                self.e.images.resolve(parsed.full())  # NotFound before any progress
-            except NotFound as exc:
-                raise NotFound("An image does not exist locally with the tag: "
-                               f"{parsed.familiar_name()}") from exc
+                self.e.images.resolve(parsed.full())
+            except NotFound as exc:  # as moby: after its first line, so in the 200 stream
+                progress(pg_status(f"The push refers to repository [{parsed.domain}/"
+                                   f"{parsed.path}]"))
+                raise NotFound(f"tag does not exist: {parsed.familiar()}") from exc
         reg = self.settings.registries(parsed.domain, auth)[-1]
         out = await asyncio.to_thread(distribution.push, self.e.images, reg, parsed, progress)
         for aux in out:

@@ -21,7 +21,7 @@ import secrets
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wharfie import network
-from wharfie.engine import filters
+from wharfie.engine import filters, present
 from wharfie.engine.model import now_rfc3339
 from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
 from wharfie.network import nft
@@ -352,13 +352,18 @@ class Networks:
 
     async def prune(self, raw_filters: str) -> dict[str, Any]:
         f = filters.parse(raw_filters)
+        filters.validate(f, filters.PRUNE_NETWORK_FILTERS)
+        until = filters.prune_until(f)
         deleted = []
         for doc in list(self.docs.values()):
-            if self._containers_on(doc["Id"]) or self._wanted_by(doc) or not _match(f, doc, self):
+            if self._containers_on(doc["Id"]) or self._wanted_by(doc):
+                continue
+            created = present.parse_time(str(doc["Created"]))
+            if not filters.prune_match(f, doc.get("Labels"), created, until):
                 continue
             await self.remove(doc["Id"])
             deleted.append(doc["Name"])
-        return {"NetworksDeleted": deleted}
+        return {"NetworksDeleted": deleted or None}
 
     def _wanted_by(self, doc: dict[str, Any]) -> bool:
         return any(

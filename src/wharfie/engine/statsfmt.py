@@ -26,7 +26,7 @@ _NET_COLUMNS = {"rx_bytes": 0, "rx_packets": 1, "rx_errors": 2, "rx_dropped": 3,
                 "tx_bytes": 8, "tx_packets": 9, "tx_errors": 10, "tx_dropped": 11}  # fmt: skip
 
 
-def _cpu(cg: dict[str, Any] | None) -> dict[str, Any]:
+def cpu_block(cg: dict[str, Any] | None) -> dict[str, Any]:
     cpu = (cg or {}).get("cpu") or {}
     return {
         "cpu_usage": {
@@ -60,7 +60,7 @@ def _memory(cg: dict[str, Any], host_mem: int) -> dict[str, Any]:
     return out
 
 
-def _blkio(cg: dict[str, Any]) -> dict[str, Any]:
+def blkio_block(cg: dict[str, Any]) -> dict[str, Any]:
     blkio = cg.get("blkio")
     entries = None
     if blkio is not None:
@@ -89,10 +89,10 @@ def docker_stats(
     host_mem: int | None = None,
 ) -> dict[str, Any]:
     """One stats object as moby writes it (`host_mem` defaults to this host's MemTotal)."""
-    cpu = _cpu(cg)
+    cpu = cpu_block(cg)
     cpu["system_cpu_usage"] = int(system_ns)
     cpu["online_cpus"] = int(online_cpus)
-    precpu = _cpu(pre)
+    precpu = cpu_block(pre)
     if pre is not None:
         precpu["system_cpu_usage"] = int(pre_system_ns)
         precpu["online_cpus"] = int(online_cpus)
@@ -106,7 +106,7 @@ def docker_stats(
         "read": rfc3339nano(read_time),
         "preread": rfc3339nano(pre_time) if pre_time else ZERO_TIME,
         "pids_stats": pids_stats,
-        "blkio_stats": _blkio(cg),
+        "blkio_stats": blkio_block(cg),
         "num_procs": 0,
         "storage_stats": {},
         "cpu_stats": cpu,

@@ -211,11 +211,11 @@ class StatsReader:
                     "id": c.id,
                     "name": "/" + c.name,
                     "pids_stats": {},
-                    "blkio_stats": {},
+                    "blkio_stats": statsfmt.blkio_block({}),  # as moby: every key, null
                     "num_procs": 0,
                     "storage_stats": {},
-                    "cpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
-                    "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+                    "cpu_stats": statsfmt.cpu_block(None),  # as moby: zero counters
+                    "precpu_stats": statsfmt.cpu_block(None),
                     "memory_stats": {},
                 }
             ).encode()

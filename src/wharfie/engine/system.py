@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from wharfie import __version__
-from wharfie.engine import filters
+from wharfie.engine import filters, present
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
@@ -209,11 +209,14 @@ def df(engine: Engine) -> dict[str, Any]:
 
 async def prune_containers(engine: Engine, raw_filters: str) -> dict[str, Any]:
     f = filters.parse(raw_filters)
+    filters.validate(f, filters.PRUNE_CONTAINER_FILTERS)
+    until = filters.prune_until(f)
     deleted, reclaimed = [], 0
     for c in list(engine.containers.values()):
         if c.running or c.state.get("Restarting"):
             continue
-        if "label" in f and not filters.match_labels(f["label"], c.config.get("Labels") or {}):
+        created = present.parse_time(str(c.doc["Created"]))
+        if not filters.prune_match(f, c.config.get("Labels"), created, until):
             continue
         reclaimed += dir_size(os.path.join(engine.container_dir(c.id), "rw", "upper"))
         await engine.ctr.remove(c.id, force=False, volumes=False)

@@ -6,12 +6,16 @@ defaults that `docker inspect` reports. Every field the client sent is kept.
 
 Decisions (where moby's behaviour could not be matched exactly, or is left to the engine):
 
-* Type errors follow Go's encoding/json wording behind moby's "invalid JSON: " prefix, with
-  Go type names from moby's structs: `invalid JSON: json: cannot unmarshal string into Go
-  struct field ContainerConfigWrapper.HostConfig.Memory of type int64`. Fields of the
-  embedded container.Config are named `ContainerConfigWrapper.<Field>`; a body that is not an
-  object gives `... into Go value of type runconfig.ContainerConfigWrapper`. Unknown fields
-  are ignored and `null` is accepted everywhere, as Go does.
+* Field names match case-insensitively and type errors follow Go's encoding/json wording
+  behind moby's "invalid JSON: " prefix (engine.gojson, with the shapes of moby's structs in
+  validate_fields): `invalid JSON: json: cannot unmarshal string into Go struct field
+  HostConfig.HostConfig.Memory of type int64` (Go >= 1.20: the innermost struct, then the
+  path). Fields of the embedded container.Config are `ContainerConfigWrapper.<Field>`; a
+  body that is not an object gives `... into Go value of type
+  runconfig.ContainerConfigWrapper`. Unknown fields are ignored and `null` is accepted
+  everywhere, as Go does.
+* Split by concern: mounts in validate_mounts, the exec/update bodies, detach keys and
+  signals in validate_exec (re-exported here).
 * A body without any container.Config field (null, {}, only HostConfig) is
   `config cannot be empty in order to create a container`, as moby. An empty Image is not an
   error here (moby too lets it through to the image lookup): the engine answers 404.
@@ -30,21 +34,49 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
+from wharfie.engine.gojson import canonical, check, type_error
+from wharfie.engine.validate_exec import (
+    EXEC_SCHEMA,
+    UPDATE_SCHEMA,
+    container_update,
+    detach_keys,
+    exec_create,
+    exec_start,
+    platform_signal,
+    signal_number,
+)
+from wharfie.engine.validate_fields import (
+    CONFIG_FIELDS,
+    CREATE_SCHEMA,
+    WRAPPER,
+)
+from wharfie.engine.validate_mounts import (
+    check_duplicate_mounts,
+    parse_binds,
+    parse_mounts,
+    parse_tmpfs,
+)
 from wharfie.errors import InvalidArgument
 from wharfie.oci.capabilities import NUMBERS as CAP_NUMBERS
 from wharfie.units import ram_in_bytes
 
-__all__ = [
+__all__ = [  # the create checks here; exec/update/signals and mounts re-exported
+    "CREATE_SCHEMA",
+    "EXEC_SCHEMA",
+    "UPDATE_SCHEMA",
     "CreateConfig",
     "container_create",
+    "container_update",
     "detach_keys",
     "exec_create",
+    "exec_start",
     "merge_image_config",
     "parse_binds",
     "parse_log_opts",
     "parse_mounts",
     "parse_security_opts",
     "parse_tmpfs",
+    "platform_signal",
     "signal_number",
     "warnings",
 ]
@@ -63,169 +95,12 @@ JSON_FILE_OPTS = (
     "tag",
 )
 RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
-PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
-WRAPPER = "ContainerConfigWrapper"
 
 
 class CreateConfig(NamedTuple):
     config: dict[str, Any]
     host_config: dict[str, Any]
     networking: dict[str, Any]
-
-
-# ---------------------------------------------------------------- Go-style type checking
-
-# A type is a Go type name (str) or a struct: (go name, {field: type}).
-STR_SLICE = "strslice.StrSlice"
-HEALTH = ("container.HealthConfig", {
-    "Test": "[]string", "Interval": "time.Duration", "Timeout": "time.Duration",
-    "StartPeriod": "time.Duration", "StartInterval": "time.Duration", "Retries": "int",
-})  # fmt: skip
-CONFIG_FIELDS: dict[str, Any] = {
-    "Hostname": "string", "Domainname": "string", "User": "string", "AttachStdin": "bool",
-    "AttachStdout": "bool", "AttachStderr": "bool", "ExposedPorts": "nat.PortSet", "Tty": "bool",
-    "OpenStdin": "bool", "StdinOnce": "bool", "Env": "[]string", "Cmd": STR_SLICE,
-    "Healthcheck": HEALTH, "ArgsEscaped": "bool", "Image": "string",
-    "Volumes": "map[string]struct {}", "WorkingDir": "string", "Entrypoint": STR_SLICE,
-    "NetworkDisabled": "bool", "MacAddress": "string", "OnBuild": "[]string",
-    "Labels": "map[string]string", "StopSignal": "string", "StopTimeout": "int",
-    "Shell": STR_SLICE,
-}  # fmt: skip
-ULIMIT = ("units.Ulimit", {"Name": "string", "Hard": "int64", "Soft": "int64"})
-HOST_FIELDS: dict[str, Any] = {
-    "Binds": "[]string", "ContainerIDFile": "string",
-    "LogConfig": ("container.LogConfig", {"Type": "string", "Config": "map[string]string"}),
-    "NetworkMode": "container.NetworkMode", "PortBindings": "nat.PortMap",
-    "RestartPolicy": ("container.RestartPolicy", {
-        "Name": "container.RestartPolicyMode", "MaximumRetryCount": "int"}),
-    "AutoRemove": "bool", "VolumeDriver": "string", "VolumesFrom": "[]string",
-    "ConsoleSize": "[2]uint", "Annotations": "map[string]string", "CapAdd": STR_SLICE,
-    "CapDrop": STR_SLICE, "CgroupnsMode": "container.CgroupnsMode", "Dns": "[]string",
-    "DnsOptions": "[]string", "DnsSearch": "[]string", "ExtraHosts": "[]string",
-    "GroupAdd": "[]string", "IpcMode": "container.IpcMode", "Cgroup": "container.CgroupSpec",
-    "Links": "[]string", "OomScoreAdj": "int", "PidMode": "container.PidMode",
-    "Privileged": "bool", "PublishAllPorts": "bool", "ReadonlyRootfs": "bool",
-    "SecurityOpt": "[]string", "StorageOpt": "map[string]string",
-    "Tmpfs": "map[string]string", "UTSMode": "container.UTSMode",
-    "UsernsMode": "container.UsernsMode", "ShmSize": "int64", "Sysctls": "map[string]string",
-    "Runtime": "string", "Isolation": "container.Isolation", "CpuShares": "int64",
-    "Memory": "int64", "NanoCpus": "int64", "CgroupParent": "string", "BlkioWeight": "uint16",
-    "BlkioWeightDevice": "[]*blkiodev.WeightDevice",
-    "BlkioDeviceReadBps": "[]*blkiodev.ThrottleDevice",
-    "BlkioDeviceWriteBps": "[]*blkiodev.ThrottleDevice",
-    "BlkioDeviceReadIOps": "[]*blkiodev.ThrottleDevice",
-    "BlkioDeviceWriteIOps": "[]*blkiodev.ThrottleDevice", "CpuPeriod": "int64",
-    "CpuQuota": "int64", "CpuRealtimePeriod": "int64", "CpuRealtimeRuntime": "int64",
-    "CpusetCpus": "string", "CpusetMems": "string", "Devices": "[]container.DeviceMapping",
-    "DeviceCgroupRules": "[]string", "DeviceRequests": "[]container.DeviceRequest",
-    "KernelMemory": "int64", "KernelMemoryTCP": "int64", "MemoryReservation": "int64",
-    "MemorySwap": "int64", "MemorySwappiness": "int64", "OomKillDisable": "bool",
-    "PidsLimit": "int64", "Ulimits": ("[]*units.Ulimit", ULIMIT), "CpuCount": "int64",
-    "CpuPercent": "int64", "IOMaximumIOps": "uint64", "IOMaximumBandwidth": "uint64",
-    "Mounts": "[]mount.Mount", "MaskedPaths": "[]string", "ReadonlyPaths": "[]string",
-    "Init": "bool",
-}  # fmt: skip
-NETWORKING_FIELDS: dict[str, Any] = {"EndpointsConfig": "map[string]*network.EndpointSettings"}
-WRAPPER_FIELDS: dict[str, Any] = {
-    **CONFIG_FIELDS,
-    "HostConfig": ("container.HostConfig", HOST_FIELDS),
-    "NetworkingConfig": ("network.NetworkingConfig", NETWORKING_FIELDS),
-}
-_INT_RANGES = {
-    "int": (-(1 << 63), (1 << 63) - 1),
-    "int64": (-(1 << 63), (1 << 63) - 1),
-    "time.Duration": (-(1 << 63), (1 << 63) - 1),
-    "uint16": (0, (1 << 16) - 1),
-    "uint64": (0, (1 << 64) - 1),
-    "uint": (0, (1 << 64) - 1),
-}
-
-
-def _json_kind(value: Any, numeric_target: bool) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        if not numeric_target:
-            return "number"
-        text = repr(value) if isinstance(value, float) else str(value)
-        return f"number {text.removesuffix('.0') if isinstance(value, float) else text}"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _type_error(value: Any, where: str, go_type: str) -> InvalidArgument:
-    target = f"Go struct field {where}" if where else "Go value"
-    return InvalidArgument(
-        f"invalid JSON: json: cannot unmarshal {_json_kind(value, go_type in _INT_RANGES)} "
-        f"into {target} of type {go_type}"
-    )
-
-
-def _check(value: Any, kind: Any, where: str) -> None:
-    """Raise like Go's decoder when `value` cannot be decoded into `kind` (null always can)."""
-    if value is None:
-        return
-    if isinstance(kind, tuple):
-        go_name, fields = kind
-        if go_name.startswith("[]"):
-            if not isinstance(value, list):
-                raise _type_error(value, where, go_name)
-            for item in value:
-                _check(item, fields, where)
-            return
-        if not isinstance(value, dict):
-            raise _type_error(value, where, go_name)
-        for key, item in value.items():
-            if key in fields:
-                _check(item, fields[key], f"{where}.{key}" if where else key)
-        return
-    _check_scalar(value, kind, where)
-
-
-def _check_scalar(value: Any, kind: str, where: str) -> None:
-    if kind in _INT_RANGES:
-        low, high = _INT_RANGES[kind]
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or value != int(value) or not low <= int(value) <= high:
-            raise _type_error(value, where, kind)
-    elif kind == "bool":
-        if not isinstance(value, bool):
-            raise _type_error(value, where, kind)
-    elif kind == "string" or kind.startswith("container."):  # named string types
-        if not isinstance(value, str):
-            raise _type_error(value, where, kind)
-    elif kind == STR_SLICE:
-        if not isinstance(value, str) and not _list_of(value, str):
-            raise _type_error(value, where, kind)
-    elif kind == "[]string":
-        if not _list_of(value, str):
-            raise _type_error(value if not isinstance(value, list) else _first_bad(value), where,
-                              kind if not isinstance(value, list) else "string")  # fmt: skip
-    elif kind == "[2]uint":
-        if not isinstance(value, list):
-            raise _type_error(value, where, kind)
-        for item in value:
-            _check_scalar(item, "uint", where)
-    elif kind.startswith("map[string]string"):
-        if not isinstance(value, dict):
-            raise _type_error(value, where, kind)
-        for item in value.values():
-            if item is not None and not isinstance(item, str):
-                raise _type_error(item, where, "string")
-    elif kind.startswith("[]"):
-        if not isinstance(value, list):
-            raise _type_error(value, where, kind)
-    elif not isinstance(value, dict):  # maps and structs we keep without looking inside
-        raise _type_error(value, where, kind)
-
-
-def _list_of(value: Any, kind: type) -> bool:
-    return isinstance(value, list) and all(item is None or isinstance(item, kind) for item in value)
-
-
-def _first_bad(values: list[Any]) -> Any:
-    return next(item for item in values if item is not None and not isinstance(item, str))
 
 
 def _num(value: Any) -> int:
@@ -243,9 +118,10 @@ def container_create(
 ) -> CreateConfig:
     """Check a create body; (Config, HostConfig, NetworkingConfig) with defaults filled."""
     if body is not None and not isinstance(body, dict):
-        raise _type_error(body, "", f"runconfig.{WRAPPER}")
-    body = body or {}
-    _check(body, ("runconfig." + WRAPPER, WRAPPER_FIELDS), WRAPPER)
+        raise type_error(body, "", f"runconfig.{WRAPPER}")
+    doc: dict[str, Any] = canonical(body or {}, CREATE_SCHEMA)
+    check(doc, CREATE_SCHEMA)
+    body = doc
     config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
     if not any(k in CONFIG_FIELDS for k in config):
         raise InvalidArgument("config cannot be empty in order to create a container")
@@ -310,6 +186,8 @@ def _verify_healthcheck(health: dict[str, Any] | None) -> None:
 
 def _verify_host_config(host: dict[str, Any]) -> None:
     _verify_network_mode(host.get("NetworkMode") or "")
+    _verify_namespace_modes(host)
+    _verify_port_bindings(host.get("PortBindings") or {})
     _verify_restart(host)
     _verify_resources(host)
     if _num(host.get("ShmSize")) < 0:
@@ -322,7 +200,7 @@ def _verify_host_config(host: dict[str, Any]) -> None:
     parse_security_opts(host.get("SecurityOpt") or [])
     parse_binds([b for b in host.get("Binds") or () if b is not None])
     parse_tmpfs(host.get("Tmpfs") or {})
-    _check_duplicate_mounts(host)
+    check_duplicate_mounts(host)
     _verify_ulimits(host.get("Ulimits") or [])
     _verify_log_config(host.get("LogConfig") or {})
 
@@ -333,6 +211,67 @@ def _verify_network_mode(mode: str) -> None:
     if mode.startswith("container:") and not mode[len("container:") :]:
         raise InvalidArgument("invalid container format container:<name|id>")
     # a user-defined network or container:<ref>: the engine checks that it exists
+
+
+def _verify_namespace_modes(host: dict[str, Any]) -> None:
+    """moby's CgroupnsMode.Valid, IpcMode.Valid and UTSMode.Valid, with its wording."""
+    cgroupns = host.get("CgroupnsMode") or ""
+    if cgroupns not in ("", "host", "private"):
+        raise InvalidArgument(f"invalid cgroup namespace mode: {cgroupns}")
+    ipc = host.get("IpcMode") or ""
+    if ipc not in ("", "none", "private", "shareable", "host") and not (
+        ipc.startswith("container:") and ipc[len("container:") :]
+    ):
+        raise InvalidArgument(f"invalid IPC mode: {ipc}")
+    uts = host.get("UTSMode") or ""
+    if uts not in ("", "host"):
+        raise InvalidArgument(f"invalid UTS mode: {uts}")
+
+
+def _port_ok(text: str) -> bool:
+    """nat.ParsePortRangeToInt: "", "80" or "8000-8010" within 0..65535."""
+    if text == "":
+        return True
+    low, sep, high = text.partition("-")
+    parts = [low, high] if sep else [low]
+    if not all(p.isascii() and p.isdigit() and int(p) <= 65535 for p in parts):
+        return False
+    return not sep or int(low) <= int(high)
+
+
+def _verify_port_bindings(bindings: dict[str, Any]) -> None:
+    """moby's verifyPlatformContainerSettings: every key and HostPort is a port (range)."""
+    for key, targets in bindings.items():
+        port = key.partition("/")[0]
+        if not port or not _port_ok(port):
+            raise InvalidArgument(f"invalid port specification: {jsonio_quote(port)}")
+        for target in targets or ():
+            host_port = str((target or {}).get("HostPort") or "").partition("/")[0]
+            if not _port_ok(host_port):
+                raise InvalidArgument(
+                    f"invalid port specification: {jsonio_quote(str(target.get('HostPort')))}"
+                )
+
+
+def jsonio_quote(text: str) -> str:
+    """Go's %q for the plain strings these messages quote."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _verify_cpuset(value: str, what: str) -> None:
+    """parsers.ParseUintList, as moby words it: `Invalid value abc for cpuset cpus: invalid
+    format: abc`."""
+    if not value:
+        return
+    for part in value.split(","):
+        low, sep, high = part.partition("-")
+        ok = low.isascii() and low.isdigit() and (not sep or (high.isascii() and high.isdigit()))
+        if not ok or (sep and int(high) < int(low)):
+            raise InvalidArgument(
+                f"Invalid value {value} for cpuset {what}: invalid format: {part}"
+            )
 
 
 def _verify_restart(host: dict[str, Any]) -> None:
@@ -395,6 +334,8 @@ def _verify_resources(host: dict[str, Any]) -> None:
 
 
 def _verify_cpu(host: dict[str, Any]) -> None:
+    _verify_cpuset(host.get("CpusetCpus") or "", "cpus")
+    _verify_cpuset(host.get("CpusetMems") or "", "mems")
     nano = _num(host.get("NanoCpus"))
     period = _num(host.get("CpuPeriod"))
     quota = _num(host.get("CpuQuota"))
@@ -486,192 +427,6 @@ def warnings(host_config: dict[str, Any]) -> list[str]:
     ]
 
 
-# ---------------------------------------------------------------- mounts
-
-
-def _mount_error(kind: str, message: str) -> InvalidArgument:
-    return InvalidArgument(f'invalid mount config for type "{kind}": {message}')
-
-
-def _valid_mode(mode: str) -> bool:
-    if not mode:
-        return True
-    counts = {"rw": 0, "prop": 0, "label": 0, "copy": 0, "consistency": 0}
-    for part in mode.split(","):
-        if part in ("rw", "ro"):
-            counts["rw"] += 1
-        elif part in PROPAGATIONS:
-            counts["prop"] += 1
-        elif part in ("z", "Z"):
-            counts["label"] += 1
-        elif part in ("nocopy", "copy"):
-            counts["copy"] += 1
-        elif part in ("consistent", "cached", "delegated"):
-            counts["consistency"] += 1
-        else:
-            return False
-    return all(n <= 1 for n in counts.values())
-
-
-def parse_binds(binds: list[str]) -> list[dict[str, Any]]:
-    """HostConfig.Binds -> mount dicts, as moby's linux parser (ParseMountRaw) reads them."""
-    return [_parse_bind(raw) for raw in binds]
-
-
-def _parse_bind(raw: str) -> dict[str, Any]:
-    parts = raw.split(":")
-    if len(parts) == 2 and _valid_mode(parts[1]) and parts[1] and not parts[1].startswith("/"):
-        src, dst, mode = "", parts[0], parts[1]
-    elif len(parts) == 1:
-        src, dst, mode = "", parts[0], ""
-    elif len(parts) == 2:
-        src, dst, mode = parts[0], parts[1], ""
-    elif len(parts) == 3:
-        src, dst, mode = parts
-    else:
-        raise InvalidArgument(f"invalid volume specification: '{raw}'")
-    if any(p == "" for p in parts):
-        raise InvalidArgument(f"invalid volume specification: '{raw}'")
-    if not _valid_mode(mode):
-        raise InvalidArgument(f"invalid mode: {mode}")
-    kind = "bind" if src.startswith("/") else "volume"
-    if dst == "/":
-        raise _mount_error(kind, "invalid specification: destination can't be '/'")
-    if not dst.startswith("/"):
-        raise _mount_error(kind, f"invalid mount path: '{dst}' mount path must be absolute")
-    options = mode.split(",") if mode else []
-    rw = "ro" not in options
-    propagation = next((o for o in options if o in PROPAGATIONS), "")
-    if kind == "bind":
-        if "nocopy" in options:
-            raise InvalidArgument(f"invalid mode: {mode}")
-        return {
-            "Type": "bind",
-            "Source": os.path.normpath(src),
-            "Destination": os.path.normpath(dst),
-            "Mode": mode,
-            "RW": rw,
-            "Propagation": propagation or "rprivate",
-        }
-    return {
-        "Type": "volume",
-        "Name": src,
-        "Destination": os.path.normpath(dst),
-        "Mode": mode,
-        "RW": rw,
-        "Propagation": propagation,
-    }
-
-
-def parse_mounts(mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """HostConfig.Mounts (`--mount`) of type bind and tmpfs -> the shape parse_binds gives.
-
-    Binds: {"Type": "bind", "Source", "Destination", "RW", "Propagation", "Recursive"};
-    tmpfs: {"Type": "tmpfs", "Destination", "Options"} (defaults merged, as Tmpfs); volumes:
-    {"Type": "volume", "Name", "Destination", "RW"} (engine/mounts.py adds the volume options).
-    Whether a bind source exists is the engine's check (moby: "bind source path does not
-    exist").
-    """
-    return [_parse_mount(m) for m in mounts if m]
-
-
-def _parse_mount(m: dict[str, Any]) -> dict[str, Any]:
-    kind = m.get("Type") or ""
-    target = m.get("Target") or ""
-    source = m.get("Source") or ""
-    if kind not in ("bind", "tmpfs", "volume"):
-        raise _mount_error(kind, "mount type unknown")
-    if not target:
-        raise _mount_error(kind, "field Target must not be empty")
-    if target == "/":
-        raise _mount_error(kind, "invalid specification: destination can't be '/'")
-    if not target.startswith("/"):
-        raise _mount_error(kind, f"invalid mount path: '{target}' mount path must be absolute")
-    rw = not m.get("ReadOnly")
-    if kind == "bind":
-        if not source:
-            raise _mount_error(kind, "field Source must not be empty")
-        if not source.startswith("/"):
-            raise _mount_error(kind, f"invalid mount path: '{source}' mount path must be absolute")
-        opts = m.get("BindOptions") or {}
-        propagation = opts.get("Propagation") or "rprivate"
-        if propagation not in PROPAGATIONS:
-            raise _mount_error(kind, f"invalid propagation mode: {propagation}")
-        return {
-            "Type": "bind",
-            "Source": os.path.normpath(source),
-            "Destination": os.path.normpath(target),
-            "Mode": "",
-            "RW": rw,
-            "Propagation": propagation,
-            "Recursive": not opts.get("NonRecursive"),
-        }
-    if kind == "tmpfs":
-        if source:
-            raise _mount_error(kind, "must not set Source")
-        opts = m.get("TmpfsOptions") or {}
-        extra = [] if rw else ["ro"]
-        if opts.get("SizeBytes"):
-            if opts["SizeBytes"] < 0:
-                raise _mount_error(kind, "invalid tmpfs size: must not be negative")
-            extra.append(f"size={int(opts['SizeBytes'])}")
-        if opts.get("Mode"):
-            extra.append(f"mode={int(opts['Mode']) & 0o7777:o}")
-        dest = os.path.normpath(target)
-        return {
-            "Type": "tmpfs",
-            "Destination": dest,
-            "Options": merge_tmpfs_options(",".join(extra)),
-        }
-    return {"Type": "volume", "Name": source, "Destination": os.path.normpath(target), "RW": rw}
-
-
-def _check_duplicate_mounts(host: dict[str, Any]) -> None:
-    seen: set[str] = set()
-    dests = [b["Destination"] for b in parse_binds([x for x in host.get("Binds") or () if x])]
-    dests += [m["Destination"] for m in parse_mounts(host.get("Mounts") or [])]
-    dests += [os.path.normpath(d) for d in host.get("Tmpfs") or {}]
-    for dest in dests:
-        if dest in seen:
-            raise InvalidArgument(f"Duplicate mount point: {dest}")
-        seen.add(dest)
-
-
-TMPFS_DEFAULTS = ["noexec", "nosuid", "nodev"]
-
-
-def parse_tmpfs(tmpfs: dict[str, str]) -> list[dict[str, Any]]:
-    """HostConfig.Tmpfs {dest: "opts"} -> [{"Destination", "Options"}] (defaults merged, sorted)."""
-    out = []
-    for dest in sorted(tmpfs):
-        if dest == "/":
-            raise _mount_error("tmpfs", "invalid specification: destination can't be '/'")
-        if not dest.startswith("/"):
-            raise _mount_error("tmpfs", f"invalid mount path: '{dest}' mount path must be absolute")
-        out.append({"Destination": dest, "Options": merge_tmpfs_options(tmpfs[dest] or "")})
-    return out
-
-
-_FLAG_OPPOSITES = {
-    "exec": "noexec", "noexec": "exec", "suid": "nosuid", "nosuid": "suid",
-    "dev": "nodev", "nodev": "dev",
-}  # fmt: skip
-
-
-def merge_tmpfs_options(text: str) -> list[str]:
-    """moby's mount.MergeTmpfsOptions: defaults overridden by the user's options."""
-    options = [o for o in text.split(",") if o]
-    for option in options:
-        key = option.split("=", 1)[0]
-        if key not in _FLAG_OPPOSITES and key not in (
-            "size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol", "ro", "rw",
-            "noatime", "atime", "relatime", "strictatime", "nodiratime", "diratime", "tmpcopyup",
-        ):  # fmt: skip
-            raise InvalidArgument(f'invalid tmpfs option ["{option}"]')
-    merged = [d for d in TMPFS_DEFAULTS if d not in options and _FLAG_OPPOSITES[d] not in options]
-    return merged + options
-
-
 def _verify_ulimits(ulimits: list[dict[str, Any] | None]) -> None:
     from .spec import RLIMIT_NAMES
 
@@ -747,9 +502,8 @@ def _fill_host_defaults(
         host["MemorySwap"] = 2 * _num(host.get("Memory"))  # moby adaptContainerSettings
     if not host.get("ShmSize"):
         host["ShmSize"] = DEFAULT_SHM_SIZE
-    if host.get("Ulimits") is None:
-        host["Ulimits"] = []
-    for key in (
+    for key in (  # as moby: what the client did not send is null (the CLI sends [])
+        "Ulimits",
         "Dns",
         "DnsOptions",
         "DnsSearch",
@@ -759,9 +513,9 @@ def _fill_host_defaults(
         "BlkioDeviceReadIOps",
         "BlkioDeviceWriteIOps",
         "Devices",
+        "PortBindings",
     ):
-        if host.get(key) is None:
-            host[key] = []
+        host.setdefault(key, None)
     for key in (
         "Binds",
         "VolumesFrom",
@@ -819,8 +573,6 @@ def _fill_host_defaults(
         host["IpcMode"] = "private"
     if not host.get("CgroupnsMode"):
         host["CgroupnsMode"] = default_cgroupns_mode()
-    if host.get("PortBindings") is None:
-        host["PortBindings"] = {}
     if host.get("ConsoleSize") is None:
         host["ConsoleSize"] = [0, 0]
     host["Runtime"] = host.get("Runtime") or ""  # the engine fills in the daemon's default
@@ -881,94 +633,3 @@ def _merge_health(own: dict[str, Any] | None, image: dict[str, Any] | None) -> A
         if not merged.get(key) and image.get(key):
             merged[key] = image[key]
     return merged
-
-
-# ---------------------------------------------------------------- exec, keys, signals
-
-
-EXEC_FIELDS: dict[str, Any] = {
-    "User": "string", "Privileged": "bool", "Tty": "bool", "ConsoleSize": "[2]uint",
-    "AttachStdin": "bool", "AttachStderr": "bool", "AttachStdout": "bool", "Detach": "bool",
-    "DetachKeys": "string", "Env": "[]string", "WorkingDir": "string", "Cmd": STR_SLICE,
-}  # fmt: skip
-
-
-def exec_create(body: object) -> dict[str, Any]:
-    """A `POST /containers/{id}/exec` body checked and with defaults (a new dict)."""
-    if body is not None and not isinstance(body, dict):
-        raise _type_error(body, "", "types.ExecConfig")
-    src = body or {}
-    _check(src, ("types.ExecConfig", EXEC_FIELDS), "ExecConfig")
-    out = dict(src)
-    if isinstance(out.get("Cmd"), str):
-        out["Cmd"] = [out["Cmd"]]
-    if not out.get("Cmd"):
-        raise InvalidArgument("No exec command specified")
-    for key in ("User", "DetachKeys", "WorkingDir"):
-        out[key] = out.get(key) or ""
-    for key in ("Privileged", "Tty", "AttachStdin", "AttachStderr", "AttachStdout", "Detach"):
-        out[key] = bool(out.get(key))
-    out.setdefault("Env", None)
-    out.setdefault("ConsoleSize", None)
-    if out["WorkingDir"] and not out["WorkingDir"].startswith("/"):
-        raise InvalidArgument(
-            f"the working directory '{out['WorkingDir']}' is invalid, it needs to be an "
-            "absolute path"
-        )
-    if out["DetachKeys"]:
-        detach_keys(out["DetachKeys"])
-    return out
-
-
-_CTRL = ["ctrl-@"] + [f"ctrl-{chr(c)}" for c in range(ord("a"), ord("z") + 1)]
-_CTRL += ["ctrl-[", "ctrl-\\", "ctrl-]", "ctrl-^", "ctrl-_"]
-DEFAULT_DETACH_KEYS = b"\x10\x11"
-
-
-def detach_keys(spec: str) -> bytes:
-    """moby's term.ToBytes: "ctrl-p,ctrl-q" -> b"\\x10\\x11"; single characters as themselves."""
-    out = bytearray()
-    for key in spec.split(","):
-        if len(key) == 1:
-            out += key.encode()
-        elif key in _CTRL:
-            out.append(_CTRL.index(key))
-        else:
-            raise InvalidArgument(f"Invalid detach keys ({spec}) provided")
-    return bytes(out)
-
-
-def _signal_map() -> dict[str, int]:
-    import signal
-
-    table = {s.name[3:]: int(s) for s in signal.Signals if s.name.startswith("SIG")}
-    table.pop("RTMIN", None)
-    table.pop("RTMAX", None)
-    low, high = signal.SIGRTMIN, signal.SIGRTMAX
-    table["RTMIN"], table["RTMAX"] = low, high
-    for i in range(1, 16):
-        table[f"RTMIN+{i}"] = low + i
-        table[f"RTMAX-{i}"] = high - i
-    return table
-
-
-_SIGNALS: dict[str, int] = {}
-
-
-def signal_number(name: str) -> int:
-    """moby's signal.ParseSignal: "KILL", "SIGKILL", "9", "SIGRTMIN+3" -> number."""
-    try:
-        number = int(name)
-    except ValueError:
-        pass
-    else:
-        if number <= 0:
-            raise InvalidArgument(f"Invalid signal: {name}")
-        return number
-    if not _SIGNALS:
-        _SIGNALS.update(_signal_map())
-    upper = name.upper()
-    found = _SIGNALS.get(upper[3:] if upper.startswith("SIG") else upper)
-    if found is None:
-        raise InvalidArgument(f"Invalid signal: {name}")
-    return found

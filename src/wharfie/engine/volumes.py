@@ -354,8 +354,16 @@ def _str_map(value: Any, field: str) -> dict[str, str]:
     return dict(value)
 
 
+_GO_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
 def _truthy(values: list[str] | None) -> bool:
-    return bool(values) and any(v.lower() in ("1", "true") for v in values or [])
+    """moby's GetBoolOrDefault for `all`: Go booleans only (`invalid filter 'all=maybe'`)."""
+    for v in values or []:
+        if v not in _GO_TRUE + _GO_FALSE:
+            raise InvalidArgument(f"invalid filter 'all={','.join(values or [])}'")
+    return any(v in _GO_TRUE for v in values or [])
 
 
 def _labels_match(wanted: list[str], labels: dict[str, str]) -> bool:
@@ -383,4 +391,4 @@ def _prune_match(f: dict[str, list[str]], v: vol.Volume, everything: bool) -> bo
         return False
     if "label" in f and not _labels_match(f["label"], v.labels):
         return False
-    return not ("label!" in f and any(_labels_match([x], v.labels) for x in f["label!"]))
+    return not (f.get("label!") and _labels_match(f["label!"], v.labels))  # moby: all match

@@ -18,7 +18,7 @@ def bool_filter(values: list[str]) -> bool:
         return True
     if value in ("false", "0"):
         return False
-    raise InvalidArgument(f"Invalid filter 'dangling={values[-1] if values else ''}'")
+    raise InvalidArgument(f"invalid filter 'dangling={','.join(values)}'")
 
 
 def _label_match(labels: dict[str, str], spec: str) -> bool:
@@ -26,12 +26,14 @@ def _label_match(labels: dict[str, str], spec: str) -> bool:
     return key in labels and (not eq or labels[key] == value)
 
 
+def tag_matches(pattern: str, tag: str) -> bool:
+    """moby's reference.FamiliarMatch for one tag: the pattern against "name:tag" or "name"."""
+    name = tag.rpartition(":")[0] if ":" in tag.rpartition("/")[2] else tag
+    return fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(name, pattern)
+
+
 def _ref_match(rec: Any, pattern: str) -> bool:
-    for tag in rec.repo_tags:
-        name = tag.rpartition(":")[0] if ":" in tag.rpartition("/")[2] else tag
-        if fnmatch.fnmatchcase(tag, pattern) or fnmatch.fnmatchcase(name, pattern):
-            return True
-    return False
+    return any(tag_matches(pattern, tag) for tag in rec.repo_tags)
 
 
 def _until(value: str) -> float:
@@ -48,6 +50,11 @@ def _dangling_check(values: list[str]) -> Check:
 
 def _label_check(values: list[str]) -> Check:
     return lambda r: all(_label_match(r.labels, x) for x in values)
+
+
+def _not_label_check(values: list[str]) -> Check:
+    """prune's `label!`: an image matching every one of them is kept (moby's matchLabels)."""
+    return lambda r: not all(_label_match(r.labels, x) for x in values)
 
 
 def _reference_check(values: list[str]) -> Check:
@@ -68,6 +75,7 @@ def time_check(before: bool, pivot: float) -> Check:
 CHECKS: dict[str, Callable[[list[str]], Check]] = {
     "dangling": _dangling_check,
     "label": _label_check,
+    "label!": _not_label_check,
     "reference": _reference_check,
     "until": _until_check,
 }

@@ -36,7 +36,7 @@ from wharfie.errors import (
 from wharfie.units import ram_in_bytes
 from wharfie.volumes import mountopts
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+NAME_RE = re.compile(r"\A[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # Go: $ is the end of text
 VALID_OPTS = ("type", "o", "device", "size")
 MANDATORY = {"device": ("type",), "type": ("device",), "o": ("device", "type")}
 
@@ -56,9 +56,15 @@ class Volume:
 
 
 def check_name(name: str) -> None:
-    if not NAME_RE.match(name):
+    if len(name) == 1:
         raise InvalidArgument(
-            f'create {name}: "{name}" includes invalid characters for a local volume name, '
+            f"create {name}: volume name is too short, names should be at least two "
+            "alphanumeric characters"
+        )
+    if not NAME_RE.match(name):
+        quoted = json.dumps(name, ensure_ascii=False)  # Go's %q
+        raise InvalidArgument(
+            f"create {name}: {quoted} includes invalid characters for a local volume name, "
             'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
             "directory, use absolute path"
         )
