@@ -66,4 +66,7 @@ fi
 # Byte-compile Wharfie: start-up time is measured, and PYTHONDONTWRITEBYTECODE
 # (set in some environments) would otherwise recompile every module on every start.
 .venv/bin/python -m compileall -q src >/dev/null
+# wharfie-runtime's launcher without `site` (src/wharfie/runtime/launcher.py): pip rewrites
+# the console script on every install, so this runs every time.
+.venv/bin/python -m wharfie.runtime.launcher .venv/bin/wharfie-runtime
 echo "setup: done (.venv/bin/wharfie-runtime, .venv/bin/wharfie, .venv/bin/wharfied)" >&2
