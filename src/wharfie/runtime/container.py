@@ -22,6 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+OCI_STATE_VERSION = "1.0.2-dev"
 NS_FLAGS = {
     "pid": sc.CLONE_NEWPID,
     "network": sc.CLONE_NEWNET,
@@ -260,6 +261,17 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], rootfs: str, un
     cg.create()
     plan = build_plan(opts, spec, rootfs, cg)
     plan.cgroup = CgroupEntry(cg.paths)
+    if plan.seccomp is not None and plan.seccomp.notify:
+        from wharfie.runtime.seccomp import attach_listener
+
+        seccomp_state = {
+            "ociVersion": OCI_STATE_VERSION,
+            "id": cid,
+            "status": "creating",
+            "bundle": opts.bundle,
+            "annotations": spec.get("annotations") or {},
+        }
+        undo.fds.append(attach_listener(plan.seccomp, linux["seccomp"], seccomp_state))
     # Resources are applied while the init builds its rootfs (it waits for CGROUP_READY
     # before going further); with a new user namespace stage 1 owns the first messages,
     # so they are applied before the fork instead.

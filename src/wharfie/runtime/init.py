@@ -136,6 +136,9 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
     try:
         os.setsid()
         os.umask(0)  # device nodes and mount points get exactly the modes asked for
+        if plan.seccomp is not None and plan.seccomp.notify:
+            # our pid as the host sees it, for the seccomp agent: /proc is still the host's
+            plan.seccomp.listener_state["pid"] = int(os.readlink("/proc/self"))
         if plan.new_mountns:
             _setup_rootfs(plan, ch)
         else:
