@@ -109,8 +109,6 @@ def check_running(st: State, ignore_paused: bool = False) -> None:
         raise FailedPrecondition(
             "cannot exec in a paused container (use --ignore-paused to override)"
         )
-    if status == "created":
-        raise FailedPrecondition("cannot exec in a created container: start it first")
 
 
 # Namespaces that setns() applies to the caller's future children, not to the caller.
