@@ -216,3 +216,32 @@ def test_missing_mount_namespace_is_inherited(both: MakeBoth, with_mounts: bool)
         assert "has no mount namespace of its own, so mounts cannot be applied" in ours.stderr
     else:
         assert ours.returncode == 0 and ours.stdout == "ran\n", ours.describe()
+
+
+@pytest.mark.parametrize("options", [["rbind"], ["rbind", "ro"], ["rbind", "nosuid", "ro"]])
+def test_rbind_of_a_tree_holding_read_only_mounts(both: MakeBoth, options: list[str]) -> None:
+    """The source tree holds a read-only (nosuid, nodev) mount: the rbind must not fail on
+    the locked flags, and the read-only submount stays read-only."""
+    got = {}
+    for rt_name, c in both().items():
+        tree = c.bundle / "rotree"
+        (tree / "sub").mkdir(parents=True)
+        sub = str(tree / "sub")
+        subprocess.run(["mount", "--bind", sub, sub], check=True)
+        try:
+            subprocess.run(["mount", "-o", "remount,bind,ro,nosuid,nodev", sub, sub], check=True)
+            c.add_mount(
+                {"destination": "/t", "type": "bind", "source": str(tree), "options": options}
+            )
+            c.sh(
+                "touch /t/x 2>/dev/null && echo top-rw || echo top-ro;"
+                "touch /t/sub/x 2>/dev/null && echo sub-rw || echo sub-ro"
+            )
+            got[rt_name] = c.run()
+        finally:
+            subprocess.run(["umount", "-l", sub], check=False)
+    runc, ours = got["runc"], got["wharfie"]
+    detail = f"runc:\n{runc.describe()}\nours:\n{ours.describe()}"
+    assert ours.returncode == runc.returncode == 0, detail
+    assert ours.stdout == runc.stdout, detail
+    assert ours.stdout.endswith("sub-ro\n")
