@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.glob.get("--version"):
             from wharfie import __version__
 
-            print(f"wharfie-runtime version {__version__}\nspec: 1.0.2-dev")
+            print(f"wharfie-runtime version {__version__}\nspec: 1.1.0")
             return 0
         if not args.command or args.command == "help" or args.glob.get("--help"):
             from wharfie.runtime import cli_help
