@@ -15,6 +15,7 @@ _MODULES = (
     "wharfie.runtime.process",
     "wharfie.runtime.seccomp",
     "wharfie.runtime.seccomp_cache",
+    "wharfie.runtime.seccomp_notify",
     "wharfie.runtime.spawn",
     "wharfie.runtime.foreground",
     "wharfie.runtime.lifecycle",

@@ -287,7 +287,7 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], rootfs: str, un
     plan = build_plan(opts, spec, rootfs, cg)
     plan.cgroup = CgroupEntry(cg.paths)
     if plan.seccomp is not None and plan.seccomp.notify:
-        from wharfie.runtime.seccomp import attach_listener
+        from wharfie.runtime.seccomp_notify import attach_listener
 
         seccomp_state = {
             "ociVersion": OCI_STATE_VERSION,

@@ -135,7 +135,7 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
         seccomp = compile_filter(linux["seccomp"], cache_dir=cache)
     listener = -1
     if seccomp is not None and seccomp.notify:
-        from wharfie.runtime.seccomp import attach_listener
+        from wharfie.runtime.seccomp_notify import attach_listener
 
         listener = attach_listener(seccomp, linux["seccomp"], st.oci_state("running"))
     process.close_on_exec_from(3 + opts.preserve_fds)

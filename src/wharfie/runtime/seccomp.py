@@ -217,27 +217,11 @@ class SeccompFilter:
                 raise _load_error(-rc)
             fd = _libseccomp().seccomp_notify_fd(self._live()) if self.notify else -1
         if self.notify:
-            self._send_listener(fd)
+            # imported by attach_listener in the runtime before the fork (the init may no
+            # longer reach the source tree here)
+            from wharfie.runtime import seccomp_notify
 
-    def _send_listener(self, fd: int) -> None:
-        """containerProcessState and the listener fd to the agent, as runc sends them."""
-        from wharfie.oci import jsonio
-        from wharfie.runtime import console
-
-        if fd < 0 or self.listener_sock < 0:
-            raise FailedPrecondition("seccomp: SCMP_ACT_NOTIFY without a listener to send it to")
-        try:
-            pid = self.listener_state.get("pid") or 0
-            msg = dict(self.listener_state, fds=["seccompFd"], pid=pid)
-            msg["state"] = dict(msg.get("state") or {}, pid=pid)
-            console.send_fd(self.listener_sock, fd, jsonio.dumps(msg))
-        except OSError as exc:
-            raise FailedPrecondition(
-                f"seccomp: sending the listener fd to the agent: {exc.strerror or exc}"
-            ) from exc
-        finally:
-            os.close(fd)
-            self.listener_sock = -1  # send_fd closed it
+            seccomp_notify.send_listener(self, fd)
 
     def export_pfc(self) -> str:
         """The filter as libseccomp's pseudo filter code (for tests and debugging)."""
@@ -315,30 +299,6 @@ def _compile(seccomp_spec: dict[str, Any]) -> SeccompFilter:
 def uses_notify(seccomp_spec: dict[str, Any]) -> bool:
     """True when a rule of this (valid) linux.seccomp asks for SCMP_ACT_NOTIFY."""
     return any(r.get("action") == "SCMP_ACT_NOTIFY" for r in seccomp_spec.get("syscalls") or ())
-
-
-def attach_listener(
-    filt: SeccompFilter, seccomp_spec: dict[str, Any], state: dict[str, Any]
-) -> int:
-    """Connect to `listenerPath` now (the path is the host's; the filter is loaded inside the
-    container later) and remember what to send; returns the socket fd, for the caller to
-    close on its side once the process that loads the filter has it."""
-    from wharfie.runtime import console
-
-    path = seccomp_spec.get("listenerPath") or ""
-    try:
-        filt.listener_sock = console.connect(path)
-    except OSError as exc:
-        raise FailedPrecondition(
-            f"linux.seccomp.listenerPath: cannot connect to the seccomp agent at {path}: "
-            f"{exc.strerror or exc}"
-        ) from exc
-    filt.listener_state = {
-        "ociVersion": "1.0.2-dev",
-        "metadata": seccomp_spec.get("listenerMetadata") or "",
-        "state": state,
-    }
-    return filt.listener_sock
 
 
 # -- validation ---------------------------------------------------------------------------
