@@ -417,3 +417,22 @@ def test_lifecycle_misuse_statuses(both: MakeBoth) -> None:
         elif ours.returncode != 0:
             _assert_one_line_error(ours.stderr, real)
     assert not mismatches, "\n".join(mismatches)
+
+
+def test_update_paused_and_stopped(both: MakeBoth) -> None:
+    pair = both("sleep", "1000")
+    got = {}
+    for name, c in pair.items():
+        c.run_detached().check()
+        c.rt("pause", c.id).check()
+        paused = c.rt("update", "--pids-limit", "40", c.id)
+        c.rt("resume", c.id).check()
+        c.kill("KILL").check()
+        c.wait_status("stopped")
+        stopped = c.rt("update", "--pids-limit", "41", c.id)
+        got[name] = (paused, stopped)
+    for i, what in enumerate(("paused", "stopped")):
+        runc, ours = got["runc"][i], got["wharfie"][i]
+        assert ours.returncode == runc.returncode, (what, runc.describe(), ours.describe())
+        assert "Traceback" not in ours.stderr
+    assert got["wharfie"][0].returncode == 0
