@@ -69,6 +69,9 @@ fi
 # Byte-compile Wharfie: start-up time is measured, and PYTHONDONTWRITEBYTECODE
 # (set in some environments) would otherwise recompile every module on every start.
 .venv/bin/python -m compileall -q src >/dev/null
+# wharfie-runtime's launcher without `site` (src/wharfie/runtime/launcher.py): pip rewrites
+# the console script on every install, so this runs every time.
+.venv/bin/python -m wharfie.runtime.launcher .venv/bin/wharfie-runtime
 # wharfie-vm: the guest's uncompressed kernel, the static agent and the initramfs, once
 # (into .venv/share/wharfie/vm; rebuilt when the agent's source or the kernel changes).
 if ls /boot/vmlinuz-* >/dev/null 2>&1; then

@@ -155,14 +155,20 @@ def both(runc_binary: RuntimeBinary, rootfs_template: Path, tmp_path: Path) -> I
         "wharfie": Runtime(ours, tmp_path / "state-wharfie", tmp_path / "io-wharfie"),
     }
     made: list[Container] = []
+    extra_dirs: list[Path] = []
 
-    def make(*args: str) -> dict[str, Container]:
+    def make(*args: str, world_traversable: bool = False) -> dict[str, Container]:
         pair = {}
+        base = tmp_path
+        if world_traversable:  # a mapped root in a user namespace must reach the rootfs
+            base = Path(tempfile.mkdtemp(prefix="wt-", dir="/tmp"))
+            base.chmod(0o755)
+            extra_dirs.append(base)
         for name, rt in runtimes.items():
             cid = new_container_id()
             spec = bundle_spec(list(args) or ["sh"], terminal=False)
             spec["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/{cid}"
-            bundle = make_bundle(tmp_path / f"bundle-{name}-{len(made)}", rootfs_template, spec)
+            bundle = make_bundle(base / f"bundle-{name}-{len(made)}", rootfs_template, spec)
             ctr = Container(rt, cid, bundle, spec)
             made.append(ctr)
             pair[name] = ctr
@@ -174,6 +180,9 @@ def both(runc_binary: RuntimeBinary, rootfs_template: Path, tmp_path: Path) -> I
     leaks: list[str] = []
     for ctr in made:
         leaks += [f"{ctr.rt.name} {ctr.id}: {leak}" for leak in cleanup_and_check(ctr)]
+    for d in extra_dirs:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(d)
     if leaks:
         pytest.fail("runtime left things behind:\n" + "\n".join(leaks), pytrace=False)
 

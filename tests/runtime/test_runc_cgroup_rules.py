@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -127,3 +128,17 @@ def test_delete_force_removes_sub_cgroups(both: MakeBoth) -> None:
         if Path(f"/proc/{moved}").exists():
             os.kill(moved, signal.SIGKILL)
             pytest.fail(f"{name}: the process in the sub-cgroup survived delete --force")
+
+
+def test_exec_joins_every_hierarchy(both: MakeBoth) -> None:
+    """An exec'd process is in the init's cgroup in every hierarchy (v1 ones and cgroup2)."""
+    pair = both("sleep", "1000")
+    for c in pair.values():
+        c.run_detached().check()
+        init = c.init_pid()
+        c.exec("-d", "--", "sleep", "999").check()
+        pids = json.loads(c.rt("ps", "-f", "json", c.id).check().stdout)
+        (other,) = [p for p in pids if p != init]
+        want = Path(f"/proc/{init}/cgroup").read_text().splitlines()
+        got = Path(f"/proc/{other}/cgroup").read_text().splitlines()
+        assert len(want) > 1 and got == want, (c.rt.name, want, got)

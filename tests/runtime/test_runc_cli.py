@@ -363,3 +363,76 @@ def test_log_file_json(both: MakeBoth, tmp_path: Path) -> None:
         entry = json.loads(log.read_text().splitlines()[-1])
         assert entry["level"] == "error" and "container does not exist" in entry["msg"]
         assert stat.S_ISREG(log.stat().st_mode)
+
+
+def test_lifecycle_misuse_statuses(both: MakeBoth) -> None:
+    """Commands in the wrong state: same status as runc, one line, no traceback."""
+    pair = both("sleep", "1000")
+    steps: list[tuple[str, list[str]]] = [
+        ("create", ["create", "--bundle", "{bundle}", "{id}"]),
+        ("exec-created", ["exec", "{id}", "true"]),
+        ("pause-created", ["pause", "{id}"]),
+        ("resume-created", ["resume", "{id}"]),
+        ("delete-created", ["delete", "{id}"]),
+    ]
+    later: list[tuple[str, list[str]]] = [
+        ("start-again", ["start", "{id}"]),
+        ("resume-running", ["resume", "{id}"]),
+        ("pause", ["pause", "{id}"]),
+        ("pause-again", ["pause", "{id}"]),
+        ("start-paused", ["start", "{id}"]),
+        ("delete-paused", ["delete", "{id}"]),
+        ("resume", ["resume", "{id}"]),
+        ("kill", ["kill", "{id}", "KILL"]),
+        ("wait", []),
+        ("kill-stopped", ["kill", "{id}"]),
+        ("pause-stopped", ["pause", "{id}"]),
+        ("exec-stopped", ["exec", "{id}", "true"]),
+        ("start-stopped", ["start", "{id}"]),
+        ("ps-stopped", ["ps", "{id}"]),
+        ("delete", ["delete", "{id}"]),
+    ]
+    for c in pair.values():
+        c.write_spec()
+    mismatches = []
+    for label, argv in [*steps, ("start", ["start", "{id}"]), *later]:
+        got = {}
+        for name, c in pair.items():
+            if not argv:
+                c.wait_status("stopped")
+                continue
+            real = [a.replace("{id}", c.id).replace("{bundle}", str(c.bundle)) for a in argv]
+            got[name] = c.rt(*real)
+            if label == "create" and got[name].returncode == 0:
+                c._remember_pid()
+        if not got:
+            continue
+        runc, ours = got["runc"], got["wharfie"]
+        assert "Traceback" not in ours.stderr, ours.describe()
+        if ours.returncode != runc.returncode:
+            mismatches.append(
+                f"{label}: runc {runc.returncode} ours {ours.returncode}\n"
+                f"  runc: {runc.stderr.strip()}\n  ours: {ours.stderr.strip()}"
+            )
+        elif ours.returncode != 0:
+            _assert_one_line_error(ours.stderr, real)
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_update_paused_and_stopped(both: MakeBoth) -> None:
+    pair = both("sleep", "1000")
+    got = {}
+    for name, c in pair.items():
+        c.run_detached().check()
+        c.rt("pause", c.id).check()
+        paused = c.rt("update", "--pids-limit", "40", c.id)
+        c.rt("resume", c.id).check()
+        c.kill("KILL").check()
+        c.wait_status("stopped")
+        stopped = c.rt("update", "--pids-limit", "41", c.id)
+        got[name] = (paused, stopped)
+    for i, what in enumerate(("paused", "stopped")):
+        runc, ours = got["runc"][i], got["wharfie"][i]
+        assert ours.returncode == runc.returncode, (what, runc.describe(), ours.describe())
+        assert "Traceback" not in ours.stderr
+    assert got["wharfie"][0].returncode == 0

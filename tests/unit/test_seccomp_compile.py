@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from wharfie.errors import FailedPrecondition, InvalidArgument, NotImplementedFeature, Unavailable
+from wharfie.errors import FailedPrecondition, InvalidArgument, Unavailable
 from wharfie.runtime.seccomp import compile_filter
 
 
@@ -108,12 +108,27 @@ BAD_SPECS = [
     ),
     (
         spec(rule(["read"], "SCMP_ACT_NOTIFY")),
-        NotImplementedFeature,
-        "linux.seccomp.syscalls[0].action: SCMP_ACT_NOTIFY is not supported",
+        InvalidArgument,
+        "linux.seccomp.listenerPath: required when a rule's action is SCMP_ACT_NOTIFY",
     ),
-    (spec(default="SCMP_ACT_NOTIFY"), NotImplementedFeature, "defaultAction: SCMP_ACT_NOTIFY"),
-    (spec(listenerPath="/run/agent.sock"), NotImplementedFeature, "linux.seccomp.listenerPath"),
+    (
+        spec(default="SCMP_ACT_NOTIFY"),
+        InvalidArgument,
+        "defaultAction: SCMP_ACT_NOTIFY cannot be used as default action",
+    ),
 ]
+
+
+def test_notify_with_a_listener_compiles() -> None:
+    from wharfie.runtime.seccomp import compile_filter, uses_notify
+
+    s = spec(rule(["mkdir"], "SCMP_ACT_NOTIFY"), listenerPath="/run/agent.sock")
+    f = compile_filter(s)
+    try:
+        assert f.notify and uses_notify(s)
+        assert not compile_filter(spec(rule(["mkdir"], "SCMP_ACT_LOG"))).notify
+    finally:
+        f.release()
 
 
 @pytest.mark.parametrize(("seccomp", "kind", "message"), BAD_SPECS)

@@ -14,59 +14,14 @@ import os
 import signal
 import sys
 
-RUNTIME_MODULES = (
-    "wharfie.runtime.cli",
-    "wharfie.runtime.commands",
-    "wharfie.runtime.container",
-    "wharfie.runtime.init",
-    "wharfie.runtime.rootfs",
-    "wharfie.runtime.process",
-    "wharfie.runtime.seccomp",
-    "wharfie.runtime.seccomp_cache",
-    "wharfie.runtime.spawn",
-    "wharfie.runtime.foreground",
-    "wharfie.runtime.lifecycle",
-    "wharfie.runtime.console",
-    "wharfie.runtime.execproc",
-    "wharfie.runtime.state",
-    "wharfie.runtime.sync",
-    "wharfie.runtime.hooks",
-    "wharfie.runtime.mount_options",
-    # the cgroup drivers the runtime imports lazily: without them here every fork
-    # unmarshalled them again (~10 modules on each container start)
-    "wharfie.cgroups._base",
-    "wharfie.cgroups._fs",
-    "wharfie.cgroups._mounts",
-    "wharfie.cgroups._paths",
-    "wharfie.cgroups._driver",
-    "wharfie.cgroups._v1",
-    "wharfie.cgroups._v2",
-    "wharfie.cgroups._hybrid",
-    "wharfie.cgroups._spec",
-    "wharfie.cgroups._plan_common",
-    "wharfie.cgroups._plan_v1",
-    "wharfie.cgroups._plan_v2",
-    "wharfie.cgroups._devices",
-    "wharfie.cgroups._bpf",
-    "wharfie.cgroups._stats",
-)
 _RESET = ("SIGCHLD", "SIGPIPE", "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGXFSZ")
 
 
 def preload() -> None:
     """Import the in-process runtime now, so that every fork shares these pages."""
-    import importlib
+    from wharfie import runtime
 
-    for name in RUNTIME_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue  # not every runtime module exists in every version
-    import zlib  # noqa: F401  (the seccomp filter cache names its files by crc32)
-
-    from wharfie.runtime import seccomp
-
-    seccomp.preload_library()  # one dlopen here instead of one per container start
+    runtime.preload()
 
 
 def spawn(path: str | None, argv: list[str], stdio: tuple[int, int, int], err_fd: int) -> int:

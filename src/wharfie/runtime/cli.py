@@ -285,6 +285,9 @@ class Logger:
 
     def write(self, level: str, msg: str) -> None:
         sys.stderr.write(f"wharfie-runtime: {msg}\n" if level == "error" else f"{level}: {msg}\n")
+        self.write_file(level, msg)
+
+    def write_file(self, level: str, msg: str) -> None:
         if not self.path:
             return
         from wharfie.oci import jsonio
@@ -312,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.glob.get("--version"):
             from wharfie import __version__
 
-            print(f"wharfie-runtime version {__version__}\nspec: 1.0.2-dev")
+            print(f"wharfie-runtime version {__version__}\nspec: 1.1.0")
             return 0
         if not args.command or args.command == "help" or args.glob.get("--help"):
             from wharfie.runtime import cli_help
@@ -336,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug: still one line, never a traceback
         log.write("error", f"internal error: {type(exc).__name__}: {exc}")
+        if args.glob.get("--debug") and log.path:  # the traceback goes to --log only
+            import traceback
+
+            log.write_file("debug", "".join(traceback.format_exception(exc)))
         return 255 if args.command == "exec" else 1
 
 

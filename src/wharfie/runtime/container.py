@@ -22,6 +22,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+OCI_STATE_VERSION = "1.0.2-dev"
 NS_FLAGS = {
     "pid": sc.CLONE_NEWPID,
     "network": sc.CLONE_NEWNET,
@@ -111,8 +112,31 @@ def _namespaces(plan: init.InitPlan, linux: dict[str, Any]) -> None:
     plan.userns = "user" in by_type
     plan.new_mountns = "mount" in by_type and not by_type["mount"]
     plan.new_netns = "network" in by_type and not by_type["network"]
-    if "mount" not in by_type:
-        raise InvalidArgument("linux.namespaces: a mount namespace is required")
+
+
+def _check_without_mountns(plan: init.InitPlan, linux: dict[str, Any]) -> None:
+    """Without a new mount namespace (the caller's is inherited, or one is joined by path)
+    the init only chroots into the rootfs: what needs mounting is refused, never skipped."""
+    asked = [
+        name
+        for name, value in (
+            ("mounts", plan.mounts),
+            ("linux.maskedPaths", linux.get("maskedPaths")),
+            ("linux.readonlyPaths", linux.get("readonlyPaths")),
+            ("root.readonly", plan.readonly),
+        )
+        if value
+    ]
+    if asked:
+        how = (
+            "joins a mount namespace"
+            if plan.join and any(flag == sc.CLONE_NEWNS for _, flag in plan.join)
+            else "has no mount namespace of its own"
+        )
+        raise InvalidArgument(
+            f"linux.namespaces: the container {how}, so {', '.join(asked)} cannot be applied; "
+            'add {"type": "mount"} or leave them out'
+        )
 
 
 def _hooks(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -132,6 +156,8 @@ def build_plan(opts: CreateOptions, spec: dict[str, Any], rootfs: str, cg: Any) 
     plan.no_pivot = opts.no_pivot
     plan.preserve_fds = opts.preserve_fds
     _namespaces(plan, linux)
+    if not plan.new_mountns:
+        _check_without_mountns(plan, linux)
     plan.hooks = _hooks(spec)
     plan.hook_roundtrip = any(
         k in plan.hooks for k in ("prestart", "createRuntime", "createContainer", "startContainer")
@@ -260,6 +286,17 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], rootfs: str, un
     cg.create()
     plan = build_plan(opts, spec, rootfs, cg)
     plan.cgroup = CgroupEntry(cg.paths)
+    if plan.seccomp is not None and plan.seccomp.notify:
+        from wharfie.runtime.seccomp_notify import attach_listener
+
+        seccomp_state = {
+            "ociVersion": OCI_STATE_VERSION,
+            "id": cid,
+            "status": "creating",
+            "bundle": opts.bundle,
+            "annotations": spec.get("annotations") or {},
+        }
+        undo.fds.append(attach_listener(plan.seccomp, linux["seccomp"], seccomp_state))
     # Resources are applied while the init builds its rootfs (it waits for CGROUP_READY
     # before going further); with a new user namespace stage 1 owns the first messages,
     # so they are applied before the fork instead.

@@ -109,8 +109,6 @@ def check_running(st: State, ignore_paused: bool = False) -> None:
         raise FailedPrecondition(
             "cannot exec in a paused container (use --ignore-paused to override)"
         )
-    if status == "created":
-        raise FailedPrecondition("cannot exec in a created container: start it first")
 
 
 # Namespaces that setns() applies to the caller's future children, not to the caller.
@@ -135,6 +133,11 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
 
         cache = os.path.join(os.path.dirname(st.dir), state.SECCOMP_CACHE)
         seccomp = compile_filter(linux["seccomp"], cache_dir=cache)
+    listener = -1
+    if seccomp is not None and seccomp.notify:
+        from wharfie.runtime.seccomp_notify import attach_listener
+
+        listener = attach_listener(seccomp, linux["seccomp"], st.oci_state("running"))
     process.close_on_exec_from(3 + opts.preserve_fds)
     join_namespaces(j for j in join if j[1] in FOR_CHILDREN)
     entry = CgroupEntry(cgroup_paths)
@@ -144,6 +147,8 @@ def run(st: State, proc: dict[str, Any], opts: ExecOptions) -> int:
         parent.close()
         _child(child, entry, [j for j in join if j[1] not in FOR_CHILDREN], proc, seccomp, opts)
     child.close()
+    if listener >= 0:
+        os.close(listener)  # the child holds it
     try:
         _await_exec(parent, pid)
     finally:
@@ -170,6 +175,8 @@ def _child(
     opts: ExecOptions,
 ) -> NoReturn:
     try:
+        if seccomp is not None and seccomp.notify:  # our host pid, for the seccomp agent
+            seccomp.listener_state["pid"] = int(os.readlink("/proc/self"))
         entry.join_self()
         join_namespaces(join)
     except BaseException as exc:

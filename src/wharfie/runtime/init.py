@@ -133,9 +133,13 @@ def _become_root() -> None:
 def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
     """The container's init: set up, wait for `start`, exec."""
     state_json = ""
+    fd_dir = -1
     try:
         os.setsid()
         os.umask(0)  # device nodes and mount points get exactly the modes asked for
+        if plan.seccomp is not None and plan.seccomp.notify:
+            # our pid as the host sees it, for the seccomp agent: /proc is still the host's
+            plan.seccomp.listener_state["pid"] = int(os.readlink("/proc/self"))
         if plan.new_mountns:
             _setup_rootfs(plan, ch)
         else:
@@ -147,6 +151,8 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
         if plan.new_mountns:
             _enter_rootfs(plan)
         else:
+            # no /proc in the new root to reopen the fifo through: keep the host's
+            fd_dir = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             os.chroot(plan.rootfs)
         _finish_environment(plan)
         path = _prepare_process(plan)
@@ -154,7 +160,7 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
     except BaseException as exc:
         _report(ch, exc)
     ch.close()
-    fifo = _wait_for_start(plan.fifo_fd)
+    fifo = _wait_for_start(plan.fifo_fd, fd_dir)
     try:
         _run_hooks(plan, "startContainer", state_json)
         process.finalize(plan.proc, plan.seccomp, plan.userns, plan.caps)
@@ -246,13 +252,17 @@ def _prepare_process(plan: InitPlan) -> str:
     return process.lookup_executable(proc["args"][0], proc.get("env") or [], cwd)
 
 
-def _wait_for_start(fifo_fd: int) -> int:
+def _wait_for_start(fifo_fd: int, fd_dir: int = -1) -> int:
     """Block until `start` opens the fifo; say "0" (released) and keep the fd for errors.
 
     The fd is close-on-exec, so a successful execve is what ends `start`'s read.
     """
     try:
-        fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        if fd_dir >= 0:
+            fd = os.open(str(fifo_fd), os.O_WRONLY | os.O_CLOEXEC, dir_fd=fd_dir)
+            os.close(fd_dir)
+        else:
+            fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.write(fd, b"0")
         os.close(fifo_fd)
     except OSError as exc:

@@ -29,7 +29,7 @@ def frozen(st: State) -> bool:
 
 def current_status(st: State) -> str:
     status = st.status()
-    if status == "running" and frozen(st):
+    if status in ("running", "created") and frozen(st):  # runc: a frozen cgroup wins
         return "paused"
     return status
 

@@ -357,6 +357,8 @@ def move_root(rootfs: str) -> None:
 
 def mask_paths(paths: list[str]) -> None:
     for path in paths:
+        if os.path.islink(path):  # masking would follow it and hide its target instead
+            raise MountError(f"masked path {path} is a symbolic link: refusing to mask it")
         try:
             if os.path.isdir(path):
                 sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY, None)

@@ -19,8 +19,11 @@ Semantics follow runc (libcontainer/seccomp), so bundles behave the same under e
 - no_new_privs is left to the runtime (SCMP_FLTATR_CTL_NNP = 0);
 - rule sets longer than 32 use libseccomp's binary-tree layout.
 
-SCMP_ACT_NOTIFY (and with it listenerPath) is not supported. runc's "-ENOSYS stub" for
-syscalls newer than the profile (patchbpf) is not implemented either.
+SCMP_ACT_NOTIFY is supported as runc supports it: the filter is loaded with a new listener
+(SECCOMP_FILTER_FLAG_NEW_LISTENER) and its fd goes to the agent at `listenerPath`, with the
+containerProcessState JSON (`listenerMetadata` as its metadata), over a unix socket the
+runtime connected to while creating the container (`attach_listener`). runc's "-ENOSYS
+stub" for syscalls newer than the profile (patchbpf) is not implemented.
 
 Import cost matters (the runtime imports this on every container start that sets seccomp):
 the module imports only ctypes and os, and loads libseccomp on first use.
@@ -62,7 +65,10 @@ _PLAIN_ACTIONS = {
     "SCMP_ACT_TRAP": 0x00030000,
     "SCMP_ACT_LOG": 0x7FFC0000,
     "SCMP_ACT_ALLOW": 0x7FFF0000,
+    "SCMP_ACT_NOTIFY": 0x7FC00000,
 }
+_NOTIFY = 0x7FC00000
+_FLAG_NEW_LISTENER = 8  # SECCOMP_FILTER_FLAG_NEW_LISTENER
 _CODE_ACTIONS = {"SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7FF00000}
 
 # enum scmp_compare: SCMP_CMP_NE = 1 ... SCMP_CMP_MASKED_EQ = 7
@@ -155,6 +161,7 @@ def _set_signatures(lib: ctypes.CDLL) -> None:
         "seccomp_syscall_resolve_name": ((text,), cint),
         "seccomp_rule_add_array": ((ctx, u32, cint, ctypes.c_uint, cmps), cint),
         "seccomp_load": ((ctx,), cint),
+        "seccomp_notify_fd": ((ctx,), cint),
         "seccomp_export_pfc": ((ctx, cint), cint),
         "seccomp_export_bpf": ((ctx, cint), cint),
         "seccomp_version": ((), ctypes.POINTER(_Version)),
@@ -176,23 +183,45 @@ class SeccompFilter:
     does) and `rule_count` the names added; both are empty for a filter read from the cache.
     """
 
-    __slots__ = ("_bpf", "_ctx", "_flags", "rule_count", "skipped")
+    __slots__ = (
+        "_bpf",
+        "_ctx",
+        "_flags",
+        "listener_sock",
+        "listener_state",
+        "notify",
+        "rule_count",
+        "skipped",
+    )
 
-    def __init__(self, ctx: int | None = None, bpf: bytes | None = None, flags: int = 0) -> None:
+    def __init__(
+        self, ctx: int | None = None, bpf: bytes | None = None, flags: int = 0, notify: bool = False
+    ) -> None:
         self._ctx = ctx
         self._bpf = bpf
         self._flags = flags
+        self.notify = notify  # some rule is SCMP_ACT_NOTIFY
+        self.listener_sock = -1  # connected to listenerPath (attach_listener)
+        self.listener_state: dict[str, Any] = {}
         self.skipped: list[str] = []
         self.rule_count = 0
 
     def load(self) -> None:
-        """Install the filter on the calling thread (needs no_new_privs or CAP_SYS_ADMIN)."""
+        """Install the filter on the calling thread (needs no_new_privs or CAP_SYS_ADMIN);
+        with SCMP_ACT_NOTIFY rules, hand the listener fd to the agent."""
         if self._bpf is not None:
-            _load_bpf(self._bpf, self._flags)
-            return
-        rc = _libseccomp().seccomp_load(self._live())
-        if rc < 0:
-            raise _load_error(-rc)
+            fd = _load_bpf(self._bpf, self._flags | (_FLAG_NEW_LISTENER if self.notify else 0))
+        else:
+            rc = _libseccomp().seccomp_load(self._live())
+            if rc < 0:
+                raise _load_error(-rc)
+            fd = _libseccomp().seccomp_notify_fd(self._live()) if self.notify else -1
+        if self.notify:
+            # imported by attach_listener in the runtime before the fork (the init may no
+            # longer reach the source tree here)
+            from wharfie.runtime import seccomp_notify
+
+            seccomp_notify.send_listener(self, fd)
 
     def export_pfc(self) -> str:
         """The filter as libseccomp's pseudo filter code (for tests and debugging)."""
@@ -250,12 +279,26 @@ def compile_filter(seccomp_spec: dict[str, Any], *, cache_dir: str | None = None
 def _compile(seccomp_spec: dict[str, Any]) -> SeccompFilter:
     spec = _as_dict(seccomp_spec, "linux.seccomp")
     default = _action(spec, "linux.seccomp", "defaultAction", "defaultErrnoRet")
-    if spec.get("listenerPath"):
-        raise NotImplementedFeature("linux.seccomp.listenerPath: seccomp notify is not supported")
+    if default == _NOTIFY:
+        raise InvalidArgument(
+            "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action"
+        )
     arches = _architectures(spec.get("architectures"))
     flags = _flags(spec.get("flags"))
     rules = _rules(spec.get("syscalls"), default)
-    return _build(default, arches, flags, rules)
+    notify = any(r[2] == _NOTIFY for r in rules)
+    if notify and not spec.get("listenerPath"):
+        raise InvalidArgument(
+            "linux.seccomp.listenerPath: required when a rule's action is SCMP_ACT_NOTIFY"
+        )
+    built = _build(default, arches, flags, rules)
+    built.notify = notify
+    return built
+
+
+def uses_notify(seccomp_spec: dict[str, Any]) -> bool:
+    """True when a rule of this (valid) linux.seccomp asks for SCMP_ACT_NOTIFY."""
+    return any(r.get("action") == "SCMP_ACT_NOTIFY" for r in seccomp_spec.get("syscalls") or ())
 
 
 # -- validation ---------------------------------------------------------------------------
@@ -285,8 +328,6 @@ def _action(obj: dict[str, Any], field: str, key: str, errno_key: str) -> int:
         return _PLAIN_ACTIONS[name]
     if name in _CODE_ACTIONS:
         return _CODE_ACTIONS[name] | _errno_ret(obj.get(errno_key), f"{field}.{errno_key}")
-    if name == "SCMP_ACT_NOTIFY":
-        raise NotImplementedFeature(f"{field}.{key}: SCMP_ACT_NOTIFY is not supported")
     raise InvalidArgument(f'{field}.{key}: unknown action "{name}"')
 
 
@@ -470,7 +511,7 @@ def _flag_bits(flags: object) -> int:
     return bits
 
 
-def _load_bpf(bpf: bytes, flags: int) -> None:
+def _load_bpf(bpf: bytes, flags: int) -> int:
     """Install a BPF program the way libseccomp does, without libseccomp."""
     program = ctypes.create_string_buffer(bpf, len(bpf))
     fprog = _SockFprog(len(bpf) // 8, ctypes.addressof(program))
@@ -482,6 +523,7 @@ def _load_bpf(bpf: bytes, flags: int) -> None:
         rc = libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0)
     if rc < 0:
         raise _load_error(ctypes.get_errno())
+    return int(rc) if flags & _FLAG_NEW_LISTENER else -1
 
 
 def _libc_handle() -> ctypes.CDLL:

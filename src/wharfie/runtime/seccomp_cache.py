@@ -13,7 +13,14 @@ from __future__ import annotations
 import os
 
 from wharfie.errors import FailedPrecondition, Unavailable
-from wharfie.runtime.seccomp import SeccompFilter, _compile, _flag_bits, _libseccomp, _read_all
+from wharfie.runtime.seccomp import (
+    SeccompFilter,
+    _compile,
+    _flag_bits,
+    _libseccomp,
+    _read_all,
+    uses_notify,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,7 +42,9 @@ def cached(seccomp_spec: dict[str, Any], cache_dir: str) -> SeccompFilter:
             _cache_write(path, key, bpf)
         except OSError as e:
             raise Unavailable(f"seccomp cache {cache_dir}: cannot write {path}: {e}") from e
-    return SeccompFilter(bpf=bpf, flags=_flag_bits(seccomp_spec.get("flags")))
+    return SeccompFilter(
+        bpf=bpf, flags=_flag_bits(seccomp_spec.get("flags")), notify=uses_notify(seccomp_spec)
+    )
 
 
 def _generate(seccomp_spec: dict[str, Any]) -> bytes:
