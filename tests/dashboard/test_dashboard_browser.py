@@ -324,7 +324,10 @@ def test_other_pages_and_their_empty_states(
     # a daemon error is shown where the action was taken
     css(browser, 'input[aria-label="Network name"]').send_keys("bridge")
     click(browser, 'button[aria-label="Create network"]')
-    wait_for(lambda: "already exists" in text_of(browser, ".error"), what="the daemon's error")
+    wait_for(
+        lambda: "not permitted on predefined bridge network" in text_of(browser, ".error"),
+        what="the daemon's error",
+    )
     shoot(browser, shots, "networks")
 
     open_page(browser, dash, "compose")
