@@ -80,12 +80,15 @@ def probe(d: Daemon, op: str, target: str, delay: float) -> None:
     client = _popen(d, *args)
     time.sleep(delay)
     _kill(d, target)
-    client.communicate(timeout=60)
+    _, client_err = client.communicate(timeout=60)
     cid = _id_of(d, tag)
     if cid:
         made.add(cid)
     problems = _settle(d, set())
-    assert not problems, f"{op}, kill -9 of the {target} after {delay:.3f}s: {problems}"
+    assert not problems, (
+        f"{op}, kill -9 of the {target} after {delay:.3f}s: {problems} "
+        f"(client: {client.returncode} {client_err.decode(errors='replace').strip()})"
+    )
     # whatever survived works: the container can be removed, a committed image runs
     if op == "commit" and docker_cli(d, "image", "inspect", image).returncode == 0:
         run = docker_cli(d, "run", "--rm", image, "cat", "/f", "/d/n")
