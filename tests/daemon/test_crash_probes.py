@@ -54,8 +54,23 @@ def _settle(d: Daemon, gone: set[str], timeout: float = 15) -> list[str]:
     return problems
 
 
-def probe(d: Daemon, op: str, target: str, delay: float) -> None:
-    tag = f"p{os.getpid()}{op[:2]}{int(delay * 1000)}{target[0]}"
+def probe(d: Daemon, op: str, target: str, delay: float, seed: int = 0) -> None:
+    tag = f"p{os.getpid()}{op[:2]}{int(delay * 1000)}{target[0]}{seed}"
+    try:
+        _probe(d, op, target, delay, tag)
+    finally:
+        docker_cli(d, "rm", "-f", tag)
+        docker_cli(d, "rmi", f"{tag}img:latest")
+
+
+def _wait_ready(d: Daemon, name: str) -> None:
+    deadline = time.monotonic() + 20
+    while b"ready" not in docker_cli(d, "logs", name).stdout:
+        assert time.monotonic() < deadline, f"{name} did not write its files"
+        time.sleep(0.05)
+
+
+def _probe(d: Daemon, op: str, target: str, delay: float, tag: str) -> None:
     image = f"{tag}img:latest"
     made: set[str] = set()
     if op in ("rm", "commit"):
@@ -68,10 +83,11 @@ def probe(d: Daemon, op: str, target: str, delay: float) -> None:
             "busybox",
             "sh",
             "-c",
-            "echo data > /f; mkdir -p /d; seq 1 500 > /d/n; sleep 300",
+            "echo data > /f; mkdir -p /d; seq 1 500 > /d/n; echo ready; sleep 300",
         )
         assert p.returncode == 0, p.stderr
         made.add(p.stdout.decode().strip())
+        _wait_ready(d, tag)
     args = {
         "run": ["run", "-d", "--name", tag, "busybox", "sleep", "300"],
         "rm": ["rm", "-f", tag],
@@ -117,4 +133,4 @@ def test_kill_probe(daemon: Daemon, op: str, target: str, delay: float) -> None:
 @pytest.mark.parametrize("op", OPS)
 def test_kill_probe_random(daemon: Daemon, op: str, target: str, seed: int) -> None:
     delay = random.Random(f"{op}{target}{seed}").uniform(0.0, 0.3)
-    probe(daemon, op, target, round(delay, 3))
+    probe(daemon, op, target, round(delay, 3), seed)
