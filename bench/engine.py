@@ -347,11 +347,16 @@ class Wharfied:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if mon:
-            try:
-                os.kill(mon, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:  # the monitor's warden first: it would fork a new monitor
+            warden = int((self.exec_root / "warden.pid").read_text().strip())
+        except (OSError, ValueError):
+            warden = 0
+        for pid in (warden, mon):
+            if pid and f"{self.exec_root}" in cmdline(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         with open("/proc/self/mountinfo") as f:
             points = [line.split()[4] for line in f if line.split()[4].startswith(str(self.base))]
         for point in reversed(points):

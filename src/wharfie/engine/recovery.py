@@ -49,6 +49,7 @@ async def _reconcile(engine: Engine, c: Container, status: dict[str, Any] | None
         if not c.running:  # the daemon died between the monitor's start and our save
             c.set_running(int(status["pid"]))
         c.state["Pid"] = int(status["pid"])
+        _reconcile_paused(engine, c)
         engine.save(c)
         engine.health.watch(c)
         return
@@ -91,6 +92,8 @@ async def monitor_back(engine: Engine, hello: dict[str, Any]) -> None:
         if status.get("status") == "running":
             adopted += 1
             c.state["Pid"] = int(status["pid"])
+            _reconcile_paused(engine, c)  # a pause or resume may have died with it
+            engine.save(c)
         elif status.get("status") == "exited":
             await engine.ctr.on_exit(c.id, int(status.get("exit_code") or 0), None)
     log.info("the new monitor re-adopted %d running containers", adopted)
@@ -98,6 +101,21 @@ async def monitor_back(engine: Engine, hello: dict[str, Any]) -> None:
         "daemon", "monitor-restarted", engine.daemon_id,
         {"name": socket.gethostname(), "containers": str(adopted)},
     )  # fmt: skip
+
+
+def _reconcile_paused(engine: Engine, c: Container) -> None:
+    """Paused or not is what the freezer says: a kill between the runtime's pause (or
+    resume, e.g. around a commit) and saving the state left the two apart."""
+    from wharfie import cgroups
+
+    try:
+        frozen = cgroups.for_container(engine.ctr.cgroups_path(c), c.id).frozen()
+    except (OSError, WharfieError) as exc:
+        log.warning("reading the freezer of %s: %s", c.id[:12], exc)
+        return
+    if frozen != c.paused:
+        log.info("container %s is %s: recording it", c.id[:12], "paused" if frozen else "running")
+        c.state.update(Paused=frozen, Status="paused" if frozen else "running")
 
 
 def _rootfs(engine: Engine, c: Container) -> str:

@@ -57,8 +57,9 @@ class WardenLink:
         self._send({"op": "drop", "key": key, "role": role}, [])
 
     def claim(self, pids: list[int]) -> dict[str, Any]:
-        """For each pid: its wait status (exited), "running" (the warden's child) or "gone"."""
-        if not pids or not self.alive:
+        """For each pid: its wait status (exited), "running" (the warden's child) or "gone".
+        The warden also kills the runtimes the dead worker left running."""
+        if not self.alive:
             return {}
         self.seq += 1
         self._send({"op": "claim", "req": self.seq, "pids": pids}, [])
@@ -70,6 +71,8 @@ class WardenLink:
                 self.stash.append((int(msg["exit"]), int(msg["status"])))
             elif msg.get("re") == self.seq:
                 answer: dict[str, Any] = msg.get("pids") or {}
+                if msg.get("killed"):
+                    sys.stderr.write(f"wharfie-monitor: killed orphaned runtimes {msg['killed']}\n")
                 return answer
         return {}
 

@@ -217,9 +217,10 @@ class MonitorClient:
                 socket.send_fds(self._sock, [data], fds)
             else:
                 self._sock.send(data)
-        except OSError as exc:
+        except OSError as exc:  # the monitor died and we have not read its EOF yet
             self._waiting.pop(req, None)
-            raise Unavailable(f"monitor request {op}: {exc}") from exc
+            self._lost()
+            raise _Lost(f"monitor request {op}: {exc}") from exc
         reply = await fut
         if "error" in reply:
             protocol.raise_error(reply["error"])

@@ -259,9 +259,42 @@ class Warden:
                     answer[str(pid)] = self.orphans.pop(pid)
                 else:
                     answer[str(pid)] = "running" if parent_of(pid) == me else "gone"
-            self._send({"re": msg.get("req"), "pids": answer})
+            self._send({"re": msg.get("req"), "pids": answer, "killed": self._kill_runtimes()})
         else:
             raise ValueError(f"unknown warden operation {op!r}")
+
+    def _kill_runtimes(self) -> list[int]:
+        """SIGKILL what a dead worker left half done: runtimes forked in-process (and the
+        inits they had not exec'd yet) are children that still run the monitor's own
+        command line. A start cut short must not finish behind the next worker's back;
+        the daemon's clean-up (`delete --force`) then finds it whole or absent. Safe by
+        pid: they are our children, not reaped yet."""
+        me, worker = os.getpid(), self.worker_pid
+        try:
+            with open(f"/proc/{me}/cmdline", "rb") as f:
+                ours = f.read()
+        except OSError:
+            return []
+        killed: list[int] = []
+        for _ in range(50):  # a killed runtime's own children come to us: again until none
+            found = []
+            for name in os.listdir("/proc"):
+                pid = int(name) if name.isdigit() else 0
+                if not pid or pid in (me, worker) or pid in killed or parent_of(pid) != me:
+                    continue
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        if f.read() != ours:
+                            continue
+                    os.kill(pid, signal.SIGKILL)
+                    found.append(pid)
+                except OSError:
+                    continue
+            if not found and not any(parent_of(p) == me for p in killed):
+                break
+            killed += found
+            time.sleep(0.01)
+        return killed
 
     def _send(self, msg: dict[str, Any]) -> bool:
         if self.sock is None:

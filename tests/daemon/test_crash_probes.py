@@ -1,0 +1,136 @@
+"""kill -9 of wharfied or of the monitor at random points in run, rm and commit, each
+followed by the consistency checks (support/consistency.py): the store, the disk, the
+kernel's mounts, cgroups and veths, and the monitor agree. A fast subset runs in CI; the
+long version (many random points per operation) is behind `-m full`. Copy-up has its own
+probe (test_volume_copyup_kill.py)."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+
+from support.consistency import check
+from support.daemon import DOCKER, Daemon, docker_cli
+from support.monitor_pids import wait_new_worker, worker_pid
+
+pytestmark = pytest.mark.root
+
+OPS = ("run", "rm", "commit")
+TARGETS = ("daemon", "monitor")
+
+
+def _popen(d: Daemon, *args: str) -> subprocess.Popen[bytes]:
+    env = {**d.env, "DOCKER_CONFIG": str(d.base / "docker-config")}
+    return subprocess.Popen(
+        [DOCKER, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def _id_of(d: Daemon, name: str) -> str:
+    return docker_cli(d, "inspect", "--format", "{{.Id}}", name).stdout.decode().strip()
+
+
+def _kill(d: Daemon, target: str) -> None:
+    if target == "daemon":
+        d.stop(signal.SIGKILL)
+        d.start()
+    else:
+        old = worker_pid(d.exec_root)
+        os.kill(old, signal.SIGKILL)
+        wait_new_worker(d.exec_root, old)
+
+
+def _settle(d: Daemon, gone: set[str], timeout: float = 15) -> list[str]:
+    deadline = time.monotonic() + timeout
+    problems = check(d, gone)
+    while problems and time.monotonic() < deadline:
+        time.sleep(0.3)
+        problems = check(d, gone)
+    return problems
+
+
+def probe(d: Daemon, op: str, target: str, delay: float, seed: int = 0) -> None:
+    tag = f"p{os.getpid()}{op[:2]}{int(delay * 1000)}{target[0]}{seed}"
+    try:
+        _probe(d, op, target, delay, tag)
+    finally:
+        docker_cli(d, "rm", "-f", tag)
+        docker_cli(d, "rmi", f"{tag}img:latest")
+
+
+def _wait_ready(d: Daemon, name: str) -> None:
+    deadline = time.monotonic() + 20
+    while b"ready" not in docker_cli(d, "logs", name).stdout:
+        assert time.monotonic() < deadline, f"{name} did not write its files"
+        time.sleep(0.05)
+
+
+def _probe(d: Daemon, op: str, target: str, delay: float, tag: str) -> None:
+    image = f"{tag}img:latest"
+    made: set[str] = set()
+    if op in ("rm", "commit"):
+        p = docker_cli(
+            d,
+            "run",
+            "-d",
+            "--name",
+            tag,
+            "busybox",
+            "sh",
+            "-c",
+            "echo data > /f; mkdir -p /d; seq 1 500 > /d/n; echo ready; sleep 300",
+        )
+        assert p.returncode == 0, p.stderr
+        made.add(p.stdout.decode().strip())
+        _wait_ready(d, tag)
+    args = {
+        "run": ["run", "-d", "--name", tag, "busybox", "sleep", "300"],
+        "rm": ["rm", "-f", tag],
+        "commit": ["commit", tag, image],
+    }[op]
+    client = _popen(d, *args)
+    time.sleep(delay)
+    _kill(d, target)
+    _, client_err = client.communicate(timeout=60)
+    cid = _id_of(d, tag)
+    if cid:
+        made.add(cid)
+    problems = _settle(d, set())
+    assert not problems, (
+        f"{op}, kill -9 of the {target} after {delay:.3f}s: {problems} "
+        f"(client: {client.returncode} {client_err.decode(errors='replace').strip()})"
+    )
+    # whatever survived works: the container can be removed, a committed image runs
+    if op == "commit" and docker_cli(d, "image", "inspect", image).returncode == 0:
+        run = docker_cli(d, "run", "--rm", image, "cat", "/f", "/d/n")
+        assert run.returncode == 0 and run.stdout.startswith(b"data\n1\n"), run
+        docker_cli(d, "rmi", image)
+    if cid:
+        rm = docker_cli(d, "rm", "-f", tag)
+        assert rm.returncode == 0, rm.stderr
+    problems = _settle(d, made)
+    assert not problems, f"after removing what {op} left: {problems}"
+
+
+FAST = [
+    (op, target, delay) for op in OPS for target, delay in (("daemon", 0.04), ("monitor", 0.02))
+]
+
+
+@pytest.mark.parametrize(("op", "target", "delay"), FAST)
+def test_kill_probe(daemon: Daemon, op: str, target: str, delay: float) -> None:
+    probe(daemon, op, target, delay)
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("op", OPS)
+def test_kill_probe_random(daemon: Daemon, op: str, target: str, seed: int) -> None:
+    delay = random.Random(f"{op}{target}{seed}").uniform(0.0, 0.3)
+    probe(daemon, op, target, round(delay, 3), seed)
