@@ -35,7 +35,7 @@ ALLOWED = {
     "daemon": {"errors", "api", "engine"},
     "client": {"errors", "oci", "patterns"},
     "compose": {"errors", "oci", "client", "units"},
-    "cli": {"errors", "oci", "client", "units", "compose", "registry"},
+    "cli": {"errors", "oci", "client", "units", "compose", "registry", "vm"},
     "vm": {"errors", "syscalls"},
 }
 

@@ -105,8 +105,11 @@ def test_detached_port_volume_exec_logs_stop(vm_daemon: Daemon, name: str) -> No
         out, _ = follow.communicate(timeout=60)
         assert follow.returncode == 0
         assert out.decode().splitlines() == ["started", "bye"]
-        state = json.loads(docker_cli(vm_daemon, "inspect", name).stdout)[0]["State"]
-        assert state["ExitCode"] == 0 and state["Status"] == "exited"
+        doc = json.loads(docker_cli(vm_daemon, "inspect", name).stdout)[0]
+        assert doc["State"]["ExitCode"] == 0 and doc["State"]["Status"] == "exited"
+        assert doc["HostConfig"]["Runtime"] == "wharfie-vm"
+        if os.environ.get("WHARFIE_VM_ACCEL") != "kvm":
+            assert any("KVM is not usable" in w for w in doc["RuntimeWarnings"])
         # a normal container reads what the VM wrote in the volume
         rd = docker_cli(vm_daemon, "run", "--rm", "-v", f"{vol}:/data", "busybox", "cat", "/data/f")
         assert rd.stdout == b"written-in-vm\n", rd.stderr

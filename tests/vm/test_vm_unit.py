@@ -267,3 +267,20 @@ def test_cli_isolation_vm_is_the_runtime() -> None:
     assert "Runtime" not in body("busybox")["HostConfig"]
     with pytest.raises(InvalidArgument, match='invalid isolation "hyperv"'):
         body("--isolation", "hyperv", "busybox")
+
+
+def test_wharfie_vm_kernel_ls() -> None:
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "wharfie"
+    try:
+        k = assets.find_kernel()
+    except Exception as exc:
+        pytest.skip(f"no guest kernel: {exc}")
+    p = subprocess.run([str(exe), "vm", "kernel", "ls"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    row = [ln for ln in p.stdout.splitlines() if ln.startswith(k.release)]
+    assert row and "*" in row[0]
+    bad = subprocess.run([str(exe), "vm", "kernel", "frobnicate"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "Usage" in bad.stderr

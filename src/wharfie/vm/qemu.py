@@ -30,6 +30,7 @@ class VMConfig:
     tap_fd: int | None = None
     mac: str | None = None
     incoming: str | None = None  # restore from this migration file
+    extra_cmdline: str = ""  # appended to the kernel command line (bench/vm.py's baseline)
 
 
 def paths(state_dir: str) -> dict[str, str]:
@@ -78,6 +79,8 @@ def cmdline(cfg: VMConfig) -> str:
     parts = ["console=ttyS0", "quiet", "reboot=t", "panic=-1", "rdinit=/init"]
     if cfg.tsc_khz:
         parts.append(f"tsc_early_khz={cfg.tsc_khz}")
+    if cfg.extra_cmdline:
+        parts.append(cfg.extra_cmdline)
     return " ".join(parts)
 
 
