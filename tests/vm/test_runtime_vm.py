@@ -145,3 +145,22 @@ def test_unusable_kvm_boot_is_stopped_by_the_watchdog(tmp_path: Path, bundle: Pa
     err = p.stderr.decode()
     assert "did not boot within 10 s (accelerator kvm); the watchdog killed QEMU" in err, err
     assert not vm_leftovers(root)
+
+
+@pytest.mark.full
+def test_9p_share_without_virtiofsd(tmp_path: Path) -> None:
+    """No virtiofsd: the share is QEMU's own 9p server (and the agent mounts it as 9p)."""
+    if os.geteuid() != 0:
+        pytest.skip("wharfie-vm needs root")
+    rootfs = busybox_rootfs(tmp_path / "tmpl")
+    b = make_bundle(tmp_path / "b", rootfs, bundle_spec(["sh", "-c", "exit 6"]))
+    root = tmp_path / "root"
+    p = vm(root, "run", "--bundle", str(b), "c9",
+           env={"WHARFIE_VM_VIRTIOFSD": str(tmp_path / "no-virtiofsd")})  # fmt: skip
+    try:
+        assert p.returncode == 6, p.stderr
+        state = json.loads((root / "c9" / "state.json").read_text())
+        assert state["virtiofsd"] is None
+    finally:
+        vm(root, "delete", "-f", "c9")
+    assert not vm_leftovers(root)

@@ -162,6 +162,11 @@ def test_qemu_argv() -> None:
     assert "tap,id=net0,fd=9" in joined and "mac=02:42:0a:00:00:02" in joined
     for path in qemu.paths("/s/abc").values():
         assert len(path) < 108
+    assert "vhost-user-fs-device,chardev=fs0,tag=wharfie" in argv
+    nine = qemu.qemu_argv("q", qemu.VMConfig("/k", "/i", "/s", fs="9p"))
+    assert "virtio-9p-device,fsdev=fs0,mount_tag=wharfie" in nine
+    assert "local,id=fs0,path=/s/share,security_model=passthrough" in nine
+    assert not any("vhost-user-fs" in a for a in nine)
     kvm = qemu.qemu_argv("q", qemu.VMConfig("/k", "/i", "/s", accel="kvm"))
     assert kvm[kvm.index("-cpu") + 1] == "host" and "-netdev" not in kvm
 

@@ -132,7 +132,7 @@ def plan_for(spec: dict[str, Any], bundle: str, console_socket: str | None, star
     mib, vcpus = proto.resources(spec)
     vm = qemu.VMConfig(
         kernel=kernel.vmlinux, initramfs=kernel.initramfs, state_dir=st_dir, memory_mib=mib,
-        vcpus=vcpus, accel=acc.name, tsc_khz=qemu.tsc_khz(),
+        vcpus=vcpus, accel=acc.name, tsc_khz=qemu.tsc_khz(), fs=qemu.share_kind(),
     )  # fmt: skip
     return Plan(
         vm=vm, records=records, shares=mounts.shares, rootfs=rootfs,
@@ -156,7 +156,8 @@ def create(
         raise CLIError(f"config.json: {exc}") from exc
     kernel = assets.find_kernel()
     qemu.qemu_binary()
-    qemu.virtiofsd_binary()
+    if qemu.share_kind() == "virtiofs":
+        qemu.virtiofsd_binary()
     os.makedirs(root, mode=0o711, exist_ok=True)
     acc = accel.detect(kernel.vmlinux, kernel.initramfs, assets.assets_dir())
     if acc.warning:

@@ -31,6 +31,7 @@ class VMConfig:
     mac: str | None = None
     incoming: str | None = None  # restore from this migration file
     extra_cmdline: str = ""  # appended to the kernel command line (bench/vm.py's baseline)
+    fs: str = "virtiofs"  # or "9p": the share without virtiofsd (QEMU's own 9p server)
 
 
 def paths(state_dir: str) -> dict[str, str]:
@@ -54,6 +55,15 @@ def qemu_binary() -> str:
             " installs qemu-system-x86)"
         )
     return path
+
+
+def share_kind() -> str:
+    """virtiofs, or 9p when forced (WHARFIE_VM_FS=9p) or when there is no virtiofsd."""
+    forced = os.environ.get("WHARFIE_VM_FS", "")
+    if forced in ("virtiofs", "9p"):
+        return forced
+    path = os.environ.get("WHARFIE_VM_VIRTIOFSD") or VIRTIOFSD
+    return "virtiofs" if os.access(path, os.X_OK) else "9p"
 
 
 def virtiofsd_binary() -> str:
@@ -92,18 +102,27 @@ def qemu_argv(binary: str, cfg: VMConfig) -> list[str]:
         "-M", "microvm,acpi=on,pit=off,pic=off,rtc=off,memory-backend=mem",
         "-accel", cfg.accel, "-cpu", "host" if cfg.accel == "kvm" else "max",
         "-m", mem, "-smp", str(cfg.vcpus),
+        # guest RAM in a shared memfd: virtiofsd maps it (9p does not need it; same for both)
         "-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-global", "virtio-mmio.force-legacy=false",
         "-kernel", cfg.kernel, "-initrd", cfg.initramfs, "-append", cmdline(cfg),
         "-serial", f"file:{p['console']}",
-        "-chardev", f"socket,id=fs0,path={p['fs']}",
-        "-device", "vhost-user-fs-device,chardev=fs0,tag=wharfie",
         "-chardev", f"socket,id=agent,path={p['agent']},server=on,wait=off",
         "-device", "virtio-serial-device",
         "-device", "virtserialport,chardev=agent,name=wharfie",
         "-qmp", f"unix:{p['qmp']},server=on,wait=off",
     ]  # fmt: skip
+    if cfg.fs == "9p":
+        argv += [
+            "-fsdev", f"local,id=fs0,path={p['share']},security_model=passthrough",
+            "-device", "virtio-9p-device,fsdev=fs0,mount_tag=wharfie",
+        ]  # fmt: skip
+    else:
+        argv += [
+            "-chardev", f"socket,id=fs0,path={p['fs']}",
+            "-device", "vhost-user-fs-device,chardev=fs0,tag=wharfie",
+        ]  # fmt: skip
     if cfg.tap_fd is not None:
         argv += ["-netdev", f"tap,id=net0,fd={cfg.tap_fd}"]
         dev = "virtio-net-device,netdev=net0"

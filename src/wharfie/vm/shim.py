@@ -137,12 +137,13 @@ class Shim:
                 net.wire(gnet)
                 self.plan.records.append(gnet.record())
                 self.plan.vm = _replace(self.plan.vm, tap_fd=tap_fd, mac=gnet.mac)
-        self.vfsd = subprocess.Popen(
-            qemu.virtiofsd_argv(qemu.virtiofsd_binary(), self.st.dir),
-            stdin=subprocess.DEVNULL, stdout=self._log("virtiofsd.log"),
-            stderr=subprocess.STDOUT, preexec_fn=_pdeathsig, start_new_session=False,
-        )  # fmt: skip
-        self._wait_for(self.paths["fs"], self.vfsd, "virtiofsd")
+        if self.plan.vm.fs == "virtiofs":
+            self.vfsd = subprocess.Popen(
+                qemu.virtiofsd_argv(qemu.virtiofsd_binary(), self.st.dir),
+                stdin=subprocess.DEVNULL, stdout=self._log("virtiofsd.log"),
+                stderr=subprocess.STDOUT, preexec_fn=_pdeathsig, start_new_session=False,
+            )  # fmt: skip
+            self._wait_for(self.paths["fs"], self.vfsd, "virtiofsd")
         self.qemu = subprocess.Popen(
             qemu.qemu_argv(qemu.qemu_binary(), self.plan.vm),
             stdin=subprocess.DEVNULL, stdout=self._log("qemu.log"), stderr=subprocess.STDOUT,
@@ -151,7 +152,7 @@ class Shim:
         if tap_fd is not None:
             os.close(tap_fd)
         self.st.qemu = proc_of(self.qemu.pid)
-        self.st.virtiofsd = proc_of(self.vfsd.pid)
+        self.st.virtiofsd = proc_of(self.vfsd.pid) if self.vfsd is not None else None
         self.st.save()
         self._wait_for(self.paths["agent"], self.qemu, "QEMU")
         self.agent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
