@@ -125,12 +125,15 @@ def ours_true(root: Path, bundle: Path, n: int) -> float:
 def ours_idle(root: Path, bundle: Path) -> tuple[int, float]:
     cid = f"benchidle{os.getpid()}"
     t0 = time.perf_counter()
-    p = subprocess.run([WHARFIE_VM, "--root", str(root), "run", "-d", "--bundle", str(bundle),
-                        "--pid-file", str(root / "idle.pid"), cid], capture_output=True,
-                       stdin=subprocess.DEVNULL, timeout=600)  # fmt: skip
+    err = root.parent / "idle.err"
+    with open(err, "wb") as errf:  # the container keeps its stdio: no pipes we would wait on
+        p = subprocess.run([WHARFIE_VM, "--root", str(root), "run", "-d", "--bundle", str(bundle),
+                            "--pid-file", str(root.parent / "idle.pid"), cid],
+                           stdout=subprocess.DEVNULL, stderr=errf, stdin=subprocess.DEVNULL,
+                           timeout=600)  # fmt: skip
     boot = time.perf_counter() - t0
     if p.returncode != 0:
-        raise SystemExit(f"wharfie-vm run -d failed: {p.stderr.decode()}")
+        raise SystemExit(f"wharfie-vm run -d failed: {err.read_text()}")
     time.sleep(SETTLE)
     state = json.loads((root / cid / "state.json").read_text())
     vfsd = state["virtiofsd"]["pid"]
@@ -164,6 +167,7 @@ def main() -> int:
                 print(f"round {r + 1}: {who:<10} {t:7.2f} s", flush=True)
         ours_rss, boot = ours_idle(root, bundle_idle)
         bare_rss = bare.idle_rss(boot)
+        shutil.rmtree(os.path.dirname(qemu.paths(str(bare.state))["agent"]), ignore_errors=True)
     t_ours, t_bare = median(times["wharfie-vm"]), median(times["bare"])
     result = {
         "accelerator": verdict.name,

@@ -36,7 +36,7 @@ ALLOWED = {
     "client": {"errors", "oci", "patterns"},
     "compose": {"errors", "oci", "client", "units"},
     "cli": {"errors", "oci", "client", "units", "compose", "registry", "vm"},
-    "vm": {"errors", "syscalls"},
+    "vm": {"errors", "syscalls", "cgroups"},
 }
 
 

@@ -201,3 +201,32 @@ def test_pause_resume_and_exit_of_exec(vm_daemon: Daemon, name: str) -> None:
     finally:
         docker_cli(vm_daemon, "rm", "-f", name)
     assert not vm_leftovers(_root(vm_daemon))
+
+
+@pytest.mark.full
+def test_restart_policy_and_health_check(vm_daemon: Daemon, name: str) -> None:
+    """Both go through the normal engine paths: a restart is a new VM; the check is an exec."""
+    p = docker_cli(vm_daemon, "run", "-d", "--name", name, "--runtime", "wharfie-vm",
+                   "--restart", "on-failure:1", "--health-cmd", "test -e /tmp/ok",
+                   "--health-interval", "2s", "--health-retries", "1", "busybox", "sh", "-c",
+                   "echo run; touch /tmp/ok; sleep 8; exit 3", timeout=BOOT)  # fmt: skip
+    try:
+        assert p.returncode == 0, p.stderr
+        until = time.monotonic() + 2 * BOOT
+        seen: set[str] = set()
+        restarts = 0
+        while time.monotonic() < until:
+            doc = json.loads(docker_cli(vm_daemon, "inspect", name).stdout)[0]
+            seen.add((doc["State"].get("Health") or {}).get("Status", ""))
+            restarts = doc["RestartCount"]
+            if restarts >= 1 and doc["State"]["Status"] == "exited":
+                break
+            time.sleep(1)
+        assert restarts == 1
+        assert doc["State"]["ExitCode"] == 3
+        assert "healthy" in seen, seen
+        logs = docker_cli(vm_daemon, "logs", name).stdout.decode().split()
+        assert logs == ["run", "run"]
+    finally:
+        docker_cli(vm_daemon, "rm", "-f", name)
+    assert not vm_leftovers(_root(vm_daemon))

@@ -135,6 +135,7 @@ def plan_for(spec: dict[str, Any], bundle: str, console_socket: str | None, star
         vcpus=vcpus, accel=acc.name, tsc_khz=qemu.tsc_khz(), fs=qemu.share_kind(),
     )  # fmt: skip
     return Plan(
+        cgroups_path=(spec.get("linux") or {}).get("cgroupsPath"),
         vm=vm, records=records, shares=mounts.shares, rootfs=rootfs,
         root_readonly=bool(root.get("readonly")), netns=netns,
         tty=bool(process.get("terminal")), console_socket=console_socket, start_now=start_now,
@@ -198,6 +199,7 @@ def _fork_shim(st: vmstate.State, plan: Any) -> tuple[int, str]:
             os.close(r)
             os.setsid()
             st.shim = vmstate.proc_of(os.getpid())
+            st.cgroup = _join_cgroup(plan.cgroups_path, st.id)
             st.save()
             from wharfie.vm import shim
 
@@ -291,8 +293,32 @@ def _cleanup(st: vmstate.State) -> None:
     until = time.monotonic() + 10
     while any(p.alive() and not _zombie(p.pid) for p in procs) and time.monotonic() < until:
         time.sleep(0.01)
+    if st.cgroup:
+        from wharfie import cgroups
+        from wharfie.errors import WharfieError
+
+        try:
+            cgroups.from_paths(st.cgroup).destroy()
+        except (WharfieError, OSError):
+            pass  # still busy: a later delete retries
     shutil.rmtree(vmstate.sock_dir(st.dir), ignore_errors=True)
     shutil.rmtree(st.dir, ignore_errors=True)
+
+
+def _join_cgroup(cgroups_path: str | None, cid: str) -> dict[str, str]:
+    """Put the shim (so QEMU and virtiofsd too) in the container's cgroup, for accounting
+    only: `docker stats` shows what the VM costs the host. No limits are set there: the
+    guest's RAM is the memory limit already, and QEMU's overhead must not OOM the VM."""
+    from wharfie import cgroups
+    from wharfie.errors import WharfieError
+
+    try:
+        cg = cgroups.for_container(cgroups_path, cid)
+        cg.create()
+        cg.add_proc(os.getpid())
+    except (WharfieError, OSError):
+        return {}  # accounting is best effort; the VM runs without it
+    return dict(cg.paths)
 
 
 def _zombie(pid: int) -> bool:

@@ -27,7 +27,7 @@ import socket
 import struct
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from wharfie import syscalls
@@ -74,7 +74,7 @@ class Plan:
     tty: bool
     console_socket: str | None
     start_now: bool
-    extra: dict[str, Any] = field(default_factory=dict)
+    cgroups_path: str | None = None
 
 
 class ShimError(Exception):
