@@ -57,20 +57,24 @@ def _wait_log(d: Daemon, name: str, text: str, timeout: float = BOOT) -> str:
 
 
 def test_run_rm_isolated_guest(vm_daemon: Daemon) -> None:
-    """Own kernel, no host processes, --memory sizes the VM, exit code, the TCG warning."""
-    script = "echo hello; uname -r; ps -o pid,comm; grep MemTotal /proc/meminfo; exit 3"
-    p = docker_cli(vm_daemon, "run", "--rm", "--runtime", "wharfie-vm", "--memory", "256m",
-                   "busybox", "sh", "-c", script, timeout=BOOT)  # fmt: skip
+    """Own kernel, no host processes, --memory sizes the VM, stdin, exit code, the warning."""
+    script = "echo hello; uname -r; ps -o pid,comm; grep MemTotal /proc/meminfo; wc -c; exit 3"
+    # 3 MiB through stdin, more than any pipe holds (text: the engine's monitor applies the
+    # detach keys ctrl-p ctrl-q to non-tty stdin too, which binary data would trip)
+    data = b"0123456789abcdef" * (3 << 16)
+    p = docker_cli(vm_daemon, "run", "-i", "--rm", "--runtime", "wharfie-vm", "--memory", "256m",
+                   "busybox", "sh", "-c", script, input=data, timeout=BOOT)  # fmt: skip
     out, err = p.stdout.decode(), p.stderr.decode()
     assert p.returncode == 3, (out, err)
     lines = out.splitlines()
     assert lines[0] == "hello"
     assert lines[1] == _guest_release()
     assert lines[1] != platform.release() or "guest and host run the same kernel release"
-    procs = [ln.split() for ln in lines[3:] if ln.strip() and not ln.startswith("MemTotal")]
+    assert lines[-1] == str(len(data))
+    procs = [ln.split() for ln in lines[3:-2]]
     assert [c for _, c in procs] == ["sh", "ps"], out  # the host's processes are not there
-    mem_kib = int(lines[-1].split()[1])
-    assert 150 * 1024 < mem_kib <= 256 * 1024, lines[-1]
+    mem_kib = int(lines[-2].split()[1])
+    assert 150 * 1024 < mem_kib <= 256 * 1024, lines[-2]
     if os.environ.get("WHARFIE_VM_ACCEL") != "kvm":
         assert "KVM is not usable" in err and "TCG" in err
     assert not vm_leftovers(_root(vm_daemon))

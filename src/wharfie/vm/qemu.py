@@ -1,7 +1,8 @@
 """QEMU and virtiofsd command lines for one container's microVM (pure, apart from lookups).
 
 `-M microvm` with virtio-mmio devices (modern mode: vhost-user-fs refuses legacy devices), ACPI
-on (the guest powers off through it), no PIT/PIC/RTC (the agent sets the clock from the host),
+on (the guest powers off through it), no PIC/RTC (the agent sets the clock from the host), a
+PIT under TCG only (see qemu_argv),
 guest RAM from a shared memfd (virtiofs needs the daemon to map it), the uncompressed kernel
 booted through its PVH entry point. The agent's channel is a virtio-serial port named
 "wharfie" on a unix socket the shim connects to; QMP on another (pause, resume, quit).
@@ -97,9 +98,13 @@ def cmdline(cfg: VMConfig) -> str:
 def qemu_argv(binary: str, cfg: VMConfig) -> list[str]:
     p = paths(cfg.state_dir)
     mem = f"{cfg.memory_mib}M"
+    # Under TCG on a loaded host the guest's LAPIC timer calibration can fail ("APIC frequency
+    # too slow, disabling apic timer"): without a PIT the guest then has no tick at all and
+    # every sleep hangs. The PIT is the fallback tick; KVM guests calibrate reliably.
+    pit = "off" if cfg.accel == "kvm" else "on"
     argv = [
         binary, "-name", os.path.basename(cfg.state_dir),
-        "-M", "microvm,acpi=on,pit=off,pic=off,rtc=off,memory-backend=mem",
+        "-M", f"microvm,acpi=on,pit={pit},pic=off,rtc=off,memory-backend=mem",
         "-accel", cfg.accel, "-cpu", "host" if cfg.accel == "kvm" else "max",
         "-m", mem, "-smp", str(cfg.vcpus),
         # guest RAM in a shared memfd: virtiofsd maps it (9p does not need it; same for both)

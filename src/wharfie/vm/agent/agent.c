@@ -49,6 +49,9 @@ struct proc {
 	int tty;
 	int exited;
 	int code;
+	char *ibuf; /* stdin not yet taken by the process (written as it becomes writable) */
+	size_t ilen;
+	int ieof;
 };
 
 static struct proc procs[MAXP];
@@ -394,6 +397,35 @@ static struct proc *find(uint32_t id) {
 	return NULL;
 }
 
+static void flush_in(struct proc *p) {
+	while (p->ilen && p->in >= 0) {
+		ssize_t w = write(p->in, p->ibuf, p->ilen);
+		if (w > 0) {
+			memmove(p->ibuf, p->ibuf + w, p->ilen - (size_t)w);
+			p->ilen -= (size_t)w;
+		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+			return;
+		} else {
+			p->ilen = 0; /* the process closed its stdin: what it did not read is dropped */
+			p->ieof = 1;
+		}
+	}
+	if (p->ieof && !p->tty && p->in >= 0) {
+		close(p->in);
+		p->in = -1;
+	}
+}
+
+static void queue_in(struct proc *p, const char *buf, size_t len) {
+	char *nb = realloc(p->ibuf, p->ilen + len);
+	if (!nb)
+		return;
+	p->ibuf = nb;
+	memcpy(p->ibuf + p->ilen, buf, len);
+	p->ilen += len;
+	flush_in(p);
+}
+
 static void set_nonblock(int fd) {
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
@@ -588,6 +620,9 @@ static void finish(struct proc *p) {
 		close(p->out);
 	if (p->err >= 0)
 		close(p->err);
+	free(p->ibuf);
+	p->ibuf = NULL;
+	p->ilen = 0;
 	if (p->id == 0) {
 		/* the container is done: stop the VM */
 		kill(-1, SIGKILL);
@@ -618,19 +653,15 @@ static void handle(char type, uint32_t id, char *buf, uint32_t len) {
 		start_proc(id, buf, len);
 		break;
 	case 'I':
-		if (p && p->in >= 0) {
-			/* blocking write: stdin is flow-controlled by the host's pace */
-			fcntl(p->in, F_SETFL, fcntl(p->in, F_GETFL) & ~O_NONBLOCK);
-			write_all(p->in, buf, len);
-			set_nonblock(p->in);
-		}
+		if (p && p->in >= 0)
+			queue_in(p, buf, len);
 		break;
 	case 'E':
 		if (p && !p->tty && p->in >= 0) {
-			close(p->in);
-			p->in = -1;
+			p->ieof = 1;
+			flush_in(p);
 		} else if (p && p->tty && p->in >= 0) {
-			write_all(p->in, "\x04", 1);
+			queue_in(p, "\x04", 1);
 		}
 		break;
 	case 'S':
@@ -743,8 +774,12 @@ int main(void) {
 			struct proc *p = &procs[i];
 			if (!p->used)
 				continue;
+			short wr = p->ilen ? POLLOUT : 0;
 			if (p->tty && p->in >= 0)
-				who[n] = (typeof(who[0])){p, 'O'}, pf[n++] = (struct pollfd){p->in, POLLIN, 0};
+				who[n] = (typeof(who[0])){p, 'O'},
+				pf[n++] = (struct pollfd){p->in, (short)(POLLIN | wr), 0};
+			else if (p->in >= 0 && wr)
+				who[n] = (typeof(who[0])){p, 'W'}, pf[n++] = (struct pollfd){p->in, wr, 0};
 			if (p->out >= 0)
 				who[n] = (typeof(who[0])){p, 'O'}, pf[n++] = (struct pollfd){p->out, POLLIN, 0};
 			if (p->err >= 0)
@@ -756,6 +791,10 @@ int main(void) {
 			if (!pf[i].revents)
 				continue;
 			struct proc *p = who[i].p;
+			if (pf[i].revents & (POLLOUT | POLLERR) && pf[i].fd == p->in && p->ilen)
+				flush_in(p);
+			if (who[i].type == 'W' || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
 			if (!pump(pf[i].fd, who[i].type, p->id)) {
 				if (p->tty && pf[i].fd == p->in) {
 					/* pty hung up: all of the process's side is closed */
