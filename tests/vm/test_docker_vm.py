@@ -145,17 +145,16 @@ def test_info_shows_the_accelerator_warning(vm_daemon: Daemon) -> None:
         assert any("KVM is not usable" in w for w in info["Warnings"]), info["Warnings"]
 
 
-@pytest.mark.full
-def test_run_it_terminal(vm_daemon: Daemon) -> None:
-    master, slave = pty.openpty()
+def _pty_session(d: Daemon, argv: list[str], line: bytes) -> tuple[str, int]:
+    """Run the docker CLI on a 33x101 terminal, type `line` at the first prompt."""
     import fcntl
     import struct
     import termios
 
+    master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-    env = {**vm_daemon.env, "DOCKER_CONFIG": str(vm_daemon.base / "docker-config")}
-    proc = subprocess.Popen(["docker", "run", "-it", "--rm", "--runtime", "wharfie-vm",
-                             "busybox", "sh"], stdin=slave, stdout=slave, stderr=slave,
+    env = {**d.env, "DOCKER_CONFIG": str(d.base / "docker-config")}
+    proc = subprocess.Popen(["docker", *argv], stdin=slave, stdout=slave, stderr=slave,
                             env=env, start_new_session=True)  # fmt: skip
     os.close(slave)
     out = b""
@@ -169,13 +168,19 @@ def test_run_it_terminal(vm_daemon: Daemon) -> None:
             except OSError:
                 break
         if not sent and b"# " in out:
-            os.write(master, b"echo in-vm-$((6*7)); stty size; tty; exit 5\r")
+            os.write(master, line)
             sent = True
     proc.wait(30)
     os.close(master)
-    text = out.decode(errors="replace")
+    return out.decode(errors="replace"), proc.returncode
+
+
+@pytest.mark.full
+def test_run_it_terminal(vm_daemon: Daemon) -> None:
+    argv = ["run", "-it", "--rm", "--runtime", "wharfie-vm", "busybox", "sh"]
+    text, code = _pty_session(vm_daemon, argv, b"echo in-vm-$((6*7)); stty size; tty; exit 5\r")
     assert "in-vm-42" in text and "33 101" in text and "/dev/pts/0" in text, text
-    assert proc.returncode == 5
+    assert code == 5
 
 
 @pytest.mark.full
@@ -199,6 +204,9 @@ def test_pause_resume_and_exit_of_exec(vm_daemon: Daemon, name: str) -> None:
         assert docker_cli(vm_daemon, "unpause", name).returncode == 0
         ex = docker_cli(vm_daemon, "exec", name, "sh", "-c", "exit 9", timeout=BOOT)
         assert ex.returncode == 9
+        text, code = _pty_session(vm_daemon, ["exec", "-it", name, "sh"],
+                                  b"sleep 1; stty size; exit 6\r")  # fmt: skip
+        assert "33 101" in text and code == 6, text
         assert docker_cli(vm_daemon, "kill", name).returncode == 0
         w = docker_cli(vm_daemon, "wait", name, timeout=BOOT)
         assert w.stdout.strip() == b"137"

@@ -155,6 +155,7 @@ def test_qemu_argv() -> None:
     joined = " ".join(argv)
     assert argv[argv.index("-accel") + 1] == "tcg"
     assert argv[argv.index("-cpu") + 1] == "max"
+    assert "pit=on" in argv[argv.index("-M") + 1]  # the fallback tick under TCG
     assert argv[argv.index("-m") + 1] == "256M" and argv[argv.index("-smp") + 1] == "2"
     assert "memory-backend-memfd,id=mem,size=256M,share=on" in argv
     assert "tsc_early_khz=2600000" in argv[argv.index("-append") + 1]
@@ -169,6 +170,7 @@ def test_qemu_argv() -> None:
     assert not any("vhost-user-fs" in a for a in nine)
     kvm = qemu.qemu_argv("q", qemu.VMConfig("/k", "/i", "/s", accel="kvm"))
     assert kvm[kvm.index("-cpu") + 1] == "host" and "-netdev" not in kvm
+    assert "pit=off" in kvm[kvm.index("-M") + 1]
 
 
 def test_sockets_fit_sun_path_for_long_state_dirs() -> None:
