@@ -64,8 +64,6 @@ def status_of(st: vmstate.State) -> tuple[str, int]:
 def oci_state(root: str, cid: str, must_exist: bool = False) -> dict[str, Any]:
     st = _load(root, cid)
     status, pid = status_of(st)
-    if status == "creating":
-        status = "creating"
     return {
         "ociVersion": OCI_VERSION, "id": st.id, "pid": pid, "status": status,
         "bundle": st.bundle, "rootfs": os.path.join(st.bundle, "rootfs"), "created": st.created,
