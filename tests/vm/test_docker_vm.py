@@ -58,20 +58,25 @@ def _wait_log(d: Daemon, name: str, text: str, timeout: float = BOOT) -> str:
 
 def test_run_rm_isolated_guest(vm_daemon: Daemon) -> None:
     """Own kernel, no host processes, --memory sizes the VM, stdin, exit code, the warning."""
-    script = "echo hello; uname -r; ps -o pid,comm; grep MemTotal /proc/meminfo; wc -c; exit 3"
+    script = (
+        'echo hello; echo "$A"; uname -r; ps -o pid,comm; grep MemTotal /proc/meminfo; wc -c;'
+        " exit 3"
+    )
     # 3 MiB through stdin, more than any pipe holds (text: the engine's monitor applies the
     # detach keys ctrl-p ctrl-q to non-tty stdin too, which binary data would trip)
     data = b"0123456789abcdef" * (3 << 16)
-    p = docker_cli(vm_daemon, "run", "-i", "--rm", "--runtime", "wharfie-vm", "--memory", "256m",
-                   "busybox", "sh", "-c", script, input=data, timeout=BOOT)  # fmt: skip
+    p = docker_cli(vm_daemon, "run", "-i", "--rm", "--runtime", "wharfie-vm", "--memory",
+                   "256m", "-e", "A=b=c", "busybox", "sh", "-c", script, input=data,
+                   timeout=BOOT)  # fmt: skip
     out, err = p.stdout.decode(), p.stderr.decode()
     assert p.returncode == 3, (out, err)
     lines = out.splitlines()
     assert lines[0] == "hello"
-    assert lines[1] == _guest_release()
-    assert lines[1] != platform.release() or "guest and host run the same kernel release"
+    assert lines[1] == "b=c"  # values with "=" in them reach the guest whole
+    assert lines[2] == _guest_release()
+    assert lines[2] != platform.release() or "guest and host run the same kernel release"
     assert lines[-1] == str(len(data))
-    procs = [ln.split() for ln in lines[3:-2]]
+    procs = [ln.split() for ln in lines[4:-2]]
     assert [c for _, c in procs] == ["sh", "ps"], out  # the host's processes are not there
     mem_kib = int(lines[-2].split()[1])
     assert 150 * 1024 < mem_kib <= 256 * 1024, lines[-2]

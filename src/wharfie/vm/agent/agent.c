@@ -434,7 +434,8 @@ static void start_proc(uint32_t id, char *buf, uint32_t len) {
 	static struct spec s;
 	memset(&s, 0, sizeof s);
 	int is_main = id == 0;
-	for (char *p = buf; p < buf + len; p += strlen(p) + 1) {
+	for (char *p = buf, *next; p < buf + len; p = next) {
+		next = p + strlen(p) + 1; /* before the key is cut off: values may hold '=' */
 		char *eq = strchr(p, '=');
 		if (!eq)
 			continue;
