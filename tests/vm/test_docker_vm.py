@@ -247,3 +247,17 @@ def test_restart_policy_and_health_check(vm_daemon: Daemon, name: str) -> None:
     finally:
         docker_cli(vm_daemon, "rm", "-f", name)
     assert not vm_leftovers(_root(vm_daemon))
+
+
+@pytest.mark.full
+def test_wharfie_bench_isolation(vm_daemon: Daemon, tmp_path: Path) -> None:
+    chart = tmp_path / "isolation.svg"
+    p = wharfie_cli(vm_daemon, "bench", "isolation", "--rounds", "1", "--chart", str(chart),
+                    timeout=3 * BOOT)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode()
+    for row in ("start s", "cpu loop s", "seq write s", "rand read s", "memory MiB", "image MiB"):
+        assert row in out, out
+    assert "accelerator for VMs" in out
+    assert chart.read_text().startswith("<svg")
+    assert not vm_leftovers(_root(vm_daemon))

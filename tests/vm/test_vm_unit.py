@@ -291,3 +291,12 @@ def test_wharfie_vm_kernel_ls() -> None:
     assert row and "*" in row[0]
     bad = subprocess.run([str(exe), "vm", "kernel", "frobnicate"], capture_output=True, text=True)
     assert bad.returncode == 1 and "Usage" in bad.stderr
+
+
+def test_isolation_chart_svg() -> None:
+    from wharfie.cli.bench import svg_chart
+
+    svg = svg_chart([("start s", 0.1, 9.0), ("memory MiB", 0.0, 170.0)], "tcg")
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert "90.00x" in svg and "accelerator: tcg" in svg
+    assert "0.00x" in svg  # no container figure: no division by zero
