@@ -165,9 +165,11 @@ def main() -> int:
                 t = ours_true(root, bundle_true, r) if who == "wharfie-vm" else bare.run_true()
                 times[who].append(t)
                 print(f"round {r + 1}: {who:<10} {t:7.2f} s", flush=True)
-        ours_rss, boot = ours_idle(root, bundle_idle)
-        bare_rss = bare.idle_rss(boot)
-        shutil.rmtree(os.path.dirname(qemu.paths(str(bare.state))["agent"]), ignore_errors=True)
+        try:
+            ours_rss, boot = ours_idle(root, bundle_idle)
+            bare_rss = bare.idle_rss(boot)
+        finally:
+            shutil.rmtree(os.path.dirname(qemu.paths(str(bare.state))["agent"]), True)
     t_ours, t_bare = median(times["wharfie-vm"]), median(times["bare"])
     result = {
         "accelerator": verdict.name,
