@@ -164,3 +164,33 @@ def test_9p_share_without_virtiofsd(tmp_path: Path) -> None:
     finally:
         vm(root, "delete", "-f", "c9")
     assert not vm_leftovers(root)
+
+
+@pytest.mark.full
+def test_create_start_kill_before_start(tmp_path: Path) -> None:
+    """runc's split: create boots the VM and waits; start runs the process; a signal to a
+    created container ends it."""
+    if os.geteuid() != 0:
+        pytest.skip("wharfie-vm needs root")
+    rootfs = busybox_rootfs(tmp_path / "tmpl")
+    spec = bundle_spec(["sh", "-c", "nproc; exit 2"])
+    spec["linux"]["resources"] = {"cpu": {"quota": 200000, "period": 100000}}
+    b = make_bundle(tmp_path / "b", rootfs, spec)
+    root = tmp_path / "root"
+    out = tmp_path / "out"
+    for cid in ("k1", "s1"):
+        with open(out, "wb") as f:
+            p = subprocess.run([WHARFIE_VM, "--root", str(root), "create", "--bundle", str(b),
+                                cid], stdout=f, stderr=subprocess.DEVNULL,
+                               stdin=subprocess.DEVNULL, timeout=300)  # fmt: skip
+        assert p.returncode == 0
+        assert json.loads(vm(root, "state", cid).stdout)["status"] == "created"
+        if cid == "k1":
+            assert vm(root, "kill", cid, "TERM").returncode == 0
+        else:
+            assert vm(root, "start", cid).returncode == 0
+        assert _wait_status(root, cid, "stopped", 120) == "stopped"
+        if cid == "s1":
+            assert out.read_text() == "2\n"  # two vCPUs from the cpu quota
+        assert vm(root, "delete", cid).returncode == 0
+    assert not vm_leftovers(root)

@@ -108,6 +108,7 @@ class Shim:
         self.code: int | None = None
         self.tty_fd = -1
         self.signals: list[int] = []
+        self.grace = 3.0  # how long QEMU gets to power off by itself after the exit
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -425,6 +426,11 @@ class Shim:
             return None
         if op == "kill":
             sig = int(req["signal"])
+            if self.phase in ("booting", "created"):  # no process yet: the signal ends the VM
+                self.code = 128 + sig
+                self.phase = "stopped"
+                self.grace = 0.0
+                return {"ok": True}
             if req.get("all"):
                 self.send(proto.KILL_ALL, 0, struct.pack("<i", sig))
             else:
@@ -534,7 +540,7 @@ class Shim:
         for ex in list(self.streams.values()):
             if ex.id and ex.conn is not None:
                 _reply(ex.conn, {"exit": 137})
-        self._kill_vm(grace=3.0)
+        self._kill_vm(grace=self.grace)
         return self.code if self.code is not None else 255
 
     def _kill_vm(self, grace: float = 0.0) -> None:

@@ -733,6 +733,11 @@ int main(void) {
 	if (mount("wharfie", "/share", "virtiofs", 0, NULL) < 0 &&
 	    mount("wharfie", "/share", "9p", 0, "trans=virtio,version=9p2000.L,msize=262144") < 0)
 		die("mounting the host share");
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s >= 0) {
+		if_up(s, "lo"); /* every container has a loopback, with or without a network */
+		close(s);
+	}
 	mkdir(ROOT, 0755);
 	if (mount("/share/rootfs", ROOT, NULL, MS_BIND | MS_REC, NULL) < 0)
 		die("mounting the root filesystem");
