@@ -123,6 +123,10 @@ def test_detached_port_volume_exec_logs_stop(vm_daemon: Daemon, name: str) -> No
         rd = docker_cli(vm_daemon, "run", "--rm", "-v", f"{vol}:/data", "busybox", "cat", "/data/f")
         assert rd.stdout == b"written-in-vm\n", rd.stderr
         assert not vm_leftovers(_root(vm_daemon))
+        cid = doc["Id"]
+        assert docker_cli(vm_daemon, "rm", name).returncode == 0
+        for base in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup", "/sys/fs/cgroup/memory"):
+            assert not os.path.exists(f"{base}/wharfie/{cid}"), "the VM's cgroup is left"
     finally:
         docker_cli(vm_daemon, "rm", "-f", name)
         docker_cli(vm_daemon, "volume", "rm", "-f", vol)

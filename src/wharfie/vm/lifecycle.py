@@ -295,10 +295,13 @@ def _cleanup(st: vmstate.State) -> None:
         from wharfie import cgroups
         from wharfie.errors import WharfieError
 
-        try:
-            cgroups.from_paths(st.cgroup).destroy()
-        except (WharfieError, OSError):
-            pass  # still busy: a later delete retries
+        cg = cgroups.from_paths(st.cgroup)
+        for _ in range(100):  # a zombie stays in the cgroup until its new parent reaps it
+            try:
+                cg.destroy()
+                break
+            except (WharfieError, OSError):
+                time.sleep(0.02)
     shutil.rmtree(vmstate.sock_dir(st.dir), ignore_errors=True)
     shutil.rmtree(st.dir, ignore_errors=True)
 
