@@ -40,8 +40,8 @@ ALLOWED = {
     "daemon": {"errors", "api", "engine", "httpcore", "dashboard"},
     "client": {"errors", "oci", "patterns", "httpcore"},
     "compose": {"errors", "oci", "client", "units"},
-    "cli": {"errors", "oci", "client", "units", "compose", "registry", "times", "statsmath"},
-    "vm": {"errors", "syscalls"},
+    "cli": {"errors", "oci", "client", "units", "compose", "registry", "times", "statsmath", "vm"},
+    "vm": {"errors", "syscalls", "cgroups"},
 }
 
 

@@ -57,20 +57,29 @@ def _wait_log(d: Daemon, name: str, text: str, timeout: float = BOOT) -> str:
 
 
 def test_run_rm_isolated_guest(vm_daemon: Daemon) -> None:
-    """Own kernel, no host processes, --memory sizes the VM, exit code, the TCG warning."""
-    script = "echo hello; uname -r; ps -o pid,comm; grep MemTotal /proc/meminfo; exit 3"
-    p = docker_cli(vm_daemon, "run", "--rm", "--runtime", "wharfie-vm", "--memory", "256m",
-                   "busybox", "sh", "-c", script, timeout=BOOT)  # fmt: skip
+    """Own kernel, no host processes, --memory sizes the VM, stdin, exit code, the warning."""
+    script = (
+        'echo hello; echo "$A"; uname -r; ps -o pid,comm; grep MemTotal /proc/meminfo; wc -c;'
+        " exit 3"
+    )
+    # 3 MiB through stdin, more than any pipe holds (text: the engine's monitor applies the
+    # detach keys ctrl-p ctrl-q to non-tty stdin too, which binary data would trip)
+    data = b"0123456789abcdef" * (3 << 16)
+    p = docker_cli(vm_daemon, "run", "-i", "--rm", "--runtime", "wharfie-vm", "--memory",
+                   "256m", "-e", "A=b=c", "busybox", "sh", "-c", script, input=data,
+                   timeout=BOOT)  # fmt: skip
     out, err = p.stdout.decode(), p.stderr.decode()
     assert p.returncode == 3, (out, err)
     lines = out.splitlines()
     assert lines[0] == "hello"
-    assert lines[1] == _guest_release()
-    assert lines[1] != platform.release() or "guest and host run the same kernel release"
-    procs = [ln.split() for ln in lines[3:] if ln.strip() and not ln.startswith("MemTotal")]
+    assert lines[1] == "b=c"  # values with "=" in them reach the guest whole
+    assert lines[2] == _guest_release()
+    assert lines[2] != platform.release() or "guest and host run the same kernel release"
+    assert lines[-1] == str(len(data))
+    procs = [ln.split() for ln in lines[4:-2]]
     assert [c for _, c in procs] == ["sh", "ps"], out  # the host's processes are not there
-    mem_kib = int(lines[-1].split()[1])
-    assert 150 * 1024 < mem_kib <= 256 * 1024, lines[-1]
+    mem_kib = int(lines[-2].split()[1])
+    assert 150 * 1024 < mem_kib <= 256 * 1024, lines[-2]
     if os.environ.get("WHARFIE_VM_ACCEL") != "kvm":
         assert "KVM is not usable" in err and "TCG" in err
     assert not vm_leftovers(_root(vm_daemon))
@@ -105,12 +114,19 @@ def test_detached_port_volume_exec_logs_stop(vm_daemon: Daemon, name: str) -> No
         out, _ = follow.communicate(timeout=60)
         assert follow.returncode == 0
         assert out.decode().splitlines() == ["started", "bye"]
-        state = json.loads(docker_cli(vm_daemon, "inspect", name).stdout)[0]["State"]
-        assert state["ExitCode"] == 0 and state["Status"] == "exited"
+        doc = json.loads(docker_cli(vm_daemon, "inspect", name).stdout)[0]
+        assert doc["State"]["ExitCode"] == 0 and doc["State"]["Status"] == "exited"
+        assert doc["HostConfig"]["Runtime"] == "wharfie-vm"
+        if os.environ.get("WHARFIE_VM_ACCEL") != "kvm":
+            assert any("KVM is not usable" in w for w in doc["RuntimeWarnings"])
         # a normal container reads what the VM wrote in the volume
         rd = docker_cli(vm_daemon, "run", "--rm", "-v", f"{vol}:/data", "busybox", "cat", "/data/f")
         assert rd.stdout == b"written-in-vm\n", rd.stderr
         assert not vm_leftovers(_root(vm_daemon))
+        cid = doc["Id"]
+        assert docker_cli(vm_daemon, "rm", name).returncode == 0
+        for base in ("/sys/fs/cgroup/unified", "/sys/fs/cgroup", "/sys/fs/cgroup/memory"):
+            assert not os.path.exists(f"{base}/wharfie/{cid}"), "the VM's cgroup is left"
     finally:
         docker_cli(vm_daemon, "rm", "-f", name)
         docker_cli(vm_daemon, "volume", "rm", "-f", vol)
@@ -138,17 +154,16 @@ def test_info_shows_the_accelerator_warning(vm_daemon: Daemon) -> None:
         assert any("KVM is not usable" in w for w in info["Warnings"]), info["Warnings"]
 
 
-@pytest.mark.full
-def test_run_it_terminal(vm_daemon: Daemon) -> None:
-    master, slave = pty.openpty()
+def _pty_session(d: Daemon, argv: list[str], line: bytes) -> tuple[str, int]:
+    """Run the docker CLI on a 33x101 terminal, type `line` at the first prompt."""
     import fcntl
     import struct
     import termios
 
+    master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
-    env = {**vm_daemon.env, "DOCKER_CONFIG": str(vm_daemon.base / "docker-config")}
-    proc = subprocess.Popen(["docker", "run", "-it", "--rm", "--runtime", "wharfie-vm",
-                             "busybox", "sh"], stdin=slave, stdout=slave, stderr=slave,
+    env = {**d.env, "DOCKER_CONFIG": str(d.base / "docker-config")}
+    proc = subprocess.Popen(["docker", *argv], stdin=slave, stdout=slave, stderr=slave,
                             env=env, start_new_session=True)  # fmt: skip
     os.close(slave)
     out = b""
@@ -162,13 +177,19 @@ def test_run_it_terminal(vm_daemon: Daemon) -> None:
             except OSError:
                 break
         if not sent and b"# " in out:
-            os.write(master, b"echo in-vm-$((6*7)); stty size; tty; exit 5\r")
+            os.write(master, line)
             sent = True
     proc.wait(30)
     os.close(master)
-    text = out.decode(errors="replace")
+    return out.decode(errors="replace"), proc.returncode
+
+
+@pytest.mark.full
+def test_run_it_terminal(vm_daemon: Daemon) -> None:
+    argv = ["run", "-it", "--rm", "--runtime", "wharfie-vm", "busybox", "sh"]
+    text, code = _pty_session(vm_daemon, argv, b"echo in-vm-$((6*7)); stty size; tty; exit 5\r")
     assert "in-vm-42" in text and "33 101" in text and "/dev/pts/0" in text, text
-    assert proc.returncode == 5
+    assert code == 5
 
 
 @pytest.mark.full
@@ -192,9 +213,55 @@ def test_pause_resume_and_exit_of_exec(vm_daemon: Daemon, name: str) -> None:
         assert docker_cli(vm_daemon, "unpause", name).returncode == 0
         ex = docker_cli(vm_daemon, "exec", name, "sh", "-c", "exit 9", timeout=BOOT)
         assert ex.returncode == 9
+        text, code = _pty_session(vm_daemon, ["exec", "-it", name, "sh"],
+                                  b"sleep 1; stty size; exit 6\r")  # fmt: skip
+        assert "33 101" in text and code == 6, text
         assert docker_cli(vm_daemon, "kill", name).returncode == 0
         w = docker_cli(vm_daemon, "wait", name, timeout=BOOT)
         assert w.stdout.strip() == b"137"
     finally:
         docker_cli(vm_daemon, "rm", "-f", name)
+    assert not vm_leftovers(_root(vm_daemon))
+
+
+@pytest.mark.full
+def test_restart_policy_and_health_check(vm_daemon: Daemon, name: str) -> None:
+    """Both go through the normal engine paths: a restart is a new VM; the check is an exec."""
+    p = docker_cli(vm_daemon, "run", "-d", "--name", name, "--runtime", "wharfie-vm",
+                   "--restart", "on-failure:1", "--health-cmd", "test -e /tmp/ok",
+                   "--health-interval", "2s", "--health-retries", "1", "busybox", "sh", "-c",
+                   "echo run; touch /tmp/ok; sleep 8; exit 3", timeout=BOOT)  # fmt: skip
+    try:
+        assert p.returncode == 0, p.stderr
+        until = time.monotonic() + 2 * BOOT
+        seen: set[str] = set()
+        restarts = 0
+        while time.monotonic() < until:
+            doc = json.loads(docker_cli(vm_daemon, "inspect", name).stdout)[0]
+            seen.add((doc["State"].get("Health") or {}).get("Status", ""))
+            restarts = doc["RestartCount"]
+            if restarts >= 1 and doc["State"]["Status"] == "exited":
+                break
+            time.sleep(1)
+        assert restarts == 1
+        assert doc["State"]["ExitCode"] == 3
+        assert "healthy" in seen, seen
+        logs = docker_cli(vm_daemon, "logs", name).stdout.decode().split()
+        assert logs == ["run", "run"]
+    finally:
+        docker_cli(vm_daemon, "rm", "-f", name)
+    assert not vm_leftovers(_root(vm_daemon))
+
+
+@pytest.mark.full
+def test_wharfie_bench_isolation(vm_daemon: Daemon, tmp_path: Path) -> None:
+    chart = tmp_path / "isolation.svg"
+    p = wharfie_cli(vm_daemon, "bench", "isolation", "--rounds", "1", "--chart", str(chart),
+                    timeout=3 * BOOT)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode()
+    for row in ("start s", "cpu loop s", "seq write s", "rand read s", "memory MiB", "image MiB"):
+        assert row in out, out
+    assert "accelerator for VMs" in out
+    assert chart.read_text().startswith("<svg")
     assert not vm_leftovers(_root(vm_daemon))

@@ -145,3 +145,52 @@ def test_unusable_kvm_boot_is_stopped_by_the_watchdog(tmp_path: Path, bundle: Pa
     err = p.stderr.decode()
     assert "did not boot within 10 s (accelerator kvm); the watchdog killed QEMU" in err, err
     assert not vm_leftovers(root)
+
+
+@pytest.mark.full
+def test_9p_share_without_virtiofsd(tmp_path: Path) -> None:
+    """No virtiofsd: the share is QEMU's own 9p server (and the agent mounts it as 9p)."""
+    if os.geteuid() != 0:
+        pytest.skip("wharfie-vm needs root")
+    rootfs = busybox_rootfs(tmp_path / "tmpl")
+    b = make_bundle(tmp_path / "b", rootfs, bundle_spec(["sh", "-c", "exit 6"]))
+    root = tmp_path / "root"
+    p = vm(root, "run", "--bundle", str(b), "c9",
+           env={"WHARFIE_VM_VIRTIOFSD": str(tmp_path / "no-virtiofsd")})  # fmt: skip
+    try:
+        assert p.returncode == 6, p.stderr
+        state = json.loads((root / "c9" / "state.json").read_text())
+        assert state["virtiofsd"] is None
+    finally:
+        vm(root, "delete", "-f", "c9")
+    assert not vm_leftovers(root)
+
+
+@pytest.mark.full
+def test_create_start_kill_before_start(tmp_path: Path) -> None:
+    """runc's split: create boots the VM and waits; start runs the process; a signal to a
+    created container ends it."""
+    if os.geteuid() != 0:
+        pytest.skip("wharfie-vm needs root")
+    rootfs = busybox_rootfs(tmp_path / "tmpl")
+    spec = bundle_spec(["sh", "-c", "nproc; exit 2"])
+    spec["linux"]["resources"] = {"cpu": {"quota": 200000, "period": 100000}}
+    b = make_bundle(tmp_path / "b", rootfs, spec)
+    root = tmp_path / "root"
+    out = tmp_path / "out"
+    for cid in ("k1", "s1"):
+        with open(out, "wb") as f:
+            p = subprocess.run([WHARFIE_VM, "--root", str(root), "create", "--bundle", str(b),
+                                cid], stdout=f, stderr=subprocess.DEVNULL,
+                               stdin=subprocess.DEVNULL, timeout=300)  # fmt: skip
+        assert p.returncode == 0
+        assert json.loads(vm(root, "state", cid).stdout)["status"] == "created"
+        if cid == "k1":
+            assert vm(root, "kill", cid, "TERM").returncode == 0
+        else:
+            assert vm(root, "start", cid).returncode == 0
+        assert _wait_status(root, cid, "stopped", 120) == "stopped"
+        if cid == "s1":
+            assert out.read_text() == "2\n"  # two vCPUs from the cpu quota
+        assert vm(root, "delete", cid).returncode == 0
+    assert not vm_leftovers(root)

@@ -155,6 +155,7 @@ def test_qemu_argv() -> None:
     joined = " ".join(argv)
     assert argv[argv.index("-accel") + 1] == "tcg"
     assert argv[argv.index("-cpu") + 1] == "max"
+    assert "pit=on" in argv[argv.index("-M") + 1]  # the fallback tick under TCG
     assert argv[argv.index("-m") + 1] == "256M" and argv[argv.index("-smp") + 1] == "2"
     assert "memory-backend-memfd,id=mem,size=256M,share=on" in argv
     assert "tsc_early_khz=2600000" in argv[argv.index("-append") + 1]
@@ -162,8 +163,14 @@ def test_qemu_argv() -> None:
     assert "tap,id=net0,fd=9" in joined and "mac=02:42:0a:00:00:02" in joined
     for path in qemu.paths("/s/abc").values():
         assert len(path) < 108
+    assert "vhost-user-fs-device,chardev=fs0,tag=wharfie" in argv
+    nine = qemu.qemu_argv("q", qemu.VMConfig("/k", "/i", "/s", fs="9p"))
+    assert "virtio-9p-device,fsdev=fs0,mount_tag=wharfie" in nine
+    assert "local,id=fs0,path=/s/share,security_model=passthrough" in nine
+    assert not any("vhost-user-fs" in a for a in nine)
     kvm = qemu.qemu_argv("q", qemu.VMConfig("/k", "/i", "/s", accel="kvm"))
     assert kvm[kvm.index("-cpu") + 1] == "host" and "-netdev" not in kvm
+    assert "pit=off" in kvm[kvm.index("-M") + 1]
 
 
 def test_sockets_fit_sun_path_for_long_state_dirs() -> None:
@@ -267,3 +274,29 @@ def test_cli_isolation_vm_is_the_runtime() -> None:
     assert "Runtime" not in body("busybox")["HostConfig"]
     with pytest.raises(InvalidArgument, match='invalid isolation "hyperv"'):
         body("--isolation", "hyperv", "busybox")
+
+
+def test_wharfie_vm_kernel_ls() -> None:
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "wharfie"
+    try:
+        k = assets.find_kernel()
+    except Exception as exc:
+        pytest.skip(f"no guest kernel: {exc}")
+    p = subprocess.run([str(exe), "vm", "kernel", "ls"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    row = [ln for ln in p.stdout.splitlines() if ln.startswith(k.release)]
+    assert row and "*" in row[0]
+    bad = subprocess.run([str(exe), "vm", "kernel", "frobnicate"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "Usage" in bad.stderr
+
+
+def test_isolation_chart_svg() -> None:
+    from wharfie.cli.bench import svg_chart
+
+    svg = svg_chart([("start s", 0.1, 9.0), ("memory MiB", 0.0, 170.0)], "tcg")
+    assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
+    assert "90.00x" in svg and "accelerator: tcg" in svg
+    assert "0.00x" in svg  # no container figure: no division by zero

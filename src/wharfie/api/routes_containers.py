@@ -109,6 +109,10 @@ class ContainerRoutes:
 
             doc["SizeRw"] = dir_size(os.path.join(self.e.container_dir(c.id), "rw", "upper"))
             doc["SizeRootFs"] = doc["SizeRw"] + self.e._image_size(c)
+        runtime = str(c.host_config.get("Runtime") or "")
+        warnings = await asyncio.to_thread(self.e.runtime_warnings, runtime) if runtime else []
+        if warnings:  # e.g. wharfie-vm without KVM: the container runs emulated
+            doc["RuntimeWarnings"] = warnings
         return json_response(doc)
 
     async def start(self, req: Request, ref: str) -> Reply:

@@ -148,6 +148,11 @@ GROUPS["container"]["port"] = "port"
 GROUPS["registry"] = {"serve": "registry-serve", "gc": "registry-gc"}
 COMMANDS["registry-serve"] = ("registry", "cmd_serve")
 COMMANDS["registry-gc"] = ("registry", "cmd_gc")
+# wharfie-vm's guest kernels (local, as the registry commands)
+GROUPS["vm"] = {"kernel": "vm-kernel"}
+COMMANDS["vm-kernel"] = ("vm", "cmd_kernel")
+GROUPS["bench"] = {"isolation": "bench-isolation"}
+COMMANDS["bench-isolation"] = ("bench", "cmd_isolation")
 # Dockerfile builds
 COMMANDS["build"] = ("build", "cmd_build")
 GROUPS["builder"] = {"build": "build", "prune": "builder-prune"}
@@ -170,6 +175,8 @@ Management Commands:
   volume      Manage volumes (ls, create, inspect, rm, prune)
   network     Manage networks (ls, create, inspect, rm, connect, disconnect, prune)
   registry    Run an OCI distribution registry (serve, gc)
+  vm          VM-isolated containers' guest kernels (kernel ls)
+  bench       Compare isolations on this machine (isolation)
 
 Commands:
   attach commit cp create events export history import inspect kill load logs

@@ -72,6 +72,9 @@ def run_proxy(shim_sock: str, process: dict[str, Any], console_socket: str | Non
     pending: list[int] = []
     for sig in FORWARDED:
         signal.signal(sig, lambda n, _f: pending.append(n))
+    if tty_fd >= 0:  # a size set before the handler was there is otherwise lost
+        pending.append(signal.SIGWINCH)
+        os.write(wfd, b"\0")
     import selectors
 
     sel = selectors.DefaultSelector()

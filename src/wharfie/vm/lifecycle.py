@@ -64,8 +64,6 @@ def status_of(st: vmstate.State) -> tuple[str, int]:
 def oci_state(root: str, cid: str, must_exist: bool = False) -> dict[str, Any]:
     st = _load(root, cid)
     status, pid = status_of(st)
-    if status == "creating":
-        status = "creating"
     return {
         "ociVersion": OCI_VERSION, "id": st.id, "pid": pid, "status": status,
         "bundle": st.bundle, "rootfs": os.path.join(st.bundle, "rootfs"), "created": st.created,
@@ -132,9 +130,10 @@ def plan_for(spec: dict[str, Any], bundle: str, console_socket: str | None, star
     mib, vcpus = proto.resources(spec)
     vm = qemu.VMConfig(
         kernel=kernel.vmlinux, initramfs=kernel.initramfs, state_dir=st_dir, memory_mib=mib,
-        vcpus=vcpus, accel=acc.name, tsc_khz=qemu.tsc_khz(),
+        vcpus=vcpus, accel=acc.name, tsc_khz=qemu.tsc_khz(), fs=qemu.share_kind(),
     )  # fmt: skip
     return Plan(
+        cgroups_path=(spec.get("linux") or {}).get("cgroupsPath"),
         vm=vm, records=records, shares=mounts.shares, rootfs=rootfs,
         root_readonly=bool(root.get("readonly")), netns=netns,
         tty=bool(process.get("terminal")), console_socket=console_socket, start_now=start_now,
@@ -156,7 +155,8 @@ def create(
         raise CLIError(f"config.json: {exc}") from exc
     kernel = assets.find_kernel()
     qemu.qemu_binary()
-    qemu.virtiofsd_binary()
+    if qemu.share_kind() == "virtiofs":
+        qemu.virtiofsd_binary()
     os.makedirs(root, mode=0o711, exist_ok=True)
     acc = accel.detect(kernel.vmlinux, kernel.initramfs, assets.assets_dir())
     if acc.warning:
@@ -197,6 +197,7 @@ def _fork_shim(st: vmstate.State, plan: Any) -> tuple[int, str]:
             os.close(r)
             os.setsid()
             st.shim = vmstate.proc_of(os.getpid())
+            st.cgroup = _join_cgroup(plan.cgroups_path, st.id)
             st.save()
             from wharfie.vm import shim
 
@@ -290,8 +291,35 @@ def _cleanup(st: vmstate.State) -> None:
     until = time.monotonic() + 10
     while any(p.alive() and not _zombie(p.pid) for p in procs) and time.monotonic() < until:
         time.sleep(0.01)
+    if st.cgroup:
+        from wharfie import cgroups
+        from wharfie.errors import WharfieError
+
+        cg = cgroups.from_paths(st.cgroup)
+        for _ in range(100):  # a zombie stays in the cgroup until its new parent reaps it
+            try:
+                cg.destroy()
+                break
+            except (WharfieError, OSError):
+                time.sleep(0.02)
     shutil.rmtree(vmstate.sock_dir(st.dir), ignore_errors=True)
     shutil.rmtree(st.dir, ignore_errors=True)
+
+
+def _join_cgroup(cgroups_path: str | None, cid: str) -> dict[str, str]:
+    """Put the shim (so QEMU and virtiofsd too) in the container's cgroup, for accounting
+    only: `docker stats` shows what the VM costs the host. No limits are set there: the
+    guest's RAM is the memory limit already, and QEMU's overhead must not OOM the VM."""
+    from wharfie import cgroups
+    from wharfie.errors import WharfieError
+
+    try:
+        cg = cgroups.for_container(cgroups_path, cid)
+        cg.create()
+        cg.add_proc(os.getpid())
+    except (WharfieError, OSError):
+        return {}  # accounting is best effort; the VM runs without it
+    return dict(cg.paths)
 
 
 def _zombie(pid: int) -> bool:

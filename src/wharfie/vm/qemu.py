@@ -1,7 +1,8 @@
 """QEMU and virtiofsd command lines for one container's microVM (pure, apart from lookups).
 
 `-M microvm` with virtio-mmio devices (modern mode: vhost-user-fs refuses legacy devices), ACPI
-on (the guest powers off through it), no PIT/PIC/RTC (the agent sets the clock from the host),
+on (the guest powers off through it), no PIC/RTC (the agent sets the clock from the host), a
+PIT under TCG only (see qemu_argv),
 guest RAM from a shared memfd (virtiofs needs the daemon to map it), the uncompressed kernel
 booted through its PVH entry point. The agent's channel is a virtio-serial port named
 "wharfie" on a unix socket the shim connects to; QMP on another (pause, resume, quit).
@@ -30,6 +31,8 @@ class VMConfig:
     tap_fd: int | None = None
     mac: str | None = None
     incoming: str | None = None  # restore from this migration file
+    extra_cmdline: str = ""  # appended to the kernel command line (bench/vm.py's baseline)
+    fs: str = "virtiofs"  # or "9p": the share without virtiofsd (QEMU's own 9p server)
 
 
 def paths(state_dir: str) -> dict[str, str]:
@@ -55,6 +58,15 @@ def qemu_binary() -> str:
     return path
 
 
+def share_kind() -> str:
+    """virtiofs, or 9p when forced (WHARFIE_VM_FS=9p) or when there is no virtiofsd."""
+    forced = os.environ.get("WHARFIE_VM_FS", "")
+    if forced in ("virtiofs", "9p"):
+        return forced
+    path = os.environ.get("WHARFIE_VM_VIRTIOFSD") or VIRTIOFSD
+    return "virtiofs" if os.access(path, os.X_OK) else "9p"
+
+
 def virtiofsd_binary() -> str:
     path = os.environ.get("WHARFIE_VM_VIRTIOFSD") or VIRTIOFSD
     if not os.access(path, os.X_OK):
@@ -78,29 +90,44 @@ def cmdline(cfg: VMConfig) -> str:
     parts = ["console=ttyS0", "quiet", "reboot=t", "panic=-1", "rdinit=/init"]
     if cfg.tsc_khz:
         parts.append(f"tsc_early_khz={cfg.tsc_khz}")
+    if cfg.extra_cmdline:
+        parts.append(cfg.extra_cmdline)
     return " ".join(parts)
 
 
 def qemu_argv(binary: str, cfg: VMConfig) -> list[str]:
     p = paths(cfg.state_dir)
     mem = f"{cfg.memory_mib}M"
+    # Under TCG on a loaded host the guest's LAPIC timer calibration can fail ("APIC frequency
+    # too slow, disabling apic timer"): without a PIT the guest then has no tick at all and
+    # every sleep hangs. The PIT is the fallback tick; KVM guests calibrate reliably.
+    pit = "off" if cfg.accel == "kvm" else "on"
     argv = [
         binary, "-name", os.path.basename(cfg.state_dir),
-        "-M", "microvm,acpi=on,pit=off,pic=off,rtc=off,memory-backend=mem",
+        "-M", f"microvm,acpi=on,pit={pit},pic=off,rtc=off,memory-backend=mem",
         "-accel", cfg.accel, "-cpu", "host" if cfg.accel == "kvm" else "max",
         "-m", mem, "-smp", str(cfg.vcpus),
+        # guest RAM in a shared memfd: virtiofsd maps it (9p does not need it; same for both)
         "-object", f"memory-backend-memfd,id=mem,size={mem},share=on",
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-global", "virtio-mmio.force-legacy=false",
         "-kernel", cfg.kernel, "-initrd", cfg.initramfs, "-append", cmdline(cfg),
         "-serial", f"file:{p['console']}",
-        "-chardev", f"socket,id=fs0,path={p['fs']}",
-        "-device", "vhost-user-fs-device,chardev=fs0,tag=wharfie",
         "-chardev", f"socket,id=agent,path={p['agent']},server=on,wait=off",
         "-device", "virtio-serial-device",
         "-device", "virtserialport,chardev=agent,name=wharfie",
         "-qmp", f"unix:{p['qmp']},server=on,wait=off",
     ]  # fmt: skip
+    if cfg.fs == "9p":
+        argv += [
+            "-fsdev", f"local,id=fs0,path={p['share']},security_model=passthrough",
+            "-device", "virtio-9p-device,fsdev=fs0,mount_tag=wharfie",
+        ]  # fmt: skip
+    else:
+        argv += [
+            "-chardev", f"socket,id=fs0,path={p['fs']}",
+            "-device", "vhost-user-fs-device,chardev=fs0,tag=wharfie",
+        ]  # fmt: skip
     if cfg.tap_fd is not None:
         argv += ["-netdev", f"tap,id=net0,fd={cfg.tap_fd}"]
         dev = "virtio-net-device,netdev=net0"

@@ -27,7 +27,7 @@ import socket
 import struct
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from wharfie import syscalls
@@ -74,7 +74,7 @@ class Plan:
     tty: bool
     console_socket: str | None
     start_now: bool
-    extra: dict[str, Any] = field(default_factory=dict)
+    cgroups_path: str | None = None
 
 
 class ShimError(Exception):
@@ -108,6 +108,7 @@ class Shim:
         self.code: int | None = None
         self.tty_fd = -1
         self.signals: list[int] = []
+        self.grace = 3.0  # how long QEMU gets to power off by itself after the exit
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -137,12 +138,13 @@ class Shim:
                 net.wire(gnet)
                 self.plan.records.append(gnet.record())
                 self.plan.vm = _replace(self.plan.vm, tap_fd=tap_fd, mac=gnet.mac)
-        self.vfsd = subprocess.Popen(
-            qemu.virtiofsd_argv(qemu.virtiofsd_binary(), self.st.dir),
-            stdin=subprocess.DEVNULL, stdout=self._log("virtiofsd.log"),
-            stderr=subprocess.STDOUT, preexec_fn=_pdeathsig, start_new_session=False,
-        )  # fmt: skip
-        self._wait_for(self.paths["fs"], self.vfsd, "virtiofsd")
+        if self.plan.vm.fs == "virtiofs":
+            self.vfsd = subprocess.Popen(
+                qemu.virtiofsd_argv(qemu.virtiofsd_binary(), self.st.dir),
+                stdin=subprocess.DEVNULL, stdout=self._log("virtiofsd.log"),
+                stderr=subprocess.STDOUT, preexec_fn=_pdeathsig, start_new_session=False,
+            )  # fmt: skip
+            self._wait_for(self.paths["fs"], self.vfsd, "virtiofsd")
         self.qemu = subprocess.Popen(
             qemu.qemu_argv(qemu.qemu_binary(), self.plan.vm),
             stdin=subprocess.DEVNULL, stdout=self._log("qemu.log"), stderr=subprocess.STDOUT,
@@ -151,7 +153,7 @@ class Shim:
         if tap_fd is not None:
             os.close(tap_fd)
         self.st.qemu = proc_of(self.qemu.pid)
-        self.st.virtiofsd = proc_of(self.vfsd.pid)
+        self.st.virtiofsd = proc_of(self.vfsd.pid) if self.vfsd is not None else None
         self.st.save()
         self._wait_for(self.paths["agent"], self.qemu, "QEMU")
         self.agent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -424,6 +426,11 @@ class Shim:
             return None
         if op == "kill":
             sig = int(req["signal"])
+            if self.phase in ("booting", "created"):  # no process yet: the signal ends the VM
+                self.code = 128 + sig
+                self.phase = "stopped"
+                self.grace = 0.0
+                return {"ok": True}
             if req.get("all"):
                 self.send(proto.KILL_ALL, 0, struct.pack("<i", sig))
             else:
@@ -533,7 +540,7 @@ class Shim:
         for ex in list(self.streams.values()):
             if ex.id and ex.conn is not None:
                 _reply(ex.conn, {"exit": 137})
-        self._kill_vm(grace=3.0)
+        self._kill_vm(grace=self.grace)
         return self.code if self.code is not None else 255
 
     def _kill_vm(self, grace: float = 0.0) -> None:

@@ -36,6 +36,7 @@ class State:
     shim: Proc | None = None
     qemu: Proc | None = None
     virtiofsd: Proc | None = None
+    cgroup: dict[str, str] = field(default_factory=dict)  # the VM's host cgroup (paths)
 
     def save(self) -> None:
         tmp = os.path.join(self.dir, f"state.json.{os.getpid()}")
@@ -95,7 +96,7 @@ def load(root: str, cid: str) -> State | None:
     return State(
         id=raw["id"], bundle=raw["bundle"], dir=d, created=raw.get("created", ""),
         accel=raw.get("accel", ""), accel_reason=raw.get("accel_reason", ""),
-        annotations=raw.get("annotations") or {}, **procs,
+        annotations=raw.get("annotations") or {}, cgroup=raw.get("cgroup") or {}, **procs,
     )  # fmt: skip
 
 

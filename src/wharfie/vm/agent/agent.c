@@ -49,6 +49,9 @@ struct proc {
 	int tty;
 	int exited;
 	int code;
+	char *ibuf; /* stdin not yet taken by the process (written as it becomes writable) */
+	size_t ilen;
+	int ieof;
 };
 
 static struct proc procs[MAXP];
@@ -394,6 +397,35 @@ static struct proc *find(uint32_t id) {
 	return NULL;
 }
 
+static void flush_in(struct proc *p) {
+	while (p->ilen && p->in >= 0) {
+		ssize_t w = write(p->in, p->ibuf, p->ilen);
+		if (w > 0) {
+			memmove(p->ibuf, p->ibuf + w, p->ilen - (size_t)w);
+			p->ilen -= (size_t)w;
+		} else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+			return;
+		} else {
+			p->ilen = 0; /* the process closed its stdin: what it did not read is dropped */
+			p->ieof = 1;
+		}
+	}
+	if (p->ieof && !p->tty && p->in >= 0) {
+		close(p->in);
+		p->in = -1;
+	}
+}
+
+static void queue_in(struct proc *p, const char *buf, size_t len) {
+	char *nb = realloc(p->ibuf, p->ilen + len);
+	if (!nb)
+		return;
+	p->ibuf = nb;
+	memcpy(p->ibuf + p->ilen, buf, len);
+	p->ilen += len;
+	flush_in(p);
+}
+
 static void set_nonblock(int fd) {
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
@@ -402,7 +434,8 @@ static void start_proc(uint32_t id, char *buf, uint32_t len) {
 	static struct spec s;
 	memset(&s, 0, sizeof s);
 	int is_main = id == 0;
-	for (char *p = buf; p < buf + len; p += strlen(p) + 1) {
+	for (char *p = buf, *next; p < buf + len; p = next) {
+		next = p + strlen(p) + 1; /* before the key is cut off: values may hold '=' */
 		char *eq = strchr(p, '=');
 		if (!eq)
 			continue;
@@ -588,6 +621,9 @@ static void finish(struct proc *p) {
 		close(p->out);
 	if (p->err >= 0)
 		close(p->err);
+	free(p->ibuf);
+	p->ibuf = NULL;
+	p->ilen = 0;
 	if (p->id == 0) {
 		/* the container is done: stop the VM */
 		kill(-1, SIGKILL);
@@ -618,19 +654,15 @@ static void handle(char type, uint32_t id, char *buf, uint32_t len) {
 		start_proc(id, buf, len);
 		break;
 	case 'I':
-		if (p && p->in >= 0) {
-			/* blocking write: stdin is flow-controlled by the host's pace */
-			fcntl(p->in, F_SETFL, fcntl(p->in, F_GETFL) & ~O_NONBLOCK);
-			write_all(p->in, buf, len);
-			set_nonblock(p->in);
-		}
+		if (p && p->in >= 0)
+			queue_in(p, buf, len);
 		break;
 	case 'E':
 		if (p && !p->tty && p->in >= 0) {
-			close(p->in);
-			p->in = -1;
+			p->ieof = 1;
+			flush_in(p);
 		} else if (p && p->tty && p->in >= 0) {
-			write_all(p->in, "\x04", 1);
+			queue_in(p, "\x04", 1);
 		}
 		break;
 	case 'S':
@@ -693,16 +725,39 @@ int main(void) {
 		reboot(RB_POWER_OFF);
 	}
 	load_modules();
-	port = open_port();
-	if (port < 0)
+	char *bare = strstr(cmdline, "wharfie.bare=");
+	port = bare ? -1 : open_port();
+	if (port < 0 && !bare)
 		die("no virtio-serial port named wharfie");
 	mkdir("/share", 0755);
 	if (mount("wharfie", "/share", "virtiofs", 0, NULL) < 0 &&
 	    mount("wharfie", "/share", "9p", 0, "trans=virtio,version=9p2000.L,msize=262144") < 0)
 		die("mounting the host share");
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s >= 0) {
+		if_up(s, "lo"); /* every container has a loopback, with or without a network */
+		close(s);
+	}
 	mkdir(ROOT, 0755);
 	if (mount("/share/rootfs", ROOT, NULL, MS_BIND | MS_REC, NULL) < 0)
 		die("mounting the root filesystem");
+	if (bare) {
+		/* the benchmark's baseline: the same kernel and rootfs running one program, no host
+		 * channel (wharfie.bare=/bin/true or wharfie.bare=/bin/sleep,30) */
+		char prog[512] = {0}, *argv[16] = {0};
+		int argc = 0;
+		sscanf(bare + 13, "%511s", prog);
+		for (char *save = prog, *a; argc < 15 && (a = strsep(&save, ","));)
+			argv[argc++] = a;
+		pid_t pid = fork();
+		if (pid == 0) {
+			if (chroot(ROOT) == 0 && chdir("/") == 0)
+				execv(argv[0], argv);
+			_exit(127);
+		}
+		waitpid(pid, NULL, 0);
+		reboot(RB_POWER_OFF);
+	}
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -725,8 +780,12 @@ int main(void) {
 			struct proc *p = &procs[i];
 			if (!p->used)
 				continue;
+			short wr = p->ilen ? POLLOUT : 0;
 			if (p->tty && p->in >= 0)
-				who[n] = (typeof(who[0])){p, 'O'}, pf[n++] = (struct pollfd){p->in, POLLIN, 0};
+				who[n] = (typeof(who[0])){p, 'O'},
+				pf[n++] = (struct pollfd){p->in, (short)(POLLIN | wr), 0};
+			else if (p->in >= 0 && wr)
+				who[n] = (typeof(who[0])){p, 'W'}, pf[n++] = (struct pollfd){p->in, wr, 0};
 			if (p->out >= 0)
 				who[n] = (typeof(who[0])){p, 'O'}, pf[n++] = (struct pollfd){p->out, POLLIN, 0};
 			if (p->err >= 0)
@@ -738,6 +797,10 @@ int main(void) {
 			if (!pf[i].revents)
 				continue;
 			struct proc *p = who[i].p;
+			if (pf[i].revents & (POLLOUT | POLLERR) && pf[i].fd == p->in && p->ilen)
+				flush_in(p);
+			if (who[i].type == 'W' || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
 			if (!pump(pf[i].fd, who[i].type, p->id)) {
 				if (p->tty && pf[i].fd == p->in) {
 					/* pty hung up: all of the process's side is closed */
