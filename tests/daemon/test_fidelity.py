@@ -146,6 +146,22 @@ def test_exec_errors_arrive_in_the_stream(api: docker.APIClient, daemon: Daemon,
         docker_cli(daemon, "rm", "-f", name)
 
 
+def test_exec_stream_framing_follows_the_start_request(
+    api: docker.APIClient, daemon: Daemon, name: str
+) -> None:
+    """docker-py demultiplexes when exec_start says tty=False: dockerd frames the stream by the
+    start request, even for a process that has a terminal (and sends raw bytes the other way)."""
+    sleeper(daemon, name)
+    try:
+        eid = api.exec_create(name, ["sh", "-c", "echo o"], tty=True)["Id"]
+        assert api.exec_start(eid, tty=False) == b"o\r\n"  # the pty's CRLF, in frames
+        eid = api.exec_create(name, ["sh", "-c", "echo o; echo e >&2"])["Id"]
+        out = api.exec_start(eid, tty=True)  # raw: both streams' bytes, no frame headers
+        assert sorted(out.splitlines()) == [b"e", b"o"], out
+    finally:
+        docker_cli(daemon, "rm", "-f", name)
+
+
 def test_swarm_routes_answer_as_a_node_outside_a_swarm(daemon: Daemon) -> None:
     client = docker.DockerClient(base_url=daemon.host, version="1.44")
     with pytest.raises(APIError) as err:

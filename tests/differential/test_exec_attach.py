@@ -46,6 +46,16 @@ def test_exec(differ) -> None:
                 {"Cmd": ["sh", "-c", "echo o; exit 4"], "AttachStdout": True, "Tty": True},
                 {"Tty": True},
             ),
+            # The stream's framing follows the start request's Tty, the terminal the create's.
+            "tty-create-plain-start": (
+                {"Cmd": ["sh", "-c", "echo o; exit 5"], "AttachStdout": True, "Tty": True},
+                {},
+            ),
+            "plain-create-tty-start": (
+                {"Cmd": ["sh", "-c", "echo o; echo e >&2"], "AttachStdout": True,
+                 "AttachStderr": True},
+                {"Tty": True},
+            ),
             "lowercase": ({"cmd": ["sh", "-c", "echo low"], "attachstdout": True}, {}),
             "stdin": ({"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True}, {}),
             "missing-binary": (

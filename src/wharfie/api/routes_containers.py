@@ -285,10 +285,12 @@ class ContainerRoutes:
             await self.e.execs_service.start(ex, None, console)
             return Response(200)
         self.e.execs_service.check_startable(ex)
-        mux = not ex.config.get("Tty")
+        # As moby's postContainerExecStart: the start request's Tty decides the framing of
+        # the stream (the exec's own Tty only whether the process gets a terminal).
+        mux = not body.get("Tty")
         await req.upgrade(MUX if mux and req.api_version >= (1, 42) else RAW)
         try:
-            await self.e.execs_service.start(ex, req.socket_fd(), console)
+            await self.e.execs_service.start(ex, req.socket_fd(), console, stream_tty=not mux)
         except StartError as exc:  # as moby: after the upgrade, the error is in the stream
             line = f"{exec_failure(str(exc))}\r\n".encode()
             req.writer.write(struct.pack(">BxxxI", 1, len(line)) + line if mux else line)

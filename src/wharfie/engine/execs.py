@@ -93,8 +93,16 @@ class Execs:
             raise Conflict(f"Error: Exec command {ex.id} has already run")
         _check_running(ex.container)
 
-    async def start(self, ex: Exec, sock_fd: int | None, console: tuple[int, int] | None) -> int:
-        """Start the process; with sock_fd its stdio is that (hijacked) socket. Returns the pid."""
+    async def start(
+        self,
+        ex: Exec,
+        sock_fd: int | None,
+        console: tuple[int, int] | None,
+        stream_tty: bool | None = None,
+    ) -> int:
+        """Start the process; with sock_fd its stdio is that (hijacked) socket, raw or in
+        Docker's frames as `stream_tty` says (the start request's Tty; None: the exec's).
+        Returns the pid."""
         self.check_startable(ex)
         ex.started = True
         c = ex.container
@@ -109,6 +117,7 @@ class Execs:
             stderr=bool(ex.config.get("AttachStderr")),
             detach_keys=_keys(ex.config.get("DetachKeys")),
             console_size=console,
+            stream_tty=stream_tty,
         )
         try:
             ex.pid = await self.e.need_monitor().exec(req, sock_fd)

@@ -189,13 +189,14 @@ def _open_last(dirfd: int, name: str, flags: int, mode: int, follow: bool) -> in
             failed = None
         link = os.open(name, _PATH_FLAGS, dir_fd=dirfd)
         try:
-            if stat.S_ISLNK(os.fstat(link).st_mode):
+            mode_now = os.fstat(link).st_mode
+            if stat.S_ISLNK(mode_now):
                 return os.readlink("", dir_fd=link)
         finally:
             os.close(link)
-        if failed is not None and failed.errno == errno.ENOTDIR:
-            raise failed
-        # swapped back to a non-link meanwhile: open it again
+        if failed is not None and failed.errno == errno.ENOTDIR and not stat.S_ISDIR(mode_now):
+            raise failed  # really not a directory
+        # swapped back to a non-link meanwhile (ENOTDIR was the link's): open it again
 
 
 def _reopen(fd: int, flags: int, mode: int) -> int:

@@ -85,6 +85,9 @@ class ExecRequest:
     stderr: bool
     detach_keys: bytes | None = None
     console_size: tuple[int, int] | None = None
+    # How the hijacked stream is framed: raw when True, Docker's frames when False. Docker
+    # follows the start request's Tty here and the create's for the process's terminal.
+    stream_tty: bool | None = None  # None: as `tty`
 
 
 RECONNECT_WAIT = 30.0  # how long a request waits for a dead monitor to come back
@@ -243,8 +246,9 @@ class MonitorClient:
     async def exec(self, req: ExecRequest, sock_fd: int | None) -> int:
         body = asdict(req)
         body["detach_keys"] = protocol.hex_bytes(req.detach_keys)
+        raw = req.tty if req.stream_tty is None else req.stream_tty
         body["attach"] = {
-            "stdin": req.stdin, "stdout": req.stdout, "stderr": req.stderr, "tty": req.tty,
+            "stdin": req.stdin, "stdout": req.stdout, "stderr": req.stderr, "tty": raw,
             "detach_keys": body["detach_keys"], "close_on_exit": True,
         }  # fmt: skip
         fds = [sock_fd] if sock_fd is not None else None
