@@ -247,8 +247,11 @@ class MonitorClient:
         body = asdict(req)
         body["detach_keys"] = protocol.hex_bytes(req.detach_keys)
         raw = req.tty if req.stream_tty is None else req.stream_tty
+        # A raw stream of a process without a terminal carries stdout only: moby's exec start
+        # gives the process no stderr writer unless it frames the stream.
+        stderr = req.stderr and (req.tty or not raw)
         body["attach"] = {
-            "stdin": req.stdin, "stdout": req.stdout, "stderr": req.stderr, "tty": raw,
+            "stdin": req.stdin, "stdout": req.stdout, "stderr": stderr, "tty": raw,
             "detach_keys": body["detach_keys"], "close_on_exit": True,
         }  # fmt: skip
         fds = [sock_fd] if sock_fd is not None else None

@@ -304,7 +304,9 @@ class Client:
             loop.set_read(fd, self._readable)
 
     def send(self, stream: int, data: bytes) -> None:
-        if not (self.stdout if stream == 1 or self.tty else self.stderr):
+        # A process with a terminal has one stream (stdout's); otherwise each stream goes
+        # where it was asked for, whether this client's framing is raw or multiplexed.
+        if not (self.stdout if stream == 1 or self.proc.tty else self.stderr):
             return
         self.queue(data if self.tty else frame(stream, data))
 
