@@ -162,6 +162,15 @@ def test_exec_stream_framing_follows_the_start_request(
         docker_cli(daemon, "rm", "-f", name)
 
 
+def test_detach_keys_apply_only_with_a_terminal(daemon: Daemon) -> None:
+    """moby copies a non-TTY stdin as it is: ctrl-p ctrl-q bytes in binary input reach the
+    process instead of detaching the client."""
+    data = b"a\x10\x11b"
+    p = docker_cli(daemon, "run", "-i", "--rm", "busybox", "od", "-An", "-tx1", input=data)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == [b"61", b"10", b"11", b"62"], p.stdout
+
+
 def test_swarm_routes_answer_as_a_node_outside_a_swarm(daemon: Daemon) -> None:
     client = docker.DockerClient(base_url=daemon.host, version="1.44")
     with pytest.raises(APIError) as err:

@@ -289,7 +289,8 @@ class Dashboard:
 
     async def _hangup(self, eid: str) -> None:
         """The page's terminal closed: SIGHUP to the exec's process, SIGKILL if it stays.
-        (`running` is cleared when the monitor reports the exit, after it reaped the pid.)"""
+        The monitor sends them: it reaps the process, so its pid cannot have been reused
+        (a kill by pid from here could hit whatever process took that pid since)."""
         try:
             ex = self.engine.execs_service.get(eid)
         except WharfieError:
@@ -298,8 +299,8 @@ class Dashboard:
             if not ex.running or not ex.pid:
                 return
             try:
-                os.kill(ex.pid, sig)
-            except ProcessLookupError:
+                await self.engine.need_monitor().signal(eid, int(sig))
+            except WharfieError:  # gone meanwhile
                 return
             try:
                 await asyncio.wait_for(asyncio.shield(ex.done), 2.0)

@@ -221,7 +221,7 @@ class Monitor:
     def op_signal(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
         _close_all(fds)
         cid = str(msg["id"])
-        proc = self.procs.get(cid)
+        proc = self.procs.get(cid) or self.execs.get(cid)  # a container or an exec
         if proc is None or proc.status != "running":
             raise NotFound(f"container {cid} is not running")
         if proc.pidfd >= 0:  # adopted: the warden reaps it, so its pid alone could be stale

@@ -346,7 +346,7 @@ class Client:
             self._input_closed()
             return
         detached = False
-        if self.scanner is not None:
+        if self.scanner is not None and self.proc.tty:  # as moby: only with a terminal
             data, detached = self.scanner.feed(data)
         self.proc.input(data)
         if detached:
