@@ -68,7 +68,10 @@ def churn(d: Daemon, cycles: int) -> tuple[int, list[str]]:
 
     api = docker.APIClient(base_url=d.host, timeout=120)
     for c in api.containers(all=True, filters={"name": tag}):
-        api.remove_container(c["Id"], force=True)
+        try:
+            api.remove_container(c["Id"], force=True)
+        except docker.errors.NotFound:
+            pass  # an AutoRemove container that went meanwhile
     return starts["ok"], failures
 
 
