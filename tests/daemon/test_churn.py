@@ -71,7 +71,7 @@ def churn(d: Daemon, cycles: int) -> tuple[int, list[str]]:
         try:
             api.remove_container(c["Id"], force=True)
         except docker.errors.NotFound:
-            pass  # an AutoRemove container listed while its removal was finishing
+            pass  # an AutoRemove container that went meanwhile
     return starts["ok"], failures
 
 

@@ -148,22 +148,26 @@ class MonitorClient:
         if not self._closed:
             self._closed = True
             self._loop.remove_reader(self._sock.fileno())
+            if self._path and not self._closing:
+                self._sock.close()
         for fut in self._waiting.values():
             if not fut.done():
                 fut.set_exception(_Lost("the monitor closed the connection"))
         self._waiting.clear()
         if self._closing or not self._path or self._reconnecting is not None:
-            return
+            return  # closing, or the reconnect loop sees it and connects again
         self._up.clear()
-        self._sock.close()
         if self.on_lost is not None:
             self.on_lost()
         self._reconnecting = self._loop.create_task(self._reconnect())
 
     async def _reconnect(self) -> None:
+        """Connect until a monitor answers `hello` (a dying one may still accept a connect),
+        then let requests through and hand the hello to `on_back`."""
         exec_root = os.path.dirname(self._path)
         delay = 0.01
-        while not self._closing:
+        hello: dict[str, Any] | None = None
+        while not self._closing and hello is None:
             try:
                 sock = _connect(self._path)
             except Unavailable:
@@ -176,32 +180,32 @@ class MonitorClient:
             self._sock = sock
             self._closed = False
             self._loop.add_reader(sock.fileno(), self._readable)
-            break
+            try:
+                hello = await self._call_once("hello", {}, None, wait=False)
+            except Unavailable:
+                await asyncio.sleep(delay)
         self._reconnecting = None
-        if self._closing:
+        if self._closing or hello is None:
             return
         self._up.set()
-        try:
-            hello = await self._call("hello", {})
-        except Unavailable:
-            return  # died again: that loss starts the next reconnect
         if self.on_back is not None:
             await self.on_back(hello)
 
     async def _call(
         self, op: str, body: dict[str, Any], fds: list[int] | None = None
     ) -> dict[str, Any]:
-        try:
-            return await self._call_once(op, body, fds)
-        except _Lost:
-            if op not in _RETRIED or self._closing:
-                raise
-            return await self._call_once(op, body, fds)
+        for _ in range(4):
+            try:
+                return await self._call_once(op, body, fds)
+            except _Lost:
+                if op not in _RETRIED or self._closing:
+                    raise
+        return await self._call_once(op, body, fds)
 
     async def _call_once(
-        self, op: str, body: dict[str, Any], fds: list[int] | None
+        self, op: str, body: dict[str, Any], fds: list[int] | None, wait: bool = True
     ) -> dict[str, Any]:
-        if not self._up.is_set() and not self._closing:
+        if wait and not self._up.is_set() and not self._closing:
             try:
                 await asyncio.wait_for(self._up.wait(), RECONNECT_WAIT)
             except TimeoutError:
