@@ -265,3 +265,23 @@ def test_wharfie_bench_isolation(vm_daemon: Daemon, tmp_path: Path) -> None:
     assert "accelerator for VMs" in out
     assert chart.read_text().startswith("<svg")
     assert not vm_leftovers(_root(vm_daemon))
+
+
+@pytest.mark.full
+def test_vm_container_survives_a_daemon_restart(vm_daemon: Daemon, name: str) -> None:
+    p = docker_cli(vm_daemon, "run", "-d", "--name", name, "--runtime", "wharfie-vm", "busybox",
+                   "sh", "-c", "echo up; while :; do sleep 1; done", timeout=BOOT)  # fmt: skip
+    try:
+        assert p.returncode == 0, p.stderr
+        _wait_log(vm_daemon, name, "up")
+        vm_daemon.stop()
+        vm_daemon.start()
+        st = json.loads(docker_cli(vm_daemon, "inspect", name).stdout)[0]["State"]
+        assert st["Running"] is True
+        ex = docker_cli(vm_daemon, "exec", name, "cat", "/proc/1/cmdline", timeout=BOOT)
+        assert ex.returncode == 0 and ex.stdout.startswith(b"sh"), ex.stderr
+        assert docker_cli(vm_daemon, "kill", name).returncode == 0
+        assert docker_cli(vm_daemon, "wait", name, timeout=BOOT).stdout.strip() == b"137"
+    finally:
+        docker_cli(vm_daemon, "rm", "-f", name)
+    assert not vm_leftovers(_root(vm_daemon))
