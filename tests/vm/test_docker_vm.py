@@ -285,3 +285,25 @@ def test_vm_container_survives_a_daemon_restart(vm_daemon: Daemon, name: str) ->
     finally:
         docker_cli(vm_daemon, "rm", "-f", name)
     assert not vm_leftovers(_root(vm_daemon))
+
+
+@pytest.mark.full
+def test_user_network_between_vm_and_container(vm_daemon: Daemon, name: str) -> None:
+    net = f"{name}-net"
+    web = f"{name}-web"
+    assert docker_cli(vm_daemon, "network", "create", net).returncode == 0
+    try:
+        serve = "mkdir /w; echo from-container > /w/i; httpd -f -p 80 -h /w"
+        p = docker_cli(vm_daemon, "run", "-d", "--name", web, "--network", net, "busybox", "sh",
+                       "-c", serve)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        doc = json.loads(docker_cli(vm_daemon, "inspect", web).stdout)[0]
+        ip = doc["NetworkSettings"]["Networks"][net]["IPAddress"]
+        got = docker_cli(vm_daemon, "run", "--rm", "--runtime", "wharfie-vm", "--network", net,
+                         "busybox", "wget", "-qO-", f"http://{ip}/i", timeout=BOOT)  # fmt: skip
+        assert got.returncode == 0, got.stderr
+        assert got.stdout == b"from-container\n"
+    finally:
+        docker_cli(vm_daemon, "rm", "-f", web)
+        docker_cli(vm_daemon, "network", "rm", net)
+    assert not vm_leftovers(_root(vm_daemon))
