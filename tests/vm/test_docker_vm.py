@@ -265,3 +265,45 @@ def test_wharfie_bench_isolation(vm_daemon: Daemon, tmp_path: Path) -> None:
     assert "accelerator for VMs" in out
     assert chart.read_text().startswith("<svg")
     assert not vm_leftovers(_root(vm_daemon))
+
+
+@pytest.mark.full
+def test_vm_container_survives_a_daemon_restart(vm_daemon: Daemon, name: str) -> None:
+    p = docker_cli(vm_daemon, "run", "-d", "--name", name, "--runtime", "wharfie-vm", "busybox",
+                   "sh", "-c", "echo up; while :; do sleep 1; done", timeout=BOOT)  # fmt: skip
+    try:
+        assert p.returncode == 0, p.stderr
+        _wait_log(vm_daemon, name, "up")
+        vm_daemon.stop()
+        vm_daemon.start()
+        st = json.loads(docker_cli(vm_daemon, "inspect", name).stdout)[0]["State"]
+        assert st["Running"] is True
+        ex = docker_cli(vm_daemon, "exec", name, "cat", "/proc/1/cmdline", timeout=BOOT)
+        assert ex.returncode == 0 and ex.stdout.startswith(b"sh"), ex.stderr
+        assert docker_cli(vm_daemon, "kill", name).returncode == 0
+        assert docker_cli(vm_daemon, "wait", name, timeout=BOOT).stdout.strip() == b"137"
+    finally:
+        docker_cli(vm_daemon, "rm", "-f", name)
+    assert not vm_leftovers(_root(vm_daemon))
+
+
+@pytest.mark.full
+def test_user_network_between_vm_and_container(vm_daemon: Daemon, name: str) -> None:
+    net = f"{name}-net"
+    web = f"{name}-web"
+    assert docker_cli(vm_daemon, "network", "create", net).returncode == 0
+    try:
+        serve = "mkdir /w; echo from-container > /w/i; httpd -f -p 80 -h /w"
+        p = docker_cli(vm_daemon, "run", "-d", "--name", web, "--network", net, "busybox", "sh",
+                       "-c", serve)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        doc = json.loads(docker_cli(vm_daemon, "inspect", web).stdout)[0]
+        ip = doc["NetworkSettings"]["Networks"][net]["IPAddress"]
+        got = docker_cli(vm_daemon, "run", "--rm", "--runtime", "wharfie-vm", "--network", net,
+                         "busybox", "wget", "-qO-", f"http://{ip}/i", timeout=BOOT)  # fmt: skip
+        assert got.returncode == 0, got.stderr
+        assert got.stdout == b"from-container\n"
+    finally:
+        docker_cli(vm_daemon, "rm", "-f", web)
+        docker_cli(vm_daemon, "network", "rm", net)
+    assert not vm_leftovers(_root(vm_daemon))

@@ -38,11 +38,11 @@ def run_proxy(shim_sock: str, process: dict[str, Any], console_socket: str | Non
             import termios
             import tty
 
-            from wharfie.vm.shim import _send_console
+            from wharfie.vm.hostio import send_console
 
             master, slave = os.openpty()
             tty.setraw(slave, termios.TCSANOW)
-            _send_console(console_socket, master)
+            send_console(console_socket, master)
             os.close(master)
             fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
             tty_fd = slave
@@ -90,9 +90,9 @@ def run_proxy(shim_sock: str, process: dict[str, Any], console_socket: str | Non
                 sigs, pending[:] = list(pending), []
                 for signum in sigs:
                     if signum == signal.SIGWINCH and tty_fd >= 0:
-                        from wharfie.vm.shim import _get_size
+                        from wharfie.vm.hostio import get_size
 
-                        rows, cols = _get_size(tty_fd)
+                        rows, cols = get_size(tty_fd)
                         req = {"op": "winsize", "id": sid, "rows": rows, "cols": cols}
                     else:
                         req = {"op": "signal-exec", "id": sid, "signal": signum}

@@ -18,7 +18,6 @@ the container's exit code. It:
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import selectors
@@ -32,7 +31,7 @@ from typing import Any
 
 from wharfie import syscalls
 from wharfie.errors import WharfieError
-from wharfie.vm import net, proto, qemu
+from wharfie.vm import hostio, net, proto, qemu
 from wharfie.vm.state import State, proc_of
 
 PING_EVERY = 5.0
@@ -211,8 +210,8 @@ class Shim:
     def main_stream(self) -> Stream:
         if self.plan.tty:
             master, slave = os.openpty()
-            _raw(slave)
-            _send_console(self.plan.console_socket, master)
+            hostio.raw(slave)
+            hostio.send_console(self.plan.console_socket, master)
             os.close(master)
             import fcntl
             import termios
@@ -220,12 +219,12 @@ class Shim:
             fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
             self.tty_fd = slave
             for fd in (0, 1, 2):
-                _devnull(fd)
+                hostio.devnull(fd)
             return Stream(0, slave, slave, slave, tty=True)
         out, err = os.dup(1), os.dup(2)
         stdin = os.dup(0)
         for fd in (0, 1, 2):
-            _devnull(fd)
+            hostio.devnull(fd)
         return Stream(0, out, err, stdin)
 
     def _watch_input(self, sid: int, fd: int) -> None:
@@ -296,16 +295,16 @@ class Shim:
         if kind == proto.READY:
             self._ready()
         elif kind == proto.STDOUT and s is not None:
-            _write_all(s.out, payload)
+            hostio.write_all(s.out, payload)
         elif kind == proto.STDERR and s is not None:
-            _write_all(s.err, payload)
+            hostio.write_all(s.err, payload)
         elif kind == proto.STARTED:
             (gpid,) = struct.unpack("<i", payload[:4])
             if sid == 0:
                 self.phase = "running"
                 self._answer_start(None)
             elif s is not None and s.conn is not None:
-                _reply(s.conn, {"ok": True, "pid": gpid})
+                hostio.reply(s.conn, {"ok": True, "pid": gpid})
         elif kind == proto.FAILED:
             msg = payload.decode(errors="replace")
             if sid == 0:
@@ -314,7 +313,7 @@ class Shim:
                 self.phase = "stopped"
             elif s is not None:
                 if s.conn is not None:
-                    _reply(s.conn, {"error": msg})
+                    hostio.reply(s.conn, {"error": msg})
                 self._end_exec(s)
         elif kind == proto.EXITED and s is not None:
             (code,) = struct.unpack("<i", payload[:4])
@@ -323,7 +322,7 @@ class Shim:
                 self.phase = "stopped"
             else:
                 if s.conn is not None:
-                    _reply(s.conn, {"exit": code})
+                    hostio.reply(s.conn, {"exit": code})
                 self._end_exec(s)
 
     def _ready(self) -> None:
@@ -347,7 +346,7 @@ class Shim:
         if self.report_fd >= 0:
             self._report("ok" if error is None else f"err {error}")
         if self.pending_start is not None:
-            _reply(self.pending_start, {"ok": True} if error is None else {"error": error})
+            hostio.reply(self.pending_start, {"ok": True} if error is None else {"error": error})
             self.pending_start = None
 
     def _report(self, msg: str) -> None:
@@ -406,10 +405,10 @@ class Shim:
         try:
             req = json.loads(data)
             answer = self._op(conn, req, fds)
-        except (ValueError, KeyError, OSError, WharfieError, ShimError) as exc:
+        except (ValueError, KeyError, OSError, WharfieError, ShimError, hostio.HostIOError) as exc:
             answer = {"error": str(exc)}
         if answer is not None:
-            _reply(conn, answer)
+            hostio.reply(conn, answer)
 
     def _op(
         self, conn: socket.socket, req: dict[str, Any], fds: list[int]
@@ -437,7 +436,7 @@ class Shim:
                 self.send(proto.SIGNAL, 0, struct.pack("<i", sig))
             return {"ok": True}
         if op in ("pause", "resume"):
-            qmp(self.paths["qmp"], "stop" if op == "pause" else "cont")
+            hostio.qmp(self.paths["qmp"], "stop" if op == "pause" else "cont")
             self.paused = op == "pause"
             self.last_pong = time.monotonic()
             return {"ok": True}
@@ -484,7 +483,7 @@ class Shim:
         sigs, self.signals = self.signals, []
         for sig in sigs:
             if sig == signal.SIGWINCH and self.tty_fd >= 0:
-                rows, cols = _get_size(self.tty_fd)
+                rows, cols = hostio.get_size(self.tty_fd)
                 self.send(proto.WINSIZE, 0, struct.pack("<HH", rows, cols))
             elif sig != signal.SIGCHLD and self.phase in ("running", "starting"):
                 self.send(proto.SIGNAL, 0, struct.pack("<i", sig))
@@ -528,18 +527,18 @@ class Shim:
             self._answer_start(msg)
         s = self.streams.get(0)
         if s is not None:
-            _write_all(s.err, (msg + "\r\n" if s.tty else msg + "\n").encode())
+            hostio.write_all(s.err, (msg + "\r\n" if s.tty else msg + "\n").encode())
         with open(self.st.path("error"), "w") as f:
             f.write(msg + "\n")
         for ex in list(self.streams.values()):
             if ex.id and ex.conn is not None:
-                _reply(ex.conn, {"exit": 255})
+                hostio.reply(ex.conn, {"exit": 255})
         return 255
 
     def _finish(self) -> int:
         for ex in list(self.streams.values()):
             if ex.id and ex.conn is not None:
-                _reply(ex.conn, {"exit": 137})
+                hostio.reply(ex.conn, {"exit": 137})
         self._kill_vm(grace=self.grace)
         return self.code if self.code is not None else 255
 
@@ -559,88 +558,6 @@ def _replace(cfg: qemu.VMConfig, **kw: Any) -> qemu.VMConfig:
     import dataclasses
 
     return dataclasses.replace(cfg, **kw)
-
-
-def _devnull(fd: int) -> None:
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, fd)
-    os.close(null)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        try:
-            n = os.write(fd, data)
-        except BlockingIOError:
-            import select
-
-            select.select([], [fd], [], 1.0)
-            continue
-        except OSError as exc:
-            if exc.errno in (errno.EPIPE, errno.EIO, errno.EBADF):
-                return  # the reader went away: the output is dropped, as with a closed pipe
-            raise
-        data = data[n:]
-
-
-def _reply(conn: socket.socket, msg: dict[str, Any]) -> None:
-    try:
-        conn.send(json.dumps(msg).encode())
-    except OSError:
-        pass
-
-
-def _raw(fd: int) -> None:
-    import termios
-    import tty
-
-    tty.setraw(fd, termios.TCSANOW)
-
-
-def _get_size(fd: int) -> tuple[int, int]:
-    import fcntl
-    import termios
-
-    rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
-    return rows, cols
-
-
-def _send_console(path: str | None, master: int) -> None:
-    """runc's console-socket protocol: the pty master, over a unix socket, with SCM_RIGHTS."""
-    if not path:
-        raise ShimError("process.terminal is set but no --console-socket was given")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        s.connect(path)
-        socket.send_fds(s, [b"/dev/ptmx"], [master])
-    finally:
-        s.close()
-
-
-def qmp(path: str, command: str, args: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
-    """One QMP command (after the capabilities handshake); returns its "return"."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    s.settimeout(timeout)
-    try:
-        s.connect(path)
-        f = s.makefile("rwb")
-        f.readline()  # greeting
-        for cmd in ({"execute": "qmp_capabilities"}, {"execute": command, "arguments": args or {}}):
-            f.write(json.dumps(cmd).encode() + b"\n")
-            f.flush()
-            while True:
-                line = f.readline()
-                if not line:
-                    raise ShimError(f"QMP {command}: QEMU closed the connection")
-                msg = json.loads(line)
-                if "error" in msg:
-                    raise ShimError(f"QMP {command}: {msg['error'].get('desc')}")
-                if "return" in msg:
-                    result = msg["return"]
-                    break
-        return result
-    finally:
-        s.close()
 
 
 def run(st: State, plan: Plan, report_fd: int) -> int:
