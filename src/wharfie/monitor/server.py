@@ -374,12 +374,12 @@ class Monitor:
         proc.status = "running"
         proc.started_at = time.time()
         proc.on_done = self._done
-        if not proc.is_exec:
-            proc.start_time = adopt.start_time(proc.pid)
-            adopt.save(self.exec_root, _state(proc))
         conn.send(
             {"re": req, "ok": {"pid": proc.pid, "ms": round((time.monotonic() - t0) * 1000, 2)}}
         )
+        if not proc.is_exec:  # after the answer: the start's latency does not pay for it
+            proc.start_time = adopt.start_time(proc.pid)
+            adopt.save(self.exec_root, _state(proc))
         if not proc.want_stdin and proc.stdin_fd < 0:
             proc.stdin_buf = b""
         self.loop.wait_pid(proc.pid, lambda st: self._exited(proc, st), since)
