@@ -393,8 +393,14 @@ def _drive(
     undo: _Undo,
     spec: dict[str, Any],
 ) -> int:
-    """Answer the init (and stage 1, if any) until the container is READY; returns its pid."""
+    """Answer the init (and stage 1, if any) until the container is READY; returns its pid.
+
+    The init and stage 1 write to the same channel: the init's READY can come before stage 1
+    has said the init's pid (a container joining a network namespace by path takes the
+    stage-1 path). Then the pid is still awaited; returning 0 failed the start as "container
+    init exited during setup"."""
     pending_hooks = False
+    ready = False
     while True:
         try:
             tag, payload = ch.recv()
@@ -410,10 +416,14 @@ def _drive(
             undo.pids.insert(0, pid)
             os.waitpid(stage1, 0)
             undo.pids.remove(stage1)
+            if ready:
+                return pid
         elif tag == sync.HOOKS:
             pending_hooks = True
         elif tag == sync.READY:
-            return pid
+            if pid:
+                return pid
+            ready = True
         if pending_hooks and pid:
             pending_hooks = False
             ch.send(sync.GO, _create_hooks(st, pid, plan))
