@@ -43,5 +43,6 @@ def compile_sources() -> None:
     some shells) a module edited since the last compile is recompiled by every process
     that imports it, which would put a few ms of compiler time into every wharfie figure."""
     src = Path(__file__).resolve().parents[1] / "src"
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(src)], check=True, stdout=subprocess.DEVNULL
+    )

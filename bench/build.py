@@ -76,8 +76,10 @@ class Row:
         out = []
         for peer, limit in TARGETS.get(self.scenario, []):
             r = self.ratio(peer)
-            out.append(f"<= {limit:g}x {peer}: " + (
-                "n/a" if r is None else ("yes" if r <= limit else "NO")))
+            out.append(
+                f"<= {limit:g}x {peer}: "
+                + ("n/a" if r is None else ("yes" if r <= limit else "NO"))
+            )
         return "; ".join(out)
 
     def cells(self, engines: Sequence[str]) -> list[str]:
@@ -113,10 +115,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", default="")
     ap.add_argument("--context", default=str(PEER_CTX))
-    ap.add_argument("--engines", default="wharfie,docker,buildkit,docker-cli-wharfied",
-                    help="wharfie (wharfie CLI -> wharfied), docker (legacy builder), buildkit "
-                         "(DOCKER_BUILDKIT=1) and docker-cli-wharfied (the docker CLI -> "
-                         "wharfied)")
+    ap.add_argument(
+        "--engines",
+        default="wharfie,docker,buildkit,docker-cli-wharfied",
+        help="wharfie (wharfie CLI -> wharfied), docker (legacy builder), buildkit "
+        "(DOCKER_BUILDKIT=1) and docker-cli-wharfied (the docker CLI -> "
+        "wharfied)",
+    )
     args = ap.parse_args(argv)
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
@@ -132,20 +137,33 @@ class Client:
     def build(self, *extra: str) -> float:
         cmd = [*self.argv, "build", "-q", *extra, "-t", self.tag, str(self.ctx)]
         t0 = time.perf_counter()
-        p = subprocess.run(cmd, env=self.env, capture_output=True, stdin=subprocess.DEVNULL,
-                           timeout=300, check=False)
+        p = subprocess.run(
+            cmd,
+            env=self.env,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=300,
+            check=False,
+        )
         took = time.perf_counter() - t0
         if p.returncode != 0:
-            raise RuntimeError(f"{self.name}: {' '.join(cmd)} exited {p.returncode}: "
-                               f"{(p.stdout + p.stderr).decode(errors='replace')[-1500:]}")
+            raise RuntimeError(
+                f"{self.name}: {' '.join(cmd)} exited {p.returncode}: "
+                f"{(p.stdout + p.stderr).decode(errors='replace')[-1500:]}"
+            )
         return took
 
     def touch_source(self) -> None:
         (self.ctx / "somefile").write_text(f"changed {secrets.token_hex(8)}\n")
 
     def remove_image(self) -> None:
-        subprocess.run([*self.argv, "rmi", "-f", self.tag], env=self.env, capture_output=True,
-                       timeout=120, check=False)
+        subprocess.run(
+            [*self.argv, "rmi", "-f", self.tag],
+            env=self.env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
 
 
 def clients(names: list[str], tmp: Path, src: Path, wharfie_host: str) -> list[Client]:
@@ -178,8 +196,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         daemon.start()
         env = {**os.environ, "DOCKER_HOST": daemon.host}
-        subprocess.run([WHARFIE, "image", "bootstrap", "busybox"], env=env, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [WHARFIE, "image", "bootstrap", "busybox"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         cs = clients(names, tmp, Path(args.context), daemon.host)
         alive = _probe(cs, rows)
         for rnd in range(args.rounds):
@@ -197,12 +220,22 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     print(table(list(rows.values()), names))
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {r.scenario: {"samples": r.samples, "failures": r.failures,
-                          "median": {k: median(v) for k, v in r.samples.items() if v},
-                          "ratios": {p: r.ratio(p) for p in PEERS if p in names},
-                          "docker_cli_ratio": r.ratio("docker", ours=OURS_VIA_DOCKER),
-                          "targets": r.verdict()} for r in rows.values()}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    r.scenario: {
+                        "samples": r.samples,
+                        "failures": r.failures,
+                        "median": {k: median(v) for k, v in r.samples.items() if v},
+                        "ratios": {p: r.ratio(p) for p in PEERS if p in names},
+                        "docker_cli_ratio": r.ratio("docker", ours=OURS_VIA_DOCKER),
+                        "targets": r.verdict(),
+                    }
+                    for r in rows.values()
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

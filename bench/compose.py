@@ -49,14 +49,21 @@ SLEEPER = '["sh", "-c", "trap \'exit 0\' TERM; sleep 300 & wait"]'
 
 def project_text() -> str:
     """Five services (a dependency chain, a fan-in, a loner), all exiting on SIGTERM."""
+
     def svc(name: str, deps: Sequence[str] = ()) -> str:
         text = f"  {name}:\n    image: busybox\n    command: {SLEEPER}\n"
         if deps:
             text += "    depends_on: [" + ", ".join(deps) + "]\n"
         return text
 
-    return ("version: '2.4'\nservices:\n" + svc("db") + svc("cache")
-            + svc("api", ["db", "cache"]) + svc("web", ["api"]) + svc("worker"))
+    return (
+        "version: '2.4'\nservices:\n"
+        + svc("db")
+        + svc("cache")
+        + svc("api", ["db", "cache"])
+        + svc("web", ["api"])
+        + svc("worker")
+    )
 
 
 def fmt(values: Sequence[float]) -> str:
@@ -66,17 +73,32 @@ def fmt(values: Sequence[float]) -> str:
     return f"{m * 1000:.0f} ms ({lo * 1000:.0f}-{hi * 1000:.0f})"
 
 
-def report(samples: dict[str, dict[str, list[float]]], stacks: Sequence[str],
-           skipped: dict[str, str], failed: dict[str, str] | None = None) -> str:
+def report(
+    samples: dict[str, dict[str, list[float]]],
+    stacks: Sequence[str],
+    skipped: dict[str, str],
+    failed: dict[str, str] | None = None,
+) -> str:
     """A markdown table: one row per step, one column per stack, ratios and targets."""
-    head = ["step", *stacks, "wharfie / docker-compose", "target", "met?",
-            "wharfie / wharfie@dockerd"]
+    head = [
+        "step",
+        *stacks,
+        "wharfie / docker-compose",
+        "target",
+        "met?",
+        "wharfie / wharfie@dockerd",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for step in STEPS:
         cells = [step]
         for s in stacks:
-            cells.append("SKIPPED" if s in skipped else "FAILED" if s in (failed or {})
-                         else fmt(samples[s][step]))
+            cells.append(
+                "SKIPPED"
+                if s in skipped
+                else "FAILED"
+                if s in (failed or {})
+                else fmt(samples[s][step])
+            )
         r = ratio(samples["wharfie"][step], samples.get("docker-compose", {}).get(step, []))
         cells.append("—" if r is None else f"{r:.2f}x")
         cells.append(f"<= {TARGETS[step]}x docker-compose")
@@ -91,8 +113,9 @@ def report(samples: dict[str, dict[str, list[float]]], stacks: Sequence[str],
     return "\n".join(lines)
 
 
-def check_step(step: str, rows: Sequence[dict[str, object]],
-               before: Sequence[str] = ()) -> str | None:
+def check_step(
+    step: str, rows: Sequence[dict[str, object]], before: Sequence[str] = ()
+) -> str | None:
     """What is wrong with the project's containers after ``step`` (None: all is well).
     ``rows`` are /containers/json entries of the project (all=1), ``before`` the ids that
     ``up`` left, which the no-op ``up`` must keep."""
@@ -100,8 +123,9 @@ def check_step(step: str, rows: Sequence[dict[str, object]],
     if step == "down":
         return None if not rows else f"{len(rows)} container(s) left after down"
     if len(rows) != N_SERVICES or len(running) != N_SERVICES:
-        return f"{len(running)} of {len(rows)} containers running after {step}, " \
-               f"expected {N_SERVICES}"
+        return (
+            f"{len(running)} of {len(rows)} containers running after {step}, expected {N_SERVICES}"
+        )
     if step == "noop" and running != sorted(before):
         return "the no-op up replaced containers"
     return None
@@ -110,8 +134,11 @@ def check_step(step: str, rows: Sequence[dict[str, object]],
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--compose", default=shutil.which("docker-compose") or "docker-compose",
-                   help="docker-compose 1.29 executable")
+    p.add_argument(
+        "--compose",
+        default=shutil.which("docker-compose") or "docker-compose",
+        help="docker-compose 1.29 executable",
+    )
     p.add_argument("--stacks", default=",".join(STACKS))
     p.add_argument("--json", metavar="FILE")
     args = p.parse_args(argv)
@@ -142,8 +169,12 @@ class Stack:
         self.name = name
         self.argv = argv
         self.host = host
-        self.env = {**os.environ, "DOCKER_HOST": host, "WHARFIE_HOST": host,
-                    "COMPOSE_INTERACTIVE_NO_CLI": "1"}
+        self.env = {
+            **os.environ,
+            "DOCKER_HOST": host,
+            "WHARFIE_HOST": host,
+            "COMPOSE_INTERACTIVE_NO_CLI": "1",
+        }
         self.file = folder / "compose.yaml"
 
     def timed(self, project: str, *args: str) -> float:
@@ -152,8 +183,7 @@ class Stack:
         p = subprocess.run(cmd, env=self.env, capture_output=True, timeout=300)
         took = time.perf_counter() - t0
         if p.returncode != 0:
-            raise StepFailed(f"{' '.join(args)} exited {p.returncode}: "
-                             f"{p.stderr.decode()[-2000:]}")
+            raise StepFailed(f"{' '.join(args)} exited {p.returncode}: {p.stderr.decode()[-2000:]}")
         return took
 
     def rows(self, project: str) -> list[dict[str, object]]:
@@ -162,7 +192,8 @@ class Stack:
         api = docker.APIClient(base_url=self.host)
         try:
             found: list[dict[str, object]] = api.containers(
-                all=True, filters={"label": f"com.docker.compose.project={project}"})
+                all=True, filters={"label": f"com.docker.compose.project={project}"}
+            )
             if not found and api.networks(names=[f"{project}_default"]):
                 raise StepFailed(f"network {project}_default left after down")
             return found
@@ -188,8 +219,9 @@ def _version(argv: list[str]) -> str:
         p = subprocess.run(argv, capture_output=True, timeout=30)
     except OSError as exc:
         return f"unknown ({exc})"
-    return p.stdout.decode().strip().splitlines()[0] if p.returncode == 0 and p.stdout \
-        else "unknown"
+    return (
+        p.stdout.decode().strip().splitlines()[0] if p.returncode == 0 and p.stdout else "unknown"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -202,9 +234,11 @@ def run(args: argparse.Namespace) -> int:
         for s in ("docker-compose", "docker-compose@wharfied"):
             if s in args.stacks:
                 skipped[s] = f"{args.compose} is not installed"
-        log(f"WARNING: docker-compose 1.29 not found ({args.compose}): its columns are "
-            "SKIPPED and the targets cannot be checked")
-    peer_ok = os.path.exists(PEER_HOST[len("unix://"):])
+        log(
+            f"WARNING: docker-compose 1.29 not found ({args.compose}): its columns are "
+            "SKIPPED and the targets cannot be checked"
+        )
+    peer_ok = os.path.exists(PEER_HOST[len("unix://") :])
     for s in ("wharfie@dockerd", "docker-compose"):
         if s in args.stacks and not peer_ok:
             skipped.setdefault(s, "the peer dockerd is not running (run peers/setup.sh)")
@@ -216,16 +250,19 @@ def run(args: argparse.Namespace) -> int:
         import docker
 
         docker.APIClient(base_url=d.host).import_image_from_data(
-            busybox_tar(d.base), repository="busybox", tag="latest", changes=['CMD ["sh"]'])
+            busybox_tar(d.base), repository="busybox", tag="latest", changes=['CMD ["sh"]']
+        )
         stacks = {
             "wharfie": Stack("wharfie", [WHARFIE, "compose"], d.host, tmp),
             "wharfie@dockerd": Stack("wharfie@dockerd", [WHARFIE, "compose"], PEER_HOST, tmp),
             "docker-compose": Stack("docker-compose", [args.compose], PEER_HOST, tmp),
-            "docker-compose@wharfied": Stack("docker-compose@wharfied", [args.compose],
-                                             d.host, tmp),
+            "docker-compose@wharfied": Stack(
+                "docker-compose@wharfied", [args.compose], d.host, tmp
+            ),
         }
         samples: dict[str, dict[str, list[float]]] = {
-            s: {step: [] for step in STEPS} for s in args.stacks}
+            s: {step: [] for step in STEPS} for s in args.stacks
+        }
         for rnd in range(args.rounds + 1):  # round 0 warms caches and is not counted
             live = [s for s in args.stacks if s not in skipped and s not in failed]
             for s in rotated(live, rnd):
@@ -235,24 +272,50 @@ def run(args: argparse.Namespace) -> int:
                 except (StepFailed, subprocess.TimeoutExpired) as exc:
                     failed[s] = f"round {rnd}: {exc}"
                     log(f"FAILED {s}: {exc}")
-                    subprocess.run([*stacks[s].argv, "-f", str(tmp / "compose.yaml"), "-p",
-                                    project, "down", "-v", "-t", "1"], env=stacks[s].env,
-                                   capture_output=True, timeout=300)
+                    subprocess.run(
+                        [
+                            *stacks[s].argv,
+                            "-f",
+                            str(tmp / "compose.yaml"),
+                            "-p",
+                            project,
+                            "down",
+                            "-v",
+                            "-t",
+                            "1",
+                        ],
+                        env=stacks[s].env,
+                        capture_output=True,
+                        timeout=300,
+                    )
                     continue
                 if rnd:
                     for step, v in times.items():
                         samples[s][step].append(v)
-                log(f"round {rnd} {s}: " + ", ".join(f"{k} {v * 1000:.0f} ms"
-                                                      for k, v in times.items()))
+                log(
+                    f"round {rnd} {s}: "
+                    + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in times.items())
+                )
         print(report(samples, args.stacks, skipped, failed))
         if args.json:
-            Path(args.json).write_text(json.dumps(
-                {"samples": samples, "skipped": skipped, "failed": failed,
-                 "project": project_text(), "rounds": args.rounds,
-                 "versions": {"docker-compose": _version([args.compose, "version", "--short"]),
-                              "peer dockerd": _version(["docker", "-H", PEER_HOST, "version",
-                                                        "-f", "{{.Server.Version}}"])}},
-                indent=2))
+            Path(args.json).write_text(
+                json.dumps(
+                    {
+                        "samples": samples,
+                        "skipped": skipped,
+                        "failed": failed,
+                        "project": project_text(),
+                        "rounds": args.rounds,
+                        "versions": {
+                            "docker-compose": _version([args.compose, "version", "--short"]),
+                            "peer dockerd": _version(
+                                ["docker", "-H", PEER_HOST, "version", "-f", "{{.Server.Version}}"]
+                            ),
+                        },
+                    },
+                    indent=2,
+                )
+            )
     finally:
         d.teardown()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -117,15 +117,29 @@ class Row:
         ]
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "unit": self.unit, "note": self.note,
-                "samples": self.samples,
-                "median": {k: median(v) for k, v in self.samples.items() if v},
-                "ratio_vs_docker": self.ratio("docker"), "ratio_vs_podman": self.ratio("podman"),
-                "targets": [str(t) for t in self.targets], "met": self.met()}
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "note": self.note,
+            "samples": self.samples,
+            "median": {k: median(v) for k, v in self.samples.items() if v},
+            "ratio_vs_docker": self.ratio("docker"),
+            "ratio_vs_podman": self.ratio("podman"),
+            "targets": [str(t) for t in self.targets],
+            "met": self.met(),
+        }
 
 
-HEADER = ["measurement", "wharfie", "docker", "podman", "ratio vs docker", "ratio vs podman",
-          "target", "met?"]
+HEADER = [
+    "measurement",
+    "wharfie",
+    "docker",
+    "podman",
+    "ratio vs docker",
+    "ratio vs podman",
+    "target",
+    "met?",
+]
 
 
 def table(rows: Sequence[Row]) -> str:
@@ -147,13 +161,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=10, help="rounds of the cheap measurements")
     p.add_argument("--scale", type=int, default=50, help="containers in the scale test")
     p.add_argument("--reps", type=int, default=3, help="repetitions of the scale test")
-    p.add_argument("--only", type=parse_sections, default=list(SECTIONS),
-                   help=f"comma list of sections: {','.join(SECTIONS)}")
-    p.add_argument("--log-rounds", type=int, default=5,
-                   help="rounds of the logs read-back (docker takes ~12 s per read)")
+    p.add_argument(
+        "--only",
+        type=parse_sections,
+        default=list(SECTIONS),
+        help=f"comma list of sections: {','.join(SECTIONS)}",
+    )
+    p.add_argument(
+        "--log-rounds",
+        type=int,
+        default=5,
+        help="rounds of the logs read-back (docker takes ~12 s per read)",
+    )
     p.add_argument("--json", metavar="FILE", help="write every sample as JSON")
-    p.add_argument("--engines", default="wharfie,docker,podman",
-                   help="comma list of engines (wharfie is always included)")
+    p.add_argument(
+        "--engines",
+        default="wharfie,docker,podman",
+        help="comma list of engines (wharfie is always included)",
+    )
     args = p.parse_args(argv)
     if min(args.rounds, args.scale, args.reps, args.log_rounds) < 1:
         p.error("--rounds, --scale, --reps and --log-rounds must be at least 1")
@@ -235,14 +260,21 @@ class Timer:
     def __init__(self, scratch: Path) -> None:
         self.scratch = scratch
 
-    def run(self, argv: Sequence[str], env: dict[str, str], check: bool = True,
-            stdout: int | None = subprocess.DEVNULL, timeout: float = 600) -> float:
+    def run(
+        self,
+        argv: Sequence[str],
+        env: dict[str, str],
+        check: bool = True,
+        stdout: int | None = subprocess.DEVNULL,
+        timeout: float = 600,
+    ) -> float:
         # No Popen.wait(timeout): with a timeout it polls with sleeps of up to 50 ms, which
         # quantizes every figure; a blocking waitpid plus a watchdog timer does not.
         with open(self.scratch, "wb") as err:
             t0 = time.perf_counter()
-            p = subprocess.Popen(list(argv), env=env, stdin=subprocess.DEVNULL, stdout=stdout,
-                                 stderr=err)
+            p = subprocess.Popen(
+                list(argv), env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=err
+            )
             watchdog = threading.Timer(timeout, p.kill)
             watchdog.start()
             try:
@@ -271,11 +303,19 @@ class Engine:
         return [*self.argv, *args]
 
     def out(self, *args: str, timeout: float = 120) -> str:
-        p = subprocess.run(self.cmd(*args), env=self.env, capture_output=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL, check=False)
+        p = subprocess.run(
+            self.cmd(*args),
+            env=self.env,
+            capture_output=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
         if p.returncode != 0:
-            raise RuntimeError(f"{' '.join(self.cmd(*args))} exited {p.returncode}: "
-                               f"{p.stderr.decode(errors='replace')[-2000:]}")
+            raise RuntimeError(
+                f"{' '.join(self.cmd(*args))} exited {p.returncode}: "
+                f"{p.stderr.decode(errors='replace')[-2000:]}"
+            )
         return p.stdout.decode()
 
     def names(self, prefix: str) -> list[str]:
@@ -284,8 +324,14 @@ class Engine:
 
     def remove(self, names: Sequence[str]) -> None:
         if names:
-            subprocess.run([*self.rm, *names], env=self.env, capture_output=True, timeout=600,
-                           stdin=subprocess.DEVNULL, check=False)
+            subprocess.run(
+                [*self.rm, *names],
+                env=self.env,
+                capture_output=True,
+                timeout=600,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
 
 
 class Wharfied:
@@ -302,13 +348,28 @@ class Wharfied:
         self.log = base / "wharfied.log"
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "wharfie.daemon", "-H", self.host,
-                "--data-root", str(self.base / "data"), "--exec-root", str(self.exec_root),
-                "--bridge", self.bridge, "--bip", self.subnet, "--no-masquerade",
-                "--pidfile", str(self.base / "wharfied.pid")]
+        args = [
+            sys.executable,
+            "-m",
+            "wharfie.daemon",
+            "-H",
+            self.host,
+            "--data-root",
+            str(self.base / "data"),
+            "--exec-root",
+            str(self.exec_root),
+            "--bridge",
+            self.bridge,
+            "--bip",
+            self.subnet,
+            "--no-masquerade",
+            "--pidfile",
+            str(self.base / "wharfied.pid"),
+        ]
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(args, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                args, stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -387,17 +448,25 @@ class Bench:
         docker_env = {**env, "DOCKER_CONFIG": str(cfg), "DOCKER_HOST": PEER_DOCKER_HOST}
         wh_env = {**env, "WHARFIE_HOST": daemon.host}
         all_engines = {
-            "wharfie": Engine("wharfie", [WHARFIE, "-H", daemon.host], wh_env,
-                              [WHARFIE, "-H", daemon.host, "rm", "-f"]),
-            "docker": Engine("docker", [DOCKER], docker_env, [DOCKER, "rm", "-f"],
-                             "containerd-shim"),
+            "wharfie": Engine(
+                "wharfie",
+                [WHARFIE, "-H", daemon.host],
+                wh_env,
+                [WHARFIE, "-H", daemon.host, "rm", "-f"],
+            ),
+            "docker": Engine(
+                "docker", [DOCKER], docker_env, [DOCKER, "rm", "-f"], "containerd-shim"
+            ),
             "podman": Engine("podman", [PODMAN], env, [PODMAN, "rm", "-f", "-t", "0"], "conmon"),
         }
         self.engines = [all_engines[e] for e in args.engines]
         self.wharfie = all_engines["wharfie"]
-        self.docker_on_wharfied = Engine("docker→wharfied", [DOCKER, "-H", daemon.host],
-                                         {**env, "DOCKER_CONFIG": str(cfg)},
-                                         [DOCKER, "-H", daemon.host, "rm", "-f"])
+        self.docker_on_wharfied = Engine(
+            "docker→wharfied",
+            [DOCKER, "-H", daemon.host],
+            {**env, "DOCKER_CONFIG": str(cfg)},
+            [DOCKER, "-H", daemon.host, "rm", "-f"],
+        )
         self.rows: list[Row] = []
         self.notes: list[str] = []
 
@@ -408,8 +477,11 @@ class Bench:
     def bench_run(self) -> None:
         for net in ("none", "default"):
             netargs = ["--network", "none"] if net == "none" else []
-            row = Row(f"run --rm busybox true, network {net}", "s",
-                      targets=[Target("docker", "le", 0.25), Target("podman", "le", 0.5)])
+            row = Row(
+                f"run --rm busybox true, network {net}",
+                "s",
+                targets=[Target("docker", "le", 0.25), Target("podman", "le", 0.5)],
+            )
             cmd = ["run", "--rm", "--label", self.label, *netargs, "busybox", "true"]
             for e in self.engines:  # warm-up
                 self.timed(e, *cmd)
@@ -421,8 +493,12 @@ class Bench:
 
     # -- 2. docker CLI against wharfied
     def bench_dockercli(self) -> None:
-        row = Row("docker CLI: run --rm busybox true", "s", targets=[Target("docker", "le", 0.5)],
-                  note="wharfie column = docker -H wharfied")
+        row = Row(
+            "docker CLI: run --rm busybox true",
+            "s",
+            targets=[Target("docker", "le", 0.5)],
+            note="wharfie column = docker -H wharfied",
+        )
         cmd = ["run", "--rm", "--label", self.label, "busybox", "true"]
         pair = [self.docker_on_wharfied, *[e for e in self.engines if e.name == "docker"]]
         for e in pair:
@@ -436,11 +512,15 @@ class Bench:
     # -- 3-6, 8. scale: start N, memory, ps, exec, rm -f
     def bench_scale(self) -> None:
         n = self.args.scale
-        start = Row(f"start {n} x run -d busybox sleep (total)", "s",
-                    targets=[Target("docker", "le", 0.2)])
-        mem = Row(f"memory per container, {n} running (PSS)", "MiB",
-                  targets=[Target("podman", "le", 1.0)],
-                  note="wharfied+monitor; docker: containerd-shim; podman: conmon")
+        start = Row(
+            f"start {n} x run -d busybox sleep (total)", "s", targets=[Target("docker", "le", 0.2)]
+        )
+        mem = Row(
+            f"memory per container, {n} running (PSS)",
+            "MiB",
+            targets=[Target("podman", "le", 1.0)],
+            note="wharfied+monitor; docker: containerd-shim; podman: conmon",
+        )
         ps = Row(f"ps with {n} running", "s", targets=[Target("docker", "le", 1.0)])
         ex = Row("exec <running> true", "s", targets=[Target("docker", "le", 0.5)])
         rm = Row(f"rm -f of {n} in one command", "s", targets=[Target("docker", "le", 0.25)])
@@ -452,8 +532,18 @@ class Bench:
                 names = [f"{self.prefix}-s{rep}-{i}" for i in range(n)]
                 t0 = time.perf_counter()
                 for name in names:
-                    self.timed(e, "run", "-d", "--name", name, "--label", self.label,
-                               "busybox", "sleep", "100000")
+                    self.timed(
+                        e,
+                        "run",
+                        "-d",
+                        "--name",
+                        name,
+                        "--label",
+                        self.label,
+                        "busybox",
+                        "sleep",
+                        "100000",
+                    )
                 start.add(e.name, time.perf_counter() - t0)
                 ids[e.name] = names
                 time.sleep(1.0)  # let the just-started processes settle before measuring
@@ -486,15 +576,34 @@ class Bench:
 
     # -- 7. logs read-back
     def bench_logs(self) -> None:
-        row = Row(f"logs read-back of {LOG_BYTES / 1e6:.0f} MB", "MB/s",
-                  targets=[Target("docker", "ge", 20.0)])
+        row = Row(
+            f"logs read-back of {LOG_BYTES / 1e6:.0f} MB",
+            "MB/s",
+            targets=[Target("docker", "ge", 20.0)],
+        )
         name = f"{self.prefix}-logs"
         for e in self.engines:
-            self.timer.run(e.cmd("run", "-d", "--name", name, "--label", self.label, "busybox",
-                                 "sh", "-c", f"yes hello | head -n {LOG_LINES}"), e.env)
+            self.timer.run(
+                e.cmd(
+                    "run",
+                    "-d",
+                    "--name",
+                    name,
+                    "--label",
+                    self.label,
+                    "busybox",
+                    "sh",
+                    "-c",
+                    f"yes hello | head -n {LOG_LINES}",
+                ),
+                e.env,
+            )
             e.out("wait", name, timeout=300)
-            got = len(subprocess.run(e.cmd("logs", name), env=e.env, capture_output=True,
-                                     timeout=300, check=True).stdout)
+            got = len(
+                subprocess.run(
+                    e.cmd("logs", name), env=e.env, capture_output=True, timeout=300, check=True
+                ).stdout
+            )
             if got != LOG_BYTES:
                 self.notes.append(f"{e.name} logs returned {got} bytes, expected {LOG_BYTES}")
             else:
@@ -526,11 +635,16 @@ def run(args: argparse.Namespace) -> int:
         log(f"starting wharfied in {base} (bridge {daemon.bridge}, {daemon.subnet})")
         daemon.start()
         bench = Bench(args, base, daemon)
-        bench.timer.run([WHARFIE, "-H", daemon.host, "image", "bootstrap", "busybox"],
-                        bench.wharfie.env, timeout=300)
+        bench.timer.run(
+            [WHARFIE, "-H", daemon.host, "image", "bootstrap", "busybox"],
+            bench.wharfie.env,
+            timeout=300,
+        )
         steps: dict[str, Callable[[], None]] = {
-            "run": bench.bench_run, "dockercli": bench.bench_dockercli,
-            "scale": bench.bench_scale, "logs": bench.bench_logs,
+            "run": bench.bench_run,
+            "dockercli": bench.bench_dockercli,
+            "scale": bench.bench_scale,
+            "logs": bench.bench_logs,
         }
         failed = 0
         for section in SECTIONS:
@@ -543,16 +657,25 @@ def run(args: argparse.Namespace) -> int:
                     bench.notes.append(f"section {section} FAILED: {exc}")
                     log(f"section {section} FAILED: {exc}")
                     bench.cleanup()
-        print(f"Engine benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}; "
-              f"rounds={args.rounds}, scale={args.scale}, reps={args.reps}, "
-              f"log-rounds={args.log_rounds}\n")
+        print(
+            f"Engine benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}; "
+            f"rounds={args.rounds}, scale={args.scale}, reps={args.reps}, "
+            f"log-rounds={args.log_rounds}\n"
+        )
         print(table(bench.rows))
         for note in bench.notes:
             print(f"\n- {note}")
         if args.json:
-            Path(args.json).write_text(json.dumps(
-                {"args": {k: v for k, v in vars(args).items()},
-                 "rows": [r.to_json() for r in bench.rows], "notes": bench.notes}, indent=1))
+            Path(args.json).write_text(
+                json.dumps(
+                    {
+                        "args": {k: v for k, v in vars(args).items()},
+                        "rows": [r.to_json() for r in bench.rows],
+                        "notes": bench.notes,
+                    },
+                    indent=1,
+                )
+            )
         return 1 if failed else 0
     finally:
         if bench is not None:

@@ -45,6 +45,7 @@ TARGETS = {
 
 # ---------------------------------------------------------------- pure helpers
 
+
 def random_layer_tar(mib: int, chunk: int = 1 << 20) -> bytes:
     """A tar with one file of `mib` MiB of random bytes (incompressible, as the issue says)."""
     buf = io.BytesIO()
@@ -83,6 +84,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 # ---------------------------------------------------------------- the bench
 
+
 class ImageBench:
     def __init__(self, args: argparse.Namespace, base: Path, daemon: object) -> None:
         sys.path.insert(0, str(ROOT / "tests"))
@@ -98,8 +100,12 @@ class ImageBench:
         host = daemon.host  # type: ignore[attr-defined]
         self.engines = {
             "wharfie": be.Engine("wharfie", [be.WHARFIE, "-H", host], env, []),
-            "docker": be.Engine("docker", [be.DOCKER], {**env, "DOCKER_CONFIG": str(cfg),
-                                                        "DOCKER_HOST": be.PEER_DOCKER_HOST}, []),
+            "docker": be.Engine(
+                "docker",
+                [be.DOCKER],
+                {**env, "DOCKER_CONFIG": str(cfg), "DOCKER_HOST": be.PEER_DOCKER_HOST},
+                [],
+            ),
             "podman": be.Engine("podman", [be.PODMAN], env, []),
         }
         self.rows = make_rows(args.engines, args.mib)
@@ -121,8 +127,14 @@ class ImageBench:
         return float(self.timer.run(e.cmd(*args), e.env))  # type: ignore[attr-defined]
 
     def quiet(self, e: object, *args: str) -> None:
-        subprocess.run(e.cmd(*args), env=e.env, capture_output=True,  # type: ignore[attr-defined]
-                       stdin=subprocess.DEVNULL, check=False, timeout=600)
+        subprocess.run(
+            e.cmd(*args),
+            env=e.env,
+            capture_output=True,  # type: ignore[attr-defined]
+            stdin=subprocess.DEVNULL,
+            check=False,
+            timeout=600,
+        )
 
     def prepare(self) -> None:
         tar = self.base / "layer.tar"
@@ -186,13 +198,21 @@ def run(args: argparse.Namespace) -> int:
             log(f"round {k + 1}/{args.rounds}")
             bench.round(k)
         rows = list(bench.rows.values())
-        print(f"Image benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}; rounds={args.rounds}, "
-              f"layer={args.mib} MiB random\n")
+        print(
+            f"Image benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}; rounds={args.rounds}, "
+            f"layer={args.mib} MiB random\n"
+        )
         print(table(rows))
         if args.json:
-            Path(args.json).write_text(json.dumps(
-                {"args": {k: v for k, v in vars(args).items()},
-                 "rows": [r.to_json() for r in rows]}, indent=1))
+            Path(args.json).write_text(
+                json.dumps(
+                    {
+                        "args": {k: v for k, v in vars(args).items()},
+                        "rows": [r.to_json() for r in rows],
+                    },
+                    indent=1,
+                )
+            )
         return 0
     finally:
         if bench is not None:

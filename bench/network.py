@@ -111,11 +111,12 @@ def _cli(engine: str, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
 
 
 def _available(engine: str, env: dict[str, str]) -> str:
-    """"" if the engine answers with a busybox image, else why not."""
+    """ "" if the engine answers with a busybox image, else why not."""
     argv, e = _cli(engine, env)
     try:
-        p = subprocess.run([*argv, "image", "inspect", "busybox"], env=e, capture_output=True,
-                           timeout=20)
+        p = subprocess.run(
+            [*argv, "image", "inspect", "busybox"], env=e, capture_output=True, timeout=20
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
     return "" if p.returncode == 0 else p.stderr.decode(errors="replace").strip()[:200]
@@ -186,16 +187,33 @@ def steps(rounds: int) -> dict[str, list[float]]:
 def _receiver(engine: str, env: dict[str, str], name: str, args: list[str]) -> None:
     argv, e = _cli(engine, env)
     subprocess.run([*argv, "rm", "-f", name], env=e, capture_output=True)
-    p = subprocess.run([*argv, "run", "-d", "--name", name, *MOUNTS, *args, "busybox",
-                        *IN_PYTHON, "-c", RECEIVER, str(PORT)], env=e, capture_output=True)
+    p = subprocess.run(
+        [
+            *argv,
+            "run",
+            "-d",
+            "--name",
+            name,
+            *MOUNTS,
+            *args,
+            "busybox",
+            *IN_PYTHON,
+            "-c",
+            RECEIVER,
+            str(PORT),
+        ],
+        env=e,
+        capture_output=True,
+    )
     if p.returncode != 0:
         raise RuntimeError(f"receiver on {engine}: {p.stderr.decode(errors='replace')}")
     time.sleep(0.5)
 
 
 def _host_send(host: str, port: int, size: int) -> float:
-    p = subprocess.run([PYTHON, "-c", SENDER, host, str(port), str(size)], capture_output=True,
-                       timeout=300)
+    p = subprocess.run(
+        [PYTHON, "-c", SENDER, host, str(port), str(size)], capture_output=True, timeout=300
+    )
     if p.returncode != 0:
         raise RuntimeError(f"sender to {host}:{port}: {p.stderr.decode(errors='replace')}")
     return float(p.stdout.decode().strip())
@@ -207,8 +225,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def c2c(variants: list[str], env: dict[str, str], rounds: int, size: int
-        ) -> dict[str, object]:
+def c2c(variants: list[str], env: dict[str, str], rounds: int, size: int) -> dict[str, object]:
     """Loopback and each variant's user bridge, interleaved round by round; a variant is an
     engine, or `engine:MTU` for a network made with that MTU."""
     tag = os.urandom(3).hex()
@@ -221,16 +238,20 @@ def c2c(variants: list[str], env: dict[str, str], rounds: int, size: int
             argv, ee = _cli(engine, env)
             net = _c2c_net(v, tag)
             opts = ["-o", f"com.docker.network.driver.mtu={mtu}"] if mtu else []
-            subprocess.run([*argv, "network", "create", *opts, net], env=ee, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [*argv, "network", "create", *opts, net], env=ee, check=True, capture_output=True
+            )
             ready.append(v)
             _receiver(engine, env, net + "rx", ["--network", net])
         time.sleep(0.3)
         samples: dict[str, list[float]] = {"loopback": [], **{v: [] for v in variants}}
         for r in range(rounds):
             for what in rotate(["loopback", *variants], r):
-                samples[what].append(_host_send("127.0.0.1", port, size) if what == "loopback"
-                                     else _c2c_send(what, env, _c2c_net(what, tag), size))
+                samples[what].append(
+                    _host_send("127.0.0.1", port, size)
+                    if what == "loopback"
+                    else _c2c_send(what, env, _c2c_net(what, tag), size)
+                )
     finally:
         host_rx.kill()
         host_rx.wait()
@@ -253,16 +274,28 @@ def _c2c_net(variant: str, tag: str) -> str:
 
 def _c2c_send(variant: str, env: dict[str, str], net: str, size: int) -> float:
     argv, e = _cli(variant.partition(":")[0], env)
-    send = [*argv, "run", "--rm", "--network", net, *MOUNTS, "busybox", *IN_PYTHON, "-c",
-            SENDER, net + "rx", str(PORT), str(size)]
+    send = [
+        *argv,
+        "run",
+        "--rm",
+        "--network",
+        net,
+        *MOUNTS,
+        "busybox",
+        *IN_PYTHON,
+        "-c",
+        SENDER,
+        net + "rx",
+        str(PORT),
+        str(size),
+    ]
     p = subprocess.run(send, env=e, capture_output=True, timeout=300)
     if p.returncode != 0:
         raise RuntimeError(f"c2c sender on {variant}: {p.stderr.decode(errors='replace')}")
     return float(p.stdout.decode().strip())
 
 
-def published(engines: list[str], env: dict[str, str], rounds: int, size: int
-              ) -> dict[str, object]:
+def published(engines: list[str], env: dict[str, str], rounds: int, size: int) -> dict[str, object]:
     ports = {e: _free_port() for e in engines}
     names = {e: "wbenchpub" + os.urandom(3).hex() for e in engines}
     try:
@@ -289,8 +322,9 @@ def main() -> int:
     ap.add_argument("--mib", type=int, default=1024, help="bytes per transfer, in MiB")
     ap.add_argument("--only", default=",".join(SECTIONS))
     ap.add_argument("--json", default="")
-    ap.add_argument("--mtu", type=int, default=0,
-                    help="c2c also on networks with this MTU (both engines)")
+    ap.add_argument(
+        "--mtu", type=int, default=0, help="c2c also on networks with this MTU (both engines)"
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "tests"))
     from support.daemon import Daemon, busybox_tar
@@ -300,8 +334,12 @@ def main() -> int:
     d.start()
     report: dict[str, object] = {}
     try:
-        p = subprocess.run([WHARFIE, "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"],
-                           input=busybox_tar(base), env=d.env, capture_output=True)
+        p = subprocess.run(
+            [WHARFIE, "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"],
+            input=busybox_tar(base),
+            env=d.env,
+            capture_output=True,
+        )
         if p.returncode != 0:
             raise RuntimeError(p.stderr.decode())
         env = d.env
@@ -323,8 +361,10 @@ def main() -> int:
             report["c2c"] = res = c2c(ce, env, max(args.rounds // 3, 2), size)
             print(f"c2c       loopback {fmt_rate(res['loopback'])}")  # type: ignore[arg-type]
             for e in ce:
-                print(f"c2c       {e:13} {fmt_rate(res[e])}  "  # type: ignore[arg-type]
-                      f"{res[e + '_ratio']:.2f}x loopback")
+                print(
+                    f"c2c       {e:13} {fmt_rate(res[e])}  "  # type: ignore[arg-type]
+                    f"{res[e + '_ratio']:.2f}x loopback"
+                )
         if "published" in only:
             pub = [e for e in ("wharfie", "docker") if e == "wharfie" or e in peers]
             report["published"] = res = published(pub, env, max(args.rounds // 3, 2), size)

@@ -67,7 +67,7 @@ def fmt_value(values: Sequence[float], unit: str) -> str:
 @dataclass
 class Row:
     name: str
-    unit: str            # "s" or "us" (lower is better) or "MB/s" (higher is better)
+    unit: str  # "s" or "us" (lower is better) or "MB/s" (higher is better)
     target: float | None  # wharfie/reference must be <= (s, us) or >= (MB/s) this; None: none
     samples: dict[str, list[float]] = field(default_factory=dict)
 
@@ -94,18 +94,35 @@ class Row:
         r = self.ratio()
         op = "<=" if self.lower_is_better else ">="
         target = "—" if self.target is None else f"{op} {self.target:g}x"
-        return [self.name, fmt_value(self.samples.get("wharfie", []), self.unit),
-                fmt_value(self.samples.get("reference", []), self.unit),
-                "—" if r is None else f"{r:.2f}x", target, self.met()]
+        return [
+            self.name,
+            fmt_value(self.samples.get("wharfie", []), self.unit),
+            fmt_value(self.samples.get("reference", []), self.unit),
+            "—" if r is None else f"{r:.2f}x",
+            target,
+            self.met(),
+        ]
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "unit": self.unit, "samples": self.samples,
-                "median": {k: median(v) for k, v in self.samples.items() if v},
-                "ratio": self.ratio(), "target": self.target, "met": self.met()}
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "samples": self.samples,
+            "median": {k: median(v) for k, v in self.samples.items() if v},
+            "ratio": self.ratio(),
+            "target": self.target,
+            "met": self.met(),
+        }
 
 
-HEADER = ["measurement", "wharfie registry", "docker-registry (reference)", "ratio", "target",
-          "met?"]
+HEADER = [
+    "measurement",
+    "wharfie registry",
+    "docker-registry (reference)",
+    "ratio",
+    "target",
+    "met?",
+]
 
 
 def table(rows: Sequence[Row]) -> str:
@@ -117,10 +134,15 @@ def table(rows: Sequence[Row]) -> str:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--rounds", type=int, default=3, help="rounds of docker push and pull")
-    p.add_argument("--conc-rounds", type=int, default=9,
-                   help="rounds of the 16 concurrent pulls and of the latency rows")
-    p.add_argument("--only", default=",".join(SECTIONS),
-                   help=f"comma list of sections: {','.join(SECTIONS)}")
+    p.add_argument(
+        "--conc-rounds",
+        type=int,
+        default=9,
+        help="rounds of the 16 concurrent pulls and of the latency rows",
+    )
+    p.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma list of sections: {','.join(SECTIONS)}"
+    )
     p.add_argument("--json", metavar="FILE", help="write every sample as JSON")
     args = p.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -158,25 +180,43 @@ class Registry:
     def argv(self) -> list[str]:
         storage = self.base / "storage"
         if self.kind == "wharfie":
-            return [VENV_PY, "-m", "wharfie.cli", "registry", "serve", "--addr", self.addr,
-                    "--root", str(storage), "--access-log", "off"]
+            return [
+                VENV_PY,
+                "-m",
+                "wharfie.cli",
+                "registry",
+                "serve",
+                "--addr",
+                self.addr,
+                "--root",
+                str(storage),
+                "--access-log",
+                "off",
+            ]
         config = self.base / "config.yml"
         config.write_text(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
             f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n"
-            f"    enabled: true\nhttp:\n  addr: {self.addr}\n")
+            f"    enabled: true\nhttp:\n  addr: {self.addr}\n"
+        )
         return [REFERENCE, "serve", str(config)]
 
     def start(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         with open(self.base / "log", "ab") as out:
-            self.proc = subprocess.Popen(self.argv(), stdout=out, stderr=out,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.argv(),
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} registry exited: "
-                                   f"{(self.base / 'log').read_text()[-1500:]}")
+                raise RuntimeError(
+                    f"{self.kind} registry exited: {(self.base / 'log').read_text()[-1500:]}"
+                )
             try:
                 urllib.request.urlopen(f"http://{self.addr}/v2/", timeout=1).close()
                 return
@@ -203,20 +243,24 @@ class Registry:
 # ---------------------------------------------------------------- docker
 
 
-def docker(*args: str, check: bool = True, timeout: float = 600,
-           want: str | None = None) -> float:
+def docker(*args: str, check: bool = True, timeout: float = 600, want: str | None = None) -> float:
     """Wall time of one docker CLI run on the peer dockerd; `want` must be in its output."""
     env = {**os.environ, "DOCKER_HOST": PEER_DOCKER_HOST}
     t0 = time.perf_counter()
-    p = subprocess.run([DOCKER, *args], env=env, capture_output=True, timeout=timeout,
-                       stdin=subprocess.DEVNULL)
+    p = subprocess.run(
+        [DOCKER, *args], env=env, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
     dt = time.perf_counter() - t0
     if check and p.returncode != 0:
-        raise RuntimeError(f"docker {' '.join(args)} exited {p.returncode}: "
-                           f"{p.stderr.decode(errors='replace')[-1500:]}")
+        raise RuntimeError(
+            f"docker {' '.join(args)} exited {p.returncode}: "
+            f"{p.stderr.decode(errors='replace')[-1500:]}"
+        )
     if want is not None and want not in p.stdout.decode(errors="replace"):
-        raise RuntimeError(f"docker {' '.join(args)}: no {want!r} in its output (another "
-                           f"local image shares the layer?): {p.stdout.decode()[-800:]}")
+        raise RuntimeError(
+            f"docker {' '.join(args)}: no {want!r} in its output (another "
+            f"local image shares the layer?): {p.stdout.decode()[-800:]}"
+        )
     return dt
 
 
@@ -242,8 +286,12 @@ def _blob_post(addr: str, repo: str, data: bytes) -> str:
     resp.read()
     loc = (resp.getheader("Location") or "").split(addr, 1)[-1]
     sep = "&" if "?" in loc else "?"
-    conn.request("PUT", f"{loc}{sep}digest={digest}", body=data,
-                 headers={"Content-Type": "application/octet-stream"})
+    conn.request(
+        "PUT",
+        f"{loc}{sep}digest={digest}",
+        body=data,
+        headers={"Content-Type": "application/octet-stream"},
+    )
     resp = conn.getresponse()
     resp.read()
     conn.close()
@@ -253,19 +301,36 @@ def _blob_post(addr: str, repo: str, data: bytes) -> str:
 
 
 def push_conc_image(addr: str, layer: bytes, repo: str = "bench/conc") -> None:
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    ).encode()
     cfg = _blob_post(addr, repo, config)
     lay = _blob_post(addr, repo, layer)
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg,
-                   "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": lay,
-                    "size": len(layer)}]}).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": cfg,
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": lay,
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
     conn = http.client.HTTPConnection(addr, timeout=60)
-    conn.request("PUT", f"/v2/{repo}/manifests/latest", body=manifest,
-                 headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    conn.request(
+        "PUT",
+        f"/v2/{repo}/manifests/latest",
+        body=manifest,
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
     resp = conn.getresponse()
     resp.read()
     conn.close()
@@ -342,8 +407,13 @@ class Bench:
             raise RuntimeError(f"{BIGCTX}/big.bin missing: run /work/shared/bench/peers/setup.sh")
         drop_big_image(self.regs)
         env = {**os.environ, "DOCKER_HOST": PEER_DOCKER_HOST, "DOCKER_BUILDKIT": "0"}
-        subprocess.run([DOCKER, "build", "-q", "-t", "wharfie-bench/big:latest", str(BIGCTX)],
-                       env=env, check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [DOCKER, "build", "-q", "-t", "wharfie-bench/big:latest", str(BIGCTX)],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         for reg in self.regs:
             docker("tag", "wharfie-bench/big:latest", image_ref(reg))
         docker("rmi", "wharfie-bench/big:latest")
@@ -396,9 +466,19 @@ class Bench:
                     shutil.rmtree(out / "img", ignore_errors=True)
                     os.sync()
                     t0 = time.perf_counter()
-                    subprocess.run([SKOPEO, "copy", "-q", "--src-tls-verify=false",
-                                    f"docker://{reg.addr}/bench/dl:latest", f"dir:{out / 'img'}"],
-                                   check=True, capture_output=True, timeout=300)
+                    subprocess.run(
+                        [
+                            SKOPEO,
+                            "copy",
+                            "-q",
+                            "--src-tls-verify=false",
+                            f"docker://{reg.addr}/bench/dl:latest",
+                            f"dir:{out / 'img'}",
+                        ],
+                        check=True,
+                        capture_output=True,
+                        timeout=300,
+                    )
                     row.add(reg.kind, time.perf_counter() - t0)
         finally:
             shutil.rmtree(out, ignore_errors=True)
@@ -408,8 +488,14 @@ class Bench:
         """Small requests one after another on one keep-alive connection (no target)."""
         for reg in self.regs:
             push_conc_image(reg.addr, b"tiny layer")
-        rows = {m: Row(f"manifest {m}, {LATENCY_REQUESTS} in a row on one connection (per "
-                       "request)", "us", None) for m in ("HEAD", "GET")}
+        rows = {
+            m: Row(
+                f"manifest {m}, {LATENCY_REQUESTS} in a row on one connection (per request)",
+                "us",
+                None,
+            )
+            for m in ("HEAD", "GET")
+        }
         for rnd in range(self.args.conc_rounds):
             for reg in rotated(self.regs, rnd):
                 for method, row in rows.items():
@@ -446,15 +532,24 @@ def run(args: argparse.Namespace) -> int:
             bench.latency()
         if "download" in args.only:
             bench.download()
-        print(f"Registry benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}; rounds={args.rounds}, "
-              f"conc-rounds={args.conc_rounds}\n")
+        print(
+            f"Registry benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}; rounds={args.rounds}, "
+            f"conc-rounds={args.conc_rounds}\n"
+        )
         print(table(bench.rows))
         for note in bench.notes:
             print(f"\n- {note}")
         if args.json:
-            Path(args.json).write_text(json.dumps(
-                {"args": vars(args), "rows": [r.to_json() for r in bench.rows],
-                 "notes": bench.notes}, indent=1))
+            Path(args.json).write_text(
+                json.dumps(
+                    {
+                        "args": vars(args),
+                        "rows": [r.to_json() for r in bench.rows],
+                        "notes": bench.notes,
+                    },
+                    indent=1,
+                )
+            )
         return 0 if all(r.met() in ("yes", "") for r in bench.rows) else 1
     finally:
         for reg in bench.regs:

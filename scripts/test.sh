@@ -8,6 +8,7 @@ V=.venv/bin
 $V/python -m compileall -q src >/dev/null
 echo "== ruff" >&2
 $V/ruff check src tests bench
+$V/ruff format --check src tests bench
 echo "== mypy" >&2
 $V/mypy
 echo "== pytest" >&2

@@ -31,8 +31,9 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         import docker
 
         client = docker.APIClient(base_url=d.host)
-        client.import_image_from_data(busybox_tar(base), repository="busybox", tag="latest",
-                                      changes=['CMD ["sh"]'])
+        client.import_image_from_data(
+            busybox_tar(base), repository="busybox", tag="latest", changes=['CMD ["sh"]']
+        )
         yield d
     finally:
         leaked = d.teardown()

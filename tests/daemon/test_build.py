@@ -29,8 +29,9 @@ pytestmark = pytest.mark.root
 CLIS = ["docker", "wharfie"]
 
 
-def build(d: Daemon, cli: str, ctx: Path | None, *args: str, input: bytes | None = None
-          ) -> subprocess.CompletedProcess[bytes]:
+def build(
+    d: Daemon, cli: str, ctx: Path | None, *args: str, input: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     run = docker_cli if cli == "docker" else wharfie_cli
     extra = [] if cli == "docker" else ["--progress", "plain"]
     where = "-" if ctx is None else str(ctx)
@@ -74,9 +75,13 @@ def build_mounts(d: Daemon) -> list[str]:
 
 # ------------------------------------------------------------------ the must-shows
 @pytest.mark.parametrize("cli", CLIS)
-def test_multistage_copy_from_and_target(daemon: Daemon, tmp_path: Path, name: str,
-                                         cli: str) -> None:
-    ctx = write(tmp_path, {"Dockerfile": """\
+def test_multistage_copy_from_and_target(
+    daemon: Daemon, tmp_path: Path, name: str, cli: str
+) -> None:
+    ctx = write(
+        tmp_path,
+        {
+            "Dockerfile": """\
 FROM busybox AS builder
 RUN mkdir -p /out && echo built > /out/artifact && echo 2 > /out/two
 FROM busybox AS other
@@ -88,7 +93,9 @@ COPY --from=builder /out/artifact /app/
 COPY --from=1 /other /app/other
 COPY --from=builder /out/ /app/dir/
 CMD ["cat", "/app/artifact"]
-"""})
+"""
+        },
+    )
     out = ok(build(daemon, cli, ctx, "-t", name, "--target", ""))
     assert "exit 3" not in out  # the stage the target does not need is not built
     assert run_out(daemon, name) == "built\n"
@@ -98,9 +105,14 @@ CMD ["cat", "/app/artifact"]
 
 
 @pytest.mark.parametrize("cli", CLIS)
-def test_from_scratch_platform_and_copy_from_an_image(daemon: Daemon, tmp_path: Path,
-                                                      name: str, cli: str) -> None:
-    ctx = write(tmp_path, {"f": "in scratch\n", "Dockerfile": """\
+def test_from_scratch_platform_and_copy_from_an_image(
+    daemon: Daemon, tmp_path: Path, name: str, cli: str
+) -> None:
+    ctx = write(
+        tmp_path,
+        {
+            "f": "in scratch\n",
+            "Dockerfile": """\
 FROM --platform=linux/amd64 busybox AS tools
 FROM scratch
 MAINTAINER someone@example.com
@@ -109,20 +121,29 @@ COPY f /
 ENV OLD value with  spaces
 ENTRYPOINT ["/bin/busybox"]
 CMD ["cat", "/f"]
-"""})
+""",
+        },
+    )
     ok(build(daemon, cli, ctx, "-t", name))
     doc = json.loads(ok(docker_cli(daemon, "image", "inspect", name)))[0]
     assert len(doc["RootFS"]["Layers"]) == 2 and doc["Author"] == "someone@example.com"
-    assert doc["Config"]["Env"] == ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
-                                    "/sbin:/bin", "OLD=value with  spaces"]
+    assert doc["Config"]["Env"] == [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "OLD=value with  spaces",
+    ]
     assert run_out(daemon, name) == "in scratch\n"
     assert run_out(daemon, name, "ls", "/").split() == ["bin", "dev", "etc", "f", "proc", "sys"]
 
 
 @pytest.mark.parametrize("cli", CLIS)
-def test_args_env_workdir_user_and_config(daemon: Daemon, tmp_path: Path, name: str,
-                                          cli: str) -> None:
-    ctx = write(tmp_path, {"Dockerfile": f"ARG UNIQUE={name}\n" + """\
+def test_args_env_workdir_user_and_config(
+    daemon: Daemon, tmp_path: Path, name: str, cli: str
+) -> None:
+    ctx = write(
+        tmp_path,
+        {
+            "Dockerfile": f"ARG UNIQUE={name}\n"
+            + """\
 ARG BASE=busybox
 ARG VERSION=1.0
 FROM ${BASE}
@@ -145,11 +166,15 @@ USER 4321:99
 RUN id -u > /tmp/uid-by-number; id -g >> /tmp/uid-by-number
 ENTRYPOINT ["/bin/sh", "-c"]
 CMD ["cat info"]
-"""})
-    first = ok(build(daemon, cli, ctx, "-t", name, "--build-arg", "WHO=builder",
-                     "--label", "via=cli"))
-    again = ok(build(daemon, cli, ctx, "-t", name, "--build-arg", "WHO=builder",
-                     "--label", "via=cli"))
+"""
+        },
+    )
+    first = ok(
+        build(daemon, cli, ctx, "-t", name, "--build-arg", "WHO=builder", "--label", "via=cli")
+    )
+    again = ok(
+        build(daemon, cli, ctx, "-t", name, "--build-arg", "WHO=builder", "--label", "via=cli")
+    )
     assert "Using cache" not in first
     assert again.count("Using cache") == 18  # every step after FROM, --label's step too
     cfg = config(daemon, name)
@@ -167,33 +192,53 @@ CMD ["cat info"]
 
 
 @pytest.mark.parametrize("cli", CLIS)
-def test_onbuild_triggers_run_in_the_child(daemon: Daemon, tmp_path: Path, name: str,
-                                           cli: str) -> None:
-    parent = write(tmp_path / "parent", {"Dockerfile": """\
+def test_onbuild_triggers_run_in_the_child(
+    daemon: Daemon, tmp_path: Path, name: str, cli: str
+) -> None:
+    parent = write(
+        tmp_path / "parent",
+        {
+            "Dockerfile": """\
 FROM busybox
 ONBUILD COPY marker.txt /marker.txt
 ONBUILD RUN echo triggered > /triggered
-"""})
+"""
+        },
+    )
     ok(build(daemon, cli, parent, "-t", name + "-base"))
     assert config(daemon, name + "-base")["OnBuild"] == [
-        "COPY marker.txt /marker.txt", "RUN echo triggered > /triggered"]
+        "COPY marker.txt /marker.txt",
+        "RUN echo triggered > /triggered",
+    ]
     (parent / "Dockerfile").write_text((parent / "Dockerfile").read_text() + f"ENV N={name}\n")
     ok(build(daemon, cli, parent, "-t", name + "-base"))  # cached triggers, then a new step
     assert config(daemon, name + "-base")["OnBuild"] == [
-        "COPY marker.txt /marker.txt", "RUN echo triggered > /triggered"]
-    child = write(tmp_path / "child", {"Dockerfile": f"FROM {name}-base\nRUN cat /triggered\n",
-                                       "marker.txt": "from the child's context\n"})
+        "COPY marker.txt /marker.txt",
+        "RUN echo triggered > /triggered",
+    ]
+    child = write(
+        tmp_path / "child",
+        {
+            "Dockerfile": f"FROM {name}-base\nRUN cat /triggered\n",
+            "marker.txt": "from the child's context\n",
+        },
+    )
     out = ok(build(daemon, cli, child, "-t", name))
     assert "Executing 2 build triggers" in out
     assert run_out(daemon, name, "cat", "/marker.txt", "/triggered") == (
-        "from the child's context\ntriggered\n")
+        "from the child's context\ntriggered\n"
+    )
     assert not config(daemon, name).get("OnBuild")  # triggers are not inherited further
 
 
 @pytest.mark.parametrize("cli", CLIS)
-def test_healthcheck_shell_and_heredocs(daemon: Daemon, tmp_path: Path, name: str,
-                                        cli: str) -> None:
-    ctx = write(tmp_path, {"Dockerfile": """\
+def test_healthcheck_shell_and_heredocs(
+    daemon: Daemon, tmp_path: Path, name: str, cli: str
+) -> None:
+    ctx = write(
+        tmp_path,
+        {
+            "Dockerfile": """\
 FROM busybox
 SHELL ["/bin/sh", "-ec"]
 ENV WHO=heredoc
@@ -213,18 +258,25 @@ copied for "$WHO"
 EOF
 HEALTHCHECK --interval=5s --timeout=2s --start-period=1s --retries=4 CMD test -f /script-out
 CMD echo "shell form via $0"
-"""})
+"""
+        },
+    )
     ok(build(daemon, cli, ctx, "-t", name))
     cfg = config(daemon, name)
-    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "test -f /script-out"],
-                                  "Interval": 5_000_000_000, "Timeout": 2_000_000_000,
-                                  "StartPeriod": 1_000_000_000, "Retries": 4}
+    assert cfg["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "test -f /script-out"],
+        "Interval": 5_000_000_000,
+        "Timeout": 2_000_000_000,
+        "StartPeriod": 1_000_000_000,
+        "Retries": 4,
+    }
     assert cfg["Cmd"] == ["/bin/sh", "-ec", 'echo "shell form via $0"']
     assert run_out(daemon, name) == "shell form via /bin/sh\n"
     assert run_out(daemon, name, "cat", "/awk-out") == "from awk\n"  # a shebang heredoc
     assert run_out(daemon, name, "ls", "-A", "/dev/shm") == ""
     assert run_out(daemon, name, "cat", "/script-out", "/literal", "/etc/copied.conf") == (
-        "first line\nsecond heredoc\nnot expanded: $WHO\ncopied for \"heredoc\"\n")
+        'first line\nsecond heredoc\nnot expanded: $WHO\ncopied for "heredoc"\n'
+    )
 
 
 def _tar(files: dict[str, bytes]) -> bytes:
@@ -263,26 +315,40 @@ def http_server(tmp_path: Path) -> Iterator[Callable[[str, bytes], str]]:
 
 
 @pytest.mark.parametrize("cli", CLIS)
-def test_add_tar_archives_and_url(daemon: Daemon, tmp_path: Path, name: str, cli: str,
-                                  http_server: Callable[[str, bytes], str]) -> None:
+def test_add_tar_archives_and_url(
+    daemon: Daemon, tmp_path: Path, name: str, cli: str, http_server: Callable[[str, bytes], str]
+) -> None:
     url = http_server("remote.txt", b"fetched over http\n")
-    ctx = write(tmp_path / "ctx", {
-        "plain.tar": _tar({"p/a.txt": b"plain\n"}),
-        "g.tar.gz": gzip.compress(_tar({"g/a.txt": b"gzip\n"})),
-        "b.tar.bz2": bz2.compress(_tar({"b/a.txt": b"bzip2\n"})),
-        "x.tar.xz": lzma.compress(_tar({"x/a.txt": b"xz\n"})),
-        "notes.gz": gzip.compress(b"not a tar\n"),
-        "Dockerfile": f"""\
+    ctx = write(
+        tmp_path / "ctx",
+        {
+            "plain.tar": _tar({"p/a.txt": b"plain\n"}),
+            "g.tar.gz": gzip.compress(_tar({"g/a.txt": b"gzip\n"})),
+            "b.tar.bz2": bz2.compress(_tar({"b/a.txt": b"bzip2\n"})),
+            "x.tar.xz": lzma.compress(_tar({"x/a.txt": b"xz\n"})),
+            "notes.gz": gzip.compress(b"not a tar\n"),
+            "Dockerfile": f"""\
 FROM busybox
 ADD plain.tar g.tar.gz b.tar.bz2 x.tar.xz /unpacked/
 ADD notes.gz /kept/
 ADD {url} /downloads/
 ADD --chmod=644 {url} /renamed.txt
 """,
-    })
+        },
+    )
     ok(build(daemon, cli, ctx, "-t", name))
-    assert run_out(daemon, name, "cat", "/unpacked/p/a.txt", "/unpacked/g/a.txt",
-                   "/unpacked/b/a.txt", "/unpacked/x/a.txt") == "plain\ngzip\nbzip2\nxz\n"
+    assert (
+        run_out(
+            daemon,
+            name,
+            "cat",
+            "/unpacked/p/a.txt",
+            "/unpacked/g/a.txt",
+            "/unpacked/b/a.txt",
+            "/unpacked/x/a.txt",
+        )
+        == "plain\ngzip\nbzip2\nxz\n"
+    )
     assert run_out(daemon, name, "ls", "/kept") == "notes.gz\n"  # not a tar: copied as is
     assert run_out(daemon, name, "cat", "/downloads/remote.txt") == "fetched over http\n"
     modes = run_out(daemon, name, "stat", "-c", "%a", "/downloads/remote.txt", "/renamed.txt")
@@ -290,13 +356,21 @@ ADD --chmod=644 {url} /renamed.txt
 
 
 @pytest.mark.parametrize("cli", CLIS)
-def test_dockerignore_exceptions_and_wildcards(daemon: Daemon, tmp_path: Path, name: str,
-                                               cli: str) -> None:
-    ctx = write(tmp_path, {
-        ".dockerignore": "# notes\n*.md\n!README.md\nsecrets\n**/*.tmp\nDockerfile\n",
-        "README.md": "readme\n", "CHANGES.md": "changes\n", "secrets/key": "k\n",
-        "src/a.txt": "a\n", "src/b.txt": "b\n", "src/c.tmp": "tmp\n", "src/deep/d.txt": "d\n",
-        "Dockerfile": """\
+def test_dockerignore_exceptions_and_wildcards(
+    daemon: Daemon, tmp_path: Path, name: str, cli: str
+) -> None:
+    ctx = write(
+        tmp_path,
+        {
+            ".dockerignore": "# notes\n*.md\n!README.md\nsecrets\n**/*.tmp\nDockerfile\n",
+            "README.md": "readme\n",
+            "CHANGES.md": "changes\n",
+            "secrets/key": "k\n",
+            "src/a.txt": "a\n",
+            "src/b.txt": "b\n",
+            "src/c.tmp": "tmp\n",
+            "src/deep/d.txt": "d\n",
+            "Dockerfile": """\
 FROM busybox
 COPY . /ctx/
 COPY src/*.txt /txt/
@@ -305,23 +379,31 @@ RUN mkdir /real && ln -s /real /link
 COPY sr? /wild/
 COPY src/a.txt /link/
 """,
-    })
+        },
+    )
     ok(build(daemon, cli, ctx, "-t", name))
     assert sorted(run_out(daemon, name, "ls", "/wild").split()) == ["a.txt", "b.txt", "deep"]
     assert run_out(daemon, name, "readlink", "/link") == "/real\n"  # still a link
     assert run_out(daemon, name, "cat", "/real/a.txt") == "a\n"
     listing = run_out(daemon, name, "find", "/ctx", "-type", "f").split()
-    assert sorted(listing) == ["/ctx/.dockerignore", "/ctx/README.md", "/ctx/src/a.txt",
-                               "/ctx/src/b.txt", "/ctx/src/deep/d.txt"]
+    assert sorted(listing) == [
+        "/ctx/.dockerignore",
+        "/ctx/README.md",
+        "/ctx/src/a.txt",
+        "/ctx/src/b.txt",
+        "/ctx/src/deep/d.txt",
+    ]
     assert sorted(run_out(daemon, name, "ls", "/txt").split()) == ["a.txt", "b.txt"]
     assert run_out(daemon, name, "stat", "-c", "%u:%g %a", "/owned") == "1:2 600\n"
 
 
-def test_independent_stages_build_concurrently(daemon: Daemon, tmp_path: Path, name: str
-                                               ) -> None:
+def test_independent_stages_build_concurrently(daemon: Daemon, tmp_path: Path, name: str) -> None:
     """Each stage's RUN notes when it started and ended (host uptime): the two overlap."""
     span = "cut -d' ' -f1 /proc/uptime > /{0}.start; sleep 1; cut -d' ' -f1 /proc/uptime > /{0}.end"
-    ctx = write(tmp_path, {"Dockerfile": f"""\
+    ctx = write(
+        tmp_path,
+        {
+            "Dockerfile": f"""\
 FROM busybox AS a
 RUN {span.format("a")}
 FROM busybox AS b
@@ -329,25 +411,36 @@ RUN {span.format("b")}
 FROM busybox
 COPY --from=a /a.start /a.end /
 COPY --from=b /b.start /b.end /
-"""})
+"""
+        },
+    )
     ok(build(daemon, "wharfie", ctx, "-t", name, "--no-cache"))
-    t = [float(x) for x in run_out(daemon, name, "cat", "/a.start", "/a.end", "/b.start",
-                                   "/b.end").split()]
+    t = [
+        float(x)
+        for x in run_out(daemon, name, "cat", "/a.start", "/a.end", "/b.start", "/b.end").split()
+    ]
     assert t[0] < t[3] and t[2] < t[1], f"the stages ran one after the other: {t}"
 
 
 def test_network_none_and_chown_by_name(daemon: Daemon, tmp_path: Path, name: str) -> None:
-    ctx = write(tmp_path, {"f": "owned\n", "Dockerfile": """\
+    ctx = write(
+        tmp_path,
+        {
+            "f": "owned\n",
+            "Dockerfile": """\
 FROM busybox
 RUN ls /sys/class/net > /nets && \\
     echo "svc:x:701:702::/:/bin/sh" >> /etc/passwd && echo "svcgrp:x:703:" >> /etc/group
 COPY --chown=svc f /by-user
 COPY --chown=svc:svcgrp --link f /by-user-group
-"""})
+""",
+        },
+    )
     ok(build(daemon, "docker", ctx, "-t", name, "--network", "none"))
     assert run_out(daemon, name, "cat", "/nets") == "lo\n"
     assert run_out(daemon, name, "stat", "-c", "%u:%g", "/by-user", "/by-user-group") == (
-        "701:702\n701:703\n")
+        "701:702\n701:703\n"
+    )
 
 
 def test_from_pulls_a_missing_base(daemon: Daemon, tmp_path: Path, name: str) -> None:
@@ -384,8 +477,11 @@ def test_from_a_registry_with_auth(daemon: Daemon, tmp_path: Path, name: str) ->
     reg.start()
     try:
         ref = f"{reg.addr}/{name}:1"
-        ok(docker_cli(daemon, "login", "-u", "builder", "--password-stdin", reg.addr,
-                      input=b"s3cret"))
+        ok(
+            docker_cli(
+                daemon, "login", "-u", "builder", "--password-stdin", reg.addr, input=b"s3cret"
+            )
+        )
         ok(docker_cli(daemon, "tag", "busybox", ref))
         ok(docker_cli(daemon, "push", ref))
         ok(docker_cli(daemon, "rmi", ref))
@@ -402,14 +498,21 @@ def test_from_a_registry_with_auth(daemon: Daemon, tmp_path: Path, name: str) ->
 
 # ------------------------------------------------------------------------- the cache
 def test_cache_hits_and_invalidation(daemon: Daemon, tmp_path: Path, name: str) -> None:
-    ctx = write(tmp_path, {"one.txt": "1\n", "two.txt": "2\n", "Dockerfile": """\
+    ctx = write(
+        tmp_path,
+        {
+            "one.txt": "1\n",
+            "two.txt": "2\n",
+            "Dockerfile": """\
 FROM busybox
 RUN echo first > /first
 COPY one.txt /
 RUN cat /one.txt > /copy-of-one
 COPY two.txt /
 RUN cat /proc/sys/kernel/random/uuid > /stamp
-"""})
+""",
+        },
+    )
     first = ok(build(daemon, "docker", ctx, "-t", name))
     assert "Using cache" not in first
     again = ok(build(daemon, "docker", ctx, "-t", name + "-again"))
@@ -428,8 +531,7 @@ RUN cat /proc/sys/kernel/random/uuid > /stamp
     assert int(df.split("Build Cache ")[1].split()[0]) >= 5
 
 
-def test_no_cache_rebuild_keeps_other_chains(daemon: Daemon, tmp_path: Path, name: str
-                                             ) -> None:
+def test_no_cache_rebuild_keeps_other_chains(daemon: Daemon, tmp_path: Path, name: str) -> None:
     """A --no-cache build of the same first steps does not cut another context's chain."""
     df = f"FROM busybox\nRUN echo {name} > /x\nCOPY f /f\nRUN cat /f\n"
     a = write(tmp_path / "a", {"Dockerfile": df, "f": "a\n"})
@@ -442,11 +544,23 @@ def test_no_cache_rebuild_keeps_other_chains(daemon: Daemon, tmp_path: Path, nam
 
 
 def test_concurrent_builds_of_one_context(daemon: Daemon, tmp_path: Path, name: str) -> None:
-    ctx = write(tmp_path, {"f": f"{name}\n", "Dockerfile": "FROM busybox\nRUN echo run > /r\n"
-                                                            "COPY f /f\nCMD [\"cat\", \"/f\"]\n"})
+    ctx = write(
+        tmp_path,
+        {
+            "f": f"{name}\n",
+            "Dockerfile": 'FROM busybox\nRUN echo run > /r\nCOPY f /f\nCMD ["cat", "/f"]\n',
+        },
+    )
     env = {**daemon.env, "DOCKER_BUILDKIT": "0"}
-    procs = [subprocess.Popen(["docker", "build", "-q", "-t", f"{name}-{i}", str(ctx)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(3)]
+    procs = [
+        subprocess.Popen(
+            ["docker", "build", "-q", "-t", f"{name}-{i}", str(ctx)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(3)
+    ]
     for p in procs:
         _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()
@@ -465,13 +579,19 @@ def test_cache_survives_a_daemon_restart(daemon: Daemon, tmp_path: Path, name: s
 
 
 def test_cache_from_an_image(daemon: Daemon, tmp_path: Path, name: str) -> None:
-    ctx = write(tmp_path, {"f": f"{name}\n", "Dockerfile": """\
+    ctx = write(
+        tmp_path,
+        {
+            "f": f"{name}\n",
+            "Dockerfile": """\
 FROM busybox
 ENV MARK=cache-from
 RUN cat /proc/sys/kernel/random/uuid > /id
 COPY f /f
 CMD ["cat", "/id"]
-"""})
+""",
+        },
+    )
     ok(build(daemon, "docker", ctx, "-t", name))
     ok(wharfie_cli(daemon, "builder", "prune", "-f", "--all"))  # the cache index is empty now
     out = ok(build(daemon, "docker", ctx, "-t", name + "-b", "--cache-from", name))
@@ -481,15 +601,20 @@ CMD ["cat", "/id"]
     assert "Using cache" not in ok(build(daemon, "docker", ctx, "-t", name + "-c"))
 
 
-def test_daemon_killed_mid_build_leaves_nothing_after_restart(daemon: Daemon, tmp_path: Path,
-                                                               name: str) -> None:
+def test_daemon_killed_mid_build_leaves_nothing_after_restart(
+    daemon: Daemon, tmp_path: Path, name: str
+) -> None:
     import signal
     import time
 
     ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN echo {name}; sleep 30\n"})
     env = {**daemon.env, "DOCKER_BUILDKIT": "0"}
-    client = subprocess.Popen(["docker", "build", "-t", name, str(ctx)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = subprocess.Popen(
+        ["docker", "build", "-t", name, str(ctx)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         label = "label=org.wharfie.build.step"
         deadline = time.monotonic() + 30
@@ -509,16 +634,19 @@ def test_daemon_killed_mid_build_leaves_nothing_after_restart(daemon: Daemon, tm
         client.wait()
 
 
-def test_client_gone_mid_run_cancels_the_build(daemon: Daemon, tmp_path: Path, name: str
-                                                ) -> None:
+def test_client_gone_mid_run_cancels_the_build(daemon: Daemon, tmp_path: Path, name: str) -> None:
     """A silent RUN gives the stream nothing to write: the build still notices the client
     closed its connection, stops the RUN and cleans up."""
     import time
 
     ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN sleep 60 # {name}\n"})
     env = {**daemon.env, "DOCKER_BUILDKIT": "0"}
-    client = subprocess.Popen(["docker", "build", "-t", name, str(ctx)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = subprocess.Popen(
+        ["docker", "build", "-t", name, str(ctx)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     label = "label=org.wharfie.build.step"
     try:
         deadline = time.monotonic() + 30
@@ -551,8 +679,13 @@ def test_builder_prune_with_a_size_cap(tmp_path: Path) -> None:
     try:
         ok(docker_cli(d, "import", "-c", 'CMD ["sh"]', "-", "busybox", input=busybox_tar(tmp_path)))
         for n in ("a", "b"):  # a 400 kB RUN layer each, under an image that is then removed
-            ctx = write(tmp_path / n, {"Dockerfile": f"FROM busybox\nRUN head -c 400000 "
-                                                     f"/dev/urandom > /{n}\nENV X={n}\n"})
+            ctx = write(
+                tmp_path / n,
+                {
+                    "Dockerfile": f"FROM busybox\nRUN head -c 400000 "
+                    f"/dev/urandom > /{n}\nENV X={n}\n"
+                },
+            )
             ok(build(d, "docker", ctx, "-t", n))
             ok(docker_cli(d, "rmi", "--no-prune", n))  # the RUN step's image stays, untagged
         out = ok(wharfie_cli(d, "builder", "prune", "-f", "--keep-storage", "500KB"))
@@ -569,20 +702,26 @@ def test_builder_prune_with_a_size_cap(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("dockerfile,message", [
-    ("FROM busybox\nRUN true\nFROM\n", "line 3"),
-    ("# only a comment\n", "the Dockerfile (Dockerfile) cannot be empty"),
-    ("FROM busybox\nCOPY *.nothing /\n", "no source files were specified"),
-    ("FROM busybox\nUSER nosuchuser\nRUN true\n", "unable to find user nosuchuser"),
-    ("FROM busybox\nFOO bar\n", "unknown instruction: FOO"),
-    ("FROM busybox\nCOPY missing.txt /\n", "missing.txt"),
-    ("FROM busybox AS a\nCOPY --from=7 /x /x\n", "invalid from flag value 7"),  # no stage 7
-    ("FROM busybox\nRUN echo partial > /p\nRUN echo some output; false\n",
-     "The command '/bin/sh -c echo some output; false' returned a non-zero code: 1"),
-])
+@pytest.mark.parametrize(
+    "dockerfile,message",
+    [
+        ("FROM busybox\nRUN true\nFROM\n", "line 3"),
+        ("# only a comment\n", "the Dockerfile (Dockerfile) cannot be empty"),
+        ("FROM busybox\nCOPY *.nothing /\n", "no source files were specified"),
+        ("FROM busybox\nUSER nosuchuser\nRUN true\n", "unable to find user nosuchuser"),
+        ("FROM busybox\nFOO bar\n", "unknown instruction: FOO"),
+        ("FROM busybox\nCOPY missing.txt /\n", "missing.txt"),
+        ("FROM busybox AS a\nCOPY --from=7 /x /x\n", "invalid from flag value 7"),  # no stage 7
+        (
+            "FROM busybox\nRUN echo partial > /p\nRUN echo some output; false\n",
+            "The command '/bin/sh -c echo some output; false' returned a non-zero code: 1",
+        ),
+    ],
+)
 @pytest.mark.parametrize("cli", CLIS)
-def test_bad_input(daemon: Daemon, tmp_path: Path, name: str, cli: str, dockerfile: str,
-                   message: str) -> None:
+def test_bad_input(
+    daemon: Daemon, tmp_path: Path, name: str, cli: str, dockerfile: str, message: str
+) -> None:
     ctx = write(tmp_path, {"Dockerfile": dockerfile})
     before = containers(daemon)
     p = build(daemon, cli, ctx, "-t", name)
@@ -612,12 +751,27 @@ def test_bad_tag_is_refused_before_building(daemon: Daemon) -> None:
     assert exc.value.status == 400 and "invalid reference format" in exc.value.message
 
 
-def test_build_args_proxy_args_and_the_unused_warning(daemon: Daemon, tmp_path: Path,
-                                                       name: str) -> None:
-    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nARG USED\n"
-                                         "RUN echo \"$USED $HTTP_PROXY\" > /seen\n"})
-    out = ok(build(daemon, "docker", ctx, "-t", name, "--build-arg", "USED=1",
-                   "--build-arg", "FOO=2", "--build-arg", "HTTP_PROXY=http://127.0.0.1:9"))
+def test_build_args_proxy_args_and_the_unused_warning(
+    daemon: Daemon, tmp_path: Path, name: str
+) -> None:
+    ctx = write(
+        tmp_path, {"Dockerfile": 'FROM busybox\nARG USED\nRUN echo "$USED $HTTP_PROXY" > /seen\n'}
+    )
+    out = ok(
+        build(
+            daemon,
+            "docker",
+            ctx,
+            "-t",
+            name,
+            "--build-arg",
+            "USED=1",
+            "--build-arg",
+            "FOO=2",
+            "--build-arg",
+            "HTTP_PROXY=http://127.0.0.1:9",
+        )
+    )
     assert "[Warning] One or more build-args [FOO] were not consumed" in out
     assert run_out(daemon, name, "cat", "/seen") == "1 http://127.0.0.1:9\n"
     history = ok(docker_cli(daemon, "history", "--no-trunc", name))
@@ -635,9 +789,14 @@ def test_steps_before_a_failure_stay_cached(daemon: Daemon, tmp_path: Path, name
 
 
 def test_run_gets_the_build_resources(daemon: Daemon, tmp_path: Path, name: str) -> None:
-    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN (cat /sys/fs/cgroup/memory.max "
-                                         "/sys/fs/cgroup/memory/memory.limit_in_bytes "
-                                         "2>/dev/null; ulimit -n) > /limit; true\n"})
+    ctx = write(
+        tmp_path,
+        {
+            "Dockerfile": "FROM busybox\nRUN (cat /sys/fs/cgroup/memory.max "
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes "
+            "2>/dev/null; ulimit -n) > /limit; true\n"
+        },
+    )
     ok(build(daemon, "docker", ctx, "-t", name, "--memory", "64m", "--ulimit", "nofile=512:512"))
     assert run_out(daemon, name, "cat", "/limit").split() == [str(64 << 20), "512"]
 
@@ -653,16 +812,16 @@ def test_context_tar_on_stdin_and_iidfile(daemon: Daemon, tmp_path: Path, name: 
 
 
 @pytest.mark.parametrize("cli", CLIS)
-def test_dockerfile_outside_the_context(daemon: Daemon, tmp_path: Path, name: str,
-                                        cli: str) -> None:
+def test_dockerfile_outside_the_context(
+    daemon: Daemon, tmp_path: Path, name: str, cli: str
+) -> None:
     ctx = write(tmp_path / "ctx", {"data.txt": "data\n"})
     df = write(tmp_path / "elsewhere", {"build.Dockerfile": "FROM busybox\nCOPY . /ctx/\n"})
     ok(build(daemon, cli, ctx, "-t", name, "-f", str(df / "build.Dockerfile")))
     assert run_out(daemon, name, "ls", "-A", "/ctx") == "data.txt\n"
 
 
-def test_dockerfile_on_stdin_with_a_context_dir(daemon: Daemon, tmp_path: Path,
-                                                 name: str) -> None:
+def test_dockerfile_on_stdin_with_a_context_dir(daemon: Daemon, tmp_path: Path, name: str) -> None:
     ctx = write(tmp_path, {"data.txt": "from the dir\n"})
     df = b"FROM busybox\nCOPY . /ctx/\n"
     ok(wharfie_cli(daemon, "build", "-q", "-t", name, "-f", "-", str(ctx), input=df))
@@ -690,12 +849,12 @@ def test_live_display_on_a_terminal(daemon: Daemon, tmp_path: Path, name: str) -
     assert "DONE" in text and "Finished in" in text
 
 
-
 def test_live_display_repeats_a_failing_step(daemon: Daemon, tmp_path: Path, name: str) -> None:
     import pty
 
-    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN for i in 1 2 3; do echo line$i; "
-                                         "done; exit 4\n"})
+    ctx = write(
+        tmp_path, {"Dockerfile": "FROM busybox\nRUN for i in 1 2 3; do echo line$i; done; exit 4\n"}
+    )
     exe = str(Path(sys.executable).parent / "wharfie")
     pid, fd = pty.fork()
     if pid == 0:
@@ -706,8 +865,10 @@ def test_live_display_repeats_a_failing_step(daemon: Daemon, tmp_path: Path, nam
     text = out.decode(errors="replace")
     assert os.waitstatus_to_exitcode(status) == 1, text
     assert " > [2/2] RUN for i in 1 2 3" in text and "  line3\r\n------" in text
-    assert "ERROR: The command '/bin/sh -c for i in 1 2 3; do echo line$i; done; exit 4' " \
-           "returned a non-zero code: 4" in text
+    assert (
+        "ERROR: The command '/bin/sh -c for i in 1 2 3; do echo line$i; done; exit 4' "
+        "returned a non-zero code: 4" in text
+    )
 
 
 def _read_all(fd: int) -> bytes:
@@ -732,8 +893,9 @@ def test_run_output_streams_live(daemon: Daemon, tmp_path: Path, name: str) -> N
 
     import docker
 
-    ctx = write(tmp_path, {"Dockerfile": f"FROM busybox\nRUN echo early-{name}; sleep 2; "
-                                         "echo late\n"})
+    ctx = write(
+        tmp_path, {"Dockerfile": f"FROM busybox\nRUN echo early-{name}; sleep 2; echo late\n"}
+    )
     client = docker.APIClient(base_url=daemon.host)
     seen: dict[str, float] = {}
     try:

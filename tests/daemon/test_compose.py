@@ -41,16 +41,31 @@ class Project:
         (self.folder / file).write_text(textwrap.dedent(text))
 
     def run(self, *args: str, check: bool = True, timeout: float = 90) -> Any:
-        p = wharfie_cli(self.d, "compose", "-f", str(self.folder / "compose.yaml"),
-                        "-p", self.name, *args, timeout=timeout)
+        p = wharfie_cli(
+            self.d,
+            "compose",
+            "-f",
+            str(self.folder / "compose.yaml"),
+            "-p",
+            self.name,
+            *args,
+            timeout=timeout,
+        )
         if check:
             assert p.returncode == 0, (p.stdout.decode(), p.stderr.decode())
         return p
 
     def containers(self) -> list[dict[str, Any]]:
-        p = docker_cli(self.d, "ps", "-a", "--no-trunc", "--filter",
-                       f"label=com.docker.compose.project={self.name}",
-                       "--format", "{{json .}}")
+        p = docker_cli(
+            self.d,
+            "ps",
+            "-a",
+            "--no-trunc",
+            "--filter",
+            f"label=com.docker.compose.project={self.name}",
+            "--format",
+            "{{json .}}",
+        )
         assert p.returncode == 0, p.stderr
         return [json.loads(line) for line in p.stdout.decode().splitlines() if line]
 
@@ -63,8 +78,20 @@ def project(daemon: Daemon, tmp_path: Path, name: str) -> Iterator[Project]:
     p = Project(daemon, tmp_path / name, name)
     yield p
     if (p.folder / "compose.yaml").exists():
-        wharfie_cli(daemon, "compose", "-f", str(p.folder / "compose.yaml"), "-p", name,
-                    "down", "-v", "--remove-orphans", "-t", "1", timeout=120)
+        wharfie_cli(
+            daemon,
+            "compose",
+            "-f",
+            str(p.folder / "compose.yaml"),
+            "-p",
+            name,
+            "down",
+            "-v",
+            "--remove-orphans",
+            "-t",
+            "1",
+            timeout=120,
+        )
     for c in p.containers():
         docker_cli(daemon, "rm", "-f", c["ID"])
 
@@ -99,13 +126,17 @@ def wait_exit(d: Daemon, cid: str, timeout: float = 60) -> int:
 
 def test_client_waits_for_healthy_web_and_reaches_it_by_name(project: Project) -> None:
     needs(project.d, "networks (issue 7)", "GET", "/networks")
-    project.write("services:\n" + HEALTHY_WEB + (
-        "  client:\n"
-        "    image: busybox\n"
-        '    command: ["sh", "-c", "wget -q -O- http://web/ && echo client-done"]\n'
-        "    depends_on:\n"
-        "      web: {condition: service_healthy}\n"
-    ))
+    project.write(
+        "services:\n"
+        + HEALTHY_WEB
+        + (
+            "  client:\n"
+            "    image: busybox\n"
+            '    command: ["sh", "-c", "wget -q -O- http://web/ && echo client-done"]\n'
+            "    depends_on:\n"
+            "      web: {condition: service_healthy}\n"
+        )
+    )
     up = project.run("up", "-d")
     err = up.stderr.decode()
     assert err.index("-web-1  Healthy") < err.index("-client-1  Started")
@@ -211,7 +242,8 @@ def test_build_from_dockerfile(project: Project) -> None:
     (project.folder / "app").mkdir(parents=True)
     (project.folder / "app" / "Dockerfile").write_text(
         "FROM busybox\nARG GREETING=none\nCOPY msg.txt /msg.txt\n"
-        'RUN echo "$GREETING" >> /msg.txt\nCMD ["cat", "/msg.txt"]\n')
+        'RUN echo "$GREETING" >> /msg.txt\nCMD ["cat", "/msg.txt"]\n'
+    )
     (project.folder / "app" / "msg.txt").write_text("from-context\n")
     project.write("""
         services:
@@ -245,10 +277,21 @@ def test_secrets_mounted_read_only(project: Project) -> None:
         configs:
           greet: {content: "hello config"}
     """)
-    p = subprocess.run([str(Path(sys.executable).parent / "wharfie"), "compose", "-f",
-                        str(project.folder / "compose.yaml"), "-p", project.name, "up", "-d"],
-                       env={**project.d.env, "WHARFIE_T_TOKEN": "tok"}, capture_output=True,
-                       timeout=60)
+    p = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "wharfie"),
+            "compose",
+            "-f",
+            str(project.folder / "compose.yaml"),
+            "-p",
+            project.name,
+            "up",
+            "-d",
+        ],
+        env={**project.d.env, "WHARFIE_T_TOKEN": "tok"},
+        capture_output=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
     assert project.run("exec", "-T", "app", "cat", "/run/secrets/token").stdout == b"tok"
     assert project.run("exec", "-T", "app", "cat", "/greet").stdout == b"hello config"
@@ -264,8 +307,18 @@ def test_run_rm_one_off(project: Project) -> None:
         services:
           tool: {image: busybox, command: "false", environment: {WHO: svc}}
     """)
-    out = project.run("run", "--rm", "-T", "-e", "EXTRA=1", "tool", "sh", "-c",
-                      "echo $WHO $EXTRA; exit 3", check=False)
+    out = project.run(
+        "run",
+        "--rm",
+        "-T",
+        "-e",
+        "EXTRA=1",
+        "tool",
+        "sh",
+        "-c",
+        "echo $WHO $EXTRA; exit 3",
+        check=False,
+    )
     assert out.returncode == 3, out.stderr
     assert out.stdout == b"svc 1\n"
     assert project.containers() == []
@@ -321,28 +374,43 @@ def test_unhealthy_dependency_stops_up(project: Project) -> None:
 
 
 BAD_INPUT = [
-    ("services:\n  web:\n    image: busybox\n    colour: red\n",
-     'services.web: additional property "colour" is not allowed (compose.yaml line 5)'),
-    ("services:\n  web:\n    image: busybox\n    ports: 80\n",
-     "services.web.ports: must be a list, not 80"),
-    ("services:\n  web:\n    image: busybox\n    networks: [nowhere]\n",
-     'service "web" refers to undefined network nowhere'),
-    ("services:\n  web:\n    image: busybox\n    volumes: ['nothing:/x']\n",
-     'service "web" refers to undefined volume nothing'),
-    ("services:\n  a: {image: busybox, depends_on: [b]}\n  b: {image: busybox, depends_on: [a]}\n",
-     "dependency cycle detected: a -> b -> a"),
-    ("services:\n  web: {image: busybox, env_file: missing.env}\n",
-     "services.web.env_file: env file"),
-    ("services:\n  web: {image: 'busybox:${WHARFIE_T_UNSET:?please set it}'}\n",
-     "services.web.image: required variable WHARFIE_T_UNSET is missing a value: please set it"),
+    (
+        "services:\n  web:\n    image: busybox\n    colour: red\n",
+        'services.web: additional property "colour" is not allowed (compose.yaml line 5)',
+    ),
+    (
+        "services:\n  web:\n    image: busybox\n    ports: 80\n",
+        "services.web.ports: must be a list, not 80",
+    ),
+    (
+        "services:\n  web:\n    image: busybox\n    networks: [nowhere]\n",
+        'service "web" refers to undefined network nowhere',
+    ),
+    (
+        "services:\n  web:\n    image: busybox\n    volumes: ['nothing:/x']\n",
+        'service "web" refers to undefined volume nothing',
+    ),
+    (
+        "services:\n  a: {image: busybox, depends_on: [b]}\n"
+        "  b: {image: busybox, depends_on: [a]}\n",
+        "dependency cycle detected: a -> b -> a",
+    ),
+    (
+        "services:\n  web: {image: busybox, env_file: missing.env}\n",
+        "services.web.env_file: env file",
+    ),
+    (
+        "services:\n  web: {image: 'busybox:${WHARFIE_T_UNSET:?please set it}'}\n",
+        "services.web.image: required variable WHARFIE_T_UNSET is missing a value: please set it",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("text", "message"), BAD_INPUT)
-def test_bad_input_is_reported_and_nothing_runs(project: Project, text: str,
-                                                message: str) -> None:
-    project.write("services:\n  ok: {image: busybox, command: sleep 300}\n" + text.replace(
-        "services:\n", ""))
+def test_bad_input_is_reported_and_nothing_runs(project: Project, text: str, message: str) -> None:
+    project.write(
+        "services:\n  ok: {image: busybox, command: sleep 300}\n" + text.replace("services:\n", "")
+    )
     out = project.run("up", "-d", check=False)
     assert out.returncode != 0
     assert message in out.stderr.decode()
@@ -351,8 +419,15 @@ def test_bad_input_is_reported_and_nothing_runs(project: Project, text: str,
 
 def test_missing_env_file_flag(project: Project) -> None:
     project.write("services:\n  ok: {image: busybox}\n")
-    p = wharfie_cli(project.d, "compose", "-f", str(project.folder / "compose.yaml"),
-                    "--env-file", str(project.folder / "nope.env"), "config")
+    p = wharfie_cli(
+        project.d,
+        "compose",
+        "-f",
+        str(project.folder / "compose.yaml"),
+        "--env-file",
+        str(project.folder / "nope.env"),
+        "config",
+    )
     assert p.returncode != 0 and b"couldn't find env file" in p.stderr
 
 
@@ -381,8 +456,10 @@ def test_logs_exec_stop_start_restart_down_order(project: Project) -> None:
     restart = project.run("restart", "app", check=False)
     if b"create veth" in restart.stderr and b"File exists" in restart.stderr:
         project.run("down", "-t", "1")
-        pytest.xfail("wharfied (networks, issue 7): a container stopped and started again on "
-                     f"a user-defined network cannot restart: {restart.stderr.decode()}")
+        pytest.xfail(
+            "wharfied (networks, issue 7): a container stopped and started again on "
+            f"a user-defined network cannot restart: {restart.stderr.decode()}"
+        )
     assert restart.returncode == 0, restart.stderr
     down = project.run("down", "-t", "1").stderr.decode()
     assert down.index("app-1  Removed") < down.index("db-1  Removed")
@@ -431,9 +508,16 @@ def test_attached_up_shows_a_restarted_containers_first_output(project: Project)
 def test_docker_cli_sees_compose_labels(project: Project) -> None:
     project.write("services:\n  s: {image: busybox, command: sleep 300, stop_grace_period: 1s}\n")
     project.run("up", "-d")
-    p = docker_cli(project.d, "ps", "--filter", "label=com.docker.compose.service=s",
-                   "--filter", f"label=com.docker.compose.project={project.name}",
-                   "--format", "{{.Names}}")
+    p = docker_cli(
+        project.d,
+        "ps",
+        "--filter",
+        "label=com.docker.compose.service=s",
+        "--filter",
+        f"label=com.docker.compose.project={project.name}",
+        "--format",
+        "{{.Names}}",
+    )
     assert p.stdout.decode().split() == [f"{project.name}-s-1"]
     ls = wharfie_cli(project.d, "compose", "ls").stdout.decode()
     assert project.name in ls and "running(1)" in ls
@@ -516,8 +600,9 @@ def test_service_options_reach_the_container(project: Project) -> None:
     assert sh("touch /scratch/ok && echo ok") == "ok\n"
     ro = project.run("exec", "-T", "app", "touch", "/nope", check=False)
     assert ro.returncode != 0
-    info = json.loads(docker_cli(project.d, "inspect", project.ids()[f"{project.name}-app-1"])
-                      .stdout)[0]
+    info = json.loads(
+        docker_cli(project.d, "inspect", project.ids()[f"{project.name}-app-1"]).stdout
+    )[0]
     hc = info["HostConfig"]
     assert (hc["Memory"], hc["NanoCpus"], hc["PidsLimit"]) == (64 * 2**20, 500_000_000, 40)
     assert hc["Init"] is True and hc["ReadonlyRootfs"] is True
@@ -536,9 +621,19 @@ def test_attached_up_ctrl_c_stops_the_project(project: Project) -> None:
             command: ["sh", "-c", "trap 'exit 0' TERM; echo started-chatty; sleep 300 & wait"]
     """)
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "wharfie"), "compose", "-f",
-         str(project.folder / "compose.yaml"), "-p", project.name, "up"],
-        env=project.d.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            str(Path(sys.executable).parent / "wharfie"),
+            "compose",
+            "-f",
+            str(project.folder / "compose.yaml"),
+            "-p",
+            project.name,
+            "up",
+        ],
+        env=project.d.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     import threading
 
     watchdog = threading.Timer(30, proc.kill)
@@ -569,7 +664,8 @@ def test_build_push_pull_through_a_registry(project: Project, tmp_path: Path) ->
         ref = f"{reg.addr}/{project.name}/app:1"
         (project.folder / "app").mkdir(parents=True)
         (project.folder / "app" / "Dockerfile").write_text(
-            'FROM busybox\nRUN echo pushed > /m\nCMD ["cat", "/m"]\n')
+            'FROM busybox\nRUN echo pushed > /m\nCMD ["cat", "/m"]\n'
+        )
         project.write(f"""
             services:
               app: {{image: "{ref}", build: ./app, pull_policy: always}}
@@ -656,10 +752,24 @@ def test_logs_follow_is_live(project: Project) -> None:
     project.run("up", "-d")
     import threading
 
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "wharfie"), "compose", "-f",
-                             str(project.folder / "compose.yaml"), "-p", project.name, "logs",
-                             "-f", "--tail", "1", "--no-color"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=project.d.env)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "wharfie"),
+            "compose",
+            "-f",
+            str(project.folder / "compose.yaml"),
+            "-p",
+            project.name,
+            "logs",
+            "-f",
+            "--tail",
+            "1",
+            "--no-color",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=project.d.env,
+    )
     watchdog = threading.Timer(20, proc.kill)  # a batching follow would block readline
     watchdog.start()
     seen: list[tuple[float, int]] = []

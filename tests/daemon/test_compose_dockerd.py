@@ -35,14 +35,19 @@ def compose(peer: DockerPeer, folder: Path, *args: str) -> subprocess.CompletedP
     exe = Path(sys.executable).parent / "wharfie"
     src = Path(__file__).resolve().parents[2] / "src"
     env = {**peer.env, "WHARFIE_HOST": peer.host, "PYTHONPATH": str(src)}
-    return subprocess.run([str(exe), "compose", "-f", str(folder / "compose.yaml"), *args],
-                          capture_output=True, env=env, timeout=120)
+    return subprocess.run(
+        [str(exe), "compose", "-f", str(folder / "compose.yaml"), *args],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_web_and_client_on_dockerd(peer: DockerPeer, tmp_path: Path, name: str) -> None:
     folder = tmp_path / name
     folder.mkdir()
-    (folder / "compose.yaml").write_text(textwrap.dedent("""
+    (folder / "compose.yaml").write_text(
+        textwrap.dedent("""
         services:
           web:
             image: busybox
@@ -56,7 +61,8 @@ def test_web_and_client_on_dockerd(peer: DockerPeer, tmp_path: Path, name: str) 
             command: ["sh", "-c", "echo client-after-healthy-web"]
             depends_on: {web: {condition: service_healthy}}
         volumes: {data: {}}
-    """))
+    """)
+    )
     try:
         up = compose(peer, folder, "-p", name, "up", "-d")
         assert up.returncode == 0, up.stderr
@@ -76,5 +82,7 @@ def test_web_and_client_on_dockerd(peer: DockerPeer, tmp_path: Path, name: str) 
     finally:
         down = compose(peer, folder, "-p", name, "down", "-v", "-t", "1")
         assert down.returncode == 0, down.stderr
-    assert peer.cli("ps", "-aq", "--filter", f"label=com.docker.compose.project={name}") \
-        .stdout.strip() == b""
+    assert (
+        peer.cli("ps", "-aq", "--filter", f"label=com.docker.compose.project={name}").stdout.strip()
+        == b""
+    )

@@ -55,17 +55,25 @@ class V1Project:
         self.file.write_text(PROJECT)
 
     def v1(self, *args: str, check: bool = True, timeout: float = 120) -> Any:
-        env = {**self.d.env, "COMPOSE_INTERACTIVE_NO_CLI": "1",
-               "DOCKER_CONFIG": str(self.d.base / "docker-config")}
-        p = subprocess.run([COMPOSE_V1, "--ansi", "never", "-p", self.name, "-f", str(self.file),
-                            *args], capture_output=True, env=env, timeout=timeout)
+        env = {
+            **self.d.env,
+            "COMPOSE_INTERACTIVE_NO_CLI": "1",
+            "DOCKER_CONFIG": str(self.d.base / "docker-config"),
+        }
+        p = subprocess.run(
+            [COMPOSE_V1, "--ansi", "never", "-p", self.name, "-f", str(self.file), *args],
+            capture_output=True,
+            env=env,
+            timeout=timeout,
+        )
         if check:
             assert p.returncode == 0, (p.stdout.decode(), p.stderr.decode())
         return p
 
     def ours(self, *args: str, check: bool = True) -> Any:
-        p = wharfie_cli(self.d, "compose", "-p", self.name, "-f", str(self.file), *args,
-                        timeout=120)
+        p = wharfie_cli(
+            self.d, "compose", "-p", self.name, "-f", str(self.file), *args, timeout=120
+        )
         if check:
             assert p.returncode == 0, (p.stdout.decode(), p.stderr.decode())
         return p
@@ -76,8 +84,9 @@ class V1Project:
 
         api = docker.APIClient(base_url=self.d.host)
         try:
-            rows = api.containers(all=True, filters={
-                "label": f"com.docker.compose.project={self.name}"})
+            rows = api.containers(
+                all=True, filters={"label": f"com.docker.compose.project={self.name}"}
+            )
             return {r["Names"][0].lstrip("/"): api.inspect_container(r["Id"]) for r in rows}
         finally:
             api.close()
@@ -152,8 +161,11 @@ def test_docker_compose_v1_up_ps_logs_down(v1: V1Project) -> None:
     assert "web_1     | web-ready" in logs and "client_1  | client-done" in logs, logs
     only_client = v1.v1("logs", "--no-color", "client").stdout.decode()
     assert "client-done" in only_client and "web-ready" not in only_client
-    tail = [line for line in v1.v1("logs", "--tail", "1", "client").stdout.decode()
-            .splitlines() if "|" in line]  # (less compose's "Attaching to …" line)
+    tail = [
+        line
+        for line in v1.v1("logs", "--tail", "1", "client").stdout.decode().splitlines()
+        if "|" in line
+    ]  # (less compose's "Attaching to …" line)
     assert len(tail) == 1 and "client-done" in tail[0]
 
     down = v1.v1("down", "-v", "-t", "1")
@@ -206,8 +218,7 @@ def test_switching_tools_on_a_running_project(v1: V1Project) -> None:
     n = v1.name
     v1.v1("up", "-d")
     web = v1.inspect()[f"{n}_web_1"]
-    assert docker_cli(v1.d, "exec", web["Id"], "sh", "-c",
-                      "echo kept > /data/seen").returncode == 0
+    assert docker_cli(v1.d, "exec", web["Id"], "sh", "-c", "echo kept > /data/seen").returncode == 0
     took = v1.ours("up", "-d").stderr.decode()
     boxes = v1.inspect()
     assert set(boxes) == {f"{n}-web-1", f"{n}-client-1"}, (took, sorted(boxes))
@@ -238,10 +249,27 @@ def test_exec_and_run_rm_through_the_docker_cli(v1: V1Project) -> None:
     assert out == b"hello-from-web\n"
     env = {k: v for k, v in v1.d.env.items() if k != "COMPOSE_INTERACTIVE_NO_CLI"}
     env["DOCKER_CONFIG"] = str(v1.d.base / "docker-config")
-    p = subprocess.run([COMPOSE_V1, "--ansi", "never", "-p", n, "-f", str(v1.file), "run",
-                        "--rm", "client", "sh", "-c", 'echo "got $(cat)"; wget -q -O- '
-                        "http://web/; exit 3"], input=b"from-stdin", capture_output=True,
-                       env=env, timeout=120)
+    p = subprocess.run(
+        [
+            COMPOSE_V1,
+            "--ansi",
+            "never",
+            "-p",
+            n,
+            "-f",
+            str(v1.file),
+            "run",
+            "--rm",
+            "client",
+            "sh",
+            "-c",
+            'echo "got $(cat)"; wget -q -O- http://web/; exit 3',
+        ],
+        input=b"from-stdin",
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
     assert p.returncode == 3, p.stderr
     assert p.stdout == b"got from-stdin\nhello-from-web\n", (p.stdout, p.stderr)
     assert set(v1.inspect()) == {f"{n}_web_1"}  # the one-off was removed
@@ -249,18 +277,35 @@ def test_exec_and_run_rm_through_the_docker_cli(v1: V1Project) -> None:
 
 def test_logs_follow_is_live(v1: V1Project) -> None:
     """`docker-compose logs -f` shows lines as the container writes them."""
-    v1.file.write_text(textwrap.dedent("""
+    v1.file.write_text(
+        textwrap.dedent("""
         version: '2.4'
         services:
           t:
             image: busybox
             command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$$((i+1)); echo tick-$$i; sleep 0.3; done"]
-    """))  # noqa: E501
+    """)  # noqa: E501
+    )
     v1.v1("up", "-d")
     env = {**v1.d.env, "COMPOSE_INTERACTIVE_NO_CLI": "1"}
-    proc = subprocess.Popen([COMPOSE_V1, "--ansi", "never", "-p", v1.name, "-f", str(v1.file),
-                             "logs", "-f", "--tail", "1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [
+            COMPOSE_V1,
+            "--ansi",
+            "never",
+            "-p",
+            v1.name,
+            "-f",
+            str(v1.file),
+            "logs",
+            "-f",
+            "--tail",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     watchdog = threading.Timer(20, proc.kill)  # a batching follow would block readline
     watchdog.start()
     try:

@@ -59,8 +59,12 @@ def test_exit_while_daemon_is_down_is_seen(daemon: Daemon, name: str) -> None:
 @pytest.mark.parametrize("delay", [0.02, 0.06, 0.12])
 def test_kill_9_during_run_leaves_no_half_container(daemon: Daemon, delay: float) -> None:
     label = f"crash={os.getpid()}-{delay}"
-    run = subprocess.Popen([DOCKER, "run", "--rm", "--label", label, "busybox", "sleep", "0.3"],
-                           env=daemon.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        [DOCKER, "run", "--rm", "--label", label, "busybox", "sleep", "0.3"],
+        env=daemon.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(delay)
     daemon.stop(signal.SIGKILL)
     run.wait(20)
@@ -81,8 +85,19 @@ def test_kill_9_during_run_leaves_no_half_container(daemon: Daemon, delay: float
 
 
 def test_restart_policies(daemon: Daemon, name: str) -> None:
-    p = docker_cli(daemon, "run", "-d", "--name", name, "--restart", "on-failure:2",
-                   "busybox", "sh", "-c", "exit 1")
+    p = docker_cli(
+        daemon,
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 1",
+    )
     assert p.returncode == 0, p.stderr
     deadline = time.monotonic() + 15
     doc: dict = {}
@@ -97,8 +112,9 @@ def test_restart_policies(daemon: Daemon, name: str) -> None:
 
 
 def test_always_comes_back_after_daemon_restart(daemon: Daemon, name: str) -> None:
-    p = docker_cli(daemon, "run", "-d", "--name", name, "--restart", "always",
-                   "busybox", "sleep", "300")
+    p = docker_cli(
+        daemon, "run", "-d", "--name", name, "--restart", "always", "busybox", "sleep", "300"
+    )
     assert p.returncode == 0, p.stderr
     pid = json.loads(docker_cli(daemon, "inspect", name).stdout)[0]["State"]["Pid"]
     daemon.stop(signal.SIGKILL)

@@ -69,9 +69,14 @@ class TokenGateway:
             return self._token(h, parse_qs(parts.query))
         scope = _scope_for(h.command, parts.path)
         token = h.headers.get("Authorization", "").removeprefix("Bearer ")
-        if scope and scope not in self.tokens.get(token, set()) and not (
-            scope.endswith(":pull") and scope.replace(":pull", ":pull,push")
-                in self.tokens.get(token, set())):
+        if (
+            scope
+            and scope not in self.tokens.get(token, set())
+            and not (
+                scope.endswith(":pull")
+                and scope.replace(":pull", ":pull,push") in self.tokens.get(token, set())
+            )
+        ):
             return self._challenge(h, scope)
         if not scope and token not in self.tokens:
             return self._challenge(h, "")
@@ -81,8 +86,9 @@ class TokenGateway:
         value = f'Bearer realm="http://{self.addr}/token",service="gateway"'
         if scope:
             value += f',scope="{scope}"'
-        body = json.dumps({"errors": [{"code": "UNAUTHORIZED",
-                                       "message": "authentication required"}]}).encode()
+        body = json.dumps(
+            {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
+        ).encode()
         _drain(h)
         h.send_response(401)
         h.send_header("WWW-Authenticate", value)
@@ -111,10 +117,14 @@ class TokenGateway:
     def _forward(self, h: BaseHTTPRequestHandler) -> None:
         body = _drain(h)
         conn = http.client.HTTPConnection(self.backend.addr, timeout=60)
-        headers = {k: v for k, v in h.headers.items()
-                   if k.lower() not in ("authorization", "host", "transfer-encoding")}
-        headers["Authorization"] = "Basic " + base64.b64encode(
-            f"{USER}:{PASSWORD}".encode()).decode()
+        headers = {
+            k: v
+            for k, v in h.headers.items()
+            if k.lower() not in ("authorization", "host", "transfer-encoding")
+        }
+        headers["Authorization"] = (
+            "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        )
         headers["Content-Length"] = str(len(body))
         conn.request(h.command, h.path, body=body, headers=headers)
         resp = conn.getresponse()
@@ -178,8 +188,11 @@ def test_token_auth_login_push_pull(daemon: Daemon, gateway: TokenGateway, name:
     p = docker_cli(daemon, "push", ref)
     assert p.returncode != 0
     assert b"unauthorized" in p.stderr, p.stderr
-    out = ok(docker_cli(daemon, "login", "-u", USER, "--password-stdin", gateway.addr,
-                        input=PASSWORD.encode()))
+    out = ok(
+        docker_cli(
+            daemon, "login", "-u", USER, "--password-stdin", gateway.addr, input=PASSWORD.encode()
+        )
+    )
     assert "Login Succeeded" in out
     ok(docker_cli(daemon, "push", ref))
     ok(docker_cli(daemon, "rmi", ref))
@@ -193,15 +206,17 @@ def test_token_auth_login_push_pull(daemon: Daemon, gateway: TokenGateway, name:
 
 
 def test_token_auth_bad_password_is_401(daemon: Daemon, gateway: TokenGateway) -> None:
-    p = docker_cli(daemon, "login", "-u", USER, "--password-stdin", gateway.addr,
-                   input=b"wrong")
+    p = docker_cli(daemon, "login", "-u", USER, "--password-stdin", gateway.addr, input=b"wrong")
     assert p.returncode != 0
-    assert (f"Error response from daemon: login attempt to http://{gateway.addr}/v2/ failed "
-            "with status: 401 Unauthorized").encode() in p.stderr, p.stderr
+    assert (
+        f"Error response from daemon: login attempt to http://{gateway.addr}/v2/ failed "
+        "with status: 401 Unauthorized"
+    ).encode() in p.stderr, p.stderr
 
 
-def test_basic_auth_with_wharfie_login_logout(daemon: Daemon, basic_registry: ReferenceRegistry,
-                                             name: str, tmp_path: Path) -> None:
+def test_basic_auth_with_wharfie_login_logout(
+    daemon: Daemon, basic_registry: ReferenceRegistry, name: str, tmp_path: Path
+) -> None:
     env_home = {"DOCKER_CONFIG": str(tmp_path / "cfg")}
     ref = f"{basic_registry.addr}/{name}:v1"
     unique_image(daemon, ref)
@@ -212,16 +227,20 @@ def test_basic_auth_with_wharfie_login_logout(daemon: Daemon, basic_registry: Re
         import sys
 
         exe = Path(sys.executable).parent / "wharfie"
-        return subprocess.run([str(exe), *args], input=input, capture_output=True,
-                              env={**os.environ, **daemon.env, **env_home}, timeout=60)
+        return subprocess.run(
+            [str(exe), *args],
+            input=input,
+            capture_output=True,
+            env={**os.environ, **daemon.env, **env_home},
+            timeout=60,
+        )
 
     p = cli("push", ref)
     assert p.returncode != 0 and b"no basic auth credentials" in p.stderr, p.stderr
     p = cli("login", "-u", USER, "--password-stdin", basic_registry.addr, input=b"nope")
     assert p.returncode != 0
     assert b"failed with status: 401 Unauthorized" in p.stderr, p.stderr
-    p = cli("login", "-u", USER, "--password-stdin", basic_registry.addr,
-            input=PASSWORD.encode())
+    p = cli("login", "-u", USER, "--password-stdin", basic_registry.addr, input=PASSWORD.encode())
     assert p.returncode == 0 and p.stdout == b"Login Succeeded\n", p.stderr
     cfg = json.loads((tmp_path / "cfg" / "config.json").read_text())
     auth = cfg["auths"][basic_registry.addr]["auth"]
@@ -238,5 +257,6 @@ def test_basic_auth_with_wharfie_login_logout(daemon: Daemon, basic_registry: Re
     p = cli("logout", basic_registry.addr)
     assert p.stdout == f"Removing login credentials for {basic_registry.addr}\n".encode()
     assert basic_registry.addr not in json.loads(
-        (tmp_path / "cfg" / "config.json").read_text()).get("auths", {})
+        (tmp_path / "cfg" / "config.json").read_text()
+    ).get("auths", {})
     ok(wharfie_cli(daemon, "rmi", ref))

@@ -11,9 +11,21 @@ from support.daemon import Daemon, docker_cli
 
 def test_df_shared_and_unique_sizes_and_prune(daemon: Daemon, name: str) -> None:
     unique_image(daemon, f"{name}:base")
-    ok(docker_cli(daemon, "run", "--name", name, "--network", "none", f"{name}:base",
-                  "/bin/busybox", "sh", "-c", "/bin/busybox dd if=/dev/zero of=/blob bs=1k "
-                  "count=64 2>/dev/null"))
+    ok(
+        docker_cli(
+            daemon,
+            "run",
+            "--name",
+            name,
+            "--network",
+            "none",
+            f"{name}:base",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "/bin/busybox dd if=/dev/zero of=/blob bs=1k count=64 2>/dev/null",
+        )
+    )
     ok(docker_cli(daemon, "commit", name, f"{name}:child"))
     ok(docker_cli(daemon, "rm", name))
     api = docker.APIClient(base_url=daemon.host)

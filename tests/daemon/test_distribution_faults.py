@@ -44,19 +44,23 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceRegi
 
 # -- bad input ----------------------------------------------------------------------------
 
+
 def test_unknown_image_and_tag(daemon: Daemon, registry: ReferenceRegistry, name: str) -> None:
     before = _state(daemon)
     p = docker_cli(daemon, "pull", f"{registry.addr}/{name}")
     assert p.returncode == 1
-    assert p.stderr.decode() == (f"Error response from daemon: manifest for {registry.addr}/"
-                                 f"{name}:latest not found: manifest unknown: manifest unknown\n")
+    assert p.stderr.decode() == (
+        f"Error response from daemon: manifest for {registry.addr}/"
+        f"{name}:latest not found: manifest unknown: manifest unknown\n"
+    )
     unique_image(daemon, f"{registry.addr}/{name}:v1")
     ok(docker_cli(daemon, "push", f"{registry.addr}/{name}:v1"))
     ok(docker_cli(daemon, "rmi", f"{registry.addr}/{name}:v1"))
     p = docker_cli(daemon, "pull", f"{registry.addr}/{name}:nosuchtag")
     assert p.stderr.decode() == (
         f"Error response from daemon: manifest for {registry.addr}/{name}:nosuchtag not found: "
-        "manifest unknown: manifest unknown\n")
+        "manifest unknown: manifest unknown\n"
+    )
     assert _state(daemon)[0] == before[0]
 
 
@@ -64,8 +68,10 @@ def test_unreachable_registry(daemon: Daemon) -> None:
     before = _state(daemon)
     p = docker_cli(daemon, "pull", "127.0.0.1:1/x")
     assert p.returncode == 1
-    assert p.stderr.decode() == ('Error response from daemon: Get "http://127.0.0.1:1/v2/": '
-                                 "dial tcp 127.0.0.1:1: connect: connection refused\n")
+    assert p.stderr.decode() == (
+        'Error response from daemon: Get "http://127.0.0.1:1/v2/": '
+        "dial tcp 127.0.0.1:1: connect: connection refused\n"
+    )
     assert _state(daemon) == before
 
 
@@ -78,6 +84,7 @@ def test_push_of_missing_image(daemon: Daemon, registry: ReferenceRegistry, name
 
 # -- a registry of our own that misbehaves --------------------------------------------------
 
+
 class FakeRegistry:
     """Serves one image; `mode`: "bad" (layer bytes differ from the digest), "cut" (the
     first layer GET stops half-way; later ones honour Range), or a malicious layer."""
@@ -89,18 +96,33 @@ class FakeRegistry:
         self.ranges: list[str] = []
         self.layer_gets = 0
         diff = "sha256:" + hashlib.sha256(layer).hexdigest()
-        self.config = json.dumps({"architecture": "amd64", "os": "linux",
-                                  "config": {"Cmd": ["/bin/busybox", "sh"]},
-                                  "rootfs": {"type": "layers", "diff_ids": [diff]}}).encode()
+        self.config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {"Cmd": ["/bin/busybox", "sh"]},
+                "rootfs": {"type": "layers", "diff_ids": [diff]},
+            }
+        ).encode()
         self.layer_digest = "sha256:" + hashlib.sha256(self.layer).hexdigest()
-        self.manifest = json.dumps({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                       "size": len(self.config), "digest": _digest(self.config)},
-            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                        "size": len(self.layer), "digest": self.layer_digest}],
-        }).encode()
+        self.manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {
+                    "mediaType": "application/vnd.docker.container.image.v1+json",
+                    "size": len(self.config),
+                    "digest": _digest(self.config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                        "size": len(self.layer),
+                        "digest": self.layer_digest,
+                    }
+                ],
+            }
+        ).encode()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -127,15 +149,23 @@ class FakeRegistry:
         if path == "/v2/":
             return _send(h, 200, b"{}", "application/json")
         if "/manifests/" in path:
-            return _send(h, 200, self.manifest,
-                         "application/vnd.docker.distribution.manifest.v2+json",
-                         {"Docker-Content-Digest": _digest(self.manifest)})
+            return _send(
+                h,
+                200,
+                self.manifest,
+                "application/vnd.docker.distribution.manifest.v2+json",
+                {"Docker-Content-Digest": _digest(self.manifest)},
+            )
         if path.endswith(_digest(self.config)):
             return _send(h, 200, self.config, "application/octet-stream")
         if path.endswith(self.layer_digest):
             return self._layer(h)
-        _send(h, 404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}',
-              "application/json")
+        _send(
+            h,
+            404,
+            b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}',
+            "application/json",
+        )
 
     def _layer(self, h: BaseHTTPRequestHandler) -> None:
         if h.command == "GET":
@@ -146,8 +176,9 @@ class FakeRegistry:
             start = int(rng.removeprefix("bytes=").split("-")[0])
             body = self.served[start:]
             h.send_response(206)
-            h.send_header("Content-Range",
-                          f"bytes {start}-{len(self.served) - 1}/{len(self.served)}")
+            h.send_header(
+                "Content-Range", f"bytes {start}-{len(self.served) - 1}/{len(self.served)}"
+            )
         else:
             body = self.served
             h.send_response(200)
@@ -169,8 +200,13 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str,
-          extra: dict[str, str] | None = None) -> None:
+def _send(
+    h: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    ctype: str,
+    extra: dict[str, str] | None = None,
+) -> None:
     h.send_response(status)
     h.send_header("Content-Type", ctype)
     h.send_header("Content-Length", str(len(body)))
@@ -182,8 +218,13 @@ def _send(h: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str,
 
 
 def _busybox_layer(extra: dict[str, bytes] | None = None) -> bytes:
-    return layer_tar({"bin/busybox": Path("/bin/busybox").read_bytes(),
-                      "unique": os.urandom(16), **(extra or {})})
+    return layer_tar(
+        {
+            "bin/busybox": Path("/bin/busybox").read_bytes(),
+            "unique": os.urandom(16),
+            **(extra or {}),
+        }
+    )
 
 
 def test_blob_not_matching_its_digest_is_rejected(daemon: Daemon, name: str) -> None:
@@ -207,8 +248,21 @@ def test_cut_download_resumes_with_range(daemon: Daemon, name: str) -> None:
         out = ok(docker_cli(daemon, "pull", f"{fake.addr}/{name}:v1"))
         assert "Retrying in" in out and "Pull complete" in out
         assert fake.ranges and fake.ranges[0].startswith("bytes=") and fake.ranges[0] != "bytes=0-"
-        assert ok(docker_cli(daemon, "run", "--rm", "--network", "none", f"{fake.addr}/{name}:v1",
-                             "/bin/busybox", "true")) == ""
+        assert (
+            ok(
+                docker_cli(
+                    daemon,
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    f"{fake.addr}/{name}:v1",
+                    "/bin/busybox",
+                    "true",
+                )
+            )
+            == ""
+        )
         ok(docker_cli(daemon, "rmi", f"{fake.addr}/{name}:v1"))
     finally:
         fake.close()
@@ -217,6 +271,7 @@ def test_cut_download_resumes_with_range(daemon: Daemon, name: str) -> None:
 def _evil_tar(kind: str) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
+
         def add(info: tarfile.TarInfo, data: bytes = b"") -> None:
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data) if data else None)
@@ -251,6 +306,7 @@ def test_malicious_layer_is_rejected(daemon: Daemon, name: str, kind: str) -> No
 
 # -- killing things mid-pull ----------------------------------------------------------------
 
+
 def _big_image(d: Daemon, ref: str, mib: int) -> None:
     """An image with a layer of `mib` MiB of random data, pushed as `ref`."""
     unique_image(d, ref, extra=os.urandom(mib << 20))
@@ -282,8 +338,7 @@ def _pull_until_downloading(d: Daemon, ref: str) -> tuple[threading.Thread, list
 
 
 @pytest.mark.slow
-def test_registry_killed_mid_pull(daemon: Daemon, registry: ReferenceRegistry,
-                                  name: str) -> None:
+def test_registry_killed_mid_pull(daemon: Daemon, registry: ReferenceRegistry, name: str) -> None:
     ref = f"{registry.addr}/{name}:big"
     _big_image(daemon, ref, 96)
     before = _state(daemon)
@@ -292,19 +347,23 @@ def test_registry_killed_mid_pull(daemon: Daemon, registry: ReferenceRegistry,
     time.sleep(0.3)
     registry.start()
     t.join(120)
-    failed = [m for m in result if isinstance(m, Exception) or
-              (isinstance(m, dict) and m.get("error"))]
+    failed = [
+        m for m in result if isinstance(m, Exception) or (isinstance(m, dict) and m.get("error"))
+    ]
     if failed:  # failed cleanly: nothing new, and a retry works
         assert _state(daemon)[:2] == before[:2]
         ok(docker_cli(daemon, "pull", ref, timeout=120))
-    assert ok(docker_cli(daemon, "run", "--rm", "--network", "none", ref,
-                         "/bin/busybox", "true")) == ""
+    assert (
+        ok(docker_cli(daemon, "run", "--rm", "--network", "none", ref, "/bin/busybox", "true"))
+        == ""
+    )
     ok(docker_cli(daemon, "rmi", ref))
 
 
 @pytest.mark.slow
 def test_wharfied_killed_mid_pull_leaves_a_consistent_store(
-        tmp_path: Path, daemon: Daemon, registry: ReferenceRegistry, name: str) -> None:
+    tmp_path: Path, daemon: Daemon, registry: ReferenceRegistry, name: str
+) -> None:
     ref = f"{registry.addr}/{name}:big"
     _big_image(daemon, ref, 96)
     d = Daemon(tmp_path / "own", 7)
@@ -323,8 +382,9 @@ def test_wharfied_killed_mid_pull_leaves_a_consistent_store(
         tarsplit = d.data / "content" / "tarsplit"
         assert not tarsplit.exists() or not list(tarsplit.iterdir())
         ok(docker_cli(d, "pull", ref, timeout=120))
-        assert ok(docker_cli(d, "run", "--rm", "--network", "none", ref,
-                             "/bin/busybox", "true")) == ""
+        assert (
+            ok(docker_cli(d, "run", "--rm", "--network", "none", ref, "/bin/busybox", "true")) == ""
+        )
     finally:
         leaked = d.teardown()
         assert not leaked

@@ -84,8 +84,9 @@ def _layer(entries: list[tarfile.TarInfo], data: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def _info(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, **kw: object
-          ) -> tarfile.TarInfo:
+def _info(
+    name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, **kw: object
+) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type, info.mode = kind, mode
     for k, v in kw.items():
@@ -95,36 +96,76 @@ def _info(name: str, kind: bytes = tarfile.REGTYPE, mode: int = 0o644, **kw: obj
 
 @pytest.fixture
 def registry() -> Iterator[StaticRegistry]:
-    base = _layer([
-        _info("bin", tarfile.DIRTYPE, 0o755), _info("bin/busybox", mode=0o755),
-        _info("gone.txt"), _info("opaque", tarfile.DIRTYPE, 0o755), _info("opaque/a"),
-        _info("keep.txt", mode=0o640, uid=1000, gid=1000,
-              pax_headers={"SCHILY.xattr.user.wharfie": "kept"}),
-        _info("keep-link", tarfile.LNKTYPE, linkname="keep.txt"),
-        _info("sym", tarfile.SYMTYPE, linkname="/keep.txt"),
-        _info("devs", tarfile.DIRTYPE, 0o755),
-        _info("devs/node", tarfile.CHRTYPE, 0o666, devmajor=1, devminor=3),
-        _info("fifo", tarfile.FIFOTYPE, 0o600),
-        _info("suid", mode=0o4755),
-    ], {"bin/busybox": Path("/bin/busybox").read_bytes(), "gone.txt": b"bye",
-        "opaque/a": b"a", "keep.txt": b"kept\n", "suid": b"#!/bin/sh\n"})
-    top = _layer([_info(".wh.gone.txt"), _info("opaque", tarfile.DIRTYPE, 0o755),
-                  _info("opaque/.wh..wh..opq"), _info("opaque/new")],
-                 {".wh.gone.txt": b"", "opaque/.wh..wh..opq": b"", "opaque/new": b"new"})
+    base = _layer(
+        [
+            _info("bin", tarfile.DIRTYPE, 0o755),
+            _info("bin/busybox", mode=0o755),
+            _info("gone.txt"),
+            _info("opaque", tarfile.DIRTYPE, 0o755),
+            _info("opaque/a"),
+            _info(
+                "keep.txt",
+                mode=0o640,
+                uid=1000,
+                gid=1000,
+                pax_headers={"SCHILY.xattr.user.wharfie": "kept"},
+            ),
+            _info("keep-link", tarfile.LNKTYPE, linkname="keep.txt"),
+            _info("sym", tarfile.SYMTYPE, linkname="/keep.txt"),
+            _info("devs", tarfile.DIRTYPE, 0o755),
+            _info("devs/node", tarfile.CHRTYPE, 0o666, devmajor=1, devminor=3),
+            _info("fifo", tarfile.FIFOTYPE, 0o600),
+            _info("suid", mode=0o4755),
+        ],
+        {
+            "bin/busybox": Path("/bin/busybox").read_bytes(),
+            "gone.txt": b"bye",
+            "opaque/a": b"a",
+            "keep.txt": b"kept\n",
+            "suid": b"#!/bin/sh\n",
+        },
+    )
+    top = _layer(
+        [
+            _info(".wh.gone.txt"),
+            _info("opaque", tarfile.DIRTYPE, 0o755),
+            _info("opaque/.wh..wh..opq"),
+            _info("opaque/new"),
+        ],
+        {".wh.gone.txt": b"", "opaque/.wh..wh..opq": b"", "opaque/new": b"new"},
+    )
     blobs_raw = [gzip.compress(base), zstandard.compress(top)]
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "config": {"Cmd": ["/bin/busybox", "sh"]},
-                         "rootfs": {"type": "layers",
-                                    "diff_ids": [_digest(base), _digest(top)]}}).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": _digest(config), "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": _digest(blobs_raw[0]), "size": len(blobs_raw[0])},
-                   {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd",
-                    "digest": _digest(blobs_raw[1]), "size": len(blobs_raw[1])}],
-    }).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["/bin/busybox", "sh"]},
+            "rootfs": {"type": "layers", "diff_ids": [_digest(base), _digest(top)]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": _digest(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": _digest(blobs_raw[0]),
+                    "size": len(blobs_raw[0]),
+                },
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+zstd",
+                    "digest": _digest(blobs_raw[1]),
+                    "size": len(blobs_raw[1]),
+                },
+            ],
+        }
+    ).encode()
     blobs = {_digest(b): b for b in [*blobs_raw, config]}
     reg = StaticRegistry(manifest, "application/vnd.oci.image.manifest.v1+json", blobs)
     try:
@@ -134,18 +175,24 @@ def registry() -> Iterator[StaticRegistry]:
 
 
 def test_layers_applied_with_whiteouts_links_devices_xattrs_owners(
-        daemon: Daemon, registry: StaticRegistry, name: str) -> None:
+    daemon: Daemon, registry: StaticRegistry, name: str
+) -> None:
     ref = f"{registry.addr}/{name}:v1"
     ok(docker_cli(daemon, "pull", ref))
 
     def sh(script: str) -> str:
-        return ok(docker_cli(daemon, "run", "--rm", "--network", "none", ref,
-                             "/bin/busybox", "sh", "-c", script))
+        return ok(
+            docker_cli(
+                daemon, "run", "--rm", "--network", "none", ref, "/bin/busybox", "sh", "-c", script
+            )
+        )
 
-    out = sh("export PATH=/bin; busybox ls /gone.txt 2>&1; busybox ls /opaque; "
-             "busybox stat -c '%u:%g %a %h' /keep.txt; busybox readlink /sym; busybox cat /sym; "
-             "busybox stat -c '%F %t,%T' /devs/node; busybox stat -c '%F' /fifo; "
-             "busybox stat -c '%a' /suid")
+    out = sh(
+        "export PATH=/bin; busybox ls /gone.txt 2>&1; busybox ls /opaque; "
+        "busybox stat -c '%u:%g %a %h' /keep.txt; busybox readlink /sym; busybox cat /sym; "
+        "busybox stat -c '%F %t,%T' /devs/node; busybox stat -c '%F' /fifo; "
+        "busybox stat -c '%a' /suid"
+    )
     lines = out.splitlines()
     assert "No such file or directory" in lines[0]
     assert lines[1] == "new"
@@ -154,8 +201,9 @@ def test_layers_applied_with_whiteouts_links_devices_xattrs_owners(
     assert lines[5] == "character special file 1,3"
     assert lines[6] == "fifo"
     assert lines[7] == "4755"
-    lower = json.loads(ok(docker_cli(daemon, "inspect", "-f", "{{json .GraphDriver.Data}}",
-                                     ref)))["LowerDir"]
+    lower = json.loads(ok(docker_cli(daemon, "inspect", "-f", "{{json .GraphDriver.Data}}", ref)))[
+        "LowerDir"
+    ]
     assert os.getxattr(os.path.join(lower, "keep.txt"), "user.wharfie") == b"kept"
     # save rebuilds both layers byte for byte (diff ids checked while streaming)
     archive = ok_bytes(docker_cli(daemon, "save", ref))

@@ -22,13 +22,34 @@ class FlaggedDaemon(Daemon):
 
     def start(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "wharfie.daemon", "-H", self.host,
-                "--data-root", str(self.data), "--exec-root", str(self.exec_root),
-                "--bridge", self.bridge, "--bip", self.subnet, "--no-masquerade",
-                "--pidfile", str(self.base / "wharfied.pid"), *self.flags]
+        args = [
+            sys.executable,
+            "-m",
+            "wharfie.daemon",
+            "-H",
+            self.host,
+            "--data-root",
+            str(self.data),
+            "--exec-root",
+            str(self.exec_root),
+            "--bridge",
+            self.bridge,
+            "--bip",
+            self.subnet,
+            "--no-masquerade",
+            "--pidfile",
+            str(self.base / "wharfied.pid"),
+            *self.flags,
+        ]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                         env=self.env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,
+            )
         self.wait_ready()
 
 
@@ -45,17 +66,24 @@ def regs(tmp_path: Path) -> Iterator[tuple[ReferenceRegistry, ReferenceRegistry]
         mirror.stop()
 
 
-def test_pull_through_mirror_and_fallback(tmp_path: Path, daemon: Daemon, name: str,
-                                          regs: tuple[ReferenceRegistry, ReferenceRegistry]
-                                          ) -> None:
+def test_pull_through_mirror_and_fallback(
+    tmp_path: Path, daemon: Daemon, name: str, regs: tuple[ReferenceRegistry, ReferenceRegistry]
+) -> None:
     upstream, mirror = regs
     # the image exists only in the mirror, under the same repository path
     unique_image(daemon, f"{mirror.addr}/{name}:v1")
     ok(docker_cli(daemon, "push", f"{mirror.addr}/{name}:v1"))
     ok(docker_cli(daemon, "rmi", f"{mirror.addr}/{name}:v1"))
-    d = FlaggedDaemon(tmp_path / "own", 6, [
-        "--registry-mirror", f"{upstream.addr}=http://127.0.0.1:1",  # down: skipped
-        "--registry-mirror", f"{upstream.addr}={mirror.url}"])
+    d = FlaggedDaemon(
+        tmp_path / "own",
+        6,
+        [
+            "--registry-mirror",
+            f"{upstream.addr}=http://127.0.0.1:1",  # down: skipped
+            "--registry-mirror",
+            f"{upstream.addr}={mirror.url}",
+        ],
+    )
     d.start()
     try:
         ref = f"{upstream.addr}/{name}:v1"

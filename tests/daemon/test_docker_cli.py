@@ -34,16 +34,25 @@ def test_run_rm_echo_hello(daemon: Daemon, name: str) -> None:
 
 
 def test_detached_ps_logs_stop_rm(daemon: Daemon, name: str) -> None:
-    p = docker_cli(daemon, "run", "-d", "--name", name, "busybox",
-                   "sh", "-c", "echo started; trap 'echo bye; exit 0' TERM; "
-                   "while true; do sleep 0.1; done")
+    p = docker_cli(
+        daemon,
+        "run",
+        "-d",
+        "--name",
+        name,
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done",
+    )
     assert p.returncode == 0, p.stderr
     cid = out(p).strip()
     assert len(cid) == 64
     ps = out(docker_cli(daemon, "ps", "--format", "{{.Names}} {{.Status}}"))
     assert f"{name} Up" in ps
-    follow = subprocess.Popen([DOCKER, "logs", "-f", name], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=daemon.env)
+    follow = subprocess.Popen(
+        [DOCKER, "logs", "-f", name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=daemon.env
+    )
     assert follow.stdout is not None
     ready, _, _ = select.select([follow.stdout], [], [], 10)
     # logs -f streams as the log grows: the first line arrives while the container runs
@@ -65,8 +74,7 @@ def test_detached_ps_logs_stop_rm(daemon: Daemon, name: str) -> None:
     assert not (daemon.exec_root / "containers" / cid).exists()
 
 
-def test_start_attach_of_an_exited_container_streams_the_new_run(daemon: Daemon,
-                                                                 name: str) -> None:
+def test_start_attach_of_an_exited_container_streams_the_new_run(daemon: Daemon, name: str) -> None:
     p = docker_cli(daemon, "run", "--name", name, "busybox", "sh", "-c", "echo run; exit 3")
     assert (p.returncode, out(p)) == (3, "run\n"), p.stderr
     for _ in range(2):  # `start -a` attaches first (the container is exited), then starts
@@ -188,8 +196,18 @@ def test_events_inspect_commit(daemon: Daemon, name: str) -> None:
     p = docker_cli(daemon, "run", "--name", name, "busybox", "sh", "-c", "echo data > /made")
     assert p.returncode == 0, p.stderr
     until = str(int(time.time()) + 1)
-    ev = docker_cli(daemon, "events", "--since", since, "--until", until,
-                    "--filter", f"container={name}", "--format", "{{.Action}}")
+    ev = docker_cli(
+        daemon,
+        "events",
+        "--since",
+        since,
+        "--until",
+        until,
+        "--filter",
+        f"container={name}",
+        "--format",
+        "{{.Action}}",
+    )
     actions = out(ev).split()
     assert actions[:3] == ["create", "attach", "start"] or actions[:2] == ["create", "start"]
     assert "die" in actions

@@ -33,14 +33,20 @@ def test_version_and_ping(client: docker.DockerClient) -> None:
 
 
 def test_run_and_logs(client: docker.DockerClient) -> None:
-    out = client.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2"], remove=True,
-                                stderr=True)
+    out = client.containers.run(
+        "busybox", ["sh", "-c", "echo out; echo err >&2"], remove=True, stderr=True
+    )
     assert b"out\n" in out and b"err\n" in out
 
 
 def test_detached_lifecycle(client: docker.DockerClient, name: str) -> None:
-    c = client.containers.run("busybox", ["sh", "-c", "echo hi; sleep 300"], detach=True,
-                              name=name, labels={"suite": "docker-py"})
+    c = client.containers.run(
+        "busybox",
+        ["sh", "-c", "echo hi; sleep 300"],
+        detach=True,
+        name=name,
+        labels={"suite": "docker-py"},
+    )
     try:
         c.reload()
         assert c.status == "running"

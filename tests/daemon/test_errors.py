@@ -76,8 +76,15 @@ def test_name_conflict_and_rm_running(daemon: Daemon, name: str) -> None:
 
 
 def test_bad_mounts(daemon: Daemon) -> None:
-    p = docker_cli(daemon, "run", "--rm", "--mount", "type=bind,src=/nonexistent-wharfie,dst=/x",
-                   "busybox", "true")
+    p = docker_cli(
+        daemon,
+        "run",
+        "--rm",
+        "--mount",
+        "type=bind,src=/nonexistent-wharfie,dst=/x",
+        "busybox",
+        "true",
+    )
     assert p.returncode == 125
     assert b"bind source path does not exist" in p.stderr
     p = docker_cli(daemon, "run", "--rm", "-v", "/tmp:relative", "busybox", "true")

@@ -14,8 +14,20 @@ pytestmark = pytest.mark.root
 
 
 def test_memory_limit_kills_with_oom(daemon: Daemon, name: str) -> None:
-    p = docker_cli(daemon, "run", "--name", name, "--memory", "16m", "--memory-swap", "16m",
-                   "busybox", "sh", "-c", "x=a; while true; do x=$x$x; done")
+    p = docker_cli(
+        daemon,
+        "run",
+        "--name",
+        name,
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=a; while true; do x=$x$x; done",
+    )
     try:
         assert p.returncode == 137, p.stderr
         state = json.loads(docker_cli(daemon, "inspect", name).stdout)[0]["State"]
@@ -26,8 +38,17 @@ def test_memory_limit_kills_with_oom(daemon: Daemon, name: str) -> None:
 
 
 def test_pids_limit_holds(daemon: Daemon) -> None:
-    p = docker_cli(daemon, "run", "--rm", "--pids-limit", "10", "busybox", "sh", "-c",
-                   "for i in $(seq 1 30); do sleep 30 & echo $i; done")
+    p = docker_cli(
+        daemon,
+        "run",
+        "--rm",
+        "--pids-limit",
+        "10",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in $(seq 1 30); do sleep 30 & echo $i; done",
+    )
     started = [int(n) for n in p.stdout.decode().split()]
     assert b"can't fork" in p.stderr
     assert 0 < max(started) < 10  # the shell itself is one of the 10
@@ -51,8 +72,17 @@ def test_read_only_rootfs(daemon: Daemon) -> None:
     p = docker_cli(daemon, "run", "--rm", "--read-only", "busybox", "touch", "/x")
     assert p.returncode == 1
     assert b"Read-only file system" in p.stderr
-    ok = docker_cli(daemon, "run", "--rm", "--read-only", "--tmpfs", "/scratch", "busybox",
-                    "touch", "/scratch/x")
+    ok = docker_cli(
+        daemon,
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "busybox",
+        "touch",
+        "/scratch/x",
+    )
     assert ok.returncode == 0, ok.stderr
 
 
@@ -64,8 +94,7 @@ def test_bridge_reachable_from_host_and_peers(daemon: Daemon, name: str) -> None
         assert addr.startswith(daemon.subnet.rsplit(".", 1)[0])
         from_peer = docker_cli(daemon, "run", "--rm", "busybox", "ping", "-c", "1", "-W", "2", addr)
         assert from_peer.returncode == 0, from_peer.stdout + from_peer.stderr
-        host = subprocess.run(["busybox", "ping", "-c", "1", "-W", "2", addr],
-                              capture_output=True)
+        host = subprocess.run(["busybox", "ping", "-c", "1", "-W", "2", addr], capture_output=True)
         assert host.returncode == 0, host.stdout + host.stderr
     finally:
         docker_cli(daemon, "rm", "-f", name)

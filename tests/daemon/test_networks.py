@@ -73,8 +73,9 @@ def assert_no_leaks(daemon: Daemon, network_ids: list[str]) -> None:
     for nid in network_ids:
         assert f"br-{nid[:12]}" not in links, f"bridge of {nid[:12]} left behind"
     table = f"wharfie_{daemon.bridge}"
-    rules = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True,
-                           text=True).stdout
+    rules = subprocess.run(
+        ["nft", "list", "table", "ip", table], capture_output=True, text=True
+    ).stdout
     for nid in network_ids:
         assert f"br-{nid[:12]}" not in rules, f"nft rules of {nid[:12]} left behind"
     running = {c["Id"] for c in docker.APIClient(base_url=daemon.host).containers()}
@@ -85,8 +86,9 @@ def assert_no_leaks(daemon: Daemon, network_ids: list[str]) -> None:
 
     wanted = {host_veth_name(cid) for cid in running}
     for _ in range(40):  # the kernel frees a dropped namespace's veths asynchronously
-        ports = subprocess.run(["ip", "-o", "link", "show", "master", daemon.bridge],
-                               capture_output=True, text=True).stdout
+        ports = subprocess.run(
+            ["ip", "-o", "link", "show", "master", daemon.bridge], capture_output=True, text=True
+        ).stdout
         extra = [ln.split(":")[1].strip().split("@")[0] for ln in ports.splitlines()]
         extra = [v for v in extra if v not in wanted]
         if not extra:
@@ -115,8 +117,9 @@ def test_name_alias_and_short_id_resolve_on_a_user_network(
 ) -> None:
     net = _net(daemon, nets, "--subnet", _slot(daemon, 0))
     cid = _sleeper(daemon, name, "--network", net, "--network-alias", "db")
-    script = (f"ping -c1 -W2 {name} && ping -c1 -W2 db && ping -c1 -W2 {cid[:12]} && "
-              "cat /etc/resolv.conf")
+    script = (
+        f"ping -c1 -W2 {name} && ping -c1 -W2 db && ping -c1 -W2 {cid[:12]} && cat /etc/resolv.conf"
+    )
     out = _ok(_run(daemon, "--rm", "--network", net, "busybox", "sh", "-c", script))
     assert "nameserver 127.0.0.11" in out
     doc = docker.APIClient(base_url=daemon.host).inspect_container(cid)
@@ -124,8 +127,20 @@ def test_name_alias_and_short_id_resolve_on_a_user_network(
     assert ep["Aliases"] == ["db", cid[:12]]  # API 1.44: the short ID joins the aliases
     assert ep["IPAddress"] == _addr(daemon, 0, 2)
     # the same through wharfie's CLI
-    out = _ok(wharfie_cli(daemon, "run", "--rm", "--label", "wtest=networks", "--network", net,
-                          "busybox", "nslookup", "db"))
+    out = _ok(
+        wharfie_cli(
+            daemon,
+            "run",
+            "--rm",
+            "--label",
+            "wtest=networks",
+            "--network",
+            net,
+            "busybox",
+            "nslookup",
+            "db",
+        )
+    )
     assert ep["IPAddress"] in out
 
 
@@ -134,10 +149,26 @@ def test_dns_answers_only_within_shared_networks_and_networks_are_isolated(
 ) -> None:
     a = _net(daemon, nets, "--subnet", _slot(daemon, 1))
     b = _net(daemon, nets)  # a subnet from the default pools
-    _ok(_run(daemon, "-d", "--name", name, "--network", a, "busybox",
-             "httpd", "-f", "-p", "80", "-h", "/etc"))
-    ip = docker.APIClient(base_url=daemon.host).inspect_container(name)[
-        "NetworkSettings"]["Networks"][a]["IPAddress"]
+    _ok(
+        _run(
+            daemon,
+            "-d",
+            "--name",
+            name,
+            "--network",
+            a,
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        )
+    )
+    ip = docker.APIClient(base_url=daemon.host).inspect_container(name)["NetworkSettings"][
+        "Networks"
+    ][a]["IPAddress"]
     same = _run(daemon, "--rm", "--network", a, "busybox", *_wget(f"http://{name}/hostname", 3))
     assert same.returncode == 0, same.stderr
     other = _run(daemon, "--rm", "--network", b, "busybox", "nslookup", name)
@@ -172,8 +203,7 @@ def test_connect_and_disconnect_live_and_before_start(
     assert "eth1" not in _ok(docker_cli(daemon, "exec", name, "ip", "-o", "link"))
     # connect a created container, then start it: both networks, static address kept
     later = name + "b"
-    api.create_container("busybox", ["sleep", "300"], name=later,
-                         labels={"wtest": "networks"})
+    api.create_container("busybox", ["sleep", "300"], name=later, labels={"wtest": "networks"})
     static = _addr(daemon, 3, 50)
     _ok(docker_cli(daemon, "network", "connect", "--ip", static, net, later))
     api.start(later)
@@ -186,10 +216,33 @@ def test_container_network_mode_shares_the_namespace(
     daemon: Daemon, nets: list[str], name: str
 ) -> None:
     net = _net(daemon, nets, "--subnet", _slot(daemon, 0))
-    _ok(_run(daemon, "-d", "--name", name, "--network", net, "busybox",
-             "httpd", "-f", "-p", "8080", "-h", "/etc"))
-    out = _ok(_run(daemon, "--rm", "--network", f"container:{name}", "busybox",
-                   *_wget("http://127.0.0.1:8080/hostname", 3)))
+    _ok(
+        _run(
+            daemon,
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "8080",
+            "-h",
+            "/etc",
+        )
+    )
+    out = _ok(
+        _run(
+            daemon,
+            "--rm",
+            "--network",
+            f"container:{name}",
+            "busybox",
+            *_wget("http://127.0.0.1:8080/hostname", 3),
+        )
+    )
     other = docker.APIClient(base_url=daemon.host).inspect_container(name)["Id"]
     assert out.strip() == other[:12]  # the other container's /etc/hostname, served by it
     own = _ok(_run(daemon, "--rm", "--network", f"container:{name}", "busybox", "hostname"))
@@ -202,8 +255,10 @@ def test_macvlan_on_a_dummy_parent(daemon: Daemon, nets: list[str], name: str) -
     parent = "wtd" + uuid.uuid4().hex[:8]
     made = subprocess.run(["ip", "link", "add", parent, "type", "dummy"], capture_output=True)
     if made.returncode != 0:  # a kernel without CONFIG_DUMMY (this VM's): a veth pair's end
-        made = subprocess.run(["ip", "link", "add", parent, "type", "veth", "peer", "name",
-                               parent + "p"], capture_output=True)
+        made = subprocess.run(
+            ["ip", "link", "add", parent, "type", "veth", "peer", "name", parent + "p"],
+            capture_output=True,
+        )
     if made.returncode != 0:
         pytest.skip(f"no dummy or veth links here: {made.stderr.decode().strip()}")
     try:
@@ -211,23 +266,46 @@ def test_macvlan_on_a_dummy_parent(daemon: Daemon, nets: list[str], name: str) -
         if made.args[-1] == parent + "p":  # a veth needs its peer up to have a carrier
             subprocess.run(["ip", "link", "set", parent + "p", "up"], check=True)
         third = int(daemon.subnet.split(".")[2])
-        net = _net(daemon, nets, "-d", "macvlan", "-o", f"parent={parent}",
-                   "--subnet", f"10.216.{third}.0/24")
+        net = _net(
+            daemon,
+            nets,
+            "-d",
+            "macvlan",
+            "-o",
+            f"parent={parent}",
+            "--subnet",
+            f"10.216.{third}.0/24",
+        )
         _sleeper(daemon, name, "--network", net)
         _ok(_run(daemon, "--rm", "--network", net, "busybox", "ping", "-c1", "-W2", name))
         # The link type is seen from the host side of the container's netns: busybox's `ip`
         # shows "eth0@if7" for a veth and a macvlan alike.
         pid = _ok(docker_cli(daemon, "inspect", "-f", "{{.State.Pid}}", name)).strip()
-        kind = subprocess.run(["nsenter", "-t", pid, "-n", "ip", "-d", "-o", "link", "show",
-                               "eth0"], capture_output=True, text=True, check=True).stdout
+        kind = subprocess.run(
+            ["nsenter", "-t", pid, "-n", "ip", "-d", "-o", "link", "show", "eth0"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert " macvlan mode bridge " in kind, kind
-        nodev = docker_cli(daemon, "network", "create", "-d", "macvlan", "-o",
-                           "parent=wtdnosuch0", "--subnet", f"10.217.{third}.0/24", "tnbad")
+        nodev = docker_cli(
+            daemon,
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "-o",
+            "parent=wtdnosuch0",
+            "--subnet",
+            f"10.217.{third}.0/24",
+            "tnbad",
+        )
         assert nodev.returncode != 0
         assert b"parent interface was not found on the host: wtdnosuch0" in nodev.stderr
     finally:
         for c in docker.APIClient(base_url=daemon.host).containers(
-                all=True, filters={"label": "wtest=networks"}):
+            all=True, filters={"label": "wtest=networks"}
+        ):
             docker.APIClient(base_url=daemon.host).remove_container(c["Id"], force=True)
         subprocess.run(["ip", "link", "del", parent], capture_output=True)
 
@@ -237,8 +315,13 @@ def test_bad_input_gets_dockers_status_and_wording(
 ) -> None:
     net = _net(daemon, nets, "--subnet", _slot(daemon, 1).replace("/26", "/27"))
     with pytest.raises(docker.errors.APIError) as e:
-        api.create_network("tnover" + name, driver="bridge", ipam=docker.types.IPAMConfig(
-            pool_configs=[docker.types.IPAMPool(subnet=_slot(daemon, 1))]))
+        api.create_network(
+            "tnover" + name,
+            driver="bridge",
+            ipam=docker.types.IPAMConfig(
+                pool_configs=[docker.types.IPAMPool(subnet=_slot(daemon, 1))]
+            ),
+        )
     assert e.value.status_code == 403
     assert "Pool overlaps with other one on this address space" in str(e.value)
     with pytest.raises(docker.errors.NotFound, match='plugin "nosuchdrv" not found'):
@@ -263,28 +346,41 @@ def test_bad_input_gets_dockers_status_and_wording(
 
 def test_ls_inspect_filters_and_prune(daemon: Daemon, nets: list[str], name: str) -> None:
     net = _net(daemon, nets, "--label", "team=blue", "--subnet", _slot(daemon, 2))
-    out = _ok(docker_cli(daemon, "network", "ls", "--filter", "label=team=blue",
-                         "--format", "{{.Name}} {{.Driver}}"))
+    out = _ok(
+        docker_cli(
+            daemon,
+            "network",
+            "ls",
+            "--filter",
+            "label=team=blue",
+            "--format",
+            "{{.Name}} {{.Driver}}",
+        )
+    )
     assert out.split("\n")[0] == f"{net} bridge"
-    builtin = _ok(wharfie_cli(daemon, "network", "ls", "-f", "type=builtin", "--format",
-                              "{{.Name}}")).split()
+    builtin = _ok(
+        wharfie_cli(daemon, "network", "ls", "-f", "type=builtin", "--format", "{{.Name}}")
+    ).split()
     assert sorted(builtin) == ["bridge", "host", "none"]
-    subnet = _ok(docker_cli(daemon, "network", "inspect", "-f",
-                            "{{(index .IPAM.Config 0).Subnet}}", net)).strip()
+    subnet = _ok(
+        docker_cli(daemon, "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", net)
+    ).strip()
     assert subnet == _slot(daemon, 2)
     out = _ok(docker_cli(daemon, "network", "prune", "-f", "--filter", "label=team=blue"))
     assert net in out
     assert docker_cli(daemon, "network", "inspect", net).returncode == 1
 
 
-def test_ps_filters_by_network_name_or_id_prefix(daemon: Daemon, nets: list[str],
-                                                name: str) -> None:
+def test_ps_filters_by_network_name_or_id_prefix(
+    daemon: Daemon, nets: list[str], name: str
+) -> None:
     net = _net(daemon, nets, "--subnet", _slot(daemon, 3))
     _sleeper(daemon, name, "--network", net)
     nid = _ok(docker_cli(daemon, "network", "inspect", "-f", "{{.Id}}", net)).strip()
     for value in (net, nid[:10]):
-        out = _ok(docker_cli(daemon, "ps", "--filter", f"network={value}", "--format",
-                             "{{.Names}}"))
+        out = _ok(
+            docker_cli(daemon, "ps", "--filter", f"network={value}", "--format", "{{.Names}}")
+        )
         assert out.split() == [name]
     assert _ok(docker_cli(daemon, "ps", "-q", "--filter", f"network={net[:-1]}")) == ""
 
@@ -293,16 +389,20 @@ def test_mtu_jumbo_by_default_on_user_bridges_and_set_by_option(
     daemon: Daemon, nets: list[str]
 ) -> None:
     jumbo = _net(daemon, nets, "--subnet", _slot(daemon, 0))
-    out = _ok(_run(daemon, "--rm", "--network", jumbo, "busybox", "ip", "-o", "link", "show",
-                   "eth0"))
+    out = _ok(
+        _run(daemon, "--rm", "--network", jumbo, "busybox", "ip", "-o", "link", "show", "eth0")
+    )
     assert "mtu 65520" in out
-    plain = _net(daemon, nets, "-o", "com.docker.network.driver.mtu=1500", "--subnet",
-                 _slot(daemon, 1))
-    out = _ok(_run(daemon, "--rm", "--network", plain, "busybox", "ip", "-o", "link", "show",
-                   "eth0"))
+    plain = _net(
+        daemon, nets, "-o", "com.docker.network.driver.mtu=1500", "--subnet", _slot(daemon, 1)
+    )
+    out = _ok(
+        _run(daemon, "--rm", "--network", plain, "busybox", "ip", "-o", "link", "show", "eth0")
+    )
     assert "mtu 1500" in out
-    bad = docker_cli(daemon, "network", "create", "-o", "com.docker.network.driver.mtu=x",
-                     "tnbadmtu")
+    bad = docker_cli(
+        daemon, "network", "create", "-o", "com.docker.network.driver.mtu=x", "tnbadmtu"
+    )
     assert bad.returncode != 0 and b"invalid MTU" in bad.stderr
 
 
@@ -310,32 +410,45 @@ def test_reverse_lookup_and_network_events(daemon: Daemon, nets: list[str], name
     since = str(int(time.time()) - 1)
     net = _net(daemon, nets, "--subnet", _slot(daemon, 2))
     _sleeper(daemon, name, "--network", net)
-    out = _ok(_run(daemon, "--rm", "--network", net, "busybox", "nslookup",
-                   _addr(daemon, 2, 2)))
+    out = _ok(_run(daemon, "--rm", "--network", net, "busybox", "nslookup", _addr(daemon, 2, 2)))
     assert f"{name}.{net}" in out
     _ok(docker_cli(daemon, "rm", "-f", name))
     until = str(int(time.time()) + 1)
-    events = _ok(docker_cli(daemon, "events", "--since", since, "--until", until, "--filter",
-                            "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}}"))
+    events = _ok(
+        docker_cli(
+            daemon,
+            "events",
+            "--since",
+            since,
+            "--until",
+            until,
+            "--filter",
+            "type=network",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        )
+    )
     lines = events.splitlines()
     assert f"create {net}" in lines
     assert f"connect {net}" in lines and f"disconnect {net}" in lines
 
 
-def test_auxiliary_addresses_are_not_handed_out(daemon: Daemon, nets: list[str], name: str
-                                                ) -> None:
-    net = _net(daemon, nets, "--subnet", _slot(daemon, 3), "--aux-address",
-               f"router={_addr(daemon, 3, 2)}")
+def test_auxiliary_addresses_are_not_handed_out(daemon: Daemon, nets: list[str], name: str) -> None:
+    net = _net(
+        daemon, nets, "--subnet", _slot(daemon, 3), "--aux-address", f"router={_addr(daemon, 3, 2)}"
+    )
     _sleeper(daemon, name, "--network", net)
-    ip = docker.APIClient(base_url=daemon.host).inspect_container(name)[
-        "NetworkSettings"]["Networks"][net]["IPAddress"]
+    ip = docker.APIClient(base_url=daemon.host).inspect_container(name)["NetworkSettings"][
+        "Networks"
+    ][net]["IPAddress"]
     assert ip == _addr(daemon, 3, 3)
     p = docker_cli(daemon, "network", "connect", "--ip", _addr(daemon, 3, 2), net, name + "x")
     assert p.returncode != 0
 
 
-def test_host_and_none_networks_list_their_containers(daemon: Daemon, nets: list[str],
-                                                      name: str) -> None:
+def test_host_and_none_networks_list_their_containers(
+    daemon: Daemon, nets: list[str], name: str
+) -> None:
     cid = _sleeper(daemon, name, "--network", "host")
     out = _ok(docker_cli(daemon, "network", "inspect", "-f", "{{json .Containers}}", "host"))
     assert cid in out
@@ -354,8 +467,17 @@ def test_alias_needs_a_user_network_and_host_gateway_is_the_bridge_gateway(
         api.create_container("busybox", "true", networking_config=config)
     assert e.value.status_code == 400
     assert "network-scoped alias is supported only for containers in user defined" in str(e.value)
-    out = _ok(_run(daemon, "--rm", "--add-host", "host.docker.internal:host-gateway",
-                   "busybox", "cat", "/etc/hosts"))
+    out = _ok(
+        _run(
+            daemon,
+            "--rm",
+            "--add-host",
+            "host.docker.internal:host-gateway",
+            "busybox",
+            "cat",
+            "/etc/hosts",
+        )
+    )
     gateway = daemon.subnet.rsplit(".", 1)[0] + ".1"
     assert f"{gateway}\thost.docker.internal" in out
 

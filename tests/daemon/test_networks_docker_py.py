@@ -13,18 +13,26 @@ def client(daemon: Daemon) -> docker.DockerClient:
     return docker.DockerClient(base_url=daemon.host, timeout=60)
 
 
-def test_docker_py_network_models(client: docker.DockerClient, daemon: Daemon,
-                                  name: str) -> None:
+def test_docker_py_network_models(client: docker.DockerClient, daemon: Daemon, name: str) -> None:
     third = int(daemon.subnet.split(".")[2])
-    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
-        subnet=f"10.221.{third}.0/24", gateway=f"10.221.{third}.254")])
+    ipam = docker.types.IPAMConfig(
+        pool_configs=[
+            docker.types.IPAMPool(subnet=f"10.221.{third}.0/24", gateway=f"10.221.{third}.254")
+        ]
+    )
     net = client.networks.create(name, driver="bridge", ipam=ipam, labels={"k": "v"})
     try:
         assert net.attrs["IPAM"]["Config"][0]["Gateway"] == f"10.221.{third}.254"
         assert [n.name for n in client.networks.list(names=[name])] == [name]
         assert [n.id for n in client.networks.list(filters={"label": "k=v"})] == [net.id]
-        c = client.containers.run("busybox", ["sleep", "300"], detach=True, name=name,
-                                  network=name, labels={"wtest": "networks"})
+        c = client.containers.run(
+            "busybox",
+            ["sleep", "300"],
+            detach=True,
+            name=name,
+            network=name,
+            labels={"wtest": "networks"},
+        )
         try:
             net.reload()
             assert [x.id for x in net.containers] == [c.id]

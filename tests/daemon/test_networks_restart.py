@@ -28,7 +28,8 @@ def own_daemon(tmp_path: Path) -> Iterator[Daemon]:
     d.start()
     try:
         docker.APIClient(base_url=d.host).import_image_from_data(
-            busybox_tar(tmp_path), repository="busybox", tag="latest", changes=['CMD ["sh"]'])
+            busybox_tar(tmp_path), repository="busybox", tag="latest", changes=['CMD ["sh"]']
+        )
         yield d
     finally:
         leaked = d.teardown()
@@ -65,20 +66,55 @@ def test_networks_survive_a_daemon_crash_and_are_reconciled(own_daemon: Daemon) 
     _ok(docker_cli(d, "network", "create", "--subnet", f"10.218.{third}.0/24", "appnet"))
     nid = docker.APIClient(base_url=d.host).inspect_network("appnet")["Id"]
     keep_port, dead_port = _free_port(), _free_port()
-    _ok(docker_cli(d, "run", "-d", "--name", "web", "--network", "appnet", "--network-alias",
-                   "www", "-p", f"{keep_port}:80", "busybox", "httpd", "-f", "-p", "80",
-                   "-h", "/etc"))
-    _ok(docker_cli(d, "run", "-d", "--name", "dies", "-p", f"{dead_port}:80", "busybox",
-                   "httpd", "-f", "-p", "80", "-h", "/etc"))
+    _ok(
+        docker_cli(
+            d,
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "appnet",
+            "--network-alias",
+            "www",
+            "-p",
+            f"{keep_port}:80",
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        )
+    )
+    _ok(
+        docker_cli(
+            d,
+            "run",
+            "-d",
+            "--name",
+            "dies",
+            "-p",
+            f"{dead_port}:80",
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        )
+    )
     dies_pid = docker.APIClient(base_url=d.host).inspect_container("dies")["State"]["Pid"]
     d.stop(signal.SIGKILL)
     os.kill(dies_pid, signal.SIGKILL)  # a container that dies while the daemon is down
     d.start()
     assert _get(f"http://127.0.0.1:{keep_port}/hostname").strip()
-    _ok(docker_cli(d, "run", "--rm", "--network", "appnet", "busybox", "ping", "-c1", "-W2",
-                   "www"))
-    rules = subprocess.run(["nft", "list", "table", "ip", f"wharfie_{d.bridge}"],
-                           capture_output=True, text=True).stdout
+    _ok(docker_cli(d, "run", "--rm", "--network", "appnet", "busybox", "ping", "-c1", "-W2", "www"))
+    rules = subprocess.run(
+        ["nft", "list", "table", "ip", f"wharfie_{d.bridge}"], capture_output=True, text=True
+    ).stdout
     assert f"dport {keep_port} " in rules and f"dport {dead_port} " not in rules
     with socket.socket() as s:  # the dead container's port is free again
         s.bind(("0.0.0.0", dead_port))

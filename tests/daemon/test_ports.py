@@ -51,8 +51,23 @@ def _ok(p: subprocess.CompletedProcess[bytes]) -> str:
 
 
 def _httpd(daemon: Daemon, name: str, *args: str) -> str:
-    p = docker_cli(daemon, "run", "-d", "--label", "wtest=ports", "--name", name, *args,
-                   "busybox", "httpd", "-f", "-p", "80", "-h", "/etc")
+    p = docker_cli(
+        daemon,
+        "run",
+        "-d",
+        "--label",
+        "wtest=ports",
+        "--name",
+        name,
+        *args,
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    )
     return _ok(p).strip()
 
 
@@ -65,8 +80,9 @@ def cleanup(daemon: Daemon) -> Iterator[None]:
 
 
 def _rules(daemon: Daemon) -> str:
-    return subprocess.run(["nft", "list", "table", "ip", f"wharfie_{daemon.bridge}"],
-                          capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["nft", "list", "table", "ip", f"wharfie_{daemon.bridge}"], capture_output=True, text=True
+    ).stdout
 
 
 def test_published_port_serves_httpd_on_loopback_and_host_addresses(
@@ -83,10 +99,19 @@ def test_published_port_serves_httpd_on_loopback_and_host_addresses(
     ps = _ok(docker_cli(daemon, "ps", "--filter", f"name={name}", "--format", "{{.Ports}}"))
     assert ps.strip() == f"0.0.0.0:{port}->80/tcp"
     # hairpin: the container reaches itself through the host's published port
-    gateway = docker.APIClient(base_url=daemon.host).inspect_container(cid)[
-        "NetworkSettings"]["Gateway"]
-    out = _ok(docker_cli(daemon, "exec", name, "sh", "-c",
-                         f"timeout 3 wget -q -O- http://{gateway}:{port}/hostname || exit 1"))
+    gateway = docker.APIClient(base_url=daemon.host).inspect_container(cid)["NetworkSettings"][
+        "Gateway"
+    ]
+    out = _ok(
+        docker_cli(
+            daemon,
+            "exec",
+            name,
+            "sh",
+            "-c",
+            f"timeout 3 wget -q -O- http://{gateway}:{port}/hostname || exit 1",
+        )
+    )
     assert out.strip() == cid[:12]
     _ok(docker_cli(daemon, "rm", "-f", name))
     assert f"dport {port} " not in _rules(daemon)
@@ -110,28 +135,50 @@ def test_loopback_binding_random_ports_and_publish_all(
     assert host_ip == "0.0.0.0" and int(host_port) > 0
     assert _get(f"http://127.0.0.1:{host_port}/hostname").strip() == cid2[:12]
     cid3 = _httpd(daemon, name + "p", "--expose", "80", "-P")
-    ports = docker.APIClient(base_url=daemon.host).inspect_container(cid3)[
-        "NetworkSettings"]["Ports"]
+    ports = docker.APIClient(base_url=daemon.host).inspect_container(cid3)["NetworkSettings"][
+        "Ports"
+    ]
     assert list(ports) == ["80/tcp"] and ports["80/tcp"][0]["HostPort"] != "0"
-    assert _get(f"http://127.0.0.1:{ports['80/tcp'][0]['HostPort']}/hostname").strip() \
-        == cid3[:12]
+    assert _get(f"http://127.0.0.1:{ports['80/tcp'][0]['HostPort']}/hostname").strip() == cid3[:12]
 
 
-def test_a_port_already_published_is_refused(
-    daemon: Daemon, name: str, cleanup: None
-) -> None:
+def test_a_port_already_published_is_refused(daemon: Daemon, name: str, cleanup: None) -> None:
     port = _free_port()
     _httpd(daemon, name, "-p", f"{port}:80")
-    p = docker_cli(daemon, "run", "-d", "--label", "wtest=ports", "--name", name + "b",
-                   "-p", f"{port}:80", "busybox", "sleep", "5")
+    p = docker_cli(
+        daemon,
+        "run",
+        "-d",
+        "--label",
+        "wtest=ports",
+        "--name",
+        name + "b",
+        "-p",
+        f"{port}:80",
+        "busybox",
+        "sleep",
+        "5",
+    )
     assert p.returncode == 125
     assert f"Bind for 0.0.0.0:{port} failed: port is already allocated".encode() in p.stderr
     with socket.socket() as holder:  # a port some other program holds
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        p = wharfie_cli(daemon, "run", "-d", "--label", "wtest=ports", "--name", name + "c",
-                        "-p", f"127.0.0.1:{taken}:80", "busybox", "sleep", "5")
+        p = wharfie_cli(
+            daemon,
+            "run",
+            "-d",
+            "--label",
+            "wtest=ports",
+            "--name",
+            name + "c",
+            "-p",
+            f"127.0.0.1:{taken}:80",
+            "busybox",
+            "sleep",
+            "5",
+        )
         assert p.returncode != 0 and b"already allocated" in p.stderr
     state = docker.APIClient(base_url=daemon.host).inspect_container(name + "b")["State"]
     assert state["Status"] == "created" or state["ExitCode"] != 0
@@ -171,12 +218,26 @@ def test_published_udp_port(daemon: Daemon, name: str, cleanup: None) -> None:
     if not (os.path.exists(LOADER) and os.path.exists(PY)):
         pytest.skip("needs the host's python3.11 (bind-mounted into busybox) for a UDP server")
     port = _free_port()
-    p = docker_cli(daemon, "run", "-d", "--label", "wtest=ports", "--name", name, "-v",
-                   "/usr:/usr:ro", "-p", f"127.0.0.1:{port}:9999/udp", "busybox", LOADER, PY,
-                   "-c", UDP_ECHO)
+    p = docker_cli(
+        daemon,
+        "run",
+        "-d",
+        "--label",
+        "wtest=ports",
+        "--name",
+        name,
+        "-v",
+        "/usr:/usr:ro",
+        "-p",
+        f"127.0.0.1:{port}:9999/udp",
+        "busybox",
+        LOADER,
+        PY,
+        "-c",
+        UDP_ECHO,
+    )
     _ok(p)
-    assert _ok(docker_cli(daemon, "port", name)).strip() == \
-        f"9999/udp -> 127.0.0.1:{port}"
+    assert _ok(docker_cli(daemon, "port", name)).strip() == f"9999/udp -> 127.0.0.1:{port}"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(0.2)
         for _ in range(50):  # the server may not be bound yet
@@ -200,20 +261,48 @@ def test_published_port_from_another_host(daemon: Daemon, name: str, cleanup: No
     ns = f"/run/netns/{outside}"
     subprocess.run(["ip", "netns", "add", outside], check=True)
     try:
-        subprocess.run(["ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0",
-                        "netns", outside], check=True)
+        subprocess.run(
+            [
+                "ip",
+                "link",
+                "add",
+                outside,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                outside,
+            ],
+            check=True,
+        )
         subprocess.run(["ip", "addr", "add", f"{host_ip}/30", "dev", outside], check=True)
         subprocess.run(["ip", "link", "set", outside, "up"], check=True)
-        for cmd in (["ip", "addr", "add", f"{peer_ip}/30", "dev", "eth0"],
-                    ["ip", "link", "set", "eth0", "up"], ["ip", "link", "set", "lo", "up"]):
+        for cmd in (
+            ["ip", "addr", "add", f"{peer_ip}/30", "dev", "eth0"],
+            ["ip", "link", "set", "eth0", "up"],
+            ["ip", "link", "set", "lo", "up"],
+        ):
             subprocess.run(["ip", "netns", "exec", outside, *cmd], check=True)
         port = _free_port()
         cid = _httpd(daemon, name, "-p", f"{port}:80")
         got = ""
         for _ in range(40):
-            p = subprocess.run(["nsenter", f"--net={ns}", "busybox", "wget", "-q", "-O-",
-                                f"http://{host_ip}:{port}/hostname"], capture_output=True,
-                               text=True, timeout=10)
+            p = subprocess.run(
+                [
+                    "nsenter",
+                    f"--net={ns}",
+                    "busybox",
+                    "wget",
+                    "-q",
+                    "-O-",
+                    f"http://{host_ip}:{port}/hostname",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
             got = p.stdout.strip()
             if got:
                 break

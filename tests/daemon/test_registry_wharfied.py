@@ -29,14 +29,15 @@ def _unique_image(d: Daemon, ref: str) -> None:
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
-        for path, data in (("bin/busybox", Path("/bin/busybox").read_bytes()),
-                           ("unique", uuid.uuid4().bytes)):
+        for path, data in (
+            ("bin/busybox", Path("/bin/busybox").read_bytes()),
+            ("unique", uuid.uuid4().bytes),
+        ):
             info = tarfile.TarInfo(path)
             info.size = len(data)
             info.mode = 0o755
             tf.addfile(info, io.BytesIO(data))
-    ok(docker_cli(d, "import", "-c", 'CMD ["/bin/busybox", "sh"]', "-", ref,
-                  input=buf.getvalue()))
+    ok(docker_cli(d, "import", "-c", 'CMD ["/bin/busybox", "sh"]', "-", ref, input=buf.getvalue()))
 
 
 @pytest.fixture(scope="module")
@@ -59,28 +60,38 @@ def test_wharfied_push_pull_run(daemon: Daemon, our_registry: OurRegistry, name:
     out = ok(wharfie_cli(daemon, "pull", ref))
     assert "Pull complete" in out or "Downloaded newer image" in out
     assert ok(docker_cli(daemon, "inspect", "-f", "{{.Id}}", ref)).strip() == image_id
-    assert ok(docker_cli(daemon, "run", "--rm", "--network", "none", ref,
-                         "/bin/busybox", "echo", "hi")) == "hi\n"
+    assert (
+        ok(
+            docker_cli(
+                daemon, "run", "--rm", "--network", "none", ref, "/bin/busybox", "echo", "hi"
+            )
+        )
+        == "hi\n"
+    )
     log = our_registry.access_log()
-    assert any(e["method"] == "PUT" and f"/v2/{name}/manifests/v1" in str(e["path"])
-               and e["status"] == 201 for e in log)
-    assert any(e["method"] == "GET" and f"/v2/{name}/blobs/" in str(e["path"])
-               and e["status"] == 200 for e in log)
+    assert any(
+        e["method"] == "PUT" and f"/v2/{name}/manifests/v1" in str(e["path"]) and e["status"] == 201
+        for e in log
+    )
+    assert any(
+        e["method"] == "GET" and f"/v2/{name}/blobs/" in str(e["path"]) and e["status"] == 200
+        for e in log
+    )
     ok(docker_cli(daemon, "rmi", ref))
 
 
 def test_wharfied_login_htpasswd(daemon: Daemon, tmp_path: Path, name: str) -> None:
     htpasswd = tmp_path / "htpasswd"
     htpasswd.write_text(_htpasswd_line("wuser", "wpass") + "\n")
-    reg = OurRegistry(tmp_path / "reg", config=f"auth:\n  htpasswd:\n    realm: t\n"
-                      f"    path: {htpasswd}\n")
+    reg = OurRegistry(
+        tmp_path / "reg", config=f"auth:\n  htpasswd:\n    realm: t\n    path: {htpasswd}\n"
+    )
     reg.start()
     try:
         ref = f"{reg.addr}/{name}:v1"
         _unique_image(daemon, ref)
         assert docker_cli(daemon, "push", ref).returncode != 0
-        ok(docker_cli(daemon, "login", "-u", "wuser", "--password-stdin", reg.addr,
-                      input=b"wpass"))
+        ok(docker_cli(daemon, "login", "-u", "wuser", "--password-stdin", reg.addr, input=b"wpass"))
         ok(docker_cli(daemon, "push", ref))
         ok(docker_cli(daemon, "rmi", ref))
         ok(docker_cli(daemon, "pull", ref))
@@ -93,17 +104,20 @@ def test_wharfied_login_htpasswd(daemon: Daemon, tmp_path: Path, name: str) -> N
 def test_wharfied_login_token(daemon: Daemon, tmp_path: Path, name: str) -> None:
     htpasswd = tmp_path / "htpasswd"
     htpasswd.write_text(_htpasswd_line("tuser", "tpass") + "\n" + _htpasswd_line("ro", "ro"))
-    reg = OurRegistry(tmp_path / "reg", config=(
-        f"auth:\n  token:\n    htpasswd: {htpasswd}\n    access:\n"
-        "      - {account: tuser, name: '*', actions: ['*']}\n"
-        "      - {account: ro, name: '*', actions: [pull]}\n"))
+    reg = OurRegistry(
+        tmp_path / "reg",
+        config=(
+            f"auth:\n  token:\n    htpasswd: {htpasswd}\n    access:\n"
+            "      - {account: tuser, name: '*', actions: ['*']}\n"
+            "      - {account: ro, name: '*', actions: [pull]}\n"
+        ),
+    )
     reg.start()
     try:
         ref = f"{reg.addr}/{name}:v1"
         _unique_image(daemon, ref)
         assert docker_cli(daemon, "push", ref).returncode != 0
-        ok(docker_cli(daemon, "login", "-u", "tuser", "--password-stdin", reg.addr,
-                      input=b"tpass"))
+        ok(docker_cli(daemon, "login", "-u", "tuser", "--password-stdin", reg.addr, input=b"tpass"))
         ok(docker_cli(daemon, "push", ref))
         ok(docker_cli(daemon, "rmi", ref))
         ok(docker_cli(daemon, "pull", ref))

@@ -22,8 +22,9 @@ def _cgroup_dir(pid: int, controller: str) -> Path:
         _, controllers, path = line.split(":", 2)
         if controller in controllers.split(","):
             return Path("/sys/fs/cgroup") / controller / path.lstrip("/")
-    v2 = next(ln for ln in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-              if ln.startswith("0::"))
+    v2 = next(
+        ln for ln in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if ln.startswith("0::")
+    )
     unified = Path("/sys/fs/cgroup/unified")
     return (unified if unified.is_dir() else Path("/sys/fs/cgroup")) / v2[3:].lstrip("/")
 
@@ -31,12 +32,16 @@ def _cgroup_dir(pid: int, controller: str) -> Path:
 def _limits(pid: int) -> dict[str, str]:
     mem, pids, cpu = (_cgroup_dir(pid, c) for c in ("memory", "pids", "cpu"))
     if (mem / "memory.limit_in_bytes").exists():
-        return {"memory": (mem / "memory.limit_in_bytes").read_text().strip(),
-                "pids": (pids / "pids.max").read_text().strip(),
-                "cpu": (cpu / "cpu.shares").read_text().strip()}
-    return {"memory": (mem / "memory.max").read_text().strip(),
-            "pids": (mem / "pids.max").read_text().strip(),
-            "cpu": (mem / "cpu.weight").read_text().strip()}
+        return {
+            "memory": (mem / "memory.limit_in_bytes").read_text().strip(),
+            "pids": (pids / "pids.max").read_text().strip(),
+            "cpu": (cpu / "cpu.shares").read_text().strip(),
+        }
+    return {
+        "memory": (mem / "memory.max").read_text().strip(),
+        "pids": (mem / "pids.max").read_text().strip(),
+        "cpu": (mem / "cpu.weight").read_text().strip(),
+    }
 
 
 def _usable(runtime: str) -> None:
@@ -49,18 +54,43 @@ def _usable(runtime: str) -> None:
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_update_and_top_through_the_runtime(daemon: Daemon, name: str, runtime: str) -> None:
     _usable(runtime)
-    run = docker_cli(daemon, "run", "-d", "--name", name, "--runtime", runtime,
-                     "--memory", "96m", "busybox", "sleep", "300")
+    run = docker_cli(
+        daemon,
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--runtime",
+        runtime,
+        "--memory",
+        "96m",
+        "busybox",
+        "sleep",
+        "300",
+    )
     if run.returncode != 0 and b"cgroups in hybrid mode not supported" in run.stderr:
-        pytest.skip(f"{runtime} refuses this hybrid cgroup host: {run.stderr.decode().strip()} "
-                    "(mount a v1 hugetlb hierarchy, see ../shared/bench/peers/RESULTS.md)")
+        pytest.skip(
+            f"{runtime} refuses this hybrid cgroup host: {run.stderr.decode().strip()} "
+            "(mount a v1 hugetlb hierarchy, see ../shared/bench/peers/RESULTS.md)"
+        )
     assert run.returncode == 0, run.stderr
     try:
         pid = json.loads(docker_cli(daemon, "inspect", name).stdout)[0]["State"]["Pid"]
         before = _limits(pid)
         assert before["memory"] == str(96 << 20)
-        up = docker_cli(daemon, "update", "--memory", "64m", "--memory-swap", "128m",
-                        "--pids-limit", "50", "--cpu-shares", "512", name)
+        up = docker_cli(
+            daemon,
+            "update",
+            "--memory",
+            "64m",
+            "--memory-swap",
+            "128m",
+            "--pids-limit",
+            "50",
+            "--cpu-shares",
+            "512",
+            name,
+        )
         assert up.returncode == 0, up.stderr
         assert up.stdout.decode().strip() == name
         after = _limits(pid)
@@ -79,8 +109,9 @@ def test_update_and_top_through_the_runtime(daemon: Daemon, name: str, runtime: 
         docker_cli(daemon, "rm", "-f", name)
 
 
-def test_update_of_a_stopped_container_is_kept_for_its_next_start(daemon: Daemon,
-                                                                  name: str) -> None:
+def test_update_of_a_stopped_container_is_kept_for_its_next_start(
+    daemon: Daemon, name: str
+) -> None:
     assert docker_cli(daemon, "create", "--name", name, "busybox", "sleep", "300").returncode == 0
     try:
         up = docker_cli(daemon, "update", "--memory", "48m", name)

@@ -30,8 +30,19 @@ def _inspect(d: Daemon, name: str) -> dict:  # type: ignore[type-arg]
 
 def test_named_volume_persists_across_containers(daemon: Daemon, name: str) -> None:
     vol = _vol()
-    _ok(docker_cli(daemon, "run", "--rm", "-v", f"{vol}:/data", "busybox",
-                   "sh", "-c", "echo hello > /data/f"))
+    _ok(
+        docker_cli(
+            daemon,
+            "run",
+            "--rm",
+            "-v",
+            f"{vol}:/data",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hello > /data/f",
+        )
+    )
     out = _ok(docker_cli(daemon, "run", "--rm", "-v", f"{vol}:/data", "busybox", "cat", "/data/f"))
     assert out == "hello\n"
     info = json.loads(_ok(docker_cli(daemon, "volume", "inspect", vol)))[0]
@@ -44,14 +55,33 @@ def test_named_volume_persists_across_containers(daemon: Daemon, name: str) -> N
 
 def test_inspect_mounts_fields(daemon: Daemon, name: str, tmp_path: Path) -> None:
     vol = _vol()
-    _ok(docker_cli(daemon, "create", "--name", name, "-v", f"{vol}:/data",
-                   "-v", f"{tmp_path}:/host:ro", "--mount", "type=tmpfs,target=/t",
-                   "busybox", "true"))
+    _ok(
+        docker_cli(
+            daemon,
+            "create",
+            "--name",
+            name,
+            "-v",
+            f"{vol}:/data",
+            "-v",
+            f"{tmp_path}:/host:ro",
+            "--mount",
+            "type=tmpfs,target=/t",
+            "busybox",
+            "true",
+        )
+    )
     mounts = {m["Destination"]: m for m in _inspect(daemon, name)["Mounts"]}
     assert mounts["/data"]["Type"] == "volume" and mounts["/data"]["Name"] == vol
     assert mounts["/data"]["Driver"] == "local" and mounts["/data"]["RW"] is True
-    assert mounts["/host"] == {"Type": "bind", "Source": str(tmp_path), "Destination": "/host",
-                               "Mode": "ro", "RW": False, "Propagation": "rprivate"}
+    assert mounts["/host"] == {
+        "Type": "bind",
+        "Source": str(tmp_path),
+        "Destination": "/host",
+        "Mode": "ro",
+        "RW": False,
+        "Propagation": "rprivate",
+    }
     assert mounts["/t"]["Type"] == "tmpfs"
     _ok(docker_cli(daemon, "rm", name))
     _ok(docker_cli(daemon, "volume", "rm", vol))
@@ -59,8 +89,9 @@ def test_inspect_mounts_fields(daemon: Daemon, name: str, tmp_path: Path) -> Non
 
 def test_volume_in_use_is_409_and_unknown_is_404(daemon: Daemon, name: str) -> None:
     vol = _vol()
-    cid = _ok(docker_cli(daemon, "create", "--name", name, "-v", f"{vol}:/data", "busybox",
-                         "true")).strip()
+    cid = _ok(
+        docker_cli(daemon, "create", "--name", name, "-v", f"{vol}:/data", "busybox", "true")
+    ).strip()
     p = docker_cli(daemon, "volume", "rm", vol)
     assert p.returncode == 1
     assert f"remove {vol}: volume is in use - [{cid}]" in p.stderr.decode()
@@ -76,10 +107,20 @@ def test_volume_in_use_is_409_and_unknown_is_404(daemon: Daemon, name: str) -> N
 def _seed_image(d: Daemon, name: str) -> str:
     """An image with /data/seed (owner 1234:5678, mode 0640) and VOLUME /data."""
     image = f"seed{name}"
-    _ok(docker_cli(d, "run", "--name", f"{name}-seed", "busybox", "sh", "-c",
-                   "mkdir -p /data/sub && echo from-image > /data/seed && "
-                   "chown 1234:5678 /data/seed && chmod 0640 /data/seed && "
-                   "ln -s seed /data/link && chmod 0750 /data"))
+    _ok(
+        docker_cli(
+            d,
+            "run",
+            "--name",
+            f"{name}-seed",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir -p /data/sub && echo from-image > /data/seed && "
+            "chown 1234:5678 /data/seed && chmod 0640 /data/seed && "
+            "ln -s seed /data/link && chmod 0750 /data",
+        )
+    )
     _ok(docker_cli(d, "commit", "--change", "VOLUME /data", f"{name}-seed", image))
     _ok(docker_cli(d, "rm", f"{name}-seed"))
     return image
@@ -100,17 +141,41 @@ def test_copy_up_into_named_and_anonymous_volumes(daemon: Daemon, name: str) -> 
         anon = next(m for m in _inspect(daemon, name)["Mounts"] if m["Destination"] == "/data")
         assert anon["Type"] == "volume" and len(anon["Name"]) == 64
         # a volume that is not empty is not filled again
-        _ok(docker_cli(daemon, "run", "--rm", "-v", f"{vol}:/data", image, "sh", "-c",
-                       "rm /data/seed; echo mine > /data/other"))
+        _ok(
+            docker_cli(
+                daemon,
+                "run",
+                "--rm",
+                "-v",
+                f"{vol}:/data",
+                image,
+                "sh",
+                "-c",
+                "rm /data/seed; echo mine > /data/other",
+            )
+        )
         out = _ok(docker_cli(daemon, "run", "--rm", "-v", f"{vol}:/data", image, "ls", "/data"))
         assert out.split() == ["link", "other", "sub"]
         # nocopy: a new volume stays empty
-        out = _ok(docker_cli(daemon, "run", "--rm", "-v", f"{vol}x:/data:nocopy", image,
-                             "ls", "-A", "/data"))
+        out = _ok(
+            docker_cli(
+                daemon, "run", "--rm", "-v", f"{vol}x:/data:nocopy", image, "ls", "-A", "/data"
+            )
+        )
         assert out == ""
-        out = _ok(docker_cli(daemon, "run", "--rm", "--mount",
-                             f"type=volume,src={vol}y,dst=/data,volume-nocopy", image,
-                             "ls", "-A", "/data"))
+        out = _ok(
+            docker_cli(
+                daemon,
+                "run",
+                "--rm",
+                "--mount",
+                f"type=volume,src={vol}y,dst=/data,volume-nocopy",
+                image,
+                "ls",
+                "-A",
+                "/data",
+            )
+        )
         assert out == ""
     finally:
         docker_cli(daemon, "rm", "-fv", name)
@@ -135,8 +200,20 @@ def test_anonymous_volumes_removed_with_rm_v_only(daemon: Daemon, name: str) -> 
             assert "com.docker.volume.anonymous" in labels
         _ok(docker_cli(daemon, "volume", "rm", *anon))
         vol = _vol()
-        _ok(docker_cli(daemon, "create", "--name", name, "-v", "/scratch",
-                       "-v", f"{vol}:/named", image, "true"))
+        _ok(
+            docker_cli(
+                daemon,
+                "create",
+                "--name",
+                name,
+                "-v",
+                "/scratch",
+                "-v",
+                f"{vol}:/named",
+                image,
+                "true",
+            )
+        )
         anon = {m["Name"] for m in _inspect(daemon, name)["Mounts"]} - {vol}
         _ok(docker_cli(daemon, "rm", "-v", name))
         names = _volume_names(daemon)
@@ -153,26 +230,42 @@ def test_anonymous_volumes_removed_with_rm_v_only(daemon: Daemon, name: str) -> 
 
 def test_read_only_bind_refuses_writes(daemon: Daemon, tmp_path: Path) -> None:
     (tmp_path / "f").write_text("host\n")
-    for spec in (["-v", f"{tmp_path}:/h:ro"],
-                 ["--mount", f"type=bind,src={tmp_path},dst=/h,readonly"]):
-        p = docker_cli(daemon, "run", "--rm", *spec, "busybox", "sh", "-c",
-                       "cat /h/f; echo x > /h/g")
+    for spec in (
+        ["-v", f"{tmp_path}:/h:ro"],
+        ["--mount", f"type=bind,src={tmp_path},dst=/h,readonly"],
+    ):
+        p = docker_cli(
+            daemon, "run", "--rm", *spec, "busybox", "sh", "-c", "cat /h/f; echo x > /h/g"
+        )
         assert p.returncode != 0
         assert p.stdout == b"host\n"
         assert b"Read-only file system" in p.stderr
         assert not (tmp_path / "g").exists()
-    out = _ok(docker_cli(daemon, "run", "--rm", "-v", f"{tmp_path}:/h", "busybox", "sh", "-c",
-                         "echo w > /h/g; cat /h/g"))
+    out = _ok(
+        docker_cli(
+            daemon,
+            "run",
+            "--rm",
+            "-v",
+            f"{tmp_path}:/h",
+            "busybox",
+            "sh",
+            "-c",
+            "echo w > /h/g; cat /h/g",
+        )
+    )
     assert out == "w\n" and (tmp_path / "g").read_text() == "w\n"
 
 
 def test_bind_of_a_missing_source(daemon: Daemon, tmp_path: Path) -> None:
     missing = tmp_path / "new" / "dir"
-    p = docker_cli(daemon, "run", "--rm", "--mount", f"type=bind,src={missing},dst=/x",
-                   "busybox", "true")
+    p = docker_cli(
+        daemon, "run", "--rm", "--mount", f"type=bind,src={missing},dst=/x", "busybox", "true"
+    )
     assert p.returncode == 125
-    assert ("invalid mount config for type \"bind\": bind source path does not exist: "
-            f"{missing}") in p.stderr.decode()
+    assert (
+        f'invalid mount config for type "bind": bind source path does not exist: {missing}'
+    ) in p.stderr.decode()
     _ok(docker_cli(daemon, "run", "--rm", "-v", f"{missing}:/x", "busybox", "true"))
     assert missing.is_dir()  # -v creates it, as Docker does
 
@@ -180,16 +273,51 @@ def test_bind_of_a_missing_source(daemon: Daemon, tmp_path: Path) -> None:
 def test_volumes_from_and_sharing(daemon: Daemon, name: str) -> None:
     vol = _vol()
     try:
-        _ok(docker_cli(daemon, "run", "-d", "--name", name, "-v", f"{vol}:/data", "-v", "/anon",
-                       "busybox", "sh", "-c", "echo 1 > /data/a; echo 2 > /anon/b; sleep 300"))
-        out = _ok(docker_cli(daemon, "run", "--rm", "--volumes-from", name, "busybox", "sh", "-c",
-                             "sleep 0.3; cat /data/a /anon/b; echo 3 > /data/c"))
+        _ok(
+            docker_cli(
+                daemon,
+                "run",
+                "-d",
+                "--name",
+                name,
+                "-v",
+                f"{vol}:/data",
+                "-v",
+                "/anon",
+                "busybox",
+                "sh",
+                "-c",
+                "echo 1 > /data/a; echo 2 > /anon/b; sleep 300",
+            )
+        )
+        out = _ok(
+            docker_cli(
+                daemon,
+                "run",
+                "--rm",
+                "--volumes-from",
+                name,
+                "busybox",
+                "sh",
+                "-c",
+                "sleep 0.3; cat /data/a /anon/b; echo 3 > /data/c",
+            )
+        )
         assert out == "1\n2\n"
         # the running container sees the other's write at once: one volume, shared
         out = _ok(docker_cli(daemon, "exec", name, "cat", "/data/c"))
         assert out == "3\n"
-        p = docker_cli(daemon, "run", "--rm", "--volumes-from", f"{name}:ro", "busybox", "sh",
-                       "-c", "echo 4 > /data/d")
+        p = docker_cli(
+            daemon,
+            "run",
+            "--rm",
+            "--volumes-from",
+            f"{name}:ro",
+            "busybox",
+            "sh",
+            "-c",
+            "echo 4 > /data/d",
+        )
         assert p.returncode != 0 and b"Read-only file system" in p.stderr
         api = docker.APIClient(base_url=daemon.host)
         hc = api.create_host_config(volumes_from=["nosuch" + name])
@@ -201,23 +329,55 @@ def test_volumes_from_and_sharing(daemon: Daemon, name: str) -> None:
 
 
 def test_tmpfs_mounts(daemon: Daemon) -> None:
-    out = _ok(docker_cli(daemon, "run", "--rm", "--mount",
-                         "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770", "busybox", "sh",
-                         "-c", "stat -c %a /t; grep ' /t ' /proc/mounts; "
-                         "dd if=/dev/zero of=/t/f bs=1k count=2048 2>&1; true"))
+    out = _ok(
+        docker_cli(
+            daemon,
+            "run",
+            "--rm",
+            "--mount",
+            "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770",
+            "busybox",
+            "sh",
+            "-c",
+            "stat -c %a /t; grep ' /t ' /proc/mounts; "
+            "dd if=/dev/zero of=/t/f bs=1k count=2048 2>&1; true",
+        )
+    )
     lines = out.splitlines()
     assert lines[0] == "1770"
     assert "tmpfs" in lines[1] and "size=1024k" in lines[1]
     assert "No space left on device" in out
-    out = _ok(docker_cli(daemon, "run", "--rm", "--tmpfs", "/t:size=2m", "busybox",
-                         "grep", " /t ", "/proc/mounts"))
+    out = _ok(
+        docker_cli(
+            daemon,
+            "run",
+            "--rm",
+            "--tmpfs",
+            "/t:size=2m",
+            "busybox",
+            "grep",
+            " /t ",
+            "/proc/mounts",
+        )
+    )
     assert "size=2048k" in out
 
 
 def test_bind_propagation(daemon: Daemon, name: str, tmp_path: Path) -> None:
-    _ok(docker_cli(daemon, "create", "--name", name, "-v", f"{tmp_path}:/x:rslave,ro",
-                   "--mount", f"type=bind,src={tmp_path},dst=/y,bind-propagation=rprivate",
-                   "busybox", "true"))
+    _ok(
+        docker_cli(
+            daemon,
+            "create",
+            "--name",
+            name,
+            "-v",
+            f"{tmp_path}:/x:rslave,ro",
+            "--mount",
+            f"type=bind,src={tmp_path},dst=/y,bind-propagation=rprivate",
+            "busybox",
+            "true",
+        )
+    )
     try:
         mounts = {m["Destination"]: m for m in _inspect(daemon, name)["Mounts"]}
         assert mounts["/x"]["Propagation"] == "rslave" and mounts["/x"]["RW"] is False

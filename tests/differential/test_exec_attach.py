@@ -52,8 +52,11 @@ def test_exec(differ) -> None:
                 {},
             ),
             "plain-create-tty-start": (
-                {"Cmd": ["sh", "-c", "echo o; echo e >&2"], "AttachStdout": True,
-                 "AttachStderr": True},
+                {
+                    "Cmd": ["sh", "-c", "echo o; echo e >&2"],
+                    "AttachStdout": True,
+                    "AttachStderr": True,
+                },
                 {"Tty": True},
             ),
             "lowercase": ({"cmd": ["sh", "-c", "echo low"], "attachstdout": True}, {}),

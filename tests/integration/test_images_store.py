@@ -73,8 +73,16 @@ def test_import_and_resolve(store: ImageStore, busybox_tar: bytes) -> None:
     assert rec.config["os"] == "linux" and rec.config["architecture"]
     assert rec.config["history"][0]["comment"] == "hello"
     assert rec.size > 1_000_000
-    for ref in ("busybox", "busybox:latest", "docker.io/library/busybox:latest",
-                "library/busybox", rec.id, rec.id[7:], rec.id[7:8], rec.id[:19]):
+    for ref in (
+        "busybox",
+        "busybox:latest",
+        "docker.io/library/busybox:latest",
+        "library/busybox",
+        rec.id,
+        rec.id[7:],
+        rec.id[7:8],
+        rec.id[:19],
+    ):
         assert store.resolve(ref).id == rec.id, ref
     with pytest.raises(NotFound) as exc:
         store.resolve("nosuch")
@@ -112,7 +120,8 @@ def test_reload_from_db(tmp_path: Path, busybox_tar: bytes) -> None:
     db = sqlite3.connect(str(tmp_path / "db"), check_same_thread=False)
     schema.migrate(db, "the test database")
     rec = ImageStore(db, str(tmp_path / "data"), threading.Lock()).import_tar(
-        io.BytesIO(busybox_tar), reference="re:1", changes=[])
+        io.BytesIO(busybox_tar), reference="re:1", changes=[]
+    )
     again = ImageStore(db, str(tmp_path / "data"), threading.Lock())
     got = again.resolve("re:1")
     assert got.id == rec.id and got.repo_tags == ["re:1"] and got.size == rec.size
@@ -121,10 +130,12 @@ def test_reload_from_db(tmp_path: Path, busybox_tar: bytes) -> None:
 
 @pytest.mark.parametrize("cut", ["truncated", "garbage", "bad-change", "escape"])
 def test_failed_import_leaves_nothing(store: ImageStore, busybox_tar: bytes, cut: str) -> None:
-    data = {"truncated": busybox_tar[: len(busybox_tar) // 2],
-            "garbage": b"this is no tar" * 100,
-            "bad-change": busybox_tar,
-            "escape": _tar([("../evil", b"x")])}[cut]
+    data = {
+        "truncated": busybox_tar[: len(busybox_tar) // 2],
+        "garbage": b"this is no tar" * 100,
+        "bad-change": busybox_tar,
+        "escape": _tar([("../evil", b"x")]),
+    }[cut]
     changes = ["RUN x"] if cut == "bad-change" else []
     with pytest.raises(InvalidArgument):
         _import(store, data, changes=changes)
@@ -158,14 +169,23 @@ def test_overlay_commit_whiteouts(store: ImageStore, busybox_tar: bytes, tmp_pat
         (merged / "added.txt").write_text("new")
         os.mkdir(merged / "home" / "test" / "d")
         assert archive.changes(upper, store.layer_dirs(base)) == [
-            {"Path": "/added.txt", "Kind": 1}, {"Path": "/etc", "Kind": 0},
-            {"Path": "/etc/hostname", "Kind": 2}, {"Path": "/home", "Kind": 0},
-            {"Path": "/home/test", "Kind": 0}, {"Path": "/home/test/d", "Kind": 1},
+            {"Path": "/added.txt", "Kind": 1},
+            {"Path": "/etc", "Kind": 0},
+            {"Path": "/etc/hostname", "Kind": 2},
+            {"Path": "/home", "Kind": 0},
+            {"Path": "/home/test", "Kind": 0},
+            {"Path": "/home/test/d", "Kind": 1},
         ]
-        new = store.commit(upper=upper, lowers=store.layer_dirs(base), parent=base,
-                           container_config={"Cmd": ["sh", "-c", "x"], "Env": ["A=1"]},
-                           reference="committed:v1", author="me", comment="snap",
-                           changes=["ENV B=2"])
+        new = store.commit(
+            upper=upper,
+            lowers=store.layer_dirs(base),
+            parent=base,
+            container_config={"Cmd": ["sh", "-c", "x"], "Env": ["A=1"]},
+            reference="committed:v1",
+            author="me",
+            comment="snap",
+            changes=["ENV B=2"],
+        )
     finally:
         snapshots.unmount(str(merged))
     assert new.parent == base.id and new.repo_tags == ["committed:v1"]
@@ -195,12 +215,21 @@ def test_overlay_commit_whiteouts(store: ImageStore, busybox_tar: bytes, tmp_pat
     assert info["GraphDriver"]["Data"]["LowerDir"] == store.layer_dirs(base)[0]
 
 
-def test_empty_commit_makes_empty_layer(store: ImageStore, busybox_tar: bytes,
-                                        tmp_path: Path) -> None:
+def test_empty_commit_makes_empty_layer(
+    store: ImageStore, busybox_tar: bytes, tmp_path: Path
+) -> None:
     base = _import(store, busybox_tar)
     upper, _ = snapshots.prepare_rw(str(tmp_path / "c"))
-    new = store.commit(upper=upper, lowers=[], parent=base, container_config={},
-                       reference=None, author="", comment="", changes=[])
+    new = store.commit(
+        upper=upper,
+        lowers=[],
+        parent=base,
+        container_config={},
+        reference=None,
+        author="",
+        comment="",
+        changes=[],
+    )
     assert len(new.diff_ids) == 2 and new.repo_tags == []
     assert os.listdir(store.layer_dirs(new)[0]) == []
 
@@ -217,8 +246,16 @@ def test_opaque_dir_round_trip(store: ImageStore, busybox_tar: bytes, tmp_path: 
         shutil.rmtree(merged / "etc")
         os.mkdir(merged / "etc")  # overlay marks the new dir opaque
         (merged / "etc" / "only").write_text("1")
-        new = store.commit(upper=upper, lowers=[], parent=base, container_config={},
-                           reference=None, author="", comment="", changes=[])
+        new = store.commit(
+            upper=upper,
+            lowers=[],
+            parent=base,
+            container_config={},
+            reference=None,
+            author="",
+            comment="",
+            changes=[],
+        )
     finally:
         snapshots.unmount(str(merged))
     with tarfile.open(store.content.path(new.diff_ids[-1])) as tf:
@@ -237,19 +274,26 @@ def test_tag_untag_delete(store: ImageStore, busybox_tar: bytes) -> None:
     store.tag("busybox", "localhost:5000/x", "1")
     store.tag(rec.id[7:19], "other:2", "")
     assert sorted(store.resolve("busybox").repo_tags) == [
-        "busybox:latest", "localhost:5000/x:1", "other:2"]
+        "busybox:latest",
+        "localhost:5000/x:1",
+        "other:2",
+    ]
     with pytest.raises(InvalidArgument, match="must be lowercase"):
         store.tag("busybox", "Bad", "")
     with pytest.raises(InvalidArgument, match="invalid reference format"):
         store.tag("busybox", "bad name", "")
     with pytest.raises(Conflict) as exc:
         store.remove(rec.id, force=False, noprune=False, users=_no_users)
-    assert str(exc.value) == (f"conflict: unable to delete {rec.id[7:19]} (must be forced) - "
-                              "image is referenced in multiple repositories")
+    assert str(exc.value) == (
+        f"conflict: unable to delete {rec.id[7:19]} (must be forced) - "
+        "image is referenced in multiple repositories"
+    )
     assert store.remove("other:2", force=False, noprune=False, users=_no_users) == [
-        {"Untagged": "other:2"}]
+        {"Untagged": "other:2"}
+    ]
     assert store.remove("localhost:5000/x:1", force=False, noprune=False, users=_no_users) == [
-        {"Untagged": "localhost:5000/x:1"}]
+        {"Untagged": "localhost:5000/x:1"}
+    ]
     out = store.remove("busybox", force=False, noprune=False, users=_no_users)
     assert out[:2] == [{"Untagged": "busybox:latest"}, {"Deleted": rec.id}]
     assert out[2] == {"Deleted": rec.chain_ids[0]}
@@ -280,15 +324,20 @@ def test_rmi_conflicts_with_containers(store: ImageStore, busybox_tar: bytes) ->
         store.remove("busybox", force=False, noprune=False, users=users)
     assert str(exc.value) == (
         'conflict: unable to remove repository reference "busybox" (must force) - container '
-        f"{cid[:12]} is using its referenced image {rec.id[7:19]}")
+        f"{cid[:12]} is using its referenced image {rec.id[7:19]}"
+    )
     with pytest.raises(Conflict) as exc:
         store.remove(rec.id[7:], force=False, noprune=False, users=users)
-    assert str(exc.value) == (f"conflict: unable to delete {rec.id[7:19]} (must be forced) - "
-                              f"image is being used by stopped container {cid[:12]}")
+    assert str(exc.value) == (
+        f"conflict: unable to delete {rec.id[7:19]} (must be forced) - "
+        f"image is being used by stopped container {cid[:12]}"
+    )
     with pytest.raises(Conflict) as exc:
         store.remove(rec.id, force=True, noprune=False, users=users, running=lambda _: True)
-    assert str(exc.value) == (f"conflict: unable to delete {rec.id[7:19]} (cannot be forced) - "
-                              f"image is being used by running container {cid[:12]}")
+    assert str(exc.value) == (
+        f"conflict: unable to delete {rec.id[7:19]} (cannot be forced) - "
+        f"image is being used by running container {cid[:12]}"
+    )
     # forced while a stopped container uses it: deleted, but its layer stays until gc
     out = store.remove("busybox", force=True, noprune=False, users=users)
     assert out == [{"Untagged": "busybox:latest"}, {"Deleted": rec.id}]
@@ -301,17 +350,28 @@ def test_rmi_conflicts_with_containers(store: ImageStore, busybox_tar: bytes) ->
 def test_child_blocks_parent_delete(store: ImageStore, busybox_tar: bytes, tmp_path: Path) -> None:
     base = _import(store, busybox_tar)
     upper, _ = snapshots.prepare_rw(str(tmp_path / "c"))
-    child = store.commit(upper=upper, lowers=[], parent=base, container_config={},
-                         reference="child:1", author="", comment="", changes=[])
+    child = store.commit(
+        upper=upper,
+        lowers=[],
+        parent=base,
+        container_config={},
+        reference="child:1",
+        author="",
+        comment="",
+        changes=[],
+    )
     with pytest.raises(Conflict, match=r"\(cannot be forced\) - image has dependent child images"):
         store.remove(base.id, force=True, noprune=False, users=_no_users)
     assert store.remove("busybox", force=False, noprune=False, users=_no_users) == [
-        {"Untagged": "busybox:latest"}]
+        {"Untagged": "busybox:latest"}
+    ]
     assert store.list() == [child]  # the untagged parent is an intermediate image
     assert {r.id for r in store.list(all=True)} == {base.id, child.id}
     out = store.remove("child:1", force=False, noprune=False, users=_no_users)
     assert [o.get("Deleted") for o in out if o.get("Deleted") in (base.id, child.id)] == [
-        child.id, base.id]  # the dangling parent is pruned too
+        child.id,
+        base.id,
+    ]  # the dangling parent is pruned too
     assert store.list(all=True) == []
 
 
@@ -370,5 +430,6 @@ def test_concurrent_imports_share_one_layer(store: ImageStore, busybox_tar: byte
     assert all(not isinstance(r, Exception) for r in results), results
     assert len({r.diff_ids[0] for r in results}) == 1  # type: ignore[attr-defined]
     assert [n for n in os.listdir(store.snapshots.root) if n != "l"] == [
-        results[0].chain_ids[0][7:]]  # type: ignore[attr-defined]
+        results[0].chain_ids[0][7:]
+    ]  # type: ignore[attr-defined]
     assert sorted(t for r in store.list() for t in r.repo_tags) == [f"conc:{i}" for i in range(4)]

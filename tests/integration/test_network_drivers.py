@@ -54,8 +54,9 @@ def test_macvlan_links_on_a_veth_parent_reach_each_other(
     tmp_path: Path, namespaces: list[str]
 ) -> None:
     parent = "wtm" + uuid.uuid4().hex[:8]
-    subprocess.run(["ip", "link", "add", parent, "type", "veth", "peer", "name", parent + "p"],
-                   check=True)
+    subprocess.run(
+        ["ip", "link", "add", parent, "type", "veth", "peer", "name", parent + "p"], check=True
+    )
     try:
         for dev in (parent, parent + "p"):
             subprocess.run(["ip", "link", "set", dev, "up"], check=True)
@@ -77,8 +78,9 @@ def test_macvlan_links_on_a_veth_parent_reach_each_other(
 
 def test_bridge_mtu_and_hairpin(tmp_path: Path, namespaces: list[str]) -> None:
     name = "wt" + uuid.uuid4().hex[:8]
-    br = Bridge(name, f"10.222.{_third() + 1}.0/24", "i" * 64, user_defined=True,
-                masquerade=False, mtu=9000)
+    br = Bridge(
+        name, f"10.222.{_third() + 1}.0/24", "i" * 64, user_defined=True, masquerade=False, mtu=9000
+    )
     try:
         br.ensure()
         ns = _ns(tmp_path, namespaces)
@@ -95,13 +97,16 @@ def test_bridge_mtu_and_hairpin(tmp_path: Path, namespaces: list[str]) -> None:
 
 def test_nft_table_applied_replaced_and_removed() -> None:
     table = "wharfie_wt" + uuid.uuid4().hex[:8]
-    rs = nft.Ruleset([nft.NetRule("wtx1", "10.1.0.0/24")],
-                     [nft.PortRule("tcp", "", 18080, "10.1.0.2", 80, "wtx1")])
+    rs = nft.Ruleset(
+        [nft.NetRule("wtx1", "10.1.0.0/24")],
+        [nft.PortRule("tcp", "", 18080, "10.1.0.2", 80, "wtx1")],
+    )
     try:
         nft.apply(nft.render(table, rs))
         nft.apply(nft.render(table, nft.Ruleset(rs.networks, [])))  # replaced in one go
-        listed = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True,
-                                text=True).stdout
+        listed = subprocess.run(
+            ["nft", "list", "table", "ip", table], capture_output=True, text=True
+        ).stdout
         assert "dport 18080" not in listed and "chain forward" in listed
     finally:
         nft.delete_table(table)
@@ -115,16 +120,17 @@ def test_reservations_hold_ports_until_released() -> None:
     with pytest.raises(PortAllocated, match="port is already allocated"):
         r.reserve("c2", [Binding("tcp", 80, "127.0.0.1", got[0].host_port)])
     with pytest.raises(PortAllocated):  # all or nothing: the free one is not kept either
-        r.reserve("c3", [Binding("tcp", 81, "127.0.0.1", 0),
-                         Binding("tcp", 80, "127.0.0.1", got[0].host_port)])
+        r.reserve(
+            "c3",
+            [Binding("tcp", 81, "127.0.0.1", 0), Binding("tcp", 80, "127.0.0.1", got[0].host_port)],
+        )
     assert r.owners() == ["c1"]
     r.release("c1")
     with socket.socket() as s:
         s.bind(("127.0.0.1", got[0].host_port))
 
 
-def test_embedded_dns_answers_inside_a_namespace(tmp_path: Path,
-                                                 namespaces: list[str]) -> None:
+def test_embedded_dns_answers_inside_a_namespace(tmp_path: Path, namespaces: list[str]) -> None:
     ns = _ns(tmp_path, namespaces)
 
     def lookup(asker: str, name: str) -> list[str] | None:
@@ -135,8 +141,15 @@ def test_embedded_dns_answers_inside_a_namespace(tmp_path: Path,
         await r.serve("c", ns)
         try:
             proc = await asyncio.create_subprocess_exec(
-                "nsenter", f"--net={ns}", "busybox", "nslookup", "db", "127.0.0.11",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+                "nsenter",
+                f"--net={ns}",
+                "busybox",
+                "nslookup",
+                "db",
+                "127.0.0.11",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
             out, _ = await proc.communicate()
             return out.decode()
         finally:

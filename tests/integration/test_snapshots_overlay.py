@@ -71,8 +71,9 @@ def test_create_is_atomic(root: Path) -> None:
 
 def test_overlay_values() -> None:
     m = snapshots.overlay(["/s/a", "/s/b"], "/c/up", "/c/work")
-    assert m == snapshots.Mount("overlay", "overlay",
-                                ["lowerdir=/s/a:/s/b", "upperdir=/c/up", "workdir=/c/work"])
+    assert m == snapshots.Mount(
+        "overlay", "overlay", ["lowerdir=/s/a:/s/b", "upperdir=/c/up", "workdir=/c/work"]
+    )
     assert snapshots.overlay(["/s/a"], "", "") == snapshots.Mount("bind", "/s/a", ["rbind", "ro"])
     with pytest.raises(InvalidArgument):
         snapshots.overlay([], "/u", "/w")
@@ -84,8 +85,9 @@ def test_mount_error_has_context(root: Path) -> None:
     target = root / "t"
     target.mkdir()
     with pytest.raises(Unavailable) as exc:
-        snapshots.mount(snapshots.overlay([str(root / "nope"), str(root / "nope2")], "", ""),
-                        str(target))
+        snapshots.mount(
+            snapshots.overlay([str(root / "nope"), str(root / "nope2")], "", ""), str(target)
+        )
     assert str(exc.value).startswith(f"mount overlay on {target}: ")
 
 
@@ -133,19 +135,22 @@ def test_sixty_layers_fit_one_mount(root: Path) -> None:
 def test_layer_extraction_kinds(root: Path) -> None:
     dest = root / "x"
     dest.mkdir()
-    size = extract_layer(_tar(
-        _entry("/abs/file", data=b"abs", uid=1000, gid=1001, mtime=1000),
-        _entry("./d", tarfile.DIRTYPE, mtime=2000, mode=0o750),
-        _entry("d/suid", data=b"#!", mode=0o4755, uid=0, gid=0),
-        _entry("d/link", tarfile.SYMTYPE, linkname="/etc/passwd"),
-        _entry("d/hard", tarfile.LNKTYPE, linkname="d/suid"),
-        _entry("d/null", tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666),
-        _entry("d/fifo", tarfile.FIFOTYPE),
-        _entry("d/xattr", data=b"", pax_headers={"SCHILY.xattr.user.k": "v"}),
-        _entry("d/.wh.gone"),
-        _entry("d/sub/.wh..wh..opq"),
-        _entry("a/b/../c", data=b"c"),
-    ), str(dest))
+    size = extract_layer(
+        _tar(
+            _entry("/abs/file", data=b"abs", uid=1000, gid=1001, mtime=1000),
+            _entry("./d", tarfile.DIRTYPE, mtime=2000, mode=0o750),
+            _entry("d/suid", data=b"#!", mode=0o4755, uid=0, gid=0),
+            _entry("d/link", tarfile.SYMTYPE, linkname="/etc/passwd"),
+            _entry("d/hard", tarfile.LNKTYPE, linkname="d/suid"),
+            _entry("d/null", tarfile.CHRTYPE, devmajor=1, devminor=3, mode=0o666),
+            _entry("d/fifo", tarfile.FIFOTYPE),
+            _entry("d/xattr", data=b"", pax_headers={"SCHILY.xattr.user.k": "v"}),
+            _entry("d/.wh.gone"),
+            _entry("d/sub/.wh..wh..opq"),
+            _entry("a/b/../c", data=b"c"),
+        ),
+        str(dest),
+    )
     assert size == 3 + 2 + 1
     st = os.stat(dest / "abs" / "file")
     assert (st.st_uid, st.st_gid) == (1000, 1001) and st.st_mtime == 1000

@@ -14,6 +14,7 @@ from ourregistry import OurRegistry
 
 __all__ = ["OurRegistry"]
 
+
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[OurRegistry]:
     reg = OurRegistry(tmp_path / "reg")

@@ -1,7 +1,7 @@
 """Our registry as a real process, for the registry tests and the wharfied ones.
 
-    reg = OurRegistry(tmp_path / "reg"); reg.start()   # http://127.0.0.1:<port>
-    reg.kill(); reg.start()                             # kill -9 and restart, same port/root
+reg = OurRegistry(tmp_path / "reg"); reg.start()   # http://127.0.0.1:<port>
+reg.kill(); reg.start()                             # kill -9 and restart, same port/root
 """
 
 from __future__ import annotations
@@ -24,8 +24,14 @@ def free_port() -> int:
 
 
 class OurRegistry:
-    def __init__(self, base: Path, config: str | None = None, tls: tuple[str, str] | None = None,
-                 port: int | None = None, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        base: Path,
+        config: str | None = None,
+        tls: tuple[str, str] | None = None,
+        port: int | None = None,
+        extra: list[str] | None = None,
+    ) -> None:
         self.base = base
         self.root = base / "root"
         self.port = port or free_port()
@@ -40,8 +46,19 @@ class OurRegistry:
 
     def start(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "wharfie.cli", "registry", "serve", "--addr", self.addr,
-                "--root", str(self.root), "--access-log", str(self.base / "access.log")]
+        args = [
+            sys.executable,
+            "-m",
+            "wharfie.cli",
+            "registry",
+            "serve",
+            "--addr",
+            self.addr,
+            "--root",
+            str(self.root),
+            "--access-log",
+            str(self.base / "access.log"),
+        ]
         if self.config is not None:
             cfg = self.base / "config.yml"
             cfg.write_text(self.config)
@@ -50,8 +67,9 @@ class OurRegistry:
             args += ["--tls-cert", self.tls[0], "--tls-key", self.tls[1]]
         args += self.extra
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 15.0) -> None:

@@ -35,21 +35,46 @@ def busybox_layout(layout: Path, tag: str = "latest", extra: bytes | None = None
     layers, diff_ids = [], []
     for tar in tars:
         gz = gzip.compress(tar, compresslevel=1, mtime=0)
-        layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                       "digest": _blob(layout, gz), "size": len(gz)})
+        layers.append(
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": _blob(layout, gz),
+                "size": len(gz),
+            }
+        )
         diff_ids.append(sha(tar))
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "config": {"Cmd": ["sh"], "Env": ["PATH=/bin:/usr/bin"]},
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": _blob(layout, config), "size": len(config)},
-        "layers": layers}).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Cmd": ["sh"], "Env": ["PATH=/bin:/usr/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": _blob(layout, config),
+                "size": len(config),
+            },
+            "layers": layers,
+        }
+    ).encode()
     mdigest = _blob(layout, manifest)
-    index: dict[str, Any] = {"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": mdigest,
-        "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": tag}}]}
+    index: dict[str, Any] = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": mdigest,
+                "size": len(manifest),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    }
     (layout / "index.json").write_text(json.dumps(index))
     return mdigest
 
@@ -60,23 +85,46 @@ def multiarch_layout(layout: Path, tag: str = "multi") -> tuple[str, bytes]:
     busybox_layout(layout, "single")
     single = json.loads((layout / "index.json").read_text())["manifests"][0]
     manifest = json.loads((layout / "blobs" / "sha256" / single["digest"][7:]).read_bytes())
-    config = json.loads((layout / "blobs" / "sha256" /
-                         manifest["config"]["digest"][7:]).read_bytes())
+    config = json.loads(
+        (layout / "blobs" / "sha256" / manifest["config"]["digest"][7:]).read_bytes()
+    )
     children = []
     for arch in ("amd64", "arm64"):
         cfg = json.dumps({**config, "architecture": arch}).encode()
-        m = json.dumps({**manifest, "config": {**manifest["config"], "digest": _blob(layout, cfg),
-                                                "size": len(cfg)}}).encode()
-        children.append({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                         "digest": _blob(layout, m), "size": len(m),
-                         "platform": {"architecture": arch, "os": "linux"}})
-    index = json.dumps({"schemaVersion": 2,
-                        "mediaType": "application/vnd.oci.image.index.v1+json",
-                        "manifests": children}, indent=2).encode()
+        m = json.dumps(
+            {
+                **manifest,
+                "config": {**manifest["config"], "digest": _blob(layout, cfg), "size": len(cfg)},
+            }
+        ).encode()
+        children.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": _blob(layout, m),
+                "size": len(m),
+                "platform": {"architecture": arch, "os": "linux"},
+            }
+        )
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": children,
+        },
+        indent=2,
+    ).encode()
     digest = _blob(layout, index)
-    top = {"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest,
-        "size": len(index), "annotations": {"org.opencontainers.image.ref.name": tag}}]}
+    top = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": digest,
+                "size": len(index),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    }
     (layout / "index.json").write_text(json.dumps(top))
     return digest, index
 

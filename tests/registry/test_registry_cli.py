@@ -8,8 +8,9 @@ from pathlib import Path
 
 
 def wharfie(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "wharfie.cli", *args], capture_output=True,
-                          text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "wharfie.cli", *args], capture_output=True, text=True, timeout=30
+    )
 
 
 def test_serve_bad_input(tmp_path: Path) -> None:
@@ -58,8 +59,10 @@ def test_htpasswd_flag(tmp_path: Path) -> None:
         except urllib.error.HTTPError as exc:
             assert exc.code == 401
             assert exc.headers["WWW-Authenticate"] == 'Basic realm="wharfie-registry"'
-        req = urllib.request.Request(f"{reg.url}/v2/", headers={
-            "Authorization": "Basic " + base64.b64encode(b"dan:pw").decode()})
+        req = urllib.request.Request(
+            f"{reg.url}/v2/",
+            headers={"Authorization": "Basic " + base64.b64encode(b"dan:pw").decode()},
+        )
         with urllib.request.urlopen(req, timeout=5) as r:
             assert r.status == 200
     finally:

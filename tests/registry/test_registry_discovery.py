@@ -69,14 +69,19 @@ def test_referrers_and_subject(c: Client, repo: str) -> None:
     subject, body = c.push_image(repo, "app")
     empty = c.push_blob(repo, b"{}")
     sbom = c.push_blob(repo, b'{"sbom": true}')
-    art = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-           "artifactType": ARTIFACT,
-           "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty,
-                      "size": 2},
-           "layers": [{"mediaType": "application/json", "digest": sbom, "size": 14}],
-           "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                       "digest": subject, "size": len(body)},
-           "annotations": {"org.example.kind": "sbom"}}
+    art = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": ARTIFACT,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": "application/json", "digest": sbom, "size": 14}],
+        "subject": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": subject,
+            "size": len(body),
+        },
+        "annotations": {"org.example.kind": "sbom"},
+    }
     raw = json.dumps(art).encode()
     r = c.push_manifest(repo, sha(raw), raw)
     assert r.status == 201 and r.headers["oci-subject"] == subject
@@ -90,9 +95,13 @@ def test_referrers_and_subject(c: Client, repo: str) -> None:
     index = r.json()
     assert index["schemaVersion"] == 2
     found = {d["digest"]: d for d in index["manifests"]}
-    assert found[sha(raw)] == {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                               "digest": sha(raw), "size": len(raw), "artifactType": ARTIFACT,
-                               "annotations": {"org.example.kind": "sbom"}}
+    assert found[sha(raw)] == {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": sha(raw),
+        "size": len(raw),
+        "artifactType": ARTIFACT,
+        "annotations": {"org.example.kind": "sbom"},
+    }
     assert sha(sig_raw) in found
     r = c.call("GET", f"/v2/{repo}/referrers/{subject}?artifactType={ARTIFACT}")
     assert [d["digest"] for d in r.json()["manifests"]] == [sha(raw)]
@@ -109,11 +118,16 @@ def test_referrers_and_subject(c: Client, repo: str) -> None:
 def test_artifact_manifest_and_missing_subject(c: Client, repo: str) -> None:
     blob = c.push_blob(repo, b"signature")
     subject = sha(b"a manifest this registry has never seen")
-    art = {"mediaType": "application/vnd.oci.artifact.manifest.v1+json",
-           "artifactType": "application/vnd.example.sig.v1",
-           "blobs": [{"mediaType": "application/octet-stream", "digest": blob, "size": 9}],
-           "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                       "digest": subject, "size": 100}}
+    art = {
+        "mediaType": "application/vnd.oci.artifact.manifest.v1+json",
+        "artifactType": "application/vnd.example.sig.v1",
+        "blobs": [{"mediaType": "application/octet-stream", "digest": blob, "size": 9}],
+        "subject": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": subject,
+            "size": 100,
+        },
+    }
     r = c.push_manifest(repo, "sig", art, "application/vnd.oci.artifact.manifest.v1+json")
     assert r.status == 201, r.body
     assert r.headers["oci-subject"] == subject
@@ -123,8 +137,12 @@ def test_artifact_manifest_and_missing_subject(c: Client, repo: str) -> None:
 
 def test_delete_manifest_tag_and_blob(c: Client, repo: str) -> None:
     digest, _ = c.push_image(repo, "v1", layer=b"to delete")
-    c.call("PUT", f"/v2/{repo}/manifests/v2", c.call("GET", f"/v2/{repo}/manifests/v1").body,
-           {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    c.call(
+        "PUT",
+        f"/v2/{repo}/manifests/v2",
+        c.call("GET", f"/v2/{repo}/manifests/v1").body,
+        {"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+    )
     assert c.call("DELETE", f"/v2/{repo}/manifests/v2").status == 202  # a tag only
     assert c.call("GET", f"/v2/{repo}/manifests/v2").status == 404
     assert c.call("GET", f"/v2/{repo}/manifests/v1").status == 200
@@ -159,12 +177,24 @@ def test_deletes_disabled(tmp_path: Path) -> None:
 def test_path_tricks_in_names(c: Client, shared_registry: OurRegistry) -> None:
     root = shared_registry.root
     before = {p for p in root.parent.rglob("*")}
-    for name in ("..", "a/../b", "a/..", "A", "a//b", "a/_layers", "-a", "a/.b",
-                 "x" * 256, "%2e%2e/%2e%2e/etc", "a%2f..%2f..%2fb"):
-        for method, path, body in (("GET", f"/v2/{name}/tags/list", None),
-                                   ("POST", f"/v2/{name}/blobs/uploads/?digest={sha(b'z')}",
-                                    b"z"),
-                                   ("PUT", f"/v2/{name}/manifests/v1", b"{}")):
+    for name in (
+        "..",
+        "a/../b",
+        "a/..",
+        "A",
+        "a//b",
+        "a/_layers",
+        "-a",
+        "a/.b",
+        "x" * 256,
+        "%2e%2e/%2e%2e/etc",
+        "a%2f..%2f..%2fb",
+    ):
+        for method, path, body in (
+            ("GET", f"/v2/{name}/tags/list", None),
+            ("POST", f"/v2/{name}/blobs/uploads/?digest={sha(b'z')}", b"z"),
+            ("PUT", f"/v2/{name}/manifests/v1", b"{}"),
+        ):
             r = c.call(method, path, body)
             assert r.status in (400, 404), (name, method, r.status)
             if r.status == 400:
@@ -185,14 +215,14 @@ def test_operations_endpoints(c: Client, shared_registry: OurRegistry, repo: str
     assert r.status == 200 and r.json() == {"status": "ok"}
     text = c.call("GET", "/metrics").body.decode()
     assert "# TYPE wharfie_registry_http_requests_total counter" in text
-    assert 'wharfie_registry_http_requests_total{method="PUT",route="manifest",code="201"}' \
-        in text
+    assert 'wharfie_registry_http_requests_total{method="PUT",route="manifest",code="201"}' in text
     assert 'wharfie_registry_events_total{event="blob_push"}' in text
     entries = shared_registry.access_log()
     mine = [e for e in entries if repo in str(e["path"])]
     assert {e["method"] for e in mine} >= {"POST", "PUT"}
-    assert all({"time", "remote", "status", "duration_ms", "bytes_in", "bytes_out"} <= set(e)
-               for e in mine)
+    assert all(
+        {"time", "remote", "status", "duration_ms", "bytes_in", "bytes_out"} <= set(e) for e in mine
+    )
     r = c.call("GET", "/v2/x/unknown-endpoint")
     assert r.status == 404 and r.codes() == ["UNSUPPORTED"]
     r = c.call("PATCH", "/v2/x/manifests/v1", b"")
@@ -209,9 +239,11 @@ def test_readonly_mode_and_health(tmp_path: Path) -> None:
     reg.start()
     try:
         assert c.call("GET", "/v2/ro/app/manifests/v1").status == 200
-        for method, path in (("POST", "/v2/ro/app/blobs/uploads/"),
-                             ("PUT", "/v2/ro/app/manifests/v2"),
-                             ("DELETE", "/v2/ro/app/manifests/v1")):
+        for method, path in (
+            ("POST", "/v2/ro/app/blobs/uploads/"),
+            ("PUT", "/v2/ro/app/manifests/v2"),
+            ("DELETE", "/v2/ro/app/manifests/v1"),
+        ):
             r = c.call(method, path, b"")
             assert r.status == 405 and r.codes() == ["UNSUPPORTED"], (method, path)
         assert c.call("GET", "/healthz").json() == {"status": "ok"}
@@ -222,8 +254,12 @@ def test_readonly_mode_and_health(tmp_path: Path) -> None:
 def test_malformed_http_gets_400(c: Client, shared_registry: OurRegistry) -> None:
     import socket
 
-    for raw in (b"NONSENSE\r\n\r\n", b"GET /v2/ HTTP/1.1\r\nContent-Length: x\r\n\r\n",
-                b"GET /v2/ SPDY/3\r\n\r\n", b"GET /v2/ HTTP/1.1\r\nno colon here\r\n\r\n"):
+    for raw in (
+        b"NONSENSE\r\n\r\n",
+        b"GET /v2/ HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        b"GET /v2/ SPDY/3\r\n\r\n",
+        b"GET /v2/ HTTP/1.1\r\nno colon here\r\n\r\n",
+    ):
         with socket.create_connection(("127.0.0.1", shared_registry.port), timeout=10) as s:
             s.sendall(raw)
             assert s.recv(100).startswith(b"HTTP/1.1 400 Bad Request"), raw

@@ -61,8 +61,9 @@ def test_docker_push_rmi_pull_run(dockerd: DockerPeer, registry: OurRegistry) ->
     push_rmi_pull_run(dockerd, f"{registry.addr}/team/busybox:v1")
     log = registry.access_log()
     assert any(e["method"] == "PATCH" and e["status"] == 202 for e in log)
-    assert any(e["method"] == "GET" and "/blobs/" in str(e["path"]) and e["status"] == 200
-               for e in log)
+    assert any(
+        e["method"] == "GET" and "/blobs/" in str(e["path"]) and e["status"] == 200 for e in log
+    )
 
 
 def test_skopeo_copy_in_and_out(layout: Path, registry: OurRegistry, tmp_path: Path) -> None:
@@ -79,8 +80,9 @@ def test_skopeo_copy_in_and_out(layout: Path, registry: OurRegistry, tmp_path: P
 def test_docker_login_htpasswd(dockerd: DockerPeer, tmp_path: Path) -> None:
     htpasswd = tmp_path / "htpasswd"
     htpasswd.write_text(_htpasswd_line("alice", "s3cret") + "\n")
-    reg = OurRegistry(tmp_path / "reg", config=f"auth:\n  htpasswd:\n    realm: test\n"
-                      f"    path: {htpasswd}\n")
+    reg = OurRegistry(
+        tmp_path / "reg", config=f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
+    )
     reg.start()
     try:
         ref = f"{reg.addr}/alice/busybox:v1"
@@ -98,9 +100,11 @@ def test_docker_login_htpasswd(dockerd: DockerPeer, tmp_path: Path) -> None:
 def test_docker_login_token(dockerd: DockerPeer, tmp_path: Path) -> None:
     htpasswd = tmp_path / "htpasswd"
     htpasswd.write_text(_htpasswd_line("bob", "pw-b0b") + "\n" + _htpasswd_line("eve", "pw-eve"))
-    config = (f"auth:\n  token:\n    htpasswd: {htpasswd}\n    access:\n"
-              "      - {account: bob, name: '*', actions: [pull, push, delete]}\n"
-              "      - {account: eve, name: '*', actions: [pull]}\n")
+    config = (
+        f"auth:\n  token:\n    htpasswd: {htpasswd}\n    access:\n"
+        "      - {account: bob, name: '*', actions: [pull, push, delete]}\n"
+        "      - {account: eve, name: '*', actions: [pull]}\n"
+    )
     reg = OurRegistry(tmp_path / "reg", config=config)
     reg.start()
     try:
@@ -131,8 +135,7 @@ def test_skopeo_copies_a_multi_arch_index(registry: OurRegistry, tmp_path: Path)
     skopeo("copy", "--all", "--dest-tls-verify=false", f"oci:{tmp_path / 'multi'}:multi", dest)
     raw = skopeo("inspect", "--raw", "--tls-verify=false", dest).stdout
     assert raw == index  # the index, byte for byte (indented as pushed)
-    skopeo("copy", "--all", "--src-tls-verify=false", f"{dest}",
-           f"oci:{tmp_path / 'back'}:multi")
+    skopeo("copy", "--all", "--src-tls-verify=false", f"{dest}", f"oci:{tmp_path / 'back'}:multi")
     back = json.loads((tmp_path / "back" / "index.json").read_text())
     assert back["manifests"][0]["digest"] == digest
     arm = skopeo("inspect", "--tls-verify=false", "--override-arch", "arm64", dest).stdout

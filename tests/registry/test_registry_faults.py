@@ -20,7 +20,7 @@ MiB = 1 << 20
 def _push_chunked(c: Client, repo: str, data: bytes, chunk: int) -> str:
     loc = c.call("POST", f"/v2/{repo}/blobs/uploads/").headers["location"]
     for start in range(0, len(data), chunk):
-        part = data[start:start + chunk]
+        part = data[start : start + chunk]
         r = c.call("PATCH", loc, part, {"Content-Range": f"{start}-{start + len(part) - 1}"})
         assert r.status == 202, r.body
         loc = r.headers["location"]
@@ -44,13 +44,15 @@ def test_16_clients_push_and_pull_same_and_different_blobs(registry: OurRegistry
         seen = 0
         for round_no in range(3):
             if (i + round_no) % 2:  # push: the shared blob, then this client's own
-                assert (c.push_blob(repo, shared) if i % 3 else
-                        _push_chunked(c, repo, shared, MiB)) == sha(shared)
+                assert (
+                    c.push_blob(repo, shared) if i % 3 else _push_chunked(c, repo, shared, MiB)
+                ) == sha(shared)
                 if round_no < 2:  # each client pushes its own blob once
                     assert _push_chunked(c, repo, own[i], 700_000) == sha(own[i])
             else:  # pull: an old blob, and the shared one, which may not be there yet
-                assert sha(c.call("GET", f"/v2/{repo}/blobs/{sha(old[i % 4])}").body) == \
-                    sha(old[i % 4])
+                assert sha(c.call("GET", f"/v2/{repo}/blobs/{sha(old[i % 4])}").body) == sha(
+                    old[i % 4]
+                )
                 r = c.call("GET", f"/v2/{repo}/blobs/{sha(shared)}")
                 assert r.status == 404 or sha(r.body) == sha(shared)
                 seen += r.status == 200
@@ -69,14 +71,17 @@ def test_16_clients_push_and_pull_same_and_different_blobs(registry: OurRegistry
         assert all(pool.map(check, range(16)))
     blobs = registry.root / "blobs" / "sha256"
     assert sorted(p.name for p in blobs.iterdir()) == sorted(
-        {sha(b)[7:] for b in [shared, *own, *old]})
+        {sha(b)[7:] for b in [shared, *own, *old]}
+    )
     assert list((registry.root / "uploads").iterdir()) == []
 
 
 def _start_patch(reg: OurRegistry, loc: str, total: int, send: bytes) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", reg.port))
-    s.sendall(f"PATCH {loc} HTTP/1.1\r\nHost: {reg.addr}\r\nContent-Length: {total}\r\n"
-              "Content-Type: application/octet-stream\r\n\r\n".encode())
+    s.sendall(
+        f"PATCH {loc} HTTP/1.1\r\nHost: {reg.addr}\r\nContent-Length: {total}\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+    )
     s.sendall(send)
     return s
 
@@ -127,22 +132,24 @@ def test_truncated_chunk_is_cut_back(registry: OurRegistry) -> None:
     data = os.urandom(2 * MiB)
     loc = c.call("POST", "/v2/fault/trunc/blobs/uploads/").headers["location"]
     assert c.call("PATCH", loc, data[:MiB], {"Content-Range": f"0-{MiB - 1}"}).status == 202
-    s = _start_patch(registry, loc, MiB, data[MiB: MiB + 1000])  # says 1 MiB, sends 1000
+    s = _start_patch(registry, loc, MiB, data[MiB : MiB + 1000])  # says 1 MiB, sends 1000
     s.shutdown(socket.SHUT_WR)
     s.recv(100)
     s.close()
     status = c.call("GET", loc)
     assert status.headers["range"] == f"0-{MiB - 1}"  # the half chunk is gone
-    assert c.call("PATCH", loc, data[MiB:], {"Content-Range": f"{MiB}-{2 * MiB - 1}"}).status \
-        == 202
+    assert c.call("PATCH", loc, data[MiB:], {"Content-Range": f"{MiB}-{2 * MiB - 1}"}).status == 202
     assert c.call("PUT", f"{loc}?digest={sha(data)}").status == 201
     r = c.call("POST", f"/v2/fault/trunc/blobs/uploads/?digest={sha(b'abc')}", b"ab")
     assert r.status == 400 and r.codes() == ["DIGEST_INVALID"]
 
 
 def _gc(root: Path, *flags: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "wharfie.cli", "registry", "gc", "--root",
-                          str(root), *flags], capture_output=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "wharfie.cli", "registry", "gc", "--root", str(root), *flags],
+        capture_output=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr.decode()
     return out.stdout.decode()
 
@@ -162,8 +169,9 @@ def test_gc_mark_and_sweep(registry: OurRegistry) -> None:
     assert keep not in report
     assert sorted(p.name for p in blobs.iterdir()) == before
     report = _gc(registry.root)
-    swept = {line.split("sha256:")[1] for line in report.splitlines()
-             if line.startswith("deleted blob")}
+    swept = {
+        line.split("sha256:")[1] for line in report.splitlines() if line.startswith("deleted blob")
+    }
     assert swept >= {drop[7:], stray[7:], sha(b"dropped layer")[7:]}
     assert len(swept) == 4  # and the dropped image's config
     assert sorted(p.name for p in blobs.iterdir()) == sorted(set(before) - swept)

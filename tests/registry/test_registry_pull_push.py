@@ -22,6 +22,7 @@ def repo() -> str:
 
 # -- pull ----------------------------------------------------------------------------------
 
+
 def test_base_endpoint(c: Client) -> None:
     r = c.call("GET", "/v2/")
     assert r.status == 200
@@ -31,8 +32,11 @@ def test_base_endpoint(c: Client) -> None:
 def test_manifest_by_tag_and_digest_byte_for_byte(c: Client, repo: str) -> None:
     digest, body = c.push_image(repo, "v1")
     for ref in ("v1", digest):
-        r = c.call("GET", f"/v2/{repo}/manifests/{ref}",
-                   headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+        r = c.call(
+            "GET",
+            f"/v2/{repo}/manifests/{ref}",
+            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+        )
         assert r.status == 200
         assert r.body == body  # indented JSON kept as pushed
         assert r.headers["docker-content-digest"] == digest
@@ -84,14 +88,16 @@ def test_blob_unknown(c: Client, repo: str) -> None:
 
 # -- push ----------------------------------------------------------------------------------
 
+
 def test_monolithic_post_then_put(c: Client, repo: str) -> None:
     data = b"monolithic" * 1000
     r = c.call("POST", f"/v2/{repo}/blobs/uploads/")
     assert r.status == 202
     loc = r.headers["location"]
     assert r.headers["docker-upload-uuid"] in loc
-    r = c.call("PUT", f"{loc}?digest={sha(data)}", data,
-               {"Content-Type": "application/octet-stream"})
+    r = c.call(
+        "PUT", f"{loc}?digest={sha(data)}", data, {"Content-Type": "application/octet-stream"}
+    )
     assert r.status == 201
     assert r.headers["location"] == f"/v2/{repo}/blobs/{sha(data)}"
     assert r.headers["docker-content-digest"] == sha(data)
@@ -101,8 +107,12 @@ def test_monolithic_post_then_put(c: Client, repo: str) -> None:
 def test_chunked_upload_with_status(c: Client, repo: str) -> None:
     data = b"0123456789" * 300
     loc = c.call("POST", f"/v2/{repo}/blobs/uploads/").headers["location"]
-    r = c.call("PATCH", loc, data[:1000], {"Content-Range": "0-999",
-                                          "Content-Type": "application/octet-stream"})
+    r = c.call(
+        "PATCH",
+        loc,
+        data[:1000],
+        {"Content-Range": "0-999", "Content-Type": "application/octet-stream"},
+    )
     assert r.status == 202 and r.headers["range"] == "0-999"
     loc = r.headers["location"]
     s = c.call("GET", loc)
@@ -167,17 +177,28 @@ def test_cross_repository_mount(c: Client, repo: str) -> None:
 def test_manifest_push_checks(c: Client, repo: str) -> None:
     cfg = c.push_blob(repo, b"{}")
     missing = sha(b"never pushed")
-    doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg,
-                      "size": 2},
-           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                       "digest": missing, "size": 12}]}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": cfg,
+            "size": 2,
+        },
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": missing, "size": 12}
+        ],
+    }
     r = c.push_manifest(repo, "v1", doc)
     assert r.status == 400 and r.codes() == ["MANIFEST_BLOB_UNKNOWN"]
     assert r.json()["errors"][0]["detail"]["digest"] == missing
-    for bad in (b"{not json", b"[]", b'{"schemaVersion": 1}',
-                json.dumps({**doc, "layers": "x"}).encode(),
-                json.dumps({**doc, "config": {"digest": "md5:x", "size": 1}}).encode()):
+    for bad in (
+        b"{not json",
+        b"[]",
+        b'{"schemaVersion": 1}',
+        json.dumps({**doc, "layers": "x"}).encode(),
+        json.dumps({**doc, "config": {"digest": "md5:x", "size": 1}}).encode(),
+    ):
         r = c.push_manifest(repo, "v1", bad)
         assert r.status == 400 and r.codes() == ["MANIFEST_INVALID"], bad
     doc["layers"] = []
@@ -199,21 +220,43 @@ def test_manifest_push_checks(c: Client, repo: str) -> None:
 def test_docker_schema2_and_manifest_list(c: Client, repo: str) -> None:
     cfg = c.push_blob(repo, b'{"os":"linux"}')
     lay = c.push_blob(repo, b"docker layer")
-    m = {"schemaVersion": 2,
-         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-         "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                    "digest": cfg, "size": 14},
-         "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                     "digest": lay, "size": 12},
-                    {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-                     "digest": sha(b"foreign"), "size": 7, "urls": ["https://x/y"]}]}
+    m = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "digest": cfg,
+            "size": 14,
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "digest": lay,
+                "size": 12,
+            },
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                "digest": sha(b"foreign"),
+                "size": 7,
+                "urls": ["https://x/y"],
+            },
+        ],
+    }
     body = json.dumps(m).encode()
     r = c.push_manifest(repo, "amd64", body, m["mediaType"])  # type: ignore[arg-type]
     assert r.status == 201, r.body
-    lst = {"schemaVersion": 2,
-           "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
-           "manifests": [{"mediaType": m["mediaType"], "digest": sha(body), "size": len(body),
-                          "platform": {"architecture": "amd64", "os": "linux"}}]}
+    lst = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [
+            {
+                "mediaType": m["mediaType"],
+                "digest": sha(body),
+                "size": len(body),
+                "platform": {"architecture": "amd64", "os": "linux"},
+            }
+        ],
+    }
     r = c.push_manifest(repo, "latest", lst, lst["mediaType"])  # type: ignore[arg-type]
     assert r.status == 201, r.body
     g = c.call("GET", f"/v2/{repo}/manifests/latest")
@@ -225,9 +268,16 @@ def test_docker_schema2_and_manifest_list(c: Client, repo: str) -> None:
 
 def test_oci_index_without_media_type_field(c: Client, repo: str) -> None:
     digest, body = c.push_image(repo, "one")
-    index = {"schemaVersion": 2, "manifests": [
-        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
-         "size": len(body)}]}
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest,
+                "size": len(body),
+            }
+        ],
+    }
     r = c.push_manifest(repo, "idx", index, "application/vnd.oci.image.index.v1+json")
     assert r.status == 201
     g = c.call("GET", f"/v2/{repo}/manifests/idx")

@@ -58,22 +58,48 @@ class Daemon:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "DOCKER_HOST": self.host, "WHARFIE_HOST": self.host,
-                "PYTHONPATH": str(SRC)}
+        return {
+            **os.environ,
+            "DOCKER_HOST": self.host,
+            "WHARFIE_HOST": self.host,
+            "PYTHONPATH": str(SRC),
+        }
 
     def start(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         args = [
-            sys.executable, "-m", "wharfie.daemon", "-H", self.host,
-            "--data-root", str(self.data), "--exec-root", str(self.exec_root),
-            "--bridge", self.bridge, "--bip", self.subnet, "--no-masquerade",
-            "--pidfile", str(self.base / "wharfied.pid"), "--log-level", "debug",
+            sys.executable,
+            "-m",
+            "wharfie.daemon",
+            "-H",
+            self.host,
+            "--data-root",
+            str(self.data),
+            "--exec-root",
+            str(self.exec_root),
+            "--bridge",
+            self.bridge,
+            "--bip",
+            self.subnet,
+            "--no-masquerade",
+            "--pidfile",
+            str(self.base / "wharfied.pid"),
+            "--log-level",
+            "debug",
             # Tests reach only loopback: a missing image must not send wharfied to Docker Hub.
-            "--blocked-registry", "docker.io", *self.extra_args,
+            "--blocked-registry",
+            "docker.io",
+            *self.extra_args,
         ]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                         env=self.env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                start_new_session=True,
+            )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 20.0) -> None:
@@ -142,20 +168,24 @@ class Daemon:
         return leaked
 
 
-def docker_cli(d: Daemon, *args: str, input: bytes | None = None, timeout: float = 60,
-               check: bool = False) -> subprocess.CompletedProcess[bytes]:
+def docker_cli(
+    d: Daemon, *args: str, input: bytes | None = None, timeout: float = 60, check: bool = False
+) -> subprocess.CompletedProcess[bytes]:
     if not os.path.exists(DOCKER):
         pytest.skip("the docker CLI is not installed")
     env = {**d.env, "DOCKER_BUILDKIT": "0", "DOCKER_CONFIG": str(d.base / "docker-config")}
-    return subprocess.run([DOCKER, *args], input=input, capture_output=True, env=env,
-                          timeout=timeout, check=check)
+    return subprocess.run(
+        [DOCKER, *args], input=input, capture_output=True, env=env, timeout=timeout, check=check
+    )
 
 
-def wharfie_cli(d: Daemon, *args: str, input: bytes | None = None, timeout: float = 60,
-                check: bool = False) -> subprocess.CompletedProcess[bytes]:
+def wharfie_cli(
+    d: Daemon, *args: str, input: bytes | None = None, timeout: float = 60, check: bool = False
+) -> subprocess.CompletedProcess[bytes]:
     exe = Path(sys.executable).parent / "wharfie"
-    return subprocess.run([str(exe), *args], input=input, capture_output=True, env=d.env,
-                          timeout=timeout, check=check)
+    return subprocess.run(
+        [str(exe), *args], input=input, capture_output=True, env=d.env, timeout=timeout, check=check
+    )
 
 
 def sleeper(d: Daemon, name: str) -> str:

@@ -61,8 +61,9 @@ def _htpasswd_line(user: str, password: str) -> str:
 class ReferenceRegistry:
     """Debian's `docker-registry` (distribution/distribution) on 127.0.0.1:<free port>."""
 
-    def __init__(self, base: Path, htpasswd: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
+    def __init__(
+        self, base: Path, htpasswd: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
         self.base = base
         self.port = port or free_port()
         self.addr = f"127.0.0.1:{self.port}"
@@ -74,10 +75,17 @@ class ReferenceRegistry:
     def _config(self) -> str:
         lines = [
             "version: 0.1",
-            "log:", "  level: warn", "  accesslog:", "    disabled: true",
-            "storage:", "  filesystem:", f"    rootdirectory: {self.base / 'storage'}",
-            "  delete:", "    enabled: true",
-            "http:", f"  addr: {self.addr}",
+            "log:",
+            "  level: warn",
+            "  accesslog:",
+            "    disabled: true",
+            "storage:",
+            "  filesystem:",
+            f"    rootdirectory: {self.base / 'storage'}",
+            "  delete:",
+            "    enabled: true",
+            "http:",
+            f"  addr: {self.addr}",
         ]
         if self.htpasswd is not None:
             path = self.base / "htpasswd"
@@ -92,9 +100,13 @@ class ReferenceRegistry:
         config = self.base / "config.yml"
         config.write_text(self._config())
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=log,
-                                         stderr=log, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                [REGISTRY, "serve", str(config)],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
@@ -143,8 +155,11 @@ class DockerPeer:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "DOCKER_HOST": self.host,
-                "DOCKER_CONFIG": str(self.base / "docker-config")}
+        return {
+            **os.environ,
+            "DOCKER_HOST": self.host,
+            "DOCKER_CONFIG": str(self.base / "docker-config"),
+        }
 
     def start(self) -> None:
         for exe in (DOCKERD, DOCKER):
@@ -155,13 +170,28 @@ class DockerPeer:
         tag = f"{os.getpid()}-{abs(hash(self.base)) % 10**6}"
         exec_root = self.exec_root = Path("/run") / f"wharfie-test-dockerd-{tag}"
         self._make_bridge()
-        args = [DOCKERD, "-H", self.host, "--data-root", str(self.base / "data"),
-                "--exec-root", str(exec_root), "--pidfile", str(self.base / "dockerd.pid"),
-                "--bridge", self.bridge, "--iptables=false", "--ip6tables=false",
-                "--ip-masq=false", "--storage-driver", "overlay2"]
+        args = [
+            DOCKERD,
+            "-H",
+            self.host,
+            "--data-root",
+            str(self.base / "data"),
+            "--exec-root",
+            str(exec_root),
+            "--pidfile",
+            str(self.base / "dockerd.pid"),
+            "--bridge",
+            self.bridge,
+            "--iptables=false",
+            "--ip6tables=false",
+            "--ip-masq=false",
+            "--storage-driver",
+            "overlay2",
+        ]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         self._wait_ready()
 
     def _make_bridge(self) -> None:
@@ -171,9 +201,11 @@ class DockerPeer:
         DockerPeer._count += 1
         n = (os.getpid() * 3 + DockerPeer._count) % 250
         self.bridge = f"wpd{os.getpid() % 100000}{DockerPeer._count}"[:15]
-        for cmd in (["link", "add", "name", self.bridge, "type", "bridge"],
-                    ["addr", "add", f"10.230.{n}.1/24", "dev", self.bridge],
-                    ["link", "set", self.bridge, "up"]):
+        for cmd in (
+            ["link", "add", "name", self.bridge, "type", "bridge"],
+            ["addr", "add", f"10.230.{n}.1/24", "dev", self.bridge],
+            ["link", "set", self.bridge, "up"],
+        ):
             subprocess.run(["ip", *cmd], check=True, capture_output=True)
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
@@ -187,10 +219,17 @@ class DockerPeer:
             time.sleep(0.2)
         raise RuntimeError(f"dockerd did not answer in {timeout}s: {self.log.read_text()[-2000:]}")
 
-    def cli(self, *args: str, input: bytes | None = None, timeout: float = 120,
-            check: bool = False) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([DOCKER, *args], input=input, capture_output=True, env=self.env,
-                              timeout=timeout, check=check)
+    def cli(
+        self, *args: str, input: bytes | None = None, timeout: float = 120, check: bool = False
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [DOCKER, *args],
+            input=input,
+            capture_output=True,
+            env=self.env,
+            timeout=timeout,
+            check=check,
+        )
 
     def stop(self) -> None:
         if self.proc is None:

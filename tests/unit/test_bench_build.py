@@ -66,7 +66,9 @@ def test_arguments() -> None:
 
 
 def test_failure_reason() -> None:
-    out = ("buildkit: docker build exited 1: ERROR: BuildKit is enabled but the buildx component "
-           "is missing or broken.\n       Install the buildx component\n")
+    out = (
+        "buildkit: docker build exited 1: ERROR: BuildKit is enabled but the buildx component "
+        "is missing or broken.\n       Install the buildx component\n"
+    )
     assert bb.failure_reason(out).startswith("BuildKit is enabled but the buildx component")
     assert bb.failure_reason("a\nlast line\n\n") == "last line"

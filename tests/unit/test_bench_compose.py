@@ -50,12 +50,16 @@ def test_report_marks_targets_and_skips() -> None:
         "docker-compose": {"up": [1.0], "noop": [1.0], "down": [0.5]},
     }
     text = bc.report(samples, ["wharfie", "docker-compose"], {})
-    assert "| up | 200 ms (200-200) | 1000 ms (1000-1000) | 0.20x | <= 0.5x docker-compose | yes" \
+    assert (
+        "| up | 200 ms (200-200) | 1000 ms (1000-1000) | 0.20x | <= 0.5x docker-compose | yes"
         in text
+    )
     assert "| down |" in text and "0.80x | <= 0.5x docker-compose | NO" in text
-    skipped = bc.report({"wharfie": samples["wharfie"], "docker-compose":
-                         {"up": [], "noop": [], "down": []}},
-                        ["wharfie", "docker-compose"], {"docker-compose": "not installed"})
+    skipped = bc.report(
+        {"wharfie": samples["wharfie"], "docker-compose": {"up": [], "noop": [], "down": []}},
+        ["wharfie", "docker-compose"],
+        {"docker-compose": "not installed"},
+    )
     assert "SKIPPED" in skipped and "n/a" in skipped
 
 
@@ -67,10 +71,16 @@ def test_args() -> None:
 
 
 def test_report_marks_failed_stacks() -> None:
-    samples = {"wharfie": {"up": [0.2], "noop": [0.05], "down": [0.4]},
-               "docker-compose@wharfied": {"up": [], "noop": [], "down": []}}
-    text = bc.report(samples, ["wharfie", "docker-compose@wharfied"], {},
-                     {"docker-compose@wharfied": "round 0: up -d exited 1: boom"})
+    samples = {
+        "wharfie": {"up": [0.2], "noop": [0.05], "down": [0.4]},
+        "docker-compose@wharfied": {"up": [], "noop": [], "down": []},
+    }
+    text = bc.report(
+        samples,
+        ["wharfie", "docker-compose@wharfied"],
+        {},
+        {"docker-compose@wharfied": "round 0: up -d exited 1: boom"},
+    )
     assert "| up | 200 ms (200-200) | FAILED |" in text
     assert "docker-compose@wharfied: FAILED (round 0: up -d exited 1: boom)" in text
 

@@ -53,8 +53,9 @@ def test_ratio_and_targets() -> None:
 
 
 def test_row_met_and_table() -> None:
-    row = be.Row("run", "s", targets=[be.Target("docker", "le", 0.25),
-                                     be.Target("podman", "le", 0.5)])
+    row = be.Row(
+        "run", "s", targets=[be.Target("docker", "le", 0.25), be.Target("podman", "le", 0.5)]
+    )
     for v in (0.05, 0.06, 0.07):
         row.add("wharfie", v)
     row.add("docker", 0.3)
@@ -65,11 +66,15 @@ def test_row_met_and_table() -> None:
     assert row.met() == "yes"
     text = be.table([row])
     lines = text.splitlines()
-    assert lines[0] == ("| measurement | wharfie | docker | podman | ratio vs docker | "
-                        "ratio vs podman | target | met? |")
+    assert lines[0] == (
+        "| measurement | wharfie | docker | podman | ratio vs docker | "
+        "ratio vs podman | target | met? |"
+    )
     assert lines[1] == "|---|---|---|---|---|---|---|---|"
-    assert lines[2] == ("| run | 60 ms (50-70) | 300 ms (300-300) | 200 ms (200-200) | 0.20x | "
-                        "0.30x | <= 0.25x docker, <= 0.5x podman | yes |")
+    assert lines[2] == (
+        "| run | 60 ms (50-70) | 300 ms (300-300) | 200 ms (200-200) | 0.20x | "
+        "0.30x | <= 0.25x docker, <= 0.5x podman | yes |"
+    )
     assert be.Row("x", "s").met() == ""
 
 
@@ -89,8 +94,9 @@ def test_parse_args_defaults_and_options() -> None:
     a = be.parse_args([])
     assert (a.rounds, a.scale, a.reps, a.log_rounds) == (10, 50, 3, 5)
     assert a.only == list(be.SECTIONS) and a.engines == ["wharfie", "docker", "podman"]
-    a = be.parse_args(["--rounds", "3", "--only", "run,logs", "--engines", "docker",
-                       "--json", "/tmp/x.json"])
+    a = be.parse_args(
+        ["--rounds", "3", "--only", "run,logs", "--engines", "docker", "--json", "/tmp/x.json"]
+    )
     assert a.rounds == 3 and a.only == ["run", "logs"] and a.json == "/tmp/x.json"
     assert a.engines == ["wharfie", "docker"]
     with pytest.raises(argparse.ArgumentTypeError):

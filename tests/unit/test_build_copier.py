@@ -39,8 +39,7 @@ def test_sources_and_wildcards(root: Path) -> None:
     srcs = copier.sources(str(root), ["dir/*.txt"], "COPY")
     assert [s.rel for s in srcs] == ["dir/a.txt", "dir/b.txt"]
     assert all(s.wildcard for s in srcs)
-    assert [s.rel for s in copier.sources(str(root), ["dir/*/c.txt"], "COPY")] == [
-        "dir/sub/c.txt"]
+    assert [s.rel for s in copier.sources(str(root), ["dir/*/c.txt"], "COPY")] == ["dir/sub/c.txt"]
     link = copier.sources(str(root), ["rel-link"], "COPY")[0]
     assert link.path == f"{root}/dir/a.txt" and link.rel == "rel-link"
     with pytest.raises(NotFound, match="file not found in build context"):

@@ -14,7 +14,9 @@ def cmds(text: str) -> list[tuple[str, str]]:
 def test_case_insensitive_and_comments() -> None:
     df = parse("# a comment\nfrom busybox\n  # indented comment\nRuN echo hi\n")
     assert [(i.cmd, i.rest, i.line) for i in df.instructions] == [
-        ("from", "busybox", 2), ("run", "echo hi", 4)]
+        ("from", "busybox", 2),
+        ("run", "echo hi", 4),
+    ]
 
 
 def test_continuation_with_comment_and_blank_lines_inside() -> None:
@@ -64,8 +66,10 @@ def test_flags() -> None:
 
 
 def test_heredocs() -> None:
-    text = ("FROM busybox\nRUN <<EOF\necho one\necho two\nEOF\n"
-            "COPY <<-'END' /x\n\tline $A\n\tEND\nRUN true\n")
+    text = (
+        "FROM busybox\nRUN <<EOF\necho one\necho two\nEOF\n"
+        "COPY <<-'END' /x\n\tline $A\n\tEND\nRUN true\n"
+    )
     df = parse(text)
     run, copy = df.instructions[1], df.instructions[2]
     assert run.heredocs[0].content == "echo one\necho two\n" and run.heredocs[0].expand
@@ -86,15 +90,18 @@ def test_unknown_instruction_names_file_and_line() -> None:
     assert "unknown instruction: FOO" in str(exc.value)
 
 
-@pytest.mark.parametrize("text,message", [
-    ("FROM\n", "FROM requires"),
-    ("FROM a b\n", "FROM requires either one or three"),
-    ("FROM busybox\nCOPY a\n", "COPY requires at least two"),
-    ("FROM busybox\nSHELL /bin/bash\n", "SHELL requires the arguments to be in JSON form"),
-    ("FROM busybox\nENV\n", "ENV requires at least one"),
-    ("FROM busybox\nENV A\n", "ENV must have two arguments"),
-    ("FROM busybox\nLABEL =x\n", "names can not be blank"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("FROM\n", "FROM requires"),
+        ("FROM a b\n", "FROM requires either one or three"),
+        ("FROM busybox\nCOPY a\n", "COPY requires at least two"),
+        ("FROM busybox\nSHELL /bin/bash\n", "SHELL requires the arguments to be in JSON form"),
+        ("FROM busybox\nENV\n", "ENV requires at least one"),
+        ("FROM busybox\nENV A\n", "ENV must have two arguments"),
+        ("FROM busybox\nLABEL =x\n", "names can not be blank"),
+    ],
+)
 def test_argument_errors(text: str, message: str) -> None:
     with pytest.raises(ParseError, match=message):
         parse(text)
@@ -104,7 +111,10 @@ def test_env_forms() -> None:
     df = parse('FROM busybox\nENV A B C\nENV X="a b" Y=c\\ d Z=\n')
     assert name_values(df.instructions[1], "Dockerfile") == [("A", "B C")]
     assert name_values(df.instructions[2], "Dockerfile") == [
-        ("X", '"a b"'), ("Y", "c\\ d"), ("Z", "")]
+        ("X", '"a b"'),
+        ("Y", "c\\ d"),
+        ("Z", ""),
+    ]
 
 
 def test_arg_without_value() -> None:
@@ -114,7 +124,7 @@ def test_arg_without_value() -> None:
 
 
 def test_split_words_keeps_quotes() -> None:
-    assert split_words("a 'b c' \"d \\\" e\" f\\ g") == ["a", "'b c'", '"d \\" e"', "f\\ g"]
+    assert split_words('a \'b c\' "d \\" e" f\\ g') == ["a", "'b c'", '"d \\" e"', "f\\ g"]
 
 
 def test_onbuild_trigger() -> None:

@@ -60,10 +60,17 @@ def test_duplicate_stage_name() -> None:
         plan(parse("FROM a AS x\nFROM b AS X\n"), {})
 
 
-def state(build_args: dict[str, str] | None = None, meta: dict[str, str] | None = None
-          ) -> StageState:
-    return StageState.from_image("sha256:x", {"config": {"Env": ["PATH=/bin"]}},
-                                 build_args or {}, meta or {}, "\\", "Dockerfile")
+def state(
+    build_args: dict[str, str] | None = None, meta: dict[str, str] | None = None
+) -> StageState:
+    return StageState.from_image(
+        "sha256:x",
+        {"config": {"Env": ["PATH=/bin"]}},
+        build_args or {},
+        meta or {},
+        "\\",
+        "Dockerfile",
+    )
 
 
 def apply(st: StageState, text: str) -> None:
@@ -76,7 +83,7 @@ def apply(st: StageState, text: str) -> None:
 
 def test_env_and_workdir_interplay() -> None:
     st = state()
-    apply(st, "ENV DIR=/app\nWORKDIR $DIR\nWORKDIR sub\nENV A=${DIR}/x B=\"$DIR y\"\n")
+    apply(st, 'ENV DIR=/app\nWORKDIR $DIR\nWORKDIR sub\nENV A=${DIR}/x B="$DIR y"\n')
     assert st.config["WorkingDir"] == "/app/sub"
     assert st.config["Env"] == ["PATH=/bin", "DIR=/app", "A=/app/x", "B=/app y"]
 
@@ -101,8 +108,7 @@ def test_proxy_args_reach_run_but_not_history() -> None:
     assert st.run_args() == {"X": "1", "HTTP_PROXY": "http://p:3128"}
     ins = parse("FROM x\nRUN echo hi\n").instructions[1]
     assert run_history(st, run_argv(st, ins)) == "|1 X=1 /bin/sh -c echo hi"
-    assert dispatch.unused_build_args({"HTTP_PROXY": "p", "FOO": "1", "X": "1"}, {"X"}) == [
-        "FOO"]
+    assert dispatch.unused_build_args({"HTTP_PROXY": "p", "FOO": "1", "X": "1"}, {"X"}) == ["FOO"]
 
 
 def test_cmd_entrypoint_shell() -> None:
@@ -117,10 +123,12 @@ def test_cmd_entrypoint_shell() -> None:
 
 def test_expose_volume_user_label_stopsignal() -> None:
     st = state()
-    apply(st, "EXPOSE 80 53/udp 8000-8001\nVOLUME /a \"/b c\"\nVOLUME [\"/d\"]\n"
-              "USER 1000:1000\nLABEL a=1 \"b c\"=\"d e\"\nSTOPSIGNAL SIGUSR1\n")
-    assert st.config["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}, "8000/tcp": {},
-                                         "8001/tcp": {}}
+    apply(
+        st,
+        'EXPOSE 80 53/udp 8000-8001\nVOLUME /a "/b c"\nVOLUME ["/d"]\n'
+        'USER 1000:1000\nLABEL a=1 "b c"="d e"\nSTOPSIGNAL SIGUSR1\n',
+    )
+    assert st.config["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}}
     assert st.config["Volumes"] == {"/a": {}, "/b c": {}, "/d": {}}
     assert st.config["User"] == "1000:1000"
     assert st.config["Labels"] == {"a": "1", "b c": "d e"}
@@ -131,8 +139,11 @@ def test_healthcheck() -> None:
     st = state()
     apply(st, "HEALTHCHECK --interval=5s --timeout=3s --retries=2 CMD cat /x || exit 1\n")
     assert st.config["Healthcheck"] == {
-        "Test": ["CMD-SHELL", "cat /x || exit 1"], "Interval": 5_000_000_000,
-        "Timeout": 3_000_000_000, "Retries": 2}
+        "Test": ["CMD-SHELL", "cat /x || exit 1"],
+        "Interval": 5_000_000_000,
+        "Timeout": 3_000_000_000,
+        "Retries": 2,
+    }
     apply(st, 'HEALTHCHECK CMD ["true"]\n')
     assert st.config["Healthcheck"] == {"Test": ["CMD", "true"]}
     apply(st, "HEALTHCHECK NONE\n")
@@ -166,9 +177,10 @@ def test_cache_from_history_matching() -> None:
     from wharfie.build.cache import from_history
 
     base = [{"created_by": "", "comment": "Imported"}]
-    src = {"history": [*base, {"created_by": "ENV", "empty_layer": True},
-                       {"created_by": "RUN x"}],
-           "rootfs": {"diff_ids": ["sha256:a", "sha256:b"]}}
+    src = {
+        "history": [*base, {"created_by": "ENV", "empty_layer": True}, {"created_by": "RUN x"}],
+        "rootfs": {"diff_ids": ["sha256:a", "sha256:b"]},
+    }
     assert from_history(src, base, ["sha256:a"], "ENV") == (src["history"][1], "")
     step2 = [*base, src["history"][1]]
     assert from_history(src, step2, ["sha256:a"], "RUN x") == (src["history"][2], "sha256:b")
@@ -178,10 +190,20 @@ def test_cache_from_history_matching() -> None:
     assert from_history(src, src["history"], ["sha256:a", "sha256:b"], "RUN x") is None
 
 
-@pytest.mark.parametrize("sig,valid", [
-    ("SIGTERM", True), ("term", True), ("9", True), ("SIGRTMIN+3", True), ("RTMAX-2", True),
-    ("0", False), ("65", False), ("bogus", False), ("SIGRTMIN+99", False),
-])
+@pytest.mark.parametrize(
+    "sig,valid",
+    [
+        ("SIGTERM", True),
+        ("term", True),
+        ("9", True),
+        ("SIGRTMIN+3", True),
+        ("RTMAX-2", True),
+        ("0", False),
+        ("65", False),
+        ("bogus", False),
+        ("SIGRTMIN+99", False),
+    ],
+)
 def test_stopsignal_names(sig: str, valid: bool) -> None:
     assert dispatch.valid_signal(sig) is valid
     st = state()
@@ -194,8 +216,10 @@ def test_stopsignal_names(sig: str, valid: bool) -> None:
 
 
 def test_copy_from_substitution_and_forward_names() -> None:
-    df = parse("ARG SRC=one\nFROM busybox AS one\nFROM busybox\nCOPY --from=${SRC} /a /a\n"
-               "COPY --from=later /b /b\nFROM busybox AS later\n")
+    df = parse(
+        "ARG SRC=one\nFROM busybox AS one\nFROM busybox\nCOPY --from=${SRC} /a /a\n"
+        "COPY --from=later /b /b\nFROM busybox AS later\n"
+    )
     p = plan(df, {})
     assert p.stages[1].deps == {0}  # "later" is not defined yet: an image name
     with pytest.raises(InvalidArgument, match="refers to current build stage"):

@@ -18,12 +18,20 @@ def names(data: bytes) -> list[str]:
 
 
 def test_context_tar_honours_dockerignore(tmp_path: Path) -> None:
-    for rel in ("Dockerfile", "app.py", "notes.md", "build/out.o", "src/a.py",
-                "src/keep.md", "node_modules/x/index.js"):
+    for rel in (
+        "Dockerfile",
+        "app.py",
+        "notes.md",
+        "build/out.o",
+        "src/a.py",
+        "src/keep.md",
+        "node_modules/x/index.js",
+    ):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text(rel)
     (tmp_path / ".dockerignore").write_text(
-        "# comment\n*.md\n!src/keep.md\nbuild\nnode_modules\nDockerfile\n")
+        "# comment\n*.md\n!src/keep.md\nbuild\nnode_modules\nDockerfile\n"
+    )
     chunks, dockerfile = context_tar(str(tmp_path), str(tmp_path / "Dockerfile"))
     assert dockerfile == "Dockerfile"
     got = names(b"".join(chunks))
@@ -41,12 +49,38 @@ def test_ignored_patterns() -> None:
 
 
 def test_run_overrides() -> None:
-    svc = {"image": "b", "command": ["x"], "environment": {"A": "1"}, "labels": {},
-           "ports": [{"target": 80, "published": "8080", "protocol": "tcp"}],
-           "volumes": [], "container_name": "fixed"}
-    f = parse(["-e", "B=2", "--entrypoint", "sh -c", "-u", "nobody", "-w", "/tmp",
-               "-p", "9000:90", "-v", "/h:/c:ro", "-l", "k=v", "svc", "echo", "hi"],
-              RUN_FLAGS, interspersed=False)
+    svc = {
+        "image": "b",
+        "command": ["x"],
+        "environment": {"A": "1"},
+        "labels": {},
+        "ports": [{"target": 80, "published": "8080", "protocol": "tcp"}],
+        "volumes": [],
+        "container_name": "fixed",
+    }
+    f = parse(
+        [
+            "-e",
+            "B=2",
+            "--entrypoint",
+            "sh -c",
+            "-u",
+            "nobody",
+            "-w",
+            "/tmp",
+            "-p",
+            "9000:90",
+            "-v",
+            "/h:/c:ro",
+            "-l",
+            "k=v",
+            "svc",
+            "echo",
+            "hi",
+        ],
+        RUN_FLAGS,
+        interspersed=False,
+    )
     out = _override(dict(svc), f, f.args[1:])
     assert out["command"] == ["echo", "hi"]
     assert out["entrypoint"] == ["sh", "-c"]

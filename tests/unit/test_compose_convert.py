@@ -18,7 +18,9 @@ def body_of(tmp_path: Path, text: str, service: str = "web") -> dict[str, object
 
 def test_create_body(tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("x")
-    body = body_of(tmp_path, """
+    body = body_of(
+        tmp_path,
+        """
         services:
           web:
             image: busybox
@@ -52,7 +54,8 @@ def test_create_body(tmp_path: Path) -> None:
         networks: {front: {}, back: {}}
         volumes: {data: {}}
         secrets: {pw: {file: ./pw}}
-    """)
+    """,
+    )
     hc = body["HostConfig"]
     assert isinstance(hc, dict)
     assert body["Cmd"] == ["httpd", "-f"]
@@ -62,22 +65,27 @@ def test_create_body(tmp_path: Path) -> None:
     assert body["Tty"] is True and body["OpenStdin"] is True
     assert body["StopSignal"] == "SIGINT" and body["StopTimeout"] == 90
     assert body["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}, "9000/tcp": {}}
-    assert body["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 10**9,
-                                   "Timeout": 5 * 10**8, "Retries": 2}
+    assert body["Healthcheck"] == {
+        "Test": ["CMD", "true"],
+        "Interval": 10**9,
+        "Timeout": 5 * 10**8,
+        "Retries": 2,
+    }
     labels = body["Labels"]
     assert isinstance(labels, dict)
     assert labels["team"] == "x"
     assert labels[plan.PROJECT] == "demo" and labels[plan.SERVICE] == "web"
     assert labels[plan.NUMBER] == "1" and labels[plan.ONEOFF] == "False"
     assert len(labels[plan.CONFIG_HASH]) == 64
-    assert hc["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}],
-                                  "53/udp": [{"HostIp": "", "HostPort": ""}]}
+    assert hc["PortBindings"] == {
+        "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}],
+        "53/udp": [{"HostIp": "", "HostPort": ""}],
+    }
     assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
     assert hc["Binds"] == [f"{tmp_path}/conf:/conf", f"{tmp_path}/pw:/run/secrets/pw:ro"]
     assert hc["Mounts"] == [
         {"Type": "volume", "Source": "demo_data", "Target": "/data", "ReadOnly": True},
-        {"Type": "tmpfs", "Target": "/t", "ReadOnly": False,
-         "TmpfsOptions": {"SizeBytes": 1024}},
+        {"Type": "tmpfs", "Target": "/t", "ReadOnly": False, "TmpfsOptions": {"SizeBytes": 1024}},
     ]
     assert hc["Tmpfs"] == {"/run": ""}
     assert (hc["Memory"], hc["NanoCpus"], hc["PidsLimit"]) == (2**30, 1_500_000_000, 20)
@@ -93,13 +101,16 @@ def test_secondary_network_endpoint(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text(
         "services:\n  web:\n    image: b\n    networks:\n"
         "      front: {aliases: [www], ipv4_address: 172.31.0.9, priority: 10}\n"
-        "      back: {}\nnetworks: {front: {}, back: {}}\n")
+        "      back: {}\nnetworks: {front: {}, back: {}}\n"
+    )
     p = load(Options(cwd=str(tmp_path), environ={}, project_name="demo"))
     web = p.services["web"]
     assert convert.primary_network(web) == "front"
     assert convert.secondary_networks(web) == ["back"]
     assert convert.endpoint("web", web, "front") == {
-        "Aliases": ["web", "www"], "IPAMConfig": {"IPv4Address": "172.31.0.9"}}
+        "Aliases": ["web", "www"],
+        "IPAMConfig": {"IPv4Address": "172.31.0.9"},
+    }
 
 
 def test_network_mode_and_fallback(tmp_path: Path) -> None:
@@ -114,7 +125,8 @@ def test_network_mode_and_fallback(tmp_path: Path) -> None:
 
 
 def test_network_and_volume_bodies(tmp_path: Path) -> None:
-    (tmp_path / "compose.yaml").write_text(textwrap.dedent("""
+    (tmp_path / "compose.yaml").write_text(
+        textwrap.dedent("""
         services: {web: {image: b, networks: [n], volumes: ["v:/v"]}}
         networks:
           n:
@@ -122,7 +134,8 @@ def test_network_and_volume_bodies(tmp_path: Path) -> None:
             driver_opts: {mtu: 1400}
             ipam: {config: [{subnet: 172.28.0.0/16, gateway: 172.28.0.1}]}
         volumes: {v: {driver_opts: {type: tmpfs, device: tmpfs}}}
-    """))
+    """)
+    )
     p = load(Options(cwd=str(tmp_path), environ={}, project_name="demo"))
     ctx = convert.Context(p.model, p.working_dir, p.config_files)
     net = convert.network_body(ctx, "n", p.model["networks"]["n"])
@@ -142,8 +155,8 @@ def test_syntax_helpers() -> None:
     assert syntax.byte_size("512m") == 512 * 2**20
     assert syntax.byte_size("1gb") == 2**30
     assert syntax.parse_port("[::1]:80:80") == [
-        {"target": 80, "published": "80", "host_ip": "::1", "protocol": "tcp",
-         "mode": "ingress"}]
+        {"target": 80, "published": "80", "host_ip": "::1", "protocol": "tcp", "mode": "ingress"}
+    ]
     assert syntax.parse_port("9000-9001:80") is not None
     assert syntax.parse_port("8000-8010:80")[0]["published"] == "8000-8010"
     assert syntax.parse_volume("/a:/b:ro,z")["read_only"] is True
@@ -152,19 +165,25 @@ def test_syntax_helpers() -> None:
 
 def test_recreate_reuses_anonymous_volumes() -> None:
     anon1, anon2, named = "a" * 64, "b" * 64, "demo_data"
-    body = {"HostConfig": {
-        "Mounts": [{"Type": "volume", "Source": "", "Target": "/cache", "ReadOnly": False},
-                   {"Type": "volume", "Source": named, "Target": "/data", "ReadOnly": False}],
-        "Binds": ["/h:/conf:ro"]}}
-    old = [{"Type": "volume", "Name": anon1, "Destination": "/cache"},
-           {"Type": "volume", "Name": anon2, "Destination": "/var/lib/image-volume"},
-           {"Type": "volume", "Name": named, "Destination": "/data"},
-           {"Type": "volume", "Name": "c" * 64, "Destination": "/conf"},
-           {"Type": "bind", "Source": "/h", "Destination": "/h"}]
+    body = {
+        "HostConfig": {
+            "Mounts": [
+                {"Type": "volume", "Source": "", "Target": "/cache", "ReadOnly": False},
+                {"Type": "volume", "Source": named, "Target": "/data", "ReadOnly": False},
+            ],
+            "Binds": ["/h:/conf:ro"],
+        }
+    }
+    old = [
+        {"Type": "volume", "Name": anon1, "Destination": "/cache"},
+        {"Type": "volume", "Name": anon2, "Destination": "/var/lib/image-volume"},
+        {"Type": "volume", "Name": named, "Destination": "/data"},
+        {"Type": "volume", "Name": "c" * 64, "Destination": "/conf"},
+        {"Type": "bind", "Source": "/h", "Destination": "/h"},
+    ]
     convert.reuse_anonymous_volumes(body, old)
     assert body["HostConfig"]["Mounts"] == [
         {"Type": "volume", "Source": named, "Target": "/data", "ReadOnly": False},
         {"Type": "volume", "Source": anon1, "Target": "/cache", "ReadOnly": False},
-        {"Type": "volume", "Source": anon2, "Target": "/var/lib/image-volume",
-         "ReadOnly": False},
+        {"Type": "volume", "Source": anon2, "Target": "/var/lib/image-volume", "ReadOnly": False},
     ]

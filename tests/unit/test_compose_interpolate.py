@@ -98,8 +98,17 @@ H=
 I="${B}"
 """
     out = parse_env_file(text, ".env", {"G": "from-env"})
-    assert out == {"A": "1", "B": "two", "C": "quoted # not comment\nnext", "D": "single $A",
-                   "E": "unquoted", "F": "1-x", "G": "from-env", "H": "", "I": "two"}
+    assert out == {
+        "A": "1",
+        "B": "two",
+        "C": "quoted # not comment\nnext",
+        "D": "single $A",
+        "E": "unquoted",
+        "F": "1-x",
+        "G": "from-env",
+        "H": "",
+        "I": "two",
+    }
 
 
 def test_env_file_bad_name() -> None:

@@ -12,8 +12,14 @@ from wharfie.compose.schema import SchemaError
 
 
 def svc(**kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {"image": "busybox", "command": None, "environment": {},
-                            "depends_on": {}, "scale": 1, "networks": {"default": {}}}
+    base: dict[str, Any] = {
+        "image": "busybox",
+        "command": None,
+        "environment": {},
+        "depends_on": {},
+        "scale": 1,
+        "networks": {"default": {}},
+    }
     base.update(kw)
     return base
 
@@ -22,16 +28,27 @@ def dep(*names: str, cond: str = "service_started") -> dict[str, Any]:
     return {n: {"condition": cond, "required": True} for n in names}
 
 
-def observed(name: str, s: dict[str, Any], number: int = 1, state: str = "running",
-             hash_: str | None = None, oneoff: bool = False, image: str = "") -> dict[str, Any]:
+def observed(
+    name: str,
+    s: dict[str, Any],
+    number: int = 1,
+    state: str = "running",
+    hash_: str | None = None,
+    oneoff: bool = False,
+    image: str = "",
+) -> dict[str, Any]:
     return {
         "Id": f"id-{name}-{number}{'-run' if oneoff else ''}",
         "Names": [f"/p-{name}-{number}"],
         "State": state,
         "ImageID": image,
-        "Labels": {plan.PROJECT: "p", plan.SERVICE: name, plan.NUMBER: str(number),
-                   plan.ONEOFF: "True" if oneoff else "False",
-                   plan.CONFIG_HASH: hash_ if hash_ is not None else config_hash(s)},
+        "Labels": {
+            plan.PROJECT: "p",
+            plan.SERVICE: name,
+            plan.NUMBER: str(number),
+            plan.ONEOFF: "True" if oneoff else "False",
+            plan.CONFIG_HASH: hash_ if hash_ is not None else config_hash(s),
+        },
     }
 
 
@@ -49,8 +66,12 @@ def test_levels_follow_depends_on() -> None:
 
 def test_from_nothing_creates_everything() -> None:
     p = plan_up("p", SERVICES, [], UpOptions())
-    assert p.summary() == [("create", "db", 1), ("create", "lone", 1), ("create", "web", 1),
-                           ("create", "client", 1)]
+    assert p.summary() == [
+        ("create", "db", 1),
+        ("create", "lone", 1),
+        ("create", "web", 1),
+        ("create", "client", 1),
+    ]
     assert p.actions["web"][0].name == "p-web-1"
 
 
@@ -62,8 +83,10 @@ def test_unchanged_project_changes_nothing() -> None:
 
 def test_change_recreates_service_and_dependents_only() -> None:
     seen = [observed(n, s) for n, s in SERVICES.items()]
-    changed = {**SERVICES, "web": svc(depends_on=dep("db", cond="service_healthy"),
-                                      environment={"X": "1"})}
+    changed = {
+        **SERVICES,
+        "web": svc(depends_on=dep("db", cond="service_healthy"), environment={"X": "1"}),
+    }
     p = plan_up("p", changed, seen, UpOptions())
     kinds = {s: k for k, s, _n in p.summary()}
     assert kinds == {"db": "keep", "lone": "keep", "web": "recreate", "client": "recreate"}
@@ -71,8 +94,9 @@ def test_change_recreates_service_and_dependents_only() -> None:
 
 def test_new_image_recreates() -> None:
     seen = [observed(n, s, image="sha256:old") for n, s in SERVICES.items()]
-    p = plan_up("p", SERVICES, seen, UpOptions(image_ids={"lone": "sha256:new",
-                                                          "db": "sha256:old"}))
+    p = plan_up(
+        "p", SERVICES, seen, UpOptions(image_ids={"lone": "sha256:new", "db": "sha256:old"})
+    )
     kinds = {s: k for k, s, _n in p.summary()}
     assert kinds["lone"] == "recreate" and kinds["db"] == "keep"
 
@@ -85,8 +109,12 @@ def test_stopped_container_is_started() -> None:
 
 def test_force_and_no_recreate() -> None:
     seen = [observed(n, s, hash_="stale") for n, s in SERVICES.items()]
-    forced = plan_up("p", SERVICES, [observed("db", SERVICES["db"])],
-                     UpOptions(services=["db"], force_recreate=True))
+    forced = plan_up(
+        "p",
+        SERVICES,
+        [observed("db", SERVICES["db"])],
+        UpOptions(services=["db"], force_recreate=True),
+    )
     assert forced.summary() == [("recreate", "db", 1)]
     kept = plan_up("p", SERVICES, seen, UpOptions(no_recreate=True))
     assert kept.changes_nothing()
@@ -132,8 +160,9 @@ def test_unknown_service() -> None:
 
 def test_hash_ignores_what_does_not_shape_a_container() -> None:
     a = svc()
-    assert config_hash(a) == config_hash({**a, "scale": 5, "build": {"context": "."},
-                                          "depends_on": dep("x"), "profiles": ["p"]})
+    assert config_hash(a) == config_hash(
+        {**a, "scale": 5, "build": {"context": "."}, "depends_on": dep("x"), "profiles": ["p"]}
+    )
     assert config_hash(a) != config_hash({**a, "command": ["x"]})
     assert config_hash({"a": 1, "b": 2}) == config_hash({"b": 2, "a": 1})
 

@@ -17,17 +17,24 @@ from wharfie.client.api import APIError
 def test_plain_output_prints_status_changes_only() -> None:
     out = io.StringIO()
     r = Renderer(out, tty=False)
-    for msg in [{"status": "Pulling from library/x", "id": "latest"},
-                {"status": "Pulling fs layer", "progressDetail": {}, "id": "abc"},
-                {"status": "Downloading", "progressDetail": {"current": 1, "total": 2},
-                 "progress": "[==>  ]", "id": "abc"},
-                {"status": "Downloading", "progressDetail": {"current": 2, "total": 2},
-                 "id": "abc"},
-                {"status": "Pull complete", "progressDetail": {}, "id": "abc"},
-                {"status": "Digest: sha256:x"}]:
+    for msg in [
+        {"status": "Pulling from library/x", "id": "latest"},
+        {"status": "Pulling fs layer", "progressDetail": {}, "id": "abc"},
+        {
+            "status": "Downloading",
+            "progressDetail": {"current": 1, "total": 2},
+            "progress": "[==>  ]",
+            "id": "abc",
+        },
+        {"status": "Downloading", "progressDetail": {"current": 2, "total": 2}, "id": "abc"},
+        {"status": "Pull complete", "progressDetail": {}, "id": "abc"},
+        {"status": "Digest: sha256:x"},
+    ]:
         r.feed(msg)
-    assert out.getvalue() == ("latest: Pulling from library/x\nabc: Pulling fs layer\n"
-                              "abc: Pull complete\nDigest: sha256:x\n")
+    assert out.getvalue() == (
+        "latest: Pulling from library/x\nabc: Pulling fs layer\n"
+        "abc: Pull complete\nDigest: sha256:x\n"
+    )
 
 
 def test_terminal_output_redraws_a_line_per_layer() -> None:
@@ -43,8 +50,9 @@ def test_terminal_output_redraws_a_line_per_layer() -> None:
 
 def test_error_message_raises() -> None:
     with pytest.raises(APIError, match="boom"):
-        Renderer(io.StringIO(), tty=False).feed({"errorDetail": {"message": "boom"},
-                                                 "error": "boom"})
+        Renderer(io.StringIO(), tty=False).feed(
+            {"errorDetail": {"message": "boom"}, "error": "boom"}
+        )
 
 
 def test_split_name() -> None:
@@ -57,8 +65,7 @@ def test_split_name() -> None:
 def test_credentials_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     assert auth.registry_auth_header("127.0.0.1:5000/x") == auth.ANONYMOUS
-    auth.write_config({"auths": {"127.0.0.1:5000": {
-        "auth": base64.b64encode(b"u:p:w").decode()}}})
+    auth.write_config({"auths": {"127.0.0.1:5000": {"auth": base64.b64encode(b"u:p:w").decode()}}})
     assert (tmp_path / "config.json").stat().st_mode & 0o777 == 0o600
     hdr = auth.registry_auth_header("127.0.0.1:5000/x:1")
     obj = json.loads(base64.urlsafe_b64decode(hdr + "=" * (-len(hdr) % 4)))

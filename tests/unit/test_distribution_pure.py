@@ -37,13 +37,16 @@ def test_registry_auth_header_decoding() -> None:
 
 
 def test_challenges() -> None:
-    ch = auth.parse_challenge('Bearer realm="https://auth.example/token",'
-                              'service="registry.example",scope="repository:a/b:pull,push"')
+    ch = auth.parse_challenge(
+        'Bearer realm="https://auth.example/token",'
+        'service="registry.example",scope="repository:a/b:pull,push"'
+    )
     assert ch is not None and ch.scheme == "bearer"
     assert ch.params["scope"] == "repository:a/b:pull,push"
     url = auth.token_url(ch, ["repository:a/b:pull"])
-    assert url == ("https://auth.example/token?service=registry.example&"
-                   "scope=repository%3Aa%2Fb%3Apull")
+    assert url == (
+        "https://auth.example/token?service=registry.example&scope=repository%3Aa%2Fb%3Apull"
+    )
     basic = auth.parse_challenge('Basic realm="Registry Realm"')
     assert basic is not None and basic.scheme == "basic"
     assert auth.parse_challenge("") is None
@@ -51,8 +54,12 @@ def test_challenges() -> None:
 
 
 def test_config_json_lookup_and_auth_field() -> None:
-    cfg = {"auths": {"https://index.docker.io/v1/": {"auth": auth.encode_auth("a", "b")},
-                     "127.0.0.1:5000": {"auth": auth.encode_auth("c", "d:e")}}}
+    cfg = {
+        "auths": {
+            "https://index.docker.io/v1/": {"auth": auth.encode_auth("a", "b")},
+            "127.0.0.1:5000": {"auth": auth.encode_auth("c", "d:e")},
+        }
+    }
     assert auth.lookup(cfg, "docker.io").username == "a"
     got = auth.lookup(cfg, "127.0.0.1:5000")
     assert (got.username, got.password) == ("c", "d:e")
@@ -63,15 +70,27 @@ def test_config_json_lookup_and_auth_field() -> None:
         auth.decode_auth(base64.b64encode(b"nocolon").decode())
 
 
-INDEX = json.dumps({"manifests": [
-    {"digest": "sha256:" + "1" * 64, "size": 1, "platform": {"os": "linux",
-                                                            "architecture": "arm64",
-                                                            "variant": "v8"}},
-    {"digest": "sha256:" + "2" * 64, "size": 2, "platform": {"os": "linux",
-                                                            "architecture": "amd64"}},
-    {"digest": "sha256:" + "3" * 64, "size": 3, "platform": {"os": "windows",
-                                                            "architecture": "amd64"}},
-]}).encode()
+INDEX = json.dumps(
+    {
+        "manifests": [
+            {
+                "digest": "sha256:" + "1" * 64,
+                "size": 1,
+                "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+            },
+            {
+                "digest": "sha256:" + "2" * 64,
+                "size": 2,
+                "platform": {"os": "linux", "architecture": "amd64"},
+            },
+            {
+                "digest": "sha256:" + "3" * 64,
+                "size": 3,
+                "platform": {"os": "windows", "architecture": "amd64"},
+            },
+        ]
+    }
+).encode()
 
 
 def test_platform_choice() -> None:
@@ -86,9 +105,11 @@ def test_platform_choice() -> None:
 
 
 def test_manifest_parsing_and_media_types() -> None:
-    m = {"schemaVersion": 2, "config": {"digest": "sha256:" + "a" * 64, "size": 3,
-                                         "mediaType": mf.OCI_CONFIG},
-         "layers": [{"digest": "sha256:" + "b" * 64, "size": 9, "mediaType": mf.OCI_LAYER_ZSTD}]}
+    m = {
+        "schemaVersion": 2,
+        "config": {"digest": "sha256:" + "a" * 64, "size": 3, "mediaType": mf.OCI_CONFIG},
+        "layers": [{"digest": "sha256:" + "b" * 64, "size": 9, "mediaType": mf.OCI_LAYER_ZSTD}],
+    }
     raw = json.dumps(m).encode()
     assert mf.media_type_of(raw, "") == mf.OCI_MANIFEST
     assert mf.media_type_of(INDEX, "") == mf.OCI_INDEX
@@ -119,8 +140,9 @@ def test_build_for_push() -> None:
 
 
 def test_insecure_and_mirrors() -> None:
-    s = Settings.from_flags(["http://mirror:5000", "quay.io=https://qmirror"], ["10.1.0.0/16",
-                                                                               "reg.lan:5000"])
+    s = Settings.from_flags(
+        ["http://mirror:5000", "quay.io=https://qmirror"], ["10.1.0.0/16", "reg.lan:5000"]
+    )
     assert s.is_insecure("127.0.0.1:5000") and s.is_insecure("localhost:1")
     assert s.is_insecure("[::1]:5000")
     assert s.is_insecure("10.1.2.3:5000") and s.is_insecure("reg.lan:5000")
@@ -137,16 +159,16 @@ def test_blocked_registry_is_refused_before_any_connection() -> None:
     s = Settings.from_flags(["http://mirror:5000"], [], ["docker.io"])
     with pytest.raises(FailedPrecondition, match=r"registry docker\.io is blocked"):
         s.registries("docker.io", auth.AuthConfig())
-    assert [r.host for r in s.registries("127.0.0.1:5000", auth.AuthConfig())] == [
-        "127.0.0.1:5000"]
+    assert [r.host for r in s.registries("127.0.0.1:5000", auth.AuthConfig())] == ["127.0.0.1:5000"]
 
 
 def test_registry_error_wording() -> None:
     body = b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}'
     assert registry_message(body, 404, "Not Found") == "manifest unknown: manifest unknown"
     assert registry_message(b"", 401, "") == "unauthorized: authentication required"
-    assert registry_message(b"<html>", 502, "Bad Gateway") == \
-        "unexpected status code 502 Bad Gateway"
+    assert (
+        registry_message(b"<html>", 502, "Bad Gateway") == "unexpected status code 502 Bad Gateway"
+    )
     assert isinstance(for_status(401, "x"), Unauthorized)
     assert isinstance(for_status(404, "x"), NotFound)
     assert isinstance(for_status(500, "x"), Unavailable)

@@ -25,10 +25,20 @@ def test_env_forms_and_replacement() -> None:
 
 
 def test_expose_label_volume_user_workdir_stopsignal_onbuild() -> None:
-    out = apply({}, [
-        "EXPOSE 80 53/udp", 'LABEL a=b "c d"=e', "VOLUME /data /logs", 'VOLUME ["/x"]',
-        "USER 1000:1000", "WORKDIR /app", "WORKDIR sub", "STOPSIGNAL SIGTERM", "ONBUILD RUN make",
-    ])
+    out = apply(
+        {},
+        [
+            "EXPOSE 80 53/udp",
+            'LABEL a=b "c d"=e',
+            "VOLUME /data /logs",
+            'VOLUME ["/x"]',
+            "USER 1000:1000",
+            "WORKDIR /app",
+            "WORKDIR sub",
+            "STOPSIGNAL SIGTERM",
+            "ONBUILD RUN make",
+        ],
+    )
     assert out["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}}
     assert out["Labels"] == {"a": "b", "c d": "e"}
     assert out["Volumes"] == {"/data": {}, "/logs": {}, "/x": {}}
@@ -40,8 +50,11 @@ def test_expose_label_volume_user_workdir_stopsignal_onbuild() -> None:
 
 def test_healthcheck() -> None:
     out = apply({}, ["HEALTHCHECK --interval=5s --retries=3 CMD true"])
-    assert out["Healthcheck"] == {"Interval": 5_000_000_000, "Retries": 3,
-                                  "Test": ["CMD-SHELL", "true"]}
+    assert out["Healthcheck"] == {
+        "Interval": 5_000_000_000,
+        "Retries": 3,
+        "Test": ["CMD-SHELL", "true"],
+    }
     assert apply({}, ["HEALTHCHECK NONE"])["Healthcheck"] == {"Test": ["NONE"]}
 
 
@@ -65,9 +78,14 @@ def test_not_a_change_command(change: str) -> None:
 
 @pytest.mark.parametrize(
     ("change", "msg"),
-    [("ENV", "ENV requires at least one argument"), ("CMD", "CMD requires at least one argument"),
-     ("ENV =x", "ENV names can not be blank"), ("EXPOSE abc", "invalid containerPort: abc"),
-     ("USER", "USER requires exactly one argument"), ("ONBUILD FROM x", "isn't allowed")],
+    [
+        ("ENV", "ENV requires at least one argument"),
+        ("CMD", "CMD requires at least one argument"),
+        ("ENV =x", "ENV names can not be blank"),
+        ("EXPOSE abc", "invalid containerPort: abc"),
+        ("USER", "USER requires exactly one argument"),
+        ("ONBUILD FROM x", "isn't allowed"),
+    ],
 )
 def test_parse_errors(change: str, msg: str) -> None:
     with pytest.raises(InvalidArgument) as exc:

@@ -13,7 +13,9 @@ ID = "sha256:" + "ab" * 32
 
 def _rec() -> ImageRecord:
     config = {
-        "architecture": "amd64", "os": "linux", "created": "2024-01-02T03:04:05.5Z",
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "2024-01-02T03:04:05.5Z",
         "config": {"Cmd": ["sh"], "Labels": {"a": "b"}},
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "1" * 64, "sha256:" + "2" * 64]},
         "history": [
@@ -47,9 +49,17 @@ def test_rfc3339() -> None:
 
 def test_summary_shape() -> None:
     s = present.summary(_rec(), 3)
-    assert s == {"Id": ID, "ParentId": "sha256:" + "cd" * 32, "RepoTags": ["x:1"],
-                 "RepoDigests": [], "Created": 1704164645, "Size": 42, "SharedSize": -1,
-                 "Labels": {"a": "b"}, "Containers": 3}
+    assert s == {
+        "Id": ID,
+        "ParentId": "sha256:" + "cd" * 32,
+        "RepoTags": ["x:1"],
+        "RepoDigests": [],
+        "Created": 1704164645,
+        "Size": 42,
+        "SharedSize": -1,
+        "Labels": {"a": "b"},
+        "Containers": 3,
+    }
     assert "VirtualSize" not in s
 
 

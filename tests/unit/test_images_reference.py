@@ -23,13 +23,22 @@ H64 = "a" * 64
         ("a/b/c", "docker.io/a/b/c:latest", "a/b/c:latest"),
         ("localhost:5000/x:1", "localhost:5000/x:1", "localhost:5000/x:1"),
         ("localhost/x", "localhost/x:latest", "localhost/x:latest"),
-        ("registry.example.com/team/app", "registry.example.com/team/app:latest",
-         "registry.example.com/team/app:latest"),
+        (
+            "registry.example.com/team/app",
+            "registry.example.com/team/app:latest",
+            "registry.example.com/team/app:latest",
+        ),
         ("my_app-1.x__y", "docker.io/library/my_app-1.x__y:latest", "my_app-1.x__y:latest"),
-        (f"busybox@sha256:{H64}", f"docker.io/library/busybox@sha256:{H64}",
-         f"busybox@sha256:{H64}"),
-        (f"busybox:1@sha256:{H64}", f"docker.io/library/busybox:1@sha256:{H64}",
-         f"busybox:1@sha256:{H64}"),
+        (
+            f"busybox@sha256:{H64}",
+            f"docker.io/library/busybox@sha256:{H64}",
+            f"busybox@sha256:{H64}",
+        ),
+        (
+            f"busybox:1@sha256:{H64}",
+            f"docker.io/library/busybox:1@sha256:{H64}",
+            f"busybox:1@sha256:{H64}",
+        ),
         ("[::1]:5000/x", "[::1]:5000/x:latest", "[::1]:5000/x:latest"),
     ],
 )
@@ -50,8 +59,23 @@ def test_short_keeps_no_tag_when_absent() -> None:
 
 
 @pytest.mark.parametrize(
-    "ref", ["", "busy box", ":x", "x:", "x::1", "-x", "x/", "/x", "x//y", "x:a/b", "x@sha256:zz",
-            "x:" + "a" * 129, "UPPER.example.com/x/Y", "a" * 256]
+    "ref",
+    [
+        "",
+        "busy box",
+        ":x",
+        "x:",
+        "x::1",
+        "-x",
+        "x/",
+        "/x",
+        "x//y",
+        "x:a/b",
+        "x@sha256:zz",
+        "x:" + "a" * 129,
+        "UPPER.example.com/x/Y",
+        "a" * 256,
+    ],
 )
 def test_invalid(ref: str) -> None:
     with pytest.raises(InvalidArgument, match=r"^invalid reference format"):

@@ -54,21 +54,29 @@ def _digest(data: bytes) -> str:
 
 
 def _chunks(data: bytes, n: int = 7777) -> list[bytes]:
-    return [data[i:i + n] for i in range(0, len(data), n)]
+    return [data[i : i + n] for i in range(0, len(data), n)]
 
 
 RICH = [
-    ("dir", "etc", b""), ("file", "etc/empty", b""), ("file", "etc/odd", b"x" * 513),
-    ("file", "bin/big", os.urandom(300_000)), ("sym", "etc/link", b"/etc/odd"),
-    ("link", "etc/hard", b"etc/odd"), ("file", "d/" + "n" * 150, b"long name"),
-    ("file", "etc/.wh.gone", b""), ("file", "utf/é", b"unicode"),
+    ("dir", "etc", b""),
+    ("file", "etc/empty", b""),
+    ("file", "etc/odd", b"x" * 513),
+    ("file", "bin/big", os.urandom(300_000)),
+    ("sym", "etc/link", b"/etc/odd"),
+    ("link", "etc/hard", b"etc/odd"),
+    ("file", "d/" + "n" * 150, b"long name"),
+    ("file", "etc/.wh.gone", b""),
+    ("file", "utf/é", b"unicode"),
 ]
 
 
 @pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT])
 def test_layer_rebuilt_byte_for_byte(tmp_path: Path, fmt: int) -> None:
-    entries = RICH if fmt != tarfile.USTAR_FORMAT else [e for e in RICH if len(e[1]) < 100
-                                                      and "é" not in e[1]]
+    entries = (
+        RICH
+        if fmt != tarfile.USTAR_FORMAT
+        else [e for e in RICH if len(e[1]) < 100 and "é" not in e[1]]
+    )
     data = _tar(entries, fmt)
     s = _store(tmp_path)
     diff = _digest(data)
@@ -91,14 +99,18 @@ def test_changed_file_is_detected_on_rebuild(tmp_path: Path) -> None:
         b"".join(layer_tar(s, diff, chain)[1])
 
 
-@pytest.mark.parametrize("entries", [
-    [("file", "a", b"one"), ("file", "a", b"two")],
-    [("file", "d/f", b"x"), ("sym", "d", b"/tmp")],
-    [("file", "d/f", b"x"), ("file", "d/.wh.f", b"")],
-    [("file", "d/f", b"x"), ("file", "d/.wh..wh..opq", b"")],
-])
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [("file", "a", b"one"), ("file", "a", b"two")],
+        [("file", "d/f", b"x"), ("sym", "d", b"/tmp")],
+        [("file", "d/f", b"x"), ("file", "d/.wh.f", b"")],
+        [("file", "d/f", b"x"), ("file", "d/.wh..wh..opq", b"")],
+    ],
+)
 def test_unsplittable_layers_fall_back_to_a_blob(
-        tmp_path: Path, entries: list[tuple[str, str, bytes]]) -> None:
+    tmp_path: Path, entries: list[tuple[str, str, bytes]]
+) -> None:
     data = _tar(entries)
     s = _store(tmp_path)
     diff = _digest(data)

@@ -157,4 +157,7 @@ def test_follow_marks_each_catch_up_when_asked(tmp_path: Path) -> None:
     stopped[0] = True
     assert [r for r in it if r[0]] == []
     assert [r[1] for r in follow(str(log), poll=0.001, stop=lambda: True)] == [
-        b"one\n", b"two\n", b"three\n"]  # no marks unless asked
+        b"one\n",
+        b"two\n",
+        b"three\n",
+    ]  # no marks unless asked

@@ -10,10 +10,15 @@ from wharfie.network.ports import Binding, plan, port_map
 
 
 def test_plan_expands_bindings_ranges_and_publish_all() -> None:
-    got = plan({"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
-                "53/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}],
-                "7000-7001/tcp": [{"HostPort": "9000-9001"}]},
-               {"80/tcp": {}, "443/tcp": {}, "53/udp": {}}, publish_all=True)
+    got = plan(
+        {
+            "80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+            "53/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}],
+            "7000-7001/tcp": [{"HostPort": "9000-9001"}],
+        },
+        {"80/tcp": {}, "443/tcp": {}, "53/udp": {}},
+        publish_all=True,
+    )
     assert got == [
         Binding("tcp", 80, "", 8080),
         Binding("udp", 53, "127.0.0.1", 0),
@@ -47,16 +52,23 @@ def test_plan_refuses_bad_bindings(bindings: dict[str, object], message: str) ->
 def test_port_map_lists_exposed_ports_and_bindings() -> None:
     bound = [Binding("tcp", 80, "", 8080), Binding("tcp", 80, "127.0.0.1", 8081)]
     assert port_map(bound, {"80/tcp": {}, "443/tcp": {}}) == {
-        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"},
-                   {"HostIp": "127.0.0.1", "HostPort": "8081"}],
+        "80/tcp": [
+            {"HostIp": "0.0.0.0", "HostPort": "8080"},
+            {"HostIp": "127.0.0.1", "HostPort": "8081"},
+        ],
         "443/tcp": None,
     }
 
 
 def test_render_isolates_bridges_and_cuts_internal_ones_off() -> None:
-    rs = nft.Ruleset([nft.NetRule("wt0", "10.0.0.0/24"), nft.NetRule("br-a", "10.1.0.0/24"),
-                      nft.NetRule("br-i", "10.2.0.0/24", internal=True),
-                      nft.NetRule("", "10.3.0.0/24")])
+    rs = nft.Ruleset(
+        [
+            nft.NetRule("wt0", "10.0.0.0/24"),
+            nft.NetRule("br-a", "10.1.0.0/24"),
+            nft.NetRule("br-i", "10.2.0.0/24", internal=True),
+            nft.NetRule("", "10.3.0.0/24"),
+        ]
+    )
     text = nft.render("wharfie_wt0", rs)
     assert text.startswith("table ip wharfie_wt0 {}\ndelete table ip wharfie_wt0\n")
     assert 'iifname "wt0" oifname { "br-a", "br-i" } drop' in text
@@ -67,9 +79,13 @@ def test_render_isolates_bridges_and_cuts_internal_ones_off() -> None:
 
 
 def test_render_publishes_ports_with_loopback_and_hairpin_masquerade() -> None:
-    rs = nft.Ruleset([nft.NetRule("wt0", "10.0.0.0/24")],
-                     [nft.PortRule("tcp", "", 8080, "10.0.0.2", 80, "wt0"),
-                      nft.PortRule("udp", "127.0.0.1", 5353, "10.0.0.3", 53, "wt0")])
+    rs = nft.Ruleset(
+        [nft.NetRule("wt0", "10.0.0.0/24")],
+        [
+            nft.PortRule("tcp", "", 8080, "10.0.0.2", 80, "wt0"),
+            nft.PortRule("udp", "127.0.0.1", 5353, "10.0.0.3", 53, "wt0"),
+        ],
+    )
     text = nft.render("t", rs)
     assert "tcp dport 8080 dnat to 10.0.0.2:80" in text
     assert "ip daddr 127.0.0.1 udp dport 5353 dnat to 10.0.0.3:53" in text

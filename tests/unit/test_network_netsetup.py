@@ -14,12 +14,23 @@ class _C:
 
 
 def test_kind_and_mode_of_network_modes() -> None:
-    cases = {"": "bridge", "default": "bridge", "bridge": "bridge", "host": "host",
-             "none": "none", "container:abc": "container", "mynet": "network"}
+    cases = {
+        "": "bridge",
+        "default": "bridge",
+        "bridge": "bridge",
+        "host": "host",
+        "none": "none",
+        "container:abc": "container",
+        "mynet": "network",
+    }
     for mode, kind in cases.items():
         assert netsetup.kind_of(mode) == kind
     assert [netsetup.mode_of(m) for m in ("mynet", "container:x", "host", "none")] == [
-        "bridge", "bridge", "host", "none"]
+        "bridge",
+        "bridge",
+        "host",
+        "none",
+    ]
 
 
 def test_ps_ports_rows() -> None:
@@ -36,6 +47,9 @@ def test_resolv_conf_for_user_networks_and_dns_options(monkeypatch: Any) -> None
     assert user == "nameserver 127.0.0.11\nsearch corp\noptions ndots:0 timeout:2\n"
     plain = etcfiles._resolv_for(_C({}), "bridge", False)  # type: ignore[arg-type]
     assert "127.0.0.53" not in plain and "nameserver 8.8.8.8" in plain
-    custom = etcfiles._resolv_for(_C({"Dns": ["10.1.1.1"], "DnsSearch": ["a.b"]}), "bridge",  # type: ignore[arg-type]
-                                  False)
+    custom = etcfiles._resolv_for(
+        _C({"Dns": ["10.1.1.1"], "DnsSearch": ["a.b"]}),
+        "bridge",  # type: ignore[arg-type]
+        False,
+    )
     assert custom.splitlines() == ["search a.b", "nameserver 10.1.1.1"]

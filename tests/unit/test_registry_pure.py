@@ -25,9 +25,29 @@ def test_valid_names(name: str) -> None:
     assert check_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "..", "a/..", "../a", "/a", "a/", "A", "a//b", "_a",
-                                  "a/_layers", "a.", ".a", "-a", "a/.", "x" * 256, "a b",
-                                  "a\x00b", "a/./b"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "..",
+        "a/..",
+        "../a",
+        "/a",
+        "a/",
+        "A",
+        "a//b",
+        "_a",
+        "a/_layers",
+        "a.",
+        ".a",
+        "-a",
+        "a/.",
+        "x" * 256,
+        "a b",
+        "a\x00b",
+        "a/./b",
+    ],
+)
 def test_invalid_names(name: str) -> None:
     with pytest.raises(RegistryError) as exc:
         check_name(name)
@@ -49,12 +69,19 @@ def test_references_and_digests() -> None:
 
 
 def _image(**extra: object) -> bytes:
-    doc = {"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
-           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": D,
-                      "size": 1},
-           "layers": [{"mediaType": "x", "digest": "sha256:" + "b" * 64, "size": 2},
-                      {"mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-                       "digest": "sha256:" + "c" * 64, "size": 3}]}
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": mf.OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": D, "size": 1},
+        "layers": [
+            {"mediaType": "x", "digest": "sha256:" + "b" * 64, "size": 2},
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+                "digest": "sha256:" + "c" * 64,
+                "size": 3,
+            },
+        ],
+    }
     doc.update(extra)
     return json.dumps(doc).encode()
 
@@ -64,34 +91,55 @@ def test_manifest_parse_image() -> None:
     assert m.media_type == mf.OCI_MANIFEST
     assert m.blobs == [D, "sha256:" + "b" * 64]  # the foreign layer is not required
     assert m.artifact_type == "application/vnd.oci.image.config.v1+json"
-    m = mf.parse(_image(subject={"mediaType": mf.OCI_MANIFEST, "digest": D, "size": 5},
-                        artifactType="t/x", annotations={"k": "v"}), mf.OCI_MANIFEST)
+    m = mf.parse(
+        _image(
+            subject={"mediaType": mf.OCI_MANIFEST, "digest": D, "size": 5},
+            artifactType="t/x",
+            annotations={"k": "v"},
+        ),
+        mf.OCI_MANIFEST,
+    )
     assert m.subject == D and m.artifact_type == "t/x"
-    assert mf.referrer_descriptor(m, D, 9) == {"mediaType": mf.OCI_MANIFEST, "digest": D,
-                                               "size": 9, "artifactType": "t/x",
-                                               "annotations": {"k": "v"}}
+    assert mf.referrer_descriptor(m, D, 9) == {
+        "mediaType": mf.OCI_MANIFEST,
+        "digest": D,
+        "size": 9,
+        "artifactType": "t/x",
+        "annotations": {"k": "v"},
+    }
 
 
 def test_manifest_parse_index_and_artifact() -> None:
-    idx = json.dumps({"schemaVersion": 2, "manifests": [
-        {"mediaType": mf.OCI_MANIFEST, "digest": D, "size": 1}]}).encode()
+    idx = json.dumps(
+        {"schemaVersion": 2, "manifests": [{"mediaType": mf.OCI_MANIFEST, "digest": D, "size": 1}]}
+    ).encode()
     m = mf.parse(idx, "application/vnd.oci.image.index.v1+json")
     assert m.media_type == mf.OCI_INDEX and m.manifests == [D]
     assert mf.parse(idx, None).media_type == mf.OCI_INDEX  # inferred from "manifests"
-    art = json.dumps({"mediaType": mf.OCI_ARTIFACT, "artifactType": "a/b",
-                      "blobs": [{"mediaType": "x", "digest": D, "size": 1}]}).encode()
+    art = json.dumps(
+        {
+            "mediaType": mf.OCI_ARTIFACT,
+            "artifactType": "a/b",
+            "blobs": [{"mediaType": "x", "digest": D, "size": 1}],
+        }
+    ).encode()
     assert mf.parse(art, mf.OCI_ARTIFACT).blobs == [D]
 
 
-@pytest.mark.parametrize("body,ctype", [
-    (b"nope", None), (b"[1]", None), (b'{"schemaVersion": 1}', None),
-    (_image(), mf.DOCKER_MANIFEST),  # declared type differs from Content-Type
-    (_image(mediaType="application/x-unknown"), None),
-    (_image(layers=[{"digest": D}]), None),  # no size
-    (_image(layers=[{"digest": D, "size": -1}]), None),
-    (_image(annotations={"k": 1}), None),
-    (json.dumps({"mediaType": mf.OCI_ARTIFACT, "blobs": []}).encode(), None),
-])
+@pytest.mark.parametrize(
+    "body,ctype",
+    [
+        (b"nope", None),
+        (b"[1]", None),
+        (b'{"schemaVersion": 1}', None),
+        (_image(), mf.DOCKER_MANIFEST),  # declared type differs from Content-Type
+        (_image(mediaType="application/x-unknown"), None),
+        (_image(layers=[{"digest": D}]), None),  # no size
+        (_image(layers=[{"digest": D, "size": -1}]), None),
+        (_image(annotations={"k": 1}), None),
+        (json.dumps({"mediaType": mf.OCI_ARTIFACT, "blobs": []}).encode(), None),
+    ],
+)
 def test_manifest_parse_rejects(body: bytes, ctype: str | None) -> None:
     with pytest.raises(RegistryError) as exc:
         mf.parse(body, ctype)
@@ -105,8 +153,13 @@ def test_jwt_round_trip_and_checks() -> None:
     for kwargs in ({"secret": b"other"}, {"issuer": "you"}, {"audience": "x"}, {"now": 2000}):
         args = {"secret": b"k", "issuer": "me", "audience": "svc", "now": 500.0, **kwargs}
         with pytest.raises(InvalidArgument):
-            jwt.decode(token, args["secret"], args["issuer"], args["audience"],  # type: ignore[arg-type]
-                       now=args["now"])  # type: ignore[arg-type]
+            jwt.decode(
+                token,
+                args["secret"],
+                args["issuer"],
+                args["audience"],  # type: ignore[arg-type]
+                now=args["now"],
+            )  # type: ignore[arg-type]
     head, body, sig = token.split(".")
     with pytest.raises(InvalidArgument):
         jwt.decode(f"{head}.{body}x.{sig}", b"k", "me", "svc", now=500)
@@ -140,12 +193,17 @@ def test_blob_range() -> None:
 
 def test_scopes_and_token_grants(tmp_path: object) -> None:
     assert parse_scope("repository:a/b:pull,push registry:catalog:*") == [
-        ("repository", "a/b", "pull"), ("repository", "a/b", "push"),
-        ("registry", "catalog", "*")]
+        ("repository", "a/b", "pull"),
+        ("repository", "a/b", "push"),
+        ("registry", "catalog", "*"),
+    ]
     assert parse_scope("garbage") == []
-    cfg = TokenConfig(htpasswd="/nonexistent", secret_file=f"{tmp_path}/key",
-                      anonymous=["pull"],
-                      access=[AccessRule("alice", "alice/*", ["pull", "push"])])
+    cfg = TokenConfig(
+        htpasswd="/nonexistent",
+        secret_file=f"{tmp_path}/key",
+        anonymous=["pull"],
+        access=[AccessRule("alice", "alice/*", ["pull", "push"])],
+    )
     auth = TokenAuth(cfg, None)  # type: ignore[arg-type]  # no password checks here
     assert auth.allowed("alice", "repository", "alice/x", "push")
     assert not auth.allowed("alice", "repository", "bob/x", "push")
@@ -159,21 +217,27 @@ def test_scopes_and_token_grants(tmp_path: object) -> None:
     with pytest.raises(RegistryError) as exc:  # anonymous may not push: log in first
         auth.check(bearer, [("repository", "bob/x", "push")], "http://h")
     assert exc.value.code == "UNAUTHORIZED"
-    alice = jwt.encode({"iss": cfg.issuer, "aud": cfg.service, "sub": "alice", "exp": 2**40,
-                        "access": []}, auth.secret)
+    alice = jwt.encode(
+        {"iss": cfg.issuer, "aud": cfg.service, "sub": "alice", "exp": 2**40, "access": []},
+        auth.secret,
+    )
     with pytest.raises(RegistryError) as exc:  # alice may never push to bob/x: denied
-        auth.check({"authorization": f"Bearer {alice}"}, [("repository", "bob/x", "push")],
-                   "http://h")
+        auth.check(
+            {"authorization": f"Bearer {alice}"}, [("repository", "bob/x", "push")], "http://h"
+        )
     assert exc.value.code == "DENIED" and exc.value.status == 403
     with pytest.raises(RegistryError) as exc:  # but she may get a token for alice/x
-        auth.check({"authorization": f"Bearer {alice}"}, [("repository", "alice/x", "push")],
-                   "http://h")
+        auth.check(
+            {"authorization": f"Bearer {alice}"}, [("repository", "alice/x", "push")], "http://h"
+        )
     assert exc.value.code == "UNAUTHORIZED"
     assert 'error="insufficient_scope"' in exc.value.challenge  # type: ignore[attr-defined]
     with pytest.raises(RegistryError) as exc:
         auth.check({}, [("repository", "bob/x", "pull")], "http://h")
-    assert exc.value.challenge == ('Bearer realm="http://h/token",service="wharfie-registry",'  # type: ignore[attr-defined]
-                                   'scope="repository:bob/x:pull"')
+    assert exc.value.challenge == (
+        'Bearer realm="http://h/token",service="wharfie-registry",'  # type: ignore[attr-defined]
+        'scope="repository:bob/x:pull"'
+    )
 
 
 def test_config_and_addr() -> None:
@@ -181,8 +245,14 @@ def test_config_and_addr() -> None:
     assert parse_addr("[::1]:80") == ("::1", 80)
     with pytest.raises(InvalidArgument):
         parse_addr("nope")
-    cfg = from_dict({"addr": "127.0.0.1:6000", "storage": {"delete": False},
-                     "auth": {"htpasswd": {"path": "/h", "realm": "r"}}}, "/root")
+    cfg = from_dict(
+        {
+            "addr": "127.0.0.1:6000",
+            "storage": {"delete": False},
+            "auth": {"htpasswd": {"path": "/h", "realm": "r"}},
+        },
+        "/root",
+    )
     assert (cfg.port, cfg.delete, cfg.htpasswd, cfg.realm) == (6000, False, "/h", "r")
     with pytest.raises(InvalidArgument):
         from_dict({}, None)
@@ -196,8 +266,7 @@ def test_metrics_text_format() -> None:
     m.end("GET", "blob", 200, 0.5, 0, 1024)
     m.count("blob_push")
     text = m.render()
-    assert 'wharfie_registry_http_requests_total{method="GET",route="blob",code="200"} 1\n' \
-        in text
+    assert 'wharfie_registry_http_requests_total{method="GET",route="blob",code="200"} 1\n' in text
     assert "wharfie_registry_sent_bytes_total 1024\n" in text
     assert "wharfie_registry_http_requests_in_flight 0\n" in text
     assert 'wharfie_registry_events_total{event="blob_push"} 1\n' in text

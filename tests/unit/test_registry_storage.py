@@ -31,7 +31,7 @@ def reader(data: bytes, piece: int = 7000, cut: bool = False):  # type: ignore[n
                 raise EOFError("cut off")
             return 0
         n = min(len(view), piece, len(data) - pos)
-        view[:n] = data[pos:pos + n]
+        view[:n] = data[pos : pos + n]
         pos += n
         return n
 
@@ -43,8 +43,8 @@ def test_upload_in_chunks_then_commit(tmp_path: Path) -> None:
     ups = Uploads(st)
     data = os.urandom(CHUNK * 2 + 12345)
     up = ups.start("a/b")
-    ups.append(up, reader(data[:CHUNK + 5]), CHUNK + 5)
-    ups.append(up, reader(data[CHUNK + 5:], piece=CHUNK), None)
+    ups.append(up, reader(data[: CHUNK + 5]), CHUNK + 5)
+    ups.append(up, reader(data[CHUNK + 5 :], piece=CHUNK), None)
     assert up.offset == len(data)
     ups.finish(up, hx(data))
     assert Path(st.blob_path(hx(data))).read_bytes() == data
@@ -134,11 +134,21 @@ def test_gc_keeps_index_children_and_their_blobs(tmp_path: Path) -> None:
     for blob in (layer, config, b"stray"):
         st.put_blob(blob, hx(blob))
         st.link_layer("r", hx(blob))
-    image = json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
-                        "config": {"digest": f"sha256:{hx(config)}", "size": 2},
-                        "layers": [{"digest": f"sha256:{hx(layer)}", "size": 5}]}).encode()
-    index = json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_INDEX, "manifests": [
-        {"digest": f"sha256:{hx(image)}", "size": len(image)}]}).encode()
+    image = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mf.OCI_MANIFEST,
+            "config": {"digest": f"sha256:{hx(config)}", "size": 2},
+            "layers": [{"digest": f"sha256:{hx(layer)}", "size": 5}],
+        }
+    ).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mf.OCI_INDEX,
+            "manifests": [{"digest": f"sha256:{hx(image)}", "size": len(image)}],
+        }
+    ).encode()
     st.put_manifest("r", image, hx(image), mf.OCI_MANIFEST)
     st.put_manifest("r", index, hx(index), mf.OCI_INDEX)
     report = collect(st, dry_run=True)

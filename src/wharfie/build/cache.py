@@ -72,8 +72,9 @@ class BuildCache:
             self._db.executemany("DELETE FROM build_cache WHERE key=?", [(k,) for k in keys])
 
 
-def from_history(source: dict[str, Any], history: list[dict[str, Any]], diff_ids: list[str],
-                 created_by: str) -> tuple[dict[str, Any], str] | None:
+def from_history(
+    source: dict[str, Any], history: list[dict[str, Any]], diff_ids: list[str], created_by: str
+) -> tuple[dict[str, Any], str] | None:
     """(history entry, its diff id or "") when the image config `source` starts with
     `history`/`diff_ids` and continues with a step whose text is `created_by`."""
     theirs = list(source.get("history") or [])

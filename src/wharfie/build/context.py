@@ -30,8 +30,11 @@ class _Padded:
         self.head = stream.read(512)
         self.total = 0
         self.tail: bytes | None = None
-        self.compressed = self.head[:2] == b"\x1f\x8b" or self.head[:3] == b"BZh" or (
-            self.head[:6] == b"\xfd7zXZ\x00")
+        self.compressed = (
+            self.head[:2] == b"\x1f\x8b"
+            or self.head[:3] == b"BZh"
+            or (self.head[:6] == b"\xfd7zXZ\x00")
+        )
 
     def read(self, n: int = -1) -> bytes:
         if self.head:
@@ -94,9 +97,7 @@ def read_dockerfile(root: str, name: str) -> tuple[str, str]:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
             return f.read(), rel
     except FileNotFoundError:
-        raise NotFound(
-            f"Cannot locate specified Dockerfile: {name or 'Dockerfile'}"
-        ) from None
+        raise NotFound(f"Cannot locate specified Dockerfile: {name or 'Dockerfile'}") from None
     except OSError as exc:
         raise InvalidArgument(f"cannot read the Dockerfile {rel}: {exc.strerror}") from exc
 

@@ -51,16 +51,29 @@ class StageState:
 
     @classmethod
     def from_image(
-        cls, image_id: str, image: dict[str, Any], build_args: dict[str, str],
-        meta_args: dict[str, str], escape: str, filename: str,
+        cls,
+        image_id: str,
+        image: dict[str, Any],
+        build_args: dict[str, str],
+        meta_args: dict[str, str],
+        escape: str,
+        filename: str,
     ) -> StageState:
         cfg = copy.deepcopy(image.get("config") or {})
         if not image_id:
             cfg.setdefault("Env", [DEFAULT_PATH])
         cfg.pop("OnBuild", None)
         diff_ids = list((image.get("rootfs") or {}).get("diff_ids") or [])
-        st = cls(cfg, image_id, diff_ids, list(image.get("history") or []), build_args,
-                 meta_args, escape, filename)
+        st = cls(
+            cfg,
+            image_id,
+            diff_ids,
+            list(image.get("history") or []),
+            build_args,
+            meta_args,
+            escape,
+            filename,
+        )
         st.key = digest(["from", image_id or "scratch"])
         return st
 
@@ -296,8 +309,13 @@ def healthcheck(ins: Instruction) -> dict[str, Any]:
     return out
 
 
-_HC_FLAGS = {"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
-             "start-interval": "StartInterval", "retries": "Retries"}
+_HC_FLAGS = {
+    "interval": "Interval",
+    "timeout": "Timeout",
+    "start-period": "StartPeriod",
+    "start-interval": "StartInterval",
+    "retries": "Retries",
+}
 
 
 def _hc_value(key: str, val: str) -> int:
@@ -307,14 +325,23 @@ def _hc_value(key: str, val: str) -> int:
         return int(val)
     seconds = parse_duration(val or "0s")
     if seconds < 0 or (0 < seconds < 0.001):
-        raise InvalidArgument(f"Interval \"{key}\" cannot be less than 1ms")
+        raise InvalidArgument(f'Interval "{key}" cannot be less than 1ms')
     return round(seconds * 1e9)
 
 
 _META = {
-    "env": _env, "label": _label, "maintainer": _maintainer, "cmd": _cmd,
-    "entrypoint": _entrypoint, "shell": _shell, "expose": _expose, "volume": _volume,
-    "user": _user, "workdir": _workdir, "stopsignal": _stopsignal, "onbuild": _onbuild,
+    "env": _env,
+    "label": _label,
+    "maintainer": _maintainer,
+    "cmd": _cmd,
+    "entrypoint": _entrypoint,
+    "shell": _shell,
+    "expose": _expose,
+    "volume": _volume,
+    "user": _user,
+    "workdir": _workdir,
+    "stopsignal": _stopsignal,
+    "onbuild": _onbuild,
     "healthcheck": _healthcheck,
 }
 META_INSTRUCTIONS = frozenset(_META)
@@ -338,8 +365,11 @@ def run_argv(st: StageState, ins: Instruction) -> list[str]:
             if body.startswith("#!"):
                 interpreter = body.splitlines()[0][2:].strip()
                 mark = "__WHARFIE_HEREDOC_END__"
-                return [*st.shell_cmd(), f"cat > {HEREDOC_SCRIPT} <<'{mark}'\n{body}{mark}\n"
-                                         f"exec {interpreter} {HEREDOC_SCRIPT}"]
+                return [
+                    *st.shell_cmd(),
+                    f"cat > {HEREDOC_SCRIPT} <<'{mark}'\n{body}{mark}\n"
+                    f"exec {interpreter} {HEREDOC_SCRIPT}",
+                ]
             return [*st.shell_cmd(), body]
         for doc in ins.heredocs:
             script += "\n" + doc.content + doc.name

@@ -23,8 +23,13 @@ def now() -> str:
     return rfc3339(time.time())
 
 
-def image_config(base: dict[str, Any], cfg: dict[str, Any], diff_ids: list[str],
-                 history: list[dict[str, Any]], author: str) -> dict[str, Any]:
+def image_config(
+    base: dict[str, Any],
+    cfg: dict[str, Any],
+    diff_ids: list[str],
+    history: list[dict[str, Any]],
+    author: str,
+) -> dict[str, Any]:
     """An image config of its own (nothing shared with the build state, which goes on
     changing: the store keeps this dict as the image's record)."""
     out: dict[str, Any] = {
@@ -66,8 +71,9 @@ def add_layer(store: ImageStore, parent: ImageRecord | None, upper: str) -> tupl
     return diff_id, [*parent_layers(store, parent), (chain, diff_id, size, new_layer)]
 
 
-def make_image(store: ImageStore, config: dict[str, Any], parent: str, layers: Layers
-               ) -> ImageRecord:
+def make_image(
+    store: ImageStore, config: dict[str, Any], parent: str, layers: Layers
+) -> ImageRecord:
     raw = json.dumps(config, separators=(",", ":")).encode()
     from wharfie.content import digest_of
 

@@ -17,9 +17,24 @@ from wharfie.errors import InvalidArgument
 
 INSTRUCTIONS = frozenset(
     {
-        "from", "run", "cmd", "label", "maintainer", "expose", "env", "add", "copy",
-        "entrypoint", "volume", "user", "workdir", "arg", "onbuild", "stopsignal",
-        "healthcheck", "shell",
+        "from",
+        "run",
+        "cmd",
+        "label",
+        "maintainer",
+        "expose",
+        "env",
+        "add",
+        "copy",
+        "entrypoint",
+        "volume",
+        "user",
+        "workdir",
+        "arg",
+        "onbuild",
+        "stopsignal",
+        "healthcheck",
+        "shell",
     }
 )
 JSON_FORMS = frozenset({"run", "cmd", "entrypoint", "shell", "volume", "copy", "add"})
@@ -32,8 +47,11 @@ FLAGS = {
     "run": set(),
     "healthcheck": {"interval", "timeout", "start-period", "start-interval", "retries"},
 }
-BUILDKIT_FLAGS = {"run": {"mount", "network", "security"}, "copy": {"parents", "exclude"},
-                  "add": {"checksum", "keep-git-dir", "exclude"}}
+BUILDKIT_FLAGS = {
+    "run": {"mount", "network", "security"},
+    "copy": {"parents", "exclude"},
+    "add": {"checksum", "keep-git-dir", "exclude"},
+}
 
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _HEREDOC = re.compile(r"<<(-?)(['\"]?)([a-zA-Z_][a-zA-Z0-9_]*)\2")
@@ -145,8 +163,9 @@ class _Parser:
                 empty = empty or not line.strip()
                 continue
             if empty:
-                self.warnings.append(f"Empty continuation line found in: {''.join(parts)}{line}"
-                                     .strip())
+                self.warnings.append(
+                    f"Empty continuation line found in: {''.join(parts)}{line}".strip()
+                )
                 empty = False
             body = line.rstrip()
             if body.endswith(self.escape):
@@ -226,9 +245,13 @@ def check_flags(ins: Instruction, filename: str) -> None:
         if key in FLAGS.get(ins.cmd, set()):
             continue
         if key in BUILDKIT_FLAGS.get(ins.cmd, set()):
-            raise error(filename, ins.line, f"the --{key} option requires BuildKit. Refer to "
-                        "https://docs.docker.com/go/buildkit/ to learn how to build images "
-                        "with BuildKit enabled")
+            raise error(
+                filename,
+                ins.line,
+                f"the --{key} option requires BuildKit. Refer to "
+                "https://docs.docker.com/go/buildkit/ to learn how to build images "
+                "with BuildKit enabled",
+            )
         raise error(filename, ins.line, f"Unknown flag: {key}")
 
 
@@ -299,9 +322,7 @@ def name_values(ins: Instruction, filename: str) -> list[tuple[str, str]]:
     if ins.cmd != "arg" and "=" not in words[0]:
         key, _, value = ins.rest.partition(" ")
         if not value.strip():
-            raise error(
-                filename, ins.line, f"{ins.cmd.upper()} must have two arguments"
-            )
+            raise error(filename, ins.line, f"{ins.cmd.upper()} must have two arguments")
         return [(key, value.strip())]
     pairs: list[tuple[str, str]] = []
     for w in words:

@@ -17,8 +17,16 @@ from wharfie.errors import InvalidArgument
 
 PROXY_ARGS = frozenset(
     {
-        "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
-        "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "FTP_PROXY",
+        "ftp_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "ALL_PROXY",
+        "all_proxy",
     }
 )
 
@@ -79,8 +87,11 @@ def plan(df: Dockerfile, build_args: dict[str, str], target: str = "") -> Plan:
         head.append(ins)
         i += 1
     if i == len(df.instructions):
-        raise InvalidArgument(f"the Dockerfile ({df.filename}) cannot be empty"
-                              if not df.instructions else "no build stage in current context")
+        raise InvalidArgument(
+            f"the Dockerfile ({df.filename}) cannot be empty"
+            if not df.instructions
+            else "no build stage in current context"
+        )
     metas = meta_args(head, build_args, df, df.escape)
     declared = {k for ins in head for k, _ in name_values(ins, df.filename)}
     stages = _stages(df, df.instructions[i:], metas)
@@ -131,9 +142,11 @@ def stage_ref(stages: list[Stage], names: dict[str, int], ref: str, before: int)
     if low.isdigit():
         n = int(low)
         if n >= before:
-            raise InvalidArgument(f"invalid from flag value {ref}: refers to current build stage"
-                                  if n == before else
-                                  f"invalid from flag value {ref}: stage index out of range")
+            raise InvalidArgument(
+                f"invalid from flag value {ref}: refers to current build stage"
+                if n == before
+                else f"invalid from flag value {ref}: stage index out of range"
+            )
         return n
     return None
 

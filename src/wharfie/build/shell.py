@@ -152,10 +152,10 @@ class _Lexer:
         start = self.i
         if self.peek().isdigit():
             self.i += 1
-            return self.s[start:self.i]
+            return self.s[start : self.i]
         while self.peek() and self.peek() in _NAME:
             self.i += 1
-        name = self.s[start:self.i]
+        name = self.s[start : self.i]
         return name if name and name[0] in _NAME_START else ""
 
     def _braced(self) -> str:
@@ -172,7 +172,7 @@ class _Lexer:
             ch = self.next()
         if ch not in ("-", "+", "?"):
             raise InvalidArgument(f"unsupported modifier ({ch or 'EOF'}) in substitution")
-        arg = _Lexer(self.s[self.i:], self.env, self.esc, split=False)
+        arg = _Lexer(self.s[self.i :], self.env, self.esc, split=False)
         value_word = arg.run(stop="}")[0]
         self.i += arg.i
         if self.next() != "}":

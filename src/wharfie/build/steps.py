@@ -36,8 +36,9 @@ class CopyStep:
     _srcs: list[copier.Source] | None = None
 
     @classmethod
-    def prepare(cls, st: StageState, ins: Instruction, root: str, scratch: str,
-                from_image: bool) -> CopyStep:
+    def prepare(
+        cls, st: StageState, ins: Instruction, root: str, scratch: str, from_image: bool
+    ) -> CopyStep:
         what = ins.cmd.upper()
         words = list(ins.json) if ins.json is not None else _words(ins.rest)
         if len(words) < 2:
@@ -49,8 +50,9 @@ class CopyStep:
             m = _HEREDOC_WORD.match(w) if ins.heredocs else None
             if m and m.group(2) in heredoc_names:
                 doc = heredoc_names[m.group(2)]
-                text = shell.heredoc(doc.content, st.env(), st.escape) if doc.expand else (
-                    doc.content)
+                text = (
+                    shell.heredoc(doc.content, st.env(), st.escape) if doc.expand else (doc.content)
+                )
                 patterns.append(_heredoc_file(scratch, doc.name, text))
             elif ins.cmd == "add" and copier.is_url(w):
                 urls.append(w)
@@ -59,8 +61,17 @@ class CopyStep:
         dest = copier.destination(words[-1], str(st.config.get("WorkingDir") or "/"))
         if words[-1].endswith("/") and not dest.endswith("/"):
             dest += "/"
-        step = cls(ins.cmd, root, patterns, dest, st.word(ins.flag("chown") or ""),
-                   copier.parse_chmod(ins.flag("chmod")), from_image, scratch, urls)
+        step = cls(
+            ins.cmd,
+            root,
+            patterns,
+            dest,
+            st.word(ins.flag("chown") or ""),
+            copier.parse_chmod(ins.flag("chmod")),
+            from_image,
+            scratch,
+            urls,
+        )
         step.flags_text = " ".join(f for f in ins.flags if not f.startswith("--from="))
         return step
 
@@ -68,11 +79,20 @@ class CopyStep:
         """The history text, as Docker's: `COPY file:<content hash> in /dest ` (dir:,
         multi: for a directory or several sources); what --cache-from matches on."""
         srcs = self.sources()
-        kind = "multi" if len(srcs) > 1 else (
-            "dir" if os.path.isdir(srcs[0].path) and not os.path.islink(srcs[0].path) else "file")
+        kind = (
+            "multi"
+            if len(srcs) > 1
+            else (
+                "dir"
+                if os.path.isdir(srcs[0].path) and not os.path.islink(srcs[0].path)
+                else "file"
+            )
+        )
         flags = self.flags_text + " " if self.flags_text else ""
-        self.history = (f"/bin/sh -c #(nop) {self.cmd.upper()} {flags}{kind}:"
-                        f"{source_hash.removeprefix('sha256:')} in {self.dest} ")
+        self.history = (
+            f"/bin/sh -c #(nop) {self.cmd.upper()} {flags}{kind}:"
+            f"{source_hash.removeprefix('sha256:')} in {self.dest} "
+        )
         return self.history
 
     def sources(self) -> list[copier.Source]:
@@ -144,8 +164,10 @@ def copy_layer(step: CopyStep, layer: str, image_root: str | None) -> None:
     base = layer + (dest_dir if dest_dir != "/" else "")
     for src in srcs:
         is_dir = os.path.isdir(src.path) and not os.path.islink(src.path)
-        if step.cmd == "add" and not src.path.startswith(step.scratch) and copier.is_archive(
-            src.path
+        if (
+            step.cmd == "add"
+            and not src.path.startswith(step.scratch)
+            and copier.is_archive(src.path)
         ):
             extract_archive(src.path, base)
         elif is_dir:  # a directory's contents (a wildcard's match too, as docker)
@@ -189,8 +211,10 @@ def _lookup(name: str, image_root: str | None, rel: str, kind: str) -> int:
     for fields in _entries(image_root, rel):
         if fields[0] == name and len(fields) > 2 and fields[2].isdigit():
             return int(fields[2])
-    raise NotFound(f"unable to convert uid/gid chown string to host mapping: can't find "
-                   f"{kind} {name}: no such {kind}: {name}")
+    raise NotFound(
+        f"unable to convert uid/gid chown string to host mapping: can't find "
+        f"{kind} {name}: no such {kind}: {name}"
+    )
 
 
 def _primary_gid(user: str, image_root: str | None) -> int:

@@ -76,8 +76,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "version": ("system", "cmd_version"),
     "compose": ("compose", "cmd_compose"),
 }
-_IMAGE_VERBS = ("images", "rmi", "tag", "history", "pull", "import", "push", "save", "load",
-                "login", "logout")
+_IMAGE_VERBS = (
+    "images",
+    "rmi",
+    "tag",
+    "history",
+    "pull",
+    "import",
+    "push",
+    "save",
+    "load",
+    "login",
+    "logout",
+)
 GROUPS: dict[str, dict[str, str]] = {
     "container": {
         "ls": "ps",
@@ -136,12 +147,22 @@ COMMANDS.update(
     }
 )
 GROUPS["network"] = {
-    "ls": "network-ls", "list": "network-ls", "create": "network-create",
-    "inspect": "network-inspect", "rm": "network-rm", "remove": "network-rm",
-    "connect": "network-connect", "disconnect": "network-disconnect", "prune": "network-prune",
+    "ls": "network-ls",
+    "list": "network-ls",
+    "create": "network-create",
+    "inspect": "network-inspect",
+    "rm": "network-rm",
+    "remove": "network-rm",
+    "connect": "network-connect",
+    "disconnect": "network-disconnect",
+    "prune": "network-prune",
 }
-COMMANDS.update({f"network-{v}": ("network", f"cmd_{v}") for v in
-                 ("ls", "create", "inspect", "rm", "connect", "disconnect", "prune")})
+COMMANDS.update(
+    {
+        f"network-{v}": ("network", f"cmd_{v}")
+        for v in ("ls", "create", "inspect", "rm", "connect", "disconnect", "prune")
+    }
+)
 COMMANDS["port"] = ("network", "cmd_port")
 GROUPS["container"]["port"] = "port"
 # the registry server (its own process; no daemon involved)

@@ -116,8 +116,9 @@ def cmd_login(ctx: Context, argv: list[str]) -> int:
     if not user or not password:
         user, password = _prompt(user, password)
     if f.get("password"):
-        sys.stderr.write("WARNING! Using --password via the CLI is insecure. "
-                         "Use --password-stdin.\n")
+        sys.stderr.write(
+            "WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n"
+        )
     body = {"username": user, "password": password, "serveraddress": server_key(server)}
     resp = ctx.client.post_json("/auth", body)
     data = read_config()

@@ -59,8 +59,9 @@ def cmd_build(ctx: Context, argv: list[str]) -> int:
         query["dockerfile"] = dockerfile
     tty = progress == "tty" or (progress == "auto" and sys.stdout.isatty())
     view: _Plain = _Live() if tty else (_Quiet() if progress == "quiet" else _Plain())
-    lines = ctx.client.stream_lines("POST", "/build", query=query, body=body,
-                                    headers={"Content-Type": "application/x-tar"})
+    lines = ctx.client.stream_lines(
+        "POST", "/build", query=query, body=body, headers={"Content-Type": "application/x-tar"}
+    )
     image_id = view.run(lines)
     if image_id is None:
         return 1
@@ -79,8 +80,7 @@ def _query(f: Any) -> dict[str, Any]:
     for flag, key in (("no-cache", "nocache"), ("pull", "pull"), ("quiet", "q")):
         if f.on(flag):
             q[key] = "1"
-    for flag, key in (("target", "target"), ("network", "networkmode"),
-                      ("platform", "platform")):
+    for flag, key in (("target", "target"), ("network", "networkmode"), ("platform", "platform")):
         if f.get(flag):
             q[key] = f.get(flag)
     if f.all("build-arg"):
@@ -108,8 +108,9 @@ def _pairs(items: list[str], from_env: bool) -> dict[str, str]:
 def _context(arg: str, dockerfile: str | None) -> tuple[Iterator[bytes], str]:
     if arg == "-":
         if dockerfile == "-":
-            raise InvalidArgument("invalid argument: can't use stdin for both build context "
-                                  "and dockerfile")
+            raise InvalidArgument(
+                "invalid argument: can't use stdin for both build context and dockerfile"
+            )
         return _stdin_context(), dockerfile or ""
     if not os.path.isdir(arg):
         raise InvalidArgument(f'unable to prepare context: path "{arg}" not found')
@@ -129,8 +130,12 @@ def _stdin_context() -> Iterator[bytes]:
         if not more:
             break
         data += more
-    is_tar = data[:2] == b"\x1f\x8b" or data[:3] == b"BZh" or data[:6] == b"\xfd7zXZ\x00" or (
-        len(data) >= 512 and data[257:262] == b"ustar")
+    is_tar = (
+        data[:2] == b"\x1f\x8b"
+        or data[:3] == b"BZh"
+        or data[:6] == b"\xfd7zXZ\x00"
+        or (len(data) >= 512 and data[257:262] == b"ustar")
+    )
     if is_tar:
         yield data
         yield from iter(lambda: os.read(0, _CHUNK), b"")
@@ -264,8 +269,10 @@ def cmd_prune(ctx: Context, argv: list[str]) -> int:
 
         query["keep-storage"] = str(ram_in_bytes(str(f.get("keep-storage"))))
     if not f.on("force") and sys.stdin.isatty():
-        sys.stdout.write("WARNING! This will remove all dangling build cache.\n"
-                         "Are you sure you want to continue? [y/N] ")
+        sys.stdout.write(
+            "WARNING! This will remove all dangling build cache.\n"
+            "Are you sure you want to continue? [y/N] "
+        )
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
@@ -274,8 +281,9 @@ def cmd_prune(ctx: Context, argv: list[str]) -> int:
 
     deleted = out.get("CachesDeleted") or []
     if deleted:
-        sys.stdout.write("Deleted build cache objects:\n" + "".join(f"{k[7:]}\n" for k in deleted)
-                         + "\n")
+        sys.stdout.write(
+            "Deleted build cache objects:\n" + "".join(f"{k[7:]}\n" for k in deleted) + "\n"
+        )
     reclaimed = human_size(float(out.get("SpaceReclaimed") or 0))
     sys.stdout.write(f"Total reclaimed space: {reclaimed}\n")
     return 0

@@ -98,10 +98,14 @@ class Compose:
             from wharfie.compose.loader import Options, load
 
             g = self.glob
-            opts = Options(files=g.all("file"), project_name=g.get("project-name"),
-                           project_directory=g.get("project-directory"),
-                           env_files=g.all("env-file"),
-                           profiles=g.all("profile") or None, services=services)
+            opts = Options(
+                files=g.all("file"),
+                project_name=g.get("project-name"),
+                project_directory=g.get("project-directory"),
+                env_files=g.all("env-file"),
+                profiles=g.all("profile") or None,
+                services=services,
+            )
             self._project = load(opts)
             for w in self._project.warnings:
                 sys.stderr.write(f"WARN[0000] {w}\n")
@@ -141,7 +145,7 @@ def cmd_compose(ctx: Context, argv: list[str]) -> int:
         return 0
     verb = rest[0]
     if verb not in VERBS:
-        raise InvalidArgument(f"unknown docker command: \"compose {verb}\"")
+        raise InvalidArgument(f'unknown docker command: "compose {verb}"')
     ctx.verb = f"compose-{verb}"
     module, func = VERBS[verb]
     handler = getattr(__import__(f"wharfie.cli.{module}", fromlist=[func]), func)
@@ -204,10 +208,15 @@ def _up_options(f: Parsed) -> Any:
         raise InvalidArgument("--build and --no-build are incompatible")
     if f.on("detach") and (f.on("abort-on-container-exit") or f.has("exit-code-from")):
         raise InvalidArgument("--abort-on-container-exit and -d cannot be combined")
-    return UpOptions(services=f.args, force_recreate=f.on("force-recreate"),
-                     no_recreate=f.on("no-recreate"), no_deps=f.on("no-deps"),
-                     scale=parse_scale(f.all("scale")), remove_orphans=f.on("remove-orphans"),
-                     no_start=f.on("no-start"))
+    return UpOptions(
+        services=f.args,
+        force_recreate=f.on("force-recreate"),
+        no_recreate=f.on("no-recreate"),
+        no_deps=f.on("no-deps"),
+        scale=parse_scale(f.all("scale")),
+        remove_orphans=f.on("remove-orphans"),
+        no_start=f.on("no-start"),
+    )
 
 
 def cmd_up(c: Compose, argv: list[str]) -> int:
@@ -233,8 +242,10 @@ def cmd_up(c: Compose, argv: list[str]) -> int:
         from wharfie.compose.plan import with_dependencies
 
         names = set(opts.services) or set(runner.project.services)
-        runner.wait_running(with_dependencies(runner.project.services, sorted(names)),
-                            float(f.get("wait-timeout") or 300))
+        runner.wait_running(
+            with_dependencies(runner.project.services, sorted(names)),
+            float(f.get("wait-timeout") or 300),
+        )
     if attacher is None:
         return 0
     from wharfie.cli.compose_logs import attached_up
@@ -269,8 +280,9 @@ def cmd_down(c: Compose, argv: list[str]) -> int:
         raise InvalidArgument(f'invalid --rmi "{rmi}": local or all')
     t = f.get("timeout")
     timeout = int(t) if t else None
-    c.runner().down(volumes=f.on("volumes"), remove_orphans=f.on("remove-orphans"), rmi=rmi,
-                    timeout=timeout)
+    c.runner().down(
+        volumes=f.on("volumes"), remove_orphans=f.on("remove-orphans"), rmi=rmi, timeout=timeout
+    )
     return 0
 
 
@@ -316,15 +328,21 @@ def _config_text(project: Project, f: Parsed) -> str:
     if f.on("images"):
         return "".join(f"{s['image']}\n" for s in model["services"].values())
     if f.on("profiles"):
-        names = {p for s in [*model["services"].values(), *project.disabled.values()]
-                 for p in s.get("profiles", [])}
+        names = {
+            p
+            for s in [*model["services"].values(), *project.disabled.values()]
+            for p in s.get("profiles", [])
+        }
         return "".join(f"{p}\n" for p in sorted(names))
     if f.get("hash"):
         from wharfie.compose.plan import config_hash
 
         wanted = f.get("hash") or "*"
-        return "".join(f"{s} {config_hash(svc)}\n" for s, svc in model["services"].items()
-                       if wanted == "*" or s in wanted.split(","))
+        return "".join(
+            f"{s} {config_hash(svc)}\n"
+            for s, svc in model["services"].items()
+            if wanted == "*" or s in wanted.split(",")
+        )
     if (f.get("format") or "yaml") == "json":
         import json
 
@@ -369,8 +387,12 @@ def cmd_ls(c: Compose, argv: list[str]) -> int:
 
         sys.stdout.write(jsonio.dumps(rows) + "\n")
     else:
-        sys.stdout.write(table_text(["NAME", "STATUS", "CONFIG FILES"],
-                                    [[r["Name"], r["Status"], r["ConfigFiles"]] for r in rows]))
+        sys.stdout.write(
+            table_text(
+                ["NAME", "STATUS", "CONFIG FILES"],
+                [[r["Name"], r["Status"], r["ConfigFiles"]] for r in rows],
+            )
+        )
     return 0
 
 

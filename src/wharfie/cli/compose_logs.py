@@ -67,8 +67,9 @@ def short_name(c: dict[str, Any], project: str) -> str:
     return name or f"{labels.get(plan.SERVICE)}-{labels.get(plan.NUMBER)}"
 
 
-def stream_logs(client: Client, cid: str, tty: bool, query: dict[str, Any], printer: Printer,
-                name: str) -> None:
+def stream_logs(
+    client: Client, cid: str, tty: bool, query: dict[str, Any], printer: Printer, name: str
+) -> None:
     from wharfie.client.api import FrameSplitter
 
     splitter = None if tty else FrameSplitter()
@@ -88,7 +89,10 @@ def stream_logs(client: Client, cid: str, tty: bool, query: dict[str, Any], prin
 
 
 def follow(
-    runner: Runner, containers: list[dict[str, Any]], printer: Printer, query: dict[str, Any],
+    runner: Runner,
+    containers: list[dict[str, Any]],
+    printer: Printer,
+    query: dict[str, Any],
     tails: dict[str, str] | None = None,
 ) -> dict[str, threading.Thread]:
     """Start one log reader per container; returns {container id: thread}."""
@@ -140,15 +144,18 @@ class Attacher:
         for ct in containers:
             if ct["Id"] not in self.threads:
                 info = self.runner.client.get_json(f"/containers/{ct['Id']}/json")
-                self._attach(ct["Id"], str(info["Name"]).lstrip("/"),
-                             bool(info["Config"].get("Tty")))
+                self._attach(
+                    ct["Id"], str(info["Name"]).lstrip("/"), bool(info["Config"].get("Tty"))
+                )
 
     def _attach(self, cid: str, cname: str, tty: bool) -> None:
         name = short_name({"Names": [cname]}, self.runner.project.name)
         self.printer.add(name)
         sock = self.runner.thread_client().hijack(
-            "POST", f"/containers/{cid}/attach",
-            query={"stream": True, "stdout": True, "stderr": True})
+            "POST",
+            f"/containers/{cid}/attach",
+            query={"stream": True, "stdout": True, "stderr": True},
+        )
 
         def run() -> None:
             try:
@@ -197,14 +204,23 @@ def attached_up(attacher: Attacher, f: Parsed) -> int:
     from wharfie.compose import plan as planmod
 
     runner = attacher.runner
-    containers = [ct for ct in runner.containers()
-                  if (ct.get("Labels") or {}).get(planmod.SERVICE) in attacher.services]
+    containers = [
+        ct
+        for ct in runner.containers()
+        if (ct.get("Labels") or {}).get(planmod.SERVICE) in attacher.services
+    ]
     attacher.attach_running([ct for ct in containers if ct.get("State") == "running"])
     containers = [ct for ct in containers if ct["Id"] in attacher.threads]
     abort = f.on("abort-on-container-exit") or f.has("exit-code-from")
     try:
-        return _watch(runner, containers, dict(attacher.threads), attacher.printer, abort,
-                      f.get("exit-code-from"))
+        return _watch(
+            runner,
+            containers,
+            dict(attacher.threads),
+            attacher.printer,
+            abort,
+            f.get("exit-code-from"),
+        )
     except KeyboardInterrupt:
         attacher.printer.note("Gracefully stopping... (press Ctrl+C again to force)")
         _stop_all(runner, containers)
@@ -212,8 +228,12 @@ def attached_up(attacher: Attacher, f: Parsed) -> int:
 
 
 def _watch(
-    runner: Runner, containers: list[dict[str, Any]], threads: dict[str, threading.Thread],
-    printer: Printer, abort: bool, exit_from: str | None,
+    runner: Runner,
+    containers: list[dict[str, Any]],
+    threads: dict[str, threading.Thread],
+    printer: Printer,
+    abort: bool,
+    exit_from: str | None,
 ) -> int:
     from wharfie.compose import plan as planmod
 

@@ -29,8 +29,9 @@ def _name(c: dict[str, Any]) -> str:
     return str((c.get("Names") or [""])[0]).lstrip("/")
 
 
-def select(runner: Runner, services: list[str], all: bool = True,
-           oneoff: bool | None = False) -> list[dict[str, Any]]:
+def select(
+    runner: Runner, services: list[str], all: bool = True, oneoff: bool | None = False
+) -> list[dict[str, Any]]:
     known = set(runner.project.services) | set(runner.project.disabled)
     for s in services:
         if s not in known:
@@ -43,8 +44,7 @@ def select(runner: Runner, services: list[str], all: bool = True,
 
 def _ports(c: dict[str, Any]) -> str:
     out = []
-    for p in sorted(c.get("Ports") or [], key=lambda p: (p.get("PrivatePort", 0),
-                                                          p.get("IP", ""))):
+    for p in sorted(c.get("Ports") or [], key=lambda p: (p.get("PrivatePort", 0), p.get("IP", ""))):
         proto = p.get("Type", "tcp")
         if p.get("PublicPort"):
             out.append(f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}->{p['PrivatePort']}/{proto}")
@@ -81,16 +81,38 @@ def cmd_ps(c: Compose, argv: list[str]) -> int:
     if f.get("format") == "json":
         from wharfie.oci import jsonio
 
-        docs = [{"ID": r["Id"], "Name": _name(r), "Image": r.get("Image"),
-                 "Command": r.get("Command"), "Project": c.project().name,
-                 "Service": _service(r), "State": r.get("State"), "Status": r.get("Status"),
-                 "Labels": r.get("Labels"), "Publishers": r.get("Ports")} for r in rows]
+        docs = [
+            {
+                "ID": r["Id"],
+                "Name": _name(r),
+                "Image": r.get("Image"),
+                "Command": r.get("Command"),
+                "Project": c.project().name,
+                "Service": _service(r),
+                "State": r.get("State"),
+                "Status": r.get("Status"),
+                "Labels": r.get("Labels"),
+                "Publishers": r.get("Ports"),
+            }
+            for r in rows
+        ]
         sys.stdout.write(jsonio.dumps(docs) + "\n")
         return 0
-    body = [[_name(r), str(r.get("Image", "")), _command(r), _service(r), _ago(r),
-             str(r.get("Status", "")), _ports(r)] for r in rows]
-    sys.stdout.write(table_text(
-        ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"], body))
+    body = [
+        [
+            _name(r),
+            str(r.get("Image", "")),
+            _command(r),
+            _service(r),
+            _ago(r),
+            str(r.get("Status", "")),
+            _ports(r),
+        ]
+        for r in rows
+    ]
+    sys.stdout.write(
+        table_text(["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"], body)
+    )
     return 0
 
 
@@ -130,9 +152,15 @@ def cmd_logs(c: Compose, argv: list[str]) -> int:
     rows = select(runner, f.args, oneoff=None)
     names = [short_name(r, runner.project.name) for r in rows]
     printer = Printer(names, os.isatty(1) and not f.on("no-color"), not f.on("no-log-prefix"))
-    query = {"stdout": True, "stderr": True, "follow": f.on("follow") or None,
-             "tail": f.get("tail") or "all", "timestamps": f.on("timestamps") or None,
-             "since": f.get("since"), "until": f.get("until")}
+    query = {
+        "stdout": True,
+        "stderr": True,
+        "follow": f.on("follow") or None,
+        "tail": f.get("tail") or "all",
+        "timestamps": f.on("timestamps") or None,
+        "since": f.get("since"),
+        "until": f.get("until"),
+    }
     threads = follow(runner, rows, printer, query)
     try:
         for t in threads.values():
@@ -143,15 +171,23 @@ def cmd_logs(c: Compose, argv: list[str]) -> int:
     return 0
 
 
-def _each(c: Compose, argv: list[str], spec: str, verb: str,
-          action: Callable[[Runner, dict[str, Any], Any], None], running: bool = False,
-          reverse: bool = False, status: str = "") -> int:
+def _each(
+    c: Compose,
+    argv: list[str],
+    spec: str,
+    verb: str,
+    action: Callable[[Runner, dict[str, Any], Any], None],
+    running: bool = False,
+    reverse: bool = False,
+    status: str = "",
+) -> int:
     f = parse(argv, table(spec))
     runner = c.runner()
     rows = select(runner, f.args, all=not running)
     if reverse:
-        order = [c2["Id"] for group in plan.down_order(runner.project.services, rows)
-                 for c2 in group]
+        order = [
+            c2["Id"] for group in plan.down_order(runner.project.services, rows) for c2 in group
+        ]
         rows.sort(key=lambda r: order.index(r["Id"]) if r["Id"] in order else -1)
     else:
         order = [s for lv in plan.levels(runner.project.services) for s in lv]
@@ -166,13 +202,14 @@ def cmd_start(c: Compose, argv: list[str]) -> int:
     def act(runner: Runner, r: dict[str, Any], f: Any) -> None:
         runner.wait_dependencies(_service(r))
         runner.client.request("POST", f"/containers/{r['Id']}/start")
+
     return _each(c, argv, "- wait bool", "start", act, status="Started")
 
 
 def cmd_stop(c: Compose, argv: list[str]) -> int:
     def act(runner: Runner, r: dict[str, Any], f: Any) -> None:
-        runner.client.request("POST", f"/containers/{r['Id']}/stop",
-                              query={"t": f.get("timeout")})
+        runner.client.request("POST", f"/containers/{r['Id']}/stop", query={"t": f.get("timeout")})
+
     return _each(c, argv, "t timeout value", "stop", act, reverse=True, status="Stopped")
 
 
@@ -181,8 +218,10 @@ RESTART_SPEC = "t timeout value\n- no-deps bool"
 
 def cmd_restart(c: Compose, argv: list[str]) -> int:
     def act(runner: Runner, r: dict[str, Any], f: Any) -> None:
-        runner.client.request("POST", f"/containers/{r['Id']}/restart",
-                              query={"t": f.get("timeout")})
+        runner.client.request(
+            "POST", f"/containers/{r['Id']}/restart", query={"t": f.get("timeout")}
+        )
+
     f = parse(argv, table(RESTART_SPEC))
     if f.args and not f.on("no-deps"):  # dependents with `restart: true` come along
         extra = plan.restart_with(c.project().services, f.args) - set(f.args)
@@ -192,21 +231,33 @@ def cmd_restart(c: Compose, argv: list[str]) -> int:
 
 def cmd_kill(c: Compose, argv: list[str]) -> int:
     def act(runner: Runner, r: dict[str, Any], f: Any) -> None:
-        runner.client.request("POST", f"/containers/{r['Id']}/kill",
-                              query={"signal": f.get("signal") or "SIGKILL"})
-    return _each(c, argv, "s signal value\n- remove-orphans bool", "kill", act,
-                 running=True, reverse=True, status="Killed")
+        runner.client.request(
+            "POST", f"/containers/{r['Id']}/kill", query={"signal": f.get("signal") or "SIGKILL"}
+        )
+
+    return _each(
+        c,
+        argv,
+        "s signal value\n- remove-orphans bool",
+        "kill",
+        act,
+        running=True,
+        reverse=True,
+        status="Killed",
+    )
 
 
 def cmd_pause(c: Compose, argv: list[str]) -> int:
     def act(runner: Runner, r: dict[str, Any], f: Any) -> None:
         runner.client.request("POST", f"/containers/{r['Id']}/pause")
+
     return _each(c, argv, "", "pause", act, running=True, status="Paused")
 
 
 def cmd_unpause(c: Compose, argv: list[str]) -> int:
     def act(runner: Runner, r: dict[str, Any], f: Any) -> None:
         runner.client.request("POST", f"/containers/{r['Id']}/unpause")
+
     return _each(c, argv, "", "unpause", act, running=True, status="Unpaused")
 
 
@@ -225,8 +276,9 @@ def cmd_rm(c: Compose, argv: list[str]) -> int:
     runner = c.runner()
     rows = select(runner, f.args)
     if f.on("stop"):
-        runner.client.request_each("POST", [f"/containers/{r['Id']}/stop" for r in rows
-                                            if r.get("State") == "running"])
+        runner.client.request_each(
+            "POST", [f"/containers/{r['Id']}/stop" for r in rows if r.get("State") == "running"]
+        )
         rows = select(runner, f.args)
     gone = [r for r in rows if r.get("State") != "running"]
     if not gone:
@@ -235,8 +287,9 @@ def cmd_rm(c: Compose, argv: list[str]) -> int:
     if not f.on("force"):
         sys.stderr.write("Going to remove " + ", ".join(_name(r) for r in gone) + "\n")
     for r in gone:
-        runner.client.request("DELETE", f"/containers/{r['Id']}",
-                              query={"v": f.on("volumes") or None})
+        runner.client.request(
+            "DELETE", f"/containers/{r['Id']}", query={"v": f.on("volumes") or None}
+        )
         runner.progress("Container", _name(r), "Removed")
     return 0
 
@@ -246,8 +299,10 @@ def cmd_top(c: Compose, argv: list[str]) -> int:
     for r in select(runner, parse(argv, table("")).args, all=False):
         doc = runner.client.get_json(f"/containers/{r['Id']}/top")
         sys.stdout.write(f"{_name(r)}\n")
-        sys.stdout.write(table_text(list(doc.get("Titles") or []),
-                                    [list(p) for p in doc.get("Processes") or []]) + "\n")
+        sys.stdout.write(
+            table_text(list(doc.get("Titles") or []), [list(p) for p in doc.get("Processes") or []])
+            + "\n"
+        )
     return 0
 
 
@@ -259,13 +314,19 @@ def cmd_port(c: Compose, argv: list[str]) -> int:
     proto = f.get("protocol") or "tcp"
     index = int(f.get("index") or 1)
     runner = c.runner()
-    rows = [r for r in select(runner, [service])
-            if (r.get("Labels") or {}).get(plan.NUMBER) == str(index)]
+    rows = [
+        r
+        for r in select(runner, [service])
+        if (r.get("Labels") or {}).get(plan.NUMBER) == str(index)
+    ]
     if not rows:
         raise NotFound(f"service {service}: no container with index {index}")
     for p in rows[0].get("Ports") or []:
-        if str(p.get("PrivatePort")) == port and p.get("Type", "tcp") == proto and \
-                p.get("PublicPort"):
+        if (
+            str(p.get("PrivatePort")) == port
+            and p.get("Type", "tcp") == proto
+            and p.get("PublicPort")
+        ):
             sys.stdout.write(f"{p.get('IP') or '0.0.0.0'}:{p['PublicPort']}\n")
             return 0
     raise NotFound(f"no port {port}/{proto} for container {_name(rows[0])}")
@@ -312,10 +373,13 @@ def cmd_exec(c: Compose, argv: list[str]) -> int:
     service, cmd = f.args[0], f.args[1:]
     index = str(f.get("index") or 1)
     runner = c.runner()
-    rows = [r for r in select(runner, [service], all=False)
-            if (r.get("Labels") or {}).get(plan.NUMBER) == index]
+    rows = [
+        r
+        for r in select(runner, [service], all=False)
+        if (r.get("Labels") or {}).get(plan.NUMBER) == index
+    ]
     if not rows:
-        raise NotFound(f"service \"{service}\" is not running")
+        raise NotFound(f'service "{service}" is not running')
     args = ["-d"] if f.on("detach") else ["-i"]
     if not f.on("detach") and not f.on("no-TTY") and os.isatty(0):
         args.append("-t")
@@ -347,6 +411,7 @@ def cmd_build(c: Compose, argv: list[str]) -> int:
     def log(line: str) -> None:
         if not quiet:
             sys.stderr.write(line + "\n")
+
     for name, svc in _image_services(c, f.args):
         if "build" not in svc:
             continue
@@ -388,8 +453,9 @@ def cmd_push(c: Compose, argv: list[str]) -> int:
         if "build" not in svc:
             continue
         repo, tag = split_ref(svc["image"])
-        for msg in client.stream_lines("POST", f"/images/{repo}/push", query={"tag": tag},
-                                       headers={"X-Registry-Auth": "e30="}):
+        for msg in client.stream_lines(
+            "POST", f"/images/{repo}/push", query={"tag": tag}, headers={"X-Registry-Auth": "e30="}
+        ):
             if msg.get("error"):
                 if f.on("ignore-push-failures"):
                     break

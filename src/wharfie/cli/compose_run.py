@@ -68,9 +68,16 @@ def cmd_run(c: Compose, argv: list[str]) -> int:
     name = f.get("name") or f"{runner.project.name}-{service}-run-{secrets.token_hex(6)}"
     body = convert.create_body(ctx, service, svc, 1, name, oneoff=True)
     tty = not f.on("no-TTY") and (f.on("tty") or os.isatty(0)) and not f.on("detach")
-    body.update({"Tty": tty, "OpenStdin": not f.on("detach"), "StdinOnce": not f.on("detach"),
-                 "AttachStdin": not f.on("detach"), "AttachStdout": not f.on("detach"),
-                 "AttachStderr": not f.on("detach")})
+    body.update(
+        {
+            "Tty": tty,
+            "OpenStdin": not f.on("detach"),
+            "StdinOnce": not f.on("detach"),
+            "AttachStdin": not f.on("detach"),
+            "AttachStdout": not f.on("detach"),
+            "AttachStderr": not f.on("detach"),
+        }
+    )
     body["HostConfig"]["RestartPolicy"] = {"Name": "", "MaximumRetryCount": 0}
     if f.on("rm") and f.on("detach"):
         body["HostConfig"]["AutoRemove"] = True
@@ -114,8 +121,10 @@ def _override(svc: dict[str, Any], f: Parsed, cmd: list[str]) -> dict[str, Any]:
         ports.extend(syntax.parse_port(p))
     svc["ports"] = ports
     if f.all("volume"):
-        svc["volumes"] = [*svc.get("volumes", []),
-                          *[syntax.parse_volume(v) for v in f.all("volume")]]
+        svc["volumes"] = [
+            *svc.get("volumes", []),
+            *[syntax.parse_volume(v) for v in f.all("volume")],
+        ]
     svc.pop("container_name", None)
     return svc
 
@@ -127,8 +136,9 @@ def _attached(c: Compose, cid: str, tty: bool) -> int:
     client = c.ctx.client
     stdin = True
     sock = _attach(client, cid, {"stdin": stdin, "stdout": True, "stderr": True})
-    waiter = client.request("POST", f"/containers/{cid}/wait",
-                            query={"condition": "next-exit"}, stream=True)
+    waiter = client.request(
+        "POST", f"/containers/{cid}/wait", query={"condition": "next-exit"}, stream=True
+    )
     try:
         _start(client, cid)
         return _session(c.ctx, cid, sock, waiter, Parsed(), tty, stdin)

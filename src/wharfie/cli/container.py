@@ -131,8 +131,7 @@ def _each_at_once(
     `{}` for the reference."""
     if len(refs) < 2:
         client = ctx.client
-        return each(ctx, refs, lambda r: client.request(method, path.format(r), query=query),
-                     verb)
+        return each(ctx, refs, lambda r: client.request(method, path.format(r), query=query), verb)
     failed = False
     errors = ctx.client.request_each(method, [path.format(r) for r in refs], query=query)
     for ref, err in zip(refs, errors, strict=True):
@@ -314,8 +313,9 @@ def write_inspect(found: list[Any], fmt: str | None) -> None:
         sys.stdout.write(_dump_indent(found))
 
 
-def inspect_each(ctx: Context, refs: list[str], fmt: str | None, verb: str,
-                 path: Callable[[str], str]) -> int:
+def inspect_each(
+    ctx: Context, refs: list[str], fmt: str | None, verb: str, path: Callable[[str], str]
+) -> int:
     """`network inspect`/`volume inspect`: GET each; a 404 is the daemon's own message."""
     if not refs:
         raise InvalidArgument(f'"{verb}" requires at least 1 argument.')

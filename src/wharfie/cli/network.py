@@ -111,8 +111,11 @@ def create_body(name: str, argv: list[str]) -> dict[str, Any]:
         "Driver": f.get("driver") or "bridge",
         "Scope": f.get("scope") or "",
         "EnableIPv6": f.on("ipv6") or None,
-        "IPAM": {"Driver": f.get("ipam-driver") or "default",
-                 "Options": _kv(f.all("ipam-opt")), "Config": config},
+        "IPAM": {
+            "Driver": f.get("ipam-driver") or "default",
+            "Options": _kv(f.all("ipam-opt")),
+            "Config": config,
+        },
         "Internal": f.on("internal"),
         "Attachable": f.on("attachable"),
         "Ingress": f.on("ingress"),
@@ -144,8 +147,9 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
     from wharfie.cli.container import inspect_each
 
     f = parse(argv, table("f format value\nv verbose bool"))
-    return inspect_each(ctx, f.args, f.get("format"), "network inspect",
-                        lambda name: f"/networks/{name}")
+    return inspect_each(
+        ctx, f.args, f.get("format"), "network inspect", lambda name: f"/networks/{name}"
+    )
 
 
 def cmd_rm(ctx: Context, argv: list[str]) -> int:
@@ -166,8 +170,9 @@ def cmd_rm(ctx: Context, argv: list[str]) -> int:
     return 1 if failed else 0
 
 
-CONNECT_FLAGS = table("- alias list\n- ip value\n- ip6 value\n- link list\n"
-                      "- link-local-ip list\n- driver-opt list")
+CONNECT_FLAGS = table(
+    "- alias list\n- ip value\n- ip6 value\n- link list\n- link-local-ip list\n- driver-opt list"
+)
 
 
 def cmd_connect(ctx: Context, argv: list[str]) -> int:
@@ -175,10 +180,15 @@ def cmd_connect(ctx: Context, argv: list[str]) -> int:
     if len(f.args) != 2:
         raise InvalidArgument('"network connect" requires exactly 2 arguments.')
     ipam = {"IPv4Address": f.get("ip")} if f.get("ip") else {}
-    endpoint = {"IPAMConfig": ipam or None, "Aliases": f.all("alias") or None,
-                "Links": f.all("link") or None, "DriverOpts": _kv(f.all("driver-opt")) or None}
-    ctx.client.post_json(f"/networks/{f.args[0]}/connect",
-                         {"Container": f.args[1], "EndpointConfig": endpoint})
+    endpoint = {
+        "IPAMConfig": ipam or None,
+        "Aliases": f.all("alias") or None,
+        "Links": f.all("link") or None,
+        "DriverOpts": _kv(f.all("driver-opt")) or None,
+    }
+    ctx.client.post_json(
+        f"/networks/{f.args[0]}/connect", {"Container": f.args[1], "EndpointConfig": endpoint}
+    )
     return 0
 
 
@@ -186,8 +196,9 @@ def cmd_disconnect(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table("f force bool"))
     if len(f.args) != 2:
         raise InvalidArgument('"network disconnect" requires exactly 2 arguments.')
-    ctx.client.post_json(f"/networks/{f.args[0]}/disconnect",
-                         {"Container": f.args[1], "Force": f.on("force")})
+    ctx.client.post_json(
+        f"/networks/{f.args[0]}/disconnect", {"Container": f.args[1], "Force": f.on("force")}
+    )
     return 0
 
 

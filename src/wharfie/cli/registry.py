@@ -91,6 +91,8 @@ def cmd_gc(ctx: Context, argv: list[str]) -> int:
         sys.stdout.write(f"{verb} upload {uid}\n")
     for path in report.leftovers:
         sys.stdout.write(f"{verb} leftover {path}\n")
-    sys.stdout.write(f"{report.marked} blobs in use; {verb} {len(report.swept)} blobs "
-                     f"({report.freed} bytes) and {len(report.uploads)} stale uploads\n")
+    sys.stdout.write(
+        f"{report.marked} blobs in use; {verb} {len(report.swept)} blobs "
+        f"({report.freed} bytes) and {len(report.uploads)} stale uploads\n"
+    )
     return 0

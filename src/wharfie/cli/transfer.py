@@ -69,8 +69,14 @@ class Renderer:
         self.out.flush()
 
 
-def run_stream(client: Client, method: str, path: str, query: dict[str, Any],
-               headers: dict[str, str], quiet: bool = False) -> None:
+def run_stream(
+    client: Client,
+    method: str,
+    path: str,
+    query: dict[str, Any],
+    headers: dict[str, str],
+    quiet: bool = False,
+) -> None:
     out = sys.stdout
     r = Renderer(out, out.isatty() and not quiet)
     for msg in client.stream_lines(method, path, query=query, headers=headers):
@@ -88,12 +94,13 @@ def split_name(ref: str) -> tuple[str, str]:
         return name, "@" + digest
     slash, colon = ref.rfind("/"), ref.rfind(":")
     if colon > slash:
-        return ref[:colon], ref[colon + 1:]
+        return ref[:colon], ref[colon + 1 :]
     return ref, ""
 
 
-def pull(client: Client, ref: str, *, quiet: bool = False, platform: str = "",
-         all_tags: bool = False) -> None:
+def pull(
+    client: Client, ref: str, *, quiet: bool = False, platform: str = "", all_tags: bool = False
+) -> None:
     name, tag = split_name(ref)
     if all_tags and tag:
         raise InvalidArgument("tag can't be used with --all-tags/-a")
@@ -119,18 +126,25 @@ def _full(ref: str) -> str:
 
 
 def cmd_pull(ctx: Context, argv: list[str]) -> int:
-    f = parse(argv, table("q quiet bool\na all-tags bool\n- platform value\n"
-                          "- disable-content-trust bool"))
+    f = parse(
+        argv, table("q quiet bool\na all-tags bool\n- platform value\n- disable-content-trust bool")
+    )
     if len(f.args) != 1:
         raise InvalidArgument('"pull" requires exactly 1 argument.')
-    pull(ctx.client, f.args[0], quiet=f.on("quiet"), platform=f.get("platform") or "",
-         all_tags=f.on("all-tags"))
+    pull(
+        ctx.client,
+        f.args[0],
+        quiet=f.on("quiet"),
+        platform=f.get("platform") or "",
+        all_tags=f.on("all-tags"),
+    )
     return 0
 
 
 def cmd_push(ctx: Context, argv: list[str]) -> int:
-    f = parse(argv, table("q quiet bool\na all-tags bool\n- platform value\n"
-                          "- disable-content-trust bool"))
+    f = parse(
+        argv, table("q quiet bool\na all-tags bool\n- platform value\n- disable-content-trust bool")
+    )
     if len(f.args) != 1:
         raise InvalidArgument('"push" requires exactly 1 argument.')
     name, tag = split_name(f.args[0])
@@ -143,8 +157,9 @@ def cmd_push(ctx: Context, argv: list[str]) -> int:
         if not f.on("quiet"):
             print("Using default tag: latest")
     headers = {"X-Registry-Auth": registry_auth_header(name)}
-    run_stream(ctx.client, "POST", f"/images/{name}/push", {"tag": tag or None}, headers,
-               f.on("quiet"))
+    run_stream(
+        ctx.client, "POST", f"/images/{name}/push", {"tag": tag or None}, headers, f.on("quiet")
+    )
     if f.on("quiet"):
         print(_full(f"{name}:{tag}" if tag else name))
     return 0
@@ -156,8 +171,9 @@ def cmd_save(ctx: Context, argv: list[str]) -> int:
         raise InvalidArgument('"save" requires at least 1 argument.')
     output = f.get("output") or ""
     if not output and sys.stdout.isatty():
-        raise InvalidArgument("cowardly refusing to save to a terminal. "
-                              "Use the -o flag or redirect")
+        raise InvalidArgument(
+            "cowardly refusing to save to a terminal. Use the -o flag or redirect"
+        )
     resp = ctx.client.request("GET", "/images/get", query={"names": f.args}, stream=True)
     try:
         if output:
@@ -176,7 +192,7 @@ def _copy(chunks: Iterator[bytes], fd: int) -> None:
     for chunk in chunks:
         view = memoryview(chunk)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
 
 
 def cmd_load(ctx: Context, argv: list[str]) -> int:
@@ -187,8 +203,13 @@ def cmd_load(ctx: Context, argv: list[str]) -> int:
     fd = os.open(src, os.O_RDONLY) if src else 0
     body: Iterable[bytes] = iter(lambda: os.read(fd, 1 << 20), b"")
     query = {"quiet": "1" if f.on("quiet") else None}
-    for msg in ctx.client.stream_lines("POST", "/images/load", query=query, body=body,
-                                       headers={"Content-Type": "application/x-tar"}):
+    for msg in ctx.client.stream_lines(
+        "POST",
+        "/images/load",
+        query=query,
+        body=body,
+        headers={"Content-Type": "application/x-tar"},
+    ):
         if msg.get("error") or msg.get("errorDetail"):
             detail = msg.get("errorDetail") or {}
             raise APIError(500, str(msg.get("error") or detail.get("message")))

@@ -114,8 +114,9 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
     from wharfie.cli.container import inspect_each
 
     f = parse(argv, table("f format value"))
-    return inspect_each(ctx, f.args, f.get("format"), "volume inspect",
-                        lambda name: f"/volumes/{name}")
+    return inspect_each(
+        ctx, f.args, f.get("format"), "volume inspect", lambda name: f"/volumes/{name}"
+    )
 
 
 def cmd_rm(ctx: Context, argv: list[str]) -> int:
@@ -123,8 +124,7 @@ def cmd_rm(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, table("f force bool"))
     query = {"force": f.on("force") or None}
-    return each(ctx, f.args, lambda name: ctx.client.delete(f"/volumes/{name}", query),
-                "volume rm")
+    return each(ctx, f.args, lambda name: ctx.client.delete(f"/volumes/{name}", query), "volume rm")
 
 
 def cmd_prune(ctx: Context, argv: list[str]) -> int:

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 _CHUNK = 1 << 20
 
 
-def context_tar(root: str, dockerfile: str | None, dockerfile_data: bytes | None = None
-                ) -> tuple[Iterator[bytes], str]:
+def context_tar(
+    root: str, dockerfile: str | None, dockerfile_data: bytes | None = None
+) -> tuple[Iterator[bytes], str]:
     """(tar chunks, the Dockerfile's name inside the context) for a context directory.
     `dockerfile_data`: the Dockerfile's text given apart (`-f -`)."""
     patterns: list[str] = []
@@ -50,8 +51,7 @@ def context_tar(root: str, dockerfile: str | None, dockerfile_data: bytes | None
     return _tar(root, Matcher(patterns), keep, extra), rel
 
 
-def _tar(root: str, m: Matcher, keep: set[str], extra: list[tuple[str, bytes]]
-         ) -> Iterator[bytes]:
+def _tar(root: str, m: Matcher, keep: set[str], extra: list[tuple[str, bytes]]) -> Iterator[bytes]:
     replaced = {name for name, _ in extra}
     for rel in _walk(root, "", m, keep):
         if rel not in replaced:
@@ -66,7 +66,8 @@ def _walk(root: str, rel_dir: str, m: Matcher, keep: set[str]) -> Iterator[str]:
     for name in sorted(os.listdir(full)):
         rel = f"{rel_dir}/{name}" if rel_dir else name
         is_dir = os.path.isdir(os.path.join(root, rel)) and not os.path.islink(
-            os.path.join(root, rel))
+            os.path.join(root, rel)
+        )
         if m.excluded(rel) and rel not in keep:
             if is_dir and m.has_exclusions:
                 yield from _walk(root, rel, m, keep)  # an exception may re-include below
@@ -110,10 +111,20 @@ def header(name: str, kind: bytes, mode: int, size: int, mtime: int, link: str =
         prefix, short = (raw[:cut], raw[cut + 1 :]) if cut > 0 else (b"", raw)
     if len(short) > 100 or len(raw_link) > 100 or size >= 8**11 or not raw.isascii():
         return _pax(name, kind, mode, size, mtime, link)
-    fields = (short.ljust(100, b"\0") + b"%07o\0" % mode + b"0000000\0" * 2
-              + b"%011o\0" % size + b"%011o\0" % mtime + b" " * 8 + kind
-              + raw_link.ljust(100, b"\0") + b"ustar\x0000" + b"\0" * 64
-              + b"0000000\0" * 2 + prefix.ljust(155, b"\0"))
+    fields = (
+        short.ljust(100, b"\0")
+        + b"%07o\0" % mode
+        + b"0000000\0" * 2
+        + b"%011o\0" % size
+        + b"%011o\0" % mtime
+        + b" " * 8
+        + kind
+        + raw_link.ljust(100, b"\0")
+        + b"ustar\x0000"
+        + b"\0" * 64
+        + b"0000000\0" * 2
+        + prefix.ljust(155, b"\0")
+    )
     block = fields.ljust(512, b"\0")
     check = b"%06o\0 " % sum(block)
     return block[:148] + check + block[156:]

@@ -35,7 +35,10 @@ class DependencyFailed(FailedPrecondition):
 
 class Runner:
     def __init__(
-        self, new_client: Callable[[], Client], project: Project, progress: Progress,
+        self,
+        new_client: Callable[[], Client],
+        project: Project,
+        progress: Progress,
         client: Client | None = None,
     ) -> None:
         self.new_client = new_client
@@ -91,8 +94,9 @@ class Runner:
             svc = (c.get("Labels") or {}).get(plan.SERVICE)
             if svc and svc not in ids:
                 ids[svc] = c["Id"]
-        return convert.Context(self.project.model, self.project.working_dir,
-                               self.project.config_files, self._nets, ids)
+        return convert.Context(
+            self.project.model, self.project.working_dir, self.project.config_files, self._nets, ids
+        )
 
     # -- images ------------------------------------------------------------
     def ensure_images(
@@ -118,20 +122,29 @@ class Runner:
                 have = cache[svc["image"]] = resources.image_id(self.client, svc["image"])
                 self.progress("Image", svc["image"], "Pulled")
             if have is None:
-                raise NotFound(f"service {name}: image {svc['image']} not found"
-                               + (" (pull_policy: never)" if policy == "never" else ""))
+                raise NotFound(
+                    f"service {name}: image {svc['image']} not found"
+                    + (" (pull_policy: never)" if policy == "never" else "")
+                )
             ids[name] = have
         return ids
 
     # -- networks and volumes ---------------------------------------------
     def ensure_networks(self, ctx: convert.Context, names: set[str]) -> None:
-        used = {n for s in names for n in self.project.services[s].get("networks", {})
-                if not self.project.services[s].get("network_mode")}
+        used = {
+            n
+            for s in names
+            for n in self.project.services[s].get("networks", {})
+            if not self.project.services[s].get("network_mode")
+        }
         if not used:
             return
         if not ctx.networks_supported:
-            self.progress("Network", ", ".join(sorted(used)),
-                          "Skipped: the daemon has no /networks API; using the default bridge")
+            self.progress(
+                "Network",
+                ", ".join(sorted(used)),
+                "Skipped: the daemon has no /networks API; using the default bridge",
+            )
             return
         for key in sorted(used):
             net = self.project.model["networks"][key]
@@ -139,8 +152,12 @@ class Runner:
                 self.progress("Network", net["name"], "Created")
 
     def ensure_volumes(self, ctx: convert.Context, names: set[str]) -> None:
-        used = {v["source"] for s in names for v in self.project.services[s].get("volumes", [])
-                if v["type"] == "volume" and v.get("source")}
+        used = {
+            v["source"]
+            for s in names
+            for v in self.project.services[s].get("volumes", [])
+            if v["type"] == "volume" and v.get("source")
+        }
         for key in sorted(used):
             vol = self.project.model["volumes"][key]
             if resources.ensure_volume(self.client, ctx, key, vol):
@@ -148,7 +165,10 @@ class Runner:
 
     # -- up ----------------------------------------------------------------
     def up(
-        self, opts: plan.UpOptions, build: bool = False, no_build: bool = False,
+        self,
+        opts: plan.UpOptions,
+        build: bool = False,
+        no_build: bool = False,
         log: Callable[[str], None] | None = None,
     ) -> plan.Plan:
         services = self.project.services
@@ -162,20 +182,29 @@ class Runner:
         self.ensure_volumes(ctx, targets)
         p = plan.plan_up(self.project.name, services, self.containers(), opts)
         if p.found_orphans and not opts.remove_orphans:
-            self.progress("Warning", self.project.name,
-                          "found orphan containers (" + ", ".join(p.found_orphans) + ") for "
-                          "this project; run with --remove-orphans to clean them up")
+            self.progress(
+                "Warning",
+                self.project.name,
+                "found orphan containers (" + ", ".join(p.found_orphans) + ") for "
+                "this project; run with --remove-orphans to clean them up",
+            )
         for action in p.orphans:
             self._remove(action.container or "", action.name, force=True)
         for level in p.levels:
             skip = set(services) - targets if opts.no_deps else set()
-            jobs = [self._service_job(ctx, name, p.actions.get(name, []), opts.no_start, skip)
-                    for name in level]
+            jobs = [
+                self._service_job(ctx, name, p.actions.get(name, []), opts.no_start, skip)
+                for name in level
+            ]
             self.parallel(jobs)
         return p
 
     def _service_job(
-        self, ctx: convert.Context, name: str, actions: list[plan.Action], no_start: bool,
+        self,
+        ctx: convert.Context,
+        name: str,
+        actions: list[plan.Action],
+        no_start: bool,
         skip: set[str],
     ) -> Callable[[], None]:
         def job() -> None:
@@ -183,6 +212,7 @@ class Runner:
                 self.wait_dependencies(name, skip=skip)
             for a in actions:
                 self._apply(ctx, name, a, no_start)
+
         return job
 
     def _apply(self, ctx: convert.Context, name: str, a: plan.Action, no_start: bool) -> None:
@@ -213,8 +243,14 @@ class Runner:
             self._start(client, cid, a.name, name)
 
     def create(
-        self, ctx: convert.Context, name: str, svc: dict[str, Any], number: int, cname: str,
-        oneoff: bool = False, body: dict[str, Any] | None = None,
+        self,
+        ctx: convert.Context,
+        name: str,
+        svc: dict[str, Any],
+        number: int,
+        cname: str,
+        oneoff: bool = False,
+        body: dict[str, Any] | None = None,
     ) -> str:
         client = self.thread_client()
         if body is None:
@@ -223,8 +259,13 @@ class Runner:
         cid = str(doc["Id"])
         files = convert.inline_files(ctx, svc)
         if files is not None:
-            client.request("PUT", f"/containers/{cid}/archive", query={"path": "/"},
-                           body=files, headers={"Content-Type": "application/x-tar"})
+            client.request(
+                "PUT",
+                f"/containers/{cid}/archive",
+                query={"path": "/"},
+                body=files,
+                headers={"Content-Type": "application/x-tar"},
+            )
         if ctx.networks_supported:
             for key in convert.secondary_networks(svc):
                 net = ctx.project["networks"][key]["name"]
@@ -241,20 +282,29 @@ class Runner:
         self.progress("Container", cname, "Started")
 
     def _remove(
-        self, cid: str, cname: str, force: bool, stop: bool = False, quiet: bool = False,
-        timeout: int | None = None, volumes: bool = False,
+        self,
+        cid: str,
+        cname: str,
+        force: bool,
+        stop: bool = False,
+        quiet: bool = False,
+        timeout: int | None = None,
+        volumes: bool = False,
     ) -> None:
         client = self.thread_client()
         if stop:
             if not quiet:
                 self.progress("Container", cname, "Stopping")
-            _ignore_gone(lambda: client.request(
-                "POST", f"/containers/{cid}/stop", query={"t": timeout}))
+            _ignore_gone(
+                lambda: client.request("POST", f"/containers/{cid}/stop", query={"t": timeout})
+            )
         if not quiet:
             self.progress("Container", cname, "Removing")
-        _ignore_gone(lambda: client.request(
-            "DELETE", f"/containers/{cid}", query={"force": force or None,
-                                                   "v": volumes or None}))
+        _ignore_gone(
+            lambda: client.request(
+                "DELETE", f"/containers/{cid}", query={"force": force or None, "v": volumes or None}
+            )
+        )
         if not quiet:
             self.progress("Container", cname, "Removed")
 
@@ -269,8 +319,9 @@ class Runner:
                 continue
             if skip and dep in skip:
                 continue
-            containers = [c for c in self.containers()
-                          if (c.get("Labels") or {}).get(plan.SERVICE) == dep]
+            containers = [
+                c for c in self.containers() if (c.get("Labels") or {}).get(plan.SERVICE) == dep
+            ]
             if not containers and not cfg.get("required", True):
                 continue
             if not containers:
@@ -294,18 +345,21 @@ class Runner:
             if health is None:
                 raise DependencyFailed(
                     f"dependency failed to start: container {cname} (service {service}) "
-                    "has no healthcheck configured")
+                    "has no healthcheck configured"
+                )
             if health == "healthy":
                 self.progress("Container", cname, "Healthy")
                 return
             if health == "unhealthy":
                 raise DependencyFailed(
                     f"dependency failed to start: container {cname} (service {service}) "
-                    "is unhealthy")
+                    "is unhealthy"
+                )
             if not state.get("Running") and not state.get("Restarting"):
                 raise DependencyFailed(
                     f"dependency failed to start: container {cname} (service {service}) "
-                    f"exited ({state.get('ExitCode')})")
+                    f"exited ({state.get('ExitCode')})"
+                )
             if time.monotonic() > deadline:
                 raise DependencyFailed(f"service {service}: not healthy after {timeout:.0f}s")
             if not said:
@@ -319,7 +373,8 @@ class Runner:
         code = int((doc or {}).get("StatusCode", 0))
         if code != 0:
             raise DependencyFailed(
-                f'service "{service}" didn\'t complete successfully: exit {code}')
+                f'service "{service}" didn\'t complete successfully: exit {code}'
+            )
         self.progress("Container", cid[:12], "Exited")
 
     def wait_running(self, names: set[str], timeout: float = 300.0) -> None:
@@ -338,21 +393,32 @@ class Runner:
 
     # -- down --------------------------------------------------------------
     def down(
-        self, volumes: bool = False, remove_orphans: bool = False, rmi: str | None = None,
+        self,
+        volumes: bool = False,
+        remove_orphans: bool = False,
+        rmi: str | None = None,
         timeout: int | None = None,
     ) -> None:
         containers = self.containers(oneoff=None)
         if not remove_orphans:
             known = set(self.project.services) | set(self.project.disabled)
-            orphans = [c for c in containers
-                       if (c.get("Labels") or {}).get(plan.SERVICE) not in known]
+            orphans = [
+                c for c in containers if (c.get("Labels") or {}).get(plan.SERVICE) not in known
+            ]
             if orphans:
                 names = ", ".join(sorted(_name(c) for c in orphans))
-                self.progress("Warning", self.project.name,
-                              f"found orphan containers ({names}); use --remove-orphans")
+                self.progress(
+                    "Warning",
+                    self.project.name,
+                    f"found orphan containers ({names}); use --remove-orphans",
+                )
             containers = [c for c in containers if c not in orphans]
-        anonymous = {m["Name"] for c in containers for m in c.get("Mounts") or []
-                     if m.get("Type") == "volume" and len(m.get("Name") or "") == 64}
+        anonymous = {
+            m["Name"]
+            for c in containers
+            for m in c.get("Mounts") or []
+            if m.get("Type") == "volume" and len(m.get("Name") or "") == 64
+        }
         for group in plan.down_order(self.project.services, containers):
             self.parallel([self._stop_remove_job(c, timeout, volumes) for c in group])
         self._down_networks()
@@ -373,8 +439,15 @@ class Runner:
         self, c: dict[str, Any], timeout: int | None, volumes: bool
     ) -> Callable[[], None]:
         def job() -> None:
-            self._remove(c["Id"], _name(c), force=True, stop=c.get("State") == "running",
-                         timeout=timeout, volumes=volumes)
+            self._remove(
+                c["Id"],
+                _name(c),
+                force=True,
+                stop=c.get("State") == "running",
+                timeout=timeout,
+                volumes=volumes,
+            )
+
         return job
 
     def _down_networks(self) -> None:

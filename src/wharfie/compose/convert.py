@@ -39,8 +39,10 @@ class Context:
 def labels(
     ctx: Context, service: str, svc: dict[str, Any], number: int, oneoff: bool = False
 ) -> dict[str, str]:
-    deps = ",".join(f"{d}:{v['condition']}:{str(v.get('restart', False)).lower()}"
-                    for d, v in svc.get("depends_on", {}).items())
+    deps = ",".join(
+        f"{d}:{v['condition']}:{str(v.get('restart', False)).lower()}"
+        for d, v in svc.get("depends_on", {}).items()
+    )
     return {
         **svc.get("labels", {}),
         plan.PROJECT: ctx.name,
@@ -57,7 +59,11 @@ def labels(
 
 
 def create_body(
-    ctx: Context, service: str, svc: dict[str, Any], number: int, name: str,
+    ctx: Context,
+    service: str,
+    svc: dict[str, Any],
+    number: int,
+    name: str,
     oneoff: bool = False,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -66,16 +72,23 @@ def create_body(
         "Labels": labels(ctx, service, svc, number, oneoff),
         "Tty": bool(svc.get("tty")),
         "OpenStdin": bool(svc.get("stdin_open")),
-        "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
         "HostConfig": host_config(ctx, svc),
     }
     if svc.get("command") is not None:
         body["Cmd"] = svc["command"]
     if svc.get("entrypoint") is not None:
         body["Entrypoint"] = svc["entrypoint"]
-    for key, field in (("working_dir", "WorkingDir"), ("user", "User"),
-                       ("hostname", "Hostname"), ("domainname", "Domainname"),
-                       ("stop_signal", "StopSignal"), ("mac_address", "MacAddress")):
+    for key, field in (
+        ("working_dir", "WorkingDir"),
+        ("user", "User"),
+        ("hostname", "Hostname"),
+        ("domainname", "Domainname"),
+        ("stop_signal", "StopSignal"),
+        ("mac_address", "MacAddress"),
+    ):
         if svc.get(key):
             body[field] = svc[key]
     if svc.get("stop_grace_period") is not None:
@@ -102,8 +115,12 @@ def healthcheck(h: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if h.get("test"):
         out["Test"] = h["test"]
-    for key, field in (("interval", "Interval"), ("timeout", "Timeout"),
-                       ("start_period", "StartPeriod"), ("start_interval", "StartInterval")):
+    for key, field in (
+        ("interval", "Interval"),
+        ("timeout", "Timeout"),
+        ("start_period", "StartPeriod"),
+        ("start_interval", "StartInterval"),
+    ):
         if h.get(key) is not None:
             out[field] = syntax.duration_ns(h[key])
     if h.get("retries") is not None:
@@ -130,14 +147,23 @@ def host_config(ctx: Context, svc: dict[str, Any]) -> dict[str, Any]:
             hc[field] = res[key]
     if "cpus" in res:
         hc["NanoCpus"] = int(res["cpus"] * 10**9)
-    for key, field in (("init", "Init"), ("privileged", "Privileged"),
-                       ("read_only", "ReadonlyRootfs")):
+    for key, field in (
+        ("init", "Init"),
+        ("privileged", "Privileged"),
+        ("read_only", "ReadonlyRootfs"),
+    ):
         if svc.get(key) is not None:
             hc[field] = svc[key]
-    for key, field in (("cap_add", "CapAdd"), ("cap_drop", "CapDrop"),
-                       ("extra_hosts", "ExtraHosts"), ("dns", "Dns"),
-                       ("dns_search", "DnsSearch"), ("dns_opt", "DnsOptions"),
-                       ("security_opt", "SecurityOpt"), ("sysctls", "Sysctls")):
+    for key, field in (
+        ("cap_add", "CapAdd"),
+        ("cap_drop", "CapDrop"),
+        ("extra_hosts", "ExtraHosts"),
+        ("dns", "Dns"),
+        ("dns_search", "DnsSearch"),
+        ("dns_opt", "DnsOptions"),
+        ("security_opt", "SecurityOpt"),
+        ("sysctls", "Sysctls"),
+    ):
         if svc.get(key):
             hc[field] = svc[key]
     if svc.get("group_add"):
@@ -146,12 +172,14 @@ def host_config(ctx: Context, svc: dict[str, Any]) -> dict[str, Any]:
         if svc.get(key):
             hc[field] = svc[key]
     if svc.get("ulimits"):
-        hc["Ulimits"] = [{"Name": k, "Soft": v["soft"], "Hard": v["hard"]}
-                         for k, v in svc["ulimits"].items()]
+        hc["Ulimits"] = [
+            {"Name": k, "Soft": v["soft"], "Hard": v["hard"]} for k, v in svc["ulimits"].items()
+        ]
     if svc.get("logging"):
-        hc["LogConfig"] = {"Type": svc["logging"].get("driver", ""),
-                           "Config": {k: str(v) for k, v in
-                                      (svc["logging"].get("options") or {}).items()}}
+        hc["LogConfig"] = {
+            "Type": svc["logging"].get("driver", ""),
+            "Config": {k: str(v) for k, v in (svc["logging"].get("options") or {}).items()},
+        }
     return hc
 
 
@@ -164,9 +192,14 @@ def reuse_anonymous_volumes(body: dict[str, Any], old_mounts: list[dict[str, Any
     taken = {m["Target"] for m in hc.get("Mounts", []) if m.get("Source")}
     taken |= {b.split(":")[1] for b in hc.get("Binds", [])}
     taken |= set(hc.get("Tmpfs", {}))
-    anon = {m["Destination"]: m["Name"] for m in old_mounts
-            if m.get("Type") == "volume" and m.get("Name") and m.get("Destination")
-            and len(m["Name"]) == 64}  # anonymous volumes are named by 64 hex digits
+    anon = {
+        m["Destination"]: m["Name"]
+        for m in old_mounts
+        if m.get("Type") == "volume"
+        and m.get("Name")
+        and m.get("Destination")
+        and len(m["Name"]) == 64
+    }  # anonymous volumes are named by 64 hex digits
     mounts = [m for m in hc.get("Mounts", []) if m.get("Source") or m["Target"] not in anon]
     for dest, vol in sorted(anon.items()):
         if dest not in taken:
@@ -177,8 +210,7 @@ def reuse_anonymous_volumes(body: dict[str, Any], old_mounts: list[dict[str, Any
 
 def restart_policy(value: str) -> dict[str, Any]:
     name, _, count = value.partition(":")
-    return {"Name": "" if name == "no" else name,
-            "MaximumRetryCount": int(count) if count else 0}
+    return {"Name": "" if name == "no" else name, "MaximumRetryCount": int(count) if count else 0}
 
 
 def port_bindings(ports: list[dict[str, Any]]) -> dict[str, list[dict[str, str]]]:
@@ -202,12 +234,15 @@ def mounts_of(ctx: Context, svc: dict[str, Any]) -> tuple[list[str], list[dict[s
             prop = (v.get("bind") or {}).get("propagation")
             if prop:
                 opts.append(prop)
-            binds.append(":".join([v["source"], v["target"], *([",".join(opts)] if opts
-                                                                 else [])]))
+            binds.append(":".join([v["source"], v["target"], *([",".join(opts)] if opts else [])]))
         elif v["type"] == "volume":
             src = v.get("source") or ""
-            m: dict[str, Any] = {"Type": "volume", "Source": volumes[src]["name"] if src in
-                                 volumes else src, "Target": v["target"], "ReadOnly": ro}
+            m: dict[str, Any] = {
+                "Type": "volume",
+                "Source": volumes[src]["name"] if src in volumes else src,
+                "Target": v["target"],
+                "ReadOnly": ro,
+            }
             if (v.get("volume") or {}).get("nocopy"):
                 m["VolumeOptions"] = {"NoCopy": True}
             mounts.append(m)
@@ -239,8 +274,13 @@ def inline_files(ctx: Context, svc: dict[str, Any]) -> bytes | None:
                 raise InvalidArgument(spec["missing"])
             if not spec.get("file") and spec.get("content") is not None:
                 mode = ref.get("mode", 0o444)
-                entries.append((ref["target"], str(spec["content"]).encode(),
-                                int(mode, 8) if isinstance(mode, str) else int(mode)))
+                entries.append(
+                    (
+                        ref["target"],
+                        str(spec["content"]).encode(),
+                        int(mode, 8) if isinstance(mode, str) else int(mode),
+                    )
+                )
     if not entries:
         return None
     import io
@@ -287,8 +327,11 @@ def endpoint(service: str, svc: dict[str, Any], net: str) -> dict[str, Any]:
     cfg = svc["networks"].get(net) or {}
     aliases = [service, *[a for a in cfg.get("aliases", []) if a != service]]
     ep: dict[str, Any] = {"Aliases": aliases}
-    ipam = {k: cfg[f] for k, f in (("IPv4Address", "ipv4_address"),
-                                   ("IPv6Address", "ipv6_address")) if cfg.get(f)}
+    ipam = {
+        k: cfg[f]
+        for k, f in (("IPv4Address", "ipv4_address"), ("IPv6Address", "ipv6_address"))
+        if cfg.get(f)
+    }
     if ipam:
         ep["IPAMConfig"] = ipam
     return ep
@@ -317,17 +360,30 @@ def network_body(ctx: Context, key: str, net: dict[str, Any]) -> dict[str, Any]:
         "Attachable": bool(net.get("attachable")),
         "EnableIPv6": bool(net.get("enable_ipv6")),
         "Options": {k: str(v) for k, v in (net.get("driver_opts") or {}).items()},
-        "Labels": {**net.get("labels", {}), plan.PROJECT: ctx.name, plan.NETWORK: key,
-                   plan.VERSION: plan.COMPOSE_VERSION},
+        "Labels": {
+            **net.get("labels", {}),
+            plan.PROJECT: ctx.name,
+            plan.NETWORK: key,
+            plan.VERSION: plan.COMPOSE_VERSION,
+        },
     }
     ipam = net.get("ipam")
     if ipam:
         body["IPAM"] = {
             "Driver": ipam.get("driver") or "default",
-            "Config": [{f: c[k] for k, f in (("subnet", "Subnet"), ("gateway", "Gateway"),
-                                             ("ip_range", "IPRange"),
-                                             ("aux_addresses", "AuxiliaryAddresses"))
-                        if c.get(k)} for c in ipam.get("config") or []],
+            "Config": [
+                {
+                    f: c[k]
+                    for k, f in (
+                        ("subnet", "Subnet"),
+                        ("gateway", "Gateway"),
+                        ("ip_range", "IPRange"),
+                        ("aux_addresses", "AuxiliaryAddresses"),
+                    )
+                    if c.get(k)
+                }
+                for c in ipam.get("config") or []
+            ],
             "Options": ipam.get("options") or {},
         }
     return body
@@ -338,6 +394,10 @@ def volume_body(ctx: Context, key: str, vol: dict[str, Any]) -> dict[str, Any]:
         "Name": vol["name"],
         "Driver": vol.get("driver") or "local",
         "DriverOpts": {k: str(v) for k, v in (vol.get("driver_opts") or {}).items()},
-        "Labels": {**vol.get("labels", {}), plan.PROJECT: ctx.name, plan.VOLUME: key,
-                   plan.VERSION: plan.COMPOSE_VERSION},
+        "Labels": {
+            **vol.get("labels", {}),
+            plan.PROJECT: ctx.name,
+            plan.VOLUME: key,
+            plan.VERSION: plan.COMPOSE_VERSION,
+        },
     }

@@ -81,8 +81,9 @@ def _closing_brace(text: str, start: int, where: str) -> int:
             if depth == 0:
                 return i
         i += 1
-    raise InterpolationError(f"{_at(where)}invalid interpolation format for {text!r}: "
-                             "missing closing brace")
+    raise InterpolationError(
+        f"{_at(where)}invalid interpolation format for {text!r}: missing closing brace"
+    )
 
 
 def _braced(
@@ -94,7 +95,7 @@ def _braced(
     name, rest = inner[:j], inner[j:]
     if not name or name[0] not in _NAME_START:
         raise InterpolationError(
-            f"{_at(where)}invalid interpolation format for \"${{{inner}}}\": "
+            f'{_at(where)}invalid interpolation format for "${{{inner}}}": '
             "a variable name must start with a letter or _"
         )
     if not rest:
@@ -102,7 +103,7 @@ def _braced(
     op = next((o for o in _OPS if rest.startswith(o)), None)
     if op is None:
         raise InterpolationError(
-            f"{_at(where)}invalid interpolation format for \"${{{inner}}}\": "
+            f'{_at(where)}invalid interpolation format for "${{{inner}}}": '
             f"unexpected {rest[0]!r} after the variable name"
         )
     arg = rest[len(op) :]

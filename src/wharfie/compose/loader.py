@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 OVERRIDE_FILES = (
-    "compose.override.yaml", "compose.override.yml",
-    "docker-compose.override.yaml", "docker-compose.override.yml",
+    "compose.override.yaml",
+    "compose.override.yml",
+    "docker-compose.override.yaml",
+    "docker-compose.override.yml",
 )
 
 
@@ -86,8 +88,7 @@ class Project:
 def find_files(opts: Options) -> list[str]:
     """-f files, else COMPOSE_FILE, else the first default name in cwd or a parent."""
     if opts.files:
-        return [f if f == "-" else os.path.abspath(os.path.join(opts.cwd, f))
-                for f in opts.files]
+        return [f if f == "-" else os.path.abspath(os.path.join(opts.cwd, f)) for f in opts.files]
     env_files = opts.environ.get("COMPOSE_FILE")
     if env_files:
         sep = opts.environ.get("COMPOSE_PATH_SEPARATOR", os.pathsep)
@@ -97,8 +98,11 @@ def find_files(opts: Options) -> list[str]:
         for name in DEFAULT_FILES:
             path = os.path.join(folder, name)
             if os.path.isfile(path):
-                extra = [os.path.join(folder, o) for o in OVERRIDE_FILES
-                         if os.path.isfile(os.path.join(folder, o))]
+                extra = [
+                    os.path.join(folder, o)
+                    for o in OVERRIDE_FILES
+                    if os.path.isfile(os.path.join(folder, o))
+                ]
                 return [path, *extra[:1]]
         parent = os.path.dirname(folder)
         if parent == folder:
@@ -106,7 +110,8 @@ def find_files(opts: Options) -> list[str]:
         folder = parent
     raise NotFound(
         "no configuration file provided: not found (looked for "
-        + ", ".join(DEFAULT_FILES) + f" in {opts.cwd} and its parents)"
+        + ", ".join(DEFAULT_FILES)
+        + f" in {opts.cwd} and its parents)"
     )
 
 
@@ -224,8 +229,11 @@ def apply_profiles(
     doc: dict[str, Any], opts: Options, env: Mapping[str, str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(doc with only active services, the services left out)."""
-    active = set(opts.profiles if opts.profiles is not None else
-                 [p for p in env.get("COMPOSE_PROFILES", "").split(",") if p])
+    active = set(
+        opts.profiles
+        if opts.profiles is not None
+        else [p for p in env.get("COMPOSE_PROFILES", "").split(",") if p]
+    )
     keep, drop = {}, {}
     for name, svc in (doc.get("services") or {}).items():
         profiles = set(svc.get("profiles") or [])
@@ -261,8 +269,9 @@ def _extended(
     ref = {"service": ext} if isinstance(ext, str) else ext
     key = f"{ref.get('file', path)}:{ref['service']}"
     if key in trail:
-        raise SchemaError(f"services.{name}.extends",
-                          "circular extends: " + " -> ".join([*trail, key]))
+        raise SchemaError(
+            f"services.{name}.extends", "circular extends: " + " -> ".join([*trail, key])
+        )
     if ref.get("file"):
         other = os.path.join(os.path.dirname(path), ref["file"])
         other_doc = read_file(other, env, warnings)
@@ -271,9 +280,11 @@ def _extended(
     else:
         pool, base_path = services, path
     if ref["service"] not in pool:
-        raise SchemaError(f"services.{name}.extends",
-                          f'cannot extend service "{name}": service "{ref["service"]}" '
-                          f"not found in {os.path.basename(base_path)}")
+        raise SchemaError(
+            f"services.{name}.extends",
+            f'cannot extend service "{name}": service "{ref["service"]}" '
+            f"not found in {os.path.basename(base_path)}",
+        )
     base = _extended(ref["service"], pool, base_path, env, warnings, [*trail, key])
     base = _rebase(base, os.path.dirname(base_path), os.path.dirname(path))
     local = {k: v for k, v in svc.items() if k != "extends"}
@@ -299,6 +310,7 @@ def _rebase(svc: dict[str, Any], base_dir: str, here: str) -> dict[str, Any]:
     if isinstance(env_file, str):
         out["env_file"] = fix(env_file)
     elif isinstance(env_file, list):
-        out["env_file"] = [fix(e) if isinstance(e, str) else {**e, "path": fix(e["path"])}
-                           for e in env_file]
+        out["env_file"] = [
+            fix(e) if isinstance(e, str) else {**e, "path": fix(e["path"])} for e in env_file
+        ]
     return out

@@ -79,8 +79,10 @@ def _merge_value(key: str, old: Any, new: Any) -> Any:
         return _merge_map(old, new)
     if isinstance(old, list) and isinstance(new, list):
         return old + [v for v in new if v not in old]
-    if isinstance(old, (str, list)) and isinstance(new, (str, list)) and key in (
-        "dns", "dns_search", "tmpfs", "env_file"
+    if (
+        isinstance(old, (str, list))
+        and isinstance(new, (str, list))
+        and key in ("dns", "dns_search", "tmpfs", "env_file")
     ):
         as_list = [old] if isinstance(old, str) else old
         extra = [new] if isinstance(new, str) else new

@@ -22,10 +22,31 @@ if TYPE_CHECKING:
     from typing import Any
 
 _COPY = (
-    "working_dir", "container_name", "network_mode", "init", "tty", "stdin_open",
-    "stop_signal", "stop_grace_period", "cap_add", "cap_drop", "read_only", "hostname",
-    "domainname", "privileged", "security_opt", "platform", "ipc", "pid", "mac_address",
-    "oom_score_adj", "pull_policy", "profiles", "logging", "dns_opt", "group_add",
+    "working_dir",
+    "container_name",
+    "network_mode",
+    "init",
+    "tty",
+    "stdin_open",
+    "stop_signal",
+    "stop_grace_period",
+    "cap_add",
+    "cap_drop",
+    "read_only",
+    "hostname",
+    "domainname",
+    "privileged",
+    "security_opt",
+    "platform",
+    "ipc",
+    "pid",
+    "mac_address",
+    "oom_score_adj",
+    "pull_policy",
+    "profiles",
+    "logging",
+    "dns_opt",
+    "group_add",
     "runtime",
 )
 
@@ -49,10 +70,14 @@ def normalize_project(
         "services": services,
         "networks": networks,
         "volumes": volumes,
-        "secrets": {k: _file_obj(k, v, name, working_dir, env, "secrets")
-                    for k, v in (doc.get("secrets") or {}).items()},
-        "configs": {k: _file_obj(k, v, name, working_dir, env, "configs")
-                    for k, v in (doc.get("configs") or {}).items()},
+        "secrets": {
+            k: _file_obj(k, v, name, working_dir, env, "secrets")
+            for k, v in (doc.get("secrets") or {}).items()
+        },
+        "configs": {
+            k: _file_obj(k, v, name, working_dir, env, "configs")
+            for k, v in (doc.get("configs") or {}).items()
+        },
     }
 
 
@@ -69,7 +94,7 @@ def normalize_service(
     elif build is not None:
         out["image"] = f"{project}-{name}"
     else:
-        raise SchemaError(path, 'service has neither an image nor a build context specified')
+        raise SchemaError(path, "service has neither an image nor a build context specified")
     out["command"] = syntax.split_command(svc.get("command"))
     out["entrypoint"] = syntax.split_command(svc.get("entrypoint"))
     out["environment"] = _environment(svc, wd, env, path)
@@ -86,8 +111,10 @@ def normalize_service(
         out["healthcheck"] = _healthcheck(svc["healthcheck"])
     out["scale"] = _scale(svc, path)
     out["resources"] = _resources(svc)
-    out["ulimits"] = {k: v if isinstance(v, dict) else {"soft": v, "hard": v}
-                      for k, v in (svc.get("ulimits") or {}).items()}
+    out["ulimits"] = {
+        k: v if isinstance(v, dict) else {"soft": v, "hard": v}
+        for k, v in (svc.get("ulimits") or {}).items()
+    }
     out["tmpfs"] = _as_list(svc.get("tmpfs"))
     out["dns"] = _as_list(svc.get("dns"))
     out["dns_search"] = _as_list(svc.get("dns_search"))
@@ -122,14 +149,15 @@ def _build(build: Any, wd: str) -> dict[str, Any] | None:
     return out
 
 
-def _environment(
-    svc: dict[str, Any], wd: str, env: Mapping[str, str], path: str
-) -> dict[str, str]:
+def _environment(svc: dict[str, Any], wd: str, env: Mapping[str, str], path: str) -> dict[str, str]:
     out: dict[str, str] = {}
     files = svc.get("env_file")
     for entry in [files] if isinstance(files, str) else files or []:
-        file, required = (entry, True) if isinstance(entry, str) else (
-            entry["path"], entry.get("required", True))
+        file, required = (
+            (entry, True)
+            if isinstance(entry, str)
+            else (entry["path"], entry.get("required", True))
+        )
         full = _abs(file, wd)
         try:
             with open(full, encoding="utf-8") as f:
@@ -156,8 +184,11 @@ def _ports(ports: list[Any], path: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for i, p in enumerate(ports):
         if isinstance(p, dict):
-            entry = {"target": int(p["target"]), "protocol": p.get("protocol", "tcp"),
-                     "mode": p.get("mode", "ingress")}
+            entry = {
+                "target": int(p["target"]),
+                "protocol": p.get("protocol", "tcp"),
+                "mode": p.get("mode", "ingress"),
+            }
             if p.get("published") not in (None, ""):
                 entry["published"] = str(p["published"])
             if p.get("host_ip"):
@@ -193,8 +224,11 @@ def _depends_on(value: Any) -> dict[str, dict[str, Any]]:
     if isinstance(value, list):
         return {d: {"condition": "service_started", "required": True} for d in value}
     return {
-        k: {"condition": (v or {}).get("condition", "service_started"),
-            "restart": (v or {}).get("restart", False), "required": (v or {}).get("required", True)}
+        k: {
+            "condition": (v or {}).get("condition", "service_started"),
+            "restart": (v or {}).get("restart", False),
+            "required": (v or {}).get("required", True),
+        }
         for k, v in value.items()
     }
 
@@ -262,8 +296,13 @@ def _network(key: str, spec: dict[str, Any], project: str) -> dict[str, Any]:
     external, ext_name = _external(spec.get("external"))
     real = spec.get("name") or ext_name or (key if external else f"{project}_{key}")
     out = {k: v for k, v in spec.items() if k not in ("external", "labels", "name")}
-    out.update({"name": real, "external": external,
-                "labels": {k: v or "" for k, v in syntax.kv_list(spec.get("labels")).items()}})
+    out.update(
+        {
+            "name": real,
+            "external": external,
+            "labels": {k: v or "" for k, v in syntax.kv_list(spec.get("labels")).items()},
+        }
+    )
     return out
 
 
@@ -271,8 +310,13 @@ def _volume(key: str, spec: dict[str, Any], project: str) -> dict[str, Any]:
     external, ext_name = _external(spec.get("external"))
     real = spec.get("name") or ext_name or (key if external else f"{project}_{key}")
     out = {k: v for k, v in spec.items() if k not in ("external", "labels", "name")}
-    out.update({"name": real, "external": external,
-                "labels": {k: v or "" for k, v in syntax.kv_list(spec.get("labels")).items()}})
+    out.update(
+        {
+            "name": real,
+            "external": external,
+            "labels": {k: v or "" for k, v in syntax.kv_list(spec.get("labels")).items()},
+        }
+    )
     return out
 
 
@@ -287,11 +331,13 @@ def _file_obj(
         if spec["environment"] in env:
             out["content"] = env[spec["environment"]]
         else:  # an error only where it is used (up, run), not for ps or logs
-            out["missing"] = f'{kind}.{key}.environment: variable {spec["environment"]} is not set'
+            out["missing"] = f"{kind}.{key}.environment: variable {spec['environment']} is not set"
 
     elif spec.get("content") is None and not spec.get("external"):
         raise SchemaError(f"{kind}.{key}", "needs one of file, environment or content")
     if spec.get("external"):
-        raise SchemaError(f"{kind}.{key}.external",
-                          f"external {kind} need swarm mode, which Wharfie does not have")
+        raise SchemaError(
+            f"{kind}.{key}.external",
+            f"external {kind} need swarm mode, which Wharfie does not have",
+        )
     return out

@@ -113,8 +113,7 @@ def restart_with(services: dict[str, dict[str, Any]], names: list[str]) -> set[s
         grew = False
         for name, svc in services.items():
             deps = svc.get("depends_on") or {}
-            if name not in out and any(d in out and (deps[d] or {}).get("restart")
-                                       for d in deps):
+            if name not in out and any(d in out and (deps[d] or {}).get("restart") for d in deps):
                 out.add(name)
                 grew = True
     return out
@@ -229,9 +228,11 @@ def plan_up(
             raise SchemaError("", f"no such service: {name}")
     by_service = observed_by_service(observed)
     stale = {
-        name for name in targets
-        if any(_outdated(services[name], c, opts.image_ids.get(name))
-               for c in by_service.get(name, []))
+        name
+        for name in targets
+        if any(
+            _outdated(services[name], c, opts.image_ids.get(name)) for c in by_service.get(name, [])
+        )
     }
     if opts.no_recreate:
         recreate: set[str] = set()
@@ -241,16 +242,23 @@ def plan_up(
         recreate = dependents(services, stale) & targets
         recreate = {s for s in recreate if by_service.get(s)}
     actions = {
-        name: _service_actions(project, name, services[name], by_service.get(name, []),
-                               opts.scale.get(name, services[name].get("scale", 1)),
-                               name in recreate, opts.no_start)
+        name: _service_actions(
+            project,
+            name,
+            services[name],
+            by_service.get(name, []),
+            opts.scale.get(name, services[name].get("scale", 1)),
+            name in recreate,
+            opts.no_start,
+        )
         for name in targets
     }
     orphans: list[Action] = []
     for svc_name, group in sorted(by_service.items()):
         if svc_name not in services and svc_name not in opts.known:
-            orphans.extend(Action("orphan", svc_name, _number(c), _cname(c), c["Id"])
-                           for c in group)
+            orphans.extend(
+                Action("orphan", svc_name, _number(c), _cname(c), c["Id"]) for c in group
+            )
     out = Plan(levels(services, targets), actions, orphans if opts.remove_orphans else [])
     out.found_orphans = [a.name for a in orphans]
     return out
@@ -278,9 +286,10 @@ def _service_actions(
     no_start: bool,
 ) -> list[Action]:
     if scale > 1 and svc.get("container_name"):
-        raise SchemaError(f"services.{name}",
-                          f'cannot scale to {scale}: container_name "{svc["container_name"]}" '
-                          "must be unique")
+        raise SchemaError(
+            f"services.{name}",
+            f'cannot scale to {scale}: container_name "{svc["container_name"]}" must be unique',
+        )
     out: list[Action] = []
     keep, extra = existing[:scale], existing[scale:]
     for c in reversed(extra):
@@ -288,8 +297,7 @@ def _service_actions(
     for c in keep:
         n = _number(c)
         if recreate:
-            out.append(Action("recreate", name, n, container_name(project, name, svc, n),
-                              c["Id"]))
+            out.append(Action("recreate", name, n, container_name(project, name, svc, n), c["Id"]))
         elif _running(c) or no_start:
             out.append(Action("keep", name, n, _cname(c), c["Id"]))
         else:

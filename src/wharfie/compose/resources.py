@@ -33,8 +33,7 @@ def project_containers(
 
 
 def all_projects(client: Client) -> list[dict[str, Any]]:
-    rows = client.get_json("/containers/json", {"all": True,
-                                                "filters": {"label": [plan.PROJECT]}})
+    rows = client.get_json("/containers/json", {"all": True, "filters": {"label": [plan.PROJECT]}})
     return list(rows or [])
 
 
@@ -71,8 +70,12 @@ def pull(client: Client, ref: str, progress: Callable[[str], None]) -> None:
 
 
 def build(
-    client: Client, service: str, svc: dict[str, Any], progress: Callable[[str], None],
-    no_cache: bool = False, pull_base: bool = False,
+    client: Client,
+    service: str,
+    svc: dict[str, Any],
+    progress: Callable[[str], None],
+    no_cache: bool = False,
+    pull_base: bool = False,
 ) -> str:
     """POST /build with the context as a tar; returns the image id."""
     b = svc["build"]
@@ -80,9 +83,12 @@ def build(
     if not os.path.isdir(context):
         raise NotFound(f"services.{service}.build.context: {context} is not a directory")
     query: dict[str, Any] = {
-        "t": svc["image"], "dockerfile": b.get("dockerfile", "Dockerfile"),
-        "target": b.get("target"), "nocache": no_cache or b.get("no_cache") or None,
-        "pull": pull_base or b.get("pull") or None, "rm": True,
+        "t": svc["image"],
+        "dockerfile": b.get("dockerfile", "Dockerfile"),
+        "target": b.get("target"),
+        "nocache": no_cache or b.get("no_cache") or None,
+        "pull": pull_base or b.get("pull") or None,
+        "rm": True,
         "buildargs": {k: v for k, v in b.get("args", {}).items() if v is not None} or None,
         "labels": b.get("labels") or None,
     }
@@ -90,8 +96,9 @@ def build(
 
     body, query["dockerfile"] = context_tar(context, os.path.join(context, query["dockerfile"]))
     image: str | None = None
-    lines = client.stream_lines("POST", "/build", query=query, body=body,
-                                headers={"Content-Type": "application/x-tar"})
+    lines = client.stream_lines(
+        "POST", "/build", query=query, body=body, headers={"Content-Type": "application/x-tar"}
+    )
     for msg in lines:
         if msg.get("error") or msg.get("errorDetail"):
             detail = msg.get("error") or (msg.get("errorDetail") or {}).get("message")
@@ -142,7 +149,7 @@ def ensure_volume(client: Client, ctx: convert.Context, key: str, vol: dict[str,
         if exc.status != 404:
             raise
     if vol.get("external"):
-        raise NotFound(f"external volume \"{name}\" not found")
+        raise NotFound(f'external volume "{name}" not found')
     client.post_json("/volumes/create", convert.volume_body(ctx, key, vol))
     return True
 
@@ -168,5 +175,4 @@ def remove_volume(client: Client, name: str) -> bool:
 
 
 def connect(client: Client, network: str, cid: str, endpoint: dict[str, Any]) -> None:
-    client.post_json(f"/networks/{network}/connect",
-                     {"Container": cid, "EndpointConfig": endpoint})
+    client.post_json(f"/networks/{network}/connect", {"Container": cid, "EndpointConfig": endpoint})

@@ -1,8 +1,8 @@
 """Short syntaxes of the compose specification turned into their long form (pure).
 
-    ports:   "[HOST_IP:][HOST_PORT[-RANGE]:]CONTAINER_PORT[-RANGE][/PROTOCOL]"
-    volumes: "[SOURCE:]TARGET[:MODE]"
-    durations "1m30s", byte sizes "512m"
+ports:   "[HOST_IP:][HOST_PORT[-RANGE]:]CONTAINER_PORT[-RANGE][/PROTOCOL]"
+volumes: "[SOURCE:]TARGET[:MODE]"
+durations "1m30s", byte sizes "512m"
 """
 
 from __future__ import annotations
@@ -102,8 +102,22 @@ def _pairs(
 
 
 _VOLUME_MODES = frozenset(
-    ("ro", "rw", "z", "Z", "nocopy", "shared", "rshared", "slave", "rslave", "private",
-     "rprivate", "cached", "delegated", "consistent")
+    (
+        "ro",
+        "rw",
+        "z",
+        "Z",
+        "nocopy",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "private",
+        "rprivate",
+        "cached",
+        "delegated",
+        "consistent",
+    )
 )
 
 
@@ -137,8 +151,15 @@ def parse_volume(spec: str) -> dict[str, Any]:
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_NS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
-            "h": 3600 * 10**9}
+_UNIT_NS = {
+    "ns": 1,
+    "us": 1000,
+    "µs": 1000,
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
 
 
 def duration_ns(value: str | int | float) -> int:
@@ -156,12 +177,11 @@ def duration_ns(value: str | int | float) -> int:
     return int(total)
 
 
-_BYTE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4,
-               "p": 1024**5}
+_BYTE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 
 
 def byte_size(value: str | int | float) -> int:
-    """"512m", "1g", "100kb", 1024 → bytes (binary units, as compose)."""
+    """ "512m", "1g", "100kb", 1024 → bytes (binary units, as compose)."""
     if isinstance(value, (int, float)):
         return int(value)
     m = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgtp]?)i?b?\s*$", value, re.I)

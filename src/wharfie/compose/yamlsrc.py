@@ -35,7 +35,8 @@ def _loader_class() -> Any:
         for k, v in base.yaml_implicit_resolvers.items()
     }
     Loader.add_implicit_resolver(
-        "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
         list("tTfF"),
     )
     _LOADER = Loader
@@ -52,9 +53,7 @@ def parse_yaml(text: str, name: str) -> tuple[Any, dict[str, int]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
-        raise InvalidArgument(
-            f"{name}: yaml: {where}: {exc.problem or exc.context}"
-        ) from exc
+        raise InvalidArgument(f"{name}: yaml: {where}: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
         raise InvalidArgument(f"{name}: yaml: {exc}") from exc
     finally:

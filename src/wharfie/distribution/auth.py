@@ -75,7 +75,8 @@ def decode_registry_auth(header: str) -> AuthConfig:
 
 def encode_registry_auth(auth: AuthConfig) -> str:
     obj = {
-        "username": auth.username, "password": auth.password,
+        "username": auth.username,
+        "password": auth.password,
         "serveraddress": auth.server_address,
     }
     if auth.identity_token:
@@ -113,8 +114,10 @@ def parse_challenge(header: str) -> Challenge | None:
     if not header:
         return None
     scheme, _, rest = header.partition(" ")
-    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
-              for m in _PARAM.finditer(rest)}
+    params = {
+        m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+        for m in _PARAM.finditer(rest)
+    }
     params = {k: re.sub(r"\\(.)", r"\1", v) for k, v in params.items()}
     kind = scheme.lower()
     if kind not in ("bearer", "basic"):
@@ -154,8 +157,9 @@ def lookup(config: dict[str, Any], registry: str) -> AuthConfig:
         entry = auths.get(name)
         if entry:
             found = AuthConfig.from_json(entry)
-            return AuthConfig(found.username, found.password, found.identity_token,
-                              found.registry_token, key)
+            return AuthConfig(
+                found.username, found.password, found.identity_token, found.registry_token, key
+            )
     return AuthConfig(server_address=key)
 
 

@@ -78,7 +78,11 @@ class Registry:
     """One registry host ("127.0.0.1:5000", "docker.io" → registry-1.docker.io)."""
 
     def __init__(
-        self, host: str, credentials: authmod.AuthConfig, *, insecure: bool,
+        self,
+        host: str,
+        credentials: authmod.AuthConfig,
+        *,
+        insecure: bool,
         base_url: str = "",
     ) -> None:
         self.host = host
@@ -107,8 +111,11 @@ class Registry:
         fails; an unreachable registry fails here with Docker's wording."""
         https = f"https://{self._api_host}"
         try:
-            self._ping_once(http.client.HTTPSConnection(
-                self._api_host, timeout=10, context=_tls_context(not self.insecure)))
+            self._ping_once(
+                http.client.HTTPSConnection(
+                    self._api_host, timeout=10, context=_tls_context(not self.insecure)
+                )
+            )
             return https
         except ssl.SSLError as exc:
             if not self.insecure:
@@ -132,16 +139,20 @@ class Registry:
             conn.close()
 
     def _conn(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
-        conns: dict[tuple[str, str], http.client.HTTPConnection] = getattr(
-            self._local, "conns", None) or {}
+        conns: dict[tuple[str, str], http.client.HTTPConnection] = (
+            getattr(self._local, "conns", None) or {}
+        )
         self._local.conns = conns
         key = (scheme, netloc)
         conn = conns.get(key)
         if conn is None:
             if scheme == "https":
                 conn = http.client.HTTPSConnection(
-                    netloc, timeout=TIMEOUT, context=_tls_context(not self.insecure),
-                    blocksize=BLOCK)
+                    netloc,
+                    timeout=TIMEOUT,
+                    context=_tls_context(not self.insecure),
+                    blocksize=BLOCK,
+                )
             else:
                 conn = http.client.HTTPConnection(netloc, timeout=TIMEOUT, blocksize=BLOCK)
             conns[key] = conn
@@ -161,8 +172,14 @@ class Registry:
     # -- requests -------------------------------------------------------------------
 
     def request(
-        self, method: str, path: str, *, scopes: list[str], headers: dict[str, str] | None = None,
-        body: Body = None, ok: tuple[int, ...] = (200,),
+        self,
+        method: str,
+        path: str,
+        *,
+        scopes: list[str],
+        headers: dict[str, str] | None = None,
+        body: Body = None,
+        ok: tuple[int, ...] = (200,),
     ) -> Reply:
         """One request with auth; a status outside `ok` raises with the registry's words."""
         url = path if path.startswith("http") else self.base + path
@@ -178,15 +195,17 @@ class Registry:
                 reply = self._send(method, url, headers or {}, body, scopes)
         if reply.status in ok:
             return reply
-        text = registry_message(b"" if method == "HEAD" else reply.read(), reply.status,
-                                reply.resp.reason)
+        text = registry_message(
+            b"" if method == "HEAD" else reply.read(), reply.status, reply.resp.reason
+        )
         reply.resp.close()
         if reply.status in (401, 403):
             raise Unauthorized(f'{verb} "{url}": {text}')
         raise for_status(reply.status, text)
 
-    def _send(self, method: str, url: str, headers: dict[str, str], body: Body,
-              scopes: list[str]) -> Reply:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], body: Body, scopes: list[str]
+    ) -> Reply:
         for attempt in range(2):
             parts = urlsplit(url)
             conn = self._conn(parts.scheme, parts.netloc)
@@ -222,8 +241,10 @@ class Registry:
     def _auth_header(self, scopes: list[str]) -> dict[str, str]:
         with self._lock:
             if self._basic:
-                return {"Authorization": "Basic " + authmod.encode_auth(
-                    self.credentials.username, self.credentials.password)}
+                return {
+                    "Authorization": "Basic "
+                    + authmod.encode_auth(self.credentials.username, self.credentials.password)
+                }
             if self.credentials.registry_token:
                 return {"Authorization": "Bearer " + self.credentials.registry_token}
             token = self._tokens.get(" ".join(sorted(scopes)))
@@ -259,9 +280,13 @@ class Registry:
             cred = base64.b64encode(f"{c.username}:{c.password}".encode()).decode()
             headers["Authorization"] = "Basic " + cred
         if c.identity_token:
-            q = {"grant_type": "refresh_token", "refresh_token": c.identity_token,
-                 "service": ch.params.get("service", ""), "scope": " ".join(scopes),
-                 "client_id": "docker"}
+            q = {
+                "grant_type": "refresh_token",
+                "refresh_token": c.identity_token,
+                "service": ch.params.get("service", ""),
+                "scope": " ".join(scopes),
+                "client_id": "docker",
+            }
             return self._post_token(ch.params["realm"], q)
         parts = urlsplit(url)
         conn = self._conn(parts.scheme, parts.netloc)
@@ -285,16 +310,24 @@ class Registry:
         conn = self._conn(parts.scheme, parts.netloc)
         body = urlencode(query).encode()
         try:
-            conn.request("POST", parts.path or "/", body=body, headers={
-                "Content-Type": "application/x-www-form-urlencoded", "User-Agent": USER_AGENT})
+            conn.request(
+                "POST",
+                parts.path or "/",
+                body=body,
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "User-Agent": USER_AGENT,
+                },
+            )
             resp = conn.getresponse()
             raw = resp.read()
         except (OSError, http.client.HTTPException) as exc:
             self._drop(parts.scheme, parts.netloc)
             raise dial_error("POST", realm, exc) from exc
         if resp.status != 200:
-            raise Unauthorized(f'Post "{realm}": '
-                               + registry_message(raw, resp.status, resp.reason))
+            raise Unauthorized(
+                f'Post "{realm}": ' + registry_message(raw, resp.status, resp.reason)
+            )
         return _token_of(raw)
 
     def ping(self) -> None:

@@ -27,8 +27,9 @@ class Settings:
     blocked: list[str] = field(default_factory=list)  # registry hosts never contacted
 
     @classmethod
-    def from_flags(cls, mirrors: list[str], insecure: list[str],
-                   blocked: list[str] | None = None) -> Settings:
+    def from_flags(
+        cls, mirrors: list[str], insecure: list[str], blocked: list[str] | None = None
+    ) -> Settings:
         out = cls(insecure=list(insecure), blocked=list(blocked or []))
         for m in mirrors:
             host, eq, url = m.partition("=")
@@ -61,8 +62,9 @@ class Settings:
         out = []
         for url in self.mirrors.get(host, []):
             netloc = urlsplit(url).netloc
-            out.append(Registry(netloc, AuthConfig(), insecure=self.is_insecure(netloc),
-                                base_url=url))
+            out.append(
+                Registry(netloc, AuthConfig(), insecure=self.is_insecure(netloc), base_url=url)
+            )
         out.append(Registry(host, auth, insecure=self.is_insecure(host)))
         return out
 

@@ -12,7 +12,7 @@ class Unauthorized(FailedPrecondition):
 
 
 def registry_message(body: bytes, status: int, reason: str) -> str:
-    """"manifest unknown: manifest unknown" from a registry's {"errors": [...]} body."""
+    """ "manifest unknown: manifest unknown" from a registry's {"errors": [...]} body."""
     try:
         obj = json.loads(body or b"{}")
     except ValueError:

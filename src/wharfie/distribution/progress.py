@@ -37,7 +37,7 @@ def bar(current: int, total: int, width: int = 50) -> str:
     if total <= 0:
         return f"{human(current):>8}"
     filled = min(width, int(width * current / total))
-    arrow = (">" if filled < width else "")
+    arrow = ">" if filled < width else ""
     body = "=" * max(0, filled - (1 if arrow else 0)) + arrow
     return f"[{body:<{width}}] {human(current):>8}/{human(total)}"
 

@@ -51,14 +51,20 @@ def fetch_manifest(reg: Registry, path: str, ref: str) -> tuple[bytes, str, str]
     """(raw, media type, digest) of `ref` (a tag or a digest); verified when by digest."""
     scopes = [repo_scope(path, "pull")]
     if not ref.startswith("sha256:"):
-        head = reg.request("HEAD", f"/v2/{path}/manifests/{ref}", scopes=scopes,
-                           headers={"Accept": mf.ACCEPT}, ok=(200, 404))
+        head = reg.request(
+            "HEAD",
+            f"/v2/{path}/manifests/{ref}",
+            scopes=scopes,
+            headers={"Accept": mf.ACCEPT},
+            ok=(200, 404),
+        )
         head.read()  # a 404 is left to the GET, whose body says why
         found = head.header("docker-content-digest")
         if found.startswith("sha256:"):
             ref = found  # then fetched by digest, and verified
-    reply = reg.request("GET", f"/v2/{path}/manifests/{ref}", scopes=scopes,
-                        headers={"Accept": mf.ACCEPT})
+    reply = reg.request(
+        "GET", f"/v2/{path}/manifests/{ref}", scopes=scopes, headers={"Accept": mf.ACCEPT}
+    )
     raw = reply.resp.read(MAX_MANIFEST + 1)
     if len(raw) > MAX_MANIFEST:
         raise InvalidArgument(f"manifest {ref} is larger than {MAX_MANIFEST} bytes")
@@ -79,7 +85,7 @@ def list_tags(reg: Registry, path: str) -> list[str]:
         link = reply.header("link")
         if not link or "<" not in link:
             break
-        url = link[link.index("<") + 1:link.index(">")]
+        url = link[link.index("<") + 1 : link.index(">")]
     return sorted(set(out))
 
 
@@ -94,21 +100,28 @@ def resolve(reg: Registry, path: str, ref: str, platform: str) -> Resolved:
 
 
 def fetch_small_blob(reg: Registry, path: str, desc: mf.Descriptor) -> bytes:
-    reply = reg.request("GET", f"/v2/{path}/blobs/{desc.digest}",
-                        scopes=[repo_scope(path, "pull")])
+    reply = reg.request("GET", f"/v2/{path}/blobs/{desc.digest}", scopes=[repo_scope(path, "pull")])
     data = reply.read()
     got = "sha256:" + hashlib.sha256(data).hexdigest()
     if got != desc.digest or len(data) != desc.size:
-        raise InvalidArgument(f"blob {desc.digest}: content does not match its digest/size "
-                              f"(got {got}, {len(data)} bytes)")
+        raise InvalidArgument(
+            f"blob {desc.digest}: content does not match its digest/size "
+            f"(got {got}, {len(data)} bytes)"
+        )
     return data
 
 
 class BlobStream:
     """The bytes of a blob, resumed with Range after a broken connection, verified at EOF."""
 
-    def __init__(self, reg: Registry, path: str, desc: mf.Descriptor,
-                 on_bytes: Any = None, on_retry: Any = None) -> None:
+    def __init__(
+        self,
+        reg: Registry,
+        path: str,
+        desc: mf.Descriptor,
+        on_bytes: Any = None,
+        on_retry: Any = None,
+    ) -> None:
         self.reg, self.path, self.desc = reg, path, desc
         self.on_retry = on_retry
         self.offset = 0
@@ -125,8 +138,9 @@ class BlobStream:
                 raise Unavailable(f"blob {self.desc.digest}: connection closed early")
             except Unavailable as exc:
                 if failures >= RETRIES:
-                    raise Unavailable(f"download of {self.desc.digest} failed after "
-                                      f"{failures} retries: {exc}") from exc
+                    raise Unavailable(
+                        f"download of {self.desc.digest} failed after {failures} retries: {exc}"
+                    ) from exc
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
                 if self.on_retry is not None:
                     self.on_retry(delay)
@@ -136,9 +150,13 @@ class BlobStream:
 
     def _once(self) -> Iterator[bytes]:
         headers = {"Range": f"bytes={self.offset}-"} if self.offset else {}
-        reply = self.reg.request("GET", f"/v2/{self.path}/blobs/{self.desc.digest}",
-                                 scopes=[repo_scope(self.path, "pull")], headers=headers,
-                                 ok=(200, 206))
+        reply = self.reg.request(
+            "GET",
+            f"/v2/{self.path}/blobs/{self.desc.digest}",
+            scopes=[repo_scope(self.path, "pull")],
+            headers=headers,
+            ok=(200, 206),
+        )
         complete = False
         try:
             yield from self._body(reply)
@@ -167,8 +185,9 @@ class BlobStream:
                 if not data:
                     continue
             if self.offset + len(data) > self.desc.size:
-                raise InvalidArgument(f"blob {self.desc.digest}: larger than its size "
-                                      f"{self.desc.size}")
+                raise InvalidArgument(
+                    f"blob {self.desc.digest}: larger than its size {self.desc.size}"
+                )
             self.offset += len(data)
             self.hash.update(data)
             if self.on_bytes is not None:
@@ -180,7 +199,8 @@ class BlobStream:
         if got != self.desc.digest or self.offset != self.desc.size:
             raise InvalidArgument(
                 f"failed to verify layer {self.desc.digest}: content does not match its "
-                f"digest (got {got}, {self.offset} of {self.desc.size} bytes)")
+                f"digest (got {got}, {self.offset} of {self.desc.size} bytes)"
+            )
 
 
 _END = object()
@@ -228,8 +248,13 @@ def prefetched(it: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
 
 
 def _layer_job(
-    store: ImageStore, reg: Registry, path: str, desc: mf.Descriptor, parent: str,
-    diff_id: str, progress: pg.Progress,
+    store: ImageStore,
+    reg: Registry,
+    path: str,
+    desc: mf.Descriptor,
+    parent: str,
+    diff_id: str,
+    progress: pg.Progress,
 ) -> tuple[str, bool, int]:
     ident = pg.short_id(desc.digest)
     throttle = pg.Throttle()
@@ -256,8 +281,14 @@ def _layer_job(
     return result
 
 
-def pull_layers(store: ImageStore, reg: Registry, path: str, manifest: mf.Manifest,
-                diff_ids: list[str], progress: pg.Progress) -> list[tuple[str, str, int, bool]]:
+def pull_layers(
+    store: ImageStore,
+    reg: Registry,
+    path: str,
+    manifest: mf.Manifest,
+    diff_ids: list[str],
+    progress: pg.Progress,
+) -> list[tuple[str, str, int, bool]]:
     if len(diff_ids) != len(manifest.layers):
         raise InvalidArgument("image config and manifest disagree on the number of layers")
     chains: list[str] = []
@@ -266,21 +297,25 @@ def pull_layers(store: ImageStore, reg: Registry, path: str, manifest: mf.Manife
     parents = ["", *chains[:-1]]
     futures: list[Future[tuple[str, bool, int]] | None] = []
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        for desc, diff, parent, chain in zip(manifest.layers, diff_ids, parents, chains,
-                                             strict=True):
+        for desc, diff, parent, chain in zip(
+            manifest.layers, diff_ids, parents, chains, strict=True
+        ):
             ident = pg.short_id(desc.digest)
             if store.has_layer(chain):
                 progress(pg.detail("Already exists", ident))
                 futures.append(None)
                 continue
             progress(pg.detail("Pulling fs layer", ident))
-            futures.append(pool.submit(_layer_job, store, reg, path, desc, parent, diff,
-                                       progress))
+            futures.append(pool.submit(_layer_job, store, reg, path, desc, parent, diff, progress))
         return _collect(store, futures, chains, diff_ids)
 
 
-def _collect(store: ImageStore, futures: list[Future[tuple[str, bool, int]] | None],
-             chains: list[str], diff_ids: list[str]) -> list[tuple[str, str, int, bool]]:
+def _collect(
+    store: ImageStore,
+    futures: list[Future[tuple[str, bool, int]] | None],
+    chains: list[str],
+    diff_ids: list[str],
+) -> list[tuple[str, str, int, bool]]:
     """Every layer's result; on any failure the new layers are discarded, then it raises."""
     out: list[tuple[str, str, int, bool]] = []
     error: BaseException | None = None
@@ -299,8 +334,13 @@ def _collect(store: ImageStore, futures: list[Future[tuple[str, bool, int]] | No
     return out
 
 
-def pull(store: ImageStore, regs: list[Registry], ref: refmod.Reference, platform: str,
-         progress: pg.Progress) -> ImageRecord:
+def pull(
+    store: ImageStore,
+    regs: list[Registry],
+    ref: refmod.Reference,
+    platform: str,
+    progress: pg.Progress,
+) -> ImageRecord:
     """Pull `ref` (a tag or digest reference) through the first registry that answers."""
     ref = ref.with_default_tag()
     err: WharfieError | None = None
@@ -317,8 +357,9 @@ def pull(store: ImageStore, regs: list[Registry], ref: refmod.Reference, platfor
     raise err
 
 
-def _pull_from(store: ImageStore, reg: Registry, ref: refmod.Reference, platform: str,
-               progress: pg.Progress) -> ImageRecord:
+def _pull_from(
+    store: ImageStore, reg: Registry, ref: refmod.Reference, platform: str, progress: pg.Progress
+) -> ImageRecord:
     path = ref.path
     try:
         res = resolve(reg, path, ref.digest or ref.tag, platform)
@@ -350,8 +391,9 @@ def store_has(store: ImageStore, image_id: str) -> bool:
     return all(store.has_layer(c) for c in rec.chain_ids)
 
 
-def _existing(store: ImageStore, reg: Registry, ref: refmod.Reference, res: Resolved,
-              progress: pg.Progress) -> ImageRecord | None:
+def _existing(
+    store: ImageStore, reg: Registry, ref: refmod.Reference, res: Resolved, progress: pg.Progress
+) -> ImageRecord | None:
     rec = store.get(res.manifest.config.digest)
     before = {t for t in rec.repo_tags}
     raw = store.content.read(rec.id)
@@ -370,8 +412,13 @@ def _refs(ref: refmod.Reference, manifest_digest: str) -> list[str]:
     return out
 
 
-def _remember(store: ImageStore, reg: Registry, ref: refmod.Reference, m: mf.Manifest,
-              diff_ids: list[str]) -> None:
+def _remember(
+    store: ImageStore, reg: Registry, ref: refmod.Reference, m: mf.Manifest, diff_ids: list[str]
+) -> None:
     repo = f"{ref.domain}/{ref.path}"
-    store.blobsums.add([BlobSum(d, desc.digest, desc.media_type, desc.size, repo)
-                        for d, desc in zip(diff_ids, m.layers, strict=True)])
+    store.blobsums.add(
+        [
+            BlobSum(d, desc.digest, desc.media_type, desc.size, repo)
+            for d, desc in zip(diff_ids, m.layers, strict=True)
+        ]
+    )

@@ -52,8 +52,7 @@ class Target:
 
 def has_blob(t: Target, digest: str) -> int | None:
     """The size the registry has for `digest` in the target repository, or None."""
-    reply = t.reg.request("HEAD", f"/v2/{t.path}/blobs/{digest}", scopes=t.scopes(),
-                          ok=(200, 404))
+    reply = t.reg.request("HEAD", f"/v2/{t.path}/blobs/{digest}", scopes=t.scopes(), ok=(200, 404))
     reply.read()
     if reply.status != 200:
         return None
@@ -64,8 +63,9 @@ def _start_upload(t: Target, mount: str = "", source: str = "") -> tuple[bool, s
     """(mounted?, upload location)."""
     query = "?" + urlencode({"mount": mount, "from": source}) if mount else ""
     scopes = t.scopes(source) if source else t.scopes()
-    reply = t.reg.request("POST", f"/v2/{t.path}/blobs/uploads/{query}", scopes=scopes,
-                          body=b"", ok=(201, 202))
+    reply = t.reg.request(
+        "POST", f"/v2/{t.path}/blobs/uploads/{query}", scopes=scopes, body=b"", ok=(201, 202)
+    )
     reply.read()
     return reply.status == 201, reply.header("location")
 
@@ -76,9 +76,13 @@ def upload(t: Target, digest: str, size: int, body: Any) -> None:
     sep = "&" if "?" in location else "?"
     url = location if location.startswith("http") else t.reg.base + location
     reply = t.reg.request(
-        "PUT", f"{url}{sep}{urlencode({'digest': digest})}", scopes=t.scopes(),
+        "PUT",
+        f"{url}{sep}{urlencode({'digest': digest})}",
+        scopes=t.scopes(),
         headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-        body=body, ok=(201, 204))
+        body=body,
+        ok=(201, 204),
+    )
     reply.read()
 
 
@@ -91,7 +95,7 @@ def _try_known(store: ImageStore, t: Target, diff_id: str) -> tuple[BlobSum, str
             if has_blob(t, s.digest) == s.size:
                 return s, "Layer already exists"
             continue
-        source = s.repository[len(host):]
+        source = s.repository[len(host) :]
         mounted, _ = _start_upload(t, s.digest, source)
         if mounted:
             return s, f"Mounted from {source}"
@@ -134,7 +138,8 @@ def _compress_into(pipe: _Pipe, chunks: Iterator[bytes]) -> None:
 
     try:
         gz = igzip_threaded.open(  # type: ignore[no-untyped-call]
-            pipe, "wb", compresslevel=GZIP_LEVEL, threads=GZIP_THREADS)
+            pipe, "wb", compresslevel=GZIP_LEVEL, threads=GZIP_THREADS
+        )
         with gz:
             for chunk in chunks:
                 gz.write(chunk)
@@ -148,20 +153,31 @@ def upload_stream(t: Target, body: Iterator[bytes], digest_of: Any) -> None:
     """Streamed upload: POST a session, PATCH the bytes (chunked), PUT ?digest=."""
     _, location = _start_upload(t)
     url = location if location.startswith("http") else t.reg.base + location
-    reply = t.reg.request("PATCH", url, scopes=t.scopes(), body=body,
-                          headers={"Content-Type": "application/octet-stream"},
-                          ok=(202, 204))
+    reply = t.reg.request(
+        "PATCH",
+        url,
+        scopes=t.scopes(),
+        body=body,
+        headers={"Content-Type": "application/octet-stream"},
+        ok=(202, 204),
+    )
     reply.read()
     location = reply.header("location") or location
     url = location if location.startswith("http") else t.reg.base + location
     sep = "&" if "?" in url else "?"
-    reply = t.reg.request("PUT", f"{url}{sep}{urlencode({'digest': digest_of()})}",
-                          scopes=t.scopes(), body=b"", ok=(201, 204))
+    reply = t.reg.request(
+        "PUT",
+        f"{url}{sep}{urlencode({'digest': digest_of()})}",
+        scopes=t.scopes(),
+        body=b"",
+        ok=(201, 204),
+    )
     reply.read()
 
 
-def push_layer(store: ImageStore, t: Target, diff_id: str, chain_id: str,
-               progress: pg.Progress) -> BlobSum:
+def push_layer(
+    store: ImageStore, t: Target, diff_id: str, chain_id: str, progress: pg.Progress
+) -> BlobSum:
     ident = pg.short_id(diff_id)
     known = _try_known(store, t, diff_id)
     if known is not None:
@@ -186,12 +202,14 @@ def push_layer(store: ImageStore, t: Target, diff_id: str, chain_id: str,
             except queue.Empty:
                 worker.join(0.05)
     progress(pg.detail("Pushed", ident))
-    return BlobSum(diff_id, "sha256:" + pipe.hash.hexdigest(), mf.DOCKER_LAYER_GZIP,
-                   pipe.size, t.repository)
+    return BlobSum(
+        diff_id, "sha256:" + pipe.hash.hexdigest(), mf.DOCKER_LAYER_GZIP, pipe.size, t.repository
+    )
 
 
-def push_image(store: ImageStore, t: Target, rec: ImageRecord,
-               progress: pg.Progress) -> tuple[str, int]:
+def push_image(
+    store: ImageStore, t: Target, rec: ImageRecord, progress: pg.Progress
+) -> tuple[str, int]:
     """Layers, config, manifest; returns (manifest digest, manifest size)."""
     diff_ids = rec.diff_ids
     for d in diff_ids:
@@ -209,15 +227,22 @@ def push_image(store: ImageStore, t: Target, rec: ImageRecord,
     layers = [mf.Descriptor(sums[d].media_type, sums[d].digest, sums[d].size) for d in diff_ids]
     raw, mt = mf.build(mf.Descriptor(mf.DOCKER_CONFIG, rec.id, len(raw_cfg)), layers)
     tag = t.ref.tag or "latest"
-    reply = t.reg.request("PUT", f"/v2/{t.path}/manifests/{tag}", scopes=t.scopes(),
-                          headers={"Content-Type": mt}, body=raw, ok=(201, 200))
+    reply = t.reg.request(
+        "PUT",
+        f"/v2/{t.path}/manifests/{tag}",
+        scopes=t.scopes(),
+        headers={"Content-Type": mt},
+        body=raw,
+        ok=(201, 200),
+    )
     reply.read()
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
     return digest, len(raw)
 
 
-def push(store: ImageStore, reg: Registry, ref: refmod.Reference,
-         progress: pg.Progress) -> list[dict[str, Any]]:
+def push(
+    store: ImageStore, reg: Registry, ref: refmod.Reference, progress: pg.Progress
+) -> list[dict[str, Any]]:
     """Push one tag (or every tag of the repository when `ref` has none)."""
     repo = f"{ref.domain}/{ref.path}"
     tags = [ref.tag] if ref.tag else _local_tags(store, ref)
@@ -230,8 +255,9 @@ def push(store: ImageStore, reg: Registry, ref: refmod.Reference,
             tref = ref._replace(tag=tag, digest="")
             rec = store.resolve(tref.full())
             digest, size = push_image(store, Target(reg, tref), rec, progress)
-            store.add_image_raw(store.content.read(rec.id), [],
-                                [tref._replace(tag="", digest=digest).full()])
+            store.add_image_raw(
+                store.content.read(rec.id), [], [tref._replace(tag="", digest=digest).full()]
+            )
             progress(pg.status(f"{tag}: digest: {digest} size: {size}"))
             aux = {"Tag": tag, "Digest": digest, "Size": size}
             progress({"progressDetail": {}, "aux": aux})

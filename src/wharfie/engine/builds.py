@@ -44,7 +44,6 @@ log = logging.getLogger("wharfie.engine")
 _END = object()
 
 
-
 class Builds:
     def __init__(self, engine: Engine) -> None:
         self.e = engine
@@ -66,9 +65,12 @@ class Builds:
         for t in opts.tags:
             _split_tag(t)
 
-    async def build(self, opts: BuildOptions, body: AsyncIterator[bytes],
-                    gone: Callable[[], Awaitable[object]] | None = None
-                    ) -> AsyncIterator[bytes]:
+    async def build(
+        self,
+        opts: BuildOptions,
+        body: AsyncIterator[bytes],
+        gone: Callable[[], Awaitable[object]] | None = None,
+    ) -> AsyncIterator[bytes]:
         """The JSON lines of a build (Docker's legacy builder stream). `gone()` returns
         when the client has gone away: the build is then cancelled (and cleaned up) even
         while a silent RUN gives the stream nothing to write."""
@@ -100,10 +102,18 @@ class Builds:
 
         tagged = {r.id for r in self.e.images.list() if r.repo_tags}
         return [
-            {"ID": e.key.removeprefix("sha256:")[:25], "Parents": None, "Type": "regular",
-             "Description": e.description, "InUse": e.image_id in tagged, "Shared": False,
-             "Size": e.size, "CreatedAt": rfc3339(e.created), "LastUsedAt": rfc3339(e.last_used),
-             "UsageCount": 1}
+            {
+                "ID": e.key.removeprefix("sha256:")[:25],
+                "Parents": None,
+                "Type": "regular",
+                "Description": e.description,
+                "InUse": e.image_id in tagged,
+                "Shared": False,
+                "Size": e.size,
+                "CreatedAt": rfc3339(e.created),
+                "LastUsedAt": rfc3339(e.last_used),
+                "UsageCount": 1,
+            }
             for e in self.cache.entries()
         ]
 
@@ -113,8 +123,7 @@ class Builds:
         reclaimed = 0
         for e in entries:
             reclaimed += self._drop_image(e.image_id, e.size)
-        return {"CachesDeleted": [e.key for e in entries] or None,
-                "SpaceReclaimed": reclaimed}
+        return {"CachesDeleted": [e.key for e in entries] or None, "SpaceReclaimed": reclaimed}
 
     def _drop_image(self, image_id: str, size: int) -> int:
         """Remove a cache image nothing else holds (no tag, no child, no container)."""
@@ -186,8 +195,9 @@ class _Run(Steps):
         for warning in df.warnings:  # as docker's legacy builder prints them
             self.say(f"[WARNING]: {warning}\n")
         if df.warnings:
-            self.say("[WARNING]: Empty continuation lines will become errors in a future "
-                     "release.\n")
+            self.say(
+                "[WARNING]: Empty continuation lines will become errors in a future release.\n"
+            )
         context.hide_ignored(self.ctx, name)
         p = plan.plan(df, self.opts.build_args, self.opts.target)
         self.used_args |= p.declared_meta
@@ -236,8 +246,9 @@ class _Run(Steps):
         st = self._state_of(image)
         st.config["Labels"] = {**(st.config.get("Labels") or {}), **self.opts.labels}
         text = nop("LABEL " + " ".join(f"{k}={v}" for k, v in sorted(self.opts.labels.items())))
-        return await self._cached_or(st, image, ["meta", text], lambda: self._meta_image(
-            st, image, text))
+        return await self._cached_or(
+            st, image, ["meta", text], lambda: self._meta_image(st, image, text)
+        )
 
     async def _cleanup(self) -> None:
         results = await asyncio.gather(*self.removals, return_exceptions=True)
@@ -294,8 +305,10 @@ class _Run(Steps):
             out = await self._step(st, out, ins, counted=False)
         return out
 
-async def _cancel_when_gone(run: _Run, task: asyncio.Task[None],
-                            gone: Callable[[], Awaitable[object]]) -> None:
+
+async def _cancel_when_gone(
+    run: _Run, task: asyncio.Task[None], gone: Callable[[], Awaitable[object]]
+) -> None:
     await run.received.wait()  # the request body is read to its end first
     await gone()
     if not task.done():

@@ -95,8 +95,12 @@ class Steps:
 
     def _state_of(self, image: ImageRecord | None) -> StageState:
         return StageState.from_image(
-            image.id if image else "", image.config if image else {}, self.opts.build_args,
-            self.plan.meta_args, self.df.escape, self.df.filename,
+            image.id if image else "",
+            image.config if image else {},
+            self.opts.build_args,
+            self.plan.meta_args,
+            self.df.escape,
+            self.df.filename,
         )
 
     async def _base_image(self, ref: str, platform: str = "") -> ImageRecord:
@@ -121,10 +125,13 @@ class Steps:
         image = await service(self.e).pull(ref, self._auth_for(ref), platform, progress)
         if not _of_platform(image, platform):
             cfg = image.config
-            actual = "/".join(str(cfg.get(k)) for k in ("os", "architecture", "variant")
-                              if cfg.get(k))
-            raise NotFound(f"image with reference {ref} was found but does not match the "
-                           f"specified platform: wanted {platform}, actual: {actual}")
+            actual = "/".join(
+                str(cfg.get(k)) for k in ("os", "architecture", "variant") if cfg.get(k)
+            )
+            raise NotFound(
+                f"image with reference {ref} was found but does not match the "
+                f"specified platform: wanted {platform}, actual: {actual}"
+            )
         return image
 
     def _auth_for(self, ref: str) -> Any:  # an engine.images.AuthConfig
@@ -147,7 +154,10 @@ class Steps:
 
     # -- steps --------------------------------------------------------------------------
     async def _step(
-        self, st: StageState, image: ImageRecord | None, ins: parser.Instruction,
+        self,
+        st: StageState,
+        image: ImageRecord | None,
+        ins: parser.Instruction,
         counted: bool = True,
     ) -> ImageRecord | None:
         self._step_line(ins.original, counted)
@@ -159,8 +169,9 @@ class Steps:
         if ins.cmd == "arg":
             text = declare_args(st, ins)
             self.used_args |= st.used_args
-            return await self._cached_or(st, image, ["arg", text], lambda: self._meta_image(
-                st, image, text))
+            return await self._cached_or(
+                st, image, ["arg", text], lambda: self._meta_image(st, image, text)
+            )
         if ins.cmd in ("copy", "add"):
             return await self._copy(st, image, ins)
         if ins.cmd == "run":
@@ -168,11 +179,13 @@ class Steps:
         text = apply_meta(st, ins)
         if ins.cmd == "workdir":
             return await self._workdir(st, image, text)
-        return await self._cached_or(st, image, ["meta", text], lambda: self._meta_image(
-            st, image, text))
+        return await self._cached_or(
+            st, image, ["meta", text], lambda: self._meta_image(st, image, text)
+        )
 
-    async def _cached_or(self, st: StageState, image: ImageRecord | None, key_parts: list[Any],
-                         make: Any) -> ImageRecord:
+    async def _cached_or(
+        self, st: StageState, image: ImageRecord | None, key_parts: list[Any], make: Any
+    ) -> ImageRecord:
         """The step's image from the cache (the index, then --cache-from images), else
         `make()`'s. key_parts: [kind, history text, more...]. The key chains from the
         previous step's key, not from its image: a `--no-cache` rebuild of the same steps
@@ -193,8 +206,9 @@ class Steps:
         self.say(f" ---> {hit.id[7:19]}\n")
         return hit
 
-    async def _cache_from(self, st: StageState, parent: ImageRecord | None, text: str
-                          ) -> ImageRecord | None:
+    async def _cache_from(
+        self, st: StageState, parent: ImageRecord | None, text: str
+    ) -> ImageRecord | None:
         """A step found in a --cache-from image's history (moby's ImageCache): the source
         starts with the parent (layers and history) and its next history entry is this step.
         The image made has the parent's layers plus the source's layer of that entry."""
@@ -211,10 +225,12 @@ class Steps:
             if diff_id:
                 lay = [*lay, layers_of[src.diff_ids.index(diff_id)]]
                 diff_ids.append(diff_id)
-            config = layers.image_config(src.config, dict(st.config), diff_ids,
-                                         [*st.history, entry], st.author)
+            config = layers.image_config(
+                src.config, dict(st.config), diff_ids, [*st.history, entry], st.author
+            )
             return await asyncio.to_thread(
-                layers.make_image, self.e.images, config, parent.id if parent else "", lay)
+                layers.make_image, self.e.images, config, parent.id if parent else "", lay
+            )
         return None
 
     def _sources(self) -> list[ImageRecord]:
@@ -245,30 +261,34 @@ class Steps:
             st.config["OnBuild"] = list(image.config["config"]["OnBuild"])
         st.image_id = image.id
 
-    async def _meta_image(self, st: StageState, parent: ImageRecord | None, text: str
-                          ) -> ImageRecord:
+    async def _meta_image(
+        self, st: StageState, parent: ImageRecord | None, text: str
+    ) -> ImageRecord:
         st.add_history(text, True, layers.now())
-        config = layers.image_config(parent.config if parent else {}, st.config, st.diff_ids,
-                                     st.history, st.author)
+        config = layers.image_config(
+            parent.config if parent else {}, st.config, st.diff_ids, st.history, st.author
+        )
         lay = layers.parent_layers(self.e.images, parent)
         return await asyncio.to_thread(
-            layers.make_image, self.e.images, config, parent.id if parent else "", lay)
+            layers.make_image, self.e.images, config, parent.id if parent else "", lay
+        )
 
-    async def _layer_image(self, st: StageState, parent: ImageRecord | None, upper: str,
-                           text: str) -> ImageRecord:
+    async def _layer_image(
+        self, st: StageState, parent: ImageRecord | None, upper: str, text: str
+    ) -> ImageRecord:
         def work() -> ImageRecord:
             diff_id, lay = layers.add_layer(self.e.images, parent, upper)
             st.diff_ids = [*st.diff_ids, diff_id]
             st.add_history(text, False, layers.now())
-            config = layers.image_config(parent.config if parent else {}, st.config,
-                                         st.diff_ids, st.history, st.author)
+            config = layers.image_config(
+                parent.config if parent else {}, st.config, st.diff_ids, st.history, st.author
+            )
             return layers.make_image(self.e.images, config, parent.id if parent else "", lay)
 
         return await asyncio.to_thread(work)
 
     # -- WORKDIR ------------------------------------------------------------------------
-    async def _workdir(self, st: StageState, image: ImageRecord | None, text: str
-                       ) -> ImageRecord:
+    async def _workdir(self, st: StageState, image: ImageRecord | None, text: str) -> ImageRecord:
         path = str(st.config["WorkingDir"])
 
         async def make() -> ImageRecord:
@@ -282,13 +302,15 @@ class Steps:
         return await self._cached_or(st, image, ["workdir", text], make)
 
     # -- COPY / ADD ---------------------------------------------------------------------
-    async def _copy(self, st: StageState, image: ImageRecord | None, ins: parser.Instruction
-                    ) -> ImageRecord:
+    async def _copy(
+        self, st: StageState, image: ImageRecord | None, ins: parser.Instruction
+    ) -> ImageRecord:
         src_root, src_image = await self._copy_root(ins, st.stage)
         with self._view(src_image) as mounted:
             from_other = src_image is not None or ins.flag("from") is not None
-            step = CopyStep.prepare(st, ins, mounted or src_root, self._tmpdir("src"),
-                                    from_image=from_other)
+            step = CopyStep.prepare(
+                st, ins, mounted or src_root, self._tmpdir("src"), from_image=from_other
+            )
             src_hash = await asyncio.to_thread(step.source_hash)
 
             async def make() -> ImageRecord:
@@ -300,8 +322,9 @@ class Steps:
             text = step.describe(src_hash)
             return await self._cached_or(st, image, ["copy", text, src_hash], make)
 
-    async def _copy_root(self, ins: parser.Instruction, stage: int
-                         ) -> tuple[str, ImageRecord | None]:
+    async def _copy_root(
+        self, ins: parser.Instruction, stage: int
+    ) -> tuple[str, ImageRecord | None]:
         """Where COPY reads: the context, an earlier stage's image, or an image."""
         ref = ins.flag("from")
         if ref is None:
@@ -323,8 +346,9 @@ class Steps:
         return shell.word(text, self.plan.meta_args, self.df.escape)
 
     # -- RUN ----------------------------------------------------------------------------
-    async def _run(self, st: StageState, image: ImageRecord | None, ins: parser.Instruction
-                   ) -> ImageRecord:
+    async def _run(
+        self, st: StageState, image: ImageRecord | None, ins: parser.Instruction
+    ) -> ImageRecord:
         argv = run_argv(st, ins)
         text = run_history(st, argv)
         env = dict(st.run_args())
@@ -343,16 +367,24 @@ class Steps:
 
         return await self._cached_or(st, image, ["run", text, sorted(env.items())], make)
 
-    async def _run_container(self, st: StageState, image: ImageRecord, argv: list[str],
-                             args: dict[str, str]) -> str:
+    async def _run_container(
+        self, st: StageState, image: ImageRecord, argv: list[str], args: dict[str, str]
+    ) -> str:
         cfg = st.config
         env = [*(cfg.get("Env") or []), *(f"{k}={v}" for k, v in args.items())]
         host = {"NetworkMode": self.opts.network_mode or "bridge", **self.opts.host_config}
         body = {
-            "Image": image.id, "Cmd": argv, "Entrypoint": [""], "Env": env,
-            "WorkingDir": cfg.get("WorkingDir") or "", "User": cfg.get("User") or "",
-            "Healthcheck": {"Test": ["NONE"]}, "Labels": {STEP_LABEL: "1"}, "HostConfig": host,
-            "AttachStdout": True, "AttachStderr": True,
+            "Image": image.id,
+            "Cmd": argv,
+            "Entrypoint": [""],
+            "Env": env,
+            "WorkingDir": cfg.get("WorkingDir") or "",
+            "User": cfg.get("User") or "",
+            "Healthcheck": {"Test": ["NONE"]},
+            "Labels": {STEP_LABEL: "1"},
+            "HostConfig": host,
+            "AttachStdout": True,
+            "AttachStderr": True,
         }
         made = await self.e.ctr.create(body, "", (1, 44))
         cid = str(made["Id"])
@@ -363,7 +395,8 @@ class Steps:
         code = await self._stream_output(c)
         if code != 0:
             raise BuildFailed(
-                f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code)
+                f"The command '{' '.join(argv)}' returned a non-zero code: {code}", code
+            )
         return cid
 
     async def _stream_output(self, c: Any) -> int:

@@ -37,8 +37,14 @@ if TYPE_CHECKING:
     from wharfie.engine.core import Engine
 
 Progress = Callable[[dict[str, Any]], None]
-__all__ = ["AuthConfig", "ImageService", "Unauthorized", "configure", "decode_registry_auth",
-           "service"]
+__all__ = [
+    "AuthConfig",
+    "ImageService",
+    "Unauthorized",
+    "configure",
+    "decode_registry_auth",
+    "service",
+]
 
 
 def _quiet(_: dict[str, Any]) -> None:
@@ -50,21 +56,24 @@ class ImageService:
         self.e = engine
         self.settings = settings or distribution.Settings()
 
-    async def pull(self, ref: str, auth: AuthConfig, platform: str = "",
-                   progress: Progress = _quiet) -> ImageRecord:
+    async def pull(
+        self, ref: str, auth: AuthConfig, platform: str = "", progress: Progress = _quiet
+    ) -> ImageRecord:
         """Pull `ref` ("busybox", "host:5000/x:1", "x@sha256:…") into the image store."""
         parsed = reference.parse(ref).with_default_tag()
         if platform:
             mf.parse_platform(platform, host_arch())
         regs = self.settings.registries(parsed.domain, auth)
-        rec = await asyncio.to_thread(distribution.pull, self.e.images, regs, parsed, platform,
-                                      progress)
+        rec = await asyncio.to_thread(
+            distribution.pull, self.e.images, regs, parsed, platform, progress
+        )
         name = parsed.familiar()
         self.e.events.emit("image", "pull", name, {"name": name})
         return rec
 
-    async def pull_all_tags(self, name: str, auth: AuthConfig, platform: str = "",
-                            progress: Progress = _quiet) -> list[ImageRecord]:
+    async def pull_all_tags(
+        self, name: str, auth: AuthConfig, platform: str = "", progress: Progress = _quiet
+    ) -> list[ImageRecord]:
         """`docker pull -a`: every tag the registry lists for the repository."""
         parsed = reference.parse(name)
         reg = self.settings.registries(parsed.domain, auth)[-1]
@@ -77,12 +86,16 @@ class ImageService:
 
         out = []
         for tag in await asyncio.to_thread(tags):
-            out.append(await self.pull(parsed._replace(tag=tag, digest="").full(), auth,
-                                       platform, progress))
+            out.append(
+                await self.pull(
+                    parsed._replace(tag=tag, digest="").full(), auth, platform, progress
+                )
+            )
         return out
 
-    async def push(self, name: str, tag: str, auth: AuthConfig,
-                   progress: Progress = _quiet) -> list[dict[str, Any]]:
+    async def push(
+        self, name: str, tag: str, auth: AuthConfig, progress: Progress = _quiet
+    ) -> list[dict[str, Any]]:
         parsed = reference.parse(name)
         if tag:
             parsed = reference.with_tag(parsed._replace(tag="").full(), tag)
@@ -90,8 +103,9 @@ class ImageService:
             try:
                 self.e.images.resolve(parsed.full())
             except NotFound as exc:  # as moby: after its first line, so in the 200 stream
-                progress(pg_status(f"The push refers to repository [{parsed.domain}/"
-                                   f"{parsed.path}]"))
+                progress(
+                    pg_status(f"The push refers to repository [{parsed.domain}/{parsed.path}]")
+                )
                 raise NotFound(f"tag does not exist: {parsed.familiar()}") from exc
         reg = self.settings.registries(parsed.domain, auth)[-1]
         out = await asyncio.to_thread(distribution.push, self.e.images, reg, parsed, progress)
@@ -108,8 +122,9 @@ class ImageService:
             try:
                 reg.ping()
             except Unauthorized as exc:
-                raise Unauthorized(f"login attempt to {reg.base}/v2/ failed with status: "
-                                   "401 Unauthorized") from exc
+                raise Unauthorized(
+                    f"login attempt to {reg.base}/v2/ failed with status: 401 Unauthorized"
+                ) from exc
             finally:
                 reg.close()
 
@@ -178,7 +193,8 @@ def service(engine: Engine) -> ImageService:
     return found
 
 
-def configure(engine: Engine, mirrors: list[str], insecure: list[str],
-              blocked: list[str] | None = None) -> None:
+def configure(
+    engine: Engine, mirrors: list[str], insecure: list[str], blocked: list[str] | None = None
+) -> None:
     """The daemon's registry flags (InvalidArgument for a bad mirror URL)."""
     service(engine).settings = distribution.Settings.from_flags(mirrors, insecure, blocked)

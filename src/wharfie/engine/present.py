@@ -20,6 +20,7 @@ __all__ = [
     "status_text",
 ]
 
+
 def rfc3339nano(ts: float | int) -> str:
     """Go's RFC3339Nano in UTC, trailing zeros of the fraction dropped.
 
@@ -60,8 +61,6 @@ def status_text(state: dict[str, object], now: float) -> str:
     if finished == ZERO_TIME:
         return ""
     return f"Exited ({code}) {_since(now, finished)} ago"
-
-
 
 
 def command_string(path: str, args: list[str]) -> str:

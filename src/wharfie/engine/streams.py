@@ -142,7 +142,11 @@ def _follow(
     c: Container, path: str, q: LogQuery, since_ns: int
 ) -> Iterator[tuple[str, bytes, int]]:
     for stream, data, t_ns in logs.follow(
-        path, stdout=q.stdout, stderr=q.stderr, since_ns=since_ns, stop=lambda: not c.running,
+        path,
+        stdout=q.stdout,
+        stderr=q.stderr,
+        since_ns=since_ns,
+        stop=lambda: not c.running,
         idle_marks=True,
     ):
         if not q.timestamps or not stream:

@@ -99,7 +99,7 @@ def _pairs(rest: str, name: str) -> list[tuple[str, str]]:
         key, eq, value = w.partition("=")
         if not eq:
             raise _ParseError(
-                f"Syntax error - can't find = in \"{w}\". Must be of the form: name=value"
+                f'Syntax error - can\'t find = in "{w}". Must be of the form: name=value'
             )
         if not key:
             raise _ParseError(f"{name} names can not be blank")
@@ -146,6 +146,7 @@ def _single(key: str, name: str) -> Callable[[Config, str], None]:
         if not rest:
             raise _ParseError(f"{name} requires exactly one argument")
         cfg[key] = rest
+
     return handler
 
 
@@ -171,11 +172,15 @@ def _duration(text: str) -> int:
     for unit in ("ns", "us", "ms", "s", "m", "h"):
         if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
             return int(float(text[: -len(unit)]) * _UNITS[unit])
-    raise _ParseError(f"time: invalid duration \"{text}\"")
+    raise _ParseError(f'time: invalid duration "{text}"')
 
 
-_HC_FLAGS = {"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
-             "start-interval": "StartInterval"}
+_HC_FLAGS = {
+    "interval": "Interval",
+    "timeout": "Timeout",
+    "start-period": "StartPeriod",
+    "start-interval": "StartInterval",
+}
 
 
 def _healthcheck(cfg: Config, rest: str) -> None:
@@ -195,7 +200,7 @@ def _healthcheck(cfg: Config, rest: str) -> None:
         cfg["Healthcheck"] = {"Test": ["NONE"]}
         return
     if kind.upper() != "CMD" or not cmd.strip():
-        raise _ParseError("Unknown type\"" + kind + "\" in HEALTHCHECK (try CMD)")
+        raise _ParseError('Unknown type"' + kind + '" in HEALTHCHECK (try CMD)')
     args = _json_list(cmd.strip())
     hc["Test"] = ["CMD", *args] if args is not None else ["CMD-SHELL", cmd.strip()]
     cfg["Healthcheck"] = hc

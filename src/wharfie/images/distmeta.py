@@ -29,14 +29,15 @@ class BlobSums:
 
     def add(self, sums: list[BlobSum]) -> None:
         with self._lock, self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO image_blobsums VALUES (?,?,?,?,?)", sums)
+            self._db.executemany("INSERT OR REPLACE INTO image_blobsums VALUES (?,?,?,?,?)", sums)
 
     def of(self, diff_id: str) -> list[BlobSum]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT diff_id, digest, media_type, size, repository FROM image_blobsums "
-                "WHERE diff_id=?", (diff_id,)).fetchall()
+                "WHERE diff_id=?",
+                (diff_id,),
+            ).fetchall()
         return [BlobSum(*r) for r in rows]
 
     def forget(self, digest: str) -> None:

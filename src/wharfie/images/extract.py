@@ -88,8 +88,9 @@ class Extractor:
 
     # -- members -----------------------------------------------------------------------
 
-    def run(self, tf: tarfile.TarFile, on_member: Callable[[tarfile.TarInfo], None] | None = None
-            ) -> None:
+    def run(
+        self, tf: tarfile.TarFile, on_member: Callable[[tarfile.TarInfo], None] | None = None
+    ) -> None:
         try:
             for member in tf:
                 if on_member is not None:
@@ -252,10 +253,12 @@ def _setxattr(fd: int, name: str, value: bytes) -> None:
 def open_tar(stream: IO[bytes], detect_compression: bool = False) -> tarfile.TarFile:
     """A streaming reader (`r|`, or `r|*` to accept gzip/bz2/xz); names kept as bytes-safe."""
     if detect_compression:
-        return tarfile.open(fileobj=stream, mode="r|*", encoding="utf-8", errors="surrogateescape",
-                            bufsize=_CHUNK)
-    return tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape",
-                        bufsize=_CHUNK)
+        return tarfile.open(
+            fileobj=stream, mode="r|*", encoding="utf-8", errors="surrogateescape", bufsize=_CHUNK
+        )
+    return tarfile.open(
+        fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape", bufsize=_CHUNK
+    )
 
 
 def extract_layer(

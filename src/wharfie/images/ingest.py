@@ -39,10 +39,10 @@ class TeeReader:
             if not self._buf:
                 return b""
         if n < 0 or (self._pos == 0 and n >= len(self._buf)):
-            out = self._buf[self._pos:]
+            out = self._buf[self._pos :]
             self._buf, self._pos = b"", 0
             return out
-        out = self._buf[self._pos:self._pos + n]
+        out = self._buf[self._pos : self._pos + n]
         self._pos += len(out)
         return out
 
@@ -68,7 +68,11 @@ Chunks = Callable[[], Iterator[bytes]]
 
 
 def ingest_layer(
-    store: object, parent_chain: str, diff_id: str, open_chunks: Chunks, *,
+    store: object,
+    parent_chain: str,
+    diff_id: str,
+    open_chunks: Chunks,
+    *,
     split: bool = True,
 ) -> tuple[str, bool, int]:
     """A layer from a stream of its uncompressed tar: (chain id, created?, size).
@@ -93,11 +97,11 @@ def ingest_layer(
 def _check_diff(got: str, diff_id: str) -> None:
     if got != diff_id:
         raise InvalidArgument(
-            f"layer content does not match its diff id: expected {diff_id}, got {got}")
+            f"layer content does not match its diff id: expected {diff_id}, got {got}"
+        )
 
 
-def _ingest_split(store: ImageStore, chain: str, diff_id: str,
-                  chunks: Iterator[bytes]) -> int:
+def _ingest_split(store: ImageStore, chain: str, diff_id: str, chunks: Iterator[bytes]) -> int:
     splitter = Splitter()
     sizes: list[int] = []
 
@@ -113,10 +117,10 @@ def _ingest_split(store: ImageStore, chain: str, diff_id: str,
     return sizes[0] if sizes else 0
 
 
-def _ingest_blob(store: ImageStore, chain: str, diff_id: str,
-                 chunks: Iterator[bytes]) -> int:
+def _ingest_blob(store: ImageStore, chain: str, diff_id: str, chunks: Iterator[bytes]) -> int:
     sizes: list[int] = []
     with store.content.writer() as writer:
+
         def fill(tmp: str) -> None:
             tee = TeeReader(chunks, writer)
             sizes.append(extract_layer(tee, tmp))  # type: ignore[arg-type]
@@ -156,8 +160,7 @@ def _file_chunks(path: str) -> Iterator[bytes]:
 
 def cleanup_temp(content_root: str, snapshots_root: str) -> None:
     """Leftovers of a crash: blobs being written, layers being extracted."""
-    for d, prefix in ((os.path.join(content_root, "ingest"), "blob-"),
-                      (snapshots_root, "tmp-")):
+    for d, prefix in ((os.path.join(content_root, "ingest"), "blob-"), (snapshots_root, "tmp-")):
         try:
             names = os.listdir(d)
         except FileNotFoundError:

@@ -23,16 +23,21 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 OCI_LAYER_GZIP = OCI_LAYER + "+gzip"
 OCI_LAYER_ZSTD = OCI_LAYER + "+zstd"
-SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
-           "application/vnd.docker.distribution.manifest.v1+prettyjws")
+SCHEMA1 = (
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
 
 ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 INDEXES = (DOCKER_LIST, OCI_INDEX)
 MANIFESTS = (DOCKER_MANIFEST, OCI_MANIFEST)
 
 _COMPRESSION = {
-    DOCKER_LAYER_GZIP: "gzip", DOCKER_FOREIGN: "gzip", OCI_LAYER_GZIP: "gzip",
-    OCI_LAYER_ZSTD: "zstd", OCI_LAYER: "none",
+    DOCKER_LAYER_GZIP: "gzip",
+    DOCKER_FOREIGN: "gzip",
+    OCI_LAYER_GZIP: "gzip",
+    OCI_LAYER_ZSTD: "zstd",
+    OCI_LAYER: "none",
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip": "gzip",
 }
 
@@ -52,12 +57,20 @@ class Descriptor:
         size = obj.get("size")
         if not isinstance(size, int) or size < 0:
             raise InvalidArgument(f"invalid manifest: bad size for {obj['digest']}")
-        return cls(str(obj.get("mediaType") or ""), obj["digest"], size,
-                   obj.get("platform"), tuple(obj.get("urls") or ()))
+        return cls(
+            str(obj.get("mediaType") or ""),
+            obj["digest"],
+            size,
+            obj.get("platform"),
+            tuple(obj.get("urls") or ()),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mediaType": self.media_type, "size": self.size,
-                               "digest": self.digest}
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "size": self.size,
+            "digest": self.digest,
+        }
         if self.platform:
             out["platform"] = self.platform
         return out
@@ -107,7 +120,7 @@ def parse_manifest(raw: bytes, media_type: str) -> Manifest:
 
 
 def compression(media_type: str) -> str:
-    """"gzip", "zstd" or "none" for a layer media type."""
+    """ "gzip", "zstd" or "none" for a layer media type."""
     kind = _COMPRESSION.get(media_type)
     if kind is None:
         raise NotImplementedFeature(f"unsupported layer media type {media_type!r}")
@@ -115,13 +128,14 @@ def compression(media_type: str) -> str:
 
 
 def parse_platform(text: str, host_arch: str) -> tuple[str, str, str]:
-    """"linux/arm64/v8" → ("linux", "arm64", "v8"); "" → the host's."""
+    """ "linux/arm64/v8" → ("linux", "arm64", "v8"); "" → the host's."""
     if not text:
         return "linux", host_arch, ""
     parts = text.lower().split("/")
     if len(parts) > 3 or not all(parts):
-        raise InvalidArgument(f'"{text}": unknown operating system or architecture: '
-                              "invalid argument")
+        raise InvalidArgument(
+            f'"{text}": unknown operating system or architecture: invalid argument'
+        )
     os_name = parts[0]
     arch = parts[1] if len(parts) > 1 else host_arch
     variant = parts[2] if len(parts) > 2 else ""

@@ -7,8 +7,17 @@ from typing import Any
 from wharfie.times import format_nano as rfc3339_ns
 from wharfie.times import parse as parse_rfc3339
 
-__all__ = ["CONFIG_DEFAULTS", "container_config", "history_rows", "inspect", "parse_rfc3339",
-           "rfc3339", "rfc3339_ns", "short_id", "summary"]
+__all__ = [
+    "CONFIG_DEFAULTS",
+    "container_config",
+    "history_rows",
+    "inspect",
+    "parse_rfc3339",
+    "rfc3339",
+    "rfc3339_ns",
+    "short_id",
+    "summary",
+]
 
 CONFIG_DEFAULTS: dict[str, Any] = {
     "Hostname": "",

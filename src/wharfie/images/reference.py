@@ -71,9 +71,8 @@ class Reference(NamedTuple):
 
 def _split_domain(name: str) -> tuple[str, str]:
     first, slash, rest = name.partition("/")
-    if (
-        not slash
-        or (not any(c in first for c in ".:") and first != "localhost" and first.lower() == first)
+    if not slash or (
+        not any(c in first for c in ".:") and first != "localhost" and first.lower() == first
     ):
         domain, remainder = DEFAULT_DOMAIN, name
     else:
@@ -100,7 +99,7 @@ def parse(ref: str) -> Reference:
         raise InvalidArgument(
             f"invalid reference format: repository name ({remainder}) must be lowercase"
         )
-    full = f"{domain}/{remainder}{ref[len(bare):]}"
+    full = f"{domain}/{remainder}{ref[len(bare) :]}"
     m = _FULL.match(full)
     if not m:
         raise InvalidArgument("invalid reference format")
@@ -112,12 +111,12 @@ def parse(ref: str) -> Reference:
 
 
 def normalize(ref: str) -> str:
-    """"busybox" -> "docker.io/library/busybox:latest"."""
+    """ "busybox" -> "docker.io/library/busybox:latest"."""
     return parse(ref).with_default_tag().full()
 
 
 def short(ref: str) -> str:
-    """"docker.io/library/busybox:latest" -> "busybox:latest" (no tag added)."""
+    """ "docker.io/library/busybox:latest" -> "busybox:latest" (no tag added)."""
     return parse(ref).familiar()
 
 

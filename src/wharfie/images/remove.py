@@ -146,7 +146,8 @@ class Remover:
         images = self.s._images
         parents = {r.parent for r in images.values() if r.parent}
         candidates = [
-            r for r in list(images.values())
+            r
+            for r in list(images.values())
             if (not dangling_only or r.id not in parents) and all(c(r) for c in checks)
         ]
         deleted: list[dict[str, str]] = []

@@ -36,6 +36,7 @@ _BLOB = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")
 
 # -- save ---------------------------------------------------------------------------------
 
+
 def _header(name: str, size: int, *, directory: bool = False) -> bytes:
     info = tarfile.TarInfo(name)
     info.size = 0 if directory else size
@@ -121,8 +122,9 @@ def _tags_for(ref: str, rec: ImageRecord) -> list[refmod.Reference]:
         return []
     if parsed.tag:
         return [parsed]
-    return [refmod.parse(t) for t in rec.repo_tags if refmod.parse(t).repository
-            == parsed.repository] or [parsed.with_default_tag()]
+    return [
+        refmod.parse(t) for t in rec.repo_tags if refmod.parse(t).repository == parsed.repository
+    ] or [parsed.with_default_tag()]
 
 
 def _save_stream(store: ImageStore, items: list[_Saved]) -> Iterator[bytes]:
@@ -151,15 +153,18 @@ def _save_stream(store: ImageStore, items: list[_Saved]) -> Iterator[bytes]:
             written.add(m_digest)
             yield from _member(_blob_name(m_digest), raw_m)
         index += _index_entries(m_digest, len(raw_m), item.tags)
-        manifests.append({
-            "Config": _blob_name(rec.id),
-            "RepoTags": [t.familiar() for t in item.tags] or None,
-            "Layers": [_blob_name(d) for d in rec.diff_ids],
-        })
+        manifests.append(
+            {
+                "Config": _blob_name(rec.id),
+                "RepoTags": [t.familiar() for t in item.tags] or None,
+                "Layers": [_blob_name(d) for d in rec.diff_ids],
+            }
+        )
         for t in item.tags:
             repositories.setdefault(t.familiar_name(), {})[t.tag] = rec.id[7:]
-    yield from _member("index.json", _dumps({"schemaVersion": 2, "mediaType": mf.OCI_INDEX,
-                                              "manifests": index}))
+    yield from _member(
+        "index.json", _dumps({"schemaVersion": 2, "mediaType": mf.OCI_INDEX, "manifests": index})
+    )
     yield from _member("manifest.json", _dumps(manifests))
     yield from _member("oci-layout", _dumps({"imageLayoutVersion": "1.0.0"}))
     if repositories:
@@ -176,23 +181,34 @@ def _dumps(obj: Any) -> bytes:
 
 
 def _oci_manifest(config: str, size: int, layers: list[mf.Descriptor]) -> bytes:
-    return _dumps({
-        "schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
-        "config": mf.Descriptor(mf.OCI_CONFIG, config, size).to_json(),
-        "layers": [d.to_json() for d in layers],
-    }).rstrip(b"\n")
+    return _dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mf.OCI_MANIFEST,
+            "config": mf.Descriptor(mf.OCI_CONFIG, config, size).to_json(),
+            "layers": [d.to_json() for d in layers],
+        }
+    ).rstrip(b"\n")
 
 
 def _index_entries(digest: str, size: int, tags: list[refmod.Reference]) -> list[dict[str, Any]]:
     base = {"mediaType": mf.OCI_MANIFEST, "digest": digest, "size": size}
     if not tags:
         return [base]
-    return [{**base, "annotations": {"io.containerd.image.name": t.full(),
-                                     "org.opencontainers.image.ref.name": t.tag}}
-            for t in tags]
+    return [
+        {
+            **base,
+            "annotations": {
+                "io.containerd.image.name": t.full(),
+                "org.opencontainers.image.ref.name": t.tag,
+            },
+        }
+        for t in tags
+    ]
 
 
 # -- load ---------------------------------------------------------------------------------
+
 
 def load(store: ImageStore, stream: IO[bytes]) -> list[str]:
     """Load an archive; returns Docker's lines ("Loaded image: x:y", "Loaded image ID: …")."""
@@ -224,8 +240,10 @@ def _entries(spool: Staging) -> list[tuple[str, list[str], list[str]]]:
         return out
     if spool.has("index.json"):
         return _oci_entries(spool)
-    raise InvalidArgument("invalid archive: no manifest.json or index.json "
-                          "(is this a docker save / OCI layout archive?)")
+    raise InvalidArgument(
+        "invalid archive: no manifest.json or index.json "
+        "(is this a docker save / OCI layout archive?)"
+    )
 
 
 def _oci_entries(spool: Staging) -> list[tuple[str, list[str], list[str]]]:
@@ -283,8 +301,9 @@ def _parse_tags(tags: list[str]) -> list[str]:
         raise InvalidArgument(f"invalid archive: bad tag: {exc}") from exc
 
 
-def _load_one(store: ImageStore, spool: Staging, raw: bytes, layer_paths: list[str],
-              tags: list[str]) -> ImageRecord:
+def _load_one(
+    store: ImageStore, spool: Staging, raw: bytes, layer_paths: list[str], tags: list[str]
+) -> ImageRecord:
     try:
         config = json.loads(raw)
     except ValueError as exc:

@@ -210,7 +210,8 @@ class ImageStore:
             image_id = self.content.put(raw)
             with self._lock:
                 rec = self._images.get(image_id) or ImageRecord(
-                    image_id, config, size=sum(s for _, _, s, _ in layers), created=created)
+                    image_id, config, size=sum(s for _, _, s, _ in layers), created=created
+                )
                 self._insert(rec, layers)
                 for ref in refs:
                     self._set_ref(ref, image_id)
@@ -285,8 +286,11 @@ class ImageStore:
             "config": container_cfg,
             "created": present.rfc3339(now),
             "history": [
-                {"created": present.rfc3339(now), "created_by": "",
-                 "comment": message or "Imported from -"}
+                {
+                    "created": present.rfc3339(now),
+                    "created_by": "",
+                    "comment": message or "Imported from -",
+                }
             ],
             "os": os_name or "linux",
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
@@ -333,8 +337,10 @@ class ImageStore:
         if parent is None:
             return []
         with self._lock:
-            return [(c, d, self._layer_size(c), False)
-                    for c, d in zip(parent.chain_ids, parent.diff_ids, strict=True)]
+            return [
+                (c, d, self._layer_size(c), False)
+                for c, d in zip(parent.chain_ids, parent.diff_ids, strict=True)
+            ]
 
     def add_image(
         self,
@@ -395,8 +401,7 @@ class ImageStore:
     def _drop_layer_files(self, chain: str, diff: str) -> None:
         if self.snapshots.has(chain):
             self.snapshots.remove(chain)
-        if any(layer.diff_id == diff for layer in self._layers.values()
-               if layer.chain_id != chain):
+        if any(layer.diff_id == diff for layer in self._layers.values() if layer.chain_id != chain):
             return
         if self.content.has(diff):
             self.content.delete(diff)
@@ -439,9 +444,7 @@ class ImageStore:
 
     # -- list ---------------------------------------------------------------------------
 
-    def list(
-        self, *, all: bool = False, filters: Filters | None = None
-    ) -> Strs_ImageRecords:
+    def list(self, *, all: bool = False, filters: Filters | None = None) -> Strs_ImageRecords:
         filters = filters or {}
         with self._lock:
             recs = list(self._images.values())
@@ -530,7 +533,8 @@ class ImageStore:
         with self._lock:
             used = {c for r in self._images.values() for c in r.chain_ids}
             orphans = [
-                layer for c, layer in self._layers.items()
+                layer
+                for c, layer in self._layers.items()
                 if c not in used and self.snapshots.path(c) not in in_use_dirs
             ]
             for layer in orphans:
@@ -544,13 +548,29 @@ class ImageStore:
         self._drop_layer_files(layer.chain_id, layer.diff_id)
 
 
-_COMMIT_KEYS = ("Cmd", "Entrypoint", "Env", "WorkingDir", "User", "Labels", "ExposedPorts",
-                "Volumes", "StopSignal", "Healthcheck", "OnBuild")
+_COMMIT_KEYS = (
+    "Cmd",
+    "Entrypoint",
+    "Env",
+    "WorkingDir",
+    "User",
+    "Labels",
+    "ExposedPorts",
+    "Volumes",
+    "StopSignal",
+    "Healthcheck",
+    "OnBuild",
+)
 
 
 def _commit_config(
-    base: dict[str, Any], cfg: dict[str, Any], diff_id: str, now: float,
-    author: str, comment: str, container_config: dict[str, Any],
+    base: dict[str, Any],
+    cfg: dict[str, Any],
+    diff_id: str,
+    now: float,
+    author: str,
+    comment: str,
+    container_config: dict[str, Any],
 ) -> dict[str, Any]:
     config = dict(base)
     config.setdefault("architecture", host_arch())
@@ -565,7 +585,8 @@ def _commit_config(
     rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), diff_id]
     config["rootfs"] = rootfs
     entry: dict[str, Any] = {
-        "created": config["created"], "created_by": _created_by(container_config)
+        "created": config["created"],
+        "created_by": _created_by(container_config),
     }
     if author:
         entry["author"] = author

@@ -101,7 +101,7 @@ class Splitter:
                 raise Unsplittable(f"opaque dir {parent!r} hides entries of the same layer")
             return
         if base.startswith(WH_PREFIX):
-            target = posixpath.join(parent, base[len(WH_PREFIX):])
+            target = posixpath.join(parent, base[len(WH_PREFIX) :])
             if target in self.paths or target in self.parents:
                 raise Unsplittable(f"whiteout of {target!r} from the same layer")
             return
@@ -162,15 +162,14 @@ def _records(root: str, diff_id: str) -> tuple[int, list[tuple[str, bytes | str,
     pos = 12
     out: list[tuple[str, bytes | str, int]] = []
     while pos < len(raw):
-        kind = raw[pos:pos + 1]
+        kind = raw[pos : pos + 1]
         if kind == b"R":
-            (n,) = struct.unpack(">Q", raw[pos + 1:pos + 9])
-            out.append(("R", raw[pos + 9:pos + 9 + n], 0))
+            (n,) = struct.unpack(">Q", raw[pos + 1 : pos + 9])
+            out.append(("R", raw[pos + 9 : pos + 9 + n], 0))
             pos += 9 + n
         elif kind == b"F":
-            size, n = struct.unpack(">QI", raw[pos + 1:pos + 13])
-            out.append(("F", raw[pos + 13:pos + 13 + n].decode("utf-8", "surrogateescape"),
-                        size))
+            size, n = struct.unpack(">QI", raw[pos + 1 : pos + 13])
+            out.append(("F", raw[pos + 13 : pos + 13 + n].decode("utf-8", "surrogateescape"), size))
             pos += 13 + n
         else:
             raise InvalidArgument(f"layer index of {diff_id} is damaged")
@@ -200,8 +199,9 @@ def reader(root: str, diff_id: str, snapshot: str) -> Iterator[bytes]:
             h.update(chunk)
             yield chunk
     if "sha256:" + h.hexdigest() != diff_id:
-        raise InvalidArgument(f"layer {diff_id}: the extracted files changed; its tar can "
-                              "no longer be rebuilt")
+        raise InvalidArgument(
+            f"layer {diff_id}: the extracted files changed; its tar can no longer be rebuilt"
+        )
 
 
 def _file_data(snapshot: str, rel: str, size: int) -> Iterator[bytes]:

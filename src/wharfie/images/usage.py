@@ -19,8 +19,9 @@ def disk_usage(store: ImageStore, containers: dict[str, int]) -> tuple[int, list
         for rec in recs:
             for chain in set(rec.chain_ids):
                 users[chain] = users.get(chain, 0) + 1
-        shared = {r.id: sum(store._layer_size(c) for c in set(r.chain_ids) if users[c] > 1)
-                  for r in recs}
+        shared = {
+            r.id: sum(store._layer_size(c) for c in set(r.chain_ids) if users[c] > 1) for r in recs
+        }
         total = sum(layer.size for layer in store._layers.values())
     rows = []
     for rec in sorted(recs, key=lambda r: r.created, reverse=True):

@@ -31,28 +31,59 @@ _N = r"(?P<name>.+?)"
 ROUTES: list[tuple[str, re.Pattern[str], dict[str, Route]]] = [
     ("base", re.compile(r"/v2/?"), {"GET": lambda reg, req: reg.base(req)}),
     ("catalog", re.compile(r"/v2/_catalog"), {"GET": lambda reg, req: reg.catalog(req)}),
-    ("tags", re.compile(rf"/v2/{_N}/tags/list"), {"GET": lambda reg, req, name:
-                                                  reg.tags(req, name)}),
-    ("manifest", re.compile(rf"/v2/{_N}/manifests/(?P<reference>[^/]+)"),
-     {"GET": rm.get_manifest, "HEAD": rm.get_manifest, "PUT": rm.put_manifest,
-      "DELETE": rm.delete_manifest}),
+    (
+        "tags",
+        re.compile(rf"/v2/{_N}/tags/list"),
+        {"GET": lambda reg, req, name: reg.tags(req, name)},
+    ),
+    (
+        "manifest",
+        re.compile(rf"/v2/{_N}/manifests/(?P<reference>[^/]+)"),
+        {
+            "GET": rm.get_manifest,
+            "HEAD": rm.get_manifest,
+            "PUT": rm.put_manifest,
+            "DELETE": rm.delete_manifest,
+        },
+    ),
     ("upload", re.compile(rf"/v2/{_N}/blobs/uploads/?"), {"POST": rb.start_upload}),
-    ("upload", re.compile(rf"/v2/{_N}/blobs/uploads/(?P<uid>[^/]+)"),
-     {"GET": rb.upload_status, "PATCH": rb.patch_upload, "PUT": rb.put_upload,
-      "DELETE": rb.cancel_upload}),
-    ("blob", re.compile(rf"/v2/{_N}/blobs/(?P<digest>[^/]+)"),
-     {"GET": rb.get_blob, "HEAD": rb.get_blob, "DELETE": rb.delete_blob}),
-    ("referrers", re.compile(rf"/v2/{_N}/referrers/(?P<digest>[^/]+)"),
-     {"GET": rm.get_referrers}),
+    (
+        "upload",
+        re.compile(rf"/v2/{_N}/blobs/uploads/(?P<uid>[^/]+)"),
+        {
+            "GET": rb.upload_status,
+            "PATCH": rb.patch_upload,
+            "PUT": rb.put_upload,
+            "DELETE": rb.cancel_upload,
+        },
+    ),
+    (
+        "blob",
+        re.compile(rf"/v2/{_N}/blobs/(?P<digest>[^/]+)"),
+        {"GET": rb.get_blob, "HEAD": rb.get_blob, "DELETE": rb.delete_blob},
+    ),
+    ("referrers", re.compile(rf"/v2/{_N}/referrers/(?P<digest>[^/]+)"), {"GET": rm.get_referrers}),
 ]
-ACTIONS = {"GET": ["pull"], "HEAD": ["pull"], "PUT": ["pull", "push"],
-           "POST": ["pull", "push"], "PATCH": ["pull", "push"], "DELETE": ["delete"]}
+ACTIONS = {
+    "GET": ["pull"],
+    "HEAD": ["pull"],
+    "PUT": ["pull", "push"],
+    "POST": ["pull", "push"],
+    "PATCH": ["pull", "push"],
+    "DELETE": ["delete"],
+}
 
 
 class Registry:
-    def __init__(self, storage: Storage, authorizer: Authorizer, delete: bool = True,
-                 accesslog: IO[str] | None = None, tls: bool = False,
-                 readonly: bool = False) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        authorizer: Authorizer,
+        delete: bool = True,
+        accesslog: IO[str] | None = None,
+        tls: bool = False,
+        readonly: bool = False,
+    ) -> None:
         self.storage = storage
         self.uploads = Uploads(storage)
         self.auth = authorizer
@@ -73,8 +104,7 @@ class Registry:
         except RegistryError as exc:
             resp = _error(exc)
         except (OSError, EOFError, BadRequest):
-            self.metrics.end(req.method, route, 499, time.perf_counter() - started,
-                             req.bytes_in, 0)
+            self.metrics.end(req.method, route, 499, time.perf_counter() - started, req.bytes_in, 0)
             raise  # the client went away mid-body or sent garbage: the connection closes
         except Exception as exc:  # a bug: answer 500, keep serving, leave a trace
             self._trace(req, exc)
@@ -93,8 +123,9 @@ class Registry:
         if path in ("/healthz", "/debug/health"):
             return "health", self.health()
         if path == "/metrics":
-            return "metrics", Response(200, self.metrics.render().encode(),
-                                       {"Content-Type": "text/plain; version=0.0.4"})
+            return "metrics", Response(
+                200, self.metrics.render().encode(), {"Content-Type": "text/plain; version=0.0.4"}
+            )
         if path == "/token" and req.method in ("GET", "POST"):
             return "token", self.token(req)
         for label, pattern, methods in ROUTES:
@@ -145,8 +176,11 @@ class Registry:
         elif not self.readonly and not os.access(self.storage.uploads, os.W_OK):
             problem = "storage not writable"
         body = {"status": "ok"} if problem is None else {"status": "unhealthy", "error": problem}
-        return Response(200 if problem is None else 503, json.dumps(body).encode(),
-                        {"Content-Type": "application/json"})
+        return Response(
+            200 if problem is None else 503,
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+        )
 
     def base(self, req: Request) -> Response:
         return Response(200, b"{}", {"Content-Type": "application/json"})
@@ -167,30 +201,47 @@ class Registry:
         if req.method == "POST":
             from urllib.parse import parse_qs
 
-            params = parse_qs(req.read_all(65536).decode(errors="replace"),
-                              keep_blank_values=True)
+            params = parse_qs(req.read_all(65536).decode(errors="replace"), keep_blank_values=True)
         return _json(self.auth.token_request(req.method, req.headers, params), None)
 
     # -- logs ------------------------------------------------------------------------------
     def _access(self, req: Request, resp: Response, elapsed: float, size: int) -> None:
         if self.log is None:
             return
-        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 "remote": req.remote, "method": req.method, "path": req.target,
-                 "status": resp.status, "bytes_in": req.bytes_in,
-                 "bytes_out": 0 if req.method == "HEAD" else size,
-                 "duration_ms": round(elapsed * 1000, 3), "user": req.user,
-                 "user_agent": req.headers.get("user-agent")}
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "remote": req.remote,
+            "method": req.method,
+            "path": req.target,
+            "status": resp.status,
+            "bytes_in": req.bytes_in,
+            "bytes_out": 0 if req.method == "HEAD" else size,
+            "duration_ms": round(elapsed * 1000, 3),
+            "user": req.user,
+            "user_agent": req.headers.get("user-agent"),
+        }
         self._write_log(entry)
 
     def _trace(self, req: Request, exc: Exception) -> None:
-        self._write_log({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                         "level": "error", "method": req.method, "path": req.target,
-                         "error": repr(exc), "trace": traceback.format_exc()})
+        self._write_log(
+            {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "level": "error",
+                "method": req.method,
+                "path": req.target,
+                "error": repr(exc),
+                "trace": traceback.format_exc(),
+            }
+        )
 
     def log_error(self, message: str) -> None:
-        self._write_log({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                         "level": "error", "error": message})
+        self._write_log(
+            {
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "level": "error",
+                "error": message,
+            }
+        )
 
     def _write_log(self, entry: dict[str, Any]) -> None:
         if self.log is None:
@@ -224,8 +275,9 @@ def paginate(items: list[str], query: dict[str, str], path: str) -> tuple[list[s
     if n_text is None or n_text == "":
         return items, None
     if not n_text.isdigit():
-        raise RegistryError("PAGINATION_NUMBER_INVALID", "n must be a non-negative integer",
-                            {"n": n_text})
+        raise RegistryError(
+            "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer", {"n": n_text}
+        )
     n = int(n_text)
     if len(items) <= n:
         return items, None

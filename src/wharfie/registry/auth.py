@@ -32,8 +32,7 @@ ALL_ACTIONS = ("pull", "push", "delete")
 
 
 class AuthError(RegistryError):
-    def __init__(self, code: str, message: str, challenge: str | None,
-                 detail: Any = None) -> None:
+    def __init__(self, code: str, message: str, challenge: str | None, detail: Any = None) -> None:
         super().__init__(code, message, detail)
         self.challenge = challenge
 
@@ -119,8 +118,7 @@ class BasicAuth:
         creds = basic_credentials(headers)
         if creds is not None and self.htpasswd.verify(*creds):
             return creds[0]
-        raise AuthError("UNAUTHORIZED", "authentication required",
-                        f'Basic realm="{self.realm}"')
+        raise AuthError("UNAUTHORIZED", "authentication required", f'Basic realm="{self.realm}"')
 
 
 def parse_scope(text: str) -> list[Need]:
@@ -159,12 +157,21 @@ class TokenAuth:
                 continue
             if account is None or self.allowed(account, *need):  # log in, or ask again
                 raise self._challenge(needs, base, "insufficient_scope")
-            raise AuthError("DENIED", "requested access to the resource is denied", None,
-                            {"type": need[0], "name": need[1], "action": need[2]})
+            raise AuthError(
+                "DENIED",
+                "requested access to the resource is denied",
+                None,
+                {"type": need[0], "name": need[1], "action": need[2]},
+            )
         return str(account) if account else None
 
-    def _challenge(self, needs: list[Need], base: str, error: str | None,
-                   message: str = "authentication required") -> AuthError:
+    def _challenge(
+        self,
+        needs: list[Need],
+        base: str,
+        error: str | None,
+        message: str = "authentication required",
+    ) -> AuthError:
         realm = self.cfg.realm or f"{base}/token"
         value = f'Bearer realm="{realm}",service="{self.cfg.service}"'
         scope = _scope_text(needs)
@@ -182,12 +189,14 @@ class TokenAuth:
             return True
         return any(_rule_matches(r, account, kind, name, action) for r in self.cfg.access)
 
-    def token_request(self, method: str, headers: dict[str, str],
-                      params: dict[str, list[str]]) -> dict[str, Any]:
+    def token_request(
+        self, method: str, headers: dict[str, str], params: dict[str, list[str]]
+    ) -> dict[str, Any]:
         """The token endpoint: GET with basic credentials (Docker's login and pulls), or a
         POST form with the OAuth2 password or refresh_token grant (Docker's identity tokens).
         A refresh token is handed out on request (GET `offline_token=true`, POST
         `access_type=offline`) to an account that logged in with its password."""
+
         def one(key: str) -> str:
             return params.get(key, [""])[-1]
 
@@ -201,8 +210,11 @@ class TokenAuth:
         else:
             creds = basic_credentials(headers)
             account = self._password_account(*creds) if creds else None
-        offline = account is not None and grant != "refresh_token" and (
-            one("offline_token") == "true" or one("access_type") == "offline")
+        offline = (
+            account is not None
+            and grant != "refresh_token"
+            and (one("offline_token") == "true" or one("access_type") == "offline")
+        )
         return self.issue(account, one("service") or None, params.get("scope", []), offline)
 
     def _password_account(self, user: str, password: str) -> str:
@@ -216,13 +228,17 @@ class TokenAuth:
         except InvalidArgument as exc:
             raise AuthError("UNAUTHORIZED", f"invalid refresh token: {exc}", None) from exc
         account = claims.get("sub")
-        if claims.get("typ") != REFRESH or not isinstance(account, str) or \
-                not self.htpasswd.has_user(account):
+        if (
+            claims.get("typ") != REFRESH
+            or not isinstance(account, str)
+            or not self.htpasswd.has_user(account)
+        ):
             raise AuthError("UNAUTHORIZED", "invalid refresh token", None)
         return account
 
-    def issue(self, account: str | None, service: str | None, scopes: list[str],
-              offline: bool = False) -> dict[str, Any]:
+    def issue(
+        self, account: str | None, service: str | None, scopes: list[str], offline: bool = False
+    ) -> dict[str, Any]:
         """A signed access token for `account` (None: anonymous) with the granted part of
         `scopes`, plus a refresh token if `offline`."""
         if service not in (None, self.cfg.service):
@@ -230,18 +246,37 @@ class TokenAuth:
         needs = parse_scope(" ".join(scopes))
         access = _access_claim([n for n in needs if self.allowed(account, *n)])
         now = int(time.time())
-        claims = {"iss": self.cfg.issuer, "sub": account or "", "aud": self.cfg.service,
-                  "exp": now + self.cfg.expiration, "nbf": now - 5, "iat": now,
-                  "jti": secrets.token_hex(16), "access": access}
+        claims = {
+            "iss": self.cfg.issuer,
+            "sub": account or "",
+            "aud": self.cfg.service,
+            "exp": now + self.cfg.expiration,
+            "nbf": now - 5,
+            "iat": now,
+            "jti": secrets.token_hex(16),
+            "access": access,
+        }
         token = jwt.encode(claims, self.secret)
         issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-        out: dict[str, Any] = {"token": token, "access_token": token,
-                               "expires_in": self.cfg.expiration, "issued_at": issued}
+        out: dict[str, Any] = {
+            "token": token,
+            "access_token": token,
+            "expires_in": self.cfg.expiration,
+            "issued_at": issued,
+        }
         if offline:
             out["refresh_token"] = jwt.encode(
-                {"iss": self.cfg.issuer, "sub": account, "aud": self.cfg.service,
-                 "exp": now + REFRESH_LIFETIME, "iat": now, "typ": REFRESH,
-                 "jti": secrets.token_hex(16)}, self.secret)
+                {
+                    "iss": self.cfg.issuer,
+                    "sub": account,
+                    "aud": self.cfg.service,
+                    "exp": now + REFRESH_LIFETIME,
+                    "iat": now,
+                    "typ": REFRESH,
+                    "jti": secrets.token_hex(16),
+                },
+                self.secret,
+            )
         return out
 
 
@@ -249,8 +284,9 @@ def _rule_matches(rule: AccessRule, account: str, kind: str, name: str, action: 
     if rule.account != "*" and rule.account != account:
         return False
     target = name if kind == "repository" else f"{kind}:{name}"
-    return fnmatch.fnmatchcase(target, rule.name) and (action in rule.actions
-                                                       or "*" in rule.actions)
+    return fnmatch.fnmatchcase(target, rule.name) and (
+        action in rule.actions or "*" in rule.actions
+    )
 
 
 def _granted(access: Any) -> set[Need]:
@@ -272,8 +308,9 @@ def _access_claim(needs: list[Need]) -> list[dict[str, Any]]:
 
 
 def _scope_text(needs: list[Need]) -> str:
-    return " ".join(f"{e['type']}:{e['name']}:{','.join(e['actions'])}"
-                    for e in _access_claim(needs))
+    return " ".join(
+        f"{e['type']}:{e['name']}:{','.join(e['actions'])}" for e in _access_claim(needs)
+    )
 
 
 def _secret(path: str) -> bytes:

@@ -38,8 +38,9 @@ CODES: dict[str, tuple[int, str]] = {
 class RegistryError(WharfieError):
     """A spec error: `code` from CODES, a message, optional detail, its HTTP status."""
 
-    def __init__(self, code: str, message: str = "", detail: Any = None,
-                 status: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str = "", detail: Any = None, status: int | None = None
+    ) -> None:
         default_status, default_message = CODES[code]
         super().__init__(message or default_message)
         self.code = code

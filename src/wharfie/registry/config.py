@@ -1,24 +1,24 @@
 """Registry configuration: command-line flags over an optional YAML file.
 
-    addr: 127.0.0.1:5000
-    root: /var/lib/wharfie-registry
-    tls: {cert: server.crt, key: server.key}
-    storage: {delete: true, fsync: true, readonly: false, upload_purge_age: 604800}
-    log: {accesslog: "-"}            # "-" stderr (default), a file path, or "off"
-    auth:
-      htpasswd: {realm: wharfie-registry, path: /etc/wharfie/htpasswd}
-      # or the built-in token server (Docker Hub style):
-      token:
-        htpasswd: /etc/wharfie/htpasswd   # who may log in at the token endpoint
-        realm: https://reg.example/token  # default: <scheme>://<Host header>/token
-        service: wharfie-registry
-        issuer: wharfie-registry
-        secret_file: <root>/token.key    # HS256 key, made on first start if missing
-        expiration: 300
-        anonymous: [pull]                # actions granted without credentials
-        access:                          # default: every user gets everything
-          - {account: alice, name: "alice/*", actions: [pull, push, delete]}
-          - {account: "*", name: "*", actions: [pull]}
+addr: 127.0.0.1:5000
+root: /var/lib/wharfie-registry
+tls: {cert: server.crt, key: server.key}
+storage: {delete: true, fsync: true, readonly: false, upload_purge_age: 604800}
+log: {accesslog: "-"}            # "-" stderr (default), a file path, or "off"
+auth:
+  htpasswd: {realm: wharfie-registry, path: /etc/wharfie/htpasswd}
+  # or the built-in token server (Docker Hub style):
+  token:
+    htpasswd: /etc/wharfie/htpasswd   # who may log in at the token endpoint
+    realm: https://reg.example/token  # default: <scheme>://<Host header>/token
+    service: wharfie-registry
+    issuer: wharfie-registry
+    secret_file: <root>/token.key    # HS256 key, made on first start if missing
+    expiration: 300
+    anonymous: [pull]                # actions granted without credentials
+    access:                          # default: every user gets everything
+      - {account: alice, name: "alice/*", actions: [pull, push, delete]}
+      - {account: "*", name: "*", actions: [pull]}
 """
 
 from __future__ import annotations
@@ -118,8 +118,10 @@ def _token(doc: dict[str, Any], root: str) -> TokenConfig:
     tc.expiration = int(doc.get("expiration", tc.expiration))
     tc.anonymous = [str(a) for a in doc.get("anonymous") or []]
     if doc.get("access") is not None:
-        tc.access = [AccessRule(str(r["account"]), str(r["name"]), [str(a) for a in r["actions"]])
-                     for r in doc["access"]]
+        tc.access = [
+            AccessRule(str(r["account"]), str(r["name"]), [str(a) for a in r["actions"]])
+            for r in doc["access"]
+        ]
     return tc
 
 

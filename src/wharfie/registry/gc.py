@@ -24,8 +24,8 @@ LEFTOVER_AGE = 3600.0  # a temp file older than this is no write in progress
 @dataclass
 class Report:
     marked: int = 0
-    swept: list[str] = field(default_factory=list)   # blob hex digests
-    freed: int = 0                                     # bytes
+    swept: list[str] = field(default_factory=list)  # blob hex digests
+    freed: int = 0  # bytes
     uploads: list[str] = field(default_factory=list)  # stale upload sessions
     leftovers: list[str] = field(default_factory=list)  # temp files of a crash
 
@@ -47,8 +47,7 @@ def mark(storage: Storage) -> set[str]:
     return live
 
 
-def collect(storage: Storage, dry_run: bool = False,
-            upload_age: float = 7 * 24 * 3600) -> Report:
+def collect(storage: Storage, dry_run: bool = False, upload_age: float = 7 * 24 * 3600) -> Report:
     live = mark(storage)
     report = Report(marked=len(live))
     for hexd in storage.all_blobs():

@@ -37,8 +37,14 @@ def encode(claims: dict[str, Any], secret: bytes, kid: str | None = None) -> str
     return f"{head}.{body}.{_b64(hmac.new(secret, signing, hashlib.sha256).digest())}"
 
 
-def decode(token: str, secret: bytes, issuer: str, audience: str,
-           now: float | None = None, leeway: float = 60) -> dict[str, Any]:
+def decode(
+    token: str,
+    secret: bytes,
+    issuer: str,
+    audience: str,
+    now: float | None = None,
+    leeway: float = 60,
+) -> dict[str, Any]:
     """The claims of a valid token; InvalidArgument with the reason otherwise."""
     parts = token.split(".")
     if len(parts) != 3:
@@ -59,8 +65,9 @@ def decode(token: str, secret: bytes, issuer: str, audience: str,
     return claims
 
 
-def _check_claims(claims: dict[str, Any], issuer: str, audience: str, now: float,
-                  leeway: float) -> None:
+def _check_claims(
+    claims: dict[str, Any], issuer: str, audience: str, now: float, leeway: float
+) -> None:
     if claims.get("iss") != issuer:
         raise InvalidArgument("token: wrong issuer")
     aud = claims.get("aud")

@@ -23,20 +23,22 @@ IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 INDEX_TYPES = frozenset({DOCKER_LIST, OCI_INDEX})
 KNOWN_TYPES = IMAGE_TYPES | INDEX_TYPES | {OCI_ARTIFACT}
 # layers a registry need not hold (Windows base layers and the like)
-FOREIGN_LAYERS = frozenset({
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-})
+FOREIGN_LAYERS = frozenset(
+    {
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    }
+)
 MAX_MANIFEST = 4 * 1024 * 1024
 
 
 @dataclass
 class Manifest:
     media_type: str
-    blobs: list[str] = field(default_factory=list)       # configs and layers (digests)
-    manifests: list[str] = field(default_factory=list)   # children of an index
+    blobs: list[str] = field(default_factory=list)  # configs and layers (digests)
+    manifests: list[str] = field(default_factory=list)  # children of an index
     subject: str | None = None
     artifact_type: str | None = None
     annotations: dict[str, str] | None = None

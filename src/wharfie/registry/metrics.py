@@ -19,8 +19,9 @@ class Metrics:
         with self._lock:
             self.in_flight += 1
 
-    def end(self, method: str, route: str, status: int, seconds: float, bytes_in: int,
-            bytes_out: int) -> None:
+    def end(
+        self, method: str, route: str, status: int, seconds: float, bytes_in: int, bytes_out: int
+    ) -> None:
         with self._lock:
             self.in_flight -= 1
             key = (method, route, status)
@@ -40,12 +41,16 @@ class Metrics:
 
     def _lines(self) -> list[str]:
         p = "wharfie_registry"
-        out = [f"# HELP {p}_http_requests_total HTTP requests by method, route and status.\n",
-               f"# TYPE {p}_http_requests_total counter\n"]
+        out = [
+            f"# HELP {p}_http_requests_total HTTP requests by method, route and status.\n",
+            f"# TYPE {p}_http_requests_total counter\n",
+        ]
         for (m, r, s), n in sorted(self.requests.items()):
             out.append(f'{p}_http_requests_total{{method="{m}",route="{r}",code="{s}"}} {n}\n')
-        out += [f"# HELP {p}_http_request_duration_seconds Time spent serving requests.\n",
-                f"# TYPE {p}_http_request_duration_seconds summary\n"]
+        out += [
+            f"# HELP {p}_http_request_duration_seconds Time spent serving requests.\n",
+            f"# TYPE {p}_http_request_duration_seconds summary\n",
+        ]
         for (m, r), (total, count) in sorted(self.duration.items()):
             labels = f'method="{m}",route="{r}"'
             out.append(f"{p}_http_request_duration_seconds_sum{{{labels}}} {total:.6f}\n")
@@ -54,13 +59,18 @@ class Metrics:
             ("received_bytes_total", self.bytes_in, "Request body bytes received."),
             ("sent_bytes_total", self.bytes_out, "Response body bytes sent."),
         ):
-            out += [f"# HELP {p}_{name} {help_text}\n", f"# TYPE {p}_{name} counter\n",
-                    f"{p}_{name} {value}\n"]
-        out += [f"# HELP {p}_http_requests_in_flight Requests being served.\n",
-                f"# TYPE {p}_http_requests_in_flight gauge\n",
-                f"{p}_http_requests_in_flight {self.in_flight}\n",
-                f"# HELP {p}_events_total Storage events (blob pushes, mounts, deletes).\n",
-                f"# TYPE {p}_events_total counter\n"]
+            out += [
+                f"# HELP {p}_{name} {help_text}\n",
+                f"# TYPE {p}_{name} counter\n",
+                f"{p}_{name} {value}\n",
+            ]
+        out += [
+            f"# HELP {p}_http_requests_in_flight Requests being served.\n",
+            f"# TYPE {p}_http_requests_in_flight gauge\n",
+            f"{p}_http_requests_in_flight {self.in_flight}\n",
+            f"# HELP {p}_events_total Storage events (blob pushes, mounts, deletes).\n",
+            f"# TYPE {p}_events_total counter\n",
+        ]
         for event, n in sorted(self.events.items()):
             out.append(f'{p}_events_total{{event="{event}"}} {n}\n')
         return out

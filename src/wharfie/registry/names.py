@@ -23,8 +23,9 @@ MAX_NAME = 255
 def check_name(name: str) -> str:
     """`name` if it is a valid repository name, else NAME_INVALID."""
     if len(name) > MAX_NAME:
-        raise RegistryError("NAME_INVALID", f"repository name longer than {MAX_NAME}",
-                            {"name": name[:64] + "..."})
+        raise RegistryError(
+            "NAME_INVALID", f"repository name longer than {MAX_NAME}", {"name": name[:64] + "..."}
+        )
     if not NAME_RE.fullmatch(name):
         raise RegistryError("NAME_INVALID", "invalid repository name", {"name": name})
     return name
@@ -40,8 +41,9 @@ def check_digest(digest: str) -> str:
         raise RegistryError("DIGEST_INVALID", "invalid digest", {"digest": digest})
     algo, _, hexpart = digest.partition(":")
     if algo != "sha256":
-        raise RegistryError("DIGEST_INVALID", f"unsupported digest algorithm {algo}",
-                            {"digest": digest})
+        raise RegistryError(
+            "DIGEST_INVALID", f"unsupported digest algorithm {algo}", {"digest": digest}
+        )
     if not SHA256_HEX.fullmatch(hexpart):
         raise RegistryError("DIGEST_INVALID", "invalid sha256 digest", {"digest": digest})
     return hexpart

@@ -45,11 +45,14 @@ def get_blob(reg: Registry, req: Request, name: str, digest: str) -> Response:
     try:
         size = os.stat(path).st_size
     except FileNotFoundError as exc:
-        raise RegistryError("BLOB_UNKNOWN", "blob unknown to registry",
-                            {"digest": digest}) from exc
-    headers = {"Content-Type": "application/octet-stream", "Docker-Content-Digest": digest,
-               "Accept-Ranges": "bytes", "ETag": f'"{digest}"',
-               "Cache-Control": "max-age=31536000"}
+        raise RegistryError("BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest}) from exc
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Docker-Content-Digest": digest,
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{digest}"',
+        "Cache-Control": "max-age=31536000",
+    }
     span = blob_range(req.headers["range"], size) if "range" in req.headers else None
     if span is None:
         return Response(200, headers=headers).send_file(path, 0, size)
@@ -69,16 +72,20 @@ def delete_blob(reg: Registry, req: Request, name: str, digest: str) -> Response
 
 
 def _status(name: str, up: Upload, status: int) -> Response:
-    headers = {"Location": f"/v2/{name}/blobs/uploads/{up.uuid}",
-               "Range": f"0-{max(up.offset - 1, 0)}", "Docker-Upload-UUID": up.uuid}
+    headers = {
+        "Location": f"/v2/{name}/blobs/uploads/{up.uuid}",
+        "Range": f"0-{max(up.offset - 1, 0)}",
+        "Docker-Upload-UUID": up.uuid,
+    }
     return Response(status, headers=headers)
 
 
 def _created(reg: Registry, name: str, hexd: str) -> Response:
     reg.storage.link_layer(name, hexd)
     digest = f"sha256:{hexd}"
-    return Response(201, headers={"Location": f"/v2/{name}/blobs/{digest}",
-                                  "Docker-Content-Digest": digest})
+    return Response(
+        201, headers={"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest}
+    )
 
 
 def start_upload(reg: Registry, req: Request, name: str) -> Response:
@@ -103,12 +110,17 @@ def _append(reg: Registry, req: Request, up: Upload) -> None:
     if crange is not None:
         m = _CONTENT_RANGE.fullmatch(crange.strip())
         if m is None:
-            raise RegistryError("RANGE_INVALID", "malformed Content-Range", {"range": crange},
-                                status=416)
+            raise RegistryError(
+                "RANGE_INVALID", "malformed Content-Range", {"range": crange}, status=416
+            )
         start, end = int(m.group(1)), int(m.group(2))
         if start != up.offset or end < start:
-            raise RegistryError("RANGE_INVALID", f"chunk must start at {up.offset}",
-                                {"range": crange, "offset": up.offset}, status=416)
+            raise RegistryError(
+                "RANGE_INVALID",
+                f"chunk must start at {up.offset}",
+                {"range": crange, "offset": up.offset},
+                status=416,
+            )
         if req.length is not None and req.length != end - start + 1:
             raise RegistryError("SIZE_INVALID", "Content-Range and Content-Length disagree")
     with up.lock:

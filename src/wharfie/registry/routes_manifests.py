@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 def _unknown(reg: Registry, name: str, reference: str) -> RegistryError:
     reg.storage.require_repo(name)
-    return RegistryError("MANIFEST_UNKNOWN", "manifest unknown to registry",
-                         {"reference": reference})
+    return RegistryError(
+        "MANIFEST_UNKNOWN", "manifest unknown to registry", {"reference": reference}
+    )
 
 
 def _resolve(reg: Registry, name: str, reference: str) -> tuple[str, str]:
@@ -53,8 +54,11 @@ def put_manifest(reg: Registry, req: Request, name: str, reference: str) -> Resp
     parsed = mf.parse(body, req.headers.get("content-type"))
     hexd = hashlib.sha256(body).hexdigest()
     if want_hex is not None and want_hex != hexd:
-        raise RegistryError("DIGEST_INVALID", "manifest digest does not match the reference",
-                            {"expected": reference, "computed": f"sha256:{hexd}"})
+        raise RegistryError(
+            "DIGEST_INVALID",
+            "manifest digest does not match the reference",
+            {"expected": reference, "computed": f"sha256:{hexd}"},
+        )
     _check_references(reg, name, parsed)
     reg.storage.put_manifest(name, body, hexd, parsed.media_type)
     if tag is not None:
@@ -63,8 +67,9 @@ def put_manifest(reg: Registry, req: Request, name: str, reference: str) -> Resp
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest}
     if parsed.subject is not None:
         subject_hex = parsed.subject.partition(":")[2]
-        reg.storage.add_referrer(name, subject_hex, hexd,
-                                 mf.referrer_descriptor(parsed, digest, len(body)))
+        reg.storage.add_referrer(
+            name, subject_hex, hexd, mf.referrer_descriptor(parsed, digest, len(body))
+        )
         headers["OCI-Subject"] = parsed.subject
     reg.metrics.count("manifest_push")
     return Response(201, headers=headers)
@@ -73,12 +78,18 @@ def put_manifest(reg: Registry, req: Request, name: str, reference: str) -> Resp
 def _check_references(reg: Registry, name: str, parsed: mf.Manifest) -> None:
     for digest in parsed.blobs:
         if not reg.storage.has_layer(name, digest.partition(":")[2]):
-            raise RegistryError("MANIFEST_BLOB_UNKNOWN", "manifest references a blob unknown "
-                                "to this repository", {"digest": digest})
+            raise RegistryError(
+                "MANIFEST_BLOB_UNKNOWN",
+                "manifest references a blob unknown to this repository",
+                {"digest": digest},
+            )
     for digest in parsed.manifests:
         if reg.storage.manifest_type(name, digest.partition(":")[2]) is None:
-            raise RegistryError("MANIFEST_BLOB_UNKNOWN", "index references a manifest unknown "
-                                "to this repository", {"digest": digest})
+            raise RegistryError(
+                "MANIFEST_BLOB_UNKNOWN",
+                "index references a manifest unknown to this repository",
+                {"digest": digest},
+            )
 
 
 def delete_manifest(reg: Registry, req: Request, name: str, reference: str) -> Response:

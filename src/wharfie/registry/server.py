@@ -44,9 +44,14 @@ def build(cfg: Config) -> tuple[Registry, Server]:
     tls = _tls(cfg)
     storage = Storage(cfg.root, fsync=cfg.fsync)
     authorizer = make_authorizer(cfg.htpasswd, cfg.realm, cfg.token)
-    registry = Registry(storage, authorizer, delete=cfg.delete,
-                        accesslog=_accesslog(cfg.accesslog), tls=tls is not None,
-                        readonly=cfg.readonly)
+    registry = Registry(
+        storage,
+        authorizer,
+        delete=cfg.delete,
+        accesslog=_accesslog(cfg.accesslog),
+        tls=tls is not None,
+        readonly=cfg.readonly,
+    )
     try:
         server = Server(cfg.host, cfg.port, registry.handle, tls)
     except OSError as exc:
@@ -65,8 +70,9 @@ def serve(cfg: Config, ready: Callable[[int], None] | None = None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if not cfg.readonly:
-        threading.Thread(target=_purge_loop, args=(registry, cfg.upload_purge_age),
-                         daemon=True).start()
+        threading.Thread(
+            target=_purge_loop, args=(registry, cfg.upload_purge_age), daemon=True
+        ).start()
     if ready is not None:
         ready(server.port)
     server.serve_forever()

@@ -120,12 +120,14 @@ class Storage:
     def repo_exists(self, name: str) -> bool:
         d = self.repo_dir(name)
         return os.path.isdir(os.path.join(d, "_layers")) or os.path.isdir(
-            os.path.join(d, "_manifests"))
+            os.path.join(d, "_manifests")
+        )
 
     def require_repo(self, name: str) -> None:
         if not self.repo_exists(name):
-            raise RegistryError("NAME_UNKNOWN", "repository name not known to registry",
-                                {"name": name})
+            raise RegistryError(
+                "NAME_UNKNOWN", "repository name not known to registry", {"name": name}
+            )
 
     def _layer(self, name: str, hexd: str) -> str:
         return os.path.join(self.repo_dir(name), "_layers", hexd)
@@ -169,8 +171,11 @@ class Storage:
 
     def revisions(self, name: str) -> list[str]:
         try:
-            return [n for n in os.listdir(os.path.join(self.repo_dir(name), "_manifests",
-                                                       "revisions")) if ".tmp-" not in n]
+            return [
+                n
+                for n in os.listdir(os.path.join(self.repo_dir(name), "_manifests", "revisions"))
+                if ".tmp-" not in n
+            ]
         except FileNotFoundError:
             return []
 
@@ -191,8 +196,11 @@ class Storage:
 
     def tags(self, name: str) -> list[str]:
         try:
-            return sorted(n for n in os.listdir(os.path.join(self.repo_dir(name), "_manifests",
-                                                             "tags")) if ".tmp-" not in n)
+            return sorted(
+                n
+                for n in os.listdir(os.path.join(self.repo_dir(name), "_manifests", "tags"))
+                if ".tmp-" not in n
+            )
         except FileNotFoundError:
             return []
 
@@ -208,8 +216,9 @@ class Storage:
     def _referrers(self, name: str, subject_hex: str) -> str:
         return os.path.join(self.repo_dir(name), "_referrers", subject_hex)
 
-    def add_referrer(self, name: str, subject_hex: str, hexd: str,
-                     descriptor: dict[str, Any]) -> None:
+    def add_referrer(
+        self, name: str, subject_hex: str, hexd: str, descriptor: dict[str, Any]
+    ) -> None:
         d = self._referrers(name, subject_hex)
         os.makedirs(d, exist_ok=True)
         atomic_write(os.path.join(d, hexd), json.dumps(descriptor).encode())

@@ -117,8 +117,11 @@ class Uploads:
         digest = self._digest(up)
         if digest != hexd:
             self.forget(up)
-            raise RegistryError("DIGEST_INVALID", "provided digest did not match uploaded content",
-                                {"expected": f"sha256:{hexd}", "computed": f"sha256:{digest}"})
+            raise RegistryError(
+                "DIGEST_INVALID",
+                "provided digest did not match uploaded content",
+                {"expected": f"sha256:{hexd}", "computed": f"sha256:{digest}"},
+            )
         if self.storage.fsync:
             fd = os.open(up.path, os.O_RDONLY)
             try:
