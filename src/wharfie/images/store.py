@@ -317,6 +317,13 @@ class ImageStore:
             if key in container_config:
                 cfg[key] = container_config[key]
         cfg = changes_mod.apply(cfg, changes)
+        now = time.time()
+        if not os.listdir(upper):
+            # Nothing changed: as moby's commit, no layer, and the history entry says so.
+            config = _commit_config(base, cfg, "", now, author, comment, container_config)
+            return self.add_image(
+                config, parent.id if parent else "", self.parent_layers(parent), now, tag_ref
+            )
         parent_chain = parent.chain_ids[-1] if parent and parent.diff_ids else ""
         fd = os.open(upper, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -326,7 +333,6 @@ class ImageStore:
                 diff_id, chain, new_layer, size = self.store_layer(writer, parent_chain)
         finally:
             os.close(fd)
-        now = time.time()
         config = _commit_config(base, cfg, diff_id, now, author, comment, container_config)
         parent_layers = self.parent_layers(parent)
         layers = [*parent_layers, (chain, diff_id, size, new_layer)]
@@ -582,12 +588,14 @@ def _commit_config(
     else:
         config.pop("author", None)
     rootfs = dict(config.get("rootfs") or {"type": "layers"})
-    rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), diff_id]
+    rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), *([diff_id] if diff_id else [])]
     config["rootfs"] = rootfs
     entry: dict[str, Any] = {
         "created": config["created"],
         "created_by": _created_by(container_config),
     }
+    if not diff_id:  # an empty diff adds no layer
+        entry["empty_layer"] = True
     if author:
         entry["author"] = author
     if comment:
