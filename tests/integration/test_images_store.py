@@ -215,9 +215,7 @@ def test_overlay_commit_whiteouts(store: ImageStore, busybox_tar: bytes, tmp_pat
     assert info["GraphDriver"]["Data"]["LowerDir"] == store.layer_dirs(base)[0]
 
 
-def test_empty_commit_adds_no_layer(
-    store: ImageStore, busybox_tar: bytes, tmp_path: Path
-) -> None:
+def test_empty_commit_adds_no_layer(store: ImageStore, busybox_tar: bytes, tmp_path: Path) -> None:
     """As dockerd: committing an unchanged container gives an image with its parent's layers
     and an `empty_layer` history entry (checked against dockerd 20.10: RootFS.Layers stays 1
     for busybox, `docker history` shows the commit with 0B)."""
