@@ -172,8 +172,10 @@ class Engine:
             if size:
                 from wharfie.engine.system import dir_size
 
-                row["SizeRw"] = dir_size(os.path.join(self.container_dir(c.id), "rw", "upper"))
-                row["SizeRootFs"] = row["SizeRw"] + self._image_size(c)
+                rw = dir_size(os.path.join(self.container_dir(c.id), "rw", "upper"))
+                # moby's list type has `SizeRw int64 json:",omitempty"`: 0 is left out
+                row.update({"SizeRw": rw} if rw else {})
+                row["SizeRootFs"] = rw + self._image_size(c)
             rows.append(row)
             if limit > 0 and len(rows) >= limit:
                 break
