@@ -60,8 +60,11 @@ class StageState:
         filename: str,
     ) -> StageState:
         cfg = copy.deepcopy(image.get("config") or {})
-        if not image_id:
-            cfg.setdefault("Env", [DEFAULT_PATH])
+        env = list(cfg.get("Env") or [])
+        if not any(e.partition("=")[0] == "PATH" for e in env):
+            # As moby's setDefaultPath at every stage: a base without PATH gets the default
+            # (and so does the image built on it).
+            cfg["Env"] = [*env, DEFAULT_PATH]
         cfg.pop("OnBuild", None)
         diff_ids = list((image.get("rootfs") or {}).get("diff_ids") or [])
         st = cls(
