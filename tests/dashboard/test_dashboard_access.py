@@ -198,43 +198,22 @@ def test_tls_listener_serves_https_with_a_secure_cookie(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    sock = tmp_path / "w.sock"
-    log = tmp_path / "wharfied.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "wharfie.daemon",
-                "-H",
-                f"unix://{sock}",
-                "--data-root",
-                str(tmp_path / "data"),
-                "--exec-root",
-                str(tmp_path / "exec"),
-                "--bridge",
-                f"wd{os.getpid() % 100000}",
-                "--bip",
-                f"10.213.{os.getpid() % 250}.0/24",
-                "--no-masquerade",
-                "--tls",
-                "--tlscert",
-                str(cert),
-                "--tlskey",
-                str(key),
-                "--dashboard-addr",
-                "127.0.0.1:0",
-            ],
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
+    # The shared test daemon: its teardown stops the monitor's warden too (a monitor killed
+    # alone is forked again by its warden, and was left running by every run of this test).
+    d = Daemon(
+        tmp_path / "d",
+        0,
+        extra_args=("--tls", "--tlscert", str(cert), "--tlskey", str(key),
+                    "--dashboard-addr", "127.0.0.1:0"),
+    )  # fmt: skip
+    d.start()
+    log = d.log
     try:
         deadline = time.monotonic() + 20
         while b"dashboard listening" not in log.read_bytes():
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        state = json.loads((tmp_path / "data" / "dashboard.json").read_text())
+        state = json.loads((d.data / "dashboard.json").read_text())
         base = f"https://127.0.0.1:{state['port']}"
         ctx = ssl.create_default_context(cafile=str(cert))
         ctx.check_hostname = False
@@ -270,18 +249,4 @@ def test_tls_listener_serves_https_with_a_secure_cookie(tmp_path: Path) -> None:
             assert exc.code == 303
             assert "Secure" in exc.headers["Set-Cookie"]
     finally:
-        proc.terminate()
-        proc.wait(15)
-        from support.daemon import _mounts_under
-
-        mon = tmp_path / "exec" / "monitor.pid"
-        if mon.exists():
-            pid = int(mon.read_text().strip() or 0)
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes() if pid else b""
-            if b"wharfie.monitor" in cmdline and str(tmp_path).encode() in cmdline:
-                os.kill(pid, 9)
-        for point in reversed(_mounts_under(tmp_path)):
-            subprocess.run(["umount", "-l", point], check=False)
-        from wharfie.network import Bridge
-
-        Bridge(f"wd{os.getpid() % 100000}", f"10.213.{os.getpid() % 250}.0/24").remove()
+        assert d.teardown() == []

@@ -141,30 +141,10 @@ class Request:
         self._body_read = False
         self._body_done = False
 
-    # -- query helpers (moby's booleans: 1/true/True; 0/false/False/"") --
-    def q(self, name: str, default: str = "") -> str:
-        values = self.query.get(name)
-        return values[-1] if values else default
-
+    # Query values are read through api/decoding.py (arg, flag, number: Go's rules, the
+    # first of repeated values wins); only lists are read here.
     def qlist(self, name: str) -> list[str]:
         return self.query.get(name, [])
-
-    def qbool(self, name: str, default: bool = False) -> bool:
-        if name not in self.query:
-            return default
-        value = self.q(name).strip().lower()
-        return value not in ("", "0", "false", "no")
-
-    def qint(self, name: str, default: int) -> int:
-        value = self.q(name)
-        if value == "":
-            return default
-        try:
-            return int(value)
-        except ValueError:
-            raise errors.InvalidArgument(
-                f"invalid value for {name}: strconv.Atoi: parsing {value!r}: invalid syntax"
-            ) from None
 
     @property
     def wants_upgrade(self) -> bool:

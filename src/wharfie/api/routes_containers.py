@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import struct
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -105,10 +104,7 @@ class ContainerRoutes:
         if doc.get("HostConfig", {}).get("Init", False) is None:
             doc["HostConfig"] = {k: v for k, v in doc["HostConfig"].items() if k != "Init"}
         if flag(req, "size"):
-            from wharfie.engine.system import dir_size
-
-            doc["SizeRw"] = dir_size(os.path.join(self.e.container_dir(c.id), "rw", "upper"))
-            doc["SizeRootFs"] = doc["SizeRw"] + self.e._image_size(c)
+            doc["SizeRw"], doc["SizeRootFs"] = self.e.sizes(c)
         runtime = str(c.host_config.get("Runtime") or "")
         warnings = await asyncio.to_thread(self.e.runtime_warnings, runtime) if runtime else []
         if warnings:  # e.g. wharfie-vm without KVM: the container runs emulated

@@ -22,6 +22,7 @@ import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from wharfie.api.decoding import number
 from wharfie.api.http import HIJACKED, HTTPError, Reply, Request
 from wharfie.oci import jsonio
 
@@ -87,7 +88,7 @@ async def bridge(
     key = req.headers.get("sec-websocket-key", "")
     if req.headers.get("upgrade", "").lower() != "websocket" or not key:
         raise HTTPError(400, "this endpoint speaks WebSocket only")
-    rows, cols = req.qint("rows", 24), req.qint("cols", 80)
+    rows, cols = number(req, "rows", 24), number(req, "cols", 80)
     e_reader, e_writer, task = await start_exec(serve, exec_id, rows, cols)
     req.hijacked = True
     ws = Connection(ConnectionType.SERVER)

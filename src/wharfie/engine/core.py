@@ -170,22 +170,28 @@ class Engine:
                 continue
             row = self.present_row(c)
             if size:
-                from wharfie.engine.system import dir_size
-
-                rw = dir_size(os.path.join(self.container_dir(c.id), "rw", "upper"))
+                rw, root = self.sizes(c)
                 # moby's list type has `SizeRw int64 json:",omitempty"`: 0 is left out
                 row.update({"SizeRw": rw} if rw else {})
-                row["SizeRootFs"] = rw + self._image_size(c)
+                row["SizeRootFs"] = root
             rows.append(row)
             if limit > 0 and len(rows) >= limit:
                 break
         return rows
 
-    def _image_size(self, c: Container) -> int:
+    def rw_size(self, c: Container) -> int:
+        """Bytes in the container's writable layer (SizeRw)."""
+        from wharfie.engine.system import dir_size
+
+        return dir_size(os.path.join(self.container_dir(c.id), "rw", "upper"))
+
+    def sizes(self, c: Container) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs): the writable layer, and it plus the image's layers."""
+        rw = self.rw_size(c)
         try:
-            return int(self.images.resolve(str(c.doc["Image"])).size)
+            return rw, rw + int(self.images.resolve(str(c.doc["Image"])).size)
         except NotFound:
-            return 0
+            return rw, rw
 
     def _view(self, c: Container) -> filters.ContainerView:
         return filters.ContainerView(

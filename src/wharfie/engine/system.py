@@ -196,7 +196,7 @@ def df(engine: Engine) -> dict[str, Any]:
     containers = []
     for c in engine.containers.values():
         row = engine.present_row(c)
-        row["SizeRw"] = dir_size(os.path.join(engine.container_dir(c.id), "rw", "upper"))
+        row["SizeRw"] = engine.rw_size(c)
         containers.append(row)
     return {
         "LayersSize": layers_size,

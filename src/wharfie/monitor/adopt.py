@@ -92,32 +92,20 @@ class WardenLink:
             self._lost(f"sending to the warden: {exc}")
 
     def _recv(self) -> dict[str, Any] | None:
-        try:
-            data, fds = protocol.recv_fds(self.sock)
-        except OSError as exc:
-            self._lost(f"reading from the warden: {exc}")
-            return None
-        for fd in fds:
-            os.close(fd)
-        if not data:
+        msg = protocol.recv_message(self.sock)
+        if msg is None:
             self._lost("the warden closed its end")
-            return None
-        return protocol.decode(data)
+        return msg
 
     def _readable(self) -> None:
         while self.alive:
             try:
-                data, fds = protocol.recv_fds(self.sock, socket.MSG_DONTWAIT)
+                msg = protocol.recv_message(self.sock, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return
-            except OSError:
-                data, fds = b"", []
-            for fd in fds:
-                os.close(fd)
-            if not data:
+            if msg is None:
                 self._lost("the warden is gone")
                 return
-            msg = protocol.decode(data)
             if "exit" in msg:
                 self.on_exit(int(msg["exit"]), int(msg["status"]))
 

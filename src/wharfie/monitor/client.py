@@ -126,17 +126,12 @@ class MonitorClient:
     def _readable(self) -> None:
         while True:
             try:
-                data, fds = protocol.recv_fds(self._sock, socket.MSG_DONTWAIT)
+                msg = protocol.recv_message(self._sock, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return
-            except OSError:
-                data, fds = b"", []
-            for fd in fds:
-                os.close(fd)
-            if not data:
+            if msg is None:
                 self._lost()
                 return
-            msg = protocol.decode(data)
             if "event" in msg:
                 self._on_event(msg)
                 continue

@@ -8,6 +8,7 @@ Messages: one JSON object (UTF-8) per SOCK_SEQPACKET datagram, with optional fds
 from __future__ import annotations
 
 import array
+import os
 import socket
 
 from wharfie.errors import Conflict, InvalidArgument, NotFound, Unavailable, WharfieError
@@ -80,6 +81,20 @@ def recv_fds(sock: socket.socket, flags: int = 0) -> tuple[bytes, list[int]]:
             usable = len(payload) - len(payload) % 4
             fds.extend(array.array("i", payload[:usable]))
     return data, fds
+
+
+def recv_message(sock: socket.socket, flags: int = 0) -> dict[str, Any] | None:
+    """One message from a peer that sends no fds (any that come are closed); None when the
+    peer is gone (end of stream or a socket error). BlockingIOError passes through."""
+    try:
+        data, fds = recv_fds(sock, flags)
+    except BlockingIOError:
+        raise
+    except OSError:
+        return None
+    for fd in fds:
+        os.close(fd)
+    return decode(data) if data else None
 
 
 def frame(stream: int, data: bytes) -> bytes:

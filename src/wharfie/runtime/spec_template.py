@@ -11,14 +11,7 @@ from __future__ import annotations
 
 import os
 
-from wharfie.oci.defaults import (
-    DEFAULT_CAPS,
-    DEFAULT_PATH,
-    MASKED_PATHS,
-    OCI_VERSION,
-    READONLY_PATHS,
-    default_mounts,
-)
+from wharfie.oci.defaults import DEFAULT_CAPS, default_spec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,31 +19,12 @@ if TYPE_CHECKING:
 
 
 def runc_template(rootless: bool = False) -> dict[str, Any]:
-    """runc 1.1's `runc spec` template (with `--rootless`: its rootless variant)."""
-    caps = {k: list(DEFAULT_CAPS) for k in ("bounding", "effective", "permitted", "ambient")}
-    linux: dict[str, Any] = {
-        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
-        "maskedPaths": list(MASKED_PATHS),
-        "readonlyPaths": list(READONLY_PATHS),
-    }
-    spec: dict[str, Any] = {
-        "ociVersion": OCI_VERSION,
-        "process": {
-            "terminal": True,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": [DEFAULT_PATH, "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": caps,
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
-        "root": {"path": "rootfs", "readonly": True},
-        "hostname": "runc",
-        "mounts": default_mounts(),
-        "linux": linux,
-    }
+    """runc 1.1's `runc spec` template (with `--rootless`: its rootless variant): our default
+    spec with runc's hostname, ambient capabilities and no cgroup namespace (key order kept)."""
+    spec = default_spec(hostname="runc")
+    spec["process"]["capabilities"]["ambient"] = list(DEFAULT_CAPS)
+    linux = spec["linux"]
+    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "cgroup"]
     if rootless:
         _to_rootless(spec)
     return spec

@@ -161,7 +161,7 @@ def _dispatch(opts: argparse.Namespace, log: Log) -> int:
             start_now=cmd == "run", detach=detach, log=log.write,
         )  # fmt: skip
     if cmd == "state":
-        print(json.dumps(lifecycle.oci_state(root, opts.id, must_exist=True), indent=2))
+        print(json.dumps(lifecycle.oci_state(root, opts.id), indent=2))
         return 0
     if cmd == "start":
         lifecycle.start(root, opts.id)

@@ -61,7 +61,7 @@ def status_of(st: vmstate.State) -> tuple[str, int]:
     return str(reply["status"]), st.shim.pid
 
 
-def oci_state(root: str, cid: str, must_exist: bool = False) -> dict[str, Any]:
+def oci_state(root: str, cid: str) -> dict[str, Any]:
     st = _load(root, cid)
     status, pid = status_of(st)
     return {
