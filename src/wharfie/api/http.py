@@ -195,10 +195,12 @@ class Request:
             raise errors.InvalidArgument(f"invalid JSON: {exc}") from None
 
     async def discard_body(self) -> bool:
-        """Skip a body the handler left unread (up to MAX_DISCARD); False: the
-        connection cannot carry another request."""
-        if self._body_read:
-            return self._body_done
+        """Skip what the handler left unread of the body (up to MAX_DISCARD in all),
+        before the answer goes out, as Go's server does: a client still sending (docker cp
+        streaming a tar into a refused PUT) then reads the answer instead of a closed pipe.
+        False: the connection cannot carry another request."""
+        if self._body_done:
+            return True
         if self.wants_upgrade:
             return True
         if self._decoder.done:
