@@ -27,6 +27,7 @@ from wharfie.engine.events import EventBus
 from wharfie.engine.execs import Execs
 from wharfie.engine.files import Files
 from wharfie.engine.health import Health
+from wharfie.engine.index import ContainerIndex
 from wharfie.engine.model import Container
 from wharfie.engine.networks import Networks
 from wharfie.engine.store import Store
@@ -72,8 +73,9 @@ class Engine:
         self.store = Store(config.data_root)
         self.images = ImageStore(self.store.db, config.data_root, self.store.lock)
         self.events = EventBus()
-        self.containers: dict[str, Container] = {}
-        self.names: dict[str, str] = {}  # name -> id
+        self.index = ContainerIndex(self.store)
+        self.containers = self.index.containers  # id -> container (the index's own dict)
+        self.names = self.index.names  # name -> id
         self.monitor: MonitorClient | None = None
         self.warnings: list[str] = []  # shown by `info` (e.g. a monitor that died)
         self.daemon_id = self.store.setting("daemon_id", lambda: secrets.token_hex(32))
@@ -249,34 +251,18 @@ class Engine:
     def check_runtime(self, name: str) -> None:
         self.runtime_ref(name)
 
-    # -- lookup --
+    # -- lookup (the index's; kept here until every caller takes the index) --
     def add(self, c: Container) -> None:
-        self.containers[c.id] = c
-        self.names[c.name] = c.id
+        self.index.add(c)
 
     def drop(self, c: Container) -> None:
-        self.containers.pop(c.id, None)
-        if self.names.get(c.name) == c.id:
-            del self.names[c.name]
+        self.index.drop(c)
 
     def find(self, ref: str) -> Container:
-        """By full id, name (with or without "/"), or unique id prefix -- as Docker."""
-        c = self.containers.get(ref)
-        if c is not None:
-            return c
-        cid = self.names.get(ref.lstrip("/"))
-        if cid is not None:
-            return self.containers[cid]
-        if ref and re.fullmatch(r"[0-9a-f]+", ref):
-            hits = [c for cid, c in self.containers.items() if cid.startswith(ref)]
-            if len(hits) == 1:
-                return hits[0]
-            if len(hits) > 1:
-                raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
-        raise NotFound(f"No such container: {ref}")
+        return self.index.find(ref)
 
     def save(self, c: Container) -> None:
-        self.store.save_container(c.id, c.name, c.doc)
+        self.index.save(c)
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """A background task the engine keeps a reference to (and logs if it fails)."""
