@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 # chromium, chromium-driver: the dashboard's browser tests (headless, driven by Selenium);
 # qemu-system-x86 (QEMU, virtiofsd), linux-image-amd64 (the guest kernel), gcc and libc6-dev
 # (the static guest agent): VM-isolated containers, the wharfie-vm runtime (docs/vm.md).
-APT_PKGS="busybox-static iproute2 iptables nftables libseccomp2 runc crun tini hyperfine python3-venv procps docker.io skopeo docker-registry docker-compose curl chromium chromium-driver qemu-system-x86 linux-image-amd64 gcc libc6-dev"
+APT_PKGS="busybox-static etcd-server iproute2 iptables nftables libseccomp2 runc crun tini hyperfine python3-venv procps docker.io skopeo docker-registry docker-compose curl chromium chromium-driver qemu-system-x86 linux-image-amd64 gcc libc6-dev"
 
 need_apt() {
 	local p

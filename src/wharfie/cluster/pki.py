@@ -1,0 +1,238 @@
+"""The cluster's PKI: the root CA, node certificates and join tokens.
+
+Swarm's shapes, so that what a user sees matches Docker's:
+- the root CA is an ECDSA P-256 self-signed certificate, CN `swarm-ca`, valid 20 years;
+- a node certificate has CN = the node id, OU = its role (`swarm-manager` or
+  `swarm-worker`) and O = the cluster id; it is valid for `--cert-expiry` (90 days by default)
+  and carries the node's addresses as subject alternative names, so the same certificate serves
+  the node's etcd member (peer and client TLS) and its cluster API;
+- a join token is `SWMTKN-1-<base36 sha256 of the CA certificate, 50 chars>-<base36 secret,
+  25 chars>`: the first part lets a joining node check the CA it is shown, the second is the
+  secret that admits it as a worker or as a manager.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from wharfie.errors import InvalidArgument
+
+MANAGER = "swarm-manager"
+WORKER = "swarm-worker"
+ROLES = (MANAGER, WORKER)
+CA_EXPIRY = datetime.timedelta(days=20 * 365)
+DEFAULT_NODE_EXPIRY = datetime.timedelta(days=90)
+_BACKDATE = datetime.timedelta(minutes=5)  # clock skew between nodes, as swarmkit allows
+_DIGEST_LEN = 50  # base36 digits of a sha256
+_SECRET_LEN = 25  # base36 digits of 16 random bytes
+_SECRET_BYTES = 16
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A certificate and its private key, both PEM."""
+
+    cert_pem: bytes
+    key_pem: bytes
+
+
+@dataclass(frozen=True)
+class NodeIdentity:
+    """Who a node certificate says its holder is."""
+
+    node_id: str
+    role: str
+    cluster_id: str
+    not_after: datetime.datetime
+
+
+@dataclass(frozen=True)
+class JoinToken:
+    ca_digest: str  # hex sha256 of the CA certificate's PEM
+    secret: str  # base36
+
+
+def new_ca(now: datetime.datetime | None = None) -> KeyPair:
+    now = now or _now()
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "swarm-ca")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + CA_EXPIRY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def issue(
+    ca: KeyPair,
+    node_id: str,
+    role: str,
+    cluster_id: str,
+    addresses: list[str],
+    expiry: datetime.timedelta = DEFAULT_NODE_EXPIRY,
+    now: datetime.datetime | None = None,
+) -> KeyPair:
+    """A node certificate signed by the CA, for `addresses` (IPs or DNS names)."""
+    if role not in ROLES:
+        raise InvalidArgument(f"invalid node role {role!r}")
+    if expiry < datetime.timedelta(hours=1):
+        raise InvalidArgument("certificate expiry must be at least 1h0m0s")
+    now = now or _now()
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
+    ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise InvalidArgument("the cluster CA key is not an ECDSA key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster_id),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+            x509.NameAttribute(NameOID.COMMON_NAME, node_id),
+        ]
+    )
+    sans: list[x509.GeneralName] = [x509.DNSName(role), x509.DNSName(node_id)]
+    for addr in addresses:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(addr)))
+        except ValueError:
+            sans.append(x509.DNSName(addr))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + expiry)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+
+
+def identity(
+    ca_cert_pem: bytes, cert_pem: bytes, now: datetime.datetime | None = None
+) -> NodeIdentity:
+    """Who `cert_pem` names, after checking that the CA signed it and that it is valid now.
+    Raises InvalidArgument otherwise."""
+    now = now or _now()
+    try:
+        ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid certificate: {exc}") from None
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature):
+        raise InvalidArgument("certificate not signed by the cluster CA") from None
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise InvalidArgument("certificate has expired or is not yet valid")
+
+    def one(oid: x509.ObjectIdentifier) -> str:
+        attrs = cert.subject.get_attributes_for_oid(oid)
+        return str(attrs[0].value) if attrs else ""
+
+    role = one(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    if role not in ROLES:
+        raise InvalidArgument(f"certificate has no node role (OU {role!r})")
+    return NodeIdentity(
+        node_id=one(NameOID.COMMON_NAME),
+        role=role,
+        cluster_id=one(NameOID.ORGANIZATION_NAME),
+        not_after=cert.not_valid_after_utc,
+    )
+
+
+def ca_digest(ca_cert_pem: bytes) -> str:
+    return hashlib.sha256(ca_cert_pem).hexdigest()
+
+
+def new_join_token(ca_cert_pem: bytes) -> str:
+    secret = int.from_bytes(secrets.token_bytes(_SECRET_BYTES), "big")
+    digest = int(ca_digest(ca_cert_pem), 16)
+    digest_part = _base36(digest).rjust(_DIGEST_LEN, "0")
+    return f"SWMTKN-1-{digest_part}-{_base36(secret).rjust(_SECRET_LEN, '0')}"
+
+
+def parse_join_token(token: str) -> JoinToken:
+    """The parts of a join token; swarmkit's error for anything else."""
+    parts = token.split("-")
+    if (
+        len(parts) != 4
+        or parts[0] != "SWMTKN"
+        or parts[1] != "1"
+        or len(parts[2]) != _DIGEST_LEN
+        or len(parts[3]) != _SECRET_LEN
+    ):
+        raise InvalidArgument("invalid join token")
+    try:
+        digest = int(parts[2], 36)
+        int(parts[3], 36)
+    except ValueError:
+        raise InvalidArgument("invalid join token") from None
+    return JoinToken(ca_digest=f"{digest:064x}", secret=parts[3].lower())
+
+
+def token_matches(expected: str, given: str) -> bool:
+    """Whether `given` is the token `expected`, compared in constant time."""
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out or "0"
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
