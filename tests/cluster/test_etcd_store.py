@@ -9,8 +9,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from tests.support.etcd import EtcdCluster, start_cluster, write_pair
 
+from support.etcd import EtcdCluster, start_cluster, write_pair
 from wharfie.cluster import pki
 from wharfie.cluster.kv import Compare, EtcdKV, Put, StoreUnavailable, TLSFiles
 from wharfie.cluster.objects import NameConflict, ObjectStore, OutOfSequence
@@ -44,7 +44,9 @@ def test_objects_are_versioned_by_mod_revision(cluster: EtcdCluster) -> None:
 def test_names_are_unique_and_move_with_renames(cluster: EtcdCluster) -> None:
     store = ObjectStore(cluster.client(), "/t2/")
     store.create("service", "a", b"{}", name="web")
-    with pytest.raises(NameConflict, match="name conflicts with an existing object"):
+    with pytest.raises(
+        NameConflict, match="name conflicts with an existing object: service web already exists"
+    ):
         store.create("service", "b", b"{}", name="web")
     assert store.list("service")[0] and [s.id for s in store.list("service")[0]] == ["a"]
     with pytest.raises(Conflict):

@@ -55,6 +55,7 @@ class Daemon:
         self.subnet = f"10.214.{(os.getpid() * 7 + index) % 250}.0/24"
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = base / "wharfied.log"
+        self.command_prefix: list[str] = []  # e.g. nsenter into a node's network namespace
 
     @property
     def env(self) -> dict[str, str]:
@@ -68,6 +69,7 @@ class Daemon:
     def start(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
         args = [
+            *self.command_prefix,
             sys.executable,
             "-m",
             "wharfie.daemon",

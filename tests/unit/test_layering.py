@@ -49,14 +49,14 @@ ALLOWED = {
         "times",
         "fsroot",
     },
-    "api": {"errors", "oci", "engine", "monitor", "units", "httpcore"},
+    "api": {"errors", "oci", "engine", "monitor", "units", "httpcore", "cluster"},
     "dashboard": {"errors", "oci", "api", "engine", "statsmath"},
-    "daemon": {"errors", "api", "engine", "httpcore", "dashboard"},
+    "daemon": {"errors", "api", "engine", "httpcore", "dashboard", "cluster"},
     "client": {"errors", "oci", "patterns", "httpcore"},
     "compose": {"errors", "oci", "client", "units"},
     "cli": {"errors", "oci", "client", "units", "compose", "registry", "times", "statsmath", "vm"},
     "vm": {"errors", "syscalls", "cgroups"},
-    "cluster": {"errors"},
+    "cluster": {"errors", "times"},
 }
 
 

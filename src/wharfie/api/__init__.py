@@ -8,23 +8,24 @@ from wharfie.api.http import Router
 from wharfie.api.serve import Server
 
 if TYPE_CHECKING:
+    from wharfie.api.routes_swarm import SwarmBackend
     from wharfie.engine.core import Engine
 
 
-def build(engine: Engine) -> Server:
-    from wharfie.api import routes_swarm
+def build(engine: Engine, swarm: SwarmBackend) -> Server:
     from wharfie.api.routes_build import BuildRoutes
     from wharfie.api.routes_containers import ContainerRoutes
     from wharfie.api.routes_images import ImageRoutes
     from wharfie.api.routes_networks import NetworkRoutes
+    from wharfie.api.routes_swarm import SwarmRoutes
     from wharfie.api.routes_system import SystemRoutes
     from wharfie.api.routes_volumes import VolumeRoutes
 
     router = Router()
-    for routes in (SystemRoutes(engine), ContainerRoutes(engine), ImageRoutes(engine)):
+    for routes in (SystemRoutes(engine, swarm), ContainerRoutes(engine), ImageRoutes(engine)):
         routes.register(router)
     VolumeRoutes(engine).register(router)
     BuildRoutes(engine).register(router)
     NetworkRoutes(engine).register(router)
-    routes_swarm.register(router)
+    SwarmRoutes(swarm).register(router)
     return Server(router)

@@ -1,44 +1,213 @@
 """Routes of swarm mode (/swarm, /nodes, /services, /tasks, /secrets, /configs) and /plugins.
 
-wharfied has no swarm mode: a node is never in a swarm, so these routes answer as dockerd
-does on a node outside one -- 503 with its wording -- instead of 404, which clients read as
-"old daemon". `swarm init/join` answer 501 (a feature this daemon lacks). No plugins are
-installed: `GET /plugins` is an empty list.
+`/swarm` and `/nodes` are served by the node's swarm membership (wharfie.cluster.swarm,
+through the narrow `SwarmBackend` below). Services, tasks, secrets and configs are not yet
+kept: on a node outside a swarm they answer as dockerd does there (503 with its wording); in a
+swarm they answer 501. No plugins are installed: `GET /plugins` is an empty list.
 """
 
 from __future__ import annotations
 
-from wharfie.api.http import HTTPError, Reply, Request, Router, json_response
+from typing import Any, Protocol
 
-NOT_MANAGER = (
-    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
-    "connect this node to swarm and try again."
-)
-NOT_IN_SWARM = "This node is not part of a swarm"
+from wharfie.api import schemas_swarm
+from wharfie.api.decoding import arg, flag, json_body, number
+from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
+from wharfie.cluster import records
+from wharfie.cluster.records import ClusterSpec, Node
+from wharfie.cluster.swarm import NOT_IN_SWARM, NOT_MANAGER, InitRequest
+from wharfie.engine import filters, gojson
+from wharfie.errors import InvalidArgument
+
 ANY = r"(?:/.*)?"
+NODE = r"(?P<ref>[^/]+)"
+NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
 
 
-async def _not_manager(req: Request, **_: str) -> Reply:
-    raise HTTPError(503, NOT_MANAGER)
+class SwarmBackend(Protocol):
+    """What the routes need of the node's swarm membership."""
+
+    state: Any
+
+    async def init(self, req: InitRequest) -> str: ...
+    async def leave(self, force: bool) -> None: ...
+    def ping_header(self) -> str: ...
+    async def info(self) -> dict[str, Any]: ...
+    async def inspect(self) -> tuple[records.Cluster, int, dict[str, str]]: ...
+    async def update(
+        self, version: int, spec: ClusterSpec, rotate_worker: bool, rotate_manager: bool
+    ) -> None: ...
+    async def nodes(self) -> tuple[list[tuple[Node, int, str]], str, str]: ...
+    async def node(self, ref: str) -> tuple[Node, int, str, str, str]: ...
+    async def update_node(self, ref: str, version: int, spec: dict[str, Any]) -> None: ...
+    async def remove_node(self, ref: str, force: bool) -> None: ...
 
 
-async def _not_in_swarm(req: Request, **_: str) -> Reply:
-    raise HTTPError(503, NOT_IN_SWARM)
+class SwarmRoutes:
+    def __init__(self, swarm: SwarmBackend) -> None:
+        self.swarm = swarm
 
+    def register(self, r: Router) -> None:
+        r.add("GET", "/swarm", self.inspect)
+        r.add("POST", "/swarm/init", self.init)
+        r.add("POST", "/swarm/join", self.join)
+        r.add("POST", "/swarm/leave", self.leave)
+        r.add("POST", "/swarm/update", self.update)
+        r.add("GET", "/swarm/unlockkey", self.unlock_key)
+        r.add("GET", "/nodes", self.list_nodes)
+        r.add("GET", f"/nodes/{NODE}", self.inspect_node)
+        r.add("POST", f"/nodes/{NODE}/update", self.update_node)
+        r.add("DELETE", f"/nodes/{NODE}", self.remove_node)
+        for resource in ("services", "tasks", "secrets", "configs"):
+            for method in ("GET", "POST", "DELETE"):
+                r.add(method, f"/{resource}{ANY}", self.not_yet)
+        r.add("GET", "/plugins", _plugins)
 
-async def _no_swarm_mode(req: Request, **_: str) -> Reply:
-    raise HTTPError(501, "swarm mode is not supported by wharfied")
+    async def inspect(self, req: Request) -> Reply:
+        cluster, version, tokens = await self.swarm.inspect()
+        return json_response(
+            records.render_swarm(
+                cluster, version, tokens.get("worker", ""), tokens.get("manager", "")
+            )
+        )
+
+    async def init(self, req: Request) -> Reply:
+        body = _decode(await json_body(req, empty={}), schemas_swarm.INIT_REQUEST)
+        spec = records.cluster_spec_from_api(body.get("Spec") or {})
+        if body.get("AutoLockManagers"):
+            spec.autolock_managers = True
+        listen = str(body.get("ListenAddr") or "0.0.0.0:2377")
+        advertise = _advertise_addr(str(body.get("AdvertiseAddr") or ""), listen)
+        subnet_size = int(body.get("SubnetSize") or 24)
+        if not 0 < subnet_size <= 32:
+            raise InvalidArgument(f"invalid subnet size {subnet_size}")
+        node_id = await self.swarm.init(
+            InitRequest(
+                listen_addr=listen,
+                advertise_addr=advertise,
+                spec=spec,
+                default_addr_pool=list(body.get("DefaultAddrPool") or ["10.0.0.0/8"]),
+                subnet_size=subnet_size,
+                data_path_port=int(body.get("DataPathPort") or 4789),
+            )
+        )
+        return json_response(node_id)
+
+    async def join(self, req: Request) -> Reply:
+        if self.swarm.state is not None:
+            from wharfie.cluster.swarm import ALREADY_IN_SWARM
+
+            raise HTTPError(503, ALREADY_IN_SWARM)
+        raise HTTPError(501, "joining a swarm is not supported by this wharfied yet")
+
+    async def leave(self, req: Request) -> Reply:
+        await self.swarm.leave(flag(req, "force"))
+        return Response(200)
+
+    async def update(self, req: Request) -> Reply:
+        version = _version(req)
+        body = _decode(await json_body(req, empty={}), schemas_swarm.SPEC)
+        cluster, _, _ = await self.swarm.inspect()
+        spec = records.cluster_spec_from_api(body, cluster.spec)
+        await self.swarm.update(
+            version,
+            spec,
+            flag(req, "rotateWorkerToken"),
+            flag(req, "rotateManagerToken"),
+        )
+        return Response(200)
+
+    async def unlock_key(self, req: Request) -> Reply:
+        await self.swarm.inspect()  # managers only
+        return json_response({"UnlockKey": ""})
+
+    async def list_nodes(self, req: Request) -> Reply:
+        f = filters.parse(arg(req, "filters"))
+        filters.validate(f, NODE_FILTERS)
+        nodes, leader, root_ca = await self.swarm.nodes()
+        out = [
+            records.render_node(n, version, root_ca, status, n.id == leader)
+            for n, version, status in nodes
+            if _node_matches(f, n)
+        ]
+        return json_response(out)
+
+    async def inspect_node(self, req: Request, ref: str) -> Reply:
+        node, version, status, leader, root_ca = await self.swarm.node(ref)
+        return json_response(records.render_node(node, version, root_ca, status, node.id == leader))
+
+    async def update_node(self, req: Request, ref: str) -> Reply:
+        version = _version(req)
+        body = _decode(await json_body(req, empty={}), schemas_swarm.NODE_SPEC)
+        await self.swarm.update_node(ref, version, body)
+        return Response(200)
+
+    async def remove_node(self, req: Request, ref: str) -> Reply:
+        await self.swarm.remove_node(ref, flag(req, "force"))
+        return Response(200)
+
+    async def not_yet(self, req: Request, **_: str) -> Reply:
+        state = self.swarm.state
+        if state is None or state.role != "manager":
+            raise HTTPError(503, NOT_MANAGER)
+        raise HTTPError(501, "services, tasks, secrets and configs are not supported yet")
 
 
 async def _plugins(req: Request) -> Reply:
     return json_response([])
 
 
-def register(r: Router) -> None:
-    r.add("POST", "/swarm/leave", _not_in_swarm)
-    for path in ("/swarm/init", "/swarm/join"):
-        r.add("POST", path, _no_swarm_mode)
-    for resource in ("swarm", "nodes", "services", "tasks", "secrets", "configs"):
-        for method in ("GET", "POST", "DELETE"):
-            r.add(method, f"/{resource}{ANY}", _not_manager)
-    r.add("GET", "/plugins", _plugins)
+def _decode(body: Any, schema: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise gojson.type_error(body, "", schema[0])
+    out: dict[str, Any] = gojson.canonical(body, schema)
+    gojson.check(out, schema)
+    return out
+
+
+def _version(req: Request) -> int:
+    if not arg(req, "version"):
+        raise InvalidArgument("invalid swarm version ''")  # dockerd: strconv error wording
+    return number(req, "version", 0)
+
+
+def _advertise_addr(given: str, listen: str) -> str:
+    """The address other nodes reach this one at: the given one (an IP, IP:port, or an
+    interface name), else the listen address when it is a specific IP."""
+    import ipaddress
+
+    candidate = given or listen.rsplit(":", 1)[0]
+    host = candidate.rsplit(":", 1)[0] if candidate.count(":") == 1 else candidate
+    host = host.strip("[]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        from wharfie.cluster.netaddr import interface_address
+
+        return interface_address(host)
+    if ip.is_unspecified:
+        from wharfie.cluster.netaddr import default_address
+
+        return default_address()
+    return str(ip)
+
+
+def _node_matches(f: dict[str, list[str]], n: Node) -> bool:
+    if "id" in f and not any(n.id.startswith(v) for v in f["id"]):
+        return False
+    if "name" in f and not any(v in (n.name or n.description.hostname) for v in f["name"]):
+        return False
+    if "role" in f and n.role not in f["role"]:
+        return False
+    if "membership" in f and "accepted" not in f["membership"]:
+        return False
+    for key in ("label", "node.label"):
+        labels = n.description.engine_labels if key == "label" else n.labels
+        for want in f.get(key, []):
+            k, _, v = want.partition("=")
+            if k not in labels or ("=" in want and labels[k] != v):
+                return False
+    return True
+
+
+__all__ = ["NOT_IN_SWARM", "SwarmBackend", "SwarmRoutes"]

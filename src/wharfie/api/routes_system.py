@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wharfie.api.decoding import arg, timestamp_ns
 from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
@@ -23,9 +23,17 @@ PING_HEADERS = {
 }
 
 
+class SwarmStatus(Protocol):
+    """What `/_ping` and `/info` show of the node's swarm membership."""
+
+    def ping_header(self) -> str: ...
+    async def info(self) -> dict[str, Any]: ...
+
+
 class SystemRoutes:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, swarm: SwarmStatus) -> None:
         self.e = engine
+        self.swarm = swarm
 
     def register(self, r: Router) -> None:
         r.add("GET", "/_ping", self.ping)
@@ -36,18 +44,20 @@ class SystemRoutes:
         r.add("GET", "/system/df", self.df)
 
     async def ping(self, req: Request) -> Reply:
-        return Response(200, b"OK", "text/plain; charset=utf-8", PING_HEADERS)
+        headers = {**PING_HEADERS, "Swarm": self.swarm.ping_header()}
+        return Response(200, b"OK", "text/plain; charset=utf-8", headers)
 
     async def ping_head(self, req: Request) -> Reply:
-        return Response(
-            200, b"", "text/plain; charset=utf-8", {**PING_HEADERS, "Content-Length": "0"}
-        )
+        headers = {**PING_HEADERS, "Swarm": self.swarm.ping_header(), "Content-Length": "0"}
+        return Response(200, b"", "text/plain; charset=utf-8", headers)
 
     async def version(self, req: Request) -> Reply:
         return json_response(system.version())
 
     async def info(self, req: Request) -> Reply:
-        return json_response(await asyncio.to_thread(system.info, self.e))
+        doc = await asyncio.to_thread(system.info, self.e)
+        doc["Swarm"] = await self.swarm.info()
+        return json_response(doc)
 
     async def df(self, req: Request) -> Reply:
         return json_response(await asyncio.to_thread(system.df, self.e))

@@ -28,10 +28,15 @@ class OutOfSequence(WharfieError):
 
 
 class NameConflict(Conflict):
-    def __init__(self) -> None:
-        super().__init__(
-            "rpc error: code = AlreadyExists desc = name conflicts with an existing object"
-        )
+    """A name another object of the kind holds (409), in swarmkit's words for the kind."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        if kind in ("secret", "config"):
+            detail = f"{kind} {name} already exists"
+        else:
+            detail = f"name conflicts with an existing object: {kind} {name} already exists"
+        super().__init__(f"rpc error: code = AlreadyExists desc = {detail}")
+        self.kind, self.name = kind, name
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ class ObjectStore:
         if not result.succeeded:
             if self._kv.get(key) is not None:
                 raise Conflict(f"{kind} {oid} already exists")
-            raise NameConflict()
+            raise NameConflict(kind, name or "")
         return result.revision
 
     def get(self, kind: str, oid: str) -> Stored:
@@ -115,7 +120,7 @@ class ObjectStore:
                 raise NotFound(f"{kind} {oid} not found")
             if current.mod_revision != version:
                 raise OutOfSequence()
-            raise NameConflict()
+            raise NameConflict(kind, rename[1] if rename else "")
         return result.revision
 
     def delete(self, kind: str, oid: str, name: str | None = None) -> None:

@@ -31,6 +31,7 @@ from wharfie.errors import FailedPrecondition, InvalidArgument
 
 if TYPE_CHECKING:
     from wharfie.api.serve import Server
+    from wharfie.cluster.records import NodeDescription
     from wharfie.engine.core import Config, Engine
 
 log = logging.getLogger("wharfie.daemon")
@@ -155,6 +156,7 @@ def write_pidfile(path: str) -> None:
 
 async def serve(args: Settings) -> None:
     from wharfie import api
+    from wharfie.cluster.swarm import Swarm
     from wharfie.dashboard import Dashboard, check_address
     from wharfie.engine.core import Engine
 
@@ -164,7 +166,9 @@ async def serve(args: Settings) -> None:
 
     configure(engine, args.registry_mirrors, args.insecure_registries, args.blocked_registries)
     await engine.start()
-    server = api.build(engine)
+    swarm = Swarm(args.data_root, describe=lambda: node_description(engine))
+    await swarm.start()
+    server = api.build(engine, swarm)
     configure_limits(server, args)
     tls = tls_context(args)
     listeners = [
@@ -199,7 +203,32 @@ async def serve(args: Settings) -> None:
         log.info("shutting down; containers keep running")
     else:
         await stop_containers(engine)
+    await swarm.close()
     await engine.close()
+
+
+def node_description(engine: Engine) -> NodeDescription:
+    """What a swarm node record says of this machine and engine (`docker node inspect`)."""
+    import platform
+
+    from wharfie.cluster.records import NodeDescription
+    from wharfie.engine import system
+
+    doc = system.info(engine)
+    plugins = [
+        (kind, name) for kind in ("Log", "Network", "Volume") for name in doc["Plugins"][kind]
+    ]
+    labels = dict(str(label).partition("=")[::2] for label in doc.get("Labels") or [])
+    return NodeDescription(
+        hostname=str(doc["Name"]),
+        architecture=platform.machine(),
+        os="linux",
+        nano_cpus=int(doc["NCPU"]) * 1_000_000_000,
+        memory_bytes=int(doc["MemTotal"]),
+        engine_version=str(doc["ServerVersion"]),
+        plugins=sorted(plugins),
+        engine_labels=labels,
+    )
 
 
 async def stop_containers(engine: Engine) -> None:

@@ -1,0 +1,8 @@
+"""The cluster tests: real etcd members, and wharfied nodes in their own network namespaces."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -1,0 +1,134 @@
+"""Swarm membership of one wharfied node, driven by the real docker CLI and docker-py.
+
+The node runs in its own network namespace (tests/support/cluster.py); `swarm init` starts its
+etcd member on the node's address with mutual TLS. Shapes and wordings are dockerd's (captured
+from dockerd 20.10's swarm: docs/wire/swarm-dockerd-20.10.txt).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.cluster import NodeDaemon, Topology, topology
+from support.daemon import docker_cli
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+    pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd-server is not installed"),
+    pytest.mark.slow,
+]
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[Topology]:
+    t = topology(tmp_path)
+    try:
+        yield t
+    finally:
+        leaked = t.close()
+        assert not leaked, f"mounts left behind: {leaked}"
+
+
+def cli(node: NodeDaemon, *args: str, ok: bool = True) -> str:
+    p = docker_cli(node, *args, timeout=90)
+    if ok:
+        assert p.returncode == 0, (args, p.stderr.decode())
+        return p.stdout.decode()
+    assert p.returncode != 0, (args, p.stdout.decode())
+    return p.stderr.decode()
+
+
+def test_init_inspect_tokens_and_leave(net: Topology) -> None:
+    node = net.add_node()
+    assert json.loads(cli(node, "info", "--format", "{{json .Swarm}}"))["LocalNodeState"] == (
+        "inactive"
+    )
+    assert "not a swarm manager" in cli(node, "node", "ls", ok=False)
+
+    out = cli(node, "swarm", "init", "--advertise-addr", node.addr)
+    assert "Swarm initialized: current node" in out and "docker swarm join --token" in out
+    net.remember_etcd()
+    assert node.etcd_pids(), "swarm init started no etcd member"
+
+    info = json.loads(cli(node, "info", "--format", "{{json .Swarm}}"))
+    assert info["LocalNodeState"] == "active" and info["ControlAvailable"] is True
+    assert (info["NodeAddr"], info["Nodes"], info["Managers"]) == (node.addr, 1, 1)
+    assert info["RemoteManagers"] == [{"NodeID": info["NodeID"], "Addr": f"{node.addr}:2377"}]
+
+    rows = cli(
+        node, "node", "ls", "--format", "{{.ID}} {{.Status}} {{.Availability}} {{.ManagerStatus}}"
+    )
+    assert rows.split() == [info["NodeID"], "Ready", "Active", "Leader"]
+
+    worker = cli(node, "swarm", "join-token", "-q", "worker").strip()
+    manager = cli(node, "swarm", "join-token", "-q", "manager").strip()
+    assert worker.startswith("SWMTKN-1-") and manager.startswith("SWMTKN-1-")
+    assert worker.split("-")[2] == manager.split("-")[2] and worker != manager
+    cli(node, "swarm", "join-token", "--rotate", "worker")
+    rotated = cli(node, "swarm", "join-token", "-q", "worker").strip()
+    assert rotated != worker
+    assert cli(node, "swarm", "join-token", "-q", "manager").strip() == manager
+
+    err = cli(node, "swarm", "init", "--advertise-addr", node.addr, ok=False)
+    assert "This node is already part of a swarm" in err
+
+    err = cli(node, "swarm", "leave", ok=False)
+    assert "Removing the last manager erases all current state of the swarm" in err
+    assert "Node left the swarm." in cli(node, "swarm", "leave", "--force")
+    assert not node.etcd_pids(), "the etcd member outlived swarm leave"
+    assert not (node.data / "swarm").exists()
+    assert json.loads(cli(node, "info", "--format", "{{json .Swarm}}"))["LocalNodeState"] == (
+        "inactive"
+    )
+    assert "This node is not part of a swarm" in cli(node, "swarm", "leave", ok=False)
+
+
+def test_swarm_survives_a_daemon_restart(net: Topology) -> None:
+    node = net.add_node()
+    cli(node, "swarm", "init", "--advertise-addr", node.addr)
+    node_id = json.loads(cli(node, "info", "--format", "{{json .Swarm}}"))["NodeID"]
+    cli(node, "node", "update", "--label-add", "zone=a", node_id)
+    net.remember_etcd()
+    node.stop(signal.SIGKILL)
+    node.start()
+    inspect = json.loads(cli(node, "node", "inspect", "self"))[0]
+    assert inspect["ID"] == node_id and inspect["Spec"]["Labels"] == {"zone": "a"}
+    assert inspect["Status"]["State"] == "ready"
+    cli(node, "swarm", "leave", "--force")
+
+
+def test_docker_py_swarm_and_node_calls(net: Topology) -> None:
+    import docker
+
+    node = net.add_node()
+    client = docker.DockerClient(base_url=node.host, version="1.44")
+    node_id = client.swarm.init(advertise_addr=node.addr)
+    client.swarm.reload()
+    assert client.swarm.attrs["Spec"]["Orchestration"]["TaskHistoryRetentionLimit"] == 5
+    client.swarm.update(snapshot_interval=5000)
+    client.swarm.reload()
+    assert client.swarm.attrs["Spec"]["Raft"]["SnapshotInterval"] == 5000
+    nodes = client.nodes.list(filters={"role": "manager"})
+    assert [n.id for n in nodes] == [node_id]
+    assert client.nodes.list(filters={"role": "worker"}) == []
+    n = client.nodes.get(node_id)
+    n.update({"Availability": "drain", "Role": "manager", "Labels": {"x": "1"}})
+    n.reload()
+    assert (n.attrs["Spec"]["Availability"], n.attrs["Spec"]["Labels"]) == ("drain", {"x": "1"})
+    stale = dict(n.attrs)
+    with pytest.raises(docker.errors.APIError) as e:  # a version that is no longer current
+        client.api.update_node(node_id, stale["Version"]["Index"] - 1, stale["Spec"])
+    assert e.value.status_code == 500 and "update out of sequence" in str(e.value)
+    with pytest.raises(docker.errors.APIError) as e:
+        client.api.remove_node(node_id)
+    assert e.value.status_code == 400 and "is a cluster manager" in str(e.value)
+    with pytest.raises(docker.errors.NotFound):
+        client.nodes.get("nosuchnode")
+    assert client.swarm.leave(force=True)

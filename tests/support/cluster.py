@@ -1,0 +1,116 @@
+"""Several wharfied nodes on one machine, each in its own network namespace.
+
+The namespaces are joined by veths to a bridge in a hub namespace that the topology creates;
+all traffic between nodes stays inside those namespaces. Each node's wharfied is started with
+`nsenter --net=<netns>` (not `ip netns exec`, which remounts /sys and hides the cgroup
+mounts), with its own data root, exec root, socket and bridge. `close()` stops every daemon
+and the etcd members they started (by pid), then deletes the namespaces, which takes their
+veths, bridges and firewall tables with them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from support.daemon import Daemon
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+class NodeDaemon(Daemon):
+    """A test daemon whose wharfied runs inside `netns`."""
+
+    def __init__(self, base: Path, index: int, netns: str, addr: str) -> None:
+        super().__init__(base, index)
+        self.netns = netns
+        self.addr = addr
+        # the node's own bridge subnet, distinct from the hub's and the other nodes'
+        self.subnet = f"10.215.{(os.getpid() * 5 + index) % 250}.0/24"
+        self.command_prefix = ["nsenter", f"--net=/run/netns/{netns}"]
+
+    def etcd_pids(self) -> list[int]:
+        pid_file = self.data / "swarm" / "etcd" / "etcd.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            return [pid] if Path(f"/proc/{pid}").exists() else []
+        except (OSError, ValueError):
+            return []
+
+
+@dataclass
+class Topology:
+    base: Path
+    tag: str
+    subnet_prefix: str  # "10.216.<n>"
+    nodes: list[NodeDaemon] = field(default_factory=list)
+    namespaces: list[str] = field(default_factory=list)
+    etcd_seen: set[int] = field(default_factory=set)
+
+    @property
+    def hub(self) -> str:
+        return f"whub{self.tag}"
+
+    def add_node(self) -> NodeDaemon:
+        i = len(self.nodes)
+        ns = f"wnode{self.tag}-{i}"
+        _ip("netns", "add", ns)
+        self.namespaces.append(ns)
+        outer, inner = f"wh{self.tag}{i}"[:15], f"wi{self.tag}{i}"[:15]
+        _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+        _ip("link", "set", outer, "netns", self.hub)
+        _ip("link", "set", inner, "netns", ns)
+        _ip("-n", self.hub, "link", "set", outer, "master", "br0", "up")
+        addr = f"{self.subnet_prefix}.{i + 10}"
+        _ip("-n", ns, "link", "set", inner, "name", "eth0")
+        _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+        _ip("-n", ns, "link", "set", "eth0", "up")
+        _ip("-n", ns, "link", "set", "lo", "up")
+        node = NodeDaemon(self.base / f"node{i}", i, ns, addr)
+        self.nodes.append(node)
+        node.start()
+        return node
+
+    def remember_etcd(self) -> None:
+        for n in self.nodes:
+            self.etcd_seen.update(n.etcd_pids())
+
+    def close(self) -> list[str]:
+        """Stop everything; returns what leaked, for the caller to assert on."""
+        self.remember_etcd()
+        leaked: list[str] = []
+        for n in self.nodes:
+            leaked += n.teardown()
+        for pid in self.etcd_seen:  # members a daemon left running on purpose (live state)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            deadline = time.monotonic() + 5
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        for ns in [*self.namespaces, self.hub]:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        return leaked
+
+
+def topology(base: Path) -> Topology:
+    n = os.getpid() % 250
+    tag = f"{os.getpid() % 10000:04d}"
+    t = Topology(base, tag, f"10.216.{n}")
+    _ip("netns", "add", t.hub)
+    try:
+        _ip("-n", t.hub, "link", "add", "br0", "type", "bridge")
+        _ip("-n", t.hub, "link", "set", "br0", "up")
+        _ip("-n", t.hub, "link", "set", "lo", "up")
+    except BaseException:
+        subprocess.run(["ip", "netns", "del", t.hub], capture_output=True)
+        raise
+    t.namespaces = []
+    return t
