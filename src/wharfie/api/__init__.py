@@ -8,6 +8,7 @@ from wharfie.api.http import Router
 from wharfie.api.serve import Server
 
 if TYPE_CHECKING:
+    from wharfie.api.routes_control import ControlBackend
     from wharfie.api.routes_swarm import SwarmBackend
     from wharfie.engine.core import Engine
 
@@ -28,4 +29,13 @@ def build(engine: Engine, swarm: SwarmBackend) -> Server:
     BuildRoutes(engine).register(router)
     NetworkRoutes(engine).register(router)
     SwarmRoutes(swarm).register(router)
+    return Server(router)
+
+
+def build_control(backend: ControlBackend) -> Server:
+    """The server of a manager's control endpoint (the cluster protocol, not the Docker API)."""
+    from wharfie.api.routes_control import ControlRoutes
+
+    router = Router()
+    ControlRoutes(backend).register(router)
     return Server(router)

@@ -14,8 +14,9 @@ from wharfie.api import schemas_swarm
 from wharfie.api.decoding import arg, flag, json_body, number
 from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
 from wharfie.cluster import records
+from wharfie.cluster.admin import NodeView
 from wharfie.cluster.records import ClusterSpec, Node
-from wharfie.cluster.swarm import NOT_IN_SWARM, NOT_MANAGER, InitRequest
+from wharfie.cluster.swarm import NOT_IN_SWARM, NOT_MANAGER, InitRequest, JoinRequest
 from wharfie.engine import filters, gojson
 from wharfie.errors import InvalidArgument
 
@@ -30,6 +31,7 @@ class SwarmBackend(Protocol):
     state: Any
 
     async def init(self, req: InitRequest) -> str: ...
+    async def join(self, req: JoinRequest) -> None: ...
     async def leave(self, force: bool) -> None: ...
     def ping_header(self) -> str: ...
     async def info(self) -> dict[str, Any]: ...
@@ -37,8 +39,8 @@ class SwarmBackend(Protocol):
     async def update(
         self, version: int, spec: ClusterSpec, rotate_worker: bool, rotate_manager: bool
     ) -> None: ...
-    async def nodes(self) -> tuple[list[tuple[Node, int, str]], str, str]: ...
-    async def node(self, ref: str) -> tuple[Node, int, str, str, str]: ...
+    async def nodes(self) -> tuple[list[NodeView], str, str]: ...
+    async def node(self, ref: str) -> tuple[NodeView, str, str]: ...
     async def update_node(self, ref: str, version: int, spec: dict[str, Any]) -> None: ...
     async def remove_node(self, ref: str, force: bool) -> None: ...
 
@@ -94,11 +96,18 @@ class SwarmRoutes:
         return json_response(node_id)
 
     async def join(self, req: Request) -> Reply:
-        if self.swarm.state is not None:
-            from wharfie.cluster.swarm import ALREADY_IN_SWARM
-
-            raise HTTPError(503, ALREADY_IN_SWARM)
-        raise HTTPError(501, "joining a swarm is not supported by this wharfied yet")
+        body = _decode(await json_body(req, empty={}), schemas_swarm.JOIN_REQUEST)
+        listen = str(body.get("ListenAddr") or "0.0.0.0:2377")
+        await self.swarm.join(
+            JoinRequest(
+                listen_addr=listen,
+                advertise_addr=_advertise_addr(str(body.get("AdvertiseAddr") or ""), listen),
+                remote_addrs=[str(a) for a in body.get("RemoteAddrs") or []],
+                token=str(body.get("JoinToken") or ""),
+                availability=str(body.get("Availability") or ""),
+            )
+        )
+        return Response(200)
 
     async def leave(self, req: Request) -> Reply:
         await self.swarm.leave(flag(req, "force"))
@@ -124,17 +133,19 @@ class SwarmRoutes:
     async def list_nodes(self, req: Request) -> Reply:
         f = filters.parse(arg(req, "filters"))
         filters.validate(f, NODE_FILTERS)
-        nodes, leader, root_ca = await self.swarm.nodes()
+        views, leader, root_ca = await self.swarm.nodes()
         out = [
-            records.render_node(n, version, root_ca, status, n.id == leader)
-            for n, version, status in nodes
-            if _node_matches(f, n)
+            records.render_node(v.node, v.version, root_ca, v.state, v.node.id == leader)
+            for v in views
+            if _node_matches(f, v.node)
         ]
         return json_response(out)
 
     async def inspect_node(self, req: Request, ref: str) -> Reply:
-        node, version, status, leader, root_ca = await self.swarm.node(ref)
-        return json_response(records.render_node(node, version, root_ca, status, node.id == leader))
+        v, leader, root_ca = await self.swarm.node(ref)
+        return json_response(
+            records.render_node(v.node, v.version, root_ca, v.state, v.node.id == leader)
+        )
 
     async def update_node(self, req: Request, ref: str) -> Reply:
         version = _version(req)

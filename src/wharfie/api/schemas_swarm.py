@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["INIT_REQUEST", "NODE_SPEC", "SPEC"]
+__all__ = ["INIT_REQUEST", "JOIN_REQUEST", "NODE_SPEC", "SPEC"]
 
 _STR_MAP = "map[string]string"
 SPEC: tuple[str, dict[str, Any]] = ("swarm.Spec", {
@@ -26,6 +26,10 @@ INIT_REQUEST: tuple[str, dict[str, Any]] = ("swarm.InitRequest", {
     "DataPathPort": "uint32", "ForceNewCluster": "bool", "Spec": SPEC,
     "AutoLockManagers": "bool", "Availability": "string", "DefaultAddrPool": "[]string",
     "SubnetSize": "uint32",
+})  # fmt: skip
+JOIN_REQUEST: tuple[str, dict[str, Any]] = ("swarm.JoinRequest", {
+    "ListenAddr": "string", "AdvertiseAddr": "string", "DataPathAddr": "string",
+    "RemoteAddrs": "[]string", "JoinToken": "string", "Availability": "string",
 })  # fmt: skip
 NODE_SPEC: tuple[str, dict[str, Any]] = ("swarm.NodeSpec", {
     "Name": "string", "Labels": _STR_MAP, "Role": "string", "Availability": "string",

@@ -205,10 +205,12 @@ class EtcdKV:
     def members(self) -> dict[str, Any]:
         return self._post("/cluster/member/list", {})
 
-    def member_add(self, peer_urls: list[str]) -> int:
-        """Announce a new member; it must then start with initial-cluster-state existing."""
+    def member_add(self, peer_urls: list[str]) -> list[dict[str, Any]]:
+        """Announce a new member; it must then start with initial-cluster-state existing.
+        The members after the change (the new one unnamed until it starts). Until it starts,
+        a cluster that needs it for its quorum answers nothing: ask nothing more of it."""
         out = self._post("/cluster/member/add", {"peerURLs": peer_urls})
-        return int(out["member"]["ID"])
+        return list(out.get("members") or [])
 
     def member_remove(self, member_id: int) -> None:
         self._post("/cluster/member/remove", {"ID": member_id})

@@ -9,6 +9,10 @@ Swarm's shapes, so that what a user sees matches Docker's:
 - a join token is `SWMTKN-1-<base36 sha256 of the CA certificate, 50 chars>-<base36 secret,
   25 chars>`: the first part lets a joining node check the CA it is shown, the second is the
   secret that admits it as a worker or as a manager.
+
+A second CA, the store CA (`wharfie-store-ca`), signs only the managers' etcd certificates.
+etcd trusts only the store CA, so a worker's node certificate, which the root CA signed, can
+never open the store: workers reach the cluster through a manager's control endpoint.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from wharfie.errors import InvalidArgument
 
+ROOT_CA_NAME = "swarm-ca"
+STORE_CA_NAME = "wharfie-store-ca"
 MANAGER = "swarm-manager"
 WORKER = "swarm-worker"
 ROLES = (MANAGER, WORKER)
@@ -63,10 +69,10 @@ class JoinToken:
     secret: str  # base36
 
 
-def new_ca(now: datetime.datetime | None = None) -> KeyPair:
+def new_ca(now: datetime.datetime | None = None, common_name: str = ROOT_CA_NAME) -> KeyPair:
     now = now or _now()
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "swarm-ca")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -104,7 +110,56 @@ def issue(
     expiry: datetime.timedelta = DEFAULT_NODE_EXPIRY,
     now: datetime.datetime | None = None,
 ) -> KeyPair:
-    """A node certificate signed by the CA, for `addresses` (IPs or DNS names)."""
+    """A new key and a node certificate for it, signed by the CA (a node's own start)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _sign(ca, key.public_key(), node_id, role, cluster_id, addresses, expiry, now)
+    return KeyPair(cert, _key_pem(key))
+
+
+def new_request(addresses: list[str]) -> tuple[bytes, bytes]:
+    """A joining node's (key PEM, CSR PEM): the key never leaves the node."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "joining-node")]))
+        .sign(key, hashes.SHA256())
+    )
+    return _key_pem(key), csr.public_bytes(serialization.Encoding.PEM)
+
+
+def sign_request(
+    ca: KeyPair,
+    csr_pem: bytes,
+    node_id: str,
+    role: str,
+    cluster_id: str,
+    addresses: list[str],
+    expiry: datetime.timedelta = DEFAULT_NODE_EXPIRY,
+) -> bytes:
+    """A node certificate for the key in a CSR. The subject is the CA's choice (node id, role,
+    cluster), never the requester's; the CSR only proves the requester holds the key."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid certificate request: {exc}") from None
+    if not csr.is_signature_valid:
+        raise InvalidArgument("invalid certificate request: bad signature")
+    public = csr.public_key()
+    if not isinstance(public, ec.EllipticCurvePublicKey):
+        raise InvalidArgument("invalid certificate request: the key must be ECDSA")
+    return _sign(ca, public, node_id, role, cluster_id, addresses, expiry, None)
+
+
+def _sign(
+    ca: KeyPair,
+    public: ec.EllipticCurvePublicKey,
+    node_id: str,
+    role: str,
+    cluster_id: str,
+    addresses: list[str],
+    expiry: datetime.timedelta,
+    now: datetime.datetime | None,
+) -> bytes:
     if role not in ROLES:
         raise InvalidArgument(f"invalid node role {role!r}")
     if expiry < datetime.timedelta(hours=1):
@@ -114,7 +169,6 @@ def issue(
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise InvalidArgument("the cluster CA key is not an ECDSA key")
-    key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster_id),
@@ -132,7 +186,7 @@ def issue(
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _BACKDATE)
         .not_valid_after(now + expiry)
@@ -146,7 +200,7 @@ def issue(
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def identity(

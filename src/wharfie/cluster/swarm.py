@@ -1,18 +1,15 @@
-"""This node's membership of a swarm: init, leave, the cluster and node objects, liveness and
-leadership. The control plane's state lives in etcd (wharfie.cluster.kv); this service keeps
-only what a node must know before it can reach etcd, in `<data-root>/swarm/`:
+"""This node's membership of a swarm: init, join, leave, liveness and leadership, and the
+manager's answers about the cluster (through wharfie.cluster.admin).
 
-- `state.json`: node id, cluster id, role, addresses and the etcd endpoints;
-- `certificates/`: the cluster's root certificate and this node's certificate and key;
-- `etcd/` (managers): the local etcd member's data and log.
+The control plane's state lives in etcd. Managers run a local etcd member and are etcd
+clients with a certificate from the store CA; workers never touch etcd: they call a manager's
+control endpoint (wharfie.cluster.control, served by api/routes_control.py) to join and to
+send heartbeats. What a node keeps on its own disk is in wharfie.cluster.nodefiles.
 
-Keys it owns in etcd (under /wharfie/swarm/):
-- `objects/cluster/<id>`, `objects/node/<id>` (wharfie.cluster.objects);
-- `private/ca-key`, `private/join-tokens`: managers only;
-- `alive/<node id>`: held by the node's lease; a node whose lease expired is `down`;
-- `leader`: the node id of the manager whose lease holds it. The orchestrator runs there.
-
-Blocking etcd calls run in threads; the service's methods are coroutines for the API.
+Liveness: a manager holds `alive/<node id>` with its own lease, renewed every second; a
+manager holds a worker's key for it while the worker's heartbeats arrive. A node whose key is
+gone is `down`. Leadership: the manager whose lease holds `leader`; when that lease expires
+another manager's next heartbeat takes it.
 """
 
 from __future__ import annotations
@@ -23,32 +20,28 @@ import dataclasses
 import datetime
 import json
 import logging
-import os
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from wharfie.cluster import pki
+from wharfie.cluster import admin, admission, control, pki
 from wharfie.cluster.etcdmember import EtcdMember, MemberConfig
 from wharfie.cluster.kv import KV, Compare, EtcdKV, Put, TLSFiles
-from wharfie.cluster.objects import ObjectStore
+from wharfie.cluster.nodefiles import LocalState, NodeFiles
 from wharfie.cluster.records import (
     Cluster,
     ClusterSpec,
     Node,
     NodeDescription,
-    cluster_from_store,
     new_id,
-    node_from_store,
+    render_cluster,
     to_store,
 )
-from wharfie.errors import InvalidArgument, NotFound, Unavailable
+from wharfie.errors import InvalidArgument, Unavailable, WharfieError
 
 log = logging.getLogger("wharfie.cluster")
 
-ROOT = "/wharfie/swarm/"
 ALREADY_IN_SWARM = (
     'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and '
     "join another one."
@@ -58,41 +51,31 @@ NOT_MANAGER = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
     "connect this node to swarm and try again."
 )
-LAST_MANAGER = (
-    "You are attempting to leave the swarm on a node that is participating as a manager. "
-    "Removing the last manager erases all current state of the swarm. Use `--force` to "
-    "ignore this message. "
+WORKER_NOT_MANAGER = (
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster "
+    "state. Please run this command on a manager node or promote the current node to a manager."
 )
-LEASE_TTL = 5  # seconds without a keepalive before a node is down and its leadership ends
-KEEPALIVE_EVERY = 1.0
+LEAVE_MANAGER = (
+    "You are attempting to leave the swarm on a node that is participating as a manager. "
+)
+LEASE_TTL = 5  # seconds without a heartbeat before a node is down and its leadership ends
+HEARTBEAT_EVERY = 1.0
+JOIN_TIMEOUT = 20.0
 
 
-class NotInSwarm(Unavailable):
-    def __init__(self, message: str = NOT_IN_SWARM) -> None:
-        super().__init__(message)
+class ControlEndpoint(Protocol):
+    """The daemon's listener for this node's control endpoint (managers only)."""
+
+    async def open(self, listen_addr: str, identity: TLSFiles) -> None: ...
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
 class Ports:
-    """The TCP ports a manager uses on its advertise address."""
+    """The TCP ports a manager uses on its advertise address besides the control endpoint."""
 
-    control: int = 2377  # the join endpoint (ListenAddr's default port)
     etcd_client: int = 2379
     etcd_peer: int = 2380
-
-
-@dataclass
-class LocalState:
-    node_id: str
-    cluster_id: str
-    role: str  # "manager" | "worker"
-    advertise_addr: str
-    listen_addr: str
-    etcd_endpoints: list[str]
-    member_name: str = ""  # the local etcd member (managers)
-    member_client_url: str = ""
-    member_peer_url: str = ""
-    initial_cluster: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,16 +88,27 @@ class InitRequest:
     data_path_port: int
 
 
+@dataclass(frozen=True)
+class JoinRequest:
+    listen_addr: str
+    advertise_addr: str
+    remote_addrs: list[str]
+    token: str
+    availability: str
+
+
 class Swarm:
     def __init__(
         self,
         data_root: str,
         describe: Callable[[], NodeDescription],
+        control_endpoint: ControlEndpoint,
         ports: Ports | None = None,
         etcd_binary: str = "etcd",
     ) -> None:
-        self._dir = os.path.join(data_root, "swarm")
+        self._files = NodeFiles(data_root)
         self._describe = describe
+        self._endpoint = control_endpoint
         self._ports = ports or Ports()
         self._etcd_binary = etcd_binary
         self._lock = asyncio.Lock()  # one membership change at a time
@@ -123,159 +117,314 @@ class Swarm:
         self._member: EtcdMember | None = None
         self._lease = 0
         self._heartbeat: asyncio.Task[None] | None = None
+        self._workers = admission.WorkerLeases()
         self.is_leader = False
         self.error = ""  # why this node cannot reach its cluster, for `info`
 
-    # -- paths --
-    def _path(self, *parts: str) -> str:
-        return os.path.join(self._dir, *parts)
-
-    def _tls(self) -> TLSFiles:
-        certs = self._path("certificates")
-        return TLSFiles(
-            os.path.join(certs, "swarm-root-ca.crt"),
-            os.path.join(certs, "swarm-node.crt"),
-            os.path.join(certs, "swarm-node.key"),
-        )
-
-    # -- lifecycle --
+    # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         """After a daemon restart: rejoin the cluster this node was in."""
-        try:
-            with open(self._path("state.json")) as f:
-                self.state = LocalState(**json.load(f))
-        except FileNotFoundError:
+        self.state = self._files.load()
+        if self.state is None:
             return
-        except (ValueError, TypeError) as exc:
-            raise Unavailable(
-                f"swarm state {self._path('state.json')} is unreadable: {exc}"
-            ) from exc
         try:
             await asyncio.to_thread(self._connect)
-        except Unavailable as exc:  # the daemon serves on; `info` reports it
-            log.error("swarm: cannot reach the cluster store: %s", exc)
+            if self.state.role == "manager":
+                await self._endpoint.open(self.state.listen_addr, self._files.identity)
+        except WharfieError as exc:  # the daemon serves on; `info` reports it
+            log.error("swarm: cannot rejoin the cluster: %s", exc)
             self.error = str(exc)
         self._heartbeat = asyncio.create_task(self._keep_alive())
 
     async def close(self) -> None:
         """Daemon shutdown: the etcd member keeps running (it is found again at start)."""
         await self._stop_heartbeat()
-        self._kv = None
+        await self._endpoint.close()
+        self._close_kv()
 
-    # -- init / leave --
+    # ------------------------------------------------------------------ init
     async def init(self, req: InitRequest) -> str:
         async with self._lock:
             if self.state is not None:
                 raise Unavailable(ALREADY_IN_SWARM)
-            state = await asyncio.to_thread(self._init, req, self._describe())
-            self.state = state
+            description = self._describe()
+            try:
+                await asyncio.to_thread(self._init, req, description)
+                assert self.state is not None
+                await self._endpoint.open(req.listen_addr, self._files.identity)
+            except BaseException:
+                await self._abandon()
+                raise
             self._heartbeat = asyncio.create_task(self._keep_alive())
-            return state.node_id
+            return self.state.node_id
 
-    def _init(self, req: InitRequest, description: NodeDescription) -> LocalState:
+    def _init(self, req: InitRequest, description: NodeDescription) -> None:
         node_id, cluster_id = new_id(), new_id()
         addr = req.advertise_addr
-        ca = pki.new_ca()
-        expiry = datetime.timedelta(microseconds=req.spec.node_cert_expiry_ns // 1000)
-        cert = pki.issue(ca, node_id, pki.MANAGER, cluster_id, [addr, "127.0.0.1"], expiry)
-        os.makedirs(self._dir, mode=0o700, exist_ok=True)
-        self._write_certs(ca.cert_pem, cert)
-        client_url = f"https://{_host(addr)}:{self._ports.etcd_client}"
-        peer_url = f"https://{_host(addr)}:{self._ports.etcd_peer}"
-        state = LocalState(
+        root_ca = pki.new_ca()
+        store_ca = pki.new_ca(common_name=pki.STORE_CA_NAME)
+        expiry = _expiry(req.spec.node_cert_expiry_ns)
+        names = [addr, "127.0.0.1"]
+        node_cert = pki.issue(root_ca, node_id, pki.MANAGER, cluster_id, names, expiry)
+        store_cert = pki.issue(store_ca, node_id, pki.MANAGER, cluster_id, names, expiry)
+        self._files.write_tls(
+            self._files.identity, root_ca.cert_pem, node_cert.cert_pem, node_cert.key_pem
+        )
+        self._files.write_tls(
+            self._files.store, store_ca.cert_pem, store_cert.cert_pem, store_cert.key_pem
+        )
+        client_url, peer_url = self._etcd_urls(addr)
+        self.state = LocalState(
             node_id=node_id,
             cluster_id=cluster_id,
             role="manager",
             advertise_addr=addr,
             listen_addr=req.listen_addr,
+            managers=[_control_addr(addr, req.listen_addr)],
             etcd_endpoints=[client_url],
             member_name=node_id,
             member_client_url=client_url,
             member_peer_url=peer_url,
             initial_cluster={node_id: peer_url},
         )
-        try:
-            self.state = state
-            self._start_member("new")
-            kv = self._kv = EtcdKV(state.etcd_endpoints, self._tls())
-            now = time.time_ns()
-            cluster = Cluster(
-                id=cluster_id,
-                created_ns=now,
-                updated_ns=now,
-                spec=req.spec,
-                root_ca_pem=ca.cert_pem.decode(),
-                default_addr_pool=req.default_addr_pool,
-                subnet_size=req.subnet_size,
-                data_path_port=req.data_path_port,
-            )
-            node = self._node_record(node_id, "manager", now, cert.cert_pem.decode(), description)
-            tokens = {
-                "worker": pki.new_join_token(ca.cert_pem),
-                "manager": pki.new_join_token(ca.cert_pem),
-            }
-            objects = ObjectStore(kv, ROOT)
-            result = kv.txn(
-                [Compare.absent(objects.key("cluster", cluster_id))],
-                [
-                    Put(objects.key("cluster", cluster_id), to_store(cluster)),
-                    Put(objects.key("node", node_id), to_store(node)),
-                    Put(ROOT + "private/ca-key", ca.key_pem),
-                    Put(ROOT + "private/join-tokens", json.dumps(tokens).encode()),
-                ],
-            )
-            if not result.succeeded:
-                raise Unavailable("a new cluster store already holds a cluster")
-            self._save_state(state)
-        except BaseException:
-            self.state = None
-            self._teardown_local()
-            raise
-        return state
+        self._start_member("new")
+        kv = self._kv = EtcdKV(self.state.etcd_endpoints, self._files.store)
+        now = time.time_ns()
+        cluster = Cluster(
+            id=cluster_id,
+            created_ns=now,
+            updated_ns=now,
+            spec=req.spec,
+            root_ca_pem=root_ca.cert_pem.decode(),
+            default_addr_pool=req.default_addr_pool,
+            subnet_size=req.subnet_size,
+            data_path_port=req.data_path_port,
+        )
+        node = Node(
+            id=node_id,
+            created_ns=now,
+            updated_ns=now,
+            role="manager",
+            availability="active",
+            description=description,
+            addr=addr,
+            manager_addr=_control_addr(addr, req.listen_addr),
+            cert_pem=node_cert.cert_pem.decode(),
+        )
+        tokens = {
+            "worker": pki.new_join_token(root_ca.cert_pem),
+            "manager": pki.new_join_token(root_ca.cert_pem),
+        }
+        store = admin.objects(kv)
+        store_ca_doc = {"cert": store_ca.cert_pem.decode(), "key": store_ca.key_pem.decode()}
+        result = kv.txn(
+            [Compare.absent(store.key("cluster", cluster_id))],
+            [
+                Put(store.key("cluster", cluster_id), to_store(cluster)),
+                Put(store.key("node", node_id), to_store(node)),
+                Put(admin.ROOT_CA_KEY, root_ca.key_pem),
+                Put(admin.STORE_CA, json.dumps(store_ca_doc).encode()),
+                Put(admin.TOKENS, json.dumps(tokens).encode()),
+            ],
+        )
+        if not result.succeeded:
+            raise Unavailable("a new cluster store already holds a cluster")
+        self._files.save(self.state)
 
+    # ------------------------------------------------------------------ join
+    async def join(self, req: JoinRequest) -> None:
+        async with self._lock:
+            if self.state is not None:
+                raise Unavailable(ALREADY_IN_SWARM)
+            if not req.remote_addrs:
+                raise InvalidArgument("at least 1 RemoteAddr is required to join")
+            description = self._describe()
+            try:
+                await asyncio.to_thread(self._join, req, description)
+                assert self.state is not None
+                if self.state.role == "manager":
+                    await self._endpoint.open(req.listen_addr, self._files.identity)
+            except BaseException:
+                await self._abandon(forget=True)
+                raise
+            self._heartbeat = asyncio.create_task(self._keep_alive())
+
+    def _join(self, req: JoinRequest, description: NodeDescription) -> None:
+        token = pki.parse_join_token(req.token)
+        errors: list[str] = []
+        for remote in req.remote_addrs:
+            try:
+                root_ca = control.fetch_root_ca(remote, JOIN_TIMEOUT)
+            except Unavailable as exc:
+                errors.append(str(exc))
+                continue
+            if pki.ca_digest(root_ca) != token.ca_digest:
+                raise Unavailable(
+                    f"remote CA does not match fingerprint. Expected: {token.ca_digest}"
+                )
+            key_pem, csr_pem = pki.new_request([req.advertise_addr])
+            answer = control.call(
+                remote,
+                "/join",
+                {
+                    "Token": req.token,
+                    "CSR": csr_pem.decode(),
+                    "AdvertiseAddr": req.advertise_addr,
+                    "ListenAddr": req.listen_addr,
+                    "Availability": req.availability,
+                    "Description": dataclasses.asdict(description),
+                },
+                root_ca,
+                None,
+                JOIN_TIMEOUT,
+            )
+            self._adopt(req, answer, root_ca, key_pem)
+            return
+        raise Unavailable("; ".join(errors) or "no manager to join")
+
+    def _adopt(
+        self, req: JoinRequest, answer: dict[str, Any], root_ca: bytes, key_pem: bytes
+    ) -> None:
+        """Become the node a manager admitted: certificates, state, and a manager's member."""
+        role = str(answer["Role"])
+        self._files.write_tls(
+            self._files.identity, root_ca, str(answer["Certificate"]).encode(), key_pem
+        )
+        state = LocalState(
+            node_id=str(answer["NodeID"]),
+            cluster_id=str(answer["ClusterID"]),
+            role=role,
+            advertise_addr=req.advertise_addr,
+            listen_addr=req.listen_addr,
+            managers=[str(m) for m in answer.get("Managers") or []] or list(req.remote_addrs),
+        )
+        self.state = state
+        if role == "manager":
+            self._files.write_tls(
+                self._files.store,
+                str(answer["StoreCA"]).encode(),
+                str(answer["StoreCertificate"]).encode(),
+                key_pem,
+            )
+            state.member_name = str(answer["MemberName"])
+            state.member_client_url = str(answer["MemberClientURL"])
+            state.member_peer_url = str(answer["MemberPeerURL"])
+            state.initial_cluster = {str(k): str(v) for k, v in answer["InitialCluster"].items()}
+            state.etcd_endpoints = [str(u) for u in answer["EtcdEndpoints"]]
+            self._files.save(state)  # before the member starts: a restart must find it
+            self._start_member("existing")
+            self._kv = EtcdKV(state.etcd_endpoints, self._files.store)
+        self._files.save(state)
+
+    # ------------------------------------------------------------------ leave
     async def leave(self, force: bool) -> None:
         async with self._lock:
             state = self.state
             if state is None:
-                raise NotInSwarm()
+                raise Unavailable(NOT_IN_SWARM)
             if state.role == "manager" and not force:
-                managers = await asyncio.to_thread(self._reachable_managers)
-                if len(managers) <= 1:
-                    raise Unavailable(LAST_MANAGER)
-                raise Unavailable(
-                    "You are attempting to leave the swarm on a node that is participating "
-                    "as a manager. The only way to restore a swarm that has lost consensus is "
-                    "to reinitialize it with `--force-new-cluster`. Use `--force` to suppress "
-                    "this message."
-                )
+                raise Unavailable(await asyncio.to_thread(self._leave_refusal))
             await self._stop_heartbeat()
+            await self._endpoint.close()
             await asyncio.to_thread(self._leave, state)
             self.state = None
 
+    def _leave_refusal(self) -> str:
+        """dockerd's refusal for a manager leaving without --force (always refused)."""
+        msg = LEAVE_MANAGER
+        kv = self._kv
+        if kv is not None:
+            views = admin.nodes(kv)
+            reachable = sum(1 for v in views if v.node.role == "manager" and v.state == "ready")
+            unreachable = sum(1 for v in views if v.node.role == "manager") - reachable
+            if reachable - 2 <= unreachable:  # removing this one loses the quorum
+                if reachable <= 1 and unreachable == 0:
+                    return msg + (
+                        "Removing the last manager erases all current state of the swarm. "
+                        "Use `--force` to ignore this message. "
+                    )
+                msg += (
+                    f"Removing this node leaves {reachable - 1} managers out of "
+                    f"{reachable + unreachable}. Without a Raft quorum your swarm will be "
+                    "inaccessible. "
+                )
+        return msg + (
+            "The only way to restore a swarm that has lost consensus is to reinitialize it with "
+            "`--force-new-cluster`. Use `--force` to suppress this message."
+        )
+
     def _leave(self, state: LocalState) -> None:
         kv = self._kv
-        if kv is not None and self._lease:
-            with contextlib.suppress(Unavailable):
-                kv.revoke(self._lease)
+        if kv is not None and state.role == "manager":
+            others = [
+                v
+                for v in admin.nodes(kv)
+                if v.node.role == "manager" and v.node.id != state.node_id
+            ]
+            with contextlib.suppress(WharfieError):
+                if others:  # the store lives on without this member
+                    admission.forget(kv, state.node_id)
+                elif self._lease:
+                    kv.revoke(self._lease)
         self._lease = 0
         self._teardown_local()
 
+    async def _abandon(self, forget: bool = False) -> None:
+        """Undo a failed init or join on this node (and, for a join, on the cluster)."""
+        state = self.state
+        await self._endpoint.close()
+        if forget and state is not None:
+            with contextlib.suppress(WharfieError):
+                await asyncio.to_thread(self._ask_to_forget, state)
+        await asyncio.to_thread(self._teardown_local)
+        self.state = None
+
+    def _ask_to_forget(self, state: LocalState) -> None:
+        root_ca = self._files.read(self._files.identity.ca)
+        for manager in state.managers:
+            try:
+                control.call(manager, "/forget", {}, root_ca, self._files.identity)
+                return
+            except Unavailable:
+                continue
+
     def _teardown_local(self) -> None:
         """Stop the local member and forget the cluster on this node."""
-        if isinstance(self._kv, EtcdKV):
-            self._kv.close()
-        self._kv = None
+        self._close_kv()
         member = self._member or self._member_for_state()
         if member is not None:
             member.stop()
         self._member = None
         self.is_leader = False
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._files.remove()
 
-    # -- reading --
+    # ------------------------------------------------------------------ the control endpoint
+    def root_ca_pem(self) -> bytes:
+        if self.state is None:
+            raise Unavailable(NOT_IN_SWARM)
+        return self._files.read(self._files.identity.ca)
+
+    async def admit(self, req: admission.JoinRequest) -> dict[str, Any]:
+        state, kv = self._need_manager()
+        ports = (self._ports.etcd_client, self._ports.etcd_peer)
+        return await asyncio.to_thread(admission.admit, kv, state.cluster_id, req, ports)
+
+    async def worker_heartbeat(self, node_id: str) -> dict[str, Any]:
+        _, kv = self._need_manager()
+        await asyncio.to_thread(self._workers.beat, kv, node_id)
+        managers = [v.node.manager_addr for v in await asyncio.to_thread(admin.nodes, kv)]
+        return {"Managers": [m for m in managers if m]}
+
+    async def forget(self, node_id: str) -> None:
+        _, kv = self._need_manager()
+        await asyncio.to_thread(admission.forget, kv, node_id)
+
+    # ------------------------------------------------------------------ manager queries
     def _need_manager(self) -> tuple[LocalState, KV]:
         state = self.state
-        if state is None or state.role != "manager" or self._kv is None:
+        if state is not None and state.role == "worker":
+            raise Unavailable(WORKER_NOT_MANAGER)
+        if state is None or self._kv is None:
             raise Unavailable(NOT_MANAGER)
         return state, self._kv
 
@@ -284,48 +433,52 @@ class Swarm:
         state, kv = self._need_manager()
 
         def read() -> tuple[Cluster, int, dict[str, str]]:
-            stored = ObjectStore(kv, ROOT).get("cluster", state.cluster_id)
-            tokens = kv.get(ROOT + "private/join-tokens")
-            return (
-                cluster_from_store(stored.body),
-                stored.version,
-                json.loads(tokens.value) if tokens else {},
-            )
+            cluster, version = admin.cluster(kv, state.cluster_id)
+            return cluster, version, admin.tokens(kv)
 
         return await asyncio.to_thread(read)
 
-    async def nodes(self) -> tuple[list[tuple[Node, int, str]], str, str]:
-        """Every node with its version and state ("ready" | "down"), the leader's id, and
-        the root CA (managers only)."""
+    async def nodes(self) -> tuple[list[admin.NodeView], str, str]:
+        """Every node, the leader's id and the root CA (managers only)."""
         state, kv = self._need_manager()
 
-        def read() -> tuple[list[tuple[Node, int, str]], str, str]:
-            store = ObjectStore(kv, ROOT)
-            stored, _ = store.list("node")
-            alive = {e.key.rsplit("/", 1)[-1] for e in kv.range(ROOT + "alive/")[0]}
-            leader = kv.get(ROOT + "leader")
-            cluster = cluster_from_store(store.get("cluster", state.cluster_id).body)
-            out = [
-                (node_from_store(s.body), s.version, "ready" if s.id in alive else "down")
-                for s in stored
-            ]
-            return out, leader.value.decode() if leader else "", cluster.root_ca_pem
+        def read() -> tuple[list[admin.NodeView], str, str]:
+            cluster, _ = admin.cluster(kv, state.cluster_id)
+            return admin.nodes(kv), admin.leader(kv), cluster.root_ca_pem
 
         return await asyncio.to_thread(read)
 
-    async def node(self, ref: str) -> tuple[Node, int, str, str, str]:
-        nodes, leader, root_ca = await self.nodes()
-        hits = [n for n in nodes if n[0].id == ref]
-        if not hits:
-            hits = [n for n in nodes if n[0].description.hostname == ref or n[0].name == ref]
-        if not hits and ref:
-            hits = [n for n in nodes if n[0].id.startswith(ref)]
-        if len(hits) != 1:
-            if len(hits) > 1:
-                raise InvalidArgument(f"node {ref} is ambiguous ({len(hits)} matches found)")
-            raise NotFound(f"node {ref} not found")
-        node, version, status = hits[0]
-        return node, version, status, leader, root_ca
+    async def node(self, ref: str) -> tuple[admin.NodeView, str, str]:
+        state, kv = self._need_manager()
+        if ref == "self":
+            ref = state.node_id
+
+        def read() -> tuple[admin.NodeView, str, str]:
+            cluster, _ = admin.cluster(kv, state.cluster_id)
+            return admin.find_node(kv, ref), admin.leader(kv), cluster.root_ca_pem
+
+        return await asyncio.to_thread(read)
+
+    async def update(
+        self, version: int, spec: ClusterSpec, rotate_worker: bool, rotate_manager: bool
+    ) -> None:
+        state, kv = self._need_manager()
+
+        def write() -> None:
+            admin.update_cluster(kv, state.cluster_id, version, spec)
+            if rotate_worker or rotate_manager:
+                cluster, _ = admin.cluster(kv, state.cluster_id)
+                admin.rotate_tokens(kv, cluster.root_ca_pem, rotate_worker, rotate_manager)
+
+        await asyncio.to_thread(write)
+
+    async def update_node(self, ref: str, version: int, spec: dict[str, Any]) -> None:
+        _, kv = self._need_manager()
+        await asyncio.to_thread(admin.update_node, kv, ref, version, spec)
+
+    async def remove_node(self, ref: str, force: bool) -> None:
+        _, kv = self._need_manager()
+        await asyncio.to_thread(admin.remove_node, kv, ref, force)
 
     async def info(self) -> dict[str, Any]:
         """The `Swarm` section of `/info`."""
@@ -347,19 +500,19 @@ class Swarm:
             "Error": self.error,
             "RemoteManagers": [],
         }
-        try:
-            nodes, _, _ = await self.nodes() if state.role == "manager" else ([], "", "")
-        except Unavailable as exc:
-            out.update(Error=str(exc))
+        if state.role != "manager":
+            out["RemoteManagers"] = [{"NodeID": "", "Addr": m} for m in state.managers]
             return out
-        managers = [n for n, _, _ in nodes if n.role == "manager"]
-        out["RemoteManagers"] = [{"NodeID": n.id, "Addr": n.manager_addr} for n in managers]
-        if state.role == "manager":
-            out["Nodes"], out["Managers"] = len(nodes), len(managers)
+        try:
+            views, _, _ = await self.nodes()
             cluster, version, _ = await self.inspect()
-            from wharfie.cluster.records import render_cluster
-
-            out["Cluster"] = render_cluster(cluster, version)
+        except WharfieError as exc:
+            out["Error"] = str(exc)
+            return out
+        managers = [v.node for v in views if v.node.role == "manager"]
+        out["RemoteManagers"] = [{"NodeID": n.id, "Addr": n.manager_addr} for n in managers]
+        out["Nodes"], out["Managers"] = len(views), len(managers)
+        out["Cluster"] = render_cluster(cluster, version)
         return out
 
     def ping_header(self) -> str:
@@ -369,115 +522,57 @@ class Swarm:
             return "inactive"
         return "active/manager" if state.role == "manager" else "active/worker"
 
-    # -- updates --
-    async def update(
-        self,
-        version: int,
-        spec: ClusterSpec,
-        rotate_worker: bool,
-        rotate_manager: bool,
-    ) -> None:
-        state, kv = self._need_manager()
-
-        def write() -> None:
-            store = ObjectStore(kv, ROOT)
-            stored = store.get("cluster", state.cluster_id)
-            cluster = cluster_from_store(stored.body)
-            cluster.spec = spec
-            cluster.updated_ns = time.time_ns()
-            store.update("cluster", state.cluster_id, version, to_store(cluster))
-            if rotate_worker or rotate_manager:
-                self._rotate_tokens(kv, cluster.root_ca_pem, rotate_worker, rotate_manager)
-
-        await asyncio.to_thread(write)
-
-    async def update_node(self, ref: str, version: int, spec: dict[str, Any]) -> None:
-        """`POST /nodes/{id}/update`: name, labels, role and availability (swarmkit's checks)."""
-        node, _, _, _, _ = await self.node(ref)
-        role = str(spec.get("Role") or node.role)
-        availability = str(spec.get("Availability") or node.availability)
-        if role not in ("manager", "worker"):
-            raise InvalidArgument(f"invalid role {role!r}")  # moby: swarm.NodeRole
-        if availability not in ("active", "pause", "drain"):
-            raise InvalidArgument(f"invalid availability {availability!r}")
-        _, kv = self._need_manager()
-
-        def write() -> None:
-            if role != node.role:
-                managers = [n for n in self._reachable_managers() if n != node.id]
-                if role == "worker" and not managers:
-                    raise InvalidArgument(
-                        "rpc error: code = FailedPrecondition desc = attempting to demote the "
-                        "last manager of the swarm"
-                    )
-                raise InvalidArgument(
-                    "changing a node's role needs the node to rejoin with a new certificate, "
-                    "which this wharfied does not do yet"
-                )
-            node.name = str(spec.get("Name") or "")
-            node.labels = dict(spec.get("Labels") or {})
-            node.availability = availability
-            node.updated_ns = time.time_ns()
-            ObjectStore(kv, ROOT).update("node", node.id, version, to_store(node))
-
-        await asyncio.to_thread(write)
-
-    async def remove_node(self, ref: str, force: bool) -> None:
-        node, _, status, _, _ = await self.node(ref)
-        _, kv = self._need_manager()
-        if node.role == "manager":
-            raise InvalidArgument(
-                f"rpc error: code = FailedPrecondition desc = node {node.id} is a cluster "
-                "manager and is a member of the raft cluster. It must be demoted to worker "
-                "before removal"
-            )
-        if status != "down" and not force:
-            raise InvalidArgument(
-                f"rpc error: code = FailedPrecondition desc = node {node.id} is not down and "
-                "can't be removed"
-            )
-        await asyncio.to_thread(ObjectStore(kv, ROOT).delete, "node", node.id)
-
-    def _rotate_tokens(self, kv: KV, root_ca_pem: str, worker: bool, manager: bool) -> None:
-        entry = kv.get(ROOT + "private/join-tokens")
-        tokens = json.loads(entry.value) if entry else {}
-        if worker:
-            tokens["worker"] = pki.new_join_token(root_ca_pem.encode())
-        if manager:
-            tokens["manager"] = pki.new_join_token(root_ca_pem.encode())
-        kv.txn([], [Put(ROOT + "private/join-tokens", json.dumps(tokens).encode())])
-
-    # -- liveness and leadership --
+    # ------------------------------------------------------------------ liveness, leadership
     async def _keep_alive(self) -> None:
-        """Hold this node's `alive` key (and, on a manager, campaign for `leader`) with one
-        lease, renewed every second; a lost lease is replaced."""
         while True:
             try:
                 await asyncio.to_thread(self._beat)
-            except Unavailable as exc:
-                log.warning("swarm heartbeat: %s", exc)
+                self.error = ""
+            except WharfieError as exc:
+                if str(exc) != self.error:
+                    log.warning("swarm heartbeat: %s", exc)
+                self.error = str(exc)
                 self.is_leader = False
-            await asyncio.sleep(KEEPALIVE_EVERY)
+            await asyncio.sleep(HEARTBEAT_EVERY)
 
     def _beat(self) -> None:
         state = self.state
         if state is None:
             return
+        if state.role == "worker":
+            self._worker_beat(state)
+            return
         if self._kv is None:
             self._connect()
-            self.error = ""
         kv = self._kv
         assert kv is not None
         if not self._lease or kv.keepalive(self._lease) <= 0:
             self._lease = kv.grant(LEASE_TTL)
-            kv.txn([], [Put(ROOT + f"alive/{state.node_id}", b"1", lease=self._lease)])
-        if state.role == "manager":
-            key = ROOT + "leader"
-            won = kv.txn([Compare.absent(key)], [Put(key, state.node_id.encode(), self._lease)])
-            if won.succeeded:
-                log.info("swarm: this node leads the cluster")
-            current = kv.get(key)
-            self.is_leader = current is not None and current.value.decode() == state.node_id
+            kv.txn([], [Put(admin.ALIVE + state.node_id, b"1", lease=self._lease)])
+        won = kv.txn(
+            [Compare.absent(admin.LEADER)],
+            [Put(admin.LEADER, state.node_id.encode(), self._lease)],
+        )
+        if won.succeeded:
+            log.info("swarm: this node leads the cluster")
+        self.is_leader = admin.leader(kv) == state.node_id
+
+    def _worker_beat(self, state: LocalState) -> None:
+        root_ca = self._files.read(self._files.identity.ca)
+        errors = []
+        for manager in state.managers:
+            try:
+                answer = control.call(manager, "/heartbeat", {}, root_ca, self._files.identity, 5)
+            except Unavailable as exc:
+                errors.append(str(exc))
+                continue
+            managers = [str(m) for m in answer.get("Managers") or []]
+            if managers and managers != state.managers:
+                # the first answering manager first: it is known to be up
+                state.managers = [manager] + [m for m in managers if m != manager]
+                self._files.save(state)
+            return
+        raise Unavailable("no swarm manager answers: " + "; ".join(errors))
 
     async def _stop_heartbeat(self) -> None:
         task, self._heartbeat = self._heartbeat, None
@@ -486,53 +581,13 @@ class Swarm:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    # -- helpers --
-    def _reachable_managers(self) -> list[str]:
-        kv = self._kv
-        if kv is None:
-            return []
-        alive = {e.key.rsplit("/", 1)[-1] for e in kv.range(ROOT + "alive/")[0]}
-        stored, _ = ObjectStore(kv, ROOT).list("node")
-        return [s.id for s in stored if node_from_store(s.body).role == "manager" and s.id in alive]
-
-    def _node_record(
-        self, node_id: str, role: str, now: int, cert_pem: str, description: NodeDescription
-    ) -> Node:
-        assert self.state is not None
-        return Node(
-            id=node_id,
-            created_ns=now,
-            updated_ns=now,
-            role=role,
-            availability="active",
-            description=description,
-            addr=self.state.advertise_addr,
-            manager_addr=f"{self.state.advertise_addr}:{_port(self.state.listen_addr)}"
-            if role == "manager"
-            else "",
-            cert_pem=cert_pem,
+    # ------------------------------------------------------------------ helpers
+    def _etcd_urls(self, addr: str) -> tuple[str, str]:
+        host = f"[{addr}]" if ":" in addr else addr
+        return (
+            f"https://{host}:{self._ports.etcd_client}",
+            f"https://{host}:{self._ports.etcd_peer}",
         )
-
-    def _write_certs(self, ca_pem: bytes, node: pki.KeyPair) -> None:
-        certs = self._path("certificates")
-        os.makedirs(certs, mode=0o700, exist_ok=True)
-        tls = self._tls()
-        for path, data, mode in (
-            (tls.ca, ca_pem, 0o644),
-            (tls.cert, node.cert_pem, 0o644),
-            (tls.key, node.key_pem, 0o600),
-        ):
-            tmp = path + ".tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-
-    def _save_state(self, state: LocalState) -> None:
-        tmp = self._path("state.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(asdict(state), f)
-        os.replace(tmp, self._path("state.json"))
 
     def _member_for_state(self) -> EtcdMember | None:
         state = self.state
@@ -540,15 +595,15 @@ class Swarm:
             return None
         cfg = MemberConfig(
             name=state.member_name,
-            data_dir=self._path("etcd", "data"),
+            data_dir=self._files.path("etcd", "data"),
             client_url=state.member_client_url,
             peer_url=state.member_peer_url,
-            tls=self._tls(),
+            tls=self._files.store,
             initial_cluster=state.initial_cluster,
             state="new",
             cluster_token=state.cluster_id,
         )
-        return EtcdMember(cfg, self._path("etcd"), self._etcd_binary)
+        return EtcdMember(cfg, self._files.path("etcd"), self._etcd_binary)
 
     def _start_member(self, cluster_state: str) -> None:
         member = self._member_for_state()
@@ -556,24 +611,31 @@ class Swarm:
             return
         if cluster_state == "existing":
             member.cfg = dataclasses.replace(member.cfg, state="existing")
-        os.makedirs(self._path("etcd"), mode=0o700, exist_ok=True)
+        import os
+
+        os.makedirs(self._files.path("etcd"), mode=0o700, exist_ok=True)
         self._member = member
         member.start()
 
     def _connect(self) -> None:
         state = self.state
         assert state is not None
-        if state.member_name:
-            self._start_member("existing")
-        self._kv = EtcdKV(state.etcd_endpoints, self._tls())
+        if state.role != "manager":
+            return
+        self._start_member("existing")
+        self._kv = EtcdKV(state.etcd_endpoints, self._files.store)
+
+    def _close_kv(self) -> None:
+        if isinstance(self._kv, EtcdKV):
+            self._kv.close()
+        self._kv = None
 
 
-def _host(addr: str) -> str:
-    return f"[{addr}]" if ":" in addr else addr
+def _expiry(ns: int) -> datetime.timedelta:
+    return datetime.timedelta(microseconds=ns // 1000)
 
 
-def _port(listen_addr: str) -> int:
-    try:
-        return int(listen_addr.rsplit(":", 1)[1])
-    except (IndexError, ValueError):
-        raise InvalidArgument(f"invalid listen address {listen_addr!r}") from None
+def _control_addr(advertise: str, listen: str) -> str:
+    port = listen.rsplit(":", 1)[-1] if ":" in listen else "2377"
+    host = f"[{advertise}]" if ":" in advertise else advertise
+    return f"{host}:{port}"

@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from wharfie.daemon.config import DEFAULT_HOST, ConfigError, Settings, load
-from wharfie.errors import FailedPrecondition, InvalidArgument
+from wharfie.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 if TYPE_CHECKING:
     from wharfie.api.serve import Server
+    from wharfie.cluster.kv import TLSFiles
     from wharfie.cluster.records import NodeDescription
     from wharfie.engine.core import Config, Engine
 
@@ -166,7 +167,9 @@ async def serve(args: Settings) -> None:
 
     configure(engine, args.registry_mirrors, args.insecure_registries, args.blocked_registries)
     await engine.start()
-    swarm = Swarm(args.data_root, describe=lambda: node_description(engine))
+    endpoint = ControlListener()
+    swarm = Swarm(args.data_root, lambda: node_description(engine), endpoint)
+    endpoint.routes = api.build_control(swarm)
     await swarm.start()
     server = api.build(engine, swarm)
     configure_limits(server, args)
@@ -205,6 +208,37 @@ async def serve(args: Settings) -> None:
         await stop_containers(engine)
     await swarm.close()
     await engine.close()
+
+
+class ControlListener:
+    """A manager's control endpoint (api/routes_control.py) on the swarm's listen address,
+    TLS with the node's certificate; a client certificate is asked for and checked there."""
+
+    def __init__(self) -> None:
+        self.routes: Server | None = None
+        self._listener: asyncio.AbstractServer | None = None
+
+    async def open(self, listen_addr: str, identity: TLSFiles) -> None:
+        await self.close()
+        assert self.routes is not None
+        host, _, port = listen_addr.rpartition(":")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(identity.cert, identity.key)
+        ctx.load_verify_locations(identity.ca)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        loop = asyncio.get_running_loop()
+        try:
+            self._listener = await loop.create_server(
+                self.routes.protocol, host.strip("[]") or None, int(port), ssl=ctx
+            )
+        except OSError as exc:
+            raise Unavailable(f"cannot listen on {listen_addr}: {exc}") from exc
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+            await listener.wait_closed()
 
 
 def node_description(engine: Engine) -> NodeDescription:

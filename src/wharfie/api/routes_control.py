@@ -1,0 +1,80 @@
+"""Routes of a manager's control endpoint (the cluster protocol of wharfie.cluster.control),
+served over TLS on the swarm's listen address. Not part of the Docker API.
+
+The caller's identity is its TLS client certificate, checked by the handshake against the
+cluster's root CA; only `GET /control/v1/ca` and `POST /control/v1/join` are open to a caller
+without one (join is authorised by its token instead).
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any, Protocol
+
+from wharfie.api.decoding import json_body
+from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
+from wharfie.cluster import pki
+from wharfie.cluster.admission import JoinRequest
+from wharfie.cluster.records import NodeDescription
+from wharfie.errors import InvalidArgument
+
+PREFIX = "/control/v1"
+
+
+class ControlBackend(Protocol):
+    def root_ca_pem(self) -> bytes: ...
+    async def admit(self, req: JoinRequest) -> dict[str, Any]: ...
+    async def worker_heartbeat(self, node_id: str) -> dict[str, Any]: ...
+    async def forget(self, node_id: str) -> None: ...
+
+
+class ControlRoutes:
+    def __init__(self, backend: ControlBackend) -> None:
+        self.backend = backend
+
+    def register(self, r: Router) -> None:
+        r.add("GET", PREFIX + "/ca", self.ca)
+        r.add("POST", PREFIX + "/join", self.join)
+        r.add("POST", PREFIX + "/heartbeat", self.heartbeat)
+        r.add("POST", PREFIX + "/forget", self.forget)
+
+    async def ca(self, req: Request) -> Reply:
+        return json_response({"RootCA": self.backend.root_ca_pem().decode()})
+
+    async def join(self, req: Request) -> Reply:
+        body = await json_body(req, empty={})
+        if not isinstance(body, dict):
+            raise InvalidArgument("a join request is a JSON object")
+        try:
+            desc = dict(body.get("Description") or {})
+            desc["plugins"] = [tuple(p) for p in desc.get("plugins") or []]
+            join = JoinRequest(
+                token=str(body.get("Token") or ""),
+                csr_pem=str(body.get("CSR") or "").encode(),
+                advertise_addr=str(body.get("AdvertiseAddr") or ""),
+                listen_addr=str(body.get("ListenAddr") or "0.0.0.0:2377"),
+                availability=str(body.get("Availability") or ""),
+                description=NodeDescription(**desc),
+            )
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"invalid join request: {exc}") from None
+        return json_response(await self.backend.admit(join))
+
+    async def heartbeat(self, req: Request) -> Reply:
+        return json_response(await self.backend.worker_heartbeat(self._caller(req)))
+
+    async def forget(self, req: Request) -> Reply:
+        await self.backend.forget(self._caller(req))
+        return Response(200)
+
+    def _caller(self, req: Request) -> str:
+        """The node id in the caller's certificate, re-checked against the root CA."""
+        obj = req.writer.get_extra_info("ssl_object")
+        der = obj.getpeercert(binary_form=True) if isinstance(obj, ssl.SSLObject) else None
+        if not der:
+            raise HTTPError(401, "a node certificate is required")
+        pem = ssl.DER_cert_to_PEM_cert(der).encode()
+        try:
+            return pki.identity(self.backend.root_ca_pem(), pem).node_id
+        except InvalidArgument as exc:
+            raise HTTPError(403, str(exc)) from None
