@@ -52,12 +52,13 @@ class Topology:
     nodes: list[NodeDaemon] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     etcd_seen: set[int] = field(default_factory=set)
+    _busybox: bytes | None = None
 
     @property
     def hub(self) -> str:
         return f"whub{self.tag}"
 
-    def add_node(self) -> NodeDaemon:
+    def add_node(self, busybox: bool = False) -> NodeDaemon:
         i = len(self.nodes)
         ns = f"wnode{self.tag}-{i}"
         _ip("netns", "add", ns)
@@ -75,6 +76,17 @@ class Topology:
         node = NodeDaemon(self.base / f"node{i}", i, ns, addr)
         self.nodes.append(node)
         node.start()
+        if busybox:
+            import docker
+
+            from support.daemon import busybox_tar
+
+            if self._busybox is None:
+                self._busybox = busybox_tar(self.base)
+            client = docker.APIClient(base_url=node.host)
+            client.import_image_from_data(
+                self._busybox, repository="busybox", tag="latest", changes=['CMD ["sh"]']
+            )
         return node
 
     def remember_etcd(self) -> None:

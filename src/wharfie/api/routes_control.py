@@ -16,6 +16,7 @@ from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_r
 from wharfie.cluster import pki
 from wharfie.cluster.admission import JoinRequest
 from wharfie.cluster.records import NodeDescription
+from wharfie.cluster.services import TaskStatus, status_from_store
 from wharfie.errors import InvalidArgument
 
 PREFIX = "/control/v1"
@@ -26,6 +27,8 @@ class ControlBackend(Protocol):
     async def admit(self, req: JoinRequest) -> dict[str, Any]: ...
     async def worker_heartbeat(self, node_id: str) -> dict[str, Any]: ...
     async def forget(self, node_id: str) -> None: ...
+    async def node_assignments(self, node_id: str) -> dict[str, Any]: ...
+    async def node_report(self, node_id: str, statuses: list[tuple[str, TaskStatus]]) -> None: ...
 
 
 class ControlRoutes:
@@ -37,6 +40,8 @@ class ControlRoutes:
         r.add("POST", PREFIX + "/join", self.join)
         r.add("POST", PREFIX + "/heartbeat", self.heartbeat)
         r.add("POST", PREFIX + "/forget", self.forget)
+        r.add("POST", PREFIX + "/assignments", self.assignments)
+        r.add("POST", PREFIX + "/status", self.status)
 
     async def ca(self, req: Request) -> Reply:
         return json_response({"RootCA": self.backend.root_ca_pem().decode()})
@@ -65,6 +70,22 @@ class ControlRoutes:
 
     async def forget(self, req: Request) -> Reply:
         await self.backend.forget(self._caller(req))
+        return Response(200)
+
+    async def assignments(self, req: Request) -> Reply:
+        return json_response(await self.backend.node_assignments(self._caller(req)))
+
+    async def status(self, req: Request) -> Reply:
+        node_id = self._caller(req)
+        body = await json_body(req, empty={})
+        try:
+            statuses = [
+                (str(item["TaskID"]), status_from_store(str(item["Status"]).encode()))
+                for item in (body or {}).get("Statuses") or []
+            ]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidArgument(f"invalid status report: {exc}") from None
+        await self.backend.node_report(node_id, statuses)
         return Response(200)
 
     def _caller(self, req: Request) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from wharfie.api import schemas_swarm
 from wharfie.api.decoding import arg, flag, json_body, number
 from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
+from wharfie.api.routes_services import ServiceRoutes
 from wharfie.cluster import records
 from wharfie.cluster.admin import NodeView
 from wharfie.cluster.records import ClusterSpec, Node
@@ -60,7 +61,8 @@ class SwarmRoutes:
         r.add("GET", f"/nodes/{NODE}", self.inspect_node)
         r.add("POST", f"/nodes/{NODE}/update", self.update_node)
         r.add("DELETE", f"/nodes/{NODE}", self.remove_node)
-        for resource in ("services", "tasks", "secrets", "configs"):
+        ServiceRoutes(self.swarm).register(r)  # type: ignore[arg-type]  # SwarmBackend is wider
+        for resource in ("secrets", "configs"):
             for method in ("GET", "POST", "DELETE"):
                 r.add(method, f"/{resource}{ANY}", self.not_yet)
         r.add("GET", "/plugins", _plugins)
@@ -161,7 +163,7 @@ class SwarmRoutes:
         state = self.swarm.state
         if state is None or state.role != "manager":
             raise HTTPError(503, NOT_MANAGER)
-        raise HTTPError(501, "services, tasks, secrets and configs are not supported yet")
+        raise HTTPError(501, "secrets and configs are not supported by this wharfied yet")
 
 
 async def _plugins(req: Request) -> Reply:

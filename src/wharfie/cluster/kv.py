@@ -110,7 +110,12 @@ class EtcdKV:
     """`KV` on an etcd 3.4+ cluster through its JSON gateway."""
 
     def __init__(self, endpoints: list[str], tls: TLSFiles | None, timeout: float = 5.0) -> None:
+        import logging
+
         import etcd3gw  # ~0.15 s to import: only daemons in a cluster pay it
+
+        # one line per etcd request at debug level would drown the daemon's log
+        logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
         self._etcd3gw = etcd3gw
         if not endpoints:

@@ -245,6 +245,7 @@ def _service(
             updated_ns=now_ns,
             message="scheduler assigned task to node" if node_id else "created",
             not_before_ns=not_before,
+            stop_grace_ns=spec.stop_grace_ns,
         )
         out.create.append(t)
         return t

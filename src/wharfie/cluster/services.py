@@ -119,6 +119,7 @@ class Task:
     message: str = ""
     err: str = ""
     not_before_ns: int = 0  # a restart's delay: the agent starts it no earlier
+    stop_grace_ns: int = 10 * SECOND_NS  # the service's, when the task was made
 
 
 @dataclass
@@ -244,7 +245,7 @@ def parse_constraint(text: str) -> tuple[str, str, str]:
 
 
 def service_to_store(s: Service) -> bytes:
-    return json.dumps(asdict(s), sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(asdict(s), separators=(",", ":")).encode()
 
 
 def _spec_from(d: dict[str, Any]) -> ServiceSpec:

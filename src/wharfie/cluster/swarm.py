@@ -25,10 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wharfie.cluster import admin, admission, control, pki
+from wharfie.cluster import admin, admission, control, leader, pki, servicestore
+from wharfie.cluster.agent import Agent, Assignment, TaskEngine
 from wharfie.cluster.etcdmember import EtcdMember, MemberConfig
 from wharfie.cluster.kv import KV, Compare, EtcdKV, Put, TLSFiles
 from wharfie.cluster.nodefiles import LocalState, NodeFiles
+from wharfie.cluster.orchestrator import TaskView
 from wharfie.cluster.records import (
     Cluster,
     ClusterSpec,
@@ -37,6 +39,14 @@ from wharfie.cluster.records import (
     new_id,
     render_cluster,
     to_store,
+)
+from wharfie.cluster.services import (
+    TaskStatus,
+    service_from_store,
+    service_to_store,
+    status_from_store,
+    task_from_store,
+    task_to_store,
 )
 from wharfie.errors import InvalidArgument, Unavailable, WharfieError
 
@@ -61,6 +71,7 @@ LEAVE_MANAGER = (
 LEASE_TTL = 5  # seconds without a heartbeat before a node is down and its leadership ends
 HEARTBEAT_EVERY = 1.0
 JOIN_TIMEOUT = 20.0
+WORK_EVERY = 0.5  # the leader's reconciliation and the agent's round
 
 
 class ControlEndpoint(Protocol):
@@ -103,6 +114,7 @@ class Swarm:
         data_root: str,
         describe: Callable[[], NodeDescription],
         control_endpoint: ControlEndpoint,
+        task_engine: TaskEngine,
         ports: Ports | None = None,
         etcd_binary: str = "etcd",
     ) -> None:
@@ -118,6 +130,8 @@ class Swarm:
         self._lease = 0
         self._heartbeat: asyncio.Task[None] | None = None
         self._workers = admission.WorkerLeases()
+        self._agent = Agent(task_engine)
+        self._work: asyncio.Task[None] | None = None
         self.is_leader = False
         self.error = ""  # why this node cannot reach its cluster, for `info`
 
@@ -134,7 +148,7 @@ class Swarm:
         except WharfieError as exc:  # the daemon serves on; `info` reports it
             log.error("swarm: cannot rejoin the cluster: %s", exc)
             self.error = str(exc)
-        self._heartbeat = asyncio.create_task(self._keep_alive())
+        self._start_loops()
 
     async def close(self) -> None:
         """Daemon shutdown: the etcd member keeps running (it is found again at start)."""
@@ -155,7 +169,7 @@ class Swarm:
             except BaseException:
                 await self._abandon()
                 raise
-            self._heartbeat = asyncio.create_task(self._keep_alive())
+            self._start_loops()
             return self.state.node_id
 
     def _init(self, req: InitRequest, description: NodeDescription) -> None:
@@ -247,7 +261,7 @@ class Swarm:
             except BaseException:
                 await self._abandon(forget=True)
                 raise
-            self._heartbeat = asyncio.create_task(self._keep_alive())
+            self._start_loops()
 
     def _join(self, req: JoinRequest, description: NodeDescription) -> None:
         token = pki.parse_join_token(req.token)
@@ -575,11 +589,118 @@ class Swarm:
         raise Unavailable("no swarm manager answers: " + "; ".join(errors))
 
     async def _stop_heartbeat(self) -> None:
-        task, self._heartbeat = self._heartbeat, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._heartbeat, self._work):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._heartbeat = self._work = None
+
+    def _start_loops(self) -> None:
+        self._heartbeat = asyncio.create_task(self._keep_alive())
+        self._work = asyncio.create_task(self._work_loop())
+
+    # ------------------------------------------------------------------ orchestration, agent
+    async def _work_loop(self) -> None:
+        while True:
+            try:
+                await self._work_once()
+            except WharfieError as exc:
+                log.warning("swarm: %s", exc)
+            except Exception:  # a bug must not stop the node's work: log it, go on
+                log.exception("swarm: work round failed")
+            await asyncio.sleep(WORK_EVERY)
+
+    async def _work_once(self) -> None:
+        state = self.state
+        if state is None:
+            return
+        if state.role == "manager" and self.is_leader and self._kv is not None:
+            await asyncio.to_thread(leader.tick, self._kv, state.cluster_id)
+        assignments = await asyncio.to_thread(self._my_assignments, state)
+        reports = await self._agent.round(assignments)
+        if reports:
+            await asyncio.to_thread(self._send_reports, state, reports)
+
+    def _my_assignments(self, state: LocalState) -> list[Assignment]:
+        if state.role == "manager" and self._kv is not None:
+            return assignments_for(self._kv, state.node_id)
+        answer = self._call_manager(state, "/assignments", {})
+        return [
+            Assignment(
+                task_from_store(str(a["Task"]).encode()),
+                service_from_store(str(a["Service"]).encode()) if a.get("Service") else None,
+                status_from_store(str(a["Status"]).encode()) if a.get("Status") else None,
+            )
+            for a in answer.get("Tasks") or []
+        ]
+
+    def _send_reports(self, state: LocalState, reports: list[tuple[str, TaskStatus]]) -> None:
+        if state.role == "manager" and self._kv is not None:
+            servicestore.report(self._kv, state.node_id, reports)
+            return
+        body = {
+            "Statuses": [
+                {"TaskID": tid, "Status": task_to_store(st).decode()} for tid, st in reports
+            ]
+        }
+        self._call_manager(state, "/status", body)
+
+    def _call_manager(self, state: LocalState, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        root_ca = self._files.read(self._files.identity.ca)
+        errors = []
+        for manager in state.managers:
+            try:
+                return control.call(manager, path, body, root_ca, self._files.identity, 10)
+            except Unavailable as exc:
+                errors.append(str(exc))
+        raise Unavailable("no swarm manager answers: " + "; ".join(errors))
+
+    async def node_assignments(self, node_id: str) -> dict[str, Any]:
+        """`/control/v1/assignments` for a worker."""
+        _, kv = self._need_manager()
+        found = await asyncio.to_thread(assignments_for, kv, node_id)
+        return {
+            "Tasks": [
+                {
+                    "Task": task_to_store(a.task).decode(),
+                    "Service": service_to_store(a.service).decode() if a.service else None,
+                    "Status": task_to_store(a.status).decode() if a.status else None,
+                }
+                for a in found
+            ]
+        }
+
+    async def node_report(self, node_id: str, statuses: list[tuple[str, TaskStatus]]) -> None:
+        _, kv = self._need_manager()
+        await asyncio.to_thread(servicestore.report, kv, node_id, statuses)
+
+    # ------------------------------------------------------------------ services and tasks (API)
+    async def create_service(self, doc: dict[str, Any]) -> str:
+        _, kv = self._need_manager()
+        return await asyncio.to_thread(servicestore.create, kv, doc)
+
+    async def services(self) -> list[servicestore.StoredService]:
+        _, kv = self._need_manager()
+        return await asyncio.to_thread(servicestore.services, kv)
+
+    async def service(self, ref: str) -> servicestore.StoredService:
+        _, kv = self._need_manager()
+        return await asyncio.to_thread(servicestore.find, kv, ref)
+
+    async def update_service(
+        self, ref: str, version: int, doc: dict[str, Any] | None, rollback: bool
+    ) -> None:
+        _, kv = self._need_manager()
+        await asyncio.to_thread(servicestore.update, kv, ref, version, doc, rollback)
+
+    async def remove_service(self, ref: str) -> None:
+        _, kv = self._need_manager()
+        await asyncio.to_thread(servicestore.remove, kv, ref)
+
+    async def tasks(self) -> tuple[list[TaskView], dict[str, int]]:
+        _, kv = self._need_manager()
+        return await asyncio.to_thread(servicestore.tasks, kv)
 
     # ------------------------------------------------------------------ helpers
     def _etcd_urls(self, addr: str) -> tuple[str, str]:
@@ -629,6 +750,17 @@ class Swarm:
         if isinstance(self._kv, EtcdKV):
             self._kv.close()
         self._kv = None
+
+
+def assignments_for(kv: KV, node_id: str) -> list[Assignment]:
+    """The tasks assigned to a node, with their services and last reported status."""
+    views, _ = leader.read_tasks(kv)
+    mine = [v for v in views if v.task.node_id == node_id]
+    wanted = {v.task.service_id for v in mine}
+    services = {
+        st.service.id: st.service for st in servicestore.services(kv) if st.service.id in wanted
+    }
+    return [Assignment(v.task, services.get(v.task.service_id), v.status) for v in mine]
 
 
 def _expiry(ns: int) -> datetime.timedelta:

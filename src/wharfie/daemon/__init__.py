@@ -168,7 +168,9 @@ async def serve(args: Settings) -> None:
     configure(engine, args.registry_mirrors, args.insecure_registries, args.blocked_registries)
     await engine.start()
     endpoint = ControlListener()
-    swarm = Swarm(args.data_root, lambda: node_description(engine), endpoint)
+    from wharfie.daemon.swarmtasks import EngineTasks
+
+    swarm = Swarm(args.data_root, lambda: node_description(engine), endpoint, EngineTasks(engine))
     endpoint.routes = api.build_control(swarm)
     await swarm.start()
     server = api.build(engine, swarm)

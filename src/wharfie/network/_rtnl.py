@@ -153,6 +153,13 @@ class Netlink:
         )
         self.request(m.RTM_NEWLINK, m.NLM_F_CREATE | m.NLM_F_EXCL, body, f"create macvlan {name}")
 
+    def set_hairpin(self, index: int, what: str) -> None:
+        """Hairpin mode on a bridge port (`bridge link set dev X hairpin on`): by netlink, not
+        /sys/class/net, which shows the devices of the namespace sysfs was mounted in."""
+        protinfo = m.nested(m.IFLA_PROTINFO | m.NLA_F_NESTED, m.attr(m.IFLA_BRPORT_MODE, b"\x01"))
+        body = m.ifinfomsg(index, family=m.AF_BRIDGE) + protinfo
+        self.request(m.RTM_SETLINK, 0, body, f"set hairpin on {what}")
+
     def set_up(self, index: int, what: str) -> None:
         body = m.ifinfomsg(index, flags=m.IFF_UP, change=m.IFF_UP)
         self.request(m.RTM_NEWLINK, 0, body, f"set {what} up")

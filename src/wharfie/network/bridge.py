@@ -283,7 +283,7 @@ class Bridge:
                 try:
                     # hairpin: a container reaching its own published port through the
                     # host is DNATed back out of the port it came in by (br_netfilter)
-                    _set_sysctl(f"/sys/class/net/{host}/brport/hairpin_mode", "1")
+                    self._hairpin(host)
                     route = self.gateway if default_route else None
                     configure_peer(ns, endpoint, self.ipam.broadcast, route)
                 except BaseException as e:
@@ -305,6 +305,13 @@ class Bridge:
             )
         except OSError as e:
             raise _error(e, f"attach container {endpoint.container_id[:12]} to {self.name}") from e
+
+    def _hairpin(self, host: str) -> None:
+        nl = self._netlink()
+        link = nl.get_link(host)
+        if link is None:
+            raise Unavailable(f"veth {host} vanished before hairpin mode could be set")
+        nl.set_hairpin(link.index, host)
 
     def _undo(self, host: str, cause: BaseException) -> None:
         try:

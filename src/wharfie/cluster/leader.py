@@ -1,0 +1,95 @@
+"""The leader's reconciliation loop: read the cluster's state from etcd, plan
+(wharfie.cluster.orchestrator), write the changes. Runs on every manager, acts only while the
+manager holds the leadership; blocking (one tick runs in a thread).
+
+Writes are compare-and-swap on each object's version: a tick that raced another writer (an API
+update of a service, a former leader's last tick) skips that object, and the next tick sees the
+new state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from wharfie.cluster import admin
+from wharfie.cluster.kv import KV, Delete
+from wharfie.cluster.objects import OutOfSequence
+from wharfie.cluster.orchestrator import NodeInfo, TaskView, plan
+from wharfie.cluster.records import new_id
+from wharfie.cluster.services import (
+    service_from_store,
+    service_to_store,
+    status_from_store,
+    task_from_store,
+    task_to_store,
+)
+from wharfie.errors import Conflict, NotFound
+
+log = logging.getLogger("wharfie.cluster.leader")
+
+STATUS = admin.ROOT + "status/"
+
+
+def read_tasks(kv: KV) -> tuple[list[TaskView], dict[str, int]]:
+    """Every task with its observed status, and each task's version."""
+    stored, _ = admin.objects(kv).list("task")
+    statuses = {e.key[len(STATUS) :]: status_from_store(e.value) for e in kv.range(STATUS)[0]}
+    views = [TaskView(task_from_store(s.body), statuses.get(s.id)) for s in stored]
+    return views, {s.id: s.version for s in stored}
+
+
+def node_infos(kv: KV) -> list[NodeInfo]:
+    return [
+        NodeInfo(
+            id=v.node.id,
+            hostname=v.node.description.hostname,
+            role=v.node.role,
+            availability=v.node.availability,
+            ready=v.state == "ready",
+            labels=dict(v.node.labels),
+            engine_labels=dict(v.node.description.engine_labels),
+        )
+        for v in admin.nodes(kv)
+    ]
+
+
+def tick(kv: KV, cluster_id: str) -> int:
+    """One reconciliation; the number of changes written."""
+    store = admin.objects(kv)
+    stored_services, _ = store.list("service")
+    services = [service_from_store(s.body) for s in stored_services]
+    service_versions = {s.id: s.version for s in stored_services}
+    tasks, versions = read_tasks(kv)
+    cluster, _ = admin.cluster(kv, cluster_id)
+    p = plan(
+        services,
+        tasks,
+        node_infos(kv),
+        time.time_ns(),
+        new_id,
+        history_limit=max(1, cluster.spec.task_history_retention_limit),
+    )
+    written = 0
+    for s in p.services:
+        try:
+            store.update("service", s.id, service_versions[s.id], service_to_store(s))
+            written += 1
+        except (OutOfSequence, NotFound):
+            continue
+    for t in p.create:
+        try:
+            store.create("task", t.id, task_to_store(t))
+            written += 1
+        except Conflict:
+            continue
+    for t in p.update:
+        try:
+            store.update("task", t.id, versions[t.id], task_to_store(t))
+            written += 1
+        except (OutOfSequence, NotFound, KeyError):
+            continue
+    for tid in p.delete:
+        kv.txn([], [Delete(store.key("task", tid)), Delete(STATUS + tid)])
+        written += 1
+    return written

@@ -1,0 +1,133 @@
+"""Services and tasks in the store, as the API asks for them (on a manager; blocking).
+
+Services are named objects (`objects/service/<id>`, unique names); tasks are objects the
+leader writes (`objects/task/<id>`); a task's observed status is under `status/<task id>`,
+written only by the node the task is assigned to.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from wharfie.cluster import admin
+from wharfie.cluster.kv import KV, Put
+from wharfie.cluster.leader import STATUS, read_tasks
+from wharfie.cluster.orchestrator import TaskView
+from wharfie.cluster.records import new_id
+from wharfie.cluster.services import (
+    Service,
+    ServiceSpec,
+    TaskStatus,
+    parse_spec,
+    service_from_store,
+    service_to_store,
+    task_to_store,
+)
+from wharfie.errors import InvalidArgument, NotFound
+
+
+@dataclass(frozen=True)
+class StoredService:
+    service: Service
+    version: int
+
+
+def create(kv: KV, doc: dict[str, Any]) -> str:
+    spec = parse_spec(doc)
+    if not spec.name:
+        raise InvalidArgument(
+            "rpc error: code = InvalidArgument desc = meta: name must be provided"
+        )
+    now = time.time_ns()
+    s = Service(id=new_id(), created_ns=now, updated_ns=now, spec=spec)
+    admin.objects(kv).create("service", s.id, service_to_store(s), name=spec.name)
+    return s.id
+
+
+def services(kv: KV) -> list[StoredService]:
+    stored, _ = admin.objects(kv).list("service")
+    return [StoredService(service_from_store(s.body), s.version) for s in stored]
+
+
+def find(kv: KV, ref: str) -> StoredService:
+    """By id, then name, then unique id prefix (dockerd's order)."""
+    store = admin.objects(kv)
+    candidates = [ref]
+    by_name = store.lookup("service", ref)
+    if by_name:
+        candidates.append(by_name)
+    for sid in candidates:
+        try:
+            s = store.get("service", sid)
+        except NotFound:
+            continue
+        return StoredService(service_from_store(s.body), s.version)
+    hits = [s for s in services(kv) if ref and s.service.id.startswith(ref)]
+    if len(hits) == 1:
+        return hits[0]
+    if len(hits) > 1:
+        raise InvalidArgument(f"service {ref} is ambiguous ({len(hits)} matches found)")
+    raise NotFound(f"service {ref} not found")
+
+
+def update(kv: KV, ref: str, version: int, doc: dict[str, Any] | None, rollback: bool) -> None:
+    current = find(kv, ref)
+    s = current.service
+    if rollback:
+        if s.previous is None:
+            raise InvalidArgument(
+                "rpc error: code = FailedPrecondition desc = service "
+                f"{s.id} does not have a previous spec"
+            )
+        new, state, message = s.previous, "rollback_started", "manually requested rollback"
+    else:
+        assert doc is not None
+        new = parse_spec(doc)
+        if new.name != s.spec.name:
+            raise InvalidArgument(
+                "rpc error: code = Unimplemented desc = renaming services is not supported"
+            )
+        state, message = "updating", "update in progress"
+    changed = task_spec_changed(s.spec, new)
+    s.previous, s.spec = s.spec, new
+    s.updated_ns = time.time_ns()
+    if changed:
+        # only a change of what the tasks run replaces them (swarmkit's dirty-task check);
+        # a change of replicas or of the update policy does not
+        s.spec_version += 1
+        s.update_state, s.update_message = state, message
+        s.update_started_ns, s.update_completed_ns = s.updated_ns, 0
+    admin.objects(kv).update("service", s.id, version, service_to_store(s))
+
+
+def task_spec_changed(old: ServiceSpec | None, new: ServiceSpec) -> bool:
+    if old is None:
+        return True
+    return old.doc.get("TaskTemplate") != new.doc.get("TaskTemplate")
+
+
+def remove(kv: KV, ref: str) -> None:
+    s = find(kv, ref).service
+    admin.objects(kv).delete("service", s.id, name=s.spec.name)
+
+
+def tasks(kv: KV) -> tuple[list[TaskView], dict[str, int]]:
+    return read_tasks(kv)
+
+
+def report(kv: KV, node_id: str, statuses: list[tuple[str, TaskStatus]]) -> None:
+    """Observed statuses from the node running the tasks; a report about a task assigned to
+    another node is refused."""
+    store = admin.objects(kv)
+    for task_id, status in statuses:
+        try:
+            stored = store.get("task", task_id)
+        except NotFound:
+            continue
+        from wharfie.cluster.services import task_from_store
+
+        if task_from_store(stored.body).node_id != node_id:
+            raise InvalidArgument(f"task {task_id} is not assigned to node {node_id}")
+        kv.txn([], [Put(STATUS + task_id, task_to_store(status))])

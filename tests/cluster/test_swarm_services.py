@@ -1,0 +1,184 @@
+"""Services on a wharfied swarm, driven by the real docker CLI: create (converging, as the CLI
+waits for it), ls/ps/inspect, self-healing, scale, update and rollback, rm; across nodes, a
+worker runs its tasks through the managers, and a drained node's tasks move."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from support.cluster import NodeDaemon, Topology, topology
+from support.daemon import docker_cli
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+    pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd-server is not installed"),
+    pytest.mark.slow,
+]
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[Topology]:
+    t = topology(tmp_path)
+    try:
+        yield t
+    finally:
+        leaked = t.close()
+        assert not leaked, f"mounts left behind: {leaked}"
+
+
+def cli(node: NodeDaemon, *args: str, ok: bool = True, timeout: float = 120) -> str:
+    p = docker_cli(node, *args, timeout=timeout)
+    if ok:
+        assert p.returncode == 0, (args, p.stderr.decode())
+        return p.stdout.decode()
+    assert p.returncode != 0, (args, p.stdout.decode())
+    return p.stderr.decode()
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def running(node: NodeDaemon, service: str) -> list[str]:
+    out = cli(
+        node,
+        "service",
+        "ps",
+        service,
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Name}} {{.CurrentState}}",
+    )
+    return sorted(line.split()[0] for line in out.splitlines() if " Running " in f" {line} ")
+
+
+def task_containers(node: NodeDaemon) -> list[str]:
+    return cli(
+        node, "ps", "--filter", "label=com.docker.swarm.task.id", "--format", "{{.Names}}"
+    ).split()
+
+
+def test_service_lifecycle_on_one_node(net: Topology) -> None:
+    m = net.add_node(busybox=True)
+    cli(m, "swarm", "init", "--advertise-addr", m.addr)
+    net.remember_etcd()
+    start = time.monotonic()
+    out = cli(
+        m,
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--replicas",
+        "3",
+        "--stop-grace-period",
+        "1s",
+        "busybox",
+        "sleep",
+        "300",
+    )
+    print(f"service create --replicas 3 converged in {time.monotonic() - start:.1f}s")
+    assert "converged" in out
+    assert cli(m, "service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}").split() == [
+        "web",
+        "replicated",
+        "3/3",
+    ]
+    assert running(m, "web") == ["web.1", "web.2", "web.3"]
+    names = task_containers(m)
+    assert len(names) == 3 and all(n.startswith("web.") for n in names)
+    labels = json.loads(cli(m, "inspect", names[0], "--format", "{{json .Config.Labels}}"))
+    assert labels["com.docker.swarm.service.name"] == "web"
+    assert labels["com.docker.swarm.task.name"] == names[0]
+
+    spec = json.loads(cli(m, "service", "inspect", "web"))[0]["Spec"]
+    assert spec["TaskTemplate"]["ContainerSpec"]["Args"] == ["sleep", "300"]
+    assert spec["Mode"] == {"Replicated": {"Replicas": 3}}
+
+    # self-healing: a task's container killed -> replaced in its slot
+    victim = names[0]
+    cli(m, "kill", victim)
+    wait_for(
+        lambda: victim not in task_containers(m) and len(task_containers(m)) == 3,
+        30,
+        "a replacement",
+    )
+    assert running(m, "web") == ["web.1", "web.2", "web.3"]
+    history = cli(
+        m, "service", "ps", "web", "--format", "{{.Name}} {{.DesiredState}} {{.CurrentState}}"
+    )
+    assert any(" Shutdown Failed" in line for line in history.splitlines())
+
+    print(f"healed at {time.monotonic() - start:.1f}s")
+    cli(m, "service", "scale", "web=1")
+    print(f"scaled at {time.monotonic() - start:.1f}s")
+    wait_for(lambda: len(task_containers(m)) == 1, 30, "scaled to 1")
+
+    cli(m, "service", "update", "--env-add", "A=1", "web")
+    c = task_containers(m)[0]
+    assert "A=1" in json.loads(cli(m, "inspect", c, "--format", "{{json .Config.Env}}"))
+    print(f"updated at {time.monotonic() - start:.1f}s")
+    cli(m, "service", "rollback", "web")
+    wait_for(
+        lambda: (
+            (cs := task_containers(m)) != []
+            and "A=1"
+            not in (json.loads(cli(m, "inspect", cs[0], "--format", "{{json .Config.Env}}")) or [])
+        ),
+        60,
+        "rolled back",
+    )
+
+    err = cli(m, "service", "create", "--name", "web", "busybox", ok=False)
+    assert "name conflicts with an existing object: service web already exists" in err
+    err = cli(m, "service", "create", "--name", "bad name!", "busybox", ok=False)
+    assert "name must be valid as a DNS name component" in err
+
+    cli(m, "service", "rm", "web")
+    wait_for(lambda: task_containers(m) == [], 30, "tasks removed")
+    assert "no such service: web" in cli(m, "service", "inspect", "web", ok=False)
+
+
+def test_tasks_spread_to_a_worker_and_leave_a_drained_node(net: Topology) -> None:
+    m = net.add_node(busybox=True)
+    cli(m, "swarm", "init", "--advertise-addr", m.addr)
+    token = cli(m, "swarm", "join-token", "-q", "worker").strip()
+    w = net.add_node(busybox=True)
+    cli(w, "swarm", "join", "--advertise-addr", w.addr, "--token", token, f"{m.addr}:2377")
+    net.remember_etcd()
+    cli(
+        m,
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "spread",
+        "--replicas",
+        "4",
+        "busybox",
+        "sleep",
+        "300",
+    )
+    wait_for(
+        lambda: len(task_containers(m)) == 2 and len(task_containers(w)) == 2,
+        60,
+        "2 tasks per node",
+    )
+    worker_id = json.loads(cli(w, "info", "--format", "{{json .Swarm}}"))["NodeID"]
+    cli(m, "node", "update", "--availability", "drain", worker_id)
+    wait_for(lambda: len(task_containers(m)) == 4 and task_containers(w) == [], 60, "drained")
+    cli(m, "service", "rm", "spread")
+    wait_for(lambda: task_containers(m) == [], 30, "removed")
