@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -182,3 +184,67 @@ def test_tasks_spread_to_a_worker_and_leave_a_drained_node(net: Topology) -> Non
     wait_for(lambda: len(task_containers(m)) == 4 and task_containers(w) == [], 60, "drained")
     cli(m, "service", "rm", "spread")
     wait_for(lambda: task_containers(m) == [], 30, "removed")
+
+
+def test_secrets_and_configs_reach_tasks_on_tmpfs_only(net: Topology) -> None:
+    m = net.add_node(busybox=True)
+    cli(m, "swarm", "init", "--advertise-addr", m.addr)
+    net.remember_etcd()
+    p = docker_cli(m, "secret", "create", "db_pass", "-", input=b"hunter2-s3cret")
+    assert p.returncode == 0, p.stderr
+    secret_id = p.stdout.decode().strip()
+    assert (
+        "secret db_pass already exists"
+        in docker_cli(m, "secret", "create", "db_pass", "-", input=b"x").stderr.decode()
+    )
+    conf = m.base / "app.conf"
+    conf.write_text("color=blue\n")
+    cli(m, "config", "create", "app_cfg", str(conf))
+    assert cli(m, "secret", "ls", "--format", "{{.Name}}").split() == ["db_pass"]
+    inspect = json.loads(cli(m, "secret", "inspect", "db_pass"))[0]
+    assert "Data" not in inspect["Spec"] and inspect["ID"] == secret_id
+    cfg = json.loads(cli(m, "config", "inspect", "app_cfg"))[0]
+    assert cfg["Spec"]["Data"] == "Y29sb3I9Ymx1ZQo="
+
+    cli(
+        m, "service", "create", "--name", "sec", "--stop-grace-period", "1s",
+        "--secret", "db_pass", "--config", "source=app_cfg,target=/etc/app.conf",
+        "busybox", "sh", "-c",
+        "cat /run/secrets/db_pass /etc/app.conf; grep /run/secrets /proc/mounts; sleep 300",
+    )  # fmt: skip
+    (name,) = task_containers(m)
+    wait_for(lambda: "color=blue" in cli(m, "logs", name), 20, "the task's output")
+    logs = cli(m, "logs", name)
+    assert "hunter2-s3cret" in logs and "color=blue" in logs
+    assert "/run/secrets/db_pass tmpfs ro," in logs  # a file of a tmpfs, read-only
+
+    err = cli(m, "secret", "rm", "db_pass", ok=False)
+    assert "secret 'db_pass' is in use by the following service: sec" in err
+
+    # in etcd the secret is ciphertext (read inside the node's namespace); on disk, nowhere
+    certs = m.data / "swarm" / "certificates"
+    probe = (
+        "from wharfie.cluster.kv import EtcdKV, TLSFiles\n"
+        f"kv = EtcdKV(['https://{m.addr}:2379'], TLSFiles('{certs}/store-ca.crt', "
+        f"'{certs}/store-node.crt', '{certs}/store-node.key'))\n"
+        f"e = kv.get('/wharfie/swarm/objects/secret/{secret_id}')\n"
+        "import sys; sys.stdout.buffer.write(e.value)\n"
+    )
+    stored = subprocess.run(
+        [*m.command_prefix, sys.executable, "-c", probe], capture_output=True, env=m.env, check=True
+    ).stdout
+    assert secret_id.encode() in stored and b"hunter2" not in stored
+    found = [  # (the task printed it: its log holds it, as the user asked)
+        str(f)
+        for f in m.data.rglob("*")
+        if f.is_file() and not f.name.endswith("-json.log") and b"hunter2" in f.read_bytes()
+    ]
+    assert found == [], f"secret on disk: {found}"
+
+    cli(m, "service", "rm", "sec")
+    wait_for(lambda: task_containers(m) == [], 30, "removed")
+    with open("/proc/self/mountinfo") as f:
+        assert "swarm-files" not in f.read()
+    cli(m, "secret", "rm", "db_pass")
+    cli(m, "config", "rm", "app_cfg")
+    assert cli(m, "secret", "ls", "-q") == ""

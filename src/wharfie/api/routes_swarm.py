@@ -12,12 +12,13 @@ from typing import Any, Protocol
 
 from wharfie.api import schemas_swarm
 from wharfie.api.decoding import arg, flag, json_body, number
-from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
-from wharfie.api.routes_services import ServiceRoutes
+from wharfie.api.http import Reply, Request, Response, Router, json_response
+from wharfie.api.routes_secrets import BlobBackend, BlobRoutes
+from wharfie.api.routes_services import ServiceBackend, ServiceRoutes
 from wharfie.cluster import records
 from wharfie.cluster.admin import NodeView
 from wharfie.cluster.records import ClusterSpec, Node
-from wharfie.cluster.swarm import NOT_IN_SWARM, NOT_MANAGER, InitRequest, JoinRequest
+from wharfie.cluster.swarm import NOT_IN_SWARM, InitRequest, JoinRequest
 from wharfie.engine import filters, gojson
 from wharfie.errors import InvalidArgument
 
@@ -26,7 +27,7 @@ NODE = r"(?P<ref>[^/]+)"
 NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
 
 
-class SwarmBackend(Protocol):
+class SwarmBackend(ServiceBackend, BlobBackend, Protocol):
     """What the routes need of the node's swarm membership."""
 
     state: Any
@@ -61,10 +62,12 @@ class SwarmRoutes:
         r.add("GET", f"/nodes/{NODE}", self.inspect_node)
         r.add("POST", f"/nodes/{NODE}/update", self.update_node)
         r.add("DELETE", f"/nodes/{NODE}", self.remove_node)
-        ServiceRoutes(self.swarm).register(r)  # type: ignore[arg-type]  # SwarmBackend is wider
-        for resource in ("secrets", "configs"):
-            for method in ("GET", "POST", "DELETE"):
-                r.add(method, f"/{resource}{ANY}", self.not_yet)
+        for routes in (
+            ServiceRoutes(self.swarm),
+            BlobRoutes(self.swarm, "secret"),
+            BlobRoutes(self.swarm, "config"),
+        ):
+            routes.register(r)
         r.add("GET", "/plugins", _plugins)
 
     async def inspect(self, req: Request) -> Reply:
@@ -158,12 +161,6 @@ class SwarmRoutes:
     async def remove_node(self, req: Request, ref: str) -> Reply:
         await self.swarm.remove_node(ref, flag(req, "force"))
         return Response(200)
-
-    async def not_yet(self, req: Request, **_: str) -> Reply:
-        state = self.swarm.state
-        if state is None or state.role != "manager":
-            raise HTTPError(503, NOT_MANAGER)
-        raise HTTPError(501, "secrets and configs are not supported by this wharfied yet")
 
 
 async def _plugins(req: Request) -> Reply:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from wharfie.cluster import taskspec
+from wharfie.cluster.secrets import TaskFile
 from wharfie.cluster.services import TERMINAL, Service, Task, TaskStatus
 from wharfie.errors import WharfieError
 
@@ -40,6 +41,7 @@ class Assignment:
     task: Task
     service: Service | None  # None once the service is removed (its tasks are shut down)
     status: TaskStatus | None  # what this node reported last
+    files: tuple[TaskFile, ...] = ()  # its secrets and configs, in the clear
 
 
 class TaskEngine(Protocol):
@@ -47,8 +49,11 @@ class TaskEngine(Protocol):
 
     def task_containers(self) -> dict[str, LocalContainer]: ...  # by task id
     def image_present(self, ref: str) -> bool: ...
-    async def run(self, name: str, body: dict[str, object]) -> LocalContainer: ...
+    async def run(
+        self, name: str, body: dict[str, object], files: tuple[TaskFile, ...]
+    ) -> LocalContainer: ...
     async def remove(self, container_id: str, grace_s: int) -> None: ...
+    def sweep(self) -> None: ...  # release what task containers removed by hand left
 
 
 class Agent:
@@ -111,6 +116,7 @@ class Agent:
             if isinstance(result, BaseException):
                 log.warning("orphaned task container %s: %s", lc.id[:12], result)
             self._reported.pop(task_id, None)
+        self._engine.sweep()
         return reports
 
     async def _start(self, a: Assignment) -> TaskStatus:
@@ -121,7 +127,7 @@ class Agent:
             return TaskStatus("rejected", now, "preparing", f"No such image: {s.spec.image}")
         try:
             lc = await self._engine.run(
-                taskspec.container_name(s.spec.name, t), taskspec.create_body(s, t)
+                taskspec.container_name(s.spec.name, t), taskspec.create_body(s, t), a.files
             )
         except WharfieError as exc:
             return TaskStatus("rejected", time.time_ns(), "starting", str(exc))

@@ -80,6 +80,17 @@ class NodeFiles:
         _write(files.cert, cert_pem, 0o644)
         _write(files.key, key_pem, 0o600)
 
+    def write_secret_key(self, key: bytes) -> None:
+        """The cluster's secrets key (managers only; never in etcd)."""
+        os.makedirs(self.path("certificates"), mode=0o700, exist_ok=True)
+        _write(self.path("certificates", "secrets.key"), key, 0o600)
+
+    def secret_key(self) -> bytes:
+        try:
+            return self.read(self.path("certificates", "secrets.key"))
+        except FileNotFoundError:
+            raise Unavailable("this node holds no secrets key (only managers do)") from None
+
     def read(self, path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()

@@ -297,7 +297,7 @@ def render_spec(spec: ServiceSpec, insert_defaults: bool) -> dict[str, Any]:
     container.setdefault("Isolation", "default")
     template.setdefault("ForceUpdate", 0)
     template.setdefault("Runtime", "container")
-    if "Mode" not in doc or not doc["Mode"]:
+    if spec.mode == "replicated":  # swarmkit stores the replica count it defaulted
         doc["Mode"] = {"Replicated": {"Replicas": spec.replicas}}
     if insert_defaults:
         container.setdefault("StopGracePeriod", 10 * SECOND_NS)

@@ -15,6 +15,7 @@ another manager's next heartbeat takes it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import datetime
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wharfie.cluster import admin, admission, control, leader, pki, servicestore
+from wharfie.cluster import admin, admission, control, leader, pki, secrets, servicestore
 from wharfie.cluster.agent import Agent, Assignment, TaskEngine
 from wharfie.cluster.etcdmember import EtcdMember, MemberConfig
 from wharfie.cluster.kv import KV, Compare, EtcdKV, Put, TLSFiles
@@ -187,6 +188,7 @@ class Swarm:
         self._files.write_tls(
             self._files.store, store_ca.cert_pem, store_cert.cert_pem, store_cert.key_pem
         )
+        self._files.write_secret_key(secrets.new_key())
         client_url, peer_url = self._etcd_urls(addr)
         self.state = LocalState(
             node_id=node_id,
@@ -320,6 +322,7 @@ class Swarm:
                 str(answer["StoreCertificate"]).encode(),
                 key_pem,
             )
+            self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
             state.member_name = str(answer["MemberName"])
             state.member_client_url = str(answer["MemberClientURL"])
             state.member_peer_url = str(answer["MemberPeerURL"])
@@ -421,7 +424,10 @@ class Swarm:
     async def admit(self, req: admission.JoinRequest) -> dict[str, Any]:
         state, kv = self._need_manager()
         ports = (self._ports.etcd_client, self._ports.etcd_peer)
-        return await asyncio.to_thread(admission.admit, kv, state.cluster_id, req, ports)
+        answer = await asyncio.to_thread(admission.admit, kv, state.cluster_id, req, ports)
+        if answer.get("Role") == "manager":
+            answer["SecretsKey"] = base64.b64encode(self._files.secret_key()).decode()
+        return answer
 
     async def worker_heartbeat(self, node_id: str) -> dict[str, Any]:
         _, kv = self._need_manager()
@@ -624,13 +630,23 @@ class Swarm:
 
     def _my_assignments(self, state: LocalState) -> list[Assignment]:
         if state.role == "manager" and self._kv is not None:
-            return assignments_for(self._kv, state.node_id)
+            return assignments_for(self._kv, state.node_id, self._files.secret_key())
         answer = self._call_manager(state, "/assignments", {})
         return [
             Assignment(
                 task_from_store(str(a["Task"]).encode()),
                 service_from_store(str(a["Service"]).encode()) if a.get("Service") else None,
                 status_from_store(str(a["Status"]).encode()) if a.get("Status") else None,
+                tuple(
+                    secrets.TaskFile(
+                        str(f["Target"]),
+                        base64.b64decode(str(f["Data"])),
+                        int(f["UID"]),
+                        int(f["GID"]),
+                        int(f["Mode"]),
+                    )
+                    for f in a.get("Files") or []
+                ),
             )
             for a in answer.get("Tasks") or []
         ]
@@ -659,13 +675,23 @@ class Swarm:
     async def node_assignments(self, node_id: str) -> dict[str, Any]:
         """`/control/v1/assignments` for a worker."""
         _, kv = self._need_manager()
-        found = await asyncio.to_thread(assignments_for, kv, node_id)
+        found = await asyncio.to_thread(assignments_for, kv, node_id, self._files.secret_key())
         return {
             "Tasks": [
                 {
                     "Task": task_to_store(a.task).decode(),
                     "Service": service_to_store(a.service).decode() if a.service else None,
                     "Status": task_to_store(a.status).decode() if a.status else None,
+                    "Files": [
+                        {
+                            "Target": f.target,
+                            "Data": base64.b64encode(f.data).decode(),
+                            "UID": f.uid,
+                            "GID": f.gid,
+                            "Mode": f.mode,
+                        }
+                        for f in a.files
+                    ],
                 }
                 for a in found
             ]
@@ -678,7 +704,12 @@ class Swarm:
     # ------------------------------------------------------------------ services and tasks (API)
     async def create_service(self, doc: dict[str, Any]) -> str:
         _, kv = self._need_manager()
-        return await asyncio.to_thread(servicestore.create, kv, doc)
+
+        def create() -> str:
+            secrets.check_references(kv, doc)
+            return servicestore.create(kv, doc)
+
+        return await asyncio.to_thread(create)
 
     async def services(self) -> list[servicestore.StoredService]:
         _, kv = self._need_manager()
@@ -692,7 +723,13 @@ class Swarm:
         self, ref: str, version: int, doc: dict[str, Any] | None, rollback: bool
     ) -> None:
         _, kv = self._need_manager()
-        await asyncio.to_thread(servicestore.update, kv, ref, version, doc, rollback)
+
+        def update() -> None:
+            if doc is not None:
+                secrets.check_references(kv, doc)
+            servicestore.update(kv, ref, version, doc, rollback)
+
+        await asyncio.to_thread(update)
 
     async def remove_service(self, ref: str) -> None:
         _, kv = self._need_manager()
@@ -701,6 +738,31 @@ class Swarm:
     async def tasks(self) -> tuple[list[TaskView], dict[str, int]]:
         _, kv = self._need_manager()
         return await asyncio.to_thread(servicestore.tasks, kv)
+
+    async def create_blob(self, kind: str, doc: dict[str, Any]) -> str:
+        _, kv = self._need_manager()
+        return await asyncio.to_thread(secrets.create, kv, kind, doc, self._files.secret_key())
+
+    async def blobs(self, kind: str) -> list[tuple[secrets.Blob, int]]:
+        _, kv = self._need_manager()
+        return await asyncio.to_thread(secrets.all_of, kv, kind)
+
+    async def blob(self, kind: str, ref: str) -> tuple[secrets.Blob, int]:
+        _, kv = self._need_manager()
+        return await asyncio.to_thread(secrets.find, kv, kind, ref)
+
+    async def update_blob(self, kind: str, ref: str, version: int, doc: dict[str, Any]) -> None:
+        _, kv = self._need_manager()
+        await asyncio.to_thread(secrets.update, kv, kind, ref, version, doc)
+
+    async def remove_blob(self, kind: str, ref: str) -> None:
+        _, kv = self._need_manager()
+
+        def remove() -> None:
+            users = [st.service for st in servicestore.services(kv)]
+            secrets.remove(kv, kind, ref, users)
+
+        await asyncio.to_thread(remove)
 
     # ------------------------------------------------------------------ helpers
     def _etcd_urls(self, addr: str) -> tuple[str, str]:
@@ -752,15 +814,23 @@ class Swarm:
         self._kv = None
 
 
-def assignments_for(kv: KV, node_id: str) -> list[Assignment]:
-    """The tasks assigned to a node, with their services and last reported status."""
+def assignments_for(kv: KV, node_id: str, key: bytes) -> list[Assignment]:
+    """The tasks assigned to a node, with their services, last reported status, and the
+    secret and config files of those still to run (decrypted: they go to that node only)."""
     views, _ = leader.read_tasks(kv)
     mine = [v for v in views if v.task.node_id == node_id]
     wanted = {v.task.service_id for v in mine}
     services = {
         st.service.id: st.service for st in servicestore.services(kv) if st.service.id in wanted
     }
-    return [Assignment(v.task, services.get(v.task.service_id), v.status) for v in mine]
+    out = []
+    for v in mine:
+        service = services.get(v.task.service_id)
+        files: tuple[secrets.TaskFile, ...] = ()
+        if service is not None and v.task.desired_state != "shutdown" and v.status is None:
+            files = tuple(secrets.files_for(kv, service, key))
+        out.append(Assignment(v.task, service, v.status, files))
+    return out
 
 
 def _expiry(ns: int) -> datetime.timedelta:
