@@ -248,3 +248,81 @@ def test_secrets_and_configs_reach_tasks_on_tmpfs_only(net: Topology) -> None:
     cli(m, "secret", "rm", "db_pass")
     cli(m, "config", "rm", "app_cfg")
     assert cli(m, "secret", "ls", "-q") == ""
+
+
+def test_docker_py_models_api(net: Topology) -> None:
+    import docker
+    from docker.types import ConfigReference, SecretReference, ServiceMode
+
+    m = net.add_node(busybox=True)
+    client = docker.DockerClient(base_url=m.host, version="1.44")
+    client.swarm.init(advertise_addr=m.addr)
+    net.remember_etcd()
+    secret = client.secrets.create(name="token", data=b"abc123")
+    config = client.configs.create(name="settings", data=b"x=1")
+    assert [s.name for s in client.secrets.list()] == ["token"]
+    assert client.configs.get(config.id).name == "settings"
+    service = client.services.create(
+        "busybox",
+        ["sh", "-c", "cat /run/secrets/token /settings; sleep 300"],
+        name="py",
+        mode=ServiceMode("replicated", replicas=2),
+        secrets=[SecretReference(secret.id, "token")],
+        configs=[ConfigReference(config.id, "settings")],
+        stop_grace_period=1_000_000_000,
+    )
+    wait_for(
+        lambda: sum(t["Status"]["State"] == "running" for t in service.tasks()) == 2,
+        30,
+        "2 running tasks",
+    )
+    service.scale(3)
+    wait_for(
+        lambda: (
+            sum(
+                t["Status"]["State"] == "running" and t["DesiredState"] == "running"
+                for t in service.tasks()
+            )
+            == 3
+        ),
+        30,
+        "3 running tasks",
+    )
+    service.reload()
+    assert service.attrs["Spec"]["Mode"] == {"Replicated": {"Replicas": 3}}
+    with pytest.raises(docker.errors.APIError) as e:
+        secret.remove()
+    assert e.value.status_code == 400
+    service.remove()
+    wait_for(lambda: task_containers(m) == [], 30, "removed")
+    secret.remove()
+    config.remove()
+    assert client.secrets.list() == [] and client.configs.list() == []
+    assert client.swarm.leave(force=True)
+
+
+def test_failed_update_rolls_back_by_itself(net: Topology) -> None:
+    m = net.add_node(busybox=True)
+    cli(m, "swarm", "init", "--advertise-addr", m.addr)
+    net.remember_etcd()
+    cli(
+        m, "service", "create", "--detach", "--name", "roll", "--replicas", "2",
+        "--stop-grace-period", "1s", "--update-failure-action", "rollback",
+        "--update-monitor", "5s", "busybox", "sleep", "300",
+    )  # fmt: skip
+    wait_for(lambda: len(running(m, "roll")) == 2, 30, "2 running")
+    # an update whose tasks exit at once with an error: the update rolls back by itself
+    cli(m, "service", "update", "--detach", "--args", "sh -c 'exit 3'", "roll")
+    wait_for(
+        lambda: (
+            json.loads(cli(m, "service", "inspect", "roll"))[0].get("UpdateStatus", {}).get("State")
+            in ("rollback_completed",)
+        ),
+        90,
+        "rolled back",
+    )
+    svc = json.loads(cli(m, "service", "inspect", "roll"))[0]
+    assert svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"] == ["sleep", "300"]
+    wait_for(lambda: len(running(m, "roll")) == 2, 30, "2 running again")
+    cli(m, "service", "rm", "roll")
+    wait_for(lambda: task_containers(m) == [], 30, "removed")
