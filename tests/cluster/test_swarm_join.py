@@ -166,3 +166,25 @@ def test_three_managers_two_workers_and_failures(net: Topology) -> None:
     wait_for(
         lambda: rows(managers[1])[ids[m0.addr]] == ("Down", "Unreachable"), 20, "old leader down"
     )
+
+
+def test_promote_and_demote(net: Topology) -> None:
+    m0 = net.add_node()
+    cli(m0, "swarm", "init", "--advertise-addr", m0.addr)
+    token = cli(m0, "swarm", "join-token", "-q", "worker").strip()
+    w = net.add_node()
+    cli(w, "swarm", "join", "--advertise-addr", w.addr, "--token", token, f"{m0.addr}:2377")
+    wid = node_id(w)
+    assert "promoted to a manager in the swarm" in cli(m0, "node", "promote", wid)
+    wait_for(lambda: rows(m0)[wid] == ("Ready", "Reachable"), 30, "the promoted node reachable")
+    net.remember_etcd()
+    assert w.etcd_pids(), "the promoted node runs no etcd member"
+    assert len(rows(w)) == 2  # it answers for the cluster now
+    # the first manager can now be demoted: the cluster keeps a manager
+    assert "demoted in the swarm" in cli(w, "node", "demote", node_id(m0))
+    wait_for(lambda: rows(w)[node_id(m0)][1] == "", 30, "the first manager demoted")
+    wait_for(lambda: not m0.etcd_pids(), 20, "its etcd member gone")
+    assert "Worker nodes can't be used" in cli(m0, "node", "ls", ok=False)
+    wait_for(lambda: rows(w)[node_id(m0)][0] == "Ready", 20, "the demoted node ready as a worker")
+    err = cli(w, "node", "demote", wid, ok=False)
+    assert "attempting to demote the last manager of the swarm" in err

@@ -28,6 +28,10 @@ class ControlBackend(Protocol):
     async def worker_heartbeat(self, node_id: str) -> dict[str, Any]: ...
     async def forget(self, node_id: str) -> None: ...
     async def node_assignments(self, node_id: str) -> dict[str, Any]: ...
+    async def promote_node(
+        self, node_id: str, csr_pem: bytes, listen_addr: str
+    ) -> dict[str, Any]: ...
+    async def renew_node(self, node_id: str, csr_pem: bytes) -> dict[str, Any]: ...
     async def node_report(self, node_id: str, statuses: list[tuple[str, TaskStatus]]) -> None: ...
 
 
@@ -42,6 +46,8 @@ class ControlRoutes:
         r.add("POST", PREFIX + "/forget", self.forget)
         r.add("POST", PREFIX + "/assignments", self.assignments)
         r.add("POST", PREFIX + "/status", self.status)
+        r.add("POST", PREFIX + "/promote", self.promote)
+        r.add("POST", PREFIX + "/renew", self.renew)
 
     async def ca(self, req: Request) -> Reply:
         return json_response({"RootCA": self.backend.root_ca_pem().decode()})
@@ -87,6 +93,24 @@ class ControlRoutes:
             raise InvalidArgument(f"invalid status report: {exc}") from None
         await self.backend.node_report(node_id, statuses)
         return Response(200)
+
+    async def promote(self, req: Request) -> Reply:
+        node_id = self._caller(req)
+        body = await json_body(req, empty={})
+        if not isinstance(body, dict):
+            raise InvalidArgument("a promote request is a JSON object")
+        csr = str(body.get("CSR") or "").encode()
+        listen = str(body.get("ListenAddr") or "0.0.0.0:2377")
+        return json_response(await self.backend.promote_node(node_id, csr, listen))
+
+    async def renew(self, req: Request) -> Reply:
+        node_id = self._caller(req)
+        body = await json_body(req, empty={})
+        if not isinstance(body, dict):
+            raise InvalidArgument("a renew request is a JSON object")
+        return json_response(
+            await self.backend.renew_node(node_id, str(body.get("CSR") or "").encode())
+        )
 
     def _caller(self, req: Request) -> str:
         """The node id in the caller's certificate, re-checked against the root CA."""

@@ -119,10 +119,7 @@ def update_node(kv: KV, ref: str, version: int, spec: dict[str, Any]) -> None:
                 "rpc error: code = FailedPrecondition desc = attempting to demote the last "
                 "manager of the swarm"
             )
-        raise InvalidArgument(
-            "changing a node's role needs the node to rejoin with a new certificate, which "
-            "this wharfied does not do yet"
-        )
+        node.role = role  # the node itself acts on it at its next heartbeat
     node.name = str(spec.get("Name") or "")
     node.labels = dict(spec.get("Labels") or {})
     node.availability = availability

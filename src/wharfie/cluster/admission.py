@@ -90,6 +90,71 @@ def admit(kv: KV, cluster_id: str, req: JoinRequest, etcd_ports: tuple[int, int]
     return out
 
 
+def promote(
+    kv: KV, cluster_id: str, node_id: str, csr_pem: bytes, listen_addr: str, ports: tuple[int, int]
+) -> dict[str, Any]:
+    """A worker whose node object says `manager` asks for its manager identity: a new node
+    certificate, a store certificate and its etcd membership."""
+    from wharfie.cluster.records import node_from_store
+
+    stored = admin.objects(kv).get("node", node_id)
+    node = node_from_store(stored.body)
+    if node.role != "manager":
+        raise InvalidArgument(f"node {node_id} is not to be a manager")
+    cluster, _ = admin.cluster(kv, cluster_id)
+    expiry = datetime.timedelta(microseconds=cluster.spec.node_cert_expiry_ns // 1000)
+    cert = _identity(
+        kv, cluster.root_ca_pem, csr_pem, node_id, pki.MANAGER, cluster_id, node.addr, expiry
+    )
+    node.manager_addr = f"{node.addr}:{_port(listen_addr)}"
+    node.cert_pem = cert.decode()
+    node.updated_ns = time.time_ns()
+    admin.objects(kv).update("node", node_id, stored.version, to_store(node))
+    req = JoinRequest("", csr_pem, node.addr, listen_addr, node.availability, node.description)
+    out = {"Certificate": cert.decode(), "RootCA": cluster.root_ca_pem}
+    out.update(_add_member(kv, node_id, req, cluster_id, expiry, ports))
+    return out
+
+
+def renew(kv: KV, cluster_id: str, node_id: str, csr_pem: bytes) -> dict[str, Any]:
+    """A new node certificate with the role the node object holds now (after a demotion)."""
+    from wharfie.cluster.records import node_from_store
+
+    node = node_from_store(admin.objects(kv).get("node", node_id).body)
+    cluster, _ = admin.cluster(kv, cluster_id)
+    expiry = datetime.timedelta(microseconds=cluster.spec.node_cert_expiry_ns // 1000)
+    role = pki.MANAGER if node.role == "manager" else pki.WORKER
+    cert = _identity(kv, cluster.root_ca_pem, csr_pem, node_id, role, cluster_id, node.addr, expiry)
+    return {"Certificate": cert.decode(), "Role": node.role}
+
+
+def _identity(
+    kv: KV,
+    root_ca_pem: str,
+    csr_pem: bytes,
+    node_id: str,
+    role: str,
+    cluster_id: str,
+    addr: str,
+    expiry: datetime.timedelta,
+) -> bytes:
+    root_key = kv.get(admin.ROOT_CA_KEY)
+    if root_key is None:
+        raise InvalidArgument("this cluster's root CA key is missing from the store")
+    root = pki.KeyPair(root_ca_pem.encode(), root_key.value)
+    return pki.sign_request(root, csr_pem, node_id, role, cluster_id, [addr], expiry)
+
+
+def leave_store(kv: KV, node_id: str) -> None:
+    """A demoted manager's etcd member leaves the store (its node object stays)."""
+    from wharfie.cluster.kv import EtcdKV
+
+    if isinstance(kv, EtcdKV):
+        for m in kv.members().get("members") or []:
+            if m.get("name") == node_id:
+                kv.member_remove(int(m["ID"]))
+
+
 def _add_member(
     kv: KV,
     node_id: str,

@@ -21,6 +21,8 @@ import dataclasses
 import datetime
 import json
 import logging
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,6 +137,7 @@ class Swarm:
         self._work: asyncio.Task[None] | None = None
         self.is_leader = False
         self.error = ""  # why this node cannot reach its cluster, for `info`
+        self._wanted_role = ""  # set by a heartbeat that finds this node promoted or demoted
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -432,8 +435,25 @@ class Swarm:
     async def worker_heartbeat(self, node_id: str) -> dict[str, Any]:
         _, kv = self._need_manager()
         await asyncio.to_thread(self._workers.beat, kv, node_id)
-        managers = [v.node.manager_addr for v in await asyncio.to_thread(admin.nodes, kv)]
-        return {"Managers": [m for m in managers if m]}
+        views = await asyncio.to_thread(admin.nodes, kv)
+        role = next((v.node.role for v in views if v.node.id == node_id), "worker")
+        return {
+            "Managers": [v.node.manager_addr for v in views if v.node.manager_addr],
+            "Role": role,
+        }
+
+    async def promote_node(self, node_id: str, csr_pem: bytes, listen_addr: str) -> dict[str, Any]:
+        state, kv = self._need_manager()
+        ports = (self._ports.etcd_client, self._ports.etcd_peer)
+        answer = await asyncio.to_thread(
+            admission.promote, kv, state.cluster_id, node_id, csr_pem, listen_addr, ports
+        )
+        answer["SecretsKey"] = base64.b64encode(self._files.secret_key()).decode()
+        return answer
+
+    async def renew_node(self, node_id: str, csr_pem: bytes) -> dict[str, Any]:
+        state, kv = self._need_manager()
+        return await asyncio.to_thread(admission.renew, kv, state.cluster_id, node_id, csr_pem)
 
     async def forget(self, node_id: str) -> None:
         _, kv = self._need_manager()
@@ -547,6 +567,8 @@ class Swarm:
         while True:
             try:
                 await asyncio.to_thread(self._beat)
+                if self._wanted_role:
+                    await self._change_role()
                 self.error = ""
             except WharfieError as exc:
                 if str(exc) != self.error:
@@ -576,6 +598,86 @@ class Swarm:
         if won.succeeded:
             log.info("swarm: this node leads the cluster")
         self.is_leader = admin.leader(kv) == state.node_id
+        mine = next((v for v in admin.nodes(kv) if v.node.id == state.node_id), None)
+        if mine is not None and mine.node.role == "worker":
+            self._wanted_role = "worker"
+
+    async def _change_role(self) -> None:
+        """Become what the node object now says: a manager (promoted) or a worker (demoted)."""
+        wanted, self._wanted_role = self._wanted_role, ""
+        async with self._lock:
+            state = self.state
+            if state is None or state.role == wanted:
+                return
+            if wanted == "manager":
+                await asyncio.to_thread(self._become_manager, state)
+                await self._endpoint.open(state.listen_addr, self._files.identity)
+            else:
+                await self._endpoint.close()
+                await asyncio.to_thread(self._become_worker, state)
+            log.info("swarm: this node is now a %s", wanted)
+
+    def _become_manager(self, state: LocalState) -> None:
+        key_pem, csr_pem = pki.new_request([state.advertise_addr])
+        answer = self._call_manager(
+            state, "/promote", {"CSR": csr_pem.decode(), "ListenAddr": state.listen_addr}
+        )
+        root_ca = self._files.read(self._files.identity.ca)
+        self._files.write_tls(
+            self._files.identity, root_ca, str(answer["Certificate"]).encode(), key_pem
+        )
+        self._files.write_tls(
+            self._files.store,
+            str(answer["StoreCA"]).encode(),
+            str(answer["StoreCertificate"]).encode(),
+            key_pem,
+        )
+        self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
+        state.role = "manager"
+        state.member_name = str(answer["MemberName"])
+        state.member_client_url = str(answer["MemberClientURL"])
+        state.member_peer_url = str(answer["MemberPeerURL"])
+        state.initial_cluster = {str(k): str(v) for k, v in answer["InitialCluster"].items()}
+        state.etcd_endpoints = [str(u) for u in answer["EtcdEndpoints"]]
+        self._files.save(state)
+        self._start_member("existing")
+        self._kv = EtcdKV(state.etcd_endpoints, self._files.store)
+
+    def _become_worker(self, state: LocalState) -> None:
+        kv = self._kv
+        if kv is not None:
+            state.managers = [
+                v.node.manager_addr
+                for v in admin.nodes(kv)
+                if v.node.role == "manager" and v.node.id != state.node_id and v.node.manager_addr
+            ]
+            if self._lease:
+                with contextlib.suppress(WharfieError):
+                    kv.revoke(self._lease)  # its liveness and any leadership go with it
+            admission.leave_store(kv, state.node_id)
+        self._lease = 0
+        self._close_kv()
+        member = self._member or self._member_for_state()
+        if member is not None:
+            member.stop()
+        self._member = None
+        self.is_leader = False
+        for path in (self._files.store.ca, self._files.store.cert, self._files.store.key):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._files.path("certificates", "secrets.key"))
+        shutil.rmtree(self._files.path("etcd"), ignore_errors=True)
+        state.role = "worker"
+        state.member_name = state.member_client_url = state.member_peer_url = ""
+        state.initial_cluster, state.etcd_endpoints = {}, []
+        self._files.save(state)
+        key_pem, csr_pem = pki.new_request([state.advertise_addr])
+        answer = self._call_manager(state, "/renew", {"CSR": csr_pem.decode()})
+        root_ca = self._files.read(self._files.identity.ca)
+        self._files.write_tls(
+            self._files.identity, root_ca, str(answer["Certificate"]).encode(), key_pem
+        )
 
     def _worker_beat(self, state: LocalState) -> None:
         root_ca = self._files.read(self._files.identity.ca)
@@ -586,6 +688,8 @@ class Swarm:
             except Unavailable as exc:
                 errors.append(str(exc))
                 continue
+            if answer.get("Role") == "manager":
+                self._wanted_role = "manager"
             managers = [str(m) for m in answer.get("Managers") or []]
             if managers and managers != state.managers:
                 # the first answering manager first: it is known to be up
@@ -794,8 +898,6 @@ class Swarm:
             return
         if cluster_state == "existing":
             member.cfg = dataclasses.replace(member.cfg, state="existing")
-        import os
-
         os.makedirs(self._files.path("etcd"), mode=0o700, exist_ok=True)
         self._member = member
         member.start()
