@@ -179,7 +179,8 @@ def test_promote_and_demote(net: Topology) -> None:
     wait_for(lambda: rows(m0)[wid] == ("Ready", "Reachable"), 30, "the promoted node reachable")
     net.remember_etcd()
     assert w.etcd_pids(), "the promoted node runs no etcd member"
-    assert len(rows(w)) == 2  # it answers for the cluster now
+    wait_for(lambda: docker_cli(w, "node", "ls").returncode == 0, 20, "it answers for the cluster")
+    assert len(rows(w)) == 2
     # the first manager can now be demoted: the cluster keeps a manager
     assert "demoted in the swarm" in cli(w, "node", "demote", node_id(m0))
     wait_for(lambda: rows(w)[node_id(m0)][1] == "", 30, "the first manager demoted")

@@ -250,6 +250,7 @@ def test_secrets_and_configs_reach_tasks_on_tmpfs_only(net: Topology) -> None:
     assert cli(m, "secret", "ls", "-q") == ""
 
 
+@pytest.mark.full
 def test_docker_py_models_api(net: Topology) -> None:
     import docker
     from docker.types import ConfigReference, SecretReference, ServiceMode
@@ -301,6 +302,7 @@ def test_docker_py_models_api(net: Topology) -> None:
     assert client.swarm.leave(force=True)
 
 
+@pytest.mark.full
 def test_failed_update_rolls_back_by_itself(net: Topology) -> None:
     m = net.add_node(busybox=True)
     cli(m, "swarm", "init", "--advertise-addr", m.addr)

@@ -633,15 +633,15 @@ class Swarm:
             key_pem,
         )
         self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
-        state.role = "manager"
         state.member_name = str(answer["MemberName"])
         state.member_client_url = str(answer["MemberClientURL"])
         state.member_peer_url = str(answer["MemberPeerURL"])
         state.initial_cluster = {str(k): str(v) for k, v in answer["InitialCluster"].items()}
         state.etcd_endpoints = [str(u) for u in answer["EtcdEndpoints"]]
-        self._files.save(state)
+        self._files.save(dataclasses.replace(state, role="manager"))
         self._start_member("existing")
         self._kv = EtcdKV(state.etcd_endpoints, self._files.store)
+        state.role = "manager"  # last: a manager's calls need the store client
 
     def _become_worker(self, state: LocalState) -> None:
         kv = self._kv
