@@ -189,3 +189,67 @@ def test_promote_and_demote(net: Topology) -> None:
     wait_for(lambda: rows(w)[node_id(m0)][0] == "Ready", 20, "the demoted node ready as a worker")
     err = cli(w, "node", "demote", wid, ok=False)
     assert "attempting to demote the last manager of the swarm" in err
+
+
+@pytest.mark.full
+def test_services_heal_when_a_worker_and_then_the_leader_are_lost(net: Topology) -> None:
+    managers = [net.add_node(busybox=True) for _ in range(3)]
+    m0 = managers[0]
+    cli(m0, "swarm", "init", "--advertise-addr", m0.addr)
+    mtoken = cli(m0, "swarm", "join-token", "-q", "manager").strip()
+    wtoken = cli(m0, "swarm", "join-token", "-q", "worker").strip()
+    for m in managers[1:]:
+        cli(m, "swarm", "join", "--advertise-addr", m.addr, "--token", mtoken, f"{m0.addr}:2377")
+    worker = net.add_node(busybox=True)
+    cli(
+        worker,
+        "swarm",
+        "join",
+        "--advertise-addr",
+        worker.addr,
+        "--token",
+        wtoken,
+        f"{m0.addr}:2377",
+    )
+    net.remember_etcd()
+    wait_for(lambda: len(rows(m0)) == 4, 20, "4 nodes")
+    cli(
+        m0, "service", "create", "--detach", "--name", "heal", "--replicas", "8",
+        "--stop-grace-period", "1s", "busybox", "sleep", "600",
+    )  # fmt: skip
+
+    def running_by_node(m: NodeDaemon) -> dict[str, int]:
+        import docker
+
+        api = docker.APIClient(base_url=m.host, version="1.44", timeout=30)
+        tasks = api.tasks(filters={"service": "heal", "desired-state": "running"})
+        counts: dict[str, int] = {}
+        for t in tasks:
+            if t["Status"]["State"] == "running":
+                counts[t["NodeID"]] = counts.get(t["NodeID"], 0) + 1
+        return counts
+
+    def total(m: NodeDaemon) -> int:
+        return sum(running_by_node(m).values())
+
+    wait_for(lambda: total(m0) == 8, 60, "8 running")
+    assert len(running_by_node(m0)) == 4  # spread over every node
+    # the worker is lost: its tasks run elsewhere
+    worker.stop(signal.SIGKILL)
+    start = time.monotonic()
+    wait_for(lambda: total(m0) == 8 and len(running_by_node(m0)) == 3, 60, "8 running on 3 nodes")
+    print(f"worker lost -> 8 running again in {time.monotonic() - start:.1f}s")
+    # the leader is lost (wharfied and etcd): another leads, and a scale is accepted
+    for pid in m0.etcd_pids():
+        os.kill(pid, signal.SIGKILL)
+    m0.stop(signal.SIGKILL)
+    start = time.monotonic()
+    m1 = managers[1]
+    wait_for(
+        lambda: docker_cli(m1, "service", "scale", "--detach", "heal=4").returncode == 0,
+        60,
+        "scale accepted",
+    )
+    print(f"leader lost -> scale accepted in {time.monotonic() - start:.1f}s")
+    wait_for(lambda: total(m1) == 4, 60, "4 running")
+    cli(m1, "service", "rm", "heal")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,18 @@ class Topology:
         self.remember_etcd()
         leaked: list[str] = []
         for n in self.nodes:
+            if n.proc is None:  # killed by the test: its containers live on; bring it back
+                try:
+                    n.start()
+                except RuntimeError as exc:
+                    print(f"restarting node {n.addr} for its teardown: {exc}", file=sys.stderr)
+            if n.proc is not None:  # no agent may start a task while the node is torn down
+                subprocess.run(
+                    ["docker", "-H", n.host, "swarm", "leave", "--force"],
+                    capture_output=True,
+                    timeout=60,
+                )
+            self.remember_etcd()
             leaked += n.teardown()
         for pid in self.etcd_seen:  # members a daemon left running on purpose (live state)
             try:
