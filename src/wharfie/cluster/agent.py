@@ -73,6 +73,7 @@ class Agent:
 
         assigned = set()
         stopping: list[tuple[Task, LocalContainer, int, str]] = []
+        starting: list[Assignment] = []
         for a in assignments:
             t = a.task
             assigned.add(t.id)
@@ -84,7 +85,7 @@ class Agent:
                         if last == "running":  # its container is gone (removed by hand)
                             report(t, TaskStatus("failed", now, "", "task: container removed"))
                         continue
-                    report(t, await self._start(a))
+                    starting.append(a)
                 elif not lc.running and last not in TERMINAL:
                     if lc.exit_code == 0:
                         report(t, TaskStatus("complete", now, "finished", "", lc.id, 0, 0))
@@ -98,6 +99,11 @@ class Agent:
                     stopping.append((t, lc, t.stop_grace_ns // 1_000_000_000, last))
                 elif last and last not in TERMINAL:
                     report(t, TaskStatus("shutdown", now, "shutdown"))
+        # new tasks start together, as stopping ones stop together
+        for a, status in zip(
+            starting, await asyncio.gather(*(self._start(a) for a in starting)), strict=True
+        ):
+            report(a.task, status)
         orphans = [(tid, lc) for tid, lc in local.items() if tid not in assigned]
         # every container stops within its own grace period, all at once
         results = await asyncio.gather(

@@ -892,7 +892,7 @@ class Swarm:
         )
         return EtcdMember(cfg, self._files.path("etcd"), self._etcd_binary)
 
-    def _start_member(self, cluster_state: str) -> None:
+    def _start_member(self, cluster_state: str, wait: bool = True) -> None:
         member = self._member_for_state()
         if member is None:
             return
@@ -900,14 +900,20 @@ class Swarm:
             member.cfg = dataclasses.replace(member.cfg, state="existing")
         os.makedirs(self._files.path("etcd"), mode=0o700, exist_ok=True)
         self._member = member
-        member.start()
+        if wait:
+            member.start()
+        else:
+            member.start_process()
 
     def _connect(self) -> None:
+        """After a daemon restart: the member's process is started (or found) but not waited
+        for -- a member serves only once a quorum of its peers runs, and the daemon must serve
+        meanwhile; the heartbeat reports the store as unreachable until it does."""
         state = self.state
         assert state is not None
         if state.role != "manager":
             return
-        self._start_member("existing")
+        self._start_member("existing", wait=False)
         self._kv = EtcdKV(state.etcd_endpoints, self._files.store)
 
     def _close_kv(self) -> None:

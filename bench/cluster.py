@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""Swarm control plane, side by side with Docker's swarm on the same network-namespace topology.
+
+Each engine gets its own set of nodes (one network namespace per node, joined by a hub bridge:
+tests/support/cluster.py for wharfied; the same topology with one dockerd per namespace for
+Docker). Busybox tasks that exit on SIGTERM, `--endpoint-mode dnsrr`, no published ports (this
+kernel has no IPVS). Measured by polling the API every 50 ms:
+
+- converge1 / converge3: `service create --detach --replicas 10` until 10 tasks run (1 node;
+  1 manager + 2 workers);
+- update: a rolling update of those 10 tasks (parallelism 2, monitor 1 s) until UpdateStatus
+  says completed;
+- worker_lost: a worker's daemon killed (SIGKILL) and its namespace's link taken down, until 10
+  tasks run again on the others;
+- leader_lost: with 3 managers, the leader's daemon (and, for wharfie, its etcd member) killed
+  and its link down, until another manager accepts a `service scale`.
+
+Both engines keep their default heartbeats: Docker's dispatcher 5 s; wharfie's leases 5 s
+renewed every second (docs/cluster.md).
+
+  bench/cluster.py [--rounds N] [--only converge1,update,...] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchlib import median
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERD = "/usr/sbin/dockerd"
+DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+SECTIONS = ("converge1", "converge3", "update", "worker_lost", "leader_lost")
+TASK = ["sh", "-c", "trap 'exit 0' TERM; while sleep 1; do :; done"]
+
+
+class DockerNode:
+    """A dockerd of its own inside one node namespace of a topology."""
+
+    def __init__(self, base: Path, netns: str, addr: str) -> None:
+        self.base, self.netns, self.addr = base, netns, addr
+        self.sock = base / "d.sock"
+        self.host = f"unix://{self.sock}"
+        self.exec_root = Path("/run") / f"wbench-{netns}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, image_tar: bytes | None) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+        args = [
+            "nsenter", f"--net=/run/netns/{self.netns}", DOCKERD, "-H", self.host,
+            "--data-root", str(self.base / "data"), "--exec-root", str(self.exec_root),
+            "--pidfile", str(self.base / "d.pid"), "--iptables=false", "--ip6tables=false",
+            "--bridge=none", "--storage-driver", "overlay2",
+        ]  # fmt: skip
+        with open(self.base / "d.log", "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while self.cli("version").returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"dockerd in {self.netns} did not start")
+            time.sleep(0.2)
+        if image_tar is None:
+            return
+        p = self.cli("import", "-c", 'CMD ["sh"]', "-", "busybox:latest", input=image_tar)
+        if p.returncode != 0:
+            raise RuntimeError(p.stderr.decode())
+
+    def cli(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [DOCKER, "-H", self.host, *args], input=input, capture_output=True, timeout=120
+        )
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is None and (self.base / "data").exists():
+            # killed by the scenario: its containerd and shims live on; bring dockerd back
+            # so that it stops them
+            try:
+                self.start(None)
+            except RuntimeError as exc:
+                print(f"restarting dockerd in {self.netns}: {exc}", file=sys.stderr)
+        if self.proc is not None:
+            self.cli("swarm", "leave", "--force")
+            ids = self.cli("ps", "-aq").stdout.split()
+            if ids:
+                self.cli("rm", "-f", *[i.decode() for i in ids])
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        subprocess.run(["umount", "-R", "-l", str(self.base / "data")], capture_output=True)
+        shutil.rmtree(self.exec_root, ignore_errors=True)
+
+
+class Engine:
+    """One engine's cluster in its own topology: add nodes, run the CLI, read the API."""
+
+    def __init__(self, name: str, base: Path, image_tar: bytes) -> None:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from support.cluster import topology
+
+        self.name = name
+        self.topo = topology(base / name)
+        self.image = image_tar
+        self.nodes: list[Any] = []
+        self.docker: list[DockerNode] = []
+
+    def add(self) -> Any:
+        if self.name == "wharfie":
+            node = self.topo.add_node(busybox=True)
+        else:
+            ns_node = self._bare_namespace()
+            node = DockerNode(self.topo.base / f"dnode{len(self.nodes)}", *ns_node)
+            node.start(self.image)
+            self.docker.append(node)
+        self.nodes.append(node)
+        return node
+
+    def _bare_namespace(self) -> tuple[str, str]:
+        """A node namespace wired to the hub, without a wharfied in it."""
+        from support.cluster import _ip
+
+        t = self.topo
+        i = len(t.nodes) + len(self.docker)
+        ns = f"wnode{t.tag}-{i}"
+        _ip("netns", "add", ns)
+        t.namespaces.append(ns)
+        outer, inner = f"wh{t.tag}{i}"[:15], f"wi{t.tag}{i}"[:15]
+        _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+        _ip("link", "set", outer, "netns", t.hub)
+        _ip("link", "set", inner, "netns", ns)
+        _ip("-n", t.hub, "link", "set", outer, "master", "br0", "up")
+        addr = f"{t.subnet_prefix}.{i + 10}"
+        _ip("-n", ns, "link", "set", inner, "name", "eth0")
+        _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+        _ip("-n", ns, "link", "set", "eth0", "up")
+        _ip("-n", ns, "link", "set", "lo", "up")
+        return ns, addr
+
+    def cli(self, node: Any, *args: str) -> str:
+        if isinstance(node, DockerNode):
+            p = node.cli(*args)
+        else:
+            from support.daemon import docker_cli
+
+            p = docker_cli(node, *args, timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError(f"{self.name}: docker {' '.join(args)}: {p.stderr.decode()}")
+        return p.stdout.decode()
+
+    def api(self, node: Any) -> Any:
+        import docker
+
+        return docker.APIClient(base_url=node.host, version="1.41", timeout=30)
+
+    def cluster(self, managers: int, workers: int) -> Any:
+        first = self.add()
+        self.cli(first, "swarm", "init", "--advertise-addr", first.addr)
+        mtoken = self.cli(first, "swarm", "join-token", "-q", "manager").strip()
+        wtoken = self.cli(first, "swarm", "join-token", "-q", "worker").strip()
+        for role, count in (("manager", managers - 1), ("worker", workers)):
+            for _ in range(count):
+                n = self.add()
+                token = mtoken if role == "manager" else wtoken
+                self.cli(
+                    n,
+                    "swarm",
+                    "join",
+                    "--advertise-addr",
+                    n.addr,
+                    "--token",
+                    token,
+                    f"{first.addr}:2377",
+                )
+        return first
+
+    def kill(self, node: Any) -> None:
+        """SIGKILL the node's daemon (and a wharfie manager's etcd), and take its link down."""
+        if isinstance(node, DockerNode):
+            node.kill()
+        else:
+            for pid in node.etcd_pids():
+                os.kill(pid, signal.SIGKILL)
+            node.stop(signal.SIGKILL)
+        subprocess.run(["ip", "-n", node.netns, "link", "set", "eth0", "down"], check=True)
+
+    def close(self) -> None:
+        for n in self.docker:
+            n.stop()
+        self.topo.close()
+
+
+def running(api: Any, service: str, exclude_node: str = "") -> int:
+    try:
+        tasks = api.tasks(filters={"service": service, "desired-state": "running"})
+    except Exception:  # a manager may refuse while it elects: not yet
+        return 0
+    return sum(
+        1 for t in tasks if t["Status"]["State"] == "running" and t.get("NodeID") != exclude_node
+    )
+
+
+def until(check: Callable[[], bool], timeout: float) -> float:
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"not within {timeout}s")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def create(e: Engine, node: Any, name: str) -> float:
+    start = time.monotonic()
+    e.cli(node, "service", "create", "--detach", "--name", name, "--replicas", "10",
+          "--endpoint-mode", "dnsrr", "--update-parallelism", "2", "--update-monitor", "1s",
+          "busybox", *TASK)  # fmt: skip
+    api = e.api(node)
+    until(lambda: running(api, name) == 10, 180)
+    return time.monotonic() - start
+
+
+def scenario(e: Engine, section: str) -> float:
+    if section == "converge1":
+        return create(e, e.cluster(1, 0), "c1")
+    if section == "converge3":
+        return create(e, e.cluster(1, 2), "c3")
+    if section == "update":
+        m = e.cluster(1, 2)
+        create(e, m, "up")
+        api = e.api(m)
+        start = time.monotonic()
+        e.cli(m, "service", "update", "--detach", "--env-add", "V=2", "up")
+
+        def done() -> bool:
+            return (api.inspect_service("up").get("UpdateStatus") or {}).get("State") == "completed"
+
+        until(done, 300)
+        return time.monotonic() - start
+    if section == "worker_lost":
+        m = e.cluster(1, 2)
+        create(e, m, "wl")
+        victim = e.nodes[-1]
+        victim_id = next(n["ID"] for n in e.api(m).nodes() if n["Status"]["Addr"] == victim.addr)
+        api = e.api(m)
+        start = time.monotonic()
+        e.kill(victim)
+        until(lambda: running(api, "wl", exclude_node=victim_id) == 10, 180)
+        return time.monotonic() - start
+    if section == "leader_lost":
+        m = e.cluster(3, 0)
+        create(e, m, "ll")
+        start = time.monotonic()
+        e.kill(m)
+        other = e.nodes[1]
+
+        def accepted() -> bool:
+            try:
+                e.cli(other, "service", "scale", "--detach", "ll=5")
+            except RuntimeError:
+                return False
+            return True
+
+        until(accepted, 180)
+        return time.monotonic() - start
+    raise ValueError(section)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--only", default=",".join(SECTIONS))
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("cluster bench: needs root (network namespaces)", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.daemon import busybox_tar
+
+    base = Path(tempfile.mkdtemp(prefix="wbench-cluster-"))
+    image = busybox_tar(base)
+    results: dict[str, dict[str, list[float]]] = {}
+    for section in args.only.split(","):
+        for r in range(args.rounds):
+            for name in ("wharfie", "docker") if r % 2 == 0 else ("docker", "wharfie"):
+                e = Engine(name, base / f"{section}{r}", image)
+                try:
+                    took = scenario(e, section)
+                finally:
+                    e.close()
+                results.setdefault(section, {}).setdefault(name, []).append(took)
+                print(f"{section} round {r} {name}: {took:.2f}s", flush=True)
+    print(f"\n{'scenario':<14}{'wharfie s':>11}{'docker s':>11}{'ratio':>8}")
+    for section, by in results.items():
+        w, d = median(by["wharfie"]), median(by["docker"])
+        print(f"{section:<14}{w:>11.2f}{d:>11.2f}{w / d:>8.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
