@@ -132,3 +132,59 @@ def test_docker_py_swarm_and_node_calls(net: Topology) -> None:
     with pytest.raises(docker.errors.NotFound):
         client.nodes.get("nosuchnode")
     assert client.swarm.leave(force=True)
+
+
+def test_bad_input_writes_nothing_and_strangers_get_nothing(net: Topology) -> None:
+    import subprocess
+    import sys
+
+    node = net.add_node()
+    cli(node, "swarm", "init", "--advertise-addr", node.addr)
+    net.remember_etcd()
+    for args, wording in (
+        (["service", "create", "--name", "bad name!", "busybox"], "DNS name component"),
+        (
+            ["service", "create", "--name", "c", "--constraint", "node.role", "busybox"],
+            "constraint",
+        ),
+        (["service", "create", "--name", "s", "--secret", "nosuch", "busybox"], "nosuch"),
+        (["node", "update", "--availability", "sideways", "self"], "sideways"),
+    ):
+        assert wording in cli(node, *args, ok=False), args
+    assert cli(node, "service", "ls", "-q") == ""
+    certs = node.data / "swarm" / "certificates"
+    probe = f"""
+import json, ssl, http.client, sys
+from wharfie.cluster.kv import EtcdKV, TLSFiles
+kv = EtcdKV(['https://{node.addr}:2379'], TLSFiles('{certs}/store-ca.crt',
+            '{certs}/store-node.crt', '{certs}/store-node.key'))
+entries, _ = kv.range('/wharfie/swarm/')
+objs = [e.key for e in entries if e.key.startswith('/wharfie/swarm/objects/')]
+kinds = sorted({{k.split('/')[4] for k in objs}})
+names = sorted(e.key for e in entries if '/names/' in e.key)
+out = {{"kinds": kinds, "names": names}}
+# the control endpoint: no certificate, no tasks
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+for path in ('/control/v1/assignments', '/control/v1/heartbeat'):
+    c = http.client.HTTPSConnection('{node.addr}', 2377, context=ctx, timeout=10)
+    c.request('POST', path, body=b'{{}}', headers={{'Content-Type': 'application/json'}})
+    out[path] = c.getresponse().status
+# the store: a worker's kind of certificate (root CA) is refused by etcd
+from wharfie.cluster.kv import StoreUnavailable
+try:
+    EtcdKV(['https://{node.addr}:2379'], TLSFiles('{certs}/store-ca.crt',
+           '{certs}/swarm-node.crt', '{certs}/swarm-node.key'), timeout=3).get('/x')
+    out["root-cert"] = "read"
+except StoreUnavailable:
+    out["root-cert"] = "refused"
+print(json.dumps(out))
+"""
+    p = subprocess.run(
+        [*node.command_prefix, sys.executable, "-c", probe], capture_output=True, env=node.env
+    )
+    assert p.returncode == 0, p.stderr.decode()
+    out = json.loads(p.stdout)
+    assert out["kinds"] == ["cluster", "node"] and out["names"] == []
+    assert out["/control/v1/assignments"] == 401 and out["/control/v1/heartbeat"] == 401
+    assert out["root-cert"] == "refused"

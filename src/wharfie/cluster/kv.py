@@ -141,7 +141,9 @@ class EtcdKV:
             host=host,
             port=port,
             protocol=scheme,
-            timeout=self._timeout,
+            # a member that is gone (its link down) must not hold a call for the whole read
+            # timeout before the next endpoint is tried
+            timeout=(min(1.0, self._timeout), self._timeout),  # type: ignore[arg-type]  # requests takes (connect, read)
             api_path="/v3/",
             session=session,
         )
