@@ -106,6 +106,9 @@ def test_service_lifecycle_on_one_node(net: Topology) -> None:
     assert labels["com.docker.swarm.service.name"] == "web"
     assert labels["com.docker.swarm.task.name"] == names[0]
 
+    pretty = cli(m, "service", "inspect", "--pretty", "web")
+    assert "Name:\t\tweb" in pretty and "Replicas:\t3" in pretty, pretty
+    assert "Hostname:" in cli(m, "node", "inspect", "--pretty", "self")
     spec = json.loads(cli(m, "service", "inspect", "web"))[0]["Spec"]
     assert spec["TaskTemplate"]["ContainerSpec"]["Args"] == ["sleep", "300"]
     assert spec["Mode"] == {"Replicated": {"Replicas": 3}}
