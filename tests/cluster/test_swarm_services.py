@@ -182,6 +182,20 @@ def test_tasks_spread_to_a_worker_and_leave_a_drained_node(net: Topology) -> Non
         60,
         "2 tasks per node",
     )
+    # logs from both nodes' tasks, through the manager
+    cli(
+        m, "service", "create", "--detach", "--name", "talk", "--replicas", "2",
+        "--stop-grace-period", "1s", "--placement-pref", "spread=node.id",
+        "busybox", "sh", "-c", "echo hello from $(hostname); echo oops >&2; sleep 300",
+    )  # fmt: skip
+    wait_for(lambda: cli(m, "service", "logs", "talk").count("hello from") == 2, 60, "2 lines")
+    out = docker_cli(m, "service", "logs", "talk")
+    lines = out.stdout.decode().splitlines()
+    assert all(line.startswith("talk.") and " | hello from " in line for line in lines), lines
+    assert sorted(line.split("@")[0].split(".")[1] for line in lines) == ["1", "2"]
+    assert out.stderr.decode().count("oops") == 2  # stderr stays stderr
+    assert cli(m, "service", "logs", "--tail", "0", "talk") == ""
+    cli(m, "service", "rm", "talk")
     worker_id = json.loads(cli(w, "info", "--format", "{{json .Swarm}}"))["NodeID"]
     cli(m, "node", "update", "--availability", "drain", worker_id)
     wait_for(lambda: len(task_containers(m)) == 4 and task_containers(w) == [], 60, "drained")

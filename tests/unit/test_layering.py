@@ -51,7 +51,7 @@ ALLOWED = {
     },
     "api": {"errors", "oci", "engine", "monitor", "units", "httpcore", "cluster"},
     "dashboard": {"errors", "oci", "api", "engine", "statsmath"},
-    "daemon": {"errors", "api", "engine", "httpcore", "dashboard", "cluster"},
+    "daemon": {"errors", "api", "engine", "httpcore", "dashboard", "cluster", "logs"},
     "client": {"errors", "oci", "patterns", "httpcore"},
     "compose": {"errors", "oci", "client", "units"},
     "cli": {"errors", "oci", "client", "units", "compose", "registry", "times", "statsmath", "vm"},

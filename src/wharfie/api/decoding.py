@@ -76,3 +76,13 @@ async def json_body(req: Request, *, empty: Any = None, required: str = "") -> A
             raise InvalidArgument(required)
         return empty
     return gojson.loads(raw)
+
+
+def tail(text: str) -> int:
+    """A logs `tail`: moby reads "all", anything that is not a number, and negative numbers
+    as every line (-1 here)."""
+    try:
+        n = atoi(text)
+    except InvalidArgument:
+        return -1
+    return n if n >= 0 else -1

@@ -7,7 +7,17 @@ import struct
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from wharfie.api.decoding import EOF, arg, atoi, flag, json_body, number, number_opt, timestamp_ns
+from wharfie.api.decoding import (
+    EOF,
+    arg,
+    atoi,
+    flag,
+    json_body,
+    number,
+    number_opt,
+    tail,
+    timestamp_ns,
+)
 from wharfie.api.http import HIJACKED, Reply, Request, Response, Router, Stream, json_response
 from wharfie.engine import filters, gojson, links, validate
 from wharfie.engine.streams import LogQuery, in_thread, log_chunks
@@ -25,15 +35,6 @@ ID = r"(?P<ref>[^/]+)"
 
 def _time(text: str) -> int:
     return timestamp_ns(text) or 0
-
-
-def _tail(text: str) -> int:
-    """moby: "all", anything that is not a number, and negative numbers mean every line."""
-    try:
-        n = atoi(text)
-    except InvalidArgument:
-        return -1
-    return n if n >= 0 else -1
 
 
 class ContainerRoutes:
@@ -211,14 +212,14 @@ class ContainerRoutes:
             raise InvalidArgument("Bad parameters: you must choose at least one stream")
         if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
             raise InvalidArgument("configured logging driver does not support reading")
-        tail = arg(req, "tail", "all")
+        tail_text = arg(req, "tail", "all")
         q = LogQuery(
             follow=flag(req, "follow"),
             stdout=stdout,
             stderr=stderr,
             since_ns=_time(arg(req, "since")),
             until_ns=_time(arg(req, "until")),
-            tail=_tail(tail),
+            tail=tail(tail_text),
             timestamps=flag(req, "timestamps"),
         )
         kind = RAW if c.tty or req.api_version < (1, 42) else MUX

@@ -8,6 +8,7 @@ without one (join is authorised by its token instead).
 
 from __future__ import annotations
 
+import base64
 import ssl
 from typing import Any, Protocol
 
@@ -15,6 +16,7 @@ from wharfie.api.decoding import json_body
 from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
 from wharfie.cluster import pki
 from wharfie.cluster.admission import JoinRequest
+from wharfie.cluster.agent import LogLine, LogRequest
 from wharfie.cluster.records import NodeDescription
 from wharfie.cluster.services import TaskStatus, status_from_store
 from wharfie.errors import InvalidArgument
@@ -32,6 +34,7 @@ class ControlBackend(Protocol):
         self, node_id: str, csr_pem: bytes, listen_addr: str
     ) -> dict[str, Any]: ...
     async def renew_node(self, node_id: str, csr_pem: bytes) -> dict[str, Any]: ...
+    async def local_task_log(self, caller: str, task_id: str, req: LogRequest) -> list[LogLine]: ...
     async def node_report(self, node_id: str, statuses: list[tuple[str, TaskStatus]]) -> None: ...
 
 
@@ -48,6 +51,7 @@ class ControlRoutes:
         r.add("POST", PREFIX + "/status", self.status)
         r.add("POST", PREFIX + "/promote", self.promote)
         r.add("POST", PREFIX + "/renew", self.renew)
+        r.add("POST", PREFIX + "/logs", self.logs)
 
     async def ca(self, req: Request) -> Reply:
         return json_response({"RootCA": self.backend.root_ca_pem().decode()})
@@ -112,7 +116,27 @@ class ControlRoutes:
             await self.backend.renew_node(node_id, str(body.get("CSR") or "").encode())
         )
 
-    def _caller(self, req: Request) -> str:
+    async def logs(self, req: Request) -> Reply:
+        """A task's log lines on this node, for a manager serving `service logs`."""
+        caller = self._caller(req, manager=True)
+        body = await json_body(req, empty={})
+        if not isinstance(body, dict):
+            raise InvalidArgument("a logs request is a JSON object")
+        try:
+            q = LogRequest(
+                since_ns=int(body.get("Since") or 0),
+                tail=int(body.get("Tail", -1)),
+                stdout=bool(body.get("Stdout", True)),
+                stderr=bool(body.get("Stderr", True)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"invalid logs request: {exc}") from None
+        lines = await self.backend.local_task_log(caller, str(body.get("TaskID") or ""), q)
+        return json_response(
+            {"Lines": [[ln.stream, ln.time_ns, base64.b64encode(ln.data).decode()] for ln in lines]}
+        )
+
+    def _caller(self, req: Request, manager: bool = False) -> str:
         """The node id in the caller's certificate, re-checked against the root CA."""
         obj = req.writer.get_extra_info("ssl_object")
         der = obj.getpeercert(binary_form=True) if isinstance(obj, ssl.SSLObject) else None
@@ -120,6 +144,9 @@ class ControlRoutes:
             raise HTTPError(401, "a node certificate is required")
         pem = ssl.DER_cert_to_PEM_cert(der).encode()
         try:
-            return pki.identity(self.backend.root_ca_pem(), pem).node_id
+            who = pki.identity(self.backend.root_ca_pem(), pem)
         except InvalidArgument as exc:
             raise HTTPError(403, str(exc)) from None
+        if manager and who.role != pki.MANAGER:
+            raise HTTPError(403, "only a manager may ask this")
+        return who.node_id

@@ -5,17 +5,24 @@ the service's current spec."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from wharfie.api import schemas_swarm
-from wharfie.api.decoding import arg, flag, json_body, number
-from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
+from wharfie.api.decoding import arg, flag, json_body, number, tail, timestamp_ns
+from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
 from wharfie.cluster.admin import NodeView
+from wharfie.cluster.agent import LogLine, LogRequest
 from wharfie.cluster.orchestrator import TaskView
 from wharfie.cluster.services import TERMINAL, render_service, render_task
 from wharfie.cluster.servicestore import StoredService
 from wharfie.engine import filters, gojson
+from wharfie.engine.streams import frame
 from wharfie.errors import InvalidArgument, NotFound
+from wharfie.times import format_nano
+
+MUX = "application/vnd.docker.multiplexed-stream"
 
 SERVICE_FILTERS = ("id", "label", "mode", "name", "runtime")
 TASK_FILTERS = ("_up-to-date", "desired-state", "id", "label", "name", "node", "runtime", "service")
@@ -34,6 +41,9 @@ class ServiceBackend(Protocol):
     async def remove_service(self, ref: str) -> None: ...
     async def tasks(self) -> tuple[list[TaskView], dict[str, int]]: ...
     async def nodes(self) -> tuple[list[NodeView], str, str]: ...
+    async def task_logs(
+        self, tasks: list[TaskView], req: LogRequest
+    ) -> list[tuple[TaskView, LogLine]]: ...
 
 
 class ServiceRoutes:
@@ -88,7 +98,58 @@ class ServiceRoutes:
         return Response(200)
 
     async def logs(self, req: Request, ref: str) -> Reply:
-        raise HTTPError(501, "service and task logs are not supported by this wharfied yet")
+        """`GET /services/{id}/logs` and `/tasks/{id}/logs`: the tasks' lines from every node,
+        each prefixed as dockerd does with its details when asked (`details=1`, which the CLI
+        always asks for). Followed by polling every second."""
+        stdout, stderr = flag(req, "stdout"), flag(req, "stderr")
+        if not (stdout or stderr):
+            raise InvalidArgument("Bad parameters: you must choose at least one stream")
+        tasks, _ = await self.b.tasks()
+        if req.path.startswith("/tasks/") or "/tasks/" in req.path:
+            chosen = [tv for tv in tasks if tv.task.id == ref or tv.task.id.startswith(ref)][:1]
+            if not chosen:
+                raise NotFound(f"task {ref} not found")
+        else:
+            s = await self.b.service(ref)
+            chosen = [tv for tv in tasks if tv.task.service_id == s.service.id]
+        query = LogRequest(
+            timestamp_ns(arg(req, "since")) or 0, tail(arg(req, "tail", "all")), stdout, stderr
+        )
+        details, timestamps, follow = (
+            flag(req, "details"),
+            flag(req, "timestamps"),
+            flag(req, "follow"),
+        )
+
+        def render(tv: TaskView, line: LogLine) -> bytes:
+            prefix = b""
+            if timestamps:
+                prefix += format_nano(line.time_ns).encode() + b" "
+            if details:
+                prefix += (
+                    f"com.docker.swarm.node.id={tv.task.node_id},"
+                    f"com.docker.swarm.service.id={tv.task.service_id},"
+                    f"com.docker.swarm.task.id={tv.task.id} "
+                ).encode()
+            data = prefix + line.data
+            return frame(line.stream, data)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            lines = await self.b.task_logs(chosen, query)
+            if lines:
+                yield b"".join(render(tv, ln) for tv, ln in lines)
+            last = max((ln.time_ns for _, ln in lines), default=0)
+            while follow:
+                await asyncio.sleep(1.0)
+                tasks_now, _ = await self.b.tasks()
+                ids = {tv.task.service_id for tv in chosen}
+                current = [tv for tv in tasks_now if tv.task.service_id in ids]
+                more = await self.b.task_logs(current, LogRequest(last + 1, -1, stdout, stderr))
+                if more:
+                    last = max(ln.time_ns for _, ln in more)
+                    yield b"".join(render(tv, ln) for tv, ln in more)
+
+        return Stream(chunks(), MUX)
 
     async def list_tasks(self, req: Request) -> Reply:
         f = filters.parse(arg(req, "filters"))

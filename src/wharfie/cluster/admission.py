@@ -73,6 +73,7 @@ def admit(kv: KV, cluster_id: str, req: JoinRequest, etcd_ports: tuple[int, int]
         description=req.description,
         addr=req.advertise_addr,
         manager_addr=f"{req.advertise_addr}:{_port(req.listen_addr)}" if role == "manager" else "",
+        control_addr=f"{req.advertise_addr}:{_port(req.listen_addr)}",
         cert_pem=cert.decode(),
     )
     admin.objects(kv).create("node", node_id, to_store(node))

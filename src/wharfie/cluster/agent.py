@@ -37,6 +37,21 @@ class LocalContainer:
 
 
 @dataclass(frozen=True)
+class LogLine:
+    stream: str  # "stdout" | "stderr"
+    time_ns: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class LogRequest:
+    since_ns: int
+    tail: int  # < 0: every line
+    stdout: bool
+    stderr: bool
+
+
+@dataclass(frozen=True)
 class Assignment:
     task: Task
     service: Service | None  # None once the service is removed (its tasks are shut down)
@@ -54,6 +69,7 @@ class TaskEngine(Protocol):
     ) -> LocalContainer: ...
     async def remove(self, container_id: str, grace_s: int) -> None: ...
     def sweep(self) -> None: ...  # release what task containers removed by hand left
+    def task_log(self, task_id: str, req: LogRequest) -> list[LogLine]: ...
 
 
 class Agent:

@@ -53,14 +53,16 @@ def call(
     root_ca_pem: bytes,
     identity: TLSFiles | None,
     timeout: float = 10.0,
+    any_node: bool = False,
 ) -> dict[str, Any]:
-    """A verified call to a manager's control endpoint."""
+    """A verified call to a manager's control endpoint (or, with `any_node`, to any node of
+    the cluster: a worker serves its tasks' logs)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False  # the peer is checked below: signed by our CA, a manager
     ctx.load_verify_locations(cadata=root_ca_pem.decode())
     if identity is not None:
         ctx.load_cert_chain(identity.cert, identity.key)
-    return _request(addr, "POST", PREFIX + path, body, ctx, timeout, root_ca_pem)
+    return _request(addr, "POST", PREFIX + path, body, ctx, timeout, root_ca_pem, any_node)
 
 
 def _request(
@@ -71,13 +73,14 @@ def _request(
     ctx: ssl.SSLContext,
     timeout: float,
     root_ca_pem: bytes | None = None,
+    any_node: bool = False,
 ) -> dict[str, Any]:
     host, port = _split(addr)
     conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=timeout)
     try:
         conn.connect()
         if root_ca_pem is not None:
-            _check_manager(conn, root_ca_pem, addr)
+            _check_peer(conn, root_ca_pem, addr, any_node)
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else {}
         conn.request(method, path, body=data, headers=headers)
@@ -105,7 +108,9 @@ def _request(
     return doc
 
 
-def _check_manager(conn: http.client.HTTPSConnection, root_ca_pem: bytes, addr: str) -> None:
+def _check_peer(
+    conn: http.client.HTTPSConnection, root_ca_pem: bytes, addr: str, any_node: bool
+) -> None:
     sock = conn.sock
     der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
     if not der:
@@ -115,5 +120,5 @@ def _check_manager(conn: http.client.HTTPSConnection, root_ca_pem: bytes, addr: 
         who = pki.identity(root_ca_pem, pem)
     except InvalidArgument as exc:
         raise Unavailable(f"the node at {addr} is not a manager of this swarm: {exc}") from None
-    if who.role != pki.MANAGER:
+    if who.role != pki.MANAGER and not any_node:
         raise Unavailable(f"the node at {addr} is not a manager of this swarm")

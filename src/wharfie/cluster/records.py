@@ -86,6 +86,7 @@ class Node:
     name: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     manager_addr: str = ""  # "<ip>:<port>" of its control endpoint, managers only
+    control_addr: str = ""  # "<ip>:<port>" of its control endpoint (every node: task logs)
     cert_pem: str = ""  # its current node certificate (for TLSInfo)
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from wharfie.cluster import admin, admission, control, leader, pki, secrets, servicestore
-from wharfie.cluster.agent import Agent, Assignment, TaskEngine
+from wharfie.cluster.agent import Agent, Assignment, LogLine, LogRequest, TaskEngine
 from wharfie.cluster.etcdmember import EtcdMember, MemberConfig
 from wharfie.cluster.kv import KV, Compare, EtcdKV, Put, TLSFiles
 from wharfie.cluster.nodefiles import LocalState, NodeFiles
@@ -134,6 +134,7 @@ class Swarm:
         self._heartbeat: asyncio.Task[None] | None = None
         self._workers = admission.WorkerLeases()
         self._agent = Agent(task_engine)
+        self._agent_engine = task_engine
         self._work: asyncio.Task[None] | None = None
         self.is_leader = False
         self.error = ""  # why this node cannot reach its cluster, for `info`
@@ -147,8 +148,7 @@ class Swarm:
             return
         try:
             await asyncio.to_thread(self._connect)
-            if self.state.role == "manager":
-                await self._endpoint.open(self.state.listen_addr, self._files.identity)
+            await self._endpoint.open(self.state.listen_addr, self._files.identity)
         except WharfieError as exc:  # the daemon serves on; `info` reports it
             log.error("swarm: cannot rejoin the cluster: %s", exc)
             self.error = str(exc)
@@ -228,6 +228,7 @@ class Swarm:
             description=description,
             addr=addr,
             manager_addr=_control_addr(addr, req.listen_addr),
+            control_addr=_control_addr(addr, req.listen_addr),
             cert_pem=node_cert.cert_pem.decode(),
         )
         tokens = {
@@ -261,8 +262,7 @@ class Swarm:
             try:
                 await asyncio.to_thread(self._join, req, description)
                 assert self.state is not None
-                if self.state.role == "manager":
-                    await self._endpoint.open(req.listen_addr, self._files.identity)
+                await self._endpoint.open(req.listen_addr, self._files.identity)
             except BaseException:
                 await self._abandon(forget=True)
                 raise
@@ -609,12 +609,12 @@ class Swarm:
             state = self.state
             if state is None or state.role == wanted:
                 return
+            await self._endpoint.close()
             if wanted == "manager":
                 await asyncio.to_thread(self._become_manager, state)
-                await self._endpoint.open(state.listen_addr, self._files.identity)
             else:
-                await self._endpoint.close()
                 await asyncio.to_thread(self._become_worker, state)
+            await self._endpoint.open(state.listen_addr, self._files.identity)
             log.info("swarm: this node is now a %s", wanted)
 
     def _become_manager(self, state: LocalState) -> None:
@@ -804,6 +804,55 @@ class Swarm:
     async def node_report(self, node_id: str, statuses: list[tuple[str, TaskStatus]]) -> None:
         _, kv = self._need_manager()
         await asyncio.to_thread(servicestore.report, kv, node_id, statuses)
+
+    # ------------------------------------------------------------------ logs
+    async def local_task_log(self, caller: str, task_id: str, req: LogRequest) -> list[LogLine]:
+        """`/control/v1/logs`: a manager asks for the lines of a task this node runs."""
+        if self.state is None:
+            raise Unavailable(NOT_IN_SWARM)
+        return await asyncio.to_thread(self._agent_engine.task_log, task_id, req)
+
+    async def task_logs(
+        self, tasks: list[TaskView], req: LogRequest
+    ) -> list[tuple[TaskView, LogLine]]:
+        """Every line of these tasks, from the nodes that run them, in time order."""
+        state, kv = self._need_manager()
+        views = {v.node.id: v for v in await asyncio.to_thread(admin.nodes, kv)}
+
+        def fetch(tv: TaskView) -> list[LogLine]:
+            if tv.task.node_id == state.node_id:
+                return self._agent_engine.task_log(tv.task.id, req)
+            node = views.get(tv.task.node_id)
+            if node is None or not node.node.control_addr or node.state != "ready":
+                return []
+            root_ca = self._files.read(self._files.identity.ca)
+            try:
+                answer = control.call(
+                    node.node.control_addr,
+                    "/logs",
+                    {
+                        "TaskID": tv.task.id,
+                        "Since": req.since_ns,
+                        "Tail": req.tail,
+                        "Stdout": req.stdout,
+                        "Stderr": req.stderr,
+                    },
+                    root_ca,
+                    self._files.identity,
+                    any_node=True,
+                )
+            except Unavailable as exc:  # that node's lines are missing, the others' are not
+                log.warning("logs of task %s: %s", tv.task.id, exc)
+                return []
+            return [
+                LogLine(str(stream), int(t), base64.b64decode(str(data)))
+                for stream, t, data in answer.get("Lines") or []
+            ]
+
+        results = await asyncio.gather(*(asyncio.to_thread(fetch, tv) for tv in tasks))
+        merged = [(tv, line) for tv, lines in zip(tasks, results, strict=True) for line in lines]
+        merged.sort(key=lambda item: item[1].time_ns)
+        return merged
 
     # ------------------------------------------------------------------ services and tasks (API)
     async def create_service(self, doc: dict[str, Any]) -> str:

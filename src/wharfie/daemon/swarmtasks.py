@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from wharfie.cluster.agent import LocalContainer
+from wharfie import logs
+from wharfie.cluster.agent import LocalContainer, LogLine, LogRequest
 from wharfie.cluster.secrets import TaskFile
 from wharfie.cluster.taskfiles import TaskFiles
 from wharfie.errors import NotFound
@@ -73,6 +74,23 @@ class EngineTasks:
         except NotFound:
             return
         self._files.drop(name)
+
+    def task_log(self, task_id: str, req: LogRequest) -> list[LogLine]:
+        """The task's container log lines (its json-file log), oldest first."""
+        for c in list(self._engine.containers.values()):
+            if (c.config.get("Labels") or {}).get(TASK_LABEL) == task_id:
+                path = str(c.doc.get("LogPath") or "")
+                if not path or not os.path.exists(path):
+                    return []
+                entries = logs.read(
+                    path,
+                    stdout=req.stdout,
+                    stderr=req.stderr,
+                    since_ns=req.since_ns,
+                    tail=req.tail,
+                )
+                return [LogLine(e.stream, e.time_ns, e.data) for e in entries]
+        return []
 
     def sweep(self) -> None:
         self._files.sweep({c.name for c in self._engine.containers.values()})
