@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
+from wharfie.api.backends import SystemBackend
 from wharfie.api.decoding import arg, timestamp_ns
 from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
-from wharfie.engine import filters, system
+from wharfie.engine import filters
 from wharfie.errors import InvalidArgument
 from wharfie.oci import jsonio
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
 
 PING_HEADERS = {
     "Builder-Version": "1",
@@ -24,8 +21,8 @@ PING_HEADERS = {
 
 
 class SystemRoutes:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    def __init__(self, backend: SystemBackend) -> None:
+        self.b = backend
 
     def register(self, r: Router) -> None:
         r.add("GET", "/_ping", self.ping)
@@ -44,13 +41,13 @@ class SystemRoutes:
         )
 
     async def version(self, req: Request) -> Reply:
-        return json_response(system.version())
+        return json_response(self.b.version())
 
     async def info(self, req: Request) -> Reply:
-        return json_response(await asyncio.to_thread(system.info, self.e))
+        return json_response(await asyncio.to_thread(self.b.info))
 
     async def df(self, req: Request) -> Reply:
-        return json_response(await asyncio.to_thread(system.df, self.e))
+        return json_response(await asyncio.to_thread(self.b.df))
 
     async def events(self, req: Request) -> Reply:
         f = filters.parse(arg(req, "filters"))
@@ -61,11 +58,9 @@ class SystemRoutes:
                 f"`since` time ({arg(req, 'since')}) cannot be after `until` time "
                 f"({arg(req, 'until')})"
             )
-        return Stream(_events(self.e, f, since, until))
+        return Stream(_lines(self.b.events(f, since, until)))
 
 
-async def _events(
-    engine: Engine, f: dict[str, list[str]], since: int | None, until: int | None
-) -> AsyncIterator[bytes]:
-    async for event in engine.events.stream(f, since, until):
+async def _lines(events: AsyncIterator[dict[str, object]]) -> AsyncIterator[bytes]:
+    async for event in events:
         yield jsonio.dumps(event).encode() + b"\n"
