@@ -34,7 +34,6 @@ from wharfie.engine import (
     users,
     validate,
 )
-from wharfie.engine.containerfs import init_layer
 from wharfie.engine.index import ContainerIndex
 from wharfie.engine.layout import Layout
 from wharfie.engine.lifecycle_state import (
@@ -102,6 +101,12 @@ class ContainerVolumes(Protocol):
     async def detach(self, c: Container, remove_anonymous: bool) -> None: ...
 
 
+class Rootfs(Protocol):
+    def mount(self, cid: str, image: ImageRecord) -> str: ...
+
+    def unmount(self, cid: str) -> None: ...
+
+
 class HealthWatch(Protocol):
     def watch(self, c: Container) -> None: ...
 
@@ -135,6 +140,7 @@ class Containers:
         net: NetHooks,
         health: HealthWatch,
         layout: Layout,
+        rootfs: Rootfs,
         config: ContainersConfig,
         tasks: Spawner,
     ) -> None:
@@ -148,6 +154,7 @@ class Containers:
         self.net = net
         self.health = health
         self.layout = layout
+        self.rootfs = rootfs
         self.config = config
         self.tasks = tasks
 
@@ -385,20 +392,11 @@ class Containers:
         parent = c.host_config.get("CgroupParent") or self.config.cgroup_parent
         return f"{parent.rstrip('/')}/{c.id}"
 
-    def mount_rootfs(self, c: Container, image: Any) -> str:
-        rootfs = self.layout.rootfs(c.id)
-        os.makedirs(rootfs, mode=0o755, exist_ok=True)
-        if not os.path.ismount(rootfs):
-            upper, work = snapshots.prepare_rw(self.layout.container_dir(c.id))
-            lowers = [init_layer(self.config.data_root)]  # dockerd's "-init" layer
-            lowers += self.images.layer_dirs(image)
-            snapshots.mount(snapshots.overlay(lowers, upper, work), rootfs)
-        return rootfs
+    def mount_rootfs(self, c: Container, image: ImageRecord) -> str:
+        return self.rootfs.mount(c.id, image)
 
     def unmount_rootfs(self, c: Container) -> None:
-        rootfs = self.layout.rootfs(c.id)
-        if os.path.ismount(rootfs):
-            snapshots.unmount(rootfs)
+        self.rootfs.unmount(c.id)
 
     async def release(self, c: Container) -> None:
         """Give back what start took: runtime state, network, rootfs mount. Idempotent."""

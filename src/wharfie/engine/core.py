@@ -38,6 +38,7 @@ from wharfie.engine.monitorlink import MonitorLink
 from wharfie.engine.names import validate as validate_name
 from wharfie.engine.networks import Networks
 from wharfie.engine.recovery import Recovery
+from wharfie.engine.rootfs import RootfsMounts
 from wharfie.engine.runtimes import Runtimes
 from wharfie.engine.store import Store
 from wharfie.engine.streams import StatsReader
@@ -121,6 +122,7 @@ class Engine:
             net=self._net_hooks(),
             health=self.health,
             layout=self.layout,
+            rootfs=RootfsMounts(layout=self.layout, images=self.images),
             config=ContainersConfig(
                 data_root=config.data_root,
                 default_runtime=config.default_runtime,

@@ -36,6 +36,9 @@ class Layout:
     def rootfs(self, cid: str) -> str:
         return os.path.join(self.exec_root, "containers", cid, "rootfs")
 
+    def rootfs_mounted(self, cid: str) -> bool:
+        return os.path.ismount(self.rootfs(cid))
+
     def upper_dir(self, cid: str) -> str:
         """The container's writable layer (what SizeRw counts)."""
         return os.path.join(self.data_root, "containers", cid, "rw", "upper")

@@ -117,7 +117,7 @@ class Recovery:
                 transition(c, Move.ADOPT, self.events, pid=0)
             await self.lifecycle.on_exit(c.id, int(status.get("exit_code") or 0), None)
             return
-        if c.running or c.state.restarting or os.path.ismount(self.layout.rootfs(c.id)):
+        if c.running or c.state.restarting or self.layout.rootfs_mounted(c.id):
             log.info("container %s is gone (monitor lost it): marking it exited", c.id[:12])
             await self.lifecycle.release(c)
             transition(c, Move.LOST, self.events)
