@@ -7,13 +7,13 @@ import asyncio
 import builtins
 import os
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from wharfie.engine.containers import Containers, ContainersConfig, NetHooks
+from wharfie.engine.containers import Containers, ContainersConfig
 from wharfie.engine.index import ContainerIndex
-from wharfie.engine.layout import Layout
 from wharfie.engine.model import Container
+from wharfie.engine.paths import Paths
 from wharfie.engine.runtimes import Runtimes
 from wharfie.errors import NotFound
 from wharfie.images import ImageRecord
@@ -187,12 +187,12 @@ class FakeHealth:
 class FakeRootfs:
     """A rootfs that is a plain directory (no overlay mount, no root needed)."""
 
-    def __init__(self, layout: Layout) -> None:
-        self.layout = layout
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
         self.mounted: set[str] = set()
 
     def mount(self, cid: str, image: ImageRecord) -> str:
-        rootfs = self.layout.rootfs(cid)
+        rootfs = self.paths.rootfs(cid)
         os.makedirs(os.path.join(rootfs, "etc"), exist_ok=True)
         with open(os.path.join(rootfs, "etc", "passwd"), "w") as f:
             f.write("root:x:0:0:root:/root:/bin/sh\n")
@@ -219,28 +219,35 @@ class Tasks:
             await asyncio.wait(pending)
 
 
-@dataclass
 class NetCalls:
-    """Net hooks that do nothing but record (no namespaces, no bridge)."""
+    """Networking and links that do nothing but record (no namespaces, no bridge)."""
 
-    prepared: list[str] = field(default_factory=list)
-    released: list[str] = field(default_factory=list)
-    forgotten: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.prepared: list[str] = []
+        self.released: list[str] = []
+        self.forgotten: list[str] = []
 
-    def hooks(self) -> NetHooks:
-        return NetHooks(
-            check_create=lambda host_config, networking: None,
-            on_create=lambda doc, networking: None,
-            empty_settings=lambda mode: {"Networks": {}, "Ports": {}},
-            prepare=self._prepare,
-            release=lambda c: self.released.append(c.id),
-            link_environment=lambda c: list(c.config.get("Env") or []),
-            forget_links=self.forgotten.append,
-        )
+    def check_create(self, host_config: dict[str, Any], networking: dict[str, Any]) -> None:
+        return None
 
-    def _prepare(self, c: Container) -> tuple[str | None, dict[str, str]]:
+    def on_create(self, doc: dict[str, Any], networking: dict[str, Any]) -> None:
+        return None
+
+    def empty_settings(self, mode: str) -> dict[str, Any]:
+        return {"Networks": {}, "Ports": {}}
+
+    def prepare(self, c: Container) -> tuple[str | None, dict[str, str]]:
         self.prepared.append(c.id)
         return f"/run/wharfie-fake/netns/{c.id}", {}  # only written into the spec
+
+    def release(self, c: Container) -> None:
+        self.released.append(c.id)
+
+    def environment(self, c: Container) -> list[str]:
+        return list(c.config.get("Env") or [])
+
+    def forget(self, child_id: str) -> None:
+        self.forgotten.append(child_id)
 
 
 @dataclass
@@ -257,7 +264,7 @@ class Rig:
     rootfs: FakeRootfs
     net: NetCalls
     tasks: Tasks
-    layout: Layout
+    paths: Paths
 
 
 def containers_rig(root: str) -> Rig:
@@ -265,26 +272,27 @@ def containers_rig(root: str) -> Rig:
     index = ContainerIndex(store)
     events = RecordingEvents()
     monitor = FakeMonitor()
-    layout = Layout(os.path.join(root, "data"), os.path.join(root, "exec"))
-    layout.make_roots()
-    volumes, health, rootfs = FakeVolumes(), FakeHealth(), FakeRootfs(layout)
+    paths = Paths(os.path.join(root, "data"), os.path.join(root, "exec"))
+    paths.make_roots()
+    volumes, health, rootfs = FakeVolumes(), FakeHealth(), FakeRootfs(paths)
     net, tasks = NetCalls(), Tasks()
     ctr = Containers(
         index=index,
         store=store,
         events=events,
         runtime=monitor,
-        runtimes=Runtimes("wharfie-runtime", layout.exec_root, {}),
+        runtimes=Runtimes("wharfie-runtime", paths.exec_root, {}),
         images=FakeImages(),
         volumes=volumes,
-        net=net.hooks(),
+        net=net,
+        links=net,
         health=health,
-        layout=layout,
+        paths=paths,
         rootfs=rootfs,
-        config=ContainersConfig(data_root=layout.data_root),
+        config=ContainersConfig(data_root=paths.data_root),
         tasks=tasks,
     )
-    return Rig(ctr, index, store, events, monitor, volumes, health, rootfs, net, tasks, layout)
+    return Rig(ctr, index, store, events, monitor, volumes, health, rootfs, net, tasks, paths)
 
 
 class FakeExec:

@@ -56,7 +56,7 @@ def test_create_records_and_announces_a_container(tmp_path: Path) -> None:
     assert rig.events.seen == [
         ("container", "create", cid, {"name": "web", "image": "busybox", "a": "b"})
     ]
-    assert Path(rig.layout.container_dir(cid), "rw", "upper").is_dir()
+    assert Path(rig.paths.container_dir(cid), "rw", "upper").is_dir()
 
 
 def test_create_refuses_a_taken_name_and_a_bad_one(tmp_path: Path) -> None:
@@ -85,7 +85,7 @@ def test_start_launches_through_the_monitor_and_records_running(tmp_path: Path) 
     assert rig.monitor.started[0].log_path and rig.monitor.started[0].log_path.endswith(
         f"{c.id}-json.log"
     )
-    assert Path(rig.layout.bundle_dir(c.id), "config.json").is_file()
+    assert Path(rig.paths.bundle_dir(c.id), "config.json").is_file()
     assert rig.net.prepared == [c.id] and c.id in rig.health.watching
     assert rig.events.actions() == ["create", "start"]
     assert rig.store.doc(c.id)["State"]["Running"] is True
@@ -268,7 +268,7 @@ def test_remove_gives_everything_back_and_says_destroy(tmp_path: Path) -> None:
     assert rig.volumes.detached and rig.volumes.detached[0][1] is True
     assert rig.net.forgotten and results == [{"StatusCode": 0, "Error": None}]
     assert rig.events.actions() == ["create", "destroy"]
-    assert list(Path(rig.layout.containers_root()).iterdir()) == []
+    assert list(Path(rig.paths.containers_root()).iterdir()) == []
 
 
 def test_force_remove_of_a_running_container_kills_it_first(tmp_path: Path) -> None:

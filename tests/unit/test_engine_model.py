@@ -143,3 +143,22 @@ def test_the_index_saves_the_stored_shape() -> None:
     saved = store.doc(c.id)
     assert saved["State"]["Pid"] == 3 and saved["_w"]["started_once"] is True
     assert Container.from_stored(saved).state == c.state
+
+
+def test_no_module_reads_a_typed_field_from_the_private_dict() -> None:
+    """runtime, manual_stop, started_once, restart_delay and health are typed fields of
+    the record now; `c.private` only holds other services' keys, so reading one of these
+    from it would silently give None (e.g. an exec run by the default runtime)."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src" / "wharfie"
+    typed = "runtime|manual_stop|started_once|restart_delay|health"
+    pattern = re.compile(rf"private(\.get\(|\.pop\(|\.setdefault\(|\[)\s*[\"']({typed})[\"']")
+    wrong = [
+        f"{f.relative_to(src)}:{n}: {line.strip()}"
+        for f in sorted(src.rglob("*.py"))
+        for n, line in enumerate(f.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert wrong == []

@@ -13,9 +13,9 @@ from fakes import FakeHealth, FakeMonitor, FakeStore, FakeVolumes, RecordingEven
 
 from wharfie.engine import present_container
 from wharfie.engine.index import ContainerIndex
-from wharfie.engine.layout import Layout
 from wharfie.engine.lifecycle_state import Move, State, transition
 from wharfie.engine.model import Container
+from wharfie.engine.paths import Paths
 from wharfie.engine.recovery import Recovery
 
 
@@ -78,8 +78,8 @@ class World:
         self.lifecycle = FakeLifecycle(self.index, self.events)
         self.health, self.volumes = FakeHealth(), FakeVolumes()
         self.bridge = FakeBridge(["veth-stale"])
-        self.layout = Layout(str(root / "data"), str(root / "exec"))
-        self.layout.make_roots()
+        self.paths = Paths(str(root / "data"), str(root / "exec"))
+        self.paths.make_roots()
         self.warnings: list[str] = []
         self.recovery = Recovery(
             index=self.index,
@@ -89,7 +89,7 @@ class World:
             health=self.health,
             volumes=self.volumes,
             bridge=self.bridge,
-            layout=self.layout,
+            paths=self.paths,
             events=self.events,
             warnings=self.warnings,
             daemon_id="d" * 64,
@@ -130,11 +130,11 @@ def test_recover_adopts_finishes_and_marks_lost(tmp_path: Path) -> None:
 
 def test_recover_removes_leftovers_of_unknown_containers(tmp_path: Path) -> None:
     w = World(tmp_path, [record(1, State())])
-    orphan = Path(w.layout.container_dir("9" * 64), "rw")
+    orphan = Path(w.paths.container_dir("9" * 64), "rw")
     orphan.mkdir(parents=True)
-    kept = Path(w.layout.container_dir("1" * 64))
+    kept = Path(w.paths.container_dir("1" * 64))
     kept.mkdir()
-    bundle = Path(w.layout.bundle_dir("8" * 64))
+    bundle = Path(w.paths.bundle_dir("8" * 64))
     bundle.mkdir()
     asyncio.run(w.recovery.recover())
     assert not orphan.parent.exists() and not bundle.exists() and kept.is_dir()
@@ -168,4 +168,4 @@ def test_a_new_monitor_re_adopts_and_finishes_what_ended(tmp_path: Path) -> None
     assert c3.running, "one the new monitor does not know is left running, not killed"
     assert w.events.actions() == ["die", "monitor-restarted"]
     assert w.events.seen[-1][3]["containers"] == "1"
-    assert os.path.isdir(w.layout.containers_root())
+    assert os.path.isdir(w.paths.containers_root())

@@ -11,9 +11,9 @@ from fakes import FakeImages, FakeStore, FakeVolumes, RecordingEvents, bare_cont
 
 from wharfie import distribution
 from wharfie.engine.index import ContainerIndex
-from wharfie.engine.layout import Layout
 from wharfie.engine.lifecycle_state import Move, transition
 from wharfie.engine.listing import ContainerListing
+from wharfie.engine.paths import Paths
 from wharfie.engine.system import System, SystemConfig
 
 
@@ -35,16 +35,16 @@ class Builds:
 class Rig:
     def __init__(self, root: Path) -> None:
         self.index = ContainerIndex(FakeStore())
-        self.layout = Layout(str(root / "data"), str(root / "exec"))
+        self.paths = Paths(str(root / "data"), str(root / "exec"))
         self.events = RecordingEvents()
         self.listing = ContainerListing(
-            index=self.index, images=FakeImages(), volumes=FakeVolumes(), layout=self.layout
+            index=self.index, images=FakeImages(), volumes=FakeVolumes(), paths=self.paths
         )
         self.removals = Removals(self.index)
         self.warnings = ["WARNING: the container monitor died at then"]
         self.system = System(
             config=SystemConfig(
-                data_root=self.layout.data_root,
+                data_root=self.paths.data_root,
                 default_runtime="wharfie-runtime",
                 log_driver="json-file",
                 live_restore=True,
@@ -75,7 +75,7 @@ class Rig:
         if status == "exited":
             transition(c, Move.EXIT, RecordingEvents(), code=n)
         self.index.add(c)
-        upper = Path(self.layout.upper_dir(c.id))
+        upper = Path(self.paths.rw_upper(c.id))
         upper.mkdir(parents=True)
         (upper / "f").write_bytes(b"x" * 8192 * n)
         return c.id

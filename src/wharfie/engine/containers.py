@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,7 +34,6 @@ from wharfie.engine import (
     validate,
 )
 from wharfie.engine.index import ContainerIndex
-from wharfie.engine.layout import Layout
 from wharfie.engine.lifecycle_state import (
     EventSink,
     Move,
@@ -47,6 +45,7 @@ from wharfie.engine.lifecycle_state import (
 )
 from wharfie.engine.model import Container, now_rfc3339
 from wharfie.engine.monitorlink import RuntimeClient
+from wharfie.engine.paths import Paths
 from wharfie.engine.runtimes import Runtimes
 from wharfie.engine.storageopt import check as check_storage_opt
 from wharfie.engine.tasks import Spawner
@@ -113,17 +112,26 @@ class HealthWatch(Protocol):
     def stop(self, c: Container) -> None: ...
 
 
-@dataclass(frozen=True)
-class NetHooks:
-    """What the container lifecycle asks of networking and links, at each step."""
+class ContainerNetworking(Protocol):
+    """What the container lifecycle asks of networking, at each step."""
 
-    check_create: Callable[[dict[str, Any], dict[str, Any]], None]  # host config, networking
-    on_create: Callable[[dict[str, Any], dict[str, Any]], None]  # document, networking
-    empty_settings: Callable[[str], dict[str, Any]]  # network mode -> NetworkSettings
-    prepare: Callable[[Container], tuple[str | None, dict[str, str]]]  # netns, etc files
-    release: Callable[[Container], None]
-    link_environment: Callable[[Container], list[str]]
-    forget_links: Callable[[str], None]  # a removed container's id
+    def check_create(self, host_config: dict[str, Any], networking: dict[str, Any]) -> None: ...
+
+    def on_create(self, doc: dict[str, Any], networking: dict[str, Any]) -> None: ...
+
+    def empty_settings(self, mode: str) -> dict[str, Any]: ...  # mode -> NetworkSettings
+
+    def prepare(self, c: Container) -> tuple[str | None, dict[str, str]]: ...  # netns, /etc
+
+    def release(self, c: Container) -> None: ...
+
+
+class ContainerLinks(Protocol):
+    """What the container lifecycle asks of legacy links."""
+
+    def environment(self, c: Container) -> list[str]: ...  # Env with the links' variables
+
+    def forget(self, child_id: str) -> None: ...  # a removed container's id
 
 
 class Containers:
@@ -137,9 +145,10 @@ class Containers:
         runtimes: Runtimes,
         images: ImageSource,
         volumes: ContainerVolumes,
-        net: NetHooks,
+        net: ContainerNetworking,
+        links: ContainerLinks,
         health: HealthWatch,
-        layout: Layout,
+        paths: Paths,
         rootfs: Rootfs,
         config: ContainersConfig,
         tasks: Spawner,
@@ -152,8 +161,9 @@ class Containers:
         self.images = images
         self.volumes = volumes
         self.net = net
+        self.links = links
         self.health = health
-        self.layout = layout
+        self.paths = paths
         self.rootfs = rootfs
         self.config = config
         self.tasks = tasks
@@ -191,7 +201,7 @@ class Containers:
         try:
             self.store.insert_container(cid, name, doc)
         except sqlite3.IntegrityError:
-            shutil.rmtree(self.layout.container_dir(cid), ignore_errors=True)
+            shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)
             await self.volumes.detach(c, remove_anonymous=True)
             self._check_name_free(name)
             raise
@@ -221,7 +231,7 @@ class Containers:
             )
 
     def _make_dirs(self, cid: str) -> None:
-        cdir = self.layout.container_dir(cid)
+        cdir = self.paths.container_dir(cid)
         os.makedirs(cdir, mode=0o710)
         snapshots.prepare_rw(cdir)
 
@@ -240,7 +250,7 @@ class Containers:
         mode = netsetup.mode_of(str(host_config.get("NetworkMode") or "bridge"))
         if host_config.get("NetworkMode") in (None, "", "default"):
             host_config["NetworkMode"] = "bridge"
-        cdir = self.layout.container_dir(cid)
+        cdir = self.paths.container_dir(cid)
         full_config = _merged_config(config, img_cfg)
         net_mode = str(host_config.get("NetworkMode") or "")
         if (
@@ -275,7 +285,7 @@ class Containers:
                     "LowerDir": ":".join(self.images.layer_dirs(image)),
                     "UpperDir": os.path.join(cdir, "rw", "upper"),
                     "WorkDir": os.path.join(cdir, "rw", "work"),
-                    "MergedDir": self.layout.rootfs(cid),
+                    "MergedDir": self.paths.rootfs(cid),
                 },
             },
             "SizeRw": None,
@@ -330,7 +340,7 @@ class Containers:
             runtime_spec = spec.runtime_spec(
                 spec.SpecInputs(
                     container_id=c.id,
-                    config={**c.config, "Env": self.net.link_environment(c)},
+                    config={**c.config, "Env": self.links.environment(c)},
                     host_config=c.host_config,
                     image_config=image.config.get("config") or {},
                     rootfs=rootfs,
@@ -345,7 +355,7 @@ class Containers:
                     mounts=self._spec_mounts(c),
                 )
             )
-            _write_json(os.path.join(self.layout.bundle_dir(c.id), "config.json"), runtime_spec)
+            _write_json(os.path.join(self.paths.bundle_dir(c.id), "config.json"), runtime_spec)
             return await self.rt.start(self._start_request(c))
         except BaseException:
             await self.release(c)
@@ -364,7 +374,7 @@ class Containers:
         size = c.host_config.get("ConsoleSize") or [0, 0]
         return StartRequest(
             id=c.id,
-            bundle=self.layout.bundle_dir(c.id),
+            bundle=self.paths.bundle_dir(c.id),
             runtime=self.runtimes.ref(c.runtime or None),
             tty=c.tty,
             open_stdin=bool(c.config.get("OpenStdin")),
@@ -564,7 +574,7 @@ class Containers:
     async def _runtime_update(self, c: Container, resources: dict[str, Any]) -> None:
         """The runtime changes the cgroup limits (`update -r`, as runc), so runc, crun and
         wharfie-runtime each apply them to the cgroups they made, on any cgroup layout."""
-        path = os.path.join(self.layout.bundle_dir(c.id), "update.json")
+        path = os.path.join(self.paths.bundle_dir(c.id), "update.json")
         _write_json(path, resources)
         try:
             await self._runtime(c, ["update", "-r", path, c.id])
@@ -620,7 +630,7 @@ class Containers:
                 await asyncio.to_thread(self._remove_files, c)
                 self.store.delete_container(c.id)
                 self.index.drop(c)
-                self.net.forget_links(c.id)
+                self.links.forget(c.id)
                 await self.volumes.detach(c, remove_anonymous=volumes)
                 if not self._image_exists(c.image_id):
                     await asyncio.to_thread(self.images.gc_layers, self._lowers_in_use())
@@ -649,7 +659,7 @@ class Containers:
         return dirs
 
     def _remove_files(self, c: Container) -> None:
-        for path in (self.layout.bundle_dir(c.id), self.layout.container_dir(c.id)):
+        for path in (self.paths.bundle_dir(c.id), self.paths.container_dir(c.id)):
             if os.path.exists(path):
                 shutil.rmtree(path)
 

@@ -16,7 +16,7 @@ import asyncio
 import functools
 import logging
 import secrets
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,19 +24,19 @@ from wharfie import network
 from wharfie.engine import links, netsetup, streams
 from wharfie.engine.builds import Builds
 from wharfie.engine.container_api import ContainerAPI, ExecAPI
-from wharfie.engine.containers import Containers, ContainersConfig, NetHooks
+from wharfie.engine.containers import Containers, ContainersConfig
 from wharfie.engine.events import EventBus
 from wharfie.engine.execs import Execs
 from wharfie.engine.files import Files
 from wharfie.engine.health import Health
 from wharfie.engine.images import service as image_service
 from wharfie.engine.index import ContainerIndex
-from wharfie.engine.layout import Layout
 from wharfie.engine.listing import ContainerListing
 from wharfie.engine.model import Container
 from wharfie.engine.monitorlink import MonitorLink
 from wharfie.engine.names import validate as validate_name
 from wharfie.engine.networks import Networks
+from wharfie.engine.paths import Paths
 from wharfie.engine.recovery import Recovery
 from wharfie.engine.rootfs import RootfsMounts
 from wharfie.engine.runtimes import Runtimes
@@ -76,6 +76,26 @@ class Config:
     cpu_rt_runtime: int = 0
 
 
+@dataclass(frozen=True)
+class _NetsetupCalls:
+    """netsetup's functions of the engine, as the container lifecycle's networking (until
+    networking is a service that takes its dependencies)."""
+
+    check_create: Callable[[dict[str, Any], dict[str, Any]], None]
+    on_create: Callable[[dict[str, Any], dict[str, Any]], None]
+    empty_settings: Callable[[str], dict[str, Any]]
+    prepare: Callable[[Container], tuple[str | None, dict[str, str]]]
+    release: Callable[[Container], None]
+
+
+@dataclass(frozen=True)
+class _LinkCalls:
+    """links' functions of the engine, as the container lifecycle's links."""
+
+    environment: Callable[[Container], list[str]]
+    forget: Callable[[str], None]
+
+
 class Engine:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -86,7 +106,7 @@ class Engine:
         self.index = ContainerIndex(self.store)
         self.containers = self.index.containers  # id -> container (the index's own dict)
         self.names = self.index.names  # name -> id
-        self.layout = Layout(config.data_root, config.exec_root)
+        self.paths = Paths(config.data_root, config.exec_root)
         self.monitor_link = MonitorLink()
         self.runtimes = Runtimes(config.default_runtime, config.exec_root, config.runtimes)
         self.jobs = Tasks()
@@ -94,7 +114,7 @@ class Engine:
         self.warnings: list[str] = []  # shown by `info` (e.g. a monitor that died)
         self.daemon_id = self.store.setting("daemon_id", lambda: secrets.token_hex(32))
         self.bridge_id = self.store.setting("bridge_network_id", lambda: secrets.token_hex(32))
-        self.layout.make_roots()
+        self.paths.make_roots()
         self.bridge = network.Bridge(
             config.bridge_name,
             config.bridge_subnet,
@@ -111,6 +131,7 @@ class Engine:
         self.health = Health(
             execs=self.execs_service, index=self.index, events=self.events, tasks=self.jobs
         )
+        p = functools.partial
         self.ctr = Containers(
             index=self.index,
             store=self.store,
@@ -119,10 +140,17 @@ class Engine:
             runtimes=self.runtimes,
             images=self.images,
             volumes=self.volumes,
-            net=self._net_hooks(),
+            net=_NetsetupCalls(
+                check_create=p(netsetup.check_create, self),
+                on_create=p(netsetup.on_create, self),
+                empty_settings=p(netsetup.empty_settings, self),
+                prepare=p(netsetup.prepare, self),
+                release=p(netsetup.release, self),
+            ),
+            links=_LinkCalls(environment=p(links.environment, self), forget=p(links.forget, self)),
             health=self.health,
-            layout=self.layout,
-            rootfs=RootfsMounts(layout=self.layout, images=self.images),
+            paths=self.paths,
+            rootfs=RootfsMounts(paths=self.paths, images=self.images),
             config=ContainersConfig(
                 data_root=config.data_root,
                 default_runtime=config.default_runtime,
@@ -138,7 +166,7 @@ class Engine:
         self.stats = StatsReader(self)
         self.builds = Builds(self)
         self.listing = ContainerListing(
-            index=self.index, images=self.images, volumes=self.volumes, layout=self.layout
+            index=self.index, images=self.images, volumes=self.volumes, paths=self.paths
         )
         self.recovery = Recovery(
             index=self.index,
@@ -148,7 +176,7 @@ class Engine:
             health=self.health,
             volumes=self.volumes,
             bridge=self.bridge,
-            layout=self.layout,
+            paths=self.paths,
             events=self.events,
             warnings=self.warnings,
             daemon_id=self.daemon_id,
@@ -190,26 +218,12 @@ class Engine:
         )
         self.exec_api = ExecAPI(execs=self.execs_service, runtime=self.monitor_link)
 
-    def _net_hooks(self) -> NetHooks:
-        """Networking and links as the container lifecycle calls them (netsetup and links
-        are functions of the engine until they become a service)."""
-        p = functools.partial
-        return NetHooks(
-            check_create=p(netsetup.check_create, self),
-            on_create=p(netsetup.on_create, self),
-            empty_settings=p(netsetup.empty_settings, self),
-            prepare=p(netsetup.prepare, self),
-            release=p(netsetup.release, self),
-            link_environment=p(links.environment, self),
-            forget_links=p(links.forget, self),
-        )
-
     async def start(self) -> None:
         """Bring the host side up (bridge, monitor), then re-adopt containers."""
         await asyncio.to_thread(self.bridge.ensure, masquerade=self.config.masquerade)
         await self.networks.start()
         await asyncio.to_thread(monitor_client.ensure_running, self.config.exec_root)
-        sock = self.layout.monitor_socket()
+        sock = self.paths.monitor_socket()
         client = await MonitorClient.connect(sock, self._on_monitor_event)
         self.monitor_link.client = client
         client.on_lost = self.recovery.monitor_lost
@@ -248,13 +262,13 @@ class Engine:
         return self.monitor_link.need()
 
     def container_dir(self, cid: str) -> str:
-        return self.layout.container_dir(cid)
+        return self.paths.container_dir(cid)
 
     def bundle_dir(self, cid: str) -> str:
-        return self.layout.bundle_dir(cid)
+        return self.paths.bundle_dir(cid)
 
     def netns_path(self, cid: str) -> str:
-        return self.layout.netns_path(cid)
+        return self.paths.netns_path(cid)
 
     def runtime_ref(self, name: str | None) -> RuntimeRef:
         return self.runtimes.ref(name)

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 from wharfie.engine import filters, netsetup, present, present_container
 from wharfie.engine.index import ContainerIndex
-from wharfie.engine.layout import Layout
 from wharfie.engine.model import Container
+from wharfie.engine.paths import Paths
 from wharfie.errors import NotFound
 from wharfie.images import ImageRecord
 
@@ -24,12 +24,12 @@ class VolumeFilter(Protocol):
 
 class ContainerListing:
     def __init__(
-        self, *, index: ContainerIndex, images: ImageSizes, volumes: VolumeFilter, layout: Layout
+        self, *, index: ContainerIndex, images: ImageSizes, volumes: VolumeFilter, paths: Paths
     ) -> None:
         self.index = index
         self.images = images
         self.volumes = volumes
-        self.layout = layout
+        self.paths = paths
 
     def row(self, c: Container) -> dict[str, Any]:
         """A container as `GET /containers/json` lists it."""
@@ -59,7 +59,7 @@ class ContainerListing:
 
     def rw_size(self, c: Container) -> int:
         """Bytes in the container's writable layer (SizeRw)."""
-        return dir_size(self.layout.upper_dir(c.id))
+        return dir_size(self.paths.rw_upper(c.id))
 
     def sizes(self, c: Container) -> tuple[int, int]:
         """(SizeRw, SizeRootFs): the writable layer, and it plus the image's layers."""

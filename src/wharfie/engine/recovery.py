@@ -19,10 +19,10 @@ from typing import Any, Protocol
 from wharfie import network
 from wharfie.engine import restart
 from wharfie.engine.index import ContainerIndex
-from wharfie.engine.layout import Layout
 from wharfie.engine.lifecycle_state import EventSink, Move, allowed, transition
 from wharfie.engine.model import Container
 from wharfie.engine.monitorlink import RuntimeClient
+from wharfie.engine.paths import Paths
 from wharfie.errors import WharfieError
 
 log = logging.getLogger("wharfie.engine")
@@ -71,7 +71,7 @@ class Recovery:
         health: HealthWatch,
         volumes: VolumeRecovery,
         bridge: BridgeLinks,
-        layout: Layout,
+        paths: Paths,
         events: EventSink,
         warnings: list[str],
         daemon_id: str,
@@ -83,7 +83,7 @@ class Recovery:
         self.health = health
         self.volumes = volumes
         self.bridge = bridge
-        self.layout = layout
+        self.paths = paths
         self.events = events
         self.warnings = warnings  # the engine's list, shown by `info`
         self.daemon_id = daemon_id
@@ -117,7 +117,7 @@ class Recovery:
                 transition(c, Move.ADOPT, self.events, pid=0)
             await self.lifecycle.on_exit(c.id, int(status.get("exit_code") or 0), None)
             return
-        if c.running or c.state.restarting or self.layout.rootfs_mounted(c.id):
+        if c.running or c.state.restarting or self.paths.rootfs_mounted(c.id):
             log.info("container %s is gone (monitor lost it): marking it exited", c.id[:12])
             await self.lifecycle.release(c)
             transition(c, Move.LOST, self.events)
@@ -181,7 +181,7 @@ class Recovery:
     def _remove_orphans(self) -> None:
         """Directories, mounts and netns files of containers the database does not know."""
         known = {c.id for c in self.index.all()}
-        for parent in (self.layout.bundles_root(), self.layout.containers_root()):
+        for parent in (self.paths.bundles_root(), self.paths.containers_root()):
             for cid in _listdir(parent):
                 if cid in known:
                     continue
@@ -193,7 +193,7 @@ class Recovery:
                     snapshots.unmount(rootfs)
                 log.info("removing leftover %s", path)
                 shutil.rmtree(path, ignore_errors=True)
-        netns_dir = self.layout.netns_root()
+        netns_dir = self.paths.netns_root()
         for cid in _listdir(netns_dir):
             c = self.index.get(cid)
             if c is None or not c.running:

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from wharfie import snapshots
 from wharfie.engine.containerfs import init_layer
-from wharfie.engine.layout import Layout
+from wharfie.engine.paths import Paths
 from wharfie.images import ImageRecord
 
 
@@ -18,22 +18,22 @@ class LayerDirs(Protocol):
 
 
 class RootfsMounts:
-    def __init__(self, *, layout: Layout, images: LayerDirs) -> None:
-        self.layout = layout
+    def __init__(self, *, paths: Paths, images: LayerDirs) -> None:
+        self.paths = paths
         self.images = images
 
     def mount(self, cid: str, image: ImageRecord) -> str:
         """Mount (if not yet) and return the rootfs path."""
-        rootfs = self.layout.rootfs(cid)
+        rootfs = self.paths.rootfs(cid)
         os.makedirs(rootfs, mode=0o755, exist_ok=True)
         if not os.path.ismount(rootfs):
-            upper, work = snapshots.prepare_rw(self.layout.container_dir(cid))
-            lowers = [init_layer(self.layout.data_root)]  # dockerd's "-init" layer
+            upper, work = snapshots.prepare_rw(self.paths.container_dir(cid))
+            lowers = [init_layer(self.paths.data_root)]  # dockerd's "-init" layer
             lowers += self.images.layer_dirs(image)
             snapshots.mount(snapshots.overlay(lowers, upper, work), rootfs)
         return rootfs
 
     def unmount(self, cid: str) -> None:
-        rootfs = self.layout.rootfs(cid)
+        rootfs = self.paths.rootfs(cid)
         if os.path.ismount(rootfs):
             snapshots.unmount(rootfs)
