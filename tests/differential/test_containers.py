@@ -145,6 +145,8 @@ def test_lifecycle_and_timing(differ) -> None:
         d.call("pause", "POST", "/containers/lc1/pause", kind="none")
         d.call("pause-again", "POST", "/containers/lc1/pause")
         d.call("inspect-paused", "GET", "/containers/lc1/json")
+        d.call("rm-paused", "DELETE", "/containers/lc1")
+        d.call("start-paused", "POST", "/containers/lc1/start")
         d.call("stop-paused", "POST", "/containers/lc1/stop?t=1", kind="none")
         d.call("unpause-stopped", "POST", "/containers/lc1/unpause")
         d.call("stop-stopped", "POST", "/containers/lc1/stop", kind="none")

@@ -340,3 +340,14 @@ def test_auto_remove_after_exit(tmp_path: Path) -> None:
     rig = run(tmp_path, scenario)
     assert rig.index.all() == [] and rig.store.rows == {}
     assert rig.events.actions() == ["create", "start", "die", "destroy"]
+
+
+def test_remove_of_a_paused_container_needs_force_as_dockerd_says(tmp_path: Path) -> None:
+    async def scenario(rig: Rig) -> None:
+        cid = await running(rig)
+        await rig.ctr.pause(cid)
+        with pytest.raises(Conflict, match=f"You cannot remove a paused container {cid}"):
+            await rig.ctr.remove(cid, force=False, volumes=False)
+
+    rig = run(tmp_path, scenario)
+    assert rig.index.find("web").paused and not rig.index.find("web").removing

@@ -76,10 +76,12 @@ LEGAL_MOVES: dict[tuple[Phase, Move], tuple[Phase, list[str]]] = {
     (Phase.PAUSED, Move.THAWED): (Phase.RUNNING, []),
 }
 for _p in (Phase.CREATED, Phase.RUNNING, Phase.PAUSED, Phase.RESTARTING, Phase.EXITED):
-    LEGAL_MOVES[(_p, Move.REMOVE)] = (Phase.REMOVING, [])
+    LEGAL_MOVES[(_p, Move.REMOVE_FORCED)] = (Phase.REMOVING, [])
     LEGAL_MOVES[(_p, Move.LOST)] = (Phase.EXITED, [])
     LEGAL_MOVES[(_p, Move.ADOPT)] = (Phase.PAUSED if _p is Phase.PAUSED else Phase.RUNNING, [])
-LEGAL_MOVES[(Phase.DEAD, Move.REMOVE)] = (Phase.REMOVING, [])
+for _p in (Phase.CREATED, Phase.RESTARTING, Phase.EXITED, Phase.DEAD):
+    LEGAL_MOVES[(_p, Move.REMOVE)] = (Phase.REMOVING, [])
+LEGAL_MOVES[(Phase.DEAD, Move.REMOVE_FORCED)] = (Phase.REMOVING, [])
 
 ALL = [(p, m) for p in Phase for m in Move]
 
@@ -201,6 +203,18 @@ def test_removal_cancels_a_pending_restart() -> None:
         (Phase.RUNNING, Move.UNPAUSE, f"Container {CID} is not paused"),
         (Phase.EXITED, Move.UNPAUSE, f"Container {CID} is not paused"),
         (Phase.REMOVING, Move.REMOVE, "removal of container web is already in progress"),
+        (
+            Phase.RUNNING,
+            Move.REMOVE,
+            'cannot remove container "/web": container is running: stop the container '
+            "before removing or force remove",
+        ),
+        (
+            Phase.PAUSED,
+            Move.REMOVE,
+            f"You cannot remove a paused container {CID}. Unpause and then stop the "
+            "container before attempting removal or force remove",
+        ),
     ],
 )
 def test_refusals_in_dockerds_words(now: Phase, move: Move, message: str) -> None:

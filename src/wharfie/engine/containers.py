@@ -604,17 +604,11 @@ class Containers:
     # ------------------------------------------------------------------ remove
     async def remove(self, ref: str, *, force: bool, volumes: bool) -> None:
         c = self.index.find(ref)
-        if c.running and not force:
-            raise Conflict(
-                f'cannot remove container "/{c.name}": container is running: stop the '
-                "container before removing or force remove"
-            )
-        if c.removing:
-            if not force:
-                check(c, Move.REMOVE, ref)  # "removal of container ... is already in progress"
+        if c.removing and force:  # as a second `rm -f`: wait for the first
             await self.removed_future(c)
             return
-        transition(c, Move.REMOVE, self.events, ref=ref)
+        # refused if it runs (without force) or a removal is in progress, in dockerd's words
+        transition(c, Move.REMOVE_FORCED if force else Move.REMOVE, self.events, ref=ref)
         if c.restart_task is not None:
             c.restart_task.cancel()
         try:

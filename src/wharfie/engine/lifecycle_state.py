@@ -102,7 +102,8 @@ class Move(enum.Enum):
     UNPAUSE = "unpause"
     RESTARTING = "restarting"  # the restart policy will start it after a delay
     RESTART_CANCELLED = "restart-cancelled"  # a stop came first, or the start is moot
-    REMOVE = "remove"  # removal in progress
+    REMOVE = "remove"  # removal in progress (of a container that does not run)
+    REMOVE_FORCED = "remove-forced"  # removal in progress, killing it if it runs
     REMOVE_FAILED = "remove-failed"  # the removal failed half-way: it stays
     DESTROY = "destroy"  # the record is gone
     ADOPT = "adopt"  # recovery: the monitor runs it (pid)
@@ -133,7 +134,8 @@ LEGAL: dict[Move, frozenset[Phase]] = {
     Move.UNPAUSE: frozenset({P.PAUSED}),
     Move.RESTARTING: frozenset({P.EXITED}),
     Move.RESTART_CANCELLED: frozenset({P.RESTARTING}),
-    Move.REMOVE: frozenset(set(P) - {P.REMOVING}),
+    Move.REMOVE: frozenset({P.CREATED, P.EXITED, P.RESTARTING, P.DEAD}),
+    Move.REMOVE_FORCED: frozenset(set(P) - {P.REMOVING}),
     Move.REMOVE_FAILED: frozenset({P.REMOVING}),
     Move.DESTROY: frozenset({P.REMOVING}),
     Move.ADOPT: frozenset({P.CREATED, P.EXITED, P.RESTARTING, P.RUNNING, P.PAUSED}),
@@ -143,8 +145,9 @@ LEGAL: dict[Move, frozenset[Phase]] = {
 }
 
 
-def refusal(cid: str, move: Move, now: Phase, ref: str = "") -> str:
-    """Why `move` is illegal in phase `now`, in dockerd's words where it has them."""
+def refusal(cid: str, move: Move, now: Phase, ref: str = "", name: str = "") -> str:
+    """Why `move` is illegal in phase `now`, in dockerd's words where it has them (those
+    of removal measured against dockerd by tests/differential)."""
     if move is Move.START:
         if now is P.PAUSED:
             return "cannot start a paused container, try unpause instead"
@@ -159,7 +162,17 @@ def refusal(cid: str, move: Move, now: Phase, ref: str = "") -> str:
         return f"Container {cid} is not running"
     if move in (Move.UNPAUSE, Move.THAWED):
         return f"Container {cid} is not paused"
-    if move is Move.REMOVE:
+    if move in (Move.REMOVE, Move.REMOVE_FORCED):
+        if now is P.RUNNING:
+            return (
+                f'cannot remove container "/{name}": container is running: stop the '
+                "container before removing or force remove"
+            )
+        if now is P.PAUSED:
+            return (
+                f"You cannot remove a paused container {cid}. Unpause and then stop the "
+                "container before attempting removal or force remove"
+            )
         return f"removal of container {ref or cid} is already in progress"
     if move in (Move.EXIT, Move.FROZEN):
         return f"Container {cid} is not running"
@@ -178,7 +191,7 @@ def check(c: Container, move: Move, ref: str = "") -> None:
     """Raise the Conflict `transition` would raise, changing nothing."""
     now = phase(c.state)
     if now not in LEGAL[move]:
-        raise Conflict(refusal(c.id, move, now, ref))
+        raise Conflict(refusal(c.id, move, now, ref, c.name))
 
 
 def transition(
@@ -229,7 +242,7 @@ def transition(
         s.restarting, s.status = True, "restarting"
     elif move is Move.RESTART_CANCELLED:
         s.restarting, s.status = False, "exited"
-    elif move is Move.REMOVE:
+    elif move in (Move.REMOVE, Move.REMOVE_FORCED):
         if s.restarting:  # the removal cancels the pending restart
             s.restarting, s.status = False, "exited"
         s.removing = True
