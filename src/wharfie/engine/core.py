@@ -5,9 +5,9 @@ event bus, the monitor link, the image store, the network and volume services, a
 record, a task spawner); `Engine` builds them in order and keeps them as attributes for
 the routes and the daemon. docs/architecture.md draws the graph.
 
-A few methods remain here as delegates (`find`, `save`, `spawn`, `need_monitor`,
-`runtime_ref`, the paths...) for the services that still take the engine (networks,
-volumes, execs, files, builds, stats); they go once those take their dependencies.
+A few methods remain here as delegates (`find`, `save`, `need_monitor`, `runtime_ref`, the
+paths) for the services that still take the engine (networks, volumes, execs, files, builds,
+stats); they go once those take their dependencies.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import asyncio
 import functools
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,6 @@ from wharfie.engine.index import ContainerIndex
 from wharfie.engine.listing import ContainerListing
 from wharfie.engine.model import Container
 from wharfie.engine.monitorlink import MonitorLink
-from wharfie.engine.names import validate as validate_name
 from wharfie.engine.networks import Networks
 from wharfie.engine.paths import Paths
 from wharfie.engine.recovery import Recovery
@@ -110,7 +109,6 @@ class Engine:
         self.monitor_link = MonitorLink()
         self.runtimes = Runtimes(config.default_runtime, config.exec_root, config.runtimes)
         self.jobs = Tasks()
-        self.tasks = self.jobs.tasks
         self.warnings: list[str] = []  # shown by `info` (e.g. a monitor that died)
         self.daemon_id = self.store.setting("daemon_id", lambda: secrets.token_hex(32))
         self.bridge_id = self.store.setting("bridge_network_id", lambda: secrets.token_hex(32))
@@ -243,7 +241,7 @@ class Engine:
     def _on_monitor_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "exit":
-            self.spawn(
+            self.jobs.spawn(
                 self.ctr.on_exit(
                     str(event["id"]), int(event["exit_code"]), event.get("finished_at")
                 )
@@ -254,10 +252,6 @@ class Engine:
             log.warning("unknown monitor event %r", event)
 
     # -- delegates for the services that still take the engine --
-    @property
-    def monitor(self) -> MonitorClient | None:
-        return self.monitor_link.client
-
     def need_monitor(self) -> MonitorClient:
         return self.monitor_link.need()
 
@@ -273,41 +267,8 @@ class Engine:
     def runtime_ref(self, name: str | None) -> RuntimeRef:
         return self.runtimes.ref(name)
 
-    def runtime_warnings(self, name: str) -> list[str]:
-        return self.runtimes.warnings(name)
-
-    def check_runtime(self, name: str) -> None:
-        self.runtimes.check(name)
-
-    def list_containers(
-        self, all_: bool, limit: int, raw_filters: str, size: bool
-    ) -> list[dict[str, Any]]:
-        return self.listing.list(all_, limit, raw_filters, size)
-
-    def present_row(self, c: Container) -> dict[str, Any]:
-        return self.listing.row(c)
-
-    def sizes(self, c: Container) -> tuple[int, int]:
-        return self.listing.sizes(c)
-
-    def rw_size(self, c: Container) -> int:
-        return self.listing.rw_size(c)
-
-    def add(self, c: Container) -> None:
-        self.index.add(c)
-
-    def drop(self, c: Container) -> None:
-        self.index.drop(c)
-
     def find(self, ref: str) -> Container:
         return self.index.find(ref)
 
     def save(self, c: Container) -> None:
         self.index.save(c)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """A background task the engine keeps a reference to (and logs if it fails)."""
-        return self.jobs.spawn(coro)
-
-    def validate_name(self, name: str) -> str:
-        return validate_name(name)
