@@ -79,7 +79,7 @@ for _p in (Phase.CREATED, Phase.RUNNING, Phase.PAUSED, Phase.RESTARTING, Phase.E
     LEGAL_MOVES[(_p, Move.REMOVE_FORCED)] = (Phase.REMOVING, [])
     LEGAL_MOVES[(_p, Move.LOST)] = (Phase.EXITED, [])
     LEGAL_MOVES[(_p, Move.ADOPT)] = (Phase.PAUSED if _p is Phase.PAUSED else Phase.RUNNING, [])
-for _p in (Phase.CREATED, Phase.RESTARTING, Phase.EXITED, Phase.DEAD):
+for _p in (Phase.CREATED, Phase.EXITED, Phase.DEAD):
     LEGAL_MOVES[(_p, Move.REMOVE)] = (Phase.REMOVING, [])
 LEGAL_MOVES[(Phase.DEAD, Move.REMOVE_FORCED)] = (Phase.REMOVING, [])
 
@@ -179,9 +179,9 @@ def test_adopt_of_a_running_container_only_takes_the_pid() -> None:
     assert (c.state.pid, c.state.paused, c.state.started_at) == (77, True, STARTED)
 
 
-def test_removal_cancels_a_pending_restart() -> None:
+def test_a_forced_removal_cancels_a_pending_restart() -> None:
     c = container(state_in(Phase.RESTARTING))
-    transition(c, Move.REMOVE, RecordingEvents())
+    transition(c, Move.REMOVE_FORCED, RecordingEvents())
     assert (c.state.restarting, c.state.status, c.removing) == (False, "exited", True)
 
 
@@ -208,6 +208,12 @@ def test_removal_cancels_a_pending_restart() -> None:
             Move.REMOVE,
             'cannot remove container "/web": container is running: stop the container '
             "before removing or force remove",
+        ),
+        (
+            Phase.RESTARTING,
+            Move.REMOVE,
+            f"You cannot remove a restarting container {CID}. Stop the container before "
+            "attempting removal or force remove",
         ),
         (
             Phase.PAUSED,

@@ -134,7 +134,7 @@ LEGAL: dict[Move, frozenset[Phase]] = {
     Move.UNPAUSE: frozenset({P.PAUSED}),
     Move.RESTARTING: frozenset({P.EXITED}),
     Move.RESTART_CANCELLED: frozenset({P.RESTARTING}),
-    Move.REMOVE: frozenset({P.CREATED, P.EXITED, P.RESTARTING, P.DEAD}),
+    Move.REMOVE: frozenset({P.CREATED, P.EXITED, P.DEAD}),
     Move.REMOVE_FORCED: frozenset(set(P) - {P.REMOVING}),
     Move.REMOVE_FAILED: frozenset({P.REMOVING}),
     Move.DESTROY: frozenset({P.REMOVING}),
@@ -172,6 +172,11 @@ def refusal(cid: str, move: Move, now: Phase, ref: str = "", name: str = "") -> 
             return (
                 f"You cannot remove a paused container {cid}. Unpause and then stop the "
                 "container before attempting removal or force remove"
+            )
+        if now is P.RESTARTING:
+            return (
+                f"You cannot remove a restarting container {cid}. Stop the container before "
+                "attempting removal or force remove"
             )
         return f"removal of container {ref or cid} is already in progress"
     if move in (Move.EXIT, Move.FROZEN):
