@@ -7,6 +7,11 @@ Ordering rules that keep a crash harmless (wharfied can be killed at any line):
   the monitor what really runs;
 * the exit path releases what start took (runtime state, network, rootfs mount)
   before it reports the exit, and every release step is idempotent.
+
+Every state change goes through `lifecycle_state.transition` (which also refuses illegal
+moves and emits the lifecycle events); the service takes what it uses in its constructor,
+each as a small protocol declared here (what it asks of images, volumes, networking, links,
+health, the rootfs) or a shared piece (index, monitor link, runtimes, paths, spawner).
 """
 
 from __future__ import annotations
