@@ -351,3 +351,18 @@ def test_remove_of_a_paused_container_needs_force_as_dockerd_says(tmp_path: Path
 
     rig = run(tmp_path, scenario)
     assert rig.index.find("web").paused and not rig.index.find("web").removing
+
+
+def test_two_exits_of_one_run_record_one(tmp_path: Path) -> None:
+    """The monitor's exit event and a re-adoption after a monitor restart may both report
+    the same exit: the second finds it recorded and changes nothing."""
+
+    async def scenario(rig: Rig) -> None:
+        cid = await running(rig)
+        await asyncio.gather(rig.ctr.on_exit(cid, 3, None), rig.ctr.on_exit(cid, 3, None))
+
+    rig = run(tmp_path, scenario)
+    c = rig.index.find("web")
+    assert (c.state.status, c.state.exit_code) == ("exited", 3)
+    assert rig.events.actions() == ["create", "start", "die"]
+    assert rig.net.released == [c.id, c.id], "both released (idempotent)"

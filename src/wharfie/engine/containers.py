@@ -435,11 +435,11 @@ class Containers:
         c = self.index.get(cid)
         if c is None:
             return
-        if not allowed(c, Move.EXIT):
-            log.warning("exit of %s, which is %s: ignored", cid[:12], c.state.status)
+        oom = self._oom_killed(c) if code == 137 and c.running else False
+        await self.release(c)  # idempotent: given back whatever the state says
+        if not allowed(c, Move.EXIT):  # not running, or another exit path came first
+            log.info("exit of %s, which is %s: nothing to record", cid[:12], c.state.status)
             return
-        oom = self._oom_killed(c) if code == 137 else False
-        await self.release(c)
         transition(c, Move.EXIT, self.events, code=code, oom=oom, finished=finished)
         self.health.stop(c)
         self.index.save(c)

@@ -120,8 +120,9 @@ class Recovery:
         if c.running or c.state.restarting or self.paths.rootfs_mounted(c.id):
             log.info("container %s is gone (monitor lost it): marking it exited", c.id[:12])
             await self.lifecycle.release(c)
-            transition(c, Move.LOST, self.events)
-            self.index.save(c)
+            if allowed(c, Move.LOST):
+                transition(c, Move.LOST, self.events)
+                self.index.save(c)
         if c.host_config.get("AutoRemove") and self.index.get(c.id) is c:
             await self.lifecycle.remove(c.id, force=True, volumes=True)
 
