@@ -145,6 +145,8 @@ def test_lifecycle_and_timing(differ) -> None:
         d.call("pause", "POST", "/containers/lc1/pause", kind="none")
         d.call("pause-again", "POST", "/containers/lc1/pause")
         d.call("inspect-paused", "GET", "/containers/lc1/json")
+        d.call("rm-paused", "DELETE", "/containers/lc1")
+        d.call("start-paused", "POST", "/containers/lc1/start")
         d.call("stop-paused", "POST", "/containers/lc1/stop?t=1", kind="none")
         d.call("unpause-stopped", "POST", "/containers/lc1/unpause")
         d.call("stop-stopped", "POST", "/containers/lc1/stop", kind="none")
@@ -291,5 +293,33 @@ def test_list_filters(differ) -> None:
             names = sorted(r["Names"][0] for r in rows)
             d.note(f"names {f}", names)
         d.call("limit-abc", "GET", "/containers/json?limit=abc")
+
+    differ(s)
+
+
+def _until_restarting(d: Side, name: str, restarts: int) -> None:
+    """Wait until the container is between two runs of its restart policy, after at least
+    `restarts` restarts (the back-off is then long enough to act in)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        doc = d.json("GET", f"/containers/{name}/json")
+        if doc["State"]["Status"] == "restarting" and doc["RestartCount"] >= restarts:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{d.name}: {name} never stayed restarting")
+
+
+def test_a_restarting_container(differ) -> None:
+    """What dockerd answers while a restart policy waits to start a container again."""
+
+    def s(d: Side) -> None:
+        body = {**BB, "Cmd": ["false"], "HostConfig": {"RestartPolicy": {"Name": "always"}}}
+        assert d.raw("POST", "/containers/create?name=rs1", body).status == 201
+        assert d.raw("POST", "/containers/rs1/start").status == 204
+        _until_restarting(d, "rs1", 4)
+        d.call("pause-restarting", "POST", "/containers/rs1/pause")
+        _until_restarting(d, "rs1", 4)
+        d.call("rm-restarting", "DELETE", "/containers/rs1")
+        d.raw("DELETE", "/containers/rs1?force=1")
 
     differ(s)

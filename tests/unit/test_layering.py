@@ -2,6 +2,7 @@
 runtime's start path must not pull in."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,48 @@ def test_runtime_start_path_stays_lean() -> None:
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "", f"heavy modules on the start path: {out.stdout.strip()}"
+
+
+# Services that still take the whole engine; each entry goes when its service takes its
+# dependencies (issue 14). The list may only shrink: an entry whose class no longer takes
+# the engine fails the test, so it cannot go stale.
+STILL_TAKE_ENGINE = {
+    "builds.py:Builds",
+    "execs.py:Execs",
+    "files.py:Files",
+    "images.py:ImageService",
+    "networks.py:Networks",
+    "streams.py:StatsReader",
+    "volumes.py:Volumes",
+}
+
+
+def _classes_taking_engine() -> set[str]:
+    found = set()
+    for f in sorted((SRC / "engine").glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text(), str(f))):
+            if not isinstance(node, ast.ClassDef) or node.name == "Engine":
+                continue
+            for item in node.body:
+                if not (isinstance(item, ast.FunctionDef) and item.name == "__init__"):
+                    continue
+                args = item.args.args + item.args.kwonlyargs + item.args.posonlyargs
+                for arg in args:
+                    text = ast.unparse(arg.annotation) if arg.annotation else ""
+                    if re.search(r"\bEngine\b", text):
+                        found.add(f"{f.name}:{node.name}")
+    return found
+
+
+def test_no_engine_service_takes_the_engine() -> None:
+    """Every service names its dependencies in its constructor; only `Engine` (the
+    wiring) sees them all."""
+    taking = _classes_taking_engine()
+    assert taking - STILL_TAKE_ENGINE == set(), "new services that take the whole Engine"
+    assert STILL_TAKE_ENGINE - taking == set(), "no longer take the Engine: drop from the list"
+
+
+def test_the_container_services_take_no_engine() -> None:
+    taking = _classes_taking_engine()
+    mine = {"Containers", "Health", "Recovery", "System", "ContainerListing", "ContainerAPI"}
+    assert {entry.split(":")[1] for entry in taking} & mine == set()

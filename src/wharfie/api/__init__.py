@@ -23,8 +23,9 @@ def build(engine: Engine, swarm: SwarmBackend) -> Server:
     from wharfie.api.routes_volumes import VolumeRoutes
 
     router = Router()
-    for routes in (SystemRoutes(engine, swarm), ContainerRoutes(engine), ImageRoutes(engine)):
-        routes.register(router)
+    SystemRoutes(engine.system, swarm).register(router)
+    ContainerRoutes(engine.container_api, engine.exec_api).register(router)
+    ImageRoutes(engine).register(router)
     VolumeRoutes(engine).register(router)
     BuildRoutes(engine).register(router)
     NetworkRoutes(engine).register(router)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from wharfie.api.backends import ContainerBackend, ExecBackend
 from wharfie.api.decoding import (
     EOF,
     arg,
@@ -19,14 +20,11 @@ from wharfie.api.decoding import (
     timestamp_ns,
 )
 from wharfie.api.http import HIJACKED, Reply, Request, Response, Router, Stream, json_response
-from wharfie.engine import filters, gojson, links, validate
-from wharfie.engine.streams import LogQuery, in_thread, log_chunks
-from wharfie.errors import Conflict, InvalidArgument, NotFound
+from wharfie.engine import filters, gojson, validate
+from wharfie.engine.streams import LogQuery, in_thread
+from wharfie.errors import InvalidArgument, NotFound
 from wharfie.monitor.client import AttachOptions, StartError
 from wharfie.oci import jsonio
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
 
 RAW = "application/vnd.docker.raw-stream"
 MUX = "application/vnd.docker.multiplexed-stream"
@@ -38,8 +36,9 @@ def _time(text: str) -> int:
 
 
 class ContainerRoutes:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    def __init__(self, containers: ContainerBackend, execs: ExecBackend) -> None:
+        self.b = containers
+        self.x = execs
 
     def register(self, r: Router) -> None:
         p = "/containers/" + ID
@@ -79,104 +78,85 @@ class ContainerRoutes:
         f = filters.parse(arg(req, "filters"))
         _check_list_filters(f)
         for ref in f.get("before", []) + f.get("since", []):
-            self.e.find(ref)  # as moby: a pivot that does not exist is an error
+            self.b.find(ref)  # as moby: a pivot that does not exist is an error
         if flag(req, "latest"):
             limit = 1
-        rows = self.e.list_containers(
+        rows = self.b.list_containers(
             flag(req, "all") or limit > 0, limit, arg(req, "filters"), flag(req, "size")
         )
         return json_response(rows)
 
     async def create(self, req: Request) -> Reply:
         body = await json_body(req, required=EOF)
-        out = await self.e.ctr.create(body, arg(req, "name"), req.api_version)
+        out = await self.b.create(body, arg(req, "name"), req.api_version)
         return json_response(out, 201)
 
     async def prune(self, req: Request) -> Reply:
-        from wharfie.engine import system
-
-        return json_response(await system.prune_containers(self.e, arg(req, "filters")))
+        return json_response(await self.b.prune(arg(req, "filters")))
 
     async def inspect(self, req: Request, ref: str) -> Reply:
-        c = self.e.find(ref)
-        doc = c.inspect()
-        for key in ("SizeRw", "SizeRootFs"):  # omitempty in moby's types
-            doc.pop(key, None)
-        if doc.get("HostConfig", {}).get("Init", False) is None:
-            doc["HostConfig"] = {k: v for k, v in doc["HostConfig"].items() if k != "Init"}
-        if flag(req, "size"):
-            doc["SizeRw"], doc["SizeRootFs"] = self.e.sizes(c)
-        runtime = str(c.host_config.get("Runtime") or "")
-        warnings = await asyncio.to_thread(self.e.runtime_warnings, runtime) if runtime else []
-        if warnings:  # e.g. wharfie-vm without KVM: the container runs emulated
-            doc["RuntimeWarnings"] = warnings
-        return json_response(doc)
+        return json_response(await self.b.inspect(ref, flag(req, "size")))
 
     async def start(self, req: Request, ref: str) -> Reply:
-        started = await self.e.ctr.start(ref)
+        started = await self.b.start(ref)
         return Response(204 if started else 304)
 
     async def stop(self, req: Request, ref: str) -> Reply:
         t = number_opt(req, "t")
-        stopped = await self.e.ctr.stop(ref, t, arg(req, "signal") or None)
+        stopped = await self.b.stop(ref, t, arg(req, "signal") or None)
         return Response(204 if stopped else 304)
 
     async def restart(self, req: Request, ref: str) -> Reply:
         t = number_opt(req, "t")
-        await self.e.ctr.restart(ref, t, arg(req, "signal") or None)
+        await self.b.restart(ref, t, arg(req, "signal") or None)
         return Response(204)
 
     async def kill(self, req: Request, ref: str) -> Reply:
-        await self.e.ctr.kill(ref, arg(req, "signal", "KILL"))
+        await self.b.kill(ref, arg(req, "signal", "KILL"))
         return Response(204)
 
     async def pause(self, req: Request, ref: str) -> Reply:
-        await self.e.ctr.pause(ref)
+        await self.b.pause(ref)
         return Response(204)
 
     async def unpause(self, req: Request, ref: str) -> Reply:
-        await self.e.ctr.unpause(ref)
+        await self.b.unpause(ref)
         return Response(204)
 
     async def wait(self, req: Request, ref: str) -> Reply:
-        fut = await self.e.ctr.wait(ref, arg(req, "condition"))
+        fut = await self.b.wait(ref, arg(req, "condition"))
         return Stream(_wait_body(req, fut))
 
     async def remove(self, req: Request, ref: str) -> Reply:
         if flag(req, "link"):  # docker rm --link parent/alias
-            links.remove_link(self.e, ref)
+            self.b.remove_link(ref)
             return Response(204)
         if "/" in ref:
             raise NotFound(f"No such container: {ref}")
-        await self.e.ctr.remove(ref, force=flag(req, "force"), volumes=flag(req, "v"))
-        self.e.execs_service.forget_container(ref)
+        await self.b.remove(ref, force=flag(req, "force"), volumes=flag(req, "v"))
         return Response(204)
 
     async def rename(self, req: Request, ref: str) -> Reply:
-        self.e.ctr.rename(ref, arg(req, "name"))
+        self.b.rename(ref, arg(req, "name"))
         return Response(204)
 
     async def update(self, req: Request, ref: str) -> Reply:
         body = validate.container_update(await json_body(req, empty={}))
-        return json_response(await self.e.ctr.update(ref, body))
+        return json_response(await self.b.update(ref, body))
 
     async def resize(self, req: Request, ref: str) -> Reply:
-        c = self.e.find(ref)
-        h, w = number(req, "h", 0), number(req, "w", 0)
-        if not c.running:
-            raise Conflict(f"Container {c.id} is not running")
-        await self.e.need_monitor().resize(c.id, h, w)
+        await self.b.resize(ref, number(req, "h", 0), number(req, "w", 0))
         return Response(200)
 
     async def attach(self, req: Request, ref: str) -> Reply:
         try:
-            c = self.e.find(ref)
+            c = self.b.find(ref)
             keys = validate.detach_keys(arg(req, "detachKeys")) if arg(req, "detachKeys") else None
         except (NotFound, InvalidArgument) as exc:  # moby writes these as a raw stream
             status = 404 if isinstance(exc, NotFound) else 400
             return Response(status, f"{exc}\r\n".encode(), RAW)
         mux = not c.tty
-        self.e.events.emit("container", "attach", c.id, c.event_attrs())
+        self.b.attached(c)
         await req.upgrade(MUX if mux and req.api_version >= (1, 42) else RAW)
         sock_fd = req.socket_fd()
         if flag(req, "logs"):
@@ -189,12 +169,12 @@ class ContainerRoutes:
                 tail=-1,
                 timestamps=False,
             )
-            async for chunk in in_thread(lambda: log_chunks(c, q)):
+            async for chunk in in_thread(lambda: self.b.logs(c, q)):
                 req.writer.write(chunk)
                 await req.writer.drain()
             await req.flush()
         # as moby: a stream attach to a stopped container waits for its next start
-        if flag(req, "stream") and (c.running or c.state["Status"] in ("created", "exited")):
+        if flag(req, "stream") and (c.running or c.state.status in ("created", "exited")):
             opts = AttachOptions(
                 stdin=flag(req, "stdin"),
                 stdout=flag(req, "stdout"),
@@ -202,11 +182,11 @@ class ContainerRoutes:
                 tty=c.tty,
                 detach_keys=keys,
             )
-            await self.e.need_monitor().attach(c.id, sock_fd, opts)
+            await self.b.attach(c, sock_fd, opts)
         return HIJACKED
 
     async def logs(self, req: Request, ref: str) -> Reply:
-        c = self.e.find(ref)
+        c = self.b.find(ref)
         stdout, stderr = flag(req, "stdout"), flag(req, "stderr")
         if not (stdout or stderr):
             raise InvalidArgument("Bad parameters: you must choose at least one stream")
@@ -223,45 +203,35 @@ class ContainerRoutes:
             timestamps=flag(req, "timestamps"),
         )
         kind = RAW if c.tty or req.api_version < (1, 42) else MUX
-        return Stream(in_thread(lambda: log_chunks(c, q)), kind)
+        return Stream(in_thread(lambda: self.b.logs(c, q)), kind)
 
     async def top(self, req: Request, ref: str) -> Reply:
-        from wharfie.engine import streams
-
-        c = self.e.find(ref)
-        out = await streams.top(self.e, c, arg(req, "ps_args"))
-        return json_response(out)
+        return json_response(await self.b.top(ref, arg(req, "ps_args")))
 
     async def stats(self, req: Request, ref: str) -> Reply:
-        c = self.e.find(ref)
         stream = flag(req, "stream", True)
-        return Stream(self.e.stats.stream(c, stream, flag(req, "one-shot")))
+        return Stream(self.b.stats(ref, stream, flag(req, "one-shot")))
 
     async def changes(self, req: Request, ref: str) -> Reply:
-        c = self.e.find(ref)
-        return json_response(await asyncio.to_thread(self.e.files.changes, c) or None)
+        return json_response(await self.b.changes(ref) or None)
 
     async def export(self, req: Request, ref: str) -> Reply:
-        c = self.e.find(ref)
-        return Stream(self.e.files.export(c), "application/x-tar")
+        return Stream(self.b.export(ref), "application/x-tar")
 
     async def archive_head(self, req: Request, ref: str) -> Reply:
-        c = self.e.find(ref)
-        header = await asyncio.to_thread(self.e.files.stat_header, c, _path(req))
+        header = await self.b.stat_path(ref, _path(req))
         return Response(
             200,
             headers={"X-Docker-Container-Path-Stat": header, "Content-Type": "application/json"},
         )
 
     async def archive_get(self, req: Request, ref: str) -> Reply:
-        c = self.e.find(ref)
-        header, chunks = await self.e.files.get_archive(c, _path(req))
+        header, chunks = await self.b.get_archive(ref, _path(req))
         return Stream(chunks, "application/x-tar", headers={"X-Docker-Container-Path-Stat": header})
 
     async def archive_put(self, req: Request, ref: str) -> Reply:
-        c = self.e.find(ref)
-        await self.e.files.put_archive(
-            c,
+        await self.b.put_archive(
+            ref,
             _path(req),
             req.chunks(),
             flag(req, "noOverwriteDirNonDir"),
@@ -270,24 +240,24 @@ class ContainerRoutes:
         return Response(200)
 
     async def exec_create(self, req: Request, ref: str) -> Reply:
-        eid = self.e.execs_service.create(ref, await json_body(req, empty={}))
+        eid = self.x.create(ref, await json_body(req, empty={}))
         return json_response({"Id": eid}, 201)
 
     async def exec_start(self, req: Request, eid: str) -> Reply:
-        ex = self.e.execs_service.get(eid)
+        ex = self.x.get(eid)
         body = validate.exec_start(await json_body(req, empty={}))
         size = body.get("ConsoleSize") or None
         console = (int(size[0]), int(size[1])) if size and size[0] else None
         if body.get("Detach"):
-            await self.e.execs_service.start(ex, None, console)
+            await self.x.start(ex, None, console)
             return Response(200)
-        self.e.execs_service.check_startable(ex)
+        self.x.check_startable(ex)
         # As moby's postContainerExecStart: the start request's Tty decides the framing of
         # the stream (the exec's own Tty only whether the process gets a terminal).
         mux = not body.get("Tty")
         await req.upgrade(MUX if mux and req.api_version >= (1, 42) else RAW)
         try:
-            await self.e.execs_service.start(ex, req.socket_fd(), console, stream_tty=not mux)
+            await self.x.start(ex, req.socket_fd(), console, stream_tty=not mux)
         except StartError as exc:  # as moby: after the upgrade, the error is in the stream
             line = f"{exec_failure(str(exc))}\r\n".encode()
             req.writer.write(struct.pack(">BxxxI", 1, len(line)) + line if mux else line)
@@ -295,24 +265,22 @@ class ContainerRoutes:
         return HIJACKED
 
     async def exec_resize(self, req: Request, eid: str) -> Reply:
-        ex = self.e.execs_service.get(eid)
-        await self.e.need_monitor().resize(ex.id, number(req, "h", 0), number(req, "w", 0))
+        await self.x.resize(eid, number(req, "h", 0), number(req, "w", 0))
         return Response(200)
 
     async def exec_inspect(self, req: Request, eid: str) -> Reply:
-        ex = self.e.execs_service.get(eid)
-        await self.e.execs_service.settle(ex)
-        return json_response(ex.inspect())
+        return json_response(await self.x.inspect(eid))
 
     async def commit(self, req: Request) -> Reply:
-        c = self.e.find(arg(req, "container"))
+        ref = arg(req, "container")
+        self.b.find(ref)  # 404 before the body is read
         config = await json_body(req)
         if config is not None and not isinstance(config, dict):
             raise gojson.type_error(config, "", "runconfig.ContainerConfigWrapper")
         repo, tag = arg(req, "repo"), arg(req, "tag")
         reference = f"{repo}:{tag}" if repo and tag else repo
-        image_id = await self.e.files.commit(
-            c,
+        image_id = await self.b.commit(
+            ref,
             reference=reference or None,
             author=arg(req, "author"),
             comment=arg(req, "comment"),

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from wharfie.api.backends import SystemBackend
 from wharfie.api.decoding import arg, timestamp_ns
 from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
-from wharfie.engine import filters, system
+from wharfie.engine import filters
 from wharfie.errors import InvalidArgument
 from wharfie.oci import jsonio
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
 
 PING_HEADERS = {
     "Builder-Version": "1",
@@ -31,8 +29,8 @@ class SwarmStatus(Protocol):
 
 
 class SystemRoutes:
-    def __init__(self, engine: Engine, swarm: SwarmStatus) -> None:
-        self.e = engine
+    def __init__(self, backend: SystemBackend, swarm: SwarmStatus) -> None:
+        self.b = backend
         self.swarm = swarm
 
     def register(self, r: Router) -> None:
@@ -52,15 +50,15 @@ class SystemRoutes:
         return Response(200, b"", "text/plain; charset=utf-8", headers)
 
     async def version(self, req: Request) -> Reply:
-        return json_response(system.version())
+        return json_response(self.b.version())
 
     async def info(self, req: Request) -> Reply:
-        doc = await asyncio.to_thread(system.info, self.e)
+        doc = await asyncio.to_thread(self.b.info)
         doc["Swarm"] = await self.swarm.info()
         return json_response(doc)
 
     async def df(self, req: Request) -> Reply:
-        return json_response(await asyncio.to_thread(system.df, self.e))
+        return json_response(await asyncio.to_thread(self.b.df))
 
     async def events(self, req: Request) -> Reply:
         f = filters.parse(arg(req, "filters"))
@@ -71,11 +69,9 @@ class SystemRoutes:
                 f"`since` time ({arg(req, 'since')}) cannot be after `until` time "
                 f"({arg(req, 'until')})"
             )
-        return Stream(_events(self.e, f, since, until))
+        return Stream(_lines(self.b.events(f, since, until)))
 
 
-async def _events(
-    engine: Engine, f: dict[str, list[str]], since: int | None, until: int | None
-) -> AsyncIterator[bytes]:
-    async for event in engine.events.stream(f, since, until):
+async def _lines(events: AsyncIterator[dict[str, object]]) -> AsyncIterator[bytes]:
+    async for event in events:
         yield jsonio.dumps(event).encode() + b"\n"

@@ -7,6 +7,11 @@ Ordering rules that keep a crash harmless (wharfied can be killed at any line):
   the monitor what really runs;
 * the exit path releases what start took (runtime state, network, rootfs mount)
   before it reports the exit, and every release step is idempotent.
+
+Every state change goes through `lifecycle_state.transition` (which also refuses illegal
+moves and emits the lifecycle events); the service takes what it uses in its constructor,
+each as a small protocol declared here (what it asks of images, volumes, networking, links,
+health, the rootfs) or a shared piece (index, monitor link, runtimes, paths, spawner).
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ import os
 import secrets
 import shutil
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from wharfie import cgroups, snapshots
 from wharfie.engine import (
     filters,
-    links,
     mounts,
     names,
     netsetup,
@@ -33,14 +38,25 @@ from wharfie.engine import (
     users,
     validate,
 )
-from wharfie.engine.containerfs import init_layer
-from wharfie.engine.model import Container, initial_state, now_rfc3339
+from wharfie.engine.index import ContainerIndex
+from wharfie.engine.lifecycle_state import (
+    EventSink,
+    Move,
+    State,
+    allowed,
+    check,
+    notify,
+    transition,
+)
+from wharfie.engine.model import Container, now_rfc3339
+from wharfie.engine.monitorlink import RuntimeClient
+from wharfie.engine.paths import Paths
+from wharfie.engine.runtimes import Runtimes
 from wharfie.engine.storageopt import check as check_storage_opt
+from wharfie.engine.tasks import Spawner
 from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, WharfieError
+from wharfie.images import ImageRecord
 from wharfie.monitor.client import StartRequest
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
 
 log = logging.getLogger("wharfie.engine")
 KILL_WAIT = 10.0  # seconds a SIGKILL waits for the exit before the call returns
@@ -48,51 +64,156 @@ KILL_WAIT = 10.0  # seconds a SIGKILL waits for the exit before the call returns
 TINI = "/usr/bin/tini-static"
 
 
+@dataclass(frozen=True)
+class ContainersConfig:
+    """The daemon settings the container service reads (engine.core.Config's)."""
+
+    data_root: str
+    default_runtime: str = "wharfie-runtime"
+    cgroup_parent: str = "/wharfie"
+    log_driver: str = "json-file"
+    log_opts: dict[str, str] = field(default_factory=dict)
+    cpu_rt_period: int = 0
+    cpu_rt_runtime: int = 0
+
+
+class ContainerRecords(Protocol):
+    """The store's container rows (updates go through the index's save)."""
+
+    def insert_container(self, cid: str, name: str, doc: dict[str, Any]) -> None: ...
+
+    def delete_container(self, cid: str) -> None: ...
+
+
+class ImageSource(Protocol):
+    def resolve(self, ref: str) -> ImageRecord: ...
+
+    def layer_dirs(self, image: ImageRecord) -> list[str]: ...
+
+    def gc_layers(self, keep: set[str]) -> Any: ...
+
+
+class ContainerVolumes(Protocol):
+    def points_of(self, c: Container) -> list[dict[str, Any]]: ...
+
+    def attach(self, cid: str, points: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+    async def mount(self, c: Container, rootfs: str) -> None: ...
+
+    def unmount(self, c: Container) -> None: ...
+
+    async def detach(self, c: Container, remove_anonymous: bool) -> None: ...
+
+
+class Rootfs(Protocol):
+    def mount(self, cid: str, image: ImageRecord) -> str: ...
+
+    def unmount(self, cid: str) -> None: ...
+
+
+class HealthWatch(Protocol):
+    def watch(self, c: Container) -> None: ...
+
+    def stop(self, c: Container) -> None: ...
+
+
+class ContainerNetworking(Protocol):
+    """What the container lifecycle asks of networking, at each step."""
+
+    def check_create(self, host_config: dict[str, Any], networking: dict[str, Any]) -> None: ...
+
+    def on_create(self, doc: dict[str, Any], networking: dict[str, Any]) -> None: ...
+
+    def empty_settings(self, mode: str) -> dict[str, Any]: ...  # mode -> NetworkSettings
+
+    def prepare(self, c: Container) -> tuple[str | None, dict[str, str]]: ...  # netns, /etc
+
+    def release(self, c: Container) -> None: ...
+
+
+class ContainerLinks(Protocol):
+    """What the container lifecycle asks of legacy links."""
+
+    def environment(self, c: Container) -> list[str]: ...  # Env with the links' variables
+
+    def forget(self, child_id: str) -> None: ...  # a removed container's id
+
+
 class Containers:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    def __init__(
+        self,
+        *,
+        index: ContainerIndex,
+        store: ContainerRecords,
+        events: EventSink,
+        runtime: RuntimeClient,
+        runtimes: Runtimes,
+        images: ImageSource,
+        volumes: ContainerVolumes,
+        net: ContainerNetworking,
+        links: ContainerLinks,
+        health: HealthWatch,
+        paths: Paths,
+        rootfs: Rootfs,
+        config: ContainersConfig,
+        tasks: Spawner,
+    ) -> None:
+        self.index = index
+        self.store = store
+        self.events = events
+        self.rt = runtime
+        self.runtimes = runtimes
+        self.images = images
+        self.volumes = volumes
+        self.net = net
+        self.links = links
+        self.health = health
+        self.paths = paths
+        self.rootfs = rootfs
+        self.config = config
+        self.tasks = tasks
 
     # ------------------------------------------------------------------ create
     async def create(self, body: Any, name: str, api_version: tuple[int, int]) -> dict[str, Any]:
         cfg = validate.container_create(
             body,
             api_version=api_version,
-            default_log=(self.e.config.log_driver, self.e.config.log_opts),
+            default_log=(self.config.log_driver, self.config.log_opts),
         )
         config, host_config = cfg.config, cfg.host_config
         if not config.get("Image"):
             raise InvalidArgument("config cannot be empty in order to create a container")
         try:
-            image = self.e.images.resolve(str(config["Image"]))
+            image = self.images.resolve(str(config["Image"]))
         except NotFound:
             filters.check_image_reference(str(config["Image"]))  # malformed: 400, as moby's
             raise
-        netsetup.check_create(self.e, host_config, cfg.networking)
+        self.net.check_create(host_config, cfg.networking)
         rtsched.check(host_config)
-        self.e.check_runtime(host_config.get("Runtime") or self.e.config.default_runtime)
-        host_config["Runtime"] = host_config.get("Runtime") or self.e.config.default_runtime
+        self.runtimes.check(host_config.get("Runtime") or self.config.default_runtime)
+        host_config["Runtime"] = host_config.get("Runtime") or self.config.default_runtime
         mounts.check(host_config)
-        name = self.e.validate_name(name) if name else names.generate(set(self.e.names))
+        name = names.validate(name) if name else names.generate(set(self.index.names))
         self._check_name_free(name)
-        check_storage_opt(host_config.get("StorageOpt"), self.e.config.data_root)
+        check_storage_opt(host_config.get("StorageOpt"), self.config.data_root)
         cid = secrets.token_hex(32)
         doc = self._document(cid, name, config, host_config, image)
-        netsetup.on_create(self.e, doc, cfg.networking)
+        self.net.on_create(doc, cfg.networking)
         points = self._mount_points(cid, config, host_config, image)
         doc["Mounts"], doc["_w"]["mounts"] = mounts.public(points), points
         await asyncio.to_thread(self._make_dirs, cid)
-        c = Container(doc)
+        c = Container.from_stored(doc)
         try:
-            self.e.store.insert_container(cid, name, doc)
+            self.store.insert_container(cid, name, doc)
         except sqlite3.IntegrityError:
-            shutil.rmtree(self.e.container_dir(cid), ignore_errors=True)
-            await self.e.volumes.detach(c, remove_anonymous=True)
+            shutil.rmtree(self.paths.container_dir(cid), ignore_errors=True)
+            await self.volumes.detach(c, remove_anonymous=True)
             self._check_name_free(name)
             raise
-        self.e.add(c)
-        self.e.events.emit("container", "create", cid, c.event_attrs())
+        self.index.add(c)
+        transition(c, Move.CREATE, self.events)
         runtime = str(host_config["Runtime"])
-        return {"Id": cid, "Warnings": await asyncio.to_thread(self.e.runtime_warnings, runtime)}
+        return {"Id": cid, "Warnings": await asyncio.to_thread(self.runtimes.warnings, runtime)}
 
     def _mount_points(
         self, cid: str, config: dict[str, Any], host_config: dict[str, Any], image: Any
@@ -100,13 +221,13 @@ class Containers:
         sources = []
         for spec_ in host_config.get("VolumesFrom") or []:
             ref, writable = mounts.parse_volumes_from(spec_)
-            sources.append((self.e.volumes.points_of(self.e.find(ref)), writable))
+            sources.append((self.volumes.points_of(self.index.find(ref)), writable))
         img_volumes = (image.config.get("config") or {}).get("Volumes")
         points = mounts.plan(config, host_config, img_volumes, sources)
-        return self.e.volumes.attach(cid, points)
+        return self.volumes.attach(cid, points)
 
     def _check_name_free(self, name: str) -> None:
-        other = self.e.names.get(name)
+        other = self.index.names.get(name)
         if other is not None:
             raise Conflict(
                 f'Conflict. The container name "/{name}" is already in use by container '
@@ -115,7 +236,7 @@ class Containers:
             )
 
     def _make_dirs(self, cid: str) -> None:
-        cdir = self.e.container_dir(cid)
+        cdir = self.paths.container_dir(cid)
         os.makedirs(cdir, mode=0o710)
         snapshots.prepare_rw(cdir)
 
@@ -127,12 +248,14 @@ class Containers:
         host_config: dict[str, Any],
         image: Any,
     ) -> dict[str, Any]:
+        """The new container's full document (the stored shape): netsetup and links add
+        to it before `Container.from_stored` types it."""
         img_cfg = image.config.get("config") or {}
         path_args = spec.command(config, img_cfg)
         mode = netsetup.mode_of(str(host_config.get("NetworkMode") or "bridge"))
         if host_config.get("NetworkMode") in (None, "", "default"):
             host_config["NetworkMode"] = "bridge"
-        cdir = self.e.container_dir(cid)
+        cdir = self.paths.container_dir(cid)
         full_config = _merged_config(config, img_cfg)
         net_mode = str(host_config.get("NetworkMode") or "")
         if (
@@ -146,7 +269,7 @@ class Containers:
             "Created": now_rfc3339(),
             "Path": path_args[0],
             "Args": path_args[1:],
-            "State": initial_state(),
+            "State": State().to_doc(),
             "Image": image.id,
             "ResolvConfPath": "",
             "HostnamePath": "",
@@ -164,64 +287,65 @@ class Containers:
             "GraphDriver": {
                 "Name": "overlay2",
                 "Data": {
-                    "LowerDir": ":".join(self.e.images.layer_dirs(image)),
+                    "LowerDir": ":".join(self.images.layer_dirs(image)),
                     "UpperDir": os.path.join(cdir, "rw", "upper"),
                     "WorkDir": os.path.join(cdir, "rw", "work"),
-                    "MergedDir": os.path.join(self.e.bundle_dir(cid), "rootfs"),
+                    "MergedDir": self.paths.rootfs(cid),
                 },
             },
             "SizeRw": None,
             "SizeRootFs": None,
             "Mounts": [],
             "Config": full_config,
-            "NetworkSettings": netsetup.empty_settings(self.e, mode),
-            "_w": {"runtime": host_config.get("Runtime") or self.e.config.default_runtime},
+            "NetworkSettings": self.net.empty_settings(mode),
+            "_w": {"runtime": host_config.get("Runtime") or self.config.default_runtime},
         }
 
     # ------------------------------------------------------------------- start
     async def start(self, ref: str) -> bool:
         """Returns False when the container was already running (HTTP 304)."""
-        c = self.e.find(ref)
+        c = self.index.find(ref)
         async with c.lock:
-            if c.paused:
-                raise Conflict("cannot start a paused container, try unpause instead")
-            if c.running:
+            if c.running and not c.paused:
                 return False
-            if c.removing:
-                raise Conflict(f"container {c.id} is marked for removal and cannot be started")
-            c.private["manual_stop"] = False
+            check(c, Move.START)
+            c.manual_stop = False
             await self._start_locked(c)
             return True
 
     async def _start_locked(self, c: Container) -> None:
+        check(c, Move.START)
         try:
             pid = await self._launch(c)
         except WharfieError as exc:
             await self._start_failed(c, exc)
             raise
-        c.set_running(pid)
-        self.e.save(c)
-        self.e.events.emit("container", "start", c.id, c.event_attrs())
-        self.e.health.watch(c)
+        try:
+            transition(c, Move.START, self.events, pid=pid)
+        except Conflict:  # removed meanwhile: give back what the launch took
+            await self.release(c)
+            raise
+        self.index.save(c)
+        self.health.watch(c)
 
     async def _launch(self, c: Container) -> int:
-        image = self.e.images.resolve(str(c.doc["Image"]))
+        image = self.images.resolve(c.image_id)
         rootfs = self.mount_rootfs(c, image)
         try:
-            await self.e.volumes.mount(c, rootfs)
+            await self.volumes.mount(c, rootfs)
             uid, gid, groups = users.resolve_user(rootfs, str(c.config.get("User") or ""))
             home = users.user_home(rootfs, uid)
-            netns, etc_files = netsetup.prepare(self.e, c)
+            netns, etc_files = self.net.prepare(c)
             rtsched.prepare_parents(
                 self.cgroups_path(c),
                 c.host_config,
-                self.e.config.cpu_rt_period,
-                self.e.config.cpu_rt_runtime,
+                self.config.cpu_rt_period,
+                self.config.cpu_rt_runtime,
             )
             runtime_spec = spec.runtime_spec(
                 spec.SpecInputs(
                     container_id=c.id,
-                    config={**c.config, "Env": links.environment(self.e, c)},
+                    config={**c.config, "Env": self.links.environment(c)},
                     host_config=c.host_config,
                     image_config=image.config.get("config") or {},
                     rootfs=rootfs,
@@ -236,8 +360,8 @@ class Containers:
                     mounts=self._spec_mounts(c),
                 )
             )
-            _write_json(os.path.join(self.e.bundle_dir(c.id), "config.json"), runtime_spec)
-            return await self.e.need_monitor().start(self._start_request(c))
+            _write_json(os.path.join(self.paths.bundle_dir(c.id), "config.json"), runtime_spec)
+            return await self.rt.start(self._start_request(c))
         except BaseException:
             await self.release(c)
             raise
@@ -245,7 +369,7 @@ class Containers:
     def _spec_mounts(self, c: Container) -> list[dict[str, Any]] | None:
         if "mounts" not in c.private:  # created before mount points were recorded
             return None
-        points = self.e.volumes.points_of(c)
+        points = self.volumes.points_of(c)
         mounts.prepare_binds(points)
         return mounts.spec_mounts(points)
 
@@ -255,8 +379,8 @@ class Containers:
         size = c.host_config.get("ConsoleSize") or [0, 0]
         return StartRequest(
             id=c.id,
-            bundle=self.e.bundle_dir(c.id),
-            runtime=self.e.runtime_ref(c.private.get("runtime")),
+            bundle=self.paths.bundle_dir(c.id),
+            runtime=self.runtimes.ref(c.runtime or None),
             tty=c.tty,
             open_stdin=bool(c.config.get("OpenStdin")),
             stdin_once=bool(c.config.get("StdinOnce")),
@@ -273,44 +397,33 @@ class Containers:
             if ("executable file not found" in msg or "no such file" in msg)
             else (126 if "permission denied" in msg else 128)
         )
-        c.set_start_failed(code, msg)
-        self.e.save(c)
-        self.e.events.emit("container", "die", c.id, {**c.event_attrs(), "exitCode": str(code)})
+        transition(c, Move.START_FAILED, self.events, code=code, error=msg)
+        self.index.save(c)
         c.resolve_waiters(c.exit_waiters)
         if c.host_config.get("AutoRemove"):
-            self.e.spawn(self.remove(c.id, force=True, volumes=True))
+            self.tasks.spawn(self.remove(c.id, force=True, volumes=True))
 
     def cgroups_path(self, c: Container) -> str:
-        parent = c.host_config.get("CgroupParent") or self.e.config.cgroup_parent
+        parent = c.host_config.get("CgroupParent") or self.config.cgroup_parent
         return f"{parent.rstrip('/')}/{c.id}"
 
-    def mount_rootfs(self, c: Container, image: Any) -> str:
-        bundle = self.e.bundle_dir(c.id)
-        rootfs = os.path.join(bundle, "rootfs")
-        os.makedirs(rootfs, mode=0o755, exist_ok=True)
-        if not os.path.ismount(rootfs):
-            upper, work = snapshots.prepare_rw(self.e.container_dir(c.id))
-            lowers = [init_layer(self.e.config.data_root)]  # dockerd's "-init" layer
-            lowers += self.e.images.layer_dirs(image)
-            snapshots.mount(snapshots.overlay(lowers, upper, work), rootfs)
-        return rootfs
+    def mount_rootfs(self, c: Container, image: ImageRecord) -> str:
+        return self.rootfs.mount(c.id, image)
 
     def unmount_rootfs(self, c: Container) -> None:
-        rootfs = os.path.join(self.e.bundle_dir(c.id), "rootfs")
-        if os.path.ismount(rootfs):
-            snapshots.unmount(rootfs)
+        self.rootfs.unmount(c.id)
 
     async def release(self, c: Container) -> None:
         """Give back what start took: runtime state, network, rootfs mount. Idempotent."""
-        ref = self.e.runtime_ref(c.private.get("runtime"))
-        if self.e.monitor is not None:
-            rc, _, err = await self.e.monitor.runtime(ref, ["delete", "--force", c.id])
+        ref = self.runtimes.ref(c.runtime or None)
+        if self.rt.connected:
+            rc, _, err = await self.rt.runtime(ref, ["delete", "--force", c.id])
             if rc != 0 and "does not exist" not in err and "not exist" not in err:
                 log.warning("runtime delete %s: %s", c.id[:12], err.strip())
         try:
-            netsetup.release(self.e, c)
+            self.net.release(c)
         finally:
-            self.e.volumes.unmount(c)
+            self.volumes.unmount(c)
             if c.mount_users == 0:
                 self.unmount_rootfs(c)
 
@@ -319,23 +432,22 @@ class Containers:
         """The monitor saw the container's init exit (`finished`: unix seconds)."""
         if isinstance(finished, (int, float)):
             finished = present.rfc3339nano(float(finished))
-        c = self.e.containers.get(cid)
+        c = self.index.get(cid)
         if c is None:
             return
-        oom = self._oom_killed(c) if code == 137 else False
-        await self.release(c)
-        c.set_exited(code, oom, finished)
-        self.e.health.stop(c)
-        self.e.save(c)
-        if self.e.monitor is not None:
-            await self.e.monitor.forget(cid)
-        attrs = c.event_attrs()
-        if oom:
-            self.e.events.emit("container", "oom", cid, attrs)
-        self.e.events.emit("container", "die", cid, {**attrs, "exitCode": str(code)})
+        oom = self._oom_killed(c) if code == 137 and c.running else False
+        await self.release(c)  # idempotent: given back whatever the state says
+        if not allowed(c, Move.EXIT):  # not running, or another exit path came first
+            log.info("exit of %s, which is %s: nothing to record", cid[:12], c.state.status)
+            return
+        transition(c, Move.EXIT, self.events, code=code, oom=oom, finished=finished)
+        self.health.stop(c)
+        self.index.save(c)
+        if self.rt.connected:
+            await self.rt.forget(cid)
         c.resolve_waiters(c.exit_waiters)
         if restart.should_restart(c):
-            c.restart_task = self.e.spawn(self._restart_later(c))
+            c.restart_task = self.tasks.spawn(self._restart_later(c))
         elif c.host_config.get("AutoRemove") and not c.removing:
             await self.remove(cid, force=True, volumes=True)
 
@@ -346,21 +458,19 @@ class Containers:
             return False
 
     async def _restart_later(self, c: Container) -> None:
+        if not allowed(c, Move.RESTARTING):  # started or removed since it exited
+            return
         delay = restart.backoff(c)
-        c.state.update(Restarting=True, Status="restarting")
-        self.e.save(c)
+        transition(c, Move.RESTARTING, self.events)
+        self.index.save(c)
         await asyncio.sleep(delay)
         async with c.lock:
-            if (
-                c.running
-                or c.removing
-                or c.private.get("manual_stop")
-                or c.id not in self.e.containers
-            ):
-                c.state.update(Restarting=False)
+            if c.running or c.removing or c.manual_stop or self.index.get(c.id) is not c:
+                if allowed(c, Move.RESTART_CANCELLED):
+                    transition(c, Move.RESTART_CANCELLED, self.events)
                 return
-            c.doc["RestartCount"] = int(c.doc.get("RestartCount") or 0) + 1
-            self.e.events.emit("container", "restart", c.id, c.event_attrs())
+            c.restart_count += 1
+            notify(c, "restart", self.events)
             try:
                 await self._start_locked(c)
             except WharfieError as exc:
@@ -369,13 +479,14 @@ class Containers:
     # --------------------------------------------------------- stop and signals
     async def stop(self, ref: str, timeout: int | None, signal: str | None) -> bool:
         """Returns False when the container was not running (HTTP 304)."""
-        c = self.e.find(ref)
-        c.private["manual_stop"] = True
+        c = self.index.find(ref)
+        c.manual_stop = True
         if c.restart_task is not None:
             c.restart_task.cancel()
-            c.state.update(Restarting=False)
+            if allowed(c, Move.RESTART_CANCELLED):
+                transition(c, Move.RESTART_CANCELLED, self.events)
         if not c.running:
-            self.e.save(c)
+            self.index.save(c)
             return False
         await self._stop(c, timeout, signal)
         return True
@@ -400,19 +511,19 @@ class Containers:
                 log.info("container %s did not stop in %ss: killing it", c.id[:12], timeout)
         await self._signal(c, 9)
         await asyncio.shield(waiter)
-        self.e.events.emit("container", "stop", c.id, c.event_attrs())
+        notify(c, "stop", self.events)
 
     def exit_future(self, c: Container) -> asyncio.Future[dict[str, Any]]:
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         if not c.running:
-            fut.set_result({"StatusCode": int(c.state["ExitCode"]), "Error": None})
+            fut.set_result({"StatusCode": c.state.exit_code, "Error": None})
         else:
             c.exit_waiters.append(fut)
         return fut
 
     async def _signal(self, c: Container, signum: int) -> None:
         try:
-            await self.e.need_monitor().signal(c.id, signum)
+            await self.rt.signal(c.id, signum)
         except NotFound:
             pass  # it exited meanwhile: the exit event follows
 
@@ -422,11 +533,11 @@ class Containers:
             validate.platform_signal(str(signum))
         except InvalidArgument as exc:
             raise InvalidArgument(f"Cannot kill container: {ref}: {exc}") from None
-        c = self.e.find(ref)
+        c = self.index.find(ref)
         if not c.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {c.id} is not running")
         if signum in (9, 15):
-            c.private["manual_stop"] = True
+            c.manual_stop = True
         if c.paused and signum != 9:
             raise Conflict(
                 f"Cannot kill container: {ref}: Container {c.id} is paused. "
@@ -434,7 +545,7 @@ class Containers:
             )
         waiter = self.exit_future(c) if signum == 9 else None
         await self._signal(c, signum)
-        self.e.events.emit("container", "kill", c.id, {**c.event_attrs(), "signal": str(signum)})
+        notify(c, "kill", self.events, signal=str(signum))
         if waiter is not None:  # as moby's Kill: SIGKILL returns once the container is down
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), KILL_WAIT)
@@ -442,39 +553,33 @@ class Containers:
                 log.warning("container %s did not exit %ss after SIGKILL", c.id[:12], KILL_WAIT)
 
     async def restart(self, ref: str, timeout: int | None, signal: str | None) -> None:
-        c = self.e.find(ref)
+        c = self.index.find(ref)
         if c.running:
             await self._stop(c, timeout, signal)
         async with c.lock:
-            c.private["manual_stop"] = False
+            c.manual_stop = False
             if not c.running:
                 await self._start_locked(c)
-        self.e.events.emit("container", "restart", c.id, c.event_attrs())
+        notify(c, "restart", self.events)
 
     async def pause(self, ref: str) -> None:
-        c = self.e.find(ref)
-        if not c.running:
-            raise Conflict(f"Container {c.id} is not running")
-        if c.paused:
-            raise Conflict(f"Container {c.id} is already paused")
+        c = self.index.find(ref)
+        check(c, Move.PAUSE)
         await self._runtime(c, ["pause", c.id])
-        c.state.update(Paused=True, Status="paused")
-        self.e.save(c)
-        self.e.events.emit("container", "pause", c.id, c.event_attrs())
+        transition(c, Move.PAUSE, self.events)
+        self.index.save(c)
 
     async def unpause(self, ref: str) -> None:
-        c = self.e.find(ref)
-        if not c.paused:
-            raise Conflict(f"Container {c.id} is not paused")
+        c = self.index.find(ref)
+        check(c, Move.UNPAUSE)
         await self._runtime(c, ["resume", c.id])
-        c.state.update(Paused=False, Status="running")
-        self.e.save(c)
-        self.e.events.emit("container", "unpause", c.id, c.event_attrs())
+        transition(c, Move.UNPAUSE, self.events)
+        self.index.save(c)
 
     async def _runtime_update(self, c: Container, resources: dict[str, Any]) -> None:
         """The runtime changes the cgroup limits (`update -r`, as runc), so runc, crun and
         wharfie-runtime each apply them to the cgroups they made, on any cgroup layout."""
-        path = os.path.join(self.e.bundle_dir(c.id), "update.json")
+        path = os.path.join(self.paths.bundle_dir(c.id), "update.json")
         _write_json(path, resources)
         try:
             await self._runtime(c, ["update", "-r", path, c.id])
@@ -495,31 +600,25 @@ class Containers:
         return pids
 
     async def _runtime(self, c: Container, args: list[str]) -> str:
-        ref = self.e.runtime_ref(c.private.get("runtime"))
-        rc, out, err = await self.e.need_monitor().runtime(ref, args)
+        ref = self.runtimes.ref(c.runtime or None)
+        rc, out, err = await self.rt.runtime(ref, args)
         if rc != 0:
             raise FailedPrecondition(f"{ref.name} {args[0]} failed: {err.strip() or rc}")
         return out
 
     # ------------------------------------------------------------------ remove
     async def remove(self, ref: str, *, force: bool, volumes: bool) -> None:
-        c = self.e.find(ref)
-        if c.running and not force:
-            raise Conflict(
-                f'cannot remove container "/{c.name}": container is running: stop the '
-                "container before removing or force remove"
-            )
-        if c.removing:
-            if not force:
-                raise Conflict(f"removal of container {c.id[:12]} is already in progress")
+        c = self.index.find(ref)
+        if c.removing and force:  # as a second `rm -f`: wait for the first
             await self.removed_future(c)
             return
-        c.removing = True
+        # refused if it runs (without force) or a removal is in progress, in dockerd's words
+        transition(c, Move.REMOVE_FORCED if force else Move.REMOVE, self.events, ref=ref)
         if c.restart_task is not None:
             c.restart_task.cancel()
         try:
             if c.running:
-                c.private["manual_stop"] = True
+                c.manual_stop = True
                 waiter = self.exit_future(c)
                 if c.paused:
                     await self._runtime(c, ["resume", c.id])
@@ -528,23 +627,23 @@ class Containers:
             async with c.lock:
                 await self.release(c)
                 await asyncio.to_thread(self._remove_files, c)
-                self.e.store.delete_container(c.id)
-                self.e.drop(c)
-                links.forget(self.e, c.id)
-                await self.e.volumes.detach(c, remove_anonymous=volumes)
-                if not self._image_exists(str(c.doc["Image"])):
-                    await asyncio.to_thread(self.e.images.gc_layers, self._lowers_in_use())
+                self.store.delete_container(c.id)
+                self.index.drop(c)
+                self.links.forget(c.id)
+                await self.volumes.detach(c, remove_anonymous=volumes)
+                if not self._image_exists(c.image_id):
+                    await asyncio.to_thread(self.images.gc_layers, self._lowers_in_use())
         except BaseException:
-            c.removing = False
+            transition(c, Move.REMOVE_FAILED, self.events)
             raise
-        self.e.health.stop(c)
-        self.e.events.emit("container", "destroy", c.id, c.event_attrs())
+        self.health.stop(c)
+        transition(c, Move.DESTROY, self.events)
         c.resolve_waiters(c.exit_waiters)
         c.resolve_waiters(c.remove_waiters)
 
     def _image_exists(self, image_id: str) -> bool:
         try:
-            self.e.images.resolve(image_id)
+            self.images.resolve(image_id)
             return True
         except NotFound:
             return False
@@ -553,13 +652,13 @@ class Containers:
         """Layer dirs of every remaining container (a force-removed image's layers stay
         until its last container goes)."""
         dirs: set[str] = set()
-        for other in self.e.containers.values():
+        for other in self.index.all():
             lower = other.doc.get("GraphDriver", {}).get("Data", {}).get("LowerDir") or ""
             dirs.update(d for d in lower.split(":") if d)
         return dirs
 
     def _remove_files(self, c: Container) -> None:
-        for path in (self.e.bundle_dir(c.id), self.e.container_dir(c.id)):
+        for path in (self.paths.bundle_dir(c.id), self.paths.container_dir(c.id)):
             if os.path.exists(path):
                 shutil.rmtree(path)
 
@@ -570,7 +669,7 @@ class Containers:
 
     # -------------------------------------------------------------------- misc
     async def wait(self, ref: str, condition: str) -> asyncio.Future[dict[str, Any]]:
-        c = self.e.find(ref)
+        c = self.index.find(ref)
         loop = asyncio.get_running_loop()
         if condition in ("", "not-running"):
             return self.exit_future(c)
@@ -583,25 +682,23 @@ class Containers:
         raise InvalidArgument(f"invalid condition: {condition!r}")
 
     def rename(self, ref: str, new: str) -> None:
-        c = self.e.find(ref)
+        c = self.index.find(ref)
         if not new:
             raise InvalidArgument("Neither old nor new names may be empty")
         if new.lstrip("/") == c.name:
             raise InvalidArgument("Renaming a container with the same name as its current name")
         try:  # as moby's reserveName, under the prefix its rename gives
-            new = self.e.validate_name("/" + new.lstrip("/"))
+            new = names.validate("/" + new.lstrip("/"))
             self._check_name_free(new)
         except WharfieError as exc:
             raise type(exc)(f"Error when allocating new name: {exc}") from None
         old = c.name
-        del self.e.names[old]
-        c.doc["Name"] = "/" + new
-        self.e.names[new] = c.id
-        self.e.save(c)
-        self.e.events.emit("container", "rename", c.id, {**c.event_attrs(), "oldName": "/" + old})
+        self.index.rename(c, new)
+        self.index.save(c)
+        notify(c, "rename", self.events, oldName="/" + old)
 
     async def update(self, ref: str, body: Any) -> dict[str, Any]:
-        c = self.e.find(ref)
+        c = self.index.find(ref)
         if not isinstance(body, dict):
             raise InvalidArgument(
                 "json: cannot unmarshal into Go value of type container.UpdateConfig"
@@ -635,8 +732,8 @@ class Containers:
         if c.running and changes:
             await self._runtime_update(c, spec.resources(merged, update=True))
         c.host_config.update(changes)
-        self.e.save(c)
-        self.e.events.emit("container", "update", c.id, c.event_attrs())
+        self.index.save(c)
+        notify(c, "update", self.events)
         return {"Warnings": None}
 
 

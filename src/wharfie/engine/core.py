@@ -1,46 +1,54 @@
-"""The engine: the daemon's state and the services that act on it.
+"""The engine: where the daemon's services are built and wired, and nothing else.
 
-`Engine` owns the metadata store, the image store, the event bus, the monitor
-connection and the in-memory index of containers. The use cases live in
-`containers.py` (lifecycle), `execs.py`, `streams.py` (logs, attach, stats) and
-`system.py`; each gets the engine and nothing global.
+Each service takes what it uses in its constructor (the container index, the store, the
+event bus, the monitor link, the image store, the network and volume services, a config
+record, a task spawner); `Engine` builds them in order and keeps them as attributes for
+the routes and the daemon. docs/architecture.md draws the graph.
+
+A few methods remain here as delegates (`find`, `save`, `need_monitor`, `runtime_ref`, the
+paths) for the services that still take the engine (networks, volumes, execs, files, builds,
+stats); they go once those take their dependencies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import os
-import re
 import secrets
-import shutil
-import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from wharfie import network
-from wharfie.engine import filters, netsetup, present, recovery
+from wharfie.engine import links, netsetup, streams
 from wharfie.engine.builds import Builds
-from wharfie.engine.containers import Containers
+from wharfie.engine.container_api import ContainerAPI, ExecAPI
+from wharfie.engine.containers import Containers, ContainersConfig
 from wharfie.engine.events import EventBus
 from wharfie.engine.execs import Execs
 from wharfie.engine.files import Files
 from wharfie.engine.health import Health
+from wharfie.engine.images import service as image_service
 from wharfie.engine.index import ContainerIndex
+from wharfie.engine.listing import ContainerListing
 from wharfie.engine.model import Container
+from wharfie.engine.monitorlink import MonitorLink
 from wharfie.engine.networks import Networks
+from wharfie.engine.paths import Paths
+from wharfie.engine.recovery import Recovery
+from wharfie.engine.rootfs import RootfsMounts
+from wharfie.engine.runtimes import Runtimes
 from wharfie.engine.store import Store
 from wharfie.engine.streams import StatsReader
+from wharfie.engine.system import System, SystemConfig
+from wharfie.engine.tasks import Tasks
 from wharfie.engine.volumes import Volumes
-from wharfie.errors import InvalidArgument, NotFound
 from wharfie.images import ImageStore
 from wharfie.monitor import client as monitor_client
 from wharfie.monitor.client import MonitorClient, RuntimeRef
 
 log = logging.getLogger("wharfie.engine")
-
-NAME_RE = re.compile(r"\A/?[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # Go: $ is the end of text
 
 
 @dataclass
@@ -67,24 +75,44 @@ class Config:
     cpu_rt_runtime: int = 0
 
 
+@dataclass(frozen=True)
+class _NetsetupCalls:
+    """netsetup's functions of the engine, as the container lifecycle's networking (until
+    networking is a service that takes its dependencies)."""
+
+    check_create: Callable[[dict[str, Any], dict[str, Any]], None]
+    on_create: Callable[[dict[str, Any], dict[str, Any]], None]
+    empty_settings: Callable[[str], dict[str, Any]]
+    prepare: Callable[[Container], tuple[str | None, dict[str, str]]]
+    release: Callable[[Container], None]
+
+
+@dataclass(frozen=True)
+class _LinkCalls:
+    """links' functions of the engine, as the container lifecycle's links."""
+
+    environment: Callable[[Container], list[str]]
+    forget: Callable[[str], None]
+
+
 class Engine:
     def __init__(self, config: Config) -> None:
         self.config = config
+        # -- state and plumbing --
         self.store = Store(config.data_root)
         self.images = ImageStore(self.store.db, config.data_root, self.store.lock)
         self.events = EventBus()
         self.index = ContainerIndex(self.store)
         self.containers = self.index.containers  # id -> container (the index's own dict)
         self.names = self.index.names  # name -> id
-        self.monitor: MonitorClient | None = None
+        self.paths = Paths(config.data_root, config.exec_root)
+        self.monitor_link = MonitorLink()
+        self.runtimes = Runtimes(config.default_runtime, config.exec_root, config.runtimes)
+        self.jobs = Tasks()
         self.warnings: list[str] = []  # shown by `info` (e.g. a monitor that died)
         self.daemon_id = self.store.setting("daemon_id", lambda: secrets.token_hex(32))
         self.bridge_id = self.store.setting("bridge_network_id", lambda: secrets.token_hex(32))
-        self.tasks: set[asyncio.Task[Any]] = set()
-        for sub in ("containers",):
-            os.makedirs(os.path.join(config.data_root, sub), mode=0o710, exist_ok=True)
-        for sub in ("containers", "netns", "runtime"):
-            os.makedirs(os.path.join(config.exec_root, sub), mode=0o711, exist_ok=True)
+        self.paths.make_roots()
         self.bridge = network.Bridge(
             config.bridge_name,
             config.bridge_subnet,
@@ -94,40 +122,126 @@ class Engine:
             subnet6=config.fixed_cidr_v6 if config.ipv6 else None,
         )
         self.ipam = network.IPAM(config.bridge_subnet, config.bridge_gateway)
+        # -- services --
         self.networks = Networks(self)
-        self.ctr = Containers(self)
+        self.volumes = Volumes(self)
         self.execs_service = Execs(self)
-        self.health = Health(self)
+        self.health = Health(
+            execs=self.execs_service, index=self.index, events=self.events, tasks=self.jobs
+        )
+        p = functools.partial
+        self.ctr = Containers(
+            index=self.index,
+            store=self.store,
+            events=self.events,
+            runtime=self.monitor_link,
+            runtimes=self.runtimes,
+            images=self.images,
+            volumes=self.volumes,
+            net=_NetsetupCalls(
+                check_create=p(netsetup.check_create, self),
+                on_create=p(netsetup.on_create, self),
+                empty_settings=p(netsetup.empty_settings, self),
+                prepare=p(netsetup.prepare, self),
+                release=p(netsetup.release, self),
+            ),
+            links=_LinkCalls(environment=p(links.environment, self), forget=p(links.forget, self)),
+            health=self.health,
+            paths=self.paths,
+            rootfs=RootfsMounts(paths=self.paths, images=self.images),
+            config=ContainersConfig(
+                data_root=config.data_root,
+                default_runtime=config.default_runtime,
+                cgroup_parent=config.cgroup_parent,
+                log_driver=config.log_driver,
+                log_opts=config.log_opts,
+                cpu_rt_period=config.cpu_rt_period,
+                cpu_rt_runtime=config.cpu_rt_runtime,
+            ),
+            tasks=self.jobs,
+        )
         self.files = Files(self)
         self.stats = StatsReader(self)
-        self.volumes = Volumes(self)
         self.builds = Builds(self)
+        self.listing = ContainerListing(
+            index=self.index, images=self.images, volumes=self.volumes, paths=self.paths
+        )
+        self.recovery = Recovery(
+            index=self.index,
+            store=self.store,
+            runtime=self.monitor_link,
+            lifecycle=self.ctr,
+            health=self.health,
+            volumes=self.volumes,
+            bridge=self.bridge,
+            paths=self.paths,
+            events=self.events,
+            warnings=self.warnings,
+            daemon_id=self.daemon_id,
+        )
+        self.system = System(
+            config=SystemConfig(
+                data_root=config.data_root,
+                default_runtime=config.default_runtime,
+                log_driver=config.log_driver,
+                live_restore=config.live_restore,
+                runtimes=config.runtimes,
+            ),
+            index=self.index,
+            images=self.images,
+            events=self.events,
+            listing=self.listing,
+            lifecycle=self.ctr,
+            volumes=self.volumes,
+            builds=self.builds,
+            warnings=self.warnings,
+            runtime_warnings=self.runtimes.warnings,
+            registry_settings=lambda: image_service(self).settings,
+            daemon_id=self.daemon_id,
+        )
+
+        self.container_api = ContainerAPI(
+            index=self.index,
+            lifecycle=self.ctr,
+            listing=self.listing,
+            runtimes=self.runtimes,
+            runtime=self.monitor_link,
+            events=self.events,
+            files=self.files,
+            stats=self.stats,
+            top=functools.partial(streams.top, self),
+            execs=self.execs_service,
+            pruner=self.system,
+            remove_link=functools.partial(links.remove_link, self),
+        )
+        self.exec_api = ExecAPI(execs=self.execs_service, runtime=self.monitor_link)
 
     async def start(self) -> None:
         """Bring the host side up (bridge, monitor), then re-adopt containers."""
         await asyncio.to_thread(self.bridge.ensure, masquerade=self.config.masquerade)
         await self.networks.start()
         await asyncio.to_thread(monitor_client.ensure_running, self.config.exec_root)
-        sock = os.path.join(self.config.exec_root, "monitor.sock")
-        self.monitor = await MonitorClient.connect(sock, self._on_monitor_event)
-        self.monitor.on_lost = lambda: recovery.monitor_lost(self)
-        self.monitor.on_back = lambda hello: recovery.monitor_back(self, hello)
-        await recovery.recover(self)
+        sock = self.paths.monitor_socket()
+        client = await MonitorClient.connect(sock, self._on_monitor_event)
+        self.monitor_link.client = client
+        client.on_lost = self.recovery.monitor_lost
+        client.on_back = self.recovery.monitor_back
+        await self.recovery.recover()
         await self.networks.recover()
         await self.builds.recover()
 
     async def close(self) -> None:
-        for c in self.containers.values():
+        for c in self.index.all():
             self.health.stop(c)
-        if self.monitor is not None:
-            await self.monitor.close()
-            self.monitor = None
+        if self.monitor_link.client is not None:
+            await self.monitor_link.client.close()
+            self.monitor_link.client = None
         self.store.close()
 
     def _on_monitor_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "exit":
-            self.spawn(
+            self.jobs.spawn(
                 self.ctr.on_exit(
                     str(event["id"]), int(event["exit_code"]), event.get("finished_at")
                 )
@@ -137,183 +251,24 @@ class Engine:
         else:
             log.warning("unknown monitor event %r", event)
 
-    # -- listing --
-    def present_row(self, c: Container) -> dict[str, Any]:
-        """A container as `GET /containers/json` lists it."""
-        mode = c.network_mode
-        return {
-            "Id": c.id,
-            "Names": ["/" + c.name],
-            "Image": c.config.get("Image", ""),
-            "ImageID": c.doc["Image"],
-            "Command": present.command_string(str(c.doc["Path"]), list(c.doc["Args"])),
-            "Created": int(present.parse_time(str(c.doc["Created"]))),
-            "Ports": netsetup.ps_ports(c),
-            "Labels": c.config.get("Labels") or {},
-            "State": c.state["Status"],
-            "Status": present.status_text(c.inspect()["State"], time.time()),
-            "HostConfig": {"NetworkMode": mode},
-            "NetworkSettings": {"Networks": c.doc["NetworkSettings"]["Networks"]},
-            "Mounts": c.doc.get("Mounts") or [],
-        }
+    # -- delegates for the services that still take the engine --
+    def need_monitor(self) -> MonitorClient:
+        return self.monitor_link.need()
 
-    def list_containers(
-        self, all_: bool, limit: int, raw_filters: str, size: bool
-    ) -> list[dict[str, Any]]:
-        f = filters.parse(raw_filters)
-        cs = sorted(self.containers.values(), key=lambda c: str(c.doc["Created"]), reverse=True)
-        if not all_ and limit <= 0 and "status" not in f:
-            cs = [c for c in cs if c.running]
-        rows = []
-        for c in cs:
-            if f and not filters.match_container(f, self._view(c)):
-                continue
-            if "volume" in f and not self.volumes.container_matches(c, f["volume"]):
-                continue
-            row = self.present_row(c)
-            if size:
-                rw, root = self.sizes(c)
-                # moby's list type has `SizeRw int64 json:",omitempty"`: 0 is left out
-                row.update({"SizeRw": rw} if rw else {})
-                row["SizeRootFs"] = root
-            rows.append(row)
-            if limit > 0 and len(rows) >= limit:
-                break
-        return rows
-
-    def rw_size(self, c: Container) -> int:
-        """Bytes in the container's writable layer (SizeRw)."""
-        from wharfie.engine.system import dir_size
-
-        return dir_size(os.path.join(self.container_dir(c.id), "rw", "upper"))
-
-    def sizes(self, c: Container) -> tuple[int, int]:
-        """(SizeRw, SizeRootFs): the writable layer, and it plus the image's layers."""
-        rw = self.rw_size(c)
-        try:
-            return rw, rw + int(self.images.resolve(str(c.doc["Image"])).size)
-        except NotFound:
-            return rw, rw
-
-    def _view(self, c: Container) -> filters.ContainerView:
-        return filters.ContainerView(
-            id=c.id,
-            names=[c.name],
-            image=str(c.config.get("Image", "")),
-            image_id=str(c.doc["Image"]),
-            labels=c.config.get("Labels") or {},
-            state=str(c.state["Status"]),
-            exit_code=int(c.state["ExitCode"]),
-            created=present.parse_time(str(c.doc["Created"])),
-            ancestor_ids={str(c.doc["Image"])},
-            networks={
-                name: str((ep or {}).get("NetworkID") or "")
-                for name, ep in (c.doc.get("NetworkSettings", {}).get("Networks") or {}).items()
-            },
-        )
-
-    # -- paths --
     def container_dir(self, cid: str) -> str:
-        return os.path.join(self.config.data_root, "containers", cid)
+        return self.paths.container_dir(cid)
 
     def bundle_dir(self, cid: str) -> str:
-        return os.path.join(self.config.exec_root, "containers", cid)
+        return self.paths.bundle_dir(cid)
 
     def netns_path(self, cid: str) -> str:
-        return os.path.join(self.config.exec_root, "netns", cid)
+        return self.paths.netns_path(cid)
 
-    # -- runtimes --
     def runtime_ref(self, name: str | None) -> RuntimeRef:
-        name = name or self.config.default_runtime
-        root = os.path.join(self.config.exec_root, "runtime", os.path.basename(name))
-        if name == "wharfie-runtime":
-            path = _which("wharfie-runtime") or "wharfie-runtime"
-            return RuntimeRef(name=name, path=path, root=root, in_process=True)
-        path = self.config.runtimes.get(name) or _which(name)
-        if not path and name == "wharfie-vm":  # installed beside wharfied (docs/vm.md)
-            beside = os.path.join(os.path.dirname(sys.executable), name)
-            path = beside if os.access(beside, os.X_OK) else ""
-        if not path:
-            raise InvalidArgument(f"unknown or invalid runtime name: {name}")
-        return RuntimeRef(name=name, path=path, root=root, in_process=False)
-
-    def runtime_warnings(self, name: str) -> list[str]:
-        """What a runtime says about itself on this host: the `org.wharfie.warning` annotation
-        of its `features` (wharfie-vm without a usable KVM). Asked once per runtime."""
-        if name not in _RUNTIME_WARNINGS:
-            try:
-                ref = self.runtime_ref(name)
-            except InvalidArgument:
-                return []
-            _RUNTIME_WARNINGS[name] = [] if ref.in_process else _features_warning(ref.path)
-        return _RUNTIME_WARNINGS[name]
-
-    def check_runtime(self, name: str) -> None:
-        self.runtime_ref(name)
-
-    # -- lookup (the index's; kept here until every caller takes the index) --
-    def add(self, c: Container) -> None:
-        self.index.add(c)
-
-    def drop(self, c: Container) -> None:
-        self.index.drop(c)
+        return self.runtimes.ref(name)
 
     def find(self, ref: str) -> Container:
         return self.index.find(ref)
 
     def save(self, c: Container) -> None:
         self.index.save(c)
-
-    def spawn(self, coro: Any) -> asyncio.Task[Any]:
-        """A background task the engine keeps a reference to (and logs if it fails)."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task failed", exc_info=task.exception())
-
-    def need_monitor(self) -> MonitorClient:
-        if self.monitor is None:
-            raise RuntimeError("the monitor is not connected")
-        return self.monitor
-
-    def validate_name(self, name: str) -> str:
-        if not NAME_RE.match(name):
-            raise InvalidArgument(
-                f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
-            )
-        return name.lstrip("/")
-
-
-_FOUND: dict[str, str] = {}
-
-
-_RUNTIME_WARNINGS: dict[str, list[str]] = {}
-
-
-def _features_warning(path: str) -> list[str]:
-    import json
-    import subprocess
-
-    try:
-        out = subprocess.run([path, "features"], capture_output=True, timeout=30, check=True)
-        annotations = json.loads(out.stdout).get("annotations") or {}
-    except (OSError, ValueError, AttributeError, subprocess.SubprocessError):
-        return []
-    warning = annotations.get("org.wharfie.warning") if isinstance(annotations, dict) else None
-    return [str(warning)] if warning else []
-
-
-def _which(name: str) -> str:
-    """shutil.which, remembering hits (every create and start asks; a PATH walk is ~0.3 ms).
-    Misses are not remembered, so a runtime installed later is found without a restart."""
-    path = _FOUND.get(name)
-    if path is None:
-        path = shutil.which(name) or ""
-        if path:
-            _FOUND[name] = path
-    return path

@@ -109,7 +109,7 @@ class Execs:
         req = ExecRequest(
             container_id=c.id,
             exec_id=ex.id,
-            runtime=self.e.runtime_ref(c.private.get("runtime")),
+            runtime=self.e.runtime_ref(c.runtime or None),
             process=self._process(ex),
             tty=bool(ex.config.get("Tty")),
             stdin=bool(ex.config.get("AttachStdin")),

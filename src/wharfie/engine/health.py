@@ -12,14 +12,13 @@ import asyncio
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from wharfie.engine import present
+from wharfie.engine.lifecycle_state import EventSink, notify
+from wharfie.engine.model import Container, HealthRecord
+from wharfie.engine.tasks import Spawner
 from wharfie.errors import WharfieError
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
-    from wharfie.engine.model import Container
 
 log = logging.getLogger("wharfie.engine")
 
@@ -38,18 +37,37 @@ def probe_command(test: list[str]) -> list[str] | None:
     return list(test)
 
 
+class ProbeExecs(Protocol):
+    """What a probe needs of the exec service: make an exec, start it on a socket."""
+
+    def create(self, ref: str, body: Any) -> str: ...
+
+    def get(self, eid: str) -> Any: ...
+
+    async def start(self, ex: Any, sock_fd: int | None, console: tuple[int, int] | None) -> Any: ...
+
+
+class Saver(Protocol):
+    def save(self, c: Container) -> None: ...
+
+
 class Health:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    def __init__(
+        self, *, execs: ProbeExecs, index: Saver, events: EventSink, tasks: Spawner
+    ) -> None:
+        self.execs = execs
+        self.index = index
+        self.events = events
+        self.tasks = tasks
 
     def watch(self, c: Container) -> None:
         hc = c.config.get("Healthcheck") or {}
         cmd = probe_command(list(hc.get("Test") or []))
         if cmd is None:
-            c.private.pop("health", None)
+            c.health = None
             return
-        c.private["health"] = {"Status": "starting", "FailingStreak": 0, "Log": []}
-        c.health_task = self.e.spawn(self._loop(c, hc, cmd))
+        c.health = HealthRecord()
+        c.health_task = self.tasks.spawn(self._loop(c, hc, cmd))
 
     def stop(self, c: Container) -> None:
         if c.health_task is not None:
@@ -77,14 +95,15 @@ class Health:
         started = present.rfc3339nano(time.time_ns())
         ours, theirs = socket.socketpair()
         try:
-            ex_id = self.e.execs_service.create(
+            ex_id = self.execs.create(
                 c.id, {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True}
             )
-            ex = self.e.execs_service.get(ex_id)
-            await self.e.execs_service.start(ex, theirs.fileno(), None)
+            ex = self.execs.get(ex_id)
+            await self.execs.start(ex, theirs.fileno(), None)
             theirs.close()
             output = await asyncio.wait_for(_read_all(ours), timeout)
-            code = await asyncio.wait_for(asyncio.shield(ex.done), timeout)
+            done: asyncio.Future[int] = ex.done
+            code = await asyncio.wait_for(asyncio.shield(done), timeout)
         except TimeoutError:
             return -1, f"Health check exceeded timeout ({timeout:g}s)", started
         except WharfieError as exc:
@@ -97,11 +116,11 @@ class Health:
     def _record(
         self, c: Container, code: int, output: str, started: str, retries: int, in_start: bool
     ) -> None:
-        health = c.private.get("health")
+        health = c.health
         if health is None:
             return
-        health["Log"] = [
-            *health["Log"],
+        health.log = [
+            *health.log,
             {
                 "Start": started,
                 "End": present.rfc3339nano(time.time_ns()),
@@ -109,18 +128,16 @@ class Health:
                 "Output": output[:MAX_OUTPUT],
             },
         ][-KEEP:]
-        old = health["Status"]
+        old = health.status
         if code == 0:
-            health.update(Status="healthy", FailingStreak=0)
+            health.status, health.failing_streak = "healthy", 0
         elif not in_start or old != "starting":
-            health["FailingStreak"] += 1
-            if health["FailingStreak"] >= retries:
-                health["Status"] = "unhealthy"
-        self.e.save(c)
-        if health["Status"] != old:
-            self.e.events.emit(
-                "container", f"health_status: {health['Status']}", c.id, c.event_attrs()
-            )
+            health.failing_streak += 1
+            if health.failing_streak >= retries:
+                health.status = "unhealthy"
+        self.index.save(c)
+        if health.status != old:
+            notify(c, f"health_status: {health.status}", self.events)
 
 
 async def _read_all(sock: socket.socket) -> bytes:

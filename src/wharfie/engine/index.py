@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol
 
+from wharfie.engine import present_container
 from wharfie.engine.model import Container
 from wharfie.errors import InvalidArgument, NotFound
 
@@ -57,6 +58,13 @@ class ContainerIndex:
                 raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
         raise NotFound(f"No such container: {ref}")
 
+    def rename(self, c: Container, new: str) -> None:
+        """Give `c` the name `new` (without "/"; the caller checked it is free)."""
+        if self.names.get(c.name) == c.id:
+            del self.names[c.name]
+        c.name = new
+        self.names[new] = c.id
+
     def save(self, c: Container) -> None:
-        """Persist a container's document after a change."""
-        self._store.save_container(c.id, c.name, c.doc)
+        """Persist a container's record after a change."""
+        self._store.save_container(c.id, c.name, present_container.stored(c))

@@ -1,8 +1,24 @@
-"""Random container names in Docker's style ("adjective_scientist")."""
+"""Container names: checking one a client gives, and random ones in Docker's style
+("adjective_scientist")."""
 
 from __future__ import annotations
 
+import re
 import secrets
+
+from wharfie.errors import InvalidArgument
+
+NAME_RE = re.compile(r"\A/?[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # Go: $ is the end of text
+
+
+def validate(name: str) -> str:
+    """A container name a client gave, checked as moby does; without its "/"."""
+    if not NAME_RE.match(name):
+        raise InvalidArgument(
+            f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )
+    return name.lstrip("/")
+
 
 LEFT = (
     "admiring",

@@ -445,7 +445,7 @@ def _join_container(engine: Engine, c: Container) -> tuple[str, dict[str, str]]:
         return _join_container(engine, other)
     path = engine.netns_path(other.id)
     if not os.path.exists(path):
-        path = f"/proc/{other.state['Pid']}/ns/net"
+        path = f"/proc/{other.state.pid}/ns/net"
         if kind_of(other.network_mode) == "host":
             raise InvalidArgument("joining a container on the host network is not supported")
     files = {

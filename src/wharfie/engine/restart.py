@@ -21,30 +21,29 @@ MAX_DELAY = 60.0
 def should_restart(c: Container) -> bool:
     policy = c.host_config.get("RestartPolicy") or {}
     name = policy.get("Name") or "no"
-    if c.private.get("manual_stop") or c.removing or name == "no":
+    if c.manual_stop or c.removing or name == "no":
         return False
     if name in ("always", "unless-stopped"):
         return True
     if name == "on-failure":
         limit = int(policy.get("MaximumRetryCount") or 0)
-        failed = int(c.state.get("ExitCode") or 0) != 0
-        return failed and (limit == 0 or int(c.doc.get("RestartCount") or 0) < limit)
+        failed = c.state.exit_code != 0
+        return failed and (limit == 0 or c.restart_count < limit)
     return False
 
 
 def backoff(c: Container) -> float:
-    priv = c.private
-    started = _seconds(str(c.state.get("StartedAt") or ""))
-    finished = _seconds(str(c.state.get("FinishedAt") or ""))
+    started = _seconds(c.state.started_at)
+    finished = _seconds(c.state.finished_at)
     ran = finished - started if started and finished else 0.0
-    delay = 0.1 if ran >= 10 else min(MAX_DELAY, float(priv.get("restart_delay") or 0.05) * 2)
-    priv["restart_delay"] = delay
+    delay = 0.1 if ran >= 10 else min(MAX_DELAY, (c.restart_delay or 0.05) * 2)
+    c.restart_delay = delay
     return delay
 
 
 def restart_on_daemon_start(c: Container) -> bool:
     policy = (c.host_config.get("RestartPolicy") or {}).get("Name") or "no"
-    if c.private.get("manual_stop"):
+    if c.manual_stop:
         return False
     return (
         policy == "always"

@@ -167,7 +167,7 @@ class StatsReader:
             "cg": cg.stats(),
             "system": statsfmt.system_cpu_ns(),
             "time": time.time(),
-            "net": statsfmt.net_dev(int(c.state["Pid"])) if c.running else {},
+            "net": statsfmt.net_dev(c.state.pid) if c.running else {},
         }
 
     def render(self, c: Container, now: dict[str, Any], pre: dict[str, Any] | None) -> bytes:

@@ -1,4 +1,4 @@
-"""System-wide answers: version, info, disk usage and prune."""
+"""System-wide answers: version, info, disk usage and container prune."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import os
 import platform
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from wharfie import __version__
+from wharfie import __version__, distribution
 from wharfie.engine import filters, present
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
+from wharfie.engine.index import ContainerIndex
+from wharfie.engine.lifecycle_state import EventSink
+from wharfie.engine.listing import dir_size
+from wharfie.engine.model import Container
+from wharfie.images import ImageRecord
 
 API_VERSION = "1.44"
 MIN_API_VERSION = "1.24"
@@ -64,87 +68,197 @@ def _cgroup_version() -> str:
     return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
 
 
-def info(engine: Engine) -> dict[str, Any]:
-    cs = list(engine.containers.values())
-    running = sum(1 for c in cs if c.running and not c.paused)
-    paused = sum(1 for c in cs if c.paused)
-    runtimes = {n: {"path": n} for n in ("wharfie-runtime", "runc", "crun", "wharfie-vm")}
-    runtimes.update({name: {"path": path} for name, path in engine.config.runtimes.items()})
-    return {
-        "ID": engine.daemon_id,
-        "Containers": len(cs),
-        "ContainersRunning": running,
-        "ContainersPaused": paused,
-        "ContainersStopped": len(cs) - running - paused,
-        "Images": len(engine.images.list(all=True)),
-        "Driver": "overlay2",
-        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-        "Plugins": {
-            "Volume": ["local"],
-            "Network": ["bridge", "host", "null"],
-            "Authorization": None,
-            "Log": ["json-file", "none"],
-        },
-        "MemoryLimit": True,
-        "SwapLimit": False,
-        "CpuCfsPeriod": True,
-        "CpuCfsQuota": True,
-        "CPUShares": True,
-        "CPUSet": True,
-        "PidsLimit": True,
-        "IPv4Forwarding": True,
-        "Debug": False,
-        "NFd": len(os.listdir("/proc/self/fd")),
-        "OomKillDisable": False,
-        "NGoroutines": 0,
-        "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "LoggingDriver": engine.config.log_driver,
-        "CgroupDriver": "cgroupfs",
-        "CgroupVersion": _cgroup_version(),
-        "NEventsListener": len(engine.events.queues),
-        "KernelVersion": platform.release(),
-        "OperatingSystem": _os_name(),
-        "OSVersion": "",
-        "OSType": "linux",
-        "Architecture": platform.machine(),
-        "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": registry_config(engine),
-        "NCPU": os.cpu_count() or 1,
-        "MemTotal": _mem_total(),
-        "DockerRootDir": engine.config.data_root,
-        "HttpProxy": "",
-        "HttpsProxy": "",
-        "NoProxy": "",
-        "Name": socket.gethostname(),
-        "Labels": [],
-        "ExperimentalBuild": False,
-        "ServerVersion": ENGINE_VERSION,
-        "Runtimes": runtimes,
-        "DefaultRuntime": engine.config.default_runtime,
-        "Swarm": {
-            "NodeID": "",
-            "NodeAddr": "",
-            "LocalNodeState": "inactive",
-            "ControlAvailable": False,
-            "Error": "",
-            "RemoteManagers": None,
-        },
-        "LiveRestoreEnabled": engine.config.live_restore,
-        "Isolation": "",
-        "InitBinary": "tini-static",
-        "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
-        "Warnings": list(engine.warnings)
-        + [f"WARNING: {w}" for w in engine.runtime_warnings("wharfie-vm")],
-    }
+@dataclass(frozen=True)
+class SystemConfig:
+    """The daemon settings `info` shows (engine.core.Config's)."""
+
+    data_root: str
+    default_runtime: str
+    log_driver: str
+    live_restore: bool
+    runtimes: dict[str, str] = field(default_factory=dict)
 
 
-def registry_config(engine: Engine) -> dict[str, Any]:
+class ImageCounts(Protocol):
+    def disk_usage(self, containers: dict[str, int]) -> tuple[int, list[dict[str, Any]]]: ...
+
+    def list(self, *, all: bool = False) -> Sequence[ImageRecord]: ...
+
+
+class ContainerRows(Protocol):
+    def row(self, c: Container) -> dict[str, Any]: ...
+
+    def rw_size(self, c: Container) -> int: ...
+
+
+class Remover(Protocol):
+    async def remove(self, ref: str, *, force: bool, volumes: bool) -> None: ...
+
+
+class Usage(Protocol):
+    def usage(self) -> list[dict[str, Any]]: ...
+
+
+class EventCounts(EventSink, Protocol):
+    @property
+    def queues(self) -> Any: ...
+
+    def stream(
+        self, filters: dict[str, list[str]], since_ns: int | None, until_ns: int | None
+    ) -> AsyncIterator[dict[str, Any]]: ...
+
+
+class System:
+    def __init__(
+        self,
+        *,
+        config: SystemConfig,
+        index: ContainerIndex,
+        images: ImageCounts,
+        events: EventCounts,
+        listing: ContainerRows,
+        lifecycle: Remover,
+        volumes: Usage,
+        builds: Usage,
+        warnings: list[str],
+        runtime_warnings: Callable[[str], list[str]],
+        registry_settings: Callable[[], distribution.Settings],
+        daemon_id: str,
+    ) -> None:
+        self.config = config
+        self.index = index
+        self.images = images
+        self.bus = events
+        self.listing = listing
+        self.lifecycle = lifecycle
+        self.volumes = volumes
+        self.builds = builds
+        self.warnings = warnings  # the engine's list (recovery adds to it)
+        self.runtime_warnings = runtime_warnings
+        self.registry_settings = registry_settings
+        self.daemon_id = daemon_id
+
+    def version(self) -> dict[str, Any]:
+        return version()
+
+    def events(
+        self, filters: dict[str, list[str]], since_ns: int | None, until_ns: int | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        return self.bus.stream(filters, since_ns, until_ns)
+
+    def info(self) -> dict[str, Any]:
+        cs = self.index.all()
+        running = sum(1 for c in cs if c.running and not c.paused)
+        paused = sum(1 for c in cs if c.paused)
+        runtimes = {n: {"path": n} for n in ("wharfie-runtime", "runc", "crun", "wharfie-vm")}
+        runtimes.update({name: {"path": path} for name, path in self.config.runtimes.items()})
+        return {
+            "ID": self.daemon_id,
+            "Containers": len(cs),
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": len(cs) - running - paused,
+            "Images": len(self.images.list(all=True)),
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+            "Plugins": {
+                "Volume": ["local"],
+                "Network": ["bridge", "host", "null"],
+                "Authorization": None,
+                "Log": ["json-file", "none"],
+            },
+            "MemoryLimit": True,
+            "SwapLimit": False,
+            "CpuCfsPeriod": True,
+            "CpuCfsQuota": True,
+            "CPUShares": True,
+            "CPUSet": True,
+            "PidsLimit": True,
+            "IPv4Forwarding": True,
+            "Debug": False,
+            "NFd": len(os.listdir("/proc/self/fd")),
+            "OomKillDisable": False,
+            "NGoroutines": 0,
+            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "LoggingDriver": self.config.log_driver,
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": _cgroup_version(),
+            "NEventsListener": len(self.bus.queues),
+            "KernelVersion": platform.release(),
+            "OperatingSystem": _os_name(),
+            "OSVersion": "",
+            "OSType": "linux",
+            "Architecture": platform.machine(),
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": registry_config(self.registry_settings()),
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": _mem_total(),
+            "DockerRootDir": self.config.data_root,
+            "HttpProxy": "",
+            "HttpsProxy": "",
+            "NoProxy": "",
+            "Name": socket.gethostname(),
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "ServerVersion": ENGINE_VERSION,
+            "Runtimes": runtimes,
+            "DefaultRuntime": self.config.default_runtime,
+            "Swarm": {
+                "NodeID": "",
+                "NodeAddr": "",
+                "LocalNodeState": "inactive",
+                "ControlAvailable": False,
+                "Error": "",
+                "RemoteManagers": None,
+            },
+            "LiveRestoreEnabled": self.config.live_restore,
+            "Isolation": "",
+            "InitBinary": "tini-static",
+            "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
+            "Warnings": list(self.warnings)
+            + [f"WARNING: {w}" for w in self.runtime_warnings("wharfie-vm")],
+        }
+
+    def df(self) -> dict[str, Any]:
+        users: dict[str, int] = {}
+        for c in self.index.all():
+            users[c.image_id] = users.get(c.image_id, 0) + 1
+        layers_size, images = self.images.disk_usage(users)
+        containers = []
+        for c in self.index.all():
+            row = self.listing.row(c)
+            row["SizeRw"] = self.listing.rw_size(c)
+            containers.append(row)
+        return {
+            "LayersSize": layers_size,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": self.volumes.usage(),
+            "BuildCache": self.builds.usage(),
+        }
+
+    async def prune_containers(self, raw_filters: str) -> dict[str, Any]:
+        f = filters.parse(raw_filters)
+        filters.validate(f, filters.PRUNE_CONTAINER_FILTERS)
+        until = filters.prune_until(f)
+        deleted, reclaimed = [], 0
+        for c in self.index.all():
+            if c.running or c.state.restarting:
+                continue
+            created = present.parse_time(c.created)
+            if not filters.prune_match(f, c.config.get("Labels"), created, until):
+                continue
+            reclaimed += self.listing.rw_size(c)
+            await self.lifecycle.remove(c.id, force=False, volumes=False)
+            deleted.append(c.id)
+        self.bus.emit("container", "prune", "", {"reclaimed": str(reclaimed)})
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+
+def registry_config(settings: distribution.Settings) -> dict[str, Any]:
     """dockerd's RegistryConfig from the daemon's registry-mirrors and insecure-registries."""
     import ipaddress
 
-    from wharfie.engine.images import service
-
-    settings = service(engine).settings
     mirrors = [m + "/" for m in settings.mirrors.get("docker.io", [])]
     cidrs, hosts = ["127.0.0.0/8"], []
     for entry in settings.insecure:
@@ -177,49 +291,4 @@ def _os_name() -> str:
     return "Linux"
 
 
-def dir_size(path: str) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                continue
-    return total
-
-
-def df(engine: Engine) -> dict[str, Any]:
-    users: dict[str, int] = {}
-    for c in engine.containers.values():
-        users[str(c.doc["Image"])] = users.get(str(c.doc["Image"]), 0) + 1
-    layers_size, images = engine.images.disk_usage(users)
-    containers = []
-    for c in engine.containers.values():
-        row = engine.present_row(c)
-        row["SizeRw"] = engine.rw_size(c)
-        containers.append(row)
-    return {
-        "LayersSize": layers_size,
-        "Images": images,
-        "Containers": containers,
-        "Volumes": engine.volumes.usage(),
-        "BuildCache": engine.builds.usage(),
-    }
-
-
-async def prune_containers(engine: Engine, raw_filters: str) -> dict[str, Any]:
-    f = filters.parse(raw_filters)
-    filters.validate(f, filters.PRUNE_CONTAINER_FILTERS)
-    until = filters.prune_until(f)
-    deleted, reclaimed = [], 0
-    for c in list(engine.containers.values()):
-        if c.running or c.state.get("Restarting"):
-            continue
-        created = present.parse_time(str(c.doc["Created"]))
-        if not filters.prune_match(f, c.config.get("Labels"), created, until):
-            continue
-        reclaimed += dir_size(os.path.join(engine.container_dir(c.id), "rw", "upper"))
-        await engine.ctr.remove(c.id, force=False, volumes=False)
-        deleted.append(c.id)
-    engine.events.emit("container", "prune", "", {"reclaimed": str(reclaimed)})
-    return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+__all__ = ["System", "SystemConfig", "dir_size", "version"]
