@@ -35,9 +35,9 @@ class EngineTasks:
             if task_id and not c.removing:
                 out[str(task_id)] = LocalContainer(
                     id=c.id,
-                    running=bool(c.state["Running"]) or bool(c.state["Restarting"]),
-                    exit_code=int(c.state["ExitCode"]),
-                    pid=int(c.state["Pid"]),
+                    running=c.state.running or c.state.restarting,
+                    exit_code=c.state.exit_code,
+                    pid=c.state.pid,
                 )
         return out
 
@@ -64,7 +64,7 @@ class EngineTasks:
             self._files.drop(name)
             raise
         c = self._engine.find(cid)
-        return LocalContainer(cid, True, 0, int(c.state["Pid"]))
+        return LocalContainer(cid, True, 0, c.state.pid)
 
     async def remove(self, container_id: str, grace_s: int) -> None:
         try:
