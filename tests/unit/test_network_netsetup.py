@@ -1,10 +1,11 @@
-"""Pure parts of engine/netsetup.py and engine/etcfiles.py: modes, ps ports, resolv.conf."""
+"""Pure parts of engine/net/setup.py and engine/net/etcfiles.py: modes, ps ports, resolv.conf."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from wharfie.engine import etcfiles, netsetup
+from wharfie.engine.net import etcfiles
+from wharfie.engine.net import setup as netsetup
 
 
 class _C:

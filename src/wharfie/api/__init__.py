@@ -21,10 +21,11 @@ def build(engine: Engine) -> Server:
     from wharfie.api.routes_volumes import VolumeRoutes
 
     router = Router()
-    for routes in (SystemRoutes(engine), ContainerRoutes(engine), ImageRoutes(engine)):
+    for routes in (SystemRoutes(engine), ContainerRoutes(engine)):
         routes.register(router)
-    VolumeRoutes(engine).register(router)
-    BuildRoutes(engine).register(router)
-    NetworkRoutes(engine).register(router)
+    ImageRoutes(engine.image_service).register(router)
+    VolumeRoutes(engine.volumes).register(router)
+    BuildRoutes(engine.builds).register(router)
+    NetworkRoutes(engine.network_api).register(router)
     routes_swarm.register(router)
     return Server(router)

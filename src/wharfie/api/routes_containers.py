@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from wharfie.api.decoding import EOF, arg, atoi, flag, json_body, number, number_opt, timestamp_ns
 from wharfie.api.http import HIJACKED, Reply, Request, Response, Router, Stream, json_response
-from wharfie.engine import filters, gojson, links, validate
+from wharfie.engine import filters, gojson, validate
 from wharfie.engine.streams import LogQuery, in_thread, log_chunks
 from wharfie.errors import Conflict, InvalidArgument, NotFound
 from wharfie.monitor.client import AttachOptions, StartError
@@ -143,7 +143,7 @@ class ContainerRoutes:
 
     async def remove(self, req: Request, ref: str) -> Reply:
         if flag(req, "link"):  # docker rm --link parent/alias
-            links.remove_link(self.e, ref)
+            self.e.links.remove_link(ref)
             return Response(204)
         if "/" in ref:
             raise NotFound(f"No such container: {ref}")

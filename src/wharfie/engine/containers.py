@@ -22,10 +22,8 @@ from typing import TYPE_CHECKING, Any
 from wharfie import cgroups, snapshots
 from wharfie.engine import (
     filters,
-    links,
     mounts,
     names,
-    netsetup,
     present,
     restart,
     rtsched,
@@ -35,6 +33,7 @@ from wharfie.engine import (
 )
 from wharfie.engine.containerfs import init_layer
 from wharfie.engine.model import Container, initial_state, now_rfc3339
+from wharfie.engine.net import setup as netsetup
 from wharfie.engine.storageopt import check as check_storage_opt
 from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, WharfieError
 from wharfie.monitor.client import StartRequest
@@ -67,7 +66,7 @@ class Containers:
         except NotFound:
             filters.check_image_reference(str(config["Image"]))  # malformed: 400, as moby's
             raise
-        netsetup.check_create(self.e, host_config, cfg.networking)
+        self.e.netsetup.check_create(host_config, cfg.networking)
         rtsched.check(host_config)
         self.e.check_runtime(host_config.get("Runtime") or self.e.config.default_runtime)
         host_config["Runtime"] = host_config.get("Runtime") or self.e.config.default_runtime
@@ -77,7 +76,7 @@ class Containers:
         check_storage_opt(host_config.get("StorageOpt"), self.e.config.data_root)
         cid = secrets.token_hex(32)
         doc = self._document(cid, name, config, host_config, image)
-        netsetup.on_create(self.e, doc, cfg.networking)
+        self.e.netsetup.on_create(doc, cfg.networking)
         points = self._mount_points(cid, config, host_config, image)
         doc["Mounts"], doc["_w"]["mounts"] = mounts.public(points), points
         await asyncio.to_thread(self._make_dirs, cid)
@@ -174,7 +173,7 @@ class Containers:
             "SizeRootFs": None,
             "Mounts": [],
             "Config": full_config,
-            "NetworkSettings": netsetup.empty_settings(self.e, mode),
+            "NetworkSettings": self.e.netsetup.empty_settings(mode),
             "_w": {"runtime": host_config.get("Runtime") or self.e.config.default_runtime},
         }
 
@@ -211,7 +210,7 @@ class Containers:
             await self.e.volumes.mount(c, rootfs)
             uid, gid, groups = users.resolve_user(rootfs, str(c.config.get("User") or ""))
             home = users.user_home(rootfs, uid)
-            netns, etc_files = netsetup.prepare(self.e, c)
+            netns, etc_files = self.e.netsetup.prepare(c)
             rtsched.prepare_parents(
                 self.cgroups_path(c),
                 c.host_config,
@@ -221,7 +220,7 @@ class Containers:
             runtime_spec = spec.runtime_spec(
                 spec.SpecInputs(
                     container_id=c.id,
-                    config={**c.config, "Env": links.environment(self.e, c)},
+                    config={**c.config, "Env": self.e.links.environment(c)},
                     host_config=c.host_config,
                     image_config=image.config.get("config") or {},
                     rootfs=rootfs,
@@ -308,7 +307,7 @@ class Containers:
             if rc != 0 and "does not exist" not in err and "not exist" not in err:
                 log.warning("runtime delete %s: %s", c.id[:12], err.strip())
         try:
-            netsetup.release(self.e, c)
+            self.e.netsetup.release(c)
         finally:
             self.e.volumes.unmount(c)
             if c.mount_users == 0:
@@ -530,7 +529,7 @@ class Containers:
                 await asyncio.to_thread(self._remove_files, c)
                 self.e.store.delete_container(c.id)
                 self.e.drop(c)
-                links.forget(self.e, c.id)
+                self.e.links.forget(c.id)
                 await self.e.volumes.detach(c, remove_anonymous=volumes)
                 if not self._image_exists(str(c.doc["Image"])):
                     await asyncio.to_thread(self.e.images.gc_layers, self._lowers_in_use())

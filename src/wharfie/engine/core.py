@@ -20,16 +20,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wharfie import network
-from wharfie.engine import filters, netsetup, present, recovery
+from wharfie.build.cache import BuildCache
+from wharfie.engine import filters, present, recovery
 from wharfie.engine.builds import Builds
 from wharfie.engine.containers import Containers
 from wharfie.engine.events import EventBus
 from wharfie.engine.execs import Execs
 from wharfie.engine.files import Files
 from wharfie.engine.health import Health
+from wharfie.engine.images import ImageService
 from wharfie.engine.index import ContainerIndex
+from wharfie.engine.links import Links
 from wharfie.engine.model import Container
-from wharfie.engine.networks import Networks
+from wharfie.engine.net import EtcFiles, NetConfig, NetSetup, Networks
+from wharfie.engine.net.service import NetworkService
+from wharfie.engine.net.setup import ps_ports
+from wharfie.engine.paths import Paths
 from wharfie.engine.store import Store
 from wharfie.engine.streams import StatsReader
 from wharfie.engine.volumes import Volumes
@@ -94,14 +100,39 @@ class Engine:
             subnet6=config.fixed_cidr_v6 if config.ipv6 else None,
         )
         self.ipam = network.IPAM(config.bridge_subnet, config.bridge_gateway)
-        self.networks = Networks(self)
+        # -- networking, volumes, images, execs, files, builds: explicit dependencies --
+        self.paths = Paths(config.data_root, config.exec_root)
+        net_config = NetConfig(
+            config.bridge_name, config.masquerade, config.mtu, config.dns, config.address_pools
+        )
+        self.networks = Networks(
+            self.store, self.index, self.events, self.bridge, net_config, self.paths
+        )
+        self.links = Links(self.index, self.bridge_id)
+        self.etcfiles = EtcFiles(self.paths, self.links, self.bridge.gateway, config.dns)
+        self.netsetup = NetSetup(
+            self.networks, self.index, self.events, self.etcfiles, self.links, self.paths
+        )
+        self.network_api = NetworkService(self.networks, self.netsetup, self.index)
+        self.volumes = Volumes(self.index, self.events, config.data_root)
+        self.image_service = ImageService(self.images, self.events, self.index)
+        # -- the container services --
         self.ctr = Containers(self)
-        self.execs_service = Execs(self)
+        self.execs_service = Execs(
+            self.index, self.events, self.need_monitor, self.runtime_ref, self.paths
+        )
         self.health = Health(self)
-        self.files = Files(self)
+        self.files = Files(self.images, self.ctr, self.volumes, self.events, self.paths)
         self.stats = StatsReader(self)
-        self.volumes = Volumes(self)
-        self.builds = Builds(self)
+        self.builds = Builds(
+            BuildCache(self.store.db, self.store.lock),
+            self.images,
+            self.image_service,
+            self.ctr,
+            self.index,
+            self.events,
+            self.paths,
+        )
 
     async def start(self) -> None:
         """Bring the host side up (bridge, monitor), then re-adopt containers."""
@@ -148,7 +179,7 @@ class Engine:
             "ImageID": c.doc["Image"],
             "Command": present.command_string(str(c.doc["Path"]), list(c.doc["Args"])),
             "Created": int(present.parse_time(str(c.doc["Created"]))),
-            "Ports": netsetup.ps_ports(c),
+            "Ports": ps_ports(c),
             "Labels": c.config.get("Labels") or {},
             "State": c.state["Status"],
             "Status": present.status_text(c.inspect()["State"], time.time()),

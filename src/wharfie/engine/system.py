@@ -142,9 +142,7 @@ def registry_config(engine: Engine) -> dict[str, Any]:
     """dockerd's RegistryConfig from the daemon's registry-mirrors and insecure-registries."""
     import ipaddress
 
-    from wharfie.engine.images import service
-
-    settings = service(engine).settings
+    settings = engine.image_service.settings
     mirrors = [m + "/" for m in settings.mirrors.get("docker.io", [])]
     cidrs, hosts = ["127.0.0.0/8"], []
     for entry in settings.insecure:

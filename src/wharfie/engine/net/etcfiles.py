@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from wharfie.engine import links
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
-    from wharfie.engine.model import Container
+from wharfie.engine.model import Container
+from wharfie.engine.paths import Paths
 
 HOSTS_HEAD = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -30,51 +27,67 @@ def _hostname(c: Container) -> str:
     return str(c.config.get("Hostname") or c.id[:12])
 
 
-def write(engine: Engine, c: Container, kind: str, ip: str, user: bool) -> dict[str, str]:
-    cdir = engine.container_dir(c.id)
-    hostname = _hostname(c)
-    domain = c.config.get("Domainname") or ""
-    paths = {
-        "/etc/hostname": os.path.join(cdir, "hostname"),
-        "/etc/hosts": os.path.join(cdir, "hosts"),
-        "/etc/resolv.conf": os.path.join(cdir, "resolv.conf"),
-    }
-    _write(paths["/etc/hostname"], hostname + "\n")
-    if kind == "host":
-        _write(paths["/etc/hosts"], _read("/etc/hosts"))
-    else:
-        fqdn = f"{hostname}.{domain} {hostname}" if domain else hostname
-        extra = "".join(
-            f"{_host_ip(engine, h.split(':', 1)[1])}\t{h.split(':', 1)[0]}\n"
-            for h in c.host_config.get("ExtraHosts") or []
-            if ":" in h
+class HostsLines(Protocol):
+    """The legacy links' /etc/hosts lines of a container (`engine.links.Links`)."""
+
+    def hosts_lines(self, c: Container) -> str: ...
+
+
+class EtcFiles:
+    """Writes a container's three files under its directory. `gateway` is the default
+    bridge's (`--add-host x:host-gateway`), `daemon_dns` the daemon's `--dns`."""
+
+    def __init__(
+        self, paths: Paths, links: HostsLines, gateway: str, daemon_dns: list[str]
+    ) -> None:
+        self.paths = paths
+        self.links = links
+        self.gateway = gateway
+        self.daemon_dns = daemon_dns
+
+    def write(self, c: Container, kind: str, ip: str, user: bool) -> dict[str, str]:
+        cdir = self.paths.container_dir(c.id)
+        hostname = _hostname(c)
+        domain = c.config.get("Domainname") or ""
+        paths = {
+            "/etc/hostname": os.path.join(cdir, "hostname"),
+            "/etc/hosts": os.path.join(cdir, "hosts"),
+            "/etc/resolv.conf": os.path.join(cdir, "resolv.conf"),
+        }
+        _write(paths["/etc/hostname"], hostname + "\n")
+        if kind == "host":
+            _write(paths["/etc/hosts"], _read("/etc/hosts"))
+        else:
+            fqdn = f"{hostname}.{domain} {hostname}" if domain else hostname
+            extra = "".join(
+                f"{self._host_ip(h.split(':', 1)[1])}\t{h.split(':', 1)[0]}\n"
+                for h in c.host_config.get("ExtraHosts") or []
+                if ":" in h
+            )
+            if kind == "bridge":
+                extra += self.links.hosts_lines(c)
+            own = f"{ip}\t{fqdn}\n" if ip else ""
+            first = next(iter((c.private.get("endpoints") or {}).values()), None)
+            if own and first and first.get("ip6"):
+                own += f"{first['ip6']}\t{fqdn}\n"
+            _write(paths["/etc/hosts"], HOSTS_HEAD + extra + own)
+        _write(paths["/etc/resolv.conf"], _resolv_for(c, kind, user, self.daemon_dns))
+        c.doc.update(
+            HostnamePath=paths["/etc/hostname"],
+            HostsPath=paths["/etc/hosts"],
+            ResolvConfPath=paths["/etc/resolv.conf"],
         )
-        if kind == "bridge":
-            extra += links.hosts_lines(engine, c)
-        own = f"{ip}\t{fqdn}\n" if ip else ""
-        first = next(iter((c.private.get("endpoints") or {}).values()), None)
-        if own and first and first.get("ip6"):
-            own += f"{first['ip6']}\t{fqdn}\n"
-        _write(paths["/etc/hosts"], HOSTS_HEAD + extra + own)
-    _write(paths["/etc/resolv.conf"], _resolv_for(c, kind, user, engine.config.dns))
-    c.doc.update(
-        HostnamePath=paths["/etc/hostname"],
-        HostsPath=paths["/etc/hosts"],
-        ResolvConfPath=paths["/etc/resolv.conf"],
-    )
-    return paths
+        return paths
 
+    def _host_ip(self, value: str) -> str:
+        """`--add-host name:host-gateway` is the default bridge's gateway, as Docker's."""
+        return self.gateway if value == "host-gateway" else value
 
-def _host_ip(engine: Engine, value: str) -> str:
-    """`--add-host name:host-gateway` is the default bridge's gateway, as Docker's."""
-    return engine.bridge.gateway if value == "host-gateway" else value
-
-
-def rewrite_resolv(engine: Engine, c: Container) -> None:
-    """After a live connect to a user network: point resolv.conf at the embedded DNS."""
-    path = os.path.join(engine.container_dir(c.id), "resolv.conf")
-    if os.path.exists(path):
-        _write(path, _resolv_for(c, "network", True, engine.config.dns))
+    def rewrite_resolv(self, c: Container) -> None:
+        """After a live connect to a user network: point resolv.conf at the embedded DNS."""
+        path = os.path.join(self.paths.container_dir(c.id), "resolv.conf")
+        if os.path.exists(path):
+            _write(path, _resolv_for(c, "network", True, self.daemon_dns))
 
 
 def _resolv_for(c: Container, kind: str, user: bool, daemon_dns: list[str] | None = None) -> str:
