@@ -33,7 +33,7 @@ from wharfie.engine import (
 )
 from wharfie.engine.containerfs import init_layer
 from wharfie.engine.model import Container, initial_state, now_rfc3339
-from wharfie.engine.net import setup as netsetup
+from wharfie.engine.net import modes as netmodes
 from wharfie.engine.storageopt import check as check_storage_opt
 from wharfie.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound, WharfieError
 from wharfie.monitor.client import StartRequest
@@ -128,7 +128,7 @@ class Containers:
     ) -> dict[str, Any]:
         img_cfg = image.config.get("config") or {}
         path_args = spec.command(config, img_cfg)
-        mode = netsetup.mode_of(str(host_config.get("NetworkMode") or "bridge"))
+        mode = netmodes.mode_of(str(host_config.get("NetworkMode") or "bridge"))
         if host_config.get("NetworkMode") in (None, "", "default"):
             host_config["NetworkMode"] = "bridge"
         cdir = self.e.container_dir(cid)
@@ -224,11 +224,11 @@ class Containers:
                     host_config=c.host_config,
                     image_config=image.config.get("config") or {},
                     rootfs=rootfs,
-                    hostname=netsetup.hostname_of(c),
+                    hostname=netmodes.hostname_of(c),
                     user=(uid, gid, groups),
                     home=home,
                     etc_files=etc_files,
-                    network=netsetup.mode_of(c.network_mode),
+                    network=netmodes.mode_of(c.network_mode),
                     netns_path=netns,
                     cgroups_path=self.cgroups_path(c),
                     init_path=TINI if c.host_config.get("Init") else None,

@@ -33,8 +33,8 @@ from wharfie.engine.index import ContainerIndex
 from wharfie.engine.links import Links
 from wharfie.engine.model import Container
 from wharfie.engine.net import EtcFiles, NetConfig, NetSetup, Networks
+from wharfie.engine.net.modes import ps_ports
 from wharfie.engine.net.service import NetworkService
-from wharfie.engine.net.setup import ps_ports
 from wharfie.engine.paths import Paths
 from wharfie.engine.store import Store
 from wharfie.engine.streams import StatsReader

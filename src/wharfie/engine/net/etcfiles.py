@@ -8,10 +8,10 @@ private namespace cannot reach) replaced by public ones, and `--dns*` options ap
 from __future__ import annotations
 
 import os
-import socket
 from typing import Protocol
 
 from wharfie.engine.model import Container
+from wharfie.engine.net.modes import hostname_of
 from wharfie.engine.paths import Paths
 
 HOSTS_HEAD = (
@@ -19,12 +19,6 @@ HOSTS_HEAD = (
     "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
     "ff02::2\tip6-allrouters\n"
 )
-
-
-def _hostname(c: Container) -> str:
-    if c.network_mode == "host":
-        return socket.gethostname()
-    return str(c.config.get("Hostname") or c.id[:12])
 
 
 class HostsLines(Protocol):
@@ -47,7 +41,7 @@ class EtcFiles:
 
     def write(self, c: Container, kind: str, ip: str, user: bool) -> dict[str, str]:
         cdir = self.paths.container_dir(c.id)
-        hostname = _hostname(c)
+        hostname = hostname_of(c)
         domain = c.config.get("Domainname") or ""
         paths = {
             "/etc/hostname": os.path.join(cdir, "hostname"),
