@@ -176,3 +176,58 @@ def user_doc(nid: str = USER_ID, name: str = "front", **extra: Any) -> dict[str,
     }
     doc.update(extra)
     return doc
+
+
+class RootfsOwner:
+    """The containers service as Files uses it: records pauses; mounts nothing."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def mount_rootfs(self, c: Container, image: Any) -> str:
+        self.calls.append(f"mount {c.id[:4]}")
+        return "/nonexistent/rootfs"
+
+    def unmount_rootfs(self, c: Container) -> None:
+        self.calls.append(f"unmount {c.id[:4]}")
+
+    async def pause(self, ref: str) -> None:
+        self.calls.append(f"pause {ref[:4]}")
+
+    async def unpause(self, ref: str) -> None:
+        self.calls.append(f"unpause {ref[:4]}")
+
+
+class RunContainers:
+    """The containers service as a build uses it: removals recorded (no RUN is run)."""
+
+    def __init__(self, index: ContainerIndex) -> None:
+        self.index = index
+        self.removed: list[str] = []
+
+    async def create(self, body: Any, name: str, api_version: tuple[int, int]) -> dict[str, Any]:
+        raise AssertionError("a RUN step was not expected")
+
+    async def start(self, ref: str) -> bool:
+        raise AssertionError("a RUN step was not expected")
+
+    async def remove(self, ref: str, *, force: bool, volumes: bool) -> None:
+        c = self.index.find(ref)
+        self.index.drop(c)
+        self.removed.append(c.id)
+
+    def exit_future(self, c: Container) -> asyncio.Future[dict[str, Any]]:
+        raise AssertionError("a RUN step was not expected")
+
+
+class Pulls:
+    """No registry: every pull fails as an unreachable one does."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def pull(self, ref: str, auth: Any, platform: str, progress: Any) -> Any:
+        from wharfie.errors import NotFound
+
+        self.asked.append(ref)
+        raise NotFound(f"pull access denied for {ref}")
