@@ -99,7 +99,6 @@ class Engine:
             mtu=config.mtu,
             subnet6=config.fixed_cidr_v6 if config.ipv6 else None,
         )
-        self.ipam = network.IPAM(config.bridge_subnet, config.bridge_gateway)
         # -- networking, volumes, images, execs, files, builds: explicit dependencies --
         self.paths = Paths(config.data_root, config.exec_root)
         net_config = NetConfig(
