@@ -29,12 +29,12 @@ from wharfie.engine.buildsteps import (
     STEP_LABEL,
     BuildFailed,
     BuildOptions,
-    Events,
     Pulls,
     RunContainers,
     Steps,
     unmount_under,
 )
+from wharfie.engine.emitter import Events
 from wharfie.engine.files import consume_in_thread
 from wharfie.engine.index import ContainerIndex
 from wharfie.engine.paths import Paths

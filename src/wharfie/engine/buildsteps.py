@@ -81,10 +81,6 @@ class RunContainers(Protocol):
     def exit_future(self, c: Container) -> asyncio.Future[dict[str, Any]]: ...
 
 
-class Events(Protocol):
-    def emit(self, kind: str, action: str, actor_id: str, attrs: dict[str, str]) -> None: ...
-
-
 class BuildFailed(WharfieError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from wharfie.engine import users, validate
+from wharfie.engine.emitter import Events
 from wharfie.engine.index import ContainerIndex
 from wharfie.engine.model import Container
 from wharfie.engine.paths import Paths
@@ -55,10 +56,6 @@ class Launcher(Protocol):
     """Starts an exec's process (the monitor client)."""
 
     async def exec(self, req: ExecRequest, sock_fd: int | None) -> int: ...
-
-
-class Events(Protocol):
-    def emit(self, kind: str, action: str, actor_id: str, attrs: dict[str, str]) -> None: ...
 
 
 class Execs:

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 
 from wharfie import volumes as vol
 from wharfie.engine import containerfs
+from wharfie.engine.emitter import Events
 from wharfie.engine.model import Container
 from wharfie.engine.paths import Paths
 from wharfie.engine.streams import in_thread
@@ -47,10 +48,6 @@ class VolumeMounts(Protocol):
     def get(self, name: str) -> tuple[vol.Volume, vol.Driver]: ...
 
     def driver(self, name: str) -> vol.Driver: ...
-
-
-class Events(Protocol):
-    def emit(self, kind: str, action: str, actor_id: str, attrs: dict[str, str]) -> None: ...
 
 
 class Files:

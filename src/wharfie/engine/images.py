@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
-from typing import IO, Any, BinaryIO, Protocol
+from typing import IO, Any, BinaryIO
 
 from wharfie import distribution
 from wharfie.distribution.auth import AuthConfig, decode_registry_auth, normalize_server
@@ -24,6 +24,7 @@ from wharfie.distribution.errors import Unauthorized
 from wharfie.distribution.progress import status as pg_status
 from wharfie.distribution.pull import fetch_manifest, fetch_small_blob, list_tags
 from wharfie.engine import filters
+from wharfie.engine.emitter import Events
 from wharfie.engine.index import ContainerIndex
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.images import ImageStore, reference, saveload
@@ -39,10 +40,6 @@ __all__ = [
     "Unauthorized",
     "decode_registry_auth",
 ]
-
-
-class Events(Protocol):
-    def emit(self, kind: str, action: str, actor_id: str, attrs: dict[str, str]) -> None: ...
 
 
 def _quiet(_: dict[str, Any]) -> None:

@@ -25,11 +25,12 @@ import asyncio
 import logging
 import os
 import secrets
-from typing import Any, Protocol
+from typing import Any
 
 from wharfie import volumes as vol
 from wharfie.engine import filters
 from wharfie.engine import present_volume as show
+from wharfie.engine.emitter import Events
 from wharfie.engine.index import ContainerIndex
 from wharfie.engine.model import Container
 from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
@@ -44,10 +45,6 @@ PRUNE_FILTERS = ("label", "label!", "all")
 def points_of(c: Container) -> list[dict[str, Any]]:
     points: list[dict[str, Any]] = c.private.get("mounts") or []
     return points
-
-
-class Events(Protocol):
-    def emit(self, kind: str, action: str, actor_id: str, attrs: dict[str, str]) -> None: ...
 
 
 class Volumes:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from wharfie import network
 from wharfie.engine import filters, present
+from wharfie.engine.emitter import Events
 from wharfie.engine.index import ContainerIndex
 from wharfie.engine.model import Container, now_rfc3339
 from wharfie.engine.net import drivers, ipamconfig
@@ -51,10 +52,6 @@ class NetworkTable(Protocol):
     def delete_network(self, nid: str) -> None: ...
 
     def setting(self, key: str, make: Any) -> str: ...
-
-
-class Events(Protocol):
-    def emit(self, kind: str, action: str, actor_id: str, attrs: dict[str, str]) -> None: ...
 
 
 @dataclass(frozen=True)

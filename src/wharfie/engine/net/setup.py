@@ -26,6 +26,7 @@ import os
 from typing import Any, Protocol
 
 from wharfie import network
+from wharfie.engine.emitter import Events
 from wharfie.engine.index import ContainerIndex
 from wharfie.engine.model import Container
 from wharfie.engine.net.etcfiles import EtcFiles
@@ -36,7 +37,7 @@ from wharfie.engine.net.modes import (
     kind_of,
     network_settings,
 )
-from wharfie.engine.net.networks import Events, Networks
+from wharfie.engine.net.networks import Networks
 from wharfie.engine.net.records import Network
 from wharfie.engine.paths import Paths
 from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
