@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wharfie.api.backends_build import BuildBackend
 from wharfie.api.decoding import arg, flag, number
 from wharfie.api.http import Reply, Request, Router, Stream, json_response
 from wharfie.engine import filters
 from wharfie.engine.builds import BuildOptions
 from wharfie.errors import InvalidArgument, NotImplementedFeature
 from wharfie.oci import jsonio
+
+if TYPE_CHECKING:
+    from wharfie.api.backends_build import BuildBackend
 
 # moby's build cache prune filters: none is implemented by wharfie's cache yet, and a prune
 # must never delete more than it was asked to, so each is refused rather than ignored

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wharfie.api.backends_images import DistributionBackend
 from wharfie.api.decoding import arg
 from wharfie.api.http import HTTPError, Reply, Request, Stream, json_response
 from wharfie.engine.files import consume_in_thread
 from wharfie.engine.images import AuthConfig, Unauthorized, decode_registry_auth
 from wharfie.errors import InvalidArgument, WharfieError
 from wharfie.oci import jsonio
+
+if TYPE_CHECKING:
+    from wharfie.api.backends_images import DistributionBackend
 
 Progress = Callable[[dict[str, Any]], None]
 _DONE = object()

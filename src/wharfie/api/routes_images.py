@@ -8,16 +8,18 @@ matched greedily, as moby's `{name:.*}` does.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from wharfie.api import routes_distribution as dist
-from wharfie.api.backends_images import ImagesAndDistribution
 from wharfie.api.decoding import arg, flag, number
 from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
 from wharfie.api.routes_build import errors_before_output_as_status
 from wharfie.engine.files import consume_in_thread
 from wharfie.errors import NotFound, NotImplementedFeature, WharfieError
 from wharfie.oci import jsonio
+
+if TYPE_CHECKING:
+    from wharfie.api.backends_images import ImagesAndDistribution
 
 NAME = r"(?P<name>.+)"
 

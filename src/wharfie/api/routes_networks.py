@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wharfie.api import schemas
-from wharfie.api.backends_networks import NetworkBackend
 from wharfie.api.decoding import arg, json_body
 from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
 from wharfie.engine import filters
 from wharfie.engine.net.networks import Forbidden
 from wharfie.errors import Conflict, InvalidArgument
+
+if TYPE_CHECKING:
+    from wharfie.api.backends_networks import NetworkBackend
 
 ID = r"(?P<ref>[^/]+)"
 PREDEFINED = ("bridge", "host", "none")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from wharfie.api import schemas
-from wharfie.api.backends_volumes import VolumeBackend
 from wharfie.api.decoding import arg, flag, json_body
 from wharfie.api.http import Reply, Request, Response, Router, json_response
 from wharfie.errors import InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    from wharfie.api.backends_volumes import VolumeBackend
 
 NAME = r"(?P<name>.+)"
 
