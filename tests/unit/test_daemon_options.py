@@ -184,7 +184,7 @@ def test_pools_from_the_config_are_cut_in_order() -> None:
 
 
 def test_daemon_dns_is_the_default_of_containers_that_set_none() -> None:
-    from wharfie.engine import etcfiles
+    from wharfie.engine.net import etcfiles
 
     class C:
         def __init__(self, host: dict[str, object]) -> None:

@@ -1,10 +1,10 @@
-"""Pure parts of engine/netsetup.py and engine/etcfiles.py: modes, ps ports, resolv.conf."""
+"""Pure parts of engine/net/setup.py and engine/net/etcfiles.py: modes, ps ports, resolv.conf."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from wharfie.engine import etcfiles, netsetup
+from wharfie.engine.net import etcfiles, modes
 
 
 class _C:
@@ -24,8 +24,8 @@ def test_kind_and_mode_of_network_modes() -> None:
         "mynet": "network",
     }
     for mode, kind in cases.items():
-        assert netsetup.kind_of(mode) == kind
-    assert [netsetup.mode_of(m) for m in ("mynet", "container:x", "host", "none")] == [
+        assert modes.kind_of(mode) == kind
+    assert [modes.mode_of(m) for m in ("mynet", "container:x", "host", "none")] == [
         "bridge",
         "bridge",
         "host",
@@ -35,7 +35,7 @@ def test_kind_and_mode_of_network_modes() -> None:
 
 def test_ps_ports_rows() -> None:
     c = _C({}, {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "53/udp": None})
-    assert netsetup.ps_ports(c) == [  # type: ignore[arg-type]
+    assert modes.ps_ports(c) == [  # type: ignore[arg-type]
         {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
         {"PrivatePort": 53, "Type": "udp"},
     ]

@@ -15,7 +15,7 @@ from wharfie.errors import InvalidArgument, NotImplementedFeature
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
+    from wharfie.api.backends_build import BuildBackend
 
 # moby's build cache prune filters: none is implemented by wharfie's cache yet, and a prune
 # must never delete more than it was asked to, so each is refused rather than ignored
@@ -34,8 +34,8 @@ _RESOURCES = {
 
 
 class BuildRoutes:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    def __init__(self, backend: BuildBackend) -> None:
+        self.b = backend
 
     def register(self, r: Router) -> None:
         r.add("POST", "/build", self.build)
@@ -43,8 +43,8 @@ class BuildRoutes:
 
     async def build(self, req: Request) -> Reply:
         opts = options(req)
-        self.e.builds.check(opts)
-        chunks = self.e.builds.build(opts, req.chunks(), gone=lambda: _closed(req))
+        self.b.check(opts)
+        chunks = self.b.build(opts, req.chunks(), gone=lambda: _closed(req))
         return Stream(await errors_before_output_as_status(chunks))
 
     async def prune(self, req: Request) -> Reply:
@@ -58,7 +58,7 @@ class BuildRoutes:
                 f"failed to prune build cache: filter '{sorted(f)[0]}' is not supported"
             )
         keep = number(req, "keep-storage", 0) or number(req, "reserved-space", 0)
-        out = await asyncio.to_thread(self.e.builds.prune, keep, flag(req, "all"))
+        out = await asyncio.to_thread(self.b.prune, keep, flag(req, "all"))
         return json_response(out)
 
 

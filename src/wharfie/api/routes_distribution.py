@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from wharfie.api.decoding import arg
 from wharfie.api.http import HTTPError, Reply, Request, Stream, json_response
 from wharfie.engine.files import consume_in_thread
-from wharfie.engine.images import AuthConfig, Unauthorized, decode_registry_auth, service
+from wharfie.engine.images import AuthConfig, Unauthorized, decode_registry_auth
 from wharfie.errors import InvalidArgument, WharfieError
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
+    from wharfie.api.backends_images import DistributionBackend
 
 Progress = Callable[[dict[str, Any]], None]
 _DONE = object()
@@ -70,7 +70,7 @@ async def _drain(
         yield _line({"errorDetail": {"message": str(exc)}, "error": str(exc)})
 
 
-async def pull(e: Engine, req: Request) -> Reply:
+async def pull(e: DistributionBackend, req: Request) -> Reply:
     ref = arg(req, "fromImage")
     tag = arg(req, "tag")
     if not ref:
@@ -81,9 +81,9 @@ async def pull(e: Engine, req: Request) -> Reply:
         ref = f"{ref}@{tag}" if tag.startswith("sha256:") else f"{ref}:{tag}"
     elif _bare(ref):  # moby: no tag and none in fromImage pulls every tag
         return await progress_stream(
-            lambda progress: service(e).pull_all_tags(ref, auth, platform, progress)
+            lambda progress: e.pull_all_tags(ref, auth, platform, progress)
         )
-    return await progress_stream(lambda progress: service(e).pull(ref, auth, platform, progress))
+    return await progress_stream(lambda progress: e.pull(ref, auth, platform, progress))
 
 
 def _bare(ref: str) -> bool:
@@ -93,15 +93,13 @@ def _bare(ref: str) -> bool:
     return ref.rfind(":") <= ref.rfind("/")
 
 
-async def push(e: Engine, req: Request, name: str) -> Reply:
+async def push(e: DistributionBackend, req: Request, name: str) -> Reply:
     auth = _auth(req)
-    return await progress_stream(
-        lambda progress: service(e).push(name, arg(req, "tag"), auth, progress)
-    )
+    return await progress_stream(lambda progress: e.push(name, arg(req, "tag"), auth, progress))
 
 
-async def save(e: Engine, names: list[str]) -> Reply:
-    chunks = service(e).save(names)  # resolves first: 404 before any byte
+async def save(e: DistributionBackend, names: list[str]) -> Reply:
+    chunks = e.save(names)  # resolves first: 404 before any byte
     return Stream(_in_thread(chunks), content_type="application/x-tar")
 
 
@@ -119,10 +117,10 @@ async def _in_thread(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield data
 
 
-async def load(e: Engine, req: Request) -> Reply:
+async def load(e: DistributionBackend, req: Request) -> Reply:
     """As dockerd: the load's outcome, error included, is in the 200 stream."""
     try:
-        lines = await consume_in_thread(req.chunks(), service(e).load)
+        lines = await consume_in_thread(req.chunks(), e.load)
     except WharfieError as exc:
         failure = str(exc)
         lines = []
@@ -138,20 +136,20 @@ async def load(e: Engine, req: Request) -> Reply:
     return Stream(out())
 
 
-async def auth(e: Engine, req: Request) -> Reply:
+async def auth(e: DistributionBackend, req: Request) -> Reply:
     body = await req.json()
     if not isinstance(body, dict):
         raise InvalidArgument("invalid auth configuration: want a JSON object")
     try:
-        result = await service(e).login(AuthConfig.from_json(body))
+        result = await e.login(AuthConfig.from_json(body))
     except Unauthorized as exc:
         raise HTTPError(401, str(exc)) from exc
     return json_response(result)
 
 
-async def inspect(e: Engine, req: Request, name: str) -> Reply:
+async def inspect(e: DistributionBackend, req: Request, name: str) -> Reply:
     try:
-        out = await service(e).distribution_inspect(name, _auth(req))
+        out = await e.distribution_inspect(name, _auth(req))
     except Unauthorized as exc:
         raise HTTPError(401, str(exc)) from exc
     return json_response(out)

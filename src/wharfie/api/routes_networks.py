@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 from wharfie.api import schemas
 from wharfie.api.decoding import arg, json_body
 from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
-from wharfie.engine import filters, netsetup
-from wharfie.engine.networks import Forbidden
+from wharfie.engine import filters
+from wharfie.engine.net.networks import Forbidden
 from wharfie.errors import Conflict, InvalidArgument
 
 if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
+    from wharfie.api.backends_networks import NetworkBackend
 
 ID = r"(?P<ref>[^/]+)"
 PREDEFINED = ("bridge", "host", "none")
@@ -23,8 +23,8 @@ def _forbidden(exc: Forbidden) -> HTTPError:
 
 
 class NetworkRoutes:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    def __init__(self, backend: NetworkBackend) -> None:
+        self.b = backend
 
     def register(self, r: Router) -> None:
         r.add("GET", "/networks", self.list)
@@ -42,10 +42,10 @@ class NetworkRoutes:
         for kind in f.get("type", []):
             if kind not in ("custom", "builtin"):
                 raise InvalidArgument(f"invalid filter: 'type'='{kind}'")
-        return json_response(self.e.networks.listing(arg(req, "filters")))
+        return json_response(self.b.listing(arg(req, "filters")))
 
     async def inspect(self, req: Request, ref: str) -> Reply:
-        return json_response(self.e.networks.present(self.e.networks.find(ref)))
+        return json_response(self.b.inspect(ref))
 
     async def create(self, req: Request) -> Reply:
         body = schemas.decode(await json_body(req, empty={}), schemas.NETWORK_CREATE)
@@ -54,13 +54,13 @@ class NetworkRoutes:
                 403, f"operation is not permitted on predefined {body['Name']} network "
             )
         try:
-            return json_response(await self.e.networks.create(body), 201)
+            return json_response(await self.b.create(body), 201)
         except Forbidden as exc:
             raise _forbidden(exc) from exc
 
     async def remove(self, req: Request, ref: str) -> Reply:
         try:
-            await self.e.networks.remove(ref)
+            await self.b.remove(ref)
         except Forbidden as exc:
             raise _forbidden(exc) from exc
         except Conflict as exc:  # moby: a network in use is Forbidden (403)
@@ -70,33 +70,25 @@ class NetworkRoutes:
         return Response(204)
 
     async def prune(self, req: Request) -> Reply:
-        return json_response(await self.e.networks.prune(arg(req, "filters")))
+        return json_response(await self.b.prune(arg(req, "filters")))
 
-    async def _target(
-        self, req: Request, ref: str, schema: tuple[str, dict[str, Any]]
-    ) -> tuple[Any, Any, dict[str, Any]]:
+    async def _body(self, req: Request, schema: tuple[str, dict[str, Any]]) -> dict[str, Any]:
         body = schemas.decode(await json_body(req, empty={}), schema)
         if not body.get("Container"):
             raise InvalidArgument("a Container is required")
-        net = self.e.networks.find(ref)
-        c = self.e.find(str(body["Container"]))
-        return net, c, body
+        return body
 
     async def connect(self, req: Request, ref: str) -> Reply:
-        net, c, body = await self._target(req, ref, schemas.NETWORK_CONNECT)
+        body = await self._body(req, schemas.NETWORK_CONNECT)
         try:
-            async with c.lock:
-                await netsetup.connect(self.e, c, net, dict(body.get("EndpointConfig") or {}))
-                self.e.save(c)
+            await self.b.connect(
+                ref, str(body["Container"]), dict(body.get("EndpointConfig") or {})
+            )
         except Forbidden as exc:
             raise _forbidden(exc) from exc
-        netsetup.emit(self.e, "connect", net, c.id)
         return Response(200)
 
     async def disconnect(self, req: Request, ref: str) -> Reply:
-        net, c, body = await self._target(req, ref, schemas.NETWORK_DISCONNECT)
-        async with c.lock:
-            await netsetup.disconnect(self.e, c, net, bool(body.get("Force")))
-            self.e.save(c)
-        netsetup.emit(self.e, "disconnect", net, c.id)
+        body = await self._body(req, schemas.NETWORK_DISCONNECT)
+        await self.b.disconnect(ref, str(body["Container"]), bool(body.get("Force")))
         return Response(200)

@@ -11,14 +11,14 @@ from wharfie.api.http import Reply, Request, Response, Router, json_response
 from wharfie.errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
+    from wharfie.api.backends_volumes import VolumeBackend
 
 NAME = r"(?P<name>.+)"
 
 
 class VolumeRoutes:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    def __init__(self, backend: VolumeBackend) -> None:
+        self.b = backend
 
     def register(self, r: Router) -> None:
         r.add("GET", "/volumes", self.list)
@@ -28,14 +28,12 @@ class VolumeRoutes:
         r.add("DELETE", f"/volumes/{NAME}", self.remove)
 
     async def list(self, req: Request) -> Reply:
-        return json_response(
-            await asyncio.to_thread(self.e.volumes.list_volumes, arg(req, "filters"))
-        )
+        return json_response(await asyncio.to_thread(self.b.list_volumes, arg(req, "filters")))
 
     async def create(self, req: Request) -> Reply:
         body = schemas.decode(await json_body(req, empty={}), schemas.VOLUME_CREATE)
         try:
-            return json_response(self.e.volumes.create(body), 201)
+            return json_response(self.b.create(body), 201)
         except (InvalidArgument, NotFound) as exc:  # moby's volume service: "create <name>: "
             name = str(body.get("Name") or "")
             if not name or str(exc).startswith(f"create {name}: "):
@@ -43,11 +41,11 @@ class VolumeRoutes:
             raise type(exc)(f"create {name}: {exc}") from exc
 
     async def inspect(self, req: Request, name: str) -> Reply:
-        return json_response(self.e.volumes.inspect(name))
+        return json_response(self.b.inspect(name))
 
     async def remove(self, req: Request, name: str) -> Reply:
-        await self.e.volumes.remove(name, force=flag(req, "force"))
+        await self.b.remove(name, force=flag(req, "force"))
         return Response(204)
 
     async def prune(self, req: Request) -> Reply:
-        return json_response(await self.e.volumes.prune(arg(req, "filters"), req.api_version))
+        return json_response(await self.b.prune(arg(req, "filters"), req.api_version))

@@ -163,9 +163,9 @@ async def serve(args: Settings) -> None:
 
     check_address(args.dashboard_addr, tls_context(args))  # before anything is started
     engine = Engine(engine_config(args))
-    from wharfie.engine.images import configure
-
-    configure(engine, args.registry_mirrors, args.insecure_registries, args.blocked_registries)
+    engine.image_service.configure(
+        args.registry_mirrors, args.insecure_registries, args.blocked_registries
+    )
     await engine.start()
     endpoint = ControlListener()
     from wharfie.daemon.swarmtasks import EngineTasks

@@ -20,7 +20,7 @@ import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wharfie.build import cache as cache_mod
 from wharfie.build import context, parser, plan
@@ -29,15 +29,18 @@ from wharfie.engine.buildsteps import (
     STEP_LABEL,
     BuildFailed,
     BuildOptions,
+    Pulls,
+    RunContainers,
     Steps,
     unmount_under,
 )
+from wharfie.engine.emitter import Events
 from wharfie.engine.files import consume_in_thread
+from wharfie.engine.index import ContainerIndex
+from wharfie.engine.paths import Paths
 from wharfie.errors import InvalidArgument, NotFound, WharfieError
+from wharfie.images import ImageStore
 from wharfie.images.store import ImageRecord
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
 
 log = logging.getLogger("wharfie.engine")
 
@@ -45,10 +48,27 @@ _END = object()
 
 
 class Builds:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
-        self.cache = cache_mod.BuildCache(engine.store.db, engine.store.lock)
-        self.root = os.path.join(engine.config.data_root, "builds")
+    """Built with the build cache, the image store, the image pulls (a missing FROM), the
+    containers service (RUN steps), the container index, the event bus and the paths."""
+
+    def __init__(
+        self,
+        cache: cache_mod.BuildCache,
+        images: ImageStore,
+        pulls: Pulls,
+        containers: RunContainers,
+        index: ContainerIndex,
+        events: Events,
+        paths: Paths,
+    ) -> None:
+        self.cache = cache
+        self.images = images
+        self.pulls = pulls
+        self.containers = containers
+        self.index = index
+        self.events = events
+        self.paths = paths
+        self.root = os.path.join(paths.data_root, "builds")
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         for leftover in os.listdir(self.root):  # from a daemon that died mid-build
             unmount_under(os.path.join(self.root, leftover))
@@ -56,9 +76,9 @@ class Builds:
 
     async def recover(self) -> None:
         """Remove the RUN containers of builds a daemon that died mid-build left."""
-        for c in list(self.e.containers.values()):
+        for c in self.index.all():
             if (c.config.get("Labels") or {}).get(STEP_LABEL):
-                await self.e.ctr.remove(c.id, force=True, volumes=False)
+                await self.containers.remove(c.id, force=True, volumes=False)
 
     def check(self, opts: BuildOptions) -> None:
         """What can be refused before the build starts (a 400 rather than a stream error)."""
@@ -100,7 +120,7 @@ class Builds:
         """The cache entries as `GET /system/df` lists them (BuildCache)."""
         from wharfie.images.present import rfc3339
 
-        tagged = {r.id for r in self.e.images.list() if r.repo_tags}
+        tagged = {r.id for r in self.images.list() if r.repo_tags}
         return [
             {
                 "ID": e.key.removeprefix("sha256:")[:25],
@@ -127,14 +147,14 @@ class Builds:
 
     def _drop_image(self, image_id: str, size: int) -> int:
         """Remove a cache image nothing else holds (no tag, no child, no container)."""
-        images = self.e.images
+        images = self.images
         try:
             rec = images.get(image_id)
         except NotFound:
             return 0
         if rec.repo_tags or any(r.parent == image_id for r in images.list(all=True)):
             return 0
-        if any(c.doc["Image"] == image_id for c in list(self.e.containers.values())):
+        if any(c.doc["Image"] == image_id for c in self.index.all()):
             return 0
         try:
             images.remove(image_id, force=False, noprune=True, users=lambda _i: [])
@@ -149,7 +169,6 @@ class _Run(Steps):
 
     def __init__(self, builds: Builds, opts: BuildOptions, out: asyncio.Queue[Any]) -> None:
         self.b = builds
-        self.e = builds.e
         self.opts = opts
         self.out = out
         self.dir = os.path.join(builds.root, secrets.token_hex(8))
@@ -229,15 +248,15 @@ class _Run(Steps):
         for t in self.opts.tags:
             repo, tag = _split_tag(t)
             if image.id != self._tagged(f"{repo}:{tag}"):
-                await asyncio.to_thread(self.e.images.tag, image.id, repo, tag)
-            self.e.events.emit("image", "tag", image.id, {"name": f"{repo}:{tag}"})
+                await asyncio.to_thread(self.b.images.tag, image.id, repo, tag)
+            self.b.events.emit("image", "tag", image.id, {"name": f"{repo}:{tag}"})
             self.say(f"Successfully tagged {repo}:{tag}\n")
         if self.opts.quiet:
             self.emit({"stream": image.id + "\n"})
 
     def _tagged(self, ref: str) -> str:
         try:
-            return self.e.images.resolve(ref).id
+            return self.b.images.resolve(ref).id
         except NotFound:
             return ""
 

@@ -13,7 +13,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wharfie import snapshots
 from wharfie.build import cache as cache_mod
@@ -27,13 +27,14 @@ from wharfie.build.dispatch import (
     run_history,
 )
 from wharfie.build.steps import CopyStep, copy_layer, workdir_layer
+from wharfie.distribution.auth import AuthConfig
+from wharfie.engine.model import Container
 from wharfie.errors import NotFound, WharfieError
 from wharfie.images.store import ImageRecord
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
     from wharfie.engine.builds import Builds
-    from wharfie.engine.core import Engine
 
 log = logging.getLogger("wharfie.engine")
 STEP_LABEL = "org.wharfie.build.step"  # on RUN containers, so a restart can remove leftovers
@@ -58,6 +59,28 @@ class BuildOptions:
     registry_auth: dict[str, dict[str, Any]] = field(default_factory=dict)  # X-Registry-Config
 
 
+class Pulls(Protocol):
+    """A FROM image that is not here (`engine.images.ImageService`)."""
+
+    async def pull(
+        self, ref: str, auth: AuthConfig, platform: str, progress: Any
+    ) -> ImageRecord: ...
+
+
+class RunContainers(Protocol):
+    """The containers service as a RUN step uses it (`engine.containers.Containers`)."""
+
+    async def create(
+        self, body: Any, name: str, api_version: tuple[int, int]
+    ) -> dict[str, Any]: ...
+
+    async def start(self, ref: str) -> bool: ...
+
+    async def remove(self, ref: str, *, force: bool, volumes: bool) -> None: ...
+
+    def exit_future(self, c: Container) -> asyncio.Future[dict[str, Any]]: ...
+
+
 class BuildFailed(WharfieError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
@@ -68,7 +91,6 @@ class Steps:
     """Step execution; the build (`_Run`) supplies the state below."""
 
     b: Builds
-    e: Engine
     opts: BuildOptions
     out: asyncio.Queue[Any]
     dir: str
@@ -109,20 +131,18 @@ class Steps:
         platform = platform or self.opts.platform
         if not self.opts.pull:
             try:
-                local = self.e.images.resolve(ref)
+                local = self.b.images.resolve(ref)
                 if _of_platform(local, platform):
                     return local
             except NotFound:
                 pass
-        from wharfie.engine.images import service
-
         loop = asyncio.get_running_loop()
 
         def progress(msg: dict[str, Any]) -> None:
             if not self.opts.quiet:
                 loop.call_soon_threadsafe(self.emit, msg)
 
-        image = await service(self.e).pull(ref, self._auth_for(ref), platform, progress)
+        image = await self.b.pulls.pull(ref, self._auth_for(ref), platform, progress)
         if not _of_platform(image, platform):
             cfg = image.config
             actual = "/".join(
@@ -134,10 +154,9 @@ class Steps:
             )
         return image
 
-    def _auth_for(self, ref: str) -> Any:  # an engine.images.AuthConfig
+    def _auth_for(self, ref: str) -> AuthConfig:
         """The credentials the client sent (X-Registry-Config) for the registry of `ref`."""
         from wharfie.distribution.auth import normalize_server
-        from wharfie.engine.images import AuthConfig
         from wharfie.images import reference
 
         domain = reference.parse(ref).domain
@@ -219,8 +238,8 @@ class Steps:
             if found is None:
                 continue
             entry, diff_id = found
-            layers_of = layers.parent_layers(self.e.images, src)
-            lay = layers.parent_layers(self.e.images, parent)
+            layers_of = layers.parent_layers(self.b.images, src)
+            lay = layers.parent_layers(self.b.images, parent)
             diff_ids = list(st.diff_ids)
             if diff_id:
                 lay = [*lay, layers_of[src.diff_ids.index(diff_id)]]
@@ -229,7 +248,7 @@ class Steps:
                 src.config, dict(st.config), diff_ids, [*st.history, entry], st.author
             )
             return await asyncio.to_thread(
-                layers.make_image, self.e.images, config, parent.id if parent else "", lay
+                layers.make_image, self.b.images, config, parent.id if parent else "", lay
             )
         return None
 
@@ -238,7 +257,7 @@ class Steps:
             self.cache_sources = []
             for ref in self.opts.cache_from:
                 try:
-                    self.cache_sources.append(self.e.images.resolve(ref))
+                    self.cache_sources.append(self.b.images.resolve(ref))
                 except NotFound:
                     continue  # as docker: a missing cache source is skipped
         return self.cache_sources
@@ -248,7 +267,7 @@ class Steps:
         if image_id is None:
             return None
         try:
-            return self.e.images.get(image_id)
+            return self.b.images.get(image_id)
         except NotFound:
             return None
 
@@ -268,22 +287,22 @@ class Steps:
         config = layers.image_config(
             parent.config if parent else {}, st.config, st.diff_ids, st.history, st.author
         )
-        lay = layers.parent_layers(self.e.images, parent)
+        lay = layers.parent_layers(self.b.images, parent)
         return await asyncio.to_thread(
-            layers.make_image, self.e.images, config, parent.id if parent else "", lay
+            layers.make_image, self.b.images, config, parent.id if parent else "", lay
         )
 
     async def _layer_image(
         self, st: StageState, parent: ImageRecord | None, upper: str, text: str
     ) -> ImageRecord:
         def work() -> ImageRecord:
-            diff_id, lay = layers.add_layer(self.e.images, parent, upper)
+            diff_id, lay = layers.add_layer(self.b.images, parent, upper)
             st.diff_ids = [*st.diff_ids, diff_id]
             st.add_history(text, False, layers.now())
             config = layers.image_config(
                 parent.config if parent else {}, st.config, st.diff_ids, st.history, st.author
             )
-            return layers.make_image(self.e.images, config, parent.id if parent else "", lay)
+            return layers.make_image(self.b.images, config, parent.id if parent else "", lay)
 
         return await asyncio.to_thread(work)
 
@@ -360,7 +379,7 @@ class Steps:
                 )
             cid = await self._run_container(st, image, argv, env)
             try:
-                upper = os.path.join(self.e.container_dir(cid), "rw", "upper")
+                upper = self.b.paths.rw_upper(cid)
                 return await self._layer_image(st, image, upper, text)
             finally:
                 self._remove_later(cid)
@@ -386,12 +405,12 @@ class Steps:
             "AttachStdout": True,
             "AttachStderr": True,
         }
-        made = await self.e.ctr.create(body, "", (1, 44))
+        made = await self.b.containers.create(body, "", (1, 44))
         cid = str(made["Id"])
         self.containers.add(cid)
         self.say(f" ---> Running in {cid[:12]}\n")
-        c = self.e.containers[cid]
-        await self.e.ctr.start(cid)
+        c = self.b.index.find(cid)
+        await self.b.containers.start(cid)
         code = await self._stream_output(c)
         if code != 0:
             raise BuildFailed(
@@ -402,7 +421,7 @@ class Steps:
     async def _stream_output(self, c: Any) -> int:
         from wharfie import logs
 
-        waiter = self.e.ctr.exit_future(c)
+        waiter = self.b.containers.exit_future(c)
         path = str(c.doc["LogPath"])
         loop = asyncio.get_running_loop()
 
@@ -429,7 +448,7 @@ class Steps:
 
     async def remove_container(self, cid: str, quiet: bool = False) -> None:
         try:
-            await self.e.ctr.remove(cid, force=True, volumes=False)
+            await self.b.containers.remove(cid, force=True, volumes=False)
         except NotFound:
             return
         finally:
@@ -458,7 +477,7 @@ class _View:
     def __enter__(self) -> str | None:
         if self.image is None or not self.image.diff_ids:
             return None
-        dirs = self.run.e.images.layer_dirs(self.image)
+        dirs = self.run.b.images.layer_dirs(self.image)
         if len(dirs) == 1:
             return str(dirs[0])
         self.target = self.run._tmpdir("view")

@@ -30,7 +30,6 @@ from wharfie.engine import (
     filters,
     mounts,
     names,
-    netsetup,
     present,
     restart,
     rtsched,
@@ -50,6 +49,7 @@ from wharfie.engine.lifecycle_state import (
 )
 from wharfie.engine.model import Container, now_rfc3339
 from wharfie.engine.monitorlink import RuntimeClient
+from wharfie.engine.net import modes as netmodes
 from wharfie.engine.paths import Paths
 from wharfie.engine.runtimes import Runtimes
 from wharfie.engine.storageopt import check as check_storage_opt
@@ -252,7 +252,7 @@ class Containers:
         to it before `Container.from_stored` types it."""
         img_cfg = image.config.get("config") or {}
         path_args = spec.command(config, img_cfg)
-        mode = netsetup.mode_of(str(host_config.get("NetworkMode") or "bridge"))
+        mode = netmodes.mode_of(str(host_config.get("NetworkMode") or "bridge"))
         if host_config.get("NetworkMode") in (None, "", "default"):
             host_config["NetworkMode"] = "bridge"
         cdir = self.paths.container_dir(cid)
@@ -349,11 +349,11 @@ class Containers:
                     host_config=c.host_config,
                     image_config=image.config.get("config") or {},
                     rootfs=rootfs,
-                    hostname=netsetup.hostname_of(c),
+                    hostname=netmodes.hostname_of(c),
                     user=(uid, gid, groups),
                     home=home,
                     etc_files=etc_files,
-                    network=netsetup.mode_of(c.network_mode),
+                    network=netmodes.mode_of(c.network_mode),
                     netns_path=netns,
                     cgroups_path=self.cgroups_path(c),
                     init_path=TINI if c.host_config.get("Init") else None,

@@ -16,12 +16,12 @@ import asyncio
 import functools
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from wharfie import network
-from wharfie.engine import links, netsetup, streams
+from wharfie.build.cache import BuildCache
+from wharfie.engine import streams
 from wharfie.engine.builds import Builds
 from wharfie.engine.container_api import ContainerAPI, ExecAPI
 from wharfie.engine.containers import Containers, ContainersConfig
@@ -29,12 +29,14 @@ from wharfie.engine.events import EventBus
 from wharfie.engine.execs import Execs
 from wharfie.engine.files import Files
 from wharfie.engine.health import Health
-from wharfie.engine.images import service as image_service
+from wharfie.engine.images import ImageService
 from wharfie.engine.index import ContainerIndex
+from wharfie.engine.links import Links
 from wharfie.engine.listing import ContainerListing
 from wharfie.engine.model import Container
 from wharfie.engine.monitorlink import MonitorLink
-from wharfie.engine.networks import Networks
+from wharfie.engine.net import EtcFiles, NetConfig, NetSetup, Networks
+from wharfie.engine.net.service import NetworkService
 from wharfie.engine.paths import Paths
 from wharfie.engine.recovery import Recovery
 from wharfie.engine.rootfs import RootfsMounts
@@ -75,26 +77,6 @@ class Config:
     cpu_rt_runtime: int = 0
 
 
-@dataclass(frozen=True)
-class _NetsetupCalls:
-    """netsetup's functions of the engine, as the container lifecycle's networking (until
-    networking is a service that takes its dependencies)."""
-
-    check_create: Callable[[dict[str, Any], dict[str, Any]], None]
-    on_create: Callable[[dict[str, Any], dict[str, Any]], None]
-    empty_settings: Callable[[str], dict[str, Any]]
-    prepare: Callable[[Container], tuple[str | None, dict[str, str]]]
-    release: Callable[[Container], None]
-
-
-@dataclass(frozen=True)
-class _LinkCalls:
-    """links' functions of the engine, as the container lifecycle's links."""
-
-    environment: Callable[[Container], list[str]]
-    forget: Callable[[str], None]
-
-
 class Engine:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -121,15 +103,28 @@ class Engine:
             mtu=config.mtu,
             subnet6=config.fixed_cidr_v6 if config.ipv6 else None,
         )
-        self.ipam = network.IPAM(config.bridge_subnet, config.bridge_gateway)
-        # -- services --
-        self.networks = Networks(self)
-        self.volumes = Volumes(self)
-        self.execs_service = Execs(self)
+        # -- networking, volumes, images: explicit dependencies --
+        net_config = NetConfig(
+            config.bridge_name, config.masquerade, config.mtu, config.dns, config.address_pools
+        )
+        self.networks = Networks(
+            self.store, self.index, self.events, self.bridge, net_config, self.paths
+        )
+        self.links = Links(self.index, self.bridge_id)
+        self.etcfiles = EtcFiles(self.paths, self.links, self.bridge.gateway, config.dns)
+        self.netsetup = NetSetup(
+            self.networks, self.index, self.events, self.etcfiles, self.links, self.paths
+        )
+        self.network_api = NetworkService(self.networks, self.netsetup, self.index)
+        self.volumes = Volumes(self.index, self.events, config.data_root)
+        self.image_service = ImageService(self.images, self.events, self.index)
+        # -- the container services --
+        self.execs_service = Execs(
+            self.index, self.events, self.monitor_link.need, self.runtimes.ref, self.paths
+        )
         self.health = Health(
             execs=self.execs_service, index=self.index, events=self.events, tasks=self.jobs
         )
-        p = functools.partial
         self.ctr = Containers(
             index=self.index,
             store=self.store,
@@ -138,14 +133,8 @@ class Engine:
             runtimes=self.runtimes,
             images=self.images,
             volumes=self.volumes,
-            net=_NetsetupCalls(
-                check_create=p(netsetup.check_create, self),
-                on_create=p(netsetup.on_create, self),
-                empty_settings=p(netsetup.empty_settings, self),
-                prepare=p(netsetup.prepare, self),
-                release=p(netsetup.release, self),
-            ),
-            links=_LinkCalls(environment=p(links.environment, self), forget=p(links.forget, self)),
+            net=self.netsetup,
+            links=self.links,
             health=self.health,
             paths=self.paths,
             rootfs=RootfsMounts(paths=self.paths, images=self.images),
@@ -160,9 +149,17 @@ class Engine:
             ),
             tasks=self.jobs,
         )
-        self.files = Files(self)
+        self.files = Files(self.images, self.ctr, self.volumes, self.events, self.paths)
         self.stats = StatsReader(self)
-        self.builds = Builds(self)
+        self.builds = Builds(
+            BuildCache(self.store.db, self.store.lock),
+            self.images,
+            self.image_service,
+            self.ctr,
+            self.index,
+            self.events,
+            self.paths,
+        )
         self.listing = ContainerListing(
             index=self.index, images=self.images, volumes=self.volumes, paths=self.paths
         )
@@ -196,7 +193,7 @@ class Engine:
             builds=self.builds,
             warnings=self.warnings,
             runtime_warnings=self.runtimes.warnings,
-            registry_settings=lambda: image_service(self).settings,
+            registry_settings=lambda: self.image_service.settings,
             daemon_id=self.daemon_id,
         )
 
@@ -212,7 +209,7 @@ class Engine:
             top=functools.partial(streams.top, self),
             execs=self.execs_service,
             pruner=self.system,
-            remove_link=functools.partial(links.remove_link, self),
+            remove_link=self.links.remove_link,
         )
         self.exec_api = ExecAPI(execs=self.execs_service, runtime=self.monitor_link)
 

@@ -11,70 +11,82 @@ import asyncio
 import os
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from wharfie.engine import users, validate
+from wharfie.engine.emitter import Events
+from wharfie.engine.index import ContainerIndex
+from wharfie.engine.model import Container
+from wharfie.engine.paths import Paths
 from wharfie.errors import Conflict, NotFound
-from wharfie.monitor.client import ExecRequest, StartError
+from wharfie.monitor.client import ExecRequest, RuntimeRef, StartError
 from wharfie.oci import jsonio
 from wharfie.oci.capabilities import NAMES as ALL_CAPS
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
-    from wharfie.engine.model import Container
 
 KEEP_DONE = 600.0  # seconds an ended exec stays inspectable
 
 
+def _future() -> asyncio.Future[int]:
+    return asyncio.get_running_loop().create_future()
+
+
+@dataclass(eq=False)
 class Exec:
-    def __init__(self, eid: str, c: Container, config: dict[str, Any]) -> None:
-        self.id = eid
-        self.container = c
-        self.config = config
-        self.running = False
-        self.exit_code: int | None = None
-        self.pid = 0
-        self.started = False
-        self.ended_at = 0.0
-        self.done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    """One exec: its validated config (`validate.exec_create`) and what became of it."""
+
+    id: str
+    container: Container
+    config: dict[str, Any]
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    started: bool = False
+    ended_at: float = 0.0  # time.monotonic() of its end
+    done: asyncio.Future[int] = field(default_factory=_future)
 
     def inspect(self) -> dict[str, Any]:
-        cmd = list(self.config.get("Cmd") or [])
-        return {
-            "ID": self.id,
-            "Running": self.running,
-            "ExitCode": self.exit_code,
-            "ProcessConfig": {
-                "tty": bool(self.config.get("Tty")),
-                "entrypoint": cmd[0] if cmd else "",
-                "arguments": cmd[1:],
-                "privileged": bool(self.config.get("Privileged")),
-                **({"user": self.config["User"]} if self.config.get("User") else {}),
-            },
-            "OpenStdin": bool(self.config.get("AttachStdin")),
-            "OpenStderr": bool(self.config.get("AttachStderr")),
-            "OpenStdout": bool(self.config.get("AttachStdout")),
-            "CanRemove": False,
-            "ContainerID": self.container.id,
-            "DetachKeys": self.config.get("DetachKeys") or "",
-            "Pid": self.pid,
-        }
+        from wharfie.engine import present_exec
+
+        return present_exec.inspect(self)
+
+
+class Launcher(Protocol):
+    """Starts an exec's process (the monitor client)."""
+
+    async def exec(self, req: ExecRequest, sock_fd: int | None) -> int: ...
 
 
 class Execs:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    """Built with the container index, the event bus, the monitor (`launcher()`: the
+    connected client, which changes when the monitor is reconnected), the runtime of a
+    container (`runtime_ref(name)`) and the paths (a container's bundle)."""
+
+    def __init__(
+        self,
+        index: ContainerIndex,
+        events: Events,
+        launcher: Callable[[], Launcher],
+        runtime_ref: Callable[[str | None], RuntimeRef],
+        paths: Paths,
+    ) -> None:
+        self.index = index
+        self.events = events
+        self.launcher = launcher
+        self.runtime_ref = runtime_ref
+        self.paths = paths
         self.by_id: dict[str, Exec] = {}
 
     def create(self, ref: str, body: Any) -> str:
-        c = self.e.find(ref)
+        c = self.index.find(ref)
         config = validate.exec_create(body)
         _check_running(c)
         self._expire()
         eid = secrets.token_hex(32)
         self.by_id[eid] = Exec(eid, c, config)
         c.doc["ExecIDs"] = [*(c.doc.get("ExecIDs") or []), eid]
-        self.e.events.emit(
+        self.events.emit(
             "container",
             f"exec_create: {' '.join(config['Cmd'])}",
             c.id,
@@ -109,7 +121,7 @@ class Execs:
         req = ExecRequest(
             container_id=c.id,
             exec_id=ex.id,
-            runtime=self.e.runtime_ref(c.runtime or None),
+            runtime=self.runtime_ref(c.runtime or None),
             process=self._process(ex),
             tty=bool(ex.config.get("Tty")),
             stdin=bool(ex.config.get("AttachStdin")),
@@ -120,13 +132,13 @@ class Execs:
             stream_tty=stream_tty,
         )
         try:
-            ex.pid = await self.e.need_monitor().exec(req, sock_fd)
+            ex.pid = await self.launcher().exec(req, sock_fd)
         except StartError as exc:
             msg = str(exc)
             self.finish(ex, 127 if "not found" in msg or "no such file" in msg else 126)
             raise
         ex.running = ex.exit_code is None  # a short process may have exited already
-        self.e.events.emit(
+        self.events.emit(
             "container",
             f"exec_start: {' '.join(ex.config['Cmd'])}",
             c.id,
@@ -147,7 +159,7 @@ class Execs:
         ex = self.by_id.get(eid)
         if ex is not None:
             self.finish(ex, code)
-            self.e.events.emit(
+            self.events.emit(
                 "container",
                 "exec_die",
                 ex.container.id,
@@ -163,7 +175,7 @@ class Execs:
 
     def _process(self, ex: Exec) -> dict[str, Any]:
         c = ex.container
-        with open(os.path.join(self.e.bundle_dir(c.id), "config.json")) as f:
+        with open(os.path.join(self.paths.bundle_dir(c.id), "config.json")) as f:
             base: dict[str, Any] = jsonio.loads(f.read())["process"]
         proc = dict(base)
         proc["args"] = list(ex.config["Cmd"])
@@ -177,7 +189,7 @@ class Execs:
         if ex.config.get("WorkingDir"):
             proc["cwd"] = ex.config["WorkingDir"]
         if ex.config.get("User"):
-            rootfs = os.path.join(self.e.bundle_dir(c.id), "rootfs")
+            rootfs = os.path.join(self.paths.bundle_dir(c.id), "rootfs")
             uid, gid, groups = users.resolve_user(rootfs, str(ex.config["User"]))
             proc["user"] = {"uid": uid, "gid": gid, "additionalGids": groups}
         if ex.config.get("Privileged"):

@@ -10,39 +10,71 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import posixpath
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
+from wharfie import volumes as vol
 from wharfie.engine import containerfs
+from wharfie.engine.emitter import Events
+from wharfie.engine.model import Container
+from wharfie.engine.paths import Paths
 from wharfie.engine.streams import in_thread
 from wharfie.errors import NotFound
-from wharfie.images import archive
+from wharfie.images import ImageStore, archive
 from wharfie.oci import jsonio
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
-    from wharfie.engine.model import Container
 
 T = TypeVar("T")
 
 
+class RootfsOwner(Protocol):
+    """Who mounts a container's root filesystem and pauses it (`engine.containers`)."""
+
+    def mount_rootfs(self, c: Container, image: Any) -> str: ...
+
+    def unmount_rootfs(self, c: Container) -> None: ...
+
+    async def pause(self, ref: str) -> None: ...
+
+    async def unpause(self, ref: str) -> None: ...
+
+
+class VolumeMounts(Protocol):
+    """What an archive operation needs of the volumes (`engine.volumes.Volumes`)."""
+
+    def points_of(self, c: Container) -> list[dict[str, Any]]: ...
+
+    def get(self, name: str) -> tuple[vol.Volume, vol.Driver]: ...
+
+    def driver(self, name: str) -> vol.Driver: ...
+
+
 class Files:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    def __init__(
+        self,
+        images: ImageStore,
+        containers: RootfsOwner,
+        volumes: VolumeMounts,
+        events: Events,
+        paths: Paths,
+    ) -> None:
+        self.images = images
+        self.containers = containers
+        self.volumes = volumes
+        self.events = events
+        self.paths = paths
 
     @contextlib.contextmanager
     def rootfs(self, c: Container) -> Iterator[str]:
-        image = self.e.images.resolve(str(c.doc["Image"]))
+        image = self.images.resolve(str(c.doc["Image"]))
         c.mount_users += 1
         try:
-            yield self.e.ctr.mount_rootfs(c, image)
+            yield self.containers.mount_rootfs(c, image)
         finally:
             c.mount_users -= 1
             if c.mount_users == 0 and not c.running:
-                self.e.ctr.unmount_rootfs(c)
+                self.containers.unmount_rootfs(c)
 
     @contextlib.contextmanager
     def view(self, c: Container) -> Iterator[tuple[str, list[containerfs.Bind]]]:
@@ -53,10 +85,10 @@ class Files:
         binds: list[containerfs.Bind] = []
         try:
             with self.rootfs(c) as root:
-                for m in self.e.volumes.points_of(c):
+                for m in self.volumes.points_of(c):
                     dest, rw = str(m["Destination"]), bool(m.get("RW", True))
                     if m["Type"] == "volume" and m.get("Name"):
-                        v, d = self.e.volumes.get(str(m["Name"]))
+                        v, d = self.volumes.get(str(m["Name"]))
                         source = d.mount(v.name, ref)
                         held.append((v.name, d.name))
                         binds.append(containerfs.Bind(source, dest, rw))
@@ -66,7 +98,7 @@ class Files:
                 yield root, binds
         finally:
             for name, driver in held:
-                self.e.volumes.driver(driver).unmount(name, ref)
+                self.volumes.driver(driver).unmount(name, ref)
 
     @staticmethod
     def _etc_binds(c: Container, user: list[containerfs.Bind]) -> list[containerfs.Bind]:
@@ -156,10 +188,9 @@ class Files:
         return in_thread(produce)
 
     def changes(self, c: Container) -> list[dict[str, Any]]:
-        image = self.e.images.resolve(str(c.doc["Image"]))
-        cdir = self.e.container_dir(c.id)
-        lowers = [containerfs.init_layer(self.e.config.data_root), *self.e.images.layer_dirs(image)]
-        return archive.changes(os.path.join(cdir, "rw", "upper"), lowers)
+        image = self.images.resolve(str(c.doc["Image"]))
+        lowers = [containerfs.init_layer(self.paths.data_root), *self.images.layer_dirs(image)]
+        return archive.changes(self.paths.rw_upper(c.id), lowers)
 
     async def commit(
         self,
@@ -172,16 +203,16 @@ class Files:
         config: dict[str, Any] | None,
         pause: bool,
     ) -> str:
-        image = self.e.images.resolve(str(c.doc["Image"]))
-        upper = os.path.join(self.e.container_dir(c.id), "rw", "upper")
+        image = self.images.resolve(str(c.doc["Image"]))
+        upper = self.paths.rw_upper(c.id)
         paused_here = pause and c.running and not c.paused
         if paused_here:
-            await self.e.ctr.pause(c.id)
+            await self.containers.pause(c.id)
         try:
             rec = await asyncio.to_thread(
-                self.e.images.commit,
+                self.images.commit,
                 upper=upper,
-                lowers=self.e.images.layer_dirs(image),
+                lowers=self.images.layer_dirs(image),
                 parent=image,
                 container_config={**c.config, **(config or {})},
                 reference=reference or None,
@@ -191,8 +222,8 @@ class Files:
             )
         finally:
             if paused_here:
-                await self.e.ctr.unpause(c.id)
-        self.e.events.emit("container", "commit", c.id, {**c.event_attrs(), "comment": comment})
+                await self.containers.unpause(c.id)
+        self.events.emit("container", "commit", c.id, {**c.event_attrs(), "comment": comment})
         return str(rec.id)
 
 

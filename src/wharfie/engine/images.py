@@ -1,49 +1,44 @@
-"""Image use cases that reach outside: pull, push, login, distribution inspect, save, load.
+"""Image use cases: the store's operations as the API asks for them (list, inspect, tag,
+remove, prune, import, with their events), and those that reach outside: pull, push,
+login, distribution inspect, save, load.
 
 Blocking work runs in threads; `progress(dict)` gets Docker's JSON progress messages from
 those threads (callers make it thread-safe). Events as moby: `pull`/`push` carry the
 familiar reference, `load`/`save` the image id.
 
-For other engine modules (a Dockerfile FROM that is missing):
-
-    from wharfie.engine.images import service
-    rec = await service(engine).pull("busybox:latest", AuthConfig(), "", progress)
-
-The service is kept per engine (`service(engine)`); the daemon sets the registry
-settings (`--registry-mirror`, `--insecure-registry`, `--blocked-registry`) with
-`configure`.
+`Engine` builds one `ImageService` and hands it to what needs it (a Dockerfile FROM that
+is missing pulls through it); the daemon sets the registry settings
+(`--registry-mirror`, `--insecure-registry`, `--blocked-registry`) with `configure`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import weakref
 from collections.abc import Callable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, BinaryIO
 
 from wharfie import distribution
 from wharfie.distribution.auth import AuthConfig, decode_registry_auth, normalize_server
 from wharfie.distribution.errors import Unauthorized
 from wharfie.distribution.progress import status as pg_status
 from wharfie.distribution.pull import fetch_manifest, fetch_small_blob, list_tags
+from wharfie.engine import filters
+from wharfie.engine.emitter import Events
+from wharfie.engine.index import ContainerIndex
 from wharfie.errors import InvalidArgument, NotFound
+from wharfie.images import ImageStore, reference, saveload
 from wharfie.images import manifest as mf
-from wharfie.images import reference, saveload
 from wharfie.images.layers import host_arch
 from wharfie.images.store import ImageRecord
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
 
 Progress = Callable[[dict[str, Any]], None]
 __all__ = [
     "AuthConfig",
+    "ImageRecord",
     "ImageService",
     "Unauthorized",
-    "configure",
     "decode_registry_auth",
-    "service",
 ]
 
 
@@ -52,9 +47,111 @@ def _quiet(_: dict[str, Any]) -> None:
 
 
 class ImageService:
-    def __init__(self, engine: Engine, settings: distribution.Settings | None = None) -> None:
-        self.e = engine
+    """Built with the image store, the event bus and the container index (which images
+    containers use: list counts, remove and prune refuse)."""
+
+    def __init__(
+        self,
+        images: ImageStore,
+        events: Events,
+        index: ContainerIndex,
+        settings: distribution.Settings | None = None,
+    ) -> None:
+        self.images = images
+        self.events = events
+        self.index = index
         self.settings = settings or distribution.Settings()
+
+    def configure(
+        self, mirrors: list[str], insecure: list[str], blocked: list[str] | None = None
+    ) -> None:
+        """The daemon's registry flags (InvalidArgument for a bad mirror URL)."""
+        self.settings = distribution.Settings.from_flags(mirrors, insecure, blocked)
+
+    # -- the store's operations ----------------------------------------------------------
+
+    def _users(self, image_id: str) -> list[str]:
+        return [c.id for c in self.index.all() if c.doc["Image"] == image_id]
+
+    def _running(self, cid: str) -> bool:
+        c = self.index.get(cid)
+        return bool(c and c.running)
+
+    def list_images(self, all_: bool, raw_filters: str) -> list[dict[str, Any]]:
+        f = filters.parse(raw_filters)
+        users: dict[str, int] = {}
+        for c in self.index.all():
+            users[str(c.doc["Image"])] = users.get(str(c.doc["Image"]), 0) + 1
+        recs = self.images.list(all=all_, filters=f)
+        rows = [self.images.summary(r, users.get(r.id, 0)) for r in recs]
+        patterns = f.get("reference") or []
+        for row in rows if patterns else ():  # as moby: only the tags that match are listed
+            tags = row.get("RepoTags") or []
+            row["RepoTags"] = [
+                t for t in tags if any(filters.image_tag_matches(p, t) for p in patterns)
+            ]
+        return rows
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        try:
+            rec = self.images.resolve(name)
+        except NotFound:
+            filters.check_image_reference(name)  # a malformed name is a 400, as moby's
+            raise
+        return self.images.inspect(rec)
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        return self.images.history(self.images.resolve(name))
+
+    def tag(self, name: str, repo: str, tag: str) -> None:
+        self.images.tag(name, repo, tag)
+        rec = self.images.resolve(name)
+        self.events.emit("image", "tag", rec.id, {"name": f"{repo}:{tag or 'latest'}"})
+
+    async def remove(self, name: str, force: bool, noprune: bool) -> list[dict[str, str]]:
+        out = await asyncio.to_thread(
+            self.images.remove,
+            name,
+            force=force,
+            noprune=noprune,
+            users=self._users,
+            running=self._running,
+        )
+        for item in out:
+            for action, ident in item.items():
+                self.events.emit(
+                    "image",
+                    action.lower().replace("untagged", "untag").replace("deleted", "delete"),
+                    ident,
+                    {"name": ident},
+                )
+        return out
+
+    async def prune(self, raw_filters: str) -> dict[str, Any]:
+        f = filters.parse(raw_filters)
+        filters.validate(f, filters.PRUNE_IMAGE_FILTERS)
+        dangling = filters.image_dangling(f.pop("dangling")) if "dangling" in f else True
+        return await asyncio.to_thread(
+            self.images.prune, dangling_only=dangling, users=self._users, filters=f
+        )
+
+    def import_tar(
+        self,
+        stream: BinaryIO,
+        reference: str | None,
+        changes: list[str],
+        message: str,
+        platform: str,
+    ) -> ImageRecord:
+        """`docker import` (in a worker thread); the event is the caller's (`imported`)."""
+        return self.images.import_tar(
+            stream, reference=reference, changes=changes, message=message, platform=platform
+        )
+
+    def imported(self, rec: ImageRecord, reference: str | None) -> None:
+        self.events.emit("image", "import", rec.id, {"name": reference or rec.id})
+
+    # -- registries, save and load -------------------------------------------------------
 
     async def pull(
         self, ref: str, auth: AuthConfig, platform: str = "", progress: Progress = _quiet
@@ -65,10 +162,10 @@ class ImageService:
             mf.parse_platform(platform, host_arch())
         regs = self.settings.registries(parsed.domain, auth)
         rec = await asyncio.to_thread(
-            distribution.pull, self.e.images, regs, parsed, platform, progress
+            distribution.pull, self.images, regs, parsed, platform, progress
         )
         name = parsed.familiar()
-        self.e.events.emit("image", "pull", name, {"name": name})
+        self.events.emit("image", "pull", name, {"name": name})
         return rec
 
     async def pull_all_tags(
@@ -101,17 +198,17 @@ class ImageService:
             parsed = reference.with_tag(parsed._replace(tag="").full(), tag)
         if parsed.tag:
             try:
-                self.e.images.resolve(parsed.full())
+                self.images.resolve(parsed.full())
             except NotFound as exc:  # as moby: after its first line, so in the 200 stream
                 progress(
                     pg_status(f"The push refers to repository [{parsed.domain}/{parsed.path}]")
                 )
                 raise NotFound(f"tag does not exist: {parsed.familiar()}") from exc
         reg = self.settings.registries(parsed.domain, auth)[-1]
-        out = await asyncio.to_thread(distribution.push, self.e.images, reg, parsed, progress)
+        out = await asyncio.to_thread(distribution.push, self.images, reg, parsed, progress)
         for aux in out:
             ref = parsed._replace(tag=aux["Tag"]).familiar()
-            self.e.events.emit("image", "push", ref, {"name": ref})
+            self.events.emit("image", "push", ref, {"name": ref})
         return out
 
     async def login(self, auth: AuthConfig) -> dict[str, str]:
@@ -147,21 +244,21 @@ class ImageService:
     def save(self, refs: list[str]) -> Iterator[bytes]:
         if not refs:
             raise InvalidArgument("no images specified")
-        stream = saveload.save(self.e.images, refs)
-        for rec in saveload.images_of(self.e.images, refs):
+        stream = saveload.save(self.images, refs)
+        for rec in saveload.images_of(self.images, refs):
             name = rec.repo_tags[0] if rec.repo_tags else rec.id
-            self.e.events.emit("image", "save", rec.id, {"name": name})
+            self.events.emit("image", "save", rec.id, {"name": name})
         return stream
 
     def load(self, body: IO[bytes]) -> list[str]:
-        lines = saveload.load(self.e.images, body)
+        lines = saveload.load(self.images, body)
         for line in lines:
             what = line.split(": ", 1)[1]
             try:
-                rec = self.e.images.resolve(what)
+                rec = self.images.resolve(what)
             except NotFound:
                 continue
-            self.e.events.emit("image", "load", rec.id, {"name": what})
+            self.events.emit("image", "load", rec.id, {"name": what})
         return lines
 
 
@@ -181,20 +278,3 @@ def _distribution_json(reg: Any, path: str, raw: bytes, mt: str, digest: str) ->
         "Descriptor": {"mediaType": mt, "digest": digest, "size": len(raw)},
         "Platforms": platforms,
     }
-
-
-_SERVICES: weakref.WeakKeyDictionary[Engine, ImageService] = weakref.WeakKeyDictionary()
-
-
-def service(engine: Engine) -> ImageService:
-    found = _SERVICES.get(engine)
-    if found is None:
-        found = _SERVICES[engine] = ImageService(engine)
-    return found
-
-
-def configure(
-    engine: Engine, mirrors: list[str], insecure: list[str], blocked: list[str] | None = None
-) -> None:
-    """The daemon's registry flags (InvalidArgument for a bad mirror URL)."""
-    service(engine).settings = distribution.Settings.from_flags(mirrors, insecure, blocked)

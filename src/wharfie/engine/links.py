@@ -6,7 +6,7 @@ container that owns the namespace, and host networking on either side is refused
 are kept as (child id, alias) in the parent's private state, and `HostConfig.Links` shows
 them as dockerd's inspect does: `/child:/parent/alias`, sorted. On a user-defined network
 `HostConfig.Links` is dropped, as dockerd does (network-scoped links travel in
-`EndpointsConfig.Links` and are answered by the embedded DNS: engine/networks.py).
+`EndpointsConfig.Links` and are answered by the embedded DNS: engine/net/names.py).
 
 At start every linked container must be running (`Cannot link to a non running container:
 /db AS /web/alias`, 500); the parent then gets dockerd's environment variables
@@ -19,13 +19,11 @@ links to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from wharfie.engine.index import ContainerIndex
+from wharfie.engine.model import Container
 from wharfie.errors import InvalidArgument, NotFound, WharfieError
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
-    from wharfie.engine.model import Container
 
 HOST_CONFLICT = (
     "conflicting options: host type networking can't be used with links. This would result "
@@ -61,111 +59,143 @@ def parse(spec: str) -> tuple[str, str]:
     return name, alias
 
 
-def on_create(engine: Engine, doc: dict[str, Any]) -> None:
-    """Check and record a new container's links (doc is not registered yet)."""
-    host = doc["HostConfig"]
-    specs = [str(s) for s in host.get("Links") or []]
-    mode = str(host.get("NetworkMode") or "bridge")
-    if not specs:
-        host["Links"] = None
-        return
-    if mode == "host":
-        raise InvalidArgument(HOST_CONFLICT)
-    if mode not in ("bridge", "default") and not mode.startswith("container:"):
-        host["Links"] = None  # a user network: dockerd registers no links
-        return
-    links = []
-    for spec in specs:
-        name, alias = parse(spec)
-        try:
-            child = engine.find(name)
-        except NotFound as e:
-            raise InvalidArgument(f"could not get container for {name}: {e}") from e
-        child = _namespace_owner(engine, child)
-        if child.network_mode == "host":
+class Links:
+    """The links of every container: recorded at create, resolved at start, dropped with
+    the container they name. Takes the container index and the default bridge's id."""
+
+    def __init__(self, index: ContainerIndex, bridge_id: str) -> None:
+        self.index = index
+        self.bridge_id = bridge_id
+
+    def on_create(self, doc: dict[str, Any]) -> None:
+        """Check and record a new container's links (doc is not registered yet)."""
+        host = doc["HostConfig"]
+        specs = [str(s) for s in host.get("Links") or []]
+        mode = str(host.get("NetworkMode") or "bridge")
+        if not specs:
+            host["Links"] = None
+            return
+        if mode == "host":
             raise InvalidArgument(HOST_CONFLICT)
-        links.append({"child": child.id, "alias": alias})
-    doc.setdefault("_w", {})["links"] = links
-    host["Links"] = _shown(engine, str(doc["Name"]), links)
+        if mode not in ("bridge", "default") and not mode.startswith("container:"):
+            host["Links"] = None  # a user network: dockerd registers no links
+            return
+        links = []
+        for spec in specs:
+            name, alias = parse(spec)
+            try:
+                child = self.index.find(name)
+            except NotFound as e:
+                raise InvalidArgument(f"could not get container for {name}: {e}") from e
+            child = self._namespace_owner(child)
+            if child.network_mode == "host":
+                raise InvalidArgument(HOST_CONFLICT)
+            links.append({"child": child.id, "alias": alias})
+        doc.setdefault("_w", {})["links"] = links
+        host["Links"] = self._shown(str(doc["Name"]), links)
 
+    def _namespace_owner(self, c: Container) -> Container:
+        seen = set()
+        while c.network_mode.startswith("container:") and c.id not in seen:
+            seen.add(c.id)
+            ref = c.network_mode.split(":", 1)[1]
+            try:
+                c = self.index.find(ref)
+            except NotFound as e:
+                raise InvalidArgument(f"Could not get container for {ref}") from e
+        return c
 
-def _namespace_owner(engine: Engine, c: Container) -> Container:
-    seen = set()
-    while c.network_mode.startswith("container:") and c.id not in seen:
-        seen.add(c.id)
-        ref = c.network_mode.split(":", 1)[1]
+    def _shown(self, parent_name: str, links: list[dict[str, str]]) -> list[str] | None:
+        parent = "/" + parent_name.lstrip("/")
+        out = []
+        for link in links:
+            child = self.index.get(link["child"])
+            if child is not None:
+                out.append(f"/{child.name}:{parent}/{link['alias']}")
+        return sorted(out) or None
+
+    def refresh(self, c: Container) -> None:
+        """HostConfig.Links from the recorded links (after a change)."""
+        if c.private.get("links") is not None:
+            c.doc["HostConfig"]["Links"] = self._shown(c.name, c.private["links"])
+
+    def resolve(self, c: Container) -> list[Resolved]:
+        """The links of a starting container; every child must be running."""
+        out = []
+        for link in c.private.get("links") or []:
+            child = self.index.get(link["child"])
+            if child is None:
+                continue
+            owner = self._namespace_owner(child)
+            if not owner.running:
+                raise WharfieError(
+                    f"Cannot link to a non running container: /{child.name} AS "
+                    f"/{c.name}/{link['alias']}"
+                )
+            ep = (owner.private.get("endpoints") or {}).get(self.bridge_id) or {}
+            out.append(
+                Resolved(
+                    alias=link["alias"],
+                    name="/" + child.name,
+                    hostname=str(child.config.get("Hostname") or child.id[:12]),
+                    ip=str(ep.get("ip") or ""),
+                    env=[str(e) for e in child.config.get("Env") or []],
+                    ports=sorted(str(p) for p in child.config.get("ExposedPorts") or {}),
+                )
+            )
+        return out
+
+    def hosts_lines(self, c: Container) -> str:
+        """The parent's /etc/hosts lines: `IP\\talias hostname [name]` (dockerd's order)."""
+        lines = []
+        for r in sorted(self.resolve(c), key=lambda r: r.alias):
+            names = [r.alias, r.hostname]
+            if r.alias != r.name[1:]:
+                names.append(r.name[1:])
+            lines.append(f"{r.ip}\t{' '.join(names)}\n")
+        return "".join(lines)
+
+    def environment(self, c: Container) -> list[str]:
+        """The parent's Env with the links' variables first; its own values win."""
+        own = [str(e) for e in c.config.get("Env") or []]
+        link_env: list[str] = []
+        for r in sorted(self.resolve(c), key=lambda r: r.alias):
+            name = f"/{c.name}/{r.alias}"
+            link_env += to_env(name, r.ip, r.ports, r.env)
+        if not link_env:
+            return own
+        mine = {e.split("=", 1)[0] for e in own}
+        return [e for e in link_env if e.split("=", 1)[0] not in mine] + own
+
+    def remove_link(self, ref: str) -> Container:
+        """`DELETE /containers/{parent}/{alias}?link=1`; returns the parent."""
+        name = ref if ref.startswith("/") else "/" + ref
+        parent_name, _, alias = name.rpartition("/")
+        if not parent_name:
+            self.index.find(ref)  # 404 first, as dockerd
+            raise WharfieError("Conflict, cannot remove the default link name of the container")
         try:
-            c = engine.find(ref)
+            parent = self.index.find(parent_name)
         except NotFound as e:
-            raise InvalidArgument(f"Could not get container for {ref}") from e
-    return c
+            raise NotFound(f"No such container: {ref}") from e
+        links = parent.private.get("links") or []
+        kept = [link for link in links if link["alias"] != alias]
+        if len(kept) == len(links):
+            raise NotFound(f"No such container: {ref}")
+        parent.private["links"] = kept
+        self.refresh(parent)
+        self.index.save(parent)
+        return parent
 
-
-def _shown(engine: Engine, parent_name: str, links: list[dict[str, str]]) -> list[str] | None:
-    parent = "/" + parent_name.lstrip("/")
-    out = []
-    for link in links:
-        child = engine.containers.get(link["child"])
-        if child is not None:
-            out.append(f"/{child.name}:{parent}/{link['alias']}")
-    return sorted(out) or None
-
-
-def refresh(engine: Engine, c: Container) -> None:
-    """HostConfig.Links from the recorded links (after a change)."""
-    if c.private.get("links") is not None:
-        c.doc["HostConfig"]["Links"] = _shown(engine, c.name, c.private["links"])
-
-
-def resolve(engine: Engine, c: Container) -> list[Resolved]:
-    """The links of a starting container; every child must be running."""
-    out = []
-    for link in c.private.get("links") or []:
-        child = engine.containers.get(link["child"])
-        if child is None:
-            continue
-        owner = _namespace_owner(engine, child)
-        if not owner.running:
-            raise WharfieError(
-                f"Cannot link to a non running container: /{child.name} AS "
-                f"/{c.name}/{link['alias']}"
-            )
-        ep = (owner.private.get("endpoints") or {}).get(engine.bridge_id) or {}
-        out.append(
-            Resolved(
-                alias=link["alias"],
-                name="/" + child.name,
-                hostname=str(child.config.get("Hostname") or child.id[:12]),
-                ip=str(ep.get("ip") or ""),
-                env=[str(e) for e in child.config.get("Env") or []],
-                ports=sorted(str(p) for p in child.config.get("ExposedPorts") or {}),
-            )
-        )
-    return out
-
-
-def hosts_lines(engine: Engine, c: Container) -> str:
-    """The parent's /etc/hosts lines: `IP\\talias hostname [name]` (dockerd's order)."""
-    lines = []
-    for r in sorted(resolve(engine, c), key=lambda r: r.alias):
-        names = [r.alias, r.hostname]
-        if r.alias != r.name[1:]:
-            names.append(r.name[1:])
-        lines.append(f"{r.ip}\t{' '.join(names)}\n")
-    return "".join(lines)
-
-
-def environment(engine: Engine, c: Container) -> list[str]:
-    """The parent's Env with the links' variables first; its own values win."""
-    own = [str(e) for e in c.config.get("Env") or []]
-    link_env: list[str] = []
-    for r in sorted(resolve(engine, c), key=lambda r: r.alias):
-        name = f"/{c.name}/{r.alias}"
-        link_env += to_env(name, r.ip, r.ports, r.env)
-    if not link_env:
-        return own
-    mine = {e.split("=", 1)[0] for e in own}
-    return [e for e in link_env if e.split("=", 1)[0] not in mine] + own
+    def forget(self, child_id: str) -> None:
+        """A container is gone: drop the links to it."""
+        for c in self.index.all():
+            links = c.private.get("links") or []
+            kept = [link for link in links if link["child"] != child_id]
+            if len(kept) != len(links):
+                c.private["links"] = kept
+                self.refresh(c)
+                self.index.save(c)
 
 
 def _port_key(port: str) -> tuple[int, int]:
@@ -224,35 +254,3 @@ def _next_contiguous(ports: list[str], value: int, index: int) -> int:
             return i - 1
         value += 1
     return len(ports) - 1
-
-
-def remove_link(engine: Engine, ref: str) -> Container:
-    """`DELETE /containers/{parent}/{alias}?link=1`; returns the parent."""
-    name = ref if ref.startswith("/") else "/" + ref
-    parent_name, _, alias = name.rpartition("/")
-    if not parent_name:
-        engine.find(ref)  # 404 first, as dockerd
-        raise WharfieError("Conflict, cannot remove the default link name of the container")
-    try:
-        parent = engine.find(parent_name)
-    except NotFound as e:
-        raise NotFound(f"No such container: {ref}") from e
-    links = parent.private.get("links") or []
-    kept = [link for link in links if link["alias"] != alias]
-    if len(kept) == len(links):
-        raise NotFound(f"No such container: {ref}")
-    parent.private["links"] = kept
-    refresh(engine, parent)
-    engine.save(parent)
-    return parent
-
-
-def forget(engine: Engine, child_id: str) -> None:
-    """A container is gone: drop the links to it."""
-    for c in engine.containers.values():
-        links = c.private.get("links") or []
-        kept = [link for link in links if link["child"] != child_id]
-        if len(kept) != len(links):
-            c.private["links"] = kept
-            refresh(engine, c)
-            engine.save(c)

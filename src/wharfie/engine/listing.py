@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol
 
-from wharfie.engine import filters, netsetup, present, present_container
+from wharfie.engine import filters, present, present_container
 from wharfie.engine.index import ContainerIndex
 from wharfie.engine.model import Container
+from wharfie.engine.net.modes import ps_ports
 from wharfie.engine.paths import Paths
 from wharfie.errors import NotFound
 from wharfie.images import ImageRecord
@@ -33,7 +34,7 @@ class ContainerListing:
 
     def row(self, c: Container) -> dict[str, Any]:
         """A container as `GET /containers/json` lists it."""
-        return present_container.row(c, netsetup.ps_ports(c))
+        return present_container.row(c, ps_ports(c))
 
     def list(self, all_: bool, limit: int, raw_filters: str, size: bool) -> list[dict[str, Any]]:
         f = filters.parse(raw_filters)

@@ -72,7 +72,7 @@ def status(c: Container, now: float | None = None) -> str:
 
 
 def row(c: Container, ports: list[dict[str, Any]]) -> dict[str, Any]:
-    """A container as `GET /containers/json` lists it (`ports`: netsetup.ps_ports)."""
+    """A container as `GET /containers/json` lists it (`ports`: net.modes.ps_ports)."""
     return {
         "Id": c.id,
         "Names": ["/" + c.name],

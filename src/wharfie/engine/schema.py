@@ -2,7 +2,7 @@
 
 Every table of `wharfie.db` (containers and settings, networks, the image store's tables,
 where layers came from, the build cache) is created here and nowhere else. The modules
-that use them (`images.store`, `images.distmeta`, `build.cache`, `engine.networks`) are
+that use them (`images.store`, `images.distmeta`, `build.cache`, `engine.net.networks`) are
 handed a connection whose schema is current.
 
 Version 0 is a data root written before versions existed: its tables are exactly those

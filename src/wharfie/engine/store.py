@@ -57,6 +57,24 @@ class Store:
         with self.lock:
             self.db.execute("DELETE FROM containers WHERE id = ?", (cid,))
 
+    def load_networks(self) -> list[dict[str, Any]]:
+        """The user-defined networks' documents (inspect's shape, without Containers)."""
+        with self.lock:
+            rows = self.db.execute("SELECT doc FROM networks").fetchall()
+        return [jsonio.loads(doc) for (doc,) in rows]
+
+    def insert_network(self, nid: str, name: str, doc: dict[str, Any]) -> None:
+        """Raises sqlite3.IntegrityError when the id or name is taken."""
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO networks (id, name, doc) VALUES (?, ?, ?)",
+                (nid, name, jsonio.dumps(doc)),
+            )
+
+    def delete_network(self, nid: str) -> None:
+        with self.lock:
+            self.db.execute("DELETE FROM networks WHERE id = ?", (nid,))
+
     def setting(self, key: str, make: Any) -> str:
         """A persistent value, created once with `make()` (ids of default networks, daemon ID)."""
         with self.lock:

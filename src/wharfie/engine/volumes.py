@@ -25,15 +25,15 @@ import asyncio
 import logging
 import os
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wharfie import volumes as vol
 from wharfie.engine import filters
+from wharfie.engine import present_volume as show
+from wharfie.engine.emitter import Events
+from wharfie.engine.index import ContainerIndex
+from wharfie.engine.model import Container
 from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
-
-if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
-    from wharfie.engine.model import Container
 
 log = logging.getLogger("wharfie.engine")
 
@@ -48,8 +48,13 @@ def points_of(c: Container) -> list[dict[str, Any]]:
 
 
 class Volumes:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    """Built with the container index (who uses a volume), the event bus and the data root
+    (where the local driver keeps its volumes)."""
+
+    def __init__(self, index: ContainerIndex, events: Events, data_root: str) -> None:
+        self.index = index
+        self.events = events
+        self.data_root = data_root
         self.drivers: dict[str, vol.Driver] = {}
 
     @staticmethod
@@ -60,7 +65,7 @@ class Volumes:
         name = name or "local"
         d = self.drivers.get(name)
         if d is None:
-            d = vol.driver(name, self.e.config.data_root)
+            d = vol.driver(name, self.data_root)
             self.drivers[name] = d
         return d
 
@@ -69,13 +74,13 @@ class Volumes:
         """Ids of the containers whose mount points name this volume."""
         return [
             c.id
-            for c in self.e.containers.values()
+            for c in self.index.all()
             if any(m["Type"] == "volume" and m.get("Name") == name for m in points_of(c))
         ]
 
     def _ref_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for c in self.e.containers.values():
+        for c in self.index.all():
             for name in {m.get("Name") for m in points_of(c) if m["Type"] == "volume"}:
                 if name:
                     counts[name] = counts.get(name, 0) + 1
@@ -118,7 +123,7 @@ class Volumes:
         existed = bool(name) and self._exists(d, name)
         v = d.create(name or secrets.token_hex(32), opts, labels)
         if not existed:
-            self.e.events.emit("volume", "create", v.name, {"driver": d.name})
+            self.events.emit("volume", "create", v.name, {"driver": d.name})
         return v
 
     def _exists(self, d: vol.Driver, name: str) -> bool:
@@ -147,18 +152,7 @@ class Volumes:
     def present(
         self, v: vol.Volume, d: vol.Driver, usage: dict[str, int] | None = None
     ) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "CreatedAt": v.created_at,
-            "Driver": d.name,
-            "Labels": v.labels or None,
-            "Mountpoint": v.mountpoint,
-            "Name": v.name,
-            "Options": v.options or None,
-            "Scope": "local",
-        }
-        if usage is not None:
-            out["UsageData"] = usage
-        return out
+        return show.volume(v, d.name, usage)
 
     def list_volumes(self, raw_filters: str) -> dict[str, Any]:
         f = filters.parse(raw_filters)
@@ -182,7 +176,7 @@ class Volumes:
         if users:
             raise Conflict(f"remove {v.name}: volume is in use - [{', '.join(users)}]")
         await asyncio.to_thread(d.remove, v.name)
-        self.e.events.emit("volume", "destroy", v.name, {"driver": d.name})
+        self.events.emit("volume", "destroy", v.name, {"driver": d.name})
 
     async def prune(self, raw_filters: str, api_version: tuple[int, int]) -> dict[str, Any]:
         f = filters.parse(raw_filters)
@@ -203,10 +197,10 @@ class Volumes:
                 except WharfieError as exc:
                     log.warning("prune: volume %s: %s", v.name, exc)
                     continue
-                self.e.events.emit("volume", "destroy", v.name, {"driver": d.name})
+                self.events.emit("volume", "destroy", v.name, {"driver": d.name})
                 deleted.append(v.name)
                 reclaimed += size
-        self.e.events.emit("volume", "prune", "", {"reclaimed": str(reclaimed)})
+        self.events.emit("volume", "prune", "", {"reclaimed": str(reclaimed)})
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def usage(self) -> list[dict[str, Any]]:
@@ -272,7 +266,7 @@ class Volumes:
                     await asyncio.to_thread(_copy_up, rootfs, str(m["Destination"]), path)
                 elif await asyncio.to_thread(vol.discard_interrupted, path):
                     vol.finish_discard(path)  # nocopy: empty rather than partly filled
-                self.e.events.emit("volume", "mount", v.name, _mount_attrs(c, m))
+                self.events.emit("volume", "mount", v.name, _mount_attrs(c, m))
         except BaseException:
             for name, driver in done:
                 self.driver(driver).unmount(name, c.id)
@@ -284,7 +278,7 @@ class Volumes:
                 for d in self._all_drivers():
                     if d.unmount(str(m["Name"]), c.id):
                         attrs = {"container": c.id, "driver": d.name}
-                        self.e.events.emit("volume", "unmount", str(m["Name"]), attrs)
+                        self.events.emit("volume", "unmount", str(m["Name"]), attrs)
 
     def restore(self, c: Container) -> None:
         """A container that still runs after a daemon restart keeps its volumes mounted."""
@@ -299,7 +293,7 @@ class Volumes:
     def recover(self) -> None:
         """At start-up: count the volumes of running containers as mounted, then unmount
         device volumes no one uses (a crash may have left them)."""
-        for c in self.e.containers.values():
+        for c in self.index.all():
             if c.running:
                 self.restore(c)
         for d in self._all_drivers():
