@@ -67,9 +67,19 @@ class FakeSystem:
         yield {"Type": "container", "Action": "start", "filters": filters}
 
 
+class FakeSwarm:
+    """A node in no swarm, as /_ping and /info show it."""
+
+    def ping_header(self) -> str:
+        return "inactive"
+
+    async def info(self) -> dict[str, Any]:
+        return {"LocalNodeState": "inactive"}
+
+
 def serve(tmp_path: Path, containers: FakeContainers) -> tuple[Server, str]:
     router = Router()
-    SystemRoutes(FakeSystem()).register(router)
+    SystemRoutes(FakeSystem(), FakeSwarm()).register(router)
     ContainerRoutes(containers, FakeExecs()).register(router)  # type: ignore[arg-type]
     return Server(router), str(tmp_path / f"api{os.getpid()}.sock")
 
@@ -122,7 +132,7 @@ def test_system_routes_answer_from_their_backend(tmp_path: Path) -> None:
     )
     assert [s for s, _ in answers] == [200, 200, 200, 200]
     assert json.loads(answers[0][1]) == {"Version": "fake"}
-    assert json.loads(answers[1][1]) == {"Containers": 3}
+    assert json.loads(answers[1][1]) == {"Containers": 3, "Swarm": {"LocalNodeState": "inactive"}}
     assert json.loads(answers[2][1]) == {"LayersSize": 7}
     event = json.loads(answers[3][1].splitlines()[0])
     assert event["Action"] == "start" and event["filters"] == {"type": ["container"]}

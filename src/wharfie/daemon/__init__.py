@@ -248,6 +248,7 @@ def node_description(engine: Engine) -> NodeDescription:
     import platform
 
     from wharfie.cluster.records import NodeDescription
+
     doc = engine.system.info()
     plugins = [
         (kind, name) for kind in ("Log", "Network", "Volume") for name in doc["Plugins"][kind]

@@ -5,9 +5,8 @@ event bus, the monitor link, the image store, the network and volume services, a
 record, a task spawner); `Engine` builds them in order and keeps them as attributes for
 the routes and the daemon. docs/architecture.md draws the graph.
 
-A few methods remain here as delegates (`find`, `save`, `need_monitor`, `runtime_ref`, the
-paths) for the services that still take the engine (networks, volumes, execs, files, builds,
-stats); they go once those take their dependencies.
+No service takes the `Engine`: the few methods left here (`find`, `need_monitor`) are
+for the daemon, the swarm agent's adapter and the dashboard.
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ from wharfie.engine.tasks import Tasks
 from wharfie.engine.volumes import Volumes
 from wharfie.images import ImageStore
 from wharfie.monitor import client as monitor_client
-from wharfie.monitor.client import MonitorClient, RuntimeRef
+from wharfie.monitor.client import MonitorClient
 
 log = logging.getLogger("wharfie.engine")
 
@@ -150,7 +149,7 @@ class Engine:
             tasks=self.jobs,
         )
         self.files = Files(self.images, self.ctr, self.volumes, self.events, self.paths)
-        self.stats = StatsReader(self)
+        self.stats = StatsReader(self.ctr.cgroups_path)
         self.builds = Builds(
             BuildCache(self.store.db, self.store.lock),
             self.images,
@@ -206,7 +205,7 @@ class Engine:
             events=self.events,
             files=self.files,
             stats=self.stats,
-            top=functools.partial(streams.top, self),
+            top=functools.partial(streams.top, self.ctr.pids),
             execs=self.execs_service,
             pruner=self.system,
             remove_link=self.links.remove_link,
@@ -248,24 +247,9 @@ class Engine:
         else:
             log.warning("unknown monitor event %r", event)
 
-    # -- delegates for the services that still take the engine --
+    # -- for the daemon and the dashboard (no engine service takes the engine) --
     def need_monitor(self) -> MonitorClient:
         return self.monitor_link.need()
 
-    def container_dir(self, cid: str) -> str:
-        return self.paths.container_dir(cid)
-
-    def bundle_dir(self, cid: str) -> str:
-        return self.paths.bundle_dir(cid)
-
-    def netns_path(self, cid: str) -> str:
-        return self.paths.netns_path(cid)
-
-    def runtime_ref(self, name: str | None) -> RuntimeRef:
-        return self.runtimes.ref(name)
-
     def find(self, ref: str) -> Container:
         return self.index.find(ref)
-
-    def save(self, c: Container) -> None:
-        self.index.save(c)

@@ -13,7 +13,7 @@ import os
 import struct
 import subprocess
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from wharfie import cgroups, logs
@@ -22,7 +22,6 @@ from wharfie.errors import Conflict, WharfieError
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
-    from wharfie.engine.core import Engine
     from wharfie.engine.model import Container
 
 STREAM_NO = {"stdout": 1, "stderr": 2}
@@ -158,11 +157,14 @@ def _follow(
 
 # ---------------------------------------------------------------------- stats
 class StatsReader:
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    """A container's stats, read from its cgroup (`cgroups_path`: the container service's
+    path of it, as given to the runtime)."""
+
+    def __init__(self, cgroups_path: Callable[[Container], str]) -> None:
+        self.cgroups_path = cgroups_path
 
     def sample(self, c: Container) -> dict[str, Any]:
-        cg = cgroups.for_container(self.e.ctr.cgroups_path(c), c.id)
+        cg = cgroups.for_container(self.cgroups_path(c), c.id)
         return {
             "cg": cg.stats(),
             "system": statsfmt.system_cpu_ns(),
@@ -228,11 +230,13 @@ class StatsReader:
 
 
 # ------------------------------------------------------------------------ top
-async def top(engine: Engine, c: Container, ps_args: str) -> dict[str, Any]:
+async def top(
+    pids_of: Callable[[Container], Awaitable[list[int]]], c: Container, ps_args: str
+) -> dict[str, Any]:
     """`ps` of the host, cut to the pids the container's runtime reports (as dockerd)."""
     if not c.running:
         raise Conflict(f"Container {c.id} is not running")
-    pids = set(await engine.ctr.pids(c))
+    pids = set(await pids_of(c))
     return await asyncio.to_thread(_ps_rows, ps_args, pids)
 
 
