@@ -260,8 +260,12 @@ def test_secrets_and_configs_reach_tasks_on_tmpfs_only(net: Topology) -> None:
 
     cli(m, "service", "rm", "sec")
     wait_for(lambda: task_containers(m) == [], 30, "removed")
-    with open("/proc/self/mountinfo") as f:
-        assert "swarm-files" not in f.read()
+
+    def files_mounted() -> bool:
+        with open("/proc/self/mountinfo") as f:
+            return str(m.exec_root / "swarm-files") in f.read()
+
+    wait_for(lambda: not files_mounted(), 10, "the task's tmpfs unmounted")
     cli(m, "secret", "rm", "db_pass")
     cli(m, "config", "rm", "app_cfg")
     assert cli(m, "secret", "ls", "-q") == ""
