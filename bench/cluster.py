@@ -90,7 +90,8 @@ class DockerNode:
     def stop(self) -> None:
         if self.proc is None and (self.base / "data").exists():
             # killed by the scenario: its containerd and shims live on; bring dockerd back
-            # so that it stops them
+            # (its link up again) so that it stops them
+            subprocess.run(["ip", "-n", self.netns, "link", "set", "eth0", "up"], check=False)
             try:
                 self.start(None)
             except RuntimeError as exc:

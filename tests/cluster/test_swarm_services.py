@@ -260,8 +260,12 @@ def test_secrets_and_configs_reach_tasks_on_tmpfs_only(net: Topology) -> None:
 
     cli(m, "service", "rm", "sec")
     wait_for(lambda: task_containers(m) == [], 30, "removed")
-    with open("/proc/self/mountinfo") as f:
-        assert "swarm-files" not in f.read()
+
+    def files_mounted() -> bool:
+        with open("/proc/self/mountinfo") as f:
+            return str(m.exec_root / "swarm-files") in f.read()
+
+    wait_for(lambda: not files_mounted(), 10, "the task's tmpfs unmounted")
     cli(m, "secret", "rm", "db_pass")
     cli(m, "config", "rm", "app_cfg")
     assert cli(m, "secret", "ls", "-q") == ""
@@ -344,4 +348,32 @@ def test_failed_update_rolls_back_by_itself(net: Topology) -> None:
     assert svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"] == ["sleep", "300"]
     wait_for(lambda: len(running(m, "roll")) == 2, 30, "2 running again")
     cli(m, "service", "rm", "roll")
+    wait_for(lambda: task_containers(m) == [], 30, "removed")
+
+
+def test_host_mode_published_port(net: Topology) -> None:
+    m = net.add_node(busybox=True)
+    cli(m, "swarm", "init", "--advertise-addr", m.addr)
+    net.remember_etcd()
+    cli(
+        m, "service", "create", "--detach", "--name", "web", "--stop-grace-period", "1s",
+        "--publish", "mode=host,published=8080,target=80",
+        "busybox", "sh", "-c", "echo served-by-task > /tmp/index.html; httpd -f -p 80 -h /tmp",
+    )  # fmt: skip
+    wait_for(lambda: len(running(m, "web")) == 1, 30, "running")
+
+    def fetch() -> str:
+        p = subprocess.run(
+            [*m.command_prefix, "busybox", "wget", "-q", "-O", "-", f"http://{m.addr}:8080/"],
+            capture_output=True,
+            timeout=10,
+        )
+        return p.stdout.decode()
+
+    wait_for(lambda: "served-by-task" in fetch(), 20, "the port answers")
+    ports = cli(m, "service", "ps", "web", "--format", "{{.Ports}}").strip()
+    assert ports == "*:8080->80/tcp", ports
+    err = cli(m, "service", "create", "--name", "mesh", "--publish", "8081:80", "busybox", ok=False)
+    assert "ingress routing mesh is not available" in err
+    cli(m, "service", "rm", "web")
     wait_for(lambda: task_containers(m) == [], 30, "removed")

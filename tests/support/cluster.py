@@ -100,6 +100,9 @@ class Topology:
         leaked: list[str] = []
         for n in self.nodes:
             if n.proc is None:  # killed by the test: its containers live on; bring it back
+                subprocess.run(
+                    ["ip", "-n", n.netns, "link", "set", "eth0", "up"], capture_output=True
+                )
                 try:
                     n.start()
                 except RuntimeError as exc:

@@ -239,3 +239,22 @@ def test_spec_validation_wording() -> None:
         parse_spec({"Name": "bad name!", "TaskTemplate": {"ContainerSpec": {"Image": "x"}}})
     with pytest.raises(InvalidArgument, match="image reference must be provided"):
         parse_spec({"Name": "ok", "TaskTemplate": {"ContainerSpec": {}}})
+
+
+def test_host_mode_ports_one_task_per_node() -> None:
+    s = service(
+        3,
+        EndpointSpec={"Ports": [{"TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host"}]},
+    )
+    p = plan([s], [], [node(1), node(2)], NOW, ids())
+    assigned = sorted(t.node_id for t in p.create if t.node_id)
+    assert assigned == ["n1", "n2"]
+    (waiting,) = [t for t in p.create if not t.node_id]
+    assert waiting.message == "no suitable node (host-mode port already in use on 2 nodes)"
+
+
+def test_ingress_publishing_is_refused_until_the_mesh_exists() -> None:
+    from wharfie.errors import NotImplementedFeature
+
+    with pytest.raises(NotImplementedFeature, match="mode=host"):
+        service(1, EndpointSpec={"Ports": [{"TargetPort": 80, "PublishedPort": 8080}]})

@@ -69,4 +69,11 @@ SERVICE_SPEC: tuple[str, dict[str, Any]] = ("swarm.ServiceSpec", {
     }),
     "UpdateConfig": _POLICY,
     "RollbackConfig": _POLICY,
+    "EndpointSpec": ("swarm.EndpointSpec", {
+        "Mode": "string",
+        "Ports": ("[]swarm.PortConfig", ("swarm.PortConfig", {
+            "Name": "string", "Protocol": "string", "TargetPort": "uint32",
+            "PublishedPort": "uint32", "PublishMode": "string",
+        })),
+    }),
 })  # fmt: skip

@@ -113,6 +113,13 @@ def plan(
             live_count[t.node_id] += 1
             per_service[(t.service_id, t.node_id)] += 1
     spec_of = {s.id: s for s in services}
+    # host-mode published ports: one task per node for each fixed port
+    used_ports: dict[str, set[tuple[str, int]]] = defaultdict(set)
+    for tv in tasks:
+        t = changed.get(tv.task.id, tv.task)
+        owner = spec_of.get(t.service_id)
+        if owner and t.node_id and t.desired_state != "shutdown" and tv.observed not in TERMINAL:
+            used_ports[t.node_id] |= _fixed_ports(owner)
     pending = [t for t in out.create if not t.node_id] + [
         changed.get(tv.task.id, tv.task)
         for tv in tasks
@@ -132,9 +139,10 @@ def plan(
                 not s.spec.placement.max_replicas
                 or per_service[(s.id, n.id)] < s.spec.placement.max_replicas
             )
+            and not (_fixed_ports(s) & used_ports[n.id])
         ]
         if not candidates:
-            msg = _no_node_message(nodes, s)
+            msg = _no_node_message(nodes, s, used_ports)
             if t in out.create:
                 t.state, t.message = "pending", msg
             elif t.state != "pending" or t.message != msg:
@@ -143,6 +151,7 @@ def plan(
         best = min(candidates, key=lambda n: (per_service[(s.id, n.id)], live_count[n.id], n.id))
         per_service[(s.id, best.id)] += 1
         live_count[best.id] += 1
+        used_ports[best.id] |= _fixed_ports(s)
         if t in out.create:
             t.node_id, t.state, t.message = best.id, "assigned", "scheduler assigned task to node"
         else:
@@ -412,7 +421,13 @@ def satisfies(node: NodeInfo, constraints: list[str]) -> bool:
     return True
 
 
-def _no_node_message(nodes: list[NodeInfo], s: Service) -> str:
+def _fixed_ports(s: Service) -> set[tuple[str, int]]:
+    return {(p.protocol, p.published) for p in s.spec.ports if p.published}
+
+
+def _no_node_message(
+    nodes: list[NodeInfo], s: Service, used_ports: dict[str, set[tuple[str, int]]]
+) -> str:
     if not nodes:
         return "no suitable node (no nodes)"
     usable = [n for n in nodes if n.ready and n.availability == "active"]
@@ -420,4 +435,8 @@ def _no_node_message(nodes: list[NodeInfo], s: Service) -> str:
     if failing:
         word = "node" if len(failing) == 1 else "nodes"
         return f"no suitable node (scheduling constraints not satisfied on {len(failing)} {word})"
+    busy = [n for n in usable if _fixed_ports(s) & used_ports[n.id]]
+    if busy:
+        word = "node" if len(busy) == 1 else "nodes"
+        return f"no suitable node (host-mode port already in use on {len(busy)} {word})"
     return "no suitable node"

@@ -20,7 +20,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from wharfie.errors import InvalidArgument
+from wharfie.errors import InvalidArgument, NotImplementedFeature
 from wharfie.times import format_nano
 
 SECOND_NS = 1_000_000_000
@@ -75,6 +75,14 @@ class Placement:
 
 
 @dataclass
+class PublishedPort:
+    protocol: str  # "tcp" | "udp" | "sctp"
+    target: int
+    published: int  # 0: the node picks one
+    mode: str  # "host" (the ingress mesh is issue 17's)
+
+
+@dataclass
 class ServiceSpec:
     name: str
     labels: dict[str, str]
@@ -89,6 +97,7 @@ class ServiceSpec:
     rollback: UpdatePolicy = field(default_factory=UpdatePolicy)
     placement: Placement = field(default_factory=Placement)
     stop_grace_ns: int = 10 * SECOND_NS
+    ports: list[PublishedPort] = field(default_factory=list)
 
 
 @dataclass
@@ -228,7 +237,46 @@ def parse_spec(doc: dict[str, Any]) -> ServiceSpec:
         parse_constraint(c)
     if container.get("StopGracePeriod") is not None:
         spec.stop_grace_ns = int(container["StopGracePeriod"])
+    spec.ports = _ports((doc.get("EndpointSpec") or {}).get("Ports") or [])
     return spec
+
+
+def _ports(docs: list[dict[str, Any]]) -> list[PublishedPort]:
+    out = []
+    seen = set()
+    for p in docs:
+        protocol = str(p.get("Protocol") or "tcp")
+        if protocol not in ("tcp", "udp", "sctp"):
+            raise InvalidArgument(
+                f"rpc error: code = InvalidArgument desc = EndpointSpec: invalid protocol "
+                f"{protocol!r}"
+            )
+        target = int(p.get("TargetPort") or 0)
+        if not 0 < target < 65536:
+            raise InvalidArgument(
+                "rpc error: code = InvalidArgument desc = EndpointSpec: target port must be given"
+            )
+        mode = str(p.get("PublishMode") or "ingress")
+        if mode == "ingress":
+            raise NotImplementedFeature(
+                "publishing through the ingress routing mesh is not available in this "
+                "wharfied yet; publish with mode=host (--publish mode=host,target=...)"
+            )
+        if mode != "host":
+            raise InvalidArgument(
+                f"rpc error: code = InvalidArgument desc = EndpointSpec: invalid publish mode "
+                f"{mode!r}"
+            )
+        published = int(p.get("PublishedPort") or 0)
+        key = (protocol, published)
+        if published and key in seen:
+            raise InvalidArgument(
+                "rpc error: code = InvalidArgument desc = EndpointSpec: duplicate published "
+                f"ports provided: {published}/{protocol}"
+            )
+        seen.add(key)
+        out.append(PublishedPort(protocol, target, published, mode))
+    return out
 
 
 def parse_constraint(text: str) -> tuple[str, str, str]:
@@ -254,6 +302,7 @@ def _spec_from(d: dict[str, Any]) -> ServiceSpec:
     d["update"] = UpdatePolicy(**d["update"])
     d["rollback"] = UpdatePolicy(**d["rollback"])
     d["placement"] = Placement(**d["placement"])
+    d["ports"] = [PublishedPort(**p) for p in d.get("ports") or []]
     return ServiceSpec(**d)
 
 
@@ -320,7 +369,10 @@ def render_service(s: Service, version: int, insert_defaults: bool) -> dict[str,
     }
     if s.previous is not None:
         out["PreviousSpec"] = render_spec(s.previous, insert_defaults)
-    out["Endpoint"] = {"Spec": {}}
+    endpoint: dict[str, Any] = {"Spec": s.spec.doc.get("EndpointSpec") or {}}
+    if s.spec.ports:
+        endpoint["Ports"] = [_port_doc(p) for p in s.spec.ports]
+    out["Endpoint"] = endpoint
     if s.update_state:
         status: dict[str, Any] = {"State": s.update_state}
         if s.update_started_ns:
@@ -353,7 +405,9 @@ def render_task(
             "PID": status.pid,
             "ExitCode": status.exit_code,
         }
-        state_doc["PortStatus"] = {}
+        state_doc["PortStatus"] = (
+            port_status(spec) if spec is not None and status.state == "running" else {}
+        )
     else:
         state_doc = {"Timestamp": format_nano(t.updated_ns), "State": t.state, "Message": t.message}
         if t.err:
@@ -375,3 +429,17 @@ def render_task(
     doc["Status"] = state_doc
     doc["DesiredState"] = t.desired_state
     return doc
+
+
+def _port_doc(p: PublishedPort) -> dict[str, Any]:
+    return {
+        "Protocol": p.protocol,
+        "TargetPort": p.target,
+        "PublishedPort": p.published,
+        "PublishMode": p.mode,
+    }
+
+
+def port_status(spec: ServiceSpec) -> dict[str, Any]:
+    """A running task's PortStatus: its host-mode ports."""
+    return {"Ports": [_port_doc(p) for p in spec.ports]} if spec.ports else {}

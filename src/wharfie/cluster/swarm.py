@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,7 +75,8 @@ LEAVE_MANAGER = (
 LEASE_TTL = 5  # seconds without a heartbeat before a node is down and its leadership ends
 HEARTBEAT_EVERY = 1.0
 JOIN_TIMEOUT = 20.0
-WORK_EVERY = 0.5  # the leader's reconciliation and the agent's round
+WORK_EVERY = 0.5  # the leader's reconciliation and the agent's round, at the latest
+WORK_MIN_GAP = 0.05  # and at most this often when the store keeps changing
 
 
 class ControlEndpoint(Protocol):
@@ -136,6 +138,10 @@ class Swarm:
         self._agent = Agent(task_engine)
         self._agent_engine = task_engine
         self._work: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._watch_thread: threading.Thread | None = None
+        self._watch_stop: threading.Event | None = None
+        self._watch_cancel: Callable[[], None] | None = None
         self.is_leader = False
         self.error = ""  # why this node cannot reach its cluster, for `info`
         self._wanted_role = ""  # set by a heartbeat that finds this node promoted or demoted
@@ -610,6 +616,7 @@ class Swarm:
             if state is None or state.role == wanted:
                 return
             await self._endpoint.close()
+            self._stop_watch()
             if wanted == "manager":
                 await asyncio.to_thread(self._become_manager, state)
             else:
@@ -699,6 +706,7 @@ class Swarm:
         raise Unavailable("no swarm manager answers: " + "; ".join(errors))
 
     async def _stop_heartbeat(self) -> None:
+        self._stop_watch()
         for task in (self._heartbeat, self._work):
             if task is not None:
                 task.cancel()
@@ -707,19 +715,63 @@ class Swarm:
         self._heartbeat = self._work = None
 
     def _start_loops(self) -> None:
+        self._wake = asyncio.Event()
         self._heartbeat = asyncio.create_task(self._keep_alive())
         self._work = asyncio.create_task(self._work_loop())
+
+    # a manager's work rounds are woken by any change in the store (an etcd watch in a
+    # thread), so a new service or a task's new status is acted on at once; every
+    # WORK_EVERY seconds a round runs anyway
+    def _ensure_watch(self) -> None:
+        kv = self._kv
+        if self._watch_thread is not None and self._watch_thread.is_alive():
+            return
+        if kv is None or self.state is None or self.state.role != "manager":
+            return
+        loop = asyncio.get_running_loop()
+        wake = self._wake
+        stop = self._watch_stop = threading.Event()
+
+        def run() -> None:
+            while not stop.is_set():
+                try:
+                    _, revision = kv.range(admin.LEADER)
+                    watch = kv.watch(admin.ROOT, revision + 1)
+                    self._watch_cancel = watch.cancel
+                    for _ in watch.events:
+                        if stop.is_set():
+                            break
+                        loop.call_soon_threadsafe(wake.set)
+                except Exception as exc:  # the store is away: the rounds poll meanwhile
+                    log.debug("swarm: store watch ended: %s", exc)
+                stop.wait(1.0)
+
+        self._watch_thread = threading.Thread(target=run, name="swarm-watch", daemon=True)
+        self._watch_thread.start()
+
+    def _stop_watch(self) -> None:
+        if self._watch_stop is not None:
+            self._watch_stop.set()
+        cancel, self._watch_cancel = self._watch_cancel, None
+        if cancel is not None:
+            with contextlib.suppress(Exception):
+                cancel()
+        self._watch_thread = None
 
     # ------------------------------------------------------------------ orchestration, agent
     async def _work_loop(self) -> None:
         while True:
+            self._wake.clear()
             try:
+                self._ensure_watch()
                 await self._work_once()
             except WharfieError as exc:
                 log.warning("swarm: %s", exc)
             except Exception:  # a bug must not stop the node's work: log it, go on
                 log.exception("swarm: work round failed")
-            await asyncio.sleep(WORK_EVERY)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), WORK_EVERY)
+            await asyncio.sleep(WORK_MIN_GAP)
 
     async def _work_once(self) -> None:
         state = self.state

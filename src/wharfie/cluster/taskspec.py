@@ -75,6 +75,12 @@ def create_body(service: Service, t: Task) -> dict[str, Any]:
         "Healthcheck": c.get("Healthcheck"),
         "HostConfig": {k: v for k, v in host.items() if v is not None},
     }
+    if service.spec.ports:  # host mode: published on the node that runs the task
+        body["ExposedPorts"] = {f"{p.target}/{p.protocol}": {} for p in service.spec.ports}
+        body["HostConfig"]["PortBindings"] = {
+            f"{p.target}/{p.protocol}": [{"HostIp": "", "HostPort": str(p.published or "")}]
+            for p in service.spec.ports
+        }
     if c.get("Command"):
         body["Entrypoint"] = list(c["Command"])
     if c.get("Args") is not None:

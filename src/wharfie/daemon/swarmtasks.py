@@ -69,10 +69,13 @@ class EngineTasks:
     async def remove(self, container_id: str, grace_s: int) -> None:
         try:
             name = self._engine.find(container_id).name
+        except NotFound:
+            return
+        try:
             await self._engine.ctr.stop(container_id, grace_s, None)
             await self._engine.ctr.remove(container_id, force=True, volumes=False)
         except NotFound:
-            return
+            pass  # removed meanwhile: its files go all the same
         self._files.drop(name)
 
     def task_log(self, task_id: str, req: LogRequest) -> list[LogLine]:
