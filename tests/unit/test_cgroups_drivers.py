@@ -479,11 +479,15 @@ def test_hybrid_has_a_unified_directory(root: Path) -> None:
 def test_hybrid_drives_unified_only_controllers_through_v2(root: Path) -> None:
     cg = hybrid(root, held="hugetlb")  # no v1 hugetlb mount: the kernel gives it to cgroup2
     cg.create()
-    assert (root / "unified" / "cgroup.subtree_control").read_text() == "+hugetlb"
-    touch(cg.paths[""], "hugetlb.2MB.max")
+    # enabled only once a limit needs it: crun refuses a hybrid host with controllers enabled
+    assert (root / "unified" / "cgroup.subtree_control").read_text() == ""
     touch(cg.paths["pids"], "pids.max")
+    assert cg.set({"pids": {"limit": 8}}, default_devices=False) == []
+    assert (root / "unified" / "cgroup.subtree_control").read_text() == ""
+    touch(cg.paths[""], "hugetlb.2MB.max")
     limits = [{"pageSize": "2MB", "limit": 1 << 21}]
     assert cg.set({"hugepageLimits": limits, "pids": {"limit": 9}}, default_devices=False) == []
+    assert (root / "unified" / "cgroup.subtree_control").read_text() == "+hugetlb"
     assert Path(cg.paths[""], "hugetlb.2MB.max").read_text() == str(1 << 21)
     assert Path(cg.paths["pids"], "pids.max").read_text() == "9"
     cg.set({"unified": {"hugetlb.2MB.max": "max"}}, default_devices=False)
