@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +11,66 @@ from wharfie.runtime import launcher
 
 
 def test_render() -> None:
-    text = launcher.render("/venv/bin/python", "/src")
+    text = launcher.render("/venv/bin/python", "/src", "/venv/bin/wharfie-runtime.modules")
     assert text.startswith("#!/venv/bin/python -S\n")
     assert "sys.path.insert(0, '/src')" in text
+    assert "open('/venv/bin/wharfie-runtime.modules', \"rb\")" in text
     assert text.rstrip().endswith("entry()")
+
+
+PROBE = """
+import sys
+sys.argv = ["wharfie-runtime", "--version"]
+from wharfie.runtime import cli
+loaders = {m: getattr(mod, "__loader__", None) for m, mod in list(sys.modules.items())}
+served = [m for m, loader in loaders.items() if getattr(loader, "__name__", "") == "_Image"]
+print(len(served), "wharfie.runtime.cli" in served, "wharfie.errors" in served)
+print(cli.__file__)
+"""
+
+
+def _run_probe(launcher_path: Path) -> list[str]:
+    """Run PROBE under the launcher's own preamble (its finder), without `site`."""
+    preamble = launcher_path.read_text().split("from wharfie.runtime.cli import entry")[0]
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", preamble + PROBE], capture_output=True, text=True, check=True
+    )
+    return out.stdout.splitlines()
+
+
+def test_module_image_serves_the_start_path(tmp_path: Path) -> None:
+    path = tmp_path / "wharfie-runtime"
+    launcher.write(str(path))
+    image = marshal.loads((tmp_path / "wharfie-runtime.modules").read_bytes())
+    assert {"wharfie", "wharfie.errors", "wharfie.runtime.cli", "wharfie.cgroups._v1"} <= set(image)
+    count, cli_served, errors_served = _run_probe(path)[0].split()
+    assert int(count) > 3 and cli_served == "True" and errors_served == "True"
+    assert _run_probe(path)[1] == image["wharfie.runtime.cli"][0]  # __file__ is the source
+
+
+def test_module_image_entry_that_no_longer_matches_its_source_is_not_used(
+    tmp_path: Path,
+) -> None:
+    """A module edited after the image was written is imported from its source instead."""
+    path = tmp_path / "wharfie-runtime"
+    launcher.write(str(path))
+    image_path = tmp_path / "wharfie-runtime.modules"
+    image = marshal.loads(image_path.read_bytes())
+    src, is_pkg, mtime, size, _code = image["wharfie.errors"]
+    stale = compile("raise RuntimeError('stale image used')", src, "exec")
+    image["wharfie.errors"] = (src, is_pkg, mtime - 1, size, marshal.dumps(stale))
+    image_path.write_bytes(marshal.dumps(image))
+    _count, cli_served, errors_served = _run_probe(path)[0].split()
+    assert cli_served == "True" and errors_served == "False"
+
+
+def test_launcher_without_its_module_image_still_runs(tmp_path: Path) -> None:
+    path = tmp_path / "wharfie-runtime"
+    launcher.write(str(path))
+    (tmp_path / "wharfie-runtime.modules").unlink()
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("wharfie-runtime version")
+    assert _run_probe(path)[0].split()[0] == "0"
 
 
 def test_written_launcher_runs_without_site(tmp_path: Path) -> None:

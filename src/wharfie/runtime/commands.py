@@ -366,7 +366,11 @@ def cmd_update(args: Args) -> int:
 
 
 def cmd_events(args: Args) -> int:
+    import gc
+
     from wharfie.runtime import admin
+
+    gc.enable()  # the launcher disables it for the short commands; this one runs for days
 
     st = state.load(_root(args), args.one_id())
     interval = admin.parse_interval(str(args.flags.get("--interval") or "5s"))
