@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import marshal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ loaders = {m: getattr(mod, "__loader__", None) for m, mod in list(sys.modules.it
 served = [m for m, loader in loaders.items() if getattr(loader, "__name__", "") == "_Image"]
 print(len(served), "wharfie.runtime.cli" in served, "wharfie.errors" in served)
 print(cli.__file__)
+print(cli.__cached__)
 """
 
 
@@ -45,7 +47,9 @@ def test_module_image_serves_the_start_path(tmp_path: Path) -> None:
     assert {"wharfie", "wharfie.errors", "wharfie.runtime.cli", "wharfie.cgroups._v1"} <= set(image)
     count, cli_served, errors_served = _run_probe(path)[0].split()
     assert int(count) > 3 and cli_served == "True" and errors_served == "True"
-    assert _run_probe(path)[1] == image["wharfie.runtime.cli"][0]  # __file__ is the source
+    lines = _run_probe(path)
+    assert lines[1] == image["wharfie.runtime.cli"][0]  # __file__ is the source
+    assert lines[2] == importlib.util.cache_from_source(lines[1])
 
 
 def test_module_image_entry_that_no_longer_matches_its_source_is_not_used(
@@ -56,9 +60,9 @@ def test_module_image_entry_that_no_longer_matches_its_source_is_not_used(
     launcher.write(str(path))
     image_path = tmp_path / "wharfie-runtime.modules"
     image = marshal.loads(image_path.read_bytes())
-    src, is_pkg, mtime, size, _code = image["wharfie.errors"]
+    src, is_pkg, mtime, size, _code, cached = image["wharfie.errors"]
     stale = compile("raise RuntimeError('stale image used')", src, "exec")
-    image["wharfie.errors"] = (src, is_pkg, mtime - 1, size, marshal.dumps(stale))
+    image["wharfie.errors"] = (src, is_pkg, mtime - 1, size, marshal.dumps(stale), cached)
     image_path.write_bytes(marshal.dumps(image))
     _count, cli_served, errors_served = _run_probe(path)[0].split()
     assert cli_served == "True" and errors_served == "False"
