@@ -136,7 +136,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-RUNC_TARGET = 0.9  # issue 15: median `run` ≤ 0.9 × runc's
+RUNC_TARGET = 0.9  # issue 15: median `run` ≤ 0.9 x runc's
 
 
 def format_verdicts(ratios: dict[str, dict[str, float | None]]) -> str:

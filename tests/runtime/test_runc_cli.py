@@ -15,6 +15,7 @@ import re
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -258,6 +259,7 @@ def test_update_flags_and_resources_file(both: MakeBoth, tmp_path: Path) -> None
 
 def test_events_stats(both: MakeBoth) -> None:
     pair = _running(both)
+    data: dict[str, Any] = {}
     for c in pair.values():
         out = c.rt("events", "--stats", c.id).check().stdout
         event = json.loads(out)
@@ -265,6 +267,14 @@ def test_events_stats(both: MakeBoth) -> None:
         assert event["data"]["cpu"]["usage"]["total"] > 0
         assert event["data"]["memory"]["usage"]["usage"] > 0
         assert event["data"]["pids"]["current"] == 1
+        data[c.rt.name] = event["data"]
+    if "runc" in data and "wharfie" in data:  # our field names are runc's (a subset: no
+        ours, theirs = data["wharfie"], data["runc"]  # cpuset, hugetlb, swap, kernel memory)
+        assert set(ours) <= set(theirs)
+        for section in ("cpu", "memory", "pids"):
+            assert set(ours[section]) <= set(theirs[section]), section
+        assert set(ours["cpu"]["usage"]) == set(theirs["cpu"]["usage"])
+        assert set(ours["memory"]["usage"]) == set(theirs["memory"]["usage"])
 
 
 def test_events_stream(both: MakeBoth) -> None:

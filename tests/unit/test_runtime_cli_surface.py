@@ -106,7 +106,40 @@ def test_stats_event_shape() -> None:
     assert ev["data"]["cpu"]["usage"] == {"total": 10, "kernel": 6, "user": 4}
     assert ev["data"]["memory"]["usage"]["usage"] == 100
     assert ev["data"]["memory"]["cache"] == 7
-    assert ev["data"]["pids"] == {"current": 2, "limit": 0}
+    assert ev["data"]["pids"] == {"current": 2}  # runc's omitempty: no limit is no key
+    assert ev["data"]["memory"]["usage"] == {
+        "limit": 9223372036854771712,  # what runc reports for "unlimited"
+        "usage": 100,
+        "max": 150,
+        "failcnt": 0,
+    }
+    assert ev["data"]["cpu"]["throttling"] == {}
+
+
+def test_stats_event_v1_lists_as_runc() -> None:
+    data = admin.runc_stats(
+        {
+            "cpu": {"usage_ns": 10, "percpu": [4, 6], "percpu_user": [1, 2], "periods": 3},
+            "blkio": {
+                "read_bytes": 1,
+                "write_bytes": 0,
+                "entries": {
+                    "ioServiceBytesRecursive": [{"major": 8, "minor": 0, "op": "Read", "value": 1}],
+                    "ioServicedRecursive": [],
+                },
+            },
+        }
+    )
+    assert data["cpu"]["usage"] == {
+        "total": 10,
+        "percpu": [4, 6],
+        "percpu_user": [1, 2],
+        "kernel": 0,
+        "user": 0,
+    }
+    assert data["cpu"]["throttling"] == {"periods": 3}
+    # Go's omitempty: minor 0 is left out, an empty list is no key
+    assert data["blkio"] == {"ioServiceBytesRecursive": [{"major": 8, "op": "Read", "value": 1}]}
 
 
 def test_sub_cgroups() -> None:

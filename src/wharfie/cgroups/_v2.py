@@ -119,6 +119,7 @@ def stats_v2(path: str) -> dict[str, Any]:
             "usage": usage,
             "limit": _stats.limit(read("memory.max")),
             "max_usage": _stats.number(read("memory.peak")),
+            "failcnt": _stats.flat_keyed(read("memory.events")).get("max", 0),
             "stat": _stats.flat_keyed(read("memory.stat")),
         }
     current = _stats.number(read("pids.current"))
@@ -126,7 +127,7 @@ def stats_v2(path: str) -> dict[str, Any]:
         out["pids"] = {"current": current, "limit": _stats.limit(read("pids.max"))}
     io = read("io.stat")
     if io is not None:
-        out["blkio"] = _stats.io_v2_bytes(io)
+        out["blkio"] = {**_stats.io_v2_bytes(io), "entries": _stats.io_v2_entries(io)}
     return out
 
 

@@ -19,7 +19,7 @@ import shutil
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from wharfie import cgroups, snapshots
+from wharfie import snapshots
 from wharfie.engine import (
     filters,
     links,
@@ -340,10 +340,7 @@ class Containers:
             await self.remove(cid, force=True, volumes=True)
 
     def _oom_killed(self, c: Container) -> bool:
-        try:
-            return cgroups.for_container(self.cgroups_path(c), c.id).oom_killed()
-        except (OSError, WharfieError):
-            return False
+        return self.e.stats.oom_killed(c)  # asks the runtime (engine/streams.py)
 
     async def _restart_later(self, c: Container) -> None:
         delay = restart.backoff(c)

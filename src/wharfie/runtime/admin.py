@@ -142,41 +142,66 @@ def update(st: State, resources: dict[str, Any]) -> list[str]:
 
 def stats_event(cid: str, stats: dict[str, Any]) -> dict[str, Any]:
     """runc's `{"type": "stats", "id", "data"}` from the cgroup driver's stats."""
+    return {"type": "stats", "id": cid, "data": runc_stats(stats)}
+
+
+def runc_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """The cgroup driver's stats as runc 1.1's `types.Stats` JSON (libcontainer/types):
+    the same keys, and `omitempty` fields left out when zero or empty, as Go writes them."""
     data: dict[str, Any] = {}
     cpu = stats.get("cpu")
     if cpu is not None:
-        data["cpu"] = {
-            "usage": {
+        usage = _omitempty(
+            {
                 "total": cpu.get("usage_ns", 0),
-                "kernel": cpu.get("system_ns", 0),
-                "user": cpu.get("user_ns", 0),
-            },
-            "throttling": {
-                "periods": cpu.get("periods", 0),
-                "throttledPeriods": cpu.get("throttled_periods", 0),
-                "throttledTime": cpu.get("throttled_ns", 0),
-            },
+                "percpu": cpu.get("percpu") or [],
+                "percpu_kernel": cpu.get("percpu_kernel") or [],
+                "percpu_user": cpu.get("percpu_user") or [],
+            }
+        )
+        usage["kernel"] = cpu.get("system_ns", 0)
+        usage["user"] = cpu.get("user_ns", 0)
+        data["cpu"] = {
+            "usage": usage,
+            "throttling": _omitempty(
+                {
+                    "periods": cpu.get("periods", 0),
+                    "throttled_periods": cpu.get("throttled_periods", 0),
+                    "throttled_time": cpu.get("throttled_ns", 0),
+                }
+            ),
         }
     mem = stats.get("memory")
     if mem is not None:
         raw = mem.get("stat") or {}
+        entry = {
+            "limit": mem.get("limit") or UNLIMITED,
+            **_omitempty({"usage": mem.get("usage") or 0, "max": mem.get("max_usage") or 0}),
+            "failcnt": mem.get("failcnt") or 0,
+        }
         data["memory"] = {
-            "cache": raw.get("cache", raw.get("file", 0)),
-            "usage": {
-                "limit": mem.get("limit") or 0,
-                "usage": mem.get("usage") or 0,
-                "max": mem.get("max_usage") or 0,
-                "failcnt": 0,
-            },
-            "raw": raw,
+            **_omitempty({"cache": raw.get("cache", raw.get("file", 0))}),
+            "usage": entry,
+            **_omitempty({"raw": raw}),
         }
     pids = stats.get("pids")
     if pids is not None:
-        data["pids"] = {"current": pids.get("current", 0), "limit": pids.get("limit") or 0}
+        data["pids"] = _omitempty({"current": pids.get("current", 0), "limit": pids.get("limit")})
     blkio = stats.get("blkio")
     if blkio is not None:
-        data["blkio"] = blkio
-    return {"type": "stats", "id": cid, "data": data}
+        data["blkio"] = {
+            key: [_omitempty(e) for e in entries]
+            for key, entries in (blkio.get("entries") or {}).items()
+            if entries
+        }
+    return data
+
+
+UNLIMITED = 9223372036854771712  # what runc reports as the limit of an unlimited v1 counter
+
+
+def _omitempty(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v}
 
 
 _DURATION_UNITS = ("ns", "us", "µs", "ms", "s", "m", "h")  # longest match first
@@ -230,6 +255,23 @@ def events(st: State, interval: float, once: bool) -> int:
 def _emit(event: dict[str, Any]) -> None:
     sys.stdout.write(jsonio.dumps(event) + "\n")
     sys.stdout.flush()
+
+
+def oom_killed(root: str, cid: str) -> bool:
+    """The in-process form of the runtime's OOM report, for an engine that embeds it: the
+    container's memory cgroup recorded an OOM kill. Unlike `events`, this also answers for
+    a stopped container that has not been deleted yet (its cgroup is still there)."""
+    return _oom_count(state.load(root, cid)) > 0
+
+
+def stats(root: str, cid: str) -> dict[str, Any]:
+    """The in-process form of `events --stats`: runc's stats data of a running container."""
+    from wharfie import cgroups
+
+    st = state.load(root, cid)
+    if lifecycle.current_status(st) == "stopped":
+        raise FailedPrecondition("container with id " + st.id + " is not running")
+    return runc_stats(cgroups.from_paths(st.data["cgroup_paths"]).stats())
 
 
 def _oom_count(st: State) -> int:
