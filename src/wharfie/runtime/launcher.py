@@ -35,7 +35,13 @@ if TYPE_CHECKING:
     from typing import Any
 
 # The packages whose modules go into the image: everything wharfie-runtime runs.
-IMAGE_PACKAGES = ("wharfie.runtime", "wharfie.cgroups", "wharfie.oci", "wharfie.syscalls")
+IMAGE_PACKAGES = (
+    "wharfie.runtime",
+    "wharfie.cgroups",
+    "wharfie.oci",
+    "wharfie.syscalls",
+    "wharfie.fsroot",
+)
 IMAGE_MODULES = ("wharfie", "wharfie.errors")
 IMAGE_SUFFIX = ".modules"
 
