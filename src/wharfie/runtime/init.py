@@ -42,8 +42,8 @@ class InitPlan:
         "hostname",
         "join",
         "linux",
+        "mount_setup",
         "mounts",
-        "new_mountns",
         "new_netns",
         "new_userns",
         "no_pivot",
@@ -68,7 +68,7 @@ class InitPlan:
         self.unshare_flags = 0
         self.new_userns = False
         self.userns = False
-        self.new_mountns = False
+        self.mount_setup = False  # a mount namespace, new or joined: set up the rootfs
         self.new_netns = False
         self.no_pivot = False
         self.preserve_fds = 0
@@ -140,7 +140,7 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
         if plan.seccomp is not None and plan.seccomp.notify:
             # our pid as the host sees it, for the seccomp agent: /proc is still the host's
             plan.seccomp.listener_state["pid"] = int(os.readlink("/proc/self"))
-        if plan.new_mountns:
+        if plan.mount_setup:
             _setup_rootfs(plan, ch)
         else:
             _await_cgroup(plan, ch)
@@ -148,7 +148,7 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
             ch.send(sync.HOOKS)
             state_json = ch.recv()[1]
             _run_hooks(plan, "createContainer", state_json)
-        if plan.new_mountns:
+        if plan.mount_setup:
             _enter_rootfs(plan)
         else:
             # no /proc in the new root to reopen the fifo through: keep the host's
@@ -224,7 +224,7 @@ def _finish_environment(plan: InitPlan) -> None:
         from wharfie.runtime import console
 
         console.setup_in_container(plan.console_fd, plan.proc.get("consoleSize"))
-    if plan.new_mountns:
+    if plan.mount_setup:
         rootfs.mask_paths(linux.get("maskedPaths") or [])
         rootfs.readonly_paths(linux.get("readonlyPaths") or [])
         if plan.readonly:
