@@ -60,7 +60,7 @@ def test_mount_options_recursive_tmpcopyup_and_refusals() -> None:
     for opts, mtype, msg in (
         (["rbind", "bogus"], "bind", "unknown mount option"),
         (["tmpcopyup"], "bind", "only for tmpfs"),
-        (["idmap"], "bind", "idmapped mounts are not supported"),
+        (["idmap"], "tmpfs", "idmapped mounts .* are only for bind mounts"),
     ):
         with pytest.raises(m.MountOptionError, match=msg):
             m.parse(opts, mtype)

@@ -283,6 +283,11 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], rootfs: str, un
     cg.create()
     plan = build_plan(opts, spec, rootfs, cg)
     plan.cgroup = CgroupEntry(cg.paths)
+    if any(o in ("idmap", "ridmap") for m in plan.mounts for o in m.get("options") or ()):
+        from wharfie.runtime import idmap
+
+        plan.idmap_fds = idmap.prepare(plan.mounts, linux)
+        undo.fds.extend(plan.idmap_fds.values())
     if plan.seccomp is not None and plan.seccomp.notify:
         from wharfie.runtime.seccomp_notify import attach_listener
 

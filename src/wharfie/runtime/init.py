@@ -40,6 +40,7 @@ class InitPlan:
         "hook_roundtrip",
         "hooks",
         "hostname",
+        "idmap_fds",
         "join",
         "linux",
         "mount_setup",
@@ -68,6 +69,7 @@ class InitPlan:
         self.unshare_flags = 0
         self.new_userns = False
         self.userns = False
+        self.idmap_fds: dict[int, int] = {}  # mounts index -> detached idmapped mount
         self.mount_setup = False  # a mount namespace, new or joined: set up the rootfs
         self.new_netns = False
         self.no_pivot = False
@@ -191,8 +193,8 @@ def _await_cgroup(plan: InitPlan, ch: sync.Channel) -> None:
 def _setup_rootfs(plan: InitPlan, ch: sync.Channel) -> None:
     rootfs.prepare_root(plan.rootfs, plan.linux.get("rootfsPropagation") or "")
     dev_is_tmpfs = False
-    for m in plan.mounts:
-        rootfs.mount_one(plan.rootfs, m, plan.cgroup_mounts)
+    for i, m in enumerate(plan.mounts):
+        rootfs.mount_one(plan.rootfs, m, plan.cgroup_mounts, plan.idmap_fds.get(i, -1))
         if m["destination"].rstrip("/") == "/dev" and m.get("type") != "bind":
             dev_is_tmpfs = True
     # mknod is subject to the devices cgroup, whose rules are rewritten (deny all, then

@@ -152,8 +152,11 @@ class CgroupMountInfo:
         self.own_namespace = own_namespace
 
 
-def mount_one(rootfs: str, m: dict[str, Any], cg: CgroupMountInfo | None) -> None:
-    """Set up one entry of config.json `mounts` under `rootfs`."""
+def mount_one(
+    rootfs: str, m: dict[str, Any], cg: CgroupMountInfo | None, idmap_fd: int = -1
+) -> None:
+    """Set up one entry of config.json `mounts` under `rootfs` (`idmap_fd`: its idmapped
+    copy, made by the runtime before the fork: see idmap.py)."""
     mtype = m.get("type") or ""
     where = f"{m.get('source') or mtype!r} to rootfs at {m['destination']!r}"
     try:
@@ -164,8 +167,11 @@ def mount_one(rootfs: str, m: dict[str, Any], cg: CgroupMountInfo | None) -> Non
     try:
         if mtype in ("proc", "sysfs"):
             _check_ordinary_dir(root, m["destination"], mtype, where)
-        directory = _bind_source_is_dir(m) if opts.is_bind else True
-        _mount_at(root, m, mtype, opts, cg, directory)
+        if opts.idmap and idmap_fd >= 0:  # the source may be out of the init's reach
+            directory = stat.S_ISDIR(os.fstat(idmap_fd).st_mode)
+        else:
+            directory = _bind_source_is_dir(m) if opts.is_bind else True
+        _mount_at(root, m, mtype, opts, cg, directory, idmap_fd)
     finally:
         os.close(root)
 
@@ -177,11 +183,18 @@ def _mount_at(
     opts: mount_options.MountOptions,
     cg: CgroupMountInfo | None,
     directory: bool,
+    idmap_fd: int,
 ) -> None:
     dest: _Dest | None = None
     try:
         dest = _Dest(root, m["destination"], directory=directory)
-        if opts.is_bind:
+        if opts.idmap:
+            if idmap_fd < 0:
+                raise MountError(f"idmapped mount at {m['destination']!r} was not prepared")
+            sc.move_mount(idmap_fd, dest.fd)
+            if opts.flags & ~(sc.MS_BIND | sc.MS_REC | sc.MS_REMOUNT):
+                bind_remount(dest.top(), opts.flags)
+        elif opts.is_bind:
             _mount_bind(m, dest, opts)
         elif mtype == "cgroup":
             if cg is None:
