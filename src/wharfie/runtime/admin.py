@@ -324,10 +324,35 @@ def checkpoint_or_restore(command: str, criu: str, st: State | None) -> int:
         if status not in ("running", "paused"):
             raise FailedPrecondition("container is not running")
     version = criu_version(criu)
+    broken = criu_check(criu)
+    if broken:  # Debian 12's CRIU 3.17 on a 6.x kernel: "vdso: Failed to fill self vdso symtable"
+        raise FailedPrecondition(
+            f"{command}: criu {version} does not work on this kernel "
+            f"(`criu check`: {broken}); a newer CRIU is needed"
+        )
     raise FailedPrecondition(
         f"{command} needs CRIU's RPC interface, which wharfie-runtime does not drive yet "
-        f"(found criu {version}); use runc for checkpoint/restore"
+        f"(found criu {version}, and `criu check` passes); use runc for checkpoint/restore"
     )
+
+
+def criu_check(criu: str) -> str:
+    """`criu check`: "" when CRIU says this kernel has what it needs, else its first error."""
+    import shutil
+    import subprocess
+
+    path = criu if "/" in criu else (shutil.which(criu) or criu)
+    try:
+        out = subprocess.run(
+            [path, "check"], capture_output=True, text=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"could not run it: {exc}"
+    if out.returncode == 0:
+        return ""
+    lines = (out.stderr + out.stdout).strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("Error")] or lines
+    return errors[0].strip() if errors else f"exit status {out.returncode}"
 
 
 def load_or_none(root: str, cid: str) -> State | None:
