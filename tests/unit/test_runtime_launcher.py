@@ -31,20 +31,43 @@ print(cli.__cached__)
 """
 
 
-def _run_probe(launcher_path: Path) -> list[str]:
-    """Run PROBE under the launcher's own preamble (its finder), without `site`."""
+def _run_probe(launcher_path: Path, probe: str = PROBE, argv: tuple[str, ...] = ()) -> list[str]:
+    """Run `probe` under the launcher's own preamble (its finder), without `site`, as if the
+    launcher had been given `argv`."""
     preamble = launcher_path.read_text().split("from wharfie.runtime.cli import entry")[0]
+    setup = f"import sys\nsys.argv = {['wharfie-runtime', *argv]!r}\n"
     out = subprocess.run(
-        [sys.executable, "-S", "-c", preamble + PROBE], capture_output=True, text=True, check=True
+        [sys.executable, "-S", "-c", setup + preamble + probe],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.splitlines()
+
+
+EAGER = """
+print("wharfie.runtime.container" in sys.modules, "wharfie.cgroups._v1" in sys.modules)
+from wharfie.runtime import container
+print(container.__loader__.__name__, container.__spec__.origin == container.__file__)
+"""
+
+
+def test_start_path_is_executed_up_front_for_run_create_exec(tmp_path: Path) -> None:
+    path = tmp_path / "wharfie-runtime"
+    launcher.write(str(path))
+    for argv in (("run", "x"), ("--root", "/r", "create", "x"), ("--debug", "exec", "x", "ls")):
+        assert _run_probe(path, EAGER, argv) == ["True True", "_Image True"], argv
+    for argv in (("list",), ("--root", "run", "state", "x"), ()):  # "run" as --root's value
+        assert _run_probe(path, EAGER, argv) == ["False False", "_Image True"], argv
 
 
 def test_module_image_serves_the_start_path(tmp_path: Path) -> None:
     path = tmp_path / "wharfie-runtime"
     launcher.write(str(path))
-    image = marshal.loads((tmp_path / "wharfie-runtime.modules").read_bytes())
+    image, start = marshal.loads((tmp_path / "wharfie-runtime.modules").read_bytes())
     assert {"wharfie", "wharfie.errors", "wharfie.runtime.cli", "wharfie.cgroups._v1"} <= set(image)
+    assert start[:2] == ["wharfie", "wharfie.runtime"]
+    assert start.index("wharfie.runtime.container") < start.index("wharfie.runtime.commands")
     count, cli_served, errors_served = _run_probe(path)[0].split()
     assert int(count) > 3 and cli_served == "True" and errors_served == "True"
     lines = _run_probe(path)
@@ -59,13 +82,15 @@ def test_module_image_entry_that_no_longer_matches_its_source_is_not_used(
     path = tmp_path / "wharfie-runtime"
     launcher.write(str(path))
     image_path = tmp_path / "wharfie-runtime.modules"
-    image = marshal.loads(image_path.read_bytes())
+    image, start = marshal.loads(image_path.read_bytes())
     src, is_pkg, mtime, size, _code, cached = image["wharfie.errors"]
     stale = compile("raise RuntimeError('stale image used')", src, "exec")
     image["wharfie.errors"] = (src, is_pkg, mtime - 1, size, marshal.dumps(stale), cached)
-    image_path.write_bytes(marshal.dumps(image))
+    image_path.write_bytes(marshal.dumps((image, start)))
     _count, cli_served, errors_served = _run_probe(path)[0].split()
     assert cli_served == "True" and errors_served == "False"
+    # nor is the start path executed up front: every module goes through the finder
+    assert _run_probe(path, EAGER, ("run", "x")) == ["False False", "_Image True"]
 
 
 def test_launcher_without_its_module_image_still_runs(tmp_path: Path) -> None:

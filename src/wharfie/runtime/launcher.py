@@ -14,8 +14,11 @@ package (the source tree of an editable install, or site-packages) first on sys.
 **The module image.** Importing the ~45 modules of `run` one by one (a path search, a
 stat, an open and a read of each .pyc) costs ~4 ms of CPU more than taking their code
 from one file. So `write` also stores the compiled code of the runtime's modules in
-`<launcher>.modules` (a marshal of {name: (path, is_package, mtime_ns, size, code, pyc path)}), and
-the launcher serves imports from it through a finder placed first on `sys.meta_path`.
+`<launcher>.modules` (a marshal of ({name: (path, is_package, mtime_ns, size, code, pyc
+path)}, [start path])), and the launcher serves imports from it through a finder placed
+first on `sys.meta_path`. For `run`, `create` and `exec` it goes further: the start path's
+modules (recorded at write time in the order their imports finish) are executed in that
+order without importlib's per-module machinery, ~1.5 ms of CPU less.
 Each module is checked against its source (mtime and size, as a .pyc is) when imported:
 an edited module, or a missing or unreadable image, falls back to the ordinary import,
 so the image can be stale but never wrong.
@@ -57,7 +60,7 @@ try:
     import marshal
 
     with open({image!r}, "rb") as f:
-        _image = marshal.loads(f.read())
+        _modules, _start = marshal.loads(f.read())
 except (OSError, EOFError, ValueError, TypeError):
     pass  # no module image (or an unreadable one): ordinary imports
 else:
@@ -65,24 +68,28 @@ else:
 
     _spec = sys.modules["_frozen_importlib"].ModuleSpec
 
+    def _fresh(entry):
+        try:
+            st = _stat(entry[0])
+        except OSError:
+            return False
+        return st.st_mtime_ns == entry[2] and st.st_size == entry[3]  # else edited since
+
+    def _make_spec(name, entry):
+        spec = _spec(name, _Image, origin=entry[0], is_package=entry[1])
+        if entry[1]:
+            spec.submodule_search_locations = [entry[0].rpartition("/")[0]]
+        spec.has_location = True
+        spec.cached = entry[5]  # else importlib derives it, ~20 us per module
+        return spec
+
     class _Image:
         @staticmethod
         def find_spec(name, path=None, target=None):
-            entry = _image.get(name)
-            if entry is None:
+            entry = _modules.get(name)
+            if entry is None or not _fresh(entry):
                 return None
-            try:
-                st = _stat(entry[0])
-            except OSError:
-                return None
-            if st.st_mtime_ns != entry[2] or st.st_size != entry[3]:
-                return None  # edited since the image was written
-            spec = _spec(name, _Image, origin=entry[0], is_package=entry[1])
-            if entry[1]:
-                spec.submodule_search_locations = [entry[0].rpartition("/")[0]]
-            spec.has_location = True
-            spec.cached = entry[5]  # else importlib derives it, ~20 us per module
-            return spec
+            return _make_spec(name, entry)
 
         @staticmethod
         def create_module(spec):
@@ -90,17 +97,111 @@ else:
 
         @staticmethod
         def exec_module(module):
-            exec(marshal.loads(_image[module.__name__][4]), module.__dict__)
+            exec(marshal.loads(_modules[module.__name__][4]), module.__dict__)
 
     sys.meta_path.insert(0, _Image)
+
+    def _start_path():
+        entries = [(n, _modules.get(n)) for n in _start if n not in sys.modules]
+        if not all(e is not None and _fresh(e) for _, e in entries):
+            return  # a module was edited: ordinary (image) imports, in their own order
+        made = []
+        try:
+            for name, entry in entries:
+                module = type(sys)(name)
+                module.__spec__ = spec = _make_spec(name, entry)
+                module.__loader__ = _Image
+                module.__file__ = entry[0]
+                module.__cached__ = entry[5]
+                module.__package__ = name if entry[1] else name.rpartition(".")[0]
+                if entry[1]:
+                    module.__path__ = spec.submodule_search_locations
+                sys.modules[name] = module
+                made.append((name, module, entry[4]))
+            for name, module, code in made:
+                exec(marshal.loads(code), module.__dict__)
+                parent, _, child = name.rpartition(".")
+                if parent:
+                    setattr(sys.modules[parent], child, module)
+        except Exception:
+            for name, _, _ in made:
+                sys.modules.pop(name, None)
+
+    _args = iter(sys.argv[1:])
+    for _arg in _args:
+        if _arg in {valued!r}:
+            next(_args, None)
+        elif not _arg.startswith("-"):
+            if _arg in ("run", "create", "exec"):
+                _start_path()
+            break
 from wharfie.runtime.cli import entry
 
 entry()
 """
+# The global flags that take a value (the launcher skips them to find the command).
+VALUED_FLAGS = ("--root", "--log", "--log-format", "--criu", "--rootless")
+# What `run` imports, in the order the imports finish: the launcher executes these modules'
+# code in that order without importlib's per-module machinery (~1.5 ms of CPU less) for
+# run, create and exec. Recorded by `start_order` in a fresh interpreter.
+START_IMPORTS = (
+    "wharfie.runtime.cli",
+    "wharfie.runtime.commands",
+    "wharfie.runtime.container",
+    "wharfie.runtime.foreground",
+    "wharfie.runtime.lifecycle",
+    "wharfie.cgroups._devices",
+    "wharfie.cgroups._spec",
+    "wharfie.cgroups._stats",
+)
+_RECORD = """
+import importlib, sys
+from importlib.machinery import PathFinder
+sys.path.insert(0, {packages!r})
+order = []
+class Recorder:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if not name.startswith("wharfie"):
+            return None
+        spec = PathFinder.find_spec(name, path, target)
+        if spec is not None:
+            run = spec.loader.exec_module
+            def exec_module(module, run=run):
+                run(module)
+                order.append(module.__name__)
+            spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, Recorder)
+for name in {imports!r}:
+    importlib.import_module(name)
+from wharfie import cgroups
+try:
+    kind = cgroups.for_container(None, "probe").kind  # the host's driver, nothing made
+except Exception:
+    kind = None
+if kind is not None:
+    plan = "_plan_v2" if kind == "v2" else "_plan_v1"
+    importlib.import_module("wharfie.cgroups." + plan)
+print(repr(order))
+"""
+
+
+def start_order(packages_dir: str) -> list[str]:
+    """The modules `run` imports on this host, in the order their imports finish."""
+    import ast
+    import subprocess
+
+    code = _RECORD.format(packages=packages_dir, imports=START_IMPORTS)
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True
+    )
+    order: list[str] = ast.literal_eval(out.stdout.strip())
+    return order
 
 
 def render(python: str, packages: str, image: str) -> str:
-    return TEMPLATE.format(python=python, packages=packages, image=image)
+    return TEMPLATE.format(python=python, packages=packages, image=image, valued=VALUED_FLAGS)
 
 
 def _module_files(packages_dir: str) -> dict[str, tuple[str, bool]]:
@@ -153,7 +254,7 @@ def write(path: str) -> None:
 
     packages = os.path.dirname(os.path.dirname(os.path.abspath(wharfie.__file__)))
     image_path = os.path.abspath(path) + IMAGE_SUFFIX
-    image: Any = build_image(packages)
+    image: Any = (build_image(packages), start_order(packages))
     _write_atomic(image_path, marshal.dumps(image), 0o644)
     _write_atomic(path, render(sys.executable, packages, image_path).encode(), 0o755)
 
