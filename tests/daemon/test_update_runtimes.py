@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support.daemon import Daemon, docker_cli
+from support.daemon import Daemon, daemon_runtime, docker_cli
 
 pytestmark = pytest.mark.root
 
@@ -119,5 +119,21 @@ def test_update_of_a_stopped_container_is_kept_for_its_next_start(
         assert docker_cli(daemon, "start", name).returncode == 0
         pid = json.loads(docker_cli(daemon, "inspect", name).stdout)[0]["State"]["Pid"]
         assert _limits(pid)["memory"] == str(48 << 20)
+    finally:
+        docker_cli(daemon, "rm", "-f", name)
+
+
+def test_containers_run_under_the_runtime_the_suite_was_asked_for(
+    daemon: Daemon, name: str
+) -> None:
+    """WHARFIE_TEST_RUNTIME=runc|crun runs the whole engine suite on that runtime: the test
+    daemon's default runtime is the one asked for, and a container gets it."""
+    info = json.loads(docker_cli(daemon, "info", "--format", "{{json .}}").stdout)
+    assert info["DefaultRuntime"] == daemon_runtime()
+    run = docker_cli(daemon, "run", "--name", name, "busybox", "true")
+    assert run.returncode == 0, run.stderr
+    try:
+        inspect = json.loads(docker_cli(daemon, "inspect", name).stdout)[0]
+        assert inspect["HostConfig"]["Runtime"] == daemon_runtime()
     finally:
         docker_cli(daemon, "rm", "-f", name)

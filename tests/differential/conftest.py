@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness
 
-from support.daemon import Daemon, busybox_tar
+from support.daemon import Daemon, busybox_tar, daemon_runtime
 from support.peers import DockerPeer
 
 STATS: dict[str, Any] = {"calls": 0, "scenarios": 0, "allowlist": 0}
@@ -47,7 +47,7 @@ class Pair:
         self.dockerd = dockerd
         self.busybox = busybox
         self.wharfied = wharfied
-        self.allow = harness.load_allowlist()
+        self.allow = harness.load_allowlist(runtime=daemon_runtime())
         STATS["allowlist"] = len(self.allow)
 
     def sides(self) -> tuple[harness.Side, harness.Side]:

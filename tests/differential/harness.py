@@ -318,11 +318,14 @@ class Allowed:
         return True
 
 
-def load_allowlist(path: Path = ALLOWLIST) -> list[Allowed]:
+def load_allowlist(path: Path = ALLOWLIST, runtime: str = "wharfie-runtime") -> list[Allowed]:
+    """The entries that apply when wharfied runs containers with `runtime` (an entry's
+    `runtimes` names the runtimes it is for; none: all)."""
     doc = tomllib.loads(path.read_text())
     return [
         Allowed(e["call"], e.get("path", "*"), e["reason"], e.get("dockerd"), e.get("wharfied"))
         for e in doc.get("allow", [])
+        if runtime in e.get("runtimes", [runtime])
     ]
 
 

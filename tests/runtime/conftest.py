@@ -149,9 +149,27 @@ def both(runc_binary: RuntimeBinary, rootfs_template: Path, tmp_path: Path) -> I
     Each runtime gets its own --root, bundle and container id; everything made is deleted
     and leak-checked afterwards. Tests change `c.spec` on both and compare the results.
     """
+    yield from _pairs("runc", runc_binary, rootfs_template, tmp_path)
+
+
+@pytest.fixture
+def with_crun(rootfs_template: Path, tmp_path: Path) -> Iterator[MakeBoth]:
+    """As `both`, with crun as the reference: {"crun": Container, "wharfie": Container}
+    (for what runc 1.1 does not do, e.g. idmapped mounts)."""
+    if os.geteuid() != 0:
+        pytest.skip("runtime tests need root (namespaces, mounts, cgroups)")
+    rb = resolve_runtime("crun")
+    if rb.missing_reason:
+        pytest.skip(f"differential test needs crun: {rb.missing_reason}")
+    yield from _pairs("crun", rb, rootfs_template, tmp_path)
+
+
+def _pairs(
+    ref_name: str, ref_binary: RuntimeBinary, rootfs_template: Path, tmp_path: Path
+) -> Iterator[MakeBoth]:
     ours = resolve_runtime("wharfie")
     runtimes = {
-        "runc": Runtime(runc_binary, tmp_path / "state-runc", tmp_path / "io-runc"),
+        ref_name: Runtime(ref_binary, tmp_path / f"state-{ref_name}", tmp_path / f"io-{ref_name}"),
         "wharfie": Runtime(ours, tmp_path / "state-wharfie", tmp_path / "io-wharfie"),
     }
     made: list[Container] = []

@@ -15,6 +15,7 @@ import re
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -258,6 +259,7 @@ def test_update_flags_and_resources_file(both: MakeBoth, tmp_path: Path) -> None
 
 def test_events_stats(both: MakeBoth) -> None:
     pair = _running(both)
+    data: dict[str, Any] = {}
     for c in pair.values():
         out = c.rt("events", "--stats", c.id).check().stdout
         event = json.loads(out)
@@ -265,6 +267,14 @@ def test_events_stats(both: MakeBoth) -> None:
         assert event["data"]["cpu"]["usage"]["total"] > 0
         assert event["data"]["memory"]["usage"]["usage"] > 0
         assert event["data"]["pids"]["current"] == 1
+        data[c.rt.name] = event["data"]
+    if "runc" in data and "wharfie" in data:  # our field names are runc's (a subset: no
+        ours, theirs = data["wharfie"], data["runc"]  # cpuset, hugetlb, swap, kernel memory)
+        assert set(ours) <= set(theirs)
+        for section in ("cpu", "memory", "pids"):
+            assert set(ours[section]) <= set(theirs[section]), section
+        assert set(ours["cpu"]["usage"]) == set(theirs["cpu"]["usage"])
+        assert set(ours["memory"]["usage"]) == set(theirs["memory"]["usage"])
 
 
 def test_events_stream(both: MakeBoth) -> None:
@@ -436,3 +446,23 @@ def test_update_paused_and_stopped(both: MakeBoth) -> None:
         assert ours.returncode == runc.returncode, (what, runc.describe(), ours.describe())
         assert "Traceback" not in ours.stderr
     assert got["wharfie"][0].returncode == 0
+
+
+@pytest.mark.parametrize("value", ["1", "T", "FALSE", "Auto", "", "true", "yes", "bogus"])
+def test_rootless_values_as_runc(both: MakeBoth, value: str) -> None:
+    """--rootless is read as runc 1.1 reads it, when a container is made: "auto" in any
+    case or "" is auto, else Go's strconv.ParseBool (1, t, TRUE, ...). As root, runc's
+    rootless=true (ignore cgroup permission errors) changes nothing visible."""
+    got = {}
+    for name, c in both("true").items():
+        c.write_spec()
+        got[name] = c.rt("run", "--bundle", str(c.bundle), c.id, global_args=("--rootless", value))
+        listing = c.rt("list", "-q", global_args=("--rootless", value))
+        assert listing.returncode == 0, listing.describe()  # only run/create check it
+    runc, ours = got["runc"], got["wharfie"]
+    detail = f"runc:\n{runc.describe()}\nours:\n{ours.describe()}"
+    assert ours.returncode == runc.returncode, detail
+    if runc.returncode:
+        want = f'strconv.ParseBool: parsing \\"{value}\\": invalid syntax'
+        assert want in runc.stderr, detail
+        assert f'strconv.ParseBool: parsing "{value}": invalid syntax' in ours.stderr, detail

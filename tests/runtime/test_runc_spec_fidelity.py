@@ -139,7 +139,7 @@ def test_same_as_runc(both: MakeBoth, name: str) -> None:
         assert len(ours.stderr.strip().splitlines()) == 1, detail
 
 
-@pytest.mark.parametrize("option", ["bogusopt", "idmap", "rro "])
+@pytest.mark.parametrize("option", ["bogusopt", "rro "])
 def test_unknown_bind_option_is_an_error(both: MakeBoth, option: str) -> None:
     """runc 1.1 ignores options it does not know on a bind mount (a bind has no filesystem
     to refuse them); we refuse them, so that a typo cannot leave a mount writable."""
@@ -245,3 +245,80 @@ def test_rbind_of_a_tree_holding_read_only_mounts(both: MakeBoth, options: list[
     assert ours.returncode == runc.returncode == 0, detail
     assert ours.stdout == runc.stdout, detail
     assert ours.stdout.endswith("sub-ro\n")
+
+
+def _idmap_source(tmp_path: Path, runtime: str) -> Path:
+    src = tmp_path / f"idmap-src-{runtime}"
+    src.mkdir()
+    for name, owner in (("root-file", 0), ("u1000-file", 1000), ("u100005-file", 100005)):
+        (src / name).write_text(name)
+        os.chown(src / name, owner, owner)
+    return src
+
+
+IDMAP_SCRIPT = "ls -ln /m | awk 'NR > 1 {print $9, $3, $4}'; touch /m/x 2>&1 | cut -d: -f3"
+
+
+@pytest.mark.parametrize("option", ["idmap", "ridmap"])
+def test_idmapped_bind_mount_as_crun(with_crun: MakeBoth, tmp_path: Path, option: str) -> None:
+    """runc 1.1.5 ignores `idmap` (the files keep their ids); crun 1.8.1 and we make an
+    idmapped mount with the mount's uidMappings/gidMappings, written as a user namespace's
+    (containerID hostID size): on-disk 0 shows as 1000, on-disk 1000 as nobody."""
+    got = {}
+    for name, c in with_crun("sh", "-c", IDMAP_SCRIPT).items():
+        src = _idmap_source(tmp_path, name)
+        mapping = [{"containerID": 0, "hostID": 1000, "size": 10}]
+        c.spec["mounts"].append(
+            {
+                "destination": "/m",
+                "type": "bind",
+                "source": str(src),
+                "options": ["rbind", option, "ro"],
+                "uidMappings": mapping,
+                "gidMappings": mapping,
+            }
+        )
+        got[name] = c.run()
+    ref, ours = got["crun"], got["wharfie"]
+    detail = f"crun:\n{ref.describe()}\nours:\n{ours.describe()}"
+    assert ref.returncode == ours.returncode, detail
+    assert ours.stdout == ref.stdout, detail
+    assert "root-file 1000 1000\nu1000-file 65534 65534\n" in ours.stdout, detail
+    assert "Read-only file system" in ours.stdout, detail
+
+
+def test_idmapped_mount_in_a_user_namespace_as_crun(with_crun: MakeBoth, tmp_path: Path) -> None:
+    """Without mappings of its own the mount takes the container's: its root sees the
+    on-disk root's files as its own."""
+    tmp_path.chmod(0o755)
+    mapping = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    got = {}
+    for name, c in with_crun("sh", "-c", IDMAP_SCRIPT, world_traversable=True).items():
+        src = _idmap_source(tmp_path, name)
+        src.chmod(0o755)
+        c.spec["linux"]["namespaces"].append({"type": "user"})
+        c.spec["linux"]["uidMappings"] = mapping
+        c.spec["linux"]["gidMappings"] = mapping
+        for root, dirs, files in os.walk(c.bundle / "rootfs"):
+            for n in dirs + files:
+                os.lchown(os.path.join(root, n), 100000, 100000)
+        os.chown(c.bundle / "rootfs", 100000, 100000)
+        c.spec["mounts"] = [m for m in c.spec["mounts"] if m.get("type") != "cgroup"]
+        c.spec["mounts"].append(
+            {"destination": "/m", "type": "bind", "source": str(src), "options": ["bind", "idmap"]}
+        )
+        got[name] = c.run()
+    ref, ours = got["crun"], got["wharfie"]
+    detail = f"crun:\n{ref.describe()}\nours:\n{ours.describe()}"
+    assert ref.returncode == ours.returncode, detail
+    assert ours.stdout == ref.stdout, detail
+    assert "root-file 0 0\nu1000-file 1000 1000\nu100005-file 65534 65534\n" in ours.stdout
+
+
+def test_idmap_without_a_mapping_is_refused(make_container: Callable[..., Container]) -> None:
+    c = make_container("true")
+    _bind(c, "/data", "rbind", "idmap")
+    res = c.run()
+    assert res.returncode == 1, res.describe()
+    assert "an idmapped mount needs uidMappings and gidMappings" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr

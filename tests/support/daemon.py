@@ -4,6 +4,12 @@ Each pytest-xdist worker starts its own daemon (own monitor, own bridge device a
 subnet), imports one busybox image made offline from Debian's busybox-static, and
 at the end removes every container, stops the daemon and the monitor by PID,
 deletes the bridge, and checks that no mount is left under its directories.
+
+`WHARFIE_TEST_RUNTIME` (the variable that picks the runtime of tests/runtime) also picks
+the test daemons' container runtime: unset or "wharfie" is wharfie-runtime, "runc" and
+"crun" start wharfied with `--default-runtime runc|crun`, and a path adds that binary as
+runtime "custom" and makes it the default. `daemon_runtime()` says which one is in use,
+for the tests whose subject is a difference between runtimes.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +32,37 @@ from support.bundle import busybox_rootfs
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+RUNTIME_ENV = "WHARFIE_TEST_RUNTIME"
+
+
+def daemon_runtime() -> str:
+    """The test daemons' default runtime: "wharfie-runtime", "runc", "crun" or "custom"."""
+    value = os.environ.get(RUNTIME_ENV, "").strip()
+    if value in ("", "wharfie", "wharfie-runtime"):
+        return "wharfie-runtime"
+    return value if value in ("runc", "crun") else "custom"
+
+
+def runtime_args() -> tuple[str, ...]:
+    """wharfied flags that make the runtime chosen by WHARFIE_TEST_RUNTIME the default."""
+    name = daemon_runtime()
+    if name == "wharfie-runtime":
+        return ()
+    if name == "custom":
+        path = os.environ[RUNTIME_ENV].strip()
+        return ("--add-runtime", f"custom={path}", "--default-runtime", "custom")
+    return ("--default-runtime", name)
+
+
+def runtime_config() -> dict[str, Any]:
+    """The same as `runtime_args()`, as daemon.json keys."""
+    name = daemon_runtime()
+    if name == "wharfie-runtime":
+        return {}
+    if name == "custom":
+        path = os.environ[RUNTIME_ENV].strip()
+        return {"runtimes": {"custom": {"path": path}}, "default-runtime": "custom"}
+    return {"default-runtime": name}
 
 
 def busybox_tar(workdir: Path) -> bytes:
@@ -91,6 +129,7 @@ class Daemon:
             # Tests reach only loopback: a missing image must not send wharfied to Docker Hub.
             "--blocked-registry",
             "docker.io",
+            *runtime_args(),
             *self.extra_args,
         ]
         with open(self.log, "ab") as log:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
-from support.daemon import Daemon
+from support.daemon import Daemon, runtime_config
 
 
 class FileDaemon(Daemon):
@@ -26,6 +26,7 @@ class FileDaemon(Daemon):
             "pidfile": str(self.base / "wharfied.pid"),
             "debug": True,
             "blocked-registries": ["docker.io"],
+            **runtime_config(),
             **(extra or {}),
         }
         path = self.base / "daemon.json"

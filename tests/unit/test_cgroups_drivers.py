@@ -291,6 +291,7 @@ def test_v1_oom_and_stats(root: Path) -> None:
     touch(p["memory"], "memory.max_usage_in_bytes", text="8192\n")
     touch(p["memory"], "memory.stat", text="cache 1\nrss 2\n")
     touch(p["cpu,cpuacct"], "cpuacct.usage", text="123456789\n")
+    touch(p["cpu,cpuacct"], "cpuacct.usage_percpu", text="123000000 456789 \n")
     touch(p["cpu,cpuacct"], "cpuacct.stat", text="user 3\nsystem 1\n")
     touch(p["cpu,cpuacct"], "cpu.stat", text="nr_periods 5\nnr_throttled 1\nthrottled_time 99\n")
     touch(p["pids"], "pids.current", text="3\n")
@@ -303,13 +304,31 @@ def test_v1_oom_and_stats(root: Path) -> None:
             "usage_ns": 123456789,
             "user_ns": 3 * tick,
             "system_ns": tick,
+            "percpu": [123000000, 456789],
             "periods": 5,
             "throttled_periods": 1,
             "throttled_ns": 99,
         },
-        "memory": {"usage": 4096, "limit": None, "max_usage": 8192, "stat": {"cache": 1, "rss": 2}},
+        "memory": {
+            "usage": 4096,
+            "limit": None,
+            "max_usage": 8192,
+            "failcnt": 0,
+            "stat": {"cache": 1, "rss": 2},
+        },
         "pids": {"current": 3, "limit": None},
-        "blkio": {"read_bytes": 101, "write_bytes": 50},
+        "blkio": {
+            "read_bytes": 101,
+            "write_bytes": 50,
+            "entries": {  # the throttle files (no CFQ ones here), as runc lists them
+                "ioServiceBytesRecursive": [
+                    {"major": 8, "minor": 0, "op": "Read", "value": 100},
+                    {"major": 8, "minor": 0, "op": "Write", "value": 50},
+                    {"major": 8, "minor": 0, "op": "Total", "value": 150},
+                    {"major": 8, "minor": 16, "op": "Read", "value": 1},
+                ]
+            },
+        },
     }
 
 
@@ -446,9 +465,30 @@ def test_v2_oom_pids_stats(root: Path) -> None:
     touch(d, "io.stat", text="8:0 rbytes=10 wbytes=20 rios=1 wios=2\n8:16 rbytes=1 wbytes=0\n")
     stats = cg.stats()
     assert stats["cpu"]["usage_ns"] == 10_000
-    assert stats["memory"] == {"usage": 4096, "limit": 8192, "max_usage": None, "stat": {}}
+    assert stats["memory"] == {
+        "usage": 4096,
+        "limit": 8192,
+        "max_usage": None,
+        "failcnt": 3,  # memory.events "max": times the limit was hit
+        "stat": {},
+    }
     assert stats["pids"] == {"current": 2, "limit": 10}
-    assert stats["blkio"] == {"read_bytes": 11, "write_bytes": 20}
+    assert stats["blkio"] == {
+        "read_bytes": 11,
+        "write_bytes": 20,
+        "entries": {
+            "ioServiceBytesRecursive": [
+                {"major": 8, "minor": 0, "op": "Read", "value": 10},
+                {"major": 8, "minor": 0, "op": "Write", "value": 20},
+                {"major": 8, "minor": 16, "op": "Read", "value": 1},
+                {"major": 8, "minor": 16, "op": "Write", "value": 0},
+            ],
+            "ioServicedRecursive": [
+                {"major": 8, "minor": 0, "op": "Read", "value": 1},
+                {"major": 8, "minor": 0, "op": "Write", "value": 2},
+            ],
+        },
+    }
 
 
 # -- hybrid ------------------------------------------------------------------------------
@@ -479,11 +519,15 @@ def test_hybrid_has_a_unified_directory(root: Path) -> None:
 def test_hybrid_drives_unified_only_controllers_through_v2(root: Path) -> None:
     cg = hybrid(root, held="hugetlb")  # no v1 hugetlb mount: the kernel gives it to cgroup2
     cg.create()
-    assert (root / "unified" / "cgroup.subtree_control").read_text() == "+hugetlb"
-    touch(cg.paths[""], "hugetlb.2MB.max")
+    # enabled only once a limit needs it: crun refuses a hybrid host with controllers enabled
+    assert (root / "unified" / "cgroup.subtree_control").read_text() == ""
     touch(cg.paths["pids"], "pids.max")
+    assert cg.set({"pids": {"limit": 8}}, default_devices=False) == []
+    assert (root / "unified" / "cgroup.subtree_control").read_text() == ""
+    touch(cg.paths[""], "hugetlb.2MB.max")
     limits = [{"pageSize": "2MB", "limit": 1 << 21}]
     assert cg.set({"hugepageLimits": limits, "pids": {"limit": 9}}, default_devices=False) == []
+    assert (root / "unified" / "cgroup.subtree_control").read_text() == "+hugetlb"
     assert Path(cg.paths[""], "hugetlb.2MB.max").read_text() == str(1 << 21)
     assert Path(cg.paths["pids"], "pids.max").read_text() == "9"
     cg.set({"unified": {"hugetlb.2MB.max": "max"}}, default_devices=False)

@@ -1,4 +1,5 @@
-"""engine.statsfmt: Docker's stats JSON from wharfie.cgroups stats, and what the CLI derives."""
+"""engine.statsfmt: Docker's stats JSON from a runtime's stats (runc's `events --stats`
+data), on cgroup v1 and v2 as moby writes them, and what the CLI derives."""
 
 from __future__ import annotations
 
@@ -11,29 +12,36 @@ from wharfie.cli.stats import cpu_percent, mem_usage
 from wharfie.engine import statsfmt as st
 
 GIB = 1 << 30
+UNLIMITED = 9223372036854771712
 V2 = {
-    "cpu": {"usage_ns": 3_000_000_000, "user_ns": 2_000_000_000, "system_ns": 1_000_000_000,
-            "periods": 10, "throttled_periods": 2, "throttled_ns": 5000},
-    "memory": {"usage": 100 << 20, "limit": None, "max_usage": None,
-               "stat": {"anon": 50 << 20, "file": 40 << 20, "inactive_file": 30 << 20}},
-    "pids": {"current": 3, "limit": None},
-    "blkio": {"read_bytes": 4096, "write_bytes": 8192},
+    "cpu": {"usage": {"total": 3_000_000_000, "kernel": 1_000_000_000, "user": 2_000_000_000},
+            "throttling": {"periods": 10, "throttled_periods": 2, "throttled_time": 5000}},
+    "memory": {"usage": {"limit": UNLIMITED, "usage": 100 << 20, "failcnt": 0},
+               "raw": {"anon": 50 << 20, "file": 40 << 20, "inactive_file": 30 << 20}},
+    "pids": {"current": 3},
+    "blkio": {"ioServiceBytesRecursive": [
+                  {"major": 8, "op": "Read", "value": 4096},
+                  {"major": 8, "op": "Write", "value": 8192}],
+              "ioServicedRecursive": [{"major": 8, "op": "Read", "value": 1}]},
 }  # fmt: skip
 V1 = {
-    "cpu": {"usage_ns": 2_000_000_000, "user_ns": 1_500_000_000, "system_ns": 500_000_000},
-    "memory": {"usage": 80 << 20, "limit": 64 << 20, "max_usage": 90 << 20,
-               "stat": {"cache": 20 << 20, "rss": 40 << 20, "total_inactive_file": 10 << 20,
-                        "inactive_file": 9 << 20}},
+    "cpu": {"usage": {"total": 2_000_000_000, "percpu": [1_500_000_000, 500_000_000],
+                      "kernel": 500_000_000, "user": 1_500_000_000},
+            "throttling": {}},
+    "memory": {"usage": {"limit": 64 << 20, "usage": 80 << 20, "max": 90 << 20, "failcnt": 0},
+               "raw": {"cache": 20 << 20, "rss": 40 << 20, "total_inactive_file": 10 << 20,
+                       "inactive_file": 9 << 20, "shmem": 1, "workingset_refault_anon": 2}},
     "pids": {"current": 2, "limit": 100},
+    "blkio": {"ioServiceBytesRecursive": [{"major": 8, "minor": 16, "op": "Read", "value": 7}]},
 }  # fmt: skip
 NETS = {"eth0": {"rx_bytes": 1000, "rx_packets": 10, "tx_bytes": 500, "tx_packets": 5}}
 
 
-def stats(cg: dict[str, Any], pre: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+def stats(data: dict[str, Any], pre: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
     args: dict[str, Any] = {
         "container_id": "c" * 64,
         "name": "web",
-        "cg": cg,
+        "data": data,
         "pre": pre,
         "system_ns": 200_000_000_000,
         "pre_system_ns": 190_000_000_000,
@@ -42,6 +50,7 @@ def stats(cg: dict[str, Any], pre: dict[str, Any] | None = None, **kw: Any) -> d
         "pre_time": 1_700_000_000.0 if pre is not None else None,
         "networks": NETS,
         "host_mem": 4 * GIB,
+        "v2": data is V2 or kw.pop("v2", False),
     }
     args.update(kw)
     return st.docker_stats(**args)
@@ -74,9 +83,9 @@ def test_v2_shape() -> None:
     assert "total_inactive_file" not in mem["stats"]
     assert out["pids_stats"] == {"current": 3}
     assert out["blkio_stats"]["io_service_bytes_recursive"] == [
-        {"major": 0, "minor": 0, "op": "read", "value": 4096},
-        {"major": 0, "minor": 0, "op": "write", "value": 8192},
-    ]
+        {"major": 8, "minor": 0, "op": "read", "value": 4096},
+        {"major": 8, "minor": 0, "op": "write", "value": 8192},
+    ]  # moby's v2 form: lower-case ops, and no other list
     assert out["blkio_stats"]["io_serviced_recursive"] is None
     assert out["networks"]["eth0"] == {
         "rx_bytes": 1000, "rx_packets": 10, "rx_errors": 0, "rx_dropped": 0,
@@ -85,14 +94,28 @@ def test_v2_shape() -> None:
     assert out["num_procs"] == 0 and out["storage_stats"] == {}
 
 
+def test_v2_without_io_has_null_lists() -> None:
+    out = stats({**V2, "blkio": {}}, v2=True)
+    assert set(out["blkio_stats"].values()) == {None}
+
+
 def test_v1_shape() -> None:
+    """As dockerd 20.10 answers for a running container on this (hybrid) host."""
     out = stats(V1)
+    assert out["cpu_stats"]["cpu_usage"]["percpu_usage"] == [1_500_000_000, 500_000_000]
+    assert "percpu_usage" not in out["precpu_stats"]["cpu_usage"]  # no pre: no list
     mem = out["memory_stats"]
     assert mem["limit"] == 64 << 20
     assert mem["max_usage"] == 90 << 20
     assert mem["stats"]["total_inactive_file"] == 10 << 20
+    assert list(mem["stats"]) == list(st.V1_MEMORY_KEYS)  # moby's keys, no shmem & co
     assert out["pids_stats"] == {"current": 2, "limit": 100}
-    assert out["blkio_stats"]["io_service_bytes_recursive"] is None
+    blkio = out["blkio_stats"]
+    assert blkio["io_service_bytes_recursive"] == [
+        {"major": 8, "minor": 16, "op": "Read", "value": 7}
+    ]
+    assert blkio["io_serviced_recursive"] == [] and blkio["sectors_recursive"] == []
+    assert list(blkio) == list(st.BLKIO_KEYS.values())
     assert out["cpu_stats"]["throttling_data"] == {
         "periods": 0,
         "throttled_periods": 0,
@@ -100,9 +123,19 @@ def test_v1_shape() -> None:
     }
 
 
+def test_v1_without_blkio_counters_lists_are_empty_not_null() -> None:
+    out = stats({**V1, "blkio": {}})
+    assert set(map(str, out["blkio_stats"].values())) == {"[]"}
+
+
+def test_stopped_container_blkio_is_null() -> None:
+    assert set(st.blkio_block(None).values()) == {None}
+
+
 def test_limit_above_host_memory_is_host_memory() -> None:
-    cg = {**V1, "memory": {**V1["memory"], "limit": 64 * GIB}}
-    assert stats(cg)["memory_stats"]["limit"] == 4 * GIB
+    usage = {**V1["memory"]["usage"], "limit": 64 * GIB}  # type: ignore[index]
+    data = {**V1, "memory": {**V1["memory"], "usage": usage}}
+    assert stats(data)["memory_stats"]["limit"] == 4 * GIB
 
 
 def test_missing_sections() -> None:
@@ -114,7 +147,8 @@ def test_missing_sections() -> None:
 
 
 def test_cli_cpu_percent() -> None:
-    pre = {**V2, "cpu": {**V2["cpu"], "usage_ns": 2_000_000_000}}
+    usage = {**V2["cpu"]["usage"], "total": 2_000_000_000}  # type: ignore[index]
+    pre = {**V2, "cpu": {**V2["cpu"], "usage": usage}}
     out = stats(V2, pre)
     # 1 s of CPU over 10 s of all-CPU time on 2 CPUs = 20 %
     assert cpu_percent(out) == pytest.approx(20.0)
@@ -128,11 +162,6 @@ def test_cli_cpu_percent() -> None:
 def test_cli_memory() -> None:
     assert mem_usage(stats(V2)) == 70 << 20  # usage - inactive_file (v2)
     assert mem_usage(stats(V1)) == 70 << 20  # usage - total_inactive_file (v1)
-
-
-def test_v1_without_total_inactive_file_gets_one() -> None:
-    cg = {"memory": {"usage": 10, "limit": None, "stat": {"cache": 1, "inactive_file": 4}}}
-    assert stats(cg)["memory_stats"]["stats"]["total_inactive_file"] == 4
 
 
 def test_system_cpu_ns() -> None:

@@ -42,6 +42,7 @@ ALLOWED = {
         "network",
         "logs",
         "monitor",
+        "runtime",  # wharfie-runtime's read-only reports in-process: stats, OOM (streams.py)
         "syscalls",
         "units",
         "distribution",

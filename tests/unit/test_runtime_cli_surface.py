@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from wharfie.errors import InvalidArgument
+from wharfie.errors import FailedPrecondition, InvalidArgument
 from wharfie.runtime import admin, cli, cli_help, execproc
 
 
@@ -106,7 +108,40 @@ def test_stats_event_shape() -> None:
     assert ev["data"]["cpu"]["usage"] == {"total": 10, "kernel": 6, "user": 4}
     assert ev["data"]["memory"]["usage"]["usage"] == 100
     assert ev["data"]["memory"]["cache"] == 7
-    assert ev["data"]["pids"] == {"current": 2, "limit": 0}
+    assert ev["data"]["pids"] == {"current": 2}  # runc's omitempty: no limit is no key
+    assert ev["data"]["memory"]["usage"] == {
+        "limit": 9223372036854771712,  # what runc reports for "unlimited"
+        "usage": 100,
+        "max": 150,
+        "failcnt": 0,
+    }
+    assert ev["data"]["cpu"]["throttling"] == {}
+
+
+def test_stats_event_v1_lists_as_runc() -> None:
+    data = admin.runc_stats(
+        {
+            "cpu": {"usage_ns": 10, "percpu": [4, 6], "percpu_user": [1, 2], "periods": 3},
+            "blkio": {
+                "read_bytes": 1,
+                "write_bytes": 0,
+                "entries": {
+                    "ioServiceBytesRecursive": [{"major": 8, "minor": 0, "op": "Read", "value": 1}],
+                    "ioServicedRecursive": [],
+                },
+            },
+        }
+    )
+    assert data["cpu"]["usage"] == {
+        "total": 10,
+        "percpu": [4, 6],
+        "percpu_user": [1, 2],
+        "kernel": 0,
+        "user": 0,
+    }
+    assert data["cpu"]["throttling"] == {"periods": 3}
+    # Go's omitempty: minor 0 is left out, an empty list is no key
+    assert data["blkio"] == {"ioServiceBytesRecursive": [{"major": 8, "op": "Read", "value": 1}]}
 
 
 def test_sub_cgroups() -> None:
@@ -119,3 +154,34 @@ def test_sub_cgroups() -> None:
         execproc.parse_sub_cgroups(["memory:"])
     with pytest.raises(InvalidArgument, match="unknown controller bogus"):
         execproc.sub_cgroup_paths({"memory": "/m"}, {"bogus": "s"})
+
+
+def _fake_criu(tmp_path: Path, check_exit: int) -> str:
+    """A stand-in CRIU: `--version` as CRIU prints it, `check` failing as Debian 12's
+    CRIU 3.17.1 fails on this machine's kernel (or passing)."""
+    path = tmp_path / "criu"
+    path.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = --version ]; then echo "Version: 3.17.1"; exit 0; fi\n'
+        'if [ "$1" = check ]; then\n'
+        "  echo 'Error (criu/vdso.c:613): vdso: Failed to fill self vdso symtable' >&2\n"
+        "  echo 'Error (criu/crtools.c:260): Could not initialize kernel features' >&2\n"
+        f"  exit {check_exit}\nfi\nexit 9\n"
+    )
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_checkpoint_with_a_criu_that_fails_on_this_kernel_says_so(tmp_path: Path) -> None:
+    criu = _fake_criu(tmp_path, 1)
+    with pytest.raises(FailedPrecondition) as info:
+        admin.checkpoint_or_restore("restore", criu, None)
+    assert str(info.value) == (
+        "restore: criu 3.17.1 does not work on this kernel (`criu check`: "
+        "Error (criu/vdso.c:613): vdso: Failed to fill self vdso symtable); a newer CRIU is needed"
+    )
+
+
+def test_checkpoint_with_a_working_criu_says_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(FailedPrecondition, match=r"does not drive yet \(found criu 3\.17\.1"):
+        admin.checkpoint_or_restore("restore", _fake_criu(tmp_path, 0), None)

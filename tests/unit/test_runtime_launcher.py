@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import marshal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +12,94 @@ from wharfie.runtime import launcher
 
 
 def test_render() -> None:
-    text = launcher.render("/venv/bin/python", "/src")
+    text = launcher.render("/venv/bin/python", "/src", "/venv/bin/wharfie-runtime.modules")
     assert text.startswith("#!/venv/bin/python -S\n")
     assert "sys.path.insert(0, '/src')" in text
+    assert "open('/venv/bin/wharfie-runtime.modules', \"rb\")" in text
     assert text.rstrip().endswith("entry()")
+
+
+PROBE = """
+import sys
+sys.argv = ["wharfie-runtime", "--version"]
+from wharfie.runtime import cli
+loaders = {m: getattr(mod, "__loader__", None) for m, mod in list(sys.modules.items())}
+served = [m for m, loader in loaders.items() if getattr(loader, "__name__", "") == "_Image"]
+print(len(served), "wharfie.runtime.cli" in served, "wharfie.errors" in served)
+print(cli.__file__)
+print(cli.__cached__)
+"""
+
+
+def _run_probe(launcher_path: Path, probe: str = PROBE, argv: tuple[str, ...] = ()) -> list[str]:
+    """Run `probe` under the launcher's own preamble (its finder), without `site`, as if the
+    launcher had been given `argv`."""
+    preamble = launcher_path.read_text().split("from wharfie.runtime.cli import entry")[0]
+    setup = f"import sys\nsys.argv = {['wharfie-runtime', *argv]!r}\n"
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", setup + preamble + probe],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.splitlines()
+
+
+EAGER = """
+print("wharfie.runtime.container" in sys.modules, "wharfie.cgroups._v1" in sys.modules)
+from wharfie.runtime import container
+print(container.__loader__.__name__, container.__spec__.origin == container.__file__)
+"""
+
+
+def test_start_path_is_executed_up_front_for_run_create_exec(tmp_path: Path) -> None:
+    path = tmp_path / "wharfie-runtime"
+    launcher.write(str(path))
+    for argv in (("run", "x"), ("--root", "/r", "create", "x"), ("--debug", "exec", "x", "ls")):
+        assert _run_probe(path, EAGER, argv) == ["True True", "_Image True"], argv
+    for argv in (("list",), ("--root", "run", "state", "x"), ()):  # "run" as --root's value
+        assert _run_probe(path, EAGER, argv) == ["False False", "_Image True"], argv
+
+
+def test_module_image_serves_the_start_path(tmp_path: Path) -> None:
+    path = tmp_path / "wharfie-runtime"
+    launcher.write(str(path))
+    image, start = marshal.loads((tmp_path / "wharfie-runtime.modules").read_bytes())
+    assert {"wharfie", "wharfie.errors", "wharfie.runtime.cli", "wharfie.cgroups._v1"} <= set(image)
+    assert start[:2] == ["wharfie", "wharfie.runtime"]
+    assert start.index("wharfie.runtime.container") < start.index("wharfie.runtime.commands")
+    count, cli_served, errors_served = _run_probe(path)[0].split()
+    assert int(count) > 3 and cli_served == "True" and errors_served == "True"
+    lines = _run_probe(path)
+    assert lines[1] == image["wharfie.runtime.cli"][0]  # __file__ is the source
+    assert lines[2] == importlib.util.cache_from_source(lines[1])
+
+
+def test_module_image_entry_that_no_longer_matches_its_source_is_not_used(
+    tmp_path: Path,
+) -> None:
+    """A module edited after the image was written is imported from its source instead."""
+    path = tmp_path / "wharfie-runtime"
+    launcher.write(str(path))
+    image_path = tmp_path / "wharfie-runtime.modules"
+    image, start = marshal.loads(image_path.read_bytes())
+    src, is_pkg, mtime, size, _code, cached = image["wharfie.errors"]
+    stale = compile("raise RuntimeError('stale image used')", src, "exec")
+    image["wharfie.errors"] = (src, is_pkg, mtime - 1, size, marshal.dumps(stale), cached)
+    image_path.write_bytes(marshal.dumps((image, start)))
+    _count, cli_served, errors_served = _run_probe(path)[0].split()
+    assert cli_served == "True" and errors_served == "False"
+    # nor is the start path executed up front: every module goes through the finder
+    assert _run_probe(path, EAGER, ("run", "x")) == ["False False", "_Image True"]
+
+
+def test_launcher_without_its_module_image_still_runs(tmp_path: Path) -> None:
+    path = tmp_path / "wharfie-runtime"
+    launcher.write(str(path))
+    (tmp_path / "wharfie-runtime.modules").unlink()
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("wharfie-runtime version")
+    assert _run_probe(path)[0].split()[0] == "0"
 
 
 def test_written_launcher_runs_without_site(tmp_path: Path) -> None:

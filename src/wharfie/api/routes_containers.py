@@ -307,6 +307,8 @@ def exec_failure(message: str) -> str:
     """A runtime's refusal to start an exec process, worded as dockerd (with runc) words it."""
     if message.startswith("OCI runtime"):
         return message
+    if message.startswith("exec failed: "):  # runc's own wording already has the middle
+        return f"OCI runtime exec failed: {message}: unknown"
     prefix = "OCI runtime exec failed: exec failed: unable to start container process"
     return f"{prefix}: {message}: unknown"
 

@@ -45,9 +45,12 @@ Implementation notes (decided here, relied on by the runtime):
 * `oom_killed()`: the memory controller recorded an OOM kill (v1 memory.oom_control or
   v2 memory.events "oom_kill" > 0); False when there is no memory controller.
 * `stats()` -> {"cpu": {usage_ns, user_ns, system_ns, periods, throttled_periods,
-  throttled_ns}, "memory": {usage, limit, max_usage, stat}, "pids": {current, limit},
-  "blkio": {read_bytes, write_bytes}}; a section is missing when its files are; a limit
-  of None means unlimited.
+  throttled_ns, percpu, percpu_kernel, percpu_user (v1)}, "memory": {usage, limit,
+  max_usage, failcnt, stat}, "pids": {current, limit}, "blkio": {read_bytes,
+  write_bytes, entries: {runc's blkio key: [{major, minor, op, value}]}}}; a section is
+  missing when its files are; a limit of None means unlimited.
+  `wharfie.runtime.admin.runc_stats` turns it into runc's `events --stats` data, which is
+  what the engine reads.
 """
 
 from __future__ import annotations

@@ -54,11 +54,10 @@ class HybridCgroup(V1Cgroup):
 
     def create(self) -> None:
         super().create()
+        # Controllers are enabled in the unified hierarchy only when a limit needs one
+        # (`set`): a hybrid host whose cgroup2 has controllers enabled is one crun refuses
+        # to run on ("cgroups in hybrid mode not supported"), and runc enables none.
         self._mkdir(self._unified.path)
-        if self.unified_controllers():
-            from ._v2 import enable_controllers
-
-            enable_controllers(self._unified)
 
     def _v2_sections(self, res: dict[str, Any]) -> tuple[str, ...]:
         """Sections whose v1 controllers are all missing but the unified hierarchy has."""
@@ -90,6 +89,10 @@ class HybridCgroup(V1Cgroup):
             apply_devices_v2(self._unified.path, res["devices"])
         warnings = self._apply(plan, self._by_controller.get)
         if v2_plan is not None:
+            from ._v2 import enable_controllers
+
+            needed = frozenset(w.controller for w in v2_plan.writes if w.controller != "cgroup")
+            enable_controllers(self._unified, needed)
             warnings += self._apply(v2_plan, lambda controller: self._unified.path)
         return warnings
 

@@ -52,3 +52,68 @@ def io_v2_bytes(text: str | None) -> dict[str, int]:
             if key in names:
                 totals[names[key]] += int(value)
     return totals
+
+
+# runc's blkio keys (libcontainer/cgroups/fs/blkio.go), and the v1 files they come from: the
+# CFQ files when the kernel fills them, else the throttle ones (which have only two).
+BLKIO_V1_FILES = {
+    "ioServiceBytesRecursive": "io_service_bytes_recursive",
+    "ioServicedRecursive": "io_serviced_recursive",
+    "ioQueueRecursive": "io_queued_recursive",
+    "ioServiceTimeRecursive": "io_service_time_recursive",
+    "ioWaitTimeRecursive": "io_wait_time_recursive",
+    "ioMergedRecursive": "io_merged_recursive",
+    "ioTimeRecursive": "time_recursive",
+    "sectorsRecursive": "sectors_recursive",
+}
+BLKIO_V1_THROTTLE = ("ioServiceBytesRecursive", "ioServicedRecursive")
+
+
+def blkio_v1_entries(text: str | None) -> list[dict[str, int | str]]:
+    """A blkio file as runc's entries: "8:0 Read 4096" -> {major, minor, op, value}; the
+    "Total N" summary line is dropped, a line without an op ("8:0 42") has op ""."""
+    out: list[dict[str, int | str]] = []
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if len(parts) < 2 or parts[0] == "Total" or ":" not in parts[0]:
+            continue
+        major, _, minor = parts[0].partition(":")
+        op = parts[1] if len(parts) == 3 else ""
+        try:
+            entry: dict[str, int | str] = {
+                "major": int(major), "minor": int(minor), "op": op, "value": int(parts[-1])
+            }  # fmt: skip
+        except ValueError:
+            continue
+        out.append(entry)
+    return out
+
+
+def io_v2_entries(text: str | None) -> dict[str, list[dict[str, int | str]]]:
+    """io.stat as runc 1.1 reports it: bytes and ios per device, ops "Read" and "Write"."""
+    service: list[dict[str, int | str]] = []
+    serviced: list[dict[str, int | str]] = []
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if not parts or ":" not in parts[0]:
+            continue
+        major, _, minor = parts[0].partition(":")
+        fields = dict(f.partition("=")[::2] for f in parts[1:])
+        dev = {"major": int(major), "minor": int(minor)}
+        for key, op, into in (
+            ("rbytes", "Read", service), ("wbytes", "Write", service),
+            ("rios", "Read", serviced), ("wios", "Write", serviced),
+        ):  # fmt: skip
+            if key in fields:
+                into.append({**dev, "op": op, "value": int(fields[key])})
+    out = {}
+    if service:
+        out["ioServiceBytesRecursive"] = service
+    if serviced:
+        out["ioServicedRecursive"] = serviced
+    return out
+
+
+def percpu(text: str | None) -> list[int]:
+    """cpuacct.usage_percpu: "12 34 ..." -> [12, 34, ...]."""
+    return [int(x) for x in (text or "").split()]

@@ -179,13 +179,31 @@ class V1Cgroup(Driver):
         if blkio:
             text = self._read(blkio + "/blkio.throttle.io_service_bytes_recursive")
             if text is not None:
-                out["blkio"] = _stats.blkio_v1_bytes(text)
+                out["blkio"] = {**_stats.blkio_v1_bytes(text), "entries": self._blkio(blkio)}
         return out
 
-    def _cpu_stats(self) -> dict[str, int]:
+    def _blkio(self, d: str) -> dict[str, list[dict[str, int | str]]]:
+        """runc's blkio lists: the CFQ files when the kernel fills them, else throttle."""
         from . import _stats
 
-        out: dict[str, int] = {}
+        cfq = {
+            key: _stats.blkio_v1_entries(self._read(f"{d}/blkio.{name}"))
+            for key, name in _stats.BLKIO_V1_FILES.items()
+        }
+        if any(cfq.values()):
+            return {k: v for k, v in cfq.items() if v}
+        throttled = {
+            key: _stats.blkio_v1_entries(
+                self._read(f"{d}/blkio.throttle.{_stats.BLKIO_V1_FILES[key]}")
+            )
+            for key in _stats.BLKIO_V1_THROTTLE
+        }
+        return {k: v for k, v in throttled.items() if v}
+
+    def _cpu_stats(self) -> dict[str, Any]:
+        from . import _stats
+
+        out: dict[str, Any] = {}
         acct = self._by_controller.get("cpuacct")
         usage = _stats.number(self._read(acct + "/cpuacct.usage")) if acct else None
         if acct and usage is not None:
@@ -194,6 +212,13 @@ class V1Cgroup(Driver):
             out["usage_ns"] = usage
             out["user_ns"] = ticks.get("user", 0) * tick_ns
             out["system_ns"] = ticks.get("system", 0) * tick_ns
+            percpu = _stats.percpu(self._read(acct + "/cpuacct.usage_percpu"))
+            if percpu:
+                out["percpu"] = percpu
+                for key, name in (("percpu_kernel", "sys"), ("percpu_user", "user")):
+                    split = _stats.percpu(self._read(f"{acct}/cpuacct.usage_percpu_{name}"))
+                    if split:
+                        out[key] = split
         cpu = self._by_controller.get("cpu")
         stat = _stats.flat_keyed(self._read(cpu + "/cpu.stat")) if cpu else {}
         if stat:
@@ -213,5 +238,6 @@ class V1Cgroup(Driver):
             "usage": usage,
             "limit": _stats.limit(self._read(memory + "/memory.limit_in_bytes")),
             "max_usage": _stats.number(self._read(memory + "/memory.max_usage_in_bytes")),
+            "failcnt": _stats.number(self._read(memory + "/memory.failcnt")) or 0,
             "stat": _stats.flat_keyed(self._read(memory + "/memory.stat")),
         }

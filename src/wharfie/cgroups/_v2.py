@@ -44,14 +44,15 @@ def _enable_in(d: str, wanted: list[str]) -> dict[str, str]:
     return failed
 
 
-def enable_controllers(h: Hierarchy) -> dict[str, str]:
-    """Enable the hierarchy's controllers in every ancestor of the container (like runc).
+def enable_controllers(h: Hierarchy, only: frozenset[str] | None = None) -> dict[str, str]:
+    """Enable the hierarchy's controllers (or those of `only` it has) in every ancestor of
+    the container (like runc).
 
     Returns the controllers that could not be enabled, with the reason; a write that
     needs one of them later fails with that reason instead of "no such file".
     """
     mountpoint = h.mountpoint
-    wanted = _controllers_of(mountpoint)
+    wanted = [c for c in _controllers_of(mountpoint) if only is None or c in only]
     if not wanted:
         return {}
     failed: dict[str, str] = {}
@@ -118,6 +119,7 @@ def stats_v2(path: str) -> dict[str, Any]:
             "usage": usage,
             "limit": _stats.limit(read("memory.max")),
             "max_usage": _stats.number(read("memory.peak")),
+            "failcnt": _stats.flat_keyed(read("memory.events")).get("max", 0),
             "stat": _stats.flat_keyed(read("memory.stat")),
         }
     current = _stats.number(read("pids.current"))
@@ -125,7 +127,7 @@ def stats_v2(path: str) -> dict[str, Any]:
         out["pids"] = {"current": current, "limit": _stats.limit(read("pids.max"))}
     io = read("io.stat")
     if io is not None:
-        out["blkio"] = _stats.io_v2_bytes(io)
+        out["blkio"] = {**_stats.io_v2_bytes(io), "entries": _stats.io_v2_entries(io)}
     return out
 
 

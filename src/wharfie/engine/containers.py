@@ -22,10 +22,11 @@ import os
 import secrets
 import shutil
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from wharfie import cgroups, snapshots
+from wharfie import snapshots
 from wharfie.engine import (
     filters,
     mounts,
@@ -139,6 +140,12 @@ class ContainerLinks(Protocol):
     def forget(self, child_id: str) -> None: ...  # a removed container's id
 
 
+def cgroups_path(c: Container, default_parent: str) -> str:
+    """The container's cgroupsPath, as given to its runtime."""
+    parent = c.host_config.get("CgroupParent") or default_parent
+    return f"{parent.rstrip('/')}/{c.id}"
+
+
 class Containers:
     def __init__(
         self,
@@ -157,6 +164,7 @@ class Containers:
         rootfs: Rootfs,
         config: ContainersConfig,
         tasks: Spawner,
+        oom_killed: Callable[[Container], bool],
     ) -> None:
         self.index = index
         self.store = store
@@ -172,6 +180,7 @@ class Containers:
         self.rootfs = rootfs
         self.config = config
         self.tasks = tasks
+        self.oom_killed = oom_killed  # asks the container's runtime (engine/streams.py)
 
     # ------------------------------------------------------------------ create
     async def create(self, body: Any, name: str, api_version: tuple[int, int]) -> dict[str, Any]:
@@ -404,8 +413,7 @@ class Containers:
             self.tasks.spawn(self.remove(c.id, force=True, volumes=True))
 
     def cgroups_path(self, c: Container) -> str:
-        parent = c.host_config.get("CgroupParent") or self.config.cgroup_parent
-        return f"{parent.rstrip('/')}/{c.id}"
+        return cgroups_path(c, self.config.cgroup_parent)
 
     def mount_rootfs(self, c: Container, image: ImageRecord) -> str:
         return self.rootfs.mount(c.id, image)
@@ -452,10 +460,7 @@ class Containers:
             await self.remove(cid, force=True, volumes=True)
 
     def _oom_killed(self, c: Container) -> bool:
-        try:
-            return cgroups.for_container(self.cgroups_path(c), c.id).oom_killed()
-        except (OSError, WharfieError):
-            return False
+        return self.oom_killed(c)
 
     async def _restart_later(self, c: Container) -> None:
         if not allowed(c, Move.RESTARTING):  # started or removed since it exited

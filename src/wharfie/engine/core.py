@@ -24,6 +24,7 @@ from wharfie.engine import streams
 from wharfie.engine.builds import Builds
 from wharfie.engine.container_api import ContainerAPI, ExecAPI
 from wharfie.engine.containers import Containers, ContainersConfig
+from wharfie.engine.containers import cgroups_path as container_cgroups_path
 from wharfie.engine.events import EventBus
 from wharfie.engine.execs import Execs
 from wharfie.engine.files import Files
@@ -124,6 +125,9 @@ class Engine:
         self.health = Health(
             execs=self.execs_service, index=self.index, events=self.events, tasks=self.jobs
         )
+        self.stats = StatsReader(
+            lambda c: container_cgroups_path(c, config.cgroup_parent), self.runtimes.ref
+        )
         self.ctr = Containers(
             index=self.index,
             store=self.store,
@@ -147,9 +151,9 @@ class Engine:
                 cpu_rt_runtime=config.cpu_rt_runtime,
             ),
             tasks=self.jobs,
+            oom_killed=self.stats.oom_killed,
         )
         self.files = Files(self.images, self.ctr, self.volumes, self.events, self.paths)
-        self.stats = StatsReader(self.ctr.cgroups_path)
         self.builds = Builds(
             BuildCache(self.store.db, self.store.lock),
             self.images,

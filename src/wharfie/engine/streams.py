@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import struct
 import subprocess
@@ -23,7 +24,9 @@ from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
     from wharfie.engine.model import Container
+    from wharfie.monitor.client import RuntimeRef
 
+log = logging.getLogger(__name__)
 STREAM_NO = {"stdout": 1, "stderr": 2}
 _HEADER = struct.Struct(">BxxxI")
 
@@ -157,16 +160,67 @@ def _follow(
 
 # ---------------------------------------------------------------------- stats
 class StatsReader:
-    """A container's stats, read from its cgroup (`cgroups_path`: the container service's
-    path of it, as given to the runtime)."""
+    """Stats and OOM reports come from the container's runtime, which owns its cgroups:
 
-    def __init__(self, cgroups_path: Callable[[Container], str]) -> None:
+    - wharfie-runtime: in-process (`wharfie.runtime.admin.stats` / `oom_killed`, what its
+      `events --stats` prints), from the cgroup paths the runtime recorded;
+    - runc and other runtimes with runc's CLI: `<runtime> events --stats ID` (runc 1.1's
+      JSON), run directly (not through the monitor: nothing to supervise);
+    - a runtime without `events` (crun 1.8 has none): the engine reads the cgroup it named
+      in the container's spec, through wharfie.cgroups, into the same runc shape.
+
+    OOM: runc reports OOM kills only as they happen (`events` without --stats, a process
+    per container), and refuses `events` once the container stopped. So only wharfie-runtime
+    answers "was it OOM-killed?" after the exit; for the others the cgroup the spec named is
+    read before the runtime deletes it.
+    """
+
+    def __init__(
+        self,
+        cgroups_path: Callable[[Container], str],
+        runtime_ref: Callable[[str | None], RuntimeRef],
+    ) -> None:
         self.cgroups_path = cgroups_path
+        self.runtime_ref = runtime_ref
+        self._no_events: set[str] = set()  # runtimes found to have no `events` command
+
+    def runtime_stats(self, c: Container) -> dict[str, Any]:
+        """runc's stats data for a running container, from its runtime (blocking)."""
+        ref = self.runtime_ref(c.runtime or None)
+        if ref.in_process:
+            from wharfie.runtime import admin
+
+            return admin.stats(ref.root, c.id)
+        if ref.path not in self._no_events:
+            argv = [ref.path, "--root", ref.root, "events", "--stats", c.id]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+            if done.returncode == 0:
+                return _stats_data(done.stdout, ref.name)
+            if "unknown command" not in done.stderr and "No help topic" not in done.stderr:
+                raise WharfieError(f"{ref.name} events --stats: {done.stderr.strip()}")
+            self._no_events.add(ref.path)
+        return self._cgroup_stats(c)
+
+    def _cgroup_stats(self, c: Container) -> dict[str, Any]:
+        from wharfie.runtime import admin
+
+        return admin.runc_stats(cgroups.for_container(self.cgroups_path(c), c.id).stats())
+
+    def oom_killed(self, c: Container) -> bool:
+        """Whether the stopped (not yet deleted) container's cgroup recorded an OOM kill."""
+        ref = self.runtime_ref(c.runtime or None)
+        try:
+            if ref.in_process:
+                from wharfie.runtime import admin
+
+                return admin.oom_killed(ref.root, c.id)
+            return cgroups.for_container(self.cgroups_path(c), c.id).oom_killed()
+        except (OSError, WharfieError):
+            return False
 
     def sample(self, c: Container) -> dict[str, Any]:
-        cg = cgroups.for_container(self.cgroups_path(c), c.id)
         return {
-            "cg": cg.stats(),
+            "data": self.runtime_stats(c),
             "system": statsfmt.system_cpu_ns(),
             "time": time.time(),
             "net": statsfmt.net_dev(c.state.pid) if c.running else {},
@@ -176,8 +230,8 @@ class StatsReader:
         doc = statsfmt.docker_stats(
             container_id=c.id,
             name="/" + c.name,
-            cg=now["cg"],
-            pre=pre["cg"] if pre else None,
+            data=now["data"],
+            pre=pre["data"] if pre else None,
             system_ns=now["system"],
             pre_system_ns=pre["system"] if pre else 0,
             online_cpus=os.cpu_count() or 1,
@@ -193,14 +247,16 @@ class StatsReader:
             return
         pre = None
         if not stream and not one_shot:
-            pre = self.sample(c)
+            pre = await asyncio.to_thread(self.sample, c)
             await asyncio.sleep(1.0)  # moby samples twice so CPU % has a delta
         while True:
             if not c.running:
                 return
             try:
-                now = self.sample(c)
-            except (OSError, WharfieError):
+                now = await asyncio.to_thread(self.sample, c)
+            except (OSError, WharfieError) as exc:
+                if c.running:  # not the usual race with its exit: say why the stream ends
+                    log.warning("stats of %s: %s", c.id[:12], exc)
                 return  # it stopped between the check and the read
             yield self.render(c, now, pre)
             if not stream:
@@ -217,7 +273,7 @@ class StatsReader:
                     "id": c.id,
                     "name": "/" + c.name,
                     "pids_stats": {},
-                    "blkio_stats": statsfmt.blkio_block({}),  # as moby: every key, null
+                    "blkio_stats": statsfmt.blkio_block(None),  # as moby: every key, null
                     "num_procs": 0,
                     "storage_stats": {},
                     "cpu_stats": statsfmt.cpu_block(None),  # as moby: zero counters
@@ -227,6 +283,20 @@ class StatsReader:
             ).encode()
             + b"\n"
         )
+
+
+def _stats_data(out: str, runtime: str) -> dict[str, Any]:
+    """The `data` of the stats line `events --stats` printed."""
+    for line in out.splitlines():
+        try:
+            event = jsonio.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("type") == "stats":
+            data = event.get("data")
+            if isinstance(data, dict):
+                return data
+    raise WharfieError(f"{runtime} events --stats printed no stats: {out[:200]!r}")
 
 
 # ------------------------------------------------------------------------ top

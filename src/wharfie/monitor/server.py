@@ -353,12 +353,13 @@ class Monitor:
     ) -> None:  # fmt: skip
         err = read_available(err_r).decode(errors="replace")
         os.close(err_r)
+        rc = exit_code(status)
+        # the runtime's message is read from its log before an exec's files are removed
+        message = _runtime_error(err, None if in_process else files["log"], rc) if rc else ""
         if "process" in files:  # an exec: its files are ours to remove
             for name in ("process", "log"):
                 _unlink(files[name])
-        rc = exit_code(status)
         if rc != 0:
-            message = _runtime_error(err, None if in_process else files["log"], rc)
             self._drop(proc)
             conn.send({"re": req, "error": {"kind": "Start", "message": message}})
             return

@@ -15,6 +15,8 @@ _MODULES = (
     "wharfie.runtime.process",
     "wharfie.runtime.seccomp",
     "wharfie.runtime.seccomp_cache",
+    "wharfie.runtime.seccomp_load",
+    "wharfie.runtime.seccomp_rules",
     "wharfie.runtime.seccomp_notify",
     "wharfie.runtime.spawn",
     "wharfie.runtime.foreground",

@@ -142,41 +142,66 @@ def update(st: State, resources: dict[str, Any]) -> list[str]:
 
 def stats_event(cid: str, stats: dict[str, Any]) -> dict[str, Any]:
     """runc's `{"type": "stats", "id", "data"}` from the cgroup driver's stats."""
+    return {"type": "stats", "id": cid, "data": runc_stats(stats)}
+
+
+def runc_stats(stats: dict[str, Any]) -> dict[str, Any]:
+    """The cgroup driver's stats as runc 1.1's `types.Stats` JSON (libcontainer/types):
+    the same keys, and `omitempty` fields left out when zero or empty, as Go writes them."""
     data: dict[str, Any] = {}
     cpu = stats.get("cpu")
     if cpu is not None:
-        data["cpu"] = {
-            "usage": {
+        usage = _omitempty(
+            {
                 "total": cpu.get("usage_ns", 0),
-                "kernel": cpu.get("system_ns", 0),
-                "user": cpu.get("user_ns", 0),
-            },
-            "throttling": {
-                "periods": cpu.get("periods", 0),
-                "throttledPeriods": cpu.get("throttled_periods", 0),
-                "throttledTime": cpu.get("throttled_ns", 0),
-            },
+                "percpu": cpu.get("percpu") or [],
+                "percpu_kernel": cpu.get("percpu_kernel") or [],
+                "percpu_user": cpu.get("percpu_user") or [],
+            }
+        )
+        usage["kernel"] = cpu.get("system_ns", 0)
+        usage["user"] = cpu.get("user_ns", 0)
+        data["cpu"] = {
+            "usage": usage,
+            "throttling": _omitempty(
+                {
+                    "periods": cpu.get("periods", 0),
+                    "throttled_periods": cpu.get("throttled_periods", 0),
+                    "throttled_time": cpu.get("throttled_ns", 0),
+                }
+            ),
         }
     mem = stats.get("memory")
     if mem is not None:
         raw = mem.get("stat") or {}
+        entry = {
+            "limit": mem.get("limit") or UNLIMITED,
+            **_omitempty({"usage": mem.get("usage") or 0, "max": mem.get("max_usage") or 0}),
+            "failcnt": mem.get("failcnt") or 0,
+        }
         data["memory"] = {
-            "cache": raw.get("cache", raw.get("file", 0)),
-            "usage": {
-                "limit": mem.get("limit") or 0,
-                "usage": mem.get("usage") or 0,
-                "max": mem.get("max_usage") or 0,
-                "failcnt": 0,
-            },
-            "raw": raw,
+            **_omitempty({"cache": raw.get("cache", raw.get("file", 0))}),
+            "usage": entry,
+            **_omitempty({"raw": raw}),
         }
     pids = stats.get("pids")
     if pids is not None:
-        data["pids"] = {"current": pids.get("current", 0), "limit": pids.get("limit") or 0}
+        data["pids"] = _omitempty({"current": pids.get("current", 0), "limit": pids.get("limit")})
     blkio = stats.get("blkio")
     if blkio is not None:
-        data["blkio"] = blkio
-    return {"type": "stats", "id": cid, "data": data}
+        data["blkio"] = {
+            key: [_omitempty(e) for e in entries]
+            for key, entries in (blkio.get("entries") or {}).items()
+            if entries
+        }
+    return data
+
+
+UNLIMITED = 9223372036854771712  # what runc reports as the limit of an unlimited v1 counter
+
+
+def _omitempty(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v}
 
 
 _DURATION_UNITS = ("ns", "us", "µs", "ms", "s", "m", "h")  # longest match first
@@ -232,6 +257,23 @@ def _emit(event: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def oom_killed(root: str, cid: str) -> bool:
+    """The in-process form of the runtime's OOM report, for an engine that embeds it: the
+    container's memory cgroup recorded an OOM kill. Unlike `events`, this also answers for
+    a stopped container that has not been deleted yet (its cgroup is still there)."""
+    return _oom_count(state.load(root, cid)) > 0
+
+
+def stats(root: str, cid: str) -> dict[str, Any]:
+    """The in-process form of `events --stats`: runc's stats data of a running container."""
+    from wharfie import cgroups
+
+    st = state.load(root, cid)
+    if lifecycle.current_status(st) == "stopped":
+        raise FailedPrecondition("container with id " + st.id + " is not running")
+    return runc_stats(cgroups.from_paths(st.data["cgroup_paths"]).stats())
+
+
 def _oom_count(st: State) -> int:
     """OOM kills so far: v1 memory.oom_control's oom_kill, or v2 memory.events'."""
     for key, path in st.data["cgroup_paths"].items():
@@ -282,10 +324,35 @@ def checkpoint_or_restore(command: str, criu: str, st: State | None) -> int:
         if status not in ("running", "paused"):
             raise FailedPrecondition("container is not running")
     version = criu_version(criu)
+    broken = criu_check(criu)
+    if broken:  # Debian 12's CRIU 3.17 on a 6.x kernel: "vdso: Failed to fill self vdso symtable"
+        raise FailedPrecondition(
+            f"{command}: criu {version} does not work on this kernel "
+            f"(`criu check`: {broken}); a newer CRIU is needed"
+        )
     raise FailedPrecondition(
         f"{command} needs CRIU's RPC interface, which wharfie-runtime does not drive yet "
-        f"(found criu {version}); use runc for checkpoint/restore"
+        f"(found criu {version}, and `criu check` passes); use runc for checkpoint/restore"
     )
+
+
+def criu_check(criu: str) -> str:
+    """`criu check`: "" when CRIU says this kernel has what it needs, else its first error."""
+    import shutil
+    import subprocess
+
+    path = criu if "/" in criu else (shutil.which(criu) or criu)
+    try:
+        out = subprocess.run(
+            [path, "check"], capture_output=True, text=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"could not run it: {exc}"
+    if out.returncode == 0:
+        return ""
+    lines = (out.stderr + out.stdout).strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("Error")] or lines
+    return errors[0].strip() if errors else f"exit status {out.returncode}"
 
 
 def load_or_none(root: str, cid: str) -> State | None:

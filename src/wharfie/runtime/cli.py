@@ -271,9 +271,22 @@ def check_globals(glob: dict[str, Any]) -> None:
     fmt = glob.get("--log-format")
     if fmt is not None and fmt not in ("text", "json"):
         raise InvalidArgument(f"invalid log-format: {fmt}")
-    rootless = glob.get("--rootless")
-    if rootless is not None and rootless not in ("true", "false", "auto"):
-        raise InvalidArgument(f'--rootless {rootless!r}: expected "true", "false" or "auto"')
+
+
+_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+             "0": False, "f": False, "F": False, "FALSE": False, "false": False,
+             "False": False}  # fmt: skip
+
+
+def rootless_mode(glob: dict[str, Any]) -> bool | None:
+    """--rootless as runc 1.1 reads it when it makes a container (only then: `list` or
+    `state` take any value): "" or "auto" (any case) is None, else Go's strconv.ParseBool."""
+    value = glob.get("--rootless")
+    if value is None or value == "" or value.lower() == "auto":
+        return None
+    if value not in _GO_BOOLS:
+        raise InvalidArgument(f'strconv.ParseBool: parsing "{value}": invalid syntax')
+    return _GO_BOOLS[value]
 
 
 class Logger:

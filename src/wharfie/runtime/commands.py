@@ -54,6 +54,9 @@ def _check_cgroup_driver(args: Args, config: str | None = None) -> None:
 
 def _create_options(args: Args) -> container.CreateOptions:
     bundle = args.flags.get("--bundle") or os.getcwd()
+    from wharfie.runtime.cli import rootless_mode
+
+    rootless_mode(args.glob)  # validated as runc does; cgroup errors are never ignored here
     _check_cgroup_driver(args, os.path.join(bundle, "config.json"))
     opts = container.CreateOptions(
         _root(args),
@@ -366,7 +369,11 @@ def cmd_update(args: Args) -> int:
 
 
 def cmd_events(args: Args) -> int:
+    import gc
+
     from wharfie.runtime import admin
+
+    gc.enable()  # the launcher disables it for the short commands; this one runs for days
 
     st = state.load(_root(args), args.one_id())
     interval = admin.parse_interval(str(args.flags.get("--interval") or "5s"))
@@ -382,8 +389,10 @@ def cmd_checkpoint(args: Args) -> int:
 
 def cmd_restore(args: Args) -> int:
     from wharfie.runtime import admin
+    from wharfie.runtime.cli import rootless_mode
 
     root, cid = _root(args), args.one_id()
+    rootless_mode(args.glob)
     if admin.load_or_none(root, cid) is not None:
         raise InvalidArgument("container with given ID already exists")
     return admin.checkpoint_or_restore("restore", str(args.glob.get("--criu") or "criu"), None)

@@ -110,13 +110,14 @@ def _namespaces(plan: init.InitPlan, linux: dict[str, Any]) -> None:
         else:
             plan.unshare_flags |= NS_FLAGS[kind]
     plan.userns = "user" in by_type
-    plan.new_mountns = "mount" in by_type and not by_type["mount"]
+    # a mount namespace joined by path gets the rootfs set up in it too, as runc does
+    plan.mount_setup = "mount" in by_type
     plan.new_netns = "network" in by_type and not by_type["network"]
 
 
 def _check_without_mountns(plan: init.InitPlan, linux: dict[str, Any]) -> None:
-    """Without a new mount namespace (the caller's is inherited, or one is joined by path)
-    the init only chroots into the rootfs: what needs mounting is refused, never skipped."""
+    """Without a mount namespace in the config (the caller's is inherited) the init only
+    chroots into the rootfs: what needs mounting is refused, never skipped."""
     asked = [
         name
         for name, value in (
@@ -128,13 +129,9 @@ def _check_without_mountns(plan: init.InitPlan, linux: dict[str, Any]) -> None:
         if value
     ]
     if asked:
-        how = (
-            "joins a mount namespace"
-            if plan.join and any(flag == sc.CLONE_NEWNS for _, flag in plan.join)
-            else "has no mount namespace of its own"
-        )
         raise InvalidArgument(
-            f"linux.namespaces: the container {how}, so {', '.join(asked)} cannot be applied; "
+            "linux.namespaces: the container has no mount namespace of its own, so "
+            f"{', '.join(asked)} cannot be applied; "
             'add {"type": "mount"} or leave them out'
         )
 
@@ -156,7 +153,7 @@ def build_plan(opts: CreateOptions, spec: dict[str, Any], rootfs: str, cg: Any) 
     plan.no_pivot = opts.no_pivot
     plan.preserve_fds = opts.preserve_fds
     _namespaces(plan, linux)
-    if not plan.new_mountns:
+    if not plan.mount_setup:
         _check_without_mountns(plan, linux)
     plan.hooks = _hooks(spec)
     plan.hook_roundtrip = any(
@@ -286,6 +283,11 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], rootfs: str, un
     cg.create()
     plan = build_plan(opts, spec, rootfs, cg)
     plan.cgroup = CgroupEntry(cg.paths)
+    if any(o in ("idmap", "ridmap") for m in plan.mounts for o in m.get("options") or ()):
+        from wharfie.runtime import idmap
+
+        plan.idmap_fds = idmap.prepare(plan.mounts, linux)
+        undo.fds.extend(plan.idmap_fds.values())
     if plan.seccomp is not None and plan.seccomp.notify:
         from wharfie.runtime.seccomp_notify import attach_listener
 

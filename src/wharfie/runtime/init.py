@@ -40,10 +40,11 @@ class InitPlan:
         "hook_roundtrip",
         "hooks",
         "hostname",
+        "idmap_fds",
         "join",
         "linux",
+        "mount_setup",
         "mounts",
-        "new_mountns",
         "new_netns",
         "new_userns",
         "no_pivot",
@@ -68,7 +69,8 @@ class InitPlan:
         self.unshare_flags = 0
         self.new_userns = False
         self.userns = False
-        self.new_mountns = False
+        self.idmap_fds: dict[int, int] = {}  # mounts index -> detached idmapped mount
+        self.mount_setup = False  # a mount namespace, new or joined: set up the rootfs
         self.new_netns = False
         self.no_pivot = False
         self.preserve_fds = 0
@@ -140,7 +142,7 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
         if plan.seccomp is not None and plan.seccomp.notify:
             # our pid as the host sees it, for the seccomp agent: /proc is still the host's
             plan.seccomp.listener_state["pid"] = int(os.readlink("/proc/self"))
-        if plan.new_mountns:
+        if plan.mount_setup:
             _setup_rootfs(plan, ch)
         else:
             _await_cgroup(plan, ch)
@@ -148,7 +150,7 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
             ch.send(sync.HOOKS)
             state_json = ch.recv()[1]
             _run_hooks(plan, "createContainer", state_json)
-        if plan.new_mountns:
+        if plan.mount_setup:
             _enter_rootfs(plan)
         else:
             # no /proc in the new root to reopen the fifo through: keep the host's
@@ -191,8 +193,8 @@ def _await_cgroup(plan: InitPlan, ch: sync.Channel) -> None:
 def _setup_rootfs(plan: InitPlan, ch: sync.Channel) -> None:
     rootfs.prepare_root(plan.rootfs, plan.linux.get("rootfsPropagation") or "")
     dev_is_tmpfs = False
-    for m in plan.mounts:
-        rootfs.mount_one(plan.rootfs, m, plan.cgroup_mounts)
+    for i, m in enumerate(plan.mounts):
+        rootfs.mount_one(plan.rootfs, m, plan.cgroup_mounts, plan.idmap_fds.get(i, -1))
         if m["destination"].rstrip("/") == "/dev" and m.get("type") != "bind":
             dev_is_tmpfs = True
     # mknod is subject to the devices cgroup, whose rules are rewritten (deny all, then
@@ -224,7 +226,7 @@ def _finish_environment(plan: InitPlan) -> None:
         from wharfie.runtime import console
 
         console.setup_in_container(plan.console_fd, plan.proc.get("consoleSize"))
-    if plan.new_mountns:
+    if plan.mount_setup:
         rootfs.mask_paths(linux.get("maskedPaths") or [])
         rootfs.readonly_paths(linux.get("readonlyPaths") or [])
         if plan.readonly:

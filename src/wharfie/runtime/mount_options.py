@@ -105,10 +105,7 @@ RECURSIVE: dict[str, tuple[bool, int]] = {
 # Options that are not mount(2) flags nor filesystem data: handled by the runtime itself.
 TMPCOPYUP = "tmpcopyup"
 IGNORED = ("X-mount.mkdir",)  # a hint for mount(8), meaningless here
-UNSUPPORTED = {
-    "idmap": "idmapped mounts are not supported by wharfie-runtime",
-    "ridmap": "idmapped mounts are not supported by wharfie-runtime",
-}
+IDMAP = {"idmap": 1, "ridmap": 2}  # idmapped bind mounts: the top mount, or every one
 
 
 class MountOptionError(ValueError):
@@ -116,7 +113,7 @@ class MountOptionError(ValueError):
 
 
 class MountOptions:
-    __slots__ = ("data", "flags", "propagation", "rec_clear", "rec_set", "tmpcopyup")
+    __slots__ = ("data", "flags", "idmap", "propagation", "rec_clear", "rec_set", "tmpcopyup")
 
     def __init__(self, flags: int, propagation: list[int], data: str) -> None:
         self.flags = flags
@@ -125,6 +122,7 @@ class MountOptions:
         self.rec_set = 0
         self.rec_clear = 0
         self.tmpcopyup = False
+        self.idmap = 0  # IDMAP's values
 
     @property
     def is_bind(self) -> bool:
@@ -137,6 +135,7 @@ def parse(options: list[str] | None, mount_type: str = "") -> MountOptions:
     data: list[str] = []
     rec_set = rec_clear = 0
     tmpcopyup = False
+    idmap = 0
     for opt in options or ():
         if opt in FLAGS:
             clear, flag = FLAGS[opt]
@@ -153,8 +152,8 @@ def parse(options: list[str] | None, mount_type: str = "") -> MountOptions:
             if mount_type != "tmpfs":
                 raise MountOptionError(f'mount option "{opt}" is only for tmpfs mounts')
             tmpcopyup = True
-        elif opt in UNSUPPORTED:
-            raise MountOptionError(f'mount option "{opt}": {UNSUPPORTED[opt]}')
+        elif opt in IDMAP:
+            idmap = max(idmap, IDMAP[opt])
         elif opt not in IGNORED:
             data.append(opt)
     if mount_type == "bind":
@@ -163,6 +162,8 @@ def parse(options: list[str] | None, mount_type: str = "") -> MountOptions:
         raise MountOptionError(
             f"unknown mount option(s) {', '.join(repr(d) for d in data)} for a bind mount"
         )
+    if idmap and not flags & MS_BIND:
+        raise MountOptionError("idmapped mounts (idmap, ridmap) are only for bind mounts")
     out = MountOptions(flags, propagation, ",".join(data))
-    out.rec_set, out.rec_clear, out.tmpcopyup = rec_set, rec_clear, tmpcopyup
+    out.rec_set, out.rec_clear, out.tmpcopyup, out.idmap = rec_set, rec_clear, tmpcopyup, idmap
     return out

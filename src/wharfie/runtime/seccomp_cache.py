@@ -16,11 +16,11 @@ from wharfie.errors import FailedPrecondition, Unavailable
 from wharfie.runtime.seccomp import (
     SeccompFilter,
     _compile,
-    _flag_bits,
-    _libseccomp,
     _read_all,
+    libseccomp,
     uses_notify,
 )
+from wharfie.runtime.seccomp_load import flag_bits
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def cached(seccomp_spec: dict[str, Any], cache_dir: str) -> SeccompFilter:
         except OSError as e:
             raise Unavailable(f"seccomp cache {cache_dir}: cannot write {path}: {e}") from e
     return SeccompFilter(
-        bpf=bpf, flags=_flag_bits(seccomp_spec.get("flags")), notify=uses_notify(seccomp_spec)
+        bpf=bpf, flags=flag_bits(seccomp_spec.get("flags")), notify=uses_notify(seccomp_spec)
     )
 
 
@@ -57,7 +57,7 @@ def _generate(seccomp_spec: dict[str, Any]) -> bytes:
 
 def _cache_key(seccomp_spec: dict[str, Any]) -> bytes:
     """Everything the generated program depends on; repr() is exact for JSON-loaded data."""
-    lib = _libseccomp()
+    lib = libseccomp()
     v = lib.seccomp_version().contents
     uname = os.uname()
     version = f"{v.major}.{v.minor}.{v.micro} api {lib.seccomp_api_get()}"

@@ -257,6 +257,57 @@ MOUNT_ATTR_NOATIME = 0x10
 MOUNT_ATTR_STRICTATIME = 0x20
 MOUNT_ATTR_NODIRATIME = 0x80
 MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+MOUNT_ATTR_IDMAP = 0x100000
+_SYS_OPEN_TREE = 428
+_SYS_MOVE_MOUNT = 429
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000
+_AT_EMPTY_PATH = 0x1000
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
+_MOVE_MOUNT_T_EMPTY_PATH = 0x40
+
+
+def open_tree(path: str, recursive: bool) -> int:
+    """open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at `path` (and, with
+    `recursive`, of every mount below it), as a descriptor to set attributes on and attach."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    fd = _syscall(_SYS_OPEN_TREE, ctypes.c_int(-100), path.encode(), ctypes.c_uint32(flags))
+    if fd < 0:
+        raise _fail(f"open_tree {path}")
+    return int(fd)
+
+
+def idmap_mount(fd: int, userns_fd: int, recursive: bool) -> None:
+    """mount_setattr(2) MOUNT_ATTR_IDMAP on a detached mount: ids as `userns_fd` maps them."""
+    attr = _MountAttr()
+    attr.attr_set = MOUNT_ATTR_IDMAP
+    attr.userns_fd = userns_fd
+    flags = _AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    ret = _syscall(
+        _SYS_MOUNT_SETATTR,
+        ctypes.c_int(fd),
+        b"",
+        ctypes.c_uint32(flags),
+        ctypes.byref(attr),
+        ctypes.c_size_t(ctypes.sizeof(attr)),
+    )
+    if ret != 0:
+        raise _fail("mount_setattr MOUNT_ATTR_IDMAP")
+
+
+def move_mount(fd: int, target_fd: int) -> None:
+    """move_mount(2): attach the detached mount `fd` on the object open on `target_fd`
+    (both by descriptor: a /proc/self/fd path would name the magic link itself here)."""
+    ret = _syscall(
+        _SYS_MOVE_MOUNT,
+        ctypes.c_int(fd),
+        b"",
+        ctypes.c_int(target_fd),
+        b"",
+        ctypes.c_uint32(_MOVE_MOUNT_F_EMPTY_PATH | _MOVE_MOUNT_T_EMPTY_PATH),
+    )
+    if ret != 0:
+        raise _fail("move_mount")
 
 
 def mount_setattr(path: str, attr_set: int, attr_clr: int = 0, recursive: bool = True) -> None:
