@@ -37,6 +37,8 @@ MODULES = (
     "9pnet_virtio",
     "9p",
 )
+# Loaded only for a VM whose share is an ext4 disk (`wharfie.disk`: checkpointable VMs).
+DISK_MODULES = ("virtio_blk", "crc32c_generic", "ext4")
 AGENT_SOURCE = os.path.join(os.path.dirname(__file__), "agent", "agent.c")
 
 
@@ -187,13 +189,20 @@ def cpio_newc(entries: list[tuple[str, int, bytes]]) -> bytes:
     return bytes(out)
 
 
-def initramfs(agent: bytes, modules: list[tuple[str, bytes]]) -> bytes:
+def initramfs(
+    agent: bytes,
+    modules: list[tuple[str, bytes]],
+    disk_modules: list[tuple[str, bytes]] | None = None,
+) -> bytes:
+    """`/init` (the agent), `mods/NN-*.ko` always loaded, `mods/disk/NN-*.ko` for disk VMs."""
     entries: list[tuple[str, int, bytes]] = [
-        (d, 0o40755, b"") for d in ("dev", "proc", "sys", "mods", "share", "c")
+        (d, 0o40755, b"") for d in ("dev", "proc", "sys", "mods", "mods/disk", "share", "c")
     ]
     entries.append(("init", 0o100755, agent))
     for i, (name, data) in enumerate(modules):
         entries.append((f"mods/{i:02d}-{os.path.basename(name)}", 0o100644, data))
+    for i, (name, data) in enumerate(disk_modules or []):
+        entries.append((f"mods/disk/{i:02d}-{os.path.basename(name)}", 0o100644, data))
     return cpio_newc(entries)
 
 
@@ -224,14 +233,13 @@ def build(release: str | None = None, base: str | None = None) -> Kernel:
             _write(vmlinux, extract_vmlinux(f.read()))
     agent = os.path.join(d, "agent")
     build_agent(agent)
-    mods = []
     with open(os.path.join("/lib/modules", rel, "modules.dep")) as f:
-        order = module_order(f.read(), MODULES)
-    for m in order:
-        with open(os.path.join("/lib/modules", rel, m), "rb") as f:
-            mods.append((m, f.read()))
+        dep = f.read()
+    order = module_order(dep, MODULES)
+    disk_order = [m for m in module_order(dep, DISK_MODULES) if m not in order]
+    mods, disk_mods = _read_modules(rel, order), _read_modules(rel, disk_order)
     with open(agent, "rb") as f:
-        _write(os.path.join(d, "initramfs"), initramfs(f.read(), mods))
+        _write(os.path.join(d, "initramfs"), initramfs(f.read(), mods, disk_mods))
     link = os.path.join(base, "current")
     tmp = link + ".tmp"
     if os.path.lexists(tmp):
@@ -239,6 +247,14 @@ def build(release: str | None = None, base: str | None = None) -> Kernel:
     os.symlink(rel, tmp)
     os.replace(tmp, link)
     return find_kernel(rel, base)
+
+
+def _read_modules(release: str, paths: list[str]) -> list[tuple[str, bytes]]:
+    out = []
+    for m in paths:
+        with open(os.path.join("/lib/modules", release, m), "rb") as f:
+            out.append((m, f.read()))
+    return out
 
 
 def _write(path: str, data: bytes) -> None:

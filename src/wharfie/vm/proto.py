@@ -27,6 +27,7 @@ WINSIZE = b"W"  # u16 rows, u16 cols
 KILL_ALL = b"K"  # u32 signal, to every process of the guest
 PING = b"H"
 SET_TIME = b"T"  # u64 seconds, u32 nanoseconds
+NET = b"N"  # re-address eth0 after a restore: "cidr|gateway|mac"
 # guest -> host
 READY = b"R"
 STARTED = b"P"  # i32 guest pid
@@ -87,6 +88,7 @@ class Share:
     name: str
     source: str
     readonly: bool
+    dest: str = ""  # where the container sees it
 
 
 @dataclass
@@ -119,7 +121,7 @@ def plan_mounts(mounts: list[dict[str, Any]]) -> MountPlan:
         if kind == "bind" or "bind" in options or "rbind" in options:
             name = f"m{len(plan.shares)}"
             ro = bool(flags & RDONLY)
-            plan.shares.append(Share(name, str(m.get("source") or ""), ro))
+            plan.shares.append(Share(name, str(m.get("source") or ""), ro, dest))
             plan.records.append(f"mount=bind|{name}|{dest}|{flags & ~_BIND_BITS}|")
             continue
         if kind == "proc":

@@ -31,7 +31,7 @@ from typing import Any
 
 from wharfie import syscalls
 from wharfie.errors import WharfieError
-from wharfie.vm import hostio, net, proto, qemu
+from wharfie.vm import disk, hostio, net, proto, qemu, snapshot
 from wharfie.vm.state import State, proc_of
 
 PING_EVERY = 5.0
@@ -74,6 +74,7 @@ class Plan:
     console_socket: str | None
     start_now: bool
     cgroups_path: str | None = None
+    restore: str | None = None  # a checkpoint directory: resume that VM instead of booting
 
 
 class ShimError(Exception):
@@ -108,6 +109,7 @@ class Shim:
         self.tty_fd = -1
         self.signals: list[int] = []
         self.grace = 3.0  # how long QEMU gets to power off by itself after the exit
+        self.gnet: net.GuestNet | None = None
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -115,15 +117,23 @@ class Shim:
         syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_SLAVE, None)
         os.makedirs(os.path.dirname(self.paths["agent"]), mode=0o700, exist_ok=True)
         share = self.paths["share"]
-        os.makedirs(os.path.join(share, "rootfs"), exist_ok=True)
-        self._bind(self.plan.rootfs, os.path.join(share, "rootfs"), self.plan.root_readonly)
-        for s in self.plan.shares:
-            target = os.path.join(share, s.name)
-            if os.path.isdir(s.source):
-                os.makedirs(target, exist_ok=True)
+        if not self.plan.restore:
+            os.makedirs(os.path.join(share, "rootfs"), exist_ok=True)
+            self._bind(self.plan.rootfs, os.path.join(share, "rootfs"), self.plan.root_readonly)
+            for s in self.plan.shares:
+                target = os.path.join(share, s.name)
+                if os.path.isdir(s.source):
+                    os.makedirs(target, exist_ok=True)
+                else:
+                    open(target, "a").close()  # a mount point
+                self._bind(s.source, target, s.readonly)
+        if self.plan.vm.fs == "disk":
+            image = self.st.path("disk.img")
+            if self.plan.restore:
+                disk.copy(os.path.join(self.plan.restore, snapshot.DISK), image)
             else:
-                open(target, "a").close()  # a mount point
-            self._bind(s.source, target, s.readonly)
+                disk.build(share, image)
+            self.plan.vm = _replace(self.plan.vm, disk=image)
         tap_fd = None
         if self.plan.netns:
             fd = os.open(self.plan.netns, os.O_RDONLY | os.O_CLOEXEC)
@@ -131,12 +141,14 @@ class Shim:
                 syscalls.setns(fd, syscalls.CLONE_NEWNET)
             finally:
                 os.close(fd)
-            gnet = net.read_eth0()
+            gnet = self.gnet = net.read_eth0()
             if gnet is not None:
                 tap_fd = net.open_tap()
                 net.wire(gnet)
                 self.plan.records.append(gnet.record())
-                self.plan.vm = _replace(self.plan.vm, tap_fd=tap_fd, mac=gnet.mac)
+                self.plan.vm = _replace(
+                    self.plan.vm, tap_fd=tap_fd, mac=self.plan.vm.mac or gnet.mac
+                )
         if self.plan.vm.fs == "virtiofs":
             self.vfsd = subprocess.Popen(
                 qemu.virtiofsd_argv(qemu.virtiofsd_binary(), self.st.dir),
@@ -169,6 +181,10 @@ class Shim:
                 time.sleep(0.005)
         self.agent.setblocking(False)
         self.sel.register(self.agent, selectors.EVENT_READ, self._on_agent)
+        if self.plan.restore:
+            snapshot.wait_incoming(
+                self.paths["qmp"], lambda: self.qemu is not None and self.qemu.poll() is None
+            )
 
     def _bind(self, src: str, dst: str, ro: bool) -> None:
         syscalls.mount(src, dst, None, syscalls.MS_BIND | syscalls.MS_REC, None)
@@ -342,6 +358,65 @@ class Shim:
         self.send(proto.CONFIG, 0, proto.encode_records(self.plan.records))
         self._watch_input(0, self.streams[0].stdin)
 
+    def restored(self) -> None:
+        """The VM was loaded from a checkpoint (paused): attach the container's stdio, let
+        it run on, set the clock, and give the guest this namespace's address and MAC."""
+        self.streams[0] = self.main_stream()
+        hostio.qmp(self.paths["qmp"], "cont")
+        self.phase = "running"
+        self.deadline = 0.0
+        self.last_pong = time.monotonic()
+        now = time.time_ns()
+        self.send(proto.SET_TIME, 0, struct.pack("<QI", now // 10**9, now % 10**9))
+        if self.gnet is not None:
+            self.send(
+                proto.NET, 0, f"{self.gnet.cidr}|{self.gnet.gateway}|{self.gnet.mac}".encode()
+            )
+        self._watch_input(0, self.streams[0].stdin)
+        self._report("ok")
+
+    def checkpoint(self, directory: str, leave_running: bool) -> dict[str, Any]:
+        """Stop the VM, stream its state to `directory`, copy its disk; then go on or end."""
+        if self.plan.vm.fs != "disk":
+            return {
+                "error": "wharfie-vm: this container's VM shares its root filesystem with"
+                f" {self.plan.vm.fs}, which QEMU cannot migrate; a container that is to be"
+                f" checkpointed needs --annotation {disk.ANNOTATION}=disk"
+            }
+        if self.phase != "running":
+            return {"error": f"cannot checkpoint a container that is {self.phase}"}
+        if any(sid for sid in self.streams):
+            return {"error": "cannot checkpoint a container while exec sessions run in it"}
+        os.makedirs(directory, exist_ok=True)
+        qmp = self.paths["qmp"]
+        if not self.paused:
+            hostio.qmp(qmp, "stop")
+        try:
+            snapshot.migrate_to_file(qmp, os.path.join(directory, snapshot.MEMORY))
+            assert self.plan.vm.disk is not None
+            disk.copy(self.plan.vm.disk, os.path.join(directory, snapshot.DISK))
+            vm = self.plan.vm
+            snapshot.save_meta(directory, snapshot.Meta(
+                container=self.st.id, kernel=os.path.basename(os.path.dirname(vm.kernel)),
+                qemu=snapshot.qemu_version(qemu.qemu_binary()), memory_mib=vm.memory_mib,
+                vcpus=vm.vcpus, accel=vm.accel, tsc_khz=vm.tsc_khz, tty=self.plan.tty,
+                mac=vm.mac or "", net=self.gnet.record() if self.gnet else "",
+                created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            ))  # fmt: skip
+        except BaseException:
+            if not self.paused:
+                hostio.qmp(qmp, "cont")
+            raise
+        if leave_running:
+            if not self.paused:
+                hostio.qmp(qmp, "cont")
+            self.last_pong = time.monotonic()
+        else:  # as runc (CRIU) leaves it: the container's processes are gone
+            self.code = 128 + signal.SIGKILL
+            self.phase = "stopped"
+            self.grace = 0.0
+        return {"ok": True}
+
     def _answer_start(self, error: str | None) -> None:
         if self.report_fd >= 0:
             self._report("ok" if error is None else f"err {error}")
@@ -442,6 +517,8 @@ class Shim:
             return {"ok": True}
         if op == "exec":
             return self._exec(conn, req, fds)
+        if op == "checkpoint":
+            return self.checkpoint(str(req["dir"]), bool(req.get("leave_running")))
         if op == "winsize":
             self.send(proto.WINSIZE, int(req["id"]), struct.pack("<HH", req["rows"], req["cols"]))
             return {"ok": True}
@@ -566,6 +643,8 @@ def run(st: State, plan: Plan, report_fd: int) -> int:
     try:
         shim.setup()
         shim.listen()
+        if plan.restore:
+            shim.restored()
     except Exception as exc:  # the report is the only way out: every failure goes there
         shim._kill_vm()
         shim._report(f"err wharfie-vm: starting the VM: {exc}")

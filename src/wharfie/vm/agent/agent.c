@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <net/route.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -101,13 +102,15 @@ static void send_error(uint32_t id, const char *fmt, const char *arg) {
 	send_frame('F', id, msg, (uint32_t)strlen(msg));
 }
 
-static void load_modules(void) {
+/* Load the modules of `dir` in name order (the initramfs numbers them dependencies first). */
+static void load_modules(const char *dir) {
 	struct dirent **names;
-	int n = scandir("/mods", &names, NULL, alphasort);
+	int n = scandir(dir, &names, NULL, alphasort);
 	for (int i = 0; i < n; i++) {
 		char path[512];
-		if (names[i]->d_name[0] != '.') {
-			snprintf(path, sizeof path, "/mods/%s", names[i]->d_name);
+		size_t len = strlen(names[i]->d_name);
+		if (len > 3 && !strcmp(names[i]->d_name + len - 3, ".ko")) {
+			snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
 			int fd = open(path, O_RDONLY | O_CLOEXEC);
 			if (fd >= 0) {
 				if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
@@ -277,6 +280,34 @@ static void do_net(char *rec) {
 		ioctl(s, SIOCADDRT, &rt);
 	}
 	close(s);
+}
+
+/* After a restore: "cidr|gateway|mac" of the namespace the VM now lives in. */
+static void renet(char *rec) {
+	char *cidr = strsep(&rec, "|");
+	char *gw = strsep(&rec, "|");
+	char *mac = rec;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return;
+	unsigned int b[6];
+	if (mac && sscanf(mac, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) == 6) {
+		struct ifreq ifr = {0};
+		snprintf(ifr.ifr_name, IFNAMSIZ, "eth0");
+		ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+		for (int i = 0; i < 6; i++)
+			ifr.ifr_hwaddr.sa_data[i] = (char)b[i];
+		ioctl(s, SIOCSIFHWADDR, &ifr);
+	}
+	struct rtentry rt = {0};
+	set_sin(&rt.rt_dst, 0);
+	set_sin(&rt.rt_genmask, 0);
+	rt.rt_dev = "eth0";
+	ioctl(s, SIOCDELRT, &rt); /* the old default route; do_net adds the new one */
+	close(s);
+	char again[256];
+	snprintf(again, sizeof again, "%s|%s", cidr ? cidr : "", gw ? gw : "");
+	do_net(again);
 }
 
 struct spec {
@@ -695,6 +726,9 @@ static void handle(char type, uint32_t id, char *buf, uint32_t len) {
 			clock_settime(CLOCK_REALTIME, &ts);
 		}
 		break;
+	case 'N':
+		renet(buf);
+		break;
 	case 'K': /* kill every process of the container */
 		kill(-1, len >= 4 ? *(int32_t *)buf : SIGKILL);
 		break;
@@ -724,14 +758,22 @@ int main(void) {
 		write(1, "wharfie-probe-ok\n", 17);
 		reboot(RB_POWER_OFF);
 	}
-	load_modules();
+	/* wharfie.disk: the share is an ext4 disk (/dev/vda), not a virtiofs/9p export: a VM
+	 * QEMU can migrate (checkpoints); its modules are loaded only then */
+	int disk = strstr(cmdline, "wharfie.disk") != NULL;
+	load_modules("/mods");
+	if (disk)
+		load_modules("/mods/disk");
 	char *bare = strstr(cmdline, "wharfie.bare=");
 	port = bare ? -1 : open_port();
 	if (port < 0 && !bare)
 		die("no virtio-serial port named wharfie");
 	mkdir("/share", 0755);
-	if (mount("wharfie", "/share", "virtiofs", 0, NULL) < 0 &&
-	    mount("wharfie", "/share", "9p", 0, "trans=virtio,version=9p2000.L,msize=262144") < 0)
+	if (disk) {
+		if (mount("/dev/vda", "/share", "ext4", 0, NULL) < 0)
+			die("mounting the root disk /dev/vda");
+	} else if (mount("wharfie", "/share", "virtiofs", 0, NULL) < 0 &&
+		   mount("wharfie", "/share", "9p", 0, "trans=virtio,version=9p2000.L,msize=262144") < 0)
 		die("mounting the host share");
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s >= 0) {
