@@ -12,15 +12,18 @@ if TYPE_CHECKING:
 
 
 def build(engine: Engine) -> Server:
-    from wharfie.api import routes_swarm
+    from wharfie.api import http, routes_swarm
     from wharfie.api.routes_build import BuildRoutes
+    from wharfie.api.routes_checkpoints import CheckpointRoutes
     from wharfie.api.routes_containers import ContainerRoutes
     from wharfie.api.routes_images import ImageRoutes
     from wharfie.api.routes_networks import NetworkRoutes
     from wharfie.api.routes_system import SystemRoutes
     from wharfie.api.routes_volumes import VolumeRoutes
 
+    http.EXPERIMENTAL = engine.config.experimental
     router = Router()
+    CheckpointRoutes(engine).register(router)  # before /containers/{a}/{b} (DELETE ?link)
     for routes in (SystemRoutes(engine), ContainerRoutes(engine), ImageRoutes(engine)):
         routes.register(router)
     VolumeRoutes(engine).register(router)

@@ -112,6 +112,10 @@ class ContainerRoutes:
         return json_response(doc)
 
     async def start(self, req: Request, ref: str) -> Reply:
+        if arg(req, "checkpoint"):
+            from wharfie.api import routes_checkpoints
+
+            return await routes_checkpoints.start(self.e, req, ref)
         started = await self.e.ctr.start(ref)
         return Response(204 if started else 304)
 

@@ -179,8 +179,9 @@ class Containers:
         }
 
     # ------------------------------------------------------------------- start
-    async def start(self, ref: str) -> bool:
-        """Returns False when the container was already running (HTTP 304)."""
+    async def start(self, ref: str, restore: str | None = None) -> bool:
+        """Returns False when the container was already running (HTTP 304). `restore`: a
+        checkpoint directory the runtime resumes the container from (checkpoints.py)."""
         c = self.e.find(ref)
         async with c.lock:
             if c.paused:
@@ -190,12 +191,12 @@ class Containers:
             if c.removing:
                 raise Conflict(f"container {c.id} is marked for removal and cannot be started")
             c.private["manual_stop"] = False
-            await self._start_locked(c)
+            await self._start_locked(c, restore)
             return True
 
-    async def _start_locked(self, c: Container) -> None:
+    async def _start_locked(self, c: Container, restore: str | None = None) -> None:
         try:
-            pid = await self._launch(c)
+            pid = await self._launch(c, restore)
         except WharfieError as exc:
             await self._start_failed(c, exc)
             raise
@@ -204,7 +205,7 @@ class Containers:
         self.e.events.emit("container", "start", c.id, c.event_attrs())
         self.e.health.watch(c)
 
-    async def _launch(self, c: Container) -> int:
+    async def _launch(self, c: Container, restore: str | None = None) -> int:
         image = self.e.images.resolve(str(c.doc["Image"]))
         rootfs = self.mount_rootfs(c, image)
         try:
@@ -237,7 +238,7 @@ class Containers:
                 )
             )
             _write_json(os.path.join(self.e.bundle_dir(c.id), "config.json"), runtime_spec)
-            return await self.e.need_monitor().start(self._start_request(c))
+            return await self.e.need_monitor().start(self._start_request(c, restore))
         except BaseException:
             await self.release(c)
             raise
@@ -249,7 +250,7 @@ class Containers:
         mounts.prepare_binds(points)
         return mounts.spec_mounts(points)
 
-    def _start_request(self, c: Container) -> StartRequest:
+    def _start_request(self, c: Container, restore: str | None = None) -> StartRequest:
         log_cfg = c.host_config.get("LogConfig") or {}
         max_size, max_file = validate.parse_log_opts(log_cfg.get("Config") or {})
         size = c.host_config.get("ConsoleSize") or [0, 0]
@@ -264,6 +265,7 @@ class Containers:
             log_max_size=max(max_size, 0),
             log_max_file=max(max_file, 1),
             console_size=(int(size[0]), int(size[1])) if size and size[0] else None,
+            restore=restore,
         )
 
     async def _start_failed(self, c: Container, exc: WharfieError) -> None:

@@ -65,6 +65,7 @@ class Config:
     fixed_cidr_v6: str = ""
     cpu_rt_period: int = 0  # the budget given to the containers' parent cgroup (v1)
     cpu_rt_runtime: int = 0
+    experimental: bool = False  # dockerd's --experimental: the checkpoint routes
 
 
 class Engine:

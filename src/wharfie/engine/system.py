@@ -117,7 +117,7 @@ def info(engine: Engine) -> dict[str, Any]:
         "NoProxy": "",
         "Name": socket.gethostname(),
         "Labels": [],
-        "ExperimentalBuild": False,
+        "ExperimentalBuild": engine.config.experimental,
         "ServerVersion": ENGINE_VERSION,
         "Runtimes": runtimes,
         "DefaultRuntime": engine.config.default_runtime,

@@ -1,0 +1,143 @@
+"""`docker checkpoint` of VM-isolated containers through the real docker CLI (docs/vm.md).
+
+Unmarked: one counter container checkpointed (it stops), started from the checkpoint, and
+its counter goes on from where it stopped; the refusals that boot nothing. `full`: a
+checkpoint with --leave-running, a refused VM whose root is shared with virtiofs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from vm_support import vm_leftovers
+
+from support.daemon import Daemon, docker_cli
+
+pytestmark = pytest.mark.root
+
+BOOT = 240.0
+COUNTER = "i=0; while true; do echo n=$i; i=$((i+1)); sleep 1; done"
+DISK = ("--annotation", "org.wharfie.vm.rootfs=disk")
+
+
+def _root(d: Daemon) -> Path:
+    return d.exec_root / "runtime" / "wharfie-vm"
+
+
+def _counts(d: Daemon, name: str) -> list[int]:
+    p = docker_cli(d, "logs", name)
+    return [int(n) for n in re.findall(r"^n=(\d+)$", p.stdout.decode(), re.M)]
+
+
+def _wait_count(d: Daemon, name: str, at_least: int, timeout: float = BOOT) -> list[int]:
+    until = time.monotonic() + timeout
+    counts: list[int] = []
+    while time.monotonic() < until:
+        counts = _counts(d, name)
+        if counts and counts[-1] >= at_least:
+            return counts
+        time.sleep(0.5)
+    raise AssertionError(f"{name}: the counter did not reach {at_least}: {counts}")
+
+
+def _state(d: Daemon, name: str) -> str:
+    p = docker_cli(d, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name)
+    return p.stdout.decode().strip()
+
+
+def _checkpoints_dir(d: Daemon, name: str) -> Path:
+    cid = docker_cli(d, "inspect", "-f", "{{.Id}}", name, check=True).stdout.decode().strip()
+    return d.data / "containers" / cid / "checkpoints"
+
+
+def test_counter_continues_after_restore(vm_daemon: Daemon, name: str) -> None:
+    d = vm_daemon
+    p = docker_cli(d, "run", "-d", "--name", name, "--runtime", "wharfie-vm", *DISK,
+                   "busybox", "sh", "-c", COUNTER, timeout=BOOT)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    try:
+        _wait_count(d, name, 3)
+        p = docker_cli(d, "checkpoint", "create", name, "cp1", timeout=BOOT)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.decode().strip() == "cp1"
+        until = time.monotonic() + 30
+        while _state(d, name).split()[0] == "running" and time.monotonic() < until:
+            time.sleep(0.2)
+        assert _state(d, name) == "exited 137"
+        before = _counts(d, name)
+        files = sorted(os.listdir(_checkpoints_dir(d, name) / "cp1"))
+        assert files == ["disk.img", "memory.img", "vm.json"]
+        p = docker_cli(d, "checkpoint", "ls", name)
+        assert p.returncode == 0 and p.stdout.decode().split() == ["CHECKPOINT", "NAME", "cp1"]
+        # the VM is gone: nothing of it is left while the container is stopped
+        assert not vm_leftovers(_root(d))
+
+        p = docker_cli(d, "start", "--checkpoint", "cp1", name, timeout=BOOT)
+        assert p.returncode == 0, p.stderr
+        counts = _wait_count(d, name, before[-1] + 2, timeout=60)
+        after = counts[len(before) :]
+        # it goes on from where it stopped: the next number, not 0 (no reboot)
+        assert after[:2] == [before[-1] + 1, before[-1] + 2], (before, after)
+
+        # start --checkpoint of a running container: dockerd answers 304, nothing happens
+        p = docker_cli(d, "start", "--checkpoint", "cp1", name)
+        assert p.returncode == 0, p.stderr
+        assert _state(d, name) == "running 0"
+
+        p = docker_cli(d, "checkpoint", "rm", name, "cp1")
+        assert p.returncode == 0, p.stderr
+        assert docker_cli(d, "checkpoint", "ls", name).stdout.decode().split() == [
+            "CHECKPOINT", "NAME",
+        ]  # fmt: skip
+    finally:
+        docker_cli(d, "rm", "-f", name, timeout=60)
+    assert not vm_leftovers(_root(d))
+
+
+def test_checkpoint_refusals(vm_daemon: Daemon, name: str) -> None:
+    """Bad input boots nothing and leaves nothing: a stopped container, an unknown
+    checkpoint, a custom checkpoint dir on start, a runtime that cannot checkpoint."""
+    d = vm_daemon
+    p = docker_cli(d, "create", "--name", name, "--runtime", "wharfie-vm", *DISK, "busybox",
+                   "sh", "-c", COUNTER)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    try:
+        p = docker_cli(d, "checkpoint", "create", name, "cp1")
+        assert p.returncode == 1
+        assert f"Container {name} not running" in p.stderr.decode()
+        p = docker_cli(d, "start", "--checkpoint", "nope", name)
+        assert p.returncode == 1
+        assert f"checkpoint nope does not exist for container /{name}" in p.stderr.decode()
+        p = docker_cli(d, "start", "--checkpoint", "nope", "--checkpoint-dir", "/tmp", name)
+        assert p.returncode == 1
+        assert "custom checkpointdir is not supported" in p.stderr.decode()
+        p = docker_cli(d, "checkpoint", "rm", name, "nope")
+        assert p.returncode == 1
+        assert f"checkpoint nope does not exist for container {name}" in p.stderr.decode()
+        assert _state(d, name) == "created 0"
+        assert not vm_leftovers(_root(d))
+    finally:
+        docker_cli(d, "rm", "-f", name, timeout=60)
+
+    other = name + "r"
+    p = docker_cli(d, "run", "-d", "--name", other, "busybox", "sleep", "100")
+    assert p.returncode == 0, p.stderr
+    try:
+        p = docker_cli(d, "checkpoint", "create", other, "cp1")
+        assert p.returncode == 1
+        err = p.stderr.decode()
+        assert f"Cannot checkpoint container {other}" in err and "wharfie-vm" in err, err
+        assert not (_checkpoints_dir(d, other) / "cp1").exists()
+        assert _state(d, other) == "running 0"
+        p = docker_cli(d, "checkpoint", "create", other, "bad@id")
+        assert p.returncode == 1
+        assert (
+            "Invalid checkpoint ID (bad@id), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            in p.stderr.decode()
+        )
+    finally:
+        docker_cli(d, "rm", "-f", other, timeout=60)
