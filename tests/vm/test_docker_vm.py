@@ -287,8 +287,9 @@ def test_vm_container_survives_a_daemon_restart(vm_daemon: Daemon, name: str) ->
     assert not vm_leftovers(_root(vm_daemon))
 
 
-@pytest.mark.full
-def test_user_network_between_vm_and_container(vm_daemon: Daemon, name: str) -> None:
+def test_user_network_names_resolve_in_the_guest(vm_daemon: Daemon, name: str) -> None:
+    """The embedded DNS (127.0.0.11 in the container's namespace) answers the guest: a VM
+    container finds a plain container of its user-defined network by name, and reaches it."""
     net = f"{name}-net"
     web = f"{name}-web"
     assert docker_cli(vm_daemon, "network", "create", net).returncode == 0
@@ -299,10 +300,15 @@ def test_user_network_between_vm_and_container(vm_daemon: Daemon, name: str) -> 
         assert p.returncode == 0, p.stderr
         doc = json.loads(docker_cli(vm_daemon, "inspect", web).stdout)[0]
         ip = doc["NetworkSettings"]["Networks"][net]["IPAddress"]
+        script = f"nslookup {web}; ping -c1 -W10 {web}; wget -qO- http://{web}/i"
         got = docker_cli(vm_daemon, "run", "--rm", "--runtime", "wharfie-vm", "--network", net,
-                         "busybox", "wget", "-qO-", f"http://{ip}/i", timeout=BOOT)  # fmt: skip
-        assert got.returncode == 0, got.stderr
-        assert got.stdout == b"from-container\n"
+                         "busybox", "sh", "-c", script, timeout=BOOT)  # fmt: skip
+        out = got.stdout.decode()
+        assert got.returncode == 0, (out, got.stderr)
+        assert "Server:\t\t127.0.0.11" in out, out
+        assert f"Address: {ip}" in out, out  # nslookup's answer
+        assert f"PING {web} ({ip})" in out and "1 packets received" in out, out
+        assert out.endswith("from-container\n"), out
     finally:
         docker_cli(vm_daemon, "rm", "-f", web)
         docker_cli(vm_daemon, "network", "rm", net)

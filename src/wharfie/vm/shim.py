@@ -31,7 +31,7 @@ from typing import Any
 
 from wharfie import syscalls
 from wharfie.errors import WharfieError
-from wharfie.vm import disk, hostio, net, proto, qemu, snapshot
+from wharfie.vm import disk, dnsrelay, hostio, net, proto, qemu, snapshot
 from wharfie.vm.state import State, proc_of
 
 PING_EVERY = 5.0
@@ -110,6 +110,7 @@ class Shim:
         self.signals: list[int] = []
         self.grace = 3.0  # how long QEMU gets to power off by itself after the exit
         self.gnet: net.GuestNet | None = None
+        self.dns = dnsrelay.Relay(self.sel, lambda tag, r: self.send(proto.DNS_ANSWER, tag, r))
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -310,6 +311,8 @@ class Shim:
         s = self.streams.get(sid)
         if kind == proto.READY:
             self._ready()
+        elif kind == proto.DNS_QUERY:
+            self.dns.query(sid, payload)
         elif kind == proto.STDOUT and s is not None:
             hostio.write_all(s.out, payload)
         elif kind == proto.STDERR and s is not None:
@@ -577,6 +580,7 @@ class Shim:
             if self.phase == "stopped":
                 return self._finish()
             now = time.monotonic()
+            self.dns.expire(now)
             assert self.qemu is not None
             if self.qemu.poll() is not None:
                 why = f"QEMU exited with status {self.qemu.returncode}: {self._tail('QEMU')}"

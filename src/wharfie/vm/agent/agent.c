@@ -57,6 +57,18 @@ struct proc {
 
 static struct proc procs[MAXP];
 static int port = -1;
+
+/* The embedded DNS of user-defined networks is at 127.0.0.11 in the container's network
+ * namespace on the host, which the guest cannot reach: the agent answers at 127.0.0.11:53
+ * (UDP) in the guest and relays each query to the host ('D', id = a tag), where the shim
+ * asks the engine's resolver from inside that namespace and sends the answer back ('d'). */
+#define DNSQ 64
+static int dns_fd = -1;
+static uint32_t dns_tag = 1;
+static struct {
+	uint32_t tag;
+	struct sockaddr_in from;
+} dnsq[DNSQ];
 static pid_t main_pid = -1;
 static int pidns_fd = -1;
 
@@ -250,6 +262,43 @@ static void if_up(int s, const char *name) {
 }
 
 /* "addr/prefix|gateway" on eth0 */
+static void dns_open(void) {
+	if (dns_fd >= 0)
+		return;
+	dns_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = {0};
+	a.sin_family = AF_INET;
+	a.sin_port = htons(53);
+	a.sin_addr.s_addr = inet_addr("127.0.0.11");
+	if (dns_fd >= 0 && bind(dns_fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		fprintf(stderr, "wharfie-agent: binding 127.0.0.11:53: %s\n", strerror(errno));
+		close(dns_fd);
+		dns_fd = -1;
+	}
+}
+
+static void dns_query(void) {
+	char buf[4096];
+	struct sockaddr_in from;
+	socklen_t flen = sizeof from;
+	ssize_t n;
+	while ((n = recvfrom(dns_fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen)) > 0) {
+		uint32_t tag = dns_tag++;
+		dnsq[tag % DNSQ].tag = tag;
+		dnsq[tag % DNSQ].from = from;
+		send_frame('D', tag, buf, (uint32_t)n);
+		flen = sizeof from;
+	}
+}
+
+static void dns_answer(uint32_t tag, const char *buf, uint32_t len) {
+	if (dns_fd < 0 || dnsq[tag % DNSQ].tag != tag)
+		return; /* too late: the slot went to a newer query */
+	sendto(dns_fd, buf, len, 0, (struct sockaddr *)&dnsq[tag % DNSQ].from,
+	       sizeof dnsq[tag % DNSQ].from);
+	dnsq[tag % DNSQ].tag = 0;
+}
+
 static void do_net(char *rec) {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -269,6 +318,7 @@ static void do_net(char *rec) {
 		set_sin(&ifr.ifr_netmask, prefix ? htonl(~0u << (32 - prefix)) : 0);
 		ioctl(s, SIOCSIFNETMASK, &ifr);
 		if_up(s, "eth0");
+		dns_open();
 	}
 	if (gw && *gw) {
 		struct rtentry rt = {0};
@@ -729,6 +779,9 @@ static void handle(char type, uint32_t id, char *buf, uint32_t len) {
 	case 'N':
 		renet(buf);
 		break;
+	case 'd':
+		dns_answer(id, buf, len);
+		break;
 	case 'K': /* kill every process of the container */
 		kill(-1, len >= 4 ? *(int32_t *)buf : SIGKILL);
 		break;
@@ -810,14 +863,15 @@ int main(void) {
 	static char inbuf[1 << 20];
 	size_t have = 0;
 	for (;;) {
-		struct pollfd pf[2 + 3 * MAXP];
+		struct pollfd pf[3 + 3 * MAXP];
 		struct {
 			struct proc *p;
 			char type;
-		} who[2 + 3 * MAXP];
+		} who[3 + 3 * MAXP];
 		int n = 0;
 		pf[n++] = (struct pollfd){port, POLLIN, 0};
 		pf[n++] = (struct pollfd){sfd, POLLIN, 0};
+		pf[n++] = (struct pollfd){dns_fd, POLLIN, 0}; /* fd -1: ignored by poll */
 		for (int i = 0; i < MAXP; i++) {
 			struct proc *p = &procs[i];
 			if (!p->used)
@@ -835,7 +889,9 @@ int main(void) {
 		}
 		if (poll(pf, (nfds_t)n, -1) < 0 && errno != EINTR)
 			die("poll");
-		for (int i = 2; i < n; i++) {
+		if (pf[2].revents & POLLIN)
+			dns_query();
+		for (int i = 3; i < n; i++) {
 			if (!pf[i].revents)
 				continue;
 			struct proc *p = who[i].p;
