@@ -141,3 +141,54 @@ def test_checkpoint_refusals(vm_daemon: Daemon, name: str) -> None:
         )
     finally:
         docker_cli(d, "rm", "-f", other, timeout=60)
+
+
+@pytest.mark.full
+def test_disk_root_keeps_writes_and_honours_read_only(vm_daemon: Daemon, name: str) -> None:
+    """A disk-rooted VM keeps what it wrote across stop/start (as the writable layer does),
+    gets a fresh /etc/hosts each start, and --read-only makes its root read-only."""
+    d = vm_daemon
+    script = "cat /kept 2>/dev/null || echo none; echo run >> /kept; grep -c . /etc/hosts"
+    p = docker_cli(d, "run", "--name", name, "--runtime", "wharfie-vm", *DISK, "busybox",
+                   "sh", "-c", script, timeout=BOOT)  # fmt: skip
+    try:
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.decode().split()[0] == "none"
+        p = docker_cli(d, "start", "-a", name, timeout=BOOT)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.decode().split()[:1] == ["run"], p.stdout
+    finally:
+        docker_cli(d, "rm", "-f", name, timeout=60)
+    p = docker_cli(d, "run", "--rm", "--read-only", "--runtime", "wharfie-vm", *DISK, "busybox",
+                   "sh", "-c", "touch /x", timeout=BOOT)  # fmt: skip
+    assert p.returncode == 1 and b"Read-only file system" in p.stderr, p.stderr
+    assert not vm_leftovers(_root(d))
+
+
+@pytest.mark.full
+def test_leave_running_and_a_shared_root_is_refused(vm_daemon: Daemon, name: str) -> None:
+    d = vm_daemon
+    p = docker_cli(d, "run", "-d", "--name", name, "--runtime", "wharfie-vm", *DISK,
+                   "busybox", "sh", "-c", COUNTER, timeout=BOOT)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    shared = name + "s"
+    try:
+        _wait_count(d, name, 2)
+        p = docker_cli(d, "checkpoint", "create", "--leave-running", name, "cp1", timeout=BOOT)
+        assert p.returncode == 0, p.stderr
+        n = _counts(d, name)[-1]
+        _wait_count(d, name, n + 2, timeout=60)  # still counting
+        assert _state(d, name) == "running 0"
+
+        p = docker_cli(d, "run", "-d", "--name", shared, "--runtime", "wharfie-vm", "busybox",
+                       "sleep", "1000", timeout=BOOT)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        p = docker_cli(d, "checkpoint", "create", shared, "cp1", timeout=BOOT)
+        assert p.returncode == 1
+        err = p.stderr.decode()
+        assert f"Cannot checkpoint container {shared}" in err and "rootfs=disk" in err, err
+        assert not (_checkpoints_dir(d, shared) / "cp1").exists()
+        assert _state(d, shared) == "running 0"
+    finally:
+        docker_cli(d, "rm", "-f", name, shared, timeout=60)
+    assert not vm_leftovers(_root(d))

@@ -8,6 +8,11 @@ mounts from /dev/vda. The VM's writes then live in that image, which a checkpoin
 next to the memory stream. Directories (volumes, bind mounts) cannot be copied without
 losing their sharing, so such a container is refused in this mode, with the reason.
 
+The image lives in the bundle (`<bundle>/wharfie-vm-disk.img`), so a container that is
+stopped and started again keeps what it wrote, as with the engine's writable layer; at each
+start the engine's small files are copied in afresh (`refresh`, with debugfs). It goes
+with the bundle when the container is removed.
+
 A container asks for it with the annotation `org.wharfie.vm.rootfs=disk`
 (`docker run --annotation org.wharfie.vm.rootfs=disk`), or every container of a runtime
 with `WHARFIE_VM_ROOTFS=disk` in its environment.
@@ -82,6 +87,29 @@ def build(src: str, image: str) -> None:
         ) from None
     if out.returncode != 0:
         raise FailedPrecondition(f"wharfie-vm: mkfs.ext4 -d {src}: {out.stderr.strip()}")
+
+
+IMAGE = "wharfie-vm-disk.img"
+
+
+def image_path(bundle: str) -> str:
+    return os.path.join(bundle, IMAGE)
+
+
+def refresh(image: str, shares: list[proto.Share]) -> None:
+    """Copy the (file) shares into an existing image again: /etc/hosts and resolv.conf
+    may have changed since the last start (a new address)."""
+    if not shares:
+        return
+    cmds = "".join(f"rm /{s.name}\nwrite {s.source} /{s.name}\n" for s in shares)
+    try:
+        out = subprocess.run(
+            ["debugfs", "-w", "-f", "-", image], input=cmds, capture_output=True, text=True
+        )
+    except FileNotFoundError:
+        raise FailedPrecondition("wharfie-vm: debugfs not found (e2fsprogs)") from None
+    if out.returncode != 0:
+        raise FailedPrecondition(f"wharfie-vm: debugfs {image}: {out.stderr.strip()}")
 
 
 def copy(src: str, dst: str) -> None:

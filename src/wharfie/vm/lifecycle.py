@@ -134,6 +134,7 @@ def plan_for(spec: dict[str, Any], bundle: str, console_socket: str | None, star
     vm = qemu.VMConfig(
         kernel=kernel.vmlinux, initramfs=kernel.initramfs, state_dir=st_dir, memory_mib=mib,
         vcpus=vcpus, accel=acc.name, tsc_khz=qemu.tsc_khz(), fs=fs,
+        root_readonly=fs == "disk" and bool((spec.get("root") or {}).get("readonly")),
     )  # fmt: skip
     return Plan(
         cgroups_path=(spec.get("linux") or {}).get("cgroupsPath"),

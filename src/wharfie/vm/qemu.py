@@ -36,6 +36,7 @@ class VMConfig:
     fs: str = "virtiofs"  # or "9p": the share without virtiofsd (QEMU's own 9p server),
     # or "disk": the share is an ext4 image on virtio-blk (`disk`), a VM QEMU can migrate
     disk: str | None = None
+    root_readonly: bool = False  # the disk's rootfs is mounted read-only in the guest
 
 
 def paths(state_dir: str) -> dict[str, str]:
@@ -95,6 +96,8 @@ def cmdline(cfg: VMConfig) -> str:
         parts.append(f"tsc_early_khz={cfg.tsc_khz}")
     if cfg.fs == "disk":
         parts.append("wharfie.disk")
+        if cfg.root_readonly:
+            parts.append("wharfie.rootro")
     if cfg.extra_cmdline:
         parts.append(cfg.extra_cmdline)
     return " ".join(parts)

@@ -129,11 +129,15 @@ class Shim:
                     open(target, "a").close()  # a mount point
                 self._bind(s.source, target, s.readonly)
         if self.plan.vm.fs == "disk":
-            image = self.st.path("disk.img")
+            image = disk.image_path(self.st.bundle)
             if self.plan.restore:
-                disk.copy(os.path.join(self.plan.restore, snapshot.DISK), image)
+                disk.copy(os.path.join(self.plan.restore, snapshot.DISK), image + ".tmp")
+                os.replace(image + ".tmp", image)
+            elif os.path.exists(image):  # started before: what it wrote is there
+                disk.refresh(image, self.plan.shares)
             else:
-                disk.build(share, image)
+                disk.build(share, image + ".tmp")
+                os.replace(image + ".tmp", image)
             self.plan.vm = _replace(self.plan.vm, disk=image)
         tap_fd = None
         if self.plan.netns:

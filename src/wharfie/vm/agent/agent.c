@@ -836,6 +836,10 @@ int main(void) {
 	mkdir(ROOT, 0755);
 	if (mount("/share/rootfs", ROOT, NULL, MS_BIND | MS_REC, NULL) < 0)
 		die("mounting the root filesystem");
+	/* a disk's rootfs is writable on the host side: read-only is applied here */
+	if (disk && strstr(cmdline, "wharfie.rootro") &&
+	    mount(NULL, ROOT, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		die("making the root filesystem read-only");
 	if (bare) {
 		/* the benchmark's baseline: the same kernel and rootfs running one program, no host
 		 * channel (wharfie.bare=/bin/true or wharfie.bare=/bin/sleep,30) */
