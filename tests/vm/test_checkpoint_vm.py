@@ -49,6 +49,14 @@ def _state(d: Daemon, name: str) -> str:
     return p.stdout.decode().strip()
 
 
+def _wait_exited(d: Daemon, name: str) -> None:
+    """The checkpoint ended the VM (137, as CRIU's kill); the engine sees it just after."""
+    until = time.monotonic() + 30
+    while _state(d, name).split()[0] == "running" and time.monotonic() < until:
+        time.sleep(0.2)
+    assert _state(d, name) == "exited 137"
+
+
 def _checkpoints_dir(d: Daemon, name: str) -> Path:
     cid = docker_cli(d, "inspect", "-f", "{{.Id}}", name, check=True).stdout.decode().strip()
     return d.data / "containers" / cid / "checkpoints"
@@ -64,10 +72,7 @@ def test_counter_continues_after_restore(vm_daemon: Daemon, name: str) -> None:
         p = docker_cli(d, "checkpoint", "create", name, "cp1", timeout=BOOT)
         assert p.returncode == 0, p.stderr
         assert p.stdout.decode().strip() == "cp1"
-        until = time.monotonic() + 30
-        while _state(d, name).split()[0] == "running" and time.monotonic() < until:
-            time.sleep(0.2)
-        assert _state(d, name) == "exited 137"
+        _wait_exited(d, name)
         before = _counts(d, name)
         files = sorted(os.listdir(_checkpoints_dir(d, name) / "cp1"))
         assert files == ["disk.img", "memory.img", "vm.json"]
@@ -191,4 +196,40 @@ def test_leave_running_and_a_shared_root_is_refused(vm_daemon: Daemon, name: str
         assert _state(d, shared) == "running 0"
     finally:
         docker_cli(d, "rm", "-f", name, shared, timeout=60)
+    assert not vm_leftovers(_root(d))
+
+
+@pytest.mark.full
+def test_restored_guest_takes_the_new_address(vm_daemon: Daemon, name: str) -> None:
+    """Restored where its old address is taken, the guest takes the one the engine gave it
+    this time (the agent re-addresses eth0) and its network works."""
+    d = vm_daemon
+    net = f"{name}-net"
+    taker = f"{name}-t"
+    assert docker_cli(d, "network", "create", "--subnet", "10.213.77.0/24", net).returncode == 0
+    try:
+        p = docker_cli(d, "run", "-d", "--name", name, "--network", net, "--runtime",
+                       "wharfie-vm", *DISK, "busybox", "sh", "-c", COUNTER, timeout=BOOT)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        _wait_count(d, name, 1)
+        fmt = f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}'
+        first = docker_cli(d, "inspect", "-f", fmt, name).stdout.decode().strip()
+        assert first == "10.213.77.2"
+        assert docker_cli(d, "checkpoint", "create", name, "cp1", timeout=BOOT).returncode == 0
+        _wait_exited(d, name)
+        p = docker_cli(d, "run", "-d", "--name", taker, "--network", net, "--ip", "10.213.77.2",
+                       "busybox", "sleep", "1000")  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        p = docker_cli(d, "start", "--checkpoint", "cp1", name, timeout=BOOT)
+        assert p.returncode == 0, p.stderr
+        ip = docker_cli(d, "inspect", "-f", fmt, name).stdout.decode().strip()
+        assert ip and ip != "10.213.77.2"
+        p = docker_cli(d, "exec", name, "sh", "-c", "ip -4 -o addr show eth0; ping -c1 -W10 "
+                       + taker, timeout=BOOT)  # fmt: skip
+        out = p.stdout.decode()
+        assert p.returncode == 0, (out, p.stderr)
+        assert f"inet {ip}/24" in out and "1 packets received" in out, out
+    finally:
+        docker_cli(d, "rm", "-f", name, taker, timeout=60)
+        docker_cli(d, "network", "rm", net)
     assert not vm_leftovers(_root(d))
