@@ -209,7 +209,8 @@ def test_restored_guest_takes_the_new_address(vm_daemon: Daemon, name: str) -> N
     assert docker_cli(d, "network", "create", "--subnet", "10.213.77.0/24", net).returncode == 0
     try:
         p = docker_cli(d, "run", "-d", "--name", name, "--network", net, "--runtime",
-                       "wharfie-vm", *DISK, "busybox", "sh", "-c", COUNTER, timeout=BOOT)  # fmt: skip
+                       "wharfie-vm", *DISK, "busybox", "sh", "-c", COUNTER,
+                       timeout=BOOT)  # fmt: skip
         assert p.returncode == 0, p.stderr
         _wait_count(d, name, 1)
         fmt = f'{{{{(index .NetworkSettings.Networks "{net}").IPAddress}}}}'
