@@ -77,7 +77,7 @@ def _current(base: str) -> str:
 def find_kernel(release: str | None = None, base: str | None = None) -> Kernel:
     """The kernel to boot; a clear error when setup has not made one."""
     base = base or assets_dir()
-    want = release or _current(base)
+    want = release or os.environ.get("WHARFIE_VM_KERNEL") or _current(base)
     for k in kernels(base):
         if k.release == want:
             for path in (k.vmlinux, k.initramfs):
@@ -240,13 +240,43 @@ def build(release: str | None = None, base: str | None = None) -> Kernel:
     mods, disk_mods = _read_modules(rel, order), _read_modules(rel, disk_order)
     with open(agent, "rb") as f:
         _write(os.path.join(d, "initramfs"), initramfs(f.read(), mods, disk_mods))
+    # the stock kernel becomes the default, unless a built one (`wharfie vm kernel build
+    # --default`, release "...-wharfie") is the default and still there
+    current = _current(base)
+    built = current.endswith("-wharfie") and os.path.isdir(os.path.join(base, "kernels", current))
+    if not built:
+        set_default(rel, base)
+    return find_kernel(rel, base)
+
+
+def set_default(release: str, base: str | None = None) -> None:
+    base = base or assets_dir()
     link = os.path.join(base, "current")
     tmp = link + ".tmp"
     if os.path.lexists(tmp):
         os.unlink(tmp)
-    os.symlink(rel, tmp)
+    os.symlink(release, tmp)
     os.replace(tmp, link)
-    return find_kernel(rel, base)
+
+
+def install_kernel(
+    release: str, vmlinux: str, modules: list[tuple[str, bytes]], make_default: bool,
+    base: str | None = None,
+) -> Kernel:  # fmt: skip
+    """Put a kernel built elsewhere (`kbuild.py`: everything built in) beside the others,
+    with an initramfs of its own (the agent, and its modules if any)."""
+    base = base or assets_dir()
+    d = os.path.join(base, "kernels", release)
+    os.makedirs(d, exist_ok=True)
+    shutil.copyfile(vmlinux, os.path.join(d, "vmlinux.tmp"))
+    os.replace(os.path.join(d, "vmlinux.tmp"), os.path.join(d, "vmlinux"))
+    agent = os.path.join(d, "agent")
+    build_agent(agent)
+    with open(agent, "rb") as f:
+        _write(os.path.join(d, "initramfs"), initramfs(f.read(), modules))
+    if make_default or not _current(base):
+        set_default(release, base)
+    return find_kernel(release, base)
 
 
 def _read_modules(release: str, paths: list[str]) -> list[tuple[str, bytes]]:

@@ -21,8 +21,14 @@ TIMEOUT = 5.0
 
 
 class Relay:
-    def __init__(self, sel: selectors.BaseSelector, answer: Callable[[int, bytes], None]) -> None:
+    def __init__(
+        self,
+        sel: selectors.BaseSelector,
+        answer: Callable[[int, bytes], None],
+        address: tuple[str, int] = ADDRESS,
+    ) -> None:
         self.sel = sel
+        self.address = address
         self.answer = answer  # (tag, reply) back to the agent
         self.pending: dict[socket.socket, float] = {}
 
@@ -30,7 +36,7 @@ class Relay:
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         s.setblocking(False)
         try:
-            s.connect(ADDRESS)
+            s.connect(self.address)
             s.send(data)
         except OSError:  # no resolver in this namespace (the default bridge): no answer
             s.close()
