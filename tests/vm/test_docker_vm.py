@@ -313,3 +313,35 @@ def test_user_network_names_resolve_in_the_guest(vm_daemon: Daemon, name: str) -
         docker_cli(vm_daemon, "rm", "-f", web)
         docker_cli(vm_daemon, "network", "rm", net)
     assert not vm_leftovers(_root(vm_daemon))
+
+
+@pytest.mark.full
+def test_update_of_a_running_vm(vm_daemon: Daemon, name: str) -> None:
+    """The VM's RAM and vCPUs are fixed while it runs: a change is refused clearly and
+    nothing changes; once stopped, the update applies to the next start."""
+    d = vm_daemon
+    p = docker_cli(d, "run", "-d", "--name", name, "--runtime", "wharfie-vm", "--memory", "256m",
+                   "busybox", "sleep", "1000", timeout=BOOT)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    try:
+        p = docker_cli(d, "exec", name, "grep", "MemTotal", "/proc/meminfo", timeout=BOOT)
+        before = int(p.stdout.split()[1])
+        for flags in (["--memory", "300m"], ["--cpus", "2"]):
+            p = docker_cli(d, "update", *flags, name)
+            err = p.stderr.decode()
+            assert p.returncode == 1 and "keeps the memory (256 MiB) and vCPUs (1)" in err, err
+            assert "Stop the container, update it, and start it again" in err
+        mem = docker_cli(d, "inspect", "-f", "{{.HostConfig.Memory}}", name).stdout.strip()
+        assert mem == str(256 << 20).encode()  # unchanged
+        assert docker_cli(d, "update", "--cpu-shares", "512", name).returncode == 0
+        assert docker_cli(d, "stop", "-t", "1", name, timeout=60).returncode == 0
+        assert docker_cli(d, "update", "--memory", "300m", name).returncode == 0
+        mem = docker_cli(d, "inspect", "-f", "{{.HostConfig.Memory}}", name).stdout.strip()
+        assert mem == str(300 << 20).encode()
+        assert docker_cli(d, "start", name, timeout=BOOT).returncode == 0
+        p = docker_cli(d, "exec", name, "grep", "MemTotal", "/proc/meminfo", timeout=BOOT)
+        after = int(p.stdout.split()[1])
+        assert 40 * 1024 <= after - before <= 44 * 1024, (before, after)  # 44 MiB more RAM
+    finally:
+        docker_cli(d, "rm", "-f", name, timeout=60)
+    assert not vm_leftovers(_root(d))

@@ -8,6 +8,7 @@ wharfie-vm [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND
   exec [--process FILE | ARGS...] [-t] [--console-socket PATH] [-d] [--pid-file FILE]
        [-e KEY=VALUE]... [--cwd DIR] [-u UID[:GID]] ID
   pause ID | resume ID | features
+  update -r RESOURCES.json ID
   checkpoint --image-path DIR [--leave-running] ID
   restore --image-path DIR [-d] [--bundle DIR] [--console-socket PATH] [--pid-file FILE] ID
 ```
@@ -111,6 +112,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("id")
     e.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("features")
+    up = sub.add_parser("update")
+    up.add_argument("--resources", "-r", required=True)
+    up.add_argument("id")
     cp = sub.add_parser("checkpoint")
     cp.add_argument("--image-path", required=True)
     cp.add_argument("--work-path")
@@ -191,6 +195,14 @@ def _dispatch(opts: argparse.Namespace, log: Log) -> int:
             root, opts.id, os.path.abspath(opts.bundle), opts.console_socket, opts.pid_file,
             start_now=True, detach=opts.detach, log=log.write, restore=opts.image_path,
         )  # fmt: skip
+    if cmd == "update":
+        try:
+            with open(opts.resources) if opts.resources != "-" else sys.stdin as f:
+                resources = json.load(f)
+        except ValueError as exc:
+            raise CLIError(f"update: {opts.resources}: {exc}") from exc
+        lifecycle.update(root, opts.id, resources)
+        return 0
     if cmd == "checkpoint":
         lifecycle.checkpoint(root, opts.id, opts.image_path, opts.leave_running)
         return 0

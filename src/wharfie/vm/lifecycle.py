@@ -185,6 +185,7 @@ def create(
     st = vmstate.State(
         id=cid, bundle=bundle, dir=d, created=_rfc3339(), accel=acc.name,
         accel_reason=acc.reason, annotations=dict(spec.get("annotations") or {}),
+        memory_mib=plan.vm.memory_mib, vcpus=plan.vm.vcpus,
     )  # fmt: skip
     try:
         st.save()
@@ -302,6 +303,24 @@ def pause(root: str, cid: str, on: bool) -> None:
     if not on and status != "paused":
         raise CLIError("container not paused")
     _control(st, {"op": "pause" if on else "resume"})
+
+
+def update(root: str, cid: str, resources: dict[str, Any]) -> None:
+    """`update -r`: the VM's RAM and vCPU count are fixed for its life (QEMU's microvm has
+    no memory or CPU hotplug); a change of either is refused with what to do instead. The
+    other limits are not applied to a VM container (docs/vm.md), at create as here."""
+    st = _load(root, cid)
+    status, _ = status_of(st)
+    if status == "stopped":
+        raise CLIError("container not running")
+    mib, vcpus = proto.resources({"linux": {"resources": resources}})
+    if st.memory_mib and (mib, vcpus) != (st.memory_mib, st.vcpus):
+        raise CLIError(
+            f"wharfie-vm: a running VM keeps the memory ({st.memory_mib} MiB) and vCPUs"
+            f" ({st.vcpus}) it started with, and this update asks for {mib} MiB and"
+            f" {vcpus} vCPU(s): QEMU's microvm has no memory or CPU hotplug. Stop the"
+            " container, update it, and start it again"
+        )
 
 
 def pids(root: str, cid: str) -> list[int]:
