@@ -106,7 +106,7 @@ def _accel_annotations() -> dict[str, str]:
 
 def plan_for(spec: dict[str, Any], bundle: str, console_socket: str | None, start_now: bool,
              st_dir: str, acc: accel.Accel, kernel: assets.Kernel) -> Any:  # fmt: skip
-    from wharfie.vm.shim import Plan
+    from wharfie.vm.machine import Plan
 
     proto.check_supported(spec)
     process = spec.get("process") or {}
