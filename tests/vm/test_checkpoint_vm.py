@@ -107,6 +107,9 @@ def test_checkpoint_refusals(vm_daemon: Daemon, name: str) -> None:
     """Bad input boots nothing and leaves nothing: a stopped container, an unknown
     checkpoint, a custom checkpoint dir on start, a runtime that cannot checkpoint."""
     d = vm_daemon
+    # --experimental: reported as dockerd does (the docker CLI hides `checkpoint` otherwise)
+    info = docker_cli(d, "info", "-f", "{{.ExperimentalBuild}}", check=True)
+    assert info.stdout.decode().strip() == "true"
     p = docker_cli(d, "create", "--name", name, "--runtime", "wharfie-vm", *DISK, "busybox",
                    "sh", "-c", COUNTER)  # fmt: skip
     assert p.returncode == 0, p.stderr
