@@ -93,7 +93,7 @@ class Machine:
         self.st.save()
         agent = self._connect_agent()
         if self.plan.restore:
-            snapshot.wait_incoming(self.paths["qmp"], self.alive)
+            snapshot.wait_incoming(self.paths["qmp"], self.alive, lambda: self.tail("QEMU"))
         return agent
 
     def _share(self) -> None:

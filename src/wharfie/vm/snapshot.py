@@ -99,20 +99,23 @@ def migrate_to_file(qmp: str, dest: str, timeout: float = 600.0) -> None:
     os.replace(tmp, dest)
 
 
-def wait_incoming(qmp: str, alive: Callable[[], bool], timeout: float = 600.0) -> None:
+def wait_incoming(
+    qmp: str, alive: Callable[[], bool], log_tail: Callable[[], str], timeout: float = 600.0
+) -> None:
     """Wait until QEMU (started with -S -incoming) has loaded the state; it stays paused."""
     until = time.monotonic() + timeout
     while True:
         if not alive():
-            raise FailedPrecondition("wharfie-vm: QEMU exited while loading the checkpoint")
+            raise FailedPrecondition(f"QEMU could not load the checkpoint: {log_tail()}")
         try:
             status = hostio.qmp(qmp, "query-status", timeout=10).get("status")
-        except FileNotFoundError:
-            status = None  # QEMU has not made its QMP socket yet
-        except (hostio.HostIOError, OSError) as exc:
-            raise FailedPrecondition(f"wharfie-vm: loading the checkpoint: {exc}") from exc
+        except (hostio.HostIOError, OSError) as exc:  # not listening yet, or exiting
+            if time.monotonic() > until:
+                raise FailedPrecondition(f"loading the checkpoint: {exc}") from exc
+            time.sleep(0.02)
+            continue
         if status in ("paused", "postmigrate", "running"):
             return
         if time.monotonic() > until:
-            raise FailedPrecondition(f"wharfie-vm: loading the checkpoint took over {timeout} s")
+            raise FailedPrecondition(f"loading the checkpoint took over {timeout} s")
         time.sleep(0.02)
