@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wharfie.errors import InvalidArgument, WharfieError
+from wharfie.errors import Conflict, InvalidArgument, WharfieError
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
@@ -155,7 +155,9 @@ class Checkpoints:
         if not self.e.config.experimental:
             raise InvalidArgument("checkpoint is only supported in experimental mode")
         c = self.e.find(ref)
-        if c.running and not c.paused:
+        if c.paused:
+            raise Conflict("cannot start a paused container, try unpause instead")
+        if c.running:
             return None
         if check_dir:
             raise CheckpointDirForbidden("custom checkpointdir is not supported")
