@@ -138,7 +138,9 @@ def test_checkpoint_refusals(vm_daemon: Daemon, name: str) -> None:
         p = docker_cli(d, "checkpoint", "create", other, "cp1")
         assert p.returncode == 1
         err = p.stderr.decode()
-        assert f"Cannot checkpoint container {other}" in err and "wharfie-vm" in err, err
+        # the runtime's own refusal, as dockerd relays runc's
+        assert f"Cannot checkpoint container {other}: " in err, err
+        assert 'CRIU version check failed: exec: "criu": executable file not found' in err, err
         assert not (_checkpoints_dir(d, other) / "cp1").exists()
         assert _state(d, other) == "running 0"
         p = docker_cli(d, "checkpoint", "create", other, "bad@id")
