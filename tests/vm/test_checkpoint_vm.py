@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -81,6 +82,16 @@ def test_counter_continues_after_restore(vm_daemon: Daemon, name: str) -> None:
         # the VM is gone: nothing of it is left while the container is stopped
         assert not vm_leftovers(_root(d))
 
+        # a damaged copy: the start fails with QEMU's reason and leaves nothing behind
+        bad = _checkpoints_dir(d, name) / "bad1"
+        shutil.copytree(_checkpoints_dir(d, name) / "cp1", bad)
+        (bad / "memory.img").write_bytes(b"damaged")
+        p = docker_cli(d, "start", "--checkpoint", "bad1", name, timeout=BOOT)
+        assert p.returncode == 1
+        assert "QEMU could not load the checkpoint" in p.stderr.decode(), p.stderr
+        assert _state(d, name).split()[0] == "exited"
+        assert not vm_leftovers(_root(d))
+
         p = docker_cli(d, "start", "--checkpoint", "cp1", name, timeout=BOOT)
         assert p.returncode == 0, p.stderr
         counts = _wait_count(d, name, before[-1] + 2, timeout=60)
@@ -93,8 +104,9 @@ def test_counter_continues_after_restore(vm_daemon: Daemon, name: str) -> None:
         assert p.returncode == 0, p.stderr
         assert _state(d, name) == "running 0"
 
-        p = docker_cli(d, "checkpoint", "rm", name, "cp1")
-        assert p.returncode == 0, p.stderr
+        for cp in ("cp1", "bad1"):
+            p = docker_cli(d, "checkpoint", "rm", name, cp)
+            assert p.returncode == 0, p.stderr
         assert docker_cli(d, "checkpoint", "ls", name).stdout.decode().split() == [
             "CHECKPOINT", "NAME",
         ]  # fmt: skip
