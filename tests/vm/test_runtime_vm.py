@@ -227,3 +227,27 @@ def test_restore_of_a_bad_checkpoint_leaves_nothing(tmp_path: Path, bundle: Path
     err = restore()
     assert "wharfie-vm: starting the VM: QEMU could not load the checkpoint: " in err, err
     assert "load of migration failed" in err, err  # QEMU's own words
+
+
+@pytest.mark.full
+def test_the_small_kernel_runs_a_container(tmp_path: Path) -> None:
+    """`wharfie vm kernel build`'s kernel (when built here) boots a container, shared or on a
+    disk: its release inside, the exit code out, the whole RAM visible."""
+    from wharfie.vm import assets
+
+    built = [k for k in assets.kernels() if k.release.endswith("-wharfie")]
+    if not built or os.geteuid() != 0:
+        pytest.skip("no kernel of `wharfie vm kernel build` here (not part of CI)")
+    rootfs = busybox_rootfs(tmp_path / "tmpl")
+    script = "uname -r; grep MemTotal /proc/meminfo; exit 5"
+    b = make_bundle(tmp_path / "bundle", rootfs, bundle_spec(["sh", "-c", script]))
+    root = tmp_path / "root"
+    for mode in ("share", "disk"):
+        env = {"WHARFIE_VM_KERNEL": built[0].release, "WHARFIE_VM_ROOTFS": mode}
+        p = vm(root, "run", "--bundle", str(b), f"c{mode}", env=env, stdin=subprocess.DEVNULL)
+        out = p.stdout.decode().split()
+        assert p.returncode == 5, (mode, p.stdout, p.stderr)
+        assert out[0] == built[0].release
+        assert int(out[2]) > 480 * 1024  # of the 512 MiB default: a kernel without bulk
+        assert vm(root, "delete", "-f", f"c{mode}").returncode == 0
+    assert not vm_leftovers(root)
