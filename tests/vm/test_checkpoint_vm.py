@@ -201,6 +201,11 @@ def test_leave_running_and_a_shared_root_is_refused(vm_daemon: Daemon, name: str
         n = _counts(d, name)[-1]
         _wait_count(d, name, n + 2, timeout=60)  # still counting
         assert _state(d, name) == "running 0"
+        assert docker_cli(d, "pause", name).returncode == 0
+        p = docker_cli(d, "start", "--checkpoint", "cp1", name)
+        assert p.returncode == 1
+        assert "cannot start a paused container, try unpause instead" in p.stderr.decode()
+        assert docker_cli(d, "unpause", name).returncode == 0
 
         p = docker_cli(d, "run", "-d", "--name", shared, "--runtime", "wharfie-vm", "busybox",
                        "sleep", "1000", timeout=BOOT)  # fmt: skip
