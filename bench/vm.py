@@ -10,10 +10,17 @@
   with `sleep` running, against bare QEMU + virtiofsd with the same settings running `sleep`.
   Target: <= 1.1x.
 
+* **Checkpoint and restore** (reported): a disk-rooted idle VM (`WHARFIE_VM_ROOTFS=disk`)
+  is checkpointed (time, size of `memory.img` and of what `disk.img` holds) and restored (time
+  until `restore -d` returns: the VM runs again).
+
+Every installed guest kernel is measured in the same run (`--kernel` picks some): Debian's
+stock one, and the small one of `wharfie vm kernel build` when it is there.
+
 Runs are interleaved (ours, bare, bare, ours, ...) so the machine's noise falls on both. Each
 boot is seconds of CPU under TCG: the default is 3 rounds. Needs root and scripts/setup.sh.
 
-    .venv/bin/python bench/vm.py [--rounds 3] [--json FILE]
+    .venv/bin/python bench/vm.py [--rounds 3] [--kernel RELEASE]... [--json FILE]
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -110,11 +118,16 @@ class Bare:
         return rss
 
 
-def ours_true(root: Path, bundle: Path, n: int) -> float:
+def vm_env(kernel: assets.Kernel, **extra: str) -> dict[str, str]:
+    return {**os.environ, "WHARFIE_VM_KERNEL": kernel.release, **extra}
+
+
+def ours_true(root: Path, bundle: Path, n: int, kernel: assets.Kernel) -> float:
     cid = f"bench{os.getpid()}-{n}"
     t0 = time.perf_counter()
     p = subprocess.run([WHARFIE_VM, "--root", str(root), "run", "--bundle", str(bundle), cid],
-                       capture_output=True, stdin=subprocess.DEVNULL, timeout=600)  # fmt: skip
+                       capture_output=True, stdin=subprocess.DEVNULL, timeout=600,
+                       env=vm_env(kernel))  # fmt: skip
     took = time.perf_counter() - t0
     subprocess.run([WHARFIE_VM, "--root", str(root), "delete", "-f", cid], capture_output=True)
     if p.returncode != 0:
@@ -122,7 +135,7 @@ def ours_true(root: Path, bundle: Path, n: int) -> float:
     return took
 
 
-def ours_idle(root: Path, bundle: Path) -> tuple[int, float]:
+def ours_idle(root: Path, bundle: Path, kernel: assets.Kernel) -> tuple[int, float]:
     cid = f"benchidle{os.getpid()}"
     t0 = time.perf_counter()
     err = root.parent / "idle.err"
@@ -130,7 +143,7 @@ def ours_idle(root: Path, bundle: Path) -> tuple[int, float]:
         p = subprocess.run([WHARFIE_VM, "--root", str(root), "run", "-d", "--bundle", str(bundle),
                             "--pid-file", str(root.parent / "idle.pid"), cid],
                            stdout=subprocess.DEVNULL, stderr=errf, stdin=subprocess.DEVNULL,
-                           timeout=600)  # fmt: skip
+                           timeout=600, env=vm_env(kernel))  # fmt: skip
     boot = time.perf_counter() - t0
     if p.returncode != 0:
         raise SystemExit(f"wharfie-vm run -d failed: {err.read_text()}")
@@ -143,49 +156,120 @@ def ours_idle(root: Path, bundle: Path) -> tuple[int, float]:
     return rss, boot
 
 
+def checkpoint_restore(root: Path, bundle: Path, kernel: assets.Kernel) -> dict[str, float]:
+    """Checkpoint of an idle disk-rooted VM, then its restore: seconds and MiB."""
+    cid = f"benchcp{os.getpid()}"
+    images = root.parent / "checkpoint"
+    shutil.rmtree(images, ignore_errors=True)
+
+    def vm(*args: str, detached: bool = False) -> float:
+        t0 = time.perf_counter()
+        err_path = root.parent / "cp.err"
+        env = vm_env(kernel, WHARFIE_VM_ROOTFS="disk")
+        with open(err_path, "wb") as err:
+            p = subprocess.run([WHARFIE_VM, "--root", str(root), *args],
+                               stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+                               timeout=600, env=env)  # fmt: skip
+        if p.returncode != 0:
+            raise SystemExit(f"wharfie-vm {args[0]} failed: {err_path.read_text()}")
+        return time.perf_counter() - t0
+
+    try:
+        boot = vm("run", "-d", "--bundle", str(bundle), cid)
+        time.sleep(SETTLE)
+        took = vm("checkpoint", "--image-path", str(images), cid)
+        vm("delete", "-f", cid)
+        back = vm("restore", "-d", "--image-path", str(images), "--bundle", str(bundle), cid)
+    finally:
+        subprocess.run([WHARFIE_VM, "--root", str(root), "delete", "-f", cid], capture_output=True)
+    mem = (images / "memory.img").stat().st_size
+    disk_used = (images / "disk.img").stat().st_blocks * 512
+    shutil.rmtree(images, ignore_errors=True)
+    return {"boot_s": boot, "checkpoint_s": took, "restore_s": back,
+            "memory_img_mib": mem / 2**20, "disk_img_used_mib": disk_used / 2**20}  # fmt: skip
+
+
+@dataclass
+class KernelResult:
+    start_s: dict[str, float]  # median of `true`: wharfie-vm, bare
+    idle_rss_kib: dict[str, int]
+    checkpoint: dict[str, float]
+
+    @property
+    def start_overhead(self) -> float:
+        return self.start_s["wharfie-vm"] / self.start_s["bare"] - 1
+
+    @property
+    def memory_ratio(self) -> float:
+        return self.idle_rss_kib["wharfie-vm"] / max(self.idle_rss_kib["bare"], 1)
+
+    def report(self, release: str) -> str:
+        t, m, c = self.start_s, self.idle_rss_kib, self.checkpoint
+        return "\n".join([
+            f"guest kernel {release}:",
+            f"  start `true`: wharfie-vm {t['wharfie-vm']:.2f} s, bare QEMU {t['bare']:.2f} s,"
+            f" overhead {self.start_overhead * 100:+.1f} % (target <= 10 %)",
+            f"  idle memory: wharfie-vm {m['wharfie-vm'] / 1024:.0f} MiB, bare QEMU"
+            f" {m['bare'] / 1024:.0f} MiB, ratio {self.memory_ratio:.2f}x (target <= 1.1x)",
+            f"  checkpoint of an idle disk-rooted VM: {c['checkpoint_s']:.2f} s, memory.img"
+            f" {c['memory_img_mib']:.0f} MiB, disk.img {c['disk_img_used_mib']:.1f} MiB used;"
+            f" restore {c['restore_s']:.2f} s (its boot {c['boot_s']:.2f} s)",
+        ])  # fmt: skip
+
+
+def measure(work: Path, rootfs: Path, kernel: assets.Kernel, accel_name: str,
+            rounds: int) -> KernelResult:  # fmt: skip
+    bundle_true = make_bundle(work / "b-true", rootfs, bundle_spec(["/bin/true"]))
+    bundle_idle = make_bundle(work / "b-idle", rootfs, bundle_spec(["/bin/sleep", "600"]))
+    root = work / "root"
+    bare = Bare(work, rootfs, kernel, accel_name)
+    times: dict[str, list[float]] = {"wharfie-vm": [], "bare": []}
+    for r in range(rounds):
+        for who in rotated(["wharfie-vm", "bare"], r):
+            t = ours_true(root, bundle_true, r, kernel) if who == "wharfie-vm" else bare.run_true()
+            times[who].append(t)
+            print(f"{kernel.release} round {r + 1}: {who:<10} {t:7.2f} s", flush=True)
+    try:
+        ours_rss, boot = ours_idle(root, bundle_idle, kernel)
+        bare_rss = bare.idle_rss(boot)
+    finally:
+        shutil.rmtree(os.path.dirname(qemu.paths(str(bare.state))["agent"]), True)
+    return KernelResult(
+        start_s={"wharfie-vm": median(times["wharfie-vm"]), "bare": median(times["bare"])},
+        idle_rss_kib={"wharfie-vm": ours_rss, "bare": bare_rss},
+        checkpoint=checkpoint_restore(root, bundle_idle, kernel),
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--kernel", action="append", default=[], help="a release (default: all)")
     ap.add_argument("--json")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/vm.py needs root")
-    kernel = assets.find_kernel()
-    verdict = accel.detect(kernel.vmlinux, kernel.initramfs, assets.assets_dir())
-    with tempfile.TemporaryDirectory(prefix="wharfie-vm-bench-") as tmp:
-        work = Path(tmp)
-        rootfs = busybox_rootfs(work / "rootfs")
-        bundle_true = make_bundle(work / "b-true", rootfs, bundle_spec(["/bin/true"]))
-        bundle_idle = make_bundle(work / "b-idle", rootfs, bundle_spec(["/bin/sleep", "600"]))
-        root = work / "root"
-        bare = Bare(work, rootfs, kernel, verdict.name)
-        times: dict[str, list[float]] = {"wharfie-vm": [], "bare": []}
-        for r in range(args.rounds):
-            for who in rotated(["wharfie-vm", "bare"], r):
-                t = ours_true(root, bundle_true, r) if who == "wharfie-vm" else bare.run_true()
-                times[who].append(t)
-                print(f"round {r + 1}: {who:<10} {t:7.2f} s", flush=True)
-        try:
-            ours_rss, boot = ours_idle(root, bundle_idle)
-            bare_rss = bare.idle_rss(boot)
-        finally:
-            shutil.rmtree(os.path.dirname(qemu.paths(str(bare.state))["agent"]), True)
-    t_ours, t_bare = median(times["wharfie-vm"]), median(times["bare"])
+    kernels = [k for k in assets.kernels() if not args.kernel or k.release in args.kernel]
+    if not kernels:
+        raise SystemExit(f"no guest kernel {args.kernel or ''} (scripts/setup.sh)")
+    default = assets.find_kernel()
+    verdict = accel.detect(default.vmlinux, default.initramfs, assets.assets_dir())
+    per_kernel: dict[str, KernelResult] = {}
+    for kernel in kernels:
+        with tempfile.TemporaryDirectory(prefix="wharfie-vm-bench-") as tmp:
+            work = Path(tmp)
+            rootfs = busybox_rootfs(work / "rootfs")
+            per_kernel[kernel.release] = measure(work, rootfs, kernel, verdict.name, args.rounds)
     result = {
-        "accelerator": verdict.name,
-        "kernel": kernel.release,
-        "rounds": args.rounds,
-        "start_s": {"wharfie-vm": t_ours, "bare": t_bare},
-        "start_overhead": t_ours / t_bare - 1,
-        "idle_rss_kib": {"wharfie-vm": ours_rss, "bare": bare_rss},
-        "memory_ratio": ours_rss / bare_rss if bare_rss else None,
-        "load_average": os.getloadavg(),
-    }
-    print(f"\naccelerator {verdict.name}, guest kernel {kernel.release}, {args.rounds} rounds")
-    print(f"start `true`: wharfie-vm {t_ours:.2f} s, bare QEMU {t_bare:.2f} s, "
-          f"overhead {result['start_overhead'] * 100:+.1f} % (target <= 10 %)")  # fmt: skip
-    print(f"idle memory: wharfie-vm {ours_rss / 1024:.0f} MiB, bare QEMU {bare_rss / 1024:.0f} MiB,"
-          f" ratio {result['memory_ratio']:.2f}x (target <= 1.1x)")  # fmt: skip
+        "accelerator": verdict.name, "rounds": args.rounds, "load_average": os.getloadavg(),
+        "kernels": {
+            rel: {**asdict(r), "start_overhead": r.start_overhead, "memory_ratio": r.memory_ratio}
+            for rel, r in per_kernel.items()
+        },
+    }  # fmt: skip
+    print(f"\naccelerator {verdict.name}, {args.rounds} rounds")
+    for release, r in per_kernel.items():
+        print(r.report(release))
     print(f"load average {os.getloadavg()[0]:.1f} (the machine is shared)")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -30,7 +30,7 @@ STATS: dict[str, Any] = {"calls": 0, "scenarios": 0, "allowlist": 0}
 
 # Two groups of about the same length, so that `-n 4` runs them side by side (each worker
 # of a group starts one dockerd and one wharfied, shared by the group's scenarios).
-SECOND_GROUP = {"test_networks_volumes.py", "test_prune.py"}
+SECOND_GROUP = {"test_networks_volumes.py", "test_prune.py", "test_checkpoints.py"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -44,7 +44,7 @@ def vm_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         pytest.skip(why)
     base = tmp_path_factory.mktemp("wharfied-vm")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    d = Daemon(base, 5 + (int(worker[2:]) if worker[2:].isdigit() else 0))
+    d = Daemon(base, 5 + (int(worker[2:]) if worker[2:].isdigit() else 0), ("--experimental",))
     d.start()
     try:
         import docker

@@ -287,8 +287,9 @@ def test_vm_container_survives_a_daemon_restart(vm_daemon: Daemon, name: str) ->
     assert not vm_leftovers(_root(vm_daemon))
 
 
-@pytest.mark.full
-def test_user_network_between_vm_and_container(vm_daemon: Daemon, name: str) -> None:
+def test_user_network_names_resolve_in_the_guest(vm_daemon: Daemon, name: str) -> None:
+    """The embedded DNS (127.0.0.11 in the container's namespace) answers the guest: a VM
+    container finds a plain container of its user-defined network by name, and reaches it."""
     net = f"{name}-net"
     web = f"{name}-web"
     assert docker_cli(vm_daemon, "network", "create", net).returncode == 0
@@ -299,11 +300,48 @@ def test_user_network_between_vm_and_container(vm_daemon: Daemon, name: str) -> 
         assert p.returncode == 0, p.stderr
         doc = json.loads(docker_cli(vm_daemon, "inspect", web).stdout)[0]
         ip = doc["NetworkSettings"]["Networks"][net]["IPAddress"]
+        script = f"nslookup {web}; ping -c1 -W10 {web}; wget -qO- http://{web}/i"
         got = docker_cli(vm_daemon, "run", "--rm", "--runtime", "wharfie-vm", "--network", net,
-                         "busybox", "wget", "-qO-", f"http://{ip}/i", timeout=BOOT)  # fmt: skip
-        assert got.returncode == 0, got.stderr
-        assert got.stdout == b"from-container\n"
+                         "busybox", "sh", "-c", script, timeout=BOOT)  # fmt: skip
+        out = got.stdout.decode()
+        assert got.returncode == 0, (out, got.stderr)
+        assert "Server:\t\t127.0.0.11" in out, out
+        assert f"Address: {ip}" in out, out  # nslookup's answer
+        assert f"PING {web} ({ip})" in out and "1 packets received" in out, out
+        assert out.endswith("from-container\n"), out
     finally:
         docker_cli(vm_daemon, "rm", "-f", web)
         docker_cli(vm_daemon, "network", "rm", net)
     assert not vm_leftovers(_root(vm_daemon))
+
+
+@pytest.mark.full
+def test_update_of_a_running_vm(vm_daemon: Daemon, name: str) -> None:
+    """The VM's RAM and vCPUs are fixed while it runs: a change is refused clearly and
+    nothing changes; once stopped, the update applies to the next start."""
+    d = vm_daemon
+    p = docker_cli(d, "run", "-d", "--name", name, "--runtime", "wharfie-vm", "--memory", "256m",
+                   "busybox", "sleep", "1000", timeout=BOOT)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    try:
+        p = docker_cli(d, "exec", name, "grep", "MemTotal", "/proc/meminfo", timeout=BOOT)
+        before = int(p.stdout.split()[1])
+        for flags in (["--memory", "300m"], ["--cpus", "2"]):
+            p = docker_cli(d, "update", *flags, name)
+            err = p.stderr.decode()
+            assert p.returncode == 1 and "keeps the memory (256 MiB) and vCPUs (1)" in err, err
+            assert "Stop the container, update it, and start it again" in err
+        mem = docker_cli(d, "inspect", "-f", "{{.HostConfig.Memory}}", name).stdout.strip()
+        assert mem == str(256 << 20).encode()  # unchanged
+        assert docker_cli(d, "update", "--cpu-shares", "512", name).returncode == 0
+        assert docker_cli(d, "stop", "-t", "1", name, timeout=60).returncode == 0
+        assert docker_cli(d, "update", "--memory", "300m", name).returncode == 0
+        mem = docker_cli(d, "inspect", "-f", "{{.HostConfig.Memory}}", name).stdout.strip()
+        assert mem == str(300 << 20).encode()
+        assert docker_cli(d, "start", name, timeout=BOOT).returncode == 0
+        p = docker_cli(d, "exec", name, "grep", "MemTotal", "/proc/meminfo", timeout=BOOT)
+        after = int(p.stdout.split()[1])
+        assert 40 * 1024 <= after - before <= 44 * 1024, (before, after)  # 44 MiB more RAM
+    finally:
+        docker_cli(d, "rm", "-f", name, timeout=60)
+    assert not vm_leftovers(_root(d))

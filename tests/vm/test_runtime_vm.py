@@ -194,3 +194,60 @@ def test_create_start_kill_before_start(tmp_path: Path) -> None:
             assert out.read_text() == "2\n"  # two vCPUs from the cpu quota
         assert vm(root, "delete", cid).returncode == 0
     assert not vm_leftovers(root)
+
+
+def test_restore_of_a_bad_checkpoint_leaves_nothing(tmp_path: Path, bundle: Path) -> None:
+    """No checkpoint, an incomplete one, one of another QEMU, a corrupt stream: each a clear
+    error, and no QEMU, state, socket or mount is left."""
+    from wharfie.vm import assets, qemu, snapshot
+
+    root = tmp_path / "root"
+    cp = tmp_path / "cp"
+    cp.mkdir()
+
+    def restore() -> str:
+        p = vm(root, "restore", "-d", "--image-path", str(cp), "--bundle", str(bundle), "c1")
+        assert p.returncode == 1, p.stderr
+        assert not vm_leftovers(root)
+        err = p.stderr.decode()
+        assert "Traceback" not in err
+        return err
+
+    assert f"{cp} is not a wharfie-vm checkpoint (no vm.json)" in restore()
+    kernel = assets.find_kernel()
+    meta = snapshot.Meta(container="c0", kernel=kernel.release, qemu="QEMU emulator 0.1",
+                         memory_mib=256, vcpus=1, accel="tcg", tsc_khz=0, tty=False)  # fmt: skip
+    snapshot.save_meta(str(cp), meta)
+    assert "incomplete: no memory.img" in restore()
+    (cp / "memory.img").write_bytes(b"not a migration stream")
+    (cp / "disk.img").write_bytes(b"\0" * 4096)
+    assert "the checkpoint was taken with QEMU emulator 0.1" in restore()
+    real = snapshot.qemu_version(qemu.qemu_binary())
+    snapshot.save_meta(str(cp), snapshot.Meta(**{**meta.__dict__, "qemu": real}))
+    err = restore()
+    assert "wharfie-vm: starting the VM: QEMU could not load the checkpoint: " in err, err
+    assert "load of migration failed" in err, err  # QEMU's own words
+
+
+@pytest.mark.full
+def test_the_small_kernel_runs_a_container(tmp_path: Path) -> None:
+    """`wharfie vm kernel build`'s kernel (when built here) boots a container, shared or on a
+    disk: its release inside, the exit code out, the whole RAM visible."""
+    from wharfie.vm import assets
+
+    built = [k for k in assets.kernels() if k.release.endswith("-wharfie")]
+    if not built or os.geteuid() != 0:
+        pytest.skip("no kernel of `wharfie vm kernel build` here (not part of CI)")
+    rootfs = busybox_rootfs(tmp_path / "tmpl")
+    script = "uname -r; grep MemTotal /proc/meminfo; exit 5"
+    b = make_bundle(tmp_path / "bundle", rootfs, bundle_spec(["sh", "-c", script]))
+    root = tmp_path / "root"
+    for mode in ("share", "disk"):
+        env = {"WHARFIE_VM_KERNEL": built[0].release, "WHARFIE_VM_ROOTFS": mode}
+        p = vm(root, "run", "--bundle", str(b), f"c{mode}", env=env, stdin=subprocess.DEVNULL)
+        out = p.stdout.decode().split()
+        assert p.returncode == 5, (mode, p.stdout, p.stderr)
+        assert out[0] == built[0].release
+        assert int(out[2]) > 480 * 1024  # of the 512 MiB default: a kernel without bulk
+        assert vm(root, "delete", "-f", f"c{mode}").returncode == 0
+    assert not vm_leftovers(root)

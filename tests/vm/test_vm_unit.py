@@ -107,8 +107,8 @@ def test_mounts_plan_docker_defaults_and_binds() -> None:
         "mount=bind|m1|/etc/hosts|1|",
     ]
     assert plan.shares == [
-        proto.Share("m0", "/var/lib/v/_data", False),
-        proto.Share("m1", "/x/hosts", True),
+        proto.Share("m0", "/var/lib/v/_data", False, "/data"),
+        proto.Share("m1", "/x/hosts", True, "/etc/hosts"),
     ]
 
 

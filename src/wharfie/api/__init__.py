@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 
 def build(engine: Engine, swarm: SwarmBackend) -> Server:
+    from wharfie.api import http
     from wharfie.api.routes_build import BuildRoutes
+    from wharfie.api.routes_checkpoints import CheckpointRoutes
     from wharfie.api.routes_containers import ContainerRoutes
     from wharfie.api.routes_images import ImageRoutes
     from wharfie.api.routes_networks import NetworkRoutes
@@ -22,9 +24,11 @@ def build(engine: Engine, swarm: SwarmBackend) -> Server:
     from wharfie.api.routes_system import SystemRoutes
     from wharfie.api.routes_volumes import VolumeRoutes
 
+    http.EXPERIMENTAL = engine.config.experimental
     router = Router()
+    CheckpointRoutes(engine.checkpoints).register(router)  # before /containers/{a}/{b}
     SystemRoutes(engine.system, swarm).register(router)
-    ContainerRoutes(engine.container_api, engine.exec_api).register(router)
+    ContainerRoutes(engine.container_api, engine.exec_api, engine.checkpoints).register(router)
     ImageRoutes(engine.image_service).register(router)
     VolumeRoutes(engine.volumes).register(router)
     BuildRoutes(engine.builds).register(router)

@@ -271,10 +271,13 @@ MIN_API_VERSION = (1, 24)
 SERVER_HEADER = "Docker/25.0.0-wharfie (linux)"
 
 
+EXPERIMENTAL = False  # dockerd's --experimental (api.build sets it from the engine's config)
+
+
 def _common_headers() -> str:
     return (
         f"Api-Version: {API_VERSION[0]}.{API_VERSION[1]}\r\nOstype: linux\r\n"
-        f"Server: {SERVER_HEADER}\r\nDocker-Experimental: false\r\n"
+        f"Server: {SERVER_HEADER}\r\nDocker-Experimental: {str(EXPERIMENTAL).lower()}\r\n"
     )
 
 

@@ -21,6 +21,7 @@ from wharfie.api.decoding import (
 )
 from wharfie.api.http import HIJACKED, Reply, Request, Response, Router, Stream, json_response
 from wharfie.engine import filters, gojson, validate
+from wharfie.engine.checkpoints import Checkpoints
 from wharfie.engine.streams import LogQuery, in_thread
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.monitor.client import AttachOptions, StartError
@@ -36,9 +37,15 @@ def _time(text: str) -> int:
 
 
 class ContainerRoutes:
-    def __init__(self, containers: ContainerBackend, execs: ExecBackend) -> None:
+    def __init__(
+        self,
+        containers: ContainerBackend,
+        execs: ExecBackend,
+        checkpoints: Checkpoints | None = None,
+    ) -> None:
         self.b = containers
         self.x = execs
+        self.checkpoints = checkpoints  # for start?checkpoint= (api/routes_checkpoints.py)
 
     def register(self, r: Router) -> None:
         p = "/containers/" + ID
@@ -98,6 +105,12 @@ class ContainerRoutes:
         return json_response(await self.b.inspect(ref, flag(req, "size")))
 
     async def start(self, req: Request, ref: str) -> Reply:
+        if arg(req, "checkpoint"):
+            from wharfie.api import routes_checkpoints
+
+            if self.checkpoints is None:
+                raise InvalidArgument("checkpoint is only supported in experimental mode")
+            return await routes_checkpoints.start(self.checkpoints, self.b, req, ref)
         started = await self.b.start(ref)
         return Response(204 if started else 304)
 

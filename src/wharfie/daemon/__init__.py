@@ -305,6 +305,7 @@ def engine_config(args: Settings) -> Config:
         log_driver=args.log_driver,
         log_opts=dict(args.log_opts),
         live_restore=args.live_restore,
+        experimental=args.experimental,
         cgroup_parent=args.cgroup_parent,
         ipv6=args.ipv6,
         fixed_cidr_v6=args.fixed_cidr_v6,

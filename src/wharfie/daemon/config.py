@@ -230,6 +230,13 @@ OPTIONS: tuple[Option, ...] = (
         "real-time runtime (microseconds) given to the containers' parent cgroup (cgroup v1)",
     ),
     Option(
+        "experimental",
+        ("--experimental",),
+        "bool",
+        False,
+        "enable experimental features (docker checkpoint: wharfie-vm containers)",
+    ),
+    Option(
         "live-restore",
         ("--live-restore",),
         "bool",

@@ -114,8 +114,8 @@ class ContainerAPI:
     async def create(self, body: Any, name: str, api_version: tuple[int, int]) -> dict[str, Any]:
         return await self.lifecycle.create(body, name, api_version)
 
-    async def start(self, ref: str) -> bool:
-        return await self.lifecycle.start(ref)
+    async def start(self, ref: str, restore: str | None = None) -> bool:
+        return await self.lifecycle.start(ref, restore)
 
     async def stop(self, ref: str, timeout: int | None, signal: str | None) -> bool:
         return await self.lifecycle.stop(ref, timeout, signal)

@@ -311,21 +311,22 @@ class Containers:
         }
 
     # ------------------------------------------------------------------- start
-    async def start(self, ref: str) -> bool:
-        """Returns False when the container was already running (HTTP 304)."""
+    async def start(self, ref: str, restore: str | None = None) -> bool:
+        """Returns False when the container was already running (HTTP 304). `restore`: a
+        checkpoint directory the runtime resumes the container from (checkpoints.py)."""
         c = self.index.find(ref)
         async with c.lock:
             if c.running and not c.paused:
                 return False
             check(c, Move.START)
             c.manual_stop = False
-            await self._start_locked(c)
+            await self._start_locked(c, restore)
             return True
 
-    async def _start_locked(self, c: Container) -> None:
+    async def _start_locked(self, c: Container, restore: str | None = None) -> None:
         check(c, Move.START)
         try:
-            pid = await self._launch(c)
+            pid = await self._launch(c, restore)
         except WharfieError as exc:
             await self._start_failed(c, exc)
             raise
@@ -337,7 +338,7 @@ class Containers:
         self.index.save(c)
         self.health.watch(c)
 
-    async def _launch(self, c: Container) -> int:
+    async def _launch(self, c: Container, restore: str | None = None) -> int:
         image = self.images.resolve(c.image_id)
         rootfs = self.mount_rootfs(c, image)
         try:
@@ -370,7 +371,7 @@ class Containers:
                 )
             )
             _write_json(os.path.join(self.paths.bundle_dir(c.id), "config.json"), runtime_spec)
-            return await self.rt.start(self._start_request(c))
+            return await self.rt.start(self._start_request(c, restore))
         except BaseException:
             await self.release(c)
             raise
@@ -382,7 +383,7 @@ class Containers:
         mounts.prepare_binds(points)
         return mounts.spec_mounts(points)
 
-    def _start_request(self, c: Container) -> StartRequest:
+    def _start_request(self, c: Container, restore: str | None = None) -> StartRequest:
         log_cfg = c.host_config.get("LogConfig") or {}
         max_size, max_file = validate.parse_log_opts(log_cfg.get("Config") or {})
         size = c.host_config.get("ConsoleSize") or [0, 0]
@@ -397,6 +398,7 @@ class Containers:
             log_max_size=max(max_size, 0),
             log_max_file=max(max_file, 1),
             console_size=(int(size[0]), int(size[1])) if size and size[0] else None,
+            restore=restore,
         )
 
     async def _start_failed(self, c: Container, exc: WharfieError) -> None:

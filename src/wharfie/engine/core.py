@@ -22,6 +22,7 @@ from wharfie import network
 from wharfie.build.cache import BuildCache
 from wharfie.engine import streams
 from wharfie.engine.builds import Builds
+from wharfie.engine.checkpoints import Checkpoints
 from wharfie.engine.container_api import ContainerAPI, ExecAPI
 from wharfie.engine.containers import Containers, ContainersConfig
 from wharfie.engine.containers import cgroups_path as container_cgroups_path
@@ -75,6 +76,7 @@ class Config:
     fixed_cidr_v6: str = ""
     cpu_rt_period: int = 0  # the budget given to the containers' parent cgroup (v1)
     cpu_rt_runtime: int = 0
+    experimental: bool = False  # dockerd's --experimental: the checkpoint routes
 
 
 class Engine:
@@ -186,6 +188,7 @@ class Engine:
                 log_driver=config.log_driver,
                 live_restore=config.live_restore,
                 runtimes=config.runtimes,
+                experimental=config.experimental,
             ),
             index=self.index,
             images=self.images,
@@ -200,6 +203,14 @@ class Engine:
             daemon_id=self.daemon_id,
         )
 
+        self.checkpoints = Checkpoints(
+            experimental=config.experimental,
+            index=self.index,
+            paths=self.paths,
+            events=self.events,
+            runtime_ref=self.runtimes.ref,
+            monitor=self.monitor_link.need,
+        )
         self.container_api = ContainerAPI(
             index=self.index,
             lifecycle=self.ctr,

@@ -536,6 +536,8 @@ def runtime_spec(inp: SpecInputs) -> dict[str, Any]:
     }
     if inp.config.get("Domainname"):
         spec["domainname"] = inp.config["Domainname"]
+    if host.get("Annotations"):  # `docker run --annotation` (moby: the spec's annotations)
+        spec["annotations"] = {str(k): str(v) for k, v in host["Annotations"].items()}
     return spec
 
 

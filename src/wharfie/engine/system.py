@@ -77,6 +77,7 @@ class SystemConfig:
     log_driver: str
     live_restore: bool
     runtimes: dict[str, str] = field(default_factory=dict)
+    experimental: bool = False
 
 
 class ImageCounts(Protocol):
@@ -199,7 +200,7 @@ class System:
             "NoProxy": "",
             "Name": socket.gethostname(),
             "Labels": [],
-            "ExperimentalBuild": False,
+            "ExperimentalBuild": self.config.experimental,
             "ServerVersion": ENGINE_VERSION,
             "Runtimes": runtimes,
             "DefaultRuntime": self.config.default_runtime,

@@ -61,6 +61,7 @@ class StartRequest:
     log_max_size: int = 0
     log_max_file: int = 1
     console_size: tuple[int, int] | None = None  # (height, width)
+    restore: str | None = None  # a checkpoint directory: `restore --image-path` instead of `run`
 
 
 @dataclass

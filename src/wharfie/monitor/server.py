@@ -293,7 +293,10 @@ class Monitor:
         argv = ["--root", str(ref["root"])]
         if path is not None:
             argv += ["--log", files["log"], "--log-format", "json"]
-        if bundle is not None:
+        if bundle is not None and msg.get("restore"):
+            argv += ["restore", "-d", "--image-path", str(msg["restore"])]
+            argv += ["--bundle", bundle, "--pid-file", files["pid"]]
+        elif bundle is not None:
             argv += ["run", "-d", "--bundle", bundle, "--pid-file", files["pid"]]
         else:
             process = dict(msg["process"])

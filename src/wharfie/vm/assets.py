@@ -37,6 +37,8 @@ MODULES = (
     "9pnet_virtio",
     "9p",
 )
+# Loaded only for a VM whose share is an ext4 disk (`wharfie.disk`: checkpointable VMs).
+DISK_MODULES = ("virtio_blk", "crc32c_generic", "ext4")
 AGENT_SOURCE = os.path.join(os.path.dirname(__file__), "agent", "agent.c")
 
 
@@ -75,7 +77,7 @@ def _current(base: str) -> str:
 def find_kernel(release: str | None = None, base: str | None = None) -> Kernel:
     """The kernel to boot; a clear error when setup has not made one."""
     base = base or assets_dir()
-    want = release or _current(base)
+    want = release or os.environ.get("WHARFIE_VM_KERNEL") or _current(base)
     for k in kernels(base):
         if k.release == want:
             for path in (k.vmlinux, k.initramfs):
@@ -187,13 +189,20 @@ def cpio_newc(entries: list[tuple[str, int, bytes]]) -> bytes:
     return bytes(out)
 
 
-def initramfs(agent: bytes, modules: list[tuple[str, bytes]]) -> bytes:
+def initramfs(
+    agent: bytes,
+    modules: list[tuple[str, bytes]],
+    disk_modules: list[tuple[str, bytes]] | None = None,
+) -> bytes:
+    """`/init` (the agent), `mods/NN-*.ko` always loaded, `mods/disk/NN-*.ko` for disk VMs."""
     entries: list[tuple[str, int, bytes]] = [
-        (d, 0o40755, b"") for d in ("dev", "proc", "sys", "mods", "share", "c")
+        (d, 0o40755, b"") for d in ("dev", "proc", "sys", "mods", "mods/disk", "share", "c")
     ]
     entries.append(("init", 0o100755, agent))
     for i, (name, data) in enumerate(modules):
         entries.append((f"mods/{i:02d}-{os.path.basename(name)}", 0o100644, data))
+    for i, (name, data) in enumerate(disk_modules or []):
+        entries.append((f"mods/disk/{i:02d}-{os.path.basename(name)}", 0o100644, data))
     return cpio_newc(entries)
 
 
@@ -224,21 +233,58 @@ def build(release: str | None = None, base: str | None = None) -> Kernel:
             _write(vmlinux, extract_vmlinux(f.read()))
     agent = os.path.join(d, "agent")
     build_agent(agent)
-    mods = []
     with open(os.path.join("/lib/modules", rel, "modules.dep")) as f:
-        order = module_order(f.read(), MODULES)
-    for m in order:
-        with open(os.path.join("/lib/modules", rel, m), "rb") as f:
-            mods.append((m, f.read()))
+        dep = f.read()
+    order = module_order(dep, MODULES)
+    disk_order = [m for m in module_order(dep, DISK_MODULES) if m not in order]
+    mods, disk_mods = _read_modules(rel, order), _read_modules(rel, disk_order)
     with open(agent, "rb") as f:
-        _write(os.path.join(d, "initramfs"), initramfs(f.read(), mods))
+        _write(os.path.join(d, "initramfs"), initramfs(f.read(), mods, disk_mods))
+    # the stock kernel becomes the default, unless a built one (`wharfie vm kernel build
+    # --default`, release "...-wharfie") is the default and still there
+    current = _current(base)
+    built = current.endswith("-wharfie") and os.path.isdir(os.path.join(base, "kernels", current))
+    if not built:
+        set_default(rel, base)
+    return find_kernel(rel, base)
+
+
+def set_default(release: str, base: str | None = None) -> None:
+    base = base or assets_dir()
     link = os.path.join(base, "current")
     tmp = link + ".tmp"
     if os.path.lexists(tmp):
         os.unlink(tmp)
-    os.symlink(rel, tmp)
+    os.symlink(release, tmp)
     os.replace(tmp, link)
-    return find_kernel(rel, base)
+
+
+def install_kernel(
+    release: str, vmlinux: str, modules: list[tuple[str, bytes]], make_default: bool,
+    base: str | None = None,
+) -> Kernel:  # fmt: skip
+    """Put a kernel built elsewhere (`kbuild.py`: everything built in) beside the others,
+    with an initramfs of its own (the agent, and its modules if any)."""
+    base = base or assets_dir()
+    d = os.path.join(base, "kernels", release)
+    os.makedirs(d, exist_ok=True)
+    shutil.copyfile(vmlinux, os.path.join(d, "vmlinux.tmp"))
+    os.replace(os.path.join(d, "vmlinux.tmp"), os.path.join(d, "vmlinux"))
+    agent = os.path.join(d, "agent")
+    build_agent(agent)
+    with open(agent, "rb") as f:
+        _write(os.path.join(d, "initramfs"), initramfs(f.read(), modules))
+    if make_default or not _current(base):
+        set_default(release, base)
+    return find_kernel(release, base)
+
+
+def _read_modules(release: str, paths: list[str]) -> list[tuple[str, bytes]]:
+    out = []
+    for m in paths:
+        with open(os.path.join("/lib/modules", release, m), "rb") as f:
+            out.append((m, f.read()))
+    return out
 
 
 def _write(path: str, data: bytes) -> None:

@@ -8,6 +8,9 @@ wharfie-vm [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND
   exec [--process FILE | ARGS...] [-t] [--console-socket PATH] [-d] [--pid-file FILE]
        [-e KEY=VALUE]... [--cwd DIR] [-u UID[:GID]] ID
   pause ID | resume ID | features
+  update -r RESOURCES.json ID
+  checkpoint --image-path DIR [--leave-running] ID
+  restore --image-path DIR [-d] [--bundle DIR] [--console-socket PATH] [--pid-file FILE] ID
 ```
 
 Errors go to stderr, and to `--log` (JSON lines as runc's), in runc's wording where runc has
@@ -109,6 +112,33 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("id")
     e.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("features")
+    up = sub.add_parser("update")
+    up.add_argument("--resources", "-r", required=True)
+    up.add_argument("id")
+    cp = sub.add_parser("checkpoint")
+    cp.add_argument("--image-path", required=True)
+    cp.add_argument("--work-path")
+    cp.add_argument("--parent-path")
+    cp.add_argument("--leave-running", action="store_true")
+    for flag in ("--tcp-established", "--ext-unix-sk", "--shell-job", "--file-locks",
+                 "--pre-dump", "--auto-dedup", "--lazy-pages"):  # fmt: skip
+        cp.add_argument(flag, action="store_true")  # CRIU's options: nothing to do for a VM
+    cp.add_argument("--manage-cgroups-mode")
+    cp.add_argument("--empty-ns", action="append", default=[])
+    cp.add_argument("id")
+    rs = sub.add_parser("restore")
+    rs.add_argument("--image-path", required=True)
+    rs.add_argument("--work-path")
+    rs.add_argument("--bundle", "-b", default=".")
+    rs.add_argument("--console-socket")
+    rs.add_argument("--pid-file")
+    rs.add_argument("--detach", "-d", action="store_true")
+    for flag in ("--tcp-established", "--ext-unix-sk", "--shell-job", "--file-locks",
+                 "--no-subreaper", "--no-pivot", "--auto-dedup", "--lazy-pages"):  # fmt: skip
+        rs.add_argument(flag, action="store_true")
+    rs.add_argument("--manage-cgroups-mode")
+    rs.add_argument("--empty-ns", action="append", default=[])
+    rs.add_argument("id")
     return p
 
 
@@ -160,6 +190,22 @@ def _dispatch(opts: argparse.Namespace, log: Log) -> int:
             root, opts.id, os.path.abspath(opts.bundle), opts.console_socket, opts.pid_file,
             start_now=cmd == "run", detach=detach, log=log.write,
         )  # fmt: skip
+    if cmd == "restore":
+        return lifecycle.create(
+            root, opts.id, os.path.abspath(opts.bundle), opts.console_socket, opts.pid_file,
+            start_now=True, detach=opts.detach, log=log.write, restore=opts.image_path,
+        )  # fmt: skip
+    if cmd == "update":
+        try:
+            with open(opts.resources) if opts.resources != "-" else sys.stdin as f:
+                resources = json.load(f)
+        except ValueError as exc:
+            raise CLIError(f"update: {opts.resources}: {exc}") from exc
+        lifecycle.update(root, opts.id, resources)
+        return 0
+    if cmd == "checkpoint":
+        lifecycle.checkpoint(root, opts.id, opts.image_path, opts.leave_running)
+        return 0
     if cmd == "state":
         print(json.dumps(lifecycle.oci_state(root, opts.id), indent=2))
         return 0

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wharfie.errors import FailedPrecondition, InvalidArgument
-from wharfie.vm import accel, assets, proto, qemu
+from wharfie.vm import accel, assets, disk, proto, qemu, snapshot
 from wharfie.vm import state as vmstate
 from wharfie.vm.cli import CLIError
 
@@ -106,7 +106,7 @@ def _accel_annotations() -> dict[str, str]:
 
 def plan_for(spec: dict[str, Any], bundle: str, console_socket: str | None, start_now: bool,
              st_dir: str, acc: accel.Accel, kernel: assets.Kernel) -> Any:  # fmt: skip
-    from wharfie.vm.shim import Plan
+    from wharfie.vm.machine import Plan
 
     proto.check_supported(spec)
     process = spec.get("process") or {}
@@ -128,9 +128,13 @@ def plan_for(spec: dict[str, Any], bundle: str, console_socket: str | None, star
         if ns.get("type") == "network" and ns.get("path"):
             netns = str(ns["path"])
     mib, vcpus = proto.resources(spec)
+    fs = "disk" if disk.wanted(spec) else qemu.share_kind()
+    if fs == "disk":
+        disk.check_shares(mounts.shares)
     vm = qemu.VMConfig(
         kernel=kernel.vmlinux, initramfs=kernel.initramfs, state_dir=st_dir, memory_mib=mib,
-        vcpus=vcpus, accel=acc.name, tsc_khz=qemu.tsc_khz(), fs=qemu.share_kind(),
+        vcpus=vcpus, accel=acc.name, tsc_khz=qemu.tsc_khz(), fs=fs,
+        root_readonly=fs == "disk" and bool((spec.get("root") or {}).get("readonly")),
     )  # fmt: skip
     return Plan(
         cgroups_path=(spec.get("linux") or {}).get("cgroupsPath"),
@@ -142,8 +146,10 @@ def plan_for(spec: dict[str, Any], bundle: str, console_socket: str | None, star
 
 def create(
     root: str, cid: str, bundle: str, console_socket: str | None, pid_file: str | None,
-    start_now: bool, detach: bool, log: Callable[[str, str], None],
+    start_now: bool, detach: bool, log: Callable[[str, str], None], restore: str | None = None,
 ) -> int:  # fmt: skip
+    """`create`/`run`, or `restore` (`restore` = the checkpoint directory: the VM resumes
+    from it with the checkpoint's kernel, RAM and vCPUs, the bundle gives its namespaces)."""
     if not vmstate.valid_id(cid):
         raise CLIError(f"invalid container id format: {cid}")
     try:
@@ -153,8 +159,14 @@ def create(
         raise CLIError(f"open {bundle}/config.json: no such file or directory") from None
     except ValueError as exc:
         raise CLIError(f"config.json: {exc}") from exc
-    kernel = assets.find_kernel()
-    qemu.qemu_binary()
+    meta = snapshot.load_meta(restore) if restore else None
+    kernel = assets.find_kernel(meta.kernel if meta else None)
+    binary = qemu.qemu_binary()
+    if meta is not None and meta.qemu != snapshot.qemu_version(binary):
+        raise CLIError(
+            f"wharfie-vm: the checkpoint was taken with {meta.qemu}; this host has"
+            f" {snapshot.qemu_version(binary)}: QEMU restores only its own version's state"
+        )
     if qemu.share_kind() == "virtiofs":
         qemu.virtiofsd_binary()
     os.makedirs(root, mode=0o711, exist_ok=True)
@@ -163,6 +175,9 @@ def create(
         log("warning", acc.warning)
     d = os.path.join(root, cid)
     plan = plan_for(spec, bundle, console_socket, start_now, d, acc, kernel)
+    if meta is not None:
+        assert restore is not None
+        plan = _restore_plan(plan, meta, restore)
     try:
         os.mkdir(d, 0o700)
     except FileExistsError:
@@ -170,6 +185,7 @@ def create(
     st = vmstate.State(
         id=cid, bundle=bundle, dir=d, created=_rfc3339(), accel=acc.name,
         accel_reason=acc.reason, annotations=dict(spec.get("annotations") or {}),
+        memory_mib=plan.vm.memory_mib, vcpus=plan.vm.vcpus,
     )  # fmt: skip
     try:
         st.save()
@@ -186,6 +202,37 @@ def create(
     if detach:
         return 0
     return _reap(pid)
+
+
+def _restore_plan(plan: Any, meta: snapshot.Meta, directory: str) -> Any:
+    """The VM must be the one that was saved: its RAM, vCPUs, accelerator, MAC and disk."""
+    import dataclasses
+
+    if meta.tty != plan.tty:
+        have = "a terminal" if meta.tty else "no terminal"
+        raise CLIError(f"wharfie-vm: the checkpoint's container had {have}; the bundle differs")
+    vm = dataclasses.replace(
+        plan.vm, memory_mib=meta.memory_mib, vcpus=meta.vcpus, accel=meta.accel,
+        tsc_khz=meta.tsc_khz, fs="disk", mac=meta.mac or None,
+        incoming=os.path.join(os.path.abspath(directory), snapshot.MEMORY),
+    )  # fmt: skip
+    return dataclasses.replace(plan, vm=vm, restore=os.path.abspath(directory), start_now=True)
+
+
+def checkpoint(root: str, cid: str, image_path: str, leave_running: bool) -> None:
+    st = _load(root, cid)
+    status, _ = status_of(st)
+    if status not in ("running", "paused"):
+        raise CLIError(f"cannot checkpoint a container that is {status}")
+    os.makedirs(image_path, exist_ok=True)
+    _control(st, {"op": "checkpoint", "dir": os.path.abspath(image_path),
+                  "leave_running": leave_running}, timeout=900)  # fmt: skip
+    if not leave_running:  # the shim ends the VM and exits with 137; wait for that
+        until = time.monotonic() + 30
+        while st.shim is not None and st.shim.alive() and not _zombie(st.shim.pid):
+            if time.monotonic() > until:
+                break
+            time.sleep(0.02)
 
 
 def _fork_shim(st: vmstate.State, plan: Any) -> tuple[int, str]:
@@ -256,6 +303,24 @@ def pause(root: str, cid: str, on: bool) -> None:
     if not on and status != "paused":
         raise CLIError("container not paused")
     _control(st, {"op": "pause" if on else "resume"})
+
+
+def update(root: str, cid: str, resources: dict[str, Any]) -> None:
+    """`update -r`: the VM's RAM and vCPU count are fixed for its life (QEMU's microvm has
+    no memory or CPU hotplug); a change of either is refused with what to do instead. The
+    other limits are not applied to a VM container (docs/vm.md), at create as here."""
+    st = _load(root, cid)
+    status, _ = status_of(st)
+    if status == "stopped":
+        raise CLIError("container not running")
+    mib, vcpus = proto.resources({"linux": {"resources": resources}})
+    if st.memory_mib and (mib, vcpus) != (st.memory_mib, st.vcpus):
+        raise CLIError(
+            f"wharfie-vm: a running VM keeps the memory ({st.memory_mib} MiB) and vCPUs"
+            f" ({st.vcpus}) it started with, and this update asks for {mib} MiB and"
+            f" {vcpus} vCPU(s): QEMU's microvm has no memory or CPU hotplug. Stop the"
+            " container, update it, and start it again"
+        )
 
 
 def pids(root: str, cid: str) -> list[int]:

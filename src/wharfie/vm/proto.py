@@ -27,6 +27,8 @@ WINSIZE = b"W"  # u16 rows, u16 cols
 KILL_ALL = b"K"  # u32 signal, to every process of the guest
 PING = b"H"
 SET_TIME = b"T"  # u64 seconds, u32 nanoseconds
+NET = b"N"  # re-address eth0 after a restore: "cidr|gateway|mac"
+DNS_ANSWER = b"d"  # the answer to the guest's DNS query `id` (dnsrelay.py)
 # guest -> host
 READY = b"R"
 STARTED = b"P"  # i32 guest pid
@@ -35,6 +37,7 @@ STDERR = b"e"
 EXITED = b"X"  # i32 exit code (128+n for signal n)
 FAILED = b"F"  # utf-8 message
 PONG = b"h"
+DNS_QUERY = b"D"  # a DNS query the guest sent to 127.0.0.11:53; id = its tag
 
 
 def frame(kind: bytes, pid: int, payload: bytes = b"") -> bytes:
@@ -87,6 +90,7 @@ class Share:
     name: str
     source: str
     readonly: bool
+    dest: str = ""  # where the container sees it
 
 
 @dataclass
@@ -119,7 +123,7 @@ def plan_mounts(mounts: list[dict[str, Any]]) -> MountPlan:
         if kind == "bind" or "bind" in options or "rbind" in options:
             name = f"m{len(plan.shares)}"
             ro = bool(flags & RDONLY)
-            plan.shares.append(Share(name, str(m.get("source") or ""), ro))
+            plan.shares.append(Share(name, str(m.get("source") or ""), ro, dest))
             plan.records.append(f"mount=bind|{name}|{dest}|{flags & ~_BIND_BITS}|")
             continue
         if kind == "proc":

@@ -11,6 +11,7 @@ booted through its PVH entry point. The agent's channel is a virtio-serial port 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from dataclasses import dataclass
 
@@ -32,7 +33,10 @@ class VMConfig:
     mac: str | None = None
     incoming: str | None = None  # restore from this migration file
     extra_cmdline: str = ""  # appended to the kernel command line (bench/vm.py's baseline)
-    fs: str = "virtiofs"  # or "9p": the share without virtiofsd (QEMU's own 9p server)
+    fs: str = "virtiofs"  # or "9p": the share without virtiofsd (QEMU's own 9p server),
+    # or "disk": the share is an ext4 image on virtio-blk (`disk`), a VM QEMU can migrate
+    disk: str | None = None
+    root_readonly: bool = False  # the disk's rootfs is mounted read-only in the guest
 
 
 def paths(state_dir: str) -> dict[str, str]:
@@ -90,6 +94,10 @@ def cmdline(cfg: VMConfig) -> str:
     parts = ["console=ttyS0", "quiet", "reboot=t", "panic=-1", "rdinit=/init"]
     if cfg.tsc_khz:
         parts.append(f"tsc_early_khz={cfg.tsc_khz}")
+    if cfg.fs == "disk":
+        parts.append("wharfie.disk")
+        if cfg.root_readonly:
+            parts.append("wharfie.rootro")
     if cfg.extra_cmdline:
         parts.append(cfg.extra_cmdline)
     return " ".join(parts)
@@ -118,7 +126,12 @@ def qemu_argv(binary: str, cfg: VMConfig) -> list[str]:
         "-device", "virtserialport,chardev=agent,name=wharfie",
         "-qmp", f"unix:{p['qmp']},server=on,wait=off",
     ]  # fmt: skip
-    if cfg.fs == "9p":
+    if cfg.fs == "disk":
+        argv += [
+            "-drive", f"file={cfg.disk},if=none,id=disk0,format=raw,cache=writeback,aio=threads",
+            "-device", "virtio-blk-device,drive=disk0",
+        ]  # fmt: skip
+    elif cfg.fs == "9p":
         argv += [
             "-fsdev", f"local,id=fs0,path={p['share']},security_model=passthrough",
             "-device", "virtio-9p-device,fsdev=fs0,mount_tag=wharfie",
@@ -135,7 +148,9 @@ def qemu_argv(binary: str, cfg: VMConfig) -> list[str]:
             dev += f",mac={cfg.mac}"
         argv += ["-device", dev]
     if cfg.incoming:
-        argv += ["-incoming", f"exec:cat {cfg.incoming}"]
+        # paused after the load (-S): the shim connects to the agent's port before the guest
+        # runs again, so nothing the guest writes in between is lost
+        argv += ["-S", "-incoming", f"exec:cat {shlex.quote(cfg.incoming)}"]
     return argv
 
 

@@ -4,42 +4,37 @@ It is forked by `wharfie-vm create`/`run` and outlives it (reparented to whoever
 container, e.g. the engine's monitor); its pid is the container's pid and its exit status is
 the container's exit code. It:
 
-* makes the share in a private mount namespace (`<state>/share`: the rootfs and every bind
-  mount of the spec, read-only ones bound read-only), so nothing it mounts can leak onto the
-  host: the mounts die with the shim and its virtiofsd;
-* inside the container's network namespace, wires a tap to eth0 (`net.py`);
-* starts virtiofsd and QEMU (both die with the shim: PR_SET_PDEATHSIG);
+* sets up the VM's host side (`machine.py`: share or disk, network, virtiofsd, QEMU);
 * speaks the agent protocol (`proto.py`) over the virtio-serial socket: the container's and
-  exec processes' stdio, signals, terminal sizes, exit codes;
-* serves the CLI on `<state>/shim.sock` (start, state, kill, pause, resume, exec, winsize);
+  exec processes' stdio, signals, terminal sizes, exit codes, the guest's DNS queries
+  (`dnsrelay.py`);
+* serves the CLI on `<state>/shim.sock` (`control.py`);
+* resumes a VM from a checkpoint, and takes one (`snapshot.py`);
 * runs the watchdog: a guest that does not boot in time, or stops answering pings, has its
   QEMU killed and the reason reported (to `create`, or on the container's stderr).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import selectors
 import signal
 import socket
 import struct
-import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from wharfie import syscalls
-from wharfie.errors import WharfieError
-from wharfie.vm import hostio, net, proto, qemu
-from wharfie.vm.state import State, proc_of
+from wharfie.vm import disk, dnsrelay, hostio, proto
+from wharfie.vm.control import Control
+from wharfie.vm.machine import Machine, Plan
+from wharfie.vm.state import State
 
 PING_EVERY = 5.0
 FORWARDED = (
     signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
     signal.SIGUSR2, signal.SIGALRM, signal.SIGCONT, signal.SIGPWR,
 )  # fmt: skip
-PR_SET_PDEATHSIG = 1
 
 
 def boot_timeout(accel: str) -> float:
@@ -62,37 +57,13 @@ class Stream:
     conn: socket.socket | None = None  # the exec client, told the exit code
 
 
-@dataclass
-class Plan:
-    vm: qemu.VMConfig
-    records: list[str]
-    shares: list[proto.Share]
-    rootfs: str
-    root_readonly: bool
-    netns: str | None
-    tty: bool
-    console_socket: str | None
-    start_now: bool
-    cgroups_path: str | None = None
-
-
-class ShimError(Exception):
-    pass
-
-
-def _pdeathsig() -> None:
-    syscalls.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 class Shim:
     def __init__(self, st: State, plan: Plan, report_fd: int) -> None:
         self.st = st
         self.plan = plan
         self.report_fd = report_fd
         self.sel = selectors.DefaultSelector()
-        self.paths = qemu.paths(st.dir)
-        self.qemu: subprocess.Popen[bytes] | None = None
-        self.vfsd: subprocess.Popen[bytes] | None = None
+        self.m = Machine(st, plan)
         self.agent: socket.socket | None = None
         self.outbuf = bytearray()
         self.decoder = proto.Decoder()
@@ -108,103 +79,13 @@ class Shim:
         self.tty_fd = -1
         self.signals: list[int] = []
         self.grace = 3.0  # how long QEMU gets to power off by itself after the exit
+        self.dns = dnsrelay.Relay(self.sel, lambda tag, r: self.send(proto.DNS_ANSWER, tag, r))
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
-        syscalls.unshare(syscalls.CLONE_NEWNS)
-        syscalls.mount(None, "/", None, syscalls.MS_REC | syscalls.MS_SLAVE, None)
-        os.makedirs(os.path.dirname(self.paths["agent"]), mode=0o700, exist_ok=True)
-        share = self.paths["share"]
-        os.makedirs(os.path.join(share, "rootfs"), exist_ok=True)
-        self._bind(self.plan.rootfs, os.path.join(share, "rootfs"), self.plan.root_readonly)
-        for s in self.plan.shares:
-            target = os.path.join(share, s.name)
-            if os.path.isdir(s.source):
-                os.makedirs(target, exist_ok=True)
-            else:
-                open(target, "a").close()  # a mount point
-            self._bind(s.source, target, s.readonly)
-        tap_fd = None
-        if self.plan.netns:
-            fd = os.open(self.plan.netns, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                syscalls.setns(fd, syscalls.CLONE_NEWNET)
-            finally:
-                os.close(fd)
-            gnet = net.read_eth0()
-            if gnet is not None:
-                tap_fd = net.open_tap()
-                net.wire(gnet)
-                self.plan.records.append(gnet.record())
-                self.plan.vm = _replace(self.plan.vm, tap_fd=tap_fd, mac=gnet.mac)
-        if self.plan.vm.fs == "virtiofs":
-            self.vfsd = subprocess.Popen(
-                qemu.virtiofsd_argv(qemu.virtiofsd_binary(), self.st.dir),
-                stdin=subprocess.DEVNULL, stdout=self._log("virtiofsd.log"),
-                stderr=subprocess.STDOUT, preexec_fn=_pdeathsig, start_new_session=False,
-            )  # fmt: skip
-            self._wait_for(self.paths["fs"], self.vfsd, "virtiofsd")
-        self.qemu = subprocess.Popen(
-            qemu.qemu_argv(qemu.qemu_binary(), self.plan.vm),
-            stdin=subprocess.DEVNULL, stdout=self._log("qemu.log"), stderr=subprocess.STDOUT,
-            preexec_fn=_pdeathsig, pass_fds=(tap_fd,) if tap_fd is not None else (),
-        )  # fmt: skip
-        if tap_fd is not None:
-            os.close(tap_fd)
-        self.st.qemu = proc_of(self.qemu.pid)
-        self.st.virtiofsd = proc_of(self.vfsd.pid) if self.vfsd is not None else None
-        self.st.save()
-        self._wait_for(self.paths["agent"], self.qemu, "QEMU")
-        self.agent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        until = time.monotonic() + 10
-        while True:
-            try:
-                self.agent.connect(self.paths["agent"])
-                break
-            except ConnectionRefusedError:  # the socket exists, QEMU is not listening yet
-                if time.monotonic() > until or self.qemu.poll() is not None:
-                    raise ShimError(
-                        f"QEMU does not accept connections: {self._tail('QEMU')}"
-                    ) from None
-                time.sleep(0.005)
-        self.agent.setblocking(False)
+        self.agent = self.m.start()
         self.sel.register(self.agent, selectors.EVENT_READ, self._on_agent)
-
-    def _bind(self, src: str, dst: str, ro: bool) -> None:
-        syscalls.mount(src, dst, None, syscalls.MS_BIND | syscalls.MS_REC, None)
-        if ro:
-            syscalls.mount(
-                None, dst, None, syscalls.MS_BIND | syscalls.MS_REMOUNT | syscalls.MS_RDONLY, None
-            )
-
-    def _log(self, name: str) -> int:
-        return os.open(self.st.path(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC)
-
-    def _wait_for(self, path: str, proc: subprocess.Popen[bytes], what: str) -> None:
-        until = time.monotonic() + 10
-        while not os.path.exists(path):
-            if proc.poll() is not None:
-                raise ShimError(f"{what} exited with status {proc.returncode}: {self._tail(what)}")
-            if time.monotonic() > until:
-                raise ShimError(f"{what} did not create {path} within 10 s")
-            time.sleep(0.005)
-
-    def _tail(self, what: str) -> str:
-        name = "qemu.log" if what == "QEMU" else "virtiofsd.log"
-        try:
-            with open(self.st.path(name), errors="replace") as f:
-                lines = [ln.strip() for ln in f.read().splitlines() if ln.strip()]
-        except OSError:
-            return ""
-        return "; ".join(lines[-3:])
-
-    def console_tail(self) -> str:
-        try:
-            with open(self.paths["console"], errors="replace") as f:
-                lines = [ln.strip() for ln in f.read().splitlines() if ln.strip()]
-        except OSError:
-            return "(no console output)"
-        return " | ".join(lines[-3:]) or "(no console output)"
+        Control(self).listen()
 
     # -- stdio of the container's process -------------------------------------------------------
     def main_stream(self) -> Stream:
@@ -226,6 +107,21 @@ class Shim:
         for fd in (0, 1, 2):
             hostio.devnull(fd)
         return Stream(0, out, err, stdin)
+
+    def add_exec(self, conn: socket.socket, fds: list[int], tty: bool) -> int:
+        """A new exec's stream (its stdio fds from the exec proxy); returns its id."""
+        sid = self.next_exec
+        self.next_exec += 1
+        if tty:
+            (fd,) = fds
+            self.streams[sid] = Stream(sid, fd, fd, fd, tty=True, conn=conn)
+        else:
+            stdin, out, err = fds
+            self.streams[sid] = Stream(sid, out, err, stdin, conn=conn)
+        return sid
+
+    def watch_input(self, sid: int) -> None:
+        self._watch_input(sid, self.streams[sid].stdin)
 
     def _watch_input(self, sid: int, fd: int) -> None:
         try:
@@ -294,6 +190,8 @@ class Shim:
         s = self.streams.get(sid)
         if kind == proto.READY:
             self._ready()
+        elif kind == proto.DNS_QUERY:
+            self.dns.query(sid, payload)
         elif kind == proto.STDOUT and s is not None:
             hostio.write_all(s.out, payload)
         elif kind == proto.STDERR and s is not None:
@@ -332,15 +230,62 @@ class Shim:
         self.deadline = 0.0
         self.last_pong = time.monotonic()
         if self.plan.start_now:
-            self._start()
+            self.start()
         else:
             self._report("ok")
 
-    def _start(self) -> None:
+    def start(self) -> None:
         self.streams[0] = self.main_stream()
         self.phase = "starting"
         self.send(proto.CONFIG, 0, proto.encode_records(self.plan.records))
         self._watch_input(0, self.streams[0].stdin)
+
+    def restored(self) -> None:
+        """The VM was loaded from a checkpoint (paused): attach the container's stdio, let
+        it run on, set the clock, and give the guest this namespace's address and MAC."""
+        self.streams[0] = self.main_stream()
+        self.m.qmp("cont")
+        self.phase = "running"
+        self.deadline = 0.0
+        self.last_pong = time.monotonic()
+        now = time.time_ns()
+        self.send(proto.SET_TIME, 0, struct.pack("<QI", now // 10**9, now % 10**9))
+        gnet = self.m.gnet
+        if gnet is not None:
+            self.send(proto.NET, 0, f"{gnet.cidr}|{gnet.gateway}|{gnet.mac}".encode())
+        self._watch_input(0, self.streams[0].stdin)
+        self._report("ok")
+
+    def checkpoint(self, directory: str, leave_running: bool) -> dict[str, Any]:
+        """Stop the VM, stream its state to `directory`, copy its disk; then go on or end."""
+        if self.plan.vm.fs != "disk":
+            return {
+                "error": "wharfie-vm: this container's VM shares its root filesystem with"
+                f" {self.plan.vm.fs}, which QEMU cannot migrate; a container that is to be"
+                f" checkpointed needs --annotation {disk.ANNOTATION}=disk"
+            }
+        if self.phase != "running":
+            return {"error": f"cannot checkpoint a container that is {self.phase}"}
+        if any(sid for sid in self.streams):
+            return {"error": "cannot checkpoint a container while exec sessions run in it"}
+        os.makedirs(directory, exist_ok=True)
+        if not self.paused:
+            self.m.qmp("stop")
+        try:
+            self.m.checkpoint(directory, self.plan.tty)
+        except BaseException:
+            if not self.paused:
+                self.m.qmp("cont")
+            raise
+        if leave_running:
+            if not self.paused:
+                self.m.qmp("cont")
+            self.last_pong = time.monotonic()
+        else:  # as runc (CRIU) leaves it: the container's processes are gone
+            self.code = 128 + signal.SIGKILL
+            self.phase = "stopped"
+            self.grace = 0.0
+        return {"ok": True}
 
     def _answer_start(self, error: str | None) -> None:
         if self.report_fd >= 0:
@@ -373,107 +318,6 @@ class Shim:
                 pass
             s.conn.close()
 
-    # -- the control socket ---------------------------------------------------------------------
-    def listen(self) -> None:
-        path = self.st.sock("shim.sock")
-        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        lsock.bind(path)
-        lsock.listen(16)
-        lsock.setblocking(False)
-        self.sel.register(lsock, selectors.EVENT_READ, lambda: self._accept(lsock))
-
-    def _accept(self, lsock: socket.socket) -> None:
-        try:
-            conn, _ = lsock.accept()
-        except BlockingIOError:
-            return
-        conn.setblocking(True)
-        self.sel.register(conn, selectors.EVENT_READ, lambda: self._on_control(conn))
-
-    def _on_control(self, conn: socket.socket) -> None:
-        try:
-            data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 4)
-        except OSError:
-            data, fds = b"", []
-        if not data:
-            self.sel.unregister(conn)
-            for s in self.streams.values():
-                if s.conn is conn:
-                    s.conn = None  # the exec client went away; the process runs on
-            conn.close()
-            return
-        try:
-            req = json.loads(data)
-            answer = self._op(conn, req, fds)
-        except (ValueError, KeyError, OSError, WharfieError, ShimError, hostio.HostIOError) as exc:
-            answer = {"error": str(exc)}
-        if answer is not None:
-            hostio.reply(conn, answer)
-
-    def _op(
-        self, conn: socket.socket, req: dict[str, Any], fds: list[int]
-    ) -> dict[str, Any] | None:
-        op = req.get("op")
-        if op == "state":
-            status = {"booting": "creating", "starting": "created"}.get(self.phase, self.phase)
-            return {"status": "paused" if self.paused else status, "pid": os.getpid()}
-        if op == "start":
-            if self.phase != "created":
-                return {"error": f"cannot start a container that is {self.phase}"}
-            self.pending_start = conn
-            self._start()
-            return None
-        if op == "kill":
-            sig = int(req["signal"])
-            if self.phase in ("booting", "created"):  # no process yet: the signal ends the VM
-                self.code = 128 + sig
-                self.phase = "stopped"
-                self.grace = 0.0
-                return {"ok": True}
-            if req.get("all"):
-                self.send(proto.KILL_ALL, 0, struct.pack("<i", sig))
-            else:
-                self.send(proto.SIGNAL, 0, struct.pack("<i", sig))
-            return {"ok": True}
-        if op in ("pause", "resume"):
-            hostio.qmp(self.paths["qmp"], "stop" if op == "pause" else "cont")
-            self.paused = op == "pause"
-            self.last_pong = time.monotonic()
-            return {"ok": True}
-        if op == "exec":
-            return self._exec(conn, req, fds)
-        if op == "winsize":
-            self.send(proto.WINSIZE, int(req["id"]), struct.pack("<HH", req["rows"], req["cols"]))
-            return {"ok": True}
-        if op == "signal-exec":
-            self.send(proto.SIGNAL, int(req["id"]), struct.pack("<i", int(req["signal"])))
-            return {"ok": True}
-        return {"error": f"unknown operation {op!r}"}
-
-    def _exec(
-        self, conn: socket.socket, req: dict[str, Any], fds: list[int]
-    ) -> dict[str, Any] | None:
-        if self.phase != "running" or self.paused:
-            for fd in fds:
-                os.close(fd)
-            what = "paused" if self.paused else self.phase
-            return {"error": f"cannot exec in a container that is {what}"}
-        process = req["process"]
-        recs = proto.process_records(process)
-        sid = self.next_exec
-        self.next_exec += 1
-        tty = bool(process.get("terminal"))
-        if tty:
-            (fd,) = fds
-            s = Stream(sid, fd, fd, fd, tty=True, conn=conn)
-        else:
-            stdin, out, err = fds
-            s = Stream(sid, out, err, stdin, conn=conn)
-        self.streams[sid] = s
-        self.send(proto.CONFIG, sid, proto.encode_records(recs))
-        self._watch_input(sid, s.stdin)
-        return {"id": sid}
-
     # -- the loop -------------------------------------------------------------------------------
     def _on_signal(self, rfd: int) -> None:
         try:
@@ -500,15 +344,17 @@ class Shim:
             if self.phase == "stopped":
                 return self._finish()
             now = time.monotonic()
-            assert self.qemu is not None
-            if self.qemu.poll() is not None:
-                why = f"QEMU exited with status {self.qemu.returncode}: {self._tail('QEMU')}"
+            self.dns.expire(now)
+            qemu_proc = self.m.qemu
+            assert qemu_proc is not None
+            if qemu_proc.poll() is not None:
+                why = f"QEMU exited with status {qemu_proc.returncode}: {self.m.tail('QEMU')}"
                 return self._fail(why)
             if self.deadline and now > self.deadline:
                 return self._fail(
                     f"the guest did not boot within {boot_timeout(self.plan.vm.accel):.0f} s"
                     f" (accelerator {self.plan.vm.accel}); the watchdog killed QEMU."
-                    f" Last console lines: {self.console_tail()}"
+                    f" Last console lines: {self.m.console_tail()}"
                 )
             if self.phase in ("created", "starting", "running") and not self.paused:
                 if now - self.last_pong > stall_timeout():
@@ -522,7 +368,7 @@ class Shim:
 
     def _fail(self, why: str) -> int:
         msg = f"wharfie-vm: {why}"
-        self._kill_vm()
+        self.m.kill()
         if self.phase in ("booting", "starting") or self.report_fd >= 0:
             self._answer_start(msg)
         s = self.streams.get(0)
@@ -539,25 +385,8 @@ class Shim:
         for ex in list(self.streams.values()):
             if ex.id and ex.conn is not None:
                 hostio.reply(ex.conn, {"exit": 137})
-        self._kill_vm(grace=self.grace)
+        self.m.kill(grace=self.grace)
         return self.code if self.code is not None else 255
-
-    def _kill_vm(self, grace: float = 0.0) -> None:
-        for p in (self.qemu, self.vfsd):
-            if p is None:
-                continue
-            try:
-                p.wait(grace)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-            grace = 0.5
-
-
-def _replace(cfg: qemu.VMConfig, **kw: Any) -> qemu.VMConfig:
-    import dataclasses
-
-    return dataclasses.replace(cfg, **kw)
 
 
 def run(st: State, plan: Plan, report_fd: int) -> int:
@@ -565,16 +394,17 @@ def run(st: State, plan: Plan, report_fd: int) -> int:
     shim = Shim(st, plan, report_fd)
     try:
         shim.setup()
-        shim.listen()
+        if plan.restore:
+            shim.restored()
     except Exception as exc:  # the report is the only way out: every failure goes there
-        shim._kill_vm()
+        shim.m.kill()
         shim._report(f"err wharfie-vm: starting the VM: {exc}")
         _trace(st)
         return 255
     try:
         return shim.loop()
     except Exception as exc:  # a bug of ours: the VM must not outlive it, and the cause is told
-        shim._kill_vm()
+        shim.m.kill()
         shim._report(f"err wharfie-vm: the shim failed: {exc}")
         _trace(st)
         return 255

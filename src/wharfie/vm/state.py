@@ -37,6 +37,8 @@ class State:
     qemu: Proc | None = None
     virtiofsd: Proc | None = None
     cgroup: dict[str, str] = field(default_factory=dict)  # the VM's host cgroup (paths)
+    memory_mib: int = 0  # the VM's size, fixed for its life (`update` refuses changes)
+    vcpus: int = 0
 
     def save(self) -> None:
         tmp = os.path.join(self.dir, f"state.json.{os.getpid()}")
@@ -96,7 +98,8 @@ def load(root: str, cid: str) -> State | None:
     return State(
         id=raw["id"], bundle=raw["bundle"], dir=d, created=raw.get("created", ""),
         accel=raw.get("accel", ""), accel_reason=raw.get("accel_reason", ""),
-        annotations=raw.get("annotations") or {}, cgroup=raw.get("cgroup") or {}, **procs,
+        annotations=raw.get("annotations") or {}, cgroup=raw.get("cgroup") or {},
+        memory_mib=int(raw.get("memory_mib") or 0), vcpus=int(raw.get("vcpus") or 0), **procs,
     )  # fmt: skip
 
 

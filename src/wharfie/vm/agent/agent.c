@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <net/route.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -56,6 +57,18 @@ struct proc {
 
 static struct proc procs[MAXP];
 static int port = -1;
+
+/* The embedded DNS of user-defined networks is at 127.0.0.11 in the container's network
+ * namespace on the host, which the guest cannot reach: the agent answers at 127.0.0.11:53
+ * (UDP) in the guest and relays each query to the host ('D', id = a tag), where the shim
+ * asks the engine's resolver from inside that namespace and sends the answer back ('d'). */
+#define DNSQ 64
+static int dns_fd = -1;
+static uint32_t dns_tag = 1;
+static struct {
+	uint32_t tag;
+	struct sockaddr_in from;
+} dnsq[DNSQ];
 static pid_t main_pid = -1;
 static int pidns_fd = -1;
 
@@ -101,13 +114,15 @@ static void send_error(uint32_t id, const char *fmt, const char *arg) {
 	send_frame('F', id, msg, (uint32_t)strlen(msg));
 }
 
-static void load_modules(void) {
+/* Load the modules of `dir` in name order (the initramfs numbers them dependencies first). */
+static void load_modules(const char *dir) {
 	struct dirent **names;
-	int n = scandir("/mods", &names, NULL, alphasort);
+	int n = scandir(dir, &names, NULL, alphasort);
 	for (int i = 0; i < n; i++) {
 		char path[512];
-		if (names[i]->d_name[0] != '.') {
-			snprintf(path, sizeof path, "/mods/%s", names[i]->d_name);
+		size_t len = strlen(names[i]->d_name);
+		if (len > 3 && !strcmp(names[i]->d_name + len - 3, ".ko")) {
+			snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
 			int fd = open(path, O_RDONLY | O_CLOEXEC);
 			if (fd >= 0) {
 				if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
@@ -247,6 +262,43 @@ static void if_up(int s, const char *name) {
 }
 
 /* "addr/prefix|gateway" on eth0 */
+static void dns_open(void) {
+	if (dns_fd >= 0)
+		return;
+	dns_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = {0};
+	a.sin_family = AF_INET;
+	a.sin_port = htons(53);
+	a.sin_addr.s_addr = inet_addr("127.0.0.11");
+	if (dns_fd >= 0 && bind(dns_fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		fprintf(stderr, "wharfie-agent: binding 127.0.0.11:53: %s\n", strerror(errno));
+		close(dns_fd);
+		dns_fd = -1;
+	}
+}
+
+static void dns_query(void) {
+	char buf[4096];
+	struct sockaddr_in from;
+	socklen_t flen = sizeof from;
+	ssize_t n;
+	while ((n = recvfrom(dns_fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen)) > 0) {
+		uint32_t tag = dns_tag++;
+		dnsq[tag % DNSQ].tag = tag;
+		dnsq[tag % DNSQ].from = from;
+		send_frame('D', tag, buf, (uint32_t)n);
+		flen = sizeof from;
+	}
+}
+
+static void dns_answer(uint32_t tag, const char *buf, uint32_t len) {
+	if (dns_fd < 0 || dnsq[tag % DNSQ].tag != tag)
+		return; /* too late: the slot went to a newer query */
+	sendto(dns_fd, buf, len, 0, (struct sockaddr *)&dnsq[tag % DNSQ].from,
+	       sizeof dnsq[tag % DNSQ].from);
+	dnsq[tag % DNSQ].tag = 0;
+}
+
 static void do_net(char *rec) {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -266,6 +318,7 @@ static void do_net(char *rec) {
 		set_sin(&ifr.ifr_netmask, prefix ? htonl(~0u << (32 - prefix)) : 0);
 		ioctl(s, SIOCSIFNETMASK, &ifr);
 		if_up(s, "eth0");
+		dns_open();
 	}
 	if (gw && *gw) {
 		struct rtentry rt = {0};
@@ -277,6 +330,34 @@ static void do_net(char *rec) {
 		ioctl(s, SIOCADDRT, &rt);
 	}
 	close(s);
+}
+
+/* After a restore: "cidr|gateway|mac" of the namespace the VM now lives in. */
+static void renet(char *rec) {
+	char *cidr = strsep(&rec, "|");
+	char *gw = strsep(&rec, "|");
+	char *mac = rec;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return;
+	unsigned int b[6];
+	if (mac && sscanf(mac, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) == 6) {
+		struct ifreq ifr = {0};
+		snprintf(ifr.ifr_name, IFNAMSIZ, "eth0");
+		ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+		for (int i = 0; i < 6; i++)
+			ifr.ifr_hwaddr.sa_data[i] = (char)b[i];
+		ioctl(s, SIOCSIFHWADDR, &ifr);
+	}
+	struct rtentry rt = {0};
+	set_sin(&rt.rt_dst, 0);
+	set_sin(&rt.rt_genmask, 0);
+	rt.rt_dev = "eth0";
+	ioctl(s, SIOCDELRT, &rt); /* the old default route; do_net adds the new one */
+	close(s);
+	char again[256];
+	snprintf(again, sizeof again, "%s|%s", cidr ? cidr : "", gw ? gw : "");
+	do_net(again);
 }
 
 struct spec {
@@ -695,6 +776,12 @@ static void handle(char type, uint32_t id, char *buf, uint32_t len) {
 			clock_settime(CLOCK_REALTIME, &ts);
 		}
 		break;
+	case 'N':
+		renet(buf);
+		break;
+	case 'd':
+		dns_answer(id, buf, len);
+		break;
 	case 'K': /* kill every process of the container */
 		kill(-1, len >= 4 ? *(int32_t *)buf : SIGKILL);
 		break;
@@ -724,14 +811,22 @@ int main(void) {
 		write(1, "wharfie-probe-ok\n", 17);
 		reboot(RB_POWER_OFF);
 	}
-	load_modules();
+	/* wharfie.disk: the share is an ext4 disk (/dev/vda), not a virtiofs/9p export: a VM
+	 * QEMU can migrate (checkpoints); its modules are loaded only then */
+	int disk = strstr(cmdline, "wharfie.disk") != NULL;
+	load_modules("/mods");
+	if (disk)
+		load_modules("/mods/disk");
 	char *bare = strstr(cmdline, "wharfie.bare=");
 	port = bare ? -1 : open_port();
 	if (port < 0 && !bare)
 		die("no virtio-serial port named wharfie");
 	mkdir("/share", 0755);
-	if (mount("wharfie", "/share", "virtiofs", 0, NULL) < 0 &&
-	    mount("wharfie", "/share", "9p", 0, "trans=virtio,version=9p2000.L,msize=262144") < 0)
+	if (disk) {
+		if (mount("/dev/vda", "/share", "ext4", 0, NULL) < 0)
+			die("mounting the root disk /dev/vda");
+	} else if (mount("wharfie", "/share", "virtiofs", 0, NULL) < 0 &&
+		   mount("wharfie", "/share", "9p", 0, "trans=virtio,version=9p2000.L,msize=262144") < 0)
 		die("mounting the host share");
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s >= 0) {
@@ -741,6 +836,10 @@ int main(void) {
 	mkdir(ROOT, 0755);
 	if (mount("/share/rootfs", ROOT, NULL, MS_BIND | MS_REC, NULL) < 0)
 		die("mounting the root filesystem");
+	/* a disk's rootfs is writable on the host side: read-only is applied here */
+	if (disk && strstr(cmdline, "wharfie.rootro") &&
+	    mount(NULL, ROOT, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		die("making the root filesystem read-only");
 	if (bare) {
 		/* the benchmark's baseline: the same kernel and rootfs running one program, no host
 		 * channel (wharfie.bare=/bin/true or wharfie.bare=/bin/sleep,30) */
@@ -768,14 +867,15 @@ int main(void) {
 	static char inbuf[1 << 20];
 	size_t have = 0;
 	for (;;) {
-		struct pollfd pf[2 + 3 * MAXP];
+		struct pollfd pf[3 + 3 * MAXP];
 		struct {
 			struct proc *p;
 			char type;
-		} who[2 + 3 * MAXP];
+		} who[3 + 3 * MAXP];
 		int n = 0;
 		pf[n++] = (struct pollfd){port, POLLIN, 0};
 		pf[n++] = (struct pollfd){sfd, POLLIN, 0};
+		pf[n++] = (struct pollfd){dns_fd, POLLIN, 0}; /* fd -1: ignored by poll */
 		for (int i = 0; i < MAXP; i++) {
 			struct proc *p = &procs[i];
 			if (!p->used)
@@ -793,7 +893,9 @@ int main(void) {
 		}
 		if (poll(pf, (nfds_t)n, -1) < 0 && errno != EINTR)
 			die("poll");
-		for (int i = 2; i < n; i++) {
+		if (pf[2].revents & POLLIN)
+			dns_query();
+		for (int i = 3; i < n; i++) {
 			if (!pf[i].revents)
 				continue;
 			struct proc *p = who[i].p;
