@@ -76,6 +76,7 @@ class FakeMonitor:
         self.started: list[StartRequest] = []
         self.signals: list[tuple[str, int]] = []
         self.runtime_calls: list[list[str]] = []
+        self.oom_killed_ids: set[str] = set()  # the runtime reports these as OOM-killed
         self.forgotten: list[str] = []
         self.resized: list[tuple[str, int, int]] = []
         self.attached: list[str] = []
@@ -291,6 +292,7 @@ def containers_rig(root: str) -> Rig:
         rootfs=rootfs,
         config=ContainersConfig(data_root=paths.data_root),
         tasks=tasks,
+        oom_killed=lambda c: c.id in monitor.oom_killed_ids,
     )
     return Rig(ctr, index, store, events, monitor, volumes, health, rootfs, net, tasks, paths)
 
