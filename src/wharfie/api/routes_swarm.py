@@ -58,6 +58,7 @@ class SwarmRoutes:
         r.add("POST", "/swarm/leave", self.leave)
         r.add("POST", "/swarm/update", self.update)
         r.add("GET", "/swarm/unlockkey", self.unlock_key)
+        r.add("POST", "/swarm/unlock", self.unlock)
         r.add("GET", "/nodes", self.list_nodes)
         r.add("GET", f"/nodes/{NODE}", self.inspect_node)
         r.add("POST", f"/nodes/{NODE}/update", self.update_node)
@@ -134,6 +135,13 @@ class SwarmRoutes:
     async def unlock_key(self, req: Request) -> Reply:
         await self.swarm.inspect()  # managers only
         return json_response({"UnlockKey": ""})
+
+    async def unlock(self, req: Request) -> Reply:
+        """Autolock is not supported, so a swarm here is never locked (moby's wordings)."""
+        await json_body(req, empty={})
+        if self.swarm.state is None:
+            raise HTTPError(503, NOT_IN_SWARM)
+        raise InvalidArgument("swarm is not locked!")
 
     async def list_nodes(self, req: Request) -> Reply:
         f = filters.parse(arg(req, "filters"))
