@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from wharfie.api import schemas_swarm
 from wharfie.api.decoding import arg, flag, json_body, number
-from wharfie.api.http import Reply, Request, Response, Router, json_response
+from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
 from wharfie.api.routes_secrets import BlobBackend, BlobRoutes
 from wharfie.api.routes_services import ServiceBackend, ServiceRoutes
 from wharfie.cluster import records
