@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wharfie.errors import InvalidArgument, NotFound, WharfieError
+from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
@@ -232,7 +232,8 @@ def remove_link(engine: Engine, ref: str) -> Container:
     parent_name, _, alias = name.rpartition("/")
     if not parent_name:
         engine.find(ref)  # 404 first, as dockerd
-        raise WharfieError("Conflict, cannot remove the default link name of the container")
+        # dockerd answers this with a 500; it is the client's mistake: 409, as its wording says
+        raise Conflict("Conflict, cannot remove the default link name of the container")
     try:
         parent = engine.find(parent_name)
     except NotFound as e:

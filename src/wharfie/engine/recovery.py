@@ -96,6 +96,12 @@ async def monitor_back(engine: Engine, hello: dict[str, Any]) -> None:
             engine.save(c)
         elif status.get("status") == "exited":
             await engine.ctr.on_exit(c.id, int(status.get("exit_code") or 0), None)
+    for ex in hello.get("execs", []):  # execs re-adopted too: those that ended meanwhile
+        known_exec = engine.execs_service.by_id.get(str(ex.get("exec_id")))
+        if known_exec is None or known_exec.exit_code is not None:
+            continue
+        if ex.get("status") == "exited" and ex.get("exit_code") is not None:
+            engine.execs_service.on_exit(known_exec.id, int(ex["exit_code"]))
     log.info("the new monitor re-adopted %d running containers", adopted)
     engine.events.emit(
         "daemon", "monitor-restarted", engine.daemon_id,

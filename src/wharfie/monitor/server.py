@@ -167,6 +167,8 @@ class Monitor:
             proc = self.procs[cid] = Proc(self.loop, cid, cid, False)
         proc.link = self.link
         proc.status = "starting"
+        for client in proc.clients:  # attached before the start (`docker run -it`)
+            client.hold()
         try:
             self._launch(conn, req, proc, msg, msg["bundle"])
         except BaseException:
@@ -184,6 +186,7 @@ class Monitor:
             raise Conflict(f"exec {eid} already started")
         proc = self.execs[eid] = Proc(self.loop, eid, cid, True)
         proc.status = "starting"
+        proc.link = self.link  # its stdio and session outlive a crash of this worker
         if fds:
             opts = _attach_opts(msg.get("attach") or {})
             Client(self.loop, proc, fds.pop(0), opts)
@@ -242,6 +245,7 @@ class Monitor:
             for eid in [e for e, p in self.execs.items() if p.container_id == cid]:
                 if self.execs[eid].status == "exited":
                     del self.execs[eid]
+                    adopt.remove(self.exec_root, eid)
         return {}
 
     def op_runtime(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> None:
@@ -377,9 +381,9 @@ class Monitor:
         conn.send(
             {"re": req, "ok": {"pid": proc.pid, "ms": round((time.monotonic() - t0) * 1000, 2)}}
         )
-        if not proc.is_exec:  # after the answer: the start's latency does not pay for it
-            proc.start_time = adopt.start_time(proc.pid)
-            adopt.save(self.exec_root, _state(proc))
+        # after the answer: the start's latency does not pay for it
+        proc.start_time = adopt.start_time(proc.pid)
+        adopt.save(self.exec_root, _state(proc))
         if not proc.want_stdin and proc.stdin_fd < 0:
             proc.stdin_buf = b""
         self.loop.wait_pid(proc.pid, lambda st: self._exited(proc, st), since)
@@ -387,8 +391,7 @@ class Monitor:
     def _exited(self, proc: Proc, status: int) -> None:
         proc.exit_code = exit_code(status)
         proc.finished_at = time.time()
-        if not proc.is_exec:  # first: a crash from here on must not lose the code
-            adopt.save(self.exec_root, _state(proc))
+        adopt.save(self.exec_root, _state(proc))  # first: a crash must not lose the code
         proc.status = "exiting"
         proc.draining = True
         if not proc.outs:
@@ -402,6 +405,7 @@ class Monitor:
                 "event": "exec-exit", "container_id": proc.container_id, "id": proc.container_id,
                 "exec_id": proc.key, "exit_code": proc.exit_code,
             })  # fmt: skip
+            adopt.remove(self.exec_root, proc.key)  # the record in self.execs tells `hello`
         else:
             self.broadcast({
                 "event": "exit", "id": proc.key, "exit_code": proc.exit_code,
@@ -465,6 +469,7 @@ def _state(p: Proc) -> adopt.State:
         log_max_size=w.max_size if w else 0, log_max_file=w.max_file if w else 1,
         started_at=p.started_at, status="running" if p.exit_code is None else "exited",
         exit_code=p.exit_code, finished_at=p.finished_at,
+        container_id=p.container_id if p.is_exec else None,
     )  # fmt: skip
 
 
