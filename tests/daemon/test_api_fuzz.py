@@ -57,6 +57,9 @@ OFFLINE_UNSAFE = {
 ALLOWED_5XX = {
     # "This node is not a swarm manager": cluster volumes need a swarm.
     ("VolumeUpdate", 503),
+    # version=2 asks for BuildKit, which wharfied does not have: refused as not implemented
+    # (a valid request, not bad input)
+    ("ImageBuild", 501),
 }
 
 
@@ -156,6 +159,7 @@ class PsWatch:
         self.d = d
         self.slowest = 0.0
         self.count = 0
+        self.slow: list[tuple[float, float]] = []  # (started, seconds) of answers over 1 s
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -167,6 +171,8 @@ class PsWatch:
             took = time.monotonic() - started
             self.count += 1
             self.slowest = max(self.slowest, took)
+            if took >= PS_LIMIT:
+                self.slow.append((started, took))
             if out.returncode != 0:
                 self.failures.append(out.stderr.decode(errors="replace"))
 
@@ -218,7 +224,9 @@ def _fuzz(d: Daemon, base_url: str, count: int, seed: int) -> dict[str, Any]:
     _ensure_objects(d, objs)
     rnd = random.Random(seed)
     session = requests.Session()
-    stats: dict[str, Any] = {"sent": 0, "status": {}, "failures": [], "slowest": 0.0}
+    stats: dict[str, Any] = {
+        "sent": 0, "status": {}, "failures": [], "slowest": 0.0, "spans": [],
+    }  # fmt: skip
 
     def send(case: Any) -> None:
         op_id = case.operation.definition.raw.get("operationId")
@@ -245,6 +253,7 @@ def _fuzz(d: Daemon, base_url: str, count: int, seed: int) -> dict[str, Any]:
             stats["failures"].append(f"{op_id}: connection error {exc}: {case!r}")
             return
         took = time.monotonic() - started
+        stats["spans"].append((started, started + took, op_id, status))
         stats["slowest"] = max(stats["slowest"], took)
         stats["sent"] += 1
         stats["status"][status] = stats["status"].get(status, 0) + 1
@@ -284,7 +293,12 @@ def _check(d: Daemon, base_url: str, count: int, seed: int) -> None:
     assert not stats["failures"], summary + "\n" + "\n".join(stats["failures"][:30])
     assert stats["sent"] >= count * 0.9, summary
     assert not ps.failures, ps.failures[:3]
-    assert ps.slowest < PS_LIMIT, summary
+    overlaps = [
+        f"ps at {t0:.1f} took {took:.2f}s during "
+        f"{[(op, st) for a, b, op, st in stats['spans'] if a < t0 + took and b > t0]}"
+        for t0, took in ps.slow
+    ]
+    assert ps.slowest < PS_LIMIT, summary + "\n" + "\n".join(overlaps[:10])
     # the daemon still serves a normal workload afterwards
     run = _cli(d, "run", "--rm", "busybox", "echo", "alive")
     assert run.returncode == 0 and run.stdout == b"alive\n", run
