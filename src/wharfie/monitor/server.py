@@ -15,6 +15,14 @@ import time
 
 from wharfie.errors import Conflict, InvalidArgument, NotFound, Unavailable, WharfieError
 from wharfie.monitor import adopt, protocol, spawn
+from wharfie.monitor.launch import (
+    close_all,
+    listen_console,
+    runtime_error,
+    set_size,
+    unlink,
+    write_json,
+)
 from wharfie.monitor.loop import Loop, exit_code, read_available
 from wharfie.monitor.stdio import Client, Proc
 
@@ -25,7 +33,6 @@ if TYPE_CHECKING:
     Msg = dict[str, Any]
 
 PR_SET_CHILD_SUBREAPER = 36
-_WRHARFIE_PREFIX = "wharfie-runtime: "
 
 
 class Conn:
@@ -151,14 +158,14 @@ class Monitor:
 
     # -- operations: each returns the "ok" payload, or None when it answers later ----------
     def op_hello(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
-        _close_all(fds)
+        close_all(fds)
         return {
             "containers": [_status(p) for p in self.procs.values() if p.status != "created"],
             "execs": [_exec_status(p) for p in self.execs.values()],
         }
 
     def op_start(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> None:
-        _close_all(fds)
+        close_all(fds)
         cid = str(msg["id"])
         proc = self.procs.get(cid)
         if proc is not None and proc.status in ("starting", "running", "exiting"):
@@ -179,10 +186,10 @@ class Monitor:
         cid, eid = str(msg["container_id"]), str(msg["exec_id"])
         init = self.procs.get(cid)
         if init is None or init.status != "running":
-            _close_all(fds)
+            close_all(fds)
             raise Conflict(f"container {cid} is not running")
         if eid in self.execs:
-            _close_all(fds)
+            close_all(fds)
             raise Conflict(f"exec {eid} already started")
         proc = self.execs[eid] = Proc(self.loop, eid, cid, True)
         proc.status = "starting"
@@ -190,7 +197,7 @@ class Monitor:
         if fds:
             opts = _attach_opts(msg.get("attach") or {})
             Client(self.loop, proc, fds.pop(0), opts)
-            _close_all(fds)
+            close_all(fds)
         try:
             self._launch(conn, req, proc, msg, None)
         except BaseException:
@@ -199,7 +206,7 @@ class Monitor:
 
     def op_attach(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
         if len(fds) != 1:
-            _close_all(fds)
+            close_all(fds)
             raise InvalidArgument("attach needs exactly one socket fd")
         cid = str(msg["id"])
         proc = self.procs.get(cid)
@@ -212,17 +219,17 @@ class Monitor:
         return {}
 
     def op_resize(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
-        _close_all(fds)
+        close_all(fds)
         target = str(msg["id"])
         proc = self.procs.get(target) or self.execs.get(target)
         if proc is None or proc.status == "created":
             raise NotFound(f"no such container or exec: {target}")
         if proc.master >= 0:
-            _set_size(proc.master, int(msg["height"]), int(msg["width"]))
+            set_size(proc.master, int(msg["height"]), int(msg["width"]))
         return {}
 
     def op_signal(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
-        _close_all(fds)
+        close_all(fds)
         cid = str(msg["id"])
         proc = self.procs.get(cid) or self.execs.get(cid)  # a container or an exec
         if proc is None or proc.status != "running":
@@ -234,7 +241,7 @@ class Monitor:
         return {}
 
     def op_forget(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
-        _close_all(fds)
+        close_all(fds)
         cid = str(msg["id"])
         proc = self.procs.get(cid)
         if proc is not None and proc.status == "created":  # attached, never started (removed)
@@ -249,7 +256,7 @@ class Monitor:
         return {}
 
     def op_runtime(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> None:
-        _close_all(fds)
+        close_all(fds)
         ref = msg["runtime"]
         argv = ["--root", str(ref["root"]), *[str(a) for a in msg["args"]]]
         out_r, out_w = os.pipe()
@@ -302,7 +309,7 @@ class Monitor:
         else:
             process = dict(msg["process"])
             process["terminal"] = proc.tty
-            _write_json(files["process"], process)
+            write_json(files["process"], process)
             argv += ["exec", "-d", "--pid-file", files["pid"], "--process", files["process"]]
         if console:
             argv += ["--console-socket", console]
@@ -339,7 +346,7 @@ class Monitor:
         if proc.tty:
             self.seq += 1
             path = os.path.join(self.exec_root, f"console-{os.getpid()}-{self.seq}.sock")
-            _listen_console(self.loop, proc, path, size)
+            listen_console(self.loop, proc, path, size)
             return (self.devnull, self.devnull, self.devnull), path
         stdin = self.devnull
         if proc.want_stdin:
@@ -359,10 +366,10 @@ class Monitor:
         os.close(err_r)
         if "process" in files:  # an exec: its files are ours to remove
             for name in ("process", "log"):
-                _unlink(files[name])
+                unlink(files[name])
         rc = exit_code(status)
         if rc != 0:
-            message = _runtime_error(err, None if in_process else files["log"], rc)
+            message = runtime_error(err, None if in_process else files["log"], rc)
             self._drop(proc)
             conn.send({"re": req, "error": {"kind": "Start", "message": message}})
             return
@@ -370,7 +377,7 @@ class Monitor:
             with open(files["pid"]) as f:
                 proc.pid = int(f.read().strip())
             if "process" in files:
-                _unlink(files["pid"])
+                unlink(files["pid"])
         except (OSError, ValueError) as exc:
             self._drop(proc)
             conn.send(protocol.error_reply(req, Unavailable(f"reading {files['pid']}: {exc}")))
@@ -436,11 +443,6 @@ def _answers(path: str) -> bool:
         probe.close()
 
 
-def _close_all(fds: list[int]) -> None:
-    while fds:
-        os.close(fds.pop())
-
-
 def _path(ref: Msg) -> str | None:
     return None if ref.get("in_process") else str(ref["path"])
 
@@ -483,93 +485,3 @@ def _exec_status(p: Proc) -> Msg:
 
 def _collect(bufs: list[bytes], i: int, fd: int) -> None:
     bufs[i] += read_available(fd, 64 << 20)
-
-
-def _write_json(path: str, obj: Any) -> None:
-    from wharfie.oci.jsonio import dumps
-
-    with open(path, "w") as f:
-        f.write(dumps(obj))
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _runtime_error(err: str, log_path: str | None, rc: int) -> str:
-    """The runtime's own message: the last error in its JSON log, else its error stream."""
-    if log_path is not None:
-        from wharfie.oci.jsonio import loads
-
-        try:
-            with open(log_path) as f:
-                lines = f.read().splitlines()
-        except OSError:
-            lines = []
-        for line in reversed(lines):
-            try:
-                rec = loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and rec.get("level") == "error" and rec.get("msg"):
-                return str(rec["msg"])
-    for line in reversed(err.splitlines()):
-        line = line.strip()
-        if line and not line.startswith("warning:"):
-            return line.removeprefix(_WRHARFIE_PREFIX)
-    return f"the runtime failed with status {rc}"
-
-
-def _set_size(fd: int, height: int, width: int) -> None:
-    import fcntl
-    import struct
-    import termios
-
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-
-
-def _listen_console(loop: Loop, proc: Proc, path: str, size: Any) -> None:
-    """Receive the pty master the runtime sends over `path` (runc's console-socket protocol)."""
-    _unlink(path)
-    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    lsock.bind(path)
-    lsock.listen(1)
-    lsock.setblocking(False)
-
-    def accepted() -> None:
-        try:
-            conn, _ = lsock.accept()
-        except BlockingIOError:
-            return
-        proc.close_console()
-        _unlink(path)
-        conn.setblocking(False)
-        loop.set_read(conn.fileno(), lambda: received(conn))
-
-    def received(conn: socket.socket) -> None:
-        try:
-            _msg, fds, _f, _a = socket.recv_fds(conn, 4096, 4)
-        except BlockingIOError:
-            return
-        loop.watch(conn.fileno())
-        conn.close()
-        if not fds:
-            return
-        master = fds.pop(0)
-        _close_all(fds)
-        if proc.status in ("exited",):
-            os.close(master)
-            return
-        if size:
-            _set_size(master, int(size[0]), int(size[1]))
-        os.set_blocking(master, False)
-        proc.master = master
-        proc.add_output(master, 1)
-        if proc.want_stdin:
-            proc.set_stdin(master)
-
-    loop.set_read(lsock.fileno(), accepted)
-    proc.console = lsock  # closed with the proc if the runtime never connects
