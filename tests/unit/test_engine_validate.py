@@ -271,6 +271,10 @@ def test_auto_remove_with_restart_policy() -> None:
             {"Memory": 100 << 20, "MemorySwap": 50 << 20},
             "Minimum memoryswap limit should be larger than memory limit, see usage",
         ),
+        (
+            {"Memory": 100 << 20, "MemorySwap": -9108},
+            "invalid MemorySwap -9108: use -1 for unlimited swap, or a limit in bytes",
+        ),
         ({"MemoryReservation": 1024}, "Minimum memory reservation allowed is 6MB"),
         (
             {"Memory": 10 << 20, "MemoryReservation": 20 << 20},

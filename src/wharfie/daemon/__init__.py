@@ -23,7 +23,6 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 

@@ -308,6 +308,10 @@ def _verify_resources(host: dict[str, Any]) -> None:
     reservation = _num(host.get("MemoryReservation"))
     if memory != 0 and memory < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if swap < -1:  # dockerd passes it on and the start fails (a 500) in the runtime
+        raise InvalidArgument(
+            f"invalid MemorySwap {swap}: use -1 for unlimited swap, or a limit in bytes"
+        )
     if memory == 0 and swap > 0:
         raise InvalidArgument(
             "You should always set the Memory limit when using Memoryswap limit, see usage"
