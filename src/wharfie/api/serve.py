@@ -288,6 +288,13 @@ class _Conn(asyncio.Protocol):
             return server.handle(r, w, self)
 
         proto = _StreamProtocol(reader, connected, self)
+        # The selector loop's own constructor of an accepted connection's transport: no
+        # task and no waiter, the request is read on the next turn of the loop. Another
+        # loop (none is used here) goes through the public coroutine.
+        make = getattr(loop, "_make_socket_transport", None)
+        if make is not None:
+            make(sock, proto)
+            return
         task = loop.create_task(_open(loop, sock, proto, self))
         server.connections.add(task)
         task.add_done_callback(server.connections.discard)
