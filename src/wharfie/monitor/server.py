@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     Msg = dict[str, Any]
 
 PR_SET_CHILD_SUBREAPER = 36
+HELLO_WAIT = 10.0  # a hello waits at most this long for the starts in flight
 
 
 class Conn:
@@ -76,6 +77,7 @@ class Monitor:
         self.link: adopt.WardenLink | None = None  # None: run without a warden (tests)
         self.adopted: dict[int, Proc] = {}  # pid -> container re-adopted from a dead worker
         self.seq = 0
+        self.hellos: list[tuple[Conn, int]] = []  # waiting for the starts in flight
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
@@ -157,8 +159,30 @@ class Monitor:
             conn.send(event)
 
     # -- operations: each returns the "ok" payload, or None when it answers later ----------
-    def op_hello(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
+    def op_hello(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg | None:
+        """What runs and what ended. A start still in flight (its daemon was killed while
+        it waited) is answered for once it is over: a new daemon must not take a container
+        for running with no pid, nor miss that the start failed."""
         close_all(fds)
+        if self._starting():
+            self.hellos.append((conn, req))
+            self.loop.later(HELLO_WAIT, self._answer_hellos)
+            return None
+        return self._hello()
+
+    def _starting(self) -> bool:
+        procs = (*self.procs.values(), *self.execs.values())
+        return any(p.status == "starting" for p in procs)
+
+    def _answer_hellos(self) -> None:
+        if not self.hellos:
+            return
+        waiting, self.hellos = self.hellos, []
+        answer = self._hello()
+        for conn, req in waiting:
+            conn.send({"re": req, "ok": answer})
+
+    def _hello(self) -> Msg:
         return {
             "containers": [_status(p) for p in self.procs.values() if p.status != "created"],
             "execs": [_exec_status(p) for p in self.execs.values()],
@@ -388,6 +412,8 @@ class Monitor:
         conn.send(
             {"re": req, "ok": {"pid": proc.pid, "ms": round((time.monotonic() - t0) * 1000, 2)}}
         )
+        if self.hellos and not self._starting():
+            self._answer_hellos()
         # after the answer: the start's latency does not pay for it
         proc.start_time = adopt.start_time(proc.pid)
         adopt.save(self.exec_root, _state(proc))
@@ -430,6 +456,8 @@ class Monitor:
         table = self.execs if proc.is_exec else self.procs
         if table.get(proc.key) is proc:
             del table[proc.key]
+        if self.hellos and not self._starting():
+            self._answer_hellos()
 
 
 def _answers(path: str) -> bool:
