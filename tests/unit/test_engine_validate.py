@@ -293,6 +293,11 @@ def test_auto_remove_with_restart_policy() -> None:
             "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
         ),
         (
+            {"NanoCpus": 750000},
+            f"Range of CPUs is from 0.01 to {v.host_cpus()}.00, as there are only "
+            f"{v.host_cpus()} CPUs available",
+        ),
+        (
             {"CpuPeriod": 10},
             "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
         ),
