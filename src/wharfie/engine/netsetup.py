@@ -578,7 +578,9 @@ async def disconnect(engine: Engine, c: Container, net: dict[str, Any], force: b
     if net["Name"] not in nets:
         if force:
             return
-        raise WharfieError(f"container {c.id} is not connected to network {net['Name']}")
+        # dockerd's wording, with a 409 (dockerd: 500): the client named a pair that is
+        # not connected, nothing broke in the daemon (found by the schema fuzzer)
+        raise Conflict(f"container {c.id} is not connected to network {net['Name']}")
     if net["Driver"] in ("host", "null"):
         raise InvalidArgument(
             "container cannot be disconnected from host network or connected to host network"
