@@ -206,3 +206,98 @@ def _alive(pid: object) -> bool:
     except OSError:
         return False
     return stat[stat.rindex(b")") + 2 :][:1] not in (b"Z", b"X")
+
+
+EXEC_SEQ = "i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo line $i; sleep 0.05; done; exit 7"
+
+
+def test_exec_session_survives_monitor_kill(daemon: Daemon, name: str) -> None:
+    """`docker exec` streaming its output while the monitor is killed: the session goes on
+    (the warden held the socket and the pipes; the new worker serves them again), every
+    line arrives, and the exit code (7) reaches the CLI."""
+    import subprocess
+
+    from support.daemon import DOCKER
+
+    p = docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300")
+    assert p.returncode == 0, p.stderr
+    try:
+        env = {**daemon.env, "DOCKER_CONFIG": str(daemon.base / "docker-config")}
+        cli = subprocess.Popen(
+            [DOCKER, "exec", name, "sh", "-c", EXEC_SEQ],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )  # fmt: skip
+        assert cli.stdout is not None
+        first = cli.stdout.readline()
+        assert first == b"line 1\n", first
+        time.sleep(0.5)
+        old = worker_pid(daemon.exec_root)
+        os.kill(old, signal.SIGKILL)
+        out, err = cli.communicate(timeout=30)
+        nums = _numbers((first + out).decode(), "line")
+        # a kill between forwarding a chunk and consuming it may send that chunk twice
+        assert sorted(set(nums)) == list(range(1, 41)), nums
+        assert len(nums) - len(set(nums)) <= 2, nums
+        assert cli.returncode == 7, (cli.returncode, err)
+        assert wait_new_worker(daemon.exec_root, old)
+    finally:
+        docker_cli(daemon, "rm", "-f", name)
+
+
+def test_detached_exec_reports_its_exit_after_monitor_kill(daemon: Daemon, name: str) -> None:
+    """An exec started detached (docker-py) keeps running through a monitor kill, and its
+    exit code still reaches `exec inspect`."""
+    import docker
+
+    p = docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sleep", "300")
+    assert p.returncode == 0, p.stderr
+    api = docker.APIClient(base_url=daemon.host, timeout=30)
+    try:
+        eid = api.exec_create(name, ["sh", "-c", "sleep 1.5; exit 5"])["Id"]
+        api.exec_start(eid, detach=True)
+        pid = api.exec_inspect(eid)["Pid"]
+        old = worker_pid(daemon.exec_root)
+        os.kill(old, signal.SIGKILL)
+        assert wait_new_worker(daemon.exec_root, old)
+        assert os.path.exists(f"/proc/{pid}"), "the exec died with the monitor"
+        info = api.exec_inspect(eid)
+        assert info["Running"] is True, info
+        deadline = time.monotonic() + 10
+        while api.exec_inspect(eid)["Running"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        info = api.exec_inspect(eid)
+        assert info["Running"] is False and info["ExitCode"] == 5, info
+    finally:
+        docker_cli(daemon, "rm", "-f", name)
+
+
+def test_attach_session_survives_monitor_kill(daemon: Daemon, name: str) -> None:
+    """`docker attach` to a running container: after a monitor kill the same session
+    still carries the container's output."""
+    import subprocess
+
+    from support.daemon import DOCKER
+
+    script = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.05; done"
+    p = docker_cli(daemon, "run", "-d", "--name", name, "busybox", "sh", "-c", script)
+    assert p.returncode == 0, p.stderr
+    env = {**daemon.env, "DOCKER_CONFIG": str(daemon.base / "docker-config")}
+    cli = subprocess.Popen(
+        [DOCKER, "attach", "--no-stdin", name],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        assert cli.stdout is not None
+        assert cli.stdout.readline().startswith(b"tick ")
+        old = worker_pid(daemon.exec_root)
+        os.kill(old, signal.SIGKILL)
+        assert wait_new_worker(daemon.exec_root, old)
+        time.sleep(0.3)
+        # lines keep coming on the same connection, well after the kill
+        got = [cli.stdout.readline() for _ in range(30)]
+        assert all(line.startswith(b"tick ") for line in got), got
+        assert cli.poll() is None, "the attach session ended with the monitor"
+    finally:
+        cli.kill()
+        cli.wait()
+        docker_cli(daemon, "rm", "-f", name)

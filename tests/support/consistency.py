@@ -122,3 +122,20 @@ def check(d: Daemon, gone_ids: set[str] | None = None) -> list[str]:
         if cid not in known and _cgroup_dirs(cid):
             problems.append(f"removed {cid[:12]} left cgroups {_cgroup_dirs(cid)}")
     return problems
+
+
+def check_images(d: Daemon) -> list[str]:
+    """The image store after a crash: every image listed inspects, and the store's own
+    listings (`images`, `system df`) answer."""
+    problems: list[str] = []
+    listing = docker_cli(d, "images", "-aq", "--no-trunc")
+    if listing.returncode != 0:
+        return [f"docker images: {listing.stderr.decode(errors='replace').strip()}"]
+    for image in sorted(set(listing.stdout.decode().split())):
+        out = docker_cli(d, "image", "inspect", image)
+        if out.returncode != 0:
+            problems.append(f"image {image[:19]} listed but not inspectable: {out.stderr!r}")
+    df = docker_cli(d, "system", "df")
+    if df.returncode != 0:
+        problems.append(f"docker system df: {df.stderr.decode(errors='replace').strip()}")
+    return problems

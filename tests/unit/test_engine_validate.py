@@ -271,6 +271,10 @@ def test_auto_remove_with_restart_policy() -> None:
             {"Memory": 100 << 20, "MemorySwap": 50 << 20},
             "Minimum memoryswap limit should be larger than memory limit, see usage",
         ),
+        (
+            {"Memory": 100 << 20, "MemorySwap": -9108},
+            "invalid MemorySwap -9108: use -1 for unlimited swap, or a limit in bytes",
+        ),
         ({"MemoryReservation": 1024}, "Minimum memory reservation allowed is 6MB"),
         (
             {"Memory": 10 << 20, "MemoryReservation": 20 << 20},
@@ -287,6 +291,11 @@ def test_auto_remove_with_restart_policy() -> None:
         (
             {"NanoCpus": 500000000, "CpuQuota": 50000},
             "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
+        ),
+        (
+            {"NanoCpus": 750000},
+            f"Range of CPUs is from 0.01 to {v.host_cpus()}.00, as there are only "
+            f"{v.host_cpus()} CPUs available",
         ),
         (
             {"CpuPeriod": 10},

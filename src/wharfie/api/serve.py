@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,7 +34,10 @@ from wharfie.httpcore.serving import ConnectionSlots, Timeouts
 
 log = logging.getLogger("wharfie.api")
 
-__all__ = ["Server", "Timeouts"]
+__all__ = ["Listener", "Server", "Timeouts"]
+
+ACCEPT_BATCH = 64  # connections accepted per wake-up: bursts stay small (RSS high-water)
+ACCEPT_PAUSE = 1.0  # seconds without accepting after an accept error (EMFILE), as asyncio
 
 
 class Server:
@@ -65,8 +69,29 @@ class Server:
         self.timeouts = timeouts
 
     def protocol(self) -> asyncio.Protocol:
-        """The protocol factory for `loop.create_server` / `create_unix_server`."""
+        """The protocol factory for `loop.create_server` / `create_unix_server` (TLS
+        listeners: asyncio does the handshake)."""
         return _Conn(self)
+
+    def serve_socket(self, sock: socket.socket) -> Listener:
+        """Serve a plain listening socket (unix or TCP) with our own accept loop."""
+        return Listener(self, sock)
+
+    def accepted(self, sock: socket.socket) -> None:
+        """A connection of a `Listener`: until its first byte it is only this socket and
+        a slot (no transport, task or stream objects: an idle flood costs little memory,
+        and what it cost is given back when it ends)."""
+        sock.setblocking(False)
+        conn = _Conn(self, sock)
+        if not self.slots.admit(conn):
+            try:
+                sock.send(_refusal(503, "too many connections: every one is busy"))
+            except OSError:
+                pass
+            sock.close()
+            return
+        self.start_sweeping()
+        asyncio.get_running_loop().add_reader(sock.fileno(), conn.first_bytes)
 
     def _sweep(self) -> None:
         for conn in self.slots.expired(self.timeouts.idle):
@@ -176,16 +201,103 @@ async def _discard(req: Request) -> bool:
         return False
 
 
-class _Conn(asyncio.Protocol):
-    """A connection until its first byte: a slot and a transport, but no task and no
-    stream objects yet, so a flood of idle connections costs little. The first bytes
-    hand the transport to a StreamReaderProtocol and `Server.handle` serves it."""
+class Listener:
+    """The accept loop of a plain listening socket: accepts in small batches, hands each
+    connection to `Server.accepted`; an accept error (out of descriptors) is logged
+    (rate-limited) and accepting pauses for a second instead of spinning."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Server, sock: socket.socket) -> None:
         self.server = server
+        self.sock = sock
+        self.loop = asyncio.get_running_loop()
+        self.closed = False
+        sock.setblocking(False)
+        self.loop.add_reader(sock.fileno(), self._accept)
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        return [self.sock]
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+    async def wait_closed(self) -> None:
+        return None
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, _ = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.error("accept failed on the API socket: %s (retrying in %.0fs)", exc, 1)
+                self.loop.remove_reader(self.sock.fileno())
+                self.loop.call_later(ACCEPT_PAUSE, self._resume)
+                return
+            self.server.accepted(conn)
+
+    def _resume(self) -> None:
+        if not self.closed:
+            self.loop.add_reader(self.sock.fileno(), self._accept)
+
+
+class _Conn(asyncio.Protocol):
+    """A connection until its first byte: a slot and a socket (a Listener's) or a
+    transport (asyncio's TLS listener), but no task and no stream objects yet, so a flood
+    of idle connections costs little. The first bytes give it a StreamReaderProtocol and
+    `Server.handle` serves it."""
+
+    __slots__ = ("eof", "server", "sock", "streaming", "transport")
+
+    def __init__(self, server: Server, sock: socket.socket | None = None) -> None:
+        self.server = server
+        self.sock = sock  # a Listener's connection, before its first byte
         self.transport: asyncio.Transport | None = None
         self.eof = False  # the client closed its side
         self.streaming: asyncio.Task[Any] | None = None  # the task writing a Stream reply
+
+    def first_bytes(self) -> None:
+        """A Listener's connection is readable: EOF ends it here; data gets it a
+        transport and a stream reader (the bytes stay in the socket for them)."""
+        sock = self.sock
+        if sock is None:
+            return
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(sock.fileno())
+        try:
+            head = sock.recv(1, socket.MSG_PEEK)
+        except (BlockingIOError, InterruptedError):
+            loop.add_reader(sock.fileno(), self.first_bytes)
+            return
+        except OSError:
+            head = b""
+        if not head:  # closed before it asked anything
+            self.sock = None
+            self.server.slots.release(self)
+            sock.close()
+            return
+        self.sock = None
+        reader = asyncio.StreamReader(limit=STREAM_LIMIT)
+        server = self.server
+
+        def connected(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> Awaitable[None]:
+            return server.handle(r, w, self)
+
+        proto = _StreamProtocol(reader, connected, self)
+        # The selector loop's own constructor of an accepted connection's transport: no
+        # task and no waiter, the request is read on the next turn of the loop. Another
+        # loop (none is used here) goes through the public coroutine.
+        make = getattr(loop, "_make_socket_transport", None)
+        if make is not None:
+            make(sock, proto)
+            return
+        task = loop.create_task(_open(loop, sock, proto, self))
+        server.connections.add(task)
+        task.add_done_callback(server.connections.discard)
 
     def client_eof(self) -> None:
         """The client closed its side (or the connection is gone): a Stream reply in
@@ -221,6 +333,16 @@ class _Conn(asyncio.Protocol):
         self.server.slots.release(self)  # closed before it sent a byte
 
 
+async def _open(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, proto: _StreamProtocol, conn: _Conn
+) -> None:
+    try:
+        await loop.connect_accepted_socket(lambda: proto, sock)
+    except OSError:
+        conn.server.slots.release(conn)
+        sock.close()
+
+
 class _StreamProtocol(asyncio.StreamReaderProtocol):
     def __init__(
         self,
@@ -230,6 +352,11 @@ class _StreamProtocol(asyncio.StreamReaderProtocol):
     ) -> None:
         super().__init__(reader, connected)
         self._conn = conn
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if isinstance(transport, asyncio.Transport):
+            self._conn.transport = transport  # for _abort (evicted or idle too long)
+        super().connection_made(transport)
 
     def eof_received(self) -> bool:
         self._conn.client_eof()
@@ -259,6 +386,11 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 def _abort(conn: object) -> None:
     """Close an idle connection (to make room, or idle too long): its task sees EOF."""
+    if isinstance(conn, _Conn) and conn.sock is not None:  # a Listener's, never read
+        sock, conn.sock = conn.sock, None
+        asyncio.get_running_loop().remove_reader(sock.fileno())
+        sock.close()
+        return
     transport = conn.transport if isinstance(conn, (_Conn, asyncio.StreamWriter)) else None
     if transport is not None:
         transport.abort()

@@ -19,10 +19,10 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -30,7 +30,7 @@ from wharfie.daemon.config import DEFAULT_HOST, ConfigError, Settings, load
 from wharfie.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 if TYPE_CHECKING:
-    from wharfie.api.serve import Server
+    from wharfie.api.serve import Listener, Server
     from wharfie.cluster.kv import TLSFiles
     from wharfie.cluster.records import NodeDescription
     from wharfie.engine.core import Config, Engine
@@ -82,11 +82,12 @@ def check_tcp(host: str, port: int, tls: ssl.SSLContext | None) -> None:
 
 async def listen(
     host: str,
-    protocol: Callable[[], asyncio.Protocol],
+    server: Server,
     tls: ssl.SSLContext | None,
     group: str,
-) -> asyncio.AbstractServer:
-    """A listener for `host` whose connections `protocol()` serves (Server.protocol)."""
+) -> list[Listener | asyncio.AbstractServer]:
+    """The listeners for `host` whose connections `server` serves: plain sockets with its
+    own accept loop (Server.serve_socket), TLS through asyncio (Server.protocol)."""
     loop = asyncio.get_running_loop()
     url = urlsplit(host)
     if url.scheme in ("unix", ""):
@@ -94,14 +95,32 @@ async def listen(
         os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
         if os.path.exists(path):
             os.unlink(path)
-        server = await loop.create_unix_server(protocol, path, backlog=BACKLOG)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(path)
         os.chmod(path, 0o660)
         os.chown(path, 0, _group_id(group))
-        return server
+        sock.listen(BACKLOG)
+        return [server.serve_socket(sock)]
     if url.scheme == "tcp":
         port = url.port or (2376 if tls else 2375)
         check_tcp(url.hostname or "", port, tls)
-        return await loop.create_server(protocol, url.hostname, port, ssl=tls, backlog=BACKLOG)
+        if tls is not None:
+            tcp = await loop.create_server(
+                server.protocol, url.hostname, port, ssl=tls, backlog=BACKLOG
+            )
+            return [tcp]
+        out: list[Listener | asyncio.AbstractServer] = []
+        for family, kind, proto, _, addr in socket.getaddrinfo(
+            url.hostname or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(addr)
+            sock.listen(BACKLOG)
+            out.append(server.serve_socket(sock))
+        return out
     raise InvalidArgument(f"unsupported address {host!r}: use unix:// or tcp://")
 
 
@@ -177,7 +196,9 @@ async def serve(args: Settings) -> None:
     configure_limits(server, args)
     tls = tls_context(args)
     listeners = [
-        await listen(h, server.protocol, tls, args.group) for h in args.hosts or [DEFAULT_HOST]
+        listener
+        for h in args.hosts or [DEFAULT_HOST]
+        for listener in await listen(h, server, tls, args.group)
     ]
     # The dashboard (wharfie.dashboard): started by `POST /wharfie/dashboard`, or at start-up
     # when --dashboard-addr is given or it was started before (its port and token are kept).

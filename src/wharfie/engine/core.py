@@ -180,6 +180,7 @@ class Engine:
             events=self.events,
             warnings=self.warnings,
             daemon_id=self.daemon_id,
+            execs=self.execs_service,
         )
         self.system = System(
             config=SystemConfig(

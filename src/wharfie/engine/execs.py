@@ -155,6 +155,11 @@ class Execs:
             except TimeoutError:
                 pass  # the monitor is slow: report it as still running
 
+    def still_running(self, eid: str) -> bool:
+        """Whether an exec known here has not reported its exit yet."""
+        ex = self.by_id.get(eid)
+        return ex is not None and ex.exit_code is None
+
     def on_exit(self, eid: str, code: int) -> None:
         ex = self.by_id.get(eid)
         if ex is not None:

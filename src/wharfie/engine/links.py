@@ -23,7 +23,7 @@ from typing import Any
 
 from wharfie.engine.index import ContainerIndex
 from wharfie.engine.model import Container
-from wharfie.errors import InvalidArgument, NotFound, WharfieError
+from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
 
 HOST_CONFLICT = (
     "conflicting options: host type networking can't be used with links. This would result "
@@ -173,7 +173,8 @@ class Links:
         parent_name, _, alias = name.rpartition("/")
         if not parent_name:
             self.index.find(ref)  # 404 first, as dockerd
-            raise WharfieError("Conflict, cannot remove the default link name of the container")
+            # dockerd answers this with a 500; it is the client's mistake: 409, as its wording says
+            raise Conflict("Conflict, cannot remove the default link name of the container")
         try:
             parent = self.index.find(parent_name)
         except NotFound as e:

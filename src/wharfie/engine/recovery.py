@@ -54,6 +54,13 @@ class VolumeRecovery(Protocol):
     def recover(self) -> None: ...
 
 
+class ExecExits(Protocol):
+    """The exec sessions, to record the exits a dead monitor could not report."""
+
+    def still_running(self, eid: str) -> bool: ...
+    def on_exit(self, eid: str, code: int) -> None: ...
+
+
 class BridgeLinks(Protocol):
     def stale_links(self, running: set[str]) -> list[str]: ...
 
@@ -75,8 +82,10 @@ class Recovery:
         events: EventSink,
         warnings: list[str],
         daemon_id: str,
+        execs: ExecExits,
     ) -> None:
         self.index = index
+        self.execs = execs
         self.store = store
         self.rt = runtime
         self.lifecycle = lifecycle
@@ -156,6 +165,12 @@ class Recovery:
                 self.index.save(c)
             elif status.get("status") == "exited":
                 await self.lifecycle.on_exit(c.id, int(status.get("exit_code") or 0), None)
+        for ex in hello.get("execs", []):  # execs re-adopted too: those that ended meanwhile
+            eid = str(ex.get("exec_id"))
+            if not self.execs.still_running(eid):  # unknown here, or its exit is recorded
+                continue
+            if ex.get("status") == "exited" and ex.get("exit_code") is not None:
+                self.execs.on_exit(eid, int(ex["exit_code"]))
         log.info("the new monitor re-adopted %d running containers", adopted)
         self.events.emit(
             "daemon", "monitor-restarted", self.daemon_id,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from wharfie import cgroups, logs
 from wharfie.engine import present, statsfmt
-from wharfie.errors import Conflict, WharfieError
+from wharfie.errors import Conflict, InvalidArgument, WharfieError
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
@@ -313,17 +313,24 @@ async def top(
 def _ps_rows(ps_args: str, pids: set[int]) -> dict[str, Any]:
     args = ps_args.split() if ps_args else ["-ef"]
     try:
-        out = subprocess.run(["ps", *args], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["ps", *args], capture_output=True, text=True, errors="replace", check=True
+        ).stdout
+    except ValueError as exc:  # a NUL in the arguments
+        raise InvalidArgument(f"ps: {exc}") from exc
     except subprocess.CalledProcessError as exc:
-        raise WharfieError(f"ps: {exc.stderr.strip() or exc}") from exc
+        # bad `ps_args` are the client's: 400 with the first line of ps's complaint (dockerd
+        # passes that line on, as a 500)
+        first = (exc.stderr or "").strip().splitlines()
+        raise InvalidArgument(f"ps: {first[0] if first else exc}") from exc
     return parse_ps(out, pids)
 
 
 def parse_ps(output: str, pids: set[int]) -> dict[str, Any]:
     lines = output.splitlines()
     titles = lines[0].split() if lines else []
-    if "PID" not in titles:
-        raise WharfieError(f"Couldn't find PID field in ps output: {lines[:1]}")
+    if "PID" not in titles:  # `ps_args` chose the columns: the client's mistake
+        raise InvalidArgument(f"Couldn't find PID field in ps output: {lines[:1]}")
     col = titles.index("PID")
     procs = []
     for line in lines[1:]:

@@ -308,6 +308,10 @@ def _verify_resources(host: dict[str, Any]) -> None:
     reservation = _num(host.get("MemoryReservation"))
     if memory != 0 and memory < MIN_MEMORY:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if swap < -1:  # dockerd passes it on and the start fails (a 500) in the runtime
+        raise InvalidArgument(
+            f"invalid MemorySwap {swap}: use -1 for unlimited swap, or a limit in bytes"
+        )
     if memory == 0 and swap > 0:
         raise InvalidArgument(
             "You should always set the Memory limit when using Memoryswap limit, see usage"
@@ -344,7 +348,9 @@ def _verify_cpu(host: dict[str, Any]) -> None:
     if nano > 0 and quota > 0:
         raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
     cpus = host_cpus()
-    if nano < 0 or nano > cpus * 1_000_000_000:
+    # below 0.01 CPU the quota is under the kernel's 1 ms minimum: dockerd lets it through
+    # and the start fails in the cgroup write (a 500); its own wording says 0.01
+    if nano < 0 or 0 < nano < 10_000_000 or nano > cpus * 1_000_000_000:
         raise InvalidArgument(
             f"Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
         )

@@ -136,6 +136,7 @@ class State:
     status: str = "running"  # running | exited
     exit_code: int | None = None
     finished_at: float | None = None
+    container_id: str | None = None  # an exec: the container it runs in (None: an init)
 
 
 def state_path(exec_root: str, cid: str) -> str:
@@ -183,6 +184,33 @@ def load_all(exec_root: str) -> list[State]:
     return out
 
 
+CLIENT_ROLE = "client "
+
+
+def client_role(opts: dict[str, Any], n: int) -> str:
+    """The warden role of an attached client's socket: its options ride in the name, so a
+    new worker can serve the client again without a state file per attach."""
+    from wharfie.oci.jsonio import dumps
+
+    keys = opts.get("detach_keys")
+    wire = {
+        "stdin": bool(opts.get("stdin")), "stdout": bool(opts.get("stdout")),
+        "stderr": bool(opts.get("stderr")), "tty": bool(opts.get("tty")),
+        "close_on_exit": bool(opts.get("close_on_exit", True)),
+        "detach_keys": keys.hex() if isinstance(keys, bytes) else None, "n": n,
+    }  # fmt: skip
+    return CLIENT_ROLE + dumps(wire)
+
+
+def client_opts(role: str) -> dict[str, Any]:
+    from wharfie.oci.jsonio import loads
+
+    opts: dict[str, Any] = loads(role[len(CLIENT_ROLE) :])
+    keys = opts.get("detach_keys")
+    opts["detach_keys"] = bytes.fromhex(keys) if isinstance(keys, str) else None
+    return opts
+
+
 def start_time(pid: int) -> str | None:
     """Field 22 of /proc/<pid>/stat, or None when the process is gone or a zombie."""
     try:
@@ -206,14 +234,17 @@ def adopt(monitor: Monitor, holds: dict[str, dict[str, int]]) -> None:
     if link is not None:
         link.stash = [(p, s) for p, s in link.stash if p not in set(running)]
     for st in states:
-        proc = Proc(monitor.loop, st.id, st.id, False)
+        is_exec = st.container_id is not None
+        proc = Proc(monitor.loop, st.id, st.container_id or st.id, is_exec)
         proc.link = link
         proc.pid, proc.tty, proc.want_stdin = st.pid, st.tty, st.want_stdin
         proc.stdin_once, proc.started_at = st.stdin_once, st.started_at
         proc.start_time = st.start_time
-        monitor.procs[st.id] = proc
+        (monitor.execs if is_exec else monitor.procs)[st.id] = proc
         if st.status == "exited":
             proc.status, proc.exit_code, proc.finished_at = "exited", st.exit_code, st.finished_at
+            if is_exec:  # reported by `hello`; its record goes with the container's
+                remove(monitor.exec_root, st.id)
             continue
         roles = holds.pop(st.id, {})
         _restore_stdio(monitor, proc, st, roles)
@@ -260,6 +291,16 @@ def _restore_stdio(monitor: Monitor, proc: Any, st: State, roles: dict[str, int]
         proc.set_stdin(roles["in"])
     if proc.stdin_fd < 0:
         proc.stdin_buf = b""
+    from wharfie.monitor.stdio import Client
+
+    for role, fd in roles.items():  # attached sessions: the same socket, served again
+        if role.startswith(CLIENT_ROLE):
+            try:
+                opts = client_opts(role)
+            except ValueError:
+                os.close(fd)
+                continue
+            Client(monitor.loop, proc, fd, opts, held_as=role)
 
 
 def _open_pidfd(proc: Any) -> None:

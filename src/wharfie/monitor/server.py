@@ -15,6 +15,14 @@ import time
 
 from wharfie.errors import Conflict, InvalidArgument, NotFound, Unavailable, WharfieError
 from wharfie.monitor import adopt, protocol, spawn
+from wharfie.monitor.launch import (
+    close_all,
+    listen_console,
+    runtime_error,
+    set_size,
+    unlink,
+    write_json,
+)
 from wharfie.monitor.loop import Loop, exit_code, read_available
 from wharfie.monitor.stdio import Client, Proc
 
@@ -25,7 +33,7 @@ if TYPE_CHECKING:
     Msg = dict[str, Any]
 
 PR_SET_CHILD_SUBREAPER = 36
-_WRHARFIE_PREFIX = "wharfie-runtime: "
+HELLO_WAIT = 10.0  # a hello waits at most this long for the starts in flight
 
 
 class Conn:
@@ -69,6 +77,7 @@ class Monitor:
         self.link: adopt.WardenLink | None = None  # None: run without a warden (tests)
         self.adopted: dict[int, Proc] = {}  # pid -> container re-adopted from a dead worker
         self.seq = 0
+        self.hellos: list[tuple[Conn, int]] = []  # waiting for the starts in flight
         self.devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
@@ -150,15 +159,37 @@ class Monitor:
             conn.send(event)
 
     # -- operations: each returns the "ok" payload, or None when it answers later ----------
-    def op_hello(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
-        _close_all(fds)
+    def op_hello(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg | None:
+        """What runs and what ended. A start still in flight (its daemon was killed while
+        it waited) is answered for once it is over: a new daemon must not take a container
+        for running with no pid, nor miss that the start failed."""
+        close_all(fds)
+        if self._starting():
+            self.hellos.append((conn, req))
+            self.loop.later(HELLO_WAIT, self._answer_hellos)
+            return None
+        return self._hello()
+
+    def _starting(self) -> bool:
+        procs = (*self.procs.values(), *self.execs.values())
+        return any(p.status == "starting" for p in procs)
+
+    def _answer_hellos(self) -> None:
+        if not self.hellos:
+            return
+        waiting, self.hellos = self.hellos, []
+        answer = self._hello()
+        for conn, req in waiting:
+            conn.send({"re": req, "ok": answer})
+
+    def _hello(self) -> Msg:
         return {
             "containers": [_status(p) for p in self.procs.values() if p.status != "created"],
             "execs": [_exec_status(p) for p in self.execs.values()],
         }
 
     def op_start(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> None:
-        _close_all(fds)
+        close_all(fds)
         cid = str(msg["id"])
         proc = self.procs.get(cid)
         if proc is not None and proc.status in ("starting", "running", "exiting"):
@@ -167,6 +198,8 @@ class Monitor:
             proc = self.procs[cid] = Proc(self.loop, cid, cid, False)
         proc.link = self.link
         proc.status = "starting"
+        for client in proc.clients:  # attached before the start (`docker run -it`)
+            client.hold()
         try:
             self._launch(conn, req, proc, msg, msg["bundle"])
         except BaseException:
@@ -177,17 +210,18 @@ class Monitor:
         cid, eid = str(msg["container_id"]), str(msg["exec_id"])
         init = self.procs.get(cid)
         if init is None or init.status != "running":
-            _close_all(fds)
+            close_all(fds)
             raise Conflict(f"container {cid} is not running")
         if eid in self.execs:
-            _close_all(fds)
+            close_all(fds)
             raise Conflict(f"exec {eid} already started")
         proc = self.execs[eid] = Proc(self.loop, eid, cid, True)
         proc.status = "starting"
+        proc.link = self.link  # its stdio and session outlive a crash of this worker
         if fds:
             opts = _attach_opts(msg.get("attach") or {})
             Client(self.loop, proc, fds.pop(0), opts)
-            _close_all(fds)
+            close_all(fds)
         try:
             self._launch(conn, req, proc, msg, None)
         except BaseException:
@@ -196,7 +230,7 @@ class Monitor:
 
     def op_attach(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
         if len(fds) != 1:
-            _close_all(fds)
+            close_all(fds)
             raise InvalidArgument("attach needs exactly one socket fd")
         cid = str(msg["id"])
         proc = self.procs.get(cid)
@@ -209,17 +243,17 @@ class Monitor:
         return {}
 
     def op_resize(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
-        _close_all(fds)
+        close_all(fds)
         target = str(msg["id"])
         proc = self.procs.get(target) or self.execs.get(target)
         if proc is None or proc.status == "created":
             raise NotFound(f"no such container or exec: {target}")
         if proc.master >= 0:
-            _set_size(proc.master, int(msg["height"]), int(msg["width"]))
+            set_size(proc.master, int(msg["height"]), int(msg["width"]))
         return {}
 
     def op_signal(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
-        _close_all(fds)
+        close_all(fds)
         cid = str(msg["id"])
         proc = self.procs.get(cid) or self.execs.get(cid)  # a container or an exec
         if proc is None or proc.status != "running":
@@ -231,7 +265,7 @@ class Monitor:
         return {}
 
     def op_forget(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> Msg:
-        _close_all(fds)
+        close_all(fds)
         cid = str(msg["id"])
         proc = self.procs.get(cid)
         if proc is not None and proc.status == "created":  # attached, never started (removed)
@@ -242,10 +276,11 @@ class Monitor:
             for eid in [e for e, p in self.execs.items() if p.container_id == cid]:
                 if self.execs[eid].status == "exited":
                     del self.execs[eid]
+                    adopt.remove(self.exec_root, eid)
         return {}
 
     def op_runtime(self, conn: Conn, req: int, msg: Msg, fds: list[int]) -> None:
-        _close_all(fds)
+        close_all(fds)
         ref = msg["runtime"]
         argv = ["--root", str(ref["root"]), *[str(a) for a in msg["args"]]]
         out_r, out_w = os.pipe()
@@ -301,7 +336,7 @@ class Monitor:
         else:
             process = dict(msg["process"])
             process["terminal"] = proc.tty
-            _write_json(files["process"], process)
+            write_json(files["process"], process)
             argv += ["exec", "-d", "--pid-file", files["pid"], "--process", files["process"]]
         if console:
             argv += ["--console-socket", console]
@@ -338,7 +373,7 @@ class Monitor:
         if proc.tty:
             self.seq += 1
             path = os.path.join(self.exec_root, f"console-{os.getpid()}-{self.seq}.sock")
-            _listen_console(self.loop, proc, path, size)
+            listen_console(self.loop, proc, path, size)
             return (self.devnull, self.devnull, self.devnull), path
         stdin = self.devnull
         if proc.want_stdin:
@@ -358,10 +393,10 @@ class Monitor:
         os.close(err_r)
         rc = exit_code(status)
         # the runtime's message is read from its log before an exec's files are removed
-        message = _runtime_error(err, None if in_process else files["log"], rc) if rc else ""
+        message = runtime_error(err, None if in_process else files["log"], rc) if rc else ""
         if "process" in files:  # an exec: its files are ours to remove
             for name in ("process", "log"):
-                _unlink(files[name])
+                unlink(files[name])
         if rc != 0:
             self._drop(proc)
             conn.send({"re": req, "error": {"kind": "Start", "message": message}})
@@ -370,7 +405,7 @@ class Monitor:
             with open(files["pid"]) as f:
                 proc.pid = int(f.read().strip())
             if "process" in files:
-                _unlink(files["pid"])
+                unlink(files["pid"])
         except (OSError, ValueError) as exc:
             self._drop(proc)
             conn.send(protocol.error_reply(req, Unavailable(f"reading {files['pid']}: {exc}")))
@@ -381,9 +416,11 @@ class Monitor:
         conn.send(
             {"re": req, "ok": {"pid": proc.pid, "ms": round((time.monotonic() - t0) * 1000, 2)}}
         )
-        if not proc.is_exec:  # after the answer: the start's latency does not pay for it
-            proc.start_time = adopt.start_time(proc.pid)
-            adopt.save(self.exec_root, _state(proc))
+        if self.hellos and not self._starting():
+            self._answer_hellos()
+        # after the answer: the start's latency does not pay for it
+        proc.start_time = adopt.start_time(proc.pid)
+        adopt.save(self.exec_root, _state(proc))
         if not proc.want_stdin and proc.stdin_fd < 0:
             proc.stdin_buf = b""
         self.loop.wait_pid(proc.pid, lambda st: self._exited(proc, st), since)
@@ -391,8 +428,7 @@ class Monitor:
     def _exited(self, proc: Proc, status: int) -> None:
         proc.exit_code = exit_code(status)
         proc.finished_at = time.time()
-        if not proc.is_exec:  # first: a crash from here on must not lose the code
-            adopt.save(self.exec_root, _state(proc))
+        adopt.save(self.exec_root, _state(proc))  # first: a crash must not lose the code
         proc.status = "exiting"
         proc.draining = True
         if not proc.outs:
@@ -406,6 +442,7 @@ class Monitor:
                 "event": "exec-exit", "container_id": proc.container_id, "id": proc.container_id,
                 "exec_id": proc.key, "exit_code": proc.exit_code,
             })  # fmt: skip
+            adopt.remove(self.exec_root, proc.key)  # the record in self.execs tells `hello`
         else:
             self.broadcast({
                 "event": "exit", "id": proc.key, "exit_code": proc.exit_code,
@@ -423,6 +460,8 @@ class Monitor:
         table = self.execs if proc.is_exec else self.procs
         if table.get(proc.key) is proc:
             del table[proc.key]
+        if self.hellos and not self._starting():
+            self._answer_hellos()
 
 
 def _answers(path: str) -> bool:
@@ -434,11 +473,6 @@ def _answers(path: str) -> bool:
         return False
     finally:
         probe.close()
-
-
-def _close_all(fds: list[int]) -> None:
-    while fds:
-        os.close(fds.pop())
 
 
 def _path(ref: Msg) -> str | None:
@@ -469,6 +503,7 @@ def _state(p: Proc) -> adopt.State:
         log_max_size=w.max_size if w else 0, log_max_file=w.max_file if w else 1,
         started_at=p.started_at, status="running" if p.exit_code is None else "exited",
         exit_code=p.exit_code, finished_at=p.finished_at,
+        container_id=p.container_id if p.is_exec else None,
     )  # fmt: skip
 
 
@@ -482,93 +517,3 @@ def _exec_status(p: Proc) -> Msg:
 
 def _collect(bufs: list[bytes], i: int, fd: int) -> None:
     bufs[i] += read_available(fd, 64 << 20)
-
-
-def _write_json(path: str, obj: Any) -> None:
-    from wharfie.oci.jsonio import dumps
-
-    with open(path, "w") as f:
-        f.write(dumps(obj))
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _runtime_error(err: str, log_path: str | None, rc: int) -> str:
-    """The runtime's own message: the last error in its JSON log, else its error stream."""
-    if log_path is not None:
-        from wharfie.oci.jsonio import loads
-
-        try:
-            with open(log_path) as f:
-                lines = f.read().splitlines()
-        except OSError:
-            lines = []
-        for line in reversed(lines):
-            try:
-                rec = loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and rec.get("level") == "error" and rec.get("msg"):
-                return str(rec["msg"])
-    for line in reversed(err.splitlines()):
-        line = line.strip()
-        if line and not line.startswith("warning:"):
-            return line.removeprefix(_WRHARFIE_PREFIX)
-    return f"the runtime failed with status {rc}"
-
-
-def _set_size(fd: int, height: int, width: int) -> None:
-    import fcntl
-    import struct
-    import termios
-
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
-
-
-def _listen_console(loop: Loop, proc: Proc, path: str, size: Any) -> None:
-    """Receive the pty master the runtime sends over `path` (runc's console-socket protocol)."""
-    _unlink(path)
-    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    lsock.bind(path)
-    lsock.listen(1)
-    lsock.setblocking(False)
-
-    def accepted() -> None:
-        try:
-            conn, _ = lsock.accept()
-        except BlockingIOError:
-            return
-        proc.close_console()
-        _unlink(path)
-        conn.setblocking(False)
-        loop.set_read(conn.fileno(), lambda: received(conn))
-
-    def received(conn: socket.socket) -> None:
-        try:
-            _msg, fds, _f, _a = socket.recv_fds(conn, 4096, 4)
-        except BlockingIOError:
-            return
-        loop.watch(conn.fileno())
-        conn.close()
-        if not fds:
-            return
-        master = fds.pop(0)
-        _close_all(fds)
-        if proc.status in ("exited",):
-            os.close(master)
-            return
-        if size:
-            _set_size(master, int(size[0]), int(size[1]))
-        os.set_blocking(master, False)
-        proc.master = master
-        proc.add_output(master, 1)
-        if proc.want_stdin:
-            proc.set_stdin(master)
-
-    loop.set_read(lsock.fileno(), accepted)
-    proc.console = lsock  # closed with the proc if the runtime never connects

@@ -281,11 +281,14 @@ class Client:
     """An attached socket (handed over by the daemon after its HTTP 101)."""
 
     __slots__ = (
-        "close_on_exit", "fd", "loop", "out", "proc", "reading", "scanner", "stderr",
+        "close_on_exit", "fd", "held", "loop", "out", "proc", "reading", "scanner", "stderr",
         "stdin", "stdout", "tty",
     )  # fmt: skip
+    _count = 0
 
-    def __init__(self, loop: Loop, proc: Proc, fd: int, opts: dict[str, object]) -> None:
+    def __init__(
+        self, loop: Loop, proc: Proc, fd: int, opts: dict[str, object], held_as: str = ""
+    ) -> None:
         self.loop = loop
         self.proc = proc
         self.fd = fd
@@ -300,8 +303,32 @@ class Client:
         self.reading = self.stdin
         os.set_blocking(fd, False)
         proc.clients.append(self)
+        # The warden keeps a copy of the socket (a running process's sessions only): a
+        # monitor crash does not end the session; the next worker serves it again.
+        self.held: tuple[WardenLink, str, str] | None = None  # (link, key, role)
+        if held_as and proc.link is not None:
+            self.held = (proc.link, proc.key, held_as)
+        elif proc.status != "created":
+            self.hold()
         if self.stdin:
             loop.set_read(fd, self._readable)
+
+    def hold(self) -> None:
+        """Give the warden a copy of the socket (once the process runs under a warden)."""
+        proc = self.proc
+        if self.held is not None or proc is None or proc.link is None or self.fd < 0:
+            return
+        from wharfie.monitor.adopt import client_role
+
+        Client._count += 1
+        opts = {
+            "stdin": self.stdin, "stdout": self.stdout, "stderr": self.stderr, "tty": self.tty,
+            "close_on_exit": self.close_on_exit,
+            "detach_keys": self.scanner.keys if self.scanner is not None else None,
+        }  # fmt: skip
+        role = client_role(opts, Client._count)
+        proc.link.hold(proc.key, role, self.fd)
+        self.held = (proc.link, proc.key, role)
 
     def send(self, stream: int, data: bytes) -> None:
         # A process with a terminal has one stream (stdout's); otherwise each stream goes
@@ -376,6 +403,10 @@ class Client:
     def close(self) -> None:
         if self.fd < 0:
             return
+        if self.held is not None:  # the warden's copy first: the peer sees EOF at once
+            link, key, role = self.held
+            self.held = None
+            link.drop(key, role)
         self._detach_proc()
         self.loop.watch(self.fd)
         os.close(self.fd)

@@ -472,7 +472,9 @@ class NetSetup:
         if net.name not in nets:
             if force:
                 return
-            raise WharfieError(f"container {c.id} is not connected to network {net.name}")
+            # dockerd's wording, with a 409 (dockerd: 500): the client named a pair that is
+            # not connected, nothing broke in the daemon (found by the schema fuzzer)
+            raise Conflict(f"container {c.id} is not connected to network {net.name}")
         if net.driver in ("host", "null"):
             raise InvalidArgument(
                 "container cannot be disconnected from host network or connected to host network"
