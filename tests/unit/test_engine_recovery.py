@@ -69,6 +69,21 @@ def record(n: int, state: State, **host: Any) -> dict[str, Any]:
     return present_container.stored(c)
 
 
+class FakeExecs:
+    """Exec sessions: `running` ids, and the exits recorded."""
+
+    def __init__(self, running: set[str]) -> None:
+        self.running = set(running)
+        self.exits: dict[str, int] = {}
+
+    def still_running(self, eid: str) -> bool:
+        return eid in self.running
+
+    def on_exit(self, eid: str, code: int) -> None:
+        self.running.discard(eid)
+        self.exits[eid] = code
+
+
 class World:
     def __init__(self, root: Path, rows: list[dict[str, Any]]) -> None:
         self.store = FakeStore(rows)
@@ -81,6 +96,7 @@ class World:
         self.paths = Paths(str(root / "data"), str(root / "exec"))
         self.paths.make_roots()
         self.warnings: list[str] = []
+        self.execs = FakeExecs({"e-running", "e-ended"})
         self.recovery = Recovery(
             index=self.index,
             store=self.store,
@@ -93,6 +109,7 @@ class World:
             events=self.events,
             warnings=self.warnings,
             daemon_id="d" * 64,
+            execs=self.execs,
         )
 
 
@@ -169,3 +186,20 @@ def test_a_new_monitor_re_adopts_and_finishes_what_ended(tmp_path: Path) -> None
     assert w.events.actions() == ["die", "monitor-restarted"]
     assert w.events.seen[-1][3]["containers"] == "1"
     assert os.path.isdir(w.paths.containers_root())
+
+
+def test_a_new_monitor_reports_execs_that_ended_while_none_ran(tmp_path: Path) -> None:
+    import asyncio
+
+    w = World(tmp_path, [])
+    hello = {
+        "containers": [],
+        "execs": [
+            {"exec_id": "e-running", "status": "running"},
+            {"exec_id": "e-ended", "status": "exited", "exit_code": 5},
+            {"exec_id": "e-unknown", "status": "exited", "exit_code": 1},
+        ],
+    }
+    asyncio.run(w.recovery.monitor_back(hello))
+    assert w.execs.exits == {"e-ended": 5}
+    assert w.execs.running == {"e-running"}
