@@ -94,6 +94,14 @@ def test_build(differ) -> None:
         d.note("build-ok-status", r.status)
         d.note("build-ok-keys", sorted({k for x in lines for k in x}))
         d.call("inspect-built-labels", "GET", "/images/built:1/json")
+        built = d.json("GET", "/images/built:1/json")
+        # the classic builder's Config.Image: the image the last step ran on (its parent)
+        d.note("built-config-image-is-parent", built["Config"]["Image"] == built["Parent"])
+        graph = built["GraphDriver"]["Data"]
+        d.note("built-graph-dirs", sorted(k for k, v in graph.items() if v))
+        d.note(
+            "built-graph-distinct", len({graph["MergedDir"], graph["WorkDir"], graph["UpperDir"]})
+        )
         fail = _tar({"Dockerfile": b"FROM busybox\nRUN exit 7\n"})
         r = d.raw("POST", "/build?rm=1", fail, headers=hdr, timeout=120)
         lines = [json.loads(x) for x in r.body.splitlines() if x.strip()]

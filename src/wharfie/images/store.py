@@ -431,6 +431,8 @@ class ImageStore:
     def inspect(self, rec: ImageRecord) -> dict[str, Any]:
         dirs = self.layer_dirs(rec)
         graph = {"MergedDir": "", "UpperDir": dirs[0] if dirs else "", "WorkDir": ""}
+        if rec.chain_ids:  # overlay2's names for the top layer (see snapshots)
+            graph["MergedDir"], graph["WorkDir"] = self.snapshots.overlay_names(rec.chain_ids[-1])
         if len(dirs) > 1:
             graph["LowerDir"] = ":".join(dirs[1:])
         return present.inspect(rec, graph, rec.last_tag_time)
