@@ -368,14 +368,8 @@ def _publish_ports(engine: Engine, c: Container) -> None:
     if not plan or ep is None:
         return
     ip6 = str(ep.get("ip6") or "")
-    literal6 = [b.host_ip for b in plan if ":" in b.host_ip]
-    if literal6 and not ip6:
-        raise InvalidArgument(
-            f"cannot publish a port on {literal6[0]}: the container has no IPv6 address "
-            "(publishing on IPv6 needs its first network to have IPv6 enabled)"
-        )
     bound = engine.networks.ports.reserve(c.id, plan)
-    if ip6:
+    if ip6 or network.ports.host_has_ipv6():  # dockerd publishes on :: too
         bound += engine.networks.ports.reserve(c.id, network.ports.ipv6_twins(bound))
     bridge = getattr(engine.networks.driver(ep["network_id"]), "name", "")
     c.private["ports"] = [
@@ -383,7 +377,7 @@ def _publish_ports(engine: Engine, c: Container) -> None:
             "proto": b.proto,
             "host_ip": b.host_ip,
             "host_port": b.host_port,
-            "container_ip": ip6 if ":" in b.host_ip else ep["ip"],
+            "container_ip": network.ports.container_target(b, ep["ip"], ip6),
             "container_port": b.container_port,
             "bridge": bridge,
         }
@@ -391,18 +385,18 @@ def _publish_ports(engine: Engine, c: Container) -> None:
     ]
     c.doc["NetworkSettings"]["Ports"] = network.ports.port_map(bound, c.config.get("ExposedPorts"))
     _firewall_now(engine)
-    _relay_loopback6(engine, c)
+    _relay_userland(engine, c)
 
 
-def _relay_loopback6(engine: Engine, c: Container) -> None:
-    """TCP ports published on ::1 or :: : relayed from ::1 in userland (network/relay.py)."""
+def _relay_userland(engine: Engine, c: Container) -> None:
+    """The ports kernel NAT cannot serve, relayed in userland (network/relay.py)."""
     targets = {
         (r["proto"], r["host_ip"], r["host_port"]): (r["container_ip"], r["container_port"])
         for r in c.private.get("ports") or []
     }
     for b, sock in engine.networks.ports.held(c.id):
         target = targets.get((b.proto, b.host_ip, b.host_port))
-        if b.proto == "tcp" and b.host_ip in ("::", "::1") and target is not None:
+        if target is not None and network.ports.relayed(b.host_ip, target[0]):
             engine.networks.relay.open(c.id, sock, target)
 
 
@@ -431,7 +425,7 @@ def reserve_running(engine: Engine, c: Container) -> None:
     ]
     if wanted:
         engine.networks.ports.reserve(c.id, wanted)
-        _relay_loopback6(engine, c)
+        _relay_userland(engine, c)
 
 
 def _join_container(engine: Engine, c: Container) -> tuple[str, dict[str, str]]:

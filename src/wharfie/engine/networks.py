@@ -72,7 +72,7 @@ class Networks:
         self.docs: dict[str, dict[str, Any]] = {}  # user-defined networks by id
         self.drivers: dict[str, Driver] = {}
         self.ports = network.ports.Reservations()
-        self.relay = network.relay.LoopbackRelay()  # TCP ports published on ::1
+        self.relay = network.relay.PortRelay()  # ports kernel NAT cannot serve
         self.table = nft.table_name(engine.config.bridge_name)
         self.lock = asyncio.Lock()
         self._builtin_ids: dict[str, str] = {}

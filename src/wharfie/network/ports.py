@@ -107,9 +107,36 @@ def _check_ip(ip: str) -> None:
 
 
 def ipv6_twins(bound: list[Binding]) -> list[Binding]:
-    """For a container with an IPv6 address: its wildcard bindings on `::` too, with the
-    same host ports (dockerd publishes on both 0.0.0.0 and ::)."""
+    """Wildcard bindings on `::` too, with the same host ports: dockerd publishes `-p 80` on
+    both 0.0.0.0 and `::`, for containers with or without an IPv6 address (docker-proxy
+    relays the latter to the IPv4 address)."""
     return [Binding(b.proto, b.container_port, "::", b.host_port) for b in bound if not b.host_ip]
+
+
+def host_has_ipv6() -> bool:
+    """Whether this host can bind IPv6 loopback (IPv6 not disabled): the `::` twins are
+    made only then, as dockerd."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def container_target(b: Binding, ip4: str, ip6: str) -> str:
+    """The container address a binding goes to: its IPv6 address for an IPv6 host address
+    when it has one, else its IPv4 address (relayed across families, see `relayed`)."""
+    return ip6 if ":" in b.host_ip and ip6 else ip4
+
+
+def relayed(host_ip: str, container_ip: str) -> bool:
+    """Whether the daemon relays a binding in userland (relay.py) rather than kernel NAT:
+    an IPv6 host address for an IPv4 container (no NAT across families), and `::1`
+    (and the loopback part of `::`) for an IPv6 one (IPv6 has no route_localnet)."""
+    if ":" not in host_ip:
+        return False
+    return ":" not in container_ip or host_ip in ("::", "::1")
 
 
 def port_map(bound: list[Binding], exposed: dict[str, Any] | None) -> dict[str, Any]:
