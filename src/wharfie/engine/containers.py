@@ -530,7 +530,7 @@ class Containers:
                 await asyncio.to_thread(self._remove_files, c)
                 self.e.store.delete_container(c.id)
                 self.e.drop(c)
-                links.forget(self.e, c.id)
+                links.forget(self.e, c.id, c.name)
                 await self.e.volumes.detach(c, remove_anonymous=volumes)
                 if not self._image_exists(str(c.doc["Image"])):
                     await asyncio.to_thread(self.e.images.gc_layers, self._lowers_in_use())
@@ -598,6 +598,7 @@ class Containers:
         c.doc["Name"] = "/" + new
         self.e.names[new] = c.id
         self.e.save(c)
+        links.renamed(self.e, c)
         self.e.events.emit("container", "rename", c.id, {**c.event_attrs(), "oldName": "/" + old})
 
     async def update(self, ref: str, body: Any) -> dict[str, Any]:

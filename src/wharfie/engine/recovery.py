@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from wharfie import network
-from wharfie.engine import restart
+from wharfie.engine import links, restart
 from wharfie.engine.model import Container
 from wharfie.errors import WharfieError
 
@@ -30,6 +30,7 @@ log = logging.getLogger("wharfie.engine")
 async def recover(engine: Engine) -> None:
     for doc in engine.store.load_containers():
         engine.add(Container(doc))
+    links.restored(engine)
     hello = await engine.need_monitor().hello()
     known = {s["id"]: s for s in hello.get("containers", [])}
     for c in list(engine.containers.values()):
