@@ -18,6 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from wharfie.daemon import containerdefaults
+
 DEFAULT_CONFIG_FILE = "/etc/wharfie/daemon.json"
 DEFAULT_HOST = "unix:///run/wharfie/wharfie.sock"
 
@@ -169,6 +171,47 @@ OPTIONS: tuple[Option, ...] = (
         metavar="IP",
     ),
     Option(
+        "dns-opts",
+        ("--dns-opt",),
+        "list",
+        [],
+        "DNS option (resolv.conf `options`) of containers that set none (repeatable)",
+        metavar="OPT",
+    ),
+    Option(
+        "dns-search",
+        ("--dns-search",),
+        "list",
+        [],
+        "DNS search domain of containers that set none (repeatable)",
+        metavar="DOMAIN",
+    ),
+    Option(
+        "labels",
+        ("--label",),
+        "list",
+        [],
+        "a KEY=VALUE label of the daemon, shown by `docker info` (repeatable)",
+        metavar="KEY=VALUE",
+    ),
+    Option(
+        "default-ulimits",
+        ("--default-ulimit",),
+        "ulimits",
+        {},
+        "ulimit of containers that do not set it, NAME=SOFT[:HARD] (repeatable; file: "
+        '{"NAME": {"Name": NAME, "Soft": N, "Hard": N}})',
+        metavar="NAME=SOFT[:HARD]",
+    ),
+    Option(
+        "default-shm-size",
+        ("--default-shm-size",),
+        "size",
+        64 * 1024 * 1024,
+        "size of /dev/shm of containers that set none (64M: 64 MiB)",
+        metavar="SIZE",
+    ),
+    Option(
         "registry-mirrors",
         ("--registry-mirror",),
         "list",
@@ -280,6 +323,8 @@ _GO_TYPES = {
     "map": "map[string]string",
     "pools": "[]*ipamutils.NetworkToSplit",
     "runtimes": "map[string]types.Runtime",
+    "ulimits": "map[string]*units.Ulimit",
+    "size": "opts.MemBytes",
 }
 
 
@@ -341,7 +386,7 @@ def parser() -> argparse.ArgumentParser:
             kw["type"] = int
         elif o.kind == "float":
             kw["type"] = float
-        elif o.kind in ("list", "map", "pools", "runtimes"):
+        elif o.kind in ("list", "map", "pools", "runtimes", "ulimits"):
             kw["action"] = "append"
         p.add_argument(*o.flags, **kw)
     return p
@@ -437,7 +482,14 @@ def parse_file(text: str, flags: dict[str, Any]) -> dict[str, Any]:
                 for o in both
             )
         )
-    return {k: _from_file(BY_KEY[k], v) for k, v in flat.items()}
+    out = {k: _from_file(BY_KEY[k], v) for k, v in flat.items()}
+    for key, check in containerdefaults.VALIDATORS.items():
+        for item in out.get(key) or []:
+            try:
+                check(item)
+            except ValueError as e:
+                raise ConfigError(f"configuration validation from file failed: {e}") from e
+    return out
 
 
 def _flatten(doc: dict[str, Any]) -> dict[str, Any]:
@@ -513,6 +565,12 @@ def _from_file(o: Option, value: Any) -> Any:
         if not isinstance(value, list):
             raise _type_error(o, value)
         return [_pool(p) for p in value]
+    if o.kind == "size":
+        return _defaults(containerdefaults.shm_size, value)
+    if o.kind == "ulimits":
+        if not isinstance(value, dict):
+            raise _type_error(o, value)
+        return _defaults(containerdefaults.ulimits_file, value)
     if not isinstance(value, dict):  # runtimes
         raise _type_error(o, value)
     return {name: _runtime(name, spec) for name, spec in value.items()}
@@ -540,6 +598,15 @@ def _runtime(name: str, spec: Any) -> str:
 
 
 def _from_flag(o: Option, raw: Any) -> Any:
+    check = containerdefaults.VALIDATORS.get(o.key)
+    if check is not None:
+        for item in raw:
+            try:
+                check(item)
+            except ValueError as e:
+                raise ConfigError(
+                    f'invalid argument "{item}" for "--{o.flag_name}" flag: {e}'
+                ) from e
     if o.kind == "map":
         out = {}
         for item in raw:
@@ -558,7 +625,18 @@ def _from_flag(o: Option, raw: Any) -> Any:
         return rts
     if o.kind == "pools":
         return [_pool_flag(item) for item in raw]
+    if o.kind == "ulimits":
+        return dict(_defaults(containerdefaults.ulimit_flag, item) for item in raw)
+    if o.kind == "size":
+        return _defaults(containerdefaults.shm_size, raw)
     return raw
+
+
+def _defaults(parse: Any, value: Any) -> Any:
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _pool_flag(item: str) -> tuple[str, int]:
@@ -597,6 +675,7 @@ def _check_values(values: dict[str, Any]) -> None:
             ipaddress.IPv6Network(values["fixed_cidr_v6"])
         except ValueError as e:
             raise ConfigError(f"invalid fixed-cidr-v6 {values['fixed_cidr_v6']!r}: {e}") from e
+    values["labels"] = _defaults(containerdefaults.conflict_free_labels, values["labels"])
     for server in values["dns"]:
         try:
             ipaddress.ip_address(server)

@@ -58,6 +58,8 @@ class Containers:
             body,
             api_version=api_version,
             default_log=(self.e.config.log_driver, self.e.config.log_opts),
+            default_shm=self.e.config.default_shm_size,
+            default_ulimits=self.e.config.default_ulimits,
         )
         config, host_config = cfg.config, cfg.host_config
         if not config.get("Image"):

@@ -65,6 +65,11 @@ class Config:
     fixed_cidr_v6: str = ""
     cpu_rt_period: int = 0  # the budget given to the containers' parent cgroup (v1)
     cpu_rt_runtime: int = 0
+    dns_search: list[str] = field(default_factory=list)  # for containers that set no DnsSearch
+    dns_opts: list[str] = field(default_factory=list)  # for containers that set no DnsOptions
+    labels: list[str] = field(default_factory=list)  # the daemon's, in `info`
+    default_ulimits: list[dict[str, Any]] = field(default_factory=list)  # Ulimits entries
+    default_shm_size: int = 64 * 1024 * 1024  # for containers whose ShmSize is 0
 
 
 class Engine:

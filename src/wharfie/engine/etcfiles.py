@@ -12,6 +12,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from wharfie.engine import links
+from wharfie.network import resolvconf
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
@@ -56,13 +57,18 @@ def write(engine: Engine, c: Container, kind: str, ip: str, user: bool) -> dict[
         if own and first and first.get("ip6"):
             own += f"{first['ip6']}\t{fqdn}\n"
         _write(paths["/etc/hosts"], HOSTS_HEAD + extra + own)
-    _write(paths["/etc/resolv.conf"], _resolv_for(c, kind, user, engine.config.dns))
+    _write(paths["/etc/resolv.conf"], _resolv_for(c, kind, user, *_dns_defaults(engine)))
     c.doc.update(
         HostnamePath=paths["/etc/hostname"],
         HostsPath=paths["/etc/hosts"],
         ResolvConfPath=paths["/etc/resolv.conf"],
     )
     return paths
+
+
+def _dns_defaults(engine: Engine) -> tuple[list[str], list[str], list[str]]:
+    cfg = engine.config
+    return cfg.dns, cfg.dns_search, cfg.dns_opts
 
 
 def _host_ip(engine: Engine, value: str) -> str:
@@ -74,47 +80,33 @@ def rewrite_resolv(engine: Engine, c: Container) -> None:
     """After a live connect to a user network: point resolv.conf at the embedded DNS."""
     path = os.path.join(engine.container_dir(c.id), "resolv.conf")
     if os.path.exists(path):
-        _write(path, _resolv_for(c, "network", True, engine.config.dns))
+        _write(path, _resolv_for(c, "network", True, *_dns_defaults(engine)))
 
 
-def _resolv_for(c: Container, kind: str, user: bool, daemon_dns: list[str] | None = None) -> str:
-    host = _read("/etc/resolv.conf")
-    if user:
-        search = [ln for ln in host.splitlines() if ln.startswith("search")]
-        if c.host_config.get("DnsSearch"):
-            search = ["search " + " ".join(c.host_config["DnsSearch"])]
-        opts = ["ndots:0", *(c.host_config.get("DnsOptions") or [])]
-        return "\n".join(["nameserver 127.0.0.11", *search, "options " + " ".join(opts)]) + "\n"
-    text = resolv_conf(host, kind)
-    dns = c.host_config.get("Dns") or daemon_dns or []  # the daemon's --dns: dockerd's default
-    if dns or c.host_config.get("DnsSearch") or c.host_config.get("DnsOptions"):
-        lines = [ln for ln in text.splitlines() if not (dns and ln.startswith("nameserver"))]
-        if c.host_config.get("DnsSearch"):
-            lines = [ln for ln in lines if not ln.startswith("search")]
-            lines.append("search " + " ".join(c.host_config["DnsSearch"]))
-        lines += [f"nameserver {d}" for d in dns]
-        if c.host_config.get("DnsOptions"):
-            lines.append("options " + " ".join(c.host_config["DnsOptions"]))
-        text = "\n".join(lines) + "\n"
-    return text
+def _resolv_for(
+    c: Container,
+    kind: str,
+    user: bool,
+    daemon_dns: list[str] | None = None,
+    daemon_search: list[str] | None = None,
+    daemon_opts: list[str] | None = None,
+) -> str:
+    """The container's resolv.conf: its Dns, DnsSearch and DnsOptions, or else the
+    daemon's --dns, --dns-search and --dns-opt (network/resolvconf.py)."""
+    host = c.host_config
+    return resolvconf.render(
+        _read("/etc/resolv.conf"),
+        kind,
+        user,
+        list(host.get("Dns") or daemon_dns or []),
+        list(host.get("DnsSearch") or daemon_search or []),
+        list(host.get("DnsOptions") or daemon_opts or []),
+    )
 
 
 def resolv_conf(host: str, mode: str) -> str:
-    """The host's resolv.conf; for a private netns, loopback servers are unreachable and are
-    replaced by public ones, as Docker does."""
-    if mode == "host":
-        return host
-    lines = [
-        ln for ln in host.splitlines() if not (ln.startswith("nameserver") and _is_loopback(ln))
-    ]
-    if not any(ln.startswith("nameserver") for ln in lines):
-        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
-    return "\n".join(lines) + "\n"
-
-
-def _is_loopback(line: str) -> bool:
-    parts = line.split()
-    return len(parts) > 1 and (parts[1].startswith("127.") or parts[1] == "::1")
+    """The host's resolv.conf as a container without DNS settings sees it."""
+    return resolvconf.render(host, mode, False, [], [], [])
 
 
 def _read(path: str) -> str:

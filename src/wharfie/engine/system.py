@@ -116,7 +116,7 @@ def info(engine: Engine) -> dict[str, Any]:
         "HttpsProxy": "",
         "NoProxy": "",
         "Name": socket.gethostname(),
-        "Labels": [],
+        "Labels": list(engine.config.labels),
         "ExperimentalBuild": False,
         "ServerVersion": ENGINE_VERSION,
         "Runtimes": runtimes,

@@ -115,6 +115,8 @@ def container_create(
     *,
     api_version: tuple[int, int] = (1, 44),
     default_log: tuple[str, dict[str, str]] = ("json-file", {}),
+    default_shm: int = DEFAULT_SHM_SIZE,
+    default_ulimits: list[dict[str, Any]] | None = None,
 ) -> CreateConfig:
     """Check a create body; (Config, HostConfig, NetworkingConfig) with defaults filled."""
     if body is not None and not isinstance(body, dict):
@@ -130,10 +132,22 @@ def container_create(
     _normalise_config(config)
     _verify_config(config)
     _verify_host_config(host)
-    _fill_host_defaults(host, api_version, default_log)
+    _fill_host_defaults(host, api_version, default_log, default_shm)
+    if default_ulimits:  # the daemon's --default-ulimit
+        host["Ulimits"] = merge_ulimits(host.get("Ulimits"), default_ulimits)
     if networking.get("EndpointsConfig") is None:
         networking["EndpointsConfig"] = {}
     return CreateConfig(config, host, networking)
+
+
+def merge_ulimits(
+    own: list[dict[str, Any]] | None, defaults: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
+    """A container's Ulimits and the daemon's defaults for the names it does not set, as
+    moby's mergeUlimits (inspect shows them merged)."""
+    names = {u.get("Name") for u in own or [] if isinstance(u, dict)}
+    extra = [dict(u) for u in defaults if u["Name"] not in names]
+    return [*(own or []), *extra] if extra else own
 
 
 def _normalise_config(config: dict[str, Any]) -> None:
@@ -483,6 +497,7 @@ def _fill_host_defaults(
     host: dict[str, Any],
     api_version: tuple[int, int],
     default_log: tuple[str, dict[str, str]] = ("json-file", {}),
+    default_shm: int = DEFAULT_SHM_SIZE,
 ) -> None:
     log = dict(host.get("LogConfig") or {})
     if not log.get("Type"):
@@ -501,7 +516,7 @@ def _fill_host_defaults(
     if _num(host.get("Memory")) > 0 and _num(host.get("MemorySwap")) == 0:
         host["MemorySwap"] = 2 * _num(host.get("Memory"))  # moby adaptContainerSettings
     if not host.get("ShmSize"):
-        host["ShmSize"] = DEFAULT_SHM_SIZE
+        host["ShmSize"] = default_shm  # the daemon's --default-shm-size
     for key in (  # as moby: what the client did not send is null (the CLI sends [])
         "Ulimits",
         "Dns",
