@@ -51,7 +51,7 @@ ALLOWED = {
     },
     "api": {"errors", "oci", "engine", "monitor", "units", "httpcore"},
     "dashboard": {"errors", "oci", "api", "engine", "statsmath"},
-    "daemon": {"errors", "api", "engine", "httpcore", "dashboard"},
+    "daemon": {"errors", "api", "engine", "httpcore", "dashboard", "units"},
     "client": {"errors", "oci", "patterns", "httpcore"},
     "compose": {"errors", "oci", "client", "units"},
     "cli": {"errors", "oci", "client", "units", "compose", "registry", "times", "statsmath", "vm"},

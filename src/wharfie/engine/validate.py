@@ -209,8 +209,11 @@ def _verify_host_config(host: dict[str, Any]) -> None:
     oom = _num(host.get("OomScoreAdj"))
     if not -1000 <= oom <= 1000:
         raise InvalidArgument(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
-    normalise_caps(host.get("CapAdd"))
-    normalise_caps(host.get("CapDrop"))
+    for field in ("CapAdd", "CapDrop"):  # moby's validateCapabilities (Engine 20.10 and 25)
+        try:
+            normalise_caps(host.get(field))
+        except InvalidArgument as e:
+            raise InvalidArgument(f"invalid {field}: {e}") from None
     parse_security_opts(host.get("SecurityOpt") or [])
     parse_binds([b for b in host.get("Binds") or () if b is not None])
     parse_tmpfs(host.get("Tmpfs") or {})
