@@ -66,6 +66,12 @@ CASES = {
     "dns_opts_type": ({"dns-opts": "ndots:1"}, []),
     "ulimits_type": ({"default-ulimits": ["nofile"]}, []),
     "shm_bad": ({"default-shm-size": "abc"}, []),
+    "ipc_bad": ({"default-ipc-mode": "bogus"}, []),
+    "ipc_host": ({"default-ipc-mode": "host"}, []),
+    "cgroupns_bad": ({"default-cgroupns-mode": "bogus"}, []),
+    "ip_bad": ({"ip": "bogus"}, []),
+    "init_type": ({"init": "yes"}, []),
+    "ip_flag": ({"ip": "127.0.0.1"}, ["--ip", "127.0.0.2"]),
 }
 
 
@@ -234,6 +240,10 @@ CONTAINER_DEFAULTS = {
     "dns-opts": ["ndots:3"],
     "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 4096, "Soft": 2048}},
     "default-shm-size": "32M",
+    "init": True,
+    "default-ipc-mode": "shareable",
+    "default-cgroupns-mode": "private",
+    "ip": "127.0.0.1",
 }
 
 
@@ -253,6 +263,16 @@ def _defaults_story(cli: Callable[..., subprocess.CompletedProcess[bytes]]) -> l
             doc["DnsOptions"],
         ]
         cli("rm", "-f", "dc")
+    p = cli("run", "-d", "--name", "dp", "-p", "80", "busybox", "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(cli("inspect", "dp").stdout)[0]
+    host = doc["HostConfig"]
+    seen += [
+        [(b["HostIp"], b["HostPort"] != "") for b in doc["NetworkSettings"]["Ports"]["80/tcp"]],
+        [host["IpcMode"], host["CgroupnsMode"], host.get("Init", "absent")],
+        cli("exec", "dp", "cat", "/proc/1/comm").stdout.decode().strip() != "sleep",  # an init
+    ]
+    cli("rm", "-f", "dp")
     assert cli("network", "create", "dnet").returncode == 0
     # on a user network the lines are compared as a set: wharfied writes them in Engine
     # 25's order (nameserver, search, options), dockerd 20.10 puts search first
@@ -300,3 +320,4 @@ def test_container_defaults_from_the_file_match_dockerd(tmp_path: Path) -> None:
     assert "options ndots:3" in mine[1] and "2048" in mine[1] and "4096" in mine[1]
     assert mine[2] == [{"Name": "nofile", "Hard": 4096, "Soft": 2048}] and mine[3] == 32 << 20
     assert mine[-1] == ["nameserver 127.0.0.11", "options timeout:2 ndots:0", "search example.test"]
+    assert mine[-5:-2] == [[("127.0.0.1", True)], ["shareable", "private", "absent"], True]

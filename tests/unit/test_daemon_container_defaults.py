@@ -74,13 +74,15 @@ def test_flags_and_file_keys() -> None:
 def test_default_ulimits_and_shm_at_create() -> None:
     defaults = [{"Name": "nofile", "Hard": 20, "Soft": 10}]
     host = validate.container_create(
-        {"Image": "x"}, default_shm=8 << 20, default_ulimits=defaults
+        {"Image": "x"}, defaults=validate.CreateDefaults(shm_size=8 << 20, ulimits=(*defaults,))
     ).host_config
     assert host["Ulimits"] == defaults and host["ShmSize"] == 8 << 20
     own = [{"Name": "nofile", "Hard": 5, "Soft": 5}, {"Name": "nproc", "Hard": 3, "Soft": 3}]
     host = validate.container_create(
         {"Image": "x", "HostConfig": {"Ulimits": own, "ShmSize": 1 << 20}},
-        default_ulimits=[*defaults, {"Name": "core", "Hard": 0, "Soft": 0}],
+        defaults=validate.CreateDefaults(
+            ulimits=(*defaults, {"Name": "core", "Hard": 0, "Soft": 0})
+        ),
     ).host_config
     assert host["Ulimits"] == [*own, {"Name": "core", "Hard": 0, "Soft": 0}]
     assert host["ShmSize"] == 1 << 20

@@ -251,6 +251,10 @@ def engine_config(args: Settings) -> Config:
         labels=list(args.labels),
         default_ulimits=list(args.default_ulimits.values()),
         default_shm_size=args.default_shm_size,
+        default_ipc_mode=args.default_ipc_mode or "private",
+        default_cgroupns_mode=args.default_cgroupns_mode,
+        init=args.init,
+        default_bind_ip="" if args.ip in ("", "0.0.0.0") else args.ip,
     )
 
 

@@ -214,8 +214,12 @@ def parse_file(text: str, flags: dict[str, Any]) -> dict[str, Any]:
             )
         )
     out = {k: _from_file(BY_KEY[k], v) for k, v in flat.items()}
+    for key, parse in containerdefaults.PARSERS.items():
+        if key in out:
+            _defaults(parse, out[key])
     for key, check in containerdefaults.VALIDATORS.items():
-        for item in out.get(key) or []:
+        values = out.get(key)
+        for item in [values] if isinstance(values, str) else values or []:
             try:
                 check(item)
             except ValueError as e:
@@ -330,8 +334,10 @@ def _runtime(name: str, spec: Any) -> str:
 
 def _from_flag(o: Option, raw: Any) -> Any:
     check = containerdefaults.VALIDATORS.get(o.key)
+    if o.key == "ip":  # opts.IPOpt's wording
+        check = _ip_flag
     if check is not None:
-        for item in raw:
+        for item in [raw] if isinstance(raw, str) else raw:
             try:
                 check(item)
             except ValueError as e:
@@ -361,6 +367,13 @@ def _from_flag(o: Option, raw: Any) -> Any:
     if o.kind == "size":
         return _defaults(containerdefaults.shm_size, raw)
     return raw
+
+
+def _ip_flag(text: str) -> str:
+    try:
+        return containerdefaults.validate_ip(text)
+    except ValueError:
+        raise ValueError(f"{text} is not an ip address") from None
 
 
 def _defaults(parse: Any, value: Any) -> Any:

@@ -152,8 +152,47 @@ def validate_dns_search(domain: str) -> str:
     return d
 
 
+def validate_ipc_mode(mode: str) -> str:
+    """dockerd's verifyDefaultIpcMode."""
+    hint = 'use "shareable" or "private"'
+    valid = mode in ("", "none", "private", "shareable", "host") or (
+        mode.startswith("container:") and len(mode) > len("container:")
+    )
+    if not valid:
+        raise ValueError(f"default IPC mode setting ({mode}) is invalid; {hint}")
+    if mode not in ("", "private", "shareable"):
+        raise ValueError(f'IPC mode "{mode}" is not supported as default value; {hint}')
+    return mode
+
+
+def validate_cgroupns_mode(mode: str) -> str:
+    """dockerd's verifyDefaultCgroupNsMode."""
+    if mode not in ("", "host", "private"):
+        raise ValueError(
+            f'default cgroup namespace mode ({mode}) is invalid; use "host" or "private"'
+        )
+    return mode
+
+
+def validate_ip(text: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"invalid IP address: {text}") from None
+    return text
+
+
 # Checked on each value (a flag's, or in the file's "configuration validation")
-VALIDATORS = {"labels": validate_label, "dns-search": validate_dns_search}
+VALIDATORS = {
+    "labels": validate_label,
+    "dns-search": validate_dns_search,
+    "default-ipc-mode": validate_ipc_mode,
+    "default-cgroupns-mode": validate_cgroupns_mode,
+}
+# Checked as the file is read (their errors have no "configuration validation" prefix)
+PARSERS = {"ip": validate_ip}
 
 
 def _kind(value: Any) -> str:

@@ -193,6 +193,36 @@ OPTIONS: tuple[Option, ...] = (
         metavar="SIZE",
     ),
     Option(
+        "init",
+        ("--init",),
+        "bool",
+        False,
+        "run an init (tini) as PID 1 of containers whose HostConfig.Init is null",
+    ),
+    Option(
+        "default-ipc-mode",
+        ("--default-ipc-mode",),
+        "str",
+        "private",
+        'IPC mode of containers that set none: "private" or "shareable"',
+    ),
+    Option(
+        "default-cgroupns-mode",
+        ("--default-cgroupns-mode",),
+        "str",
+        "",
+        'cgroup namespace mode of containers that set none: "private" or "host" '
+        "(default: private on cgroup v2, host on v1 and hybrid hosts)",
+    ),
+    Option(
+        "ip",
+        ("--ip",),
+        "str",
+        "0.0.0.0",
+        "host address of published ports that name none (0.0.0.0: every address, and ::)",
+        metavar="IP",
+    ),
+    Option(
         "registry-mirrors",
         ("--registry-mirror",),
         "list",

@@ -57,9 +57,7 @@ class Containers:
         cfg = validate.container_create(
             body,
             api_version=api_version,
-            default_log=(self.e.config.log_driver, self.e.config.log_opts),
-            default_shm=self.e.config.default_shm_size,
-            default_ulimits=self.e.config.default_ulimits,
+            defaults=validate.CreateDefaults.of(self.e.config),
         )
         config, host_config = cfg.config, cfg.host_config
         if not config.get("Image"):
@@ -234,7 +232,7 @@ class Containers:
                     network=netsetup.mode_of(c.network_mode),
                     netns_path=netns,
                     cgroups_path=self.cgroups_path(c),
-                    init_path=TINI if c.host_config.get("Init") else None,
+                    init_path=TINI if _wants_init(c.host_config, self.e.config.init) else None,
                     mounts=self._spec_mounts(c),
                 )
             )
@@ -673,3 +671,9 @@ def _write_json(path: str, obj: Any) -> None:
 
     with open(path, "w") as f:
         f.write(jsonio.dumps(obj))
+
+
+def _wants_init(host: dict[str, Any], daemon_init: bool) -> bool:
+    """HostConfig.Init, or the daemon's --init when it is null (as moby, at start)."""
+    own = host.get("Init")
+    return bool(own) if own is not None else daemon_init

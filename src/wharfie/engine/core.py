@@ -70,6 +70,10 @@ class Config:
     labels: list[str] = field(default_factory=list)  # the daemon's, in `info`
     default_ulimits: list[dict[str, Any]] = field(default_factory=list)  # Ulimits entries
     default_shm_size: int = 64 * 1024 * 1024  # for containers whose ShmSize is 0
+    default_ipc_mode: str = "private"  # for containers that set no IpcMode
+    default_cgroupns_mode: str = ""  # "": the host's (private on cgroup v2, else host)
+    init: bool = False  # an init for containers whose HostConfig.Init is null
+    default_bind_ip: str = ""  # the daemon's --ip: published ports without a HostIp
 
 
 class Engine:

@@ -362,6 +362,7 @@ def _publish_ports(engine: Engine, c: Container) -> None:
         c.host_config.get("PortBindings"),
         c.config.get("ExposedPorts"),
         bool(c.host_config.get("PublishAllPorts")),
+        engine.config.default_bind_ip,
     )
     c.doc["NetworkSettings"]["Ports"] = network.ports.port_map([], c.config.get("ExposedPorts"))
     ep = _primary(engine, c)

@@ -32,6 +32,7 @@ Decisions (where moby's behaviour could not be matched exactly, or is left to th
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from wharfie.engine.gojson import canonical, check, type_error
@@ -110,13 +111,33 @@ def _num(value: Any) -> int:
 # ---------------------------------------------------------------- container create
 
 
+@dataclass(frozen=True)
+class CreateDefaults:
+    """The daemon's defaults (daemon.json / flags) for what a create body leaves out."""
+
+    log: tuple[str, dict[str, str]] = ("json-file", {})  # --log-driver, --log-opt
+    shm_size: int = DEFAULT_SHM_SIZE  # --default-shm-size
+    ulimits: tuple[dict[str, Any], ...] = ()  # --default-ulimit
+    ipc_mode: str = "private"  # --default-ipc-mode
+    cgroupns_mode: str = ""  # --default-cgroupns-mode; "": the host's (default_cgroupns_mode)
+
+    @classmethod
+    def of(cls, config: Any) -> CreateDefaults:
+        """From the engine's Config."""
+        return cls(
+            log=(config.log_driver, config.log_opts),
+            shm_size=config.default_shm_size,
+            ulimits=tuple(config.default_ulimits),
+            ipc_mode=config.default_ipc_mode,
+            cgroupns_mode=config.default_cgroupns_mode,
+        )
+
+
 def container_create(
     body: object,
     *,
     api_version: tuple[int, int] = (1, 44),
-    default_log: tuple[str, dict[str, str]] = ("json-file", {}),
-    default_shm: int = DEFAULT_SHM_SIZE,
-    default_ulimits: list[dict[str, Any]] | None = None,
+    defaults: CreateDefaults | None = None,
 ) -> CreateConfig:
     """Check a create body; (Config, HostConfig, NetworkingConfig) with defaults filled."""
     if body is not None and not isinstance(body, dict):
@@ -132,9 +153,10 @@ def container_create(
     _normalise_config(config)
     _verify_config(config)
     _verify_host_config(host)
-    _fill_host_defaults(host, api_version, default_log, default_shm)
-    if default_ulimits:  # the daemon's --default-ulimit
-        host["Ulimits"] = merge_ulimits(host.get("Ulimits"), default_ulimits)
+    defaults = defaults or CreateDefaults()
+    _fill_host_defaults(host, api_version, defaults)
+    if defaults.ulimits:  # the daemon's --default-ulimit
+        host["Ulimits"] = merge_ulimits(host.get("Ulimits"), list(defaults.ulimits))
     if networking.get("EndpointsConfig") is None:
         networking["EndpointsConfig"] = {}
     return CreateConfig(config, host, networking)
@@ -499,9 +521,9 @@ def parse_log_opts(cfg: dict[str, str]) -> tuple[int, int]:
 def _fill_host_defaults(
     host: dict[str, Any],
     api_version: tuple[int, int],
-    default_log: tuple[str, dict[str, str]] = ("json-file", {}),
-    default_shm: int = DEFAULT_SHM_SIZE,
+    defaults: CreateDefaults,
 ) -> None:
+    default_log = defaults.log
     log = dict(host.get("LogConfig") or {})
     if not log.get("Type"):
         log["Type"] = default_log[0]  # the daemon's --log-driver
@@ -519,7 +541,7 @@ def _fill_host_defaults(
     if _num(host.get("Memory")) > 0 and _num(host.get("MemorySwap")) == 0:
         host["MemorySwap"] = 2 * _num(host.get("Memory"))  # moby adaptContainerSettings
     if not host.get("ShmSize"):
-        host["ShmSize"] = default_shm  # the daemon's --default-shm-size
+        host["ShmSize"] = defaults.shm_size  # the daemon's --default-shm-size
     for key in (  # as moby: what the client did not send is null (the CLI sends [])
         "Ulimits",
         "Dns",
@@ -587,10 +609,10 @@ def _fill_host_defaults(
         "IOMaximumBandwidth",
     ):
         host[key] = _num(host.get(key))
-    if not host.get("IpcMode"):
-        host["IpcMode"] = "private"
+    if not host.get("IpcMode"):  # as moby's adaptContainerSettings: the daemon's default
+        host["IpcMode"] = defaults.ipc_mode
     if not host.get("CgroupnsMode"):
-        host["CgroupnsMode"] = default_cgroupns_mode()
+        host["CgroupnsMode"] = defaults.cgroupns_mode or default_cgroupns_mode()
     if host.get("ConsoleSize") is None:
         host["ConsoleSize"] = [0, 0]
     host["Runtime"] = host.get("Runtime") or ""  # the engine fills in the daemon's default

@@ -71,15 +71,19 @@ def _host_ports(text: str, count: int) -> list[int]:
 
 
 def plan(
-    bindings: dict[str, Any] | None, exposed: dict[str, Any] | None, publish_all: bool
+    bindings: dict[str, Any] | None,
+    exposed: dict[str, Any] | None,
+    publish_all: bool,
+    default_ip: str = "",
 ) -> list[Binding]:
-    """The host bindings a container asks for (host_port 0: pick one)."""
+    """The host bindings a container asks for (host_port 0: pick one); `default_ip` (the
+    daemon's --ip) for those that name no host address ("": every address)."""
     out: list[Binding] = []
     seen: set[str] = set()
     for key, hosts in (bindings or {}).items():
         cports, proto = _split_key(key)
         for h in hosts or [{}]:
-            host_ip = str((h or {}).get("HostIp") or "")
+            host_ip = str((h or {}).get("HostIp") or default_ip)
             _check_ip(host_ip)
             hports = _host_ports(str((h or {}).get("HostPort") or ""), len(cports))
             for cport, hport in zip(cports, hports, strict=True):
@@ -90,7 +94,7 @@ def plan(
             cports, proto = _split_key(key)
             for cport in cports:
                 if f"{cport}/{proto}" not in seen:
-                    out.append(Binding(proto, cport, "", 0))
+                    out.append(Binding(proto, cport, default_ip, 0))
     return out
 
 
