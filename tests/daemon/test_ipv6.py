@@ -413,8 +413,9 @@ def test_ipv6_ports_and_dns_survive_a_daemon_restart(tmp_path: Path) -> None:
 
 UDP_ECHO = """
 import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", 81))
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 81))
 print("ready", flush=True)
 while True:
     data, addr = s.recvfrom(65535)
@@ -513,3 +514,42 @@ def test_ipv4_container_ports_on_ipv6(daemon: Daemon, peer: DockerPeer, name: st
         "80/tcp": [("0.0.0.0", "DUAL"), ("::", "DUAL"), ("::1", "LO6")],
         "81/udp": [("0.0.0.0", "UDP"), ("::", "UDP")],
     }
+
+
+def test_udp_on_ipv6_loopback_of_an_ipv6_container(
+    daemon: Daemon, peer: DockerPeer, name: str
+) -> None:
+    """UDP published on [::1] of a container with IPv6 is relayed (no route_localnet in
+    IPv6), as docker-proxy does; compared with dockerd."""
+    import sys
+
+    from support.peers import free_port
+
+    seen = {}
+    for who, (cli, _sock) in _both(daemon, peer).items():
+        net, box = f"{name}-u", f"{name}-udp6"
+        subnet = f"fd00:{N:x}:a::/64"
+        assert cli("network", "create", "--ipv6", "--subnet", subnet, net).returncode == 0
+        lo6, dual = free_port(), free_port()
+        try:
+            p = cli(
+                "run", "-d", "--name", box, "--network", net,
+                "-p", f"[::1]:{lo6}:81/udp", "-p", f"{dual}:81/udp",
+                "busybox", "sleep", "300",
+            )  # fmt: skip
+            assert p.returncode == 0, (who, p.stderr)
+            pid = _json(cli, "inspect", box)[0]["State"]["Pid"]
+            echo = subprocess.Popen(
+                ["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-c", UDP_ECHO],
+                stdout=subprocess.PIPE,
+            )
+            try:
+                assert echo.stdout is not None and echo.stdout.readline() == b"ready\n"
+                seen[who] = [_udp_ask(lo6, b"lo6"), _udp_ask(dual, b"dual")]
+            finally:
+                echo.kill()
+                echo.wait()
+        finally:
+            cli("rm", "-f", box)
+            cli("network", "rm", net)
+    assert seen["wharfied"] == seen["dockerd"] == [b"echo:lo6", b"echo:dual"]
