@@ -234,3 +234,34 @@ def test_udp_relay_from_ipv6_to_an_ipv4_target() -> None:
             transport.close()
 
     asyncio.run(main())
+
+
+def test_a_tcp_port_with_connections_in_time_wait_can_be_published() -> None:
+    """As docker-proxy's listener (SO_REUSEADDR): the TIME_WAIT connections an earlier
+    listener of the port left (docker-proxy's, a Go server's, a relayed port of ours: all
+    with SO_REUSEADDR, which Linux asks of both) do not keep the port; two reservations of
+    one port still clash, and so does another program."""
+    import socket
+
+    from wharfie.network.ports import Binding, PortAllocated, Reservations
+
+    with socket.socket() as first:
+        first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        first.bind(("127.0.0.1", 0))
+        first.listen(1)
+        port = first.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = first.accept()
+        conn.close()  # the server side closes first: its end stays in TIME_WAIT
+        client.close()
+    held = Reservations()
+    try:
+        (b,) = held.reserve("a", [Binding("tcp", 80, "127.0.0.1", port)])
+        assert b.host_port == port
+        with pytest.raises(PortAllocated, match="port is already allocated"):
+            held.reserve("b", [Binding("tcp", 80, "127.0.0.1", port)])
+        with socket.socket() as other, pytest.raises(OSError):
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            other.bind(("127.0.0.1", port))
+    finally:
+        held.release("a")

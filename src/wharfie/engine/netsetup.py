@@ -390,14 +390,17 @@ def _publish_ports(engine: Engine, c: Container) -> None:
 
 
 def _relay_userland(engine: Engine, c: Container) -> None:
-    """The ports kernel NAT cannot serve, relayed in userland (network/relay.py)."""
+    """The ports kernel NAT cannot serve, relayed in userland (network/relay.py); and every
+    TCP port (its socket listens): what reaches it un-NATed is relayed, not left waiting."""
     targets = {
         (r["proto"], r["host_ip"], r["host_port"]): (r["container_ip"], r["container_port"])
         for r in c.private.get("ports") or []
     }
     for b, sock in engine.networks.ports.held(c.id):
         target = targets.get((b.proto, b.host_ip, b.host_port))
-        if target is not None and network.ports.relayed(b.host_ip, target[0]):
+        if target is None:
+            continue
+        if b.proto == "tcp" or network.ports.relayed(b.host_ip, target[0]):
             engine.networks.relay.open(c.id, sock, target)
 
 

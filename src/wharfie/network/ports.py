@@ -2,10 +2,13 @@
 
 `plan()` is pure: it expands PortBindings (and every exposed port under `-P`) into
 `Binding`s, with host port 0 meaning "pick one". `Reservations` then holds, for each
-binding, a socket bound to the host address and port (never listening): it is how a
-port is picked (bind to port 0), how a clash with another container or another program
-is found (bind fails), and what keeps other programs off the port while it is published.
-The traffic itself never reaches these sockets: nftables DNATs it first (see `nft`).
+binding, a socket bound to the host address and port: it is how a port is picked (bind to
+port 0), how a clash with another container or another program is found (bind fails), and
+what keeps other programs off the port while it is published. A TCP socket listens at
+once, with SO_REUSEADDR, as docker-proxy's (Go's) listener: connections in TIME_WAIT left
+by an earlier listener on the port do not keep it from being published. The traffic
+itself reaches these sockets only where nftables cannot DNAT it (`relayed()`: the daemon
+relays it in userland, relay.py); the daemon relays what else would reach a TCP one too.
 """
 
 from __future__ import annotations
@@ -182,12 +185,14 @@ class Reservations:
         try:
             if v6:
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            if b.proto == "tcp" and b.host_ip in ("::", "::1"):
-                # these listen at once (relay.py): the relayed connections' TIME_WAIT must
-                # not keep the port from a daemon restarted meanwhile; a listening socket
-                # still refuses every other bind
+            if b.proto == "tcp":
+                # listening at once (as docker-proxy's Go listener): TIME_WAIT connections on
+                # the port do not keep it from us, and a listening socket still refuses every
+                # other bind (a socket bound but not listening would not, with REUSEADDR)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((addr, b.host_port))
+            if b.proto == "tcp":
+                s.listen(128)
         except OSError as e:
             s.close()
             if e.errno == errno.EADDRINUSE:
