@@ -72,6 +72,8 @@ CASES = {
     "ip_bad": ({"ip": "bogus"}, []),
     "init_type": ({"init": "yes"}, []),
     "ip_flag": ({"ip": "127.0.0.1"}, ["--ip", "127.0.0.2"]),
+    "ipc_flag_host": ({}, ["--default-ipc-mode", "host"]),
+    "cgroupns_flag_bad": ({}, ["--default-cgroupns-mode", "x"]),
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,8 +158,26 @@ def load(argv: list[str]) -> Settings:
         values[BY_KEY[key].dest] = value
     if values["debug"]:
         values["log_level"] = "debug"
+    _check_merged(values, path if os.path.exists(path) else None)
     _check_values(values)
     return Settings(values, path, validate=ns.validate, version=ns.version)
+
+
+def _check_merged(values: dict[str, Any], path: str | None) -> None:
+    """dockerd's validation of the merged options (the file's own values were checked as
+    it was read); with a file, its wording names it."""
+    for key in ("default-ipc-mode", "default-cgroupns-mode"):
+        try:
+            containerdefaults.VALIDATORS[key](values[BY_KEY[key].dest])
+        except ValueError as e:
+            if path is None:
+                raise ConfigError(str(e)) from e
+            raise ConfigError(
+                _prefix(
+                    path,
+                    f"merged configuration validation from file and command line flags failed: {e}",
+                )
+            ) from e
 
 
 def read_file(path: str, *, explicit: bool, flags: dict[str, Any]) -> dict[str, Any]:
@@ -333,7 +352,7 @@ def _runtime(name: str, spec: Any) -> str:
 
 
 def _from_flag(o: Option, raw: Any) -> Any:
-    check = containerdefaults.VALIDATORS.get(o.key)
+    check = containerdefaults.FLAG_VALIDATORS.get(o.key)
     if o.key == "ip":  # opts.IPOpt's wording
         check = _ip_flag
     if check is not None:

@@ -184,10 +184,11 @@ def validate_ip(text: str) -> str:
     return text
 
 
-# Checked on each value (a flag's, or in the file's "configuration validation")
+# Checked on each flag value (its type's validator: `invalid argument "x" for "--label"`)
+FLAG_VALIDATORS = {"labels": validate_label, "dns-search": validate_dns_search}
+# Checked by dockerd's config validation: the file's values, then the merged ones
 VALIDATORS = {
-    "labels": validate_label,
-    "dns-search": validate_dns_search,
+    **FLAG_VALIDATORS,
     "default-ipc-mode": validate_ipc_mode,
     "default-cgroupns-mode": validate_cgroupns_mode,
 }
