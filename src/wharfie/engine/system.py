@@ -77,6 +77,7 @@ class SystemConfig:
     log_driver: str
     live_restore: bool
     runtimes: dict[str, str] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)  # the daemon's (daemon.json "labels")
 
 
 class ImageCounts(Protocol):
@@ -198,7 +199,7 @@ class System:
             "HttpsProxy": "",
             "NoProxy": "",
             "Name": socket.gethostname(),
-            "Labels": [],
+            "Labels": list(self.config.labels),
             "ExperimentalBuild": False,
             "ServerVersion": ENGINE_VERSION,
             "Runtimes": runtimes,
