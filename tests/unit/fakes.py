@@ -294,6 +294,7 @@ def containers_rig(root: str) -> Rig:
         rootfs=rootfs,
         config=ContainersConfig(data_root=paths.data_root),
         tasks=tasks,
+        oom_killed=lambda c: False,  # no cgroup behind a fake runtime: never OOM-killed
     )
     return Rig(ctr, index, store, events, monitor, volumes, health, rootfs, net, tasks, paths)
 

@@ -51,7 +51,7 @@ ALLOWED = {
         "times",
         "fsroot",
     },
-    "api": {"errors", "oci", "engine", "monitor", "units", "httpcore", "cluster"},
+    "api": {"errors", "oci", "engine", "monitor", "units", "httpcore", "cluster", "times"},
     "dashboard": {"errors", "oci", "api", "engine", "statsmath"},
     "daemon": {"errors", "api", "engine", "httpcore", "dashboard", "cluster", "logs", "units"},
     "client": {"errors", "oci", "patterns", "httpcore"},
