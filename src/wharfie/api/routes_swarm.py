@@ -20,7 +20,7 @@ from wharfie.cluster.admin import NodeView
 from wharfie.cluster.records import ClusterSpec, Node
 from wharfie.cluster.swarm import NOT_IN_SWARM, InitRequest, JoinRequest
 from wharfie.engine import filters, gojson
-from wharfie.errors import InvalidArgument
+from wharfie.errors import Conflict, InvalidArgument
 
 ANY = r"(?:/.*)?"
 NODE = r"(?P<ref>[^/]+)"
@@ -58,6 +58,7 @@ class SwarmRoutes:
         r.add("POST", "/swarm/leave", self.leave)
         r.add("POST", "/swarm/update", self.update)
         r.add("GET", "/swarm/unlockkey", self.unlock_key)
+        r.add("POST", "/swarm/unlock", self.unlock)
         r.add("GET", "/nodes", self.list_nodes)
         r.add("GET", f"/nodes/{NODE}", self.inspect_node)
         r.add("POST", f"/nodes/{NODE}/update", self.update_node)
@@ -134,6 +135,12 @@ class SwarmRoutes:
     async def unlock_key(self, req: Request) -> Reply:
         await self.swarm.inspect()  # managers only
         return json_response({"UnlockKey": ""})
+
+    async def unlock(self, req: Request) -> Reply:
+        """A swarm here is never autolocked: moby's UnlockSwarm answers an active manager
+        with notLockedError (409), and a node outside a swarm with its 503."""
+        await self.swarm.inspect()  # not a manager: dockerd's 503
+        raise Conflict("swarm is not locked")
 
     async def list_nodes(self, req: Request) -> Reply:
         f = filters.parse(arg(req, "filters"))
