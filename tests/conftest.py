@@ -31,11 +31,12 @@ def pytest_testnodedown(node: object, error: object) -> None:
         config = node.config  # type: ignore[attr-defined]
         total = getattr(config, "_differential", None) or {}
         for key, value in stats.items():
-            total[key] = (
-                max(total.get(key, 0), value)
-                if key.startswith("allow")
-                else total.get(key, 0) + value
-            )
+            if key == "used":  # indices of the allow-list entries some difference needed
+                total[key] = sorted(set(total.get(key, [])) | set(value))
+            elif key.startswith("allow"):
+                total[key] = max(total.get(key, 0), value)
+            else:
+                total[key] = total.get(key, 0) + value
         config._differential = total
 
 
@@ -44,5 +45,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if stats:
         terminalreporter.write_line(
             f"differential harness: {stats['calls']} calls compared with dockerd in "
-            f"{stats['scenarios']} scenarios; allow-list: {stats['allowlist']} entries"
+            f"{stats['scenarios']} scenarios; allow-list: {stats['allowlist']} entries "
+            f"({len(stats.get('used', []))} used)"
         )

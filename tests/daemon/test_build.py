@@ -925,3 +925,22 @@ def test_docker_py_images_build(daemon: Daemon, tmp_path: Path, name: str) -> No
             client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN false\n"), tag=name + "x")
     finally:
         client.close()
+
+
+# ------------------------------------------------------------------------- image inspect
+def test_built_image_names_its_parent_and_layer_dirs(
+    daemon: Daemon, tmp_path: Path, name: str
+) -> None:
+    """As dockerd's classic builder: Config.Image is the image the last step ran on (the
+    parent), and GraphDriver names the top layer's merged and work dirs (overlay2's keys)."""
+    ctx = write(tmp_path, {"Dockerfile": "FROM busybox\nRUN echo hi > /f\nLABEL a=b\n"})
+    ok(build(daemon, "docker", ctx, "-t", name))
+    doc = json.loads(ok(docker_cli(daemon, "image", "inspect", name)))[0]
+    assert doc["Parent"].startswith("sha256:")
+    assert doc["Config"]["Image"] == doc["Parent"]
+    step = json.loads(ok(docker_cli(daemon, "image", "inspect", doc["Parent"])))[0]
+    assert step["Config"]["Labels"] is None and step["Config"]["Image"].startswith("sha256:")
+    graph = doc["GraphDriver"]["Data"]
+    assert set(graph) == {"LowerDir", "MergedDir", "UpperDir", "WorkDir"}
+    assert len({graph["MergedDir"], graph["WorkDir"], graph["UpperDir"]}) == 3
+    assert os.path.isdir(graph["UpperDir"])

@@ -11,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +58,22 @@ CASES = {
     "type_bool": ({"live-restore": "yes"}, []),
     "not_an_object": ([1], []),
     "log_level": ({"log-level": "bogus"}, []),
+    "labels_bad": ({"labels": ["nolabel"]}, []),
+    "labels_conflict": ({"labels": ["a=1", "a=2"]}, []),
+    "labels_flag": ({"labels": ["a=1"]}, ["--label", "b=2"]),
+    "dns_search_flag": ({"dns-search": ["x.test"]}, ["--dns-search", "y.test"]),
+    "dns_search_bad": ({"dns-search": ["-bad-"]}, []),
+    "dns_opts_type": ({"dns-opts": "ndots:1"}, []),
+    "ulimits_type": ({"default-ulimits": ["nofile"]}, []),
+    "shm_bad": ({"default-shm-size": "abc"}, []),
+    "ipc_bad": ({"default-ipc-mode": "bogus"}, []),
+    "ipc_host": ({"default-ipc-mode": "host"}, []),
+    "cgroupns_bad": ({"default-cgroupns-mode": "bogus"}, []),
+    "ip_bad": ({"ip": "bogus"}, []),
+    "init_type": ({"init": "yes"}, []),
+    "ip_flag": ({"ip": "127.0.0.1"}, ["--ip", "127.0.0.2"]),
+    "ipc_flag_host": ({}, ["--default-ipc-mode", "host"]),
+    "cgroupns_flag_bad": ({}, ["--default-cgroupns-mode", "x"]),
 }
 
 
@@ -215,3 +233,93 @@ def test_live_restore_false_stops_containers_with_the_daemon(tmp_path: Path) -> 
     finally:
         leaked = d.teardown()
     assert not leaked
+
+
+CONTAINER_DEFAULTS = {
+    "labels": ["env=test", "team=a", "env=test"],
+    "dns": ["10.9.9.9"],
+    "dns-search": ["example.test"],
+    "dns-opts": ["ndots:3"],
+    "default-ulimits": {"nofile": {"Name": "nofile", "Hard": 4096, "Soft": 2048}},
+    "default-shm-size": "32M",
+    "init": True,
+    "default-ipc-mode": "shareable",
+    "default-cgroupns-mode": "private",
+    "ip": "127.0.0.1",
+}
+
+
+def _defaults_story(cli: Callable[..., subprocess.CompletedProcess[bytes]]) -> list[Any]:
+    """What a client sees of the daemon's container defaults."""
+    seen: list[Any] = [sorted(json.loads(cli("info", "--format", "{{json .Labels}}").stdout))]
+    script = "cat /etc/resolv.conf; ulimit -n; ulimit -Hn; ulimit -u; df -k /dev/shm | tail -1"
+    for extra in ([], ["--ulimit", "nproc=100:200", "--dns-search", "x.test", "--shm-size", "8M"]):
+        p = cli("run", "--name", "dc", *extra, "busybox", "sh", "-c", script)
+        assert p.returncode == 0, p.stderr
+        doc = json.loads(cli("inspect", "dc").stdout)[0]["HostConfig"]
+        seen += [
+            p.stdout.decode().split("\n"),
+            doc["Ulimits"],
+            doc["ShmSize"],
+            doc["DnsSearch"],
+            doc["DnsOptions"],
+        ]
+        cli("rm", "-f", "dc")
+    p = cli("run", "-d", "--name", "dp", "-p", "80", "busybox", "sleep", "60")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(cli("inspect", "dp").stdout)[0]
+    host = doc["HostConfig"]
+    seen += [
+        [(b["HostIp"], b["HostPort"] != "") for b in doc["NetworkSettings"]["Ports"]["80/tcp"]],
+        [host["IpcMode"], host["CgroupnsMode"], host.get("Init", "absent")],
+        cli("exec", "dp", "cat", "/proc/1/comm").stdout.decode().strip() != "sleep",  # an init
+    ]
+    cli("rm", "-f", "dp")
+    assert cli("network", "create", "dnet").returncode == 0
+    # on a user network the lines are compared as a set: wharfied writes them in Engine
+    # 25's order (nameserver, search, options), dockerd 20.10 puts search first
+    for extra in ([], ["--dns-opt", "timeout:2"]):
+        p = cli("run", "--rm", "--network", "dnet", *extra, "busybox", "cat", "/etc/resolv.conf")
+        seen.append(sorted(p.stdout.decode().splitlines()))
+    cli("network", "rm", "dnet")
+    return seen
+
+
+def test_container_defaults_from_the_file_match_dockerd(tmp_path: Path) -> None:
+    """labels, dns-search, dns-opts, default-ulimits and default-shm-size from daemon.json:
+    `info`, the containers' resolv.conf, ulimits and /dev/shm, and inspect, with and
+    without container settings of their own; the same on dockerd 20.10."""
+    if os.geteuid() != 0 or not os.path.exists(DOCKERD):
+        pytest.skip("needs root and dockerd")
+    from support.peers import DockerPeer
+
+    cfg = _write(tmp_path, "dockerd", CONTAINER_DEFAULTS)
+    peer = DockerPeer(tmp_path / "dockerd", ("--config-file", str(cfg)))
+    d = FileDaemon(tmp_path / "w", 8)
+    tar = busybox_tar(tmp_path)
+    try:
+        peer.start()
+        assert (
+            peer.cli("import", "-c", 'CMD ["sh"]', "-", "busybox:latest", input=tar).returncode == 0
+        )
+        d.start(dict(CONTAINER_DEFAULTS))
+        import docker
+
+        docker.APIClient(base_url=d.host).import_image_from_data(
+            tar, repository="busybox", tag="latest"
+        )
+
+        def ours(*args: str) -> subprocess.CompletedProcess[bytes]:
+            return docker_cli(d, *args)
+
+        theirs, mine = _defaults_story(peer.cli), _defaults_story(ours)
+    finally:
+        peer.stop()
+        leaked = d.teardown()
+    assert not leaked
+    assert mine == theirs
+    assert mine[0] == ["env=test", "team=a"]
+    assert "options ndots:3" in mine[1] and "2048" in mine[1] and "4096" in mine[1]
+    assert mine[2] == [{"Name": "nofile", "Hard": 4096, "Soft": 2048}] and mine[3] == 32 << 20
+    assert mine[-1] == ["nameserver 127.0.0.11", "options timeout:2 ndots:0", "search example.test"]
+    assert mine[-5:-2] == [[("127.0.0.1", True)], ["shareable", "private", "absent"], True]

@@ -282,3 +282,47 @@ def test_exec_is_not_running_once_its_stream_ended(
                 assert (info["Running"], info["ExitCode"]) == (False, 0), (tty, info)
     finally:
         docker_cli(daemon, "rm", "-f", name)
+
+
+def test_commit_takes_the_containers_whole_config(daemon: Daemon, name: str) -> None:
+    """`docker commit` sends no Config: the image gets the container's (as dockerd 20.10
+    and 25: Hostname, Attach*, Image as named), with --change applied on top."""
+    p = docker_cli(daemon, "create", "--name", name, "-e", "X=1", "-w", "/tmp", "busybox", "true")
+    assert p.returncode == 0, p.stderr
+    try:
+        p = docker_cli(daemon, "commit", "-c", "ENV Y=2", name, f"{name}-img:1")
+        assert p.returncode == 0, p.stderr
+        api = docker.APIClient(base_url=daemon.host, version="1.41", timeout=60)
+        cfg = api.inspect_image(f"{name}-img:1")["Config"]
+        cid = api.inspect_container(name)["Id"]
+        assert cfg["Hostname"] == cid[:12] and cfg["Image"] == "busybox"
+        assert cfg["AttachStdout"] is True and cfg["WorkingDir"] == "/tmp"
+        assert cfg["Env"] == ["X=1", "Y=2"] and cfg["Cmd"] == ["true"]
+    finally:
+        docker_cli(daemon, "rm", "-f", name)
+        docker_cli(daemon, "rmi", f"{name}-img:1")
+
+
+def test_wrong_type_inside_a_list_of_structs(api: docker.APIClient, name: str) -> None:
+    """A wrong type inside HostConfig.Mounts' elements is Go's 400, not taken as it is."""
+    body = {"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": 7}]}}
+    status, doc = _post_raw(api, "/containers/create", json.dumps(body).encode(), name=name)
+    assert status == 400, doc
+    assert doc["message"] == (
+        "invalid JSON: json: cannot unmarshal number into Go struct field "
+        "Mount.HostConfig.Mounts.Target of type string"
+    )
+
+
+def test_engine_25_wordings_through_clients(api: docker.APIClient, daemon: Daemon) -> None:
+    """Checked in moby's source: filter values print as a Go []string, CapAdd keeps its
+    prefix, a relative Tmpfs path has no mount-config prefix."""
+    with pytest.raises(APIError) as exc:
+        api.images(filters={"dangling": "maybe"})
+    assert exc.value.response.status_code == 400
+    assert exc.value.explanation == "invalid filter 'dangling=[maybe]'"
+    p = docker_cli(daemon, "create", "--cap-add", "BOGUS", "busybox")
+    assert b'invalid CapAdd: unknown capability: "CAP_BOGUS"' in p.stderr, p.stderr
+    p = docker_cli(daemon, "create", "--tmpfs", "rel", "busybox")
+    assert b"invalid mount path: 'rel' mount path must be absolute" in p.stderr, p.stderr
+    assert b"invalid mount config" not in p.stderr

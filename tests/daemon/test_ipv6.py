@@ -409,3 +409,147 @@ def test_ipv6_ports_and_dns_survive_a_daemon_restart(tmp_path: Path) -> None:
     finally:
         leaked = d.teardown()
     assert not leaked
+
+
+UDP_ECHO = """
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", 81))
+print("ready", flush=True)
+while True:
+    data, addr = s.recvfrom(65535)
+    s.sendto(b"echo:" + data, addr)
+"""
+
+
+def _udp_ask(port: int, payload: bytes) -> bytes:
+    import socket
+
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.5)
+        for _ in range(10):
+            s.sendto(payload, ("::1", port))
+            try:
+                return s.recv(100)
+            except TimeoutError:
+                continue
+    return b""
+
+
+def test_ipv4_container_ports_on_ipv6(daemon: Daemon, peer: DockerPeer, name: str) -> None:
+    """A container without IPv6 (the default bridge): `-p N:80` is published on `::` too
+    and `-p [::1]:M:80` is accepted, both relayed to its IPv4 address (dockerd's
+    docker-proxy), and so is UDP; compared with dockerd."""
+    import sys
+
+    from support.peers import free_port
+
+    seen = {}
+    for who, (cli, _sock) in _both(daemon, peer).items():
+        web = f"{name}-web4"
+        dual, lo6, udp = free_port(), free_port(), free_port()
+        try:
+            p = cli(
+                "run",
+                "-d",
+                "--name",
+                web,
+                "-p",
+                f"{dual}:80",
+                "-p",
+                f"[::1]:{lo6}:80",
+                "-p",
+                f"{udp}:81/udp",
+                "busybox",
+                "sh",
+                "-c",
+                "mkdir /w && echo hi4 > /w/index.html && httpd -f -p 80 -h /w",
+            )
+            assert p.returncode == 0, (who, p.stderr)
+            doc = _json(cli, "inspect", web)[0]
+            ports = {
+                k: sorted(
+                    (b["HostIp"], {dual: "DUAL", lo6: "LO6", udp: "UDP"}[int(b["HostPort"])])
+                    for b in v
+                )
+                for k, v in doc["NetworkSettings"]["Ports"].items()
+            }
+            fetched = []
+            for url in (
+                f"http://[::1]:{lo6}/",
+                f"http://[::1]:{dual}/",
+                f"http://127.0.0.1:{dual}/",
+            ):
+                for _ in range(50):
+                    got = subprocess.run(
+                        ["curl", "-s", "-g", "-m", "5", url], capture_output=True, text=True
+                    ).stdout
+                    if got:
+                        break
+                fetched.append(got)
+            echo = subprocess.Popen(
+                [
+                    "nsenter",
+                    f"--net=/proc/{doc['State']['Pid']}/ns/net",
+                    sys.executable,
+                    "-c",
+                    UDP_ECHO,
+                ],
+                stdout=subprocess.PIPE,
+            )
+            try:
+                assert echo.stdout is not None and echo.stdout.readline() == b"ready\n"
+                answers = [_udp_ask(udp, b"one"), _udp_ask(udp, b"two")]
+            finally:
+                echo.kill()
+                echo.wait()
+            seen[who] = (ports, fetched, answers)
+        finally:
+            cli("rm", "-f", web)
+    assert seen["wharfied"] == seen["dockerd"]
+    assert seen["wharfied"][1] == ["hi4\n"] * 3
+    assert seen["wharfied"][2] == [b"echo:one", b"echo:two"]
+    assert seen["wharfied"][0] == {
+        "80/tcp": [("0.0.0.0", "DUAL"), ("::", "DUAL"), ("::1", "LO6")],
+        "81/udp": [("0.0.0.0", "UDP"), ("::", "UDP")],
+    }
+
+
+def test_udp_on_ipv6_loopback_of_an_ipv6_container(
+    daemon: Daemon, peer: DockerPeer, name: str
+) -> None:
+    """UDP published on [::1] of a container with IPv6 is relayed (no route_localnet in
+    IPv6), as docker-proxy does; compared with dockerd."""
+    import sys
+
+    from support.peers import free_port
+
+    seen = {}
+    for who, (cli, _sock) in _both(daemon, peer).items():
+        net, box = f"{name}-u", f"{name}-udp6"
+        subnet = f"fd00:{N:x}:a::/64"
+        assert cli("network", "create", "--ipv6", "--subnet", subnet, net).returncode == 0
+        lo6, dual = free_port(), free_port()
+        try:
+            p = cli(
+                "run", "-d", "--name", box, "--network", net,
+                "-p", f"[::1]:{lo6}:81/udp", "-p", f"{dual}:81/udp",
+                "busybox", "sleep", "300",
+            )  # fmt: skip
+            assert p.returncode == 0, (who, p.stderr)
+            pid = _json(cli, "inspect", box)[0]["State"]["Pid"]
+            echo = subprocess.Popen(
+                ["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-c", UDP_ECHO],
+                stdout=subprocess.PIPE,
+            )
+            try:
+                assert echo.stdout is not None and echo.stdout.readline() == b"ready\n"
+                seen[who] = [_udp_ask(lo6, b"lo6"), _udp_ask(dual, b"dual")]
+            finally:
+                echo.kill()
+                echo.wait()
+        finally:
+            cli("rm", "-f", box)
+            cli("network", "rm", net)
+    assert seen["wharfied"] == seen["dockerd"] == [b"echo:lo6", b"echo:dual"]

@@ -229,3 +229,60 @@ def test_network_scoped_links_and_aliases(daemon: Daemon, peer: DockerPeer, name
     assert (
         results["wharfied"] == results["dockerd"] == (None, [f"{name}-srv:dbal"], True, True, False)
     )
+
+
+def _link_story(cli: Cli, name: str) -> list[Any]:
+    db, app = f"{name}-db", f"{name}-app"
+    steps: list[Any] = []
+
+    def run(*args: str) -> None:
+        p = cli(*args)
+        out = (p.stdout + p.stderr).decode().replace(name, "N").strip()
+        steps.append((args[0], p.returncode, out if p.returncode else ""))
+
+    def links(ref: str) -> None:
+        doc = _inspect(cli, ref)
+        steps.append([x.replace(name, "N") for x in doc["HostConfig"]["Links"] or []])
+
+    def inside(ref: str) -> None:
+        script = "env | grep _NAME=; grep -o '[^ ]*db[^ ]*$' /etc/hosts"
+        p = cli("exec", ref, "sh", "-c", script)
+        steps.append(p.stdout.decode().replace(name, "N").split())
+
+    try:
+        run("run", "-d", "--name", db, "busybox", "sleep", "300")
+        run("run", "-d", "--name", app, "--link", f"{db}:dbalias", "busybox", "sleep", "300")
+        run("rename", db, db + "2")
+        links(app)
+        inside(app)
+        run("rename", app, app + "2")
+        links(app + "2")
+        run("restart", "-t", "0", app + "2")
+        inside(app + "2")
+        run("rm", "-f", db + "2")
+        links(app + "2")
+        run("stop", "-t", "0", app + "2")
+        run("start", app + "2")
+        run("run", "-d", "--name", db + "2", "busybox", "sleep", "300")
+        run("start", app + "2")
+        run("rm", "--link", f"{app}2/dbalias")
+        links(app + "2")
+    finally:
+        cli("rm", "-f", app, app + "2", db, db + "2")
+    return steps
+
+
+def test_rename_and_removal_of_linked_containers(
+    daemon: Daemon, peer: DockerPeer, name: str
+) -> None:
+    """As dockerd's link index: renaming the child or the parent shows at once in
+    HostConfig.Links; the env and hosts follow at the next start; a removed child leaves a
+    dangling link (inspect shows it, the parent cannot start, rm --link does not find it)."""
+    seen = {who: _link_story(cli, name) for who, cli in _both(daemon, peer).items()}
+    assert seen["wharfied"] == seen["dockerd"]
+    assert ["/N-db2:/N-app2/dbalias"] in seen["wharfied"]
+    refused = (
+        "Error response from daemon: Cannot link to a non running container: "
+        "/N-db2 AS /N-app2/dbalias\nError: failed to start containers: N-app2"
+    )
+    assert ("start", 1, refused) in seen["wharfied"]

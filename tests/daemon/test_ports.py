@@ -94,10 +94,17 @@ def test_published_port_serves_httpd_on_loopback_and_host_addresses(
     addr = _host_address()
     if addr:
         assert _get(f"http://{addr}:{port}/hostname").strip() == cid[:12]
-    assert _ok(docker_cli(daemon, "port", name)).strip() == f"80/tcp -> 0.0.0.0:{port}"
-    assert _ok(wharfie_cli(daemon, "port", name, "80")).strip() == f"0.0.0.0:{port}"
+    assert _ok(docker_cli(daemon, "port", name)).split("\n")[:2] == [
+        f"80/tcp -> 0.0.0.0:{port}",
+        f"80/tcp -> [::]:{port}",  # as dockerd: on :: too (relayed to the IPv4 address)
+    ]
+    assert _ok(wharfie_cli(daemon, "port", name, "80")).split() == [
+        f"0.0.0.0:{port}",
+        f":::{port}",
+    ]
     ps = _ok(docker_cli(daemon, "ps", "--filter", f"name={name}", "--format", "{{.Ports}}"))
-    assert ps.strip() == f"0.0.0.0:{port}->80/tcp"
+    assert ps.strip() == f"0.0.0.0:{port}->80/tcp, [::]:{port}->80/tcp"
+    assert _get(f"http://[::1]:{port}/hostname").strip() == cid[:12]  # relayed
     # hairpin: the container reaches itself through the host's published port
     gateway = docker.APIClient(base_url=daemon.host).inspect_container(cid)["NetworkSettings"][
         "Gateway"
@@ -130,8 +137,9 @@ def test_loopback_binding_random_ports_and_publish_all(
         with pytest.raises(AssertionError):
             _get(f"http://{addr}:{port}/hostname", tries=1)
     cid2 = _httpd(daemon, name + "r", "-p", "80")
-    mapped = _ok(wharfie_cli(daemon, "port", name + "r", "80/tcp")).strip()
-    host_ip, _, host_port = mapped.rpartition(":")
+    mapped = _ok(wharfie_cli(daemon, "port", name + "r", "80/tcp")).split()
+    assert len(mapped) == 2 and mapped[1].endswith(mapped[0].rpartition(":")[2])  # and on ::
+    host_ip, _, host_port = mapped[0].rpartition(":")
     assert host_ip == "0.0.0.0" and int(host_port) > 0
     assert _get(f"http://127.0.0.1:{host_port}/hostname").strip() == cid2[:12]
     cid3 = _httpd(daemon, name + "p", "--expose", "80", "-P")

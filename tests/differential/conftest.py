@@ -25,7 +25,7 @@ import harness
 from support.daemon import Daemon, busybox_tar, daemon_runtime
 from support.peers import DockerPeer
 
-STATS: dict[str, Any] = {"calls": 0, "scenarios": 0, "allowlist": 0}
+STATS: dict[str, Any] = {"calls": 0, "scenarios": 0, "allowlist": 0, "used": []}
 
 
 # Two groups of about the same length, so that `-n 4` runs them side by side (each worker
@@ -138,6 +138,7 @@ def differ(pair: Pair, request: pytest.FixtureRequest) -> Callable[[Scenario], N
         problems = harness.compare(
             request.node.name, ref.observations, ours.observations, pair.allow
         )
+        STATS["used"] = [i for i, entry in enumerate(pair.allow) if entry.used]
         assert not problems, "differences from dockerd:\n" + "\n".join(problems)
 
     return run

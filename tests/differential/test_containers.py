@@ -323,3 +323,28 @@ def test_a_restarting_container(differ) -> None:
         d.raw("DELETE", "/containers/rs1?force=1")
 
     differ(s)
+
+
+def test_links_rename_and_remove(differ) -> None:
+    """Legacy links as dockerd's link index keeps them: renames of either side show in
+    HostConfig.Links at once; a removed child leaves a dangling link."""
+
+    def links(d: Side, label: str, ref: str) -> None:
+        d.note(label, d.json("GET", f"/containers/{ref}/json")["HostConfig"]["Links"])
+
+    def s(d: Side) -> None:
+        sleeper(d, "lk-db")
+        sleeper(d, "lk-app", HostConfig={"Links": ["lk-db:dbalias"]})
+        links(d, "links", "lk-app")
+        d.call("rename-child", "POST", "/containers/lk-db/rename?name=lk-db2", kind="none")
+        links(d, "links-child-renamed", "lk-app")
+        d.call("rename-parent", "POST", "/containers/lk-app/rename?name=lk-app2", kind="none")
+        links(d, "links-parent-renamed", "lk-app2")
+        d.call("rm-child", "DELETE", "/containers/lk-db2?force=1", kind="none")
+        links(d, "links-dangling", "lk-app2")
+        d.call("stop-parent", "POST", "/containers/lk-app2/stop?t=0", kind="none")
+        d.call("start-dangling", "POST", "/containers/lk-app2/start")
+        d.call("rm-link-dangling", "DELETE", "/containers/lk-app2/dbalias?link=1")
+        links(d, "links-after-rm-link", "lk-app2")
+
+    differ(s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from urllib.parse import quote
 
 from harness import Side
 from test_containers import BB
@@ -39,9 +40,21 @@ def test_images(differ) -> None:
         d.call("history-missing", "GET", "/images/nosuch/history")
         d.call("rm-missing", "DELETE", "/images/nosuch:1")
         d.call("rm-tag", "DELETE", "/images/mine/bb:v1")
-        d.raw("POST", "/containers/create?name=im1", BB)
+        rich = {"Env": ["E=1"], "Labels": {"c": "2"}, "ExposedPorts": {"80/tcp": {}}}
+        d.raw("POST", "/containers/create?name=im1", {**BB, **rich, "WorkingDir": "/tmp"})
         d.call("rm-in-use", "DELETE", "/images/busybox")
         d.call("commit", "POST", "/commit?container=im1&repo=committed&tag=t1", {})
+        # no Config in the body: the container's whole Config (moby's CreateImageFromContainer)
+        d.note("committed-config", d.json("GET", "/images/committed:t1/json")["Config"])
+        own = {"Cmd": ["echo", "own"], "Env": ["A=1"], "Labels": {"l": "1"}}
+        d.call("commit-own-config", "POST", "/commit?container=im1&repo=committed&tag=t2", own)
+        d.note("committed-own-config", d.json("GET", "/images/committed:t2/json")["Config"])
+        d.call(
+            "commit-changes",
+            "POST",
+            "/commit?container=im1&repo=committed&tag=t3&changes=" + quote("ENV B=2"),
+        )
+        d.note("committed-changes", d.json("GET", "/images/committed:t3/json")["Config"])
         d.call("commit-missing", "POST", "/commit?container=nosuch&repo=x")
         d.call("commit-bad-repo", "POST", "/commit?container=im1&repo=Bad%20Repo")
         d.call("commit-bad-body", "POST", "/commit?container=im1&repo=x", b"[1]")
@@ -94,6 +107,14 @@ def test_build(differ) -> None:
         d.note("build-ok-status", r.status)
         d.note("build-ok-keys", sorted({k for x in lines for k in x}))
         d.call("inspect-built-labels", "GET", "/images/built:1/json")
+        built = d.json("GET", "/images/built:1/json")
+        # the classic builder's Config.Image: the image the last step ran on (its parent)
+        d.note("built-config-image-is-parent", built["Config"]["Image"] == built["Parent"])
+        graph = built["GraphDriver"]["Data"]
+        d.note("built-graph-dirs", sorted(k for k, v in graph.items() if v))
+        d.note(
+            "built-graph-distinct", len({graph["MergedDir"], graph["WorkDir"], graph["UpperDir"]})
+        )
         fail = _tar({"Dockerfile": b"FROM busybox\nRUN exit 7\n"})
         r = d.raw("POST", "/build?rm=1", fail, headers=hdr, timeout=120)
         lines = [json.loads(x) for x in r.body.splitlines() if x.strip()]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from harness import Side
 from test_containers import BB, sleeper
 
@@ -100,5 +103,122 @@ def test_volumes(differ) -> None:
         d.call("rm-force-missing", "DELETE", "/volumes/nosuch?force=1", kind="none")
         d.raw("DELETE", "/containers/vc1")
         d.call("rm", "DELETE", "/volumes/dv1", kind="none")
+
+    differ(s)
+
+
+def _fetch(host: str, port: int) -> str:
+    """GET / over TCP (a few tries: httpd may not listen yet): the body, or the error."""
+    import socket
+    import time
+
+    err = ""
+    for _ in range(40):
+        try:
+            with socket.create_connection((host, port), timeout=3) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                data = b""
+                while chunk := s.recv(4096):
+                    data += chunk
+            if data:
+                return data.partition(b"\r\n\r\n")[2].decode()
+        except OSError as e:
+            err = type(e).__name__
+        time.sleep(0.1)
+    return err
+
+
+def _udp_echo_in(pid: int) -> Any:
+    import subprocess
+    import sys
+
+    code = (
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "s.bind(('0.0.0.0', 81))\nprint('ready', flush=True)\nwhile True:\n"
+        "    data, addr = s.recvfrom(65535)\n    s.sendto(b'echo:' + data, addr)\n"
+    )
+    p = subprocess.Popen(
+        ["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+    )
+    assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+    return p
+
+
+def _udp_ask(host: str, port: int, payload: bytes) -> str:
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.5)
+        for _ in range(10):
+            s.sendto(payload, (host, port))
+            try:
+                return s.recv(100).decode()
+            except TimeoutError:
+                continue
+    return "timeout"
+
+
+def test_published_ports(differ) -> None:
+    """A container on the default bridge (IPv4 only) publishing TCP and UDP: the port map
+    (0.0.0.0 and :: for a wildcard, ::1 accepted), the list's Ports, and what a client
+    reaches on 127.0.0.1, [::1] and the :: twin (docker-proxy relays across families)."""
+    from support.peers import free_port
+
+    def s(d: Side) -> None:
+        dual, lo6, udp = free_port(), free_port(), free_port()
+        names = {str(dual): "DUAL", str(lo6): "LO6", str(udp): "UDP"}
+
+        def ports(value: Any) -> Any:
+            text = json.dumps(value)
+            for port, label in names.items():
+                text = text.replace(f'"{port}"', f'"{label}"').replace(f" {port}", f' "{label}"')
+            return json.loads(text)
+
+        body = {
+            **BB,
+            "Cmd": ["sh", "-c", "mkdir /w && echo hi > /w/index.html && httpd -f -p 80 -h /w"],
+            "ExposedPorts": {"80/tcp": {}, "81/udp": {}},
+            "HostConfig": {
+                "PortBindings": {
+                    "80/tcp": [{"HostPort": str(dual)}],
+                    "81/udp": [{"HostPort": str(udp)}],
+                }
+            },
+        }
+        d.call("create", "POST", "/containers/create?name=pp1", body)
+        d.call("start", "POST", "/containers/pp1/start", kind="none")
+        doc = d.json("GET", "/containers/pp1/json")
+        d.note("inspect-ports", ports(doc["NetworkSettings"]["Ports"]))
+        row = d.json("GET", "/containers/json?filters=" + json.dumps({"name": ["pp1"]}))[0]
+        listed = sorted(row["Ports"], key=lambda p: (p["Type"], p.get("IP", "")))
+        d.note("list-ports", ports([{**p, "PublicPort": str(p["PublicPort"])} for p in listed]))
+        d.note("tcp-127.0.0.1", _fetch("127.0.0.1", dual))
+        d.note("tcp-::1-twin", _fetch("::1", dual))
+        echo = _udp_echo_in(int(doc["State"]["Pid"]))
+        try:
+            d.note("udp-127.0.0.1", _udp_ask("127.0.0.1", udp, b"a"))
+            d.note("udp-::1-twin", _udp_ask("::1", udp, b"b"))
+        finally:
+            echo.kill()
+            echo.wait()
+        lo = {
+            **body,
+            "HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "::1", "HostPort": str(lo6)}]}},
+        }
+        d.call("create-lo6", "POST", "/containers/create?name=pp2", lo)
+        d.call("start-lo6", "POST", "/containers/pp2/start", kind="none")
+        doc = d.json("GET", "/containers/pp2/json")
+        d.note("inspect-lo6-ports", ports(doc["NetworkSettings"]["Ports"]))
+        d.note("tcp-::1", _fetch("::1", lo6))
+        clash = {
+            **body,
+            "HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "::1", "HostPort": str(lo6)}]}},
+        }
+        d.raw("POST", "/containers/create?name=pp3", clash)
+        r = d.raw("POST", "/containers/pp3/start")
+        d.note("start-clash-status", r.status)
+        d.call("rm-running", "DELETE", "/containers/pp1?force=1", kind="none")
+        d.note("tcp-::1-after-rm", _fetch("::1", dual) != "hi\n")
 
     differ(s)

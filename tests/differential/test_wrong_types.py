@@ -30,28 +30,52 @@ def wrong_values(kind: Any) -> list[Any]:
         return [7, {"a": 1}]
     if kind == "bool":
         return ["yes", 1]
-    if kind in ("int", "int64", "uint16", "uint64", "uint", "time.Duration"):
+    if kind in ("int", "int64", "uint16", "uint32", "uint64", "uint", "time.Duration"):
         return ["7", 1.5]
-    if kind.startswith("[]") or kind == "strslice.StrSlice" or kind == "[2]uint":
+    if kind.startswith("[]") or kind in ("strslice.StrSlice", "[2]uint", "[][]string"):
         return [{"a": 1}, 5]
     return ["x", 5]  # maps and structs
 
 
+DEPTH = 4  # named fields on a path: HostConfig.Mounts.0.VolumeOptions.DriverConfig at most
+
+
 def fields(schema: tuple[str, dict[str, Any]], prefix: tuple[str, ...] = ()) -> list[Any]:
+    """(path, Go kind) of every field, nested structs included; "0" on a path is a list's
+    element, "k" a map's value."""
     out = []
-    for name, kind in schema[1].items():
-        out.append(((*prefix, name), kind))
-        if isinstance(kind, tuple) and not kind[0].startswith("[]") and len(prefix) < 1:
-            out += fields(kind, (*prefix, name))
+    for name, raw in schema[1].items():  # lists and maps of structs: their elements too
+        kind = raw
+        path = (*prefix, name)
+        out.append((path, kind))
+        named = len([p for p in path if p not in ("0", "k")])
+        if not isinstance(kind, tuple) or named >= DEPTH:
+            continue
+        if kind[0].startswith("[]") and isinstance(kind[1], tuple):
+            out += fields(kind[1], (*path, "0"))
+        elif kind[0].startswith("map[") and isinstance(kind[1], tuple):
+            out += fields(kind[1], (*path, "k"))
+        elif not kind[0].startswith(("[]", "map[")):
+            out += fields(kind, path)
     return out
 
 
 def body_with(base: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
     body = dict(base)
-    node = body
-    for key in path[:-1]:
-        node[key] = dict(node.get(key) or {})
-        node = node[key]
+    node: Any = body
+    for i, key in enumerate(path[:-1]):
+        nxt = path[i + 1]
+        if key in ("0", "k"):
+            continue
+        if nxt == "0":
+            node[key] = [{}]
+            node = node[key][0]
+        elif nxt == "k":
+            node[key] = {"k": {}}
+            node = node[key]["k"]
+        else:
+            node[key] = dict(node.get(key) or {})
+            node = node[key]
     node[path[-1]] = value
     return body
 

@@ -146,8 +146,9 @@ class DockerPeer:
 
     _count = 0
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, extra_args: tuple[str, ...] = ()) -> None:
         self.base = base
+        self.extra_args = extra_args  # e.g. ("--config-file", path)
         self.sock = base / "docker.sock"
         self.host = f"unix://{self.sock}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -187,6 +188,7 @@ class DockerPeer:
             "--ip-masq=false",
             "--storage-driver",
             "overlay2",
+            *self.extra_args,
         ]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(

@@ -247,8 +247,11 @@ class NetCalls:
     def environment(self, c: Container) -> list[str]:
         return list(c.config.get("Env") or [])
 
-    def forget(self, child_id: str) -> None:
+    def forget(self, child_id: str, child_name: str) -> None:
         self.forgotten.append(child_id)
+
+    def renamed(self, c: Container) -> None:
+        return None
 
 
 @dataclass

@@ -83,11 +83,11 @@ def test_unterminated_heredoc() -> None:
         parse("FROM busybox\nRUN <<EOF\necho\n")
 
 
-def test_unknown_instruction_names_file_and_line() -> None:
+def test_unknown_instruction_names_the_line() -> None:
+    """buildkit's parseError, as Engine 25 reports it: the line, not the file's name."""
     with pytest.raises(ParseError) as exc:
         parse("FROM busybox\n\nFOO bar\n", "my.Dockerfile")
-    assert "line 3" in str(exc.value) and "my.Dockerfile" in str(exc.value)
-    assert "unknown instruction: FOO" in str(exc.value)
+    assert str(exc.value) == "dockerfile parse error on line 3: unknown instruction: FOO"
 
 
 @pytest.mark.parametrize(

@@ -202,17 +202,20 @@ def test_daemon_log_options_fill_the_gaps_of_the_same_driver() -> None:
     from wharfie.engine import validate
 
     default = ("json-file", {"max-size": "1m", "max-file": "2"})
-    host = validate.container_create({"Image": "x"}, default_log=default).host_config
+    host = validate.container_create(
+        {"Image": "x"}, defaults=validate.CreateDefaults(log=default)
+    ).host_config
     assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m", "max-file": "2"}}
     own = validate.container_create(
         {
             "Image": "x",
             "HostConfig": {"LogConfig": {"Type": "json-file", "Config": {"max-size": "5m"}}},
         },
-        default_log=default,
+        defaults=validate.CreateDefaults(log=default),
     ).host_config
     assert own["LogConfig"]["Config"] == {"max-size": "5m", "max-file": "2"}
     other = validate.container_create(
-        {"Image": "x", "HostConfig": {"LogConfig": {"Type": "none"}}}, default_log=default
+        {"Image": "x", "HostConfig": {"LogConfig": {"Type": "none"}}},
+        defaults=validate.CreateDefaults(log=default),
     ).host_config
     assert other["LogConfig"] == {"Type": "none", "Config": {}}

@@ -53,8 +53,9 @@ def test_validate() -> None:
 
 def test_check_container_values() -> None:
     f.check_container_values({"status": ["running", "exited"], "exited": ["0"]})
-    with pytest.raises(InvalidArgument, match=r"^invalid filter 'status=xyz,abc'$"):
-        f.check_container_values({"status": ["xyz", "abc"]})
+    # moby's WalkValues: the first bad value, as its daemon invalidFilter prints a string
+    with pytest.raises(InvalidArgument, match=r"^invalid filter 'status=xyz'$"):
+        f.check_container_values({"status": ["running", "xyz", "abc"]})
     with pytest.raises(InvalidArgument, match=r"^invalid filter 'exited="):
         f.check_container_values({"exited": ["x"]})
     with pytest.raises(InvalidArgument, match="Unrecognised filter value for health: bad"):
@@ -140,3 +141,20 @@ def test_before_and_since() -> None:
     assert not match({}, before=1000.0)
     assert match({}, since=500.0)
     assert not match({}, since=1000.0)
+
+
+def test_bool_filters_as_moby_get_bool_or_default() -> None:
+    """Engine 25's filters.invalidFilter prints the values as Go prints a []string."""
+    from wharfie.engine import volumes
+    from wharfie.images.filters import bool_filter
+
+    assert bool_filter(["true"]) is True and bool_filter(["0"]) is False
+    with pytest.raises(InvalidArgument, match=r"^invalid filter 'dangling=\[maybe\]'$"):
+        bool_filter(["maybe"])
+    with pytest.raises(InvalidArgument, match=r"^invalid filter 'dangling=\[true false\]'$"):
+        bool_filter(["true", "false"])
+    assert volumes._truthy(["True"]) is True and volumes._truthy(None) is False
+    with pytest.raises(InvalidArgument, match=r"'all': strconv.ParseBool: parsing \"x\""):
+        volumes._truthy(["x"])
+    with pytest.raises(InvalidArgument, match=r"'all=\[1 0\]': only one value is expected"):
+        volumes._truthy(["1", "0"])

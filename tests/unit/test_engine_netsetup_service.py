@@ -166,8 +166,13 @@ def test_links_are_recorded_resolved_and_forgotten() -> None:
     db.state.running = False
     with pytest.raises(WharfieError, match="Cannot link to a non running container: /db AS"):
         links.environment(web)
-    links.forget(db.id)
-    assert web.private["links"] == []
-    assert web.doc["HostConfig"]["Links"] is None
+    index.drop(db)
+    links.forget(db.id, db.name)  # dangling, as dockerd's link index, until a restart
+    assert web.doc["HostConfig"]["Links"] == ["/db:/new/pg"]
+    with pytest.raises(WharfieError, match="Cannot link to a non running container: /db AS"):
+        links.environment(web)
     with pytest.raises(NotFound):
         links.remove_link("/new/pg")
+    links.restored()  # the daemon's start-up drops links to containers that are gone
+    assert web.private["links"] == []
+    assert web.doc["HostConfig"]["Links"] is None

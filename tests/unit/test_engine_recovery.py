@@ -14,6 +14,7 @@ from fakes import FakeHealth, FakeMonitor, FakeStore, FakeVolumes, RecordingEven
 from wharfie.engine import present_container
 from wharfie.engine.index import ContainerIndex
 from wharfie.engine.lifecycle_state import Move, State, transition
+from wharfie.engine.links import Links
 from wharfie.engine.model import Container
 from wharfie.engine.paths import Paths
 from wharfie.engine.recovery import Recovery
@@ -105,6 +106,7 @@ class World:
             health=self.health,
             volumes=self.volumes,
             bridge=self.bridge,
+            links=Links(self.index, "b" * 64),
             paths=self.paths,
             events=self.events,
             warnings=self.warnings,
@@ -203,3 +205,19 @@ def test_a_new_monitor_reports_execs_that_ended_while_none_ran(tmp_path: Path) -
     asyncio.run(w.recovery.monitor_back(hello))
     assert w.execs.exits == {"e-ended": 5}
     assert w.execs.running == {"e-running"}
+
+
+def test_recover_drops_links_to_containers_that_are_gone(tmp_path: Path) -> None:
+    """As dockerd's registerLinks at start-up: a link whose child was removed (dangling
+    until then) is dropped; a link to a container that exists is kept."""
+    parent = record(1, State(), Links=["/c2:/c1/kept", "/gone:/c1/old"])
+    parent["_w"]["links"] = [
+        {"child": "2" * 64, "alias": "kept"},
+        {"child": "9" * 64, "alias": "old", "gone": "/gone", "boot": "an-earlier-daemon"},
+    ]
+    w = World(tmp_path, [parent, record(2, State())])
+    asyncio.run(w.recovery.recover())
+    c1 = w.index.find("1" * 64)
+    assert c1.private["links"] == [{"child": "2" * 64, "alias": "kept"}]
+    assert c1.doc["HostConfig"]["Links"] == ["/c2:/c1/kept"]
+    assert w.store.doc(c1.id)["HostConfig"]["Links"] == ["/c2:/c1/kept"]

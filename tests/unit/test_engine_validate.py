@@ -305,8 +305,8 @@ def test_auto_remove_with_restart_policy() -> None:
         ({"BlkioWeight": 5}, "Range of blkio weight is from 10 to 1000"),
         ({"OomScoreAdj": 1001}, "Invalid value 1001, range for oom score adj is [-1000, 1000]"),
         ({"ShmSize": -1}, "SHM size can not be less than 0"),
-        ({"CapAdd": ["CAP_FOO"]}, 'unknown capability: "CAP_FOO"'),
-        ({"CapDrop": ["foo"]}, 'unknown capability: "CAP_FOO"'),
+        ({"CapAdd": ["CAP_FOO"]}, 'invalid CapAdd: unknown capability: "CAP_FOO"'),
+        ({"CapDrop": ["foo"]}, 'invalid CapDrop: unknown capability: "CAP_FOO"'),
         ({"SecurityOpt": ["bogus"]}, 'invalid --security-opt: "bogus"'),
         ({"SecurityOpt": ["foo=bar"]}, 'invalid --security-opt 2: "foo=bar"'),
         (
@@ -353,9 +353,8 @@ def test_auto_remove_with_restart_policy() -> None:
             "be '/'",
         ),
         (
-            {"Tmpfs": {"run": ""}},
-            "invalid mount config for type \"tmpfs\": invalid mount path: 'run' mount path "
-            "must be absolute",
+            {"Tmpfs": {"run": ""}},  # moby's ValidateTmpfsMountDestination: no prefix
+            "invalid mount path: 'run' mount path must be absolute",
         ),
     ],
 )

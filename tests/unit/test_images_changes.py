@@ -92,3 +92,28 @@ def test_parse_errors(change: str, msg: str) -> None:
         apply({}, [change])
     assert str(exc.value).startswith("dockerfile parse error on line 1: ")
     assert msg in str(exc.value)
+
+
+def test_commit_merge_fills_the_gaps_from_the_container() -> None:
+    """moby's commit merge: the request's Config completed from the container's."""
+    from wharfie.images.commitmerge import merge
+
+    container = {
+        "User": "u",
+        "Env": ["A=1", "B=2"],
+        "Labels": {"x": "1"},
+        "Cmd": ["sh"],
+        "ExposedPorts": {"80/tcp": {}},
+        "Volumes": {"/v": {}},
+        "WorkingDir": "/w",
+        "StopSignal": "SIGINT",
+        "Image": "busybox",
+    }
+    out = merge({"Env": ["A=9"], "ExposedPorts": {"53/udp": {}}, "Labels": {"y": "2"}}, container)
+    assert out["Env"] == ["A=9", "B=2"] and out["Cmd"] == ["sh"] and out["User"] == "u"
+    assert out["ExposedPorts"] == {"53/udp": {}, "80/tcp": {}}
+    assert out["Labels"] == {"y": "2", "x": "1"} and out["Volumes"] == {"/v": {}}
+    assert out["WorkingDir"] == "/w" and out["StopSignal"] == "SIGINT"
+    assert "Image" not in out  # only the container's own Config (the whole of it) carries it
+    own_ep = merge({"Entrypoint": ["/x"]}, container)
+    assert own_ep["Entrypoint"] == ["/x"] and "Cmd" not in own_ep

@@ -53,7 +53,7 @@ ALLOWED = {
     },
     "api": {"errors", "oci", "engine", "monitor", "units", "httpcore", "cluster", "times"},
     "dashboard": {"errors", "oci", "api", "engine", "statsmath"},
-    "daemon": {"errors", "api", "engine", "httpcore", "dashboard", "cluster", "logs"},
+    "daemon": {"errors", "api", "engine", "httpcore", "dashboard", "cluster", "logs", "units"},
     "client": {"errors", "oci", "patterns", "httpcore"},
     "compose": {"errors", "oci", "client", "units"},
     "cli": {"errors", "oci", "client", "units", "compose", "registry", "times", "statsmath", "vm"},

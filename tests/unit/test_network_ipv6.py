@@ -96,7 +96,7 @@ def test_relay_from_ipv6_loopback() -> None:
     import socket
 
     from wharfie.network.ports import Binding, Reservations, ipv6_twins
-    from wharfie.network.relay import LoopbackRelay
+    from wharfie.network.relay import PortRelay
 
     async def main() -> None:
         async def echo(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
@@ -110,7 +110,7 @@ def test_relay_from_ipv6_loopback() -> None:
         bound = held.reserve("c", [Binding("tcp", 80, "", 0)])
         assert ipv6_twins(bound) == [Binding("tcp", 80, "::", bound[0].host_port)]
         (b6,) = held.reserve("c", [Binding("tcp", 80, "::1", 0)])
-        relay = LoopbackRelay()
+        relay = PortRelay()
         relay.open("c", dict((b, s) for b, s in held.held("c"))[b6], target)
         r, w = await asyncio.open_connection("::1", b6.host_port)
         w.write(b"hi\n")
@@ -129,12 +129,12 @@ def test_a_relayed_port_is_still_exclusive() -> None:
     import asyncio
 
     from wharfie.network.ports import Binding, PortAllocated, Reservations
-    from wharfie.network.relay import LoopbackRelay
+    from wharfie.network.relay import PortRelay
 
     async def main() -> None:
         held = Reservations()
         (b,) = held.reserve("a", [Binding("tcp", 80, "::1", 0)])
-        relay = LoopbackRelay()
+        relay = PortRelay()
         relay.open("a", held.held("a")[0][1], ("::1", 9))
         with pytest.raises(PortAllocated, match="port is already allocated"):
             held.reserve("b", [Binding("tcp", 80, "::1", b.host_port)])
@@ -163,3 +163,105 @@ def test_ptr_for_an_ipv6_address() -> None:
         bytes(dnslib.DNSRecord.question("1.2.ip6.arpa", "PTR").pack()), "x", lookup, reverse
     )
     assert bad is None  # not ours: forwarded
+
+
+def test_ipv6_host_address_of_an_ipv4_container_is_relayed_not_nat() -> None:
+    from wharfie.network.ports import Binding, container_target, relayed
+
+    rs = nft.Ruleset(
+        [nft.NetRule("br-a", "10.0.0.0/24")],
+        [
+            nft.PortRule("tcp", "", 8080, "10.0.0.2", 80, "br-a"),
+            nft.PortRule("tcp", "::", 8080, "10.0.0.2", 80, "br-a"),
+            nft.PortRule("udp", "::1", 8082, "10.0.0.2", 81, "br-a"),
+        ],
+        ipv6=True,
+    )
+    ip4, ip6 = nft.render("t", rs).split("table ip6 t {\n", 1)
+    assert "tcp dport 8080 dnat to 10.0.0.2:80" in ip4
+    assert "ip daddr ::" not in ip4 and "8082" not in ip4 and "dnat" not in ip6
+    assert (
+        relayed("::", "10.0.0.2") and relayed("::1", "10.0.0.2") and relayed("fd00::1", "10.0.0.2")
+    )
+    assert relayed("::1", "fd00::2") and relayed("::", "fd00::2")
+    assert not relayed("fd00::1", "fd00::2") and not relayed("", "10.0.0.2")
+    assert not relayed("127.0.0.1", "10.0.0.2")
+    assert container_target(Binding("tcp", 80, "::", 1), "10.0.0.2", "") == "10.0.0.2"
+    assert container_target(Binding("tcp", 80, "::", 1), "10.0.0.2", "fd00::2") == "fd00::2"
+    assert container_target(Binding("tcp", 80, "", 1), "10.0.0.2", "fd00::2") == "10.0.0.2"
+
+
+def test_udp_relay_from_ipv6_to_an_ipv4_target() -> None:
+    """A UDP port held on ::1 relays each client's datagrams to an IPv4 echo and the
+    replies come back from the published port; stop() ends the flows."""
+    import asyncio
+    import socket
+
+    from wharfie.network.ports import Binding, Reservations
+    from wharfie.network.relay import PortRelay
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+
+        class Echo(asyncio.DatagramProtocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                self.t = transport
+
+            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+                self.t.sendto(b"echo:" + data, addr)  # type: ignore[attr-defined]
+
+        transport, _ = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+        target = ("127.0.0.1", transport.get_extra_info("sockname")[1])
+        held = Reservations()
+        (b,) = held.reserve("c", [Binding("udp", 81, "::1", 0)])
+        relay = PortRelay()
+        relay.open("c", held.held("c")[0][1], target)
+        clients = [socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) for _ in range(2)]
+        try:
+            for i, cl in enumerate(clients):
+                cl.setblocking(False)
+                for n in range(2):
+                    cl.sendto(f"{i}.{n}".encode(), ("::1", b.host_port))
+                    data, src = await asyncio.wait_for(loop.sock_recvfrom(cl, 100), 5)
+                    assert data == f"echo:{i}.{n}".encode() and src[1] == b.host_port
+            assert relay.owners() == ["c"]
+            relay.stop("c")
+            assert relay.owners() == []
+        finally:
+            for cl in clients:
+                cl.close()
+            held.release("c")
+            transport.close()
+
+    asyncio.run(main())
+
+
+def test_a_tcp_port_with_connections_in_time_wait_can_be_published() -> None:
+    """As docker-proxy's listener (SO_REUSEADDR): the TIME_WAIT connections an earlier
+    listener of the port left (docker-proxy's, a Go server's, a relayed port of ours: all
+    with SO_REUSEADDR, which Linux asks of both) do not keep the port; two reservations of
+    one port still clash, and so does another program."""
+    import socket
+
+    from wharfie.network.ports import Binding, PortAllocated, Reservations
+
+    with socket.socket() as first:
+        first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        first.bind(("127.0.0.1", 0))
+        first.listen(1)
+        port = first.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = first.accept()
+        conn.close()  # the server side closes first: its end stays in TIME_WAIT
+        client.close()
+    held = Reservations()
+    try:
+        (b,) = held.reserve("a", [Binding("tcp", 80, "127.0.0.1", port)])
+        assert b.host_port == port
+        with pytest.raises(PortAllocated, match="port is already allocated"):
+            held.reserve("b", [Binding("tcp", 80, "127.0.0.1", port)])
+        with socket.socket() as other, pytest.raises(OSError):
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            other.bind(("127.0.0.1", port))
+    finally:
+        held.release("a")

@@ -44,7 +44,8 @@ def test_ps_ports_rows() -> None:
 def test_resolv_conf_for_user_networks_and_dns_options(monkeypatch: Any) -> None:
     monkeypatch.setattr(etcfiles, "_read", lambda path: "search corp\nnameserver 127.0.0.53\n")
     user = etcfiles._resolv_for(_C({"DnsOptions": ["timeout:2"]}), "network", True)  # type: ignore[arg-type]
-    assert user == "nameserver 127.0.0.11\nsearch corp\noptions ndots:0 timeout:2\n"
+    # as dockerd (20.10 and 25): ndots:0 after the options that set no ndots
+    assert user == "nameserver 127.0.0.11\nsearch corp\noptions timeout:2 ndots:0\n"
     plain = etcfiles._resolv_for(_C({}), "bridge", False)  # type: ignore[arg-type]
     assert "127.0.0.53" not in plain and "nameserver 8.8.8.8" in plain
     custom = etcfiles._resolv_for(

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from wharfie.api import schemas_swarm
 from wharfie.api.decoding import arg, flag, json_body, number
-from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
+from wharfie.api.http import Reply, Request, Response, Router, json_response
 from wharfie.api.routes_secrets import BlobBackend, BlobRoutes
 from wharfie.api.routes_services import ServiceBackend, ServiceRoutes
 from wharfie.cluster import records
@@ -20,7 +20,7 @@ from wharfie.cluster.admin import NodeView
 from wharfie.cluster.records import ClusterSpec, Node
 from wharfie.cluster.swarm import NOT_IN_SWARM, InitRequest, JoinRequest
 from wharfie.engine import filters, gojson
-from wharfie.errors import InvalidArgument
+from wharfie.errors import Conflict, InvalidArgument
 
 ANY = r"(?:/.*)?"
 NODE = r"(?P<ref>[^/]+)"
@@ -137,11 +137,10 @@ class SwarmRoutes:
         return json_response({"UnlockKey": ""})
 
     async def unlock(self, req: Request) -> Reply:
-        """Autolock is not supported, so a swarm here is never locked (moby's wordings)."""
-        await json_body(req, empty={})
-        if self.swarm.state is None:
-            raise HTTPError(503, NOT_IN_SWARM)
-        raise InvalidArgument("swarm is not locked!")
+        """A swarm here is never autolocked: moby's UnlockSwarm answers an active manager
+        with notLockedError (409), and a node outside a swarm with its 503."""
+        await self.swarm.inspect()  # not a manager: dockerd's 503
+        raise Conflict("swarm is not locked")
 
     async def list_nodes(self, req: Request) -> Reply:
         f = filters.parse(arg(req, "filters"))

@@ -74,6 +74,10 @@ def add_layer(store: ImageStore, parent: ImageRecord | None, upper: str) -> tupl
 def make_image(
     store: ImageStore, config: dict[str, Any], parent: str, layers: Layers
 ) -> ImageRecord:
+    """The image of a build step on `parent` (an image id, "" for scratch). As moby's classic
+    builder (dispatchState.updateRunConfig, Engine 20.10 and 25 alike), its Config.Image
+    names the image the step ran on."""
+    config["config"] = {**(config.get("config") or {}), "Image": parent}
     raw = json.dumps(config, separators=(",", ":")).encode()
     from wharfie.content import digest_of
 

@@ -99,7 +99,9 @@ class ParseError(InvalidArgument):
 
 
 def error(filename: str, line: int, message: str) -> ParseError:
-    return ParseError(f"dockerfile parse error on line {line} ({filename}): {message}")
+    """buildkit's parseError, as Engine 25's classic builder reports it (no file name)."""
+    del filename
+    return ParseError(f"dockerfile parse error on line {line}: {message}")
 
 
 def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:

@@ -332,6 +332,15 @@ def engine_config(args: Settings) -> Config:
         fixed_cidr_v6=args.fixed_cidr_v6,
         cpu_rt_period=args.cpu_rt_period,
         cpu_rt_runtime=args.cpu_rt_runtime,
+        dns_search=list(args.dns_search),
+        dns_opts=list(args.dns_opts),
+        labels=list(args.labels),
+        default_ulimits=list(args.default_ulimits.values()),
+        default_shm_size=args.default_shm_size,
+        default_ipc_mode=args.default_ipc_mode or "private",
+        default_cgroupns_mode=args.default_cgroupns_mode,
+        init=args.init,
+        default_bind_ip="" if args.ip in ("", "0.0.0.0") else args.ip,
     )
 
 

@@ -1,4 +1,4 @@
-"""wharfied's options: one table gives the flags, their help, and the daemon.json keys.
+"""wharfied's options from flags and daemon.json (the table of options is `options.OPTIONS`).
 
     settings = load(argv)        # flags, then the file; raises ConfigError with dockerd's words
 
@@ -15,265 +15,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from wharfie.daemon import containerdefaults
+from wharfie.daemon.options import DEFAULT_HOST, LOG_LEVELS, OPTIONS, Option
+
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "DEFAULT_HOST",
+    "LOG_LEVELS",
+    "OPTIONS",
+    "ConfigError",
+    "Option",
+    "Settings",
+    "load",
+    "parse_file",
+    "parser",
+    "read_file",
+]
+
 DEFAULT_CONFIG_FILE = "/etc/wharfie/daemon.json"
-DEFAULT_HOST = "unix:///run/wharfie/wharfie.sock"
 
 
 class ConfigError(Exception):
     """A bad configuration: the daemon prints it and exits 1, as dockerd does."""
 
-
-@dataclass(frozen=True)
-class Option:
-    key: str  # daemon.json key (dockerd's)
-    flags: tuple[str, ...]  # command-line flags; the first long one names the flag
-    kind: str  # str | bool | int | float | list | map | pools | runtimes
-    default: Any
-    help: str
-    choices: tuple[str, ...] = ()
-    metavar: str | None = None
-
-    @property
-    def dest(self) -> str:
-        return self.key.replace("-", "_")
-
-    @property
-    def flag_name(self) -> str:
-        """The long flag's name, the order dockerd lists conflicts in."""
-        return next(f for f in self.flags if f.startswith("--"))[2:]
-
-
-LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
-
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "hosts",
-        ("-H", "--host"),
-        "list",
-        [],
-        f"daemon socket(s) to listen on (unix:///path or tcp://host:port; default {DEFAULT_HOST})",
-        metavar="ADDR",
-    ),
-    Option(
-        "data-root",
-        ("--data-root",),
-        "str",
-        "/var/lib/wharfie",
-        "root directory of persistent state (images, containers, volumes)",
-    ),
-    Option(
-        "exec-root",
-        ("--exec-root",),
-        "str",
-        "/run/wharfie",
-        "root directory of runtime state (bundles, network namespaces, monitor socket)",
-    ),
-    Option("pidfile", ("-p", "--pidfile"), "str", "", "path of the daemon's PID file"),
-    Option(
-        "group",
-        ("-G", "--group"),
-        "str",
-        "wharfie",
-        "group owning the unix socket(s); created if missing",
-    ),
-    Option(
-        "log-level",
-        ("-l", "--log-level"),
-        "str",
-        "info",
-        "logging level of the daemon",
-        choices=LOG_LEVELS,
-    ),
-    Option("debug", ("-D", "--debug"), "bool", False, "debug logging (--log-level debug)"),
-    Option("tls", ("--tls",), "bool", False, "serve TCP over TLS (implied by --tlsverify)"),
-    Option(
-        "tlsverify",
-        ("--tlsverify",),
-        "bool",
-        False,
-        "serve TLS and require client certificates signed by --tlscacert",
-    ),
-    Option("tlscacert", ("--tlscacert",), "str", "", "CA that client certificates must chain to"),
-    Option("tlscert", ("--tlscert",), "str", "", "TLS certificate of the daemon"),
-    Option("tlskey", ("--tlskey",), "str", "", "TLS key of the daemon"),
-    Option(
-        "default-runtime",
-        ("--default-runtime",),
-        "str",
-        "wharfie-runtime",
-        "OCI runtime of containers that name none",
-    ),
-    Option(
-        "runtimes",
-        ("--add-runtime",),
-        "runtimes",
-        {},
-        'an extra OCI runtime, NAME=PATH (file: {"NAME": {"path": PATH}})',
-        metavar="NAME=PATH",
-    ),
-    Option(
-        "bip",
-        ("--bip",),
-        "str",
-        "172.29.0.0/16",
-        "subnet of the default bridge; with host bits set (10.1.0.1/24), also its address",
-    ),
-    Option("bridge", ("-b", "--bridge"), "str", "wharfie0", "name of the default bridge device"),
-    Option(
-        "ip-masq",
-        ("--ip-masq",),
-        "bool",
-        True,
-        "masquerade traffic leaving the default bridge (--ip-masq=false: no NAT rule)",
-    ),
-    Option(
-        "ipv6",
-        ("--ipv6",),
-        "bool",
-        False,
-        "IPv6 on the default bridge (needs --fixed-cidr-v6)",
-    ),
-    Option(
-        "fixed-cidr-v6",
-        ("--fixed-cidr-v6",),
-        "str",
-        "",
-        "IPv6 subnet of the default bridge, e.g. fd00:1::/64 (containers get the subnet "
-        "with their MAC as host part, as dockerd)",
-    ),
-    Option(
-        "mtu",
-        ("--mtu",),
-        "int",
-        0,
-        "MTU of the default bridge and its veths (0: the kernel's, 1500)",
-    ),
-    Option(
-        "default-address-pools",
-        ("--default-address-pool",),
-        "pools",
-        [],
-        "pools of subnets for networks created without --subnet, "
-        "base=CIDR,size=PREFIX (repeatable; default: Docker's pools)",
-        metavar="POOL",
-    ),
-    Option(
-        "dns",
-        ("--dns",),
-        "list",
-        [],
-        "DNS server of containers that set none (repeatable)",
-        metavar="IP",
-    ),
-    Option(
-        "registry-mirrors",
-        ("--registry-mirror",),
-        "list",
-        [],
-        "mirror of docker.io, or HOST=URL for a mirror of HOST (repeatable)",
-        metavar="URL",
-    ),
-    Option(
-        "insecure-registries",
-        ("--insecure-registry",),
-        "list",
-        [],
-        "registry host[:port] or CIDR reachable over HTTP / unverified TLS (repeatable)",
-        metavar="REGISTRY",
-    ),
-    Option(
-        "blocked-registries",
-        ("--blocked-registry",),
-        "list",
-        [],
-        "registry host never contacted: pulls and pushes naming it fail (repeatable)",
-        metavar="REGISTRY",
-    ),
-    Option(
-        "log-driver",
-        ("--log-driver",),
-        "str",
-        "json-file",
-        "log driver of containers that name none",
-        choices=("json-file", "none"),
-    ),
-    Option(
-        "log-opts",
-        ("--log-opt",),
-        "map",
-        {},
-        "option of the default log driver, KEY=VALUE (max-size, max-file; repeatable)",
-        metavar="KEY=VALUE",
-    ),
-    Option(
-        "cgroup-parent",
-        ("--cgroup-parent",),
-        "str",
-        "/wharfie",
-        "parent cgroup of containers that set none",
-    ),
-    Option(
-        "cpu-rt-period",
-        ("--cpu-rt-period",),
-        "int",
-        0,
-        "real-time period (microseconds) given to the containers' parent cgroup (cgroup v1)",
-    ),
-    Option(
-        "cpu-rt-runtime",
-        ("--cpu-rt-runtime",),
-        "int",
-        0,
-        "real-time runtime (microseconds) given to the containers' parent cgroup (cgroup v1)",
-    ),
-    Option(
-        "experimental",
-        ("--experimental",),
-        "bool",
-        False,
-        "enable experimental features (docker checkpoint: wharfie-vm containers)",
-    ),
-    Option(
-        "live-restore",
-        ("--live-restore",),
-        "bool",
-        True,
-        "keep containers running while the daemon is down (--live-restore=false: "
-        "stop them when it stops)",
-    ),
-    Option(
-        "dashboard-addr",
-        ("--dashboard-addr",),
-        "str",
-        "",
-        "serve the dashboard at HOST:PORT from start-up (off loopback: TLS only)",
-        metavar="HOST:PORT",
-    ),
-    Option(
-        "api-max-connections",
-        ("--api-max-connections",),
-        "int",
-        2048,
-        "open API connections; past it the longest idle one is closed",
-    ),
-    Option(
-        "api-header-timeout",
-        ("--api-header-timeout",),
-        "float",
-        30.0,
-        "seconds for a request head to arrive once it began",
-    ),
-    Option(
-        "api-idle-timeout",
-        ("--api-idle-timeout",),
-        "float",
-        300.0,
-        "seconds a connection may wait for its next request",
-    ),
-)
 
 BY_KEY = {o.key: o for o in OPTIONS}
 # Keys whose values are objects: not flattened when looking for unknown keys (as dockerd).
@@ -287,6 +55,8 @@ _GO_TYPES = {
     "map": "map[string]string",
     "pools": "[]*ipamutils.NetworkToSplit",
     "runtimes": "map[string]types.Runtime",
+    "ulimits": "map[string]*units.Ulimit",
+    "size": "opts.MemBytes",
 }
 
 
@@ -348,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
             kw["type"] = int
         elif o.kind == "float":
             kw["type"] = float
-        elif o.kind in ("list", "map", "pools", "runtimes"):
+        elif o.kind in ("list", "map", "pools", "runtimes", "ulimits"):
             kw["action"] = "append"
         p.add_argument(*o.flags, **kw)
     return p
@@ -388,8 +158,26 @@ def load(argv: list[str]) -> Settings:
         values[BY_KEY[key].dest] = value
     if values["debug"]:
         values["log_level"] = "debug"
+    _check_merged(values, path if os.path.exists(path) else None)
     _check_values(values)
     return Settings(values, path, validate=ns.validate, version=ns.version)
+
+
+def _check_merged(values: dict[str, Any], path: str | None) -> None:
+    """dockerd's validation of the merged options (the file's own values were checked as
+    it was read); with a file, its wording names it."""
+    for key in ("default-ipc-mode", "default-cgroupns-mode"):
+        try:
+            containerdefaults.VALIDATORS[key](values[BY_KEY[key].dest])
+        except ValueError as e:
+            if path is None:
+                raise ConfigError(str(e)) from e
+            raise ConfigError(
+                _prefix(
+                    path,
+                    f"merged configuration validation from file and command line flags failed: {e}",
+                )
+            ) from e
 
 
 def read_file(path: str, *, explicit: bool, flags: dict[str, Any]) -> dict[str, Any]:
@@ -444,7 +232,18 @@ def parse_file(text: str, flags: dict[str, Any]) -> dict[str, Any]:
                 for o in both
             )
         )
-    return {k: _from_file(BY_KEY[k], v) for k, v in flat.items()}
+    out = {k: _from_file(BY_KEY[k], v) for k, v in flat.items()}
+    for key, parse in containerdefaults.PARSERS.items():
+        if key in out:
+            _defaults(parse, out[key])
+    for key, check in containerdefaults.VALIDATORS.items():
+        values = out.get(key)
+        for item in [values] if isinstance(values, str) else values or []:
+            try:
+                check(item)
+            except ValueError as e:
+                raise ConfigError(f"configuration validation from file failed: {e}") from e
+    return out
 
 
 def _flatten(doc: dict[str, Any]) -> dict[str, Any]:
@@ -520,6 +319,12 @@ def _from_file(o: Option, value: Any) -> Any:
         if not isinstance(value, list):
             raise _type_error(o, value)
         return [_pool(p) for p in value]
+    if o.kind == "size":
+        return _defaults(containerdefaults.shm_size, value)
+    if o.kind == "ulimits":
+        if not isinstance(value, dict):
+            raise _type_error(o, value)
+        return _defaults(containerdefaults.ulimits_file, value)
     if not isinstance(value, dict):  # runtimes
         raise _type_error(o, value)
     return {name: _runtime(name, spec) for name, spec in value.items()}
@@ -547,6 +352,17 @@ def _runtime(name: str, spec: Any) -> str:
 
 
 def _from_flag(o: Option, raw: Any) -> Any:
+    check = containerdefaults.FLAG_VALIDATORS.get(o.key)
+    if o.key == "ip":  # opts.IPOpt's wording
+        check = _ip_flag
+    if check is not None:
+        for item in [raw] if isinstance(raw, str) else raw:
+            try:
+                check(item)
+            except ValueError as e:
+                raise ConfigError(
+                    f'invalid argument "{item}" for "--{o.flag_name}" flag: {e}'
+                ) from e
     if o.kind == "map":
         out = {}
         for item in raw:
@@ -565,7 +381,25 @@ def _from_flag(o: Option, raw: Any) -> Any:
         return rts
     if o.kind == "pools":
         return [_pool_flag(item) for item in raw]
+    if o.kind == "ulimits":
+        return dict(_defaults(containerdefaults.ulimit_flag, item) for item in raw)
+    if o.kind == "size":
+        return _defaults(containerdefaults.shm_size, raw)
     return raw
+
+
+def _ip_flag(text: str) -> str:
+    try:
+        return containerdefaults.validate_ip(text)
+    except ValueError:
+        raise ValueError(f"{text} is not an ip address") from None
+
+
+def _defaults(parse: Any, value: Any) -> Any:
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _pool_flag(item: str) -> tuple[str, int]:
@@ -604,6 +438,7 @@ def _check_values(values: dict[str, Any]) -> None:
             ipaddress.IPv6Network(values["fixed_cidr_v6"])
         except ValueError as e:
             raise ConfigError(f"invalid fixed-cidr-v6 {values['fixed_cidr_v6']!r}: {e}") from e
+    values["labels"] = _defaults(containerdefaults.conflict_free_labels, values["labels"])
     for server in values["dns"]:
         try:
             ipaddress.ip_address(server)

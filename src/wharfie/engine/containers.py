@@ -72,8 +72,8 @@ class ContainersConfig:
     data_root: str
     default_runtime: str = "wharfie-runtime"
     cgroup_parent: str = "/wharfie"
-    log_driver: str = "json-file"
-    log_opts: dict[str, str] = field(default_factory=dict)
+    create_defaults: validate.CreateDefaults = field(default_factory=validate.CreateDefaults)
+    init: bool = False  # the daemon's --init: for containers whose HostConfig.Init is null
     cpu_rt_period: int = 0
     cpu_rt_runtime: int = 0
 
@@ -137,7 +137,9 @@ class ContainerLinks(Protocol):
 
     def environment(self, c: Container) -> list[str]: ...  # Env with the links' variables
 
-    def forget(self, child_id: str) -> None: ...  # a removed container's id
+    def forget(self, child_id: str, child_name: str) -> None: ...  # a removed container
+
+    def renamed(self, c: Container) -> None: ...  # c has a new name
 
 
 def cgroups_path(c: Container, default_parent: str) -> str:
@@ -187,7 +189,7 @@ class Containers:
         cfg = validate.container_create(
             body,
             api_version=api_version,
-            default_log=(self.config.log_driver, self.config.log_opts),
+            defaults=self.config.create_defaults,
         )
         config, host_config = cfg.config, cfg.host_config
         if not config.get("Image"):
@@ -366,7 +368,7 @@ class Containers:
                     network=netmodes.mode_of(c.network_mode),
                     netns_path=netns,
                     cgroups_path=self.cgroups_path(c),
-                    init_path=TINI if c.host_config.get("Init") else None,
+                    init_path=TINI if _wants_init(c.host_config, self.config.init) else None,
                     mounts=self._spec_mounts(c),
                 )
             )
@@ -636,7 +638,7 @@ class Containers:
                 await asyncio.to_thread(self._remove_files, c)
                 self.store.delete_container(c.id)
                 self.index.drop(c)
-                self.links.forget(c.id)
+                self.links.forget(c.id, c.name)
                 await self.volumes.detach(c, remove_anonymous=volumes)
                 if not self._image_exists(c.image_id):
                     await asyncio.to_thread(self.images.gc_layers, self._lowers_in_use())
@@ -702,6 +704,7 @@ class Containers:
         old = c.name
         self.index.rename(c, new)
         self.index.save(c)
+        self.links.renamed(c)
         notify(c, "rename", self.events, oldName="/" + old)
 
     async def update(self, ref: str, body: Any) -> dict[str, Any]:
@@ -774,3 +777,9 @@ def _write_json(path: str, obj: Any) -> None:
 
     with open(path, "w") as f:
         f.write(jsonio.dumps(obj))
+
+
+def _wants_init(host: dict[str, Any], daemon_init: bool) -> bool:
+    """HostConfig.Init, or the daemon's --init when it is null (as moby, at start)."""
+    own = host.get("Init")
+    return bool(own) if own is not None else daemon_init

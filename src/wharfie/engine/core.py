@@ -20,7 +20,7 @@ from typing import Any
 
 from wharfie import network
 from wharfie.build.cache import BuildCache
-from wharfie.engine import streams
+from wharfie.engine import streams, validate
 from wharfie.engine.builds import Builds
 from wharfie.engine.checkpoints import Checkpoints
 from wharfie.engine.container_api import ContainerAPI, ExecAPI
@@ -77,6 +77,15 @@ class Config:
     cpu_rt_period: int = 0  # the budget given to the containers' parent cgroup (v1)
     cpu_rt_runtime: int = 0
     experimental: bool = False  # dockerd's --experimental: the checkpoint routes
+    dns_search: list[str] = field(default_factory=list)  # for containers that set no DnsSearch
+    dns_opts: list[str] = field(default_factory=list)  # for containers that set no DnsOptions
+    labels: list[str] = field(default_factory=list)  # the daemon's, in `info`
+    default_ulimits: list[dict[str, Any]] = field(default_factory=list)  # Ulimits entries
+    default_shm_size: int = 64 * 1024 * 1024  # for containers whose ShmSize is 0
+    default_ipc_mode: str = "private"  # for containers that set no IpcMode
+    default_cgroupns_mode: str = ""  # "": the host's (private on cgroup v2, else host)
+    init: bool = False  # an init for containers whose HostConfig.Init is null
+    default_bind_ip: str = ""  # the daemon's --ip: published ports without a HostIp
 
 
 class Engine:
@@ -113,9 +122,22 @@ class Engine:
             self.store, self.index, self.events, self.bridge, net_config, self.paths
         )
         self.links = Links(self.index, self.bridge_id)
-        self.etcfiles = EtcFiles(self.paths, self.links, self.bridge.gateway, config.dns)
+        self.etcfiles = EtcFiles(
+            self.paths,
+            self.links,
+            self.bridge.gateway,
+            config.dns,
+            daemon_search=config.dns_search,
+            daemon_opts=config.dns_opts,
+        )
         self.netsetup = NetSetup(
-            self.networks, self.index, self.events, self.etcfiles, self.links, self.paths
+            self.networks,
+            self.index,
+            self.events,
+            self.etcfiles,
+            self.links,
+            self.paths,
+            default_bind_ip=config.default_bind_ip,
         )
         self.network_api = NetworkService(self.networks, self.netsetup, self.index)
         self.volumes = Volumes(self.index, self.events, config.data_root)
@@ -147,8 +169,8 @@ class Engine:
                 data_root=config.data_root,
                 default_runtime=config.default_runtime,
                 cgroup_parent=config.cgroup_parent,
-                log_driver=config.log_driver,
-                log_opts=config.log_opts,
+                create_defaults=validate.CreateDefaults.of(config),
+                init=config.init,
                 cpu_rt_period=config.cpu_rt_period,
                 cpu_rt_runtime=config.cpu_rt_runtime,
             ),
@@ -176,6 +198,7 @@ class Engine:
             health=self.health,
             volumes=self.volumes,
             bridge=self.bridge,
+            links=self.links,
             paths=self.paths,
             events=self.events,
             warnings=self.warnings,
@@ -190,6 +213,7 @@ class Engine:
                 live_restore=config.live_restore,
                 runtimes=config.runtimes,
                 experimental=config.experimental,
+                labels=list(config.labels),
             ),
             index=self.index,
             images=self.images,

@@ -214,7 +214,8 @@ class Files:
                 upper=upper,
                 lowers=self.images.layer_dirs(image),
                 parent=image,
-                container_config={**c.config, **(config or {})},
+                container_config=c.config,
+                user_config=_request_config(config),
                 reference=reference or None,
                 author=author,
                 comment=comment,
@@ -225,6 +226,16 @@ class Files:
                 await self.containers.unpause(c.id)
         self.events.emit("container", "commit", c.id, {**c.event_attrs(), "comment": comment})
         return str(rec.id)
+
+
+def _request_config(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The Config fields of a commit body; None when it has none (as Go leaves the wrapper's
+    embedded *Config nil), and the container's Config is taken whole."""
+    from wharfie.engine.gojson import canonical
+    from wharfie.engine.validate_fields import CONFIG_FIELDS, CREATE_SCHEMA
+
+    own = {k: v for k, v in canonical(body or {}, CREATE_SCHEMA).items() if k in CONFIG_FIELDS}
+    return own or None
 
 
 class QueueReader:

@@ -49,10 +49,11 @@ class ContainerView(NamedTuple):
     networks: dict[str, str] | None = None  # network name -> network id
 
 
-def _invalid(name: str = "", values: list[str] | None = None) -> InvalidArgument:
+def _invalid(name: str = "", value: str | None = None) -> InvalidArgument:
+    """moby's invalidFilter: `invalid filter`, `invalid filter 'name'`, `... 'name=value'`."""
     msg = "invalid filter"
     if name:
-        msg += f" '{name}" + ("=" + ",".join(values) if values is not None else "") + "'"
+        msg += f" '{name}" + (f"={value}" if value is not None else "") + "'"
     return InvalidArgument(msg)
 
 
@@ -118,7 +119,7 @@ def check_container_values(filters: dict[str, list[str]]) -> None:
     """Reject values moby rejects: unknown status/health, non-numeric exited."""
     for value in filters.get("status", ()):
         if value not in STATES:
-            raise _invalid("status", filters["status"])
+            raise _invalid("status", value)
     for value in filters.get("health", ()):
         if value not in HEALTH:
             raise InvalidArgument(f"Unrecognised filter value for health: {value}")
@@ -126,7 +127,7 @@ def check_container_values(filters: dict[str, list[str]]) -> None:
         try:
             int(value)
         except ValueError as e:
-            raise _invalid("exited", filters["exited"]) from e
+            raise _invalid("exited", value) from e
 
 
 def match_container(
@@ -250,7 +251,7 @@ def prune_match(
 
 
 def image_dangling(values: list[str]) -> bool:
-    """The `dangling` filter's value: `invalid filter 'dangling=maybe'` unless a boolean."""
+    """The `dangling` filter's value: `invalid filter 'dangling=[maybe]'` unless a boolean."""
     from wharfie.images.filters import bool_filter
 
     return bool_filter(values)

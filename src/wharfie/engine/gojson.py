@@ -179,6 +179,10 @@ def canonical(value: Any, schema: Any) -> Any:
     name, fields = schema
     if name.startswith("[]"):
         return [canonical(v, fields) for v in value] if isinstance(value, list) else value
+    if name.startswith("map["):  # keys are the map's own; the values are structs
+        if not isinstance(value, dict):
+            return value
+        return {k: canonical(v, fields) for k, v in value.items()}
     if not isinstance(value, dict):
         return value
     folded = {k.lower(): k for k in fields}
@@ -241,6 +245,12 @@ def check(value: Any, kind: Any, struct: str = "", path: str = "") -> None:
             for item in value:
                 check(item, fields, struct, path)
             return
+        if go_name.startswith("map["):
+            if not isinstance(value, dict):
+                raise type_error(value, where, go_name)
+            for item in value.values():
+                check(item, fields, struct, path)
+            return
         if not isinstance(value, dict):
             raise type_error(value, where, go_name)
         inner = _short(go_name)
@@ -275,6 +285,12 @@ def _check_scalar(value: Any, kind: str, where: str) -> None:
         bad = next((v for v in value if v is not None and not isinstance(v, str)), None)
         if bad is not None:
             raise type_error(bad, where, "string")
+    elif kind == "[][]string":
+        if not isinstance(value, list):
+            raise type_error(value, where, kind)
+        for item in value:
+            if item is not None:
+                _check_scalar(item, "[]string", where)
     elif kind == "[2]uint":
         if not isinstance(value, list):
             raise type_error(value, where, kind)

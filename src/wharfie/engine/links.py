@@ -12,18 +12,27 @@ At start every linked container must be running (`Cannot link to a non running c
 /db AS /web/alias`, 500); the parent then gets dockerd's environment variables
 (`ALIAS_PORT`, `ALIAS_PORT_80_TCP*`, port ranges, `ALIAS_NAME`, `ALIAS_ENV_*`; its own Env
 wins over them) and a hosts line `IP\talias hostname name` per link. `DELETE
-/containers/{parent}/{alias}?link=1` removes one link; removing a container removes the
-links to it.
+/containers/{parent}/{alias}?link=1` removes one link.
+
+As dockerd's link index (20.10 and 25 alike): renaming either side shows at once in
+`HostConfig.Links` (the env and hosts lines are made at start, with the names of that
+moment); removing a linked container leaves its parents' links dangling: inspect still shows
+`/db:/web/alias`, the parent cannot start (`Cannot link to a non running container`, even
+if a new `db` exists), and `DELETE .../alias?link=1` does not find it, until the daemon
+restarts (dockerd's registerLinks drops links to containers that are gone).
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from wharfie.engine.index import ContainerIndex
 from wharfie.engine.model import Container
 from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
+
+BOOT = uuid.uuid4().hex  # this daemon process: dangling links end with it
 
 HOST_CONFLICT = (
     "conflicting options: host type networking can't be used with links. This would result "
@@ -60,8 +69,9 @@ def parse(spec: str) -> tuple[str, str]:
 
 
 class Links:
-    """The links of every container: recorded at create, resolved at start, dropped with
-    the container they name. Takes the container index and the default bridge's id."""
+    """The links of every container: recorded at create, resolved at start, left dangling
+    by the container they name until the daemon restarts. Takes the container index and the
+    default bridge's id."""
 
     def __init__(self, index: ContainerIndex, bridge_id: str) -> None:
         self.index = index
@@ -110,8 +120,9 @@ class Links:
         out = []
         for link in links:
             child = self.index.get(link["child"])
-            if child is not None:
-                out.append(f"/{child.name}:{parent}/{link['alias']}")
+            name = "/" + child.name if child is not None else _dangling(link)
+            if name:
+                out.append(f"{name}:{parent}/{link['alias']}")
         return sorted(out) or None
 
     def refresh(self, c: Container) -> None:
@@ -125,6 +136,11 @@ class Links:
         for link in c.private.get("links") or []:
             child = self.index.get(link["child"])
             if child is None:
+                if _dangling(link):
+                    raise WharfieError(
+                        f"Cannot link to a non running container: {_dangling(link)} AS "
+                        f"/{c.name}/{link['alias']}"
+                    )
                 continue
             owner = self._namespace_owner(child)
             if not owner.running:
@@ -180,7 +196,7 @@ class Links:
         except NotFound as e:
             raise NotFound(f"No such container: {ref}") from e
         links = parent.private.get("links") or []
-        kept = [link for link in links if link["alias"] != alias]
+        kept = [link for link in links if link["alias"] != alias or link.get("gone")]
         if len(kept) == len(links):
             raise NotFound(f"No such container: {ref}")
         parent.private["links"] = kept
@@ -188,15 +204,43 @@ class Links:
         self.index.save(parent)
         return parent
 
-    def forget(self, child_id: str) -> None:
-        """A container is gone: drop the links to it."""
+    def forget(self, child_id: str, child_name: str) -> None:
+        """A container is gone: its parents' links to it dangle until the daemon restarts."""
         for c in self.index.all():
             links = c.private.get("links") or []
-            kept = [link for link in links if link["child"] != child_id]
+            if any(link["child"] == child_id for link in links):
+                c.private["links"] = [
+                    {**link, "gone": "/" + child_name.lstrip("/"), "boot": BOOT}
+                    if link["child"] == child_id
+                    else link
+                    for link in links
+                ]
+                self.refresh(c)
+                self.index.save(c)
+
+    def renamed(self, c: Container) -> None:
+        """`c` has a new name: HostConfig.Links of it and of the containers linking to it."""
+        for other in self.index.all():
+            links = other.private.get("links") or []
+            if other.id == c.id or any(link["child"] == c.id for link in links):
+                self.refresh(other)
+                self.index.save(other)
+
+    def restored(self) -> None:
+        """At daemon start-up: links to containers that are gone are dropped (dockerd's
+        registerLinks skips them)."""
+        for c in self.index.all():
+            links = c.private.get("links") or []
+            kept = [link for link in links if self.index.get(link["child"]) is not None]
             if len(kept) != len(links):
                 c.private["links"] = kept
                 self.refresh(c)
                 self.index.save(c)
+
+
+def _dangling(link: dict[str, str]) -> str:
+    """The name of a removed child whose link this daemon process still keeps, or ""."""
+    return link.get("gone", "") if link.get("boot") == BOOT else ""
 
 
 def _port_key(port: str) -> tuple[int, int]:

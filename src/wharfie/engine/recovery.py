@@ -61,6 +61,10 @@ class ExecExits(Protocol):
     def on_exit(self, eid: str, code: int) -> None: ...
 
 
+class RestoredLinks(Protocol):
+    def restored(self) -> None: ...  # drop the links to containers that are gone
+
+
 class BridgeLinks(Protocol):
     def stale_links(self, running: set[str]) -> list[str]: ...
 
@@ -78,6 +82,7 @@ class Recovery:
         health: HealthWatch,
         volumes: VolumeRecovery,
         bridge: BridgeLinks,
+        links: RestoredLinks,
         paths: Paths,
         events: EventSink,
         warnings: list[str],
@@ -92,6 +97,7 @@ class Recovery:
         self.health = health
         self.volumes = volumes
         self.bridge = bridge
+        self.links = links
         self.paths = paths
         self.events = events
         self.warnings = warnings  # the engine's list, shown by `info`
@@ -100,6 +106,7 @@ class Recovery:
     async def recover(self) -> None:
         for doc in self.store.load_containers():
             self.index.add(Container.from_stored(doc))
+        self.links.restored()
         hello = await self.rt.hello()
         known = {s["id"]: s for s in hello.get("containers", [])}
         for c in self.index.all():

@@ -78,6 +78,7 @@ class SystemConfig:
     live_restore: bool
     runtimes: dict[str, str] = field(default_factory=dict)
     experimental: bool = False
+    labels: list[str] = field(default_factory=list)  # the daemon's (daemon.json "labels")
 
 
 class ImageCounts(Protocol):
@@ -199,7 +200,7 @@ class System:
             "HttpsProxy": "",
             "NoProxy": "",
             "Name": socket.gethostname(),
-            "Labels": [],
+            "Labels": list(self.config.labels),
             "ExperimentalBuild": self.config.experimental,
             "ServerVersion": ENGINE_VERSION,
             "Runtimes": runtimes,

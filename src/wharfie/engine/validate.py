@@ -32,6 +32,7 @@ Decisions (where moby's behaviour could not be matched exactly, or is left to th
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from wharfie.engine.gojson import canonical, check, type_error
@@ -110,11 +111,33 @@ def _num(value: Any) -> int:
 # ---------------------------------------------------------------- container create
 
 
+@dataclass(frozen=True)
+class CreateDefaults:
+    """The daemon's defaults (daemon.json / flags) for what a create body leaves out."""
+
+    log: tuple[str, dict[str, str]] = ("json-file", {})  # --log-driver, --log-opt
+    shm_size: int = DEFAULT_SHM_SIZE  # --default-shm-size
+    ulimits: tuple[dict[str, Any], ...] = ()  # --default-ulimit
+    ipc_mode: str = "private"  # --default-ipc-mode
+    cgroupns_mode: str = ""  # --default-cgroupns-mode; "": the host's (default_cgroupns_mode)
+
+    @classmethod
+    def of(cls, config: Any) -> CreateDefaults:
+        """From the engine's Config."""
+        return cls(
+            log=(config.log_driver, config.log_opts),
+            shm_size=config.default_shm_size,
+            ulimits=tuple(config.default_ulimits),
+            ipc_mode=config.default_ipc_mode,
+            cgroupns_mode=config.default_cgroupns_mode,
+        )
+
+
 def container_create(
     body: object,
     *,
     api_version: tuple[int, int] = (1, 44),
-    default_log: tuple[str, dict[str, str]] = ("json-file", {}),
+    defaults: CreateDefaults | None = None,
 ) -> CreateConfig:
     """Check a create body; (Config, HostConfig, NetworkingConfig) with defaults filled."""
     if body is not None and not isinstance(body, dict):
@@ -130,10 +153,23 @@ def container_create(
     _normalise_config(config)
     _verify_config(config)
     _verify_host_config(host)
-    _fill_host_defaults(host, api_version, default_log)
+    defaults = defaults or CreateDefaults()
+    _fill_host_defaults(host, api_version, defaults)
+    if defaults.ulimits:  # the daemon's --default-ulimit
+        host["Ulimits"] = merge_ulimits(host.get("Ulimits"), list(defaults.ulimits))
     if networking.get("EndpointsConfig") is None:
         networking["EndpointsConfig"] = {}
     return CreateConfig(config, host, networking)
+
+
+def merge_ulimits(
+    own: list[dict[str, Any]] | None, defaults: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
+    """A container's Ulimits and the daemon's defaults for the names it does not set, as
+    moby's mergeUlimits (inspect shows them merged)."""
+    names = {u.get("Name") for u in own or [] if isinstance(u, dict)}
+    extra = [dict(u) for u in defaults if u["Name"] not in names]
+    return [*(own or []), *extra] if extra else own
 
 
 def _normalise_config(config: dict[str, Any]) -> None:
@@ -195,8 +231,11 @@ def _verify_host_config(host: dict[str, Any]) -> None:
     oom = _num(host.get("OomScoreAdj"))
     if not -1000 <= oom <= 1000:
         raise InvalidArgument(f"Invalid value {oom}, range for oom score adj is [-1000, 1000]")
-    normalise_caps(host.get("CapAdd"))
-    normalise_caps(host.get("CapDrop"))
+    for field in ("CapAdd", "CapDrop"):  # moby's validateCapabilities (Engine 20.10 and 25)
+        try:
+            normalise_caps(host.get(field))
+        except InvalidArgument as e:
+            raise InvalidArgument(f"invalid {field}: {e}") from None
     parse_security_opts(host.get("SecurityOpt") or [])
     parse_binds([b for b in host.get("Binds") or () if b is not None])
     parse_tmpfs(host.get("Tmpfs") or {})
@@ -488,8 +527,9 @@ def parse_log_opts(cfg: dict[str, str]) -> tuple[int, int]:
 def _fill_host_defaults(
     host: dict[str, Any],
     api_version: tuple[int, int],
-    default_log: tuple[str, dict[str, str]] = ("json-file", {}),
+    defaults: CreateDefaults,
 ) -> None:
+    default_log = defaults.log
     log = dict(host.get("LogConfig") or {})
     if not log.get("Type"):
         log["Type"] = default_log[0]  # the daemon's --log-driver
@@ -507,7 +547,7 @@ def _fill_host_defaults(
     if _num(host.get("Memory")) > 0 and _num(host.get("MemorySwap")) == 0:
         host["MemorySwap"] = 2 * _num(host.get("Memory"))  # moby adaptContainerSettings
     if not host.get("ShmSize"):
-        host["ShmSize"] = DEFAULT_SHM_SIZE
+        host["ShmSize"] = defaults.shm_size  # the daemon's --default-shm-size
     for key in (  # as moby: what the client did not send is null (the CLI sends [])
         "Ulimits",
         "Dns",
@@ -575,10 +615,10 @@ def _fill_host_defaults(
         "IOMaximumBandwidth",
     ):
         host[key] = _num(host.get(key))
-    if not host.get("IpcMode"):
-        host["IpcMode"] = "private"
+    if not host.get("IpcMode"):  # as moby's adaptContainerSettings: the daemon's default
+        host["IpcMode"] = defaults.ipc_mode
     if not host.get("CgroupnsMode"):
-        host["CgroupnsMode"] = default_cgroupns_mode()
+        host["CgroupnsMode"] = defaults.cgroupns_mode or default_cgroupns_mode()
     if host.get("ConsoleSize") is None:
         host["ConsoleSize"] = [0, 0]
     host["Runtime"] = host.get("Runtime") or ""  # the engine fills in the daemon's default

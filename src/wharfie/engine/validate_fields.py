@@ -24,6 +24,36 @@ CONFIG_FIELDS: dict[str, Any] = {
     "Shell": STR_SLICE,
 }  # fmt: skip
 ULIMIT = ("units.Ulimit", {"Name": "string", "Hard": "int64", "Soft": "int64"})
+MOUNT = ("mount.Mount", {
+    "Type": "string", "Source": "string", "Target": "string", "ReadOnly": "bool",
+    "Consistency": "string",
+    "BindOptions": ("mount.BindOptions", {
+        "Propagation": "string", "NonRecursive": "bool", "CreateMountpoint": "bool",
+    }),
+    "VolumeOptions": ("mount.VolumeOptions", {
+        "NoCopy": "bool", "Labels": "map[string]string",
+        "DriverConfig": ("mount.Driver", {"Name": "string", "Options": "map[string]string"}),
+    }),
+    "TmpfsOptions": ("mount.TmpfsOptions", {"SizeBytes": "int64", "Mode": "uint32"}),
+})  # fmt: skip
+DEVICE_MAPPING = ("container.DeviceMapping", {
+    "PathOnHost": "string", "PathInContainer": "string", "CgroupPermissions": "string",
+})  # fmt: skip
+DEVICE_REQUEST = ("container.DeviceRequest", {
+    "Driver": "string", "Count": "int", "DeviceIDs": "[]string",
+    "Capabilities": "[][]string", "Options": "map[string]string",
+})  # fmt: skip
+WEIGHT_DEVICE = ("blkiodev.WeightDevice", {"Path": "string", "Weight": "uint16"})
+THROTTLE_DEVICE = ("blkiodev.ThrottleDevice", {"Path": "string", "Rate": "uint64"})
+ENDPOINT_SETTINGS = ("network.EndpointSettings", {
+    "IPAMConfig": ("network.EndpointIPAMConfig", {
+        "IPv4Address": "string", "IPv6Address": "string", "LinkLocalIPs": "[]string",
+    }),
+    "Links": "[]string", "Aliases": "[]string", "MacAddress": "string",
+    "DriverOpts": "map[string]string", "NetworkID": "string", "EndpointID": "string",
+    "Gateway": "string", "IPAddress": "string", "IPPrefixLen": "int", "IPv6Gateway": "string",
+    "GlobalIPv6Address": "string", "GlobalIPv6PrefixLen": "int",
+})  # fmt: skip
 HOST_FIELDS: dict[str, Any] = {
     "Binds": "[]string", "ContainerIDFile": "string",
     "LogConfig": ("container.LogConfig", {"Type": "string", "Config": "map[string]string"}),
@@ -42,22 +72,25 @@ HOST_FIELDS: dict[str, Any] = {
     "UsernsMode": "container.UsernsMode", "ShmSize": "int64", "Sysctls": "map[string]string",
     "Runtime": "string", "Isolation": "container.Isolation", "CpuShares": "int64",
     "Memory": "int64", "NanoCpus": "int64", "CgroupParent": "string", "BlkioWeight": "uint16",
-    "BlkioWeightDevice": "[]*blkiodev.WeightDevice",
-    "BlkioDeviceReadBps": "[]*blkiodev.ThrottleDevice",
-    "BlkioDeviceWriteBps": "[]*blkiodev.ThrottleDevice",
-    "BlkioDeviceReadIOps": "[]*blkiodev.ThrottleDevice",
-    "BlkioDeviceWriteIOps": "[]*blkiodev.ThrottleDevice", "CpuPeriod": "int64",
+    "BlkioWeightDevice": ("[]*blkiodev.WeightDevice", WEIGHT_DEVICE),
+    "BlkioDeviceReadBps": ("[]*blkiodev.ThrottleDevice", THROTTLE_DEVICE),
+    "BlkioDeviceWriteBps": ("[]*blkiodev.ThrottleDevice", THROTTLE_DEVICE),
+    "BlkioDeviceReadIOps": ("[]*blkiodev.ThrottleDevice", THROTTLE_DEVICE),
+    "BlkioDeviceWriteIOps": ("[]*blkiodev.ThrottleDevice", THROTTLE_DEVICE), "CpuPeriod": "int64",
     "CpuQuota": "int64", "CpuRealtimePeriod": "int64", "CpuRealtimeRuntime": "int64",
-    "CpusetCpus": "string", "CpusetMems": "string", "Devices": "[]container.DeviceMapping",
-    "DeviceCgroupRules": "[]string", "DeviceRequests": "[]container.DeviceRequest",
+    "CpusetCpus": "string", "CpusetMems": "string",
+    "Devices": ("[]container.DeviceMapping", DEVICE_MAPPING), "DeviceCgroupRules": "[]string",
+    "DeviceRequests": ("[]container.DeviceRequest", DEVICE_REQUEST),
     "KernelMemory": "int64", "KernelMemoryTCP": "int64", "MemoryReservation": "int64",
     "MemorySwap": "int64", "MemorySwappiness": "int64", "OomKillDisable": "bool",
     "PidsLimit": "int64", "Ulimits": ("[]*units.Ulimit", ULIMIT), "CpuCount": "int64",
     "CpuPercent": "int64", "IOMaximumIOps": "uint64", "IOMaximumBandwidth": "uint64",
-    "Mounts": "[]mount.Mount", "MaskedPaths": "[]string", "ReadonlyPaths": "[]string",
+    "Mounts": ("[]mount.Mount", MOUNT), "MaskedPaths": "[]string", "ReadonlyPaths": "[]string",
     "Init": "bool",
 }  # fmt: skip
-NETWORKING_FIELDS: dict[str, Any] = {"EndpointsConfig": "map[string]*network.EndpointSettings"}
+NETWORKING_FIELDS: dict[str, Any] = {
+    "EndpointsConfig": ("map[string]*network.EndpointSettings", ENDPOINT_SETTINGS),
+}
 WRAPPER_FIELDS: dict[str, Any] = {
     **CONFIG_FIELDS,
     "HostConfig": ("container.HostConfig", HOST_FIELDS),

@@ -175,10 +175,11 @@ def parse_tmpfs(tmpfs: dict[str, str]) -> list[dict[str, Any]]:
     """HostConfig.Tmpfs {dest: "opts"} -> [{"Destination", "Options"}] (defaults merged, sorted)."""
     out = []
     for dest in sorted(tmpfs):
+        # moby's ValidateTmpfsMountDestination, its words without a mount-config prefix
         if dest == "/":
-            raise _mount_error("tmpfs", "invalid specification: destination can't be '/'")
+            raise InvalidArgument("invalid specification: destination can't be '/'")
         if not dest.startswith("/"):
-            raise _mount_error("tmpfs", f"invalid mount path: '{dest}' mount path must be absolute")
+            raise InvalidArgument(f"invalid mount path: '{dest}' mount path must be absolute")
         out.append({"Destination": dest, "Options": merge_tmpfs_options(tmpfs[dest] or "")})
     return out
 

@@ -34,6 +34,7 @@ from wharfie.engine.emitter import Events
 from wharfie.engine.index import ContainerIndex
 from wharfie.engine.model import Container
 from wharfie.errors import Conflict, InvalidArgument, NotFound, WharfieError
+from wharfie.images.filters import bool_filter
 
 log = logging.getLogger("wharfie.engine")
 
@@ -353,11 +354,18 @@ _GO_FALSE = ("0", "f", "F", "FALSE", "false", "False")
 
 
 def _truthy(values: list[str] | None) -> bool:
-    """moby's GetBoolOrDefault for `all`: Go booleans only (`invalid filter 'all=maybe'`)."""
-    for v in values or []:
-        if v not in _GO_TRUE + _GO_FALSE:
-            raise InvalidArgument(f"invalid filter 'all={','.join(values or [])}'")
-    return any(v in _GO_TRUE for v in values or [])
+    """The prune filter `all` (moby's withPrune): one value, a Go boolean."""
+    if not values:
+        return False
+    if len(values) > 1:
+        raise InvalidArgument(
+            f"invalid filter 'all=[{' '.join(values)}]': only one value is expected"
+        )
+    if values[0] not in _GO_TRUE + _GO_FALSE:
+        raise InvalidArgument(
+            f"invalid filter 'all': strconv.ParseBool: parsing \"{values[0]}\": invalid syntax"
+        )
+    return values[0] in _GO_TRUE
 
 
 def _labels_match(wanted: list[str], labels: dict[str, str]) -> bool:
@@ -371,13 +379,7 @@ def _matches(f: dict[str, list[str]], v: vol.Volume, driver: str, refs: int) -> 
         return False
     if "label" in f and not _labels_match(f["label"], v.labels):
         return False
-    if "dangling" in f:
-        want = f["dangling"][0].lower()
-        if want not in ("true", "false", "1", "0"):
-            raise InvalidArgument(f"invalid filter 'dangling={f['dangling'][0]}'")
-        if (want in ("true", "1")) != (refs == 0):
-            return False
-    return True
+    return "dangling" not in f or bool_filter(f["dangling"]) == (refs == 0)
 
 
 def _prune_match(f: dict[str, list[str]], v: vol.Volume, everything: bool) -> bool:

@@ -12,13 +12,14 @@ from wharfie.errors import InvalidArgument
 Check = Callable[[Any], bool]  # takes an ImageRecord
 
 
-def bool_filter(values: list[str]) -> bool:
-    value = values[-1].lower() if values else ""
-    if value in ("true", "1"):
-        return True
-    if value in ("false", "0"):
-        return False
-    raise InvalidArgument(f"invalid filter 'dangling={','.join(values)}'")
+def bool_filter(values: list[str], key: str = "dangling") -> bool:
+    """moby's Args.GetBoolOrDefault: "1"/"true" or "0"/"false" (exactly; both or neither:
+    `invalid filter 'dangling=[maybe]'`, the values as Go prints a []string)."""
+    is_false = "0" in values or "false" in values
+    is_true = "1" in values or "true" in values
+    if is_false == is_true:
+        raise InvalidArgument(f"invalid filter '{key}=[{' '.join(values)}]'")
+    return is_true
 
 
 def _label_match(labels: dict[str, str], spec: str) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from wharfie.content import ContentStore
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.images import changes as changes_mod
-from wharfie.images import present, reference
+from wharfie.images import commitmerge, present, reference
 from wharfie.images.extract import extract_layer
 from wharfie.images.filters import CHECKS, all_checks, bool_filter, time_check
 from wharfie.images.layers import chain_ids, host_arch, uncompressed
@@ -308,15 +308,17 @@ class ImageStore:
         author: str,
         comment: str,
         changes: list[str],
+        user_config: dict[str, Any] | None = None,
     ) -> ImageRecord:
-        """`docker commit`. `lowers` is unused: the upper dir's whiteouts carry deletions."""
+        """`docker commit`. `lowers` is unused: the upper dir's whiteouts carry deletions.
+        As moby's CreateImageFromContainer: the image's Config is the request's (or, when it
+        has none, the container's whole Config), with the `changes` applied and the gaps
+        filled from the container's Config (commitmerge.merge)."""
         tag_ref = _tag_target(reference)
         base = json.loads(json.dumps(parent.config)) if parent else {}
-        cfg = dict(base.get("config") or {})
-        for key in _COMMIT_KEYS:
-            if key in container_config:
-                cfg[key] = container_config[key]
-        cfg = changes_mod.apply(cfg, changes)
+        own = container_config if user_config is None else user_config
+        cfg = changes_mod.apply(json.loads(json.dumps(own)), changes)
+        cfg = commitmerge.merge(cfg, container_config)
         now = time.time()
         if not os.listdir(upper):
             # Nothing changed: as moby's commit, no layer, and the history entry says so.
@@ -431,6 +433,8 @@ class ImageStore:
     def inspect(self, rec: ImageRecord) -> dict[str, Any]:
         dirs = self.layer_dirs(rec)
         graph = {"MergedDir": "", "UpperDir": dirs[0] if dirs else "", "WorkDir": ""}
+        if rec.chain_ids:  # overlay2's names for the top layer (see snapshots)
+            graph["MergedDir"], graph["WorkDir"] = self.snapshots.overlay_names(rec.chain_ids[-1])
         if len(dirs) > 1:
             graph["LowerDir"] = ":".join(dirs[1:])
         return present.inspect(rec, graph, rec.last_tag_time)
@@ -552,21 +556,6 @@ class ImageStore:
             self._db.execute("DELETE FROM image_layers WHERE chain_id=?", (layer.chain_id,))
         self._layers.pop(layer.chain_id, None)
         self._drop_layer_files(layer.chain_id, layer.diff_id)
-
-
-_COMMIT_KEYS = (
-    "Cmd",
-    "Entrypoint",
-    "Env",
-    "WorkingDir",
-    "User",
-    "Labels",
-    "ExposedPorts",
-    "Volumes",
-    "StopSignal",
-    "Healthcheck",
-    "OnBuild",
-)
 
 
 def _commit_config(

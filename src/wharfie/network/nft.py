@@ -16,6 +16,9 @@ Chains:
 * `postrouting` (snat): connections DNATed from 127.0.0.0/8 are masqueraded to the
   bridge's address (the bridge has `route_localnet` on, so the kernel routes them), and
   hairpin connections (a container to its own published port) are masqueraded too.
+
+Not here: the ports `ports.relayed()` names (an IPv6 host address for an IPv4 container,
+and `::1`), which the daemon relays in userland (`relay`).
 """
 
 from __future__ import annotations
@@ -115,7 +118,8 @@ def render(table: str, rs: Ruleset) -> str:
     With IPv6, an `ip6` table of the same name gets the same isolation (the rules name
     interfaces only) and the IPv6 published ports; without, it is deleted."""
     lines = [f"table ip {table} {{}}", f"delete table ip {table}"]
-    lines += _table("ip", table, rs, [p for p in rs.ports if not _v6(p)])
+    # an IPv6 host address for an IPv4 container is relayed in userland (relay.py)
+    lines += _table("ip", table, rs, [p for p in rs.ports if not _v6(p) and ":" not in p.host_ip])
     lines += [f"table ip6 {table} {{}}", f"delete table ip6 {table}"]
     if rs.ipv6:
         lines += _table("ip6", table, rs, [p for p in rs.ports if _v6(p)])

@@ -2,10 +2,13 @@
 
 `plan()` is pure: it expands PortBindings (and every exposed port under `-P`) into
 `Binding`s, with host port 0 meaning "pick one". `Reservations` then holds, for each
-binding, a socket bound to the host address and port (never listening): it is how a
-port is picked (bind to port 0), how a clash with another container or another program
-is found (bind fails), and what keeps other programs off the port while it is published.
-The traffic itself never reaches these sockets: nftables DNATs it first (see `nft`).
+binding, a socket bound to the host address and port: it is how a port is picked (bind to
+port 0), how a clash with another container or another program is found (bind fails), and
+what keeps other programs off the port while it is published. A TCP socket listens at
+once, with SO_REUSEADDR, as docker-proxy's (Go's) listener: connections in TIME_WAIT left
+by an earlier listener on the port do not keep it from being published. The traffic
+itself reaches these sockets only where nftables cannot DNAT it (`relayed()`: the daemon
+relays it in userland, relay.py); the daemon relays what else would reach a TCP one too.
 """
 
 from __future__ import annotations
@@ -71,15 +74,19 @@ def _host_ports(text: str, count: int) -> list[int]:
 
 
 def plan(
-    bindings: dict[str, Any] | None, exposed: dict[str, Any] | None, publish_all: bool
+    bindings: dict[str, Any] | None,
+    exposed: dict[str, Any] | None,
+    publish_all: bool,
+    default_ip: str = "",
 ) -> list[Binding]:
-    """The host bindings a container asks for (host_port 0: pick one)."""
+    """The host bindings a container asks for (host_port 0: pick one); `default_ip` (the
+    daemon's --ip) for those that name no host address ("": every address)."""
     out: list[Binding] = []
     seen: set[str] = set()
     for key, hosts in (bindings or {}).items():
         cports, proto = _split_key(key)
         for h in hosts or [{}]:
-            host_ip = str((h or {}).get("HostIp") or "")
+            host_ip = str((h or {}).get("HostIp") or default_ip)
             _check_ip(host_ip)
             hports = _host_ports(str((h or {}).get("HostPort") or ""), len(cports))
             for cport, hport in zip(cports, hports, strict=True):
@@ -90,7 +97,7 @@ def plan(
             cports, proto = _split_key(key)
             for cport in cports:
                 if f"{cport}/{proto}" not in seen:
-                    out.append(Binding(proto, cport, "", 0))
+                    out.append(Binding(proto, cport, default_ip, 0))
     return out
 
 
@@ -107,9 +114,36 @@ def _check_ip(ip: str) -> None:
 
 
 def ipv6_twins(bound: list[Binding]) -> list[Binding]:
-    """For a container with an IPv6 address: its wildcard bindings on `::` too, with the
-    same host ports (dockerd publishes on both 0.0.0.0 and ::)."""
+    """Wildcard bindings on `::` too, with the same host ports: dockerd publishes `-p 80` on
+    both 0.0.0.0 and `::`, for containers with or without an IPv6 address (docker-proxy
+    relays the latter to the IPv4 address)."""
     return [Binding(b.proto, b.container_port, "::", b.host_port) for b in bound if not b.host_ip]
+
+
+def host_has_ipv6() -> bool:
+    """Whether this host can bind IPv6 loopback (IPv6 not disabled): the `::` twins are
+    made only then, as dockerd."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def container_target(b: Binding, ip4: str, ip6: str) -> str:
+    """The container address a binding goes to: its IPv6 address for an IPv6 host address
+    when it has one, else its IPv4 address (relayed across families, see `relayed`)."""
+    return ip6 if ":" in b.host_ip and ip6 else ip4
+
+
+def relayed(host_ip: str, container_ip: str) -> bool:
+    """Whether the daemon relays a binding in userland (relay.py) rather than kernel NAT:
+    an IPv6 host address for an IPv4 container (no NAT across families), and `::1`
+    (and the loopback part of `::`) for an IPv6 one (IPv6 has no route_localnet)."""
+    if ":" not in host_ip:
+        return False
+    return ":" not in container_ip or host_ip in ("::", "::1")
 
 
 def port_map(bound: list[Binding], exposed: dict[str, Any] | None) -> dict[str, Any]:
@@ -151,12 +185,14 @@ class Reservations:
         try:
             if v6:
                 s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            if b.proto == "tcp" and b.host_ip in ("::", "::1"):
-                # these listen at once (relay.py): the relayed connections' TIME_WAIT must
-                # not keep the port from a daemon restarted meanwhile; a listening socket
-                # still refuses every other bind
+            if b.proto == "tcp":
+                # listening at once (as docker-proxy's Go listener): TIME_WAIT connections on
+                # the port do not keep it from us, and a listening socket still refuses every
+                # other bind (a socket bound but not listening would not, with REUSEADDR)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((addr, b.host_port))
+            if b.proto == "tcp":
+                s.listen(128)
         except OSError as e:
             s.close()
             if e.errno == errno.EADDRINUSE:

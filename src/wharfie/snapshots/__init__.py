@@ -9,6 +9,9 @@ Layout under `root` (the daemon uses `<data-root>/snapshots`):
   paths would not fit, `mount()` names each lower as `/proc/self/fd/<fd of l/>/<link>`
   (about 35 bytes, whatever the data root's length), so ~110 layers fit in one mount.
 * `tmp-*` - a layer being filled; renamed into place when complete.
+* `<chainid-hex>-merged`, `<chainid-hex>-work` - only names: image inspect reports them as
+  an image's GraphDriver MergedDir and WorkDir (overlay2 reports its top layer's `merged`
+  and `work`); a snapshot is never mounted by itself, so they are never made.
 
 Mounts are plain values (`Mount`); `mount`/`unmount` apply them on the host.
 """
@@ -50,6 +53,11 @@ class SnapshotStore:
 
     def path(self, chain_id: str) -> str:
         return os.path.join(self.root, _hex(chain_id))
+
+    def overlay_names(self, chain_id: str) -> tuple[str, str]:
+        """(MergedDir, WorkDir) as image inspect reports them for a top layer (never made)."""
+        top = self.path(chain_id)
+        return top + "-merged", top + "-work"
 
     def has(self, chain_id: str) -> bool:
         return os.path.isdir(self.path(chain_id))

@@ -13,6 +13,7 @@ from typing import Protocol
 from wharfie.engine.model import Container
 from wharfie.engine.net.modes import hostname_of
 from wharfie.engine.paths import Paths
+from wharfie.network import resolvconf
 
 HOSTS_HEAD = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -29,15 +30,25 @@ class HostsLines(Protocol):
 
 class EtcFiles:
     """Writes a container's three files under its directory. `gateway` is the default
-    bridge's (`--add-host x:host-gateway`), `daemon_dns` the daemon's `--dns`."""
+    bridge's (`--add-host x:host-gateway`); `daemon_dns`, `daemon_search` and `daemon_opts`
+    the daemon's `--dns`, `--dns-search` and `--dns-opt`."""
 
     def __init__(
-        self, paths: Paths, links: HostsLines, gateway: str, daemon_dns: list[str]
+        self,
+        paths: Paths,
+        links: HostsLines,
+        gateway: str,
+        daemon_dns: list[str],
+        *,
+        daemon_search: list[str] | None = None,
+        daemon_opts: list[str] | None = None,
     ) -> None:
         self.paths = paths
         self.links = links
         self.gateway = gateway
         self.daemon_dns = daemon_dns
+        self.daemon_search = list(daemon_search or [])
+        self.daemon_opts = list(daemon_opts or [])
 
     def write(self, c: Container, kind: str, ip: str, user: bool) -> dict[str, str]:
         cdir = self.paths.container_dir(c.id)
@@ -65,7 +76,7 @@ class EtcFiles:
             if own and first and first.get("ip6"):
                 own += f"{first['ip6']}\t{fqdn}\n"
             _write(paths["/etc/hosts"], HOSTS_HEAD + extra + own)
-        _write(paths["/etc/resolv.conf"], _resolv_for(c, kind, user, self.daemon_dns))
+        _write(paths["/etc/resolv.conf"], _resolv_for(c, kind, user, *self._dns_defaults()))
         c.doc.update(
             HostnamePath=paths["/etc/hostname"],
             HostsPath=paths["/etc/hosts"],
@@ -81,47 +92,36 @@ class EtcFiles:
         """After a live connect to a user network: point resolv.conf at the embedded DNS."""
         path = os.path.join(self.paths.container_dir(c.id), "resolv.conf")
         if os.path.exists(path):
-            _write(path, _resolv_for(c, "network", True, self.daemon_dns))
+            _write(path, _resolv_for(c, "network", True, *self._dns_defaults()))
+
+    def _dns_defaults(self) -> tuple[list[str], list[str], list[str]]:
+        return self.daemon_dns, self.daemon_search, self.daemon_opts
 
 
-def _resolv_for(c: Container, kind: str, user: bool, daemon_dns: list[str] | None = None) -> str:
-    host = _read("/etc/resolv.conf")
-    if user:
-        search = [ln for ln in host.splitlines() if ln.startswith("search")]
-        if c.host_config.get("DnsSearch"):
-            search = ["search " + " ".join(c.host_config["DnsSearch"])]
-        opts = ["ndots:0", *(c.host_config.get("DnsOptions") or [])]
-        return "\n".join(["nameserver 127.0.0.11", *search, "options " + " ".join(opts)]) + "\n"
-    text = resolv_conf(host, kind)
-    dns = c.host_config.get("Dns") or daemon_dns or []  # the daemon's --dns: dockerd's default
-    if dns or c.host_config.get("DnsSearch") or c.host_config.get("DnsOptions"):
-        lines = [ln for ln in text.splitlines() if not (dns and ln.startswith("nameserver"))]
-        if c.host_config.get("DnsSearch"):
-            lines = [ln for ln in lines if not ln.startswith("search")]
-            lines.append("search " + " ".join(c.host_config["DnsSearch"]))
-        lines += [f"nameserver {d}" for d in dns]
-        if c.host_config.get("DnsOptions"):
-            lines.append("options " + " ".join(c.host_config["DnsOptions"]))
-        text = "\n".join(lines) + "\n"
-    return text
+def _resolv_for(
+    c: Container,
+    kind: str,
+    user: bool,
+    daemon_dns: list[str] | None = None,
+    daemon_search: list[str] | None = None,
+    daemon_opts: list[str] | None = None,
+) -> str:
+    """The container's resolv.conf: its Dns, DnsSearch and DnsOptions, or else the
+    daemon's --dns, --dns-search and --dns-opt (network/resolvconf.py)."""
+    host = c.host_config
+    return resolvconf.render(
+        _read("/etc/resolv.conf"),
+        kind,
+        user,
+        list(host.get("Dns") or daemon_dns or []),
+        list(host.get("DnsSearch") or daemon_search or []),
+        list(host.get("DnsOptions") or daemon_opts or []),
+    )
 
 
 def resolv_conf(host: str, mode: str) -> str:
-    """The host's resolv.conf; for a private netns, loopback servers are unreachable and are
-    replaced by public ones, as Docker does."""
-    if mode == "host":
-        return host
-    lines = [
-        ln for ln in host.splitlines() if not (ln.startswith("nameserver") and _is_loopback(ln))
-    ]
-    if not any(ln.startswith("nameserver") for ln in lines):
-        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
-    return "\n".join(lines) + "\n"
-
-
-def _is_loopback(line: str) -> bool:
-    parts = line.split()
-    return len(parts) > 1 and (parts[1].startswith("127.") or parts[1] == "::1")
+    """The host's resolv.conf as a container without DNS settings sees it."""
+    return resolvconf.render(host, mode, False, [], [], [])
 
 
 def _read(path: str) -> str:

@@ -84,7 +84,7 @@ class Networks:
         self.user: dict[str, Network] = {}  # user-defined networks by id
         self.drivers: dict[str, Driver] = {}
         self.ports = network.ports.Reservations()
-        self.relay = network.relay.LoopbackRelay()  # TCP ports published on ::1
+        self.relay = network.relay.PortRelay()  # ports kernel NAT cannot serve
         self.nft_table = nft.table_name(config.bridge_name)
         self.lock = asyncio.Lock()
         self._builtin_ids: dict[str, str] = {}
@@ -351,15 +351,18 @@ class Networks:
         except OSError as e:
             raise network.ports.PortAllocated(f"publish ports: {e}") from e
 
-    def relay_loopback6(self, c: Container) -> None:
-        """TCP ports published on ::1 or :: : relayed from ::1 in userland (network/relay.py)."""
+    def relay_userland(self, c: Container) -> None:
+        """The ports kernel NAT cannot serve, relayed in userland (network/relay.py); and every
+        TCP port (its socket listens): what reaches it un-NATed is relayed, not left waiting."""
         targets = {
             (r["proto"], r["host_ip"], r["host_port"]): (r["container_ip"], r["container_port"])
             for r in c.private.get("ports") or []
         }
         for b, sock in self.ports.held(c.id):
             target = targets.get((b.proto, b.host_ip, b.host_port))
-            if b.proto == "tcp" and b.host_ip in ("::", "::1") and target is not None:
+            if target is None:
+                continue
+            if b.proto == "tcp" or network.ports.relayed(b.host_ip, target[0]):
                 self.relay.open(c.id, sock, target)
 
     def reserve_running(self, c: Container) -> None:
@@ -370,7 +373,7 @@ class Networks:
         ]
         if wanted:
             self.ports.reserve(c.id, wanted)
-            self.relay_loopback6(c)
+            self.relay_userland(c)
 
     # -- start-up ------------------------------------------------------------------------
 

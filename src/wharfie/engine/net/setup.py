@@ -82,6 +82,8 @@ class NetSetup:
         etc: EtcFiles,
         links: LinkCheck,
         paths: Paths,
+        *,
+        default_bind_ip: str = "",
     ) -> None:
         self.networks = networks
         self.index = index
@@ -89,6 +91,7 @@ class NetSetup:
         self.etc = etc
         self.links = links
         self.paths = paths
+        self.default_bind_ip = default_bind_ip  # the daemon's --ip: ports without a HostIp
 
     def empty_settings(self, mode: str) -> dict[str, Any]:
         nets: dict[str, Any] = {}
@@ -313,21 +316,16 @@ class NetSetup:
             c.host_config.get("PortBindings"),
             c.config.get("ExposedPorts"),
             bool(c.host_config.get("PublishAllPorts")),
+            self.default_bind_ip,
         )
         c.doc["NetworkSettings"]["Ports"] = network.ports.port_map([], c.config.get("ExposedPorts"))
         ep = _primary(c)
         if not plan or ep is None:
             return
         ip6 = str(ep.get("ip6") or "")
-        literal6 = [b.host_ip for b in plan if ":" in b.host_ip]
-        if literal6 and not ip6:
-            raise InvalidArgument(
-                f"cannot publish a port on {literal6[0]}: the container has no IPv6 address "
-                "(publishing on IPv6 needs its first network to have IPv6 enabled)"
-            )
         ports = self.networks.ports
         bound = ports.reserve(c.id, plan)
-        if ip6:
+        if ip6 or network.ports.host_has_ipv6():  # dockerd publishes on :: too
             bound += ports.reserve(c.id, network.ports.ipv6_twins(bound))
         bridge = getattr(self.networks.driver(ep["network_id"]), "name", "")
         c.private["ports"] = [
@@ -335,7 +333,7 @@ class NetSetup:
                 "proto": b.proto,
                 "host_ip": b.host_ip,
                 "host_port": b.host_port,
-                "container_ip": ip6 if ":" in b.host_ip else ep["ip"],
+                "container_ip": network.ports.container_target(b, ep["ip"], ip6),
                 "container_port": b.container_port,
                 "bridge": bridge,
             }
@@ -345,7 +343,7 @@ class NetSetup:
             bound, c.config.get("ExposedPorts")
         )
         self.networks.firewall_now()
-        self.networks.relay_loopback6(c)
+        self.networks.relay_userland(c)
 
     def _join_container(self, c: Container) -> tuple[str, dict[str, str]]:
         ref = c.network_mode[len("container:") :]
