@@ -175,6 +175,12 @@ def test_errors_match_dockerd(daemon: Daemon, peer: DockerPeer, name: str) -> No
         out.append((0, json.dumps(_inspect(cli, f"{name}-p")["HostConfig"]["Links"])))
         cli("rm", "-f", f"{name}-p", web, db)
         results[who] = [(code, text.replace(name, "<n>")) for code, text in out]
+    # one deliberate difference (issue 21: no 5xx for bad client input): removing the default
+    # link name of a container is dockerd's 500 and wharfied's 409, with the same words
+    default_name = 6
+    assert results["dockerd"][default_name][0] == 500
+    assert results["wharfied"][default_name] == (409, results["dockerd"][default_name][1])
+    results["dockerd"][default_name] = results["wharfied"][default_name]
     assert results["wharfied"] == results["dockerd"]
 
 
