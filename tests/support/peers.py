@@ -199,9 +199,15 @@ class DockerPeer:
     def _make_bridge(self) -> None:
         """A bridge of its own, made before dockerd starts and passed as --bridge. Not
         --bridge=none: with that, dockerd deletes any link named docker0 at start-up,
-        which would take the benchmark peer's bridge away."""
+        which would take the benchmark peer's bridge away. Its /24 is one no interface on the
+        host has yet: two bridges with one subnet send the peer's traffic to the wrong one."""
         DockerPeer._count += 1
-        n = (os.getpid() * 3 + DockerPeer._count) % 250
+        taken = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+        start = (os.getpid() * 3 + DockerPeer._count) % 250
+        n = next(
+            (k % 250 for k in range(start, start + 250) if f" 10.230.{k % 250}." not in taken),
+            start,
+        )
         self.bridge = f"wpd{os.getpid() % 100000}{DockerPeer._count}"[:15]
         for cmd in (
             ["link", "add", "name", self.bridge, "type", "bridge"],
