@@ -129,33 +129,12 @@ class Engine:
         if self.name == "wharfie":
             node = self.topo.add_node(busybox=True)
         else:
-            ns_node = self._bare_namespace()
+            ns_node = self.topo.add_namespace()  # a namespace without a wharfied
             node = DockerNode(self.topo.base / f"dnode{len(self.nodes)}", *ns_node)
             node.start(self.image)
             self.docker.append(node)
         self.nodes.append(node)
         return node
-
-    def _bare_namespace(self) -> tuple[str, str]:
-        """A node namespace wired to the hub, without a wharfied in it."""
-        from support.cluster import _ip
-
-        t = self.topo
-        i = len(t.nodes) + len(self.docker)
-        ns = f"wnode{t.tag}-{i}"
-        _ip("netns", "add", ns)
-        t.namespaces.append(ns)
-        outer, inner = f"wh{t.tag}{i}"[:15], f"wi{t.tag}{i}"[:15]
-        _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
-        _ip("link", "set", outer, "netns", t.hub)
-        _ip("link", "set", inner, "netns", ns)
-        _ip("-n", t.hub, "link", "set", outer, "master", "br0", "up")
-        addr = f"{t.subnet_prefix}.{i + 10}"
-        _ip("-n", ns, "link", "set", inner, "name", "eth0")
-        _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
-        _ip("-n", ns, "link", "set", "eth0", "up")
-        _ip("-n", ns, "link", "set", "lo", "up")
-        return ns, addr
 
     def cli(self, node: Any, *args: str) -> str:
         if isinstance(node, DockerNode):

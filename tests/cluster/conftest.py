@@ -6,3 +6,21 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from collections.abc import Iterator
+
+import pytest
+
+from support.cluster import Topology, topology
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[Topology]:
+    """A hub namespace to add nodes to; everything is torn down after, and leaked mounts fail
+    the test."""
+    t = topology(tmp_path)
+    try:
+        yield t
+    finally:
+        leaked = t.close()
+        assert not leaked, f"mounts left behind: {leaked}"

@@ -11,38 +11,16 @@ import json
 import os
 import shutil
 import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from support.cluster import NodeDaemon, Topology, topology
-from support.daemon import docker_cli
+from support.cluster import Topology, cli
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
     pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd-server is not installed"),
     pytest.mark.slow,
 ]
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[Topology]:
-    t = topology(tmp_path)
-    try:
-        yield t
-    finally:
-        leaked = t.close()
-        assert not leaked, f"mounts left behind: {leaked}"
-
-
-def cli(node: NodeDaemon, *args: str, ok: bool = True) -> str:
-    p = docker_cli(node, *args, timeout=90)
-    if ok:
-        assert p.returncode == 0, (args, p.stderr.decode())
-        return p.stdout.decode()
-    assert p.returncode != 0, (args, p.stdout.decode())
-    return p.stderr.decode()
 
 
 def test_init_inspect_tokens_and_leave(net: Topology) -> None:

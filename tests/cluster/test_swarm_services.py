@@ -10,12 +10,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from support.cluster import NodeDaemon, Topology, topology
+from support.cluster import NodeDaemon, Topology, cli, wait_for
 from support.daemon import docker_cli
 
 pytestmark = [
@@ -23,34 +21,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("etcd") is None, reason="etcd-server is not installed"),
     pytest.mark.slow,
 ]
-
-
-@pytest.fixture
-def net(tmp_path: Path) -> Iterator[Topology]:
-    t = topology(tmp_path)
-    try:
-        yield t
-    finally:
-        leaked = t.close()
-        assert not leaked, f"mounts left behind: {leaked}"
-
-
-def cli(node: NodeDaemon, *args: str, ok: bool = True, timeout: float = 120) -> str:
-    p = docker_cli(node, *args, timeout=timeout)
-    if ok:
-        assert p.returncode == 0, (args, p.stderr.decode())
-        return p.stdout.decode()
-    assert p.returncode != 0, (args, p.stdout.decode())
-    return p.stderr.decode()
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if check():
-            return time.monotonic() - start
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout}s: {what}")
 
 
 def running(node: NodeDaemon, service: str) -> list[str]:

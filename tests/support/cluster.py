@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,8 +60,9 @@ class Topology:
     def hub(self) -> str:
         return f"whub{self.tag}"
 
-    def add_node(self, busybox: bool = False) -> NodeDaemon:
-        i = len(self.nodes)
+    def add_namespace(self) -> tuple[str, str]:
+        """A node namespace wired to the hub (eth0 with its address, lo up): (name, address)."""
+        i = len(self.namespaces)
         ns = f"wnode{self.tag}-{i}"
         _ip("netns", "add", ns)
         self.namespaces.append(ns)
@@ -74,6 +76,11 @@ class Topology:
         _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
         _ip("-n", ns, "link", "set", "eth0", "up")
         _ip("-n", ns, "link", "set", "lo", "up")
+        return ns, addr
+
+    def add_node(self, busybox: bool = False) -> NodeDaemon:
+        i = len(self.nodes)
+        ns, addr = self.add_namespace()
         node = NodeDaemon(self.base / f"node{i}", i, ns, addr)
         self.nodes.append(node)
         node.start()
@@ -142,3 +149,32 @@ def topology(base: Path) -> Topology:
         raise
     t.namespaces = []
     return t
+
+
+def cli(node: Daemon, *args: str, ok: bool = True, timeout: float = 120) -> str:
+    """The docker CLI against a node: its stdout, or (ok=False) its stderr, checking the
+    exit status either way."""
+    from support.daemon import docker_cli
+
+    p = docker_cli(node, *args, timeout=timeout)
+    if ok:
+        assert p.returncode == 0, (args, p.stderr.decode())
+        return p.stdout.decode()
+    assert p.returncode != 0, (args, p.stdout.decode())
+    return p.stderr.decode()
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll `check` until it holds; the seconds it took (AssertionError after `timeout`).
+    A check that fails an assertion (a CLI call refused while the cluster changes) counts as
+    not yet; the last such failure is reported at the timeout."""
+    start = time.monotonic()
+    last = ""
+    while time.monotonic() - start < timeout:
+        try:
+            if check():
+                return time.monotonic() - start
+        except AssertionError as exc:
+            last = f" (last: {exc})"
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout}s: {what}{last}")
