@@ -426,9 +426,10 @@ while True:
 def _udp_ask(port: int, payload: bytes) -> bytes:
     import socket
 
+    # A proxy under load may take a while to bind: ask again for up to 15 s.
     with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
         s.settimeout(0.5)
-        for _ in range(10):
+        for _ in range(30):
             s.sendto(payload, ("::1", port))
             try:
                 return s.recv(100)
