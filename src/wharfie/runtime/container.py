@@ -521,6 +521,10 @@ def _await_release(st: State, fd: int) -> None:
     os.set_blocking(fd, True)
     while os.read(fd, 1) != b"0":
         if not st.alive():
+            # between that end-of-file and this check the init may have opened the fifo,
+            # written its "0", exec'd and exited (a quick process): the byte is still here
+            if os.read(fd, 1) == b"0":
+                return
             raise FailedPrecondition("cannot start a container that has stopped")
         time.sleep(0.0002)
 
