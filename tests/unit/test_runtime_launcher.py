@@ -15,7 +15,7 @@ def test_render() -> None:
     text = launcher.render("/venv/bin/python", "/src", "/venv/bin/wharfie-runtime.modules")
     assert text.startswith("#!/venv/bin/python -S\n")
     assert "sys.path.insert(0, '/src')" in text
-    assert "open('/venv/bin/wharfie-runtime.modules', \"rb\")" in text
+    assert "_open('/venv/bin/wharfie-runtime.modules', O_RDONLY | O_CLOEXEC)" in text
     assert text.rstrip().endswith("entry()")
 
 
@@ -66,7 +66,9 @@ def test_start_path_is_executed_up_front_for_run_create_exec(tmp_path: Path) -> 
 def test_module_image_serves_the_start_path(tmp_path: Path) -> None:
     path = tmp_path / "wharfie-runtime"
     launcher.write(str(path))
-    image, start, extensions = marshal.loads((tmp_path / "wharfie-runtime.modules").read_bytes())
+    image, start, extensions = launcher.decode_image(
+        (tmp_path / "wharfie-runtime.modules").read_bytes()
+    )
     assert {"wharfie", "wharfie.errors", "wharfie.runtime.cli", "wharfie.cgroups._v1"} <= set(image)
     assert "__future__" in image  # the stdlib module every module imports first
     assert set(extensions) <= set(launcher.STDLIB_EXTENSIONS)
@@ -87,11 +89,11 @@ def test_module_image_entry_that_no_longer_matches_its_source_is_not_used(
     path = tmp_path / "wharfie-runtime"
     launcher.write(str(path))
     image_path = tmp_path / "wharfie-runtime.modules"
-    image, start, extensions = marshal.loads(image_path.read_bytes())
+    image, start, extensions = launcher.decode_image(image_path.read_bytes())
     src, is_pkg, mtime, size, _code, cached = image["wharfie.errors"]
     stale = compile("raise RuntimeError('stale image used')", src, "exec")
     image["wharfie.errors"] = (src, is_pkg, mtime - 1, size, marshal.dumps(stale), cached)
-    image_path.write_bytes(marshal.dumps((image, start, extensions)))
+    image_path.write_bytes(launcher.encode_image(image, start, extensions))
     _count, cli_served, errors_served = _run_probe(path)[0].split()
     assert cli_served == "True" and errors_served == "False"
     # nor is the start path executed up front: every module goes through the finder
@@ -139,7 +141,7 @@ def test_chosen_interpreter_runs_the_same_bytecode() -> None:
 def test_extension_modules_come_from_the_image_without_a_path_search(tmp_path: Path) -> None:
     path = tmp_path / "wharfie-runtime"
     launcher.write(str(path))
-    _modules, _start, extensions = marshal.loads(
+    _modules, _start, extensions = launcher.decode_image(
         (tmp_path / "wharfie-runtime.modules").read_bytes()
     )
     probe = (
