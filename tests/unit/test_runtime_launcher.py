@@ -7,6 +7,9 @@ import marshal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from wharfie.runtime import launcher
 
@@ -153,6 +156,21 @@ def test_extension_modules_come_from_the_image_without_a_path_search(tmp_path: P
     if "_json" in extensions:  # a build with _json built in has nothing to serve
         assert lines[0] == f"ExtensionFileLoader {extensions['_json']}"
     assert lines[1] == "[]"  # neither the packages' directory nor lib-dynload was searched
+
+
+def test_image_code_has_empty_docstrings_and_the_source_line_numbers() -> None:
+    source = (
+        b'"""Module doc."""\n\n\ndef f():\n    """F doc."""\n    return 1 / 0\n\n\n'
+        b'class C:\n    """C doc."""\n'
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(launcher.without_docstrings(source, "m.py"), "m.py", "exec"), namespace)
+    f, c = namespace["f"], namespace["C"]
+    assert namespace["__doc__"] == "" and f.__doc__ == "" and c.__doc__ == ""
+    assert f.__code__.co_firstlineno == 4
+    with pytest.raises(ZeroDivisionError) as info:
+        f()
+    assert info.traceback[-1].lineno + 1 == 6  # pytest's line numbers count from 0
 
 
 def test_preload_imports_the_start_path() -> None:

@@ -337,6 +337,27 @@ def _module_files(packages_dir: str) -> dict[str, tuple[str, bool]]:
 ImageEntry = tuple[str, bool, int, int, bytes, str]
 
 
+def without_docstrings(source: bytes, path: str) -> Any:
+    """The module's syntax tree with every docstring emptied (kept as "", so no body is
+    left empty and line numbers stay): the start path's docstrings are a tenth of its
+    code and unmarshalling them (UTF-8 decoding) about 40 % of the time, ~0.4 ms per run.
+    Nothing on the runtime's paths reads __doc__ (help texts live in cli_help)."""
+    import ast
+
+    tree = ast.parse(source, path)
+    kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in ast.walk(tree):
+        if isinstance(node, kinds) and node.body:
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                first.value.value = ""
+    return tree
+
+
 def build_image(packages_dir: str, stdlib: dict[str, str] | None = None) -> dict[str, ImageEntry]:
     """Compile the image's modules (as the interpreter would, with no optimisation), and
     the `stdlib` ones given as {name: source path}."""
@@ -349,7 +370,7 @@ def build_image(packages_dir: str, stdlib: dict[str, str] | None = None) -> dict
         with open(path, "rb") as f:
             source = f.read()
         st = os.stat(path)
-        code = compile(source, path, "exec", dont_inherit=True)
+        code = compile(without_docstrings(source, path), path, "exec", dont_inherit=True)
         cached = importlib.util.cache_from_source(path)
         image[name] = (path, is_pkg, st.st_mtime_ns, st.st_size, marshal.dumps(code), cached)
     return image
