@@ -77,7 +77,9 @@ def test_module_image_serves_the_start_path(tmp_path: Path) -> None:
     assert set(extensions) <= set(launcher.STDLIB_EXTENSIONS)
     assert all(p.endswith(".so") and Path(p).is_file() for p in extensions.values())
     assert start[:2] == ["wharfie", "wharfie.runtime"]
-    assert start.index("wharfie.runtime.container") < start.index("wharfie.runtime.commands")
+    # in the order imports finish: a module after those it imports at its top
+    assert start.index("wharfie.runtime.state") < start.index("wharfie.runtime.lifecycle")
+    assert start.index("wharfie.runtime.init") < start.index("wharfie.runtime.container")
     count, cli_served, errors_served = _run_probe(path)[0].split()
     assert int(count) > 3 and cli_served == "True" and errors_served == "True"
     lines = _run_probe(path)

@@ -92,7 +92,7 @@ def run_container(opts: object, cid: str, detach: bool) -> int:
     st = container.create(opts, cid)
     try:
         ch = opts.start_channel
-        opts.warn.extend(container.start(st) if ch is None else container.finish_start(st, ch))
+        opts.warn.extend(lifecycle.start(st) if ch is None else lifecycle.finish_start(st, ch))
     except BaseException:
         lifecycle.destroy(st)
         raise
