@@ -221,6 +221,22 @@ def test_run_removes_the_container_when_it_exits(ctr: Container) -> None:
     assert not (ctr.rt.root / ctr.id).exists()
 
 
+def test_run_whose_execve_fails_reports_it_and_leaves_nothing(ctr: Container) -> None:
+    """The executable exists but execve refuses it (after the container is set up: `run`
+    starts it without the exec fifo, the error comes back over the sync channel).
+    runc 1.1.5: exit 1, "exec /bad: exec format error" (with -d it exits 0: its `start`
+    does not wait for the execve); crun 1.8.1: exit 1, "... `/bad`: Exec format error"."""
+    bad = ctr.rootfs / "bad"
+    bad.write_bytes(b"\x7fELF not really")
+    bad.chmod(0o755)
+    ctr.set_args("/bad")
+    res = ctr.run()
+    assert res.returncode == 1, res.describe()
+    assert "exec format error" in res.stderr.lower(), res.describe()  # crun: "Exec format"
+    ctr.rt("state", ctr.id).fails()
+    assert not (ctr.rt.root / ctr.id).exists()
+
+
 def test_run_of_a_killed_process_exits_128_plus_signal(ctr: Container) -> None:
     shared = ctr.shared_dir()
     ctr.sh("echo ready > /shared/ready; exec sleep 1000")

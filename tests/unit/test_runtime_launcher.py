@@ -7,6 +7,9 @@ import marshal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from wharfie.runtime import launcher
 
@@ -15,7 +18,7 @@ def test_render() -> None:
     text = launcher.render("/venv/bin/python", "/src", "/venv/bin/wharfie-runtime.modules")
     assert text.startswith("#!/venv/bin/python -S\n")
     assert "sys.path.insert(0, '/src')" in text
-    assert "open('/venv/bin/wharfie-runtime.modules', \"rb\")" in text
+    assert "_open('/venv/bin/wharfie-runtime.modules', O_RDONLY | O_CLOEXEC)" in text
     assert text.rstrip().endswith("entry()")
 
 
@@ -34,10 +37,12 @@ print(cli.__cached__)
 def _run_probe(launcher_path: Path, probe: str = PROBE, argv: tuple[str, ...] = ()) -> list[str]:
     """Run `probe` under the launcher's own preamble (its finder), without `site`, as if the
     launcher had been given `argv`."""
-    preamble = launcher_path.read_text().split("from wharfie.runtime.cli import entry")[0]
+    text = launcher_path.read_text()
+    python = text.splitlines()[0].removeprefix("#!").split()[0]  # the launcher's interpreter
+    preamble = text.split("from wharfie.runtime.cli import entry")[0]
     setup = f"import sys\nsys.argv = {['wharfie-runtime', *argv]!r}\n"
     out = subprocess.run(
-        [sys.executable, "-S", "-c", setup + preamble + probe],
+        [python, "-S", "-c", setup + preamble + probe],
         capture_output=True,
         text=True,
         check=True,
@@ -64,10 +69,17 @@ def test_start_path_is_executed_up_front_for_run_create_exec(tmp_path: Path) -> 
 def test_module_image_serves_the_start_path(tmp_path: Path) -> None:
     path = tmp_path / "wharfie-runtime"
     launcher.write(str(path))
-    image, start = marshal.loads((tmp_path / "wharfie-runtime.modules").read_bytes())
+    image, start, extensions = launcher.decode_image(
+        (tmp_path / "wharfie-runtime.modules").read_bytes()
+    )
     assert {"wharfie", "wharfie.errors", "wharfie.runtime.cli", "wharfie.cgroups._v1"} <= set(image)
+    assert "__future__" in image  # the stdlib module every module imports first
+    assert set(extensions) <= set(launcher.STDLIB_EXTENSIONS)
+    assert all(p.endswith(".so") and Path(p).is_file() for p in extensions.values())
     assert start[:2] == ["wharfie", "wharfie.runtime"]
-    assert start.index("wharfie.runtime.container") < start.index("wharfie.runtime.commands")
+    # in the order imports finish: a module after those it imports at its top
+    assert start.index("wharfie.runtime.state") < start.index("wharfie.runtime.lifecycle")
+    assert start.index("wharfie.runtime.init") < start.index("wharfie.runtime.container")
     count, cli_served, errors_served = _run_probe(path)[0].split()
     assert int(count) > 3 and cli_served == "True" and errors_served == "True"
     lines = _run_probe(path)
@@ -82,11 +94,11 @@ def test_module_image_entry_that_no_longer_matches_its_source_is_not_used(
     path = tmp_path / "wharfie-runtime"
     launcher.write(str(path))
     image_path = tmp_path / "wharfie-runtime.modules"
-    image, start = marshal.loads(image_path.read_bytes())
+    image, start, extensions = launcher.decode_image(image_path.read_bytes())
     src, is_pkg, mtime, size, _code, cached = image["wharfie.errors"]
     stale = compile("raise RuntimeError('stale image used')", src, "exec")
     image["wharfie.errors"] = (src, is_pkg, mtime - 1, size, marshal.dumps(stale), cached)
-    image_path.write_bytes(marshal.dumps((image, start)))
+    image_path.write_bytes(launcher.encode_image(image, start, extensions))
     _count, cli_served, errors_served = _run_probe(path)[0].split()
     assert cli_served == "True" and errors_served == "False"
     # nor is the start path executed up front: every module goes through the finder
@@ -106,7 +118,8 @@ def test_written_launcher_runs_without_site(tmp_path: Path) -> None:
     path = tmp_path / "wharfie-runtime"
     launcher.write(str(path))
     assert path.stat().st_mode & 0o111
-    assert path.read_text().startswith(f"#!{sys.executable} -S\n")
+    python, _facts = launcher.choose_python()
+    assert path.read_text().startswith(f"#!{python} -S\n")
     out = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("wharfie-runtime version")
     probe = subprocess.run(
@@ -116,6 +129,50 @@ def test_written_launcher_runs_without_site(tmp_path: Path) -> None:
         check=True,
     )
     assert probe.stdout.strip() == "False"
+
+
+def test_chosen_interpreter_runs_the_same_bytecode() -> None:
+    """Another interpreter is only chosen when it is the same Python with the same bytecode
+    magic, and libpython linked into its executable."""
+    python, facts = launcher.choose_python()
+    own = launcher.interpreter_facts(sys.executable)
+    assert own is not None
+    assert facts[:2] == own[:2]
+    if python != sys.executable:
+        assert own[2] and not facts[2]
+    assert launcher.interpreter_facts("/nonexistent/python") is None
+
+
+def test_extension_modules_come_from_the_image_without_a_path_search(tmp_path: Path) -> None:
+    path = tmp_path / "wharfie-runtime"
+    launcher.write(str(path))
+    _modules, _start, extensions = launcher.decode_image(
+        (tmp_path / "wharfie-runtime.modules").read_bytes()
+    )
+    probe = (
+        "import _json, sys\n"
+        "print(type(_json.__loader__).__name__, _json.__file__)\n"
+        "print([p for p in sys.path_importer_cache if 'lib-dynload' in p or p == sys.path[0]])\n"
+    )
+    lines = _run_probe(path, probe)
+    if "_json" in extensions:  # a build with _json built in has nothing to serve
+        assert lines[0] == f"ExtensionFileLoader {extensions['_json']}"
+    assert lines[1] == "[]"  # neither the packages' directory nor lib-dynload was searched
+
+
+def test_image_code_has_empty_docstrings_and_the_source_line_numbers() -> None:
+    source = (
+        b'"""Module doc."""\n\n\ndef f():\n    """F doc."""\n    return 1 / 0\n\n\n'
+        b'class C:\n    """C doc."""\n'
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(launcher.without_docstrings(source, "m.py"), "m.py", "exec"), namespace)
+    f, c = namespace["f"], namespace["C"]
+    assert namespace["__doc__"] == "" and f.__doc__ == "" and c.__doc__ == ""
+    assert f.__code__.co_firstlineno == 4
+    with pytest.raises(ZeroDivisionError) as info:
+        f()
+    assert info.traceback[-1].lineno + 1 == 6  # pytest's line numbers count from 0
 
 
 def test_preload_imports_the_start_path() -> None:

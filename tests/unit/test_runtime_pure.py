@@ -137,3 +137,18 @@ def test_proc_start_time_of_self_and_missing() -> None:
 def test_rfc3339_has_nanoseconds() -> None:
     stamp = state.rfc3339_now()
     assert stamp.endswith("Z") and len(stamp.split(".")[1]) == 10
+
+
+def test_state_json_is_printed_as_json_dumps_indent_2_prints_it() -> None:
+    dumps_indented = commands.dumps_indented
+    for obj in (
+        {"ociVersion": "1.0.2-dev", "id": "c", "pid": 0, "status": "stopped", "owner": ""},
+        {"annotations": {"k": 'v é \n"q"', "e": {}}, "l": [1, 2.5, None, True, []], "x": []},
+        {},
+        [],
+        [{"a": [{"b": {}}]}],
+        "plain",
+        3,
+    ):
+        assert dumps_indented(obj) == json.dumps(obj, indent=2)
+        assert dumps_indented(obj, 4) == json.dumps(obj, indent=4)

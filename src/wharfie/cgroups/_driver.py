@@ -53,7 +53,13 @@ class Driver(Cgroup):
 
     def _mkdir(self, path: str) -> None:
         try:
-            os.makedirs(path, mode=0o755, exist_ok=True)
+            try:
+                os.mkdir(path, 0o755)  # the usual case: the parent exists
+            except FileExistsError:
+                if not os.path.isdir(path):  # a control file of that name, say
+                    raise
+            except FileNotFoundError:
+                os.makedirs(path, mode=0o755, exist_ok=True)
         except OSError as err:
             raise Unavailable(f"failed to create cgroup {path}: {cause(err)}") from err
 
@@ -77,6 +83,13 @@ class Driver(Cgroup):
     def destroy(self) -> None:
         """Remove the cgroups (and sub-cgroups, deepest first) in every hierarchy."""
         for path in self._dirs():
+            try:
+                os.rmdir(path)  # the usual case: no sub-cgroups and nothing left inside
+                continue
+            except FileNotFoundError:
+                continue
+            except OSError:
+                pass  # sub-cgroups, or tasks still dying: the careful way below
             for d in [*subdirs_depth_first(path), path]:
                 try:
                     rmdir(d)

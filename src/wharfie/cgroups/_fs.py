@@ -49,9 +49,22 @@ def write_file(path: str, value: str) -> None:
         os.close(fd)
 
 
+def read_bytes(path: str) -> bytes:
+    """The whole file, with plain read(2)s (no buffered file object: cgroupfs and procfs
+    files are small, and open() costs four more system calls and three objects)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = chunk = os.read(fd, 65536)
+        while chunk:
+            chunk = os.read(fd, 65536)
+            data += chunk
+        return data
+    finally:
+        os.close(fd)
+
+
 def read_file(path: str) -> str:
-    with open(path, "rb") as f:
-        return f.read().decode()
+    return read_bytes(path).decode()
 
 
 def read_optional(path: str) -> str | None:
@@ -64,12 +77,16 @@ def read_optional(path: str) -> str | None:
 
 def subdirs_depth_first(path: str) -> list[str]:
     """Every directory below `path`, children before their parents (symlinks not followed)."""
-    out: list[str] = []
     try:
-        entries = list(os.scandir(path))
+        return _subdirs(path)
     except FileNotFoundError:
-        return out
-    for entry in entries:
+        return []
+
+
+def _subdirs(path: str) -> list[str]:
+    """subdirs_depth_first, raising FileNotFoundError when `path` itself is missing."""
+    out: list[str] = []
+    for entry in list(os.scandir(path)):
         if entry.is_dir(follow_symlinks=False):
             out.extend(subdirs_depth_first(entry.path))
             out.append(entry.path)
@@ -95,7 +112,11 @@ def rmdir(path: str) -> None:
 def procs(path: str) -> list[int]:
     """Pids in cgroup.procs of `path` and every cgroup below it (empty if it is gone)."""
     pids: list[int] = []
-    for d in [*subdirs_depth_first(path), path]:
+    try:
+        below = _subdirs(path)
+    except FileNotFoundError:
+        return pids  # no cgroup (yet): no cgroup.procs to read either
+    for d in [*below, path]:
         text = read_optional(d + "/cgroup.procs")
         if text:
             pids.extend(int(p) for p in text.split())

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from wharfie.errors import Unavailable
 
+from ._fs import read_file
+
 # Mount options of a v1 cgroup mount that are not controllers.
 _NOT_CONTROLLERS = frozenset(
     (
@@ -130,8 +132,7 @@ def host_layout(root: str, mountinfo: str | None = None) -> Layout:
     cached = _CACHE.get(root)
     if cached is None:
         try:
-            with open("/proc/self/mountinfo") as f:
-                text = f.read()
+            text = read_file("/proc/self/mountinfo")
         except OSError as err:
             raise Unavailable(f"cannot read /proc/self/mountinfo: {err}") from err
         cached = _CACHE[root] = Layout(root, parse_mountinfo(text))
@@ -154,8 +155,7 @@ def own_cgroups(text: str | None = None) -> dict[str, str]:
     """The calling process's cgroups (or those described by `text`)."""
     if text is None:
         try:
-            with open("/proc/self/cgroup") as f:
-                text = f.read()
+            text = read_file("/proc/self/cgroup")
         except OSError as err:
             raise Unavailable(f"cannot read /proc/self/cgroup: {err}") from err
     return parse_proc_cgroup(text)

@@ -39,6 +39,7 @@ JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "time", "mount", "cgroup")
 
 class CreateOptions:
     __slots__ = (
+        "autostart",
         "bundle",
         "console_fd",
         "console_socket",
@@ -48,6 +49,7 @@ class CreateOptions:
         "pid_file",
         "preserve_fds",
         "root",
+        "start_channel",
         "subreaper",
         "warn",
     )
@@ -72,6 +74,10 @@ class CreateOptions:
         self.local_console = False
         self.preserve_fds = 0
         self.console_fd = -1
+        # `run`: the init goes on to exec as soon as it is READY, without an exec fifo;
+        # create() then leaves the sync channel here for finish_start()
+        self.autostart = False
+        self.start_channel: sync.Channel | None = None
         self.warn: list[str] = []
 
 
@@ -264,6 +270,9 @@ def create(opts: CreateOptions, cid: str) -> State:
     try:
         return _create(opts, cid, spec, rootfs, undo)
     except BaseException as exc:
+        if opts.start_channel is not None:
+            opts.start_channel.close()
+            opts.start_channel = None
         try:
             undo.run()
         except Exception as cleanup:  # report the failure, not only the failed clean-up
@@ -307,12 +316,16 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], rootfs: str, un
         opts.warn.extend(cg.set(linux.get("resources") or {}))
     sdir = undo.dir
     assert sdir is not None
-    fifo = os.path.join(sdir, state.FIFO)
-    os.mkfifo(fifo, 0o622)
-    os.chmod(fifo, 0o622)  # not cut by our umask
-    os.chown(fifo, *_host_root(linux))
-    plan.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
-    undo.fds.append(plan.fifo_fd)
+    # Only an init that clone3 makes directly is started without the fifo: it waits for
+    # CGROUP_READY, so its start time is read while it is certainly alive (see _spawn).
+    plan.autostart = opts.autostart and not plan.join and not plan.new_userns
+    if not plan.autostart:
+        fifo = os.path.join(sdir, state.FIFO)
+        os.mkfifo(fifo, 0o622)
+        os.chmod(fifo, 0o622)  # not cut by our umask
+        os.chown(fifo, *_host_root(linux))
+        plan.fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        undo.fds.append(plan.fifo_fd)
     if plan.proc.get("terminal"):
         from wharfie.runtime import console
 
@@ -325,17 +338,18 @@ def _create(opts: CreateOptions, cid: str, spec: dict[str, Any], rootfs: str, un
         undo.fds.append(plan.console_fd)
     process.close_on_exec_from(3 + opts.preserve_fds)
     st = State(sdir, _initial_state(opts, cid, spec, plan, cg))
-    st.save()  # a runtime killed from here on leaves enough for `delete` to clean up
-    pid = _spawn(plan, st, undo, spec, opts.warn)
-    st.data["pid"] = pid
     if undo.foreign:
         st.data["foreign_pids"] = sorted(undo.foreign)
-    st.data["start_time"] = state.proc_start_time(pid)
-    if st.data["start_time"] is None:  # it is parked on the fifo: gone means killed
-        raise FailedPrecondition("container init exited during setup")
+    st.save()  # a runtime killed from here on leaves enough for `delete` to clean up
+    pid = _spawn(plan, st, undo, spec, opts)
+    if st.data["pid"] != pid:  # stage 1 made the init: its pid came with READY
+        st.data["pid"] = pid
+        st.data["start_time"] = state.proc_start_time(pid)
+        if st.data["start_time"] is None:  # it is parked on the fifo: gone means killed
+            raise FailedPrecondition("container init exited during setup")
+        st.save()
     undo.close_fds()
-    st.save()
-    if opts.pid_file:
+    if opts.pid_file and not (plan.autostart and opts.start_channel is not None):
         write_pid_file(opts.pid_file, pid)
     return st
 
@@ -355,12 +369,14 @@ def _initial_state(
 
 
 def _spawn(
-    plan: init.InitPlan, st: State, undo: _Undo, spec: dict[str, Any], warn: list[str]
+    plan: init.InitPlan, st: State, undo: _Undo, spec: dict[str, Any], opts: CreateOptions
 ) -> int:
     """Fork the container's init; returns its pid once it is READY.
 
     Without a user namespace or namespaces joined by path, clone3 makes the init
     directly in its new namespaces and cgroup; otherwise stage 1 prepares them first.
+    A directly made init waits for CGROUP_READY before anything else: its pid and start
+    time are recorded (and saved) meanwhile, off the init's critical path.
     """
     direct = not plan.join and not plan.new_userns
     flags = plan.unshare_flags & ~sc.CLONE_NEWCGROUP if direct else 0
@@ -374,16 +390,27 @@ def _spawn(
         init.stage1(child, plan)
     child.close()
     undo.pids.append(pid)
+    keep = False
     try:
+        started = state.proc_start_time(pid) if direct and plan.await_cgroup else None
+        if started is not None and plan.autostart and opts.pid_file:
+            write_pid_file(opts.pid_file, pid)  # before the process can run, as with `create`
         if plan.await_cgroup:
-            warn.extend(undo.cg.set((spec.get("linux") or {}).get("resources") or {}))
+            opts.warn.extend(undo.cg.set((spec.get("linux") or {}).get("resources") or {}))
             try:
                 parent.send(sync.CGROUP_READY)
             except sync.PeerGone:
                 pass  # the init failed already; _drive reads its reason from the pipe
-        return _drive(parent, pid if direct else 0, 0 if direct else pid, plan, st, undo, spec)
+        if started is not None:
+            st.data["pid"], st.data["start_time"] = pid, started
+            st.save()
+        pid = _drive(parent, pid if direct else 0, 0 if direct else pid, plan, st, undo, spec)
+        if plan.autostart and direct:
+            opts.start_channel, keep = parent, True
+        return pid
     finally:
-        parent.close()
+        if not keep:
+            parent.close()
 
 
 def _drive(
@@ -472,61 +499,3 @@ def write_pid_file(path: str, pid: int) -> None:
     with open(tmp, "w") as f:
         f.write(str(pid))
     os.rename(tmp, path)
-
-
-# ----------------------------------------------------------------------------- start
-
-
-def start(st: State) -> list[str]:
-    """Let the created container exec its process; returns poststart hook warnings."""
-    status = st.status()
-    if status == "stopped":
-        raise FailedPrecondition("cannot start a container that has stopped")
-    if status != "created":
-        raise FailedPrecondition(f"cannot start an already {status} container")
-    _release_fifo(st)
-    poststart = (st.config.get("hooks") or {}).get("poststart")
-    if not poststart:
-        return []
-    from wharfie.runtime import hooks
-
-    return hooks.run_all("poststart", poststart, jsonio.dumps(st.oci_state("running")))
-
-
-def _release_fifo(st: State) -> None:
-    """Open the exec fifo: the init sends "0", then an error message or EOF at its execve."""
-    try:
-        fd = os.open(st.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise FailedPrecondition("cannot start an already running container") from None
-    try:
-        _await_release(st, fd)
-        os.unlink(st.fifo)
-        error = _read_to_eof(fd)
-    finally:
-        os.close(fd)
-    if error:
-        raise FailedPrecondition(error.decode(errors="replace"))
-
-
-def _await_release(st: State, fd: int) -> None:
-    """Wait for the init's "0" with a blocking read.
-
-    A writer blocked in open() already counts as the fifo's writer, so the read
-    waits for its byte. Only if the init has not reached open() yet (or died) does
-    the read see end-of-file at once; then check it is alive and try again.
-    """
-    import time
-
-    os.set_blocking(fd, True)
-    while os.read(fd, 1) != b"0":
-        if not st.alive():
-            raise FailedPrecondition("cannot start a container that has stopped")
-        time.sleep(0.0002)
-
-
-def _read_to_eof(fd: int) -> bytes:
-    out = b""
-    while chunk := os.read(fd, 4096):
-        out += chunk
-    return out

@@ -88,9 +88,11 @@ def run_container(opts: object, cid: str, detach: bool) -> int:
         if opts.subreaper:
             become_subreaper()
         opts.local_console = True
+    opts.autostart = True
     st = container.create(opts, cid)
     try:
-        opts.warn.extend(container.start(st))
+        ch = opts.start_channel
+        opts.warn.extend(lifecycle.start(st) if ch is None else lifecycle.finish_start(st, ch))
     except BaseException:
         lifecycle.destroy(st)
         raise

@@ -30,6 +30,7 @@ class InitPlan:
     """Everything the init stages need, computed by the runtime before fork."""
 
     __slots__ = (
+        "autostart",
         "await_cgroup",
         "caps",
         "cgroup",
@@ -80,6 +81,9 @@ class InitPlan:
         self.caps: process.Caps | None = None
         self.cgroup = CgroupEntry({})
         self.await_cgroup = False
+        # `run`: go on from READY to the user's process without waiting on the exec fifo
+        # (there is none); a failure on the way is reported over the sync channel
+        self.autostart = False
         self.cgroup_mounts: rootfs.CgroupMountInfo | None = None
         self.hooks: dict[str, list[dict[str, Any]]] = {}
         self.hook_roundtrip = False
@@ -161,26 +165,33 @@ def stage2(ch: sync.Channel, plan: InitPlan) -> NoReturn:
         ch.send(sync.READY)
     except BaseException as exc:
         _report(ch, exc)
-    ch.close()
-    fifo = _wait_for_start(plan.fifo_fd, fd_dir)
+    if plan.autostart:
+        if fd_dir >= 0:
+            os.close(fd_dir)
+        fifo = -1
+    else:
+        ch.close()
+        fifo = _wait_for_start(plan.fifo_fd, fd_dir)
     try:
         _run_hooks(plan, "startContainer", state_json)
         process.finalize(plan.proc, plan.seccomp, plan.userns, plan.caps)
-        process.exec_process(
-            path, plan.proc, plan.preserve_fds
-        )  # closes the fifo (close-on-exec): start returns
+        # closes the fifo, or the sync channel, (close-on-exec): start returns
+        process.exec_process(path, plan.proc, plan.preserve_fds)
     except BaseException as exc:
         msg = f"{exc}"
-        if not _tell_start(fifo, msg):  # `start` prints it; else it must not be lost
+        if not _tell_start(fifo, ch, msg):  # `start` prints it; else it must not be lost
             os.write(2, f"wharfie-runtime: {msg}\n".encode())
         os._exit(126 if "permission denied" in msg else 127)
     os._exit(127)
 
 
-def _tell_start(fd: int, msg: str) -> bool:
+def _tell_start(fd: int, ch: sync.Channel, msg: str) -> bool:
     try:
-        os.write(fd, msg.encode() or b"error")
-    except OSError:
+        if fd < 0:
+            ch.send(sync.ERROR, msg or "error")
+        else:
+            os.write(fd, msg.encode() or b"error")
+    except (OSError, sync.PeerGone):
         return False  # start is gone
     return True
 

@@ -47,10 +47,15 @@ def proc_start_time(pid: int) -> str | None:
     Zombies count as gone: the container has exited even if nobody reaped it.
     """
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError):
         return None
+    try:
+        stat = os.read(fd, 4096)  # one read: the line is generated whole, < 1 KB
+    except ProcessLookupError:
+        return None
+    finally:
+        os.close(fd)
     fields = stat[stat.rindex(b")") + 2 :].split()
     if fields[0] in (b"Z", b"X"):
         return None
@@ -115,8 +120,13 @@ class State:
 
     def save(self) -> None:
         tmp = os.path.join(self.dir, STATE_FILE + ".tmp")
-        with open(tmp, "w") as f:
-            f.write(jsonio.dumps(self.data))
+        data = jsonio.dumps(self.data).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
         os.rename(tmp, os.path.join(self.dir, STATE_FILE))
 
 
