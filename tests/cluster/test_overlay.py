@@ -133,3 +133,93 @@ def test_overlay_network_objects_on_a_manager(net: Topology) -> None:
     doc4 = inspect(m, "ov4")
     assert doc4["Options"] == {VNI: "4097"}
     assert doc4["IPAM"]["Config"][0]["Subnet"] == "10.0.1.0/24"  # type: ignore[index]
+
+
+def task_container(node: object, service: str) -> str:
+    out = cli(
+        node,
+        "ps",
+        "--filter",
+        f"label=com.docker.swarm.service.name={service}",
+        "--format",
+        "{{.ID}}",
+    ).split()
+    assert len(out) == 1, out
+    return out[0]
+
+
+def overlay_devices(ns: str) -> list[str]:
+    import subprocess
+
+    out = subprocess.run(
+        ["ip", "-n", ns, "-o", "link", "show"], capture_output=True, text=True, check=True
+    ).stdout
+    return [
+        line.split(":")[1].strip().split("@")[0]
+        for line in out.splitlines()
+        if line.split(":")[1].strip().startswith(("wov", "wvx"))
+    ]
+
+
+def test_overlay_across_two_nodes(net: Topology) -> None:
+    """Tasks on a manager and a worker reach each other over the overlay (TCP, and a payload
+    larger than the overlay MTU); the VXLAN devices go once no task uses the network."""
+    m = net.add_node(busybox=True)
+    w = net.add_node(busybox=True)
+    cli(m, "swarm", "init", "--advertise-addr", m.addr)
+    net.remember_etcd()
+    token = cli(m, "swarm", "join-token", "-q", "worker").strip()
+    cli(w, "swarm", "join", "--token", token, "--advertise-addr", w.addr, f"{m.addr}:2377")
+    err = cli(w, "network", "create", "-d", "overlay", "nope", ok=False)
+    assert "Cannot create a multi-host network from a worker node" in err
+    ov = cli(m, "network", "create", "-d", "overlay", "ov").strip()
+    for name, node in (("a", m), ("b", w)):
+        cli(
+            m,
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            name,
+            "--network",
+            "ov",
+            "--constraint",
+            f"node.id=={cli(node, 'info', '--format', '{{.Swarm.NodeID}}').strip()}",
+            "--stop-grace-period",
+            "1s",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 0' TERM; while true; do nc -l -p 7000 -e cat; done & wait",
+        )
+    wait_for(lambda: len(cli(m, "ps", "-q").split()) == 1, 60, "a's task on the manager")
+    wait_for(lambda: len(cli(w, "ps", "-q").split()) == 1, 60, "b's task on the worker")
+    a, b = task_container(m, "a"), task_container(w, "b")
+    ip_b = json.loads(cli(w, "inspect", b, "--format", "{{json .NetworkSettings.Networks}}"))["ov"][
+        "IPAddress"
+    ]
+    assert ip_b.startswith("10.0.1.")
+    assert "wov4097" in overlay_devices(w.netns) and "wvx4097" in overlay_devices(m.netns)
+
+    def answered() -> bool:
+        p = docker_cli(m, "exec", a, "sh", "-c", f"echo hello | nc -w 2 {ip_b} 7000")
+        return p.returncode == 0 and p.stdout.decode().strip() == "hello"
+
+    wait_for(answered, 30, "a reaches b over the overlay")
+    # more than the overlay MTU (1450) in one write: TCP segments at the overlay's MSS
+    big = docker_cli(
+        m,
+        "exec",
+        a,
+        "sh",
+        "-c",
+        f"dd if=/dev/zero bs=1k count=256 2>/dev/null | nc -w 3 {ip_b} 7000 | wc -c",
+    )
+    assert big.stdout.decode().strip() == str(256 * 1024), big.stderr.decode()
+    mtu = docker_cli(m, "exec", a, "cat", "/sys/class/net/eth1/mtu").stdout.decode().strip()
+    assert mtu == "1450"
+
+    cli(m, "service", "rm", "a", "b")
+    wait_for(lambda: not overlay_devices(m.netns), 60, "the manager's overlay devices removed")
+    wait_for(lambda: not overlay_devices(w.netns), 60, "the worker's overlay devices removed")
+    assert ov

@@ -52,18 +52,24 @@ class SwarmNetworks:
         if not self._manager():
             return out
         f = filters.parse(raw_filters)
-        for s in await self.swarm.cluster_networks():
+        cluster = await self.swarm.cluster_networks()
+        ids = {s.network.id for s in cluster}
+        out = [doc for doc in out if doc.get("Id") not in ids]  # the cluster's copy instead
+        for s in cluster:
             if networks.matches(f, s.network, dangling=True):
                 out.append(networks.render(s.network))
         return out
 
     async def inspect(self, ref: str) -> dict[str, Any]:
         try:
-            return self.local.inspect(ref)
+            doc = self.local.inspect(ref)
         except NotFound:
             if not self._manager():
                 raise
-        return networks.render(await self._find(ref))
+            return networks.render(await self._find(ref))
+        if doc.get("Scope") == "swarm" and self._manager():  # with this node's endpoints
+            return networks.render(await self._find(str(doc["Id"])), doc.get("Containers"))
+        return doc
 
     async def _find(self, ref: str) -> networks.ClusterNetwork:
         return networks.pick(ref, [s.network for s in await self.swarm.cluster_networks()])
@@ -85,12 +91,17 @@ class SwarmNetworks:
 
     async def remove(self, ref: str) -> None:
         try:
-            await self.local.remove(ref)
-            return
+            local = self.local.inspect(ref)
         except NotFound:
             if not self._manager():
                 raise
-        await self.swarm.remove_network((await self._find(ref)).id)
+            local = {}
+        if local and local.get("Scope") != "swarm":
+            await self.local.remove(ref)
+            return
+        if not self._manager():
+            raise Forbidden(networks.WORKER_REMOVE)
+        await self.swarm.remove_network((await self._find(str(local.get("Id") or ref))).id)
 
     async def prune(self, raw_filters: str) -> dict[str, Any]:
         return await self.local.prune(raw_filters)

@@ -28,19 +28,21 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from wharfie.cluster import admin
 from wharfie.cluster.kv import KV, Compare, Delete, Op, Put
 from wharfie.cluster.objects import OutOfSequence
 from wharfie.cluster.records import new_id
 from wharfie.cluster.services import (
+    TERMINAL,
     Service,
     Task,
     service_from_store,
     service_to_store,
     task_to_store,
 )
+from wharfie.cluster.taskspec import container_name
 from wharfie.errors import Conflict, InvalidArgument, NotFound, Unavailable
 from wharfie.times import format_nano
 
@@ -52,6 +54,10 @@ VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
 FIRST_VNI = 4097  # 4096: the ingress network's
 LAST_VNI = (1 << 24) - 1
 INGRESS_SUBNET = "10.0.0.0/24"  # Docker keeps the pool's first subnet for ingress
+WORKER_REMOVE = (
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster "
+    "state. Please run this command on a manager node or promote the current node to a manager."
+)
 WORKER_CREATE = (
     "Cannot create a multi-host network from a worker node. Please create the network from a "
     "manager node."
@@ -581,3 +587,136 @@ def esp_available() -> bool:
     import os
 
     return "authencesn" in crypto or os.path.exists("/sys/module/esp4")
+
+
+# ------------------------------------------------------------------ a node's view (the data plane)
+
+
+class PlaneEngine(Protocol):
+    """What the swarm needs of the node's engine for the data plane (daemon/swarmtasks.py)."""
+
+    async def apply_networks(
+        self, node_id: str, local_addr: str, port: int, plane: list[NetworkPlane]
+    ) -> None: ...
+    async def leave_networks(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class PlaneEndpoint:
+    """A task's endpoint on a network, as the nodes program it."""
+
+    ip: str  # without the prefix
+    node_id: str
+    node_addr: str  # the node's advertise address: the VXLAN peer
+    task_id: str
+    service_id: str
+    service_name: str
+    task_name: str
+    running: bool
+
+
+@dataclass(frozen=True)
+class PlaneService:
+    id: str
+    name: str
+    vip: str  # without the prefix; "" in dnsrr mode
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class NetworkPlane:
+    network: ClusterNetwork
+    endpoints: list[PlaneEndpoint] = field(default_factory=list)
+    services: list[PlaneService] = field(default_factory=list)
+
+
+def plane_to_doc(plane: list[NetworkPlane]) -> list[dict[str, Any]]:
+    return [asdict(p) for p in plane]
+
+
+def plane_from_doc(docs: list[dict[str, Any]]) -> list[NetworkPlane]:
+    out = []
+    for d in docs:
+        services = []
+        for s in d.get("services") or []:
+            services.append(PlaneService(**{**s, "aliases": tuple(s.get("aliases") or ())}))
+        out.append(
+            NetworkPlane(
+                ClusterNetwork(**d["network"]),
+                [PlaneEndpoint(**e) for e in d.get("endpoints") or []],
+                services,
+            )
+        )
+    return out
+
+
+def plane(
+    node_id: str,
+    nets: list[ClusterNetwork],
+    services: list[Service],
+    tasks: list[tuple[Task, str]],  # (task, its observed state)
+    nodes: dict[str, tuple[str, bool]],  # node id -> (address, alive)
+) -> list[NetworkPlane]:
+    """What a node must know of the networks its tasks are on (pure): every live endpoint on
+    them, on any node that is alive (a dead node's endpoints go with its lease), and the
+    services with their VIPs."""
+    by_id = {n.id: n for n in nets}
+    names = {s.id: s.spec.name for s in services}
+    live = [
+        (t, observed)
+        for t, observed in tasks
+        if t.desired_state in ("running", "complete")
+        and observed not in TERMINAL
+        and t.node_id
+        and nodes.get(t.node_id, ("", False))[1]
+    ]
+    mine = {nid for t, _ in live if t.node_id == node_id for nid in t.addresses}
+    out = []
+    for nid in sorted(mine):
+        n = by_id.get(nid)
+        if n is None:
+            continue
+        p = NetworkPlane(n)
+        for t, observed in live:
+            addr = t.addresses.get(nid)
+            if not addr or t.service_id not in names:
+                continue
+            p.endpoints.append(
+                PlaneEndpoint(
+                    ip=addr.split("/")[0],
+                    node_id=t.node_id,
+                    node_addr=nodes[t.node_id][0],
+                    task_id=t.id,
+                    service_id=t.service_id,
+                    service_name=names[t.service_id],
+                    task_name=container_name(names[t.service_id], t),
+                    running=observed == "running",
+                )
+            )
+        for s in services:
+            entry = next(
+                (e for e in service_networks(s.spec.doc) if str(e.get("Target")) == nid), None
+            )
+            if entry is None:
+                continue
+            vip = s.vips.get(nid, "").split("/")[0]
+            aliases = tuple(str(a) for a in entry.get("Aliases") or [])
+            p.services.append(PlaneService(s.id, s.spec.name, vip, aliases))
+        out.append(p)
+    return out
+
+
+def plane_for(kv: KV, node_id: str) -> list[NetworkPlane]:
+    """`plane` from the store (on a manager, for itself or for a worker that asks)."""
+    from wharfie.cluster.leader import read_tasks
+
+    views, _ = read_tasks(kv)
+    nodes = {v.node.id: (v.node.addr, v.state == "ready") for v in admin.nodes(kv)}
+    services = [service_from_store(s.body) for s in admin.objects(kv).list("service")[0]]
+    return plane(
+        node_id,
+        [s.network for s in networks(kv)],
+        services,
+        [(v.task, v.observed) for v in views],
+        nodes,
+    )

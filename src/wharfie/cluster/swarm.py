@@ -132,6 +132,7 @@ class Swarm:
         task_engine: TaskEngine,
         ports: Ports | None = None,
         etcd_binary: str = "etcd",
+        network_plane: networks.PlaneEngine | None = None,
     ) -> None:
         self._files = NodeFiles(data_root)
         self._describe = describe
@@ -147,6 +148,8 @@ class Swarm:
         self._workers = admission.WorkerLeases()
         self._agent = Agent(task_engine)
         self._agent_engine = task_engine
+        self._plane = network_plane
+        self._data_port = 0  # the cluster's VXLAN port, read once
         self._work: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._watch_thread: threading.Thread | None = None
@@ -364,6 +367,8 @@ class Swarm:
             await self._endpoint.close()
             await asyncio.to_thread(self._leave, state)
             self.state = None
+            if self._plane is not None:
+                await self._plane.leave_networks()
 
     def _leave_refusal(self) -> str:
         """dockerd's refusal for a manager leaving without --force (always refused)."""
@@ -790,6 +795,11 @@ class Swarm:
         if state.role == "manager" and self.is_leader and self._kv is not None:
             await asyncio.to_thread(leader.tick, self._kv, state.cluster_id)
         assignments = await asyncio.to_thread(self._my_assignments, state)
+        if self._plane is not None:  # overlay networks before the tasks that use them
+            plane = await asyncio.to_thread(self._my_plane, state)
+            await self._plane.apply_networks(
+                state.node_id, state.advertise_addr, self._data_port, plane
+            )
         reports = await self._agent.round(assignments)
         if reports:
             await asyncio.to_thread(self._send_reports, state, reports)
@@ -816,6 +826,26 @@ class Swarm:
             )
             for a in answer.get("Tasks") or []
         ]
+
+    def _my_plane(self, state: LocalState) -> list[networks.NetworkPlane]:
+        if state.role == "manager" and self._kv is not None:
+            if not self._data_port:
+                self._data_port = admin.cluster(self._kv, state.cluster_id)[0].data_path_port
+            return networks.plane_for(self._kv, state.node_id)
+        answer = self._call_manager(state, "/netplane", {})
+        self._data_port = int(answer.get("DataPathPort") or 4789)
+        return networks.plane_from_doc(list(answer.get("Networks") or []))
+
+    async def node_plane(self, node_id: str) -> dict[str, Any]:
+        """`/control/v1/netplane` for a worker: its networks' endpoints and services."""
+        state, kv = self._need_manager()
+
+        def read() -> dict[str, Any]:
+            port = admin.cluster(kv, state.cluster_id)[0].data_path_port
+            plane = networks.plane_for(kv, node_id)
+            return {"DataPathPort": port, "Networks": networks.plane_to_doc(plane)}
+
+        return await asyncio.to_thread(read)
 
     def _send_reports(self, state: LocalState, reports: list[tuple[str, TaskStatus]]) -> None:
         if state.role == "manager" and self._kv is not None:

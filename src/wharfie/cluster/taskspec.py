@@ -81,6 +81,20 @@ def create_body(service: Service, t: Task) -> dict[str, Any]:
             f"{p.target}/{p.protocol}": [{"HostIp": "", "HostPort": str(p.published or "")}]
             for p in service.spec.ports
         }
+    if t.addresses:  # its overlay endpoints, at the addresses the leader gave it
+        aliases = {
+            str(n.get("Target")): [str(a) for a in n.get("Aliases") or []]
+            for n in (template.get("Networks") or service.spec.doc.get("Networks") or [])
+        }
+        body["NetworkingConfig"] = {
+            "EndpointsConfig": {
+                nid: {
+                    "IPAMConfig": {"IPv4Address": addr.split("/")[0]},
+                    **({"Aliases": aliases[nid]} if aliases.get(nid) else {}),
+                }
+                for nid, addr in t.addresses.items()
+            }
+        }
     if c.get("Command"):
         body["Entrypoint"] = list(c["Command"])
     if c.get("Args") is not None:

@@ -189,7 +189,10 @@ async def serve(args: Settings) -> None:
     endpoint = ControlListener()
     from wharfie.daemon.swarmtasks import EngineTasks
 
-    swarm = Swarm(args.data_root, lambda: node_description(engine), endpoint, EngineTasks(engine))
+    tasks = EngineTasks(engine)
+    swarm = Swarm(
+        args.data_root, lambda: node_description(engine), endpoint, tasks, network_plane=tasks
+    )
     endpoint.routes = api.build_control(swarm)
     await swarm.start()
     server = api.build(engine, swarm)

@@ -8,25 +8,51 @@ container does.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 from wharfie import logs
 from wharfie.cluster.agent import LocalContainer, LogLine, LogRequest
+from wharfie.cluster.networks import ClusterNetwork, NetworkPlane
 from wharfie.cluster.secrets import TaskFile
 from wharfie.cluster.taskfiles import TaskFiles
+from wharfie.engine.net.records import Network, Subnet
 from wharfie.errors import NotFound
+from wharfie.network import overlay
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
 
 TASK_LABEL = "com.docker.swarm.task.id"
+log = logging.getLogger("wharfie.cluster.netplane")
+
+
+def local_record(n: ClusterNetwork) -> Network:
+    """A cluster network as the engine keeps it on a node with tasks on it (Scope swarm)."""
+    from wharfie.times import format_nano
+
+    return Network(
+        id=n.id,
+        name=n.name,
+        driver="overlay",
+        subnets=[Subnet(n.subnet, n.gateway, n.ip_range)],
+        options=n.driver_options(),
+        labels=dict(n.labels or {}),
+        internal=n.internal,
+        attachable=n.attachable,
+        created=format_nano(n.created_ns),
+        ipam_options=dict(n.ipam_options) if n.ipam_options is not None else None,
+        scope="swarm",
+    )
 
 
 class EngineTasks:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._files = TaskFiles(os.path.join(engine.config.exec_root, "swarm-files"))
+        self.planes: dict[str, NetworkPlane] = {}  # network id -> what the cluster said last
 
     def task_containers(self) -> dict[str, LocalContainer]:
         out = {}
@@ -94,6 +120,45 @@ class EngineTasks:
                 )
                 return [LogLine(e.stream, e.time_ns, e.data) for e in entries]
         return []
+
+    # -- the overlay data plane (wharfie.network.overlay) ---------------------------------
+
+    async def apply_networks(
+        self, node_id: str, local_addr: str, port: int, plane: list[NetworkPlane]
+    ) -> None:
+        """Make this node's overlay networks what the cluster says: each network its tasks
+        are on known to the engine with its bridge and VXLAN device, the VXLAN device's
+        entries exactly the remote endpoints; a network no container here is on any more
+        removed."""
+        nets = self._engine.networks
+        wanted = {p.network.id for p in plane}
+        for p in plane:
+            n = p.network
+            drv = nets.drivers.get(n.id)
+            if not isinstance(drv, overlay.Overlay):
+                drv = overlay.Overlay(
+                    n.id, n.name, n.subnet, n.gateway, n.vni, local_addr, port or 4789
+                )
+            await nets.adopt(local_record(n), drv)
+            peers = {
+                overlay.peer(e.ip, e.node_addr)
+                for e in p.endpoints
+                if e.node_id != node_id and e.node_addr
+            }
+            changed = await asyncio.to_thread(drv.program, peers)
+            if changed:
+                log.debug("overlay %s: %d entries changed", n.name, changed)
+        self.planes = {p.network.id: p for p in plane}
+        for net in nets.swarm_scoped():
+            if net.id not in wanted and not nets.attached(net.id):
+                await nets.forget(net.id)
+
+    async def leave_networks(self) -> None:
+        """Leaving the swarm: every overlay network of this node goes (its task containers
+        are gone or going)."""
+        self.planes = {}
+        for net in self._engine.networks.swarm_scoped():
+            await self._engine.networks.forget(net.id)
 
     def sweep(self) -> None:
         self._files.sweep({c.name for c in self._engine.containers.values()})

@@ -278,8 +278,49 @@ class Networks:
         self.table.delete_network(nid)
         self.user.pop(nid, None)
 
+    # -- cluster networks (the swarm agent's; wharfie.cluster.networks) --------------------
+
+    async def adopt(self, net: Network, drv: Driver) -> None:
+        """A cluster network this node runs tasks on: known here as a user network (its
+        containers' DNS, static addresses, `network ls` with Scope swarm), with its driver's
+        host side made; never stored (the cluster's store holds it)."""
+        async with self.lock:
+            if net.id in self.user:
+                self.user[net.id] = net
+                return
+            await asyncio.to_thread(drivers.ensure, drv)
+            self.user[net.id] = net
+            self.drivers[net.id] = drv
+        self.events.emit("network", "create", net.id, {"name": net.name, "type": net.driver})
+
+    def attached(self, nid: str) -> bool:
+        """Whether a container (running or not) is on the network."""
+        if self._containers_on(nid):
+            return True
+        return any(
+            str(doc.get("NetworkID") or "") == nid
+            for c in self.index.all()
+            for doc in (c.doc["NetworkSettings"].get("Networks") or {}).values()
+        )
+
+    async def forget(self, nid: str) -> None:
+        """A cluster network this node has no task on any more: its host side removed."""
+        async with self.lock:
+            net = self.user.pop(nid, None)
+            drv = self.drivers.pop(nid, None)
+            if drv is not None:
+                await asyncio.to_thread(drv.remove)
+                drv.close()
+        if net is not None:
+            self.events.emit("network", "destroy", nid, {"name": net.name, "type": net.driver})
+
+    def swarm_scoped(self) -> list[Network]:
+        return [n for n in self.user.values() if n.scope == "swarm"]
+
     async def remove(self, ref: str) -> None:
         net = self.find(ref)
+        if net.scope == "swarm":
+            raise Forbidden(f"{net.name} is a swarm network: remove it on a manager")
         if net.id not in self.user:
             raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
         async with self.lock:
@@ -302,7 +343,7 @@ class Networks:
         until = filters.prune_until(f)
         deleted = []
         for net in list(self.user.values()):
-            if self._containers_on(net.id) or self._wanted(net):
+            if net.scope == "swarm" or self._containers_on(net.id) or self._wanted(net):
                 continue
             created = present.parse_time(net.created)
             if not filters.prune_match(f, net.labels, created, until):
