@@ -8,19 +8,17 @@ container does.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 from wharfie import logs
 from wharfie.cluster.agent import LocalContainer, LogLine, LogRequest
-from wharfie.cluster.networks import ClusterNetwork, NetworkPlane
+from wharfie.cluster.networks import ClusterNetwork, NetworkPlane, render
 from wharfie.cluster.secrets import TaskFile
 from wharfie.cluster.taskfiles import TaskFiles
 from wharfie.engine.net.records import Network, Subnet
 from wharfie.errors import NotFound
-from wharfie.network import overlay
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
@@ -31,8 +29,6 @@ log = logging.getLogger("wharfie.cluster.netplane")
 
 def local_record(n: ClusterNetwork) -> Network:
     """A cluster network as the engine keeps it on a node with tasks on it (Scope swarm)."""
-    from wharfie.times import format_nano
-
     return Network(
         id=n.id,
         name=n.name,
@@ -42,7 +38,7 @@ def local_record(n: ClusterNetwork) -> Network:
         labels=dict(n.labels or {}),
         internal=n.internal,
         attachable=n.attachable,
-        created=format_nano(n.created_ns),
+        created=str(render(n)["Created"]),
         ipam_options=dict(n.ipam_options) if n.ipam_options is not None else None,
         scope="swarm",
     )
@@ -134,18 +130,11 @@ class EngineTasks:
         wanted = {p.network.id for p in plane}
         for p in plane:
             n = p.network
-            drv = nets.drivers.get(n.id)
-            if not isinstance(drv, overlay.Overlay):
-                drv = overlay.Overlay(
-                    n.id, n.name, n.subnet, n.gateway, n.vni, local_addr, port or 4789
-                )
-            await nets.adopt(local_record(n), drv)
+            await nets.adopt(local_record(n), n.vni, local_addr, port)
             peers = {
-                overlay.peer(e.ip, e.node_addr)
-                for e in p.endpoints
-                if e.node_id != node_id and e.node_addr
+                (e.ip, e.node_addr) for e in p.endpoints if e.node_id != node_id and e.node_addr
             }
-            changed = await asyncio.to_thread(drv.program, peers)
+            changed = await nets.program(n.id, peers)
             if changed:
                 log.debug("overlay %s: %d entries changed", n.name, changed)
         self.planes = {p.network.id: p for p in plane}

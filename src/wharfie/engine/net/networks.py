@@ -280,18 +280,31 @@ class Networks:
 
     # -- cluster networks (the swarm agent's; wharfie.cluster.networks) --------------------
 
-    async def adopt(self, net: Network, drv: Driver) -> None:
+    async def adopt(self, net: Network, vni: int, local: str, port: int) -> None:
         """A cluster network this node runs tasks on: known here as a user network (its
-        containers' DNS, static addresses, `network ls` with Scope swarm), with its driver's
-        host side made; never stored (the cluster's store holds it)."""
+        containers' DNS, static addresses, `network ls` with Scope swarm), with its bridge
+        and VXLAN device made; never stored (the cluster's store holds it)."""
         async with self.lock:
-            if net.id in self.user:
+            if net.id in self.user and net.id in self.drivers:
                 self.user[net.id] = net
                 return
-            await asyncio.to_thread(drivers.ensure, drv)
+            v4 = net.v4
+            drv = network.overlay.Overlay(
+                net.id, net.name, v4.subnet, v4.gateway, vni, local, port or 4789
+            )
+            await asyncio.to_thread(drv.ensure)
             self.user[net.id] = net
             self.drivers[net.id] = drv
         self.events.emit("network", "create", net.id, {"name": net.name, "type": net.driver})
+
+    async def program(self, nid: str, peers: set[tuple[str, str]]) -> int:
+        """The remote endpoints (ip, node address) of a cluster network: its VXLAN device's
+        forwarding and neighbour entries made exactly these; the number of changes."""
+        drv = self.drivers.get(nid)
+        if not isinstance(drv, network.overlay.Overlay):
+            raise NotFound(f"overlay network {nid} is not set up on this node")
+        want = {network.overlay.peer(ip, vtep) for ip, vtep in peers}
+        return await asyncio.to_thread(drv.program, want)
 
     def attached(self, nid: str) -> bool:
         """Whether a container (running or not) is on the network."""
