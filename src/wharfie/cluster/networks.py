@@ -720,3 +720,33 @@ def plane_for(kv: KV, node_id: str) -> list[NetworkPlane]:
         [(v.task, v.observed) for v in views],
         nodes,
     )
+
+
+def dns_records(p: NetworkPlane) -> dict[str, list[str]]:
+    """What the embedded DNS answers on a network (pure, names in lower case): a service's
+    name and aliases -> its VIP (its running tasks' addresses in dnsrr mode);
+    `tasks.<service>` -> its running tasks' addresses; a task's name -> its address."""
+    running: dict[str, list[str]] = {}
+    out: dict[str, list[str]] = {}
+    for e in p.endpoints:
+        out[e.task_name.lower()] = [e.ip]
+        if e.running:
+            running.setdefault(e.service_id, []).append(e.ip)
+    for s in p.services:
+        ips = sorted(running.get(s.id, []), key=ipaddress.IPv4Address)
+        answer = [s.vip] if s.vip else ips
+        for name in (s.name, *s.aliases):
+            if answer:
+                out[name.lower()] = answer
+        if ips:
+            out[f"tasks.{s.name}".lower()] = ips
+    return out
+
+
+def vip_table(p: NetworkPlane) -> list[tuple[str, list[str]]]:
+    """(VIP, its running tasks' addresses) of each vip-mode service on the network (pure)."""
+    running: dict[str, list[str]] = {}
+    for e in p.endpoints:
+        if e.running:
+            running.setdefault(e.service_id, []).append(e.ip)
+    return [(s.vip, sorted(running.get(s.id, []))) for s in p.services if s.vip]

@@ -14,11 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from wharfie import logs
 from wharfie.cluster.agent import LocalContainer, LogLine, LogRequest
-from wharfie.cluster.networks import ClusterNetwork, NetworkPlane, render
+from wharfie.cluster.networks import (
+    ClusterNetwork,
+    NetworkPlane,
+    dns_records,
+    render,
+    vip_table,
+)
 from wharfie.cluster.secrets import TaskFile
 from wharfie.cluster.taskfiles import TaskFiles
 from wharfie.engine.net.records import Network, Subnet
-from wharfie.errors import NotFound
+from wharfie.errors import NotFound, WharfieError
 
 if TYPE_CHECKING:
     from wharfie.engine.core import Engine
@@ -137,10 +143,29 @@ class EngineTasks:
             changed = await nets.program(n.id, peers)
             if changed:
                 log.debug("overlay %s: %d entries changed", n.name, changed)
+            nets.set_names(n.id, dns_records(p))
         self.planes = {p.network.id: p for p in plane}
+        await self._balance()
         for net in nets.swarm_scoped():
             if net.id not in wanted and not nets.attached(net.id):
                 await nets.forget(net.id)
+
+    async def _balance(self) -> None:
+        """Each running container on a cluster network gets the VIPs of its networks'
+        services, balanced over their running tasks (wharfie.network.vip)."""
+        nets = self._engine.networks
+        live = set()
+        for c in list(self._engine.containers.values()):
+            mine = [nid for nid in c.private.get("endpoints") or {} if nid in self.planes]
+            if not mine or not c.running:
+                continue
+            live.add(c.id)
+            vips = [v for nid in mine for v in vip_table(self.planes[nid])]
+            try:
+                await nets.balance(c.id, vips)
+            except (OSError, WharfieError) as exc:
+                log.warning("VIPs of %s: %s", c.name, exc)
+        nets.forget_balance(live)
 
     async def leave_networks(self) -> None:
         """Leaving the swarm: every overlay network of this node goes (its task containers

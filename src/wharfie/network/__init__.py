@@ -17,7 +17,7 @@ addresses; the engine persists them. See docs/network.md.
 
 from __future__ import annotations
 
-from wharfie.network import dns, nft, overlay, ports, relay
+from wharfie.network import dns, nft, overlay, ports, relay, vip
 from wharfie.network._netns import create_netns, delete_netns, netns_links
 from wharfie.network.bridge import Bridge, Endpoint, host_veth_name
 from wharfie.network.ipam import IPAM, mac_for_ip
@@ -38,4 +38,5 @@ __all__ = [
     "overlay",
     "ports",
     "relay",
+    "vip",
 ]

@@ -88,6 +88,7 @@ class Networks:
         self.nft_table = nft.table_name(config.bridge_name)
         self.lock = asyncio.Lock()
         self._builtin_ids: dict[str, str] = {}
+        self._vip_scripts: dict[str, str] = {}  # container id -> its VIP table, as applied
         self.names = ContainerNames(index, self.user, config.dns)
         self.resolver = network.dns.Resolver(
             self.names.lookup, drivers.upstreams(), self.names.reverse, self.names.own_upstreams
@@ -306,6 +307,28 @@ class Networks:
         want = {network.overlay.peer(ip, vtep) for ip, vtep in peers}
         return await asyncio.to_thread(drv.program, want)
 
+    def set_names(self, nid: str, names: dict[str, list[str]]) -> None:
+        """What the embedded DNS answers on a cluster network besides its containers' names:
+        services, `tasks.<service>`, task names (wharfie.cluster.networks.dns_records)."""
+        self.names.cluster[nid] = names
+
+    async def balance(self, cid: str, vips: list[tuple[str, list[str]]]) -> bool:
+        """A container's VIP table (wharfie.network.vip) made `vips`, if that changes it;
+        whether it was applied."""
+        script = network.vip.render(vips)
+        c = self.index.get(cid)
+        if c is None or not c.running or self._vip_scripts.get(cid) == script:
+            return False
+        await asyncio.to_thread(network.vip.apply_in, self.paths.netns_path(cid), script)
+        self._vip_scripts[cid] = script
+        return True
+
+    def forget_balance(self, live: set[str]) -> None:
+        """Drop what is remembered of containers' VIP tables but `live`'s (their
+        namespaces, and the tables in them, went with them)."""
+        for cid in set(self._vip_scripts) - live:
+            del self._vip_scripts[cid]
+
     def attached(self, nid: str) -> bool:
         """Whether a container (running or not) is on the network."""
         if self._containers_on(nid):
@@ -320,6 +343,7 @@ class Networks:
         """A cluster network this node has no task on any more: its host side removed."""
         async with self.lock:
             net = self.user.pop(nid, None)
+            self.names.cluster.pop(nid, None)
             drv = self.drivers.pop(nid, None)
             if drv is not None:
                 await asyncio.to_thread(drv.remove)
