@@ -6,9 +6,16 @@ from __future__ import annotations
 import pytest
 
 from wharfie.cluster import networks
-from wharfie.cluster.networks import ClusterNetwork, PoolOverlap
+from wharfie.cluster.networks import (
+    ClusterNetwork,
+    NetworkPlane,
+    PlaneEndpoint,
+    PlaneService,
+    PoolOverlap,
+)
 from wharfie.cluster.services import Service, ServiceSpec, Task
 from wharfie.errors import InvalidArgument, NotFound
+from wharfie.network import overlay, vip
 
 
 def net(**kw: object) -> ClusterNetwork:
@@ -160,3 +167,90 @@ def test_pick_by_id_name_prefix() -> None:
         networks.pick("ab", [a, b])
     with pytest.raises(NotFound, match="network zz not found"):
         networks.pick("zz", [a, b])
+
+
+# ------------------------------------------------------------------ the data plane (pure)
+
+
+def endpoint(ip: str, node: str, task: str, svc: str = "s1", running: bool = True) -> PlaneEndpoint:
+    return PlaneEndpoint(
+        ip, node, f"192.0.2.{node[-1]}", task, svc, "web", f"web.1.{task}", running
+    )
+
+
+def test_plane_keeps_live_endpoints_of_alive_nodes_on_my_networks() -> None:
+    n, other = net(), net(id="n2" + "0" * 23, name="ov2", vni=4098, subnet="10.0.2.0/24")
+    s = service([n.id, other.id])
+    s.vips = {n.id: "10.0.1.2/24"}
+
+    def task(tid: str, node: str, nid: str, ip: str, desired: str = "running") -> Task:
+        return Task(tid, "s1", 1, node, desired, "assigned", 1, 0, 0, addresses={nid: ip})
+
+    tasks = [
+        (task("t1", "node1", n.id, "10.0.1.3/24"), "running"),
+        (task("t2", "node2", n.id, "10.0.1.4/24"), "starting"),
+        (task("t3", "node3", n.id, "10.0.1.5/24"), "running"),  # node3 is down
+        (task("t4", "node2", n.id, "10.0.1.6/24"), "failed"),
+        (task("t5", "node2", other.id, "10.0.2.3/24"), "running"),  # not on node1's networks
+    ]
+    nodes = {
+        "node1": ("192.0.2.1", True),
+        "node2": ("192.0.2.2", True),
+        "node3": ("192.0.2.3", False),
+    }
+    got = networks.plane("node1", [n, other], [s], tasks, nodes)
+    assert [p.network.id for p in got] == [n.id]
+    eps = {e.task_id: e for e in got[0].endpoints}
+    assert set(eps) == {"t1", "t2"}
+    assert eps["t2"].node_addr == "192.0.2.2" and not eps["t2"].running
+    assert eps["t1"].task_name == "web.1.t1"
+    assert got[0].services == [PlaneService("s1", "web", "10.0.1.2")]
+    # and back from a worker's answer
+    assert networks.plane_from_doc(networks.plane_to_doc(got)) == got
+
+
+def test_dns_records_and_vip_table() -> None:
+    p = NetworkPlane(
+        net(),
+        [
+            endpoint("10.0.1.4", "node1", "t1"),
+            endpoint("10.0.1.3", "node2", "t2"),
+            endpoint("10.0.1.9", "node2", "t3", running=False),
+            endpoint("10.0.1.7", "node1", "r1", svc="s2"),
+        ],
+        [PlaneService("s1", "Web", "10.0.1.2", ("front",)), PlaneService("s2", "rr", "")],
+    )
+    names = networks.dns_records(p)
+    assert names["web"] == ["10.0.1.2"] and names["front"] == ["10.0.1.2"]
+    assert names["tasks.web"] == ["10.0.1.3", "10.0.1.4"]  # running ones only
+    assert names["rr"] == ["10.0.1.7"]  # dnsrr: the tasks themselves
+    assert names["web.1.t3"] == ["10.0.1.9"]
+    assert networks.vip_table(p) == [("10.0.1.2", ["10.0.1.3", "10.0.1.4"])]
+
+
+def test_fdb_diff() -> None:
+    want = {overlay.peer("10.0.1.3", "192.0.2.2"), overlay.peer("10.0.1.4", "192.0.2.3")}
+    have_fdb = {("02:42:0a:00:01:03", "192.0.2.2"), ("02:42:0a:00:01:09", "192.0.2.3")}
+    have_neigh = {("10.0.1.3", "02:42:0a:00:01:03"), ("10.0.1.9", "02:42:0a:00:01:09")}
+    add_fdb, del_fdb, add_neigh, del_neigh = overlay.diff(have_fdb, have_neigh, want)
+    assert add_fdb == {("02:42:0a:00:01:04", "192.0.2.3")}
+    assert del_fdb == {("02:42:0a:00:01:09", "192.0.2.3")}
+    assert add_neigh == {("10.0.1.4", "02:42:0a:00:01:04")}
+    assert del_neigh == {("10.0.1.9", "02:42:0a:00:01:09")}
+    # an endpoint that moved to another node: its MAC's forwarding entry is replaced
+    moved = {overlay.peer("10.0.1.3", "192.0.2.7")}
+    a, d, _, _ = overlay.diff({("02:42:0a:00:01:03", "192.0.2.2")}, set(), moved)
+    assert a == {("02:42:0a:00:01:03", "192.0.2.7")} and d == {("02:42:0a:00:01:03", "192.0.2.2")}
+    assert overlay.diff(have_fdb, have_neigh, {overlay.peer("10.0.1.3", "192.0.2.2"),
+                                               overlay.peer("10.0.1.9", "192.0.2.3")}) == (
+        set(), set(), set(), set())  # fmt: skip
+
+
+def test_vip_ruleset_rendering() -> None:
+    script = vip.render([("10.0.1.2", ["10.0.1.5", "10.0.1.3"]), ("10.0.1.6", ["10.0.1.7"]),
+                         ("10.0.1.8", [])])  # fmt: skip
+    assert script.startswith("table ip wharfie_vip {}\ndelete table ip wharfie_vip\n")
+    assert "ip daddr 10.0.1.2 dnat to numgen inc mod 2 map { 0 : 10.0.1.3, 1 : 10.0.1.5 }" in script
+    assert "ip daddr 10.0.1.6 dnat to 10.0.1.7\n" in script
+    assert "ip daddr 10.0.1.8 ip protocol tcp reject with tcp reset" in script
+    assert vip.render([]) == "table ip wharfie_vip {}\ndelete table ip wharfie_vip\n"
