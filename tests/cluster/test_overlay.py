@@ -315,3 +315,45 @@ def test_service_vip_balancing_and_dns(net: Topology) -> None:
 
     cli(m, "service", "scale", "--detach", "web=1")
     wait_for(lambda: running("web") == 1 and len(answers(6)) == 1, 60, "only one task answers")
+
+
+@pytest.mark.full
+def test_stack_deploy_on_its_default_network(net: Topology, tmp_path: object) -> None:
+    """`docker stack deploy` makes `<stack>_default` (an overlay) and attaches its services,
+    which reach each other by service name."""
+    from pathlib import Path
+
+    m = net.add_node(busybox=True)
+    cli(m, "swarm", "init", "--advertise-addr", m.addr)
+    net.remember_etcd()
+    compose = Path(str(tmp_path)) / "stack.yml"
+    compose.write_text(
+        'version: "3.8"\n'
+        "services:\n"
+        "  api:\n"
+        "    image: busybox\n"
+        '    command: ["sh", "-c", "while true; do nc -l -p 7000 -e echo pong; done"]\n'
+        "    stop_grace_period: 1s\n"
+        "  front:\n"
+        "    image: busybox\n"
+        '    command: ["sleep", "600"]\n'
+        "    stop_grace_period: 1s\n"
+    )
+    cli(m, "stack", "deploy", "-c", str(compose), "st")
+    doc = inspect(m, "st_default")
+    assert doc["Driver"] == "overlay" and doc["Scope"] == "swarm"
+    assert doc["Labels"] == {"com.docker.stack.namespace": "st"}
+    wait_for(lambda: len(cli(m, "ps", "-q").split()) == 2, 60, "both services' tasks run")
+    front = task_container(m, "st_front")
+
+    def pong() -> bool:
+        p = docker_cli(m, "exec", front, "sh", "-c", "nc -w 2 api 7000 </dev/null")
+        return p.stdout.decode().strip() == "pong"
+
+    wait_for(pong, 30, "front reaches api by its service alias")
+    cli(m, "stack", "rm", "st")
+    wait_for(
+        lambda: "st_default" not in cli(m, "network", "ls", "--format", "{{.Name}}"),
+        60,
+        "the stack's network removed with it",
+    )

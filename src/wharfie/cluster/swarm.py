@@ -1036,7 +1036,16 @@ class Swarm:
 
         def remove() -> networks.ClusterNetwork:
             services = [st.service for st in servicestore.services(kv)]
-            tasks = [tv.task for tv in servicestore.tasks(kv)[0] if tv.observed not in TERMINAL]
+            # tasks of a removed service are being shut down: they do not hold the network
+            # (as `docker stack rm` removes services, then their network at once)
+            known = {s.id for s in services}
+            tasks = [
+                tv.task
+                for tv in servicestore.tasks(kv)[0]
+                if tv.observed not in TERMINAL
+                and tv.task.desired_state == "running"
+                and tv.task.service_id in known
+            ]
             return networks.remove(kv, ref, services, tasks)
 
         return await asyncio.to_thread(remove)
