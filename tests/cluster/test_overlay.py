@@ -357,3 +357,41 @@ def test_stack_deploy_on_its_default_network(net: Topology, tmp_path: object) ->
         60,
         "the stack's network removed with it",
     )
+
+
+@pytest.mark.full
+def test_standalone_containers_on_attachable_networks(net: Topology) -> None:
+    """`docker run --network` joins an attachable overlay on a worker, with an address from
+    the cluster, and reaches a service on the manager by its name; a non-attachable one is
+    refused in dockerd's words; the worker's devices go with the container."""
+    m = net.add_node(busybox=True)
+    w = net.add_node(busybox=True)
+    cli(m, "swarm", "init", "--advertise-addr", m.addr)
+    net.remember_etcd()
+    token = cli(m, "swarm", "join-token", "-q", "worker").strip()
+    cli(w, "swarm", "join", "--token", token, "--advertise-addr", w.addr, f"{m.addr}:2377")
+    cli(m, "network", "create", "-d", "overlay", "--attachable", "ova")
+    cli(m, "network", "create", "-d", "overlay", "ovn")
+    cli(
+        m, "service", "create", "--detach", "--name", "srv", "--network", "ova",
+        "--constraint", "node.role==manager", "--stop-grace-period", "1s", "busybox",
+        "sh", "-c", "trap 'exit 0' TERM; while true; do nc -l -p 7000 -e cat; done & wait",
+    )  # fmt: skip
+    err = cli(w, "run", "--rm", "--network", "ovn", "busybox", "true", ok=False)
+    assert (
+        "Could not attach to network ovn: rpc error: code = PermissionDenied desc = network "
+        "ovn not manually attachable"
+    ) in err
+    cli(w, "run", "-d", "--name", "lone", "--network", "ova", "busybox", "sleep", "600")
+    ip = cli(w, "inspect", "lone", "--format", "{{.NetworkSettings.Networks.ova.IPAddress}}")
+    assert ip.strip().startswith("10.0.1.")
+    doc = json.loads(cli(w, "network", "inspect", "ova"))[0]
+    assert doc["Scope"] == "swarm" and "lone" in [c["Name"] for c in doc["Containers"].values()]
+
+    def echoed() -> bool:
+        p = docker_cli(w, "exec", "lone", "sh", "-c", "echo hi | nc -w 2 srv 7000")
+        return p.stdout.decode().strip() == "hi"
+
+    wait_for(echoed, 60, "the standalone container reaches the service through its VIP")
+    cli(w, "rm", "-f", "lone")
+    wait_for(lambda: not overlay_devices(w.netns), 30, "the worker's overlay devices removed")

@@ -64,7 +64,11 @@ WORKER_CREATE = (
 )
 
 
-class PoolOverlap(Conflict):
+class Forbidden(Conflict):
+    """Refused as dockerd refuses with 403 (the API layer maps it)."""
+
+
+class PoolOverlap(Forbidden):
     """A subnet that overlaps another cluster network's (the API answers 403)."""
 
 
@@ -589,6 +593,49 @@ def esp_available() -> bool:
     return "authencesn" in crypto or os.path.exists("/sys/module/esp4")
 
 
+# ------------------------------------------------------------------ standalone containers
+
+
+def not_attachable(ref: str) -> str:
+    return (
+        f"Could not attach to network {ref}: rpc error: code = PermissionDenied desc = "
+        f"network {ref} not manually attachable"
+    )
+
+
+def attach(kv: KV, node_id: str, ref: str, container_id: str) -> tuple[ClusterNetwork, str]:
+    """An address on an attachable network for a standalone container of a node (`docker run
+    --network`): claimed as `attach/<node>/<container>`, the same one again if it has one."""
+    n = find(kv, ref).network
+    if not n.attachable:
+        raise Forbidden(not_attachable(ref))
+    owner = f"attach/{node_id}/{container_id}"
+    for _ in range(5):
+        entries, _ = kv.range(f"{ADDR}{n.id}/")
+        taken = {e.key.rsplit("/", 1)[1]: e.value.decode() for e in entries}
+        mine = next((ip for ip, o in taken.items() if o == owner), None)
+        if mine is not None:
+            return n, f"{mine}/{n.prefix_len}"
+        ip = pick_address(n, set(taken))
+        key = f"{ADDR}{n.id}/{ip}"
+        if kv.txn([Compare.absent(key)], [Put(key, owner.encode())]).succeeded:
+            return n, f"{ip}/{n.prefix_len}"
+    raise Unavailable("could not allocate an address: the cluster store kept changing")
+
+
+def release(kv: KV, node_id: str, keep: set[str]) -> int:
+    """A node's standalone containers' addresses but `keep`'s given back; how many."""
+    prefix = f"attach/{node_id}/"
+    drop: list[Op] = [
+        Delete(e.key)
+        for e in kv.range(ADDR)[0]
+        if e.value.decode().startswith(prefix) and e.value.decode()[len(prefix) :] not in keep
+    ]
+    if drop:
+        kv.txn([], drop)
+    return len(drop)
+
+
 # ------------------------------------------------------------------ a node's view (the data plane)
 
 
@@ -599,6 +646,7 @@ class PlaneEngine(Protocol):
         self, node_id: str, local_addr: str, port: int, plane: list[NetworkPlane]
     ) -> None: ...
     async def leave_networks(self) -> None: ...
+    def standalone(self) -> set[str]: ...  # containers (not tasks) on cluster networks
 
 
 @dataclass(frozen=True)
@@ -656,6 +704,7 @@ def plane(
     services: list[Service],
     tasks: list[tuple[Task, str]],  # (task, its observed state)
     nodes: dict[str, tuple[str, bool]],  # node id -> (address, alive)
+    attachments: tuple[tuple[str, str, str, str], ...] = (),  # (nid, ip, node, container)
 ) -> list[NetworkPlane]:
     """What a node must know of the networks its tasks are on (pure): every live endpoint on
     them, on any node that is alive (a dead node's endpoints go with its lease), and the
@@ -671,6 +720,7 @@ def plane(
         and nodes.get(t.node_id, ("", False))[1]
     ]
     mine = {nid for t, _ in live if t.node_id == node_id for nid in t.addresses}
+    mine |= {nid for nid, _, node, _ in attachments if node == node_id}
     out = []
     for nid in sorted(mine):
         n = by_id.get(nid)
@@ -693,6 +743,9 @@ def plane(
                     running=observed == "running",
                 )
             )
+        for anid, ip, node, cid in attachments:
+            if anid == nid and nodes.get(node, ("", False))[1]:
+                p.endpoints.append(PlaneEndpoint(ip, node, nodes[node][0], cid, "", "", "", True))
         for s in services:
             entry = next(
                 (e for e in service_networks(s.spec.doc) if str(e.get("Target")) == nid), None
@@ -713,12 +766,20 @@ def plane_for(kv: KV, node_id: str) -> list[NetworkPlane]:
     views, _ = read_tasks(kv)
     nodes = {v.node.id: (v.node.addr, v.state == "ready") for v in admin.nodes(kv)}
     services = [service_from_store(s.body) for s in admin.objects(kv).list("service")[0]]
+    attachments = []
+    for e in kv.range(ADDR)[0]:
+        owner = e.value.decode()
+        if owner.startswith("attach/"):
+            nid, _, ip = e.key[len(ADDR) :].partition("/")
+            _, node, cid = owner.split("/", 2)
+            attachments.append((nid, ip, node, cid))
     return plane(
         node_id,
         [s.network for s in networks(kv)],
         services,
         [(v.task, v.observed) for v in views],
         nodes,
+        tuple(attachments),
     )
 
 
@@ -729,6 +790,8 @@ def dns_records(p: NetworkPlane) -> dict[str, list[str]]:
     running: dict[str, list[str]] = {}
     out: dict[str, list[str]] = {}
     for e in p.endpoints:
+        if not e.service_id:  # a standalone container: its name is its node's to answer
+            continue
         out[e.task_name.lower()] = [e.ip]
         if e.running:
             running.setdefault(e.service_id, []).append(e.ip)
@@ -747,6 +810,6 @@ def vip_table(p: NetworkPlane) -> list[tuple[str, list[str]]]:
     """(VIP, its running tasks' addresses) of each vip-mode service on the network (pure)."""
     running: dict[str, list[str]] = {}
     for e in p.endpoints:
-        if e.running:
+        if e.running and e.service_id:
             running.setdefault(e.service_id, []).append(e.ip)
     return [(s.vip, sorted(running.get(s.id, []))) for s in p.services if s.vip]

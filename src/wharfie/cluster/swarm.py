@@ -63,6 +63,7 @@ from wharfie.cluster.services import (
     task_to_store,
 )
 from wharfie.errors import InvalidArgument, Unavailable, WharfieError
+from wharfie.errors import NotFound as NotFoundError
 
 log = logging.getLogger("wharfie.cluster")
 
@@ -796,7 +797,8 @@ class Swarm:
             await asyncio.to_thread(leader.tick, self._kv, state.cluster_id)
         assignments = await asyncio.to_thread(self._my_assignments, state)
         if self._plane is not None:  # overlay networks before the tasks that use them
-            plane = await asyncio.to_thread(self._my_plane, state)
+            keep = self._plane.standalone()
+            plane = await asyncio.to_thread(self._my_plane, state, keep)
             await self._plane.apply_networks(
                 state.node_id, state.advertise_addr, self._data_port, plane
             )
@@ -827,25 +829,62 @@ class Swarm:
             for a in answer.get("Tasks") or []
         ]
 
-    def _my_plane(self, state: LocalState) -> list[networks.NetworkPlane]:
+    def _my_plane(self, state: LocalState, keep: set[str]) -> list[networks.NetworkPlane]:
+        """This node's networks; the addresses of its standalone containers but `keep`'s
+        given back."""
         if state.role == "manager" and self._kv is not None:
             if not self._data_port:
                 self._data_port = admin.cluster(self._kv, state.cluster_id)[0].data_path_port
+            networks.release(self._kv, state.node_id, keep)
             return networks.plane_for(self._kv, state.node_id)
-        answer = self._call_manager(state, "/netplane", {})
+        answer = self._call_manager(state, "/netplane", {"Keep": sorted(keep)})
         self._data_port = int(answer.get("DataPathPort") or 4789)
         return networks.plane_from_doc(list(answer.get("Networks") or []))
 
-    async def node_plane(self, node_id: str) -> dict[str, Any]:
+    async def node_plane(self, node_id: str, keep: list[str]) -> dict[str, Any]:
         """`/control/v1/netplane` for a worker: its networks' endpoints and services."""
         state, kv = self._need_manager()
 
         def read() -> dict[str, Any]:
             port = admin.cluster(kv, state.cluster_id)[0].data_path_port
+            networks.release(kv, node_id, set(keep))
             plane = networks.plane_for(kv, node_id)
             return {"DataPathPort": port, "Networks": networks.plane_to_doc(plane)}
 
         return await asyncio.to_thread(read)
+
+    async def attach_container(
+        self, ref: str, container_id: str
+    ) -> tuple[networks.ClusterNetwork, str, int]:
+        """An address on an attachable cluster network for a standalone container of this
+        node (`docker run --network`): (the network, ip/prefix, the VXLAN port)."""
+        state = self.state
+        if state is None:
+            raise NotFoundError(f"network {ref} not found")
+        if state.role == "manager" and self._kv is not None:
+            kv = self._kv
+
+            def claim() -> tuple[networks.ClusterNetwork, str, int]:
+                n, addr = networks.attach(kv, state.node_id, ref, container_id)
+                return n, addr, admin.cluster(kv, state.cluster_id)[0].data_path_port
+
+            return await asyncio.to_thread(claim)
+        answer = await asyncio.to_thread(
+            self._call_manager, state, "/attach", {"Network": ref, "Container": container_id}
+        )
+        n = networks.from_store(json.dumps(answer["Network"]).encode())
+        return n, str(answer["Address"]), int(answer.get("DataPathPort") or 4789)
+
+    async def node_attach(self, node_id: str, ref: str, container_id: str) -> dict[str, Any]:
+        """`/control/v1/attach` for a worker's standalone container."""
+        state, kv = self._need_manager()
+
+        def claim() -> dict[str, Any]:
+            n, addr = networks.attach(kv, node_id, ref, container_id)
+            port = admin.cluster(kv, state.cluster_id)[0].data_path_port
+            return {"Network": dataclasses.asdict(n), "Address": addr, "DataPathPort": port}
+
+        return await asyncio.to_thread(claim)
 
     def _send_reports(self, state: LocalState, reports: list[tuple[str, TaskStatus]]) -> None:
         if state.role == "manager" and self._kv is not None:

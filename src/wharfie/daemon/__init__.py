@@ -193,6 +193,8 @@ async def serve(args: Settings) -> None:
     swarm = Swarm(
         args.data_root, lambda: node_description(engine), endpoint, tasks, network_plane=tasks
     )
+    tasks.swarm = swarm
+    engine.networks.cluster_attach = tasks.attach_standalone
     endpoint.routes = api.build_control(swarm)
     await swarm.start()
     server = api.build(engine, swarm)

@@ -27,6 +27,7 @@ from wharfie.engine.net.records import Network, Subnet
 from wharfie.errors import NotFound, WharfieError
 
 if TYPE_CHECKING:
+    from wharfie.cluster.swarm import Swarm
     from wharfie.engine.core import Engine
 
 TASK_LABEL = "com.docker.swarm.task.id"
@@ -55,6 +56,7 @@ class EngineTasks:
         self._engine = engine
         self._files = TaskFiles(os.path.join(engine.config.exec_root, "swarm-files"))
         self.planes: dict[str, NetworkPlane] = {}  # network id -> what the cluster said last
+        self.swarm: Swarm | None = None  # set once the swarm membership exists (attachments)
 
     def task_containers(self) -> dict[str, LocalContainer]:
         out = {}
@@ -166,6 +168,24 @@ class EngineTasks:
             except (OSError, WharfieError) as exc:
                 log.warning("VIPs of %s: %s", c.name, exc)
         nets.forget_balance(live)
+
+    def standalone(self) -> set[str]:
+        """Containers (not tasks) holding an address on a cluster network."""
+        return {
+            c.id
+            for c in list(self._engine.containers.values())
+            if c.private.get("cluster_ips") and not (c.config.get("Labels") or {}).get(TASK_LABEL)
+        }
+
+    async def attach_standalone(self, ref: str, container_id: str) -> tuple[str, str]:
+        """`Networks.cluster_attach`: an attachable cluster network's address for a
+        standalone container, the network set up here; (network id, address)."""
+        swarm = self.swarm
+        if swarm is None or swarm.state is None:
+            raise NotFound(f"network {ref} not found")
+        n, addr, port = await swarm.attach_container(ref, container_id)
+        await self._engine.networks.adopt(local_record(n), n.vni, swarm.state.advertise_addr, port)
+        return n.id, addr.split("/")[0]
 
     async def leave_networks(self) -> None:
         """Leaving the swarm: every overlay network of this node goes (its task containers

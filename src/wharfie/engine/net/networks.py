@@ -18,6 +18,7 @@ import asyncio
 import logging
 import secrets
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -89,6 +90,9 @@ class Networks:
         self.lock = asyncio.Lock()
         self._builtin_ids: dict[str, str] = {}
         self._vip_scripts: dict[str, str] = {}  # container id -> its VIP table, as applied
+        # in a swarm: (network ref, container id) -> (network id, address) for a standalone
+        # container on an attachable cluster network (daemon/swarmtasks.py)
+        self.cluster_attach: Callable[[str, str], Awaitable[tuple[str, str]]] | None = None
         self.names = ContainerNames(index, self.user, config.dns)
         self.resolver = network.dns.Resolver(
             self.names.lookup, drivers.upstreams(), self.names.reverse, self.names.own_upstreams
