@@ -53,8 +53,9 @@ class SwarmNetworks:
             return out
         f = filters.parse(raw_filters)
         cluster = await self.swarm.cluster_networks()
-        ids = {s.network.id for s in cluster}
-        out = [doc for doc in out if doc.get("Id") not in ids]  # the cluster's copy instead
+        # the cluster's copy instead of this node's (which may outlive a removed network
+        # while its last containers go)
+        out = [doc for doc in out if doc.get("Scope") != "swarm"]
         for s in cluster:
             if networks.matches(f, s.network, dangling=True):
                 out.append(networks.render(s.network))
