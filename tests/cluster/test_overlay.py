@@ -66,6 +66,9 @@ def test_overlay_network_objects_on_a_manager(net: Topology) -> None:
     assert "Pool overlaps with other one on this address space" in cli(
         m, "network", "create", "-d", "overlay", "--subnet", "10.9.0.0/25", "ov3", ok=False
     )
+    err = cli(m, "network", "create", "-d", "overlay", "--opt", "encrypted", "ov5", ok=False)
+    assert "encrypted overlay networks need IPsec ESP" in err or "not supported" in err, err
+    assert "ov5" not in cli(m, "network", "ls", "--format", "{{.Name}}")
     assert "ov3" not in cli(m, "network", "ls", "--format", "{{.Name}}")
 
     # a service on both networks: a VIP on each, its tasks an address on each
@@ -395,3 +398,50 @@ def test_standalone_containers_on_attachable_networks(net: Topology) -> None:
     wait_for(echoed, 60, "the standalone container reaches the service through its VIP")
     cli(w, "rm", "-f", "lone")
     wait_for(lambda: not overlay_devices(w.netns), 30, "the worker's overlay devices removed")
+
+
+@pytest.mark.full
+def test_a_dead_nodes_endpoints_vanish(net: Topology) -> None:
+    """kill -9 a worker's wharfied and cut its link: once its liveness lapses, the manager's
+    VXLAN device forgets its endpoints and `tasks.<service>` no longer names its task."""
+    import signal
+    import subprocess
+
+    m = net.add_node(busybox=True)
+    w = net.add_node(busybox=True)
+    cli(m, "swarm", "init", "--advertise-addr", m.addr)
+    net.remember_etcd()
+    token = cli(m, "swarm", "join-token", "-q", "worker").strip()
+    cli(w, "swarm", "join", "--token", token, "--advertise-addr", w.addr, f"{m.addr}:2377")
+    cli(m, "network", "create", "-d", "overlay", "ov")
+    cli(
+        m, "service", "create", "--detach", "--name", "web", "--replicas", "2",
+        "--replicas-max-per-node", "1", "--network", "ov", "--stop-grace-period", "1s",
+        "busybox", "sleep", "600",
+    )  # fmt: skip
+    cli(
+        m, "service", "create", "--detach", "--name", "client", "--network", "ov",
+        "--constraint", "node.role==manager", "--stop-grace-period", "1s",
+        "busybox", "sleep", "600",
+    )  # fmt: skip
+    wait_for(lambda: len(cli(m, "ps", "-q").split()) == 2, 60, "web.1 and client on the manager")
+    wait_for(lambda: len(cli(w, "ps", "-q").split()) == 1, 60, "web.2 on the worker")
+    client = task_container(m, "client")
+    wait_for(lambda: len(lookup(m, client, "tasks.web")) == 2, 30, "tasks.web names both")
+    worker_ip = json.loads(
+        cli(w, "inspect", cli(w, "ps", "-q").strip(), "--format",
+            "{{json .NetworkSettings.Networks.ov.IPAddress}}")
+    )  # fmt: skip
+
+    def remote_entries() -> list[str]:
+        out = subprocess.run(
+            ["bridge", "-n", m.netns, "fdb", "show", "dev", "wvx4097"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return [line for line in out.splitlines() if f"dst {w.addr}" in line]
+
+    assert remote_entries(), "the worker's endpoint is programmed on the manager"
+    w.stop(signal.SIGKILL)
+    subprocess.run(["ip", "-n", w.netns, "link", "set", "eth0", "down"], check=True)
+    wait_for(lambda: not remote_entries(), 30, "the dead worker's endpoints forgotten")
+    assert worker_ip not in lookup(m, client, "tasks.web")
