@@ -445,3 +445,43 @@ def test_a_dead_nodes_endpoints_vanish(net: Topology) -> None:
     subprocess.run(["ip", "-n", w.netns, "link", "set", "eth0", "down"], check=True)
     wait_for(lambda: not remote_entries(), 30, "the dead worker's endpoints forgotten")
     assert worker_ip not in lookup(m, client, "tasks.web")
+
+
+@pytest.mark.full
+def test_overlay_survives_a_daemon_restart_and_leaves_nothing(net: Topology) -> None:
+    """kill -9 the worker's wharfied and start it again: its task keeps its overlay
+    connectivity and the devices are reconciled, not remade; `swarm leave` then removes every
+    overlay device of the node."""
+    import signal
+
+    m = net.add_node(busybox=True)
+    w = net.add_node(busybox=True)
+    cli(m, "swarm", "init", "--advertise-addr", m.addr)
+    net.remember_etcd()
+    token = cli(m, "swarm", "join-token", "-q", "worker").strip()
+    cli(w, "swarm", "join", "--token", token, "--advertise-addr", w.addr, f"{m.addr}:2377")
+    cli(m, "network", "create", "-d", "overlay", "ov")
+    for name, role in (("a", "manager"), ("b", "worker")):
+        cli(
+            m, "service", "create", "--detach", "--name", name, "--network", "ov",
+            "--constraint", f"node.role=={role}", "--stop-grace-period", "1s", "busybox",
+            "sh", "-c", "trap 'exit 0' TERM; while true; do nc -l -p 7000 -e cat; done & wait",
+        )  # fmt: skip
+    wait_for(lambda: len(cli(m, "ps", "-q").split()) == 1, 60, "a on the manager")
+    wait_for(lambda: len(cli(w, "ps", "-q").split()) == 1, 60, "b on the worker")
+    a, b = task_container(m, "a"), task_container(w, "b")
+
+    def reaches(src_node: object, src: str, name: str) -> bool:
+        p = docker_cli(src_node, "exec", src, "sh", "-c", f"echo hi | nc -w 2 {name} 7000")  # type: ignore[arg-type]
+        return p.stdout.decode().strip() == "hi"
+
+    wait_for(lambda: reaches(m, a, "b"), 30, "a reaches b")
+    w.stop(signal.SIGKILL)
+    assert reaches(m, a, "b"), "the data plane does not depend on the daemon"
+    w.start()
+    wait_for(lambda: reaches(w, b, "a"), 30, "b reaches a after the restart")
+    assert reaches(m, a, "b")
+    assert sorted(overlay_devices(w.netns)) == ["wov4097", "wvx4097"]
+
+    cli(w, "swarm", "leave", "--force")
+    wait_for(lambda: not overlay_devices(w.netns), 30, "the worker's overlay devices removed")

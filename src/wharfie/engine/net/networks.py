@@ -300,6 +300,13 @@ class Networks:
             await asyncio.to_thread(drv.ensure)
             self.user[net.id] = net
             self.drivers[net.id] = drv
+        # after a daemon restart, running containers on it get their embedded DNS back
+        for c in self.index.all():
+            if c.running and net.id in (c.private.get("endpoints") or {}):
+                try:
+                    await self.resolver.serve(c.id, self.paths.netns_path(c.id))
+                except Exception as exc:
+                    log.warning("embedded DNS of %s: %s", c.name, exc)
         self.events.emit("network", "create", net.id, {"name": net.name, "type": net.driver})
 
     async def program(self, nid: str, peers: set[tuple[str, str]]) -> int:
