@@ -485,3 +485,60 @@ def test_overlay_survives_a_daemon_restart_and_leaves_nothing(net: Topology) -> 
 
     cli(w, "swarm", "leave", "--force")
     wait_for(lambda: not overlay_devices(w.netns), 30, "the worker's overlay devices removed")
+
+
+@pytest.mark.full
+def test_routing_mesh_answers_on_a_node_without_tasks(net: Topology) -> None:
+    """`--publish 8080:80` (ingress mode) answers on the manager's address although the only
+    task runs on the worker, from another node and from the manager itself; its table goes
+    with the service."""
+    import subprocess
+
+    m = net.add_node(busybox=True)
+    w = net.add_node(busybox=True)
+    cli(m, "swarm", "init", "--advertise-addr", m.addr)
+    net.remember_etcd()
+    token = cli(m, "swarm", "join-token", "-q", "worker").strip()
+    cli(w, "swarm", "join", "--token", token, "--advertise-addr", w.addr, f"{m.addr}:2377")
+    wait_for(lambda: "ingress" in cli(m, "network", "ls", "--format", "{{.Name}}"), 20,
+             "the ingress network made by the leader")  # fmt: skip
+    ingress = inspect(m, "ingress")
+    assert ingress["Ingress"] is True and ingress["Options"] == {VNI: "4096"}
+    serve = "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
+    cli(
+        m, "service", "create", "--detach", "--name", "web", "--publish", "8080:80",
+        "--constraint", "node.role==worker", "--stop-grace-period", "1s",
+        "busybox", "sh", "-c", serve,
+    )  # fmt: skip
+    err = cli(m, "service", "create", "--name", "dup", "-p", "8080:80", "busybox", ok=False)
+    assert "port '8080' is already in use by service 'web'" in err
+    wait_for(lambda: len(cli(w, "ps", "-q").split()) == 1, 60, "web's task on the worker")
+    hostname = cli(w, "ps", "-q").strip()[:12]
+    endpoint = json.loads(cli(m, "service", "inspect", "web", "--format", "{{json .Endpoint}}"))
+    assert endpoint["Ports"] == [
+        {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"}
+    ]
+    assert [v["NetworkID"] for v in endpoint["VirtualIPs"]] == [ingress["Id"]]
+
+    def fetch(ns: str) -> str:
+        get = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {m.addr} 8080 | tail -n 1"
+        p = subprocess.run(
+            ["nsenter", f"--net=/run/netns/{ns}", "busybox", "sh", "-c", get],
+            capture_output=True, text=True, timeout=20,
+        )  # fmt: skip
+        return p.stdout.strip()
+
+    wait_for(lambda: fetch(w.netns) == hostname, 30, "the manager's port reached from the worker")
+    assert fetch(m.netns) == hostname  # and from the manager itself
+
+    def tables(ns: str) -> str:
+        return subprocess.run(
+            ["nsenter", f"--net=/run/netns/{ns}", "nft", "list", "tables"],
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    assert "wharfie_ingress" in tables(m.netns)
+    cli(m, "service", "rm", "web")
+    wait_for(lambda: "wharfie_ingress" not in tables(m.netns), 30, "the mesh's table removed")
+    wait_for(lambda: not overlay_devices(m.netns), 30, "the ingress devices removed")

@@ -52,6 +52,8 @@ SEQ = ALLOC + "seq"
 ADDR = admin.ROOT + "netaddr/"
 VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
 FIRST_VNI = 4097  # 4096: the ingress network's
+INGRESS_VNI = 4096
+INGRESS_MARK = ALLOC + "ingress"
 LAST_VNI = (1 << 24) - 1
 INGRESS_SUBNET = "10.0.0.0/24"  # Docker keeps the pool's first subnet for ingress
 WORKER_REMOVE = (
@@ -201,14 +203,36 @@ def service_networks(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return list(template.get("Networks") or doc.get("Networks") or [])
 
 
+def has_ingress(s: Service) -> bool:
+    return any(p.mode == "ingress" for p in s.spec.ports)
+
+
+def task_networks(s: Service, ingress: str) -> list[str]:
+    """The network ids a service's tasks are attached to: the ingress network first when it
+    publishes ports through the routing mesh, then the ones its spec names."""
+    out = [ingress] if ingress and has_ingress(s) else []
+    for e in service_networks(s.spec.doc):
+        nid = str(e.get("Target") or "")
+        if nid and nid not in out:
+            out.append(nid)
+    return out
+
+
 def wants_vip(s: Service) -> bool:
     mode = str((s.spec.doc.get("EndpointSpec") or {}).get("Mode") or "vip")
     return mode == "vip"
 
 
-def users(network_id: str, services: list[Service], tasks: list[Task]) -> str:
+def users(
+    network_id: str, services: list[Service], tasks: list[Task], ingress: bool = False
+) -> str:
     """Why a network cannot be removed, in swarmkit's words ("" when nothing uses it)."""
     for s in services:
+        if ingress and has_ingress(s):
+            return (
+                "rpc error: code = FailedPrecondition desc = ingress network cannot be removed "
+                f"because service {s.id} depends on it"
+            )
         if any(str(n.get("Target")) == network_id for n in service_networks(s.spec.doc)):
             return (
                 f"rpc error: code = FailedPrecondition desc = network {network_id} is in use by "
@@ -429,7 +453,7 @@ def _next(raw: bytes) -> bytes:
 def remove(kv: KV, ref: str, services: list[Service], tasks: list[Task]) -> ClusterNetwork:
     stored = find(kv, ref)
     n = stored.network
-    why = users(n.id, services, tasks)
+    why = users(n.id, services, tasks, n.ingress)
     if why:
         raise InvalidArgument(why)
     store = admin.objects(kv)
@@ -471,6 +495,7 @@ class Addresses:
     def __init__(self, kv: KV) -> None:
         self.kv = kv
         self.networks = {s.network.id: s.network for s in networks(kv)}
+        self.ingress = next((n.id for n in self.networks.values() if n.ingress), "")
         self.taken: dict[str, dict[str, str]] = {}  # network id -> ip -> owner
         for e in kv.range(ADDR)[0]:
             nid, _, ip = e.key[len(ADDR) :].partition("/")
@@ -492,8 +517,7 @@ class Addresses:
         ops: list[Op] = []
         if s is None:
             return compares, ops
-        for entry in service_networks(s.spec.doc):
-            nid = str(entry.get("Target") or "")
+        for nid in task_networks(s, self.ingress):
             if nid not in self.networks or nid in t.addresses:
                 continue
             addr, cmp, put = self.claim(nid, f"task/{t.id}")
@@ -515,16 +539,20 @@ def reconcile(kv: KV) -> int:
     """The leader's pass: VIPs for services that want them, released addresses of owners that
     are gone; the number of changes written."""
     store = admin.objects(kv)
+    written = ensure_ingress(kv)
     addresses = Addresses(kv)
     services = {s.id: (service_from_store(s.body), s.version) for s in store.list("service")[0]}
     task_ids = {s.id for s in store.list("task")[0]}
-    written = 0
+    node_ids = {s.id for s in store.list("node")[0]}
+    if addresses.ingress:  # every node's own address on the ingress network (the mesh's SNAT)
+        held = {o for o in addresses.taken.get(addresses.ingress, {}).values()}
+        for nid in sorted(node_ids):
+            if f"node/{nid}" not in held:
+                _, cmp, put = addresses.claim(addresses.ingress, f"node/{nid}")
+                if kv.txn([cmp], [put]).succeeded:
+                    written += 1
     for s, version in services.values():
-        wanted = [
-            str(e.get("Target") or "")
-            for e in service_networks(s.spec.doc)
-            if str(e.get("Target") or "") in addresses.networks
-        ]
+        wanted = [nid for nid in task_networks(s, addresses.ingress) if nid in addresses.networks]
         want = set(wanted) if wants_vip(s) else set()
         if set(s.vips) == want:
             continue
@@ -548,14 +576,14 @@ def reconcile(kv: KV) -> int:
         (nid, ip, owner)
         for nid, owners in addresses.taken.items()
         for ip, owner in owners.items()
-        if _gone(owner, set(services), task_ids)
+        if _gone(owner, set(services), task_ids, node_ids)
     ]
     if stale:  # a task created since the first read holds its claim: read the tasks again
         task_ids = {s.id for s in store.list("task")[0]}
         drop: list[Op] = [
             Delete(f"{ADDR}{nid}/{ip}")
             for nid, ip, owner in stale
-            if _gone(owner, set(services), task_ids)
+            if _gone(owner, set(services), task_ids, node_ids)
         ]
         if drop:
             kv.txn([], drop)
@@ -563,9 +591,102 @@ def reconcile(kv: KV) -> int:
     return written
 
 
-def _gone(owner: str, services: set[str], tasks: set[str]) -> bool:
+def _gone(owner: str, services: set[str], tasks: set[str], nodes: set[str]) -> bool:
     kind, _, oid = owner.partition("/")
-    return (kind == "service" and oid not in services) or (kind == "task" and oid not in tasks)
+    return (
+        (kind == "service" and oid not in services)
+        or (kind == "task" and oid not in tasks)
+        or (kind == "node" and oid not in nodes)
+    )
+
+
+def ensure_ingress(kv: KV) -> int:
+    """The ingress network (Docker makes it at `swarm init`): made once by the leader, from
+    the first piece of the cluster's pool and VNI 4096; a user may remove it (then services
+    that publish through the mesh are refused, as dockerd refuses them)."""
+    mark = kv.get(INGRESS_MARK)
+    if mark is not None:
+        return 0
+    from wharfie.cluster.records import cluster_from_store
+
+    clusters = admin.objects(kv).list("cluster")[0]
+    if not clusters:
+        return 0
+    cluster = cluster_from_store(clusters[0].body)
+    store = admin.objects(kv)
+    seq = kv.get(SEQ)
+    existing = [s.network for s in networks(kv)]
+    if any(n.name == "ingress" or n.ingress for n in existing):
+        kv.txn([Compare.absent(INGRESS_MARK)], [Put(INGRESS_MARK, b"1")])
+        return 0
+    subnet = pick_subnet(
+        [n.subnet for n in existing], cluster.default_addr_pool, cluster.subnet_size
+    )
+    now = time.time_ns()
+    n = ClusterNetwork(
+        id=new_id(),
+        name="ingress",
+        created_ns=now,
+        updated_ns=now,
+        subnet=subnet,
+        gateway=str(ipaddress.IPv4Network(subnet).network_address + 1),
+        vni=INGRESS_VNI,
+        labels={},
+        ingress=True,
+    )
+    ok = kv.txn(
+        [
+            Compare.absent(INGRESS_MARK),
+            Compare.absent(store.name_key(KIND, n.name)),
+            Compare.absent(f"{ALLOC}vni/{n.vni}"),
+            Compare.absent(SEQ) if seq is None else Compare.unchanged(SEQ, seq.mod_revision),
+        ],
+        [
+            Put(store.key(KIND, n.id), to_store(n)),
+            Put(store.name_key(KIND, n.name), n.id.encode()),
+            Put(f"{ALLOC}vni/{n.vni}", n.id.encode()),
+            Put(f"{ALLOC}subnet/{n.subnet}", n.id.encode()),
+            Put(SEQ, _next(seq.value if seq else b"")),
+            Put(INGRESS_MARK, b"1"),
+        ],
+    )
+    return 1 if ok.succeeded else 0
+
+
+def check_ports(kv: KV, doc: dict[str, Any], service_id: str = "") -> None:
+    """A service's ingress ports against the others' (dockerd's words), with the ingress
+    network required; a published port left out gets the first free one from 30000 (written
+    into the spec: swarmkit keeps it in the endpoint only)."""
+    ports = (doc.get("EndpointSpec") or {}).get("Ports") or []
+    mesh = [p for p in ports if str(p.get("PublishMode") or "ingress") == "ingress"]
+    if not mesh:
+        return
+    if not any(n.network.ingress for n in networks(kv)):
+        raise InvalidArgument(
+            "rpc error: code = FailedPrecondition desc = service needs ingress network, but no "
+            "ingress network is present"
+        )
+    used: dict[tuple[str, int], tuple[str, str]] = {}
+    for st in admin.objects(kv).list("service")[0]:
+        other = service_from_store(st.body)
+        if other.id == service_id:
+            continue
+        for op in other.spec.ports:
+            if op.mode == "ingress" and op.published:
+                used[(op.protocol, op.published)] = (other.spec.name, other.id)
+    for p in mesh:
+        proto = str(p.get("Protocol") or "tcp")
+        published = int(p.get("PublishedPort") or 0)
+        if not published:
+            published = next(port for port in range(30000, 32768) if (proto, port) not in used)
+            p["PublishedPort"] = published
+        holder = used.get((proto, published))
+        if holder is not None:
+            raise InvalidArgument(
+                f"rpc error: code = InvalidArgument desc = port '{published}' is already in "
+                f"use by service '{holder[0]}' ({holder[1]}) as an ingress port"
+            )
+        used[(proto, published)] = (str(doc.get("Name") or ""), service_id)
 
 
 def check_encryption() -> None:
@@ -681,11 +802,23 @@ class PlaneService:
     aliases: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class PlanePort:
+    """A port published through the routing mesh, and the running tasks behind it."""
+
+    protocol: str
+    published: int
+    target: int
+    backends: tuple[str, ...]  # the tasks' addresses on the ingress network
+
+
 @dataclass
 class NetworkPlane:
     network: ClusterNetwork
     endpoints: list[PlaneEndpoint] = field(default_factory=list)
     services: list[PlaneService] = field(default_factory=list)
+    local_ip: str = ""  # ingress: this node's own address on it ("ip/prefix")
+    ports: list[PlanePort] = field(default_factory=list)  # ingress: the mesh's ports
 
 
 def plane_to_doc(plane: list[NetworkPlane]) -> list[dict[str, Any]]:
@@ -703,6 +836,11 @@ def plane_from_doc(docs: list[dict[str, Any]]) -> list[NetworkPlane]:
                 ClusterNetwork(**d["network"]),
                 [PlaneEndpoint(**e) for e in d.get("endpoints") or []],
                 services,
+                str(d.get("local_ip") or ""),
+                [
+                    PlanePort(**{**pp, "backends": tuple(pp.get("backends") or ())})
+                    for pp in d.get("ports") or []
+                ],
             )
         )
     return out
@@ -715,6 +853,7 @@ def plane(
     tasks: list[tuple[Task, str]],  # (task, its observed state)
     nodes: dict[str, tuple[str, bool]],  # node id -> (address, alive)
     attachments: tuple[tuple[str, str, str, str], ...] = (),  # (nid, ip, node, container)
+    ingress_nodes: dict[str, str] | None = None,  # node id -> its address on ingress
 ) -> list[NetworkPlane]:
     """What a node must know of the networks its tasks are on (pure): every live endpoint on
     them, on any node that is alive (a dead node's endpoints go with its lease), and the
@@ -731,6 +870,11 @@ def plane(
     ]
     mine = {nid for t, _ in live if t.node_id == node_id for nid in t.addresses}
     mine |= {nid for nid, _, node, _ in attachments if node == node_id}
+    ingress = next((n for n in nets if n.ingress), None)
+    mesh = [s for s in services if has_ingress(s)]
+    on_ingress = ingress_nodes or {}
+    if ingress is not None and mesh and node_id in on_ingress:
+        mine.add(ingress.id)  # every node answers the mesh's ports
     out = []
     for nid in sorted(mine):
         n = by_id.get(nid)
@@ -756,6 +900,26 @@ def plane(
         for anid, ip, node, cid in attachments:
             if anid == nid and nodes.get(node, ("", False))[1]:
                 p.endpoints.append(PlaneEndpoint(ip, node, nodes[node][0], cid, "", "", "", True))
+        if n.ingress:
+            for node, ip in sorted(on_ingress.items()):
+                if nodes.get(node, ("", False))[1]:
+                    p.endpoints.append(
+                        PlaneEndpoint(ip.split("/")[0], node, nodes[node][0], "", "", "", "", True)
+                    )
+            p.local_ip = on_ingress.get(node_id, "")
+            for s in mesh:
+                backends = tuple(
+                    sorted(
+                        t.addresses[nid].split("/")[0]
+                        for t, observed in live
+                        if t.service_id == s.id and nid in t.addresses and observed == "running"
+                    )
+                )
+                for port in s.spec.ports:
+                    if port.mode == "ingress" and port.published:
+                        p.ports.append(
+                            PlanePort(port.protocol, port.published, port.target, backends)
+                        )
         for s in services:
             entry = next(
                 (e for e in service_networks(s.spec.doc) if str(e.get("Target")) == nid), None
@@ -777,12 +941,15 @@ def plane_for(kv: KV, node_id: str) -> list[NetworkPlane]:
     nodes = {v.node.id: (v.node.addr, v.state == "ready") for v in admin.nodes(kv)}
     services = [service_from_store(s.body) for s in admin.objects(kv).list("service")[0]]
     attachments = []
+    ingress_nodes = {}
     for e in kv.range(ADDR)[0]:
         owner = e.value.decode()
+        nid, _, ip = e.key[len(ADDR) :].partition("/")
         if owner.startswith("attach/"):
-            nid, _, ip = e.key[len(ADDR) :].partition("/")
             _, node, cid = owner.split("/", 2)
             attachments.append((nid, ip, node, cid))
+        elif owner.startswith("node/"):
+            ingress_nodes[owner[len("node/") :]] = ip
     return plane(
         node_id,
         [s.network for s in networks(kv)],
@@ -790,6 +957,12 @@ def plane_for(kv: KV, node_id: str) -> list[NetworkPlane]:
         [(v.task, v.observed) for v in views],
         nodes,
         tuple(attachments),
+        {
+            node: f"{ip}/{n.prefix_len}"
+            for n in (s.network for s in networks(kv))
+            if n.ingress
+            for node, ip in ingress_nodes.items()
+        },
     )
 
 
@@ -799,6 +972,8 @@ def dns_records(p: NetworkPlane) -> dict[str, list[str]]:
     `tasks.<service>` -> its running tasks' addresses; a task's name -> its address."""
     running: dict[str, list[str]] = {}
     out: dict[str, list[str]] = {}
+    if p.network.ingress:  # no names on the routing mesh's network
+        return out
     for e in p.endpoints:
         if not e.service_id:  # a standalone container: its name is its node's to answer
             continue

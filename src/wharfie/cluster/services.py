@@ -20,7 +20,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from wharfie.errors import InvalidArgument, NotImplementedFeature
+from wharfie.errors import InvalidArgument
 from wharfie.times import format_nano
 
 SECOND_NS = 1_000_000_000
@@ -79,7 +79,7 @@ class PublishedPort:
     protocol: str  # "tcp" | "udp" | "sctp"
     target: int
     published: int  # 0: the node picks one
-    mode: str  # "host" (the ingress mesh is issue 17's)
+    mode: str  # "host" (where a task runs) | "ingress" (every node: the routing mesh)
 
 
 @dataclass
@@ -259,12 +259,7 @@ def _ports(docs: list[dict[str, Any]]) -> list[PublishedPort]:
                 "rpc error: code = InvalidArgument desc = EndpointSpec: target port must be given"
             )
         mode = str(p.get("PublishMode") or "ingress")
-        if mode == "ingress":
-            raise NotImplementedFeature(
-                "publishing through the ingress routing mesh is not available in this "
-                "wharfied yet; publish with mode=host (--publish mode=host,target=...)"
-            )
-        if mode != "host":
+        if mode not in ("host", "ingress"):  # ingress: the routing mesh (networks.py)
             raise InvalidArgument(
                 f"rpc error: code = InvalidArgument desc = EndpointSpec: invalid publish mode "
                 f"{mode!r}"
@@ -456,4 +451,5 @@ def _port_doc(p: PublishedPort) -> dict[str, Any]:
 
 def port_status(spec: ServiceSpec) -> dict[str, Any]:
     """A running task's PortStatus: its host-mode ports."""
-    return {"Ports": [_port_doc(p) for p in spec.ports]} if spec.ports else {}
+    host = [_port_doc(p) for p in spec.ports if p.mode == "host"]
+    return {"Ports": host} if host else {}

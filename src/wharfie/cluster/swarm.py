@@ -991,6 +991,7 @@ class Swarm:
 
         def create() -> str:
             secrets.check_references(kv, doc)
+            networks.check_ports(kv, doc)
             return servicestore.create(kv, networks.resolve_spec(kv, doc))
 
         return await asyncio.to_thread(create)
@@ -1012,6 +1013,7 @@ class Swarm:
             if doc is not None:
                 secrets.check_references(kv, doc)
                 networks.resolve_spec(kv, doc)
+                networks.check_ports(kv, doc, servicestore.find(kv, ref).service.id)
             servicestore.update(kv, ref, version, doc, rollback)
 
         await asyncio.to_thread(update)

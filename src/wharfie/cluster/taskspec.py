@@ -75,11 +75,12 @@ def create_body(service: Service, t: Task) -> dict[str, Any]:
         "Healthcheck": c.get("Healthcheck"),
         "HostConfig": {k: v for k, v in host.items() if v is not None},
     }
-    if service.spec.ports:  # host mode: published on the node that runs the task
-        body["ExposedPorts"] = {f"{p.target}/{p.protocol}": {} for p in service.spec.ports}
+    host_ports = [p for p in service.spec.ports if p.mode == "host"]
+    if host_ports:  # host mode: published on the node that runs the task
+        body["ExposedPorts"] = {f"{p.target}/{p.protocol}": {} for p in host_ports}
         body["HostConfig"]["PortBindings"] = {
             f"{p.target}/{p.protocol}": [{"HostIp": "", "HostPort": str(p.published or "")}]
-            for p in service.spec.ports
+            for p in host_ports
         }
     if t.addresses:  # its overlay endpoints, at the addresses the leader gave it
         aliases = {

@@ -146,6 +146,9 @@ class EngineTasks:
             if changed:
                 log.debug("overlay %s: %d entries changed", n.name, changed)
             nets.set_names(n.id, dns_records(p))
+            if n.ingress:
+                ports = [(q.protocol, q.published, q.target, list(q.backends)) for q in p.ports]
+                await nets.ingress(n.id, p.local_ip, ports)
         self.planes = {p.network.id: p for p in plane}
         await self._balance()
         for net in nets.swarm_scoped():

@@ -16,6 +16,7 @@ VXLAN encapsulation (outer IPv4, UDP and VXLAN headers, inner Ethernet).
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 import struct
 from dataclasses import dataclass
@@ -147,6 +148,21 @@ class Overlay(Bridge):
         except OSError as e:
             if e.errno != errno.EEXIST:
                 raise
+
+    def set_address(self, ip: str, prefix_len: int) -> None:
+        """This node's own address on the network (ingress: the routing mesh's source)."""
+        nl = self._netlink()
+        try:
+            link = nl.get_link(self.name)
+            if link is None:
+                raise FailedPrecondition(f"bridge {self.name} does not exist")
+            bcast = str(ipaddress.IPv4Network(f"{ip}/{prefix_len}", strict=False).broadcast_address)
+            nl.add_address(
+                link.index, socket.inet_aton(ip), prefix_len, socket.inet_aton(bcast), self.name,
+                replace=True,
+            )  # fmt: skip
+        except OSError as e:
+            raise _error(e, f"address {ip} on {self.name}") from e
 
     def remove(self) -> None:
         """Delete the VXLAN device and the bridge (their entries go with them); idempotent."""

@@ -48,6 +48,50 @@ def render(vips: list[tuple[str, list[str]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+INGRESS_TABLE = "wharfie_ingress"
+
+
+def render_ingress(bridge: str, ports: list[tuple[str, int, int, list[str]]]) -> str:
+    """The routing mesh in a node's own namespace: each published port (protocol, published,
+    target, backends) answers on every local address, DNATed round robin to a task on the
+    ingress network (any node), with the source NATed to this node's ingress address so the
+    answer comes back through it. No port: the table goes."""
+    lines = [f"table ip {INGRESS_TABLE} {{}}", f"delete table ip {INGRESS_TABLE}"]
+    rules = []
+    for proto, published, target, backends in sorted(ports):
+        if not backends:
+            rules.append(f"fib daddr type local {proto} dport {published} reject")
+            continue
+        if len(backends) == 1:
+            to = f"{backends[0]}:{target}"
+        else:
+            pairs = ", ".join(f"{i} : {b}" for i, b in enumerate(sorted(backends)))
+            to = f"numgen inc mod {len(backends)} map {{ {pairs} }}:{target}"
+        rules.append(f"fib daddr type local {proto} dport {published} dnat to {to}")
+    if not ports:
+        return "\n".join(lines) + "\n"
+    nat = [r for r in rules if " dnat " in r]
+    drop = [r for r in rules if r.endswith(" reject")]
+    lines.append(f"table ip {INGRESS_TABLE} {{")
+    lines += [
+        "\tchain prerouting {",
+        "\t\ttype nat hook prerouting priority dstnat; policy accept;",
+    ]
+    lines += [f"\t\t{r}" for r in nat] + ["\t}"]
+    lines += ["\tchain output {", "\t\ttype nat hook output priority -100; policy accept;"]
+    lines += [f"\t\t{r}" for r in nat] + ["\t}"]
+    lines += [
+        "\tchain postrouting {",
+        "\t\ttype nat hook postrouting priority srcnat; policy accept;",
+    ]
+    lines += [f'\t\toifname "{bridge}" ct status dnat masquerade', "\t}"]
+    if drop:
+        lines += ["\tchain input {", "\t\ttype filter hook input priority 0; policy accept;"]
+        lines += [f"\t\t{r}" for r in drop] + ["\t}"]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def apply_in(netns_path: str, script: str) -> None:
     """Run one nft transaction inside the namespace at `netns_path`."""
     exe = binary()

@@ -90,6 +90,8 @@ class Networks:
         self.lock = asyncio.Lock()
         self._builtin_ids: dict[str, str] = {}
         self._vip_scripts: dict[str, str] = {}  # container id -> its VIP table, as applied
+        self._ingress_script = ""  # the routing mesh's table in this namespace, as applied
+        self._ingress_ip = ""
         # in a swarm: (network ref, container id) -> (network id, address) for a standalone
         # container on an attachable cluster network (daemon/swarmtasks.py)
         self.cluster_attach: Callable[[str, str], Awaitable[tuple[str, str]]] | None = None
@@ -340,6 +342,29 @@ class Networks:
         for cid in set(self._vip_scripts) - live:
             del self._vip_scripts[cid]
 
+    async def ingress(
+        self, nid: str, local_ip: str, ports: list[tuple[str, int, int, list[str]]]
+    ) -> None:
+        """The routing mesh on this node: its address on the ingress network (`ip/prefix`)
+        and the published ports' table in its own namespace (wharfie.network.vip)."""
+        drv = self.drivers.get(nid)
+        if not isinstance(drv, network.overlay.Overlay):
+            raise NotFound(f"ingress network {nid} is not set up on this node")
+        ip, _, prefix = local_ip.partition("/")
+        if ip and self._ingress_ip != local_ip:
+            await asyncio.to_thread(drv.set_address, ip, int(prefix or 24))
+            self._ingress_ip = local_ip
+        script = network.vip.render_ingress(drv.name, ports)
+        if script != self._ingress_script:
+            await asyncio.to_thread(nft.apply, script)
+            self._ingress_script = script
+
+    async def ingress_off(self) -> None:
+        if self._ingress_script and self._ingress_script != network.vip.render_ingress("", []):
+            await asyncio.to_thread(nft.apply, network.vip.render_ingress("", []))
+        self._ingress_script = ""
+        self._ingress_ip = ""
+
     def attached(self, nid: str) -> bool:
         """Whether a container (running or not) is on the network."""
         if self._containers_on(nid):
@@ -355,6 +380,8 @@ class Networks:
         async with self.lock:
             net = self.user.pop(nid, None)
             self.names.cluster.pop(nid, None)
+            if net is not None and net.name == "ingress" and net.scope == "swarm":
+                await self.ingress_off()
             drv = self.drivers.pop(nid, None)
             if drv is not None:
                 await asyncio.to_thread(drv.remove)
