@@ -55,8 +55,13 @@ def test_overlay_network_objects_on_a_manager(net: Topology) -> None:
     assert doc2["Attachable"] is True and doc2["Options"] == {VNI: "4098"}
     assert doc2["IPAM"]["Config"] == [{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.1"}]  # type: ignore[index]
 
-    listed = cli(m, "network", "ls", "--filter", "scope=swarm", "--format", "{{.Name}} {{.Scope}}")
-    assert sorted(listed.split("\n")[:-1]) == ["ov1 swarm", "ov2 swarm"]
+    def listed() -> list[str]:
+        out = cli(m, "network", "ls", "--filter", "scope=swarm", "--format", "{{.Name}} {{.Scope}}")
+        return sorted(out.split("\n")[:-1])
+
+    # the ingress network is the leader's to make, as dockerd makes it at init
+    want = ["ingress swarm", "ov1 swarm", "ov2 swarm"]
+    wait_for(lambda: listed() == want, 20, "ingress, ov1 and ov2 listed")
 
     # refusals, each leaving nothing behind
     assert "network with name ov1 already exists" in cli(
