@@ -13,7 +13,7 @@ from wharfie.cluster.networks import (
     PlaneService,
     PoolOverlap,
 )
-from wharfie.cluster.services import Service, ServiceSpec, Task
+from wharfie.cluster.services import PublishedPort, Service, ServiceSpec, Task
 from wharfie.errors import InvalidArgument, NotFound
 from wharfie.network import overlay, vip
 
@@ -254,3 +254,40 @@ def test_vip_ruleset_rendering() -> None:
     assert "ip daddr 10.0.1.6 dnat to 10.0.1.7\n" in script
     assert "ip daddr 10.0.1.8 ip protocol tcp reject with tcp reset" in script
     assert vip.render([]) == "table ip wharfie_vip {}\ndelete table ip wharfie_vip\n"
+
+
+def test_ingress_ruleset_rendering() -> None:
+    script = vip.render_ingress(
+        "wov4096", [("tcp", 8080, 80, ["10.0.0.6", "10.0.0.5"]), ("udp", 53, 53, [])]
+    )
+    rule = (
+        "fib daddr type local tcp dport 8080 dnat to "
+        "numgen inc mod 2 map { 0 : 10.0.0.5, 1 : 10.0.0.6 }:80"
+    )
+    assert script.count(rule) == 2  # prerouting (arriving) and output (the node itself)
+    assert 'oifname "wov4096" ct status dnat masquerade' in script
+    assert "fib daddr type local udp dport 53 reject" in script
+    assert vip.render_ingress("wov4096", []) == (
+        "table ip wharfie_ingress {}\ndelete table ip wharfie_ingress\n"
+    )
+
+
+def test_the_mesh_in_every_nodes_plane() -> None:
+    ingress = net(id="in" + "0" * 23, name="ingress", vni=4096, subnet="10.0.0.0/24",
+                  gateway="10.0.0.1", ingress=True)  # fmt: skip
+    s = service([])
+    s.spec.ports = [networks_port("ingress", 8080, 80)]
+    t = Task("t1", "s1", 1, "node2", "running", "assigned", 1, 0, 0,
+             addresses={ingress.id: "10.0.0.5/24"})  # fmt: skip
+    nodes = {"node1": ("192.0.2.1", True), "node2": ("192.0.2.2", True)}
+    on_ingress = {"node1": "10.0.0.2/24", "node2": "10.0.0.3/24"}
+    (p,) = networks.plane("node1", [ingress], [s], [(t, "running")], nodes, (), on_ingress)
+    assert p.local_ip == "10.0.0.2/24"
+    assert [(pp.published, pp.target, pp.backends) for pp in p.ports] == [(8080, 80, ("10.0.0.5",))]
+    assert {e.ip for e in p.endpoints} == {"10.0.0.5", "10.0.0.2", "10.0.0.3"}
+    assert networks.dns_records(p) == {}
+    assert networks.task_networks(s, ingress.id) == [ingress.id]
+
+
+def networks_port(mode: str, published: int, target: int) -> PublishedPort:
+    return PublishedPort("tcp", target, published, mode)
