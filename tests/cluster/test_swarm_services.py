@@ -343,7 +343,11 @@ def test_host_mode_published_port(net: Topology) -> None:
     wait_for(lambda: "served-by-task" in fetch(), 20, "the port answers")
     ports = cli(m, "service", "ps", "web", "--format", "{{.Ports}}").strip()
     assert ports == "*:8080->80/tcp", ports
-    err = cli(m, "service", "create", "--name", "mesh", "--publish", "8081:80", "busybox", ok=False)
-    assert "ingress routing mesh is not available" in err
+    # ingress mode (the default) is the routing mesh's: tests/cluster/test_overlay.py
+    cli(m, "service", "create", "--detach", "--name", "mesh", "--publish", "8081:80", "busybox")
+    fmt = "{{(index .Endpoint.Ports 0).PublishMode}}"
+    mode = cli(m, "service", "inspect", "mesh", "--format", fmt)
+    assert mode.strip() == "ingress"
+    cli(m, "service", "rm", "mesh")
     cli(m, "service", "rm", "web")
     wait_for(lambda: task_containers(m) == [], 30, "removed")

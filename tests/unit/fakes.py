@@ -237,6 +237,9 @@ class NetCalls:
     def empty_settings(self, mode: str) -> dict[str, Any]:
         return {"Networks": {}, "Ports": {}}
 
+    async def join_cluster(self, c: Container) -> None:
+        return None
+
     def prepare(self, c: Container) -> tuple[str | None, dict[str, str]]:
         self.prepared.append(c.id)
         return f"/run/wharfie-fake/netns/{c.id}", {}  # only written into the spec

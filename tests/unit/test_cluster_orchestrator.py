@@ -253,8 +253,9 @@ def test_host_mode_ports_one_task_per_node() -> None:
     assert waiting.message == "no suitable node (host-mode port already in use on 2 nodes)"
 
 
-def test_ingress_publishing_is_refused_until_the_mesh_exists() -> None:
-    from wharfie.errors import NotImplementedFeature
+def test_ingress_ports_do_not_hold_a_node() -> None:
+    s = service(1, EndpointSpec={"Ports": [{"TargetPort": 80, "PublishedPort": 8080}]})
+    assert s.spec.ports[0].mode == "ingress"  # the routing mesh's (cluster/networks.py)
+    from wharfie.cluster.orchestrator import _fixed_ports
 
-    with pytest.raises(NotImplementedFeature, match="mode=host"):
-        service(1, EndpointSpec={"Ports": [{"TargetPort": 80, "PublishedPort": 8080}]})
+    assert _fixed_ports(s) == set()

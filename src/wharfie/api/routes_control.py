@@ -30,6 +30,8 @@ class ControlBackend(Protocol):
     async def worker_heartbeat(self, node_id: str) -> dict[str, Any]: ...
     async def forget(self, node_id: str) -> None: ...
     async def node_assignments(self, node_id: str) -> dict[str, Any]: ...
+    async def node_plane(self, node_id: str, keep: list[str]) -> dict[str, Any]: ...
+    async def node_attach(self, node_id: str, ref: str, container_id: str) -> dict[str, Any]: ...
     async def promote_node(
         self, node_id: str, csr_pem: bytes, listen_addr: str
     ) -> dict[str, Any]: ...
@@ -48,6 +50,8 @@ class ControlRoutes:
         r.add("POST", PREFIX + "/heartbeat", self.heartbeat)
         r.add("POST", PREFIX + "/forget", self.forget)
         r.add("POST", PREFIX + "/assignments", self.assignments)
+        r.add("POST", PREFIX + "/netplane", self.netplane)
+        r.add("POST", PREFIX + "/attach", self.attach)
         r.add("POST", PREFIX + "/status", self.status)
         r.add("POST", PREFIX + "/promote", self.promote)
         r.add("POST", PREFIX + "/renew", self.renew)
@@ -84,6 +88,19 @@ class ControlRoutes:
 
     async def assignments(self, req: Request) -> Reply:
         return json_response(await self.backend.node_assignments(self._caller(req)))
+
+    async def netplane(self, req: Request) -> Reply:
+        body = await json_body(req, empty={})
+        keep = [str(c) for c in (body.get("Keep") or [])]
+        return json_response(await self.backend.node_plane(self._caller(req), keep))
+
+    async def attach(self, req: Request) -> Reply:
+        body = await json_body(req, empty={})
+        return json_response(
+            await self.backend.node_attach(
+                self._caller(req), str(body.get("Network") or ""), str(body.get("Container") or "")
+            )
+        )
 
     async def status(self, req: Request) -> Reply:
         node_id = self._caller(req)

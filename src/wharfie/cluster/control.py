@@ -22,7 +22,7 @@ from typing import Any
 
 from wharfie.cluster import pki
 from wharfie.cluster.kv import TLSFiles
-from wharfie.errors import InvalidArgument, NotFound, Unavailable
+from wharfie.errors import Conflict, InvalidArgument, NotFound, Unavailable
 
 PREFIX = "/control/v1"
 
@@ -102,6 +102,8 @@ def _request(
             raise InvalidArgument(message)
         if resp.status == 404:
             raise NotFound(message)
+        if resp.status in (403, 409):  # a refusal, not an unreachable manager
+            raise Conflict(message)
         raise Unavailable(message)
     if not isinstance(doc, dict):
         raise Unavailable(f"the swarm manager at {addr} answered with a {type(doc).__name__}")

@@ -422,7 +422,7 @@ def satisfies(node: NodeInfo, constraints: list[str]) -> bool:
 
 
 def _fixed_ports(s: Service) -> set[tuple[str, int]]:
-    return {(p.protocol, p.published) for p in s.spec.ports if p.published}
+    return {(p.protocol, p.published) for p in s.spec.ports if p.published and p.mode == "host"}
 
 
 def _no_node_message(

@@ -29,7 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wharfie.cluster import admin, admission, control, leader, pki, secrets, servicestore
+from wharfie.cluster import (
+    admin,
+    admission,
+    control,
+    leader,
+    networks,
+    pki,
+    secrets,
+    servicestore,
+)
 from wharfie.cluster.agent import Agent, Assignment, LogLine, LogRequest, TaskEngine
 from wharfie.cluster.etcdmember import EtcdMember, MemberConfig
 from wharfie.cluster.kv import KV, Compare, EtcdKV, Put, TLSFiles
@@ -45,6 +54,7 @@ from wharfie.cluster.records import (
     to_store,
 )
 from wharfie.cluster.services import (
+    TERMINAL,
     TaskStatus,
     service_from_store,
     service_to_store,
@@ -53,6 +63,7 @@ from wharfie.cluster.services import (
     task_to_store,
 )
 from wharfie.errors import InvalidArgument, Unavailable, WharfieError
+from wharfie.errors import NotFound as NotFoundError
 
 log = logging.getLogger("wharfie.cluster")
 
@@ -122,6 +133,7 @@ class Swarm:
         task_engine: TaskEngine,
         ports: Ports | None = None,
         etcd_binary: str = "etcd",
+        network_plane: networks.PlaneEngine | None = None,
     ) -> None:
         self._files = NodeFiles(data_root)
         self._describe = describe
@@ -137,6 +149,8 @@ class Swarm:
         self._workers = admission.WorkerLeases()
         self._agent = Agent(task_engine)
         self._agent_engine = task_engine
+        self._plane = network_plane
+        self._data_port = 0  # the cluster's VXLAN port, read once
         self._work: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._watch_thread: threading.Thread | None = None
@@ -354,6 +368,8 @@ class Swarm:
             await self._endpoint.close()
             await asyncio.to_thread(self._leave, state)
             self.state = None
+            if self._plane is not None:
+                await self._plane.leave_networks()
 
     def _leave_refusal(self) -> str:
         """dockerd's refusal for a manager leaving without --force (always refused)."""
@@ -780,6 +796,12 @@ class Swarm:
         if state.role == "manager" and self.is_leader and self._kv is not None:
             await asyncio.to_thread(leader.tick, self._kv, state.cluster_id)
         assignments = await asyncio.to_thread(self._my_assignments, state)
+        if self._plane is not None:  # overlay networks before the tasks that use them
+            keep = self._plane.standalone()
+            plane = await asyncio.to_thread(self._my_plane, state, keep)
+            await self._plane.apply_networks(
+                state.node_id, state.advertise_addr, self._data_port, plane
+            )
         reports = await self._agent.round(assignments)
         if reports:
             await asyncio.to_thread(self._send_reports, state, reports)
@@ -806,6 +828,63 @@ class Swarm:
             )
             for a in answer.get("Tasks") or []
         ]
+
+    def _my_plane(self, state: LocalState, keep: set[str]) -> list[networks.NetworkPlane]:
+        """This node's networks; the addresses of its standalone containers but `keep`'s
+        given back."""
+        if state.role == "manager" and self._kv is not None:
+            if not self._data_port:
+                self._data_port = admin.cluster(self._kv, state.cluster_id)[0].data_path_port
+            networks.release(self._kv, state.node_id, keep)
+            return networks.plane_for(self._kv, state.node_id)
+        answer = self._call_manager(state, "/netplane", {"Keep": sorted(keep)})
+        self._data_port = int(answer.get("DataPathPort") or 4789)
+        return networks.plane_from_doc(list(answer.get("Networks") or []))
+
+    async def node_plane(self, node_id: str, keep: list[str]) -> dict[str, Any]:
+        """`/control/v1/netplane` for a worker: its networks' endpoints and services."""
+        state, kv = self._need_manager()
+
+        def read() -> dict[str, Any]:
+            port = admin.cluster(kv, state.cluster_id)[0].data_path_port
+            networks.release(kv, node_id, set(keep))
+            plane = networks.plane_for(kv, node_id)
+            return {"DataPathPort": port, "Networks": networks.plane_to_doc(plane)}
+
+        return await asyncio.to_thread(read)
+
+    async def attach_container(
+        self, ref: str, container_id: str
+    ) -> tuple[networks.ClusterNetwork, str, int]:
+        """An address on an attachable cluster network for a standalone container of this
+        node (`docker run --network`): (the network, ip/prefix, the VXLAN port)."""
+        state = self.state
+        if state is None:
+            raise NotFoundError(f"network {ref} not found")
+        if state.role == "manager" and self._kv is not None:
+            kv = self._kv
+
+            def claim() -> tuple[networks.ClusterNetwork, str, int]:
+                n, addr = networks.attach(kv, state.node_id, ref, container_id)
+                return n, addr, admin.cluster(kv, state.cluster_id)[0].data_path_port
+
+            return await asyncio.to_thread(claim)
+        answer = await asyncio.to_thread(
+            self._call_manager, state, "/attach", {"Network": ref, "Container": container_id}
+        )
+        n = networks.from_store(json.dumps(answer["Network"]).encode())
+        return n, str(answer["Address"]), int(answer.get("DataPathPort") or 4789)
+
+    async def node_attach(self, node_id: str, ref: str, container_id: str) -> dict[str, Any]:
+        """`/control/v1/attach` for a worker's standalone container."""
+        state, kv = self._need_manager()
+
+        def claim() -> dict[str, Any]:
+            n, addr = networks.attach(kv, node_id, ref, container_id)
+            port = admin.cluster(kv, state.cluster_id)[0].data_path_port
+            return {"Network": dataclasses.asdict(n), "Address": addr, "DataPathPort": port}
+
+        return await asyncio.to_thread(claim)
 
     def _send_reports(self, state: LocalState, reports: list[tuple[str, TaskStatus]]) -> None:
         if state.role == "manager" and self._kv is not None:
@@ -912,7 +991,8 @@ class Swarm:
 
         def create() -> str:
             secrets.check_references(kv, doc)
-            return servicestore.create(kv, doc)
+            networks.check_ports(kv, doc)
+            return servicestore.create(kv, networks.resolve_spec(kv, doc))
 
         return await asyncio.to_thread(create)
 
@@ -932,6 +1012,8 @@ class Swarm:
         def update() -> None:
             if doc is not None:
                 secrets.check_references(kv, doc)
+                networks.resolve_spec(kv, doc)
+                networks.check_ports(kv, doc, servicestore.find(kv, ref).service.id)
             servicestore.update(kv, ref, version, doc, rollback)
 
         await asyncio.to_thread(update)
@@ -968,6 +1050,46 @@ class Swarm:
             secrets.remove(kv, kind, ref, users)
 
         await asyncio.to_thread(remove)
+
+    # ------------------------------------------------------------------ networks (networks.py)
+    def network_role(self) -> str:
+        """ "" outside a swarm, else this node's role (what /networks asks first)."""
+        state = self.state
+        return "" if state is None else state.role
+
+    async def create_network(self, body: dict[str, Any]) -> str:
+        state, kv = self._need_manager()
+
+        def create() -> str:
+            cluster, _ = admin.cluster(kv, state.cluster_id)
+            return networks.create(kv, body, cluster.default_addr_pool, cluster.subnet_size)
+
+        return await asyncio.to_thread(create)
+
+    async def cluster_networks(self) -> list[networks.StoredNetwork]:
+        state = self.state
+        if state is None or state.role != "manager" or self._kv is None:
+            return []
+        return await asyncio.to_thread(networks.networks, self._kv)
+
+    async def remove_network(self, ref: str) -> networks.ClusterNetwork:
+        _, kv = self._need_manager()
+
+        def remove() -> networks.ClusterNetwork:
+            services = [st.service for st in servicestore.services(kv)]
+            # tasks of a removed service are being shut down: they do not hold the network
+            # (as `docker stack rm` removes services, then their network at once)
+            known = {s.id for s in services}
+            tasks = [
+                tv.task
+                for tv in servicestore.tasks(kv)[0]
+                if tv.observed not in TERMINAL
+                and tv.task.desired_state == "running"
+                and tv.task.service_id in known
+            ]
+            return networks.remove(kv, ref, services, tasks)
+
+        return await asyncio.to_thread(remove)
 
     # ------------------------------------------------------------------ helpers
     def _etcd_urls(self, addr: str) -> tuple[str, str]:

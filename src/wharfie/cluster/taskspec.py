@@ -75,11 +75,26 @@ def create_body(service: Service, t: Task) -> dict[str, Any]:
         "Healthcheck": c.get("Healthcheck"),
         "HostConfig": {k: v for k, v in host.items() if v is not None},
     }
-    if service.spec.ports:  # host mode: published on the node that runs the task
-        body["ExposedPorts"] = {f"{p.target}/{p.protocol}": {} for p in service.spec.ports}
+    host_ports = [p for p in service.spec.ports if p.mode == "host"]
+    if host_ports:  # host mode: published on the node that runs the task
+        body["ExposedPorts"] = {f"{p.target}/{p.protocol}": {} for p in host_ports}
         body["HostConfig"]["PortBindings"] = {
             f"{p.target}/{p.protocol}": [{"HostIp": "", "HostPort": str(p.published or "")}]
-            for p in service.spec.ports
+            for p in host_ports
+        }
+    if t.addresses:  # its overlay endpoints, at the addresses the leader gave it
+        aliases = {
+            str(n.get("Target")): [str(a) for a in n.get("Aliases") or []]
+            for n in (template.get("Networks") or service.spec.doc.get("Networks") or [])
+        }
+        body["NetworkingConfig"] = {
+            "EndpointsConfig": {
+                nid: {
+                    "IPAMConfig": {"IPv4Address": addr.split("/")[0]},
+                    **({"Aliases": aliases[nid]} if aliases.get(nid) else {}),
+                }
+                for nid, addr in t.addresses.items()
+            }
         }
     if c.get("Command"):
         body["Entrypoint"] = list(c["Command"])

@@ -189,7 +189,12 @@ async def serve(args: Settings) -> None:
     endpoint = ControlListener()
     from wharfie.daemon.swarmtasks import EngineTasks
 
-    swarm = Swarm(args.data_root, lambda: node_description(engine), endpoint, EngineTasks(engine))
+    tasks = EngineTasks(engine)
+    swarm = Swarm(
+        args.data_root, lambda: node_description(engine), endpoint, tasks, network_plane=tasks
+    )
+    tasks.swarm = swarm
+    engine.networks.cluster_attach = tasks.attach_standalone
     endpoint.routes = api.build_control(swarm)
     await swarm.start()
     server = api.build(engine, swarm)

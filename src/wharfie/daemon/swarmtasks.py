@@ -8,25 +8,55 @@ container does.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Any
 
 from wharfie import logs
 from wharfie.cluster.agent import LocalContainer, LogLine, LogRequest
+from wharfie.cluster.networks import (
+    ClusterNetwork,
+    NetworkPlane,
+    dns_records,
+    render,
+    vip_table,
+)
 from wharfie.cluster.secrets import TaskFile
 from wharfie.cluster.taskfiles import TaskFiles
-from wharfie.errors import NotFound
+from wharfie.engine.net.records import Network, Subnet
+from wharfie.errors import NotFound, WharfieError
 
 if TYPE_CHECKING:
+    from wharfie.cluster.swarm import Swarm
     from wharfie.engine.core import Engine
 
 TASK_LABEL = "com.docker.swarm.task.id"
+log = logging.getLogger("wharfie.cluster.netplane")
+
+
+def local_record(n: ClusterNetwork) -> Network:
+    """A cluster network as the engine keeps it on a node with tasks on it (Scope swarm)."""
+    return Network(
+        id=n.id,
+        name=n.name,
+        driver="overlay",
+        subnets=[Subnet(n.subnet, n.gateway, n.ip_range)],
+        options=n.driver_options(),
+        labels=dict(n.labels or {}),
+        internal=n.internal,
+        attachable=n.attachable,
+        created=str(render(n)["Created"]),
+        ipam_options=dict(n.ipam_options) if n.ipam_options is not None else None,
+        scope="swarm",
+    )
 
 
 class EngineTasks:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._files = TaskFiles(os.path.join(engine.config.exec_root, "swarm-files"))
+        self.planes: dict[str, NetworkPlane] = {}  # network id -> what the cluster said last
+        self.swarm: Swarm | None = None  # set once the swarm membership exists (attachments)
 
     def task_containers(self) -> dict[str, LocalContainer]:
         out = {}
@@ -94,6 +124,78 @@ class EngineTasks:
                 )
                 return [LogLine(e.stream, e.time_ns, e.data) for e in entries]
         return []
+
+    # -- the overlay data plane (wharfie.network.overlay) ---------------------------------
+
+    async def apply_networks(
+        self, node_id: str, local_addr: str, port: int, plane: list[NetworkPlane]
+    ) -> None:
+        """Make this node's overlay networks what the cluster says: each network its tasks
+        are on known to the engine with its bridge and VXLAN device, the VXLAN device's
+        entries exactly the remote endpoints; a network no container here is on any more
+        removed."""
+        nets = self._engine.networks
+        wanted = {p.network.id for p in plane}
+        for p in plane:
+            n = p.network
+            await nets.adopt(local_record(n), n.vni, local_addr, port)
+            peers = {
+                (e.ip, e.node_addr) for e in p.endpoints if e.node_id != node_id and e.node_addr
+            }
+            changed = await nets.program(n.id, peers)
+            if changed:
+                log.debug("overlay %s: %d entries changed", n.name, changed)
+            nets.set_names(n.id, dns_records(p))
+            if n.ingress:
+                ports = [(q.protocol, q.published, q.target, list(q.backends)) for q in p.ports]
+                await nets.ingress(n.id, p.local_ip, ports)
+        self.planes = {p.network.id: p for p in plane}
+        await self._balance()
+        for net in nets.swarm_scoped():
+            if net.id not in wanted and not nets.attached(net.id):
+                await nets.forget(net.id)
+
+    async def _balance(self) -> None:
+        """Each running container on a cluster network gets the VIPs of its networks'
+        services, balanced over their running tasks (wharfie.network.vip)."""
+        nets = self._engine.networks
+        live = set()
+        for c in list(self._engine.containers.values()):
+            mine = [nid for nid in c.private.get("endpoints") or {} if nid in self.planes]
+            if not mine or not c.running:
+                continue
+            live.add(c.id)
+            vips = [v for nid in mine for v in vip_table(self.planes[nid])]
+            try:
+                await nets.balance(c.id, vips)
+            except (OSError, WharfieError) as exc:
+                log.warning("VIPs of %s: %s", c.name, exc)
+        nets.forget_balance(live)
+
+    def standalone(self) -> set[str]:
+        """Containers (not tasks) holding an address on a cluster network."""
+        return {
+            c.id
+            for c in list(self._engine.containers.values())
+            if c.private.get("cluster_ips") and not (c.config.get("Labels") or {}).get(TASK_LABEL)
+        }
+
+    async def attach_standalone(self, ref: str, container_id: str) -> tuple[str, str]:
+        """`Networks.cluster_attach`: an attachable cluster network's address for a
+        standalone container, the network set up here; (network id, address)."""
+        swarm = self.swarm
+        if swarm is None or swarm.state is None:
+            raise NotFound(f"network {ref} not found")
+        n, addr, port = await swarm.attach_container(ref, container_id)
+        await self._engine.networks.adopt(local_record(n), n.vni, swarm.state.advertise_addr, port)
+        return n.id, addr.split("/")[0]
+
+    async def leave_networks(self) -> None:
+        """Leaving the swarm: every overlay network of this node goes (its task containers
+        are gone or going)."""
+        self.planes = {}
+        for net in self._engine.networks.swarm_scoped():
+            await self._engine.networks.forget(net.id)
 
     def sweep(self) -> None:
         self._files.sweep({c.name for c in self._engine.containers.values()})

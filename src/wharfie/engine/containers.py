@@ -127,6 +127,8 @@ class ContainerNetworking(Protocol):
 
     def empty_settings(self, mode: str) -> dict[str, Any]: ...  # mode -> NetworkSettings
 
+    async def join_cluster(self, c: Container) -> None: ...  # attachable cluster networks
+
     def prepare(self, c: Container) -> tuple[str | None, dict[str, str]]: ...  # netns, /etc
 
     def release(self, c: Container) -> None: ...
@@ -347,6 +349,7 @@ class Containers:
             await self.volumes.mount(c, rootfs)
             uid, gid, groups = users.resolve_user(rootfs, str(c.config.get("User") or ""))
             home = users.user_home(rootfs, uid)
+            await self.net.join_cluster(c)
             netns, etc_files = self.net.prepare(c)
             rtsched.prepare_parents(
                 self.cgroups_path(c),

@@ -17,7 +17,7 @@ addresses; the engine persists them. See docs/network.md.
 
 from __future__ import annotations
 
-from wharfie.network import dns, nft, ports, relay
+from wharfie.network import dns, nft, overlay, ports, relay, vip
 from wharfie.network._netns import create_netns, delete_netns, netns_links
 from wharfie.network.bridge import Bridge, Endpoint, host_veth_name
 from wharfie.network.ipam import IPAM, mac_for_ip
@@ -35,6 +35,8 @@ __all__ = [
     "mac_for_ip",
     "netns_links",
     "nft",
+    "overlay",
     "ports",
     "relay",
+    "vip",
 ]

@@ -22,6 +22,9 @@ class ContainerNames:
         self.index = index
         self.user = user_networks  # the Networks service's own dict: id -> record
         self.daemon_dns = daemon_dns
+        # a cluster network's names (services, tasks.<service>, task names), as the swarm
+        # agent last set them: network id -> lower-case name -> addresses
+        self.cluster: dict[str, dict[str, list[str]]] = {}
 
     def lookup(self, asker: str, name: str) -> list[str] | None:
         """Addresses of `name` on the user networks `asker` is on; None if none has it."""
@@ -34,6 +37,10 @@ class ContainerNames:
             net_name = self.user[nid].name
             suffix = "." + net_name.lower()
             short = name[: -len(suffix)] if name.endswith(suffix) else name
+            cluster = self.cluster.get(nid, {}).get(short.lower())
+            if cluster:
+                found.extend(cluster)
+                continue
             targets = self._link_targets(me, net_name, short)
             for c in self.index.all():
                 ep = (c.private.get("endpoints") or {}).get(nid)

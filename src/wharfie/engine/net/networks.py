@@ -18,6 +18,7 @@ import asyncio
 import logging
 import secrets
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -88,6 +89,12 @@ class Networks:
         self.nft_table = nft.table_name(config.bridge_name)
         self.lock = asyncio.Lock()
         self._builtin_ids: dict[str, str] = {}
+        self._vip_scripts: dict[str, str] = {}  # container id -> its VIP table, as applied
+        self._ingress_script = ""  # the routing mesh's table in this namespace, as applied
+        self._ingress_ip = ""
+        # in a swarm: (network ref, container id) -> (network id, address) for a standalone
+        # container on an attachable cluster network (daemon/swarmtasks.py)
+        self.cluster_attach: Callable[[str, str], Awaitable[tuple[str, str]]] | None = None
         self.names = ContainerNames(index, self.user, config.dns)
         self.resolver = network.dns.Resolver(
             self.names.lookup, drivers.upstreams(), self.names.reverse, self.names.own_upstreams
@@ -278,8 +285,117 @@ class Networks:
         self.table.delete_network(nid)
         self.user.pop(nid, None)
 
+    # -- cluster networks (the swarm agent's; wharfie.cluster.networks) --------------------
+
+    async def adopt(self, net: Network, vni: int, local: str, port: int) -> None:
+        """A cluster network this node runs tasks on: known here as a user network (its
+        containers' DNS, static addresses, `network ls` with Scope swarm), with its bridge
+        and VXLAN device made; never stored (the cluster's store holds it)."""
+        async with self.lock:
+            if net.id in self.user and net.id in self.drivers:
+                self.user[net.id] = net
+                return
+            v4 = net.v4
+            drv = network.overlay.Overlay(
+                net.id, net.name, v4.subnet, v4.gateway, vni, local, port or 4789
+            )
+            await asyncio.to_thread(drv.ensure)
+            self.user[net.id] = net
+            self.drivers[net.id] = drv
+        # after a daemon restart, running containers on it get their embedded DNS back
+        for c in self.index.all():
+            if c.running and net.id in (c.private.get("endpoints") or {}):
+                try:
+                    await self.resolver.serve(c.id, self.paths.netns_path(c.id))
+                except Exception as exc:
+                    log.warning("embedded DNS of %s: %s", c.name, exc)
+        self.events.emit("network", "create", net.id, {"name": net.name, "type": net.driver})
+
+    async def program(self, nid: str, peers: set[tuple[str, str]]) -> int:
+        """The remote endpoints (ip, node address) of a cluster network: its VXLAN device's
+        forwarding and neighbour entries made exactly these; the number of changes."""
+        drv = self.drivers.get(nid)
+        if not isinstance(drv, network.overlay.Overlay):
+            raise NotFound(f"overlay network {nid} is not set up on this node")
+        want = {network.overlay.peer(ip, vtep) for ip, vtep in peers}
+        return await asyncio.to_thread(drv.program, want)
+
+    def set_names(self, nid: str, names: dict[str, list[str]]) -> None:
+        """What the embedded DNS answers on a cluster network besides its containers' names:
+        services, `tasks.<service>`, task names (wharfie.cluster.networks.dns_records)."""
+        self.names.cluster[nid] = names
+
+    async def balance(self, cid: str, vips: list[tuple[str, list[str]]]) -> bool:
+        """A container's VIP table (wharfie.network.vip) made `vips`, if that changes it;
+        whether it was applied."""
+        script = network.vip.render(vips)
+        c = self.index.get(cid)
+        if c is None or not c.running or self._vip_scripts.get(cid) == script:
+            return False
+        await asyncio.to_thread(network.vip.apply_in, self.paths.netns_path(cid), script)
+        self._vip_scripts[cid] = script
+        return True
+
+    def forget_balance(self, live: set[str]) -> None:
+        """Drop what is remembered of containers' VIP tables but `live`'s (their
+        namespaces, and the tables in them, went with them)."""
+        for cid in set(self._vip_scripts) - live:
+            del self._vip_scripts[cid]
+
+    async def ingress(
+        self, nid: str, local_ip: str, ports: list[tuple[str, int, int, list[str]]]
+    ) -> None:
+        """The routing mesh on this node: its address on the ingress network (`ip/prefix`)
+        and the published ports' table in its own namespace (wharfie.network.vip)."""
+        drv = self.drivers.get(nid)
+        if not isinstance(drv, network.overlay.Overlay):
+            raise NotFound(f"ingress network {nid} is not set up on this node")
+        ip, _, prefix = local_ip.partition("/")
+        if ip and self._ingress_ip != local_ip:
+            await asyncio.to_thread(drv.set_address, ip, int(prefix or 24))
+            self._ingress_ip = local_ip
+        script = network.vip.render_ingress(drv.name, ports)
+        if script != self._ingress_script:
+            await asyncio.to_thread(nft.apply, script)
+            self._ingress_script = script
+
+    async def ingress_off(self) -> None:
+        if self._ingress_script and self._ingress_script != network.vip.render_ingress("", []):
+            await asyncio.to_thread(nft.apply, network.vip.render_ingress("", []))
+        self._ingress_script = ""
+        self._ingress_ip = ""
+
+    def attached(self, nid: str) -> bool:
+        """Whether a container (running or not) is on the network."""
+        if self._containers_on(nid):
+            return True
+        return any(
+            str(doc.get("NetworkID") or "") == nid
+            for c in self.index.all()
+            for doc in (c.doc["NetworkSettings"].get("Networks") or {}).values()
+        )
+
+    async def forget(self, nid: str) -> None:
+        """A cluster network this node has no task on any more: its host side removed."""
+        async with self.lock:
+            net = self.user.pop(nid, None)
+            self.names.cluster.pop(nid, None)
+            if net is not None and net.name == "ingress" and net.scope == "swarm":
+                await self.ingress_off()
+            drv = self.drivers.pop(nid, None)
+            if drv is not None:
+                await asyncio.to_thread(drv.remove)
+                drv.close()
+        if net is not None:
+            self.events.emit("network", "destroy", nid, {"name": net.name, "type": net.driver})
+
+    def swarm_scoped(self) -> list[Network]:
+        return [n for n in self.user.values() if n.scope == "swarm"]
+
     async def remove(self, ref: str) -> None:
         net = self.find(ref)
+        if net.scope == "swarm":
+            raise Forbidden(f"{net.name} is a swarm network: remove it on a manager")
         if net.id not in self.user:
             raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
         async with self.lock:
@@ -302,7 +418,7 @@ class Networks:
         until = filters.prune_until(f)
         deleted = []
         for net in list(self.user.values()):
-            if self._containers_on(net.id) or self._wanted(net):
+            if net.scope == "swarm" or self._containers_on(net.id) or self._wanted(net):
                 continue
             created = present.parse_time(net.created)
             if not filters.prune_match(f, net.labels, created, until):

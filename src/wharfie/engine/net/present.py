@@ -27,7 +27,7 @@ def document(net: Network) -> dict[str, Any]:
         "Name": net.name,
         "Id": net.id,
         "Created": net.created or ZERO_TIME,
-        "Scope": "local",
+        "Scope": net.scope,
         "Driver": net.driver,
         "EnableIPv6": net.enable_ipv6,
         "IPAM": {
@@ -37,7 +37,7 @@ def document(net: Network) -> dict[str, Any]:
         },
         "Internal": net.internal,
         "Attachable": net.attachable,
-        "Ingress": False,
+        "Ingress": net.scope == "swarm" and net.name == "ingress",
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": False,
         "Options": dict(net.options),

@@ -40,6 +40,7 @@ class Network:
     enable_ipv6: bool = False
     created: str = ""  # RFC 3339; "" for a built-in network
     ipam_options: dict[str, str] | None = None  # None for a built-in network
+    scope: str = "local"  # "swarm": a cluster network this node has tasks on (not stored)
 
     @property
     def v4(self) -> Subnet:

@@ -211,6 +211,27 @@ class NetSetup:
                 out.add(str(ep["ip6"]))
         return out
 
+    async def join_cluster(self, c: Container) -> None:
+        """Before `prepare`: a standalone container on an attachable cluster network gets its
+        address from the cluster, and the network is set up on this node
+        (`Networks.cluster_attach`, given by the daemon in a swarm)."""
+        attach = self.networks.cluster_attach
+        if attach is None or (c.config.get("Labels") or {}).get("com.docker.swarm.task.id"):
+            return
+        for name, wanted in list((c.doc["NetworkSettings"].get("Networks") or {}).items()):
+            if (wanted.get("IPAMConfig") or {}).get("IPv4Address"):
+                continue
+            ref = str(wanted.get("NetworkID") or name)
+            try:
+                if self.networks.find(ref).scope != "swarm":
+                    continue
+            except NotFound:
+                pass
+            nid, ip = await attach(ref, c.id)
+            c.private.setdefault("cluster_ips", {})[nid] = ip
+            if name != ref or not wanted.get("NetworkID"):
+                wanted["NetworkID"] = nid
+
     def prepare(self, c: Container) -> tuple[str | None, dict[str, str]]:
         """Make the network ready; returns (netns path to join or None, /etc files to
         mount)."""
@@ -262,7 +283,8 @@ class NetSetup:
         nid = net.id
         drv = self.networks.driver(nid)
         ipam_cfg = wanted.get("IPAMConfig") or {}
-        preferred = ipam_cfg.get("IPv4Address") or None
+        # an address the cluster gave a standalone container on a cluster network
+        preferred = ipam_cfg.get("IPv4Address") or (c.private.get("cluster_ips") or {}).get(nid)
         ip = drv.ipam.allocate(self.used_ips(nid), preferred)
         ipam6 = getattr(drv, "ipam6", None)
         ip6 = ""
