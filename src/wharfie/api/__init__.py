@@ -23,6 +23,7 @@ def build(engine: Engine, swarm: SwarmBackend) -> Server:
     from wharfie.api.routes_swarm import SwarmRoutes
     from wharfie.api.routes_system import SystemRoutes
     from wharfie.api.routes_volumes import VolumeRoutes
+    from wharfie.api.swarmnetworks import SwarmNetworks
 
     http.EXPERIMENTAL = engine.config.experimental
     router = Router()
@@ -32,7 +33,7 @@ def build(engine: Engine, swarm: SwarmBackend) -> Server:
     ImageRoutes(engine.image_service).register(router)
     VolumeRoutes(engine.volumes).register(router)
     BuildRoutes(engine.builds).register(router)
-    NetworkRoutes(engine.network_api).register(router)
+    NetworkRoutes(SwarmNetworks(engine.network_api, swarm)).register(router)
     SwarmRoutes(swarm).register(router)
     return Server(router)
 

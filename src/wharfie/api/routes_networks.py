@@ -42,10 +42,10 @@ class NetworkRoutes:
         for kind in f.get("type", []):
             if kind not in ("custom", "builtin"):
                 raise InvalidArgument(f"invalid filter: 'type'='{kind}'")
-        return json_response(self.b.listing(arg(req, "filters")))
+        return json_response(await self.b.listing(arg(req, "filters")))
 
     async def inspect(self, req: Request, ref: str) -> Reply:
-        return json_response(self.b.inspect(ref))
+        return json_response(await self.b.inspect(ref))
 
     async def create(self, req: Request) -> Reply:
         body = schemas.decode(await json_body(req, empty={}), schemas.NETWORK_CREATE)

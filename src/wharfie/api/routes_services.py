@@ -12,8 +12,10 @@ from typing import Any, Protocol
 from wharfie.api import schemas_swarm
 from wharfie.api.decoding import arg, flag, json_body, number, tail, timestamp_ns
 from wharfie.api.http import Reply, Request, Response, Router, Stream, json_response
+from wharfie.cluster import networks
 from wharfie.cluster.admin import NodeView
 from wharfie.cluster.agent import LogLine, LogRequest
+from wharfie.cluster.networks import StoredNetwork
 from wharfie.cluster.orchestrator import TaskView
 from wharfie.cluster.services import TERMINAL, render_service, render_task
 from wharfie.cluster.servicestore import StoredService
@@ -41,6 +43,7 @@ class ServiceBackend(Protocol):
     async def remove_service(self, ref: str) -> None: ...
     async def tasks(self) -> tuple[list[TaskView], dict[str, int]]: ...
     async def nodes(self) -> tuple[list[NodeView], str, str]: ...
+    async def cluster_networks(self) -> list[StoredNetwork]: ...
     async def task_logs(
         self, tasks: list[TaskView], req: LogRequest
     ) -> list[tuple[TaskView, LogLine]]: ...
@@ -170,13 +173,18 @@ class ServiceRoutes:
         if "node" in f:
             f["node"] = [_node_id(views, ref, self.b.state) for ref in f["node"]]
         tasks, versions = await self.b.tasks()
+        nets = {n.network.id: n for n in await self.b.cluster_networks()}
         out = []
         for tv in tasks:
             s = services.get(tv.task.service_id)
             if _task_matches(f, tv, s):
                 out.append(
                     render_task(
-                        tv.task, versions[tv.task.id], tv.status, s.service.spec if s else None
+                        tv.task,
+                        versions[tv.task.id],
+                        tv.status,
+                        s.service.spec if s else None,
+                        _attachments(tv, nets),
                     )
                 )
         return json_response(out)
@@ -191,9 +199,24 @@ class ServiceRoutes:
         tv = hits[0]
         services = {s.service.id: s for s in await self.b.services()}
         s = services.get(tv.task.service_id)
+        nets = {n.network.id: n for n in await self.b.cluster_networks()}
         return json_response(
-            render_task(tv.task, versions[tv.task.id], tv.status, s.service.spec if s else None)
+            render_task(
+                tv.task,
+                versions[tv.task.id],
+                tv.status,
+                s.service.spec if s else None,
+                _attachments(tv, nets),
+            )
         )
+
+
+def _attachments(tv: TaskView, nets: dict[str, StoredNetwork]) -> list[dict[str, Any]]:
+    return [
+        networks.render_attachment(nets[nid].network, nets[nid].version, addr)
+        for nid, addr in tv.task.addresses.items()
+        if nid in nets
+    ]
 
 
 def _spec(body: Any) -> dict[str, Any]:

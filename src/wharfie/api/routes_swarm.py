@@ -15,6 +15,7 @@ from wharfie.api.decoding import arg, flag, json_body, number
 from wharfie.api.http import Reply, Request, Response, Router, json_response
 from wharfie.api.routes_secrets import BlobBackend, BlobRoutes
 from wharfie.api.routes_services import ServiceBackend, ServiceRoutes
+from wharfie.api.swarmnetworks import ClusterNetworks
 from wharfie.cluster import records
 from wharfie.cluster.admin import NodeView
 from wharfie.cluster.records import ClusterSpec, Node
@@ -27,7 +28,7 @@ NODE = r"(?P<ref>[^/]+)"
 NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
 
 
-class SwarmBackend(ServiceBackend, BlobBackend, Protocol):
+class SwarmBackend(ServiceBackend, BlobBackend, ClusterNetworks, Protocol):
     """What the routes need of the node's swarm membership."""
 
     state: Any

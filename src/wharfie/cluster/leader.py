@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
-from wharfie.cluster import admin
+from wharfie.cluster import admin, networks
 from wharfie.cluster.kv import KV, Delete
 from wharfie.cluster.objects import OutOfSequence
 from wharfie.cluster.orchestrator import NodeInfo, TaskView, plan
@@ -24,7 +24,7 @@ from wharfie.cluster.services import (
     task_from_store,
     task_to_store,
 )
-from wharfie.errors import Conflict, NotFound
+from wharfie.errors import NotFound
 
 log = logging.getLogger("wharfie.cluster.leader")
 
@@ -70,7 +70,9 @@ def tick(kv: KV, cluster_id: str) -> int:
         new_id,
         history_limit=max(1, cluster.spec.task_history_retention_limit),
     )
-    written = 0
+    written = networks.reconcile(kv)  # VIPs, released addresses
+    addresses = networks.Addresses(kv)
+    by_id = {s.id: s for s in services}
     for s in p.services:
         try:
             store.update("service", s.id, service_versions[s.id], service_to_store(s))
@@ -78,11 +80,9 @@ def tick(kv: KV, cluster_id: str) -> int:
         except (OutOfSequence, NotFound):
             continue
     for t in p.create:
-        try:
-            store.create("task", t.id, task_to_store(t))
+        # with its addresses on the service's networks, claimed in the same transaction
+        if networks.create_task(kv, addresses, t, by_id.get(t.service_id)):
             written += 1
-        except Conflict:
-            continue
     for t in p.update:
         try:
             store.update("task", t.id, versions[t.id], task_to_store(t))

@@ -112,6 +112,7 @@ class Service:
     update_message: str = ""
     update_started_ns: int = 0
     update_completed_ns: int = 0
+    vips: dict[str, str] = field(default_factory=dict)  # network id -> "ip/prefix" (networks.py)
 
 
 @dataclass
@@ -129,6 +130,7 @@ class Task:
     err: str = ""
     not_before_ns: int = 0  # a restart's delay: the agent starts it no earlier
     stop_grace_ns: int = 10 * SECOND_NS  # the service's, when the task was made
+    addresses: dict[str, str] = field(default_factory=dict)  # network id -> "ip/prefix"
 
 
 @dataclass
@@ -369,9 +371,13 @@ def render_service(s: Service, version: int, insert_defaults: bool) -> dict[str,
     }
     if s.previous is not None:
         out["PreviousSpec"] = render_spec(s.previous, insert_defaults)
-    endpoint: dict[str, Any] = {"Spec": s.spec.doc.get("EndpointSpec") or {}}
+    # swarmkit copies the endpoint spec once it allocated something for it (ports, VIPs)
+    allocated = bool(s.spec.ports or s.vips)
+    endpoint: dict[str, Any] = {"Spec": (s.spec.doc.get("EndpointSpec") or {}) if allocated else {}}
     if s.spec.ports:
         endpoint["Ports"] = [_port_doc(p) for p in s.spec.ports]
+    if s.vips:
+        endpoint["VirtualIPs"] = [{"NetworkID": n, "Addr": a} for n, a in s.vips.items()]
     out["Endpoint"] = endpoint
     if s.update_state:
         status: dict[str, Any] = {"State": s.update_state}
@@ -385,8 +391,14 @@ def render_service(s: Service, version: int, insert_defaults: bool) -> dict[str,
 
 
 def render_task(
-    t: Task, version: int, status: TaskStatus | None, spec: ServiceSpec | None
+    t: Task,
+    version: int,
+    status: TaskStatus | None,
+    spec: ServiceSpec | None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """A task as `GET /tasks` shows it; `attachments`: its NetworksAttachments, rendered by
+    wharfie.cluster.networks."""
     template = copy.deepcopy((spec.doc.get("TaskTemplate") if spec else None) or {})
     template.pop("Runtime", None)
     template.setdefault("ForceUpdate", 0)
@@ -428,6 +440,8 @@ def render_task(
         doc["NodeID"] = t.node_id
     doc["Status"] = state_doc
     doc["DesiredState"] = t.desired_state
+    if attachments:
+        doc["NetworksAttachments"] = attachments
     return doc
 
 

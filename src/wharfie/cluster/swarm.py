@@ -29,7 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wharfie.cluster import admin, admission, control, leader, pki, secrets, servicestore
+from wharfie.cluster import (
+    admin,
+    admission,
+    control,
+    leader,
+    networks,
+    pki,
+    secrets,
+    servicestore,
+)
 from wharfie.cluster.agent import Agent, Assignment, LogLine, LogRequest, TaskEngine
 from wharfie.cluster.etcdmember import EtcdMember, MemberConfig
 from wharfie.cluster.kv import KV, Compare, EtcdKV, Put, TLSFiles
@@ -45,6 +54,7 @@ from wharfie.cluster.records import (
     to_store,
 )
 from wharfie.cluster.services import (
+    TERMINAL,
     TaskStatus,
     service_from_store,
     service_to_store,
@@ -912,7 +922,7 @@ class Swarm:
 
         def create() -> str:
             secrets.check_references(kv, doc)
-            return servicestore.create(kv, doc)
+            return servicestore.create(kv, networks.resolve_spec(kv, doc))
 
         return await asyncio.to_thread(create)
 
@@ -932,6 +942,7 @@ class Swarm:
         def update() -> None:
             if doc is not None:
                 secrets.check_references(kv, doc)
+                networks.resolve_spec(kv, doc)
             servicestore.update(kv, ref, version, doc, rollback)
 
         await asyncio.to_thread(update)
@@ -968,6 +979,37 @@ class Swarm:
             secrets.remove(kv, kind, ref, users)
 
         await asyncio.to_thread(remove)
+
+    # ------------------------------------------------------------------ networks (networks.py)
+    def network_role(self) -> str:
+        """ "" outside a swarm, else this node's role (what /networks asks first)."""
+        state = self.state
+        return "" if state is None else state.role
+
+    async def create_network(self, body: dict[str, Any]) -> str:
+        state, kv = self._need_manager()
+
+        def create() -> str:
+            cluster, _ = admin.cluster(kv, state.cluster_id)
+            return networks.create(kv, body, cluster.default_addr_pool, cluster.subnet_size)
+
+        return await asyncio.to_thread(create)
+
+    async def cluster_networks(self) -> list[networks.StoredNetwork]:
+        state = self.state
+        if state is None or state.role != "manager" or self._kv is None:
+            return []
+        return await asyncio.to_thread(networks.networks, self._kv)
+
+    async def remove_network(self, ref: str) -> networks.ClusterNetwork:
+        _, kv = self._need_manager()
+
+        def remove() -> networks.ClusterNetwork:
+            services = [st.service for st in servicestore.services(kv)]
+            tasks = [tv.task for tv in servicestore.tasks(kv)[0] if tv.observed not in TERMINAL]
+            return networks.remove(kv, ref, services, tasks)
+
+        return await asyncio.to_thread(remove)
 
     # ------------------------------------------------------------------ helpers
     def _etcd_urls(self, addr: str) -> tuple[str, str]:
