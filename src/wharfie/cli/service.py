@@ -51,19 +51,23 @@ def _lookups(client: Client) -> tuple[Any, Any, Any]:
     )
 
 
-def resolve_image(client: Client, spec: dict[str, Any], query_registry: bool) -> list[str]:
+def resolve_image(
+    client: Client, spec: dict[str, Any], query_registry: bool, shown: str = ""
+) -> list[str]:
     """The docker client's registry query: pin the image to its digest when the registry
-    knows it; otherwise docker's warning."""
+    knows it; otherwise docker's warning (naming `shown`, the image as the user wrote it,
+    when given: `stack deploy` does not normalize it first)."""
     if not query_registry:
         return []
     cs = spec["TaskTemplate"]["ContainerSpec"]
     image = cs.get("Image") or ""
+    shown = shown or image
     try:
         doc = client.get_json(f"/distribution/{image}/json")
     except (APIError, WharfieError):
         return [
-            f"image {image} could not be accessed on a registry to record\nits digest. Each "
-            f"node will access {image} independently,\npossibly leading to different nodes "
+            f"image {shown} could not be accessed on a registry to record\nits digest. Each "
+            f"node will access {shown} independently,\npossibly leading to different nodes "
             "running different\nversions of the image.\n"
         ]
     digest = (doc.get("Descriptor") or {}).get("digest")
