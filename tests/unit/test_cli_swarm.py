@@ -86,8 +86,9 @@ def test_create_spec_policies_and_modes() -> None:
     assert spec["UpdateConfig"] == {
         "Parallelism": 2,
         "FailureAction": "rollback",
-        "Order": "stop-first",
+        "Monitor": 5_000_000_000,
         "MaxFailureRatio": 0,
+        "Order": "stop-first",
         "Delay": 1_000_000_000,
     }
     assert "RollbackConfig" not in spec

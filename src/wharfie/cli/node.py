@@ -125,14 +125,14 @@ def _role_change(ctx: Context, argv: list[str], role: str) -> int:
         spec = node.get("Spec") or {}
         if spec.get("Role") == role:
             what = "a manager" if role == "manager" else "a worker"
-            print(f"Node {ref} is already {what}.")
+            print(f"Node {node['ID']} is already {what}.")
             continue
         spec["Role"] = role
         client.post_json(f"/nodes/{node['ID']}/update", spec, {"version": node["Version"]["Index"]})
         if role == "manager":
-            print(f"Node {ref} promoted to a manager in the swarm.")
+            print(f"Node {node['ID']} promoted to a manager in the swarm.")
         else:
-            print(f"Manager {ref} demoted in the swarm.")
+            print(f"Manager {node['ID']} demoted in the swarm.")
     return 0
 
 

@@ -9,7 +9,14 @@ import time
 
 from wharfie.cli.flags import parse, table
 from wharfie.client.api import APIError
-from wharfie.errors import InvalidArgument
+from wharfie.errors import InvalidArgument, WharfieError
+
+
+class PlainError(WharfieError):
+    """A message printed as is, exit status 1."""
+
+    plain = True
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +51,7 @@ def create_body(kind: str, f: Any) -> dict[str, Any]:
         body["Driver"] = {"Name": driver}
     else:
         if len(f.args) != 2:
-            raise InvalidArgument(f'"{kind} create" requires exactly 2 arguments.')
+            raise PlainError(f"{kind} file is required")
         body["Data"] = base64.b64encode(_read(f.args[1])).decode()
     if f.get("template-driver"):
         body["Templating"] = {"Name": f.get("template-driver")}
@@ -54,6 +61,12 @@ def create_body(kind: str, f: Any) -> dict[str, Any]:
 def _create(kind: str, ctx: Context, argv: list[str]) -> int:
     extra = "d driver value\n" if kind == "secret" else ""
     f = parse(argv, table(extra + "l label list\n- template-driver value"))
+    if kind == "config" and len(f.args) != 2:
+        raise PlainError(
+            "wharfie: 'wharfie config create' requires 2 arguments\n\nUsage:  wharfie config "
+            "create [OPTIONS] CONFIG file|-\n\nRun 'wharfie config create --help' for more "
+            "information"
+        )
     if not f.args or len(f.args) > 2:
         raise InvalidArgument(f'"{kind} create" requires at least 1 and at most 2 arguments.')
     doc = ctx.client.post_json(f"/{kind}s/create", create_body(kind, f))
@@ -101,7 +114,7 @@ def _inspect(kind: str, ctx: Context, argv: list[str]) -> int:
             break
     if f.on("pretty"):
         view = secret_pretty if kind == "secret" else config_pretty
-        sys.stdout.write("".join(view(b) + "\n\n" for b in found))
+        sys.stdout.write("".join(view(b) + "\n" for b in found))
     else:
         write_inspect(found, f.get("format"))
     if failed:

@@ -133,7 +133,7 @@ def cmd_update(ctx: Context, argv: list[str]) -> int:
     print(ref)
     if f.on("detach"):
         return 0
-    return _wait(ctx, svc["ID"], f.on("quiet"))
+    return _wait(ctx, ref, f.on("quiet"))
 
 
 def cmd_rollback(ctx: Context, argv: list[str]) -> int:
@@ -150,7 +150,7 @@ def cmd_rollback(ctx: Context, argv: list[str]) -> int:
     print(ref)
     if f.on("detach"):
         return 0
-    return _wait(ctx, svc["ID"], f.on("quiet"))
+    return _wait(ctx, ref, f.on("quiet"))
 
 
 def cmd_scale(ctx: Context, argv: list[str]) -> int:

@@ -300,8 +300,9 @@ def _update_config(f: Parsed, prefix: str, current: dict[str, Any] | None) -> di
     keys = ("parallelism", "delay", "failure-action", "monitor", "max-failure-ratio", "order")
     if not any(f.has(f"{prefix}-{k}") for k in keys):
         return current
-    out = dict(current or {"Parallelism": 1, "FailureAction": "pause", "Order": "stop-first"})
-    out.setdefault("MaxFailureRatio", 0)
+    # swarmkit's defaults (docker's updateConfigFromDefaults) under the flags' changes
+    defaults = {"Parallelism": 1, "FailureAction": "pause", "Monitor": 5_000_000_000}
+    out = dict(current or {**defaults, "MaxFailureRatio": 0, "Order": "stop-first"})
     if f.has(f"{prefix}-parallelism"):
         out["Parallelism"] = _uint(f.get(f"{prefix}-parallelism") or "", f"{prefix}-parallelism")
     if f.has(f"{prefix}-delay"):

@@ -9,7 +9,7 @@ import sys
 
 from wharfie.cli.flags import parse, table
 from wharfie.client.api import APIError
-from wharfie.compose.stack import NAMESPACE
+from wharfie.compose.stack import IMAGE, NAMESPACE
 from wharfie.errors import InvalidArgument, WharfieError
 
 TYPE_CHECKING = False
@@ -131,9 +131,8 @@ def _blobs(client: Client, kind: str, specs: dict[str, dict[str, Any]]) -> dict[
             for b in client.get_json(f"/{kind}s", {"filters": {"name": {name: True}}}) or []
             if b["Spec"]["Name"] == name
         ]
-        if found:
+        if found:  # docker updates it without a word
             b = found[0]
-            print(f"Updating {kind} {name}")
             try:
                 client.request(
                     "POST",
@@ -197,18 +196,21 @@ def _services(
         from wharfie.cli.servicespec import normalize_image
 
         cs["Image"] = normalize_image(image)
+        if old is not None and not query_registry and image == old["Spec"]["Labels"].get(IMAGE):
+            cs["Image"] = old["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]  # as resolved
         warnings = resolve_image(client, spec, query_registry, shown=image)
         if old is not None:
             print(f"Updating service {name} (id: {old['ID']})")
-            query = {"version": old["Version"]["Index"], "registryAuthFrom": "spec"}
+            # no --force in stack deploy: the service's ForceUpdate stays as it is
+            spec["TaskTemplate"]["ForceUpdate"] = old["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
+            query = {"version": old["Version"]["Index"]}
             doc = client.post_json(f"/services/{old['ID']}/update", spec, query) or {}
             sid = old["ID"]
-        else:
+            for w in warnings + (doc.get("Warnings") or []):
+                sys.stderr.write(w + "\n")
+        else:  # docker prints no warnings for the services it creates
             print(f"Creating service {name}")
-            doc = client.post_json("/services/create", spec)
-            sid = doc["ID"]
-        for w in warnings + (doc.get("Warnings") or []):
-            sys.stderr.write(w + "\n")
+            sid = client.post_json("/services/create", spec)["ID"]
         out.append((name, sid))
     return out
 
