@@ -194,6 +194,23 @@ def test_swarm_verbs_match_the_docker_cli(net: Topology, tmp_path: Path) -> None
     same(m, "service", "ps", "dsvc")
     twins(m, ["service", "rm", "dsvc"], ["service", "rm", "wsvc"], names)
 
+    # service logs: the same stream (merged by the manager) through both CLIs
+    talk = "echo out-$HOSTNAME; echo err >&2; sleep 300"
+    cli(
+        m, "service", "create", "-d", "--name", "talker", "--replicas", "2",
+        "--stop-grace-period", "1s", "busybox", "sh", "-c", talk,
+    )  # fmt: skip
+    wait_for(lambda: cli(m, "service", "logs", "talker").count("out-") == 2, 60, "talker's lines")
+    for args in (
+        ["service", "logs", "talker"],
+        ["service", "logs", "--no-task-ids", "--timestamps", "talker"],
+        ["service", "logs", "--raw", "--no-trunc", "talker"],
+        ["service", "logs", "--tail", "1", "talker"],
+        ["service", "logs", "nope"],
+    ):
+        same(m, *args)
+    cli(m, "service", "rm", "talker")
+
     # secrets and configs, from a file and from stdin
     data = tmp_path / "data.txt"
     data.write_text("x=1\n")

@@ -385,7 +385,12 @@ def cmd_logs(ctx: Context, argv: list[str]) -> int:
     except APIError as exc:
         if exc.status != 404:
             raise
-        client.get_json(f"/tasks/{ref}")
+        try:
+            client.get_json(f"/tasks/{ref}")
+        except APIError as exc2:
+            if exc2.status != 404:
+                raise
+            raise PlainError(f"no such task or service: {ref}") from None
         path, is_task = f"/tasks/{ref}/logs", True
     query: dict[str, Any] = {
         "stdout": True,
@@ -406,7 +411,11 @@ def cmd_logs(ctx: Context, argv: list[str]) -> int:
         for stream, data in demux(resp.iter_bytes()):
             out = sys.stdout if stream != 2 else sys.stderr
             for line in data.decode(errors="replace").splitlines(keepends=True):
-                out.write(names.render(line, prefix_on, f.on("details"), is_task))
+                stamp = ""
+                if f.on("timestamps"):  # the time comes first, then the details
+                    stamp, _, line = line.partition(" ")
+                    stamp += " "
+                out.write(stamp + names.render(line, prefix_on, f.on("details"), is_task))
             out.flush()
     finally:
         resp.close()
