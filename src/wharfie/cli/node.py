@@ -88,11 +88,7 @@ def cmd_update(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, UPDATE_FLAGS)
     if len(f.args) != 1:
         raise InvalidArgument('"node update" requires exactly 1 argument.')
-    availability, role = f.get("availability"), f.get("role")
-    if availability is not None and availability not in ("active", "pause", "drain"):
-        raise InvalidArgument(f"invalid availability: {availability}")
-    if role is not None and role not in ("worker", "manager"):
-        raise InvalidArgument(f"invalid role {role}, only worker and manager are supported")
+    availability, role = f.get("availability"), f.get("role")  # checked by the daemon
 
     def change(spec: dict[str, Any]) -> None:
         if availability is not None:
@@ -157,7 +153,7 @@ def cmd_rm(ctx: Context, argv: list[str]) -> int:
             continue
         print(ref)
     if failed:
-        sys.stderr.write("Error response from daemon: " + "\n".join(failed) + "\n")
+        sys.stderr.write("".join(f"Error response from daemon: {m}\n" for m in failed))
         return 1
     return 0
 

@@ -58,17 +58,21 @@ def create_body(kind: str, f: Any) -> dict[str, Any]:
     return body
 
 
+def _arity(verb: str, want: str, args: str) -> PlainError:
+    """docker 28's message for a wrong number of arguments."""
+    return PlainError(
+        f"wharfie: 'wharfie {verb}' requires {want}\n\nUsage:  wharfie {verb} [OPTIONS] {args}"
+        f"\n\nRun 'wharfie {verb} --help' for more information"
+    )
+
+
 def _create(kind: str, ctx: Context, argv: list[str]) -> int:
     extra = "d driver value\n" if kind == "secret" else ""
     f = parse(argv, table(extra + "l label list\n- template-driver value"))
     if kind == "config" and len(f.args) != 2:
-        raise PlainError(
-            "wharfie: 'wharfie config create' requires 2 arguments\n\nUsage:  wharfie config "
-            "create [OPTIONS] CONFIG file|-\n\nRun 'wharfie config create --help' for more "
-            "information"
-        )
+        raise _arity("config create", "2 arguments", "CONFIG file|-")
     if not f.args or len(f.args) > 2:
-        raise InvalidArgument(f'"{kind} create" requires at least 1 and at most 2 arguments.')
+        raise _arity("secret create", "at least 1 and at most 2 arguments", "SECRET [file|-]")
     doc = ctx.client.post_json(f"/{kind}s/create", create_body(kind, f))
     print(doc["ID"])
     return 0

@@ -161,7 +161,7 @@ def cmd_scale(ctx: Context, argv: list[str]) -> int:
         name, eq, n = arg.partition("=")
         if not eq or not name:
             raise InvalidArgument(
-                f"Invalid scale specifier '{arg}'.\nSee 'wharfie service scale --help'.\n\n"
+                f"invalid scale specifier '{arg}'.\nSee 'wharfie service scale --help'.\n\n"
                 "Usage:  wharfie service scale SERVICE=REPLICAS [SERVICE=REPLICAS...]\n\n"
                 "Scale one or multiple replicated services"
             )
@@ -172,8 +172,11 @@ def cmd_scale(ctx: Context, argv: list[str]) -> int:
         name, _, n = arg.partition("=")
         try:
             _scale_one(client, name, n)
-        except (APIError, WharfieError) as exc:
-            failed.append(str(exc))
+        except APIError as exc:
+            failed.append(f"{name}: Error response from daemon: {exc.message}")
+            continue
+        except WharfieError as exc:
+            failed.append(f"{name}: {exc}")
             continue
         print(f"{name} scaled to {n}")
         scaled.append(name)
@@ -347,7 +350,7 @@ def cmd_rm(ctx: Context, argv: list[str]) -> int:
             continue
         print(ref)
     if failed:
-        sys.stderr.write("Error: " + "\n".join(failed) + "\n")
+        sys.stderr.write("".join(f"Error response from daemon: {m}\n" for m in failed))
         return 1
     return 0
 

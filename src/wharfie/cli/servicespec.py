@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 
-from wharfie.cli.flags import Parsed, table
+from wharfie.cli.flags import FlagError, Parsed, table
 from wharfie.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -136,14 +136,14 @@ def _ns(text: str, flag: str) -> int:
     try:
         return round(parse_duration(text) * 1e9)
     except InvalidArgument:
-        raise InvalidArgument(
+        raise FlagError(
             f'invalid argument "{text}" for "--{flag}" flag: time: invalid duration "{text}"'
         ) from None
 
 
 def _uint(text: str, flag: str) -> int:
     if not text.isdigit():
-        raise InvalidArgument(
+        raise FlagError(
             f'invalid argument "{text}" for "--{flag}" flag: strconv.ParseUint: parsing '
             f'"{text}": invalid syntax'
         )
@@ -154,7 +154,7 @@ def _nano_cpus(text: str, flag: str) -> int:
     try:
         return round(float(text) * 1e9)
     except ValueError:
-        raise InvalidArgument(
+        raise FlagError(
             f'invalid argument "{text}" for "--{flag}" flag: failed to parse {text} as a '
             "rational number"
         ) from None
@@ -166,7 +166,7 @@ def _bytes(text: str, flag: str) -> int:
     try:
         return ram_in_bytes(text)
     except InvalidArgument as exc:
-        raise InvalidArgument(f'invalid argument "{text}" for "--{flag}" flag: {exc}') from None
+        raise FlagError(f'invalid argument "{text}" for "--{flag}" flag: {exc}') from None
 
 
 def kv_map(items: list[str]) -> dict[str, str]:
@@ -392,7 +392,7 @@ def _mode(f: Parsed) -> dict[str, Any]:
         return {"ReplicatedJob": {"MaxConcurrent": n, "TotalCompletions": n}}
     if mode == "global-job":
         return {"GlobalJob": {}}
-    raise InvalidArgument(f"invalid mode: {mode}")
+    raise InvalidArgument(f"Unknown mode: {mode}, only replicated and global supported")
 
 
 def create_spec(
