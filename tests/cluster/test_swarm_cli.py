@@ -178,6 +178,18 @@ def test_swarm_verbs_match_the_docker_cli(net: Topology, tmp_path: Path) -> None
         ["service", "inspect", "--format", "{{.Spec.Name}} {{json .Spec.Labels}}", "wsvc"],
         ["service", "inspect", "nope"],
         ["node", "ps"],
+        # bad input: the daemon's words through both, or the CLI's own
+        ["service", "create", "--name", "dsvc", "busybox"],
+        ["service", "create", "--replicas", "x", "busybox"],
+        ["service", "create", "--mode", "bogus", "busybox"],
+        ["service", "create", "--update-delay", "soon", "busybox"],
+        ["service", "scale", "dsvc"],
+        ["service", "scale", "nope=2", "dsvc=x"],
+        ["service", "rm", "nope", "nope2"],
+        ["node", "rm", "nope"],
+        ["node", "update", "--availability", "bogus", "self"],
+        ["secret", "create"],
+        ["swarm", "leave"],
     ):
         same(m, *args)
 
