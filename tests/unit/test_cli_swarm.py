@@ -5,12 +5,13 @@ task/service/node rows and pretty views."""
 from __future__ import annotations
 
 import base64
+import io
 from typing import Any
 
 import pytest
 
 from wharfie.cli.flags import parse
-from wharfie.cli.progress import Message, Updater, trunc_error
+from wharfie.cli.progress import Message, Printer, Updater, trunc_error
 from wharfie.cli.servicespec import (
     CREATE_FLAGS,
     UPDATE_FLAGS,
@@ -335,3 +336,26 @@ def test_pretty_views() -> None:
         "Spec": {"Name": "c", "Data": base64.b64encode(b"x\n").decode()},
     }
     assert config_pretty(conf).endswith("Data:\nx\n")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_printer_on_a_terminal_redraws_in_place() -> None:
+    out = _Terminal()
+    p = Printer(out)
+    p.write(Message("overall progress", "0 out of 2 tasks"))
+    p.write(Message("1/2", "running", 9, 9))
+    p.write(Message("overall progress", "1 out of 2 tasks"))
+    text = out.getvalue()
+    assert text.startswith("\x1b[2K\roverall progress: 0 out of 2 tasks\n")
+    assert "1/2: running [" + "=" * 49 + ">]\n" in text
+    # the first line is redrawn two lines up, and the cursor comes back
+    assert text.endswith("\x1b[2A\r\x1b[2Koverall progress: 1 out of 2 tasks\x1b[2B\r")
+    plain = io.StringIO()
+    q = Printer(plain)
+    q.write(Message("1/2", "running", 9, 9))  # a bar: nothing without a terminal
+    q.write(Message("verify", "Service x converged"))
+    assert plain.getvalue() == "verify: Service x converged\n"
