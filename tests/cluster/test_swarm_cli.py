@@ -190,6 +190,14 @@ def test_swarm_verbs_match_the_docker_cli(net: Topology, tmp_path: Path) -> None
         ["node", "update", "--availability", "bogus", "self"],
         ["secret", "create"],
         ["swarm", "leave"],
+        ["service", "create"],
+        ["service", "update"],
+        ["service", "ps"],
+        ["node", "ls", "x"],
+        ["node", "promote"],
+        ["swarm", "join-token"],
+        ["stack", "deploy"],
+        ["stack", "ps"],
     ):
         same(m, *args)
 

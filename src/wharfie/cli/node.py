@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from wharfie.cli.flags import parse, table
+from wharfie.cli.flags import arity, parse, table
 from wharfie.client.api import APIError
 from wharfie.errors import InvalidArgument
 
@@ -31,7 +31,7 @@ def cmd_ls(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, table("q quiet bool\n- format value\nf filter list"))
     if f.args:
-        raise InvalidArgument('"node ls" accepts no arguments.')
+        raise arity("node ls", "accepts no arguments")
     client = ctx.client
     nodes = client.get_json("/nodes", {"filters": filters_arg(f.all("filter"))}) or []
     from wharfie.cli.swarmfmt import _natural_key
@@ -53,7 +53,7 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, table("f format value\n- pretty bool"))
     if not f.args:
-        raise InvalidArgument('"node inspect" requires at least 1 argument.')
+        raise arity("node inspect", "requires at least 1 argument")
     if f.on("pretty") and f.get("format"):
         raise InvalidArgument("--format is incompatible with human friendly format")
     client = ctx.client
@@ -87,7 +87,7 @@ def _update(client: Client, ref: str, change: Callable[[dict[str, Any]], None]) 
 def cmd_update(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, UPDATE_FLAGS)
     if len(f.args) != 1:
-        raise InvalidArgument('"node update" requires exactly 1 argument.')
+        raise arity("node update", "requires 1 argument")
     availability, role = f.get("availability"), f.get("role")  # checked by the daemon
 
     def change(spec: dict[str, Any]) -> None:
@@ -114,7 +114,7 @@ def _role_change(ctx: Context, argv: list[str], role: str) -> int:
     verb = "promote" if role == "manager" else "demote"
     f = parse(argv, table(""))
     if not f.args:
-        raise InvalidArgument(f'"node {verb}" requires at least 1 argument.')
+        raise arity(f"node {verb}", "requires at least 1 argument")
     client = ctx.client
     for ref in f.args:
         node = client.get_json(f"/nodes/{_ref(client, ref)}")
@@ -143,7 +143,7 @@ def cmd_demote(ctx: Context, argv: list[str]) -> int:
 def cmd_rm(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table("f force bool"))
     if not f.args:
-        raise InvalidArgument('"node rm" requires at least 1 argument.')
+        raise arity("node rm", "requires at least 1 argument")
     failed = []
     for ref in f.args:
         try:

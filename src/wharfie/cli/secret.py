@@ -7,7 +7,7 @@ import base64
 import sys
 import time
 
-from wharfie.cli.flags import parse, table
+from wharfie.cli.flags import arity, parse, table
 from wharfie.client.api import APIError
 from wharfie.errors import InvalidArgument, WharfieError
 
@@ -58,21 +58,13 @@ def create_body(kind: str, f: Any) -> dict[str, Any]:
     return body
 
 
-def _arity(verb: str, want: str, args: str) -> PlainError:
-    """docker 28's message for a wrong number of arguments."""
-    return PlainError(
-        f"wharfie: 'wharfie {verb}' requires {want}\n\nUsage:  wharfie {verb} [OPTIONS] {args}"
-        f"\n\nRun 'wharfie {verb} --help' for more information"
-    )
-
-
 def _create(kind: str, ctx: Context, argv: list[str]) -> int:
     extra = "d driver value\n" if kind == "secret" else ""
     f = parse(argv, table(extra + "l label list\n- template-driver value"))
     if kind == "config" and len(f.args) != 2:
-        raise _arity("config create", "2 arguments", "CONFIG file|-")
+        raise arity("config create", "requires 2 arguments")
     if not f.args or len(f.args) > 2:
-        raise _arity("secret create", "at least 1 and at most 2 arguments", "SECRET [file|-]")
+        raise arity("secret create", "requires at least 1 and at most 2 arguments")
     doc = ctx.client.post_json(f"/{kind}s/create", create_body(kind, f))
     print(doc["ID"])
     return 0
@@ -85,7 +77,7 @@ def _ls(kind: str, ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, table("q quiet bool\n- format value\nf filter list"))
     if f.args:
-        raise InvalidArgument(f'"{kind} ls" accepts no arguments.')
+        raise arity(f"{kind} ls", "accepts no arguments")
     found = ctx.client.get_json(f"/{kind}s", {"filters": filters_arg(f.all("filter"))}) or []
     found.sort(key=lambda b: (b.get("Spec") or {}).get("Name") or "")
     if f.on("quiet") and not f.has("format"):
@@ -103,7 +95,7 @@ def _inspect(kind: str, ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, table("f format value\n- pretty bool"))
     if not f.args:
-        raise InvalidArgument(f'"{kind} inspect" requires at least 1 argument.')
+        raise arity(f"{kind} inspect", "requires at least 1 argument")
     if f.on("pretty") and f.get("format"):
         raise InvalidArgument("--format is incompatible with human friendly format")
     found = []
@@ -130,7 +122,7 @@ def _inspect(kind: str, ctx: Context, argv: list[str]) -> int:
 def _rm(kind: str, ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table(""))
     if not f.args:
-        raise InvalidArgument(f'"{kind} rm" requires at least 1 argument.')
+        raise arity(f"{kind} rm", "requires at least 1 argument")
     failed = []
     for ref in f.args:
         try:

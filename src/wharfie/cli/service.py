@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 
-from wharfie.cli.flags import parse, table
+from wharfie.cli.flags import arity, parse, table
 from wharfie.client.api import APIError
 from wharfie.errors import InvalidArgument, WharfieError
 
@@ -109,7 +109,7 @@ def cmd_update(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, UPDATE_FLAGS)
     if len(f.args) != 1:
-        raise InvalidArgument('"service update" requires exactly 1 argument.')
+        raise arity("service update", "requires 1 argument")
     client = ctx.client
     ref = f.args[0]
     svc = client.get_json(f"/services/{ref}", {"insertDefaults": False})
@@ -139,7 +139,7 @@ def cmd_update(ctx: Context, argv: list[str]) -> int:
 def cmd_rollback(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table("d detach bool\nq quiet bool"))
     if len(f.args) != 1:
-        raise InvalidArgument('"service rollback" requires exactly 1 argument.')
+        raise arity("service rollback", "requires 1 argument")
     client = ctx.client
     ref = f.args[0]
     svc = client.get_json(f"/services/{ref}", {"insertDefaults": False})
@@ -156,7 +156,7 @@ def cmd_rollback(ctx: Context, argv: list[str]) -> int:
 def cmd_scale(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table("d detach bool"))
     if not f.args:
-        raise InvalidArgument('"service scale" requires at least 1 argument.')
+        raise arity("service scale", "requires at least 1 argument")
     for arg in f.args:
         name, eq, n = arg.partition("=")
         if not eq or not name:
@@ -217,7 +217,7 @@ def cmd_ls(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, LS_FLAGS)
     if f.args:
-        raise InvalidArgument('"service ls" accepts no arguments.')
+        raise arity("service ls", "accepts no arguments")
     query = {"filters": filters_arg(f.all("filter")), "status": True}
     services = ctx.client.get_json("/services", query) or []
     services.sort(key=lambda s: _natural_key((s.get("Spec") or {}).get("Name") or ""))
@@ -266,7 +266,7 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, PS_FLAGS)
     if not f.args:
-        raise InvalidArgument('"service ps" requires at least 1 argument.')
+        raise arity("service ps", "requires at least 1 argument")
     client = ctx.client
     filters = filters_arg(f.all("filter")) or {}
     ids: dict[str, bool] = {}
@@ -307,7 +307,7 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, table("f format value\n- pretty bool"))
     if not f.args:
-        raise InvalidArgument('"service inspect" requires at least 1 argument.')
+        raise arity("service inspect", "requires at least 1 argument")
     if f.on("pretty") and f.get("format"):
         raise InvalidArgument("--format is incompatible with human friendly format")
     client = ctx.client
@@ -340,7 +340,7 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
 def cmd_rm(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table(""))
     if not f.args:
-        raise InvalidArgument('"service rm" requires at least 1 argument.')
+        raise arity("service rm", "requires at least 1 argument")
     failed = []
     for ref in f.args:
         try:
@@ -378,7 +378,7 @@ def cmd_logs(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, LOGS_FLAGS)
     if len(f.args) != 1:
-        raise InvalidArgument('"service logs" requires exactly 1 argument.')
+        raise arity("service logs", "requires 1 argument")
     client = ctx.client
     ref = f.args[0]
     path = f"/services/{ref}/logs"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 
-from wharfie.cli.flags import FlagError, Parsed, table
+from wharfie.cli.flags import FlagError, Parsed, arity, table
 from wharfie.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -400,7 +400,7 @@ def create_spec(
 ) -> dict[str, Any]:
     """The ServiceSpec of `service create [OPTIONS] IMAGE [COMMAND] [ARG...]`."""
     if not f.args:
-        raise InvalidArgument('"service create" requires at least 1 argument.')
+        raise arity("service create", "requires at least 1 argument")
     image, args = f.args[0], f.args[1:]
     cs: dict[str, Any] = {"Image": normalize_image(image)}
     if f.has("entrypoint"):

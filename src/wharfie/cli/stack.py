@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from wharfie.cli.flags import parse, table
+from wharfie.cli.flags import arity, parse, table
 from wharfie.client.api import APIError
 from wharfie.compose.stack import IMAGE, NAMESPACE
 from wharfie.errors import InvalidArgument, WharfieError
@@ -53,7 +53,7 @@ def cmd_deploy(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, DEPLOY_FLAGS)
     if len(f.args) != 1:
-        raise InvalidArgument('"stack deploy" requires exactly 1 argument.')
+        raise arity("stack deploy", "requires 1 argument")
     stack = f.args[0]
     _check_name(stack)
     files = f.all("compose-file")
@@ -227,7 +227,7 @@ def cmd_ls(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, table("- format value\n- orchestrator value"))
     if f.args:
-        raise InvalidArgument('"stack ls" accepts no arguments.')
+        raise arity("stack ls", "accepts no arguments")
     services = ctx.client.get_json("/services", {"filters": {"label": {NAMESPACE: True}}}) or []
     counts: dict[str, int] = {}
     for s in services:
@@ -266,7 +266,7 @@ def cmd_services(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, table("q quiet bool\n- format value\nf filter list\n- orchestrator value"))
     if len(f.args) != 1:
-        raise InvalidArgument('"stack services" requires exactly 1 argument.')
+        raise arity("stack services", "requires 1 argument")
     stack = f.args[0]
     filters = {**(filters_arg(f.all("filter")) or {}), **_ns_filter(stack)}
     services = ctx.client.get_json("/services", {"filters": filters, "status": True}) or []
@@ -288,7 +288,7 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
 
     f = parse(argv, PS_FLAGS)
     if len(f.args) != 1:
-        raise InvalidArgument('"stack ps" requires exactly 1 argument.')
+        raise arity("stack ps", "requires 1 argument")
     stack = f.args[0]
     client = ctx.client
     services = _stack_services(client, stack)
@@ -306,7 +306,7 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
 def cmd_rm(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table("d detach bool"))
     if not f.args:
-        raise InvalidArgument('"stack rm" requires at least 1 argument.')
+        raise arity("stack rm", "requires at least 1 argument")
     client = ctx.client
     failed = False
     for stack in f.args:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from wharfie.cli.flags import parse, table
+from wharfie.cli.flags import arity, parse, table
 from wharfie.errors import InvalidArgument, WharfieError
 
 TYPE_CHECKING = False
@@ -72,7 +72,7 @@ def spec_changes(f: Any, spec: dict[str, Any]) -> dict[str, Any]:
 def cmd_init(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, INIT_FLAGS)
     if f.args:
-        raise InvalidArgument('"swarm init" accepts no arguments.')
+        raise arity("swarm init", "accepts no arguments")
     client = ctx.client
     body: dict[str, Any] = {
         "ListenAddr": f.get("listen-addr") or "0.0.0.0:2377",
@@ -135,7 +135,7 @@ JOIN_FLAGS = table(
 def cmd_join(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, JOIN_FLAGS)
     if len(f.args) != 1:
-        raise InvalidArgument('"swarm join" requires exactly 1 argument.')
+        raise arity("swarm join", "requires 1 argument")
     client = ctx.client
     body = {
         "ListenAddr": f.get("listen-addr") or "0.0.0.0:2377",
@@ -157,7 +157,7 @@ def cmd_join(ctx: Context, argv: list[str]) -> int:
 def cmd_leave(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table("f force bool"))
     if f.args:
-        raise InvalidArgument('"swarm leave" accepts no arguments.')
+        raise arity("swarm leave", "accepts no arguments")
     ctx.client.request("POST", "/swarm/leave", query={"force": f.on("force") or None})
     print("Node left the swarm.")
     return 0
@@ -166,7 +166,7 @@ def cmd_leave(ctx: Context, argv: list[str]) -> int:
 def cmd_update(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table(_SPEC_FLAGS))
     if f.args:
-        raise InvalidArgument('"swarm update" accepts no arguments.')
+        raise arity("swarm update", "accepts no arguments")
     client = ctx.client
     swarm = client.get_json("/swarm")
     spec = spec_changes(f, swarm.get("Spec") or {})
@@ -182,7 +182,7 @@ def cmd_update(ctx: Context, argv: list[str]) -> int:
 def cmd_join_token(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table("q quiet bool\n- rotate bool"))
     if len(f.args) != 1:
-        raise InvalidArgument('"swarm join-token" requires exactly 1 argument.')
+        raise arity("swarm join-token", "requires 1 argument")
     role = f.args[0]
     if role not in ("worker", "manager"):
         raise InvalidArgument("unknown role " + role)
@@ -208,7 +208,7 @@ def cmd_join_token(ctx: Context, argv: list[str]) -> int:
 def cmd_unlock_key(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table("q quiet bool\n- rotate bool"))
     if f.args:
-        raise InvalidArgument('"swarm unlock-key" accepts no arguments.')
+        raise arity("swarm unlock-key", "accepts no arguments")
     client = ctx.client
     if f.on("rotate"):
         swarm = client.get_json("/swarm")
@@ -232,7 +232,7 @@ def cmd_unlock_key(ctx: Context, argv: list[str]) -> int:
 def cmd_unlock(ctx: Context, argv: list[str]) -> int:
     f = parse(argv, table(""))
     if f.args:
-        raise InvalidArgument('"swarm unlock" accepts no arguments.')
+        raise arity("swarm unlock", "accepts no arguments")
     client = ctx.client
     state = (client.get_json("/info").get("Swarm") or {}).get("LocalNodeState")
     if state == "inactive":
