@@ -175,6 +175,7 @@ def test_swarm_verbs_match_the_docker_cli(net: Topology, tmp_path: Path) -> None
         ["service", "ps", "-q", "dsvc"],
         ["service", "ps", "nope"],
         ["service", "inspect", "--pretty", "dsvc"],
+        ["service", "inspect", "dsvc", "wsvc"],
         ["service", "inspect", "--format", "{{.Spec.Name}} {{json .Spec.Labels}}", "wsvc"],
         ["service", "inspect", "nope"],
         ["node", "ps"],

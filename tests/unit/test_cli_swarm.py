@@ -26,6 +26,7 @@ from wharfie.cli.swarmfmt import (
     ServiceRow,
     config_pretty,
     go_duration,
+    go_order,
     go_time,
     service_ports,
     service_pretty,
@@ -359,3 +360,27 @@ def test_progress_printer_on_a_terminal_redraws_in_place() -> None:
     q.write(Message("1/2", "running", 9, 9))  # a bar: nothing without a terminal
     q.write(Message("verify", "Service x converged"))
     assert plain.getvalue() == "verify: Service x converged\n"
+
+
+def test_service_inspect_keys_in_go_struct_order() -> None:
+    doc = {
+        "Spec": {
+            "TaskTemplate": {
+                "Runtime": "container",
+                "Resources": {"Reservations": {}, "Limits": {}},
+                "ContainerSpec": {"Isolation": "default", "StopGracePeriod": 1, "Image": "b"},
+            },
+            "Name": "web",
+        },
+        "Endpoint": {"VirtualIPs": [], "Spec": {"Ports": [], "Mode": "vip"}},
+        "ID": "x",
+        "Extra": 1,
+    }
+    out = go_order(doc)
+    assert list(out) == ["ID", "Spec", "Endpoint", "Extra"]
+    task = out["Spec"]["TaskTemplate"]
+    assert list(task) == ["ContainerSpec", "Resources", "Runtime"]
+    assert list(task["ContainerSpec"]) == ["Image", "StopGracePeriod", "Isolation"]
+    assert list(task["Resources"]) == ["Limits", "Reservations"]
+    assert list(out["Endpoint"]) == ["Spec", "VirtualIPs"]
+    assert list(out["Endpoint"]["Spec"]) == ["Mode", "Ports"]

@@ -328,7 +328,9 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
         now = time.time()
         sys.stdout.write("".join(service_pretty(s, nets, now) + "\n\n" for s in found))
     elif not missing or found:
-        write_inspect(found, f.get("format"))
+        from wharfie.cli.swarmfmt import go_order
+
+        write_inspect([go_order(s) for s in found], f.get("format"))
     elif not f.get("format"):
         write_inspect([], None)
     if missing:

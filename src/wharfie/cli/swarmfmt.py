@@ -575,3 +575,51 @@ def config_pretty(b: dict[str, Any]) -> str:
     out.append("Data:")
     out.append(base64.b64decode(spec.get("Data") or "").decode(errors="replace"))
     return "\n".join(out)
+
+
+# -- inspect ------------------------------------------------------------------
+# The docker CLI prints `service inspect` by marshalling its Go types again (moby's
+# api/types/swarm), so the keys come in the structs' field order, whatever the daemon sent.
+_SPEC = ["Name", "Labels", "TaskTemplate", "Mode", "UpdateConfig", "RollbackConfig"]
+_UPDATE = ["Parallelism", "Delay", "FailureAction", "Monitor", "MaxFailureRatio", "Order"]
+_TOP = ["ID", "Version", "CreatedAt", "UpdatedAt", "Spec", "PreviousSpec", "Endpoint"]
+_TASK = ["ContainerSpec", "PluginSpec", "NetworkAttachmentSpec", "Resources", "RestartPolicy"]
+_CONTAINER = ["Image", "Labels", "Command", "Args", "Hostname", "Env", "Dir", "User", "Groups"]
+_CONTAINER2 = ["Privileges", "Init", "StopSignal", "TTY", "OpenStdin", "ReadOnly", "Mounts"]
+_CONTAINER3 = ["StopGracePeriod", "Healthcheck", "Hosts", "DNSConfig", "Secrets", "Configs"]
+_CONTAINER4 = ["Isolation", "Sysctls", "CapabilityAdd", "CapabilityDrop", "Ulimits"]
+_SERVICE_ORDER: dict[str, list[str]] = {
+    "": [*_TOP, "UpdateStatus", "ServiceStatus", "JobStatus"],
+    "Spec": [*_SPEC, "Networks", "EndpointSpec"],
+    "PreviousSpec": [*_SPEC, "Networks", "EndpointSpec"],
+    "TaskTemplate": [*_TASK, "Placement", "Networks", "LogDriver", "ForceUpdate", "Runtime"],
+    "ContainerSpec": [*_CONTAINER, *_CONTAINER2, *_CONTAINER3, *_CONTAINER4, "OomScoreAdj"],
+    "Resources": ["Limits", "Reservations"],
+    "Limits": ["NanoCPUs", "MemoryBytes", "Pids"],
+    "Reservations": ["NanoCPUs", "MemoryBytes", "GenericResources"],
+    "RestartPolicy": ["Condition", "Delay", "MaxAttempts", "Window"],
+    "Placement": ["Constraints", "Preferences", "MaxReplicas", "Platforms"],
+    "UpdateConfig": _UPDATE,
+    "RollbackConfig": _UPDATE,
+    "EndpointSpec": ["Mode", "Ports"],
+    "Endpoint": ["Spec", "Ports", "VirtualIPs"],
+    "Endpoint.Spec": ["Mode", "Ports"],
+    "UpdateStatus": ["State", "StartedAt", "CompletedAt", "Message"],
+    "ServiceStatus": ["RunningTasks", "DesiredTasks", "CompletedTasks"],
+}
+
+
+def go_order(value: Any, name: str = "", order: dict[str, list[str]] | None = None) -> Any:
+    """`value` with its objects' keys in Go struct order (keys not listed keep theirs, after)."""
+    order = _SERVICE_ORDER if order is None else order
+    if isinstance(value, list):
+        return [go_order(v, name, order) for v in value]
+    if not isinstance(value, dict):
+        return value
+    first = order.get(name, [])
+    keys = [k for k in first if k in value] + [k for k in value if k not in first]
+    out = {}
+    for k in keys:
+        child = f"{name}.{k}" if f"{name}.{k}" in order else k
+        out[k] = go_order(value[k], child, order)
+    return out
