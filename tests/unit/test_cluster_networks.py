@@ -99,6 +99,11 @@ def test_in_use_by_a_service_then_by_a_task() -> None:
     )
     t = Task("t1", "s1", 1, "node", "running", "new", 1, 0, 0, addresses={n.id: "10.0.1.3/24"})
     assert "is in use by task t1" in networks.users(n.id, [service([])], [t])
+    # swarmkit counts only tasks meant to run: not those of a removed service (`stack rm`
+    # removes the services, then at once their networks), nor those being shut down
+    assert networks.users(n.id, [], [t]) == ""
+    stopping = Task("t2", "s1", 1, "node", "shutdown", "new", 1, 0, 0, addresses=t.addresses)
+    assert networks.users(n.id, [service([])], [stopping]) == ""
     assert networks.wants_vip(service([n.id]))
     assert not networks.wants_vip(service([n.id], "dnsrr"))
 

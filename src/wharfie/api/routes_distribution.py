@@ -17,7 +17,7 @@ from wharfie.api.decoding import arg
 from wharfie.api.http import HTTPError, Reply, Request, Stream, json_response
 from wharfie.engine.files import consume_in_thread
 from wharfie.engine.images import AuthConfig, Unauthorized, decode_registry_auth
-from wharfie.errors import InvalidArgument, WharfieError
+from wharfie.errors import InvalidArgument, Unavailable, WharfieError
 from wharfie.oci import jsonio
 
 if TYPE_CHECKING:
@@ -148,10 +148,14 @@ async def auth(e: DistributionBackend, req: Request) -> Reply:
 
 
 async def inspect(e: DistributionBackend, req: Request, name: str) -> Reply:
+    """dockerd answers an unreachable registry here with an unclassified error: 500 (not the
+    503 of a pull), as `docker service create` meets it on a machine without a registry."""
     try:
         out = await e.distribution_inspect(name, _auth(req))
     except Unauthorized as exc:
         raise HTTPError(401, str(exc)) from exc
+    except Unavailable as exc:
+        raise HTTPError(500, str(exc)) from exc
     return json_response(out)
 
 

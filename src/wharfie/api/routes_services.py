@@ -267,6 +267,9 @@ def _task_matches(f: dict[str, list[str]], tv: TaskView, s: StoredService | None
             for want in f["desired-state"]
         ):
             return False
+    # swarmkit matches a task's `label` filter against its service's labels (docker stack ps)
+    if "label" in f and not (s and _labels_match(f["label"], s.service.spec.labels)):
+        return False
     stale = s is None or t.spec_version != s.service.spec_version
     return not ("_up-to-date" in f and stale)
 

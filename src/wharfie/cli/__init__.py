@@ -180,6 +180,28 @@ GROUPS["builder"] = {"build": "build", "prune": "builder-prune"}
 GROUPS["image"]["build"] = "build"
 COMMANDS["builder-prune"] = ("build", "cmd_prune")
 COMMANDS["dashboard"] = ("dashboard", "cmd_dashboard")  # the daemon's web UI
+# swarm mode: each group's verbs are `<group>-<verb>` commands in the module of that name
+_SWARM_GROUPS = {
+    "swarm": ("swarm", ["init", "join", "leave", "update", "join-token", "unlock", "unlock-key"]),
+    "node": ("node", ["ls", "inspect", "update", "promote", "demote", "rm", "ps"]),
+    "service": (
+        "service",
+        ["create", "ls", "ps", "inspect", "scale", "update", "rollback", "logs", "rm"],
+    ),
+    "secret": ("secret", ["create", "ls", "inspect", "rm"]),
+    "config": ("secret", ["create", "ls", "inspect", "rm"]),
+    "stack": ("stack", ["deploy", "ls", "ps", "services", "rm"]),
+}
+for _group, (_module, _verbs) in _SWARM_GROUPS.items():
+    GROUPS[_group] = {v: f"{_group}-{v}" for v in _verbs}
+    for _verb in _verbs:
+        _func = f"cmd_{_group}_{_verb}" if _module == "secret" else f"cmd_{_verb}"
+        COMMANDS[f"{_group}-{_verb}"] = (_module, _func.replace("-", "_"))
+    if "ls" in _verbs:
+        GROUPS[_group]["list"] = f"{_group}-ls"
+    if "rm" in _verbs:
+        GROUPS[_group]["remove"] = f"{_group}-rm"
+GROUPS["stack"]["up"] = "stack-deploy"
 
 USAGE = """Usage:  wharfie [OPTIONS] COMMAND
 
@@ -198,6 +220,15 @@ Management Commands:
   registry    Run an OCI distribution registry (serve, gc)
   vm          VM-isolated containers' guest kernels (kernel ls)
   bench       Compare isolations on this machine (isolation)
+
+Swarm Commands:
+  swarm       Manage the swarm (init, join, leave, update, join-token, unlock, unlock-key)
+  node        Manage swarm nodes (ls, inspect, update, promote, demote, rm, ps)
+  service     Manage swarm services (create, ls, ps, inspect, scale, update, rollback,
+              logs, rm)
+  secret      Manage swarm secrets (create, ls, inspect, rm)
+  config      Manage swarm configs (create, ls, inspect, rm)
+  stack       Manage swarm stacks (deploy, ls, ps, services, rm)
 
 Commands:
   attach commit cp create events export history import inspect kill load logs
@@ -262,6 +293,8 @@ USAGE_LINES = {
     "ps": "wharfie ps [OPTIONS]",
     "images": "wharfie images [OPTIONS] [REPOSITORY[:TAG]]",
     "build": "wharfie build [OPTIONS] PATH | -",
+    "service create": "wharfie service create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+    "service update": "wharfie service update [OPTIONS] SERVICE",
     "cp": "wharfie cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n"
     "        wharfie cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
 }

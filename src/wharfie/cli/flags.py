@@ -156,3 +156,61 @@ def _short_group(word: str, argv: list[str], i: int, tbl: Table, out: Parsed) ->
             return i + 1
         raise FlagError(f"flag needs an argument: '{letter}' in -{letter}")
     return i
+
+
+class UsageError(InvalidArgument):
+    """docker 28's refusal of a wrong number of arguments (printed as is, exit status 1)."""
+
+    plain = True
+
+
+SWARM_USAGE = {
+    "swarm init": "[OPTIONS]",
+    "swarm join": "[OPTIONS] HOST:PORT",
+    "swarm leave": "[OPTIONS]",
+    "swarm update": "[OPTIONS]",
+    "swarm join-token": "[OPTIONS] (worker|manager)",
+    "swarm unlock-key": "[OPTIONS]",
+    "swarm unlock": "",
+    "node ls": "[OPTIONS]",
+    "node inspect": "[OPTIONS] self|NODE [NODE...]",
+    "node update": "[OPTIONS] NODE",
+    "node promote": "NODE [NODE...]",
+    "node demote": "NODE [NODE...]",
+    "node rm": "[OPTIONS] NODE [NODE...]",
+    "node ps": "[OPTIONS] [NODE...]",
+    "service create": "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+    "service ls": "[OPTIONS]",
+    "service ps": "[OPTIONS] SERVICE [SERVICE...]",
+    "service inspect": "[OPTIONS] SERVICE [SERVICE...]",
+    "service scale": "SERVICE=REPLICAS [SERVICE=REPLICAS...]",
+    "service update": "[OPTIONS] SERVICE",
+    "service rollback": "[OPTIONS] SERVICE",
+    "service logs": "[OPTIONS] SERVICE|TASK",
+    "service rm": "SERVICE [SERVICE...]",
+    "secret create": "[OPTIONS] SECRET [file|-]",
+    "secret ls": "[OPTIONS]",
+    "secret inspect": "[OPTIONS] SECRET [SECRET...]",
+    "secret rm": "SECRET [SECRET...]",
+    "config create": "[OPTIONS] CONFIG file|-",
+    "config ls": "[OPTIONS]",
+    "config inspect": "[OPTIONS] CONFIG [CONFIG...]",
+    "config rm": "CONFIG [CONFIG...]",
+    "stack deploy": "[OPTIONS] STACK",
+    "stack ls": "[OPTIONS]",
+    "stack ps": "[OPTIONS] STACK",
+    "stack services": "[OPTIONS] STACK",
+    "stack rm": "[OPTIONS] STACK [STACK...]",
+}
+
+
+def arity(verb: str, want: str) -> UsageError:
+    """`wharfie: 'wharfie service ps' requires at least 1 argument` with the verb's usage, as
+    docker 28 words it; `want` is "accepts no arguments", "requires 1 argument", ..."""
+    usage = f"wharfie {verb} {SWARM_USAGE.get(verb, '[OPTIONS]')}".rstrip()
+    # cobra's RequiresMinArgs says "See", the others "Run"
+    word = "See" if want.startswith("requires at least") and "at most" not in want else "Run"
+    return UsageError(
+        f"wharfie: 'wharfie {verb}' {want}\n\nUsage:  {usage}\n\n"
+        f"{word} 'wharfie {verb} --help' for more information"
+    )

@@ -238,7 +238,12 @@ def users(
                 f"rpc error: code = FailedPrecondition desc = network {network_id} is in use by "
                 f"service {s.id}"
             )
+    alive = {s.id for s in services}
     for t in tasks:
+        # swarmkit counts only tasks meant to run; a removed service's tasks are on their way
+        # out (`stack rm` removes the services, then at once their networks)
+        if t.service_id not in alive or t.desired_state != "running":
+            continue
         if network_id in t.addresses:
             return (
                 f"rpc error: code = FailedPrecondition desc = network {network_id} is in use by "

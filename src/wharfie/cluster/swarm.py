@@ -383,7 +383,7 @@ class Swarm:
                 if reachable <= 1 and unreachable == 0:
                     return msg + (
                         "Removing the last manager erases all current state of the swarm. "
-                        "Use `--force` to ignore this message. "
+                        "Use `--force` to ignore this message."
                     )
                 msg += (
                     f"Removing this node leaves {reachable - 1} managers out of "

@@ -17,6 +17,7 @@ from wharfie.compose.schema import (
     INT,
     LIST_OR_DICT,
     NULL,
+    NUM,
     SCALAR,
     STR,
     STR_LIST,
@@ -99,11 +100,31 @@ _HEALTH = Obj(
     }
 )
 _RESOURCES = Obj({"memory": BYTES, "cpus": STR_OR_NUM, "pids": INT})
+_UPDATE_CONFIG = Obj(
+    {
+        "parallelism": INT,
+        "delay": DURATION,
+        "failure_action": Enum("continue", "pause", "rollback"),
+        "monitor": DURATION,
+        "max_failure_ratio": NUM,
+        "order": Enum("start-first", "stop-first"),
+    }
+)
 _DEPLOY = Obj(
     {
         "replicas": INT,
-        "mode": Enum("replicated", "global"),
+        "mode": Enum("replicated", "global", "replicated-job", "global-job"),
         "labels": LIST_OR_DICT,
+        "endpoint_mode": Enum("vip", "dnsrr"),
+        "placement": Obj(
+            {
+                "constraints": STR_LIST,
+                "preferences": List(Obj({"spread": STR})),
+                "max_replicas_per_node": INT,
+            }
+        ),
+        "update_config": _UPDATE_CONFIG,
+        "rollback_config": _UPDATE_CONFIG,
         "resources": Obj({"limits": _RESOURCES, "reservations": _RESOURCES}),
         "restart_policy": Obj(
             {

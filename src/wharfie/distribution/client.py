@@ -63,8 +63,9 @@ def dial_error(method: str, url: str, exc: BaseException) -> Unavailable:
     parts = urlsplit(url)
     host = parts.netloc
     verb = method[:1] + method[1:].lower()
-    if isinstance(exc, ConnectionRefusedError):
-        why = f"dial tcp {host}: connect: connection refused"
+    if isinstance(exc, ConnectionRefusedError):  # Go names the address it dialled
+        dialled = _dialled(parts.hostname or "", parts.port, host)
+        why = f"dial tcp {dialled}: connect: connection refused"
     elif isinstance(exc, socket.gaierror):
         why = f"dial tcp: lookup {parts.hostname}: no such host"
     elif isinstance(exc, (socket.timeout, TimeoutError)):
@@ -72,6 +73,16 @@ def dial_error(method: str, url: str, exc: BaseException) -> Unavailable:
     else:
         why = str(exc) or type(exc).__name__
     return Unavailable(f'{verb} "{url}": {why}')
+
+
+def _dialled(hostname: str, port: int | None, fallback: str) -> str:
+    """`127.0.0.1:5000` for `localhost:5000` (the first address the name resolves to)."""
+    try:
+        family, _, _, _, addr = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError):
+        return fallback
+    ip, dport = str(addr[0]), str(port or "")
+    return f"[{ip}]:{dport}" if family == socket.AF_INET6 else f"{ip}:{dport}"
 
 
 class Registry:
