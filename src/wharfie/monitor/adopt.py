@@ -143,25 +143,51 @@ def state_path(exec_root: str, cid: str) -> str:
     return os.path.join(exec_root, STATE_DIR, cid + ".json")
 
 
+def exit_path(exec_root: str, cid: str) -> str:
+    """Where the exit is recorded: a file of its own beside the running state. Renaming a
+    new file over an existing one makes ext4 (auto_da_alloc) write the data out first, a
+    synchronous flush on every exit when the exec root is on disk; a new name costs none."""
+    return os.path.join(exec_root, STATE_DIR, cid + EXITED)
+
+
+EXITED = ".exited.json"
+
+
 def save(exec_root: str, st: State) -> None:
+    """The running state at start; the exit beside it (`exit_path`), so the exit is on disk
+    (atomically: a temp file renamed) before anyone is told of it."""
     from wharfie.oci.jsonio import dumps
 
-    path = state_path(exec_root, st.id)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    exited = st.status == "exited"
+    path = exit_path(exec_root, st.id) if exited else state_path(exec_root, st.id)
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
+    try:
+        f = open(tmp, "w")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        f = open(tmp, "w")  # noqa: SIM115
+    with f:
         f.write(dumps(asdict(st)))
     os.rename(tmp, path)
+    if not exited:  # a start after an exit nobody forgot (a restart): the old exit is void
+        _unlink(exit_path(exec_root, st.id))
 
 
 def remove(exec_root: str, cid: str) -> None:
+    _unlink(state_path(exec_root, cid))
+    _unlink(exit_path(exec_root, cid))
+
+
+def _unlink(path: str) -> None:
     try:
-        os.unlink(state_path(exec_root, cid))
+        os.unlink(path)
     except FileNotFoundError:
         pass
 
 
 def load_all(exec_root: str) -> list[State]:
+    """One state per container or exec: its exit record when there is one, else its
+    running state."""
     from wharfie.oci.jsonio import loads
 
     base = os.path.join(exec_root, STATE_DIR)
@@ -169,19 +195,21 @@ def load_all(exec_root: str) -> list[State]:
         names = os.listdir(base)
     except FileNotFoundError:
         return []
-    out = []
-    for name in names:
+    out: dict[str, State] = {}
+    for name in sorted(names, key=lambda n: n.endswith(EXITED)):  # exits last: they win
         path = os.path.join(base, name)
         if not name.endswith(".json"):
             os.unlink(path)  # a temp file of a crashed save
             continue
         try:
             with open(path) as f:
-                out.append(State(**loads(f.read())))
+                st = State(**loads(f.read()))
         except (OSError, ValueError, TypeError) as exc:
             sys.stderr.write(f"wharfie-monitor: dropping unreadable {path}: {exc}\n")
             os.unlink(path)
-    return out
+            continue
+        out[st.id] = st
+    return list(out.values())
 
 
 CLIENT_ROLE = "client "

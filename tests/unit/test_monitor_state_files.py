@@ -1,0 +1,69 @@
+"""The monitor's state files (monitor/adopt.py): the running state written at start, the
+exit in a file of its own, one state per container when a new worker reads them back."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from wharfie.monitor import adopt
+
+
+def _state(cid: str, **kw: object) -> adopt.State:
+    base: dict[str, object] = {
+        "id": cid,
+        "pid": 42,
+        "start_time": "123",
+        "tty": False,
+        "want_stdin": False,
+        "stdin_once": False,
+        "log_path": None,
+        "log_max_size": 0,
+        "log_max_file": 1,
+        "started_at": 1.5,
+    }
+    base.update(kw)
+    return adopt.State(**base)  # type: ignore[arg-type]
+
+
+def test_the_exit_is_written_beside_the_running_state_and_wins(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    adopt.save(root, _state("c1"))
+    adopt.save(root, _state("c1", status="exited", exit_code=3, finished_at=2.5))
+    files = sorted(os.listdir(tmp_path / adopt.STATE_DIR))
+    assert files == ["c1.exited.json", "c1.json"]  # a new name: nothing renamed over
+    (st,) = adopt.load_all(root)
+    assert (st.status, st.exit_code, st.finished_at) == ("exited", 3, 2.5)
+
+
+def test_running_only_and_remove_takes_both(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    adopt.save(root, _state("run"))
+    adopt.save(root, _state("ex", container_id="run"))
+    adopt.save(root, _state("ex", container_id="run", status="exited", exit_code=0))
+    by_id = {s.id: s for s in adopt.load_all(root)}
+    assert by_id["run"].status == "running"
+    assert by_id["ex"].status == "exited" and by_id["ex"].container_id == "run"
+    adopt.remove(root, "ex")
+    adopt.remove(root, "run")
+    adopt.remove(root, "never-saved")  # idempotent
+    assert os.listdir(tmp_path / adopt.STATE_DIR) == []
+
+
+def test_a_new_start_voids_an_exit_nobody_forgot(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    adopt.save(root, _state("c"))
+    adopt.save(root, _state("c", status="exited", exit_code=1))
+    adopt.save(root, _state("c", pid=77))  # started again
+    (st,) = adopt.load_all(root)
+    assert (st.status, st.pid) == ("running", 77)
+
+
+def test_temp_and_unreadable_files_are_dropped(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    adopt.save(root, _state("ok"))
+    d = tmp_path / adopt.STATE_DIR
+    (d / "ok.exited.json.99.tmp").write_text("{")
+    (d / "bad.exited.json").write_text("{not json")
+    assert [s.id for s in adopt.load_all(root)] == ["ok"]
+    assert sorted(os.listdir(d)) == ["ok.json"]
