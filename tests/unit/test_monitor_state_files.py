@@ -67,3 +67,68 @@ def test_temp_and_unreadable_files_are_dropped(tmp_path: Path) -> None:
     (d / "bad.exited.json").write_text("{not json")
     assert [s.id for s in adopt.load_all(root)] == ["ok"]
     assert sorted(os.listdir(d)) == ["ok.json"]
+
+
+class _Loop:
+    """What WardenLink asks of the monitor's loop: timers (flushes) and read callbacks."""
+
+    def __init__(self) -> None:
+        self.timers: list[object] = []
+        self.cbs: dict[int, object] = {}
+
+    def later(self, delay: float, cb: object) -> None:
+        self.timers.append(cb)
+
+    def set_read(self, fd: int, cb: object) -> None:
+        self.cbs[fd] = cb
+
+    def watch(self, fd: int) -> None:
+        self.cbs.pop(fd, None)
+
+
+def test_holds_and_drops_leave_in_one_message_at_the_end_of_the_iteration(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    from wharfie.monitor import protocol
+    from wharfie.monitor.warden import Warden
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    loop = _Loop()
+    link = adopt.WardenLink(loop, ours.detach(), lambda pid, status: None)  # type: ignore[arg-type]
+    pipes = [os.pipe() for _ in range(5)]
+    for i, (r, _w) in enumerate(pipes):
+        link.hold("k", f"role{i}", r)
+    link.drop("k", "role1")
+    for r, _w in pipes:
+        os.close(r)  # the numbers may be reused now: the link holds duplicates
+    assert len(loop.timers) == 1  # one flush armed, nothing sent yet
+    theirs.setblocking(False)
+    try:
+        theirs.recv(10)
+        raise AssertionError("sent before the flush")
+    except BlockingIOError:
+        pass
+    link.flush()
+    warden = Warden(str(tmp_path), -1, lambda fd, holds: None)
+    messages = 0
+    while True:
+        try:
+            data, fds = protocol.recv_fds(theirs, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            break
+        messages += 1
+        warden._handle(protocol.decode(data), fds)
+    assert messages == 2  # five holds: four fds fit in one message
+    assert sorted(warden.holds["k"]) == ["role0", "role2", "role3", "role4"]
+    for i, fd in warden.holds["k"].items():  # each is the read end of its own pipe
+        os.write(pipes[int(i[-1])][1], b"x")
+        assert os.read(fd, 1) == b"x"
+    for fd in warden.holds["k"].values():
+        os.close(fd)
+    for _r, w in pipes:
+        os.close(w)
+    os.close(warden.wake_r)
+    os.close(warden.wake_w)
+    theirs.close()

@@ -40,6 +40,13 @@ class WardenLink:
         self.alive = True
         self.stash: list[tuple[int, int]] = []  # exits received while waiting for a reply
         self.seq = 0
+        # holds and drops wait for the end of the loop's iteration and go as one message:
+        # an exec's three holds (stdout, stderr, the client) and its three drops were six
+        # wake-ups of the warden. A hold carries a duplicate of the fd, so the fd may be
+        # closed (and its number reused) before the message leaves.
+        self.pending: list[dict[str, Any]] = []
+        self.pending_fds: list[int] = []
+        self.flush_armed = False
 
     def start(self) -> None:
         """Deliver exits as they come (after adoption) through the loop."""
@@ -51,14 +58,51 @@ class WardenLink:
             self.loop.set_read(self.sock.fileno(), self._readable)
 
     def hold(self, key: str, role: str, fd: int) -> None:
-        self._send({"op": "hold", "key": key, "role": role}, [fd])
+        if self.alive:
+            self.pending.append({"op": "hold", "key": key, "role": role})
+            self.pending_fds.append(os.dup(fd))
+            self._arm()
 
     def drop(self, key: str, role: str | None = None) -> None:
-        self._send({"op": "drop", "key": key, "role": role}, [])
+        if self.alive:
+            self.pending.append({"op": "drop", "key": key, "role": role})
+            self._arm()
+
+    def _arm(self) -> None:
+        if not self.flush_armed:
+            self.flush_armed = True
+            self.loop.later(0, self.flush)  # after the events at hand, before the next poll
+
+    def flush(self) -> None:
+        """Send the pending holds and drops, in order, as few messages as the fd limit
+        allows (protocol.MAX_FDS per message)."""
+        self.flush_armed = False
+        ops, fds = self.pending, self.pending_fds
+        self.pending, self.pending_fds = [], []
+        try:
+            while ops:
+                batch: list[dict[str, Any]] = []
+                n = 0
+                while ops and (ops[0]["op"] != "hold" or n < protocol.MAX_FDS):
+                    op = ops.pop(0)
+                    n += op["op"] == "hold"
+                    batch.append(op)
+                sent, fds_left = fds[:n], fds[n:]
+                msg = batch[0] if len(batch) == 1 else {"op": "batch", "ops": batch}
+                try:
+                    self._send(msg, sent)
+                finally:
+                    for fd in sent:
+                        os.close(fd)
+                fds = fds_left
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def claim(self, pids: list[int]) -> dict[str, Any]:
         """For each pid: its wait status (exited), "running" (the warden's child) or "gone".
         The warden also kills the runtimes the dead worker left running."""
+        self.flush()
         if not self.alive:
             return {}
         self.seq += 1
