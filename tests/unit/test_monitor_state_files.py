@@ -59,6 +59,19 @@ def test_a_new_start_voids_an_exit_nobody_forgot(tmp_path: Path) -> None:
     assert (st.status, st.pid) == ("running", 77)
 
 
+def test_an_exit_record_cut_short_leaves_the_running_state(tmp_path: Path) -> None:
+    root = str(tmp_path)
+    adopt.save(root, _state("c"))
+    adopt.save(root, _state("c", status="exited", exit_code=9))
+    path = adopt.exit_path(root, "c")
+    whole = Path(path).read_bytes()
+    for cut in (0, 1, len(whole) // 2, len(whole) - 1):  # a crash in the middle of the write
+        Path(path).write_bytes(whole[:cut])
+        (st,) = adopt.load_all(root)
+        assert st.status == "running"
+        assert not os.path.exists(path)
+
+
 def test_temp_and_unreadable_files_are_dropped(tmp_path: Path) -> None:
     root = str(tmp_path)
     adopt.save(root, _state("ok"))

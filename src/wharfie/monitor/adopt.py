@@ -198,21 +198,25 @@ EXITED = ".exited.json"
 
 
 def save(exec_root: str, st: State) -> None:
-    """The running state at start; the exit beside it (`exit_path`), so the exit is on disk
-    (atomically: a temp file renamed) before anyone is told of it."""
+    """The running state at start; the exit beside it (`exit_path`), on disk before anyone
+    is told of it. Written in place, without a temp file and a rename: a file cut short by a
+    crash is not a JSON object, so `load_all` drops it, which is what a crash just before
+    the write would have left (no state yet; or, for the exit, the running state)."""
     from wharfie.oci.jsonio import dumps
 
     exited = st.status == "exited"
     path = exit_path(exec_root, st.id) if exited else state_path(exec_root, st.id)
-    tmp = f"{path}.{os.getpid()}.tmp"
+    data = dumps(asdict(st)).encode()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
     try:
-        f = open(tmp, "w")  # noqa: SIM115 - closed below
+        fd = os.open(path, flags, 0o600)
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        f = open(tmp, "w")  # noqa: SIM115
-    with f:
-        f.write(dumps(asdict(st)))
-    os.rename(tmp, path)
+        fd = os.open(path, flags, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
     if not exited:  # a start after an exit nobody forgot (a restart): the old exit is void
         _unlink(exit_path(exec_root, st.id))
 
@@ -243,7 +247,7 @@ def load_all(exec_root: str) -> list[State]:
     for name in sorted(names, key=lambda n: n.endswith(EXITED)):  # exits last: they win
         path = os.path.join(base, name)
         if not name.endswith(".json"):
-            os.unlink(path)  # a temp file of a crashed save
+            os.unlink(path)  # a temp file of an older version's crashed save
             continue
         try:
             with open(path) as f:
