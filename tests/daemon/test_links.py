@@ -254,7 +254,10 @@ def _link_story(cli: Cli, name: str) -> list[Any]:
         steps.append([x.replace(name, "N") for x in doc["HostConfig"]["Links"] or []])
 
     def inside(ref: str) -> None:
-        script = "env | grep _NAME=; grep -o '[^ ]*db[^ ]*$' /etc/hosts"
+        # the last name on the link's hosts line. Not any line's last word with "db" in it:
+        # the container's own line ends in its hostname, 12 random hex digits, which hold
+        # "db" one time in 25 on each engine, and then the two outputs differed.
+        script = "env | grep _NAME=; grep -w dbalias /etc/hosts | grep -o '[^[:space:]]*$'"
         p = cli("exec", ref, "sh", "-c", script)
         steps.append(p.stdout.decode().replace(name, "N").split())
 
