@@ -23,14 +23,15 @@ import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING
 
 from wharfie.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+# `cryptography` is imported by the functions that use it: a daemon outside a swarm never
+# loads it (its Rust extension is ~12 MiB of the idle daemon's memory).
 
 ROOT_CA_NAME = "swarm-ca"
 STORE_CA_NAME = "wharfie-store-ca"
@@ -70,6 +71,11 @@ class JoinToken:
 
 
 def new_ca(now: datetime.datetime | None = None, common_name: str = ROOT_CA_NAME) -> KeyPair:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     now = now or _now()
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
@@ -111,6 +117,8 @@ def issue(
     now: datetime.datetime | None = None,
 ) -> KeyPair:
     """A new key and a node certificate for it, signed by the CA (a node's own start)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     key = ec.generate_private_key(ec.SECP256R1())
     cert = _sign(ca, key.public_key(), node_id, role, cluster_id, addresses, expiry, now)
     return KeyPair(cert, _key_pem(key))
@@ -118,6 +126,11 @@ def issue(
 
 def new_request(addresses: list[str]) -> tuple[bytes, bytes]:
     """A joining node's (key PEM, CSR PEM): the key never leaves the node."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     csr = (
         x509.CertificateSigningRequestBuilder()
@@ -138,6 +151,9 @@ def sign_request(
 ) -> bytes:
     """A node certificate for the key in a CSR. The subject is the CA's choice (node id, role,
     cluster), never the requester's; the CSR only proves the requester holds the key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     try:
         csr = x509.load_pem_x509_csr(csr_pem)
     except ValueError as exc:
@@ -160,6 +176,11 @@ def _sign(
     expiry: datetime.timedelta,
     now: datetime.datetime | None,
 ) -> bytes:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     if role not in ROLES:
         raise InvalidArgument(f"invalid node role {role!r}")
     if expiry < datetime.timedelta(hours=1):
@@ -208,6 +229,10 @@ def identity(
 ) -> NodeIdentity:
     """Who `cert_pem` names, after checking that the CA signed it and that it is valid now.
     Raises InvalidArgument otherwise."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.x509.oid import NameOID
+
     now = now or _now()
     try:
         ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
@@ -281,6 +306,8 @@ def _base36(n: int) -> str:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

@@ -223,6 +223,7 @@ class Containers:
             await self.volumes.detach(c, remove_anonymous=True)
             self._check_name_free(name)
             raise
+        c.runtime_released = True  # the runtime has never seen it
         self.index.add(c)
         transition(c, Move.CREATE, self.events)
         runtime = str(host_config["Runtime"])
@@ -376,6 +377,7 @@ class Containers:
                 )
             )
             _write_json(os.path.join(self.paths.bundle_dir(c.id), "config.json"), runtime_spec)
+            c.runtime_released = False
             return await self.rt.start(self._start_request(c, restore))
         except BaseException:
             await self.release(c)
@@ -429,11 +431,15 @@ class Containers:
         self.rootfs.unmount(c.id)
 
     async def release(self, c: Container) -> None:
-        """Give back what start took: runtime state, network, rootfs mount. Idempotent."""
-        ref = self.runtimes.ref(c.runtime or None)
-        if self.rt.connected:
+        """Give back what start took: runtime state, network, rootfs mount. Idempotent; the
+        runtime's delete is made once per start (a removal after the exit path's release
+        forks no runtime)."""
+        if self.rt.connected and not c.runtime_released:
+            ref = self.runtimes.ref(c.runtime or None)
             rc, _, err = await self.rt.runtime(ref, ["delete", "--force", c.id])
-            if rc != 0 and "does not exist" not in err and "not exist" not in err:
+            if rc == 0 or "not exist" in err:
+                c.runtime_released = True
+            else:
                 log.warning("runtime delete %s: %s", c.id[:12], err.strip())
         try:
             self.net.release(c)

@@ -83,6 +83,10 @@ class Container:
         self.restart_task: asyncio.Task[None] | None = None
         self.health_task: asyncio.Task[None] | None = None
         self.mount_users = 0  # archive/export users of a temporary rootfs mount
+        # The runtime is known to hold no state for it (created here and not started since,
+        # or its `delete` succeeded): `release` has no runtime delete to make. False when
+        # unknown (loaded at start-up), so the first release deletes.
+        self.runtime_released = False
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> Container:

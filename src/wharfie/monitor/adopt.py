@@ -40,6 +40,13 @@ class WardenLink:
         self.alive = True
         self.stash: list[tuple[int, int]] = []  # exits received while waiting for a reply
         self.seq = 0
+        # holds and drops wait for the end of the loop's iteration and go as one message:
+        # an exec's three holds (stdout, stderr, the client) and its three drops were six
+        # wake-ups of the warden. A hold carries a duplicate of the fd, so the fd may be
+        # closed (and its number reused) before the message leaves.
+        self.pending: list[dict[str, Any]] = []
+        self.pending_fds: list[int] = []
+        self.flush_armed = False
 
     def start(self) -> None:
         """Deliver exits as they come (after adoption) through the loop."""
@@ -51,14 +58,51 @@ class WardenLink:
             self.loop.set_read(self.sock.fileno(), self._readable)
 
     def hold(self, key: str, role: str, fd: int) -> None:
-        self._send({"op": "hold", "key": key, "role": role}, [fd])
+        if self.alive:
+            self.pending.append({"op": "hold", "key": key, "role": role})
+            self.pending_fds.append(os.dup(fd))
+            self._arm()
 
     def drop(self, key: str, role: str | None = None) -> None:
-        self._send({"op": "drop", "key": key, "role": role}, [])
+        if self.alive:
+            self.pending.append({"op": "drop", "key": key, "role": role})
+            self._arm()
+
+    def _arm(self) -> None:
+        if not self.flush_armed:
+            self.flush_armed = True
+            self.loop.later(0, self.flush)  # after the events at hand, before the next poll
+
+    def flush(self) -> None:
+        """Send the pending holds and drops, in order, as few messages as the fd limit
+        allows (protocol.MAX_FDS per message)."""
+        self.flush_armed = False
+        ops, fds = self.pending, self.pending_fds
+        self.pending, self.pending_fds = [], []
+        try:
+            while ops:
+                batch: list[dict[str, Any]] = []
+                n = 0
+                while ops and (ops[0]["op"] != "hold" or n < protocol.MAX_FDS):
+                    op = ops.pop(0)
+                    n += op["op"] == "hold"
+                    batch.append(op)
+                sent, fds_left = fds[:n], fds[n:]
+                msg = batch[0] if len(batch) == 1 else {"op": "batch", "ops": batch}
+                try:
+                    self._send(msg, sent)
+                finally:
+                    for fd in sent:
+                        os.close(fd)
+                fds = fds_left
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def claim(self, pids: list[int]) -> dict[str, Any]:
         """For each pid: its wait status (exited), "running" (the warden's child) or "gone".
         The warden also kills the runtimes the dead worker left running."""
+        self.flush()
         if not self.alive:
             return {}
         self.seq += 1
@@ -143,25 +187,55 @@ def state_path(exec_root: str, cid: str) -> str:
     return os.path.join(exec_root, STATE_DIR, cid + ".json")
 
 
+def exit_path(exec_root: str, cid: str) -> str:
+    """Where the exit is recorded: a file of its own beside the running state. Renaming a
+    new file over an existing one makes ext4 (auto_da_alloc) write the data out first, a
+    synchronous flush on every exit when the exec root is on disk; a new name costs none."""
+    return os.path.join(exec_root, STATE_DIR, cid + EXITED)
+
+
+EXITED = ".exited.json"
+
+
 def save(exec_root: str, st: State) -> None:
+    """The running state at start; the exit beside it (`exit_path`), on disk before anyone
+    is told of it. Written in place, without a temp file and a rename: a file cut short by a
+    crash is not a JSON object, so `load_all` drops it, which is what a crash just before
+    the write would have left (no state yet; or, for the exit, the running state)."""
     from wharfie.oci.jsonio import dumps
 
-    path = state_path(exec_root, st.id)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(dumps(asdict(st)))
-    os.rename(tmp, path)
+    exited = st.status == "exited"
+    path = exit_path(exec_root, st.id) if exited else state_path(exec_root, st.id)
+    data = dumps(asdict(st)).encode()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, flags, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    if not exited:  # a start after an exit nobody forgot (a restart): the old exit is void
+        _unlink(exit_path(exec_root, st.id))
 
 
 def remove(exec_root: str, cid: str) -> None:
+    _unlink(state_path(exec_root, cid))
+    _unlink(exit_path(exec_root, cid))
+
+
+def _unlink(path: str) -> None:
     try:
-        os.unlink(state_path(exec_root, cid))
+        os.unlink(path)
     except FileNotFoundError:
         pass
 
 
 def load_all(exec_root: str) -> list[State]:
+    """One state per container or exec: its exit record when there is one, else its
+    running state."""
     from wharfie.oci.jsonio import loads
 
     base = os.path.join(exec_root, STATE_DIR)
@@ -169,19 +243,21 @@ def load_all(exec_root: str) -> list[State]:
         names = os.listdir(base)
     except FileNotFoundError:
         return []
-    out = []
-    for name in names:
+    out: dict[str, State] = {}
+    for name in sorted(names, key=lambda n: n.endswith(EXITED)):  # exits last: they win
         path = os.path.join(base, name)
         if not name.endswith(".json"):
-            os.unlink(path)  # a temp file of a crashed save
+            os.unlink(path)  # a temp file of an older version's crashed save
             continue
         try:
             with open(path) as f:
-                out.append(State(**loads(f.read())))
+                st = State(**loads(f.read()))
         except (OSError, ValueError, TypeError) as exc:
             sys.stderr.write(f"wharfie-monitor: dropping unreadable {path}: {exc}\n")
             os.unlink(path)
-    return out
+            continue
+        out[st.id] = st
+    return list(out.values())
 
 
 CLIENT_ROLE = "client "

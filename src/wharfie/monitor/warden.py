@@ -233,7 +233,14 @@ class Warden:
     def _handle(self, msg: dict[str, Any], fds: list[int]) -> None:
         op = msg.get("op")
         key = str(msg.get("key"))
-        if op == "hold":
+        if op == "batch":  # holds and drops in order; each hold takes the next fd
+            for sub in msg["ops"]:
+                n = 1 if sub.get("op") == "hold" else 0
+                self._handle(sub, fds[:n])
+                del fds[:n]
+            for fd in fds:
+                os.close(fd)
+        elif op == "hold":
             role = str(msg["role"])
             roles = self.holds.setdefault(key, {})
             old = roles.pop(role, None)
