@@ -29,7 +29,7 @@ class ControlBackend(Protocol):
     async def admit(self, req: JoinRequest) -> dict[str, Any]: ...
     async def worker_heartbeat(self, node_id: str) -> dict[str, Any]: ...
     async def forget(self, node_id: str) -> None: ...
-    async def node_assignments(self, node_id: str) -> dict[str, Any]: ...
+    async def node_assignments(self, node_id: str, wait: str = "") -> dict[str, Any]: ...
     async def promote_node(
         self, node_id: str, csr_pem: bytes, listen_addr: str
     ) -> dict[str, Any]: ...
@@ -83,7 +83,12 @@ class ControlRoutes:
         return Response(200)
 
     async def assignments(self, req: Request) -> Reply:
-        return json_response(await self.backend.node_assignments(self._caller(req)))
+        node_id = self._caller(req)
+        body = await json_body(req, empty={})
+        wait = (body or {}).get("Wait") or ""
+        if not isinstance(wait, str):
+            raise InvalidArgument("invalid assignments request: Wait must be a string")
+        return json_response(await self.backend.node_assignments(node_id, wait))
 
     async def status(self, req: Request) -> Reply:
         node_id = self._caller(req)

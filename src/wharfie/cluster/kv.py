@@ -68,6 +68,10 @@ class Delete:
 
 Op = Put | Delete
 
+# operations per transaction when many objects are written together: etcd refuses a
+# transaction of more than --max-txn-ops (128 by default) operations or compares
+TXN_BATCH = 100
+
 
 @dataclass(frozen=True)
 class TxnResult:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TypeVar
 
 from wharfie.cluster import admin
-from wharfie.cluster.kv import KV, Delete
+from wharfie.cluster.kv import KV, TXN_BATCH, Delete, Op
 from wharfie.cluster.objects import OutOfSequence
 from wharfie.cluster.orchestrator import NodeInfo, TaskView, plan
 from wharfie.cluster.records import new_id
@@ -77,19 +78,39 @@ def tick(kv: KV, cluster_id: str) -> int:
             written += 1
         except (OutOfSequence, NotFound):
             continue
-    for t in p.create:
-        try:
-            store.create("task", t.id, task_to_store(t))
-            written += 1
-        except Conflict:
+    # tasks are written TXN_BATCH to a transaction; a batch that raced another writer is
+    # written one task at a time, skipping the tasks that changed meanwhile
+    for batch in _batches([(t.id, task_to_store(t)) for t in p.create]):
+        if store.create_all("task", batch):
+            written += len(batch)
             continue
-    for t in p.update:
-        try:
-            store.update("task", t.id, versions[t.id], task_to_store(t))
-            written += 1
-        except (OutOfSequence, NotFound, KeyError):
+        for tid, body in batch:
+            try:
+                store.create("task", tid, body)
+                written += 1
+            except Conflict:
+                continue
+    updates = [(t.id, versions[t.id], task_to_store(t)) for t in p.update if t.id in versions]
+    for ubatch in _batches(updates):
+        if store.update_all("task", ubatch):
+            written += len(ubatch)
             continue
-    for tid in p.delete:
-        kv.txn([], [Delete(store.key("task", tid)), Delete(STATUS + tid)])
-        written += 1
-    return written
+        for tid, version, body in ubatch:
+            try:
+                store.update("task", tid, version, body)
+                written += 1
+            except (OutOfSequence, NotFound):
+                continue
+    deletes: list[Op] = [
+        op for tid in p.delete for op in (Delete(store.key("task", tid)), Delete(STATUS + tid))
+    ]
+    for i in range(0, len(deletes), TXN_BATCH):
+        kv.txn([], deletes[i : i + TXN_BATCH])
+    return written + len(p.delete)
+
+
+T = TypeVar("T")
+
+
+def _batches(items: list[T]) -> list[list[T]]:
+    return [items[i : i + TXN_BATCH] for i in range(0, len(items), TXN_BATCH)]

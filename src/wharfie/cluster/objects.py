@@ -12,6 +12,7 @@ sequence" (500), which clients such as docker-py answer by reading and trying ag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wharfie.cluster.kv import KV, Compare, Delete, Op, Put
@@ -122,6 +123,20 @@ class ObjectStore:
                 raise OutOfSequence()
             raise NameConflict(kind, rename[1] if rename else "")
         return result.revision
+
+    def create_all(self, kind: str, items: Sequence[tuple[str, bytes]]) -> bool:
+        """Store several new unnamed objects in one transaction: all of them, or (when one of
+        the ids is taken) none."""
+        compares = [Compare.absent(self.key(kind, oid)) for oid, _ in items]
+        ops: list[Op] = [Put(self.key(kind, oid), body) for oid, body in items]
+        return self._kv.txn(compares, ops).succeeded
+
+    def update_all(self, kind: str, items: Sequence[tuple[str, int, bytes]]) -> bool:
+        """Replace several objects in one transaction if each is still at its version: all of
+        them, or none."""
+        compares = [Compare.unchanged(self.key(kind, oid), version) for oid, version, _ in items]
+        ops: list[Op] = [Put(self.key(kind, oid), body) for oid, _, body in items]
+        return self._kv.txn(compares, ops).succeeded
 
     def delete(self, kind: str, oid: str, name: str | None = None) -> None:
         """Remove an object and release its name, in one transaction."""

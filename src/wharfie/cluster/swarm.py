@@ -19,6 +19,7 @@ import base64
 import contextlib
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -77,6 +78,9 @@ HEARTBEAT_EVERY = 1.0
 JOIN_TIMEOUT = 20.0
 WORK_EVERY = 0.5  # the leader's reconciliation and the agent's round, at the latest
 WORK_MIN_GAP = 0.05  # and at most this often when the store keeps changing
+# a worker's request for its assignments is held by the manager until they change (a store
+# watch wakes it), at most this long; the worker then asks again at once
+ASSIGNMENTS_WAIT = 5.0
 
 
 class ControlEndpoint(Protocol):
@@ -142,6 +146,9 @@ class Swarm:
         self._watch_thread: threading.Thread | None = None
         self._watch_stop: threading.Event | None = None
         self._watch_cancel: Callable[[], None] | None = None
+        self._store_changed: asyncio.Future[None] | None = None  # resolved by the watch
+        self._assign: asyncio.Task[None] | None = None  # a worker's long poll
+        self._assignments: list[Assignment] | None = None  # a worker's, None until known
         self.is_leader = False
         self.error = ""  # why this node cannot reach its cluster, for `info`
         self._wanted_role = ""  # set by a heartbeat that finds this node promoted or demoted
@@ -707,17 +714,19 @@ class Swarm:
 
     async def _stop_heartbeat(self) -> None:
         self._stop_watch()
-        for task in (self._heartbeat, self._work):
+        for task in (self._heartbeat, self._work, self._assign):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._heartbeat = self._work = None
+        self._heartbeat = self._work = self._assign = None
+        self._assignments = None
 
     def _start_loops(self) -> None:
         self._wake = asyncio.Event()
         self._heartbeat = asyncio.create_task(self._keep_alive())
         self._work = asyncio.create_task(self._work_loop())
+        self._assign = asyncio.create_task(self._assignment_loop())
 
     # a manager's work rounds are woken by any change in the store (an etcd watch in a
     # thread), so a new service or a task's new status is acted on at once; every
@@ -729,7 +738,6 @@ class Swarm:
         if kv is None or self.state is None or self.state.role != "manager":
             return
         loop = asyncio.get_running_loop()
-        wake = self._wake
         stop = self._watch_stop = threading.Event()
 
         def run() -> None:
@@ -741,13 +749,24 @@ class Swarm:
                     for _ in watch.events:
                         if stop.is_set():
                             break
-                        loop.call_soon_threadsafe(wake.set)
+                        loop.call_soon_threadsafe(self._on_store_change)
                 except Exception as exc:  # the store is away: the rounds poll meanwhile
                     log.debug("swarm: store watch ended: %s", exc)
                 stop.wait(1.0)
 
         self._watch_thread = threading.Thread(target=run, name="swarm-watch", daemon=True)
         self._watch_thread.start()
+
+    def _on_store_change(self) -> None:
+        self._wake.set()
+        changed, self._store_changed = self._store_changed, None
+        if changed is not None and not changed.done():
+            changed.set_result(None)
+
+    def _next_store_change(self) -> asyncio.Future[None]:
+        if self._store_changed is None:
+            self._store_changed = asyncio.get_running_loop().create_future()
+        return self._store_changed
 
     def _stop_watch(self) -> None:
         if self._watch_stop is not None:
@@ -769,8 +788,11 @@ class Swarm:
                 log.warning("swarm: %s", exc)
             except Exception:  # a bug must not stop the node's work: log it, go on
                 log.exception("swarm: work round failed")
+            # asyncio.timeout, not wait_for: 3.11's wait_for swallows a cancellation that
+            # arrives as the event fires, and `leave` then waits for this loop forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), WORK_EVERY)
+                async with asyncio.timeout(WORK_EVERY):
+                    await self._wake.wait()
             await asyncio.sleep(WORK_MIN_GAP)
 
     async def _work_once(self) -> None:
@@ -778,34 +800,50 @@ class Swarm:
         if state is None:
             return
         if state.role == "manager" and self.is_leader and self._kv is not None:
-            await asyncio.to_thread(leader.tick, self._kv, state.cluster_id)
-        assignments = await asyncio.to_thread(self._my_assignments, state)
+            written = await asyncio.to_thread(leader.tick, self._kv, state.cluster_id)
+            if (
+                written
+            ):  # new or changed tasks: the workers' long polls answer now, not at the watch
+                self._on_store_change()
+        if state.role == "manager" and self._kv is not None:
+            kv, key = self._kv, self._files.secret_key()
+            assignments = await asyncio.to_thread(assignments_for, kv, state.node_id, key)
+        elif state.role == "worker" and self._assignments is not None:
+            assignments = self._assignments
+        else:  # not known yet: a round now would take this node's tasks for orphans
+            return
         reports = await self._agent.round(assignments)
         if reports:
             await asyncio.to_thread(self._send_reports, state, reports)
 
-    def _my_assignments(self, state: LocalState) -> list[Assignment]:
-        if state.role == "manager" and self._kv is not None:
-            return assignments_for(self._kv, state.node_id, self._files.secret_key())
-        answer = self._call_manager(state, "/assignments", {})
-        return [
-            Assignment(
-                task_from_store(str(a["Task"]).encode()),
-                service_from_store(str(a["Service"]).encode()) if a.get("Service") else None,
-                status_from_store(str(a["Status"]).encode()) if a.get("Status") else None,
-                tuple(
-                    secrets.TaskFile(
-                        str(f["Target"]),
-                        base64.b64decode(str(f["Data"])),
-                        int(f["UID"]),
-                        int(f["GID"]),
-                        int(f["Mode"]),
-                    )
-                    for f in a.get("Files") or []
-                ),
-            )
-            for a in answer.get("Tasks") or []
-        ]
+    async def _assignment_loop(self) -> None:
+        """A worker's assignments, long-polled from a manager: the call returns when they
+        differ from the ones named by their digest (or after ASSIGNMENTS_WAIT), and wakes the
+        work loop."""
+        digest = ""
+        while True:
+            state = self.state
+            if state is None or state.role != "worker":
+                self._assignments, digest = None, ""
+                await asyncio.sleep(HEARTBEAT_EVERY)
+                continue
+            try:
+                answer = await asyncio.to_thread(
+                    self._call_manager,
+                    state,
+                    "/assignments",
+                    {"Wait": digest},
+                    ASSIGNMENTS_WAIT + 10,
+                )
+            except WharfieError as exc:
+                log.debug("swarm: assignments: %s", exc)
+                await asyncio.sleep(HEARTBEAT_EVERY)
+                continue
+            if state is not self.state or state.role != "worker":
+                continue
+            self._assignments = _assignments_from_answer(answer)
+            digest = str(answer.get("Digest") or "")
+            self._wake.set()
 
     def _send_reports(self, state: LocalState, reports: list[tuple[str, TaskStatus]]) -> None:
         if state.role == "manager" and self._kv is not None:
@@ -818,21 +856,38 @@ class Swarm:
         }
         self._call_manager(state, "/status", body)
 
-    def _call_manager(self, state: LocalState, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _call_manager(
+        self, state: LocalState, path: str, body: dict[str, Any], timeout: float = 10
+    ) -> dict[str, Any]:
         root_ca = self._files.read(self._files.identity.ca)
         errors = []
         for manager in state.managers:
             try:
-                return control.call(manager, path, body, root_ca, self._files.identity, 10)
+                return control.call(manager, path, body, root_ca, self._files.identity, timeout)
             except Unavailable as exc:
                 errors.append(str(exc))
         raise Unavailable("no swarm manager answers: " + "; ".join(errors))
 
-    async def node_assignments(self, node_id: str) -> dict[str, Any]:
-        """`/control/v1/assignments` for a worker."""
+    async def node_assignments(self, node_id: str, wait: str = "") -> dict[str, Any]:
+        """`/control/v1/assignments` for a worker. With `wait` (the digest of the worker's
+        last answer) the answer is held until the assignments differ, at most ASSIGNMENTS_WAIT
+        seconds: a worker learns of a new task as soon as the store has it."""
         _, kv = self._need_manager()
-        found = await asyncio.to_thread(assignments_for, kv, node_id, self._files.secret_key())
-        return {
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ASSIGNMENTS_WAIT
+        while True:
+            changed = self._next_store_change()  # before reading: no change goes unseen
+            answer = await asyncio.to_thread(self._assignments_answer, kv, node_id)
+            remaining = deadline - loop.time()
+            if not wait or answer["Digest"] != wait or remaining <= 0:
+                return answer
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await asyncio.shield(changed)
+
+    def _assignments_answer(self, kv: KV, node_id: str) -> dict[str, Any]:
+        found = assignments_for(kv, node_id, self._files.secret_key())
+        answer = {
             "Tasks": [
                 {
                     "Task": task_to_store(a.task).decode(),
@@ -852,6 +907,8 @@ class Swarm:
                 for a in found
             ]
         }
+        digest = hashlib.sha256(json.dumps(answer, sort_keys=True).encode()).hexdigest()
+        return {**answer, "Digest": digest}
 
     async def node_report(self, node_id: str, statuses: list[tuple[str, TaskStatus]]) -> None:
         _, kv = self._need_manager()
@@ -914,7 +971,10 @@ class Swarm:
             secrets.check_references(kv, doc)
             return servicestore.create(kv, doc)
 
-        return await asyncio.to_thread(create)
+        try:
+            return await asyncio.to_thread(create)
+        finally:
+            self._wake.set()  # the leader's round plans the new tasks now
 
     async def services(self) -> list[servicestore.StoredService]:
         _, kv = self._need_manager()
@@ -934,7 +994,10 @@ class Swarm:
                 secrets.check_references(kv, doc)
             servicestore.update(kv, ref, version, doc, rollback)
 
-        await asyncio.to_thread(update)
+        try:
+            await asyncio.to_thread(update)
+        finally:
+            self._wake.set()
 
     async def remove_service(self, ref: str) -> None:
         _, kv = self._need_manager()
@@ -1040,6 +1103,27 @@ def assignments_for(kv: KV, node_id: str, key: bytes) -> list[Assignment]:
             files = tuple(secrets.files_for(kv, service, key))
         out.append(Assignment(v.task, service, v.status, files))
     return out
+
+
+def _assignments_from_answer(answer: dict[str, Any]) -> list[Assignment]:
+    return [
+        Assignment(
+            task_from_store(str(a["Task"]).encode()),
+            service_from_store(str(a["Service"]).encode()) if a.get("Service") else None,
+            status_from_store(str(a["Status"]).encode()) if a.get("Status") else None,
+            tuple(
+                secrets.TaskFile(
+                    str(f["Target"]),
+                    base64.b64decode(str(f["Data"])),
+                    int(f["UID"]),
+                    int(f["GID"]),
+                    int(f["Mode"]),
+                )
+                for f in a.get("Files") or []
+            ),
+        )
+        for a in answer.get("Tasks") or []
+    ]
 
 
 def _expiry(ns: int) -> datetime.timedelta:
