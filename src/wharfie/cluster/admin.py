@@ -29,6 +29,7 @@ ROOT_CA_KEY = ROOT + "private/root-ca-key"
 STORE_CA = ROOT + "private/store-ca"  # {"cert": pem, "key": pem}
 ALIVE = ROOT + "alive/"
 LEADER = ROOT + "leader"
+UNLOCK_KEY = ROOT + "private/unlock-key"  # autolock: the unlock key, sealed with the secrets key
 
 
 @dataclass(frozen=True)

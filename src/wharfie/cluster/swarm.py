@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from wharfie.cluster import admin, admission, control, leader, pki, secrets, servicestore
 from wharfie.cluster.agent import Agent, Assignment, LogLine, LogRequest, TaskEngine
 from wharfie.cluster.etcdmember import EtcdMember, MemberConfig
-from wharfie.cluster.kv import KV, Compare, EtcdKV, Put, TLSFiles
+from wharfie.cluster.kv import KV, Compare, Delete, EtcdKV, Put, TLSFiles
 from wharfie.cluster.nodefiles import LocalState, NodeFiles
 from wharfie.cluster.orchestrator import TaskView
 from wharfie.cluster.records import (
@@ -53,7 +53,7 @@ from wharfie.cluster.services import (
     task_from_store,
     task_to_store,
 )
-from wharfie.errors import InvalidArgument, Unavailable, WharfieError
+from wharfie.errors import Conflict, InvalidArgument, Unavailable, WharfieError
 
 log = logging.getLogger("wharfie.cluster")
 
@@ -73,6 +73,15 @@ WORKER_NOT_MANAGER = (
 LEAVE_MANAGER = (
     "You are attempting to leave the swarm on a node that is participating as a manager. "
 )
+SWARM_LOCKED = (
+    "Swarm is encrypted and needs to be unlocked before it can be used. Please use "
+    '"docker swarm unlock" to unlock it.'
+)
+LOCKED_LEAVE = (
+    "Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message."
+)
+NOT_LOCKED = "swarm is not locked"
+UNLOCK_KEY_PREFIX = "SWMKEY-1-"
 LEASE_TTL = 5  # seconds without a heartbeat before a node is down and its leadership ends
 HEARTBEAT_EVERY = 1.0
 JOIN_TIMEOUT = 20.0
@@ -150,6 +159,7 @@ class Swarm:
         self._assign: asyncio.Task[None] | None = None  # a worker's long poll
         self._assignments: list[Assignment] | None = None  # a worker's, None until known
         self.is_leader = False
+        self.locked = False  # a manager whose keys are sealed (autolock) until `swarm unlock`
         self.error = ""  # why this node cannot reach its cluster, for `info`
         self._wanted_role = ""  # set by a heartbeat that finds this node promoted or demoted
 
@@ -159,6 +169,14 @@ class Swarm:
         self.state = self._files.load()
         if self.state is None:
             return
+        if self.state.role == "manager" and self._files.sealed():
+            self.locked = True  # nothing runs until `swarm unlock` opens the keys
+            log.info("swarm: this manager is locked (autolock): waiting for swarm unlock")
+            return
+        await self._resume()
+
+    async def _resume(self) -> None:
+        assert self.state is not None
         try:
             await asyncio.to_thread(self._connect)
             await self._endpoint.open(self.state.listen_addr, self._files.identity)
@@ -166,6 +184,37 @@ class Swarm:
             log.error("swarm: cannot rejoin the cluster: %s", exc)
             self.error = str(exc)
         self._start_loops()
+
+    async def unlock(self, key_text: str) -> None:
+        """`swarm unlock`: open a locked manager's keys with the unlock key, then rejoin."""
+        async with self._lock:
+            state = self.state
+            if state is None:
+                raise Unavailable(NOT_IN_SWARM)
+            if not self.locked:
+                if state.role == "worker":
+                    raise Unavailable(WORKER_NOT_MANAGER)
+                raise Conflict(NOT_LOCKED)
+            key = parse_unlock_key(key_text)
+            await asyncio.to_thread(self._files.unlock, key)
+            self.locked = False
+            log.info("swarm: unlocked")
+            await self._resume()
+
+    async def unlock_key(self) -> str:
+        """The cluster's unlock key in its human-readable form; "" without autolock."""
+        _, kv = self._need_manager()
+
+        def read() -> bytes | None:
+            return current_unlock_key(kv, self._files.secret_key())
+
+        key = await asyncio.to_thread(read)
+        return human_unlock_key(key) if key else ""
+
+    def _sync_lock(self, kv: KV) -> None:
+        """Keep this manager's keys sealed with the cluster's current unlock key (or in the
+        clear when autolock is off)."""
+        self._files.seal(current_unlock_key(kv, self._files.secret_key()))
 
     async def close(self) -> None:
         """Daemon shutdown: the etcd member keeps running (it is found again at start)."""
@@ -248,6 +297,7 @@ class Swarm:
             "worker": pki.new_join_token(root_ca.cert_pem),
             "manager": pki.new_join_token(root_ca.cert_pem),
         }
+        unlock_key = secrets.new_key() if req.spec.autolock_managers else None
         store = admin.objects(kv)
         store_ca_doc = {"cert": store_ca.cert_pem.decode(), "key": store_ca.key_pem.decode()}
         result = kv.txn(
@@ -258,10 +308,16 @@ class Swarm:
                 Put(admin.ROOT_CA_KEY, root_ca.key_pem),
                 Put(admin.STORE_CA, json.dumps(store_ca_doc).encode()),
                 Put(admin.TOKENS, json.dumps(tokens).encode()),
+                *(
+                    [Put(admin.UNLOCK_KEY, seal_unlock_key(unlock_key, self._files.secret_key()))]
+                    if unlock_key
+                    else []
+                ),
             ],
         )
         if not result.succeeded:
             raise Unavailable("a new cluster store already holds a cluster")
+        self._files.seal(unlock_key)
         self._files.save(self.state)
 
     # ------------------------------------------------------------------ join
@@ -355,12 +411,15 @@ class Swarm:
             state = self.state
             if state is None:
                 raise Unavailable(NOT_IN_SWARM)
+            if self.locked and not force:
+                raise Unavailable(LOCKED_LEAVE)
             if state.role == "manager" and not force:
                 raise Unavailable(await asyncio.to_thread(self._leave_refusal))
             await self._stop_heartbeat()
             await self._endpoint.close()
             await asyncio.to_thread(self._leave, state)
             self.state = None
+            self.locked = False
 
     def _leave_refusal(self) -> str:
         """dockerd's refusal for a manager leaving without --force (always refused)."""
@@ -475,6 +534,8 @@ class Swarm:
     # ------------------------------------------------------------------ manager queries
     def _need_manager(self) -> tuple[LocalState, KV]:
         state = self.state
+        if self.locked:
+            raise Unavailable(SWARM_LOCKED)
         if state is not None and state.role == "worker":
             raise Unavailable(WORKER_NOT_MANAGER)
         if state is None or self._kv is None:
@@ -513,7 +574,12 @@ class Swarm:
         return await asyncio.to_thread(read)
 
     async def update(
-        self, version: int, spec: ClusterSpec, rotate_worker: bool, rotate_manager: bool
+        self,
+        version: int,
+        spec: ClusterSpec,
+        rotate_worker: bool,
+        rotate_manager: bool,
+        rotate_unlock: bool = False,
     ) -> None:
         state, kv = self._need_manager()
 
@@ -522,6 +588,14 @@ class Swarm:
             if rotate_worker or rotate_manager:
                 cluster, _ = admin.cluster(kv, state.cluster_id)
                 admin.rotate_tokens(kv, cluster.root_ca_pem, rotate_worker, rotate_manager)
+            secret_key = self._files.secret_key()
+            current = current_unlock_key(kv, secret_key)
+            if spec.autolock_managers and (current is None or rotate_unlock):
+                sealed = seal_unlock_key(secrets.new_key(), secret_key)
+                kv.txn([], [Put(admin.UNLOCK_KEY, sealed)])
+            elif not spec.autolock_managers and current is not None:
+                kv.txn([], [Delete(admin.UNLOCK_KEY)])
+            self._sync_lock(kv)  # this manager at once; the others at their next heartbeat
 
         await asyncio.to_thread(write)
 
@@ -543,6 +617,15 @@ class Swarm:
                 "LocalNodeState": "inactive",
                 "ControlAvailable": False,
                 "Error": "",
+                "RemoteManagers": None,
+            }
+        if self.locked:
+            return {
+                "NodeID": "",
+                "NodeAddr": state.advertise_addr,
+                "LocalNodeState": "locked",
+                "ControlAvailable": False,
+                "Error": SWARM_LOCKED,
                 "RemoteManagers": None,
             }
         out: dict[str, Any] = {
@@ -611,6 +694,7 @@ class Swarm:
         if won.succeeded:
             log.info("swarm: this node leads the cluster")
         self.is_leader = admin.leader(kv) == state.node_id
+        self._sync_lock(kv)
         mine = next((v for v in admin.nodes(kv) if v.node.id == state.node_id), None)
         if mine is not None and mine.node.role == "worker":
             self._wanted_role = "worker"
@@ -676,11 +760,12 @@ class Swarm:
             member.stop()
         self._member = None
         self.is_leader = False
-        for path in (self._files.store.ca, self._files.store.cert, self._files.store.key):
+        self._files.seal(None)  # a worker is never locked
+        for path in (self._files.store.ca, self._files.store.cert):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._files.path("certificates", "secrets.key"))
+        self._files.drop_key("store-node.key")
+        self._files.drop_key("secrets.key")
         shutil.rmtree(self._files.path("etcd"), ignore_errors=True)
         state.role = "worker"
         state.member_name = state.member_client_url = state.member_peer_url = ""
@@ -1054,7 +1139,9 @@ class Swarm:
             state="new",
             cluster_token=state.cluster_id,
         )
-        return EtcdMember(cfg, self._files.path("etcd"), self._etcd_binary)
+        return EtcdMember(
+            cfg, self._files.path("etcd"), self._etcd_binary, tuple(self._files.held_fds())
+        )
 
     def _start_member(self, cluster_state: str, wait: bool = True) -> None:
         member = self._member_for_state()
@@ -1134,3 +1221,29 @@ def _control_addr(advertise: str, listen: str) -> str:
     port = listen.rsplit(":", 1)[-1] if ":" in listen else "2377"
     host = f"[{advertise}]" if ":" in advertise else advertise
     return f"{host}:{port}"
+
+
+def parse_unlock_key(text: str) -> bytes:
+    """swarmkit's human-readable unlock key, `SWMKEY-1-<base64 of 32 bytes, unpadded>`."""
+    if not text.startswith(UNLOCK_KEY_PREFIX):
+        raise InvalidArgument("invalid key string")
+    body = text[len(UNLOCK_KEY_PREFIX) :]
+    try:
+        key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except ValueError:
+        raise InvalidArgument("invalid key string") from None
+    return key
+
+
+def human_unlock_key(key: bytes) -> str:
+    return UNLOCK_KEY_PREFIX + base64.b64encode(key).decode().rstrip("=")
+
+
+def seal_unlock_key(key: bytes, secret_key: bytes) -> bytes:
+    return secrets.seal(secret_key, key, b"unlock-key")
+
+
+def current_unlock_key(kv: KV, secret_key: bytes) -> bytes | None:
+    """The cluster's unlock key (None without autolock), opened with the secrets key."""
+    entry = kv.get(admin.UNLOCK_KEY)
+    return secrets.unseal(secret_key, entry.value, b"unlock-key") if entry else None
