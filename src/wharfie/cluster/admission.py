@@ -129,6 +129,20 @@ def renew(kv: KV, cluster_id: str, node_id: str, csr_pem: bytes) -> dict[str, An
     return {"Certificate": cert.decode(), "Role": node.role}
 
 
+def renew_store(kv: KV, cluster_id: str, node_id: str, csr_pem: bytes, addr: str) -> bytes:
+    """A manager's new store (etcd) certificate, for the key in its CSR."""
+    cluster, _ = admin.cluster(kv, cluster_id)
+    expiry = datetime.timedelta(microseconds=cluster.spec.node_cert_expiry_ns // 1000)
+    store_ca = kv.get(admin.STORE_CA)
+    if store_ca is None:
+        raise InvalidArgument("this cluster's store CA is missing from the store")
+    ca = json.loads(store_ca.value)
+    store = pki.KeyPair(ca["cert"].encode(), ca["key"].encode())
+    return pki.sign_request(
+        store, csr_pem, node_id, pki.MANAGER, cluster_id, [addr, "127.0.0.1"], expiry
+    )
+
+
 def _identity(
     kv: KV,
     root_ca_pem: str,

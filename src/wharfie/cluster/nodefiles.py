@@ -232,3 +232,8 @@ def _write(path: str, data: bytes, mode: int) -> None:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
+
+
+def replace_file(path: str, data: bytes) -> None:
+    """Replace a certificate (world-readable) in one step."""
+    _write(path, data, 0o644)

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import shutil
 import threading
 import time
@@ -30,7 +31,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wharfie.cluster import admin, admission, control, leader, pki, secrets, servicestore
+from wharfie.cluster import (
+    admin,
+    admission,
+    control,
+    leader,
+    nodefiles,
+    pki,
+    secrets,
+    servicestore,
+)
 from wharfie.cluster.agent import Agent, Assignment, LogLine, LogRequest, TaskEngine
 from wharfie.cluster.etcdmember import EtcdMember, MemberConfig
 from wharfie.cluster.kv import KV, Compare, Delete, EtcdKV, Put, TLSFiles
@@ -160,6 +170,7 @@ class Swarm:
         self._assignments: list[Assignment] | None = None  # a worker's, None until known
         self.is_leader = False
         self.locked = False  # a manager whose keys are sealed (autolock) until `swarm unlock`
+        self._renew_at: datetime.datetime | None = None  # this node's certificate renewal
         self.error = ""  # why this node cannot reach its cluster, for `info`
         self._wanted_role = ""  # set by a heartbeat that finds this node promoted or demoted
 
@@ -227,6 +238,7 @@ class Swarm:
         async with self._lock:
             if self.state is not None:
                 raise Unavailable(ALREADY_IN_SWARM)
+            check_spec(req.spec, "error updating cluster settings: ")
             description = self._describe()
             try:
                 await asyncio.to_thread(self._init, req, description)
@@ -582,6 +594,7 @@ class Swarm:
         rotate_unlock: bool = False,
     ) -> None:
         state, kv = self._need_manager()
+        check_spec(spec)
 
         def write() -> None:
             admin.update_cluster(kv, state.cluster_id, version, spec)
@@ -665,6 +678,7 @@ class Swarm:
                 await asyncio.to_thread(self._beat)
                 if self._wanted_role:
                     await self._change_role()
+                await self._renew_if_due()
                 self.error = ""
             except WharfieError as exc:
                 if str(exc) != self.error:
@@ -698,6 +712,44 @@ class Swarm:
         mine = next((v for v in admin.nodes(kv) if v.node.id == state.node_id), None)
         if mine is not None and mine.node.role == "worker":
             self._wanted_role = "worker"
+
+    async def _renew_if_due(self) -> None:
+        """Renew this node's certificate (and a manager's store certificate) once it is
+        past its renewal time: a new certificate for the key the node holds, from the
+        cluster's CA with the cluster's current expiry; the control endpoint then serves it."""
+        state = self.state
+        if state is None or self.locked:
+            return
+        if self._renew_at is None:
+            cert = await asyncio.to_thread(self._files.read, self._files.identity.cert)
+            self._renew_at = pki.renewal_time(cert, random.random())
+        if datetime.datetime.now(datetime.UTC) < self._renew_at:
+            return
+        async with self._lock:
+            if state is not self.state:
+                return
+            await asyncio.to_thread(self._renew, state)
+            self._renew_at = None
+            await self._endpoint.open(state.listen_addr, self._files.identity)
+        log.info("swarm: renewed this node's certificate")
+
+    def _renew(self, state: LocalState) -> None:
+        ident = self._files.identity
+        csr = pki.request_for(self._files.read(ident.key))
+        if state.role == "manager" and self._kv is not None:
+            kv = self._kv
+            answer = admission.renew(kv, state.cluster_id, state.node_id, csr)
+            store = self._files.store
+            store_csr = pki.request_for(self._files.read(store.key))
+            store_cert = admission.renew_store(
+                kv, state.cluster_id, state.node_id, store_csr, state.advertise_addr
+            )
+            # the same key: etcd and the store client pick the new certificate up at their
+            # next handshake, never a certificate that does not match the key
+            nodefiles.replace_file(store.cert, store_cert)
+        else:
+            answer = self._call_manager(state, "/renew", {"CSR": csr.decode()})
+        nodefiles.replace_file(ident.cert, str(answer["Certificate"]).encode())
 
     async def _change_role(self) -> None:
         """Become what the node object now says: a manager (promoted) or a worker (demoted)."""
@@ -1247,3 +1299,12 @@ def current_unlock_key(kv: KV, secret_key: bytes) -> bytes | None:
     """The cluster's unlock key (None without autolock), opened with the secrets key."""
     entry = kv.get(admin.UNLOCK_KEY)
     return secrets.unseal(secret_key, entry.value, b"unlock-key") if entry else None
+
+
+def check_spec(spec: ClusterSpec, context: str = "") -> None:
+    """swarmkit's checks of a cluster spec, in its words."""
+    if spec.node_cert_expiry_ns < pki.MIN_NODE_EXPIRY // datetime.timedelta(microseconds=1) * 1000:
+        raise InvalidArgument(
+            f"{context}rpc error: code = InvalidArgument desc = minimum certificate expiry "
+            "time is: 1h0m0s"
+        )
