@@ -43,6 +43,7 @@ from wharfie.cluster import (
 )
 from wharfie.cluster.agent import Agent, Assignment, LogLine, LogRequest, TaskEngine
 from wharfie.cluster.etcdmember import EtcdMember, MemberConfig
+from wharfie.cluster.extstore import ExternalStore
 from wharfie.cluster.kv import KV, Compare, Delete, EtcdKV, Put, TLSFiles
 from wharfie.cluster.nodefiles import LocalState, NodeFiles
 from wharfie.cluster.orchestrator import TaskView
@@ -145,8 +146,10 @@ class Swarm:
         task_engine: TaskEngine,
         ports: Ports | None = None,
         etcd_binary: str = "etcd",
+        external_store: ExternalStore | None = None,
     ) -> None:
         self._files = NodeFiles(data_root)
+        self._external = external_store  # --cluster-store: no local member
         self._describe = describe
         self._endpoint = control_endpoint
         self._ports = ports or Ports()
@@ -280,8 +283,17 @@ class Swarm:
             member_peer_url=peer_url,
             initial_cluster={node_id: peer_url},
         )
+        if self._external is not None:  # no member of ours: the external store's endpoints
+            self.state.etcd_endpoints = list(self._external.endpoints)
+            self.state.member_name = self.state.member_client_url = ""
+            self.state.member_peer_url, self.state.initial_cluster = "", {}
         self._start_member("new")
-        kv = self._kv = EtcdKV(self.state.etcd_endpoints, self._files.store)
+        kv = self._kv = EtcdKV(self.state.etcd_endpoints, self._store_tls())
+        if self._external is not None and kv.range(admin.ROOT + "objects/cluster/")[0]:
+            raise Unavailable(
+                "the cluster store already holds a swarm: remove it (swarm leave --force on "
+                "its last manager) first"
+            )
         now = time.time_ns()
         cluster = Cluster(
             id=cluster_id,
@@ -400,13 +412,17 @@ class Swarm:
         )
         self.state = state
         if role == "manager":
+            self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
+            if self._use_external(answer, state):
+                self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
+                self._files.save(state)
+                return
             self._files.write_tls(
                 self._files.store,
                 str(answer["StoreCA"]).encode(),
                 str(answer["StoreCertificate"]).encode(),
                 key_pem,
             )
-            self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
             state.member_name = str(answer["MemberName"])
             state.member_client_url = str(answer["MemberClientURL"])
             state.member_peer_url = str(answer["MemberPeerURL"])
@@ -414,7 +430,7 @@ class Swarm:
             state.etcd_endpoints = [str(u) for u in answer["EtcdEndpoints"]]
             self._files.save(state)  # before the member starts: a restart must find it
             self._start_member("existing")
-            self._kv = EtcdKV(state.etcd_endpoints, self._files.store)
+            self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
         self._files.save(state)
 
     # ------------------------------------------------------------------ leave
@@ -468,6 +484,8 @@ class Swarm:
             with contextlib.suppress(WharfieError):
                 if others:  # the store lives on without this member
                     admission.forget(kv, state.node_id)
+                elif self._external is not None:  # the swarm ends: its state goes
+                    kv.txn([], [Delete(admin.ROOT, prefix=True)])
                 elif self._lease:
                     kv.revoke(self._lease)
         self._lease = 0
@@ -510,7 +528,7 @@ class Swarm:
 
     async def admit(self, req: admission.JoinRequest) -> dict[str, Any]:
         state, kv = self._need_manager()
-        ports = (self._ports.etcd_client, self._ports.etcd_peer)
+        ports = self._member_ports()
         answer = await asyncio.to_thread(admission.admit, kv, state.cluster_id, req, ports)
         if answer.get("Role") == "manager":
             answer["SecretsKey"] = base64.b64encode(self._files.secret_key()).decode()
@@ -528,7 +546,7 @@ class Swarm:
 
     async def promote_node(self, node_id: str, csr_pem: bytes, listen_addr: str) -> dict[str, Any]:
         state, kv = self._need_manager()
-        ports = (self._ports.etcd_client, self._ports.etcd_peer)
+        ports = self._member_ports()
         answer = await asyncio.to_thread(
             admission.promote, kv, state.cluster_id, node_id, csr_pem, listen_addr, ports
         )
@@ -736,9 +754,13 @@ class Swarm:
     def _renew(self, state: LocalState) -> None:
         ident = self._files.identity
         csr = pki.request_for(self._files.read(ident.key))
-        if state.role == "manager" and self._kv is not None:
-            kv = self._kv
-            answer = admission.renew(kv, state.cluster_id, state.node_id, csr)
+        kv = self._kv
+        if state.role != "manager" or kv is None:
+            answer = self._call_manager(state, "/renew", {"CSR": csr.decode()})
+            nodefiles.replace_file(ident.cert, str(answer["Certificate"]).encode())
+            return
+        answer = admission.renew(kv, state.cluster_id, state.node_id, csr)
+        if self._external is None:  # its member's certificate, from the store CA
             store = self._files.store
             store_csr = pki.request_for(self._files.read(store.key))
             store_cert = admission.renew_store(
@@ -747,8 +769,6 @@ class Swarm:
             # the same key: etcd and the store client pick the new certificate up at their
             # next handshake, never a certificate that does not match the key
             nodefiles.replace_file(store.cert, store_cert)
-        else:
-            answer = self._call_manager(state, "/renew", {"CSR": csr.decode()})
         nodefiles.replace_file(ident.cert, str(answer["Certificate"]).encode())
 
     async def _change_role(self) -> None:
@@ -776,13 +796,18 @@ class Swarm:
         self._files.write_tls(
             self._files.identity, root_ca, str(answer["Certificate"]).encode(), key_pem
         )
+        self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
+        if self._use_external(answer, state):
+            self._files.save(dataclasses.replace(state, role="manager"))
+            self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
+            state.role = "manager"
+            return
         self._files.write_tls(
             self._files.store,
             str(answer["StoreCA"]).encode(),
             str(answer["StoreCertificate"]).encode(),
             key_pem,
         )
-        self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
         state.member_name = str(answer["MemberName"])
         state.member_client_url = str(answer["MemberClientURL"])
         state.member_peer_url = str(answer["MemberPeerURL"])
@@ -790,7 +815,7 @@ class Swarm:
         state.etcd_endpoints = [str(u) for u in answer["EtcdEndpoints"]]
         self._files.save(dataclasses.replace(state, role="manager"))
         self._start_member("existing")
-        self._kv = EtcdKV(state.etcd_endpoints, self._files.store)
+        self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
         state.role = "manager"  # last: a manager's calls need the store client
 
     def _become_worker(self, state: LocalState) -> None:
@@ -1177,6 +1202,38 @@ class Swarm:
             f"https://{host}:{self._ports.etcd_peer}",
         )
 
+    def _store_tls(self) -> TLSFiles | None:
+        """The identity this manager reaches the store with: the external store's, or its
+        certificate from the store CA."""
+        if self._external is not None:
+            return self._external.tls
+        return self._files.store
+
+    def _member_ports(self) -> tuple[int, int] | None:
+        """For admission: the ports of a new manager's member; None with an external store
+        (a new manager runs no member)."""
+        if self._external is not None:
+            return None
+        return (self._ports.etcd_client, self._ports.etcd_peer)
+
+    def _use_external(self, answer: dict[str, Any], state: LocalState) -> bool:
+        """Whether a manager admitted by `answer` uses an external store; this daemon must
+        then be set up with one (and a cluster with members cannot use it)."""
+        if not answer.get("ExternalStore"):
+            if self._external is not None:
+                raise Unavailable(
+                    "this swarm keeps its state in etcd members of its managers, but this "
+                    "daemon was started with --cluster-store"
+                )
+            return False
+        if self._external is None:
+            raise Unavailable(
+                "this swarm keeps its state in an external etcd: start this daemon with "
+                "--cluster-store (and its --cluster-store-opt) to join it as a manager"
+            )
+        state.etcd_endpoints = list(self._external.endpoints)
+        return True
+
     def _member_for_state(self) -> EtcdMember | None:
         state = self.state
         if state is None or not state.member_name:
@@ -1216,8 +1273,10 @@ class Swarm:
         assert state is not None
         if state.role != "manager":
             return
+        if self._external is not None:  # the daemon's settings win over what was saved
+            state.etcd_endpoints = list(self._external.endpoints)
         self._start_member("existing", wait=False)
-        self._kv = EtcdKV(state.etcd_endpoints, self._files.store)
+        self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
 
     def _close_kv(self) -> None:
         if isinstance(self._kv, EtcdKV):
