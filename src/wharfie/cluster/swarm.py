@@ -203,8 +203,8 @@ class Swarm:
         """`swarm unlock`: open a locked manager's keys with the unlock key, then rejoin."""
         async with self._lock:
             state = self.state
-            if state is None:
-                raise Unavailable(NOT_IN_SWARM)
+            if state is None:  # moby's errNoManager for a node outside a swarm
+                raise Unavailable(NOT_MANAGER)
             if not self.locked:
                 if state.role == "worker":
                     raise Unavailable(WORKER_NOT_MANAGER)
@@ -952,10 +952,12 @@ class Swarm:
                 log.exception("swarm: work round failed")
             # asyncio.timeout, not wait_for: 3.11's wait_for swallows a cancellation that
             # arrives as the event fires, and `leave` then waits for this loop forever
+            ended = time.monotonic()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(WORK_EVERY):
                     await self._wake.wait()
-            await asyncio.sleep(WORK_MIN_GAP)
+            # rounds at most every WORK_MIN_GAP; a wake after an idle wait acts at once
+            await asyncio.sleep(max(0.0, ended + WORK_MIN_GAP - time.monotonic()))
 
     async def _work_once(self) -> None:
         state = self.state
