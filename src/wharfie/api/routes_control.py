@@ -85,7 +85,7 @@ class ControlRoutes:
     async def assignments(self, req: Request) -> Reply:
         node_id = self._caller(req)
         body = await json_body(req, empty={})
-        wait = (body or {}).get("Wait") or ""
+        wait = body.get("Wait") or "" if isinstance(body, dict) else None
         if not isinstance(wait, str):
             raise InvalidArgument("invalid assignments request: Wait must be a string")
         return json_response(await self.backend.node_assignments(node_id, wait))

@@ -148,8 +148,10 @@ class SwarmRoutes:
         """moby's UnlockSwarm: an active manager answers "swarm is not locked" (409), a node
         outside a swarm 503, a malformed key 400 and a key that opens nothing 401."""
         body = await json_body(req, empty={})
+        if not isinstance(body, dict) or not isinstance(body.get("UnlockKey") or "", str):
+            raise InvalidArgument('invalid unlock request: want {"UnlockKey": string}')
         try:
-            await self.swarm.unlock(str((body or {}).get("UnlockKey") or ""))
+            await self.swarm.unlock(str(body.get("UnlockKey") or ""))
         except InvalidUnlockKey as exc:
             raise HTTPError(401, str(exc)) from None
         return Response(200)
