@@ -14,10 +14,10 @@ import time
 from typing import TypeVar
 
 from wharfie.cluster import admin
-from wharfie.cluster.kv import KV, TXN_BATCH, Delete, Op
+from wharfie.cluster.kv import KV, TXN_BATCH, Delete, Entry, Op
 from wharfie.cluster.objects import OutOfSequence
 from wharfie.cluster.orchestrator import NodeInfo, TaskView, plan
-from wharfie.cluster.records import new_id
+from wharfie.cluster.records import cluster_from_store, new_id
 from wharfie.cluster.services import (
     service_from_store,
     service_to_store,
@@ -33,14 +33,21 @@ STATUS = admin.ROOT + "status/"
 
 
 def read_tasks(kv: KV) -> tuple[list[TaskView], dict[str, int]]:
-    """Every task with its observed status, and each task's version."""
-    stored, _ = admin.objects(kv).list("task")
-    statuses = {e.key[len(STATUS) :]: status_from_store(e.value) for e in kv.range(STATUS)[0]}
+    """Every task with its observed status, and each task's version (one read)."""
+    (tasks, statuses), _ = kv.ranges([admin.objects(kv).prefix("task"), STATUS])
+    return task_views(kv, tasks, statuses)
+
+
+def task_views(
+    kv: KV, task_entries: list[Entry], status_entries: list[Entry]
+) -> tuple[list[TaskView], dict[str, int]]:
+    stored = admin.objects(kv).from_entries("task", task_entries)
+    statuses = {e.key[len(STATUS) :]: status_from_store(e.value) for e in status_entries}
     views = [TaskView(task_from_store(s.body), statuses.get(s.id)) for s in stored]
     return views, {s.id: s.version for s in stored}
 
 
-def node_infos(kv: KV) -> list[NodeInfo]:
+def node_infos(views: list[admin.NodeView]) -> list[NodeInfo]:
     return [
         NodeInfo(
             id=v.node.id,
@@ -51,22 +58,35 @@ def node_infos(kv: KV) -> list[NodeInfo]:
             labels=dict(v.node.labels),
             engine_labels=dict(v.node.description.engine_labels),
         )
-        for v in admin.nodes(kv)
+        for v in views
     ]
 
 
 def tick(kv: KV, cluster_id: str) -> int:
     """One reconciliation; the number of changes written."""
     store = admin.objects(kv)
-    stored_services, _ = store.list("service")
+    # everything the plan needs in one read: one round trip, one consistent revision
+    (service_e, task_e, status_e, node_e, alive_e, cluster_e), _ = kv.ranges(
+        [
+            store.prefix("service"),
+            store.prefix("task"),
+            STATUS,
+            store.prefix("node"),
+            admin.ALIVE,
+            store.key("cluster", cluster_id),
+        ]
+    )
+    stored_services = store.from_entries("service", service_e)
     services = [service_from_store(s.body) for s in stored_services]
     service_versions = {s.id: s.version for s in stored_services}
-    tasks, versions = read_tasks(kv)
-    cluster, _ = admin.cluster(kv, cluster_id)
+    tasks, versions = task_views(kv, task_e, status_e)
+    if not cluster_e:
+        raise NotFound(f"cluster {cluster_id} not found")
+    cluster = cluster_from_store(cluster_e[0].value)
     p = plan(
         services,
         tasks,
-        node_infos(kv),
+        node_infos(admin.node_views(kv, node_e, alive_e)),
         time.time_ns(),
         new_id,
         history_limit=max(1, cluster.spec.task_history_retention_limit),

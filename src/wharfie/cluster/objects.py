@@ -12,10 +12,11 @@ sequence" (500), which clients such as docker-py answer by reading and trying ag
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wharfie.cluster.kv import KV, Compare, Delete, Op, Put
+from wharfie.cluster.kv import KV, Compare, Delete, Entry, Op, Put
 from wharfie.errors import Conflict, NotFound, WharfieError
 
 DEFAULT_ROOT = "/wharfie/swarm/"
@@ -90,12 +91,19 @@ class ObjectStore:
 
     def list(self, kind: str) -> tuple[list[Stored], int]:
         """Every object of a kind, and the store revision they were read at (to watch from)."""
-        prefix = f"{self._root}objects/{kind}/"
-        entries, revision = self._kv.range(prefix)
+        entries, revision = self._kv.range(self.prefix(kind))
+        return self.from_entries(kind, entries), revision
+
+    def prefix(self, kind: str) -> str:
+        return f"{self._root}objects/{kind}/"
+
+    def from_entries(self, kind: str, entries: Sequence[Entry]) -> builtins.list[Stored]:
+        """The objects of a kind among entries read under `prefix(kind)`."""
+        prefix = self.prefix(kind)
         return [
             Stored(kind, e.key[len(prefix) :], e.value, e.mod_revision, e.create_revision)
             for e in entries
-        ], revision
+        ]
 
     def update(
         self,

@@ -1289,11 +1289,17 @@ class Swarm:
 def assignments_for(kv: KV, node_id: str, key: bytes) -> list[Assignment]:
     """The tasks assigned to a node, with their services, last reported status, and the
     secret and config files of those still to run (decrypted: they go to that node only)."""
-    views, _ = leader.read_tasks(kv)
+    store = admin.objects(kv)
+    (task_e, status_e, service_e), _ = kv.ranges(
+        [store.prefix("task"), leader.STATUS, store.prefix("service")]
+    )
+    views, _ = leader.task_views(kv, task_e, status_e)
     mine = [v for v in views if v.task.node_id == node_id]
     wanted = {v.task.service_id for v in mine}
     services = {
-        st.service.id: st.service for st in servicestore.services(kv) if st.service.id in wanted
+        s.id: service_from_store(s.body)
+        for s in store.from_entries("service", service_e)
+        if s.id in wanted
     }
     out = []
     for v in mine:
