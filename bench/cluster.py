@@ -116,6 +116,12 @@ class DockerNode:
                 self.proc.wait()
             self.proc = None
         subprocess.run(["umount", "-R", "-l", str(self.base / "data")], capture_output=True)
+        # a killed dockerd leaves its sandboxes' namespace mounts under the exec root
+        with open("/proc/self/mounts") as f:
+            points = [line.split()[1] for line in f]
+        for point in sorted(points, reverse=True):
+            if point.startswith(f"{self.exec_root}/"):
+                subprocess.run(["umount", "-l", point], capture_output=True)
         shutil.rmtree(self.exec_root, ignore_errors=True)
 
 
