@@ -13,7 +13,12 @@ kernel has no IPVS). Measured by polling the API every 50 ms:
 - worker_lost: a worker's daemon killed (SIGKILL) and its namespace's link taken down, until 10
   tasks run again on the others;
 - leader_lost: with 3 managers, the leader's daemon (and, for wharfie, its etcd member) killed
-  and its link down, until another manager accepts a `service scale`.
+  and its link down, until another manager accepts a `service scale`;
+- converge100: `--replicas 100` on 1 manager + 2 workers until 100 run; besides the time, the
+  peak RSS (VmHWM) of every control-plane process (wharfie: wharfied, etcd, the container
+  monitor; Docker: dockerd, containerd), and for wharfie the etcd writes the convergence took
+  (write transactions = store revisions, keys put, per converged task, from the member's
+  /metrics) and the keys each kind of object holds in the store.
 
 Both engines keep their default heartbeats: Docker's dispatcher 5 s; wharfie's leases 5 s
 renewed every second (docs/cluster.md).
@@ -24,6 +29,7 @@ renewed every second (docs/cluster.md).
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import shutil
@@ -41,7 +47,8 @@ from benchlib import median
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
-SECTIONS = ("converge1", "converge3", "update", "worker_lost", "leader_lost")
+SECTIONS = ("converge1", "converge3", "update", "worker_lost", "leader_lost", "converge100")
+MIB = 1024 * 1024
 TASK = ["sh", "-c", "trap 'exit 0' TERM; while sleep 1; do :; done"]
 
 
@@ -109,6 +116,12 @@ class DockerNode:
                 self.proc.wait()
             self.proc = None
         subprocess.run(["umount", "-R", "-l", str(self.base / "data")], capture_output=True)
+        # a killed dockerd leaves its sandboxes' namespace mounts under the exec root
+        with open("/proc/self/mounts") as f:
+            points = [line.split()[1] for line in f]
+        for point in sorted(points, reverse=True):
+            if point.startswith(f"{self.exec_root}/"):
+                subprocess.run(["umount", "-l", point], capture_output=True)
         shutil.rmtree(self.exec_root, ignore_errors=True)
 
 
@@ -189,6 +202,107 @@ class Engine:
         self.topo.close()
 
 
+def peak_rss(pid: int) -> int:
+    """A process's peak resident set (VmHWM), bytes; 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def control_plane(e: Engine) -> dict[str, int]:
+    """Every control-plane process of the engine's nodes: name -> pid."""
+    out: dict[str, int] = {}
+    for i, n in enumerate(e.nodes):
+        if isinstance(n, DockerNode):
+            if n.proc is not None:
+                out[f"dockerd{i}"] = n.proc.pid
+                for c in children(n.proc.pid):
+                    if b"containerd" in Path(f"/proc/{c}/cmdline").read_bytes().split(b"\0")[0]:
+                        out[f"containerd{i}"] = c
+            continue
+        from support.monitor_pids import warden_pid, worker_pid
+
+        if n.proc is not None:
+            out[f"wharfied{i}"] = n.proc.pid
+        for pid in n.etcd_pids():
+            out[f"etcd{i}"] = pid
+        for name, pid in (
+            ("warden", warden_pid(n.exec_root)),
+            ("monitor", worker_pid(n.exec_root)),
+        ):
+            if pid:
+                out[f"{name}{i}"] = pid
+    return out
+
+
+def etcd_get(node: Any, path: str, body: dict[str, Any] | None = None) -> bytes:
+    """A call to a wharfie manager's etcd member, from inside its namespace, with its store
+    certificate."""
+    certs = node.data / "swarm" / "certificates"
+    args = [
+        "nsenter", f"--net=/run/netns/{node.netns}", "curl", "-sf", "--max-time", "10",
+        "--cacert", str(certs / "store-ca.crt"), "--cert", str(certs / "store-node.crt"),
+        "--key", str(certs / "store-node.key"), f"https://{node.addr}:2379{path}",
+    ]  # fmt: skip
+    if body is not None:
+        args += ["-X", "POST", "-d", json.dumps(body)]
+    return subprocess.run(args, capture_output=True, check=True, timeout=20).stdout
+
+
+def etcd_counters(node: Any) -> dict[str, float]:
+    """The member's write counters and the store revision."""
+    out: dict[str, float] = {}
+    for line in etcd_get(node, "/metrics").decode().splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("etcd_mvcc_put_total", "etcd_mvcc_delete_total"):
+            out[name] = float(value)
+    header = json.loads(etcd_get(node, "/v3/kv/range", {"key": base64.b64encode(b"/").decode()}))
+    out["revision"] = float(header["header"]["revision"])
+    return out
+
+
+def keys_per_object(node: Any) -> dict[str, float]:
+    """The keys each kind of object holds in the store (its record, its name claim, its
+    observed status or liveness), averaged over the objects of the kind."""
+    prefix = b"/wharfie/swarm/"
+    end = prefix[:-1] + bytes([prefix[-1] + 1])
+    answer = json.loads(
+        etcd_get(
+            node,
+            "/v3/kv/range",
+            {
+                "key": base64.b64encode(prefix).decode(),
+                "range_end": base64.b64encode(end).decode(),
+                "keys_only": True,
+            },
+        )
+    )
+    objects: dict[str, int] = {}
+    extra: dict[str, int] = {}
+    for kv in answer.get("kvs") or []:
+        parts = base64.b64decode(kv["key"])[len(prefix) :].decode().split("/")
+        if parts[0] == "objects":
+            objects[parts[1]] = objects.get(parts[1], 0) + 1
+        elif parts[0] == "names":
+            extra[parts[1]] = extra.get(parts[1], 0) + 1
+        elif parts[0] in ("status", "alive"):
+            kind = "task" if parts[0] == "status" else "node"
+            extra[kind] = extra.get(kind, 0) + 1
+    return {k: round((n + extra.get(k, 0)) / n, 2) for k, n in sorted(objects.items())}
+
+
 def running(api: Any, service: str, exclude_node: str = "") -> int:
     try:
         tasks = api.tasks(filters={"service": service, "desired-state": "running"})
@@ -218,7 +332,31 @@ def create(e: Engine, node: Any, name: str) -> float:
     return time.monotonic() - start
 
 
-def scenario(e: Engine, section: str) -> float:
+def converge100(e: Engine, extra: dict[str, Any]) -> float:
+    m = e.cluster(1, 2)
+    before = etcd_counters(m) if e.name == "wharfie" else {}
+    start = time.monotonic()
+    e.cli(m, "service", "create", "--detach", "--name", "c100", "--replicas", "100",
+          "--endpoint-mode", "dnsrr", "busybox", *TASK)  # fmt: skip
+    api = e.api(m)
+    until(lambda: running(api, "c100") == 100, 600)
+    took = time.monotonic() - start
+    rss = {name: peak_rss(pid) for name, pid in control_plane(e).items()}
+    extra["peak_rss_mib"] = {k: round(v / MIB, 1) for k, v in rss.items()}
+    extra["max_rss_mib"] = round(max(rss.values()) / MIB, 1)
+    if e.name == "wharfie":
+        after = etcd_counters(m)
+        extra["writes_per_task"] = round((after["revision"] - before["revision"]) / 100, 2)
+        extra["puts_per_task"] = round(
+            (after["etcd_mvcc_put_total"] - before["etcd_mvcc_put_total"]) / 100, 2
+        )
+        extra["keys_per_object"] = keys_per_object(m)
+    return took
+
+
+def scenario(e: Engine, section: str, extra: dict[str, Any]) -> float:
+    if section == "converge100":
+        return converge100(e, extra)
     if section == "converge1":
         return create(e, e.cluster(1, 0), "c1")
     if section == "converge3":
@@ -279,22 +417,28 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="wbench-cluster-"))
     image = busybox_tar(base)
     results: dict[str, dict[str, list[float]]] = {}
+    extras: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for section in args.only.split(","):
         for r in range(args.rounds):
             for name in ("wharfie", "docker") if r % 2 == 0 else ("docker", "wharfie"):
                 e = Engine(name, base / f"{section}{r}", image)
+                extra: dict[str, Any] = {}
                 try:
-                    took = scenario(e, section)
+                    took = scenario(e, section, extra)
                 finally:
                     e.close()
                 results.setdefault(section, {}).setdefault(name, []).append(took)
                 print(f"{section} round {r} {name}: {took:.2f}s", flush=True)
+                if extra:
+                    extras.setdefault(section, {}).setdefault(name, []).append(extra)
+                    print(f"  {json.dumps(extra)}", flush=True)
     print(f"\n{'scenario':<14}{'wharfie s':>11}{'docker s':>11}{'ratio':>8}")
     for section, by in results.items():
         w, d = median(by["wharfie"]), median(by["docker"])
         print(f"{section:<14}{w:>11.2f}{d:>11.2f}{w / d:>8.2f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps({"times": results, "extras": extras}, indent=2))
     shutil.rmtree(base, ignore_errors=True)
     return 0
 

@@ -109,7 +109,7 @@ def test_docker_py_swarm_and_node_calls(net: Topology) -> None:
     assert e.value.status_code == 400 and "is a cluster manager" in str(e.value)
     with pytest.raises(docker.errors.NotFound):
         client.nodes.get("nosuchnode")
-    with pytest.raises(docker.errors.APIError) as e:  # never autolocked: moby's notLockedError
+    with pytest.raises(docker.errors.APIError) as e:  # not locked: moby's notLockedError
         client.api.unlock_swarm("SWMKEY-1-x")
     assert e.value.status_code == 409 and "swarm is not locked" in str(e.value)
     assert client.swarm.leave(force=True)

@@ -29,8 +29,10 @@ def _ip(*args: str) -> None:
 class NodeDaemon(Daemon):
     """A test daemon whose wharfied runs inside `netns`."""
 
-    def __init__(self, base: Path, index: int, netns: str, addr: str) -> None:
-        super().__init__(base, index)
+    def __init__(
+        self, base: Path, index: int, netns: str, addr: str, extra_args: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(base, index, extra_args)
         self.netns = netns
         self.addr = addr
         # the node's own bridge subnet, distinct from the hub's and the other nodes'
@@ -78,10 +80,10 @@ class Topology:
         _ip("-n", ns, "link", "set", "lo", "up")
         return ns, addr
 
-    def add_node(self, busybox: bool = False) -> NodeDaemon:
+    def add_node(self, busybox: bool = False, extra_args: tuple[str, ...] = ()) -> NodeDaemon:
         i = len(self.nodes)
         ns, addr = self.add_namespace()
-        node = NodeDaemon(self.base / f"node{i}", i, ns, addr)
+        node = NodeDaemon(self.base / f"node{i}", i, ns, addr, extra_args)
         self.nodes.append(node)
         node.start()
         if busybox:

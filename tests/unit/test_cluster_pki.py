@@ -42,8 +42,35 @@ def test_certificates_of_another_ca_or_out_of_time_are_refused(ca: pki.KeyPair) 
 def test_bad_roles_and_short_expiry_are_refused(ca: pki.KeyPair) -> None:
     with pytest.raises(InvalidArgument, match="role"):
         pki.issue(ca, "n", "swarm-admin", "c", [], now=NOW)
-    with pytest.raises(InvalidArgument, match="at least 1h"):
-        pki.issue(ca, "n", pki.WORKER, "c", [], expiry=datetime.timedelta(minutes=5), now=NOW)
+    with pytest.raises(InvalidArgument, match="must be positive"):
+        pki.issue(ca, "n", pki.WORKER, "c", [], expiry=datetime.timedelta(0), now=NOW)
+
+
+def test_renewal_falls_between_half_and_four_fifths_of_the_life(ca: pki.KeyPair) -> None:
+    life = datetime.timedelta(seconds=100)
+    node = pki.issue(ca, "n", pki.WORKER, "c", [], expiry=life, now=NOW)
+    assert pki.renewal_time(node.cert_pem, 0.0) == NOW + life * 0.5
+    assert pki.renewal_time(node.cert_pem, 0.999) < NOW + life * 0.8
+    assert pki.renewal_time(node.cert_pem, 0.5) == NOW + life * 0.65
+
+
+def test_a_renewal_request_is_for_the_key_the_node_holds(ca: pki.KeyPair) -> None:
+    node = pki.issue(ca, "n", pki.WORKER, "c", [], now=NOW)
+    cert = pki.sign_request(ca, pki.request_for(node.key_pem), "n", pki.WORKER, "c", [])
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    def public(pem: bytes) -> bytes:
+        return (
+            x509.load_pem_x509_certificate(pem)
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+
+    assert public(cert) == public(node.cert_pem)
+    assert pki.identity(ca.cert_pem, cert).node_id == "n"
 
 
 def test_join_token_shape_and_ca_digest(ca: pki.KeyPair) -> None:

@@ -12,16 +12,17 @@ from typing import Any, Protocol
 
 from wharfie.api import schemas_swarm
 from wharfie.api.decoding import arg, flag, json_body, number
-from wharfie.api.http import Reply, Request, Response, Router, json_response
+from wharfie.api.http import HTTPError, Reply, Request, Response, Router, json_response
 from wharfie.api.routes_secrets import BlobBackend, BlobRoutes
 from wharfie.api.routes_services import ServiceBackend, ServiceRoutes
 from wharfie.api.swarmnetworks import ClusterNetworks
 from wharfie.cluster import records
 from wharfie.cluster.admin import NodeView
+from wharfie.cluster.nodefiles import InvalidUnlockKey
 from wharfie.cluster.records import ClusterSpec, Node
 from wharfie.cluster.swarm import NOT_IN_SWARM, InitRequest, JoinRequest
 from wharfie.engine import filters, gojson
-from wharfie.errors import Conflict, InvalidArgument
+from wharfie.errors import InvalidArgument
 
 ANY = r"(?:/.*)?"
 NODE = r"(?P<ref>[^/]+)"
@@ -40,8 +41,15 @@ class SwarmBackend(ServiceBackend, BlobBackend, ClusterNetworks, Protocol):
     async def info(self) -> dict[str, Any]: ...
     async def inspect(self) -> tuple[records.Cluster, int, dict[str, str]]: ...
     async def update(
-        self, version: int, spec: ClusterSpec, rotate_worker: bool, rotate_manager: bool
+        self,
+        version: int,
+        spec: ClusterSpec,
+        rotate_worker: bool,
+        rotate_manager: bool,
+        rotate_unlock: bool = False,
     ) -> None: ...
+    async def unlock(self, key_text: str) -> None: ...
+    async def unlock_key(self) -> str: ...
     async def nodes(self) -> tuple[list[NodeView], str, str]: ...
     async def node(self, ref: str) -> tuple[NodeView, str, str]: ...
     async def update_node(self, ref: str, version: int, spec: dict[str, Any]) -> None: ...
@@ -130,18 +138,24 @@ class SwarmRoutes:
             spec,
             flag(req, "rotateWorkerToken"),
             flag(req, "rotateManagerToken"),
+            flag(req, "rotateManagerUnlockKey"),
         )
         return Response(200)
 
     async def unlock_key(self, req: Request) -> Reply:
-        await self.swarm.inspect()  # managers only
-        return json_response({"UnlockKey": ""})
+        return json_response({"UnlockKey": await self.swarm.unlock_key()})
 
     async def unlock(self, req: Request) -> Reply:
-        """A swarm here is never autolocked: moby's UnlockSwarm answers an active manager
-        with notLockedError (409), and a node outside a swarm with its 503."""
-        await self.swarm.inspect()  # not a manager: dockerd's 503
-        raise Conflict("swarm is not locked")
+        """moby's UnlockSwarm: an active manager answers "swarm is not locked" (409), a node
+        outside a swarm 503, a malformed key 400 and a key that opens nothing 401."""
+        body = await json_body(req, empty={})
+        if not isinstance(body, dict) or not isinstance(body.get("UnlockKey") or "", str):
+            raise InvalidArgument('invalid unlock request: want {"UnlockKey": string}')
+        try:
+            await self.swarm.unlock(str(body.get("UnlockKey") or ""))
+        except InvalidUnlockKey as exc:
+            raise HTTPError(401, str(exc)) from None
+        return Response(200)
 
     async def list_nodes(self, req: Request) -> Reply:
         f = filters.parse(arg(req, "filters"))

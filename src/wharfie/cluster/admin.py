@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wharfie.cluster import pki
-from wharfie.cluster.kv import KV, Put
+from wharfie.cluster.kv import KV, Entry, Put
 from wharfie.cluster.objects import ObjectStore
 from wharfie.cluster.records import (
     Cluster,
@@ -29,6 +29,7 @@ ROOT_CA_KEY = ROOT + "private/root-ca-key"
 STORE_CA = ROOT + "private/store-ca"  # {"cert": pem, "key": pem}
 ALIVE = ROOT + "alive/"
 LEADER = ROOT + "leader"
+UNLOCK_KEY = ROOT + "private/unlock-key"  # autolock: the unlock key, sealed with the secrets key
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,14 @@ def leader(kv: KV) -> str:
 
 
 def nodes(kv: KV) -> list[NodeView]:
-    stored, _ = objects(kv).list("node")
-    up = alive(kv)
+    (node_entries, alive_entries), _ = kv.ranges([objects(kv).prefix("node"), ALIVE])
+    return node_views(kv, node_entries, alive_entries)
+
+
+def node_views(kv: KV, node_entries: list[Entry], alive_entries: list[Entry]) -> list[NodeView]:
+    """Nodes and their state from the entries under the node prefix and ALIVE."""
+    stored = objects(kv).from_entries("node", node_entries)
+    up = {e.key[len(ALIVE) :] for e in alive_entries}
     return [
         NodeView(node_from_store(s.body), s.version, "ready" if s.id in up else "down")
         for s in stored

@@ -48,7 +48,11 @@ def role_for_token(tokens: dict[str, str], token: str) -> str:
     raise InvalidArgument(BAD_TOKEN)
 
 
-def admit(kv: KV, cluster_id: str, req: JoinRequest, etcd_ports: tuple[int, int]) -> dict[str, Any]:
+def admit(
+    kv: KV, cluster_id: str, req: JoinRequest, etcd_ports: tuple[int, int] | None
+) -> dict[str, Any]:
+    """A joining node's identity; a manager also gets its etcd membership (`etcd_ports`:
+    the ports of its member; None with an external store, where it runs none)."""
     role = role_for_token(admin.tokens(kv), req.token)
     if req.availability not in ("", "active", "pause", "drain"):
         raise InvalidArgument(f"invalid availability {req.availability!r}")
@@ -92,7 +96,12 @@ def admit(kv: KV, cluster_id: str, req: JoinRequest, etcd_ports: tuple[int, int]
 
 
 def promote(
-    kv: KV, cluster_id: str, node_id: str, csr_pem: bytes, listen_addr: str, ports: tuple[int, int]
+    kv: KV,
+    cluster_id: str,
+    node_id: str,
+    csr_pem: bytes,
+    listen_addr: str,
+    ports: tuple[int, int] | None,
 ) -> dict[str, Any]:
     """A worker whose node object says `manager` asks for its manager identity: a new node
     certificate, a store certificate and its etcd membership."""
@@ -129,6 +138,20 @@ def renew(kv: KV, cluster_id: str, node_id: str, csr_pem: bytes) -> dict[str, An
     return {"Certificate": cert.decode(), "Role": node.role}
 
 
+def renew_store(kv: KV, cluster_id: str, node_id: str, csr_pem: bytes, addr: str) -> bytes:
+    """A manager's new store (etcd) certificate, for the key in its CSR."""
+    cluster, _ = admin.cluster(kv, cluster_id)
+    expiry = datetime.timedelta(microseconds=cluster.spec.node_cert_expiry_ns // 1000)
+    store_ca = kv.get(admin.STORE_CA)
+    if store_ca is None:
+        raise InvalidArgument("this cluster's store CA is missing from the store")
+    ca = json.loads(store_ca.value)
+    store = pki.KeyPair(ca["cert"].encode(), ca["key"].encode())
+    return pki.sign_request(
+        store, csr_pem, node_id, pki.MANAGER, cluster_id, [addr, "127.0.0.1"], expiry
+    )
+
+
 def _identity(
     kv: KV,
     root_ca_pem: str,
@@ -162,8 +185,10 @@ def _add_member(
     req: JoinRequest,
     cluster_id: str,
     expiry: datetime.timedelta,
-    etcd_ports: tuple[int, int],
+    etcd_ports: tuple[int, int] | None,
 ) -> dict[str, Any]:
+    if etcd_ports is None:
+        return {"ExternalStore": True}
     store_ca = kv.get(admin.STORE_CA)
     if store_ca is None:
         raise InvalidArgument("this cluster's store CA is missing from the store")

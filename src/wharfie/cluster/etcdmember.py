@@ -73,8 +73,15 @@ def command(cfg: MemberConfig, binary: str = ETCD_BINARY) -> list[str]:
 class EtcdMember:
     """The process of one local member. `start` returns once it serves clients."""
 
-    def __init__(self, cfg: MemberConfig, run_dir: str, binary: str = ETCD_BINARY) -> None:
+    def __init__(
+        self,
+        cfg: MemberConfig,
+        run_dir: str,
+        binary: str = ETCD_BINARY,
+        pass_fds: tuple[int, ...] = (),
+    ) -> None:
         self.cfg = cfg
+        self._pass_fds = pass_fds  # keys held in memory (autolock), named /proc/self/fd/<n>
         self._binary = binary
         self._pid_file = os.path.join(run_dir, "etcd.pid")
         self._log_file = os.path.join(run_dir, "etcd.log")
@@ -99,6 +106,7 @@ class EtcdMember:
                     stdout=log,
                     stderr=log,
                     start_new_session=True,
+                    pass_fds=self._pass_fds,
                 )
             self.pid = proc.pid
             _write_pid(self._pid_file, proc.pid)

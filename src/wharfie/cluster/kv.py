@@ -68,6 +68,10 @@ class Delete:
 
 Op = Put | Delete
 
+# operations per transaction when many objects are written together: etcd refuses a
+# transaction of more than --max-txn-ops (128 by default) operations or compares
+TXN_BATCH = 100
+
 
 @dataclass(frozen=True)
 class TxnResult:
@@ -90,6 +94,7 @@ class Watch:
 class KV(Protocol):
     def get(self, key: str) -> Entry | None: ...
     def range(self, prefix: str) -> tuple[list[Entry], int]: ...
+    def ranges(self, prefixes: list[str]) -> tuple[list[list[Entry]], int]: ...
     def txn(
         self, compares: list[Compare], success: list[Op], failure: list[Op] | None = None
     ) -> TxnResult: ...
@@ -181,6 +186,31 @@ class EtcdKV:
         )
         rev = int(out.get("header", {}).get("revision", 0))
         return [_entry(kv) for kv in out.get("kvs") or []], rev
+
+    def ranges(self, prefixes: list[str]) -> tuple[list[list[Entry]], int]:
+        """Every entry under each prefix, read in one request (one read-only transaction: one
+        round trip, one consistent revision), and that revision."""
+        ops = []
+        for prefix in prefixes:
+            raw = prefix.encode()
+            ops.append(
+                {
+                    "request_range": {
+                        "key": _b64(raw),
+                        "range_end": _b64(_prefix_end(raw)),
+                        "sort_order": "ASCEND",
+                    }
+                }
+            )
+        out = self._post("/kv/txn", {"compare": [], "success": ops, "failure": []})
+        responses = out.get("responses") or []
+        if len(responses) != len(prefixes):
+            raise StoreUnavailable(f"cluster store: {len(responses)} answers to {len(ops)} reads")
+        rev = int(out.get("header", {}).get("revision", 0))
+        return [
+            [_entry(kv) for kv in (r.get("response_range") or {}).get("kvs") or []]
+            for r in responses
+        ], rev
 
     def txn(
         self, compares: list[Compare], success: list[Op], failure: list[Op] | None = None

@@ -532,12 +532,17 @@ class Addresses:
         return compares, ops
 
 
+def task_writes(addresses: Addresses, t: Task, s: Service | None) -> tuple[list[Compare], list[Op]]:
+    """A new task's transaction parts: the task's key still absent and written, and the claims
+    of its addresses (set in `t.addresses`)."""
+    key = admin.objects(addresses.kv).key("task", t.id)
+    compares, ops = addresses.task_ops(t, s)
+    return [Compare.absent(key), *compares], [Put(key, task_to_store(t)), *ops]
+
+
 def create_task(kv: KV, addresses: Addresses, t: Task, s: Service | None) -> bool:
     """Store a new task with its addresses claimed in the same transaction."""
-    store = admin.objects(kv)
-    key = store.key("task", t.id)
-    compares, ops = addresses.task_ops(t, s)
-    return kv.txn([Compare.absent(key), *compares], [Put(key, task_to_store(t)), *ops]).succeeded
+    return kv.txn(*task_writes(addresses, t, s)).succeeded
 
 
 def reconcile(kv: KV) -> int:

@@ -12,9 +12,11 @@ sequence" (500), which clients such as docker-py answer by reading and trying ag
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wharfie.cluster.kv import KV, Compare, Delete, Op, Put
+from wharfie.cluster.kv import KV, Compare, Delete, Entry, Op, Put
 from wharfie.errors import Conflict, NotFound, WharfieError
 
 DEFAULT_ROOT = "/wharfie/swarm/"
@@ -89,12 +91,19 @@ class ObjectStore:
 
     def list(self, kind: str) -> tuple[list[Stored], int]:
         """Every object of a kind, and the store revision they were read at (to watch from)."""
-        prefix = f"{self._root}objects/{kind}/"
-        entries, revision = self._kv.range(prefix)
+        entries, revision = self._kv.range(self.prefix(kind))
+        return self.from_entries(kind, entries), revision
+
+    def prefix(self, kind: str) -> str:
+        return f"{self._root}objects/{kind}/"
+
+    def from_entries(self, kind: str, entries: Sequence[Entry]) -> builtins.list[Stored]:
+        """The objects of a kind among entries read under `prefix(kind)`."""
+        prefix = self.prefix(kind)
         return [
             Stored(kind, e.key[len(prefix) :], e.value, e.mod_revision, e.create_revision)
             for e in entries
-        ], revision
+        ]
 
     def update(
         self,
@@ -122,6 +131,20 @@ class ObjectStore:
                 raise OutOfSequence()
             raise NameConflict(kind, rename[1] if rename else "")
         return result.revision
+
+    def create_all(self, kind: str, items: Sequence[tuple[str, bytes]]) -> bool:
+        """Store several new unnamed objects in one transaction: all of them, or (when one of
+        the ids is taken) none."""
+        compares = [Compare.absent(self.key(kind, oid)) for oid, _ in items]
+        ops: list[Op] = [Put(self.key(kind, oid), body) for oid, body in items]
+        return self._kv.txn(compares, ops).succeeded
+
+    def update_all(self, kind: str, items: Sequence[tuple[str, int, bytes]]) -> bool:
+        """Replace several objects in one transaction if each is still at its version: all of
+        them, or none."""
+        compares = [Compare.unchanged(self.key(kind, oid), version) for oid, version, _ in items]
+        ops: list[Op] = [Put(self.key(kind, oid), body) for oid, _, body in items]
+        return self._kv.txn(compares, ops).succeeded
 
     def delete(self, kind: str, oid: str, name: str | None = None) -> None:
         """Remove an object and release its name, in one transaction."""

@@ -40,6 +40,8 @@ WORKER = "swarm-worker"
 ROLES = (MANAGER, WORKER)
 CA_EXPIRY = datetime.timedelta(days=20 * 365)
 DEFAULT_NODE_EXPIRY = datetime.timedelta(days=90)
+MIN_NODE_EXPIRY = datetime.timedelta(hours=1)  # swarmkit's ca.MinNodeCertExpiration
+RENEW_FROM, RENEW_UNTIL = 0.5, 0.8  # of a certificate's life (swarmkit's rotation range)
 _BACKDATE = datetime.timedelta(minutes=5)  # clock skew between nodes, as swarmkit allows
 _DIGEST_LEN = 50  # base36 digits of a sha256
 _SECRET_LEN = 25  # base36 digits of 16 random bytes
@@ -124,6 +126,37 @@ def issue(
     return KeyPair(cert, _key_pem(key))
 
 
+def request_for(key_pem: bytes) -> bytes:
+    """A CSR for a key the node already holds (a renewal keeps the node's key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise InvalidArgument("the node key is not an ECDSA key")
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "renewing-node")]))
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def renewal_time(cert_pem: bytes, draw: float) -> datetime.datetime:
+    """When a node renews its certificate: at a random point (`draw` in [0, 1)) between 50 %
+    and 80 % of its life, as swarmkit does. The life is counted from the issue time (the
+    certificate's start plus the back-dating), so that a short expiry does not fall due at
+    once."""
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    issued = cert.not_valid_before_utc + _BACKDATE
+    life = cert.not_valid_after_utc - issued
+    return issued + life * (RENEW_FROM + (RENEW_UNTIL - RENEW_FROM) * draw)
+
+
 def new_request(addresses: list[str]) -> tuple[bytes, bytes]:
     """A joining node's (key PEM, CSR PEM): the key never leaves the node."""
     from cryptography import x509
@@ -183,8 +216,10 @@ def _sign(
 
     if role not in ROLES:
         raise InvalidArgument(f"invalid node role {role!r}")
-    if expiry < datetime.timedelta(hours=1):
-        raise InvalidArgument("certificate expiry must be at least 1h0m0s")
+    # the API refuses less than MIN_NODE_EXPIRY (swarmkit's check, on the cluster spec);
+    # signing honours what the cluster holds
+    if expiry <= datetime.timedelta(0):
+        raise InvalidArgument("certificate expiry must be positive")
     now = now or _now()
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)

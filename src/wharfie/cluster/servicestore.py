@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wharfie.cluster import admin
-from wharfie.cluster.kv import KV, Put
+from wharfie.cluster.kv import KV, TXN_BATCH, Op, Put
 from wharfie.cluster.leader import STATUS, read_tasks
 from wharfie.cluster.orchestrator import TaskView
 from wharfie.cluster.records import new_id
@@ -23,6 +23,7 @@ from wharfie.cluster.services import (
     parse_spec,
     service_from_store,
     service_to_store,
+    task_from_store,
     task_to_store,
 )
 from wharfie.errors import InvalidArgument, NotFound
@@ -118,16 +119,26 @@ def tasks(kv: KV) -> tuple[list[TaskView], dict[str, int]]:
 
 
 def report(kv: KV, node_id: str, statuses: list[tuple[str, TaskStatus]]) -> None:
-    """Observed statuses from the node running the tasks; a report about a task assigned to
-    another node is refused."""
+    """Observed statuses from the node running the tasks, written together (one transaction
+    per TXN_BATCH); a report about a task assigned to another node is refused, and one about a
+    task that is gone is dropped."""
+    if not statuses:
+        return
     store = admin.objects(kv)
-    for task_id, status in statuses:
+    if len(statuses) == 1:
         try:
-            stored = store.get("task", task_id)
+            found = [store.get("task", statuses[0][0])]
         except NotFound:
+            found = []
+    else:
+        found, _ = store.list("task")
+    owner = {s.id: task_from_store(s.body).node_id for s in found}
+    puts: list[Op] = []
+    for task_id, status in statuses:
+        if task_id not in owner:
             continue
-        from wharfie.cluster.services import task_from_store
-
-        if task_from_store(stored.body).node_id != node_id:
+        if owner[task_id] != node_id:
             raise InvalidArgument(f"task {task_id} is not assigned to node {node_id}")
-        kv.txn([], [Put(STATUS + task_id, task_to_store(status))])
+        puts.append(Put(STATUS + task_id, task_to_store(status)))
+    for i in range(0, len(puts), TXN_BATCH):
+        kv.txn([], puts[i : i + TXN_BATCH])

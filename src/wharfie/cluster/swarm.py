@@ -19,9 +19,11 @@ import base64
 import contextlib
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import os
+import random
 import shutil
 import threading
 import time
@@ -35,13 +37,15 @@ from wharfie.cluster import (
     control,
     leader,
     networks,
+    nodefiles,
     pki,
     secrets,
     servicestore,
 )
 from wharfie.cluster.agent import Agent, Assignment, LogLine, LogRequest, TaskEngine
 from wharfie.cluster.etcdmember import EtcdMember, MemberConfig
-from wharfie.cluster.kv import KV, Compare, EtcdKV, Put, TLSFiles
+from wharfie.cluster.extstore import ExternalStore
+from wharfie.cluster.kv import KV, Compare, Delete, EtcdKV, Put, TLSFiles
 from wharfie.cluster.nodefiles import LocalState, NodeFiles
 from wharfie.cluster.orchestrator import TaskView
 from wharfie.cluster.records import (
@@ -62,7 +66,7 @@ from wharfie.cluster.services import (
     task_from_store,
     task_to_store,
 )
-from wharfie.errors import InvalidArgument, Unavailable, WharfieError
+from wharfie.errors import Conflict, InvalidArgument, Unavailable, WharfieError
 from wharfie.errors import NotFound as NotFoundError
 
 log = logging.getLogger("wharfie.cluster")
@@ -83,11 +87,23 @@ WORKER_NOT_MANAGER = (
 LEAVE_MANAGER = (
     "You are attempting to leave the swarm on a node that is participating as a manager. "
 )
+SWARM_LOCKED = (
+    "Swarm is encrypted and needs to be unlocked before it can be used. Please use "
+    '"docker swarm unlock" to unlock it.'
+)
+LOCKED_LEAVE = (
+    "Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message."
+)
+NOT_LOCKED = "swarm is not locked"
+UNLOCK_KEY_PREFIX = "SWMKEY-1-"
 LEASE_TTL = 5  # seconds without a heartbeat before a node is down and its leadership ends
 HEARTBEAT_EVERY = 1.0
 JOIN_TIMEOUT = 20.0
 WORK_EVERY = 0.5  # the leader's reconciliation and the agent's round, at the latest
 WORK_MIN_GAP = 0.05  # and at most this often when the store keeps changing
+# a worker's request for its assignments is held by the manager until they change (a store
+# watch wakes it), at most this long; the worker then asks again at once
+ASSIGNMENTS_WAIT = 5.0
 
 
 class ControlEndpoint(Protocol):
@@ -134,8 +150,10 @@ class Swarm:
         ports: Ports | None = None,
         etcd_binary: str = "etcd",
         network_plane: networks.PlaneEngine | None = None,
+        external_store: ExternalStore | None = None,
     ) -> None:
         self._files = NodeFiles(data_root)
+        self._external = external_store  # --cluster-store: no local member
         self._describe = describe
         self._endpoint = control_endpoint
         self._ports = ports or Ports()
@@ -156,7 +174,12 @@ class Swarm:
         self._watch_thread: threading.Thread | None = None
         self._watch_stop: threading.Event | None = None
         self._watch_cancel: Callable[[], None] | None = None
+        self._store_changed: asyncio.Future[None] | None = None  # resolved by the watch
+        self._assign: asyncio.Task[None] | None = None  # a worker's long poll
+        self._assignments: list[Assignment] | None = None  # a worker's, None until known
         self.is_leader = False
+        self.locked = False  # a manager whose keys are sealed (autolock) until `swarm unlock`
+        self._renew_at: datetime.datetime | None = None  # this node's certificate renewal
         self.error = ""  # why this node cannot reach its cluster, for `info`
         self._wanted_role = ""  # set by a heartbeat that finds this node promoted or demoted
 
@@ -166,6 +189,14 @@ class Swarm:
         self.state = self._files.load()
         if self.state is None:
             return
+        if self.state.role == "manager" and self._files.sealed():
+            self.locked = True  # nothing runs until `swarm unlock` opens the keys
+            log.info("swarm: this manager is locked (autolock): waiting for swarm unlock")
+            return
+        await self._resume()
+
+    async def _resume(self) -> None:
+        assert self.state is not None
         try:
             await asyncio.to_thread(self._connect)
             await self._endpoint.open(self.state.listen_addr, self._files.identity)
@@ -173,6 +204,37 @@ class Swarm:
             log.error("swarm: cannot rejoin the cluster: %s", exc)
             self.error = str(exc)
         self._start_loops()
+
+    async def unlock(self, key_text: str) -> None:
+        """`swarm unlock`: open a locked manager's keys with the unlock key, then rejoin."""
+        async with self._lock:
+            state = self.state
+            if state is None:  # moby's errNoManager for a node outside a swarm
+                raise Unavailable(NOT_MANAGER)
+            if not self.locked:
+                if state.role == "worker":
+                    raise Unavailable(WORKER_NOT_MANAGER)
+                raise Conflict(NOT_LOCKED)
+            key = parse_unlock_key(key_text)
+            await asyncio.to_thread(self._files.unlock, key)
+            self.locked = False
+            log.info("swarm: unlocked")
+            await self._resume()
+
+    async def unlock_key(self) -> str:
+        """The cluster's unlock key in its human-readable form; "" without autolock."""
+        _, kv = self._need_manager()
+
+        def read() -> bytes | None:
+            return current_unlock_key(kv, self._files.secret_key())
+
+        key = await asyncio.to_thread(read)
+        return human_unlock_key(key) if key else ""
+
+    def _sync_lock(self, kv: KV) -> None:
+        """Keep this manager's keys sealed with the cluster's current unlock key (or in the
+        clear when autolock is off)."""
+        self._files.seal(current_unlock_key(kv, self._files.secret_key()))
 
     async def close(self) -> None:
         """Daemon shutdown: the etcd member keeps running (it is found again at start)."""
@@ -185,6 +247,7 @@ class Swarm:
         async with self._lock:
             if self.state is not None:
                 raise Unavailable(ALREADY_IN_SWARM)
+            check_spec(req.spec, "error updating cluster settings: ")
             description = self._describe()
             try:
                 await asyncio.to_thread(self._init, req, description)
@@ -226,8 +289,17 @@ class Swarm:
             member_peer_url=peer_url,
             initial_cluster={node_id: peer_url},
         )
+        if self._external is not None:  # no member of ours: the external store's endpoints
+            self.state.etcd_endpoints = list(self._external.endpoints)
+            self.state.member_name = self.state.member_client_url = ""
+            self.state.member_peer_url, self.state.initial_cluster = "", {}
         self._start_member("new")
-        kv = self._kv = EtcdKV(self.state.etcd_endpoints, self._files.store)
+        kv = self._kv = EtcdKV(self.state.etcd_endpoints, self._store_tls())
+        if self._external is not None and kv.range(admin.ROOT + "objects/cluster/")[0]:
+            raise Unavailable(
+                "the cluster store already holds a swarm: remove it (swarm leave --force on "
+                "its last manager) first"
+            )
         now = time.time_ns()
         cluster = Cluster(
             id=cluster_id,
@@ -255,6 +327,7 @@ class Swarm:
             "worker": pki.new_join_token(root_ca.cert_pem),
             "manager": pki.new_join_token(root_ca.cert_pem),
         }
+        unlock_key = secrets.new_key() if req.spec.autolock_managers else None
         store = admin.objects(kv)
         store_ca_doc = {"cert": store_ca.cert_pem.decode(), "key": store_ca.key_pem.decode()}
         result = kv.txn(
@@ -265,10 +338,16 @@ class Swarm:
                 Put(admin.ROOT_CA_KEY, root_ca.key_pem),
                 Put(admin.STORE_CA, json.dumps(store_ca_doc).encode()),
                 Put(admin.TOKENS, json.dumps(tokens).encode()),
+                *(
+                    [Put(admin.UNLOCK_KEY, seal_unlock_key(unlock_key, self._files.secret_key()))]
+                    if unlock_key
+                    else []
+                ),
             ],
         )
         if not result.succeeded:
             raise Unavailable("a new cluster store already holds a cluster")
+        self._files.seal(unlock_key)
         self._files.save(self.state)
 
     # ------------------------------------------------------------------ join
@@ -339,13 +418,17 @@ class Swarm:
         )
         self.state = state
         if role == "manager":
+            self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
+            if self._use_external(answer, state):
+                self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
+                self._files.save(state)
+                return
             self._files.write_tls(
                 self._files.store,
                 str(answer["StoreCA"]).encode(),
                 str(answer["StoreCertificate"]).encode(),
                 key_pem,
             )
-            self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
             state.member_name = str(answer["MemberName"])
             state.member_client_url = str(answer["MemberClientURL"])
             state.member_peer_url = str(answer["MemberPeerURL"])
@@ -353,7 +436,7 @@ class Swarm:
             state.etcd_endpoints = [str(u) for u in answer["EtcdEndpoints"]]
             self._files.save(state)  # before the member starts: a restart must find it
             self._start_member("existing")
-            self._kv = EtcdKV(state.etcd_endpoints, self._files.store)
+            self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
         self._files.save(state)
 
     # ------------------------------------------------------------------ leave
@@ -362,12 +445,15 @@ class Swarm:
             state = self.state
             if state is None:
                 raise Unavailable(NOT_IN_SWARM)
+            if self.locked and not force:
+                raise Unavailable(LOCKED_LEAVE)
             if state.role == "manager" and not force:
                 raise Unavailable(await asyncio.to_thread(self._leave_refusal))
             await self._stop_heartbeat()
             await self._endpoint.close()
             await asyncio.to_thread(self._leave, state)
             self.state = None
+            self.locked = False
             if self._plane is not None:
                 await self._plane.leave_networks()
 
@@ -406,6 +492,8 @@ class Swarm:
             with contextlib.suppress(WharfieError):
                 if others:  # the store lives on without this member
                     admission.forget(kv, state.node_id)
+                elif self._external is not None:  # the swarm ends: its state goes
+                    kv.txn([], [Delete(admin.ROOT, prefix=True)])
                 elif self._lease:
                     kv.revoke(self._lease)
         self._lease = 0
@@ -448,7 +536,7 @@ class Swarm:
 
     async def admit(self, req: admission.JoinRequest) -> dict[str, Any]:
         state, kv = self._need_manager()
-        ports = (self._ports.etcd_client, self._ports.etcd_peer)
+        ports = self._member_ports()
         answer = await asyncio.to_thread(admission.admit, kv, state.cluster_id, req, ports)
         if answer.get("Role") == "manager":
             answer["SecretsKey"] = base64.b64encode(self._files.secret_key()).decode()
@@ -466,7 +554,7 @@ class Swarm:
 
     async def promote_node(self, node_id: str, csr_pem: bytes, listen_addr: str) -> dict[str, Any]:
         state, kv = self._need_manager()
-        ports = (self._ports.etcd_client, self._ports.etcd_peer)
+        ports = self._member_ports()
         answer = await asyncio.to_thread(
             admission.promote, kv, state.cluster_id, node_id, csr_pem, listen_addr, ports
         )
@@ -484,6 +572,8 @@ class Swarm:
     # ------------------------------------------------------------------ manager queries
     def _need_manager(self) -> tuple[LocalState, KV]:
         state = self.state
+        if self.locked:
+            raise Unavailable(SWARM_LOCKED)
         if state is not None and state.role == "worker":
             raise Unavailable(WORKER_NOT_MANAGER)
         if state is None or self._kv is None:
@@ -522,15 +612,29 @@ class Swarm:
         return await asyncio.to_thread(read)
 
     async def update(
-        self, version: int, spec: ClusterSpec, rotate_worker: bool, rotate_manager: bool
+        self,
+        version: int,
+        spec: ClusterSpec,
+        rotate_worker: bool,
+        rotate_manager: bool,
+        rotate_unlock: bool = False,
     ) -> None:
         state, kv = self._need_manager()
+        check_spec(spec)
 
         def write() -> None:
             admin.update_cluster(kv, state.cluster_id, version, spec)
             if rotate_worker or rotate_manager:
                 cluster, _ = admin.cluster(kv, state.cluster_id)
                 admin.rotate_tokens(kv, cluster.root_ca_pem, rotate_worker, rotate_manager)
+            secret_key = self._files.secret_key()
+            current = current_unlock_key(kv, secret_key)
+            if spec.autolock_managers and (current is None or rotate_unlock):
+                sealed = seal_unlock_key(secrets.new_key(), secret_key)
+                kv.txn([], [Put(admin.UNLOCK_KEY, sealed)])
+            elif not spec.autolock_managers and current is not None:
+                kv.txn([], [Delete(admin.UNLOCK_KEY)])
+            self._sync_lock(kv)  # this manager at once; the others at their next heartbeat
 
         await asyncio.to_thread(write)
 
@@ -552,6 +656,15 @@ class Swarm:
                 "LocalNodeState": "inactive",
                 "ControlAvailable": False,
                 "Error": "",
+                "RemoteManagers": None,
+            }
+        if self.locked:
+            return {
+                "NodeID": "",
+                "NodeAddr": state.advertise_addr,
+                "LocalNodeState": "locked",
+                "ControlAvailable": False,
+                "Error": SWARM_LOCKED,
                 "RemoteManagers": None,
             }
         out: dict[str, Any] = {
@@ -591,6 +704,7 @@ class Swarm:
                 await asyncio.to_thread(self._beat)
                 if self._wanted_role:
                     await self._change_role()
+                await self._renew_if_due()
                 self.error = ""
             except WharfieError as exc:
                 if str(exc) != self.error:
@@ -620,9 +734,50 @@ class Swarm:
         if won.succeeded:
             log.info("swarm: this node leads the cluster")
         self.is_leader = admin.leader(kv) == state.node_id
+        self._sync_lock(kv)
         mine = next((v for v in admin.nodes(kv) if v.node.id == state.node_id), None)
         if mine is not None and mine.node.role == "worker":
             self._wanted_role = "worker"
+
+    async def _renew_if_due(self) -> None:
+        """Renew this node's certificate (and a manager's store certificate) once it is
+        past its renewal time: a new certificate for the key the node holds, from the
+        cluster's CA with the cluster's current expiry; the control endpoint then serves it."""
+        state = self.state
+        if state is None or self.locked:
+            return
+        if self._renew_at is None:
+            cert = await asyncio.to_thread(self._files.read, self._files.identity.cert)
+            self._renew_at = pki.renewal_time(cert, random.random())
+        if datetime.datetime.now(datetime.UTC) < self._renew_at:
+            return
+        async with self._lock:
+            if state is not self.state:
+                return
+            await asyncio.to_thread(self._renew, state)
+            self._renew_at = None
+            await self._endpoint.open(state.listen_addr, self._files.identity)
+        log.info("swarm: renewed this node's certificate")
+
+    def _renew(self, state: LocalState) -> None:
+        ident = self._files.identity
+        csr = pki.request_for(self._files.read(ident.key))
+        kv = self._kv
+        if state.role != "manager" or kv is None:
+            answer = self._call_manager(state, "/renew", {"CSR": csr.decode()})
+            nodefiles.replace_file(ident.cert, str(answer["Certificate"]).encode())
+            return
+        answer = admission.renew(kv, state.cluster_id, state.node_id, csr)
+        if self._external is None:  # its member's certificate, from the store CA
+            store = self._files.store
+            store_csr = pki.request_for(self._files.read(store.key))
+            store_cert = admission.renew_store(
+                kv, state.cluster_id, state.node_id, store_csr, state.advertise_addr
+            )
+            # the same key: etcd and the store client pick the new certificate up at their
+            # next handshake, never a certificate that does not match the key
+            nodefiles.replace_file(store.cert, store_cert)
+        nodefiles.replace_file(ident.cert, str(answer["Certificate"]).encode())
 
     async def _change_role(self) -> None:
         """Become what the node object now says: a manager (promoted) or a worker (demoted)."""
@@ -649,13 +804,18 @@ class Swarm:
         self._files.write_tls(
             self._files.identity, root_ca, str(answer["Certificate"]).encode(), key_pem
         )
+        self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
+        if self._use_external(answer, state):
+            self._files.save(dataclasses.replace(state, role="manager"))
+            self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
+            state.role = "manager"
+            return
         self._files.write_tls(
             self._files.store,
             str(answer["StoreCA"]).encode(),
             str(answer["StoreCertificate"]).encode(),
             key_pem,
         )
-        self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
         state.member_name = str(answer["MemberName"])
         state.member_client_url = str(answer["MemberClientURL"])
         state.member_peer_url = str(answer["MemberPeerURL"])
@@ -663,7 +823,7 @@ class Swarm:
         state.etcd_endpoints = [str(u) for u in answer["EtcdEndpoints"]]
         self._files.save(dataclasses.replace(state, role="manager"))
         self._start_member("existing")
-        self._kv = EtcdKV(state.etcd_endpoints, self._files.store)
+        self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
         state.role = "manager"  # last: a manager's calls need the store client
 
     def _become_worker(self, state: LocalState) -> None:
@@ -685,11 +845,12 @@ class Swarm:
             member.stop()
         self._member = None
         self.is_leader = False
-        for path in (self._files.store.ca, self._files.store.cert, self._files.store.key):
+        self._files.seal(None)  # a worker is never locked
+        for path in (self._files.store.ca, self._files.store.cert):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._files.path("certificates", "secrets.key"))
+        self._files.drop_key("store-node.key")
+        self._files.drop_key("secrets.key")
         shutil.rmtree(self._files.path("etcd"), ignore_errors=True)
         state.role = "worker"
         state.member_name = state.member_client_url = state.member_peer_url = ""
@@ -723,17 +884,19 @@ class Swarm:
 
     async def _stop_heartbeat(self) -> None:
         self._stop_watch()
-        for task in (self._heartbeat, self._work):
+        for task in (self._heartbeat, self._work, self._assign):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._heartbeat = self._work = None
+        self._heartbeat = self._work = self._assign = None
+        self._assignments = None
 
     def _start_loops(self) -> None:
         self._wake = asyncio.Event()
         self._heartbeat = asyncio.create_task(self._keep_alive())
         self._work = asyncio.create_task(self._work_loop())
+        self._assign = asyncio.create_task(self._assignment_loop())
 
     # a manager's work rounds are woken by any change in the store (an etcd watch in a
     # thread), so a new service or a task's new status is acted on at once; every
@@ -745,7 +908,6 @@ class Swarm:
         if kv is None or self.state is None or self.state.role != "manager":
             return
         loop = asyncio.get_running_loop()
-        wake = self._wake
         stop = self._watch_stop = threading.Event()
 
         def run() -> None:
@@ -757,13 +919,24 @@ class Swarm:
                     for _ in watch.events:
                         if stop.is_set():
                             break
-                        loop.call_soon_threadsafe(wake.set)
+                        loop.call_soon_threadsafe(self._on_store_change)
                 except Exception as exc:  # the store is away: the rounds poll meanwhile
                     log.debug("swarm: store watch ended: %s", exc)
                 stop.wait(1.0)
 
         self._watch_thread = threading.Thread(target=run, name="swarm-watch", daemon=True)
         self._watch_thread.start()
+
+    def _on_store_change(self) -> None:
+        self._wake.set()
+        changed, self._store_changed = self._store_changed, None
+        if changed is not None and not changed.done():
+            changed.set_result(None)
+
+    def _next_store_change(self) -> asyncio.Future[None]:
+        if self._store_changed is None:
+            self._store_changed = asyncio.get_running_loop().create_future()
+        return self._store_changed
 
     def _stop_watch(self) -> None:
         if self._watch_stop is not None:
@@ -785,17 +958,30 @@ class Swarm:
                 log.warning("swarm: %s", exc)
             except Exception:  # a bug must not stop the node's work: log it, go on
                 log.exception("swarm: work round failed")
+            # asyncio.timeout, not wait_for: 3.11's wait_for swallows a cancellation that
+            # arrives as the event fires, and `leave` then waits for this loop forever
+            ended = time.monotonic()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), WORK_EVERY)
-            await asyncio.sleep(WORK_MIN_GAP)
+                async with asyncio.timeout(WORK_EVERY):
+                    await self._wake.wait()
+            # rounds at most every WORK_MIN_GAP; a wake after an idle wait acts at once
+            await asyncio.sleep(max(0.0, ended + WORK_MIN_GAP - time.monotonic()))
 
     async def _work_once(self) -> None:
         state = self.state
         if state is None:
             return
         if state.role == "manager" and self.is_leader and self._kv is not None:
-            await asyncio.to_thread(leader.tick, self._kv, state.cluster_id)
-        assignments = await asyncio.to_thread(self._my_assignments, state)
+            written = await asyncio.to_thread(leader.tick, self._kv, state.cluster_id)
+            if written:  # new or changed tasks: the workers' long polls answer now
+                self._on_store_change()
+        if state.role == "manager" and self._kv is not None:
+            kv, key = self._kv, self._files.secret_key()
+            assignments = await asyncio.to_thread(assignments_for, kv, state.node_id, key)
+        elif state.role == "worker" and self._assignments is not None:
+            assignments = self._assignments
+        else:  # not known yet: a round now would take this node's tasks for orphans
+            return
         if self._plane is not None:  # overlay networks before the tasks that use them
             keep = self._plane.standalone()
             plane = await asyncio.to_thread(self._my_plane, state, keep)
@@ -806,28 +992,34 @@ class Swarm:
         if reports:
             await asyncio.to_thread(self._send_reports, state, reports)
 
-    def _my_assignments(self, state: LocalState) -> list[Assignment]:
-        if state.role == "manager" and self._kv is not None:
-            return assignments_for(self._kv, state.node_id, self._files.secret_key())
-        answer = self._call_manager(state, "/assignments", {})
-        return [
-            Assignment(
-                task_from_store(str(a["Task"]).encode()),
-                service_from_store(str(a["Service"]).encode()) if a.get("Service") else None,
-                status_from_store(str(a["Status"]).encode()) if a.get("Status") else None,
-                tuple(
-                    secrets.TaskFile(
-                        str(f["Target"]),
-                        base64.b64decode(str(f["Data"])),
-                        int(f["UID"]),
-                        int(f["GID"]),
-                        int(f["Mode"]),
-                    )
-                    for f in a.get("Files") or []
-                ),
-            )
-            for a in answer.get("Tasks") or []
-        ]
+    async def _assignment_loop(self) -> None:
+        """A worker's assignments, long-polled from a manager: the call returns when they
+        differ from the ones named by their digest (or after ASSIGNMENTS_WAIT), and wakes the
+        work loop."""
+        digest = ""
+        while True:
+            state = self.state
+            if state is None or state.role != "worker":
+                self._assignments, digest = None, ""
+                await asyncio.sleep(HEARTBEAT_EVERY)
+                continue
+            try:
+                answer = await asyncio.to_thread(
+                    self._call_manager,
+                    state,
+                    "/assignments",
+                    {"Wait": digest},
+                    ASSIGNMENTS_WAIT + 10,
+                )
+            except WharfieError as exc:
+                log.debug("swarm: assignments: %s", exc)
+                await asyncio.sleep(HEARTBEAT_EVERY)
+                continue
+            if state is not self.state or state.role != "worker":
+                continue
+            self._assignments = _assignments_from_answer(answer)
+            digest = str(answer.get("Digest") or "")
+            self._wake.set()
 
     def _my_plane(self, state: LocalState, keep: set[str]) -> list[networks.NetworkPlane]:
         """This node's networks; the addresses of its standalone containers but `keep`'s
@@ -897,21 +1089,38 @@ class Swarm:
         }
         self._call_manager(state, "/status", body)
 
-    def _call_manager(self, state: LocalState, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _call_manager(
+        self, state: LocalState, path: str, body: dict[str, Any], timeout: float = 10
+    ) -> dict[str, Any]:
         root_ca = self._files.read(self._files.identity.ca)
         errors = []
         for manager in state.managers:
             try:
-                return control.call(manager, path, body, root_ca, self._files.identity, 10)
+                return control.call(manager, path, body, root_ca, self._files.identity, timeout)
             except Unavailable as exc:
                 errors.append(str(exc))
         raise Unavailable("no swarm manager answers: " + "; ".join(errors))
 
-    async def node_assignments(self, node_id: str) -> dict[str, Any]:
-        """`/control/v1/assignments` for a worker."""
+    async def node_assignments(self, node_id: str, wait: str = "") -> dict[str, Any]:
+        """`/control/v1/assignments` for a worker. With `wait` (the digest of the worker's
+        last answer) the answer is held until the assignments differ, at most ASSIGNMENTS_WAIT
+        seconds: a worker learns of a new task as soon as the store has it."""
         _, kv = self._need_manager()
-        found = await asyncio.to_thread(assignments_for, kv, node_id, self._files.secret_key())
-        return {
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ASSIGNMENTS_WAIT
+        while True:
+            changed = self._next_store_change()  # before reading: no change goes unseen
+            answer = await asyncio.to_thread(self._assignments_answer, kv, node_id)
+            remaining = deadline - loop.time()
+            if not wait or answer["Digest"] != wait or remaining <= 0:
+                return answer
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await asyncio.shield(changed)
+
+    def _assignments_answer(self, kv: KV, node_id: str) -> dict[str, Any]:
+        found = assignments_for(kv, node_id, self._files.secret_key())
+        answer = {
             "Tasks": [
                 {
                     "Task": task_to_store(a.task).decode(),
@@ -931,6 +1140,8 @@ class Swarm:
                 for a in found
             ]
         }
+        digest = hashlib.sha256(json.dumps(answer, sort_keys=True).encode()).hexdigest()
+        return {**answer, "Digest": digest}
 
     async def node_report(self, node_id: str, statuses: list[tuple[str, TaskStatus]]) -> None:
         _, kv = self._need_manager()
@@ -994,7 +1205,10 @@ class Swarm:
             networks.check_ports(kv, doc)
             return servicestore.create(kv, networks.resolve_spec(kv, doc))
 
-        return await asyncio.to_thread(create)
+        try:
+            return await asyncio.to_thread(create)
+        finally:
+            self._wake.set()  # the leader's round plans the new tasks now
 
     async def services(self) -> list[servicestore.StoredService]:
         _, kv = self._need_manager()
@@ -1016,7 +1230,10 @@ class Swarm:
                 networks.check_ports(kv, doc, servicestore.find(kv, ref).service.id)
             servicestore.update(kv, ref, version, doc, rollback)
 
-        await asyncio.to_thread(update)
+        try:
+            await asyncio.to_thread(update)
+        finally:
+            self._wake.set()
 
     async def remove_service(self, ref: str) -> None:
         _, kv = self._need_manager()
@@ -1099,6 +1316,38 @@ class Swarm:
             f"https://{host}:{self._ports.etcd_peer}",
         )
 
+    def _store_tls(self) -> TLSFiles | None:
+        """The identity this manager reaches the store with: the external store's, or its
+        certificate from the store CA."""
+        if self._external is not None:
+            return self._external.tls
+        return self._files.store
+
+    def _member_ports(self) -> tuple[int, int] | None:
+        """For admission: the ports of a new manager's member; None with an external store
+        (a new manager runs no member)."""
+        if self._external is not None:
+            return None
+        return (self._ports.etcd_client, self._ports.etcd_peer)
+
+    def _use_external(self, answer: dict[str, Any], state: LocalState) -> bool:
+        """Whether a manager admitted by `answer` uses an external store; this daemon must
+        then be set up with one (and a cluster with members cannot use it)."""
+        if not answer.get("ExternalStore"):
+            if self._external is not None:
+                raise Unavailable(
+                    "this swarm keeps its state in etcd members of its managers, but this "
+                    "daemon was started with --cluster-store"
+                )
+            return False
+        if self._external is None:
+            raise Unavailable(
+                "this swarm keeps its state in an external etcd: start this daemon with "
+                "--cluster-store (and its --cluster-store-opt) to join it as a manager"
+            )
+        state.etcd_endpoints = list(self._external.endpoints)
+        return True
+
     def _member_for_state(self) -> EtcdMember | None:
         state = self.state
         if state is None or not state.member_name:
@@ -1113,7 +1362,9 @@ class Swarm:
             state="new",
             cluster_token=state.cluster_id,
         )
-        return EtcdMember(cfg, self._files.path("etcd"), self._etcd_binary)
+        return EtcdMember(
+            cfg, self._files.path("etcd"), self._etcd_binary, tuple(self._files.held_fds())
+        )
 
     def _start_member(self, cluster_state: str, wait: bool = True) -> None:
         member = self._member_for_state()
@@ -1136,8 +1387,10 @@ class Swarm:
         assert state is not None
         if state.role != "manager":
             return
+        if self._external is not None:  # the daemon's settings win over what was saved
+            state.etcd_endpoints = list(self._external.endpoints)
         self._start_member("existing", wait=False)
-        self._kv = EtcdKV(state.etcd_endpoints, self._files.store)
+        self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
 
     def _close_kv(self) -> None:
         if isinstance(self._kv, EtcdKV):
@@ -1148,11 +1401,17 @@ class Swarm:
 def assignments_for(kv: KV, node_id: str, key: bytes) -> list[Assignment]:
     """The tasks assigned to a node, with their services, last reported status, and the
     secret and config files of those still to run (decrypted: they go to that node only)."""
-    views, _ = leader.read_tasks(kv)
+    store = admin.objects(kv)
+    (task_e, status_e, service_e), _ = kv.ranges(
+        [store.prefix("task"), leader.STATUS, store.prefix("service")]
+    )
+    views, _ = leader.task_views(kv, task_e, status_e)
     mine = [v for v in views if v.task.node_id == node_id]
     wanted = {v.task.service_id for v in mine}
     services = {
-        st.service.id: st.service for st in servicestore.services(kv) if st.service.id in wanted
+        s.id: service_from_store(s.body)
+        for s in store.from_entries("service", service_e)
+        if s.id in wanted
     }
     out = []
     for v in mine:
@@ -1164,6 +1423,27 @@ def assignments_for(kv: KV, node_id: str, key: bytes) -> list[Assignment]:
     return out
 
 
+def _assignments_from_answer(answer: dict[str, Any]) -> list[Assignment]:
+    return [
+        Assignment(
+            task_from_store(str(a["Task"]).encode()),
+            service_from_store(str(a["Service"]).encode()) if a.get("Service") else None,
+            status_from_store(str(a["Status"]).encode()) if a.get("Status") else None,
+            tuple(
+                secrets.TaskFile(
+                    str(f["Target"]),
+                    base64.b64decode(str(f["Data"])),
+                    int(f["UID"]),
+                    int(f["GID"]),
+                    int(f["Mode"]),
+                )
+                for f in a.get("Files") or []
+            ),
+        )
+        for a in answer.get("Tasks") or []
+    ]
+
+
 def _expiry(ns: int) -> datetime.timedelta:
     return datetime.timedelta(microseconds=ns // 1000)
 
@@ -1172,3 +1452,38 @@ def _control_addr(advertise: str, listen: str) -> str:
     port = listen.rsplit(":", 1)[-1] if ":" in listen else "2377"
     host = f"[{advertise}]" if ":" in advertise else advertise
     return f"{host}:{port}"
+
+
+def parse_unlock_key(text: str) -> bytes:
+    """swarmkit's human-readable unlock key, `SWMKEY-1-<base64 of 32 bytes, unpadded>`."""
+    if not text.startswith(UNLOCK_KEY_PREFIX):
+        raise InvalidArgument("invalid key string")
+    body = text[len(UNLOCK_KEY_PREFIX) :]
+    try:
+        key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except ValueError:
+        raise InvalidArgument("invalid key string") from None
+    return key
+
+
+def human_unlock_key(key: bytes) -> str:
+    return UNLOCK_KEY_PREFIX + base64.b64encode(key).decode().rstrip("=")
+
+
+def seal_unlock_key(key: bytes, secret_key: bytes) -> bytes:
+    return secrets.seal(secret_key, key, b"unlock-key")
+
+
+def current_unlock_key(kv: KV, secret_key: bytes) -> bytes | None:
+    """The cluster's unlock key (None without autolock), opened with the secrets key."""
+    entry = kv.get(admin.UNLOCK_KEY)
+    return secrets.unseal(secret_key, entry.value, b"unlock-key") if entry else None
+
+
+def check_spec(spec: ClusterSpec, context: str = "") -> None:
+    """swarmkit's checks of a cluster spec, in its words."""
+    if spec.node_cert_expiry_ns < pki.MIN_NODE_EXPIRY // datetime.timedelta(microseconds=1) * 1000:
+        raise InvalidArgument(
+            f"{context}rpc error: code = InvalidArgument desc = minimum certificate expiry "
+            "time is: 1h0m0s"
+        )

@@ -176,11 +176,13 @@ def write_pidfile(path: str) -> None:
 
 async def serve(args: Settings) -> None:
     from wharfie import api
+    from wharfie.cluster import extstore
     from wharfie.cluster.swarm import Swarm
     from wharfie.dashboard import Dashboard, check_address
     from wharfie.engine.core import Engine
 
     check_address(args.dashboard_addr, tls_context(args))  # before anything is started
+    cluster_store = extstore.parse(args.cluster_store, dict(args.cluster_store_opts))
     engine = Engine(engine_config(args))
     engine.image_service.configure(
         args.registry_mirrors, args.insecure_registries, args.blocked_registries
@@ -191,7 +193,12 @@ async def serve(args: Settings) -> None:
 
     tasks = EngineTasks(engine)
     swarm = Swarm(
-        args.data_root, lambda: node_description(engine), endpoint, tasks, network_plane=tasks
+        args.data_root,
+        lambda: node_description(engine),
+        endpoint,
+        tasks,
+        network_plane=tasks,
+        external_store=cluster_store,
     )
     tasks.swarm = swarm
     engine.networks.cluster_attach = tasks.attach_standalone

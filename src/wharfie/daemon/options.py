@@ -299,6 +299,23 @@ OPTIONS: tuple[Option, ...] = (
         "stop them when it stops)",
     ),
     Option(
+        "cluster-store",
+        ("--cluster-store",),
+        "str",
+        "",
+        "an external etcd for swarm mode's state (etcd://host:port,...) instead of the "
+        "member every manager runs",
+        metavar="URL",
+    ),
+    Option(
+        "cluster-store-opts",
+        ("--cluster-store-opt",),
+        "map",
+        {},
+        "the external etcd's TLS: kv.cacertfile, kv.certfile, kv.keyfile (KEY=VALUE; repeatable)",
+        metavar="KEY=VALUE",
+    ),
+    Option(
         "dashboard-addr",
         ("--dashboard-addr",),
         "str",
