@@ -101,6 +101,9 @@ def test_service_lifecycle_on_one_node(net: Topology) -> None:
     cli(m, "service", "scale", "web=1")
     print(f"scaled at {time.monotonic() - start:.1f}s")
     wait_for(lambda: len(task_containers(m)) == 1, 30, "scaled to 1")
+    # a scale is not an update (swarmkit's dirty-task check): no UpdateStatus
+    scaled = json.loads(cli(m, "service", "inspect", "web"))[0]
+    assert "UpdateStatus" not in scaled, scaled["UpdateStatus"]
 
     cli(m, "service", "update", "--env-add", "A=1", "web")
     c = task_containers(m)[0]

@@ -259,3 +259,32 @@ def test_ingress_ports_do_not_hold_a_node() -> None:
     from wharfie.cluster.orchestrator import _fixed_ports
 
     assert _fixed_ports(s) == set()
+
+
+def test_a_scale_sent_back_with_go_zero_values_is_not_a_task_change() -> None:
+    """The docker CLI's `service scale` sends the spec inspect showed, with Go's defaults
+    filled in (`Runtime: container`, `Isolation: default`, empty fields): swarmkit compares
+    protobuf messages, where those are zero values, so the tasks stay."""
+    from wharfie.cluster.servicestore import task_spec_changed
+
+    cs = {"Image": "busybox:latest", "Args": ["sleep", "300"]}
+    stored = parse_spec({"Name": "web", "TaskTemplate": {"ContainerSpec": cs}})
+    sent_back = parse_spec(
+        {
+            "Name": "web",
+            "Mode": {"Replicated": {"Replicas": 1}},
+            "TaskTemplate": {
+                "ContainerSpec": {**cs, "Isolation": "default", "Env": []},
+                "Runtime": "container",
+                "ForceUpdate": 0,
+                "Resources": {"Limits": {}, "Reservations": {}},
+            },
+        }
+    )
+    assert not task_spec_changed(stored, sent_back)
+    for changed in (
+        {"ContainerSpec": {**cs, "Env": ["A=1"]}},
+        {"ContainerSpec": {**cs, "Isolation": "process"}},
+        {"ContainerSpec": cs, "ForceUpdate": 1},
+    ):
+        assert task_spec_changed(stored, parse_spec({"Name": "web", "TaskTemplate": changed}))

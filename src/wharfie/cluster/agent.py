@@ -77,6 +77,21 @@ class Agent:
         self._engine = engine
         self._reported: dict[str, str] = {}  # task id -> the state last reported
 
+    async def remove_all(self) -> None:
+        """Remove every task container of this node and what they held (secrets' tmpfs, task
+        files): a node that leaves the swarm keeps none, as dockerd removes them on leave."""
+        local = self._engine.task_containers()
+        results = await asyncio.gather(
+            *(self._engine.remove(c.id, 0) for c in local.values()), return_exceptions=True
+        )
+        for task_id, result in zip(local, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("swarm leave: removing task %s: %s", task_id, result)
+            elif isinstance(result, BaseException):
+                raise result
+        self._engine.sweep()
+        self._reported.clear()
+
     async def round(self, assignments: list[Assignment]) -> list[tuple[str, TaskStatus]]:
         """One pass; the status reports to send (task id, status)."""
         now = time.time_ns()

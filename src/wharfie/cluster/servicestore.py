@@ -104,9 +104,37 @@ def update(kv: KV, ref: str, version: int, doc: dict[str, Any] | None, rollback:
 
 
 def task_spec_changed(old: ServiceSpec | None, new: ServiceSpec) -> bool:
+    """Whether the tasks' template changed, compared as swarmkit compares its protobuf
+    messages: a field left out equals its zero value (the docker CLI sends back what inspect
+    showed, with Go's zero values filled in, when it only scales)."""
     if old is None:
         return True
-    return old.doc.get("TaskTemplate") != new.doc.get("TaskTemplate")
+    return bool(
+        _proto_form(old.doc.get("TaskTemplate")) != _proto_form(new.doc.get("TaskTemplate"))
+    )
+
+
+def _proto_form(template: Any) -> Any:
+    """A task template as swarmkit holds it: the enums' defaults (`Runtime: container`,
+    `Isolation: default`) are their zero values, and zero values are left out."""
+    if not isinstance(template, dict):
+        return _without_zeros(template)
+    t = dict(template)
+    if t.get("Runtime") == "container":
+        t.pop("Runtime")
+    cs = t.get("ContainerSpec")
+    if isinstance(cs, dict) and cs.get("Isolation") == "default":
+        t["ContainerSpec"] = {k: v for k, v in cs.items() if k != "Isolation"}
+    return _without_zeros(t)
+
+
+def _without_zeros(value: Any) -> Any:
+    if isinstance(value, dict):
+        kept = {k: _without_zeros(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, "", 0, False, [], {})}
+    if isinstance(value, list):
+        return [_without_zeros(v) for v in value]
+    return value
 
 
 def remove(kv: KV, ref: str) -> None:

@@ -451,6 +451,7 @@ class Swarm:
                 raise Unavailable(await asyncio.to_thread(self._leave_refusal))
             await self._stop_heartbeat()
             await self._endpoint.close()
+            await self._agent.remove_all()  # as dockerd: the node's task containers go
             await asyncio.to_thread(self._leave, state)
             self.state = None
             self.locked = False
