@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from wharfie.monitor.loop import Loop
+
+
+@pytest.fixture
+def loop() -> Iterator[Loop]:
+    made = Loop()
+    yield made
+    made.close()
 
 
 def _fork_exit(code: int) -> int:
@@ -23,8 +33,7 @@ def _reap_until(loop: Loop, pid: int) -> None:
     assert pid in loop.unclaimed
 
 
-def test_status_reaped_before_the_mark_is_not_taken() -> None:
-    loop = Loop()
+def test_status_reaped_before_the_mark_is_not_taken(loop: Loop) -> None:
     pid = _fork_exit(3)
     _reap_until(loop, pid)  # an orphan nobody waited for: kept
     since = loop.mark()
@@ -34,8 +43,7 @@ def test_status_reaped_before_the_mark_is_not_taken() -> None:
     loop.waiters.pop(pid)
 
 
-def test_status_reaped_after_the_mark_is_taken_at_once() -> None:
-    loop = Loop()
+def test_status_reaped_after_the_mark_is_taken_at_once(loop: Loop) -> None:
     since = loop.mark()
     pid = _fork_exit(5)
     _reap_until(loop, pid)  # exited before anyone asked (a `true` container)
@@ -44,8 +52,7 @@ def test_status_reaped_after_the_mark_is_taken_at_once() -> None:
     assert [os.waitstatus_to_exitcode(s) for s in got] == [5]
 
 
-def test_a_failing_callback_does_not_stop_the_loop() -> None:
-    loop = Loop()
+def test_a_failing_callback_does_not_stop_the_loop(loop: Loop) -> None:
     r, w = os.pipe()
     calls: list[str] = []
 
@@ -62,3 +69,14 @@ def test_a_failing_callback_does_not_stop_the_loop() -> None:
     loop.watch(r)
     os.close(r)
     os.close(w)
+
+
+def test_close_gives_the_signal_set_up_back() -> None:
+    import signal
+
+    before = signal.getsignal(signal.SIGCHLD)
+    made = Loop()
+    assert signal.getsignal(signal.SIGCHLD) is not before
+    made.close()
+    assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
+    assert signal.set_wakeup_fd(-1) == -1  # no wakeup descriptor was left set

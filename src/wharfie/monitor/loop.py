@@ -82,6 +82,16 @@ class Loop:
         else:
             cb(kept[0])
 
+    def close(self) -> None:
+        """Give the process its signal set-up back and release the loop's descriptors (the
+        monitor's loop lives as long as its process; a loop made in another program, as a
+        test does, must not leave SIGCHLD bytes going to a descriptor number reused since)."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.epoll.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
     def run(self) -> None:
         while self.running:
             for fd, events in self.epoll.poll(self._timeout()):
