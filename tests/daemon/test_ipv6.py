@@ -426,14 +426,15 @@ while True:
 def _udp_ask(port: int, payload: bytes) -> bytes:
     import socket
 
-    # A proxy under load may take a while to bind: ask again for up to 15 s.
-    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.5)
-        for _ in range(30):
+    # A proxy under load may take a while to bind: ask again for up to 15 s, each time from a
+    # new source port (a flow that met no listener may stay tracked as dead for that port).
+    for _ in range(30):
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.5)
             s.sendto(payload, ("::1", port))
             try:
                 return s.recv(100)
-            except TimeoutError:
+            except (TimeoutError, ConnectionRefusedError):
                 continue
     return b""
 
