@@ -290,9 +290,11 @@ def test_udp_between_containers_on_two_nodes(net: Topology) -> None:
 
     def answered() -> bool:
         p = docker_cli(m, "exec", "ask", *IN_PYTHON, "-c", UDP_ASK, ip.strip())
-        return p.returncode == 0 and p.stdout.decode().split() == ["4", "4", "4000", "4000"]
+        got = p.stdout.decode().split()
+        assert p.returncode == 0 and got == ["4", "4", "4000", "4000"], (got, p.stderr[-300:])
+        return True
 
-    wait_for(answered, 30, "UDP answered across the overlay")
+    wait_for(answered, 60, "UDP answered across the overlay")
     cli(m, "rm", "-f", "ask")
     cli(w, "rm", "-f", "echo")
     wait_for(lambda: not overlay_devices(w.netns), 30, "the worker's overlay devices removed")

@@ -154,6 +154,8 @@ class EngineTasks:
         for net in nets.swarm_scoped():
             if net.id not in wanted and not nets.attached(net.id):
                 await nets.forget(net.id)
+        for name in await nets.sweep_overlays():
+            log.info("removed overlay device %s of a network this node no longer has", name)
 
     async def _balance(self) -> None:
         """Each running container on a cluster network gets the VIPs of its networks'
@@ -196,6 +198,7 @@ class EngineTasks:
         self.planes = {}
         for net in self._engine.networks.swarm_scoped():
             await self._engine.networks.forget(net.id)
+        await self._engine.networks.sweep_overlays()  # and what an earlier run left
 
     def sweep(self) -> None:
         self._files.sweep({c.name for c in self._engine.containers.values()})
