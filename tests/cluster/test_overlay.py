@@ -80,6 +80,12 @@ def test_overlay_network_objects_on_a_manager(net: Topology) -> None:
     cli(m, "network", "create", "-d", "overlay", "--opt", "foo=bar", "ov6")
     assert inspect(m, "ov6")["Options"] == {VNI: "4099", "foo": "bar"}
     cli(m, "network", "rm", "ov6")
+    # a VNI asked for is the network's (dockerd's too)
+    cli(m, "network", "create", "-d", "overlay", "--opt", f"{VNI}=5000", "ov7")
+    assert inspect(m, "ov7")["Options"] == {VNI: "5000"}
+    err = cli(m, "network", "create", "-d", "overlay", "--opt", f"{VNI}=5000", "ov8", ok=False)
+    assert "VXLAN id 5000 is already in use by network ov7" in err
+    cli(m, "network", "rm", "ov7")
 
     # a service on both networks: a VIP on each, its tasks an address on each
     cli(
