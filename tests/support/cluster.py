@@ -152,21 +152,20 @@ def namespace_leftovers(ns: str, bridge: str) -> list[str]:
     the topology removes them with the namespace."""
     from wharfie.network import nft
 
-    out = subprocess.run(
-        ["ip", "-n", ns, "-d", "-o", "link", "show"], capture_output=True, text=True, check=True
-    ).stdout
+    def run(*argv: str) -> str:
+        # never raises: the caller deletes the namespaces after this, whatever it finds
+        p = subprocess.run(argv, capture_output=True, text=True)
+        if p.returncode != 0:
+            left.append(f"{ns}: {' '.join(argv[-4:])} failed: {p.stderr.strip()}")
+        return p.stdout
+
     left: list[str] = []
-    for line in out.splitlines():
+    for line in run("ip", "-n", ns, "-d", "-o", "link", "show").splitlines():
         name = line.split(":")[1].strip().split("@")[0]
         if name not in ("lo", "eth0", bridge):
             kind = next((k for k in ("vxlan", "bridge", "veth") if f" {k} " in line), "link")
             left.append(f"{ns}: {kind} {name}")
-    tables = subprocess.run(
-        ["nsenter", f"--net=/run/netns/{ns}", "nft", "list", "tables"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    tables = run("nsenter", f"--net=/run/netns/{ns}", "nft", "list", "tables")
     own = {f"{family} {nft.table_name(bridge)}" for family in ("ip", "ip6")} if bridge else set()
     for line in tables.splitlines():
         table = line.removeprefix("table ").strip()
@@ -177,12 +176,7 @@ def namespace_leftovers(ns: str, bridge: str) -> list[str]:
             continue
         # iptables' own tables (iptables-nft: the default bridge's rules): no rule may name
         # an overlay device
-        rules = subprocess.run(
-            ["nsenter", f"--net=/run/netns/{ns}", "nft", "list", "table", *table.split()],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        rules = run("nsenter", f"--net=/run/netns/{ns}", "nft", "list", "table", *table.split())
         left += [
             f"{ns}: {table}: {r.strip()}" for r in rules.splitlines() if OVERLAY_DEVS.search(r)
         ]
