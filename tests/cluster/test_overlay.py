@@ -284,9 +284,8 @@ for size in (4, 4000):  # one datagram in a frame, one fragmented at the overlay
 @pytest.mark.skipif(not os.path.exists(IN_PYTHON[1]), reason="no python3.11 to bind-mount")
 def test_udp_between_containers_on_two_nodes(net: Topology) -> None:
     """Standalone containers on an attachable overlay, one on each node, exchange UDP: a
-    datagram and its answer, and one larger than the overlay MTU (fragmented). Fails now and
-    then on a known bug (docs/network.md: the nodes never program each other's standalone
-    endpoints)."""
+    datagram and its answer, and one larger than the overlay MTU (fragmented). (It found a
+    race: an agent round gave back a standalone container's address claimed while it ran.)"""
     m, w = manager_and_worker(net)
     cli(m, "network", "create", "-d", "overlay", "--attachable", "ov")
     mount = ["-v", "/usr:/usr:ro"]
