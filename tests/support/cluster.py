@@ -144,7 +144,19 @@ class Topology:
         return leaked
 
 
-def namespace_leftovers(ns: str, bridge: str) -> list[str]:
+def namespace_leftovers(ns: str, bridge: str, settle: float = 10) -> list[str]:
+    """`leftovers`, asked again for up to `settle` seconds while it finds something: a removed
+    container's namespace is dropped, and the kernel destroys its veth pair (the host end in
+    the node's namespace) in the background, later under load."""
+    deadline = time.monotonic() + settle
+    left = leftovers(ns, bridge)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = leftovers(ns, bridge)
+    return left
+
+
+def leftovers(ns: str, bridge: str) -> list[str]:
     """What a node's namespace still holds once its daemon has left the swarm and removed its
     containers: any link but lo, eth0 and the daemon's own default bridge (vxlan devices and
     their FDB entries, overlay bridges, veths), and any nftables table but that bridge's
