@@ -16,11 +16,12 @@ from support.cluster import Topology, topology
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Topology]:
-    """A hub namespace to add nodes to; everything is torn down after, and leaked mounts fail
-    the test."""
+    """A hub namespace to add nodes to; everything is torn down after, and leaked mounts, or
+    devices and nft tables left in a node's namespace (tests/support/cluster.py
+    `namespace_leftovers`), fail the test."""
     t = topology(tmp_path)
     try:
         yield t
     finally:
         leaked = t.close()
-        assert not leaked, f"mounts left behind: {leaked}"
+        assert not leaked, f"left behind: {leaked}"

@@ -75,6 +75,17 @@ def test_overlay_network_objects_on_a_manager(net: Topology) -> None:
     assert "encrypted overlay networks need IPsec ESP" in err or "not supported" in err, err
     assert "ov5" not in cli(m, "network", "ls", "--format", "{{.Name}}")
     assert "ov3" not in cli(m, "network", "ls", "--format", "{{.Name}}")
+    # an unknown driver option: Docker 20.10's swarm takes it, keeps it and shows it beside
+    # the VNI (checked against its dockerd in namespaces); nothing is set up for it
+    cli(m, "network", "create", "-d", "overlay", "--opt", "foo=bar", "ov6")
+    assert inspect(m, "ov6")["Options"] == {VNI: "4099", "foo": "bar"}
+    cli(m, "network", "rm", "ov6")
+    # a VNI asked for is the network's (dockerd's too)
+    cli(m, "network", "create", "-d", "overlay", "--opt", f"{VNI}=5000", "ov7")
+    assert inspect(m, "ov7")["Options"] == {VNI: "5000"}
+    err = cli(m, "network", "create", "-d", "overlay", "--opt", f"{VNI}=5000", "ov8", ok=False)
+    assert "VXLAN id 5000 is already in use by network ov7" in err
+    cli(m, "network", "rm", "ov7")
 
     # a service on both networks: a VIP on each, its tasks an address on each
     cli(
@@ -240,6 +251,63 @@ def test_overlay_across_two_nodes(net: Topology) -> None:
     assert ov
 
 
+# Debian's python3 from the host's /usr, bind-mounted read-only into a busybox container and
+# started through its ELF loader: this busybox's nc has no UDP
+IN_PYTHON = ["/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "/usr/bin/python3.11"]
+UDP_ECHO = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7001))
+while True:
+    data, peer = s.recvfrom(65535)
+    s.sendto(data[::-1], peer)
+"""
+UDP_ASK = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+for size in (4, 4000):  # one datagram in a frame, one fragmented at the overlay MTU
+    data = (b"ping" * 1000)[:size]
+    for _ in range(10):
+        s.sendto(data, (sys.argv[1], 7001))
+        try:
+            back, peer = s.recvfrom(65535)
+        except TimeoutError:
+            continue
+        assert back == data[::-1] and peer[0] == sys.argv[1], (len(back), peer)
+        print(size, len(back))
+        break
+"""
+
+
+@pytest.mark.full
+@pytest.mark.skipif(not os.path.exists(IN_PYTHON[1]), reason="no python3.11 to bind-mount")
+def test_udp_between_containers_on_two_nodes(net: Topology) -> None:
+    """Standalone containers on an attachable overlay, one on each node, exchange UDP: a
+    datagram and its answer, and one larger than the overlay MTU (fragmented). (It found a
+    race: an agent round gave back a standalone container's address claimed while it ran.)"""
+    m, w = manager_and_worker(net)
+    cli(m, "network", "create", "-d", "overlay", "--attachable", "ov")
+    mount = ["-v", "/usr:/usr:ro"]
+    cli(w, "run", "-d", "--name", "echo", "--network", "ov", *mount, "busybox",
+        *IN_PYTHON, "-c", UDP_ECHO)  # fmt: skip
+    cli(m, "run", "-d", "--name", "ask", "--network", "ov", *mount, "busybox",
+        "/bin/busybox", "sleep", "600")  # fmt: skip
+    ip = cli(w, "inspect", "echo", "--format", "{{.NetworkSettings.Networks.ov.IPAddress}}")
+
+    def answered() -> bool:
+        p = docker_cli(m, "exec", "ask", *IN_PYTHON, "-c", UDP_ASK, ip.strip())
+        got = p.stdout.decode().split()
+        assert p.returncode == 0 and got == ["4", "4", "4000", "4000"], (got, p.stderr[-300:])
+        return True
+
+    wait_for(answered, 60, "UDP answered across the overlay")
+    cli(m, "rm", "-f", "ask")
+    cli(w, "rm", "-f", "echo")
+    wait_for(lambda: not overlay_devices(w.netns), 30, "the worker's overlay devices removed")
+    wait_for(lambda: not overlay_devices(m.netns), 30, "the manager's overlay devices removed")
+
+
 def lookup(node: object, container: str, name: str) -> list[str]:
     p = docker_cli(node, "exec", container, "nslookup", name, "127.0.0.11")  # type: ignore[arg-type]
     out = p.stdout.decode()
@@ -250,7 +318,7 @@ def lookup(node: object, container: str, name: str) -> list[str]:
 @pytest.mark.full
 def test_service_vip_balancing_and_dns(net: Topology) -> None:
     """A 3-replica service on two nodes: its name resolves to its VIP, tasks.<name> to its
-    tasks, and connections to the VIP reach every task evenly; scaled to 1, only that task
+    tasks, and 100 connections to the VIP reach every task evenly; scaled to 1, only that task
     answers; a dnsrr service's name resolves to its tasks."""
     m, _ = manager_and_worker(net)
     cli(m, "network", "create", "-d", "overlay", "ov")
@@ -317,10 +385,11 @@ def test_service_vip_balancing_and_dns(net: Topology) -> None:
         return counts
 
     wait_for(lambda: len(answers(3)) == 3, 30, "the VIP reaches the three tasks")
-    counts = answers(60)
+    counts = answers(100)
     print(f"VIP answers over {len(nodes_used)} nodes: {counts}")
-    assert len(counts) == 3 and sum(counts.values()) == 60
-    assert all(16 <= v <= 24 for v in counts.values()), counts  # an even share, +-20 %
+    assert len(counts) == 3 and sum(counts.values()) == 100
+    # each an even share (100/3), +-20 %
+    assert all(100 / 3 * 0.8 <= v <= 100 / 3 * 1.2 for v in counts.values()), counts
 
     cli(m, "service", "scale", "--detach", "web=1")
     wait_for(lambda: running("web") == 1 and len(answers(6)) == 1, 60, "only one task answers")

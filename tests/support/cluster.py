@@ -11,6 +11,7 @@ veths, bridges and firewall tables with them.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -104,7 +105,8 @@ class Topology:
             self.etcd_seen.update(n.etcd_pids())
 
     def close(self) -> list[str]:
-        """Stop everything; returns what leaked, for the caller to assert on."""
+        """Stop everything; returns what leaked (mounts; devices and nft tables left in a
+        node's namespace), for the caller to assert on."""
         self.remember_etcd()
         leaked: list[str] = []
         for n in self.nodes:
@@ -124,6 +126,7 @@ class Topology:
                 )
             self.remember_etcd()
             leaked += n.teardown()
+            leaked += namespace_leftovers(n.netns, n.bridge)
         for pid in self.etcd_seen:  # members a daemon left running on purpose (live state)
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -132,9 +135,68 @@ class Topology:
             deadline = time.monotonic() + 5
             while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
                 time.sleep(0.05)
+        nodes = {n.netns for n in self.nodes}
+        for ns in self.namespaces:  # namespaces without a wharfied
+            if ns not in nodes:
+                leaked += namespace_leftovers(ns, "")
         for ns in [*self.namespaces, self.hub]:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         return leaked
+
+
+def namespace_leftovers(ns: str, bridge: str, settle: float = 10) -> list[str]:
+    """`leftovers`, asked again for up to `settle` seconds while it finds something: a removed
+    container's namespace is dropped, and the kernel destroys its veth pair (the host end in
+    the node's namespace) in the background, later under load."""
+    deadline = time.monotonic() + settle
+    left = leftovers(ns, bridge)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = leftovers(ns, bridge)
+    return left
+
+
+def leftovers(ns: str, bridge: str) -> list[str]:
+    """What a node's namespace still holds once its daemon has left the swarm and removed its
+    containers: any link but lo, eth0 and the daemon's own default bridge (vxlan devices and
+    their FDB entries, overlay bridges, veths), and any nftables table but that bridge's
+    (VIP, ingress). The daemon's default bridge and its table stay by design, as docker0 does;
+    the topology removes them with the namespace."""
+    from wharfie.network import nft
+
+    def run(*argv: str) -> str:
+        # never raises: the caller deletes the namespaces after this, whatever it finds
+        p = subprocess.run(argv, capture_output=True, text=True)
+        if p.returncode != 0:
+            left.append(f"{ns}: {' '.join(argv[-4:])} failed: {p.stderr.strip()}")
+        return p.stdout
+
+    left: list[str] = []
+    for line in run("ip", "-n", ns, "-d", "-o", "link", "show").splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if name not in ("lo", "eth0", bridge):
+            kind = next((k for k in ("vxlan", "bridge", "veth") if f" {k} " in line), "link")
+            left.append(f"{ns}: {kind} {name}")
+    tables = run("nsenter", f"--net=/run/netns/{ns}", "nft", "list", "tables")
+    own = {f"{family} {nft.table_name(bridge)}" for family in ("ip", "ip6")} if bridge else set()
+    for line in tables.splitlines():
+        table = line.removeprefix("table ").strip()
+        if not table or table in own:
+            continue
+        if table.split()[-1] not in IPTABLES_TABLES:
+            left.append(f"{ns}: nft table {table}")
+            continue
+        # iptables' own tables (iptables-nft: the default bridge's rules): no rule may name
+        # an overlay device
+        rules = run("nsenter", f"--net=/run/netns/{ns}", "nft", "list", "table", *table.split())
+        left += [
+            f"{ns}: {table}: {r.strip()}" for r in rules.splitlines() if OVERLAY_DEVS.search(r)
+        ]
+    return left
+
+
+IPTABLES_TABLES = ("filter", "nat", "mangle", "raw", "security")
+OVERLAY_DEVS = re.compile(r"\"(wov|wvx)[0-9]+\"")  # overlay bridges, their VXLAN devices
 
 
 def topology(base: Path) -> Topology:

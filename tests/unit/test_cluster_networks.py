@@ -296,3 +296,20 @@ def test_the_mesh_in_every_nodes_plane() -> None:
 
 def networks_port(mode: str, published: int, target: int) -> PublishedPort:
     return PublishedPort("tcp", target, published, mode)
+
+
+def test_stale_overlay_devices_are_those_of_vnis_not_kept() -> None:
+    links = ["lo", "eth0", "wov4097", "wvx4097", "wov4098", "wvx4098", "wovx", "wt1234", "wvx9"]
+    assert overlay.stale(links, {4097}) == ["wvx4098", "wvx9", "wov4098"]
+    assert overlay.stale(links, {4097, 4098, 9}) == []
+    assert overlay.stale(["wov4096"], set()) == ["wov4096"]
+
+
+def test_a_requested_vni_is_the_first_of_the_list_when_a_vxlan_header_holds_it() -> None:
+    key = networks.VNI_OPTION
+    assert networks.requested_vni({key: "5000"}) == 5000
+    assert networks.requested_vni({key: "5000,5001"}) == 5000
+    assert networks.requested_vni({key: "abc"}) is None
+    assert networks.requested_vni({key: str(1 << 24)}) is None
+    assert networks.requested_vni({key: "0"}) is None
+    assert networks.requested_vni({"foo": "bar"}) is None

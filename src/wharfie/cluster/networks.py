@@ -143,6 +143,15 @@ def pick_vni(taken: Iterable[int]) -> int:
     raise Unavailable("no VXLAN id left in the cluster's pool")
 
 
+def requested_vni(options: dict[str, Any]) -> int | None:
+    """The VNI a user asked for with `--opt com.docker.network.driver.overlay.vxlanid_list=N`
+    (libnetwork takes the first of a comma list), if it is one a VXLAN header holds."""
+    first = str(options.get(VNI_OPTION) or "").split(",")[0].strip()
+    if not first.isdigit() or not 0 < int(first) < 1 << 24:
+        return None
+    return int(first)
+
+
 def choose_subnet(
     ipam: dict[str, Any], taken: list[str], pools: list[str], size: int
 ) -> tuple[str, str, str, bool]:
@@ -403,7 +412,13 @@ def create(kv: KV, body: dict[str, Any], pools: list[str], subnet_size: int) -> 
         subnet, gateway, ip_range, given = choose_subnet(
             dict(body.get("IPAM") or {}), [n.subnet for n in existing], pools, subnet_size
         )
-        vni = pick_vni(n.vni for n in existing)
+        options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
+        vni = requested_vni(options) or pick_vni(n.vni for n in existing)
+        # the network's VNI is shown from its record, not from what the user wrote
+        options.pop(VNI_OPTION, None)
+        holder = next((e for e in existing if e.vni == vni), None)
+        if holder is not None:
+            raise Conflict(f"VXLAN id {vni} is already in use by network {holder.name}")
         now = time.time_ns()
         ipam = body.get("IPAM") or {}
         n = ClusterNetwork(
@@ -414,7 +429,7 @@ def create(kv: KV, body: dict[str, Any], pools: list[str], subnet_size: int) -> 
             subnet=subnet,
             gateway=gateway,
             vni=vni,
-            options={str(k): str(v) for k, v in (body.get("Options") or {}).items()},
+            options=options,
             # swarmkit keeps no empty maps: what a client sent empty is shown as null
             labels={str(k): str(v) for k, v in body["Labels"].items()}
             if body.get("Labels")

@@ -168,6 +168,10 @@ class Swarm:
         self._agent = Agent(task_engine)
         self._agent_engine = task_engine
         self._plane = network_plane
+        # a standalone container's address claim and a round's give-back of the claims of
+        # containers it does not know (`networks.release`) never interleave: a round that
+        # read its containers before a claim would give that claim back
+        self._claims = asyncio.Lock()
         self._data_port = 0  # the cluster's VXLAN port, read once
         self._work: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -984,8 +988,9 @@ class Swarm:
         else:  # not known yet: a round now would take this node's tasks for orphans
             return
         if self._plane is not None:  # overlay networks before the tasks that use them
-            keep = self._plane.standalone()
-            plane = await asyncio.to_thread(self._my_plane, state, keep)
+            async with self._claims:
+                keep = self._plane.standalone()
+                plane = await asyncio.to_thread(self._my_plane, state, keep)
             await self._plane.apply_networks(
                 state.node_id, state.advertise_addr, self._data_port, plane
             )
@@ -1061,10 +1066,12 @@ class Swarm:
                 n, addr = networks.attach(kv, state.node_id, ref, container_id)
                 return n, addr, admin.cluster(kv, state.cluster_id)[0].data_path_port
 
-            return await asyncio.to_thread(claim)
-        answer = await asyncio.to_thread(
-            self._call_manager, state, "/attach", {"Network": ref, "Container": container_id}
-        )
+            async with self._claims:
+                return await asyncio.to_thread(claim)
+        async with self._claims:
+            answer = await asyncio.to_thread(
+                self._call_manager, state, "/attach", {"Network": ref, "Container": container_id}
+            )
         n = networks.from_store(json.dumps(answer["Network"]).encode())
         return n, str(answer["Address"]), int(answer.get("DataPathPort") or 4789)
 

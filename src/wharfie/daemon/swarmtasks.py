@@ -57,6 +57,7 @@ class EngineTasks:
         self._files = TaskFiles(os.path.join(engine.config.exec_root, "swarm-files"))
         self.planes: dict[str, NetworkPlane] = {}  # network id -> what the cluster said last
         self.swarm: Swarm | None = None  # set once the swarm membership exists (attachments)
+        self._attaching: set[str] = set()  # containers whose address claim is under way
 
     def task_containers(self) -> dict[str, LocalContainer]:
         out = {}
@@ -154,6 +155,8 @@ class EngineTasks:
         for net in nets.swarm_scoped():
             if net.id not in wanted and not nets.attached(net.id):
                 await nets.forget(net.id)
+        for name in await nets.sweep_overlays():
+            log.info("removed overlay device %s of a network this node no longer has", name)
 
     async def _balance(self) -> None:
         """Each running container on a cluster network gets the VIPs of its networks'
@@ -173,12 +176,17 @@ class EngineTasks:
         nets.forget_balance(live)
 
     def standalone(self) -> set[str]:
-        """Containers (not tasks) holding an address on a cluster network."""
-        return {
+        """Containers (not tasks) holding an address on a cluster network, or asking for one
+        (`attach_standalone` under way: the claim is made before the container records it)."""
+        containers = list(self._engine.containers.values())
+        holding = {
             c.id
-            for c in list(self._engine.containers.values())
+            for c in containers
             if c.private.get("cluster_ips") and not (c.config.get("Labels") or {}).get(TASK_LABEL)
         }
+        present = {c.id for c in containers}
+        self._attaching = {cid for cid in self._attaching if cid in present} - holding
+        return holding | self._attaching
 
     async def attach_standalone(self, ref: str, container_id: str) -> tuple[str, str]:
         """`Networks.cluster_attach`: an attachable cluster network's address for a
@@ -186,6 +194,7 @@ class EngineTasks:
         swarm = self.swarm
         if swarm is None or swarm.state is None:
             raise NotFound(f"network {ref} not found")
+        self._attaching.add(container_id)
         n, addr, port = await swarm.attach_container(ref, container_id)
         await self._engine.networks.adopt(local_record(n), n.vni, swarm.state.advertise_addr, port)
         return n.id, addr.split("/")[0]
@@ -196,6 +205,7 @@ class EngineTasks:
         self.planes = {}
         for net in self._engine.networks.swarm_scoped():
             await self._engine.networks.forget(net.id)
+        await self._engine.networks.sweep_overlays()  # and what an earlier run left
 
     def sweep(self) -> None:
         self._files.sweep({c.name for c in self._engine.containers.values()})

@@ -19,10 +19,12 @@ import errno
 import ipaddress
 import socket
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from wharfie.errors import FailedPrecondition, Unavailable
 from wharfie.network import _nlmsg as m
+from wharfie.network._rtnl import Netlink
 from wharfie.network.bridge import Bridge, _error, _mac_bytes
 from wharfie.network.ipam import mac_for_ip
 
@@ -71,6 +73,32 @@ def diff(
 def names(vni: int) -> tuple[str, str]:
     """The bridge's and the VXLAN device's names for a VNI (at most 11 characters)."""
     return f"wov{vni}", f"wvx{vni}"
+
+
+def stale(links: Iterable[str], keep: set[int]) -> list[str]:
+    """The overlay devices among `links` (names) whose VNI is not in `keep`: VXLAN devices
+    first, then the bridges they were on."""
+    found: list[tuple[int, str]] = []
+    for name in links:
+        prefix, digits = name[:3], name[3:]
+        if prefix in ("wvx", "wov") and digits.isdigit() and int(digits) not in keep:
+            found.append((0 if prefix == "wvx" else 1, name))
+    return [name for _, name in sorted(found)]
+
+
+def sweep(keep: set[int]) -> list[str]:
+    """Delete this namespace's overlay devices whose VNI is not in `keep` (left by an earlier
+    run of the daemon, for a network this node no longer has); the names deleted."""
+    nl = Netlink()
+    try:
+        gone = stale((link.name for link in nl.links()), keep)
+        for name in gone:
+            nl.delete_link(name)
+    except OSError as e:
+        raise _error(e, "remove stale overlay devices") from e
+    finally:
+        nl.close()
+    return gone
 
 
 class Overlay(Bridge):

@@ -389,6 +389,14 @@ class Networks:
         if net is not None:
             self.events.emit("network", "destroy", nid, {"name": net.name, "type": net.driver})
 
+    async def sweep_overlays(self) -> list[str]:
+        """Overlay devices in this node's namespace that no adopted cluster network owns (a
+        network an earlier run of the daemon had and this node no longer has): deleted; their
+        names."""
+        async with self.lock:
+            keep = {d.vni for d in self.drivers.values() if isinstance(d, network.overlay.Overlay)}
+            return await asyncio.to_thread(network.overlay.sweep, keep)
+
     def swarm_scoped(self) -> list[Network]:
         return [n for n in self.user.values() if n.scope == "swarm"]
 
