@@ -295,18 +295,21 @@ class Dashboard:
             ex = self.engine.execs_service.get(eid)
         except WharfieError:
             return
-        for sig in (signal.SIGHUP, signal.SIGKILL):
+        for sig in (signal.SIGHUP, signal.SIGKILL, signal.SIGKILL):
             if not ex.running or not ex.pid:
                 return
             try:
                 await self.engine.need_monitor().signal(eid, int(sig))
-            except WharfieError:  # gone meanwhile
-                return
+            except WharfieError as exc:  # gone meanwhile, or a monitor that did not answer
+                if not ex.running:
+                    return
+                log.warning("terminal %s: %s to its process: %s", eid[:12], sig.name, exc)
             try:
                 await asyncio.wait_for(asyncio.shield(ex.done), 2.0)
                 return
             except TimeoutError:
                 continue
+        log.warning("terminal %s: its process outlived SIGHUP and SIGKILL", eid[:12])
 
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
