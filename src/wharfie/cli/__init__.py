@@ -254,8 +254,11 @@ def run(argv: list[str]) -> int:
         sys.stderr.write(f"{exc}\nSee 'wharfie --help'.\n")
         return 125
     rest = argv[i:]
-    if glob.on("version") and not rest:
-        rest = ["version", "--format", "Wharfie version {{.Client.Version}}"]
+    if glob.on("version") and not rest:  # the client's own version: no daemon asked or started
+        from wharfie import __version__
+
+        sys.stdout.write(f"Wharfie version {__version__}\n")
+        return 0
     if glob.on("help") or not rest or rest[0] == "help":
         sys.stdout.write(USAGE)
         return 0
