@@ -93,6 +93,7 @@ def listen_console(loop: Loop, proc: Proc, path: str, size: Any) -> None:
             return
         loop.watch(conn.fileno())
         conn.close()
+        proc.pty_pending = False
         if not fds:
             return
         master = fds.pop(0)
@@ -100,6 +101,8 @@ def listen_console(loop: Loop, proc: Proc, path: str, size: Any) -> None:
         if proc.status in ("exited",):
             os.close(master)
             return
+        if proc.status == "exiting":  # the exit was seen first: the usual grace from now
+            loop.later(0.1, proc.drain_now)
         if size:
             set_size(master, int(size[0]), int(size[1]))
         os.set_blocking(master, False)
@@ -110,3 +113,4 @@ def listen_console(loop: Loop, proc: Proc, path: str, size: Any) -> None:
 
     loop.set_read(lsock.fileno(), accepted)
     proc.console = lsock  # closed with the proc if the runtime never connects
+    proc.pty_pending = True

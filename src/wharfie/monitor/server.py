@@ -431,10 +431,12 @@ class Monitor:
         adopt.save(self.exec_root, _state(proc))  # first: a crash must not lose the code
         proc.status = "exiting"
         proc.draining = True
-        if not proc.outs:
+        if not proc.outs and not proc.pty_pending:
             proc.finish()
-        else:
+        elif proc.outs:
             self.loop.later(0.1, proc.drain_now)
+        else:  # the pty's message was sent before the runtime exited, and is read after this
+            self.loop.later(2.0, proc.drain_now)
 
     def _done(self, proc: Proc) -> None:
         if proc.is_exec:

@@ -71,7 +71,8 @@ class Proc:
 
     __slots__ = (
         "clients", "console", "container_id", "draining", "exit_code", "finished_at", "is_exec",
-        "key", "link", "loop", "master", "on_done", "outs", "pid", "pidfd", "start_time",
+        "key", "link", "loop", "master", "on_done", "outs", "pid", "pidfd", "pty_pending",
+        "start_time",
         "started_at", "status", "stdin_buf", "stdin_eof", "stdin_fd", "stdin_once", "tty",
         "want_stdin", "writer",
     )  # fmt: skip
@@ -93,6 +94,9 @@ class Proc:
         self.stdin_buf = b""
         self.stdin_eof = False
         self.master = -1
+        # the runtime sent (or will send) the pty master over the console socket and it is not
+        # read yet: the process may be seen exiting first, its output still on the way
+        self.pty_pending = False
         self.outs: dict[int, int] = {}  # fd -> stream (1 stdout, 2 stderr)
         self.clients: list[Client] = []
         self.writer: Writer | None = None
