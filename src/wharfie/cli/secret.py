@@ -119,7 +119,8 @@ def _inspect(kind: str, ctx: Context, argv: list[str]) -> int:
     return 0
 
 
-def _rm(kind: str, ctx: Context, argv: list[str]) -> int:
+def rm_swarm_objects(kind: str, ctx: Context, argv: list[str]) -> int:
+    """`<kind> rm REF...`: each removed one printed, the refusals after, as docker does."""
     f = parse(argv, table(""))
     if not f.args:
         raise arity(f"{kind} rm", "requires at least 1 argument")
@@ -150,7 +151,7 @@ def cmd_secret_inspect(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_secret_rm(ctx: Context, argv: list[str]) -> int:
-    return _rm("secret", ctx, argv)
+    return rm_swarm_objects("secret", ctx, argv)
 
 
 def cmd_config_create(ctx: Context, argv: list[str]) -> int:
@@ -166,4 +167,4 @@ def cmd_config_inspect(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_config_rm(ctx: Context, argv: list[str]) -> int:
-    return _rm("config", ctx, argv)
+    return rm_swarm_objects("config", ctx, argv)

@@ -340,21 +340,9 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_rm(ctx: Context, argv: list[str]) -> int:
-    f = parse(argv, table(""))
-    if not f.args:
-        raise arity("service rm", "requires at least 1 argument")
-    failed = []
-    for ref in f.args:
-        try:
-            ctx.client.delete(f"/services/{ref}")
-        except APIError as exc:
-            failed.append(exc.message)
-            continue
-        print(ref)
-    if failed:
-        sys.stderr.write("".join(f"Error response from daemon: {m}\n" for m in failed))
-        return 1
-    return 0
+    from wharfie.cli.secret import rm_swarm_objects
+
+    return rm_swarm_objects("service", ctx, argv)
 
 
 LOGS_FLAGS = table(

@@ -422,11 +422,17 @@ class Swarm:
         )
         self.state = state
         if role == "manager":
-            self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
-            if self._use_external(answer, state):
-                self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
-                self._files.save(state)
-                return
+            self._take_store(state, answer, key_pem)
+        self._files.save(state)
+
+    def _take_store(self, state: LocalState, answer: dict[str, Any], key_pem: bytes) -> None:
+        """A new manager's share of the store, from the manager that admitted or promoted it:
+        the secrets key, then the external store or an etcd member of its own. The state is
+        saved as a manager's before the member starts: a restart must find it."""
+        self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
+        if self._use_external(answer, state):
+            self._files.save(dataclasses.replace(state, role="manager"))
+        else:
             self._files.write_tls(
                 self._files.store,
                 str(answer["StoreCA"]).encode(),
@@ -438,10 +444,9 @@ class Swarm:
             state.member_peer_url = str(answer["MemberPeerURL"])
             state.initial_cluster = {str(k): str(v) for k, v in answer["InitialCluster"].items()}
             state.etcd_endpoints = [str(u) for u in answer["EtcdEndpoints"]]
-            self._files.save(state)  # before the member starts: a restart must find it
+            self._files.save(dataclasses.replace(state, role="manager"))
             self._start_member("existing")
-            self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
-        self._files.save(state)
+        self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
 
     # ------------------------------------------------------------------ leave
     async def leave(self, force: bool) -> None:
@@ -809,26 +814,7 @@ class Swarm:
         self._files.write_tls(
             self._files.identity, root_ca, str(answer["Certificate"]).encode(), key_pem
         )
-        self._files.write_secret_key(base64.b64decode(str(answer["SecretsKey"])))
-        if self._use_external(answer, state):
-            self._files.save(dataclasses.replace(state, role="manager"))
-            self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
-            state.role = "manager"
-            return
-        self._files.write_tls(
-            self._files.store,
-            str(answer["StoreCA"]).encode(),
-            str(answer["StoreCertificate"]).encode(),
-            key_pem,
-        )
-        state.member_name = str(answer["MemberName"])
-        state.member_client_url = str(answer["MemberClientURL"])
-        state.member_peer_url = str(answer["MemberPeerURL"])
-        state.initial_cluster = {str(k): str(v) for k, v in answer["InitialCluster"].items()}
-        state.etcd_endpoints = [str(u) for u in answer["EtcdEndpoints"]]
-        self._files.save(dataclasses.replace(state, role="manager"))
-        self._start_member("existing")
-        self._kv = EtcdKV(state.etcd_endpoints, self._store_tls())
+        self._take_store(state, answer, key_pem)
         state.role = "manager"  # last: a manager's calls need the store client
 
     def _become_worker(self, state: LocalState) -> None:
