@@ -644,9 +644,12 @@ class Containers:
                 await asyncio.shield(waiter)
             async with c.lock:
                 await self.release(c)
-                await asyncio.to_thread(self._remove_files, c)
+                # the record goes first: a daemon killed before the files are gone leaves only
+                # a directory no record names, which recovery removes (the other order left a
+                # record without its directory)
                 self.store.delete_container(c.id)
                 self.index.drop(c)
+                await asyncio.to_thread(self._remove_files, c)
                 self.links.forget(c.id, c.name)
                 await self.volumes.detach(c, remove_anonymous=volumes)
                 if not self._image_exists(c.image_id):
